@@ -1,0 +1,104 @@
+"""The ASGI application: routes, error handlers and process-wide services."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from cargohold.api import admin
+from cargohold.api.accesslog import AccessLogMiddleware
+from cargohold.api.context import AppContext
+from cargohold.api.errors import (
+    http_error_handler,
+    registry_error_handler,
+    unexpected_error_handler,
+)
+from cargohold.api.v2.base import version_check
+from cargohold.api.v2.blobs import blob
+from cargohold.api.v2.catalog import catalog
+from cargohold.api.v2.manifests import manifest
+from cargohold.api.v2.referrers import referrers
+from cargohold.api.v2.tags import tags_list
+from cargohold.api.v2.uploads import start_upload, upload_session
+from cargohold.config import Settings
+from cargohold.errors import RegistryError
+from cargohold.logs import configure_logging
+from cargohold.meta.db import make_engine
+from cargohold.meta.store import MetadataStore
+from cargohold.policy.access import AllowAll
+from cargohold.services.pulls import PullRecorder
+from cargohold.services.registry import RegistryService
+from cargohold.services.uploads import UploadService
+from cargohold.storage.filesystem import FilesystemBlobStore
+
+SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
+
+ROUTES = [
+    Route("/v2/", version_check, methods=["GET"]),
+    Route("/v2/_catalog", catalog, methods=["GET"]),
+    Route("/v2/{name:path}/tags/list", tags_list, methods=["GET"]),
+    Route(
+        "/v2/{name:path}/manifests/{reference}",
+        manifest,
+        methods=["GET", "HEAD", "PUT", "DELETE"],
+    ),
+    Route("/v2/{name:path}/blobs/uploads/", start_upload, methods=["POST"]),
+    Route("/v2/{name:path}/blobs/uploads", start_upload, methods=["POST"]),
+    Route(
+        "/v2/{name:path}/blobs/uploads/{upload_id}",
+        upload_session,
+        methods=["GET", "PATCH", "PUT", "DELETE"],
+    ),
+    Route("/v2/{name:path}/blobs/{digest}", blob, methods=["GET", "HEAD", "DELETE"]),
+    Route("/v2/{name:path}/referrers/{digest}", referrers, methods=["GET"]),
+    Route("/api/v1/openapi.json", admin.openapi, methods=["GET"]),
+    Route("/api/v1/system", admin.system_info, methods=["GET"]),
+    Route("/api/v1/repositories", admin.repositories, methods=["GET"]),
+    Route("/api/v1/repositories/{name:path}/tags", admin.repository_tags, methods=["GET"]),
+]
+
+
+def build_context(settings: Settings) -> AppContext:
+    engine = make_engine(settings.metadata_url)
+    meta = MetadataStore(engine)
+    blobs = FilesystemBlobStore(settings.blob_dir)
+    pulls = PullRecorder(meta, settings.pull_flush_seconds)
+    registry = RegistryService(meta, blobs, AllowAll(), pulls)
+    uploads = UploadService(meta, blobs, settings.upload_expiry_seconds)
+    return AppContext(settings, registry, uploads, pulls)
+
+
+def create_app(settings: Settings) -> AccessLogMiddleware:
+    ctx = build_context(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx.pulls.start()
+        try:
+            yield
+        finally:
+            ctx.pulls.close()
+
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={
+            RegistryError: registry_error_handler,
+            HTTPException: http_error_handler,
+            Exception: unexpected_error_handler,
+        },
+    )
+    app.state.ctx = ctx
+    return AccessLogMiddleware(app, enabled=settings.access_log)
+
+
+def app_from_env() -> AccessLogMiddleware:
+    """Factory for server workers: settings arrive serialised in the environment."""
+    settings = Settings.from_json(os.environ[SETTINGS_ENV])
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -1,0 +1,173 @@
+"""The OpenAPI 3.1 description of the admin API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cargohold import __version__
+
+_ERROR = {
+    "type": "object",
+    "properties": {
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "detail": {},
+                },
+            },
+        }
+    },
+}
+
+_NULLABLE_TIME = {"type": ["number", "null"], "description": "UNIX seconds"}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "cargohold admin API",
+        "version": __version__,
+        "description": "Administration of a cargohold registry. The OCI distribution API "
+        "lives under /v2/ and is described by the OCI distribution specification.",
+    },
+    "paths": {
+        "/api/v1/system": {
+            "get": {
+                "operationId": "getSystemInfo",
+                "summary": "Version, storage driver, metadata store and object counts",
+                "responses": {
+                    "200": {
+                        "description": "System information",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/System"}}
+                        },
+                    }
+                },
+            }
+        },
+        "/api/v1/repositories": {
+            "get": {
+                "operationId": "listRepositories",
+                "summary": "Repositories with manifest and tag counts and sizes, by name",
+                "parameters": [
+                    {"name": "n", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "last", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page of repositories; a Link header points to the next",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "repositories": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Repository"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": {
+                        "description": "Invalid pagination",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            }
+        },
+        "/api/v1/repositories/{name}/tags": {
+            "get": {
+                "operationId": "listRepositoryTags",
+                "summary": "Tags of a repository with digest, size, push and last pull time",
+                "parameters": [
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "description": "Repository name; may contain slashes",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The repository's tags",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "name": {"type": "string"},
+                                        "tags": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Tag"},
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": {
+                        "description": "Invalid repository name",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                    "404": {
+                        "description": "Unknown repository",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "System": {
+                "type": "object",
+                "properties": {
+                    "version": {"type": "string"},
+                    "python": {"type": "string"},
+                    "storage": {"type": "object", "properties": {"driver": {"type": "string"}}},
+                    "metadata": {"type": "object", "properties": {"dialect": {"type": "string"}}},
+                    "counts": {
+                        "type": "object",
+                        "additionalProperties": {"type": "integer"},
+                    },
+                },
+            },
+            "Repository": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "manifests": {"type": "integer"},
+                    "tags": {"type": "integer"},
+                    "size_bytes": {
+                        "type": "integer",
+                        "description": "Distinct blobs linked to the repository plus its manifests",
+                    },
+                    "last_pushed_at": _NULLABLE_TIME,
+                },
+            },
+            "Tag": {
+                "type": "object",
+                "properties": {
+                    "tag": {"type": "string"},
+                    "digest": {"type": "string"},
+                    "media_type": {"type": "string"},
+                    "size_bytes": {
+                        "type": "integer",
+                        "description": "The manifest plus the distinct blobs it references, "
+                        "index children included",
+                    },
+                    "pushed_at": {"type": "number", "description": "UNIX seconds"},
+                    "tagged_at": {"type": "number", "description": "UNIX seconds"},
+                    "last_pulled_at": _NULLABLE_TIME,
+                },
+            },
+        }
+    },
+}

@@ -1,0 +1,1 @@
+"""OCI distribution-spec routes, one module per resource."""

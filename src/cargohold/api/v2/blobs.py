@@ -1,0 +1,99 @@
+"""`/v2/<name>/blobs/<digest>`: HEAD, GET (with Range) and DELETE."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from cargohold.api.context import context
+from cargohold.errors import BlobUnknown, RegistryError
+
+_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class RangeNotSatisfiable(RegistryError):
+    code = "RANGE_INVALID"
+    status = 416
+    default_message = "requested range not satisfiable"
+
+
+def _check_range(value: str, size: int) -> tuple[int, int] | None:
+    """The single byte range [start, end) asked for; 416 when it cannot be served."""
+    match = _RANGE_RE.fullmatch(value.strip())
+    refuse = RangeNotSatisfiable(
+        f"cannot serve range {value[:100]!r} of a {size}-byte blob",
+        headers={"Content-Range": f"bytes */{size}"},
+    )
+    if match is None or match.group(1) == match.group(2) == "":
+        raise refuse
+    first, last = match.groups()
+    if first == "":
+        length = int(last)
+        if length == 0 or size == 0:
+            raise refuse
+        return max(size - length, 0), size
+    start = int(first)
+    end = size if last == "" else min(int(last) + 1, size)
+    if start >= size or end <= start:
+        raise refuse
+    return start, end
+
+
+def _headers(digest: str, size: int) -> dict[str, str]:
+    return {
+        "Docker-Content-Digest": digest,
+        "ETag": f'"{digest}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "max-age=31536000",
+        "Content-Length": str(size),
+    }
+
+
+async def blob(request: Request) -> Response:
+    ctx = context(request)
+    name = request.path_params["name"]
+    digest = request.path_params["digest"]
+    if request.method == "DELETE":
+        ctx.registry.delete_blob(name, digest)
+        return Response(status_code=202, headers={"Content-Length": "0"})
+
+    size = ctx.registry.blob_size(name, digest)
+    range_value = request.headers.get("range")
+    byte_range = _check_range(range_value, size) if range_value else None
+    headers = _headers(digest, size)
+    if request.method == "HEAD":
+        return Response(headers=headers, media_type="application/octet-stream")
+
+    blobs = ctx.registry.blobs
+    path = blobs.local_path(digest)
+    if path is not None:
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            raise BlobUnknown(
+                "blob metadata exists but its bytes are missing", detail={"digest": digest}
+            ) from None
+        del headers["Content-Length"]
+        return FileResponse(
+            path, headers=headers, media_type="application/octet-stream", stat_result=stat
+        )
+    # Drivers without local files stream through Python.
+    start, end = byte_range or (0, size)
+    status = 206 if byte_range else 200
+    headers["Content-Length"] = str(end - start)
+    if byte_range:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    return StreamingResponse(
+        _iterate(blobs.read(digest, start, end)),
+        status_code=status,
+        headers=headers,
+        media_type="application/octet-stream",
+    )
+
+
+async def _iterate(chunks):  # type: ignore[no-untyped-def]
+    for chunk in chunks:
+        yield chunk

@@ -1,0 +1,24 @@
+"""`GET /v2/_catalog`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cargohold.api.context import context
+from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
+
+
+async def catalog(request: Request) -> Response:
+    n = page_size(request, MAX_PAGE)
+    assert n is not None
+    last = request.query_params.get("last") or None
+    headers = {}
+    if n == 0:
+        names: list[str] = []
+    else:
+        names = context(request).registry.catalog(n + 1, last)
+        if len(names) > n:
+            names = names[:n]
+            headers["Link"] = next_link("/v2/_catalog", n, names[-1])
+    return JSONResponse({"repositories": names}, headers=headers)

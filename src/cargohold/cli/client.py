@@ -1,0 +1,53 @@
+"""A small client of the admin API, shared by the CLI's remote commands."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_REGISTRY = "http://127.0.0.1:5000"
+
+
+class ClientError(Exception):
+    """A one-line, human-readable failure of a remote call."""
+
+
+class AdminClient:
+    def __init__(self, registry: str, timeout: float = 30.0) -> None:
+        if "://" not in registry:
+            registry = f"http://{registry}"
+        self.base = registry.rstrip("/")
+        self._http = httpx.Client(base_url=self.base, timeout=timeout)
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach {self.base}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                error = response.json()["errors"][0]
+                message = f"{error['code']}: {error['message']}"
+            except (ValueError, KeyError, IndexError, TypeError):
+                message = f"HTTP {response.status_code}"
+            raise ClientError(f"{self.base}{path}: {message}")
+        return response
+
+    def system(self) -> dict[str, Any]:
+        return self._get("/api/v1/system").json()  # type: ignore[no-any-return]
+
+    def repositories(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"n": 1000}
+        while True:
+            response = self._get("/api/v1/repositories", params)
+            rows.extend(response.json()["repositories"])
+            if "link" not in response.headers or not rows:
+                return rows
+            params = {"n": 1000, "last": rows[-1]["name"]}
+
+    def tags(self, repository: str) -> list[dict[str, Any]]:
+        path = f"/api/v1/repositories/{quote(repository, safe='/')}/tags"
+        return self._get(path).json()["tags"]  # type: ignore[no-any-return]

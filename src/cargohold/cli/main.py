@@ -1,0 +1,181 @@
+"""`cargohold`: serve the registry, or administer one through its HTTP API."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cargohold import __version__
+from cargohold.cli.client import DEFAULT_REGISTRY, AdminClient, ClientError
+from cargohold.config import ConfigError, load_settings
+
+app = typer.Typer(
+    help="cargohold: a self-hosted container registry.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+RegistryOption = Annotated[
+    str,
+    typer.Option(
+        "--registry",
+        envvar="CARGOHOLD_REGISTRY",
+        help="URL of the cargohold server.",
+        show_default=True,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    return typer.Exit(code=1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cargohold {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """cargohold: a self-hosted container registry."""
+
+
+@app.command()
+def serve(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML configuration file.")
+    ] = None,
+    addr: Annotated[
+        str | None, typer.Option("--addr", help="Listen address HOST:PORT [127.0.0.1:5000].")
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Data directory [./data].")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes [2].")] = None,
+) -> None:
+    """Run the registry server (flags win over CARGOHOLD_* variables, which win over the file)."""
+    from cargohold.server import run_server
+
+    try:
+        settings = load_settings(
+            str(config) if config else None,
+            overrides={"addr": addr, "data_dir": data_dir, "workers": workers},
+        )
+        run_server(settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot start: {exc}") from None
+
+
+def _client(registry: str) -> AdminClient:
+    return AdminClient(registry or DEFAULT_REGISTRY)
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "never"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+@app.command()
+def info(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
+    """Show the server's version, stores and object counts."""
+    try:
+        data = _client(registry).system()
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"cargohold {data['version']} at {registry}")
+    out.print(f"storage: {data['storage']['driver']}, metadata: {data['metadata']['dialect']}")
+    counts = data["counts"]
+    out.print(
+        f"{counts['repositories']} repositories, {counts['manifests']} manifests, "
+        f"{counts['tags']} tags, {counts['blobs']} blobs ({_size(counts['blob_bytes'])})"
+    )
+
+
+@app.command()
+def repos(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
+    """List repositories with their sizes."""
+    try:
+        rows = _client(registry).repositories()
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("repository", "manifests", "tags", "size", "last push")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            str(row["manifests"]),
+            str(row["tags"]),
+            _size(row["size_bytes"]),
+            _when(row["last_pushed_at"]),
+        )
+    out.print(table)
+
+
+@app.command()
+def tags(
+    repository: Annotated[str, typer.Argument(help="Repository name, e.g. team/app.")],
+    registry: RegistryOption = DEFAULT_REGISTRY,
+    as_json: JsonOption = False,
+) -> None:
+    """List a repository's tags with digest, size, push time and last pull time."""
+    try:
+        rows = _client(registry).tags(repository)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("tag", "digest", "size", "pushed", "last pull")
+    for row in rows:
+        table.add_row(
+            row["tag"],
+            row["digest"][:19],
+            _size(row["size_bytes"]),
+            _when(row["pushed_at"]),
+            _when(row["last_pulled_at"]),
+        )
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("COLUMNS", "120")
+    app()

@@ -1,0 +1,131 @@
+"""Settings: embedded defaults, then a TOML file, then CARGOHOLD_* variables, then flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "CARGOHOLD_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the setting and the source."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    addr: str = "127.0.0.1:5000"
+    data_dir: str = "./data"
+    # Default: SQLite file inside data_dir.
+    database_url: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    log_level: str = "info"
+    # "json" for production, "text" for a terminal, "auto" picks by whether stderr is a tty.
+    log_format: str = "auto"
+    access_log: bool = True
+    workers: int = 2
+    upload_expiry_seconds: int = 24 * 3600
+    pull_flush_seconds: float = 2.0
+
+    @property
+    def host(self) -> str:
+        return self.addr.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.addr.rsplit(":", 1)[1])
+
+    @property
+    def blob_dir(self) -> Path:
+        return Path(self.data_dir) / "blobs"
+
+    @property
+    def metadata_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'cargohold.db'}"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        return cls(**json.loads(text))
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    field_types = {f.name: f.type for f in fields(Settings)}
+    if name not in field_types:
+        raise ConfigError(f"{source}: unknown setting {name!r}")
+    kind = field_types[name]
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: setting {name!r} expects {kind}, got {value!r}") from None
+
+
+def _validate(settings: Settings) -> Settings:
+    host, sep, port = settings.addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"addr must be HOST:PORT, got {settings.addr!r}")
+    if settings.log_format not in ("auto", "json", "text"):
+        raise ConfigError(f"log_format must be auto, json or text, got {settings.log_format!r}")
+    if settings.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(
+            f"log_level must be debug, info, warning or error: {settings.log_level!r}"
+        )
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ConfigError("tls_cert and tls_key must be given together")
+    if settings.workers < 1:
+        raise ConfigError("workers must be at least 1")
+    return settings
+
+
+def load_settings(
+    config_file: str | None = None,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Merge defaults < TOML file < environment < explicit overrides (flags)."""
+    values: dict[str, Any] = {}
+    env = dict(os.environ) if env is None else env
+    config_file = config_file or env.get(f"{ENV_PREFIX}CONFIG")
+    if config_file:
+        path = Path(config_file)
+        try:
+            document = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        for key, value in document.items():
+            values[key] = _coerce(key, value, str(path))
+    known = {f.name for f in fields(Settings)}
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and key != f"{ENV_PREFIX}CONFIG":
+            name = key[len(ENV_PREFIX) :].lower()
+            if name in known:
+                values[name] = _coerce(name, value, f"environment {key}")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, f"--{key.replace('_', '-')}")
+    return _validate(Settings(**values))

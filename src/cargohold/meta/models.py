@@ -1,0 +1,119 @@
+"""Tables of the metadata store. Times are UNIX seconds (float) on every backend.
+
+Names and tags sort by bytes on both stores: SQLite's default BINARY
+collation, and COLLATE "C" on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+
+def byte_ordered(length: int) -> sa.types.TypeEngine[str]:
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+repositories = sa.Table(
+    "repositories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", byte_ordered(255), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("digest", sa.String(150), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# A repository may read a blob only through a link: knowing a digest is not enough.
+repository_blobs = sa.Table(
+    "repository_blobs",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("digest", sa.String(150), sa.ForeignKey("blobs.digest"), primary_key=True),
+    sa.Column("linked_at", sa.Float, nullable=False),
+    sa.Index("ix_repository_blobs_digest", "digest"),
+)
+
+manifests = sa.Table(
+    "manifests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("digest", sa.String(150), nullable=False),
+    sa.Column("media_type", sa.String(255), nullable=False),
+    sa.Column("artifact_type", sa.String(255), nullable=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("subject_digest", sa.String(150), nullable=True),
+    sa.Column("annotations", sa.Text, nullable=True),
+    sa.Column("pushed_at", sa.Float, nullable=False),
+    sa.Column("last_pulled_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
+    sa.Index("ix_manifests_subject", "repository_id", "subject_digest"),
+)
+
+# What each manifest points at: config and layer blobs, and index children.
+# Garbage collection, blob-delete checks and image sizes are queries on this.
+manifest_references = sa.Table(
+    "manifest_references",
+    metadata,
+    sa.Column(
+        "manifest_id",
+        sa.Integer,
+        sa.ForeignKey("manifests.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("digest", sa.String(150), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Index("ix_manifest_references_digest", "digest"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", byte_ordered(128), primary_key=True),
+    sa.Column(
+        "manifest_id",
+        sa.Integer,
+        sa.ForeignKey("manifests.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_tags_manifest", "manifest_id"),
+)
+
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("repository", sa.String(255), nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_uploads_updated_at", "updated_at"),
+)

@@ -1,0 +1,1 @@
+"""Pure definitions from the OCI specs: names, digests, media types, manifests."""

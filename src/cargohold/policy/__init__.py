@@ -1,0 +1,1 @@
+"""Pure decisions: functions from facts to answers, with no I/O."""

@@ -1,0 +1,1 @@
+"""Use cases of the registry, independent of HTTP."""

@@ -1,0 +1,58 @@
+"""Last-pull times, recorded in batches so a pull never waits for a database write."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from cargohold.meta.store import MetadataStore
+
+log = logging.getLogger("cargohold.pulls")
+
+
+class PullRecorder:
+    """Buffers (manifest id -> last pull time) and flushes every `interval` seconds.
+
+    A clean shutdown calls `close()`, which flushes what is left.
+    """
+
+    def __init__(self, store: MetadataStore, interval: float) -> None:
+        self._store = store
+        self._interval = interval
+        self._pending: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def record(self, manifest_id: int) -> None:
+        # A dict assignment is atomic under the GIL; the lock only guards the swap.
+        self._pending[manifest_id] = time.time()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pull-recorder", daemon=True)
+        self._thread.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            self._store.record_pulls(pending)
+        except Exception:
+            log.exception("could not record %d pull times; will retry", len(pending))
+            with self._lock:
+                for manifest_id, pulled_at in pending.items():
+                    if self._pending.get(manifest_id, 0) < pulled_at:
+                        self._pending[manifest_id] = pulled_at
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()

@@ -1,0 +1,211 @@
+"""Registry use cases: blobs, manifests, tags, catalog and referrers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cargohold.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestTooLarge,
+    ManifestUnknown,
+    NameUnknown,
+    Unsupported,
+)
+from cargohold.meta.store import MetadataStore, StoredManifest
+from cargohold.oci import mediatypes as mt
+from cargohold.oci.digests import (
+    EMPTY_JSON,
+    EMPTY_JSON_DIGEST,
+    algorithm_of,
+    check_digest,
+    compute,
+    looks_like_digest,
+)
+from cargohold.oci.manifests import MAX_MANIFEST_BYTES, parse_manifest
+from cargohold.oci.names import check_name, check_tag, is_valid_name
+from cargohold.policy.access import AccessPolicy
+from cargohold.services.pulls import PullRecorder
+from cargohold.storage.base import BlobStore
+
+
+@dataclass(frozen=True)
+class PutManifestResult:
+    digest: str
+    subject: str | None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A manifest reference: a tag or a digest."""
+
+    value: str
+    is_digest: bool
+
+    @classmethod
+    def parse(cls, reference: str) -> Reference:
+        if looks_like_digest(reference):
+            return cls(check_digest(reference), True)
+        return cls(check_tag(reference), False)
+
+
+class RegistryService:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        access: AccessPolicy,
+        pulls: PullRecorder,
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.access = access
+        self.pulls = pulls
+
+    # -- blobs ------------------------------------------------------------------------
+
+    def blob_size(self, repository: str, digest: str) -> int:
+        """Size of a blob `repository` links; BLOB_UNKNOWN otherwise, whatever the store holds."""
+        check_name(repository)
+        check_digest(digest)
+        size = self.meta.linked_blob_size(repository, digest)
+        if size is None:
+            raise BlobUnknown(detail={"digest": digest})
+        return size
+
+    def delete_blob(self, repository: str, digest: str) -> None:
+        """Unlink a blob from one repository; the bytes stay for garbage collection."""
+        check_name(repository)
+        check_digest(digest)
+        if self.meta.linked_blob_size(repository, digest) is None:
+            if not self.meta.repository_exists(repository):
+                raise NameUnknown(detail={"name": repository})
+            raise BlobUnknown(detail={"digest": digest})
+        if self.meta.blob_referenced_in_repository(repository, digest):
+            raise Unsupported(
+                f"blob {digest} is referenced by a manifest in {repository}: delete the manifest "
+                "first",
+                detail={"digest": digest},
+            )
+        self.meta.unlink_blob(repository, digest)
+
+    def mount(self, repository: str, digest: str, source: str | None) -> int | None:
+        """Link `digest` into `repository` from a repository the caller may pull.
+
+        Returns the size when mounted, None when the caller must upload instead.
+        """
+        if source is not None:
+            candidates = [source] if self._can_read(source) else []
+        else:
+            candidates = [r for r in self.meta.repositories_linking(digest) if self._can_read(r)]
+        for candidate in candidates:
+            size = self.meta.linked_blob_size(candidate, digest)
+            if size is not None:
+                self.meta.link_blob(repository, digest, size)
+                return size
+        return None
+
+    def _can_read(self, repository: str) -> bool:
+        return is_valid_name(repository) and self.access.can_pull(repository)
+
+    # -- manifests --------------------------------------------------------------------
+
+    def put_manifest(
+        self, repository: str, reference: str, body: bytes, content_type: str | None
+    ) -> PutManifestResult:
+        check_name(repository)
+        ref = Reference.parse(reference)
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise ManifestTooLarge(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
+        if ref.is_digest:
+            digest = compute(body, algorithm_of(ref.value))
+            if digest != ref.value:
+                raise DigestInvalid(
+                    f"manifest has digest {digest}, not {ref.value}",
+                    detail={"expected": ref.value, "actual": digest},
+                )
+        else:
+            digest = compute(body)
+        manifest = parse_manifest(body, content_type)
+        if any(d.digest == EMPTY_JSON_DIGEST for _, d in manifest.references()):
+            # The OCI empty descriptor is well-known content: hold it even if never pushed.
+            if self.meta.linked_blob_size(repository, EMPTY_JSON_DIGEST) is None:
+                self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
+                self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+        missing = self.meta.missing_references(repository, manifest)
+        if missing:
+            first = missing[0]
+            what = "manifest" if first.kind == "manifest" else f"{first.kind} blob"
+            raise ManifestBlobUnknown(
+                f"{what} {first.digest} ({first.media_type}) is not in repository {repository}",
+                detail=[
+                    {"kind": m.kind, "digest": m.digest, "mediaType": m.media_type} for m in missing
+                ],
+            )
+        self.meta.put_manifest(
+            repository, digest, body, manifest, None if ref.is_digest else ref.value
+        )
+        return PutManifestResult(digest, manifest.subject.digest if manifest.subject else None)
+
+    def get_manifest(self, repository: str, reference: str, count_pull: bool) -> StoredManifest:
+        check_name(repository)
+        ref = Reference.parse(reference)
+        stored = self.meta.get_manifest(repository, ref.value, ref.is_digest)
+        if stored is None:
+            if not self.meta.repository_exists(repository):
+                raise NameUnknown(detail={"name": repository})
+            raise ManifestUnknown(detail={"reference": reference})
+        if count_pull:
+            self.pulls.record(stored.id)
+        return stored
+
+    def delete_manifest(self, repository: str, reference: str) -> None:
+        """By digest: the manifest and its tags. By tag: only the tag."""
+        check_name(repository)
+        ref = Reference.parse(reference)
+        if ref.is_digest:
+            deleted = self.meta.delete_manifest(repository, ref.value)
+        else:
+            deleted = self.meta.delete_tag(repository, ref.value)
+        if not deleted:
+            if not self.meta.repository_exists(repository):
+                raise NameUnknown(detail={"name": repository})
+            raise ManifestUnknown(detail={"reference": reference})
+
+    # -- listings ---------------------------------------------------------------------
+
+    def tags(self, repository: str, limit: int | None, last: str | None) -> list[str]:
+        check_name(repository)
+        names = self.meta.list_tags(repository, limit, last)
+        if names is None:
+            raise NameUnknown(detail={"name": repository})
+        return names
+
+    def catalog(self, limit: int, last: str | None) -> list[str]:
+        return self.meta.catalog(limit, last)
+
+    def referrers(
+        self, repository: str, digest: str, artifact_type: str | None
+    ) -> dict[str, object]:
+        """The referrers of `digest` as an OCI image index (empty when there are none)."""
+        check_name(repository)
+        check_digest(digest)
+        descriptors = []
+        for ref_digest, media_type, size, ref_artifact_type, annotations_json in self.meta.referrers(
+            repository, digest
+        ):
+            if artifact_type is not None and ref_artifact_type != artifact_type:
+                continue
+            descriptor: dict[str, object] = {
+                "mediaType": media_type,
+                "digest": ref_digest,
+                "size": size,
+            }
+            if ref_artifact_type:
+                descriptor["artifactType"] = ref_artifact_type
+            if annotations_json:
+                descriptor["annotations"] = json.loads(annotations_json)
+            descriptors.append(descriptor)
+        return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": descriptors}

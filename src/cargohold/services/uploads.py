@@ -1,0 +1,281 @@
+"""Blob uploads: sessions, chunks, digest verification, commit and dedup.
+
+Upload sessions live in the metadata store and their bytes in the blob store's
+staging area, so any worker (and after a restart, any process) can continue
+one. The running hash is kept in this process as an optimisation only: when a
+chunk lands on a process that has no hash for the session's offset, the hash
+is rebuilt from the staged bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from cargohold.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+)
+from cargohold.meta.store import MetadataStore, Upload
+from cargohold.oci.digests import Hasher, algorithm_of, check_digest, new_hasher
+from cargohold.storage.base import BlobStore, UploadWriter
+
+# Bytes gathered before a write+hash is handed to a thread: large enough that the
+# hop costs nothing, small enough to bound memory per upload.
+WRITE_BATCH = 1024 * 1024
+HASH_CACHE_SIZE = 1024
+
+
+def range_header(size: int) -> str:
+    """Distribution's `Range` for an upload holding `size` bytes."""
+    return f"0-{max(size - 1, 0)}"
+
+
+class HashCache:
+    """upload id -> (offset, running sha256); a bounded LRU."""
+
+    def __init__(self, capacity: int = HASH_CACHE_SIZE) -> None:
+        self._items: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
+        self._capacity = capacity
+
+    def take(self, upload_id: str, offset: int) -> Hasher | None:
+        item = self._items.pop(upload_id, None)
+        if item is None or item[0] != offset:
+            return None
+        return item[1]
+
+    def put(self, upload_id: str, offset: int, hasher: Hasher) -> None:
+        self._items[upload_id] = (offset, hasher)
+        self._items.move_to_end(upload_id)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def drop(self, upload_id: str) -> None:
+        self._items.pop(upload_id, None)
+
+
+class UploadService:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        expiry_seconds: int,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.expiry_seconds = expiry_seconds
+        self.hashes = HashCache()
+        self._executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
+
+    async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- sessions ---------------------------------------------------------------------
+
+    async def start(self, repository: str) -> Upload:
+        upload_id = uuid.uuid4().hex
+        await self._io(self.blobs.start_upload, upload_id)
+        self.meta.create_upload(upload_id, repository)
+        now = time.time()
+        return Upload(upload_id, repository, 0, now, now)
+
+    def get(self, repository: str, upload_id: str) -> Upload:
+        upload = self.meta.get_upload(upload_id) if len(upload_id) == 32 else None
+        if upload is None or upload.repository != repository:
+            raise BlobUploadUnknown(detail={"upload": upload_id[:64]})
+        if upload.updated_at < time.time() - self.expiry_seconds:
+            self._discard(upload_id)
+            raise BlobUploadUnknown(
+                "blob upload expired after being idle too long", detail={"upload": upload_id}
+            )
+        return upload
+
+    def _discard(self, upload_id: str) -> None:
+        self.hashes.drop(upload_id)
+        self.blobs.abort_upload(upload_id)
+        self.meta.delete_upload(upload_id)
+
+    async def cancel(self, upload: Upload) -> None:
+        await self._io(self._discard, upload.id)
+
+    def expire_idle(self) -> int:
+        expired = self.meta.expired_uploads(time.time() - self.expiry_seconds)
+        for upload_id in expired:
+            self._discard(upload_id)
+        return len(expired)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _rebuild_hash(self, upload: Upload) -> Hasher:
+        hasher = new_hasher("sha256")
+        for chunk in self.blobs.read_upload(upload.id, upload.offset):
+            hasher.update(chunk)
+        return hasher
+
+    async def _stream_into(
+        self,
+        upload_id: str,
+        offset: int,
+        hasher: Hasher,
+        body: AsyncIterator[bytes],
+    ) -> int:
+        """Write the body at `offset` while hashing it; returns the bytes written."""
+        writer: UploadWriter = await self._io(self.blobs.upload_writer, upload_id, offset)
+
+        def write(data: bytes) -> None:
+            hasher.update(data)
+            writer.write(data)
+
+        pending: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        batched = 0
+        written = 0
+        loop = asyncio.get_running_loop()
+        try:
+            async for chunk in body:
+                if not chunk:
+                    continue
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= WRITE_BATCH:
+                    data = b"".join(batch)
+                    batch, batched = [], 0
+                    if pending is not None:
+                        await pending
+                    pending = loop.run_in_executor(self._executor, write, data)
+                    written += len(data)
+            if pending is not None:
+                await pending
+                pending = None
+            if batch:
+                data = b"".join(batch)
+                await self._io(write, data)
+                written += len(data)
+            await self._io(writer.close)
+        except BaseException:
+            if pending is not None:
+                await asyncio.gather(pending, return_exceptions=True)
+            writer.abort()
+            raise
+        return written
+
+    async def append(
+        self,
+        upload: Upload,
+        body: AsyncIterator[bytes],
+        range_start: int | None,
+        content_length: int | None,
+        range_end: int | None = None,
+    ) -> Upload:
+        """Append one request body to a session (a PATCH, or the body of the closing PUT)."""
+        if range_start is not None and range_start != upload.offset:
+            raise RangeInvalid(
+                f"chunk starts at {range_start}, but the upload holds {upload.offset} bytes",
+                headers={"Range": range_header(upload.offset)},
+            )
+        if range_start is not None and range_end is not None:
+            if content_length is not None and range_end - range_start + 1 != content_length:
+                raise RangeInvalid(
+                    "Content-Range does not match Content-Length",
+                    headers={"Range": range_header(upload.offset)},
+                )
+        hasher = self.hashes.take(upload.id, upload.offset)
+        if hasher is None:
+            try:
+                hasher = await self._io(self._rebuild_hash, upload)
+            except (OSError, FileNotFoundError):
+                await self._io(self._discard, upload.id)
+                raise BlobUploadUnknown(
+                    "the upload's staged data is gone; start the upload again",
+                    detail={"upload": upload.id},
+                ) from None
+        written = await self._stream_into(upload.id, upload.offset, hasher, body)
+        if content_length is not None and written != content_length:
+            raise SizeInvalid(f"received {written} bytes, Content-Length said {content_length}")
+        new_offset = upload.offset + written
+        if written and not self.meta.advance_upload(upload.id, upload.offset, new_offset):
+            current = self.meta.get_upload(upload.id)
+            raise RangeInvalid(
+                "another request changed this upload concurrently",
+                headers={"Range": range_header(current.offset if current else 0)},
+            )
+        self.hashes.put(upload.id, new_offset, hasher)
+        return Upload(upload.id, upload.repository, new_offset, upload.created_at, time.time())
+
+    async def finish(self, upload: Upload, digest: str) -> int:
+        """Verify the session's bytes against `digest`, store the blob and link it."""
+        check_digest(digest)
+        hasher = self.hashes.take(upload.id, upload.offset)
+        algorithm = algorithm_of(digest)
+        if hasher is None or algorithm != "sha256":
+
+            def rehash() -> Hasher:
+                fresh = new_hasher(algorithm)
+                for chunk in self.blobs.read_upload(upload.id, upload.offset):
+                    fresh.update(chunk)
+                return fresh
+
+            hasher = await self._io(rehash)
+        actual = f"{algorithm}:{hasher.hexdigest()}"
+        if actual != digest:
+            await self._io(self._discard, upload.id)
+            raise DigestInvalid(
+                f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
+                detail={"expected": digest, "actual": actual},
+            )
+        await self._io(self.blobs.commit_upload, upload.id, digest)
+        self.meta.link_blob(upload.repository, digest, upload.offset)
+        self.hashes.drop(upload.id)
+        self.meta.delete_upload(upload.id)
+        return upload.offset
+
+    async def monolithic(
+        self,
+        repository: str,
+        digest: str,
+        body: AsyncIterator[bytes],
+        content_length: int | None,
+    ) -> int:
+        """A whole blob in one request (`POST ?digest=`): staged, verified, committed."""
+        check_digest(digest)
+        upload_id = uuid.uuid4().hex
+        await self._io(self.blobs.start_upload, upload_id)
+        hasher = new_hasher(algorithm_of(digest))
+        try:
+            written = await self._stream_into(upload_id, 0, hasher, body)
+            if content_length is not None and written != content_length:
+                raise SizeInvalid(f"received {written} bytes, Content-Length said {content_length}")
+            actual = f"{algorithm_of(digest)}:{hasher.hexdigest()}"
+            if actual != digest:
+                raise DigestInvalid(
+                    f"uploaded content has digest {actual}, not {digest}",
+                    detail={"expected": digest, "actual": actual},
+                )
+            await self._io(self.blobs.commit_upload, upload_id, digest)
+        except BaseException:
+            await self._io(self.blobs.abort_upload, upload_id)
+            raise
+        self.meta.link_blob(repository, digest, written)
+        return written
+
+
+def parse_content_range(value: str | None) -> tuple[int, int] | None:
+    """`start-end` (distribution's form) or `bytes start-end/total`."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.startswith("bytes "):
+        text = text[len("bytes ") :].split("/", 1)[0]
+    start, sep, end = text.partition("-")
+    if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+        raise BlobUploadInvalid(f"invalid Content-Range {value[:100]!r}")
+    return int(start), int(end)

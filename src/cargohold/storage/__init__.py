@@ -1,0 +1,1 @@
+"""Blob store drivers behind one narrow interface (see `base.BlobStore`)."""

@@ -1,0 +1,73 @@
+"""Shared fixtures: real cargohold servers on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.postgres import PostgresServer
+from tests.support.server import CargoholdServer
+
+_database_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+def _start(tmp: Path, request: pytest.FixtureRequest, backend: str) -> CargoholdServer:
+    database_url = ""
+    if backend == "postgres":
+        pg: PostgresServer = request.getfixturevalue("postgres")
+        database_url = pg.create_database(f"cargohold_{next(_database_names)}")
+    return CargoholdServer(tmp / "data", database_url=database_url).start()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def registry(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CargoholdServer]:
+    """A cargohold server shared by a session, once per metadata backend."""
+    server = _start(tmp_path_factory.mktemp(f"registry-{request.param}"), request, request.param)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CargoholdServer]:
+    """One SQLite-backed server for the real-client tests."""
+    server = CargoholdServer(tmp_path_factory.mktemp("clients") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CargoholdServer]:
+    """A server of its own, for tests that restart or kill it (SQLite)."""
+    server = CargoholdServer(tmp_path / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(registry: CargoholdServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=registry.url, timeout=60) as http:
+        yield http
+
+
+_repo_counter = itertools.count()
+
+
+@pytest.fixture
+def repo(request: pytest.FixtureRequest) -> str:
+    """A repository name unique to the test, valid by the spec's grammar."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")
+    base = "-".join(part for part in base.split("-") if part)[:60]
+    return f"test/{base}-{next(_repo_counter)}"

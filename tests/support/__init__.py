@@ -1,0 +1,1 @@
+"""Test helpers: real servers (cargohold, PostgreSQL, peers) started on loopback."""
