@@ -193,9 +193,13 @@ class RegistryService:
         check_name(repository)
         check_digest(digest)
         descriptors = []
-        for ref_digest, media_type, size, ref_artifact_type, annotations_json in self.meta.referrers(
-            repository, digest
-        ):
+        for (
+            ref_digest,
+            media_type,
+            size,
+            ref_artifact_type,
+            annotations_json,
+        ) in self.meta.referrers(repository, digest):
             if artifact_type is not None and ref_artifact_type != artifact_type:
                 continue
             descriptor: dict[str, object] = {
