@@ -276,13 +276,16 @@ class MetadataStore:
                     pushed_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-            )
-            manifest_id = conn.execute(
-                sa.select(manifests.c.id).where(
-                    manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                )
-            ).scalar_one()
-            if inserted.rowcount:
+                .returning(manifests.c.id)
+            ).scalar_one_or_none()
+            manifest_id = inserted
+            if manifest_id is None:
+                manifest_id = conn.execute(
+                    sa.select(manifests.c.id).where(
+                        manifests.c.repository_id == repository_id, manifests.c.digest == digest
+                    )
+                ).scalar_one()
+            if inserted is not None:
                 references = [
                     {
                         "manifest_id": manifest_id,
@@ -485,7 +488,11 @@ class MetadataStore:
         if last is not None:
             query = query.where(repositories.c.name > last)
         with self._read() as conn:
-            return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
+            rows = [dict(row._mapping) for row in conn.execute(query.limit(limit))]
+        for row in rows:
+            # PostgreSQL sums BIGINTs as NUMERIC.
+            row["size_bytes"] = int(row["size_bytes"])  # type: ignore[call-overload]
+        return rows
 
     def tag_details(self, repository: str) -> list[dict[str, object]] | None:
         """Each tag with its manifest's digest, media type, size, push and last pull time.

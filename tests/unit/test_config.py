@@ -1,0 +1,96 @@
+"""Settings precedence: defaults < TOML file < CARGOHOLD_* environment < flags."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cargohold.config import ConfigError, Settings, load_settings
+from tests.support.server import CARGOHOLD
+
+
+def test_defaults() -> None:
+    settings = load_settings(env={})
+    assert settings.addr == "127.0.0.1:5000"
+    assert settings.data_dir == "./data"
+    assert settings.metadata_url.startswith("sqlite:///") and settings.metadata_url.endswith(
+        "data/cargohold.db"
+    )
+
+
+def test_flags_win_over_environment_which_wins_over_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "cargohold.toml"
+    config.write_text(
+        'addr = "127.0.0.1:6000"\ndata_dir = "/srv/file"\nlog_level = "debug"\nworkers = 3\n'
+    )
+    env = {"CARGOHOLD_DATA_DIR": "/srv/env", "CARGOHOLD_WORKERS": "4"}
+    settings = load_settings(str(config), env=env, overrides={"workers": 1, "addr": None})
+    assert settings.addr == "127.0.0.1:6000"  # file only
+    assert settings.log_level == "debug"  # file only
+    assert settings.data_dir == "/srv/env"  # env beats file
+    assert settings.workers == 1  # flag beats env
+    assert load_settings(env={"CARGOHOLD_CONFIG": str(config)}).data_dir == "/srv/file"
+
+
+def test_database_url_and_tls_settings(tmp_path: Path) -> None:
+    env = {
+        "CARGOHOLD_DATABASE_URL": "postgresql://u@127.0.0.1/db",
+        "CARGOHOLD_TLS_CERT": "/c.pem",
+        "CARGOHOLD_TLS_KEY": "/k.pem",
+        "CARGOHOLD_ACCESS_LOG": "false",
+    }
+    settings = load_settings(env=env)
+    assert settings.metadata_url == "postgresql://u@127.0.0.1/db"
+    assert (settings.tls_cert, settings.tls_key, settings.access_log) == ("/c.pem", "/k.pem", False)
+    assert Settings.from_json(settings.to_json()) == settings
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ('addr = "nowhere"', {}, "addr must be HOST:PORT"),
+        ("bogus = 1", {}, "unknown setting 'bogus'"),
+        ("workers = 'many'", {}, "expects int"),
+        ("", {"CARGOHOLD_LOG_FORMAT": "xml"}, "log_format"),
+        ("", {"CARGOHOLD_TLS_CERT": "/c.pem"}, "tls_cert and tls_key"),
+        ("not toml = = =", {}, "invalid TOML"),
+    ],
+)
+def test_bad_settings_are_named(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(str(config), env=env)
+
+
+def test_serve_reports_bad_config_in_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [CARGOHOLD, "serve", "--addr", "bad", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: addr must be HOST:PORT, got 'bad'"
+    result = subprocess.run(
+        [CARGOHOLD, "serve", "--config", str(tmp_path / "missing.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "config file not found" in result.stderr
+
+
+def test_version_and_help_list_every_command() -> None:
+    version = subprocess.run([CARGOHOLD, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("cargohold ")
+    helptext = subprocess.run([CARGOHOLD, "--help"], capture_output=True, text=True, check=True)
+    for command in ("serve", "info", "repos", "tags"):
+        assert command in helptext.stdout
