@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 
@@ -37,6 +39,7 @@ from cargohold.services.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 
 SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
+log = logging.getLogger("cargohold.api")
 
 ROUTES = [
     Route("/v2/", version_check, methods=["GET"]),
@@ -73,15 +76,29 @@ def build_context(settings: Settings) -> AppContext:
     return AppContext(settings, registry, uploads, pulls)
 
 
+async def _expire_idle_uploads(ctx: AppContext) -> None:
+    """Drop upload sessions idle past the expiry, a few times per expiry period."""
+    interval = max(1.0, min(600.0, ctx.settings.upload_expiry_seconds / 4))
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await loop.run_in_executor(None, ctx.uploads.expire_idle)
+        except Exception:
+            log.exception("expiring idle uploads failed; will retry")
+
+
 def create_app(settings: Settings) -> AccessLogMiddleware:
     ctx = build_context(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.pulls.start()
+        housekeeping = asyncio.create_task(_expire_idle_uploads(ctx))
         try:
             yield
         finally:
+            housekeeping.cancel()
             ctx.pulls.close()
 
     app = Starlette(
