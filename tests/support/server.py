@@ -25,7 +25,9 @@ class CargoholdServer:
         database_url: str = "",
         workers: int = 2,
         extra_env: dict[str, str] | None = None,
+        scheme: str = "http",
     ) -> None:
+        self.scheme = scheme
         self.data_dir = data_dir
         self.database_url = database_url
         self.workers = workers
@@ -41,7 +43,7 @@ class CargoholdServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     def start(self) -> CargoholdServer:
         env = {**os.environ, **self.extra_env}
@@ -76,7 +78,7 @@ class CargoholdServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"cargohold exited early; log:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/v2/", timeout=1, verify=False).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -1,0 +1,89 @@
+"""The server process: TLS, the structured access log, restarts that lose nothing."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.support.oci import push_image
+from tests.support.server import CargoholdServer
+
+
+def test_tls_serves_https(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    server = CargoholdServer(
+        tmp_path / "data",
+        extra_env={"CARGOHOLD_TLS_CERT": str(cert), "CARGOHOLD_TLS_KEY": str(key)},
+        scheme="https",
+    ).start()
+    try:
+        response = httpx.get(f"{server.url}/v2/", verify=ssl.create_default_context(cafile=str(cert)), timeout=10)
+        assert response.status_code == 200
+        assert server.url.startswith("https://")
+    finally:
+        server.stop()
+
+
+def test_access_log_lines_are_structured(tmp_path: Path) -> None:
+    server = CargoholdServer(tmp_path / "data").start()
+    try:
+        response = httpx.get(f"{server.url}/v2/", headers={"X-Request-Id": "trace-me-42"})
+        assert response.headers["X-Request-Id"] == "trace-me-42"
+        generated = httpx.get(f"{server.url}/v2/nope/tags/list").headers["X-Request-Id"]
+    finally:
+        server.stop()
+    entries = [
+        json.loads(line)
+        for line in server.log_path.read_text().splitlines()
+        if line.startswith("{") and '"cargohold.access"' in line
+    ]
+    by_id = {entry["request_id"]: entry for entry in entries}
+    assert by_id["trace-me-42"]["method"] == "GET"
+    assert by_id["trace-me-42"]["path"] == "/v2/"
+    assert by_id["trace-me-42"]["status"] == 200
+    assert by_id["trace-me-42"]["bytes"] == 2
+    assert by_id["trace-me-42"]["duration_ms"] >= 0
+    assert by_id[generated]["status"] == 404
+
+
+def test_a_restart_loses_nothing(tmp_path: Path) -> None:
+    server = CargoholdServer(tmp_path / "data").start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            digest, body = push_image(http, "team/app", "v1", layers=[b"persist me"])
+        server.restart()
+        with httpx.Client(base_url=server.url) as http:
+            got = http.get("/v2/team/app/manifests/v1")
+            assert got.content == body
+            assert http.get("/v2/_catalog").json()["repositories"] == ["team/app"]
+    finally:
+        server.stop()
