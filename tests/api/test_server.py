@@ -46,7 +46,9 @@ def test_tls_serves_https(tmp_path: Path) -> None:
         scheme="https",
     ).start()
     try:
-        response = httpx.get(f"{server.url}/v2/", verify=ssl.create_default_context(cafile=str(cert)), timeout=10)
+        response = httpx.get(
+            f"{server.url}/v2/", verify=ssl.create_default_context(cafile=str(cert)), timeout=10
+        )
         assert response.status_code == 200
         assert server.url.startswith("https://")
     finally:
@@ -79,7 +81,7 @@ def test_a_restart_loses_nothing(tmp_path: Path) -> None:
     server = CargoholdServer(tmp_path / "data").start()
     try:
         with httpx.Client(base_url=server.url) as http:
-            digest, body = push_image(http, "team/app", "v1", layers=[b"persist me"])
+            _, body = push_image(http, "team/app", "v1", layers=[b"persist me"])
         server.restart()
         with httpx.Client(base_url=server.url) as http:
             got = http.get("/v2/team/app/manifests/v1")
