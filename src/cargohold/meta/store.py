@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from cargohold.meta.db import WRITE_OPTION
+from cargohold.meta.hotreads import HotReads
 from cargohold.meta.models import (
     blobs,
     manifest_references,
@@ -58,6 +59,7 @@ class MetadataStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._hot = HotReads(engine)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -112,17 +114,8 @@ class MetadataStore:
 
     def linked_blob_size(self, repository: str, digest: str) -> int | None:
         """Size of a blob if `repository` links it; None otherwise."""
-        query = (
-            sa.select(blobs.c.size)
-            .select_from(
-                repository_blobs.join(
-                    repositories, repositories.c.id == repository_blobs.c.repository_id
-                ).join(blobs, blobs.c.digest == repository_blobs.c.digest)
-            )
-            .where(repositories.c.name == repository, repository_blobs.c.digest == digest)
-        )
-        with self._read() as conn:
-            return conn.execute(query).scalar_one_or_none()
+        row = self._hot.one(self._hot.linked_blob_size, (repository, digest))
+        return int(row[0]) if row else None
 
     def repositories_linking(self, digest: str, limit: int = 50) -> list[str]:
         query = (
@@ -309,38 +302,15 @@ class MetadataStore:
                     )
                 )
 
-    _manifest_columns = (
-        manifests.c.id,
-        manifests.c.digest,
-        manifests.c.media_type,
-        manifests.c.content,
-        manifests.c.subject_digest,
-    )
-
     def get_manifest(
         self, repository: str, reference: str, by_digest: bool
     ) -> StoredManifest | None:
-        if by_digest:
-            query = (
-                sa.select(*self._manifest_columns)
-                .select_from(
-                    manifests.join(repositories, repositories.c.id == manifests.c.repository_id)
-                )
-                .where(repositories.c.name == repository, manifests.c.digest == reference)
-            )
-        else:
-            query = (
-                sa.select(*self._manifest_columns)
-                .select_from(
-                    tags.join(manifests, manifests.c.id == tags.c.manifest_id).join(
-                        repositories, repositories.c.id == tags.c.repository_id
-                    )
-                )
-                .where(repositories.c.name == repository, tags.c.name == reference)
-            )
-        with self._read() as conn:
-            row = conn.execute(query).first()
-        return StoredManifest(*row) if row else None
+        sql = self._hot.manifest_by_digest if by_digest else self._hot.manifest_by_tag
+        row = self._hot.one(sql, (repository, reference))
+        if row is None:
+            return None
+        manifest_id, digest, media_type, content, subject_digest = row
+        return StoredManifest(manifest_id, digest, media_type, bytes(content), subject_digest)
 
     def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete a manifest, its tags and its references from one repository."""
