@@ -211,6 +211,16 @@ class UploadService:
         self.hashes.put(upload.id, new_offset, hasher)
         return Upload(upload.id, upload.repository, new_offset, upload.created_at, time.time())
 
+    def _trim_staged(self, upload: Upload) -> None:
+        """Drop staged bytes past the recorded offset.
+
+        A request interrupted mid-body (a client gone, a killed worker) can leave bytes
+        beyond the offset; they are not part of the blob and must not be committed.
+        """
+        size = self.blobs.upload_size(upload.id)
+        if size is not None and size > upload.offset:
+            self.blobs.upload_writer(upload.id, upload.offset).close()
+
     async def finish(self, upload: Upload, digest: str) -> int:
         """Verify the session's bytes against `digest`, store the blob and link it."""
         check_digest(digest)
@@ -224,7 +234,14 @@ class UploadService:
                     fresh.update(chunk)
                 return fresh
 
-            hasher = await self._io(rehash)
+            try:
+                hasher = await self._io(rehash)
+            except OSError:
+                await self._io(self._discard, upload.id)
+                raise BlobUploadUnknown(
+                    "the upload's staged data is gone; start the upload again",
+                    detail={"upload": upload.id},
+                ) from None
         actual = f"{algorithm}:{hasher.hexdigest()}"
         if actual != digest:
             await self._io(self._discard, upload.id)
@@ -232,6 +249,7 @@ class UploadService:
                 f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
                 detail={"expected": digest, "actual": actual},
             )
+        await self._io(self._trim_staged, upload)
         await self._io(self.blobs.commit_upload, upload.id, digest)
         self.meta.link_blob(upload.repository, digest, upload.offset)
         self.hashes.drop(upload.id)

@@ -61,7 +61,8 @@ async def blob(request: Request) -> Response:
         return Response(status_code=202, headers={"Content-Length": "0"})
 
     size = ctx.registry.blob_size(name, digest)
-    range_value = request.headers.get("range")
+    # RFC 9110 section 14.2: Range is defined for GET only; HEAD ignores it.
+    range_value = request.headers.get("range") if request.method == "GET" else None
     byte_range = _check_range(range_value, size) if range_value else None
     headers = _headers(digest, size)
     if request.method == "HEAD":

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from cargohold.api.context import context
 from cargohold.errors import BlobUploadInvalid, DigestInvalid
 from cargohold.meta.store import Upload
-from cargohold.oci.digests import is_valid_digest
+from cargohold.oci.digests import check_digest, is_valid_digest
 from cargohold.oci.names import check_name
 from cargohold.services.uploads import parse_content_range, range_header
 
@@ -104,6 +104,8 @@ async def upload_session(request: Request) -> Response:
     digest = request.query_params.get("digest")
     if not digest:
         raise DigestInvalid("the digest query parameter is required to complete an upload")
+    # Refuse a malformed digest before the body is appended, so the client can retry the PUT.
+    check_digest(digest)
     if content_length or content_range or request.headers.get("transfer-encoding"):
         upload = await ctx.uploads.append(
             upload,
