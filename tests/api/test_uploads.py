@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -438,3 +439,42 @@ def test_invalid_repository_name(client: httpx.Client, name: str) -> None:
     )
     assert_error(response, 400, "NAME_INVALID")
     assert_error(client.get(f"/v2/{name}/blobs/uploads/{'0' * 32}"), 400, "NAME_INVALID")
+
+
+def test_a_second_request_on_a_busy_upload_is_refused_and_corrupts_nothing(
+    registry: CargoholdServer, repo: str
+) -> None:
+    """Two PATCHes racing on one session: the second is 416, the first lands intact."""
+    first = b"A" * (256 * 1024)
+    second = b"B" * len(first)
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        yield first[:1024]
+        started.set()
+        release.wait(timeout=30)
+        yield first[1024:]
+
+    with (
+        httpx.Client(base_url=registry.url, timeout=60) as a,
+        httpx.Client(base_url=registry.url, timeout=60) as b,
+    ):
+        location = start_upload(a, repo)
+        results: dict[str, httpx.Response] = {}
+        worker = threading.Thread(
+            target=lambda: results.setdefault("first", a.patch(location, content=slow_body()))
+        )
+        worker.start()
+        assert started.wait(timeout=30)
+        time.sleep(0.3)  # let the server take the upload before the competitor arrives
+        competing = patch_chunk(b, location, second)
+        release.set()
+        worker.join(timeout=60)
+        assert competing.status_code == 416, competing.text
+        assert_error(competing, 416, "RANGE_INVALID")
+        assert results["first"].status_code == 202
+        assert results["first"].headers["Range"] == f"0-{len(first) - 1}"
+        done = a.put(location, params={"digest": digest_of(first)})
+        assert done.status_code == 201, done.text
+        assert_blob(a, repo, digest_of(first), first)

@@ -26,7 +26,7 @@ from cargohold.errors import (
 )
 from cargohold.meta.store import MetadataStore, Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, new_hasher
-from cargohold.storage.base import BlobStore, UploadWriter
+from cargohold.storage.base import BlobStore, UploadBusy, UploadWriter
 
 # Bytes gathered before a write+hash is handed to a thread: large enough that the
 # hop costs nothing, small enough to bound memory per upload.
@@ -121,15 +121,11 @@ class UploadService:
             hasher.update(chunk)
         return hasher
 
-    async def _stream_into(
-        self,
-        upload_id: str,
-        offset: int,
-        hasher: Hasher,
-        body: AsyncIterator[bytes],
-    ) -> int:
-        """Write the body at `offset` while hashing it; returns the bytes written."""
-        writer: UploadWriter = await self._io(self.blobs.upload_writer, upload_id, offset)
+    async def _pump(self, writer: UploadWriter, hasher: Hasher, body: AsyncIterator[bytes]) -> int:
+        """Write the body through `writer` while hashing it; returns the bytes written.
+
+        Writes and hashing run in a thread, one batch in flight while the next is received.
+        """
 
         def write(data: bytes) -> None:
             hasher.update(data)
@@ -160,13 +156,17 @@ class UploadService:
                 data = b"".join(batch)
                 await self._io(write, data)
                 written += len(data)
-            await self._io(writer.close)
-        except BaseException:
+        finally:
             if pending is not None:
                 await asyncio.gather(pending, return_exceptions=True)
-            writer.abort()
-            raise
         return written
+
+    def _busy(self, upload_id: str) -> RangeInvalid:
+        current = self.meta.get_upload(upload_id)
+        return RangeInvalid(
+            "another request is writing to this upload",
+            headers={"Range": range_header(current.offset if current else 0)},
+        )
 
     async def append(
         self,
@@ -176,7 +176,11 @@ class UploadService:
         content_length: int | None,
         range_end: int | None = None,
     ) -> Upload:
-        """Append one request body to a session (a PATCH, or the body of the closing PUT)."""
+        """Append one request body to a session (a PATCH, or the body of the closing PUT).
+
+        The staged file is held exclusively from before the offset is checked until after
+        the new offset is recorded, so two requests can never write the same bytes.
+        """
         if range_start is not None and range_start != upload.offset:
             raise RangeInvalid(
                 f"chunk starts at {range_start}, but the upload holds {upload.offset} bytes",
@@ -188,26 +192,42 @@ class UploadService:
                     "Content-Range does not match Content-Length",
                     headers={"Range": range_header(upload.offset)},
                 )
-        hasher = self.hashes.take(upload.id, upload.offset)
-        if hasher is None:
-            try:
-                hasher = await self._io(self._rebuild_hash, upload)
-            except (OSError, FileNotFoundError):
-                await self._io(self._discard, upload.id)
-                raise BlobUploadUnknown(
-                    "the upload's staged data is gone; start the upload again",
-                    detail={"upload": upload.id},
-                ) from None
-        written = await self._stream_into(upload.id, upload.offset, hasher, body)
-        if content_length is not None and written != content_length:
-            raise SizeInvalid(f"received {written} bytes, Content-Length said {content_length}")
-        new_offset = upload.offset + written
-        if written and not self.meta.advance_upload(upload.id, upload.offset, new_offset):
-            current = self.meta.get_upload(upload.id)
-            raise RangeInvalid(
-                "another request changed this upload concurrently",
-                headers={"Range": range_header(current.offset if current else 0)},
+        try:
+            writer: UploadWriter = await self._io(
+                self.blobs.upload_writer, upload.id, upload.offset
             )
+        except UploadBusy:
+            raise self._busy(upload.id) from None
+        try:
+            current = self.meta.get_upload(upload.id)
+            if current is None or current.offset != upload.offset:
+                raise RangeInvalid(
+                    "another request changed this upload concurrently",
+                    headers={"Range": range_header(current.offset if current else 0)},
+                )
+            hasher = self.hashes.take(upload.id, upload.offset)
+            if hasher is None:
+                try:
+                    hasher = await self._io(self._rebuild_hash, upload)
+                except OSError:
+                    writer.abort()
+                    await self._io(self._discard, upload.id)
+                    raise BlobUploadUnknown(
+                        "the upload's staged data is gone; start the upload again",
+                        detail={"upload": upload.id},
+                    ) from None
+            written = await self._pump(writer, hasher, body)
+            if content_length is not None and written != content_length:
+                raise SizeInvalid(f"received {written} bytes, Content-Length said {content_length}")
+            new_offset = upload.offset + written
+            # Record the offset while still holding the upload, then release it. The final
+            # digest check catches the rare write that fails after this point.
+            if written and not self.meta.advance_upload(upload.id, upload.offset, new_offset):
+                raise self._busy(upload.id)
+            await self._io(writer.close)
+        except BaseException:
+            writer.abort()
+            raise
         self.hashes.put(upload.id, new_offset, hasher)
         return Upload(upload.id, upload.repository, new_offset, upload.created_at, time.time())
 
@@ -249,8 +269,11 @@ class UploadService:
                 f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
                 detail={"expected": digest, "actual": actual},
             )
-        await self._io(self._trim_staged, upload)
-        await self._io(self.blobs.commit_upload, upload.id, digest)
+        try:
+            await self._io(self._trim_staged, upload)
+            await self._io(self.blobs.commit_upload, upload.id, digest)
+        except UploadBusy:
+            raise self._busy(upload.id) from None
         self.meta.link_blob(upload.repository, digest, upload.offset)
         self.hashes.drop(upload.id)
         self.meta.delete_upload(upload.id)
@@ -269,7 +292,13 @@ class UploadService:
         await self._io(self.blobs.start_upload, upload_id)
         hasher = new_hasher(algorithm_of(digest))
         try:
-            written = await self._stream_into(upload_id, 0, hasher, body)
+            writer: UploadWriter = await self._io(self.blobs.upload_writer, upload_id, 0)
+            try:
+                written = await self._pump(writer, hasher, body)
+                await self._io(writer.close)
+            except BaseException:
+                writer.abort()
+                raise
             if content_length is not None and written != content_length:
                 raise SizeInvalid(f"received {written} bytes, Content-Length said {content_length}")
             actual = f"{algorithm_of(digest)}:{hasher.hexdigest()}"

@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from typing import Protocol
 
 
+class UploadBusy(Exception):
+    """Another request is writing or committing this upload right now."""
+
+
 class UploadWriter(Protocol):
     """Writes the bytes of one request into an upload, starting at a known offset."""
 
@@ -48,7 +52,9 @@ class BlobStore(Protocol):
 
     def start_upload(self, upload_id: str) -> None: ...
 
-    def upload_writer(self, upload_id: str, offset: int) -> UploadWriter: ...
+    def upload_writer(self, upload_id: str, offset: int) -> UploadWriter:
+        """Exclusive access to an upload from `offset` on; UploadBusy if another request has it."""
+        ...
 
     def upload_size(self, upload_id: str) -> int | None: ...
 
@@ -57,7 +63,10 @@ class BlobStore(Protocol):
         ...
 
     def commit_upload(self, upload_id: str, digest: str) -> None:
-        """Make the upload's bytes durable and visible as blob `digest`, then drop the upload."""
+        """Make the upload's bytes durable and visible as blob `digest`, then drop the upload.
+
+        UploadBusy if another request is writing to it.
+        """
         ...
 
     def abort_upload(self, upload_id: str) -> None: ...

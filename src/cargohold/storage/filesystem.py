@@ -8,12 +8,16 @@ server-generated upload ids, never from repository names.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from cargohold.oci.digests import is_valid_digest
+from cargohold.storage.base import UploadBusy
 
 CHUNK = 1024 * 1024
 _UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
@@ -27,9 +31,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _lock_exclusive(file: BinaryIO) -> None:
+    """A non-blocking exclusive lock; the kernel drops it if the process dies."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        raise UploadBusy("another request is writing to this upload") from None
+
+
 class FileUploadWriter:
     def __init__(self, path: Path, offset: int) -> None:
         self._file = open(path, "r+b")  # noqa: SIM115 - closed in close()/abort()
+        _lock_exclusive(self._file)
         self._file.seek(offset)
 
     def write(self, data: bytes) -> None:
@@ -93,7 +107,7 @@ class FilesystemBlobStore:
         if target.exists():
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._uploads / f"put-{os.getpid()}-{digest.split(':')[1][:16]}"
+        tmp = self._uploads / f"put-{uuid.uuid4().hex}"
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
@@ -145,9 +159,10 @@ class FilesystemBlobStore:
             source.unlink(missing_ok=True)
             return
         with open(source, "rb+") as f:
+            _lock_exclusive(f)
             os.fsync(f.fileno())
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
         _fsync_dir(target.parent)
 
     def abort_upload(self, upload_id: str) -> None:
