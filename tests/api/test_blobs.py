@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
-from tests.api.helpers import (
+from tests.api.helpers import assert_error, error_codes, push_blob_chunked
+from tests.support.oci import (
     EMPTY_JSON,
     EMPTY_JSON_DIGEST,
     OCI_EMPTY,
-    assert_error,
     digest_of,
-    error_codes,
     push_blob,
-    push_blob_chunked,
     push_image,
-    push_manifest,
+    put_manifest,
 )
 
 DATA = bytes(range(256)) * 4 + b"tail"  # 1028 bytes, every offset distinguishable
@@ -199,7 +199,7 @@ def test_empty_json_blob(client: httpx.Client, repo: str) -> None:
             {"mediaType": "application/octet-stream", "digest": digest_of(layer), "size": 16}
         ],
     }
-    push_manifest(client, repo, "artifact", manifest)
+    assert put_manifest(client, repo, "artifact", manifest).status_code == 201
     # Like any referenced blob, it cannot be deleted while the manifest uses it.
     assert_error(client.delete(f"/v2/{repo}/blobs/{digest}"), 405, "UNSUPPORTED")
 
@@ -237,7 +237,8 @@ def test_delete_refused_while_a_manifest_references_the_blob(
     client: httpx.Client, repo: str
 ) -> None:
     layer = b"referenced layer " + repo.encode()
-    manifest_digest, document = push_image(client, repo, [layer])
+    manifest_digest, body = push_image(client, repo, "latest", layers=[layer])
+    document = json.loads(body)
     layer_digest = digest_of(layer)
     config_digest = document["config"]["digest"]
 
@@ -254,7 +255,7 @@ def test_a_reference_in_another_repository_does_not_block_delete(
     client: httpx.Client, repo: str
 ) -> None:
     layer = b"shared layer " + repo.encode()
-    push_image(client, f"{repo}/uses", [layer])
+    push_image(client, f"{repo}/uses", "latest", layers=[layer])
     digest = push_blob(client, f"{repo}/plain", layer)
     assert client.delete(f"/v2/{repo}/plain/blobs/{digest}").status_code == 202
     assert client.get(f"/v2/{repo}/uses/blobs/{digest}").content == layer

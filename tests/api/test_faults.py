@@ -14,16 +14,13 @@ import pytest
 
 from tests.api.helpers import (
     assert_error,
-    digest_of,
-    image_manifest,
     patch_chunk,
-    push_blob,
-    put_manifest,
     staged_upload_path,
     start_upload,
     stored_blob_paths,
     upload_id,
 )
+from tests.support.oci import digest_of, manifest_document, push_blob, put_manifest
 from tests.support.server import CargoholdServer
 
 MIB = 1024 * 1024
@@ -179,7 +176,7 @@ def test_digest_mismatch_leaves_nothing_behind(fresh_registry: CargoholdServer) 
         # Nor can a manifest be pushed on the strength of the failed upload.
         config = b'{"architecture":"amd64"}'
         push_blob(client, repo, config)
-        document = image_manifest(config, [data])
+        document = manifest_document(config, [data])
         assert_error(put_manifest(client, repo, "v1", document), 400, "MANIFEST_BLOB_UNKNOWN")
 
 
@@ -236,24 +233,24 @@ def test_manifest_referencing_a_missing_blob_is_rejected(client: httpx.Client, r
     layer = b"a layer that was never pushed " + repo.encode()
     push_blob(client, repo, config)
 
-    response = put_manifest(client, repo, "v1", image_manifest(config, [layer]))
+    response = put_manifest(client, repo, "v1", manifest_document(config, [layer]))
     assert_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
     assert client.get(f"/v2/{repo}/manifests/v1").status_code == 404
 
     # A missing config is as bad as a missing layer.
     push_blob(client, repo, layer)
     missing_config = b'{"architecture":"s390x"}'
-    response = put_manifest(client, repo, "v1", image_manifest(missing_config, [layer]))
+    response = put_manifest(client, repo, "v1", manifest_document(missing_config, [layer]))
     assert_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
 
     # A blob linked only by another repository does not count.
     elsewhere = b"only in another repository " + repo.encode()
     push_blob(client, f"{repo}/other", elsewhere)
-    response = put_manifest(client, repo, "v1", image_manifest(config, [layer, elsewhere]))
+    response = put_manifest(client, repo, "v1", manifest_document(config, [layer, elsewhere]))
     assert_error(response, 400, "MANIFEST_BLOB_UNKNOWN")
     assert client.get(f"/v2/{repo}/manifests/v1").status_code == 404
 
     # With every blob in place the same manifest is accepted.
     push_blob(client, repo, elsewhere)
-    response = put_manifest(client, repo, "v1", image_manifest(config, [layer, elsewhere]))
+    response = put_manifest(client, repo, "v1", manifest_document(config, [layer, elsewhere]))
     assert response.status_code == 201, response.text

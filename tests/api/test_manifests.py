@@ -10,7 +10,7 @@ import httpx
 from tests.support.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
-    EMPTY_DIGEST,
+    EMPTY_JSON_DIGEST,
     OCI_EMPTY,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -126,11 +126,11 @@ def test_artifact_with_empty_config_zero_layers_and_unknown_types(
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": "application/vnd.example.sbom+json",
-        "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_DIGEST, "size": 2},
+        "config": {"mediaType": OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
         "layers": [],
     }
     assert put_manifest(client, repo, "sbom", artifact).status_code == 201
-    assert client.get(f"/v2/{repo}/blobs/{EMPTY_DIGEST}").content == b"{}"
+    assert client.get(f"/v2/{repo}/blobs/{EMPTY_JSON_DIGEST}").content == b"{}"
 
     # An unknown config media type (a Helm chart) and an unknown manifest media type.
     chart = b"chart-tarball"

@@ -12,13 +12,12 @@ import pytest
 
 from tests.api.helpers import (
     assert_error,
-    digest_of,
     patch_chunk,
-    push_blob,
     staged_upload_path,
     start_upload,
     upload_id,
 )
+from tests.support.oci import digest_of, push_blob
 from tests.support.server import CargoholdServer
 
 DATA = b"0123456789abcdefghijklmnopqrstuvwxyz" * 100

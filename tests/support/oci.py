@@ -17,23 +17,43 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+EMPTY_JSON = b"{}"
+EMPTY_JSON_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+
+
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return digest_of(data)
 
 
-def push_blob(client: httpx.Client, repo: str, data: bytes) -> dict[str, Any]:
-    """Monolithic upload; returns a descriptor (without mediaType)."""
-    digest = sha256(data)
+def push_blob(client: httpx.Client, repo: str, data: bytes, algorithm: str = "sha256") -> str:
+    """Monolithic upload (`POST ?digest=`); returns the digest."""
+    digest = digest_of(data, algorithm)
     response = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data)
     assert response.status_code == 201, response.text
-    return {"digest": digest, "size": len(data)}
+    assert response.headers["Docker-Content-Digest"] == digest
+    return digest
 
 
 def descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
     return {"mediaType": media_type, "digest": sha256(data), "size": len(data), **extra}
+
+
+def manifest_document(
+    config: bytes, layers: list[bytes], media_type: str = OCI_MANIFEST, **fields: Any
+) -> dict[str, Any]:
+    """An image manifest document for the given config and layer bytes (nothing is pushed)."""
+    docker = media_type == DOCKER_MANIFEST
+    return {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": descriptor(DOCKER_CONFIG if docker else OCI_CONFIG, config),
+        "layers": [descriptor(DOCKER_LAYER if docker else OCI_LAYER, layer) for layer in layers],
+        **fields,
+    }
 
 
 def image_manifest(
@@ -45,19 +65,12 @@ def image_manifest(
     **fields: Any,
 ) -> dict[str, Any]:
     """Push the config and layers, and return an image manifest document referencing them."""
-    docker = media_type == DOCKER_MANIFEST
     config = config if config is not None else json.dumps({"architecture": "amd64"}).encode()
     layers = layers if layers is not None else [b"layer-" + repo.encode()]
     push_blob(client, repo, config)
     for layer in layers:
         push_blob(client, repo, layer)
-    return {
-        "schemaVersion": 2,
-        "mediaType": media_type,
-        "config": descriptor(DOCKER_CONFIG if docker else OCI_CONFIG, config),
-        "layers": [descriptor(DOCKER_LAYER if docker else OCI_LAYER, layer) for layer in layers],
-        **fields,
-    }
+    return manifest_document(config, layers, media_type, **fields)
 
 
 def encode(document: dict[str, Any]) -> bytes:
