@@ -1,0 +1,219 @@
+"""Fixtures for the real-client tests: skopeo, umoci-built images and a distribution peer.
+
+Everything stays on 127.0.0.1: skopeo gets its own policy, registries.conf, registries.d
+and an empty auth file, so nothing on the host (mirrors, credential helpers, signature
+lookaside stores) can send it elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.images import BuiltImages, build_test_images
+from tests.support.ports import free_port
+
+SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
+DOCKER_REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+UMOCI = shutil.which("umoci") or "/usr/bin/umoci"
+
+# One skopeo command, however slow the machine, finishes well within this.
+SKOPEO_TIMEOUT = 120
+
+
+def _require(binary: str, package: str) -> None:
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"{binary} is missing: apt-get install {package}")
+
+
+@dataclass
+class Skopeo:
+    """Runs skopeo with a private, permissive policy and no host configuration."""
+
+    home: Path
+
+    @property
+    def policy(self) -> Path:
+        return self.home / "policy.json"
+
+    def setup(self) -> Skopeo:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
+        (self.home / "registries.d").mkdir(exist_ok=True)
+        (self.home / "registries.conf").write_text("unqualified-search-registries = []\n")
+        (self.home / "auth.json").write_text(json.dumps({"auths": {}}))
+        return self
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.endswith("_proxy") and not k.endswith("_PROXY")
+        }
+        env.update(
+            HOME=str(self.home),
+            XDG_RUNTIME_DIR=str(self.home),
+            XDG_CONFIG_HOME=str(self.home / "config"),
+            REGISTRIES_CONFIG_PATH=str(self.home / "registries.conf"),
+            REGISTRY_AUTH_FILE=str(self.home / "auth.json"),
+            TMPDIR=str(self.home),
+            NO_PROXY="127.0.0.1",
+        )
+        return env
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = SKOPEO_TIMEOUT
+    ) -> subprocess.CompletedProcess[bytes]:
+        """`skopeo <args>`. Fails the test (with stderr) when skopeo fails and `check`."""
+        command = [
+            SKOPEO,
+            "--policy",
+            str(self.policy),
+            "--registries.d",
+            str(self.home / "registries.d"),
+            "--command-timeout",
+            f"{int(timeout)}s",
+            *args,
+        ]
+        try:
+            done = subprocess.run(
+                command,
+                env=self.env(),
+                capture_output=True,
+                timeout=timeout + 10,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"skopeo timed out after {timeout}s: {' '.join(command)}\n{exc.stderr!r}")
+        if check and done.returncode != 0:
+            pytest.fail(
+                f"skopeo failed ({done.returncode}): {' '.join(command)}\n"
+                f"stdout:\n{done.stdout.decode(errors='replace')}\n"
+                f"stderr:\n{done.stderr.decode(errors='replace')}"
+            )
+        return done
+
+    def copy(self, source: str, dest: str, *options: str) -> None:
+        """`skopeo copy` with TLS verification off on both sides (plain HTTP on loopback)."""
+        self.run(
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--retry-times",
+            "0",
+            *options,
+            source,
+            dest,
+        )
+
+    def inspect_raw(self, image: str) -> bytes:
+        return self.run("inspect", "--tls-verify=false", "--raw", image).stdout
+
+    def inspect(self, image: str, *options: str) -> dict[str, object]:
+        return json.loads(self.run("inspect", "--tls-verify=false", *options, image).stdout)
+
+
+@pytest.fixture(scope="session")
+def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+    _require(SKOPEO, "skopeo")
+    return Skopeo(tmp_path_factory.mktemp("skopeo-home")).setup()
+
+
+@pytest.fixture(scope="session")
+def test_images(tmp_path_factory: pytest.TempPathFactory) -> BuiltImages:
+    """The umoci-built layout (amd64, arm64 and the two-platform index `multi`). Read-only."""
+    _require(UMOCI, "umoci")
+    return build_test_images(tmp_path_factory.mktemp("images"))
+
+
+class DistributionRegistry:
+    """Debian's `docker-registry` (distribution 2.x) on a free loopback port."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = root / "registry.log"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self) -> DistributionRegistry:
+        storage = self.root / "storage"
+        storage.mkdir(parents=True, exist_ok=True)
+        config = self.root / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log:\n"
+            "  level: info\n"
+            "  accesslog:\n"
+            "    disabled: false\n"
+            "storage:\n"
+            "  filesystem:\n"
+            f"    rootdirectory: {storage}\n"
+            "  delete:\n"
+            "    enabled: true\n"
+            "  maintenance:\n"
+            "    uploadpurging:\n"
+            "      enabled: false\n"
+            "http:\n"
+            f"  addr: {self.host}\n"
+            "  secret: cargohold-tests-only\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(
+            [DOCKER_REGISTRY, "serve", str(config)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"docker-registry exited; log:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"docker-registry did not start; log:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def distribution(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DistributionRegistry]:
+    """A reference registry (distribution) to copy images from and to."""
+    _require(DOCKER_REGISTRY, "docker-registry")
+    peer = DistributionRegistry(tmp_path_factory.mktemp("distribution")).start()
+    yield peer
+    peer.stop()
