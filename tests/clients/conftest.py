@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.images import BuiltImages, build_test_images
 from tests.support.ports import free_port
+from tests.support.processes import spawn, stop_group, wait_http_ready
 
 SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
 DOCKER_REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
@@ -176,38 +174,12 @@ class DistributionRegistry:
             "  secret: cargohold-tests-only\n"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
-            [DOCKER_REGISTRY, "serve", str(config)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"docker-registry exited; log:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"docker-registry did not start; log:\n{self.log_path.read_text()}")
+        self.process = spawn([DOCKER_REGISTRY, "serve", str(config)], env, self.log_path)
+        wait_http_ready(self.process, f"{self.url}/v2/", self.log_path, "docker-registry")
+        return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process)
 
 
 @pytest.fixture(scope="session")

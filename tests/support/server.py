@@ -6,12 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
 from tests.support.ports import free_port
+from tests.support.processes import spawn, stop_group, wait_http_ready
 
 CARGOHOLD = str(Path(sys.executable).with_name("cargohold"))
 
@@ -50,8 +48,7 @@ class CargoholdServer:
         env["CARGOHOLD_LOG_FORMAT"] = "json"
         if self.database_url:
             env["CARGOHOLD_DATABASE_URL"] = self.database_url
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
+        self.process = spawn(
             [
                 CARGOHOLD,
                 "serve",
@@ -62,39 +59,19 @@ class CargoholdServer:
                 "--workers",
                 str(self.workers),
             ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            env,
+            self.log_path,
         )
-        log.close()
         self.wait_ready()
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"cargohold exited early; log:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/v2/", timeout=1, verify=False).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"cargohold did not start; log:\n{self.log_path.read_text()}")
+        assert self.process is not None
+        wait_http_ready(self.process, f"{self.url}/v2/", self.log_path, "cargohold", timeout)
 
     def stop(self) -> None:
         """A clean shutdown (SIGTERM), as an operator would do it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process)
 
     def kill9(self) -> None:
         """Kill the whole server process group without warning."""
