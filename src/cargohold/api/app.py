@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -72,8 +73,12 @@ def build_context(settings: Settings) -> AppContext:
     blobs = FilesystemBlobStore(settings.blob_dir)
     pulls = PullRecorder(meta, settings.pull_flush_seconds)
     registry = RegistryService(meta, blobs, AllowAll(), pulls)
-    uploads = UploadService(meta, blobs, settings.upload_expiry_seconds)
-    return AppContext(settings, registry, uploads, pulls)
+    # SQLite has one writer at a time: one thread per process queues this process's writes
+    # instead of making several threads spin on the lock.
+    writers = 1 if meta.dialect == "sqlite" else 8
+    db_executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="db")
+    uploads = UploadService(meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor)
+    return AppContext(settings, registry, uploads, pulls, db_executor)
 
 
 async def _expire_idle_uploads(ctx: AppContext) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 
@@ -11,6 +15,8 @@ from cargohold.services.pulls import PullRecorder
 from cargohold.services.registry import RegistryService
 from cargohold.services.uploads import UploadService
 
+T = TypeVar("T")
+
 
 @dataclass
 class AppContext:
@@ -18,6 +24,12 @@ class AppContext:
     registry: RegistryService
     uploads: UploadService
     pulls: PullRecorder
+    # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
+    # (held by another worker) must not stall every other request of this process.
+    db_executor: Executor
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)
 
 
 def context(request: Request) -> AppContext:

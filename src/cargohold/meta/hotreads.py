@@ -34,6 +34,12 @@ _LINKED_BLOB_SIZE = (
     " JOIN blobs b ON b.digest = rb.digest"
     " WHERE r.name = {p} AND rb.digest = {p}"
 )
+_TAG_NAMES = (
+    "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id"
+    " WHERE r.name = {p} AND t.name > {p} ORDER BY t.name LIMIT {p}"
+)
+# Larger than any page: a tags list without `n` returns everything.
+NO_LIMIT = 2**62
 
 
 class HotReads:
@@ -44,6 +50,7 @@ class HotReads:
         self.manifest_by_tag = _MANIFEST_BY_TAG.format(p=placeholder)
         self.manifest_by_digest = _MANIFEST_BY_DIGEST.format(p=placeholder)
         self.linked_blob_size = _LINKED_BLOB_SIZE.format(p=placeholder)
+        self.tag_names = _TAG_NAMES.format(p=placeholder)
         self._local = threading.local()
 
     def _connection(self) -> Any:
@@ -60,10 +67,21 @@ class HotReads:
         return connection
 
     def one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        rows = self._run(sql, params, many=False)
+        return rows[0] if rows else None
+
+    def column(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """The first column of every row."""
+        return [row[0] for row in self._run(sql, params, many=True)]
+
+    def _run(self, sql: str, params: tuple[Any, ...], many: bool) -> list[Any]:
         for attempt in (1, 2):
             try:
-                row = self._connection().execute(sql, params).fetchone()
-                return tuple(row) if row is not None else None
+                cursor = self._connection().execute(sql, params)
+                if many:
+                    return list(cursor.fetchall())
+                row = cursor.fetchone()
+                return [tuple(row)] if row is not None else []
             except Exception:
                 # A dropped connection (database restart): reconnect once, then give up.
                 connection = self._local.__dict__.pop("connection", None)
@@ -74,4 +92,4 @@ class HotReads:
                         log.debug("closing a broken connection failed", exc_info=True)
                 if attempt == 2:
                     raise
-        return None
+        return []

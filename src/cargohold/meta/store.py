@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from cargohold.meta.db import WRITE_OPTION
-from cargohold.meta.hotreads import HotReads
+from cargohold.meta.hotreads import NO_LIMIT, HotReads
 from cargohold.meta.models import (
     blobs,
     manifest_references,
@@ -346,17 +346,13 @@ class MetadataStore:
 
     def list_tags(self, repository: str, limit: int | None, last: str | None) -> list[str] | None:
         """Tag names in byte order after `last`; None when the repository does not exist."""
-        with self._read() as conn:
-            repository_id = self._repository_id(conn, repository)
-            if repository_id is None:
-                return None
-            query = sa.select(tags.c.name).where(tags.c.repository_id == repository_id)
-            if last is not None:
-                query = query.where(tags.c.name > last)
-            query = query.order_by(tags.c.name)
-            if limit is not None:
-                query = query.limit(limit)
-            return list(conn.execute(query).scalars())
+        names = self._hot.column(
+            self._hot.tag_names,
+            (repository, last or "", NO_LIMIT if limit is None else limit),
+        )
+        if not names and not self.repository_exists(repository):
+            return None
+        return names
 
     def referrers(
         self, repository: str, subject_digest: str

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from cargohold.errors import (
@@ -69,22 +69,28 @@ class UploadService:
         blobs: BlobStore,
         expiry_seconds: int,
         executor: ThreadPoolExecutor | None = None,
+        db_executor: Executor | None = None,
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.expiry_seconds = expiry_seconds
         self.hashes = HashCache()
         self._executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
+        self._db_executor = db_executor or self._executor
 
     async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Metadata writes, off the event loop (see AppContext.db_executor)."""
+        return await asyncio.get_running_loop().run_in_executor(self._db_executor, fn, *args)
 
     # -- sessions ---------------------------------------------------------------------
 
     async def start(self, repository: str) -> Upload:
         upload_id = uuid.uuid4().hex
         await self._io(self.blobs.start_upload, upload_id)
-        self.meta.create_upload(upload_id, repository)
+        await self._db(self.meta.create_upload, upload_id, repository)
         now = time.time()
         return Upload(upload_id, repository, 0, now, now)
 
@@ -222,7 +228,9 @@ class UploadService:
             new_offset = upload.offset + written
             # Record the offset while still holding the upload, then release it. The final
             # digest check catches the rare write that fails after this point.
-            if written and not self.meta.advance_upload(upload.id, upload.offset, new_offset):
+            if written and not await self._db(
+                self.meta.advance_upload, upload.id, upload.offset, new_offset
+            ):
                 raise self._busy(upload.id)
             await self._io(writer.close)
         except BaseException:
@@ -274,9 +282,9 @@ class UploadService:
             await self._io(self.blobs.commit_upload, upload.id, digest)
         except UploadBusy:
             raise self._busy(upload.id) from None
-        self.meta.link_blob(upload.repository, digest, upload.offset)
+        await self._db(self.meta.link_blob, upload.repository, digest, upload.offset)
         self.hashes.drop(upload.id)
-        self.meta.delete_upload(upload.id)
+        await self._db(self.meta.delete_upload, upload.id)
         return upload.offset
 
     async def monolithic(
@@ -311,7 +319,7 @@ class UploadService:
         except BaseException:
             await self._io(self.blobs.abort_upload, upload_id)
             raise
-        self.meta.link_blob(repository, digest, written)
+        await self._db(self.meta.link_blob, repository, digest, written)
         return written
 
 

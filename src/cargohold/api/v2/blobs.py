@@ -57,7 +57,7 @@ async def blob(request: Request) -> Response:
     name = request.path_params["name"]
     digest = request.path_params["digest"]
     if request.method == "DELETE":
-        ctx.registry.delete_blob(name, digest)
+        await ctx.offload(ctx.registry.delete_blob, name, digest)
         return Response(status_code=202, headers={"Content-Length": "0"})
 
     size = ctx.registry.blob_size(name, digest)

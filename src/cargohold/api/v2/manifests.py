@@ -44,8 +44,8 @@ async def manifest(request: Request) -> Response:
 
     if method == "PUT":
         body = await _read_limited(request)
-        result = ctx.registry.put_manifest(
-            name, reference, body, request.headers.get("content-type")
+        result = await ctx.offload(
+            ctx.registry.put_manifest, name, reference, body, request.headers.get("content-type")
         )
         headers = {
             "Location": f"/v2/{name}/manifests/{result.digest}",
@@ -56,5 +56,5 @@ async def manifest(request: Request) -> Response:
             headers["OCI-Subject"] = result.subject
         return Response(status_code=201, headers=headers)
 
-    ctx.registry.delete_manifest(name, reference)
+    await ctx.offload(ctx.registry.delete_manifest, name, reference)
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -65,7 +65,7 @@ async def start_upload(request: Request) -> Response:
     params = request.query_params
     mount = params.get("mount")
     if mount is not None and is_valid_digest(mount):
-        if ctx.registry.mount(name, mount, params.get("from")) is not None:
+        if await ctx.offload(ctx.registry.mount, name, mount, params.get("from")) is not None:
             return _created(name, mount)
     digest = params.get("digest")
     if digest is not None:
