@@ -50,3 +50,5 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Alembic announces every plugin it loads; keep its migration messages only.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -1,15 +1,20 @@
-"""Starting the HTTP server: migrate once, then hand the app to granian workers."""
+"""Starting the HTTP server: migrate once, then hand the app to granian workers.
+
+`cargohold serve` migrates the schema in the CLI process, then replaces itself
+(`exec`) with `python -m cargohold.launch`, a small launcher that imports only
+granian and the settings. The supervisor process that stays resident, and the
+workers it forks, so never carry the CLI's, Alembic's or the migration's memory.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
+import sys
 from pathlib import Path
 
 from cargohold.config import Settings
-from cargohold.logs import configure_logging
 
-log = logging.getLogger("cargohold.server")
+SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
 
 
 def prepare(settings: Settings) -> None:
@@ -25,33 +30,14 @@ def prepare(settings: Settings) -> None:
 
 
 def run_server(settings: Settings) -> None:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces, SSLProtocols
-
-    from cargohold.api.app import SETTINGS_ENV
+    from cargohold.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     prepare(settings)
-    os.environ[SETTINGS_ENV] = settings.to_json()
-    scheme = "https" if settings.tls_cert else "http"
-    log.info(
-        "cargohold listening on %s://%s (data in %s)", scheme, settings.addr, settings.data_dir
-    )
-    server = Granian(
-        "cargohold.api.app:app_from_env",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        factory=True,
-        http=HTTPModes.http1,
-        websockets=False,
-        log_enabled=True,
-        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
-        log_access=False,
-        ssl_cert=Path(settings.tls_cert) if settings.tls_cert else None,
-        ssl_key=Path(settings.tls_key) if settings.tls_key else None,
-        ssl_protocol_min=SSLProtocols.tls12,
-        respawn_failed_workers=True,
-    )
-    server.serve()
+    env = dict(os.environ)
+    env[SETTINGS_ENV] = settings.to_json()
+    # Worker threads (uploads, database) would each grow a glibc malloc arena.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "cargohold.launch"], env)

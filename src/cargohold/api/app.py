@@ -34,12 +34,12 @@ from cargohold.logs import configure_logging
 from cargohold.meta.db import make_engine
 from cargohold.meta.store import MetadataStore
 from cargohold.policy.access import AllowAll
+from cargohold.server import SETTINGS_ENV
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.registry import RegistryService
 from cargohold.services.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 
-SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
 log = logging.getLogger("cargohold.api")
 
 ROUTES = [

@@ -1,0 +1,49 @@
+"""The resident server process: granian with cargohold's ASGI app in its workers.
+
+Started by `cargohold serve` (see server.py) with the settings in the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces, SSLProtocols
+
+from cargohold.config import Settings
+from cargohold.logs import configure_logging
+from cargohold.server import SETTINGS_ENV
+
+log = logging.getLogger("cargohold.server")
+
+
+def main() -> None:
+    settings = Settings.from_json(os.environ[SETTINGS_ENV])
+    configure_logging(settings.log_level, settings.log_format)
+    scheme = "https" if settings.tls_cert else "http"
+    log.info(
+        "cargohold listening on %s://%s (data in %s)", scheme, settings.addr, settings.data_dir
+    )
+    Granian(
+        "cargohold.api.app:app_from_env",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        factory=True,
+        http=HTTPModes.http1,
+        websockets=False,
+        log_enabled=True,
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_access=False,
+        ssl_cert=Path(settings.tls_cert) if settings.tls_cert else None,
+        ssl_key=Path(settings.tls_key) if settings.tls_key else None,
+        ssl_protocol_min=SSLProtocols.tls12,
+        respawn_failed_workers=True,
+    ).serve()
+
+
+if __name__ == "__main__":
+    main()
