@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,6 +15,39 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 WRITE_OPTION = "cargohold_write"
+
+
+class WriterLock:
+    """Serialises SQLite writers across threads and processes, waking waiters at once.
+
+    SQLite's own busy handler polls with sleeps of up to 100 ms; with several worker
+    processes writing, that turns lock contention into idle time. A blocking flock on a
+    file beside the database queues writers in the kernel instead. The database's own
+    locking still guards correctness; this only makes waiting efficient.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def writer_lock_for(engine: Engine) -> WriterLock | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return WriterLock(database + ".writelock")
 
 
 def make_engine(url: str) -> Engine:

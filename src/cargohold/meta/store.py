@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from cargohold.meta.db import WRITE_OPTION
+from cargohold.meta.db import WRITE_OPTION, writer_lock_for
 from cargohold.meta.hotreads import NO_LIMIT, HotReads
 from cargohold.meta.models import (
     blobs,
@@ -60,6 +60,7 @@ class MetadataStore:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._hot = HotReads(engine)
+        self._writer_lock = writer_lock_for(engine)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -70,7 +71,8 @@ class MetadataStore:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn:
+        lock = self._writer_lock.held() if self._writer_lock else nullcontext()
+        with lock, self.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
@@ -84,6 +86,9 @@ class MetadataStore:
         ).scalar_one_or_none()
 
     def _ensure_repository(self, conn: sa.Connection, name: str) -> int:
+        existing = self._repository_id(conn, name)
+        if existing is not None:
+            return existing
         conn.execute(
             self._insert(repositories)
             .values(name=name, created_at=time.time())
