@@ -13,11 +13,10 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from cargohold.meta.db import WRITE_OPTION, writer_lock_for
-from cargohold.meta.hotreads import NO_LIMIT, HotReads
+from cargohold.meta.fastpath import NO_LIMIT, FastPath, Transaction
 from cargohold.meta.models import (
     blobs,
     manifest_references,
@@ -59,8 +58,8 @@ class MetadataStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._hot = HotReads(engine)
         self._writer_lock = writer_lock_for(engine)
+        self._fast = FastPath(engine, self._writer_lock)
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -77,26 +76,10 @@ class MetadataStore:
             with conn.begin():
                 yield conn
 
-    def _insert(self, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
-
     def _repository_id(self, conn: sa.Connection, name: str) -> int | None:
         return conn.execute(
             sa.select(repositories.c.id).where(repositories.c.name == name)
         ).scalar_one_or_none()
-
-    def _ensure_repository(self, conn: sa.Connection, name: str) -> int:
-        existing = self._repository_id(conn, name)
-        if existing is not None:
-            return existing
-        conn.execute(
-            self._insert(repositories)
-            .values(name=name, created_at=time.time())
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        repository_id = self._repository_id(conn, name)
-        assert repository_id is not None
-        return repository_id
 
     def ping(self) -> None:
         with self._read() as conn:
@@ -119,7 +102,13 @@ class MetadataStore:
 
     def linked_blob_size(self, repository: str, digest: str) -> int | None:
         """Size of a blob if `repository` links it; None otherwise."""
-        row = self._hot.one(self._hot.linked_blob_size, (repository, digest))
+        row = self._fast.one(
+            "SELECT b.size FROM repository_blobs rb"
+            " JOIN repositories r ON r.id = rb.repository_id"
+            " JOIN blobs b ON b.digest = rb.digest"
+            " WHERE r.name = ? AND rb.digest = ?",
+            (repository, digest),
+        )
         return int(row[0]) if row else None
 
     def repositories_linking(self, digest: str, limit: int = 50) -> list[str]:
@@ -139,18 +128,30 @@ class MetadataStore:
 
     def link_blob(self, repository: str, digest: str, size: int) -> None:
         now = time.time()
-        with self._write() as conn:
-            conn.execute(
-                self._insert(blobs)
-                .values(digest=digest, size=size, created_at=now)
-                .on_conflict_do_nothing(index_elements=["digest"])
+        with self._fast.transaction() as tx:
+            tx.execute(
+                "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (digest) DO NOTHING",
+                (digest, size, now),
             )
-            repository_id = self._ensure_repository(conn, repository)
-            conn.execute(
-                self._insert(repository_blobs)
-                .values(repository_id=repository_id, digest=digest, linked_at=now)
-                .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
+            repository_id = self._ensure_repository_id(tx, repository, now)
+            tx.execute(
+                "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (repository_id, digest) DO NOTHING",
+                (repository_id, digest, now),
             )
+
+    @staticmethod
+    def _ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
+        row = tx.one("SELECT id FROM repositories WHERE name = ?", (name,))
+        if row is None:
+            row = tx.one(
+                "INSERT INTO repositories (name, created_at) VALUES (?, ?)"
+                " ON CONFLICT (name) DO NOTHING RETURNING id",
+                (name, now),
+            ) or tx.one("SELECT id FROM repositories WHERE name = ?", (name,))
+        assert row is not None
+        return int(row[0])
 
     def blob_referenced_in_repository(self, repository: str, digest: str) -> bool:
         query = (
@@ -183,31 +184,32 @@ class MetadataStore:
 
     def create_upload(self, upload_id: str, repository: str) -> None:
         now = time.time()
-        with self._write() as conn:
-            conn.execute(
-                sa.insert(uploads).values(
-                    id=upload_id, repository=repository, offset=0, created_at=now, updated_at=now
-                )
+        with self._fast.transaction() as tx:
+            tx.execute(
+                'INSERT INTO uploads (id, repository, "offset", created_at, updated_at)'
+                " VALUES (?, ?, 0, ?, ?)",
+                (upload_id, repository, now, now),
             )
 
     def get_upload(self, upload_id: str) -> Upload | None:
-        with self._read() as conn:
-            row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
+        row = self._fast.one(
+            'SELECT id, repository, "offset", created_at, updated_at FROM uploads WHERE id = ?',
+            (upload_id,),
+        )
         return Upload(*row) if row else None
 
     def advance_upload(self, upload_id: str, old_offset: int, new_offset: int) -> bool:
         """Move the offset forward only if nobody else moved it first."""
-        with self._write() as conn:
-            result = conn.execute(
-                sa.update(uploads)
-                .where(uploads.c.id == upload_id, uploads.c.offset == old_offset)
-                .values(offset=new_offset, updated_at=time.time())
+        with self._fast.transaction() as tx:
+            changed = tx.execute(
+                'UPDATE uploads SET "offset" = ?, updated_at = ? WHERE id = ? AND "offset" = ?',
+                (new_offset, time.time(), upload_id, old_offset),
             )
-            return result.rowcount == 1
+        return changed == 1
 
     def delete_upload(self, upload_id: str) -> None:
-        with self._write() as conn:
-            conn.execute(sa.delete(uploads).where(uploads.c.id == upload_id))
+        with self._fast.transaction() as tx:
+            tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
 
     def expired_uploads(self, idle_before: float, limit: int = 500) -> list[str]:
         query = sa.select(uploads.c.id).where(uploads.c.updated_at < idle_before).limit(limit)
@@ -218,35 +220,33 @@ class MetadataStore:
 
     def missing_references(self, repository: str, manifest: Manifest) -> list[MissingReference]:
         """Descriptors of `manifest` that `repository` does not hold, in manifest order."""
-        blob_refs = [
-            d for kind, d in manifest.references() if kind != "manifest" and not d.is_foreign
+        references = [
+            (kind, d) for kind, d in manifest.references() if kind == "manifest" or not d.is_foreign
         ]
-        child_refs = manifest.children
-        with self._read() as conn:
-            repository_id = self._repository_id(conn, repository)
-            present: set[str] = set()
-            if repository_id is not None and blob_refs:
-                present |= set(
-                    conn.execute(
-                        sa.select(repository_blobs.c.digest).where(
-                            repository_blobs.c.repository_id == repository_id,
-                            repository_blobs.c.digest.in_({d.digest for d in blob_refs}),
+        if not references:
+            return []
+        blob_digests = sorted({d.digest for kind, d in references if kind != "manifest"})
+        child_digests = sorted({d.digest for kind, d in references if kind == "manifest"})
+        present: set[str] = set()
+        row = self._fast.one("SELECT id FROM repositories WHERE name = ?", (repository,))
+        if row is not None:
+            for table, digests in (
+                ("repository_blobs", blob_digests),
+                ("manifests", child_digests),
+            ):
+                if digests:
+                    marks = ", ".join("?" * len(digests))
+                    present.update(
+                        self._fast.column(
+                            f"SELECT digest FROM {table}"
+                            f" WHERE repository_id = ? AND digest IN ({marks})",
+                            (row[0], *digests),
                         )
-                    ).scalars()
-                )
-            if repository_id is not None and child_refs:
-                present |= set(
-                    conn.execute(
-                        sa.select(manifests.c.digest).where(
-                            manifests.c.repository_id == repository_id,
-                            manifests.c.digest.in_({d.digest for d in child_refs}),
-                        )
-                    ).scalars()
-                )
+                    )
         return [
             MissingReference(kind, d.digest, d.media_type)
-            for kind, d in manifest.references()
-            if not (kind != "manifest" and d.is_foreign) and d.digest not in present
+            for kind, d in references
+            if d.digest not in present
         ]
 
     def put_manifest(
@@ -258,60 +258,67 @@ class MetadataStore:
         tag: str | None,
     ) -> None:
         now = time.time()
-        with self._write() as conn:
-            repository_id = self._ensure_repository(conn, repository)
-            inserted = conn.execute(
-                self._insert(manifests)
-                .values(
-                    repository_id=repository_id,
-                    digest=digest,
-                    media_type=manifest.media_type,
-                    artifact_type=manifest.referrer_artifact_type,
-                    size=len(content),
-                    content=content,
-                    subject_digest=manifest.subject.digest if manifest.subject else None,
-                    annotations=json.dumps(manifest.annotations) if manifest.annotations else None,
-                    pushed_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["repository_id", "digest"])
-                .returning(manifests.c.id)
-            ).scalar_one_or_none()
-            manifest_id = inserted
-            if manifest_id is None:
-                manifest_id = conn.execute(
-                    sa.select(manifests.c.id).where(
-                        manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                    )
-                ).scalar_one()
+        with self._fast.transaction() as tx:
+            repository_id = self._ensure_repository_id(tx, repository, now)
+            inserted = tx.one(
+                "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size,"
+                " content, subject_digest, annotations, pushed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
+                (
+                    repository_id,
+                    digest,
+                    manifest.media_type,
+                    manifest.referrer_artifact_type,
+                    len(content),
+                    content,
+                    manifest.subject.digest if manifest.subject else None,
+                    json.dumps(manifest.annotations) if manifest.annotations else None,
+                    now,
+                ),
+            )
             if inserted is not None:
+                manifest_id = int(inserted[0])
                 references = [
-                    {
-                        "manifest_id": manifest_id,
-                        "position": i,
-                        "kind": kind,
-                        "digest": d.digest,
-                        "size": d.size,
-                    }
+                    (manifest_id, i, kind, d.digest, d.size)
                     for i, (kind, d) in enumerate(manifest.references())
                 ]
                 if references:
-                    conn.execute(sa.insert(manifest_references), references)
-            if tag is not None:
-                statement = self._insert(tags).values(
-                    repository_id=repository_id, name=tag, manifest_id=manifest_id, updated_at=now
-                )
-                conn.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["repository_id", "name"],
-                        set_={"manifest_id": manifest_id, "updated_at": now},
+                    tx.executemany(
+                        "INSERT INTO manifest_references (manifest_id, position, kind, digest,"
+                        " size) VALUES (?, ?, ?, ?, ?)",
+                        references,
                     )
+            else:
+                existing = tx.one(
+                    "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?",
+                    (repository_id, digest),
+                )
+                assert existing is not None
+                manifest_id = int(existing[0])
+            if tag is not None:
+                tx.execute(
+                    "INSERT INTO tags (repository_id, name, manifest_id, updated_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO UPDATE"
+                    " SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                    (repository_id, tag, manifest_id, now),
                 )
 
     def get_manifest(
         self, repository: str, reference: str, by_digest: bool
     ) -> StoredManifest | None:
-        sql = self._hot.manifest_by_digest if by_digest else self._hot.manifest_by_tag
-        row = self._hot.one(sql, (repository, reference))
+        columns = "m.id, m.digest, m.media_type, m.content, m.subject_digest"
+        if by_digest:
+            sql = (
+                f"SELECT {columns} FROM manifests m JOIN repositories r ON r.id = m.repository_id"
+                " WHERE r.name = ? AND m.digest = ?"
+            )
+        else:
+            sql = (
+                f"SELECT {columns} FROM tags t JOIN manifests m ON m.id = t.manifest_id"
+                " JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name = ?"
+            )
+        row = self._fast.one(sql, (repository, reference))
         if row is None:
             return None
         manifest_id, digest, media_type, content, subject_digest = row
@@ -351,8 +358,9 @@ class MetadataStore:
 
     def list_tags(self, repository: str, limit: int | None, last: str | None) -> list[str] | None:
         """Tag names in byte order after `last`; None when the repository does not exist."""
-        names = self._hot.column(
-            self._hot.tag_names,
+        names = self._fast.column(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id"
+            " WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?",
             (repository, last or "", NO_LIMIT if limit is None else limit),
         )
         if not names and not self.repository_exists(repository):
