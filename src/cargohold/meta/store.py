@@ -389,22 +389,16 @@ class MetadataStore:
             return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
 
     def record_pulls(self, pulls: dict[int, float]) -> None:
-        """Store last-pull times; never move a time backwards."""
+        """Store last-pull times in one batch; never move a time backwards."""
         if not pulls:
             return
-        with self._write() as conn:
-            for manifest_id, pulled_at in sorted(pulls.items()):
-                conn.execute(
-                    sa.update(manifests)
-                    .where(
-                        manifests.c.id == manifest_id,
-                        sa.or_(
-                            manifests.c.last_pulled_at.is_(None),
-                            manifests.c.last_pulled_at < pulled_at,
-                        ),
-                    )
-                    .values(last_pulled_at=pulled_at)
-                )
+        rows = [(at, manifest_id, at) for manifest_id, at in sorted(pulls.items())]
+        with self._fast.transaction() as tx:
+            tx.executemany(
+                "UPDATE manifests SET last_pulled_at = ?"
+                " WHERE id = ? AND (last_pulled_at IS NULL OR last_pulled_at < ?)",
+                rows,
+            )
 
     # -- admin views --------------------------------------------------------------------
 
