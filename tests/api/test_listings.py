@@ -14,6 +14,7 @@ from tests.support.oci import (
     put_manifest,
     sha256,
 )
+from tests.support.server import CargoholdServer
 
 # Byte order, which differs from most locales' collation ("_" sorts after "Z").
 TAGS = ["A", "B", "Z9", "_x", "a", "a-1", "a.1", "a_1", "b", "v1.10", "v1.9"]
@@ -218,3 +219,28 @@ def test_version_check_header(client: httpx.Client) -> None:
 def test_index_with_zero_manifests_is_accepted(client: httpx.Client, repo: str) -> None:
     empty_index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
     assert put_manifest(client, repo, "empty", empty_index).status_code == 201
+
+
+def test_tags_list_is_never_stale_on_any_worker(registry: CargoholdServer, repo: str) -> None:
+    """Every worker caches tag pages; a tag change must show on the very next list."""
+    with httpx.Client(base_url=registry.url) as http:
+        _, body = push_image(http, repo, "base")
+    expected = ["base"]
+    for round_number in range(6):
+        tag = f"t{round_number}"
+        with httpx.Client(base_url=registry.url) as http:
+            assert put_manifest(http, repo, tag, body, OCI_MANIFEST).status_code == 201
+        expected = sorted([*expected, tag])
+        for _ in range(4):  # fresh connections land on different workers
+            with httpx.Client(base_url=registry.url) as http:
+                assert http.get(f"/v2/{repo}/tags/list").json()["tags"] == expected
+                assert (
+                    http.get(f"/v2/{repo}/tags/list", params={"n": 2}).json()["tags"]
+                    == (expected[:2])
+                )
+        with httpx.Client(base_url=registry.url) as http:
+            assert http.delete(f"/v2/{repo}/manifests/{expected[0]}").status_code == 202
+        expected = expected[1:]
+        for _ in range(4):
+            with httpx.Client(base_url=registry.url) as http:
+                assert http.get(f"/v2/{repo}/tags/list").json()["tags"] == expected

@@ -21,6 +21,9 @@ repositories = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", byte_ordered(255), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Bumped in the same transaction as any change to the repository's tags: a process may
+    # serve a cached tags list while the version it cached it under is still current.
+    sa.Column("tags_version", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 blobs = sa.Table(

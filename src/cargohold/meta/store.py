@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -54,12 +55,21 @@ class MissingReference:
     media_type: str
 
 
+TAG_PAGE_CACHE_SIZE = 256
+
+
 class MetadataStore:
+    _BUMP_TAGS_VERSION = "UPDATE repositories SET tags_version = tags_version + 1 WHERE id = ?"
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._writer_lock = writer_lock_for(engine)
         self._fast = FastPath(engine, self._writer_lock)
+        self._tag_pages: OrderedDict[
+            tuple[str, str | None, int | None], tuple[int, tuple[str, ...]]
+        ]
+        self._tag_pages = OrderedDict()
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -297,6 +307,7 @@ class MetadataStore:
                 assert existing is not None
                 manifest_id = int(existing[0])
             if tag is not None:
+                tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
                 tx.execute(
                     "INSERT INTO tags (repository_id, name, manifest_id, updated_at)"
                     " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO UPDATE"
@@ -326,45 +337,57 @@ class MetadataStore:
 
     def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete a manifest, its tags and its references from one repository."""
-        with self._write() as conn:
-            repository_id = self._repository_id(conn, repository)
-            if repository_id is None:
-                return False
-            manifest_id = conn.execute(
-                sa.select(manifests.c.id).where(
-                    manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                )
-            ).scalar_one_or_none()
-            if manifest_id is None:
-                return False
-            conn.execute(sa.delete(tags).where(tags.c.manifest_id == manifest_id))
-            conn.execute(
-                sa.delete(manifest_references).where(
-                    manifest_references.c.manifest_id == manifest_id
-                )
+        with self._fast.transaction() as tx:
+            row = tx.one(
+                "SELECT m.id, r.id FROM manifests m JOIN repositories r ON r.id = m.repository_id"
+                " WHERE r.name = ? AND m.digest = ?",
+                (repository, digest),
             )
-            conn.execute(sa.delete(manifests).where(manifests.c.id == manifest_id))
+            if row is None:
+                return False
+            manifest_id, repository_id = row
+            if tx.execute("DELETE FROM tags WHERE manifest_id = ?", (manifest_id,)):
+                tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
+            tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (manifest_id,))
+            tx.execute("DELETE FROM manifests WHERE id = ?", (manifest_id,))
             return True
 
     def delete_tag(self, repository: str, tag: str) -> bool:
-        with self._write() as conn:
-            repository_id = self._repository_id(conn, repository)
-            if repository_id is None:
+        with self._fast.transaction() as tx:
+            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
+            if row is None:
                 return False
-            result = conn.execute(
-                sa.delete(tags).where(tags.c.repository_id == repository_id, tags.c.name == tag)
-            )
-            return result.rowcount > 0
+            if not tx.execute(
+                "DELETE FROM tags WHERE repository_id = ? AND name = ?", (row[0], tag)
+            ):
+                return False
+            tx.execute(self._BUMP_TAGS_VERSION, (row[0],))
+            return True
 
     def list_tags(self, repository: str, limit: int | None, last: str | None) -> list[str] | None:
-        """Tag names in byte order after `last`; None when the repository does not exist."""
-        names = self._fast.column(
-            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id"
-            " WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?",
-            (repository, last or "", NO_LIMIT if limit is None else limit),
+        """Tag names in byte order after `last`; None when the repository does not exist.
+
+        Pages are cached per process under the repository's tags version, which every tag
+        change bumps in its own transaction; a stale page is never served.
+        """
+        row = self._fast.one(
+            "SELECT id, tags_version FROM repositories WHERE name = ?", (repository,)
         )
-        if not names and not self.repository_exists(repository):
+        if row is None:
             return None
+        repository_id, version = row
+        key = (repository, last, limit)
+        cached = self._tag_pages.get(key)
+        if cached is not None and cached[0] == version:
+            self._tag_pages.move_to_end(key)
+            return list(cached[1])
+        names = self._fast.column(
+            "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
+            (repository_id, last or "", NO_LIMIT if limit is None else limit),
+        )
+        self._tag_pages[key] = (version, tuple(names))
+        while len(self._tag_pages) > TAG_PAGE_CACHE_SIZE:
+            self._tag_pages.popitem(last=False)
         return names
 
     def referrers(
