@@ -30,7 +30,7 @@ from cargohold.storage.base import BlobStore, UploadBusy, UploadWriter
 
 # Bytes gathered before a write+hash is handed to a thread: large enough that the
 # hop costs nothing, small enough to bound memory per upload.
-WRITE_BATCH = 1024 * 1024
+WRITE_BATCH = 256 * 1024
 HASH_CACHE_SIZE = 1024
 # Monolithic uploads up to this size are read whole and stored in one step (one thread hop
 # instead of a staged upload): configs and small layers, most of a small image's requests.

@@ -18,8 +18,11 @@ from typing import BinaryIO
 
 from cargohold.oci.digests import is_valid_digest
 from cargohold.storage.base import UploadBusy
+from cargohold.storage.writeback import start_writeback
 
 CHUNK = 1024 * 1024
+# Writes at least this large start their writeback at once (see writeback.py).
+WRITEBACK_MIN = 256 * 1024
 _UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
 
 
@@ -47,7 +50,11 @@ class FileUploadWriter:
         self._file.seek(offset)
 
     def write(self, data: bytes) -> None:
+        start = self._file.tell()
         self._file.write(data)
+        if len(data) >= WRITEBACK_MIN:
+            self._file.flush()
+            start_writeback(self._file.fileno(), start, len(data))
 
     def close(self) -> int:
         # Bytes beyond this point come from an earlier interrupted request: drop them.
