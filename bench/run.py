@@ -1,0 +1,1039 @@
+"""cargohold vs CNCF distribution (docker-registry 2.8), side by side on 127.0.0.1.
+
+Usage: .venv/bin/python bench/run.py [--quick] [--only NAME,...] [--out FILE]
+
+Both registries run at the same time, each with its data in a scratch folder; every
+workload drives both with the same client, alternating which goes first. The table of
+ratios (cargohold / distribution, or / nginx for the pull ceiling) is printed and written
+to bench/results/latest.md. See bench/README.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import client
+import procs
+import servers
+import tools
+
+MIB = 1 << 20
+GIB = 1 << 30
+HERE = Path(__file__).resolve().parent
+SERVERS = ("cargohold", "distribution")
+_CLEANUP: list[Path] = []
+WORKLOADS = (
+    "push",
+    "pull",
+    "small_push",
+    "manifest_get",
+    "blob_head",
+    "tags_list",
+    "catalog",
+    "concurrent_push",
+    "push_latency",
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    big_mib: int
+    chunk_mib: int
+    push_reps: int  # per round and server
+    pull_runs: int  # per target, alternating
+    small_images: int
+    small_repos: int
+    small_concurrency: int
+    tags: int
+    concurrent_pushes: int
+    concurrent_mib: int
+    load_seconds: float
+    warmup_seconds: float
+    tags_seconds: float
+    rounds: int
+
+
+FULL = Sizes(
+    big_mib=256,
+    chunk_mib=16,
+    push_reps=3,
+    pull_runs=7,
+    small_images=2000,
+    small_repos=1000,
+    small_concurrency=32,
+    tags=10_000,
+    concurrent_pushes=16,
+    concurrent_mib=32,
+    load_seconds=10,
+    warmup_seconds=2,
+    tags_seconds=5,
+    rounds=2,
+)
+QUICK = Sizes(
+    big_mib=64,
+    chunk_mib=8,
+    push_reps=1,
+    pull_runs=2,
+    small_images=300,
+    small_repos=150,
+    small_concurrency=32,
+    tags=1000,
+    concurrent_pushes=16,
+    concurrent_mib=4,
+    load_seconds=3,
+    warmup_seconds=1,
+    tags_seconds=1.5,
+    rounds=1,
+)
+
+
+@dataclass
+class Row:
+    workload: str
+    metric: str
+    cargo: float | None
+    ref_name: str
+    ref: float | None
+    ratio: float | None = None
+    goal: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+@dataclass
+class Bench:
+    sizes: Sizes
+    scratch: Path
+    srv: dict[str, procs.ServerProc]
+    log: Callable[[str], None]
+    rows: list[Row] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+    small_ready: set[str] = field(default_factory=set)
+    small_images: list[client.SmallImage] = field(default_factory=list)
+    manifest_rps: dict[str, float] = field(default_factory=dict)
+    order_flip: int = 0
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def orders(self) -> list[tuple[int, list[str]]]:
+        """(round, server order) pairs; the first server alternates round by round and
+        from one workload to the next."""
+        out = []
+        for r in range(self.sizes.rounds):
+            order = list(SERVERS) if (r + self.order_flip) % 2 == 0 else list(SERVERS[::-1])
+            out.append((r, order))
+        self.order_flip += 1
+        return out
+
+    def port(self, name: str) -> int:
+        return self.srv[name].port
+
+    def big_file(self) -> Path:
+        path = self.scratch / "big.bin"
+        if not path.exists():
+            write_random(path, self.sizes.big_mib * MIB)
+        return path
+
+    def record(self, key: str, name: str, value: Any) -> None:
+        self.raw.setdefault(key, {}).setdefault(name, []).append(value)
+
+    def ensure_small_images(self, name: str) -> None:
+        """Round-0 small images (used by manifest GET, blob HEAD and catalog), untimed."""
+        if name in self.small_ready:
+            return
+        images = self.small_set(0)
+        elapsed = run_small_push(self.port(name), images, self.sizes.small_concurrency)
+        self.log(f"  setup: {len(images)} small images into {name} in {elapsed:.1f}s")
+        self.small_ready.add(name)
+
+    def small_set(self, round_no: int) -> list[client.SmallImage]:
+        s = self.sizes
+        if round_no == 0 and self.small_images:
+            return self.small_images
+        images = [
+            client.make_small_image(
+                f"small{round_no}/app-{i % s.small_repos:04d}", f"v{i}", f"r{round_no}-{i}"
+            )
+            for i in range(s.small_images)
+        ]
+        if round_no == 0:
+            self.small_images = images
+        return images
+
+
+def write_random(path: Path, size: int) -> None:
+    block = os.urandom(4 * MIB)
+    with open(path, "wb") as f:
+        written = 0
+        while written < size:
+            piece = block[: min(len(block), size - written)]
+            # Vary each block so the file does not compress or deduplicate.
+            f.write(written.to_bytes(8, "big") + piece[8:])
+            written += len(piece)
+
+
+def restamp(path: Path, stamp: str) -> str:
+    """Overwrite the first 32 bytes (a unique blob each push) and return the new digest."""
+    with open(path, "r+b") as f:
+        f.write(stamp.encode().ljust(32, b"\0")[:32])
+    return client.file_digest(path)
+
+
+def median(values: list[float]) -> float | None:
+    clean = [v for v in values if v is not None]
+    return statistics.median(clean) if clean else None
+
+
+def run_small_push(port: int, images: list[client.SmallImage], concurrency: int) -> float:
+    loop = client.new_event_loop()
+    try:
+        return loop.run_until_complete(
+            client.run_pool(port, images, concurrency, client.push_small_image, timeout=600)
+        )
+    finally:
+        loop.close()
+
+
+# --- workloads -------------------------------------------------------------------------------
+
+
+def wl_push(b: Bench) -> None:
+    s = b.sizes
+    path = b.big_file()
+    size = path.stat().st_size
+    chunk = s.chunk_mib * MIB
+    stamp = 0
+    for r, order in b.orders():
+        for name in order:
+            for kind in ("monolithic", "sendfile", "chunked"):
+                for _ in range(s.push_reps):
+                    stamp += 1
+                    digest = restamp(path, f"push-{stamp}")
+                    # Start each timed push with no dirty pages: distribution does not fsync,
+                    # and its writeback would otherwise land in the next push's time.
+                    os.sync()
+                    started = time.perf_counter()
+                    if kind == "monolithic":
+                        client.push_monolithic_curl(b.port(name), "big/mono", path, digest)
+                    elif kind == "sendfile":
+                        client.push_monolithic_sendfile(b.port(name), "big/mono", path, digest)
+                    else:
+                        client.push_chunked(b.port(name), "big/chunked", path, digest, chunk)
+                    rate = size / MIB / (time.perf_counter() - started)
+                    b.record(f"push_{kind}", name, rate)
+                    b.log(f"  round {r} {name} {kind}: {rate:.0f} MiB/s")
+    for kind, label in (
+        ("monolithic", "curl -T"),
+        ("sendfile", "one PUT, Python sendfile client"),
+        ("chunked", f"PATCH {s.chunk_mib} MiB"),
+    ):
+        c = median(b.raw[f"push_{kind}"]["cargohold"])
+        d = median(b.raw[f"push_{kind}"]["distribution"])
+        b.rows.append(
+            Row(
+                f"blob push {s.big_mib} MiB {'chunked' if kind == 'chunked' else 'monolithic'} "
+                f"({label})",
+                "MiB/s",
+                c,
+                "distribution",
+                d,
+                goal=">= 2.0x",
+                met=ratio_ok(c, d, 2.0),
+            )
+        )
+
+
+def wl_pull(b: Bench) -> None:
+    s = b.sizes
+    files = b.scratch / "files"
+    files.mkdir(exist_ok=True)
+    path = files / "pull.bin"
+    if not path.exists():
+        shutil.copyfile(b.big_file(), path)
+        restamp(path, "pull")
+    digest = client.file_digest(path)
+    for name in SERVERS:
+        client.push_monolithic_sendfile(b.port(name), "big/pull", path, digest)
+    os.chmod(b.scratch, 0o755)
+    os.chmod(files, 0o755)
+    os.chmod(path, 0o644)
+    nginx = servers.start_nginx(b.scratch, files)
+    try:
+        targets = {
+            "cargohold": (b.srv["cargohold"], f"/v2/big/pull/blobs/{digest}"),
+            "distribution": (b.srv["distribution"], f"/v2/big/pull/blobs/{digest}"),
+            "nginx": (nginx, "/files/pull.bin"),
+        }
+        names = list(targets)
+        for name, (server, url) in targets.items():  # warm-up, also checks the size
+            got, _ = tools.curl_get(server.base + url)
+            if got != path.stat().st_size:
+                raise RuntimeError(f"{name} sent {got} bytes, expected {path.stat().st_size}")
+        for run in range(s.pull_runs):
+            order = names[run % 3 :] + names[: run % 3]
+            if run % 2:
+                order.reverse()
+            for name in order:
+                server, url = targets[name]
+                cpu0 = server.cpu_seconds()
+                got, seconds = tools.curl_get(server.base + url)
+                cpu = server.cpu_seconds() - cpu0
+                b.record("pull_mibs", name, got / MIB / seconds)
+                b.record("pull_cpu_per_gib", name, cpu / (got / GIB))
+            b.log(
+                f"  run {run}: "
+                + ", ".join(f"{n} {b.raw['pull_mibs'][n][-1]:.0f} MiB/s" for n in names)
+            )
+    finally:
+        nginx.stop()
+    c = median(b.raw["pull_mibs"]["cargohold"])
+    d = median(b.raw["pull_mibs"]["distribution"])
+    n = median(b.raw["pull_mibs"]["nginx"])
+    b.rows.append(
+        Row(
+            f"blob pull {s.big_mib} MiB (curl)",
+            "MiB/s",
+            c,
+            "nginx sendfile",
+            n,
+            goal=">= 0.9x",
+            met=ratio_ok(c, n, 0.9),
+        )
+    )
+    b.rows.append(Row(f"blob pull {s.big_mib} MiB (curl)", "MiB/s", c, "distribution", d))
+    # CPU time comes in clock ticks (10 ms = 0.04 s/GiB for one 256 MiB GET), too coarse
+    # for one run of nginx: use the mean over all runs (= total CPU / total GiB sent).
+    cc = statistics.fmean(b.raw["pull_cpu_per_gib"]["cargohold"])
+    nc = statistics.fmean(b.raw["pull_cpu_per_gib"]["nginx"])
+    dc = statistics.fmean(b.raw["pull_cpu_per_gib"]["distribution"])
+    b.rows.append(
+        Row(
+            "blob pull: server CPU per GiB sent (mean over runs)",
+            "s/GiB",
+            cc,
+            "nginx sendfile",
+            nc,
+            goal="<= 2.5x",
+            met=ratio_ok(cc, nc, 2.5, lower_is_better=True),
+        )
+    )
+    b.rows.append(
+        Row("blob pull: server CPU per GiB sent (mean over runs)", "s/GiB", cc, "distribution", dc)
+    )
+
+
+def wl_small_push(b: Bench) -> None:
+    s = b.sizes
+    for r, order in b.orders():
+        for name in order:
+            # Round 0 pushes the set that manifest GET, blob HEAD and catalog use later; if
+            # an earlier workload already pushed it, time a fresh set of the same shape.
+            fresh = r == 0 and name in b.small_ready
+            images = b.small_set(r + 100 if fresh else r)
+            cpu0, srv0 = time.process_time(), b.srv[name].cpu_seconds()
+            elapsed = run_small_push(b.port(name), images, s.small_concurrency)
+            client_cpu = (time.process_time() - cpu0) / elapsed
+            server_cpu = (b.srv[name].cpu_seconds() - srv0) / elapsed
+            if r == 0:
+                b.small_ready.add(name)
+            rate = len(images) / elapsed
+            b.record("small_push", name, rate)
+            b.log(
+                f"  round {r} {name}: {len(images)} images in {elapsed:.1f}s = {rate:.0f}/s "
+                f"(CPU cores busy: client {client_cpu:.2f}, server {server_cpu:.2f})"
+            )
+    c = median(b.raw["small_push"].get("cargohold", []))
+    d = median(b.raw["small_push"].get("distribution", []))
+    b.rows.append(
+        Row(
+            f"push {s.small_images} small images, {s.small_concurrency} clients",
+            "images/s",
+            c,
+            "distribution",
+            d,
+            goal=">= 2x",
+            met=ratio_ok(c, d, 2.0),
+        )
+    )
+
+
+def manifest_script(b: Bench, name: str = "manifest.lua", delay_ms: int | None = None) -> Path:
+    paths = [f"/v2/{im.repo}/manifests/{im.tag}" for im in b.small_set(0)]
+    return tools.write_wrk_script(b.scratch / name, paths, delay_ms)
+
+
+def _load_rows(b: Bench, key: str, title: str, goal_rps: float, goal_p99: float) -> None:
+    c_rps = median([x.rps for x in b.raw[key]["cargohold"]])
+    d_rps = median([x.rps for x in b.raw[key]["distribution"]])
+    c_p99 = median([x.p99_ms for x in b.raw[key]["cargohold"]])
+    d_p99 = median([x.p99_ms for x in b.raw[key]["distribution"]])
+    b.rows.append(
+        Row(
+            title,
+            "req/s",
+            c_rps,
+            "distribution",
+            d_rps,
+            goal=f">= {goal_rps:g}x",
+            met=ratio_ok(c_rps, d_rps, goal_rps),
+        )
+    )
+    b.rows.append(
+        Row(
+            title,
+            "p99 ms",
+            c_p99,
+            "distribution",
+            d_p99,
+            goal=f"<= {goal_p99:g}x",
+            met=ratio_ok(c_p99, d_p99, goal_p99, lower_is_better=True),
+        )
+    )
+
+
+def _check_load(name: str, what: str, res: tools.LoadResult) -> None:
+    if res.errors:
+        raise RuntimeError(f"{what} on {name}: {res.errors} errors of {res.requests} requests")
+
+
+def wl_manifest_get(b: Bench) -> None:
+    s = b.sizes
+    for name in SERVERS:
+        b.ensure_small_images(name)
+    script = manifest_script(b)
+    for r, order in b.orders():
+        for name in order:
+            tools.run_wrk(b.srv[name].base, script, s.warmup_seconds, 64)
+            res = tools.run_wrk(b.srv[name].base, script, s.load_seconds, 64)
+            _check_load(name, "manifest GET", res)
+            b.record("manifest_get", name, res)
+            b.log(f"  round {r} {name}: {res.rps:.0f} req/s, p99 {res.p99_ms:.2f} ms")
+    for name in SERVERS:
+        b.manifest_rps[name] = median([x.rps for x in b.raw["manifest_get"][name]])
+    _load_rows(b, "manifest_get", f"manifest GET by tag (wrk -c64, {s.small_images} tags)", 10, 0.1)
+
+
+def wl_blob_head(b: Bench) -> None:
+    s = b.sizes
+    for name in SERVERS:
+        b.ensure_small_images(name)
+    image = b.small_set(0)[0]
+    path = f"/v2/{image.repo}/blobs/{image.layer_digest}"
+    for r, order in b.orders():
+        for name in order:
+            url = b.srv[name].base + path
+            tools.run_ab_head(url, s.warmup_seconds, 64)
+            res = tools.run_ab_head(url, s.load_seconds, 64)
+            _check_load(name, "blob HEAD", res)
+            b.record("blob_head", name, res)
+            b.log(f"  round {r} {name}: {res.rps:.0f} req/s, p99 {res.p99_ms:.0f} ms")
+    _load_rows(b, "blob_head", "blob HEAD (ab -i -k -c64, 1 URL)", 10, 0.1)
+
+
+def wl_tags_list(b: Bench) -> None:
+    s = b.sizes
+    repo = "tags/many"
+    image = client.make_small_image(repo, "base", "tags-base")
+    tags = [f"t{i:05d}" for i in range(s.tags)]
+
+    async def put_tag(conn: client.AsyncConn, tag: str) -> None:
+        await client.put_manifest(conn, repo, tag, image.manifest)
+
+    for name in SERVERS:
+        port = b.port(name)
+        run_small_push(port, [image], 1)
+        loop = client.new_event_loop()
+        try:
+            elapsed = loop.run_until_complete(
+                client.run_pool(port, tags, s.small_concurrency, put_tag, timeout=900)
+            )
+        finally:
+            loop.close()
+        b.log(f"  setup: {s.tags} tags into {name} in {elapsed:.1f}s")
+
+    for r, order in b.orders():
+        for name in order:
+            times = []
+            with client.SyncConn("127.0.0.1", b.port(name)) as conn:
+                deadline = time.perf_counter() + s.tags_seconds
+                while len(times) < 3 or (time.perf_counter() < deadline and len(times) < 500):
+                    started = time.perf_counter()
+                    got = full_tag_list(conn, repo)
+                    times.append(time.perf_counter() - started)
+                    if len(got) != s.tags + 1:
+                        raise RuntimeError(f"{name}: tags list has {len(got)} tags")
+            ms = statistics.median(times) * 1000
+            b.record("tags_list_ms", name, ms)
+            b.log(f"  round {r} {name}: {ms:.1f} ms per full list ({len(times)} lists)")
+    c = median(b.raw["tags_list_ms"]["cargohold"])
+    d = median(b.raw["tags_list_ms"]["distribution"])
+    b.rows.append(
+        Row(
+            f"tags list, {s.tags} tags (full list, sequential)",
+            "lists/s",
+            1000 / c,
+            "distribution",
+            1000 / d,
+            goal=">= 3x",
+            met=ratio_ok(1000 / c, 1000 / d, 3.0),
+            note=f"ms per list: cargohold {c:.1f}, distribution {d:.1f}",
+        )
+    )
+
+
+def full_tag_list(conn: client.SyncConn, repo: str) -> list[str]:
+    """GET the tags list, following `Link: <...>; rel="next"` pages if the server sends any."""
+    url: str | None = f"/v2/{repo}/tags/list"
+    tags: list[str] = []
+    while url:
+        resp = client.expect(conn.request("GET", url), 200, "tags list")
+        tags.extend(json.loads(resp.body)["tags"])
+        link = resp.headers.get("link", "")
+        url = client.path_of(link[link.index("<") + 1 : link.index(">")]) if link else None
+    return tags
+
+
+def wl_catalog(b: Bench) -> None:
+    s = b.sizes
+    for name in SERVERS:
+        b.ensure_small_images(name)
+    script = tools.write_wrk_script(b.scratch / "catalog.lua", ["/v2/_catalog?n=1000"])
+    counts = {}
+    for name in SERVERS:
+        with client.SyncConn("127.0.0.1", b.port(name)) as conn:
+            resp = client.expect(conn.request("GET", "/v2/_catalog?n=1000"), 200, "catalog")
+            counts[name] = len(json.loads(resp.body)["repositories"])
+    for r, order in b.orders():
+        for name in order:
+            tools.run_wrk(b.srv[name].base, script, s.warmup_seconds, 8)
+            res = tools.run_wrk(b.srv[name].base, script, s.load_seconds, 8)
+            _check_load(name, "catalog", res)
+            b.record("catalog", name, res)
+            b.log(f"  round {r} {name}: {res.rps:.0f} req/s, p99 {res.p99_ms:.1f} ms")
+    c = median([x.rps for x in b.raw["catalog"]["cargohold"]])
+    d = median([x.rps for x in b.raw["catalog"]["distribution"]])
+    b.rows.append(
+        Row(
+            f"catalog ?n=1000 (wrk -c8; page of {counts['cargohold']} repos)",
+            "req/s",
+            c,
+            "distribution",
+            d,
+            goal=">= 10x",
+            met=ratio_ok(c, d, 10.0),
+            note=f"distribution page: {counts['distribution']} repos",
+        )
+    )
+
+
+def wl_concurrent_push(b: Bench) -> None:
+    s = b.sizes
+    size = s.concurrent_mib * MIB
+    paths = [b.scratch / f"conc-{i}.bin" for i in range(s.concurrent_pushes)]
+    for p in paths:
+        if not p.exists():
+            write_random(p, size)
+    stamp = 0
+    for r, order in b.orders():
+        for name in order:
+            stamp += 1
+            digests = [restamp(p, f"conc-{stamp}-{i}") for i, p in enumerate(paths)]
+            errors: list[BaseException] = []
+
+            def push(
+                i: int,
+                name: str = name,
+                digests: list[str] = digests,
+                errors: list[BaseException] = errors,
+            ) -> None:
+                try:
+                    client.push_monolithic_sendfile(
+                        b.port(name), f"conc/p{i}", paths[i], digests[i]
+                    )
+                except BaseException as exc:
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=push, args=(i,)) for i in range(len(paths))]
+            os.sync()  # no dirty pages left from the previous round (see wl_push)
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=600)
+            elapsed = time.perf_counter() - started
+            if errors:
+                raise RuntimeError(f"concurrent push on {name}: {errors[0]!r}")
+            rate = len(paths) * size / MIB / elapsed
+            b.record("concurrent_push", name, rate)
+            b.log(f"  round {r} {name}: {rate:.0f} MiB/s aggregate")
+    c = median(b.raw["concurrent_push"]["cargohold"])
+    d = median(b.raw["concurrent_push"]["distribution"])
+    b.rows.append(
+        Row(
+            f"{s.concurrent_pushes} concurrent {s.concurrent_mib} MiB pushes (aggregate)",
+            "MiB/s",
+            c,
+            "distribution",
+            d,
+            goal=">= 2.0x",
+            met=ratio_ok(c, d, 2.0),
+        )
+    )
+
+
+def rate_limited_plan(target_rps: float) -> tuple[int, int]:
+    """(connections, delay ms) so that connections / delay ~= target (wrk's Lua delay())."""
+    for delay in range(1, 1001):
+        conns = round(target_rps * delay / 1000)
+        if conns >= 16:
+            return min(conns, 256), delay
+    return max(2, round(target_rps)), 1000
+
+
+class BackgroundPusher:
+    """Back-to-back monolithic pushes of the big file until stopped."""
+
+    def __init__(self, port: int, path: Path, digest: str) -> None:
+        self.port, self.path, self.digest = port, path, digest
+        self.stop = threading.Event()
+        self.done = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                client.push_monolithic_sendfile(self.port, "big/background", self.path, self.digest)
+                self.done += 1
+        except BaseException as exc:
+            self.error = exc
+
+    def __enter__(self) -> BackgroundPusher:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=300)
+
+
+def wl_push_latency(b: Bench) -> None:
+    s = b.sizes
+    for name in SERVERS:
+        b.ensure_small_images(name)
+        if name not in b.manifest_rps:
+            script = manifest_script(b)
+            tools.run_wrk(b.srv[name].base, script, s.warmup_seconds, 64)
+            b.manifest_rps[name] = tools.run_wrk(b.srv[name].base, script, s.load_seconds, 64).rps
+    path = b.scratch / "background.bin"
+    if not path.exists():
+        shutil.copyfile(b.big_file(), path)
+    digest = restamp(path, "background")
+    plans = {}
+    for name in SERVERS:
+        target = b.manifest_rps[name] / 2
+        conns, delay = rate_limited_plan(target)
+        script = manifest_script(b, f"manifest-{name}-delay.lua", delay)
+        # Each connection's cycle is delay + response time, so the first guess offers less
+        # than planned: measure once and scale the connection count to hit the target.
+        probe = tools.run_wrk(b.srv[name].base, script, max(2, s.warmup_seconds), conns)
+        conns = max(2, min(512, round(conns * target / max(probe.rps, 1))))
+        plans[name] = (conns, script)
+        b.log(
+            f"  {name}: max {b.manifest_rps[name]:.0f} req/s, target {target:.0f}: "
+            f"{delay} ms delay per request; probe {probe.rps:.0f} req/s -> {conns} connections"
+        )
+    for r, order in b.orders():
+        for name in order:
+            conns, script = plans[name]
+            base = b.srv[name].base
+            phases = ("idle", "push") if r % 2 == 0 else ("push", "idle")
+            for phase in phases:
+                tools.run_wrk(base, script, s.warmup_seconds, conns)
+                if phase == "idle":
+                    res = tools.run_wrk(base, script, s.load_seconds, conns)
+                    pushed = 0
+                else:
+                    with BackgroundPusher(b.port(name), path, digest) as pusher:
+                        time.sleep(0.3)  # the first push is under way
+                        res = tools.run_wrk(base, script, s.load_seconds, conns)
+                        pushed = pusher.done
+                    if pusher.error is not None:
+                        raise RuntimeError(f"background push on {name}: {pusher.error!r}")
+                _check_load(name, f"manifest GET ({phase})", res)
+                b.record(f"latency_{phase}", name, res)
+                b.log(
+                    f"  round {r} {name} {phase}: {res.rps:.0f} req/s, p99 {res.p99_ms:.2f} ms"
+                    + (f" ({pushed} pushes of {s.big_mib} MiB finished)" if phase == "push" else "")
+                )
+    for name in SERVERS:
+        idle = median([x.p99_ms for x in b.raw["latency_idle"][name]])
+        busy = median([x.p99_ms for x in b.raw["latency_push"][name]])
+        rps = median([x.rps for x in b.raw["latency_push"][name]])
+        is_cargo = name == "cargohold"
+        b.rows.append(
+            Row(
+                f"{name}: manifest GET p99 at ~half max rate, during vs without a "
+                f"{s.big_mib} MiB push",
+                "p99 ms",
+                busy,
+                f"{name} without push",
+                idle,
+                goal="<= 2x" if is_cargo else "",
+                met=ratio_ok(busy, idle, 2.0, lower_is_better=True) if is_cargo else None,
+                note=f"{rps:.0f} req/s achieved during push",
+            )
+        )
+
+
+def ratio_ok(value: float | None, ref: float | None, goal: float, lower_is_better: bool = False):  # type: ignore[no-untyped-def]
+    if value is None or ref is None or ref == 0:
+        return None
+    ratio = value / ref
+    return ratio <= goal if lower_is_better else ratio >= goal
+
+
+WORKLOAD_FUNCS: dict[str, Callable[[Bench], None]] = {
+    "push": wl_push,
+    "pull": wl_pull,
+    "small_push": wl_small_push,
+    "manifest_get": wl_manifest_get,
+    "blob_head": wl_blob_head,
+    "tags_list": wl_tags_list,
+    "catalog": wl_catalog,
+    "concurrent_push": wl_concurrent_push,
+    "push_latency": wl_push_latency,
+}
+
+
+# --- profiling -------------------------------------------------------------------------------
+
+
+class Profiler:
+    """`py-spy record --subprocesses` on cargohold's tree while one workload runs.
+
+    Sampling costs the server CPU, so numbers from a profiled run are not comparable."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        exe = Path(sys.executable).parent / "py-spy"
+        spy = str(exe) if exe.exists() else (shutil.which("py-spy") or "py-spy")
+        self.out = out
+        self.proc = subprocess.Popen(
+            [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--subprocesses",
+                "--nonblocking",
+                "--rate",
+                "250",
+                "--format",
+                "raw",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if self.out.exists():
+            self.out.with_suffix(".top.txt").write_text(summarize_profile(self.out))
+
+
+def summarize_profile(path: Path, top: int = 30) -> str:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        raw_frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        frames = [_frame(f) for f in raw_frames] or ["(no Python frame: native code)"]
+        total += count
+        own[frames[-1]] = own.get(frames[-1], 0) + count
+        # Inclusive shares only for cargohold's own request-handling code.
+        for frame in {
+            _frame(f) for f in raw_frames if "cargohold/" in f and "cargohold/cli" not in f
+        } - {_frame(f) for f in raw_frames if "cargohold/server.py" in f}:
+            incl[frame] = incl.get(frame, 0) + count
+    if not total:
+        return "no samples\n"
+    out = [f"{total} samples (all processes of the tree)", "", "self %  function"]
+    for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"{100 * n / total:6.1f}  {name}")
+    out += ["", "incl %  cargohold function"]
+    for name, n in sorted(incl.items(), key=lambda kv: -kv[1])[:top]:
+        out.append(f"{100 * n / total:6.1f}  {name}")
+    return "\n".join(out) + "\n"
+
+
+def _frame(frame: str) -> str:
+    """`func (path/to/file.py:123)` -> `func (file.py)`; idle/native frames as they are."""
+    name, _, where = frame.partition(" (")
+    file = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{name} ({'/'.join(file.rsplit('/', 2)[-2:]) if file else '?'})"
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def render(rows: list[Row]) -> str:
+    lines = [
+        "| workload | metric | cargohold | reference | ratio | goal | met |",
+        "|---|---|---:|---|---:|---|---|",
+    ]
+    for row in rows:
+        ratio = row.cargo / row.ref if row.cargo is not None and row.ref else None
+        met = {True: "yes", False: "**NO**", None: ""}[row.met]
+        note = f" ({row.note})" if row.note else ""
+        lines.append(
+            f"| {row.workload}{note} | {row.metric} | {fmt(row.cargo)} | "
+            f"{row.ref_name}: {fmt(row.ref)} | {fmt(ratio)}x | {row.goal} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def machine_notes() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
+
+    def version(argv: list[str]) -> str:
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (out.stdout or out.stderr).strip().splitlines()[0].split(" Copyright")[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "?"
+
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(HERE.parent), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        rev = "?"
+    return (
+        f"cargohold at git {rev or '?'}; "
+        f"{os.cpu_count()} CPUs ({cpu}), {mem:.0f} GiB RAM, {platform.platform()}, "
+        f"Python {platform.python_version()}; distribution: "
+        f"{version([servers.DISTRIBUTION_BIN, '--version'])}; "
+        f"{version(['nginx', '-v'])}; {version(['wrk', '-v'])}; load average at start: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+
+
+def raw_lines(raw: dict[str, Any]) -> list[str]:
+    out = []
+    for key, per_server in raw.items():
+        parts = []
+        for name, values in per_server.items():
+            shown = [
+                f"{v.rps:.0f}/{v.p99_ms:.1f}ms" if isinstance(v, tools.LoadResult) else fmt(v)
+                for v in values
+            ]
+            parts.append(f"{name} [{', '.join(shown)}]")
+        out.append(f"- {key}: " + "; ".join(parts))
+    return out
+
+
+def jsonable(raw: dict[str, Any]) -> dict[str, Any]:
+    def conv(v: Any) -> Any:
+        return v.__dict__ if isinstance(v, tools.LoadResult) else v
+
+    return {k: {n: [conv(v) for v in vs] for n, vs in d.items()} for k, d in raw.items()}
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, short runs (~2 min)")
+    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(WORKLOADS))
+    parser.add_argument("--out", default=str(HERE / "results" / "latest.md"))
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--workers", type=int, default=2, help="cargohold workers")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy record cargohold during each workload (bench/results/profile-*.txt)",
+    )
+    args = parser.parse_args(argv)
+
+    selected = [w.strip() for w in args.only.split(",") if w.strip()] or list(WORKLOADS)
+    unknown = [w for w in selected if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
+    for tool in ("curl", "wrk", "ab", servers.NGINX_BIN, servers.DISTRIBUTION_BIN):
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} not found: `make bench` installs the Debian packages")
+
+    sizes = QUICK if args.quick else FULL
+    started_at = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    notes = machine_notes()
+    scratch = Path(tempfile.mkdtemp(prefix="cargohold-bench-"))
+    bench: Bench | None = None
+    failures: list[str] = []
+    peak: tuple[float, int] | None = None
+    per_process: list[float] = []
+    dist_peak: tuple[float, int] | None = None
+    try:
+        log(f"scratch folder {scratch}")
+        srv = {
+            "cargohold": servers.start_cargohold(scratch, args.workers),
+            "distribution": servers.start_distribution(scratch),
+        }
+        log(", ".join(f"{n} on {s.base} (pid {s.pid})" for n, s in srv.items()))
+        bench = Bench(sizes, scratch, srv, log)
+        for name in selected:
+            log(f"== {name}")
+            profiler = None
+            if args.profile:
+                out_dir = Path(args.out).parent
+                out_dir.mkdir(parents=True, exist_ok=True)
+                profiler = Profiler(srv["cargohold"].pid, out_dir / f"profile-{name}.txt")
+            try:
+                WORKLOAD_FUNCS[name](bench)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:
+                traceback.print_exc()
+                failures.append(f"{name}: {exc!r}")
+                log(f"!! {name} failed: {exc!r}")
+            finally:
+                if profiler is not None:
+                    profiler.stop()
+            rss = procs.peak_rss_per_process(srv["cargohold"].pid)
+            per = " + ".join(f"{m:.0f}" for m in rss)
+            log(f"   cargohold peak RSS so far: {sum(rss):.0f} MiB ({per})")
+        peak = srv["cargohold"].peak_rss_mib()
+        per_process = procs.peak_rss_per_process(srv["cargohold"].pid)
+        dist_peak = srv["distribution"].peak_rss_mib()
+    finally:
+        procs.stop_all()
+        if args.keep:
+            log(f"kept the scratch folder {scratch}")
+        else:
+            _CLEANUP.append(scratch)  # removed after the report is written
+
+    assert bench is not None
+    if peak is not None:
+        bench.rows.append(
+            Row(
+                f"cargohold peak RSS, sum of VmHWM over {peak[1]} processes",
+                "MiB",
+                peak[0],
+                "goal",
+                200.0,
+                goal="<= 200 MiB",
+                met=peak[0] <= 200,
+                note="per process: "
+                + " + ".join(f"{m:.0f}" for m in per_process)
+                + (f"; distribution: {dist_peak[0]:.0f} MiB" if dist_peak else ""),
+            )
+        )
+    table = render(bench.rows)
+    elapsed = time.perf_counter() - t0
+    command = "python bench/run.py" + (" --quick" if args.quick else "")
+    command += f" --only {args.only}" if args.only else ""
+    doc = [
+        f"# cargohold benchmark ({'quick' if args.quick else 'full'} run)",
+        "",
+        f"- date: {started_at:%Y-%m-%d %H:%M} UTC; duration {elapsed:.0f} s",
+        f"- command: `{command}`",
+        f"- machine: {notes}",
+        f"- cargohold: {args.workers} granian workers, access log off; "
+        "distribution: filesystem storage, delete enabled, access log off",
+        "- ratio = cargohold / reference (higher is better for rates, lower for ms and CPU)",
+        "",
+        table,
+        "",
+    ]
+    if failures:
+        doc += ["## Failed workloads", "", *[f"- {f}" for f in failures], ""]
+    doc += ["## Per-run values (medians above)", "", *raw_lines(bench.raw), ""]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(doc))
+    out.with_suffix(".json").write_text(json.dumps(jsonable(bench.raw), indent=1))
+    print()
+    print(table)
+    print(f"\nwritten to {out}")
+    return 1 if failures else 0
+
+
+def cleanup() -> None:
+    procs.stop_all()
+    for path in _CLEANUP:
+        # Deleting GiBs of blobs can take a minute on a disk with online discard.
+        print(f"removing {path}", flush=True)
+        shutil.rmtree(path, ignore_errors=True)
+    _CLEANUP.clear()
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        cleanup()
