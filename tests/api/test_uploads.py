@@ -365,6 +365,34 @@ def test_idle_sessions_expire(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_expired_sessions_and_orphaned_staging_files_are_swept(tmp_path: Path) -> None:
+    """Nobody touches them again: the server's own housekeeping removes them."""
+    server = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_UPLOAD_EXPIRY_SECONDS": "2"}
+    ).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            location = patch_chunk(client, start_upload(client, "sweep/me"), DATA, 0).headers[
+                "Location"
+            ]
+            staged = staged_upload_path(server.data_dir, upload_id(location))
+            assert staged.exists()
+            # What a crash in the middle of a monolithic upload leaves: no session row.
+            orphan = server.data_dir / "blobs" / "uploads" / ("f" * 32)
+            orphan.write_bytes(b"half a layer")
+            fresh = server.data_dir / "blobs" / "uploads" / ("e" * 32)
+            deadline = time.monotonic() + 20
+            while (staged.exists() or orphan.exists()) and time.monotonic() < deadline:
+                fresh.write_bytes(b"still being written")  # keeps its clock young
+                time.sleep(0.25)
+            assert not staged.exists()
+            assert not orphan.exists()
+            assert fresh.exists()
+            assert_error(client.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
+    finally:
+        server.stop()
+
+
 # -- cross-repository mount ----------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 WRITE_OPTION = "cargohold_write"
+# An arbitrary constant naming cargohold's schema-migration advisory lock in PostgreSQL.
+MIGRATION_LOCK = 0x6361726730
 
 
 class WriterLock:
@@ -84,5 +86,8 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision."""
     config = Config(str(Path(__file__).with_name("alembic.ini")))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several nodes starting at once: one migrates, the others wait, then find it done.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

@@ -117,10 +117,21 @@ class UploadService:
         await self._io(self._discard, upload.id)
 
     def expire_idle(self) -> int:
-        expired = self.meta.expired_uploads(time.time() - self.expiry_seconds)
+        """Discard sessions idle past the expiry, and staged bytes no session owns.
+
+        Orphans come from a crash in the middle of a monolithic upload or a blob store
+        write; they are left alone until they are as old as an expired session.
+        """
+        cutoff = time.time() - self.expiry_seconds
+        expired = self.meta.expired_uploads(cutoff)
         for upload_id in expired:
             self._discard(upload_id)
-        return len(expired)
+        removed = len(expired)
+        for name in list(self.blobs.staged_before(cutoff)):
+            if self.meta.get_upload(name) is None:
+                self.blobs.remove_staged(name)
+                removed += 1
+        return removed
 
     # -- writing ----------------------------------------------------------------------
 

@@ -172,6 +172,21 @@ class FilesystemBlobStore:
             os.replace(source, target)
         _fsync_dir(target.parent)
 
+    def staged_before(self, cutoff: float) -> Iterator[str]:
+        with os.scandir(self._uploads) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        yield entry.name
+                except FileNotFoundError:
+                    continue
+
+    def remove_staged(self, name: str) -> None:
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"invalid staging name {name!r}")
+        with contextlib.suppress(FileNotFoundError):
+            (self._uploads / name).unlink()
+
     def abort_upload(self, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._upload_path(upload_id).unlink()
