@@ -35,6 +35,7 @@ from cargohold.meta.db import make_engine
 from cargohold.meta.store import MetadataStore
 from cargohold.policy.access import AllowAll
 from cargohold.server import SETTINGS_ENV
+from cargohold.services.inventory import InventoryService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.registry import RegistryService
 from cargohold.services.uploads import UploadService
@@ -78,7 +79,8 @@ def build_context(settings: Settings) -> AppContext:
     writers = 1 if meta.dialect == "sqlite" else 8
     db_executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="db")
     uploads = UploadService(meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor)
-    return AppContext(settings, registry, uploads, pulls, db_executor)
+    inventory = InventoryService(meta, blobs)
+    return AppContext(settings, registry, uploads, pulls, inventory, db_executor)
 
 
 async def _expire_idle_uploads(ctx: AppContext) -> None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from cargohold.config import Settings
+from cargohold.services.inventory import InventoryService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.registry import RegistryService
 from cargohold.services.uploads import UploadService
@@ -24,6 +25,7 @@ class AppContext:
     registry: RegistryService
     uploads: UploadService
     pulls: PullRecorder
+    inventory: InventoryService
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor

@@ -1,0 +1,37 @@
+"""What is stored: system counts, repositories with sizes, tags with push and pull times."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from cargohold import __version__
+from cargohold.errors import NameUnknown
+from cargohold.meta.store import MetadataStore
+from cargohold.oci.names import check_name
+from cargohold.storage.base import BlobStore
+
+
+class InventoryService:
+    def __init__(self, meta: MetadataStore, blobs: BlobStore) -> None:
+        self.meta = meta
+        self.blobs = blobs
+
+    def system(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "python": platform.python_version(),
+            "storage": {"driver": self.blobs.name},
+            "metadata": {"dialect": self.meta.dialect},
+            "counts": self.meta.system_counts(),
+        }
+
+    def repositories(self, limit: int, last: str | None) -> list[dict[str, object]]:
+        return self.meta.repository_summaries(limit, last)
+
+    def tags(self, repository: str) -> list[dict[str, object]]:
+        check_name(repository)
+        details = self.meta.tag_details(repository)
+        if details is None:
+            raise NameUnknown(detail={"name": repository})
+        return details
