@@ -37,6 +37,9 @@ HASH_CACHE_SIZE = 1024
 SMALL_BLOB = 256 * 1024
 
 
+__all__ = ["Upload", "UploadService", "parse_content_range", "range_header"]
+
+
 def range_header(size: int) -> str:
     """Distribution's `Range` for an upload holding `size` bytes."""
     return f"0-{max(size - 1, 0)}"

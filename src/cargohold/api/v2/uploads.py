@@ -9,10 +9,9 @@ from starlette.responses import Response
 
 from cargohold.api.context import context
 from cargohold.errors import BlobUploadInvalid, DigestInvalid
-from cargohold.meta.store import Upload
 from cargohold.oci.digests import check_digest, is_valid_digest
 from cargohold.oci.names import check_name
-from cargohold.services.uploads import parse_content_range, range_header
+from cargohold.services.uploads import Upload, parse_content_range, range_header
 
 
 def _content_length(request: Request) -> int | None:
