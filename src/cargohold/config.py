@@ -30,6 +30,8 @@ class Settings:
     log_format: str = "auto"
     access_log: bool = True
     workers: int = 2
+    # Maintenance mode: pulls work, every push, upload and delete is refused with DENIED.
+    read_only: bool = False
     upload_expiry_seconds: int = 24 * 3600
     pull_flush_seconds: float = 2.0
 

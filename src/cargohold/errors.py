@@ -57,6 +57,14 @@ TagInvalid = _error("TAG_INVALID", 400, "manifest tag did not match URI")
 Unsupported = _error("UNSUPPORTED", 405, "the operation is unsupported")
 Denied = _error("DENIED", 403, "requested access to the resource is denied")
 RangeInvalid = _error("RANGE_INVALID", 416, "invalid content range")
+
+
+def check_push(denial: str | None, repository: str) -> None:
+    """Raise DENIED with the policy's reason when a change to `repository` is refused."""
+    if denial is not None:
+        raise Denied(f"cannot change {repository}: {denial}", detail={"name": repository})
+
+
 PaginationNumberInvalid = _error(
     "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.oci import push_image
+from tests.support.oci import error_code, push_image, sha256
 from tests.support.server import CargoholdServer
 
 
@@ -87,5 +87,42 @@ def test_a_restart_loses_nothing(tmp_path: Path) -> None:
             got = http.get("/v2/team/app/manifests/v1")
             assert got.content == body
             assert http.get("/v2/_catalog").json()["repositories"] == ["team/app"]
+    finally:
+        server.stop()
+
+
+def test_read_only_mode_serves_pulls_and_denies_every_change(tmp_path: Path) -> None:
+    server = CargoholdServer(tmp_path / "data").start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            digest, body = push_image(http, "team/app", "v1", layers=[b"frozen"])
+            location = http.post("/v2/team/app/blobs/uploads/").headers["Location"]
+        server.extra_env["CARGOHOLD_READ_ONLY"] = "true"
+        server.restart()
+        with httpx.Client(base_url=server.url) as http:
+            assert http.get("/v2/team/app/manifests/v1").content == body
+            assert http.get("/v2/team/app/tags/list").json()["tags"] == ["v1"]
+            attempts = [
+                http.post("/v2/team/app/blobs/uploads/"),
+                http.post(
+                    "/v2/team/app/blobs/uploads/", params={"digest": sha256(b"x")}, content=b"x"
+                ),
+                http.post("/v2/other/blobs/uploads/", params={"mount": digest, "from": "team/app"}),
+                http.patch(location, content=b"more"),
+                http.put(location, params={"digest": sha256(b"")}),
+                http.put(
+                    "/v2/team/app/manifests/v2",
+                    content=body,
+                    headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+                ),
+                http.delete("/v2/team/app/manifests/v1"),
+                http.delete(f"/v2/team/app/manifests/{digest}"),
+                http.delete(f"/v2/team/app/blobs/{sha256(b'frozen')}"),
+            ]
+            for response in attempts:
+                assert response.status_code == 403, (response.request.method, response.text)
+                assert error_code(response) == "DENIED"
+                assert "read-only" in response.json()["errors"][0]["message"]
+            assert http.get("/v2/team/app/manifests/v1").status_code == 200
     finally:
         server.stop()

@@ -505,3 +505,14 @@ def test_a_second_request_on_a_busy_upload_is_refused_and_corrupts_nothing(
         done = a.put(location, params={"digest": digest_of(first)})
         assert done.status_code == 201, done.text
         assert_blob(a, repo, digest_of(first), first)
+
+
+@pytest.mark.parametrize("content_range", ["bytes=0-9", "10-5", "a-b", "0-"])
+def test_malformed_content_range_is_blob_upload_invalid(
+    client: httpx.Client, repo: str, content_range: str
+) -> None:
+    location = start_upload(client, repo)
+    response = client.patch(location, content=DATA[:10], headers={"Content-Range": content_range})
+    assert_error(response, 400, "BLOB_UPLOAD_INVALID")
+    # The session is untouched and still usable.
+    assert patch_chunk(client, location, DATA[:10], 0).status_code == 202

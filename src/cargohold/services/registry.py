@@ -13,6 +13,7 @@ from cargohold.errors import (
     ManifestUnknown,
     NameUnknown,
     Unsupported,
+    check_push,
 )
 from cargohold.meta.store import MetadataStore, StoredManifest
 from cargohold.oci import mediatypes as mt
@@ -79,6 +80,7 @@ class RegistryService:
         """Unlink a blob from one repository; the bytes stay for garbage collection."""
         check_name(repository)
         check_digest(digest)
+        check_push(self.access.push_denied(repository), repository)
         if self.meta.linked_blob_size(repository, digest) is None:
             if not self.meta.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})
@@ -96,6 +98,7 @@ class RegistryService:
 
         Returns the size when mounted, None when the caller must upload instead.
         """
+        check_push(self.access.push_denied(repository), repository)
         if source is not None:
             candidates = [source] if self._can_read(source) else []
         else:
@@ -117,6 +120,7 @@ class RegistryService:
     ) -> PutManifestResult:
         check_name(repository)
         ref = Reference.parse(reference)
+        check_push(self.access.push_denied(repository), repository)
         if len(body) > MAX_MANIFEST_BYTES:
             raise ManifestTooLarge(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
         if ref.is_digest:
@@ -165,6 +169,7 @@ class RegistryService:
         """By digest: the manifest and its tags. By tag: only the tag."""
         check_name(repository)
         ref = Reference.parse(reference)
+        check_push(self.access.push_denied(repository), repository)
         if ref.is_digest:
             deleted = self.meta.delete_manifest(repository, ref.value)
         else:

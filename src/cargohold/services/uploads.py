@@ -23,9 +23,11 @@ from cargohold.errors import (
     DigestInvalid,
     RangeInvalid,
     SizeInvalid,
+    check_push,
 )
 from cargohold.meta.store import MetadataStore, Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
+from cargohold.policy.access import AccessPolicy, AllowAll
 from cargohold.storage.base import BlobStore, UploadBusy, UploadWriter
 
 # Bytes gathered before a write+hash is handed to a thread: large enough that the
@@ -76,7 +78,9 @@ class UploadService:
         expiry_seconds: int,
         executor: ThreadPoolExecutor | None = None,
         db_executor: Executor | None = None,
+        access: AccessPolicy | None = None,
     ) -> None:
+        self.access: AccessPolicy = access or AllowAll()
         self.meta = meta
         self.blobs = blobs
         self.expiry_seconds = expiry_seconds
@@ -94,6 +98,7 @@ class UploadService:
     # -- sessions ---------------------------------------------------------------------
 
     async def start(self, repository: str) -> Upload:
+        check_push(self.access.push_denied(repository), repository)
         upload_id = uuid.uuid4().hex
         await self._io(self.blobs.start_upload, upload_id)
         await self._db(self.meta.create_upload, upload_id, repository)
@@ -201,9 +206,12 @@ class UploadService:
     ) -> Upload:
         """Append one request body to a session (a PATCH, or the body of the closing PUT).
 
+        Refused (DENIED) once the repository may no longer be changed.
+
         The staged file is held exclusively from before the offset is checked until after
         the new offset is recorded, so two requests can never write the same bytes.
         """
+        check_push(self.access.push_denied(upload.repository), upload.repository)
         if range_start is not None and range_start != upload.offset:
             raise RangeInvalid(
                 f"chunk starts at {range_start}, but the upload holds {upload.offset} bytes",
@@ -269,6 +277,7 @@ class UploadService:
     async def finish(self, upload: Upload, digest: str) -> int:
         """Verify the session's bytes against `digest`, store the blob and link it."""
         check_digest(digest)
+        check_push(self.access.push_denied(upload.repository), upload.repository)
         hasher = self.hashes.take(upload.id, upload.offset)
         algorithm = algorithm_of(digest)
         if hasher is None or algorithm != "sha256":
@@ -322,6 +331,7 @@ class UploadService:
     ) -> int:
         """A whole blob in one request (`POST ?digest=`): staged, verified, committed."""
         check_digest(digest)
+        check_push(self.access.push_denied(repository), repository)
         if content_length is not None and content_length <= SMALL_BLOB:
             data = b"".join([chunk async for chunk in body])
             if len(data) != content_length:
