@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from cargohold.api.context import context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
+from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
 
 
 async def system_info(request: Request) -> Response:
@@ -39,3 +40,57 @@ async def repository_tags(request: Request) -> Response:
 
 async def openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
+
+
+MAX_POLICY_BYTES = 64 * 1024
+
+
+def _preview_document(preview: LifecyclePreview) -> dict[str, object]:
+    """ECR's GetLifecyclePolicyPreview response, plus cargohold's own fields."""
+    return {
+        "repositoryName": preview.repository,
+        "lifecyclePolicyText": preview.policy_text,
+        "status": "COMPLETE",
+        "previewResults": [
+            {
+                "imageDigest": image.digest,
+                "imageTags": list(image.tags),
+                "imagePushedAt": image.pushed_at,
+                "action": {"type": "EXPIRE"},
+                "appliedRulePriority": image.rule_priority,
+                "storageClass": "STANDARD",
+                "imageSizeInBytes": image.size_bytes,
+                "lastRecordedPullTime": image.last_pulled_at,
+            }
+            for image in preview.expiring
+        ],
+        "summary": {"expiringImageTotalCount": len(preview.expiring)},
+        "images": [
+            {
+                "imageDigest": image.digest,
+                "imageTags": list(image.tags),
+                "imagePushedAt": image.pushed_at,
+                "lastRecordedPullTime": image.last_pulled_at,
+                "imageSizeInBytes": image.size_bytes,
+                "action": "EXPIRE" if image.expire else "KEEP",
+                "appliedRulePriority": image.rule_priority,
+            }
+            for image in preview.images
+        ],
+        "bytesFreed": preview.bytes_freed,
+        "dependentManifestsExpiring": preview.dependents_expiring,
+        "warnings": preview.warnings,
+    }
+
+
+async def lifecycle_preview(request: Request) -> Response:
+    ctx = context(request)
+    body = await request.body()
+    if len(body) > MAX_POLICY_BYTES:
+        raise PolicyInvalid(f"a lifecycle policy may be at most {MAX_POLICY_BYTES} bytes")
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        raise PolicyInvalid("a lifecycle policy must be UTF-8 JSON") from None
+    preview = await ctx.offload(ctx.lifecycle.preview, request.path_params["name"], text)
+    return JSONResponse(_preview_document(preview))

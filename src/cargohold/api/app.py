@@ -33,9 +33,10 @@ from cargohold.errors import RegistryError
 from cargohold.logs import configure_logging
 from cargohold.meta.db import make_engine
 from cargohold.meta.store import MetadataStore
-from cargohold.policy.access import AllowAll
+from cargohold.policy.access import AllowAll, ReadOnly
 from cargohold.server import SETTINGS_ENV
 from cargohold.services.inventory import InventoryService
+from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.registry import RegistryService
 from cargohold.services.uploads import UploadService
@@ -65,6 +66,11 @@ ROUTES = [
     Route("/api/v1/system", admin.system_info, methods=["GET"]),
     Route("/api/v1/repositories", admin.repositories, methods=["GET"]),
     Route("/api/v1/repositories/{name:path}/tags", admin.repository_tags, methods=["GET"]),
+    Route(
+        "/api/v1/repositories/{name:path}/lifecycle/preview",
+        admin.lifecycle_preview,
+        methods=["POST"],
+    ),
 ]
 
 
@@ -73,14 +79,18 @@ def build_context(settings: Settings) -> AppContext:
     meta = MetadataStore(engine)
     blobs = FilesystemBlobStore(settings.blob_dir)
     pulls = PullRecorder(meta, settings.pull_flush_seconds)
-    registry = RegistryService(meta, blobs, AllowAll(), pulls)
+    access = ReadOnly() if settings.read_only else AllowAll()
+    registry = RegistryService(meta, blobs, access, pulls)
     # SQLite has one writer at a time: one thread per process queues this process's writes
     # instead of making several threads spin on the lock.
     writers = 1 if meta.dialect == "sqlite" else 8
     db_executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="db")
-    uploads = UploadService(meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor)
+    uploads = UploadService(
+        meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor, access=access
+    )
     inventory = InventoryService(meta, blobs)
-    return AppContext(settings, registry, uploads, pulls, inventory, db_executor)
+    lifecycle = LifecycleService(meta)
+    return AppContext(settings, registry, uploads, pulls, inventory, lifecycle, db_executor)
 
 
 async def _expire_idle_uploads(ctx: AppContext) -> None:

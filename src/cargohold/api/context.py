@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from cargohold.config import Settings
 from cargohold.services.inventory import InventoryService
+from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.registry import RegistryService
 from cargohold.services.uploads import UploadService
@@ -26,6 +27,7 @@ class AppContext:
     uploads: UploadService
     pulls: PullRecorder
     inventory: InventoryService
+    lifecycle: LifecycleService
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor

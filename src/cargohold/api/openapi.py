@@ -123,6 +123,46 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/repositories/{name}/lifecycle/preview": {
+            "post": {
+                "operationId": "previewLifecyclePolicy",
+                "summary": "Dry-run an ECR lifecycle policy against a repository",
+                "description": "The body is an AWS ECR lifecycle policy document, unchanged. "
+                "The answer has the shape of ECR's GetLifecyclePolicyPreview response "
+                "(previewResults lists the expiring images) plus every image with its "
+                "action, the bytes the policy would free and warnings.",
+                "parameters": [
+                    {
+                        "name": "name",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "The preview; nothing is deleted",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/LifecyclePreview"}
+                            }
+                        },
+                    },
+                    "400": {
+                        "description": "POLICY_INVALID (detail.problems lists every problem)",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                    "404": {
+                        "description": "Unknown repository",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            }
+        },
     },
     "components": {
         "schemas": {
@@ -150,6 +190,23 @@ OPENAPI: dict[str, Any] = {
                         "description": "Distinct blobs linked to the repository plus its manifests",
                     },
                     "last_pushed_at": _NULLABLE_TIME,
+                },
+            },
+            "LifecyclePreview": {
+                "type": "object",
+                "properties": {
+                    "repositoryName": {"type": "string"},
+                    "lifecyclePolicyText": {"type": "string"},
+                    "status": {"type": "string", "enum": ["COMPLETE"]},
+                    "previewResults": {"type": "array", "items": {"type": "object"}},
+                    "summary": {
+                        "type": "object",
+                        "properties": {"expiringImageTotalCount": {"type": "integer"}},
+                    },
+                    "images": {"type": "array", "items": {"type": "object"}},
+                    "bytesFreed": {"type": "integer"},
+                    "dependentManifestsExpiring": {"type": "integer"},
+                    "warnings": {"type": "array", "items": {"type": "string"}},
                 },
             },
             "Tag": {

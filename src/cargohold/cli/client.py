@@ -22,14 +22,26 @@ class AdminClient:
         self._http = httpx.Client(base_url=self.base, timeout=timeout)
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        return self._request("GET", path, params=params)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
         try:
-            response = self._http.get(path, params=params)
+            response = self._http.request(method, path, params=params, content=content)
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach {self.base}: {exc}") from None
         if response.status_code >= 400:
             try:
                 error = response.json()["errors"][0]
                 message = f"{error['code']}: {error['message']}"
+                problems = (error.get("detail") or {}).get("problems")
+                if isinstance(problems, list) and len(problems) > 1:
+                    message = f"{error['code']}: " + "; ".join(map(str, problems))
             except (ValueError, KeyError, IndexError, TypeError):
                 message = f"HTTP {response.status_code}"
             raise ClientError(f"{self.base}{path}: {message}")
@@ -47,6 +59,10 @@ class AdminClient:
             if "link" not in response.headers or not rows:
                 return rows
             params = {"n": 1000, "last": rows[-1]["name"]}
+
+    def lifecycle_preview(self, repository: str, policy: bytes) -> dict[str, Any]:
+        path = f"/api/v1/repositories/{quote(repository, safe='/')}/lifecycle/preview"
+        return self._request("POST", path, content=policy).json()  # type: ignore[no-any-return]
 
     def tags(self, repository: str) -> list[dict[str, Any]]:
         path = f"/api/v1/repositories/{quote(repository, safe='/')}/tags"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -174,6 +176,94 @@ def tags(
             _when(row["last_pulled_at"]),
         )
     out.print(table)
+
+
+lifecycle_app = typer.Typer(help="Lifecycle policies (AWS ECR's format).", no_args_is_help=True)
+app.add_typer(lifecycle_app, name="lifecycle")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@lifecycle_app.command("preview")
+def lifecycle_preview(
+    repository: Annotated[str, typer.Argument(help="Repository name, e.g. team/app.")],
+    policy: Annotated[Path, typer.Option("--policy", help="An ECR lifecycle policy JSON file.")],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="table, json (ECR's preview shape) or csv.")
+    ] = OutputFormat.table,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Show what a lifecycle policy would expire in a repository; deletes nothing."""
+    try:
+        text = policy.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {policy}: {exc.strerror}") from None
+    try:
+        preview = _client(registry).lifecycle_preview(repository, text)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if output_format is OutputFormat.json:
+        _print_json(preview)
+    elif output_format is OutputFormat.csv:
+        _print_preview_csv(preview)
+    else:
+        _print_preview_table(preview)
+
+
+_PREVIEW_COLUMNS = ("digest", "tags", "pushed", "last_pull", "size_bytes", "action", "rule")
+
+
+def _preview_rows(preview: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "digest": image["imageDigest"],
+            "tags": " ".join(image["imageTags"]),
+            "pushed": _when(image["imagePushedAt"]),
+            "last_pull": _when(image["lastRecordedPullTime"]),
+            "size_bytes": image["imageSizeInBytes"],
+            "action": image["action"],
+            "rule": "" if image["appliedRulePriority"] is None else image["appliedRulePriority"],
+        }
+        for image in preview["images"]
+    ]
+
+
+def _print_preview_csv(preview: dict[str, Any]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=_PREVIEW_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_preview_rows(preview))
+
+
+def _print_preview_table(preview: dict[str, Any]) -> None:
+    table = Table("digest", "tags", "pushed", "last pull", "size", "action", "rule")
+    for row in _preview_rows(preview):
+        table.add_row(
+            row["digest"][:19],
+            row["tags"] or "<untagged>",
+            row["pushed"],
+            row["last_pull"],
+            _size(row["size_bytes"]),
+            row["action"],
+            str(row["rule"]),
+        )
+    out.print(table)
+    count = preview["summary"]["expiringImageTotalCount"]
+    out.print(
+        f"{count} of {len(preview['images'])} images would expire, "
+        f"freeing {_size(preview['bytesFreed'])}"
+        + (
+            f" ({preview['dependentManifestsExpiring']} index children and referrers go with them)"
+            if preview["dependentManifestsExpiring"]
+            else ""
+        ),
+        highlight=False,
+    )
+    for warning in preview["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,6 +40,21 @@ class StoredManifest:
 
 
 @dataclass(frozen=True)
+class ManifestFacts:
+    """A manifest as lifecycle and storage reports see it."""
+
+    digest: str
+    media_type: str
+    size: int
+    subject_digest: str | None
+    pushed_at: float
+    last_pulled_at: float | None
+    tags: tuple[str, ...]
+    # (kind, digest, size): kind is "config", "layer" or "manifest" (an index child).
+    references: tuple[tuple[str, str, int], ...]
+
+
+@dataclass(frozen=True)
 class Upload:
     id: str
     repository: str
@@ -572,3 +587,86 @@ class MetadataStore:
             return total
 
         return {mid: collect(mid, {}, set()) for mid in manifest_ids if mid in own_size}
+
+    # -- lifecycle facts ----------------------------------------------------------------
+
+    def repository_manifests(self, repository: str) -> list[ManifestFacts] | None:
+        """Every manifest of a repository with its tags and references; None if unknown."""
+        with self._read() as conn:
+            repository_id = self._repository_id(conn, repository)
+            if repository_id is None:
+                return None
+            rows = conn.execute(
+                sa.select(
+                    manifests.c.id,
+                    manifests.c.digest,
+                    manifests.c.media_type,
+                    manifests.c.size,
+                    manifests.c.subject_digest,
+                    manifests.c.pushed_at,
+                    manifests.c.last_pulled_at,
+                ).where(manifests.c.repository_id == repository_id)
+            ).all()
+            tag_rows = conn.execute(
+                sa.select(tags.c.manifest_id, tags.c.name)
+                .where(tags.c.repository_id == repository_id)
+                .order_by(tags.c.name)
+            ).all()
+            ref_rows = conn.execute(
+                sa.select(
+                    manifest_references.c.manifest_id,
+                    manifest_references.c.kind,
+                    manifest_references.c.digest,
+                    manifest_references.c.size,
+                )
+                .select_from(
+                    manifest_references.join(
+                        manifests, manifests.c.id == manifest_references.c.manifest_id
+                    )
+                )
+                .where(manifests.c.repository_id == repository_id)
+                .order_by(manifest_references.c.manifest_id, manifest_references.c.position)
+            ).all()
+        tags_by_id: dict[int, list[str]] = {}
+        for manifest_id, name in tag_rows:
+            tags_by_id.setdefault(manifest_id, []).append(name)
+        refs_by_id: dict[int, list[tuple[str, str, int]]] = {}
+        for manifest_id, kind, digest, size in ref_rows:
+            refs_by_id.setdefault(manifest_id, []).append((kind, digest, int(size)))
+        return [
+            ManifestFacts(
+                digest=row.digest,
+                media_type=row.media_type,
+                size=int(row.size),
+                subject_digest=row.subject_digest,
+                pushed_at=row.pushed_at,
+                last_pulled_at=row.last_pulled_at,
+                tags=tuple(tags_by_id.get(row.id, ())),
+                references=tuple(refs_by_id.get(row.id, ())),
+            )
+            for row in rows
+        ]
+
+    def blobs_referenced_outside(self, repository: str, digests: Iterable[str]) -> set[str]:
+        """Which of `digests` a manifest of another repository references."""
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        with self._read() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(
+                    conn.execute(
+                        sa.select(manifest_references.c.digest)
+                        .distinct()
+                        .select_from(
+                            manifest_references.join(
+                                manifests, manifests.c.id == manifest_references.c.manifest_id
+                            ).join(repositories, repositories.c.id == manifests.c.repository_id)
+                        )
+                        .where(
+                            repositories.c.name != repository,
+                            manifest_references.c.digest.in_(chunk),
+                        )
+                    ).scalars()
+                )
+        return found

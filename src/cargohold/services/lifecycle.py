@@ -1,0 +1,150 @@
+"""Lifecycle policy previews: which images a policy would expire and what that frees."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from cargohold.errors import NameUnknown, RegistryError
+from cargohold.meta.store import ManifestFacts, MetadataStore
+from cargohold.oci.names import check_name
+from cargohold.policy.lifecycle import (
+    ImageFacts,
+    LifecyclePolicyError,
+    evaluate_lifecycle,
+    parse_lifecycle_policy,
+)
+
+
+class PolicyInvalid(RegistryError):
+    code = "POLICY_INVALID"
+    status = 400
+    default_message = "invalid lifecycle policy"
+
+
+@dataclass(frozen=True)
+class PreviewImage:
+    digest: str
+    tags: tuple[str, ...]
+    pushed_at: float
+    last_pulled_at: float | None
+    # The manifest plus the distinct blobs of everything that goes with it (index
+    # children, referrers such as signatures and SBOMs).
+    size_bytes: int
+    expire: bool
+    rule_priority: int | None
+
+
+@dataclass
+class LifecyclePreview:
+    repository: str
+    policy_text: str
+    images: list[PreviewImage] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Manifests that go along with expiring images (children, referrers), not counted as images.
+    dependents_expiring: int = 0
+    bytes_freed: int = 0
+
+    @property
+    def expiring(self) -> list[PreviewImage]:
+        return [image for image in self.images if image.expire]
+
+
+class _Graph:
+    """Which manifests go with which: index children and referrers, transitively."""
+
+    def __init__(self, facts: list[ManifestFacts]) -> None:
+        self.by_digest = {f.digest: f for f in facts}
+        self.dependents: dict[str, set[str]] = {}
+        for f in facts:
+            for kind, digest, _ in f.references:
+                if kind == "manifest" and digest in self.by_digest:
+                    self.dependents.setdefault(f.digest, set()).add(digest)
+            if f.subject_digest in self.by_digest:
+                self.dependents.setdefault(f.subject_digest, set()).add(f.digest)
+        self.has_parent = {d for children in self.dependents.values() for d in children}
+
+    def closure(self, roots: set[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(roots)
+        while stack:
+            digest = stack.pop()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            stack.extend(self.dependents.get(digest, ()))
+        return seen
+
+    def blobs(self, digests: set[str]) -> dict[str, int]:
+        return {
+            ref: size
+            for digest in digests
+            for kind, ref, size in self.by_digest[digest].references
+            if kind != "manifest"
+        }
+
+
+class LifecycleService:
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+
+    def preview(
+        self, repository: str, policy_text: str, now: float | None = None
+    ) -> LifecyclePreview:
+        check_name(repository)
+        try:
+            policy = parse_lifecycle_policy(policy_text)
+        except LifecyclePolicyError as exc:
+            raise PolicyInvalid(
+                f"invalid lifecycle policy: {exc.problems[0]}"
+                + (f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""),
+                detail={"problems": exc.problems},
+            ) from None
+        facts = self.meta.repository_manifests(repository)
+        if facts is None:
+            raise NameUnknown(detail={"name": repository})
+        now = time.time() if now is None else now
+        graph = _Graph(facts)
+        # A tagged manifest is an image of its own even when an index also lists it.
+        candidates = [
+            ImageFacts(
+                f.digest,
+                f.tags,
+                f.pushed_at,
+                f.last_pulled_at,
+                has_parent=f.digest in graph.has_parent and not f.tags,
+            )
+            for f in facts
+        ]
+        result = evaluate_lifecycle(policy, candidates, now)
+        expiring_roots = {d.image.digest for d in result.expired}
+        kept_roots = {d.image.digest for d in result.decisions if not d.expire}
+        kept = graph.closure(kept_roots)
+        going = graph.closure(expiring_roots) - kept
+        going_blobs = graph.blobs(going)
+        kept_blobs = graph.blobs(kept)
+        freed_blobs = {d: s for d, s in going_blobs.items() if d not in kept_blobs}
+        shared = self.meta.blobs_referenced_outside(repository, freed_blobs)
+        preview = LifecyclePreview(
+            repository,
+            policy.text,
+            warnings=list(policy.warnings),
+            dependents_expiring=len(going - expiring_roots),
+            bytes_freed=sum(graph.by_digest[d].size for d in going)
+            + sum(s for d, s in freed_blobs.items() if d not in shared),
+        )
+        for decision in result.decisions:
+            members = graph.closure({decision.image.digest})
+            preview.images.append(
+                PreviewImage(
+                    digest=decision.image.digest,
+                    tags=decision.image.tags,
+                    pushed_at=decision.image.pushed_at,
+                    last_pulled_at=decision.image.last_pulled_at,
+                    size_bytes=sum(graph.by_digest[d].size for d in members)
+                    + sum(graph.blobs(members).values()),
+                    expire=decision.expire,
+                    rule_priority=decision.rule_priority,
+                )
+            )
+        return preview
