@@ -5,6 +5,8 @@ Its queries can be long; they run off the event loop.
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -12,6 +14,7 @@ from cargohold.api.context import context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
 from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
+from cargohold.services.tag_rules import TagRuleInvalid, TagRuleUnknown, rule_document
 
 
 async def system_info(request: Request) -> Response:
@@ -94,3 +97,41 @@ async def lifecycle_preview(request: Request) -> Response:
         raise PolicyInvalid("a lifecycle policy must be UTF-8 JSON") from None
     preview = await ctx.offload(ctx.lifecycle.preview, request.path_params["name"], text)
     return JSONResponse(_preview_document(preview))
+
+
+# Until the access issue brings users, every change is made by the anonymous user.
+ANONYMOUS = "anonymous"
+
+
+async def list_tag_rules(request: Request) -> Response:
+    ctx = context(request)
+    rules = await ctx.offload(ctx.tag_rules.list)
+    return JSONResponse({"rules": [rule_document(rule) for rule in rules]})
+
+
+async def add_tag_rule(request: Request) -> Response:
+    ctx = context(request)
+    body = await request.body()
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise TagRuleInvalid("the body must be a JSON object describing the rule") from None
+    rule = await ctx.offload(ctx.tag_rules.add, document, ANONYMOUS)
+    return JSONResponse(rule_document(rule), status_code=201)
+
+
+async def remove_tag_rule(request: Request) -> Response:
+    ctx = context(request)
+    raw = request.path_params["rule_id"]
+    if not raw.isdigit():
+        raise TagRuleUnknown(detail={"id": raw[:20]})
+    await ctx.offload(ctx.tag_rules.remove, int(raw), ANONYMOUS)
+    return Response(status_code=204)
+
+
+async def audit(request: Request) -> Response:
+    ctx = context(request)
+    n = page_size(request, 100)
+    assert n is not None
+    events = await ctx.offload(ctx.inventory.audit, n) if n else []
+    return JSONResponse({"events": events})

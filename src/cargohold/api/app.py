@@ -39,6 +39,7 @@ from cargohold.services.inventory import InventoryService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.registry import RegistryService
+from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 
@@ -66,6 +67,10 @@ ROUTES = [
     Route("/api/v1/system", admin.system_info, methods=["GET"]),
     Route("/api/v1/repositories", admin.repositories, methods=["GET"]),
     Route("/api/v1/repositories/{name:path}/tags", admin.repository_tags, methods=["GET"]),
+    Route("/api/v1/tag-rules", admin.list_tag_rules, methods=["GET"]),
+    Route("/api/v1/tag-rules", admin.add_tag_rule, methods=["POST"]),
+    Route("/api/v1/tag-rules/{rule_id}", admin.remove_tag_rule, methods=["DELETE"]),
+    Route("/api/v1/audit", admin.audit, methods=["GET"]),
     Route(
         "/api/v1/repositories/{name:path}/lifecycle/preview",
         admin.lifecycle_preview,
@@ -80,7 +85,8 @@ def build_context(settings: Settings) -> AppContext:
     blobs = FilesystemBlobStore(settings.blob_dir)
     pulls = PullRecorder(meta, settings.pull_flush_seconds)
     access = ReadOnly() if settings.read_only else AllowAll()
-    registry = RegistryService(meta, blobs, access, pulls)
+    tag_rules = TagRuleService(meta)
+    registry = RegistryService(meta, blobs, access, pulls, tag_rules)
     # SQLite has one writer at a time: one thread per process queues this process's writes
     # instead of making several threads spin on the lock.
     writers = 1 if meta.dialect == "sqlite" else 8
@@ -90,7 +96,9 @@ def build_context(settings: Settings) -> AppContext:
     )
     inventory = InventoryService(meta, blobs)
     lifecycle = LifecycleService(meta)
-    return AppContext(settings, registry, uploads, pulls, inventory, lifecycle, db_executor)
+    return AppContext(
+        settings, registry, uploads, pulls, inventory, lifecycle, tag_rules, db_executor
+    )
 
 
 async def _expire_idle_uploads(ctx: AppContext) -> None:

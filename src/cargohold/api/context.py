@@ -15,6 +15,7 @@ from cargohold.services.inventory import InventoryService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.registry import RegistryService
+from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
 
 T = TypeVar("T")
@@ -28,6 +29,7 @@ class AppContext:
     pulls: PullRecorder
     inventory: InventoryService
     lifecycle: LifecycleService
+    tag_rules: TagRuleService
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor

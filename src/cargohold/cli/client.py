@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -63,6 +64,19 @@ class AdminClient:
     def lifecycle_preview(self, repository: str, policy: bytes) -> dict[str, Any]:
         path = f"/api/v1/repositories/{quote(repository, safe='/')}/lifecycle/preview"
         return self._request("POST", path, content=policy).json()  # type: ignore[no-any-return]
+
+    def tag_rules(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/tag-rules").json()["rules"]  # type: ignore[no-any-return]
+
+    def add_tag_rule(self, rule: dict[str, Any]) -> dict[str, Any]:
+        response = self._request("POST", "/api/v1/tag-rules", content=json.dumps(rule).encode())
+        return response.json()  # type: ignore[no-any-return]
+
+    def remove_tag_rule(self, rule_id: int) -> None:
+        self._request("DELETE", f"/api/v1/tag-rules/{rule_id}")
+
+    def audit(self, limit: int) -> list[dict[str, Any]]:
+        return self._get("/api/v1/audit", {"n": limit}).json()["events"]  # type: ignore[no-any-return]
 
     def tags(self, repository: str) -> list[dict[str, Any]]:
         path = f"/api/v1/repositories/{quote(repository, safe='/')}/tags"

@@ -96,6 +96,10 @@ class FastPath:
         """The first column of every row."""
         return [row[0] for row in self._read(sql, tuple(params), many=True)]
 
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row, as tuples."""
+        return [tuple(row) for row in self._read(sql, tuple(params), many=True)]
+
     def _read(self, sql: str, params: tuple[Any, ...], many: bool) -> list[Any]:
         for attempt in (1, 2):
             try:

@@ -120,3 +120,33 @@ uploads = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_uploads_updated_at", "updated_at"),
 )
+
+# Tag rules: "immutable" (pattern, pattern_kind glob|regex, excludes as a JSON list) and
+# "deny-latest", each on a project or one repository.
+tag_rules = sa.Table(
+    "tag_rules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("pattern", sa.String(255), nullable=False),
+    sa.Column("pattern_kind", sa.String(8), nullable=False),
+    sa.Column("excludes", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Index("ix_tag_rules_target", "scope", "target"),
+)
+
+# Who changed what and when, for administrative changes; detail is JSON.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(512), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_audit_events_at", "at"),
+)

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -52,6 +53,37 @@ class ManifestFacts:
     tags: tuple[str, ...]
     # (kind, digest, size): kind is "config", "layer" or "manifest" (an index child).
     references: tuple[tuple[str, str, int], ...]
+
+
+class TagMoved(Exception):
+    """An immutable tag already points to another manifest (`current_digest`)."""
+
+    def __init__(self, current_digest: str) -> None:
+        self.current_digest = current_digest
+        super().__init__(current_digest)
+
+
+@dataclass(frozen=True)
+class TagRuleRow:
+    """A stored tag rule (see policy/immutability.py for what it means)."""
+
+    id: int
+    kind: str
+    scope: str
+    target: str
+    pattern: str
+    pattern_kind: str
+    excludes: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "scope": self.scope,
+            "target": self.target,
+            "pattern": self.pattern,
+            "pattern_kind": self.pattern_kind,
+            "excludes": list(self.excludes),
+        }
 
 
 @dataclass(frozen=True)
@@ -281,7 +313,14 @@ class MetadataStore:
         content: bytes,
         manifest: Manifest,
         tag: str | None,
+        tag_is_immutable: bool = False,
     ) -> None:
+        """Store a manifest and point `tag` at it.
+
+        With `tag_is_immutable`, an existing tag that points elsewhere is left alone and
+        TagMoved is raised; the whole push rolls back. The check runs inside the write
+        transaction, so two racing pushes of one immutable tag cannot both win.
+        """
         now = time.time()
         with self._fast.transaction() as tx:
             repository_id = self._ensure_repository_id(tx, repository, now)
@@ -321,14 +360,36 @@ class MetadataStore:
                 )
                 assert existing is not None
                 manifest_id = int(existing[0])
-            if tag is not None:
-                tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
-                tx.execute(
+            if tag is None:
+                return
+            if tag_is_immutable:
+                # Never an upsert: a concurrent push of the same tag waits on the insert,
+                # then finds the winner's row instead of overwriting it.
+                created = tx.one(
                     "INSERT INTO tags (repository_id, name, manifest_id, updated_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO UPDATE"
-                    " SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO NOTHING"
+                    " RETURNING manifest_id",
                     (repository_id, tag, manifest_id, now),
                 )
+                if created is None:
+                    current = tx.one(
+                        "SELECT m.id, m.digest FROM tags t JOIN manifests m"
+                        " ON m.id = t.manifest_id WHERE t.repository_id = ? AND t.name = ?",
+                        (repository_id, tag),
+                    )
+                    assert current is not None
+                    if int(current[0]) != manifest_id:
+                        raise TagMoved(current[1])
+                    return
+                tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
+                return
+            tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
+            tx.execute(
+                "INSERT INTO tags (repository_id, name, manifest_id, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO UPDATE"
+                " SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                (repository_id, tag, manifest_id, now),
+            )
 
     def get_manifest(
         self, repository: str, reference: str, by_digest: bool
@@ -670,3 +731,117 @@ class MetadataStore:
                     ).scalars()
                 )
         return found
+
+    # -- tag rules and audit ------------------------------------------------------------
+
+    _TAG_RULE_COLUMNS = "id, kind, scope, target, pattern, pattern_kind, excludes"
+
+    @staticmethod
+    def _tag_rule_row(row: tuple[Any, ...]) -> TagRuleRow:
+        rule_id, kind, scope, target, pattern, pattern_kind, excludes = row
+        return TagRuleRow(
+            int(rule_id), kind, scope, target, pattern, pattern_kind, tuple(json.loads(excludes))
+        )
+
+    def tag_rules(self) -> list[TagRuleRow]:
+        rows = self._fast.rows(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules ORDER BY id", ())
+        return [self._tag_rule_row(row) for row in rows]
+
+    def tag_rules_for(self, repository: str, project: str) -> list[TagRuleRow]:
+        rows = self._fast.rows(
+            f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules"
+            " WHERE (scope = 'project' AND target = ?) OR (scope = 'repository' AND target = ?)"
+            " ORDER BY id",
+            (project, repository),
+        )
+        return [self._tag_rule_row(row) for row in rows]
+
+    def add_tag_rule(self, rule: TagRuleRow, actor: str) -> int:
+        now = time.time()
+        with self._fast.transaction() as tx:
+            row = tx.one(
+                "INSERT INTO tag_rules (kind, scope, target, pattern, pattern_kind, excludes,"
+                " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    rule.kind,
+                    rule.scope,
+                    rule.target,
+                    rule.pattern,
+                    rule.pattern_kind,
+                    json.dumps(list(rule.excludes)),
+                    now,
+                    actor,
+                ),
+            )
+            assert row is not None
+            rule_id = int(row[0])
+            self._audit(
+                tx,
+                now,
+                actor,
+                "tag-rule.add",
+                f"{rule.scope}:{rule.target}",
+                {"id": rule_id, **rule.as_dict()},
+            )
+        return rule_id
+
+    def remove_tag_rule(self, rule_id: int, actor: str) -> TagRuleRow | None:
+        now = time.time()
+        with self._fast.transaction() as tx:
+            row = tx.one(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules WHERE id = ?", (rule_id,))
+            if row is None:
+                return None
+            removed = self._tag_rule_row(row)
+            tx.execute("DELETE FROM tag_rules WHERE id = ?", (rule_id,))
+            self._audit(
+                tx,
+                now,
+                actor,
+                "tag-rule.remove",
+                f"{removed.scope}:{removed.target}",
+                removed.as_dict(),
+            )
+        return removed
+
+    @staticmethod
+    def _audit(
+        tx: Transaction, at: float, actor: str, action: str, target: str, detail: dict[str, Any]
+    ) -> None:
+        tx.execute(
+            "INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (at, actor, action, target, json.dumps(detail, sort_keys=True)),
+        )
+
+    def audit_events(self, limit: int) -> list[dict[str, Any]]:
+        rows = self._fast.rows(
+            "SELECT id, at, actor, action, target, detail FROM audit_events"
+            " ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            {
+                "id": int(row[0]),
+                "at": row[1],
+                "actor": row[2],
+                "action": row[3],
+                "target": row[4],
+                "detail": json.loads(row[5]),
+            }
+            for row in rows
+        ]
+
+    def tag_digest(self, repository: str, tag: str) -> str | None:
+        row = self._fast.one(
+            "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id"
+            " JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name = ?",
+            (repository, tag),
+        )
+        return row[0] if row else None
+
+    def manifest_tags(self, repository: str, digest: str) -> list[str]:
+        return self._fast.column(
+            "SELECT t.name FROM tags t JOIN manifests m ON m.id = t.manifest_id"
+            " JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?"
+            " ORDER BY t.name",
+            (repository, digest),
+        )

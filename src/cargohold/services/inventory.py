@@ -35,3 +35,7 @@ class InventoryService:
         if details is None:
             raise NameUnknown(detail={"name": repository})
         return details
+
+    def audit(self, limit: int) -> list[dict[str, Any]]:
+        """The newest administrative changes first: who, when, what."""
+        return self.meta.audit_events(limit)

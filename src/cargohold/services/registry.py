@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cargohold.errors import (
     BlobUnknown,
+    Denied,
     DigestInvalid,
     ManifestBlobUnknown,
     ManifestTooLarge,
@@ -15,7 +16,7 @@ from cargohold.errors import (
     Unsupported,
     check_push,
 )
-from cargohold.meta.store import MetadataStore, StoredManifest
+from cargohold.meta.store import MetadataStore, StoredManifest, TagMoved
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digests import (
     EMPTY_JSON,
@@ -28,7 +29,9 @@ from cargohold.oci.digests import (
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES, parse_manifest
 from cargohold.oci.names import check_name, check_tag, is_valid_name
 from cargohold.policy.access import AccessPolicy
+from cargohold.policy.immutability import check_tag_push, check_tags_delete
 from cargohold.services.pulls import PullRecorder
+from cargohold.services.tag_rules import TagRuleService
 from cargohold.storage.base import BlobStore
 
 
@@ -59,7 +62,9 @@ class RegistryService:
         blobs: BlobStore,
         access: AccessPolicy,
         pulls: PullRecorder,
+        tag_rules: TagRuleService | None = None,
     ) -> None:
+        self.tag_rules = tag_rules or TagRuleService(meta)
         self.meta = meta
         self.blobs = blobs
         self.access = access
@@ -148,9 +153,24 @@ class RegistryService:
                     {"kind": m.kind, "digest": m.digest, "mediaType": m.media_type} for m in missing
                 ],
             )
-        self.meta.put_manifest(
-            repository, digest, body, manifest, None if ref.is_digest else ref.value
-        )
+        tag = None if ref.is_digest else ref.value
+        immutable = False
+        if tag is not None:
+            rules = self.tag_rules.rules_for(repository)
+            if rules:
+                denial = check_tag_push(
+                    rules, repository, tag, self.meta.tag_digest(repository, tag), digest
+                )
+                if denial:
+                    raise Denied(denial, detail={"tag": tag})
+                immutable = any(rule.protects(repository, tag) for rule in rules)
+        try:
+            self.meta.put_manifest(repository, digest, body, manifest, tag, immutable)
+        except TagMoved as moved:
+            raise Denied(
+                f"tag {tag!r} is immutable and already points to {moved.current_digest}",
+                detail={"tag": tag},
+            ) from None
         return PutManifestResult(digest, manifest.subject.digest if manifest.subject else None)
 
     def get_manifest(self, repository: str, reference: str, count_pull: bool) -> StoredManifest:
@@ -170,6 +190,12 @@ class RegistryService:
         check_name(repository)
         ref = Reference.parse(reference)
         check_push(self.access.push_denied(repository), repository)
+        rules = self.tag_rules.rules_for(repository)
+        if rules:
+            tags = self.meta.manifest_tags(repository, ref.value) if ref.is_digest else [ref.value]
+            denial = check_tags_delete(rules, repository, tags)
+            if denial:
+                raise Denied(denial, detail={"reference": reference})
         if ref.is_digest:
             deleted = self.meta.delete_manifest(repository, ref.value)
         else:

@@ -1,0 +1,132 @@
+"""Tag immutability: which tags may never move or disappear, as pure decisions.
+
+A rule applies to a project (the first path component of a repository name; a
+one-component name is its own project) or to one repository. Its pattern is a
+glob by default (`v*`, `release-*`, `sha-????????`; `*` and `?` as in shell
+globs, `[...]` classes, matching the whole tag) or, when `kind` is `regex`, a
+Python regular expression that must match the whole tag. Exclusions use the same
+kind. A second kind of rule refuses the tag `latest` in a project or repository.
+
+Immutability guards against overwrites and manual deletes only: re-pushing the
+same digest under an immutable tag succeeds, and lifecycle policies may still
+expire an immutable tag, as in ECR (a retention hold keeps something for good).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from cargohold.oci.names import project_of
+
+Scope = Literal["project", "repository"]
+PatternKind = Literal["glob", "regex"]
+RuleKind = Literal["immutable", "deny-latest"]
+
+
+class RuleInvalid(ValueError):
+    """A rule that cannot be stored; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class TagRule:
+    id: int
+    kind: RuleKind
+    scope: Scope
+    target: str
+    pattern: str = ""
+    pattern_kind: PatternKind = "glob"
+    excludes: tuple[str, ...] = ()
+
+    def applies_to(self, repository: str) -> bool:
+        if self.scope == "repository":
+            return repository == self.target
+        return project_of(repository) == self.target
+
+    def _matches(self, pattern: str, tag: str) -> bool:
+        if self.pattern_kind == "regex":
+            return re.fullmatch(pattern, tag) is not None
+        return fnmatch.fnmatchcase(tag, pattern)
+
+    def protects(self, repository: str, tag: str) -> bool:
+        """Whether this immutability rule makes `tag` of `repository` immutable."""
+        if self.kind != "immutable" or not self.applies_to(repository):
+            return False
+        return self._matches(self.pattern, tag) and not any(
+            self._matches(exclude, tag) for exclude in self.excludes
+        )
+
+    def describe(self) -> str:
+        if self.kind == "deny-latest":
+            return f"rule {self.id}: no 'latest' tag in {self.scope} {self.target}"
+        text = f"rule {self.id}: {self.pattern_kind} {self.pattern!r} on {self.scope} {self.target}"
+        if self.excludes:
+            text += f" excluding {list(self.excludes)}"
+        return text
+
+
+def validate_rule(rule: TagRule) -> TagRule:
+    """Refuse a rule that could never work: bad scope, empty or invalid pattern."""
+    if rule.kind not in ("immutable", "deny-latest"):
+        raise RuleInvalid(f"kind must be 'immutable' or 'deny-latest', got {rule.kind!r}")
+    if rule.scope not in ("project", "repository"):
+        raise RuleInvalid(f"scope must be 'project' or 'repository', got {rule.scope!r}")
+    if not rule.target:
+        raise RuleInvalid("target (a project or repository name) is required")
+    if rule.scope == "project" and "/" in rule.target:
+        raise RuleInvalid(f"a project is one path component, got {rule.target!r}")
+    if rule.kind == "deny-latest":
+        if rule.pattern or rule.excludes:
+            raise RuleInvalid("a deny-latest rule takes no pattern or exclusions")
+        return rule
+    if rule.pattern_kind not in ("glob", "regex"):
+        raise RuleInvalid(f"pattern kind must be 'glob' or 'regex', got {rule.pattern_kind!r}")
+    for field, pattern in (("pattern", rule.pattern), *(("exclude", e) for e in rule.excludes)):
+        if not pattern:
+            raise RuleInvalid(f"{field} must not be empty")
+        if rule.pattern_kind == "regex":
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise RuleInvalid(f"{field} {pattern!r} is not a valid regex: {exc}") from None
+    return rule
+
+
+def _protecting(rules: Iterable[TagRule], repository: str, tags: Iterable[str]) -> list[str]:
+    return [
+        f"tag {tag!r} is immutable ({rule.describe()})"
+        for tag in tags
+        for rule in rules
+        if rule.protects(repository, tag)
+    ]
+
+
+def check_tag_push(
+    rules: Sequence[TagRule],
+    repository: str,
+    tag: str,
+    current_digest: str | None,
+    new_digest: str,
+) -> str | None:
+    """Why pushing `new_digest` as `tag` is refused, or None when it is allowed."""
+    if tag == "latest":
+        for rule in rules:
+            if rule.kind == "deny-latest" and rule.applies_to(repository):
+                return f"the tag 'latest' is not allowed in {repository} ({rule.describe()})"
+    if current_digest is None or current_digest == new_digest:
+        return None
+    reasons = _protecting(rules, repository, [tag])
+    if reasons:
+        return f"{reasons[0]}: it already points to {current_digest}; push a new tag instead"
+    return None
+
+
+def check_tags_delete(rules: Sequence[TagRule], repository: str, tags: Iterable[str]) -> str | None:
+    """Why deleting these tags (or a manifest carrying them) is refused, or None."""
+    reasons = _protecting(rules, repository, tags)
+    if reasons:
+        return f"{reasons[0]} and cannot be deleted"
+    return None
