@@ -25,9 +25,14 @@ def test_openapi_document_describes_the_admin_api(client: httpx.Client) -> None:
     assert response.status_code == 200
     document = response.json()
     assert document["openapi"].startswith("3.")
-    assert {"/api/v1/system", "/api/v1/repositories", "/api/v1/repositories/{name}/tags"} <= set(
-        document["paths"]
-    )
+    assert {
+        "/api/v1/system",
+        "/api/v1/repositories",
+        "/api/v1/repositories/{name}/tags",
+        "/api/v1/repositories/{name}/lifecycle/preview",
+        "/api/v1/tag-rules",
+        "/api/v1/audit",
+    } <= set(document["paths"])
 
 
 def test_system_info_counts(client: httpx.Client, repo: str) -> None:

@@ -123,6 +123,63 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/tag-rules": {
+            "get": {
+                "operationId": "listTagRules",
+                "summary": "Tag rules: immutable tag patterns and deny-latest",
+                "responses": {"200": {"description": "{rules: [TagRule]}"}},
+            },
+            "post": {
+                "operationId": "addTagRule",
+                "summary": "Add a tag rule (recorded in the audit trail)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/TagRule"}}
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "The stored rule with its id",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/TagRule"}}
+                        },
+                    },
+                    "400": {
+                        "description": "RULE_INVALID",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+        },
+        "/api/v1/tag-rules/{id}": {
+            "delete": {
+                "operationId": "removeTagRule",
+                "summary": "Remove a tag rule (recorded in the audit trail)",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "204": {"description": "Removed"},
+                    "404": {
+                        "description": "RULE_UNKNOWN",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            }
+        },
+        "/api/v1/audit": {
+            "get": {
+                "operationId": "listAuditEvents",
+                "summary": "Administrative changes, newest first: who, when, what",
+                "parameters": [
+                    {"name": "n", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+                ],
+                "responses": {
+                    "200": {"description": "{events: [{id, at, actor, action, target, detail}]}"}
+                },
+            }
+        },
         "/api/v1/repositories/{name}/lifecycle/preview": {
             "post": {
                 "operationId": "previewLifecyclePolicy",
@@ -207,6 +264,20 @@ OPENAPI: dict[str, Any] = {
                     "bytesFreed": {"type": "integer"},
                     "dependentManifestsExpiring": {"type": "integer"},
                     "warnings": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+            "TagRule": {
+                "type": "object",
+                "required": ["scope", "target"],
+                "properties": {
+                    "id": {"type": "integer", "readOnly": True},
+                    "kind": {"type": "string", "enum": ["immutable", "deny-latest"]},
+                    "scope": {"type": "string", "enum": ["project", "repository"]},
+                    "target": {"type": "string"},
+                    "pattern": {"type": "string"},
+                    "patternKind": {"type": "string", "enum": ["glob", "regex"]},
+                    "excludes": {"type": "array", "items": {"type": "string"}},
+                    "description": {"type": "string", "readOnly": True},
                 },
             },
             "Tag": {

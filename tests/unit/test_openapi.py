@@ -1,0 +1,29 @@
+"""The OpenAPI document describes every admin route the server serves."""
+
+from __future__ import annotations
+
+import re
+
+from cargohold.api.app import ROUTES
+from cargohold.api.openapi import OPENAPI
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"\{\w+(:\w+)?\}", "{}", path)
+
+
+def test_every_admin_route_is_in_the_openapi_document() -> None:
+    documented = {
+        (_shape(path), method.upper())
+        for path, operations in OPENAPI["paths"].items()
+        for method in operations
+    }
+    served = {
+        (_shape(route.path), method)
+        for route in ROUTES
+        if route.path.startswith("/api/v1/") and route.path != "/api/v1/openapi.json"
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert served
+    assert served <= documented, served - documented
