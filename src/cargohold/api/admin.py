@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from cargohold.api.context import context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
+from cargohold.services.holds import HoldRequestInvalid, HoldUnknown, hold_document
 from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
 from cargohold.services.tag_rules import TagRuleInvalid, TagRuleUnknown, rule_document
 
@@ -77,6 +78,7 @@ def _preview_document(preview: LifecyclePreview) -> dict[str, object]:
                 "imageSizeInBytes": image.size_bytes,
                 "action": "EXPIRE" if image.expire else "KEEP",
                 "appliedRulePriority": image.rule_priority,
+                "heldBy": image.held_by,
             }
             for image in preview.images
         ],
@@ -135,3 +137,28 @@ async def audit(request: Request) -> Response:
     assert n is not None
     events = await ctx.offload(ctx.inventory.audit, n) if n else []
     return JSONResponse({"events": events})
+
+
+async def list_holds(request: Request) -> Response:
+    ctx = context(request)
+    holds = await ctx.offload(ctx.holds.list)
+    return JSONResponse({"holds": [hold_document(hold) for hold in holds]})
+
+
+async def add_hold(request: Request) -> Response:
+    ctx = context(request)
+    try:
+        document = json.loads(await request.body())
+    except ValueError:
+        raise HoldRequestInvalid("the body must be a JSON object describing the hold") from None
+    hold = await ctx.offload(ctx.holds.add, document, ANONYMOUS)
+    return JSONResponse(hold_document(hold), status_code=201)
+
+
+async def release_hold(request: Request) -> Response:
+    ctx = context(request)
+    raw = request.path_params["hold_id"]
+    if not raw.isdigit():
+        raise HoldUnknown(detail={"id": raw[:20]})
+    await ctx.offload(ctx.holds.release, int(raw), ANONYMOUS)
+    return Response(status_code=204)

@@ -35,6 +35,7 @@ from cargohold.meta.db import make_engine
 from cargohold.meta.store import MetadataStore
 from cargohold.policy.access import AllowAll, ReadOnly
 from cargohold.server import SETTINGS_ENV
+from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
@@ -71,6 +72,9 @@ ROUTES = [
     Route("/api/v1/tag-rules", admin.add_tag_rule, methods=["POST"]),
     Route("/api/v1/tag-rules/{rule_id}", admin.remove_tag_rule, methods=["DELETE"]),
     Route("/api/v1/audit", admin.audit, methods=["GET"]),
+    Route("/api/v1/holds", admin.list_holds, methods=["GET"]),
+    Route("/api/v1/holds", admin.add_hold, methods=["POST"]),
+    Route("/api/v1/holds/{hold_id}", admin.release_hold, methods=["DELETE"]),
     Route(
         "/api/v1/repositories/{name:path}/lifecycle/preview",
         admin.lifecycle_preview,
@@ -86,7 +90,8 @@ def build_context(settings: Settings) -> AppContext:
     pulls = PullRecorder(meta, settings.pull_flush_seconds)
     access = ReadOnly() if settings.read_only else AllowAll()
     tag_rules = TagRuleService(meta)
-    registry = RegistryService(meta, blobs, access, pulls, tag_rules)
+    holds = HoldService(meta)
+    registry = RegistryService(meta, blobs, access, pulls, tag_rules, holds)
     # SQLite has one writer at a time: one thread per process queues this process's writes
     # instead of making several threads spin on the lock.
     writers = 1 if meta.dialect == "sqlite" else 8
@@ -95,9 +100,9 @@ def build_context(settings: Settings) -> AppContext:
         meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor, access=access
     )
     inventory = InventoryService(meta, blobs)
-    lifecycle = LifecycleService(meta)
+    lifecycle = LifecycleService(meta, holds)
     return AppContext(
-        settings, registry, uploads, pulls, inventory, lifecycle, tag_rules, db_executor
+        settings, registry, uploads, pulls, inventory, lifecycle, tag_rules, holds, db_executor
     )
 
 

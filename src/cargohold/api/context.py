@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from cargohold.config import Settings
+from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
@@ -30,6 +31,7 @@ class AppContext:
     inventory: InventoryService
     lifecycle: LifecycleService
     tag_rules: TagRuleService
+    holds: HoldService
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor

@@ -168,6 +168,47 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/holds": {
+            "get": {
+                "operationId": "listHolds",
+                "summary": "Retention holds",
+                "responses": {"200": {"description": "{holds: [Hold]}"}},
+            },
+            "post": {
+                "operationId": "addHold",
+                "summary": "Put a retention hold on a project, repository or image",
+                "description": "Body: {scope: project|repository|image, target, digest (image "
+                "holds only), reason, until (optional ISO 8601 date, exclusive)}. Recorded in "
+                "the audit trail.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "201": {"description": "The stored hold with its id"},
+                    "400": {
+                        "description": "HOLD_INVALID",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+        },
+        "/api/v1/holds/{id}": {
+            "delete": {
+                "operationId": "releaseHold",
+                "summary": "Release a retention hold (recorded in the audit trail)",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                ],
+                "responses": {
+                    "204": {"description": "Released"},
+                    "404": {
+                        "description": "HOLD_UNKNOWN",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            }
+        },
         "/api/v1/audit": {
             "get": {
                 "operationId": "listAuditEvents",

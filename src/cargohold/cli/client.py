@@ -75,6 +75,16 @@ class AdminClient:
     def remove_tag_rule(self, rule_id: int) -> None:
         self._request("DELETE", f"/api/v1/tag-rules/{rule_id}")
 
+    def holds(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/holds").json()["holds"]  # type: ignore[no-any-return]
+
+    def add_hold(self, hold: dict[str, Any]) -> dict[str, Any]:
+        response = self._request("POST", "/api/v1/holds", content=json.dumps(hold).encode())
+        return response.json()  # type: ignore[no-any-return]
+
+    def release_hold(self, hold_id: int) -> None:
+        self._request("DELETE", f"/api/v1/holds/{hold_id}")
+
     def audit(self, limit: int) -> list[dict[str, Any]]:
         return self._get("/api/v1/audit", {"n": limit}).json()["events"]  # type: ignore[no-any-return]
 

@@ -371,6 +371,68 @@ def policy_remove(
     print(f"removed rule {rule_id}")
 
 
+hold_app = typer.Typer(help="Retention holds: keep things for good.", no_args_is_help=True)
+app.add_typer(hold_app, name="hold")
+
+
+@hold_app.command("add")
+def hold_add(
+    reason: Annotated[str, typer.Option("--reason", help="Why (a case number, a ticket).")],
+    project: ProjectOption = None,
+    repository: RepositoryOption = None,
+    image: Annotated[
+        str | None, typer.Option("--image", help="One image: REPOSITORY@DIGEST.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="End date (ISO 8601, exclusive); default: none.")
+    ] = None,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Put a hold on a project, a repository or one image; it wins over every delete."""
+    if sum(x is not None for x in (project, repository, image)) != 1:
+        raise fail("give exactly one of --project, --repository or --image")
+    document: dict[str, Any] = {"reason": reason, "until": until}
+    if image is not None:
+        name, sep, digest = image.partition("@")
+        if not sep:
+            raise fail(f"--image must be REPOSITORY@DIGEST, got {image!r}")
+        document.update(scope="image", target=name, digest=digest)
+    else:
+        document.update(scope="project" if project else "repository", target=project or repository)
+    try:
+        hold = _client(registry).add_hold(document)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    print(f"{hold['id']}\t{hold['description']}")
+
+
+@hold_app.command("list")
+def hold_list(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
+    """List retention holds."""
+    try:
+        holds = _client(registry).holds()
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(holds)
+        return
+    for hold in holds:
+        print(f"{hold['id']}\t{hold['description']}")
+
+
+@hold_app.command("release")
+def hold_release(
+    hold_id: Annotated[int, typer.Argument(help="The hold's id (see hold list).")],
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Release a retention hold."""
+    try:
+        _client(registry).release_hold(hold_id)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    print(f"released hold {hold_id}")
+
+
 @app.command()
 def audit(
     limit: Annotated[int, typer.Option("--limit", help="How many events, newest first.")] = 50,

@@ -150,3 +150,18 @@ audit_events = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index("ix_audit_events_at", "at"),
 )
+
+# Retention holds: scope project|repository|image; digest only for image holds.
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("digest", sa.String(150), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("ends_at", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Index("ix_holds_target", "target"),
+)

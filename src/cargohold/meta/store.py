@@ -87,6 +87,30 @@ class TagRuleRow:
 
 
 @dataclass(frozen=True)
+class HoldRow:
+    """A stored retention hold (see policy/holds.py for what it means)."""
+
+    id: int
+    scope: str
+    target: str
+    digest: str | None
+    reason: str
+    ends_at: float | None
+
+    def where(self) -> str:
+        return f"{self.scope}:{self.target}" + (f"@{self.digest}" if self.digest else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "target": self.target,
+            "digest": self.digest,
+            "reason": self.reason,
+            "ends_at": self.ends_at,
+        }
+
+
+@dataclass(frozen=True)
 class Upload:
     id: str
     repository: str
@@ -845,3 +869,44 @@ class MetadataStore:
             " ORDER BY t.name",
             (repository, digest),
         )
+
+    # -- retention holds ----------------------------------------------------------------
+
+    _HOLD_COLUMNS = "id, scope, target, digest, reason, ends_at"
+
+    def holds(self) -> list[HoldRow]:
+        return [
+            HoldRow(*row)
+            for row in self._fast.rows(f"SELECT {self._HOLD_COLUMNS} FROM holds ORDER BY id")
+        ]
+
+    def holds_for(self, repository: str, project: str) -> list[HoldRow]:
+        rows = self._fast.rows(
+            f"SELECT {self._HOLD_COLUMNS} FROM holds WHERE target = ? OR target = ? ORDER BY id",
+            (repository, project),
+        )
+        return [HoldRow(*row) for row in rows]
+
+    def add_hold(self, hold: HoldRow, actor: str) -> int:
+        now = time.time()
+        with self._fast.transaction() as tx:
+            row = tx.one(
+                "INSERT INTO holds (scope, target, digest, reason, ends_at, created_at,"
+                " created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at, now, actor),
+            )
+            assert row is not None
+            hold_id = int(row[0])
+            self._audit(tx, now, actor, "hold.add", hold.where(), {"id": hold_id, **hold.as_dict()})
+        return hold_id
+
+    def remove_hold(self, hold_id: int, actor: str) -> HoldRow | None:
+        now = time.time()
+        with self._fast.transaction() as tx:
+            row = tx.one(f"SELECT {self._HOLD_COLUMNS} FROM holds WHERE id = ?", (hold_id,))
+            if row is None:
+                return None
+            removed = HoldRow(*row)
+            tx.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
+            self._audit(tx, now, actor, "hold.release", removed.where(), removed.as_dict())
+        return removed

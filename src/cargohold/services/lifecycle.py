@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from cargohold.errors import NameUnknown, RegistryError
 from cargohold.meta.store import ManifestFacts, MetadataStore
 from cargohold.oci.names import check_name
+from cargohold.policy.holds import holding
 from cargohold.policy.lifecycle import (
     ImageFacts,
     LifecyclePolicyError,
     evaluate_lifecycle,
     parse_lifecycle_policy,
 )
+from cargohold.services.holds import HoldService
 
 
 class PolicyInvalid(RegistryError):
@@ -33,6 +35,8 @@ class PreviewImage:
     size_bytes: int
     expire: bool
     rule_priority: int | None
+    # The active retention hold that keeps an image the policy would expire.
+    held_by: str | None = None
 
 
 @dataclass
@@ -85,8 +89,9 @@ class _Graph:
 
 
 class LifecycleService:
-    def __init__(self, meta: MetadataStore) -> None:
+    def __init__(self, meta: MetadataStore, holds: HoldService | None = None) -> None:
         self.meta = meta
+        self.holds = holds or HoldService(meta)
 
     def preview(
         self, repository: str, policy_text: str, now: float | None = None
@@ -117,8 +122,15 @@ class LifecycleService:
             for f in facts
         ]
         result = evaluate_lifecycle(policy, candidates, now)
-        expiring_roots = {d.image.digest for d in result.expired}
-        kept_roots = {d.image.digest for d in result.decisions if not d.expire}
+        # A retention hold wins over every policy: the image stays, and says why.
+        active_holds = self.holds.active_for(repository)
+        held_by = {
+            d.image.digest: found.describe()
+            for d in result.expired
+            if (found := holding(active_holds, repository, d.image.digest, now)) is not None
+        }
+        expiring_roots = {d.image.digest for d in result.expired} - set(held_by)
+        kept_roots = {d.image.digest for d in result.decisions} - expiring_roots
         kept = graph.closure(kept_roots)
         going = graph.closure(expiring_roots) - kept
         going_blobs = graph.blobs(going)
@@ -143,8 +155,9 @@ class LifecycleService:
                     last_pulled_at=decision.image.last_pulled_at,
                     size_bytes=sum(graph.by_digest[d].size for d in members)
                     + sum(graph.blobs(members).values()),
-                    expire=decision.expire,
+                    expire=decision.image.digest in expiring_roots,
                     rule_priority=decision.rule_priority,
+                    held_by=held_by.get(decision.image.digest),
                 )
             )
         return preview

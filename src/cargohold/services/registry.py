@@ -30,6 +30,7 @@ from cargohold.oci.manifests import MAX_MANIFEST_BYTES, parse_manifest
 from cargohold.oci.names import check_name, check_tag, is_valid_name
 from cargohold.policy.access import AccessPolicy
 from cargohold.policy.immutability import check_tag_push, check_tags_delete
+from cargohold.services.holds import HoldService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.storage.base import BlobStore
@@ -63,8 +64,10 @@ class RegistryService:
         access: AccessPolicy,
         pulls: PullRecorder,
         tag_rules: TagRuleService | None = None,
+        holds: HoldService | None = None,
     ) -> None:
         self.tag_rules = tag_rules or TagRuleService(meta)
+        self.holds = holds or HoldService(meta)
         self.meta = meta
         self.blobs = blobs
         self.access = access
@@ -86,6 +89,7 @@ class RegistryService:
         check_name(repository)
         check_digest(digest)
         check_push(self.access.push_denied(repository), repository)
+        self.holds.refuse_delete(repository, None, f"blob {digest} from {repository}")
         if self.meta.linked_blob_size(repository, digest) is None:
             if not self.meta.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})
@@ -190,6 +194,9 @@ class RegistryService:
         check_name(repository)
         ref = Reference.parse(reference)
         check_push(self.access.push_denied(repository), repository)
+        digest = ref.value if ref.is_digest else self.meta.tag_digest(repository, ref.value)
+        if digest is not None:
+            self.holds.refuse_delete(repository, digest, f"{repository}:{reference}")
         rules = self.tag_rules.rules_for(repository)
         if rules:
             tags = self.meta.manifest_tags(repository, ref.value) if ref.is_digest else [ref.value]
