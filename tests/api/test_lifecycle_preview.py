@@ -216,3 +216,74 @@ def test_cli_preview_errors_are_one_line(
     missing = _cli("lifecycle", "preview", repo, "--policy", str(tmp_path / "nope.json"))
     assert missing.returncode == 1
     assert "cannot read" in missing.stderr
+
+
+def test_stored_policy_is_applied_with_holds_respected_and_every_deletion_audited(
+    client: httpx.Client, repo: str, scenario: dict[str, Any]
+) -> None:
+    base = f"/api/v1/repositories/{repo}/lifecycle"
+    response = client.get(base)
+    assert (response.status_code, error_code(response)) == (404, "POLICY_UNKNOWN")
+    response = client.post(f"{base}/apply")
+    assert (response.status_code, error_code(response)) == (404, "POLICY_UNKNOWN")
+    response = client.put(base, content=b'{"rules": []}')
+    assert (response.status_code, error_code(response)) == (400, "POLICY_INVALID")
+
+    stored = client.put(base, content=json.dumps(POLICY))
+    assert stored.status_code == 200
+    assert stored.json()["summary"]["expiringImageTotalCount"] == 3
+    assert json.loads(client.get(base).json()["lifecyclePolicyText"]) == POLICY
+    # An empty preview body means the stored policy.
+    assert client.post(f"{base}/preview").json()["summary"]["expiringImageTotalCount"] == 3
+
+    # Immutability does not stop a lifecycle policy (as in ECR); a hold does.
+    rule = client.post(
+        "/api/v1/tag-rules", json={"scope": "repository", "target": repo, "pattern": "v*"}
+    ).json()
+    hold = client.post(
+        "/api/v1/holds",
+        json={"scope": "image", "target": repo, "digest": scenario["v2"], "reason": "keep v2"},
+    ).json()
+    try:
+        applied = client.post(f"{base}/apply").json()
+    finally:
+        client.delete(f"/api/v1/tag-rules/{rule['id']}")
+        client.delete(f"/api/v1/holds/{hold['id']}")
+    # v1 (and its signature) and the loose image go; v2 is held; v3 and the index stay.
+    assert applied["deleted"] == 3
+    assert client.get(f"/v2/{repo}/manifests/{scenario['v1']}").status_code == 404
+    assert client.get(f"/v2/{repo}/manifests/{scenario['loose']}").status_code == 404
+    for kept in (scenario["v2"], scenario["v3"], "multi"):
+        assert client.get(f"/v2/{repo}/manifests/{kept}").status_code == 200
+    assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["multi", "v2", "v3"]
+    events = client.get("/api/v1/audit", params={"n": 100}).json()["events"]
+    deletions = [
+        e for e in events if e["action"] == "manifest.delete" and e["target"].startswith(f"{repo}@")
+    ]
+    assert {e["target"].split("@", 1)[1] for e in deletions} >= {scenario["v1"], scenario["loose"]}
+    assert all(e["detail"]["reason"] == "lifecycle policy" for e in deletions)
+    assert any(e["action"] == "lifecycle.set" and e["target"] == repo for e in events)
+
+    # Running again expires v2 now that its hold is gone, and nothing else.
+    again = client.post(f"{base}/apply").json()
+    assert [r["imageDigest"] for r in again["previewResults"]] == [scenario["v2"]]
+    assert client.delete(base).status_code == 204
+    assert client.get(base).status_code == 404
+
+
+def test_cli_set_get_apply_remove(
+    registry: CargoholdServer, repo: str, scenario: dict[str, Any], tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(POLICY))
+    url = ["--registry", registry.url]
+    assert _cli("lifecycle", "set", repo, "--policy", str(policy), *url).returncode == 0
+    assert json.loads(_cli("lifecycle", "get", repo, *url).stdout) == POLICY
+    stored_preview = _cli("lifecycle", "preview", repo, "--format", "json", *url)
+    assert json.loads(stored_preview.stdout)["summary"]["expiringImageTotalCount"] == 3
+    applied = _cli("lifecycle", "apply", repo, *url)
+    assert applied.returncode == 0, applied.stderr
+    assert "deleted 4 manifests" in applied.stdout
+    assert _cli("lifecycle", "remove", repo, *url).returncode == 0
+    gone = _cli("lifecycle", "get", repo, *url)
+    assert gone.returncode == 1 and "POLICY_UNKNOWN" in gone.stderr

@@ -83,21 +83,50 @@ def _preview_document(preview: LifecyclePreview) -> dict[str, object]:
             for image in preview.images
         ],
         "bytesFreed": preview.bytes_freed,
+        "deleted": preview.deleted,
         "dependentManifestsExpiring": preview.dependents_expiring,
         "warnings": preview.warnings,
     }
 
 
-async def lifecycle_preview(request: Request) -> Response:
-    ctx = context(request)
+async def _policy_body(request: Request) -> str:
     body = await request.body()
     if len(body) > MAX_POLICY_BYTES:
         raise PolicyInvalid(f"a lifecycle policy may be at most {MAX_POLICY_BYTES} bytes")
     try:
-        text = body.decode()
+        return body.decode()
     except UnicodeDecodeError:
         raise PolicyInvalid("a lifecycle policy must be UTF-8 JSON") from None
-    preview = await ctx.offload(ctx.lifecycle.preview, request.path_params["name"], text)
+
+
+async def lifecycle_preview(request: Request) -> Response:
+    """Preview the policy in the body, or the stored policy when the body is empty."""
+    ctx = context(request)
+    name = request.path_params["name"]
+    text = await _policy_body(request)
+    if not text.strip():
+        text = await ctx.offload(ctx.lifecycle.policy, name)
+    preview = await ctx.offload(ctx.lifecycle.preview, name, text)
+    return JSONResponse(_preview_document(preview))
+
+
+async def lifecycle_policy(request: Request) -> Response:
+    ctx = context(request)
+    name = request.path_params["name"]
+    if request.method == "GET":
+        text = await ctx.offload(ctx.lifecycle.policy, name)
+        return JSONResponse({"repositoryName": name, "lifecyclePolicyText": text})
+    if request.method == "DELETE":
+        await ctx.offload(ctx.lifecycle.remove_policy, name, ANONYMOUS)
+        return Response(status_code=204)
+    text = await _policy_body(request)
+    preview = await ctx.offload(ctx.lifecycle.set_policy, name, text, ANONYMOUS)
+    return JSONResponse(_preview_document(preview))
+
+
+async def lifecycle_apply(request: Request) -> Response:
+    ctx = context(request)
+    preview = await ctx.offload(ctx.lifecycle.apply, request.path_params["name"], ANONYMOUS)
     return JSONResponse(_preview_document(preview))
 
 

@@ -76,6 +76,16 @@ ROUTES = [
     Route("/api/v1/holds", admin.add_hold, methods=["POST"]),
     Route("/api/v1/holds/{hold_id}", admin.release_hold, methods=["DELETE"]),
     Route(
+        "/api/v1/repositories/{name:path}/lifecycle",
+        admin.lifecycle_policy,
+        methods=["GET", "PUT", "DELETE"],
+    ),
+    Route(
+        "/api/v1/repositories/{name:path}/lifecycle/apply",
+        admin.lifecycle_apply,
+        methods=["POST"],
+    ),
+    Route(
         "/api/v1/repositories/{name:path}/lifecycle/preview",
         admin.lifecycle_preview,
         methods=["POST"],

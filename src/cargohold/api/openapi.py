@@ -221,6 +221,72 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/repositories/{name}/lifecycle": {
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": {
+                "operationId": "getLifecyclePolicy",
+                "summary": "The repository's stored lifecycle policy",
+                "responses": {
+                    "200": {"description": "{repositoryName, lifecyclePolicyText}"},
+                    "404": {
+                        "description": "POLICY_UNKNOWN or NAME_UNKNOWN",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+            "put": {
+                "operationId": "putLifecyclePolicy",
+                "summary": "Validate and store a lifecycle policy (audited); answers its preview",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "Stored; what it would expire now",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/LifecyclePreview"}
+                            }
+                        },
+                    },
+                    "400": {
+                        "description": "POLICY_INVALID",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+            "delete": {
+                "operationId": "deleteLifecyclePolicy",
+                "summary": "Remove the repository's lifecycle policy (audited)",
+                "responses": {"204": {"description": "Removed"}},
+            },
+        },
+        "/api/v1/repositories/{name}/lifecycle/apply": {
+            "post": {
+                "operationId": "applyLifecyclePolicy",
+                "summary": "Run the stored policy: delete what it expires, each deletion audited",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "What was deleted (`deleted` counts manifests)",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/LifecyclePreview"}
+                            }
+                        },
+                    },
+                    "404": {
+                        "description": "POLICY_UNKNOWN or NAME_UNKNOWN",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            }
+        },
         "/api/v1/repositories/{name}/lifecycle/preview": {
             "post": {
                 "operationId": "previewLifecyclePolicy",

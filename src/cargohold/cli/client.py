@@ -61,9 +61,25 @@ class AdminClient:
                 return rows
             params = {"n": 1000, "last": rows[-1]["name"]}
 
-    def lifecycle_preview(self, repository: str, policy: bytes) -> dict[str, Any]:
-        path = f"/api/v1/repositories/{quote(repository, safe='/')}/lifecycle/preview"
-        return self._request("POST", path, content=policy).json()  # type: ignore[no-any-return]
+    def _lifecycle(self, repository: str, suffix: str = "") -> str:
+        return f"/api/v1/repositories/{quote(repository, safe='/')}/lifecycle{suffix}"
+
+    def lifecycle_preview(self, repository: str, policy: bytes | None) -> dict[str, Any]:
+        """Preview `policy`, or the stored policy when it is None."""
+        path = self._lifecycle(repository, "/preview")
+        return self._request("POST", path, content=policy or b"").json()  # type: ignore[no-any-return]
+
+    def lifecycle_set(self, repository: str, policy: bytes) -> dict[str, Any]:
+        return self._request("PUT", self._lifecycle(repository), content=policy).json()  # type: ignore[no-any-return]
+
+    def lifecycle_get(self, repository: str) -> dict[str, Any]:
+        return self._get(self._lifecycle(repository)).json()  # type: ignore[no-any-return]
+
+    def lifecycle_remove(self, repository: str) -> None:
+        self._request("DELETE", self._lifecycle(repository))
+
+    def lifecycle_apply(self, repository: str) -> dict[str, Any]:
+        return self._request("POST", self._lifecycle(repository, "/apply")).json()  # type: ignore[no-any-return]
 
     def tag_rules(self) -> list[dict[str, Any]]:
         return self._get("/api/v1/tag-rules").json()["rules"]  # type: ignore[no-any-return]

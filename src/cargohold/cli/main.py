@@ -188,24 +188,95 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
+FormatOption = Annotated[
+    OutputFormat, typer.Option("--format", help="table, json (ECR's preview shape) or csv.")
+]
+
+
 @lifecycle_app.command("preview")
 def lifecycle_preview(
     repository: Annotated[str, typer.Argument(help="Repository name, e.g. team/app.")],
-    policy: Annotated[Path, typer.Option("--policy", help="An ECR lifecycle policy JSON file.")],
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table, json (ECR's preview shape) or csv.")
-    ] = OutputFormat.table,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="An ECR lifecycle policy JSON file [the stored policy]."),
+    ] = None,
+    output_format: FormatOption = OutputFormat.table,
     registry: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Show what a lifecycle policy would expire in a repository; deletes nothing."""
-    try:
-        text = policy.read_bytes()
-    except OSError as exc:
-        raise fail(f"cannot read {policy}: {exc.strerror}") from None
+    text = _read_policy(policy) if policy is not None else None
     try:
         preview = _client(registry).lifecycle_preview(repository, text)
     except ClientError as exc:
         raise fail(str(exc)) from None
+    _print_preview(preview, output_format)
+
+
+def _read_policy(policy: Path) -> bytes:
+    try:
+        return policy.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {policy}: {exc.strerror}") from None
+
+
+@lifecycle_app.command("set")
+def lifecycle_set(
+    repository: Annotated[str, typer.Argument(help="Repository name.")],
+    policy: Annotated[Path, typer.Option("--policy", help="An ECR lifecycle policy JSON file.")],
+    output_format: FormatOption = OutputFormat.table,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Store a repository's lifecycle policy, and show what it would expire now."""
+    try:
+        preview = _client(registry).lifecycle_set(repository, _read_policy(policy))
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    _print_preview(preview, output_format)
+
+
+@lifecycle_app.command("get")
+def lifecycle_get(
+    repository: Annotated[str, typer.Argument(help="Repository name.")],
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Print a repository's stored lifecycle policy."""
+    try:
+        document = _client(registry).lifecycle_get(repository)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    print(document["lifecyclePolicyText"])
+
+
+@lifecycle_app.command("remove")
+def lifecycle_remove(
+    repository: Annotated[str, typer.Argument(help="Repository name.")],
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Remove a repository's lifecycle policy."""
+    try:
+        _client(registry).lifecycle_remove(repository)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    print(f"removed the lifecycle policy of {repository}")
+
+
+@lifecycle_app.command("apply")
+def lifecycle_apply(
+    repository: Annotated[str, typer.Argument(help="Repository name.")],
+    output_format: FormatOption = OutputFormat.table,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Run the stored policy now: delete what it expires (each deletion is audited)."""
+    try:
+        preview = _client(registry).lifecycle_apply(repository)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    _print_preview(preview, output_format)
+    if output_format is OutputFormat.table:
+        print(f"deleted {preview['deleted']} manifests")
+
+
+def _print_preview(preview: dict[str, Any], output_format: OutputFormat) -> None:
     if output_format is OutputFormat.json:
         _print_json(preview)
     elif output_format is OutputFormat.csv:

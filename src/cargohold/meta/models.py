@@ -165,3 +165,18 @@ holds = sa.Table(
     sa.Column("created_by", sa.String(255), nullable=False),
     sa.Index("ix_holds_target", "target"),
 )
+
+# The lifecycle policy of a repository, as the ECR JSON document it was given.
+lifecycle_policies = sa.Table(
+    "lifecycle_policies",
+    metadata,
+    sa.Column(
+        "repository_id",
+        sa.Integer,
+        sa.ForeignKey("repositories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+)

@@ -910,3 +910,64 @@ class MetadataStore:
             tx.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
             self._audit(tx, now, actor, "hold.release", removed.where(), removed.as_dict())
         return removed
+
+    # -- stored lifecycle policies and bulk deletes --------------------------------------
+
+    def lifecycle_policy(self, repository: str) -> str | None:
+        row = self._fast.one(
+            "SELECT p.policy FROM lifecycle_policies p"
+            " JOIN repositories r ON r.id = p.repository_id WHERE r.name = ?",
+            (repository,),
+        )
+        return row[0] if row else None
+
+    def set_lifecycle_policy(self, repository: str, policy: str | None, actor: str) -> bool:
+        """Store (or with None, remove) the policy; False if the repository is unknown."""
+        now = time.time()
+        with self._fast.transaction() as tx:
+            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
+            if row is None:
+                return False
+            if policy is None:
+                tx.execute("DELETE FROM lifecycle_policies WHERE repository_id = ?", (row[0],))
+                self._audit(tx, now, actor, "lifecycle.remove", repository, {})
+                return True
+            tx.execute(
+                "INSERT INTO lifecycle_policies (repository_id, policy, updated_at, updated_by)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id) DO UPDATE"
+                " SET policy = excluded.policy, updated_at = excluded.updated_at,"
+                " updated_by = excluded.updated_by",
+                (row[0], policy, now, actor),
+            )
+            self._audit(tx, now, actor, "lifecycle.set", repository, {"policy": policy})
+        return True
+
+    def delete_manifests(
+        self, repository: str, deletions: list[tuple[str, dict[str, Any]]], actor: str
+    ) -> int:
+        """Delete manifests (with their tags and references) in one transaction, auditing each.
+
+        `deletions` pairs a digest with the audit detail of its deletion.
+        """
+        now = time.time()
+        deleted = 0
+        with self._fast.transaction() as tx:
+            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
+            if row is None:
+                return 0
+            repository_id = row[0]
+            for digest, detail in deletions:
+                found = tx.one(
+                    "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?",
+                    (repository_id, digest),
+                )
+                if found is None:
+                    continue
+                tx.execute("DELETE FROM tags WHERE manifest_id = ?", (found[0],))
+                tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (found[0],))
+                tx.execute("DELETE FROM manifests WHERE id = ?", (found[0],))
+                self._audit(tx, now, actor, "manifest.delete", f"{repository}@{digest}", detail)
+                deleted += 1
+            if deleted:
+                tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
+        return deleted

@@ -18,6 +18,12 @@ from cargohold.policy.lifecycle import (
 from cargohold.services.holds import HoldService
 
 
+class PolicyUnknown(RegistryError):
+    code = "POLICY_UNKNOWN"
+    status = 404
+    default_message = "no lifecycle policy is set"
+
+
 class PolicyInvalid(RegistryError):
     code = "POLICY_INVALID"
     status = 400
@@ -48,6 +54,11 @@ class LifecyclePreview:
     # Manifests that go along with expiring images (children, referrers), not counted as images.
     dependents_expiring: int = 0
     bytes_freed: int = 0
+    # Every manifest the policy removes, with the rule that removes it (dependents carry
+    # their parent's rule).
+    deletions: dict[str, int | None] = field(default_factory=dict)
+    # Filled in by apply().
+    deleted: int = 0
 
     @property
     def expiring(self) -> list[PreviewImage]:
@@ -92,6 +103,38 @@ class LifecycleService:
     def __init__(self, meta: MetadataStore, holds: HoldService | None = None) -> None:
         self.meta = meta
         self.holds = holds or HoldService(meta)
+
+    def policy(self, repository: str) -> str:
+        check_name(repository)
+        text = self.meta.lifecycle_policy(repository)
+        if text is None:
+            if not self.meta.repository_exists(repository):
+                raise NameUnknown(detail={"name": repository})
+            raise PolicyUnknown(f"no lifecycle policy is set for {repository}")
+        return text
+
+    def set_policy(self, repository: str, policy_text: str, actor: str) -> LifecyclePreview:
+        """Validate and store a repository's policy; returns what it would do now."""
+        preview = self.preview(repository, policy_text)
+        self.meta.set_lifecycle_policy(repository, policy_text, actor)
+        return preview
+
+    def remove_policy(self, repository: str, actor: str) -> None:
+        self.policy(repository)
+        self.meta.set_lifecycle_policy(repository, None, actor)
+
+    def apply(self, repository: str, actor: str, now: float | None = None) -> LifecyclePreview:
+        """Run the stored policy for real: delete what the preview expires, auditing each."""
+        preview = self.preview(repository, self.policy(repository), now)
+        preview.deleted = self.meta.delete_manifests(
+            repository,
+            [
+                (digest, {"reason": "lifecycle policy", "rulePriority": rule})
+                for digest, rule in preview.deletions.items()
+            ],
+            actor,
+        )
+        return preview
 
     def preview(
         self, repository: str, policy_text: str, now: float | None = None
@@ -147,6 +190,9 @@ class LifecycleService:
         )
         for decision in result.decisions:
             members = graph.closure({decision.image.digest})
+            if decision.image.digest in expiring_roots:
+                for digest in sorted(members & going):
+                    preview.deletions.setdefault(digest, decision.rule_priority)
             preview.images.append(
                 PreviewImage(
                     digest=decision.image.digest,
