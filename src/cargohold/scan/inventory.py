@@ -1,0 +1,117 @@
+"""Inventory an image: apply its layers, detect the OS, read every package database.
+
+A package's layer is the lowest layer from which its database file has listed
+it without a break: rewriting a dpkg status file to add one package does not
+move the other packages up to that layer.
+"""
+
+from __future__ import annotations
+
+from cargohold.scan import apk, dpkg, npm, os_release, python_pkgs, rpm
+from cargohold.scan.catalog import Cataloger, NotInventoried, PackageRecord, UnreadableFile
+from cargohold.scan.layers import LayerReader
+from cargohold.scan.layout import ImageToScan, open_images
+from cargohold.scan.model import (
+    OS_PACKAGES_NOT_INVENTORIED,
+    UNREADABLE_FILE,
+    Inventory,
+    LayerRef,
+    OSInfo,
+    Package,
+    Problem,
+)
+from cargohold.scan.overlay import FileVersion, Overlay
+from cargohold.scan.reference import parse_reference
+
+CATALOGERS: tuple[Cataloger, ...] = (
+    dpkg.CATALOGER,
+    apk.CATALOGER,
+    rpm.CATALOGER,
+    python_pkgs.CATALOGER,
+    npm.CATALOGER,
+)
+
+
+def inventory_image(source: str) -> list[Inventory]:
+    """Inventory every platform of an `oci:`, `oci-archive:` or `docker-archive:` image."""
+    with open_images(parse_reference(source)) as images:
+        return [inventory_source(image) for image in images]
+
+
+def inventory_source(
+    image: ImageToScan, catalogers: tuple[Cataloger, ...] = CATALOGERS
+) -> Inventory:
+    """Inventory one single-platform image whose layers can be opened."""
+    overlay = Overlay(lambda path: os_release.wants(path) or any(c.wants(path) for c in catalogers))
+    for layer in image.layers:
+        with LayerReader(layer.open(), layer.ref) as reader:
+            overlay.apply(reader)
+    os = os_release.detect_os(lambda path: _content(overlay.resolve(path)))
+    inventory = Inventory(image.digest, image.platform, os, [layer.ref for layer in image.layers])
+    inventory.problems.extend(overlay.problems)
+    for path in sorted(overlay.files):
+        for cataloger in catalogers:
+            if cataloger.wants(path):
+                _catalog(cataloger, path, overlay, os, inventory)
+    inventory.packages.sort(key=lambda p: (p.type, p.name, p.version, p.location))
+    return inventory
+
+
+def _content(version: FileVersion | None) -> bytes | None:
+    return version.data if version is not None else None
+
+
+def _catalog(
+    cataloger: Cataloger, path: str, overlay: Overlay, os: OSInfo | None, inventory: Inventory
+) -> None:
+    run = [v for v in overlay.current_run(path) if v.data is not None]
+    if not run or overlay.files[path].data is None:
+        return  # a symlink: the file it points to is read under its own path
+    try:
+        current = cataloger.parse(path, run[-1].data or b"", os)
+    except NotInventoried as exc:
+        inventory.problems.append(Problem(OS_PACKAGES_NOT_INVENTORIED, str(exc), path))
+        return
+    except UnreadableFile as exc:
+        code = OS_PACKAGES_NOT_INVENTORIED if cataloger.os_packages else UNREADABLE_FILE
+        inventory.problems.append(Problem(code, f"{cataloger.name}: {exc}", path))
+        return
+    layers = _introducing_layers(cataloger, path, run, current, os)
+    for record in current:
+        inventory.packages.append(
+            Package(
+                type=record.type,
+                name=record.name,
+                version=record.version,
+                purl=record.purl,
+                layer=layers[record.key],
+                location=path,
+                source_name=record.source_name,
+                source_version=record.source_version,
+                arch=record.arch,
+            )
+        )
+
+
+def _introducing_layers(
+    cataloger: Cataloger,
+    path: str,
+    run: list[FileVersion],
+    current: list[PackageRecord],
+    os: OSInfo | None,
+) -> dict[tuple[str, str, str, str | None], LayerRef]:
+    layers = {record.key: run[-1].layer for record in current}
+    pending = set(layers)
+    for version in reversed(run[:-1]):
+        if not pending:
+            break
+        try:
+            keys = {r.key for r in cataloger.parse(path, version.data or b"", os)}
+        except (NotInventoried, UnreadableFile):
+            keys = set()
+        for key in list(pending):
+            if key in keys:
+                layers[key] = version.layer
+            else:
+                pending.discard(key)
+    return layers

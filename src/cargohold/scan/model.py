@@ -1,0 +1,81 @@
+"""The result model of an inventory: plain frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.os, self.architecture] + ([self.variant] if self.variant else [])
+        return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """A layer of an image: its position (0 = base) and its blob digest."""
+
+    index: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class OSInfo:
+    id: str
+    version_id: str | None = None
+    name: str | None = None
+    pretty_name: str | None = None
+    version_codename: str | None = None
+    id_like: tuple[str, ...] = ()
+
+    @property
+    def distro(self) -> str:
+        """The purl `distro` qualifier, e.g. ``debian-12`` or ``alpine-3.19.1``."""
+        return f"{self.id}-{self.version_id}" if self.version_id else self.id
+
+
+@dataclass(frozen=True)
+class Package:
+    type: str  # purl type: deb, apk, rpm, pypi, npm
+    name: str
+    version: str
+    purl: str
+    layer: LayerRef
+    location: str  # the file the package was read from, without a leading slash
+    source_name: str | None = None
+    source_version: str | None = None
+    arch: str | None = None
+
+
+# Problem codes. A gate must treat BLOCKING ones as a failure, never as a clean image.
+OS_PACKAGES_NOT_INVENTORIED = "os-packages-not-inventoried"
+UNREADABLE_FILE = "unreadable-file"
+BLOCKING_PROBLEMS = frozenset({OS_PACKAGES_NOT_INVENTORIED})
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    location: str | None = None
+
+    @property
+    def blocking(self) -> bool:
+        return self.code in BLOCKING_PROBLEMS
+
+
+@dataclass
+class Inventory:
+    """What one platform's image contains."""
+
+    digest: str  # the manifest digest; for a docker-archive image, its ID (config digest)
+    platform: Platform | None
+    os: OSInfo | None
+    layers: list[LayerRef]
+    packages: list[Package] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)

@@ -1,0 +1,46 @@
+"""Package URLs (https://github.com/package-url/purl-spec) for each package type."""
+
+from __future__ import annotations
+
+from packageurl import PackageURL
+
+from cargohold.scan.model import OSInfo
+
+
+def _qualifiers(arch: str | None, os: OSInfo | None) -> dict[str, str]:
+    qualifiers = {"arch": arch} if arch else {}
+    if os is not None:
+        qualifiers["distro"] = os.distro
+    return qualifiers
+
+
+def os_purl(
+    purl_type: str,
+    default_namespace: str,
+    name: str,
+    version: str,
+    arch: str | None,
+    os: OSInfo | None,
+    extra: dict[str, str] | None = None,
+) -> str:
+    """deb, apk and rpm purls: the namespace is the distribution, e.g. pkg:deb/debian/..."""
+    namespace = os.id if os is not None else default_namespace
+    return PackageURL(
+        type=purl_type,
+        namespace=namespace,
+        name=name,
+        version=version,
+        qualifiers={**_qualifiers(arch, os), **(extra or {})},
+    ).to_string()
+
+
+def pypi_purl(name: str, version: str) -> str:
+    # The purl spec: PyPI names are lowercased, with "_" replaced by "-".
+    return PackageURL(type="pypi", name=name.lower().replace("_", "-"), version=version).to_string()
+
+
+def npm_purl(name: str, version: str) -> str:
+    namespace, _, bare = name.rpartition("/")
+    return PackageURL(
+        type="npm", namespace=namespace or None, name=bare, version=version
+    ).to_string()

@@ -1,0 +1,108 @@
+"""RPM packages from the SQLite rpmdb; other rpmdb formats are reported, never ignored.
+
+Each row of the `Packages` table is an RPM header blob: two big-endian int32
+counts (index entries, data bytes), the index entries (tag, type, offset,
+count; 16 bytes each), then the data store.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import sqlite3
+import struct
+
+from cargohold.scan.catalog import Cataloger, NotInventoried, PackageRecord, UnreadableFile
+from cargohold.scan.model import OSInfo
+from cargohold.scan.purl import os_purl
+
+RPM_DIRS = ("var/lib/rpm", "usr/lib/sysimage/rpm")
+SQLITE_NAME = "rpmdb.sqlite"
+# BerkeleyDB (RHEL <= 8, CentOS, Amazon Linux 2) and ndb (SUSE) databases.
+OTHER_FORMATS = {"Packages": "BerkeleyDB", "Packages.db": "ndb"}
+
+TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM = (
+    1000, 1001, 1002, 1003, 1022, 1044,
+)  # fmt: skip
+TYPE_INT32, TYPE_STRING = 4, 6
+_WANTED_TAGS = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM}
+
+
+def wants(path: str) -> bool:
+    parent, base = posixpath.split(path)
+    return parent in RPM_DIRS and (base == SQLITE_NAME or base in OTHER_FORMATS)
+
+
+def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
+    base = posixpath.basename(path)
+    if base in OTHER_FORMATS:
+        raise NotInventoried(
+            f"OS packages not inventoried: {path} is an rpmdb in {OTHER_FORMATS[base]} format, "
+            "which this scanner cannot read"
+        )
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.deserialize(data)
+        rows = connection.execute("SELECT blob FROM Packages").fetchall()
+    except sqlite3.Error as exc:
+        raise NotInventoried(f"OS packages not inventoried: {path} is unreadable ({exc})") from None
+    finally:
+        connection.close()
+    records = []
+    for (blob,) in rows:
+        tags = parse_header(bytes(blob), path)
+        record = _record(tags, os)
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def parse_header(blob: bytes, path: str) -> dict[int, str | int]:
+    """The string and int32 tags this scanner needs from one header blob."""
+    try:
+        count, size = struct.unpack_from(">ii", blob, 0)
+        store = 8 + 16 * count
+        if count < 0 or size < 0 or store + size > len(blob):
+            raise struct.error("header sizes exceed the blob")
+        tags: dict[int, str | int] = {}
+        for i in range(count):
+            tag, kind, offset, _ = struct.unpack_from(">iiii", blob, 8 + 16 * i)
+            if tag not in _WANTED_TAGS or not 0 <= offset < size:
+                continue
+            if kind == TYPE_STRING:
+                end = blob.index(b"\0", store + offset)
+                tags[tag] = blob[store + offset : end].decode("utf-8", "replace")
+            elif kind == TYPE_INT32:
+                tags[tag] = struct.unpack_from(">i", blob, store + offset)[0]
+    except (struct.error, ValueError) as exc:
+        raise UnreadableFile(f"{path} holds a damaged RPM header: {exc}") from None
+    return tags
+
+
+def _record(tags: dict[int, str | int], os: OSInfo | None) -> PackageRecord | None:
+    name, version, release = tags.get(TAG_NAME), tags.get(TAG_VERSION), tags.get(TAG_RELEASE)
+    # gpg-pubkey "packages" are the imported signing keys, not software.
+    if not isinstance(name, str) or not isinstance(version, str) or name == "gpg-pubkey":
+        return None
+    evr = f"{version}-{release}" if release else version
+    epoch = tags.get(TAG_EPOCH)
+    arch = tags.get(TAG_ARCH)
+    arch = arch if isinstance(arch, str) else None
+    source_name = source_version = None
+    sourcerpm = tags.get(TAG_SOURCERPM)
+    if isinstance(sourcerpm, str) and sourcerpm.endswith(".src.rpm"):
+        parts = sourcerpm.removesuffix(".src.rpm").rsplit("-", 2)
+        if len(parts) == 3:
+            source_name, source_version = parts[0], f"{parts[1]}-{parts[2]}"
+    extra = {"epoch": str(epoch)} if isinstance(epoch, int) else None
+    return PackageRecord(
+        type="rpm",
+        name=name,
+        version=f"{epoch}:{evr}" if isinstance(epoch, int) else evr,
+        purl=os_purl("rpm", "rpm", name, evr, arch, os, extra),
+        source_name=source_name,
+        source_version=source_version,
+        arch=arch,
+    )
+
+
+CATALOGER = Cataloger("rpm", wants, parse, os_packages=True)

@@ -1,0 +1,66 @@
+"""Files of real distributions and language packages, for the test images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.scan.imagebuild import Entry, File, Symlink
+
+DATA = Path(__file__).parents[1] / "data" / "scan"
+
+DEBIAN_12_OS_RELEASE = b"""PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+SUPPORT_URL="https://www.debian.org/support"
+BUG_REPORT_URL="https://bugs.debian.org/"
+"""
+
+ALPINE_3_19_OS_RELEASE = b"""NAME="Alpine Linux"
+ID=alpine
+VERSION_ID=3.19.1
+PRETTY_NAME="Alpine Linux v3.19"
+HOME_URL="https://alpinelinux.org/"
+BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
+"""
+
+
+def debian_base() -> list[Entry]:
+    """As in debian:bookworm: /etc/os-release is a relative symlink into /usr/lib."""
+    return [
+        File("usr/lib/os-release", DEBIAN_12_OS_RELEASE),
+        Symlink("etc/os-release", "../usr/lib/os-release"),
+        File("etc/debian_version", b"12.5\n"),
+        File("var/lib/dpkg/status", (DATA / "dpkg" / "status-base").read_bytes()),
+    ]
+
+
+def alpine_base(installed: str = "installed") -> list[Entry]:
+    return [
+        File("etc/os-release", ALPINE_3_19_OS_RELEASE),
+        File("etc/alpine-release", b"3.19.1\n"),
+        File("lib/apk/db/installed", (DATA / "apk" / installed).read_bytes()),
+    ]
+
+
+def dist_info(site: str, name: str, version: str) -> list[Entry]:
+    """A wheel install: NAME-VERSION.dist-info with METADATA, as pip writes it."""
+    folder = f"{site}/{name.replace('-', '_')}-{version}.dist-info"
+    metadata = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        f"Summary: The {name} package\nRequires-Python: >=3.8\n"
+        "Classifier: Programming Language :: Python :: 3\n\nLong description.\n"
+    ).encode()
+    return [
+        File(f"{folder}/METADATA", metadata),
+        File(f"{folder}/INSTALLER", b"pip\n"),
+        File(f"{folder}/RECORD", b""),
+    ]
+
+
+def npm_package(root: str, name: str, version: str) -> File:
+    document = f'{{"name": "{name}", "version": "{version}", "main": "index.js"}}'
+    return File(f"{root}/node_modules/{name}/package.json", document.encode())
