@@ -41,6 +41,10 @@ class Transaction:
         cursor = self._connection.execute(self._fast.sql(sql), tuple(params))
         return [row[0] for row in cursor.fetchall()]
 
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._connection.execute(self._fast.sql(sql), tuple(params))
+        return [tuple(row) for row in cursor.fetchall()]
+
     def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         """Run a statement; returns the number of rows it changed."""
         return int(self._connection.execute(self._fast.sql(sql), tuple(params)).rowcount)

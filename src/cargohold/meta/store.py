@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +53,14 @@ class ManifestFacts:
     tags: tuple[str, ...]
     # (kind, digest, size): kind is "config", "layer" or "manifest" (an index child).
     references: tuple[tuple[str, str, int], ...]
+
+
+class ReferencesGone(Exception):
+    """Blobs or child manifests a manifest needs vanished before it could be stored."""
+
+    def __init__(self, digests: list[str]) -> None:
+        self.digests = digests
+        super().__init__(", ".join(digests))
 
 
 class TagMoved(Exception):
@@ -348,6 +356,7 @@ class MetadataStore:
         now = time.time()
         with self._fast.transaction() as tx:
             repository_id = self._ensure_repository_id(tx, repository, now)
+            self._verify_references(tx, repository_id, manifest)
             inserted = tx.one(
                 "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size,"
                 " content, subject_digest, annotations, pushed_at)"
@@ -414,6 +423,44 @@ class MetadataStore:
                 " SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
                 (repository_id, tag, manifest_id, now),
             )
+
+    def _verify_references(self, tx: Transaction, repository_id: int, manifest: Manifest) -> None:
+        """Re-check, inside the write transaction, that what the manifest needs is still here.
+
+        On PostgreSQL the blob rows are share-locked, so a garbage collection deleting them
+        waits for this push (and then sees the new references), or this push waits for it
+        (and then fails cleanly). On SQLite writers are serialised anyway.
+        """
+        blob_digests = sorted(
+            {
+                d.digest
+                for kind, d in manifest.references()
+                if kind != "manifest" and not d.is_foreign
+            }
+        )
+        child_digests = sorted({d.digest for d in manifest.children})
+        lock = " FOR SHARE OF b" if self.dialect == "postgresql" else ""
+        present: set[str] = set()
+        if blob_digests:
+            marks = ", ".join("?" * len(blob_digests))
+            present.update(
+                tx.column(
+                    "SELECT b.digest FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest"
+                    f" WHERE rb.repository_id = ? AND b.digest IN ({marks}){lock}",
+                    (repository_id, *blob_digests),
+                )
+            )
+        if child_digests:
+            marks = ", ".join("?" * len(child_digests))
+            present.update(
+                tx.column(
+                    f"SELECT digest FROM manifests WHERE repository_id = ? AND digest IN ({marks})",
+                    (repository_id, *child_digests),
+                )
+            )
+        gone = [d for d in (*blob_digests, *child_digests) if d not in present]
+        if gone:
+            raise ReferencesGone(gone)
 
     def get_manifest(
         self, repository: str, reference: str, by_digest: bool
@@ -971,3 +1018,83 @@ class MetadataStore:
             if deleted:
                 tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
         return deleted
+
+    # -- mounts and garbage collection ---------------------------------------------------
+
+    def mount_blob(self, source: str, target: str, digest: str) -> int | None:
+        """Link a blob `source` links into `target`, atomically; its size, or None."""
+        now = time.time()
+        lock = " FOR SHARE OF b" if self.dialect == "postgresql" else ""
+        with self._fast.transaction() as tx:
+            row = tx.one(
+                "SELECT b.size FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest"
+                " JOIN repositories r ON r.id = rb.repository_id"
+                f" WHERE r.name = ? AND b.digest = ?{lock}",
+                (source, digest),
+            )
+            if row is None:
+                return None
+            repository_id = self._ensure_repository_id(tx, target, now)
+            tx.execute(
+                "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+                (repository_id, digest, now),
+            )
+            return int(row[0])
+
+    # A blob is garbage when no manifest references it and nobody linked it since the cutoff.
+    _UNREFERENCED = (
+        "b.created_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_references r"
+        " WHERE r.digest = b.digest) AND NOT EXISTS (SELECT 1 FROM repository_blobs rb"
+        " WHERE rb.digest = b.digest AND rb.linked_at >= ?)"
+    )
+
+    def garbage_blobs(self, cutoff: float, after: str, limit: int) -> list[tuple[str, int]]:
+        """Unreferenced blobs older than `cutoff`, in digest order after `after`."""
+        return [
+            (row[0], int(row[1]))
+            for row in self._fast.rows(
+                f"SELECT b.digest, b.size FROM blobs b WHERE {self._UNREFERENCED}"
+                " AND b.digest > ? ORDER BY b.digest LIMIT ?",
+                (cutoff, cutoff, after, limit),
+            )
+        ]
+
+    def sweep_blobs(
+        self,
+        digests: list[str],
+        cutoff: float,
+        delete_bytes: Callable[[list[str]], None],
+    ) -> list[tuple[str, int]]:
+        """Delete the rows of those blobs that are still garbage, then their bytes, atomically.
+
+        The bytes are deleted before the transaction commits: a concurrent push that links
+        one of these blobs waits for the commit, finds no row, inserts a fresh one and then
+        puts its own bytes in place.
+        """
+        if not digests:
+            return []
+        marks = ", ".join("?" * len(digests))
+        with self._fast.transaction() as tx:
+            if self.dialect == "postgresql":
+                tx.column(
+                    f"SELECT digest FROM blobs WHERE digest IN ({marks})"
+                    " ORDER BY digest FOR UPDATE",
+                    digests,
+                )
+            doomed = [
+                (row[0], int(row[1]))
+                for row in tx.rows(
+                    f"SELECT b.digest, b.size FROM blobs b WHERE b.digest IN ({marks})"
+                    f" AND {self._UNREFERENCED}",
+                    (*digests, cutoff, cutoff),
+                )
+            ]
+            if not doomed:
+                return []
+            doomed_marks = ", ".join("?" * len(doomed))
+            names = [digest for digest, _ in doomed]
+            tx.execute(f"DELETE FROM repository_blobs WHERE digest IN ({doomed_marks})", names)
+            tx.execute(f"DELETE FROM blobs WHERE digest IN ({doomed_marks})", names)
+            delete_bytes(names)
+        return doomed

@@ -16,7 +16,7 @@ from cargohold.errors import (
     Unsupported,
     check_push,
 )
-from cargohold.meta.store import MetadataStore, StoredManifest, TagMoved
+from cargohold.meta.store import MetadataStore, ReferencesGone, StoredManifest, TagMoved
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digests import (
     EMPTY_JSON,
@@ -113,9 +113,8 @@ class RegistryService:
         else:
             candidates = [r for r in self.meta.repositories_linking(digest) if self._can_read(r)]
         for candidate in candidates:
-            size = self.meta.linked_blob_size(candidate, digest)
+            size = self.meta.mount_blob(candidate, repository, digest)
             if size is not None:
-                self.meta.link_blob(repository, digest, size)
                 return size
         return None
 
@@ -145,8 +144,8 @@ class RegistryService:
         if any(d.digest == EMPTY_JSON_DIGEST for _, d in manifest.references()):
             # The OCI empty descriptor is well-known content: hold it even if never pushed.
             if self.meta.linked_blob_size(repository, EMPTY_JSON_DIGEST) is None:
-                self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
                 self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+                self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
         missing = self.meta.missing_references(repository, manifest)
         if missing:
             first = missing[0]
@@ -170,6 +169,12 @@ class RegistryService:
                 immutable = any(rule.protects(repository, tag) for rule in rules)
         try:
             self.meta.put_manifest(repository, digest, body, manifest, tag, immutable)
+        except ReferencesGone as gone:
+            # Deleted (by garbage collection, a blob delete, a lifecycle run) since the check.
+            raise ManifestBlobUnknown(
+                f"{gone.digests[0]} is no longer in repository {repository}",
+                detail=[{"digest": d} for d in gone.digests],
+            ) from None
         except TagMoved as moved:
             raise Denied(
                 f"tag {tag!r} is immutable and already points to {moved.current_digest}",

@@ -305,22 +305,23 @@ class UploadService:
             )
         try:
             await self._io(self._trim_staged, upload)
+            # Link first, then put the bytes in place (see monolithic()).
+            await self._db(self.meta.link_blob, upload.repository, digest, upload.offset)
             await self._io(self.blobs.commit_upload, upload.id, digest)
         except UploadBusy:
             raise self._busy(upload.id) from None
-        await self._db(self.meta.link_blob, upload.repository, digest, upload.offset)
         self.hashes.drop(upload.id)
         await self._db(self.meta.delete_upload, upload.id)
         return upload.offset
 
-    def _store_verified(self, digest: str, data: bytes) -> None:
+    @staticmethod
+    def _verify(digest: str, data: bytes) -> None:
         actual = compute(data, algorithm_of(digest))
         if actual != digest:
             raise DigestInvalid(
                 f"uploaded content has digest {actual}, not {digest}",
                 detail={"expected": digest, "actual": actual},
             )
-        self.blobs.put(digest, data)
 
     async def monolithic(
         self,
@@ -338,8 +339,11 @@ class UploadService:
                 raise SizeInvalid(
                     f"received {len(data)} bytes, Content-Length said {content_length}"
                 )
-            await self._io(self._store_verified, digest, data)
+            await self._io(self._verify, digest, data)
+            # The link comes first: garbage collection deletes a blob's bytes only while no
+            # row for it exists, so bytes placed after the link can never be swept away.
             await self._db(self.meta.link_blob, repository, digest, len(data))
+            await self._io(self.blobs.put, digest, data)
             return len(data)
         upload_id = uuid.uuid4().hex
         await self._io(self.blobs.start_upload, upload_id)
@@ -360,11 +364,11 @@ class UploadService:
                     f"uploaded content has digest {actual}, not {digest}",
                     detail={"expected": digest, "actual": actual},
                 )
+            await self._db(self.meta.link_blob, repository, digest, written)
             await self._io(self.blobs.commit_upload, upload_id, digest)
         except BaseException:
             await self._io(self.blobs.abort_upload, upload_id)
             raise
-        await self._db(self.meta.link_blob, repository, digest, written)
         return written
 
 
