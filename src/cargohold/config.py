@@ -33,6 +33,9 @@ class Settings:
     # Maintenance mode: pulls work, every push, upload and delete is refused with DENIED.
     read_only: bool = False
     upload_expiry_seconds: int = 24 * 3600
+    # Blobs linked this recently are never garbage, referenced or not: a client pushes its
+    # layers before the manifest that references them.
+    gc_grace_seconds: float = 3600.0
     pull_flush_seconds: float = 2.0
 
     @property

@@ -5,14 +5,19 @@ Its queries can be long; they run off the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from cargohold.api.context import context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
+from cargohold.errors import RegistryError
+from cargohold.services.gc import GcBusy, GcReport
 from cargohold.services.holds import HoldRequestInvalid, HoldUnknown, hold_document
 from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
 from cargohold.services.tag_rules import TagRuleInvalid, TagRuleUnknown, rule_document
@@ -130,6 +135,8 @@ async def lifecycle_apply(request: Request) -> Response:
     return JSONResponse(_preview_document(preview))
 
 
+log = logging.getLogger("cargohold.api")
+
 # Until the access issue brings users, every change is made by the anonymous user.
 ANONYMOUS = "anonymous"
 
@@ -191,3 +198,58 @@ async def release_hold(request: Request) -> Response:
         raise HoldUnknown(detail={"id": raw[:20]})
     await ctx.offload(ctx.holds.release, int(raw), ANONYMOUS)
     return Response(status_code=204)
+
+
+async def garbage_collect(request: Request) -> Response:
+    """Run garbage collection, streaming progress as JSON lines (NDJSON).
+
+    Lines: {"event": "start", "candidates", "candidateBytes", "dryRun"}, then
+    {"event": "progress", "blobs", "bytes"} after each batch, and finally
+    {"event": "done", "report": {...}} or {"event": "error", "code", "message"}.
+    """
+    ctx = context(request)
+    dry_run = request.query_params.get("dryRun", "false").lower() in ("1", "true", "yes")
+    if ctx.gc.running:
+        raise GcBusy()
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    def emit(event: dict[str, object]) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, event)
+
+    def work() -> GcReport:
+        blobs, total = ctx.gc.count()
+        emit({"event": "start", "candidates": blobs, "candidateBytes": total, "dryRun": dry_run})
+        return ctx.gc.run(
+            dry_run, lambda done, freed: emit({"event": "progress", "blobs": done, "bytes": freed})
+        )
+
+    job = loop.run_in_executor(None, work)
+
+    async def lines() -> AsyncIterator[bytes]:
+        while True:
+            getter = asyncio.ensure_future(events.get())
+            await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield json.dumps(getter.result()).encode() + b"\n"
+                continue
+            getter.cancel()
+            while not events.empty():
+                yield json.dumps(events.get_nowait()).encode() + b"\n"
+            try:
+                report = job.result()
+            except RegistryError as exc:
+                final: dict[str, object] = {
+                    "event": "error",
+                    "code": exc.code,
+                    "message": exc.message,
+                }
+            except Exception as exc:
+                log.exception("garbage collection failed")
+                final = {"event": "error", "code": "UNKNOWN", "message": str(exc)}
+            else:
+                final = {"event": "done", "report": report.as_dict()}
+            yield json.dumps(final).encode() + b"\n"
+            return
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -35,6 +35,7 @@ from cargohold.meta.db import make_engine
 from cargohold.meta.store import MetadataStore
 from cargohold.policy.access import AllowAll, ReadOnly
 from cargohold.server import SETTINGS_ENV
+from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
 from cargohold.services.lifecycle import LifecycleService
@@ -72,6 +73,7 @@ ROUTES = [
     Route("/api/v1/tag-rules", admin.add_tag_rule, methods=["POST"]),
     Route("/api/v1/tag-rules/{rule_id}", admin.remove_tag_rule, methods=["DELETE"]),
     Route("/api/v1/audit", admin.audit, methods=["GET"]),
+    Route("/api/v1/gc", admin.garbage_collect, methods=["POST"]),
     Route("/api/v1/holds", admin.list_holds, methods=["GET"]),
     Route("/api/v1/holds", admin.add_hold, methods=["POST"]),
     Route("/api/v1/holds/{hold_id}", admin.release_hold, methods=["DELETE"]),
@@ -112,7 +114,16 @@ def build_context(settings: Settings) -> AppContext:
     inventory = InventoryService(meta, blobs)
     lifecycle = LifecycleService(meta, holds)
     return AppContext(
-        settings, registry, uploads, pulls, inventory, lifecycle, tag_rules, holds, db_executor
+        settings,
+        registry,
+        uploads,
+        pulls,
+        inventory,
+        lifecycle,
+        tag_rules,
+        holds,
+        GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds),
+        db_executor,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from cargohold.config import Settings
+from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
 from cargohold.services.lifecycle import LifecycleService
@@ -32,6 +33,7 @@ class AppContext:
     lifecycle: LifecycleService
     tag_rules: TagRuleService
     holds: HoldService
+    gc: GarbageCollector
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor

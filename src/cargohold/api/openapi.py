@@ -209,6 +209,25 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/gc": {
+            "post": {
+                "operationId": "garbageCollect",
+                "summary": "Run online garbage collection (or a dry run), streaming progress",
+                "parameters": [{"name": "dryRun", "in": "query", "schema": {"type": "boolean"}}],
+                "responses": {
+                    "200": {
+                        "description": "JSON lines: start (candidates), progress after each "
+                        "batch, then done (report: blobs, bytes, uploads_expired, seconds) or "
+                        "error",
+                        "content": {"application/x-ndjson": {"schema": {"type": "object"}}},
+                    },
+                    "409": {
+                        "description": "GC_RUNNING: a collection is already running here",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            }
+        },
         "/api/v1/audit": {
             "get": {
                 "operationId": "listAuditEvents",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -37,6 +38,11 @@ class AdminClient:
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach {self.base}: {exc}") from None
         if response.status_code >= 400:
+            self._raise_for(response, path)
+        return response
+
+    def _raise_for(self, response: httpx.Response, path: str) -> None:
+        if response.status_code >= 400:
             try:
                 error = response.json()["errors"][0]
                 message = f"{error['code']}: {error['message']}"
@@ -46,7 +52,6 @@ class AdminClient:
             except (ValueError, KeyError, IndexError, TypeError):
                 message = f"HTTP {response.status_code}"
             raise ClientError(f"{self.base}{path}: {message}")
-        return response
 
     def system(self) -> dict[str, Any]:
         return self._get("/api/v1/system").json()  # type: ignore[no-any-return]
@@ -100,6 +105,20 @@ class AdminClient:
 
     def release_hold(self, hold_id: int) -> None:
         self._request("DELETE", f"/api/v1/holds/{hold_id}")
+
+    def gc(self, dry_run: bool) -> Iterator[dict[str, Any]]:
+        """Run garbage collection; yields its progress events as they arrive."""
+        params = {"dryRun": "true" if dry_run else "false"}
+        try:
+            with self._http.stream("POST", "/api/v1/gc", params=params, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise_for(response, "/api/v1/gc")
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach {self.base}: {exc}") from None
 
     def audit(self, limit: int) -> list[dict[str, Any]]:
         return self._get("/api/v1/audit", {"n": limit}).json()["events"]  # type: ignore[no-any-return]

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cargohold import __version__
@@ -26,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
+err_console = Console(stderr=True)
 
 RegistryOption = Annotated[
     str,
@@ -502,6 +504,49 @@ def hold_release(
     except ClientError as exc:
         raise fail(str(exc)) from None
     print(f"released hold {hold_id}")
+
+
+@app.command()
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be freed; delete nothing.")
+    ] = False,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+    as_json: JsonOption = False,
+) -> None:
+    """Garbage-collect unreferenced blobs while the registry keeps serving."""
+    report: dict[str, Any] | None = None
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        disable=as_json,
+    )
+    try:
+        with progress:
+            task = progress.add_task("blobs", total=None)
+            for event in _client(registry).gc(dry_run):
+                if event["event"] == "start":
+                    progress.update(task, total=event["candidates"])
+                elif event["event"] == "progress":
+                    progress.update(task, completed=event["blobs"])
+                elif event["event"] == "error":
+                    raise fail(f"{event['code']}: {event['message']}")
+                elif event["event"] == "done":
+                    report = event["report"]
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if report is None:
+        raise fail("the server ended garbage collection without a report")
+    if as_json:
+        _print_json(report)
+        return
+    verb = "would free" if report["dry_run"] else "freed"
+    print(
+        f"{verb} {report['blobs']} blobs ({_size(report['bytes'])}); expired "
+        f"{report['uploads_expired']} upload sessions; {report['seconds']:.1f} s"
+    )
 
 
 @app.command()

@@ -225,8 +225,10 @@ class MetadataStore:
             )
             repository_id = self._ensure_repository_id(tx, repository, now)
             tx.execute(
+                # A re-push refreshes the link: the grace period of garbage collection counts
+                # from the latest push of the bytes, not the first.
                 "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (repository_id, digest) DO NOTHING",
+                " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
                 (repository_id, digest, now),
             )
 

@@ -1,0 +1,107 @@
+"""Online garbage collection: a database question, answered while the registry serves.
+
+The set of unreferenced blobs is a query (no manifest references them, nobody linked
+them within the grace period); it is swept in batches, each batch re-checked and
+deleted in one short transaction together with its bytes, deleted in parallel. Pushes,
+pulls and deletes go on meanwhile: see MetadataStore.sweep_blobs for why a blob being
+pushed while it is swept is never lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+from cargohold.errors import RegistryError
+from cargohold.meta.store import MetadataStore
+from cargohold.services.uploads import UploadService
+from cargohold.storage.base import BlobStore
+
+BATCH = 200
+PARALLEL_DELETES = 8
+
+
+class GcBusy(RegistryError):
+    code = "GC_RUNNING"
+    status = 409
+    default_message = "garbage collection is already running"
+
+
+@dataclass
+class GcReport:
+    dry_run: bool
+    grace_seconds: float
+    blobs: int = 0
+    bytes: int = 0
+    uploads_expired: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+Progress = Callable[[int, int], None]
+
+
+class GarbageCollector:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        uploads: UploadService,
+        grace_seconds: float,
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.uploads = uploads
+        self.grace_seconds = grace_seconds
+        self._running = threading.Lock()
+        self._deleters = ThreadPoolExecutor(max_workers=PARALLEL_DELETES, thread_name_prefix="gc")
+
+    def count(self) -> tuple[int, int]:
+        """How many unreferenced blobs (and bytes) a run would free right now."""
+        cutoff = time.time() - self.grace_seconds
+        blobs = total = 0
+        after = ""
+        while batch := self.meta.garbage_blobs(cutoff, after, 5000):
+            blobs += len(batch)
+            total += sum(size for _, size in batch)
+            after = batch[-1][0]
+        return blobs, total
+
+    def _delete_bytes(self, digests: list[str]) -> None:
+        for _ in self._deleters.map(self.blobs.delete, digests):
+            pass
+
+    @property
+    def running(self) -> bool:
+        return self._running.locked()
+
+    def run(self, dry_run: bool = False, progress: Progress | None = None) -> GcReport:
+        """One pass; `progress(blobs, bytes)` is called after every batch."""
+        if not self._running.acquire(blocking=False):
+            raise GcBusy("garbage collection is already running on this node")
+        try:
+            started = time.monotonic()
+            report = GcReport(dry_run=dry_run, grace_seconds=self.grace_seconds)
+            if not dry_run:
+                report.uploads_expired = self.uploads.expire_idle()
+            cutoff = time.time() - self.grace_seconds
+            after = ""
+            while batch := self.meta.garbage_blobs(cutoff, after, BATCH):
+                after = batch[-1][0]
+                if dry_run:
+                    swept = batch
+                else:
+                    swept = self.meta.sweep_blobs([d for d, _ in batch], cutoff, self._delete_bytes)
+                report.blobs += len(swept)
+                report.bytes += sum(size for _, size in swept)
+                if progress is not None:
+                    progress(report.blobs, report.bytes)
+            report.seconds = round(time.monotonic() - started, 3)
+            return report
+        finally:
+            self._running.release()

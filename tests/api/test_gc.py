@@ -1,0 +1,212 @@
+"""Online garbage collection: what it frees, what it never touches, and races with pushes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.oci import (
+    OCI_MANIFEST,
+    digest_of,
+    encode,
+    manifest_document,
+    push_blob,
+    push_image,
+    put_manifest,
+)
+from tests.support.server import CARGOHOLD, CargoholdServer
+
+
+def _gc(http: httpx.Client, dry_run: bool = False) -> dict[str, Any]:
+    response = http.post("/api/v1/gc", params={"dryRun": str(dry_run).lower()}, timeout=120)
+    assert response.status_code == 200, response.text
+    events = [json.loads(line) for line in response.text.splitlines()]
+    assert events[0]["event"] == "start"
+    assert events[-1]["event"] == "done", events[-1]
+    return {**events[-1]["report"], "start": events[0]}
+
+
+def _stored_digests(server: CargoholdServer) -> set[str]:
+    root = server.data_dir / "blobs" / "blobs"
+    return {
+        f"{algorithm.name}:{blob.name}"
+        for algorithm in root.iterdir()
+        for prefix in algorithm.iterdir()
+        for blob in prefix.iterdir()
+    }
+
+
+def _referenced(http: httpx.Client) -> set[str]:
+    """Every blob digest referenced by a tagged manifest, read through the API."""
+    digests: set[str] = set()
+    for repository in http.get("/v2/_catalog").json()["repositories"]:
+        for tag in http.get(f"/v2/{repository}/tags/list").json()["tags"]:
+            document = http.get(f"/v2/{repository}/manifests/{tag}").json()
+            digests.add(document["config"]["digest"])
+            digests.update(layer["digest"] for layer in document["layers"])
+    return digests
+
+
+def test_gc_frees_only_unreferenced_blobs_and_dry_run_frees_nothing(tmp_path: Path) -> None:
+    server = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
+    ).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            _, kept_body = push_image(http, "team/app", "v1", layers=[b"shared", b"kept"])
+            doomed, _ = push_image(http, "team/app", "v2", layers=[b"shared", b"doomed"])
+            orphan = push_blob(http, "team/app", b"never referenced" * 100)
+            assert http.delete(f"/v2/team/app/manifests/{doomed}").status_code == 202
+            time.sleep(0.05)
+
+            dry = _gc(http, dry_run=True)
+            assert dry["dry_run"] and dry["blobs"] == 2
+            assert dry["bytes"] == len(b"doomed") + len(b"never referenced" * 100)
+            assert http.get(f"/v2/team/app/blobs/{orphan}").status_code == 200
+
+            report = _gc(http)
+            assert (report["blobs"], report["bytes"]) == (dry["blobs"], dry["bytes"])
+            assert report["start"]["candidates"] == 2
+            assert http.get(f"/v2/team/app/blobs/{orphan}").status_code == 404
+            assert digest_of(b"doomed") not in _stored_digests(server)
+            assert _stored_digests(server) == _referenced(http)
+            got = http.get("/v2/team/app/manifests/v1")
+            assert got.content == kept_body
+            for layer in got.json()["layers"]:
+                assert http.get(f"/v2/team/app/blobs/{layer['digest']}").status_code == 200
+            assert _gc(http)["blobs"] == 0
+    finally:
+        server.stop()
+
+
+def test_recent_blobs_are_never_garbage(registry: CargoholdServer, repo: str) -> None:
+    with httpx.Client(base_url=registry.url, timeout=60) as http:
+        fresh = push_blob(http, repo, os.urandom(64))
+        report = _gc(http)
+        assert report["grace_seconds"] == 3600
+        assert http.get(f"/v2/{repo}/blobs/{fresh}").status_code == 200
+
+
+def test_gc_while_clients_push_pull_and_delete(tmp_path: Path) -> None:
+    """A one-second grace period, GC in a loop: every tag pushed still pulls back intact."""
+    server = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "1"}
+    ).start()
+    pushed: dict[str, tuple[bytes, dict[str, bytes]]] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+    failures: list[str] = []
+    gc_runs = 0
+    base = b"a base layer every image shares" * 64
+
+    def client(number: int) -> None:
+        rng = random.Random(number)
+        repo = f"load/c{number}"
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for i in range(12):
+                config = json.dumps({"client": number, "i": i}).encode()
+                layers = [base, os.urandom(rng.randint(10, 4000))]
+                for _attempt in range(5):
+                    for blob in (config, *layers):
+                        push_blob(http, repo, blob)
+                    body = encode(manifest_document(config, layers))
+                    response = put_manifest(http, repo, f"t{i}", body, OCI_MANIFEST)
+                    if response.status_code == 201:
+                        break
+                    # A blob was collected between its upload and the manifest: push again.
+                    assert response.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN"
+                else:
+                    failures.append(f"{repo}:t{i} never pushed")
+                    continue
+                with lock:
+                    pushed[f"{repo}:t{i}"] = (body, {digest_of(b): b for b in (config, *layers)})
+                if i % 3 == 2:  # make garbage: delete an earlier image, manifest and all
+                    with lock:
+                        victim = pushed.pop(f"{repo}:t{i - 1}", None)
+                    if victim is not None:
+                        deleted = http.delete(f"/v2/{repo}/manifests/{digest_of(victim[0])}")
+                        if deleted.status_code != 202:
+                            failures.append(f"delete {repo}:t{i - 1}: {deleted.text}")
+                with lock:
+                    name, (want, _) = rng.choice(sorted(pushed.items()))
+                repository, tag = name.split(":")
+                got = http.get(f"/v2/{repository}/manifests/{tag}")
+                if got.status_code == 200 and got.content != want:
+                    failures.append(f"{name} changed")
+
+    def collector() -> None:
+        nonlocal gc_runs
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            while not stop.is_set() and gc_runs < 200:
+                _gc(http)
+                gc_runs += 1
+
+    try:
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        gc_thread = threading.Thread(target=collector)
+        gc_thread.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        stop.set()
+        gc_thread.join(timeout=120)
+        assert not failures, failures
+        assert gc_runs >= 2
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            for name, (body, blobs) in pushed.items():
+                repository, tag = name.split(":")
+                assert http.get(f"/v2/{repository}/manifests/{tag}").content == body, name
+                for digest, data in blobs.items():
+                    got = http.get(f"/v2/{repository}/blobs/{digest}")
+                    assert got.status_code == 200 and got.content == data, (name, digest)
+            time.sleep(1.5)  # past the grace period of the last uploads
+            _gc(http)
+            assert _gc(http, dry_run=True)["blobs"] == 0
+            assert _stored_digests(server) == _referenced(http)
+    finally:
+        stop.set()
+        server.stop()
+
+
+def test_cli_gc(tmp_path: Path) -> None:
+    server = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
+    ).start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            push_blob(http, "team/app", b"orphan")
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [CARGOHOLD, "gc", *args, "--registry", server.url],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        dry = cli("--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "would free 1 blobs (6 B)" in dry.stdout
+        real = cli("--json")
+        assert json.loads(real.stdout)["blobs"] == 1
+        assert "freed 0 blobs" in cli().stdout
+        unreachable = subprocess.run(
+            [CARGOHOLD, "gc", "--registry", "http://127.0.0.1:1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr
+    finally:
+        server.stop()
