@@ -69,3 +69,12 @@ PaginationNumberInvalid = _error(
     "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
 )
 ManifestTooLarge = _error("SIZE_INVALID", 413, "manifest too large")
+
+
+def quota_denied(project: str, usage: int, adding: int, limit: int) -> RegistryError:
+    """DENIED for a push that would take a project past its storage quota."""
+    return Denied(
+        f"storage quota of project {project} exceeded: {usage} bytes used + {adding} bytes "
+        f"pushed would exceed the limit of {limit} bytes",
+        detail={"project": project, "usage": usage, "adding": adding, "limit": limit},
+    )

@@ -20,6 +20,7 @@ from cargohold.errors import RegistryError
 from cargohold.services.gc import GcBusy, GcReport
 from cargohold.services.holds import HoldRequestInvalid, HoldUnknown, hold_document
 from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
+from cargohold.services.quotas import QuotaInvalid
 from cargohold.services.tag_rules import TagRuleInvalid, TagRuleUnknown, rule_document
 
 
@@ -253,3 +254,18 @@ async def garbage_collect(request: Request) -> Response:
             return
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+async def project_quota(request: Request) -> Response:
+    ctx = context(request)
+    project = request.path_params["project"]
+    if request.method == "GET":
+        return JSONResponse(await ctx.offload(ctx.quotas.get, project))
+    if request.method == "DELETE":
+        await ctx.offload(ctx.quotas.remove, project, ANONYMOUS)
+        return Response(status_code=204)
+    try:
+        document = json.loads(await request.body())
+    except ValueError:
+        raise QuotaInvalid('the body must be {"limitBytes": <non-negative integer>}') from None
+    return JSONResponse(await ctx.offload(ctx.quotas.set, project, document, ANONYMOUS))

@@ -40,6 +40,7 @@ from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
+from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
@@ -74,6 +75,11 @@ ROUTES = [
     Route("/api/v1/tag-rules/{rule_id}", admin.remove_tag_rule, methods=["DELETE"]),
     Route("/api/v1/audit", admin.audit, methods=["GET"]),
     Route("/api/v1/gc", admin.garbage_collect, methods=["POST"]),
+    Route(
+        "/api/v1/projects/{project}/quota",
+        admin.project_quota,
+        methods=["GET", "PUT", "DELETE"],
+    ),
     Route("/api/v1/holds", admin.list_holds, methods=["GET"]),
     Route("/api/v1/holds", admin.add_hold, methods=["POST"]),
     Route("/api/v1/holds/{hold_id}", admin.release_hold, methods=["DELETE"]),
@@ -123,6 +129,7 @@ def build_context(settings: Settings) -> AppContext:
         tag_rules,
         holds,
         GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds),
+        QuotaService(meta),
         db_executor,
     )
 

@@ -16,6 +16,7 @@ from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
+from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
@@ -34,6 +35,7 @@ class AppContext:
     tag_rules: TagRuleService
     holds: HoldService
     gc: GarbageCollector
+    quotas: QuotaService
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor

@@ -228,6 +228,49 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/projects/{project}/quota": {
+            "parameters": [
+                {"name": "project", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": {
+                "operationId": "getProjectQuota",
+                "summary": "A project's quota and usage (distinct blobs its repositories link)",
+                "responses": {"200": {"description": "{project, limitBytes, usageBytes}"}},
+            },
+            "put": {
+                "operationId": "setProjectQuota",
+                "summary": "Set a project's storage quota (audited)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"limitBytes": {"type": "integer", "minimum": 0}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "{project, limitBytes, usageBytes}"},
+                    "400": {
+                        "description": "QUOTA_INVALID",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+            "delete": {
+                "operationId": "removeProjectQuota",
+                "summary": "Remove a project's storage quota (audited)",
+                "responses": {
+                    "204": {"description": "Removed"},
+                    "404": {
+                        "description": "QUOTA_UNKNOWN",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+        },
         "/api/v1/audit": {
             "get": {
                 "operationId": "listAuditEvents",

@@ -120,6 +120,17 @@ class AdminClient:
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach {self.base}: {exc}") from None
 
+    def quota(self, project: str) -> dict[str, Any]:
+        return self._get(f"/api/v1/projects/{quote(project, safe='')}/quota").json()  # type: ignore[no-any-return]
+
+    def set_quota(self, project: str, limit: int) -> dict[str, Any]:
+        body = json.dumps({"limitBytes": limit}).encode()
+        path = f"/api/v1/projects/{quote(project, safe='')}/quota"
+        return self._request("PUT", path, content=body).json()  # type: ignore[no-any-return]
+
+    def remove_quota(self, project: str) -> None:
+        self._request("DELETE", f"/api/v1/projects/{quote(project, safe='')}/quota")
+
     def audit(self, limit: int) -> list[dict[str, Any]]:
         return self._get("/api/v1/audit", {"n": limit}).json()["events"]  # type: ignore[no-any-return]
 

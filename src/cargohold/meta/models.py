@@ -180,3 +180,13 @@ lifecycle_policies = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("updated_by", sa.String(255), nullable=False),
 )
+
+# Storage quota of a project: the bytes of the distinct blobs its repositories link.
+project_quotas = sa.Table(
+    "project_quotas",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("limit_bytes", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+)

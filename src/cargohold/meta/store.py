@@ -63,6 +63,14 @@ class ReferencesGone(Exception):
         super().__init__(", ".join(digests))
 
 
+class QuotaExceeded(Exception):
+    """Linking a blob would take a project past its quota."""
+
+    def __init__(self, project: str, usage: int, adding: int, limit: int) -> None:
+        self.project, self.usage, self.adding, self.limit = project, usage, adding, limit
+        super().__init__(project)
+
+
 class TagMoved(Exception):
     """An immutable tag already points to another manifest (`current_digest`)."""
 
@@ -216,14 +224,16 @@ class MetadataStore:
             return list(conn.execute(query).scalars())
 
     def link_blob(self, repository: str, digest: str, size: int) -> None:
+        """Record a pushed blob and link it to a repository, within the project's quota."""
         now = time.time()
         with self._fast.transaction() as tx:
+            repository_id = self._ensure_repository_id(tx, repository, now)
+            self._check_quota(tx, repository, digest, size)
             tx.execute(
                 "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (digest) DO NOTHING",
                 (digest, size, now),
             )
-            repository_id = self._ensure_repository_id(tx, repository, now)
             tx.execute(
                 # A re-push refreshes the link: the grace period of garbage collection counts
                 # from the latest push of the bytes, not the first.
@@ -231,6 +241,76 @@ class MetadataStore:
                 " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
                 (repository_id, digest, now),
             )
+
+    # The repositories of a project: the project itself and everything below it.
+    _IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
+
+    _PROJECT_USAGE = (
+        "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
+        " SELECT rb.digest FROM repository_blobs rb"
+        f" JOIN repositories r ON r.id = rb.repository_id WHERE {_IN_PROJECT})"
+    )
+
+    @staticmethod
+    def _project_params(project: str) -> tuple[str, str]:
+        escaped = project.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        return project, escaped + "/%"
+
+    def _project_usage(self, tx: Transaction, project: str) -> int:
+        row = tx.one(
+            self._PROJECT_USAGE,
+            self._project_params(project),
+        )
+        return int(row[0]) if row else 0
+
+    def _check_quota(self, tx: Transaction, repository: str, digest: str, size: int) -> None:
+        project = repository.split("/", 1)[0]
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        quota = tx.one(
+            f"SELECT limit_bytes FROM project_quotas WHERE project = ?{lock}", (project,)
+        )
+        if quota is None:
+            return
+        already = tx.one(
+            "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id"
+            f" WHERE rb.digest = ? AND {self._IN_PROJECT}",
+            (digest, *self._project_params(project)),
+        )
+        if already is not None:
+            return
+        usage = self._project_usage(tx, project)
+        if usage + size > int(quota[0]):
+            raise QuotaExceeded(project, usage, size, int(quota[0]))
+
+    def project_quota(
+        self, project: str, usage_without_quota: bool = False
+    ) -> tuple[int | None, int]:
+        """(limit or None, usage) of a project; usage is 0 when there is no quota, unless asked."""
+        row = self._fast.one("SELECT limit_bytes FROM project_quotas WHERE project = ?", (project,))
+        limit = int(row[0]) if row else None
+        if limit is None and not usage_without_quota:
+            return None, 0
+        usage = self._fast.one(
+            self._PROJECT_USAGE,
+            self._project_params(project),
+        )
+        return limit, int(usage[0]) if usage else 0
+
+    def set_project_quota(self, project: str, limit: int | None, actor: str) -> None:
+        now = time.time()
+        with self._fast.transaction() as tx:
+            if limit is None:
+                tx.execute("DELETE FROM project_quotas WHERE project = ?", (project,))
+                self._audit(tx, now, actor, "quota.remove", project, {})
+                return
+            tx.execute(
+                "INSERT INTO project_quotas (project, limit_bytes, updated_at, updated_by)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (project) DO UPDATE"
+                " SET limit_bytes = excluded.limit_bytes, updated_at = excluded.updated_at,"
+                " updated_by = excluded.updated_by",
+                (project, limit, now, actor),
+            )
+            self._audit(tx, now, actor, "quota.set", project, {"limit_bytes": limit})
 
     @staticmethod
     def _ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
@@ -1037,6 +1117,7 @@ class MetadataStore:
             if row is None:
                 return None
             repository_id = self._ensure_repository_id(tx, target, now)
+            self._check_quota(tx, target, digest, int(row[0]))
             tx.execute(
                 "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",

@@ -15,8 +15,15 @@ from cargohold.errors import (
     NameUnknown,
     Unsupported,
     check_push,
+    quota_denied,
 )
-from cargohold.meta.store import MetadataStore, ReferencesGone, StoredManifest, TagMoved
+from cargohold.meta.store import (
+    MetadataStore,
+    QuotaExceeded,
+    ReferencesGone,
+    StoredManifest,
+    TagMoved,
+)
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digests import (
     EMPTY_JSON,
@@ -27,7 +34,7 @@ from cargohold.oci.digests import (
     looks_like_digest,
 )
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES, parse_manifest
-from cargohold.oci.names import check_name, check_tag, is_valid_name
+from cargohold.oci.names import check_name, check_tag, is_valid_name, project_of
 from cargohold.policy.access import AccessPolicy
 from cargohold.policy.immutability import check_tag_push, check_tags_delete
 from cargohold.services.holds import HoldService
@@ -113,7 +120,10 @@ class RegistryService:
         else:
             candidates = [r for r in self.meta.repositories_linking(digest) if self._can_read(r)]
         for candidate in candidates:
-            size = self.meta.mount_blob(candidate, repository, digest)
+            try:
+                size = self.meta.mount_blob(candidate, repository, digest)
+            except QuotaExceeded as over:
+                raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
             if size is not None:
                 return size
         return None
@@ -144,8 +154,14 @@ class RegistryService:
         if any(d.digest == EMPTY_JSON_DIGEST for _, d in manifest.references()):
             # The OCI empty descriptor is well-known content: hold it even if never pushed.
             if self.meta.linked_blob_size(repository, EMPTY_JSON_DIGEST) is None:
-                self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+                try:
+                    self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+                except QuotaExceeded as over:
+                    raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
                 self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
+        limit, usage = self.meta.project_quota(project_of(repository))
+        if limit is not None and usage > limit:
+            raise quota_denied(project_of(repository), usage, 0, limit)
         missing = self.meta.missing_references(repository, manifest)
         if missing:
             first = missing[0]

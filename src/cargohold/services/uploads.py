@@ -24,8 +24,9 @@ from cargohold.errors import (
     RangeInvalid,
     SizeInvalid,
     check_push,
+    quota_denied,
 )
-from cargohold.meta.store import MetadataStore, Upload
+from cargohold.meta.store import MetadataStore, QuotaExceeded, Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
 from cargohold.policy.access import AccessPolicy, AllowAll
 from cargohold.storage.base import BlobStore, UploadBusy, UploadWriter
@@ -306,13 +307,22 @@ class UploadService:
         try:
             await self._io(self._trim_staged, upload)
             # Link first, then put the bytes in place (see monolithic()).
-            await self._db(self.meta.link_blob, upload.repository, digest, upload.offset)
+            await self._link(upload.repository, digest, upload.offset, upload.id)
             await self._io(self.blobs.commit_upload, upload.id, digest)
         except UploadBusy:
             raise self._busy(upload.id) from None
         self.hashes.drop(upload.id)
         await self._db(self.meta.delete_upload, upload.id)
         return upload.offset
+
+    async def _link(self, repository: str, digest: str, size: int, session: str | None) -> None:
+        """Link the blob (within the project's quota); over quota, the upload is discarded."""
+        try:
+            await self._db(self.meta.link_blob, repository, digest, size)
+        except QuotaExceeded as over:
+            if session is not None:
+                await self._io(self._discard, session)
+            raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
 
     @staticmethod
     def _verify(digest: str, data: bytes) -> None:
@@ -342,7 +352,7 @@ class UploadService:
             await self._io(self._verify, digest, data)
             # The link comes first: garbage collection deletes a blob's bytes only while no
             # row for it exists, so bytes placed after the link can never be swept away.
-            await self._db(self.meta.link_blob, repository, digest, len(data))
+            await self._link(repository, digest, len(data), None)
             await self._io(self.blobs.put, digest, data)
             return len(data)
         upload_id = uuid.uuid4().hex
@@ -364,7 +374,7 @@ class UploadService:
                     f"uploaded content has digest {actual}, not {digest}",
                     detail={"expected": digest, "actual": actual},
                 )
-            await self._db(self.meta.link_blob, repository, digest, written)
+            await self._link(repository, digest, written, None)
             await self._io(self.blobs.commit_upload, upload_id, digest)
         except BaseException:
             await self._io(self.blobs.abort_upload, upload_id)

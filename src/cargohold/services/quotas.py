@@ -1,0 +1,56 @@
+"""Per-project storage quotas: what a project may store, and what it stores now.
+
+Usage is the bytes of the distinct blobs linked to the project's repositories (pushed or
+mounted, referenced by a manifest or waiting for one): a blob shared by two repositories
+of the project counts once; manifests themselves are not counted. It is checked, inside
+the write transaction, whenever a blob is linked (an upload completes, a mount) and when a
+manifest is put.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cargohold.errors import RegistryError
+from cargohold.meta.store import MetadataStore
+from cargohold.oci.names import is_valid_name
+
+
+class QuotaInvalid(RegistryError):
+    code = "QUOTA_INVALID"
+    status = 400
+    default_message = "invalid quota"
+
+
+class QuotaUnknown(RegistryError):
+    code = "QUOTA_UNKNOWN"
+    status = 404
+    default_message = "no quota is set for this project"
+
+
+def _check_project(project: str) -> str:
+    if "/" in project or not is_valid_name(project):
+        raise QuotaInvalid(f"{project[:100]!r} is not a project name (one path component)")
+    return project
+
+
+class QuotaService:
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+
+    def get(self, project: str) -> dict[str, Any]:
+        limit, usage = self.meta.project_quota(_check_project(project), usage_without_quota=True)
+        return {"project": project, "limitBytes": limit, "usageBytes": usage}
+
+    def set(self, project: str, document: Any, actor: str) -> dict[str, Any]:
+        _check_project(project)
+        limit = document.get("limitBytes") if isinstance(document, dict) else None
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise QuotaInvalid('the body must be {"limitBytes": <non-negative integer>}')
+        self.meta.set_project_quota(project, limit, actor)
+        return self.get(project)
+
+    def remove(self, project: str, actor: str) -> None:
+        if self.get(project)["limitBytes"] is None:
+            raise QuotaUnknown(detail={"project": project})
+        self.meta.set_project_quota(project, None, actor)
