@@ -269,3 +269,8 @@ async def project_quota(request: Request) -> Response:
     except ValueError:
         raise QuotaInvalid('the body must be {"limitBytes": <non-negative integer>}') from None
     return JSONResponse(await ctx.offload(ctx.quotas.set, project, document, ANONYMOUS))
+
+
+async def storage_report(request: Request) -> Response:
+    ctx = context(request)
+    return JSONResponse(await ctx.offload(ctx.storage.report))

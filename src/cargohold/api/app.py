@@ -42,6 +42,7 @@ from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
+from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
@@ -75,6 +76,7 @@ ROUTES = [
     Route("/api/v1/tag-rules/{rule_id}", admin.remove_tag_rule, methods=["DELETE"]),
     Route("/api/v1/audit", admin.audit, methods=["GET"]),
     Route("/api/v1/gc", admin.garbage_collect, methods=["POST"]),
+    Route("/api/v1/storage", admin.storage_report, methods=["GET"]),
     Route(
         "/api/v1/projects/{project}/quota",
         admin.project_quota,
@@ -118,6 +120,7 @@ def build_context(settings: Settings) -> AppContext:
         meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor, access=access
     )
     inventory = InventoryService(meta, blobs)
+    gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds)
     lifecycle = LifecycleService(meta, holds)
     return AppContext(
         settings,
@@ -128,8 +131,9 @@ def build_context(settings: Settings) -> AppContext:
         lifecycle,
         tag_rules,
         holds,
-        GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds),
+        gc,
         QuotaService(meta),
+        StorageReportService(meta, gc),
         db_executor,
     )
 

@@ -18,6 +18,7 @@ from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
+from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
 
@@ -36,6 +37,7 @@ class AppContext:
     holds: HoldService
     gc: GarbageCollector
     quotas: QuotaService
+    storage: StorageReportService
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor

@@ -271,6 +271,14 @@ OPENAPI: dict[str, Any] = {
                 },
             },
         },
+        "/api/v1/storage": {
+            "get": {
+                "operationId": "getStorageReport",
+                "summary": "Logical, unique and shared bytes per project and repository, stored "
+                "bytes, deduplication ratio and bytes reclaimable by garbage collection",
+                "responses": {"200": {"description": "The storage report"}},
+            }
+        },
         "/api/v1/audit": {
             "get": {
                 "operationId": "listAuditEvents",

@@ -131,6 +131,9 @@ class AdminClient:
     def remove_quota(self, project: str) -> None:
         self._request("DELETE", f"/api/v1/projects/{quote(project, safe='')}/quota")
 
+    def storage(self) -> dict[str, Any]:
+        return self._get("/api/v1/storage").json()  # type: ignore[no-any-return]
+
     def audit(self, limit: int) -> list[dict[str, Any]]:
         return self._get("/api/v1/audit", {"n": limit}).json()["events"]  # type: ignore[no-any-return]
 

@@ -589,6 +589,43 @@ def quota_remove(
 
 
 @app.command()
+def storage(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
+    """Report storage: logical, unique and shared bytes per project and repository."""
+    try:
+        report = _client(registry).storage()
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(report)
+        return
+    projects = Table("project", "repositories", "logical", "unique", "shared w/ other projects")
+    for row in report["projects"]:
+        projects.add_row(
+            row["project"],
+            str(row["repositories"]),
+            _size(row["logicalBytes"]),
+            _size(row["uniqueBytes"]),
+            _size(row["sharedWithOtherProjectsBytes"]),
+        )
+    out.print(projects)
+    repositories = Table("repository", "manifests", "logical", "unique")
+    for row in report["repositories"]:
+        repositories.add_row(
+            row["repository"],
+            str(row["manifests"]),
+            _size(row["logicalBytes"]),
+            _size(row["uniqueBytes"]),
+        )
+    out.print(repositories)
+    ratio = report["deduplicationRatio"]
+    print(
+        f"stored: {report['storedBlobs']} blobs, {_size(report['storedBytes'])}; logical "
+        f"{_size(report['logicalBytes'])}; deduplication {ratio if ratio else '-'}x; "
+        f"reclaimable by gc: {_size(report['reclaimableBytes'])}"
+    )
+
+
+@app.command()
 def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be freed; delete nothing.")

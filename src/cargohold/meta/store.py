@@ -1181,3 +1181,41 @@ class MetadataStore:
             tx.execute(f"DELETE FROM blobs WHERE digest IN ({doomed_marks})", names)
             delete_bytes(names)
         return doomed
+
+    # -- storage accounting ---------------------------------------------------------------
+
+    def blob_links(self) -> list[tuple[str, str, int]]:
+        """(repository, digest, size) of every link from a repository to a blob."""
+        return [
+            (row[0], row[1], int(row[2]))
+            for row in self._fast.rows(
+                "SELECT r.name, rb.digest, b.size FROM repository_blobs rb"
+                " JOIN repositories r ON r.id = rb.repository_id"
+                " JOIN blobs b ON b.digest = rb.digest"
+            )
+        ]
+
+    def logical_sizes(self) -> dict[str, tuple[int, int]]:
+        """repository -> (manifests, logical bytes: each manifest plus every blob it
+        references, counted again for every manifest that references it)."""
+        manifest_rows = self._fast.rows(
+            "SELECT r.name, COUNT(*), COALESCE(SUM(m.size), 0) FROM manifests m"
+            " JOIN repositories r ON r.id = m.repository_id GROUP BY r.name"
+        )
+        reference_rows = self._fast.rows(
+            "SELECT r.name, COALESCE(SUM(mr.size), 0) FROM manifest_references mr"
+            " JOIN manifests m ON m.id = mr.manifest_id"
+            " JOIN repositories r ON r.id = m.repository_id"
+            " WHERE mr.kind <> 'manifest' GROUP BY r.name"
+        )
+        referenced = {name: int(total) for name, total in reference_rows}
+        return {
+            name: (int(count), int(size) + referenced.get(name, 0))
+            for name, count, size in manifest_rows
+        }
+
+    def stored_blob_bytes(self) -> tuple[int, int]:
+        """(blobs, bytes) the metadata store says the blob store holds."""
+        row = self._fast.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
+        assert row is not None
+        return int(row[0]), int(row[1])
