@@ -91,6 +91,7 @@ def _preview_document(preview: LifecyclePreview) -> dict[str, object]:
         "bytesFreed": preview.bytes_freed,
         "deleted": preview.deleted,
         "dependentManifestsExpiring": preview.dependents_expiring,
+        "orphanReferrers": preview.orphan_referrers,
         "warnings": preview.warnings,
     }
 

@@ -57,6 +57,9 @@ class LifecyclePreview:
     # Every manifest the policy removes, with the rule that removes it (dependents carry
     # their parent's rule).
     deletions: dict[str, int | None] = field(default_factory=dict)
+    # Referrers whose subject is not in the repository, past the grace period: reported,
+    # never expired by a policy.
+    orphan_referrers: list[str] = field(default_factory=list)
     # Filled in by apply().
     deleted: int = 0
 
@@ -99,10 +102,21 @@ class _Graph:
         }
 
 
+# A signature or SBOM may be pushed before its subject: only a referrer whose subject is
+# still missing after this long is reported as an orphan.
+ORPHAN_GRACE_SECONDS = 24 * 3600.0
+
+
 class LifecycleService:
-    def __init__(self, meta: MetadataStore, holds: HoldService | None = None) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        holds: HoldService | None = None,
+        orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS,
+    ) -> None:
         self.meta = meta
         self.holds = holds or HoldService(meta)
+        self.orphan_grace_seconds = orphan_grace_seconds
 
     def policy(self, repository: str) -> str:
         check_name(repository)
@@ -160,7 +174,10 @@ class LifecycleService:
                 f.tags,
                 f.pushed_at,
                 f.last_pulled_at,
-                has_parent=f.digest in graph.has_parent and not f.tags,
+                # Referrers whose subject is absent are never selected either: they are kept
+                # and reported (orphan_referrers), not silently deleted.
+                has_parent=not f.tags
+                and (f.digest in graph.has_parent or f.subject_digest is not None),
             )
             for f in facts
         ]
@@ -185,6 +202,13 @@ class LifecycleService:
             policy.text,
             warnings=list(policy.warnings),
             dependents_expiring=len(going - expiring_roots),
+            orphan_referrers=sorted(
+                f.digest
+                for f in facts
+                if f.subject_digest is not None
+                and f.subject_digest not in graph.by_digest
+                and f.pushed_at < now - self.orphan_grace_seconds
+            ),
             bytes_freed=sum(graph.by_digest[d].size for d in going)
             + sum(s for d, s in freed_blobs.items() if d not in shared),
         )
