@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -149,23 +150,32 @@ async def list_tag_rules(request: Request) -> Response:
     return JSONResponse({"rules": [rule_document(rule) for rule in rules]})
 
 
+async def _json_body(request: Request, invalid: type[RegistryError], what: str) -> Any:
+    """The request's JSON document; `invalid` (the resource's own 400) when it is not JSON."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        raise invalid(f"the body must be a JSON object describing {what}") from None
+
+
+def _path_id(request: Request, key: str, unknown: type[RegistryError]) -> int:
+    raw = request.path_params[key]
+    if not raw.isdigit():
+        raise unknown(detail={"id": raw[:20]})
+    return int(raw)
+
+
 async def add_tag_rule(request: Request) -> Response:
     ctx = context(request)
-    body = await request.body()
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise TagRuleInvalid("the body must be a JSON object describing the rule") from None
+    document = await _json_body(request, TagRuleInvalid, "the rule")
     rule = await ctx.offload(ctx.tag_rules.add, document, ANONYMOUS)
     return JSONResponse(rule_document(rule), status_code=201)
 
 
 async def remove_tag_rule(request: Request) -> Response:
     ctx = context(request)
-    raw = request.path_params["rule_id"]
-    if not raw.isdigit():
-        raise TagRuleUnknown(detail={"id": raw[:20]})
-    await ctx.offload(ctx.tag_rules.remove, int(raw), ANONYMOUS)
+    rule_id = _path_id(request, "rule_id", TagRuleUnknown)
+    await ctx.offload(ctx.tag_rules.remove, rule_id, ANONYMOUS)
     return Response(status_code=204)
 
 
@@ -185,20 +195,15 @@ async def list_holds(request: Request) -> Response:
 
 async def add_hold(request: Request) -> Response:
     ctx = context(request)
-    try:
-        document = json.loads(await request.body())
-    except ValueError:
-        raise HoldRequestInvalid("the body must be a JSON object describing the hold") from None
+    document = await _json_body(request, HoldRequestInvalid, "the hold")
     hold = await ctx.offload(ctx.holds.add, document, ANONYMOUS)
     return JSONResponse(hold_document(hold), status_code=201)
 
 
 async def release_hold(request: Request) -> Response:
     ctx = context(request)
-    raw = request.path_params["hold_id"]
-    if not raw.isdigit():
-        raise HoldUnknown(detail={"id": raw[:20]})
-    await ctx.offload(ctx.holds.release, int(raw), ANONYMOUS)
+    hold_id = _path_id(request, "hold_id", HoldUnknown)
+    await ctx.offload(ctx.holds.release, hold_id, ANONYMOUS)
     return Response(status_code=204)
 
 
@@ -265,10 +270,7 @@ async def project_quota(request: Request) -> Response:
     if request.method == "DELETE":
         await ctx.offload(ctx.quotas.remove, project, ANONYMOUS)
         return Response(status_code=204)
-    try:
-        document = json.loads(await request.body())
-    except ValueError:
-        raise QuotaInvalid('the body must be {"limitBytes": <non-negative integer>}') from None
+    document = await _json_body(request, QuotaInvalid, 'the quota: {"limitBytes": N}')
     return JSONResponse(await ctx.offload(ctx.quotas.set, project, document, ANONYMOUS))
 
 
