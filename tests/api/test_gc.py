@@ -210,3 +210,79 @@ def test_cli_gc(tmp_path: Path) -> None:
         assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr
     finally:
         server.stop()
+
+
+def test_untagged_manifests_go_but_what_tagged_images_need_stays(tmp_path: Path) -> None:
+    server = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
+    ).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            repo = "team/app"
+
+            def by_digest(document: dict[str, Any]) -> str:
+                body = encode(document)
+                assert (
+                    put_manifest(http, repo, digest_of(body), body, OCI_MANIFEST).status_code == 201
+                )
+                return digest_of(body)
+
+            config = b'{"architecture": "amd64"}'
+            for blob in (config, b"child-1", b"child-2", b"loose", b"held", b"sig", b"orphan-sig"):
+                push_blob(http, repo, blob)
+            children = [
+                by_digest(manifest_document(config, [b"child-1"])),
+                by_digest(manifest_document(config, [b"child-2"])),
+            ]
+            index = {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [
+                    {"mediaType": OCI_MANIFEST, "digest": d, "size": 1} for d in children
+                ],
+            }
+            assert put_manifest(http, repo, "multi", index).status_code == 201
+            tagged, tagged_body = push_image(http, repo, "v1", config=config, layers=[b"kept"])
+            signature = by_digest(
+                manifest_document(
+                    config,
+                    [b"sig"],
+                    subject={"mediaType": OCI_MANIFEST, "digest": tagged, "size": len(tagged_body)},
+                )
+            )
+            orphan = by_digest(
+                manifest_document(
+                    config,
+                    [b"orphan-sig"],
+                    subject={"mediaType": OCI_MANIFEST, "digest": digest_of(b"nothing"), "size": 1},
+                )
+            )
+            loose = by_digest(manifest_document(config, [b"loose"]))
+            held = by_digest(manifest_document(config, [b"loose", b"held"]))
+            hold = http.post(
+                "/api/v1/holds",
+                json={"scope": "image", "target": repo, "digest": held, "reason": "keep"},
+            ).json()
+            time.sleep(0.05)
+
+            def run(*params: str) -> dict[str, Any]:
+                query = {"untagged": "true", **{p: "true" for p in params}}
+                response = http.post("/api/v1/gc", params=query)
+                return json.loads(response.text.splitlines()[-1])["report"]
+
+            assert run("dryRun")["untagged_manifests"] == 1
+            assert http.get(f"/v2/{repo}/manifests/{loose}").status_code == 200
+            report = run()
+            assert report["untagged_manifests"] == 1
+            assert report["blobs"] == 0  # b"loose" is still used by the held manifest
+            assert http.get(f"/v2/{repo}/manifests/{loose}").status_code == 404
+            for kept in (*children, signature, orphan, held, tagged):
+                assert http.get(f"/v2/{repo}/manifests/{kept}").status_code == 200, kept
+            http.delete(f"/api/v1/holds/{hold['id']}")
+            second = run()
+            assert second["untagged_manifests"] == 1
+            assert second["blobs"] == 2  # b"loose" and b"held"
+            events = http.get("/api/v1/audit").json()["events"]
+            assert any(e["target"] == f"{repo}@{loose}" and e["actor"] == "gc" for e in events)
+    finally:
+        server.stop()

@@ -216,6 +216,7 @@ async def garbage_collect(request: Request) -> Response:
     """
     ctx = context(request)
     dry_run = request.query_params.get("dryRun", "false").lower() in ("1", "true", "yes")
+    untagged = request.query_params.get("untagged", "false").lower() in ("1", "true", "yes")
     if ctx.gc.running:
         raise GcBusy()
     loop = asyncio.get_running_loop()
@@ -228,7 +229,9 @@ async def garbage_collect(request: Request) -> Response:
         blobs, total = ctx.gc.count()
         emit({"event": "start", "candidates": blobs, "candidateBytes": total, "dryRun": dry_run})
         return ctx.gc.run(
-            dry_run, lambda done, freed: emit({"event": "progress", "blobs": done, "bytes": freed})
+            dry_run,
+            lambda done, freed: emit({"event": "progress", "blobs": done, "bytes": freed}),
+            untagged=untagged,
         )
 
     job = loop.run_in_executor(None, work)

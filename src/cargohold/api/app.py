@@ -120,7 +120,7 @@ def build_context(settings: Settings) -> AppContext:
         meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor, access=access
     )
     inventory = InventoryService(meta, blobs)
-    gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds)
+    gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds, holds)
     lifecycle = LifecycleService(meta, holds)
     return AppContext(
         settings,

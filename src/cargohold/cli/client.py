@@ -106,9 +106,9 @@ class AdminClient:
     def release_hold(self, hold_id: int) -> None:
         self._request("DELETE", f"/api/v1/holds/{hold_id}")
 
-    def gc(self, dry_run: bool) -> Iterator[dict[str, Any]]:
+    def gc(self, dry_run: bool, untagged: bool = False) -> Iterator[dict[str, Any]]:
         """Run garbage collection; yields its progress events as they arrive."""
-        params = {"dryRun": "true" if dry_run else "false"}
+        params = {"dryRun": str(dry_run).lower(), "untagged": str(untagged).lower()}
         try:
             with self._http.stream("POST", "/api/v1/gc", params=params, timeout=None) as response:
                 if response.status_code >= 400:

@@ -630,6 +630,12 @@ def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be freed; delete nothing.")
     ] = False,
+    untagged: Annotated[
+        bool,
+        typer.Option(
+            "--untagged", help="Also remove untagged manifests that no tagged manifest needs."
+        ),
+    ] = False,
     registry: RegistryOption = DEFAULT_REGISTRY,
     as_json: JsonOption = False,
 ) -> None:
@@ -645,7 +651,7 @@ def gc(
     try:
         with progress:
             task = progress.add_task("blobs", total=None)
-            for event in _client(registry).gc(dry_run):
+            for event in _client(registry).gc(dry_run, untagged):
                 if event["event"] == "start":
                     progress.update(task, total=event["candidates"])
                 elif event["event"] == "progress":
@@ -661,10 +667,17 @@ def gc(
     if as_json:
         _print_json(report)
         return
-    verb = "would free" if report["dry_run"] else "freed"
+    dry = report["dry_run"]
+    removed = ""
+    if untagged:
+        removed = (
+            f"{'would remove' if dry else 'removed'} {report['untagged_manifests']} untagged "
+            "manifests; "
+        )
     print(
-        f"{verb} {report['blobs']} blobs ({_size(report['bytes'])}); expired "
-        f"{report['uploads_expired']} upload sessions; {report['seconds']:.1f} s"
+        f"{removed}{'would free' if dry else 'freed'} {report['blobs']} blobs "
+        f"({_size(report['bytes'])}); expired {report['uploads_expired']} upload sessions; "
+        f"{report['seconds']:.1f} s"
     )
 
 

@@ -1219,3 +1219,47 @@ class MetadataStore:
         row = self._fast.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
         assert row is not None
         return int(row[0]), int(row[1])
+
+    def delete_untagged_manifests(self, repository: str, digests: list[str], actor: str) -> int:
+        """Delete manifests that are still untagged and that nothing outside the set needs.
+
+        Re-checked inside the transaction: a manifest tagged, or listed by a new index, since
+        the caller looked is kept.
+        """
+        doomed = set(digests)
+        now = time.time()
+        deleted = 0
+        with self._fast.transaction() as tx:
+            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
+            if row is None:
+                return 0
+            repository_id = row[0]
+            for digest in digests:
+                found = tx.one(
+                    "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?",
+                    (repository_id, digest),
+                )
+                if found is None:
+                    continue
+                if tx.one("SELECT 1 FROM tags WHERE manifest_id = ?", (found[0],)):
+                    continue
+                parents = tx.column(
+                    "SELECT m.digest FROM manifest_references r JOIN manifests m"
+                    " ON m.id = r.manifest_id WHERE m.repository_id = ? AND r.kind = 'manifest'"
+                    " AND r.digest = ?",
+                    (repository_id, digest),
+                )
+                if any(parent not in doomed for parent in parents):
+                    continue
+                tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (found[0],))
+                tx.execute("DELETE FROM manifests WHERE id = ?", (found[0],))
+                self._audit(
+                    tx,
+                    now,
+                    actor,
+                    "manifest.delete",
+                    f"{repository}@{digest}",
+                    {"reason": "garbage collection: untagged"},
+                )
+                deleted += 1
+        return deleted

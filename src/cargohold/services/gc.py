@@ -17,6 +17,9 @@ from dataclasses import asdict, dataclass
 
 from cargohold.errors import RegistryError
 from cargohold.meta.store import MetadataStore
+from cargohold.policy.holds import holding
+from cargohold.services.holds import HoldService
+from cargohold.services.manifest_graph import ManifestGraph
 from cargohold.services.uploads import UploadService
 from cargohold.storage.base import BlobStore
 
@@ -36,6 +39,8 @@ class GcReport:
     grace_seconds: float
     blobs: int = 0
     bytes: int = 0
+    # With untagged=True: untagged manifests nothing tagged needs (or that would be removed).
+    untagged_manifests: int = 0
     uploads_expired: int = 0
     seconds: float = 0.0
 
@@ -53,7 +58,9 @@ class GarbageCollector:
         blobs: BlobStore,
         uploads: UploadService,
         grace_seconds: float,
+        holds: HoldService | None = None,
     ) -> None:
+        self.holds = holds or HoldService(meta)
         self.meta = meta
         self.blobs = blobs
         self.uploads = uploads
@@ -80,8 +87,47 @@ class GarbageCollector:
     def running(self) -> bool:
         return self._running.locked()
 
-    def run(self, dry_run: bool = False, progress: Progress | None = None) -> GcReport:
-        """One pass; `progress(blobs, bytes)` is called after every batch."""
+    def _untagged(self, cutoff: float, dry_run: bool) -> int:
+        """Remove untagged manifests that no tagged manifest needs, older than the grace.
+
+        Kept: tagged manifests and everything they reach (index children, referrers), held
+        images, recent pushes, and referrers whose subject is absent (lifecycle reports those).
+        """
+        now = time.time()
+        removed = 0
+        last: str | None = None
+        while names := self.meta.catalog(500, last):
+            last = names[-1]
+            for repository in names:
+                facts = self.meta.repository_manifests(repository) or []
+                graph = ManifestGraph(facts)
+                held = self.holds.active_for(repository)
+                roots = {
+                    f.digest
+                    for f in facts
+                    if f.tags
+                    or f.pushed_at >= cutoff
+                    or (f.subject_digest is not None and f.subject_digest not in graph.by_digest)
+                    or holding(held, repository, f.digest, now) is not None
+                }
+                keep = graph.closure(roots)
+                doomed = [f.digest for f in facts if f.digest not in keep]
+                if not doomed:
+                    continue
+                if dry_run:
+                    removed += len(doomed)
+                else:
+                    removed += self.meta.delete_untagged_manifests(repository, doomed, "gc")
+        return removed
+
+    def run(
+        self, dry_run: bool = False, progress: Progress | None = None, untagged: bool = False
+    ) -> GcReport:
+        """One pass; `progress(blobs, bytes)` is called after every batch.
+
+        With `untagged`, untagged manifests nothing tagged needs go first (a dry run counts
+        them but cannot count the blobs they would free).
+        """
         if not self._running.acquire(blocking=False):
             raise GcBusy("garbage collection is already running on this node")
         try:
@@ -90,6 +136,8 @@ class GarbageCollector:
             if not dry_run:
                 report.uploads_expired = self.uploads.expire_idle()
             cutoff = time.time() - self.grace_seconds
+            if untagged:
+                report.untagged_manifests = self._untagged(cutoff, dry_run)
             after = ""
             while batch := self.meta.garbage_blobs(cutoff, after, BATCH):
                 after = batch[-1][0]

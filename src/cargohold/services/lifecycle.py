@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from cargohold.errors import NameUnknown, RegistryError
-from cargohold.meta.store import ManifestFacts, MetadataStore
+from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
 from cargohold.policy.holds import holding
 from cargohold.policy.lifecycle import (
@@ -16,6 +16,7 @@ from cargohold.policy.lifecycle import (
     parse_lifecycle_policy,
 )
 from cargohold.services.holds import HoldService
+from cargohold.services.manifest_graph import ManifestGraph
 
 
 class PolicyUnknown(RegistryError):
@@ -66,40 +67,6 @@ class LifecyclePreview:
     @property
     def expiring(self) -> list[PreviewImage]:
         return [image for image in self.images if image.expire]
-
-
-class _Graph:
-    """Which manifests go with which: index children and referrers, transitively."""
-
-    def __init__(self, facts: list[ManifestFacts]) -> None:
-        self.by_digest = {f.digest: f for f in facts}
-        self.dependents: dict[str, set[str]] = {}
-        for f in facts:
-            for kind, digest, _ in f.references:
-                if kind == "manifest" and digest in self.by_digest:
-                    self.dependents.setdefault(f.digest, set()).add(digest)
-            if f.subject_digest in self.by_digest:
-                self.dependents.setdefault(f.subject_digest, set()).add(f.digest)
-        self.has_parent = {d for children in self.dependents.values() for d in children}
-
-    def closure(self, roots: set[str]) -> set[str]:
-        seen: set[str] = set()
-        stack = list(roots)
-        while stack:
-            digest = stack.pop()
-            if digest in seen:
-                continue
-            seen.add(digest)
-            stack.extend(self.dependents.get(digest, ()))
-        return seen
-
-    def blobs(self, digests: set[str]) -> dict[str, int]:
-        return {
-            ref: size
-            for digest in digests
-            for kind, ref, size in self.by_digest[digest].references
-            if kind != "manifest"
-        }
 
 
 # A signature or SBOM may be pushed before its subject: only a referrer whose subject is
@@ -166,7 +133,7 @@ class LifecycleService:
         if facts is None:
             raise NameUnknown(detail={"name": repository})
         now = time.time() if now is None else now
-        graph = _Graph(facts)
+        graph = ManifestGraph(facts)
         # A tagged manifest is an image of its own even when an index also lists it.
         candidates = [
             ImageFacts(
