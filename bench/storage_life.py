@@ -1,0 +1,165 @@
+"""Storage-life benchmark: lifecycle preview over many images, GC mark and sweep.
+
+Runs in-process against a scratch SQLite store and filesystem blob store (no HTTP), so
+it measures the database questions themselves:
+
+- lifecycle preview of an ECR policy over a repository of IMAGES images;
+- garbage collection over BLOBS blobs and MANIFESTS manifests of which a quarter of the
+  blobs are unreferenced: the time to mark (the garbage query) and to sweep (re-check,
+  delete rows, delete files, in batches).
+
+Usage: .venv/bin/python bench/storage_life.py [--images 100000] [--blobs 100000]
+       [--manifests 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from cargohold.meta.db import make_engine, migrate
+from cargohold.meta.store import MetadataStore
+from cargohold.oci.digests import compute
+from cargohold.oci.manifests import parse_manifest
+from cargohold.services.gc import GarbageCollector
+from cargohold.services.lifecycle import LifecycleService
+from cargohold.services.uploads import UploadService
+from cargohold.storage.filesystem import FilesystemBlobStore
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+POLICY = json.dumps(
+    {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": ["v"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 100,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 7,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+    }
+)
+
+
+def _manifest(config: str, layers: list[tuple[str, int]]) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config,
+                "size": 2,
+            },
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s}
+                for d, s in layers
+            ],
+        }
+    ).encode()
+
+
+def _digest(label: str) -> str:
+    return compute(label.encode())
+
+
+def lifecycle(root: Path, images: int) -> dict[str, float]:
+    meta = MetadataStore(engine := make_engine(f"sqlite:///{root / 'lifecycle.db'}"))
+    migrate(engine)
+    config = _digest("config")
+    meta.link_blob("big/repo", config, 2)
+    started = time.perf_counter()
+    for i in range(images):
+        layer = _digest(f"layer-{i}")
+        meta.link_blob("big/repo", layer, 1000)
+        body = _manifest(config, [(layer, 1000)])
+        tag = f"v{i}" if i % 2 == 0 else None
+        meta.put_manifest("big/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), tag)
+    populate = time.perf_counter() - started
+    service = LifecycleService(meta)
+    started = time.perf_counter()
+    preview = service.preview("big/repo", POLICY, now=time.time() + 30 * 86400)
+    elapsed = time.perf_counter() - started
+    return {
+        "images": images,
+        "populate_s": round(populate, 1),
+        "preview_s": round(elapsed, 2),
+        "expiring": len(preview.expiring),
+    }
+
+
+def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
+    meta = MetadataStore(engine := make_engine(f"sqlite:///{root / 'gc.db'}"))
+    migrate(engine)
+    store = FilesystemBlobStore(root / "blobs")
+    uploads = UploadService(meta, store, 86400)
+    collector = GarbageCollector(meta, store, uploads, grace_seconds=0)
+    referenced = blobs - blobs // 4
+    per_manifest = -(-referenced // manifests)  # ceiling: every referenced blob is used
+    config = _digest("config")
+    meta.link_blob("gc/repo", config, 2)
+    started = time.perf_counter()
+    digests = [_digest(f"blob-{i}") for i in range(blobs)]
+    for i, digest in enumerate(digests):
+        meta.link_blob("gc/repo", digest, 100)
+        if i >= referenced:
+            store.put(digest, f"blob-{i}".encode())  # only garbage needs bytes to delete
+    for m in range(manifests):
+        chunk = digests[:referenced][m * per_manifest : (m + 1) * per_manifest]
+        layers = [(d, 100) for d in chunk]
+        body = _manifest(config, layers)
+        meta.put_manifest("gc/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), None)
+    populate = time.perf_counter() - started
+    started = time.perf_counter()
+    candidates, _ = collector.count()
+    mark = time.perf_counter() - started
+    started = time.perf_counter()
+    report = collector.run()
+    sweep = time.perf_counter() - started
+    return {
+        "blobs": blobs,
+        "manifests": manifests,
+        "populate_s": round(populate, 1),
+        "garbage": candidates,
+        "mark_s": round(mark, 2),
+        "sweep_s": round(sweep, 2),
+        "swept": report.blobs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--blobs", type=int, default=100_000)
+    parser.add_argument("--manifests", type=int, default=20_000)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="cargohold-storage-bench-"))
+    try:
+        print(json.dumps({"lifecycle": lifecycle(root, args.images)}), flush=True)
+        print(json.dumps({"gc": gc(root, args.blobs, args.manifests)}), flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    os.sync()
+
+
+if __name__ == "__main__":
+    main()
