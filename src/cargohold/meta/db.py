@@ -79,7 +79,8 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # The hot path has its own bounded pool (fastpath.py); this one serves admin queries.
+    return sa.create_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
 def migrate(engine: Engine) -> None:

@@ -54,6 +54,15 @@ class Transaction:
 
 
 class FastPath:
+    """One raw connection per thread that uses it, kept for the life of the thread.
+
+    A per-statement lease from a shared pool measured 12% slower on manifest GETs, so
+    connections stay thread-local; the count is bounded by the threads that touch the
+    database (per worker: the event loop, the database writers, the upload I/O threads,
+    the pull recorder and the default executor, about 25 on PostgreSQL). Size PostgreSQL's
+    max_connections for that times workers times nodes, plus SQLAlchemy's pool of 10.
+    """
+
     def __init__(self, engine: Engine, writer_lock: WriterLock | None) -> None:
         self._engine = engine
         self._postgres = engine.dialect.name == "postgresql"

@@ -86,7 +86,7 @@ class UploadService:
         self.blobs = blobs
         self.expiry_seconds = expiry_seconds
         self.hashes = HashCache()
-        self._executor = executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
+        self._executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
         self._db_executor = db_executor or self._executor
 
     async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
