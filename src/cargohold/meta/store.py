@@ -56,11 +56,11 @@ class ManifestFacts:
 
 
 class ReferencesGone(Exception):
-    """Blobs or child manifests a manifest needs vanished before it could be stored."""
+    """Blobs or child manifests a manifest needs are not in its repository."""
 
-    def __init__(self, digests: list[str]) -> None:
-        self.digests = digests
-        super().__init__(", ".join(digests))
+    def __init__(self, missing: list[MissingReference]) -> None:
+        self.missing = missing
+        super().__init__(", ".join(m.digest for m in missing))
 
 
 class QuotaExceeded(Exception):
@@ -389,37 +389,6 @@ class MetadataStore:
 
     # -- manifests ----------------------------------------------------------------------
 
-    def missing_references(self, repository: str, manifest: Manifest) -> list[MissingReference]:
-        """Descriptors of `manifest` that `repository` does not hold, in manifest order."""
-        references = [
-            (kind, d) for kind, d in manifest.references() if kind == "manifest" or not d.is_foreign
-        ]
-        if not references:
-            return []
-        blob_digests = sorted({d.digest for kind, d in references if kind != "manifest"})
-        child_digests = sorted({d.digest for kind, d in references if kind == "manifest"})
-        present: set[str] = set()
-        row = self._fast.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-        if row is not None:
-            for table, digests in (
-                ("repository_blobs", blob_digests),
-                ("manifests", child_digests),
-            ):
-                if digests:
-                    marks = ", ".join("?" * len(digests))
-                    present.update(
-                        self._fast.column(
-                            f"SELECT digest FROM {table}"
-                            f" WHERE repository_id = ? AND digest IN ({marks})",
-                            (row[0], *digests),
-                        )
-                    )
-        return [
-            MissingReference(kind, d.digest, d.media_type)
-            for kind, d in references
-            if d.digest not in present
-        ]
-
     def put_manifest(
         self,
         repository: str,
@@ -507,20 +476,18 @@ class MetadataStore:
             )
 
     def _verify_references(self, tx: Transaction, repository_id: int, manifest: Manifest) -> None:
-        """Re-check, inside the write transaction, that what the manifest needs is still here.
+        """Check, inside the write transaction, that the repository holds what the manifest needs.
 
-        On PostgreSQL the blob rows are share-locked, so a garbage collection deleting them
+        Raises ReferencesGone listing every missing descriptor in manifest order. On
+        PostgreSQL the blob rows are share-locked, so a garbage collection deleting them
         waits for this push (and then sees the new references), or this push waits for it
         (and then fails cleanly). On SQLite writers are serialised anyway.
         """
-        blob_digests = sorted(
-            {
-                d.digest
-                for kind, d in manifest.references()
-                if kind != "manifest" and not d.is_foreign
-            }
-        )
-        child_digests = sorted({d.digest for d in manifest.children})
+        references = [
+            (kind, d) for kind, d in manifest.references() if kind == "manifest" or not d.is_foreign
+        ]
+        blob_digests = sorted({d.digest for kind, d in references if kind != "manifest"})
+        child_digests = sorted({d.digest for kind, d in references if kind == "manifest"})
         lock = " FOR SHARE OF b" if self.dialect == "postgresql" else ""
         present: set[str] = set()
         if blob_digests:
@@ -540,9 +507,13 @@ class MetadataStore:
                     (repository_id, *child_digests),
                 )
             )
-        gone = [d for d in (*blob_digests, *child_digests) if d not in present]
-        if gone:
-            raise ReferencesGone(gone)
+        missing = [
+            MissingReference(kind, d.digest, d.media_type)
+            for kind, d in references
+            if d.digest not in present
+        ]
+        if missing:
+            raise ReferencesGone(missing)
 
     def get_manifest(
         self, repository: str, reference: str, by_digest: bool

@@ -162,16 +162,6 @@ class RegistryService:
         limit, usage = self.meta.project_quota(project_of(repository))
         if limit is not None and usage > limit:
             raise quota_denied(project_of(repository), usage, 0, limit)
-        missing = self.meta.missing_references(repository, manifest)
-        if missing:
-            first = missing[0]
-            what = "manifest" if first.kind == "manifest" else f"{first.kind} blob"
-            raise ManifestBlobUnknown(
-                f"{what} {first.digest} ({first.media_type}) is not in repository {repository}",
-                detail=[
-                    {"kind": m.kind, "digest": m.digest, "mediaType": m.media_type} for m in missing
-                ],
-            )
         tag = None if ref.is_digest else ref.value
         immutable = False
         if tag is not None:
@@ -186,10 +176,16 @@ class RegistryService:
         try:
             self.meta.put_manifest(repository, digest, body, manifest, tag, immutable)
         except ReferencesGone as gone:
-            # Deleted (by garbage collection, a blob delete, a lifecycle run) since the check.
+            # Checked inside the write transaction, so a blob deleted meanwhile (garbage
+            # collection, a blob delete, a lifecycle run) is caught here too.
+            first = gone.missing[0]
+            what = "manifest" if first.kind == "manifest" else f"{first.kind} blob"
             raise ManifestBlobUnknown(
-                f"{gone.digests[0]} is no longer in repository {repository}",
-                detail=[{"digest": d} for d in gone.digests],
+                f"{what} {first.digest} ({first.media_type}) is not in repository {repository}",
+                detail=[
+                    {"kind": m.kind, "digest": m.digest, "mediaType": m.media_type}
+                    for m in gone.missing
+                ],
             ) from None
         except TagMoved as moved:
             raise Denied(
