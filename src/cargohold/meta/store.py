@@ -535,6 +535,14 @@ class MetadataStore:
         manifest_id, digest, media_type, content, subject_digest = row
         return StoredManifest(manifest_id, digest, media_type, bytes(content), subject_digest)
 
+    @staticmethod
+    def _delete_manifest_rows(tx: Transaction, manifest_id: int) -> int:
+        """Delete a manifest with its tags and references; returns how many tags it had."""
+        untagged = tx.execute("DELETE FROM tags WHERE manifest_id = ?", (manifest_id,))
+        tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (manifest_id,))
+        tx.execute("DELETE FROM manifests WHERE id = ?", (manifest_id,))
+        return untagged
+
     def delete_manifest(self, repository: str, digest: str) -> bool:
         """Delete a manifest, its tags and its references from one repository."""
         with self._fast.transaction() as tx:
@@ -546,10 +554,8 @@ class MetadataStore:
             if row is None:
                 return False
             manifest_id, repository_id = row
-            if tx.execute("DELETE FROM tags WHERE manifest_id = ?", (manifest_id,)):
+            if self._delete_manifest_rows(tx, manifest_id):
                 tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
-            tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (manifest_id,))
-            tx.execute("DELETE FROM manifests WHERE id = ?", (manifest_id,))
             return True
 
     def delete_tag(self, repository: str, tag: str) -> bool:
@@ -1063,9 +1069,7 @@ class MetadataStore:
                 )
                 if found is None:
                     continue
-                tx.execute("DELETE FROM tags WHERE manifest_id = ?", (found[0],))
-                tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (found[0],))
-                tx.execute("DELETE FROM manifests WHERE id = ?", (found[0],))
+                self._delete_manifest_rows(tx, found[0])
                 self._audit(tx, now, actor, "manifest.delete", f"{repository}@{digest}", detail)
                 deleted += 1
             if deleted:
@@ -1222,8 +1226,7 @@ class MetadataStore:
                 )
                 if any(parent not in doomed for parent in parents):
                     continue
-                tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (found[0],))
-                tx.execute("DELETE FROM manifests WHERE id = ?", (found[0],))
+                self._delete_manifest_rows(tx, found[0])
                 self._audit(
                     tx,
                     now,
