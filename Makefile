@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the test suite drives as real peers.
-TEST_DEBS := skopeo umoci docker-registry postgresql redis-server docker.io buildah containerd busybox-static openssl
+TEST_DEBS := skopeo umoci docker-registry postgresql redis-server docker.io buildah containerd busybox-static openssl rpm golang-go
 BENCH_DEBS := docker-registry nginx wrk apache2-utils
 
 .PHONY: run test lint format bench deps test-deps
