@@ -6,18 +6,21 @@ import csv
 import json
 import os
 import sys
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from cargohold import __version__
-from cargohold.cli.client import DEFAULT_REGISTRY, AdminClient, ClientError
+from cargohold.cli.client import DEFAULT_REGISTRY, ClientError
+from cargohold.cli.common import JsonOption, RegistryOption, err_console, fail, out
+from cargohold.cli.common import client as _client
+from cargohold.cli.common import print_json as _print_json
+from cargohold.cli.common import size as _size
+from cargohold.cli.common import when as _when
 from cargohold.config import ConfigError, load_settings
 
 app = typer.Typer(
@@ -26,24 +29,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err_console = Console(stderr=True)
-
-RegistryOption = Annotated[
-    str,
-    typer.Option(
-        "--registry",
-        envvar="CARGOHOLD_REGISTRY",
-        help="URL of the cargohold server.",
-        show_default=True,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-def fail(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(code=1)
 
 
 def _version(value: bool) -> None:
@@ -88,29 +73,6 @@ def serve(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot start: {exc}") from None
-
-
-def _client(registry: str) -> AdminClient:
-    return AdminClient(registry or DEFAULT_REGISTRY)
-
-
-def _when(stamp: float | None) -> str:
-    if stamp is None:
-        return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
 
 
 @app.command()
