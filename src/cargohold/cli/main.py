@@ -21,6 +21,7 @@ from cargohold.cli.common import client as _client
 from cargohold.cli.common import print_json as _print_json
 from cargohold.cli.common import size as _size
 from cargohold.cli.common import when as _when
+from cargohold.cli.scan_cmd import scan
 from cargohold.config import ConfigError, load_settings
 
 app = typer.Typer(
@@ -668,6 +669,8 @@ def audit(
         )
     out.print(table)
 
+
+app.command("scan")(scan)
 
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("COLUMNS", "120")
