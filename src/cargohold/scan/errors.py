@@ -17,3 +17,7 @@ class ImageSourceError(ScanError):
 
 class LayerError(ScanError):
     """A layer blob is not a readable (optionally gzip/zstd compressed) tar stream."""
+
+
+class InvalidRecord(ScanError):
+    """An OSV vulnerability record is malformed; the message names the record and the field."""
