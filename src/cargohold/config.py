@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cargohold.jobs.queue import ScheduleError, parse_schedule
+
 ENV_PREFIX = "CARGOHOLD_"
 
 
@@ -37,6 +39,16 @@ class Settings:
     # layers before the manifest that references them.
     gc_grace_seconds: float = 3600.0
     pull_flush_seconds: float = 2.0
+    # Background jobs (docs/operations.md): "" keeps the queue beside the metadata (a SQLite
+    # file, or PostgreSQL when the metadata is there); "redis://host:port/db" puts it in Redis.
+    job_store: str = ""
+    # Threads per server process that run jobs; 0 runs none here (a `cargohold worker` must).
+    job_workers: int = 2
+    # Cron expressions in UTC (or @daily, @hourly, ..., or "off").
+    lifecycle_schedule: str = "0 3 * * *"
+    gc_schedule: str = "30 3 * * *"
+    # Whether the scheduled GC also removes untagged manifests nothing tagged needs.
+    gc_schedule_untagged: bool = False
 
     @property
     def host(self) -> str:
@@ -102,6 +114,15 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("tls_cert and tls_key must be given together")
     if settings.workers < 1:
         raise ConfigError("workers must be at least 1")
+    if settings.job_workers < 0:
+        raise ConfigError("job_workers must be 0 or more")
+    if settings.job_store and not settings.job_store.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"job_store must be empty or a redis:// URL, got {settings.job_store!r}")
+    for name in ("lifecycle_schedule", "gc_schedule"):
+        try:
+            parse_schedule(getattr(settings, name))
+        except ScheduleError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
     return settings
 
 

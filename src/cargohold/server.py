@@ -19,6 +19,7 @@ SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
 
 def prepare(settings: Settings) -> None:
     """Create the data directory and bring the metadata schema up to date."""
+    from cargohold.jobs.queue import open_huey
     from cargohold.meta.db import make_engine, migrate
 
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
@@ -27,6 +28,10 @@ def prepare(settings: Settings) -> None:
         migrate(engine)
     finally:
         engine.dispose()
+    queue = open_huey(
+        settings.job_store, settings.metadata_url, settings.data_dir, create_tables=True
+    )
+    queue.storage.close()
 
 
 def run_server(settings: Settings) -> None:

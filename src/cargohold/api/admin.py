@@ -20,6 +20,7 @@ from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
 from cargohold.errors import RegistryError
 from cargohold.services.gc import GcBusy, GcReport
 from cargohold.services.holds import HoldRequestInvalid, HoldUnknown, hold_document
+from cargohold.services.jobs import JobInvalid
 from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
 from cargohold.services.quotas import QuotaInvalid
 from cargohold.services.tag_rules import TagRuleInvalid, TagRuleUnknown, rule_document
@@ -280,3 +281,32 @@ async def project_quota(request: Request) -> Response:
 async def storage_report(request: Request) -> Response:
     ctx = context(request)
     return JSONResponse(await ctx.offload(ctx.storage.report))
+
+
+async def list_jobs(request: Request) -> Response:
+    """Recent job runs, newest first; `?kind=gc&state=failed&n=50` narrow the list."""
+    ctx = context(request)
+    n = page_size(request, 50)
+    assert n is not None
+    kind = request.query_params.get("kind") or None
+    state = request.query_params.get("state") or None
+    runs = await ctx.offload(ctx.jobs.recent, n, kind, state)
+    return JSONResponse({"jobs": [run.as_dict() for run in runs]})
+
+
+async def submit_job(request: Request) -> Response:
+    ctx = context(request)
+    document = await _json_body(request, JobInvalid, "the job")
+    if not isinstance(document, dict) or not isinstance(document.get("kind"), str):
+        raise JobInvalid('the body must be a JSON object like {"kind": "gc", "args": {}}')
+    args = document.get("args", {})
+    if not isinstance(args, dict):
+        raise JobInvalid("args must be a JSON object")
+    run = await ctx.offload(ctx.jobs.submit, document["kind"], args, "api", ANONYMOUS)
+    return JSONResponse(run.as_dict(), status_code=202)
+
+
+async def job(request: Request) -> Response:
+    ctx = context(request)
+    run = await ctx.offload(ctx.jobs.get, request.path_params["job_id"])
+    return JSONResponse(run.as_dict())

@@ -30,6 +30,7 @@ from cargohold.api.v2.tags import tags_list
 from cargohold.api.v2.uploads import start_upload, upload_session
 from cargohold.config import Settings
 from cargohold.errors import RegistryError
+from cargohold.jobs.queue import JobQueue, open_huey
 from cargohold.logs import configure_logging
 from cargohold.meta.db import make_engine
 from cargohold.meta.store import MetadataStore
@@ -38,6 +39,7 @@ from cargohold.server import SETTINGS_ENV
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
+from cargohold.services.jobs import JobService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
@@ -76,6 +78,9 @@ ROUTES = [
     Route("/api/v1/tag-rules/{rule_id}", admin.remove_tag_rule, methods=["DELETE"]),
     Route("/api/v1/audit", admin.audit, methods=["GET"]),
     Route("/api/v1/gc", admin.garbage_collect, methods=["POST"]),
+    Route("/api/v1/jobs", admin.list_jobs, methods=["GET"]),
+    Route("/api/v1/jobs", admin.submit_job, methods=["POST"]),
+    Route("/api/v1/jobs/{job_id}", admin.job, methods=["GET"]),
     Route("/api/v1/storage", admin.storage_report, methods=["GET"]),
     Route(
         "/api/v1/projects/{project}/quota",
@@ -122,6 +127,11 @@ def build_context(settings: Settings) -> AppContext:
     inventory = InventoryService(meta, blobs)
     gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds, holds)
     lifecycle = LifecycleService(meta, holds)
+    queue = JobQueue(open_huey(settings.job_store, settings.metadata_url, settings.data_dir))
+    jobs = JobService(meta, queue, gc, lifecycle)
+    jobs.add_schedules(
+        settings.gc_schedule, settings.gc_schedule_untagged, settings.lifecycle_schedule
+    )
     return AppContext(
         settings,
         registry,
@@ -135,6 +145,7 @@ def build_context(settings: Settings) -> AppContext:
         QuotaService(meta),
         StorageReportService(meta, gc),
         db_executor,
+        jobs,
     )
 
 
@@ -156,11 +167,14 @@ def create_app(settings: Settings) -> AccessLogMiddleware:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.pulls.start()
+        if ctx.settings.job_workers:
+            ctx.jobs.queue.start(ctx.settings.job_workers)
         housekeeping = asyncio.create_task(_expire_idle_uploads(ctx))
         try:
             yield
         finally:
             housekeeping.cancel()
+            await asyncio.get_running_loop().run_in_executor(None, ctx.jobs.queue.stop)
             ctx.pulls.close()
 
     app = Starlette(

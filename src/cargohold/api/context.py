@@ -14,6 +14,7 @@ from cargohold.config import Settings
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
+from cargohold.services.jobs import JobService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
@@ -41,6 +42,7 @@ class AppContext:
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor
+    jobs: JobService
 
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)

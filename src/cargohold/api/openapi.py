@@ -279,6 +279,64 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": {"description": "The storage report"}},
             }
         },
+        "/api/v1/jobs": {
+            "get": {
+                "operationId": "listJobs",
+                "summary": "Recent job runs (gc, lifecycle), newest first",
+                "parameters": [
+                    {"name": "n", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "kind", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {
+                            "type": "string",
+                            "enum": ["queued", "running", "succeeded", "failed"],
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "{jobs: [JobRun]}"},
+                    "400": {
+                        "description": "JOB_INVALID: unknown kind or state",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+            "post": {
+                "operationId": "submitJob",
+                "summary": "Queue a job now: {kind: gc|lifecycle, args: {...}}",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {
+                    "202": {
+                        "description": "Queued: {id, kind, args, state, trigger, createdAt, ...}"
+                    },
+                    "400": {
+                        "description": "JOB_INVALID: unknown kind or argument",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+        },
+        "/api/v1/jobs/{job_id}": {
+            "parameters": [
+                {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "get": {
+                "operationId": "getJob",
+                "summary": "One job run: state, timings, result or error",
+                "responses": {
+                    "200": {"description": "{id, kind, args, state, result, error, ...}"},
+                    "404": {
+                        "description": "JOB_UNKNOWN",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                },
+            },
+        },
         "/api/v1/audit": {
             "get": {
                 "operationId": "listAuditEvents",

@@ -140,3 +140,15 @@ class AdminClient:
     def tags(self, repository: str) -> list[dict[str, Any]]:
         path = f"/api/v1/repositories/{quote(repository, safe='/')}/tags"
         return self._get(path).json()["tags"]  # type: ignore[no-any-return]
+
+    def jobs(self, limit: int, kind: str | None, state: str | None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"n": limit}
+        params.update({k: v for k, v in (("kind", kind), ("state", state)) if v})
+        return self._get("/api/v1/jobs", params).json()["jobs"]  # type: ignore[no-any-return]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._get(f"/api/v1/jobs/{quote(job_id, safe='')}").json()  # type: ignore[no-any-return]
+
+    def submit_job(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps({"kind": kind, "args": args}).encode()
+        return self._request("POST", "/api/v1/jobs", content=body).json()  # type: ignore[no-any-return]

@@ -21,6 +21,7 @@ from cargohold.cli.common import client as _client
 from cargohold.cli.common import print_json as _print_json
 from cargohold.cli.common import size as _size
 from cargohold.cli.common import when as _when
+from cargohold.cli.jobs_cmd import jobs_app
 from cargohold.cli.scan_cmd import scan
 from cargohold.config import ConfigError, load_settings
 
@@ -471,6 +472,7 @@ def hold_release(
 
 quota_app = typer.Typer(help="Per-project storage quotas.", no_args_is_help=True)
 app.add_typer(quota_app, name="quota")
+app.add_typer(jobs_app, name="jobs")
 
 _UNITS = {
     "": 1,

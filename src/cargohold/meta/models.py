@@ -190,3 +190,23 @@ project_quotas = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("updated_by", sa.String(255), nullable=False),
 )
+
+# A job the queue was asked to run (gc, lifecycle, scan), and what came of it.
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("args", sa.Text, nullable=False),
+    # queued -> running -> succeeded | failed
+    sa.Column("state", sa.String(16), nullable=False),
+    # api, schedule, push
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("result", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_job_runs_created_at", "created_at"),
+)

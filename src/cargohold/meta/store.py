@@ -1027,6 +1027,12 @@ class MetadataStore:
         )
         return row[0] if row else None
 
+    def repositories_with_lifecycle_policy(self) -> list[str]:
+        return self._fast.column(
+            "SELECT r.name FROM lifecycle_policies p"
+            " JOIN repositories r ON r.id = p.repository_id ORDER BY r.name"
+        )
+
     def set_lifecycle_policy(self, repository: str, policy: str | None, actor: str) -> bool:
         """Store (or with None, remove) the policy; False if the repository is unknown."""
         now = time.time()

@@ -1,0 +1,119 @@
+"""`cargohold jobs`: what the background queue ran, and running a job now."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cargohold.cli.client import DEFAULT_REGISTRY, ClientError
+from cargohold.cli.common import JsonOption, RegistryOption, client, fail, out, print_json, when
+
+jobs_app = typer.Typer(help="Background jobs: gc and lifecycle runs, scheduled or on demand.")
+
+FINISHED = ("succeeded", "failed")
+
+
+def _duration(job: dict[str, Any]) -> str:
+    if job["startedAt"] is None or job["finishedAt"] is None:
+        return "-"
+    return f"{job['finishedAt'] - job['startedAt']:.2f}s"
+
+
+def _summary(job: dict[str, Any]) -> str:
+    if job["error"]:
+        return str(job["error"])
+    result = job["result"] or {}
+    if job["kind"] == "gc" and result:
+        return f"{result['blobs']} blobs, {result['bytes']} bytes freed"
+    if job["kind"] == "lifecycle" and result:
+        repositories = result["repositories"]
+        deleted = sum(r.get("deleted", 0) for r in repositories.values())
+        return f"{len(repositories)} repositories, {deleted} images deleted"
+    return ""
+
+
+@jobs_app.command("list")
+def list_jobs(
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="Only jobs in this state (queued, running, ...).")
+    ] = None,
+    limit: Annotated[int, typer.Option("-n", help="How many, newest first.")] = 20,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+    as_json: JsonOption = False,
+) -> None:
+    """Recent job runs, newest first."""
+    try:
+        jobs = client(registry).jobs(limit, kind, state)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print_json(jobs)
+        return
+    table = Table("id", "kind", "state", "trigger", "created", "took", "outcome")
+    for job in jobs:
+        table.add_row(
+            job["id"][:12],
+            job["kind"],
+            job["state"],
+            job["trigger"],
+            when(job["createdAt"]),
+            _duration(job),
+            _summary(job),
+        )
+    out.print(table)
+
+
+@jobs_app.command("show")
+def show_job(
+    job_id: Annotated[str, typer.Argument(help="The job's id.")],
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """One job run, as JSON: arguments, state, timings, result or error."""
+    try:
+        print_json(client(registry).job(job_id))
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+
+
+@jobs_app.command("run")
+def run_job(
+    kind: Annotated[str, typer.Argument(help="gc or lifecycle.")],
+    repository: Annotated[
+        str | None, typer.Option(help="lifecycle: only this repository (default: all).")
+    ] = None,
+    untagged: Annotated[
+        bool, typer.Option("--untagged", help="gc: also remove untagged manifests.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the job to finish; exit 1 if it fails.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="With --wait: give up after this long.")] = 3600,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Queue a job now (the same job the schedule runs)."""
+    args: dict[str, Any] = {}
+    if repository is not None:
+        args["repository"] = repository
+    if untagged:
+        args["untagged"] = True
+    api = client(registry)
+    try:
+        job = api.submit_job(kind, args)
+        print(f"queued {job['kind']} job {job['id']}")
+        if not wait:
+            return
+        deadline = time.monotonic() + timeout
+        while job["state"] not in FINISHED:
+            if time.monotonic() > deadline:
+                raise fail(f"job {job['id']} still {job['state']} after {timeout:g}s")
+            time.sleep(0.2)
+            job = api.job(job["id"])
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    print(f"{job['state']}: {_summary(job)} ({_duration(job)})")
+    if job["state"] == "failed":
+        raise typer.Exit(code=1)

@@ -1,0 +1,193 @@
+"""The job queue: one API over huey's SQLite, PostgreSQL and Redis storage.
+
+Which storage is used (see decision 004):
+- `job_store = "redis://..."`: Redis, for several nodes that already run Redis;
+- otherwise PostgreSQL when the metadata store is PostgreSQL (every node shares it);
+- otherwise a SQLite file beside the metadata database (the embedded default).
+
+Every process that serves the registry also consumes jobs (threads, no signal handlers
+of its own: the HTTP server owns the signals). Schedules are cron expressions in UTC; each
+process runs huey's scheduler, and a schedule's firing for a given minute is claimed with
+an atomic put-if-empty in the queue's storage, so N processes on M nodes run it once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
+from huey.api import Task
+from huey.consumer import Consumer
+
+log = logging.getLogger("cargohold.jobs")
+
+QUEUE_NAME = "cargohold"
+# Cron shorthands accepted besides five-field expressions.
+SHORTHANDS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+}
+DISABLED = ("", "off", "never", "none")
+# How long a schedule's claim on a minute is kept: long enough to stop every duplicate.
+CLAIM_SECONDS = 86400
+
+
+class ScheduleError(ValueError):
+    """A schedule that is not a cron expression; the message says what is wrong."""
+
+
+def parse_schedule(text: str) -> Callable[[datetime], bool] | None:
+    """A five-field cron expression (or @daily ...) as a predicate; None when disabled."""
+    expression = text.strip().lower()
+    if expression in DISABLED:
+        return None
+    expression = SHORTHANDS.get(expression, expression)
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ScheduleError(
+            f"{text!r} is not a cron expression: expected 5 fields"
+            " (minute hour day month weekday) or @hourly/@daily/@weekly/@monthly/off"
+        )
+    try:
+        return crontab(*fields, strict=True)  # type: ignore[no-any-return]
+    except ValueError as exc:
+        raise ScheduleError(f"{text!r} is not a cron expression: {exc}") from None
+
+
+def open_huey(
+    job_store: str, metadata_url: str, data_dir: str, create_tables: bool = False
+) -> Huey:
+    """The huey instance for these settings (see the module docstring for the choice).
+
+    Tables are created once, by `cargohold serve` before it starts the workers
+    (`create_tables=True`): workers creating them at once would race on PostgreSQL.
+    """
+    if job_store.startswith(("redis://", "rediss://")):
+        return RedisHuey(QUEUE_NAME, url=job_store, utc=True, results=False)
+    if metadata_url.startswith("postgresql"):
+        dsn = metadata_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        return PostgresHuey(
+            QUEUE_NAME,
+            dsn=dsn,
+            utc=True,
+            results=False,
+            table_prefix="jobq",
+            create_tables=create_tables,
+        )
+    path = Path(data_dir).resolve() / "jobs.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(QUEUE_NAME, filename=str(path), utc=True, results=False, timeout=30)
+
+
+def _prune_claims(storage: Any, prefix: str, moment: datetime) -> None:
+    """Drop a schedule's claims older than CLAIM_SECONDS; the winner of a minute does it.
+
+    (huey's key expiry needs Redis 7.4; Debian's is 7.0, and SQL storages have none.)
+    """
+    oldest = f"{prefix}{moment - timedelta(seconds=CLAIM_SECONDS):%Y-%m-%dT%H:%M}"
+    for key in list(storage.result_items()):
+        if key.startswith(prefix) and key < oldest:
+            storage.delete_data(key)
+
+
+class _ServerConsumer(Consumer):  # type: ignore[misc]
+    """huey's consumer without signal handlers: it runs inside the HTTP server's process."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
+class JobQueue:
+    """Named jobs with keyword arguments, run by consumers in every server process."""
+
+    def __init__(self, huey: Huey) -> None:
+        self.huey = huey
+        self._tasks: dict[str, Any] = {}
+        self._consumer: _ServerConsumer | None = None
+        self._lock = threading.Lock()
+
+    # Job results live in the metadata store (job_runs), so huey keeps none (results=False).
+
+    # -- registration ---------------------------------------------------------------------
+
+    def register(self, name: str, fn: Callable[..., Any]) -> None:
+        """`fn(job_id=..., **kwargs)` runs for each enqueued job of this name."""
+
+        def run(job_id: str, kwargs: dict[str, Any]) -> Any:
+            return fn(job_id=job_id, **kwargs)
+
+        self._tasks[name] = self.huey.task(name=name, context=False)(run)
+
+    def register_schedule(self, name: str, schedule: str, fire: Callable[[], None]) -> None:
+        """Call `fire()` once per matching minute across every process sharing this queue."""
+        matches = parse_schedule(schedule)
+        if matches is None:
+            return
+        storage = self.huey.storage
+
+        prefix = f"schedule:{name}:"
+
+        def due(moment: datetime) -> bool:
+            if not matches(moment):
+                return False
+            claim = f"{prefix}{moment:%Y-%m-%dT%H:%M}"
+            if storage.put_if_empty(claim, b"1"):
+                _prune_claims(storage, prefix, moment)
+                return True
+            return False
+
+        self.huey.periodic_task(due, name=f"schedule.{name}")(fire)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    # -- producing ------------------------------------------------------------------------
+
+    def enqueue(self, name: str, job_id: str, kwargs: dict[str, Any]) -> None:
+        task: Task = self._tasks[name].s(job_id, kwargs)
+        task.id = job_id
+        self.huey.enqueue(task)
+
+    def fire_due_schedules(self, moment: datetime) -> int:
+        """What huey's scheduler does each minute; returns how many schedules fired."""
+        fired = 0
+        for task in self.huey.read_periodic(moment):
+            self.huey.enqueue(task)
+            fired += 1
+        return fired
+
+    def pending(self) -> int:
+        return int(self.huey.pending_count())
+
+    # -- consuming ------------------------------------------------------------------------
+
+    def start(self, workers: int) -> None:
+        with self._lock:
+            if self._consumer is not None:
+                return
+            self._consumer = _ServerConsumer(
+                self.huey,
+                workers=workers,
+                periodic=True,
+                worker_type="thread",
+                initial_delay=0.05,
+                max_delay=1.0,
+                check_worker_health=False,
+            )
+            self._consumer.start()
+            log.info("job consumer started with %d worker thread(s)", workers)
+
+    def stop(self) -> None:
+        with self._lock:
+            consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.stop(graceful=True)

@@ -1,0 +1,121 @@
+"""Job runs in the metadata store: the history `cargohold jobs` shows."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cargohold.meta.store import MetadataStore
+
+STATES = ("queued", "running", "succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class JobRun:
+    id: str
+    kind: str
+    args: dict[str, Any]
+    state: str
+    trigger: str
+    created_at: float
+    created_by: str
+    started_at: float | None
+    finished_at: float | None
+    result: dict[str, Any] | None
+    error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "args": self.args,
+            "state": self.state,
+            "trigger": self.trigger,
+            "createdAt": self.created_at,
+            "createdBy": self.created_by,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "result": self.result,
+            "error": self.error,
+        }
+
+
+_COLUMNS = (
+    "id, kind, args, state, trigger, created_at, created_by, started_at, finished_at, result, error"
+)
+
+
+def _run(row: tuple[Any, ...]) -> JobRun:
+    return JobRun(
+        id=row[0],
+        kind=row[1],
+        args=json.loads(row[2]),
+        state=row[3],
+        trigger=row[4],
+        created_at=row[5],
+        created_by=row[6],
+        started_at=row[7],
+        finished_at=row[8],
+        result=json.loads(row[9]) if row[9] is not None else None,
+        error=row[10],
+    )
+
+
+class JobRunStore:
+    def __init__(self, meta: MetadataStore) -> None:
+        self._fast = meta._fast
+
+    def create(
+        self, job_id: str, kind: str, args: dict[str, Any], trigger: str, actor: str
+    ) -> None:
+        with self._fast.transaction() as tx:
+            tx.execute(
+                "INSERT INTO job_runs (id, kind, args, state, trigger, created_at, created_by)"
+                " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                (job_id, kind, json.dumps(args), trigger, time.time(), actor),
+            )
+
+    def started(self, job_id: str) -> None:
+        with self._fast.transaction() as tx:
+            tx.execute(
+                "UPDATE job_runs SET state = 'running', started_at = ? WHERE id = ?",
+                (time.time(), job_id),
+            )
+
+    def finished(
+        self, job_id: str, result: dict[str, Any] | None, error: str | None = None
+    ) -> None:
+        state = "failed" if error is not None else "succeeded"
+        with self._fast.transaction() as tx:
+            tx.execute(
+                "UPDATE job_runs SET state = ?, finished_at = ?, result = ?, error = ?"
+                " WHERE id = ?",
+                (
+                    state,
+                    time.time(),
+                    json.dumps(result) if result is not None else None,
+                    error,
+                    job_id,
+                ),
+            )
+
+    def get(self, job_id: str) -> JobRun | None:
+        row = self._fast.one(f"SELECT {_COLUMNS} FROM job_runs WHERE id = ?", (job_id,))
+        return _run(row) if row else None
+
+    def recent(self, limit: int, kind: str | None = None, state: str | None = None) -> list[JobRun]:
+        where, params = [], []
+        if kind:
+            where.append("kind = ?")
+            params.append(kind)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._fast.rows(
+            f"SELECT {_COLUMNS} FROM job_runs{clause} ORDER BY created_at DESC, id LIMIT ?",
+            (*params, limit),
+        )
+        return [_run(row) for row in rows]

@@ -1,0 +1,162 @@
+"""Background jobs: what kinds there are, when they run, and the record of each run.
+
+A job is submitted (by the admin API, a schedule, or later a push), recorded in the
+metadata store as `queued`, and handed to the queue; whichever consumer takes it marks it
+`running`, then `succeeded` with its result or `failed` with a one-line error. The kinds:
+
+- `gc`: one garbage collection pass (args: `untagged`, `dryRun`).
+- `lifecycle`: apply the stored lifecycle policy of one repository (args: `repository`),
+  or of every repository that has one (no args): what the daily schedule runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from cargohold.errors import RegistryError
+from cargohold.jobs.queue import JobQueue
+from cargohold.meta.jobs import STATES, JobRun, JobRunStore
+from cargohold.meta.store import MetadataStore
+from cargohold.services.gc import GarbageCollector
+from cargohold.services.lifecycle import LifecycleService
+
+log = logging.getLogger("cargohold.jobs")
+
+SCHEDULE_ACTOR = "schedule"
+
+
+class JobInvalid(RegistryError):
+    code = "JOB_INVALID"
+    status = 400
+    default_message = "invalid job request"
+
+
+class JobUnknown(RegistryError):
+    code = "JOB_UNKNOWN"
+    status = 404
+    default_message = "no such job"
+
+
+JobBody = Callable[..., dict[str, Any]]
+
+
+class JobService:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        queue: JobQueue,
+        gc: GarbageCollector,
+        lifecycle: LifecycleService,
+    ) -> None:
+        self.meta = meta
+        self.queue = queue
+        self.runs = JobRunStore(meta)
+        self.gc = gc
+        self.lifecycle = lifecycle
+        # kind -> (body, allowed args and their types)
+        self._kinds: dict[str, tuple[JobBody, dict[str, type]]] = {}
+        self.add_kind("gc", self._run_gc, {"untagged": bool, "dryRun": bool})
+        self.add_kind("lifecycle", self._run_lifecycle, {"repository": str})
+
+    def add_kind(self, kind: str, body: JobBody, args: dict[str, type]) -> None:
+        self._kinds[kind] = (body, args)
+
+        def run(job_id: str, **kwargs: Any) -> None:
+            self._execute(job_id, kind, body, kwargs)
+
+        self.queue.register(kind, run)
+
+    def add_schedules(self, gc_schedule: str, gc_untagged: bool, lifecycle_schedule: str) -> None:
+        self.queue.register_schedule(
+            "gc",
+            gc_schedule,
+            lambda: self.submit("gc", {"untagged": gc_untagged}, "schedule", SCHEDULE_ACTOR),
+        )
+        self.queue.register_schedule(
+            "lifecycle",
+            lifecycle_schedule,
+            lambda: self.submit("lifecycle", {}, "schedule", SCHEDULE_ACTOR),
+        )
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._kinds)
+
+    # -- submitting and reading -----------------------------------------------------------
+
+    def submit(self, kind: str, args: dict[str, Any], trigger: str, actor: str) -> JobRun:
+        if kind not in self._kinds:
+            raise JobInvalid(f"unknown job kind {kind!r}; known kinds: {', '.join(self.kinds)}")
+        allowed = self._kinds[kind][1]
+        for name, value in args.items():
+            if name not in allowed:
+                known = ", ".join(sorted(allowed)) or "none"
+                raise JobInvalid(f"job {kind!r} takes no argument {name!r} (arguments: {known})")
+            if not isinstance(value, allowed[name]):
+                raise JobInvalid(f"job {kind!r}: {name!r} must be a {allowed[name].__name__}")
+        job_id = uuid.uuid4().hex
+        self.runs.create(job_id, kind, args, trigger, actor)
+        self.queue.enqueue(kind, job_id, args)
+        run = self.runs.get(job_id)
+        assert run is not None
+        return run
+
+    def get(self, job_id: str) -> JobRun:
+        run = self.runs.get(job_id)
+        if run is None:
+            raise JobUnknown(f"no job {job_id!r}")
+        return run
+
+    def recent(self, limit: int, kind: str | None, state: str | None) -> list[JobRun]:
+        if state is not None and state not in STATES:
+            raise JobInvalid(f"unknown state {state!r}; states: {', '.join(STATES)}")
+        if kind is not None and kind not in self._kinds:
+            raise JobInvalid(f"unknown job kind {kind!r}; known kinds: {', '.join(self.kinds)}")
+        return self.runs.recent(limit, kind, state)
+
+    # -- running --------------------------------------------------------------------------
+
+    def _execute(self, job_id: str, kind: str, body: JobBody, kwargs: dict[str, Any]) -> None:
+        self.runs.started(job_id)
+        run = self.runs.get(job_id)
+        actor = run.created_by if run else SCHEDULE_ACTOR
+        try:
+            result = body(actor=actor, **kwargs)
+        except RegistryError as exc:
+            self.runs.finished(job_id, None, exc.message)
+        except Exception as exc:
+            log.exception("job %s (%s) failed", job_id, kind)
+            self.runs.finished(job_id, None, f"{type(exc).__name__}: {exc}")
+        else:
+            self.runs.finished(job_id, result)
+
+    def _run_gc(
+        self,
+        actor: str,
+        untagged: bool = False,
+        dryRun: bool = False,
+    ) -> dict[str, Any]:
+        return self.gc.run(dry_run=dryRun, untagged=untagged).as_dict()
+
+    def _run_lifecycle(self, actor: str, repository: str | None = None) -> dict[str, Any]:
+        names = [repository] if repository else self.meta.repositories_with_lifecycle_policy()
+        repositories: dict[str, Any] = {}
+        failures = 0
+        for name in names:
+            try:
+                outcome = self.lifecycle.apply(name, actor)
+            except RegistryError as exc:
+                if repository:
+                    raise
+                failures += 1
+                repositories[name] = {"error": exc.message}
+                continue
+            repositories[name] = {
+                "expired": len(outcome.expiring),
+                "deleted": outcome.deleted,
+                "bytesFreed": outcome.bytes_freed,
+            }
+        return {"repositories": repositories, "failures": failures}
