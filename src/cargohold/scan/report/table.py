@@ -31,7 +31,8 @@ FILE_WIDTH = 160
 
 def write(result: ScanResult, stream: TextIO, severities: Iterable[str] = SEVERITIES) -> None:
     """`severities` are the levels the scan was filtered to: the total line counts those."""
-    shown = [level for level in SEVERITIES if level in set(severities)]
+    selected = set(severities)
+    shown = [level for level in SEVERITIES if level in selected]
     console = Console(
         file=stream,
         width=None if _isatty(stream) else FILE_WIDTH,
