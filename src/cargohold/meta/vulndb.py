@@ -1,0 +1,541 @@
+"""The vulnerability database: OSV records, indexed by the packages they affect.
+
+Tables (their own `MetaData`, every name prefixed `vuln_`, plain types that mean the same on
+SQLite and PostgreSQL, so the registry can mirror them in a migration):
+
+- `vuln_records`: one row per record: its `id`, `modified` and `withdrawn` (UNIX seconds),
+  the source that last wrote it and the record's JSON text, parsed again on read.
+- `vuln_affected`: (record, ecosystem, normalised package name) for every affected package;
+  matching asks by (ecosystem, name).
+- `vuln_ids`: (record, other id) for each alias and upstream id, so a record can be found by
+  any id it is known by (the severity of a Debian record often lives in its upstream CVE).
+- `vuln_sources`: where records were imported from, and when.
+- `vuln_state`: one row; `serial` goes up in every write transaction that changes records.
+  The database version string is `<serial>-<instance>`, `instance` being random per
+  database, so a version from another (or a re-created) database is never taken for one of
+  this database's versions.
+- `vuln_changes`: the (ecosystem, name) keys each serial touched, so the registry can
+  re-evaluate only the images with packages a change may concern.
+
+This module stores and finds; what a record means is scan/'s business. The parser is passed
+in (meta/ sits below scan/), and writers hand over rows they have already parsed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cargohold.meta.db import WRITE_OPTION, make_engine, writer_lock_for
+
+metadata = sa.MetaData()
+
+vuln_records = sa.Table(
+    "vuln_records",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("modified", sa.Float, nullable=False),
+    sa.Column("withdrawn", sa.Float, nullable=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Index("ix_vuln_records_source", "source"),
+)
+
+vuln_affected = sa.Table(
+    "vuln_affected",
+    metadata,
+    sa.Column("record_id", sa.Text, primary_key=True),
+    sa.Column("ecosystem", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Index("ix_vuln_affected_package", "ecosystem", "name"),
+)
+
+vuln_ids = sa.Table(
+    "vuln_ids",
+    metadata,
+    sa.Column("record_id", sa.Text, primary_key=True),
+    sa.Column("alias", sa.Text, primary_key=True),
+    sa.Index("ix_vuln_ids_alias", "alias"),
+)
+
+vuln_sources = sa.Table(
+    "vuln_sources",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("records", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_import_at", sa.Float, nullable=True),
+    sa.Column("last_modified", sa.Float, nullable=True),
+)
+
+vuln_state = sa.Table(
+    "vuln_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("serial", sa.BigInteger, nullable=False),
+    sa.Column("instance", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=True),
+)
+
+vuln_changes = sa.Table(
+    "vuln_changes",
+    metadata,
+    sa.Column("serial", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("ecosystem", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+)
+
+PackageKey = tuple[str, str]  # (full ecosystem, normalised name), e.g. ("Debian:12", "openssl")
+R = TypeVar("R")
+
+# Bound parameters per IN list: well below SQLite's 32766 and PostgreSQL's 65535.
+_IN_CHUNK = 5000
+_STATE_ROW = 1
+
+
+def _pairs(result: Iterable[Sequence[Any]]) -> list[tuple[Any, Any]]:
+    return [(row[0], row[1]) for row in result]
+
+
+def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class IncomingRecord:
+    """A parsed record, ready to store."""
+
+    id: str
+    modified: float  # UNIX seconds
+    withdrawn: float | None
+    data: str  # the record's JSON text
+    packages: frozenset[PackageKey]
+    other_ids: frozenset[str]  # aliases and upstream ids, without `id`
+
+
+@dataclass
+class BatchOutcome:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    withdrawn: int = 0
+    removed: int = 0
+    keys: set[PackageKey] = field(default_factory=set)
+
+    @property
+    def changed(self) -> int:
+        return self.added + self.updated + self.withdrawn + self.removed
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    name: str
+    location: str
+    records: int
+    last_import_at: float | None
+    last_modified: float | None  # the newest `modified` among the source's valid records
+
+
+@dataclass(frozen=True)
+class VulnDbStatus:
+    version: str
+    updated_at: float | None  # when records last changed
+    records: int
+    packages: int  # distinct (ecosystem, name) keys
+    ecosystems: dict[str, int]  # records per full ecosystem string
+    sources: tuple[SourceStatus, ...]
+
+
+class VulnStore(Generic[R]):
+    """Stores OSV records and answers the matcher's questions (scan's RecordSource protocol).
+
+    `parse` turns a stored record's JSON object into the record type the matcher wants
+    (scan.osv.parse_record); parsed records are cached by id while their text is unchanged.
+    """
+
+    def __init__(
+        self, engine: Engine, parse: Callable[[dict[str, Any]], R], *, cache_size: int = 4096
+    ) -> None:
+        self.engine = engine
+        self._parse = parse
+        self._writer_lock = writer_lock_for(engine)
+        self._cache: dict[str, tuple[str, R]] = {}
+        self._cache_size = cache_size
+        self._cache_lock = threading.Lock()
+
+    def create_schema(self) -> None:
+        """Create the tables if missing (the local database; the registry migrates)."""
+        metadata.create_all(self.engine)
+        with self._write() as conn:
+            self._state(conn)
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        lock = self._writer_lock.held() if self._writer_lock else nullcontext()
+        with lock, self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    def _state(self, conn: sa.Connection, *, lock: bool = False) -> tuple[int, str]:
+        """(serial, instance), creating the state row of a new database."""
+        query = sa.select(vuln_state.c.serial, vuln_state.c.instance).where(
+            vuln_state.c.id == _STATE_ROW
+        )
+        if lock and conn.dialect.name == "postgresql":
+            # Concurrent importers take turns per batch: the existence checks and the
+            # writes of one batch see no other batch's half-done work.
+            query = query.with_for_update()
+        row = conn.execute(query).one_or_none()
+        if row is None:
+            instance = secrets.token_hex(4)
+            conn.execute(vuln_state.insert().values(id=_STATE_ROW, serial=0, instance=instance))
+            return 0, instance
+        return int(row.serial), str(row.instance)
+
+    @staticmethod
+    def _read_state(conn: sa.Connection) -> sa.Row[Any] | None:
+        return conn.execute(
+            sa.select(vuln_state.c.serial, vuln_state.c.instance, vuln_state.c.updated_at).where(
+                vuln_state.c.id == _STATE_ROW
+            )
+        ).one_or_none()
+
+    def _parsed(self, rows: Iterable[Sequence[Any]]) -> list[R]:
+        records: list[R] = []
+        for record_id, data in rows:
+            cached = self._cache.get(record_id)
+            if cached is not None and cached[0] == data:
+                records.append(cached[1])
+                continue
+            record = self._parse(orjson.loads(data))
+            with self._cache_lock:
+                if len(self._cache) >= self._cache_size:
+                    self._cache.clear()
+                self._cache[record_id] = (data, record)
+            records.append(record)
+        return records
+
+    # -- the matcher's questions (RecordSource) ------------------------------------------
+
+    def records_for(self, ecosystem: str, name: str) -> list[R]:
+        """Records affecting package `name` (already normalised) in exactly `ecosystem`."""
+        query = (
+            sa.select(vuln_records.c.id, vuln_records.c.data)
+            .join(vuln_affected, vuln_affected.c.record_id == vuln_records.c.id)
+            .where(vuln_affected.c.ecosystem == ecosystem, vuln_affected.c.name == name)
+            .order_by(vuln_records.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return self._parsed(rows)
+
+    def records_by_ids(self, ids: Iterable[str]) -> list[R]:
+        """Records whose id, or one of whose aliases or upstream ids, is among `ids`."""
+        wanted = sorted(set(ids))
+        found: dict[str, str] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted, _IN_CHUNK // 2):
+                by_alias = sa.select(vuln_ids.c.record_id).where(vuln_ids.c.alias.in_(chunk))
+                query = sa.select(vuln_records.c.id, vuln_records.c.data).where(
+                    sa.or_(vuln_records.c.id.in_(chunk), vuln_records.c.id.in_(by_alias))
+                )
+                found.update(_pairs(conn.execute(query)))
+        return self._parsed(sorted(found.items()))
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def version(self) -> str:
+        """The database version: changes whenever records change."""
+        with self._read() as conn:
+            row = self._read_state(conn)
+        return "0-none" if row is None else f"{row.serial}-{row.instance}"
+
+    def affected_keys_changed_since(self, version: str | None) -> frozenset[PackageKey] | None:
+        """Package keys that records written after `version` affect (or affected before).
+
+        None means "cannot tell, re-evaluate everything": `version` is missing, malformed,
+        from another database, or newer than this one.
+        """
+        if not version:
+            return None
+        serial_text, _, instance = version.partition("-")
+        if not serial_text.isdigit():
+            return None
+        serial = int(serial_text)
+        with self._read() as conn:
+            state = self._read_state(conn)
+            if state is None or instance != state.instance or serial > state.serial:
+                return None
+            rows = conn.execute(
+                sa.select(vuln_changes.c.ecosystem, vuln_changes.c.name)
+                .where(vuln_changes.c.serial > serial)
+                .distinct()
+            )
+            return frozenset(_pairs(rows))
+
+    def stored_modified(self, ids: Collection[str]) -> dict[str, float]:
+        """`modified` of the records among `ids` that are stored."""
+        result: dict[str, float] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(ids)):
+                query = sa.select(vuln_records.c.id, vuln_records.c.modified).where(
+                    vuln_records.c.id.in_(chunk)
+                )
+                result.update(_pairs(conn.execute(query)))
+        return result
+
+    def source_record_ids(self, source: str) -> set[str]:
+        """Ids of the records `source` wrote last."""
+        with self._read() as conn:
+            query = sa.select(vuln_records.c.id).where(vuln_records.c.source == source)
+            return set(conn.execute(query).scalars())
+
+    def status(self) -> VulnDbStatus:
+        with self._read() as conn:
+            state = self._read_state(conn)
+            records = conn.execute(sa.select(sa.func.count()).select_from(vuln_records)).scalar()
+            keys = sa.select(vuln_affected.c.ecosystem, vuln_affected.c.name).distinct().subquery()
+            packages = conn.execute(sa.select(sa.func.count()).select_from(keys)).scalar()
+            ecosystems = conn.execute(
+                sa.select(
+                    vuln_affected.c.ecosystem,
+                    sa.func.count(sa.distinct(vuln_affected.c.record_id)),
+                )
+                .group_by(vuln_affected.c.ecosystem)
+                .order_by(vuln_affected.c.ecosystem)
+            ).all()
+            sources = conn.execute(sa.select(vuln_sources).order_by(vuln_sources.c.name)).all()
+        return VulnDbStatus(
+            version="0-none" if state is None else f"{state.serial}-{state.instance}",
+            updated_at=None if state is None else state.updated_at,
+            records=int(records or 0),
+            packages=int(packages or 0),
+            ecosystems={ecosystem: int(count) for ecosystem, count in ecosystems},
+            sources=tuple(
+                SourceStatus(
+                    name=row.name,
+                    location=row.location,
+                    records=int(row.records),
+                    last_import_at=row.last_import_at,
+                    last_modified=row.last_modified,
+                )
+                for row in sources
+            ),
+        )
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def apply(self, incoming: Sequence[IncomingRecord], source: str) -> BatchOutcome:
+        """Store a batch in one transaction, incrementally by `modified`.
+
+        A record is written when it is not stored or is stored with an older `modified`;
+        a withdrawn one is then deleted instead (or not added). Ids must be unique.
+        """
+        outcome = BatchOutcome()
+        with self._write() as conn:
+            serial, _ = self._state(conn, lock=True)
+            stored = _stored_modified(conn, [r.id for r in incoming])
+            new: list[IncomingRecord] = []
+            newer: list[IncomingRecord] = []
+            gone: list[str] = []
+            for record in incoming:
+                known = stored.get(record.id)
+                if known is not None and known >= record.modified:
+                    outcome.unchanged += 1
+                elif record.withdrawn is not None:
+                    outcome.withdrawn += 1
+                    if known is not None:
+                        gone.append(record.id)
+                elif known is None:
+                    new.append(record)
+                else:
+                    newer.append(record)
+            outcome.added, outcome.updated = len(new), len(newer)
+            replaced = [r.id for r in newer] + gone
+            if not (new or replaced):
+                return outcome
+            old_ids = _other_ids(conn, replaced)
+            outcome.keys |= _keys_of(conn, replaced)
+            _delete_records(conn, replaced)
+            written = new + newer
+            _insert_many(
+                conn,
+                vuln_records,
+                [(r.id, r.modified, r.withdrawn, source, r.data) for r in written],
+            )
+            _insert_many(
+                conn, vuln_affected, [(r.id, e, n) for r in written for e, n in r.packages]
+            )
+            _insert_many(conn, vuln_ids, [(r.id, a) for r in written for a in r.other_ids])
+            for record in written:
+                outcome.keys |= record.packages
+            changed_ids = {r.id for r in written} | set(gone)
+            linked = changed_ids | set(old_ids) | {a for r in written for a in r.other_ids}
+            outcome.keys |= _keys_of_related(conn, linked, changed_ids)
+            self._record_change(conn, serial, outcome.keys)
+        return outcome
+
+    def remove(self, ids: Collection[str], source: str) -> BatchOutcome:
+        """Delete the records among `ids` that `source` wrote last, in one transaction."""
+        outcome = BatchOutcome()
+        with self._write() as conn:
+            serial, _ = self._state(conn, lock=True)
+            present: list[str] = []
+            for chunk in _chunks(sorted(ids)):
+                present += conn.execute(
+                    sa.select(vuln_records.c.id).where(
+                        vuln_records.c.id.in_(chunk), vuln_records.c.source == source
+                    )
+                ).scalars()
+            if not present:
+                return outcome
+            old_ids = _other_ids(conn, present)
+            outcome.keys |= _keys_of(conn, present)
+            _delete_records(conn, present)
+            outcome.removed = len(present)
+            outcome.keys |= _keys_of_related(conn, set(present) | set(old_ids), set(present))
+            self._record_change(conn, serial, outcome.keys)
+        return outcome
+
+    def _record_change(self, conn: sa.Connection, serial: int, keys: set[PackageKey]) -> None:
+        serial += 1
+        conn.execute(
+            vuln_state.update()
+            .where(vuln_state.c.id == _STATE_ROW)
+            .values(serial=serial, updated_at=time.time())
+        )
+        _insert_many(conn, vuln_changes, [(serial, e, n) for e, n in keys])
+
+    def record_import(
+        self, name: str, location: str, imported_at: float, last_modified: float | None
+    ) -> None:
+        """Note a finished import of source `name`, and refresh every source's count."""
+        with self._write() as conn:
+            previous = conn.execute(
+                sa.select(vuln_sources.c.last_modified).where(vuln_sources.c.name == name)
+            ).one_or_none()
+            if previous is not None and previous.last_modified is not None:
+                last_modified = max(previous.last_modified, last_modified or 0.0)
+            values = {
+                "location": location,
+                "last_import_at": imported_at,
+                "last_modified": last_modified,
+            }
+            if previous is None:
+                conn.execute(vuln_sources.insert().values(name=name, records=0, **values))
+            else:
+                conn.execute(
+                    vuln_sources.update().where(vuln_sources.c.name == name).values(**values)
+                )
+            counts = dict(
+                conn.execute(
+                    sa.select(vuln_records.c.source, sa.func.count()).group_by(
+                        vuln_records.c.source
+                    )
+                ).all()
+            )
+            for source in conn.execute(sa.select(vuln_sources.c.name)).scalars().all():
+                conn.execute(
+                    vuln_sources.update()
+                    .where(vuln_sources.c.name == source)
+                    .values(records=counts.get(source, 0))
+                )
+
+
+def _stored_modified(conn: sa.Connection, ids: Sequence[str]) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for chunk in _chunks(ids):
+        query = sa.select(vuln_records.c.id, vuln_records.c.modified).where(
+            vuln_records.c.id.in_(chunk)
+        )
+        result.update(_pairs(conn.execute(query)))
+    return result
+
+
+def _other_ids(conn: sa.Connection, record_ids: Sequence[str]) -> list[str]:
+    result: list[str] = []
+    for chunk in _chunks(record_ids):
+        query = sa.select(vuln_ids.c.alias).where(vuln_ids.c.record_id.in_(chunk))
+        result += conn.execute(query).scalars()
+    return result
+
+
+def _keys_of(conn: sa.Connection, record_ids: Sequence[str]) -> set[PackageKey]:
+    keys: set[PackageKey] = set()
+    for chunk in _chunks(record_ids):
+        query = sa.select(vuln_affected.c.ecosystem, vuln_affected.c.name).where(
+            vuln_affected.c.record_id.in_(chunk)
+        )
+        keys.update(_pairs(conn.execute(query)))
+    return keys
+
+
+def _keys_of_related(
+    conn: sa.Connection, linked_ids: Collection[str], changed: Collection[str]
+) -> set[PackageKey]:
+    """Keys of the records that name any of `linked_ids` or are named by one of them.
+
+    A change to a record can change the findings of other records that point at it, e.g. a
+    Debian record whose severity comes from its upstream CVE record.
+    """
+    related: set[str] = set()
+    ids = sorted(linked_ids)
+    for chunk in _chunks(ids):
+        related.update(
+            conn.execute(sa.select(vuln_ids.c.record_id).where(vuln_ids.c.alias.in_(chunk)))
+            .scalars()
+            .all()
+        )
+        related.update(
+            conn.execute(sa.select(vuln_records.c.id).where(vuln_records.c.id.in_(chunk)))
+            .scalars()
+            .all()
+        )
+    related.difference_update(changed)
+    return _keys_of(conn, sorted(related))
+
+
+def _insert_many(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    """One executemany of plain tuples, in the table's column order.
+
+    Bulk imports spend most of their database time here; the driver's executemany without
+    SQLAlchemy's per-row parameter processing is about twice as fast.
+    """
+    if not rows:
+        return
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(column.name for column in table.columns)
+    marks = ", ".join(mark for _ in table.columns)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+
+
+def _delete_records(conn: sa.Connection, record_ids: Sequence[str]) -> None:
+    for chunk in _chunks(record_ids):
+        conn.execute(vuln_affected.delete().where(vuln_affected.c.record_id.in_(chunk)))
+        conn.execute(vuln_ids.delete().where(vuln_ids.c.record_id.in_(chunk)))
+        conn.execute(vuln_records.delete().where(vuln_records.c.id.in_(chunk)))
+
+
+def local_engine(db_dir: Path) -> Engine:
+    """An engine on `db_dir/vulndb.sqlite` (WAL), creating the directory."""
+    db_dir.mkdir(parents=True, exist_ok=True)
+    return make_engine(f"sqlite:///{db_dir / 'vulndb.sqlite'}")
