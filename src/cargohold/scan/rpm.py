@@ -3,6 +3,16 @@
 Each row of the `Packages` table is an RPM header blob: two big-endian int32
 counts (index entries, data bytes), the index entries (tag, type, offset,
 count; 16 bytes each), then the data store.
+
+rpm keeps its SQLite database in WAL mode, which an in-memory (deserialized)
+database cannot open; the copy read here is switched to rollback-journal mode
+in its header first. rpm checkpoints the WAL when it closes the database, so
+`rpmdb.sqlite` holds every installed package (the `-wal` file of an image is
+empty).
+
+The version is `[EPOCH:]VERSION-RELEASE`, with the epoch when the header has
+one (even 0), as `rpm -q --qf '%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}'`
+prints it; the purl carries the epoch as a qualifier.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
         )
     connection = sqlite3.connect(":memory:")
     try:
-        connection.deserialize(data)
+        connection.deserialize(_without_wal(data))
         rows = connection.execute("SELECT blob FROM Packages").fetchall()
     except sqlite3.Error as exc:
         raise NotInventoried(f"OS packages not inventoried: {path} is unreadable ({exc})") from None
@@ -54,6 +64,13 @@ def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
         if record is not None:
             records.append(record)
     return records
+
+
+def _without_wal(data: bytes) -> bytes:
+    """The database with its header's WAL mode (read/write versions 2) set to rollback (1)."""
+    if data.startswith(b"SQLite format 3\0") and len(data) >= 100 and data[18:20] == b"\2\2":
+        return data[:18] + b"\1\1" + data[20:]
+    return data
 
 
 def parse_header(blob: bytes, path: str) -> dict[int, str | int]:
