@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 from tests.scan.imagebuild import Entry, File, Symlink
@@ -64,3 +66,33 @@ def dist_info(site: str, name: str, version: str) -> list[Entry]:
 def npm_package(root: str, name: str, version: str) -> File:
     document = f'{{"name": "{name}", "version": "{version}", "main": "index.js"}}'
     return File(f"{root}/node_modules/{name}/package.json", document.encode())
+
+
+def java_archive(
+    artifacts: list[tuple[str, str, str]],
+    nested: dict[str, bytes] | None = None,
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> bytes:
+    """A jar/war as Maven builds it: per artifact, META-INF/maven/G/A/pom.properties (and
+    pom.xml), plus class files and the archives `nested` names (e.g. WEB-INF/lib/x.jar)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nCreated-By: Maven\r\n")
+        for group, artifact, version in artifacts:
+            folder = f"META-INF/maven/{group}/{artifact}"
+            archive.writestr(
+                f"{folder}/pom.properties",
+                f"#Created by Apache Maven 3.6.3\nversion={version}\n"
+                f"groupId={group}\nartifactId={artifact}\n",
+            )
+            archive.writestr(
+                f"{folder}/pom.xml", f"<project><version>{version}</version></project>"
+            )
+            package = group.replace(".", "/")
+            archive.writestr(
+                f"{package}/{artifact.replace('-', '')}/Main.class", b"\xca\xfe\xba\xbe"
+            )
+        for name, data in (nested or {}).items():
+            # Spring Boot stores nested jars uncompressed; wars usually deflate them.
+            archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
+    return buffer.getvalue()

@@ -33,6 +33,7 @@ MTIME = 1_700_000_000
 class File:
     path: str
     data: bytes = b""
+    mode: int = 0o644
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def layer_tar(entries: list[Entry]) -> bytes:
                     tar.addfile(_info(parent + "/", tarfile.DIRTYPE, 0o755))
             info = _info(entry.path, tarfile.REGTYPE, 0o644)
             if isinstance(entry, File):
+                info.mode = entry.mode
                 info.size = len(entry.data)
                 tar.addfile(info, io.BytesIO(entry.data))
                 continue

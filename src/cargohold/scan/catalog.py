@@ -1,9 +1,19 @@
-"""What a cataloger is: a file filter and a parser from file content to package records."""
+"""What a cataloger is: a file filter and a parser from file content to package records.
+
+Most catalogers read small database files chosen by name, and get their whole
+content. Two kinds of file do not fit that: archives and executables can be
+hundreds of megabytes, and an executable can be called anything. For those a
+cataloger adds `extract`, which reads the file once as a forward-only stream in
+bounded memory and keeps only what `parse` needs (e.g. a Go binary's build
+info), and may add `wants_file`, which chooses files by their tar header (mode)
+when their name says nothing.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 from cargohold.scan.model import OSInfo
 
@@ -19,6 +29,10 @@ class PackageRecord:
     source_name: str | None = None
     source_version: str | None = None
     arch: str | None = None
+    # The path (from the image root) of the file that reports this package as
+    # installed, when this record only states that it should be (a lockfile entry):
+    # a package of the same type and name found there replaces this record.
+    superseded_by: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str | None]:
@@ -33,6 +47,20 @@ class UnreadableFile(Exception):
     """The file is damaged or not in the format its path promises."""
 
 
+class PartlyUnreadable(UnreadableFile):
+    """An extract hook read part of a file (e.g. one damaged jar inside a war): `data` is
+    what it kept from the rest, reported as usual, beside the problem."""
+
+    def __init__(self, message: str, data: bytes | None) -> None:
+        super().__init__(message)
+        self.data = data
+
+
+# (path, content stream, size in bytes) -> the bytes parse() reads, or None when the
+# file holds nothing for this cataloger. May raise UnreadableFile.
+Extractor = Callable[[str, IO[bytes], int], bytes | None]
+
+
 @dataclass(frozen=True)
 class Cataloger:
     name: str
@@ -41,3 +69,7 @@ class Cataloger:
     # An unreadable OS package database hides the packages vulnerability gates care
     # about most, so it is a blocking problem rather than a warning.
     os_packages: bool = False
+    # Reduce a file, streamed, to what parse() reads (see the module docstring).
+    extract: Extractor | None = None
+    # With extract: also choose regular files by (path, mode) from their tar header.
+    wants_file: Callable[[str, int], bool] | None = None

@@ -1,14 +1,24 @@
-"""Stream the members of a layer blob: plain, gzip or zstd tar, read once, front to back."""
+"""Stream the members of a layer blob: plain, gzip or zstd tar, read once, front to back.
+
+When the layer's digest is known, the bytes are hashed as they stream past and
+the digest is compared once the tar stream is done (the rest of the blob is
+read first): a damaged or substituted blob is a LayerError, never an inventory
+of content nobody pushed. OCI blobs are checked as stored (compressed); the
+layers of a `docker save` archive against their diff ID, the digest of the
+uncompressed tar.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
+import re
 import tarfile
 import zlib
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Literal
 
 import zstandard
 
@@ -19,6 +29,12 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Errors a damaged or truncated blob raises from deep inside the decompressors.
 _STREAM_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, zstandard.ZstdError)
+_DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")
+_CHUNK = 1024 * 1024
+
+# What LayerRef.digest is the digest of: the blob as stored ("blob"), the
+# uncompressed tar ("diff_id"), or nothing that can be checked ("none").
+Verify = Literal["blob", "diff_id", "none"]
 
 
 def decompressed(stream: IO[bytes]) -> IO[bytes]:
@@ -32,37 +48,119 @@ def decompressed(stream: IO[bytes]) -> IO[bytes]:
     return peekable  # type: ignore[return-value]
 
 
-class LayerReader:
-    """Iterate a layer's tar members and read the content of the current one."""
+class _Hashing(io.RawIOBase):
+    """A read-only stream that hashes every byte read through it."""
 
-    def __init__(self, stream: IO[bytes], ref: LayerRef) -> None:
+    def __init__(self, stream: IO[bytes], algorithm: str) -> None:
+        super().__init__()
+        self._stream = stream
+        self.hash = hashlib.new(algorithm)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        self.hash.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        """Read, and hash, whatever the tar reader left unread (padding, trailers)."""
+        while chunk := self._stream.read(_CHUNK):
+            self.hash.update(chunk)
+
+
+class _MemberStream(io.RawIOBase):
+    """The content of one tar member; a broken layer stream raises LayerError."""
+
+    def __init__(self, handle: IO[bytes], reader: LayerReader) -> None:
+        super().__init__()
+        self._handle = handle
+        self._reader = reader
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._handle.read(len(buffer))
+        except _STREAM_ERRORS as exc:
+            raise self._reader.failure(exc) from None
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class LayerReader:
+    """Iterate a layer's tar members and read the content of the current one.
+
+    The digest is checked when `members()` has been iterated to its end.
+    """
+
+    def __init__(self, stream: IO[bytes], ref: LayerRef, verify: Verify = "blob") -> None:
         self.ref = ref
         self._stream = stream
+        self._hashing: _Hashing | None = None
+        match = _DIGEST.match(ref.digest) if verify != "none" else None
+        self._expected = match[2] if match else None
+        source: IO[bytes] = stream
+        if match and verify == "blob":
+            source = self._hashing = _Hashing(stream, match[1])  # type: ignore[assignment]
         try:
+            content = decompressed(source)
+            if match and verify == "diff_id":
+                content = self._hashing = _Hashing(content, match[1])  # type: ignore[assignment]
             # Closed by close(); the reader is itself the context manager.
-            self._tar = tarfile.open(fileobj=decompressed(stream), mode="r|")  # noqa: SIM115
+            self._tar = tarfile.open(fileobj=content, mode="r|")  # noqa: SIM115
         except _STREAM_ERRORS as exc:
-            raise self._error(exc) from None
+            raise self.failure(exc) from None
 
-    def _error(self, exc: BaseException) -> LayerError:
+    def _name(self) -> str:
+        return f"layer {self.ref.index} ({self.ref.digest})"
+
+    def failure(self, exc: BaseException) -> LayerError:
+        """The error for a stream that broke: a digest mismatch when that is the cause."""
+        with contextlib.suppress(*_STREAM_ERRORS):
+            mismatch = self._mismatch()
+            if mismatch is not None:
+                return mismatch
         return LayerError(
-            f"layer {self.ref.index} ({self.ref.digest}) is not a readable tar stream: "
-            f"{type(exc).__name__}: {exc}"
+            f"{self._name()} is not a readable tar stream: {type(exc).__name__}: {exc}"
+        )
+
+    def _mismatch(self) -> LayerError | None:
+        if self._hashing is None or self._expected is None:
+            return None
+        self._hashing.drain()
+        actual = self._hashing.hash.hexdigest()
+        if actual == self._expected:
+            return None
+        return LayerError(
+            f"{self._name()} does not match its digest: the content read hashes to "
+            f"{self._hashing.hash.name}:{actual}; the blob is damaged or was replaced"
         )
 
     def members(self) -> Iterator[tarfile.TarInfo]:
         try:
             yield from self._tar
+            mismatch = self._mismatch()
         except _STREAM_ERRORS as exc:
-            raise self._error(exc) from None
+            raise self.failure(exc) from None
+        if mismatch is not None:
+            raise mismatch
+
+    def open(self, member: tarfile.TarInfo) -> IO[bytes]:
+        """A forward-only stream of `member`, which must be the member just yielded."""
+        try:
+            handle = self._tar.extractfile(member)
+        except _STREAM_ERRORS as exc:
+            raise self.failure(exc) from None
+        return io.BufferedReader(_MemberStream(handle or io.BytesIO(), self), _CHUNK)
 
     def read(self, member: tarfile.TarInfo) -> bytes:
         """The content of `member`, which must be the member just yielded."""
-        try:
-            handle = self._tar.extractfile(member)
-            return handle.read() if handle else b""
-        except _STREAM_ERRORS as exc:
-            raise self._error(exc) from None
+        with self.open(member) as stream:
+            return stream.read()
 
     def close(self) -> None:
         with contextlib.suppress(*_STREAM_ERRORS):

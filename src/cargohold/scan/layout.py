@@ -1,7 +1,8 @@
 """Find the images in an OCI layout, an OCI archive or a `docker save` archive.
 
 The result is, per platform, the ordered list of layers and a way to open each
-layer blob as a binary stream; nothing is extracted to disk.
+layer blob as a binary stream; nothing is extracted to disk. Each layer says
+what its digest covers, so the LayerReader can check it while streaming.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import IO, Any
 
 from cargohold.oci import mediatypes
 from cargohold.scan.errors import BadReferenceError, ImageSourceError
+from cargohold.scan.layers import Verify
 from cargohold.scan.model import LayerRef, Platform
 from cargohold.scan.reference import ImageReference
 
@@ -33,6 +35,9 @@ Opener = Callable[[], IO[bytes]]
 class Layer:
     ref: LayerRef
     open: Opener
+    # What ref.digest is the digest of, for the check while streaming: the blob as
+    # stored (OCI descriptors), the uncompressed tar (docker save diff IDs), or "none".
+    verify: Verify = "blob"
 
 
 @dataclass(frozen=True)
@@ -250,8 +255,10 @@ def _docker_archive_images(reference: ImageReference, files: Files) -> list[Imag
         for position, name in enumerate(layer_names):
             if not isinstance(name, str) or not files.exists(name):
                 raise ImageSourceError(f"{reference}: layer {name!r} is missing from the archive")
-            digest = diff_ids[position] if len(diff_ids) == len(layer_names) else name
-            layers.append(Layer(LayerRef(position, str(digest)), _opener(files, name)))
+            # Without a diff ID per layer, the layer is named by its path and not checked.
+            verify: Verify = "diff_id" if len(diff_ids) == len(layer_names) else "none"
+            digest = diff_ids[position] if verify == "diff_id" else name
+            layers.append(Layer(LayerRef(position, str(digest)), _opener(files, name), verify))
         images.append(ImageToScan(image_id, _platform(config), layers))
     return images
 

@@ -4,14 +4,24 @@ Whiteouts (`.wh.NAME`) delete NAME from the layers below; an opaque marker
 (`.wh..wh..opq`) hides everything the layers below put in its directory. Only
 the content of files the catalogers want is kept in memory, with every version
 of each so the introducing layer of a package can be found later.
+
+Files are chosen from the tar header alone, before any content is read:
+- by name (`wanted`): small database files, kept whole (up to MAX_FILE_SIZE);
+- by an extracting cataloger (see catalog.py): by name (`wants`, e.g. `*.jar`)
+  or, for files whose name says nothing, by path and mode (`wants_file`, e.g.
+  any regular file with an executable bit, as Go binaries have). Such a file is
+  streamed through the cataloger's `extract` hook, whatever its size, and only
+  what the hook returns is kept. Every other file is skipped unread.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+import tarfile
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 
+from cargohold.scan.catalog import Cataloger, PartlyUnreadable, UnreadableFile
 from cargohold.scan.layers import LayerReader
 from cargohold.scan.model import UNREADABLE_FILE, LayerRef, Problem
 
@@ -29,6 +39,8 @@ class FileVersion:
     data: bytes | None = None
     linkname: str | None = None
     deleted: bool = False
+    # The cataloger whose extract hook read the file: data is what that hook kept.
+    extracted_by: str | None = None
 
 
 def normalise(name: str) -> str | None:
@@ -46,6 +58,7 @@ def _ancestors(path: str) -> list[str]:
 @dataclass
 class Overlay:
     wanted: Callable[[str], bool]
+    extractors: Sequence[Cataloger] = ()
     files: dict[str, FileVersion] = field(default_factory=dict)
     history: dict[str, list[FileVersion]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -71,12 +84,17 @@ class Overlay:
                 hidden_files.add(path)
                 continue
             hidden_trees.add(path)
-            if not self.wanted(path):
+            raw = self.wanted(path)
+            extractor = None if raw else self._extractor(path, member)
+            if not raw and extractor is None:
                 continue
             if member.issym():
-                added[path] = FileVersion(layer, linkname=member.linkname)
+                if raw or (extractor is not None and extractor.wants(path)):
+                    added[path] = FileVersion(layer, linkname=member.linkname)
             elif member.islnk():
-                self._hardlink(path, member.linkname, added, layer)
+                self._hardlink(path, member.linkname, added, layer, extractor)
+            elif member.isfile() and extractor is not None:
+                self._extract(extractor, path, member, reader, added)
             elif member.isfile():
                 if member.size > MAX_FILE_SIZE:
                     self._problem(path, f"{path} is larger than {MAX_FILE_SIZE} bytes; skipped")
@@ -88,15 +106,53 @@ class Overlay:
             self.files[path] = version
             self.history.setdefault(path, []).append(version)
 
+    def _extractor(self, path: str, member: tarfile.TarInfo) -> Cataloger | None:
+        """The extracting cataloger that reads `path`: by name first, then by mode."""
+        for cataloger in self.extractors:
+            if cataloger.wants(path):
+                return cataloger
+        if member.isfile() or member.islnk():
+            for cataloger in self.extractors:
+                if cataloger.wants_file is not None and cataloger.wants_file(path, member.mode):
+                    return cataloger
+        return None
+
+    def _extract(
+        self,
+        cataloger: Cataloger,
+        path: str,
+        member: tarfile.TarInfo,
+        reader: LayerReader,
+        added: dict[str, FileVersion],
+    ) -> None:
+        assert cataloger.extract is not None
+        with reader.open(member) as stream:
+            try:
+                data = cataloger.extract(path, stream, member.size)
+            except UnreadableFile as exc:
+                self._problem(path, f"{cataloger.name}: {exc}")
+                data = exc.data if isinstance(exc, PartlyUnreadable) else None
+        if data is not None:
+            added[path] = FileVersion(reader.ref, data=data, extracted_by=cataloger.name)
+
     def _hardlink(
-        self, path: str, target: str, added: dict[str, FileVersion], layer: LayerRef
+        self,
+        path: str,
+        target: str,
+        added: dict[str, FileVersion],
+        layer: LayerRef,
+        extractor: Cataloger | None,
     ) -> None:
         name = normalise(target) or ""
         source = added.get(name) or self.files.get(name)
-        if source is None or source.data is None:
-            self._problem(path, f"{path} is a hard link to {target}, which was not read")
+        route = extractor.name if extractor is not None else None
+        if source is None or source.data is None or source.extracted_by != route:
+            # A file chosen by mode alone (any executable) is often a hard link to
+            # one that held nothing for its cataloger: only named files are missed.
+            if extractor is None or extractor.wants(path):
+                self._problem(path, f"{path} is a hard link to {target}, which was not read")
             return
-        added[path] = FileVersion(layer, data=source.data)
+        added[path] = replace(source, layer=layer)
 
     def _hide(
         self,

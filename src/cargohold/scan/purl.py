@@ -44,3 +44,15 @@ def npm_purl(name: str, version: str) -> str:
     return PackageURL(
         type="npm", namespace=namespace or None, name=bare, version=version
     ).to_string()
+
+
+def golang_purl(module: str, version: str) -> str:
+    """pkg:golang/github.com/gorilla/mux@v1.8.0; the toolchain is pkg:golang/stdlib@1.19.8."""
+    namespace, _, name = module.rpartition("/")
+    return PackageURL(
+        type="golang", namespace=namespace or None, name=name, version=version
+    ).to_string()
+
+
+def maven_purl(group: str, artifact: str, version: str) -> str:
+    return PackageURL(type="maven", namespace=group, name=artifact, version=version).to_string()
