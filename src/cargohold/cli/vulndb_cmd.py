@@ -1,0 +1,185 @@
+"""`cargohold vulndb`: the local vulnerability database that local scans match against.
+
+The registry keeps a database of its own, filled through its admin API; these commands work
+on a local SQLite file and need no server.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from cargohold.cli.common import JsonOption, err_console, fail, out, print_json, when
+
+if TYPE_CHECKING:
+    from cargohold.services.vulndb import ImportResult
+
+vulndb_app = typer.Typer(
+    help="The local vulnerability database (OSV records) for local scans.",
+    no_args_is_help=True,
+)
+
+DbDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db-dir",
+        envvar="CARGOHOLD_DB_DIR",
+        help="Directory of the local database [$XDG_CACHE_HOME/cargohold or ~/.cache/cargohold].",
+        show_default=False,
+    ),
+]
+
+
+def resolve_db_dir(db_dir: Path | None) -> Path:
+    """The database directory a command works on: `--db-dir`, or the default cache dir."""
+    from cargohold.services.vulndb import default_db_dir
+
+    return db_dir if db_dir is not None else default_db_dir()
+
+
+@vulndb_app.command("import")
+def import_command(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A directory of OSV JSON files, a zip of them (osv.dev's <Ecosystem>/all.zip),"
+            " a JSON file, or an http(s) URL of a zip or JSON file."
+        ),
+    ],
+    db_dir: DbDirOption = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name of the source [its path or URL]."),
+    ] = None,
+    full: Annotated[
+        bool | None,
+        typer.Option(
+            "--full/--partial",
+            help="A full export deletes this source's records that it no longer holds"
+            " [zip: full; directory or JSON file: partial].",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import OSV advisories: new and newer records are stored, withdrawn ones removed."""
+    import sqlalchemy as sa
+
+    from cargohold.services.vulndb import SourceError, import_document, import_source, open_local
+
+    directory = resolve_db_dir(db_dir)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} records"),
+        console=err_console,
+        # Only on a terminal: CI logs get the summary, not spinner frames.
+        disable=as_json or not err_console.is_terminal,
+        transient=True,
+    )
+    try:
+        store = open_local(directory)
+        with progress:
+            task = progress.add_task(f"importing {source}", total=None)
+            result = import_source(
+                store,
+                source,
+                name,
+                full=full,
+                progress=lambda count: progress.update(task, completed=count),
+            )
+    except SourceError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot open the database in {directory}: {exc.strerror or exc}") from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise fail(f"database error in {directory}: {_first_line(exc)}") from None
+    if as_json:
+        print_json(import_document(result))
+    else:
+        _print_import(result)
+    for message in result.invalid_messages:
+        print(f"warning: invalid record: {message}", file=sys.stderr)
+    hidden = result.invalid - len(result.invalid_messages)
+    if hidden > 0:
+        print(f"warning: ... and {hidden} more invalid records", file=sys.stderr)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _print_import(result: ImportResult) -> None:
+    table = Table("added", "updated", "unchanged", "withdrawn", "removed", "invalid")
+    table.add_row(
+        *(
+            f"{n:,}"
+            for n in (
+                result.added,
+                result.updated,
+                result.unchanged,
+                result.withdrawn,
+                result.removed,
+                result.invalid,
+            )
+        )
+    )
+    out.print(f"imported {result.location} as source {result.name!r}", highlight=False)
+    out.print(table)
+    out.print(
+        f"{result.records:,} records read in {result.seconds:.1f} s"
+        f"{' (full export: records gone from it removed)' if result.full else ''}; "
+        f"{len(result.keys_touched):,} packages touched; database version {result.version}",
+        highlight=False,
+    )
+
+
+@vulndb_app.command("status")
+def status_command(db_dir: DbDirOption = None, as_json: JsonOption = False) -> None:
+    """Show the database's version, record counts per source and ecosystem, last updates."""
+    import sqlalchemy as sa
+
+    from cargohold.services.vulndb import local_database_exists, open_local, status_document
+
+    directory = resolve_db_dir(db_dir)
+    if not local_database_exists(directory):
+        raise fail(
+            f"no vulnerability database in {directory}: fill it with "
+            "`cargohold vulndb import SOURCE`"
+        )
+    try:
+        status = open_local(directory).status()
+    except OSError as exc:
+        raise fail(f"cannot open the database in {directory}: {exc.strerror or exc}") from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise fail(f"database error in {directory}: {_first_line(exc)}") from None
+    if as_json:
+        print_json({"path": str(directory / "vulndb.sqlite"), **status_document(status)})
+        return
+    out.print(f"database {directory / 'vulndb.sqlite'}", highlight=False)
+    out.print(
+        f"version {status.version}, {status.records:,} records affecting "
+        f"{status.packages:,} packages, last changed {when(status.updated_at)}",
+        highlight=False,
+    )
+    sources = Table("source", "location", "records", "last import", "newest record")
+    for source in status.sources:
+        sources.add_row(
+            source.name,
+            source.location if source.location != source.name else "",
+            f"{source.records:,}",
+            when(source.last_import_at),
+            when(source.last_modified),
+        )
+    out.print(sources)
+    if status.ecosystems:
+        ecosystems = Table("ecosystem", "records")
+        for ecosystem, count in status.ecosystems.items():
+            ecosystems.add_row(ecosystem, f"{count:,}")
+        out.print(ecosystems)
