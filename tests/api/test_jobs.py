@@ -125,7 +125,7 @@ def test_cli_runs_waits_lists_and_shows(registry: CargoholdServer, repo: str) ->
     assert done.returncode == 0, done.stderr
     queued_line, outcome = done.stdout.strip().splitlines()
     job_id = queued_line.rsplit(" ", 1)[1]
-    assert outcome.startswith("succeeded: 1 repositories, 1 images deleted")
+    assert outcome.startswith("succeeded: 1 repositories, 1 images deleted, ")
 
     shown = _cli("jobs", "show", job_id, *url)
     assert json.loads(shown.stdout)["result"]["repositories"][repo]["deleted"] == 1

@@ -9,7 +9,16 @@ import typer
 from rich.table import Table
 
 from cargohold.cli.client import DEFAULT_REGISTRY, ClientError
-from cargohold.cli.common import JsonOption, RegistryOption, client, fail, out, print_json, when
+from cargohold.cli.common import (
+    JsonOption,
+    RegistryOption,
+    client,
+    fail,
+    out,
+    print_json,
+    size,
+    when,
+)
 
 jobs_app = typer.Typer(help="Background jobs: gc and lifecycle runs, scheduled or on demand.")
 
@@ -27,11 +36,16 @@ def _summary(job: dict[str, Any]) -> str:
         return str(job["error"])
     result = job["result"] or {}
     if job["kind"] == "gc" and result:
-        return f"{result['blobs']} blobs, {result['bytes']} bytes freed"
+        return f"{result['blobs']} blobs, {size(result['bytes'])} freed"
     if job["kind"] == "lifecycle" and result:
         repositories = result["repositories"]
         deleted = sum(r.get("deleted", 0) for r in repositories.values())
-        return f"{len(repositories)} repositories, {deleted} images deleted"
+        freed = sum(r.get("bytesFreed", 0) for r in repositories.values())
+        failures = f", {result['failures']} failed" if result.get("failures") else ""
+        return (
+            f"{len(repositories)} repositories, {deleted} images deleted, "
+            f"{size(freed)} freed{failures}"
+        )
     return ""
 
 
