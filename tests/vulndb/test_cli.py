@@ -30,7 +30,7 @@ def status(db_dir: Path) -> dict:
 def test_import_a_directory_and_show_status(db_dir: Path) -> None:
     result = run("vulndb", "import", str(DATA), "--db-dir", str(db_dir), "--name", "testdata")
     assert result.exit_code == 0, result.output
-    assert "source 'testdata'" in result.stdout
+    assert "as source 'testdata'" in result.stdout
     assert " 4 " in result.stdout  # added
     # Invalid records are reported with the file they came from, and do not fail the run.
     assert "warning: invalid record: broken/no-modified.json: OSV record BROKEN-1" in (

@@ -116,7 +116,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _print_import(result: ImportResult) -> None:
-    table = Table("added", "updated", "unchanged", "withdrawn", "removed", "invalid")
+    table = Table()
+    for column in ("added", "updated", "unchanged", "withdrawn", "removed", "invalid"):
+        table.add_column(column, justify="right")
     table.add_row(
         *(
             f"{n:,}"
@@ -130,7 +132,8 @@ def _print_import(result: ImportResult) -> None:
             )
         )
     )
-    out.print(f"imported {result.location} as source {result.name!r}", highlight=False)
+    named = f" as source {result.name!r}" if result.name != result.location else ""
+    out.print(f"imported {result.location}{named}", highlight=False)
     out.print(table)
     out.print(
         f"{result.records:,} records read in {result.seconds:.1f} s"
@@ -168,18 +171,23 @@ def status_command(db_dir: DbDirOption = None, as_json: JsonOption = False) -> N
         f"{status.packages:,} packages, last changed {when(status.updated_at)}",
         highlight=False,
     )
-    sources = Table("source", "location", "records", "last import", "newest record")
+    sources = Table()
+    sources.add_column("source", overflow="fold")
+    sources.add_column("records", justify="right")
+    sources.add_column("last import")
+    sources.add_column("newest record")
     for source in status.sources:
+        named = f"{source.name} ({source.location})" if source.location != source.name else ""
         sources.add_row(
-            source.name,
-            source.location if source.location != source.name else "",
+            named or source.name,
             f"{source.records:,}",
             when(source.last_import_at),
             when(source.last_modified),
         )
     out.print(sources)
     if status.ecosystems:
-        ecosystems = Table("ecosystem", "records")
+        ecosystems = Table("ecosystem")
+        ecosystems.add_column("records", justify="right")
         for ecosystem, count in status.ecosystems.items():
             ecosystems.add_row(ecosystem, f"{count:,}")
         out.print(ecosystems)
