@@ -86,6 +86,8 @@ def test_equal_spellings(ecosystem: str, a: str, b: str) -> None:
         ("Go", "(devel)"),
         ("Alpine:v3.19", "1.0-r1-r2"),
         ("Alpine:v3.19", "1.0_git1~abc123"),
+        ("NuGet", ""),  # univers reads it as None, which compares with nothing
+        ("npm", "1 .0"),  # univers would drop the space
     ],
 )
 def test_unreadable_versions_raise_version_error(ecosystem: str, version: str) -> None:

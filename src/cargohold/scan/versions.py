@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from debian.debian_support import Version as DpkgVersion
-from packaging.version import InvalidVersion as InvalidPep440Version
 from packaging.version import Version as Pep440Version
 from univers import versions as uv
 
@@ -97,8 +96,6 @@ SCHEMES: dict[str, Callable[[str], Any]] = {
     "Packagist": uv.ComposerVersion,
 }
 
-_READ_ERRORS = (ValueError, TypeError, InvalidPep440Version, uv.InvalidVersion)
-
 
 def supported(ecosystem: str) -> bool:
     """Whether versions of this ecosystem (full string or base name) can be ordered."""
@@ -111,11 +108,15 @@ def version_key(ecosystem: str, version: str) -> Any:
     scheme = SCHEMES.get(ecosystem_base(ecosystem))
     if scheme is None:
         raise VersionError(f"no version ordering is known for ecosystem {ecosystem!r}")
+    if not version or any(c.isspace() for c in version):
+        # No scheme has spaces in versions; univers would quietly drop them (and read an
+        # empty NuGet version as None, which does not compare).
+        raise VersionError(f"{version!r} is not a valid {ecosystem_base(ecosystem)} version")
     try:
         return scheme(version)
     except VersionError:
         raise
-    except _READ_ERRORS:
+    except Exception:  # each library has its own errors for malformed input (NuGet's too)
         raise VersionError(
             f"{version!r} is not a valid {ecosystem_base(ecosystem)} version"
         ) from None
@@ -151,6 +152,13 @@ def evaluate_range(range_: Range, version: str, ecosystem: str) -> RangeMatch | 
         events = [(e.kind, e.value, _event_key(scheme, e.kind, e.value)) for e in range_.events]
     except VersionError:
         return None
+    try:
+        return _walk(current, events)
+    except TypeError:  # keys a library cannot compare after all: no guess
+        return None
+
+
+def _walk(current: Any, events: list[tuple[str, str, Any]]) -> RangeMatch | None:
     limits = [key for kind, _, key in events if kind == "limit"]
     if limits and not any(key is None or current < key for key in limits):
         return None
@@ -189,7 +197,7 @@ def lowest(ecosystem: str, versions: list[str]) -> str | None:
         return None
     try:
         return min(versions, key=lambda v: version_key(ecosystem, v))
-    except VersionError:
+    except (VersionError, TypeError):
         return versions[0]
 
 
@@ -199,7 +207,7 @@ def highest(ecosystem: str, versions: list[str]) -> str | None:
         return None
     try:
         return max(versions, key=lambda v: version_key(ecosystem, v))
-    except VersionError:
+    except (VersionError, TypeError):
         return versions[0]
 
 
