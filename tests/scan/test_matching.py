@@ -242,6 +242,18 @@ def test_go_stdlib_and_module() -> None:
     assert match_inventory(inventory(None, fixed), _db()) == []
 
 
+def test_go_packages_of_the_go_binary_test_image() -> None:
+    # Debian bookworm's golang-go is 1.19.8; the test binary depends on x/text v0.3.5.
+    stdlib = package("golang", "stdlib", "1.19.8")
+    text = package("golang", "golang.org/x/text", "v0.3.5")
+    findings = _by_id(match_inventory(inventory(DEBIAN_12, stdlib, text), _db()))
+    assert set(findings) == {("stdlib", "CVE-2023-39325"), ("golang.org/x/text", "CVE-2022-32149")}
+    assert findings["stdlib", "CVE-2023-39325"].fixed_version == "1.20.10"
+    text_finding = findings["golang.org/x/text", "CVE-2022-32149"]
+    assert (text_finding.record_id, text_finding.fixed_version) == ("GO-2022-1059", "0.3.8")
+    assert text_finding.ecosystem == "Go"
+
+
 def test_maven_log4j_core_branches() -> None:
     def fixed_in(version: str, name: str = "org.apache.logging.log4j:log4j-core") -> list[str]:
         log4j = package(

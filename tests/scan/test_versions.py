@@ -7,6 +7,7 @@ import pytest
 from cargohold.scan.osv import AffectedPackage, Event, Range
 from cargohold.scan.versions import (
     VersionError,
+    affected,
     compare,
     evaluate,
     evaluate_range,
@@ -117,11 +118,12 @@ def _range(kind: str, *events: tuple[str, str]) -> Range:
 
 
 def test_debian_fixed_range() -> None:
-    (affected,) = record("DSA-5514-1").affected
-    (range_,) = affected.ranges
+    (range_,) = record("DSA-5514-1").affected[0].ranges
     assert evaluate_range(range_, "2.36-9+deb12u1", "Debian:12").fixed == "2.36-9+deb12u3"
     assert evaluate_range(range_, "2.36-9+deb12u3", "Debian:12") is None  # the fix itself
     assert evaluate_range(range_, "2.36-9+deb12u14", "Debian:12") is None
+    assert affected(range_, "2.36-9", "Debian:12")
+    assert not affected(range_, "2.36-9+deb12u3", "Debian:12")
 
 
 def test_go_stdlib_two_intervals_in_one_semver_range() -> None:
@@ -196,16 +198,16 @@ def test_unreadable_versions_never_match_a_range() -> None:
 
 
 def test_versions_list_matches_exactly_even_when_unorderable() -> None:
-    affected = AffectedPackage(
+    entry = AffectedPackage(
         ecosystem="PyPI",
         name="example",
         ranges=(_range("ECOSYSTEM", ("introduced", "0"), ("fixed", "2.0")),),
         versions=("1.0", "legacy-build-7"),
     )
-    assert evaluate(affected, "legacy-build-7") is not None
-    assert evaluate(affected, "legacy-build-8") is None
-    assert evaluate(affected, "1.5").fixed == "2.0"
-    assert evaluate(affected, "2.0") is None
+    assert evaluate(entry, "legacy-build-7") is not None
+    assert evaluate(entry, "legacy-build-8") is None
+    assert evaluate(entry, "1.5").fixed == "2.0"
+    assert evaluate(entry, "2.0") is None
 
 
 def test_versions_only_record() -> None:
@@ -217,7 +219,7 @@ def test_versions_only_record() -> None:
 
 
 def test_several_ranges_report_the_lowest_fix_above() -> None:
-    affected = AffectedPackage(
+    entry = AffectedPackage(
         ecosystem="npm",
         name="example",
         ranges=(
@@ -225,6 +227,6 @@ def test_several_ranges_report_the_lowest_fix_above() -> None:
             _range("SEMVER", ("introduced", "1.0.0"), ("fixed", "1.2.0")),
         ),
     )
-    assert evaluate(affected, "1.1.0").fixed == "1.2.0"
-    assert evaluate(affected, "1.3.0").fixed == "1.4.0"
-    assert evaluate(affected, "1.4.0") is None
+    assert evaluate(entry, "1.1.0").fixed == "1.2.0"
+    assert evaluate(entry, "1.3.0").fixed == "1.4.0"
+    assert evaluate(entry, "1.4.0") is None

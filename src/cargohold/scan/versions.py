@@ -158,6 +158,11 @@ def evaluate_range(range_: Range, version: str, ecosystem: str) -> RangeMatch | 
         return None
 
 
+def affected(range_: Range, version: str, ecosystem: str) -> bool:
+    """Whether `version` lies in the range (see evaluate_range)."""
+    return evaluate_range(range_, version, ecosystem) is not None
+
+
 def _walk(current: Any, events: list[tuple[str, str, Any]]) -> RangeMatch | None:
     limits = [key for kind, _, key in events if kind == "limit"]
     if limits and not any(key is None or current < key for key in limits):
