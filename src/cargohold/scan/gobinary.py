@@ -59,7 +59,7 @@ MAX_CANDIDATES = 4096
 MAX_MODINFO_CANDIDATES = 8
 _VERSION_CANDIDATE = b"go1."
 _VERSION_CAPTURE = 64
-_PT_LOAD, _PF_W = 1, 2
+_PT_LOAD, _PF_X, _PF_W = 1, 1, 2
 _GO_VERSION = re.compile(r"^go(\d+)\.(\d+)(?:\.(\d+))?(?:(beta|rc)(\d+))?$")
 
 
@@ -77,6 +77,7 @@ class _Segment:
     vaddr: int
     size: int
     writable: bool
+    executable: bool
 
     def file_offset(self, vaddr: int) -> int | None:
         if self.vaddr <= vaddr < self.vaddr + self.size:
@@ -129,7 +130,8 @@ def _parse_elf(head: bytes) -> _Elf | None:
             else:
                 kind, offset, vaddr, _, filesz, _, flags = fields[:7]
             if kind == _PT_LOAD and filesz > 0:
-                segments.append(_Segment(offset, vaddr, filesz, bool(flags & _PF_W)))
+                segment = _Segment(offset, vaddr, filesz, bool(flags & _PF_W), bool(flags & _PF_X))
+                segments.append(segment)
     except struct.error:
         return None
     return _Elf(head[5] == 1, segments)
@@ -162,9 +164,10 @@ class _Window:
         self.fill(offset + size)
         return bytes(self.buffer[offset - self.start : offset - self.start + size])
 
-    def find(self, pattern: bytes, offset: int) -> int:
-        """The absolute offset of `pattern` at or after `offset` within the window, or -1."""
-        index = self.buffer.find(pattern, max(offset - self.start, 0))
+    def find(self, pattern: bytes, offset: int, end: int | None = None) -> int:
+        """The absolute offset of `pattern` within [offset, end) of the window, or -1."""
+        stop = len(self.buffer) if end is None else end - self.start
+        index = self.buffer.find(pattern, max(offset - self.start, 0), max(stop, 0))
         return -1 if index < 0 else self.start + index
 
     def drop(self, before: int) -> None:
@@ -193,7 +196,7 @@ class _Scan:
 
     def on_magic(self, offset: int) -> None:
         segment = self.elf.segment_at(offset)
-        if segment is None or not segment.writable or self.string_headers:
+        if segment is None or not segment.writable or self.string_headers or self.found:
             return
         if (segment.vaddr + offset - segment.offset) % _ALIGN:
             return
@@ -289,6 +292,20 @@ class _Scan:
 _PATTERNS = (BUILDINFO_MAGIC, _VERSION_CANDIDATE, INFO_START)
 
 
+def _search_ranges(elf: _Elf) -> dict[bytes, list[tuple[int, int]]]:
+    """Where each pattern can be: build info in writable data; the strings a pointer-format
+    build info points to in read-only data (in the text segment only for old linkers that
+    put read-only data there)."""
+    readonly = [s for s in elf.segments if not s.writable]
+    data = [s for s in readonly if not s.executable] or readonly
+    strings = sorted((s.offset, s.offset + s.size) for s in data)
+    return {
+        BUILDINFO_MAGIC: sorted((s.offset, s.offset + s.size) for s in elf.segments if s.writable),
+        _VERSION_CANDIDATE: strings,
+        INFO_START: strings,
+    }
+
+
 def read_build_info(stream: IO[bytes]) -> tuple[str, str] | None:
     """(Go version, module info without its framing) of a Go ELF binary, or None."""
     head = stream.read(_HEAD)
@@ -303,17 +320,21 @@ def read_build_info(stream: IO[bytes]) -> tuple[str, str] | None:
         _VERSION_CANDIDATE: scan.on_version_candidate,
         INFO_START: scan.on_modinfo_candidate,
     }
+    ranges = _search_ranges(elf)
     next_from = dict.fromkeys(_PATTERNS, 0)
     while not scan.found:
         window.fill(min(window.end + _CHUNK, limit))
         scan.capture_string_headers()
         for pattern in _PATTERNS:
-            offset = window.find(pattern, next_from[pattern])
-            while offset >= 0 and offset + len(pattern) <= min(window.end, limit):
-                handlers[pattern](offset)
+            for start, end in ranges[pattern]:
+                if end <= next_from[pattern] or start >= window.end:
+                    continue
+                offset = window.find(pattern, max(start, next_from[pattern]), end)
+                while offset >= 0 and not scan.found:
+                    handlers[pattern](offset)
+                    offset = window.find(pattern, offset + 1, end)
                 if scan.found:
                     break
-                offset = window.find(pattern, offset + 1)
             # A match may straddle the window's end: look there again next time.
             next_from[pattern] = max(next_from[pattern], window.end - len(pattern) + 1)
             if scan.found:
