@@ -21,7 +21,7 @@ from cargohold.cli import scan_cmd
 from cargohold.cli.main import app
 from cargohold.scan import Inventory, inventory_image
 from cargohold.scan.findings import Finding, PlatformResult, ScanResult, Severity
-from tests.scan.content import debian_base, dist_info
+from tests.scan.content import DATA, debian_base, dist_info
 from tests.scan.imagebuild import File, ImageSpec, docker_archive, oci_layout, tar_directory
 
 SITE = "usr/lib/python3/dist-packages"
@@ -318,3 +318,64 @@ def test_the_installed_command_prints_one_line_errors(tmp_path: Path) -> None:
     assert completed.returncode == 1
     assert completed.stdout == ""
     assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("error: ")
+
+
+# ---- end to end: a real local database --------------------------------------------
+
+OSV = Path(__file__).parents[1] / "data" / "osv"
+GLIBC_CVE = "CVE-2023-4911"  # Debian 12 glibc before 2.36-9+deb12u3; HIGH (CVSS 7.8) upstream
+REQUESTS_CVE = "CVE-2023-32681"  # requests before 2.31.0; MEDIUM (CVSS 6.1)
+
+
+@pytest.fixture(scope="module")
+def vulnerable_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Debian 12 with glibc as it was before DSA-5514-1, and requests 2.28.1."""
+    status = (DATA / "dpkg" / "status-base").read_bytes()
+    old_glibc = status.replace(b"2.36-9+deb12u14", b"2.36-9+deb12u1")
+    assert old_glibc != status
+    base = [
+        File(e.path, old_glibc) if e.path == "var/lib/dpkg/status" else e for e in debian_base()
+    ]
+    spec = ImageSpec(layers=[base, dist_info(SITE, "requests", "2.28.1")])
+    return oci_layout(tmp_path_factory.mktemp("vulnerable") / "layout", spec)
+
+
+@pytest.fixture(scope="module")
+def db_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("vulndb")
+    result = CliRunner().invoke(app, ["vulndb", "import", str(OSV), "--db-dir", str(directory)])
+    assert result.exit_code == 0, result.output
+    return directory
+
+
+def test_end_to_end_scan_against_an_imported_database(
+    vulnerable_image: Path, db_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = ["--db-dir", str(db_dir)]
+    report = run(str(vulnerable_image), *db, "--format", "json")
+    assert report.exit_code == 0, report.output
+    assert "no vulnerability data" not in report.stderr
+    document = json.loads(report.stdout)
+    assert document["dbVersion"] and document["dbVersion"] != "0-none"
+    found = {(v["id"], v["pkgName"]): v for v in document["results"][0]["vulnerabilities"]}
+    assert {(GLIBC_CVE, "libc6"), (GLIBC_CVE, "libc-bin"), (REQUESTS_CVE, "requests")} <= set(found)
+    glibc = found[(GLIBC_CVE, "libc6")]
+    assert (glibc["severity"], glibc["fixedVersion"]) == ("HIGH", "2.36-9+deb12u3")
+    assert found[(REQUESTS_CVE, "requests")]["fixedVersion"] == "2.31.0"
+
+    gate = [str(vulnerable_image), *db, "--exit-code", "1"]
+    assert run(*gate, "--severity", "CRITICAL").exit_code == 0
+    failed = run(*gate, "--severity", "CRITICAL,HIGH")
+    assert failed.exit_code == 1
+    assert GLIBC_CVE in failed.stdout and REQUESTS_CVE not in failed.stdout
+    (tmp_path / ".trivyignore").write_text("DSA-5514-1  # glibc: accepted\n")
+    assert run(*gate, "--severity", "CRITICAL,HIGH").exit_code == 0
+    (tmp_path / ".trivyignore").write_text(f"{GLIBC_CVE} exp:2001-01-01\n")
+    assert run(*gate, "--severity", "CRITICAL,HIGH").exit_code == 1
+
+    sarif_file = tmp_path / "results.sarif"
+    assert run(str(vulnerable_image), *db, "-f", "sarif", "-o", str(sarif_file)).exit_code == 0
+    results = json.loads(sarif_file.read_text())["runs"][0]["results"]
+    levels = {(r["ruleId"], r["level"]) for r in results}
+    assert {(GLIBC_CVE, "error"), (REQUESTS_CVE, "warning")} <= levels

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from cargohold.cli.common import fail
 from cargohold.scan.errors import ScanError
@@ -33,9 +34,11 @@ from cargohold.scan.filters import (
 from cargohold.scan.findings import SEVERITIES, PlatformResult, ScanResult
 from cargohold.scan.inventory import inventory_source
 from cargohold.scan.layout import open_images
+from cargohold.scan.matching import match_inventory
 from cargohold.scan.model import Inventory
 from cargohold.scan.reference import TRANSPORTS, ImageReference, parse_reference
 from cargohold.scan.report import VULNERABILITY_FORMATS, WRITERS, table
+from cargohold.services.vulndb import default_db_dir, local_database_exists, open_local
 
 DEFAULT_IGNOREFILE = Path(".trivyignore")
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
@@ -198,9 +201,23 @@ def _ignore_rules(ignorefile: Path | None) -> IgnoreRules:
 def _match(target: str, inventories: list[Inventory], db_dir: Path | None) -> ScanResult:
     """Match every platform's inventory against the local vulnerability database.
 
-    `db_version` is None when no vulnerability data is loaded.
+    `db_version` is None when no vulnerability data is loaded (no database, or no records).
     """
-    return ScanResult(target, [PlatformResult(inventory) for inventory in inventories])
+    directory = db_dir if db_dir is not None else default_db_dir()
+    platforms = [PlatformResult(inventory) for inventory in inventories]
+    if not local_database_exists(directory):
+        return ScanResult(target, platforms)
+    try:
+        store = open_local(directory)
+        if store.status().records == 0:
+            return ScanResult(target, platforms)
+        version = store.version()
+        for platform in platforms:
+            platform.findings = match_inventory(platform.inventory, store)
+    except SQLAlchemyError as exc:
+        message = _one_line(str(exc.orig) if getattr(exc, "orig", None) else str(exc))
+        raise fail(f"cannot read the vulnerability database in {directory}: {message}") from None
+    return ScanResult(target, platforms, version)
 
 
 def _write_report(
