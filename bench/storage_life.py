@@ -107,27 +107,35 @@ def lifecycle(root: Path, images: int) -> dict[str, float]:
     }
 
 
+def populate_gc(
+    meta: MetadataStore, store: FilesystemBlobStore, blobs: int, manifests: int
+) -> None:
+    """BLOBS blobs in one repository, a quarter unreferenced, the rest spread over MANIFESTS
+    untagged manifests; only the garbage gets bytes on disk (only it is ever deleted)."""
+    referenced = blobs - blobs // 4
+    per_manifest = -(-referenced // manifests)  # ceiling: every referenced blob is used
+    config = _digest("config")
+    meta.link_blob("gc/repo", config, 2)
+    digests = [_digest(f"blob-{i}") for i in range(blobs)]
+    for i, digest in enumerate(digests):
+        meta.link_blob("gc/repo", digest, 100)
+        if i >= referenced:
+            store.put(digest, f"blob-{i}".encode())
+    for m in range(manifests):
+        chunk = digests[:referenced][m * per_manifest : (m + 1) * per_manifest]
+        layers = [(d, 100) for d in chunk]
+        body = _manifest(config, layers)
+        meta.put_manifest("gc/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), None)
+
+
 def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
     meta = MetadataStore(engine := make_engine(f"sqlite:///{root / 'gc.db'}"))
     migrate(engine)
     store = FilesystemBlobStore(root / "blobs")
     uploads = UploadService(meta, store, 86400)
     collector = GarbageCollector(meta, store, uploads, grace_seconds=0)
-    referenced = blobs - blobs // 4
-    per_manifest = -(-referenced // manifests)  # ceiling: every referenced blob is used
-    config = _digest("config")
-    meta.link_blob("gc/repo", config, 2)
     started = time.perf_counter()
-    digests = [_digest(f"blob-{i}") for i in range(blobs)]
-    for i, digest in enumerate(digests):
-        meta.link_blob("gc/repo", digest, 100)
-        if i >= referenced:
-            store.put(digest, f"blob-{i}".encode())  # only garbage needs bytes to delete
-    for m in range(manifests):
-        chunk = digests[:referenced][m * per_manifest : (m + 1) * per_manifest]
-        layers = [(d, 100) for d in chunk]
-        body = _manifest(config, layers)
-        meta.put_manifest("gc/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), None)
+    populate_gc(meta, store, blobs, manifests)
     populate = time.perf_counter() - started
     started = time.perf_counter()
     candidates, _ = collector.count()
