@@ -49,6 +49,30 @@ class Settings:
     gc_schedule: str = "30 3 * * *"
     # Whether the scheduled GC also removes untagged manifests nothing tagged needs.
     gc_schedule_untagged: bool = False
+    # Scanning (docs/scanning.md): scan image manifests when they are pushed (a project's
+    # scan policy can override), vulnerability sources imported on a schedule, remediation
+    # deadlines in days per severity (0: none).
+    scan_on_push: bool = True
+    vulndb_sources: str = ""  # comma-separated OSV sources: paths or http(s) URLs of zips
+    vulndb_schedule: str = "0 */6 * * *"
+    sla_critical_days: int = 1
+    sla_high_days: int = 7
+    sla_medium_days: int = 30
+    sla_low_days: int = 0
+
+    @property
+    def sla_days(self) -> dict[str, int]:
+        days = {
+            "CRITICAL": self.sla_critical_days,
+            "HIGH": self.sla_high_days,
+            "MEDIUM": self.sla_medium_days,
+            "LOW": self.sla_low_days,
+        }
+        return {level: n for level, n in days.items() if n > 0}
+
+    @property
+    def vulndb_source_list(self) -> list[str]:
+        return [s.strip() for s in self.vulndb_sources.split(",") if s.strip()]
 
     @property
     def host(self) -> str:
@@ -118,7 +142,10 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("job_workers must be 0 or more")
     if settings.job_store and not settings.job_store.startswith(("redis://", "rediss://")):
         raise ConfigError(f"job_store must be empty or a redis:// URL, got {settings.job_store!r}")
-    for name in ("lifecycle_schedule", "gc_schedule"):
+    for level in ("critical", "high", "medium", "low"):
+        if getattr(settings, f"sla_{level}_days") < 0:
+            raise ConfigError(f"sla_{level}_days must be 0 (no deadline) or more")
+    for name in ("lifecycle_schedule", "gc_schedule", "vulndb_schedule"):
         try:
             parse_schedule(getattr(settings, name))
         except ScheduleError as exc:

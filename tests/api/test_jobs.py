@@ -92,7 +92,11 @@ def test_a_failing_job_records_its_error(client: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b'{"kind": "compact"}', "unknown job kind 'compact'; known kinds: gc, lifecycle"),
+        (
+            b'{"kind": "compact"}',
+            "unknown job kind 'compact'; known kinds: gc, lifecycle, reevaluate, scan,"
+            " vulndb-update",
+        ),
         (b'{"kind": "gc", "args": {"force": true}}', "job 'gc' takes no argument 'force'"),
         (b'{"kind": "gc", "args": {"untagged": "yes"}}', "job 'gc': 'untagged' must be a bool"),
         (b'{"kind": "gc", "args": []}', "args must be a JSON object"),
@@ -143,7 +147,8 @@ def test_cli_runs_waits_lists_and_shows(registry: CargoholdServer, repo: str) ->
     assert unknown.returncode == 1
     [line] = unknown.stderr.strip().splitlines()
     assert line.startswith("error: ") and line.endswith(
-        "/api/v1/jobs: JOB_INVALID: unknown job kind 'compact'; known kinds: gc, lifecycle"
+        "/api/v1/jobs: JOB_INVALID: unknown job kind 'compact'; known kinds: gc, lifecycle,"
+        " reevaluate, scan, vulndb-update"
     )
 
 

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from cargohold.api import admin
+from cargohold.api import admin, scanning
 from cargohold.api.accesslog import AccessLogMiddleware
 from cargohold.api.context import AppContext
 from cargohold.api.errors import (
@@ -34,16 +34,20 @@ from cargohold.jobs.queue import JobQueue, open_huey
 from cargohold.logs import configure_logging
 from cargohold.meta.db import make_engine
 from cargohold.meta.store import MetadataStore
+from cargohold.meta.vulndb import VulnStore
+from cargohold.oci.manifests import Manifest
 from cargohold.policy.access import AllowAll, ReadOnly
+from cargohold.scan.osv import parse_record
 from cargohold.server import SETTINGS_ENV
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
-from cargohold.services.jobs import JobService
+from cargohold.services.jobs import JobService, ScanJobs
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
+from cargohold.services.scanning import ScanService
 from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
@@ -81,6 +85,28 @@ ROUTES = [
     Route("/api/v1/jobs", admin.list_jobs, methods=["GET"]),
     Route("/api/v1/jobs", admin.submit_job, methods=["POST"]),
     Route("/api/v1/jobs/{job_id}", admin.job, methods=["GET"]),
+    Route("/api/v1/scan-policies", scanning.scan_policies, methods=["GET"]),
+    Route(
+        "/api/v1/projects/{project}/scan-policy",
+        scanning.scan_policy,
+        methods=["GET", "PUT", "DELETE"],
+    ),
+    Route("/api/v1/cve-allowlist", scanning.list_allowlist, methods=["GET"]),
+    Route("/api/v1/cve-allowlist", scanning.add_allowlist, methods=["POST"]),
+    Route("/api/v1/cve-allowlist/{entry_id}", scanning.remove_allowlist, methods=["DELETE"]),
+    Route("/api/v1/vulnerabilities/overdue", scanning.overdue, methods=["GET"]),
+    Route("/api/v1/vulndb", scanning.vulndb_status, methods=["GET"]),
+    Route("/api/v1/vulndb/import", scanning.vulndb_import, methods=["POST"]),
+    Route(
+        "/api/v1/repositories/{name:path}/manifests/{reference}/scan",
+        scanning.scan_result,
+        methods=["GET"],
+    ),
+    Route(
+        "/api/v1/repositories/{name:path}/manifests/{reference}/scan",
+        scanning.scan_now,
+        methods=["POST"],
+    ),
     Route("/api/v1/storage", admin.storage_report, methods=["GET"]),
     Route(
         "/api/v1/projects/{project}/quota",
@@ -132,6 +158,17 @@ def build_context(settings: Settings) -> AppContext:
     jobs.add_schedules(
         settings.gc_schedule, settings.gc_schedule_untagged, settings.lifecycle_schedule
     )
+    vulndb = VulnStore(engine, parse_record)
+    scans = ScanService(meta, blobs, vulndb, settings.scan_on_push, settings.sla_days)
+    scan_jobs = ScanJobs(jobs, scans, settings.vulndb_source_list)
+    scan_jobs.add_schedule(settings.vulndb_schedule)
+
+    def after_push(repository: str, digest: str, manifest: Manifest) -> None:
+        if scans.wants_scan_on_push(repository, manifest):
+            scan_jobs.scan_pushed(repository, digest)
+
+    registry.after_push = after_push
+    registry.pull_gate = scans.check_pull
     return AppContext(
         settings,
         registry,
@@ -146,6 +183,8 @@ def build_context(settings: Settings) -> AppContext:
         StorageReportService(meta, gc),
         db_executor,
         jobs,
+        scans,
+        scan_jobs,
     )
 
 

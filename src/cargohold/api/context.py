@@ -14,11 +14,12 @@ from cargohold.config import Settings
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
-from cargohold.services.jobs import JobService
+from cargohold.services.jobs import JobService, ScanJobs
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
+from cargohold.services.scanning import ScanService
 from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
@@ -43,6 +44,8 @@ class AppContext:
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor
     jobs: JobService
+    scans: ScanService
+    scan_jobs: ScanJobs
 
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)

@@ -7,6 +7,10 @@ metadata store as `queued`, and handed to the queue; whichever consumer takes it
 - `gc`: one garbage collection pass (args: `untagged`, `dryRun`).
 - `lifecycle`: apply the stored lifecycle policy of one repository (args: `repository`),
   or of every repository that has one (no args): what the daily schedule runs.
+- `scan`: scan one manifest (args: `repository`, `digest`, `rescan`); pushes queue these
+  untracked (no job_runs row: the scan report itself is the record).
+- `vulndb-update`: import the configured vulnerability sources, then re-evaluate.
+- `reevaluate`: bring every stored scan report up to the current vulnerability database.
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ from cargohold.meta.jobs import STATES, JobRun, JobRunStore
 from cargohold.meta.store import MetadataStore
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.lifecycle import LifecycleService
+from cargohold.services.scanning import ScanService
+from cargohold.services.vulndb import SourceError, import_document, import_source
 
 log = logging.getLogger("cargohold.jobs")
 
 SCHEDULE_ACTOR = "schedule"
+# Jobs queued without a job_runs row (scans on push) have ids with this prefix.
+UNTRACKED = "untracked-"
 
 
 class JobInvalid(RegistryError):
@@ -119,7 +127,17 @@ class JobService:
 
     # -- running --------------------------------------------------------------------------
 
+    def submit_untracked(self, kind: str, args: dict[str, Any]) -> None:
+        """Queue a job nobody will look up by id (a scan on push): no job_runs row."""
+        self.queue.enqueue(kind, f"{UNTRACKED}{uuid.uuid4().hex}", args)
+
     def _execute(self, job_id: str, kind: str, body: JobBody, kwargs: dict[str, Any]) -> None:
+        if job_id.startswith(UNTRACKED):
+            try:
+                body(actor=SCHEDULE_ACTOR, **kwargs)
+            except Exception:
+                log.exception("job %s (%s) failed", job_id, kind)
+            return
         self.runs.started(job_id)
         run = self.runs.get(job_id)
         actor = run.created_by if run else SCHEDULE_ACTOR
@@ -160,3 +178,45 @@ class JobService:
                 "bytesFreed": outcome.bytes_freed,
             }
         return {"repositories": repositories, "failures": failures}
+
+
+class ScanJobs:
+    """The scanning kinds of job, registered on a JobService."""
+
+    def __init__(self, jobs: JobService, scans: ScanService, sources: list[str]) -> None:
+        self.jobs = jobs
+        self.scans = scans
+        self.sources = sources
+        jobs.add_kind("scan", self._scan, {"repository": str, "digest": str, "rescan": bool})
+        jobs.add_kind("vulndb-update", self._update, {})
+        jobs.add_kind("reevaluate", self._reevaluate, {})
+
+    def add_schedule(self, schedule: str) -> None:
+        if self.sources:
+            self.jobs.queue.register_schedule(
+                "vulndb-update",
+                schedule,
+                lambda: self.jobs.submit("vulndb-update", {}, "schedule", SCHEDULE_ACTOR),
+            )
+
+    def scan_pushed(self, repository: str, digest: str) -> None:
+        self.jobs.submit_untracked("scan", {"repository": repository, "digest": digest})
+
+    def _scan(
+        self, actor: str, repository: str, digest: str, rescan: bool = False
+    ) -> dict[str, Any]:
+        return self.scans.scan(repository, digest, rescan).as_dict()
+
+    def _update(self, actor: str) -> dict[str, Any]:
+        imports = []
+        for source in self.sources:
+            try:
+                result = import_source(self.scans.vulndb, source)
+            except SourceError as exc:
+                imports.append({"location": source, "error": str(exc)})
+                continue
+            imports.append(import_document(result))
+        return {"imports": imports, "reevaluation": self.scans.reevaluate_all()}
+
+    def _reevaluate(self, actor: str) -> dict[str, Any]:
+        return self.scans.reevaluate_all()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cargohold.errors import (
@@ -33,7 +35,7 @@ from cargohold.oci.digests import (
     compute,
     looks_like_digest,
 )
-from cargohold.oci.manifests import MAX_MANIFEST_BYTES, parse_manifest
+from cargohold.oci.manifests import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from cargohold.oci.names import check_name, check_tag, is_valid_name, project_of
 from cargohold.policy.access import AccessPolicy
 from cargohold.policy.immutability import check_tag_push, check_tags_delete
@@ -41,6 +43,8 @@ from cargohold.services.holds import HoldService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.storage.base import BlobStore
+
+log = logging.getLogger("cargohold.registry")
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,10 @@ class RegistryService:
         self.blobs = blobs
         self.access = access
         self.pulls = pulls
+        # Set by the application: called after a manifest is stored (scan on push), and
+        # before a manifest GET is answered (the scan gate, which raises DENIED).
+        self.after_push: Callable[[str, str, Manifest], None] | None = None
+        self.pull_gate: Callable[[str, StoredManifest], None] | None = None
 
     # -- blobs ------------------------------------------------------------------------
 
@@ -192,6 +200,12 @@ class RegistryService:
                 f"tag {tag!r} is immutable and already points to {moved.current_digest}",
                 detail={"tag": tag},
             ) from None
+        if self.after_push is not None:
+            try:
+                self.after_push(repository, digest, manifest)
+            except Exception:
+                # The manifest is stored; a queue that cannot take the scan must not fail it.
+                log.exception("after-push hook failed for %s@%s", repository, digest)
         return PutManifestResult(digest, manifest.subject.digest if manifest.subject else None)
 
     def get_manifest(self, repository: str, reference: str, count_pull: bool) -> StoredManifest:
@@ -203,6 +217,8 @@ class RegistryService:
                 raise NameUnknown(detail={"name": repository})
             raise ManifestUnknown(detail={"reference": reference})
         if count_pull:
+            if self.pull_gate is not None:
+                self.pull_gate(repository, stored)
             self.pulls.record(stored.id)
         return stored
 

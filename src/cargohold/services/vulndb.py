@@ -125,8 +125,13 @@ def import_source(
     *,
     full: bool | None = None,
     progress: Callable[[int], None] | None = None,
+    location: str | None = None,
 ) -> ImportResult:
-    """Import OSV records from `source` (see the module's rules); `progress` gets a count."""
+    """Import OSV records from `source` (see the module's rules); `progress` gets a count.
+
+    `location` names a local `source` in the database's source list instead of its path (the
+    admin API receives uploads into a temporary file).
+    """
     started = time.perf_counter()
     if source.startswith(("http://", "https://")):
         with tempfile.TemporaryDirectory(prefix="cargohold-osv-") as tmp:
@@ -138,7 +143,8 @@ def import_source(
         path = Path(source).expanduser()
         if not path.exists():
             raise SourceError(f"{source}: no such file or directory")
-        result = _import_path(store, path, str(path.resolve()), name, full, progress)
+        label = location or str(path.resolve())
+        result = _import_path(store, path, label, name, full, progress)
     result.seconds = time.perf_counter() - started
     return result
 

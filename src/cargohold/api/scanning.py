@@ -1,0 +1,173 @@
+"""Admin API for scanning: scan results, scans on demand, scan policies, the CVE allowlist,
+the remediation report and the registry's vulnerability database."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from cargohold.api.context import AppContext, context
+from cargohold.errors import ManifestUnknown, NameUnknown, RegistryError
+from cargohold.oci.names import check_name
+from cargohold.scan.report import WRITERS
+from cargohold.scan.storedform import result_to_json
+from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
+from cargohold.services.vulndb import SourceError, import_document, import_source, status_document
+
+ANONYMOUS = "anonymous"
+# Formats the result endpoint renders (the CLI asks for the stored form and renders itself).
+FORMATS = ("stored", "json", "sarif", "cyclonedx", "spdx")
+MAX_IMPORT_BYTES = 2 << 30
+
+
+class VulnDbImportInvalid(RegistryError):
+    code = "VULNDB_IMPORT_INVALID"
+    status = 400
+    default_message = "the vulnerability records could not be imported"
+
+
+class ScanRequestInvalid(RegistryError):
+    code = "SCAN_INVALID"
+    status = 400
+    default_message = "invalid scan request"
+
+
+def _digest_of(ctx: AppContext, repository: str, reference: str) -> str:
+    check_name(repository)
+    if ":" in reference:
+        return reference
+    digest = ctx.registry.meta.tag_digest(repository, reference)
+    if digest is None:
+        if not ctx.registry.meta.repository_exists(repository):
+            raise NameUnknown(detail={"name": repository})
+        raise ManifestUnknown(detail={"reference": reference})
+    return digest
+
+
+async def scan_result(request: Request) -> Response:
+    ctx = context(request)
+    name, reference = request.path_params["name"], request.path_params["reference"]
+    form = request.query_params.get("format", "stored")
+    if form not in FORMATS:
+        raise ScanRequestInvalid(f"format must be one of {', '.join(FORMATS)}")
+    digest = await ctx.offload(_digest_of, ctx, name, reference)
+    result = await ctx.offload(ctx.scans.result, name, digest)
+    if form == "stored":
+        return JSONResponse(result_to_json(result))
+    stream = io.StringIO()
+    WRITERS[form](result, stream)
+    return Response(stream.getvalue(), media_type="application/json")
+
+
+async def scan_now(request: Request) -> Response:
+    ctx = context(request)
+    name, reference = request.path_params["name"], request.path_params["reference"]
+    rescan = request.query_params.get("rescan", "false").lower() == "true"
+    digest = await ctx.offload(_digest_of, ctx, name, reference)
+    if not await ctx.offload(ctx.registry.meta.get_manifest, name, digest, True):
+        raise ManifestUnknown(detail={"reference": reference})
+    run = await ctx.offload(
+        ctx.jobs.submit,
+        "scan",
+        {"repository": name, "digest": digest, "rescan": rescan},
+        "api",
+        ANONYMOUS,
+    )
+    return JSONResponse(run.as_dict(), status_code=202)
+
+
+async def scan_policy(request: Request) -> Response:
+    ctx = context(request)
+    project = request.path_params["project"]
+    if request.method == "GET":
+        return JSONResponse(await ctx.offload(ctx.scans.policy, project))
+    if request.method == "DELETE":
+        await ctx.offload(ctx.scans.remove_policy, project, ANONYMOUS)
+        return Response(status_code=204)
+    try:
+        document = json.loads(await request.body())
+    except ValueError:
+        raise ScanPolicyInvalid("the body must be a JSON object describing the policy") from None
+    return JSONResponse(await ctx.offload(ctx.scans.set_policy, project, document, ANONYMOUS))
+
+
+async def scan_policies(request: Request) -> Response:
+    ctx = context(request)
+    return JSONResponse({"policies": await ctx.offload(ctx.scans.policies)})
+
+
+async def list_allowlist(request: Request) -> Response:
+    ctx = context(request)
+    project = request.query_params.get("project") or None
+    return JSONResponse({"entries": await ctx.offload(ctx.scans.allowlist, project)})
+
+
+async def add_allowlist(request: Request) -> Response:
+    ctx = context(request)
+    try:
+        document = json.loads(await request.body())
+    except ValueError:
+        raise AllowlistInvalid("the body must be a JSON object describing the entry") from None
+    entry = await ctx.offload(ctx.scans.allow, document, ANONYMOUS)
+    return JSONResponse(entry, status_code=201)
+
+
+async def remove_allowlist(request: Request) -> Response:
+    ctx = context(request)
+    raw = request.path_params["entry_id"]
+    if not raw.isdigit():
+        raise AllowlistUnknown(detail={"id": raw[:20]})
+    await ctx.offload(ctx.scans.disallow, int(raw), ANONYMOUS)
+    return Response(status_code=204)
+
+
+async def overdue(request: Request) -> Response:
+    """Findings past their remediation deadline now, or as of `?at=` (UNIX seconds)."""
+    ctx = context(request)
+    project = request.query_params.get("project") or None
+    at = request.query_params.get("at")
+    try:
+        moment = float(at) if at else None
+    except ValueError:
+        raise ScanRequestInvalid("at must be a UNIX time in seconds") from None
+    return JSONResponse(await ctx.offload(ctx.scans.overdue, project, moment))
+
+
+async def vulndb_status(request: Request) -> Response:
+    ctx = context(request)
+    status = await ctx.offload(ctx.scans.vulndb.status)
+    return JSONResponse(status_document(status))
+
+
+async def vulndb_import(request: Request) -> Response:
+    """The body is an OSV export (a zip, or one JSON record or list); `?name=` labels it."""
+    ctx = context(request)
+    name = request.query_params.get("name") or None
+    location = request.query_params.get("location") or "uploaded through the admin API"
+    length = int(request.headers.get("content-length") or 0)
+    if length > MAX_IMPORT_BYTES:
+        raise VulnDbImportInvalid(f"the body is larger than {MAX_IMPORT_BYTES} bytes")
+    with tempfile.TemporaryDirectory(prefix="cargohold-vulndb-") as tmp:
+        body = await request.body()
+        if not body:
+            raise VulnDbImportInvalid("the body is empty: send a zip of OSV records or a record")
+        path = Path(tmp) / ("upload.zip" if body[:2] == b"PK" else "upload.json")
+        path.write_bytes(body)
+        try:
+            result = await ctx.offload(
+                lambda: import_source(
+                    ctx.scans.vulndb, str(path), name or location, location=location
+                )
+            )
+        except SourceError as exc:
+            raise VulnDbImportInvalid(str(exc)) from None
+    document = import_document(result)
+    if result.changed:
+        run = await ctx.offload(ctx.jobs.submit, "reevaluate", {}, "api", ANONYMOUS)
+        document["reevaluationJob"] = run.id
+    return JSONResponse(document)

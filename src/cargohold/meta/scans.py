@@ -1,0 +1,410 @@
+"""Stored scan reports and findings, project scan policies and the CVE allowlist."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cargohold.meta.store import MetadataStore
+
+NO_FINDINGS_RANK = 5
+
+
+def package_label(key: str) -> str:
+    """`deb:libc6@2.36-9 var/lib/dpkg/status` (a finding's package key) as `libc6 2.36-9`."""
+    identity = key.split(" ", 1)[0]
+    name, _, version = identity.partition(":")[2].rpartition("@")
+    return f"{name} {version}" if name else identity
+
+
+@dataclass(frozen=True)
+class StoredFinding:
+    vuln_id: str
+    package_key: str
+    severity_rank: int
+    ids: tuple[str, ...]
+    fixed: bool
+    first_seen: float
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScanReportRow:
+    digest: str
+    status: str
+    error: str | None
+    scanned_at: float
+    evaluated_at: float
+    db_version: str | None
+    inventory: list[dict[str, Any]] | None
+    worst_rank: int
+    blocking_problem: str | None
+
+
+@dataclass(frozen=True)
+class ScanPolicyRow:
+    project: str
+    scan_on_push: bool | None
+    prevent_severity: str | None
+    prevent_unscanned: bool
+    updated_at: float
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class AllowlistRow:
+    id: int
+    project: str  # "" = system-wide
+    vuln_id: str
+    reason: str
+    expires_at: float | None
+    created_at: float
+    created_by: str
+
+    def active(self, now: float) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True)
+class GateFinding:
+    digest: str
+    vuln_id: str
+    ids: tuple[str, ...]
+    severity_rank: int
+    package: str  # "name version"
+
+
+@dataclass(frozen=True)
+class OpenFinding:
+    """A finding as the remediation report sees it: where it is and since when."""
+
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    vuln_id: str
+    ids: tuple[str, ...]
+    severity_rank: int
+    package: str
+    fixed: bool
+    first_seen: float
+
+
+_REPORT_COLUMNS = (
+    "digest, status, error, scanned_at, evaluated_at, db_version, inventory, worst_rank,"
+    " blocking_problem"
+)
+_ALLOW_COLUMNS = "id, project, vuln_id, reason, expires_at, created_at, created_by"
+
+
+def _report(row: tuple[Any, ...]) -> ScanReportRow:
+    return ScanReportRow(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        json.loads(row[6]) if row[6] else None,
+        int(row[7]),
+        row[8],
+    )
+
+
+class ScanStore:
+    def __init__(self, meta: MetadataStore) -> None:
+        self.meta = meta
+        self._fast = meta._fast
+
+    # -- reports --------------------------------------------------------------------------
+
+    def report(self, digest: str) -> ScanReportRow | None:
+        row = self._fast.one(
+            f"SELECT {_REPORT_COLUMNS} FROM scan_reports WHERE digest = ?", (digest,)
+        )
+        return _report(row) if row else None
+
+    def reports_for_reevaluation(self, after: str, limit: int) -> list[ScanReportRow]:
+        rows = self._fast.rows(
+            f"SELECT {_REPORT_COLUMNS} FROM scan_reports WHERE status = 'ok' AND digest > ?"
+            " ORDER BY digest LIMIT ?",
+            (after, limit),
+        )
+        return [_report(row) for row in rows]
+
+    def findings(self, digest: str) -> list[StoredFinding]:
+        rows = self._fast.rows(
+            "SELECT vuln_id, package_key, severity_rank, ids, fixed, first_seen, data"
+            " FROM scan_findings WHERE digest = ? ORDER BY severity_rank, vuln_id, package_key",
+            (digest,),
+        )
+        return [
+            StoredFinding(
+                r[0], r[1], int(r[2]), tuple(r[3].split()), bool(r[4]), r[5], json.loads(r[6])
+            )
+            for r in rows
+        ]
+
+    def save_report(
+        self,
+        digest: str,
+        *,
+        inventory: list[dict[str, Any]] | None,
+        db_version: str | None,
+        findings: list[tuple[str, str, int, tuple[str, ...], bool, dict[str, Any]]],
+        blocking_problem: str | None,
+        error: str | None = None,
+        rescanned: bool = True,
+    ) -> None:
+        """Store a scan (or re-evaluation) of `digest`, replacing its findings.
+
+        `findings` are (vuln_id, package_key, severity_rank, ids, fixed, data). A finding
+        already stored for the same vulnerability and package keeps its first-seen time.
+        """
+        now = time.time()
+        worst = min((f[2] for f in findings), default=NO_FINDINGS_RANK)
+        with self._fast.transaction() as tx:
+            first_seen = {
+                (row[0], row[1]): row[2]
+                for row in tx.rows(
+                    "SELECT vuln_id, package_key, first_seen FROM scan_findings WHERE digest = ?",
+                    (digest,),
+                )
+            }
+            existing = tx.one(
+                "SELECT scanned_at, inventory FROM scan_reports WHERE digest = ?", (digest,)
+            )
+            scanned_at = now if rescanned or existing is None else existing[0]
+            stored_inventory = (
+                json.dumps(inventory)
+                if inventory is not None
+                else (existing[1] if existing else None)
+            )
+            tx.execute("DELETE FROM scan_reports WHERE digest = ?", (digest,))
+            tx.execute(
+                f"INSERT INTO scan_reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    digest,
+                    "error" if error else "ok",
+                    error,
+                    scanned_at,
+                    now,
+                    db_version,
+                    stored_inventory,
+                    worst,
+                    blocking_problem,
+                ),
+            )
+            tx.execute("DELETE FROM scan_findings WHERE digest = ?", (digest,))
+            if findings:
+                tx.executemany(
+                    "INSERT INTO scan_findings (digest, vuln_id, package_key, severity_rank, ids,"
+                    " fixed, first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            digest,
+                            vuln_id,
+                            key,
+                            rank,
+                            " ".join(sorted(ids)),
+                            fixed,
+                            first_seen.get((vuln_id, key), now),
+                            json.dumps(data),
+                        )
+                        for vuln_id, key, rank, ids, fixed, data in findings
+                    ],
+                )
+
+    def mark_evaluated(self, digest: str, db_version: str) -> None:
+        """Nothing in the database change concerns this image: only its version moves."""
+        with self._fast.transaction() as tx:
+            tx.execute(
+                "UPDATE scan_reports SET db_version = ?, evaluated_at = ? WHERE digest = ?",
+                (db_version, time.time(), digest),
+            )
+
+    # -- the pull gate's questions ------------------------------------------------------
+
+    def gate_facts(
+        self, digests: list[str], threshold_rank: int
+    ) -> tuple[dict[str, ScanReportRow], list[GateFinding]]:
+        """Reports of `digests` (without inventories), and their findings at or above the rank."""
+        marks = ", ".join("?" * len(digests))
+        reports = {
+            row[0]: ScanReportRow(
+                row[0], row[1], row[2], row[3], row[4], row[5], None, int(row[6]), row[7]
+            )
+            for row in self._fast.rows(
+                "SELECT digest, status, error, scanned_at, evaluated_at, db_version, worst_rank,"
+                f" blocking_problem FROM scan_reports WHERE digest IN ({marks})",
+                tuple(digests),
+            )
+        }
+        findings: list[GateFinding] = []
+        worse = [d for d, r in reports.items() if r.worst_rank <= threshold_rank]
+        if worse:
+            marks = ", ".join("?" * len(worse))
+            findings = [
+                GateFinding(r[0], r[1], tuple(r[2].split()), int(r[3]), package_label(r[4]))
+                for r in self._fast.rows(
+                    "SELECT digest, vuln_id, ids, severity_rank, package_key FROM scan_findings"
+                    f" WHERE digest IN ({marks}) AND severity_rank <= ?"
+                    " ORDER BY severity_rank, vuln_id",
+                    (*worse, threshold_rank),
+                )
+            ]
+        return reports, findings
+
+    def children(self, digest: str) -> list[str]:
+        """The platform manifests an index lists (any repository: content is global)."""
+        return self._fast.column(
+            "SELECT DISTINCT r.digest FROM manifest_references r JOIN manifests m"
+            " ON m.id = r.manifest_id WHERE m.digest = ? AND r.kind = 'manifest'",
+            (digest,),
+        )
+
+    # -- remediation ----------------------------------------------------------------------
+
+    def open_findings(self, project: str | None, max_rank: int) -> list[OpenFinding]:
+        """Findings of every stored manifest (by repository), at or above the rank."""
+        where = "f.severity_rank <= ?"
+        params: list[Any] = [max_rank]
+        if project:
+            where += " AND (r.name = ? OR r.name LIKE ?)"
+            params += [project, f"{project}/%"]
+        rows = self._fast.rows(
+            "SELECT r.name, m.digest, f.vuln_id, f.ids, f.severity_rank, f.package_key, f.fixed,"
+            " f.first_seen, m.id FROM scan_findings f JOIN manifests m ON m.digest = f.digest"
+            f" JOIN repositories r ON r.id = m.repository_id WHERE {where}"
+            " ORDER BY r.name, m.digest, f.severity_rank, f.vuln_id",
+            tuple(params),
+        )
+        ids = sorted({row[8] for row in rows})
+        tags: dict[int, list[str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for manifest_id, tag in self._fast.rows(
+                f"SELECT manifest_id, name FROM tags WHERE manifest_id IN ({marks}) ORDER BY name",
+                tuple(chunk),
+            ):
+                tags.setdefault(manifest_id, []).append(tag)
+        return [
+            OpenFinding(
+                repository=row[0],
+                digest=row[1],
+                tags=tuple(tags.get(row[8], ())),
+                vuln_id=row[2],
+                ids=tuple(row[3].split()),
+                severity_rank=int(row[4]),
+                package=package_label(row[5]),
+                fixed=bool(row[6]),
+                first_seen=row[7],
+            )
+            for row in rows
+        ]
+
+    # -- policies -------------------------------------------------------------------------
+
+    def policies(self) -> list[ScanPolicyRow]:
+        return [
+            ScanPolicyRow(r[0], None if r[1] is None else bool(r[1]), r[2], bool(r[3]), r[4], r[5])
+            for r in self._fast.rows(
+                "SELECT project, scan_on_push, prevent_severity, prevent_unscanned, updated_at,"
+                " updated_by FROM scan_policies ORDER BY project"
+            )
+        ]
+
+    def set_policy(self, policy: ScanPolicyRow | None, project: str, actor: str) -> None:
+        now = time.time()
+        with self._fast.transaction() as tx:
+            tx.execute("DELETE FROM scan_policies WHERE project = ?", (project,))
+            if policy is not None:
+                tx.execute(
+                    "INSERT INTO scan_policies (project, scan_on_push, prevent_severity,"
+                    " prevent_unscanned, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        project,
+                        policy.scan_on_push,
+                        policy.prevent_severity,
+                        policy.prevent_unscanned,
+                        now,
+                        actor,
+                    ),
+                )
+            detail = (
+                {}
+                if policy is None
+                else {
+                    "scanOnPush": policy.scan_on_push,
+                    "preventSeverity": policy.prevent_severity,
+                    "preventUnscanned": policy.prevent_unscanned,
+                }
+            )
+            self.meta._audit(
+                tx,
+                now,
+                actor,
+                "scan-policy.set" if policy else "scan-policy.remove",
+                project,
+                detail,
+            )
+
+    # -- the allowlist ------------------------------------------------------------------
+
+    def allowlist(self, project: str | None = None) -> list[AllowlistRow]:
+        if project is None:
+            rows = self._fast.rows(f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist ORDER BY id")
+        else:
+            rows = self._fast.rows(
+                f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist WHERE project = ? OR project = ''"
+                " ORDER BY id",
+                (project,),
+            )
+        return [AllowlistRow(*row) for row in rows]
+
+    def add_allowed(
+        self, project: str, vuln_id: str, reason: str, expires_at: float | None, actor: str
+    ) -> int:
+        now = time.time()
+        with self._fast.transaction() as tx:
+            row = tx.one(
+                "INSERT INTO cve_allowlist (project, vuln_id, reason, expires_at, created_at,"
+                " created_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (project, vuln_id, reason, expires_at, now, actor),
+            )
+            assert row is not None
+            entry_id = int(row[0])
+            self.meta._audit(
+                tx,
+                now,
+                actor,
+                "cve-allowlist.add",
+                project or "(system)",
+                {
+                    "id": entry_id,
+                    "vulnerability": vuln_id,
+                    "reason": reason,
+                    "expiresAt": expires_at,
+                },
+            )
+        return entry_id
+
+    def remove_allowed(self, entry_id: int, actor: str) -> AllowlistRow | None:
+        now = time.time()
+        with self._fast.transaction() as tx:
+            row = tx.one(f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist WHERE id = ?", (entry_id,))
+            if row is None:
+                return None
+            entry = AllowlistRow(*row)
+            tx.execute("DELETE FROM cve_allowlist WHERE id = ?", (entry_id,))
+            self.meta._audit(
+                tx,
+                now,
+                actor,
+                "cve-allowlist.remove",
+                entry.project or "(system)",
+                {"id": entry_id, "vulnerability": entry.vuln_id},
+            )
+        return entry

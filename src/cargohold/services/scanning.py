@@ -1,0 +1,565 @@
+"""Scanning in the registry: scan on push, stored results, re-evaluation, the pull gate.
+
+- A scan reads an image manifest's layers straight from the blob store (no HTTP, so it is
+  never counted as a pull), inventories them with scan/, matches the inventory against the
+  registry's vulnerability database and stores both, by manifest digest: the same image in
+  two repositories is scanned once. An index is scanned through its platform manifests.
+- When the database changes, stored inventories are re-evaluated without reading layers
+  again; only images with a package the change touched are matched again, the others just
+  move to the new database version. Each finding keeps the time it was first seen.
+- The pull gate (policy/scan_gate.py) reads only the stored results.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from cargohold.errors import Denied, ManifestUnknown, RegistryError
+from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanStore
+from cargohold.meta.store import MetadataStore, StoredManifest
+from cargohold.meta.vulndb import VulnStore
+from cargohold.oci import mediatypes as mt
+from cargohold.oci.manifests import Manifest, parse_manifest
+from cargohold.oci.names import check_name, project_of
+from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
+from cargohold.scan.errors import ScanError
+from cargohold.scan.findings import SEVERITIES, Finding, PlatformResult, ScanResult, severity_rank
+from cargohold.scan.inventory import inventory_source
+from cargohold.scan.layout import ImageToScan, Layer
+from cargohold.scan.matching import match_inventory, targets_for
+from cargohold.scan.model import Inventory, LayerRef, Platform
+from cargohold.scan.osv import OsvRecord
+from cargohold.scan.storedform import (
+    finding_from_json,
+    finding_to_json,
+    inventory_from_json,
+    inventory_to_json,
+)
+from cargohold.storage.base import BlobStore
+
+log = logging.getLogger("cargohold.scanning")
+
+IMAGE_CONFIGS = frozenset(
+    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
+)
+POLICY_CACHE_SECONDS = 2.0
+MAX_CONFIG_BYTES = 4 << 20
+# Remediation deadlines in days per severity (LOW and UNKNOWN have none by default).
+DEFAULT_SLA_DAYS = {"CRITICAL": 1, "HIGH": 7, "MEDIUM": 30}
+
+
+class ScanPolicyInvalid(RegistryError):
+    code = "SCAN_POLICY_INVALID"
+    status = 400
+    default_message = "invalid scan policy"
+
+
+class AllowlistInvalid(RegistryError):
+    code = "ALLOWLIST_INVALID"
+    status = 400
+    default_message = "invalid allowlist entry"
+
+
+class AllowlistUnknown(RegistryError):
+    code = "ALLOWLIST_UNKNOWN"
+    status = 404
+    default_message = "no such allowlist entry"
+
+
+class ScanUnknown(RegistryError):
+    code = "SCAN_UNKNOWN"
+    status = 404
+    default_message = "this image has not been scanned yet"
+
+
+def package_key(finding: Finding) -> str:
+    p = finding.package
+    return f"{p.type}:{p.name}@{p.version} {p.location}"
+
+
+def is_scannable(manifest: Manifest) -> bool:
+    """An image manifest whose config is an image config (not a signature, SBOM, chart...)."""
+    return (
+        not manifest.is_index
+        and manifest.media_type in mt.IMAGE_MANIFESTS
+        and manifest.config is not None
+        and manifest.config.media_type in IMAGE_CONFIGS
+    )
+
+
+class _BlobReader(io.RawIOBase):
+    """A blob read through the store's iterator, as a file object for the layer reader."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+@dataclass
+class ScanOutcome:
+    digest: str
+    platforms: int = 0
+    scanned: int = 0  # image manifests inventoried now
+    reused: int = 0  # already scanned: only re-evaluated
+    skipped: str | None = None  # why nothing was scanned (not an image)
+    findings: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "platforms": self.platforms,
+            "scanned": self.scanned,
+            "reused": self.reused,
+            "skipped": self.skipped,
+            "findings": self.findings,
+            "error": self.error,
+        }
+
+
+class ScanService:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        vulndb: VulnStore[OsvRecord],
+        scan_on_push: bool,
+        sla_days: dict[str, int] | None = None,
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.store = ScanStore(meta)
+        self.vulndb = vulndb
+        self.scan_on_push_default = scan_on_push
+        self.sla_days = dict(DEFAULT_SLA_DAYS if sla_days is None else sla_days)
+        self._cache_lock = threading.Lock()
+        self._cached_at = -1e9
+        self._policies: dict[str, ScanPolicyRow] = {}
+        self._allowlist: list[AllowlistRow] = []
+
+    # -- reading images from the store --------------------------------------------------
+
+    def _open_blob(self, digest: str) -> IO[bytes]:
+        path = self.blobs.local_path(digest)
+        if path is not None:
+            return open(path, "rb")
+        return io.BufferedReader(_BlobReader(self.blobs.read(digest)), 1 << 20)
+
+    def _platform(self, manifest: Manifest) -> Platform | None:
+        assert manifest.config is not None
+        if manifest.config.size > MAX_CONFIG_BYTES:
+            return None
+        try:
+            config = json.loads(b"".join(self.blobs.read(manifest.config.digest)))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(config, dict) or not config.get("os"):
+            return None
+        return Platform(
+            str(config["os"]), str(config.get("architecture", "")), config.get("variant") or None
+        )
+
+    def _image(self, digest: str, manifest: Manifest) -> ImageToScan:
+        layers = [
+            Layer(LayerRef(position, d.digest), lambda d=d.digest: self._open_blob(d))
+            for position, d in enumerate(manifest.layers)
+        ]
+        return ImageToScan(digest, self._platform(manifest), layers)
+
+    def _manifest(self, repository: str, digest: str) -> Manifest:
+        stored = self.meta.get_manifest(repository, digest, True)
+        if stored is None:
+            raise ManifestUnknown(f"no manifest {digest} in {repository}")
+        return parse_manifest(stored.content, stored.media_type)
+
+    # -- scanning -------------------------------------------------------------------------
+
+    def scan(self, repository: str, digest: str, rescan: bool = False) -> ScanOutcome:
+        """Scan a manifest (an index through its platform manifests) and store the results."""
+        check_name(repository)
+        outcome = ScanOutcome(digest)
+        manifest = self._manifest(repository, digest)
+        if manifest.is_index:
+            targets = []
+            for child in manifest.children:
+                try:
+                    child_manifest = self._manifest(repository, child.digest)
+                except ManifestUnknown:
+                    continue
+                if is_scannable(child_manifest):
+                    targets.append((child.digest, child_manifest))
+        elif is_scannable(manifest):
+            targets = [(digest, manifest)]
+        else:
+            outcome.skipped = (
+                "not an image: an artifact, or an image config this scanner does not read"
+            )
+            return outcome
+        if not targets:
+            outcome.skipped = "the index lists no image manifest stored in this repository"
+            return outcome
+        for target_digest, target in targets:
+            outcome.platforms += 1
+            report = None if rescan else self.store.report(target_digest)
+            if report is not None and report.status == "ok" and report.inventory is not None:
+                outcome.reused += 1
+                found, _ = self._evaluate(target_digest, report.inventory, report.db_version)
+                outcome.findings += found
+                continue
+            try:
+                inventory = inventory_source(self._image(target_digest, target))
+            except (ScanError, OSError) as exc:
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.store.save_report(
+                    target_digest,
+                    inventory=None,
+                    db_version=None,
+                    findings=[],
+                    blocking_problem=None,
+                    error=message,
+                )
+                outcome.error = message
+                continue
+            outcome.scanned += 1
+            outcome.findings += self._store_matches(target_digest, inventory, rescanned=True)
+        return outcome
+
+    def _store_matches(self, digest: str, inventory: Inventory, rescanned: bool) -> int:
+        version = self.vulndb.version()
+        findings = match_inventory(inventory, self.vulndb)
+        blocking = next((p.message for p in inventory.problems if p.blocking), None)
+        self.store.save_report(
+            digest,
+            inventory=[inventory_to_json(inventory)],
+            db_version=version,
+            findings=[
+                (
+                    f.id,
+                    package_key(f),
+                    severity_rank(f.severity.level),
+                    tuple(sorted(f.ids)),
+                    f.fixed,
+                    finding_to_json(f),
+                )
+                for f in findings
+            ],
+            blocking_problem=blocking,
+            rescanned=rescanned,
+        )
+        return len(findings)
+
+    def _evaluate(
+        self, digest: str, stored: list[dict[str, Any]], db_version: str | None
+    ) -> tuple[int, bool]:
+        """Bring a stored report up to the current database: (findings, matched again)."""
+        current = self.vulndb.version()
+        if db_version == current:
+            return len(self.store.findings(digest)), False
+        inventory = inventory_from_json(stored[0])
+        keys = self.vulndb.affected_keys_changed_since(db_version)
+        if keys is not None:
+            mine = {
+                (t.ecosystem, t.name)
+                for package in inventory.packages
+                for t in targets_for(package, inventory.os)
+            }
+            if not mine & keys:
+                self.store.mark_evaluated(digest, current)
+                return len(self.store.findings(digest)), False
+        return self._store_matches(digest, inventory, rescanned=False), True
+
+    def reevaluate_all(self) -> dict[str, int]:
+        """After a database change: every stored report brought to the current version."""
+        started = time.perf_counter()
+        checked = rematched = 0
+        after = ""
+        current = self.vulndb.version()
+        while batch := self.store.reports_for_reevaluation(after, 200):
+            after = batch[-1].digest
+            for report in batch:
+                checked += 1
+                if report.db_version == current or report.inventory is None:
+                    continue
+                _, matched = self._evaluate(report.digest, report.inventory, report.db_version)
+                rematched += matched
+        return {
+            "reports": checked,
+            "matched_again": rematched,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
+    # -- results --------------------------------------------------------------------------
+
+    def result(self, repository: str, digest: str) -> ScanResult:
+        """The stored scan of an image or index, as a ScanResult (one entry per platform)."""
+        manifest = self._manifest(repository, digest)
+        digests = [child.digest for child in manifest.children] if manifest.is_index else [digest]
+        platforms: list[PlatformResult] = []
+        version: str | None = None
+        for target in digests:
+            report = self.store.report(target)
+            if report is None or report.inventory is None:
+                if report is not None and report.error:
+                    raise ScanUnknown(f"the scan of {target} failed: {report.error}")
+                continue
+            version = report.db_version
+            inventory = inventory_from_json(report.inventory[0])
+            findings = [finding_from_json(stored.data) for stored in self.store.findings(target)]
+            platforms.append(PlatformResult(inventory, findings))
+        if not platforms:
+            raise ScanUnknown(f"{repository}@{digest} has not been scanned yet")
+        return ScanResult(f"{repository}@{digest}", platforms, version)
+
+    # -- scan on push and the pull gate -------------------------------------------------
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._cached_at < POLICY_CACHE_SECONDS:
+            return
+        with self._cache_lock:
+            if now - self._cached_at < POLICY_CACHE_SECONDS:
+                return
+            self._policies = {p.project: p for p in self.store.policies()}
+            self._allowlist = self.store.allowlist()
+            self._cached_at = now
+
+    def invalidate(self) -> None:
+        self._cached_at = -1e9
+
+    def wants_scan_on_push(self, repository: str, manifest: Manifest) -> bool:
+        if not is_scannable(manifest):
+            return False
+        self._refresh()
+        policy = self._policies.get(project_of(repository))
+        if policy is not None and policy.scan_on_push is not None:
+            return policy.scan_on_push
+        return self.scan_on_push_default
+
+    def check_pull(self, repository: str, stored: StoredManifest) -> None:
+        """Raise DENIED when the project's policy refuses this image; cheap when it has none."""
+        self._refresh()
+        project = project_of(repository)
+        row = self._policies.get(project)
+        if row is None:
+            return
+        policy = GatePolicy(row.prevent_severity, row.prevent_unscanned)
+        if not policy.active:
+            return
+        manifest = parse_manifest(stored.content, stored.media_type)
+        if manifest.is_index:
+            digests = [child.digest for child in manifest.children]
+        elif is_scannable(manifest):
+            digests = [stored.digest]
+        else:
+            return  # signatures, SBOMs and other artifacts are not images to judge
+        if not digests:
+            return
+        reports, findings = self.store.gate_facts(digests, policy.threshold_rank)
+        images = [
+            ImageScan(
+                d,
+                scanned=d in reports,
+                failed=d in reports and reports[d].status != "ok",
+                blocking_problem=reports[d].blocking_problem if d in reports else None,
+            )
+            for d in digests
+        ]
+        now = time.time()
+        allowed = {
+            entry.vuln_id
+            for entry in self._allowlist
+            if entry.project in ("", project) and entry.active(now)
+        }
+        message = decide(
+            policy,
+            images,
+            [
+                BlockingFinding(f.vuln_id, f.ids, SEVERITIES[f.severity_rank], f.package)
+                for f in findings
+            ],
+            allowed,
+        )
+        if message:
+            raise Denied(message, detail={"digest": stored.digest, "project": project})
+
+    # -- policies and the allowlist -----------------------------------------------------
+
+    def policies(self) -> list[dict[str, Any]]:
+        return [_policy_document(row) for row in self.store.policies()]
+
+    def policy(self, project: str) -> dict[str, Any]:
+        for row in self.store.policies():
+            if row.project == project:
+                return _policy_document(row)
+        return {
+            "project": project,
+            "scanOnPush": self.scan_on_push_default,
+            "preventSeverity": None,
+            "preventUnscanned": False,
+            "default": True,
+        }
+
+    def set_policy(self, project: str, document: Any, actor: str) -> dict[str, Any]:
+        _check_project(project)
+        if not isinstance(document, dict):
+            raise ScanPolicyInvalid("the body must be a JSON object")
+        unknown = set(document) - {"scanOnPush", "preventSeverity", "preventUnscanned"}
+        if unknown:
+            raise ScanPolicyInvalid(
+                f"unknown field {sorted(unknown)[0]!r}; fields: scanOnPush, preventSeverity,"
+                " preventUnscanned"
+            )
+        on_push = document.get("scanOnPush")
+        if on_push is not None and not isinstance(on_push, bool):
+            raise ScanPolicyInvalid("scanOnPush must be true, false or null")
+        severity = document.get("preventSeverity")
+        if severity is not None:
+            if not isinstance(severity, str) or severity.upper() not in SEVERITIES[:4]:
+                raise ScanPolicyInvalid(
+                    "preventSeverity must be CRITICAL, HIGH, MEDIUM, LOW or null"
+                )
+            severity = severity.upper()
+        unscanned = document.get("preventUnscanned", False)
+        if not isinstance(unscanned, bool):
+            raise ScanPolicyInvalid("preventUnscanned must be true or false")
+        row = ScanPolicyRow(project, on_push, severity, unscanned, time.time(), actor)
+        self.store.set_policy(row, project, actor)
+        self.invalidate()
+        return self.policy(project)
+
+    def remove_policy(self, project: str, actor: str) -> None:
+        _check_project(project)
+        self.store.set_policy(None, project, actor)
+        self.invalidate()
+
+    def allowlist(self, project: str | None) -> list[dict[str, Any]]:
+        now = time.time()
+        return [_allow_document(e, now) for e in self.store.allowlist(project)]
+
+    def allow(self, document: Any, actor: str) -> dict[str, Any]:
+        if not isinstance(document, dict):
+            raise AllowlistInvalid("the body must be a JSON object")
+        vuln_id = document.get("id")
+        if not isinstance(vuln_id, str) or not vuln_id.strip() or len(vuln_id) > 255:
+            raise AllowlistInvalid("id must name a vulnerability, e.g. CVE-2023-4911")
+        project = document.get("project") or ""
+        if not isinstance(project, str):
+            raise AllowlistInvalid("project must be a project name, or absent for system-wide")
+        if project:
+            _check_project(project)
+        reason = document.get("reason", "")
+        if not isinstance(reason, str):
+            raise AllowlistInvalid("reason must be a string")
+        expires = document.get("expiresAt")
+        if expires is not None and (
+            isinstance(expires, bool) or not isinstance(expires, int | float)
+        ):
+            raise AllowlistInvalid("expiresAt must be a UNIX time in seconds, or null")
+        entry_id = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
+        self.invalidate()
+        entry = next(e for e in self.store.allowlist() if e.id == entry_id)
+        return _allow_document(entry, time.time())
+
+    def disallow(self, entry_id: int, actor: str) -> None:
+        if self.store.remove_allowed(entry_id, actor) is None:
+            raise AllowlistUnknown(detail={"id": entry_id})
+        self.invalidate()
+
+    # -- remediation SLA ------------------------------------------------------------------
+
+    def overdue(self, project: str | None, now: float | None = None) -> dict[str, Any]:
+        """Findings past their remediation deadline (first seen + SLA days), allowlist aside."""
+        now = time.time() if now is None else now
+        deadlines = {severity_rank(level): days * 86400.0 for level, days in self.sla_days.items()}
+        if not deadlines:
+            return {"sla": {}, "findings": [], "images": []}
+        allowed = self.store.allowlist(project)
+        findings = []
+        images: dict[tuple[str, str], dict[str, Any]] = {}
+        for f in self.store.open_findings(project, max(deadlines)):
+            limit = deadlines.get(f.severity_rank)
+            if limit is None or f.first_seen + limit > now:
+                continue
+            ids = {f.vuln_id, *f.ids}
+            if any(
+                e.vuln_id in ids and e.project in ("", project_of(f.repository)) and e.active(now)
+                for e in allowed
+            ):
+                continue
+            item = {
+                "project": project_of(f.repository),
+                "repository": f.repository,
+                "digest": f.digest,
+                "tags": list(f.tags),
+                "id": f.vuln_id,
+                "severity": SEVERITIES[f.severity_rank],
+                "package": f.package,
+                "fixAvailable": f.fixed,
+                "firstSeen": f.first_seen,
+                "dueAt": f.first_seen + limit,
+                "overdueDays": round((now - f.first_seen - limit) / 86400, 1),
+            }
+            findings.append(item)
+            image = images.setdefault(
+                (f.repository, f.digest),
+                {
+                    "project": item["project"],
+                    "repository": f.repository,
+                    "digest": f.digest,
+                    "tags": list(f.tags),
+                    "overdue": {},
+                },
+            )
+            image["overdue"][item["severity"]] = image["overdue"].get(item["severity"], 0) + 1
+        return {"sla": dict(self.sla_days), "findings": findings, "images": list(images.values())}
+
+
+def _check_project(project: str) -> None:
+    if not project or "/" in project or len(project) > 255:
+        raise ScanPolicyInvalid(f"{project!r} is not a project name (the first path component)")
+
+
+def _policy_document(row: ScanPolicyRow) -> dict[str, Any]:
+    return {
+        "project": row.project,
+        "scanOnPush": row.scan_on_push,
+        "preventSeverity": row.prevent_severity,
+        "preventUnscanned": row.prevent_unscanned,
+        "updatedAt": row.updated_at,
+        "updatedBy": row.updated_by,
+        "default": False,
+    }
+
+
+def _allow_document(entry: AllowlistRow, now: float) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "project": entry.project or None,
+        "vulnerability": entry.vuln_id,
+        "reason": entry.reason,
+        "expiresAt": entry.expires_at,
+        "active": entry.active(now),
+        "createdAt": entry.created_at,
+        "createdBy": entry.created_by,
+    }
