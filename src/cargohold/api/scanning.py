@@ -15,7 +15,6 @@ from cargohold.api.context import AppContext, context
 from cargohold.errors import ManifestUnknown, NameUnknown, RegistryError
 from cargohold.oci.names import check_name
 from cargohold.scan.report import WRITERS
-from cargohold.scan.storedform import result_to_json
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 from cargohold.services.vulndb import SourceError, import_document, import_source, status_document
 
@@ -56,9 +55,9 @@ async def scan_result(request: Request) -> Response:
     if form not in FORMATS:
         raise ScanRequestInvalid(f"format must be one of {', '.join(FORMATS)}")
     digest = await ctx.offload(_digest_of, ctx, name, reference)
-    result = await ctx.offload(ctx.scans.result, name, digest)
     if form == "stored":
-        return JSONResponse(result_to_json(result))
+        return JSONResponse(await ctx.offload(ctx.scans.stored_result, name, digest))
+    result = await ctx.offload(ctx.scans.result, name, digest)
     stream = io.StringIO()
     WRITERS[form](result, stream)
     return Response(stream.getvalue(), media_type="application/json")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from cargohold.errors import Denied, ManifestUnknown, RegistryError
-from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanStore
+from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanReportRow, ScanStore
 from cargohold.meta.store import MetadataStore, StoredManifest
 from cargohold.meta.vulndb import VulnStore
 from cargohold.oci import mediatypes as mt
@@ -41,6 +41,7 @@ from cargohold.scan.storedform import (
     finding_to_json,
     inventory_from_json,
     inventory_to_json,
+    result_to_json,
 )
 from cargohold.storage.base import BlobStore
 
@@ -313,9 +314,29 @@ class ScanService:
 
     def result(self, repository: str, digest: str) -> ScanResult:
         """The stored scan of an image or index, as a ScanResult (one entry per platform)."""
+        return self._stored(repository, digest)[0]
+
+    def stored_result(self, repository: str, digest: str) -> dict[str, Any]:
+        """The result as JSON, with what only the registry knows: per platform when it was
+        scanned (layers read) and evaluated (matched), and when each finding was first seen."""
+        result, reports = self._stored(repository, digest)
+        document = result_to_json(result)
+        for platform, (report, first_seen) in zip(document["platforms"], reports, strict=True):
+            platform["scannedAt"] = report.scanned_at
+            platform["evaluatedAt"] = report.evaluated_at
+            platform["dbVersion"] = report.db_version
+            for finding in platform["findings"]:
+                key = (finding["id"], package_key(finding_from_json(finding)))
+                finding["firstSeen"] = first_seen.get(key)
+        return document
+
+    def _stored(
+        self, repository: str, digest: str
+    ) -> tuple[ScanResult, list[tuple[ScanReportRow, dict[tuple[str, str], float]]]]:
         manifest = self._manifest(repository, digest)
         digests = [child.digest for child in manifest.children] if manifest.is_index else [digest]
         platforms: list[PlatformResult] = []
+        reports: list[tuple[ScanReportRow, dict[tuple[str, str], float]]] = []
         version: str | None = None
         for target in digests:
             report = self.store.report(target)
@@ -325,11 +346,12 @@ class ScanService:
                 continue
             version = report.db_version
             inventory = inventory_from_json(report.inventory[0])
-            findings = [finding_from_json(stored.data) for stored in self.store.findings(target)]
-            platforms.append(PlatformResult(inventory, findings))
+            stored = self.store.findings(target)
+            platforms.append(PlatformResult(inventory, [finding_from_json(f.data) for f in stored]))
+            reports.append((report, {(f.vuln_id, f.package_key): f.first_seen for f in stored}))
         if not platforms:
             raise ScanUnknown(f"{repository}@{digest} has not been scanned yet")
-        return ScanResult(f"{repository}@{digest}", platforms, version)
+        return ScanResult(f"{repository}@{digest}", platforms, version), reports
 
     # -- scan on push and the pull gate -------------------------------------------------
 

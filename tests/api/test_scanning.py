@@ -1,0 +1,430 @@
+"""Scanning in the registry: scan on push, stored results, pull prevention, allowlists, the
+remediation report, and re-evaluation when the vulnerability database changes.
+
+Images are built by the tests (a Debian 12 rootfs with a real dpkg status file, Python
+dist-info) and pushed with skopeo; the advisories are the real OSV records in tests/data/osv.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from tests.scan.content import DATA, debian_base, dist_info
+from tests.scan.imagebuild import File, ImageSpec, OCILayout, oci_layout
+from tests.support.oci import error_code
+from tests.support.server import CargoholdServer
+
+OSV = Path(__file__).parents[1] / "data" / "osv"
+SITE = "usr/lib/python3/dist-packages"
+GLIBC_CVE = "CVE-2023-4911"
+REQUESTS_CVE = "CVE-2023-32681"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+ACCEPT = {"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"}
+DAY = 86400.0
+
+_projects = itertools.count()
+T = TypeVar("T")
+
+
+def _project() -> str:
+    return f"scan{next(_projects)}-{int(time.time() * 1000) % 100000}"
+
+
+def _eventually(check: Callable[[], T | None], timeout: float = 30.0) -> T:
+    """Poll until `check` returns something truthy (policy caches live 2 s per process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+def _debian(glibc: str = "2.36-9+deb12u1", requests: str | None = "2.28.1") -> ImageSpec:
+    status = (DATA / "dpkg" / "status-base").read_bytes()
+    patched = status.replace(b"2.36-9+deb12u14", glibc.encode())
+    base = [File(e.path, patched) if e.path == "var/lib/dpkg/status" else e for e in debian_base()]
+    layers = [base] + ([dist_info(SITE, "requests", requests)] if requests else [])
+    return ImageSpec(layers=layers)
+
+
+VULNERABLE = _debian()
+CLEAN = _debian(glibc="2.36-9+deb12u14", requests=None)
+
+
+def _push(server: CargoholdServer, layout: Path, target: str, all_platforms: bool = False) -> None:
+    command = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
+    command += ["--all"] if all_platforms else []
+    command += [f"oci:{layout}:latest", f"docker://{server.host}/{target}"]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def _zip(directory: Path, names: list[str] | None, into: Path) -> bytes:
+    with zipfile.ZipFile(into, "w") as archive:
+        for path in sorted(directory.glob("*.json")):
+            if names is None or path.stem in names:
+                archive.write(path, path.name)
+    return into.read_bytes()
+
+
+def _import(client: httpx.Client, body: bytes, name: str) -> dict[str, Any]:
+    response = client.post("/api/v1/vulndb/import", params={"name": name}, content=body)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _scan(
+    client: httpx.Client, repository: str, reference: str, platforms: int = 1
+) -> dict[str, Any]:
+    """The stored scan, once every one of its `platforms` has been scanned."""
+
+    def done() -> dict[str, Any] | None:
+        response = client.get(f"/api/v1/repositories/{repository}/manifests/{reference}/scan")
+        if response.status_code == 404:
+            assert error_code(response) == "SCAN_UNKNOWN", response.text
+            return None
+        assert response.status_code == 200, response.text
+        document: dict[str, Any] = response.json()
+        return document if len(document["platforms"]) >= platforms else None
+
+    return _eventually(done)
+
+
+def _findings(result: dict[str, Any], platform: int = 0) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(f["id"], f["package"]["name"]): f for f in result["platforms"][platform]["findings"]}
+
+
+def _status(client: httpx.Client, repository: str, reference: str) -> int:
+    return client.get(f"/v2/{repository}/manifests/{reference}", headers=ACCEPT).status_code
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("scan-images")
+    index = OCILayout(root / "index")
+    amd = ImageSpec(layers=VULNERABLE.layers, architecture="amd64")
+    arm = ImageSpec(layers=CLEAN.layers, architecture="arm64", variant="v8")
+    index.tag(index.index([amd, arm]), "latest")
+    return {
+        "vulnerable": oci_layout(root / "vulnerable", VULNERABLE),
+        "clean": oci_layout(root / "clean", CLEAN),
+        "index": root / "index",
+    }
+
+
+@pytest.fixture(scope="module")
+def osv_zip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return _zip(OSV, None, tmp_path_factory.mktemp("osv") / "all.zip")
+
+
+@pytest.fixture
+def loaded(client: httpx.Client, osv_zip: bytes) -> httpx.Client:
+    """The shared registry with every test advisory imported (idempotent)."""
+    _import(client, osv_zip, "test-advisories")
+    return client
+
+
+def test_push_is_scanned_and_results_come_in_every_format(
+    registry: CargoholdServer, loaded: httpx.Client, layouts: dict[str, Path]
+) -> None:
+    repository = f"{_project()}/app"
+    _push(registry, layouts["vulnerable"], f"{repository}:1")
+    result = _scan(loaded, repository, "1")
+    assert result["target"].startswith(f"{repository}@sha256:")
+    platform = result["platforms"][0]
+    assert platform["inventory"]["os"]["id"] == "debian"
+    assert platform["dbVersion"] == loaded.get("/api/v1/vulndb").json()["version"]
+    found = _findings(result)
+    glibc = found[(GLIBC_CVE, "libc6")]
+    assert glibc["severity"]["level"] == "HIGH"
+    assert (glibc["installedVersion"], glibc["fixedVersion"]) == (
+        "2.36-9+deb12u1",
+        "2.36-9+deb12u3",
+    )
+    assert glibc["recordId"] in ("DSA-5514-1", "DEBIAN-CVE-2023-4911")
+    assert glibc["firstSeen"] >= platform["scannedAt"] - 1
+    assert found[(REQUESTS_CVE, "requests")]["fixedVersion"] == "2.31.0"
+
+    base = f"/api/v1/repositories/{repository}/manifests/1/scan"
+    trivy_like = loaded.get(base, params={"format": "json"}).json()
+    ids = {v["id"] for r in trivy_like["results"] for v in r["vulnerabilities"]}
+    assert {GLIBC_CVE, REQUESTS_CVE} <= ids
+    sarif = loaded.get(base, params={"format": "sarif"}).json()
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
+    sbom = loaded.get(base, params={"format": "cyclonedx"}).json()
+    assert sbom["specVersion"] == "1.5"
+    assert any(c["name"] == "libc6" for c in sbom["components"])
+    spdx = loaded.get(base, params={"format": "spdx"}).json()
+    assert spdx["spdxVersion"] == "SPDX-2.3"
+    response = loaded.get(base, params={"format": "xml"})
+    assert (response.status_code, error_code(response)) == (400, "SCAN_INVALID")
+
+    # The same image in another repository is not read again: its report is shared.
+    _push(registry, layouts["vulnerable"], f"{repository}-copy:1")
+    copy = _scan(loaded, f"{repository}-copy", "1")
+    assert copy["platforms"][0]["scannedAt"] == platform["scannedAt"]
+
+
+def test_pull_prevention_with_allowlists(
+    registry: CargoholdServer, loaded: httpx.Client, layouts: dict[str, Path]
+) -> None:
+    project = _project()
+    repository = f"{project}/app"
+    _push(registry, layouts["vulnerable"], f"{repository}:1")
+    _scan(loaded, repository, "1")
+    assert _status(loaded, repository, "1") == 200
+    policy = f"/api/v1/projects/{project}/scan-policy"
+    stored = loaded.put(policy, json={"preventSeverity": "high"})
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["preventSeverity"] == "HIGH"
+
+    def refused() -> httpx.Response | None:
+        response = loaded.get(f"/v2/{repository}/manifests/1", headers=ACCEPT)
+        return response if response.status_code == 403 else None
+
+    denied = _eventually(refused)
+    assert error_code(denied) == "DENIED"
+    message = denied.json()["errors"][0]["message"]
+    assert GLIBC_CVE in message and "HIGH" in message and "libc" in message
+    assert REQUESTS_CVE not in message  # MEDIUM is below the threshold
+    # A HEAD (how clients check for an image) and pulls from other projects are not refused.
+    assert loaded.head(f"/v2/{repository}/manifests/1", headers=ACCEPT).status_code == 200
+
+    # An expired allowlist entry does not help; a current one does; removing it ends it.
+    expired = loaded.post(
+        "/api/v1/cve-allowlist",
+        json={"id": GLIBC_CVE, "project": project, "reason": "old", "expiresAt": time.time() - 60},
+    ).json()
+    assert expired["active"] is False
+    time.sleep(2.5)
+    assert _status(loaded, repository, "1") == 403
+    entry = loaded.post(
+        "/api/v1/cve-allowlist",
+        json={
+            "id": "DSA-5514-1",  # any id of the finding matches
+            "project": project,
+            "reason": "rebuilt next sprint",
+            "expiresAt": time.time() + 30 * DAY,
+        },
+    )
+    assert entry.status_code == 201, entry.text
+    _eventually(lambda: _status(loaded, repository, "1") == 200)
+    listed = loaded.get("/api/v1/cve-allowlist", params={"project": project}).json()["entries"]
+    assert {e["id"] for e in listed} >= {entry.json()["id"], expired["id"]}
+    assert loaded.delete(f"/api/v1/cve-allowlist/{entry.json()['id']}").status_code == 204
+    _eventually(lambda: _status(loaded, repository, "1") == 403)
+
+    # A system-wide entry counts in every project.
+    system = loaded.post("/api/v1/cve-allowlist", json={"id": GLIBC_CVE, "reason": "all"}).json()
+    assert system["project"] is None
+    try:
+        _eventually(lambda: _status(loaded, repository, "1") == 200)
+    finally:
+        loaded.delete(f"/api/v1/cve-allowlist/{system['id']}")
+    _eventually(lambda: _status(loaded, repository, "1") == 403)
+
+    # CRITICAL only: glibc (HIGH) passes. Removing the policy lifts the gate.
+    assert loaded.put(policy, json={"preventSeverity": "CRITICAL"}).status_code == 200
+    _eventually(lambda: _status(loaded, repository, "1") == 200)
+    assert loaded.put(policy, json={"preventSeverity": "LOW"}).status_code == 200
+    _eventually(lambda: _status(loaded, repository, "1") == 403)
+    assert loaded.delete(policy).status_code == 204
+    _eventually(lambda: _status(loaded, repository, "1") == 200)
+    assert loaded.get(policy).json()["default"] is True
+    events = loaded.get("/api/v1/audit", params={"n": 200}).json()["events"]
+    actions = {(e["action"], e["target"]) for e in events}
+    assert ("scan-policy.set", project) in actions and ("scan-policy.remove", project) in actions
+    assert ("cve-allowlist.add", project) in actions
+
+
+def test_unscanned_images_are_refused_until_scanned_on_demand(
+    registry: CargoholdServer, loaded: httpx.Client, layouts: dict[str, Path]
+) -> None:
+    project = _project()
+    repository = f"{project}/app"
+    policy = {"scanOnPush": False, "preventUnscanned": True}
+    assert loaded.put(f"/api/v1/projects/{project}/scan-policy", json=policy).status_code == 200
+    time.sleep(2.5)  # every server process sees the policy before the push
+    _push(registry, layouts["clean"], f"{repository}:1")
+    time.sleep(1)
+    response = loaded.get(f"/v2/{repository}/manifests/1", headers=ACCEPT)
+    assert (response.status_code, error_code(response)) == (403, "DENIED")
+    assert "not been scanned" in response.json()["errors"][0]["message"]
+    unscanned = loaded.get(f"/api/v1/repositories/{repository}/manifests/1/scan")
+    assert (unscanned.status_code, error_code(unscanned)) == (404, "SCAN_UNKNOWN")
+
+    queued = loaded.post(f"/api/v1/repositories/{repository}/manifests/1/scan")
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["kind"] == "scan"
+
+    def finished() -> dict[str, Any] | None:
+        job = loaded.get(f"/api/v1/jobs/{queued.json()['id']}").json()
+        return job if job["state"] in ("succeeded", "failed") else None
+
+    job = _eventually(finished)
+    assert job["state"] == "succeeded", job
+    assert job["result"]["scanned"] == 1
+    assert _status(loaded, repository, "1") == 200
+    assert _findings(_scan(loaded, repository, "1")) == {}
+
+    # Artifacts (a signature-like manifest) are not images: the gate lets them through.
+    config = b"{}"
+    digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    loaded.post(f"/v2/{repository}/blobs/uploads/", params={"digest": digest}, content=config)
+    artifact = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.signature",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest, "size": 2}],
+    }
+    put = loaded.put(
+        f"/v2/{repository}/manifests/sig",
+        content=json.dumps(artifact),
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert put.status_code == 201, put.text
+    assert _status(loaded, repository, "sig") == 200
+
+
+def test_an_index_is_judged_by_its_worst_platform(
+    registry: CargoholdServer, loaded: httpx.Client, layouts: dict[str, Path]
+) -> None:
+    project = _project()
+    repository = f"{project}/multi"
+    _push(registry, layouts["index"], f"{repository}:1", all_platforms=True)
+    result = _scan(loaded, repository, "1", platforms=2)
+    assert len(result["platforms"]) == 2
+    by_arch = {p["inventory"]["platform"]["architecture"]: p for p in result["platforms"]}
+    assert by_arch["arm64"]["findings"] == []
+    assert any(f["id"] == GLIBC_CVE for f in by_arch["amd64"]["findings"])
+    index = loaded.get(f"/v2/{repository}/manifests/1", headers=ACCEPT).json()
+    children = {m["platform"]["architecture"]: m["digest"] for m in index["manifests"]}
+
+    loaded.put(f"/api/v1/projects/{project}/scan-policy", json={"preventSeverity": "HIGH"})
+    _eventually(lambda: _status(loaded, repository, "1") == 403)
+    assert _status(loaded, repository, children["amd64"]) == 403
+    assert _status(loaded, repository, children["arm64"]) == 200
+
+
+def test_remediation_deadlines(
+    registry: CargoholdServer, loaded: httpx.Client, layouts: dict[str, Path]
+) -> None:
+    project = _project()
+    repository = f"{project}/app"
+    _push(registry, layouts["vulnerable"], f"{repository}:1")
+    _scan(loaded, repository, "1")
+    now = time.time()
+
+    def overdue(days: float) -> dict[str, Any]:
+        params = {"project": project, "at": str(now + days * DAY)}
+        response = loaded.get("/api/v1/vulnerabilities/overdue", params=params)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    assert overdue(0)["findings"] == []
+    assert overdue(0)["sla"] == {"CRITICAL": 1, "HIGH": 7, "MEDIUM": 30}
+    week = overdue(8)
+    assert {(f["id"], f["severity"]) for f in week["findings"]} == {(GLIBC_CVE, "HIGH")}
+    assert all(f["repository"] == repository and f["tags"] == ["1"] for f in week["findings"])
+    assert week["images"][0]["overdue"] == {"HIGH": 2}  # libc6 and libc-bin
+    month = overdue(31)
+    assert {f["id"] for f in month["findings"]} == {GLIBC_CVE, REQUESTS_CVE}
+    entry = loaded.post(
+        "/api/v1/cve-allowlist", json={"id": GLIBC_CVE, "project": project, "reason": "accepted"}
+    ).json()
+    try:
+        assert {f["id"] for f in overdue(31)["findings"]} == {REQUESTS_CVE}
+    finally:
+        loaded.delete(f"/api/v1/cve-allowlist/{entry['id']}")
+    response = loaded.get("/api/v1/vulnerabilities/overdue", params={"at": "tomorrow"})
+    assert (response.status_code, error_code(response)) == (400, "SCAN_INVALID")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/api/v1/projects/p/scan-policy", {"preventSeverity": "SEVERE"}, "SCAN_POLICY_INVALID"),
+        ("/api/v1/projects/p/scan-policy", {"gate": True}, "SCAN_POLICY_INVALID"),
+        ("/api/v1/projects/p/scan-policy", {"scanOnPush": "yes"}, "SCAN_POLICY_INVALID"),
+        ("/api/v1/cve-allowlist", {"reason": "no id"}, "ALLOWLIST_INVALID"),
+        ("/api/v1/cve-allowlist", {"id": "CVE-1", "expiresAt": "soon"}, "ALLOWLIST_INVALID"),
+    ],
+)
+def test_invalid_scan_requests(client: httpx.Client, path: str, body: Any, code: str) -> None:
+    method = client.put if path.endswith("scan-policy") else client.post
+    response = method(path, json=body)
+    assert (response.status_code, error_code(response)) == (400, code), response.text
+
+
+def test_unknown_things(client: httpx.Client) -> None:
+    response = client.delete("/api/v1/cve-allowlist/999999")
+    assert (response.status_code, error_code(response)) == (404, "ALLOWLIST_UNKNOWN")
+    response = client.get("/api/v1/repositories/no/such-repo/manifests/1/scan")
+    assert (response.status_code, error_code(response)) == (404, "NAME_UNKNOWN")
+    response = client.post("/api/v1/vulndb/import", content=b"not a zip, not json")
+    assert (response.status_code, error_code(response)) == (400, "VULNDB_IMPORT_INVALID")
+    response = client.post("/api/v1/vulndb/import", content=b"")
+    assert (response.status_code, error_code(response)) == (400, "VULNDB_IMPORT_INVALID")
+
+
+def test_a_new_advisory_reaches_a_stored_image_without_reading_its_layers(
+    tmp_path: Path, layouts: dict[str, Path]
+) -> None:
+    server = CargoholdServer(tmp_path / "data").start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            debian = ["DSA-5514-1", "DEBIAN-CVE-2023-4911", "CVE-2023-4911"]
+            first = _import(client, _zip(OSV, debian, tmp_path / "debian.zip"), "debian")
+            assert first["added"] == 3
+            _push(server, layouts["vulnerable"], "team/app:1")
+            before = _scan(client, "team/app", "1")
+            assert {f for f, _ in _findings(before)} == {GLIBC_CVE, "CVE-2023-4806"}
+            glibc_seen = _findings(before)[(GLIBC_CVE, "libc6")]["firstSeen"]
+
+            pypi = [p.stem for p in OSV.glob("*.json") if "requests" in p.read_text()]
+            second = _import(client, _zip(OSV, pypi, tmp_path / "pypi.zip"), "pypi")
+            assert second["added"] >= 1 and second["reevaluationJob"]
+
+            def reevaluated() -> dict[str, Any] | None:
+                job = client.get(f"/api/v1/jobs/{second['reevaluationJob']}").json()
+                return job if job["state"] == "succeeded" else None
+
+            job = _eventually(reevaluated)
+            assert job["result"]["matched_again"] == 1
+            after = _scan(client, "team/app", "1")
+            platform = after["platforms"][0]
+            assert platform["scannedAt"] == before["platforms"][0]["scannedAt"]  # layers not read
+            assert platform["evaluatedAt"] > before["platforms"][0]["evaluatedAt"]
+            assert platform["dbVersion"] == second["version"] != before["platforms"][0]["dbVersion"]
+            found = _findings(after)
+            assert (REQUESTS_CVE, "requests") in found
+            assert found[(GLIBC_CVE, "libc6")]["firstSeen"] == glibc_seen
+            assert found[(REQUESTS_CVE, "requests")]["firstSeen"] > glibc_seen
+
+            # An import that touches none of its packages only moves the version.
+            npm = [p.stem for p in OSV.glob("*.json") if '"npm"' in p.read_text()]
+            third = _import(client, _zip(OSV, npm, tmp_path / "npm.zip"), "npm")
+            job = client.get(f"/api/v1/jobs/{third['reevaluationJob']}").json()
+            job = _eventually(
+                lambda: (
+                    (j := client.get(f"/api/v1/jobs/{job['id']}").json())["state"] == "succeeded"
+                    and j
+                )
+            )
+            assert job["result"]["matched_again"] == 0
+            assert _scan(client, "team/app", "1")["platforms"][0]["dbVersion"] == third["version"]
+    finally:
+        server.stop()
