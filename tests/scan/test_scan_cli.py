@@ -294,9 +294,12 @@ def test_unreadable_images_are_one_line_errors(images: dict[str, Path], tmp_path
     assert "index.json" in one_line_error(run(str(tmp_path)))  # a directory that is no layout
 
 
-def test_registry_references_are_not_supported_yet() -> None:
-    for reference in ("localhost:5000/app:1.0", "library/alpine@sha256:" + "0" * 64, "nginx"):
-        assert "not supported yet" in one_line_error(run(reference))
+def test_registry_references_need_a_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a local path: a registry image, on HOST or on --registry (tests/api covers those)."""
+    monkeypatch.delenv("CARGOHOLD_REGISTRY", raising=False)
+    for reference in ("library/alpine@sha256:" + "0" * 64, "nginx"):
+        assert "no registry named" in one_line_error(run(reference))
+    assert "cannot reach http://localhost:1" in one_line_error(run("localhost:1/app:1.0"))
 
 
 def test_bad_usage_exits_2(images: dict[str, Path]) -> None:

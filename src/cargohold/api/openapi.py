@@ -456,6 +456,13 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [
                     {"name": "name", "in": "query", "schema": {"type": "string"}},
                     {"name": "location", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "full",
+                        "in": "query",
+                        "schema": {"type": "boolean"},
+                        "description": "a full export prunes this source's records it lacks "
+                        "(default: true for a zip)",
+                    },
                 ],
                 "requestBody": {
                     "required": True,

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from cargohold.api.context import AppContext, context
 from cargohold.errors import ManifestUnknown, NameUnknown, RegistryError
+from cargohold.oci.digests import check_digest
 from cargohold.oci.names import check_name
 from cargohold.scan.report import WRITERS
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
@@ -39,7 +40,7 @@ class ScanRequestInvalid(RegistryError):
 def _digest_of(ctx: AppContext, repository: str, reference: str) -> str:
     check_name(repository)
     if ":" in reference:
-        return reference
+        return check_digest(reference)
     digest = ctx.registry.meta.tag_digest(repository, reference)
     if digest is None:
         if not ctx.registry.meta.repository_exists(repository):
@@ -148,6 +149,10 @@ async def vulndb_import(request: Request) -> Response:
     ctx = context(request)
     name = request.query_params.get("name") or None
     location = request.query_params.get("location") or "uploaded through the admin API"
+    full_text = request.query_params.get("full")
+    if full_text not in (None, "true", "false"):
+        raise VulnDbImportInvalid("full must be true or false")
+    full = None if full_text is None else full_text == "true"
     length = int(request.headers.get("content-length") or 0)
     if length > MAX_IMPORT_BYTES:
         raise VulnDbImportInvalid(f"the body is larger than {MAX_IMPORT_BYTES} bytes")
@@ -160,7 +165,7 @@ async def vulndb_import(request: Request) -> Response:
         try:
             result = await ctx.offload(
                 lambda: import_source(
-                    ctx.scans.vulndb, str(path), name or location, location=location
+                    ctx.scans.vulndb, str(path), name or location, full=full, location=location
                 )
             )
         except SourceError as exc:

@@ -13,7 +13,11 @@ DEFAULT_REGISTRY = "http://127.0.0.1:5000"
 
 
 class ClientError(Exception):
-    """A one-line, human-readable failure of a remote call."""
+    """A one-line, human-readable failure of a remote call; `code` is the API's error code."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class AdminClient:
@@ -43,15 +47,17 @@ class AdminClient:
 
     def _raise_for(self, response: httpx.Response, path: str) -> None:
         if response.status_code >= 400:
+            code = None
             try:
                 error = response.json()["errors"][0]
+                code = str(error["code"])
                 message = f"{error['code']}: {error['message']}"
                 problems = (error.get("detail") or {}).get("problems")
                 if isinstance(problems, list) and len(problems) > 1:
                     message = f"{error['code']}: " + "; ".join(map(str, problems))
             except (ValueError, KeyError, IndexError, TypeError):
                 message = f"HTTP {response.status_code}"
-            raise ClientError(f"{self.base}{path}: {message}")
+            raise ClientError(f"{self.base}{path}: {message}", code)
 
     def system(self) -> dict[str, Any]:
         return self._get("/api/v1/system").json()  # type: ignore[no-any-return]
@@ -152,3 +158,69 @@ class AdminClient:
     def submit_job(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps({"kind": kind, "args": args}).encode()
         return self._request("POST", "/api/v1/jobs", content=body).json()  # type: ignore[no-any-return]
+
+    # -- scanning -------------------------------------------------------------------------
+
+    def _scan_path(self, repository: str, reference: str) -> str:
+        return (
+            f"/api/v1/repositories/{quote(repository, safe='/')}/manifests/"
+            f"{quote(reference, safe=':')}/scan"
+        )
+
+    def scan_result(self, repository: str, reference: str) -> dict[str, Any]:
+        return self._get(self._scan_path(repository, reference)).json()  # type: ignore[no-any-return]
+
+    def scan_now(self, repository: str, reference: str, rescan: bool = False) -> dict[str, Any]:
+        path = self._scan_path(repository, reference)
+        params = {"rescan": "true"} if rescan else None
+        return self._request("POST", path, params=params).json()  # type: ignore[no-any-return]
+
+    def vulndb_status(self) -> dict[str, Any]:
+        return self._get("/api/v1/vulndb").json()  # type: ignore[no-any-return]
+
+    def vulndb_import(
+        self, body: bytes, name: str | None, location: str, full: bool | None
+    ) -> dict[str, Any]:
+        params = {"location": location} | ({"name": name} if name else {})
+        if full is not None:
+            params["full"] = str(full).lower()
+        try:
+            response = self._http.post(
+                "/api/v1/vulndb/import", params=params, content=body, timeout=None
+            )
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach {self.base}: {exc}") from None
+        self._raise_for(response, "/api/v1/vulndb/import")
+        return response.json()  # type: ignore[no-any-return]
+
+    def scan_policy(self, project: str) -> dict[str, Any]:
+        return self._get(f"/api/v1/projects/{quote(project, safe='')}/scan-policy").json()  # type: ignore[no-any-return]
+
+    def set_scan_policy(self, project: str, policy: dict[str, Any]) -> dict[str, Any]:
+        path = f"/api/v1/projects/{quote(project, safe='')}/scan-policy"
+        return self._request("PUT", path, content=json.dumps(policy).encode()).json()  # type: ignore[no-any-return]
+
+    def remove_scan_policy(self, project: str) -> None:
+        self._request("DELETE", f"/api/v1/projects/{quote(project, safe='')}/scan-policy")
+
+    def scan_policies(self) -> list[dict[str, Any]]:
+        return self._get("/api/v1/scan-policies").json()["policies"]  # type: ignore[no-any-return]
+
+    def allowlist(self, project: str | None) -> list[dict[str, Any]]:
+        params = {"project": project} if project else None
+        return self._get("/api/v1/cve-allowlist", params).json()["entries"]  # type: ignore[no-any-return]
+
+    def allow(self, entry: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(entry).encode()
+        return self._request("POST", "/api/v1/cve-allowlist", content=body).json()  # type: ignore[no-any-return]
+
+    def disallow(self, entry_id: int) -> None:
+        self._request("DELETE", f"/api/v1/cve-allowlist/{entry_id}")
+
+    def overdue(self, project: str | None, at: float | None) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if project:
+            params["project"] = project
+        if at is not None:
+            params["at"] = str(at)
+        return self._get("/api/v1/vulnerabilities/overdue", params).json()  # type: ignore[no-any-return]

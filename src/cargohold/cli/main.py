@@ -23,6 +23,7 @@ from cargohold.cli.common import size as _size
 from cargohold.cli.common import when as _when
 from cargohold.cli.jobs_cmd import jobs_app
 from cargohold.cli.scan_cmd import scan
+from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
 from cargohold.cli.vulndb_cmd import vulndb_app
 from cargohold.config import ConfigError, load_settings
 
@@ -474,6 +475,9 @@ def hold_release(
 quota_app = typer.Typer(help="Per-project storage quotas.", no_args_is_help=True)
 app.add_typer(quota_app, name="quota")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(scan_policy_app, name="scan-policy")
+app.add_typer(allowlist_app, name="allowlist")
+app.command("overdue")(overdue)
 app.add_typer(vulndb_app, name="vulndb")
 
 _UNITS = {

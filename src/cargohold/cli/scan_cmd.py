@@ -13,14 +13,19 @@ import datetime as dt
 import io
 import sys
 import tarfile
+import time
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, Any, TextIO
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from cargohold.cli.client import AdminClient, ClientError
 from cargohold.cli.common import fail
+from cargohold.oci.digests import is_valid_digest
+from cargohold.oci.names import TAG_RE, is_valid_name
 from cargohold.scan.errors import ScanError
 from cargohold.scan.filters import (
     IgnorefileError,
@@ -38,6 +43,7 @@ from cargohold.scan.matching import match_inventory
 from cargohold.scan.model import Inventory
 from cargohold.scan.reference import TRANSPORTS, ImageReference, parse_reference
 from cargohold.scan.report import VULNERABILITY_FORMATS, WRITERS, table
+from cargohold.scan.storedform import result_from_json
 from cargohold.services.vulndb import default_db_dir, local_database_exists, open_local
 
 DEFAULT_IGNOREFILE = Path(".trivyignore")
@@ -115,20 +121,41 @@ def scan(
             show_default=False,
         ),
     ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            envvar="CARGOHOLD_REGISTRY",
+            help="URL of the cargohold server holding a REPO:TAG or REPO@DIGEST image "
+            "[http(s)://HOST when IMAGE names one].",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Registry images: how long to wait for a scan the server runs now."),
+    ] = 600,
 ) -> None:
-    """Scan a local image for vulnerable packages, or write its SBOM."""
+    """Scan an image for vulnerable packages, or write its SBOM.
+
+    A local image is read here and matched against the local database; an image on a
+    cargohold server is scanned there (its stored result, or a scan queued now and waited for).
+    """
     severities = parse_severities(severity)
     ignore = _ignore_rules(ignorefile)
-    reference = resolve_image(image)
-    try:
-        inventories = _inventory(reference)
-    except ScanError as exc:
-        raise fail(_one_line(str(exc))) from None
     wants_vulnerabilities = output_format in VULNERABILITY_FORMATS
-    if wants_vulnerabilities:
-        result = _match(image, inventories, db_dir)
+    reference = resolve_image(image, registry)
+    if isinstance(reference, RegistryImage):
+        result = registry_result(reference, timeout)
     else:
-        result = ScanResult(image, [PlatformResult(inventory) for inventory in inventories])
+        try:
+            inventories = _inventory(reference)
+        except ScanError as exc:
+            raise fail(_one_line(str(exc))) from None
+        if wants_vulnerabilities:
+            result = _match(image, inventories, db_dir)
+        else:
+            result = ScanResult(image, [PlatformResult(inventory) for inventory in inventories])
     today = dt.datetime.now(dt.UTC).date()
     filtered = apply_filter(result, ScanFilter(severities, ignore_unfixed, ignore), today)
     _write_report(filtered, output_format, output, severities)
@@ -136,7 +163,8 @@ def scan(
     if wants_vulnerabilities and result.db_version is None:
         _warn(
             "no vulnerability data is loaded: only the package inventory was read; "
-            "fill the database with `cargohold vulndb import SOURCE`"
+            "fill the database with `cargohold vulndb import SOURCE` (add --registry URL for "
+            "the server's)"
             + (f" (--exit-code {exit_code}: failing, nothing was checked)" if exit_code else "")
         )
         status = exit_code
@@ -145,8 +173,8 @@ def scan(
     raise typer.Exit(code=status)
 
 
-def resolve_image(text: str) -> ImageReference:
-    """The local image IMAGE names; one-line errors for everything else."""
+def resolve_image(text: str, registry: str | None = None) -> ImageReference | RegistryImage:
+    """The local image, or the image on a cargohold server, IMAGE names; one-line errors."""
     transport, sep, _ = text.partition(":")
     if sep and transport in TRANSPORTS:
         try:
@@ -160,10 +188,82 @@ def resolve_image(text: str) -> ImageReference:
         return ImageReference(_archive_transport(path), path)
     if text.startswith(("/", "./", "../", "~")) or text.endswith(_ARCHIVE_SUFFIXES):
         raise fail(f"{text}: no such file or directory")
-    raise fail(
-        f"{text}: scanning registry images (HOST/REPO:TAG, REPO@DIGEST) is not supported yet; "
-        "name a local image as oci:PATH[:TAG], oci-archive:PATH or docker-archive:PATH"
-    )
+    return registry_image(text, registry)
+
+
+@dataclass(frozen=True)
+class RegistryImage:
+    base: str  # the server's URL
+    repository: str
+    reference: str  # a tag or a digest
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def registry_image(text: str, registry: str | None) -> RegistryImage:
+    """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the `--registry` server."""
+    name, at, digest = text.partition("@")
+    reference = digest
+    if not at:
+        slash, colon = name.rfind("/"), name.rfind(":")
+        name, reference = (name[:colon], name[colon + 1 :]) if colon > slash else (name, "latest")
+    first, sep, rest = name.partition("/")
+    host = first if sep and ("." in first or ":" in first or first == "localhost") else None
+    repository = rest if host else name
+    if registry:
+        base = registry if "://" in registry else f"http://{registry}"
+    elif host:
+        scheme = "http" if host.rsplit(":", 1)[0] in _LOOPBACK else "https"
+        base = f"{scheme}://{host}"
+    else:
+        raise fail(
+            f"{text}: not a local image and no registry named: give HOST/REPO:TAG, "
+            "--registry URL (or CARGOHOLD_REGISTRY), or a local oci:PATH, oci-archive:PATH "
+            "or docker-archive:PATH"
+        )
+    if not is_valid_name(repository):
+        raise fail(f"{text}: {repository!r} is not a repository name")
+    if at and not is_valid_digest(reference):
+        raise fail(f"{text}: {reference!r} is not a digest")
+    if not at and not TAG_RE.fullmatch(reference):
+        raise fail(f"{text}: {reference!r} is not a tag")
+    return RegistryImage(base.rstrip("/"), repository, reference)
+
+
+def registry_result(image: RegistryImage, timeout: float) -> ScanResult:
+    """The server's stored scan of the image; when there is none yet, a scan waited for."""
+    api = AdminClient(image.base, timeout=60)
+    try:
+        try:
+            return _stored(api.scan_result(image.repository, image.reference))
+        except ClientError as exc:
+            if exc.code != "SCAN_UNKNOWN":
+                raise
+        job = api.scan_now(image.repository, image.reference)
+        deadline = time.monotonic() + timeout
+        while job["state"] not in ("succeeded", "failed"):
+            if time.monotonic() > deadline:
+                raise fail(
+                    f"the scan of {image.repository}:{image.reference} is still "
+                    f"{job['state']} after {timeout:g}s (job {job['id']})"
+                )
+            time.sleep(0.3)
+            job = api.job(job["id"])
+        if job["state"] == "failed":
+            raise fail(f"the registry could not scan {image.repository}: {job['error']}")
+        if job["result"].get("skipped"):
+            raise fail(f"{image.repository}:{image.reference}: {job['result']['skipped']}")
+        return _stored(api.scan_result(image.repository, image.reference))
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+
+
+def _stored(document: dict[str, Any]) -> ScanResult:
+    result = result_from_json(document)
+    if (result.db_version or "0-").startswith("0-"):
+        result.db_version = None  # the server's database holds no records
+    return result
 
 
 def _archive_transport(path: Path) -> str:

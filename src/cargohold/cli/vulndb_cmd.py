@@ -7,13 +7,17 @@ on a local SQLite file and need no server.
 from __future__ import annotations
 
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import httpx
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from cargohold.cli.client import AdminClient, ClientError
 from cargohold.cli.common import JsonOption, err_console, fail, out, print_json, when
 
 if TYPE_CHECKING:
@@ -33,6 +37,66 @@ DbDirOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        help="Work on this cargohold server's database instead of the local one.",
+        show_default=False,
+    ),
+]
+
+
+def _import_remote(
+    registry: str, source: str, name: str | None, full: bool | None, as_json: bool
+) -> None:
+    """Send SOURCE to the server: a file as it is, a directory zipped, a URL downloaded first."""
+    with tempfile.TemporaryDirectory(prefix="cargohold-osv-") as tmp:
+        path = Path(source).expanduser()
+        if source.startswith(("http://", "https://")):
+            path = Path(tmp) / "download"
+            try:
+                with httpx.stream("GET", source, follow_redirects=True, timeout=60) as response:
+                    if response.status_code != 200:
+                        raise fail(f"cannot download {source}: HTTP {response.status_code}")
+                    with path.open("wb") as sink:
+                        for chunk in response.iter_bytes(1 << 20):
+                            sink.write(chunk)
+            except httpx.HTTPError as exc:
+                raise fail(f"cannot download {source}: {exc}") from None
+        elif path.is_dir():
+            archive = Path(tmp) / "records.zip"
+            with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+                for record in sorted(path.rglob("*.json")):
+                    bundle.write(record, str(record.relative_to(path)))
+            path = archive
+            full = False if full is None else full  # a directory is partial unless --full
+        elif not path.is_file():
+            raise fail(f"{source}: no such file or directory")
+        try:
+            document = AdminClient(registry, timeout=600).vulndb_import(
+                path.read_bytes(), name, source, full
+            )
+        except ClientError as exc:
+            raise fail(str(exc)) from None
+    if as_json:
+        print_json(document)
+        return
+    counts = ", ".join(
+        f"{document[key]:,} {key}"
+        for key in ("added", "updated", "unchanged", "withdrawn", "removed", "invalid")
+    )
+    out.print(f"imported {source} into {registry}: {counts}", highlight=False)
+    out.print(f"database version {document['version']}", highlight=False)
+    if document.get("reevaluationJob"):
+        out.print(
+            f"stored scans are being re-evaluated: job {document['reevaluationJob']}",
+            highlight=False,
+        )
+    for message in document.get("invalidMessages", []):
+        print(f"warning: invalid record: {message}", file=sys.stderr)
 
 
 def resolve_db_dir(db_dir: Path | None) -> Path:
@@ -66,9 +130,18 @@ def import_command(
         ),
     ] = None,
     as_json: JsonOption = False,
+    registry: ServerOption = None,
 ) -> None:
-    """Import OSV advisories: new and newer records are stored, withdrawn ones removed."""
+    """Import OSV advisories: new and newer records are stored, withdrawn ones removed.
+
+    With --registry, into that cargohold server's database (its stored scans are then
+    re-evaluated); otherwise into the local one that local scans use.
+    """
     import sqlalchemy as sa
+
+    if registry:
+        _import_remote(registry, source, name, full, as_json)
+        return
 
     from cargohold.services.vulndb import SourceError, import_document, import_source, open_local
 
@@ -144,9 +217,33 @@ def _print_import(result: ImportResult) -> None:
 
 
 @vulndb_app.command("status")
-def status_command(db_dir: DbDirOption = None, as_json: JsonOption = False) -> None:
+def status_command(
+    db_dir: DbDirOption = None, as_json: JsonOption = False, registry: ServerOption = None
+) -> None:
     """Show the database's version, record counts per source and ecosystem, last updates."""
     import sqlalchemy as sa
+
+    if registry:
+        try:
+            document = AdminClient(registry).vulndb_status()
+        except ClientError as exc:
+            raise fail(str(exc)) from None
+        if as_json:
+            print_json(document)
+            return
+        out.print(f"database of {registry}", highlight=False)
+        out.print(
+            f"version {document['version']}, {document['records']:,} records affecting "
+            f"{document['packages']:,} packages, last changed {when(document['updatedAt'])}",
+            highlight=False,
+        )
+        for source in document["sources"]:
+            out.print(
+                f"  {source['name']}: {source['records']:,} records, imported "
+                f"{when(source['lastImportAt'])}",
+                highlight=False,
+            )
+        return
 
     from cargohold.services.vulndb import local_database_exists, open_local, status_document
 
