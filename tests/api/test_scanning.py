@@ -428,3 +428,30 @@ def test_a_new_advisory_reaches_a_stored_image_without_reading_its_layers(
             assert _scan(client, "team/app", "1")["platforms"][0]["dbVersion"] == third["version"]
     finally:
         server.stop()
+
+
+def test_an_image_whose_os_packages_could_not_be_read_is_refused(
+    registry: CargoholdServer, loaded: httpx.Client, tmp_path: Path
+) -> None:
+    """A BerkeleyDB rpmdb is not read: never a clean pass under a severity gate."""
+    project = _project()
+    repository = f"{project}/legacy"
+    os_release = b'ID=centos\nVERSION_ID="7"\nNAME="CentOS Linux"\n'
+    berkeley = b"\0" * 12 + b"\x61\x15\x06\x00" + b"\0" * 4080
+    spec = ImageSpec(
+        layers=[[File("etc/os-release", os_release), File("var/lib/rpm/Packages", berkeley)]]
+    )
+    _push(registry, oci_layout(tmp_path / "legacy", spec), f"{repository}:7")
+    result = _scan(loaded, repository, "7")
+    problems = result["platforms"][0]["inventory"]["problems"]
+    assert [p["code"] for p in problems] == ["os-packages-not-inventoried"]
+    assert _status(loaded, repository, "7") == 200  # no policy: served
+    policy = {"preventSeverity": "CRITICAL"}
+    assert loaded.put(f"/api/v1/projects/{project}/scan-policy", json=policy).status_code == 200
+    denied = _eventually(
+        lambda: (
+            (r := loaded.get(f"/v2/{repository}/manifests/7", headers=ACCEPT)).status_code == 403
+            and r
+        )
+    )
+    assert "could not be fully scanned" in denied.json()["errors"][0]["message"]
