@@ -455,3 +455,35 @@ def test_an_image_whose_os_packages_could_not_be_read_is_refused(
         )
     )
     assert "could not be fully scanned" in denied.json()["errors"][0]["message"]
+
+
+def test_configured_sources_are_imported_on_schedule(tmp_path: Path) -> None:
+    archive = tmp_path / "osv.zip"
+    _zip(OSV, None, archive)
+    missing = tmp_path / "gone.zip"
+    server = CargoholdServer(
+        tmp_path / "data",
+        extra_env={
+            "CARGOHOLD_VULNDB_SOURCES": f"{archive}, {missing}",
+            "CARGOHOLD_VULNDB_SCHEDULE": "* * * * *",  # due at once: fires when the server starts
+            "CARGOHOLD_LIFECYCLE_SCHEDULE": "off",
+            "CARGOHOLD_GC_SCHEDULE": "off",
+        },
+    ).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+
+            def updated() -> dict[str, Any] | None:
+                jobs = client.get("/api/v1/jobs", params={"kind": "vulndb-update"}).json()["jobs"]
+                return next((j for j in jobs if j["state"] == "succeeded"), None)
+
+            job = _eventually(updated)
+            assert job["trigger"] == "schedule"
+            imports = {i["location"]: i for i in job["result"]["imports"]}
+            assert imports[str(archive)]["added"] == len(list(OSV.glob("*.json")))
+            assert "no such file or directory" in imports[str(missing)]["error"]
+            status = client.get("/api/v1/vulndb").json()
+            assert status["records"] == len(list(OSV.glob("*.json")))
+            assert [s["location"] for s in status["sources"]] == [str(archive)]
+    finally:
+        server.stop()
