@@ -46,3 +46,30 @@ def run_server(settings: Settings) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, "-m", "cargohold.launch"], env)
+
+
+def run_worker(settings: Settings, threads: int) -> None:
+    """Run background jobs without serving HTTP, until SIGINT or SIGTERM.
+
+    For nodes that should keep scans and collections away from the request path: run the
+    servers with `job_workers = 0` and one or more `cargohold worker` on the same stores.
+    """
+    import signal
+    import threading
+
+    from cargohold.api.app import build_context
+    from cargohold.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    prepare(settings)
+    context = build_context(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    context.jobs.queue.start(threads)
+    print(f"cargohold worker: {threads} job threads; Ctrl-C stops", file=sys.stderr, flush=True)
+    try:
+        stop.wait()
+    finally:
+        context.jobs.queue.stop()
+        context.pulls.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import time
 import zipfile
@@ -22,7 +23,8 @@ import pytest
 from tests.scan.content import DATA, debian_base, dist_info
 from tests.scan.imagebuild import File, ImageSpec, OCILayout, oci_layout
 from tests.support.oci import error_code
-from tests.support.server import CargoholdServer
+from tests.support.processes import spawn, stop_group
+from tests.support.server import CARGOHOLD, CargoholdServer
 
 OSV = Path(__file__).parents[1] / "data" / "osv"
 SITE = "usr/lib/python3/dist-packages"
@@ -486,4 +488,31 @@ def test_configured_sources_are_imported_on_schedule(tmp_path: Path) -> None:
             assert status["records"] == len(list(OSV.glob("*.json")))
             assert [s["location"] for s in status["sources"]] == [str(archive)]
     finally:
+        server.stop()
+
+
+def test_a_separate_worker_runs_the_jobs_of_servers_that_run_none(
+    tmp_path: Path, layouts: dict[str, Path], osv_zip: bytes
+) -> None:
+    data = tmp_path / "data"
+    server = CargoholdServer(data, extra_env={"CARGOHOLD_JOB_WORKERS": "0"}).start()
+    worker = None
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            _import(client, osv_zip, "advisories")
+            _push(server, layouts["vulnerable"], "team/app:1")
+            time.sleep(1.5)
+            response = client.get("/api/v1/repositories/team/app/manifests/1/scan")
+            assert (response.status_code, error_code(response)) == (404, "SCAN_UNKNOWN")
+
+            log = tmp_path / "worker.log"
+            env = {**os.environ, "CARGOHOLD_LOG_FORMAT": "json"}
+            worker = spawn([CARGOHOLD, "worker", "--data-dir", str(data)], env, log)
+            result = _scan(client, "team/app", "1")
+            assert (GLIBC_CVE, "libc6") in _findings(result)
+        stop_group(worker)
+        assert worker.returncode == 0, log.read_text()
+        assert "job threads" in log.read_text()
+    finally:
+        stop_group(worker)
         server.stop()

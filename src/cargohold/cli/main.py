@@ -80,6 +80,30 @@ def serve(
 
 
 @app.command()
+def worker(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML configuration file.")
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Data directory [./data].")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="Job threads [job_workers, or 2].")
+    ] = None,
+) -> None:
+    """Run background jobs (scans, gc, lifecycle) without serving HTTP."""
+    from cargohold.server import run_worker
+
+    try:
+        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
+        run_worker(settings, threads or settings.job_workers or 2)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot start: {exc}") from None
+
+
+@app.command()
 def info(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
     """Show the server's version, stores and object counts."""
     try:
