@@ -146,6 +146,10 @@ class ScanStore:
             for r in rows
         ]
 
+    def finding_count(self, digest: str) -> int:
+        row = self._fast.one("SELECT count(*) FROM scan_findings WHERE digest = ?", (digest,))
+        return int(row[0]) if row else 0
+
     def save_report(
         self,
         digest: str,

@@ -24,7 +24,7 @@ from typing import IO, Any
 from cargohold.errors import Denied, ManifestUnknown, RegistryError
 from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanReportRow, ScanStore
 from cargohold.meta.store import MetadataStore, StoredManifest
-from cargohold.meta.vulndb import VulnStore
+from cargohold.meta.vulndb import PackageKey, VulnStore
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import Manifest, parse_manifest
 from cargohold.oci.names import check_name, project_of
@@ -271,14 +271,25 @@ class ScanService:
         return len(findings)
 
     def _evaluate(
-        self, digest: str, stored: list[dict[str, Any]], db_version: str | None
+        self,
+        digest: str,
+        stored: list[dict[str, Any]],
+        db_version: str | None,
+        changes: dict[tuple[str | None, str], frozenset[PackageKey] | None] | None = None,
     ) -> tuple[int, bool]:
-        """Bring a stored report up to the current database: (findings, matched again)."""
+        """Bring a stored report up to the current database: (findings, matched again).
+
+        `changes` memoises the changed keys per (stored version, current version) over many
+        reports; they are read after the current version, so they cover every change up to it.
+        """
         current = self.vulndb.version()
         if db_version == current:
-            return len(self.store.findings(digest)), False
+            return self.store.finding_count(digest), False
         inventory = inventory_from_json(stored[0])
-        keys = self.vulndb.affected_keys_changed_since(db_version)
+        changes = {} if changes is None else changes
+        if (db_version, current) not in changes:
+            changes[db_version, current] = self.vulndb.affected_keys_changed_since(db_version)
+        keys = changes[db_version, current]
         if keys is not None:
             mine = {
                 (t.ecosystem, t.name)
@@ -287,7 +298,7 @@ class ScanService:
             }
             if not mine & keys:
                 self.store.mark_evaluated(digest, current)
-                return len(self.store.findings(digest)), False
+                return self.store.finding_count(digest), False
         return self._store_matches(digest, inventory, rescanned=False), True
 
     def reevaluate_all(self) -> dict[str, int]:
@@ -296,13 +307,16 @@ class ScanService:
         checked = rematched = 0
         after = ""
         current = self.vulndb.version()
+        changes: dict[tuple[str | None, str], frozenset[PackageKey] | None] = {}
         while batch := self.store.reports_for_reevaluation(after, 200):
             after = batch[-1].digest
             for report in batch:
                 checked += 1
                 if report.db_version == current or report.inventory is None:
                     continue
-                _, matched = self._evaluate(report.digest, report.inventory, report.db_version)
+                _, matched = self._evaluate(
+                    report.digest, report.inventory, report.db_version, changes
+                )
                 rematched += matched
         return {
             "reports": checked,
