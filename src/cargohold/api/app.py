@@ -8,6 +8,8 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,14 +32,13 @@ from cargohold.api.v2.tags import tags_list
 from cargohold.api.v2.uploads import start_upload, upload_session
 from cargohold.config import Settings
 from cargohold.errors import RegistryError
-from cargohold.jobs.queue import JobQueue, open_huey
+from cargohold.jobs.queue import JobQueue, NodeLeader, open_huey
 from cargohold.logs import configure_logging
 from cargohold.meta.db import make_engine
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.vulndb import VulnStore
 from cargohold.oci.manifests import Manifest
 from cargohold.policy.access import AllowAll, ReadOnly
-from cargohold.scan.osv import parse_record
 from cargohold.server import SETTINGS_ENV
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
@@ -134,6 +135,13 @@ ROUTES = [
 ]
 
 
+def _parse_osv(data: dict[str, Any]) -> Any:
+    """scan.osv.parse_record, imported when a record is first read (by a scan)."""
+    from cargohold.scan.osv import parse_record
+
+    return parse_record(data)
+
+
 def build_context(settings: Settings) -> AppContext:
     engine = make_engine(settings.metadata_url)
     meta = MetadataStore(engine)
@@ -158,7 +166,7 @@ def build_context(settings: Settings) -> AppContext:
     jobs.add_schedules(
         settings.gc_schedule, settings.gc_schedule_untagged, settings.lifecycle_schedule
     )
-    vulndb = VulnStore(engine, parse_record)
+    vulndb = VulnStore(engine, _parse_osv)
     scans = ScanService(meta, blobs, vulndb, settings.scan_on_push, settings.sla_days)
     scan_jobs = ScanJobs(jobs, scans, settings.vulndb_source_list)
     scan_jobs.add_schedule(settings.vulndb_schedule)
@@ -206,14 +214,19 @@ def create_app(settings: Settings) -> AccessLogMiddleware:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx.pulls.start()
+        leader = NodeLeader(
+            Path(ctx.settings.data_dir) / "jobs.lock",
+            lambda: ctx.jobs.queue.start(ctx.settings.job_workers),
+        )
         if ctx.settings.job_workers:
-            ctx.jobs.queue.start(ctx.settings.job_workers)
+            leader.start()
         housekeeping = asyncio.create_task(_expire_idle_uploads(ctx))
         try:
             yield
         finally:
             housekeeping.cancel()
             await asyncio.get_running_loop().run_in_executor(None, ctx.jobs.queue.stop)
+            leader.stop()
             ctx.pulls.close()
 
     app = Starlette(

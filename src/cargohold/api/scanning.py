@@ -15,9 +15,7 @@ from cargohold.api.context import AppContext, context
 from cargohold.errors import ManifestUnknown, NameUnknown, RegistryError
 from cargohold.oci.digests import check_digest
 from cargohold.oci.names import check_name
-from cargohold.scan.report import WRITERS
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
-from cargohold.services.vulndb import SourceError, import_document, import_source, status_document
 
 ANONYMOUS = "anonymous"
 # Formats the result endpoint renders (the CLI asks for the stored form and renders itself).
@@ -58,6 +56,8 @@ async def scan_result(request: Request) -> Response:
     digest = await ctx.offload(_digest_of, ctx, name, reference)
     if form == "stored":
         return JSONResponse(await ctx.offload(ctx.scans.stored_result, name, digest))
+    from cargohold.scan.report import WRITERS
+
     result = await ctx.offload(ctx.scans.result, name, digest)
     stream = io.StringIO()
     WRITERS[form](result, stream)
@@ -139,6 +139,8 @@ async def overdue(request: Request) -> Response:
 
 
 async def vulndb_status(request: Request) -> Response:
+    from cargohold.services.vulndb import status_document
+
     ctx = context(request)
     status = await ctx.offload(ctx.scans.vulndb.status)
     return JSONResponse(status_document(status))
@@ -146,6 +148,8 @@ async def vulndb_status(request: Request) -> Response:
 
 async def vulndb_import(request: Request) -> Response:
     """The body is an OSV export (a zip, or one JSON record or list); `?name=` labels it."""
+    from cargohold.services.vulndb import SourceError, import_document, import_source
+
     ctx = context(request)
     name = request.query_params.get("name") or None
     location = request.query_params.get("location") or "uploaded through the admin API"

@@ -13,7 +13,10 @@ an atomic put-if-empty in the queue's storage, so N processes on M nodes run it 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,7 +25,7 @@ from typing import Any
 
 from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
 from huey.api import Task
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Worker
 
 log = logging.getLogger("cargohold.jobs")
 
@@ -98,11 +101,72 @@ def _prune_claims(storage: Any, prefix: str, moment: datetime) -> None:
             storage.delete_data(key)
 
 
+# Job threads run at a lower CPU priority than the threads serving requests: on a busy node
+# a scan waits, a push does not.
+JOB_NICENESS = 10
+
+
+class _NiceWorker(Worker):  # type: ignore[misc]
+    def initialize(self) -> None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), JOB_NICENESS)
+        super().initialize()
+
+
 class _ServerConsumer(Consumer):  # type: ignore[misc]
     """huey's consumer without signal handlers: it runs inside the HTTP server's process."""
 
+    worker_class = _NiceWorker
+
     def _set_signal_handlers(self) -> None:
         pass
+
+
+class NodeLeader:
+    """Which process of this node runs jobs: the one holding an exclusive lock on a file.
+
+    Every server process tries; one wins and starts the consumer, the others retry every few
+    seconds (one takes over if the winner exits). Only one process per node so carries the
+    scanning engine and competes with requests for its interpreter.
+    """
+
+    RETRY_SECONDS = 5.0
+
+    def __init__(self, path: Path, on_elected: Callable[[], None]) -> None:
+        self.path = path
+        self.on_elected = on_elected
+        self._stop = threading.Event()
+        self._fd: int | None = None
+        self._thread = threading.Thread(target=self._run, name="job-leader", daemon=True)
+
+    @property
+    def leading(self) -> bool:
+        return self._fd is not None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                self._stop.wait(self.RETRY_SECONDS)
+                continue
+            self._fd = fd
+            try:
+                self.on_elected()
+            except Exception:
+                log.exception("starting the job consumer failed")
+            return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
 
 
 class JobQueue:

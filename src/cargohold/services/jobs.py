@@ -27,7 +27,6 @@ from cargohold.meta.store import MetadataStore
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.scanning import ScanService
-from cargohold.services.vulndb import SourceError, import_document, import_source
 
 log = logging.getLogger("cargohold.jobs")
 
@@ -208,6 +207,8 @@ class ScanJobs:
         return self.scans.scan(repository, digest, rescan).as_dict()
 
     def _update(self, actor: str) -> dict[str, Any]:
+        from cargohold.services.vulndb import SourceError, import_document, import_source
+
         imports = []
         for source in self.sources:
             try:

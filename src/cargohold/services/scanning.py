@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from cargohold.errors import Denied, ManifestUnknown, RegistryError
 from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanReportRow, ScanStore
@@ -31,11 +31,7 @@ from cargohold.oci.names import check_name, project_of
 from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
 from cargohold.scan.errors import ScanError
 from cargohold.scan.findings import SEVERITIES, Finding, PlatformResult, ScanResult, severity_rank
-from cargohold.scan.inventory import inventory_source
-from cargohold.scan.layout import ImageToScan, Layer
-from cargohold.scan.matching import match_inventory, targets_for
 from cargohold.scan.model import Inventory, LayerRef, Platform
-from cargohold.scan.osv import OsvRecord
 from cargohold.scan.storedform import (
     finding_from_json,
     finding_to_json,
@@ -44,6 +40,13 @@ from cargohold.scan.storedform import (
     result_to_json,
 )
 from cargohold.storage.base import BlobStore
+
+if TYPE_CHECKING:
+    from cargohold.scan.layout import ImageToScan
+    from cargohold.scan.osv import OsvRecord
+
+# The scanning engine (inventory, matching: univers, cvss, python-debian...) is imported where
+# a scan runs, not when the registry starts: serving processes that never scan stay small.
 
 log = logging.getLogger("cargohold.scanning")
 
@@ -182,6 +185,8 @@ class ScanService:
         )
 
     def _image(self, digest: str, manifest: Manifest) -> ImageToScan:
+        from cargohold.scan.layout import ImageToScan, Layer
+
         layers = [
             Layer(LayerRef(position, d.digest), lambda d=d.digest: self._open_blob(d))
             for position, d in enumerate(manifest.layers)
@@ -229,6 +234,8 @@ class ScanService:
                 outcome.findings += found
                 continue
             try:
+                from cargohold.scan.inventory import inventory_source
+
                 inventory = inventory_source(self._image(target_digest, target))
             except (ScanError, OSError) as exc:
                 message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -247,6 +254,8 @@ class ScanService:
         return outcome
 
     def _store_matches(self, digest: str, inventory: Inventory, rescanned: bool) -> int:
+        from cargohold.scan.matching import match_inventory
+
         version = self.vulndb.version()
         findings = match_inventory(inventory, self.vulndb)
         blocking = next((p.message for p in inventory.problems if p.blocking), None)
@@ -291,6 +300,8 @@ class ScanService:
             changes[db_version, current] = self.vulndb.affected_keys_changed_since(db_version)
         keys = changes[db_version, current]
         if keys is not None:
+            from cargohold.scan.matching import targets_for
+
             mine = {
                 (t.ecosystem, t.name)
                 for package in inventory.packages
