@@ -38,11 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import client
 import procs
 import servers
-from storage_life import populate_gc
-
 from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.store import MetadataStore
 from cargohold.storage.filesystem import FilesystemBlobStore
+from storage_life import populate_gc
 
 PULL_IMAGES = 200
 BACKDATE_SECONDS = 7200  # older than the default gc_grace_seconds (3600)
