@@ -43,6 +43,7 @@ def test_system_info_counts(client: httpx.Client, repo: str) -> None:
     assert info["metadata"]["dialect"] in ("sqlite", "postgresql")
     assert info["counts"]["repositories"] >= 1
     assert info["counts"]["blob_bytes"] > 0
+    assert isinstance(info["jobs"]["pending"], int) and info["jobs"]["pending"] >= 0
 
 
 def test_repositories_and_tags_with_sizes_and_push_time(client: httpx.Client, repo: str) -> None:

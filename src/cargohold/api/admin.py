@@ -28,7 +28,9 @@ from cargohold.services.tag_rules import TagRuleInvalid, TagRuleUnknown, rule_do
 
 async def system_info(request: Request) -> Response:
     ctx = context(request)
-    return JSONResponse(await ctx.offload(ctx.inventory.system))
+    info = await ctx.offload(ctx.inventory.system)
+    info["jobs"] = {"pending": await ctx.offload(ctx.jobs.queue.pending)}
+    return JSONResponse(info)
 
 
 async def repositories(request: Request) -> Response:
