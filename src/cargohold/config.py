@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from cargohold.jobs.queue import ScheduleError, parse_schedule
+from cargohold.jobs.schedule import ScheduleError, parse_schedule
 
 ENV_PREFIX = "CARGOHOLD_"
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from cargohold.config import ConfigError, load_settings
-from cargohold.jobs.queue import JobQueue, ScheduleError, open_huey, parse_schedule
+from cargohold.jobs.queue import JobQueue, open_huey
+from cargohold.jobs.schedule import ScheduleError, parse_schedule
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 

@@ -23,47 +23,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
 from huey.api import Task
 from huey.consumer import Consumer, Worker
 from huey.storage import SqliteStorage
 
+from cargohold.jobs.schedule import parse_schedule
+
 log = logging.getLogger("cargohold.jobs")
 
 QUEUE_NAME = "cargohold"
-# Cron shorthands accepted besides five-field expressions.
-SHORTHANDS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-}
-DISABLED = ("", "off", "never", "none")
 # How long a schedule's claim on a minute is kept: long enough to stop every duplicate.
 CLAIM_SECONDS = 86400
-
-
-class ScheduleError(ValueError):
-    """A schedule that is not a cron expression; the message says what is wrong."""
-
-
-def parse_schedule(text: str) -> Callable[[datetime], bool] | None:
-    """A five-field cron expression (or @daily ...) as a predicate; None when disabled."""
-    expression = text.strip().lower()
-    if expression in DISABLED:
-        return None
-    expression = SHORTHANDS.get(expression, expression)
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ScheduleError(
-            f"{text!r} is not a cron expression: expected 5 fields"
-            " (minute hour day month weekday) or @hourly/@daily/@weekly/@monthly/off"
-        )
-    try:
-        return crontab(*fields, strict=True)  # type: ignore[no-any-return]
-    except ValueError as exc:
-        raise ScheduleError(f"{text!r} is not a cron expression: {exc}") from None
 
 
 def open_huey(
