@@ -225,6 +225,7 @@ def create_app(settings: Settings) -> AccessLogMiddleware:
             yield
         finally:
             housekeeping.cancel()
+            await asyncio.get_running_loop().run_in_executor(None, ctx.jobs.flush)
             await asyncio.get_running_loop().run_in_executor(None, ctx.jobs.queue.stop)
             leader.stop()
             ctx.pulls.close()

@@ -16,8 +16,11 @@ metadata store as `queued`, and handed to the queue; whichever consumer takes it
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Callable
+from queue import SimpleQueue
 from typing import Any
 
 from cargohold.errors import RegistryError
@@ -63,6 +66,9 @@ class JobService:
         self.runs = JobRunStore(meta)
         self.gc = gc
         self.lifecycle = lifecycle
+        self._outbox: SimpleQueue[tuple[str, str, dict[str, Any]]] = SimpleQueue()
+        self._sender_lock = threading.Lock()
+        self._sender = threading.Thread(target=self._send, name="job-outbox", daemon=True)
         # kind -> (body, allowed args and their types)
         self._kinds: dict[str, tuple[JobBody, dict[str, type]]] = {}
         self.add_kind("gc", self._run_gc, {"untagged": bool, "dryRun": bool})
@@ -127,8 +133,35 @@ class JobService:
     # -- running --------------------------------------------------------------------------
 
     def submit_untracked(self, kind: str, args: dict[str, Any]) -> None:
-        """Queue a job nobody will look up by id (a scan on push): no job_runs row."""
-        self.queue.enqueue(kind, f"{UNTRACKED}{uuid.uuid4().hex}", args)
+        """Queue a job nobody will look up by id (a scan on push): no job_runs row.
+
+        Returns at once: a thread of its own hands the job to the queue, so the push that asks
+        for it never waits on the queue's storage (on SQLite that write would sit in the
+        metadata writer's path). A process that dies in between loses the job; the image then
+        shows as not scanned and is scanned on demand.
+        """
+        self._outbox.put((kind, f"{UNTRACKED}{uuid.uuid4().hex}", args))
+        if not self._sender.is_alive():
+            with self._sender_lock:
+                if not self._sender.is_alive():
+                    self._sender = threading.Thread(
+                        target=self._send, name="job-outbox", daemon=True
+                    )
+                    self._sender.start()
+
+    def _send(self) -> None:
+        while True:
+            kind, job_id, args = self._outbox.get()
+            try:
+                self.queue.enqueue(kind, job_id, args)
+            except Exception:
+                log.exception("could not queue %s job %s", kind, job_id)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait (bounded) until queued-on-the-side jobs reached the queue (clean shutdown)."""
+        deadline = time.monotonic() + timeout
+        while not self._outbox.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _execute(self, job_id: str, kind: str, body: JobBody, kwargs: dict[str, Any]) -> None:
         if job_id.startswith(UNTRACKED):
