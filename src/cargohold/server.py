@@ -62,7 +62,7 @@ def run_worker(settings: Settings, threads: int) -> None:
 
     configure_logging(settings.log_level, settings.log_format)
     prepare(settings)
-    context = build_context(settings)
+    context = build_context(settings, lean=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

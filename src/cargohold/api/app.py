@@ -142,7 +142,9 @@ def _parse_osv(data: dict[str, Any]) -> Any:
     return parse_record(data)
 
 
-def build_context(settings: Settings) -> AppContext:
+def build_context(settings: Settings, lean: bool = False) -> AppContext:
+    """Every service of a process. `lean`: a server or worker process, whose stores are fixed
+    for its lifetime (see jobs.queue.open_huey)."""
     engine = make_engine(settings.metadata_url)
     meta = MetadataStore(engine)
     blobs = FilesystemBlobStore(settings.blob_dir)
@@ -161,7 +163,9 @@ def build_context(settings: Settings) -> AppContext:
     inventory = InventoryService(meta, blobs)
     gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds, holds)
     lifecycle = LifecycleService(meta, holds)
-    queue = JobQueue(open_huey(settings.job_store, settings.metadata_url, settings.data_dir))
+    queue = JobQueue(
+        open_huey(settings.job_store, settings.metadata_url, settings.data_dir, lean=lean)
+    )
     jobs = JobService(meta, queue, gc, lifecycle)
     jobs.add_schedules(
         settings.gc_schedule, settings.gc_schedule_untagged, settings.lifecycle_schedule
@@ -208,8 +212,8 @@ async def _expire_idle_uploads(ctx: AppContext) -> None:
             log.exception("expiring idle uploads failed; will retry")
 
 
-def create_app(settings: Settings) -> AccessLogMiddleware:
-    ctx = build_context(settings)
+def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
+    ctx = build_context(settings, lean)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -247,4 +251,4 @@ def app_from_env() -> AccessLogMiddleware:
     """Factory for server workers: settings arrive serialised in the environment."""
     settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(settings, lean=True)
