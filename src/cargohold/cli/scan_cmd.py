@@ -39,7 +39,7 @@ from cargohold.scan.filters import (
 from cargohold.scan.findings import SEVERITIES, PlatformResult, ScanResult
 from cargohold.scan.inventory import inventory_source
 from cargohold.scan.layout import open_images
-from cargohold.scan.matching import match_inventory
+from cargohold.scan.matching import coverage_problems, match_inventory
 from cargohold.scan.model import Inventory
 from cargohold.scan.reference import TRANSPORTS, ImageReference, parse_reference
 from cargohold.scan.report import VULNERABILITY_FORMATS, WRITERS, table
@@ -314,6 +314,7 @@ def _match(target: str, inventories: list[Inventory], db_dir: Path | None) -> Sc
         version = store.version()
         for platform in platforms:
             platform.findings = match_inventory(platform.inventory, store)
+            platform.inventory.problems.extend(coverage_problems(platform.inventory))
     except SQLAlchemyError as exc:
         message = _one_line(str(exc.orig) if getattr(exc, "orig", None) else str(exc))
         raise fail(f"cannot read the vulnerability database in {directory}: {message}") from None

@@ -24,7 +24,7 @@ from typing import Protocol
 from packageurl import PackageURL
 
 from cargohold.scan.findings import Finding, Severity, severity_rank
-from cargohold.scan.model import Inventory, OSInfo, Package
+from cargohold.scan.model import NO_ADVISORY_SOURCE, Inventory, OSInfo, Package, Problem
 from cargohold.scan.osv import AffectedPackage, OsvRecord, normalize_name
 from cargohold.scan.severity import UNKNOWN, own_severity, severity_for
 from cargohold.scan.versions import evaluate, highest
@@ -72,6 +72,30 @@ _LANGUAGE_ECOSYSTEMS = {
     "nuget": "NuGet",
     "composer": "Packagist",
 }
+
+
+OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
+
+
+def coverage_problems(inventory: Inventory) -> list[Problem]:
+    """A problem when OS packages were inventoried but no advisory ecosystem covers them
+    (an unknown or unsupported distribution): the report says so instead of looking clean."""
+    unchecked = [
+        p
+        for p in inventory.packages
+        if p.type in OS_PACKAGE_TYPES and not targets_for(p, inventory.os)
+    ]
+    if not unchecked or any(p.code == NO_ADVISORY_SOURCE for p in inventory.problems):
+        return []
+    os = inventory.os
+    named = (os.pretty_name or f"{os.id} {os.version_id or ''}".strip()) if os else "an unknown OS"
+    return [
+        Problem(
+            NO_ADVISORY_SOURCE,
+            f"no vulnerability advisories are known for {named}: its {len(unchecked)} OS "
+            "packages were listed but not checked",
+        )
+    ]
 
 
 def targets_for(package: Package, os: OSInfo | None) -> list[Target]:

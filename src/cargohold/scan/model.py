@@ -55,6 +55,8 @@ class Package:
 # Problem codes. A gate must treat BLOCKING ones as a failure, never as a clean image.
 OS_PACKAGES_NOT_INVENTORIED = "os-packages-not-inventoried"
 UNREADABLE_FILE = "unreadable-file"
+# OS packages of a distribution no advisory ecosystem covers: listed, but never checked.
+NO_ADVISORY_SOURCE = "no-advisory-source"
 BLOCKING_PROBLEMS = frozenset({OS_PACKAGES_NOT_INVENTORIED})
 
 

@@ -254,10 +254,11 @@ class ScanService:
         return outcome
 
     def _store_matches(self, digest: str, inventory: Inventory, rescanned: bool) -> int:
-        from cargohold.scan.matching import match_inventory
+        from cargohold.scan.matching import coverage_problems, match_inventory
 
         version = self.vulndb.version()
         findings = match_inventory(inventory, self.vulndb)
+        inventory.problems.extend(coverage_problems(inventory))
         blocking = next((p.message for p in inventory.problems if p.blocking), None)
         self.store.save_report(
             digest,
