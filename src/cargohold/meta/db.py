@@ -6,7 +6,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -50,6 +50,23 @@ def writer_lock_for(engine: Engine) -> WriterLock | None:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return None
     return WriterLock(database + ".writelock")
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """A connection in a read transaction (SQLAlchemy Core, for the admin paths)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def write_transaction(engine: Engine, writer_lock: WriterLock | None) -> Iterator[sa.Connection]:
+    """A connection in a write transaction, behind the SQLite writer lock when there is one."""
+    lock = writer_lock.held() if writer_lock else nullcontext()
+    with lock, engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
 
 
 def make_engine(url: str) -> Engine:

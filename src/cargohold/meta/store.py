@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cargohold.meta.db import WRITE_OPTION, writer_lock_for
+from cargohold.meta.db import read_transaction, write_transaction, writer_lock_for
 from cargohold.meta.fastpath import NO_LIMIT, FastPath, Transaction
 from cargohold.meta.models import (
     blobs,
@@ -160,18 +160,11 @@ class MetadataStore:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def _read(self) -> AbstractContextManager[sa.Connection]:
+        return read_transaction(self.engine)
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        lock = self._writer_lock.held() if self._writer_lock else nullcontext()
-        with lock, self.engine.connect() as conn:
-            conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
+    def _write(self) -> AbstractContextManager[sa.Connection]:
+        return write_transaction(self.engine, self._writer_lock)
 
     def _repository_id(self, conn: sa.Connection, name: str) -> int | None:
         return conn.execute(

@@ -27,7 +27,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -36,7 +36,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cargohold.meta.db import WRITE_OPTION, make_engine, writer_lock_for
+from cargohold.meta.db import make_engine, read_transaction, write_transaction, writer_lock_for
 from cargohold.meta.fastpath import FastPath
 
 metadata = sa.MetaData()
@@ -184,18 +184,11 @@ class VulnStore(Generic[R]):
 
     # -- plumbing -----------------------------------------------------------------------
 
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+    def _read(self) -> AbstractContextManager[sa.Connection]:
+        return read_transaction(self.engine)
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        lock = self._writer_lock.held() if self._writer_lock else nullcontext()
-        with lock, self.engine.connect() as conn:
-            conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
+    def _write(self) -> AbstractContextManager[sa.Connection]:
+        return write_transaction(self.engine, self._writer_lock)
 
     def _state(self, conn: sa.Connection, *, lock: bool = False) -> tuple[int, str]:
         """(serial, instance), creating the state row of a new database."""
