@@ -9,13 +9,13 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from cargohold.api.context import context
 from cargohold.api.openapi import OPENAPI
+from cargohold.api.params import json_body, path_id
 from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
 from cargohold.errors import RegistryError
 from cargohold.services.gc import GcBusy, GcReport
@@ -153,31 +153,16 @@ async def list_tag_rules(request: Request) -> Response:
     return JSONResponse({"rules": [rule_document(rule) for rule in rules]})
 
 
-async def _json_body(request: Request, invalid: type[RegistryError], what: str) -> Any:
-    """The request's JSON document; `invalid` (the resource's own 400) when it is not JSON."""
-    try:
-        return json.loads(await request.body())
-    except ValueError:
-        raise invalid(f"the body must be a JSON object describing {what}") from None
-
-
-def _path_id(request: Request, key: str, unknown: type[RegistryError]) -> int:
-    raw = request.path_params[key]
-    if not raw.isdigit():
-        raise unknown(detail={"id": raw[:20]})
-    return int(raw)
-
-
 async def add_tag_rule(request: Request) -> Response:
     ctx = context(request)
-    document = await _json_body(request, TagRuleInvalid, "the rule")
+    document = await json_body(request, TagRuleInvalid, "the rule")
     rule = await ctx.offload(ctx.tag_rules.add, document, ANONYMOUS)
     return JSONResponse(rule_document(rule), status_code=201)
 
 
 async def remove_tag_rule(request: Request) -> Response:
     ctx = context(request)
-    rule_id = _path_id(request, "rule_id", TagRuleUnknown)
+    rule_id = path_id(request, "rule_id", TagRuleUnknown)
     await ctx.offload(ctx.tag_rules.remove, rule_id, ANONYMOUS)
     return Response(status_code=204)
 
@@ -198,14 +183,14 @@ async def list_holds(request: Request) -> Response:
 
 async def add_hold(request: Request) -> Response:
     ctx = context(request)
-    document = await _json_body(request, HoldRequestInvalid, "the hold")
+    document = await json_body(request, HoldRequestInvalid, "the hold")
     hold = await ctx.offload(ctx.holds.add, document, ANONYMOUS)
     return JSONResponse(hold_document(hold), status_code=201)
 
 
 async def release_hold(request: Request) -> Response:
     ctx = context(request)
-    hold_id = _path_id(request, "hold_id", HoldUnknown)
+    hold_id = path_id(request, "hold_id", HoldUnknown)
     await ctx.offload(ctx.holds.release, hold_id, ANONYMOUS)
     return Response(status_code=204)
 
@@ -276,7 +261,7 @@ async def project_quota(request: Request) -> Response:
     if request.method == "DELETE":
         await ctx.offload(ctx.quotas.remove, project, ANONYMOUS)
         return Response(status_code=204)
-    document = await _json_body(request, QuotaInvalid, 'the quota: {"limitBytes": N}')
+    document = await json_body(request, QuotaInvalid, 'the quota: {"limitBytes": N}')
     return JSONResponse(await ctx.offload(ctx.quotas.set, project, document, ANONYMOUS))
 
 
@@ -298,7 +283,7 @@ async def list_jobs(request: Request) -> Response:
 
 async def submit_job(request: Request) -> Response:
     ctx = context(request)
-    document = await _json_body(request, JobInvalid, "the job")
+    document = await json_body(request, JobInvalid, "the job")
     if not isinstance(document, dict) or not isinstance(document.get("kind"), str):
         raise JobInvalid('the body must be a JSON object like {"kind": "gc", "args": {}}')
     args = document.get("args", {})

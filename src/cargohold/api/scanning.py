@@ -4,7 +4,6 @@ the remediation report and the registry's vulnerability database."""
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 from pathlib import Path
 
@@ -12,9 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.api.context import AppContext, context
-from cargohold.errors import ManifestUnknown, NameUnknown, RegistryError
-from cargohold.oci.digests import check_digest
-from cargohold.oci.names import check_name
+from cargohold.api.params import json_body, path_id
+from cargohold.errors import RegistryError
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 
 ANONYMOUS = "anonymous"
@@ -36,15 +34,9 @@ class ScanRequestInvalid(RegistryError):
 
 
 def _digest_of(ctx: AppContext, repository: str, reference: str) -> str:
-    check_name(repository)
-    if ":" in reference:
-        return check_digest(reference)
-    digest = ctx.registry.meta.tag_digest(repository, reference)
-    if digest is None:
-        if not ctx.registry.meta.repository_exists(repository):
-            raise NameUnknown(detail={"name": repository})
-        raise ManifestUnknown(detail={"reference": reference})
-    return digest
+    """The manifest a tag or digest names (NAME_UNKNOWN, MANIFEST_UNKNOWN otherwise); reading
+    it for a scan is not a pull."""
+    return ctx.registry.get_manifest(repository, reference, count_pull=False).digest
 
 
 async def scan_result(request: Request) -> Response:
@@ -69,8 +61,6 @@ async def scan_now(request: Request) -> Response:
     name, reference = request.path_params["name"], request.path_params["reference"]
     rescan = request.query_params.get("rescan", "false").lower() == "true"
     digest = await ctx.offload(_digest_of, ctx, name, reference)
-    if not await ctx.offload(ctx.registry.meta.get_manifest, name, digest, True):
-        raise ManifestUnknown(detail={"reference": reference})
     run = await ctx.offload(
         ctx.jobs.submit,
         "scan",
@@ -89,10 +79,7 @@ async def scan_policy(request: Request) -> Response:
     if request.method == "DELETE":
         await ctx.offload(ctx.scans.remove_policy, project, ANONYMOUS)
         return Response(status_code=204)
-    try:
-        document = json.loads(await request.body())
-    except ValueError:
-        raise ScanPolicyInvalid("the body must be a JSON object describing the policy") from None
+    document = await json_body(request, ScanPolicyInvalid, "the policy")
     return JSONResponse(await ctx.offload(ctx.scans.set_policy, project, document, ANONYMOUS))
 
 
@@ -109,20 +96,15 @@ async def list_allowlist(request: Request) -> Response:
 
 async def add_allowlist(request: Request) -> Response:
     ctx = context(request)
-    try:
-        document = json.loads(await request.body())
-    except ValueError:
-        raise AllowlistInvalid("the body must be a JSON object describing the entry") from None
+    document = await json_body(request, AllowlistInvalid, "the entry")
     entry = await ctx.offload(ctx.scans.allow, document, ANONYMOUS)
     return JSONResponse(entry, status_code=201)
 
 
 async def remove_allowlist(request: Request) -> Response:
     ctx = context(request)
-    raw = request.path_params["entry_id"]
-    if not raw.isdigit():
-        raise AllowlistUnknown(detail={"id": raw[:20]})
-    await ctx.offload(ctx.scans.disallow, int(raw), ANONYMOUS)
+    entry_id = path_id(request, "entry_id", AllowlistUnknown)
+    await ctx.offload(ctx.scans.disallow, entry_id, ANONYMOUS)
     return Response(status_code=204)
 
 
@@ -164,7 +146,7 @@ async def vulndb_import(request: Request) -> Response:
         body = await request.body()
         if not body:
             raise VulnDbImportInvalid("the body is empty: send a zip of OSV records or a record")
-        path = Path(tmp) / ("upload.zip" if body[:2] == b"PK" else "upload.json")
+        path = Path(tmp) / "upload"  # a zip or JSON: the importer tells them apart
         path.write_bytes(body)
         try:
             result = await ctx.offload(
