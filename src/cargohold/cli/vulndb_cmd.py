@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
@@ -56,16 +55,12 @@ def _import_remote(
     with tempfile.TemporaryDirectory(prefix="cargohold-osv-") as tmp:
         path = Path(source).expanduser()
         if source.startswith(("http://", "https://")):
-            path = Path(tmp) / "download"
+            from cargohold.services.vulndb import SourceError, download
+
             try:
-                with httpx.stream("GET", source, follow_redirects=True, timeout=60) as response:
-                    if response.status_code != 200:
-                        raise fail(f"cannot download {source}: HTTP {response.status_code}")
-                    with path.open("wb") as sink:
-                        for chunk in response.iter_bytes(1 << 20):
-                            sink.write(chunk)
-            except httpx.HTTPError as exc:
-                raise fail(f"cannot download {source}: {exc}") from None
+                path = download(source, Path(tmp))
+            except SourceError as exc:
+                raise fail(str(exc)) from None
         elif path.is_dir():
             archive = Path(tmp) / "records.zip"
             with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:

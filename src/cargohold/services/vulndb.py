@@ -135,7 +135,7 @@ def import_source(
     started = time.perf_counter()
     if source.startswith(("http://", "https://")):
         with tempfile.TemporaryDirectory(prefix="cargohold-osv-") as tmp:
-            path = _download(source, Path(tmp))
+            path = download(source, Path(tmp))
             result = _import_path(store, path, source, name, full, progress)
     elif "://" in source:
         raise SourceError(f"cannot import from {source}: only http(s) URLs and paths are read")
@@ -149,7 +149,8 @@ def import_source(
     return result
 
 
-def _download(url: str, directory: Path) -> Path:
+def download(url: str, directory: Path) -> Path:
+    """Fetch `url` into `directory` (streamed); SourceError with a one-line message."""
     target = directory / "source"
     try:
         with (
