@@ -69,20 +69,25 @@ class JobRunStore:
 
     def create(
         self, job_id: str, kind: str, args: dict[str, Any], trigger: str, actor: str
-    ) -> None:
+    ) -> JobRun:
+        now = time.time()
         with self._fast.transaction() as tx:
             tx.execute(
                 "INSERT INTO job_runs (id, kind, args, state, trigger, created_at, created_by)"
                 " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
-                (job_id, kind, json.dumps(args), trigger, time.time(), actor),
+                (job_id, kind, json.dumps(args), trigger, now, actor),
             )
+        return JobRun(job_id, kind, args, "queued", trigger, now, actor, None, None, None, None)
 
-    def started(self, job_id: str) -> None:
+    def started(self, job_id: str) -> str | None:
+        """Mark the run `running`; returns who asked for it (None if it has no row)."""
         with self._fast.transaction() as tx:
-            tx.execute(
-                "UPDATE job_runs SET state = 'running', started_at = ? WHERE id = ?",
+            row = tx.one(
+                "UPDATE job_runs SET state = 'running', started_at = ? WHERE id = ?"
+                " RETURNING created_by",
                 (time.time(), job_id),
             )
+        return row[0] if row else None
 
     def finished(
         self, job_id: str, result: dict[str, Any] | None, error: str | None = None

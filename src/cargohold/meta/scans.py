@@ -370,7 +370,7 @@ class ScanStore:
 
     def add_allowed(
         self, project: str, vuln_id: str, reason: str, expires_at: float | None, actor: str
-    ) -> int:
+    ) -> AllowlistRow:
         now = time.time()
         with self._fast.transaction() as tx:
             row = tx.one(
@@ -393,7 +393,7 @@ class ScanStore:
                     "expiresAt": expires_at,
                 },
             )
-        return entry_id
+        return AllowlistRow(entry_id, project, vuln_id, reason, expires_at, now, actor)
 
     def remove_allowed(self, entry_id: int, actor: str) -> AllowlistRow | None:
         now = time.time()

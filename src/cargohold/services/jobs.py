@@ -111,10 +111,8 @@ class JobService:
             if not isinstance(value, allowed[name]):
                 raise JobInvalid(f"job {kind!r}: {name!r} must be a {allowed[name].__name__}")
         job_id = uuid.uuid4().hex
-        self.runs.create(job_id, kind, args, trigger, actor)
+        run = self.runs.create(job_id, kind, args, trigger, actor)
         self.queue.enqueue(kind, job_id, args)
-        run = self.runs.get(job_id)
-        assert run is not None
         return run
 
     def get(self, job_id: str) -> JobRun:
@@ -170,9 +168,7 @@ class JobService:
             except Exception:
                 log.exception("job %s (%s) failed", job_id, kind)
             return
-        self.runs.started(job_id)
-        run = self.runs.get(job_id)
-        actor = run.created_by if run else SCHEDULE_ACTOR
+        actor = self.runs.started(job_id) or SCHEDULE_ACTOR
         try:
             result = body(actor=actor, **kwargs)
         except RegistryError as exc:

@@ -55,8 +55,6 @@ IMAGE_CONFIGS = frozenset(
 )
 POLICY_CACHE_SECONDS = 2.0
 MAX_CONFIG_BYTES = 4 << 20
-# Remediation deadlines in days per severity (LOW and UNKNOWN have none by default).
-DEFAULT_SLA_DAYS = {"CRITICAL": 1, "HIGH": 7, "MEDIUM": 30}
 
 
 class ScanPolicyInvalid(RegistryError):
@@ -149,14 +147,14 @@ class ScanService:
         blobs: BlobStore,
         vulndb: VulnStore[OsvRecord],
         scan_on_push: bool,
-        sla_days: dict[str, int] | None = None,
+        sla_days: dict[str, int],
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.store = ScanStore(meta)
         self.vulndb = vulndb
         self.scan_on_push_default = scan_on_push
-        self.sla_days = dict(DEFAULT_SLA_DAYS if sla_days is None else sla_days)
+        self.sla_days = dict(sla_days)
         self._cache_lock = threading.Lock()
         self._cached_at = -1e9
         self._policies: dict[str, ScanPolicyRow] = {}
@@ -225,12 +223,16 @@ class ScanService:
         if not targets:
             outcome.skipped = "the index lists no image manifest stored in this repository"
             return outcome
+        # Read before matching: a change imported meanwhile is caught by the next evaluation.
+        current = self.vulndb.version()
         for target_digest, target in targets:
             outcome.platforms += 1
             report = None if rescan else self.store.report(target_digest)
             if report is not None and report.status == "ok" and report.inventory is not None:
                 outcome.reused += 1
-                found, _ = self._evaluate(target_digest, report.inventory, report.db_version)
+                found, _ = self._evaluate(
+                    target_digest, report.inventory, report.db_version, current, {}
+                )
                 outcome.findings += found
                 continue
             try:
@@ -250,13 +252,17 @@ class ScanService:
                 outcome.error = message
                 continue
             outcome.scanned += 1
-            outcome.findings += self._store_matches(target_digest, inventory, rescanned=True)
+            outcome.findings += self._store_matches(
+                target_digest, inventory, current, rescanned=True
+            )
         return outcome
 
-    def _store_matches(self, digest: str, inventory: Inventory, rescanned: bool) -> int:
+    def _store_matches(
+        self, digest: str, inventory: Inventory, version: str, rescanned: bool
+    ) -> int:
+        """Match and store; `version` is the database version read before matching."""
         from cargohold.scan.matching import coverage_problems, match_inventory
 
-        version = self.vulndb.version()
         findings = match_inventory(inventory, self.vulndb)
         inventory.problems.extend(coverage_problems(inventory))
         blocking = next((p.message for p in inventory.problems if p.blocking), None)
@@ -285,21 +291,20 @@ class ScanService:
         digest: str,
         stored: list[dict[str, Any]],
         db_version: str | None,
-        changes: dict[tuple[str | None, str], frozenset[PackageKey] | None] | None = None,
+        current: str,
+        changes: dict[str | None, frozenset[PackageKey] | None],
     ) -> tuple[int, bool]:
-        """Bring a stored report up to the current database: (findings, matched again).
+        """Bring a stored report up to `current`: (findings, matched again).
 
-        `changes` memoises the changed keys per (stored version, current version) over many
-        reports; they are read after the current version, so they cover every change up to it.
+        `changes` memoises the changed keys per stored version over many reports; they are
+        read after `current`, so they cover every change up to it.
         """
-        current = self.vulndb.version()
         if db_version == current:
             return self.store.finding_count(digest), False
         inventory = inventory_from_json(stored[0])
-        changes = {} if changes is None else changes
-        if (db_version, current) not in changes:
-            changes[db_version, current] = self.vulndb.affected_keys_changed_since(db_version)
-        keys = changes[db_version, current]
+        if db_version not in changes:
+            changes[db_version] = self.vulndb.affected_keys_changed_since(db_version)
+        keys = changes[db_version]
         if keys is not None:
             from cargohold.scan.matching import targets_for
 
@@ -311,7 +316,7 @@ class ScanService:
             if not mine & keys:
                 self.store.mark_evaluated(digest, current)
                 return self.store.finding_count(digest), False
-        return self._store_matches(digest, inventory, rescanned=False), True
+        return self._store_matches(digest, inventory, current, rescanned=False), True
 
     def reevaluate_all(self) -> dict[str, int]:
         """After a database change: every stored report brought to the current version."""
@@ -319,7 +324,7 @@ class ScanService:
         checked = rematched = 0
         after = ""
         current = self.vulndb.version()
-        changes: dict[tuple[str | None, str], frozenset[PackageKey] | None] = {}
+        changes: dict[str | None, frozenset[PackageKey] | None] = {}
         while batch := self.store.reports_for_reevaluation(after, 200):
             after = batch[-1].digest
             for report in batch:
@@ -327,7 +332,7 @@ class ScanService:
                 if report.db_version == current or report.inventory is None:
                     continue
                 _, matched = self._evaluate(
-                    report.digest, report.inventory, report.db_version, changes
+                    report.digest, report.inventory, report.db_version, current, changes
                 )
                 rematched += matched
         return {
@@ -524,9 +529,8 @@ class ScanService:
             isinstance(expires, bool) or not isinstance(expires, int | float)
         ):
             raise AllowlistInvalid("expiresAt must be a UNIX time in seconds, or null")
-        entry_id = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
+        entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
         self.invalidate()
-        entry = next(e for e in self.store.allowlist() if e.id == entry_id)
         return _allow_document(entry, time.time())
 
     def disallow(self, entry_id: int, actor: str) -> None:
