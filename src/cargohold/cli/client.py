@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -154,6 +155,14 @@ class AdminClient:
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self._get(f"/api/v1/jobs/{quote(job_id, safe='')}").json()  # type: ignore[no-any-return]
+
+    def wait_for_job(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Poll a job until it succeeded or failed, or `timeout` passed: its last state."""
+        deadline = time.monotonic() + timeout
+        while job["state"] not in ("succeeded", "failed") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = self.job(job["id"])
+        return job
 
     def submit_job(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps({"kind": kind, "args": args}).encode()

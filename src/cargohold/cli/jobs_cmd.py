@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
@@ -120,14 +119,11 @@ def run_job(
         print(f"queued {job['kind']} job {job['id']}")
         if not wait:
             return
-        deadline = time.monotonic() + timeout
-        while job["state"] not in FINISHED:
-            if time.monotonic() > deadline:
-                raise fail(f"job {job['id']} still {job['state']} after {timeout:g}s")
-            time.sleep(0.2)
-            job = api.job(job["id"])
+        job = api.wait_for_job(job, timeout)
     except ClientError as exc:
         raise fail(str(exc)) from None
+    if job["state"] not in FINISHED:
+        raise fail(f"job {job['id']} still {job['state']} after {timeout:g}s")
     print(f"{job['state']}: {_summary(job)} ({_duration(job)})")
     if job["state"] == "failed":
         raise typer.Exit(code=1)

@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import sys
 import tarfile
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -240,16 +239,12 @@ def registry_result(image: RegistryImage, timeout: float) -> ScanResult:
         except ClientError as exc:
             if exc.code != "SCAN_UNKNOWN":
                 raise
-        job = api.scan_now(image.repository, image.reference)
-        deadline = time.monotonic() + timeout
-        while job["state"] not in ("succeeded", "failed"):
-            if time.monotonic() > deadline:
-                raise fail(
-                    f"the scan of {image.repository}:{image.reference} is still "
-                    f"{job['state']} after {timeout:g}s (job {job['id']})"
-                )
-            time.sleep(0.3)
-            job = api.job(job["id"])
+        job = api.wait_for_job(api.scan_now(image.repository, image.reference), timeout)
+        if job["state"] not in ("succeeded", "failed"):
+            raise fail(
+                f"the scan of {image.repository}:{image.reference} is still "
+                f"{job['state']} after {timeout:g}s (job {job['id']})"
+            )
         if job["state"] == "failed":
             raise fail(f"the registry could not scan {image.repository}: {job['error']}")
         if job["result"].get("skipped"):

@@ -5,10 +5,11 @@ Which storage is used (see decision 004):
 - otherwise PostgreSQL when the metadata store is PostgreSQL (every node shares it);
 - otherwise a SQLite file beside the metadata database (the embedded default).
 
-Every process that serves the registry also consumes jobs (threads, no signal handlers
-of its own: the HTTP server owns the signals). Schedules are cron expressions in UTC; each
-process runs huey's scheduler, and a schedule's firing for a given minute is claimed with
-an atomic put-if-empty in the queue's storage, so N processes on M nodes run it once.
+Every process can queue jobs; on each node one of them (NodeLeader), or a `cargohold worker`,
+consumes them (threads, no signal handlers of its own: the HTTP server owns the signals).
+Schedules are cron expressions in UTC; each consuming process runs huey's scheduler, and a
+schedule's firing for a given minute is claimed with an atomic put-if-empty in the queue's
+storage, so consumers on several nodes run it once.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class NodeLeader:
 
 
 class JobQueue:
-    """Named jobs with keyword arguments, run by consumers in every server process."""
+    """Named jobs with keyword arguments, queued from any process, run where `start` ran."""
 
     def __init__(self, huey: Huey) -> None:
         self.huey = huey
@@ -171,10 +172,6 @@ class JobQueue:
             return False
 
         self.huey.periodic_task(due, name=f"schedule.{name}")(fire)
-
-    @property
-    def names(self) -> list[str]:
-        return sorted(self._tasks)
 
     # -- producing ------------------------------------------------------------------------
 
