@@ -32,6 +32,8 @@ blobs = sa.Table(
     sa.Column("digest", sa.String(150), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # True only while the bytes are durable in the blob store (see MetadataStore.link_blob).
+    sa.Column("stored", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 # A repository may read a blob only through a link: knowing a digest is not enough.

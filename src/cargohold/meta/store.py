@@ -196,7 +196,7 @@ class MetadataStore:
             "SELECT b.size FROM repository_blobs rb"
             " JOIN repositories r ON r.id = rb.repository_id"
             " JOIN blobs b ON b.digest = rb.digest"
-            " WHERE r.name = ? AND rb.digest = ?",
+            " WHERE r.name = ? AND rb.digest = ? AND b.stored",
             (repository, digest),
         )
         return int(row[0]) if row else None
@@ -216,17 +216,20 @@ class MetadataStore:
         with self._read() as conn:
             return list(conn.execute(query).scalars())
 
-    def link_blob(self, repository: str, digest: str, size: int) -> None:
-        """Record a pushed blob and link it to a repository, within the project's quota."""
+    def link_blob(self, repository: str, digest: str, size: int) -> bool:
+        """Link a pushed blob to a repository, within the project's quota; True if stored.
+
+        The first step of placing a blob (docs/decisions/005-blob-durability.md): the fresh
+        link shields the digest from garbage collection for its grace period, and a row that
+        is new (or that a collection demoted) stays `stored = FALSE`, invisible to pulls
+        and manifests, until `mark_blob_stored` says its bytes are durable. True means the
+        bytes are already durable and the caller need not write them.
+        """
         now = time.time()
         with self._fast.transaction() as tx:
             repository_id = self._ensure_repository_id(tx, repository, now)
             self._check_quota(tx, repository, digest, size)
-            tx.execute(
-                "INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (digest) DO NOTHING",
-                (digest, size, now),
-            )
+            stored = self._claim_blob_row(tx, digest, size, now)
             tx.execute(
                 # A re-push refreshes the link: the grace period of garbage collection counts
                 # from the latest push of the bytes, not the first.
@@ -234,6 +237,41 @@ class MetadataStore:
                 " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
                 (repository_id, digest, now),
             )
+            return stored
+
+    def _claim_blob_row(self, tx: Transaction, digest: str, size: int, now: float) -> bool:
+        """The blob's row, found (share-locked on PostgreSQL) or inserted; whether stored.
+
+        On PostgreSQL the lock waits for a collection sweeping this blob: once it commits
+        the row is gone and a fresh one is inserted. On SQLite writers are serialised.
+        """
+        lock = " FOR SHARE" if self.dialect == "postgresql" else ""
+        for _ in range(5):
+            row = tx.one(f"SELECT stored FROM blobs WHERE digest = ?{lock}", (digest,))
+            if row is not None:
+                return bool(row[0])
+            inserted = tx.one(
+                "INSERT INTO blobs (digest, size, created_at, stored) VALUES (?, ?, ?, FALSE)"
+                " ON CONFLICT (digest) DO NOTHING RETURNING stored",
+                (digest, size, now),
+            )
+            if inserted is not None:
+                return False
+        raise RuntimeError(f"blob row {digest} keeps changing under a concurrent writer")
+
+    def mark_blob_stored(self, digest: str, finished_upload: str | None = None) -> bool:
+        """The blob's bytes are durable: pulls and manifests may now rely on it.
+
+        False if the row is gone (a collection swept it after all): the caller places the
+        blob again. `finished_upload`, the session whose bytes these were, is dropped in
+        the same transaction.
+        """
+        with self._fast.transaction() as tx:
+            tx.execute("UPDATE blobs SET stored = TRUE WHERE digest = ? AND NOT stored", (digest,))
+            row = tx.one("SELECT stored FROM blobs WHERE digest = ?", (digest,))
+            if finished_upload is not None:
+                tx.execute("DELETE FROM uploads WHERE id = ?", (finished_upload,))
+            return bool(row and row[0])
 
     # The repositories of a project: the project itself and everything below it.
     _IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
@@ -488,7 +526,7 @@ class MetadataStore:
             present.update(
                 tx.column(
                     "SELECT b.digest FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest"
-                    f" WHERE rb.repository_id = ? AND b.digest IN ({marks}){lock}",
+                    f" WHERE rb.repository_id = ? AND b.stored AND b.digest IN ({marks}){lock}",
                     (repository_id, *blob_digests),
                 )
             )
@@ -1085,7 +1123,7 @@ class MetadataStore:
             row = tx.one(
                 "SELECT b.size FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest"
                 " JOIN repositories r ON r.id = rb.repository_id"
-                f" WHERE r.name = ? AND b.digest = ?{lock}",
+                f" WHERE r.name = ? AND b.digest = ? AND b.stored{lock}",
                 (source, digest),
             )
             if row is None:
@@ -1123,14 +1161,30 @@ class MetadataStore:
         cutoff: float,
         delete_bytes: Callable[[list[str]], None],
     ) -> list[tuple[str, int]]:
-        """Delete the rows of those blobs that are still garbage, then their bytes, atomically.
+        """Delete those blobs that are still garbage, rows and bytes; what was deleted.
 
-        The bytes are deleted before the transaction commits: a concurrent push that links
-        one of these blobs waits for the commit, finds no row, inserts a fresh one and then
-        puts its own bytes in place.
+        Two transactions (docs/decisions/005-blob-durability.md). The first demotes the rows
+        to `stored = FALSE`, so that from then on no row claims the bytes: a crash while they
+        are deleted leaves rows that pulls and manifests ignore, and the next run removes.
+        The second re-checks, deletes the bytes before it commits and then the rows: a push
+        that links one of these blobs meanwhile either refreshed its link first (the blob is
+        no longer garbage and is kept) or waits for the commit, finds no row, inserts a
+        fresh one and writes its own bytes.
         """
         if not digests:
             return []
+        doomed = self._sweep_step(digests, cutoff, None)
+        if doomed:
+            doomed = self._sweep_step([d for d, _ in doomed], cutoff, delete_bytes)
+        return doomed
+
+    def _sweep_step(
+        self,
+        digests: list[str],
+        cutoff: float,
+        delete_bytes: Callable[[list[str]], None] | None,
+    ) -> list[tuple[str, int]]:
+        """Demote (`delete_bytes` None) or delete the blobs among `digests` still garbage."""
         marks = ", ".join("?" * len(digests))
         with self._fast.transaction() as tx:
             if self.dialect == "postgresql":
@@ -1139,11 +1193,12 @@ class MetadataStore:
                     " ORDER BY digest FOR UPDATE",
                     digests,
                 )
+            demoted = "" if delete_bytes is None else " AND NOT b.stored"
             doomed = [
                 (row[0], int(row[1]))
                 for row in tx.rows(
                     f"SELECT b.digest, b.size FROM blobs b WHERE b.digest IN ({marks})"
-                    f" AND {self._UNREFERENCED}",
+                    f" AND {self._UNREFERENCED}{demoted}",
                     (*digests, cutoff, cutoff),
                 )
             ]
@@ -1151,9 +1206,14 @@ class MetadataStore:
                 return []
             doomed_marks = ", ".join("?" * len(doomed))
             names = [digest for digest, _ in doomed]
+            if delete_bytes is None:
+                tx.execute(
+                    f"UPDATE blobs SET stored = FALSE WHERE digest IN ({doomed_marks})", names
+                )
+                return doomed
+            delete_bytes(names)
             tx.execute(f"DELETE FROM repository_blobs WHERE digest IN ({doomed_marks})", names)
             tx.execute(f"DELETE FROM blobs WHERE digest IN ({doomed_marks})", names)
-            delete_bytes(names)
         return doomed
 
     # -- storage accounting ---------------------------------------------------------------

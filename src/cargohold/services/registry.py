@@ -163,10 +163,13 @@ class RegistryService:
             # The OCI empty descriptor is well-known content: hold it even if never pushed.
             if self.meta.linked_blob_size(repository, EMPTY_JSON_DIGEST) is None:
                 try:
-                    self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+                    stored = self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
                 except QuotaExceeded as over:
                     raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
-                self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
+                # Link, write, mark stored: the order every blob is placed in (UploadService).
+                if not stored:
+                    self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
+                self.meta.mark_blob_stored(EMPTY_JSON_DIGEST)
         limit, usage = self.meta.project_quota(project_of(repository))
         if limit is not None and usage > limit:
             raise quota_denied(project_of(repository), usage, 0, limit)

@@ -306,19 +306,54 @@ class UploadService:
             )
         try:
             await self._io(self._trim_staged, upload)
-            # Link first, then put the bytes in place (see monolithic()).
-            await self._link(upload.repository, digest, upload.offset, upload.id)
-            await self._io(self.blobs.commit_upload, upload.id, digest)
+            await self._store(
+                upload.repository,
+                digest,
+                upload.offset,
+                lambda: self.blobs.commit_upload(upload.id, digest),
+                staged=upload.id,
+                session=upload.id,
+            )
         except UploadBusy:
             raise self._busy(upload.id) from None
         self.hashes.drop(upload.id)
-        await self._db(self.meta.delete_upload, upload.id)
         return upload.offset
 
-    async def _link(self, repository: str, digest: str, size: int, session: str | None) -> None:
-        """Link the blob (within the project's quota); over quota, the upload is discarded."""
+    async def _store(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        write: Callable[[], None],
+        staged: str | None = None,
+        session: str | None = None,
+    ) -> None:
+        """Link the blob, write its bytes unless they are already durable, mark it stored.
+
+        In that order (docs/decisions/005-blob-durability.md): the link shields the digest
+        from garbage collection while the bytes are written, and only the last step lets
+        pulls and manifests see the blob, so a crash anywhere leaves no row claiming bytes
+        that are not on disk. `staged` names the staged bytes, dropped if the blob is already
+        stored; `session` is the upload session, whose row goes with the last step.
+        """
+        if await self._link(repository, digest, size, session):
+            if staged is not None:
+                await self._io(self.blobs.abort_upload, staged)
+        else:
+            await self._io(write)
+        if not await self._db(self.meta.mark_blob_stored, digest, session):
+            raise BlobUploadInvalid(
+                f"blob {digest} was garbage-collected while it was being stored; push it again",
+                detail={"digest": digest},
+            )
+
+    async def _link(self, repository: str, digest: str, size: int, session: str | None) -> bool:
+        """Link the blob (within the project's quota); True if its bytes are already stored.
+
+        Over quota, the upload is discarded.
+        """
         try:
-            await self._db(self.meta.link_blob, repository, digest, size)
+            return bool(await self._db(self.meta.link_blob, repository, digest, size))
         except QuotaExceeded as over:
             if session is not None:
                 await self._io(self._discard, session)
@@ -350,10 +385,7 @@ class UploadService:
                     f"received {len(data)} bytes, Content-Length said {content_length}"
                 )
             await self._io(self._verify, digest, data)
-            # The link comes first: garbage collection deletes a blob's bytes only while no
-            # row for it exists, so bytes placed after the link can never be swept away.
-            await self._link(repository, digest, len(data), None)
-            await self._io(self.blobs.put, digest, data)
+            await self._store(repository, digest, len(data), lambda: self.blobs.put(digest, data))
             return len(data)
         upload_id = uuid.uuid4().hex
         await self._io(self.blobs.start_upload, upload_id)
@@ -374,8 +406,13 @@ class UploadService:
                     f"uploaded content has digest {actual}, not {digest}",
                     detail={"expected": digest, "actual": actual},
                 )
-            await self._link(repository, digest, written, None)
-            await self._io(self.blobs.commit_upload, upload_id, digest)
+            await self._store(
+                repository,
+                digest,
+                written,
+                lambda: self.blobs.commit_upload(upload_id, digest),
+                staged=upload_id,
+            )
         except BaseException:
             await self._io(self.blobs.abort_upload, upload_id)
             raise
