@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -18,7 +18,7 @@ from cargohold.api.openapi import OPENAPI
 from cargohold.api.params import json_body, path_id
 from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
 from cargohold.errors import RegistryError
-from cargohold.services.gc import GcBusy, GcReport
+from cargohold.services.gc import GcBusy
 from cargohold.services.holds import HoldRequestInvalid, HoldUnknown, hold_document
 from cargohold.services.jobs import JobInvalid
 from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
@@ -195,34 +195,22 @@ async def release_hold(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def garbage_collect(request: Request) -> Response:
-    """Run garbage collection, streaming progress as JSON lines (NDJSON).
+Emit = Callable[[dict[str, object]], None]
 
-    Lines: {"event": "start", "candidates", "candidateBytes", "dryRun"}, then
-    {"event": "progress", "blobs", "bytes"} after each batch, and finally
-    {"event": "done", "report": {...}} or {"event": "error", "code", "message"}.
+
+def stream_work(work: Callable[[Emit], dict[str, object]], what: str) -> StreamingResponse:
+    """Run `work(emit)` in a thread, streaming its events and then its result as NDJSON.
+
+    The last line is {"event": "done", "report": {...}} or {"event": "error", "code",
+    "message"}: the status line went out with the first event, so errors travel in-band.
     """
-    ctx = context(request)
-    dry_run = request.query_params.get("dryRun", "false").lower() in ("1", "true", "yes")
-    untagged = request.query_params.get("untagged", "false").lower() in ("1", "true", "yes")
-    if ctx.gc.running:
-        raise GcBusy()
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
 
     def emit(event: dict[str, object]) -> None:
         loop.call_soon_threadsafe(events.put_nowait, event)
 
-    def work() -> GcReport:
-        blobs, total = ctx.gc.count()
-        emit({"event": "start", "candidates": blobs, "candidateBytes": total, "dryRun": dry_run})
-        return ctx.gc.run(
-            dry_run,
-            lambda done, freed: emit({"event": "progress", "blobs": done, "bytes": freed}),
-            untagged=untagged,
-        )
-
-    job = loop.run_in_executor(None, work)
+    job = loop.run_in_executor(None, work, emit)
 
     async def lines() -> AsyncIterator[bytes]:
         while True:
@@ -243,14 +231,64 @@ async def garbage_collect(request: Request) -> Response:
                     "message": exc.message,
                 }
             except Exception as exc:
-                log.exception("garbage collection failed")
+                log.exception("%s failed", what)
                 final = {"event": "error", "code": "UNKNOWN", "message": str(exc)}
             else:
-                final = {"event": "done", "report": report.as_dict()}
+                final = {"event": "done", "report": report}
             yield json.dumps(final).encode() + b"\n"
             return
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "false").lower() in ("1", "true", "yes")
+
+
+async def garbage_collect(request: Request) -> Response:
+    """Run garbage collection, streaming progress as JSON lines (NDJSON).
+
+    Lines: {"event": "start", "candidates", "candidateBytes", "dryRun"}, then
+    {"event": "progress", "blobs", "bytes"} after each batch, and finally
+    {"event": "done", "report": {...}} or {"event": "error", "code", "message"}.
+    """
+    ctx = context(request)
+    dry_run = _flag(request, "dryRun")
+    untagged = _flag(request, "untagged")
+    if ctx.gc.running:
+        raise GcBusy()
+
+    def work(emit: Emit) -> dict[str, object]:
+        blobs, total = ctx.gc.count()
+        emit({"event": "start", "candidates": blobs, "candidateBytes": total, "dryRun": dry_run})
+        return ctx.gc.run(
+            dry_run,
+            lambda done, freed: emit({"event": "progress", "blobs": done, "bytes": freed}),
+            untagged=untagged,
+        ).as_dict()
+
+    return stream_work(work, "garbage collection")
+
+
+async def fsck(request: Request) -> Response:
+    """Check metadata against stored bytes; with `repair=true`, fix what is found (NDJSON).
+
+    Lines: {"event": "progress", "phase": "rows"|"objects", "checked"} and finally
+    {"event": "done", "report": {...}} or {"event": "error", ...}, as for /api/v1/gc.
+    """
+    ctx = context(request)
+    repair = _flag(request, "repair")
+    verify_content = _flag(request, "verifyContent")
+
+    def work(emit: Emit) -> dict[str, object]:
+        return ctx.fsck.run(
+            repair,
+            ctx.gc.sweep_now,
+            verify_content,
+            lambda phase, checked: emit({"event": "progress", "phase": phase, "checked": checked}),
+        ).as_dict()
+
+    return stream_work(work, "fsck")
 
 
 async def project_quota(request: Request) -> Response:

@@ -40,6 +40,7 @@ from cargohold.meta.vulndb import VulnStore
 from cargohold.oci.manifests import Manifest
 from cargohold.policy.access import AllowAll, ReadOnly
 from cargohold.server import SETTINGS_ENV
+from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
@@ -83,6 +84,7 @@ ROUTES = [
     Route("/api/v1/tag-rules/{rule_id}", admin.remove_tag_rule, methods=["DELETE"]),
     Route("/api/v1/audit", admin.audit, methods=["GET"]),
     Route("/api/v1/gc", admin.garbage_collect, methods=["POST"]),
+    Route("/api/v1/fsck", admin.fsck, methods=["POST"]),
     Route("/api/v1/jobs", admin.list_jobs, methods=["GET"]),
     Route("/api/v1/jobs", admin.submit_job, methods=["POST"]),
     Route("/api/v1/jobs/{job_id}", admin.job, methods=["GET"]),
@@ -197,6 +199,7 @@ def build_context(settings: Settings, lean: bool = False) -> AppContext:
         jobs,
         scans,
         scan_jobs,
+        BlobConsistencyCheck(meta, blobs),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from cargohold.config import Settings
+from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.inventory import InventoryService
@@ -46,6 +47,7 @@ class AppContext:
     jobs: JobService
     scans: ScanService
     scan_jobs: ScanJobs
+    fsck: BlobConsistencyCheck
 
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)

@@ -240,6 +240,25 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/fsck": {
+            "post": {
+                "operationId": "fsck",
+                "summary": "Check blob records against stored bytes; repair on request",
+                "parameters": [
+                    {"name": "repair", "in": "query", "schema": {"type": "boolean"}},
+                    {"name": "verifyContent", "in": "query", "schema": {"type": "boolean"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "JSON lines: progress (phase rows|objects, checked), "
+                        "then done (report: checked_rows, checked_objects, missing, "
+                        "missing_bytes, damaged, orphans, orphan_bytes, repaired, examples, "
+                        "seconds) or error",
+                        "content": {"application/x-ndjson": {"schema": {"type": "object"}}},
+                    },
+                },
+            }
+        },
         "/api/v1/projects/{project}/quota": {
             "parameters": [
                 {"name": "project", "in": "path", "required": True, "schema": {"type": "string"}}

@@ -116,11 +116,20 @@ class AdminClient:
     def gc(self, dry_run: bool, untagged: bool = False) -> Iterator[dict[str, Any]]:
         """Run garbage collection; yields its progress events as they arrive."""
         params = {"dryRun": str(dry_run).lower(), "untagged": str(untagged).lower()}
+        return self._events("/api/v1/gc", params)
+
+    def fsck(self, repair: bool, verify_content: bool) -> Iterator[dict[str, Any]]:
+        """Check (and with `repair`, fix) metadata against stored bytes; yields its events."""
+        params = {"repair": str(repair).lower(), "verifyContent": str(verify_content).lower()}
+        return self._events("/api/v1/fsck", params)
+
+    def _events(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """POST to a route that streams NDJSON events; yields them as they arrive."""
         try:
-            with self._http.stream("POST", "/api/v1/gc", params=params, timeout=None) as response:
+            with self._http.stream("POST", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
-                    self._raise_for(response, "/api/v1/gc")
+                    self._raise_for(response, path)
                 for line in response.iter_lines():
                     if line.strip():
                         yield json.loads(line)

@@ -21,6 +21,7 @@ from cargohold.cli.common import client as _client
 from cargohold.cli.common import print_json as _print_json
 from cargohold.cli.common import size as _size
 from cargohold.cli.common import when as _when
+from cargohold.cli.fsck_cmd import fsck
 from cargohold.cli.jobs_cmd import jobs_app
 from cargohold.cli.scan_cmd import scan
 from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
@@ -703,6 +704,7 @@ def audit(
 
 
 app.command("scan")(scan)
+app.command("fsck")(fsck)
 
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("COLUMNS", "120")

@@ -1216,6 +1216,45 @@ class MetadataStore:
             tx.execute(f"DELETE FROM blobs WHERE digest IN ({doomed_marks})", names)
         return doomed
 
+    # -- consistency checks (services/fsck.py) --------------------------------------------
+
+    def stored_blobs(self, after: str, limit: int) -> list[tuple[str, int]]:
+        """(digest, size) of blobs whose bytes the metadata calls durable, in digest order."""
+        return [
+            (row[0], int(row[1]))
+            for row in self._fast.rows(
+                "SELECT digest, size FROM blobs WHERE stored AND digest > ?"
+                " ORDER BY digest LIMIT ?",
+                (after, limit),
+            )
+        ]
+
+    def known_blobs(self, digests: list[str]) -> set[str]:
+        """Those of `digests` that have a row, stored or not."""
+        if not digests:
+            return set()
+        marks = ", ".join("?" * len(digests))
+        return set(
+            self._fast.column(f"SELECT digest FROM blobs WHERE digest IN ({marks})", digests)
+        )
+
+    def demote_blobs(self, digests: list[str]) -> int:
+        """Stop calling these blobs stored (their bytes are gone); how many were demoted."""
+        marks = ", ".join("?" * len(digests))
+        with self._fast.transaction() as tx:
+            return tx.execute(
+                f"UPDATE blobs SET stored = FALSE WHERE stored AND digest IN ({marks})", digests
+            )
+
+    def adopt_orphan_blobs(self, blobs_found: list[tuple[str, int]]) -> None:
+        """Record objects no row describes as old, unlinked, unstored blobs: garbage to sweep."""
+        with self._fast.transaction() as tx:
+            tx.executemany(
+                "INSERT INTO blobs (digest, size, created_at, stored) VALUES (?, ?, 0, FALSE)"
+                " ON CONFLICT (digest) DO NOTHING",
+                list(blobs_found),
+            )
+
     # -- storage accounting ---------------------------------------------------------------
 
     def blob_links(self) -> list[tuple[str, str, int]]:

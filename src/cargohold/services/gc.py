@@ -83,6 +83,12 @@ class GarbageCollector:
             after = batch[-1][0]
         return blobs, total
 
+    def sweep_now(self, digests: list[str]) -> int:
+        """Delete these blobs if they are garbage, the way a run does; how many were deleted."""
+        return len(
+            self.meta.sweep_blobs(digests, time.time() - self.grace_seconds, self._delete_bytes)
+        )
+
     def _delete_bytes(self, digests: list[str]) -> None:
         for _ in self._deleters.map(self.blobs.delete, digests):
             pass

@@ -43,7 +43,11 @@ class BlobStore(Protocol):
         ...
 
     def put(self, digest: str, data: bytes) -> None:
-        """Store a whole blob whose digest the caller has verified, durably, in one step."""
+        """Store a whole blob whose digest the caller has verified, durably, in one step.
+
+        Replaces whatever is stored under `digest`: the metadata decides when a write is
+        needed (MetadataStore.link_blob), so a damaged or partial object gets rewritten.
+        """
         ...
 
     def delete(self, digest: str) -> None: ...
@@ -64,6 +68,8 @@ class BlobStore(Protocol):
 
     def commit_upload(self, upload_id: str, digest: str) -> None:
         """Make the upload's bytes durable and visible as blob `digest`, then drop the upload.
+
+        Replaces whatever is stored under `digest`, as `put` does.
 
         UploadBusy if another request is writing to it.
         """

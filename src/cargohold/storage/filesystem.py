@@ -110,9 +110,9 @@ class FilesystemBlobStore:
                 yield chunk
 
     def put(self, digest: str, data: bytes) -> None:
+        # Always written, even over an existing file: callers write only blobs the metadata
+        # does not yet call stored, and a file there may be one a crash or damage left.
         target = self._blob_path(digest)
-        if target.exists():
-            return
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._uploads / f"put-{uuid.uuid4().hex}"
         with open(tmp, "wb") as f:
@@ -159,12 +159,10 @@ class FilesystemBlobStore:
                 yield chunk
 
     def commit_upload(self, upload_id: str, digest: str) -> None:
+        # Replaces a file already there (see put): deduplication happens in the metadata,
+        # whose callers skip the write when the blob is already stored.
         source = self._upload_path(upload_id)
         target = self._blob_path(digest)
-        if target.exists():
-            # Deduplicated: the same bytes are already stored.
-            source.unlink(missing_ok=True)
-            return
         with open(source, "rb+") as f:
             _lock_exclusive(f)
             os.fsync(f.fileno())

@@ -1,0 +1,140 @@
+"""Consistency check between the metadata store and the blob store (`cargohold fsck`).
+
+Two kinds of damage, both left by versions that linked a blob before writing it, by a
+crash of such a version, or by hands in the data directory:
+- rows without bytes: the metadata calls a blob stored, the store has no (or a short, or
+  with `verify_content` a wrong) object. Repaired by demoting the row: pulls and manifest
+  pushes stop relying on it, and the next push of the same bytes writes them again.
+- bytes without rows: an object no row describes. Repaired by recording it as garbage and
+  sweeping it the way garbage collection does, which is safe against a push of the same
+  digest at that moment (docs/decisions/005-blob-durability.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from cargohold.meta.store import MetadataStore
+from cargohold.oci.digests import algorithm_of, new_hasher
+from cargohold.storage.base import BlobStore
+
+BATCH = 500
+# Examples listed in a report; the counts are always complete.
+EXAMPLES = 20
+
+
+@dataclass
+class FsckReport:
+    repair: bool
+    verify_content: bool
+    checked_rows: int = 0
+    checked_objects: int = 0
+    missing: int = 0
+    missing_bytes: int = 0
+    damaged: int = 0
+    orphans: int = 0
+    orphan_bytes: int = 0
+    repaired: int = 0
+    examples: list[dict[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def note(self, problem: str, digest: str, size: int) -> None:
+        if len(self.examples) < EXAMPLES:
+            self.examples.append({"problem": problem, "digest": digest, "size": size})
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+Progress = Callable[[str, int], None]
+
+
+class BlobConsistencyCheck:
+    def __init__(self, meta: MetadataStore, blobs: BlobStore) -> None:
+        self.meta = meta
+        self.blobs = blobs
+
+    def _content_matches(self, digest: str) -> bool:
+        hasher = new_hasher(algorithm_of(digest))
+        for chunk in self.blobs.read(digest):
+            hasher.update(chunk)
+        return f"{algorithm_of(digest)}:{hasher.hexdigest()}" == digest
+
+    def _problem(self, digest: str, size: int, verify_content: bool) -> str | None:
+        stored = self.blobs.stat(digest)
+        if stored is None:
+            return "missing"
+        if stored != size or (verify_content and not self._content_matches(digest)):
+            return "damaged"
+        return None
+
+    def _check_rows(self, report: FsckReport, progress: Progress | None) -> None:
+        after = ""
+        while batch := self.meta.stored_blobs(after, BATCH):
+            after = batch[-1][0]
+            broken: list[str] = []
+            for digest, size in batch:
+                problem = self._problem(digest, size, report.verify_content)
+                if problem is None:
+                    continue
+                broken.append(digest)
+                report.note(problem, digest, size)
+                if problem == "missing":
+                    report.missing += 1
+                    report.missing_bytes += size
+                else:
+                    report.damaged += 1
+            report.checked_rows += len(batch)
+            if broken and report.repair:
+                report.repaired += self.meta.demote_blobs(broken)
+            if progress is not None:
+                progress("rows", report.checked_rows)
+
+    def _check_objects(
+        self, report: FsckReport, progress: Progress | None, sweep: Callable[[list[str]], int]
+    ) -> None:
+        batch: list[str] = []
+
+        def flush() -> None:
+            known = self.meta.known_blobs(batch)
+            orphans = [(d, self.blobs.stat(d)) for d in batch if d not in known]
+            found = [(d, size) for d, size in orphans if size is not None]
+            for digest, size in found:
+                report.note("orphan", digest, size)
+            report.orphans += len(found)
+            report.orphan_bytes += sum(size for _, size in found)
+            if found and report.repair:
+                self.meta.adopt_orphan_blobs(found)
+                report.repaired += sweep([d for d, _ in found])
+            report.checked_objects += len(batch)
+            batch.clear()
+            if progress is not None:
+                progress("objects", report.checked_objects)
+
+        for digest in self.blobs.list_digests():
+            batch.append(digest)
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
+            flush()
+
+    def run(
+        self,
+        repair: bool,
+        sweep: Callable[[list[str]], int],
+        verify_content: bool = False,
+        progress: Progress | None = None,
+    ) -> FsckReport:
+        """Check every stored row, then every object; with `repair`, fix what is found.
+
+        `sweep(digests)` deletes recorded garbage safely (GarbageCollector.sweep_now) and
+        returns how many it deleted.
+        """
+        started = time.monotonic()
+        report = FsckReport(repair=repair, verify_content=verify_content)
+        self._check_rows(report, progress)
+        self._check_objects(report, progress, sweep)
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
