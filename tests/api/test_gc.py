@@ -286,3 +286,60 @@ def test_untagged_manifests_go_but_what_tagged_images_need_stays(tmp_path: Path)
             assert any(e["target"] == f"{repo}@{loose}" and e["actor"] == "gc" for e in events)
     finally:
         server.stop()
+
+
+def test_a_run_says_what_the_grace_period_keeps_and_until_when(
+    registry: CargoholdServer, repo: str
+) -> None:
+    """Right after pushes a run frees nothing: it says how much waits, and for how long."""
+    with httpx.Client(base_url=registry.url, timeout=60) as http:
+        before = time.time()
+        for _ in range(3):
+            push_blob(http, repo, os.urandom(1000))
+        report = _gc(http, dry_run=True)
+        assert report["waiting_blobs"] >= 3
+        assert report["waiting_bytes"] >= 3000
+        # The first to become collectable: pushed (by us or an earlier test) before ours.
+        assert report["next_collectable_at"] <= time.time() + 3600
+        assert report["next_collectable_at"] >= before + 3600 - 3 * 86400
+    done = subprocess.run(
+        [CARGOHOLD, "gc", "--dry-run", "--registry", registry.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pushed within the grace period (1 h); the first becomes collectable at" in done.stdout
+
+
+def test_untagged_dry_run_counts_the_blobs_the_run_frees(tmp_path: Path) -> None:
+    """`gc --untagged --dry-run` and the run agree, and the run's progress total is right."""
+    server = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
+    ).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            repo = "team/app"
+            push_image(http, repo, "v1", layers=[b"base", b"old-app", b"old-data"])
+            # v1 moves to a new image: the old one is untagged, its own layers only its own.
+            push_image(http, repo, "v1", layers=[b"base", b"new-app"])
+            push_blob(http, repo, b"loose blob")
+            time.sleep(0.05)
+
+            def run(*params: str) -> tuple[dict[str, Any], dict[str, Any]]:
+                query = {"untagged": "true", **{p: "true" for p in params}}
+                response = http.post("/api/v1/gc", params=query)
+                events = [json.loads(line) for line in response.text.splitlines()]
+                return events[0], events[-1]["report"]
+
+            dry_start, dry = run("dryRun")
+            # Freed: old-app and old-data (base and the config are shared with the new
+            # image) and the loose blob.
+            assert dry["untagged_manifests"] == 1
+            assert dry["blobs"] == 3
+            start, real = run()
+            assert (real["blobs"], real["bytes"]) == (dry["blobs"], dry["bytes"])
+            assert start["candidates"] == dry_start["candidates"] == real["blobs"]
+            assert run()[1]["blobs"] == 0
+    finally:
+        server.stop()

@@ -259,7 +259,7 @@ async def garbage_collect(request: Request) -> Response:
         raise GcBusy()
 
     def work(emit: Emit) -> dict[str, object]:
-        blobs, total = ctx.gc.count()
+        blobs, total = ctx.gc.count(untagged)
         emit({"event": "start", "candidates": blobs, "candidateBytes": total, "dryRun": dry_run})
         return ctx.gc.run(
             dry_run,

@@ -675,6 +675,20 @@ def gc(
         f"({_size(report['bytes'])}); expired {report['uploads_expired']} upload sessions; "
         f"{report['seconds']:.1f} s"
     )
+    if report["waiting_blobs"]:
+        print(
+            f"kept {report['waiting_blobs']} unreferenced blobs ({_size(report['waiting_bytes'])})"
+            f" pushed within the grace period ({_duration(report['grace_seconds'])}); the first"
+            f" becomes collectable at {_when(report['next_collectable_at'])}"
+        )
+
+
+def _duration(seconds: float) -> str:
+    """3600 -> "1 h", 90 -> "1.5 min", 5 -> "5 s"."""
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= length:
+            return f"{seconds / length:g} {unit}"
+    return f"{seconds:g} s"
 
 
 @app.command()

@@ -1155,6 +1155,46 @@ class MetadataStore:
             )
         ]
 
+    def blobs_in_grace(self, cutoff: float) -> list[tuple[int, float]]:
+        """(size, last push) of unreferenced blobs a collection keeps for their grace period.
+
+        The last push is the later of the blob's first upload and its latest link.
+        """
+        rows = self._fast.rows(
+            "SELECT b.size, b.created_at,"
+            " (SELECT MAX(rb.linked_at) FROM repository_blobs rb WHERE rb.digest = b.digest)"
+            " FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest_references r"
+            " WHERE r.digest = b.digest) AND (b.created_at >= ? OR EXISTS (SELECT 1"
+            " FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.linked_at >= ?))",
+            (cutoff, cutoff),
+        )
+        return [(int(size), max(created, linked or 0.0)) for size, created, linked in rows]
+
+    def collectable_blob_references(
+        self, digests: list[str], cutoff: float
+    ) -> list[tuple[str, int, int]]:
+        """(digest, size, references) of those blobs past their grace, however referenced.
+
+        With the references a set of manifests holds, a dry run tells which blobs deleting
+        those manifests would make garbage.
+        """
+        found: list[tuple[str, int, int]] = []
+        for start in range(0, len(digests), 500):
+            batch = digests[start : start + 500]
+            marks = ", ".join("?" * len(batch))
+            found.extend(
+                (row[0], int(row[1]), int(row[2]))
+                for row in self._fast.rows(
+                    "SELECT b.digest, b.size, (SELECT COUNT(*) FROM manifest_references r"
+                    " WHERE r.digest = b.digest) FROM blobs b"
+                    f" WHERE b.digest IN ({marks}) AND b.created_at < ? AND NOT EXISTS"
+                    " (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest"
+                    " AND rb.linked_at >= ?)",
+                    (*batch, cutoff, cutoff),
+                )
+            )
+        return found
+
     def sweep_blobs(
         self,
         digests: list[str],

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from cargohold.errors import RegistryError
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.store import ManifestFacts, MetadataStore
 from cargohold.policy.holds import holding
 from cargohold.services.holds import HoldService
 from cargohold.services.manifest_graph import ManifestGraph
@@ -46,6 +46,11 @@ class GcReport:
     # With untagged=True: untagged manifests nothing tagged needs (or that would be removed).
     untagged_manifests: int = 0
     uploads_expired: int = 0
+    # Unreferenced blobs kept because they were pushed within the grace period, and when
+    # the first of them becomes collectable (UNIX seconds; None when there are none).
+    waiting_blobs: int = 0
+    waiting_bytes: int = 0
+    next_collectable_at: float | None = None
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
@@ -72,8 +77,12 @@ class GarbageCollector:
         self._running = threading.Lock()
         self._deleters = ThreadPoolExecutor(max_workers=PARALLEL_DELETES, thread_name_prefix="gc")
 
-    def count(self) -> tuple[int, int]:
-        """How many unreferenced blobs (and bytes) a run would free right now."""
+    def count(self, untagged: bool = False) -> tuple[int, int]:
+        """How many blobs (and bytes) a run would free right now.
+
+        With `untagged`, also the blobs that removing untagged manifests would free: the
+        number a dry run reports and the total a run's progress counts towards.
+        """
         cutoff = time.time() - self.grace_seconds
         blobs = total = 0
         after = ""
@@ -81,7 +90,37 @@ class GarbageCollector:
             blobs += len(batch)
             total += sum(size for _, size in batch)
             after = batch[-1][0]
+        if untagged:
+            freed = self._freed_by_untagged(cutoff)
+            blobs += len(freed)
+            total += sum(freed.values())
         return blobs, total
+
+    def _freed_by_untagged(self, cutoff: float) -> dict[str, int]:
+        """Blobs that only untagged manifests due for removal reference: digest -> size."""
+        held: dict[str, int] = {}
+        for _, facts in self._untagged_manifests(cutoff):
+            for fact in facts:
+                for kind, digest, _ in fact.references:
+                    if kind != "manifest":
+                        held[digest] = held.get(digest, 0) + 1
+        return {
+            digest: size
+            for digest, size, references in self.meta.collectable_blob_references(
+                sorted(held), cutoff
+            )
+            if references == held[digest]
+        }
+
+    def _waiting(self, report: GcReport, cutoff: float) -> None:
+        """Tell what the grace period keeps: a first run right after pushes frees nothing."""
+        waiting = self.meta.blobs_in_grace(cutoff)
+        report.waiting_blobs = len(waiting)
+        report.waiting_bytes = sum(size for size, _ in waiting)
+        if waiting:
+            report.next_collectable_at = round(
+                min(pushed for _, pushed in waiting) + self.grace_seconds, 3
+            )
 
     def sweep_now(self, digests: list[str]) -> int:
         """Delete these blobs if they are garbage, the way a run does; how many were deleted."""
@@ -97,14 +136,13 @@ class GarbageCollector:
     def running(self) -> bool:
         return self._running.locked()
 
-    def _untagged(self, cutoff: float, dry_run: bool) -> int:
-        """Remove untagged manifests that no tagged manifest needs, older than the grace.
+    def _untagged_manifests(self, cutoff: float) -> Iterator[tuple[str, list[ManifestFacts]]]:
+        """Per repository, the untagged manifests that no tagged manifest needs.
 
         Kept: tagged manifests and everything they reach (index children, referrers), held
         images, recent pushes, and referrers whose subject is absent (lifecycle reports those).
         """
         now = time.time()
-        removed = 0
         last: str | None = None
         while names := self.meta.catalog(500, last):
             last = names[-1]
@@ -121,13 +159,19 @@ class GarbageCollector:
                     or holding(held, repository, f.digest, now) is not None
                 }
                 keep = graph.closure(roots)
-                doomed = [f.digest for f in facts if f.digest not in keep]
-                if not doomed:
-                    continue
-                if dry_run:
-                    removed += len(doomed)
-                else:
-                    removed += self.meta.delete_untagged_manifests(repository, doomed, "gc")
+                doomed = [f for f in facts if f.digest not in keep]
+                if doomed:
+                    yield repository, doomed
+
+    def _untagged(self, cutoff: float, dry_run: bool) -> int:
+        """Remove untagged manifests that no tagged manifest needs, older than the grace."""
+        removed = 0
+        for repository, doomed in self._untagged_manifests(cutoff):
+            if dry_run:
+                removed += len(doomed)
+            else:
+                digests = [f.digest for f in doomed]
+                removed += self.meta.delete_untagged_manifests(repository, digests, "gc")
         return removed
 
     def run(
@@ -136,7 +180,7 @@ class GarbageCollector:
         """One pass; `progress(blobs, bytes)` is called after every batch.
 
         With `untagged`, untagged manifests nothing tagged needs go first (a dry run counts
-        them but cannot count the blobs they would free).
+        them and the blobs their removal would free).
         """
         if not self._running.acquire(blocking=False):
             raise GcBusy("garbage collection is already running on this node")
@@ -147,6 +191,10 @@ class GarbageCollector:
                 report.uploads_expired = self.uploads.expire_idle()
             cutoff = time.time() - self.grace_seconds
             if untagged:
+                if dry_run:
+                    freed = self._freed_by_untagged(cutoff)
+                    report.blobs += len(freed)
+                    report.bytes += sum(freed.values())
                 report.untagged_manifests = self._untagged(cutoff, dry_run)
             after = ""
             while batch := self.meta.garbage_blobs(cutoff, after, BATCH):
@@ -162,6 +210,7 @@ class GarbageCollector:
                 report.bytes += sum(size for _, size in swept)
                 if progress is not None:
                     progress(report.blobs, report.bytes)
+            self._waiting(report, cutoff)
             report.seconds = round(time.monotonic() - started, 3)
             return report
         finally:
