@@ -167,9 +167,15 @@ class RegistryService:
                 except QuotaExceeded as over:
                     raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
                 self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
-        limit, usage = self.meta.project_quota(project_of(repository))
-        if limit is not None and usage > limit:
-            raise quota_denied(project_of(repository), usage, 0, limit)
+        project = project_of(repository)
+        limit, usage = self.meta.project_quota(project)
+        if limit is not None:
+            # Blobs pushed longer ago than the grace period count again once referenced.
+            adding = self.meta.uncounted_bytes(
+                project, (d.digest for kind, d in manifest.references() if kind != "manifest")
+            )
+            if usage + adding > limit:
+                raise quota_denied(project, usage, adding, limit)
         tag = None if ref.is_digest else ref.value
         immutable = False
         if tag is not None:
