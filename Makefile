@@ -3,25 +3,33 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: serving needs only the runtime dependencies; tests and lint add the test extra.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+# `make run ADDR=0.0.0.0:5000` listens there (otherwise CARGOHOLD_ADDR, or 127.0.0.1:5000).
+ADDR ?=
 # Debian packages the test suite drives as real peers.
 TEST_DEBS := skopeo umoci docker-registry postgresql redis-server docker.io buildah containerd busybox-static openssl rpm golang-go
 BENCH_DEBS := docker-registry nginx wrk apache2-utils
 
 .PHONY: run test lint format bench deps test-deps
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  rm -rf $(VENV); apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
 	  && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+$(TEST_STAMP): $(RUN_STAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+	@touch $(TEST_STAMP)
 
-deps: $(STAMP)
+deps: $(TEST_STAMP)
 
-run: $(STAMP)
-	$(BIN)/cargohold serve
+run: $(RUN_STAMP)
+	$(BIN)/cargohold serve $(if $(ADDR),--addr $(ADDR))
 
 # Install only the Debian packages that are missing (apt-get update once, when needed).
 define apt_install
@@ -32,20 +40,20 @@ define apt_install
 	fi
 endef
 
-test-deps: $(STAMP)
+test-deps: $(TEST_STAMP)
 	$(call apt_install,$(TEST_DEBS))
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-format: $(STAMP)
+format: $(TEST_STAMP)
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
 test: test-deps lint
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(call apt_install,$(BENCH_DEBS))
 	$(BIN)/python bench/run.py

@@ -22,12 +22,17 @@ def postgres() -> Iterator[PostgresServer]:
     server.stop()
 
 
-def _start(tmp: Path, request: pytest.FixtureRequest, backend: str) -> CargoholdServer:
+def _start(
+    tmp: Path,
+    request: pytest.FixtureRequest,
+    backend: str,
+    extra_env: dict[str, str] | None = None,
+) -> CargoholdServer:
     database_url = ""
     if backend == "postgres":
         pg: PostgresServer = request.getfixturevalue("postgres")
         database_url = pg.create_database(f"cargohold_{next(_database_names)}")
-    return CargoholdServer(tmp / "data", database_url=database_url).start()
+    return CargoholdServer(tmp / "data", database_url=database_url, extra_env=extra_env).start()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -36,6 +41,22 @@ def registry(
 ) -> Iterator[CargoholdServer]:
     """A cargohold server shared by a session, once per metadata backend."""
     server = _start(tmp_path_factory.mktemp(f"registry-{request.param}"), request, request.param)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def registry_without_grace(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CargoholdServer]:
+    """A server per test module and metadata backend whose garbage-collection grace period
+    is 0: a link nothing references is stale at once, and a GC run frees what it can."""
+    server = _start(
+        tmp_path_factory.mktemp(f"no-grace-{request.param}"),
+        request,
+        request.param,
+        {"CARGOHOLD_GC_GRACE_SECONDS": "0"},
+    )
     yield server
     server.stop()
 

@@ -13,7 +13,7 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
 
 from cargohold.config import Settings
-from cargohold.logs import configure_logging
+from cargohold.logs import configure_logging, granian_log_config
 from cargohold.server import SETTINGS_ENV
 
 log = logging.getLogger("cargohold.server")
@@ -37,6 +37,7 @@ def main() -> None:
         websockets=False,
         log_enabled=True,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_dictconfig=granian_log_config(settings.log_format),
         log_access=False,
         ssl_cert=Path(settings.tls_cert) if settings.tls_cert else None,
         ssl_key=Path(settings.tls_key) if settings.tls_key else None,

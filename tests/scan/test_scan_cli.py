@@ -262,8 +262,19 @@ def test_sbom_lists_the_inventory_without_a_database(
     result = run(str(images["layout"]), "-f", name, "--db-dir", str(tmp_path / "empty-db"))
     assert result.exit_code == 0, result.output
     assert _sbom_purls(name, json.loads(result.stdout)) == {p.purl for p in inventory.packages}
-    if name == "spdx":
-        assert result.stderr == ""  # an SPDX SBOM never needs vulnerability data
+    assert result.stderr == ""  # an SBOM needs no vulnerability data: nothing to warn about
+    if name == "cyclonedx":
+        # A gate on the SBOM's vulnerabilities does: it fails, saying nothing was checked.
+        gate = run(
+            str(images["layout"]),
+            "-f",
+            name,
+            "--db-dir",
+            str(tmp_path / "empty-db"),
+            "--exit-code",
+            "1",
+        )
+        assert gate.exit_code == 1 and "nothing was checked" in gate.stderr
 
 
 def test_without_vulnerability_data_the_scan_warns_and_a_gate_fails(

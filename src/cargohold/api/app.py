@@ -148,7 +148,7 @@ def build_context(settings: Settings, lean: bool = False) -> AppContext:
     """Every service of a process. `lean`: a server or worker process, whose stores are fixed
     for its lifetime (see jobs.queue.open_huey)."""
     engine = make_engine(settings.metadata_url)
-    meta = MetadataStore(engine)
+    meta = MetadataStore(engine, settings.gc_grace_seconds)
     blobs = FilesystemBlobStore(settings.blob_dir)
     pulls = PullRecorder(meta, settings.pull_flush_seconds)
     access = ReadOnly() if settings.read_only else AllowAll()

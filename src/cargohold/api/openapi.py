@@ -265,7 +265,10 @@ OPENAPI: dict[str, Any] = {
             ],
             "get": {
                 "operationId": "getProjectQuota",
-                "summary": "A project's quota and usage (distinct blobs its repositories link)",
+                "summary": (
+                    "A project's quota and usage (distinct blobs its manifests reference, "
+                    "plus those of pushes in flight)"
+                ),
                 "responses": {"200": {"description": "{project, limitBytes, usageBytes}"}},
             },
             "put": {
@@ -696,7 +699,10 @@ OPENAPI: dict[str, Any] = {
                     "tags": {"type": "integer"},
                     "size_bytes": {
                         "type": "integer",
-                        "description": "Distinct blobs linked to the repository plus its manifests",
+                        "description": (
+                            "Distinct blobs its manifests reference or a push in flight "
+                            "uploaded, plus its manifests"
+                        ),
                     },
                     "last_pushed_at": _NULLABLE_TIME,
                 },

@@ -41,7 +41,7 @@ from cargohold.scan.layout import open_images
 from cargohold.scan.matching import coverage_problems, match_inventory
 from cargohold.scan.model import Inventory
 from cargohold.scan.reference import TRANSPORTS, ImageReference, parse_reference
-from cargohold.scan.report import VULNERABILITY_FORMATS, WRITERS, table
+from cargohold.scan.report import SBOM_FORMATS, VULNERABILITY_FORMATS, WRITERS, table
 from cargohold.scan.storedform import result_from_json
 from cargohold.services.vulndb import default_db_dir, local_database_exists, open_local
 
@@ -159,7 +159,9 @@ def scan(
     filtered = apply_filter(result, ScanFilter(severities, ignore_unfixed, ignore), today)
     _write_report(filtered, output_format, output, severities)
     status = exit_status(filtered, exit_code)
-    if wants_vulnerabilities and result.db_version is None:
+    # An SBOM is complete without vulnerability data; only a gate on it needs the database.
+    needs_data = output_format not in SBOM_FORMATS or bool(exit_code)
+    if wants_vulnerabilities and needs_data and result.db_version is None:
         _warn(
             "no vulnerability data is loaded: only the package inventory was read; "
             "fill the database with `cargohold vulndb import SOURCE` (add --registry URL for "

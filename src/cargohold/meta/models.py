@@ -183,7 +183,8 @@ lifecycle_policies = sa.Table(
     sa.Column("updated_by", sa.String(255), nullable=False),
 )
 
-# Storage quota of a project: the bytes of the distinct blobs its repositories link.
+# Storage quota of a project: the bytes of the distinct blobs its manifests reference, plus
+# those of pushes in flight (see MetadataStore._PROJECT_COUNTED).
 project_quotas = sa.Table(
     "project_quotas",
     metadata,

@@ -148,8 +148,13 @@ TAG_PAGE_CACHE_SIZE = 256
 class MetadataStore:
     _BUMP_TAGS_VERSION = "UPDATE repositories SET tags_version = tags_version + 1 WHERE id = ?"
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, link_grace_seconds: float = 3600.0) -> None:
         self.engine = engine
+        # A link to a blob that no manifest of the repository references counts (for quotas,
+        # listings and sizes) only this long after it was made: the blob of a push whose
+        # manifest has not arrived yet. The garbage collector's grace period, so what usage
+        # counts is exactly what garbage collection must keep.
+        self.link_grace_seconds = link_grace_seconds
         self.dialect = engine.dialect.name
         self._writer_lock = writer_lock_for(engine)
         self._fast = FastPath(engine, self._writer_lock)
@@ -181,12 +186,26 @@ class MetadataStore:
         with self._read() as conn:
             return self._repository_id(conn, name) is not None
 
+    def _link_cutoff(self) -> float:
+        """Links made since this time are pushes in flight (see link_grace_seconds)."""
+        return time.time() - self.link_grace_seconds
+
+    # A repository is listed while it holds a manifest or a push into it is in flight. The row
+    # itself stays (a push may be linking into it right now); an emptied repository drops out
+    # of listings once its last links are older than the grace period.
+    _LISTED = (
+        "(EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
+        " OR EXISTS (SELECT 1 FROM repository_blobs rb"
+        " WHERE rb.repository_id = r.id AND rb.linked_at >= ?))"
+    )
+
     def catalog(self, limit: int, last: str | None) -> list[str]:
-        query = sa.select(repositories.c.name).order_by(repositories.c.name).limit(limit)
-        if last is not None:
-            query = query.where(repositories.c.name > last)
-        with self._read() as conn:
-            return list(conn.execute(query).scalars())
+        """Listed repositories in byte order after `last`."""
+        return self._fast.column(
+            f"SELECT r.name FROM repositories r WHERE {self._LISTED} AND r.name > ?"
+            " ORDER BY r.name LIMIT ?",
+            (self._link_cutoff(), last or "", limit),
+        )
 
     # -- blobs --------------------------------------------------------------------------
 
@@ -276,10 +295,21 @@ class MetadataStore:
     # The repositories of a project: the project itself and everything below it.
     _IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
 
+    # What a project's quota counts: the distinct blobs its manifests reference, plus those
+    # linked within the grace period (pushes whose manifest has not arrived yet). A link
+    # nothing references any more (a refused push, deleted images) stops counting once it is
+    # older than the grace period, like the blob stops being kept by garbage collection.
+    # Parameters: the project twice (see _project_params), then the link cutoff.
+    _PROJECT_COUNTED = (
+        "SELECT mr.digest FROM manifest_references mr"
+        " JOIN manifests m ON m.id = mr.manifest_id JOIN repositories r ON r.id = m.repository_id"
+        f" WHERE mr.kind <> 'manifest' AND {_IN_PROJECT}"
+        " UNION SELECT rb.digest FROM repository_blobs rb"
+        f" JOIN repositories r ON r.id = rb.repository_id WHERE {_IN_PROJECT}"
+        " AND rb.linked_at >= ?"
+    )
     _PROJECT_USAGE = (
-        "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
-        " SELECT rb.digest FROM repository_blobs rb"
-        f" JOIN repositories r ON r.id = rb.repository_id WHERE {_IN_PROJECT})"
+        f"SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ({_PROJECT_COUNTED})"
     )
 
     @staticmethod
@@ -287,11 +317,12 @@ class MetadataStore:
         escaped = project.replace("!", "!!").replace("%", "!%").replace("_", "!_")
         return project, escaped + "/%"
 
+    def _usage_params(self, project: str) -> tuple[str, str, str, str, float]:
+        in_project = self._project_params(project)
+        return (*in_project, *in_project, self._link_cutoff())
+
     def _project_usage(self, tx: Transaction, project: str) -> int:
-        row = tx.one(
-            self._PROJECT_USAGE,
-            self._project_params(project),
-        )
+        row = tx.one(self._PROJECT_USAGE, self._usage_params(project))
         return int(row[0]) if row else 0
 
     def _check_quota(self, tx: Transaction, repository: str, digest: str, size: int) -> None:
@@ -303,9 +334,8 @@ class MetadataStore:
         if quota is None:
             return
         already = tx.one(
-            "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id"
-            f" WHERE rb.digest = ? AND {self._IN_PROJECT}",
-            (digest, *self._project_params(project)),
+            f"SELECT 1 FROM ({self._PROJECT_COUNTED}) counted WHERE counted.digest = ?",
+            (*self._usage_params(project), digest),
         )
         if already is not None:
             return
@@ -321,11 +351,25 @@ class MetadataStore:
         limit = int(row[0]) if row else None
         if limit is None and not usage_without_quota:
             return None, 0
-        usage = self._fast.one(
-            self._PROJECT_USAGE,
-            self._project_params(project),
-        )
+        usage = self._fast.one(self._PROJECT_USAGE, self._usage_params(project))
         return limit, int(usage[0]) if usage else 0
+
+    def uncounted_bytes(self, project: str, digests: Iterable[str]) -> int:
+        """Bytes of those blobs that the project's usage does not count yet.
+
+        A manifest makes the blobs it references count again, even those whose links
+        are older than the grace period: its push is checked against the quota with them.
+        """
+        wanted = sorted(set(digests))
+        if not wanted:
+            return 0
+        marks = ", ".join("?" * len(wanted))
+        row = self._fast.one(
+            f"SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ({marks})"
+            f" AND b.digest NOT IN ({self._PROJECT_COUNTED})",
+            (*wanted, *self._usage_params(project)),
+        )
+        return int(row[0]) if row else 0
 
     def set_project_quota(self, project: str, limit: int | None, actor: str) -> None:
         now = time.time()
@@ -663,11 +707,13 @@ class MetadataStore:
     # -- admin views --------------------------------------------------------------------
 
     def system_counts(self) -> dict[str, int]:
+        listed = self._fast.one(
+            f"SELECT COUNT(*) FROM repositories r WHERE {self._LISTED}", (self._link_cutoff(),)
+        )
+        assert listed is not None
         with self._read() as conn:
             return {
-                "repositories": conn.execute(
-                    sa.select(sa.func.count()).select_from(repositories)
-                ).scalar_one(),
+                "repositories": int(listed[0]),
                 "manifests": conn.execute(
                     sa.select(sa.func.count()).select_from(manifests)
                 ).scalar_one(),
@@ -681,51 +727,39 @@ class MetadataStore:
             }
 
     def repository_summaries(self, limit: int, last: str | None) -> list[dict[str, object]]:
-        """Name, counts and size of each repository.
+        """Name, counts and size of each listed repository (see catalog).
 
-        Size is the bytes of the distinct blobs the repository links plus its manifests.
+        Size is the bytes of the distinct blobs the repository's manifests reference or a
+        push in flight linked (the quota's measure), plus its manifests.
         """
-        blob_bytes = (
-            sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
-            .select_from(repository_blobs.join(blobs, blobs.c.digest == repository_blobs.c.digest))
-            .where(repository_blobs.c.repository_id == repositories.c.id)
-            .scalar_subquery()
+        cutoff = self._link_cutoff()
+        rows = self._fast.rows(
+            "SELECT r.name,"
+            " (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id),"
+            " (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id),"
+            " (SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
+            "   SELECT mr.digest FROM manifest_references mr"
+            "   JOIN manifests m ON m.id = mr.manifest_id"
+            "   WHERE m.repository_id = r.id AND mr.kind <> 'manifest'"
+            "   UNION SELECT rb.digest FROM repository_blobs rb"
+            "   WHERE rb.repository_id = r.id AND rb.linked_at >= ?))"
+            " + (SELECT COALESCE(SUM(m.size), 0) FROM manifests m WHERE m.repository_id = r.id),"
+            " (SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repository_id = r.id)"
+            f" FROM repositories r WHERE {self._LISTED} AND r.name > ?"
+            " ORDER BY r.name LIMIT ?",
+            (cutoff, cutoff, last or "", limit),
         )
-        manifest_bytes = (
-            sa.select(sa.func.coalesce(sa.func.sum(manifests.c.size), 0))
-            .where(manifests.c.repository_id == repositories.c.id)
-            .scalar_subquery()
-        )
-        manifest_count = (
-            sa.select(sa.func.count())
-            .where(manifests.c.repository_id == repositories.c.id)
-            .scalar_subquery()
-        )
-        tag_count = (
-            sa.select(sa.func.count())
-            .where(tags.c.repository_id == repositories.c.id)
-            .scalar_subquery()
-        )
-        last_push = (
-            sa.select(sa.func.max(manifests.c.pushed_at))
-            .where(manifests.c.repository_id == repositories.c.id)
-            .scalar_subquery()
-        )
-        query = sa.select(
-            repositories.c.name,
-            manifest_count.label("manifests"),
-            tag_count.label("tags"),
-            (blob_bytes + manifest_bytes).label("size_bytes"),
-            last_push.label("last_pushed_at"),
-        ).order_by(repositories.c.name)
-        if last is not None:
-            query = query.where(repositories.c.name > last)
-        with self._read() as conn:
-            rows = [dict(row._mapping) for row in conn.execute(query.limit(limit))]
-        for row in rows:
-            # PostgreSQL sums BIGINTs as NUMERIC.
-            row["size_bytes"] = int(row["size_bytes"])  # type: ignore[call-overload]
-        return rows
+        return [
+            {
+                "name": name,
+                "manifests": int(manifest_count),
+                "tags": int(tag_count),
+                # PostgreSQL sums BIGINTs as NUMERIC.
+                "size_bytes": int(size),
+                "last_pushed_at": last_pushed_at,
+            }
+            for name, manifest_count, tag_count, size, last_pushed_at in rows
+        ]
 
     def tag_details(self, repository: str) -> list[dict[str, object]] | None:
         """Each tag with its manifest's digest, media type, size, push and last pull time.
@@ -1298,13 +1332,18 @@ class MetadataStore:
     # -- storage accounting ---------------------------------------------------------------
 
     def blob_links(self) -> list[tuple[str, str, int]]:
-        """(repository, digest, size) of every link from a repository to a blob."""
+        """(repository, digest, size) of every blob a repository's usage counts: those its
+        manifests reference and those a push in flight linked (see _PROJECT_COUNTED)."""
         return [
             (row[0], row[1], int(row[2]))
             for row in self._fast.rows(
                 "SELECT r.name, rb.digest, b.size FROM repository_blobs rb"
                 " JOIN repositories r ON r.id = rb.repository_id"
                 " JOIN blobs b ON b.digest = rb.digest"
+                " WHERE rb.linked_at >= ? OR EXISTS (SELECT 1 FROM manifest_references mr"
+                " JOIN manifests m ON m.id = mr.manifest_id"
+                " WHERE m.repository_id = rb.repository_id AND mr.digest = rb.digest)",
+                (self._link_cutoff(),),
             )
         ]
 

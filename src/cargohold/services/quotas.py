@@ -1,10 +1,12 @@
 """Per-project storage quotas: what a project may store, and what it stores now.
 
-Usage is the bytes of the distinct blobs linked to the project's repositories (pushed or
-mounted, referenced by a manifest or waiting for one): a blob shared by two repositories
-of the project counts once; manifests themselves are not counted. It is checked, inside
-the write transaction, whenever a blob is linked (an upload completes, a mount) and when a
-manifest is put.
+Usage is the bytes of the distinct blobs the project's manifests reference, plus those pushed
+or mounted within the garbage collector's grace period that no manifest references yet (a push
+whose manifest has not arrived): a blob shared by two repositories of the project counts once;
+manifests themselves are not counted. A refused push or deleted images stop counting once
+their links are older than the grace period (see MetadataStore._PROJECT_COUNTED). It is
+checked, inside the write transaction, whenever a blob is linked (an upload completes, a
+mount), and when a manifest is put, with the blobs it makes count again.
 """
 
 from __future__ import annotations

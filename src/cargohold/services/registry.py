@@ -170,9 +170,15 @@ class RegistryService:
                 if not stored:
                     self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
                 self.meta.mark_blob_stored(EMPTY_JSON_DIGEST)
-        limit, usage = self.meta.project_quota(project_of(repository))
-        if limit is not None and usage > limit:
-            raise quota_denied(project_of(repository), usage, 0, limit)
+        project = project_of(repository)
+        limit, usage = self.meta.project_quota(project)
+        if limit is not None:
+            # Blobs pushed longer ago than the grace period count again once referenced.
+            adding = self.meta.uncounted_bytes(
+                project, (d.digest for kind, d in manifest.references() if kind != "manifest")
+            )
+            if usage + adding > limit:
+                raise quota_denied(project, usage, adding, limit)
         tag = None if ref.is_digest else ref.value
         immutable = False
         if tag is not None:

@@ -2,8 +2,9 @@
 
 - logical: what the images add up to, each image counted whole (manifest plus every blob
   it references), as if nothing were shared;
-- unique: the distinct blobs linked to a repository or project (the quota's measure);
-- shared with other projects: the part of a project's unique bytes other projects link too;
+- unique: the distinct blobs a repository's or project's manifests reference, plus those of
+  pushes in flight (the quota's measure);
+- shared with other projects: the part of a project's unique bytes other projects count too;
 - stored: the distinct blobs the registry holds, each once; deduplication ratio is
   logical / stored;
 - reclaimable: what garbage collection would free now.

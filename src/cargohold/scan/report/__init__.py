@@ -25,5 +25,8 @@ WRITERS: dict[str, Writer] = {
 
 # Formats whose output lists vulnerabilities; SPDX 2.3 describes packages only.
 VULNERABILITY_FORMATS = frozenset({"table", "json", "sarif", "cyclonedx"})
+# Software bills of materials: complete without vulnerability data (CycloneDX adds what the
+# database knows, when there is one).
+SBOM_FORMATS = frozenset({"cyclonedx", "spdx"})
 
-__all__ = ["VULNERABILITY_FORMATS", "WRITERS", "Writer"]
+__all__ = ["SBOM_FORMATS", "VULNERABILITY_FORMATS", "WRITERS", "Writer"]
