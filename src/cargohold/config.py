@@ -32,6 +32,9 @@ class Settings:
     log_format: str = "auto"
     access_log: bool = True
     workers: int = 2
+    # Let several servers listen on one address (SO_REUSEPORT; the kernel spreads connections
+    # among them). Off: a server refuses to start on an address something else holds.
+    reuse_port: bool = False
     # Maintenance mode: pulls work, every push, upload and delete is refused with DENIED.
     read_only: bool = False
     upload_expiry_seconds: int = 24 * 3600

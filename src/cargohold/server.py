@@ -34,10 +34,27 @@ def prepare(settings: Settings) -> None:
     queue.storage.close()
 
 
+def refuse_to_share(settings: Settings) -> None:
+    """Refuse to start beside another server on this data directory or address (StartRefused).
+
+    The lock is for the embedded SQLite store, which one server's processes must own; with
+    PostgreSQL the data directory may be shared by several servers (e.g. on shared storage).
+    """
+    from cargohold.serve_guard import ensure_address_free, lock_data_dir
+
+    if settings.metadata_url.startswith("sqlite"):
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock_data_dir(data_dir)
+    if not settings.reuse_port:
+        ensure_address_free(settings.host, settings.port)
+
+
 def run_server(settings: Settings) -> None:
     from cargohold.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    refuse_to_share(settings)
     prepare(settings)
     env = dict(os.environ)
     env[SETTINGS_ENV] = settings.to_json()
