@@ -32,6 +32,25 @@ def prepare(settings: Settings) -> None:
         settings.job_store, settings.metadata_url, settings.data_dir, create_tables=True
     )
     queue.storage.close()
+    _take_disk_reserve(settings)
+
+
+def _take_disk_reserve(settings: Settings) -> None:
+    """Preallocate the space kept for deletes on a full disk (storage/space.py)."""
+    import logging
+
+    from cargohold.storage.space import SpaceReserve
+
+    space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
+    if not space.restore():
+        free, _ = space.free_bytes()
+        logging.getLogger("cargohold.disk").error(
+            "disk full: data directory %s has %d bytes free, less than twice disk_reserve_bytes "
+            "(%d); pushes are refused until deletes and garbage collection free space",
+            Path(settings.data_dir).resolve(),
+            free,
+            settings.disk_reserve_bytes,
+        )
 
 
 def refuse_to_share(settings: Settings) -> None:
