@@ -32,9 +32,15 @@ class Settings:
     log_format: str = "auto"
     access_log: bool = True
     workers: int = 2
+    # Let several servers listen on one address (SO_REUSEPORT; the kernel spreads connections
+    # among them). Off: a server refuses to start on an address something else holds.
+    reuse_port: bool = False
     # Maintenance mode: pulls work, every push, upload and delete is refused with DENIED.
     read_only: bool = False
     upload_expiry_seconds: int = 24 * 3600
+    # Space held back in data_dir (a preallocated file) so deletes and garbage collection can
+    # still write to the metadata database when pushes have filled the disk; 0: none.
+    disk_reserve_bytes: int = 32 * 1024 * 1024
     # Blobs linked this recently are never garbage, referenced or not: a client pushes its
     # layers before the manifest that references them.
     gc_grace_seconds: float = 3600.0
@@ -138,6 +144,8 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("tls_cert and tls_key must be given together")
     if settings.workers < 1:
         raise ConfigError("workers must be at least 1")
+    if settings.disk_reserve_bytes < 0:
+        raise ConfigError("disk_reserve_bytes must be 0 (no reserve) or more")
     if settings.job_workers < 0:
         raise ConfigError("job_workers must be 0 or more")
     if settings.job_store and not settings.job_store.startswith(("redis://", "rediss://")):

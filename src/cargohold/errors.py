@@ -7,6 +7,7 @@ layer stack lets services raise a `ManifestBlobUnknown` without knowing HTTP.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -78,3 +79,49 @@ def quota_denied(project: str, usage: int, adding: int, limit: int) -> RegistryE
         f"pushed would exceed the limit of {limit} bytes",
         detail={"project": project, "usage": usage, "adding": adding, "limit": limit},
     )
+
+
+# The distribution spec has no code for a full disk: its list of codes governs 4XX bodies, and
+# a full disk is the server's condition, so it is 507 Insufficient Storage (RFC 4918) with a
+# code of our own in the spec's grammar (decision 007). Clients treat unknown codes as UNKNOWN.
+DiskFull = _error(
+    "DISK_FULL",
+    507,
+    "the registry's disk is full: delete images and run garbage collection to free space",
+)
+
+_SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full"
+_PG_DISK_FULL = "53100"  # PostgreSQL's SQLSTATE disk_full
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it wraps, says a disk or quota is full.
+
+    Recognises ENOSPC and EDQUOT, SQLite's SQLITE_FULL and PostgreSQL's disk_full, raw or
+    wrapped by SQLAlchemy (`.orig`) or chained (`__cause__`, `__context__`).
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        code = getattr(current, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF == _SQLITE_FULL:
+            return True
+        if "database or disk is full" in str(current):
+            return True
+        if getattr(current, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        orig = getattr(current, "orig", None)
+        pending.extend(
+            [
+                orig if isinstance(orig, BaseException) else None,
+                current.__cause__,
+                current.__context__,
+            ]
+        )
+    return False

@@ -32,12 +32,48 @@ def prepare(settings: Settings) -> None:
         settings.job_store, settings.metadata_url, settings.data_dir, create_tables=True
     )
     queue.storage.close()
+    _take_disk_reserve(settings)
+
+
+def _take_disk_reserve(settings: Settings) -> None:
+    """Preallocate the space kept for deletes on a full disk (storage/space.py)."""
+    import logging
+
+    from cargohold.storage.space import SpaceReserve
+
+    space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
+    if not space.restore():
+        free, _ = space.free_bytes()
+        logging.getLogger("cargohold.disk").error(
+            "disk full: data directory %s has %d bytes free, less than twice disk_reserve_bytes "
+            "(%d); pushes are refused until deletes and garbage collection free space",
+            Path(settings.data_dir).resolve(),
+            free,
+            settings.disk_reserve_bytes,
+        )
+
+
+def refuse_to_share(settings: Settings) -> None:
+    """Refuse to start beside another server on this data directory or address (StartRefused).
+
+    The lock is for the embedded SQLite store, which one server's processes must own; with
+    PostgreSQL the data directory may be shared by several servers (e.g. on shared storage).
+    """
+    from cargohold.serve_guard import ensure_address_free, lock_data_dir
+
+    if settings.metadata_url.startswith("sqlite"):
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock_data_dir(data_dir)
+    if not settings.reuse_port:
+        ensure_address_free(settings.host, settings.port)
 
 
 def run_server(settings: Settings) -> None:
     from cargohold.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    refuse_to_share(settings)
     prepare(settings)
     env = dict(os.environ)
     env[SETTINGS_ENV] = settings.to_json()

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
@@ -18,6 +20,7 @@ from starlette.routing import Route
 from cargohold.api import admin, scanning
 from cargohold.api.accesslog import AccessLogMiddleware
 from cargohold.api.context import AppContext
+from cargohold.api.diskguard import DiskSpaceGuard, disk_full_handler
 from cargohold.api.errors import (
     http_error_handler,
     registry_error_handler,
@@ -54,6 +57,7 @@ from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.storage.space import SpaceReserve
 
 log = logging.getLogger("cargohold.api")
 
@@ -162,7 +166,8 @@ def build_context(settings: Settings, lean: bool = False) -> AppContext:
     uploads = UploadService(
         meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor, access=access
     )
-    inventory = InventoryService(meta, blobs)
+    space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
+    inventory = InventoryService(meta, blobs, space)
     gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds, holds)
     lifecycle = LifecycleService(meta, holds)
     queue = JobQueue(
@@ -200,6 +205,7 @@ def build_context(settings: Settings, lean: bool = False) -> AppContext:
         scans,
         scan_jobs,
         BlobConsistencyCheck(meta, blobs),
+        space,
     )
 
 
@@ -211,6 +217,7 @@ async def _expire_idle_uploads(ctx: AppContext) -> None:
         await asyncio.sleep(interval)
         try:
             await loop.run_in_executor(None, ctx.uploads.expire_idle)
+            await loop.run_in_executor(None, ctx.space.restore)
         except Exception:
             log.exception("expiring idle uploads failed; will retry")
 
@@ -243,11 +250,20 @@ def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
         exception_handlers={
             RegistryError: registry_error_handler,
             HTTPException: http_error_handler,
+            # A full disk surfaces as one of these; anything else they raise stays a 500.
+            OSError: disk_full_handler,
+            sqlite3.Error: disk_full_handler,
+            sa.exc.DBAPIError: disk_full_handler,
             Exception: unexpected_error_handler,
         },
     )
+    if ctx.registry.meta.dialect == "postgresql":
+        import psycopg  # the hot path's raw driver errors (meta/fastpath.py)
+
+        app.add_exception_handler(psycopg.Error, disk_full_handler)
     app.state.ctx = ctx
-    return AccessLogMiddleware(app, enabled=settings.access_log)
+    guarded = DiskSpaceGuard(app, ctx.space)
+    return AccessLogMiddleware(guarded, enabled=settings.access_log)
 
 
 def app_from_env() -> AccessLogMiddleware:

@@ -24,6 +24,7 @@ from cargohold.services.scanning import ScanService
 from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
+from cargohold.storage.space import SpaceReserve
 
 T = TypeVar("T")
 
@@ -48,6 +49,8 @@ class AppContext:
     scans: ScanService
     scan_jobs: ScanJobs
     fsck: BlobConsistencyCheck
+    # The data directory's free space and the reserve that keeps deletes working when full.
+    space: SpaceReserve
 
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)

@@ -689,6 +689,27 @@ OPENAPI: dict[str, Any] = {
                         "type": "object",
                         "additionalProperties": {"type": "integer"},
                     },
+                    "disk": {
+                        "type": "object",
+                        "description": "Free space of the data directory's filesystem",
+                        "properties": {
+                            "path": {"type": "string"},
+                            "totalBytes": {"type": "integer"},
+                            "freeBytes": {"type": "integer"},
+                            "reserveBytes": {
+                                "type": "integer",
+                                "description": "Space kept for deletes on a full disk "
+                                "(disk_reserve_bytes)",
+                            },
+                            "reserveHeld": {"type": "boolean"},
+                            "diskFull": {
+                                "type": "boolean",
+                                "description": "Pushes are refused with 507 DISK_FULL until "
+                                "deletes and garbage collection free space",
+                            },
+                            "lowSpace": {"type": "boolean"},
+                        },
+                    },
                 },
             },
             "Repository": {

@@ -106,7 +106,7 @@ def worker(
 
 @app.command()
 def info(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
-    """Show the server's version, stores and object counts."""
+    """Show the server's version, stores, object counts and free disk space."""
     try:
         data = _client(registry).system()
     except ClientError as exc:
@@ -121,6 +121,20 @@ def info(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = Fals
         f"{counts['repositories']} repositories, {counts['manifests']} manifests, "
         f"{counts['tags']} tags, {counts['blobs']} blobs ({_size(counts['blob_bytes'])})"
     )
+    disk = data.get("disk")
+    if disk:
+        out.print(
+            f"disk: {_size(disk['freeBytes'])} free of {_size(disk['totalBytes'])} in "
+            f"{disk['path']}",
+            markup=False,
+        )
+        if disk["diskFull"]:
+            out.print(
+                "[bold red]DISK FULL[/]: pushes are refused (507 DISK_FULL); delete images and "
+                "run `cargohold gc` to free space"
+            )
+        elif disk["lowSpace"]:
+            out.print("[yellow]low on disk space[/]: pushes will fail when it runs out")
 
 
 @app.command()

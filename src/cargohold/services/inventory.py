@@ -10,21 +10,28 @@ from cargohold.errors import NameUnknown
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
 from cargohold.storage.base import BlobStore
+from cargohold.storage.space import SpaceReserve
 
 
 class InventoryService:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore) -> None:
+    def __init__(
+        self, meta: MetadataStore, blobs: BlobStore, space: SpaceReserve | None = None
+    ) -> None:
         self.meta = meta
         self.blobs = blobs
+        self.space = space
 
     def system(self) -> dict[str, Any]:
-        return {
+        info: dict[str, Any] = {
             "version": __version__,
             "python": platform.python_version(),
             "storage": {"driver": self.blobs.name},
             "metadata": {"dialect": self.meta.dialect},
             "counts": self.meta.system_counts(),
         }
+        if self.space is not None:
+            info["disk"] = self.space.usage().as_dict()
+        return info
 
     def repositories(self, limit: int, last: str | None) -> list[dict[str, object]]:
         return self.meta.repository_summaries(limit, last)

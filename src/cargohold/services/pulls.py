@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from cargohold.errors import is_disk_full
 from cargohold.meta.store import MetadataStore
 
 log = logging.getLogger("cargohold.pulls")
@@ -40,8 +41,14 @@ class PullRecorder:
             return
         try:
             self._store.record_pulls(pending)
-        except Exception:
-            log.exception("could not record %d pull times; will retry", len(pending))
+        except Exception as exc:
+            if is_disk_full(exc):
+                # Every flush would fail alike: one line each, not a traceback every interval.
+                log.warning(
+                    "could not record %d pull times: the disk is full; will retry", len(pending)
+                )
+            else:
+                log.exception("could not record %d pull times; will retry", len(pending))
             with self._lock:
                 for manifest_id, pulled_at in pending.items():
                     if self._pending.get(manifest_id, 0) < pulled_at:

@@ -10,6 +10,7 @@ is rebuilt from the staged bytes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -24,12 +25,15 @@ from cargohold.errors import (
     RangeInvalid,
     SizeInvalid,
     check_push,
+    is_disk_full,
     quota_denied,
 )
 from cargohold.meta.store import MetadataStore, QuotaExceeded, Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
 from cargohold.policy.access import AccessPolicy, AllowAll
 from cargohold.storage.base import BlobStore, UploadBusy, UploadWriter
+
+log = logging.getLogger("cargohold.uploads")
 
 # Bytes gathered before a write+hash is handed to a thread: large enough that the
 # hop costs nothing, small enough to bound memory per upload.
@@ -102,7 +106,11 @@ class UploadService:
         check_push(self.access.push_denied(repository), repository)
         upload_id = uuid.uuid4().hex
         await self._io(self.blobs.start_upload, upload_id)
-        await self._db(self.meta.create_upload, upload_id, repository)
+        try:
+            await self._db(self.meta.create_upload, upload_id, repository)
+        except BaseException:
+            await self._io(self.blobs.abort_upload, upload_id)  # no session owns it
+            raise
         now = time.time()
         return Upload(upload_id, repository, 0, now, now)
 
@@ -121,6 +129,17 @@ class UploadService:
         self.hashes.drop(upload_id)
         self.blobs.abort_upload(upload_id)
         self.meta.delete_upload(upload_id)
+
+    def _discard_for_space(self, upload_id: str) -> None:
+        """A write failed for lack of space: the staged bytes go at once (the client must push
+        again anyway); the session row goes too if the database can still record that."""
+        self.hashes.drop(upload_id)
+        self.blobs.abort_upload(upload_id)
+        try:
+            self.meta.delete_upload(upload_id)
+        except Exception as exc:
+            # Without its staged bytes the session's next use starts it over or discards it.
+            log.warning("could not forget upload %s on a full disk: %s", upload_id, exc)
 
     async def cancel(self, upload: Upload) -> None:
         await self._io(self._discard, upload.id)
@@ -259,8 +278,10 @@ class UploadService:
             ):
                 raise self._busy(upload.id)
             await self._io(writer.close)
-        except BaseException:
+        except BaseException as failure:
             writer.abort()
+            if is_disk_full(failure):
+                await self._io(self._discard_for_space, upload.id)
             raise
         self.hashes.put(upload.id, new_offset, hasher)
         return Upload(upload.id, upload.repository, new_offset, upload.created_at, time.time())

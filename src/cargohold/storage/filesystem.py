@@ -48,6 +48,7 @@ class FileUploadWriter:
         self._file = open(path, "r+b")  # noqa: SIM115 - closed in close()/abort()
         _lock_exclusive(self._file)
         self._file.seek(offset)
+        self._start = offset
 
     def write(self, data: bytes) -> None:
         start = self._file.tell()
@@ -64,7 +65,12 @@ class FileUploadWriter:
         return size
 
     def abort(self) -> None:
-        self._file.close()
+        # What a failed request wrote (a full disk, a client gone) is not part of the upload:
+        # give the space back now rather than when the session expires.
+        try:
+            self._file.truncate(self._start)
+        finally:
+            self._file.close()
 
 
 class FilesystemBlobStore:
@@ -115,11 +121,15 @@ class FilesystemBlobStore:
         target = self._blob_path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._uploads / f"put-{uuid.uuid4().hex}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk must not keep half a blob for a day
+            raise
         _fsync_dir(target.parent)
 
     def delete(self, digest: str) -> None:

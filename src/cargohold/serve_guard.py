@@ -1,0 +1,81 @@
+"""What `cargohold serve` refuses before it starts: a taken address, a data directory in use.
+
+granian binds every worker's socket with SO_REUSEPORT and offers no way to turn that off, so
+a second server on a busy port would start without a word and the kernel would split the
+connections between the two, and a port held by another program makes granian fail with a
+long native traceback. Both are checked here, in the CLI process, before `exec`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+from pathlib import Path
+
+LOCK_NAME = "serve.lock"
+
+
+class StartRefused(OSError):
+    """The server must not start; the message is one line for the operator."""
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def ensure_address_free(host: str, port: int) -> None:
+    """Bind the address once without SO_REUSEPORT: that fails if any socket holds it.
+
+    SO_REUSEADDR lets the probe ignore connections of a stopped server in TIME_WAIT, which a
+    restart on the same port must not trip over; a listening socket still makes it fail.
+    """
+    address = _address(host, port)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartRefused(f"cannot listen on {address}: {exc.strerror}") from None
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartRefused(
+                    f"{address} is already in use (by another cargohold server or another "
+                    "program); choose another --addr, or set reuse_port = true to let cargohold "
+                    "servers that share their stores share the port"
+                ) from None
+            raise StartRefused(f"cannot listen on {address}: {exc.strerror}") from None
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """Hold an exclusive lock on `data_dir/serve.lock` for the rest of this process's life.
+
+    The descriptor survives the `exec` into the launcher (and is inherited by its workers),
+    so the lock is held exactly as long as the server runs; the kernel drops it when the
+    last of them exits, however it exits. Returns the descriptor.
+    """
+    path = data_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = ""
+        with contextlib.suppress(OSError, ValueError):
+            holder = f" (pid {int(os.pread(fd, 32, 0).split()[0])})"
+        os.close(fd)
+        raise StartRefused(
+            f"data directory {data_dir.resolve()} is in use by another cargohold server"
+            f"{holder}; one server serves a data directory: give it more processes with "
+            "--workers, and run background jobs apart with `cargohold worker`"
+        ) from None
+    # Who holds it, for the message above; a full disk must not stop the server here.
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    os.set_inheritable(fd, True)
+    return fd

@@ -1,0 +1,116 @@
+"""A second server refuses a busy address or a data directory in use; the first keeps serving."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.oci import push_blob
+from tests.support.processes import spawn, stop_group
+from tests.support.server import CARGOHOLD, CargoholdServer
+
+
+def _serve(addr: str, data_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `cargohold serve` to its end; (exit status, stderr). Killed if it is still up at 60 s."""
+    process = subprocess.Popen(
+        [CARGOHOLD, "serve", "--addr", addr, "--data-dir", str(data_dir)],
+        env={**os.environ, **(extra_env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"a second server on {addr} / {data_dir} started instead of refusing")
+    return process.returncode, stderr.decode()
+
+
+def _still_serves(server: CargoholdServer, repo: str) -> None:
+    """Fresh connections all reach the first server's data (none land on another process)."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        digest = push_blob(client, repo, b"only the first server has this " + repo.encode())
+    for _ in range(10):
+        with httpx.Client(base_url=server.url, timeout=30) as fresh:
+            assert fresh.head(f"/v2/{repo}/blobs/{digest}").status_code == 200
+
+
+def test_a_second_server_on_a_busy_port_refuses_with_one_line(tmp_path: Path) -> None:
+    first = CargoholdServer(tmp_path / "first").start()
+    try:
+        status, stderr = _serve(first.host, tmp_path / "second")
+        assert status != 0
+        assert stderr.count("\n") == 1, stderr
+        assert first.host in stderr and "already in use" in stderr
+        assert "Traceback" not in stderr
+        _still_serves(first, "refuse/port")
+    finally:
+        first.stop()
+
+
+def test_a_port_held_by_another_program_is_refused_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        addr = f"127.0.0.1:{holder.getsockname()[1]}"
+        status, stderr = _serve(addr, tmp_path / "data")
+    assert status != 0
+    assert stderr.count("\n") == 1, stderr
+    assert addr in stderr and "already in use" in stderr
+
+
+def test_a_second_server_on_the_same_data_dir_refuses_and_a_worker_still_runs(
+    tmp_path: Path,
+) -> None:
+    first = CargoholdServer(tmp_path / "data").start()
+    try:
+        other = CargoholdServer(tmp_path / "unused")  # only for a free port
+        status, stderr = _serve(other.host, first.data_dir)
+        assert status != 0
+        assert stderr.count("\n") == 1, stderr
+        assert str(first.data_dir.resolve()) in stderr
+        assert "in use by another cargohold server" in stderr
+        assert "--workers" in stderr and "cargohold worker" in stderr
+        _still_serves(first, "refuse/datadir")
+
+        # The documented way to run jobs apart still opens the same data directory.
+        worker_log = tmp_path / "worker.log"
+        worker = spawn(
+            [CARGOHOLD, "worker", "--data-dir", str(first.data_dir)], dict(os.environ), worker_log
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while "cargohold worker:" not in worker_log.read_text():
+                assert worker.poll() is None, worker_log.read_text()
+                assert time.monotonic() < deadline, worker_log.read_text()
+                time.sleep(0.1)
+        finally:
+            stop_group(worker)
+        _still_serves(first, "refuse/worker")
+    finally:
+        first.stop()
+
+
+def test_port_sharing_is_an_explicit_choice(tmp_path: Path) -> None:
+    first = CargoholdServer(tmp_path / "first").start()
+    second = CargoholdServer(tmp_path / "second", extra_env={"CARGOHOLD_REUSE_PORT": "true"})
+    second.port = first.port
+    try:
+        second.start()
+        deadline = time.monotonic() + 30
+        while "Started worker" not in second.log_path.read_text():
+            assert second.process is not None and second.process.poll() is None
+            assert time.monotonic() < deadline, second.log_path.read_text()
+            time.sleep(0.1)
+    finally:
+        second.stop()
+        first.stop()
