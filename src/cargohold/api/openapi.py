@@ -34,7 +34,9 @@ ERR_MANIFEST_UNKNOWN = _error_response("NAME_UNKNOWN or MANIFEST_UNKNOWN")
 ERR_SCAN_POLICY = _error_response("SCAN_POLICY_INVALID")
 ERR_ALLOWLIST = _error_response("ALLOWLIST_INVALID")
 ERR_ALLOWLIST_UNKNOWN = _error_response("ALLOWLIST_UNKNOWN")
-ERR_VULNDB_IMPORT = _error_response("VULNDB_IMPORT_INVALID: not OSV records")
+ERR_VULNDB_IMPORT = _error_response(
+    "VULNDB_IMPORT_INVALID: not OSV records, or a zip over the expansion limits (zip bomb)"
+)
 
 
 def _job(kind: str, args: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -499,6 +501,13 @@ OPENAPI: dict[str, Any] = {
                         "description": "a full export prunes this source's records it lacks "
                         "(default: true for a zip)",
                     },
+                    {
+                        "name": "allowEmpty",
+                        "in": "query",
+                        "schema": {"type": "boolean", "default": False},
+                        "description": "let a full export that holds none of the source's "
+                        "records remove them all (refused with 409 otherwise)",
+                    },
                 ],
                 "requestBody": {
                     "required": True,
@@ -510,6 +519,10 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": {"description": "the import's counts, and reevaluationJob"},
                     "400": ERR_VULNDB_IMPORT,
+                    "409": _error_response(
+                        "VULNDB_IMPORT_REFUSED: the import would remove every record of its "
+                        "source; its records are kept"
+                    ),
                 },
             }
         },

@@ -30,6 +30,7 @@ from cargohold.meta.jobs import STATES, JobRun, JobRunStore
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import is_valid_name
+from cargohold.services.archive_limits import ArchiveLimits
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.scanning import ScanService
@@ -263,10 +264,18 @@ class JobService:
 class ScanJobs:
     """The scanning kinds of job, registered on a JobService."""
 
-    def __init__(self, jobs: JobService, scans: ScanService, sources: list[str]) -> None:
+    def __init__(
+        self,
+        jobs: JobService,
+        scans: ScanService,
+        sources: list[str],
+        archive_limits: ArchiveLimits | None = None,
+    ) -> None:
         self.jobs = jobs
         self.scans = scans
         self.sources = sources
+        # How far a zip source may expand; the admin API's uploads use the same limits.
+        self.archive_limits = archive_limits or ArchiveLimits()
         jobs.add_kind(
             "scan",
             self._scan,
@@ -301,7 +310,7 @@ class ScanJobs:
         imports = []
         for source in self.sources:
             try:
-                result = import_source(self.scans.vulndb, source)
+                result = import_source(self.scans.vulndb, source, limits=self.archive_limits)
             except SourceError as exc:
                 imports.append({"location": source, "error": str(exc)})
                 continue
