@@ -61,6 +61,10 @@ class Settings:
     scan_on_push: bool = True
     vulndb_sources: str = ""  # comma-separated OSV sources: paths or http(s) URLs of zips
     vulndb_schedule: str = "0 */6 * * *"
+    # Zip imports are read member by member: a member larger than this uncompressed, or one
+    # (or the whole archive) expanding more than the ratio times, is refused as a zip bomb.
+    vulndb_zip_member_max_bytes: int = 32 << 20
+    vulndb_zip_max_ratio: int = 100
     sla_critical_days: int = 1
     sla_high_days: int = 7
     sla_medium_days: int = 30
@@ -150,6 +154,8 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("job_workers must be 0 or more")
     if settings.job_store and not settings.job_store.startswith(("redis://", "rediss://")):
         raise ConfigError(f"job_store must be empty or a redis:// URL, got {settings.job_store!r}")
+    if settings.vulndb_zip_member_max_bytes < 1 or settings.vulndb_zip_max_ratio < 1:
+        raise ConfigError("vulndb_zip_member_max_bytes and vulndb_zip_max_ratio must be 1 or more")
     for level in ("critical", "high", "medium", "low"):
         if getattr(settings, f"sla_{level}_days") < 0:
             raise ConfigError(f"sla_{level}_days must be 0 (no deadline) or more")

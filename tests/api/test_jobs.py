@@ -98,7 +98,10 @@ def test_a_failing_job_records_its_error(client: httpx.Client) -> None:
             " vulndb-update",
         ),
         (b'{"kind": "gc", "args": {"force": true}}', "job 'gc' takes no argument 'force'"),
-        (b'{"kind": "gc", "args": {"untagged": "yes"}}', "job 'gc': 'untagged' must be a bool"),
+        (
+            b'{"kind": "gc", "args": {"untagged": "yes"}}',
+            "job 'gc': 'untagged' must be a boolean, got 'yes'",
+        ),
         (b'{"kind": "gc", "args": []}', "args must be a JSON object"),
         (b'["gc"]', 'the body must be a JSON object like {"kind": "gc", "args": {}}'),
         (b"gc please", "the body must be a JSON object describing the job"),
@@ -108,6 +111,119 @@ def test_invalid_job_requests(client: httpx.Client, body: bytes, message: str) -
     response = client.post("/api/v1/jobs", content=body)
     assert (response.status_code, error_code(response)) == (400, "JOB_INVALID")
     assert response.json()["errors"][0]["message"].startswith(message)
+
+
+DIGEST = "sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        # gc
+        ({"kind": "gc", "args": {"dryRun": 1}}, "job 'gc': 'dryRun' must be a boolean, got 1"),
+        (
+            {"kind": "gc", "args": {"repository": "a/b"}},
+            "job 'gc' takes no argument 'repository' (arguments: dryRun, untagged)",
+        ),
+        # lifecycle
+        (
+            {"kind": "lifecycle", "args": {"repository": 7}},
+            "job 'lifecycle': 'repository' must be a string, got 7",
+        ),
+        (
+            {"kind": "lifecycle", "args": {"repository": "No Such/Name"}},
+            "job 'lifecycle': 'repository': 'No Such/Name' is not a valid repository name",
+        ),
+        (
+            {"kind": "lifecycle", "args": {"repo": "a/b"}},
+            "job 'lifecycle' takes no argument 'repo' (arguments: repository)",
+        ),
+        # scan
+        ({"kind": "scan", "args": {}}, "job 'scan' needs the argument(s) 'repository', 'digest'"),
+        ({"kind": "scan"}, "job 'scan' needs the argument(s) 'repository', 'digest'"),
+        (
+            {"kind": "scan", "args": {"repository": "a/b"}},
+            "job 'scan' needs the argument(s) 'digest'",
+        ),
+        (
+            {"kind": "scan", "args": {"repository": "a/b", "digest": "latest"}},
+            "job 'scan': 'digest': 'latest' is not a digest like sha256:<64 hex digits>",
+        ),
+        (
+            {"kind": "scan", "args": {"repository": ["a/b"], "digest": DIGEST}},
+            "job 'scan': 'repository' must be a string, got ['a/b']",
+        ),
+        (
+            {"kind": "scan", "args": {"repository": "a/b", "digest": DIGEST, "rescan": "no"}},
+            "job 'scan': 'rescan' must be a boolean, got 'no'",
+        ),
+        (
+            {"kind": "scan", "args": {"repository": "a/b", "digest": DIGEST, "tag": "v1"}},
+            "job 'scan' takes no argument 'tag' (arguments: digest, repository, rescan)",
+        ),
+        # vulndb-update and reevaluate take nothing
+        (
+            {"kind": "vulndb-update", "args": {"source": "x.zip"}},
+            "job 'vulndb-update' takes no argument 'source' (arguments: none)",
+        ),
+        (
+            {"kind": "reevaluate", "args": {"all": True}},
+            "job 'reevaluate' takes no argument 'all' (arguments: none)",
+        ),
+        # the request itself
+        (
+            {"kind": "gc", "arguments": {}},
+            "unknown field(s) arguments: a job has a kind and args",
+        ),
+    ],
+)
+def test_job_arguments_are_checked_when_submitted(
+    client: httpx.Client, job: dict[str, Any], message: str
+) -> None:
+    before = {j["id"] for j in client.get("/api/v1/jobs", params={"n": 500}).json()["jobs"]}
+    response = client.post("/api/v1/jobs", json=job)
+    assert (response.status_code, error_code(response)) == (400, "JOB_INVALID")
+    assert response.json()["errors"][0]["message"] == message
+    after = {j["id"] for j in client.get("/api/v1/jobs", params={"n": 500}).json()["jobs"]}
+    assert after == before  # nothing was queued
+
+
+def test_a_scan_job_with_its_arguments_runs(client: httpx.Client, repo: str) -> None:
+    digest, _ = push_image(client, repo, "v1", layers=[b"a layer"])
+    queued = client.post(
+        "/api/v1/jobs", json={"kind": "scan", "args": {"repository": repo, "digest": digest}}
+    )
+    assert queued.status_code == 202, queued.text
+    assert _wait(client, queued.json()["id"])["state"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["scan"], "job 'scan' needs the argument(s) 'repository', 'digest'"),
+        (["scan", "--repository", "a/b"], "job 'scan' needs the argument(s) 'digest'"),
+        (
+            ["scan", "--repository", "a/b", "--digest", "v1"],
+            "job 'scan': 'digest': 'v1' is not a digest like sha256:<64 hex digits>",
+        ),
+        (
+            ["lifecycle", "--repository", "Bad Name"],
+            "job 'lifecycle': 'repository': 'Bad Name' is not a valid repository name",
+        ),
+        (["lifecycle", "--untagged"], "job 'lifecycle' takes no argument 'untagged'"),
+        (["gc", "--digest", DIGEST], "job 'gc' takes no argument 'digest'"),
+        (["vulndb-update", "--rescan"], "job 'vulndb-update' takes no argument 'rescan'"),
+        (["reevaluate", "--dry-run"], "job 'reevaluate' takes no argument 'dryRun'"),
+    ],
+)
+def test_cli_refuses_bad_job_arguments_in_one_line(
+    registry: CargoholdServer, args: list[str], message: str
+) -> None:
+    done = _cli("jobs", "run", *args, "--registry", registry.url)
+    assert done.returncode == 1
+    assert done.stdout == ""  # nothing was queued
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "JOB_INVALID: " + message in line
 
 
 def test_unknown_job_and_filters(client: httpx.Client) -> None:

@@ -56,6 +56,8 @@ def test_database_url_and_tls_settings(tmp_path: Path) -> None:
         ("", {"CARGOHOLD_LOG_FORMAT": "xml"}, "log_format"),
         ("", {"CARGOHOLD_TLS_CERT": "/c.pem"}, "tls_cert and tls_key"),
         ("not toml = = =", {}, "invalid TOML"),
+        ("", {"CARGOHOLD_VULNDB_ZIP_MAX_RATIO": "0"}, "vulndb_zip_max_ratio must be 1 or more"),
+        ("vulndb_zip_member_max_bytes = -1", {}, "vulndb_zip_member_max_bytes and"),
     ],
 )
 def test_bad_settings_are_named(

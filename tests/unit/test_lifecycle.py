@@ -244,6 +244,10 @@ def test_count_ties_break_by_digest_so_results_are_stable() -> None:
         ({"rules": [rule(1)]}, "needs a tagPrefixList or tagPatternList"),
         ({"rules": [rule(1, "untagged", tagPrefixList=["a"])]}, "takes no tagPrefixList"),
         ({"rules": [rule(1, tagPatternList=["a*b*c*d*e*f"])]}, "at most 4 are allowed"),
+        (
+            {"rules": [rule(1, tagPatternList=["v" * 257 + "*"])]},
+            "tagPatternList[0]: is 258 characters long; at most 256 are allowed",
+        ),
         ({"rules": [rule(1, tagPrefixList=["a"], count=0)]}, "0 is not accepted"),
         (
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,33 @@ def test_a_file_that_is_not_a_database(db_dir: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith("error: database error in")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_import_refuses_to_empty_a_source_without_allow_empty(db_dir: Path, tmp_path: Path) -> None:
+    export = write_zip(tmp_path / "all.zip", osv("GO-1"))
+    assert run("vulndb", "import", str(export), "--db-dir", str(db_dir)).exit_code == 0
+    with zipfile.ZipFile(export, "w"):
+        pass
+    refused = run("vulndb", "import", str(export), "--db-dir", str(db_dir))
+    assert refused.exit_code == 1
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "holds none of the 1 records" in line
+    assert "--allow-empty" in line
+    assert status(db_dir)["records"] == 1
+    done = run("vulndb", "import", str(export), "--db-dir", str(db_dir), "--allow-empty")
+    assert done.exit_code == 0, done.output
+    assert status(db_dir)["records"] == 0
+
+
+def test_import_refuses_a_zip_bomb_in_one_line(db_dir: Path, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.zip"
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("BOMB-1.json", "w", force_zip64=True) as member,
+    ):
+        for _ in range(64):
+            member.write(b"0" * (1 << 20))
+    result = run("vulndb", "import", str(bomb), "--db-dir", str(db_dir))
+    assert result.exit_code == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "is larger than 33,554,432 bytes uncompressed" in line

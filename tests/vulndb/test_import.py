@@ -13,7 +13,13 @@ import pytest
 from cargohold.meta.db import make_engine
 from cargohold.meta.vulndb import VulnStore, metadata
 from cargohold.scan.osv import OsvRecord, parse_record
-from cargohold.services.vulndb import SourceError, import_source, open_local
+from cargohold.services.vulndb import (
+    ArchiveLimits,
+    SourceError,
+    SourceWouldEmpty,
+    import_source,
+    open_local,
+)
 from tests.vulndb.conftest import DATA, osv, write_dir, write_zip
 
 Store = VulnStore[OsvRecord]
@@ -266,3 +272,73 @@ def test_zip_members_other_than_json_are_ignored(store: Store, tmp_path: Path) -
         archive.writestr("LICENSE", "text")
     result = import_source(store, str(export))
     assert (result.added, result.invalid) == (1, 0)
+
+
+def test_a_full_import_that_would_empty_its_source_needs_allow_empty(
+    store: Store, tmp_path: Path
+) -> None:
+    export = write_zip(tmp_path / "all.zip", osv("GO-1"), osv("GO-2"))
+    import_source(store, str(export), "go")
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    with pytest.raises(SourceWouldEmpty, match="holds none of the 2 records of source 'go'"):
+        import_source(store, str(empty), "go")
+    # Nor does one whose records are all unreadable.
+    broken = osv("X-1")
+    broken["modified"] = "yesterday"
+    with pytest.raises(SourceWouldEmpty):
+        import_source(store, str(write_zip(tmp_path / "broken.zip", broken)), "go")
+    assert store.status().records == 2
+    # A source with nothing yet, a partial import and an export that keeps one are fine.
+    assert import_source(store, str(empty), "new").removed == 0
+    assert import_source(store, str(empty), "go", full=False).removed == 0
+    assert import_source(store, str(write_zip(export, osv("GO-1"))), "go").removed == 1
+    emptied = import_source(store, str(empty), "go", allow_empty=True)
+    assert (emptied.removed, store.status().records) == (1, 0)
+
+
+def _bomb(path: Path, member_bytes: int, name: str = "BOMB-1.json") -> Path:
+    """A zip of one member of `member_bytes` zeros: about 1000 times smaller than that."""
+    chunk = b"0" * (1 << 20)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w", force_zip64=True) as member,
+    ):
+        for _ in range(member_bytes // len(chunk)):
+            member.write(chunk)
+    return path
+
+
+def test_zip_bombs_are_refused_before_anything_is_written(store: Store, tmp_path: Path) -> None:
+    big = _bomb(tmp_path / "big.zip", 300 << 20)
+    assert big.stat().st_size < 1 << 20
+    with pytest.raises(SourceError, match=r"member 'BOMB-1.json' is larger than 33,554,432 bytes"):
+        import_source(store, str(big), "bomb")
+    # Under the size cap but expanding about 1000 times: the ratio cap.
+    dense = _bomb(tmp_path / "dense.zip", 8 << 20)
+    with pytest.raises(SourceError, match=r"over 100x \(vulndb_zip_max_ratio\).*zip bomb"):
+        import_source(store, str(dense), "bomb")
+    small = ArchiveLimits(member_max_bytes=4 << 20, max_ratio=10_000)
+    with pytest.raises(SourceError, match="is larger than 4,194,304 bytes"):
+        import_source(store, str(dense), "bomb", limits=small)
+    assert store.status().records == 0
+    assert not store.status().sources
+
+
+def test_the_whole_archive_expansion_is_capped(store: Store, tmp_path: Path) -> None:
+    """Many members, each under the caps, add up: the archive as a whole has the ratio cap."""
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w", zipfile.ZIP_DEFLATED) as archive:
+        for n in range(40):
+            archive.writestr(f"R-{n}.json", json.dumps({"id": f"R-{n}", "pad": " " * 500_000}))
+    limits = ArchiveLimits(member_max_bytes=1 << 20, max_ratio=100, ratio_floor=1 << 20)
+    with pytest.raises(SourceError, match=r"the archive declares .* bytes uncompressed"):
+        import_source(store, str(many), "many", limits=limits)
+    assert store.status().records == 0
+
+
+def test_ordinary_exports_pass_the_archive_limits(store: Store, tmp_path: Path) -> None:
+    records = [osv(f"R-{n}", fixed=f"{n}.0") for n in range(200)]
+    export = write_zip(tmp_path / "all.zip", *records)
+    limits = ArchiveLimits(member_max_bytes=64 << 10, max_ratio=20, ratio_floor=64 << 10)
+    assert import_source(store, str(export), "ok", limits=limits).added == 200

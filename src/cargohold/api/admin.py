@@ -324,6 +324,9 @@ async def submit_job(request: Request) -> Response:
     document = await json_body(request, JobInvalid, "the job")
     if not isinstance(document, dict) or not isinstance(document.get("kind"), str):
         raise JobInvalid('the body must be a JSON object like {"kind": "gc", "args": {}}')
+    unknown = sorted(set(document) - {"kind", "args"})
+    if unknown:
+        raise JobInvalid(f"unknown field(s) {', '.join(unknown)}: a job has a kind and args")
     args = document.get("args", {})
     if not isinstance(args, dict):
         raise JobInvalid("args must be a JSON object")

@@ -43,6 +43,7 @@ from cargohold.meta.vulndb import VulnStore
 from cargohold.oci.manifests import Manifest
 from cargohold.policy.access import AllowAll, ReadOnly
 from cargohold.server import SETTINGS_ENV
+from cargohold.services.archive_limits import ArchiveLimits
 from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
@@ -179,7 +180,10 @@ def build_context(settings: Settings, lean: bool = False) -> AppContext:
     )
     vulndb = VulnStore(engine, _parse_osv)
     scans = ScanService(meta, blobs, vulndb, settings.scan_on_push, settings.sla_days)
-    scan_jobs = ScanJobs(jobs, scans, settings.vulndb_source_list)
+    archive_limits = ArchiveLimits(
+        settings.vulndb_zip_member_max_bytes, settings.vulndb_zip_max_ratio
+    )
+    scan_jobs = ScanJobs(jobs, scans, settings.vulndb_source_list, archive_limits)
     scan_jobs.add_schedule(settings.vulndb_schedule)
 
     def after_push(repository: str, digest: str, manifest: Manifest) -> None:

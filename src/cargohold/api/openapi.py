@@ -34,7 +34,45 @@ ERR_MANIFEST_UNKNOWN = _error_response("NAME_UNKNOWN or MANIFEST_UNKNOWN")
 ERR_SCAN_POLICY = _error_response("SCAN_POLICY_INVALID")
 ERR_ALLOWLIST = _error_response("ALLOWLIST_INVALID")
 ERR_ALLOWLIST_UNKNOWN = _error_response("ALLOWLIST_UNKNOWN")
-ERR_VULNDB_IMPORT = _error_response("VULNDB_IMPORT_INVALID: not OSV records")
+ERR_VULNDB_IMPORT = _error_response(
+    "VULNDB_IMPORT_INVALID: not OSV records, or a zip over the expansion limits (zip bomb)"
+)
+
+
+def _job(kind: str, args: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    arg_schema: dict[str, Any] = {
+        "type": "object",
+        "properties": args,
+        "additionalProperties": False,
+    }
+    if required:
+        arg_schema["required"] = required
+    body: dict[str, Any] = {
+        "type": "object",
+        "properties": {"kind": {"const": kind}, "args": arg_schema},
+        "required": ["kind", *(["args"] if required else [])],
+        "additionalProperties": False,
+    }
+    return body
+
+
+_JOB_REQUEST = {
+    "oneOf": [
+        _job("gc", {"untagged": {"type": "boolean"}, "dryRun": {"type": "boolean"}}),
+        _job("lifecycle", {"repository": {"type": "string"}}),
+        _job(
+            "scan",
+            {
+                "repository": {"type": "string"},
+                "digest": {"type": "string"},
+                "rescan": {"type": "boolean"},
+            },
+            ["repository", "digest"],
+        ),
+        _job("vulndb-update", {}),
+        _job("reevaluate", {}),
+    ]
+}
 
 _NULLABLE_TIME = {"type": ["number", "null"], "description": "UNIX seconds"}
 
@@ -485,6 +523,13 @@ OPENAPI: dict[str, Any] = {
                         "description": "a full export prunes this source's records it lacks "
                         "(default: true for a zip)",
                     },
+                    {
+                        "name": "allowEmpty",
+                        "in": "query",
+                        "schema": {"type": "boolean", "default": False},
+                        "description": "let a full export that holds none of the source's "
+                        "records remove them all (refused with 409 otherwise)",
+                    },
                 ],
                 "requestBody": {
                     "required": True,
@@ -496,6 +541,10 @@ OPENAPI: dict[str, Any] = {
                 "responses": {
                     "200": {"description": "the import's counts, and reevaluationJob"},
                     "400": ERR_VULNDB_IMPORT,
+                    "409": _error_response(
+                        "VULNDB_IMPORT_REFUSED: the import would remove every record of its "
+                        "source; its records are kept"
+                    ),
                 },
             }
         },
@@ -525,17 +574,18 @@ OPENAPI: dict[str, Any] = {
             },
             "post": {
                 "operationId": "submitJob",
-                "summary": "Queue a job now: {kind: gc|lifecycle, args: {...}}",
+                "summary": "Queue a job now: {kind, args: {...}}; arguments are checked here",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {"application/json": {"schema": _JOB_REQUEST}},
                 },
                 "responses": {
                     "202": {
                         "description": "Queued: {id, kind, args, state, trigger, createdAt, ...}"
                     },
                     "400": {
-                        "description": "JOB_INVALID: unknown kind or argument",
+                        "description": "JOB_INVALID: unknown kind, unknown or missing argument, "
+                        "an argument of the wrong type or an invalid value",
                         "content": {"application/json": {"schema": _ERROR}},
                     },
                 },

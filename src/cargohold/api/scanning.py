@@ -27,6 +27,12 @@ class VulnDbImportInvalid(RegistryError):
     default_message = "the vulnerability records could not be imported"
 
 
+class VulnDbImportRefused(RegistryError):
+    code = "VULNDB_IMPORT_REFUSED"
+    status = 409
+    default_message = "the import would remove every record of its source"
+
+
 class ScanRequestInvalid(RegistryError):
     code = "SCAN_INVALID"
     status = 400
@@ -130,7 +136,12 @@ async def vulndb_status(request: Request) -> Response:
 
 async def vulndb_import(request: Request) -> Response:
     """The body is an OSV export (a zip, or one JSON record or list); `?name=` labels it."""
-    from cargohold.services.vulndb import SourceError, import_document, import_source
+    from cargohold.services.vulndb import (
+        SourceError,
+        SourceWouldEmpty,
+        import_document,
+        import_source,
+    )
 
     ctx = context(request)
     name = request.query_params.get("name") or None
@@ -139,6 +150,9 @@ async def vulndb_import(request: Request) -> Response:
     if full_text not in (None, "true", "false"):
         raise VulnDbImportInvalid("full must be true or false")
     full = None if full_text is None else full_text == "true"
+    allow_empty_text = request.query_params.get("allowEmpty", "false")
+    if allow_empty_text not in ("true", "false"):
+        raise VulnDbImportInvalid("allowEmpty must be true or false")
     length = int(request.headers.get("content-length") or 0)
     if length > MAX_IMPORT_BYTES:
         raise VulnDbImportInvalid(f"the body is larger than {MAX_IMPORT_BYTES} bytes")
@@ -151,9 +165,17 @@ async def vulndb_import(request: Request) -> Response:
         try:
             result = await ctx.offload(
                 lambda: import_source(
-                    ctx.scans.vulndb, str(path), name or location, full=full, location=location
+                    ctx.scans.vulndb,
+                    str(path),
+                    name or location,
+                    full=full,
+                    location=location,
+                    allow_empty=allow_empty_text == "true",
+                    limits=ctx.scan_jobs.archive_limits,
                 )
             )
+        except SourceWouldEmpty as exc:
+            raise VulnDbImportRefused(str(exc)) from None
         except SourceError as exc:
             raise VulnDbImportInvalid(str(exc)) from None
     document = import_document(result)

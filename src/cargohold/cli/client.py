@@ -197,11 +197,18 @@ class AdminClient:
         return self._get("/api/v1/vulndb").json()  # type: ignore[no-any-return]
 
     def vulndb_import(
-        self, body: bytes, name: str | None, location: str, full: bool | None
+        self,
+        body: bytes,
+        name: str | None,
+        location: str,
+        full: bool | None,
+        allow_empty: bool = False,
     ) -> dict[str, Any]:
         params = {"location": location} | ({"name": name} if name else {})
         if full is not None:
             params["full"] = str(full).lower()
+        if allow_empty:
+            params["allowEmpty"] = "true"
         try:
             response = self._http.post(
                 "/api/v1/vulndb/import", params=params, content=body, timeout=None

@@ -19,7 +19,10 @@ from cargohold.cli.common import (
     when,
 )
 
-jobs_app = typer.Typer(help="Background jobs: gc and lifecycle runs, scheduled or on demand.")
+jobs_app = typer.Typer(
+    help="Background jobs: gc, lifecycle, scan and vulnerability database runs, scheduled or"
+    " on demand."
+)
 
 FINISHED = ("succeeded", "failed")
 
@@ -94,12 +97,22 @@ def show_job(
 
 @jobs_app.command("run")
 def run_job(
-    kind: Annotated[str, typer.Argument(help="gc or lifecycle.")],
+    kind: Annotated[str, typer.Argument(help="gc, lifecycle, scan, vulndb-update or reevaluate.")],
     repository: Annotated[
-        str | None, typer.Option(help="lifecycle: only this repository (default: all).")
+        str | None,
+        typer.Option(help="lifecycle: only this repository (default: all); scan: the repository."),
     ] = None,
+    digest: Annotated[
+        str | None, typer.Option(help="scan: the manifest's digest (sha256:...).")
+    ] = None,
+    rescan: Annotated[
+        bool, typer.Option("--rescan", help="scan: scan again even if scanned already.")
+    ] = False,
     untagged: Annotated[
         bool, typer.Option("--untagged", help="gc: also remove untagged manifests.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="gc: report what would be removed, remove nothing.")
     ] = False,
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait for the job to finish; exit 1 if it fails.")
@@ -107,12 +120,18 @@ def run_job(
     timeout: Annotated[float, typer.Option(help="With --wait: give up after this long.")] = 3600,
     registry: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
-    """Queue a job now (the same job the schedule runs)."""
+    """Queue a job now (the same job the schedule runs). The server checks the arguments."""
     args: dict[str, Any] = {}
     if repository is not None:
         args["repository"] = repository
+    if digest is not None:
+        args["digest"] = digest
+    if rescan:
+        args["rescan"] = True
     if untagged:
         args["untagged"] = True
+    if dry_run:
+        args["dryRun"] = True
     api = client(registry)
     try:
         job = api.submit_job(kind, args)

@@ -49,7 +49,12 @@ ServerOption = Annotated[
 
 
 def _import_remote(
-    registry: str, source: str, name: str | None, full: bool | None, as_json: bool
+    registry: str,
+    source: str,
+    name: str | None,
+    full: bool | None,
+    as_json: bool,
+    allow_empty: bool,
 ) -> None:
     """Send SOURCE to the server: a file as it is, a directory zipped, a URL downloaded first."""
     with tempfile.TemporaryDirectory(prefix="cargohold-osv-") as tmp:
@@ -72,7 +77,7 @@ def _import_remote(
             raise fail(f"{source}: no such file or directory")
         try:
             document = AdminClient(registry, timeout=600).vulndb_import(
-                path.read_bytes(), name, source, full
+                path.read_bytes(), name, source, full, allow_empty
             )
         except ClientError as exc:
             raise fail(str(exc)) from None
@@ -124,6 +129,14 @@ def import_command(
             show_default=False,
         ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Let a full export that holds none of the source's records remove them all"
+            " (refused otherwise).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     registry: ServerOption = None,
 ) -> None:
@@ -135,7 +148,7 @@ def import_command(
     import sqlalchemy as sa
 
     if registry:
-        _import_remote(registry, source, name, full, as_json)
+        _import_remote(registry, source, name, full, as_json, allow_empty)
         return
 
     from cargohold.services.vulndb import SourceError, import_document, import_source, open_local
@@ -160,6 +173,7 @@ def import_command(
                 name,
                 full=full,
                 progress=lambda count: progress.update(task, completed=count),
+                allow_empty=allow_empty,
             )
     except SourceError as exc:
         raise fail(str(exc)) from None

@@ -3,9 +3,10 @@
 A rule applies to a project (the first path component of a repository name; a
 one-component name is its own project) or to one repository. Its pattern is a
 glob by default (`v*`, `release-*`, `sha-????????`; `*` and `?` as in shell
-globs, `[...]` classes, matching the whole tag) or, when `kind` is `regex`, a
-Python regular expression that must match the whole tag. Exclusions use the same
-kind. A second kind of rule refuses the tag `latest` in a project or repository.
+globs, `[...]` classes, matching the whole tag) or, when `kind` is `regex`, an
+RE2 regular expression that must match the whole tag (policy/patterns.py: matched
+in linear time, so no rule can stall a push). Exclusions use the same kind. A
+second kind of rule refuses the tag `latest` in a project or repository.
 
 Immutability guards against overwrites and manual deletes only: re-pushing the
 same digest under an immutable tag succeeds, and lifecycle policies may still
@@ -14,17 +15,28 @@ expire an immutable tag, as in ECR (a retention hold keeps something for good).
 
 from __future__ import annotations
 
-import fnmatch
-import re
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from cargohold.oci.names import project_of
+from cargohold.policy.patterns import (
+    PatternInvalid,
+    check_glob,
+    compile_regex,
+    glob_match,
+    regex_fullmatch,
+)
+
+log = logging.getLogger("cargohold.policy")
 
 Scope = Literal["project", "repository"]
 PatternKind = Literal["glob", "regex"]
 RuleKind = Literal["immutable", "deny-latest"]
+
+# Each exclusion is matched on every push of a tag in the rule's scope.
+MAX_EXCLUDES = 32
 
 
 class RuleInvalid(ValueError):
@@ -48,16 +60,23 @@ class TagRule:
 
     def _matches(self, pattern: str, tag: str) -> bool:
         if self.pattern_kind == "regex":
-            return re.fullmatch(pattern, tag) is not None
-        return fnmatch.fnmatchcase(tag, pattern)
+            return regex_fullmatch(pattern, tag)
+        return glob_match(pattern, tag)
 
     def protects(self, repository: str, tag: str) -> bool:
         """Whether this immutability rule makes `tag` of `repository` immutable."""
         if self.kind != "immutable" or not self.applies_to(repository):
             return False
-        return self._matches(self.pattern, tag) and not any(
-            self._matches(exclude, tag) for exclude in self.excludes
-        )
+        try:
+            return self._matches(self.pattern, tag) and not any(
+                self._matches(exclude, tag) for exclude in self.excludes
+            )
+        except PatternInvalid as exc:
+            # A rule stored before regexes went to RE2 may use syntax RE2 refuses. Such a
+            # rule protects every tag in its scope (fail closed: an immutable tag must not
+            # move because its rule became unreadable) until it is replaced.
+            log.warning("%s: pattern %s; treating every tag as protected", self.describe(), exc)
+            return True
 
     def describe(self) -> str:
         if self.kind == "deny-latest":
@@ -84,14 +103,19 @@ def validate_rule(rule: TagRule) -> TagRule:
         return rule
     if rule.pattern_kind not in ("glob", "regex"):
         raise RuleInvalid(f"pattern kind must be 'glob' or 'regex', got {rule.pattern_kind!r}")
+    if len(rule.excludes) > MAX_EXCLUDES:
+        raise RuleInvalid(f"at most {MAX_EXCLUDES} exclusions are allowed per rule")
     for field, pattern in (("pattern", rule.pattern), *(("exclude", e) for e in rule.excludes)):
         if not pattern:
             raise RuleInvalid(f"{field} must not be empty")
-        if rule.pattern_kind == "regex":
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise RuleInvalid(f"{field} {pattern!r} is not a valid regex: {exc}") from None
+        try:
+            if rule.pattern_kind == "regex":
+                compile_regex(pattern)
+            else:
+                check_glob(pattern)
+        except PatternInvalid as exc:
+            shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
+            raise RuleInvalid(f"{field} {shown!r} {exc}") from None
     return rule
 
 

@@ -26,10 +26,11 @@ caller marks them with `ImageFacts.has_parent`.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from cargohold.policy.patterns import MAX_PATTERN_LENGTH, wildcard_regex
 
 DAY = 86400.0
 MAX_WILDCARDS = 4
@@ -66,7 +67,9 @@ class LifecycleRule:
             return False
         if self.tag_prefixes:
             return all(any(t.startswith(p) for t in tags) for p in self.tag_prefixes)
-        return all(any(_pattern_regex(p).fullmatch(t) for t in tags) for p in self.tag_patterns)
+        return all(
+            any(wildcard_regex(p).fullmatch(t) is not None for t in tags) for p in self.tag_patterns
+        )
 
 
 @dataclass(frozen=True)
@@ -104,17 +107,6 @@ class LifecycleResult:
         return [d for d in self.decisions if d.expire]
 
 
-_PATTERN_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    compiled = _PATTERN_CACHE.get(pattern)
-    if compiled is None:
-        compiled = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
-        _PATTERN_CACHE[pattern] = compiled
-    return compiled
-
-
 # -- validation ------------------------------------------------------------------------
 
 _RULE_KEYS = {"rulePriority", "description", "selection", "action"}
@@ -143,7 +135,12 @@ def _tag_list(value: Any, where: str, problems: list[str], patterns: bool) -> tu
         if not isinstance(item, str) or not item:
             problems.append(f"{where}[{i}]: must be a non-empty string")
             continue
-        if patterns and item.count("*") > MAX_WILDCARDS:
+        if patterns and len(item) > MAX_PATTERN_LENGTH:
+            problems.append(
+                f"{where}[{i}]: is {len(item)} characters long; at most {MAX_PATTERN_LENGTH}"
+                " are allowed"
+            )
+        elif patterns and item.count("*") > MAX_WILDCARDS:
             problems.append(
                 f"{where}[{i}]: {item!r} has {item.count('*')} wildcards; at most "
                 f"{MAX_WILDCARDS} are allowed"

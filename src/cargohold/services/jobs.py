@@ -19,7 +19,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Any
 
@@ -27,6 +28,9 @@ from cargohold.errors import RegistryError
 from cargohold.jobs.queue import JobQueue
 from cargohold.meta.jobs import STATES, JobRun, JobRunStore
 from cargohold.meta.store import MetadataStore
+from cargohold.oci.digests import is_valid_digest
+from cargohold.oci.names import is_valid_name
+from cargohold.services.archive_limits import ArchiveLimits
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.scanning import ScanService
@@ -53,6 +57,35 @@ class JobUnknown(RegistryError):
 JobBody = Callable[..., dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class JobArg:
+    """One argument a kind of job takes: its JSON type, whether it must be given, and a
+    check of its value (the problem in words, or None)."""
+
+    type: type
+    required: bool = False
+    check: Callable[[Any], str | None] | None = None
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: JSON-ish, and never a page long."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _repository_name(value: str) -> str | None:
+    return None if is_valid_name(value) else f"{_shown(value)} is not a valid repository name"
+
+
+def _manifest_digest(value: str) -> str | None:
+    if is_valid_digest(value):
+        return None
+    return f"{_shown(value)} is not a digest like sha256:<64 hex digits>"
+
+
+_JSON_TYPES = {bool: "boolean", str: "string", int: "integer"}
+
+
 class JobService:
     def __init__(
         self,
@@ -69,12 +102,14 @@ class JobService:
         self._outbox: SimpleQueue[tuple[str, str, dict[str, Any]]] = SimpleQueue()
         self._sender_lock = threading.Lock()
         self._sender = threading.Thread(target=self._send, name="job-outbox", daemon=True)
-        # kind -> (body, allowed args and their types)
-        self._kinds: dict[str, tuple[JobBody, dict[str, type]]] = {}
-        self.add_kind("gc", self._run_gc, {"untagged": bool, "dryRun": bool})
-        self.add_kind("lifecycle", self._run_lifecycle, {"repository": str})
+        # kind -> (body, the arguments it takes)
+        self._kinds: dict[str, tuple[JobBody, Mapping[str, JobArg]]] = {}
+        self.add_kind("gc", self._run_gc, {"untagged": JobArg(bool), "dryRun": JobArg(bool)})
+        self.add_kind(
+            "lifecycle", self._run_lifecycle, {"repository": JobArg(str, check=_repository_name)}
+        )
 
-    def add_kind(self, kind: str, body: JobBody, args: dict[str, type]) -> None:
+    def add_kind(self, kind: str, body: JobBody, args: Mapping[str, JobArg]) -> None:
         self._kinds[kind] = (body, args)
 
         def run(job_id: str, **kwargs: Any) -> None:
@@ -100,16 +135,34 @@ class JobService:
 
     # -- submitting and reading -----------------------------------------------------------
 
-    def submit(self, kind: str, args: dict[str, Any], trigger: str, actor: str) -> JobRun:
+    def check_args(self, kind: str, args: Mapping[str, Any]) -> None:
+        """JobInvalid unless `args` are what a `kind` job takes: known names, JSON types,
+        valid values, every required one. Checked at submission, so a job never fails for
+        arguments it could not have run with."""
         if kind not in self._kinds:
             raise JobInvalid(f"unknown job kind {kind!r}; known kinds: {', '.join(self.kinds)}")
-        allowed = self._kinds[kind][1]
+        spec = self._kinds[kind][1]
         for name, value in args.items():
-            if name not in allowed:
-                known = ", ".join(sorted(allowed)) or "none"
+            if name not in spec:
+                known = ", ".join(sorted(spec)) or "none"
                 raise JobInvalid(f"job {kind!r} takes no argument {name!r} (arguments: {known})")
-            if not isinstance(value, allowed[name]):
-                raise JobInvalid(f"job {kind!r}: {name!r} must be a {allowed[name].__name__}")
+            arg = spec[name]
+            # bool is an int in Python, not in JSON.
+            if not isinstance(value, arg.type) or (arg.type is int and isinstance(value, bool)):
+                json_type = _JSON_TYPES.get(arg.type, arg.type.__name__)
+                raise JobInvalid(
+                    f"job {kind!r}: {name!r} must be a {json_type}, got {_shown(value)}"
+                )
+            problem = arg.check(value) if arg.check else None
+            if problem:
+                raise JobInvalid(f"job {kind!r}: {name!r}: {problem}")
+        missing = [name for name, arg in spec.items() if arg.required and name not in args]
+        if missing:
+            names = ", ".join(repr(name) for name in missing)
+            raise JobInvalid(f"job {kind!r} needs the argument(s) {names}")
+
+    def submit(self, kind: str, args: dict[str, Any], trigger: str, actor: str) -> JobRun:
+        self.check_args(kind, args)
         job_id = uuid.uuid4().hex
         run = self.runs.create(job_id, kind, args, trigger, actor)
         self.queue.enqueue(kind, job_id, args)
@@ -211,11 +264,27 @@ class JobService:
 class ScanJobs:
     """The scanning kinds of job, registered on a JobService."""
 
-    def __init__(self, jobs: JobService, scans: ScanService, sources: list[str]) -> None:
+    def __init__(
+        self,
+        jobs: JobService,
+        scans: ScanService,
+        sources: list[str],
+        archive_limits: ArchiveLimits | None = None,
+    ) -> None:
         self.jobs = jobs
         self.scans = scans
         self.sources = sources
-        jobs.add_kind("scan", self._scan, {"repository": str, "digest": str, "rescan": bool})
+        # How far a zip source may expand; the admin API's uploads use the same limits.
+        self.archive_limits = archive_limits or ArchiveLimits()
+        jobs.add_kind(
+            "scan",
+            self._scan,
+            {
+                "repository": JobArg(str, required=True, check=_repository_name),
+                "digest": JobArg(str, required=True, check=_manifest_digest),
+                "rescan": JobArg(bool),
+            },
+        )
         jobs.add_kind("vulndb-update", self._update, {})
         jobs.add_kind("reevaluate", self._reevaluate, {})
 
@@ -241,7 +310,7 @@ class ScanJobs:
         imports = []
         for source in self.sources:
             try:
-                result = import_source(self.scans.vulndb, source)
+                result = import_source(self.scans.vulndb, source, limits=self.archive_limits)
             except SourceError as exc:
                 imports.append({"location": source, "error": str(exc)})
                 continue

@@ -54,6 +54,18 @@ class PutManifestResult:
 
 
 @dataclass(frozen=True)
+class ManifestPut:
+    """A push that passed every check and may be written."""
+
+    repository: str
+    digest: str
+    body: bytes
+    manifest: Manifest
+    tag: str | None
+    immutable: bool
+
+
+@dataclass(frozen=True)
 class Reference:
     """A manifest reference: a tag or a digest."""
 
@@ -144,6 +156,20 @@ class RegistryService:
     def put_manifest(
         self, repository: str, reference: str, body: bytes, content_type: str | None
     ) -> PutManifestResult:
+        """Check, then store (callers with a metadata writer thread split the two)."""
+        return self.store_manifest(
+            self.check_manifest_put(repository, reference, body, content_type)
+        )
+
+    def check_manifest_put(
+        self, repository: str, reference: str, body: bytes, content_type: str | None
+    ) -> ManifestPut:
+        """Everything a push must pass before it writes: parsing, access, quota, tag rules.
+
+        Reads only. Tag rules are user patterns, so this runs outside the metadata writer's
+        thread: matching is linear-time (policy/patterns.py), but no user input should ever
+        set how long other writes wait.
+        """
         check_name(repository)
         ref = Reference.parse(reference)
         check_push(self.access.push_denied(repository), repository)
@@ -159,17 +185,6 @@ class RegistryService:
         else:
             digest = compute(body)
         manifest = parse_manifest(body, content_type)
-        if any(d.digest == EMPTY_JSON_DIGEST for _, d in manifest.references()):
-            # The OCI empty descriptor is well-known content: hold it even if never pushed.
-            if self.meta.linked_blob_size(repository, EMPTY_JSON_DIGEST) is None:
-                try:
-                    stored = self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
-                except QuotaExceeded as over:
-                    raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
-                # Link, write, mark stored: the order every blob is placed in (UploadService).
-                if not stored:
-                    self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
-                self.meta.mark_blob_stored(EMPTY_JSON_DIGEST)
         project = project_of(repository)
         limit, usage = self.meta.project_quota(project)
         if limit is not None:
@@ -190,8 +205,25 @@ class RegistryService:
                 if denial:
                     raise Denied(denial, detail={"tag": tag})
                 immutable = any(rule.protects(repository, tag) for rule in rules)
+        return ManifestPut(repository, digest, body, manifest, tag, immutable)
+
+    def store_manifest(self, put: ManifestPut) -> PutManifestResult:
+        """Write a checked push. An immutable tag that moved meanwhile is caught in the
+        write transaction (`immutable`), so checking first leaves no race open."""
+        repository, digest, manifest, tag = put.repository, put.digest, put.manifest, put.tag
+        if any(d.digest == EMPTY_JSON_DIGEST for _, d in manifest.references()):
+            # The OCI empty descriptor is well-known content: hold it even if never pushed.
+            if self.meta.linked_blob_size(repository, EMPTY_JSON_DIGEST) is None:
+                try:
+                    stored = self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+                except QuotaExceeded as over:
+                    raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
+                # Link, write, mark stored: the order every blob is placed in (UploadService).
+                if not stored:
+                    self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
+                self.meta.mark_blob_stored(EMPTY_JSON_DIGEST)
         try:
-            self.meta.put_manifest(repository, digest, body, manifest, tag, immutable)
+            self.meta.put_manifest(repository, digest, put.body, manifest, tag, put.immutable)
         except ReferencesGone as gone:
             # Checked inside the write transaction, so a blob deleted meanwhile (garbage
             # collection, a blob delete, a lifecycle run) is caught here too.
@@ -233,6 +265,11 @@ class RegistryService:
 
     def delete_manifest(self, repository: str, reference: str) -> None:
         """By digest: the manifest and its tags. By tag: only the tag."""
+        self.check_manifest_delete(repository, reference)
+        self.remove_manifest(repository, reference)
+
+    def check_manifest_delete(self, repository: str, reference: str) -> None:
+        """Access, holds and tag rules; reads only, so it runs outside the writer's thread."""
         check_name(repository)
         ref = Reference.parse(reference)
         check_push(self.access.push_denied(repository), repository)
@@ -245,6 +282,10 @@ class RegistryService:
             denial = check_tags_delete(rules, repository, tags)
             if denial:
                 raise Denied(denial, detail={"reference": reference})
+
+    def remove_manifest(self, repository: str, reference: str) -> None:
+        """Delete what check_manifest_delete allowed."""
+        ref = Reference.parse(reference)
         if ref.is_digest:
             deleted = self.meta.delete_manifest(repository, ref.value)
         else:

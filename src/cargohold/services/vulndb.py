@@ -17,6 +17,13 @@ Rules of an import:
   but that are no longer in it are deleted (counted removed). A directory or JSON file is
   taken as partial (it may hold just the records that changed) and deletes nothing unless
   `full=True`. A record that is in the export but invalid is kept as stored.
+- A full import that holds none of the records a source has (an empty or wrong export)
+  would remove every one of them: it is refused with `SourceWouldEmpty` unless
+  `allow_empty=True`.
+- Zips are read member by member, never whole: a member larger than
+  `ArchiveLimits.member_max_bytes` uncompressed, or that expands more than
+  `ArchiveLimits.max_ratio` times (a zip bomb), stops the import with `SourceError` before
+  any record is written; sizes are checked as declared and again as bytes come out.
 - The source's name defaults to its location (absolute path or URL), so re-importing the
   same place is the same source.
 
@@ -51,6 +58,7 @@ from cargohold.meta.vulndb import (
 )
 from cargohold.scan.errors import InvalidRecord
 from cargohold.scan.osv import OsvRecord, normalize_name, parse_record
+from cargohold.services.archive_limits import ArchiveLimits
 
 BATCH_SIZE = 2000
 INVALID_MESSAGES_KEPT = 10
@@ -60,6 +68,13 @@ _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
 
 class SourceError(Exception):
     """The source cannot be read at all. The message is one line."""
+
+
+class SourceWouldEmpty(SourceError):
+    """A full import would remove every record of its source; see `allow_empty`."""
+
+
+_CHUNK = 1 << 16
 
 
 @dataclass
@@ -126,17 +141,21 @@ def import_source(
     full: bool | None = None,
     progress: Callable[[int], None] | None = None,
     location: str | None = None,
+    allow_empty: bool = False,
+    limits: ArchiveLimits | None = None,
 ) -> ImportResult:
     """Import OSV records from `source` (see the module's rules); `progress` gets a count.
 
     `location` names a local `source` in the database's source list instead of its path (the
-    admin API receives uploads into a temporary file).
+    admin API receives uploads into a temporary file). `allow_empty` lets a full import
+    remove every record of its source.
     """
     started = time.perf_counter()
+    options = _Options(full, progress, allow_empty, limits or ArchiveLimits())
     if source.startswith(("http://", "https://")):
         with tempfile.TemporaryDirectory(prefix="cargohold-osv-") as tmp:
             path = download(source, Path(tmp))
-            result = _import_path(store, path, source, name, full, progress)
+            result = _import_path(store, path, source, name, options)
     elif "://" in source:
         raise SourceError(f"cannot import from {source}: only http(s) URLs and paths are read")
     else:
@@ -144,7 +163,7 @@ def import_source(
         if not path.exists():
             raise SourceError(f"{source}: no such file or directory")
         label = location or str(path.resolve())
-        result = _import_path(store, path, label, name, full, progress)
+        result = _import_path(store, path, label, name, options)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -173,27 +192,35 @@ def _is_zip(path: Path) -> bool:
         return file.read(4) in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)
 
 
+@dataclass(frozen=True)
+class _Options:
+    full: bool | None
+    progress: Callable[[int], None] | None
+    allow_empty: bool
+    limits: ArchiveLimits
+
+
 def _import_path(
     store: VulnStore[OsvRecord],
     path: Path,
     location: str,
     name: str | None,
-    full: bool | None,
-    progress: Callable[[int], None] | None,
+    options: _Options,
 ) -> ImportResult:
     try:
         is_zip = path.is_file() and _is_zip(path)
     except OSError as exc:
         raise SourceError(f"cannot read {location}: {exc.strerror}") from None
-    if full is None:
-        full = is_zip
+    full = is_zip if options.full is None else options.full
     if path.is_dir():
         documents = _directory_documents(path)
     elif is_zip:
-        documents = _zip_documents(path, location)
+        documents = _zip_documents(path, location, options.limits)
     else:
         documents = _file_documents(path, location)
-    importer = _Importer(store, name or location, location, full, progress)
+    importer = _Importer(
+        store, name or location, location, full, options.progress, options.allow_empty
+    )
     importer.run(documents)
     return importer.result
 
@@ -215,13 +242,79 @@ def _directory_documents(root: Path) -> Iterator[Document]:
             yield label, None, f"cannot read: {exc.strerror}"
 
 
-def _zip_documents(path: Path, location: str) -> Iterator[Document]:
+class _ArchiveBudget:
+    """Refuses a zip whose members expand past the limits, counting bytes as they come out."""
+
+    def __init__(self, location: str, archive_bytes: int, limits: ArchiveLimits) -> None:
+        self.location = location
+        self.limits = limits
+        self.total_limit = max(limits.ratio_floor, archive_bytes * limits.max_ratio)
+        self.total = 0
+
+    def check_declared(self, infos: list[zipfile.ZipInfo]) -> None:
+        """Refuse on the sizes the archive declares, before anything is decompressed."""
+        for info in infos:
+            self.check_member(info, info.file_size)
+        declared = sum(info.file_size for info in infos)
+        if declared > self.total_limit:
+            raise self._bomb(f"declares {declared:,} bytes uncompressed")
+
+    def check_member(self, info: zipfile.ZipInfo, produced: int) -> None:
+        limits = self.limits
+        if produced > limits.member_max_bytes:
+            raise SourceError(
+                f"{self.location}: member {info.filename!r} is larger than "
+                f"{limits.member_max_bytes:,} bytes uncompressed (vulndb_zip_member_max_bytes);"
+                " refusing the archive"
+            )
+        ratio_limit = max(limits.ratio_floor, info.compress_size * limits.max_ratio)
+        if produced > ratio_limit:
+            raise SourceError(
+                f"{self.location}: member {info.filename!r} expands from "
+                f"{info.compress_size:,} to more than {ratio_limit:,} bytes, over "
+                f"{limits.max_ratio}x (vulndb_zip_max_ratio): refusing a likely zip bomb"
+            )
+
+    def take(self, produced: int) -> None:
+        self.total += produced
+        if self.total > self.total_limit:
+            raise self._bomb(f"expands to more than {self.total_limit:,} bytes")
+
+    def _bomb(self, what: str) -> SourceError:
+        return SourceError(
+            f"{self.location}: the archive {what}, over {self.limits.max_ratio}x its size "
+            f"(vulndb_zip_max_ratio; at least {self.limits.ratio_floor:,} bytes are always "
+            "allowed): refusing a likely zip bomb"
+        )
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _ArchiveBudget) -> bytes:
+    """One member's bytes, read in chunks and counted as they come out. zipfile stops at the
+    declared size, which check_declared bounded already; counting keeps the bound without
+    relying on that."""
+    parts: list[bytes] = []
+    produced = 0
+    with archive.open(info) as member:
+        while chunk := member.read(_CHUNK):
+            produced += len(chunk)
+            budget.check_member(info, produced)
+            budget.take(len(chunk))
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+def _zip_documents(path: Path, location: str, limits: ArchiveLimits) -> Iterator[Document]:
     try:
         with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if info.is_dir() or not info.filename.endswith(".json"):
-                    continue
-                yield info.filename, archive.read(info), None
+            members = [
+                info
+                for info in archive.infolist()
+                if not info.is_dir() and info.filename.endswith(".json")
+            ]
+            budget = _ArchiveBudget(location, path.stat().st_size, limits)
+            budget.check_declared(members)
+            for info in members:
+                yield info.filename, _read_member(archive, info, budget), None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
         raise SourceError(f"{location} is not a readable zip archive: {exc}") from None
     except NotImplementedError as exc:  # an unsupported compression method
@@ -262,11 +355,13 @@ class _Importer:
         location: str,
         full: bool,
         progress: Callable[[int], None] | None,
+        allow_empty: bool = False,
     ) -> None:
         self.store = store
         self.name = name
         self.location = location
         self.progress = progress
+        self.allow_empty = allow_empty
         self.result = ImportResult(name=name, location=location, full=full)
         self.seen: set[str] = set()  # every id in the source, valid or not
         self.newest: float | None = None
@@ -281,7 +376,15 @@ class _Importer:
             self._document(label, data)
         self._flush()
         if self.result.full:
-            vanished = sorted(self.store.source_record_ids(self.name) - self.seen)
+            held = self.store.source_record_ids(self.name)
+            vanished = sorted(held - self.seen)
+            if held and len(vanished) == len(held) and not self.allow_empty:
+                # An empty or wrong export would silently empty the source.
+                raise SourceWouldEmpty(
+                    f"{self.location} holds none of the {len(held):,} records of source "
+                    f"{self.name!r}: as a full export it would remove them all; import it with "
+                    "allow-empty (API: allowEmpty=true, CLI: --allow-empty) if that is meant"
+                )
             for start in range(0, len(vanished), BATCH_SIZE):
                 self.result._add(self.store.remove(vanished[start : start + BATCH_SIZE], self.name))
         self.store.record_import(self.name, self.location, time.time(), self.newest)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -44,9 +46,17 @@ async def manifest(request: Request) -> Response:
 
     if method == "PUT":
         body = await _read_limited(request)
-        result = await ctx.offload(
-            ctx.registry.put_manifest, name, reference, body, request.headers.get("content-type")
+        # Checks (tag rules are user patterns) on the shared pool, the write on the metadata
+        # writer's: a push's rules never hold up another request's write.
+        put = await asyncio.get_running_loop().run_in_executor(
+            None,
+            ctx.registry.check_manifest_put,
+            name,
+            reference,
+            body,
+            request.headers.get("content-type"),
         )
+        result = await ctx.offload(ctx.registry.store_manifest, put)
         headers = {
             "Location": f"/v2/{name}/manifests/{result.digest}",
             "Docker-Content-Digest": result.digest,
@@ -56,5 +66,8 @@ async def manifest(request: Request) -> Response:
             headers["OCI-Subject"] = result.subject
         return Response(status_code=201, headers=headers)
 
-    await ctx.offload(ctx.registry.delete_manifest, name, reference)
+    await asyncio.get_running_loop().run_in_executor(
+        None, ctx.registry.check_manifest_delete, name, reference
+    )
+    await ctx.offload(ctx.registry.remove_manifest, name, reference)
     return Response(status_code=202, headers={"Content-Length": "0"})
