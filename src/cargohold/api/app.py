@@ -13,10 +13,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from cargohold.api import admin, scanning
 from cargohold.api.accesslog import AccessLogMiddleware
+from cargohold.api.bodies import client_disconnect_handler
+from cargohold.api.bodyguard import BodyGuardMiddleware
 from cargohold.api.context import AppContext
 from cargohold.api.errors import (
     http_error_handler,
@@ -240,11 +243,15 @@ def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
         exception_handlers={
             RegistryError: registry_error_handler,
             HTTPException: http_error_handler,
+            ClientDisconnect: client_disconnect_handler,
             Exception: unexpected_error_handler,
         },
     )
     app.state.ctx = ctx
-    return AccessLogMiddleware(app, enabled=settings.access_log)
+    guarded = BodyGuardMiddleware(
+        app, settings.body_read_timeout_seconds, settings.max_uploads_per_client
+    )
+    return AccessLogMiddleware(guarded, enabled=settings.access_log)
 
 
 def app_from_env() -> AccessLogMiddleware:
