@@ -262,3 +262,26 @@ def test_uploads_over_the_per_address_cap_get_429(stalling: CargoholdServer) -> 
                 break
             time.sleep(0.2)
     assert response.status_code == 201, response.text
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(
+    stalling: CargoholdServer,
+) -> None:
+    path = "/v2/hangup/app/blobs/uploads/?digest=sha256:" + "e" * 64
+    sock = connect(stalling.port, "127.0.0.3")
+    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(1024 * KIB)}
+    sock.sendall(head("POST", path, headers) + b"h" * (400 * KIB))
+    time.sleep(0.5)
+    sock.close()
+    deadline = time.monotonic() + 10
+    logged: list[dict[str, object]] = []
+    while not logged and time.monotonic() < deadline:
+        time.sleep(0.2)
+        lines = stalling.log_path.read_text().splitlines()
+        logged = [
+            entry
+            for entry in (json.loads(line) for line in lines if line.startswith("{"))
+            if entry.get("path") == "/v2/hangup/app/blobs/uploads/"
+        ]
+    assert [entry["status"] for entry in logged] == [400]
+    assert "unhandled error" not in stalling.log_path.read_text()
