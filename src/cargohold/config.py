@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, fields
@@ -69,6 +70,15 @@ class Settings:
     sla_high_days: int = 7
     sla_medium_days: int = 30
     sla_low_days: int = 0
+    # Request bodies (docs/configuration.md#request-bodies-and-slow-clients): the most an admin
+    # API JSON body and a vulnerability database upload may hold, how long a body may stall
+    # between two pieces, how many requests with a body one client address may have in flight
+    # (per server process; 0: no cap), and how many connections the server serves at once.
+    max_json_body_bytes: int = 1024 * 1024
+    max_vulndb_import_bytes: int = 2 * 1024 * 1024 * 1024
+    body_read_timeout_seconds: float = 60.0
+    max_uploads_per_client: int = 64
+    max_client_connections: int = 1024
 
     @property
     def sla_days(self) -> dict[str, int]:
@@ -159,6 +169,17 @@ def _validate(settings: Settings) -> Settings:
     for level in ("critical", "high", "medium", "low"):
         if getattr(settings, f"sla_{level}_days") < 0:
             raise ConfigError(f"sla_{level}_days must be 0 (no deadline) or more")
+    if settings.max_json_body_bytes < 1024:
+        raise ConfigError("max_json_body_bytes must be at least 1024")
+    if settings.max_vulndb_import_bytes < 1024:
+        raise ConfigError("max_vulndb_import_bytes must be at least 1024")
+    timeout = settings.body_read_timeout_seconds
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ConfigError("body_read_timeout_seconds must be a number of seconds above 0")
+    if settings.max_uploads_per_client < 0:
+        raise ConfigError("max_uploads_per_client must be 0 (no cap) or more")
+    if settings.max_client_connections < settings.workers:
+        raise ConfigError("max_client_connections must be at least workers (one per worker)")
     for name in ("lifecycle_schedule", "gc_schedule", "vulndb_schedule"):
         try:
             parse_schedule(getattr(settings, name))

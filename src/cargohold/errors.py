@@ -70,6 +70,7 @@ PaginationNumberInvalid = _error(
     "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
 )
 ManifestTooLarge = _error("SIZE_INVALID", 413, "manifest too large")
+TooManyRequests = _error("TOOMANYREQUESTS", 429, "too many requests")
 
 
 def quota_denied(project: str, usage: int, adding: int, limit: int) -> RegistryError:

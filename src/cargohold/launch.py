@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
@@ -19,10 +20,27 @@ from cargohold.server import SETTINGS_ENV
 log = logging.getLogger("cargohold.server")
 
 
+class ConnectionLimits(NamedTuple):
+    backlog: int
+    per_worker: int
+
+
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    """granian's listen backlog and its cap on connections per worker ("backpressure").
+
+    A connection holds its place under the cap from accept until it closes, requests with a
+    slow body included; past the cap, new connections wait in the listen backlog. The app keeps
+    slow bodies from holding places for long (api/bodyguard.py).
+    """
+    total = settings.max_client_connections
+    return ConnectionLimits(backlog=max(1024, total), per_worker=max(1, total // settings.workers))
+
+
 def main() -> None:
     settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)
     scheme = "https" if settings.tls_cert else "http"
+    limits = connection_limits(settings)
     log.info(
         "cargohold listening on %s://%s (data in %s)", scheme, settings.addr, settings.data_dir
     )
@@ -34,6 +52,8 @@ def main() -> None:
         workers=settings.workers,
         factory=True,
         http=HTTPModes.http1,
+        backlog=limits.backlog,
+        backpressure=limits.per_worker,
         websockets=False,
         log_enabled=True,
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]

@@ -58,6 +58,12 @@ def test_database_url_and_tls_settings(tmp_path: Path) -> None:
         ("not toml = = =", {}, "invalid TOML"),
         ("", {"CARGOHOLD_VULNDB_ZIP_MAX_RATIO": "0"}, "vulndb_zip_max_ratio must be 1 or more"),
         ("vulndb_zip_member_max_bytes = -1", {}, "vulndb_zip_member_max_bytes and"),
+        ("", {"CARGOHOLD_BODY_READ_TIMEOUT_SECONDS": "0"}, "body_read_timeout_seconds"),
+        ("", {"CARGOHOLD_BODY_READ_TIMEOUT_SECONDS": "inf"}, "body_read_timeout_seconds"),
+        ("max_json_body_bytes = 10", {}, "max_json_body_bytes must be at least 1024"),
+        ("max_vulndb_import_bytes = -1", {}, "max_vulndb_import_bytes"),
+        ("max_uploads_per_client = -1", {}, "max_uploads_per_client"),
+        ("workers = 4\nmax_client_connections = 2", {}, "max_client_connections"),
     ],
 )
 def test_bad_settings_are_named(
@@ -67,6 +73,21 @@ def test_bad_settings_are_named(
     config.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_settings(str(config), env=env)
+
+
+def test_request_body_settings() -> None:
+    defaults = load_settings(env={})
+    assert defaults.max_json_body_bytes == 1024 * 1024
+    assert defaults.body_read_timeout_seconds == 60
+    env = {
+        "CARGOHOLD_BODY_READ_TIMEOUT_SECONDS": "2.5",
+        "CARGOHOLD_MAX_UPLOADS_PER_CLIENT": "0",
+        "CARGOHOLD_MAX_VULNDB_IMPORT_BYTES": "8388608",
+    }
+    settings = load_settings(env=env)
+    assert settings.body_read_timeout_seconds == 2.5
+    assert settings.max_uploads_per_client == 0  # no cap
+    assert settings.max_vulndb_import_bytes == 8 * 1024 * 1024
 
 
 def test_serve_reports_bad_config_in_one_line(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from cargohold.api.bodies import CLOSE, BodyTooLarge, read_body
 from cargohold.api.context import context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.params import json_body, path_id
@@ -100,10 +101,12 @@ def _preview_document(preview: LifecyclePreview) -> dict[str, object]:
     }
 
 
+def _policy_too_large(limit: int) -> RegistryError:
+    return BodyTooLarge(f"a lifecycle policy may be at most {limit} bytes", headers=CLOSE)
+
+
 async def _policy_body(request: Request) -> str:
-    body = await request.body()
-    if len(body) > MAX_POLICY_BYTES:
-        raise PolicyInvalid(f"a lifecycle policy may be at most {MAX_POLICY_BYTES} bytes")
+    body = await read_body(request, MAX_POLICY_BYTES, _policy_too_large)
     try:
         return body.decode()
     except UnicodeDecodeError:

@@ -15,10 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from cargohold.api import admin, scanning
 from cargohold.api.accesslog import AccessLogMiddleware
+from cargohold.api.bodies import client_disconnect_handler
+from cargohold.api.bodyguard import BodyGuardMiddleware
 from cargohold.api.context import AppContext
 from cargohold.api.diskguard import DiskSpaceGuard, disk_full_handler
 from cargohold.api.errors import (
@@ -258,6 +261,7 @@ def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
             OSError: disk_full_handler,
             sqlite3.Error: disk_full_handler,
             sa.exc.DBAPIError: disk_full_handler,
+            ClientDisconnect: client_disconnect_handler,
             Exception: unexpected_error_handler,
         },
     )
@@ -266,7 +270,11 @@ def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
 
         app.add_exception_handler(psycopg.Error, disk_full_handler)
     app.state.ctx = ctx
-    guarded = DiskSpaceGuard(app, ctx.space)
+    guarded = BodyGuardMiddleware(
+        DiskSpaceGuard(app, ctx.space),
+        settings.body_read_timeout_seconds,
+        settings.max_uploads_per_client,
+    )
     return AccessLogMiddleware(guarded, enabled=settings.access_log)
 
 

@@ -828,3 +828,21 @@ OPENAPI: dict[str, Any] = {
         }
     },
 }
+
+# Every operation that takes a body may refuse it the same ways (api/bodies.py, api/bodyguard.py).
+_BODY_ERRORS = {
+    "408": _error_response("SIZE_INVALID: the body stopped arriving for body_read_timeout_seconds"),
+    "413": _error_response(
+        "SIZE_INVALID: the body is over its limit (max_json_body_bytes for JSON; 64 KiB for a "
+        "lifecycle policy; max_vulndb_import_bytes for an import)"
+    ),
+    "429": _error_response(
+        "TOOMANYREQUESTS: this client address has max_uploads_per_client requests with a body in "
+        "flight; see Retry-After"
+    ),
+}
+for _operations in OPENAPI["paths"].values():
+    for _operation in _operations.values():
+        if isinstance(_operation, dict) and "requestBody" in _operation:
+            for _status, _response in _BODY_ERRORS.items():
+                _operation["responses"].setdefault(_status, _response)

@@ -7,13 +7,14 @@ from typing import Any
 
 from starlette.requests import Request
 
+from cargohold.api.bodies import read_json_body
 from cargohold.errors import RegistryError
 
 
 async def json_body(request: Request, invalid: type[RegistryError], what: str) -> Any:
     """The request's JSON document; `invalid` (the resource's own 400) when it is not JSON."""
     try:
-        return json.loads(await request.body())
+        return json.loads(await read_json_body(request))
     except ValueError:
         raise invalid(f"the body must be a JSON object describing {what}") from None
 

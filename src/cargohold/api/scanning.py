@@ -10,6 +10,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cargohold.api.bodies import spool_body
 from cargohold.api.context import AppContext, context
 from cargohold.api.params import json_body, path_id
 from cargohold.errors import RegistryError
@@ -18,7 +19,6 @@ from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, Scan
 ANONYMOUS = "anonymous"
 # Formats the result endpoint renders (the CLI asks for the stored form and renders itself).
 FORMATS = ("stored", "json", "sarif", "cyclonedx", "spdx")
-MAX_IMPORT_BYTES = 2 << 30
 
 
 class VulnDbImportInvalid(RegistryError):
@@ -153,15 +153,11 @@ async def vulndb_import(request: Request) -> Response:
     allow_empty_text = request.query_params.get("allowEmpty", "false")
     if allow_empty_text not in ("true", "false"):
         raise VulnDbImportInvalid("allowEmpty must be true or false")
-    length = int(request.headers.get("content-length") or 0)
-    if length > MAX_IMPORT_BYTES:
-        raise VulnDbImportInvalid(f"the body is larger than {MAX_IMPORT_BYTES} bytes")
     with tempfile.TemporaryDirectory(prefix="cargohold-vulndb-") as tmp:
-        body = await request.body()
-        if not body:
-            raise VulnDbImportInvalid("the body is empty: send a zip of OSV records or a record")
         path = Path(tmp) / "upload"  # a zip or JSON: the importer tells them apart
-        path.write_bytes(body)
+        # Streamed to disk within the configured limit: an export is never held in memory.
+        if not await spool_body(request, path, ctx.settings.max_vulndb_import_bytes):
+            raise VulnDbImportInvalid("the body is empty: send a zip of OSV records or a record")
         try:
             result = await ctx.offload(
                 lambda: import_source(

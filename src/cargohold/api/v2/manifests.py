@@ -7,23 +7,16 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.context import context
-from cargohold.errors import ManifestTooLarge
+from cargohold.errors import ManifestTooLarge, RegistryError
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
 
 
-async def _read_limited(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
-        raise ManifestTooLarge(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
-    parts: list[bytes] = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > MAX_MANIFEST_BYTES:
-            raise ManifestTooLarge(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
+def _too_large(limit: int) -> RegistryError:
+    # The spec: a registry SHOULD accept manifests of at least 4 MB and SHOULD answer a larger
+    # one with 413 Payload Too Large.
+    return ManifestTooLarge(f"manifest is larger than {limit} bytes", headers=CLOSE)
 
 
 async def manifest(request: Request) -> Response:
@@ -45,7 +38,7 @@ async def manifest(request: Request) -> Response:
         return Response(stored.content if method == "GET" else b"", headers=headers)
 
     if method == "PUT":
-        body = await _read_limited(request)
+        body = await read_body(request, MAX_MANIFEST_BYTES, _too_large)
         # Checks (tag rules are user patterns) on the shared pool, the write on the metadata
         # writer's: a push's rules never hold up another request's write.
         put = await asyncio.get_running_loop().run_in_executor(
