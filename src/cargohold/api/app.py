@@ -13,12 +13,14 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from cargohold.api import admin, scanning
 from cargohold.api.accesslog import AccessLogMiddleware
 from cargohold.api.context import AppContext
 from cargohold.api.errors import (
+    client_disconnect_handler,
     http_error_handler,
     registry_error_handler,
     unexpected_error_handler,
@@ -239,6 +241,7 @@ def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
         lifespan=lifespan,
         exception_handlers={
             RegistryError: registry_error_handler,
+            ClientDisconnect: client_disconnect_handler,
             HTTPException: http_error_handler,
             Exception: unexpected_error_handler,
         },

@@ -4,6 +4,7 @@ the remediation report and the registry's vulnerability database."""
 from __future__ import annotations
 
 import io
+import math
 import tempfile
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from cargohold.api.context import AppContext, context
 from cargohold.api.params import json_body, path_id
 from cargohold.errors import RegistryError
+from cargohold.parsing.integers import parse_non_negative
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 
 ANONYMOUS = "anonymous"
@@ -116,7 +118,9 @@ async def overdue(request: Request) -> Response:
     try:
         moment = float(at) if at else None
     except ValueError:
-        raise ScanRequestInvalid("at must be a UNIX time in seconds") from None
+        moment = math.nan
+    if moment is not None and not 0 <= moment < 2**63:
+        raise ScanRequestInvalid("at must be a UNIX time in seconds")
     return JSONResponse(await ctx.offload(ctx.scans.overdue, project, moment))
 
 
@@ -139,7 +143,10 @@ async def vulndb_import(request: Request) -> Response:
     if full_text not in (None, "true", "false"):
         raise VulnDbImportInvalid("full must be true or false")
     full = None if full_text is None else full_text == "true"
-    length = int(request.headers.get("content-length") or 0)
+    try:
+        length = parse_non_negative(request.headers.get("content-length") or "0")
+    except ValueError:
+        raise VulnDbImportInvalid("invalid Content-Length") from None
     if length > MAX_IMPORT_BYTES:
         raise VulnDbImportInvalid(f"the body is larger than {MAX_IMPORT_BYTES} bytes")
     with tempfile.TemporaryDirectory(prefix="cargohold-vulndb-") as tmp:

@@ -6,13 +6,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.context import context
-from cargohold.errors import ManifestTooLarge
+from cargohold.errors import ManifestInvalid, ManifestTooLarge
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
+from cargohold.parsing.integers import parse_non_negative
+
+
+def _declared_length(value: str) -> int:
+    try:
+        return parse_non_negative(value)
+    except ValueError:
+        raise ManifestInvalid(f"invalid Content-Length {value[:50]!r}") from None
 
 
 async def _read_limited(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+    if declared and _declared_length(declared) > MAX_MANIFEST_BYTES:
         raise ManifestTooLarge(f"manifest is larger than {MAX_MANIFEST_BYTES} bytes")
     parts: list[bytes] = []
     received = 0
