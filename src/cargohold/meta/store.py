@@ -28,6 +28,7 @@ from cargohold.meta.models import (
     tags,
     uploads,
 )
+from cargohold.meta.sums import joined, split_sum, split_sum_sql
 from cargohold.oci.manifests import Manifest
 
 
@@ -61,6 +62,16 @@ class ReferencesGone(Exception):
     def __init__(self, missing: list[MissingReference]) -> None:
         self.missing = missing
         super().__init__(", ".join(m.digest for m in missing))
+
+
+class SizesDiffer(Exception):
+    """Descriptors whose declared size is not the size of the content stored under their digest.
+
+    `mismatches`: (where, digest, declared, stored), in manifest order."""
+
+    def __init__(self, mismatches: list[tuple[str, str, int, int]]) -> None:
+        self.mismatches = mismatches
+        super().__init__(", ".join(m[1] for m in mismatches))
 
 
 class QuotaExceeded(Exception):
@@ -239,7 +250,7 @@ class MetadataStore:
     _IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
 
     _PROJECT_USAGE = (
-        "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
+        f"SELECT {split_sum_sql('b.size')} FROM blobs b WHERE b.digest IN ("
         " SELECT rb.digest FROM repository_blobs rb"
         f" JOIN repositories r ON r.id = rb.repository_id WHERE {_IN_PROJECT})"
     )
@@ -254,7 +265,7 @@ class MetadataStore:
             self._PROJECT_USAGE,
             self._project_params(project),
         )
-        return int(row[0]) if row else 0
+        return joined(row[0], row[1]) if row else 0
 
     def _check_quota(self, tx: Transaction, repository: str, digest: str, size: int) -> None:
         project = repository.split("/", 1)[0]
@@ -287,7 +298,7 @@ class MetadataStore:
             self._PROJECT_USAGE,
             self._project_params(project),
         )
-        return limit, int(usage[0]) if usage else 0
+        return limit, joined(usage[0], usage[1]) if usage else 0
 
     def set_project_quota(self, project: str, limit: int | None, actor: str) -> None:
         now = time.time()
@@ -401,6 +412,7 @@ class MetadataStore:
         with self._fast.transaction() as tx:
             repository_id = self._ensure_repository_id(tx, repository, now)
             self._verify_references(tx, repository_id, manifest)
+            self._verify_reference_sizes(tx, repository_id, manifest)
             inserted = tx.one(
                 "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size,"
                 " content, subject_digest, annotations, pushed_at)"
@@ -507,6 +519,47 @@ class MetadataStore:
         ]
         if missing:
             raise ReferencesGone(missing)
+
+    @staticmethod
+    def _verify_reference_sizes(tx: Transaction, repository_id: int, manifest: Manifest) -> None:
+        """Refuse descriptors whose size is not that of the stored content they name.
+
+        A digest fixes its content, so a stored blob (or a child or subject manifest of this
+        repository) fixes the size too; a size that lies would break every report built on
+        the references. Content not stored (foreign layers, an absent subject) is taken as
+        declared.
+        """
+        described = [(kind, d) for kind, d in manifest.references()]
+        if manifest.subject is not None:
+            described.append(("subject", manifest.subject))
+        blob_digests = sorted({d.digest for kind, d in described if kind in ("config", "layer")})
+        manifest_digests = sorted(
+            {d.digest for kind, d in described if kind in ("manifest", "subject")}
+        )
+        stored: dict[tuple[str, str], int] = {}
+        for start in range(0, len(blob_digests), 500):
+            chunk = blob_digests[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for digest, size in tx.rows(
+                f"SELECT digest, size FROM blobs WHERE digest IN ({marks})", chunk
+            ):
+                stored["blob", digest] = int(size)
+        for start in range(0, len(manifest_digests), 500):
+            chunk = manifest_digests[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for digest, size in tx.rows(
+                "SELECT digest, size FROM manifests WHERE repository_id = ?"
+                f" AND digest IN ({marks})",
+                (repository_id, *chunk),
+            ):
+                stored["manifest", digest] = int(size)
+        mismatches = []
+        for kind, d in described:
+            actual = stored.get(("blob" if kind in ("config", "layer") else "manifest", d.digest))
+            if actual is not None and actual != d.size:
+                mismatches.append((kind, d.digest, d.size, actual))
+        if mismatches:
+            raise SizesDiffer(mismatches)
 
     def get_manifest(
         self, repository: str, reference: str, by_digest: bool
@@ -635,11 +688,7 @@ class MetadataStore:
                 ).scalar_one(),
                 "tags": conn.execute(sa.select(sa.func.count()).select_from(tags)).scalar_one(),
                 "blobs": conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar_one(),
-                "blob_bytes": int(
-                    conn.execute(
-                        sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
-                    ).scalar_one()
-                ),
+                "blob_bytes": joined(*conn.execute(sa.select(*split_sum(blobs.c.size))).one()),
             }
 
     def repository_summaries(self, limit: int, last: str | None) -> list[dict[str, object]]:
@@ -647,12 +696,14 @@ class MetadataStore:
 
         Size is the bytes of the distinct blobs the repository links plus its manifests.
         """
-        blob_bytes = (
-            sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
+        blob_bytes_high, blob_bytes_low = (
+            sa.select(part)
             .select_from(repository_blobs.join(blobs, blobs.c.digest == repository_blobs.c.digest))
             .where(repository_blobs.c.repository_id == repositories.c.id)
             .scalar_subquery()
+            for part in split_sum(blobs.c.size)
         )
+        # Each manifest is at most 4 MiB: their sum cannot overflow.
         manifest_bytes = (
             sa.select(sa.func.coalesce(sa.func.sum(manifests.c.size), 0))
             .where(manifests.c.repository_id == repositories.c.id)
@@ -677,7 +728,9 @@ class MetadataStore:
             repositories.c.name,
             manifest_count.label("manifests"),
             tag_count.label("tags"),
-            (blob_bytes + manifest_bytes).label("size_bytes"),
+            blob_bytes_high.label("blob_bytes_high"),
+            blob_bytes_low.label("blob_bytes_low"),
+            manifest_bytes.label("manifest_bytes"),
             last_push.label("last_pushed_at"),
         ).order_by(repositories.c.name)
         if last is not None:
@@ -686,7 +739,8 @@ class MetadataStore:
             rows = [dict(row._mapping) for row in conn.execute(query.limit(limit))]
         for row in rows:
             # PostgreSQL sums BIGINTs as NUMERIC.
-            row["size_bytes"] = int(row["size_bytes"])  # type: ignore[call-overload]
+            blob_bytes = joined(row.pop("blob_bytes_high"), row.pop("blob_bytes_low"))
+            row["size_bytes"] = blob_bytes + int(row.pop("manifest_bytes"))  # type: ignore[call-overload]
         return rows
 
     def tag_details(self, repository: str) -> list[dict[str, object]] | None:
@@ -756,21 +810,28 @@ class MetadataStore:
             if kind is not None:
                 children.setdefault(manifest_id, []).append((kind, ref_digest, ref_size))
 
-        def collect(manifest_id: int, seen_blobs: dict[str, int], seen: set[int]) -> int:
-            if manifest_id in seen:
-                return 0
-            seen.add(manifest_id)
-            total = own_size[manifest_id]
-            for kind, digest, size in children.get(manifest_id, []):
-                if kind == "manifest":
-                    if digest in by_digest:
-                        total += collect(by_digest[digest], seen_blobs, seen)
-                elif digest not in seen_blobs:
-                    seen_blobs[digest] = size
-                    total += size
+        def collect(root: int) -> int:
+            # A loop, not recursion: an index chain may be any number of levels deep.
+            seen: set[int] = set()
+            seen_blobs: set[str] = set()
+            total = 0
+            stack = [root]
+            while stack:
+                manifest_id = stack.pop()
+                if manifest_id in seen:
+                    continue
+                seen.add(manifest_id)
+                total += own_size[manifest_id]
+                for kind, digest, size in children.get(manifest_id, []):
+                    if kind == "manifest":
+                        if digest in by_digest:
+                            stack.append(by_digest[digest])
+                    elif digest not in seen_blobs:
+                        seen_blobs.add(digest)
+                        total += size
             return total
 
-        return {mid: collect(mid, {}, set()) for mid in manifest_ids if mid in own_size}
+        return {mid: collect(mid) for mid in manifest_ids if mid in own_size}
 
     # -- lifecycle facts ----------------------------------------------------------------
 
@@ -1176,13 +1237,14 @@ class MetadataStore:
             "SELECT r.name, COUNT(*), COALESCE(SUM(m.size), 0) FROM manifests m"
             " JOIN repositories r ON r.id = m.repository_id GROUP BY r.name"
         )
+        # Declared sizes (foreign layers are not checked against anything): summed in parts.
         reference_rows = self._fast.rows(
-            "SELECT r.name, COALESCE(SUM(mr.size), 0) FROM manifest_references mr"
+            f"SELECT r.name, {split_sum_sql('mr.size')} FROM manifest_references mr"
             " JOIN manifests m ON m.id = mr.manifest_id"
             " JOIN repositories r ON r.id = m.repository_id"
             " WHERE mr.kind <> 'manifest' GROUP BY r.name"
         )
-        referenced = {name: int(total) for name, total in reference_rows}
+        referenced = {name: joined(high, low) for name, high, low in reference_rows}
         return {
             name: (int(count), int(size) + referenced.get(name, 0))
             for name, count, size in manifest_rows
@@ -1190,9 +1252,9 @@ class MetadataStore:
 
     def stored_blob_bytes(self) -> tuple[int, int]:
         """(blobs, bytes) the metadata store says the blob store holds."""
-        row = self._fast.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
+        row = self._fast.one(f"SELECT COUNT(*), {split_sum_sql('size')} FROM blobs")
         assert row is not None
-        return int(row[0]), int(row[1])
+        return int(row[0]), joined(row[1], row[2])
 
     def delete_untagged_manifests(self, repository: str, digests: list[str], actor: str) -> int:
         """Delete manifests that are still untagged and that nothing outside the set needs.
