@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from cargohold.api.context import AppContext, context
 from cargohold.api.params import json_body, path_id
 from cargohold.errors import RegistryError
+from cargohold.oci.names import is_valid_name
 from cargohold.parsing.integers import parse_non_negative
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 
@@ -33,6 +34,14 @@ class ScanRequestInvalid(RegistryError):
     code = "SCAN_INVALID"
     status = 400
     default_message = "invalid scan request"
+
+
+def _project_param(request: Request, invalid: type[RegistryError]) -> str | None:
+    """`?project=`: absent, or a project name (one path component)."""
+    project = request.query_params.get("project") or None
+    if project is not None and ("/" in project or not is_valid_name(project)):
+        raise invalid(f"project {project[:100]!r} is not a project name")
+    return project
 
 
 def _digest_of(ctx: AppContext, repository: str, reference: str) -> str:
@@ -92,7 +101,7 @@ async def scan_policies(request: Request) -> Response:
 
 async def list_allowlist(request: Request) -> Response:
     ctx = context(request)
-    project = request.query_params.get("project") or None
+    project = _project_param(request, AllowlistInvalid)
     return JSONResponse({"entries": await ctx.offload(ctx.scans.allowlist, project)})
 
 
@@ -113,7 +122,7 @@ async def remove_allowlist(request: Request) -> Response:
 async def overdue(request: Request) -> Response:
     """Findings past their remediation deadline now, or as of `?at=` (UNIX seconds)."""
     ctx = context(request)
-    project = request.query_params.get("project") or None
+    project = _project_param(request, ScanRequestInvalid)
     at = request.query_params.get("at")
     try:
         moment = float(at) if at else None

@@ -27,7 +27,7 @@ from cargohold.meta.store import MetadataStore, StoredManifest
 from cargohold.meta.vulndb import PackageKey, VulnStore
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import Manifest, parse_manifest
-from cargohold.oci.names import check_name, project_of
+from cargohold.oci.names import check_name, is_valid_name, project_of
 from cargohold.parsing.integers import INT64_MAX
 from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
 from cargohold.scan.errors import ScanError
@@ -591,7 +591,7 @@ class ScanService:
 
 
 def _check_project(project: str) -> None:
-    if not project or "/" in project or len(project) > 255:
+    if "/" in project or not is_valid_name(project):
         raise ScanPolicyInvalid(f"{project!r} is not a project name (the first path component)")
 
 

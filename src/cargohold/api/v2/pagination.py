@@ -25,5 +25,13 @@ def page_size(request: Request, default: int | None) -> int | None:
         ) from None
 
 
+def last_param(request: Request) -> str | None:
+    """`last`: where the previous page ended. Names and tags never contain NUL, which a
+    PostgreSQL parameter cannot carry; cutting at the first NUL selects exactly the same
+    names (in byte order, everything after "a" comes after "a\0b" too)."""
+    raw = request.query_params.get("last") or ""
+    return raw.split("\x00", 1)[0] or None
+
+
 def next_link(path: str, n: int, last: str) -> str:
     return f"<{path}?{urlencode({'n': n, 'last': last})}>; " + 'rel="next"'
