@@ -258,7 +258,13 @@ OPENAPI: dict[str, Any] = {
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "properties": {"limitBytes": {"type": "integer", "minimum": 0}},
+                                "properties": {
+                                    "limitBytes": {
+                                        "type": "integer",
+                                        "minimum": 0,
+                                        "maximum": 2**63 - 1,
+                                    }
+                                },
                             }
                         }
                     },
@@ -389,7 +395,10 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "listAllowlist",
                 "summary": "CVE allowlist entries (?project= adds the system-wide ones)",
                 "parameters": [{"name": "project", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "{entries: [AllowlistEntry]}"}},
+                "responses": {
+                    "200": {"description": "{entries: [AllowlistEntry]}"},
+                    "400": ERR_ALLOWLIST,
+                },
             },
             "post": {
                 "operationId": "addAllowlistEntry",
@@ -406,7 +415,11 @@ OPENAPI: dict[str, Any] = {
                                     "id": {"type": "string"},
                                     "project": {"type": "string"},
                                     "reason": {"type": "string"},
-                                    "expiresAt": {"type": ["number", "null"]},
+                                    "expiresAt": {
+                                        "type": ["number", "null"],
+                                        "minimum": 0,
+                                        "maximum": 2**63 - 1,
+                                    },
                                 },
                             }
                         }
@@ -438,7 +451,10 @@ OPENAPI: dict[str, Any] = {
                         "description": "judge as of this UNIX time (default: now)",
                     },
                 ],
-                "responses": {"200": {"description": "{sla, findings: [...], images: [...]}"}},
+                "responses": {
+                    "200": {"description": "{sla, findings: [...], images: [...]}"},
+                    "400": _error_response("SCAN_INVALID: project or at malformed"),
+                },
             }
         },
         "/api/v1/vulndb": {
