@@ -28,7 +28,7 @@ from cargohold.meta.models import (
     tags,
     uploads,
 )
-from cargohold.meta.sums import joined, split_sum, split_sum_sql
+from cargohold.meta.sums import joined, split_sum_sql
 from cargohold.oci.manifests import Manifest
 
 
@@ -250,7 +250,7 @@ class MetadataStore:
     _IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
 
     _PROJECT_USAGE = (
-        f"SELECT {split_sum_sql('b.size')} FROM blobs b WHERE b.digest IN ("
+        "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
         " SELECT rb.digest FROM repository_blobs rb"
         f" JOIN repositories r ON r.id = rb.repository_id WHERE {_IN_PROJECT})"
     )
@@ -265,7 +265,7 @@ class MetadataStore:
             self._PROJECT_USAGE,
             self._project_params(project),
         )
-        return joined(row[0], row[1]) if row else 0
+        return int(row[0]) if row else 0
 
     def _check_quota(self, tx: Transaction, repository: str, digest: str, size: int) -> None:
         project = repository.split("/", 1)[0]
@@ -298,7 +298,7 @@ class MetadataStore:
             self._PROJECT_USAGE,
             self._project_params(project),
         )
-        return limit, joined(usage[0], usage[1]) if usage else 0
+        return limit, int(usage[0]) if usage else 0
 
     def set_project_quota(self, project: str, limit: int | None, actor: str) -> None:
         now = time.time()
@@ -688,7 +688,11 @@ class MetadataStore:
                 ).scalar_one(),
                 "tags": conn.execute(sa.select(sa.func.count()).select_from(tags)).scalar_one(),
                 "blobs": conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar_one(),
-                "blob_bytes": joined(*conn.execute(sa.select(*split_sum(blobs.c.size))).one()),
+                "blob_bytes": int(
+                    conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
+                    ).scalar_one()
+                ),
             }
 
     def repository_summaries(self, limit: int, last: str | None) -> list[dict[str, object]]:
@@ -696,14 +700,12 @@ class MetadataStore:
 
         Size is the bytes of the distinct blobs the repository links plus its manifests.
         """
-        blob_bytes_high, blob_bytes_low = (
-            sa.select(part)
+        blob_bytes = (
+            sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
             .select_from(repository_blobs.join(blobs, blobs.c.digest == repository_blobs.c.digest))
             .where(repository_blobs.c.repository_id == repositories.c.id)
             .scalar_subquery()
-            for part in split_sum(blobs.c.size)
         )
-        # Each manifest is at most 4 MiB: their sum cannot overflow.
         manifest_bytes = (
             sa.select(sa.func.coalesce(sa.func.sum(manifests.c.size), 0))
             .where(manifests.c.repository_id == repositories.c.id)
@@ -728,9 +730,7 @@ class MetadataStore:
             repositories.c.name,
             manifest_count.label("manifests"),
             tag_count.label("tags"),
-            blob_bytes_high.label("blob_bytes_high"),
-            blob_bytes_low.label("blob_bytes_low"),
-            manifest_bytes.label("manifest_bytes"),
+            (blob_bytes + manifest_bytes).label("size_bytes"),
             last_push.label("last_pushed_at"),
         ).order_by(repositories.c.name)
         if last is not None:
@@ -739,8 +739,7 @@ class MetadataStore:
             rows = [dict(row._mapping) for row in conn.execute(query.limit(limit))]
         for row in rows:
             # PostgreSQL sums BIGINTs as NUMERIC.
-            blob_bytes = joined(row.pop("blob_bytes_high"), row.pop("blob_bytes_low"))
-            row["size_bytes"] = blob_bytes + int(row.pop("manifest_bytes"))  # type: ignore[call-overload]
+            row["size_bytes"] = int(row["size_bytes"])  # type: ignore[call-overload]
         return rows
 
     def tag_details(self, repository: str) -> list[dict[str, object]] | None:
@@ -1252,9 +1251,9 @@ class MetadataStore:
 
     def stored_blob_bytes(self) -> tuple[int, int]:
         """(blobs, bytes) the metadata store says the blob store holds."""
-        row = self._fast.one(f"SELECT COUNT(*), {split_sum_sql('size')} FROM blobs")
+        row = self._fast.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
         assert row is not None
-        return int(row[0]), joined(row[1], row[2])
+        return int(row[0]), int(row[1])
 
     def delete_untagged_manifests(self, repository: str, digests: list[str], actor: str) -> int:
         """Delete manifests that are still untagged and that nothing outside the set needs.
