@@ -230,15 +230,17 @@ def test_untagged_manifests_go_but_what_tagged_images_need_stays(tmp_path: Path)
             config = b'{"architecture": "amd64"}'
             for blob in (config, b"child-1", b"child-2", b"loose", b"held", b"sig", b"orphan-sig"):
                 push_blob(http, repo, blob)
-            children = [
-                by_digest(manifest_document(config, [b"child-1"])),
-                by_digest(manifest_document(config, [b"child-2"])),
+            child_documents = [
+                manifest_document(config, [b"child-1"]),
+                manifest_document(config, [b"child-2"]),
             ]
+            children = [by_digest(document) for document in child_documents]
             index = {
                 "schemaVersion": 2,
                 "mediaType": "application/vnd.oci.image.index.v1+json",
                 "manifests": [
-                    {"mediaType": OCI_MANIFEST, "digest": d, "size": 1} for d in children
+                    {"mediaType": OCI_MANIFEST, "digest": d, "size": len(encode(document))}
+                    for d, document in zip(children, child_documents, strict=True)
                 ],
             }
             assert put_manifest(http, repo, "multi", index).status_code == 201

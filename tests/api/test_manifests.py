@@ -52,7 +52,7 @@ def test_put_by_tag_then_get_and_head_serve_the_same_bytes(client: httpx.Client,
 
 
 def test_docker_schema2_and_manifest_list(client: httpx.Client, repo: str) -> None:
-    amd64, _ = push_image(client, repo, "amd64", media_type=DOCKER_MANIFEST, layers=[b"x86"])
+    amd64, amd_body = push_image(client, repo, "amd64", media_type=DOCKER_MANIFEST, layers=[b"x86"])
     arm64, arm_body = push_image(client, repo, "arm64", media_type=DOCKER_MANIFEST, layers=[b"arm"])
     manifest_list = {
         "schemaVersion": 2,
@@ -61,7 +61,7 @@ def test_docker_schema2_and_manifest_list(client: httpx.Client, repo: str) -> No
             {
                 "mediaType": DOCKER_MANIFEST,
                 "digest": amd64,
-                "size": 100,
+                "size": len(amd_body),
                 "platform": {"architecture": "amd64", "os": "linux"},
             },
             {
@@ -233,6 +233,36 @@ def test_invalid_tag_and_name(client: httpx.Client, repo: str) -> None:
     for name in ("UPPER/case", "double//slash", "trailing-", "a" * 256):
         response = client.get(f"/v2/{name}/manifests/latest")
         assert (response.status_code, error_code(response)) == (400, "NAME_INVALID"), name
+
+
+def test_a_reference_that_is_neither_tag_nor_digest_is_an_unknown_manifest(
+    client: httpx.Client, repo: str
+) -> None:
+    # The OCI conformance suite pulls `.INVALID_MANIFEST_NAME` and wants 404; no manifest can
+    # be stored under such a reference. Only a PUT, which would create one, is told why not.
+    document = image_manifest(client, repo)
+    assert put_manifest(client, repo, "v1", document).status_code == 201
+    for reference in (
+        ".INVALID_MANIFEST_NAME",
+        "-bad",
+        "x" * 129,
+        "sha256:totallywrong",
+        "md5:" + "a" * 32,
+        "sha384:" + "a" * 96,
+    ):
+        response = client.get(f"/v2/{repo}/manifests/{reference}")
+        assert (response.status_code, error_code(response)) == (404, "MANIFEST_UNKNOWN"), reference
+        head = client.head(f"/v2/{repo}/manifests/{reference}")
+        assert (head.status_code, head.content) == (404, b""), reference
+        response = client.delete(f"/v2/{repo}/manifests/{reference}")
+        assert (response.status_code, error_code(response)) == (404, "MANIFEST_UNKNOWN"), reference
+    response = client.get(f"/v2/{repo}-never-pushed/manifests/.INVALID_MANIFEST_NAME")
+    assert (response.status_code, error_code(response)) == (404, "NAME_UNKNOWN")
+    response = put_manifest(client, repo, ".INVALID_MANIFEST_NAME", document)
+    assert (response.status_code, error_code(response)) == (400, "TAG_INVALID")
+    response = put_manifest(client, repo, "sha256:totallywrong", document)
+    assert (response.status_code, error_code(response)) == (400, "DIGEST_INVALID")
+    assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
 
 
 def test_unknown_manifest_and_unknown_repository(client: httpx.Client, repo: str) -> None:

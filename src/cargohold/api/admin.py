@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
@@ -17,11 +18,11 @@ from cargohold.api.bodies import CLOSE, BodyTooLarge, read_body
 from cargohold.api.context import context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.params import json_body, path_id
-from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
+from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
 from cargohold.errors import RegistryError
 from cargohold.services.gc import GcBusy
 from cargohold.services.holds import HoldRequestInvalid, HoldUnknown, hold_document
-from cargohold.services.jobs import JobInvalid
+from cargohold.services.jobs import JobInvalid, JobUnknown
 from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
 from cargohold.services.quotas import QuotaInvalid
 from cargohold.services.tag_rules import TagRuleInvalid, TagRuleUnknown, rule_document
@@ -38,7 +39,7 @@ async def repositories(request: Request) -> Response:
     ctx = context(request)
     n = page_size(request, MAX_PAGE)
     assert n is not None
-    last = request.query_params.get("last") or None
+    last = last_param(request)
     rows = await ctx.offload(ctx.inventory.repositories, n + 1, last) if n else []
     headers = {}
     if len(rows) > n:
@@ -337,7 +338,14 @@ async def submit_job(request: Request) -> Response:
     return JSONResponse(run.as_dict(), status_code=202)
 
 
+# Job ids are UUIDs in hex; anything else (a NUL PostgreSQL cannot compare) is unknown.
+_JOB_ID = re.compile(r"[0-9A-Za-z_-]{1,100}")
+
+
 async def job(request: Request) -> Response:
     ctx = context(request)
-    run = await ctx.offload(ctx.jobs.get, request.path_params["job_id"])
+    job_id = request.path_params["job_id"]
+    if _JOB_ID.fullmatch(job_id) is None:
+        raise JobUnknown(f"no job {job_id[:100]!r}")
+    run = await ctx.offload(ctx.jobs.get, job_id)
     return JSONResponse(run.as_dict())

@@ -20,11 +20,11 @@ from starlette.routing import Route
 
 from cargohold.api import admin, scanning
 from cargohold.api.accesslog import AccessLogMiddleware
-from cargohold.api.bodies import client_disconnect_handler
 from cargohold.api.bodyguard import BodyGuardMiddleware
 from cargohold.api.context import AppContext
 from cargohold.api.diskguard import DiskSpaceGuard, disk_full_handler
 from cargohold.api.errors import (
+    client_disconnect_handler,
     http_error_handler,
     registry_error_handler,
     unexpected_error_handler,
@@ -256,12 +256,12 @@ def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
         lifespan=lifespan,
         exception_handlers={
             RegistryError: registry_error_handler,
+            ClientDisconnect: client_disconnect_handler,
             HTTPException: http_error_handler,
             # A full disk surfaces as one of these; anything else they raise stays a 500.
             OSError: disk_full_handler,
             sqlite3.Error: disk_full_handler,
             sa.exc.DBAPIError: disk_full_handler,
-            ClientDisconnect: client_disconnect_handler,
             Exception: unexpected_error_handler,
         },
     )

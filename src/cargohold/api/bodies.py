@@ -3,24 +3,21 @@
 A declared `Content-Length` above the limit is refused before a byte is read; a body without one
 (chunked) is refused as soon as what arrived passes the limit. The refusal closes the connection,
 so the rest of the body is never read. Every refusal is `SIZE_INVALID`, on /v2/ and on the admin
-API alike; the status says which way the body failed (413 too large, 408 stalled, 400 cut short).
+API alike; the status says which way the body failed (413 too large, 408 stalled). A body the
+client breaks off is api/errors.py's client_disconnect_handler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.requests import Request
 
 from cargohold.api.context import context
-from cargohold.api.errors import error_response
 from cargohold.errors import RegistryError
-
-log = logging.getLogger("cargohold.api")
+from cargohold.parsing.integers import parse_non_negative
 
 # Bytes gathered before a write to a spooled file is handed to a thread.
 SPOOL_BATCH = 1024 * 1024
@@ -40,12 +37,6 @@ class BodyStalled(RegistryError):
     default_message = "the request body stopped arriving"
 
 
-class BodyCutShort(RegistryError):
-    code = "SIZE_INVALID"
-    status = 400
-    default_message = "the client closed the connection before the end of the body"
-
-
 # The limit -> the error that refuses a body over it (a route may answer with its own code).
 TooLarge = Callable[[int], RegistryError]
 
@@ -57,8 +48,11 @@ def body_too_large(limit: int) -> RegistryError:
 
 
 def _refuse_declared(request: Request, limit: int, too_large: TooLarge) -> None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    try:
+        declared = parse_non_negative(request.headers.get("content-length") or "0")
+    except ValueError:
+        return  # not a length: the limit is enforced on the bytes that arrive
+    if declared > limit:
         raise too_large(limit)
 
 
@@ -100,10 +94,3 @@ async def spool_body(
         if batch:
             await asyncio.to_thread(out.write, b"".join(batch))
     return size
-
-
-async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
-    """A client that hangs up mid-body is not a server error: no traceback, a 400 in the log."""
-    assert isinstance(exc, ClientDisconnect)
-    log.info("client went away before the end of the body: %s %s", request.method, request.url.path)
-    return error_response(BodyCutShort(headers=CLOSE))

@@ -6,7 +6,7 @@ import json
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from cargohold.errors import RegistryError
@@ -39,6 +39,31 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     else:
         error = RegistryError(str(exc.detail))
         error.code, error.status = "UNKNOWN", exc.status_code
+    return error_response(error, head=request.method == "HEAD")
+
+
+# The code of a body that could not be read, by route; other routes read no body.
+_UNREADABLE_BODY_CODES = (
+    ("/blobs/uploads", "BLOB_UPLOAD_INVALID"),
+    ("/manifests/", "MANIFEST_INVALID"),
+)
+
+
+async def client_disconnect_handler(request: Request, exc: Exception) -> Response:
+    """A client that hung up, or sent a malformed chunked body (the server reports both as a
+    disconnect), mid-body: its fault, not ours. One log line, no traceback, and a 400 that
+    the client sees if it is still there."""
+    assert isinstance(exc, ClientDisconnect)
+    path = request.url.path
+    log.info(
+        "client disconnected or sent a malformed body during %s %s", request.method, path[:200]
+    )
+    code = next((c for part, c in _UNREADABLE_BODY_CODES if part in path), "BODY_INVALID")
+    error = RegistryError(
+        "the request body could not be read: the client disconnected or sent a malformed "
+        "chunked body"
+    )
+    error.code, error.status = code, 400
     return error_response(error, head=request.method == "HEAD")
 
 

@@ -318,7 +318,13 @@ OPENAPI: dict[str, Any] = {
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "properties": {"limitBytes": {"type": "integer", "minimum": 0}},
+                                "properties": {
+                                    "limitBytes": {
+                                        "type": "integer",
+                                        "minimum": 0,
+                                        "maximum": 2**63 - 1,
+                                    }
+                                },
                             }
                         }
                     },
@@ -449,7 +455,10 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "listAllowlist",
                 "summary": "CVE allowlist entries (?project= adds the system-wide ones)",
                 "parameters": [{"name": "project", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "{entries: [AllowlistEntry]}"}},
+                "responses": {
+                    "200": {"description": "{entries: [AllowlistEntry]}"},
+                    "400": ERR_ALLOWLIST,
+                },
             },
             "post": {
                 "operationId": "addAllowlistEntry",
@@ -466,7 +475,11 @@ OPENAPI: dict[str, Any] = {
                                     "id": {"type": "string"},
                                     "project": {"type": "string"},
                                     "reason": {"type": "string"},
-                                    "expiresAt": {"type": ["number", "null"]},
+                                    "expiresAt": {
+                                        "type": ["number", "null"],
+                                        "minimum": 0,
+                                        "maximum": 2**63 - 1,
+                                    },
                                 },
                             }
                         }
@@ -498,7 +511,10 @@ OPENAPI: dict[str, Any] = {
                         "description": "judge as of this UNIX time (default: now)",
                     },
                 ],
-                "responses": {"200": {"description": "{sla, findings: [...], images: [...]}"}},
+                "responses": {
+                    "200": {"description": "{sla, findings: [...], images: [...]}"},
+                    "400": _error_response("SCAN_INVALID: project or at malformed"),
+                },
             }
         },
         "/api/v1/vulndb": {

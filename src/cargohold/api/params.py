@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from cargohold.api.bodies import read_json_body
 from cargohold.errors import RegistryError
+from cargohold.parsing.integers import parse_non_negative
+from cargohold.parsing.json_document import JsonInvalid, load_json
 
 
 async def json_body(request: Request, invalid: type[RegistryError], what: str) -> Any:
     """The request's JSON document; `invalid` (the resource's own 400) when it is not JSON."""
     try:
-        return json.loads(await read_json_body(request))
-    except ValueError:
-        raise invalid(f"the body must be a JSON object describing {what}") from None
+        body = await read_json_body(request)
+    except ClientDisconnect:
+        raise invalid(
+            f"the body describing {what} could not be read: the client disconnected or sent "
+            "a malformed chunked body"
+        ) from None
+    try:
+        return load_json(body)
+    except JsonInvalid as exc:
+        raise invalid(f"the body must be a JSON object describing {what}: {exc}") from None
 
 
 def path_id(request: Request, key: str, unknown: type[RegistryError]) -> int:
     """A numeric id from the path; `unknown` (the resource's 404) when it is not one."""
     raw = request.path_params[key]
-    if not raw.isdigit():
-        raise unknown(detail={"id": raw[:20]})
-    return int(raw)
+    try:
+        return parse_non_negative(raw)
+    except ValueError:
+        # No such id can exist: the resource is unknown, as for any other missing id.
+        raise unknown(detail={"id": raw[:20]}) from None

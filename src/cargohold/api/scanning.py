@@ -4,6 +4,7 @@ the remediation report and the registry's vulnerability database."""
 from __future__ import annotations
 
 import io
+import math
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from cargohold.api.bodies import spool_body
 from cargohold.api.context import AppContext, context
 from cargohold.api.params import json_body, path_id
 from cargohold.errors import RegistryError
+from cargohold.oci.names import is_valid_name
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 
 ANONYMOUS = "anonymous"
@@ -37,6 +39,14 @@ class ScanRequestInvalid(RegistryError):
     code = "SCAN_INVALID"
     status = 400
     default_message = "invalid scan request"
+
+
+def _project_param(request: Request, invalid: type[RegistryError]) -> str | None:
+    """`?project=`: absent, or a project name (one path component)."""
+    project = request.query_params.get("project") or None
+    if project is not None and ("/" in project or not is_valid_name(project)):
+        raise invalid(f"project {project[:100]!r} is not a project name")
+    return project
 
 
 def _digest_of(ctx: AppContext, repository: str, reference: str) -> str:
@@ -96,7 +106,7 @@ async def scan_policies(request: Request) -> Response:
 
 async def list_allowlist(request: Request) -> Response:
     ctx = context(request)
-    project = request.query_params.get("project") or None
+    project = _project_param(request, AllowlistInvalid)
     return JSONResponse({"entries": await ctx.offload(ctx.scans.allowlist, project)})
 
 
@@ -117,12 +127,14 @@ async def remove_allowlist(request: Request) -> Response:
 async def overdue(request: Request) -> Response:
     """Findings past their remediation deadline now, or as of `?at=` (UNIX seconds)."""
     ctx = context(request)
-    project = request.query_params.get("project") or None
+    project = _project_param(request, ScanRequestInvalid)
     at = request.query_params.get("at")
     try:
         moment = float(at) if at else None
     except ValueError:
-        raise ScanRequestInvalid("at must be a UNIX time in seconds") from None
+        moment = math.nan
+    if moment is not None and not 0 <= moment < 2**63:
+        raise ScanRequestInvalid("at must be a UNIX time in seconds")
     return JSONResponse(await ctx.offload(ctx.scans.overdue, project, moment))
 
 

@@ -28,6 +28,7 @@ from cargohold.meta.models import (
     tags,
     uploads,
 )
+from cargohold.meta.sums import joined, split_sum_sql
 from cargohold.oci.manifests import Manifest
 
 
@@ -61,6 +62,16 @@ class ReferencesGone(Exception):
     def __init__(self, missing: list[MissingReference]) -> None:
         self.missing = missing
         super().__init__(", ".join(m.digest for m in missing))
+
+
+class SizesDiffer(Exception):
+    """Descriptors whose declared size is not the size of the content stored under their digest.
+
+    `mismatches`: (where, digest, declared, stored), in manifest order."""
+
+    def __init__(self, mismatches: list[tuple[str, str, int, int]]) -> None:
+        self.mismatches = mismatches
+        super().__init__(", ".join(m[1] for m in mismatches))
 
 
 class QuotaExceeded(Exception):
@@ -483,6 +494,7 @@ class MetadataStore:
         with self._fast.transaction() as tx:
             repository_id = self._ensure_repository_id(tx, repository, now)
             self._verify_references(tx, repository_id, manifest)
+            self._verify_reference_sizes(tx, repository_id, manifest)
             inserted = tx.one(
                 "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size,"
                 " content, subject_digest, annotations, pushed_at)"
@@ -589,6 +601,47 @@ class MetadataStore:
         ]
         if missing:
             raise ReferencesGone(missing)
+
+    @staticmethod
+    def _verify_reference_sizes(tx: Transaction, repository_id: int, manifest: Manifest) -> None:
+        """Refuse descriptors whose size is not that of the stored content they name.
+
+        A digest fixes its content, so a stored blob (or a child or subject manifest of this
+        repository) fixes the size too; a size that lies would break every report built on
+        the references. Content not stored (foreign layers, an absent subject) is taken as
+        declared.
+        """
+        described = [(kind, d) for kind, d in manifest.references()]
+        if manifest.subject is not None:
+            described.append(("subject", manifest.subject))
+        blob_digests = sorted({d.digest for kind, d in described if kind in ("config", "layer")})
+        manifest_digests = sorted(
+            {d.digest for kind, d in described if kind in ("manifest", "subject")}
+        )
+        stored: dict[tuple[str, str], int] = {}
+        for start in range(0, len(blob_digests), 500):
+            chunk = blob_digests[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for digest, size in tx.rows(
+                f"SELECT digest, size FROM blobs WHERE digest IN ({marks})", chunk
+            ):
+                stored["blob", digest] = int(size)
+        for start in range(0, len(manifest_digests), 500):
+            chunk = manifest_digests[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for digest, size in tx.rows(
+                "SELECT digest, size FROM manifests WHERE repository_id = ?"
+                f" AND digest IN ({marks})",
+                (repository_id, *chunk),
+            ):
+                stored["manifest", digest] = int(size)
+        mismatches = []
+        for kind, d in described:
+            actual = stored.get(("blob" if kind in ("config", "layer") else "manifest", d.digest))
+            if actual is not None and actual != d.size:
+                mismatches.append((kind, d.digest, d.size, actual))
+        if mismatches:
+            raise SizesDiffer(mismatches)
 
     def get_manifest(
         self, repository: str, reference: str, by_digest: bool
@@ -828,21 +881,28 @@ class MetadataStore:
             if kind is not None:
                 children.setdefault(manifest_id, []).append((kind, ref_digest, ref_size))
 
-        def collect(manifest_id: int, seen_blobs: dict[str, int], seen: set[int]) -> int:
-            if manifest_id in seen:
-                return 0
-            seen.add(manifest_id)
-            total = own_size[manifest_id]
-            for kind, digest, size in children.get(manifest_id, []):
-                if kind == "manifest":
-                    if digest in by_digest:
-                        total += collect(by_digest[digest], seen_blobs, seen)
-                elif digest not in seen_blobs:
-                    seen_blobs[digest] = size
-                    total += size
+        def collect(root: int) -> int:
+            # A loop, not recursion: an index chain may be any number of levels deep.
+            seen: set[int] = set()
+            seen_blobs: set[str] = set()
+            total = 0
+            stack = [root]
+            while stack:
+                manifest_id = stack.pop()
+                if manifest_id in seen:
+                    continue
+                seen.add(manifest_id)
+                total += own_size[manifest_id]
+                for kind, digest, size in children.get(manifest_id, []):
+                    if kind == "manifest":
+                        if digest in by_digest:
+                            stack.append(by_digest[digest])
+                    elif digest not in seen_blobs:
+                        seen_blobs.add(digest)
+                        total += size
             return total
 
-        return {mid: collect(mid, {}, set()) for mid in manifest_ids if mid in own_size}
+        return {mid: collect(mid) for mid in manifest_ids if mid in own_size}
 
     # -- lifecycle facts ----------------------------------------------------------------
 
@@ -1354,13 +1414,14 @@ class MetadataStore:
             "SELECT r.name, COUNT(*), COALESCE(SUM(m.size), 0) FROM manifests m"
             " JOIN repositories r ON r.id = m.repository_id GROUP BY r.name"
         )
+        # Declared sizes (foreign layers are not checked against anything): summed in parts.
         reference_rows = self._fast.rows(
-            "SELECT r.name, COALESCE(SUM(mr.size), 0) FROM manifest_references mr"
+            f"SELECT r.name, {split_sum_sql('mr.size')} FROM manifest_references mr"
             " JOIN manifests m ON m.id = mr.manifest_id"
             " JOIN repositories r ON r.id = m.repository_id"
             " WHERE mr.kind <> 'manifest' GROUP BY r.name"
         )
-        referenced = {name: int(total) for name, total in reference_rows}
+        referenced = {name: joined(high, low) for name, high, low in reference_rows}
         return {
             name: (int(count), int(size) + referenced.get(name, 0))
             for name, count, size in manifest_rows

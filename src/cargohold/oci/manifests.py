@@ -7,13 +7,15 @@ descriptors the manifest references (config, layers, index children), the
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cargohold.errors import ManifestInvalid
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digests import is_valid_digest
+from cargohold.parsing.integers import INT64_MAX
+from cargohold.parsing.json_document import JsonInvalid, load_json
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
@@ -65,6 +67,35 @@ class Manifest:
         return None
 
 
+# RFC 6838 section 4.2: type "/" subtype, each a restricted name of at most 127 characters.
+_MEDIA_TYPE_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+)
+MAX_MEDIA_TYPE = 255  # the media type columns
+
+
+def _media_type(value: Any, where: str) -> str | None:
+    """An optional media type the registry stores: absent, or RFC 6838 `type/subtype`."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or _MEDIA_TYPE_RE.fullmatch(value) is None:
+        raise ManifestInvalid(f"{where}: must be a media type such as application/vnd.example+json")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _string_map(value: Any, where: str) -> dict[str, str] | None:
+    """`annotations`: absent, or an object whose values are all strings."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ManifestInvalid(f"{where}: must map strings to strings")
+    return value
+
+
 def _descriptor(value: Any, where: str) -> Descriptor:
     if not isinstance(value, dict):
         raise ManifestInvalid(f"{where}: a descriptor must be a JSON object")
@@ -73,21 +104,26 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     size = value.get("size")
     if not isinstance(media_type, str) or not media_type:
         raise ManifestInvalid(f"{where}.mediaType: missing or not a string")
+    if len(media_type) > MAX_MEDIA_TYPE:
+        # A config's media type is stored as its manifest's artifact type.
+        raise ManifestInvalid(f"{where}.mediaType: longer than {MAX_MEDIA_TYPE} characters")
     if not isinstance(digest, str) or not is_valid_digest(digest):
         raise ManifestInvalid(f"{where}.digest: invalid or unsupported digest {digest!r}")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ManifestInvalid(f"{where}.size: must be a non-negative integer")
-    urls = value.get("urls") or ()
-    if not isinstance(urls, list | tuple) or not all(isinstance(u, str) for u in urls):
+    # Sizes are summed into reports and stored in BIGINT columns: 0..2^63-1.
+    if not _is_int(size) or not 0 <= size <= INT64_MAX:
+        raise ManifestInvalid(f"{where}.size: must be an integer from 0 to {INT64_MAX}")
+    urls = value.get("urls")
+    if urls is None:
+        urls = []
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
         raise ManifestInvalid(f"{where}.urls: must be a list of strings")
-    artifact_type = value.get("artifactType")
-    return Descriptor(
-        media_type,
-        digest,
-        size,
-        tuple(urls),
-        artifact_type if isinstance(artifact_type, str) else None,
-    )
+    artifact_type = _media_type(value.get("artifactType"), f"{where}.artifactType")
+    _string_map(value.get("annotations"), f"{where}.annotations")
+    if value.get("platform") is not None and not isinstance(value["platform"], dict):
+        raise ManifestInvalid(f"{where}.platform: must be a JSON object")
+    if value.get("data") is not None and not isinstance(value["data"], str):
+        raise ManifestInvalid(f"{where}.data: must be a base64 string")
+    return Descriptor(media_type, digest, size, tuple(urls), artifact_type)
 
 
 def _descriptor_list(doc: dict[str, Any], key: str) -> list[Descriptor]:
@@ -116,19 +152,21 @@ def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
             "manifest with an artifactType instead"
         )
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        doc = load_json(body)
+    except JsonInvalid as exc:
         raise ManifestInvalid(f"manifest is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")
 
-    if doc.get("schemaVersion") == 1:
+    schema_version = doc.get("schemaVersion")
+    # `2.0 == 2` in Python; the image spec's schemaVersion is the integer 2.
+    if schema_version is not None and not _is_int(schema_version):
+        raise ManifestInvalid("schemaVersion: must be an integer")
+    if schema_version == 1:
         raise ManifestInvalid(
             "Docker schema1 manifests are not supported: push Docker schema2 or OCI manifests"
         )
-    body_type = doc.get("mediaType")
-    if body_type is not None and not isinstance(body_type, str):
-        raise ManifestInvalid("mediaType: must be a string")
+    body_type = _media_type(doc.get("mediaType"), "mediaType")
     if body_type == mt.OCI_ARTIFACT_MANIFEST:
         raise ManifestInvalid(
             f"{mt.OCI_ARTIFACT_MANIFEST} was withdrawn from the OCI image spec: push an image "
@@ -143,9 +181,10 @@ def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
     media_type = (
         header_type or body_type or (mt.OCI_INDEX if "manifests" in doc else mt.OCI_MANIFEST)
     )
+    _media_type(media_type, "Content-Type")
 
     known = media_type in mt.IMAGE_MANIFESTS or media_type in mt.INDEXES
-    if known and doc.get("schemaVersion") != 2:
+    if known and schema_version != 2:
         raise ManifestInvalid(f"schemaVersion must be 2 for {media_type}")
 
     is_index = media_type in mt.INDEXES or (not known and isinstance(doc.get("manifests"), list))
@@ -166,15 +205,6 @@ def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
 
     if doc.get("subject") is not None:
         manifest.subject = _descriptor(doc["subject"], "subject")
-    artifact_type = doc.get("artifactType")
-    if artifact_type is not None and not isinstance(artifact_type, str):
-        raise ManifestInvalid("artifactType: must be a string")
-    manifest.artifact_type = artifact_type
-    annotations = doc.get("annotations")
-    if annotations is not None:
-        if not isinstance(annotations, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
-        ):
-            raise ManifestInvalid("annotations: must map strings to strings")
-        manifest.annotations = annotations
+    manifest.artifact_type = _media_type(doc.get("artifactType"), "artifactType")
+    manifest.annotations = _string_map(doc.get("annotations"), "annotations")
     return manifest

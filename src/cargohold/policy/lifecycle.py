@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cargohold.parsing.json_document import JsonInvalid, load_json
 from cargohold.policy.patterns import MAX_PATTERN_LENGTH, wildcard_regex
 
 DAY = 86400.0
@@ -259,8 +260,8 @@ def parse_lifecycle_policy(document: str | Mapping[str, Any]) -> LifecyclePolicy
     if isinstance(document, str):
         text = document
         try:
-            document = json.loads(document)
-        except ValueError as exc:
+            document = load_json(document)
+        except JsonInvalid as exc:
             raise LifecyclePolicyError([f"policy is not valid JSON: {exc}"]) from None
     else:
         text = json.dumps(document)

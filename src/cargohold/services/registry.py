@@ -12,9 +12,12 @@ from cargohold.errors import (
     Denied,
     DigestInvalid,
     ManifestBlobUnknown,
+    ManifestInvalid,
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
+    RegistryError,
+    TagInvalid,
     Unsupported,
     check_push,
     quota_denied,
@@ -23,6 +26,7 @@ from cargohold.meta.store import (
     MetadataStore,
     QuotaExceeded,
     ReferencesGone,
+    SizesDiffer,
     StoredManifest,
     TagMoved,
 )
@@ -77,6 +81,17 @@ class Reference:
         if looks_like_digest(reference):
             return cls(check_digest(reference), True)
         return cls(check_tag(reference), False)
+
+    @classmethod
+    def parse_existing(cls, reference: str) -> Reference | None:
+        """A reference to look up (GET, HEAD, DELETE): None when it is neither a valid tag nor
+        a supported digest, so nothing can be stored under it. Such a manifest is unknown (404),
+        as distribution's router and the OCI conformance suite have it; only a PUT, which
+        would create it, is told the reference is invalid."""
+        try:
+            return cls.parse(reference)
+        except (TagInvalid, DigestInvalid):
+            return None
 
 
 class RegistryService:
@@ -236,6 +251,15 @@ class RegistryService:
                     for m in gone.missing
                 ],
             ) from None
+        except SizesDiffer as differ:
+            kind, digest, declared, actual = differ.mismatches[0]
+            raise ManifestInvalid(
+                f"{kind} {digest} is declared as {declared} bytes but is {actual} bytes",
+                detail=[
+                    {"kind": k, "digest": d, "declaredSize": size, "size": stored}
+                    for k, d, size, stored in differ.mismatches
+                ],
+            ) from None
         except TagMoved as moved:
             raise Denied(
                 f"tag {tag!r} is immutable and already points to {moved.current_digest}",
@@ -249,9 +273,16 @@ class RegistryService:
                 log.exception("after-push hook failed for %s@%s", repository, digest)
         return PutManifestResult(digest, manifest.subject.digest if manifest.subject else None)
 
+    def _manifest_unknown(self, repository: str, reference: str) -> RegistryError:
+        if not self.meta.repository_exists(repository):
+            return NameUnknown(detail={"name": repository})
+        return ManifestUnknown(detail={"reference": reference[:200]})
+
     def get_manifest(self, repository: str, reference: str, count_pull: bool) -> StoredManifest:
         check_name(repository)
-        ref = Reference.parse(reference)
+        ref = Reference.parse_existing(reference)
+        if ref is None:
+            raise self._manifest_unknown(repository, reference)
         stored = self.meta.get_manifest(repository, ref.value, ref.is_digest)
         if stored is None:
             if not self.meta.repository_exists(repository):
@@ -271,8 +302,10 @@ class RegistryService:
     def check_manifest_delete(self, repository: str, reference: str) -> None:
         """Access, holds and tag rules; reads only, so it runs outside the writer's thread."""
         check_name(repository)
-        ref = Reference.parse(reference)
         check_push(self.access.push_denied(repository), repository)
+        ref = Reference.parse_existing(reference)
+        if ref is None:
+            raise self._manifest_unknown(repository, reference)
         digest = ref.value if ref.is_digest else self.meta.tag_digest(repository, ref.value)
         if digest is not None:
             self.holds.refuse_delete(repository, digest, f"{repository}:{reference}")

@@ -27,7 +27,8 @@ from cargohold.meta.store import MetadataStore, StoredManifest
 from cargohold.meta.vulndb import PackageKey, VulnStore
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import Manifest, parse_manifest
-from cargohold.oci.names import check_name, project_of
+from cargohold.oci.names import check_name, is_valid_name, project_of
+from cargohold.parsing.integers import INT64_MAX
 from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
 from cargohold.scan.errors import ScanError
 from cargohold.scan.findings import SEVERITIES, Finding, PlatformResult, ScanResult, severity_rank
@@ -526,7 +527,9 @@ class ScanService:
             raise AllowlistInvalid("reason must be a string")
         expires = document.get("expiresAt")
         if expires is not None and (
-            isinstance(expires, bool) or not isinstance(expires, int | float)
+            isinstance(expires, bool)
+            or not isinstance(expires, int | float)
+            or not 0 <= expires <= INT64_MAX
         ):
             raise AllowlistInvalid("expiresAt must be a UNIX time in seconds, or null")
         entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
@@ -588,7 +591,7 @@ class ScanService:
 
 
 def _check_project(project: str) -> None:
-    if not project or "/" in project or len(project) > 255:
+    if "/" in project or not is_valid_name(project):
         raise ScanPolicyInvalid(f"{project!r} is not a project name (the first path component)")
 
 

@@ -30,6 +30,7 @@ from cargohold.errors import (
 )
 from cargohold.meta.store import MetadataStore, QuotaExceeded, Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
+from cargohold.parsing.integers import parse_non_negative
 from cargohold.policy.access import AccessPolicy, AllowAll
 from cargohold.storage.base import BlobStore, UploadBusy, UploadWriter
 
@@ -447,7 +448,11 @@ def parse_content_range(value: str | None) -> tuple[int, int] | None:
     text = value.strip()
     if text.startswith("bytes "):
         text = text[len("bytes ") :].split("/", 1)[0]
-    start, sep, end = text.partition("-")
-    if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+    start_text, sep, end_text = text.partition("-")
+    try:
+        start, end = parse_non_negative(start_text), parse_non_negative(end_text)
+    except ValueError:
+        start = end = -1
+    if not sep or start < 0 or end < start:
         raise BlobUploadInvalid(f"invalid Content-Range {value[:100]!r}")
-    return int(start), int(end)
+    return start, end

@@ -11,7 +11,8 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from cargohold.api.context import context
 from cargohold.errors import BlobUnknown, RegistryError
 
-_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+# ASCII digits, at most 19 (2^63-1 has 19): `\d` alone would take any Unicode digit.
+_RANGE_RE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
 
 
 class RangeNotSatisfiable(RegistryError):

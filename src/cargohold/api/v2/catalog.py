@@ -6,13 +6,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.api.context import context
-from cargohold.api.v2.pagination import MAX_PAGE, next_link, page_size
+from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
 
 
 async def catalog(request: Request) -> Response:
     n = page_size(request, MAX_PAGE)
     assert n is not None
-    last = request.query_params.get("last") or None
+    last = last_param(request)
     headers = {}
     if n == 0:
         names: list[str] = []

@@ -6,13 +6,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.api.context import context
-from cargohold.api.v2.pagination import next_link, page_size
+from cargohold.api.v2.pagination import last_param, next_link, page_size
 
 
 async def tags_list(request: Request) -> Response:
     name = request.path_params["name"]
     n = page_size(request, None)
-    last = request.query_params.get("last") or None
+    last = last_param(request)
     registry = context(request).registry
     headers = {}
     if n is None:

@@ -11,6 +11,7 @@ from cargohold.api.context import context
 from cargohold.errors import BlobUploadInvalid, DigestInvalid
 from cargohold.oci.digests import check_digest, is_valid_digest
 from cargohold.oci.names import check_name
+from cargohold.parsing.integers import parse_non_negative
 from cargohold.services.uploads import Upload, parse_content_range, range_header
 
 
@@ -18,9 +19,10 @@ def _content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise BlobUploadInvalid(f"invalid Content-Length {raw[:50]!r}")
-    return int(raw)
+    try:
+        return parse_non_negative(raw)
+    except ValueError:
+        raise BlobUploadInvalid(f"invalid Content-Length {raw[:50]!r}") from None
 
 
 async def _empty() -> AsyncIterator[bytes]:
