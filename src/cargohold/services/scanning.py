@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -526,9 +528,22 @@ class ScanService:
             raise AllowlistInvalid("reason must be a string")
         expires = document.get("expiresAt")
         if expires is not None and (
-            isinstance(expires, bool) or not isinstance(expires, int | float)
+            isinstance(expires, bool)
+            or not isinstance(expires, int | float)
+            or not math.isfinite(expires)
         ):
             raise AllowlistInvalid("expiresAt must be a UNIX time in seconds, or null")
+        if expires is not None and expires <= time.time():
+            # An entry that never counts is a mistake (a typo in the year, a stale script).
+            try:
+                when = f"{dt.datetime.fromtimestamp(expires, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+            except (OverflowError, OSError, ValueError):
+                when = f"{expires:g}"
+            raise AllowlistInvalid(
+                f"expiresAt {when} is in the past: the entry would never count; give a "
+                "future time, or none",
+                detail={"expiresAt": expires},
+            )
         entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
         self.invalidate()
         return _allow_document(entry, time.time())
