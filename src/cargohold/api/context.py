@@ -26,6 +26,9 @@ from cargohold.services.uploads import UploadService
 
 T = TypeVar("T")
 
+# Until the access issue brings users, every change is made by the anonymous user.
+ANONYMOUS = "anonymous"
+
 
 @dataclass
 class AppContext:

@@ -10,12 +10,11 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.api.context import AppContext, context
+from cargohold.api.context import ANONYMOUS, AppContext, context
 from cargohold.api.params import json_body, path_id
 from cargohold.errors import RegistryError
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 
-ANONYMOUS = "anonymous"
 # Formats the result endpoint renders (the CLI asks for the stored form and renders itself).
 FORMATS = ("stored", "json", "sarif", "cyclonedx", "spdx")
 MAX_IMPORT_BYTES = 2 << 30

@@ -99,8 +99,8 @@ class RegistryService:
             raise BlobUnknown(detail={"digest": digest})
         return size
 
-    def delete_blob(self, repository: str, digest: str) -> None:
-        """Unlink a blob from one repository; the bytes stay for garbage collection."""
+    def delete_blob(self, repository: str, digest: str, actor: str) -> None:
+        """Unlink a blob from one repository (audited); the bytes stay for garbage collection."""
         check_name(repository)
         check_digest(digest)
         check_push(self.access.push_denied(repository), repository)
@@ -115,7 +115,7 @@ class RegistryService:
                 "first",
                 detail={"digest": digest},
             )
-        self.meta.unlink_blob(repository, digest)
+        self.meta.unlink_blob(repository, digest, actor)
 
     def mount(self, repository: str, digest: str, source: str | None) -> int | None:
         """Link `digest` into `repository` from a repository the caller may pull.
@@ -222,8 +222,8 @@ class RegistryService:
             self.pulls.record(stored.id)
         return stored
 
-    def delete_manifest(self, repository: str, reference: str) -> None:
-        """By digest: the manifest and its tags. By tag: only the tag."""
+    def delete_manifest(self, repository: str, reference: str, actor: str) -> None:
+        """By digest: the manifest and its tags. By tag: only the tag. Both are audited."""
         check_name(repository)
         ref = Reference.parse(reference)
         check_push(self.access.push_denied(repository), repository)
@@ -237,9 +237,9 @@ class RegistryService:
             if denial:
                 raise Denied(denial, detail={"reference": reference})
         if ref.is_digest:
-            deleted = self.meta.delete_manifest(repository, ref.value)
+            deleted = self.meta.delete_manifest(repository, ref.value, actor)
         else:
-            deleted = self.meta.delete_tag(repository, ref.value)
+            deleted = self.meta.delete_tag(repository, ref.value, actor)
         if not deleted:
             if not self.meta.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.api.context import context
+from cargohold.api.context import ANONYMOUS, context
 from cargohold.errors import ManifestTooLarge
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
 
@@ -56,5 +56,5 @@ async def manifest(request: Request) -> Response:
             headers["OCI-Subject"] = result.subject
         return Response(status_code=201, headers=headers)
 
-    await ctx.offload(ctx.registry.delete_manifest, name, reference)
+    await ctx.offload(ctx.registry.delete_manifest, name, reference, ANONYMOUS)
     return Response(status_code=202, headers={"Content-Length": "0"})
