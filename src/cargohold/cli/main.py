@@ -622,7 +622,7 @@ def audit(
     registry: RegistryOption = DEFAULT_REGISTRY,
     as_json: JsonOption = False,
 ) -> None:
-    """Show who changed what and when (administrative changes)."""
+    """Show who changed what and when (admin changes, deletes through any client)."""
     try:
         events = _client(registry).audit(limit)
     except ClientError as exc:
