@@ -331,6 +331,15 @@ def test_delete_removes_the_manifest_and_its_tags(
     assert listed["Tags"] == ["kept"]
     assert skopeo.inspect(f"docker://{host}/{repo}:kept")["Digest"] == test_images.digest("arm64")
 
+    # skopeo deletes by digest; the audit names the image and the tags that went with it.
+    events = httpx.get(f"{sqlite_registry.url}/api/v1/audit", params={"n": 200}, timeout=30)
+    deleted = [
+        e
+        for e in events.json()["events"]
+        if (e["action"], e["target"]) == ("manifest.delete", f"{repo}@{doomed}")
+    ]
+    assert [e["detail"]["tags"] for e in deleted] == [["doomed", "doomed-too"]]
+
 
 def test_copy_between_repositories_keeps_the_digest(
     skopeo: Skopeo,

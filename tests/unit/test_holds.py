@@ -31,7 +31,10 @@ def test_a_hold_ends_at_its_end_date() -> None:
     hold = Hold(1, "repository", "team/app", None, "until spring", NOW + 10)
     assert holding([hold], "team/app", D1, NOW) is hold
     assert holding([hold], "team/app", D1, NOW + 10) is None
-    assert "until 2027-01-15" in Hold(1, "project", "x", None, "r", 1_800_000_000.0).describe()
+    assert (
+        "until 2027-01-15 08:00 UTC"
+        in Hold(1, "project", "x", None, "r", 1_800_000_000.0).describe()
+    )
 
 
 @pytest.mark.parametrize(

@@ -293,3 +293,21 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_invalid_json_text() -> None:
     with pytest.raises(LifecyclePolicyError, match="not valid JSON"):
         parse_lifecycle_policy('{"rules": [')
+
+
+def test_duplicate_priorities_are_reported_with_the_other_problems() -> None:
+    bad = {
+        "rules": [
+            rule(1, tagPrefixList=["a"], count=0),
+            rule(1, tagPrefixList=["b"]),
+            {**rule(2, "any"), "action": {"type": "delete"}},
+            rule(2, "untagged"),
+        ]
+    }
+    with pytest.raises(LifecyclePolicyError) as raised:
+        parse_lifecycle_policy(bad)
+    problems = raised.value.problems
+    assert any(p.startswith("rules[0].selection.countNumber") for p in problems)
+    assert any(p.startswith("rules[2].action.type") for p in problems)
+    assert "rulePriority 1 is used by more than one rule: rules[0], rules[1]" in problems
+    assert "rulePriority 2 is used by more than one rule: rules[2], rules[3]" in problems

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from cargohold.api.bodies import CLOSE, BodyTooLarge, read_body
-from cargohold.api.context import context
+from cargohold.api.context import ANONYMOUS, context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.params import json_body, path_id
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
@@ -146,9 +146,6 @@ async def lifecycle_apply(request: Request) -> Response:
 
 
 log = logging.getLogger("cargohold.api")
-
-# Until the access issue brings users, every change is made by the anonymous user.
-ANONYMOUS = "anonymous"
 
 
 async def list_tag_rules(request: Request) -> Response:

@@ -28,6 +28,9 @@ from cargohold.storage.space import SpaceReserve
 
 T = TypeVar("T")
 
+# Until the access issue brings users, every change is made by the anonymous user.
+ANONYMOUS = "anonymous"
+
 
 @dataclass
 class AppContext:

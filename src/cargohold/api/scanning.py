@@ -12,13 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cargohold.api.bodies import spool_body
-from cargohold.api.context import AppContext, context
+from cargohold.api.context import ANONYMOUS, AppContext, context
 from cargohold.api.params import json_body, path_id
 from cargohold.errors import RegistryError
 from cargohold.oci.names import is_valid_name
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 
-ANONYMOUS = "anonymous"
 # Formats the result endpoint renders (the CLI asks for the stored form and renders itself).
 FORMATS = ("stored", "json", "sarif", "cyclonedx", "spdx")
 

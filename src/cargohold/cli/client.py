@@ -5,12 +5,26 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported when a client is made, not with this module: every command module imports
+# ClientError, and `cargohold --help` or a local scan should not pay for an HTTP stack.
 
 DEFAULT_REGISTRY = "http://127.0.0.1:5000"
+# Every manifest type the registry stores, so a HEAD answers for whatever was pushed.
+MANIFEST_ACCEPT = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "*/*",
+    )
+)
 
 
 class ClientError(Exception):
@@ -23,10 +37,15 @@ class ClientError(Exception):
 
 class AdminClient:
     def __init__(self, registry: str, timeout: float = 30.0) -> None:
+        import httpx
+
         if "://" not in registry:
             registry = f"http://{registry}"
         self.base = registry.rstrip("/")
-        self._http = httpx.Client(base_url=self.base, timeout=timeout)
+        # Plain HTTP never does TLS (redirects are not followed), so skip loading the CA bundle:
+        # a third of a short command's start-up.
+        plain = self.base.startswith("http://")
+        self._http = httpx.Client(base_url=self.base, timeout=timeout, verify=not plain)
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         return self._request("GET", path, params=params)
@@ -37,14 +56,21 @@ class AdminClient:
         path: str,
         params: dict[str, Any] | None = None,
         content: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, params=params, content=content)
-        except httpx.HTTPError as exc:
-            raise ClientError(f"cannot reach {self.base}: {exc}") from None
+        response = self._send(method, path, params=params, content=content, headers=headers)
         if response.status_code >= 400:
             self._raise_for(response, path)
         return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; only a failure to reach the server raises."""
+        import httpx
+
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach {self.base}: {exc}") from None
 
     def _raise_for(self, response: httpx.Response, path: str) -> None:
         if response.status_code >= 400:
@@ -56,7 +82,7 @@ class AdminClient:
                 problems = (error.get("detail") or {}).get("problems")
                 if isinstance(problems, list) and len(problems) > 1:
                     message = f"{error['code']}: " + "; ".join(map(str, problems))
-            except (ValueError, KeyError, IndexError, TypeError):
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 message = f"HTTP {response.status_code}"
             raise ClientError(f"{self.base}{path}: {message}", code)
 
@@ -125,6 +151,8 @@ class AdminClient:
 
     def _events(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
         """POST to a route that streams NDJSON events; yields them as they arrive."""
+        import httpx
+
         try:
             with self._http.stream("POST", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
@@ -152,6 +180,28 @@ class AdminClient:
 
     def audit(self, limit: int) -> list[dict[str, Any]]:
         return self._get("/api/v1/audit", {"n": limit}).json()["events"]  # type: ignore[no-any-return]
+
+    # -- the registry API (/v2/) ---------------------------------------------------------
+
+    def _manifest_path(self, repository: str, reference: str) -> str:
+        return f"/v2/{quote(repository, safe='/')}/manifests/{quote(reference, safe=':')}"
+
+    def manifest_digest(self, repository: str, reference: str) -> str:
+        """The digest a tag (or digest) names, by HEAD: no pull is counted, no gate applies."""
+        path = self._manifest_path(repository, reference)
+        response = self._send("HEAD", path, headers={"Accept": MANIFEST_ACCEPT})
+        if response.status_code == 404:  # a HEAD answer has no body to name the error
+            sep = "@" if ":" in reference else ":"  # a tag has no colon, a digest has one
+            raise ClientError(
+                f"{repository}{sep}{reference}: no such image on {self.base}", "MANIFEST_UNKNOWN"
+            )
+        if response.status_code >= 400:
+            self._raise_for(response, path)
+        return response.headers["Docker-Content-Digest"]
+
+    def delete_manifest(self, repository: str, reference: str) -> None:
+        """DELETE /v2/<name>/manifests/<reference>: by tag the tag, by digest the image."""
+        self._request("DELETE", self._manifest_path(repository, reference))
 
     def tags(self, repository: str) -> list[dict[str, Any]]:
         path = f"/api/v1/repositories/{quote(repository, safe='/')}/tags"
@@ -209,6 +259,8 @@ class AdminClient:
             params["full"] = str(full).lower()
         if allow_empty:
             params["allowEmpty"] = "true"
+        import httpx
+
         try:
             response = self._http.post(
                 "/api/v1/vulndb/import", params=params, content=body, timeout=None

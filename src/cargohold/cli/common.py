@@ -37,9 +37,10 @@ def client(registry: str) -> AdminClient:
 
 
 def when(stamp: float | None) -> str:
+    """A UNIX time in UTC, saying so: schedules and dates given to the CLI are UTC too."""
     if stamp is None:
         return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
 
 
 def size(size: int) -> str:
@@ -53,3 +54,22 @@ def size(size: int) -> str:
 
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
+
+
+ProjectOption = Annotated[
+    str | None, typer.Option("--project", help="Apply to every repository of a project.")
+]
+RepositoryOption = Annotated[
+    str | None, typer.Option("--repository", help="Apply to one repository.")
+]
+
+
+def scope_of(project: str | None, repository: str | None) -> tuple[str, str]:
+    """('project', P) or ('repository', R), from exactly one of --project and --repository."""
+    if project:
+        if repository:
+            raise fail("give exactly one of --project or --repository")
+        return "project", project
+    if not repository:
+        raise fail("give exactly one of --project or --repository")
+    return "repository", repository

@@ -16,15 +16,27 @@ from rich.table import Table
 
 from cargohold import __version__
 from cargohold.cli.client import DEFAULT_REGISTRY, ClientError
-from cargohold.cli.common import JsonOption, RegistryOption, err_console, fail, out
+from cargohold.cli.common import (
+    JsonOption,
+    ProjectOption,
+    RegistryOption,
+    RepositoryOption,
+    err_console,
+    fail,
+    out,
+    scope_of,
+)
 from cargohold.cli.common import client as _client
 from cargohold.cli.common import print_json as _print_json
 from cargohold.cli.common import size as _size
 from cargohold.cli.common import when as _when
 from cargohold.cli.fsck_cmd import fsck
+from cargohold.cli.holds_cmd import hold_app
 from cargohold.cli.jobs_cmd import jobs_app
+from cargohold.cli.rm_cmd import rm
 from cargohold.cli.scan_cmd import scan
 from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
+from cargohold.cli.tag_order import tag_sort_key
 from cargohold.cli.vulndb_cmd import vulndb_app
 from cargohold.config import ConfigError, load_settings
 
@@ -89,7 +101,7 @@ def worker(
         str | None, typer.Option("--data-dir", help="Data directory [./data].")
     ] = None,
     threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="Job threads [job_workers, or 2].")
+        int | None, typer.Option("--threads", min=1, help="Job threads \\[job_workers, or 2].")
     ] = None,
 ) -> None:
     """Run background jobs (scans, gc, lifecycle) without serving HTTP."""
@@ -174,7 +186,7 @@ def tags(
         _print_json(rows)
         return
     table = Table("tag", "digest", "size", "pushed", "last pull")
-    for row in rows:
+    for row in sorted(rows, key=lambda row: tag_sort_key(row["tag"])):
         table.add_row(
             row["tag"],
             row["digest"][:19],
@@ -205,7 +217,7 @@ def lifecycle_preview(
     repository: Annotated[str, typer.Argument(help="Repository name, e.g. team/app.")],
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="An ECR lifecycle policy JSON file [the stored policy]."),
+        typer.Option("--policy", help="An ECR lifecycle policy JSON file \\[the stored policy]."),
     ] = None,
     output_format: FormatOption = OutputFormat.table,
     registry: RegistryOption = DEFAULT_REGISTRY,
@@ -349,19 +361,6 @@ policy_app = typer.Typer(
 )
 app.add_typer(policy_app, name="policy")
 
-ProjectOption = Annotated[
-    str | None, typer.Option("--project", help="Apply to every repository of a project.")
-]
-RepositoryOption = Annotated[
-    str | None, typer.Option("--repository", help="Apply to one repository.")
-]
-
-
-def _scope(project: str | None, repository: str | None) -> tuple[str, str]:
-    if bool(project) == bool(repository):
-        raise fail("give exactly one of --project or --repository")
-    return ("project", project) if project else ("repository", repository)  # type: ignore[return-value]
-
 
 def _print_rule(rule: dict[str, Any]) -> None:
     print(f"{rule['id']}\t{rule['description']}")
@@ -403,7 +402,7 @@ def policy_add_immutable(
     registry: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Make matching tags immutable: no overwrite with another digest, no delete."""
-    scope, target = _scope(project, repository)
+    scope, target = scope_of(project, repository)
     rule = {
         "kind": "immutable",
         "scope": scope,
@@ -425,7 +424,7 @@ def policy_deny_latest(
     registry: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Refuse pushes of the tag 'latest'."""
-    scope, target = _scope(project, repository)
+    scope, target = scope_of(project, repository)
     try:
         _print_rule(
             _client(registry).add_tag_rule(
@@ -449,67 +448,8 @@ def policy_remove(
     print(f"removed rule {rule_id}")
 
 
-hold_app = typer.Typer(help="Retention holds: keep things for good.", no_args_is_help=True)
 app.add_typer(hold_app, name="hold")
-
-
-@hold_app.command("add")
-def hold_add(
-    reason: Annotated[str, typer.Option("--reason", help="Why (a case number, a ticket).")],
-    project: ProjectOption = None,
-    repository: RepositoryOption = None,
-    image: Annotated[
-        str | None, typer.Option("--image", help="One image: REPOSITORY@DIGEST.")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="End date (ISO 8601, exclusive); default: none.")
-    ] = None,
-    registry: RegistryOption = DEFAULT_REGISTRY,
-) -> None:
-    """Put a hold on a project, a repository or one image; it wins over every delete."""
-    if sum(x is not None for x in (project, repository, image)) != 1:
-        raise fail("give exactly one of --project, --repository or --image")
-    document: dict[str, Any] = {"reason": reason, "until": until}
-    if image is not None:
-        name, sep, digest = image.partition("@")
-        if not sep:
-            raise fail(f"--image must be REPOSITORY@DIGEST, got {image!r}")
-        document.update(scope="image", target=name, digest=digest)
-    else:
-        document.update(scope="project" if project else "repository", target=project or repository)
-    try:
-        hold = _client(registry).add_hold(document)
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    print(f"{hold['id']}\t{hold['description']}")
-
-
-@hold_app.command("list")
-def hold_list(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
-    """List retention holds."""
-    try:
-        holds = _client(registry).holds()
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    if as_json:
-        _print_json(holds)
-        return
-    for hold in holds:
-        print(f"{hold['id']}\t{hold['description']}")
-
-
-@hold_app.command("release")
-def hold_release(
-    hold_id: Annotated[int, typer.Argument(help="The hold's id (see hold list).")],
-    registry: RegistryOption = DEFAULT_REGISTRY,
-) -> None:
-    """Release a retention hold."""
-    try:
-        _client(registry).release_hold(hold_id)
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    print(f"released hold {hold_id}")
-
+app.command("rm")(rm)
 
 quota_app = typer.Typer(help="Per-project storage quotas.", no_args_is_help=True)
 app.add_typer(quota_app, name="quota")
@@ -711,7 +651,7 @@ def audit(
     registry: RegistryOption = DEFAULT_REGISTRY,
     as_json: JsonOption = False,
 ) -> None:
-    """Show who changed what and when (administrative changes)."""
+    """Show who changed what and when (admin changes, deletes through any client)."""
     try:
         events = _client(registry).audit(limit)
     except ClientError as exc:

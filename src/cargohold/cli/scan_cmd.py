@@ -12,38 +12,27 @@ from __future__ import annotations
 import datetime as dt
 import io
 import sys
-import tarfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from cargohold.cli.client import AdminClient, ClientError
 from cargohold.cli.common import fail
 from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import TAG_RE, is_valid_name
-from cargohold.scan.errors import ScanError
-from cargohold.scan.filters import (
-    IgnorefileError,
-    IgnoreRules,
-    ScanFilter,
-    apply_filter,
-    exit_status,
-    load_ignorefile,
-    parse_severities,
-)
-from cargohold.scan.findings import SEVERITIES, PlatformResult, ScanResult
-from cargohold.scan.inventory import inventory_source
-from cargohold.scan.layout import open_images
-from cargohold.scan.matching import coverage_problems, match_inventory
-from cargohold.scan.model import Inventory
-from cargohold.scan.reference import TRANSPORTS, ImageReference, parse_reference
-from cargohold.scan.report import SBOM_FORMATS, VULNERABILITY_FORMATS, WRITERS, table
-from cargohold.scan.storedform import result_from_json
-from cargohold.services.vulndb import default_db_dir, local_database_exists, open_local
+from cargohold.scan.findings import SEVERITIES
+
+# The engines (inventory, matching, report writers, the vulnerability database and SQLAlchemy)
+# are imported where they are used: every `cargohold` command builds this command's signature,
+# and `cargohold --help` or `cargohold repos` must not load them.
+if TYPE_CHECKING:
+    from cargohold.scan.filters import IgnoreRules
+    from cargohold.scan.findings import ScanResult
+    from cargohold.scan.model import Inventory
+    from cargohold.scan.reference import ImageReference
 
 DEFAULT_IGNOREFILE = Path(".trivyignore")
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
@@ -58,6 +47,8 @@ class ReportFormat(StrEnum):
 
 
 def _severities(value: str) -> str:
+    from cargohold.scan.filters import parse_severities
+
     try:
         parse_severities(value)
     except ValueError as exc:
@@ -126,7 +117,7 @@ def scan(
             "--registry",
             envvar="CARGOHOLD_REGISTRY",
             help="URL of the cargohold server holding a REPO:TAG or REPO@DIGEST image "
-            "[http(s)://HOST when IMAGE names one].",
+            "\\[http(s)://HOST when IMAGE names one].",
             show_default=False,
         ),
     ] = None,
@@ -140,6 +131,11 @@ def scan(
     A local image is read here and matched against the local database; an image on a
     cargohold server is scanned there (its stored result, or a scan queued now and waited for).
     """
+    from cargohold.scan.errors import ScanError
+    from cargohold.scan.filters import ScanFilter, apply_filter, exit_status, parse_severities
+    from cargohold.scan.findings import PlatformResult, ScanResult
+    from cargohold.scan.report import SBOM_FORMATS, VULNERABILITY_FORMATS
+
     severities = parse_severities(severity)
     ignore = _ignore_rules(ignorefile)
     wants_vulnerabilities = output_format in VULNERABILITY_FORMATS
@@ -176,6 +172,9 @@ def scan(
 
 def resolve_image(text: str, registry: str | None = None) -> ImageReference | RegistryImage:
     """The local image, or the image on a cargohold server, IMAGE names; one-line errors."""
+    from cargohold.scan.errors import ScanError
+    from cargohold.scan.reference import TRANSPORTS, ImageReference, parse_reference
+
     transport, sep, _ = text.partition(":")
     if sep and transport in TRANSPORTS:
         try:
@@ -257,6 +256,8 @@ def registry_result(image: RegistryImage, timeout: float) -> ScanResult:
 
 
 def _stored(document: dict[str, Any]) -> ScanResult:
+    from cargohold.scan.storedform import result_from_json
+
     result = result_from_json(document)
     if (result.db_version or "0-").startswith("0-"):
         result.db_version = None  # the server's database holds no records
@@ -265,6 +266,8 @@ def _stored(document: dict[str, Any]) -> ScanResult:
 
 def _archive_transport(path: Path) -> str:
     """`oci-archive` for a tarball holding an OCI layout, `docker-archive` for `docker save`."""
+    import tarfile
+
     try:
         with tarfile.open(path, "r:*") as archive:
             names = {name.removeprefix("./").lstrip("/") for name in archive.getnames()}
@@ -279,11 +282,16 @@ def _archive_transport(path: Path) -> str:
 
 
 def _inventory(reference: ImageReference) -> list[Inventory]:
+    from cargohold.scan.inventory import inventory_source
+    from cargohold.scan.layout import open_images
+
     with open_images(reference) as images:
         return [inventory_source(image) for image in images]
 
 
 def _ignore_rules(ignorefile: Path | None) -> IgnoreRules:
+    from cargohold.scan.filters import IgnorefileError, IgnoreRules, load_ignorefile
+
     path = ignorefile
     if path is None:
         if not DEFAULT_IGNOREFILE.is_file():
@@ -300,6 +308,12 @@ def _match(target: str, inventories: list[Inventory], db_dir: Path | None) -> Sc
 
     `db_version` is None when no vulnerability data is loaded (no database, or no records).
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cargohold.scan.findings import PlatformResult, ScanResult
+    from cargohold.scan.matching import coverage_problems, match_inventory
+    from cargohold.services.vulndb import default_db_dir, local_database_exists, open_local
+
     directory = db_dir if db_dir is not None else default_db_dir()
     platforms = [PlatformResult(inventory) for inventory in inventories]
     if not local_database_exists(directory):
@@ -321,6 +335,8 @@ def _match(target: str, inventories: list[Inventory], db_dir: Path | None) -> Sc
 def _write_report(
     result: ScanResult, output_format: ReportFormat, output: Path | None, severities: frozenset[str]
 ) -> None:
+    from cargohold.scan.report import WRITERS, table
+
     def render(stream: TextIO) -> None:
         if output_format is ReportFormat.table:
             table.write(result, stream, severities)

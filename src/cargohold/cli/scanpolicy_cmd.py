@@ -75,7 +75,7 @@ def policy_set(
         bool | None,
         typer.Option(
             "--scan-on-push/--no-scan-on-push",
-            help="Scan images pushed to the project [the server's scan_on_push setting].",
+            help="Scan images pushed to the project \\[the server's scan_on_push setting].",
             show_default=False,
         ),
     ] = None,
@@ -134,7 +134,7 @@ def _date(text: str | None) -> float | None:
 def allowlist_add(
     vulnerability: Annotated[str, typer.Argument(help="CVE-..., GHSA-..., DSA-... (any id).")],
     project: Annotated[
-        str | None, typer.Option(help="Only in this project [system-wide].", show_default=False)
+        str | None, typer.Option(help="Only in this project \\[system-wide].", show_default=False)
     ] = None,
     reason: Annotated[str, typer.Option(help="Why it is accepted (kept in the audit).")] = "",
     expires: Annotated[

@@ -118,14 +118,14 @@ def import_command(
     db_dir: DbDirOption = None,
     name: Annotated[
         str | None,
-        typer.Option("--name", help="Name of the source [its path or URL]."),
+        typer.Option("--name", help="Name of the source \\[its path or URL]."),
     ] = None,
     full: Annotated[
         bool | None,
         typer.Option(
             "--full/--partial",
             help="A full export deletes this source's records that it no longer holds"
-            " [zip: full; directory or JSON file: partial].",
+            " \\[zip: full; directory or JSON file: partial].",
             show_default=False,
         ),
     ] = None,

@@ -155,6 +155,10 @@ class MissingReference:
 
 TAG_PAGE_CACHE_SIZE = 256
 
+# The audit detail of deletes a client asks for through the registry API (the OCI routes), as
+# lifecycle and garbage-collection deletes name their reason.
+_REGISTRY_API: dict[str, Any] = {"reason": "client delete through /v2/"}
+
 
 class MetadataStore:
     _BUMP_TAGS_VERSION = "UPDATE repositories SET tags_version = tags_version + 1 WHERE id = ?"
@@ -424,18 +428,21 @@ class MetadataStore:
         with self._read() as conn:
             return conn.execute(query).first() is not None
 
-    def unlink_blob(self, repository: str, digest: str) -> bool:
-        with self._write() as conn:
-            repository_id = self._repository_id(conn, repository)
-            if repository_id is None:
+    def unlink_blob(self, repository: str, digest: str, actor: str) -> bool:
+        """Unlink a blob from one repository, auditing it in the same transaction."""
+        with self._fast.transaction() as tx:
+            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
+            if row is None:
                 return False
-            result = conn.execute(
-                sa.delete(repository_blobs).where(
-                    repository_blobs.c.repository_id == repository_id,
-                    repository_blobs.c.digest == digest,
-                )
+            if not tx.execute(
+                "DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+                (row[0], digest),
+            ):
+                return False
+            self._audit(
+                tx, time.time(), actor, "blob.delete", f"{repository}@{digest}", _REGISTRY_API
             )
-            return result.rowcount > 0
+            return True
 
     # -- upload sessions ----------------------------------------------------------------
 
@@ -671,8 +678,9 @@ class MetadataStore:
         tx.execute("DELETE FROM manifests WHERE id = ?", (manifest_id,))
         return untagged
 
-    def delete_manifest(self, repository: str, digest: str) -> bool:
-        """Delete a manifest, its tags and its references from one repository."""
+    def delete_manifest(self, repository: str, digest: str, actor: str) -> bool:
+        """Delete a manifest, its tags and its references from one repository; audited with
+        the tags it had, in the same transaction."""
         with self._fast.transaction() as tx:
             row = tx.one(
                 "SELECT m.id, r.id FROM manifests m JOIN repositories r ON r.id = m.repository_id"
@@ -682,20 +690,33 @@ class MetadataStore:
             if row is None:
                 return False
             manifest_id, repository_id = row
+            had_tags = sorted(
+                tx.column("SELECT name FROM tags WHERE manifest_id = ?", (manifest_id,))
+            )
             if self._delete_manifest_rows(tx, manifest_id):
                 tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
+            detail = {**_REGISTRY_API, "tags": had_tags}
+            self._audit(tx, time.time(), actor, "manifest.delete", f"{repository}@{digest}", detail)
             return True
 
-    def delete_tag(self, repository: str, tag: str) -> bool:
+    def delete_tag(self, repository: str, tag: str, actor: str) -> bool:
+        """Remove one tag (the manifest stays); audited with the digest it pointed to."""
         with self._fast.transaction() as tx:
-            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
+            row = tx.one(
+                "SELECT r.id, m.digest FROM tags t JOIN repositories r ON r.id = t.repository_id"
+                " JOIN manifests m ON m.id = t.manifest_id WHERE r.name = ? AND t.name = ?",
+                (repository, tag),
+            )
             if row is None:
                 return False
+            repository_id, digest = row
             if not tx.execute(
-                "DELETE FROM tags WHERE repository_id = ? AND name = ?", (row[0], tag)
+                "DELETE FROM tags WHERE repository_id = ? AND name = ?", (repository_id, tag)
             ):
                 return False
-            tx.execute(self._BUMP_TAGS_VERSION, (row[0],))
+            tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
+            detail = {**_REGISTRY_API, "digest": digest}
+            self._audit(tx, time.time(), actor, "tag.delete", f"{repository}:{tag}", detail)
             return True
 
     def list_tags(self, repository: str, limit: int | None, last: str | None) -> list[str] | None:

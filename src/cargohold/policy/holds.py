@@ -46,7 +46,8 @@ class Hold:
         until = (
             "until released"
             if self.ends_at is None
-            else "until " + dt.datetime.fromtimestamp(self.ends_at, dt.UTC).strftime("%Y-%m-%d")
+            else "until "
+            + dt.datetime.fromtimestamp(self.ends_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         )
         return f"hold {self.id} on {self.scope} {where} ({self.reason}; {until})"
 

@@ -277,23 +277,36 @@ def parse_lifecycle_policy(document: str | Mapping[str, Any]) -> LifecyclePolicy
         for i, raw in enumerate(raw_rules)
         if (rule := _parse_rule(raw, f"rules[{i}]", problems, warnings)) is not None
     ]
-    if not problems:
-        problems.extend(_check_rule_set(rules))
+    # Every check runs whatever else is wrong, so one round of fixes is enough: priorities are
+    # read from every rule (an otherwise invalid rule still holds its number), the other
+    # rule-set checks look at the rules that parsed.
+    problems.extend(_check_rule_set(rules, _raw_priorities(raw_rules)))
     if problems:
         raise LifecyclePolicyError(problems)
     return LifecyclePolicy(tuple(sorted(rules, key=lambda r: r.priority)), tuple(warnings), text)
 
 
-def _check_rule_set(rules: list[LifecycleRule]) -> list[str]:
-    problems: list[str] = []
-    seen_priorities: dict[int, int] = {}
+def _raw_priorities(raw_rules: list[Any]) -> dict[int, list[str]]:
+    """Each valid rulePriority with where it is, whether or not the rest of its rule is valid."""
+    holders: dict[int, list[str]] = {}
+    for i, raw in enumerate(raw_rules):
+        priority = raw.get("rulePriority") if isinstance(raw, dict) else None
+        if _is_int(priority) and priority >= 1:
+            holders.setdefault(priority, []).append(f"rules[{i}]")
+    return holders
+
+
+def _check_rule_set(rules: list[LifecycleRule], priorities: dict[int, list[str]]) -> list[str]:
+    """Checks across rules: `rules` are the valid ones, `priorities` come from every rule."""
+    problems = [
+        f"rulePriority {priority} is used by more than one rule: {', '.join(where)}"
+        for priority, where in sorted(priorities.items())
+        if len(where) > 1
+    ]
     seen_lists: dict[tuple[str, frozenset[str]], int] = {}
     untagged = [r for r in rules if r.tag_status == "untagged"]
     any_rules = [r for r in rules if r.tag_status == "any"]
     for rule in rules:
-        if rule.priority in seen_priorities:
-            problems.append(f"rulePriority {rule.priority} is used by more than one rule")
-        seen_priorities[rule.priority] = rule.priority
         if rule.tag_status == "tagged":
             key = (
                 "prefixes" if rule.tag_prefixes else "patterns",
@@ -313,7 +326,7 @@ def _check_rule_set(rules: list[LifecycleRule]) -> list[str]:
         )
     if len(any_rules) > 1:
         problems.append("only one rule may have tagStatus 'any'")
-    if any_rules and any_rules[0].priority != max(r.priority for r in rules):
+    if any_rules and any_rules[0].priority != max(priorities):
         problems.append(
             f"the rule with tagStatus 'any' (rulePriority {any_rules[0].priority}) must have "
             "the highest rulePriority: it is evaluated last"

@@ -126,8 +126,8 @@ class RegistryService:
             raise BlobUnknown(detail={"digest": digest})
         return size
 
-    def delete_blob(self, repository: str, digest: str) -> None:
-        """Unlink a blob from one repository; the bytes stay for garbage collection."""
+    def delete_blob(self, repository: str, digest: str, actor: str) -> None:
+        """Unlink a blob from one repository (audited); the bytes stay for garbage collection."""
         check_name(repository)
         check_digest(digest)
         check_push(self.access.push_denied(repository), repository)
@@ -142,7 +142,7 @@ class RegistryService:
                 "first",
                 detail={"digest": digest},
             )
-        self.meta.unlink_blob(repository, digest)
+        self.meta.unlink_blob(repository, digest, actor)
 
     def mount(self, repository: str, digest: str, source: str | None) -> int | None:
         """Link `digest` into `repository` from a repository the caller may pull.
@@ -294,10 +294,10 @@ class RegistryService:
             self.pulls.record(stored.id)
         return stored
 
-    def delete_manifest(self, repository: str, reference: str) -> None:
-        """By digest: the manifest and its tags. By tag: only the tag."""
+    def delete_manifest(self, repository: str, reference: str, actor: str) -> None:
+        """By digest: the manifest and its tags. By tag: only the tag. Both are audited."""
         self.check_manifest_delete(repository, reference)
-        self.remove_manifest(repository, reference)
+        self.remove_manifest(repository, reference, actor)
 
     def check_manifest_delete(self, repository: str, reference: str) -> None:
         """Access, holds and tag rules; reads only, so it runs outside the writer's thread."""
@@ -316,13 +316,13 @@ class RegistryService:
             if denial:
                 raise Denied(denial, detail={"reference": reference})
 
-    def remove_manifest(self, repository: str, reference: str) -> None:
+    def remove_manifest(self, repository: str, reference: str, actor: str) -> None:
         """Delete what check_manifest_delete allowed."""
         ref = Reference.parse(reference)
         if ref.is_digest:
-            deleted = self.meta.delete_manifest(repository, ref.value)
+            deleted = self.meta.delete_manifest(repository, ref.value, actor)
         else:
-            deleted = self.meta.delete_tag(repository, ref.value)
+            deleted = self.meta.delete_tag(repository, ref.value, actor)
         if not deleted:
             if not self.meta.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -532,6 +533,17 @@ class ScanService:
             or not 0 <= expires <= INT64_MAX
         ):
             raise AllowlistInvalid("expiresAt must be a UNIX time in seconds, or null")
+        if expires is not None and expires <= time.time():
+            # An entry that never counts is a mistake (a typo in the year, a stale script).
+            try:
+                when = f"{dt.datetime.fromtimestamp(expires, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+            except (OverflowError, OSError, ValueError):
+                when = f"{expires:g}"
+            raise AllowlistInvalid(
+                f"expiresAt {when} is in the past: the entry would never count; give a "
+                "future time, or none",
+                detail={"expiresAt": expires},
+            )
         entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
         self.invalidate()
         return _allow_document(entry, time.time())

@@ -8,7 +8,7 @@ import re
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from cargohold.api.context import context
+from cargohold.api.context import ANONYMOUS, context
 from cargohold.errors import BlobUnknown, RegistryError
 
 # ASCII digits, at most 19 (2^63-1 has 19): `\d` alone would take any Unicode digit.
@@ -58,7 +58,7 @@ async def blob(request: Request) -> Response:
     name = request.path_params["name"]
     digest = request.path_params["digest"]
     if request.method == "DELETE":
-        await ctx.offload(ctx.registry.delete_blob, name, digest)
+        await ctx.offload(ctx.registry.delete_blob, name, digest, ANONYMOUS)
         return Response(status_code=202, headers={"Content-Length": "0"})
 
     size = ctx.registry.blob_size(name, digest)

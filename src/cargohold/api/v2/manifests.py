@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.bodies import CLOSE, read_body
-from cargohold.api.context import context
+from cargohold.api.context import ANONYMOUS, context
 from cargohold.errors import ManifestTooLarge, RegistryError
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
 
@@ -62,5 +62,5 @@ async def manifest(request: Request) -> Response:
     await asyncio.get_running_loop().run_in_executor(
         None, ctx.registry.check_manifest_delete, name, reference
     )
-    await ctx.offload(ctx.registry.remove_manifest, name, reference)
+    await ctx.offload(ctx.registry.remove_manifest, name, reference, ANONYMOUS)
     return Response(status_code=202, headers={"Content-Length": "0"})

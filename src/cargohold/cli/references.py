@@ -1,0 +1,50 @@
+"""Image references on the command line: REPOSITORY:TAG or REPOSITORY@DIGEST, checked here so
+a typo is a one-line error before anything reaches the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cargohold.oci.digests import is_valid_digest
+from cargohold.oci.names import TAG_RE, is_valid_name
+
+
+class ReferenceError(ValueError):
+    """TEXT is not REPOSITORY:TAG or REPOSITORY@DIGEST; the message says why."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """What /v2/<name>/manifests/<reference> takes: the digest, else the tag."""
+        return self.digest or self.tag or ""
+
+    def __str__(self) -> str:
+        if self.digest:
+            return f"{self.repository}@{self.digest}"
+        return f"{self.repository}:{self.tag}"
+
+
+def parse_image(text: str) -> ImageRef:
+    """REPOSITORY:TAG or REPOSITORY@DIGEST; no default tag (these commands change things)."""
+    name, at, digest = text.partition("@")
+    if at:
+        if not is_valid_digest(digest):
+            raise ReferenceError(f"{text}: {digest!r} is not a digest (sha256:<64 hex>)")
+        image = ImageRef(name, digest=digest)
+    else:
+        slash, colon = name.rfind("/"), name.rfind(":")
+        if colon <= slash:
+            raise ReferenceError(f"{text}: give REPOSITORY:TAG or REPOSITORY@DIGEST")
+        name, tag = name[:colon], name[colon + 1 :]
+        if not TAG_RE.fullmatch(tag):
+            raise ReferenceError(f"{text}: {tag!r} is not a tag")
+        image = ImageRef(name, tag=tag)
+    if not is_valid_name(image.repository):
+        raise ReferenceError(f"{text}: {image.repository!r} is not a repository name")
+    return image
