@@ -5,6 +5,7 @@ Digests, blob pushes and manifests come from `tests.support.oci`.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import httpx
@@ -77,3 +78,13 @@ def stored_blob_paths(data_dir: Path, digest: str) -> list[Path]:
 
 def staged_upload_path(data_dir: Path, upload: str) -> Path:
     return data_dir / "blobs" / "uploads" / upload
+
+
+def deterministic_bytes(size: int, seed: bytes) -> bytes:
+    """Deterministic, non-repeating bytes: a misplaced chunk changes the digest."""
+    out = bytearray()
+    counter = 0
+    while len(out) < size:
+        out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
+        counter += 1
+    return bytes(out[:size])

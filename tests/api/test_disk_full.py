@@ -6,7 +6,6 @@ The full disk is a real 32 MiB tmpfs (mounting one needs root; that test is skip
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 
 from tests.api.helpers import (
     assert_error,
+    deterministic_bytes,
     patch_chunk,
     staged_upload_path,
     start_upload,
@@ -31,15 +31,6 @@ from tests.support.server import CARGOHOLD, CargoholdServer
 MIB = 1024 * 1024
 LAYER = 2 * MIB
 RESERVE = 4 * MIB
-
-
-def _data(size: int, seed: bytes) -> bytes:
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-        counter += 1
-    return bytes(out[:size])
 
 
 @pytest.fixture
@@ -64,7 +55,7 @@ def _push(client: httpx.Client, repo: str, index: int) -> tuple[httpx.Response, 
     """One image: a 2 MiB layer through a chunked session, a small config, the manifest.
 
     Returns the first response that is not a success (or the manifest PUT's)."""
-    layer = _data(LAYER, f"layer-{index}".encode())
+    layer = deterministic_bytes(LAYER, f"layer-{index}".encode())
     config = json.dumps({"architecture": "amd64", "index": index}).encode()
     document = manifest_document(config, [layer])
     response = client.post(f"/v2/{repo}/blobs/uploads/")
@@ -183,7 +174,7 @@ def test_a_client_gone_mid_patch_gives_the_staged_space_back_at_once(
 ) -> None:
     """The unacknowledged bytes go when the request fails; acknowledged ones stay resumable."""
     server = fresh_registry
-    acknowledged = _data(100_000, b"acknowledged")
+    acknowledged = deterministic_bytes(100_000, b"acknowledged")
     with httpx.Client(base_url=server.url, timeout=30) as client:
         location = start_upload(client, "gone/client")
         location = patch_chunk(client, location, acknowledged, 0).headers["Location"]
@@ -195,7 +186,7 @@ def test_a_client_gone_mid_patch_gives_the_staged_space_back_at_once(
             f"PATCH {location} HTTP/1.1\r\nHost: {server.host}\r\n"
             f"Content-Type: application/octet-stream\r\nContent-Length: {8 * MIB}\r\n\r\n".encode()
         )
-        raw.sendall(_data(2 * MIB, b"never acknowledged"))
+        raw.sendall(deterministic_bytes(2 * MIB, b"never acknowledged"))
         deadline = time.monotonic() + 20
         while staged.stat().st_size <= len(acknowledged) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -206,7 +197,7 @@ def test_a_client_gone_mid_patch_gives_the_staged_space_back_at_once(
     assert staged.stat().st_size == len(acknowledged)
 
     with httpx.Client(base_url=server.url, timeout=30) as client:
-        rest = _data(1000, b"rest")
+        rest = deterministic_bytes(1000, b"rest")
         location = patch_chunk(client, location, rest, len(acknowledged)).headers["Location"]
         put = client.put(location, params={"digest": digest_of(acknowledged + rest)})
         assert put.status_code == 201, put.text

@@ -14,6 +14,7 @@ import pytest
 
 from tests.api.helpers import (
     assert_error,
+    deterministic_bytes,
     patch_chunk,
     staged_upload_path,
     start_upload,
@@ -24,16 +25,6 @@ from tests.support.oci import digest_of, manifest_document, push_blob, put_manif
 from tests.support.server import CargoholdServer
 
 MIB = 1024 * 1024
-
-
-def _data(size: int, seed: bytes) -> bytes:
-    """Deterministic, non-repeating bytes: a misplaced chunk changes the digest."""
-    out = bytearray()
-    counter = 0
-    while len(out) < size:
-        out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-        counter += 1
-    return bytes(out[:size])
 
 
 def _staged_files(server: CargoholdServer) -> list[Path]:
@@ -80,7 +71,7 @@ def test_kill9_during_chunked_upload_then_resume(
 ) -> None:
     server = fresh_registry
     repo = "faults/resume"
-    data = _data(3 * MIB + 12345, b"resume")
+    data = deterministic_bytes(3 * MIB + 12345, b"resume")
     cut = 2 * MIB
     with httpx.Client(base_url=server.url, timeout=30) as client:
         location = start_upload(client, repo)
@@ -129,7 +120,7 @@ def test_interrupted_request_bytes_never_reach_the_blob(fresh_registry: Cargohol
     """Kill mid-PATCH, restart, close with a body-less PUT: the blob is what was acknowledged."""
     server = fresh_registry
     repo = "faults/trim"
-    acknowledged = _data(100_000, b"trim")
+    acknowledged = deterministic_bytes(100_000, b"trim")
     with httpx.Client(base_url=server.url, timeout=30) as client:
         location = patch_chunk(client, start_upload(client, repo), acknowledged, 0).headers[
             "Location"
@@ -151,7 +142,7 @@ def test_interrupted_request_bytes_never_reach_the_blob(fresh_registry: Cargohol
 def test_digest_mismatch_leaves_nothing_behind(fresh_registry: CargoholdServer) -> None:
     server = fresh_registry
     repo = "faults/mismatch"
-    data = _data(MIB + 7, b"mismatch")
+    data = deterministic_bytes(MIB + 7, b"mismatch")
     claimed = digest_of(b"not the uploaded bytes")
     data_dir = Path(server.data_dir)
     with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -186,7 +177,7 @@ def test_concurrent_pushes_of_the_same_blob(
     registry: CargoholdServer, repo: str, same_repository: bool
 ) -> None:
     clients = 16
-    data = _data(2 * MIB + 3, repo.encode())
+    data = deterministic_bytes(2 * MIB + 3, repo.encode())
     digest = digest_of(data)
     repos = [repo if same_repository else f"{repo}/c{i}" for i in range(clients)]
     ready = threading.Barrier(clients, timeout=60)

@@ -8,10 +8,12 @@ import random
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.oci import (
     OCI_MANIFEST,
@@ -23,6 +25,16 @@ from tests.support.oci import (
     put_manifest,
 )
 from tests.support.server import CARGOHOLD, CargoholdServer
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[CargoholdServer]:
+    """A server of the test's own that collects unreferenced blobs at once (no grace)."""
+    started = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
+    ).start()
+    yield started
+    started.stop()
 
 
 def _gc(http: httpx.Client, dry_run: bool = False) -> dict[str, Any]:
@@ -55,36 +67,32 @@ def _referenced(http: httpx.Client) -> set[str]:
     return digests
 
 
-def test_gc_frees_only_unreferenced_blobs_and_dry_run_frees_nothing(tmp_path: Path) -> None:
-    server = CargoholdServer(
-        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
-    ).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            _, kept_body = push_image(http, "team/app", "v1", layers=[b"shared", b"kept"])
-            doomed, _ = push_image(http, "team/app", "v2", layers=[b"shared", b"doomed"])
-            orphan = push_blob(http, "team/app", b"never referenced" * 100)
-            assert http.delete(f"/v2/team/app/manifests/{doomed}").status_code == 202
-            time.sleep(0.05)
+def test_gc_frees_only_unreferenced_blobs_and_dry_run_frees_nothing(
+    server: CargoholdServer,
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        _, kept_body = push_image(http, "team/app", "v1", layers=[b"shared", b"kept"])
+        doomed, _ = push_image(http, "team/app", "v2", layers=[b"shared", b"doomed"])
+        orphan = push_blob(http, "team/app", b"never referenced" * 100)
+        assert http.delete(f"/v2/team/app/manifests/{doomed}").status_code == 202
+        time.sleep(0.05)
 
-            dry = _gc(http, dry_run=True)
-            assert dry["dry_run"] and dry["blobs"] == 2
-            assert dry["bytes"] == len(b"doomed") + len(b"never referenced" * 100)
-            assert http.get(f"/v2/team/app/blobs/{orphan}").status_code == 200
+        dry = _gc(http, dry_run=True)
+        assert dry["dry_run"] and dry["blobs"] == 2
+        assert dry["bytes"] == len(b"doomed") + len(b"never referenced" * 100)
+        assert http.get(f"/v2/team/app/blobs/{orphan}").status_code == 200
 
-            report = _gc(http)
-            assert (report["blobs"], report["bytes"]) == (dry["blobs"], dry["bytes"])
-            assert report["start"]["candidates"] == 2
-            assert http.get(f"/v2/team/app/blobs/{orphan}").status_code == 404
-            assert digest_of(b"doomed") not in _stored_digests(server)
-            assert _stored_digests(server) == _referenced(http)
-            got = http.get("/v2/team/app/manifests/v1")
-            assert got.content == kept_body
-            for layer in got.json()["layers"]:
-                assert http.get(f"/v2/team/app/blobs/{layer['digest']}").status_code == 200
-            assert _gc(http)["blobs"] == 0
-    finally:
-        server.stop()
+        report = _gc(http)
+        assert (report["blobs"], report["bytes"]) == (dry["blobs"], dry["bytes"])
+        assert report["start"]["candidates"] == 2
+        assert http.get(f"/v2/team/app/blobs/{orphan}").status_code == 404
+        assert digest_of(b"doomed") not in _stored_digests(server)
+        assert _stored_digests(server) == _referenced(http)
+        got = http.get("/v2/team/app/manifests/v1")
+        assert got.content == kept_body
+        for layer in got.json()["layers"]:
+            assert http.get(f"/v2/team/app/blobs/{layer['digest']}").status_code == 200
+        assert _gc(http)["blobs"] == 0
 
 
 def test_recent_blobs_are_never_garbage(registry: CargoholdServer, repo: str) -> None:
@@ -177,117 +185,103 @@ def test_gc_while_clients_push_pull_and_delete(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_cli_gc(tmp_path: Path) -> None:
-    server = CargoholdServer(
-        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
-    ).start()
-    try:
-        with httpx.Client(base_url=server.url) as http:
-            push_blob(http, "team/app", b"orphan")
+def test_cli_gc(server: CargoholdServer) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        push_blob(http, "team/app", b"orphan")
 
-        def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [CARGOHOLD, "gc", *args, "--registry", server.url],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-
-        dry = cli("--dry-run")
-        assert dry.returncode == 0, dry.stderr
-        assert "would free 1 blobs (6 B)" in dry.stdout
-        real = cli("--json")
-        assert json.loads(real.stdout)["blobs"] == 1
-        assert "freed 0 blobs" in cli().stdout
-        unreachable = subprocess.run(
-            [CARGOHOLD, "gc", "--registry", "http://127.0.0.1:1"],
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CARGOHOLD, "gc", *args, "--registry", server.url],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
-        assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr
-    finally:
-        server.stop()
+
+    dry = cli("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would free 1 blobs (6 B)" in dry.stdout
+    real = cli("--json")
+    assert json.loads(real.stdout)["blobs"] == 1
+    assert "freed 0 blobs" in cli().stdout
+    unreachable = subprocess.run(
+        [CARGOHOLD, "gc", "--registry", "http://127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert unreachable.returncode == 1 and "cannot reach" in unreachable.stderr
 
 
-def test_untagged_manifests_go_but_what_tagged_images_need_stays(tmp_path: Path) -> None:
-    server = CargoholdServer(
-        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
-    ).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            repo = "team/app"
+def test_untagged_manifests_go_but_what_tagged_images_need_stays(server: CargoholdServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        repo = "team/app"
 
-            def by_digest(document: dict[str, Any]) -> str:
-                body = encode(document)
-                assert (
-                    put_manifest(http, repo, digest_of(body), body, OCI_MANIFEST).status_code == 201
-                )
-                return digest_of(body)
+        def by_digest(document: dict[str, Any]) -> str:
+            body = encode(document)
+            assert put_manifest(http, repo, digest_of(body), body, OCI_MANIFEST).status_code == 201
+            return digest_of(body)
 
-            config = b'{"architecture": "amd64"}'
-            for blob in (config, b"child-1", b"child-2", b"loose", b"held", b"sig", b"orphan-sig"):
-                push_blob(http, repo, blob)
-            child_documents = [
-                manifest_document(config, [b"child-1"]),
-                manifest_document(config, [b"child-2"]),
-            ]
-            children = [by_digest(document) for document in child_documents]
-            index = {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.index.v1+json",
-                "manifests": [
-                    {"mediaType": OCI_MANIFEST, "digest": d, "size": len(encode(document))}
-                    for d, document in zip(children, child_documents, strict=True)
-                ],
-            }
-            assert put_manifest(http, repo, "multi", index).status_code == 201
-            tagged, tagged_body = push_image(http, repo, "v1", config=config, layers=[b"kept"])
-            signature = by_digest(
-                manifest_document(
-                    config,
-                    [b"sig"],
-                    subject={"mediaType": OCI_MANIFEST, "digest": tagged, "size": len(tagged_body)},
-                )
+        config = b'{"architecture": "amd64"}'
+        for blob in (config, b"child-1", b"child-2", b"loose", b"held", b"sig", b"orphan-sig"):
+            push_blob(http, repo, blob)
+        child_documents = [
+            manifest_document(config, [b"child-1"]),
+            manifest_document(config, [b"child-2"]),
+        ]
+        children = [by_digest(document) for document in child_documents]
+        index = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": d, "size": len(encode(document))}
+                for d, document in zip(children, child_documents, strict=True)
+            ],
+        }
+        assert put_manifest(http, repo, "multi", index).status_code == 201
+        tagged, tagged_body = push_image(http, repo, "v1", config=config, layers=[b"kept"])
+        signature = by_digest(
+            manifest_document(
+                config,
+                [b"sig"],
+                subject={"mediaType": OCI_MANIFEST, "digest": tagged, "size": len(tagged_body)},
             )
-            orphan = by_digest(
-                manifest_document(
-                    config,
-                    [b"orphan-sig"],
-                    subject={"mediaType": OCI_MANIFEST, "digest": digest_of(b"nothing"), "size": 1},
-                )
+        )
+        orphan = by_digest(
+            manifest_document(
+                config,
+                [b"orphan-sig"],
+                subject={"mediaType": OCI_MANIFEST, "digest": digest_of(b"nothing"), "size": 1},
             )
-            loose = by_digest(manifest_document(config, [b"loose"]))
-            held = by_digest(manifest_document(config, [b"loose", b"held"]))
-            hold = http.post(
-                "/api/v1/holds",
-                json={"scope": "image", "target": repo, "digest": held, "reason": "keep"},
-            ).json()
-            time.sleep(0.05)
+        )
+        loose = by_digest(manifest_document(config, [b"loose"]))
+        held = by_digest(manifest_document(config, [b"loose", b"held"]))
+        hold = http.post(
+            "/api/v1/holds",
+            json={"scope": "image", "target": repo, "digest": held, "reason": "keep"},
+        ).json()
+        time.sleep(0.05)
 
-            def run(*params: str) -> dict[str, Any]:
-                query = {"untagged": "true", **{p: "true" for p in params}}
-                response = http.post("/api/v1/gc", params=query)
-                return json.loads(response.text.splitlines()[-1])["report"]
+        def run(*params: str) -> dict[str, Any]:
+            query = {"untagged": "true", **{p: "true" for p in params}}
+            response = http.post("/api/v1/gc", params=query)
+            return json.loads(response.text.splitlines()[-1])["report"]
 
-            assert run("dryRun")["untagged_manifests"] == 1
-            assert http.get(f"/v2/{repo}/manifests/{loose}").status_code == 200
-            report = run()
-            assert report["untagged_manifests"] == 1
-            assert report["blobs"] == 0  # b"loose" is still used by the held manifest
-            assert http.get(f"/v2/{repo}/manifests/{loose}").status_code == 404
-            for kept in (*children, signature, orphan, held, tagged):
-                assert http.get(f"/v2/{repo}/manifests/{kept}").status_code == 200, kept
-            http.delete(f"/api/v1/holds/{hold['id']}")
-            second = run()
-            assert second["untagged_manifests"] == 1
-            assert second["blobs"] == 2  # b"loose" and b"held"
-            events = http.get("/api/v1/audit").json()["events"]
-            assert any(e["target"] == f"{repo}@{loose}" and e["actor"] == "gc" for e in events)
-    finally:
-        server.stop()
+        assert run("dryRun")["untagged_manifests"] == 1
+        assert http.get(f"/v2/{repo}/manifests/{loose}").status_code == 200
+        report = run()
+        assert report["untagged_manifests"] == 1
+        assert report["blobs"] == 0  # b"loose" is still used by the held manifest
+        assert http.get(f"/v2/{repo}/manifests/{loose}").status_code == 404
+        for kept in (*children, signature, orphan, held, tagged):
+            assert http.get(f"/v2/{repo}/manifests/{kept}").status_code == 200, kept
+        http.delete(f"/api/v1/holds/{hold['id']}")
+        second = run()
+        assert second["untagged_manifests"] == 1
+        assert second["blobs"] == 2  # b"loose" and b"held"
+        events = http.get("/api/v1/audit").json()["events"]
+        assert any(e["target"] == f"{repo}@{loose}" and e["actor"] == "gc" for e in events)
 
 
 def test_a_run_says_what_the_grace_period_keeps_and_until_when(
@@ -314,34 +308,28 @@ def test_a_run_says_what_the_grace_period_keeps_and_until_when(
     assert "pushed within the grace period (1 h); the first becomes collectable at" in done.stdout
 
 
-def test_untagged_dry_run_counts_the_blobs_the_run_frees(tmp_path: Path) -> None:
+def test_untagged_dry_run_counts_the_blobs_the_run_frees(server: CargoholdServer) -> None:
     """`gc --untagged --dry-run` and the run agree, and the run's progress total is right."""
-    server = CargoholdServer(
-        tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
-    ).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            repo = "team/app"
-            push_image(http, repo, "v1", layers=[b"base", b"old-app", b"old-data"])
-            # v1 moves to a new image: the old one is untagged, its own layers only its own.
-            push_image(http, repo, "v1", layers=[b"base", b"new-app"])
-            push_blob(http, repo, b"loose blob")
-            time.sleep(0.05)
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        repo = "team/app"
+        push_image(http, repo, "v1", layers=[b"base", b"old-app", b"old-data"])
+        # v1 moves to a new image: the old one is untagged, its own layers only its own.
+        push_image(http, repo, "v1", layers=[b"base", b"new-app"])
+        push_blob(http, repo, b"loose blob")
+        time.sleep(0.05)
 
-            def run(*params: str) -> tuple[dict[str, Any], dict[str, Any]]:
-                query = {"untagged": "true", **{p: "true" for p in params}}
-                response = http.post("/api/v1/gc", params=query)
-                events = [json.loads(line) for line in response.text.splitlines()]
-                return events[0], events[-1]["report"]
+        def run(*params: str) -> tuple[dict[str, Any], dict[str, Any]]:
+            query = {"untagged": "true", **{p: "true" for p in params}}
+            response = http.post("/api/v1/gc", params=query)
+            events = [json.loads(line) for line in response.text.splitlines()]
+            return events[0], events[-1]["report"]
 
-            dry_start, dry = run("dryRun")
-            # Freed: old-app and old-data (base and the config are shared with the new
-            # image) and the loose blob.
-            assert dry["untagged_manifests"] == 1
-            assert dry["blobs"] == 3
-            start, real = run()
-            assert (real["blobs"], real["bytes"]) == (dry["blobs"], dry["bytes"])
-            assert start["candidates"] == dry_start["candidates"] == real["blobs"]
-            assert run()[1]["blobs"] == 0
-    finally:
-        server.stop()
+        dry_start, dry = run("dryRun")
+        # Freed: old-app and old-data (base and the config are shared with the new
+        # image) and the loose blob.
+        assert dry["untagged_manifests"] == 1
+        assert dry["blobs"] == 3
+        start, real = run()
+        assert (real["blobs"], real["bytes"]) == (dry["blobs"], dry["bytes"])
+        assert start["candidates"] == dry_start["candidates"] == real["blobs"]
+        assert run()[1]["blobs"] == 0

@@ -23,6 +23,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tests.support.processes import children_by_parent
+
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"
 CONTAINERD = "/usr/bin/containerd"
@@ -121,17 +123,7 @@ def kill_pids(pids: Sequence[int]) -> None:
 
 def descendants(pids: Sequence[int]) -> list[int]:
     """All processes below `pids` (a shim's container processes, for instance)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
+    children = children_by_parent()
     found: list[int] = []
     pending = list(pids)
     while pending:

@@ -9,6 +9,8 @@ import socket
 import time
 from pathlib import Path
 
+from tests.support.processes import children_by_parent
+
 CHUNK = 64 * 1024
 
 
@@ -92,19 +94,7 @@ def send_until_answered(
 
 def worker_pids(server_pid: int) -> list[int]:
     """The processes the server process forked (granian's workers)."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: the ppid follows its end.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == server_pid:
-            children.append(int(entry.name))
-    return children
+    return children_by_parent().get(server_pid, [])
 
 
 def resident_bytes(pids: list[int]) -> int:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from cargohold.cli.client import DEFAULT_REGISTRY, AdminClient
+from cargohold.cli.client import DEFAULT_REGISTRY, AdminClient, ClientError
 
 out = Console()
 err_console = Console(stderr=True)
@@ -73,3 +74,24 @@ def scope_of(project: str | None, repository: str | None) -> tuple[str, str]:
     if not repository:
         raise fail("give exactly one of --project or --repository")
     return "repository", repository
+
+
+def final_report(
+    events: Iterable[dict[str, Any]], what: str, on_progress: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Follow a run the server streams (gc, fsck): progress events go to `on_progress`; the
+    report it ends with is returned; an error, or no report, is a one-line failure."""
+    report: dict[str, Any] | None = None
+    try:
+        for event in events:
+            if event["event"] == "error":
+                raise fail(f"{event['code']}: {event['message']}")
+            if event["event"] == "done":
+                report = event["report"]
+            else:
+                on_progress(event)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if report is None:
+        raise fail(f"the server ended {what} without a report")
+    return report

@@ -6,8 +6,15 @@ from typing import Annotated, Any
 
 import typer
 
-from cargohold.cli.client import DEFAULT_REGISTRY, ClientError
-from cargohold.cli.common import JsonOption, RegistryOption, err_console, fail, print_json, size
+from cargohold.cli.client import DEFAULT_REGISTRY
+from cargohold.cli.common import (
+    JsonOption,
+    RegistryOption,
+    err_console,
+    final_report,
+    print_json,
+    size,
+)
 from cargohold.cli.common import client as _client
 
 # Exit status when a check (without --repair) found problems: scripts tell it from errors (1).
@@ -30,20 +37,13 @@ def fsck(
 
     Without --repair nothing changes and the exit status is 2 when problems were found.
     """
-    report: dict[str, Any] | None = None
-    try:
-        with err_console.status("checking", spinner="dots") as status:
-            for event in _client(registry).fsck(repair, verify_content):
-                if event["event"] == "progress" and not as_json:
-                    status.update(f"checked {event['checked']} {event['phase']}")
-                elif event["event"] == "error":
-                    raise fail(f"{event['code']}: {event['message']}")
-                elif event["event"] == "done":
-                    report = event["report"]
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    if report is None:
-        raise fail("the server ended the check without a report")
+    with err_console.status("checking", spinner="dots") as status:
+
+        def show(event: dict[str, Any]) -> None:
+            if not as_json:
+                status.update(f"checked {event['checked']} {event['phase']}")
+
+        report = final_report(_client(registry).fsck(repair, verify_content), "the check", show)
     problems = report["missing"] + report["damaged"] + report["orphans"]
     if as_json:
         print_json(report)

@@ -23,6 +23,7 @@ from cargohold.cli.common import (
     RepositoryOption,
     err_console,
     fail,
+    final_report,
     out,
     scope_of,
 )
@@ -590,7 +591,6 @@ def gc(
     as_json: JsonOption = False,
 ) -> None:
     """Garbage-collect unreferenced blobs while the registry keeps serving."""
-    report: dict[str, Any] | None = None
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -598,22 +598,16 @@ def gc(
         console=err_console,
         disable=as_json,
     )
-    try:
-        with progress:
-            task = progress.add_task("blobs", total=None)
-            for event in _client(registry).gc(dry_run, untagged):
-                if event["event"] == "start":
-                    progress.update(task, total=event["candidates"])
-                elif event["event"] == "progress":
-                    progress.update(task, completed=event["blobs"])
-                elif event["event"] == "error":
-                    raise fail(f"{event['code']}: {event['message']}")
-                elif event["event"] == "done":
-                    report = event["report"]
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    if report is None:
-        raise fail("the server ended garbage collection without a report")
+    with progress:
+        task = progress.add_task("blobs", total=None)
+
+        def show(event: dict[str, Any]) -> None:
+            if event["event"] == "start":
+                progress.update(task, total=event["candidates"])
+            elif event["event"] == "progress":
+                progress.update(task, completed=event["blobs"])
+
+        report = final_report(_client(registry).gc(dry_run, untagged), "garbage collection", show)
     if as_json:
         _print_json(report)
         return
