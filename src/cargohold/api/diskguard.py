@@ -10,8 +10,9 @@ import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cargohold.api.bodies import CLOSE
 from cargohold.api.context import context
 from cargohold.api.errors import error_response
 from cargohold.errors import DiskFull, is_disk_full
@@ -29,19 +30,21 @@ def _frees_space(method: str, path: str) -> bool:
     )
 
 
-def disk_full_error(space: SpaceReserve) -> DiskFull:
+def disk_full_error(space: SpaceReserve, method: str) -> DiskFull:
     free, _ = space.free_bytes()
     return DiskFull(
         f"the registry's disk is full ({free} bytes free in its data directory); pushes are "
         "refused until an administrator deletes images and runs garbage collection",
         detail={"freeBytes": free},
+        # The rest of a push's body is never read: the connection cannot carry another request.
+        headers=CLOSE if method in _PUSH_METHODS else None,
     )
 
 
 def report_disk_full(space: SpaceReserve, request: Request, exc: BaseException) -> DiskFull:
     """A write failed for lack of space: release the reserve, log one line, answer 507."""
     space.release()
-    error = disk_full_error(space)
+    error = disk_full_error(space, request.method)
     log.error(
         "disk full: %s %s failed (%s); data directory %s has %d bytes free; pushes are refused "
         "until deletes and garbage collection free space",
@@ -84,13 +87,21 @@ class DiskSpaceGuard:
         if method in _PUSH_METHODS and path.startswith("/v2/"):
             # One stat while the reserve is held; only a missing one costs a thread hop.
             if not self.space.held() and not await loop.run_in_executor(None, self.space.writable):
-                response = error_response(disk_full_error(self.space))
+                response = error_response(disk_full_error(self.space, method))
                 await response(scope, receive, send)
                 return
         elif _frees_space(method, path):
             await loop.run_in_executor(None, self.space.make_room)
+
+            async def restore_then_send(message: Message) -> None:
+                # Before the response ends: a client that asks right after a collection
+                # finds the reserve taken again if the collection freed enough.
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    await loop.run_in_executor(None, self.space.restore)
+                await send(message)
+
             try:
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, restore_then_send)
             finally:
                 await loop.run_in_executor(None, self.space.restore)
             return
