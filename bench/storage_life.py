@@ -82,15 +82,21 @@ def _digest(label: str) -> str:
     return compute(label.encode())
 
 
+def _link_stored(meta: MetadataStore, repository: str, digest: str, size: int) -> None:
+    """A blob row as a finished push leaves it: linked and marked stored."""
+    meta.link_blob(repository, digest, size)
+    meta.mark_blob_stored(digest)
+
+
 def lifecycle(root: Path, images: int) -> dict[str, float]:
     meta = MetadataStore(engine := make_engine(f"sqlite:///{root / 'lifecycle.db'}"))
     migrate(engine)
     config = _digest("config")
-    meta.link_blob("big/repo", config, 2)
+    _link_stored(meta, "big/repo", config, 2)
     started = time.perf_counter()
     for i in range(images):
         layer = _digest(f"layer-{i}")
-        meta.link_blob("big/repo", layer, 1000)
+        _link_stored(meta, "big/repo", layer, 1000)
         body = _manifest(config, [(layer, 1000)])
         tag = f"v{i}" if i % 2 == 0 else None
         meta.put_manifest("big/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), tag)
@@ -115,10 +121,10 @@ def populate_gc(
     referenced = blobs - blobs // 4
     per_manifest = -(-referenced // manifests)  # ceiling: every referenced blob is used
     config = _digest("config")
-    meta.link_blob("gc/repo", config, 2)
+    _link_stored(meta, "gc/repo", config, 2)
     digests = [_digest(f"blob-{i}") for i in range(blobs)]
     for i, digest in enumerate(digests):
-        meta.link_blob("gc/repo", digest, 100)
+        _link_stored(meta, "gc/repo", digest, 100)
         if i >= referenced:
             store.put(digest, f"blob-{i}".encode())
     for m in range(manifests):
