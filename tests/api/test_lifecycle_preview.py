@@ -287,3 +287,32 @@ def test_cli_set_get_apply_remove(
     assert _cli("lifecycle", "remove", repo, *url).returncode == 0
     gone = _cli("lifecycle", "get", repo, *url)
     assert gone.returncode == 1 and "POLICY_UNKNOWN" in gone.stderr
+
+
+def test_tags_listing_and_preview_give_an_image_the_same_size(
+    client: httpx.Client, repo: str
+) -> None:
+    """One size everywhere: the manifest, its index children and referrers (a signature
+    here), and the distinct blobs they reference, each counted once."""
+    signed, signed_body = push_image(client, repo, "signed", config=CONFIG, layers=[BASE, L1])
+    image_manifest(client, repo, config=CONFIG, layers=[SIGNATURE])
+    signature = _push_by_digest(
+        client,
+        repo,
+        image_manifest(
+            client,
+            repo,
+            config=CONFIG,
+            layers=[SIGNATURE, BASE],  # BASE again: counted once for the signed image
+            subject={"mediaType": OCI_MANIFEST, "digest": signed, "size": len(signed_body)},
+        ),
+    )
+    expected = len(signed_body) + len(signature) + len(CONFIG) + len(BASE) + len(L1)
+    expected += len(SIGNATURE)
+    tags = client.get(f"/api/v1/repositories/{repo}/tags").json()["tags"]
+    assert {t["tag"]: t["size_bytes"] for t in tags} == {"signed": expected}
+    preview = client.post(
+        f"/api/v1/repositories/{repo}/lifecycle/preview", content=json.dumps(POLICY)
+    ).json()
+    sizes = {i["imageDigest"]: i["imageSizeInBytes"] for i in preview["images"]}
+    assert sizes == {signed: expected}

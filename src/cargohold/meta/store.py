@@ -838,7 +838,8 @@ class MetadataStore:
     def tag_details(self, repository: str) -> list[dict[str, object]] | None:
         """Each tag with its manifest's digest, media type, size, push and last pull time.
 
-        Size is the manifest plus what it references; an index adds its children's.
+        Size here is the manifest's own bytes; the image's size, with what it references and
+        what goes with it, is ManifestGraph.image_size (services/inventory.py).
         """
         with self._read() as conn:
             repository_id = self._repository_id(conn, repository)
@@ -847,7 +848,6 @@ class MetadataStore:
             rows = conn.execute(
                 sa.select(
                     tags.c.name,
-                    manifests.c.id,
                     manifests.c.digest,
                     manifests.c.media_type,
                     manifests.c.size,
@@ -859,71 +859,18 @@ class MetadataStore:
                 .where(tags.c.repository_id == repository_id)
                 .order_by(tags.c.name)
             ).all()
-            sizes = self._image_sizes(conn, repository_id, {row.id for row in rows})
         return [
             {
                 "tag": row.name,
                 "digest": row.digest,
                 "media_type": row.media_type,
-                "size_bytes": sizes.get(row.id, row.size),
+                "size_bytes": row.size,
                 "pushed_at": row.pushed_at,
                 "tagged_at": row.updated_at,
                 "last_pulled_at": row.last_pulled_at,
             }
             for row in rows
         ]
-
-    def _image_sizes(
-        self, conn: sa.Connection, repository_id: int, manifest_ids: Iterable[int]
-    ) -> dict[int, int]:
-        """Manifest bytes plus distinct referenced blob bytes, following index children."""
-        refs = conn.execute(
-            sa.select(
-                manifests.c.id,
-                manifests.c.digest,
-                manifests.c.size,
-                manifest_references.c.kind,
-                manifest_references.c.digest,
-                manifest_references.c.size,
-            )
-            .select_from(
-                manifests.outerjoin(
-                    manifest_references, manifest_references.c.manifest_id == manifests.c.id
-                )
-            )
-            .where(manifests.c.repository_id == repository_id)
-        ).all()
-        by_digest: dict[str, int] = {}
-        own_size: dict[int, int] = {}
-        children: dict[int, list[tuple[str, str, int]]] = {}
-        for manifest_id, digest, size, kind, ref_digest, ref_size in refs:
-            by_digest[digest] = manifest_id
-            own_size[manifest_id] = size
-            if kind is not None:
-                children.setdefault(manifest_id, []).append((kind, ref_digest, ref_size))
-
-        def collect(root: int) -> int:
-            # A loop, not recursion: an index chain may be any number of levels deep.
-            seen: set[int] = set()
-            seen_blobs: set[str] = set()
-            total = 0
-            stack = [root]
-            while stack:
-                manifest_id = stack.pop()
-                if manifest_id in seen:
-                    continue
-                seen.add(manifest_id)
-                total += own_size[manifest_id]
-                for kind, digest, size in children.get(manifest_id, []):
-                    if kind == "manifest":
-                        if digest in by_digest:
-                            stack.append(by_digest[digest])
-                    elif digest not in seen_blobs:
-                        seen_blobs.add(digest)
-                        total += size
-            return total
-
-        return {mid: collect(mid) for mid in manifest_ids if mid in own_size}
 
     # -- lifecycle facts ----------------------------------------------------------------
 

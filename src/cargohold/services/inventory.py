@@ -9,6 +9,7 @@ from cargohold import __version__
 from cargohold.errors import NameUnknown
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
+from cargohold.services.manifest_graph import ManifestGraph
 from cargohold.storage.base import BlobStore
 from cargohold.storage.space import SpaceReserve
 
@@ -39,8 +40,14 @@ class InventoryService:
     def tags(self, repository: str) -> list[dict[str, object]]:
         check_name(repository)
         details = self.meta.tag_details(repository)
-        if details is None:
+        facts = self.meta.repository_manifests(repository)
+        if details is None or facts is None:
             raise NameUnknown(detail={"name": repository})
+        graph = ManifestGraph(facts)
+        for row in details:
+            digest = str(row["digest"])
+            if digest in graph.by_digest:  # else deleted between the two reads: its own size
+                row["size_bytes"] = graph.image_size(digest)
         return details
 
     def audit(self, limit: int) -> list[dict[str, Any]]:

@@ -190,8 +190,7 @@ class LifecycleService:
                     tags=decision.image.tags,
                     pushed_at=decision.image.pushed_at,
                     last_pulled_at=decision.image.last_pulled_at,
-                    size_bytes=sum(graph.by_digest[d].size for d in members)
-                    + sum(graph.blobs(members).values()),
+                    size_bytes=graph.image_size(decision.image.digest),
                     expire=decision.image.digest in expiring_roots,
                     rule_priority=decision.rule_priority,
                     held_by=held_by.get(decision.image.digest),

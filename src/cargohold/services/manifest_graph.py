@@ -1,4 +1,9 @@
-"""Which manifests of a repository go with which: index children and referrers."""
+"""Which manifests of a repository go with which: index children and referrers.
+
+This is also the one place an image's size is computed (tags listing, lifecycle preview): the
+manifest, everything that goes with it (index children and referrers such as signatures and
+SBOMs, transitively) and the distinct blobs all of those reference, each counted once.
+"""
 
 from __future__ import annotations
 
@@ -37,3 +42,8 @@ class ManifestGraph:
             for kind, ref, size in self.by_digest[digest].references
             if kind != "manifest"
         }
+
+    def image_size(self, digest: str) -> int:
+        """Bytes of the image `digest` with everything that goes with it (module docstring)."""
+        members = self.closure({digest})
+        return sum(self.by_digest[d].size for d in members) + sum(self.blobs(members).values())
