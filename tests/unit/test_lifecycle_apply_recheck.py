@@ -231,3 +231,55 @@ def test_every_deletion_is_audited_with_its_rule(meta: MetadataStore) -> None:
     assert [(e["target"], e["detail"]) for e in events] == [
         (f"{REPO}@{old}", {"reason": "lifecycle policy", "rulePriority": 1})
     ]
+
+
+def test_an_image_an_index_pushed_after_the_evaluation_lists_is_kept(
+    meta: MetadataStore,
+) -> None:
+    old, old_body = _image(meta, 1, "v1")
+    _image(meta, 2, "v2")
+    service, preview = _evaluate(meta)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": old, "size": len(old_body)}],
+    }
+    index_digest = _push(meta, _body(index), "multi", OCI_INDEX)
+    applied = service.delete_expiring(preview, "tester")
+    assert [(s.digest, s.reason) for s in applied.skipped] == [(old, f"listed by {index_digest}")]
+    assert _exists(meta, old)
+
+
+def test_a_referrer_of_a_child_that_stays_stays_with_it(meta: MetadataStore) -> None:
+    (child, child_body), (other, other_body) = (_image(meta, 10 + i, None) for i in range(2))
+    signature = _body(
+        manifest_document(
+            b"{}",
+            [],
+            artifactType="application/vnd.example.signature",
+            subject={"mediaType": OCI_MANIFEST, "digest": child, "size": len(child_body)},
+        )
+    )
+    signature_digest = _push(meta, signature, None)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": d, "size": len(b)}
+            for d, b in ((child, child_body), (other, other_body))
+        ],
+    }
+    index_digest = _push(meta, _body(index), "multi", OCI_INDEX)
+    _image(meta, 99, "newest")
+    service, preview = _evaluate(meta)
+    (expiring,) = preview.expiring
+    assert set(expiring.dependents) == {child, other, signature_digest}
+
+    meta.put_manifest(REPO, child, child_body, parse_manifest(child_body, OCI_MANIFEST), "child")
+    applied = service.delete_expiring(preview, "tester")
+
+    assert sorted((s.digest, s.reason) for s in applied.skipped) == sorted(
+        [(child, "tags changed"), (signature_digest, f"kept with {child}")]
+    )
+    assert _exists(meta, child) and _exists(meta, signature_digest)
+    assert not _exists(meta, index_digest) and not _exists(meta, other)
