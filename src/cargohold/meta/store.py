@@ -1404,15 +1404,18 @@ class MetadataStore:
         """
         if not doomed:
             return
-        marks = ", ".join("?" * len(doomed))
         listed_by: dict[str, set[str]] = {}
-        for parent, child in tx.rows(
-            "SELECT m.digest, r.digest FROM manifest_references r JOIN manifests m"
-            " ON m.id = r.manifest_id WHERE m.repository_id = ? AND r.kind = 'manifest'"
-            f" AND r.digest IN ({marks})",
-            (repository_id, *doomed),
-        ):
-            listed_by.setdefault(child, set()).add(parent)
+        wanted = sorted(doomed)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for parent, child in tx.rows(
+                "SELECT m.digest, r.digest FROM manifest_references r JOIN manifests m"
+                " ON m.id = r.manifest_id WHERE m.repository_id = ? AND r.kind = 'manifest'"
+                f" AND r.digest IN ({marks})",
+                (repository_id, *chunk),
+            ):
+                listed_by.setdefault(child, set()).add(parent)
         changed = True
         while changed:
             changed = False
