@@ -137,8 +137,9 @@ def test_tags_and_holds_added_while_apply_runs_are_never_overridden(
     assert not any(thread.is_alive() for thread in threads)
     try:
         assert race.errors == []
-        # Enough happened for the race to mean something.
-        assert len(race.tagged) > 5 and len(race.held) > 5
+        # Enough happened for the race to mean something (how many holds found their image
+        # still there depends on the machine's load).
+        assert len(race.tagged) > 5 and len(race.hold_ids) > 5
         lost_tags = [
             (tag, digest)
             for tag, digest in race.tagged
