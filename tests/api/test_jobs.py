@@ -64,6 +64,7 @@ def test_lifecycle_job_applies_stored_policies(client: httpx.Client, repo: str) 
     assert job["state"] == "succeeded", job
     assert job["trigger"] == "api" and job["args"] == {"repository": repo}
     assert job["result"]["repositories"][repo]["deleted"] == 2
+    assert job["result"]["repositories"][repo]["skipped"] == []
     assert job["startedAt"] <= job["finishedAt"]
     assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["v3"]
     assert client.get(f"/v2/{repo}/manifests/{digests[0]}").status_code == 404
@@ -71,7 +72,12 @@ def test_lifecycle_job_applies_stored_policies(client: httpx.Client, repo: str) 
     # With no repository, every repository that has a policy is visited (this one included).
     job = _wait(client, client.post("/api/v1/jobs", json={"kind": "lifecycle"}).json()["id"])
     assert job["state"] == "succeeded"
-    assert job["result"]["repositories"][repo] == {"expired": 0, "deleted": 0, "bytesFreed": 0}
+    assert job["result"]["repositories"][repo] == {
+        "expired": 0,
+        "deleted": 0,
+        "bytesFreed": 0,
+        "skipped": [],
+    }
 
     listed = client.get("/api/v1/jobs", params={"kind": "lifecycle", "n": 500}).json()["jobs"]
     assert job["id"] in [j["id"] for j in listed]

@@ -251,6 +251,8 @@ def test_stored_policy_is_applied_with_holds_respected_and_every_deletion_audite
         client.delete(f"/api/v1/holds/{hold['id']}")
     # v1 (and its signature) and the loose image go; v2 is held; v3 and the index stay.
     assert applied["deleted"] == 3
+    assert sorted(applied["deletedImages"]) == sorted([scenario["v1"], scenario["loose"]])
+    assert applied["skipped"] == []
     assert client.get(f"/v2/{repo}/manifests/{scenario['v1']}").status_code == 404
     assert client.get(f"/v2/{repo}/manifests/{scenario['loose']}").status_code == 404
     for kept in (scenario["v2"], scenario["v3"], "multi"):

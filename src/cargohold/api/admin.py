@@ -96,6 +96,10 @@ def _preview_document(preview: LifecyclePreview) -> dict[str, object]:
         ],
         "bytesFreed": preview.bytes_freed,
         "deleted": preview.deleted,
+        "deletedImages": preview.deleted_images,
+        "skipped": [
+            {"imageDigest": skip.digest, "reason": skip.reason} for skip in preview.skipped
+        ],
         "dependentManifestsExpiring": preview.dependents_expiring,
         "orphanReferrers": preview.orphan_referrers,
         "warnings": preview.warnings,

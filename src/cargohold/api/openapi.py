@@ -687,7 +687,9 @@ OPENAPI: dict[str, Any] = {
                 ],
                 "responses": {
                     "200": {
-                        "description": "What was deleted (`deleted` counts manifests)",
+                        "description": "What was deleted (`deleted` counts manifests) and "
+                        "which expiring images were kept because they changed since the "
+                        "evaluation (`skipped`)",
                         "content": {
                             "application/json": {
                                 "schema": {"$ref": "#/components/schemas/LifecyclePreview"}
@@ -807,6 +809,31 @@ OPENAPI: dict[str, Any] = {
                     },
                     "images": {"type": "array", "items": {"type": "object"}},
                     "bytesFreed": {"type": "integer"},
+                    "deleted": {
+                        "type": "integer",
+                        "description": "apply: manifests deleted (0 in a preview)",
+                    },
+                    "deletedImages": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "apply: digests of the expiring images deleted",
+                    },
+                    "skipped": {
+                        "type": "array",
+                        "description": "apply: expiring manifests kept because they changed "
+                        "since the evaluation",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "imageDigest": {"type": "string"},
+                                "reason": {
+                                    "type": "string",
+                                    "description": "tags changed, pushed again, held by hold "
+                                    "ID, already gone, listed by DIGEST or kept with DIGEST",
+                                },
+                            },
+                        },
+                    },
                     "dependentManifestsExpiring": {"type": "integer"},
                     "warnings": {"type": "array", "items": {"type": "string"}},
                 },

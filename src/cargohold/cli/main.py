@@ -294,6 +294,9 @@ def lifecycle_apply(
     _print_preview(preview, output_format)
     if output_format is OutputFormat.table:
         print(f"deleted {preview['deleted']} manifests")
+        # Images that changed (tagged, pushed again, held) after the evaluation are kept.
+        for skip in preview.get("skipped", []):
+            print(f"skipped {skip['imageDigest']}: {skip['reason']}")
 
 
 def _print_preview(preview: dict[str, Any], output_format: OutputFormat) -> None:

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ from cargohold.meta.models import (
 )
 from cargohold.meta.sums import joined, split_sum_sql
 from cargohold.oci.manifests import Manifest
+from cargohold.oci.names import project_of
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,48 @@ class HoldRow:
             "reason": self.reason,
             "ends_at": self.ends_at,
         }
+
+
+# Which of the hold rows covers an image of a repository at a time, or None: the caller's
+# hold rules (policy/holds.py), applied to rows read inside the delete transaction.
+HoldMatcher = Callable[[list[HoldRow], str, str, float], HoldRow | None]
+
+
+@dataclass(frozen=True)
+class ExpiringImage:
+    """An image a lifecycle evaluation expired, as the evaluation saw it."""
+
+    digest: str
+    tags: tuple[str, ...]
+    pushed_at: float
+    # Untagged manifests that go only because this image goes (index children, referrers).
+    dependents: tuple[str, ...]
+    # The audit detail of each deletion.
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """A manifest lifecycle expired but did not delete, and why."""
+
+    digest: str
+    reason: str
+
+
+@dataclass
+class ExpiryOutcome:
+    # Every manifest deleted (images and what went with them), and the images among them.
+    deleted: list[str] = field(default_factory=list)
+    deleted_images: list[str] = field(default_factory=list)
+    skipped: list[SkippedImage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _CurrentManifest:
+    id: int
+    pushed_at: float
+    tags: tuple[str, ...]  # sorted
+    subject_digest: str | None
 
 
 @dataclass(frozen=True)
@@ -502,42 +545,9 @@ class MetadataStore:
             repository_id = self._ensure_repository_id(tx, repository, now)
             self._verify_references(tx, repository_id, manifest)
             self._verify_reference_sizes(tx, repository_id, manifest)
-            inserted = tx.one(
-                "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size,"
-                " content, subject_digest, annotations, pushed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
-                (
-                    repository_id,
-                    digest,
-                    manifest.media_type,
-                    manifest.referrer_artifact_type,
-                    len(content),
-                    content,
-                    manifest.subject.digest if manifest.subject else None,
-                    json.dumps(manifest.annotations) if manifest.annotations else None,
-                    now,
-                ),
+            manifest_id = self._claim_manifest_row(
+                tx, repository_id, digest, content, manifest, now
             )
-            if inserted is not None:
-                manifest_id = int(inserted[0])
-                references = [
-                    (manifest_id, i, kind, d.digest, d.size)
-                    for i, (kind, d) in enumerate(manifest.references())
-                ]
-                if references:
-                    tx.executemany(
-                        "INSERT INTO manifest_references (manifest_id, position, kind, digest,"
-                        " size) VALUES (?, ?, ?, ?, ?)",
-                        references,
-                    )
-            else:
-                existing = tx.one(
-                    "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?",
-                    (repository_id, digest),
-                )
-                assert existing is not None
-                manifest_id = int(existing[0])
             if tag is None:
                 return
             if tag_is_immutable:
@@ -568,6 +578,62 @@ class MetadataStore:
                 " SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
                 (repository_id, tag, manifest_id, now),
             )
+
+    def _claim_manifest_row(
+        self,
+        tx: Transaction,
+        repository_id: int,
+        digest: str,
+        content: bytes,
+        manifest: Manifest,
+        now: float,
+    ) -> int:
+        """The manifest's row, inserted with its references or found (key-share-locked on
+        PostgreSQL); its id.
+
+        On PostgreSQL the lock waits for a delete holding the row (a lifecycle apply locks
+        the rows it may delete): once that commits the row is gone and is inserted afresh,
+        instead of a tag pointing at a deleted row. On SQLite writers are serialised.
+        """
+        lock = " FOR KEY SHARE" if self.dialect == "postgresql" else ""
+        for _ in range(5):
+            inserted = tx.one(
+                "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size,"
+                " content, subject_digest, annotations, pushed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
+                (
+                    repository_id,
+                    digest,
+                    manifest.media_type,
+                    manifest.referrer_artifact_type,
+                    len(content),
+                    content,
+                    manifest.subject.digest if manifest.subject else None,
+                    json.dumps(manifest.annotations) if manifest.annotations else None,
+                    now,
+                ),
+            )
+            if inserted is not None:
+                manifest_id = int(inserted[0])
+                references = [
+                    (manifest_id, i, kind, d.digest, d.size)
+                    for i, (kind, d) in enumerate(manifest.references())
+                ]
+                if references:
+                    tx.executemany(
+                        "INSERT INTO manifest_references (manifest_id, position, kind, digest,"
+                        " size) VALUES (?, ?, ?, ?, ?)",
+                        references,
+                    )
+                return manifest_id
+            existing = tx.one(
+                f"SELECT id FROM manifests WHERE repository_id = ? AND digest = ?{lock}",
+                (repository_id, digest),
+            )
+            if existing is not None:
+                return int(existing[0])
+        raise RuntimeError(f"manifest row {digest} keeps changing under a concurrent writer")
 
     def _verify_references(self, tx: Transaction, repository_id: int, manifest: Manifest) -> None:
         """Check, inside the write transaction, that the repository holds what the manifest needs.
@@ -1079,12 +1145,13 @@ class MetadataStore:
             for row in self._fast.rows(f"SELECT {self._HOLD_COLUMNS} FROM holds ORDER BY id")
         ]
 
+    _HOLDS_FOR = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE target = ? OR target = ? ORDER BY id"
+
     def holds_for(self, repository: str, project: str) -> list[HoldRow]:
-        rows = self._fast.rows(
-            f"SELECT {self._HOLD_COLUMNS} FROM holds WHERE target = ? OR target = ? ORDER BY id",
-            (repository, project),
-        )
-        return [HoldRow(*row) for row in rows]
+        return [HoldRow(*row) for row in self._fast.rows(self._HOLDS_FOR, (repository, project))]
+
+    def _hold_rows_for(self, tx: Transaction, repository: str, project: str) -> list[HoldRow]:
+        return [HoldRow(*row) for row in tx.rows(self._HOLDS_FOR, (repository, project))]
 
     def add_hold(self, hold: HoldRow, actor: str) -> int:
         now = time.time()
@@ -1147,33 +1214,174 @@ class MetadataStore:
             self._audit(tx, now, actor, "lifecycle.set", repository, {"policy": policy})
         return True
 
-    def delete_manifests(
-        self, repository: str, deletions: list[tuple[str, dict[str, Any]]], actor: str
-    ) -> int:
-        """Delete manifests (with their tags and references) in one transaction, auditing each.
+    def delete_expiring_images(
+        self,
+        repository: str,
+        images: list[ExpiringImage],
+        actor: str,
+        covering_hold: HoldMatcher,
+    ) -> ExpiryOutcome:
+        """Delete the images a lifecycle evaluation expired, if they are still as it saw them.
 
-        `deletions` pairs a digest with the audit detail of its deletion.
+        Compare-and-delete, in one write transaction: an image whose tags or push time
+        changed since the evaluation, that an active hold now covers (`covering_hold`
+        applies the hold rules to the hold rows read here), that a manifest outside the
+        deletion now lists, or that is gone, is skipped with the reason; so are the
+        manifests that would only have gone with it. On PostgreSQL the manifest rows are
+        locked first, so a push that tags one of them waits for this transaction (and then
+        finds it gone and pushes it again) or this one waits for the push (and then sees
+        the tag); the holds table is share-locked, so adding a hold waits the same way.
+        On SQLite writers are serialised anyway. Each deletion is audited with its detail.
         """
-        now = time.time()
-        deleted = 0
+        outcome = ExpiryOutcome()
         with self._fast.transaction() as tx:
             row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
             if row is None:
-                return 0
+                outcome.skipped = [SkippedImage(i.digest, "already gone") for i in images]
+                return outcome
             repository_id = row[0]
-            for digest, detail in deletions:
-                found = tx.one(
-                    "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?",
-                    (repository_id, digest),
+            wanted = sorted({d for i in images for d in (i.digest, *i.dependents)})
+            current = self._lock_manifests(tx, repository_id, wanted)
+            now = time.time()
+            hold_rows = self._hold_rows_for(tx, repository, project_of(repository))
+            going: dict[str, ExpiringImage] = {}
+            for image in images:
+                reason = self._changed_since_evaluation(
+                    image, current.get(image.digest), hold_rows, repository, now, covering_hold
                 )
-                if found is None:
-                    continue
-                self._delete_manifest_rows(tx, found[0])
-                self._audit(tx, now, actor, "manifest.delete", f"{repository}@{digest}", detail)
-                deleted += 1
-            if deleted:
+                if reason is None:
+                    going[image.digest] = image
+                else:
+                    outcome.skipped.append(SkippedImage(image.digest, reason))
+            skipped_roots = {s.digest for s in outcome.skipped}
+            kept_with_skipped = {
+                d for i in images if i.digest in skipped_roots for d in i.dependents
+            }
+            doomed = {
+                d: image
+                for image in going.values()
+                for d in (image.digest, *image.dependents)
+                if d in current and (d == image.digest or d not in kept_with_skipped)
+            }
+            for image in going.values():
+                for dependent in image.dependents:
+                    if dependent in doomed and current[dependent].tags:
+                        del doomed[dependent]
+                        outcome.skipped.append(SkippedImage(dependent, "tags changed"))
+            self._keep_what_others_need(tx, repository_id, current, doomed, outcome)
+            for digest in sorted(doomed):
+                image = doomed[digest]
+                self._delete_manifest_rows(tx, current[digest].id)
+                self._audit(
+                    tx, now, actor, "manifest.delete", f"{repository}@{digest}", image.detail
+                )
+                outcome.deleted.append(digest)
+            outcome.deleted_images = sorted(d for d in going if d in doomed)
+            if doomed:
                 tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
-        return deleted
+        return outcome
+
+    def _lock_manifests(
+        self, tx: Transaction, repository_id: int, digests: list[str]
+    ) -> dict[str, _CurrentManifest]:
+        """The current state of those manifests, their rows locked on PostgreSQL."""
+        found: dict[str, _CurrentManifest] = {}
+        if self.dialect == "postgresql":
+            # Holds first, then manifests in digest order: every apply takes them the same way.
+            tx.execute("LOCK TABLE holds IN SHARE MODE")
+        lock = " ORDER BY digest FOR UPDATE" if self.dialect == "postgresql" else ""
+        for start in range(0, len(digests), 500):
+            chunk = digests[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = tx.rows(
+                "SELECT id, digest, pushed_at, subject_digest FROM manifests"
+                f" WHERE repository_id = ? AND digest IN ({marks}){lock}",
+                (repository_id, *chunk),
+            )
+            ids = [int(r[0]) for r in rows]
+            tags_by_id: dict[int, list[str]] = {}
+            if ids:
+                id_marks = ", ".join("?" * len(ids))
+                for manifest_id, name in tx.rows(
+                    f"SELECT manifest_id, name FROM tags WHERE manifest_id IN ({id_marks})", ids
+                ):
+                    tags_by_id.setdefault(int(manifest_id), []).append(name)
+            for manifest_id, digest, pushed_at, subject in rows:
+                found[digest] = _CurrentManifest(
+                    int(manifest_id),
+                    float(pushed_at),
+                    tuple(sorted(tags_by_id.get(int(manifest_id), ()))),
+                    subject,
+                )
+        return found
+
+    @staticmethod
+    def _changed_since_evaluation(
+        image: ExpiringImage,
+        now_is: _CurrentManifest | None,
+        hold_rows: list[HoldRow],
+        repository: str,
+        now: float,
+        covering_hold: HoldMatcher,
+    ) -> str | None:
+        """Why an expiring image may no longer be deleted, or None if it still may."""
+        if now_is is None:
+            return "already gone"
+        if now_is.pushed_at != image.pushed_at:
+            return "pushed again"
+        if now_is.tags != tuple(sorted(image.tags)):
+            return "tags changed"
+        hold = covering_hold(hold_rows, repository, image.digest, now)
+        if hold is not None:
+            return f"held by hold {hold.id}"
+        return None
+
+    @staticmethod
+    def _keep_what_others_need(
+        tx: Transaction,
+        repository_id: int,
+        current: dict[str, _CurrentManifest],
+        doomed: dict[str, ExpiringImage],
+        outcome: ExpiryOutcome,
+    ) -> None:
+        """Take out of `doomed` what a manifest that stays now needs, transitively.
+
+        An index pushed since the evaluation may list an expiring manifest; a child or a
+        referrer kept that way keeps what it lists, and a kept manifest keeps its referrers.
+        """
+        if not doomed:
+            return
+        listed_by: dict[str, set[str]] = {}
+        wanted = sorted(doomed)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for parent, child in tx.rows(
+                "SELECT m.digest, r.digest FROM manifest_references r JOIN manifests m"
+                " ON m.id = r.manifest_id WHERE m.repository_id = ? AND r.kind = 'manifest'"
+                f" AND r.digest IN ({marks})",
+                (repository_id, *chunk),
+            ):
+                listed_by.setdefault(child, set()).add(parent)
+        changed = True
+        while changed:
+            changed = False
+            for digest in sorted(doomed):
+                outside = sorted(p for p in listed_by.get(digest, ()) if p not in doomed)
+                subject = current[digest].subject_digest
+                if outside:
+                    reason = f"listed by {outside[0]}"
+                elif (
+                    digest != doomed[digest].digest
+                    and subject in current
+                    and (subject not in doomed)
+                ):
+                    reason = f"kept with {subject}"
+                else:
+                    continue
+                del doomed[digest]
+                outcome.skipped.append(SkippedImage(digest, reason))
+                changed = True
 
     # -- mounts and garbage collection ---------------------------------------------------
 

@@ -29,6 +29,15 @@ def _hold(row: HoldRow) -> Hold:
     return Hold(row.id, row.scope, row.target, row.digest, row.reason, row.ends_at)  # type: ignore[arg-type]
 
 
+def covering_hold(rows: list[HoldRow], repository: str, digest: str, now: float) -> HoldRow | None:
+    """The first of those stored holds active at `now` that covers an image (policy/holds.py).
+
+    The store calls it on hold rows it read inside a delete transaction (a HoldMatcher).
+    """
+    found = holding(map(_hold, rows), repository, digest, now)
+    return None if found is None else next(row for row in rows if row.id == found.id)
+
+
 def hold_document(hold: Hold) -> dict[str, Any]:
     return {
         "id": hold.id,

@@ -257,6 +257,10 @@ class JobService:
                 "expired": len(outcome.expiring),
                 "deleted": outcome.deleted,
                 "bytesFreed": outcome.bytes_freed,
+                # Expiring images kept because they changed since the evaluation.
+                "skipped": [
+                    {"imageDigest": skip.digest, "reason": skip.reason} for skip in outcome.skipped
+                ],
             }
         return {"repositories": repositories, "failures": failures}
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from cargohold.errors import NameUnknown, RegistryError
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.store import ExpiringImage, MetadataStore, SkippedImage
 from cargohold.oci.names import check_name
 from cargohold.policy.holds import holding
 from cargohold.policy.lifecycle import (
@@ -15,7 +15,7 @@ from cargohold.policy.lifecycle import (
     evaluate_lifecycle,
     parse_lifecycle_policy,
 )
-from cargohold.services.holds import HoldService
+from cargohold.services.holds import HoldService, covering_hold
 from cargohold.services.manifest_graph import ManifestGraph
 
 
@@ -44,6 +44,8 @@ class PreviewImage:
     rule_priority: int | None
     # The active retention hold that keeps an image the policy would expire.
     held_by: str | None = None
+    # For an expiring image: the manifests that go with it (index children, referrers).
+    dependents: tuple[str, ...] = ()
 
 
 @dataclass
@@ -61,8 +63,11 @@ class LifecyclePreview:
     # Referrers whose subject is not in the repository, past the grace period: reported,
     # never expired by a policy.
     orphan_referrers: list[str] = field(default_factory=list)
-    # Filled in by apply().
+    # Filled in by apply(): manifests deleted (images and what went with them), the images
+    # deleted, and the manifests kept because they changed since the evaluation, with why.
     deleted: int = 0
+    deleted_images: list[str] = field(default_factory=list)
+    skipped: list[SkippedImage] = field(default_factory=list)
 
     @property
     def expiring(self) -> list[PreviewImage]:
@@ -105,16 +110,34 @@ class LifecycleService:
         self.meta.set_lifecycle_policy(repository, None, actor)
 
     def apply(self, repository: str, actor: str, now: float | None = None) -> LifecyclePreview:
-        """Run the stored policy for real: delete what the preview expires, auditing each."""
-        preview = self.preview(repository, self.policy(repository), now)
-        preview.deleted = self.meta.delete_manifests(
-            repository,
+        """Run the stored policy for real: evaluate it, then delete what it expires."""
+        return self.delete_expiring(self.preview(repository, self.policy(repository), now), actor)
+
+    def delete_expiring(self, preview: LifecyclePreview, actor: str) -> LifecyclePreview:
+        """Delete the images `preview` expires that are still as it saw them, auditing each.
+
+        The store re-checks inside its delete transaction (compare-and-delete): an image
+        tagged, untagged, pushed again or held since the evaluation is kept and reported in
+        `preview.skipped`, never overridden.
+        """
+        outcome = self.meta.delete_expiring_images(
+            preview.repository,
             [
-                (digest, {"reason": "lifecycle policy", "rulePriority": rule})
-                for digest, rule in preview.deletions.items()
+                ExpiringImage(
+                    image.digest,
+                    image.tags,
+                    image.pushed_at,
+                    image.dependents,
+                    {"reason": "lifecycle policy", "rulePriority": image.rule_priority},
+                )
+                for image in preview.expiring
             ],
             actor,
+            covering_hold,
         )
+        preview.deleted = len(outcome.deleted)
+        preview.deleted_images = outcome.deleted_images
+        preview.skipped = outcome.skipped
         return preview
 
     def preview(
@@ -194,6 +217,9 @@ class LifecycleService:
                     expire=decision.image.digest in expiring_roots,
                     rule_priority=decision.rule_priority,
                     held_by=held_by.get(decision.image.digest),
+                    dependents=tuple(sorted(members & going - {decision.image.digest}))
+                    if decision.image.digest in expiring_roots
+                    else (),
                 )
             )
         return preview
