@@ -28,6 +28,7 @@ from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.lifecycle import LifecycleService
+from cargohold.services.staging import UploadStaging
 from cargohold.services.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
 
@@ -138,7 +139,7 @@ def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
     meta = MetadataStore(engine := make_engine(f"sqlite:///{root / 'gc.db'}"))
     migrate(engine)
     store = FilesystemBlobStore(root / "blobs")
-    uploads = UploadService(meta, store, 86400)
+    uploads = UploadService(meta, store, UploadStaging(meta, store, 86400))
     collector = GarbageCollector(meta, store, uploads, grace_seconds=0)
     started = time.perf_counter()
     populate_gc(meta, store, blobs, manifests)

@@ -57,6 +57,7 @@ from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
 from cargohold.services.scanning import ScanService
+from cargohold.services.staging import UploadStaging
 from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.services.uploads import UploadService
@@ -167,9 +168,8 @@ def build_context(settings: Settings, lean: bool = False) -> AppContext:
     # instead of making several threads spin on the lock.
     writers = 1 if meta.dialect == "sqlite" else 8
     db_executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="db")
-    uploads = UploadService(
-        meta, blobs, settings.upload_expiry_seconds, db_executor=db_executor, access=access
-    )
+    staging = UploadStaging(meta, blobs, settings.upload_expiry_seconds)
+    uploads = UploadService(meta, blobs, staging, db_executor=db_executor, access=access)
     space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
     inventory = InventoryService(meta, blobs, space)
     gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds, holds)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import algorithm_of, new_hasher
-from cargohold.storage.base import BlobStore
+from cargohold.storage.base import BlobDriver
 
 BATCH = 500
 # Examples listed in a report; the counts are always complete.
@@ -52,13 +52,13 @@ Progress = Callable[[str, int], None]
 
 
 class BlobConsistencyCheck:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore) -> None:
+    def __init__(self, meta: MetadataStore, blobs: BlobDriver) -> None:
         self.meta = meta
         self.blobs = blobs
 
     def _content_matches(self, digest: str) -> bool:
         hasher = new_hasher(algorithm_of(digest))
-        for chunk in self.blobs.read(digest):
+        for chunk in self.blobs.get(digest):
             hasher.update(chunk)
         return f"{algorithm_of(digest)}:{hasher.hexdigest()}" == digest
 
@@ -113,7 +113,7 @@ class BlobConsistencyCheck:
             if progress is not None:
                 progress("objects", report.checked_objects)
 
-        for digest in self.blobs.list_digests():
+        for digest in self.blobs.list():
             batch.append(digest)
             if len(batch) >= BATCH:
                 flush()

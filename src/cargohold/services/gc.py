@@ -21,7 +21,7 @@ from cargohold.policy.holds import holding
 from cargohold.services.holds import HoldService
 from cargohold.services.manifest_graph import ManifestGraph
 from cargohold.services.uploads import UploadService
-from cargohold.storage.base import BlobStore
+from cargohold.storage.base import BlobDriver
 
 BATCH = 200
 # On SQLite a sweep batch holds the single writer lock while its files are deleted; after
@@ -64,7 +64,7 @@ class GarbageCollector:
     def __init__(
         self,
         meta: MetadataStore,
-        blobs: BlobStore,
+        blobs: BlobDriver,
         uploads: UploadService,
         grace_seconds: float,
         holds: HoldService | None = None,

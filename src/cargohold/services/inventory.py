@@ -10,13 +10,13 @@ from cargohold.errors import NameUnknown
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
 from cargohold.services.manifest_graph import ManifestGraph
-from cargohold.storage.base import BlobStore
+from cargohold.storage.base import BlobDriver
 from cargohold.storage.space import SpaceReserve
 
 
 class InventoryService:
     def __init__(
-        self, meta: MetadataStore, blobs: BlobStore, space: SpaceReserve | None = None
+        self, meta: MetadataStore, blobs: BlobDriver, space: SpaceReserve | None = None
     ) -> None:
         self.meta = meta
         self.blobs = blobs

@@ -46,7 +46,7 @@ from cargohold.policy.immutability import check_tag_push, check_tags_delete
 from cargohold.services.holds import HoldService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.tag_rules import TagRuleService
-from cargohold.storage.base import BlobStore
+from cargohold.storage.base import BlobDriver
 
 log = logging.getLogger("cargohold.registry")
 
@@ -98,7 +98,7 @@ class RegistryService:
     def __init__(
         self,
         meta: MetadataStore,
-        blobs: BlobStore,
+        blobs: BlobDriver,
         access: AccessPolicy,
         pulls: PullRecorder,
         tag_rules: TagRuleService | None = None,

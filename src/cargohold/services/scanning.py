@@ -41,7 +41,7 @@ from cargohold.scan.storedform import (
     inventory_to_json,
     result_to_json,
 )
-from cargohold.storage.base import BlobStore
+from cargohold.storage.base import BlobDriver, LocalFiles
 
 if TYPE_CHECKING:
     from cargohold.scan.layout import ImageToScan
@@ -146,7 +146,7 @@ class ScanService:
     def __init__(
         self,
         meta: MetadataStore,
-        blobs: BlobStore,
+        blobs: BlobDriver,
         vulndb: VulnStore[OsvRecord],
         scan_on_push: bool,
         sla_days: dict[str, int],
@@ -165,17 +165,16 @@ class ScanService:
     # -- reading images from the store --------------------------------------------------
 
     def _open_blob(self, digest: str) -> IO[bytes]:
-        path = self.blobs.local_path(digest)
-        if path is not None:
-            return open(path, "rb")
-        return io.BufferedReader(_BlobReader(self.blobs.read(digest)), 1 << 20)
+        if isinstance(self.blobs, LocalFiles):
+            return open(self.blobs.path_of(digest), "rb")
+        return io.BufferedReader(_BlobReader(self.blobs.get(digest)), 1 << 20)
 
     def _platform(self, manifest: Manifest) -> Platform | None:
         assert manifest.config is not None
         if manifest.config.size > MAX_CONFIG_BYTES:
             return None
         try:
-            config = json.loads(b"".join(self.blobs.read(manifest.config.digest)))
+            config = json.loads(b"".join(self.blobs.get(manifest.config.digest)))
         except (OSError, ValueError):
             return None
         if not isinstance(config, dict) or not config.get("os"):

@@ -1,1 +1,4 @@
-"""Blob store drivers behind one narrow interface (see `base.BlobStore`)."""
+"""Blob drivers behind one narrow interface (see `base.BlobDriver`).
+
+Upload staging lives above them, in services/staging.py.
+"""

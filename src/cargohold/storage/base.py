@@ -1,86 +1,108 @@
-"""The blob store interface.
+"""The blob driver interface: what every object store has, and nothing more.
 
-Narrow enough for S3: no driver may assume an atomic rename. An upload is
-written into a driver-owned staging area and only becomes a blob through
-`commit_upload`, which the driver implements however it can make a blob
-appear whole (rename on a filesystem, complete-multipart on S3).
+A driver stores whole objects by digest (`put`, `get` with a byte range, `stat`, `delete`,
+`list`) and stages uploads through writers. No driver may assume an atomic rename exists: a
+writer's `commit` makes the staged bytes appear whole under a digest however the backend can
+(fsync and rename on a filesystem, complete-multipart on S3). Upload sessions, offsets and
+expiry live above the driver (services/staging.py), so every driver gets resumable uploads by
+implementing these few methods; tests/storage/driver_suite.py is what a driver must pass.
+
+The model is distribution's `StorageDriver.Writer(path, append)` / `FileWriter`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
-class UploadBusy(Exception):
-    """Another request is writing or committing this upload right now."""
+class WriterBusy(Exception):
+    """Another writer holds this staged name right now (in any process)."""
 
 
-class UploadWriter(Protocol):
-    """Writes the bytes of one request into an upload, starting at a known offset."""
+class BlobWriter(Protocol):
+    """Exclusive access to one staged name, positioned at its end.
 
-    def write(self, data: bytes) -> None: ...
-    def close(self) -> int:
-        """Flush and return the upload's new size."""
-        ...
+    After `commit` or `cancel` the writer is finished, and `close` does nothing, so a caller
+    can always close in a `finally`.
+    """
 
-    def abort(self) -> None: ...
-
-
-class BlobStore(Protocol):
     name: str
 
-    def stat(self, digest: str) -> int | None:
-        """Size of the stored blob, or None."""
+    @property
+    def size(self) -> int:
+        """Bytes staged so far, including those of earlier writers of this name."""
         ...
 
-    def local_path(self, digest: str) -> str | None:
-        """A file path the HTTP server can send without copying, when the driver has one."""
+    def write(self, data: bytes) -> None: ...
+
+    def truncate(self, size: int) -> None:
+        """Drop the staged bytes past `size` (no larger than `self.size`); writing goes on there."""
         ...
 
-    def read(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Bytes [start, end) of a blob in chunks."""
+    def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Staged bytes [start, end) in chunks, e.g. to rebuild a running hash."""
         ...
+
+    def close(self) -> None:
+        """Keep what was staged for a later writer (`append=True`) and release the name."""
+        ...
+
+    def commit(self, digest: str) -> None:
+        """Make the staged bytes durable and visible, whole, as the object `digest`, replacing
+        whatever is stored there; the staged name is gone afterwards."""
+        ...
+
+    def cancel(self) -> None:
+        """Drop the staged bytes and release the name."""
+        ...
+
+
+class BlobDriver(Protocol):
+    name: str
 
     def put(self, digest: str, data: bytes) -> None:
-        """Store a whole blob whose digest the caller has verified, durably, in one step.
+        """Store a whole object whose digest the caller has verified, durably, in one step.
 
         Replaces whatever is stored under `digest`: the metadata decides when a write is
         needed (MetadataStore.link_blob), so a damaged or partial object gets rewritten.
         """
         ...
 
-    def delete(self, digest: str) -> None: ...
-
-    def list_digests(self) -> Iterator[str]: ...
-
-    def start_upload(self, upload_id: str) -> None: ...
-
-    def upload_writer(self, upload_id: str, offset: int) -> UploadWriter:
-        """Exclusive access to an upload from `offset` on; UploadBusy if another request has it."""
+    def get(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes [start, end) of an object in chunks; FileNotFoundError if there is none."""
         ...
 
-    def upload_size(self, upload_id: str) -> int | None: ...
-
-    def read_upload(self, upload_id: str, end: int) -> Iterator[bytes]:
-        """Bytes [0, end) of an upload, to rebuild a hash after a restart."""
+    def stat(self, digest: str) -> int | None:
+        """Size of the stored object, or None."""
         ...
 
-    def commit_upload(self, upload_id: str, digest: str) -> None:
-        """Make the upload's bytes durable and visible as blob `digest`, then drop the upload.
+    def delete(self, digest: str) -> None:
+        """Remove the object; nothing happens if there is none."""
+        ...
 
-        Replaces whatever is stored under `digest`, as `put` does.
+    def list(self) -> Iterator[str]:
+        """The digest of every stored object."""
+        ...
 
-        UploadBusy if another request is writing to it.
+    def writer(self, name: str, append: bool = False) -> BlobWriter:
+        """Hold the staged name `name` exclusively (WriterBusy if another writer has it).
+
+        `append=False` starts it empty; `append=True` continues what earlier writers staged
+        and closed (an unknown name starts empty too). Names are letters, digits, `-`, `_`.
         """
         ...
 
-    def abort_upload(self, upload_id: str) -> None: ...
-
-    def staged_before(self, cutoff: float) -> Iterator[str]:
-        """Names of staging entries last written before `cutoff` (UNIX seconds)."""
+    def staged(self) -> Iterator[tuple[str, float]]:
+        """Every staged name with the time (UNIX seconds) it was last written."""
         ...
 
-    def remove_staged(self, name: str) -> None:
-        """Remove a staging entry named by `staged_before`."""
+
+@runtime_checkable
+class LocalFiles(Protocol):
+    """Optional: a driver whose objects are files the HTTP server can send without copying
+    them through Python (sendfile / ASGI pathsend). Checked with isinstance."""
+
+    def path_of(self, digest: str) -> str:
+        """Where the object `digest` is, or would be, on the local filesystem."""
         ...

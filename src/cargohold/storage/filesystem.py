@@ -1,8 +1,8 @@
-"""Filesystem blob store: write to a staging file, fsync, rename into place.
+"""Filesystem blob driver: write to a staging file, fsync, rename into place.
 
 Layout under the root: `blobs/<algorithm>/<first two hex>/<hex>` and
-`uploads/<upload id>`. Paths are built only from validated digests and
-server-generated upload ids, never from repository names.
+`uploads/<staged name>`. Paths are built only from validated digests and
+staged names that cannot name another directory, never from repository names.
 """
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ import fcntl
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from cargohold.oci.digests import is_valid_digest
-from cargohold.storage.base import UploadBusy
+from cargohold.storage.base import WriterBusy
 from cargohold.storage.writeback import start_writeback
 
 CHUNK = 1024 * 1024
 # Writes at least this large start their writeback at once (see writeback.py).
 WRITEBACK_MIN = 256 * 1024
-_UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
+# No `/`, no leading dot: a staged name is always one plain file in `uploads/`.
+_STAGED_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -34,46 +34,96 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _lock_exclusive(file: BinaryIO) -> None:
-    """A non-blocking exclusive lock; the kernel drops it if the process dies."""
-    try:
-        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        file.close()
-        raise UploadBusy("another request is writing to this upload") from None
+def _read_range(fd: int, start: int, end: int | None) -> Iterator[bytes]:
+    position = start
+    while end is None or position < end:
+        chunk = os.pread(fd, CHUNK if end is None else min(CHUNK, end - position), position)
+        if not chunk:
+            return
+        position += len(chunk)
+        yield chunk
 
 
-class FileUploadWriter:
-    def __init__(self, path: Path, offset: int) -> None:
-        self._file = open(path, "r+b")  # noqa: SIM115 - closed in close()/abort()
-        _lock_exclusive(self._file)
-        self._file.seek(offset)
-        self._start = offset
+class FileWriter:
+    """A staged file held with a non-blocking flock, which the kernel drops if the process
+    dies; the lock is per open file, so it also keeps two writers of one process apart."""
+
+    def __init__(
+        self, name: str, path: Path, blob_path: Callable[[str], Path], append: bool
+    ) -> None:
+        self.name = name
+        self._path = path
+        self._blob_path = blob_path
+        # No O_TRUNC: emptying the file is the holder's right, decided once the lock is held.
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise WriterBusy(f"another writer holds {name!r}") from None
+        # Between our open and our lock, the holder may have committed or cancelled the name:
+        # then this file is no longer the staged one, and writing to it would lose the bytes.
+        try:
+            same = os.stat(path).st_ino == os.fstat(self._fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(self._fd)
+            raise WriterBusy(f"{name!r} was committed or cancelled by another writer")
+        if not append:
+            os.ftruncate(self._fd, 0)
+        self._size = os.fstat(self._fd).st_size
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return self._size
 
     def write(self, data: bytes) -> None:
-        start = self._file.tell()
-        self._file.write(data)
+        start = self._size
+        written = 0
+        view = memoryview(data)
+        while written < len(data):
+            written += os.pwrite(self._fd, view[written:], start + written)
+        self._size += len(data)
         if len(data) >= WRITEBACK_MIN:
-            self._file.flush()
-            start_writeback(self._file.fileno(), start, len(data))
+            start_writeback(self._fd, start, len(data))
 
-    def close(self) -> int:
-        # Bytes beyond this point come from an earlier interrupted request: drop them.
-        size = self._file.tell()
-        self._file.truncate(size)
-        self._file.close()
-        return size
+    def truncate(self, size: int) -> None:
+        if not 0 <= size <= self._size:
+            raise ValueError(f"cannot truncate {self._size} staged bytes to {size}")
+        os.ftruncate(self._fd, size)
+        self._size = size
 
-    def abort(self) -> None:
-        # What a failed request wrote (a full disk, a client gone) is not part of the upload:
-        # give the space back now rather than when the session expires.
-        try:
-            self._file.truncate(self._start)
-        finally:
-            self._file.close()
+    def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        return _read_range(self._fd, start, self._size if end is None else end)
+
+    def close(self) -> None:
+        if not self._done:
+            self._done = True
+            os.close(self._fd)
+
+    def commit(self, digest: str) -> None:
+        # Replaces a file already there (see FilesystemBlobStore.put): deduplication happens
+        # in the metadata, whose callers skip the write when the blob is already stored.
+        target = self._blob_path(digest)
+        os.fsync(self._fd)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._path, target)
+        self.close()
+        _fsync_dir(target.parent)
+
+    def cancel(self) -> None:
+        if not self._done:
+            # Unlinked while still locked: nobody can take the name in between.
+            with contextlib.suppress(FileNotFoundError):
+                self._path.unlink()
+            self.close()
 
 
 class FilesystemBlobStore:
+    """The filesystem `BlobDriver`; also `LocalFiles`, so pulls are sent as files."""
+
     name = "filesystem"
 
     def __init__(self, root: str | Path) -> None:
@@ -89,31 +139,13 @@ class FilesystemBlobStore:
         algorithm, hexpart = digest.split(":", 1)
         return self._blobs / algorithm / hexpart[:2] / hexpart
 
-    def _upload_path(self, upload_id: str) -> Path:
-        if not _UPLOAD_ID_RE.fullmatch(upload_id):
-            raise ValueError(f"invalid upload id {upload_id!r}")
-        return self._uploads / upload_id
+    def _staged_path(self, name: str) -> Path:
+        if not _STAGED_NAME_RE.fullmatch(name):
+            raise ValueError(f"invalid staged name {name!r}")
+        return self._uploads / name
 
-    def stat(self, digest: str) -> int | None:
-        try:
-            return self._blob_path(digest).stat().st_size
-        except FileNotFoundError:
-            return None
-
-    def local_path(self, digest: str) -> str | None:
+    def path_of(self, digest: str) -> str:
         return str(self._blob_path(digest))
-
-    def read(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        with open(self._blob_path(digest), "rb") as f:
-            f.seek(start)
-            remaining = None if end is None else end - start
-            while remaining is None or remaining > 0:
-                chunk = f.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                if not chunk:
-                    return
-                if remaining is not None:
-                    remaining -= len(chunk)
-                yield chunk
 
     def put(self, digest: str, data: bytes) -> None:
         # Always written, even over an existing file: callers write only blobs the metadata
@@ -132,69 +164,44 @@ class FilesystemBlobStore:
             raise
         _fsync_dir(target.parent)
 
+    def get(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        path = self._blob_path(digest)  # validated now, not at the first chunk
+        return self._chunks(path, start, end)
+
+    @staticmethod
+    def _chunks(path: Path, start: int, end: int | None) -> Iterator[bytes]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            yield from _read_range(fd, start, end)
+        finally:
+            os.close(fd)
+
+    def stat(self, digest: str) -> int | None:
+        try:
+            return self._blob_path(digest).stat().st_size
+        except FileNotFoundError:
+            return None
+
     def delete(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._blob_path(digest).unlink()
 
-    def list_digests(self) -> Iterator[str]:
+    def list(self) -> Iterator[str]:
         for algorithm_dir in sorted(self._blobs.iterdir()):
             for prefix in sorted(algorithm_dir.iterdir()):
                 for blob in sorted(prefix.iterdir()):
                     yield f"{algorithm_dir.name}:{blob.name}"
 
-    def start_upload(self, upload_id: str) -> None:
-        self._upload_path(upload_id).touch(exist_ok=False)
+    def writer(self, name: str, append: bool = False) -> FileWriter:
+        return FileWriter(name, self._staged_path(name), self._blob_path, append)
 
-    def upload_writer(self, upload_id: str, offset: int) -> FileUploadWriter:
-        path = self._upload_path(upload_id)
-        if not path.exists():
-            # A session whose staging file vanished (a crash before it was created) restarts empty.
-            path.touch()
-        return FileUploadWriter(path, offset)
-
-    def upload_size(self, upload_id: str) -> int | None:
-        try:
-            return self._upload_path(upload_id).stat().st_size
-        except FileNotFoundError:
-            return None
-
-    def read_upload(self, upload_id: str, end: int) -> Iterator[bytes]:
-        with open(self._upload_path(upload_id), "rb") as f:
-            remaining = end
-            while remaining > 0:
-                chunk = f.read(min(CHUNK, remaining))
-                if not chunk:
-                    raise OSError(f"upload {upload_id} is shorter than its recorded offset")
-                remaining -= len(chunk)
-                yield chunk
-
-    def commit_upload(self, upload_id: str, digest: str) -> None:
-        # Replaces a file already there (see put): deduplication happens in the metadata,
-        # whose callers skip the write when the blob is already stored.
-        source = self._upload_path(upload_id)
-        target = self._blob_path(digest)
-        with open(source, "rb+") as f:
-            _lock_exclusive(f)
-            os.fsync(f.fileno())
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
-        _fsync_dir(target.parent)
-
-    def staged_before(self, cutoff: float) -> Iterator[str]:
+    def staged(self) -> Iterator[tuple[str, float]]:
         with os.scandir(self._uploads) as entries:
             for entry in entries:
+                if not _STAGED_NAME_RE.fullmatch(entry.name):
+                    continue
                 try:
-                    if entry.is_file() and entry.stat().st_mtime < cutoff:
-                        yield entry.name
+                    if entry.is_file():
+                        yield entry.name, entry.stat().st_mtime
                 except FileNotFoundError:
                     continue
-
-    def remove_staged(self, name: str) -> None:
-        if "/" in name or name.startswith("."):
-            raise ValueError(f"invalid staging name {name!r}")
-        with contextlib.suppress(FileNotFoundError):
-            (self._uploads / name).unlink()
-
-    def abort_upload(self, upload_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._upload_path(upload_id).unlink()

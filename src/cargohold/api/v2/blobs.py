@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from cargohold.api.context import ANONYMOUS, context
 from cargohold.errors import BlobUnknown, RegistryError
+from cargohold.storage.base import LocalFiles
 
 # ASCII digits, at most 19 (2^63-1 has 19): `\d` alone would take any Unicode digit.
 _RANGE_RE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
@@ -70,8 +71,9 @@ async def blob(request: Request) -> Response:
         return Response(headers=headers, media_type="application/octet-stream")
 
     blobs = ctx.registry.blobs
-    path = blobs.local_path(digest)
-    if path is not None:
+    if isinstance(blobs, LocalFiles):
+        # The server sends the file itself (ASGI pathsend): no bytes through Python.
+        path = blobs.path_of(digest)
         try:
             stat = os.stat(path)
         except FileNotFoundError:
@@ -89,7 +91,7 @@ async def blob(request: Request) -> Response:
     if byte_range:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     return StreamingResponse(
-        _iterate(blobs.read(digest, start, end)),
+        _iterate(blobs.get(digest, start, end)),
         status_code=status,
         headers=headers,
         media_type="application/octet-stream",
