@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -35,9 +34,9 @@ from cargohold.cli.lifecycle_cmd import lifecycle_app
 from cargohold.cli.rm_cmd import rm
 from cargohold.cli.scan_cmd import scan
 from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
+from cargohold.cli.serve_cmd import serve, worker
 from cargohold.cli.tag_order import tag_sort_key
 from cargohold.cli.vulndb_cmd import vulndb_app
-from cargohold.config import ConfigError, load_settings
 
 app = typer.Typer(
     help="cargohold: a self-hosted container registry.",
@@ -63,56 +62,8 @@ def main(
     """cargohold: a self-hosted container registry."""
 
 
-@app.command()
-def serve(
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML configuration file.")
-    ] = None,
-    addr: Annotated[
-        str | None, typer.Option("--addr", help="Listen address HOST:PORT [127.0.0.1:5000].")
-    ] = None,
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Data directory [./data].")
-    ] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes [2].")] = None,
-) -> None:
-    """Run the registry server (flags win over CARGOHOLD_* variables, which win over the file)."""
-    from cargohold.server import run_server
-
-    try:
-        settings = load_settings(
-            str(config) if config else None,
-            overrides={"addr": addr, "data_dir": data_dir, "workers": workers},
-        )
-        run_server(settings)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    except OSError as exc:
-        raise fail(f"cannot start: {exc}") from None
-
-
-@app.command()
-def worker(
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML configuration file.")
-    ] = None,
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Data directory [./data].")
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="Job threads \\[job_workers, or 2].")
-    ] = None,
-) -> None:
-    """Run background jobs (scans, gc, lifecycle) without serving HTTP."""
-    from cargohold.server import run_worker
-
-    try:
-        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
-        run_worker(settings, threads or settings.job_workers or 2)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    except OSError as exc:
-        raise fail(f"cannot start: {exc}") from None
+app.command("serve")(serve)
+app.command("worker")(worker)
 
 
 @app.command()
