@@ -31,11 +31,11 @@ from cargohold.cli.fsck_cmd import fsck
 from cargohold.cli.holds_cmd import hold_app
 from cargohold.cli.jobs_cmd import jobs_app
 from cargohold.cli.lifecycle_cmd import lifecycle_app
+from cargohold.cli.repos_cmd import info, repos, tags
 from cargohold.cli.rm_cmd import rm
 from cargohold.cli.scan_cmd import scan
 from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
 from cargohold.cli.serve_cmd import serve, worker
-from cargohold.cli.tag_order import tag_sort_key
 from cargohold.cli.vulndb_cmd import vulndb_app
 
 app = typer.Typer(
@@ -66,87 +66,9 @@ app.command("serve")(serve)
 app.command("worker")(worker)
 
 
-@app.command()
-def info(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
-    """Show the server's version, stores, object counts and free disk space."""
-    try:
-        data = _client(registry).system()
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    if as_json:
-        _print_json(data)
-        return
-    out.print(f"cargohold {data['version']} at {registry}")
-    out.print(f"storage: {data['storage']['driver']}, metadata: {data['metadata']['dialect']}")
-    counts = data["counts"]
-    out.print(
-        f"{counts['repositories']} repositories, {counts['manifests']} manifests, "
-        f"{counts['tags']} tags, {counts['blobs']} blobs ({_size(counts['blob_bytes'])})"
-    )
-    disk = data.get("disk")
-    if disk:
-        out.print(
-            f"disk: {_size(disk['freeBytes'])} free of {_size(disk['totalBytes'])} in "
-            f"{disk['path']}",
-            markup=False,
-        )
-        if disk["diskFull"]:
-            out.print(
-                "[bold red]DISK FULL[/]: pushes are refused (507 DISK_FULL); delete images and "
-                "run `cargohold gc` to free space"
-            )
-        elif disk["lowSpace"]:
-            out.print("[yellow]low on disk space[/]: pushes will fail when it runs out")
-
-
-@app.command()
-def repos(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
-    """List repositories with their sizes."""
-    try:
-        rows = _client(registry).repositories()
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    if as_json:
-        _print_json(rows)
-        return
-    table = Table("repository", "manifests", "tags", "size", "last push")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            str(row["manifests"]),
-            str(row["tags"]),
-            _size(row["size_bytes"]),
-            _when(row["last_pushed_at"]),
-        )
-    out.print(table)
-
-
-@app.command()
-def tags(
-    repository: Annotated[str, typer.Argument(help="Repository name, e.g. team/app.")],
-    registry: RegistryOption = DEFAULT_REGISTRY,
-    as_json: JsonOption = False,
-) -> None:
-    """List a repository's tags with digest, size, push time and last pull time."""
-    try:
-        rows = _client(registry).tags(repository)
-    except ClientError as exc:
-        raise fail(str(exc)) from None
-    if as_json:
-        _print_json(rows)
-        return
-    table = Table("tag", "digest", "size", "pushed", "last pull")
-    for row in sorted(rows, key=lambda row: tag_sort_key(row["tag"])):
-        table.add_row(
-            row["tag"],
-            row["digest"][:19],
-            _size(row["size_bytes"]),
-            _when(row["pushed_at"]),
-            _when(row["last_pulled_at"]),
-        )
-    out.print(table)
-
-
+app.command("info")(info)
+app.command("repos")(repos)
+app.command("tags")(tags)
 app.add_typer(lifecycle_app, name="lifecycle")
 
 
