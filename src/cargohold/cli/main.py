@@ -1,4 +1,6 @@
-"""`cargohold`: serve the registry, or administer one through its HTTP API."""
+"""`cargohold`: serve the registry, or administer one through its HTTP API.
+
+The commands live in the `*_cmd` modules; this one builds the app from them."""
 
 from __future__ import annotations
 
@@ -47,34 +49,26 @@ def main(
     """cargohold: a self-hosted container registry."""
 
 
+# `cargohold --help` lists the commands in the order they are registered here, then the groups
+# in theirs (typer keeps both orders): keep it when adding one.
 app.command("serve")(serve)
 app.command("worker")(worker)
-
-
 app.command("info")(info)
 app.command("repos")(repos)
 app.command("tags")(tags)
 app.add_typer(lifecycle_app, name="lifecycle")
-
-
 app.add_typer(policy_app, name="policy")
-
 app.add_typer(hold_app, name="hold")
 app.command("rm")(rm)
-
 app.add_typer(quota_app, name="quota")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(scan_policy_app, name="scan-policy")
 app.add_typer(allowlist_app, name="allowlist")
 app.command("overdue")(overdue)
 app.add_typer(vulndb_app, name="vulndb")
-
-
 app.command("storage")(storage)
 app.command("gc")(gc)
 app.command("audit")(audit)
-
-
 app.command("scan")(scan)
 app.command("fsck")(fsck)
 
