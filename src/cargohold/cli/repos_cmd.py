@@ -1,0 +1,94 @@
+"""`cargohold info`, `repos` and `tags`: what a registry holds, read through its admin API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cargohold.cli.client import DEFAULT_REGISTRY, ClientError
+from cargohold.cli.common import JsonOption, RegistryOption, fail, out
+from cargohold.cli.common import client as _client
+from cargohold.cli.common import print_json as _print_json
+from cargohold.cli.common import size as _size
+from cargohold.cli.common import when as _when
+from cargohold.cli.tag_order import tag_sort_key
+
+
+def info(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
+    """Show the server's version, stores, object counts and free disk space."""
+    try:
+        data = _client(registry).system()
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"cargohold {data['version']} at {registry}")
+    out.print(f"storage: {data['storage']['driver']}, metadata: {data['metadata']['dialect']}")
+    counts = data["counts"]
+    out.print(
+        f"{counts['repositories']} repositories, {counts['manifests']} manifests, "
+        f"{counts['tags']} tags, {counts['blobs']} blobs ({_size(counts['blob_bytes'])})"
+    )
+    disk = data.get("disk")
+    if disk:
+        out.print(
+            f"disk: {_size(disk['freeBytes'])} free of {_size(disk['totalBytes'])} in "
+            f"{disk['path']}",
+            markup=False,
+        )
+        if disk["diskFull"]:
+            out.print(
+                "[bold red]DISK FULL[/]: pushes are refused (507 DISK_FULL); delete images and "
+                "run `cargohold gc` to free space"
+            )
+        elif disk["lowSpace"]:
+            out.print("[yellow]low on disk space[/]: pushes will fail when it runs out")
+
+
+def repos(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = False) -> None:
+    """List repositories with their sizes."""
+    try:
+        rows = _client(registry).repositories()
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("repository", "manifests", "tags", "size", "last push")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            str(row["manifests"]),
+            str(row["tags"]),
+            _size(row["size_bytes"]),
+            _when(row["last_pushed_at"]),
+        )
+    out.print(table)
+
+
+def tags(
+    repository: Annotated[str, typer.Argument(help="Repository name, e.g. team/app.")],
+    registry: RegistryOption = DEFAULT_REGISTRY,
+    as_json: JsonOption = False,
+) -> None:
+    """List a repository's tags with digest, size, push time and last pull time."""
+    try:
+        rows = _client(registry).tags(repository)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("tag", "digest", "size", "pushed", "last pull")
+    for row in sorted(rows, key=lambda row: tag_sort_key(row["tag"])):
+        table.add_row(
+            row["tag"],
+            row["digest"][:19],
+            _size(row["size_bytes"]),
+            _when(row["pushed_at"]),
+            _when(row["last_pulled_at"]),
+        )
+    out.print(table)

@@ -1,0 +1,63 @@
+"""`cargohold serve` and `cargohold worker`: run the registry server, or only its background
+jobs. The server's modules are imported inside the commands: the rest of the CLI never needs
+them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cargohold.cli.common import fail
+from cargohold.config import ConfigError, load_settings
+
+
+def serve(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML configuration file.")
+    ] = None,
+    addr: Annotated[
+        str | None, typer.Option("--addr", help="Listen address HOST:PORT [127.0.0.1:5000].")
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Data directory [./data].")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes [2].")] = None,
+) -> None:
+    """Run the registry server (flags win over CARGOHOLD_* variables, which win over the file)."""
+    from cargohold.server import run_server
+
+    try:
+        settings = load_settings(
+            str(config) if config else None,
+            overrides={"addr": addr, "data_dir": data_dir, "workers": workers},
+        )
+        run_server(settings)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot start: {exc}") from None
+
+
+def worker(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML configuration file.")
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Data directory [./data].")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="Job threads \\[job_workers, or 2].")
+    ] = None,
+) -> None:
+    """Run background jobs (scans, gc, lifecycle) without serving HTTP."""
+    from cargohold.server import run_worker
+
+    try:
+        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
+        run_worker(settings, threads or settings.job_workers or 2)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot start: {exc}") from None
