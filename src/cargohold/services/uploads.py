@@ -15,7 +15,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from cargohold.errors import (
@@ -31,7 +31,7 @@ from cargohold.errors import (
 from cargohold.meta.store import MetadataStore, QuotaExceeded, Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
 from cargohold.parsing.integers import parse_non_negative
-from cargohold.policy.access import AccessPolicy, AllowAll
+from cargohold.policy.access import AccessPolicy
 from cargohold.storage.base import BlobStore, UploadBusy, UploadWriter
 
 log = logging.getLogger("cargohold.uploads")
@@ -82,17 +82,19 @@ class UploadService:
         meta: MetadataStore,
         blobs: BlobStore,
         expiry_seconds: int,
-        executor: ThreadPoolExecutor | None = None,
-        db_executor: Executor | None = None,
-        access: AccessPolicy | None = None,
+        executor: Executor,
+        db_executor: Executor,
+        access: AccessPolicy,
     ) -> None:
-        self.access: AccessPolicy = access or AllowAll()
+        self.access = access
         self.meta = meta
         self.blobs = blobs
         self.expiry_seconds = expiry_seconds
         self.hashes = HashCache()
-        self._executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
-        self._db_executor = db_executor or self._executor
+        # Blob reads and writes, and metadata writes (see AppContext.db_executor), off the
+        # event loop; the caller owns both pools.
+        self._executor = executor
+        self._db_executor = db_executor
 
     async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
