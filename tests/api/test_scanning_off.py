@@ -103,7 +103,7 @@ def test_scanning_kinds_of_job_are_unknown(client: httpx.Client, repo: str) -> N
 
 def test_a_pushed_image_is_pulled_whole(client: httpx.Client, repo: str) -> None:
     """No pull gate stands in the way."""
-    digest, body = push_image(client, repo, "v1", layers=[b"one", b"two"])
+    _, body = push_image(client, repo, "v1", layers=[b"one", b"two"])
     pulled = client.get(f"/v2/{repo}/manifests/v1")
     assert pulled.status_code == 200 and pulled.content == body
     layer = json.loads(body)["layers"][1]["digest"]
@@ -122,7 +122,8 @@ settings = load_settings()
 prepare(settings)
 {code}
 scanner = {SCANNER_MODULES!r}
-print(sorted(m for m in sys.modules if m in scanner or m.startswith(tuple(s + "." for s in scanner))))
+inside = tuple(name + "." for name in scanner)
+print(sorted(m for m in sys.modules if m in scanner or m.startswith(inside)))
 """
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
