@@ -7,6 +7,8 @@ metadata store as `queued`, and handed to the queue; whichever consumer takes it
 - `gc`: one garbage collection pass (args: `untagged`, `dryRun`).
 - `lifecycle`: apply the stored lifecycle policy of one repository (args: `repository`),
   or of every repository that has one (no args): what the daily schedule runs.
+The scanning extension (extensions/scanning.py, services/scan_jobs.py) adds, when enabled:
+
 - `scan`: scan one manifest (args: `repository`, `digest`, `rescan`); pushes queue these
   untracked (no job_runs row: the scan report itself is the record).
 - `vulndb-update`: import the configured vulnerability sources, then re-evaluate.
