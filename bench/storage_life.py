@@ -20,13 +20,16 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
+from cargohold.policy.access import AllowAll
 from cargohold.services.gc import GarbageCollector
+from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.staging import UploadStaging
 from cargohold.services.uploads import UploadService
@@ -102,7 +105,7 @@ def lifecycle(root: Path, images: int) -> dict[str, float]:
         tag = f"v{i}" if i % 2 == 0 else None
         meta.put_manifest("big/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), tag)
     populate = time.perf_counter() - started
-    service = LifecycleService(meta)
+    service = LifecycleService(meta, HoldService(meta))
     started = time.perf_counter()
     preview = service.preview("big/repo", POLICY, now=time.time() + 30 * 86400)
     elapsed = time.perf_counter() - started
@@ -139,8 +142,9 @@ def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
     meta = MetadataStore(engine := make_engine(f"sqlite:///{root / 'gc.db'}"))
     migrate(engine)
     store = FilesystemBlobStore(root / "blobs")
-    uploads = UploadService(meta, store, UploadStaging(meta, store, 86400))
-    collector = GarbageCollector(meta, store, uploads, grace_seconds=0)
+    pool = ThreadPoolExecutor(max_workers=1)
+    uploads = UploadService(meta, store, UploadStaging(meta, store, 86400), pool, pool, AllowAll())
+    collector = GarbageCollector(meta, store, uploads, 0, HoldService(meta))
     started = time.perf_counter()
     populate_gc(meta, store, blobs, manifests)
     populate = time.perf_counter() - started

@@ -14,6 +14,11 @@ from typing import Any
 from cargohold.jobs.schedule import ScheduleError, parse_schedule
 
 ENV_PREFIX = "CARGOHOLD_"
+# How `cargohold serve` hands the settings to the server processes it starts (launch.py and
+# the app factory read it back): here, below both, so neither imports the other for it.
+SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
+# Blob store drivers (wiring.blob_store_from_settings builds them).
+STORAGE_DRIVERS = ("filesystem",)
 
 
 class ConfigError(ValueError):
@@ -24,6 +29,8 @@ class ConfigError(ValueError):
 class Settings:
     addr: str = "127.0.0.1:5000"
     data_dir: str = "./data"
+    # Where blobs are kept: "filesystem" (under data_dir/blobs) is the only driver so far.
+    storage_driver: str = "filesystem"
     # Default: SQLite file inside data_dir.
     database_url: str = ""
     tls_cert: str = ""
@@ -56,6 +63,9 @@ class Settings:
     gc_schedule: str = "30 3 * * *"
     # Whether the scheduled GC also removes untagged manifests nothing tagged needs.
     gc_schedule_untagged: bool = False
+    # The scanning extension (docs/configuration.md#extensions): off, the server has no
+    # scanning routes or job kinds and never imports the scanner.
+    scanning: bool = True
     # Scanning (docs/scanning.md): scan image manifests when they are pushed (a project's
     # scan policy can override), vulnerability sources imported on a schedule, remediation
     # deadlines in days per severity (0: none).
@@ -156,6 +166,11 @@ def _validate(settings: Settings) -> Settings:
         )
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise ConfigError("tls_cert and tls_key must be given together")
+    if settings.storage_driver not in STORAGE_DRIVERS:
+        raise ConfigError(
+            f"storage_driver must be one of {', '.join(STORAGE_DRIVERS)}, "
+            f"got {settings.storage_driver!r}"
+        )
     if settings.workers < 1:
         raise ConfigError("workers must be at least 1")
     if settings.disk_reserve_bytes < 0:

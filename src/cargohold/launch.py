@@ -13,9 +13,8 @@ from typing import NamedTuple
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
 
-from cargohold.config import Settings
+from cargohold.config import SETTINGS_ENV, Settings
 from cargohold.logs import configure_logging, granian_log_config
-from cargohold.server import SETTINGS_ENV
 
 log = logging.getLogger("cargohold.server")
 

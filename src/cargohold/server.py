@@ -12,9 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from cargohold.config import Settings
-
-SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
+from cargohold.config import SETTINGS_ENV, Settings
 
 
 def prepare(settings: Settings) -> None:
@@ -93,12 +91,12 @@ def run_worker(settings: Settings, threads: int) -> None:
     import signal
     import threading
 
-    from cargohold.api.app import build_context
     from cargohold.logs import configure_logging
+    from cargohold.wiring import build_services
 
     configure_logging(settings.log_level, settings.log_format)
     prepare(settings)
-    context = build_context(settings, lean=True)
+    context = build_services(settings, lean=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cargohold.config import ConfigError, Settings, load_settings
+from cargohold.wiring import blob_store_from_settings
 from tests.support.server import CARGOHOLD
 
 
@@ -64,6 +65,8 @@ def test_database_url_and_tls_settings(tmp_path: Path) -> None:
         ("max_vulndb_import_bytes = -1", {}, "max_vulndb_import_bytes"),
         ("max_uploads_per_client = -1", {}, "max_uploads_per_client"),
         ("workers = 4\nmax_client_connections = 2", {}, "max_client_connections"),
+        ('storage_driver = "s4"', {}, "storage_driver must be one of filesystem, got 's4'"),
+        ("", {"CARGOHOLD_SCANNING": "maybe"}, "setting 'scanning' expects bool"),
     ],
 )
 def test_bad_settings_are_named(
@@ -73,6 +76,19 @@ def test_bad_settings_are_named(
     config.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_settings(str(config), env=env)
+
+
+def test_extension_and_driver_settings() -> None:
+    defaults = load_settings(env={})
+    assert (defaults.scanning, defaults.storage_driver) == (True, "filesystem")
+    assert load_settings(env={"CARGOHOLD_SCANNING": "false"}).scanning is False
+
+
+def test_an_unknown_blob_driver_is_a_config_error_in_the_factory_too(tmp_path: Path) -> None:
+    """Settings read back from a server's environment skip validation; the factory checks."""
+    assert blob_store_from_settings(Settings(data_dir=str(tmp_path))).name == "filesystem"
+    with pytest.raises(ConfigError, match="storage_driver must be one of filesystem"):
+        blob_store_from_settings(Settings(data_dir=str(tmp_path), storage_driver="s4"))
 
 
 def test_request_body_settings() -> None:

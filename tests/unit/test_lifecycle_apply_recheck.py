@@ -17,6 +17,7 @@ from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.store import HoldRow, MetadataStore
 from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
+from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecyclePreview, LifecycleService
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, manifest_document
 from tests.support.postgres import PostgresServer
@@ -73,7 +74,7 @@ def _image(meta: MetadataStore, n: int, tag: str | None) -> tuple[str, bytes]:
 
 
 def _evaluate(meta: MetadataStore) -> tuple[LifecycleService, LifecyclePreview]:
-    service = LifecycleService(meta)
+    service = LifecycleService(meta, HoldService(meta))
     preview = service.preview(REPO, KEEP_ONE)
     return service, preview
 

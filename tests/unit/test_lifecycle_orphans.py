@@ -10,6 +10,7 @@ from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
+from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecycleService
 from tests.support.oci import OCI_MANIFEST, manifest_document
 
@@ -55,7 +56,7 @@ def test_orphan_referrers_are_kept_and_reported_after_the_grace_period(tmp_path:
     for i in range(3):
         _push(meta, manifest_document(b"{}", [], annotations={"i": str(i)}), f"v{i}")
 
-    service = LifecycleService(meta, orphan_grace_seconds=3600)
+    service = LifecycleService(meta, HoldService(meta), orphan_grace_seconds=3600)
     now = time.time()
     fresh = service.preview("team/app", EXPIRE_ALL_BUT_ONE, now)
     assert orphan not in {image.digest for image in fresh.images}

@@ -1,4 +1,5 @@
-"""The ASGI application: routes, error handlers and process-wide services."""
+"""The ASGI application: routes, middleware and error handlers over the services that
+wiring.py builds."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
@@ -18,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
-from cargohold.api import admin, scanning
+from cargohold.api import admin
 from cargohold.api.accesslog import AccessLogMiddleware
 from cargohold.api.bodyguard import BodyGuardMiddleware
 from cargohold.api.context import AppContext
@@ -36,33 +35,11 @@ from cargohold.api.v2.manifests import manifest
 from cargohold.api.v2.referrers import referrers
 from cargohold.api.v2.tags import tags_list
 from cargohold.api.v2.uploads import start_upload, upload_session
-from cargohold.config import Settings
+from cargohold.config import SETTINGS_ENV, Settings
 from cargohold.errors import RegistryError
-from cargohold.jobs.queue import JobQueue, NodeLeader, open_huey
+from cargohold.jobs.queue import NodeLeader
 from cargohold.logs import configure_logging
-from cargohold.meta.db import make_engine
-from cargohold.meta.store import MetadataStore
-from cargohold.meta.vulndb import VulnStore
-from cargohold.oci.manifests import Manifest
-from cargohold.policy.access import AllowAll, ReadOnly
-from cargohold.server import SETTINGS_ENV
-from cargohold.services.archive_limits import ArchiveLimits
-from cargohold.services.fsck import BlobConsistencyCheck
-from cargohold.services.gc import GarbageCollector
-from cargohold.services.holds import HoldService
-from cargohold.services.inventory import InventoryService
-from cargohold.services.jobs import JobService, ScanJobs
-from cargohold.services.lifecycle import LifecycleService
-from cargohold.services.pulls import PullRecorder
-from cargohold.services.quotas import QuotaService
-from cargohold.services.registry import RegistryService
-from cargohold.services.scanning import ScanService
-from cargohold.services.staging import UploadStaging
-from cargohold.services.storage_report import StorageReportService
-from cargohold.services.tag_rules import TagRuleService
-from cargohold.services.uploads import UploadService
-from cargohold.storage.filesystem import FilesystemBlobStore
-from cargohold.storage.space import SpaceReserve
+from cargohold.wiring import Services, build_services
 
 log = logging.getLogger("cargohold.api")
 
@@ -97,28 +74,6 @@ ROUTES = [
     Route("/api/v1/jobs", admin.list_jobs, methods=["GET"]),
     Route("/api/v1/jobs", admin.submit_job, methods=["POST"]),
     Route("/api/v1/jobs/{job_id}", admin.job, methods=["GET"]),
-    Route("/api/v1/scan-policies", scanning.scan_policies, methods=["GET"]),
-    Route(
-        "/api/v1/projects/{project}/scan-policy",
-        scanning.scan_policy,
-        methods=["GET", "PUT", "DELETE"],
-    ),
-    Route("/api/v1/cve-allowlist", scanning.list_allowlist, methods=["GET"]),
-    Route("/api/v1/cve-allowlist", scanning.add_allowlist, methods=["POST"]),
-    Route("/api/v1/cve-allowlist/{entry_id}", scanning.remove_allowlist, methods=["DELETE"]),
-    Route("/api/v1/vulnerabilities/overdue", scanning.overdue, methods=["GET"]),
-    Route("/api/v1/vulndb", scanning.vulndb_status, methods=["GET"]),
-    Route("/api/v1/vulndb/import", scanning.vulndb_import, methods=["POST"]),
-    Route(
-        "/api/v1/repositories/{name:path}/manifests/{reference}/scan",
-        scanning.scan_result,
-        methods=["GET"],
-    ),
-    Route(
-        "/api/v1/repositories/{name:path}/manifests/{reference}/scan",
-        scanning.scan_now,
-        methods=["POST"],
-    ),
     Route("/api/v1/storage", admin.storage_report, methods=["GET"]),
     Route(
         "/api/v1/projects/{project}/quota",
@@ -146,76 +101,6 @@ ROUTES = [
 ]
 
 
-def _parse_osv(data: dict[str, Any]) -> Any:
-    """scan.osv.parse_record, imported when a record is first read (by a scan)."""
-    from cargohold.scan.osv import parse_record
-
-    return parse_record(data)
-
-
-def build_context(settings: Settings, lean: bool = False) -> AppContext:
-    """Every service of a process. `lean`: a server or worker process, whose stores are fixed
-    for its lifetime (see jobs.queue.open_huey)."""
-    engine = make_engine(settings.metadata_url)
-    meta = MetadataStore(engine, settings.gc_grace_seconds)
-    blobs = FilesystemBlobStore(settings.blob_dir)
-    pulls = PullRecorder(meta, settings.pull_flush_seconds)
-    access = ReadOnly() if settings.read_only else AllowAll()
-    tag_rules = TagRuleService(meta)
-    holds = HoldService(meta)
-    registry = RegistryService(meta, blobs, access, pulls, tag_rules, holds)
-    # SQLite has one writer at a time: one thread per process queues this process's writes
-    # instead of making several threads spin on the lock.
-    writers = 1 if meta.dialect == "sqlite" else 8
-    db_executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="db")
-    staging = UploadStaging(meta, blobs, settings.upload_expiry_seconds)
-    uploads = UploadService(meta, blobs, staging, db_executor=db_executor, access=access)
-    space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
-    inventory = InventoryService(meta, blobs, space)
-    gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds, holds)
-    lifecycle = LifecycleService(meta, holds)
-    queue = JobQueue(
-        open_huey(settings.job_store, settings.metadata_url, settings.data_dir, lean=lean)
-    )
-    jobs = JobService(meta, queue, gc, lifecycle)
-    jobs.add_schedules(
-        settings.gc_schedule, settings.gc_schedule_untagged, settings.lifecycle_schedule
-    )
-    vulndb = VulnStore(engine, _parse_osv)
-    scans = ScanService(meta, blobs, vulndb, settings.scan_on_push, settings.sla_days)
-    archive_limits = ArchiveLimits(
-        settings.vulndb_zip_member_max_bytes, settings.vulndb_zip_max_ratio
-    )
-    scan_jobs = ScanJobs(jobs, scans, settings.vulndb_source_list, archive_limits)
-    scan_jobs.add_schedule(settings.vulndb_schedule)
-
-    def after_push(repository: str, digest: str, manifest: Manifest) -> None:
-        if scans.wants_scan_on_push(repository, manifest):
-            scan_jobs.scan_pushed(repository, digest)
-
-    registry.after_push = after_push
-    registry.pull_gate = scans.check_pull
-    return AppContext(
-        settings,
-        registry,
-        uploads,
-        pulls,
-        inventory,
-        lifecycle,
-        tag_rules,
-        holds,
-        gc,
-        QuotaService(meta),
-        StorageReportService(meta, gc),
-        db_executor,
-        jobs,
-        scans,
-        scan_jobs,
-        BlobConsistencyCheck(meta, blobs),
-        space,
-    )
-
-
 async def _expire_idle_uploads(ctx: AppContext) -> None:
     """Drop upload sessions idle past the expiry, a few times per expiry period."""
     interval = max(1.0, min(600.0, ctx.settings.upload_expiry_seconds / 4))
@@ -229,8 +114,10 @@ async def _expire_idle_uploads(ctx: AppContext) -> None:
             log.exception("expiring idle uploads failed; will retry")
 
 
-def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
-    ctx = build_context(settings, lean)
+def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
+    """The ASGI app over services built by the composition root (wiring.build_services),
+    with the routes of every enabled extension after the core's."""
+    ctx = services
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -252,7 +139,7 @@ def create_app(settings: Settings, lean: bool = False) -> AccessLogMiddleware:
             ctx.pulls.close()
 
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *(r for ext in ctx.enabled_extensions() for r in ext.routes())],
         lifespan=lifespan,
         exception_handlers={
             RegistryError: registry_error_handler,
@@ -282,4 +169,4 @@ def app_from_env() -> AccessLogMiddleware:
     """Factory for server workers: settings arrive serialised in the environment."""
     settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings, lean=True)
+    return create_app(settings, build_services(settings, lean=True))

@@ -7,14 +7,17 @@ import io
 import math
 import tempfile
 from pathlib import Path
+from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from cargohold.api.bodies import spool_body
 from cargohold.api.context import ANONYMOUS, AppContext, context
 from cargohold.api.params import json_body, path_id
 from cargohold.errors import RegistryError
+from cargohold.extensions.scanning import ScanningExtension
 from cargohold.oci.names import is_valid_name
 from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 
@@ -40,6 +43,11 @@ class ScanRequestInvalid(RegistryError):
     default_message = "invalid scan request"
 
 
+def _scanning(ctx: AppContext) -> ScanningExtension:
+    """The scanning extension, which serves these routes only when it is enabled."""
+    return cast(ScanningExtension, ctx.extensions["scanning"])
+
+
 def _project_param(request: Request, invalid: type[RegistryError]) -> str | None:
     """`?project=`: absent, or a project name (one path component)."""
     project = request.query_params.get("project") or None
@@ -62,10 +70,10 @@ async def scan_result(request: Request) -> Response:
         raise ScanRequestInvalid(f"format must be one of {', '.join(FORMATS)}")
     digest = await ctx.offload(_digest_of, ctx, name, reference)
     if form == "stored":
-        return JSONResponse(await ctx.offload(ctx.scans.stored_result, name, digest))
+        return JSONResponse(await ctx.offload(_scanning(ctx).scans.stored_result, name, digest))
     from cargohold.scan.report import WRITERS
 
-    result = await ctx.offload(ctx.scans.result, name, digest)
+    result = await ctx.offload(_scanning(ctx).scans.result, name, digest)
     stream = io.StringIO()
     WRITERS[form](result, stream)
     return Response(stream.getvalue(), media_type="application/json")
@@ -90,36 +98,37 @@ async def scan_policy(request: Request) -> Response:
     ctx = context(request)
     project = request.path_params["project"]
     if request.method == "GET":
-        return JSONResponse(await ctx.offload(ctx.scans.policy, project))
+        return JSONResponse(await ctx.offload(_scanning(ctx).scans.policy, project))
     if request.method == "DELETE":
-        await ctx.offload(ctx.scans.remove_policy, project, ANONYMOUS)
+        await ctx.offload(_scanning(ctx).scans.remove_policy, project, ANONYMOUS)
         return Response(status_code=204)
     document = await json_body(request, ScanPolicyInvalid, "the policy")
-    return JSONResponse(await ctx.offload(ctx.scans.set_policy, project, document, ANONYMOUS))
+    scans = _scanning(ctx).scans
+    return JSONResponse(await ctx.offload(scans.set_policy, project, document, ANONYMOUS))
 
 
 async def scan_policies(request: Request) -> Response:
     ctx = context(request)
-    return JSONResponse({"policies": await ctx.offload(ctx.scans.policies)})
+    return JSONResponse({"policies": await ctx.offload(_scanning(ctx).scans.policies)})
 
 
 async def list_allowlist(request: Request) -> Response:
     ctx = context(request)
     project = _project_param(request, AllowlistInvalid)
-    return JSONResponse({"entries": await ctx.offload(ctx.scans.allowlist, project)})
+    return JSONResponse({"entries": await ctx.offload(_scanning(ctx).scans.allowlist, project)})
 
 
 async def add_allowlist(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, AllowlistInvalid, "the entry")
-    entry = await ctx.offload(ctx.scans.allow, document, ANONYMOUS)
+    entry = await ctx.offload(_scanning(ctx).scans.allow, document, ANONYMOUS)
     return JSONResponse(entry, status_code=201)
 
 
 async def remove_allowlist(request: Request) -> Response:
     ctx = context(request)
     entry_id = path_id(request, "entry_id", AllowlistUnknown)
-    await ctx.offload(ctx.scans.disallow, entry_id, ANONYMOUS)
+    await ctx.offload(_scanning(ctx).scans.disallow, entry_id, ANONYMOUS)
     return Response(status_code=204)
 
 
@@ -134,14 +143,14 @@ async def overdue(request: Request) -> Response:
         moment = math.nan
     if moment is not None and not 0 <= moment < 2**63:
         raise ScanRequestInvalid("at must be a UNIX time in seconds")
-    return JSONResponse(await ctx.offload(ctx.scans.overdue, project, moment))
+    return JSONResponse(await ctx.offload(_scanning(ctx).scans.overdue, project, moment))
 
 
 async def vulndb_status(request: Request) -> Response:
     from cargohold.services.vulndb import status_document
 
     ctx = context(request)
-    status = await ctx.offload(ctx.scans.vulndb.status)
+    status = await ctx.offload(_scanning(ctx).scans.vulndb.status)
     return JSONResponse(status_document(status))
 
 
@@ -172,13 +181,13 @@ async def vulndb_import(request: Request) -> Response:
         try:
             result = await ctx.offload(
                 lambda: import_source(
-                    ctx.scans.vulndb,
+                    _scanning(ctx).scans.vulndb,
                     str(path),
                     name or location,
                     full=full,
                     location=location,
                     allow_empty=allow_empty_text == "true",
-                    limits=ctx.scan_jobs.archive_limits,
+                    limits=_scanning(ctx).scan_jobs.archive_limits,
                 )
             )
         except SourceWouldEmpty as exc:
@@ -190,3 +199,30 @@ async def vulndb_import(request: Request) -> Response:
         run = await ctx.offload(ctx.jobs.submit, "reevaluate", {}, "api", ANONYMOUS)
         document["reevaluationJob"] = run.id
     return JSONResponse(document)
+
+
+# Added to the app by the scanning extension (extensions/scanning.py).
+ROUTES = [
+    Route("/api/v1/scan-policies", scan_policies, methods=["GET"]),
+    Route(
+        "/api/v1/projects/{project}/scan-policy",
+        scan_policy,
+        methods=["GET", "PUT", "DELETE"],
+    ),
+    Route("/api/v1/cve-allowlist", list_allowlist, methods=["GET"]),
+    Route("/api/v1/cve-allowlist", add_allowlist, methods=["POST"]),
+    Route("/api/v1/cve-allowlist/{entry_id}", remove_allowlist, methods=["DELETE"]),
+    Route("/api/v1/vulnerabilities/overdue", overdue, methods=["GET"]),
+    Route("/api/v1/vulndb", vulndb_status, methods=["GET"]),
+    Route("/api/v1/vulndb/import", vulndb_import, methods=["POST"]),
+    Route(
+        "/api/v1/repositories/{name:path}/manifests/{reference}/scan",
+        scan_result,
+        methods=["GET"],
+    ),
+    Route(
+        "/api/v1/repositories/{name:path}/manifests/{reference}/scan",
+        scan_now,
+        methods=["POST"],
+    ),
+]

@@ -67,9 +67,9 @@ class GarbageCollector:
         blobs: BlobDriver,
         uploads: UploadService,
         grace_seconds: float,
-        holds: HoldService | None = None,
+        holds: HoldService,
     ) -> None:
-        self.holds = holds or HoldService(meta)
+        self.holds = holds
         self.meta = meta
         self.blobs = blobs
         self.uploads = uploads

@@ -15,9 +15,7 @@ from cargohold.storage.space import SpaceReserve
 
 
 class InventoryService:
-    def __init__(
-        self, meta: MetadataStore, blobs: BlobDriver, space: SpaceReserve | None = None
-    ) -> None:
+    def __init__(self, meta: MetadataStore, blobs: BlobDriver, space: SpaceReserve) -> None:
         self.meta = meta
         self.blobs = blobs
         self.space = space
@@ -30,8 +28,7 @@ class InventoryService:
             "metadata": {"dialect": self.meta.dialect},
             "counts": self.meta.system_counts(),
         }
-        if self.space is not None:
-            info["disk"] = self.space.usage().as_dict()
+        info["disk"] = self.space.usage().as_dict()
         return info
 
     def repositories(self, limit: int, last: str | None) -> list[dict[str, object]]:

@@ -7,6 +7,8 @@ metadata store as `queued`, and handed to the queue; whichever consumer takes it
 - `gc`: one garbage collection pass (args: `untagged`, `dryRun`).
 - `lifecycle`: apply the stored lifecycle policy of one repository (args: `repository`),
   or of every repository that has one (no args): what the daily schedule runs.
+The scanning extension (extensions/scanning.py, services/scan_jobs.py) adds, when enabled:
+
 - `scan`: scan one manifest (args: `repository`, `digest`, `rescan`); pushes queue these
   untracked (no job_runs row: the scan report itself is the record).
 - `vulndb-update`: import the configured vulnerability sources, then re-evaluate.
@@ -30,10 +32,8 @@ from cargohold.meta.jobs import STATES, JobRun, JobRunStore
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import is_valid_name
-from cargohold.services.archive_limits import ArchiveLimits
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.lifecycle import LifecycleService
-from cargohold.services.scanning import ScanService
 
 log = logging.getLogger("cargohold.jobs")
 
@@ -83,6 +83,16 @@ def _manifest_digest(value: str) -> str | None:
     return f"{_shown(value)} is not a digest like sha256:<64 hex digits>"
 
 
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job: its name, the function that runs it, and the arguments it takes. The core
+    has `gc` and `lifecycle`; extensions bring theirs (extensions/)."""
+
+    name: str
+    body: JobBody
+    args: Mapping[str, JobArg]
+
+
 _JSON_TYPES = {bool: "boolean", str: "string", int: "integer"}
 
 
@@ -104,13 +114,21 @@ class JobService:
         self._sender = threading.Thread(target=self._send, name="job-outbox", daemon=True)
         # kind -> (body, the arguments it takes)
         self._kinds: dict[str, tuple[JobBody, Mapping[str, JobArg]]] = {}
-        self.add_kind("gc", self._run_gc, {"untagged": JobArg(bool), "dryRun": JobArg(bool)})
         self.add_kind(
-            "lifecycle", self._run_lifecycle, {"repository": JobArg(str, check=_repository_name)}
+            JobKind("gc", self._run_gc, {"untagged": JobArg(bool), "dryRun": JobArg(bool)})
+        )
+        self.add_kind(
+            JobKind(
+                "lifecycle",
+                self._run_lifecycle,
+                {"repository": JobArg(str, check=_repository_name)},
+            )
         )
 
-    def add_kind(self, kind: str, body: JobBody, args: Mapping[str, JobArg]) -> None:
-        self._kinds[kind] = (body, args)
+    def add_kind(self, job_kind: JobKind) -> None:
+        """Register a kind of job; the composition root adds the enabled extensions' kinds."""
+        kind, body = job_kind.name, job_kind.body
+        self._kinds[kind] = (body, job_kind.args)
 
         def run(job_id: str, **kwargs: Any) -> None:
             self._execute(job_id, kind, body, kwargs)
@@ -263,63 +281,3 @@ class JobService:
                 ],
             }
         return {"repositories": repositories, "failures": failures}
-
-
-class ScanJobs:
-    """The scanning kinds of job, registered on a JobService."""
-
-    def __init__(
-        self,
-        jobs: JobService,
-        scans: ScanService,
-        sources: list[str],
-        archive_limits: ArchiveLimits | None = None,
-    ) -> None:
-        self.jobs = jobs
-        self.scans = scans
-        self.sources = sources
-        # How far a zip source may expand; the admin API's uploads use the same limits.
-        self.archive_limits = archive_limits or ArchiveLimits()
-        jobs.add_kind(
-            "scan",
-            self._scan,
-            {
-                "repository": JobArg(str, required=True, check=_repository_name),
-                "digest": JobArg(str, required=True, check=_manifest_digest),
-                "rescan": JobArg(bool),
-            },
-        )
-        jobs.add_kind("vulndb-update", self._update, {})
-        jobs.add_kind("reevaluate", self._reevaluate, {})
-
-    def add_schedule(self, schedule: str) -> None:
-        if self.sources:
-            self.jobs.queue.register_schedule(
-                "vulndb-update",
-                schedule,
-                lambda: self.jobs.submit("vulndb-update", {}, "schedule", SCHEDULE_ACTOR),
-            )
-
-    def scan_pushed(self, repository: str, digest: str) -> None:
-        self.jobs.submit_untracked("scan", {"repository": repository, "digest": digest})
-
-    def _scan(
-        self, actor: str, repository: str, digest: str, rescan: bool = False
-    ) -> dict[str, Any]:
-        return self.scans.scan(repository, digest, rescan).as_dict()
-
-    def _update(self, actor: str) -> dict[str, Any]:
-        from cargohold.services.vulndb import SourceError, import_document, import_source
-
-        imports = []
-        for source in self.sources:
-            try:
-                result = import_source(self.scans.vulndb, source, limits=self.archive_limits)
-            except SourceError as exc:
-                imports.append({"location": source, "error": str(exc)})
-                continue
-            imports.append(import_document(result))
-        return {"imports": imports, "reevaluation": self.scans.reevaluate_all()}
-
-    def _reevaluate(self, actor: str) -> dict[str, Any]:
-        return self.scans.reevaluate_all()

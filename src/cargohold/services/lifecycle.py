@@ -83,11 +83,11 @@ class LifecycleService:
     def __init__(
         self,
         meta: MetadataStore,
-        holds: HoldService | None = None,
+        holds: HoldService,
         orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS,
     ) -> None:
         self.meta = meta
-        self.holds = holds or HoldService(meta)
+        self.holds = holds
         self.orphan_grace_seconds = orphan_grace_seconds
 
     def policy(self, repository: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cargohold.errors import (
@@ -43,6 +43,7 @@ from cargohold.oci.manifests import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from cargohold.oci.names import check_name, check_tag, is_valid_name, project_of
 from cargohold.policy.access import AccessPolicy
 from cargohold.policy.immutability import check_tag_push, check_tags_delete
+from cargohold.services.extension_points import OnPush, PullGate
 from cargohold.services.holds import HoldService
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.tag_rules import TagRuleService
@@ -101,19 +102,21 @@ class RegistryService:
         blobs: BlobDriver,
         access: AccessPolicy,
         pulls: PullRecorder,
-        tag_rules: TagRuleService | None = None,
-        holds: HoldService | None = None,
+        tag_rules: TagRuleService,
+        holds: HoldService,
+        on_push: Sequence[OnPush],
+        pull_gates: Sequence[PullGate],
     ) -> None:
-        self.tag_rules = tag_rules or TagRuleService(meta)
-        self.holds = holds or HoldService(meta)
+        self.tag_rules = tag_rules
+        self.holds = holds
         self.meta = meta
         self.blobs = blobs
         self.access = access
         self.pulls = pulls
-        # Set by the application: called after a manifest is stored (scan on push), and
-        # before a manifest GET is answered (the scan gate, which raises DENIED).
-        self.after_push: Callable[[str, str, Manifest], None] | None = None
-        self.pull_gate: Callable[[str, StoredManifest], None] | None = None
+        # Extension points (services/extension_points.py), given by the composition root and
+        # called in order: after a manifest is stored, and before a pull is answered.
+        self.on_push = tuple(on_push)
+        self.pull_gates = tuple(pull_gates)
 
     # -- blobs ------------------------------------------------------------------------
 
@@ -265,12 +268,13 @@ class RegistryService:
                 f"tag {tag!r} is immutable and already points to {moved.current_digest}",
                 detail={"tag": tag},
             ) from None
-        if self.after_push is not None:
+        for hook in self.on_push:
             try:
-                self.after_push(repository, digest, manifest)
+                hook(repository, digest, manifest)
             except Exception:
-                # The manifest is stored; a queue that cannot take the scan must not fail it.
-                log.exception("after-push hook failed for %s@%s", repository, digest)
+                # The manifest is stored; a hook that fails (a queue that cannot take a scan)
+                # must not fail the push, nor keep the next hook from running.
+                log.exception("on-push hook %r failed for %s@%s", hook, repository, digest)
         return PutManifestResult(digest, manifest.subject.digest if manifest.subject else None)
 
     def _manifest_unknown(self, repository: str, reference: str) -> RegistryError:
@@ -289,8 +293,8 @@ class RegistryService:
                 raise NameUnknown(detail={"name": repository})
             raise ManifestUnknown(detail={"reference": reference})
         if count_pull:
-            if self.pull_gate is not None:
-                self.pull_gate(repository, stored)
+            for gate in self.pull_gates:
+                gate(repository, stored)
             self.pulls.record(stored.id)
         return stored
 

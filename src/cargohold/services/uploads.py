@@ -12,7 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from cargohold.errors import (
@@ -27,7 +27,7 @@ from cargohold.errors import (
 from cargohold.meta.store import MetadataStore, QuotaExceeded, Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
 from cargohold.parsing.integers import parse_non_negative
-from cargohold.policy.access import AccessPolicy, AllowAll
+from cargohold.policy.access import AccessPolicy
 from cargohold.services.staging import UploadMoved, UploadStaging
 from cargohold.storage.base import BlobDriver, BlobWriter, WriterBusy
 
@@ -57,16 +57,18 @@ class UploadService:
         meta: MetadataStore,
         blobs: BlobDriver,
         staging: UploadStaging,
-        executor: ThreadPoolExecutor | None = None,
-        db_executor: Executor | None = None,
-        access: AccessPolicy | None = None,
+        executor: Executor,
+        db_executor: Executor,
+        access: AccessPolicy,
     ) -> None:
-        self.access: AccessPolicy = access or AllowAll()
+        self.access = access
         self.meta = meta
         self.blobs = blobs
         self.staging = staging
-        self._executor = executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
-        self._db_executor = db_executor or self._executor
+        # Blob reads and writes, and metadata writes (see AppContext.db_executor), off the
+        # event loop; the caller owns both pools.
+        self._executor = executor
+        self._db_executor = db_executor
 
     async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

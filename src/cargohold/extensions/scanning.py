@@ -1,0 +1,70 @@
+"""The scanning extension: vulnerability scans on push and on demand, the pull gate of a
+project's scan policy, the vulnerability database and its jobs, and their admin routes.
+
+Imported only when `scanning = true`; scanning_disabled.py is its twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cargohold.config import Settings
+from cargohold.extensions.base import CoreServices, Extension
+from cargohold.meta.vulndb import VulnStore
+from cargohold.oci.manifests import Manifest
+from cargohold.services.archive_limits import ArchiveLimits
+from cargohold.services.scan_jobs import ScanJobs
+from cargohold.services.scanning import ScanService
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+NAME = "scanning"
+
+
+def _parse_osv(data: dict[str, Any]) -> Any:
+    """scan.osv.parse_record, imported when a record is first read (by a scan)."""
+    from cargohold.scan.osv import parse_record
+
+    return parse_record(data)
+
+
+@dataclass(frozen=True)
+class ScanningExtension(Extension):
+    """The extension, with the services its admin routes use."""
+
+    scans: ScanService
+    scan_jobs: ScanJobs
+
+
+def _admin_routes() -> Sequence[BaseRoute]:
+    from cargohold.api.scanning import ROUTES
+
+    return ROUTES
+
+
+def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
+    vulndb = VulnStore(core.engine, _parse_osv)
+    scans = ScanService(core.meta, core.blobs, vulndb, settings.scan_on_push, settings.sla_days)
+    archive_limits = ArchiveLimits(
+        settings.vulndb_zip_member_max_bytes, settings.vulndb_zip_max_ratio
+    )
+    scan_jobs = ScanJobs(core.jobs, scans, settings.vulndb_source_list, archive_limits)
+    scan_jobs.add_schedule(settings.vulndb_schedule)
+
+    def scan_on_push(repository: str, digest: str, manifest: Manifest) -> None:
+        if scans.wants_scan_on_push(repository, manifest):
+            scan_jobs.scan_pushed(repository, digest)
+
+    return ScanningExtension(
+        name=NAME,
+        enabled=True,
+        on_push=(scan_on_push,),
+        pull_gates=(scans.check_pull,),
+        job_kinds=tuple(scan_jobs.kinds()),
+        routes=_admin_routes,
+        scans=scans,
+        scan_jobs=scan_jobs,
+    )

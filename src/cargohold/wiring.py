@@ -1,0 +1,195 @@
+"""The composition root: every service of a process, built once from the settings.
+
+The HTTP app (api/app.py), the job worker (server.run_worker) and the CLI's local commands
+take what build_services returns; no service builds its own dependencies, and none has a
+permissive default (an access policy, holds, executors): each is given here, or the
+constructor fails. Optional features are extensions (extensions/): each enabled one hands its
+hooks to the services that call them (on-push hooks and pull gates to the registry, kinds of
+job to the job service) and its routes to the app; a disabled one adds nothing and is not
+imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Engine
+
+from cargohold.config import STORAGE_DRIVERS, ConfigError, Settings
+from cargohold.extensions.base import CoreServices, Extension
+from cargohold.jobs.queue import JobQueue, open_huey
+from cargohold.meta.db import make_engine
+from cargohold.meta.store import MetadataStore
+from cargohold.policy.access import AccessPolicy, AllowAll, ReadOnly
+from cargohold.services.fsck import BlobConsistencyCheck
+from cargohold.services.gc import GarbageCollector
+from cargohold.services.holds import HoldService
+from cargohold.services.inventory import InventoryService
+from cargohold.services.jobs import JobService
+from cargohold.services.lifecycle import LifecycleService
+from cargohold.services.pulls import PullRecorder
+from cargohold.services.quotas import QuotaService
+from cargohold.services.registry import RegistryService
+from cargohold.services.staging import UploadStaging
+from cargohold.services.storage_report import StorageReportService
+from cargohold.services.tag_rules import TagRuleService
+from cargohold.services.uploads import UploadService
+from cargohold.storage.base import BlobDriver
+from cargohold.storage.space import SpaceReserve
+
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    """Every service of a process (the HTTP handlers see it as api.context.AppContext)."""
+
+    settings: Settings
+    engine: Engine
+    meta: MetadataStore
+    blobs: BlobDriver
+    registry: RegistryService
+    uploads: UploadService
+    pulls: PullRecorder
+    inventory: InventoryService
+    lifecycle: LifecycleService
+    tag_rules: TagRuleService
+    holds: HoldService
+    gc: GarbageCollector
+    quotas: QuotaService
+    storage: StorageReportService
+    # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
+    # (held by another worker) must not stall every other request of this process.
+    db_executor: Executor
+    jobs: JobService
+    fsck: BlobConsistencyCheck
+    # The data directory's free space and the reserve that keeps deletes working when full.
+    space: SpaceReserve
+    # Every extension, enabled or not, by name.
+    extensions: dict[str, Extension]
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)
+
+    def enabled_extensions(self) -> list[Extension]:
+        return [ext for ext in self.extensions.values() if ext.enabled]
+
+
+# -- blob store and upload staging ----------------------------------------------------------
+# Kept together and small: how blobs are stored and staged is the blob driver's business.
+
+
+def blob_store_from_settings(settings: Settings) -> BlobDriver:
+    """The blob store `storage_driver` names; an unknown driver is a configuration error."""
+    if settings.storage_driver == "filesystem":
+        from cargohold.storage.filesystem import FilesystemBlobStore
+
+        return FilesystemBlobStore(settings.blob_dir)
+    raise ConfigError(
+        f"storage_driver must be one of {', '.join(STORAGE_DRIVERS)}, "
+        f"got {settings.storage_driver!r}"
+    )
+
+
+def build_uploads(
+    settings: Settings,
+    meta: MetadataStore,
+    blobs: BlobDriver,
+    access: AccessPolicy,
+    db_executor: Executor,
+) -> UploadService:
+    """Upload sessions, staging their bytes through the blob driver (services/staging.py)."""
+    io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
+    return UploadService(
+        meta,
+        blobs,
+        UploadStaging(meta, blobs, settings.upload_expiry_seconds),
+        executor=io_executor,
+        db_executor=db_executor,
+        access=access,
+    )
+
+
+# -- the rest ---------------------------------------------------------------------------
+
+
+def access_policy(settings: Settings) -> AccessPolicy:
+    # Until users and roles arrive, the only policy with refusals is maintenance mode.
+    return ReadOnly() if settings.read_only else AllowAll()
+
+
+def _load_extensions(settings: Settings, core: CoreServices) -> dict[str, Extension]:
+    """Each extension's enabled module, or its disabled twin, which imports nothing of it."""
+    if settings.scanning:
+        from cargohold.extensions.scanning import enable as scanning
+    else:
+        from cargohold.extensions.scanning_disabled import enable as scanning
+    extensions = [scanning(settings, core)]
+    return {ext.name: ext for ext in extensions}
+
+
+def build_services(settings: Settings, lean: bool = False) -> Services:
+    """Every service of a process. `lean`: a server or worker process, whose stores are fixed
+    for its lifetime (see jobs.queue.open_huey)."""
+    engine = make_engine(settings.metadata_url)
+    meta = MetadataStore(engine, settings.gc_grace_seconds)
+    blobs = blob_store_from_settings(settings)
+    pulls = PullRecorder(meta, settings.pull_flush_seconds)
+    access = access_policy(settings)
+    tag_rules = TagRuleService(meta)
+    holds = HoldService(meta)
+    # SQLite has one writer at a time: one thread per process queues this process's writes
+    # instead of making several threads spin on the lock.
+    writers = 1 if meta.dialect == "sqlite" else 8
+    db_executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="db")
+    uploads = build_uploads(settings, meta, blobs, access, db_executor)
+    space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
+    gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds, holds)
+    lifecycle = LifecycleService(meta, holds)
+    queue = JobQueue(
+        open_huey(settings.job_store, settings.metadata_url, settings.data_dir, lean=lean)
+    )
+    jobs = JobService(meta, queue, gc, lifecycle)
+    jobs.add_schedules(
+        settings.gc_schedule, settings.gc_schedule_untagged, settings.lifecycle_schedule
+    )
+    extensions = _load_extensions(settings, CoreServices(engine, meta, blobs, jobs))
+    enabled = [ext for ext in extensions.values() if ext.enabled]
+    for ext in enabled:
+        for kind in ext.job_kinds:
+            jobs.add_kind(kind)
+    registry = RegistryService(
+        meta,
+        blobs,
+        access,
+        pulls,
+        tag_rules,
+        holds,
+        on_push=[hook for ext in enabled for hook in ext.on_push],
+        pull_gates=[gate for ext in enabled for gate in ext.pull_gates],
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        meta=meta,
+        blobs=blobs,
+        registry=registry,
+        uploads=uploads,
+        pulls=pulls,
+        inventory=InventoryService(meta, blobs, space),
+        lifecycle=lifecycle,
+        tag_rules=tag_rules,
+        holds=holds,
+        gc=gc,
+        quotas=QuotaService(meta),
+        storage=StorageReportService(meta, gc),
+        db_executor=db_executor,
+        jobs=jobs,
+        fsck=BlobConsistencyCheck(meta, blobs),
+        space=space,
+        extensions=extensions,
+    )

@@ -1,0 +1,71 @@
+"""The registry calls the extension points it is given, in order, and only those."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cargohold.config import Settings
+from cargohold.errors import Denied
+from cargohold.meta.store import StoredManifest
+from cargohold.oci import mediatypes as mt
+from cargohold.oci.digests import EMPTY_JSON_DIGEST
+from cargohold.oci.manifests import Manifest
+from cargohold.server import prepare
+from cargohold.services.registry import RegistryService
+from cargohold.wiring import build_services
+
+ARTIFACT = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "artifactType": "application/vnd.example.thing",
+        "config": {"mediaType": mt.OCI_EMPTY, "digest": EMPTY_JSON_DIGEST, "size": 2},
+        "layers": [],
+    }
+).encode()
+
+
+def test_hooks_and_gates_run_in_order_and_a_failing_hook_fails_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=str(tmp_path), scanning=False, job_workers=0)
+    prepare(settings)
+    services = build_services(settings)
+    assert services.registry.on_push == () and services.registry.pull_gates == ()
+    calls: list[str] = []
+
+    def broken(repository: str, digest: str, manifest: Manifest) -> None:
+        calls.append("broken")
+        raise RuntimeError("a queue that cannot take the job")
+
+    def recording(repository: str, digest: str, manifest: Manifest) -> None:
+        calls.append(f"pushed {repository}@{digest}")
+
+    def allow(repository: str, stored: StoredManifest) -> None:
+        calls.append("allow")
+
+    def deny(repository: str, stored: StoredManifest) -> None:
+        calls.append("deny")
+        raise Denied("not this one")
+
+    old = services.registry
+    registry = RegistryService(
+        old.meta,
+        old.blobs,
+        old.access,
+        old.pulls,
+        old.tag_rules,
+        old.holds,
+        on_push=[broken, recording],
+        pull_gates=[allow, deny],
+    )
+    pushed = registry.put_manifest("team/app", "v1", ARTIFACT, mt.OCI_MANIFEST)
+    assert calls == ["broken", f"pushed team/app@{pushed.digest}"]
+    calls.clear()
+    assert registry.get_manifest("team/app", "v1", count_pull=False).digest == pushed.digest
+    assert calls == []  # reading for the registry's own use is not a pull
+    with pytest.raises(Denied):
+        registry.get_manifest("team/app", "v1", count_pull=True)
+    assert calls == ["allow", "deny"]
+    services.jobs.queue.stop()
