@@ -52,6 +52,8 @@ WORKLOADS = (
     "catalog",
     "concurrent_push",
     "push_latency",
+    "manifest_get_shipped",
+    "blob_head_shipped",
 )
 
 
@@ -132,6 +134,20 @@ class Bench:
     small_images: list[client.SmallImage] = field(default_factory=list)
     manifest_rps: dict[str, float] = field(default_factory=dict)
     order_flip: int = 0
+    workers: int = 2
+    shipped: bool = False
+
+    def use_access_logs(self, shipped: bool) -> None:
+        """Restart both servers over the same data, with access logs off (the main rows) or
+        as shipped (the `_shipped` rows: each server's default logging, to a file)."""
+        if shipped == self.shipped:
+            return
+        for server in self.srv.values():
+            server.stop()
+        self.srv["cargohold"] = servers.start_cargohold(self.scratch, self.workers, shipped)
+        self.srv["distribution"] = servers.start_distribution(self.scratch, shipped)
+        self.shipped = shipped
+        self.log(f"  restarted both servers with access logs {'on' if shipped else 'off'}")
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -433,7 +449,7 @@ def _check_load(name: str, what: str, res: tools.LoadResult) -> None:
         raise RuntimeError(f"{what} on {name}: {res.errors} errors of {res.requests} requests")
 
 
-def wl_manifest_get(b: Bench) -> None:
+def wl_manifest_get(b: Bench, key: str = "manifest_get", title: str = "") -> None:
     s = b.sizes
     for name in SERVERS:
         b.ensure_small_images(name)
@@ -443,14 +459,28 @@ def wl_manifest_get(b: Bench) -> None:
             tools.run_wrk(b.srv[name].base, script, s.warmup_seconds, 64)
             res = tools.run_wrk(b.srv[name].base, script, s.load_seconds, 64)
             _check_load(name, "manifest GET", res)
-            b.record("manifest_get", name, res)
+            b.record(key, name, res)
             b.log(f"  round {r} {name}: {res.rps:.0f} req/s, p99 {res.p99_ms:.2f} ms")
-    for name in SERVERS:
-        b.manifest_rps[name] = median([x.rps for x in b.raw["manifest_get"][name]])
-    _load_rows(b, "manifest_get", f"manifest GET by tag (wrk -c64, {s.small_images} tags)", 10, 0.1)
+    if key == "manifest_get":
+        for name in SERVERS:
+            b.manifest_rps[name] = median([x.rps for x in b.raw[key][name]])
+    title = title or f"manifest GET by tag (wrk -c64, {s.small_images} tags)"
+    _load_rows(b, key, title, 10, 0.1)
 
 
-def wl_blob_head(b: Bench) -> None:
+def wl_manifest_get_shipped(b: Bench) -> None:
+    # main() restarted both servers with their default access logs (Bench.use_access_logs).
+    title = (
+        f"manifest GET by tag, as shipped: access logs on (wrk -c64, {b.sizes.small_images} tags)"
+    )
+    wl_manifest_get(b, "manifest_get_shipped", title)
+
+
+def wl_blob_head_shipped(b: Bench) -> None:
+    wl_blob_head(b, "blob_head_shipped", "blob HEAD, as shipped: access logs on (ab -i -k -c64)")
+
+
+def wl_blob_head(b: Bench, key: str = "blob_head", title: str = "") -> None:
     s = b.sizes
     for name in SERVERS:
         b.ensure_small_images(name)
@@ -462,9 +492,9 @@ def wl_blob_head(b: Bench) -> None:
             tools.run_ab_head(url, s.warmup_seconds, 64)
             res = tools.run_ab_head(url, s.load_seconds, 64)
             _check_load(name, "blob HEAD", res)
-            b.record("blob_head", name, res)
+            b.record(key, name, res)
             b.log(f"  round {r} {name}: {res.rps:.0f} req/s, p99 {res.p99_ms:.0f} ms")
-    _load_rows(b, "blob_head", "blob HEAD (ab -i -k -c64, 1 URL)", 10, 0.1)
+    _load_rows(b, key, title or "blob HEAD (ab -i -k -c64, 1 URL)", 10, 0.1)
 
 
 def wl_tags_list(b: Bench) -> None:
@@ -740,6 +770,8 @@ WORKLOAD_FUNCS: dict[str, Callable[[Bench], None]] = {
     "catalog": wl_catalog,
     "concurrent_push": wl_concurrent_push,
     "push_latency": wl_push_latency,
+    "manifest_get_shipped": wl_manifest_get_shipped,
+    "blob_head_shipped": wl_blob_head_shipped,
 }
 
 
@@ -963,9 +995,10 @@ def main(argv: list[str] | None = None) -> int:
             "distribution": servers.start_distribution(scratch),
         }
         log(", ".join(f"{n} on {s.base} (pid {s.pid})" for n, s in srv.items()))
-        bench = Bench(sizes, scratch, srv, log)
+        bench = Bench(sizes, scratch, srv, log, workers=args.workers)
         for name in selected:
             log(f"== {name}")
+            bench.use_access_logs(name.endswith("_shipped"))
             profiler = None
             if args.profile:
                 out_dir = Path(args.out).parent
@@ -1022,7 +1055,10 @@ def main(argv: list[str] | None = None) -> int:
         f"- command: `{command}`",
         f"- machine: {notes}",
         f"- cargohold: {args.workers} granian workers, access log off; "
-        "distribution: filesystem storage, delete enabled, access log off",
+        "distribution: filesystem storage, delete enabled, access log off; "
+        "`_shipped` rows: both restarted over the same data with their default logging "
+        "(cargohold: access log on, level info; distribution: level info, access log on), "
+        "written to a file",
         "- ratio = cargohold / reference (higher is better for rates, lower for ms and CPU)",
         "",
         table,

@@ -16,9 +16,7 @@ NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
 DISTRIBUTION_CONFIG = """\
 version: 0.1
 log:
-  level: error
-  accesslog:
-    disabled: true
+{log}
 storage:
   filesystem:
     rootdirectory: {root}
@@ -30,6 +28,11 @@ storage:
 http:
   addr: 127.0.0.1:{port}
 """
+# Logs off for the main rows; "as shipped" (the `_shipped` rows) is distribution's default:
+# level info, and every request logged to stderr (an access line and a "response completed"
+# line per request).
+DISTRIBUTION_LOG_OFF = "  level: error\n  accesslog:\n    disabled: true"
+DISTRIBUTION_LOG_SHIPPED = "  level: info"
 
 NGINX_CONFIG = """\
 worker_processes 2;
@@ -65,13 +68,18 @@ def cargohold_bin() -> str:
     return str(REPO / ".venv" / "bin" / "cargohold")
 
 
-def start_cargohold(scratch: Path, workers: int = 2) -> ServerProc:
+def start_cargohold(scratch: Path, workers: int = 2, shipped: bool = False) -> ServerProc:
+    """Access log off, or `shipped`: the defaults (access log on, level info), its lines
+    written to the server's log file in the scratch folder as `make run` would to a file."""
     port = free_port()
     data = scratch / "cargohold-data"
     data.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env["CARGOHOLD_ACCESS_LOG"] = "false"
-    env["CARGOHOLD_LOG_LEVEL"] = "warning"
+    for key in ("CARGOHOLD_ACCESS_LOG", "CARGOHOLD_LOG_LEVEL", "CARGOHOLD_LOG_FORMAT"):
+        env.pop(key, None)
+    if not shipped:
+        env["CARGOHOLD_ACCESS_LOG"] = "false"
+        env["CARGOHOLD_LOG_LEVEL"] = "warning"
     argv = [
         cargohold_bin(),
         "serve",
@@ -82,19 +90,22 @@ def start_cargohold(scratch: Path, workers: int = 2) -> ServerProc:
         "--workers",
         str(workers),
     ]
-    server = ServerProc("cargohold", argv, port, scratch / "cargohold.log", env=env)
+    log = scratch / ("cargohold-shipped.log" if shipped else "cargohold.log")
+    server = ServerProc("cargohold", argv, port, log, env=env)
     server.wait_ready()
     return server
 
 
-def start_distribution(scratch: Path) -> ServerProc:
+def start_distribution(scratch: Path, shipped: bool = False) -> ServerProc:
     port = free_port()
     root = scratch / "distribution-data"
     root.mkdir(parents=True, exist_ok=True)
-    config = scratch / "distribution.yml"
-    config.write_text(DISTRIBUTION_CONFIG.format(root=root, port=port))
+    config = scratch / ("distribution-shipped.yml" if shipped else "distribution.yml")
+    log = DISTRIBUTION_LOG_SHIPPED if shipped else DISTRIBUTION_LOG_OFF
+    config.write_text(DISTRIBUTION_CONFIG.format(root=root, port=port, log=log))
     argv = [DISTRIBUTION_BIN, "serve", str(config)]
-    server = ServerProc("distribution", argv, port, scratch / "distribution.log")
+    output = scratch / ("distribution-shipped.log" if shipped else "distribution.log")
+    server = ServerProc("distribution", argv, port, output)
     server.wait_ready()
     return server
 

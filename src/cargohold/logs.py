@@ -1,7 +1,8 @@
 """Logging: JSON lines for production, readable lines for a terminal.
 
 One stream (stderr), one format: cargohold's own loggers and those of granian, the HTTP
-server (`granian_log_config`), go through the same formatter.
+server (`granian_log_config`), go through the same formatter; the access log's lines, written
+in batches off the request path (`accesslog_writer`), have the same format.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from cargohold.accesslog_writer import configure_access_writer
 
 _EXTRA_FIELDS = ("method", "path", "status", "bytes", "duration_ms", "request_id", "client")
 _GRANIAN_LOGGERS = ("_granian", "granian.access")
@@ -75,6 +78,11 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    try:
+        stderr_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        stderr_fd = 2  # stderr replaced by an object without a descriptor
+    configure_access_writer(stderr_fd, resolved_format(fmt))
     # Alembic announces every plugin it loads; keep its migration messages only.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 

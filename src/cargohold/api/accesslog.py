@@ -1,23 +1,47 @@
-"""Structured access log and request ids, as a plain ASGI middleware."""
+"""Structured access log and request ids, as a plain ASGI middleware.
+
+A request only queues its line's fields; `accesslog_writer` formats and writes them in
+batches on a thread of its own (see there), and writes what is left on the lifespan's
+shutdown, before the worker exits.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cargohold.accesslog_writer import AccessEntry, AccessLogWriter, access_writer
 
 log = logging.getLogger("cargohold.access")
 _API_VERSION = ((b"docker-distribution-api-version", b"registry/2.0"),)
 
 
+def new_request_id() -> str:
+    """32 hex digits, like uuid4().hex: random (per-process generator, reseeded after a
+    fork), unique in practice, not a secret; no system call per request."""
+    return f"{random.getrandbits(128):032x}"
+
+
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, enabled: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, enabled: bool = True, writer: AccessLogWriter | None = None
+    ) -> None:
         self.app = app
         self.enabled = enabled
+        self._writer = writer
+
+    @property
+    def writer(self) -> AccessLogWriter:
+        # Looked up late: the worker configures logging (and the writer) before serving.
+        return self._writer or access_writer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._flush_on_shutdown(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -26,7 +50,7 @@ class AccessLogMiddleware:
             if key == b"x-request-id":
                 request_id = value.decode("latin-1")[:64]
                 break
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or new_request_id()
         extra_headers = _API_VERSION if scope["path"].startswith("/v2") else ()
         started = time.perf_counter()
         status = 0
@@ -53,19 +77,25 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            if self.enabled:
-                log.info(
-                    "%s %s %s",
-                    scope["method"],
-                    scope["path"],
-                    status,
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "bytes": sent,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                        "request_id": request_id,
-                        "client": (scope.get("client") or ("", 0))[0],
-                    },
+            if self.enabled and log.isEnabledFor(logging.INFO):
+                self.writer.put(
+                    AccessEntry(
+                        time.time(),
+                        scope["method"],
+                        scope["path"],
+                        status,
+                        sent,
+                        round((time.perf_counter() - started) * 1000, 3),
+                        request_id,
+                        (scope.get("client") or ("", 0))[0],
+                    )
                 )
+
+    def _flush_on_shutdown(self, send: Send) -> Send:
+        async def send_wrapper(message: Message) -> None:
+            # The server has stopped serving: write the queued lines before the worker exits.
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                self.writer.close()
+            await send(message)
+
+        return send_wrapper
