@@ -169,6 +169,11 @@ class ScanStore:
         now = time.time()
         worst = min((f[2] for f in findings), default=NO_FINDINGS_RANK)
         with self._fast.transaction() as tx:
+            if self.meta.dialect == "postgresql":
+                # Two scans of one image (scan on push and one asked for) may finish together:
+                # the second waits for the first instead of colliding on the new report row.
+                # (SQLite serialises writers anyway.)
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (digest,))
             first_seen = {
                 (row[0], row[1]): row[2]
                 for row in tx.rows(
