@@ -1,8 +1,9 @@
-"""Registry errors carrying the OCI distribution-spec error codes.
+"""The catalogue of registry errors: every error cargohold answers with, one class each.
 
 Every layer raises these; the HTTP layer renders them as the spec's JSON error
-body, and the CLI prints their message. Keeping them at the bottom of the
-layer stack lets services raise a `ManifestBlobUnknown` without knowing HTTP.
+body (on /v2/ and /api/v1/ alike), and the CLI prints their message. Keeping them
+at the bottom of the layer stack lets services raise a `ManifestBlobUnknown`
+without knowing HTTP. A new error is a class here and a row in docs/api.md.
 """
 
 from __future__ import annotations
