@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from cargohold.errors import StagedGone
 from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.store import MetadataStore
-from cargohold.services.staging import StagedGone, UploadMoved, UploadStaging
+from cargohold.services.staging import UploadMoved, UploadStaging
 from cargohold.storage.base import BlobDriver, WriterBusy
 from tests.api.helpers import deterministic_bytes
 

@@ -14,18 +14,27 @@ from collections.abc import AsyncIterator, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from cargohold.api.bodies import CLOSE, BodyTooLarge, read_body
+from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.context import ANONYMOUS, context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.params import json_body, path_id
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
-from cargohold.errors import RegistryError
-from cargohold.services.gc import GcBusy
-from cargohold.services.holds import HoldRequestInvalid, HoldUnknown, hold_document
-from cargohold.services.jobs import JobInvalid, JobUnknown
-from cargohold.services.lifecycle import LifecyclePreview, PolicyInvalid
-from cargohold.services.quotas import QuotaInvalid
-from cargohold.services.tag_rules import TagRuleInvalid, TagRuleUnknown, rule_document
+from cargohold.errors import (
+    BodyTooLarge,
+    GcBusy,
+    HoldRequestInvalid,
+    HoldUnknown,
+    JobInvalid,
+    JobUnknown,
+    PolicyInvalid,
+    QuotaInvalid,
+    RegistryError,
+    TagRuleInvalid,
+    TagRuleUnknown,
+)
+from cargohold.services.holds import hold_document
+from cargohold.services.lifecycle import LifecyclePreview
+from cargohold.services.tag_rules import rule_document
 
 
 async def system_info(request: Request) -> Response:

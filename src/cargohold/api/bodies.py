@@ -16,25 +16,13 @@ from pathlib import Path
 from starlette.requests import Request
 
 from cargohold.api.context import context
-from cargohold.errors import RegistryError
+from cargohold.errors import BodyTooLarge, RegistryError
 from cargohold.parsing.integers import parse_non_negative
 
 # Bytes gathered before a write to a spooled file is handed to a thread.
 SPOOL_BATCH = 1024 * 1024
 # The answer to a body that is not read to its end ends the connection: say so to the client.
 CLOSE = {"Connection": "close"}
-
-
-class BodyTooLarge(RegistryError):
-    code = "SIZE_INVALID"
-    status = 413
-    default_message = "the request body is too large"
-
-
-class BodyStalled(RegistryError):
-    code = "SIZE_INVALID"
-    status = 408
-    default_message = "the request body stopped arriving"
 
 
 # The limit -> the error that refuses a body over it (a route may answer with its own code).

@@ -19,9 +19,9 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cargohold.api.bodies import CLOSE, BodyStalled
+from cargohold.api.bodies import CLOSE
 from cargohold.api.errors import error_response
-from cargohold.errors import TooManyRequests
+from cargohold.errors import BodyStalled, TooManyRequests
 
 # Seconds a client over its cap is asked to wait: a place frees when one of its bodies ends.
 RETRY_AFTER_SECONDS = 2

@@ -9,7 +9,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from cargohold.errors import RegistryError
+from cargohold.errors import (
+    BlobUploadInvalid,
+    BodyInvalid,
+    HttpStatusError,
+    ManifestInvalid,
+    NotFound,
+    RegistryError,
+    Unknown,
+    Unsupported,
+)
 
 log = logging.getLogger("cargohold.api")
 
@@ -30,22 +39,20 @@ async def registry_error_handler(request: Request, exc: Exception) -> Response:
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    error: RegistryError
     if exc.status_code == 405:
-        error = RegistryError(f"method {request.method} is not supported here")
-        error.code, error.status = "UNSUPPORTED", 405
+        error = Unsupported(f"method {request.method} is not supported here")
     elif exc.status_code == 404:
-        error = RegistryError(f"no such endpoint: {request.url.path[:200]}")
-        error.code, error.status = "NOT_FOUND", 404
+        error = NotFound(f"no such endpoint: {request.url.path[:200]}")
     else:
-        error = RegistryError(str(exc.detail))
-        error.code, error.status = "UNKNOWN", exc.status_code
+        error = HttpStatusError(str(exc.detail), status=exc.status_code)
     return error_response(error, head=request.method == "HEAD")
 
 
-# The code of a body that could not be read, by route; other routes read no body.
-_UNREADABLE_BODY_CODES = (
-    ("/blobs/uploads", "BLOB_UPLOAD_INVALID"),
-    ("/manifests/", "MANIFEST_INVALID"),
+# The error for a body that could not be read, by route; other routes read no body.
+_UNREADABLE_BODY_ERRORS: tuple[tuple[str, type[RegistryError]], ...] = (
+    ("/blobs/uploads", BlobUploadInvalid),
+    ("/manifests/", ManifestInvalid),
 )
 
 
@@ -58,16 +65,15 @@ async def client_disconnect_handler(request: Request, exc: Exception) -> Respons
     log.info(
         "client disconnected or sent a malformed body during %s %s", request.method, path[:200]
     )
-    code = next((c for part, c in _UNREADABLE_BODY_CODES if part in path), "BODY_INVALID")
-    error = RegistryError(
+    unreadable = next((e for part, e in _UNREADABLE_BODY_ERRORS if part in path), BodyInvalid)
+    error = unreadable(
         "the request body could not be read: the client disconnected or sent a malformed "
         "chunked body"
     )
-    error.code, error.status = code, 400
     return error_response(error, head=request.method == "HEAD")
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    error = RegistryError("internal server error; see the server log")
+    error = Unknown()
     return error_response(error, head=request.method == "HEAD")

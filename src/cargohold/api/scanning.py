@@ -16,31 +16,20 @@ from starlette.routing import Route
 from cargohold.api.bodies import spool_body
 from cargohold.api.context import ANONYMOUS, AppContext, context
 from cargohold.api.params import json_body, path_id
-from cargohold.errors import RegistryError
+from cargohold.errors import (
+    AllowlistInvalid,
+    AllowlistUnknown,
+    RegistryError,
+    ScanPolicyInvalid,
+    ScanRequestInvalid,
+    VulnDbImportInvalid,
+    VulnDbImportRefused,
+)
 from cargohold.extensions.scanning import ScanningExtension
 from cargohold.oci.names import is_valid_name
-from cargohold.services.scanning import AllowlistInvalid, AllowlistUnknown, ScanPolicyInvalid
 
 # Formats the result endpoint renders (the CLI asks for the stored form and renders itself).
 FORMATS = ("stored", "json", "sarif", "cyclonedx", "spdx")
-
-
-class VulnDbImportInvalid(RegistryError):
-    code = "VULNDB_IMPORT_INVALID"
-    status = 400
-    default_message = "the vulnerability records could not be imported"
-
-
-class VulnDbImportRefused(RegistryError):
-    code = "VULNDB_IMPORT_REFUSED"
-    status = 409
-    default_message = "the import would remove every record of its source"
-
-
-class ScanRequestInvalid(RegistryError):
-    code = "SCAN_INVALID"
-    status = 400
-    default_message = "invalid scan request"
 
 
 def _scanning(ctx: AppContext) -> ScanningExtension:

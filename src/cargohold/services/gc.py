@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
-from cargohold.errors import RegistryError
+from cargohold.errors import GcBusy
 from cargohold.meta.store import ManifestFacts, MetadataStore
 from cargohold.policy.holds import holding
 from cargohold.services.holds import HoldService
@@ -29,12 +29,6 @@ BATCH = 200
 # for the lock get through (measured in bench/gc_under_load.py).
 YIELD_FACTOR = 1.0
 PARALLEL_DELETES = 8
-
-
-class GcBusy(RegistryError):
-    code = "GC_RUNNING"
-    status = 409
-    default_message = "garbage collection is already running"
 
 
 @dataclass

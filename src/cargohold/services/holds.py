@@ -6,23 +6,11 @@ import datetime as dt
 import time
 from typing import Any
 
-from cargohold.errors import Denied, RegistryError
+from cargohold.errors import Denied, HoldRequestInvalid, HoldUnknown
 from cargohold.meta.store import HoldRow, MetadataStore
 from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.policy.holds import Hold, HoldInvalid, holding, validate_hold
-
-
-class HoldRequestInvalid(RegistryError):
-    code = "HOLD_INVALID"
-    status = 400
-    default_message = "invalid retention hold"
-
-
-class HoldUnknown(RegistryError):
-    code = "HOLD_UNKNOWN"
-    status = 404
-    default_message = "no such retention hold"
 
 
 def _hold(row: HoldRow) -> Hold:

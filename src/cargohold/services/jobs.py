@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Any
 
-from cargohold.errors import RegistryError
+from cargohold.errors import JobInvalid, JobUnknown, RegistryError
 from cargohold.jobs.queue import JobQueue
 from cargohold.meta.jobs import STATES, JobRun, JobRunStore
 from cargohold.meta.store import MetadataStore
@@ -40,18 +40,6 @@ log = logging.getLogger("cargohold.jobs")
 SCHEDULE_ACTOR = "schedule"
 # Jobs queued without a job_runs row (scans on push) have ids with this prefix.
 UNTRACKED = "untracked-"
-
-
-class JobInvalid(RegistryError):
-    code = "JOB_INVALID"
-    status = 400
-    default_message = "invalid job request"
-
-
-class JobUnknown(RegistryError):
-    code = "JOB_UNKNOWN"
-    status = 404
-    default_message = "no such job"
 
 
 JobBody = Callable[..., dict[str, Any]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from cargohold.errors import NameUnknown, RegistryError
+from cargohold.errors import NameUnknown, PolicyInvalid, PolicyUnknown
 from cargohold.meta.store import ExpiringImage, MetadataStore, SkippedImage
 from cargohold.oci.names import check_name
 from cargohold.policy.holds import holding
@@ -17,18 +17,6 @@ from cargohold.policy.lifecycle import (
 )
 from cargohold.services.holds import HoldService, covering_hold
 from cargohold.services.manifest_graph import ManifestGraph
-
-
-class PolicyUnknown(RegistryError):
-    code = "POLICY_UNKNOWN"
-    status = 404
-    default_message = "no lifecycle policy is set"
-
-
-class PolicyInvalid(RegistryError):
-    code = "POLICY_INVALID"
-    status = 400
-    default_message = "invalid lifecycle policy"
 
 
 @dataclass(frozen=True)

@@ -13,21 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.errors import RegistryError
+from cargohold.errors import QuotaInvalid, QuotaUnknown
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import is_valid_name
-
-
-class QuotaInvalid(RegistryError):
-    code = "QUOTA_INVALID"
-    status = 400
-    default_message = "invalid quota"
-
-
-class QuotaUnknown(RegistryError):
-    code = "QUOTA_UNKNOWN"
-    status = 404
-    default_message = "no quota is set for this project"
 
 
 def _check_project(project: str) -> str:

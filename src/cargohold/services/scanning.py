@@ -22,7 +22,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from cargohold.errors import Denied, ManifestUnknown, RegistryError
+from cargohold.errors import (
+    AllowlistInvalid,
+    AllowlistUnknown,
+    Denied,
+    ManifestUnknown,
+    ScanPolicyInvalid,
+    ScanUnknown,
+)
 from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanReportRow, ScanStore
 from cargohold.meta.store import MetadataStore, StoredManifest
 from cargohold.meta.vulndb import PackageKey, VulnStore
@@ -57,30 +64,6 @@ IMAGE_CONFIGS = frozenset(
 )
 POLICY_CACHE_SECONDS = 2.0
 MAX_CONFIG_BYTES = 4 << 20
-
-
-class ScanPolicyInvalid(RegistryError):
-    code = "SCAN_POLICY_INVALID"
-    status = 400
-    default_message = "invalid scan policy"
-
-
-class AllowlistInvalid(RegistryError):
-    code = "ALLOWLIST_INVALID"
-    status = 400
-    default_message = "invalid allowlist entry"
-
-
-class AllowlistUnknown(RegistryError):
-    code = "ALLOWLIST_UNKNOWN"
-    status = 404
-    default_message = "no such allowlist entry"
-
-
-class ScanUnknown(RegistryError):
-    code = "SCAN_UNKNOWN"
-    status = 404
-    default_message = "this image has not been scanned yet"
 
 
 def package_key(finding: Finding) -> str:

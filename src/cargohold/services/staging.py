@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 
-from cargohold.errors import BlobUploadUnknown
+from cargohold.errors import BlobUploadUnknown, StagedGone
 from cargohold.meta.store import MetadataStore, Upload
 from cargohold.oci.digests import Hasher, new_hasher
 from cargohold.storage.base import BlobDriver, BlobWriter, WriterBusy
@@ -24,13 +24,6 @@ from cargohold.storage.base import BlobDriver, BlobWriter, WriterBusy
 log = logging.getLogger("cargohold.uploads")
 
 HASH_CACHE_SIZE = 1024
-
-
-class StagedGone(BlobUploadUnknown):
-    """The session's staged bytes are shorter than its acknowledged offset (lost in a crash);
-    the session has been discarded."""
-
-    default_message = "the upload's staged data is gone; start the upload again"
 
 
 class UploadMoved(Exception):

@@ -4,22 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.errors import RegistryError
+from cargohold.errors import TagRuleInvalid, TagRuleUnknown
 from cargohold.meta.store import MetadataStore, TagRuleRow
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.policy.immutability import RuleInvalid, TagRule, validate_rule
-
-
-class TagRuleInvalid(RegistryError):
-    code = "RULE_INVALID"
-    status = 400
-    default_message = "invalid tag rule"
-
-
-class TagRuleUnknown(RegistryError):
-    code = "RULE_UNKNOWN"
-    status = 404
-    default_message = "no such tag rule"
 
 
 def _rule(row: TagRuleRow) -> TagRule:

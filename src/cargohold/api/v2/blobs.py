@@ -9,17 +9,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from cargohold.api.context import ANONYMOUS, context
-from cargohold.errors import BlobUnknown, RegistryError
+from cargohold.errors import BlobUnknown, RangeNotSatisfiable
 from cargohold.storage.base import LocalFiles
 
 # ASCII digits, at most 19 (2^63-1 has 19): `\d` alone would take any Unicode digit.
 _RANGE_RE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
-
-
-class RangeNotSatisfiable(RegistryError):
-    code = "RANGE_INVALID"
-    status = 416
-    default_message = "requested range not satisfiable"
 
 
 def _check_range(value: str, size: int) -> tuple[int, int] | None:
