@@ -8,14 +8,14 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from cargohold.api import admin
 from cargohold.api.accesslog import AccessLogMiddleware
@@ -114,6 +114,17 @@ async def _expire_idle_uploads(ctx: AppContext) -> None:
             log.exception("expiring idle uploads failed; will retry")
 
 
+def _scanning_routes() -> Sequence[BaseRoute]:
+    from cargohold.api.scanning import ROUTES as SCANNING_ROUTES
+
+    return SCANNING_ROUTES
+
+
+# The admin routes of each extension, imported only when it is enabled, so a server with an
+# extension off never loads its handlers (and the extension never reaches up into the API).
+EXTENSION_ROUTES: dict[str, Callable[[], Sequence[BaseRoute]]] = {"scanning": _scanning_routes}
+
+
 def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
     """The ASGI app over services built by the composition root (wiring.build_services),
     with the routes of every enabled extension after the core's."""
@@ -139,7 +150,10 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
             ctx.pulls.close()
 
     app = Starlette(
-        routes=[*ROUTES, *(r for ext in ctx.enabled_extensions() for r in ext.routes())],
+        routes=[
+            *ROUTES,
+            *(r for ext in ctx.enabled_extensions() for r in EXTENSION_ROUTES[ext.name]()),
+        ],
         lifespan=lifespan,
         exception_handlers={
             RegistryError: registry_error_handler,

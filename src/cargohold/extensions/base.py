@@ -1,10 +1,10 @@
-"""What an extension gives the core: hooks, kinds of job and admin routes."""
+"""What an extension gives the core: hooks and kinds of job. Its admin routes belong to the
+HTTP layer (api/app.py EXTENSION_ROUTES), which adds them for the extensions enabled."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -12,9 +12,6 @@ from cargohold.meta.store import MetadataStore
 from cargohold.services.extension_points import OnPush, PullGate
 from cargohold.services.jobs import JobKind, JobService
 from cargohold.storage.base import BlobDriver
-
-if TYPE_CHECKING:
-    from starlette.routing import BaseRoute
 
 
 @dataclass(frozen=True)
@@ -30,19 +27,10 @@ class CoreServices:
 
 @dataclass(frozen=True)
 class Extension:
-    """An enabled (or disabled) extension, as the composition root wires it.
-
-    `routes` is called only when an HTTP app is built, so a worker process never imports an
-    extension's HTTP handlers.
-    """
+    """An enabled (or disabled) extension, as the composition root wires it."""
 
     name: str
     enabled: bool
     on_push: Sequence[OnPush]
     pull_gates: Sequence[PullGate]
     job_kinds: Sequence[JobKind]
-    routes: Callable[[], Sequence[BaseRoute]]
-
-
-def no_routes() -> Sequence[BaseRoute]:
-    return ()

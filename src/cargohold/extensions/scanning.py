@@ -1,14 +1,14 @@
 """The scanning extension: vulnerability scans on push and on demand, the pull gate of a
-project's scan policy, the vulnerability database and its jobs, and their admin routes.
+project's scan policy, the vulnerability database and its jobs (its admin routes are
+api/scanning.py, which the HTTP layer adds when the extension is enabled).
 
 Imported only when `scanning = true`; scanning_disabled.py is its twin.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cargohold.config import Settings
 from cargohold.extensions.base import CoreServices, Extension
@@ -17,9 +17,6 @@ from cargohold.oci.manifests import Manifest
 from cargohold.services.archive_limits import ArchiveLimits
 from cargohold.services.scan_jobs import ScanJobs
 from cargohold.services.scanning import ScanService
-
-if TYPE_CHECKING:
-    from starlette.routing import BaseRoute
 
 NAME = "scanning"
 
@@ -37,12 +34,6 @@ class ScanningExtension(Extension):
 
     scans: ScanService
     scan_jobs: ScanJobs
-
-
-def _admin_routes() -> Sequence[BaseRoute]:
-    from cargohold.api.scanning import ROUTES
-
-    return ROUTES
 
 
 def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
@@ -64,7 +55,6 @@ def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
         on_push=(scan_on_push,),
         pull_gates=(scans.check_pull,),
         job_kinds=tuple(scan_jobs.kinds()),
-        routes=_admin_routes,
         scans=scans,
         scan_jobs=scan_jobs,
     )

@@ -4,12 +4,10 @@ routes, and nothing of the scanner imported. The twin of scanning.py."""
 from __future__ import annotations
 
 from cargohold.config import Settings
-from cargohold.extensions.base import CoreServices, Extension, no_routes
+from cargohold.extensions.base import CoreServices, Extension
 
 NAME = "scanning"
 
 
 def enable(settings: Settings, core: CoreServices) -> Extension:
-    return Extension(
-        name=NAME, enabled=False, on_push=(), pull_gates=(), job_kinds=(), routes=no_routes
-    )
+    return Extension(name=NAME, enabled=False, on_push=(), pull_gates=(), job_kinds=())
