@@ -1,7 +1,7 @@
 """The metadata store facade: the only way the rest of cargohold reaches the database.
 
-Every method is one short transaction. Writers use `_write()` so SQLite takes
-its write lock up front; readers use `_read()`.
+Every method is one short transaction through the shared `Database` (database.py):
+raw statements on its fast path, or its SQLAlchemy `read()` / `write()` transactions.
 """
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cargohold.meta.db import read_transaction, write_transaction, writer_lock_for
-from cargohold.meta.fastpath import NO_LIMIT, FastPath, Transaction
+from cargohold.meta.database import Database
+from cargohold.meta.fastpath import NO_LIMIT, Transaction
 from cargohold.meta.models import (
     blobs,
     manifest_references,
@@ -206,16 +205,15 @@ _REGISTRY_API: dict[str, Any] = {"reason": "client delete through /v2/"}
 class MetadataStore:
     _BUMP_TAGS_VERSION = "UPDATE repositories SET tags_version = tags_version + 1 WHERE id = ?"
 
-    def __init__(self, engine: Engine, link_grace_seconds: float = 3600.0) -> None:
-        self.engine = engine
+    def __init__(self, database: Database | Engine, link_grace_seconds: float = 3600.0) -> None:
+        self.db = database if isinstance(database, Database) else Database(database)
+        self.engine = self.db.engine
         # A link to a blob that no manifest of the repository references counts (for quotas,
         # listings and sizes) only this long after it was made: the blob of a push whose
         # manifest has not arrived yet. The garbage collector's grace period, so what usage
         # counts is exactly what garbage collection must keep.
         self.link_grace_seconds = link_grace_seconds
-        self.dialect = engine.dialect.name
-        self._writer_lock = writer_lock_for(engine)
-        self._fast = FastPath(engine, self._writer_lock)
+        self.dialect = self.db.dialect
         self._tag_pages: OrderedDict[
             tuple[str, str | None, int | None], tuple[int, tuple[str, ...]]
         ]
@@ -223,25 +221,19 @@ class MetadataStore:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _read(self) -> AbstractContextManager[sa.Connection]:
-        return read_transaction(self.engine)
-
-    def _write(self) -> AbstractContextManager[sa.Connection]:
-        return write_transaction(self.engine, self._writer_lock)
-
     def _repository_id(self, conn: sa.Connection, name: str) -> int | None:
         return conn.execute(
             sa.select(repositories.c.id).where(repositories.c.name == name)
         ).scalar_one_or_none()
 
     def ping(self) -> None:
-        with self._read() as conn:
+        with self.db.read() as conn:
             conn.execute(sa.text("SELECT 1"))
 
     # -- repositories -------------------------------------------------------------------
 
     def repository_exists(self, name: str) -> bool:
-        with self._read() as conn:
+        with self.db.read() as conn:
             return self._repository_id(conn, name) is not None
 
     def _link_cutoff(self) -> float:
@@ -259,7 +251,7 @@ class MetadataStore:
 
     def catalog(self, limit: int, last: str | None) -> list[str]:
         """Listed repositories in byte order after `last`."""
-        return self._fast.column(
+        return self.db.column(
             f"SELECT r.name FROM repositories r WHERE {self._LISTED} AND r.name > ?"
             " ORDER BY r.name LIMIT ?",
             (self._link_cutoff(), last or "", limit),
@@ -269,7 +261,7 @@ class MetadataStore:
 
     def linked_blob_size(self, repository: str, digest: str) -> int | None:
         """Size of a blob if `repository` links it; None otherwise."""
-        row = self._fast.one(
+        row = self.db.one(
             "SELECT b.size FROM repository_blobs rb"
             " JOIN repositories r ON r.id = rb.repository_id"
             " JOIN blobs b ON b.digest = rb.digest"
@@ -290,7 +282,7 @@ class MetadataStore:
             .order_by(repositories.c.name)
             .limit(limit)
         )
-        with self._read() as conn:
+        with self.db.read() as conn:
             return list(conn.execute(query).scalars())
 
     def link_blob(self, repository: str, digest: str, size: int) -> bool:
@@ -303,7 +295,7 @@ class MetadataStore:
         bytes are already durable and the caller need not write them.
         """
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             repository_id = self._ensure_repository_id(tx, repository, now)
             self._check_quota(tx, repository, digest, size)
             stored = self._claim_blob_row(tx, digest, size, now)
@@ -343,7 +335,7 @@ class MetadataStore:
         blob again. `finished_upload`, the session whose bytes these were, is dropped in
         the same transaction.
         """
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.execute("UPDATE blobs SET stored = TRUE WHERE digest = ? AND NOT stored", (digest,))
             row = tx.one("SELECT stored FROM blobs WHERE digest = ?", (digest,))
             if finished_upload is not None:
@@ -405,11 +397,11 @@ class MetadataStore:
         self, project: str, usage_without_quota: bool = False
     ) -> tuple[int | None, int]:
         """(limit or None, usage) of a project; usage is 0 when there is no quota, unless asked."""
-        row = self._fast.one("SELECT limit_bytes FROM project_quotas WHERE project = ?", (project,))
+        row = self.db.one("SELECT limit_bytes FROM project_quotas WHERE project = ?", (project,))
         limit = int(row[0]) if row else None
         if limit is None and not usage_without_quota:
             return None, 0
-        usage = self._fast.one(self._PROJECT_USAGE, self._usage_params(project))
+        usage = self.db.one(self._PROJECT_USAGE, self._usage_params(project))
         return limit, int(usage[0]) if usage else 0
 
     def uncounted_bytes(self, project: str, digests: Iterable[str]) -> int:
@@ -422,7 +414,7 @@ class MetadataStore:
         if not wanted:
             return 0
         marks = ", ".join("?" * len(wanted))
-        row = self._fast.one(
+        row = self.db.one(
             f"SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ({marks})"
             f" AND b.digest NOT IN ({self._PROJECT_COUNTED})",
             (*wanted, *self._usage_params(project)),
@@ -431,10 +423,10 @@ class MetadataStore:
 
     def set_project_quota(self, project: str, limit: int | None, actor: str) -> None:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             if limit is None:
                 tx.execute("DELETE FROM project_quotas WHERE project = ?", (project,))
-                self._audit(tx, now, actor, "quota.remove", project, {})
+                self.db.audit(tx, now, actor, "quota.remove", project, {})
                 return
             tx.execute(
                 "INSERT INTO project_quotas (project, limit_bytes, updated_at, updated_by)"
@@ -443,7 +435,7 @@ class MetadataStore:
                 " updated_by = excluded.updated_by",
                 (project, limit, now, actor),
             )
-            self._audit(tx, now, actor, "quota.set", project, {"limit_bytes": limit})
+            self.db.audit(tx, now, actor, "quota.set", project, {"limit_bytes": limit})
 
     @staticmethod
     def _ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
@@ -468,12 +460,12 @@ class MetadataStore:
             .where(repositories.c.name == repository, manifest_references.c.digest == digest)
             .limit(1)
         )
-        with self._read() as conn:
+        with self.db.read() as conn:
             return conn.execute(query).first() is not None
 
     def unlink_blob(self, repository: str, digest: str, actor: str) -> bool:
         """Unlink a blob from one repository, auditing it in the same transaction."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
             if row is None:
                 return False
@@ -482,7 +474,7 @@ class MetadataStore:
                 (row[0], digest),
             ):
                 return False
-            self._audit(
+            self.db.audit(
                 tx, time.time(), actor, "blob.delete", f"{repository}@{digest}", _REGISTRY_API
             )
             return True
@@ -491,7 +483,7 @@ class MetadataStore:
 
     def create_upload(self, upload_id: str, repository: str) -> None:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.execute(
                 'INSERT INTO uploads (id, repository, "offset", created_at, updated_at)'
                 " VALUES (?, ?, 0, ?, ?)",
@@ -499,7 +491,7 @@ class MetadataStore:
             )
 
     def get_upload(self, upload_id: str) -> Upload | None:
-        row = self._fast.one(
+        row = self.db.one(
             'SELECT id, repository, "offset", created_at, updated_at FROM uploads WHERE id = ?',
             (upload_id,),
         )
@@ -507,7 +499,7 @@ class MetadataStore:
 
     def advance_upload(self, upload_id: str, old_offset: int, new_offset: int) -> bool:
         """Move the offset forward only if nobody else moved it first."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             changed = tx.execute(
                 'UPDATE uploads SET "offset" = ?, updated_at = ? WHERE id = ? AND "offset" = ?',
                 (new_offset, time.time(), upload_id, old_offset),
@@ -515,12 +507,12 @@ class MetadataStore:
         return changed == 1
 
     def delete_upload(self, upload_id: str) -> None:
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
 
     def expired_uploads(self, idle_before: float, limit: int = 500) -> list[str]:
         query = sa.select(uploads.c.id).where(uploads.c.updated_at < idle_before).limit(limit)
-        with self._read() as conn:
+        with self.db.read() as conn:
             return list(conn.execute(query).scalars())
 
     # -- manifests ----------------------------------------------------------------------
@@ -541,7 +533,7 @@ class MetadataStore:
         transaction, so two racing pushes of one immutable tag cannot both win.
         """
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             repository_id = self._ensure_repository_id(tx, repository, now)
             self._verify_references(tx, repository_id, manifest)
             self._verify_reference_sizes(tx, repository_id, manifest)
@@ -730,7 +722,7 @@ class MetadataStore:
                 f"SELECT {columns} FROM tags t JOIN manifests m ON m.id = t.manifest_id"
                 " JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name = ?"
             )
-        row = self._fast.one(sql, (repository, reference))
+        row = self.db.one(sql, (repository, reference))
         if row is None:
             return None
         manifest_id, digest, media_type, content, subject_digest = row
@@ -747,7 +739,7 @@ class MetadataStore:
     def delete_manifest(self, repository: str, digest: str, actor: str) -> bool:
         """Delete a manifest, its tags and its references from one repository; audited with
         the tags it had, in the same transaction."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "SELECT m.id, r.id FROM manifests m JOIN repositories r ON r.id = m.repository_id"
                 " WHERE r.name = ? AND m.digest = ?",
@@ -762,12 +754,14 @@ class MetadataStore:
             if self._delete_manifest_rows(tx, manifest_id):
                 tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
             detail = {**_REGISTRY_API, "tags": had_tags}
-            self._audit(tx, time.time(), actor, "manifest.delete", f"{repository}@{digest}", detail)
+            self.db.audit(
+                tx, time.time(), actor, "manifest.delete", f"{repository}@{digest}", detail
+            )
             return True
 
     def delete_tag(self, repository: str, tag: str, actor: str) -> bool:
         """Remove one tag (the manifest stays); audited with the digest it pointed to."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "SELECT r.id, m.digest FROM tags t JOIN repositories r ON r.id = t.repository_id"
                 " JOIN manifests m ON m.id = t.manifest_id WHERE r.name = ? AND t.name = ?",
@@ -782,7 +776,7 @@ class MetadataStore:
                 return False
             tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
             detail = {**_REGISTRY_API, "digest": digest}
-            self._audit(tx, time.time(), actor, "tag.delete", f"{repository}:{tag}", detail)
+            self.db.audit(tx, time.time(), actor, "tag.delete", f"{repository}:{tag}", detail)
             return True
 
     def list_tags(self, repository: str, limit: int | None, last: str | None) -> list[str] | None:
@@ -791,9 +785,7 @@ class MetadataStore:
         Pages are cached per process under the repository's tags version, which every tag
         change bumps in its own transaction; a stale page is never served.
         """
-        row = self._fast.one(
-            "SELECT id, tags_version FROM repositories WHERE name = ?", (repository,)
-        )
+        row = self.db.one("SELECT id, tags_version FROM repositories WHERE name = ?", (repository,))
         if row is None:
             return None
         repository_id, version = row
@@ -802,7 +794,7 @@ class MetadataStore:
         if cached is not None and cached[0] == version:
             self._tag_pages.move_to_end(key)
             return list(cached[1])
-        names = self._fast.column(
+        names = self.db.column(
             "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
             (repository_id, last or "", NO_LIMIT if limit is None else limit),
         )
@@ -829,7 +821,7 @@ class MetadataStore:
             .where(repositories.c.name == repository, manifests.c.subject_digest == subject_digest)
             .order_by(manifests.c.pushed_at, manifests.c.digest)
         )
-        with self._read() as conn:
+        with self.db.read() as conn:
             return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
 
     def record_pulls(self, pulls: dict[int, float]) -> None:
@@ -837,7 +829,7 @@ class MetadataStore:
         if not pulls:
             return
         rows = [(at, manifest_id, at) for manifest_id, at in sorted(pulls.items())]
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.executemany(
                 "UPDATE manifests SET last_pulled_at = ?"
                 " WHERE id = ? AND (last_pulled_at IS NULL OR last_pulled_at < ?)",
@@ -847,11 +839,11 @@ class MetadataStore:
     # -- admin views --------------------------------------------------------------------
 
     def system_counts(self) -> dict[str, int]:
-        listed = self._fast.one(
+        listed = self.db.one(
             f"SELECT COUNT(*) FROM repositories r WHERE {self._LISTED}", (self._link_cutoff(),)
         )
         assert listed is not None
-        with self._read() as conn:
+        with self.db.read() as conn:
             return {
                 "repositories": int(listed[0]),
                 "manifests": conn.execute(
@@ -873,7 +865,7 @@ class MetadataStore:
         push in flight linked (the quota's measure), plus its manifests.
         """
         cutoff = self._link_cutoff()
-        rows = self._fast.rows(
+        rows = self.db.rows(
             "SELECT r.name,"
             " (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id),"
             " (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id),"
@@ -907,7 +899,7 @@ class MetadataStore:
         Size here is the manifest's own bytes; the image's size, with what it references and
         what goes with it, is ManifestGraph.image_size (services/inventory.py).
         """
-        with self._read() as conn:
+        with self.db.read() as conn:
             repository_id = self._repository_id(conn, repository)
             if repository_id is None:
                 return None
@@ -942,7 +934,7 @@ class MetadataStore:
 
     def repository_manifests(self, repository: str) -> list[ManifestFacts] | None:
         """Every manifest of a repository with its tags and references; None if unknown."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             repository_id = self._repository_id(conn, repository)
             if repository_id is None:
                 return None
@@ -1001,7 +993,7 @@ class MetadataStore:
         """Which of `digests` a manifest of another repository references."""
         wanted = sorted(set(digests))
         found: set[str] = set()
-        with self._read() as conn:
+        with self.db.read() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 found.update(
@@ -1033,11 +1025,11 @@ class MetadataStore:
         )
 
     def tag_rules(self) -> list[TagRuleRow]:
-        rows = self._fast.rows(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules ORDER BY id", ())
+        rows = self.db.rows(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules ORDER BY id", ())
         return [self._tag_rule_row(row) for row in rows]
 
     def tag_rules_for(self, repository: str, project: str) -> list[TagRuleRow]:
-        rows = self._fast.rows(
+        rows = self.db.rows(
             f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules"
             " WHERE (scope = 'project' AND target = ?) OR (scope = 'repository' AND target = ?)"
             " ORDER BY id",
@@ -1047,7 +1039,7 @@ class MetadataStore:
 
     def add_tag_rule(self, rule: TagRuleRow, actor: str) -> int:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "INSERT INTO tag_rules (kind, scope, target, pattern, pattern_kind, excludes,"
                 " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -1064,7 +1056,7 @@ class MetadataStore:
             )
             assert row is not None
             rule_id = int(row[0])
-            self._audit(
+            self.db.audit(
                 tx,
                 now,
                 actor,
@@ -1076,13 +1068,13 @@ class MetadataStore:
 
     def remove_tag_rule(self, rule_id: int, actor: str) -> TagRuleRow | None:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules WHERE id = ?", (rule_id,))
             if row is None:
                 return None
             removed = self._tag_rule_row(row)
             tx.execute("DELETE FROM tag_rules WHERE id = ?", (rule_id,))
-            self._audit(
+            self.db.audit(
                 tx,
                 now,
                 actor,
@@ -1092,17 +1084,8 @@ class MetadataStore:
             )
         return removed
 
-    @staticmethod
-    def _audit(
-        tx: Transaction, at: float, actor: str, action: str, target: str, detail: dict[str, Any]
-    ) -> None:
-        tx.execute(
-            "INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-            (at, actor, action, target, json.dumps(detail, sort_keys=True)),
-        )
-
     def audit_events(self, limit: int) -> list[dict[str, Any]]:
-        rows = self._fast.rows(
+        rows = self.db.rows(
             "SELECT id, at, actor, action, target, detail FROM audit_events"
             " ORDER BY id DESC LIMIT ?",
             (limit,),
@@ -1120,7 +1103,7 @@ class MetadataStore:
         ]
 
     def tag_digest(self, repository: str, tag: str) -> str | None:
-        row = self._fast.one(
+        row = self.db.one(
             "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id"
             " JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name = ?",
             (repository, tag),
@@ -1128,7 +1111,7 @@ class MetadataStore:
         return row[0] if row else None
 
     def manifest_tags(self, repository: str, digest: str) -> list[str]:
-        return self._fast.column(
+        return self.db.column(
             "SELECT t.name FROM tags t JOIN manifests m ON m.id = t.manifest_id"
             " JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?"
             " ORDER BY t.name",
@@ -1142,20 +1125,20 @@ class MetadataStore:
     def holds(self) -> list[HoldRow]:
         return [
             HoldRow(*row)
-            for row in self._fast.rows(f"SELECT {self._HOLD_COLUMNS} FROM holds ORDER BY id")
+            for row in self.db.rows(f"SELECT {self._HOLD_COLUMNS} FROM holds ORDER BY id")
         ]
 
     _HOLDS_FOR = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE target = ? OR target = ? ORDER BY id"
 
     def holds_for(self, repository: str, project: str) -> list[HoldRow]:
-        return [HoldRow(*row) for row in self._fast.rows(self._HOLDS_FOR, (repository, project))]
+        return [HoldRow(*row) for row in self.db.rows(self._HOLDS_FOR, (repository, project))]
 
     def _hold_rows_for(self, tx: Transaction, repository: str, project: str) -> list[HoldRow]:
         return [HoldRow(*row) for row in tx.rows(self._HOLDS_FOR, (repository, project))]
 
     def add_hold(self, hold: HoldRow, actor: str) -> int:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "INSERT INTO holds (scope, target, digest, reason, ends_at, created_at,"
                 " created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -1163,24 +1146,26 @@ class MetadataStore:
             )
             assert row is not None
             hold_id = int(row[0])
-            self._audit(tx, now, actor, "hold.add", hold.where(), {"id": hold_id, **hold.as_dict()})
+            self.db.audit(
+                tx, now, actor, "hold.add", hold.where(), {"id": hold_id, **hold.as_dict()}
+            )
         return hold_id
 
     def remove_hold(self, hold_id: int, actor: str) -> HoldRow | None:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(f"SELECT {self._HOLD_COLUMNS} FROM holds WHERE id = ?", (hold_id,))
             if row is None:
                 return None
             removed = HoldRow(*row)
             tx.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
-            self._audit(tx, now, actor, "hold.release", removed.where(), removed.as_dict())
+            self.db.audit(tx, now, actor, "hold.release", removed.where(), removed.as_dict())
         return removed
 
     # -- stored lifecycle policies and bulk deletes --------------------------------------
 
     def lifecycle_policy(self, repository: str) -> str | None:
-        row = self._fast.one(
+        row = self.db.one(
             "SELECT p.policy FROM lifecycle_policies p"
             " JOIN repositories r ON r.id = p.repository_id WHERE r.name = ?",
             (repository,),
@@ -1188,7 +1173,7 @@ class MetadataStore:
         return row[0] if row else None
 
     def repositories_with_lifecycle_policy(self) -> list[str]:
-        return self._fast.column(
+        return self.db.column(
             "SELECT r.name FROM lifecycle_policies p"
             " JOIN repositories r ON r.id = p.repository_id ORDER BY r.name"
         )
@@ -1196,13 +1181,13 @@ class MetadataStore:
     def set_lifecycle_policy(self, repository: str, policy: str | None, actor: str) -> bool:
         """Store (or with None, remove) the policy; False if the repository is unknown."""
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
             if row is None:
                 return False
             if policy is None:
                 tx.execute("DELETE FROM lifecycle_policies WHERE repository_id = ?", (row[0],))
-                self._audit(tx, now, actor, "lifecycle.remove", repository, {})
+                self.db.audit(tx, now, actor, "lifecycle.remove", repository, {})
                 return True
             tx.execute(
                 "INSERT INTO lifecycle_policies (repository_id, policy, updated_at, updated_by)"
@@ -1211,7 +1196,7 @@ class MetadataStore:
                 " updated_by = excluded.updated_by",
                 (row[0], policy, now, actor),
             )
-            self._audit(tx, now, actor, "lifecycle.set", repository, {"policy": policy})
+            self.db.audit(tx, now, actor, "lifecycle.set", repository, {"policy": policy})
         return True
 
     def delete_expiring_images(
@@ -1234,7 +1219,7 @@ class MetadataStore:
         On SQLite writers are serialised anyway. Each deletion is audited with its detail.
         """
         outcome = ExpiryOutcome()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
             if row is None:
                 outcome.skipped = [SkippedImage(i.digest, "already gone") for i in images]
@@ -1272,7 +1257,7 @@ class MetadataStore:
             for digest in sorted(doomed):
                 image = doomed[digest]
                 self._delete_manifest_rows(tx, current[digest].id)
-                self._audit(
+                self.db.audit(
                     tx, now, actor, "manifest.delete", f"{repository}@{digest}", image.detail
                 )
                 outcome.deleted.append(digest)
@@ -1389,7 +1374,7 @@ class MetadataStore:
         """Link a blob `source` links into `target`, atomically; its size, or None."""
         now = time.time()
         lock = " FOR SHARE OF b" if self.dialect == "postgresql" else ""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "SELECT b.size FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest"
                 " JOIN repositories r ON r.id = rb.repository_id"
@@ -1418,7 +1403,7 @@ class MetadataStore:
         """Unreferenced blobs older than `cutoff`, in digest order after `after`."""
         return [
             (row[0], int(row[1]))
-            for row in self._fast.rows(
+            for row in self.db.rows(
                 f"SELECT b.digest, b.size FROM blobs b WHERE {self._UNREFERENCED}"
                 " AND b.digest > ? ORDER BY b.digest LIMIT ?",
                 (cutoff, cutoff, after, limit),
@@ -1430,7 +1415,7 @@ class MetadataStore:
 
         The last push is the later of the blob's first upload and its latest link.
         """
-        rows = self._fast.rows(
+        rows = self.db.rows(
             "SELECT b.size, b.created_at,"
             " (SELECT MAX(rb.linked_at) FROM repository_blobs rb WHERE rb.digest = b.digest)"
             " FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest_references r"
@@ -1454,7 +1439,7 @@ class MetadataStore:
             marks = ", ".join("?" * len(batch))
             found.extend(
                 (row[0], int(row[1]), int(row[2]))
-                for row in self._fast.rows(
+                for row in self.db.rows(
                     "SELECT b.digest, b.size, (SELECT COUNT(*) FROM manifest_references r"
                     " WHERE r.digest = b.digest) FROM blobs b"
                     f" WHERE b.digest IN ({marks}) AND b.created_at < ? AND NOT EXISTS"
@@ -1496,7 +1481,7 @@ class MetadataStore:
     ) -> list[tuple[str, int]]:
         """Demote (`delete_bytes` None) or delete the blobs among `digests` still garbage."""
         marks = ", ".join("?" * len(digests))
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             if self.dialect == "postgresql":
                 tx.column(
                     f"SELECT digest FROM blobs WHERE digest IN ({marks})"
@@ -1532,7 +1517,7 @@ class MetadataStore:
         """(digest, size) of blobs whose bytes the metadata calls durable, in digest order."""
         return [
             (row[0], int(row[1]))
-            for row in self._fast.rows(
+            for row in self.db.rows(
                 "SELECT digest, size FROM blobs WHERE stored AND digest > ?"
                 " ORDER BY digest LIMIT ?",
                 (after, limit),
@@ -1544,21 +1529,19 @@ class MetadataStore:
         if not digests:
             return set()
         marks = ", ".join("?" * len(digests))
-        return set(
-            self._fast.column(f"SELECT digest FROM blobs WHERE digest IN ({marks})", digests)
-        )
+        return set(self.db.column(f"SELECT digest FROM blobs WHERE digest IN ({marks})", digests))
 
     def demote_blobs(self, digests: list[str]) -> int:
         """Stop calling these blobs stored (their bytes are gone); how many were demoted."""
         marks = ", ".join("?" * len(digests))
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             return tx.execute(
                 f"UPDATE blobs SET stored = FALSE WHERE stored AND digest IN ({marks})", digests
             )
 
     def adopt_orphan_blobs(self, blobs_found: list[tuple[str, int]]) -> None:
         """Record objects no row describes as old, unlinked, unstored blobs: garbage to sweep."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.executemany(
                 "INSERT INTO blobs (digest, size, created_at, stored) VALUES (?, ?, 0, FALSE)"
                 " ON CONFLICT (digest) DO NOTHING",
@@ -1572,7 +1555,7 @@ class MetadataStore:
         manifests reference and those a push in flight linked (see _PROJECT_COUNTED)."""
         return [
             (row[0], row[1], int(row[2]))
-            for row in self._fast.rows(
+            for row in self.db.rows(
                 "SELECT r.name, rb.digest, b.size FROM repository_blobs rb"
                 " JOIN repositories r ON r.id = rb.repository_id"
                 " JOIN blobs b ON b.digest = rb.digest"
@@ -1586,12 +1569,12 @@ class MetadataStore:
     def logical_sizes(self) -> dict[str, tuple[int, int]]:
         """repository -> (manifests, logical bytes: each manifest plus every blob it
         references, counted again for every manifest that references it)."""
-        manifest_rows = self._fast.rows(
+        manifest_rows = self.db.rows(
             "SELECT r.name, COUNT(*), COALESCE(SUM(m.size), 0) FROM manifests m"
             " JOIN repositories r ON r.id = m.repository_id GROUP BY r.name"
         )
         # Declared sizes (foreign layers are not checked against anything): summed in parts.
-        reference_rows = self._fast.rows(
+        reference_rows = self.db.rows(
             f"SELECT r.name, {split_sum_sql('mr.size')} FROM manifest_references mr"
             " JOIN manifests m ON m.id = mr.manifest_id"
             " JOIN repositories r ON r.id = m.repository_id"
@@ -1605,7 +1588,7 @@ class MetadataStore:
 
     def stored_blob_bytes(self) -> tuple[int, int]:
         """(blobs, bytes) the metadata store says the blob store holds."""
-        row = self._fast.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
+        row = self.db.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
         assert row is not None
         return int(row[0]), int(row[1])
 
@@ -1618,7 +1601,7 @@ class MetadataStore:
         doomed = set(digests)
         now = time.time()
         deleted = 0
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
             if row is None:
                 return 0
@@ -1641,7 +1624,7 @@ class MetadataStore:
                 if any(parent not in doomed for parent in parents):
                     continue
                 self._delete_manifest_rows(tx, found[0])
-                self._audit(
+                self.db.audit(
                     tx,
                     now,
                     actor,

@@ -106,7 +106,7 @@ class JobService:
     ) -> None:
         self.meta = meta
         self.queue = queue
-        self.runs = JobRunStore(meta)
+        self.runs = JobRunStore(meta.db)
         self.gc = gc
         self.lifecycle = lifecycle
         self._outbox: SimpleQueue[tuple[str, str, dict[str, Any]]] = SimpleQueue()
