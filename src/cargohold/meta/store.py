@@ -16,8 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cargohold.meta.audit import AuditLog
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import NO_LIMIT, Transaction
+from cargohold.meta.holds import HoldMatcher, HoldRecords, HoldRow
+from cargohold.meta.lifecycle_policies import LifecyclePolicyRecords
 from cargohold.meta.models import (
     blobs,
     manifest_references,
@@ -25,9 +28,11 @@ from cargohold.meta.models import (
     repositories,
     repository_blobs,
     tags,
-    uploads,
 )
+from cargohold.meta.quotas import QuotaRecords
 from cargohold.meta.sums import joined, split_sum_sql
+from cargohold.meta.tag_rules import TagRuleRecords
+from cargohold.meta.uploads import UploadRecords
 from cargohold.oci.manifests import Manifest
 from cargohold.oci.names import project_of
 
@@ -74,72 +79,12 @@ class SizesDiffer(Exception):
         super().__init__(", ".join(m[1] for m in mismatches))
 
 
-class QuotaExceeded(Exception):
-    """Linking a blob would take a project past its quota."""
-
-    def __init__(self, project: str, usage: int, adding: int, limit: int) -> None:
-        self.project, self.usage, self.adding, self.limit = project, usage, adding, limit
-        super().__init__(project)
-
-
 class TagMoved(Exception):
     """An immutable tag already points to another manifest (`current_digest`)."""
 
     def __init__(self, current_digest: str) -> None:
         self.current_digest = current_digest
         super().__init__(current_digest)
-
-
-@dataclass(frozen=True)
-class TagRuleRow:
-    """A stored tag rule (see policy/immutability.py for what it means)."""
-
-    id: int
-    kind: str
-    scope: str
-    target: str
-    pattern: str
-    pattern_kind: str
-    excludes: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "scope": self.scope,
-            "target": self.target,
-            "pattern": self.pattern,
-            "pattern_kind": self.pattern_kind,
-            "excludes": list(self.excludes),
-        }
-
-
-@dataclass(frozen=True)
-class HoldRow:
-    """A stored retention hold (see policy/holds.py for what it means)."""
-
-    id: int
-    scope: str
-    target: str
-    digest: str | None
-    reason: str
-    ends_at: float | None
-
-    def where(self) -> str:
-        return f"{self.scope}:{self.target}" + (f"@{self.digest}" if self.digest else "")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "scope": self.scope,
-            "target": self.target,
-            "digest": self.digest,
-            "reason": self.reason,
-            "ends_at": self.ends_at,
-        }
-
-
-# Which of the hold rows covers an image of a repository at a time, or None: the caller's
-# hold rules (policy/holds.py), applied to rows read inside the delete transaction.
-HoldMatcher = Callable[[list[HoldRow], str, str, float], HoldRow | None]
 
 
 @dataclass(frozen=True)
@@ -180,15 +125,6 @@ class _CurrentManifest:
 
 
 @dataclass(frozen=True)
-class Upload:
-    id: str
-    repository: str
-    offset: int
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True)
 class MissingReference:
     kind: str
     digest: str
@@ -214,6 +150,13 @@ class MetadataStore:
         # counts is exactly what garbage collection must keep.
         self.link_grace_seconds = link_grace_seconds
         self.dialect = self.db.dialect
+        # The self-contained concerns, each a module of its own over the same Database.
+        self.uploads = UploadRecords(self.db)
+        self.tag_rules = TagRuleRecords(self.db)
+        self.holds = HoldRecords(self.db)
+        self.quotas = QuotaRecords(self.db, link_grace_seconds)
+        self.lifecycle_policies = LifecyclePolicyRecords(self.db)
+        self.audit_log = AuditLog(self.db)
         self._tag_pages: OrderedDict[
             tuple[str, str | None, int | None], tuple[int, tuple[str, ...]]
         ]
@@ -297,7 +240,7 @@ class MetadataStore:
         now = time.time()
         with self.db.transaction() as tx:
             repository_id = self._ensure_repository_id(tx, repository, now)
-            self._check_quota(tx, repository, digest, size)
+            self.quotas.check(tx, repository, digest, size)
             stored = self._claim_blob_row(tx, digest, size, now)
             tx.execute(
                 # A re-push refreshes the link: the grace period of garbage collection counts
@@ -342,101 +285,6 @@ class MetadataStore:
                 tx.execute("DELETE FROM uploads WHERE id = ?", (finished_upload,))
             return bool(row and row[0])
 
-    # The repositories of a project: the project itself and everything below it.
-    _IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
-
-    # What a project's quota counts: the distinct blobs its manifests reference, plus those
-    # linked within the grace period (pushes whose manifest has not arrived yet). A link
-    # nothing references any more (a refused push, deleted images) stops counting once it is
-    # older than the grace period, like the blob stops being kept by garbage collection.
-    # Parameters: the project twice (see _project_params), then the link cutoff.
-    _PROJECT_COUNTED = (
-        "SELECT mr.digest FROM manifest_references mr"
-        " JOIN manifests m ON m.id = mr.manifest_id JOIN repositories r ON r.id = m.repository_id"
-        f" WHERE mr.kind <> 'manifest' AND {_IN_PROJECT}"
-        " UNION SELECT rb.digest FROM repository_blobs rb"
-        f" JOIN repositories r ON r.id = rb.repository_id WHERE {_IN_PROJECT}"
-        " AND rb.linked_at >= ?"
-    )
-    _PROJECT_USAGE = (
-        f"SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ({_PROJECT_COUNTED})"
-    )
-
-    @staticmethod
-    def _project_params(project: str) -> tuple[str, str]:
-        escaped = project.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-        return project, escaped + "/%"
-
-    def _usage_params(self, project: str) -> tuple[str, str, str, str, float]:
-        in_project = self._project_params(project)
-        return (*in_project, *in_project, self._link_cutoff())
-
-    def _project_usage(self, tx: Transaction, project: str) -> int:
-        row = tx.one(self._PROJECT_USAGE, self._usage_params(project))
-        return int(row[0]) if row else 0
-
-    def _check_quota(self, tx: Transaction, repository: str, digest: str, size: int) -> None:
-        project = repository.split("/", 1)[0]
-        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
-        quota = tx.one(
-            f"SELECT limit_bytes FROM project_quotas WHERE project = ?{lock}", (project,)
-        )
-        if quota is None:
-            return
-        already = tx.one(
-            f"SELECT 1 FROM ({self._PROJECT_COUNTED}) counted WHERE counted.digest = ?",
-            (*self._usage_params(project), digest),
-        )
-        if already is not None:
-            return
-        usage = self._project_usage(tx, project)
-        if usage + size > int(quota[0]):
-            raise QuotaExceeded(project, usage, size, int(quota[0]))
-
-    def project_quota(
-        self, project: str, usage_without_quota: bool = False
-    ) -> tuple[int | None, int]:
-        """(limit or None, usage) of a project; usage is 0 when there is no quota, unless asked."""
-        row = self.db.one("SELECT limit_bytes FROM project_quotas WHERE project = ?", (project,))
-        limit = int(row[0]) if row else None
-        if limit is None and not usage_without_quota:
-            return None, 0
-        usage = self.db.one(self._PROJECT_USAGE, self._usage_params(project))
-        return limit, int(usage[0]) if usage else 0
-
-    def uncounted_bytes(self, project: str, digests: Iterable[str]) -> int:
-        """Bytes of those blobs that the project's usage does not count yet.
-
-        A manifest makes the blobs it references count again, even those whose links
-        are older than the grace period: its push is checked against the quota with them.
-        """
-        wanted = sorted(set(digests))
-        if not wanted:
-            return 0
-        marks = ", ".join("?" * len(wanted))
-        row = self.db.one(
-            f"SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ({marks})"
-            f" AND b.digest NOT IN ({self._PROJECT_COUNTED})",
-            (*wanted, *self._usage_params(project)),
-        )
-        return int(row[0]) if row else 0
-
-    def set_project_quota(self, project: str, limit: int | None, actor: str) -> None:
-        now = time.time()
-        with self.db.transaction() as tx:
-            if limit is None:
-                tx.execute("DELETE FROM project_quotas WHERE project = ?", (project,))
-                self.db.audit(tx, now, actor, "quota.remove", project, {})
-                return
-            tx.execute(
-                "INSERT INTO project_quotas (project, limit_bytes, updated_at, updated_by)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (project) DO UPDATE"
-                " SET limit_bytes = excluded.limit_bytes, updated_at = excluded.updated_at,"
-                " updated_by = excluded.updated_by",
-                (project, limit, now, actor),
-            )
-            self.db.audit(tx, now, actor, "quota.set", project, {"limit_bytes": limit})
-
     @staticmethod
     def _ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
         row = tx.one("SELECT id FROM repositories WHERE name = ?", (name,))
@@ -478,42 +326,6 @@ class MetadataStore:
                 tx, time.time(), actor, "blob.delete", f"{repository}@{digest}", _REGISTRY_API
             )
             return True
-
-    # -- upload sessions ----------------------------------------------------------------
-
-    def create_upload(self, upload_id: str, repository: str) -> None:
-        now = time.time()
-        with self.db.transaction() as tx:
-            tx.execute(
-                'INSERT INTO uploads (id, repository, "offset", created_at, updated_at)'
-                " VALUES (?, ?, 0, ?, ?)",
-                (upload_id, repository, now, now),
-            )
-
-    def get_upload(self, upload_id: str) -> Upload | None:
-        row = self.db.one(
-            'SELECT id, repository, "offset", created_at, updated_at FROM uploads WHERE id = ?',
-            (upload_id,),
-        )
-        return Upload(*row) if row else None
-
-    def advance_upload(self, upload_id: str, old_offset: int, new_offset: int) -> bool:
-        """Move the offset forward only if nobody else moved it first."""
-        with self.db.transaction() as tx:
-            changed = tx.execute(
-                'UPDATE uploads SET "offset" = ?, updated_at = ? WHERE id = ? AND "offset" = ?',
-                (new_offset, time.time(), upload_id, old_offset),
-            )
-        return changed == 1
-
-    def delete_upload(self, upload_id: str) -> None:
-        with self.db.transaction() as tx:
-            tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
-
-    def expired_uploads(self, idle_before: float, limit: int = 500) -> list[str]:
-        query = sa.select(uploads.c.id).where(uploads.c.updated_at < idle_before).limit(limit)
-        with self.db.read() as conn:
-            return list(conn.execute(query).scalars())
 
     # -- manifests ----------------------------------------------------------------------
 
@@ -1013,95 +825,6 @@ class MetadataStore:
                 )
         return found
 
-    # -- tag rules and audit ------------------------------------------------------------
-
-    _TAG_RULE_COLUMNS = "id, kind, scope, target, pattern, pattern_kind, excludes"
-
-    @staticmethod
-    def _tag_rule_row(row: tuple[Any, ...]) -> TagRuleRow:
-        rule_id, kind, scope, target, pattern, pattern_kind, excludes = row
-        return TagRuleRow(
-            int(rule_id), kind, scope, target, pattern, pattern_kind, tuple(json.loads(excludes))
-        )
-
-    def tag_rules(self) -> list[TagRuleRow]:
-        rows = self.db.rows(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules ORDER BY id", ())
-        return [self._tag_rule_row(row) for row in rows]
-
-    def tag_rules_for(self, repository: str, project: str) -> list[TagRuleRow]:
-        rows = self.db.rows(
-            f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules"
-            " WHERE (scope = 'project' AND target = ?) OR (scope = 'repository' AND target = ?)"
-            " ORDER BY id",
-            (project, repository),
-        )
-        return [self._tag_rule_row(row) for row in rows]
-
-    def add_tag_rule(self, rule: TagRuleRow, actor: str) -> int:
-        now = time.time()
-        with self.db.transaction() as tx:
-            row = tx.one(
-                "INSERT INTO tag_rules (kind, scope, target, pattern, pattern_kind, excludes,"
-                " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    rule.kind,
-                    rule.scope,
-                    rule.target,
-                    rule.pattern,
-                    rule.pattern_kind,
-                    json.dumps(list(rule.excludes)),
-                    now,
-                    actor,
-                ),
-            )
-            assert row is not None
-            rule_id = int(row[0])
-            self.db.audit(
-                tx,
-                now,
-                actor,
-                "tag-rule.add",
-                f"{rule.scope}:{rule.target}",
-                {"id": rule_id, **rule.as_dict()},
-            )
-        return rule_id
-
-    def remove_tag_rule(self, rule_id: int, actor: str) -> TagRuleRow | None:
-        now = time.time()
-        with self.db.transaction() as tx:
-            row = tx.one(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules WHERE id = ?", (rule_id,))
-            if row is None:
-                return None
-            removed = self._tag_rule_row(row)
-            tx.execute("DELETE FROM tag_rules WHERE id = ?", (rule_id,))
-            self.db.audit(
-                tx,
-                now,
-                actor,
-                "tag-rule.remove",
-                f"{removed.scope}:{removed.target}",
-                removed.as_dict(),
-            )
-        return removed
-
-    def audit_events(self, limit: int) -> list[dict[str, Any]]:
-        rows = self.db.rows(
-            "SELECT id, at, actor, action, target, detail FROM audit_events"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            {
-                "id": int(row[0]),
-                "at": row[1],
-                "actor": row[2],
-                "action": row[3],
-                "target": row[4],
-                "detail": json.loads(row[5]),
-            }
-            for row in rows
-        ]
-
     def tag_digest(self, repository: str, tag: str) -> str | None:
         row = self.db.one(
             "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id"
@@ -1117,87 +840,6 @@ class MetadataStore:
             " ORDER BY t.name",
             (repository, digest),
         )
-
-    # -- retention holds ----------------------------------------------------------------
-
-    _HOLD_COLUMNS = "id, scope, target, digest, reason, ends_at"
-
-    def holds(self) -> list[HoldRow]:
-        return [
-            HoldRow(*row)
-            for row in self.db.rows(f"SELECT {self._HOLD_COLUMNS} FROM holds ORDER BY id")
-        ]
-
-    _HOLDS_FOR = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE target = ? OR target = ? ORDER BY id"
-
-    def holds_for(self, repository: str, project: str) -> list[HoldRow]:
-        return [HoldRow(*row) for row in self.db.rows(self._HOLDS_FOR, (repository, project))]
-
-    def _hold_rows_for(self, tx: Transaction, repository: str, project: str) -> list[HoldRow]:
-        return [HoldRow(*row) for row in tx.rows(self._HOLDS_FOR, (repository, project))]
-
-    def add_hold(self, hold: HoldRow, actor: str) -> int:
-        now = time.time()
-        with self.db.transaction() as tx:
-            row = tx.one(
-                "INSERT INTO holds (scope, target, digest, reason, ends_at, created_at,"
-                " created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at, now, actor),
-            )
-            assert row is not None
-            hold_id = int(row[0])
-            self.db.audit(
-                tx, now, actor, "hold.add", hold.where(), {"id": hold_id, **hold.as_dict()}
-            )
-        return hold_id
-
-    def remove_hold(self, hold_id: int, actor: str) -> HoldRow | None:
-        now = time.time()
-        with self.db.transaction() as tx:
-            row = tx.one(f"SELECT {self._HOLD_COLUMNS} FROM holds WHERE id = ?", (hold_id,))
-            if row is None:
-                return None
-            removed = HoldRow(*row)
-            tx.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
-            self.db.audit(tx, now, actor, "hold.release", removed.where(), removed.as_dict())
-        return removed
-
-    # -- stored lifecycle policies and bulk deletes --------------------------------------
-
-    def lifecycle_policy(self, repository: str) -> str | None:
-        row = self.db.one(
-            "SELECT p.policy FROM lifecycle_policies p"
-            " JOIN repositories r ON r.id = p.repository_id WHERE r.name = ?",
-            (repository,),
-        )
-        return row[0] if row else None
-
-    def repositories_with_lifecycle_policy(self) -> list[str]:
-        return self.db.column(
-            "SELECT r.name FROM lifecycle_policies p"
-            " JOIN repositories r ON r.id = p.repository_id ORDER BY r.name"
-        )
-
-    def set_lifecycle_policy(self, repository: str, policy: str | None, actor: str) -> bool:
-        """Store (or with None, remove) the policy; False if the repository is unknown."""
-        now = time.time()
-        with self.db.transaction() as tx:
-            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-            if row is None:
-                return False
-            if policy is None:
-                tx.execute("DELETE FROM lifecycle_policies WHERE repository_id = ?", (row[0],))
-                self.db.audit(tx, now, actor, "lifecycle.remove", repository, {})
-                return True
-            tx.execute(
-                "INSERT INTO lifecycle_policies (repository_id, policy, updated_at, updated_by)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id) DO UPDATE"
-                " SET policy = excluded.policy, updated_at = excluded.updated_at,"
-                " updated_by = excluded.updated_by",
-                (row[0], policy, now, actor),
-            )
-            self.db.audit(tx, now, actor, "lifecycle.set", repository, {"policy": policy})
-        return True
 
     def delete_expiring_images(
         self,
@@ -1228,7 +870,7 @@ class MetadataStore:
             wanted = sorted({d for i in images for d in (i.digest, *i.dependents)})
             current = self._lock_manifests(tx, repository_id, wanted)
             now = time.time()
-            hold_rows = self._hold_rows_for(tx, repository, project_of(repository))
+            hold_rows = self.holds.for_repository_in(tx, repository, project_of(repository))
             going: dict[str, ExpiringImage] = {}
             for image in images:
                 reason = self._changed_since_evaluation(
@@ -1384,7 +1026,7 @@ class MetadataStore:
             if row is None:
                 return None
             repository_id = self._ensure_repository_id(tx, target, now)
-            self._check_quota(tx, target, digest, int(row[0]))
+            self.quotas.check(tx, target, digest, int(row[0]))
             tx.execute(
                 "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",

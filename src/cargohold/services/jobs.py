@@ -259,7 +259,7 @@ class JobService:
         return self.gc.run(dry_run=dryRun, untagged=untagged).as_dict()
 
     def _run_lifecycle(self, actor: str, repository: str | None = None) -> dict[str, Any]:
-        names = [repository] if repository else self.meta.repositories_with_lifecycle_policy()
+        names = [repository] if repository else self.meta.lifecycle_policies.repositories()
         repositories: dict[str, Any] = {}
         failures = 0
         for name in names:

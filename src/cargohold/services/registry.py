@@ -22,9 +22,9 @@ from cargohold.errors import (
     check_push,
     quota_denied,
 )
+from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import (
     MetadataStore,
-    QuotaExceeded,
     ReferencesGone,
     SizesDiffer,
     StoredManifest,
@@ -204,10 +204,10 @@ class RegistryService:
             digest = compute(body)
         manifest = parse_manifest(body, content_type)
         project = project_of(repository)
-        limit, usage = self.meta.project_quota(project)
+        limit, usage = self.meta.quotas.get(project)
         if limit is not None:
             # Blobs pushed longer ago than the grace period count again once referenced.
-            adding = self.meta.uncounted_bytes(
+            adding = self.meta.quotas.uncounted_bytes(
                 project, (d.digest for kind, d in manifest.references() if kind != "manifest")
             )
             if usage + adding > limit:
