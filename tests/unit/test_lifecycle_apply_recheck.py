@@ -62,8 +62,8 @@ def _body(document: dict[str, object]) -> bytes:
 
 def _push(meta: MetadataStore, body: bytes, tag: str | None, media_type: str = OCI_MANIFEST) -> str:
     config = b"{}"
-    meta.link_blob(REPO, compute(config), len(config))
-    meta.mark_blob_stored(compute(config))  # the bytes themselves do not matter here
+    meta.blobs.link(REPO, compute(config), len(config))
+    meta.blobs.mark_stored(compute(config))  # the bytes themselves do not matter here
     digest = compute(body)
     meta.put_manifest(REPO, digest, body, parse_manifest(body, media_type), tag)
     return digest

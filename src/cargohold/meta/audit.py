@@ -7,6 +7,10 @@ from typing import Any
 
 from cargohold.meta.database import Database
 
+# The audit detail of deletes a client asks for through the registry API (the OCI routes), as
+# lifecycle and garbage-collection deletes name their reason.
+REGISTRY_API_DELETE: dict[str, Any] = {"reason": "client delete through /v2/"}
+
 
 class AuditLog:
     def __init__(self, db: Database) -> None:

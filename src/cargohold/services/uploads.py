@@ -267,14 +267,14 @@ class UploadService:
         with the last step.
         """
         try:
-            stored = bool(await self._db(self.meta.link_blob, repository, digest, size))
+            stored = bool(await self._db(self.meta.blobs.link, repository, digest, size))
         except QuotaExceeded as over:
             await self._io(drop)
             if session is not None:
                 await self._io(self.staging.discard, session)
             raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
         await self._io(drop if stored else write)
-        if not await self._db(self.meta.mark_blob_stored, digest, session):
+        if not await self._db(self.meta.blobs.mark_stored, digest, session):
             raise BlobUploadInvalid(
                 f"blob {digest} was garbage-collected while it was being stored; push it again",
                 detail={"digest": digest},
