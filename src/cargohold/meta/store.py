@@ -1,7 +1,10 @@
-"""The metadata store facade: the only way the rest of cargohold reaches the database.
+"""The metadata store: manifests, tags, listings and storage accounting, and the way in.
 
-Every method is one short transaction through the shared `Database` (database.py):
-raw statements on its fast path, or its SQLAlchemy `read()` / `write()` transactions.
+`MetadataStore` is what the rest of cargohold holds. The self-contained concerns are
+modules of their own over the shared `Database` (database.py), exposed as attributes:
+`meta.blobs`, `meta.uploads`, `meta.tag_rules`, `meta.holds`, `meta.quotas`,
+`meta.lifecycle_policies`, `meta.audit_log`. Every method is one short transaction:
+raw statements on the Database's fast path, or its SQLAlchemy `read()` / `write()`.
 """
 
 from __future__ import annotations
@@ -140,7 +143,6 @@ class MetadataStore:
 
     def __init__(self, database: Database | Engine, link_grace_seconds: float = 3600.0) -> None:
         self.db = database if isinstance(database, Database) else Database(database)
-        self.engine = self.db.engine
         # A link to a blob that no manifest of the repository references counts (for quotas,
         # listings and sizes) only this long after it was made: the blob of a push whose
         # manifest has not arrived yet. The garbage collector's grace period, so what usage
