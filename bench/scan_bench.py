@@ -822,8 +822,8 @@ def measure_registry(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         built = image.built
         for blob in (built.config, *built.layers):
             blobs.put(sha256(blob), blob)
-            meta.link_blob(repository, sha256(blob), len(blob))
-            meta.mark_blob_stored(sha256(blob))
+            meta.blobs.link(repository, sha256(blob), len(blob))
+            meta.blobs.mark_stored(sha256(blob))
         layer_bytes += sum(len(layer) for layer in built.layers)
         digest = sha256(built.manifest)
         manifest = parse_manifest(built.manifest, OCI_MANIFEST)

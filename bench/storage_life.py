@@ -88,8 +88,8 @@ def _digest(label: str) -> str:
 
 def _link_stored(meta: MetadataStore, repository: str, digest: str, size: int) -> None:
     """A blob row as a finished push leaves it: linked and marked stored."""
-    meta.link_blob(repository, digest, size)
-    meta.mark_blob_stored(digest)
+    meta.blobs.link(repository, digest, size)
+    meta.blobs.mark_stored(digest)
 
 
 def lifecycle(root: Path, images: int) -> dict[str, float]:

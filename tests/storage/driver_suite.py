@@ -252,7 +252,7 @@ class DriverSuite:
         upload = staging.start("repo/app")
         writer = staging.hold(upload)
         writer.write(b"acknowledged")
-        assert staging.meta.advance_upload(upload.id, 0, 12)
+        assert staging.meta.uploads.advance(upload.id, 0, 12)
         writer.write(b" but the request failed")  # never acknowledged
         writer.close()
         other = UploadStaging(staging.meta, driver, expiry_seconds=3600)
@@ -280,7 +280,7 @@ class DriverSuite:
         stale = staging.start("repo/app")
         writer = staging.hold(stale)
         writer.write(b"12345")
-        assert staging.meta.advance_upload(stale.id, 0, 5)
+        assert staging.meta.uploads.advance(stale.id, 0, 5)
         writer.close()
         with pytest.raises(UploadMoved) as moved:
             staging.hold(stale)
@@ -292,11 +292,11 @@ class DriverSuite:
         self, driver: BlobDriver, staging: UploadStaging
     ) -> None:
         upload = staging.start("repo/app")
-        assert staging.meta.advance_upload(upload.id, 0, 100)  # bytes a crash lost
+        assert staging.meta.uploads.advance(upload.id, 0, 100)  # bytes a crash lost
         upload = staging.get("repo/app", upload.id)
         with pytest.raises(StagedGone):
             staging.hold(upload)
-        assert staging.meta.get_upload(upload.id) is None
+        assert staging.meta.uploads.get(upload.id) is None
         assert [name for name, _ in driver.staged()] == []
 
     def test_expiry_removes_orphans_but_not_held_ones(
@@ -312,4 +312,4 @@ class DriverSuite:
         assert staging.expire_idle() == 2  # the idle session and the orphan
         held.close()
         assert [name for name, _ in driver.staged()] == ["held"]
-        assert staging.meta.get_upload(session.id) is None
+        assert staging.meta.uploads.get(session.id) is None

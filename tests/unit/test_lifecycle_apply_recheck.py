@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from cargohold.meta.db import make_engine, migrate
-from cargohold.meta.store import HoldRow, MetadataStore
+from cargohold.meta.holds import HoldRow
+from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
 from cargohold.services.holds import HoldService
@@ -61,8 +62,8 @@ def _body(document: dict[str, object]) -> bytes:
 
 def _push(meta: MetadataStore, body: bytes, tag: str | None, media_type: str = OCI_MANIFEST) -> str:
     config = b"{}"
-    meta.link_blob(REPO, compute(config), len(config))
-    meta.mark_blob_stored(compute(config))  # the bytes themselves do not matter here
+    meta.blobs.link(REPO, compute(config), len(config))
+    meta.blobs.mark_stored(compute(config))  # the bytes themselves do not matter here
     digest = compute(body)
     meta.put_manifest(REPO, digest, body, parse_manifest(body, media_type), tag)
     return digest
@@ -119,7 +120,7 @@ def test_a_hold_added_after_the_evaluation_keeps_the_image(meta: MetadataStore, 
 
     target = {"image": REPO, "repository": REPO, "project": "team"}[scope]
     digest = old if scope == "image" else None
-    hold_id = meta.add_hold(HoldRow(0, scope, target, digest, "incident", None), "tester")
+    hold_id = meta.holds.add(HoldRow(0, scope, target, digest, "incident", None), "tester")
     applied = service.delete_expiring(preview, "tester")
 
     assert _exists(meta, old)
@@ -131,9 +132,9 @@ def test_holds_of_other_images_and_ended_holds_do_not_keep_it(meta: MetadataStor
     old, _ = _image(meta, 1, "v1")
     newest, _ = _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
-    meta.add_hold(HoldRow(0, "image", REPO, newest, "other image", None), "tester")
-    meta.add_hold(HoldRow(0, "repository", "team/other", None, "other repo", None), "tester")
-    meta.add_hold(HoldRow(0, "repository", REPO, None, "ended", 1.0), "tester")
+    meta.holds.add(HoldRow(0, "image", REPO, newest, "other image", None), "tester")
+    meta.holds.add(HoldRow(0, "repository", "team/other", None, "other repo", None), "tester")
+    meta.holds.add(HoldRow(0, "repository", REPO, None, "ended", 1.0), "tester")
     applied = service.delete_expiring(preview, "tester")
     assert applied.deleted_images == [old] and applied.skipped == []
     assert not _exists(meta, old)
@@ -228,7 +229,7 @@ def test_every_deletion_is_audited_with_its_rule(meta: MetadataStore) -> None:
     _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
     service.delete_expiring(preview, "tester")
-    events = [e for e in meta.audit_events(20) if e["action"] == "manifest.delete"]
+    events = [e for e in meta.audit_log.recent(20) if e["action"] == "manifest.delete"]
     assert [(e["target"], e["detail"]) for e in events] == [
         (f"{REPO}@{old}", {"reason": "lifecycle policy", "rulePriority": 1})
     ]

@@ -34,8 +34,8 @@ EXPIRE_ALL_BUT_ONE = json.dumps(
 def _push(meta: MetadataStore, document: dict[str, object], tag: str | None) -> str:
     body = json.dumps(document).encode()
     config = b"{}"
-    meta.link_blob("team/app", compute(config), len(config))
-    meta.mark_blob_stored(compute(config))  # the bytes themselves do not matter here
+    meta.blobs.link("team/app", compute(config), len(config))
+    meta.blobs.mark_stored(compute(config))  # the bytes themselves do not matter here
     digest = compute(body)
     meta.put_manifest("team/app", digest, body, parse_manifest(body, OCI_MANIFEST), tag)
     return digest

@@ -5,7 +5,7 @@ SQLAlchemy's connection checkout, transaction events and result machinery such a
 statement costs 300-600 us of CPU; on a raw connection it costs under 20 us. The
 statements here are plain SQL written once with `?` placeholders, in the subset
 SQLite and PostgreSQL share (`ON CONFLICT`, `RETURNING`), next to the tables
-they touch (`models.py`). Everything else goes through SQLAlchemy in `store.py`.
+they touch (`models.py`). Everything else goes through SQLAlchemy (`Database.read()` / `write()`).
 """
 
 from __future__ import annotations

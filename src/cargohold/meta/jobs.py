@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.database import Database
 
 STATES = ("queued", "running", "succeeded", "failed")
 
@@ -64,14 +64,14 @@ def _run(row: tuple[Any, ...]) -> JobRun:
 
 
 class JobRunStore:
-    def __init__(self, meta: MetadataStore) -> None:
-        self._fast = meta._fast
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def create(
         self, job_id: str, kind: str, args: dict[str, Any], trigger: str, actor: str
     ) -> JobRun:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO job_runs (id, kind, args, state, trigger, created_at, created_by)"
                 " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
@@ -81,7 +81,7 @@ class JobRunStore:
 
     def started(self, job_id: str) -> str | None:
         """Mark the run `running`; returns who asked for it (None if it has no row)."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "UPDATE job_runs SET state = 'running', started_at = ? WHERE id = ?"
                 " RETURNING created_by",
@@ -93,7 +93,7 @@ class JobRunStore:
         self, job_id: str, result: dict[str, Any] | None, error: str | None = None
     ) -> None:
         state = "failed" if error is not None else "succeeded"
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.execute(
                 "UPDATE job_runs SET state = ?, finished_at = ?, result = ?, error = ?"
                 " WHERE id = ?",
@@ -107,7 +107,7 @@ class JobRunStore:
             )
 
     def get(self, job_id: str) -> JobRun | None:
-        row = self._fast.one(f"SELECT {_COLUMNS} FROM job_runs WHERE id = ?", (job_id,))
+        row = self.db.one(f"SELECT {_COLUMNS} FROM job_runs WHERE id = ?", (job_id,))
         return _run(row) if row else None
 
     def recent(self, limit: int, kind: str | None = None, state: str | None = None) -> list[JobRun]:
@@ -119,7 +119,7 @@ class JobRunStore:
             where.append("state = ?")
             params.append(state)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._fast.rows(
+        rows = self.db.rows(
             f"SELECT {_COLUMNS} FROM job_runs{clause} ORDER BY created_at DESC, id LIMIT ?",
             (*params, limit),
         )

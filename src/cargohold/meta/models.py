@@ -32,7 +32,7 @@ blobs = sa.Table(
     sa.Column("digest", sa.String(150), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
-    # True only while the bytes are durable in the blob store (see MetadataStore.link_blob).
+    # True only while the bytes are durable in the blob store (see BlobRecords.link).
     sa.Column("stored", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.database import Database
 
 NO_FINDINGS_RANK = 5
 
@@ -113,20 +113,17 @@ def _report(row: tuple[Any, ...]) -> ScanReportRow:
 
 
 class ScanStore:
-    def __init__(self, meta: MetadataStore) -> None:
-        self.meta = meta
-        self._fast = meta._fast
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- reports --------------------------------------------------------------------------
 
     def report(self, digest: str) -> ScanReportRow | None:
-        row = self._fast.one(
-            f"SELECT {_REPORT_COLUMNS} FROM scan_reports WHERE digest = ?", (digest,)
-        )
+        row = self.db.one(f"SELECT {_REPORT_COLUMNS} FROM scan_reports WHERE digest = ?", (digest,))
         return _report(row) if row else None
 
     def reports_for_reevaluation(self, after: str, limit: int) -> list[ScanReportRow]:
-        rows = self._fast.rows(
+        rows = self.db.rows(
             f"SELECT {_REPORT_COLUMNS} FROM scan_reports WHERE status = 'ok' AND digest > ?"
             " ORDER BY digest LIMIT ?",
             (after, limit),
@@ -134,7 +131,7 @@ class ScanStore:
         return [_report(row) for row in rows]
 
     def findings(self, digest: str) -> list[StoredFinding]:
-        rows = self._fast.rows(
+        rows = self.db.rows(
             "SELECT vuln_id, package_key, severity_rank, ids, fixed, first_seen, data"
             " FROM scan_findings WHERE digest = ? ORDER BY severity_rank, vuln_id, package_key",
             (digest,),
@@ -147,7 +144,7 @@ class ScanStore:
         ]
 
     def finding_count(self, digest: str) -> int:
-        row = self._fast.one("SELECT count(*) FROM scan_findings WHERE digest = ?", (digest,))
+        row = self.db.one("SELECT count(*) FROM scan_findings WHERE digest = ?", (digest,))
         return int(row[0]) if row else 0
 
     def save_report(
@@ -168,8 +165,8 @@ class ScanStore:
         """
         now = time.time()
         worst = min((f[2] for f in findings), default=NO_FINDINGS_RANK)
-        with self._fast.transaction() as tx:
-            if self.meta.dialect == "postgresql":
+        with self.db.transaction() as tx:
+            if self.db.dialect == "postgresql":
                 # Two scans of one image (scan on push and one asked for) may finish together:
                 # the second waits for the first instead of colliding on the new report row.
                 # (SQLite serialises writers anyway.)
@@ -227,7 +224,7 @@ class ScanStore:
 
     def mark_evaluated(self, digest: str, db_version: str) -> None:
         """Nothing in the database change concerns this image: only its version moves."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.execute(
                 "UPDATE scan_reports SET db_version = ?, evaluated_at = ? WHERE digest = ?",
                 (db_version, time.time(), digest),
@@ -244,7 +241,7 @@ class ScanStore:
             row[0]: ScanReportRow(
                 row[0], row[1], row[2], row[3], row[4], row[5], None, int(row[6]), row[7]
             )
-            for row in self._fast.rows(
+            for row in self.db.rows(
                 "SELECT digest, status, error, scanned_at, evaluated_at, db_version, worst_rank,"
                 f" blocking_problem FROM scan_reports WHERE digest IN ({marks})",
                 tuple(digests),
@@ -256,7 +253,7 @@ class ScanStore:
             marks = ", ".join("?" * len(worse))
             findings = [
                 GateFinding(r[0], r[1], tuple(r[2].split()), int(r[3]), package_label(r[4]))
-                for r in self._fast.rows(
+                for r in self.db.rows(
                     "SELECT digest, vuln_id, ids, severity_rank, package_key FROM scan_findings"
                     f" WHERE digest IN ({marks}) AND severity_rank <= ?"
                     " ORDER BY severity_rank, vuln_id",
@@ -267,7 +264,7 @@ class ScanStore:
 
     def children(self, digest: str) -> list[str]:
         """The platform manifests an index lists (any repository: content is global)."""
-        return self._fast.column(
+        return self.db.column(
             "SELECT DISTINCT r.digest FROM manifest_references r JOIN manifests m"
             " ON m.id = r.manifest_id WHERE m.digest = ? AND r.kind = 'manifest'",
             (digest,),
@@ -282,7 +279,7 @@ class ScanStore:
         if project:
             where += " AND (r.name = ? OR r.name LIKE ?)"
             params += [project, f"{project}/%"]
-        rows = self._fast.rows(
+        rows = self.db.rows(
             "SELECT r.name, m.digest, f.vuln_id, f.ids, f.severity_rank, f.package_key, f.fixed,"
             " f.first_seen, m.id FROM scan_findings f JOIN manifests m ON m.digest = f.digest"
             f" JOIN repositories r ON r.id = m.repository_id WHERE {where}"
@@ -294,7 +291,7 @@ class ScanStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            for manifest_id, tag in self._fast.rows(
+            for manifest_id, tag in self.db.rows(
                 f"SELECT manifest_id, name FROM tags WHERE manifest_id IN ({marks}) ORDER BY name",
                 tuple(chunk),
             ):
@@ -319,7 +316,7 @@ class ScanStore:
     def policies(self) -> list[ScanPolicyRow]:
         return [
             ScanPolicyRow(r[0], None if r[1] is None else bool(r[1]), r[2], bool(r[3]), r[4], r[5])
-            for r in self._fast.rows(
+            for r in self.db.rows(
                 "SELECT project, scan_on_push, prevent_severity, prevent_unscanned, updated_at,"
                 " updated_by FROM scan_policies ORDER BY project"
             )
@@ -327,7 +324,7 @@ class ScanStore:
 
     def set_policy(self, policy: ScanPolicyRow | None, project: str, actor: str) -> None:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.execute("DELETE FROM scan_policies WHERE project = ?", (project,))
             if policy is not None:
                 tx.execute(
@@ -351,7 +348,7 @@ class ScanStore:
                     "preventUnscanned": policy.prevent_unscanned,
                 }
             )
-            self.meta._audit(
+            self.db.audit(
                 tx,
                 now,
                 actor,
@@ -364,9 +361,9 @@ class ScanStore:
 
     def allowlist(self, project: str | None = None) -> list[AllowlistRow]:
         if project is None:
-            rows = self._fast.rows(f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist ORDER BY id")
+            rows = self.db.rows(f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist ORDER BY id")
         else:
-            rows = self._fast.rows(
+            rows = self.db.rows(
                 f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist WHERE project = ? OR project = ''"
                 " ORDER BY id",
                 (project,),
@@ -377,7 +374,7 @@ class ScanStore:
         self, project: str, vuln_id: str, reason: str, expires_at: float | None, actor: str
     ) -> AllowlistRow:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "INSERT INTO cve_allowlist (project, vuln_id, reason, expires_at, created_at,"
                 " created_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -385,7 +382,7 @@ class ScanStore:
             )
             assert row is not None
             entry_id = int(row[0])
-            self.meta._audit(
+            self.db.audit(
                 tx,
                 now,
                 actor,
@@ -402,13 +399,13 @@ class ScanStore:
 
     def remove_allowed(self, entry_id: int, actor: str) -> AllowlistRow | None:
         now = time.time()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist WHERE id = ?", (entry_id,))
             if row is None:
                 return None
             entry = AllowlistRow(*row)
             tx.execute("DELETE FROM cve_allowlist WHERE id = ?", (entry_id,))
-            self.meta._audit(
+            self.db.audit(
                 tx,
                 now,
                 actor,

@@ -1,7 +1,10 @@
-"""The metadata store facade: the only way the rest of cargohold reaches the database.
+"""The metadata store: manifests, tags, listings and storage accounting, and the way in.
 
-Every method is one short transaction. Writers use `_write()` so SQLite takes
-its write lock up front; readers use `_read()`.
+`MetadataStore` is what the rest of cargohold holds. The self-contained concerns are
+modules of their own over the shared `Database` (database.py), exposed as attributes:
+`meta.blobs`, `meta.uploads`, `meta.tag_rules`, `meta.holds`, `meta.quotas`,
+`meta.lifecycle_policies`, `meta.audit_log`. Every method is one short transaction:
+raw statements on the Database's fast path, or its SQLAlchemy `read()` / `write()`.
 """
 
 from __future__ import annotations
@@ -9,26 +12,31 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cargohold.meta.db import read_transaction, write_transaction, writer_lock_for
-from cargohold.meta.fastpath import NO_LIMIT, FastPath, Transaction
+from cargohold.meta.audit import REGISTRY_API_DELETE, AuditLog
+from cargohold.meta.blobs import BlobRecords
+from cargohold.meta.database import Database
+from cargohold.meta.fastpath import NO_LIMIT, Transaction
+from cargohold.meta.holds import HoldMatcher, HoldRecords, HoldRow
+from cargohold.meta.lifecycle_policies import LifecyclePolicyRecords
 from cargohold.meta.models import (
     blobs,
     manifest_references,
     manifests,
     repositories,
-    repository_blobs,
     tags,
-    uploads,
 )
+from cargohold.meta.quotas import QuotaRecords
+from cargohold.meta.repositories import ensure_repository_id
 from cargohold.meta.sums import joined, split_sum_sql
+from cargohold.meta.tag_rules import TagRuleRecords
+from cargohold.meta.uploads import UploadRecords
 from cargohold.oci.manifests import Manifest
 from cargohold.oci.names import project_of
 
@@ -75,72 +83,12 @@ class SizesDiffer(Exception):
         super().__init__(", ".join(m[1] for m in mismatches))
 
 
-class QuotaExceeded(Exception):
-    """Linking a blob would take a project past its quota."""
-
-    def __init__(self, project: str, usage: int, adding: int, limit: int) -> None:
-        self.project, self.usage, self.adding, self.limit = project, usage, adding, limit
-        super().__init__(project)
-
-
 class TagMoved(Exception):
     """An immutable tag already points to another manifest (`current_digest`)."""
 
     def __init__(self, current_digest: str) -> None:
         self.current_digest = current_digest
         super().__init__(current_digest)
-
-
-@dataclass(frozen=True)
-class TagRuleRow:
-    """A stored tag rule (see policy/immutability.py for what it means)."""
-
-    id: int
-    kind: str
-    scope: str
-    target: str
-    pattern: str
-    pattern_kind: str
-    excludes: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "scope": self.scope,
-            "target": self.target,
-            "pattern": self.pattern,
-            "pattern_kind": self.pattern_kind,
-            "excludes": list(self.excludes),
-        }
-
-
-@dataclass(frozen=True)
-class HoldRow:
-    """A stored retention hold (see policy/holds.py for what it means)."""
-
-    id: int
-    scope: str
-    target: str
-    digest: str | None
-    reason: str
-    ends_at: float | None
-
-    def where(self) -> str:
-        return f"{self.scope}:{self.target}" + (f"@{self.digest}" if self.digest else "")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "scope": self.scope,
-            "target": self.target,
-            "digest": self.digest,
-            "reason": self.reason,
-            "ends_at": self.ends_at,
-        }
-
-
-# Which of the hold rows covers an image of a repository at a time, or None: the caller's
-# hold rules (policy/holds.py), applied to rows read inside the delete transaction.
-HoldMatcher = Callable[[list[HoldRow], str, str, float], HoldRow | None]
 
 
 @dataclass(frozen=True)
@@ -181,15 +129,6 @@ class _CurrentManifest:
 
 
 @dataclass(frozen=True)
-class Upload:
-    id: str
-    repository: str
-    offset: int
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True)
 class MissingReference:
     kind: str
     digest: str
@@ -198,24 +137,26 @@ class MissingReference:
 
 TAG_PAGE_CACHE_SIZE = 256
 
-# The audit detail of deletes a client asks for through the registry API (the OCI routes), as
-# lifecycle and garbage-collection deletes name their reason.
-_REGISTRY_API: dict[str, Any] = {"reason": "client delete through /v2/"}
-
 
 class MetadataStore:
     _BUMP_TAGS_VERSION = "UPDATE repositories SET tags_version = tags_version + 1 WHERE id = ?"
 
-    def __init__(self, engine: Engine, link_grace_seconds: float = 3600.0) -> None:
-        self.engine = engine
+    def __init__(self, database: Database | Engine, link_grace_seconds: float = 3600.0) -> None:
+        self.db = database if isinstance(database, Database) else Database(database)
         # A link to a blob that no manifest of the repository references counts (for quotas,
         # listings and sizes) only this long after it was made: the blob of a push whose
         # manifest has not arrived yet. The garbage collector's grace period, so what usage
         # counts is exactly what garbage collection must keep.
         self.link_grace_seconds = link_grace_seconds
-        self.dialect = engine.dialect.name
-        self._writer_lock = writer_lock_for(engine)
-        self._fast = FastPath(engine, self._writer_lock)
+        self.dialect = self.db.dialect
+        # The self-contained concerns, each a module of its own over the same Database.
+        self.uploads = UploadRecords(self.db)
+        self.tag_rules = TagRuleRecords(self.db)
+        self.holds = HoldRecords(self.db)
+        self.quotas = QuotaRecords(self.db, link_grace_seconds)
+        self.lifecycle_policies = LifecyclePolicyRecords(self.db)
+        self.audit_log = AuditLog(self.db)
+        self.blobs = BlobRecords(self.db, self.quotas)
         self._tag_pages: OrderedDict[
             tuple[str, str | None, int | None], tuple[int, tuple[str, ...]]
         ]
@@ -223,25 +164,19 @@ class MetadataStore:
 
     # -- plumbing -----------------------------------------------------------------------
 
-    def _read(self) -> AbstractContextManager[sa.Connection]:
-        return read_transaction(self.engine)
-
-    def _write(self) -> AbstractContextManager[sa.Connection]:
-        return write_transaction(self.engine, self._writer_lock)
-
     def _repository_id(self, conn: sa.Connection, name: str) -> int | None:
         return conn.execute(
             sa.select(repositories.c.id).where(repositories.c.name == name)
         ).scalar_one_or_none()
 
     def ping(self) -> None:
-        with self._read() as conn:
+        with self.db.read() as conn:
             conn.execute(sa.text("SELECT 1"))
 
     # -- repositories -------------------------------------------------------------------
 
     def repository_exists(self, name: str) -> bool:
-        with self._read() as conn:
+        with self.db.read() as conn:
             return self._repository_id(conn, name) is not None
 
     def _link_cutoff(self) -> float:
@@ -259,269 +194,11 @@ class MetadataStore:
 
     def catalog(self, limit: int, last: str | None) -> list[str]:
         """Listed repositories in byte order after `last`."""
-        return self._fast.column(
+        return self.db.column(
             f"SELECT r.name FROM repositories r WHERE {self._LISTED} AND r.name > ?"
             " ORDER BY r.name LIMIT ?",
             (self._link_cutoff(), last or "", limit),
         )
-
-    # -- blobs --------------------------------------------------------------------------
-
-    def linked_blob_size(self, repository: str, digest: str) -> int | None:
-        """Size of a blob if `repository` links it; None otherwise."""
-        row = self._fast.one(
-            "SELECT b.size FROM repository_blobs rb"
-            " JOIN repositories r ON r.id = rb.repository_id"
-            " JOIN blobs b ON b.digest = rb.digest"
-            " WHERE r.name = ? AND rb.digest = ? AND b.stored",
-            (repository, digest),
-        )
-        return int(row[0]) if row else None
-
-    def repositories_linking(self, digest: str, limit: int = 50) -> list[str]:
-        query = (
-            sa.select(repositories.c.name)
-            .select_from(
-                repository_blobs.join(
-                    repositories, repositories.c.id == repository_blobs.c.repository_id
-                )
-            )
-            .where(repository_blobs.c.digest == digest)
-            .order_by(repositories.c.name)
-            .limit(limit)
-        )
-        with self._read() as conn:
-            return list(conn.execute(query).scalars())
-
-    def link_blob(self, repository: str, digest: str, size: int) -> bool:
-        """Link a pushed blob to a repository, within the project's quota; True if stored.
-
-        The first step of placing a blob (docs/decisions/005-blob-durability.md): the fresh
-        link shields the digest from garbage collection for its grace period, and a row that
-        is new (or that a collection demoted) stays `stored = FALSE`, invisible to pulls
-        and manifests, until `mark_blob_stored` says its bytes are durable. True means the
-        bytes are already durable and the caller need not write them.
-        """
-        now = time.time()
-        with self._fast.transaction() as tx:
-            repository_id = self._ensure_repository_id(tx, repository, now)
-            self._check_quota(tx, repository, digest, size)
-            stored = self._claim_blob_row(tx, digest, size, now)
-            tx.execute(
-                # A re-push refreshes the link: the grace period of garbage collection counts
-                # from the latest push of the bytes, not the first.
-                "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
-                (repository_id, digest, now),
-            )
-            return stored
-
-    def _claim_blob_row(self, tx: Transaction, digest: str, size: int, now: float) -> bool:
-        """The blob's row, found (share-locked on PostgreSQL) or inserted; whether stored.
-
-        On PostgreSQL the lock waits for a collection sweeping this blob: once it commits
-        the row is gone and a fresh one is inserted. On SQLite writers are serialised.
-        """
-        lock = " FOR SHARE" if self.dialect == "postgresql" else ""
-        for _ in range(5):
-            row = tx.one(f"SELECT stored FROM blobs WHERE digest = ?{lock}", (digest,))
-            if row is not None:
-                return bool(row[0])
-            inserted = tx.one(
-                "INSERT INTO blobs (digest, size, created_at, stored) VALUES (?, ?, ?, FALSE)"
-                " ON CONFLICT (digest) DO NOTHING RETURNING stored",
-                (digest, size, now),
-            )
-            if inserted is not None:
-                return False
-        raise RuntimeError(f"blob row {digest} keeps changing under a concurrent writer")
-
-    def mark_blob_stored(self, digest: str, finished_upload: str | None = None) -> bool:
-        """The blob's bytes are durable: pulls and manifests may now rely on it.
-
-        False if the row is gone (a collection swept it after all): the caller places the
-        blob again. `finished_upload`, the session whose bytes these were, is dropped in
-        the same transaction.
-        """
-        with self._fast.transaction() as tx:
-            tx.execute("UPDATE blobs SET stored = TRUE WHERE digest = ? AND NOT stored", (digest,))
-            row = tx.one("SELECT stored FROM blobs WHERE digest = ?", (digest,))
-            if finished_upload is not None:
-                tx.execute("DELETE FROM uploads WHERE id = ?", (finished_upload,))
-            return bool(row and row[0])
-
-    # The repositories of a project: the project itself and everything below it.
-    _IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
-
-    # What a project's quota counts: the distinct blobs its manifests reference, plus those
-    # linked within the grace period (pushes whose manifest has not arrived yet). A link
-    # nothing references any more (a refused push, deleted images) stops counting once it is
-    # older than the grace period, like the blob stops being kept by garbage collection.
-    # Parameters: the project twice (see _project_params), then the link cutoff.
-    _PROJECT_COUNTED = (
-        "SELECT mr.digest FROM manifest_references mr"
-        " JOIN manifests m ON m.id = mr.manifest_id JOIN repositories r ON r.id = m.repository_id"
-        f" WHERE mr.kind <> 'manifest' AND {_IN_PROJECT}"
-        " UNION SELECT rb.digest FROM repository_blobs rb"
-        f" JOIN repositories r ON r.id = rb.repository_id WHERE {_IN_PROJECT}"
-        " AND rb.linked_at >= ?"
-    )
-    _PROJECT_USAGE = (
-        f"SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ({_PROJECT_COUNTED})"
-    )
-
-    @staticmethod
-    def _project_params(project: str) -> tuple[str, str]:
-        escaped = project.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-        return project, escaped + "/%"
-
-    def _usage_params(self, project: str) -> tuple[str, str, str, str, float]:
-        in_project = self._project_params(project)
-        return (*in_project, *in_project, self._link_cutoff())
-
-    def _project_usage(self, tx: Transaction, project: str) -> int:
-        row = tx.one(self._PROJECT_USAGE, self._usage_params(project))
-        return int(row[0]) if row else 0
-
-    def _check_quota(self, tx: Transaction, repository: str, digest: str, size: int) -> None:
-        project = repository.split("/", 1)[0]
-        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
-        quota = tx.one(
-            f"SELECT limit_bytes FROM project_quotas WHERE project = ?{lock}", (project,)
-        )
-        if quota is None:
-            return
-        already = tx.one(
-            f"SELECT 1 FROM ({self._PROJECT_COUNTED}) counted WHERE counted.digest = ?",
-            (*self._usage_params(project), digest),
-        )
-        if already is not None:
-            return
-        usage = self._project_usage(tx, project)
-        if usage + size > int(quota[0]):
-            raise QuotaExceeded(project, usage, size, int(quota[0]))
-
-    def project_quota(
-        self, project: str, usage_without_quota: bool = False
-    ) -> tuple[int | None, int]:
-        """(limit or None, usage) of a project; usage is 0 when there is no quota, unless asked."""
-        row = self._fast.one("SELECT limit_bytes FROM project_quotas WHERE project = ?", (project,))
-        limit = int(row[0]) if row else None
-        if limit is None and not usage_without_quota:
-            return None, 0
-        usage = self._fast.one(self._PROJECT_USAGE, self._usage_params(project))
-        return limit, int(usage[0]) if usage else 0
-
-    def uncounted_bytes(self, project: str, digests: Iterable[str]) -> int:
-        """Bytes of those blobs that the project's usage does not count yet.
-
-        A manifest makes the blobs it references count again, even those whose links
-        are older than the grace period: its push is checked against the quota with them.
-        """
-        wanted = sorted(set(digests))
-        if not wanted:
-            return 0
-        marks = ", ".join("?" * len(wanted))
-        row = self._fast.one(
-            f"SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ({marks})"
-            f" AND b.digest NOT IN ({self._PROJECT_COUNTED})",
-            (*wanted, *self._usage_params(project)),
-        )
-        return int(row[0]) if row else 0
-
-    def set_project_quota(self, project: str, limit: int | None, actor: str) -> None:
-        now = time.time()
-        with self._fast.transaction() as tx:
-            if limit is None:
-                tx.execute("DELETE FROM project_quotas WHERE project = ?", (project,))
-                self._audit(tx, now, actor, "quota.remove", project, {})
-                return
-            tx.execute(
-                "INSERT INTO project_quotas (project, limit_bytes, updated_at, updated_by)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (project) DO UPDATE"
-                " SET limit_bytes = excluded.limit_bytes, updated_at = excluded.updated_at,"
-                " updated_by = excluded.updated_by",
-                (project, limit, now, actor),
-            )
-            self._audit(tx, now, actor, "quota.set", project, {"limit_bytes": limit})
-
-    @staticmethod
-    def _ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
-        row = tx.one("SELECT id FROM repositories WHERE name = ?", (name,))
-        if row is None:
-            row = tx.one(
-                "INSERT INTO repositories (name, created_at) VALUES (?, ?)"
-                " ON CONFLICT (name) DO NOTHING RETURNING id",
-                (name, now),
-            ) or tx.one("SELECT id FROM repositories WHERE name = ?", (name,))
-        assert row is not None
-        return int(row[0])
-
-    def blob_referenced_in_repository(self, repository: str, digest: str) -> bool:
-        query = (
-            sa.select(sa.literal(1))
-            .select_from(
-                manifest_references.join(
-                    manifests, manifests.c.id == manifest_references.c.manifest_id
-                ).join(repositories, repositories.c.id == manifests.c.repository_id)
-            )
-            .where(repositories.c.name == repository, manifest_references.c.digest == digest)
-            .limit(1)
-        )
-        with self._read() as conn:
-            return conn.execute(query).first() is not None
-
-    def unlink_blob(self, repository: str, digest: str, actor: str) -> bool:
-        """Unlink a blob from one repository, auditing it in the same transaction."""
-        with self._fast.transaction() as tx:
-            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-            if row is None:
-                return False
-            if not tx.execute(
-                "DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?",
-                (row[0], digest),
-            ):
-                return False
-            self._audit(
-                tx, time.time(), actor, "blob.delete", f"{repository}@{digest}", _REGISTRY_API
-            )
-            return True
-
-    # -- upload sessions ----------------------------------------------------------------
-
-    def create_upload(self, upload_id: str, repository: str) -> None:
-        now = time.time()
-        with self._fast.transaction() as tx:
-            tx.execute(
-                'INSERT INTO uploads (id, repository, "offset", created_at, updated_at)'
-                " VALUES (?, ?, 0, ?, ?)",
-                (upload_id, repository, now, now),
-            )
-
-    def get_upload(self, upload_id: str) -> Upload | None:
-        row = self._fast.one(
-            'SELECT id, repository, "offset", created_at, updated_at FROM uploads WHERE id = ?',
-            (upload_id,),
-        )
-        return Upload(*row) if row else None
-
-    def advance_upload(self, upload_id: str, old_offset: int, new_offset: int) -> bool:
-        """Move the offset forward only if nobody else moved it first."""
-        with self._fast.transaction() as tx:
-            changed = tx.execute(
-                'UPDATE uploads SET "offset" = ?, updated_at = ? WHERE id = ? AND "offset" = ?',
-                (new_offset, time.time(), upload_id, old_offset),
-            )
-        return changed == 1
-
-    def delete_upload(self, upload_id: str) -> None:
-        with self._fast.transaction() as tx:
-            tx.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
-
-    def expired_uploads(self, idle_before: float, limit: int = 500) -> list[str]:
-        query = sa.select(uploads.c.id).where(uploads.c.updated_at < idle_before).limit(limit)
-        with self._read() as conn:
-            return list(conn.execute(query).scalars())
 
     # -- manifests ----------------------------------------------------------------------
 
@@ -541,8 +218,8 @@ class MetadataStore:
         transaction, so two racing pushes of one immutable tag cannot both win.
         """
         now = time.time()
-        with self._fast.transaction() as tx:
-            repository_id = self._ensure_repository_id(tx, repository, now)
+        with self.db.transaction() as tx:
+            repository_id = ensure_repository_id(tx, repository, now)
             self._verify_references(tx, repository_id, manifest)
             self._verify_reference_sizes(tx, repository_id, manifest)
             manifest_id = self._claim_manifest_row(
@@ -730,7 +407,7 @@ class MetadataStore:
                 f"SELECT {columns} FROM tags t JOIN manifests m ON m.id = t.manifest_id"
                 " JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name = ?"
             )
-        row = self._fast.one(sql, (repository, reference))
+        row = self.db.one(sql, (repository, reference))
         if row is None:
             return None
         manifest_id, digest, media_type, content, subject_digest = row
@@ -747,7 +424,7 @@ class MetadataStore:
     def delete_manifest(self, repository: str, digest: str, actor: str) -> bool:
         """Delete a manifest, its tags and its references from one repository; audited with
         the tags it had, in the same transaction."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "SELECT m.id, r.id FROM manifests m JOIN repositories r ON r.id = m.repository_id"
                 " WHERE r.name = ? AND m.digest = ?",
@@ -761,13 +438,15 @@ class MetadataStore:
             )
             if self._delete_manifest_rows(tx, manifest_id):
                 tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
-            detail = {**_REGISTRY_API, "tags": had_tags}
-            self._audit(tx, time.time(), actor, "manifest.delete", f"{repository}@{digest}", detail)
+            detail = {**REGISTRY_API_DELETE, "tags": had_tags}
+            self.db.audit(
+                tx, time.time(), actor, "manifest.delete", f"{repository}@{digest}", detail
+            )
             return True
 
     def delete_tag(self, repository: str, tag: str, actor: str) -> bool:
         """Remove one tag (the manifest stays); audited with the digest it pointed to."""
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one(
                 "SELECT r.id, m.digest FROM tags t JOIN repositories r ON r.id = t.repository_id"
                 " JOIN manifests m ON m.id = t.manifest_id WHERE r.name = ? AND t.name = ?",
@@ -781,8 +460,8 @@ class MetadataStore:
             ):
                 return False
             tx.execute(self._BUMP_TAGS_VERSION, (repository_id,))
-            detail = {**_REGISTRY_API, "digest": digest}
-            self._audit(tx, time.time(), actor, "tag.delete", f"{repository}:{tag}", detail)
+            detail = {**REGISTRY_API_DELETE, "digest": digest}
+            self.db.audit(tx, time.time(), actor, "tag.delete", f"{repository}:{tag}", detail)
             return True
 
     def list_tags(self, repository: str, limit: int | None, last: str | None) -> list[str] | None:
@@ -791,9 +470,7 @@ class MetadataStore:
         Pages are cached per process under the repository's tags version, which every tag
         change bumps in its own transaction; a stale page is never served.
         """
-        row = self._fast.one(
-            "SELECT id, tags_version FROM repositories WHERE name = ?", (repository,)
-        )
+        row = self.db.one("SELECT id, tags_version FROM repositories WHERE name = ?", (repository,))
         if row is None:
             return None
         repository_id, version = row
@@ -802,7 +479,7 @@ class MetadataStore:
         if cached is not None and cached[0] == version:
             self._tag_pages.move_to_end(key)
             return list(cached[1])
-        names = self._fast.column(
+        names = self.db.column(
             "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?",
             (repository_id, last or "", NO_LIMIT if limit is None else limit),
         )
@@ -829,7 +506,7 @@ class MetadataStore:
             .where(repositories.c.name == repository, manifests.c.subject_digest == subject_digest)
             .order_by(manifests.c.pushed_at, manifests.c.digest)
         )
-        with self._read() as conn:
+        with self.db.read() as conn:
             return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
 
     def record_pulls(self, pulls: dict[int, float]) -> None:
@@ -837,7 +514,7 @@ class MetadataStore:
         if not pulls:
             return
         rows = [(at, manifest_id, at) for manifest_id, at in sorted(pulls.items())]
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             tx.executemany(
                 "UPDATE manifests SET last_pulled_at = ?"
                 " WHERE id = ? AND (last_pulled_at IS NULL OR last_pulled_at < ?)",
@@ -847,11 +524,11 @@ class MetadataStore:
     # -- admin views --------------------------------------------------------------------
 
     def system_counts(self) -> dict[str, int]:
-        listed = self._fast.one(
+        listed = self.db.one(
             f"SELECT COUNT(*) FROM repositories r WHERE {self._LISTED}", (self._link_cutoff(),)
         )
         assert listed is not None
-        with self._read() as conn:
+        with self.db.read() as conn:
             return {
                 "repositories": int(listed[0]),
                 "manifests": conn.execute(
@@ -873,7 +550,7 @@ class MetadataStore:
         push in flight linked (the quota's measure), plus its manifests.
         """
         cutoff = self._link_cutoff()
-        rows = self._fast.rows(
+        rows = self.db.rows(
             "SELECT r.name,"
             " (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id),"
             " (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id),"
@@ -907,7 +584,7 @@ class MetadataStore:
         Size here is the manifest's own bytes; the image's size, with what it references and
         what goes with it, is ManifestGraph.image_size (services/inventory.py).
         """
-        with self._read() as conn:
+        with self.db.read() as conn:
             repository_id = self._repository_id(conn, repository)
             if repository_id is None:
                 return None
@@ -942,7 +619,7 @@ class MetadataStore:
 
     def repository_manifests(self, repository: str) -> list[ManifestFacts] | None:
         """Every manifest of a repository with its tags and references; None if unknown."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             repository_id = self._repository_id(conn, repository)
             if repository_id is None:
                 return None
@@ -1001,7 +678,7 @@ class MetadataStore:
         """Which of `digests` a manifest of another repository references."""
         wanted = sorted(set(digests))
         found: set[str] = set()
-        with self._read() as conn:
+        with self.db.read() as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 found.update(
@@ -1021,106 +698,8 @@ class MetadataStore:
                 )
         return found
 
-    # -- tag rules and audit ------------------------------------------------------------
-
-    _TAG_RULE_COLUMNS = "id, kind, scope, target, pattern, pattern_kind, excludes"
-
-    @staticmethod
-    def _tag_rule_row(row: tuple[Any, ...]) -> TagRuleRow:
-        rule_id, kind, scope, target, pattern, pattern_kind, excludes = row
-        return TagRuleRow(
-            int(rule_id), kind, scope, target, pattern, pattern_kind, tuple(json.loads(excludes))
-        )
-
-    def tag_rules(self) -> list[TagRuleRow]:
-        rows = self._fast.rows(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules ORDER BY id", ())
-        return [self._tag_rule_row(row) for row in rows]
-
-    def tag_rules_for(self, repository: str, project: str) -> list[TagRuleRow]:
-        rows = self._fast.rows(
-            f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules"
-            " WHERE (scope = 'project' AND target = ?) OR (scope = 'repository' AND target = ?)"
-            " ORDER BY id",
-            (project, repository),
-        )
-        return [self._tag_rule_row(row) for row in rows]
-
-    def add_tag_rule(self, rule: TagRuleRow, actor: str) -> int:
-        now = time.time()
-        with self._fast.transaction() as tx:
-            row = tx.one(
-                "INSERT INTO tag_rules (kind, scope, target, pattern, pattern_kind, excludes,"
-                " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    rule.kind,
-                    rule.scope,
-                    rule.target,
-                    rule.pattern,
-                    rule.pattern_kind,
-                    json.dumps(list(rule.excludes)),
-                    now,
-                    actor,
-                ),
-            )
-            assert row is not None
-            rule_id = int(row[0])
-            self._audit(
-                tx,
-                now,
-                actor,
-                "tag-rule.add",
-                f"{rule.scope}:{rule.target}",
-                {"id": rule_id, **rule.as_dict()},
-            )
-        return rule_id
-
-    def remove_tag_rule(self, rule_id: int, actor: str) -> TagRuleRow | None:
-        now = time.time()
-        with self._fast.transaction() as tx:
-            row = tx.one(f"SELECT {self._TAG_RULE_COLUMNS} FROM tag_rules WHERE id = ?", (rule_id,))
-            if row is None:
-                return None
-            removed = self._tag_rule_row(row)
-            tx.execute("DELETE FROM tag_rules WHERE id = ?", (rule_id,))
-            self._audit(
-                tx,
-                now,
-                actor,
-                "tag-rule.remove",
-                f"{removed.scope}:{removed.target}",
-                removed.as_dict(),
-            )
-        return removed
-
-    @staticmethod
-    def _audit(
-        tx: Transaction, at: float, actor: str, action: str, target: str, detail: dict[str, Any]
-    ) -> None:
-        tx.execute(
-            "INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-            (at, actor, action, target, json.dumps(detail, sort_keys=True)),
-        )
-
-    def audit_events(self, limit: int) -> list[dict[str, Any]]:
-        rows = self._fast.rows(
-            "SELECT id, at, actor, action, target, detail FROM audit_events"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            {
-                "id": int(row[0]),
-                "at": row[1],
-                "actor": row[2],
-                "action": row[3],
-                "target": row[4],
-                "detail": json.loads(row[5]),
-            }
-            for row in rows
-        ]
-
     def tag_digest(self, repository: str, tag: str) -> str | None:
-        row = self._fast.one(
+        row = self.db.one(
             "SELECT m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id"
             " JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name = ?",
             (repository, tag),
@@ -1128,91 +707,12 @@ class MetadataStore:
         return row[0] if row else None
 
     def manifest_tags(self, repository: str, digest: str) -> list[str]:
-        return self._fast.column(
+        return self.db.column(
             "SELECT t.name FROM tags t JOIN manifests m ON m.id = t.manifest_id"
             " JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?"
             " ORDER BY t.name",
             (repository, digest),
         )
-
-    # -- retention holds ----------------------------------------------------------------
-
-    _HOLD_COLUMNS = "id, scope, target, digest, reason, ends_at"
-
-    def holds(self) -> list[HoldRow]:
-        return [
-            HoldRow(*row)
-            for row in self._fast.rows(f"SELECT {self._HOLD_COLUMNS} FROM holds ORDER BY id")
-        ]
-
-    _HOLDS_FOR = f"SELECT {_HOLD_COLUMNS} FROM holds WHERE target = ? OR target = ? ORDER BY id"
-
-    def holds_for(self, repository: str, project: str) -> list[HoldRow]:
-        return [HoldRow(*row) for row in self._fast.rows(self._HOLDS_FOR, (repository, project))]
-
-    def _hold_rows_for(self, tx: Transaction, repository: str, project: str) -> list[HoldRow]:
-        return [HoldRow(*row) for row in tx.rows(self._HOLDS_FOR, (repository, project))]
-
-    def add_hold(self, hold: HoldRow, actor: str) -> int:
-        now = time.time()
-        with self._fast.transaction() as tx:
-            row = tx.one(
-                "INSERT INTO holds (scope, target, digest, reason, ends_at, created_at,"
-                " created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at, now, actor),
-            )
-            assert row is not None
-            hold_id = int(row[0])
-            self._audit(tx, now, actor, "hold.add", hold.where(), {"id": hold_id, **hold.as_dict()})
-        return hold_id
-
-    def remove_hold(self, hold_id: int, actor: str) -> HoldRow | None:
-        now = time.time()
-        with self._fast.transaction() as tx:
-            row = tx.one(f"SELECT {self._HOLD_COLUMNS} FROM holds WHERE id = ?", (hold_id,))
-            if row is None:
-                return None
-            removed = HoldRow(*row)
-            tx.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
-            self._audit(tx, now, actor, "hold.release", removed.where(), removed.as_dict())
-        return removed
-
-    # -- stored lifecycle policies and bulk deletes --------------------------------------
-
-    def lifecycle_policy(self, repository: str) -> str | None:
-        row = self._fast.one(
-            "SELECT p.policy FROM lifecycle_policies p"
-            " JOIN repositories r ON r.id = p.repository_id WHERE r.name = ?",
-            (repository,),
-        )
-        return row[0] if row else None
-
-    def repositories_with_lifecycle_policy(self) -> list[str]:
-        return self._fast.column(
-            "SELECT r.name FROM lifecycle_policies p"
-            " JOIN repositories r ON r.id = p.repository_id ORDER BY r.name"
-        )
-
-    def set_lifecycle_policy(self, repository: str, policy: str | None, actor: str) -> bool:
-        """Store (or with None, remove) the policy; False if the repository is unknown."""
-        now = time.time()
-        with self._fast.transaction() as tx:
-            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-            if row is None:
-                return False
-            if policy is None:
-                tx.execute("DELETE FROM lifecycle_policies WHERE repository_id = ?", (row[0],))
-                self._audit(tx, now, actor, "lifecycle.remove", repository, {})
-                return True
-            tx.execute(
-                "INSERT INTO lifecycle_policies (repository_id, policy, updated_at, updated_by)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id) DO UPDATE"
-                " SET policy = excluded.policy, updated_at = excluded.updated_at,"
-                " updated_by = excluded.updated_by",
-                (row[0], policy, now, actor),
-            )
-            self._audit(tx, now, actor, "lifecycle.set", repository, {"policy": policy})
-        return True
 
     def delete_expiring_images(
         self,
@@ -1234,7 +734,7 @@ class MetadataStore:
         On SQLite writers are serialised anyway. Each deletion is audited with its detail.
         """
         outcome = ExpiryOutcome()
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
             if row is None:
                 outcome.skipped = [SkippedImage(i.digest, "already gone") for i in images]
@@ -1243,7 +743,7 @@ class MetadataStore:
             wanted = sorted({d for i in images for d in (i.digest, *i.dependents)})
             current = self._lock_manifests(tx, repository_id, wanted)
             now = time.time()
-            hold_rows = self._hold_rows_for(tx, repository, project_of(repository))
+            hold_rows = self.holds.for_repository_in(tx, repository, project_of(repository))
             going: dict[str, ExpiringImage] = {}
             for image in images:
                 reason = self._changed_since_evaluation(
@@ -1272,7 +772,7 @@ class MetadataStore:
             for digest in sorted(doomed):
                 image = doomed[digest]
                 self._delete_manifest_rows(tx, current[digest].id)
-                self._audit(
+                self.db.audit(
                     tx, now, actor, "manifest.delete", f"{repository}@{digest}", image.detail
                 )
                 outcome.deleted.append(digest)
@@ -1385,186 +885,6 @@ class MetadataStore:
 
     # -- mounts and garbage collection ---------------------------------------------------
 
-    def mount_blob(self, source: str, target: str, digest: str) -> int | None:
-        """Link a blob `source` links into `target`, atomically; its size, or None."""
-        now = time.time()
-        lock = " FOR SHARE OF b" if self.dialect == "postgresql" else ""
-        with self._fast.transaction() as tx:
-            row = tx.one(
-                "SELECT b.size FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest"
-                " JOIN repositories r ON r.id = rb.repository_id"
-                f" WHERE r.name = ? AND b.digest = ? AND b.stored{lock}",
-                (source, digest),
-            )
-            if row is None:
-                return None
-            repository_id = self._ensure_repository_id(tx, target, now)
-            self._check_quota(tx, target, digest, int(row[0]))
-            tx.execute(
-                "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
-                (repository_id, digest, now),
-            )
-            return int(row[0])
-
-    # A blob is garbage when no manifest references it and nobody linked it since the cutoff.
-    _UNREFERENCED = (
-        "b.created_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_references r"
-        " WHERE r.digest = b.digest) AND NOT EXISTS (SELECT 1 FROM repository_blobs rb"
-        " WHERE rb.digest = b.digest AND rb.linked_at >= ?)"
-    )
-
-    def garbage_blobs(self, cutoff: float, after: str, limit: int) -> list[tuple[str, int]]:
-        """Unreferenced blobs older than `cutoff`, in digest order after `after`."""
-        return [
-            (row[0], int(row[1]))
-            for row in self._fast.rows(
-                f"SELECT b.digest, b.size FROM blobs b WHERE {self._UNREFERENCED}"
-                " AND b.digest > ? ORDER BY b.digest LIMIT ?",
-                (cutoff, cutoff, after, limit),
-            )
-        ]
-
-    def blobs_in_grace(self, cutoff: float) -> list[tuple[int, float]]:
-        """(size, last push) of unreferenced blobs a collection keeps for their grace period.
-
-        The last push is the later of the blob's first upload and its latest link.
-        """
-        rows = self._fast.rows(
-            "SELECT b.size, b.created_at,"
-            " (SELECT MAX(rb.linked_at) FROM repository_blobs rb WHERE rb.digest = b.digest)"
-            " FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest_references r"
-            " WHERE r.digest = b.digest) AND (b.created_at >= ? OR EXISTS (SELECT 1"
-            " FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.linked_at >= ?))",
-            (cutoff, cutoff),
-        )
-        return [(int(size), max(created, linked or 0.0)) for size, created, linked in rows]
-
-    def collectable_blob_references(
-        self, digests: list[str], cutoff: float
-    ) -> list[tuple[str, int, int]]:
-        """(digest, size, references) of those blobs past their grace, however referenced.
-
-        With the references a set of manifests holds, a dry run tells which blobs deleting
-        those manifests would make garbage.
-        """
-        found: list[tuple[str, int, int]] = []
-        for start in range(0, len(digests), 500):
-            batch = digests[start : start + 500]
-            marks = ", ".join("?" * len(batch))
-            found.extend(
-                (row[0], int(row[1]), int(row[2]))
-                for row in self._fast.rows(
-                    "SELECT b.digest, b.size, (SELECT COUNT(*) FROM manifest_references r"
-                    " WHERE r.digest = b.digest) FROM blobs b"
-                    f" WHERE b.digest IN ({marks}) AND b.created_at < ? AND NOT EXISTS"
-                    " (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest"
-                    " AND rb.linked_at >= ?)",
-                    (*batch, cutoff, cutoff),
-                )
-            )
-        return found
-
-    def sweep_blobs(
-        self,
-        digests: list[str],
-        cutoff: float,
-        delete_bytes: Callable[[list[str]], None],
-    ) -> list[tuple[str, int]]:
-        """Delete those blobs that are still garbage, rows and bytes; what was deleted.
-
-        Two transactions (docs/decisions/005-blob-durability.md). The first demotes the rows
-        to `stored = FALSE`, so that from then on no row claims the bytes: a crash while they
-        are deleted leaves rows that pulls and manifests ignore, and the next run removes.
-        The second re-checks, deletes the bytes before it commits and then the rows: a push
-        that links one of these blobs meanwhile either refreshed its link first (the blob is
-        no longer garbage and is kept) or waits for the commit, finds no row, inserts a
-        fresh one and writes its own bytes.
-        """
-        if not digests:
-            return []
-        doomed = self._sweep_step(digests, cutoff, None)
-        if doomed:
-            doomed = self._sweep_step([d for d, _ in doomed], cutoff, delete_bytes)
-        return doomed
-
-    def _sweep_step(
-        self,
-        digests: list[str],
-        cutoff: float,
-        delete_bytes: Callable[[list[str]], None] | None,
-    ) -> list[tuple[str, int]]:
-        """Demote (`delete_bytes` None) or delete the blobs among `digests` still garbage."""
-        marks = ", ".join("?" * len(digests))
-        with self._fast.transaction() as tx:
-            if self.dialect == "postgresql":
-                tx.column(
-                    f"SELECT digest FROM blobs WHERE digest IN ({marks})"
-                    " ORDER BY digest FOR UPDATE",
-                    digests,
-                )
-            demoted = "" if delete_bytes is None else " AND NOT b.stored"
-            doomed = [
-                (row[0], int(row[1]))
-                for row in tx.rows(
-                    f"SELECT b.digest, b.size FROM blobs b WHERE b.digest IN ({marks})"
-                    f" AND {self._UNREFERENCED}{demoted}",
-                    (*digests, cutoff, cutoff),
-                )
-            ]
-            if not doomed:
-                return []
-            doomed_marks = ", ".join("?" * len(doomed))
-            names = [digest for digest, _ in doomed]
-            if delete_bytes is None:
-                tx.execute(
-                    f"UPDATE blobs SET stored = FALSE WHERE digest IN ({doomed_marks})", names
-                )
-                return doomed
-            delete_bytes(names)
-            tx.execute(f"DELETE FROM repository_blobs WHERE digest IN ({doomed_marks})", names)
-            tx.execute(f"DELETE FROM blobs WHERE digest IN ({doomed_marks})", names)
-        return doomed
-
-    # -- consistency checks (services/fsck.py) --------------------------------------------
-
-    def stored_blobs(self, after: str, limit: int) -> list[tuple[str, int]]:
-        """(digest, size) of blobs whose bytes the metadata calls durable, in digest order."""
-        return [
-            (row[0], int(row[1]))
-            for row in self._fast.rows(
-                "SELECT digest, size FROM blobs WHERE stored AND digest > ?"
-                " ORDER BY digest LIMIT ?",
-                (after, limit),
-            )
-        ]
-
-    def known_blobs(self, digests: list[str]) -> set[str]:
-        """Those of `digests` that have a row, stored or not."""
-        if not digests:
-            return set()
-        marks = ", ".join("?" * len(digests))
-        return set(
-            self._fast.column(f"SELECT digest FROM blobs WHERE digest IN ({marks})", digests)
-        )
-
-    def demote_blobs(self, digests: list[str]) -> int:
-        """Stop calling these blobs stored (their bytes are gone); how many were demoted."""
-        marks = ", ".join("?" * len(digests))
-        with self._fast.transaction() as tx:
-            return tx.execute(
-                f"UPDATE blobs SET stored = FALSE WHERE stored AND digest IN ({marks})", digests
-            )
-
-    def adopt_orphan_blobs(self, blobs_found: list[tuple[str, int]]) -> None:
-        """Record objects no row describes as old, unlinked, unstored blobs: garbage to sweep."""
-        with self._fast.transaction() as tx:
-            tx.executemany(
-                "INSERT INTO blobs (digest, size, created_at, stored) VALUES (?, ?, 0, FALSE)"
-                " ON CONFLICT (digest) DO NOTHING",
-                list(blobs_found),
-            )
-
     # -- storage accounting ---------------------------------------------------------------
 
     def blob_links(self) -> list[tuple[str, str, int]]:
@@ -1572,7 +892,7 @@ class MetadataStore:
         manifests reference and those a push in flight linked (see _PROJECT_COUNTED)."""
         return [
             (row[0], row[1], int(row[2]))
-            for row in self._fast.rows(
+            for row in self.db.rows(
                 "SELECT r.name, rb.digest, b.size FROM repository_blobs rb"
                 " JOIN repositories r ON r.id = rb.repository_id"
                 " JOIN blobs b ON b.digest = rb.digest"
@@ -1586,12 +906,12 @@ class MetadataStore:
     def logical_sizes(self) -> dict[str, tuple[int, int]]:
         """repository -> (manifests, logical bytes: each manifest plus every blob it
         references, counted again for every manifest that references it)."""
-        manifest_rows = self._fast.rows(
+        manifest_rows = self.db.rows(
             "SELECT r.name, COUNT(*), COALESCE(SUM(m.size), 0) FROM manifests m"
             " JOIN repositories r ON r.id = m.repository_id GROUP BY r.name"
         )
         # Declared sizes (foreign layers are not checked against anything): summed in parts.
-        reference_rows = self._fast.rows(
+        reference_rows = self.db.rows(
             f"SELECT r.name, {split_sum_sql('mr.size')} FROM manifest_references mr"
             " JOIN manifests m ON m.id = mr.manifest_id"
             " JOIN repositories r ON r.id = m.repository_id"
@@ -1605,7 +925,7 @@ class MetadataStore:
 
     def stored_blob_bytes(self) -> tuple[int, int]:
         """(blobs, bytes) the metadata store says the blob store holds."""
-        row = self._fast.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
+        row = self.db.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs")
         assert row is not None
         return int(row[0]), int(row[1])
 
@@ -1618,7 +938,7 @@ class MetadataStore:
         doomed = set(digests)
         now = time.time()
         deleted = 0
-        with self._fast.transaction() as tx:
+        with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
             if row is None:
                 return 0
@@ -1641,7 +961,7 @@ class MetadataStore:
                 if any(parent not in doomed for parent in parents):
                     continue
                 self._delete_manifest_rows(tx, found[0])
-                self._audit(
+                self.db.audit(
                     tx,
                     now,
                     actor,

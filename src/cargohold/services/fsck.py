@@ -72,7 +72,7 @@ class BlobConsistencyCheck:
 
     def _check_rows(self, report: FsckReport, progress: Progress | None) -> None:
         after = ""
-        while batch := self.meta.stored_blobs(after, BATCH):
+        while batch := self.meta.blobs.stored(after, BATCH):
             after = batch[-1][0]
             broken: list[str] = []
             for digest, size in batch:
@@ -88,7 +88,7 @@ class BlobConsistencyCheck:
                     report.damaged += 1
             report.checked_rows += len(batch)
             if broken and report.repair:
-                report.repaired += self.meta.demote_blobs(broken)
+                report.repaired += self.meta.blobs.demote(broken)
             if progress is not None:
                 progress("rows", report.checked_rows)
 
@@ -98,7 +98,7 @@ class BlobConsistencyCheck:
         batch: list[str] = []
 
         def flush() -> None:
-            known = self.meta.known_blobs(batch)
+            known = self.meta.blobs.known(batch)
             orphans = [(d, self.blobs.stat(d)) for d in batch if d not in known]
             found = [(d, size) for d, size in orphans if size is not None]
             for digest, size in found:
@@ -106,7 +106,7 @@ class BlobConsistencyCheck:
             report.orphans += len(found)
             report.orphan_bytes += sum(size for _, size in found)
             if found and report.repair:
-                self.meta.adopt_orphan_blobs(found)
+                self.meta.blobs.adopt_orphans(found)
                 report.repaired += sweep([d for d, _ in found])
             report.checked_objects += len(batch)
             batch.clear()

@@ -3,7 +3,7 @@
 The set of unreferenced blobs is a query (no manifest references them, nobody linked
 them within the grace period); it is swept in batches, each batch re-checked and
 deleted in one short transaction together with its bytes, deleted in parallel. Pushes,
-pulls and deletes go on meanwhile: see MetadataStore.sweep_blobs for why a blob being
+pulls and deletes go on meanwhile: see BlobRecords.sweep for why a blob being
 pushed while it is swept is never lost.
 """
 
@@ -80,7 +80,7 @@ class GarbageCollector:
         cutoff = time.time() - self.grace_seconds
         blobs = total = 0
         after = ""
-        while batch := self.meta.garbage_blobs(cutoff, after, 5000):
+        while batch := self.meta.blobs.garbage(cutoff, after, 5000):
             blobs += len(batch)
             total += sum(size for _, size in batch)
             after = batch[-1][0]
@@ -100,7 +100,7 @@ class GarbageCollector:
                         held[digest] = held.get(digest, 0) + 1
         return {
             digest: size
-            for digest, size, references in self.meta.collectable_blob_references(
+            for digest, size, references in self.meta.blobs.collectable_references(
                 sorted(held), cutoff
             )
             if references == held[digest]
@@ -108,7 +108,7 @@ class GarbageCollector:
 
     def _waiting(self, report: GcReport, cutoff: float) -> None:
         """Tell what the grace period keeps: a first run right after pushes frees nothing."""
-        waiting = self.meta.blobs_in_grace(cutoff)
+        waiting = self.meta.blobs.in_grace(cutoff)
         report.waiting_blobs = len(waiting)
         report.waiting_bytes = sum(size for size, _ in waiting)
         if waiting:
@@ -119,7 +119,7 @@ class GarbageCollector:
     def sweep_now(self, digests: list[str]) -> int:
         """Delete these blobs if they are garbage, the way a run does; how many were deleted."""
         return len(
-            self.meta.sweep_blobs(digests, time.time() - self.grace_seconds, self._delete_bytes)
+            self.meta.blobs.sweep(digests, time.time() - self.grace_seconds, self._delete_bytes)
         )
 
     def _delete_bytes(self, digests: list[str]) -> None:
@@ -191,13 +191,13 @@ class GarbageCollector:
                     report.bytes += sum(freed.values())
                 report.untagged_manifests = self._untagged(cutoff, dry_run)
             after = ""
-            while batch := self.meta.garbage_blobs(cutoff, after, BATCH):
+            while batch := self.meta.blobs.garbage(cutoff, after, BATCH):
                 after = batch[-1][0]
                 if dry_run:
                     swept = batch
                 else:
                     held = time.monotonic()
-                    swept = self.meta.sweep_blobs([d for d, _ in batch], cutoff, self._delete_bytes)
+                    swept = self.meta.blobs.sweep([d for d, _ in batch], cutoff, self._delete_bytes)
                     if self.meta.dialect == "sqlite":
                         time.sleep((time.monotonic() - held) * YIELD_FACTOR)
                 report.blobs += len(swept)

@@ -49,4 +49,4 @@ class InventoryService:
 
     def audit(self, limit: int) -> list[dict[str, Any]]:
         """The newest administrative changes first: who, when, what."""
-        return self.meta.audit_events(limit)
+        return self.meta.audit_log.recent(limit)

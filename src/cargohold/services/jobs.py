@@ -94,7 +94,7 @@ class JobService:
     ) -> None:
         self.meta = meta
         self.queue = queue
-        self.runs = JobRunStore(meta)
+        self.runs = JobRunStore(meta.db)
         self.gc = gc
         self.lifecycle = lifecycle
         self._outbox: SimpleQueue[tuple[str, str, dict[str, Any]]] = SimpleQueue()
@@ -247,7 +247,7 @@ class JobService:
         return self.gc.run(dry_run=dryRun, untagged=untagged).as_dict()
 
     def _run_lifecycle(self, actor: str, repository: str | None = None) -> dict[str, Any]:
-        names = [repository] if repository else self.meta.repositories_with_lifecycle_policy()
+        names = [repository] if repository else self.meta.lifecycle_policies.repositories()
         repositories: dict[str, Any] = {}
         failures = 0
         for name in names:

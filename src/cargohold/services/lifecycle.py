@@ -80,7 +80,7 @@ class LifecycleService:
 
     def policy(self, repository: str) -> str:
         check_name(repository)
-        text = self.meta.lifecycle_policy(repository)
+        text = self.meta.lifecycle_policies.get(repository)
         if text is None:
             if not self.meta.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})
@@ -90,12 +90,12 @@ class LifecycleService:
     def set_policy(self, repository: str, policy_text: str, actor: str) -> LifecyclePreview:
         """Validate and store a repository's policy; returns what it would do now."""
         preview = self.preview(repository, policy_text)
-        self.meta.set_lifecycle_policy(repository, policy_text, actor)
+        self.meta.lifecycle_policies.set(repository, policy_text, actor)
         return preview
 
     def remove_policy(self, repository: str, actor: str) -> None:
         self.policy(repository)
-        self.meta.set_lifecycle_policy(repository, None, actor)
+        self.meta.lifecycle_policies.set(repository, None, actor)
 
     def apply(self, repository: str, actor: str, now: float | None = None) -> LifecyclePreview:
         """Run the stored policy for real: evaluate it, then delete what it expires."""

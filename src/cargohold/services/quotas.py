@@ -29,7 +29,7 @@ class QuotaService:
         self.meta = meta
 
     def get(self, project: str) -> dict[str, Any]:
-        limit, usage = self.meta.project_quota(_check_project(project), usage_without_quota=True)
+        limit, usage = self.meta.quotas.get(_check_project(project), usage_without_quota=True)
         return {"project": project, "limitBytes": limit, "usageBytes": usage}
 
     def set(self, project: str, document: Any, actor: str) -> dict[str, Any]:
@@ -37,10 +37,10 @@ class QuotaService:
         limit = document.get("limitBytes") if isinstance(document, dict) else None
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise QuotaInvalid('the body must be {"limitBytes": <non-negative integer>}')
-        self.meta.set_project_quota(project, limit, actor)
+        self.meta.quotas.set(project, limit, actor)
         return self.get(project)
 
     def remove(self, project: str, actor: str) -> None:
         if self.get(project)["limitBytes"] is None:
             raise QuotaUnknown(detail={"project": project})
-        self.meta.set_project_quota(project, None, actor)
+        self.meta.quotas.set(project, None, actor)

@@ -22,9 +22,9 @@ from cargohold.errors import (
     check_push,
     quota_denied,
 )
+from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import (
     MetadataStore,
-    QuotaExceeded,
     ReferencesGone,
     SizesDiffer,
     StoredManifest,
@@ -124,7 +124,7 @@ class RegistryService:
         """Size of a blob `repository` links; BLOB_UNKNOWN otherwise, whatever the store holds."""
         check_name(repository)
         check_digest(digest)
-        size = self.meta.linked_blob_size(repository, digest)
+        size = self.meta.blobs.linked_size(repository, digest)
         if size is None:
             raise BlobUnknown(detail={"digest": digest})
         return size
@@ -135,17 +135,17 @@ class RegistryService:
         check_digest(digest)
         check_push(self.access.push_denied(repository), repository)
         self.holds.refuse_delete(repository, None, f"blob {digest} from {repository}")
-        if self.meta.linked_blob_size(repository, digest) is None:
+        if self.meta.blobs.linked_size(repository, digest) is None:
             if not self.meta.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})
             raise BlobUnknown(detail={"digest": digest})
-        if self.meta.blob_referenced_in_repository(repository, digest):
+        if self.meta.blobs.referenced_in(repository, digest):
             raise Unsupported(
                 f"blob {digest} is referenced by a manifest in {repository}: delete the manifest "
                 "first",
                 detail={"digest": digest},
             )
-        self.meta.unlink_blob(repository, digest, actor)
+        self.meta.blobs.unlink(repository, digest, actor)
 
     def mount(self, repository: str, digest: str, source: str | None) -> int | None:
         """Link `digest` into `repository` from a repository the caller may pull.
@@ -156,10 +156,12 @@ class RegistryService:
         if source is not None:
             candidates = [source] if self._can_read(source) else []
         else:
-            candidates = [r for r in self.meta.repositories_linking(digest) if self._can_read(r)]
+            candidates = [
+                r for r in self.meta.blobs.repositories_linking(digest) if self._can_read(r)
+            ]
         for candidate in candidates:
             try:
-                size = self.meta.mount_blob(candidate, repository, digest)
+                size = self.meta.blobs.mount(candidate, repository, digest)
             except QuotaExceeded as over:
                 raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
             if size is not None:
@@ -204,10 +206,10 @@ class RegistryService:
             digest = compute(body)
         manifest = parse_manifest(body, content_type)
         project = project_of(repository)
-        limit, usage = self.meta.project_quota(project)
+        limit, usage = self.meta.quotas.get(project)
         if limit is not None:
             # Blobs pushed longer ago than the grace period count again once referenced.
-            adding = self.meta.uncounted_bytes(
+            adding = self.meta.quotas.uncounted_bytes(
                 project, (d.digest for kind, d in manifest.references() if kind != "manifest")
             )
             if usage + adding > limit:
@@ -231,15 +233,15 @@ class RegistryService:
         repository, digest, manifest, tag = put.repository, put.digest, put.manifest, put.tag
         if any(d.digest == EMPTY_JSON_DIGEST for _, d in manifest.references()):
             # The OCI empty descriptor is well-known content: hold it even if never pushed.
-            if self.meta.linked_blob_size(repository, EMPTY_JSON_DIGEST) is None:
+            if self.meta.blobs.linked_size(repository, EMPTY_JSON_DIGEST) is None:
                 try:
-                    stored = self.meta.link_blob(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+                    stored = self.meta.blobs.link(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
                 except QuotaExceeded as over:
                     raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
                 # Link, write, mark stored: the order every blob is placed in (UploadService).
                 if not stored:
                     self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
-                self.meta.mark_blob_stored(EMPTY_JSON_DIGEST)
+                self.meta.blobs.mark_stored(EMPTY_JSON_DIGEST)
         try:
             self.meta.put_manifest(repository, digest, put.body, manifest, tag, put.immutable)
         except ReferencesGone as gone:

@@ -136,7 +136,7 @@ class ScanService:
     ) -> None:
         self.meta = meta
         self.blobs = blobs
-        self.store = ScanStore(meta)
+        self.store = ScanStore(meta.db)
         self.vulndb = vulndb
         self.scan_on_push_default = scan_on_push
         self.sla_days = dict(sla_days)

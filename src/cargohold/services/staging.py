@@ -17,7 +17,8 @@ import uuid
 from collections import OrderedDict
 
 from cargohold.errors import BlobUploadUnknown, StagedGone
-from cargohold.meta.store import MetadataStore, Upload
+from cargohold.meta.store import MetadataStore
+from cargohold.meta.uploads import Upload
 from cargohold.oci.digests import Hasher, new_hasher
 from cargohold.storage.base import BlobDriver, BlobWriter, WriterBusy
 
@@ -72,7 +73,7 @@ class UploadStaging:
         upload_id = uuid.uuid4().hex
         self.blobs.writer(upload_id).close()
         try:
-            self.meta.create_upload(upload_id, repository)
+            self.meta.uploads.create(upload_id, repository)
         except BaseException:
             self._drop_staged(upload_id)  # no session owns it
             raise
@@ -80,7 +81,7 @@ class UploadStaging:
         return Upload(upload_id, repository, 0, now, now)
 
     def get(self, repository: str, upload_id: str) -> Upload:
-        upload = self.meta.get_upload(upload_id) if len(upload_id) == 32 else None
+        upload = self.meta.uploads.get(upload_id) if len(upload_id) == 32 else None
         if upload is None or upload.repository != repository:
             raise BlobUploadUnknown(detail={"upload": upload_id[:64]})
         if upload.updated_at < time.time() - self.expiry_seconds:
@@ -94,7 +95,7 @@ class UploadStaging:
         """End a session: its row first (no session then claims the bytes), then its bytes
         (through `held` when the caller holds them)."""
         self.hashes.drop(upload_id)
-        self.meta.delete_upload(upload_id)
+        self.meta.uploads.delete(upload_id)
         self._drop_staged(upload_id, held)
 
     def discard_for_space(self, upload_id: str, held: BlobWriter | None = None) -> None:
@@ -103,7 +104,7 @@ class UploadStaging:
         self.hashes.drop(upload_id)
         self._drop_staged(upload_id, held)
         try:
-            self.meta.delete_upload(upload_id)
+            self.meta.uploads.delete(upload_id)
         except Exception as exc:
             # Without its staged bytes the session's next use starts it over or discards it.
             log.warning("could not forget upload %s on a full disk: %s", upload_id, exc)
@@ -126,13 +127,13 @@ class UploadStaging:
         are left alone until they are as old as an expired session.
         """
         cutoff = time.time() - self.expiry_seconds
-        expired = self.meta.expired_uploads(cutoff)
+        expired = self.meta.uploads.expired(cutoff)
         for upload_id in expired:
             self.discard(upload_id)
         removed = len(expired)
         orphans = [name for name, written in self.blobs.staged() if written < cutoff]
         for name in orphans:
-            if self.meta.get_upload(name) is None and self._drop_staged(name):
+            if self.meta.uploads.get(name) is None and self._drop_staged(name):
                 removed += 1
         return removed
 
@@ -146,7 +147,7 @@ class UploadStaging:
         """
         writer = self.blobs.writer(upload.id, append=True)
         try:
-            current = self.meta.get_upload(upload.id)
+            current = self.meta.uploads.get(upload.id)
             if current is None or current.offset != upload.offset:
                 raise UploadMoved(current.offset if current else 0)
             if writer.size < upload.offset:

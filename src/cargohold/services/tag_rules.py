@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cargohold.errors import TagRuleInvalid, TagRuleUnknown
-from cargohold.meta.store import MetadataStore, TagRuleRow
+from cargohold.meta.store import MetadataStore
+from cargohold.meta.tag_rules import TagRuleRow
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.policy.immutability import RuleInvalid, TagRule, validate_rule
 
@@ -40,10 +41,13 @@ class TagRuleService:
         self.meta = meta
 
     def rules_for(self, repository: str) -> list[TagRule]:
-        return [_rule(row) for row in self.meta.tag_rules_for(repository, project_of(repository))]
+        return [
+            _rule(row)
+            for row in self.meta.tag_rules.for_repository(repository, project_of(repository))
+        ]
 
     def list(self) -> list[TagRule]:
-        return [_rule(row) for row in self.meta.tag_rules()]
+        return [_rule(row) for row in self.meta.tag_rules.all()]
 
     def add(self, document: Any, actor: str) -> TagRule:
         if not isinstance(document, dict):
@@ -75,7 +79,7 @@ class TagRuleService:
         row = TagRuleRow(
             0, rule.kind, rule.scope, rule.target, rule.pattern, rule.pattern_kind, rule.excludes
         )
-        rule_id = self.meta.add_tag_rule(row, actor)
+        rule_id = self.meta.tag_rules.add(row, actor)
         return TagRule(
             rule_id,
             rule.kind,
@@ -87,7 +91,7 @@ class TagRuleService:
         )
 
     def remove(self, rule_id: int, actor: str) -> TagRule:
-        removed = self.meta.remove_tag_rule(rule_id, actor)
+        removed = self.meta.tag_rules.remove(rule_id, actor)
         if removed is None:
             raise TagRuleUnknown(detail={"id": rule_id})
         return _rule(removed)

@@ -24,7 +24,9 @@ from cargohold.errors import (
     is_disk_full,
     quota_denied,
 )
-from cargohold.meta.store import MetadataStore, QuotaExceeded, Upload
+from cargohold.meta.quotas import QuotaExceeded
+from cargohold.meta.store import MetadataStore
+from cargohold.meta.uploads import Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
 from cargohold.parsing.integers import parse_non_negative
 from cargohold.policy.access import AccessPolicy
@@ -137,7 +139,7 @@ class UploadService:
         return written
 
     def _busy(self, upload_id: str) -> RangeInvalid:
-        current = self.meta.get_upload(upload_id)
+        current = self.meta.uploads.get(upload_id)
         return RangeInvalid(
             "another request is writing to this upload",
             headers={"Range": range_header(current.offset if current else 0)},
@@ -202,7 +204,7 @@ class UploadService:
             # Record the offset while still holding the upload, then release it. The final
             # digest check catches the rare write that fails after this point.
             if written and not await self._db(
-                self.meta.advance_upload, upload.id, upload.offset, new_offset
+                self.meta.uploads.advance, upload.id, upload.offset, new_offset
             ):
                 raise self._busy(upload.id)
         except BaseException as failure:
@@ -265,14 +267,14 @@ class UploadService:
         with the last step.
         """
         try:
-            stored = bool(await self._db(self.meta.link_blob, repository, digest, size))
+            stored = bool(await self._db(self.meta.blobs.link, repository, digest, size))
         except QuotaExceeded as over:
             await self._io(drop)
             if session is not None:
                 await self._io(self.staging.discard, session)
             raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
         await self._io(drop if stored else write)
-        if not await self._db(self.meta.mark_blob_stored, digest, session):
+        if not await self._db(self.meta.blobs.mark_stored, digest, session):
             raise BlobUploadInvalid(
                 f"blob {digest} was garbage-collected while it was being stored; push it again",
                 detail={"digest": digest},

@@ -65,7 +65,7 @@ class BlobDriver(Protocol):
         """Store a whole object whose digest the caller has verified, durably, in one step.
 
         Replaces whatever is stored under `digest`: the metadata decides when a write is
-        needed (MetadataStore.link_blob), so a damaged or partial object gets rewritten.
+        needed (BlobRecords.link), so a damaged or partial object gets rewritten.
         """
         ...
 

@@ -1,0 +1,318 @@
+"""Blobs: their rows, the links that put them in repositories, collection and checks.
+
+A blob row is `stored` only while its bytes are durable in the blob store
+(docs/decisions/005-blob-durability.md): linking creates it unstored, `mark_stored`
+promotes it, a garbage collection demotes it before deleting the bytes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from cargohold.meta.audit import REGISTRY_API_DELETE
+from cargohold.meta.database import Database
+from cargohold.meta.fastpath import Transaction
+from cargohold.meta.models import manifest_references, manifests, repositories, repository_blobs
+from cargohold.meta.quotas import QuotaRecords
+from cargohold.meta.repositories import ensure_repository_id
+
+
+class BlobRecords:
+    def __init__(self, db: Database, quotas: QuotaRecords) -> None:
+        self.db = db
+        # Linking checks the project's quota in the same transaction.
+        self.quotas = quotas
+
+    def linked_size(self, repository: str, digest: str) -> int | None:
+        """Size of a blob if `repository` links it; None otherwise."""
+        row = self.db.one(
+            "SELECT b.size FROM repository_blobs rb"
+            " JOIN repositories r ON r.id = rb.repository_id"
+            " JOIN blobs b ON b.digest = rb.digest"
+            " WHERE r.name = ? AND rb.digest = ? AND b.stored",
+            (repository, digest),
+        )
+        return int(row[0]) if row else None
+
+    def repositories_linking(self, digest: str, limit: int = 50) -> list[str]:
+        query = (
+            sa.select(repositories.c.name)
+            .select_from(
+                repository_blobs.join(
+                    repositories, repositories.c.id == repository_blobs.c.repository_id
+                )
+            )
+            .where(repository_blobs.c.digest == digest)
+            .order_by(repositories.c.name)
+            .limit(limit)
+        )
+        with self.db.read() as conn:
+            return list(conn.execute(query).scalars())
+
+    def link(self, repository: str, digest: str, size: int) -> bool:
+        """Link a pushed blob to a repository, within the project's quota; True if stored.
+
+        The first step of placing a blob (docs/decisions/005-blob-durability.md): the fresh
+        link shields the digest from garbage collection for its grace period, and a row that
+        is new (or that a collection demoted) stays `stored = FALSE`, invisible to pulls
+        and manifests, until `mark_stored` says its bytes are durable. True means the
+        bytes are already durable and the caller need not write them.
+        """
+        now = time.time()
+        with self.db.transaction() as tx:
+            repository_id = ensure_repository_id(tx, repository, now)
+            self.quotas.check(tx, repository, digest, size)
+            stored = self._claim_row(tx, digest, size, now)
+            tx.execute(
+                # A re-push refreshes the link: the grace period of garbage collection counts
+                # from the latest push of the bytes, not the first.
+                "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+                (repository_id, digest, now),
+            )
+            return stored
+
+    def _claim_row(self, tx: Transaction, digest: str, size: int, now: float) -> bool:
+        """The blob's row, found (share-locked on PostgreSQL) or inserted; whether stored.
+
+        On PostgreSQL the lock waits for a collection sweeping this blob: once it commits
+        the row is gone and a fresh one is inserted. On SQLite writers are serialised.
+        """
+        lock = " FOR SHARE" if self.db.dialect == "postgresql" else ""
+        for _ in range(5):
+            row = tx.one(f"SELECT stored FROM blobs WHERE digest = ?{lock}", (digest,))
+            if row is not None:
+                return bool(row[0])
+            inserted = tx.one(
+                "INSERT INTO blobs (digest, size, created_at, stored) VALUES (?, ?, ?, FALSE)"
+                " ON CONFLICT (digest) DO NOTHING RETURNING stored",
+                (digest, size, now),
+            )
+            if inserted is not None:
+                return False
+        raise RuntimeError(f"blob row {digest} keeps changing under a concurrent writer")
+
+    def mark_stored(self, digest: str, finished_upload: str | None = None) -> bool:
+        """The blob's bytes are durable: pulls and manifests may now rely on it.
+
+        False if the row is gone (a collection swept it after all): the caller places the
+        blob again. `finished_upload`, the session whose bytes these were, is dropped in
+        the same transaction.
+        """
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE blobs SET stored = TRUE WHERE digest = ? AND NOT stored", (digest,))
+            row = tx.one("SELECT stored FROM blobs WHERE digest = ?", (digest,))
+            if finished_upload is not None:
+                tx.execute("DELETE FROM uploads WHERE id = ?", (finished_upload,))
+            return bool(row and row[0])
+
+    def referenced_in(self, repository: str, digest: str) -> bool:
+        query = (
+            sa.select(sa.literal(1))
+            .select_from(
+                manifest_references.join(
+                    manifests, manifests.c.id == manifest_references.c.manifest_id
+                ).join(repositories, repositories.c.id == manifests.c.repository_id)
+            )
+            .where(repositories.c.name == repository, manifest_references.c.digest == digest)
+            .limit(1)
+        )
+        with self.db.read() as conn:
+            return conn.execute(query).first() is not None
+
+    def unlink(self, repository: str, digest: str, actor: str) -> bool:
+        """Unlink a blob from one repository, auditing it in the same transaction."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
+            if row is None:
+                return False
+            if not tx.execute(
+                "DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?",
+                (row[0], digest),
+            ):
+                return False
+            self.db.audit(
+                tx, time.time(), actor, "blob.delete", f"{repository}@{digest}", REGISTRY_API_DELETE
+            )
+            return True
+
+    def mount(self, source: str, target: str, digest: str) -> int | None:
+        """Link a blob `source` links into `target`, atomically; its size, or None."""
+        now = time.time()
+        lock = " FOR SHARE OF b" if self.db.dialect == "postgresql" else ""
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "SELECT b.size FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest"
+                " JOIN repositories r ON r.id = rb.repository_id"
+                f" WHERE r.name = ? AND b.digest = ? AND b.stored{lock}",
+                (source, digest),
+            )
+            if row is None:
+                return None
+            repository_id = ensure_repository_id(tx, target, now)
+            self.quotas.check(tx, target, digest, int(row[0]))
+            tx.execute(
+                "INSERT INTO repository_blobs (repository_id, digest, linked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+                (repository_id, digest, now),
+            )
+            return int(row[0])
+
+    # A blob is garbage when no manifest references it and nobody linked it since the cutoff.
+    _UNREFERENCED = (
+        "b.created_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_references r"
+        " WHERE r.digest = b.digest) AND NOT EXISTS (SELECT 1 FROM repository_blobs rb"
+        " WHERE rb.digest = b.digest AND rb.linked_at >= ?)"
+    )
+
+    def garbage(self, cutoff: float, after: str, limit: int) -> list[tuple[str, int]]:
+        """Unreferenced blobs older than `cutoff`, in digest order after `after`."""
+        return [
+            (row[0], int(row[1]))
+            for row in self.db.rows(
+                f"SELECT b.digest, b.size FROM blobs b WHERE {self._UNREFERENCED}"
+                " AND b.digest > ? ORDER BY b.digest LIMIT ?",
+                (cutoff, cutoff, after, limit),
+            )
+        ]
+
+    def in_grace(self, cutoff: float) -> list[tuple[int, float]]:
+        """(size, last push) of unreferenced blobs a collection keeps for their grace period.
+
+        The last push is the later of the blob's first upload and its latest link.
+        """
+        rows = self.db.rows(
+            "SELECT b.size, b.created_at,"
+            " (SELECT MAX(rb.linked_at) FROM repository_blobs rb WHERE rb.digest = b.digest)"
+            " FROM blobs b WHERE NOT EXISTS (SELECT 1 FROM manifest_references r"
+            " WHERE r.digest = b.digest) AND (b.created_at >= ? OR EXISTS (SELECT 1"
+            " FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.linked_at >= ?))",
+            (cutoff, cutoff),
+        )
+        return [(int(size), max(created, linked or 0.0)) for size, created, linked in rows]
+
+    def collectable_references(
+        self, digests: list[str], cutoff: float
+    ) -> list[tuple[str, int, int]]:
+        """(digest, size, references) of those blobs past their grace, however referenced.
+
+        With the references a set of manifests holds, a dry run tells which blobs deleting
+        those manifests would make garbage.
+        """
+        found: list[tuple[str, int, int]] = []
+        for start in range(0, len(digests), 500):
+            batch = digests[start : start + 500]
+            marks = ", ".join("?" * len(batch))
+            found.extend(
+                (row[0], int(row[1]), int(row[2]))
+                for row in self.db.rows(
+                    "SELECT b.digest, b.size, (SELECT COUNT(*) FROM manifest_references r"
+                    " WHERE r.digest = b.digest) FROM blobs b"
+                    f" WHERE b.digest IN ({marks}) AND b.created_at < ? AND NOT EXISTS"
+                    " (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest"
+                    " AND rb.linked_at >= ?)",
+                    (*batch, cutoff, cutoff),
+                )
+            )
+        return found
+
+    def sweep(
+        self,
+        digests: list[str],
+        cutoff: float,
+        delete_bytes: Callable[[list[str]], None],
+    ) -> list[tuple[str, int]]:
+        """Delete those blobs that are still garbage, rows and bytes; what was deleted.
+
+        Two transactions (docs/decisions/005-blob-durability.md). The first demotes the rows
+        to `stored = FALSE`, so that from then on no row claims the bytes: a crash while they
+        are deleted leaves rows that pulls and manifests ignore, and the next run removes.
+        The second re-checks, deletes the bytes before it commits and then the rows: a push
+        that links one of these blobs meanwhile either refreshed its link first (the blob is
+        no longer garbage and is kept) or waits for the commit, finds no row, inserts a
+        fresh one and writes its own bytes.
+        """
+        if not digests:
+            return []
+        doomed = self._sweep_step(digests, cutoff, None)
+        if doomed:
+            doomed = self._sweep_step([d for d, _ in doomed], cutoff, delete_bytes)
+        return doomed
+
+    def _sweep_step(
+        self,
+        digests: list[str],
+        cutoff: float,
+        delete_bytes: Callable[[list[str]], None] | None,
+    ) -> list[tuple[str, int]]:
+        """Demote (`delete_bytes` None) or delete the blobs among `digests` still garbage."""
+        marks = ", ".join("?" * len(digests))
+        with self.db.transaction() as tx:
+            if self.db.dialect == "postgresql":
+                tx.column(
+                    f"SELECT digest FROM blobs WHERE digest IN ({marks})"
+                    " ORDER BY digest FOR UPDATE",
+                    digests,
+                )
+            demoted = "" if delete_bytes is None else " AND NOT b.stored"
+            doomed = [
+                (row[0], int(row[1]))
+                for row in tx.rows(
+                    f"SELECT b.digest, b.size FROM blobs b WHERE b.digest IN ({marks})"
+                    f" AND {self._UNREFERENCED}{demoted}",
+                    (*digests, cutoff, cutoff),
+                )
+            ]
+            if not doomed:
+                return []
+            doomed_marks = ", ".join("?" * len(doomed))
+            names = [digest for digest, _ in doomed]
+            if delete_bytes is None:
+                tx.execute(
+                    f"UPDATE blobs SET stored = FALSE WHERE digest IN ({doomed_marks})", names
+                )
+                return doomed
+            delete_bytes(names)
+            tx.execute(f"DELETE FROM repository_blobs WHERE digest IN ({doomed_marks})", names)
+            tx.execute(f"DELETE FROM blobs WHERE digest IN ({doomed_marks})", names)
+        return doomed
+
+    # -- consistency checks (services/fsck.py) --------------------------------------------
+
+    def stored(self, after: str, limit: int) -> list[tuple[str, int]]:
+        """(digest, size) of blobs whose bytes the metadata calls durable, in digest order."""
+        return [
+            (row[0], int(row[1]))
+            for row in self.db.rows(
+                "SELECT digest, size FROM blobs WHERE stored AND digest > ?"
+                " ORDER BY digest LIMIT ?",
+                (after, limit),
+            )
+        ]
+
+    def known(self, digests: list[str]) -> set[str]:
+        """Those of `digests` that have a row, stored or not."""
+        if not digests:
+            return set()
+        marks = ", ".join("?" * len(digests))
+        return set(self.db.column(f"SELECT digest FROM blobs WHERE digest IN ({marks})", digests))
+
+    def demote(self, digests: list[str]) -> int:
+        """Stop calling these blobs stored (their bytes are gone); how many were demoted."""
+        marks = ", ".join("?" * len(digests))
+        with self.db.transaction() as tx:
+            return tx.execute(
+                f"UPDATE blobs SET stored = FALSE WHERE stored AND digest IN ({marks})", digests
+            )
+
+    def adopt_orphans(self, blobs_found: list[tuple[str, int]]) -> None:
+        """Record objects no row describes as old, unlinked, unstored blobs: garbage to sweep."""
+        with self.db.transaction() as tx:
+            tx.executemany(
+                "INSERT INTO blobs (digest, size, created_at, stored) VALUES (?, ?, 0, FALSE)"
+                " ON CONFLICT (digest) DO NOTHING",
+                list(blobs_found),
+            )

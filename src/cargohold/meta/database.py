@@ -1,0 +1,67 @@
+"""The database every metadata module shares: engine, fast path, writer lock, audit append.
+
+Each concern of the metadata store (uploads, holds, quotas...) is a module of its own that
+takes this `Database` and goes through its public methods only: raw statements on the
+fast path (`one`, `column`, `rows`, `transaction`), SQLAlchemy Core transactions (`read`,
+`write`) for the admin paths, and `audit` to record an event inside a write transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from cargohold.meta.db import read_transaction, write_transaction, writer_lock_for
+from cargohold.meta.fastpath import FastPath, Transaction
+
+
+class Database:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        # One writer lock for both paths: the fast path and SQLAlchemy writers queue together.
+        self._writer_lock = writer_lock_for(engine)
+        self._fast = FastPath(engine, self._writer_lock)
+
+    # -- SQLAlchemy Core (admin paths) ------------------------------------------------------
+
+    def read(self) -> AbstractContextManager[sa.Connection]:
+        """A connection in a read transaction."""
+        return read_transaction(self.engine)
+
+    def write(self) -> AbstractContextManager[sa.Connection]:
+        """A connection in a write transaction, behind the SQLite writer lock."""
+        return write_transaction(self.engine, self._writer_lock)
+
+    # -- raw statements (hot paths; see fastpath.py) ----------------------------------------
+
+    def one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
+        return self._fast.one(sql, params)
+
+    def column(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """The first column of every row."""
+        return self._fast.column(sql, params)
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._fast.rows(sql, params)
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """A write transaction of raw statements."""
+        return self._fast.transaction()
+
+    # -- the audit log ----------------------------------------------------------------------
+
+    @staticmethod
+    def audit(
+        tx: Transaction, at: float, actor: str, action: str, target: str, detail: dict[str, Any]
+    ) -> None:
+        """Record an event in the transaction that makes the change it describes."""
+        tx.execute(
+            "INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (at, actor, action, target, json.dumps(detail, sort_keys=True)),
+        )
