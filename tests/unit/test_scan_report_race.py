@@ -34,7 +34,7 @@ def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataSto
 def test_simultaneous_reports_of_a_new_image_are_stored_one_after_the_other(
     meta: MetadataStore,
 ) -> None:
-    store = ScanStore(meta)
+    store = ScanStore(meta.db)
     failures: list[BaseException] = []
     go = threading.Barrier(8)
 
