@@ -6,14 +6,10 @@ hold or a delete lands exactly between them, on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.holds import HoldRow
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import compute
@@ -21,7 +17,6 @@ from cargohold.oci.manifests import parse_manifest
 from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecyclePreview, LifecycleService
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, manifest_document
-from tests.support.postgres import PostgresServer
 
 REPO = "team/app"
 # Keep the newest image; expire every other one.
@@ -40,20 +35,6 @@ KEEP_ONE = json.dumps(
         ]
     }
 )
-_databases = itertools.count()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        pg: PostgresServer = request.getfixturevalue("postgres")
-        url = pg.create_database(f"recheck_{next(_databases)}")
-    engine = make_engine(url)
-    migrate(engine)
-    yield MetadataStore(engine)
-    engine.dispose()
 
 
 def _body(document: dict[str, object]) -> bytes:

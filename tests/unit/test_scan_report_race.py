@@ -3,32 +3,10 @@ both reports are stored one after the other, never a duplicate-key failure."""
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.scans import ScanStore
 from cargohold.meta.store import MetadataStore
-from tests.support.postgres import PostgresServer
-
-_names = itertools.count()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        pg: PostgresServer = request.getfixturevalue("postgres")
-        url = pg.create_database(f"scan_race_{next(_names)}")
-    engine = make_engine(url)
-    migrate(engine)
-    yield MetadataStore(engine, 3600)
-    engine.dispose()
 
 
 def test_simultaneous_reports_of_a_new_image_are_stored_one_after_the_other(
