@@ -28,9 +28,9 @@ from cargohold.policy.access import AccessPolicy, AllowAll, ReadOnly
 from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
-from cargohold.services.inventory import InventoryService
 from cargohold.services.jobs import JobService
 from cargohold.services.lifecycle import LifecycleService
+from cargohold.services.listings import RegistryListings
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
@@ -55,13 +55,13 @@ class Services:
     registry: RegistryService
     uploads: UploadService
     pulls: PullRecorder
-    inventory: InventoryService
+    listings: RegistryListings
     lifecycle: LifecycleService
     tag_rules: TagRuleService
     holds: HoldService
     gc: GarbageCollector
     quotas: QuotaService
-    storage: StorageReportService
+    storage_report: StorageReportService
     # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
     # (held by another worker) must not stall every other request of this process.
     db_executor: Executor
@@ -180,13 +180,13 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         registry=registry,
         uploads=uploads,
         pulls=pulls,
-        inventory=InventoryService(meta, blobs, space),
+        listings=RegistryListings(meta, blobs, space),
         lifecycle=lifecycle,
         tag_rules=tag_rules,
         holds=holds,
         gc=gc,
         quotas=QuotaService(meta),
-        storage=StorageReportService(meta, gc),
+        storage_report=StorageReportService(meta, gc),
         db_executor=db_executor,
         jobs=jobs,
         fsck=BlobConsistencyCheck(meta, blobs),

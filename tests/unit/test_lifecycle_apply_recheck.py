@@ -62,7 +62,7 @@ def _evaluate(meta: MetadataStore) -> tuple[LifecycleService, LifecyclePreview]:
 
 
 def _exists(meta: MetadataStore, digest: str) -> bool:
-    return meta.get_manifest(REPO, digest, by_digest=True) is not None
+    return meta.find_manifest(REPO, digest, by_digest=True) is not None
 
 
 def test_a_tag_pushed_after_the_evaluation_keeps_the_image(meta: MetadataStore) -> None:

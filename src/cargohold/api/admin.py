@@ -39,7 +39,7 @@ from cargohold.services.tag_rules import rule_document
 
 async def system_info(request: Request) -> Response:
     ctx = context(request)
-    info = await ctx.offload(ctx.inventory.system)
+    info = await ctx.offload(ctx.listings.system)
     info["jobs"] = {"pending": await ctx.offload(ctx.jobs.queue.pending)}
     return JSONResponse(info)
 
@@ -49,7 +49,7 @@ async def repositories(request: Request) -> Response:
     n = page_size(request, MAX_PAGE)
     assert n is not None
     last = last_param(request)
-    rows = await ctx.offload(ctx.inventory.repositories, n + 1, last) if n else []
+    rows = await ctx.offload(ctx.listings.repositories, n + 1, last) if n else []
     headers = {}
     if len(rows) > n:
         rows = rows[:n]
@@ -60,7 +60,7 @@ async def repositories(request: Request) -> Response:
 async def repository_tags(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["name"]
-    return JSONResponse({"name": name, "tags": await ctx.offload(ctx.inventory.tags, name)})
+    return JSONResponse({"name": name, "tags": await ctx.offload(ctx.listings.tags, name)})
 
 
 async def openapi(request: Request) -> Response:
@@ -185,7 +185,7 @@ async def audit(request: Request) -> Response:
     ctx = context(request)
     n = page_size(request, 100)
     assert n is not None
-    events = await ctx.offload(ctx.inventory.audit, n) if n else []
+    events = await ctx.offload(ctx.listings.audit, n) if n else []
     return JSONResponse({"events": events})
 
 
@@ -319,7 +319,7 @@ async def project_quota(request: Request) -> Response:
 
 async def storage_report(request: Request) -> Response:
     ctx = context(request)
-    return JSONResponse(await ctx.offload(ctx.storage.report))
+    return JSONResponse(await ctx.offload(ctx.storage_report.report))
 
 
 async def list_jobs(request: Request) -> Response:

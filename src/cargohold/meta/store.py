@@ -393,9 +393,12 @@ class MetadataStore:
         if mismatches:
             raise SizesDiffer(mismatches)
 
-    def get_manifest(
+    def find_manifest(
         self, repository: str, reference: str, by_digest: bool
     ) -> StoredManifest | None:
+        """The manifest `reference` names (a digest when `by_digest`, else a tag), or None.
+
+        A plain lookup: RegistryService.get_manifest is the pull, with its checks and gates."""
         columns = "m.id, m.digest, m.media_type, m.content, m.subject_digest"
         if by_digest:
             sql = (

@@ -289,7 +289,7 @@ class RegistryService:
         ref = Reference.parse_existing(reference)
         if ref is None:
             raise self._manifest_unknown(repository, reference)
-        stored = self.meta.get_manifest(repository, ref.value, ref.is_digest)
+        stored = self.meta.find_manifest(repository, ref.value, ref.is_digest)
         if stored is None:
             if not self.meta.repository_exists(repository):
                 raise NameUnknown(detail={"name": repository})

@@ -14,7 +14,10 @@ from cargohold.storage.base import BlobDriver
 from cargohold.storage.space import SpaceReserve
 
 
-class InventoryService:
+class RegistryListings:
+    """The admin API's listings of what the registry holds (not a package inventory: that is
+    scan/inventory.py)."""
+
     def __init__(self, meta: MetadataStore, blobs: BlobDriver, space: SpaceReserve) -> None:
         self.meta = meta
         self.blobs = blobs
