@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cargohold.jobs.schedule import ScheduleError, parse_schedule
+from cargohold.parsing.integers import parse_non_negative
 
 ENV_PREFIX = "CARGOHOLD_"
 # How `cargohold serve` hands the settings to the server processes it starts (launch.py and
@@ -156,7 +157,11 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
 def _validate(settings: Settings) -> Settings:
     host, sep, port = settings.addr.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    try:
+        port_number = parse_non_negative(port, 65535)
+    except ValueError:
+        port_number = 0
+    if not sep or not host or port_number == 0:
         raise ConfigError(f"addr must be HOST:PORT, got {settings.addr!r}")
     if settings.log_format not in ("auto", "json", "text"):
         raise ConfigError(f"log_format must be auto, json or text, got {settings.log_format!r}")
