@@ -103,8 +103,10 @@ class BlobRecords:
         the same transaction.
         """
         with self.db.transaction() as tx:
-            tx.execute("UPDATE blobs SET stored = TRUE WHERE digest = ? AND NOT stored", (digest,))
-            row = tx.one("SELECT stored FROM blobs WHERE digest = ?", (digest,))
+            # One statement: no row back means the row is gone.
+            row = tx.one(
+                "UPDATE blobs SET stored = TRUE WHERE digest = ? RETURNING stored", (digest,)
+            )
             if finished_upload is not None:
                 tx.execute("DELETE FROM uploads WHERE id = ?", (finished_upload,))
             return bool(row and row[0])
