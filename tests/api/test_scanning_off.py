@@ -53,7 +53,9 @@ SCANNER_MODULES = (
     "cargohold.services.scanning",
     "cargohold.services.scan_jobs",
     "cargohold.services.vulndb",
+    "cargohold.services.vulndb_sources",
     "cargohold.meta.vulndb",
+    "cargohold.meta.vulndb_tables",
     "cargohold.api.scanning",
     "cargohold.extensions.scanning",
 )

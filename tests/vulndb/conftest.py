@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from cargohold.meta.db import make_engine
-from cargohold.meta.vulndb import metadata
+from cargohold.meta.vulndb_tables import metadata
 from tests.support.postgres import PostgresServer
 
 DATA = Path(__file__).parents[1] / "data" / "osv-import"

@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 
 from cargohold.meta.db import make_engine
-from cargohold.meta.vulndb import VulnStore, metadata
+from cargohold.meta.vulndb import VulnStore
+from cargohold.meta.vulndb_tables import metadata
 from cargohold.scan.osv import OsvRecord, parse_record
 from cargohold.services.vulndb import (
     ArchiveLimits,
-    SourceError,
     SourceWouldEmpty,
     import_source,
     open_local,
 )
+from cargohold.services.vulndb_sources import SourceError
 from tests.vulndb.conftest import DATA, osv, write_dir, write_zip
 
 Store = VulnStore[OsvRecord]

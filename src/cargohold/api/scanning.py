@@ -145,12 +145,8 @@ async def vulndb_status(request: Request) -> Response:
 
 async def vulndb_import(request: Request) -> Response:
     """The body is an OSV export (a zip, or one JSON record or list); `?name=` labels it."""
-    from cargohold.services.vulndb import (
-        SourceError,
-        SourceWouldEmpty,
-        import_document,
-        import_source,
-    )
+    from cargohold.services.vulndb import SourceWouldEmpty, import_document, import_source
+    from cargohold.services.vulndb_sources import SourceError
 
     ctx = context(request)
     name = request.query_params.get("name") or None

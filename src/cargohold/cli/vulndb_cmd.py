@@ -60,7 +60,7 @@ def _import_remote(
     with tempfile.TemporaryDirectory(prefix="cargohold-osv-") as tmp:
         path = Path(source).expanduser()
         if source.startswith(("http://", "https://")):
-            from cargohold.services.vulndb import SourceError, download
+            from cargohold.services.vulndb_sources import SourceError, download
 
             try:
                 path = download(source, Path(tmp))
@@ -151,7 +151,8 @@ def import_command(
         _import_remote(registry, source, name, full, as_json, allow_empty)
         return
 
-    from cargohold.services.vulndb import SourceError, import_document, import_source, open_local
+    from cargohold.services.vulndb import import_document, import_source, open_local
+    from cargohold.services.vulndb_sources import SourceError
 
     directory = resolve_db_dir(db_dir)
     progress = Progress(

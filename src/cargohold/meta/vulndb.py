@@ -1,21 +1,10 @@
 """The vulnerability database: OSV records, indexed by the packages they affect.
 
-Tables (their own `MetaData`, every name prefixed `vuln_`, plain types that mean the same on
-SQLite and PostgreSQL, so the registry can mirror them in a migration):
-
-- `vuln_records`: one row per record: its `id`, `modified` and `withdrawn` (UNIX seconds),
-  the source that last wrote it and the record's JSON text, parsed again on read.
-- `vuln_affected`: (record, ecosystem, normalised package name) for every affected package;
-  matching asks by (ecosystem, name).
-- `vuln_ids`: (record, other id) for each alias and upstream id, so a record can be found by
-  any id it is known by (the severity of a Debian record often lives in its upstream CVE).
-- `vuln_sources`: where records were imported from, and when.
-- `vuln_state`: one row; `serial` goes up in every write transaction that changes records.
-  The database version string is `<serial>-<instance>`, `instance` being random per
-  database, so a version from another (or a re-created) database is never taken for one of
-  this database's versions.
-- `vuln_changes`: the (ecosystem, name) keys each serial touched, so the registry can
-  re-evaluate only the images with packages a change may concern.
+The tables and the row-level reads and writes run inside a transaction live in
+`meta.vulndb_tables`. `vuln_state` holds one row; `serial` goes up in every write
+transaction that changes records. The database version string is `<serial>-<instance>`,
+`instance` being random per database, so a version from another (or a re-created) database
+is never taken for one of this database's versions.
 
 This module stores and finds; what a record means is scan/'s business. The parser is passed
 in (meta/ sits below scan/), and writers hand over rows they have already parsed.
@@ -26,7 +15,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,79 +27,29 @@ from sqlalchemy.engine import Engine
 
 from cargohold.meta.db import make_engine, read_transaction, write_transaction, writer_lock_for
 from cargohold.meta.fastpath import FastPath
-
-metadata = sa.MetaData()
-
-vuln_records = sa.Table(
-    "vuln_records",
+from cargohold.meta.vulndb_tables import (
+    IN_CHUNK,
+    PackageKey,
+    chunks,
+    delete_records,
+    insert_many,
+    keys_of,
+    keys_of_related,
     metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("modified", sa.Float, nullable=False),
-    sa.Column("withdrawn", sa.Float, nullable=True),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("data", sa.Text, nullable=False),
-    sa.Index("ix_vuln_records_source", "source"),
+    other_ids,
+    pairs,
+    stored_modified,
+    vuln_affected,
+    vuln_changes,
+    vuln_ids,
+    vuln_records,
+    vuln_sources,
+    vuln_state,
 )
 
-vuln_affected = sa.Table(
-    "vuln_affected",
-    metadata,
-    sa.Column("record_id", sa.Text, primary_key=True),
-    sa.Column("ecosystem", sa.Text, primary_key=True),
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Index("ix_vuln_affected_package", "ecosystem", "name"),
-)
-
-vuln_ids = sa.Table(
-    "vuln_ids",
-    metadata,
-    sa.Column("record_id", sa.Text, primary_key=True),
-    sa.Column("alias", sa.Text, primary_key=True),
-    sa.Index("ix_vuln_ids_alias", "alias"),
-)
-
-vuln_sources = sa.Table(
-    "vuln_sources",
-    metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("location", sa.Text, nullable=False),
-    sa.Column("records", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("last_import_at", sa.Float, nullable=True),
-    sa.Column("last_modified", sa.Float, nullable=True),
-)
-
-vuln_state = sa.Table(
-    "vuln_state",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("serial", sa.BigInteger, nullable=False),
-    sa.Column("instance", sa.String(32), nullable=False),
-    sa.Column("updated_at", sa.Float, nullable=True),
-)
-
-vuln_changes = sa.Table(
-    "vuln_changes",
-    metadata,
-    sa.Column("serial", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("ecosystem", sa.Text, primary_key=True),
-    sa.Column("name", sa.Text, primary_key=True),
-)
-
-PackageKey = tuple[str, str]  # (full ecosystem, normalised name), e.g. ("Debian:12", "openssl")
 R = TypeVar("R")
 
-# Bound parameters per IN list: well below SQLite's 32766 and PostgreSQL's 65535.
-_IN_CHUNK = 5000
 _STATE_ROW = 1
-
-
-def _pairs(result: Iterable[Sequence[Any]]) -> list[tuple[Any, Any]]:
-    return [(row[0], row[1]) for row in result]
-
-
-def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 @dataclass(frozen=True)
@@ -249,12 +188,12 @@ class VulnStore(Generic[R]):
         wanted = sorted(set(ids))
         found: dict[str, str] = {}
         with self._read() as conn:
-            for chunk in _chunks(wanted, _IN_CHUNK // 2):
+            for chunk in chunks(wanted, IN_CHUNK // 2):
                 by_alias = sa.select(vuln_ids.c.record_id).where(vuln_ids.c.alias.in_(chunk))
                 query = sa.select(vuln_records.c.id, vuln_records.c.data).where(
                     sa.or_(vuln_records.c.id.in_(chunk), vuln_records.c.id.in_(by_alias))
                 )
-                found.update(_pairs(conn.execute(query)))
+                found.update(pairs(conn.execute(query)))
         return self._parsed(sorted(found.items()))
 
     # -- reads ----------------------------------------------------------------------------
@@ -286,17 +225,17 @@ class VulnStore(Generic[R]):
                 .where(vuln_changes.c.serial > serial)
                 .distinct()
             )
-            return frozenset(_pairs(rows))
+            return frozenset(pairs(rows))
 
     def stored_modified(self, ids: Collection[str]) -> dict[str, float]:
         """`modified` of the records among `ids` that are stored."""
         result: dict[str, float] = {}
         with self._read() as conn:
-            for chunk in _chunks(sorted(ids)):
+            for chunk in chunks(sorted(ids)):
                 query = sa.select(vuln_records.c.id, vuln_records.c.modified).where(
                     vuln_records.c.id.in_(chunk)
                 )
-                result.update(_pairs(conn.execute(query)))
+                result.update(pairs(conn.execute(query)))
         return result
 
     def source_record_ids(self, source: str) -> set[str]:
@@ -349,7 +288,7 @@ class VulnStore(Generic[R]):
         outcome = BatchOutcome()
         with self._write() as conn:
             serial, _ = self._state(conn, lock=True)
-            stored = _stored_modified(conn, [r.id for r in incoming])
+            stored = stored_modified(conn, [r.id for r in incoming])
             new: list[IncomingRecord] = []
             newer: list[IncomingRecord] = []
             gone: list[str] = []
@@ -369,24 +308,22 @@ class VulnStore(Generic[R]):
             replaced = [r.id for r in newer] + gone
             if not (new or replaced):
                 return outcome
-            old_ids = _other_ids(conn, replaced)
-            outcome.keys |= _keys_of(conn, replaced)
-            _delete_records(conn, replaced)
+            old_ids = other_ids(conn, replaced)
+            outcome.keys |= keys_of(conn, replaced)
+            delete_records(conn, replaced)
             written = new + newer
-            _insert_many(
+            insert_many(
                 conn,
                 vuln_records,
                 [(r.id, r.modified, r.withdrawn, source, r.data) for r in written],
             )
-            _insert_many(
-                conn, vuln_affected, [(r.id, e, n) for r in written for e, n in r.packages]
-            )
-            _insert_many(conn, vuln_ids, [(r.id, a) for r in written for a in r.other_ids])
+            insert_many(conn, vuln_affected, [(r.id, e, n) for r in written for e, n in r.packages])
+            insert_many(conn, vuln_ids, [(r.id, a) for r in written for a in r.other_ids])
             for record in written:
                 outcome.keys |= record.packages
             changed_ids = {r.id for r in written} | set(gone)
             linked = changed_ids | set(old_ids) | {a for r in written for a in r.other_ids}
-            outcome.keys |= _keys_of_related(conn, linked, changed_ids)
+            outcome.keys |= keys_of_related(conn, linked, changed_ids)
             self._record_change(conn, serial, outcome.keys)
         return outcome
 
@@ -396,7 +333,7 @@ class VulnStore(Generic[R]):
         with self._write() as conn:
             serial, _ = self._state(conn, lock=True)
             present: list[str] = []
-            for chunk in _chunks(sorted(ids)):
+            for chunk in chunks(sorted(ids)):
                 present += conn.execute(
                     sa.select(vuln_records.c.id).where(
                         vuln_records.c.id.in_(chunk), vuln_records.c.source == source
@@ -404,11 +341,11 @@ class VulnStore(Generic[R]):
                 ).scalars()
             if not present:
                 return outcome
-            old_ids = _other_ids(conn, present)
-            outcome.keys |= _keys_of(conn, present)
-            _delete_records(conn, present)
+            old_ids = other_ids(conn, present)
+            outcome.keys |= keys_of(conn, present)
+            delete_records(conn, present)
             outcome.removed = len(present)
-            outcome.keys |= _keys_of_related(conn, set(present) | set(old_ids), set(present))
+            outcome.keys |= keys_of_related(conn, set(present) | set(old_ids), set(present))
             self._record_change(conn, serial, outcome.keys)
         return outcome
 
@@ -419,7 +356,7 @@ class VulnStore(Generic[R]):
             .where(vuln_state.c.id == _STATE_ROW)
             .values(serial=serial, updated_at=time.time())
         )
-        _insert_many(conn, vuln_changes, [(serial, e, n) for e, n in keys])
+        insert_many(conn, vuln_changes, [(serial, e, n) for e, n in keys])
 
     def record_import(
         self, name: str, location: str, imported_at: float, last_modified: float | None
@@ -455,80 +392,6 @@ class VulnStore(Generic[R]):
                     .where(vuln_sources.c.name == source)
                     .values(records=counts.get(source, 0))
                 )
-
-
-def _stored_modified(conn: sa.Connection, ids: Sequence[str]) -> dict[str, float]:
-    result: dict[str, float] = {}
-    for chunk in _chunks(ids):
-        query = sa.select(vuln_records.c.id, vuln_records.c.modified).where(
-            vuln_records.c.id.in_(chunk)
-        )
-        result.update(_pairs(conn.execute(query)))
-    return result
-
-
-def _other_ids(conn: sa.Connection, record_ids: Sequence[str]) -> list[str]:
-    result: list[str] = []
-    for chunk in _chunks(record_ids):
-        query = sa.select(vuln_ids.c.alias).where(vuln_ids.c.record_id.in_(chunk))
-        result += conn.execute(query).scalars()
-    return result
-
-
-def _keys_of(conn: sa.Connection, record_ids: Sequence[str]) -> set[PackageKey]:
-    keys: set[PackageKey] = set()
-    for chunk in _chunks(record_ids):
-        query = sa.select(vuln_affected.c.ecosystem, vuln_affected.c.name).where(
-            vuln_affected.c.record_id.in_(chunk)
-        )
-        keys.update(_pairs(conn.execute(query)))
-    return keys
-
-
-def _keys_of_related(
-    conn: sa.Connection, linked_ids: Collection[str], changed: Collection[str]
-) -> set[PackageKey]:
-    """Keys of the records that name any of `linked_ids` or are named by one of them.
-
-    A change to a record can change the findings of other records that point at it, e.g. a
-    Debian record whose severity comes from its upstream CVE record.
-    """
-    related: set[str] = set()
-    ids = sorted(linked_ids)
-    for chunk in _chunks(ids):
-        related.update(
-            conn.execute(sa.select(vuln_ids.c.record_id).where(vuln_ids.c.alias.in_(chunk)))
-            .scalars()
-            .all()
-        )
-        related.update(
-            conn.execute(sa.select(vuln_records.c.id).where(vuln_records.c.id.in_(chunk)))
-            .scalars()
-            .all()
-        )
-    related.difference_update(changed)
-    return _keys_of(conn, sorted(related))
-
-
-def _insert_many(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
-    """One executemany of plain tuples, in the table's column order.
-
-    Bulk imports spend most of their database time here; the driver's executemany without
-    SQLAlchemy's per-row parameter processing is about twice as fast.
-    """
-    if not rows:
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    columns = ", ".join(column.name for column in table.columns)
-    marks = ", ".join(mark for _ in table.columns)
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
-
-
-def _delete_records(conn: sa.Connection, record_ids: Sequence[str]) -> None:
-    for chunk in _chunks(record_ids):
-        conn.execute(vuln_affected.delete().where(vuln_affected.c.record_id.in_(chunk)))
-        conn.execute(vuln_ids.delete().where(vuln_ids.c.record_id.in_(chunk)))
-        conn.execute(vuln_records.delete().where(vuln_records.c.id.in_(chunk)))
 
 
 def local_engine(db_dir: Path) -> Engine:

@@ -66,7 +66,8 @@ class ScanJobs:
         return self.scans.scan(repository, digest, rescan).as_dict()
 
     def _update(self, actor: str) -> dict[str, Any]:
-        from cargohold.services.vulndb import SourceError, import_document, import_source
+        from cargohold.services.vulndb import import_document, import_source
+        from cargohold.services.vulndb_sources import SourceError
 
         imports = []
         for source in self.sources:

@@ -36,15 +36,12 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 from cargohold.meta.vulndb import (
@@ -59,22 +56,22 @@ from cargohold.meta.vulndb import (
 from cargohold.scan.errors import InvalidRecord
 from cargohold.scan.osv import OsvRecord, normalize_name, parse_record
 from cargohold.services.archive_limits import ArchiveLimits
+from cargohold.services.vulndb_sources import (
+    Document,
+    SourceError,
+    directory_documents,
+    download,
+    file_documents,
+    is_zip_file,
+    zip_documents,
+)
 
 BATCH_SIZE = 2000
 INVALID_MESSAGES_KEPT = 10
-_ZIP_MAGIC = b"PK\x03\x04"
-_EMPTY_ZIP_MAGIC = b"PK\x05\x06"
-
-
-class SourceError(Exception):
-    """The source cannot be read at all. The message is one line."""
 
 
 class SourceWouldEmpty(SourceError):
     """A full import would remove every record of its source; see `allow_empty`."""
-
-
-_CHUNK = 1 << 16
 
 
 @dataclass
@@ -168,30 +165,6 @@ def import_source(
     return result
 
 
-def download(url: str, directory: Path) -> Path:
-    """Fetch `url` into `directory` (streamed); SourceError with a one-line message."""
-    target = directory / "source"
-    try:
-        with (
-            httpx.stream("GET", url, follow_redirects=True, timeout=60) as response,
-            target.open("wb") as file,
-        ):
-            if response.status_code != 200:
-                raise SourceError(f"cannot download {url}: HTTP {response.status_code}")
-            for chunk in response.iter_bytes(1 << 20):
-                file.write(chunk)
-    except httpx.HTTPError as exc:
-        raise SourceError(f"cannot download {url}: {exc or type(exc).__name__}") from None
-    except OSError as exc:
-        raise SourceError(f"cannot store the download of {url}: {exc.strerror}") from None
-    return target
-
-
-def _is_zip(path: Path) -> bool:
-    with path.open("rb") as file:
-        return file.read(4) in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)
-
-
 @dataclass(frozen=True)
 class _Options:
     full: bool | None
@@ -208,131 +181,21 @@ def _import_path(
     options: _Options,
 ) -> ImportResult:
     try:
-        is_zip = path.is_file() and _is_zip(path)
+        is_zip = path.is_file() and is_zip_file(path)
     except OSError as exc:
         raise SourceError(f"cannot read {location}: {exc.strerror}") from None
     full = is_zip if options.full is None else options.full
     if path.is_dir():
-        documents = _directory_documents(path)
+        documents = directory_documents(path)
     elif is_zip:
-        documents = _zip_documents(path, location, options.limits)
+        documents = zip_documents(path, location, options.limits)
     else:
-        documents = _file_documents(path, location)
+        documents = file_documents(path, location)
     importer = _Importer(
         store, name or location, location, full, options.progress, options.allow_empty
     )
     importer.run(documents)
     return importer.result
-
-
-# A document: (name for messages, its bytes, or an error message when it could not be read).
-Document = tuple[str, bytes | None, str | None]
-
-
-def _directory_documents(root: Path) -> Iterator[Document]:
-    files: list[Path] = []
-    for directory, subdirs, names in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        files += (Path(directory) / n for n in names if n.endswith(".json"))
-    for file in sorted(files):
-        label = str(file.relative_to(root))
-        try:
-            yield label, file.read_bytes(), None
-        except OSError as exc:
-            yield label, None, f"cannot read: {exc.strerror}"
-
-
-class _ArchiveBudget:
-    """Refuses a zip whose members expand past the limits, counting bytes as they come out."""
-
-    def __init__(self, location: str, archive_bytes: int, limits: ArchiveLimits) -> None:
-        self.location = location
-        self.limits = limits
-        self.total_limit = max(limits.ratio_floor, archive_bytes * limits.max_ratio)
-        self.total = 0
-
-    def check_declared(self, infos: list[zipfile.ZipInfo]) -> None:
-        """Refuse on the sizes the archive declares, before anything is decompressed."""
-        for info in infos:
-            self.check_member(info, info.file_size)
-        declared = sum(info.file_size for info in infos)
-        if declared > self.total_limit:
-            raise self._bomb(f"declares {declared:,} bytes uncompressed")
-
-    def check_member(self, info: zipfile.ZipInfo, produced: int) -> None:
-        limits = self.limits
-        if produced > limits.member_max_bytes:
-            raise SourceError(
-                f"{self.location}: member {info.filename!r} is larger than "
-                f"{limits.member_max_bytes:,} bytes uncompressed (vulndb_zip_member_max_bytes);"
-                " refusing the archive"
-            )
-        ratio_limit = max(limits.ratio_floor, info.compress_size * limits.max_ratio)
-        if produced > ratio_limit:
-            raise SourceError(
-                f"{self.location}: member {info.filename!r} expands from "
-                f"{info.compress_size:,} to more than {ratio_limit:,} bytes, over "
-                f"{limits.max_ratio}x (vulndb_zip_max_ratio): refusing a likely zip bomb"
-            )
-
-    def take(self, produced: int) -> None:
-        self.total += produced
-        if self.total > self.total_limit:
-            raise self._bomb(f"expands to more than {self.total_limit:,} bytes")
-
-    def _bomb(self, what: str) -> SourceError:
-        return SourceError(
-            f"{self.location}: the archive {what}, over {self.limits.max_ratio}x its size "
-            f"(vulndb_zip_max_ratio; at least {self.limits.ratio_floor:,} bytes are always "
-            "allowed): refusing a likely zip bomb"
-        )
-
-
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _ArchiveBudget) -> bytes:
-    """One member's bytes, read in chunks and counted as they come out. zipfile stops at the
-    declared size, which check_declared bounded already; counting keeps the bound without
-    relying on that."""
-    parts: list[bytes] = []
-    produced = 0
-    with archive.open(info) as member:
-        while chunk := member.read(_CHUNK):
-            produced += len(chunk)
-            budget.check_member(info, produced)
-            budget.take(len(chunk))
-            parts.append(chunk)
-    return b"".join(parts)
-
-
-def _zip_documents(path: Path, location: str, limits: ArchiveLimits) -> Iterator[Document]:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = [
-                info
-                for info in archive.infolist()
-                if not info.is_dir() and info.filename.endswith(".json")
-            ]
-            budget = _ArchiveBudget(location, path.stat().st_size, limits)
-            budget.check_declared(members)
-            for info in members:
-                yield info.filename, _read_member(archive, info, budget), None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
-        raise SourceError(f"{location} is not a readable zip archive: {exc}") from None
-    except NotImplementedError as exc:  # an unsupported compression method
-        raise SourceError(f"{location}: {exc}") from None
-    except OSError as exc:
-        raise SourceError(f"cannot read {location}: {exc.strerror or exc}") from None
-
-
-def _file_documents(path: Path, location: str) -> Iterator[Document]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"cannot read {location}: {exc.strerror}") from None
-    try:
-        orjson.loads(data)
-    except ValueError:
-        raise SourceError(f"{location} is neither a zip archive nor a JSON file") from None
-    yield path.name, data, None
 
 
 def _parse_time(text: Any) -> float | None:
