@@ -51,6 +51,7 @@ SCANNING_OFF = {"CARGOHOLD_SCANNING": "false"}
 SCANNER_MODULES = (
     "cargohold.scan",
     "cargohold.services.scanning",
+    "cargohold.services.scan_policy",
     "cargohold.services.scan_jobs",
     "cargohold.services.vulndb",
     "cargohold.services.vulndb_sources",

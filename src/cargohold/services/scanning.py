@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import logging
@@ -23,23 +22,16 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from cargohold.errors import (
-    AllowlistInvalid,
-    AllowlistUnknown,
-    Denied,
     ManifestUnknown,
-    ScanPolicyInvalid,
     ScanUnknown,
 )
 from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanReportRow, ScanStore
-from cargohold.meta.store import MetadataStore, StoredManifest
+from cargohold.meta.store import MetadataStore
 from cargohold.meta.vulndb import PackageKey, VulnStore
-from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import Manifest, parse_manifest
-from cargohold.oci.names import check_name, is_valid_name, project_of
-from cargohold.parsing.integers import INT64_MAX
-from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
+from cargohold.oci.names import check_name
 from cargohold.scan.errors import ScanError
-from cargohold.scan.findings import SEVERITIES, Finding, PlatformResult, ScanResult, severity_rank
+from cargohold.scan.findings import Finding, PlatformResult, ScanResult, severity_rank
 from cargohold.scan.model import Inventory, LayerRef, Platform
 from cargohold.scan.storedform import (
     finding_from_json,
@@ -48,6 +40,7 @@ from cargohold.scan.storedform import (
     inventory_to_json,
     result_to_json,
 )
+from cargohold.services.scan_policy import ScanPolicies, is_scannable
 from cargohold.storage.base import BlobDriver, LocalFiles
 
 if TYPE_CHECKING:
@@ -59,26 +52,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cargohold.scanning")
 
-IMAGE_CONFIGS = frozenset(
-    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
-)
-POLICY_CACHE_SECONDS = 2.0
 MAX_CONFIG_BYTES = 4 << 20
 
 
 def package_key(finding: Finding) -> str:
     p = finding.package
     return f"{p.type}:{p.name}@{p.version} {p.location}"
-
-
-def is_scannable(manifest: Manifest) -> bool:
-    """An image manifest whose config is an image config (not a signature, SBOM, chart...)."""
-    return (
-        not manifest.is_index
-        and manifest.media_type in mt.IMAGE_MANIFESTS
-        and manifest.config is not None
-        and manifest.config.media_type in IMAGE_CONFIGS
-    )
 
 
 class _BlobReader(io.RawIOBase):
@@ -125,7 +104,7 @@ class ScanOutcome:
         }
 
 
-class ScanService:
+class ScanService(ScanPolicies):
     def __init__(
         self,
         meta: MetadataStore,
@@ -367,248 +346,3 @@ class ScanService:
         if not platforms:
             raise ScanUnknown(f"{repository}@{digest} has not been scanned yet")
         return ScanResult(f"{repository}@{digest}", platforms, version), reports
-
-    # -- scan on push and the pull gate -------------------------------------------------
-
-    def _refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._cached_at < POLICY_CACHE_SECONDS:
-            return
-        with self._cache_lock:
-            if now - self._cached_at < POLICY_CACHE_SECONDS:
-                return
-            self._policies = {p.project: p for p in self.store.policies()}
-            self._allowlist = self.store.allowlist()
-            self._cached_at = now
-
-    def invalidate(self) -> None:
-        self._cached_at = -1e9
-
-    def wants_scan_on_push(self, repository: str, manifest: Manifest) -> bool:
-        if not is_scannable(manifest):
-            return False
-        self._refresh()
-        policy = self._policies.get(project_of(repository))
-        if policy is not None and policy.scan_on_push is not None:
-            return policy.scan_on_push
-        return self.scan_on_push_default
-
-    def check_pull(self, repository: str, stored: StoredManifest) -> None:
-        """Raise DENIED when the project's policy refuses this image; cheap when it has none."""
-        self._refresh()
-        project = project_of(repository)
-        row = self._policies.get(project)
-        if row is None:
-            return
-        policy = GatePolicy(row.prevent_severity, row.prevent_unscanned)
-        if not policy.active:
-            return
-        manifest = parse_manifest(stored.content, stored.media_type)
-        if manifest.is_index:
-            digests = [child.digest for child in manifest.children]
-        elif is_scannable(manifest):
-            digests = [stored.digest]
-        else:
-            return  # signatures, SBOMs and other artifacts are not images to judge
-        if not digests:
-            return
-        reports, findings = self.store.gate_facts(digests, policy.threshold_rank)
-        images = [
-            ImageScan(
-                d,
-                scanned=d in reports,
-                failed=d in reports and reports[d].status != "ok",
-                blocking_problem=reports[d].blocking_problem if d in reports else None,
-            )
-            for d in digests
-        ]
-        now = time.time()
-        allowed = {
-            entry.vuln_id
-            for entry in self._allowlist
-            if entry.project in ("", project) and entry.active(now)
-        }
-        message = decide(
-            policy,
-            images,
-            [
-                BlockingFinding(f.vuln_id, f.ids, SEVERITIES[f.severity_rank], f.package)
-                for f in findings
-            ],
-            allowed,
-        )
-        if message:
-            raise Denied(message, detail={"digest": stored.digest, "project": project})
-
-    # -- policies and the allowlist -----------------------------------------------------
-
-    def policies(self) -> list[dict[str, Any]]:
-        return [_policy_document(row) for row in self.store.policies()]
-
-    def policy(self, project: str) -> dict[str, Any]:
-        for row in self.store.policies():
-            if row.project == project:
-                return _policy_document(row)
-        return {
-            "project": project,
-            "scanOnPush": self.scan_on_push_default,
-            "preventSeverity": None,
-            "preventUnscanned": False,
-            "default": True,
-        }
-
-    def set_policy(self, project: str, document: Any, actor: str) -> dict[str, Any]:
-        _check_project(project)
-        if not isinstance(document, dict):
-            raise ScanPolicyInvalid("the body must be a JSON object")
-        unknown = set(document) - {"scanOnPush", "preventSeverity", "preventUnscanned"}
-        if unknown:
-            raise ScanPolicyInvalid(
-                f"unknown field {sorted(unknown)[0]!r}; fields: scanOnPush, preventSeverity,"
-                " preventUnscanned"
-            )
-        on_push = document.get("scanOnPush")
-        if on_push is not None and not isinstance(on_push, bool):
-            raise ScanPolicyInvalid("scanOnPush must be true, false or null")
-        severity = document.get("preventSeverity")
-        if severity is not None:
-            if not isinstance(severity, str) or severity.upper() not in SEVERITIES[:4]:
-                raise ScanPolicyInvalid(
-                    "preventSeverity must be CRITICAL, HIGH, MEDIUM, LOW or null"
-                )
-            severity = severity.upper()
-        unscanned = document.get("preventUnscanned", False)
-        if not isinstance(unscanned, bool):
-            raise ScanPolicyInvalid("preventUnscanned must be true or false")
-        row = ScanPolicyRow(project, on_push, severity, unscanned, time.time(), actor)
-        self.store.set_policy(row, project, actor)
-        self.invalidate()
-        return self.policy(project)
-
-    def remove_policy(self, project: str, actor: str) -> None:
-        _check_project(project)
-        self.store.set_policy(None, project, actor)
-        self.invalidate()
-
-    def allowlist(self, project: str | None) -> list[dict[str, Any]]:
-        now = time.time()
-        return [_allow_document(e, now) for e in self.store.allowlist(project)]
-
-    def allow(self, document: Any, actor: str) -> dict[str, Any]:
-        if not isinstance(document, dict):
-            raise AllowlistInvalid("the body must be a JSON object")
-        vuln_id = document.get("id")
-        if not isinstance(vuln_id, str) or not vuln_id.strip() or len(vuln_id) > 255:
-            raise AllowlistInvalid("id must name a vulnerability, e.g. CVE-2023-4911")
-        project = document.get("project") or ""
-        if not isinstance(project, str):
-            raise AllowlistInvalid("project must be a project name, or absent for system-wide")
-        if project:
-            _check_project(project)
-        reason = document.get("reason", "")
-        if not isinstance(reason, str):
-            raise AllowlistInvalid("reason must be a string")
-        expires = document.get("expiresAt")
-        if expires is not None and (
-            isinstance(expires, bool)
-            or not isinstance(expires, int | float)
-            or not 0 <= expires <= INT64_MAX
-        ):
-            raise AllowlistInvalid("expiresAt must be a UNIX time in seconds, or null")
-        if expires is not None and expires <= time.time():
-            # An entry that never counts is a mistake (a typo in the year, a stale script).
-            try:
-                when = f"{dt.datetime.fromtimestamp(expires, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
-            except (OverflowError, OSError, ValueError):
-                when = f"{expires:g}"
-            raise AllowlistInvalid(
-                f"expiresAt {when} is in the past: the entry would never count; give a "
-                "future time, or none",
-                detail={"expiresAt": expires},
-            )
-        entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
-        self.invalidate()
-        return _allow_document(entry, time.time())
-
-    def disallow(self, entry_id: int, actor: str) -> None:
-        if self.store.remove_allowed(entry_id, actor) is None:
-            raise AllowlistUnknown(detail={"id": entry_id})
-        self.invalidate()
-
-    # -- remediation SLA ------------------------------------------------------------------
-
-    def overdue(self, project: str | None, now: float | None = None) -> dict[str, Any]:
-        """Findings past their remediation deadline (first seen + SLA days), allowlist aside."""
-        now = time.time() if now is None else now
-        deadlines = {severity_rank(level): days * 86400.0 for level, days in self.sla_days.items()}
-        if not deadlines:
-            return {"sla": {}, "findings": [], "images": []}
-        allowed = self.store.allowlist(project)
-        findings = []
-        images: dict[tuple[str, str], dict[str, Any]] = {}
-        for f in self.store.open_findings(project, max(deadlines)):
-            limit = deadlines.get(f.severity_rank)
-            if limit is None or f.first_seen + limit > now:
-                continue
-            ids = {f.vuln_id, *f.ids}
-            if any(
-                e.vuln_id in ids and e.project in ("", project_of(f.repository)) and e.active(now)
-                for e in allowed
-            ):
-                continue
-            item = {
-                "project": project_of(f.repository),
-                "repository": f.repository,
-                "digest": f.digest,
-                "tags": list(f.tags),
-                "id": f.vuln_id,
-                "severity": SEVERITIES[f.severity_rank],
-                "package": f.package,
-                "fixAvailable": f.fixed,
-                "firstSeen": f.first_seen,
-                "dueAt": f.first_seen + limit,
-                "overdueDays": round((now - f.first_seen - limit) / 86400, 1),
-            }
-            findings.append(item)
-            image = images.setdefault(
-                (f.repository, f.digest),
-                {
-                    "project": item["project"],
-                    "repository": f.repository,
-                    "digest": f.digest,
-                    "tags": list(f.tags),
-                    "overdue": {},
-                },
-            )
-            image["overdue"][item["severity"]] = image["overdue"].get(item["severity"], 0) + 1
-        return {"sla": dict(self.sla_days), "findings": findings, "images": list(images.values())}
-
-
-def _check_project(project: str) -> None:
-    if "/" in project or not is_valid_name(project):
-        raise ScanPolicyInvalid(f"{project!r} is not a project name (the first path component)")
-
-
-def _policy_document(row: ScanPolicyRow) -> dict[str, Any]:
-    return {
-        "project": row.project,
-        "scanOnPush": row.scan_on_push,
-        "preventSeverity": row.prevent_severity,
-        "preventUnscanned": row.prevent_unscanned,
-        "updatedAt": row.updated_at,
-        "updatedBy": row.updated_by,
-        "default": False,
-    }
-
-
-def _allow_document(entry: AllowlistRow, now: float) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "project": entry.project or None,
-        "vulnerability": entry.vuln_id,
-        "reason": entry.reason,
-        "expiresAt": entry.expires_at,
-        "active": entry.active(now),
-        "createdAt": entry.created_at,
-        "createdBy": entry.created_by,
-    }
