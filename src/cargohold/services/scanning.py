@@ -7,7 +7,8 @@
 - When the database changes, stored inventories are re-evaluated without reading layers
   again; only images with a package the change touched are matched again, the others just
   move to the new database version. Each finding keeps the time it was first seen.
-- The pull gate (policy/scan_gate.py) reads only the stored results.
+- The pull gate (policy/scan_gate.py) reads only the stored results; it, the scan
+  policies, allowlists and the remediation report are services/scan_policy.py.
 """
 
 from __future__ import annotations
