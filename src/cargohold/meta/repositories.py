@@ -1,8 +1,11 @@
-"""Repository rows, as the write paths that put something into a repository need them."""
+"""Repository rows: created on first push, listed while they hold something, looked up by name."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from cargohold.meta.fastpath import Transaction
+from cargohold.meta.models import repositories
 
 
 def ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
@@ -16,3 +19,23 @@ def ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
         ) or tx.one("SELECT id FROM repositories WHERE name = ?", (name,))
     assert row is not None
     return int(row[0])
+
+
+# Bumped with every tag change of a repository; the tag page cache keys on it.
+BUMP_TAGS_VERSION = "UPDATE repositories SET tags_version = tags_version + 1 WHERE id = ?"
+
+# A repository is listed while it holds a manifest or a push into it is in flight. The row
+# itself stays (a push may be linking into it right now); an emptied repository drops out
+# of listings once its last links are older than the grace period.
+# Parameter: the link cutoff (see MetadataStore.link_grace_seconds).
+LISTED = (
+    "(EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)"
+    " OR EXISTS (SELECT 1 FROM repository_blobs rb"
+    " WHERE rb.repository_id = r.id AND rb.linked_at >= ?))"
+)
+
+
+def repository_id_of(conn: sa.Connection, name: str) -> int | None:
+    return conn.execute(
+        sa.select(repositories.c.id).where(repositories.c.name == name)
+    ).scalar_one_or_none()

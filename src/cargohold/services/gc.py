@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from cargohold.errors import GcBusy
-from cargohold.meta.store import ManifestFacts, MetadataStore
+from cargohold.meta.listings import ManifestFacts
+from cargohold.meta.store import MetadataStore
 from cargohold.policy.holds import holding
 from cargohold.services.holds import HoldService
 from cargohold.services.manifest_graph import ManifestGraph
@@ -141,7 +142,7 @@ class GarbageCollector:
         while names := self.meta.catalog(500, last):
             last = names[-1]
             for repository in names:
-                facts = self.meta.repository_manifests(repository) or []
+                facts = self.meta.listings.repository_manifests(repository) or []
                 graph = ManifestGraph(facts)
                 held = self.holds.active_for(repository)
                 roots = {
@@ -165,7 +166,7 @@ class GarbageCollector:
                 removed += len(doomed)
             else:
                 digests = [f.digest for f in doomed]
-                removed += self.meta.delete_untagged_manifests(repository, digests, "gc")
+                removed += self.meta.deletions.delete_untagged_manifests(repository, digests, "gc")
         return removed
 
     def run(

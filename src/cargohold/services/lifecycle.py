@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass, field
 
 from cargohold.errors import NameUnknown, PolicyInvalid, PolicyUnknown
-from cargohold.meta.store import ExpiringImage, MetadataStore, SkippedImage
+from cargohold.meta.deletions import ExpiringImage, SkippedImage
+from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
 from cargohold.policy.holds import holding
 from cargohold.policy.lifecycle import (
@@ -108,7 +109,7 @@ class LifecycleService:
         tagged, untagged, pushed again or held since the evaluation is kept and reported in
         `preview.skipped`, never overridden.
         """
-        outcome = self.meta.delete_expiring_images(
+        outcome = self.meta.deletions.delete_expiring_images(
             preview.repository,
             [
                 ExpiringImage(
@@ -140,7 +141,7 @@ class LifecycleService:
                 + (f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""),
                 detail={"problems": exc.problems},
             ) from None
-        facts = self.meta.repository_manifests(repository)
+        facts = self.meta.listings.repository_manifests(repository)
         if facts is None:
             raise NameUnknown(detail={"name": repository})
         now = time.time() if now is None else now
@@ -174,7 +175,7 @@ class LifecycleService:
         going_blobs = graph.blobs(going)
         kept_blobs = graph.blobs(kept)
         freed_blobs = {d: s for d, s in going_blobs.items() if d not in kept_blobs}
-        shared = self.meta.blobs_referenced_outside(repository, freed_blobs)
+        shared = self.meta.listings.blobs_referenced_outside(repository, freed_blobs)
         preview = LifecyclePreview(
             repository,
             policy.text,

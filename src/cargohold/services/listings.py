@@ -29,18 +29,18 @@ class RegistryListings:
             "python": platform.python_version(),
             "storage": {"driver": self.blobs.name},
             "metadata": {"dialect": self.meta.dialect},
-            "counts": self.meta.system_counts(),
+            "counts": self.meta.listings.system_counts(),
         }
         info["disk"] = self.space.usage().as_dict()
         return info
 
     def repositories(self, limit: int, last: str | None) -> list[dict[str, object]]:
-        return self.meta.repository_summaries(limit, last)
+        return self.meta.listings.repository_summaries(limit, last)
 
     def tags(self, repository: str) -> list[dict[str, object]]:
         check_name(repository)
-        details = self.meta.tag_details(repository)
-        facts = self.meta.repository_manifests(repository)
+        details = self.meta.listings.tag_details(repository)
+        facts = self.meta.listings.repository_manifests(repository)
         if details is None or facts is None:
             raise NameUnknown(detail={"name": repository})
         graph = ManifestGraph(facts)

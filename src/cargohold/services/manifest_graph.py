@@ -7,7 +7,7 @@ SBOMs, transitively) and the distinct blobs all of those reference, each counted
 
 from __future__ import annotations
 
-from cargohold.meta.store import ManifestFacts
+from cargohold.meta.listings import ManifestFacts
 
 
 class ManifestGraph:

@@ -26,8 +26,8 @@ class StorageReportService:
         self.gc = gc
 
     def report(self) -> dict[str, Any]:
-        links = self.meta.blob_links()
-        logical = self.meta.logical_sizes()
+        links = self.meta.accounting.blob_links()
+        logical = self.meta.accounting.logical_sizes()
         sizes: dict[str, int] = {}
         repo_blobs: dict[str, set[str]] = defaultdict(set)
         project_blobs: dict[str, set[str]] = defaultdict(set)
@@ -69,7 +69,7 @@ class StorageReportService:
                     ),
                 }
             )
-        stored_blobs, stored_bytes = self.meta.stored_blob_bytes()
+        stored_blobs, stored_bytes = self.meta.accounting.stored_blob_bytes()
         logical_total = sum(int(row["logicalBytes"]) for row in repository_rows)
         reclaimable_blobs, reclaimable_bytes = self.gc.count()
         return {

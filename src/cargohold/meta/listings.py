@@ -1,0 +1,210 @@
+"""Repository listings and the facts lifecycle and reports read: system counts, repository
+summaries, tag details, every manifest of a repository with its tags and references."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from cargohold.meta.database import Database
+from cargohold.meta.models import blobs, manifest_references, manifests, repositories, tags
+from cargohold.meta.repositories import LISTED, repository_id_of
+
+
+@dataclass(frozen=True)
+class ManifestFacts:
+    """A manifest as lifecycle and storage reports see it."""
+
+    digest: str
+    media_type: str
+    size: int
+    subject_digest: str | None
+    pushed_at: float
+    last_pulled_at: float | None
+    tags: tuple[str, ...]
+    # (kind, digest, size): kind is "config", "layer" or "manifest" (an index child).
+    references: tuple[tuple[str, str, int], ...]
+
+
+class Listings:
+    def __init__(self, db: Database, link_grace_seconds: float) -> None:
+        self.db = db
+        # Links younger than this count (see MetadataStore.link_grace_seconds).
+        self.link_grace_seconds = link_grace_seconds
+
+    def system_counts(self) -> dict[str, int]:
+        listed = self.db.one(
+            f"SELECT COUNT(*) FROM repositories r WHERE {LISTED}",
+            (time.time() - self.link_grace_seconds,),
+        )
+        assert listed is not None
+        with self.db.read() as conn:
+            return {
+                "repositories": int(listed[0]),
+                "manifests": conn.execute(
+                    sa.select(sa.func.count()).select_from(manifests)
+                ).scalar_one(),
+                "tags": conn.execute(sa.select(sa.func.count()).select_from(tags)).scalar_one(),
+                "blobs": conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar_one(),
+                "blob_bytes": int(
+                    conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
+                    ).scalar_one()
+                ),
+            }
+
+    def repository_summaries(self, limit: int, last: str | None) -> list[dict[str, object]]:
+        """Name, counts and size of each listed repository (see catalog).
+
+        Size is the bytes of the distinct blobs the repository's manifests reference or a
+        push in flight linked (the quota's measure), plus its manifests.
+        """
+        cutoff = time.time() - self.link_grace_seconds
+        rows = self.db.rows(
+            "SELECT r.name,"
+            " (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id),"
+            " (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id),"
+            " (SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ("
+            "   SELECT mr.digest FROM manifest_references mr"
+            "   JOIN manifests m ON m.id = mr.manifest_id"
+            "   WHERE m.repository_id = r.id AND mr.kind <> 'manifest'"
+            "   UNION SELECT rb.digest FROM repository_blobs rb"
+            "   WHERE rb.repository_id = r.id AND rb.linked_at >= ?))"
+            " + (SELECT COALESCE(SUM(m.size), 0) FROM manifests m WHERE m.repository_id = r.id),"
+            " (SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repository_id = r.id)"
+            f" FROM repositories r WHERE {LISTED} AND r.name > ?"
+            " ORDER BY r.name LIMIT ?",
+            (cutoff, cutoff, last or "", limit),
+        )
+        return [
+            {
+                "name": name,
+                "manifests": int(manifest_count),
+                "tags": int(tag_count),
+                # PostgreSQL sums BIGINTs as NUMERIC.
+                "size_bytes": int(size),
+                "last_pushed_at": last_pushed_at,
+            }
+            for name, manifest_count, tag_count, size, last_pushed_at in rows
+        ]
+
+    def tag_details(self, repository: str) -> list[dict[str, object]] | None:
+        """Each tag with its manifest's digest, media type, size, push and last pull time.
+
+        Size here is the manifest's own bytes; the image's size, with what it references and
+        what goes with it, is ManifestGraph.image_size (services/inventory.py).
+        """
+        with self.db.read() as conn:
+            repository_id = repository_id_of(conn, repository)
+            if repository_id is None:
+                return None
+            rows = conn.execute(
+                sa.select(
+                    tags.c.name,
+                    manifests.c.digest,
+                    manifests.c.media_type,
+                    manifests.c.size,
+                    manifests.c.pushed_at,
+                    manifests.c.last_pulled_at,
+                    tags.c.updated_at,
+                )
+                .select_from(tags.join(manifests, manifests.c.id == tags.c.manifest_id))
+                .where(tags.c.repository_id == repository_id)
+                .order_by(tags.c.name)
+            ).all()
+        return [
+            {
+                "tag": row.name,
+                "digest": row.digest,
+                "media_type": row.media_type,
+                "size_bytes": row.size,
+                "pushed_at": row.pushed_at,
+                "tagged_at": row.updated_at,
+                "last_pulled_at": row.last_pulled_at,
+            }
+            for row in rows
+        ]
+
+    def repository_manifests(self, repository: str) -> list[ManifestFacts] | None:
+        """Every manifest of a repository with its tags and references; None if unknown."""
+        with self.db.read() as conn:
+            repository_id = repository_id_of(conn, repository)
+            if repository_id is None:
+                return None
+            rows = conn.execute(
+                sa.select(
+                    manifests.c.id,
+                    manifests.c.digest,
+                    manifests.c.media_type,
+                    manifests.c.size,
+                    manifests.c.subject_digest,
+                    manifests.c.pushed_at,
+                    manifests.c.last_pulled_at,
+                ).where(manifests.c.repository_id == repository_id)
+            ).all()
+            tag_rows = conn.execute(
+                sa.select(tags.c.manifest_id, tags.c.name)
+                .where(tags.c.repository_id == repository_id)
+                .order_by(tags.c.name)
+            ).all()
+            ref_rows = conn.execute(
+                sa.select(
+                    manifest_references.c.manifest_id,
+                    manifest_references.c.kind,
+                    manifest_references.c.digest,
+                    manifest_references.c.size,
+                )
+                .select_from(
+                    manifest_references.join(
+                        manifests, manifests.c.id == manifest_references.c.manifest_id
+                    )
+                )
+                .where(manifests.c.repository_id == repository_id)
+                .order_by(manifest_references.c.manifest_id, manifest_references.c.position)
+            ).all()
+        tags_by_id: dict[int, list[str]] = {}
+        for manifest_id, name in tag_rows:
+            tags_by_id.setdefault(manifest_id, []).append(name)
+        refs_by_id: dict[int, list[tuple[str, str, int]]] = {}
+        for manifest_id, kind, digest, size in ref_rows:
+            refs_by_id.setdefault(manifest_id, []).append((kind, digest, int(size)))
+        return [
+            ManifestFacts(
+                digest=row.digest,
+                media_type=row.media_type,
+                size=int(row.size),
+                subject_digest=row.subject_digest,
+                pushed_at=row.pushed_at,
+                last_pulled_at=row.last_pulled_at,
+                tags=tuple(tags_by_id.get(row.id, ())),
+                references=tuple(refs_by_id.get(row.id, ())),
+            )
+            for row in rows
+        ]
+
+    def blobs_referenced_outside(self, repository: str, digests: Iterable[str]) -> set[str]:
+        """Which of `digests` a manifest of another repository references."""
+        wanted = sorted(set(digests))
+        found: set[str] = set()
+        with self.db.read() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(
+                    conn.execute(
+                        sa.select(manifest_references.c.digest)
+                        .distinct()
+                        .select_from(
+                            manifest_references.join(
+                                manifests, manifests.c.id == manifest_references.c.manifest_id
+                            ).join(repositories, repositories.c.id == manifests.c.repository_id)
+                        )
+                        .where(
+                            repositories.c.name != repository,
+                            manifest_references.c.digest.in_(chunk),
+                        )
+                    ).scalars()
+                )
+        return found
