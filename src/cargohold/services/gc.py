@@ -86,20 +86,23 @@ class GarbageCollector:
             total += sum(size for _, size in batch)
             after = batch[-1][0]
         if untagged:
-            freed = self._freed_by_untagged(cutoff)
+            _, freed = self._freed_by_untagged(cutoff)
             blobs += len(freed)
             total += sum(freed.values())
         return blobs, total
 
-    def _freed_by_untagged(self, cutoff: float) -> dict[str, int]:
-        """Blobs that only untagged manifests due for removal reference: digest -> size."""
+    def _freed_by_untagged(self, cutoff: float) -> tuple[int, dict[str, int]]:
+        """How many untagged manifests are due for removal, and the blobs only they reference
+        (digest -> size): what a dry run reports, in one pass over the repositories."""
         held: dict[str, int] = {}
+        doomed = 0
         for _, facts in self._untagged_manifests(cutoff):
+            doomed += len(facts)
             for fact in facts:
                 for kind, digest, _ in fact.references:
                     if kind != "manifest":
                         held[digest] = held.get(digest, 0) + 1
-        return {
+        return doomed, {
             digest: size
             for digest, size, references in self.meta.blobs.collectable_references(
                 sorted(held), cutoff
@@ -158,15 +161,12 @@ class GarbageCollector:
                 if doomed:
                     yield repository, doomed
 
-    def _untagged(self, cutoff: float, dry_run: bool) -> int:
+    def _remove_untagged(self, cutoff: float) -> int:
         """Remove untagged manifests that no tagged manifest needs, older than the grace."""
         removed = 0
         for repository, doomed in self._untagged_manifests(cutoff):
-            if dry_run:
-                removed += len(doomed)
-            else:
-                digests = [f.digest for f in doomed]
-                removed += self.meta.deletions.delete_untagged_manifests(repository, digests, "gc")
+            digests = [f.digest for f in doomed]
+            removed += self.meta.deletions.delete_untagged_manifests(repository, digests, "gc")
         return removed
 
     def run(
@@ -187,10 +187,11 @@ class GarbageCollector:
             cutoff = time.time() - self.grace_seconds
             if untagged:
                 if dry_run:
-                    freed = self._freed_by_untagged(cutoff)
+                    report.untagged_manifests, freed = self._freed_by_untagged(cutoff)
                     report.blobs += len(freed)
                     report.bytes += sum(freed.values())
-                report.untagged_manifests = self._untagged(cutoff, dry_run)
+                else:
+                    report.untagged_manifests = self._remove_untagged(cutoff)
             after = ""
             while batch := self.meta.blobs.garbage(cutoff, after, BATCH):
                 after = batch[-1][0]
