@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cargohold.config import Settings
 from cargohold.meta.db import make_engine, migrate
+from cargohold.meta.scans import ScanStore
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.vulndb import VulnStore, local_engine
 from cargohold.oci.manifests import parse_manifest
@@ -805,7 +805,7 @@ def measure_registry(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     meta = MetadataStore(engine)
     blobs = FilesystemBlobStore(root / "blobs")
     vulndb = VulnStore(engine, parse_record)
-    service = ScanService(meta, blobs, vulndb, scan_on_push=False, sla_days=Settings().sla_days)
+    service = ScanService(meta, blobs, ScanStore(meta.db), vulndb)
 
     started = time.perf_counter()
     export = root / "pool.zip"

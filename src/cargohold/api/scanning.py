@@ -87,37 +87,38 @@ async def scan_policy(request: Request) -> Response:
     ctx = context(request)
     project = request.path_params["project"]
     if request.method == "GET":
-        return JSONResponse(await ctx.offload(_scanning(ctx).scans.policy, project))
+        return JSONResponse(await ctx.offload(_scanning(ctx).scan_policies.policy, project))
     if request.method == "DELETE":
-        await ctx.offload(_scanning(ctx).scans.remove_policy, project, ANONYMOUS)
+        await ctx.offload(_scanning(ctx).scan_policies.remove_policy, project, ANONYMOUS)
         return Response(status_code=204)
     document = await json_body(request, ScanPolicyInvalid, "the policy")
-    scans = _scanning(ctx).scans
-    return JSONResponse(await ctx.offload(scans.set_policy, project, document, ANONYMOUS))
+    policies = _scanning(ctx).scan_policies
+    return JSONResponse(await ctx.offload(policies.set_policy, project, document, ANONYMOUS))
 
 
 async def scan_policies(request: Request) -> Response:
     ctx = context(request)
-    return JSONResponse({"policies": await ctx.offload(_scanning(ctx).scans.policies)})
+    return JSONResponse({"policies": await ctx.offload(_scanning(ctx).scan_policies.policies)})
 
 
 async def list_allowlist(request: Request) -> Response:
     ctx = context(request)
     project = _project_param(request, AllowlistInvalid)
-    return JSONResponse({"entries": await ctx.offload(_scanning(ctx).scans.allowlist, project)})
+    entries = await ctx.offload(_scanning(ctx).scan_policies.allowlist, project)
+    return JSONResponse({"entries": entries})
 
 
 async def add_allowlist(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, AllowlistInvalid, "the entry")
-    entry = await ctx.offload(_scanning(ctx).scans.allow, document, ANONYMOUS)
+    entry = await ctx.offload(_scanning(ctx).scan_policies.allow, document, ANONYMOUS)
     return JSONResponse(entry, status_code=201)
 
 
 async def remove_allowlist(request: Request) -> Response:
     ctx = context(request)
     entry_id = path_id(request, "entry_id", AllowlistUnknown)
-    await ctx.offload(_scanning(ctx).scans.disallow, entry_id, ANONYMOUS)
+    await ctx.offload(_scanning(ctx).scan_policies.disallow, entry_id, ANONYMOUS)
     return Response(status_code=204)
 
 
@@ -132,7 +133,7 @@ async def overdue(request: Request) -> Response:
         moment = math.nan
     if moment is not None and not 0 <= moment < 2**63:
         raise ScanRequestInvalid("at must be a UNIX time in seconds")
-    return JSONResponse(await ctx.offload(_scanning(ctx).scans.overdue, project, moment))
+    return JSONResponse(await ctx.offload(_scanning(ctx).scan_policies.overdue, project, moment))
 
 
 async def vulndb_status(request: Request) -> Response:

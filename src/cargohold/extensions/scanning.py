@@ -12,10 +12,12 @@ from typing import Any
 
 from cargohold.config import Settings
 from cargohold.extensions.base import CoreServices, Extension
+from cargohold.meta.scans import ScanStore
 from cargohold.meta.vulndb import VulnStore
 from cargohold.oci.manifests import Manifest
 from cargohold.services.archive_limits import ArchiveLimits
 from cargohold.services.scan_jobs import ScanJobs
+from cargohold.services.scan_policy import ScanPolicyService
 from cargohold.services.scanning import ScanService
 
 NAME = "scanning"
@@ -32,13 +34,19 @@ def _parse_osv(data: dict[str, Any]) -> Any:
 class ScanningExtension(Extension):
     """The extension, with the services its admin routes use."""
 
+    # Scans, their stored results and the vulnerability database.
     scans: ScanService
+    # Projects' scan policies (scan on push, the pull gate), the CVE allowlist, the SLA.
+    scan_policies: ScanPolicyService
     scan_jobs: ScanJobs
 
 
 def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
     vulndb = VulnStore(core.engine, _parse_osv)
-    scans = ScanService(core.meta, core.blobs, vulndb, settings.scan_on_push, settings.sla_days)
+    # One store of scan results, read by the scanner and the policies alike.
+    store = ScanStore(core.meta.db)
+    scans = ScanService(core.meta, core.blobs, store, vulndb)
+    scan_policies = ScanPolicyService(store, settings.scan_on_push, settings.sla_days)
     archive_limits = ArchiveLimits(
         settings.vulndb_zip_member_max_bytes, settings.vulndb_zip_max_ratio
     )
@@ -46,15 +54,16 @@ def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
     scan_jobs.add_schedule(settings.vulndb_schedule)
 
     def scan_on_push(repository: str, digest: str, manifest: Manifest) -> None:
-        if scans.wants_scan_on_push(repository, manifest):
+        if scan_policies.wants_scan_on_push(repository, manifest):
             scan_jobs.scan_pushed(repository, digest)
 
     return ScanningExtension(
         name=NAME,
         enabled=True,
         on_push=(scan_on_push,),
-        pull_gates=(scans.check_pull,),
+        pull_gates=(scan_policies.check_pull,),
         job_kinds=tuple(scan_jobs.kinds()),
         scans=scans,
+        scan_policies=scan_policies,
         scan_jobs=scan_jobs,
     )

@@ -4,6 +4,10 @@
   policies and the allowlist are cached for a moment, and every change drops the cache.
 - The pull gate (policy/scan_gate.py) reads only the stored results.
 - Overdue findings are those past their remediation deadline (first seen + SLA days).
+
+ScanPolicyService is a service of its own, separate from the scanner (services/scanning.py):
+the scanning extension (extensions/scanning.py) builds it and hands its `wants_scan_on_push`
+to the on-push hook and its `check_pull` to the registry as a pull gate.
 """
 
 from __future__ import annotations
@@ -44,16 +48,21 @@ def is_scannable(manifest: Manifest) -> bool:
     )
 
 
-class ScanPolicies:
-    """The policy half of ScanService: it shares the service's store, defaults and cache."""
+class ScanPolicyService:
+    """Projects' scan policies, the CVE allowlist and the remediation SLA, over the stored
+    scan results."""
 
-    store: ScanStore
-    scan_on_push_default: bool
-    sla_days: dict[str, int]
-    _cache_lock: threading.Lock
-    _cached_at: float
-    _policies: dict[str, ScanPolicyRow]
-    _allowlist: list[AllowlistRow]
+    def __init__(
+        self, store: ScanStore, scan_on_push_default: bool, sla_days: dict[str, int]
+    ) -> None:
+        self.store = store
+        # Whether a project without a policy of its own has its pushes scanned.
+        self.scan_on_push_default = scan_on_push_default
+        self.sla_days = dict(sla_days)
+        self._cache_lock = threading.Lock()
+        self._cached_at = -1e9
+        self._policies: dict[str, ScanPolicyRow] = {}
+        self._allowlist: list[AllowlistRow] = []
 
     # -- scan on push and the pull gate -------------------------------------------------
 

@@ -8,7 +8,8 @@
   again; only images with a package the change touched are matched again, the others just
   move to the new database version. Each finding keeps the time it was first seen.
 - The pull gate (policy/scan_gate.py) reads only the stored results; it, the scan
-  policies, allowlists and the remediation report are services/scan_policy.py.
+  policies, allowlists and the remediation report are ScanPolicyService
+  (services/scan_policy.py), a service of its own over the same ScanStore.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +26,7 @@ from cargohold.errors import (
     ManifestUnknown,
     ScanUnknown,
 )
-from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanReportRow, ScanStore
+from cargohold.meta.scans import ScanReportRow, ScanStore
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.vulndb import PackageKey, VulnStore
 from cargohold.oci.manifests import Manifest, parse_manifest
@@ -41,7 +41,7 @@ from cargohold.scan.storedform import (
     inventory_to_json,
     result_to_json,
 )
-from cargohold.services.scan_policy import ScanPolicies, is_scannable
+from cargohold.services.scan_policy import is_scannable
 from cargohold.storage.base import BlobDriver, LocalFiles
 
 if TYPE_CHECKING:
@@ -105,25 +105,20 @@ class ScanOutcome:
         }
 
 
-class ScanService(ScanPolicies):
+class ScanService:
+    """Scans images, stores their results and re-evaluates them against the database."""
+
     def __init__(
         self,
         meta: MetadataStore,
         blobs: BlobDriver,
+        store: ScanStore,
         vulndb: VulnStore[OsvRecord],
-        scan_on_push: bool,
-        sla_days: dict[str, int],
     ) -> None:
         self.meta = meta
         self.blobs = blobs
-        self.store = ScanStore(meta.db)
+        self.store = store
         self.vulndb = vulndb
-        self.scan_on_push_default = scan_on_push
-        self.sla_days = dict(sla_days)
-        self._cache_lock = threading.Lock()
-        self._cached_at = -1e9
-        self._policies: dict[str, ScanPolicyRow] = {}
-        self._allowlist: list[AllowlistRow] = []
 
     # -- reading images from the store --------------------------------------------------
 
