@@ -1,4 +1,7 @@
-"""cargohold.errors is the one catalogue of errors, and docs/api.md lists every code in it."""
+"""cargohold.errors is the one catalogue of errors, and docs/api.md lists every code in it.
+
+The catalogue is a package with a module per family of errors; every class is importable from
+`cargohold.errors` itself, which is what the rest of the code and these tests use."""
 
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ def _catalogue() -> list[type[RegistryError]]:
     ]
 
 
+def _in_the_catalogue(module: str) -> bool:
+    return module == "cargohold.errors" or module.startswith("cargohold.errors.")
+
+
 def _documented() -> dict[str, set[int]]:
     """Each code in docs/api.md's tables -> the statuses its row gives."""
     documented: dict[str, set[int]] = {}
@@ -47,7 +54,8 @@ def test_the_catalogue_is_not_empty() -> None:
 
 @pytest.mark.parametrize("error", CATALOGUE, ids=lambda error: error.__name__)
 def test_each_error_is_complete_and_documented(error: type[RegistryError]) -> None:
-    assert error.__module__ == "cargohold.errors"
+    assert _in_the_catalogue(error.__module__), error.__module__
+    assert error.__name__ in errors.__all__
     assert re.fullmatch(r"[A-Z_]+", error.code), error.code
     assert 400 <= error.status <= 599
     assert error.default_message.strip()
@@ -80,6 +88,24 @@ def test_no_error_class_lives_outside_the_catalogue() -> None:
     outside = sorted(
         f"{sub.__module__}.{sub.__qualname__}"
         for sub in _subclasses(RegistryError)
-        if sub.__module__ != "cargohold.errors"
+        if not _in_the_catalogue(sub.__module__)
     )
     assert outside == []
+
+
+def test_every_error_of_the_catalogue_is_importable_from_it() -> None:
+    """A class in a family module that `cargohold.errors` does not export would be missed by
+    the checks above (and by `from cargohold.errors import ...`)."""
+    for module in pkgutil.walk_packages(cargohold.__path__, "cargohold."):
+        importlib.import_module(module.name)
+    missing = sorted(
+        f"{sub.__module__}.{sub.__qualname__}"
+        for sub in _subclasses(RegistryError)
+        if _in_the_catalogue(sub.__module__) and getattr(errors, sub.__name__, None) is not sub
+    )
+    assert missing == []
+    assert sorted(errors.__all__) == sorted(
+        name
+        for name, value in vars(errors).items()
+        if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+    )

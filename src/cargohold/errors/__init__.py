@@ -1,0 +1,126 @@
+"""The catalogue of registry errors: every error cargohold answers with, one class each.
+
+Every layer raises these; the HTTP layer renders them as the spec's JSON error
+body (on /v2/ and /api/v1/ alike), and the CLI prints their message. Keeping them
+at the bottom of the layer stack lets services raise a `ManifestBlobUnknown`
+without knowing HTTP.
+
+The classes live in one module per family (registry.py: the OCI and Docker codes and
+cargohold's own general ones; admin.py: the admin API's resources; scanning.py: the scanning
+extension's) and are all imported from here: `from cargohold.errors import X`. A new error is
+a class in its family's module, a name in this module's imports and `__all__`, and a row in
+docs/api.md; tests/unit/test_error_catalogue.py checks all three. Codes follow the spec's
+grammar (`[A-Z_]+`); docs/api.md's tables list each code with its status.
+"""
+
+from __future__ import annotations
+
+from cargohold.errors.admin import (
+    GcBusy,
+    HoldRequestInvalid,
+    HoldUnknown,
+    JobInvalid,
+    JobUnknown,
+    PolicyInvalid,
+    PolicyUnknown,
+    QuotaInvalid,
+    QuotaUnknown,
+    TagRuleInvalid,
+    TagRuleUnknown,
+)
+from cargohold.errors.base import (
+    RegistryError,
+)
+from cargohold.errors.helpers import (
+    check_push,
+    is_disk_full,
+    quota_denied,
+)
+from cargohold.errors.registry import (
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    BodyInvalid,
+    BodyStalled,
+    BodyTooLarge,
+    Denied,
+    DigestInvalid,
+    DiskFull,
+    HttpStatusError,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestTooLarge,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    NotFound,
+    PaginationNumberInvalid,
+    RangeInvalid,
+    RangeNotSatisfiable,
+    SizeInvalid,
+    StagedGone,
+    TagInvalid,
+    TooManyRequests,
+    Unknown,
+    Unsupported,
+)
+from cargohold.errors.scanning import (
+    AllowlistInvalid,
+    AllowlistUnknown,
+    ScanPolicyInvalid,
+    ScanRequestInvalid,
+    ScanUnknown,
+    VulnDbImportInvalid,
+    VulnDbImportRefused,
+)
+
+__all__ = [
+    "AllowlistInvalid",
+    "AllowlistUnknown",
+    "BlobUnknown",
+    "BlobUploadInvalid",
+    "BlobUploadUnknown",
+    "BodyInvalid",
+    "BodyStalled",
+    "BodyTooLarge",
+    "Denied",
+    "DigestInvalid",
+    "DiskFull",
+    "GcBusy",
+    "HoldRequestInvalid",
+    "HoldUnknown",
+    "HttpStatusError",
+    "JobInvalid",
+    "JobUnknown",
+    "ManifestBlobUnknown",
+    "ManifestInvalid",
+    "ManifestTooLarge",
+    "ManifestUnknown",
+    "NameInvalid",
+    "NameUnknown",
+    "NotFound",
+    "PaginationNumberInvalid",
+    "PolicyInvalid",
+    "PolicyUnknown",
+    "QuotaInvalid",
+    "QuotaUnknown",
+    "RangeInvalid",
+    "RangeNotSatisfiable",
+    "RegistryError",
+    "ScanPolicyInvalid",
+    "ScanRequestInvalid",
+    "ScanUnknown",
+    "SizeInvalid",
+    "StagedGone",
+    "TagInvalid",
+    "TagRuleInvalid",
+    "TagRuleUnknown",
+    "TooManyRequests",
+    "Unknown",
+    "Unsupported",
+    "VulnDbImportInvalid",
+    "VulnDbImportRefused",
+    "check_push",
+    "is_disk_full",
+    "quota_denied",
+]
