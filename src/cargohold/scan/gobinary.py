@@ -10,7 +10,8 @@ and is not reported. Windows (PE) and macOS (Mach-O) binaries are out of scope.
 
 How an ELF file is read: once, front to back, in bounded memory (a window of
 about a megabyte, plus at most MAX_STRING for a string being captured), never
-seeking back; the tar stream itself cannot seek. The program headers (at the
+seeking back; the tar stream itself cannot seek (scan/elf_stream.py: the
+program headers and the forward-only window). The program headers (at the
 start of the file) say which byte ranges are writable data. The build info is
 a 32-byte header starting with `\\xff Go buildinf:`, 16-byte aligned, in a
 writable segment (Go's own reader looks in the `.go.buildinfo` section, which
@@ -42,10 +43,10 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from cargohold.scan.catalog import Cataloger, PackageRecord, UnreadableFile
+from cargohold.scan.elf_stream import CHUNK, ElfLayout, ForwardWindow, parse_elf_head
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import golang_purl
 
-ELF_MAGIC = b"\x7fELF"
 BUILDINFO_MAGIC = b"\xff Go buildinf:"
 # cmd/go/internal/modload's infoStart and infoEnd, which frame the module info.
 INFO_START = bytes.fromhex("3077af0c9274080241e1c107e6d618e6")
@@ -53,13 +54,11 @@ INFO_END = bytes.fromhex("f932433186182072008242104116d8f2")
 _HEADER_SIZE = 32
 _ALIGN = 16
 _HEAD = 64 * 1024  # the ELF and program headers must lie within this
-_CHUNK = 1024 * 1024
 MAX_STRING = 4 * 1024 * 1024
 MAX_CANDIDATES = 4096
 MAX_MODINFO_CANDIDATES = 8
 _VERSION_CANDIDATE = b"go1."
 _VERSION_CAPTURE = 64
-_PT_LOAD, _PF_X, _PF_W = 1, 1, 2
 _GO_VERSION = re.compile(r"^go(\d+)\.(\d+)(?:\.(\d+))?(?:(beta|rc)(\d+))?$")
 
 
@@ -71,115 +70,10 @@ def wants_file(path: str, mode: int) -> bool:
     return bool(mode & 0o111)
 
 
-@dataclass(frozen=True)
-class _Segment:
-    offset: int
-    vaddr: int
-    size: int
-    writable: bool
-    executable: bool
-
-    def file_offset(self, vaddr: int) -> int | None:
-        if self.vaddr <= vaddr < self.vaddr + self.size:
-            return self.offset + vaddr - self.vaddr
-        return None
-
-
-@dataclass
-class _Elf:
-    little: bool
-    segments: list[_Segment]
-
-    def segment_at(self, offset: int) -> _Segment | None:
-        for segment in self.segments:
-            if segment.offset <= offset < segment.offset + segment.size:
-                return segment
-        return None
-
-    def file_offset(self, vaddr: int) -> int | None:
-        for segment in self.segments:
-            offset = segment.file_offset(vaddr)
-            if offset is not None:
-                return offset
-        return None
-
-
-def _parse_elf(head: bytes) -> _Elf | None:
-    """The loadable segments of an ELF file, from its first bytes; None if not ELF."""
-    if len(head) < 52 or not head.startswith(ELF_MAGIC) or head[4] not in (1, 2):
-        return None
-    if head[5] not in (1, 2):
-        return None
-    wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
-    try:
-        if wide:
-            (phoff,) = struct.unpack_from(order + "Q", head, 32)
-            entsize, count = struct.unpack_from(order + "HH", head, 54)
-            layout, minimum = order + "IIQQQQQQ", 56
-        else:
-            (phoff,) = struct.unpack_from(order + "I", head, 28)
-            entsize, count = struct.unpack_from(order + "HH", head, 42)
-            layout, minimum = order + "IIIIIIII", 32
-        if entsize < minimum or phoff + entsize * count > len(head):
-            return None
-        segments = []
-        for i in range(count):
-            fields = struct.unpack_from(layout, head, phoff + i * entsize)
-            if wide:
-                kind, flags, offset, vaddr, _, filesz = fields[:6]
-            else:
-                kind, offset, vaddr, _, filesz, _, flags = fields[:7]
-            if kind == _PT_LOAD and filesz > 0:
-                segment = _Segment(offset, vaddr, filesz, bool(flags & _PF_W), bool(flags & _PF_X))
-                segments.append(segment)
-    except struct.error:
-        return None
-    return _Elf(head[5] == 1, segments)
-
-
-class _Window:
-    """A window over a forward-only stream, addressed by absolute file offset."""
-
-    def __init__(self, stream: IO[bytes], head: bytes) -> None:
-        self._stream = stream
-        self.buffer = bytearray(head)
-        self.start = 0
-        self.eof = False
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.buffer)
-
-    def fill(self, upto: int) -> None:
-        while self.end < upto and not self.eof:
-            chunk = self._stream.read(min(_CHUNK, upto - self.end))
-            if not chunk:
-                self.eof = True
-            self.buffer += chunk
-
-    def get(self, offset: int, size: int) -> bytes:
-        """The bytes at [offset, offset + size), shorter at the end of the file."""
-        if offset < self.start:
-            return b""
-        self.fill(offset + size)
-        return bytes(self.buffer[offset - self.start : offset - self.start + size])
-
-    def find(self, pattern: bytes, offset: int, end: int | None = None) -> int:
-        """The absolute offset of `pattern` within [offset, end) of the window, or -1."""
-        stop = len(self.buffer) if end is None else end - self.start
-        index = self.buffer.find(pattern, max(offset - self.start, 0), max(stop, 0))
-        return -1 if index < 0 else self.start + index
-
-    def drop(self, before: int) -> None:
-        if before > self.start:
-            del self.buffer[: before - self.start]
-            self.start = before
-
-
 @dataclass
 class _Scan:
-    elf: _Elf
-    window: _Window
+    elf: ElfLayout
+    window: ForwardWindow
     version: str | None = None
     modinfo: str | None = None
     # Pointer format: file offsets of the two string headers, and their bytes once read.
@@ -249,7 +143,7 @@ class _Scan:
             end = self.window.find(INFO_END, body)
             if end >= 0 or self.window.eof or self.window.end - offset >= MAX_STRING:
                 break
-            self.window.fill(self.window.end + _CHUNK)
+            self.window.fill(self.window.end + CHUNK)
         if 0 <= end - offset < MAX_STRING:
             self.modinfo_candidates += 1
             self.candidates[offset] = self.window.get(offset, end + len(INFO_END) - offset)
@@ -292,7 +186,7 @@ class _Scan:
 _PATTERNS = (BUILDINFO_MAGIC, _VERSION_CANDIDATE, INFO_START)
 
 
-def _search_ranges(elf: _Elf) -> dict[bytes, list[tuple[int, int]]]:
+def _search_ranges(elf: ElfLayout) -> dict[bytes, list[tuple[int, int]]]:
     """Where each pattern can be: build info in writable data; the strings a pointer-format
     build info points to in read-only data (in the text segment only for old linkers that
     put read-only data there)."""
@@ -309,11 +203,11 @@ def _search_ranges(elf: _Elf) -> dict[bytes, list[tuple[int, int]]]:
 def read_build_info(stream: IO[bytes]) -> tuple[str, str] | None:
     """(Go version, module info without its framing) of a Go ELF binary, or None."""
     head = stream.read(_HEAD)
-    elf = _parse_elf(head)
+    elf = parse_elf_head(head)
     if elf is None or not elf.segments:
         return None
     limit = max(s.offset + s.size for s in elf.segments)
-    scan = _Scan(elf, _Window(stream, head))
+    scan = _Scan(elf, ForwardWindow(stream, head))
     window = scan.window
     handlers = {
         BUILDINFO_MAGIC: scan.on_magic,
@@ -323,7 +217,7 @@ def read_build_info(stream: IO[bytes]) -> tuple[str, str] | None:
     ranges = _search_ranges(elf)
     next_from = dict.fromkeys(_PATTERNS, 0)
     while not scan.found:
-        window.fill(min(window.end + _CHUNK, limit))
+        window.fill(min(window.end + CHUNK, limit))
         scan.capture_string_headers()
         for pattern in _PATTERNS:
             for start, end in ranges[pattern]:
