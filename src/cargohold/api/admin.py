@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.context import ANONYMOUS, context
 from cargohold.api.openapi import OPENAPI
-from cargohold.api.params import json_body, path_id
+from cargohold.api.params import json_body, path_id, query_flag
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
 from cargohold.errors import (
     BodyTooLarge,
@@ -27,6 +27,7 @@ from cargohold.errors import (
     JobInvalid,
     JobUnknown,
     PolicyInvalid,
+    QueryInvalid,
     QuotaInvalid,
     RegistryError,
     TagRuleInvalid,
@@ -255,10 +256,6 @@ def stream_work(work: Callable[[Emit], dict[str, object]], what: str) -> Streami
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-def _flag(request: Request, name: str) -> bool:
-    return request.query_params.get(name, "false").lower() in ("1", "true", "yes")
-
-
 async def garbage_collect(request: Request) -> Response:
     """Run garbage collection, streaming progress as JSON lines (NDJSON).
 
@@ -267,8 +264,8 @@ async def garbage_collect(request: Request) -> Response:
     {"event": "done", "report": {...}} or {"event": "error", "code", "message"}.
     """
     ctx = context(request)
-    dry_run = _flag(request, "dryRun")
-    untagged = _flag(request, "untagged")
+    dry_run = query_flag(request, "dryRun", QueryInvalid)
+    untagged = query_flag(request, "untagged", QueryInvalid)
     if ctx.gc.running:
         raise GcBusy()
 
@@ -291,8 +288,8 @@ async def fsck(request: Request) -> Response:
     {"event": "done", "report": {...}} or {"event": "error", ...}, as for /api/v1/gc.
     """
     ctx = context(request)
-    repair = _flag(request, "repair")
-    verify_content = _flag(request, "verifyContent")
+    repair = query_flag(request, "repair", QueryInvalid)
+    verify_content = query_flag(request, "verifyContent", QueryInvalid)
 
     def work(emit: Emit) -> dict[str, object]:
         return ctx.fsck.run(

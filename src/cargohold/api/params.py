@@ -35,3 +35,19 @@ def path_id(request: Request, key: str, unknown: type[RegistryError]) -> int:
     except ValueError:
         # No such id can exist: the resource is unknown, as for any other missing id.
         raise unknown(detail={"id": raw[:20]}) from None
+
+
+def optional_query_flag(request: Request, name: str, invalid: type[RegistryError]) -> bool | None:
+    """A boolean query flag: `true`, `false`, or None when absent. Anything else is `invalid`
+    (the resource's 400): a flag such as `dryRun=maybe` must never be read as false."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise invalid(f"{name} must be true or false, got {raw[:40]!r}", detail={"parameter": name})
+    return raw == "true"
+
+
+def query_flag(request: Request, name: str, invalid: type[RegistryError]) -> bool:
+    """A boolean query flag that is false when absent (see optional_query_flag)."""
+    return optional_query_flag(request, name, invalid) is True

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from cargohold.api.bodies import spool_body
 from cargohold.api.context import ANONYMOUS, AppContext, context
-from cargohold.api.params import json_body, path_id
+from cargohold.api.params import json_body, optional_query_flag, path_id, query_flag
 from cargohold.errors import (
     AllowlistInvalid,
     AllowlistUnknown,
@@ -71,7 +71,7 @@ async def scan_result(request: Request) -> Response:
 async def scan_now(request: Request) -> Response:
     ctx = context(request)
     name, reference = request.path_params["name"], request.path_params["reference"]
-    rescan = request.query_params.get("rescan", "false").lower() == "true"
+    rescan = query_flag(request, "rescan", ScanRequestInvalid)
     digest = await ctx.offload(_digest_of, ctx, name, reference)
     run = await ctx.offload(
         ctx.jobs.submit,
@@ -152,13 +152,8 @@ async def vulndb_import(request: Request) -> Response:
     ctx = context(request)
     name = request.query_params.get("name") or None
     location = request.query_params.get("location") or "uploaded through the admin API"
-    full_text = request.query_params.get("full")
-    if full_text not in (None, "true", "false"):
-        raise VulnDbImportInvalid("full must be true or false")
-    full = None if full_text is None else full_text == "true"
-    allow_empty_text = request.query_params.get("allowEmpty", "false")
-    if allow_empty_text not in ("true", "false"):
-        raise VulnDbImportInvalid("allowEmpty must be true or false")
+    full = optional_query_flag(request, "full", VulnDbImportInvalid)
+    allow_empty = query_flag(request, "allowEmpty", VulnDbImportInvalid)
     with tempfile.TemporaryDirectory(prefix="cargohold-vulndb-") as tmp:
         path = Path(tmp) / "upload"  # a zip or JSON: the importer tells them apart
         # Streamed to disk within the configured limit: an export is never held in memory.
@@ -172,7 +167,7 @@ async def vulndb_import(request: Request) -> Response:
                     name or location,
                     full=full,
                     location=location,
-                    allow_empty=allow_empty_text == "true",
+                    allow_empty=allow_empty,
                     limits=_scanning(ctx).scan_jobs.archive_limits,
                 )
             )

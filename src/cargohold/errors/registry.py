@@ -216,6 +216,14 @@ class BodyInvalid(RegistryError):
     default_message = "the request body could not be read"
 
 
+class QueryInvalid(RegistryError):
+    """QUERY_INVALID: a query parameter that fails validation, on a route without its own code."""
+
+    code = "QUERY_INVALID"
+    status = 400
+    default_message = "invalid query parameter"
+
+
 # The distribution spec has no code for a full disk: its list of codes governs 4XX bodies, and
 # a full disk is the server's condition, so it is 507 Insufficient Storage (RFC 4918) with a
 # code of our own in the spec's grammar (decision 007). Clients treat unknown codes as UNKNOWN.
