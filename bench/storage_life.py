@@ -103,7 +103,7 @@ def lifecycle(root: Path, images: int) -> dict[str, float]:
         _link_stored(meta, "big/repo", layer, 1000)
         body = _manifest(config, [(layer, 1000)])
         tag = f"v{i}" if i % 2 == 0 else None
-        meta.put_manifest("big/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), tag)
+        meta.manifests.put("big/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), tag)
     populate = time.perf_counter() - started
     service = LifecycleService(meta, HoldService(meta))
     started = time.perf_counter()
@@ -135,7 +135,7 @@ def populate_gc(
         chunk = digests[:referenced][m * per_manifest : (m + 1) * per_manifest]
         layers = [(d, 100) for d in chunk]
         body = _manifest(config, layers)
-        meta.put_manifest("gc/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), None)
+        meta.manifests.put("gc/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), None)
 
 
 def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:

@@ -37,7 +37,7 @@ def _push(meta: MetadataStore, document: dict[str, object], tag: str | None) -> 
     meta.blobs.link("team/app", compute(config), len(config))
     meta.blobs.mark_stored(compute(config))  # the bytes themselves do not matter here
     digest = compute(body)
-    meta.put_manifest("team/app", digest, body, parse_manifest(body, OCI_MANIFEST), tag)
+    meta.manifests.put("team/app", digest, body, parse_manifest(body, OCI_MANIFEST), tag)
     return digest
 
 

@@ -142,7 +142,7 @@ class GarbageCollector:
         """
         now = time.time()
         last: str | None = None
-        while names := self.meta.catalog(500, last):
+        while names := self.meta.repositories.catalog(500, last):
             last = names[-1]
             for repository in names:
                 facts = self.meta.listings.repository_manifests(repository) or []

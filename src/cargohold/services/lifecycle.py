@@ -83,7 +83,7 @@ class LifecycleService:
         check_name(repository)
         text = self.meta.lifecycle_policies.get(repository)
         if text is None:
-            if not self.meta.repository_exists(repository):
+            if not self.meta.repositories.exists(repository):
                 raise NameUnknown(detail={"name": repository})
             raise PolicyUnknown(f"no lifecycle policy is set for {repository}")
         return text
