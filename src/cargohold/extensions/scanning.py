@@ -37,7 +37,7 @@ class ScanningExtension(Extension):
 
 
 def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
-    vulndb = VulnStore(core.engine, _parse_osv)
+    vulndb = VulnStore(core.meta.db, _parse_osv)
     scans = ScanService(core.meta, core.blobs, vulndb, settings.scan_on_push, settings.sla_days)
     archive_limits = ArchiveLimits(
         settings.vulndb_zip_member_max_bytes, settings.vulndb_zip_max_ratio
