@@ -105,7 +105,13 @@ def lifecycle(root: Path, images: int) -> dict[str, float]:
         tag = f"v{i}" if i % 2 == 0 else None
         meta.manifests.put("big/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), tag)
     populate = time.perf_counter() - started
-    service = LifecycleService(meta, HoldService(meta))
+    service = LifecycleService(
+        meta.lifecycle_policies,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        HoldService(meta.holds),
+    )
     started = time.perf_counter()
     preview = service.preview("big/repo", POLICY, now=time.time() + 30 * 86400)
     elapsed = time.perf_counter() - started
@@ -144,7 +150,16 @@ def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
     store = FilesystemBlobStore(root / "blobs")
     pool = ThreadPoolExecutor(max_workers=1)
     uploads = UploadService(meta, store, UploadStaging(meta, store, 86400), pool, pool, AllowAll())
-    collector = GarbageCollector(meta, store, uploads, 0, HoldService(meta))
+    collector = GarbageCollector(
+        meta.blobs,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        store,
+        uploads,
+        0,
+        HoldService(meta.holds),
+    )
     started = time.perf_counter()
     populate_gc(meta, store, blobs, manifests)
     populate = time.perf_counter() - started

@@ -56,7 +56,13 @@ def _image(meta: MetadataStore, n: int, tag: str | None) -> tuple[str, bytes]:
 
 
 def _evaluate(meta: MetadataStore) -> tuple[LifecycleService, LifecyclePreview]:
-    service = LifecycleService(meta, HoldService(meta))
+    service = LifecycleService(
+        meta.lifecycle_policies,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        HoldService(meta.holds),
+    )
     preview = service.preview(REPO, KEEP_ONE)
     return service, preview
 

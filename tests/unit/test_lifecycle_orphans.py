@@ -56,7 +56,14 @@ def test_orphan_referrers_are_kept_and_reported_after_the_grace_period(tmp_path:
     for i in range(3):
         _push(meta, manifest_document(b"{}", [], annotations={"i": str(i)}), f"v{i}")
 
-    service = LifecycleService(meta, HoldService(meta), orphan_grace_seconds=3600)
+    service = LifecycleService(
+        meta.lifecycle_policies,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        HoldService(meta.holds),
+        orphan_grace_seconds=3600,
+    )
     now = time.time()
     fresh = service.preview("team/app", EXPIRE_ALL_BUT_ONE, now)
     assert orphan not in {image.digest for image in fresh.images}
