@@ -5,9 +5,9 @@ SQLAlchemy's connection checkout, transaction events and result machinery such a
 statement costs 300-600 us of CPU; on a raw connection it costs under 20 us. The
 statements here are plain SQL written once with `?` placeholders, in the subset
 SQLite and PostgreSQL share (`ON CONFLICT`, `RETURNING`), in the module of the
-concern they belong to (manifests.py, tags.py, blobs.py...). Every write and every one-statement read of the metadata modules
-runs here; SQLAlchemy Core serves snapshot reads of several statements and the vulnerability
-database (docs/decisions/019-one-sql-style.md).
+concern they belong to (manifests.py, tags.py, blobs.py...). Every write and every
+one-statement read of the metadata modules runs here; SQLAlchemy Core serves snapshot reads
+of several statements and the vulnerability database (docs/decisions/019-one-sql-style.md).
 """
 
 from __future__ import annotations
