@@ -827,7 +827,7 @@ def measure_registry(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         layer_bytes += sum(len(layer) for layer in built.layers)
         digest = sha256(built.manifest)
         manifest = parse_manifest(built.manifest, OCI_MANIFEST)
-        meta.put_manifest(repository, digest, built.manifest, manifest, f"v{n}")
+        meta.manifests.put(repository, digest, built.manifest, manifest, f"v{n}")
         pushed.append((repository, digest, image))
     push_s = time.perf_counter() - started
 

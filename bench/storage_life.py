@@ -103,9 +103,15 @@ def lifecycle(root: Path, images: int) -> dict[str, float]:
         _link_stored(meta, "big/repo", layer, 1000)
         body = _manifest(config, [(layer, 1000)])
         tag = f"v{i}" if i % 2 == 0 else None
-        meta.put_manifest("big/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), tag)
+        meta.manifests.put("big/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), tag)
     populate = time.perf_counter() - started
-    service = LifecycleService(meta, HoldService(meta))
+    service = LifecycleService(
+        meta.lifecycle_policies,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        HoldService(meta.holds),
+    )
     started = time.perf_counter()
     preview = service.preview("big/repo", POLICY, now=time.time() + 30 * 86400)
     elapsed = time.perf_counter() - started
@@ -135,7 +141,7 @@ def populate_gc(
         chunk = digests[:referenced][m * per_manifest : (m + 1) * per_manifest]
         layers = [(d, 100) for d in chunk]
         body = _manifest(config, layers)
-        meta.put_manifest("gc/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), None)
+        meta.manifests.put("gc/repo", compute(body), body, parse_manifest(body, OCI_MANIFEST), None)
 
 
 def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
@@ -144,7 +150,16 @@ def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
     store = FilesystemBlobStore(root / "blobs")
     pool = ThreadPoolExecutor(max_workers=1)
     uploads = UploadService(meta, store, UploadStaging(meta, store, 86400), pool, pool, AllowAll())
-    collector = GarbageCollector(meta, store, uploads, 0, HoldService(meta))
+    collector = GarbageCollector(
+        meta.blobs,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        store,
+        uploads,
+        0,
+        HoldService(meta.holds),
+    )
     started = time.perf_counter()
     populate_gc(meta, store, blobs, manifests)
     populate = time.perf_counter() - started

@@ -138,18 +138,29 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
     engine = make_engine(settings.metadata_url)
     meta = MetadataStore(engine, settings.gc_grace_seconds)
     blobs = blob_store_from_settings(settings)
-    pulls = PullRecorder(meta, settings.pull_flush_seconds)
+    pulls = PullRecorder(meta.manifests, settings.pull_flush_seconds)
     access = access_policy(settings)
-    tag_rules = TagRuleService(meta)
-    holds = HoldService(meta)
+    tag_rules = TagRuleService(meta.tag_rules)
+    holds = HoldService(meta.holds)
     # SQLite has one writer at a time: one thread per process queues this process's writes
     # instead of making several threads spin on the lock.
     writers = 1 if meta.dialect == "sqlite" else 8
     db_executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="db")
     uploads = build_uploads(settings, meta, blobs, access, db_executor)
     space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
-    gc = GarbageCollector(meta, blobs, uploads, settings.gc_grace_seconds, holds)
-    lifecycle = LifecycleService(meta, holds)
+    gc = GarbageCollector(
+        meta.blobs,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        blobs,
+        uploads,
+        settings.gc_grace_seconds,
+        holds,
+    )
+    lifecycle = LifecycleService(
+        meta.lifecycle_policies, meta.repositories, meta.listings, meta.deletions, holds
+    )
     queue = JobQueue(
         open_huey(settings.job_store, settings.metadata_url, settings.data_dir, lean=lean)
     )
@@ -185,11 +196,11 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         tag_rules=tag_rules,
         holds=holds,
         gc=gc,
-        quotas=QuotaService(meta),
-        storage_report=StorageReportService(meta, gc),
+        quotas=QuotaService(meta.quotas),
+        storage_report=StorageReportService(meta.accounting, gc),
         db_executor=db_executor,
         jobs=jobs,
-        fsck=BlobConsistencyCheck(meta, blobs),
+        fsck=BlobConsistencyCheck(meta.blobs, blobs),
         space=space,
         extensions=extensions,
     )

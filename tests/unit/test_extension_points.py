@@ -9,7 +9,7 @@ import pytest
 
 from cargohold.config import Settings
 from cargohold.errors import Denied
-from cargohold.meta.store import StoredManifest
+from cargohold.meta.manifests import StoredManifest
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digests import EMPTY_JSON_DIGEST
 from cargohold.oci.manifests import Manifest

@@ -46,7 +46,7 @@ def _push(meta: MetadataStore, body: bytes, tag: str | None, media_type: str = O
     meta.blobs.link(REPO, compute(config), len(config))
     meta.blobs.mark_stored(compute(config))  # the bytes themselves do not matter here
     digest = compute(body)
-    meta.put_manifest(REPO, digest, body, parse_manifest(body, media_type), tag)
+    meta.manifests.put(REPO, digest, body, parse_manifest(body, media_type), tag)
     return digest
 
 
@@ -56,13 +56,19 @@ def _image(meta: MetadataStore, n: int, tag: str | None) -> tuple[str, bytes]:
 
 
 def _evaluate(meta: MetadataStore) -> tuple[LifecycleService, LifecyclePreview]:
-    service = LifecycleService(meta, HoldService(meta))
+    service = LifecycleService(
+        meta.lifecycle_policies,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        HoldService(meta.holds),
+    )
     preview = service.preview(REPO, KEEP_ONE)
     return service, preview
 
 
 def _exists(meta: MetadataStore, digest: str) -> bool:
-    return meta.find_manifest(REPO, digest, by_digest=True) is not None
+    return meta.manifests.find(REPO, digest, by_digest=True) is not None
 
 
 def test_a_tag_pushed_after_the_evaluation_keeps_the_image(meta: MetadataStore) -> None:
@@ -72,11 +78,11 @@ def test_a_tag_pushed_after_the_evaluation_keeps_the_image(meta: MetadataStore) 
     service, preview = _evaluate(meta)
     assert {i.digest for i in preview.expiring} == {old, other}
 
-    meta.put_manifest(REPO, old, old_body, parse_manifest(old_body, OCI_MANIFEST), "release")
+    meta.manifests.put(REPO, old, old_body, parse_manifest(old_body, OCI_MANIFEST), "release")
     applied = service.delete_expiring(preview, "tester")
 
     assert _exists(meta, old)
-    assert meta.manifest_tags(REPO, old) == ["release", "v1"]
+    assert meta.tags.of_manifest(REPO, old) == ["release", "v1"]
     assert [(s.digest, s.reason) for s in applied.skipped] == [(old, "tags changed")]
     assert applied.deleted_images == [other] and applied.deleted == 1
     assert not _exists(meta, other)
@@ -86,7 +92,7 @@ def test_a_tag_removed_after_the_evaluation_keeps_the_image(meta: MetadataStore)
     old, _ = _image(meta, 1, "v1")
     _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
-    assert meta.delete_tag(REPO, "v1", "tester")
+    assert meta.tags.delete(REPO, "v1", "tester")
     applied = service.delete_expiring(preview, "tester")
     assert _exists(meta, old)
     assert [(s.digest, s.reason) for s in applied.skipped] == [(old, "tags changed")]
@@ -127,8 +133,8 @@ def test_an_image_pushed_again_after_the_evaluation_is_kept(meta: MetadataStore)
     service, preview = _evaluate(meta)
 
     # Deleted and pushed again under the same tag: same digest and tags, a new push time.
-    assert meta.delete_manifest(REPO, old, "tester")
-    meta.put_manifest(REPO, old, old_body, parse_manifest(old_body, OCI_MANIFEST), "v1")
+    assert meta.manifests.delete(REPO, old, "tester")
+    meta.manifests.put(REPO, old, old_body, parse_manifest(old_body, OCI_MANIFEST), "v1")
     applied = service.delete_expiring(preview, "tester")
 
     assert _exists(meta, old)
@@ -139,7 +145,7 @@ def test_an_image_deleted_after_the_evaluation_is_reported_gone(meta: MetadataSt
     old, _ = _image(meta, 1, "v1")
     _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
-    assert meta.delete_manifest(REPO, old, "tester")
+    assert meta.manifests.delete(REPO, old, "tester")
     applied = service.delete_expiring(preview, "tester")
     assert [(s.digest, s.reason) for s in applied.skipped] == [(old, "already gone")]
     assert applied.deleted == 0
@@ -172,7 +178,7 @@ def test_what_goes_with_a_skipped_image_stays_with_it(meta: MetadataStore) -> No
     assert expiring.digest == index_digest
     assert set(expiring.dependents) == {children[0][0], children[1][0], signature_digest}
 
-    meta.put_manifest(REPO, index_digest, index_body, parse_manifest(index_body, OCI_INDEX), "x")
+    meta.manifests.put(REPO, index_digest, index_body, parse_manifest(index_body, OCI_INDEX), "x")
     applied = service.delete_expiring(preview, "tester")
 
     assert [(s.digest, s.reason) for s in applied.skipped] == [(index_digest, "tags changed")]
@@ -197,7 +203,7 @@ def test_a_child_tagged_after_the_evaluation_stays_while_its_index_goes(
     service, preview = _evaluate(meta)
     assert [i.digest for i in preview.expiring] == [index_digest]
 
-    meta.put_manifest(REPO, kept, kept_body, parse_manifest(kept_body, OCI_MANIFEST), "child")
+    meta.manifests.put(REPO, kept, kept_body, parse_manifest(kept_body, OCI_MANIFEST), "child")
     applied = service.delete_expiring(preview, "tester")
 
     assert [(s.digest, s.reason) for s in applied.skipped] == [(kept, "tags changed")]
@@ -258,7 +264,7 @@ def test_a_referrer_of_a_child_that_stays_stays_with_it(meta: MetadataStore) -> 
     (expiring,) = preview.expiring
     assert set(expiring.dependents) == {child, other, signature_digest}
 
-    meta.put_manifest(REPO, child, child_body, parse_manifest(child_body, OCI_MANIFEST), "child")
+    meta.manifests.put(REPO, child, child_body, parse_manifest(child_body, OCI_MANIFEST), "child")
     applied = service.delete_expiring(preview, "tester")
 
     assert sorted((s.digest, s.reason) for s in applied.skipped) == sorted(

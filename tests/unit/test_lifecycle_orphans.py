@@ -37,7 +37,7 @@ def _push(meta: MetadataStore, document: dict[str, object], tag: str | None) -> 
     meta.blobs.link("team/app", compute(config), len(config))
     meta.blobs.mark_stored(compute(config))  # the bytes themselves do not matter here
     digest = compute(body)
-    meta.put_manifest("team/app", digest, body, parse_manifest(body, OCI_MANIFEST), tag)
+    meta.manifests.put("team/app", digest, body, parse_manifest(body, OCI_MANIFEST), tag)
     return digest
 
 
@@ -56,7 +56,14 @@ def test_orphan_referrers_are_kept_and_reported_after_the_grace_period(tmp_path:
     for i in range(3):
         _push(meta, manifest_document(b"{}", [], annotations={"i": str(i)}), f"v{i}")
 
-    service = LifecycleService(meta, HoldService(meta), orphan_grace_seconds=3600)
+    service = LifecycleService(
+        meta.lifecycle_policies,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        HoldService(meta.holds),
+        orphan_grace_seconds=3600,
+    )
     now = time.time()
     fresh = service.preview("team/app", EXPIRE_ALL_BUT_ONE, now)
     assert orphan not in {image.digest for image in fresh.images}

@@ -42,7 +42,7 @@ class ScanningExtension(Extension):
 
 
 def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
-    vulndb = VulnStore(core.engine, _parse_osv)
+    vulndb = VulnStore(core.meta.db, _parse_osv)
     # One store of scan results, read by the scanner and the policies alike.
     store = ScanStore(core.meta.db)
     scans = ScanService(core.meta, core.blobs, store, vulndb)

@@ -10,12 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import sqlalchemy as sa
-
 from cargohold.meta.audit import REGISTRY_API_DELETE
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
-from cargohold.meta.models import manifest_references, manifests, repositories, repository_blobs
 from cargohold.meta.quotas import QuotaRecords
 from cargohold.meta.repositories import ensure_repository_id
 
@@ -38,19 +35,12 @@ class BlobRecords:
         return int(row[0]) if row else None
 
     def repositories_linking(self, digest: str, limit: int = 50) -> list[str]:
-        query = (
-            sa.select(repositories.c.name)
-            .select_from(
-                repository_blobs.join(
-                    repositories, repositories.c.id == repository_blobs.c.repository_id
-                )
-            )
-            .where(repository_blobs.c.digest == digest)
-            .order_by(repositories.c.name)
-            .limit(limit)
+        """Repositories that link the blob, in byte order (candidates for a mount)."""
+        return self.db.column(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r"
+            " ON r.id = rb.repository_id WHERE rb.digest = ? ORDER BY r.name LIMIT ?",
+            (digest, limit),
         )
-        with self.db.read() as conn:
-            return list(conn.execute(query).scalars())
 
     def link(self, repository: str, digest: str, size: int) -> bool:
         """Link a pushed blob to a repository, within the project's quota; True if stored.
@@ -112,18 +102,16 @@ class BlobRecords:
             return bool(row and row[0])
 
     def referenced_in(self, repository: str, digest: str) -> bool:
-        query = (
-            sa.select(sa.literal(1))
-            .select_from(
-                manifest_references.join(
-                    manifests, manifests.c.id == manifest_references.c.manifest_id
-                ).join(repositories, repositories.c.id == manifests.c.repository_id)
+        """Whether a manifest of the repository references the blob."""
+        return (
+            self.db.one(
+                "SELECT 1 FROM manifest_references mr JOIN manifests m ON m.id = mr.manifest_id"
+                " JOIN repositories r ON r.id = m.repository_id"
+                " WHERE r.name = ? AND mr.digest = ? LIMIT 1",
+                (repository, digest),
             )
-            .where(repositories.c.name == repository, manifest_references.c.digest == digest)
-            .limit(1)
+            is not None
         )
-        with self.db.read() as conn:
-            return conn.execute(query).first() is not None
 
     def unlink(self, repository: str, digest: str, actor: str) -> bool:
         """Unlink a blob from one repository, auditing it in the same transaction."""

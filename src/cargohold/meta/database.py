@@ -1,9 +1,11 @@
 """The database every metadata module shares: engine, fast path, writer lock, audit append.
 
-Each concern of the metadata store (uploads, holds, quotas...) is a module of its own that
-takes this `Database` and goes through its public methods only: raw statements on the
-fast path (`one`, `column`, `rows`, `transaction`), SQLAlchemy Core transactions (`read`,
-`write`) for the admin paths, and `audit` to record an event inside a write transaction.
+Each concern of the metadata store (manifests, tags, uploads, holds, quotas...) is a module
+of its own that takes this `Database` and goes through its public methods only. Which to use
+is decision 019 (docs/decisions/019-one-sql-style.md): every write and every single-statement
+read is raw on the fast path (`transaction`; `one`, `column`, `rows`); a read of several
+statements that must see one snapshot is a SQLAlchemy Core `read()`; `write()` serves only
+the vulnerability database. `audit` records an event inside a raw write transaction.
 """
 
 from __future__ import annotations
@@ -28,17 +30,17 @@ class Database:
         self._writer_lock = writer_lock_for(engine)
         self._fast = FastPath(engine, self._writer_lock)
 
-    # -- SQLAlchemy Core (admin paths) ------------------------------------------------------
+    # -- SQLAlchemy Core (snapshot reads; the vulnerability database) -----------------------
 
     def read(self) -> AbstractContextManager[sa.Connection]:
-        """A connection in a read transaction."""
+        """A connection in a read transaction: several statements that see one snapshot."""
         return read_transaction(self.engine)
 
     def write(self) -> AbstractContextManager[sa.Connection]:
-        """A connection in a write transaction, behind the SQLite writer lock."""
+        """A connection in a write transaction, behind the SQLite writer lock (vulndb only)."""
         return write_transaction(self.engine, self._writer_lock)
 
-    # -- raw statements (hot paths; see fastpath.py) ----------------------------------------
+    # -- raw statements (every write, every one-statement read; see fastpath.py) -----------
 
     def one(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
         return self._fast.one(sql, params)

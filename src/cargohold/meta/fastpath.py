@@ -4,8 +4,10 @@ A manifest GET is one indexed lookup; a blob push links one row. Through
 SQLAlchemy's connection checkout, transaction events and result machinery such a
 statement costs 300-600 us of CPU; on a raw connection it costs under 20 us. The
 statements here are plain SQL written once with `?` placeholders, in the subset
-SQLite and PostgreSQL share (`ON CONFLICT`, `RETURNING`), next to the tables
-they touch (`models.py`). Everything else goes through SQLAlchemy (`Database.read()` / `write()`).
+SQLite and PostgreSQL share (`ON CONFLICT`, `RETURNING`), in the module of the
+concern they belong to (manifests.py, tags.py, blobs.py...). Every write and every
+one-statement read of the metadata modules runs here; SQLAlchemy Core serves snapshot reads
+of several statements and the vulnerability database (docs/decisions/019-one-sql-style.md).
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ lifecycle_policies = sa.Table(
 )
 
 # Storage quota of a project: the bytes of the distinct blobs its manifests reference, plus
-# those of pushes in flight (see MetadataStore._PROJECT_COUNTED).
+# those of pushes in flight (see meta/quotas.py).
 project_quotas = sa.Table(
     "project_quotas",
     metadata,

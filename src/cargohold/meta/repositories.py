@@ -1,9 +1,16 @@
-"""Repository rows: created on first push, listed while they hold something, looked up by name."""
+"""Repository rows: created on first push, listed while they hold something, looked up by name.
+
+`RepositoryRecords` answers whether a repository exists and lists the catalog; the helpers
+below are shared by the modules whose transactions touch repository rows.
+"""
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 
+from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.models import repositories
 
@@ -39,3 +46,22 @@ def repository_id_of(conn: sa.Connection, name: str) -> int | None:
     return conn.execute(
         sa.select(repositories.c.id).where(repositories.c.name == name)
     ).scalar_one_or_none()
+
+
+class RepositoryRecords:
+    def __init__(self, db: Database, link_grace_seconds: float) -> None:
+        self.db = db
+        # Links younger than this keep an emptied repository listed (see LISTED).
+        self.link_grace_seconds = link_grace_seconds
+
+    def exists(self, name: str) -> bool:
+        """Whether the repository's row exists (listed or not)."""
+        return self.db.one("SELECT 1 FROM repositories WHERE name = ?", (name,)) is not None
+
+    def catalog(self, limit: int, last: str | None) -> list[str]:
+        """Listed repositories in byte order after `last`."""
+        return self.db.column(
+            f"SELECT r.name FROM repositories r WHERE {LISTED} AND r.name > ?"
+            " ORDER BY r.name LIMIT ?",
+            (time.time() - self.link_grace_seconds, last or "", limit),
+        )

@@ -1,95 +1,26 @@
-"""Stored scan reports and findings, project scan policies and the CVE allowlist."""
+"""Stored scan reports and findings, project scan policies and the CVE allowlist.
+
+The row types these methods return live in scan_rows.py. Every statement is raw on the
+Database's fast path (docs/decisions/019-one-sql-style.md).
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from cargohold.meta.database import Database
-
-NO_FINDINGS_RANK = 5
-
-
-def package_label(key: str) -> str:
-    """`deb:libc6@2.36-9 var/lib/dpkg/status` (a finding's package key) as `libc6 2.36-9`."""
-    identity = key.split(" ", 1)[0]
-    name, _, version = identity.partition(":")[2].rpartition("@")
-    return f"{name} {version}" if name else identity
-
-
-@dataclass(frozen=True)
-class StoredFinding:
-    vuln_id: str
-    package_key: str
-    severity_rank: int
-    ids: tuple[str, ...]
-    fixed: bool
-    first_seen: float
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ScanReportRow:
-    digest: str
-    status: str
-    error: str | None
-    scanned_at: float
-    evaluated_at: float
-    db_version: str | None
-    inventory: list[dict[str, Any]] | None
-    worst_rank: int
-    blocking_problem: str | None
-
-
-@dataclass(frozen=True)
-class ScanPolicyRow:
-    project: str
-    scan_on_push: bool | None
-    prevent_severity: str | None
-    prevent_unscanned: bool
-    updated_at: float
-    updated_by: str
-
-
-@dataclass(frozen=True)
-class AllowlistRow:
-    id: int
-    project: str  # "" = system-wide
-    vuln_id: str
-    reason: str
-    expires_at: float | None
-    created_at: float
-    created_by: str
-
-    def active(self, now: float) -> bool:
-        return self.expires_at is None or self.expires_at > now
-
-
-@dataclass(frozen=True)
-class GateFinding:
-    digest: str
-    vuln_id: str
-    ids: tuple[str, ...]
-    severity_rank: int
-    package: str  # "name version"
-
-
-@dataclass(frozen=True)
-class OpenFinding:
-    """A finding as the remediation report sees it: where it is and since when."""
-
-    repository: str
-    digest: str
-    tags: tuple[str, ...]
-    vuln_id: str
-    ids: tuple[str, ...]
-    severity_rank: int
-    package: str
-    fixed: bool
-    first_seen: float
-
+from cargohold.meta.scan_rows import (
+    NO_FINDINGS_RANK,
+    AllowlistRow,
+    GateFinding,
+    OpenFinding,
+    ScanPolicyRow,
+    ScanReportRow,
+    StoredFinding,
+    package_label,
+)
 
 _REPORT_COLUMNS = (
     "digest, status, error, scanned_at, evaluated_at, db_version, inventory, worst_rank,"

@@ -5,10 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from cargohold.meta.database import Database
-from cargohold.meta.models import uploads
 
 
 @dataclass(frozen=True)
@@ -55,6 +52,6 @@ class UploadRecords:
 
     def expired(self, idle_before: float, limit: int = 500) -> list[str]:
         """Sessions idle since before `idle_before`."""
-        query = sa.select(uploads.c.id).where(uploads.c.updated_at < idle_before).limit(limit)
-        with self.db.read() as conn:
-            return list(conn.execute(query).scalars())
+        return self.db.column(
+            "SELECT id FROM uploads WHERE updated_at < ? LIMIT ?", (idle_before, limit)
+        )

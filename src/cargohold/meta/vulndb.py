@@ -16,7 +16,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -25,8 +24,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cargohold.meta.db import make_engine, read_transaction, write_transaction, writer_lock_for
-from cargohold.meta.fastpath import FastPath
+from cargohold.meta.database import Database
+from cargohold.meta.db import make_engine
 from cargohold.meta.vulndb_tables import (
     IN_CHUNK,
     PackageKey,
@@ -105,29 +104,27 @@ class VulnStore(Generic[R]):
     """
 
     def __init__(
-        self, engine: Engine, parse: Callable[[dict[str, Any]], R], *, cache_size: int = 4096
+        self,
+        database: Database | Engine,
+        parse: Callable[[dict[str, Any]], R],
+        *,
+        cache_size: int = 4096,
     ) -> None:
-        self.engine = engine
+        # The registry's own Database (engine, fast path, writer lock) when the records live
+        # in its metadata database; a Database of its own for a local file (local_engine).
+        self.db = database if isinstance(database, Database) else Database(database)
         self._parse = parse
-        self._writer_lock = writer_lock_for(engine)
-        self._fast = FastPath(engine, self._writer_lock)
         self._cache: dict[str, tuple[str, R]] = {}
         self._cache_size = cache_size
         self._cache_lock = threading.Lock()
 
     def create_schema(self) -> None:
         """Create the tables if missing (the local database; the registry migrates)."""
-        metadata.create_all(self.engine)
-        with self._write() as conn:
+        metadata.create_all(self.db.engine)
+        with self.db.write() as conn:
             self._state(conn)
 
     # -- plumbing -----------------------------------------------------------------------
-
-    def _read(self) -> AbstractContextManager[sa.Connection]:
-        return read_transaction(self.engine)
-
-    def _write(self) -> AbstractContextManager[sa.Connection]:
-        return write_transaction(self.engine, self._writer_lock)
 
     def _state(self, conn: sa.Connection, *, lock: bool = False) -> tuple[int, str]:
         """(serial, instance), creating the state row of a new database."""
@@ -176,7 +173,7 @@ class VulnStore(Generic[R]):
         Asked once per package of every image scanned: on a raw per-thread connection (as the
         registry's pull path), 190 -> about 15 us per question against SQLAlchemy Core.
         """
-        rows = self._fast.rows(
+        rows = self.db.rows(
             "SELECT r.id, r.data FROM vuln_records r JOIN vuln_affected a ON a.record_id = r.id"
             " WHERE a.ecosystem = ? AND a.name = ? ORDER BY r.id",
             (ecosystem, name),
@@ -187,7 +184,7 @@ class VulnStore(Generic[R]):
         """Records whose id, or one of whose aliases or upstream ids, is among `ids`."""
         wanted = sorted(set(ids))
         found: dict[str, str] = {}
-        with self._read() as conn:
+        with self.db.read() as conn:
             for chunk in chunks(wanted, IN_CHUNK // 2):
                 by_alias = sa.select(vuln_ids.c.record_id).where(vuln_ids.c.alias.in_(chunk))
                 query = sa.select(vuln_records.c.id, vuln_records.c.data).where(
@@ -200,7 +197,7 @@ class VulnStore(Generic[R]):
 
     def version(self) -> str:
         """The database version: changes whenever records change."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             row = self._read_state(conn)
         return "0-none" if row is None else f"{row.serial}-{row.instance}"
 
@@ -216,7 +213,7 @@ class VulnStore(Generic[R]):
         if not serial_text.isdigit():
             return None
         serial = int(serial_text)
-        with self._read() as conn:
+        with self.db.read() as conn:
             state = self._read_state(conn)
             if state is None or instance != state.instance or serial > state.serial:
                 return None
@@ -230,7 +227,7 @@ class VulnStore(Generic[R]):
     def stored_modified(self, ids: Collection[str]) -> dict[str, float]:
         """`modified` of the records among `ids` that are stored."""
         result: dict[str, float] = {}
-        with self._read() as conn:
+        with self.db.read() as conn:
             for chunk in chunks(sorted(ids)):
                 query = sa.select(vuln_records.c.id, vuln_records.c.modified).where(
                     vuln_records.c.id.in_(chunk)
@@ -240,12 +237,12 @@ class VulnStore(Generic[R]):
 
     def source_record_ids(self, source: str) -> set[str]:
         """Ids of the records `source` wrote last."""
-        with self._read() as conn:
+        with self.db.read() as conn:
             query = sa.select(vuln_records.c.id).where(vuln_records.c.source == source)
             return set(conn.execute(query).scalars())
 
     def status(self) -> VulnDbStatus:
-        with self._read() as conn:
+        with self.db.read() as conn:
             state = self._read_state(conn)
             records = conn.execute(sa.select(sa.func.count()).select_from(vuln_records)).scalar()
             keys = sa.select(vuln_affected.c.ecosystem, vuln_affected.c.name).distinct().subquery()
@@ -286,7 +283,7 @@ class VulnStore(Generic[R]):
         a withdrawn one is then deleted instead (or not added). Ids must be unique.
         """
         outcome = BatchOutcome()
-        with self._write() as conn:
+        with self.db.write() as conn:
             serial, _ = self._state(conn, lock=True)
             stored = stored_modified(conn, [r.id for r in incoming])
             new: list[IncomingRecord] = []
@@ -330,7 +327,7 @@ class VulnStore(Generic[R]):
     def remove(self, ids: Collection[str], source: str) -> BatchOutcome:
         """Delete the records among `ids` that `source` wrote last, in one transaction."""
         outcome = BatchOutcome()
-        with self._write() as conn:
+        with self.db.write() as conn:
             serial, _ = self._state(conn, lock=True)
             present: list[str] = []
             for chunk in chunks(sorted(ids)):
@@ -362,7 +359,7 @@ class VulnStore(Generic[R]):
         self, name: str, location: str, imported_at: float, last_modified: float | None
     ) -> None:
         """Note a finished import of source `name`, and refresh every source's count."""
-        with self._write() as conn:
+        with self.db.write() as conn:
             previous = conn.execute(
                 sa.select(vuln_sources.c.last_modified).where(vuln_sources.c.name == name)
             ).one_or_none()

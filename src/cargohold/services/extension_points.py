@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from cargohold.meta.store import StoredManifest
+from cargohold.meta.manifests import StoredManifest
 from cargohold.oci.manifests import Manifest
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.blobs import BlobRecords
 from cargohold.oci.digests import algorithm_of, new_hasher
 from cargohold.storage.base import BlobDriver
 
@@ -52,8 +52,9 @@ Progress = Callable[[str, int], None]
 
 
 class BlobConsistencyCheck:
-    def __init__(self, meta: MetadataStore, blobs: BlobDriver) -> None:
-        self.meta = meta
+    def __init__(self, blob_rows: BlobRecords, blobs: BlobDriver) -> None:
+        # The blob rows (what the metadata says) and the driver (what is stored).
+        self.blob_rows = blob_rows
         self.blobs = blobs
 
     def _content_matches(self, digest: str) -> bool:
@@ -72,7 +73,7 @@ class BlobConsistencyCheck:
 
     def _check_rows(self, report: FsckReport, progress: Progress | None) -> None:
         after = ""
-        while batch := self.meta.blobs.stored(after, BATCH):
+        while batch := self.blob_rows.stored(after, BATCH):
             after = batch[-1][0]
             broken: list[str] = []
             for digest, size in batch:
@@ -88,7 +89,7 @@ class BlobConsistencyCheck:
                     report.damaged += 1
             report.checked_rows += len(batch)
             if broken and report.repair:
-                report.repaired += self.meta.blobs.demote(broken)
+                report.repaired += self.blob_rows.demote(broken)
             if progress is not None:
                 progress("rows", report.checked_rows)
 
@@ -98,7 +99,7 @@ class BlobConsistencyCheck:
         batch: list[str] = []
 
         def flush() -> None:
-            known = self.meta.blobs.known(batch)
+            known = self.blob_rows.known(batch)
             orphans = [(d, self.blobs.stat(d)) for d in batch if d not in known]
             found = [(d, size) for d, size in orphans if size is not None]
             for digest, size in found:
@@ -106,7 +107,7 @@ class BlobConsistencyCheck:
             report.orphans += len(found)
             report.orphan_bytes += sum(size for _, size in found)
             if found and report.repair:
-                self.meta.blobs.adopt_orphans(found)
+                self.blob_rows.adopt_orphans(found)
                 report.repaired += sweep([d for d, _ in found])
             report.checked_objects += len(batch)
             batch.clear()

@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from cargohold.errors import GcBusy
-from cargohold.meta.listings import ManifestFacts
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.blobs import BlobRecords
+from cargohold.meta.deletions import ManifestDeletions
+from cargohold.meta.listings import Listings, ManifestFacts
+from cargohold.meta.repositories import RepositoryRecords
 from cargohold.policy.holds import holding
 from cargohold.services.holds import HoldService
 from cargohold.services.manifest_graph import ManifestGraph
@@ -58,15 +60,25 @@ Progress = Callable[[int, int], None]
 class GarbageCollector:
     def __init__(
         self,
-        meta: MetadataStore,
+        blob_rows: BlobRecords,
+        repositories: RepositoryRecords,
+        listings: Listings,
+        deletions: ManifestDeletions,
         blobs: BlobDriver,
         uploads: UploadService,
         grace_seconds: float,
         holds: HoldService,
     ) -> None:
-        self.holds = holds
-        self.meta = meta
+        # The blob rows (what is garbage) and the driver (the bytes); the repositories, their
+        # manifests and the untagged delete for a run with `untagged`.
+        self.blob_rows = blob_rows
+        self.repositories = repositories
+        self.listings = listings
+        self.deletions = deletions
         self.blobs = blobs
+        self.holds = holds
+        # SQLite has one writer: a sweep batch steps aside after holding it (YIELD_FACTOR).
+        self._single_writer = blob_rows.db.dialect == "sqlite"
         self.uploads = uploads
         self.grace_seconds = grace_seconds
         self._running = threading.Lock()
@@ -81,7 +93,7 @@ class GarbageCollector:
         cutoff = time.time() - self.grace_seconds
         blobs = total = 0
         after = ""
-        while batch := self.meta.blobs.garbage(cutoff, after, 5000):
+        while batch := self.blob_rows.garbage(cutoff, after, 5000):
             blobs += len(batch)
             total += sum(size for _, size in batch)
             after = batch[-1][0]
@@ -104,7 +116,7 @@ class GarbageCollector:
                         held[digest] = held.get(digest, 0) + 1
         return doomed, {
             digest: size
-            for digest, size, references in self.meta.blobs.collectable_references(
+            for digest, size, references in self.blob_rows.collectable_references(
                 sorted(held), cutoff
             )
             if references == held[digest]
@@ -112,7 +124,7 @@ class GarbageCollector:
 
     def _waiting(self, report: GcReport, cutoff: float) -> None:
         """Tell what the grace period keeps: a first run right after pushes frees nothing."""
-        waiting = self.meta.blobs.in_grace(cutoff)
+        waiting = self.blob_rows.in_grace(cutoff)
         report.waiting_blobs = len(waiting)
         report.waiting_bytes = sum(size for size, _ in waiting)
         if waiting:
@@ -123,7 +135,7 @@ class GarbageCollector:
     def sweep_now(self, digests: list[str]) -> int:
         """Delete these blobs if they are garbage, the way a run does; how many were deleted."""
         return len(
-            self.meta.blobs.sweep(digests, time.time() - self.grace_seconds, self._delete_bytes)
+            self.blob_rows.sweep(digests, time.time() - self.grace_seconds, self._delete_bytes)
         )
 
     def _delete_bytes(self, digests: list[str]) -> None:
@@ -142,10 +154,10 @@ class GarbageCollector:
         """
         now = time.time()
         last: str | None = None
-        while names := self.meta.catalog(500, last):
+        while names := self.repositories.catalog(500, last):
             last = names[-1]
             for repository in names:
-                facts = self.meta.listings.repository_manifests(repository) or []
+                facts = self.listings.repository_manifests(repository) or []
                 graph = ManifestGraph(facts)
                 held = self.holds.active_for(repository)
                 roots = {
@@ -166,7 +178,7 @@ class GarbageCollector:
         removed = 0
         for repository, doomed in self._untagged_manifests(cutoff):
             digests = [f.digest for f in doomed]
-            removed += self.meta.deletions.delete_untagged_manifests(repository, digests, "gc")
+            removed += self.deletions.delete_untagged_manifests(repository, digests, "gc")
         return removed
 
     def run(
@@ -193,14 +205,14 @@ class GarbageCollector:
                 else:
                     report.untagged_manifests = self._remove_untagged(cutoff)
             after = ""
-            while batch := self.meta.blobs.garbage(cutoff, after, BATCH):
+            while batch := self.blob_rows.garbage(cutoff, after, BATCH):
                 after = batch[-1][0]
                 if dry_run:
                     swept = batch
                 else:
                     held = time.monotonic()
-                    swept = self.meta.blobs.sweep([d for d, _ in batch], cutoff, self._delete_bytes)
-                    if self.meta.dialect == "sqlite":
+                    swept = self.blob_rows.sweep([d for d, _ in batch], cutoff, self._delete_bytes)
+                    if self._single_writer:
                         time.sleep((time.monotonic() - held) * YIELD_FACTOR)
                 report.blobs += len(swept)
                 report.bytes += sum(size for _, size in swept)

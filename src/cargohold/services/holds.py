@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 from cargohold.errors import Denied, HoldRequestInvalid, HoldUnknown
-from cargohold.meta.holds import HoldRow
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.holds import HoldRecords, HoldRow
 from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.policy.holds import Hold, HoldInvalid, holding, validate_hold
@@ -55,11 +54,11 @@ def _parse_until(value: Any) -> float | None:
 
 
 class HoldService:
-    def __init__(self, meta: MetadataStore) -> None:
-        self.meta = meta
+    def __init__(self, records: HoldRecords) -> None:
+        self.records = records
 
     def list(self) -> list[Hold]:
-        return [_hold(row) for row in self.meta.holds.all()]
+        return [_hold(row) for row in self.records.all()]
 
     def add(self, document: Any, actor: str) -> Hold:
         if not isinstance(document, dict):
@@ -81,18 +80,18 @@ class HoldService:
         except HoldInvalid as exc:
             raise HoldRequestInvalid(str(exc)) from None
         row = HoldRow(0, hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at)
-        hold_id = self.meta.holds.add(row, actor)
+        hold_id = self.records.add(row, actor)
         return Hold(hold_id, hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at)
 
     def release(self, hold_id: int, actor: str) -> Hold:
-        removed = self.meta.holds.remove(hold_id, actor)
+        removed = self.records.remove(hold_id, actor)
         if removed is None:
             raise HoldUnknown(detail={"id": hold_id})
         return _hold(removed)
 
     def active_for(self, repository: str) -> list[Hold]:
         now = time.time()
-        rows = self.meta.holds.for_repository(repository, project_of(repository))
+        rows = self.records.for_repository(repository, project_of(repository))
         return [h for h in map(_hold, rows) if h.active(now) and h.covers(repository, h.digest)]
 
     def refuse_delete(self, repository: str, digest: str | None, what: str) -> None:

@@ -6,8 +6,10 @@ import time
 from dataclasses import dataclass, field
 
 from cargohold.errors import NameUnknown, PolicyInvalid, PolicyUnknown
-from cargohold.meta.deletions import ExpiringImage, SkippedImage
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.deletions import ExpiringImage, ManifestDeletions, SkippedImage
+from cargohold.meta.lifecycle_policies import LifecyclePolicyRecords
+from cargohold.meta.listings import Listings
+from cargohold.meta.repositories import RepositoryRecords
 from cargohold.oci.names import check_name
 from cargohold.policy.holds import holding
 from cargohold.policy.lifecycle import (
@@ -71,19 +73,26 @@ ORPHAN_GRACE_SECONDS = 24 * 3600.0
 class LifecycleService:
     def __init__(
         self,
-        meta: MetadataStore,
+        policies: LifecyclePolicyRecords,
+        repositories: RepositoryRecords,
+        listings: Listings,
+        deletions: ManifestDeletions,
         holds: HoldService,
         orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS,
     ) -> None:
-        self.meta = meta
+        self.policies = policies
+        self.repositories = repositories
+        # The manifests an evaluation sees, and the compare-and-delete that applies it.
+        self.listings = listings
+        self.deletions = deletions
         self.holds = holds
         self.orphan_grace_seconds = orphan_grace_seconds
 
     def policy(self, repository: str) -> str:
         check_name(repository)
-        text = self.meta.lifecycle_policies.get(repository)
+        text = self.policies.get(repository)
         if text is None:
-            if not self.meta.repository_exists(repository):
+            if not self.repositories.exists(repository):
                 raise NameUnknown(detail={"name": repository})
             raise PolicyUnknown(f"no lifecycle policy is set for {repository}")
         return text
@@ -91,12 +100,12 @@ class LifecycleService:
     def set_policy(self, repository: str, policy_text: str, actor: str) -> LifecyclePreview:
         """Validate and store a repository's policy; returns what it would do now."""
         preview = self.preview(repository, policy_text)
-        self.meta.lifecycle_policies.set(repository, policy_text, actor)
+        self.policies.set(repository, policy_text, actor)
         return preview
 
     def remove_policy(self, repository: str, actor: str) -> None:
         self.policy(repository)
-        self.meta.lifecycle_policies.set(repository, None, actor)
+        self.policies.set(repository, None, actor)
 
     def apply(self, repository: str, actor: str, now: float | None = None) -> LifecyclePreview:
         """Run the stored policy for real: evaluate it, then delete what it expires."""
@@ -109,7 +118,7 @@ class LifecycleService:
         tagged, untagged, pushed again or held since the evaluation is kept and reported in
         `preview.skipped`, never overridden.
         """
-        outcome = self.meta.deletions.delete_expiring_images(
+        outcome = self.deletions.delete_expiring_images(
             preview.repository,
             [
                 ExpiringImage(
@@ -141,7 +150,7 @@ class LifecycleService:
                 + (f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""),
                 detail={"problems": exc.problems},
             ) from None
-        facts = self.meta.listings.repository_manifests(repository)
+        facts = self.listings.repository_manifests(repository)
         if facts is None:
             raise NameUnknown(detail={"name": repository})
         now = time.time() if now is None else now
@@ -175,7 +184,7 @@ class LifecycleService:
         going_blobs = graph.blobs(going)
         kept_blobs = graph.blobs(kept)
         freed_blobs = {d: s for d, s in going_blobs.items() if d not in kept_blobs}
-        shared = self.meta.listings.blobs_referenced_outside(repository, freed_blobs)
+        shared = self.listings.blobs_referenced_outside(repository, freed_blobs)
         preview = LifecyclePreview(
             repository,
             policy.text,

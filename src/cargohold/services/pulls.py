@@ -7,7 +7,7 @@ import threading
 import time
 
 from cargohold.errors import is_disk_full
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.manifests import ManifestRecords
 
 log = logging.getLogger("cargohold.pulls")
 
@@ -18,8 +18,8 @@ class PullRecorder:
     A clean shutdown calls `close()`, which flushes what is left.
     """
 
-    def __init__(self, store: MetadataStore, interval: float) -> None:
-        self._store = store
+    def __init__(self, manifests: ManifestRecords, interval: float) -> None:
+        self._manifests = manifests
         self._interval = interval
         self._pending: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -40,7 +40,7 @@ class PullRecorder:
         if not pending:
             return
         try:
-            self._store.record_pulls(pending)
+            self._manifests.record_pulls(pending)
         except Exception as exc:
             if is_disk_full(exc):
                 # Every flush would fail alike: one line each, not a traceback every interval.

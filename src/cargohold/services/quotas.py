@@ -4,7 +4,7 @@ Usage is the bytes of the distinct blobs the project's manifests reference, plus
 or mounted within the garbage collector's grace period that no manifest references yet (a push
 whose manifest has not arrived): a blob shared by two repositories of the project counts once;
 manifests themselves are not counted. A refused push or deleted images stop counting once
-their links are older than the grace period (see MetadataStore._PROJECT_COUNTED). It is
+their links are older than the grace period (see meta/quotas.py). It is
 checked, inside the write transaction, whenever a blob is linked (an upload completes, a
 mount), and when a manifest is put, with the blobs it makes count again.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from cargohold.errors import QuotaInvalid, QuotaUnknown
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.quotas import QuotaRecords
 from cargohold.oci.names import is_valid_name
 
 
@@ -25,11 +25,11 @@ def _check_project(project: str) -> str:
 
 
 class QuotaService:
-    def __init__(self, meta: MetadataStore) -> None:
-        self.meta = meta
+    def __init__(self, records: QuotaRecords) -> None:
+        self.records = records
 
     def get(self, project: str) -> dict[str, Any]:
-        limit, usage = self.meta.quotas.get(_check_project(project), usage_without_quota=True)
+        limit, usage = self.records.get(_check_project(project), usage_without_quota=True)
         return {"project": project, "limitBytes": limit, "usageBytes": usage}
 
     def set(self, project: str, document: Any, actor: str) -> dict[str, Any]:
@@ -37,10 +37,10 @@ class QuotaService:
         limit = document.get("limitBytes") if isinstance(document, dict) else None
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise QuotaInvalid('the body must be {"limitBytes": <non-negative integer>}')
-        self.meta.quotas.set(project, limit, actor)
+        self.records.set(project, limit, actor)
         return self.get(project)
 
     def remove(self, project: str, actor: str) -> None:
         if self.get(project)["limitBytes"] is None:
             raise QuotaUnknown(detail={"project": project})
-        self.meta.quotas.set(project, None, actor)
+        self.records.set(project, None, actor)

@@ -22,14 +22,10 @@ from cargohold.errors import (
     check_push,
     quota_denied,
 )
+from cargohold.meta.manifests import ReferencesGone, SizesDiffer, StoredManifest
 from cargohold.meta.quotas import QuotaExceeded
-from cargohold.meta.store import (
-    MetadataStore,
-    ReferencesGone,
-    SizesDiffer,
-    StoredManifest,
-    TagMoved,
-)
+from cargohold.meta.store import MetadataStore
+from cargohold.meta.tags import TagMoved
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.digests import (
     EMPTY_JSON,
@@ -136,7 +132,7 @@ class RegistryService:
         check_push(self.access.push_denied(repository), repository)
         self.holds.refuse_delete(repository, None, f"blob {digest} from {repository}")
         if self.meta.blobs.linked_size(repository, digest) is None:
-            if not self.meta.repository_exists(repository):
+            if not self.meta.repositories.exists(repository):
                 raise NameUnknown(detail={"name": repository})
             raise BlobUnknown(detail={"digest": digest})
         if self.meta.blobs.referenced_in(repository, digest):
@@ -220,7 +216,7 @@ class RegistryService:
             rules = self.tag_rules.rules_for(repository)
             if rules:
                 denial = check_tag_push(
-                    rules, repository, tag, self.meta.tag_digest(repository, tag), digest
+                    rules, repository, tag, self.meta.tags.digest(repository, tag), digest
                 )
                 if denial:
                     raise Denied(denial, detail={"tag": tag})
@@ -243,7 +239,7 @@ class RegistryService:
                     self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
                 self.meta.blobs.mark_stored(EMPTY_JSON_DIGEST)
         try:
-            self.meta.put_manifest(repository, digest, put.body, manifest, tag, put.immutable)
+            self.meta.manifests.put(repository, digest, put.body, manifest, tag, put.immutable)
         except ReferencesGone as gone:
             # Checked inside the write transaction, so a blob deleted meanwhile (garbage
             # collection, a blob delete, a lifecycle run) is caught here too.
@@ -280,7 +276,7 @@ class RegistryService:
         return PutManifestResult(digest, manifest.subject.digest if manifest.subject else None)
 
     def _manifest_unknown(self, repository: str, reference: str) -> RegistryError:
-        if not self.meta.repository_exists(repository):
+        if not self.meta.repositories.exists(repository):
             return NameUnknown(detail={"name": repository})
         return ManifestUnknown(detail={"reference": reference[:200]})
 
@@ -289,9 +285,9 @@ class RegistryService:
         ref = Reference.parse_existing(reference)
         if ref is None:
             raise self._manifest_unknown(repository, reference)
-        stored = self.meta.find_manifest(repository, ref.value, ref.is_digest)
+        stored = self.meta.manifests.find(repository, ref.value, ref.is_digest)
         if stored is None:
-            if not self.meta.repository_exists(repository):
+            if not self.meta.repositories.exists(repository):
                 raise NameUnknown(detail={"name": repository})
             raise ManifestUnknown(detail={"reference": reference})
         if count_pull:
@@ -312,12 +308,14 @@ class RegistryService:
         ref = Reference.parse_existing(reference)
         if ref is None:
             raise self._manifest_unknown(repository, reference)
-        digest = ref.value if ref.is_digest else self.meta.tag_digest(repository, ref.value)
+        digest = ref.value if ref.is_digest else self.meta.tags.digest(repository, ref.value)
         if digest is not None:
             self.holds.refuse_delete(repository, digest, f"{repository}:{reference}")
         rules = self.tag_rules.rules_for(repository)
         if rules:
-            tags = self.meta.manifest_tags(repository, ref.value) if ref.is_digest else [ref.value]
+            tags = (
+                self.meta.tags.of_manifest(repository, ref.value) if ref.is_digest else [ref.value]
+            )
             denial = check_tags_delete(rules, repository, tags)
             if denial:
                 raise Denied(denial, detail={"reference": reference})
@@ -326,11 +324,11 @@ class RegistryService:
         """Delete what check_manifest_delete allowed."""
         ref = Reference.parse(reference)
         if ref.is_digest:
-            deleted = self.meta.delete_manifest(repository, ref.value, actor)
+            deleted = self.meta.manifests.delete(repository, ref.value, actor)
         else:
-            deleted = self.meta.delete_tag(repository, ref.value, actor)
+            deleted = self.meta.tags.delete(repository, ref.value, actor)
         if not deleted:
-            if not self.meta.repository_exists(repository):
+            if not self.meta.repositories.exists(repository):
                 raise NameUnknown(detail={"name": repository})
             raise ManifestUnknown(detail={"reference": reference})
 
@@ -338,13 +336,13 @@ class RegistryService:
 
     def tags(self, repository: str, limit: int | None, last: str | None) -> list[str]:
         check_name(repository)
-        names = self.meta.list_tags(repository, limit, last)
+        names = self.meta.tags.names(repository, limit, last)
         if names is None:
             raise NameUnknown(detail={"name": repository})
         return names
 
     def catalog(self, limit: int, last: str | None) -> list[str]:
-        return self.meta.catalog(limit, last)
+        return self.meta.repositories.catalog(limit, last)
 
     def referrers(
         self, repository: str, digest: str, artifact_type: str | None
@@ -359,7 +357,7 @@ class RegistryService:
             size,
             ref_artifact_type,
             annotations_json,
-        ) in self.meta.referrers(repository, digest):
+        ) in self.meta.manifests.referrers(repository, digest):
             if artifact_type is not None and ref_artifact_type != artifact_type:
                 continue
             descriptor: dict[str, object] = {

@@ -23,8 +23,8 @@ from cargohold.errors import (
     Denied,
     ScanPolicyInvalid,
 )
+from cargohold.meta.manifests import StoredManifest
 from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanStore
-from cargohold.meta.store import StoredManifest
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import Manifest, parse_manifest
 from cargohold.oci.names import is_valid_name, project_of

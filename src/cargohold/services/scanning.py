@@ -151,7 +151,7 @@ class ScanService:
         return ImageToScan(digest, self._platform(manifest), layers)
 
     def _manifest(self, repository: str, digest: str) -> Manifest:
-        stored = self.meta.find_manifest(repository, digest, True)
+        stored = self.meta.manifests.find(repository, digest, True)
         if stored is None:
             raise ManifestUnknown(f"no manifest {digest} in {repository}")
         return parse_manifest(stored.content, stored.media_type)

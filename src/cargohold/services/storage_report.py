@@ -15,19 +15,19 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from cargohold.meta.store import MetadataStore
+from cargohold.meta.accounting import StorageAccounting
 from cargohold.oci.names import project_of
 from cargohold.services.gc import GarbageCollector
 
 
 class StorageReportService:
-    def __init__(self, meta: MetadataStore, gc: GarbageCollector) -> None:
-        self.meta = meta
+    def __init__(self, accounting: StorageAccounting, gc: GarbageCollector) -> None:
+        self.accounting = accounting
         self.gc = gc
 
     def report(self) -> dict[str, Any]:
-        links = self.meta.accounting.blob_links()
-        logical = self.meta.accounting.logical_sizes()
+        links = self.accounting.blob_links()
+        logical = self.accounting.logical_sizes()
         sizes: dict[str, int] = {}
         repo_blobs: dict[str, set[str]] = defaultdict(set)
         project_blobs: dict[str, set[str]] = defaultdict(set)
@@ -69,7 +69,7 @@ class StorageReportService:
                     ),
                 }
             )
-        stored_blobs, stored_bytes = self.meta.accounting.stored_blob_bytes()
+        stored_blobs, stored_bytes = self.accounting.stored_blob_bytes()
         logical_total = sum(int(row["logicalBytes"]) for row in repository_rows)
         reclaimable_blobs, reclaimable_bytes = self.gc.count()
         return {

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cargohold.errors import TagRuleInvalid, TagRuleUnknown
-from cargohold.meta.store import MetadataStore
-from cargohold.meta.tag_rules import TagRuleRow
+from cargohold.meta.tag_rules import TagRuleRecords, TagRuleRow
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.policy.immutability import RuleInvalid, TagRule, validate_rule
 
@@ -37,17 +36,16 @@ def rule_document(rule: TagRule) -> dict[str, Any]:
 
 
 class TagRuleService:
-    def __init__(self, meta: MetadataStore) -> None:
-        self.meta = meta
+    def __init__(self, records: TagRuleRecords) -> None:
+        self.records = records
 
     def rules_for(self, repository: str) -> list[TagRule]:
         return [
-            _rule(row)
-            for row in self.meta.tag_rules.for_repository(repository, project_of(repository))
+            _rule(row) for row in self.records.for_repository(repository, project_of(repository))
         ]
 
     def list(self) -> list[TagRule]:
-        return [_rule(row) for row in self.meta.tag_rules.all()]
+        return [_rule(row) for row in self.records.all()]
 
     def add(self, document: Any, actor: str) -> TagRule:
         if not isinstance(document, dict):
@@ -79,7 +77,7 @@ class TagRuleService:
         row = TagRuleRow(
             0, rule.kind, rule.scope, rule.target, rule.pattern, rule.pattern_kind, rule.excludes
         )
-        rule_id = self.meta.tag_rules.add(row, actor)
+        rule_id = self.records.add(row, actor)
         return TagRule(
             rule_id,
             rule.kind,
@@ -91,7 +89,7 @@ class TagRuleService:
         )
 
     def remove(self, rule_id: int, actor: str) -> TagRule:
-        removed = self.meta.tag_rules.remove(rule_id, actor)
+        removed = self.records.remove(rule_id, actor)
         if removed is None:
             raise TagRuleUnknown(detail={"id": rule_id})
         return _rule(removed)
