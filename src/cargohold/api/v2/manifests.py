@@ -25,12 +25,7 @@ async def manifest(request: Request) -> Response:
     method = request.method
 
     if method in ("GET", "HEAD"):
-        count_pull = method == "GET"
-        if count_pull and ctx.registry.pull_gates:
-            # A pull gate (the scan policy's) queries beyond the one lookup: not a fast read.
-            stored = await in_pool(ctx.registry.get_manifest, name, reference, True)
-        else:
-            stored = fast_read(ctx.registry.get_manifest, name, reference, count_pull)
+        stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
         headers = {
             "Docker-Content-Digest": stored.digest,
             "ETag": f'"{stored.digest}"',
