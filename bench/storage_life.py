@@ -20,7 +20,6 @@ import os
 import shutil
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cargohold.meta.db import make_engine, migrate
@@ -148,8 +147,7 @@ def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
     meta = MetadataStore(engine := make_engine(f"sqlite:///{root / 'gc.db'}"))
     migrate(engine)
     store = FilesystemBlobStore(root / "blobs")
-    pool = ThreadPoolExecutor(max_workers=1)
-    uploads = UploadService(meta, store, UploadStaging(meta, store, 86400), pool, pool, AllowAll())
+    uploads = UploadService(meta, store, UploadStaging(meta, store, 86400), AllowAll())
     collector = GarbageCollector(
         meta.blobs,
         meta.repositories,

@@ -2,20 +2,17 @@
 
 The HTTP app (api/app.py), the job worker (server.run_worker) and the CLI's local commands
 take what build_services returns; no service builds its own dependencies, and none has a
-permissive default (an access policy, holds, executors): each is given here, or the
-constructor fails. Optional features are extensions (extensions/): each enabled one hands its
-hooks to the services that call them (on-push hooks and pull gates to the registry, kinds of
-job to the job service) and its routes to the app; a disabled one adds nothing and is not
-imported.
+permissive default (an access policy, holds): each is given here, or the constructor fails.
+Services are plain synchronous code and carry no executors: how the HTTP layer keeps them off
+the event loop is its own business (api/boundary.py, decision 017). Optional features are
+extensions (extensions/): each enabled one hands its hooks to the services that call them
+(on-push hooks and pull gates to the registry, kinds of job to the job service) and its routes
+to the app; a disabled one adds nothing and is not imported.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -41,8 +38,6 @@ from cargohold.services.uploads import UploadService
 from cargohold.storage.base import BlobDriver
 from cargohold.storage.space import SpaceReserve
 
-T = TypeVar("T")
-
 
 @dataclass
 class Services:
@@ -62,18 +57,12 @@ class Services:
     gc: GarbageCollector
     quotas: QuotaService
     storage_report: StorageReportService
-    # Metadata writes run here, never on the event loop: a writer waiting for SQLite's lock
-    # (held by another worker) must not stall every other request of this process.
-    db_executor: Executor
     jobs: JobService
     fsck: BlobConsistencyCheck
     # The data directory's free space and the reserve that keeps deletes working when full.
     space: SpaceReserve
     # Every extension, enabled or not, by name.
     extensions: dict[str, Extension]
-
-    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn, *args)
 
     def enabled_extensions(self) -> list[Extension]:
         return [ext for ext in self.extensions.values() if ext.enabled]
@@ -100,16 +89,12 @@ def build_uploads(
     meta: MetadataStore,
     blobs: BlobDriver,
     access: AccessPolicy,
-    db_executor: Executor,
 ) -> UploadService:
     """Upload sessions, staging their bytes through the blob driver (services/staging.py)."""
-    io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
     return UploadService(
         meta,
         blobs,
         UploadStaging(meta, blobs, settings.upload_expiry_seconds),
-        executor=io_executor,
-        db_executor=db_executor,
         access=access,
     )
 
@@ -142,11 +127,7 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
     access = access_policy(settings)
     tag_rules = TagRuleService(meta.tag_rules)
     holds = HoldService(meta.holds)
-    # SQLite has one writer at a time: one thread per process queues this process's writes
-    # instead of making several threads spin on the lock.
-    writers = 1 if meta.dialect == "sqlite" else 8
-    db_executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="db")
-    uploads = build_uploads(settings, meta, blobs, access, db_executor)
+    uploads = build_uploads(settings, meta, blobs, access)
     space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
     gc = GarbageCollector(
         meta.blobs,
@@ -198,7 +179,6 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         gc=gc,
         quotas=QuotaService(meta.quotas),
         storage_report=StorageReportService(meta.accounting, gc),
-        db_executor=db_executor,
         jobs=jobs,
         fsck=BlobConsistencyCheck(meta.blobs, blobs),
         space=space,

@@ -353,6 +353,8 @@ def test_idle_sessions_expire(tmp_path: Path) -> None:
 
             assert_error(patch_chunk(client, idle, DATA[10:20], 10), 404, "BLOB_UPLOAD_UNKNOWN")
             assert_error(client.get(idle), 404, "BLOB_UPLOAD_UNKNOWN")
+            # Gone with its staged bytes, not only forgotten.
+            assert not staged_upload_path(server.data_dir, upload_id(idle)).exists()
             put = client.put(idle, params={"digest": digest_of(DATA[:10])})
             assert_error(put, 404, "BLOB_UPLOAD_UNKNOWN")
             assert_no_blob(client, repo, digest_of(DATA[:10]))

@@ -1,6 +1,6 @@
 """The admin JSON API under /api/v1/ (described by openapi.py).
 
-Its queries can be long; they run off the event loop.
+Its queries can be long: every service call runs on the boundary's pool (api/boundary.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from cargohold.api.bodies import CLOSE, read_body
+from cargohold.api.boundary import in_pool
 from cargohold.api.context import ANONYMOUS, context
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.params import json_body, path_id, query_flag
@@ -40,8 +41,8 @@ from cargohold.services.tag_rules import rule_document
 
 async def system_info(request: Request) -> Response:
     ctx = context(request)
-    info = await ctx.offload(ctx.listings.system)
-    info["jobs"] = {"pending": await ctx.offload(ctx.jobs.queue.pending)}
+    info = await in_pool(ctx.listings.system)
+    info["jobs"] = {"pending": await in_pool(ctx.jobs.queue.pending)}
     return JSONResponse(info)
 
 
@@ -50,7 +51,7 @@ async def repositories(request: Request) -> Response:
     n = page_size(request, MAX_PAGE)
     assert n is not None
     last = last_param(request)
-    rows = await ctx.offload(ctx.listings.repositories, n + 1, last) if n else []
+    rows = await in_pool(ctx.listings.repositories, n + 1, last) if n else []
     headers = {}
     if len(rows) > n:
         rows = rows[:n]
@@ -61,7 +62,7 @@ async def repositories(request: Request) -> Response:
 async def repository_tags(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["name"]
-    return JSONResponse({"name": name, "tags": await ctx.offload(ctx.listings.tags, name)})
+    return JSONResponse({"name": name, "tags": await in_pool(ctx.listings.tags, name)})
 
 
 async def openapi(request: Request) -> Response:
@@ -134,8 +135,8 @@ async def lifecycle_preview(request: Request) -> Response:
     name = request.path_params["name"]
     text = await _policy_body(request)
     if not text.strip():
-        text = await ctx.offload(ctx.lifecycle.policy, name)
-    preview = await ctx.offload(ctx.lifecycle.preview, name, text)
+        text = await in_pool(ctx.lifecycle.policy, name)
+    preview = await in_pool(ctx.lifecycle.preview, name, text)
     return JSONResponse(_preview_document(preview))
 
 
@@ -143,19 +144,19 @@ async def lifecycle_policy(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["name"]
     if request.method == "GET":
-        text = await ctx.offload(ctx.lifecycle.policy, name)
+        text = await in_pool(ctx.lifecycle.policy, name)
         return JSONResponse({"repositoryName": name, "lifecyclePolicyText": text})
     if request.method == "DELETE":
-        await ctx.offload(ctx.lifecycle.remove_policy, name, ANONYMOUS)
+        await in_pool(ctx.lifecycle.remove_policy, name, ANONYMOUS)
         return Response(status_code=204)
     text = await _policy_body(request)
-    preview = await ctx.offload(ctx.lifecycle.set_policy, name, text, ANONYMOUS)
+    preview = await in_pool(ctx.lifecycle.set_policy, name, text, ANONYMOUS)
     return JSONResponse(_preview_document(preview))
 
 
 async def lifecycle_apply(request: Request) -> Response:
     ctx = context(request)
-    preview = await ctx.offload(ctx.lifecycle.apply, request.path_params["name"], ANONYMOUS)
+    preview = await in_pool(ctx.lifecycle.apply, request.path_params["name"], ANONYMOUS)
     return JSONResponse(_preview_document(preview))
 
 
@@ -164,21 +165,21 @@ log = logging.getLogger("cargohold.api")
 
 async def list_tag_rules(request: Request) -> Response:
     ctx = context(request)
-    rules = await ctx.offload(ctx.tag_rules.list)
+    rules = await in_pool(ctx.tag_rules.list)
     return JSONResponse({"rules": [rule_document(rule) for rule in rules]})
 
 
 async def add_tag_rule(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, TagRuleInvalid, "the rule")
-    rule = await ctx.offload(ctx.tag_rules.add, document, ANONYMOUS)
+    rule = await in_pool(ctx.tag_rules.add, document, ANONYMOUS)
     return JSONResponse(rule_document(rule), status_code=201)
 
 
 async def remove_tag_rule(request: Request) -> Response:
     ctx = context(request)
     rule_id = path_id(request, "rule_id", TagRuleUnknown)
-    await ctx.offload(ctx.tag_rules.remove, rule_id, ANONYMOUS)
+    await in_pool(ctx.tag_rules.remove, rule_id, ANONYMOUS)
     return Response(status_code=204)
 
 
@@ -186,27 +187,27 @@ async def audit(request: Request) -> Response:
     ctx = context(request)
     n = page_size(request, 100)
     assert n is not None
-    events = await ctx.offload(ctx.listings.audit, n) if n else []
+    events = await in_pool(ctx.listings.audit, n) if n else []
     return JSONResponse({"events": events})
 
 
 async def list_holds(request: Request) -> Response:
     ctx = context(request)
-    holds = await ctx.offload(ctx.holds.list)
+    holds = await in_pool(ctx.holds.list)
     return JSONResponse({"holds": [hold_document(hold) for hold in holds]})
 
 
 async def add_hold(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, HoldRequestInvalid, "the hold")
-    hold = await ctx.offload(ctx.holds.add, document, ANONYMOUS)
+    hold = await in_pool(ctx.holds.add, document, ANONYMOUS)
     return JSONResponse(hold_document(hold), status_code=201)
 
 
 async def release_hold(request: Request) -> Response:
     ctx = context(request)
     hold_id = path_id(request, "hold_id", HoldUnknown)
-    await ctx.offload(ctx.holds.release, hold_id, ANONYMOUS)
+    await in_pool(ctx.holds.release, hold_id, ANONYMOUS)
     return Response(status_code=204)
 
 
@@ -214,7 +215,7 @@ Emit = Callable[[dict[str, object]], None]
 
 
 def stream_work(work: Callable[[Emit], dict[str, object]], what: str) -> StreamingResponse:
-    """Run `work(emit)` in a thread, streaming its events and then its result as NDJSON.
+    """Run `work(emit)` on the pool, streaming its events and then its result as NDJSON.
 
     The last line is {"event": "done", "report": {...}} or {"event": "error", "code",
     "message"}: the status line went out with the first event, so errors travel in-band.
@@ -225,7 +226,7 @@ def stream_work(work: Callable[[Emit], dict[str, object]], what: str) -> Streami
     def emit(event: dict[str, object]) -> None:
         loop.call_soon_threadsafe(events.put_nowait, event)
 
-    job = loop.run_in_executor(None, work, emit)
+    job = asyncio.ensure_future(in_pool(work, emit))
 
     async def lines() -> AsyncIterator[bytes]:
         while True:
@@ -306,17 +307,17 @@ async def project_quota(request: Request) -> Response:
     ctx = context(request)
     project = request.path_params["project"]
     if request.method == "GET":
-        return JSONResponse(await ctx.offload(ctx.quotas.get, project))
+        return JSONResponse(await in_pool(ctx.quotas.get, project))
     if request.method == "DELETE":
-        await ctx.offload(ctx.quotas.remove, project, ANONYMOUS)
+        await in_pool(ctx.quotas.remove, project, ANONYMOUS)
         return Response(status_code=204)
     document = await json_body(request, QuotaInvalid, 'the quota: {"limitBytes": N}')
-    return JSONResponse(await ctx.offload(ctx.quotas.set, project, document, ANONYMOUS))
+    return JSONResponse(await in_pool(ctx.quotas.set, project, document, ANONYMOUS))
 
 
 async def storage_report(request: Request) -> Response:
     ctx = context(request)
-    return JSONResponse(await ctx.offload(ctx.storage_report.report))
+    return JSONResponse(await in_pool(ctx.storage_report.report))
 
 
 async def list_jobs(request: Request) -> Response:
@@ -326,7 +327,7 @@ async def list_jobs(request: Request) -> Response:
     assert n is not None
     kind = request.query_params.get("kind") or None
     state = request.query_params.get("state") or None
-    runs = await ctx.offload(ctx.jobs.recent, n, kind, state)
+    runs = await in_pool(ctx.jobs.recent, n, kind, state)
     return JSONResponse({"jobs": [run.as_dict() for run in runs]})
 
 
@@ -341,7 +342,7 @@ async def submit_job(request: Request) -> Response:
     args = document.get("args", {})
     if not isinstance(args, dict):
         raise JobInvalid("args must be a JSON object")
-    run = await ctx.offload(ctx.jobs.submit, document["kind"], args, "api", ANONYMOUS)
+    run = await in_pool(ctx.jobs.submit, document["kind"], args, "api", ANONYMOUS)
     return JSONResponse(run.as_dict(), status_code=202)
 
 
@@ -354,5 +355,5 @@ async def job(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     if _JOB_ID.fullmatch(job_id) is None:
         raise JobUnknown(f"no job {job_id[:100]!r}")
-    run = await ctx.offload(ctx.jobs.get, job_id)
+    run = await in_pool(ctx.jobs.get, job_id)
     return JSONResponse(run.as_dict())

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from cargohold.api import admin
 from cargohold.api.accesslog import AccessLogMiddleware
 from cargohold.api.bodyguard import BodyGuardMiddleware
+from cargohold.api.boundary import close_pool, in_pool, open_pool
 from cargohold.api.context import AppContext
 from cargohold.api.diskguard import DiskSpaceGuard, disk_full_handler
 from cargohold.api.errors import (
@@ -102,14 +103,14 @@ ROUTES = [
 
 
 async def _expire_idle_uploads(ctx: AppContext) -> None:
-    """Drop upload sessions idle past the expiry, a few times per expiry period."""
+    """Drop upload sessions idle past the expiry, a few times per expiry period (on the pool:
+    it deletes rows and files)."""
     interval = max(1.0, min(600.0, ctx.settings.upload_expiry_seconds / 4))
-    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)
         try:
-            await loop.run_in_executor(None, ctx.uploads.expire_idle)
-            await loop.run_in_executor(None, ctx.space.restore)
+            await in_pool(ctx.uploads.expire_idle)
+            await in_pool(ctx.space.restore)
         except Exception:
             log.exception("expiring idle uploads failed; will retry")
 
@@ -132,6 +133,7 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        open_pool()
         ctx.pulls.start()
         leader = NodeLeader(
             Path(ctx.settings.data_dir) / "jobs.lock",
@@ -144,10 +146,11 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
             yield
         finally:
             housekeeping.cancel()
-            await asyncio.get_running_loop().run_in_executor(None, ctx.jobs.flush)
-            await asyncio.get_running_loop().run_in_executor(None, ctx.jobs.queue.stop)
-            leader.stop()
-            ctx.pulls.close()
+            await in_pool(ctx.jobs.flush)
+            await in_pool(ctx.jobs.queue.stop)
+            await in_pool(leader.stop)
+            await in_pool(ctx.pulls.close)
+            close_pool()  # waits for what is still running: the process is stopping
 
     app = Starlette(
         routes=[

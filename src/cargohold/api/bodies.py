@@ -5,21 +5,28 @@ A declared `Content-Length` above the limit is refused before a byte is read; a 
 so the rest of the body is never read. Every refusal is `SIZE_INVALID`, on /v2/ and on the admin
 API alike; the status says which way the body failed (413 too large, 408 stalled). A body the
 client breaks off is api/errors.py's client_disconnect_handler.
+
+Large bodies are never held whole: stream_body hands them to a synchronous writer on the
+boundary's pool a batch at a time, receiving the next batch while the previous one is written.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.requests import Request
 
+from cargohold.api.boundary import in_pool
 from cargohold.api.context import context
 from cargohold.errors import BodyTooLarge, RegistryError
 from cargohold.parsing.integers import parse_non_negative
 
-# Bytes gathered before a write to a spooled file is handed to a thread.
+# Bytes gathered before a write is handed to the pool: large enough that the hop costs
+# nothing, small enough to bound memory per body (two batches: one written, one gathered).
+WRITE_BATCH = 256 * 1024
+# A spooled file (a vulnerability database import) is written in larger batches.
 SPOOL_BATCH = 1024 * 1024
 # The answer to a body that is not read to its end ends the connection: say so to the client.
 CLOSE = {"Connection": "close"}
@@ -60,25 +67,59 @@ async def read_json_body(request: Request) -> bytes:
     return await read_body(request, context(request).settings.max_json_body_bytes)
 
 
+async def stream_body(
+    chunks: AsyncIterator[bytes],
+    write: Callable[[bytes], None],
+    batch_bytes: int = WRITE_BATCH,
+    limit: int | None = None,
+    too_large: TooLarge = body_too_large,
+) -> int:
+    """Hand the body to the synchronous `write` on the pool, in batches of about `batch_bytes`,
+    one batch in flight while the next is received; returns the bytes handed over.
+
+    `write` is called once at a time and in order. When this raises (a refused or broken-off
+    body, a failed write), no write is running any more: the caller can clean up after them.
+    """
+    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    batched = 0
+    size = 0
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            size += len(chunk)
+            if limit is not None and size > limit:
+                raise too_large(limit)
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= batch_bytes:
+                data = b"".join(batch)
+                batch, batched = [], 0
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(in_pool(write, data))
+        if pending is not None:
+            await pending
+            pending = None
+        if batch:
+            await in_pool(write, b"".join(batch))
+    finally:
+        if pending is not None:
+            # Shielded: the write ends before the caller's cleanup runs, even when the
+            # request is being cancelled.
+            await asyncio.shield(asyncio.gather(pending, return_exceptions=True))
+    return size
+
+
 async def spool_body(
     request: Request, path: Path, limit: int, too_large: TooLarge = body_too_large
 ) -> int:
     """Write the body to `path`, at most `limit` bytes, never holding it whole; returns its
-    size. Writes run in a thread, a batch at a time, so a slow disk does not stall the loop."""
+    size. Writes run on the pool (stream_body), so a slow disk does not stall the loop."""
     _refuse_declared(request, limit, too_large)
-    size = 0
-    batch: list[bytes] = []
-    batched = 0
-    with path.open("wb") as out:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large(limit)
-            batch.append(chunk)
-            batched += len(chunk)
-            if batched >= SPOOL_BATCH:
-                await asyncio.to_thread(out.write, b"".join(batch))
-                batch, batched = [], 0
-        if batch:
-            await asyncio.to_thread(out.write, b"".join(batch))
-    return size
+    out = await in_pool(path.open, "wb")
+    try:
+        return await stream_body(request.stream(), out.write, SPOOL_BATCH, limit, too_large)
+    finally:
+        await asyncio.shield(in_pool(out.close))

@@ -5,7 +5,6 @@ See storage/space.py for the reserve this drives, and decision 007 for why.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from starlette.requests import Request
@@ -13,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cargohold.api.bodies import CLOSE
+from cargohold.api.boundary import fast_read, in_pool
 from cargohold.api.context import context
 from cargohold.api.errors import error_response
 from cargohold.errors import DiskFull, is_disk_full
@@ -63,9 +63,7 @@ async def disk_full_handler(request: Request, exc: Exception) -> Response:
     if not is_disk_full(exc):
         raise exc
     space = context(request).space
-    error = await asyncio.get_running_loop().run_in_executor(
-        None, report_disk_full, space, request, exc
-    )
+    error = await in_pool(report_disk_full, space, request, exc)
     return error_response(error, head=request.method == "HEAD")
 
 
@@ -83,26 +81,25 @@ class DiskSpaceGuard:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        loop = asyncio.get_running_loop()
         if method in _PUSH_METHODS and path.startswith("/v2/"):
-            # One stat while the reserve is held; only a missing one costs a thread hop.
-            if not self.space.held() and not await loop.run_in_executor(None, self.space.writable):
+            # One stat while the reserve is held; only a missing one costs a pool hop.
+            if not fast_read(self.space.held) and not await in_pool(self.space.writable):
                 response = error_response(disk_full_error(self.space, method))
                 await response(scope, receive, send)
                 return
         elif _frees_space(method, path):
-            await loop.run_in_executor(None, self.space.make_room)
+            await in_pool(self.space.make_room)
 
             async def restore_then_send(message: Message) -> None:
                 # Before the response ends: a client that asks right after a collection
                 # finds the reserve taken again if the collection freed enough.
                 if message["type"] == "http.response.body" and not message.get("more_body"):
-                    await loop.run_in_executor(None, self.space.restore)
+                    await in_pool(self.space.restore)
                 await send(message)
 
             try:
                 await self.app(scope, receive, restore_then_send)
             finally:
-                await loop.run_in_executor(None, self.space.restore)
+                await in_pool(self.space.restore)
             return
         await self.app(scope, receive, send)

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cargohold.api.bodies import spool_body
+from cargohold.api.boundary import in_pool
 from cargohold.api.context import ANONYMOUS, AppContext, context
 from cargohold.api.params import json_body, optional_query_flag, path_id, query_flag
 from cargohold.errors import (
@@ -57,12 +58,12 @@ async def scan_result(request: Request) -> Response:
     form = request.query_params.get("format", "stored")
     if form not in FORMATS:
         raise ScanRequestInvalid(f"format must be one of {', '.join(FORMATS)}")
-    digest = await ctx.offload(_digest_of, ctx, name, reference)
+    digest = await in_pool(_digest_of, ctx, name, reference)
     if form == "stored":
-        return JSONResponse(await ctx.offload(_scanning(ctx).scans.stored_result, name, digest))
+        return JSONResponse(await in_pool(_scanning(ctx).scans.stored_result, name, digest))
     from cargohold.scan.report import WRITERS
 
-    result = await ctx.offload(_scanning(ctx).scans.result, name, digest)
+    result = await in_pool(_scanning(ctx).scans.result, name, digest)
     stream = io.StringIO()
     WRITERS[form](result, stream)
     return Response(stream.getvalue(), media_type="application/json")
@@ -72,8 +73,8 @@ async def scan_now(request: Request) -> Response:
     ctx = context(request)
     name, reference = request.path_params["name"], request.path_params["reference"]
     rescan = query_flag(request, "rescan", ScanRequestInvalid)
-    digest = await ctx.offload(_digest_of, ctx, name, reference)
-    run = await ctx.offload(
+    digest = await in_pool(_digest_of, ctx, name, reference)
+    run = await in_pool(
         ctx.jobs.submit,
         "scan",
         {"repository": name, "digest": digest, "rescan": rescan},
@@ -87,38 +88,38 @@ async def scan_policy(request: Request) -> Response:
     ctx = context(request)
     project = request.path_params["project"]
     if request.method == "GET":
-        return JSONResponse(await ctx.offload(_scanning(ctx).scan_policies.policy, project))
+        return JSONResponse(await in_pool(_scanning(ctx).scan_policies.policy, project))
     if request.method == "DELETE":
-        await ctx.offload(_scanning(ctx).scan_policies.remove_policy, project, ANONYMOUS)
+        await in_pool(_scanning(ctx).scan_policies.remove_policy, project, ANONYMOUS)
         return Response(status_code=204)
     document = await json_body(request, ScanPolicyInvalid, "the policy")
     policies = _scanning(ctx).scan_policies
-    return JSONResponse(await ctx.offload(policies.set_policy, project, document, ANONYMOUS))
+    return JSONResponse(await in_pool(policies.set_policy, project, document, ANONYMOUS))
 
 
 async def scan_policies(request: Request) -> Response:
     ctx = context(request)
-    return JSONResponse({"policies": await ctx.offload(_scanning(ctx).scan_policies.policies)})
+    return JSONResponse({"policies": await in_pool(_scanning(ctx).scan_policies.policies)})
 
 
 async def list_allowlist(request: Request) -> Response:
     ctx = context(request)
     project = _project_param(request, AllowlistInvalid)
-    entries = await ctx.offload(_scanning(ctx).scan_policies.allowlist, project)
+    entries = await in_pool(_scanning(ctx).scan_policies.allowlist, project)
     return JSONResponse({"entries": entries})
 
 
 async def add_allowlist(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, AllowlistInvalid, "the entry")
-    entry = await ctx.offload(_scanning(ctx).scan_policies.allow, document, ANONYMOUS)
+    entry = await in_pool(_scanning(ctx).scan_policies.allow, document, ANONYMOUS)
     return JSONResponse(entry, status_code=201)
 
 
 async def remove_allowlist(request: Request) -> Response:
     ctx = context(request)
     entry_id = path_id(request, "entry_id", AllowlistUnknown)
-    await ctx.offload(_scanning(ctx).scan_policies.disallow, entry_id, ANONYMOUS)
+    await in_pool(_scanning(ctx).scan_policies.disallow, entry_id, ANONYMOUS)
     return Response(status_code=204)
 
 
@@ -133,14 +134,14 @@ async def overdue(request: Request) -> Response:
         moment = math.nan
     if moment is not None and not 0 <= moment < 2**63:
         raise ScanRequestInvalid("at must be a UNIX time in seconds")
-    return JSONResponse(await ctx.offload(_scanning(ctx).scan_policies.overdue, project, moment))
+    return JSONResponse(await in_pool(_scanning(ctx).scan_policies.overdue, project, moment))
 
 
 async def vulndb_status(request: Request) -> Response:
     from cargohold.services.vulndb import status_document
 
     ctx = context(request)
-    status = await ctx.offload(_scanning(ctx).scans.vulndb.status)
+    status = await in_pool(_scanning(ctx).scans.vulndb.status)
     return JSONResponse(status_document(status))
 
 
@@ -160,7 +161,7 @@ async def vulndb_import(request: Request) -> Response:
         if not await spool_body(request, path, ctx.settings.max_vulndb_import_bytes):
             raise VulnDbImportInvalid("the body is empty: send a zip of OSV records or a record")
         try:
-            result = await ctx.offload(
+            result = await in_pool(
                 lambda: import_source(
                     _scanning(ctx).scans.vulndb,
                     str(path),
@@ -177,7 +178,7 @@ async def vulndb_import(request: Request) -> Response:
             raise VulnDbImportInvalid(str(exc)) from None
     document = import_document(result)
     if result.changed:
-        run = await ctx.offload(ctx.jobs.submit, "reevaluate", {}, "api", ANONYMOUS)
+        run = await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", ANONYMOUS)
         document["reevaluationJob"] = run.id
     return JSONResponse(document)
 

@@ -172,7 +172,7 @@ class RegistryService:
     def put_manifest(
         self, repository: str, reference: str, body: bytes, content_type: str | None
     ) -> PutManifestResult:
-        """Check, then store (callers with a metadata writer thread split the two)."""
+        """Check, then store: the checks run before, not inside, the write transaction."""
         return self.store_manifest(
             self.check_manifest_put(repository, reference, body, content_type)
         )
@@ -182,9 +182,9 @@ class RegistryService:
     ) -> ManifestPut:
         """Everything a push must pass before it writes: parsing, access, quota, tag rules.
 
-        Reads only. Tag rules are user patterns, so this runs outside the metadata writer's
-        thread: matching is linear-time (policy/patterns.py), but no user input should ever
-        set how long other writes wait.
+        Reads only. Tag rules are user patterns, so this runs before the write transaction,
+        not inside it: matching is linear-time (policy/patterns.py), but no user input should
+        ever set how long other writes wait for the writer lock.
         """
         check_name(repository)
         ref = Reference.parse(reference)
@@ -302,7 +302,7 @@ class RegistryService:
         self.remove_manifest(repository, reference, actor)
 
     def check_manifest_delete(self, repository: str, reference: str) -> None:
-        """Access, holds and tag rules; reads only, so it runs outside the writer's thread."""
+        """Access, holds and tag rules; reads only, run before the delete's transaction."""
         check_name(repository)
         check_push(self.access.push_denied(repository), repository)
         ref = Reference.parse_existing(reference)

@@ -1,19 +1,19 @@
-"""Blob uploads: chunks, digest verification, commit and dedup.
+"""Blob uploads: chunks, digest verification, commit and dedup. Blocking, like every service.
 
 Sessions and their staged bytes are handled by services/staging.py through the blob driver's
 writers, so any worker (and after a restart, any process) can continue one. This module turns
 request bodies into staged bytes and staged bytes into blobs, in the order of
-docs/decisions/005-blob-durability.md.
+docs/decisions/005-blob-durability.md. It never sees the event loop: the HTTP layer receives a
+body and hands it, a batch at a time, to the `BodyWriter` one of the `begin_*` methods returns
+(api/bodies.stream_body), then calls the matching `end_*`, or `abandon` when the body failed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from cargohold.errors import (
     BlobUploadInvalid,
@@ -33,15 +33,7 @@ from cargohold.policy.access import AccessPolicy
 from cargohold.services.staging import UploadMoved, UploadStaging
 from cargohold.storage.base import BlobDriver, BlobWriter, WriterBusy
 
-# Bytes gathered before a write+hash is handed to a thread: large enough that the
-# hop costs nothing, small enough to bound memory per upload.
-WRITE_BATCH = 256 * 1024
-# Monolithic uploads up to this size are read whole and stored in one step (one thread hop
-# instead of a staged upload): configs and small layers, most of a small image's requests.
-SMALL_BLOB = 256 * 1024
-
-
-__all__ = ["Upload", "UploadService", "parse_content_range", "range_header"]
+__all__ = ["BodyWriter", "Upload", "UploadService", "parse_content_range", "range_header"]
 
 
 def range_header(size: int) -> str:
@@ -53,90 +45,67 @@ def _nothing() -> None:
     return None
 
 
+@dataclass
+class BodyWriter:
+    """Where one request body goes: staged bytes held exclusively, and their running hash.
+
+    `write` is called with the body's bytes in order, one call at a time, from any thread.
+    `upload` is the session being appended to; None for a monolithic upload, staged under a
+    name no session owns (a crash leaves an orphan that expiry removes) and checked against
+    `digest` at the end.
+    """
+
+    writer: BlobWriter
+    hasher: Hasher
+    content_length: int | None
+    upload: Upload | None = None
+    repository: str = ""
+    digest: str = ""
+    written: int = 0
+
+    def write(self, data: bytes) -> None:
+        self.hasher.update(data)
+        self.writer.write(data)
+        self.written += len(data)
+
+    def check_length(self) -> None:
+        if self.content_length is not None and self.written != self.content_length:
+            raise SizeInvalid(
+                f"received {self.written} bytes, Content-Length said {self.content_length}"
+            )
+
+
 class UploadService:
     def __init__(
         self,
         meta: MetadataStore,
         blobs: BlobDriver,
         staging: UploadStaging,
-        executor: Executor,
-        db_executor: Executor,
         access: AccessPolicy,
     ) -> None:
         self.access = access
         self.meta = meta
         self.blobs = blobs
         self.staging = staging
-        # Blob reads and writes, and metadata writes (see AppContext.db_executor), off the
-        # event loop; the caller owns both pools.
-        self._executor = executor
-        self._db_executor = db_executor
-
-    async def _io(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    async def _db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Metadata writes, off the event loop (see AppContext.db_executor)."""
-        return await asyncio.get_running_loop().run_in_executor(self._db_executor, fn, *args)
 
     # -- sessions ---------------------------------------------------------------------
 
-    async def start(self, repository: str) -> Upload:
+    def start(self, repository: str) -> Upload:
         check_push(self.access.push_denied(repository), repository)
-        upload: Upload = await self._db(self.staging.start, repository)
-        return upload
+        return self.staging.start(repository)
 
     def get(self, repository: str, upload_id: str) -> Upload:
+        """The session; BLOB_UPLOAD_UNKNOWN if there is none, or it expired (and is now gone)."""
         return self.staging.get(repository, upload_id)
 
-    async def cancel(self, upload: Upload) -> None:
-        await self._io(self.staging.discard, upload.id)
+    def cancel(self, upload: Upload) -> None:
+        self.staging.discard(upload.id)
 
     def expire_idle(self) -> int:
         """Discard idle sessions and orphaned staged bytes (UploadStaging.expire_idle)."""
         return self.staging.expire_idle()
 
-    # -- writing ----------------------------------------------------------------------
-
-    async def _pump(self, writer: BlobWriter, hasher: Hasher, body: AsyncIterator[bytes]) -> int:
-        """Write the body through `writer` while hashing it; returns the bytes written.
-
-        Writes and hashing run in a thread, one batch in flight while the next is received.
-        """
-
-        def write(data: bytes) -> None:
-            hasher.update(data)
-            writer.write(data)
-
-        pending: asyncio.Future[None] | None = None
-        batch: list[bytes] = []
-        batched = 0
-        written = 0
-        loop = asyncio.get_running_loop()
-        try:
-            async for chunk in body:
-                if not chunk:
-                    continue
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched >= WRITE_BATCH:
-                    data = b"".join(batch)
-                    batch, batched = [], 0
-                    if pending is not None:
-                        await pending
-                    pending = loop.run_in_executor(self._executor, write, data)
-                    written += len(data)
-            if pending is not None:
-                await pending
-                pending = None
-            if batch:
-                data = b"".join(batch)
-                await self._io(write, data)
-                written += len(data)
-        finally:
-            if pending is not None:
-                await asyncio.gather(pending, return_exceptions=True)
-        return written
+    # -- appending to a session -------------------------------------------------------
 
     def _busy(self, upload_id: str) -> RangeInvalid:
         current = self.meta.uploads.get(upload_id)
@@ -145,10 +114,10 @@ class UploadService:
             headers={"Range": range_header(current.offset if current else 0)},
         )
 
-    async def _hold(self, upload: Upload) -> BlobWriter:
+    def _hold(self, upload: Upload) -> BlobWriter:
         """The session's staged bytes, exclusively (UploadStaging.hold), or the client's error."""
         try:
-            writer: BlobWriter = await self._io(self.staging.hold, upload)
+            return self.staging.hold(upload)
         except WriterBusy:
             raise self._busy(upload.id) from None
         except UploadMoved as moved:
@@ -156,25 +125,24 @@ class UploadService:
                 "another request changed this upload concurrently",
                 headers={"Range": range_header(moved.offset)},
             ) from None
-        return writer
 
-    async def _running_hash(self, upload: Upload, writer: BlobWriter, algorithm: str) -> Hasher:
+    def _running_hash(self, upload: Upload, writer: BlobWriter, algorithm: str) -> Hasher:
         """The cached running hash, or one rebuilt from the staged bytes (another process, a
         restart, or an algorithm other than sha256)."""
         hasher = self.staging.cached_hash(upload, algorithm)
         if hasher is None:
-            hasher = await self._io(self.staging.rebuild_hash, upload, writer, algorithm)
+            hasher = self.staging.rebuild_hash(upload, writer, algorithm)
         return hasher
 
-    async def append(
+    def begin_append(
         self,
         upload: Upload,
-        body: AsyncIterator[bytes],
         range_start: int | None,
         content_length: int | None,
         range_end: int | None = None,
-    ) -> Upload:
-        """Append one request body to a session (a PATCH, or the body of the closing PUT).
+    ) -> BodyWriter:
+        """Start appending one request body to a session (a PATCH, or the body of the closing
+        PUT); end_append records it, abandon cuts it back.
 
         Refused (DENIED) once the repository may no longer be changed.
 
@@ -194,48 +162,63 @@ class UploadService:
                     "Content-Range does not match Content-Length",
                     headers={"Range": range_header(upload.offset)},
                 )
-        writer = await self._hold(upload)
+        writer = self._hold(upload)
         try:
-            hasher = await self._running_hash(upload, writer, "sha256")
-            written = await self._pump(writer, hasher, body)
-            if content_length is not None and written != content_length:
-                raise SizeInvalid(f"received {written} bytes, Content-Length said {content_length}")
-            new_offset = upload.offset + written
+            hasher = self._running_hash(upload, writer, "sha256")
+        except BaseException:
+            writer.close()
+            raise
+        return BodyWriter(writer, hasher, content_length, upload=upload)
+
+    def end_append(self, body: BodyWriter) -> Upload:
+        """Record what the body appended and let go of the staged bytes: the session as it is
+        now."""
+        upload = body.upload
+        assert upload is not None, "end_append is for a session's body"
+        try:
+            body.check_length()
+            new_offset = upload.offset + body.written
             # Record the offset while still holding the upload, then release it. The final
             # digest check catches the rare write that fails after this point.
-            if written and not await self._db(
-                self.meta.uploads.advance, upload.id, upload.offset, new_offset
-            ):
+            if body.written and not self.meta.uploads.advance(upload.id, upload.offset, new_offset):
                 raise self._busy(upload.id)
         except BaseException as failure:
-            if is_disk_full(failure):
-                # The client must push again anyway: give the space back at once.
-                self.staging.discard_for_space(upload.id, writer)
-            else:
-                try:
-                    writer.truncate(upload.offset)
-                finally:
-                    writer.close()
+            self.abandon(body, failure)
             raise
-        writer.close()
-        self.staging.hashes.put(upload.id, new_offset, hasher)
+        body.writer.close()
+        self.staging.hashes.put(upload.id, new_offset, body.hasher)
         return Upload(upload.id, upload.repository, new_offset, upload.created_at, time.time())
 
-    async def finish(self, upload: Upload, digest: str) -> int:
+    def abandon(self, body: BodyWriter, failure: BaseException) -> None:
+        """The body failed (`failure`): give up what it wrote and let go of the staged bytes."""
+        if body.upload is None:
+            body.writer.cancel()  # a monolithic upload's bytes belong to no session
+        elif is_disk_full(failure):
+            # The client must push again anyway: give the space back at once.
+            self.staging.discard_for_space(body.upload.id, body.writer)
+        else:
+            try:
+                body.writer.truncate(body.upload.offset)
+            finally:
+                body.writer.close()
+
+    # -- completing ---------------------------------------------------------------------
+
+    def finish(self, upload: Upload, digest: str) -> int:
         """Verify the session's bytes against `digest`, store the blob and link it."""
         check_digest(digest)
         check_push(self.access.push_denied(upload.repository), upload.repository)
-        writer = await self._hold(upload)
+        writer = self._hold(upload)
         try:
-            hasher = await self._running_hash(upload, writer, algorithm_of(digest))
+            hasher = self._running_hash(upload, writer, algorithm_of(digest))
             actual = f"{algorithm_of(digest)}:{hasher.hexdigest()}"
             if actual != digest:
-                await self._io(self.staging.discard, upload.id, writer)
+                self.staging.discard(upload.id, writer)
                 raise DigestInvalid(
                     f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
                     detail={"expected": digest, "actual": actual},
                 )
-            await self._store(
+            self._store(
                 upload.repository,
                 digest,
                 upload.offset,
@@ -248,7 +231,7 @@ class UploadService:
         self.staging.hashes.drop(upload.id)
         return upload.offset
 
-    async def _store(
+    def _store(
         self,
         repository: str,
         digest: str,
@@ -267,67 +250,70 @@ class UploadService:
         with the last step.
         """
         try:
-            stored = bool(await self._db(self.meta.blobs.link, repository, digest, size))
+            stored = self.meta.blobs.link(repository, digest, size)
         except QuotaExceeded as over:
-            await self._io(drop)
+            drop()
             if session is not None:
-                await self._io(self.staging.discard, session)
+                self.staging.discard(session)
             raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
-        await self._io(drop if stored else write)
-        if not await self._db(self.meta.blobs.mark_stored, digest, session):
+        (drop if stored else write)()
+        if not self.meta.blobs.mark_stored(digest, session):
             raise BlobUploadInvalid(
                 f"blob {digest} was garbage-collected while it was being stored; push it again",
                 detail={"digest": digest},
             )
 
-    @staticmethod
-    def _verify(digest: str, data: bytes) -> None:
+    # -- a whole blob in one request (`POST ?digest=`) -----------------------------------
+
+    def put_whole(self, repository: str, digest: str, data: bytes) -> int:
+        """A small blob received whole: verified and stored in one step, no staging."""
+        check_digest(digest)
+        check_push(self.access.push_denied(repository), repository)
         actual = compute(data, algorithm_of(digest))
         if actual != digest:
             raise DigestInvalid(
                 f"uploaded content has digest {actual}, not {digest}",
                 detail={"expected": digest, "actual": actual},
             )
+        self._store(repository, digest, len(data), lambda: self.blobs.put(digest, data))
+        return len(data)
 
-    async def monolithic(
-        self,
-        repository: str,
-        digest: str,
-        body: AsyncIterator[bytes],
-        content_length: int | None,
-    ) -> int:
-        """A whole blob in one request (`POST ?digest=`): staged, verified, committed."""
+    def begin_monolithic(
+        self, repository: str, digest: str, content_length: int | None
+    ) -> BodyWriter:
+        """Start staging a whole blob's body; end_monolithic verifies and commits it."""
         check_digest(digest)
         check_push(self.access.push_denied(repository), repository)
-        if content_length is not None and content_length <= SMALL_BLOB:
-            data = b"".join([chunk async for chunk in body])
-            if len(data) != content_length:
-                raise SizeInvalid(
-                    f"received {len(data)} bytes, Content-Length said {content_length}"
-                )
-            await self._io(self._verify, digest, data)
-            await self._store(repository, digest, len(data), lambda: self.blobs.put(digest, data))
-            return len(data)
-        # Staged under a name no session owns: a crash leaves an orphan that expiry removes.
-        writer: BlobWriter = await self._io(self.blobs.writer, uuid.uuid4().hex)
-        hasher = new_hasher(algorithm_of(digest))
+        writer = self.blobs.writer(uuid.uuid4().hex)
+        return BodyWriter(
+            writer,
+            new_hasher(algorithm_of(digest)),
+            content_length,
+            repository=repository,
+            digest=digest,
+        )
+
+    def end_monolithic(self, body: BodyWriter) -> int:
+        """Verify the staged body against its digest and store it: the blob's size."""
         try:
-            written = await self._pump(writer, hasher, body)
-            if content_length is not None and written != content_length:
-                raise SizeInvalid(f"received {written} bytes, Content-Length said {content_length}")
-            actual = f"{algorithm_of(digest)}:{hasher.hexdigest()}"
-            if actual != digest:
+            body.check_length()
+            actual = f"{algorithm_of(body.digest)}:{body.hasher.hexdigest()}"
+            if actual != body.digest:
                 raise DigestInvalid(
-                    f"uploaded content has digest {actual}, not {digest}",
-                    detail={"expected": digest, "actual": actual},
+                    f"uploaded content has digest {actual}, not {body.digest}",
+                    detail={"expected": body.digest, "actual": actual},
                 )
-            await self._store(
-                repository, digest, written, lambda: writer.commit(digest), writer.cancel
+            self._store(
+                body.repository,
+                body.digest,
+                body.written,
+                lambda: body.writer.commit(body.digest),
+                body.writer.cancel,
             )
         except BaseException:
-            writer.cancel()  # nothing once committed
+            body.writer.cancel()  # nothing once committed
             raise
-        return written
+        return body.written
 
 
 def parse_content_range(value: str | None) -> tuple[int, int] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cargohold.api.boundary import in_pool
 from cargohold.api.context import context
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
 
@@ -17,7 +18,7 @@ async def catalog(request: Request) -> Response:
     if n == 0:
         names: list[str] = []
     else:
-        names = context(request).registry.catalog(n + 1, last)
+        names = await in_pool(context(request).registry.catalog, n + 1, last)
         if len(names) > n:
             names = names[:n]
             headers["Link"] = next_link("/v2/_catalog", n, names[-1])

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.bodies import CLOSE, read_body
+from cargohold.api.boundary import fast_read, in_pool
 from cargohold.api.context import ANONYMOUS, context
 from cargohold.errors import ManifestTooLarge, RegistryError
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
@@ -26,7 +25,7 @@ async def manifest(request: Request) -> Response:
     method = request.method
 
     if method in ("GET", "HEAD"):
-        stored = ctx.registry.get_manifest(name, reference, count_pull=method == "GET")
+        stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
         headers = {
             "Docker-Content-Digest": stored.digest,
             "ETag": f'"{stored.digest}"',
@@ -39,17 +38,13 @@ async def manifest(request: Request) -> Response:
 
     if method == "PUT":
         body = await read_body(request, MAX_MANIFEST_BYTES, _too_large)
-        # Checks (tag rules are user patterns) on the shared pool, the write on the metadata
-        # writer's: a push's rules never hold up another request's write.
-        put = await asyncio.get_running_loop().run_in_executor(
-            None,
-            ctx.registry.check_manifest_put,
+        result = await in_pool(
+            ctx.registry.put_manifest,
             name,
             reference,
             body,
             request.headers.get("content-type"),
         )
-        result = await ctx.offload(ctx.registry.store_manifest, put)
         headers = {
             "Location": f"/v2/{name}/manifests/{result.digest}",
             "Docker-Content-Digest": result.digest,
@@ -59,8 +54,5 @@ async def manifest(request: Request) -> Response:
             headers["OCI-Subject"] = result.subject
         return Response(status_code=201, headers=headers)
 
-    await asyncio.get_running_loop().run_in_executor(
-        None, ctx.registry.check_manifest_delete, name, reference
-    )
-    await ctx.offload(ctx.registry.remove_manifest, name, reference, ANONYMOUS)
+    await in_pool(ctx.registry.delete_manifest, name, reference, ANONYMOUS)
     return Response(status_code=202, headers={"Content-Length": "0"})

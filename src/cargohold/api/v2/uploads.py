@@ -1,18 +1,30 @@
-"""`/v2/<name>/blobs/uploads/`: POST (session, monolithic, mount), PATCH, PUT, GET, DELETE."""
+"""`/v2/<name>/blobs/uploads/`: POST (session, monolithic, mount), PATCH, PUT, GET, DELETE.
+
+The bodies are received here and handed, a batch at a time, to the upload service's
+synchronous writer on the boundary's pool (api/bodies.stream_body); every call into the
+service runs on the pool.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.api.context import context
-from cargohold.errors import BlobUploadInvalid, DigestInvalid
+from cargohold.api.bodies import stream_body
+from cargohold.api.boundary import in_pool
+from cargohold.api.context import AppContext, context
+from cargohold.errors import BlobUploadInvalid, DigestInvalid, SizeInvalid
 from cargohold.oci.digests import check_digest, is_valid_digest
 from cargohold.oci.names import check_name
 from cargohold.parsing.integers import parse_non_negative
-from cargohold.services.uploads import Upload, parse_content_range, range_header
+from cargohold.services.uploads import BodyWriter, Upload, parse_content_range, range_header
+
+# Monolithic uploads up to this size are read whole and stored in one step (one pool hop
+# instead of a staged upload): configs and small layers, most of a small image's requests.
+SMALL_BLOB = 256 * 1024
 
 
 def _content_length(request: Request) -> int | None:
@@ -35,6 +47,48 @@ def _body(request: Request) -> AsyncIterator[bytes]:
     if request.headers.get("content-length") == "0":
         return _empty()
     return request.stream()
+
+
+async def _write_body(ctx: AppContext, request: Request, body: BodyWriter) -> None:
+    """Stream the request body into `body`; on any failure the service gives up what it wrote
+    (shielded: the cleanup runs even when the request is being cancelled)."""
+    try:
+        await stream_body(_body(request), body.write)
+    except BaseException as failure:
+        await asyncio.shield(in_pool(ctx.uploads.abandon, body, failure))
+        raise
+
+
+async def _append(
+    ctx: AppContext,
+    upload: Upload,
+    request: Request,
+    content_range: tuple[int, int] | None,
+    content_length: int | None,
+) -> Upload:
+    body = await in_pool(
+        ctx.uploads.begin_append,
+        upload,
+        content_range[0] if content_range else None,
+        content_length,
+        content_range[1] if content_range else None,
+    )
+    await _write_body(ctx, request, body)
+    return await in_pool(ctx.uploads.end_append, body)
+
+
+async def _monolithic(
+    ctx: AppContext, request: Request, name: str, digest: str, content_length: int | None
+) -> None:
+    if content_length is not None and content_length <= SMALL_BLOB:
+        data = b"".join([chunk async for chunk in _body(request)])
+        if len(data) != content_length:
+            raise SizeInvalid(f"received {len(data)} bytes, Content-Length said {content_length}")
+        await in_pool(ctx.uploads.put_whole, name, digest, data)
+        return
+    body = await in_pool(ctx.uploads.begin_monolithic, name, digest, content_length)
+    await _write_body(ctx, request, body)
+    await in_pool(ctx.uploads.end_monolithic, body)
 
 
 def _session_response(name: str, upload: Upload, status: int = 202) -> Response:
@@ -66,39 +120,34 @@ async def start_upload(request: Request) -> Response:
     params = request.query_params
     mount = params.get("mount")
     if mount is not None and is_valid_digest(mount):
-        if await ctx.offload(ctx.registry.mount, name, mount, params.get("from")) is not None:
+        if await in_pool(ctx.registry.mount, name, mount, params.get("from")) is not None:
             return _created(name, mount)
     digest = params.get("digest")
     if digest is not None:
-        await ctx.uploads.monolithic(name, digest, _body(request), _content_length(request))
+        await _monolithic(ctx, request, name, digest, _content_length(request))
         return _created(name, digest)
-    upload = await ctx.uploads.start(name)
+    upload = await in_pool(ctx.uploads.start, name)
     return _session_response(name, upload)
 
 
 async def upload_session(request: Request) -> Response:
     ctx = context(request)
     name = check_name(request.path_params["name"])
-    upload = ctx.uploads.get(name, request.path_params["upload_id"])
+    # On the pool: an expired session is discarded (its row and its staged bytes) right here.
+    upload = await in_pool(ctx.uploads.get, name, request.path_params["upload_id"])
     method = request.method
 
     if method == "GET":
         response = _session_response(name, upload, status=204)
         return response
     if method == "DELETE":
-        await ctx.uploads.cancel(upload)
+        await in_pool(ctx.uploads.cancel, upload)
         return Response(status_code=204, headers={"Content-Length": "0"})
 
     content_range = parse_content_range(request.headers.get("content-range"))
     content_length = _content_length(request)
     if method == "PATCH":
-        upload = await ctx.uploads.append(
-            upload,
-            _body(request),
-            content_range[0] if content_range else None,
-            content_length,
-            content_range[1] if content_range else None,
-        )
+        upload = await _append(ctx, upload, request, content_range, content_length)
         return _session_response(name, upload)
 
     # PUT: an optional last chunk, then the digest check.
@@ -108,12 +157,6 @@ async def upload_session(request: Request) -> Response:
     # Refuse a malformed digest before the body is appended, so the client can retry the PUT.
     check_digest(digest)
     if content_length or content_range or request.headers.get("transfer-encoding"):
-        upload = await ctx.uploads.append(
-            upload,
-            _body(request),
-            content_range[0] if content_range else None,
-            content_length,
-            content_range[1] if content_range else None,
-        )
-    await ctx.uploads.finish(upload, digest)
+        upload = await _append(ctx, upload, request, content_range, content_length)
+    await in_pool(ctx.uploads.finish, upload, digest)
     return _created(name, digest)

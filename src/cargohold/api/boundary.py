@@ -1,0 +1,61 @@
+"""The event loop's boundary with the services, which are plain synchronous code.
+
+A handler calls a service in one of exactly two ways (docs/decisions/017-one-event-loop-rule.md):
+
+- `fast_read`: on the event loop. Only for the bounded, single-statement fast-path reads the
+  benchmark proves cheap (manifest GET/HEAD without pull gates, blob HEAD/GET, tags list); a
+  thread hop would cost more than the read. tests/unit/test_event_loop_rule.py keeps it there.
+- `in_pool`: everything else, on one bounded thread pool per server process. When every thread
+  is busy the work waits its turn in order; the loop keeps serving fast reads and receiving
+  other requests' bytes, and a body whose write waits is not read further (see
+  api/bodies.stream_body), so the client is slowed by TCP, not buffered in memory.
+
+Nothing else in api/ or services/ starts threads or touches the loop's executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+# Threads per server process. Their work blocks on the disk, the database or the SQLite writer
+# lock and releases the GIL meanwhile (hashing too, for buffers over 2 KiB), so more threads
+# than cores overlap waits; 16 keeps 8 uploads writing while 8 other requests query or commit.
+# Writes past that queue on the writer lock anyway (meta/db.WriterLock).
+POOL_THREADS = 16
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def open_pool(threads: int = POOL_THREADS) -> ThreadPoolExecutor:
+    """This process's pool, started on first use (the app's lifespan opens it at start)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="api")
+    return _pool
+
+
+def close_pool() -> None:
+    """Let queued work finish and stop the threads (the app's lifespan, at shutdown)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+def fast_read(read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a bounded fast-path read on the event loop (see the module's docstring)."""
+    return read(*args, **kwargs)
+
+
+async def in_pool(work: Callable[..., T], *args: object) -> T:
+    """Run blocking service work on the bounded pool and wait for it without blocking the loop.
+
+    Work already running finishes even if the waiting request goes away: a thread cannot be
+    stopped, and a half-done write must be allowed to end so its cleanup can follow it."""
+    return await asyncio.get_running_loop().run_in_executor(open_pool(), work, *args)

@@ -1,0 +1,85 @@
+"""The event-loop rule (docs/decisions/017-one-event-loop-rule.md), checked on the source.
+
+Services are synchronous; api/ leaves the loop only through api/boundary.py's two helpers, and
+runs only the reads the decision names inline.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "cargohold"
+BOUNDARY = "api/boundary.py"
+# Executors a module may build for itself: the boundary's pool, and garbage collection's
+# deleters, internal to a synchronous service (its callers never see them).
+OWN_EXECUTORS = {BOUNDARY, "services/gc.py"}
+LEAVING_THE_LOOP = {"run_in_executor", "to_thread", "set_default_executor"}
+EXECUTORS = {"ThreadPoolExecutor", "ProcessPoolExecutor", "Executor"}
+# (module, function) -> the service reads it may run inline with fast_read.
+FAST_READS = {
+    ("api/v2/manifests.py", "manifest"): {"get_manifest"},
+    ("api/v2/blobs.py", "blob"): {"blob_size"},
+    ("api/v2/tags.py", "tags_list"): {"tags"},
+    ("api/diskguard.py", "__call__"): {"held"},
+}
+
+
+def _modules(*layers: str) -> Iterator[tuple[str, ast.Module]]:
+    for layer in layers:
+        for path in sorted((SRC / layer).rglob("*.py")):
+            yield str(path.relative_to(SRC)), ast.parse(path.read_text(), str(path))
+
+
+def _name(node: ast.expr) -> str:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
+def _calls(tree: ast.AST) -> Iterator[ast.Call]:
+    return (node for node in ast.walk(tree) if isinstance(node, ast.Call))
+
+
+def test_only_the_boundary_leaves_the_event_loop() -> None:
+    found = [
+        f"{module}:{call.lineno} {_name(call.func)}"
+        for module, tree in _modules("api", "services")
+        for call in _calls(tree)
+        if (_name(call.func) in LEAVING_THE_LOOP and module != BOUNDARY)
+        or (_name(call.func) in EXECUTORS and module not in OWN_EXECUTORS)
+    ]
+    assert found == [], "use api/boundary.py's in_pool instead"
+
+
+def test_services_are_synchronous() -> None:
+    found = []
+    for module, tree in _modules("services"):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.AsyncFunctionDef | ast.Await | ast.AsyncFor | ast.AsyncWith):
+                found.append(f"{module}:{node.lineno} {type(node).__name__}")
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names]
+                if "asyncio" in names or getattr(node, "module", None) == "asyncio":
+                    found.append(f"{module}:{node.lineno} imports asyncio")
+    assert found == []
+
+
+def test_fast_reads_are_only_the_named_ones() -> None:
+    """fast_read runs on the loop: only the reads decision 017 names, where it names them."""
+    found = []
+    for module, tree in _modules("api"):
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            allowed = FAST_READS.get((module, function.name), set())
+            for call in _calls(function):
+                if _name(call.func) != "fast_read" or module == BOUNDARY:
+                    continue
+                read = _name(call.args[0]) if call.args else ""
+                if read not in allowed:
+                    found.append(f"{module}:{call.lineno} {function.name} reads {read} inline")
+    assert found == []
