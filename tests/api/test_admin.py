@@ -11,6 +11,7 @@ import httpx
 
 from tests.support.oci import error_code, push_image
 from tests.support.server import CARGOHOLD, CargoholdServer
+from tests.support.times import seconds as _seconds
 
 
 def _tag_row(client: httpx.Client, repo: str, tag: str) -> dict[str, object]:
@@ -42,7 +43,7 @@ def test_system_info_counts(client: httpx.Client, repo: str) -> None:
     assert info["storage"]["driver"] == "filesystem"
     assert info["metadata"]["dialect"] in ("sqlite", "postgresql")
     assert info["counts"]["repositories"] >= 1
-    assert info["counts"]["blob_bytes"] > 0
+    assert info["counts"]["blobBytes"] > 0
     assert isinstance(info["jobs"]["pending"], int) and info["jobs"]["pending"] >= 0
 
 
@@ -62,13 +63,15 @@ def test_repositories_and_tags_with_sizes_and_push_time(client: httpx.Client, re
     summary = {row["name"]: row for row in rows}[repo]
     assert summary["manifests"] == 1 and summary["tags"] == 1
     config_size = len(b'{"architecture": "amd64"}')
-    assert summary["size_bytes"] == 1500 + config_size + len(body)
+    assert summary["sizeBytes"] == 1500 + config_size + len(body)
 
     row = _tag_row(client, repo, "v1")
     assert row["digest"] == digest
-    assert row["size_bytes"] == 1500 + config_size + len(body)
-    assert before - 1 <= row["pushed_at"] <= time.time() + 1
-    assert row["last_pulled_at"] is None
+    assert row["sizeBytes"] == 1500 + config_size + len(body)
+    assert row["pushedAt"].endswith("Z")  # RFC 3339 in UTC (docs/api.md)
+    assert before - 1 <= _seconds(row["pushedAt"]) <= time.time() + 1
+    assert summary["lastPushedAt"] == row["pushedAt"]
+    assert row["lastPulledAt"] is None
 
 
 def test_unknown_repository_tags_is_name_unknown(client: httpx.Client, repo: str) -> None:
@@ -84,12 +87,12 @@ def test_pulls_are_recorded_in_batches_but_heads_are_not(client: httpx.Client, r
     assert client.get(f"/v2/{repo}/manifests/pulled").status_code == 200
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        if _tag_row(client, repo, "pulled")["last_pulled_at"] is not None:
+        if _tag_row(client, repo, "pulled")["lastPulledAt"] is not None:
             break
         time.sleep(0.25)
-    recorded = _tag_row(client, repo, "pulled")["last_pulled_at"]
-    assert recorded is not None and abs(float(recorded) - pulled_at) < 5
-    assert _tag_row(client, repo, "headed")["last_pulled_at"] is None
+    recorded = _tag_row(client, repo, "pulled")["lastPulledAt"]
+    assert recorded is not None and abs(_seconds(recorded) - pulled_at) < 5
+    assert _tag_row(client, repo, "headed")["lastPulledAt"] is None
 
 
 def test_pull_times_survive_a_clean_shutdown(tmp_path: Path) -> None:
@@ -103,7 +106,7 @@ def test_pull_times_survive_a_clean_shutdown(tmp_path: Path) -> None:
             assert http.get("/v2/team/app/manifests/v1").status_code == 200
         server.restart()
         with httpx.Client(base_url=server.url) as http:
-            assert _tag_row(http, "team/app", "v1")["last_pulled_at"] is not None
+            assert _tag_row(http, "team/app", "v1")["lastPulledAt"] is not None
     finally:
         server.stop()
 

@@ -114,7 +114,7 @@ def test_foreign_layers_keep_their_declared_sizes_and_reports_sum_them_exactly(
     local = document["config"]["size"] + document["layers"][0]["size"]
     assert row["logicalBytes"] == len(body) + local + 3 * INT64_MAX
     tags = client.get(f"/api/v1/repositories/{repo}/tags").json()["tags"]
-    assert tags[0]["size_bytes"] == len(body) + local + 3 * INT64_MAX
+    assert tags[0]["sizeBytes"] == len(body) + local + 3 * INT64_MAX
     # A second image with the same foreign layers: the totals go on past 2^64.
     push = image_manifest(client, repo, layers=[b"other"])
     push["layers"] += foreign

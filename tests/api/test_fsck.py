@@ -69,7 +69,7 @@ def test_a_clean_registry_has_nothing_to_repair(server: CargoholdServer) -> None
             push_blob(http, REPO, _blob(f"clean-{i}"))
     status, report = _fsck(server)
     assert status == 0
-    assert report["checked_rows"] == 5 and report["checked_objects"] == 5
+    assert report["checkedRows"] == 5 and report["checkedObjects"] == 5
     assert report["missing"] == report["damaged"] == report["orphans"] == 0
 
 
@@ -89,7 +89,7 @@ def test_records_without_bytes_are_reported_then_demoted_and_healed_by_a_push(
         status, report = _fsck(server)
         assert status == 2
         assert (report["missing"], report["damaged"], report["orphans"]) == (1, 1, 0)
-        assert report["missing_bytes"] == len(lost)
+        assert report["missingBytes"] == len(lost)
         assert {e["digest"] for e in report["examples"]} == {digest_of(lost), digest_of(cut)}
         assert report["repaired"] == 0
         assert http.head(f"/v2/{REPO}/blobs/{digest_of(lost)}").status_code == 200
@@ -117,7 +117,7 @@ def test_bytes_without_records_are_reported_then_deleted(server: CargoholdServer
 
     status, report = _fsck(server)
     assert status == 2
-    assert report["orphans"] == 3 and report["orphan_bytes"] == 30_000
+    assert report["orphans"] == 3 and report["orphanBytes"] == 30_000
     assert all(path.exists() for path in strays)
 
     status, report = _fsck(server, "--repair")

@@ -25,6 +25,7 @@ from tests.support.oci import (
     put_manifest,
 )
 from tests.support.server import CARGOHOLD, CargoholdServer
+from tests.support.times import seconds
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_gc_frees_only_unreferenced_blobs_and_dry_run_frees_nothing(
         time.sleep(0.05)
 
         dry = _gc(http, dry_run=True)
-        assert dry["dry_run"] and dry["blobs"] == 2
+        assert dry["dryRun"] and dry["blobs"] == 2
         assert dry["bytes"] == len(b"doomed") + len(b"never referenced" * 100)
         assert http.get(f"/v2/team/app/blobs/{orphan}").status_code == 200
 
@@ -99,7 +100,7 @@ def test_recent_blobs_are_never_garbage(registry: CargoholdServer, repo: str) ->
     with httpx.Client(base_url=registry.url, timeout=60) as http:
         fresh = push_blob(http, repo, os.urandom(64))
         report = _gc(http)
-        assert report["grace_seconds"] == 3600
+        assert report["graceSeconds"] == 3600
         assert http.get(f"/v2/{repo}/blobs/{fresh}").status_code == 200
 
 
@@ -268,17 +269,17 @@ def test_untagged_manifests_go_but_what_tagged_images_need_stays(server: Cargoho
             response = http.post("/api/v1/gc", params=query)
             return json.loads(response.text.splitlines()[-1])["report"]
 
-        assert run("dryRun")["untagged_manifests"] == 1
+        assert run("dryRun")["untaggedManifests"] == 1
         assert http.get(f"/v2/{repo}/manifests/{loose}").status_code == 200
         report = run()
-        assert report["untagged_manifests"] == 1
+        assert report["untaggedManifests"] == 1
         assert report["blobs"] == 0  # b"loose" is still used by the held manifest
         assert http.get(f"/v2/{repo}/manifests/{loose}").status_code == 404
         for kept in (*children, signature, orphan, held, tagged):
             assert http.get(f"/v2/{repo}/manifests/{kept}").status_code == 200, kept
         http.delete(f"/api/v1/holds/{hold['id']}")
         second = run()
-        assert second["untagged_manifests"] == 1
+        assert second["untaggedManifests"] == 1
         assert second["blobs"] == 2  # b"loose" and b"held"
         events = http.get("/api/v1/audit").json()["events"]
         assert any(e["target"] == f"{repo}@{loose}" and e["actor"] == "gc" for e in events)
@@ -293,11 +294,12 @@ def test_a_run_says_what_the_grace_period_keeps_and_until_when(
         for _ in range(3):
             push_blob(http, repo, os.urandom(1000))
         report = _gc(http, dry_run=True)
-        assert report["waiting_blobs"] >= 3
-        assert report["waiting_bytes"] >= 3000
+        assert report["waitingBlobs"] >= 3
+        assert report["waitingBytes"] >= 3000
         # The first to become collectable: pushed (by us or an earlier test) before ours.
-        assert report["next_collectable_at"] <= time.time() + 3600
-        assert report["next_collectable_at"] >= before + 3600 - 3 * 86400
+        collectable = seconds(report["nextCollectableAt"])
+        assert collectable <= time.time() + 3600
+        assert collectable >= before + 3600 - 3 * 86400
     done = subprocess.run(
         [CARGOHOLD, "gc", "--dry-run", "--registry", registry.url],
         capture_output=True,
@@ -327,7 +329,7 @@ def test_untagged_dry_run_counts_the_blobs_the_run_frees(server: CargoholdServer
         dry_start, dry = run("dryRun")
         # Freed: old-app and old-data (base and the config are shared with the new
         # image) and the loose blob.
-        assert dry["untagged_manifests"] == 1
+        assert dry["untaggedManifests"] == 1
         assert dry["blobs"] == 3
         start, real = run()
         assert (real["blobs"], real["bytes"]) == (dry["blobs"], dry["bytes"])

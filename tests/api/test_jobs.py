@@ -16,6 +16,7 @@ import pytest
 from tests.support.oci import error_code, push_blob, push_image
 from tests.support.redis import RedisServer
 from tests.support.server import CARGOHOLD, CargoholdServer
+from tests.support.times import seconds
 
 KEEP_ONE_V = {
     "rules": [
@@ -65,7 +66,7 @@ def test_lifecycle_job_applies_stored_policies(client: httpx.Client, repo: str) 
     assert job["trigger"] == "api" and job["args"] == {"repository": repo}
     assert job["result"]["repositories"][repo]["deleted"] == 2
     assert job["result"]["repositories"][repo]["skipped"] == []
-    assert job["startedAt"] <= job["finishedAt"]
+    assert seconds(job["startedAt"]) <= seconds(job["finishedAt"])
     assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["v3"]
     assert client.get(f"/v2/{repo}/manifests/{digests[0]}").status_code == 404
 
@@ -304,7 +305,7 @@ def test_scheduled_gc_runs_once_per_minute_on_a_redis_queue(
                 time.sleep(0.2)
                 jobs = client.get("/api/v1/jobs", params={"kind": "gc"}).json()["jobs"]
                 scheduled = [j for j in jobs if j["trigger"] == "schedule"]
-            minutes = {int(j["createdAt"] // 60) for j in scheduled}
+            minutes = {int(seconds(j["createdAt"]) // 60) for j in scheduled}
             assert len(scheduled) == len(minutes), scheduled
             assert all(j["createdBy"] == "schedule" for j in scheduled)
 

@@ -312,7 +312,7 @@ def test_tags_listing_and_preview_give_an_image_the_same_size(
     expected = len(signed_body) + len(signature) + len(CONFIG) + len(BASE) + len(L1)
     expected += len(SIGNATURE)
     tags = client.get(f"/api/v1/repositories/{repo}/tags").json()["tags"]
-    assert {t["tag"]: t["size_bytes"] for t in tags} == {"signed": expected}
+    assert {t["tag"]: t["sizeBytes"] for t in tags} == {"signed": expected}
     preview = client.post(
         f"/api/v1/repositories/{repo}/lifecycle/preview", content=json.dumps(POLICY)
     ).json()

@@ -174,7 +174,7 @@ def test_an_index_chain_deeper_than_the_recursion_limit_lists(
         child = {"mediaType": OCI_INDEX, "digest": sha256(index), "size": len(index)}
     response = client.get(f"/api/v1/repositories/{repo}/tags")
     assert response.status_code == 200, response.text
-    sizes = {row["tag"]: row["size_bytes"] for row in response.json()["tags"]}
+    sizes = {row["tag"]: row["sizeBytes"] for row in response.json()["tags"]}
     assert sizes["top"] > sizes["leaf"] > 0
     assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["leaf", "top"]
     preview = client.post(f"/api/v1/repositories/{repo}/lifecycle/preview", content=b"")

@@ -216,8 +216,8 @@ def test_every_deletion_is_audited_with_its_rule(meta: MetadataStore) -> None:
     _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
     service.delete_expiring(preview, "tester")
-    events = [e for e in meta.audit_log.recent(20) if e["action"] == "manifest.delete"]
-    assert [(e["target"], e["detail"]) for e in events] == [
+    events = [e for e in meta.audit_log.recent(20) if e.action == "manifest.delete"]
+    assert [(e.target, e.detail) for e in events] == [
         (f"{REPO}@{old}", {"reason": "lifecycle policy", "rulePriority": 1})
     ]
 

@@ -6,17 +6,49 @@ Its queries can be long: every service call runs on the boundary's pool (api/bou
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
 
+import msgspec
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.boundary import in_pool
 from cargohold.api.context import ANONYMOUS, context
+from cargohold.api.encoding import encode, json_response
+from cargohold.api.models.jobs import (
+    FsckDone,
+    FsckProgress,
+    FsckReport,
+    GcDone,
+    GcProgress,
+    GcReport,
+    GcStart,
+    JobList,
+    JobRun,
+    StreamError,
+)
+from cargohold.api.models.policy import (
+    Hold,
+    HoldList,
+    LifecyclePolicy,
+    LifecyclePreview,
+    TagRule,
+    TagRuleList,
+)
+from cargohold.api.models.registry import (
+    AuditEvent,
+    AuditList,
+    Quota,
+    Repository,
+    RepositoryList,
+    StorageReport,
+    System,
+    Tag,
+    TagList,
+)
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.params import json_body, path_id, query_flag
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
@@ -34,16 +66,12 @@ from cargohold.errors import (
     TagRuleInvalid,
     TagRuleUnknown,
 )
-from cargohold.services.holds import hold_document
-from cargohold.services.lifecycle import LifecyclePreview
-from cargohold.services.tag_rules import rule_document
 
 
 async def system_info(request: Request) -> Response:
     ctx = context(request)
-    info = await in_pool(ctx.listings.system)
-    info["jobs"] = {"pending": await in_pool(ctx.jobs.queue.pending)}
-    return JSONResponse(info)
+    facts = await in_pool(ctx.listings.system)
+    return json_response(System.of(facts, await in_pool(ctx.jobs.queue.pending)))
 
 
 async def repositories(request: Request) -> Response:
@@ -55,66 +83,27 @@ async def repositories(request: Request) -> Response:
     headers = {}
     if len(rows) > n:
         rows = rows[:n]
-        headers["Link"] = next_link("/api/v1/repositories", n, str(rows[-1]["name"]))
-    return JSONResponse({"repositories": rows}, headers=headers)
+        headers["Link"] = next_link("/api/v1/repositories", n, rows[-1].name)
+    return json_response(
+        RepositoryList(repositories=[Repository.of(r) for r in rows]), headers=headers
+    )
 
 
 async def repository_tags(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["name"]
-    return JSONResponse({"name": name, "tags": await in_pool(ctx.listings.tags, name)})
+    rows = await in_pool(ctx.listings.tags, name)
+    return json_response(TagList(name=name, tags=[Tag.of(row) for row in rows]))
+
+
+_OPENAPI_BODY = encode(OPENAPI)
 
 
 async def openapi(request: Request) -> Response:
-    return JSONResponse(OPENAPI)
+    return Response(_OPENAPI_BODY, media_type="application/json")
 
 
 MAX_POLICY_BYTES = 64 * 1024
-
-
-def _preview_document(preview: LifecyclePreview) -> dict[str, object]:
-    """ECR's GetLifecyclePolicyPreview response, plus cargohold's own fields."""
-    return {
-        "repositoryName": preview.repository,
-        "lifecyclePolicyText": preview.policy_text,
-        "status": "COMPLETE",
-        "previewResults": [
-            {
-                "imageDigest": image.digest,
-                "imageTags": list(image.tags),
-                "imagePushedAt": image.pushed_at,
-                "action": {"type": "EXPIRE"},
-                "appliedRulePriority": image.rule_priority,
-                "storageClass": "STANDARD",
-                "imageSizeInBytes": image.size_bytes,
-                "lastRecordedPullTime": image.last_pulled_at,
-            }
-            for image in preview.expiring
-        ],
-        "summary": {"expiringImageTotalCount": len(preview.expiring)},
-        "images": [
-            {
-                "imageDigest": image.digest,
-                "imageTags": list(image.tags),
-                "imagePushedAt": image.pushed_at,
-                "lastRecordedPullTime": image.last_pulled_at,
-                "imageSizeInBytes": image.size_bytes,
-                "action": "EXPIRE" if image.expire else "KEEP",
-                "appliedRulePriority": image.rule_priority,
-                "heldBy": image.held_by,
-            }
-            for image in preview.images
-        ],
-        "bytesFreed": preview.bytes_freed,
-        "deleted": preview.deleted,
-        "deletedImages": preview.deleted_images,
-        "skipped": [
-            {"imageDigest": skip.digest, "reason": skip.reason} for skip in preview.skipped
-        ],
-        "dependentManifestsExpiring": preview.dependents_expiring,
-        "orphanReferrers": preview.orphan_referrers,
-        "warnings": preview.warnings,
-    }
 
 
 def _policy_too_large(limit: int) -> RegistryError:
@@ -137,7 +126,7 @@ async def lifecycle_preview(request: Request) -> Response:
     if not text.strip():
         text = await in_pool(ctx.lifecycle.policy, name)
     preview = await in_pool(ctx.lifecycle.preview, name, text)
-    return JSONResponse(_preview_document(preview))
+    return json_response(LifecyclePreview.of(preview))
 
 
 async def lifecycle_policy(request: Request) -> Response:
@@ -145,19 +134,19 @@ async def lifecycle_policy(request: Request) -> Response:
     name = request.path_params["name"]
     if request.method == "GET":
         text = await in_pool(ctx.lifecycle.policy, name)
-        return JSONResponse({"repositoryName": name, "lifecyclePolicyText": text})
+        return json_response(LifecyclePolicy(repository_name=name, lifecycle_policy_text=text))
     if request.method == "DELETE":
         await in_pool(ctx.lifecycle.remove_policy, name, ANONYMOUS)
         return Response(status_code=204)
     text = await _policy_body(request)
     preview = await in_pool(ctx.lifecycle.set_policy, name, text, ANONYMOUS)
-    return JSONResponse(_preview_document(preview))
+    return json_response(LifecyclePreview.of(preview))
 
 
 async def lifecycle_apply(request: Request) -> Response:
     ctx = context(request)
     preview = await in_pool(ctx.lifecycle.apply, request.path_params["name"], ANONYMOUS)
-    return JSONResponse(_preview_document(preview))
+    return json_response(LifecyclePreview.of(preview))
 
 
 log = logging.getLogger("cargohold.api")
@@ -166,14 +155,14 @@ log = logging.getLogger("cargohold.api")
 async def list_tag_rules(request: Request) -> Response:
     ctx = context(request)
     rules = await in_pool(ctx.tag_rules.list)
-    return JSONResponse({"rules": [rule_document(rule) for rule in rules]})
+    return json_response(TagRuleList(rules=[TagRule.of(rule) for rule in rules]))
 
 
 async def add_tag_rule(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, TagRuleInvalid, "the rule")
     rule = await in_pool(ctx.tag_rules.add, document, ANONYMOUS)
-    return JSONResponse(rule_document(rule), status_code=201)
+    return json_response(TagRule.of(rule), status_code=201)
 
 
 async def remove_tag_rule(request: Request) -> Response:
@@ -188,20 +177,20 @@ async def audit(request: Request) -> Response:
     n = page_size(request, 100)
     assert n is not None
     events = await in_pool(ctx.listings.audit, n) if n else []
-    return JSONResponse({"events": events})
+    return json_response(AuditList(events=[AuditEvent.of(event) for event in events]))
 
 
 async def list_holds(request: Request) -> Response:
     ctx = context(request)
     holds = await in_pool(ctx.holds.list)
-    return JSONResponse({"holds": [hold_document(hold) for hold in holds]})
+    return json_response(HoldList(holds=[Hold.of(hold) for hold in holds]))
 
 
 async def add_hold(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, HoldRequestInvalid, "the hold")
     hold = await in_pool(ctx.holds.add, document, ANONYMOUS)
-    return JSONResponse(hold_document(hold), status_code=201)
+    return json_response(Hold.of(hold), status_code=201)
 
 
 async def release_hold(request: Request) -> Response:
@@ -211,19 +200,20 @@ async def release_hold(request: Request) -> Response:
     return Response(status_code=204)
 
 
-Emit = Callable[[dict[str, object]], None]
+Emit = Callable[[msgspec.Struct], None]
 
 
-def stream_work(work: Callable[[Emit], dict[str, object]], what: str) -> StreamingResponse:
+def stream_work(work: Callable[[Emit], msgspec.Struct], what: str) -> StreamingResponse:
     """Run `work(emit)` on the pool, streaming its events and then its result as NDJSON.
 
-    The last line is {"event": "done", "report": {...}} or {"event": "error", "code",
-    "message"}: the status line went out with the first event, so errors travel in-band.
+    The last line is the `done` event `work` returns ({"event": "done", "report": {...}}) or
+    {"event": "error", "code", "message"}: the status line went out with the first event, so
+    errors travel in-band.
     """
     loop = asyncio.get_running_loop()
-    events: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    events: asyncio.Queue[msgspec.Struct] = asyncio.Queue()
 
-    def emit(event: dict[str, object]) -> None:
+    def emit(event: msgspec.Struct) -> None:
         loop.call_soon_threadsafe(events.put_nowait, event)
 
     job = asyncio.ensure_future(in_pool(work, emit))
@@ -233,25 +223,19 @@ def stream_work(work: Callable[[Emit], dict[str, object]], what: str) -> Streami
             getter = asyncio.ensure_future(events.get())
             await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
-                yield json.dumps(getter.result()).encode() + b"\n"
+                yield encode(getter.result()) + b"\n"
                 continue
             getter.cancel()
             while not events.empty():
-                yield json.dumps(events.get_nowait()).encode() + b"\n"
+                yield encode(events.get_nowait()) + b"\n"
             try:
-                report = job.result()
+                final = job.result()
             except RegistryError as exc:
-                final: dict[str, object] = {
-                    "event": "error",
-                    "code": exc.code,
-                    "message": exc.message,
-                }
+                final = StreamError(code=exc.code, message=exc.message)
             except Exception as exc:
                 log.exception("%s failed", what)
-                final = {"event": "error", "code": "UNKNOWN", "message": str(exc)}
-            else:
-                final = {"event": "done", "report": report}
-            yield json.dumps(final).encode() + b"\n"
+                final = StreamError(code="UNKNOWN", message=str(exc))
+            yield encode(final) + b"\n"
             return
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
@@ -270,14 +254,15 @@ async def garbage_collect(request: Request) -> Response:
     if ctx.gc.running:
         raise GcBusy()
 
-    def work(emit: Emit) -> dict[str, object]:
+    def work(emit: Emit) -> msgspec.Struct:
         blobs, total = ctx.gc.count(untagged)
-        emit({"event": "start", "candidates": blobs, "candidateBytes": total, "dryRun": dry_run})
-        return ctx.gc.run(
+        emit(GcStart(candidates=blobs, candidate_bytes=total, dry_run=dry_run))
+        report = ctx.gc.run(
             dry_run,
-            lambda done, freed: emit({"event": "progress", "blobs": done, "bytes": freed}),
+            lambda done, freed: emit(GcProgress(blobs=done, bytes=freed)),
             untagged=untagged,
-        ).as_dict()
+        )
+        return GcDone(report=GcReport.of(report))
 
     return stream_work(work, "garbage collection")
 
@@ -292,13 +277,14 @@ async def fsck(request: Request) -> Response:
     repair = query_flag(request, "repair", QueryInvalid)
     verify_content = query_flag(request, "verifyContent", QueryInvalid)
 
-    def work(emit: Emit) -> dict[str, object]:
-        return ctx.fsck.run(
+    def work(emit: Emit) -> msgspec.Struct:
+        report = ctx.fsck.run(
             repair,
             ctx.gc.sweep_now,
             verify_content,
-            lambda phase, checked: emit({"event": "progress", "phase": phase, "checked": checked}),
-        ).as_dict()
+            lambda phase, checked: emit(FsckProgress(phase=phase, checked=checked)),  # type: ignore[arg-type]
+        )
+        return FsckDone(report=FsckReport.of(report))
 
     return stream_work(work, "fsck")
 
@@ -307,17 +293,17 @@ async def project_quota(request: Request) -> Response:
     ctx = context(request)
     project = request.path_params["project"]
     if request.method == "GET":
-        return JSONResponse(await in_pool(ctx.quotas.get, project))
+        return json_response(Quota.of(await in_pool(ctx.quotas.get, project)))
     if request.method == "DELETE":
         await in_pool(ctx.quotas.remove, project, ANONYMOUS)
         return Response(status_code=204)
     document = await json_body(request, QuotaInvalid, 'the quota: {"limitBytes": N}')
-    return JSONResponse(await in_pool(ctx.quotas.set, project, document, ANONYMOUS))
+    return json_response(Quota.of(await in_pool(ctx.quotas.set, project, document, ANONYMOUS)))
 
 
 async def storage_report(request: Request) -> Response:
     ctx = context(request)
-    return JSONResponse(await in_pool(ctx.storage_report.report))
+    return json_response(StorageReport.of(await in_pool(ctx.storage_report.report)))
 
 
 async def list_jobs(request: Request) -> Response:
@@ -328,7 +314,7 @@ async def list_jobs(request: Request) -> Response:
     kind = request.query_params.get("kind") or None
     state = request.query_params.get("state") or None
     runs = await in_pool(ctx.jobs.recent, n, kind, state)
-    return JSONResponse({"jobs": [run.as_dict() for run in runs]})
+    return json_response(JobList(jobs=[JobRun.of(run) for run in runs]))
 
 
 async def submit_job(request: Request) -> Response:
@@ -343,7 +329,7 @@ async def submit_job(request: Request) -> Response:
     if not isinstance(args, dict):
         raise JobInvalid("args must be a JSON object")
     run = await in_pool(ctx.jobs.submit, document["kind"], args, "api", ANONYMOUS)
-    return JSONResponse(run.as_dict(), status_code=202)
+    return json_response(JobRun.of(run), status_code=202)
 
 
 # Job ids are UUIDs in hex; anything else (a NUL PostgreSQL cannot compare) is unknown.
@@ -356,4 +342,4 @@ async def job(request: Request) -> Response:
     if _JOB_ID.fullmatch(job_id) is None:
         raise JobUnknown(f"no job {job_id[:100]!r}")
     run = await in_pool(ctx.jobs.get, job_id)
-    return JSONResponse(run.as_dict())
+    return json_response(JobRun.of(run))

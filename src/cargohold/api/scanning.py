@@ -16,6 +16,8 @@ from starlette.routing import Route
 from cargohold.api.bodies import spool_body
 from cargohold.api.boundary import in_pool
 from cargohold.api.context import ANONYMOUS, AppContext, context
+from cargohold.api.encoding import json_response
+from cargohold.api.models.jobs import JobRun
 from cargohold.api.params import json_body, optional_query_flag, path_id, query_flag
 from cargohold.errors import (
     AllowlistInvalid,
@@ -81,7 +83,7 @@ async def scan_now(request: Request) -> Response:
         "api",
         ANONYMOUS,
     )
-    return JSONResponse(run.as_dict(), status_code=202)
+    return json_response(JobRun.of(run), status_code=202)
 
 
 async def scan_policy(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import time
@@ -37,11 +38,19 @@ def client(registry: str) -> AdminClient:
     return AdminClient(registry or DEFAULT_REGISTRY)
 
 
-def when(stamp: float | None) -> str:
-    """A UNIX time in UTC, saying so: schedules and dates given to the CLI are UTC too."""
+def seconds(stamp: str | float) -> float:
+    """UNIX seconds of a time the admin API sent: RFC 3339 for its own resources (docs/api.md),
+    UNIX seconds where a document keeps another system's shape (ECR's lifecycle preview)."""
+    if isinstance(stamp, str):
+        return dt.datetime.fromisoformat(stamp).timestamp()
+    return float(stamp)
+
+
+def when(stamp: str | float | None) -> str:
+    """A time in UTC, saying so: schedules and dates given to the CLI are UTC too."""
     if stamp is None:
         return "never"
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds(stamp)))
 
 
 def size(size: int) -> str:

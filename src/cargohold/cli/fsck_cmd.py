@@ -55,14 +55,14 @@ def fsck(
 
 def _print_report(report: dict[str, Any]) -> None:
     print(
-        f"checked {report['checked_rows']} blob records and {report['checked_objects']} stored "
+        f"checked {report['checkedRows']} blob records and {report['checkedObjects']} stored "
         f"objects in {report['seconds']:.1f} s"
     )
-    print(f"  records without bytes: {report['missing']} ({size(report['missing_bytes'])} claimed)")
+    print(f"  records without bytes: {report['missing']} ({size(report['missingBytes'])} claimed)")
     print(f"  records whose bytes are damaged: {report['damaged']}")
-    print(f"  bytes without records: {report['orphans']} ({size(report['orphan_bytes'])})")
+    print(f"  bytes without records: {report['orphans']} ({size(report['orphanBytes'])})")
     for example in report["examples"]:
-        print(f"    {example['problem']:<8} {example['digest']}  {size(example['size'])}")
+        print(f"    {example['problem']:<8} {example['digest']}  {size(example['sizeBytes'])}")
     problems = report["missing"] + report["damaged"] + report["orphans"]
     if not problems:
         print("no problems found")

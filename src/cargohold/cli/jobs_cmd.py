@@ -15,6 +15,7 @@ from cargohold.cli.common import (
     fail,
     out,
     print_json,
+    seconds,
     size,
     when,
 )
@@ -30,7 +31,7 @@ FINISHED = ("succeeded", "failed")
 def _duration(job: dict[str, Any]) -> str:
     if job["startedAt"] is None or job["finishedAt"] is None:
         return "-"
-    return f"{job['finishedAt'] - job['startedAt']:.2f}s"
+    return f"{seconds(job['finishedAt']) - seconds(job['startedAt']):.2f}s"
 
 
 def _summary(job: dict[str, Any]) -> str:

@@ -30,7 +30,7 @@ def info(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = Fals
     counts = data["counts"]
     out.print(
         f"{counts['repositories']} repositories, {counts['manifests']} manifests, "
-        f"{counts['tags']} tags, {counts['blobs']} blobs ({_size(counts['blob_bytes'])})"
+        f"{counts['tags']} tags, {counts['blobs']} blobs ({_size(counts['blobBytes'])})"
     )
     disk = data.get("disk")
     if disk:
@@ -63,8 +63,8 @@ def repos(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = Fal
             row["name"],
             str(row["manifests"]),
             str(row["tags"]),
-            _size(row["size_bytes"]),
-            _when(row["last_pushed_at"]),
+            _size(row["sizeBytes"]),
+            _when(row["lastPushedAt"]),
         )
     out.print(table)
 
@@ -87,8 +87,8 @@ def tags(
         table.add_row(
             row["tag"],
             row["digest"][:19],
-            _size(row["size_bytes"]),
-            _when(row["pushed_at"]),
-            _when(row["last_pulled_at"]),
+            _size(row["sizeBytes"]),
+            _when(row["pushedAt"]),
+            _when(row["lastPulledAt"]),
         )
     out.print(table)

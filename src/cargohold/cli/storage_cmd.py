@@ -86,23 +86,23 @@ def gc(
     if as_json:
         _print_json(report)
         return
-    dry = report["dry_run"]
+    dry = report["dryRun"]
     removed = ""
     if untagged:
         removed = (
-            f"{'would remove' if dry else 'removed'} {report['untagged_manifests']} untagged "
+            f"{'would remove' if dry else 'removed'} {report['untaggedManifests']} untagged "
             "manifests; "
         )
     print(
         f"{removed}{'would free' if dry else 'freed'} {report['blobs']} blobs "
-        f"({_size(report['bytes'])}); expired {report['uploads_expired']} upload sessions; "
+        f"({_size(report['bytes'])}); expired {report['uploadsExpired']} upload sessions; "
         f"{report['seconds']:.1f} s"
     )
-    if report["waiting_blobs"]:
+    if report["waitingBlobs"]:
         print(
-            f"kept {report['waiting_blobs']} unreferenced blobs ({_size(report['waiting_bytes'])})"
-            f" pushed within the grace period ({_duration(report['grace_seconds'])}); the first"
-            f" becomes collectable at {_when(report['next_collectable_at'])}"
+            f"kept {report['waitingBlobs']} unreferenced blobs ({_size(report['waitingBytes'])})"
+            f" pushed within the grace period ({_duration(report['graceSeconds'])}); the first"
+            f" becomes collectable at {_when(report['nextCollectableAt'])}"
         )
 
 

@@ -34,7 +34,7 @@ class HoldRow:
             "target": self.target,
             "digest": self.digest,
             "reason": self.reason,
-            "ends_at": self.ends_at,
+            "endsAt": self.ends_at,
         }
 
 

@@ -26,21 +26,6 @@ class JobRun:
     result: dict[str, Any] | None
     error: str | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "args": self.args,
-            "state": self.state,
-            "trigger": self.trigger,
-            "createdAt": self.created_at,
-            "createdBy": self.created_by,
-            "startedAt": self.started_at,
-            "finishedAt": self.finished_at,
-            "result": self.result,
-            "error": self.error,
-        }
-
 
 _COLUMNS = (
     "id, kind, args, state, trigger, created_at, created_by, started_at, finished_at, result, error"

@@ -15,6 +15,42 @@ from cargohold.meta.repositories import LISTED, repository_id_of
 
 
 @dataclass(frozen=True)
+class SystemCounts:
+    """What the registry holds: listed repositories, manifests, tags, blobs and their bytes."""
+
+    repositories: int
+    manifests: int
+    tags: int
+    blobs: int
+    blob_bytes: int
+
+
+@dataclass(frozen=True)
+class RepositorySummary:
+    """A listed repository: its counts, its size (the quota's measure) and last push."""
+
+    name: str
+    manifests: int
+    tags: int
+    size: int
+    last_pushed_at: float | None
+
+
+@dataclass(frozen=True)
+class TagDetail:
+    """A tag with its manifest; `size` is the manifest's own bytes as read here (the
+    listing service replaces it with the image's size)."""
+
+    tag: str
+    digest: str
+    media_type: str
+    size: int
+    pushed_at: float
+    tagged_at: float
+    last_pulled_at: float | None
+
+
+@dataclass(frozen=True)
 class ManifestFacts:
     """A manifest as lifecycle and storage reports see it."""
 
@@ -35,28 +71,28 @@ class Listings:
         # Links younger than this count (see MetadataStore.link_grace_seconds).
         self.link_grace_seconds = link_grace_seconds
 
-    def system_counts(self) -> dict[str, int]:
+    def system_counts(self) -> SystemCounts:
         listed = self.db.one(
             f"SELECT COUNT(*) FROM repositories r WHERE {LISTED}",
             (time.time() - self.link_grace_seconds,),
         )
         assert listed is not None
         with self.db.read() as conn:
-            return {
-                "repositories": int(listed[0]),
-                "manifests": conn.execute(
+            return SystemCounts(
+                repositories=int(listed[0]),
+                manifests=conn.execute(
                     sa.select(sa.func.count()).select_from(manifests)
                 ).scalar_one(),
-                "tags": conn.execute(sa.select(sa.func.count()).select_from(tags)).scalar_one(),
-                "blobs": conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar_one(),
-                "blob_bytes": int(
+                tags=conn.execute(sa.select(sa.func.count()).select_from(tags)).scalar_one(),
+                blobs=conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar_one(),
+                blob_bytes=int(
                     conn.execute(
                         sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
                     ).scalar_one()
                 ),
-            }
+            )
 
-    def repository_summaries(self, limit: int, last: str | None) -> list[dict[str, object]]:
+    def repository_summaries(self, limit: int, last: str | None) -> list[RepositorySummary]:
         """Name, counts and size of each listed repository (see catalog).
 
         Size is the bytes of the distinct blobs the repository's manifests reference or a
@@ -80,18 +116,18 @@ class Listings:
             (cutoff, cutoff, last or "", limit),
         )
         return [
-            {
-                "name": name,
-                "manifests": int(manifest_count),
-                "tags": int(tag_count),
+            RepositorySummary(
+                name=name,
+                manifests=int(manifest_count),
+                tags=int(tag_count),
                 # PostgreSQL sums BIGINTs as NUMERIC.
-                "size_bytes": int(size),
-                "last_pushed_at": last_pushed_at,
-            }
+                size=int(size),
+                last_pushed_at=last_pushed_at,
+            )
             for name, manifest_count, tag_count, size, last_pushed_at in rows
         ]
 
-    def tag_details(self, repository: str) -> list[dict[str, object]] | None:
+    def tag_details(self, repository: str) -> list[TagDetail] | None:
         """Each tag with its manifest's digest, media type, size, push and last pull time.
 
         Size here is the manifest's own bytes; the image's size, with what it references and
@@ -116,15 +152,15 @@ class Listings:
                 .order_by(tags.c.name)
             ).all()
         return [
-            {
-                "tag": row.name,
-                "digest": row.digest,
-                "media_type": row.media_type,
-                "size_bytes": row.size,
-                "pushed_at": row.pushed_at,
-                "tagged_at": row.updated_at,
-                "last_pulled_at": row.last_pulled_at,
-            }
+            TagDetail(
+                tag=row.name,
+                digest=row.digest,
+                media_type=row.media_type,
+                size=int(row.size),
+                pushed_at=row.pushed_at,
+                tagged_at=row.updated_at,
+                last_pulled_at=row.last_pulled_at,
+            )
             for row in rows
         ]
 

@@ -30,7 +30,7 @@ class TagRuleRow:
             "scope": self.scope,
             "target": self.target,
             "pattern": self.pattern,
-            "pattern_kind": self.pattern_kind,
+            "patternKind": self.pattern_kind,
             "excludes": list(self.excludes),
         }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from cargohold.meta.blobs import BlobRecords
 from cargohold.oci.digests import algorithm_of, new_hasher
@@ -23,6 +23,13 @@ from cargohold.storage.base import BlobDriver
 BATCH = 500
 # Examples listed in a report; the counts are always complete.
 EXAMPLES = 20
+
+
+@dataclass(frozen=True)
+class FsckProblem:
+    problem: str  # missing, damaged or orphan
+    digest: str
+    size: int
 
 
 @dataclass
@@ -37,15 +44,12 @@ class FsckReport:
     orphans: int = 0
     orphan_bytes: int = 0
     repaired: int = 0
-    examples: list[dict[str, object]] = field(default_factory=list)
+    examples: list[FsckProblem] = field(default_factory=list)
     seconds: float = 0.0
 
     def note(self, problem: str, digest: str, size: int) -> None:
         if len(self.examples) < EXAMPLES:
-            self.examples.append({"problem": problem, "digest": digest, "size": size})
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+            self.examples.append(FsckProblem(problem, digest, size))
 
 
 Progress = Callable[[str, int], None]

@@ -9,11 +9,12 @@ pushed while it is swept is never lost.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from cargohold.errors import GcBusy
 from cargohold.meta.blobs import BlobRecords
@@ -50,8 +51,24 @@ class GcReport:
     next_collectable_at: float | None = None
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+    def as_record(self) -> dict[str, object]:
+        """The result a `gc` job stores: the admin API's GcReport document (camelCase keys,
+        RFC 3339 times; api/models/jobs.py, kept equal by tests/unit/test_api_models.py)."""
+        collectable = self.next_collectable_at
+        return {
+            "dryRun": self.dry_run,
+            "graceSeconds": self.grace_seconds,
+            "blobs": self.blobs,
+            "bytes": self.bytes,
+            "untaggedManifests": self.untagged_manifests,
+            "uploadsExpired": self.uploads_expired,
+            "waitingBlobs": self.waiting_blobs,
+            "waitingBytes": self.waiting_bytes,
+            "nextCollectableAt": None
+            if collectable is None
+            else dt.datetime.fromtimestamp(collectable, dt.UTC).isoformat().replace("+00:00", "Z"),
+            "seconds": self.seconds,
+        }
 
 
 Progress = Callable[[int, int], None]

@@ -26,18 +26,6 @@ def covering_hold(rows: list[HoldRow], repository: str, digest: str, now: float)
     return None if found is None else next(row for row in rows if row.id == found.id)
 
 
-def hold_document(hold: Hold) -> dict[str, Any]:
-    return {
-        "id": hold.id,
-        "scope": hold.scope,
-        "target": hold.target,
-        "digest": hold.digest,
-        "reason": hold.reason,
-        "endsAt": hold.ends_at,
-        "description": hold.describe(),
-    }
-
-
 def _parse_until(value: Any) -> float | None:
     """`until`: an ISO 8601 date or time (UTC when no zone is given); exclusive."""
     if value is None:

@@ -244,7 +244,7 @@ class JobService:
         untagged: bool = False,
         dryRun: bool = False,
     ) -> dict[str, Any]:
-        return self.gc.run(dry_run=dryRun, untagged=untagged).as_dict()
+        return self.gc.run(dry_run=dryRun, untagged=untagged).as_record()
 
     def _run_lifecycle(self, actor: str, repository: str | None = None) -> dict[str, Any]:
         names = [repository] if repository else self.meta.lifecycle_policies.repositories()

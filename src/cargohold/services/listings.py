@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
-from typing import Any
+from dataclasses import dataclass
 
 from cargohold import __version__
 from cargohold.errors import NameUnknown
+from cargohold.meta.audit import AuditEvent
+from cargohold.meta.listings import RepositorySummary, SystemCounts, TagDetail
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
 from cargohold.services.manifest_graph import ManifestGraph
 from cargohold.storage.base import BlobDriver
-from cargohold.storage.space import SpaceReserve
+from cargohold.storage.space import DiskUsage, SpaceReserve
+
+
+@dataclass(frozen=True)
+class SystemFacts:
+    """The server's version, its stores, what it holds and its data directory's disk."""
+
+    version: str
+    python: str
+    storage_driver: str
+    metadata_dialect: str
+    counts: SystemCounts
+    disk: DiskUsage
 
 
 class RegistryListings:
@@ -23,33 +38,36 @@ class RegistryListings:
         self.blobs = blobs
         self.space = space
 
-    def system(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "version": __version__,
-            "python": platform.python_version(),
-            "storage": {"driver": self.blobs.name},
-            "metadata": {"dialect": self.meta.dialect},
-            "counts": self.meta.listings.system_counts(),
-        }
-        info["disk"] = self.space.usage().as_dict()
-        return info
+    def system(self) -> SystemFacts:
+        return SystemFacts(
+            version=__version__,
+            python=platform.python_version(),
+            storage_driver=self.blobs.name,
+            metadata_dialect=self.meta.dialect,
+            counts=self.meta.listings.system_counts(),
+            disk=self.space.usage(),
+        )
 
-    def repositories(self, limit: int, last: str | None) -> list[dict[str, object]]:
+    def repositories(self, limit: int, last: str | None) -> list[RepositorySummary]:
         return self.meta.listings.repository_summaries(limit, last)
 
-    def tags(self, repository: str) -> list[dict[str, object]]:
+    def tags(self, repository: str) -> list[TagDetail]:
+        """Each tag with its image's size: the manifest, what goes with it and the distinct
+        blobs all of them reference (ManifestGraph.image_size)."""
         check_name(repository)
         details = self.meta.listings.tag_details(repository)
         facts = self.meta.listings.repository_manifests(repository)
         if details is None or facts is None:
             raise NameUnknown(detail={"name": repository})
         graph = ManifestGraph(facts)
-        for row in details:
-            digest = str(row["digest"])
-            if digest in graph.by_digest:  # else deleted between the two reads: its own size
-                row["size_bytes"] = graph.image_size(digest)
-        return details
+        return [
+            # A manifest deleted between the two reads keeps its own size.
+            dataclasses.replace(row, size=graph.image_size(row.digest))
+            if row.digest in graph.by_digest
+            else row
+            for row in details
+        ]
 
-    def audit(self, limit: int) -> list[dict[str, Any]]:
+    def audit(self, limit: int) -> list[AuditEvent]:
         """The newest administrative changes first: who, when, what."""
         return self.meta.audit_log.recent(limit)

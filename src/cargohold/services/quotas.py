@@ -11,6 +11,7 @@ mount), and when a manifest is put, with the blobs it makes count again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cargohold.errors import QuotaInvalid, QuotaUnknown
@@ -24,15 +25,24 @@ def _check_project(project: str) -> str:
     return project
 
 
+@dataclass(frozen=True)
+class ProjectQuota:
+    """A project's limit (None: no quota) and what it stores now, in bytes."""
+
+    project: str
+    limit: int | None
+    usage: int
+
+
 class QuotaService:
     def __init__(self, records: QuotaRecords) -> None:
         self.records = records
 
-    def get(self, project: str) -> dict[str, Any]:
+    def get(self, project: str) -> ProjectQuota:
         limit, usage = self.records.get(_check_project(project), usage_without_quota=True)
-        return {"project": project, "limitBytes": limit, "usageBytes": usage}
+        return ProjectQuota(project, limit, usage)
 
-    def set(self, project: str, document: Any, actor: str) -> dict[str, Any]:
+    def set(self, project: str, document: Any, actor: str) -> ProjectQuota:
         _check_project(project)
         limit = document.get("limitBytes") if isinstance(document, dict) else None
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
@@ -41,6 +51,6 @@ class QuotaService:
         return self.get(project)
 
     def remove(self, project: str, actor: str) -> None:
-        if self.get(project)["limitBytes"] is None:
+        if self.get(project).limit is None:
             raise QuotaUnknown(detail={"project": project})
         self.records.set(project, None, actor)

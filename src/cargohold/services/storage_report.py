@@ -13,11 +13,41 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass
 
 from cargohold.meta.accounting import StorageAccounting
 from cargohold.oci.names import project_of
 from cargohold.services.gc import GarbageCollector
+
+
+@dataclass(frozen=True)
+class RepositoryStorage:
+    repository: str
+    manifests: int
+    logical_bytes: int
+    unique_bytes: int
+
+
+@dataclass(frozen=True)
+class ProjectStorage:
+    project: str
+    repositories: int
+    logical_bytes: int
+    unique_bytes: int
+    shared_with_other_projects_bytes: int
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    stored_blobs: int
+    stored_bytes: int
+    logical_bytes: int
+    # logical / stored, to three places; None when nothing is stored.
+    deduplication_ratio: float | None
+    reclaimable_blobs: int
+    reclaimable_bytes: int
+    projects: list[ProjectStorage]
+    repositories: list[RepositoryStorage]
 
 
 class StorageReportService:
@@ -25,7 +55,7 @@ class StorageReportService:
         self.accounting = accounting
         self.gc = gc
 
-    def report(self) -> dict[str, Any]:
+    def report(self) -> StorageReport:
         links = self.accounting.blob_links()
         logical = self.accounting.logical_sizes()
         sizes: dict[str, int] = {}
@@ -43,42 +73,42 @@ class StorageReportService:
             return sum(sizes[d] for d in digests)
 
         repository_rows = [
-            {
-                "repository": name,
-                "manifests": logical.get(name, (0, 0))[0],
-                "logicalBytes": logical.get(name, (0, 0))[1],
-                "uniqueBytes": total(repo_blobs.get(name, set())),
-            }
+            RepositoryStorage(
+                repository=name,
+                manifests=logical.get(name, (0, 0))[0],
+                logical_bytes=logical.get(name, (0, 0))[1],
+                unique_bytes=total(repo_blobs.get(name, set())),
+            )
             for name in repositories
         ]
         project_rows = []
         for project in sorted({project_of(name) for name in repositories}):
             digests = project_blobs.get(project, set())
             project_rows.append(
-                {
-                    "project": project,
-                    "repositories": sum(1 for n in repositories if project_of(n) == project),
-                    "logicalBytes": sum(
-                        row["logicalBytes"]
+                ProjectStorage(
+                    project=project,
+                    repositories=sum(1 for n in repositories if project_of(n) == project),
+                    logical_bytes=sum(
+                        row.logical_bytes
                         for row in repository_rows
-                        if project_of(str(row["repository"])) == project
+                        if project_of(row.repository) == project
                     ),
-                    "uniqueBytes": total(digests),
-                    "sharedWithOtherProjectsBytes": total(
+                    unique_bytes=total(digests),
+                    shared_with_other_projects_bytes=total(
                         {d for d in digests if len(projects_of_blob[d]) > 1}
                     ),
-                }
+                )
             )
         stored_blobs, stored_bytes = self.accounting.stored_blob_bytes()
-        logical_total = sum(int(row["logicalBytes"]) for row in repository_rows)
+        logical_total = sum(row.logical_bytes for row in repository_rows)
         reclaimable_blobs, reclaimable_bytes = self.gc.count()
-        return {
-            "storedBlobs": stored_blobs,
-            "storedBytes": stored_bytes,
-            "logicalBytes": logical_total,
-            "deduplicationRatio": round(logical_total / stored_bytes, 3) if stored_bytes else None,
-            "reclaimableBlobs": reclaimable_blobs,
-            "reclaimableBytes": reclaimable_bytes,
-            "projects": project_rows,
-            "repositories": repository_rows,
-        }
+        return StorageReport(
+            stored_blobs=stored_blobs,
+            stored_bytes=stored_bytes,
+            logical_bytes=logical_total,
+            deduplication_ratio=round(logical_total / stored_bytes, 3) if stored_bytes else None,
+            reclaimable_blobs=reclaimable_blobs,
+            reclaimable_bytes=reclaimable_bytes,
+            projects=project_rows,
+            repositories=repository_rows,
+        )

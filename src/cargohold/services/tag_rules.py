@@ -22,19 +22,6 @@ def _rule(row: TagRuleRow) -> TagRule:
     )
 
 
-def rule_document(rule: TagRule) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "kind": rule.kind,
-        "scope": rule.scope,
-        "target": rule.target,
-        "pattern": rule.pattern,
-        "patternKind": rule.pattern_kind,
-        "excludes": list(rule.excludes),
-        "description": rule.describe(),
-    }
-
-
 class TagRuleService:
     def __init__(self, records: TagRuleRecords) -> None:
         self.records = records

@@ -19,7 +19,6 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 RESERVE_NAME = "reserved-space"
 # Without a reserve (disk_reserve_bytes = 0), the disk counts as full below this much free.
@@ -37,17 +36,6 @@ class DiskUsage:
     reserve_held: bool
     full: bool
     low: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "totalBytes": self.total_bytes,
-            "freeBytes": self.free_bytes,
-            "reserveBytes": self.reserve_bytes,
-            "reserveHeld": self.reserve_held,
-            "diskFull": self.full,
-            "lowSpace": self.low,
-        }
 
 
 class SpaceReserve:

@@ -23,3 +23,13 @@ ERROR = {
 
 def error_response(description: str) -> dict[str, object]:
     return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+
+
+def ref(schema: str) -> dict[str, str]:
+    """A reference to a component schema (generated from api/models/ or hand-written)."""
+    return {"$ref": f"#/components/schemas/{schema}"}
+
+
+def model_response(description: str, schema: str) -> dict[str, object]:
+    """A JSON response whose body is the component `schema`."""
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import ERROR
+from cargohold.api.openapi.common import ERROR, model_response
 
 
 def _job(kind: str, args: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -61,7 +61,7 @@ PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": {"description": "{jobs: [JobRun]}"},
+                "200": model_response("Job runs, newest first", "JobList"),
                 "400": {
                     "description": "JOB_INVALID: unknown kind or state",
                     "content": {"application/json": {"schema": ERROR}},
@@ -76,7 +76,7 @@ PATHS: dict[str, Any] = {
                 "content": {"application/json": {"schema": _JOB_REQUEST}},
             },
             "responses": {
-                "202": {"description": "Queued: {id, kind, args, state, trigger, createdAt, ...}"},
+                "202": model_response("Queued", "JobRun"),
                 "400": {
                     "description": "JOB_INVALID: unknown kind, unknown or missing argument, "
                     "an argument of the wrong type or an invalid value",
@@ -93,7 +93,7 @@ PATHS: dict[str, Any] = {
             "operationId": "getJob",
             "summary": "One job run: state, timings, result or error",
             "responses": {
-                "200": {"description": "{id, kind, args, state, result, error, ...}"},
+                "200": model_response("The run, with its result or error once finished", "JobRun"),
                 "404": {
                     "description": "JOB_UNKNOWN",
                     "content": {"application/json": {"schema": ERROR}},
@@ -108,9 +108,7 @@ PATHS: dict[str, Any] = {
             "parameters": [
                 {"name": "n", "in": "query", "schema": {"type": "integer", "minimum": 0}}
             ],
-            "responses": {
-                "200": {"description": "{events: [{id, at, actor, action, target, detail}]}"}
-            },
+            "responses": {"200": model_response("The newest events first", "AuditList")},
         }
     },
 }

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import ERROR
+from cargohold.api.openapi.common import ERROR, model_response
 
 PATHS: dict[str, Any] = {
     "/api/v1/tag-rules": {
         "get": {
             "operationId": "listTagRules",
             "summary": "Tag rules: immutable tag patterns and deny-latest",
-            "responses": {"200": {"description": "{rules: [TagRule]}"}},
+            "responses": {"200": model_response("Every tag rule", "TagRuleList")},
         },
         "post": {
             "operationId": "addTagRule",
@@ -19,16 +19,11 @@ PATHS: dict[str, Any] = {
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/TagRule"}}
+                    "application/json": {"schema": {"$ref": "#/components/schemas/TagRuleRequest"}}
                 },
             },
             "responses": {
-                "201": {
-                    "description": "The stored rule with its id",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/TagRule"}}
-                    },
-                },
+                "201": model_response("The stored rule with its id", "TagRule"),
                 "400": {
                     "description": "RULE_INVALID",
                     "content": {"application/json": {"schema": ERROR}},
@@ -56,7 +51,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listHolds",
             "summary": "Retention holds",
-            "responses": {"200": {"description": "{holds: [Hold]}"}},
+            "responses": {"200": model_response("Every retention hold", "HoldList")},
         },
         "post": {
             "operationId": "addHold",
@@ -69,7 +64,7 @@ PATHS: dict[str, Any] = {
                 "content": {"application/json": {"schema": {"type": "object"}}},
             },
             "responses": {
-                "201": {"description": "The stored hold with its id"},
+                "201": model_response("The stored hold with its id", "Hold"),
                 "400": {
                     "description": "HOLD_INVALID",
                     "content": {"application/json": {"schema": ERROR}},
@@ -103,7 +98,7 @@ PATHS: dict[str, Any] = {
                 "A project's quota and usage (distinct blobs its manifests reference, "
                 "plus those of pushes in flight)"
             ),
-            "responses": {"200": {"description": "{project, limitBytes, usageBytes}"}},
+            "responses": {"200": model_response("The quota and usage", "Quota")},
         },
         "put": {
             "operationId": "setProjectQuota",
@@ -126,7 +121,7 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "200": {"description": "{project, limitBytes, usageBytes}"},
+                "200": model_response("The quota and usage", "Quota"),
                 "400": {
                     "description": "QUOTA_INVALID",
                     "content": {"application/json": {"schema": ERROR}},
@@ -153,7 +148,7 @@ PATHS: dict[str, Any] = {
             "operationId": "getLifecyclePolicy",
             "summary": "The repository's stored lifecycle policy",
             "responses": {
-                "200": {"description": "{repositoryName, lifecyclePolicyText}"},
+                "200": model_response("The stored policy, as ECR answers", "LifecyclePolicy"),
                 "404": {
                     "description": "POLICY_UNKNOWN or NAME_UNKNOWN",
                     "content": {"application/json": {"schema": ERROR}},

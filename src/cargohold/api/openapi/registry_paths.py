@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import ERROR
+from cargohold.api.openapi.common import ERROR, model_response, ref
 
 PATHS: dict[str, Any] = {
     "/api/v1/system": {
         "get": {
             "operationId": "getSystemInfo",
             "summary": "Version, storage driver, metadata store and object counts",
-            "responses": {
-                "200": {
-                    "description": "System information",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/System"}}
-                    },
-                }
-            },
+            "responses": {"200": model_response("System information", "System")},
         }
     },
     "/api/v1/repositories": {
@@ -30,22 +23,9 @@ PATHS: dict[str, Any] = {
                 {"name": "last", "in": "query", "schema": {"type": "string"}},
             ],
             "responses": {
-                "200": {
-                    "description": "A page of repositories; a Link header points to the next",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "repositories": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Repository"},
-                                    }
-                                },
-                            }
-                        }
-                    },
-                },
+                "200": model_response(
+                    "A page of repositories; a Link header points to the next", "RepositoryList"
+                ),
                 "400": {
                     "description": "Invalid pagination",
                     "content": {"application/json": {"schema": ERROR}},
@@ -67,23 +47,7 @@ PATHS: dict[str, Any] = {
                 }
             ],
             "responses": {
-                "200": {
-                    "description": "The repository's tags",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "tags": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Tag"},
-                                    },
-                                },
-                            }
-                        }
-                    },
-                },
+                "200": model_response("The repository's tags", "TagList"),
                 "400": {
                     "description": "Invalid repository name",
                     "content": {"application/json": {"schema": ERROR}},
@@ -102,10 +66,9 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "dryRun", "in": "query", "schema": {"type": "boolean"}}],
             "responses": {
                 "200": {
-                    "description": "JSON lines: start (candidates), progress after each "
-                    "batch, then done (report: blobs, bytes, uploads_expired, seconds) or "
-                    "error",
-                    "content": {"application/x-ndjson": {"schema": {"type": "object"}}},
+                    "description": "JSON lines, each a GcEvent: start (candidates), progress "
+                    "after each batch, then done (report: a GcReport) or error",
+                    "content": {"application/x-ndjson": {"schema": ref("GcEvent")}},
                 },
                 "409": {
                     "description": "GC_RUNNING: a collection is already running here",
@@ -124,11 +87,9 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {
-                    "description": "JSON lines: progress (phase rows|objects, checked), "
-                    "then done (report: checked_rows, checked_objects, missing, "
-                    "missing_bytes, damaged, orphans, orphan_bytes, repaired, examples, "
-                    "seconds) or error",
-                    "content": {"application/x-ndjson": {"schema": {"type": "object"}}},
+                    "description": "JSON lines, each an FsckEvent: progress (phase rows|objects, "
+                    "checked), then done (report: an FsckReport) or error",
+                    "content": {"application/x-ndjson": {"schema": ref("FsckEvent")}},
                 },
             },
         }
@@ -138,7 +99,7 @@ PATHS: dict[str, Any] = {
             "operationId": "getStorageReport",
             "summary": "Logical, unique and shared bytes per project and repository, stored "
             "bytes, deduplication ratio and bytes reclaimable by garbage collection",
-            "responses": {"200": {"description": "The storage report"}},
+            "responses": {"200": model_response("The storage report", "StorageReport")},
         }
     },
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import error_response
+from cargohold.api.openapi.common import error_response, model_response
 
 ERR_SCAN_UNKNOWN = error_response("SCAN_UNKNOWN (not scanned yet), NAME_UNKNOWN, MANIFEST_UNKNOWN")
 ERR_MANIFEST_UNKNOWN = error_response("NAME_UNKNOWN or MANIFEST_UNKNOWN")
@@ -53,7 +53,7 @@ PATHS: dict[str, Any] = {
             "summary": "Queue a scan of the image now (?rescan=true reads its layers again)",
             "parameters": [{"name": "rescan", "in": "query", "schema": {"type": "boolean"}}],
             "responses": {
-                "202": {"description": "the queued job: {id, kind: scan, state, ...}"},
+                "202": model_response("The queued scan job", "JobRun"),
                 "404": ERR_MANIFEST_UNKNOWN,
             },
         },

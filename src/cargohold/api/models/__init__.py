@@ -1,0 +1,30 @@
+"""The admin API's response models (decision 018): msgspec Structs, one module per concern.
+
+RESPONSE_MODELS lists the top-level documents; the OpenAPI component schemas are generated from
+them (api/openapi/components.py), with every model they refer to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from cargohold.api.models import jobs, policy, registry
+
+RESPONSE_MODELS: list[type[msgspec.Struct]] = [
+    registry.System,
+    registry.RepositoryList,
+    registry.TagList,
+    registry.AuditList,
+    registry.StorageReport,
+    registry.Quota,
+    policy.TagRuleList,
+    policy.HoldList,
+    policy.LifecyclePolicy,
+    policy.LifecyclePreview,
+    jobs.JobList,
+    jobs.JobRun,
+]
+# Unions documented as components of their own: one NDJSON line of a streamed report.
+NAMED_UNIONS: dict[str, Any] = {"GcEvent": jobs.GcEvent, "FsckEvent": jobs.FsckEvent}

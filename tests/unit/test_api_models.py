@@ -1,0 +1,43 @@
+"""The admin API's response models (api/models/): the convention of docs/api.md."""
+
+from __future__ import annotations
+
+import msgspec
+
+from cargohold.api.encoding import encode
+from cargohold.api.models.jobs import GcReport
+from cargohold.api.models.registry import Tag
+from cargohold.meta.listings import TagDetail
+from cargohold.services.gc import GcReport as GcFacts
+
+
+def test_times_are_rfc3339_utc_with_a_fraction_only_when_there_is_one() -> None:
+    tag = Tag.of(TagDetail("v1", "sha256:" + "a" * 64, "x", 7, 1796842676.0, 1796842676.25, None))
+    document = msgspec.json.decode(encode(tag))
+    assert document == {
+        "tag": "v1",
+        "digest": "sha256:" + "a" * 64,
+        "mediaType": "x",
+        "sizeBytes": 7,
+        "pushedAt": "2026-12-09T18:57:56Z",
+        "taggedAt": "2026-12-09T18:57:56.250000Z",
+        "lastPulledAt": None,
+    }
+
+
+def test_a_gc_jobs_stored_result_is_the_gc_report_document() -> None:
+    """The `gc` job stores `as_record()`; /api/v1/gc streams the GcReport model: one shape."""
+    for collectable in (None, 1796842676.5):
+        facts = GcFacts(
+            dry_run=True,
+            grace_seconds=3600,
+            blobs=2,
+            bytes=300,
+            untagged_manifests=1,
+            uploads_expired=0,
+            waiting_blobs=1,
+            waiting_bytes=10,
+            next_collectable_at=collectable,
+            seconds=0.5,
+        )
+        assert msgspec.to_builtins(GcReport.of(facts)) == facts.as_record()
