@@ -77,6 +77,30 @@ def test_access_log_lines_are_structured(tmp_path: Path) -> None:
     assert by_id[generated]["status"] == 404
 
 
+def test_access_log_counts_the_bytes_of_blobs_the_server_sends_itself(tmp_path: Path) -> None:
+    # A blob GET is sent by the HTTP server from the file (ASGI pathsend), not through the
+    # app: the line counts what Content-Length promised; a HEAD sends no body.
+    layer = b"sent by the server itself" * 100
+    server = CargoholdServer(tmp_path / "data").start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            push_image(http, "team/app", "v1", layers=[layer])
+            url = f"/v2/team/app/blobs/{sha256(layer)}"
+            got = http.get(url, headers={"X-Request-Id": "blob-get"})
+            assert got.content == layer
+            http.head(url, headers={"X-Request-Id": "blob-head"})
+    finally:
+        server.stop()
+    entries = [
+        json.loads(line)
+        for line in server.log_path.read_text().splitlines()
+        if line.startswith("{") and '"cargohold.access"' in line
+    ]
+    by_id = {entry["request_id"]: entry for entry in entries}
+    assert by_id["blob-get"]["bytes"] == len(layer)
+    assert (by_id["blob-head"]["status"], by_id["blob-head"]["bytes"]) == (200, 0)
+
+
 def test_a_restart_loses_nothing(tmp_path: Path) -> None:
     server = CargoholdServer(tmp_path / "data").start()
     try:

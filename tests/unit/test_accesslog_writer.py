@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import select
 import socket
 import time
@@ -21,7 +22,7 @@ ENTRY = AccessEntry(
     '/v2/odd "name"/é\\manifests/v1',
     201,
     1234,
-    11.259,
+    0.0112594,  # seconds: the line says 11.259 ms
     "d5fbc010dc07476ca1b52b3e5c4b76a4",
     "127.0.0.1",
 )
@@ -42,7 +43,7 @@ def _record(entry: AccessEntry) -> logging.LogRecord:
             "path": entry.path,
             "status": entry.status,
             "bytes": entry.bytes,
-            "duration_ms": entry.duration_ms,
+            "duration_ms": round(entry.seconds * 1000, 3),
             "request_id": entry.request_id,
             "client": entry.client,
         },
@@ -132,3 +133,28 @@ def test_to_a_pipe_or_socket_batches_are_written_in_whole_lines() -> None:
     assert all(piece.endswith(b"\n") and len(piece) <= select.PIPE_BUF for piece in pieces)
     lines = b"".join(pieces).decode().splitlines()
     assert [json.loads(line)["request_id"] for line in lines] == [f"req-{i}" for i in range(100)]
+
+
+def test_lines_from_the_fragment_cache_are_those_of_the_json_formatter() -> None:
+    # The (method, path, status) part of a line is formatted once and reused: a repeated
+    # path with another status, time or duration must still give the formatter's line.
+    lines = JsonLines()
+    entries = [
+        ENTRY,
+        ENTRY._replace(created=ENTRY.created + 1.5, seconds=0.0000004, request_id='x\u00e9"'),
+        ENTRY._replace(status=404, seconds=12.3456784),
+        ENTRY._replace(method="GET", bytes=0, client=""),
+        ENTRY,
+    ]
+    expected = "".join(JsonFormatter().format(_record(e)) + "\n" for e in entries)
+    assert lines.lines(entries) == expected
+    assert lines.lines(tuple(e) for e in entries) == expected  # plain tuples, as queued
+
+
+def test_durations_are_rounded_to_the_microsecond_as_round_does() -> None:
+    rng = random.Random(9)
+    lines = JsonLines()
+    for _ in range(2000):
+        seconds = rng.choice([rng.uniform(0, 0.01), rng.uniform(0, 100), rng.expovariate(100)])
+        line = lines(ENTRY._replace(seconds=seconds))
+        assert json.loads(line)["duration_ms"] == round(seconds * 1000, 3)

@@ -13,10 +13,18 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cargohold.accesslog_writer import AccessEntry, AccessLogWriter, access_writer
+from cargohold.accesslog_writer import AccessLogWriter, access_writer
 
 log = logging.getLogger("cargohold.access")
 _API_VERSION = ((b"docker-distribution-api-version", b"registry/2.0"),)
+_NO_CLIENT = ("", 0)
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
+    for key, value in headers:
+        if key == b"content-length":
+            return int(value)
+    return 0
 
 
 def new_request_id() -> str:
@@ -55,39 +63,41 @@ class AccessLogMiddleware:
         started = time.perf_counter()
         status = 0
         sent = 0
-        headers_sent: list[tuple[bytes, bytes]] = []
+        response_headers: list[tuple[bytes, bytes]] = []
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
+            nonlocal status, sent, response_headers
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
-                headers_sent.extend(message.get("headers", []))
-                message["headers"] = [
-                    *message.get("headers", []),
+                message["headers"] = response_headers = [
+                    *message.get("headers", ()),
                     (b"x-request-id", request_id.encode("latin-1")),
                     *extra_headers,
                 ]
-            elif message["type"] == "http.response.body":
+            elif kind == "http.response.body":
                 sent += len(message.get("body", b""))
-            elif message["type"] == "http.response.pathsend":
+            elif kind == "http.response.pathsend":
                 # The server sends the file itself; count what the headers promised.
-                sent += int(dict(headers_sent).get(b"content-length", b"0"))
+                sent += _content_length(response_headers)
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
             if self.enabled and log.isEnabledFor(logging.INFO):
+                # Raw values only (an AccessEntry's fields, as a plain tuple): the writer's
+                # thread does the arithmetic and the formatting.
                 self.writer.put(
-                    AccessEntry(
+                    (
                         time.time(),
                         scope["method"],
                         scope["path"],
                         status,
                         sent,
-                        round((time.perf_counter() - started) * 1000, 3),
+                        time.perf_counter() - started,
                         request_id,
-                        (scope.get("client") or ("", 0))[0],
+                        (scope.get("client") or _NO_CLIENT)[0],
                     )
                 )
 

@@ -44,15 +44,20 @@ from cargohold.wiring import Services, build_services
 
 log = logging.getLogger("cargohold.api")
 
+# The router tries routes in order, one regular expression each: the pull path's two come
+# first (a blob HEAD used to try seven others before its own). No two routes match the same
+# path and method, so the order changes nothing else: where a path fits two patterns (a
+# blob digest named "uploads"), the methods differ.
 ROUTES = [
-    Route("/v2/", version_check, methods=["GET"]),
-    Route("/v2/_catalog", catalog, methods=["GET"]),
-    Route("/v2/{name:path}/tags/list", tags_list, methods=["GET"]),
     Route(
         "/v2/{name:path}/manifests/{reference}",
         manifest,
         methods=["GET", "HEAD", "PUT", "DELETE"],
     ),
+    Route("/v2/{name:path}/blobs/{digest}", blob, methods=["GET", "HEAD", "DELETE"]),
+    Route("/v2/", version_check, methods=["GET"]),
+    Route("/v2/_catalog", catalog, methods=["GET"]),
+    Route("/v2/{name:path}/tags/list", tags_list, methods=["GET"]),
     Route("/v2/{name:path}/blobs/uploads/", start_upload, methods=["POST"]),
     Route("/v2/{name:path}/blobs/uploads", start_upload, methods=["POST"]),
     Route(
@@ -60,7 +65,6 @@ ROUTES = [
         upload_session,
         methods=["GET", "PATCH", "PUT", "DELETE"],
     ),
-    Route("/v2/{name:path}/blobs/{digest}", blob, methods=["GET", "HEAD", "DELETE"]),
     Route("/v2/{name:path}/referrers/{digest}", referrers, methods=["GET"]),
     Route("/api/v1/openapi.json", admin.openapi, methods=["GET"]),
     Route("/api/v1/system", admin.system_info, methods=["GET"]),

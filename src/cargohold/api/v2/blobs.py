@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from cargohold.api.boundary import fast_read, in_pool
 from cargohold.api.context import ANONYMOUS, context
+from cargohold.api.responses import RawResponse
 from cargohold.errors import BlobUnknown, RangeNotSatisfiable
 from cargohold.storage.base import LocalFiles
 
@@ -63,10 +64,21 @@ async def blob(request: Request) -> Response:
     # RFC 9110 section 14.2: Range is defined for GET only; HEAD ignores it.
     range_value = request.headers.get("range") if request.method == "GET" else None
     byte_range = _check_range(range_value, size) if range_value else None
-    headers = _headers(digest, size)
     if request.method == "HEAD":
-        return Response(headers=headers, media_type="application/octet-stream")
+        encoded = digest.encode("latin-1")
+        return RawResponse(
+            b"",
+            [
+                (b"docker-content-digest", encoded),
+                (b"etag", b'"%s"' % encoded),
+                (b"accept-ranges", b"bytes"),
+                (b"cache-control", b"max-age=31536000"),
+                (b"content-length", b"%d" % size),
+                (b"content-type", b"application/octet-stream"),
+            ],
+        )
 
+    headers = _headers(digest, size)
     blobs = ctx.registry.blobs
     if isinstance(blobs, LocalFiles):
         # The server sends the file itself (ASGI pathsend): no bytes through Python.

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.boundary import fast_read, in_pool
 from cargohold.api.context import ANONYMOUS, context
+from cargohold.api.responses import RawResponse
 from cargohold.errors import ManifestTooLarge, RegistryError
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
 
@@ -26,15 +27,16 @@ async def manifest(request: Request) -> Response:
 
     if method in ("GET", "HEAD"):
         stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
-        headers = {
-            "Docker-Content-Digest": stored.digest,
-            "ETag": f'"{stored.digest}"',
-            "Content-Length": str(len(stored.content)),
-            "Content-Type": stored.media_type,
-        }
+        digest = stored.digest.encode("latin-1")
+        headers = [
+            (b"docker-content-digest", digest),
+            (b"etag", b'"%s"' % digest),
+            (b"content-length", b"%d" % len(stored.content)),
+            (b"content-type", stored.media_type.encode("latin-1")),
+        ]
         if stored.subject_digest:
-            headers["OCI-Subject"] = stored.subject_digest
-        return Response(stored.content if method == "GET" else b"", headers=headers)
+            headers.append((b"oci-subject", stored.subject_digest.encode("latin-1")))
+        return RawResponse(stored.content if method == "GET" else b"", headers)
 
     if method == "PUT":
         body = await read_body(request, MAX_MANIFEST_BYTES, _too_large)
