@@ -90,6 +90,25 @@ class Settings:
     body_read_timeout_seconds: float = 60.0
     max_uploads_per_client: int = 64
     max_client_connections: int = 1024
+    # Access control (docs/security.md). Registry tokens: who issues them (`iss`), for which
+    # service (`aud`, the `service` of the challenge), how long they live (at least 60 s, as
+    # the token spec asks), and where the ES256 signing keys are ("": data_dir/token-keys;
+    # every node must see the same keys).
+    auth_token_issuer: str = "cargohold"
+    auth_token_service: str = "cargohold"
+    auth_token_expiry_seconds: int = 300
+    auth_token_key_dir: str = ""
+    # Failed logins: each failure slows the next attempt on that account and from that
+    # address (doubling from the base up to the max), and this many lock it for
+    # auth_lockout_seconds; a count is forgotten auth_lockout_seconds after its last failure.
+    auth_lockout_threshold: int = 10
+    auth_address_lockout_threshold: int = 50
+    auth_lockout_seconds: float = 900.0
+    auth_slowdown_base_seconds: float = 1.0
+    auth_slowdown_max_seconds: float = 30.0
+    # Robot accounts: the name prefix that tells them from users, and their default lifetime.
+    auth_robot_prefix: str = "robot$"
+    auth_robot_expiry_days: int = 30
 
     @property
     def sla_days(self) -> dict[str, int]:
@@ -116,6 +135,10 @@ class Settings:
     @property
     def blob_dir(self) -> Path:
         return Path(self.data_dir) / "blobs"
+
+    @property
+    def token_key_dir(self) -> Path:
+        return Path(self.auth_token_key_dir or Path(self.data_dir) / "token-keys")
 
     @property
     def metadata_url(self) -> str:
@@ -200,12 +223,36 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("max_uploads_per_client must be 0 (no cap) or more")
     if settings.max_client_connections < settings.workers:
         raise ConfigError("max_client_connections must be at least workers (one per worker)")
+    _validate_auth(settings)
     for name in ("lifecycle_schedule", "gc_schedule", "vulndb_schedule"):
         try:
             parse_schedule(getattr(settings, name))
         except ScheduleError as exc:
             raise ConfigError(f"{name}: {exc}") from None
     return settings
+
+
+def _validate_auth(settings: Settings) -> None:
+    if settings.auth_token_expiry_seconds < 60:
+        # The token spec: "a token should never be returned with less than 60 seconds to live".
+        raise ConfigError("auth_token_expiry_seconds must be at least 60")
+    if not settings.auth_token_issuer or not settings.auth_token_service:
+        raise ConfigError("auth_token_issuer and auth_token_service must not be empty")
+    if settings.auth_lockout_threshold < 1 or settings.auth_address_lockout_threshold < 1:
+        raise ConfigError(
+            "auth_lockout_threshold and auth_address_lockout_threshold must be 1 or more"
+        )
+    for name in ("auth_lockout_seconds", "auth_slowdown_base_seconds", "auth_slowdown_max_seconds"):
+        value = getattr(settings, name)
+        if not (value >= 0 and math.isfinite(value)):
+            raise ConfigError(f"{name} must be a number of seconds, 0 or more")
+    prefix = settings.auth_robot_prefix
+    if not prefix or ":" in prefix or "/" in prefix:
+        # A robot's name goes into Basic credentials (user:secret) and must not look like a
+        # repository path.
+        raise ConfigError(f"auth_robot_prefix must be non-empty without ':' or '/': {prefix!r}")
+    if settings.auth_robot_expiry_days < 1:
+        raise ConfigError("auth_robot_expiry_days must be 1 or more")
 
 
 def load_settings(

@@ -12,6 +12,8 @@ to the app; a disabled one adds nothing and is not imported.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -19,21 +21,34 @@ from sqlalchemy.engine import Engine
 from cargohold.config import STORAGE_DRIVERS, ConfigError, Settings
 from cargohold.extensions.base import CoreServices, Extension
 from cargohold.jobs.queue import JobQueue, open_huey
+from cargohold.meta.access_tokens import AccessTokenRecords
+from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
+from cargohold.meta.login_failures import LoginFailureRecords
+from cargohold.meta.projects import ProjectRecords
+from cargohold.meta.robots import RobotRecords
 from cargohold.meta.store import MetadataStore
+from cargohold.meta.users import UserRecords
 from cargohold.policy.access import AccessPolicy, AllowAll, ReadOnly
+from cargohold.policy.login_throttle import LoginThrottle
+from cargohold.services.access import AccessControl
 from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
+from cargohold.services.identity import AccessStores, IdentityService
 from cargohold.services.jobs import JobService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.listings import RegistryListings
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
+from cargohold.services.robots import RobotService
+from cargohold.services.secrets_hashing import Passwords
 from cargohold.services.staging import UploadStaging
 from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
+from cargohold.services.token_keys import KeyRing
+from cargohold.services.tokens import TokenService
 from cargohold.services.uploads import UploadService
 from cargohold.storage.base import BlobDriver
 from cargohold.storage.space import SpaceReserve
@@ -63,6 +78,8 @@ class Services:
     space: SpaceReserve
     # Every extension, enabled or not, by name.
     extensions: dict[str, Extension]
+    # Users, projects, robots, tokens (not enforced on any route yet).
+    access: AccessControl
 
     def enabled_extensions(self) -> list[Extension]:
         return [ext for ext in self.extensions.values() if ext.enabled]
@@ -105,6 +122,52 @@ def build_uploads(
 def access_policy(settings: Settings) -> AccessPolicy:
     # Until users and roles arrive, the only policy with refusals is maintenance mode.
     return ReadOnly() if settings.read_only else AllowAll()
+
+
+def build_access_control(
+    settings: Settings, db: Database, clock: Callable[[], float] = time.time
+) -> AccessControl:
+    """Identity, robots and registry tokens over the metadata store. Building them reads
+    nothing and writes nothing: the signing keys are read (or made) on first use."""
+    stores = AccessStores(
+        users=UserRecords(db),
+        projects=ProjectRecords(db),
+        robots=RobotRecords(db),
+        tokens=AccessTokenRecords(db),
+        failures=LoginFailureRecords(db),
+    )
+
+    def throttle(threshold: int) -> LoginThrottle:
+        return LoginThrottle(
+            threshold,
+            settings.auth_lockout_seconds,
+            settings.auth_slowdown_base_seconds,
+            settings.auth_slowdown_max_seconds,
+        )
+
+    identity = IdentityService(
+        stores,
+        Passwords(),
+        account_throttle=throttle(settings.auth_lockout_threshold),
+        address_throttle=throttle(settings.auth_address_lockout_threshold),
+        robot_prefix=settings.auth_robot_prefix,
+        clock=clock,
+    )
+    robots = RobotService(
+        stores.robots,
+        stores.projects,
+        settings.auth_robot_prefix,
+        settings.auth_robot_expiry_days,
+        clock,
+    )
+    tokens = TokenService(
+        KeyRing(settings.token_key_dir, clock),
+        settings.auth_token_issuer,
+        settings.auth_token_service,
+        settings.auth_token_expiry_seconds,
+        clock,
+    )
+    return AccessControl(stores, identity, robots, tokens)
 
 
 def _load_extensions(settings: Settings, core: CoreServices) -> dict[str, Extension]:
@@ -183,4 +246,5 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         fsck=BlobConsistencyCheck(meta.blobs, blobs),
         space=space,
         extensions=extensions,
+        access=build_access_control(settings, meta.db),
     )

@@ -133,3 +133,27 @@ def test_version_and_help_list_every_command() -> None:
     helptext = subprocess.run([CARGOHOLD, "--help"], capture_output=True, text=True, check=True)
     for command in ("serve", "info", "repos", "tags"):
         assert command in helptext.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("AUTH_TOKEN_EXPIRY_SECONDS", "59", "at least 60"),
+        ("AUTH_LOCKOUT_THRESHOLD", "0", "1 or more"),
+        ("AUTH_LOCKOUT_SECONDS", "-1", "0 or more"),
+        ("AUTH_ROBOT_PREFIX", "robot:", "auth_robot_prefix"),
+        ("AUTH_ROBOT_EXPIRY_DAYS", "0", "1 or more"),
+        ("AUTH_TOKEN_ISSUER", "", "must not be empty"),
+    ],
+)
+def test_auth_settings_are_checked(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env={f"CARGOHOLD_{name}": value})
+
+
+def test_token_keys_default_to_the_data_directory() -> None:
+    assert load_settings(env={"CARGOHOLD_DATA_DIR": "/srv/d"}).token_key_dir == Path(
+        "/srv/d/token-keys"
+    )
+    configured = load_settings(env={"CARGOHOLD_AUTH_TOKEN_KEY_DIR": "/etc/cargohold/keys"})
+    assert configured.token_key_dir == Path("/etc/cargohold/keys")

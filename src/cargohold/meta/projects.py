@@ -1,0 +1,129 @@
+"""Stored projects (the first component of a repository name) and their members' roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cargohold.meta.database import Database
+
+_COLUMNS = "id, name, public, created_at, created_by"
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    # Public: anyone, signed in or not, may pull from it.
+    public: bool
+    created_at: float
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Membership:
+    project: str
+    user: str
+    # One of policy.permissions.Role's values.
+    role: str
+
+
+def _project(row: tuple[object, ...]) -> Project:
+    return Project(int(row[0]), str(row[1]), bool(row[2]), float(row[3]), str(row[4]))  # type: ignore[arg-type]
+
+
+class ProjectRecords:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, name: str, public: bool, actor: str, now: float) -> Project | None:
+        """The new project, or None when one of that name exists."""
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "INSERT INTO projects (name, public, created_at, created_by) VALUES (?, ?, ?, ?)"
+                f" ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
+                (name, public, now, actor),
+            )
+            if row is None:
+                return None
+            self.db.audit(tx, now, actor, "project.create", name, {"public": public})
+        return _project(row)
+
+    def get(self, name: str) -> Project | None:
+        row = self.db.one(f"SELECT {_COLUMNS} FROM projects WHERE name = ?", (name,))
+        return _project(row) if row else None
+
+    def all(self) -> list[Project]:
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM projects ORDER BY name")
+        return [_project(row) for row in rows]
+
+    def public_names(self) -> set[str]:
+        return set(self.db.column("SELECT name FROM projects WHERE public"))
+
+    def set_public(self, name: str, public: bool, actor: str, now: float) -> bool:
+        with self.db.transaction() as tx:
+            changed = tx.execute("UPDATE projects SET public = ? WHERE name = ?", (public, name))
+            if changed:
+                self.db.audit(tx, now, actor, "project.update", name, {"public": public})
+        return changed > 0
+
+    def delete(self, name: str, actor: str, now: float) -> bool:
+        """Remove the project row and its memberships (not its repositories)."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT id FROM projects WHERE name = ?", (name,))
+            if row is None:
+                return False
+            tx.execute("DELETE FROM project_members WHERE project_id = ?", (row[0],))
+            tx.execute("DELETE FROM projects WHERE id = ?", (row[0],))
+            self.db.audit(tx, now, actor, "project.delete", name, {})
+        return True
+
+    # -- members ----------------------------------------------------------------------------
+
+    def set_member(self, project: str, user: str, role: str, actor: str, now: float) -> bool:
+        """Give the user the role in the project (replacing any role it had); False when the
+        project or the user does not exist."""
+        with self.db.transaction() as tx:
+            ids = tx.one(
+                "SELECT p.id, u.id FROM projects p, users u WHERE p.name = ? AND u.name = ?",
+                (project, user),
+            )
+            if ids is None:
+                return False
+            tx.execute(
+                "INSERT INTO project_members (project_id, user_id, role, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (project_id, user_id)"
+                " DO UPDATE SET role = excluded.role",
+                (ids[0], ids[1], role, now),
+            )
+            self.db.audit(tx, now, actor, "member.set", project, {"user": user, "role": role})
+        return True
+
+    def remove_member(self, project: str, user: str, actor: str, now: float) -> bool:
+        with self.db.transaction() as tx:
+            removed = tx.execute(
+                "DELETE FROM project_members WHERE project_id IN"
+                " (SELECT id FROM projects WHERE name = ?)"
+                " AND user_id IN (SELECT id FROM users WHERE name = ?)",
+                (project, user),
+            )
+            if removed:
+                self.db.audit(tx, now, actor, "member.remove", project, {"user": user})
+        return removed > 0
+
+    def members(self, project: str) -> list[Membership]:
+        rows = self.db.rows(
+            "SELECT p.name, u.name, m.role FROM project_members m"
+            " JOIN projects p ON p.id = m.project_id JOIN users u ON u.id = m.user_id"
+            " WHERE p.name = ? ORDER BY u.name",
+            (project,),
+        )
+        return [Membership(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def roles_of(self, user_id: int) -> dict[str, str]:
+        """The user's role in each project it is a member of, by project name."""
+        rows = self.db.rows(
+            "SELECT p.name, m.role FROM project_members m JOIN projects p ON p.id = m.project_id"
+            " WHERE m.user_id = ?",
+            (user_id,),
+        )
+        return {str(r[0]): str(r[1]) for r in rows}

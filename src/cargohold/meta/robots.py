@@ -1,0 +1,156 @@
+"""Stored robot accounts: scoped, expiring credentials for CI.
+
+The secret is kept only as its SHA-256 digest (services/robots.py makes and checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cargohold.meta.database import Database
+from cargohold.meta.fastpath import Transaction
+
+_COLUMNS = (
+    "id, name, description, secret_hash, expires_at, revoked, created_at, created_by,"
+    " secret_updated_at"
+)
+
+
+@dataclass(frozen=True)
+class RobotScope:
+    """What a robot may do in one project ("*": in every project)."""
+
+    project: str
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Robot:
+    id: int
+    name: str
+    description: str
+    # SHA-256 of the secret, never the secret; left out of repr so it does not reach a log.
+    secret_hash: str = field(repr=False)
+    # None: never expires.
+    expires_at: float | None
+    revoked: bool
+    created_at: float
+    created_by: str
+    secret_updated_at: float
+    scopes: tuple[RobotScope, ...]
+
+
+def _scopes(rows: Iterable[tuple[object, ...]]) -> tuple[RobotScope, ...]:
+    return tuple(
+        RobotScope(str(project), tuple(a for a in str(actions).split(",") if a))
+        for project, actions in sorted(rows, key=lambda r: str(r[0]))
+    )
+
+
+def _robot(row: tuple[object, ...], scopes: tuple[RobotScope, ...]) -> Robot:
+    return Robot(
+        id=int(row[0]),  # type: ignore[arg-type]
+        name=str(row[1]),
+        description=str(row[2]),
+        secret_hash=str(row[3]),
+        expires_at=None if row[4] is None else float(row[4]),  # type: ignore[arg-type]
+        revoked=bool(row[5]),
+        created_at=float(row[6]),  # type: ignore[arg-type]
+        created_by=str(row[7]),
+        secret_updated_at=float(row[8]),  # type: ignore[arg-type]
+        scopes=scopes,
+    )
+
+
+def _insert_scopes(tx: Transaction, robot_id: int, scopes: Iterable[RobotScope]) -> None:
+    tx.executemany(
+        "INSERT INTO robot_scopes (robot_id, project, actions) VALUES (?, ?, ?)",
+        [(robot_id, s.project, ",".join(sorted(set(s.actions)))) for s in scopes],
+    )
+
+
+class RobotRecords:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self,
+        name: str,
+        description: str,
+        secret_hash: str,
+        scopes: Iterable[RobotScope],
+        expires_at: float | None,
+        actor: str,
+        now: float,
+    ) -> Robot | None:
+        """The new robot, or None when the name is taken."""
+        scopes = tuple(scopes)
+        with self.db.transaction() as tx:
+            row = tx.one(
+                "INSERT INTO robots (name, description, secret_hash, expires_at, revoked,"
+                " created_at, created_by, secret_updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
+                (name, description, secret_hash, expires_at, False, now, actor, now),
+            )
+            if row is None:
+                return None
+            _insert_scopes(tx, int(row[0]), scopes)
+            detail = {
+                "scopes": [{"project": s.project, "actions": list(s.actions)} for s in scopes],
+                "expires_at": expires_at,
+            }
+            self.db.audit(tx, now, actor, "robot.create", name, detail)
+        return _robot(row, _scopes((s.project, ",".join(sorted(set(s.actions)))) for s in scopes))
+
+    def by_name(self, name: str) -> Robot | None:
+        row = self.db.one(f"SELECT {_COLUMNS} FROM robots WHERE name = ?", (name,))
+        if row is None:
+            return None
+        scopes = self.db.rows(
+            "SELECT project, actions FROM robot_scopes WHERE robot_id = ?", (row[0],)
+        )
+        return _robot(row, _scopes(scopes))
+
+    def all(self) -> list[Robot]:
+        scopes: dict[int, list[tuple[object, ...]]] = {}
+        for robot_id, project, actions in self.db.rows(
+            "SELECT robot_id, project, actions FROM robot_scopes"
+        ):
+            scopes.setdefault(int(robot_id), []).append((project, actions))
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM robots ORDER BY name")
+        return [_robot(row, _scopes(scopes.get(int(row[0]), []))) for row in rows]
+
+    def replace_secret(
+        self, name: str, secret_hash: str, expires_at: float | None, actor: str, now: float
+    ) -> bool:
+        """A refresh: a new secret (the old one stops working) and a new expiry."""
+        with self.db.transaction() as tx:
+            changed = tx.execute(
+                "UPDATE robots SET secret_hash = ?, expires_at = ?, secret_updated_at = ?"
+                " WHERE name = ? AND NOT revoked",
+                (secret_hash, expires_at, now, name),
+            )
+            if changed:
+                self.db.audit(tx, now, actor, "robot.refresh", name, {"expires_at": expires_at})
+        return changed > 0
+
+    def revoke(self, name: str, actor: str, now: float) -> bool:
+        """Revoked for good: kept (for the audit trail), never accepted again."""
+        with self.db.transaction() as tx:
+            changed = tx.execute(
+                "UPDATE robots SET revoked = ? WHERE name = ? AND NOT revoked", (True, name)
+            )
+            if changed:
+                self.db.audit(tx, now, actor, "robot.revoke", name, {})
+        return changed > 0
+
+    def delete(self, name: str, actor: str, now: float) -> bool:
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT id FROM robots WHERE name = ?", (name,))
+            if row is None:
+                return False
+            tx.execute("DELETE FROM robot_scopes WHERE robot_id = ?", (row[0],))
+            tx.execute("DELETE FROM robots WHERE id = ?", (row[0],))
+            self.db.audit(tx, now, actor, "robot.delete", name, {})
+        return True

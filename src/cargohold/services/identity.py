@@ -1,0 +1,264 @@
+"""Who is asking: users, their passwords and personal access tokens, robot secrets, and the
+slowdown and lockout after failed logins.
+
+Plain synchronous code (the HTTP layer runs it off the event loop: an argon2 check takes
+tens of milliseconds on purpose). Times come from an injected clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cargohold.meta.access_tokens import AccessToken, AccessTokenRecords
+from cargohold.meta.login_failures import ACCOUNT, ADDRESS, LoginFailureRecords
+from cargohold.meta.projects import ProjectRecords
+from cargohold.meta.robots import RobotRecords
+from cargohold.meta.users import User, UserRecords
+from cargohold.policy.login_throttle import LoginThrottle
+from cargohold.policy.permissions import ROBOT, USER, Principal, Role
+from cargohold.services.access_errors import (
+    AccessConflict,
+    AccessInvalid,
+    AccessNotFound,
+    AuthenticationFailed,
+)
+from cargohold.services.secrets_hashing import (
+    ACCESS_TOKEN_PREFIX,
+    Passwords,
+    digest,
+    digest_matches,
+    new_access_token,
+    new_password,
+)
+
+Clock = Callable[[], float]
+
+ADMIN_NAME = "admin"
+SYSTEM_ACTOR = "system"
+MIN_PASSWORD_LENGTH = 8
+# A use of a personal access token is written at most this often.
+TOKEN_USE_RESOLUTION_SECONDS = 60.0
+_USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+PASSWORD = "password"
+ROBOT_SECRET = "robot"
+ACCESS_TOKEN = "token"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated principal and how it proved who it is."""
+
+    principal: Principal
+    method: str  # PASSWORD, ROBOT_SECRET or ACCESS_TOKEN
+
+
+@dataclass(frozen=True)
+class AccessStores:
+    users: UserRecords
+    projects: ProjectRecords
+    robots: RobotRecords
+    tokens: AccessTokenRecords
+    failures: LoginFailureRecords
+
+
+class IdentityService:
+    def __init__(
+        self,
+        stores: AccessStores,
+        passwords: Passwords,
+        account_throttle: LoginThrottle,
+        address_throttle: LoginThrottle,
+        robot_prefix: str,
+        clock: Clock,
+    ) -> None:
+        self.stores = stores
+        self.passwords = passwords
+        self.account_throttle = account_throttle
+        self.address_throttle = address_throttle
+        self.robot_prefix = robot_prefix
+        self.clock = clock
+
+    # -- authentication ---------------------------------------------------------------------
+
+    def authenticate(self, name: str, secret: str, address: str) -> Identity:
+        """The identity behind Basic credentials: a user's password or personal access token,
+        or a robot's secret (told apart by the robot name prefix). Raises
+        AuthenticationFailed; each failure slows down and eventually locks both the account
+        and the client address."""
+        now = self.clock()
+        failures = self.stores.failures
+        account_state = failures.get(ACCOUNT, name)
+        address_state = failures.get(ADDRESS, address) if address else None
+        waits = [
+            wait
+            for wait in (
+                self.account_throttle.retry_after(account_state, now),
+                self.address_throttle.retry_after(address_state, now),
+            )
+            if wait is not None
+        ]
+        if waits:
+            locked = self.account_throttle.locked(
+                account_state, now
+            ) or self.address_throttle.locked(address_state, now)
+            raise AuthenticationFailed("locked" if locked else "throttled", max(waits))
+        try:
+            identity = self._check(name, secret, now)
+        except AuthenticationFailed as failed:
+            failed.retry_after = self._count_failure(name, address, now)
+            raise
+        if account_state is not None:
+            failures.clear(ACCOUNT, name)
+        return identity
+
+    def _count_failure(self, name: str, address: str, now: float) -> float | None:
+        failures = self.stores.failures
+        account = failures.record(
+            ACCOUNT, name, lambda s: self.account_throttle.after_failure(ACCOUNT, name, s, now)
+        )
+        waits = [self.account_throttle.retry_after(account, now)]
+        if address:
+            by_address = failures.record(
+                ADDRESS,
+                address,
+                lambda s: self.address_throttle.after_failure(ADDRESS, address, s, now),
+            )
+            waits.append(self.address_throttle.retry_after(by_address, now))
+        known = [w for w in waits if w is not None]
+        return max(known) if known else None
+
+    def _check(self, name: str, secret: str, now: float) -> Identity:
+        if name.startswith(self.robot_prefix):
+            return Identity(self._robot(name, secret, now), ROBOT_SECRET)
+        if secret.startswith(ACCESS_TOKEN_PREFIX):
+            return Identity(self._access_token(name, secret, now), ACCESS_TOKEN)
+        return Identity(self._password(name, secret), PASSWORD)
+
+    def _password(self, name: str, password: str) -> Principal:
+        user = self.stores.users.by_name(name)
+        if user is None:
+            self.passwords.spend_time(password)
+            raise AuthenticationFailed("unknown user")
+        if not self.passwords.verify(user.password_hash, password):
+            raise AuthenticationFailed("wrong password")
+        if user.disabled:
+            raise AuthenticationFailed("disabled")
+        if self.passwords.needs_rehash(user.password_hash):
+            # Hashed with older parameters: store one with today's, now that we know it.
+            self.stores.users.set_password_hash(
+                name, self.passwords.hash(password), "", self.clock()
+            )
+        return self.principal_of(user)
+
+    def _robot(self, name: str, secret: str, now: float) -> Principal:
+        robot = self.stores.robots.by_name(name)
+        if robot is None or not digest_matches(secret, robot.secret_hash):
+            raise AuthenticationFailed("wrong robot secret")
+        if robot.revoked:
+            raise AuthenticationFailed("robot revoked")
+        if robot.expires_at is not None and now >= robot.expires_at:
+            raise AuthenticationFailed("robot expired")
+        return Principal(
+            ROBOT, robot.name, scopes={s.project: frozenset(s.actions) for s in robot.scopes}
+        )
+
+    def _access_token(self, name: str, secret: str, now: float) -> Principal:
+        token = self.stores.tokens.by_hash(digest(secret))
+        # The token must be presented with its owner's name: a leaked token alone is half.
+        if token is None or token.owner != name:
+            raise AuthenticationFailed("unknown access token")
+        if token.expires_at is not None and now >= token.expires_at:
+            raise AuthenticationFailed("access token expired")
+        user = self.stores.users.by_id(token.user_id)
+        if user is None or user.disabled:
+            raise AuthenticationFailed("disabled")
+        self.stores.tokens.touch(token.id, now, TOKEN_USE_RESOLUTION_SECONDS)
+        return self.principal_of(user)
+
+    def principal_of(self, user: User) -> Principal:
+        roles = {p: Role(r) for p, r in self.stores.projects.roles_of(user.id).items()}
+        return Principal(USER, user.name, system_admin=user.system_admin, roles=roles)
+
+    def unlock(self, name: str) -> None:
+        """Forget an account's failures (an operator's reset)."""
+        self.stores.failures.clear(ACCOUNT, name)
+
+    # -- users ------------------------------------------------------------------------------
+
+    def ensure_admin(self, password: str | None) -> str | None:
+        """On first start (no users at all), create the system admin `admin` with the given
+        password (CARGOHOLD_ADMIN_PASSWORD) or a generated one. Returns the generated
+        password, for the caller to print once; None when it was given or an admin exists."""
+        if self.stores.users.count() > 0:
+            return None
+        chosen = password or new_password()
+        created = self.stores.users.create(
+            ADMIN_NAME, self.passwords.hash(chosen), True, SYSTEM_ACTOR, self.clock()
+        )
+        # None: another node created it first; its password is the one that counts.
+        if created is None or password:
+            return None
+        return chosen
+
+    def create_user(self, name: str, password: str, system_admin: bool, actor: str) -> User:
+        self._check_user_name(name)
+        self._check_password(password)
+        user = self.stores.users.create(
+            name, self.passwords.hash(password), system_admin, actor, self.clock()
+        )
+        if user is None:
+            raise AccessConflict(f"user {name!r} exists")
+        return user
+
+    def reset_password(self, name: str, password: str | None, actor: str) -> str:
+        """Set a user's password (generated when None), and lift any lockout of the account.
+        Returns the new password so the caller can show it once."""
+        if password is not None:
+            self._check_password(password)
+        chosen = password or new_password()
+        if not self.stores.users.set_password_hash(
+            name, self.passwords.hash(chosen), actor, self.clock()
+        ):
+            raise AccessNotFound(f"no user {name!r}")
+        self.unlock(name)
+        return chosen
+
+    def _check_user_name(self, name: str) -> None:
+        if name.startswith(self.robot_prefix) or not _USER_NAME.fullmatch(name):
+            raise AccessInvalid(
+                f"invalid user name {name[:80]!r}: up to 64 of a-z 0-9 . _ -, starting with a"
+                " letter or digit"
+            )
+
+    @staticmethod
+    def _check_password(password: str) -> None:
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise AccessInvalid(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+    # -- personal access tokens -------------------------------------------------------------
+
+    def create_access_token(
+        self, owner: str, name: str, expires_in_days: int | None
+    ) -> tuple[AccessToken, str]:
+        """A new token for the owner, and its text, which is shown this once and never
+        stored. None: it does not expire."""
+        if not name or len(name) > 100:
+            raise AccessInvalid("a token name needs 1 to 100 characters")
+        if expires_in_days is not None and expires_in_days < 1:
+            raise AccessInvalid("expires_in_days must be 1 or more (or none: never)")
+        now = self.clock()
+        text = new_access_token()
+        expires_at = None if expires_in_days is None else now + expires_in_days * 86400.0
+        token = self.stores.tokens.create(owner, name, digest(text), expires_at, now)
+        if token is None:
+            if self.stores.users.by_name(owner) is None:
+                raise AccessNotFound(f"no user {owner!r}")
+            raise AccessConflict(f"{owner!r} has a token named {name!r}")
+        return token, text
+
+    def delete_access_token(self, owner: str, name: str, actor: str) -> None:
+        if not self.stores.tokens.delete(owner, name, actor, self.clock()):
+            raise AccessNotFound(f"{owner!r} has no token named {name!r}")

@@ -1,0 +1,162 @@
+"""Robot accounts for CI: created with a secret shown once, scoped to projects and actions,
+expiring (30 days by default; never only when a system admin says so), refreshed with a new
+secret, revoked for good.
+
+Whoever manages a robot may hand it only what they have themselves: a project admin makes
+robots for its projects, a system admin for any (or every) project.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from cargohold.meta.projects import ProjectRecords
+from cargohold.meta.robots import Robot, RobotRecords, RobotScope
+from cargohold.policy.permissions import EVERY_PROJECT, PROJECT_ACTIONS, Principal, grantable
+from cargohold.services.access_errors import (
+    AccessConflict,
+    AccessInvalid,
+    AccessNotFound,
+    PermissionDenied,
+)
+from cargohold.services.secrets_hashing import digest, new_secret
+
+Clock = Callable[[], float]
+
+# An expiry that says "never" (None means "the default").
+NEVER = "never"
+Expiry = int | str | None
+_ROBOT_NAME = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}")
+
+
+class RobotService:
+    def __init__(
+        self,
+        robots: RobotRecords,
+        projects: ProjectRecords,
+        prefix: str,
+        default_expiry_days: int,
+        clock: Clock,
+    ) -> None:
+        self.robots = robots
+        self.projects = projects
+        self.prefix = prefix
+        self.default_expiry_days = default_expiry_days
+        self.clock = clock
+
+    def full_name(self, name: str) -> str:
+        """The stored name: the prefix and the name given (which may carry it already)."""
+        return name if name.startswith(self.prefix) else self.prefix + name
+
+    def create(
+        self,
+        granter: Principal,
+        name: str,
+        scopes: Iterable[RobotScope],
+        expires_in_days: Expiry = None,
+        description: str = "",
+    ) -> tuple[Robot, str]:
+        """The new robot and its secret, which is shown this once and never stored."""
+        bare = name.removeprefix(self.prefix)
+        if not _ROBOT_NAME.fullmatch(bare):
+            raise AccessInvalid(
+                f"invalid robot name {bare[:80]!r}: up to 64 of a-z 0-9 . _ + -, starting with"
+                " a letter or digit"
+            )
+        scopes = self._checked_scopes(granter, scopes)
+        now = self.clock()
+        expires_at = self._expires_at(granter, expires_in_days, now)
+        secret = new_secret()
+        robot = self.robots.create(
+            self.full_name(bare),
+            description,
+            digest(secret),
+            scopes,
+            expires_at,
+            granter.name,
+            now,
+        )
+        if robot is None:
+            raise AccessConflict(f"robot {self.full_name(bare)!r} exists")
+        return robot, secret
+
+    def get(self, granter: Principal, name: str) -> Robot:
+        robot = self.robots.by_name(self.full_name(name))
+        if robot is None or not self.may_manage(granter, robot):
+            # The same answer either way: a robot one may not manage is not shown to exist.
+            raise AccessNotFound(f"no robot {self.full_name(name)!r}")
+        return robot
+
+    def list(self, granter: Principal) -> list[Robot]:
+        return [r for r in self.robots.all() if self.may_manage(granter, r)]
+
+    def refresh(
+        self, granter: Principal, name: str, expires_in_days: Expiry = None
+    ) -> tuple[Robot, str]:
+        """A new secret (the old one stops working at once) and a new expiry."""
+        robot = self.get(granter, name)
+        if robot.revoked:
+            raise AccessInvalid(f"robot {robot.name!r} is revoked")
+        now = self.clock()
+        expires_at = self._expires_at(granter, expires_in_days, now)
+        secret = new_secret()
+        if not self.robots.replace_secret(
+            robot.name, digest(secret), expires_at, granter.name, now
+        ):
+            raise AccessInvalid(f"robot {robot.name!r} is revoked")
+        refreshed = self.robots.by_name(robot.name)
+        assert refreshed is not None
+        return refreshed, secret
+
+    def revoke(self, granter: Principal, name: str) -> None:
+        robot = self.get(granter, name)
+        self.robots.revoke(robot.name, granter.name, self.clock())
+
+    def may_manage(self, granter: Principal, robot: Robot) -> bool:
+        """A robot is managed by whoever could have created it."""
+        return all(
+            grantable(granter, s.project, frozenset(s.actions), self._public(s.project))
+            for s in robot.scopes
+        ) and (granter.system_admin or bool(robot.scopes))
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def _public(self, project: str) -> bool:
+        found = self.projects.get(project) if project != EVERY_PROJECT else None
+        return bool(found and found.public)
+
+    def _checked_scopes(self, granter: Principal, scopes: Iterable[RobotScope]) -> list[RobotScope]:
+        checked: dict[str, set[str]] = {}
+        for scope in scopes:
+            unknown = set(scope.actions) - set(PROJECT_ACTIONS)
+            if unknown or not scope.actions:
+                raise AccessInvalid(
+                    f"robot scope {scope.project!r}: actions must be some of "
+                    f"{', '.join(PROJECT_ACTIONS)}"
+                )
+            if scope.project != EVERY_PROJECT and self.projects.get(scope.project) is None:
+                raise AccessInvalid(f"no project {scope.project!r}")
+            checked.setdefault(scope.project, set()).update(scope.actions)
+        if not checked:
+            raise AccessInvalid("a robot needs at least one project scope")
+        for project, actions in checked.items():
+            if not grantable(granter, project, frozenset(actions), self._public(project)):
+                raise PermissionDenied(
+                    f"{granter.name or 'anonymous'} may not grant {','.join(sorted(actions))}"
+                    f" on {'every project' if project == EVERY_PROJECT else project!r}"
+                )
+        return [RobotScope(p, tuple(sorted(a))) for p, a in sorted(checked.items())]
+
+    def _expires_at(self, granter: Principal, expires_in_days: Expiry, now: float) -> float | None:
+        if expires_in_days is None:
+            return now + self.default_expiry_days * 86400.0
+        if expires_in_days == NEVER:
+            if not granter.system_admin:
+                raise PermissionDenied("only a system admin may create a robot that never expires")
+            return None
+        if isinstance(expires_in_days, bool) or not isinstance(expires_in_days, int):
+            raise AccessInvalid("expires_in_days must be a number of days or 'never'")
+        if expires_in_days < 1:
+            raise AccessInvalid("expires_in_days must be 1 or more")
+        return now + expires_in_days * 86400.0

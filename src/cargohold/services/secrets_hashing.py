@@ -1,0 +1,74 @@
+"""How secrets are kept: passwords as argon2 hashes, generated secrets as SHA-256 digests.
+
+A password is chosen by a person and may be guessed, so it gets a slow, salted hash
+(argon2id through argon2-cffi). Robot secrets and personal access tokens are 256 random
+bits made here: no guessing can find them, so a fast digest is as safe and lets a personal
+access token be looked up by its digest (docs/decisions/022).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+# What a personal access token starts with: it tells a token from a password at a glance,
+# and secret scanners can look for it.
+ACCESS_TOKEN_PREFIX = "chpat_"
+
+
+def new_secret() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def new_access_token() -> str:
+    return ACCESS_TOKEN_PREFIX + new_secret()
+
+
+def new_password() -> str:
+    """A generated password (the first admin's, a reset's): 144 random bits."""
+    return secrets.token_urlsafe(18)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def digest_matches(secret: str, stored_digest: str) -> bool:
+    return hmac.compare_digest(digest(secret), stored_digest)
+
+
+class Passwords:
+    """argon2id hashing of passwords, with a dummy check for unknown accounts."""
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        # argon2-cffi's defaults follow RFC 9106's second recommendation; tests pass cheaper ones.
+        self.hasher = hasher or PasswordHasher()
+        # Checked against when the account does not exist, so that an unknown name takes as
+        # long as a wrong password and the timing does not tell which names exist. Made on
+        # first need: building the service (every process does) costs no hashing.
+        self._dummy: str | None = None
+
+    def hash(self, password: str) -> str:
+        return self.hasher.hash(password)
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def spend_time(self, password: str) -> None:
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(new_secret())
+        self.verify(self._dummy, password)
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        try:
+            return self.hasher.check_needs_rehash(stored_hash)
+        except InvalidHashError:
+            return False

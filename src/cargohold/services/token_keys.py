@@ -1,0 +1,143 @@
+"""The ES256 keys that sign registry tokens: PEM files in one directory, shared by every node.
+
+Each file `key-NNNN.pem` holds a P-256 private key (PKCS#8, mode 0600). The highest number
+signs; every key in the directory verifies, so a rotation adds a key, tokens signed with the
+old one stay valid until they expire, and the old file can be removed after the longest
+token lifetime. A key is named in tokens by its `kid`, the libtrust fingerprint Docker's
+tools use. Files are created with a hard link, which fails if the name exists, so two nodes
+starting (or rotating) at once never overwrite each other's key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+_KEY_FILE = re.compile(r"key-(\d{4,})\.pem")
+# An unknown kid makes the ring read the directory again, at most this often: a key another
+# node rotated in is found, and forged kids cannot make every request read the disk.
+RELOAD_INTERVAL_SECONDS = 5.0
+
+
+def key_id(public_key: ec.EllipticCurvePublicKey) -> str:
+    """libtrust's key id: the first 240 bits of the SHA-256 of the DER public key, base32,
+    in twelve groups of four separated by colons."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    number: int
+    kid: str
+    private_key: ec.EllipticCurvePrivateKey
+
+    @property
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self.private_key.public_key()
+
+
+class TokenKeyError(Exception):
+    """A key file that cannot be read as a P-256 private key."""
+
+
+def _load(path: Path, number: int) -> SigningKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise TokenKeyError(f"{path}: not a PEM private key ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise TokenKeyError(f"{path}: not a P-256 (ES256) key")
+    return SigningKey(number, key_id(key.public_key()), key)
+
+
+class KeyRing:
+    """The keys of a directory, read on first use (building one touches no file)."""
+
+    def __init__(self, directory: Path, clock: Callable[[], float]) -> None:
+        self.directory = directory
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, SigningKey] | None = None
+        self._loaded_at = 0.0
+
+    def _read(self) -> dict[str, SigningKey]:
+        keys: dict[str, SigningKey] = {}
+        if self.directory.is_dir():
+            for path in self.directory.iterdir():
+                match = _KEY_FILE.fullmatch(path.name)
+                if match:
+                    key = _load(path, int(match.group(1)))
+                    keys[key.kid] = key
+        self._loaded_at = self.clock()
+        return keys
+
+    def _ensure(self) -> dict[str, SigningKey]:
+        with self._lock:
+            if self._keys is None:
+                self._keys = self._read()
+                if not self._keys:
+                    self._add(1)
+                    self._keys = self._read()
+            return self._keys
+
+    def _add(self, number: int) -> bool:
+        """Write key number `number`; False when that file exists already."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".key-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(pem)
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(temporary, self.directory / f"key-{number:04d}.pem")
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temporary)
+
+    def current(self) -> SigningKey:
+        """The key that signs: the highest number."""
+        return max(self._ensure().values(), key=lambda k: k.number)
+
+    def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
+        """The public key of that kid, or None when no key of the directory has it."""
+        keys = self._ensure()
+        found = keys.get(kid)
+        if found is None and self.clock() - self._loaded_at >= RELOAD_INTERVAL_SECONDS:
+            with self._lock:
+                self._keys = keys = self._read()
+            found = keys.get(kid)
+        return found.public_key if found else None
+
+    def rotate(self) -> SigningKey:
+        """Add a key that signs from now on; the others keep verifying."""
+        while True:
+            number = self.current().number + 1
+            if self._add(number):
+                break
+            # Another node rotated at the same moment: read its key and go past it.
+            with self._lock:
+                self._keys = self._read()
+        with self._lock:
+            self._keys = self._read()
+        return self.current()

@@ -1,0 +1,176 @@
+"""Registry tokens: JWTs signed with ES256, as the Docker token spec describes them.
+
+Claims: `iss`, `sub` ("" for anonymous), `aud` (the service), `exp`, `nbf`, `iat`, `jti` and
+`access` (the granted scopes); the header names the signing key by `kid`. Verification
+accepts nothing but ES256 with a key of the ring (so neither `alg: none` nor an HS256 token
+"signed" with the public key gets through), and checks the issuer, the audience and the
+times against the injected clock. A verdict is cached for the token's lifetime, keyed by its
+signature (and checked against the whole token, so a payload changed under a cached
+signature is verified, and refused, afresh): a pull verifies its token once.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jwt
+
+from cargohold.policy.scopes import ResourceScope
+from cargohold.services.token_keys import KeyRing
+
+Clock = Callable[[], float]
+ALGORITHM = "ES256"
+# Nodes' clocks differ a little: `nbf` and `iat` may be this far in the future.
+CLOCK_SKEW_SECONDS = 30.0
+_REQUIRED = ("iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access")
+
+
+class InvalidToken(Exception):
+    """A token that is not one of ours, or no longer valid. The message says which check
+    failed, never the token."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_in: int
+    issued_at: str  # RFC 3339, UTC
+    jti: str
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    subject: str
+    access: tuple[ResourceScope, ...]
+    expires_at: float
+    jti: str
+
+
+def _access_of(claim: object) -> tuple[ResourceScope, ...]:
+    if not isinstance(claim, list):
+        raise InvalidToken("access claim is not a list")
+    scopes = []
+    for entry in claim:
+        if not isinstance(entry, dict):
+            raise InvalidToken("access entry is not an object")
+        kind, name, actions = entry.get("type"), entry.get("name"), entry.get("actions")
+        if not isinstance(kind, str) or not isinstance(name, str) or not isinstance(actions, list):
+            raise InvalidToken("access entry lacks type, name or actions")
+        if not all(isinstance(a, str) for a in actions):
+            raise InvalidToken("access actions are not strings")
+        scopes.append(ResourceScope(kind, name, tuple(actions)))
+    return tuple(scopes)
+
+
+class TokenService:
+    def __init__(
+        self,
+        keys: KeyRing,
+        issuer: str,
+        service: str,
+        expiry_seconds: int,
+        clock: Clock,
+        cache_size: int = 10_000,
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.service = service
+        self.expiry_seconds = max(60, expiry_seconds)
+        self.clock = clock
+        self.cache_size = cache_size
+        # signature -> (the whole token, its verdict)
+        self._verdicts: dict[str, tuple[str, VerifiedToken]] = {}
+        self._cache_lock = threading.Lock()
+
+    def issue(self, subject: str, access: Iterable[ResourceScope]) -> IssuedToken:
+        now = self.clock()
+        key = self.keys.current()
+        jti = uuid.uuid4().hex
+        claims = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self.service,
+            "exp": int(now) + self.expiry_seconds,
+            "nbf": int(now),
+            "iat": int(now),
+            "jti": jti,
+            "access": [scope.as_claim() for scope in access],
+        }
+        token = jwt.encode(
+            claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"}
+        )
+        issued_at = datetime.fromtimestamp(int(now), UTC).isoformat().replace("+00:00", "Z")
+        return IssuedToken(token, self.expiry_seconds, issued_at, jti)
+
+    def verify(self, token: str) -> VerifiedToken:
+        """The token's subject and access; raises InvalidToken."""
+        now = self.clock()
+        signature = token.rpartition(".")[2]
+        cached = self._verdicts.get(signature)
+        if cached is not None and cached[0] == token and now < cached[1].expires_at:
+            return cached[1]
+        verdict = self._verify(token, now)
+        self._remember(signature, token, verdict, now)
+        return verdict
+
+    def _verify(self, token: str, now: float) -> VerifiedToken:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed token") from None
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken(f"algorithm must be {ALGORITHM}")
+        kid = header.get("kid")
+        public_key = self.keys.public_key(kid) if isinstance(kid, str) else None
+        if public_key is None:
+            raise InvalidToken("unknown signing key")
+        try:
+            claims = jwt.decode(
+                token,
+                public_key,
+                algorithms=[ALGORITHM],
+                audience=self.service,
+                issuer=self.issuer,
+                # Times are checked below against the injected clock.
+                options={
+                    "require": list(_REQUIRED),
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("token is for another service") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("token is from another issuer") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("bad signature") from None
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"invalid token: {type(exc).__name__}") from None
+        try:
+            exp, nbf, iat = float(claims["exp"]), float(claims["nbf"]), float(claims["iat"])
+        except (TypeError, ValueError):
+            raise InvalidToken("exp, nbf and iat must be numbers") from None
+        if now >= exp:
+            raise InvalidToken("token expired")
+        if nbf > now + CLOCK_SKEW_SECONDS or iat > now + CLOCK_SKEW_SECONDS:
+            raise InvalidToken("token not valid yet")
+        subject, jti = claims["sub"], claims["jti"]
+        if not isinstance(subject, str) or not isinstance(jti, str):
+            raise InvalidToken("sub and jti must be strings")
+        return VerifiedToken(subject, _access_of(claims["access"]), exp, jti)
+
+    def _remember(self, signature: str, token: str, verdict: VerifiedToken, now: float) -> None:
+        with self._cache_lock:
+            if len(self._verdicts) >= self.cache_size:
+                for key in [k for k, (_, v) in self._verdicts.items() if v.expires_at <= now]:
+                    del self._verdicts[key]
+                if len(self._verdicts) >= self.cache_size:
+                    # Still full of live tokens: drop the older half (dicts keep insertion order).
+                    for key in list(self._verdicts)[: self.cache_size // 2]:
+                        del self._verdicts[key]
+            self._verdicts[signature] = (token, verdict)

@@ -1,0 +1,164 @@
+"""The permission model as pure decisions: the role matrix, robots' scopes, public projects,
+the Docker scope grammar and the grant (an intersection, possibly empty)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cargohold.policy.permissions import (
+    NOBODY,
+    PROJECT_ACTIONS,
+    ROBOT,
+    USER,
+    Principal,
+    Role,
+    grantable,
+    may,
+    parse_role,
+    project_actions,
+    repository_actions,
+)
+from cargohold.policy.scopes import (
+    ResourceScope,
+    ScopeError,
+    covers,
+    grant,
+    parse_resource_scope,
+    parse_scopes,
+)
+
+# The one table of who may do what in a project they are a member of (private project).
+MATRIX: dict[Role, set[str]] = {
+    Role.GUEST: {"pull"},
+    Role.DEVELOPER: {"pull", "push"},
+    Role.MAINTAINER: {"pull", "push", "delete", "tag-rules", "lifecycle"},
+    Role.PROJECT_ADMIN: {
+        "pull",
+        "push",
+        "delete",
+        "tag-rules",
+        "lifecycle",
+        "members",
+        "policies",
+        "delete-project",
+    },
+}
+
+
+def member(role: Role, project: str = "team") -> Principal:
+    return Principal(USER, "someone", roles={project: role})
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("action", PROJECT_ACTIONS)
+def test_role_matrix(role: Role, action: str) -> None:
+    expected = action in MATRIX[role]
+    assert may(member(role), action, "team") is expected
+    # A role in one project gives nothing in another, private or (beyond pull) public.
+    assert not may(member(role), action, "other")
+    assert may(member(role), action, "other", public=True) is (action == "pull")
+
+
+def test_system_admin_may_do_everything_and_system_actions() -> None:
+    admin = Principal(USER, "root", system_admin=True)
+    assert project_actions(admin, "anything", False) == frozenset(PROJECT_ACTIONS)
+    assert may(admin, "gc", None) and may(admin, "vulndb", None)
+    assert not may(member(Role.PROJECT_ADMIN), "gc", None)
+
+
+def test_anonymous_pulls_public_projects_only() -> None:
+    assert repository_actions(NOBODY, "open/app", public=True) == {"pull"}
+    assert repository_actions(NOBODY, "team/app", public=False) == frozenset()
+
+
+def test_robot_scopes_per_project_and_everywhere() -> None:
+    robot = Principal(ROBOT, "robot$ci", scopes={"team": frozenset({"pull", "push"})})
+    assert repository_actions(robot, "team/app", False) == {"pull", "push"}
+    assert repository_actions(robot, "other/app", False) == frozenset()
+    everywhere = Principal(ROBOT, "robot$all", scopes={"*": frozenset({"pull"})})
+    assert repository_actions(everywhere, "x/y", False) == {"pull"}
+
+
+def test_granting_to_robots_is_bounded_by_the_granter() -> None:
+    admin = member(Role.PROJECT_ADMIN)
+    assert grantable(admin, "team", frozenset({"push", "delete"}), False)
+    assert not grantable(admin, "other", frozenset({"pull"}), False)
+    assert not grantable(member(Role.DEVELOPER), "team", frozenset({"delete"}), False)
+    assert not grantable(admin, "*", frozenset({"pull"}), False)
+    assert grantable(Principal(USER, "root", system_admin=True), "*", frozenset({"pull"}), False)
+
+
+def test_parse_role() -> None:
+    assert parse_role("maintainer") is Role.MAINTAINER
+    with pytest.raises(ValueError, match="unknown role"):
+        parse_role("owner")
+
+
+# -- the scope grammar -------------------------------------------------------------------
+
+
+def test_scope_splits_actions_at_the_last_colon() -> None:
+    assert parse_resource_scope("repository:samalba/my-app:pull,push") == ResourceScope(
+        "repository", "samalba/my-app", ("pull", "push")
+    )
+    # A name with a host and port holds a colon of its own.
+    assert parse_resource_scope("repository:localhost:5000/team/app:pull") == ResourceScope(
+        "repository", "localhost:5000/team/app", ("pull",)
+    )
+    assert parse_resource_scope("registry:catalog:*") == ResourceScope(
+        "registry", "catalog", ("*",)
+    )
+    # The deprecated resource class is ignored.
+    assert parse_resource_scope("repository(plugin):team/app:pull").type == "repository"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "repository", "repository:team/app", "repository::pull", "repository:team/app:",
+     ":team/app:pull", "repository:team/app:pull,,push", "Repo:x:pull", "repository:x:pu ll"],
+)  # fmt: skip
+def test_malformed_scopes_are_refused(text: str) -> None:
+    with pytest.raises(ScopeError):
+        parse_resource_scope(text)
+
+
+def test_several_scopes_in_one_value_and_repeated_values_merge() -> None:
+    scopes = parse_scopes(
+        ["repository:team/app:pull registry:catalog:*", "repository:team/app:push"]
+    )
+    assert scopes == [
+        ResourceScope("repository", "team/app", ("pull", "push")),
+        ResourceScope("registry", "catalog", ("*",)),
+    ]
+
+
+def test_grant_is_the_intersection_and_may_be_empty() -> None:
+    public = {"open"}.__contains__
+    requested = parse_scopes(
+        ["repository:team/app:pull,push,delete repository:open/lib:pull,push"
+         " repository:secret/x:pull registry:catalog:*"]
+    )  # fmt: skip
+    granted = grant(member(Role.DEVELOPER), requested, public)
+    assert granted == [
+        ResourceScope("repository", "team/app", ("pull", "push")),
+        ResourceScope("repository", "open/lib", ("pull",)),
+        ResourceScope("repository", "secret/x", ()),
+        ResourceScope("registry", "catalog", ("*",)),
+    ]
+    assert grant(NOBODY, parse_scopes(["repository:team/app:push"]), public) == [
+        ResourceScope("repository", "team/app", ())
+    ]
+
+
+def test_star_is_granted_only_with_every_repository_action() -> None:
+    requested = parse_scopes(["repository:team/app:*"])
+    assert grant(member(Role.MAINTAINER), requested, lambda _: False)[0].actions == ("*",)
+    assert grant(member(Role.DEVELOPER), requested, lambda _: False)[0].actions == ()
+
+
+def test_covers_checks_repository_and_action() -> None:
+    access = [ResourceScope("repository", "team/app", ("pull",))]
+    assert covers(access, "team/app", "pull")
+    assert not covers(access, "team/app", "push")
+    assert not covers(access, "team/other", "pull")
+    assert covers([ResourceScope("repository", "team/app", ("*",))], "team/app", "delete")

@@ -1,0 +1,215 @@
+"""Registry tokens: what is issued, key rotation, and each attack a forged token makes.
+
+Every attack is a real token built here (by hand where PyJWT would refuse to build it) and
+handed to the verifier, which must refuse it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from cargohold.policy.scopes import ResourceScope, covers
+from cargohold.services.token_keys import KeyRing, key_id
+from cargohold.services.tokens import InvalidToken, TokenService
+
+NOW = 1_800_000_000.0
+ACCESS = [ResourceScope("repository", "team/app", ("pull", "push"))]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tokens(tmp_path: Path, clock: Clock) -> TokenService:
+    return TokenService(KeyRing(tmp_path / "keys", clock), "cargohold", "registry", 300, clock)
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def claims(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "iss": "cargohold",
+        "sub": "alice",
+        "aud": "registry",
+        "exp": int(NOW) + 300,
+        "nbf": int(NOW),
+        "iat": int(NOW),
+        "jti": "j1",
+        "access": [s.as_claim() for s in ACCESS],
+    }
+    base.update(changes)
+    return base
+
+
+def signed(tokens: TokenService, body: dict[str, object]) -> str:
+    """A token signed with the service's own current key (so only the claims are wrong)."""
+    key = tokens.keys.current()
+    return jwt.encode(body, key.private_key, algorithm="ES256", headers={"kid": key.kid})
+
+
+def test_issued_token_carries_the_spec_claims(tokens: TokenService) -> None:
+    issued = tokens.issue("alice", ACCESS)
+    header = jwt.get_unverified_header(issued.token)
+    assert header["alg"] == "ES256" and header["kid"] == tokens.keys.current().kid
+    assert len(header["kid"].split(":")) == 12
+    body = jwt.decode(issued.token, options={"verify_signature": False})
+    assert set(body) == {"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "access"}
+    assert body["exp"] - body["iat"] == 300 and issued.expires_in == 300
+    assert issued.issued_at == "2027-01-15T08:00:00Z"
+    verified = tokens.verify(issued.token)
+    assert verified.subject == "alice" and covers(verified.access, "team/app", "push")
+
+
+def test_expiry_is_never_below_sixty_seconds(tmp_path: Path, clock: Clock) -> None:
+    short = TokenService(KeyRing(tmp_path, clock), "cargohold", "registry", 5, clock)
+    assert short.issue("", []).expires_in == 60
+
+
+def test_alg_none_is_refused(tokens: TokenService) -> None:
+    header = {"alg": "none", "typ": "JWT", "kid": tokens.keys.current().kid}
+    forged = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims()).encode())}."
+    with pytest.raises(InvalidToken, match="algorithm"):
+        tokens.verify(forged)
+
+
+def test_hs256_signed_with_the_public_key_is_refused(tokens: TokenService) -> None:
+    # The classic key-confusion attack: the public key (which anyone may know) as an HMAC secret.
+    key = tokens.keys.current()
+    public_pem = key.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = {"alg": "HS256", "typ": "JWT", "kid": key.kid}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims()).encode())}"
+    mac = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    with pytest.raises(InvalidToken):
+        tokens.verify(f"{signing_input}.{b64(mac)}")
+
+
+def test_expired_token_is_refused(tokens: TokenService, clock: Clock) -> None:
+    issued = tokens.issue("alice", ACCESS)
+    assert tokens.verify(issued.token).subject == "alice"  # now cached
+    clock.now = NOW + 300
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.verify(issued.token)
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.verify(signed(tokens, claims(exp=int(NOW) - 1)))
+
+
+def test_token_not_valid_yet_is_refused(tokens: TokenService) -> None:
+    with pytest.raises(InvalidToken, match="not valid yet"):
+        tokens.verify(signed(tokens, claims(nbf=int(NOW) + 3600, exp=int(NOW) + 7200)))
+
+
+def test_token_for_another_audience_or_issuer_is_refused(tokens: TokenService) -> None:
+    with pytest.raises(InvalidToken, match="another service"):
+        tokens.verify(signed(tokens, claims(aud="other-registry")))
+    with pytest.raises(InvalidToken, match="another issuer"):
+        tokens.verify(signed(tokens, claims(iss="someone-else")))
+
+
+def test_token_lacking_a_claim_is_refused(tokens: TokenService) -> None:
+    body = claims()
+    del body["jti"]
+    with pytest.raises(InvalidToken):
+        tokens.verify(signed(tokens, body))
+
+
+def test_tampered_payload_is_refused_even_after_the_original_was_cached(
+    tokens: TokenService,
+) -> None:
+    issued = tokens.issue("alice", ACCESS)
+    tokens.verify(issued.token)  # the verdict is cached under this signature
+    header, _, signature = issued.token.split(".")
+    wider = claims(access=[{"type": "repository", "name": "team/app", "actions": ["*"]}])
+    forged = f"{header}.{b64(json.dumps(wider).encode())}.{signature}"
+    with pytest.raises(InvalidToken, match="signature"):
+        tokens.verify(forged)
+
+
+def test_token_signed_by_a_foreign_key_is_refused(tokens: TokenService) -> None:
+    foreign = ec.generate_private_key(ec.SECP256R1())
+    # Under its own kid: unknown; under ours: the signature does not match.
+    for kid in (key_id(foreign.public_key()), tokens.keys.current().kid):
+        forged = jwt.encode(claims(), foreign, algorithm="ES256", headers={"kid": kid})
+        with pytest.raises(InvalidToken):
+            tokens.verify(forged)
+
+
+def test_token_for_another_repository_does_not_cover_this_one(tokens: TokenService) -> None:
+    other = [ResourceScope("repository", "team/other", ("pull", "push"))]
+    verified = tokens.verify(tokens.issue("alice", other).token)
+    assert not covers(verified.access, "team/app", "pull")
+
+
+def test_malformed_tokens_are_refused(tokens: TokenService) -> None:
+    for text in ("", "abc", "a.b.c", "....", b64(b"{}") + ".x.y"):
+        with pytest.raises(InvalidToken):
+            tokens.verify(text)
+
+
+def test_rotation_signs_with_the_new_key_and_old_tokens_stay_valid(
+    tmp_path: Path, clock: Clock
+) -> None:
+    ring = KeyRing(tmp_path / "keys", clock)
+    tokens = TokenService(ring, "cargohold", "registry", 300, clock)
+    old = tokens.issue("alice", ACCESS)
+    first = ring.current()
+    second = ring.rotate()
+    assert second.number == first.number + 1 and second.kid != first.kid
+    new = tokens.issue("alice", ACCESS)
+    assert jwt.get_unverified_header(new.token)["kid"] == second.kid
+    # Another node reading the same directory verifies both.
+    other_node = TokenService(
+        KeyRing(tmp_path / "keys", clock), "cargohold", "registry", 300, clock
+    )
+    assert other_node.verify(old.token).subject == "alice"
+    assert other_node.verify(new.token).subject == "alice"
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == [
+        "key-0001.pem",
+        "key-0002.pem",
+    ]
+    assert oct((tmp_path / "keys" / "key-0002.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_node_finds_a_key_another_node_rotated_in(tmp_path: Path, clock: Clock) -> None:
+    reader = TokenService(KeyRing(tmp_path, clock), "cargohold", "registry", 300, clock)
+    writer = TokenService(KeyRing(tmp_path, clock), "cargohold", "registry", 300, clock)
+    reader.keys.current()  # loads the first key
+    writer.keys.rotate()
+    token = writer.issue("bob", []).token
+    clock.now += 10  # past the reload interval
+    assert reader.verify(token).subject == "bob"
+
+
+def test_a_verdict_is_cached_for_the_token_lifetime(
+    tokens: TokenService, tmp_path: Path, clock: Clock
+) -> None:
+    issued = tokens.issue("alice", ACCESS)
+    tokens.verify(issued.token)
+    # With the keys gone, only the cached verdict can accept the token again.
+    tokens.keys = KeyRing(tmp_path / "no-keys-here", clock)
+    assert tokens.verify(issued.token).subject == "alice"
+    clock.now = NOW + 300
+    with pytest.raises(InvalidToken):
+        tokens.verify(issued.token)
