@@ -29,7 +29,7 @@ def test_users_are_created_once_and_keep_their_flags(database: Database) -> None
     assert users.by_id(alice.id).password_hash == "$argon2id$new"  # type: ignore[union-attr]
     assert not users.set_password_hash("nobody", "x", "admin", NOW)
     assert "$argon2id" not in repr(stored)
-    actions = [e["action"] for e in AuditLog(database).recent(10)]
+    actions = [e.action for e in AuditLog(database).recent(10)]
     assert actions == ["user.password", "user.update", "user.update", "user.create"]
 
 

@@ -12,7 +12,7 @@ import pytest
 from cargohold.config import Settings
 from cargohold.errors import Denied
 from cargohold.extensions.scanning import ScanningExtension
-from cargohold.meta.store import StoredManifest
+from cargohold.meta.manifests import StoredManifest
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import parse_manifest
 from cargohold.server import prepare
