@@ -7,8 +7,11 @@ runs only the reads the decision names inline.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+
+from cargohold.services.extension_points import PullGate
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "cargohold"
 BOUNDARY = "api/boundary.py"
@@ -24,6 +27,13 @@ FAST_READS = {
     ("api/v2/tags.py", "tags_list"): {"tags"},
     ("api/diskguard.py", "__call__"): {"held"},
 }
+
+# The service methods those reads run, where a pull gate is asked only whether it applies
+# (from memory); its check and refresh query, and run on the pool (RegistryService.pass_gates,
+# refresh_pull_gates), never inside a fast read nor called directly from api/.
+FAST_READ_METHODS = {("services/registry.py", "RegistryService", "get_manifest")}
+GATE_QUERIES = {f.name for f in dataclasses.fields(PullGate)} - {"applies"}
+POOL_ONLY = GATE_QUERIES | {"pass_gates", "refresh_pull_gates", "check_pull", "reload"}
 
 
 def _modules(*layers: str) -> Iterator[tuple[str, ast.Module]]:
@@ -83,3 +93,29 @@ def test_fast_reads_are_only_the_named_ones() -> None:
                 if read not in allowed:
                     found.append(f"{module}:{call.lineno} {function.name} reads {read} inline")
     assert found == []
+
+
+def test_fast_reads_never_run_a_pull_gates_queries() -> None:
+    """The manifest GET's fast read only asks the gates `applies`; a gated pull leaves it
+    (GatedPull) and its checks run on the pool."""
+    seen, found = set(), []
+    for module, tree in _modules("services"):
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for function in cls.body:
+                key = (module, cls.name, getattr(function, "name", ""))
+                if key not in FAST_READ_METHODS:
+                    continue
+                seen.add(key)
+                for call in _calls(function):
+                    # gate(...) was the gate's whole check; gate.check / .refresh query.
+                    if _name(call.func) in POOL_ONLY or _name(call.func) == "gate":
+                        found.append(f"{module}:{call.lineno} {_name(call.func)}")
+    assert seen == FAST_READ_METHODS  # a renamed method would make this test pass vacuously
+    assert found == []
+    direct = [
+        f"{module}:{call.lineno} {_name(call.func)}"
+        for module, tree in _modules("api")
+        for call in _calls(tree)
+        if _name(call.func) in POOL_ONLY
+    ]
+    assert direct == [], "a pull gate's check and refresh query: run them with in_pool"

@@ -14,7 +14,8 @@ from cargohold.oci import mediatypes as mt
 from cargohold.oci.digests import EMPTY_JSON_DIGEST
 from cargohold.oci.manifests import Manifest
 from cargohold.server import prepare
-from cargohold.services.registry import RegistryService
+from cargohold.services.extension_points import PullGate
+from cargohold.services.registry import GatedPull, RegistryService
 from cargohold.wiring import build_services
 
 ARTIFACT = json.dumps(
@@ -49,6 +50,10 @@ def test_hooks_and_gates_run_in_order_and_a_failing_hook_fails_nothing(tmp_path:
         calls.append("deny")
         raise Denied("not this one")
 
+    def applies(repository: str) -> bool:
+        calls.append(f"applies {repository}")
+        return repository != "team/open"
+
     old = services.registry
     registry = RegistryService(
         old.meta,
@@ -58,14 +63,28 @@ def test_hooks_and_gates_run_in_order_and_a_failing_hook_fails_nothing(tmp_path:
         old.tag_rules,
         old.holds,
         on_push=[broken, recording],
-        pull_gates=[allow, deny],
+        pull_gates=[
+            PullGate(applies=applies, check=allow, refresh=lambda: None),
+            PullGate(applies=applies, check=deny, refresh=lambda: None),
+        ],
     )
     pushed = registry.put_manifest("team/app", "v1", ARTIFACT, mt.OCI_MANIFEST)
     assert calls == ["broken", f"pushed team/app@{pushed.digest}"]
     calls.clear()
     assert registry.get_manifest("team/app", "v1", count_pull=False).digest == pushed.digest
     assert calls == []  # reading for the registry's own use is not a pull
-    with pytest.raises(Denied):
+    # The fast read only asks the gates whether they apply, and hands a gated pull over.
+    with pytest.raises(GatedPull) as gated:
         registry.get_manifest("team/app", "v1", count_pull=True)
-    assert calls == ["allow", "deny"]
+    assert calls == ["applies team/app"]
+    calls.clear()
+    with pytest.raises(Denied):
+        registry.pass_gates("team/app", gated.value.stored)
+    assert calls == ["applies team/app", "allow", "applies team/app", "deny"]
+    calls.clear()
+    # No gate applies: the pull is answered by the fast read, and no check runs.
+    registry.put_manifest("team/open", "v1", ARTIFACT, mt.OCI_MANIFEST)
+    calls.clear()
+    assert registry.get_manifest("team/open", "v1", count_pull=True).digest == pushed.digest
+    assert calls == ["applies team/open", "applies team/open"]
     services.jobs.queue.stop()

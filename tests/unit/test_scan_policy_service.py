@@ -43,7 +43,7 @@ def test_every_dependency_of_the_policy_service_is_required() -> None:
 
 def test_the_scanner_is_not_the_policy_service() -> None:
     assert not issubclass(ScanService, ScanPolicyService)
-    assert not hasattr(ScanService, "check_pull")
+    assert not hasattr(ScanService, "check_pull") and not hasattr(ScanService, "pull_gate")
 
 
 def test_the_pull_gate_and_the_on_push_hook_are_the_policy_service(tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_the_pull_gate_and_the_on_push_hook_are_the_policy_service(tmp_path: Pat
         assert isinstance(extension, ScanningExtension)
         policies = extension.scan_policies
         assert isinstance(policies, ScanPolicyService)
-        assert services.registry.pull_gates == (policies.check_pull,)
+        assert services.registry.pull_gates == (policies.pull_gate(),)
 
         manifest = parse_manifest(IMAGE, mt.OCI_MANIFEST)
         assert not policies.wants_scan_on_push("team/app", manifest)

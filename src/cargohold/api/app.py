@@ -40,6 +40,7 @@ from cargohold.config import SETTINGS_ENV, Settings
 from cargohold.errors import RegistryError
 from cargohold.jobs.queue import NodeLeader
 from cargohold.logs import configure_logging
+from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS
 from cargohold.wiring import Services, build_services
 
 log = logging.getLogger("cargohold.api")
@@ -119,6 +120,17 @@ async def _expire_idle_uploads(ctx: AppContext) -> None:
             log.exception("expiring idle uploads failed; will retry")
 
 
+async def _refresh_pull_gates(ctx: AppContext) -> None:
+    """Reload what the pull gates answer from (a scan policy set through another process), on
+    the pool: a manifest GET asks the gates only from memory (decision 017)."""
+    while True:
+        try:
+            await in_pool(ctx.registry.refresh_pull_gates)
+        except Exception:
+            log.exception("refreshing the pull gates failed; will retry")
+        await asyncio.sleep(PULL_GATE_REFRESH_SECONDS)
+
+
 def _scanning_routes() -> Sequence[BaseRoute]:
     from cargohold.api.scanning import ROUTES as SCANNING_ROUTES
 
@@ -145,11 +157,14 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
         )
         if ctx.settings.job_workers:
             leader.start()
-        housekeeping = asyncio.create_task(_expire_idle_uploads(ctx))
+        housekeeping = [asyncio.create_task(_expire_idle_uploads(ctx))]
+        if ctx.registry.pull_gates:
+            housekeeping.append(asyncio.create_task(_refresh_pull_gates(ctx)))
         try:
             yield
         finally:
-            housekeeping.cancel()
+            for task in housekeeping:
+                task.cancel()
             await in_pool(ctx.jobs.flush)
             await in_pool(ctx.jobs.queue.stop)
             await in_pool(leader.stop)

@@ -61,7 +61,7 @@ def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
         name=NAME,
         enabled=True,
         on_push=(scan_on_push,),
-        pull_gates=(scan_policies.check_pull,),
+        pull_gates=(scan_policies.pull_gate(),),
         job_kinds=tuple(scan_jobs.kinds()),
         scans=scans,
         scan_policies=scan_policies,

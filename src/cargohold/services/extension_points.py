@@ -6,6 +6,8 @@ constructor arguments; a service calls them in order and never knows which exten
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from cargohold.meta.manifests import StoredManifest
@@ -19,8 +21,28 @@ class OnPush(Protocol):
     def __call__(self, repository: str, digest: str, manifest: Manifest) -> None: ...
 
 
-class PullGate(Protocol):
-    """Called before a pull of a manifest is answered; refuses it by raising a RegistryError
-    (DENIED), lets it through by returning."""
+# How often a server process refreshes its pull gates (PullGate.refresh, on its pool): the
+# longest a change made through another process (a scan policy set on another worker or node)
+# can take to reach this process's pulls, when the pool is not saturated.
+PULL_GATE_REFRESH_SECONDS = 2.0
 
-    def __call__(self, repository: str, stored: StoredManifest) -> None: ...
+
+@dataclass(frozen=True)
+class PullGate:
+    """Asked before a pull of a manifest is answered. The manifest GET is a fast read on the
+    event loop (docs/decisions/017-one-event-loop-rule.md), so a gate comes in three parts:
+
+    - `applies(repository)`: whether a pull in this repository needs `check`. From memory
+      only, never a query, a lock wait or a file read: it runs on the event loop in every
+      manifest GET. When it cannot tell (nothing loaded yet), it says True.
+    - `check(repository, stored)`: refuses the pull by raising a RegistryError (DENIED), lets
+      it through by returning. It may query: it runs on the pool, and only when `applies` said
+      so; the GET then goes to the pool as a whole.
+    - `refresh()`: reload what `applies` answers from (it may query). The server calls it on its
+      pool every PULL_GATE_REFRESH_SECONDS; a change made through this process should refresh
+      the gate at once, itself.
+    """
+
+    applies: Callable[[str], bool]
+    check: Callable[[str, StoredManifest], None]
+    refresh: Callable[[], None]

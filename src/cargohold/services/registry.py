@@ -91,6 +91,16 @@ class Reference:
             return None
 
 
+class GatedPull(Exception):
+    """get_manifest's answer to a pull in a repository that a pull gate applies to: the gate's
+    check may query, so the caller finishes the pull off the event loop with pass_gates.
+    Raised rather than returned so that no caller can serve such a pull unchecked."""
+
+    def __init__(self, stored: StoredManifest) -> None:
+        super().__init__(stored.digest)
+        self.stored = stored
+
+
 class RegistryService:
     def __init__(
         self,
@@ -281,6 +291,8 @@ class RegistryService:
         return ManifestUnknown(detail={"reference": reference[:200]})
 
     def get_manifest(self, repository: str, reference: str, count_pull: bool) -> StoredManifest:
+        """One lookup. A pull (count_pull) is counted, unless a pull gate applies to the
+        repository: then GatedPull hands the manifest over to pass_gates."""
         check_name(repository)
         ref = Reference.parse_existing(reference)
         if ref is None:
@@ -291,10 +303,27 @@ class RegistryService:
                 raise NameUnknown(detail={"name": repository})
             raise ManifestUnknown(detail={"reference": reference})
         if count_pull:
+            # Gates are only asked, from memory, whether they apply: their checks query, and
+            # this is the manifest GET's fast read on the event loop (decision 017).
             for gate in self.pull_gates:
-                gate(repository, stored)
+                if gate.applies(repository):
+                    raise GatedPull(stored)
             self.pulls.record(stored.id)
         return stored
+
+    def pass_gates(self, repository: str, stored: StoredManifest) -> StoredManifest:
+        """Finish a pull that get_manifest handed over (GatedPull): the checks of the gates
+        that apply (they may query: off the event loop), in order, then the pull is counted."""
+        for gate in self.pull_gates:
+            if gate.applies(repository):
+                gate.check(repository, stored)
+        self.pulls.record(stored.id)
+        return stored
+
+    def refresh_pull_gates(self) -> None:
+        """Reload what the pull gates answer `applies` from (queries: off the event loop)."""
+        for gate in self.pull_gates:
+            gate.refresh()
 
     def delete_manifest(self, repository: str, reference: str, actor: str) -> None:
         """By digest: the manifest and its tags. By tag: only the tag. Both are audited."""

@@ -1,13 +1,15 @@
 """Scan policies and their enforcement: scan on push, the pull gate, the allowlist, SLA.
 
-- A project's policy says whether its pushes are scanned and which findings refuse a pull;
-  policies and the allowlist are cached for a moment, and every change drops the cache.
-- The pull gate (policy/scan_gate.py) reads only the stored results.
+- A project's policy says whether its pushes are scanned and which findings refuse a pull.
+  Policies and the allowlist are cached per process, reloaded off the event loop (the server's
+  housekeeping, every PULL_GATE_REFRESH_SECONDS) and at once after a change made here.
+- The pull gate answers from that cache whether a pull needs its queries (`pull_gated`, on the
+  event loop); only then does it judge (policy/scan_gate.py) the stored results, on the pool.
 - Overdue findings are those past their remediation deadline (first seen + SLA days).
 
 ScanPolicyService is a service of its own, separate from the scanner (services/scanning.py):
 the scanning extension (extensions/scanning.py) builds it and hands its `wants_scan_on_push`
-to the on-push hook and its `check_pull` to the registry as a pull gate.
+to the on-push hook and its `pull_gate()` to the registry.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from cargohold.errors import (
@@ -31,11 +34,21 @@ from cargohold.oci.names import is_valid_name, project_of
 from cargohold.parsing.integers import INT64_MAX
 from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
 from cargohold.scan.findings import SEVERITIES, severity_rank
+from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS, PullGate
 
 IMAGE_CONFIGS = frozenset(
     {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
 )
-POLICY_CACHE_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _PolicyCache:
+    """What the pull gate and scan on push read, as of one reload."""
+
+    policies: dict[str, ScanPolicyRow]
+    allowlist: tuple[AllowlistRow, ...]
+    gated: frozenset[str]  # projects whose policy refuses some pulls
+    loaded_at: float  # time.monotonic()
 
 
 def is_scannable(manifest: Manifest) -> bool:
@@ -59,41 +72,79 @@ class ScanPolicyService:
         # Whether a project without a policy of its own has its pushes scanned.
         self.scan_on_push_default = scan_on_push_default
         self.sla_days = dict(sla_days)
-        self._cache_lock = threading.Lock()
-        self._cached_at = -1e9
-        self._policies: dict[str, ScanPolicyRow] = {}
-        self._allowlist: list[AllowlistRow] = []
+        # Serialises reloads, so one that read before a change cannot replace one that read
+        # after it. Never taken on the event loop: pull_gated reads the snapshot without it.
+        self._reload_lock = threading.Lock()
+        # None until first loaded: the gate then applies everywhere (fail closed).
+        self._cache: _PolicyCache | None = None
+
+    # -- the cache: policies and allowlist, reloaded off the event loop ------------------
+
+    def reload(self) -> None:
+        """Read the policies and the allowlist again (two queries: never on the event loop).
+        The server calls it on its pool every PULL_GATE_REFRESH_SECONDS (the pull gate's
+        `refresh`); a change made through this service calls it at once."""
+        with self._reload_lock:
+            self._reload_locked()
+
+    def _reload_locked(self) -> None:
+        policies = {p.project: p for p in self.store.policies()}
+        allowlist = tuple(self.store.allowlist())
+        gated = frozenset(
+            project
+            for project, row in policies.items()
+            if GatePolicy(row.prevent_severity, row.prevent_unscanned).active
+        )
+        # One reference swapped: a reader sees the old cache or the new one, never a mix.
+        self._cache = _PolicyCache(policies, allowlist, gated, time.monotonic())
+
+    def _fresh(self) -> _PolicyCache:
+        """The cache, reloaded first if it is older than the refresh interval. Only for callers
+        off the event loop (the pull gate's check, scan on push): it may query."""
+        cache = self._cache
+        if cache is None or time.monotonic() - cache.loaded_at >= PULL_GATE_REFRESH_SECONDS:
+            with self._reload_lock:
+                cache = self._cache
+                if cache is None or time.monotonic() - cache.loaded_at >= PULL_GATE_REFRESH_SECONDS:
+                    self._reload_locked()
+                    cache = self._cache
+        assert cache is not None
+        return cache
+
+    def invalidate(self) -> None:
+        """A policy or allowlist entry changed through this process: reload now, so that this
+        process's next pull sees it (other processes see it at their next refresh)."""
+        # Dropped first: if the reload fails, the gate applies everywhere until one succeeds.
+        self._cache = None
+        self.reload()
 
     # -- scan on push and the pull gate -------------------------------------------------
 
-    def _refresh(self) -> None:
-        now = time.monotonic()
-        if now - self._cached_at < POLICY_CACHE_SECONDS:
-            return
-        with self._cache_lock:
-            if now - self._cached_at < POLICY_CACHE_SECONDS:
-                return
-            self._policies = {p.project: p for p in self.store.policies()}
-            self._allowlist = self.store.allowlist()
-            self._cached_at = now
+    def pull_gate(self) -> PullGate:
+        """The pull gate the scanning extension hands the registry."""
+        return PullGate(applies=self.pull_gated, check=self.check_pull, refresh=self.reload)
 
-    def invalidate(self) -> None:
-        self._cached_at = -1e9
+    def pull_gated(self, repository: str) -> bool:
+        """Whether a pull in `repository` needs check_pull's queries: its project has an active
+        policy (or nothing is loaded yet). From memory only: it runs on the event loop, in
+        every manifest GET, and never refreshes the cache."""
+        cache = self._cache
+        return cache is None or project_of(repository) in cache.gated
 
     def wants_scan_on_push(self, repository: str, manifest: Manifest) -> bool:
         if not is_scannable(manifest):
             return False
-        self._refresh()
-        policy = self._policies.get(project_of(repository))
+        policy = self._fresh().policies.get(project_of(repository))
         if policy is not None and policy.scan_on_push is not None:
             return policy.scan_on_push
         return self.scan_on_push_default
 
     def check_pull(self, repository: str, stored: StoredManifest) -> None:
-        """Raise DENIED when the project's policy refuses this image; cheap when it has none."""
-        self._refresh()
+        """Raise DENIED when the project's policy refuses this image. May query (the cache,
+        if stale, and the image's scan facts): off the event loop, when pull_gated says so."""
+        cache = self._fresh()
         project = project_of(repository)
-        row = self._policies.get(project)
+        row = cache.policies.get(project)
         if row is None:
             return
         policy = GatePolicy(row.prevent_severity, row.prevent_unscanned)
@@ -121,7 +172,7 @@ class ScanPolicyService:
         now = time.time()
         allowed = {
             entry.vuln_id
-            for entry in self._allowlist
+            for entry in cache.allowlist
             if entry.project in ("", project) and entry.active(now)
         }
         message = decide(

@@ -11,6 +11,7 @@ from cargohold.api.context import ANONYMOUS, context
 from cargohold.api.responses import RawResponse
 from cargohold.errors import ManifestTooLarge, RegistryError
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
+from cargohold.services.registry import GatedPull
 
 
 def _too_large(limit: int) -> RegistryError:
@@ -26,7 +27,12 @@ async def manifest(request: Request) -> Response:
     method = request.method
 
     if method in ("GET", "HEAD"):
-        stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
+        try:
+            stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
+        except GatedPull as gated:
+            # A pull gate applies to this repository (a project with a scan policy): its check
+            # queries, so it runs on the pool; every other GET stays a fast read.
+            stored = await in_pool(ctx.registry.pass_gates, name, gated.stored)
         digest = stored.digest.encode("latin-1")
         headers = [
             (b"docker-content-digest", digest),
