@@ -134,6 +134,14 @@ def test_ubuntu_interim_release_has_no_lts_suffix() -> None:
     assert finding.fixed_version == "2.37-0ubuntu2.1"
 
 
+def test_an_ubuntu_version_with_unicode_digits_is_an_interim_release() -> None:
+    """VERSION_ID comes from the image: "²²" passes str.isdigit() but not int()."""
+    strange = OSInfo("ubuntu", "²².04")
+    assert [t.ecosystem for t in targets_for(_libc6("2.35-0ubuntu3.1"), strange)] == [
+        "Ubuntu:²².04"
+    ]
+
+
 # -- Alpine ------------------------------------------------------------------------------
 
 

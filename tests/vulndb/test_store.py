@@ -140,7 +140,11 @@ def test_changed_keys_since_a_version(store: Store) -> None:
     assert store.affected_keys_changed_since(store.version()) == frozenset()
 
 
-@pytest.mark.parametrize("version", [None, "", "garbage", "1-otherdb", "999999-{instance}"])
+@pytest.mark.parametrize(
+    "version",
+    # "²" and "\u0661" are digits to str.isdigit(); a serial is ASCII digits only.
+    [None, "", "garbage", "1-otherdb", "999999-{instance}", "²-{instance}", "\u0661-{instance}"],
+)
 def test_unknown_versions_ask_for_everything(store: Store, version: str | None) -> None:
     store.apply([incoming("A")], "s")
     instance = store.version().partition("-")[2]

@@ -12,6 +12,7 @@ in (meta/ sits below scan/), and writers hand over rows they have already parsed
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -49,6 +50,7 @@ from cargohold.meta.vulndb_tables import (
 R = TypeVar("R")
 
 _STATE_ROW = 1
+_SERIAL = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,8 @@ class VulnStore(Generic[R]):
         if not version:
             return None
         serial_text, _, instance = version.partition("-")
-        if not serial_text.isdigit():
+        # ASCII digits only: "²".isdigit() is true, and int() refuses it.
+        if _SERIAL.fullmatch(serial_text) is None:
             return None
         serial = int(serial_text)
         with self.db.read() as conn:

@@ -17,6 +17,7 @@ entry for one CVE does not hide the others (the record's own id still matches al
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -136,7 +137,8 @@ def _deb_ecosystems(os: OSInfo) -> list[str]:
         return [f"Debian:{release}"] if release else []
     if os.id == "ubuntu" and os.version_id:
         year, _, month = os.version_id.partition(".")
-        lts = year.isdigit() and int(year) % 2 == 0 and month == "04"
+        # ASCII digits only: VERSION_ID comes from the image, and int("²") raises.
+        lts = re.fullmatch(r"[0-9]+", year) is not None and int(year) % 2 == 0 and month == "04"
         return [f"Ubuntu:{os.version_id}:LTS" if lts else f"Ubuntu:{os.version_id}"]
     return []
 
