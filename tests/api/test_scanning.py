@@ -7,11 +7,13 @@ dist-info) and pushed with skopeo; the advisories are the real OSV records in te
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import os
 import subprocess
 import time
+import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +22,15 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from cargohold.meta.database import Database
+from cargohold.meta.db import make_engine
+from cargohold.meta.jobs import JobRunStore
 from tests.scan.content import DATA, debian_base, dist_info
 from tests.scan.imagebuild import File, ImageSpec, OCILayout, oci_layout
 from tests.support.oci import error_code
 from tests.support.processes import spawn, stop_group
 from tests.support.server import CARGOHOLD, CargoholdServer
+from tests.support.times import seconds
 
 OSV = Path(__file__).parents[1] / "data" / "osv"
 SITE = "usr/lib/python3/dist-packages"
@@ -156,7 +162,7 @@ def test_push_is_scanned_and_results_come_in_every_format(
         "2.36-9+deb12u3",
     )
     assert glibc["recordId"] in ("DSA-5514-1", "DEBIAN-CVE-2023-4911")
-    assert glibc["firstSeen"] >= platform["scannedAt"] - 1
+    assert seconds(glibc["firstSeenAt"]) >= seconds(platform["scannedAt"]) - 1
     assert found[(REQUESTS_CVE, "requests")]["fixedVersion"] == "2.31.0"
 
     base = f"/api/v1/repositories/{repository}/manifests/1/scan"
@@ -339,7 +345,7 @@ def test_remediation_deadlines(
         return response.json()  # type: ignore[no-any-return]
 
     assert overdue(0)["findings"] == []
-    assert overdue(0)["sla"] == {"CRITICAL": 1, "HIGH": 7, "MEDIUM": 30}
+    assert overdue(0)["slaDays"] == {"CRITICAL": 1, "HIGH": 7, "MEDIUM": 30}
     week = overdue(8)
     assert {(f["id"], f["severity"]) for f in week["findings"]} == {(GLIBC_CVE, "HIGH")}
     assert all(f["repository"] == repository and f["tags"] == ["1"] for f in week["findings"])
@@ -353,8 +359,19 @@ def test_remediation_deadlines(
         assert {f["id"] for f in overdue(31)["findings"]} == {REQUESTS_CVE}
     finally:
         loaded.delete(f"/api/v1/cve-allowlist/{entry['id']}")
-    response = loaded.get("/api/v1/vulnerabilities/overdue", params={"at": "tomorrow"})
-    assert (response.status_code, error_code(response)) == (400, "SCAN_INVALID")
+    # ?at= takes RFC 3339 (as the report shows `at`) as well as UNIX seconds: one moment.
+    moment = dt.datetime.fromtimestamp(now + 8 * DAY, dt.UTC)
+    for at in (moment.isoformat().replace("+00:00", "Z"), moment.isoformat()):
+        params = {"project": project, "at": at}
+        same = loaded.get("/api/v1/vulnerabilities/overdue", params=params)
+        assert same.status_code == 200, same.text
+        assert seconds(same.json()["at"]) == pytest.approx(now + 8 * DAY, abs=1e-3)
+        assert {**same.json(), "at": None} == {**week, "at": None}
+    assert seconds(week["at"]) == pytest.approx(now + 8 * DAY, abs=1e-3)
+    for bad in ("tomorrow", "nan", "1e9", "-5", "2027-01-31", "2027-01-31T00:00:00"):
+        response = loaded.get("/api/v1/vulnerabilities/overdue", params={"at": bad})
+        assert (response.status_code, error_code(response)) == (400, "SCAN_INVALID"), bad
+        assert "RFC 3339" in response.json()["errors"][0]["message"]
 
 
 @pytest.mark.parametrize(
@@ -366,12 +383,95 @@ def test_remediation_deadlines(
         ("/api/v1/cve-allowlist", {"reason": "no id"}, "ALLOWLIST_INVALID"),
         ("/api/v1/cve-allowlist", {"id": "CVE-1", "expiresAt": "soon"}, "ALLOWLIST_INVALID"),
         ("/api/v1/cve-allowlist", {"id": "CVE-1", "expiresAt": 1.0}, "ALLOWLIST_INVALID"),
+        ("/api/v1/cve-allowlist", {"id": "CVE-1", "expiresAt": True}, "ALLOWLIST_INVALID"),
+        ("/api/v1/cve-allowlist", {"id": "CVE-1", "expiresAt": [1]}, "ALLOWLIST_INVALID"),
+        # A date alone, a time without a zone, and a time before 1970 are not expiries.
+        ("/api/v1/cve-allowlist", {"id": "CVE-1", "expiresAt": "2099-01-31"}, "ALLOWLIST_INVALID"),
+        (
+            "/api/v1/cve-allowlist",
+            {"id": "CVE-1", "expiresAt": "2099-01-31T00:00:00"},
+            "ALLOWLIST_INVALID",
+        ),
+        (
+            "/api/v1/cve-allowlist",
+            {"id": "CVE-1", "expiresAt": "1969-12-31T00:00:00Z"},
+            "ALLOWLIST_INVALID",
+        ),
+        (
+            "/api/v1/cve-allowlist",
+            {"id": "CVE-1", "expiresAt": "2000-01-01T00:00:00Z"},
+            "ALLOWLIST_INVALID",
+        ),
     ],
 )
 def test_invalid_scan_requests(client: httpx.Client, path: str, body: Any, code: str) -> None:
     method = client.put if path.endswith("scan-policy") else client.post
     response = method(path, json=body)
     assert (response.status_code, error_code(response)) == (400, code), response.text
+
+
+def test_an_allowlist_expiry_is_rfc3339_or_unix_seconds(client: httpx.Client) -> None:
+    """expiresAt is sent as responses show it (RFC 3339) or as UNIX seconds: one moment."""
+    project = _project()
+    shown = "2099-01-31T00:00:00Z"
+    created = []
+    try:
+        unix = int(dt.datetime(2099, 1, 31, tzinfo=dt.UTC).timestamp())
+        for sent in (shown, unix, float(unix), "2099-01-31T01:00:00+01:00"):
+            response = client.post(
+                "/api/v1/cve-allowlist",
+                json={"id": GLIBC_CVE, "project": project, "expiresAt": sent},
+            )
+            assert response.status_code == 201, response.text
+            created.append(response.json()["id"])
+            assert response.json()["expiresAt"] == shown, sent
+            assert response.json()["active"] is True
+        listed = client.get("/api/v1/cve-allowlist", params={"project": project}).json()
+        assert {e["expiresAt"] for e in listed["entries"] if e["id"] in created} == {shown}
+    finally:
+        for entry_id in created:
+            client.delete(f"/api/v1/cve-allowlist/{entry_id}")
+    response = client.post("/api/v1/cve-allowlist", json={"id": GLIBC_CVE, "expiresAt": "soon"})
+    assert (response.status_code, error_code(response)) == (400, "ALLOWLIST_INVALID")
+    message = response.json()["errors"][0]["message"]
+    assert message.startswith("expiresAt: ") and "RFC 3339" in message and "UNIX" in message
+
+
+def test_job_results_older_versions_stored_are_served_in_todays_shape(
+    registry: CargoholdServer, client: httpx.Client
+) -> None:
+    """Rows an older version wrote (before the scanning documents were camelCase) keep being
+    read: `matched_again` is served as `matchedAgain`, and a vulndb-update's unreadable
+    sources move from `imports` to `failures`."""
+    url = registry.database_url or f"sqlite:///{registry.data_dir.resolve() / 'cargohold.db'}"
+    engine = make_engine(url)
+    runs = JobRunStore(Database(engine))
+    reevaluate, update = uuid.uuid4().hex, uuid.uuid4().hex
+    imported = {"name": "osv", "location": "/srv/osv.zip", "added": 3, "packagesTouched": 2}
+    try:
+        # As an older version wrote them: through the same metadata layer, with its keys.
+        runs.create(reevaluate, "reevaluate", {}, "api", "admin")
+        runs.finished(reevaluate, {"reports": 3, "matched_again": 2, "seconds": 0.25})
+        runs.create(update, "vulndb-update", {}, "schedule", "schedule")
+        old = {"location": "/srv/gone.zip", "error": "/srv/gone.zip: no such file or directory"}
+        runs.finished(
+            update,
+            {
+                "imports": [imported, old],
+                "reevaluation": {"reports": 3, "matched_again": 0, "seconds": 0.5},
+            },
+        )
+    finally:
+        engine.dispose()
+    job = client.get(f"/api/v1/jobs/{reevaluate}").json()
+    assert job["result"] == {"reports": 3, "matchedAgain": 2, "seconds": 0.25}
+    listed = client.get("/api/v1/jobs", params={"kind": "vulndb-update", "n": 100}).json()
+    (job,) = [j for j in listed["jobs"] if j["id"] == update]
+    assert job["result"] == {
+        "imports": [imported],
+        "failures": [old],
+        "reevaluation": {"reports": 3, "matchedAgain": 0, "seconds": 0.5},
+    }
 
 
 def test_unknown_things(client: httpx.Client) -> None:
@@ -397,7 +497,7 @@ def test_a_new_advisory_reaches_a_stored_image_without_reading_its_layers(
             _push(server, layouts["vulnerable"], "team/app:1")
             before = _scan(client, "team/app", "1")
             assert {f for f, _ in _findings(before)} == {GLIBC_CVE, "CVE-2023-4806"}
-            glibc_seen = _findings(before)[(GLIBC_CVE, "libc6")]["firstSeen"]
+            glibc_seen = _findings(before)[(GLIBC_CVE, "libc6")]["firstSeenAt"]
 
             pypi = [p.stem for p in OSV.glob("*.json") if "requests" in p.read_text()]
             second = _import(client, _zip(OSV, pypi, tmp_path / "pypi.zip"), "pypi")
@@ -408,16 +508,17 @@ def test_a_new_advisory_reaches_a_stored_image_without_reading_its_layers(
                 return job if job["state"] == "succeeded" else None
 
             job = _eventually(reevaluated)
-            assert job["result"]["matched_again"] == 1
+            assert job["result"]["matchedAgain"] == 1
             after = _scan(client, "team/app", "1")
             platform = after["platforms"][0]
             assert platform["scannedAt"] == before["platforms"][0]["scannedAt"]  # layers not read
-            assert platform["evaluatedAt"] > before["platforms"][0]["evaluatedAt"]
+            assert seconds(platform["evaluatedAt"]) > seconds(before["platforms"][0]["evaluatedAt"])
             assert platform["dbVersion"] == second["version"] != before["platforms"][0]["dbVersion"]
             found = _findings(after)
             assert (REQUESTS_CVE, "requests") in found
-            assert found[(GLIBC_CVE, "libc6")]["firstSeen"] == glibc_seen
-            assert found[(REQUESTS_CVE, "requests")]["firstSeen"] > glibc_seen
+            assert found[(GLIBC_CVE, "libc6")]["firstSeenAt"] == glibc_seen
+            requests_seen = found[(REQUESTS_CVE, "requests")]["firstSeenAt"]
+            assert seconds(requests_seen) > seconds(glibc_seen)
 
             # An import that touches none of its packages only moves the version.
             npm = [p.stem for p in OSV.glob("*.json") if '"npm"' in p.read_text()]
@@ -429,7 +530,7 @@ def test_a_new_advisory_reaches_a_stored_image_without_reading_its_layers(
                     and j
                 )
             )
-            assert job["result"]["matched_again"] == 0
+            assert job["result"]["matchedAgain"] == 0
             assert _scan(client, "team/app", "1")["platforms"][0]["dbVersion"] == third["version"]
     finally:
         server.stop()
@@ -484,9 +585,12 @@ def test_configured_sources_are_imported_on_schedule(tmp_path: Path) -> None:
 
             job = _eventually(updated)
             assert job["trigger"] == "schedule"
-            imports = {i["location"]: i for i in job["result"]["imports"]}
-            assert imports[str(archive)]["added"] == len(list(OSV.glob("*.json")))
-            assert "no such file or directory" in imports[str(missing)]["error"]
+            (imported,) = job["result"]["imports"]
+            assert imported["location"] == str(archive)
+            assert imported["added"] == len(list(OSV.glob("*.json")))
+            (failure,) = job["result"]["failures"]
+            assert failure["location"] == str(missing)
+            assert "no such file or directory" in failure["error"]
             status = client.get("/api/v1/vulndb").json()
             assert status["records"] == len(list(OSV.glob("*.json")))
             assert [s["location"] for s in status["sources"]] == [str(archive)]

@@ -4,13 +4,12 @@ the remediation report and the registry's vulnerability database."""
 from __future__ import annotations
 
 import io
-import math
 import tempfile
 from pathlib import Path
 from typing import cast
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from cargohold.api.bodies import spool_body
@@ -18,6 +17,14 @@ from cargohold.api.boundary import in_pool
 from cargohold.api.context import ANONYMOUS, AppContext, context
 from cargohold.api.encoding import json_response
 from cargohold.api.models.jobs import JobRun
+from cargohold.api.models.scan_policy import (
+    Allowlist,
+    AllowlistEntry,
+    OverdueReport,
+    ScanPolicy,
+    ScanPolicyList,
+)
+from cargohold.api.models.scanning import ScanResult, VulnDbImport, VulnDbStatus
 from cargohold.api.params import json_body, optional_query_flag, path_id, query_flag
 from cargohold.errors import (
     AllowlistInvalid,
@@ -30,6 +37,7 @@ from cargohold.errors import (
 )
 from cargohold.extensions.scanning import ScanningExtension
 from cargohold.oci.names import is_valid_name
+from cargohold.parsing.times import time_from_query
 
 # Formats the result endpoint renders (the CLI asks for the stored form and renders itself).
 FORMATS = ("stored", "json", "sarif", "cyclonedx", "spdx")
@@ -62,7 +70,8 @@ async def scan_result(request: Request) -> Response:
         raise ScanRequestInvalid(f"format must be one of {', '.join(FORMATS)}")
     digest = await in_pool(_digest_of, ctx, name, reference)
     if form == "stored":
-        return JSONResponse(await in_pool(_scanning(ctx).scans.stored_result, name, digest))
+        stored = await in_pool(_scanning(ctx).scans.stored_result, name, digest)
+        return json_response(ScanResult.of(stored))
     from cargohold.scan.report import WRITERS
 
     result = await in_pool(_scanning(ctx).scans.result, name, digest)
@@ -90,32 +99,37 @@ async def scan_policy(request: Request) -> Response:
     ctx = context(request)
     project = request.path_params["project"]
     if request.method == "GET":
-        return JSONResponse(await in_pool(_scanning(ctx).scan_policies.policy, project))
+        return json_response(
+            ScanPolicy.of(await in_pool(_scanning(ctx).scan_policies.policy, project))
+        )
     if request.method == "DELETE":
         await in_pool(_scanning(ctx).scan_policies.remove_policy, project, ANONYMOUS)
         return Response(status_code=204)
     document = await json_body(request, ScanPolicyInvalid, "the policy")
     policies = _scanning(ctx).scan_policies
-    return JSONResponse(await in_pool(policies.set_policy, project, document, ANONYMOUS))
+    return json_response(
+        ScanPolicy.of(await in_pool(policies.set_policy, project, document, ANONYMOUS))
+    )
 
 
 async def scan_policies(request: Request) -> Response:
     ctx = context(request)
-    return JSONResponse({"policies": await in_pool(_scanning(ctx).scan_policies.policies)})
+    policies = await in_pool(_scanning(ctx).scan_policies.policies)
+    return json_response(ScanPolicyList(policies=[ScanPolicy.of(p) for p in policies]))
 
 
 async def list_allowlist(request: Request) -> Response:
     ctx = context(request)
     project = _project_param(request, AllowlistInvalid)
     entries = await in_pool(_scanning(ctx).scan_policies.allowlist, project)
-    return JSONResponse({"entries": entries})
+    return json_response(Allowlist(entries=[AllowlistEntry.of(e) for e in entries]))
 
 
 async def add_allowlist(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, AllowlistInvalid, "the entry")
     entry = await in_pool(_scanning(ctx).scan_policies.allow, document, ANONYMOUS)
-    return JSONResponse(entry, status_code=201)
+    return json_response(AllowlistEntry.of(entry), status_code=201)
 
 
 async def remove_allowlist(request: Request) -> Response:
@@ -126,30 +140,27 @@ async def remove_allowlist(request: Request) -> Response:
 
 
 async def overdue(request: Request) -> Response:
-    """Findings past their remediation deadline now, or as of `?at=` (UNIX seconds)."""
+    """Findings past their remediation deadline now, or as of `?at=` (RFC 3339 or UNIX
+    seconds)."""
     ctx = context(request)
     project = _project_param(request, ScanRequestInvalid)
     at = request.query_params.get("at")
     try:
-        moment = float(at) if at else None
-    except ValueError:
-        moment = math.nan
-    if moment is not None and not 0 <= moment < 2**63:
-        raise ScanRequestInvalid("at must be a UNIX time in seconds")
-    return JSONResponse(await in_pool(_scanning(ctx).scan_policies.overdue, project, moment))
+        moment = None if at is None else time_from_query(at)
+    except ValueError as exc:
+        raise ScanRequestInvalid(f"at: {exc}", detail={"parameter": "at"}) from None
+    report = await in_pool(_scanning(ctx).scan_policies.overdue, project, moment)
+    return json_response(OverdueReport.of(report))
 
 
 async def vulndb_status(request: Request) -> Response:
-    from cargohold.services.vulndb import status_document
-
     ctx = context(request)
-    status = await in_pool(_scanning(ctx).scans.vulndb.status)
-    return JSONResponse(status_document(status))
+    return json_response(VulnDbStatus.of(await in_pool(_scanning(ctx).scans.vulndb.status)))
 
 
 async def vulndb_import(request: Request) -> Response:
     """The body is an OSV export (a zip, or one JSON record or list); `?name=` labels it."""
-    from cargohold.services.vulndb import SourceWouldEmpty, import_document, import_source
+    from cargohold.services.vulndb import SourceWouldEmpty, import_source
     from cargohold.services.vulndb_sources import SourceError
 
     ctx = context(request)
@@ -178,11 +189,10 @@ async def vulndb_import(request: Request) -> Response:
             raise VulnDbImportRefused(str(exc)) from None
         except SourceError as exc:
             raise VulnDbImportInvalid(str(exc)) from None
-    document = import_document(result)
+    job = None
     if result.changed:
-        run = await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", ANONYMOUS)
-        document["reevaluationJob"] = run.id
-    return JSONResponse(document)
+        job = (await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", ANONYMOUS)).id
+    return json_response(VulnDbImport.of(result, job))
 
 
 # Added to the app by the scanning extension (extensions/scanning.py).

@@ -294,10 +294,11 @@ class AdminClient:
     def disallow(self, entry_id: int) -> None:
         self._request("DELETE", f"/api/v1/cve-allowlist/{entry_id}")
 
-    def overdue(self, project: str | None, at: float | None) -> dict[str, Any]:
+    def overdue(self, project: str | None, at: str | None) -> dict[str, Any]:
+        """`at`: RFC 3339 (or UNIX seconds), as the server reads `?at=`."""
         params: dict[str, Any] = {}
         if project:
             params["project"] = project
         if at is not None:
-            params["at"] = str(at)
+            params["at"] = at
         return self._get("/api/v1/vulnerabilities/overdue", params).json()  # type: ignore[no-any-return]

@@ -4,7 +4,6 @@ scanning rules per project, accepted vulnerabilities, and findings past their de
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Annotated, Any
 
 import typer
@@ -120,14 +119,15 @@ def policy_remove(project: ProjectArgument, registry: RegistryOption = DEFAULT_R
     print(f"scan policy of {project} removed")
 
 
-def _date(text: str | None) -> float | None:
+def _date(text: str | None) -> str | None:
+    """A YYYY-MM-DD date as the start of that day in UTC, in RFC 3339 (as the API shows it)."""
     if text is None:
         return None
     try:
         day = dt.date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
-    return dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
+    return f"{day.isoformat()}T00:00:00Z"
 
 
 @allowlist_app.command("add")
@@ -210,15 +210,17 @@ def overdue(
 ) -> None:
     """Findings past their remediation deadline (the SLA per severity), by image."""
     try:
-        report = client(registry).overdue(
-            project, time.time() + in_days * 86400 if in_days else None
-        )
+        at = None
+        if in_days:
+            moment = dt.datetime.now(dt.UTC) + dt.timedelta(days=in_days)
+            at = moment.isoformat().replace("+00:00", "Z")
+        report = client(registry).overdue(project, at)
     except ClientError as exc:
         raise fail(str(exc)) from None
     if as_json:
         print_json(report)
         return
-    sla = ", ".join(f"{level.lower()} {days}d" for level, days in report["sla"].items())
+    sla = ", ".join(f"{level.lower()} {days}d" for level, days in report["slaDays"].items())
     out.print(f"deadlines: {sla or 'none'}", highlight=False)
     table = Table("repository", "tags", "digest", "vulnerability", "severity", "package", "overdue")
     for f in report["findings"]:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
@@ -151,7 +151,7 @@ def import_command(
         _import_remote(registry, source, name, full, as_json, allow_empty)
         return
 
-    from cargohold.services.vulndb import import_document, import_source, open_local
+    from cargohold.services.vulndb import import_source, open_local
     from cargohold.services.vulndb_sources import SourceError
 
     directory = resolve_db_dir(db_dir)
@@ -183,7 +183,9 @@ def import_command(
     except sa.exc.SQLAlchemyError as exc:
         raise fail(f"database error in {directory}: {_first_line(exc)}") from None
     if as_json:
-        print_json(import_document(result))
+        from cargohold.api.models.scanning import VulnDbImport
+
+        print_json(_api_document(VulnDbImport.of(result)))
     else:
         _print_import(result)
     for message in result.invalid_messages:
@@ -191,6 +193,14 @@ def import_command(
     hidden = result.invalid - len(result.invalid_messages)
     if hidden > 0:
         print(f"warning: ... and {hidden} more invalid records", file=sys.stderr)
+
+
+def _api_document(model: object) -> Any:
+    """An admin API model (api/models/scanning.py) as JSON values: `--json` prints the same
+    document for the local database as for a server's."""
+    import msgspec
+
+    return msgspec.to_builtins(model)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -255,7 +265,7 @@ def status_command(
             )
         return
 
-    from cargohold.services.vulndb import local_database_exists, open_local, status_document
+    from cargohold.services.vulndb import local_database_exists, open_local
 
     directory = resolve_db_dir(db_dir)
     if not local_database_exists(directory):
@@ -270,7 +280,10 @@ def status_command(
     except sa.exc.SQLAlchemyError as exc:
         raise fail(f"database error in {directory}: {_first_line(exc)}") from None
     if as_json:
-        print_json({"path": str(directory / "vulndb.sqlite"), **status_document(status)})
+        from cargohold.api.models.scanning import VulnDbStatus
+
+        document = _api_document(VulnDbStatus.of(status))
+        print_json({"path": str(directory / "vulndb.sqlite"), **document})
         return
     out.print(f"database {directory / 'vulndb.sqlite'}", highlight=False)
     out.print(

@@ -32,6 +32,39 @@ _COLUMNS = (
 )
 
 
+def _current(kind: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A result as this version writes it, whichever version stored it.
+
+    Before the admin API's scanning documents were typed (decision 018), a re-evaluation
+    report said `matched_again`, and a `vulndb-update` job listed the sources it could not
+    read among its imports (`{"location", "error"}`) instead of under `failures`. Rows that
+    older versions wrote, before or during an upgrade, are read in today's shape.
+    """
+    if not isinstance(result, dict):
+        return result
+    if kind == "reevaluate":
+        return _reevaluation(result)
+    if kind == "vulndb-update":
+        imports = result.get("imports")
+        reevaluation = result.get("reevaluation")
+        if isinstance(imports, list) and "failures" not in result:
+            failed = [i for i in imports if isinstance(i, dict) and "error" in i]
+            result = {
+                **result,
+                "imports": [i for i in imports if not (isinstance(i, dict) and "error" in i)],
+                "failures": failed,
+            }
+        if isinstance(reevaluation, dict):
+            result = {**result, "reevaluation": _reevaluation(reevaluation)}
+    return result
+
+
+def _reevaluation(report: dict[str, Any]) -> dict[str, Any]:
+    if "matched_again" not in report or "matchedAgain" in report:
+        return report
+    return {("matchedAgain" if k == "matched_again" else k): v for k, v in report.items()}
+
+
 def _run(row: tuple[Any, ...]) -> JobRun:
     return JobRun(
         id=row[0],
@@ -43,7 +76,7 @@ def _run(row: tuple[Any, ...]) -> JobRun:
         created_by=row[6],
         started_at=row[7],
         finished_at=row[8],
-        result=json.loads(row[9]) if row[9] is not None else None,
+        result=_current(row[1], json.loads(row[9])) if row[9] is not None else None,
         error=row[10],
     )
 

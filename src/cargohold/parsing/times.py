@@ -22,6 +22,7 @@ from cargohold.parsing.integers import INT64_MAX
 _SECONDS = re.compile(r"[0-9]{1,20}(\.[0-9]{1,9})?")
 _ZONED = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 EXAMPLE = "2027-01-31T00:00:00Z"
+_JSON_KINDS = {list: "an array", dict: "an object", type(None): "null"}
 
 
 def _rfc3339(text: str) -> float:
@@ -47,7 +48,8 @@ def time_from_json(value: object) -> float:
         return _bounded(_rfc3339(value), repr(value[:40]))
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _bounded(float(value), value)
-    raise ValueError(f"{type(value).__name__} is not a time: give RFC 3339 or UNIX seconds")
+    kind = "true or false" if isinstance(value, bool) else _JSON_KINDS.get(type(value), "that")
+    raise ValueError(f"{kind} is not a time: give RFC 3339 (such as {EXAMPLE}) or UNIX seconds")
 
 
 def time_from_query(text: str) -> float:

@@ -63,21 +63,27 @@ class ScanJobs:
     def _scan(
         self, actor: str, repository: str, digest: str, rescan: bool = False
     ) -> dict[str, Any]:
-        return self.scans.scan(repository, digest, rescan).as_dict()
+        return self.scans.scan(repository, digest, rescan).as_record()
 
     def _update(self, actor: str) -> dict[str, Any]:
-        from cargohold.services.vulndb import import_document, import_source
+        """The admin API's VulnDbUpdateReport document (api/models/scanning.py): the sources
+        imported, those that could not be read, and the re-evaluation that followed."""
+        from cargohold.services.vulndb import import_source
         from cargohold.services.vulndb_sources import SourceError
 
-        imports = []
+        imports, failures = [], []
         for source in self.sources:
             try:
                 result = import_source(self.scans.vulndb, source, limits=self.archive_limits)
             except SourceError as exc:
-                imports.append({"location": source, "error": str(exc)})
+                failures.append({"location": source, "error": str(exc)})
                 continue
-            imports.append(import_document(result))
-        return {"imports": imports, "reevaluation": self.scans.reevaluate_all()}
+            imports.append(result.as_record())
+        return {
+            "imports": imports,
+            "failures": failures,
+            "reevaluation": self.scans.reevaluate_all().as_record(),
+        }
 
     def _reevaluate(self, actor: str) -> dict[str, Any]:
-        return self.scans.reevaluate_all()
+        return self.scans.reevaluate_all().as_record()

@@ -27,11 +27,12 @@ from cargohold.errors import (
     ScanPolicyInvalid,
 )
 from cargohold.meta.manifests import StoredManifest
+from cargohold.meta.scan_rows import OpenFinding
 from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanStore
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import Manifest, parse_manifest
 from cargohold.oci.names import is_valid_name, project_of
-from cargohold.parsing.integers import INT64_MAX
+from cargohold.parsing.times import time_from_json
 from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
 from cargohold.scan.findings import SEVERITIES, severity_rank
 from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS, PullGate
@@ -59,6 +60,59 @@ def is_scannable(manifest: Manifest) -> bool:
         and manifest.config is not None
         and manifest.config.media_type in IMAGE_CONFIGS
     )
+
+
+@dataclass(frozen=True)
+class ProjectScanPolicy:
+    """A project's scan policy, or the defaults when it has none (`default`)."""
+
+    project: str
+    scan_on_push: bool | None  # None: the server's scan_on_push setting
+    prevent_severity: str | None
+    prevent_unscanned: bool
+    updated_at: float | None  # None for the defaults
+    updated_by: str | None
+    default: bool
+
+
+@dataclass(frozen=True)
+class AllowlistEntry:
+    """An allowlist entry, and whether it counts at the time it was read."""
+
+    entry: AllowlistRow
+    active: bool
+
+
+@dataclass(frozen=True)
+class OverdueFinding:
+    """A finding past its remediation deadline."""
+
+    finding: OpenFinding
+    project: str
+    severity: str
+    due_at: float
+    overdue_days: float  # rounded to a tenth
+
+
+@dataclass(frozen=True)
+class OverdueImage:
+    """An image with overdue findings: how many at each severity."""
+
+    project: str
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    overdue: dict[str, int]
+
+
+@dataclass(frozen=True)
+class OverdueReport:
+    """The remediation report as of `at`: deadlines in days per severity, and what is past."""
+
+    at: float
+    sla_days: dict[str, int]
+    findings: list[OverdueFinding]
+    images: list[OverdueImage]
 
 
 class ScanPolicyService:
@@ -189,22 +243,16 @@ class ScanPolicyService:
 
     # -- policies and the allowlist -----------------------------------------------------
 
-    def policies(self) -> list[dict[str, Any]]:
-        return [_policy_document(row) for row in self.store.policies()]
+    def policies(self) -> list[ProjectScanPolicy]:
+        return [_policy(row) for row in self.store.policies()]
 
-    def policy(self, project: str) -> dict[str, Any]:
+    def policy(self, project: str) -> ProjectScanPolicy:
         for row in self.store.policies():
             if row.project == project:
-                return _policy_document(row)
-        return {
-            "project": project,
-            "scanOnPush": self.scan_on_push_default,
-            "preventSeverity": None,
-            "preventUnscanned": False,
-            "default": True,
-        }
+                return _policy(row)
+        return ProjectScanPolicy(project, self.scan_on_push_default, None, False, None, None, True)
 
-    def set_policy(self, project: str, document: Any, actor: str) -> dict[str, Any]:
+    def set_policy(self, project: str, document: Any, actor: str) -> ProjectScanPolicy:
         _check_project(project)
         if not isinstance(document, dict):
             raise ScanPolicyInvalid("the body must be a JSON object")
@@ -237,11 +285,11 @@ class ScanPolicyService:
         self.store.set_policy(None, project, actor)
         self.invalidate()
 
-    def allowlist(self, project: str | None) -> list[dict[str, Any]]:
+    def allowlist(self, project: str | None) -> list[AllowlistEntry]:
         now = time.time()
-        return [_allow_document(e, now) for e in self.store.allowlist(project)]
+        return [AllowlistEntry(e, e.active(now)) for e in self.store.allowlist(project)]
 
-    def allow(self, document: Any, actor: str) -> dict[str, Any]:
+    def allow(self, document: Any, actor: str) -> AllowlistEntry:
         if not isinstance(document, dict):
             raise AllowlistInvalid("the body must be a JSON object")
         vuln_id = document.get("id")
@@ -255,27 +303,10 @@ class ScanPolicyService:
         reason = document.get("reason", "")
         if not isinstance(reason, str):
             raise AllowlistInvalid("reason must be a string")
-        expires = document.get("expiresAt")
-        if expires is not None and (
-            isinstance(expires, bool)
-            or not isinstance(expires, int | float)
-            or not 0 <= expires <= INT64_MAX
-        ):
-            raise AllowlistInvalid("expiresAt must be a UNIX time in seconds, or null")
-        if expires is not None and expires <= time.time():
-            # An entry that never counts is a mistake (a typo in the year, a stale script).
-            try:
-                when = f"{dt.datetime.fromtimestamp(expires, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
-            except (OverflowError, OSError, ValueError):
-                when = f"{expires:g}"
-            raise AllowlistInvalid(
-                f"expiresAt {when} is in the past: the entry would never count; give a "
-                "future time, or none",
-                detail={"expiresAt": expires},
-            )
+        expires = _expiry(document.get("expiresAt"))
         entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
         self.invalidate()
-        return _allow_document(entry, time.time())
+        return AllowlistEntry(entry, entry.active(time.time()))
 
     def disallow(self, entry_id: int, actor: str) -> None:
         if self.store.remove_allowed(entry_id, actor) is None:
@@ -284,15 +315,15 @@ class ScanPolicyService:
 
     # -- remediation SLA ------------------------------------------------------------------
 
-    def overdue(self, project: str | None, now: float | None = None) -> dict[str, Any]:
+    def overdue(self, project: str | None, now: float | None = None) -> OverdueReport:
         """Findings past their remediation deadline (first seen + SLA days), allowlist aside."""
         now = time.time() if now is None else now
+        report = OverdueReport(now, dict(self.sla_days), [], [])
         deadlines = {severity_rank(level): days * 86400.0 for level, days in self.sla_days.items()}
         if not deadlines:
-            return {"sla": {}, "findings": [], "images": []}
+            return report
         allowed = self.store.allowlist(project)
-        findings = []
-        images: dict[tuple[str, str], dict[str, Any]] = {}
+        images: dict[tuple[str, str], OverdueImage] = {}
         for f in self.store.open_findings(project, max(deadlines)):
             limit = deadlines.get(f.severity_rank)
             if limit is None or f.first_seen + limit > now:
@@ -303,32 +334,23 @@ class ScanPolicyService:
                 for e in allowed
             ):
                 continue
-            item = {
-                "project": project_of(f.repository),
-                "repository": f.repository,
-                "digest": f.digest,
-                "tags": list(f.tags),
-                "id": f.vuln_id,
-                "severity": SEVERITIES[f.severity_rank],
-                "package": f.package,
-                "fixAvailable": f.fixed,
-                "firstSeen": f.first_seen,
-                "dueAt": f.first_seen + limit,
-                "overdueDays": round((now - f.first_seen - limit) / 86400, 1),
-            }
-            findings.append(item)
+            severity = SEVERITIES[f.severity_rank]
+            report.findings.append(
+                OverdueFinding(
+                    finding=f,
+                    project=project_of(f.repository),
+                    severity=severity,
+                    due_at=f.first_seen + limit,
+                    overdue_days=round((now - f.first_seen - limit) / 86400, 1),
+                )
+            )
             image = images.setdefault(
                 (f.repository, f.digest),
-                {
-                    "project": item["project"],
-                    "repository": f.repository,
-                    "digest": f.digest,
-                    "tags": list(f.tags),
-                    "overdue": {},
-                },
+                OverdueImage(project_of(f.repository), f.repository, f.digest, f.tags, {}),
             )
-            image["overdue"][item["severity"]] = image["overdue"].get(item["severity"], 0) + 1
-        return {"sla": dict(self.sla_days), "findings": findings, "images": list(images.values())}
+            image.overdue[severity] = image.overdue.get(severity, 0) + 1
+        report.images.extend(images.values())
+        return report
 
 
 def _check_project(project: str) -> None:
@@ -336,26 +358,35 @@ def _check_project(project: str) -> None:
         raise ScanPolicyInvalid(f"{project!r} is not a project name (the first path component)")
 
 
-def _policy_document(row: ScanPolicyRow) -> dict[str, Any]:
-    return {
-        "project": row.project,
-        "scanOnPush": row.scan_on_push,
-        "preventSeverity": row.prevent_severity,
-        "preventUnscanned": row.prevent_unscanned,
-        "updatedAt": row.updated_at,
-        "updatedBy": row.updated_by,
-        "default": False,
-    }
+def _policy(row: ScanPolicyRow) -> ProjectScanPolicy:
+    return ProjectScanPolicy(
+        row.project,
+        row.scan_on_push,
+        row.prevent_severity,
+        row.prevent_unscanned,
+        row.updated_at,
+        row.updated_by,
+        False,
+    )
 
 
-def _allow_document(entry: AllowlistRow, now: float) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "project": entry.project or None,
-        "vulnerability": entry.vuln_id,
-        "reason": entry.reason,
-        "expiresAt": entry.expires_at,
-        "active": entry.active(now),
-        "createdAt": entry.created_at,
-        "createdBy": entry.created_by,
-    }
+def _expiry(value: Any) -> float | None:
+    """An allowlist entry's `expiresAt`: RFC 3339, UNIX seconds or null; in the future."""
+    if value is None:
+        return None
+    try:
+        expires = time_from_json(value)
+    except ValueError as exc:
+        raise AllowlistInvalid(f"expiresAt: {exc}") from None
+    if expires <= time.time():
+        # An entry that never counts is a mistake (a typo in the year, a stale script).
+        try:
+            when = f"{dt.datetime.fromtimestamp(expires, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+        except (OverflowError, OSError, ValueError):
+            when = f"{expires:g}"
+        raise AllowlistInvalid(
+            f"expiresAt {when} is in the past: the entry would never count; give a "
+            "future time, or none",
+            detail={"expiresAt": value},
+        )
+    return expires

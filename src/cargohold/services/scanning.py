@@ -26,7 +26,7 @@ from cargohold.errors import (
     ManifestUnknown,
     ScanUnknown,
 )
-from cargohold.meta.scans import ScanReportRow, ScanStore
+from cargohold.meta.scans import ScanStore
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.vulndb import PackageKey, VulnStore
 from cargohold.oci.manifests import Manifest, parse_manifest
@@ -39,7 +39,6 @@ from cargohold.scan.storedform import (
     finding_to_json,
     inventory_from_json,
     inventory_to_json,
-    result_to_json,
 )
 from cargohold.services.scan_policy import is_scannable
 from cargohold.storage.base import BlobDriver, LocalFiles
@@ -93,7 +92,9 @@ class ScanOutcome:
     findings: int = 0
     error: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_record(self) -> dict[str, Any]:
+        """The result a `scan` job stores: the admin API's ScanJobReport document
+        (api/models/scanning.py, kept equal by tests/unit/test_api_models.py)."""
         return {
             "digest": self.digest,
             "platforms": self.platforms,
@@ -103,6 +104,46 @@ class ScanOutcome:
             "findings": self.findings,
             "error": self.error,
         }
+
+
+@dataclass(frozen=True)
+class Reevaluation:
+    """What bringing every stored report up to the current database did."""
+
+    reports: int  # stored reports looked at
+    matched_again: int  # reports whose inventory a change touched: matched again
+    seconds: float
+
+    def as_record(self) -> dict[str, Any]:
+        """The result a `reevaluate` job stores (and a `vulndb-update` job's `reevaluation`):
+        the admin API's ReevaluationReport document (api/models/scanning.py, kept equal by
+        tests/unit/test_api_models.py)."""
+        return {
+            "reports": self.reports,
+            "matchedAgain": self.matched_again,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class PlatformRecord:
+    """What only the registry knows about one platform's stored scan."""
+
+    scanned_at: float  # layers read
+    evaluated_at: float  # matched against the database
+    db_version: str | None
+    first_seen: dict[tuple[str, str], float]  # (vulnerability id, package key) -> first seen
+
+
+@dataclass(frozen=True)
+class StoredScan:
+    """A stored scan: the result (one entry per platform) and each platform's record."""
+
+    result: ScanResult
+    records: list[PlatformRecord]
+
+    def first_seen(self, platform: int, finding: Finding) -> float | None:
+        return self.records[platform].first_seen.get((finding.id, package_key(finding)))
 
 
 class ScanService:
@@ -277,7 +318,7 @@ class ScanService:
                 return self.store.finding_count(digest), False
         return self._store_matches(digest, inventory, current, rescanned=False), True
 
-    def reevaluate_all(self) -> dict[str, int]:
+    def reevaluate_all(self) -> Reevaluation:
         """After a database change: every stored report brought to the current version."""
         started = time.perf_counter()
         checked = rematched = 0
@@ -294,39 +335,21 @@ class ScanService:
                     report.digest, report.inventory, report.db_version, current, changes
                 )
                 rematched += matched
-        return {
-            "reports": checked,
-            "matched_again": rematched,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        return Reevaluation(checked, rematched, round(time.perf_counter() - started, 3))
 
     # -- results --------------------------------------------------------------------------
 
     def result(self, repository: str, digest: str) -> ScanResult:
         """The stored scan of an image or index, as a ScanResult (one entry per platform)."""
-        return self._stored(repository, digest)[0]
+        return self.stored_result(repository, digest).result
 
-    def stored_result(self, repository: str, digest: str) -> dict[str, Any]:
-        """The result as JSON, with what only the registry knows: per platform when it was
-        scanned (layers read) and evaluated (matched), and when each finding was first seen."""
-        result, reports = self._stored(repository, digest)
-        document = result_to_json(result)
-        for platform, (report, first_seen) in zip(document["platforms"], reports, strict=True):
-            platform["scannedAt"] = report.scanned_at
-            platform["evaluatedAt"] = report.evaluated_at
-            platform["dbVersion"] = report.db_version
-            for finding in platform["findings"]:
-                key = (finding["id"], package_key(finding_from_json(finding)))
-                finding["firstSeen"] = first_seen.get(key)
-        return document
-
-    def _stored(
-        self, repository: str, digest: str
-    ) -> tuple[ScanResult, list[tuple[ScanReportRow, dict[tuple[str, str], float]]]]:
+    def stored_result(self, repository: str, digest: str) -> StoredScan:
+        """The result with what only the registry knows: per platform when it was scanned
+        (layers read) and evaluated (matched), and when each finding was first seen."""
         manifest = self._manifest(repository, digest)
         digests = [child.digest for child in manifest.children] if manifest.is_index else [digest]
         platforms: list[PlatformResult] = []
-        reports: list[tuple[ScanReportRow, dict[tuple[str, str], float]]] = []
+        records: list[PlatformRecord] = []
         version: str | None = None
         for target in digests:
             report = self.store.report(target)
@@ -338,7 +361,14 @@ class ScanService:
             inventory = inventory_from_json(report.inventory[0])
             stored = self.store.findings(target)
             platforms.append(PlatformResult(inventory, [finding_from_json(f.data) for f in stored]))
-            reports.append((report, {(f.vuln_id, f.package_key): f.first_seen for f in stored}))
+            records.append(
+                PlatformRecord(
+                    report.scanned_at,
+                    report.evaluated_at,
+                    report.db_version,
+                    {(f.vuln_id, f.package_key): f.first_seen for f in stored},
+                )
+            )
         if not platforms:
             raise ScanUnknown(f"{repository}@{digest} has not been scanned yet")
-        return ScanResult(f"{repository}@{digest}", platforms, version), reports
+        return StoredScan(ScanResult(f"{repository}@{digest}", platforms, version), records)

@@ -48,8 +48,6 @@ from cargohold.meta.vulndb import (
     BatchOutcome,
     IncomingRecord,
     PackageKey,
-    SourceStatus,
-    VulnDbStatus,
     VulnStore,
     local_engine,
 )
@@ -106,6 +104,26 @@ class ImportResult:
         self.withdrawn += outcome.withdrawn
         self.removed += outcome.removed
         self.keys_touched |= outcome.keys
+
+    def as_record(self) -> dict[str, Any]:
+        """An import as a `vulndb-update` job stores it: the admin API's VulnDbImport document
+        without `reevaluationJob` (api/models/scanning.py, kept equal by
+        tests/unit/test_api_models.py)."""
+        return {
+            "name": self.name,
+            "location": self.location,
+            "full": self.full,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "withdrawn": self.withdrawn,
+            "removed": self.removed,
+            "invalid": self.invalid,
+            "invalidMessages": list(self.invalid_messages),
+            "packagesTouched": len(self.keys_touched),
+            "version": self.version,
+            "seconds": round(self.seconds, 3),
+        }
 
     def _invalid(self, message: str) -> None:
         self.invalid += 1
@@ -337,44 +355,3 @@ class _Importer:
     def _newest(self, modified: float) -> None:
         if self.newest is None or modified > self.newest:
             self.newest = modified
-
-
-def status_document(status: VulnDbStatus) -> dict[str, Any]:
-    """The database status as JSON (the CLI's `--json`; the admin API may serve the same)."""
-    return {
-        "version": status.version,
-        "updatedAt": status.updated_at,
-        "records": status.records,
-        "packages": status.packages,
-        "ecosystems": status.ecosystems,
-        "sources": [_source_document(source) for source in status.sources],
-    }
-
-
-def _source_document(source: SourceStatus) -> dict[str, Any]:
-    return {
-        "name": source.name,
-        "location": source.location,
-        "records": source.records,
-        "lastImportAt": source.last_import_at,
-        "lastModified": source.last_modified,
-    }
-
-
-def import_document(result: ImportResult) -> dict[str, Any]:
-    """An import's result as JSON."""
-    return {
-        "name": result.name,
-        "location": result.location,
-        "full": result.full,
-        "added": result.added,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-        "withdrawn": result.withdrawn,
-        "removed": result.removed,
-        "invalid": result.invalid,
-        "invalidMessages": result.invalid_messages,
-        "packagesTouched": len(result.keys_touched),
-        "version": result.version,
-        "seconds": round(result.seconds, 3),
-    }

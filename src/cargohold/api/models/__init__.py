@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from cargohold.api.models import jobs, policy, registry
+from cargohold.api.models import jobs, policy, registry, scan_policy, scanning
 
 RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     registry.System,
@@ -25,6 +25,17 @@ RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     policy.LifecyclePreview,
     jobs.JobList,
     jobs.JobRun,
+    scanning.ScanResult,
+    scanning.ScanJobReport,
+    scanning.ReevaluationReport,
+    scanning.VulnDbStatus,
+    scanning.VulnDbImport,
+    scanning.VulnDbUpdateReport,
+    scan_policy.ScanPolicy,
+    scan_policy.ScanPolicyList,
+    scan_policy.AllowlistEntry,
+    scan_policy.Allowlist,
+    scan_policy.OverdueReport,
 ]
 # Unions documented as components of their own: one NDJSON line of a streamed report.
 NAMED_UNIONS: dict[str, Any] = {"GcEvent": jobs.GcEvent, "FsckEvent": jobs.FsckEvent}

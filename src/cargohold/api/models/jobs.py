@@ -26,7 +26,11 @@ class JobRun(Model):
     finished_at: UtcTime | None
     result: Annotated[
         dict[str, Any] | None,
-        msgspec.Meta(description="The kind's report (gc: a GcReport) once it succeeded"),
+        msgspec.Meta(
+            description="The kind's report once it succeeded: gc, a GcReport; scan, a "
+            "ScanJobReport; reevaluate, a ReevaluationReport; vulndb-update, a "
+            "VulnDbUpdateReport; lifecycle, {repositories, failures}"
+        ),
     ]
     error: Annotated[str | None, msgspec.Meta(description="One line, once it failed")]
 

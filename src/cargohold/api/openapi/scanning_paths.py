@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import error_response, model_response
+from cargohold.api.openapi.common import error_response, model_response, ref
 
 ERR_SCAN_UNKNOWN = error_response("SCAN_UNKNOWN (not scanned yet), NAME_UNKNOWN, MANIFEST_UNKNOWN")
 ERR_MANIFEST_UNKNOWN = error_response("NAME_UNKNOWN or MANIFEST_UNKNOWN")
@@ -44,7 +44,24 @@ PATHS: dict[str, Any] = {
                 }
             ],
             "responses": {
-                "200": {"description": "{target, dbVersion, platforms: [{inventory, findings}]}"},
+                "200": {
+                    "description": "stored: a ScanResult, cargohold's own document; json, "
+                    "sarif, cyclonedx, spdx: those formats, in their own shapes",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "anyOf": [
+                                    ref("ScanResult"),
+                                    ref("ScanReportJson"),
+                                    ref("SarifLog"),
+                                    ref("CycloneDxBom"),
+                                    ref("SpdxDocument"),
+                                ]
+                            }
+                        }
+                    },
+                },
+                "400": error_response("SCAN_INVALID: an unknown format"),
                 "404": ERR_SCAN_UNKNOWN,
             },
         },
@@ -62,7 +79,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listScanPolicies",
             "summary": "Every project's scan policy",
-            "responses": {"200": {"description": "{policies: [ScanPolicy]}"}},
+            "responses": {"200": model_response("The policies set", "ScanPolicyList")},
         }
     },
     "/api/v1/projects/{project}/scan-policy": {
@@ -73,10 +90,8 @@ PATHS: dict[str, Any] = {
             "operationId": "getScanPolicy",
             "summary": "A project's scan policy (the defaults when none is set)",
             "responses": {
-                "200": {
-                    "description": "{project, scanOnPush, preventSeverity, "
-                    "preventUnscanned, default}"
-                }
+                "200": model_response("The policy", "ScanPolicy"),
+                "400": ERR_SCAN_POLICY,
             },
         },
         "put": {
@@ -100,12 +115,15 @@ PATHS: dict[str, Any] = {
                     }
                 },
             },
-            "responses": {"200": {"description": "the policy"}, "400": ERR_SCAN_POLICY},
+            "responses": {
+                "200": model_response("The policy stored", "ScanPolicy"),
+                "400": ERR_SCAN_POLICY,
+            },
         },
         "delete": {
             "operationId": "removeScanPolicy",
             "summary": "Back to the defaults (audited)",
-            "responses": {"204": {"description": "removed"}},
+            "responses": {"204": {"description": "removed"}, "400": ERR_SCAN_POLICY},
         },
     },
     "/api/v1/cve-allowlist": {
@@ -114,7 +132,7 @@ PATHS: dict[str, Any] = {
             "summary": "CVE allowlist entries (?project= adds the system-wide ones)",
             "parameters": [{"name": "project", "in": "query", "schema": {"type": "string"}}],
             "responses": {
-                "200": {"description": "{entries: [AllowlistEntry]}"},
+                "200": model_response("The entries", "Allowlist"),
                 "400": ERR_ALLOWLIST,
             },
         },
@@ -134,16 +152,24 @@ PATHS: dict[str, Any] = {
                                 "project": {"type": "string"},
                                 "reason": {"type": "string"},
                                 "expiresAt": {
-                                    "type": ["number", "null"],
-                                    "minimum": 0,
-                                    "maximum": 2**63 - 1,
+                                    "description": "When it stops counting: RFC 3339 with a "
+                                    "zone (as responses show it) or UNIX seconds; in the "
+                                    "future; null or absent: never",
+                                    "anyOf": [
+                                        {"type": "string", "format": "date-time"},
+                                        {"type": "number", "minimum": 0, "maximum": 2**63 - 1},
+                                        {"type": "null"},
+                                    ],
                                 },
                             },
                         }
                     }
                 },
             },
-            "responses": {"201": {"description": "the entry"}, "400": ERR_ALLOWLIST},
+            "responses": {
+                "201": model_response("The entry", "AllowlistEntry"),
+                "400": ERR_ALLOWLIST,
+            },
         },
     },
     "/api/v1/cve-allowlist/{entry_id}": {
@@ -165,12 +191,18 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "at",
                     "in": "query",
-                    "schema": {"type": "number"},
-                    "description": "judge as of this UNIX time (default: now)",
+                    "schema": {
+                        "anyOf": [
+                            {"type": "string", "format": "date-time"},
+                            {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"},
+                        ]
+                    },
+                    "description": "judge as of this time, RFC 3339 with a zone or UNIX "
+                    "seconds (default: now)",
                 },
             ],
             "responses": {
-                "200": {"description": "{sla, findings: [...], images: [...]}"},
+                "200": model_response("The overdue findings, and by image", "OverdueReport"),
                 "400": error_response("SCAN_INVALID: project or at malformed"),
             },
         }
@@ -179,7 +211,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "vulnDbStatus",
             "summary": "The registry's vulnerability database: version, records, sources",
-            "responses": {"200": {"description": "{version, updatedAt, records, sources}"}},
+            "responses": {"200": model_response("The database's status", "VulnDbStatus")},
         }
     },
     "/api/v1/vulndb/import": {
@@ -213,7 +245,9 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "200": {"description": "the import's counts, and reevaluationJob"},
+                "200": model_response(
+                    "The import's counts, and the reevaluate job it queued", "VulnDbImport"
+                ),
                 "400": ERR_VULNDB_IMPORT,
                 "409": error_response(
                     "VULNDB_IMPORT_REFUSED: the import would remove every record of its "
