@@ -8,13 +8,18 @@ time that is not RFC 3339 or a wrong type fails here.
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
 
+from tests.api.test_scanning import GLIBC_CVE, OSV, VULNERABLE, _eventually, _push, _scan, _zip
+from tests.scan.imagebuild import oci_layout
 from tests.support.oci import push_image
+from tests.support.server import CargoholdServer
 
 # Concrete URLs for the documented paths whose JSON responses are checked; `{repo}` and
 # `{project}` are filled in with what the test pushed.
@@ -148,3 +153,132 @@ def test_streamed_lines_validate_against_the_documented_event_schema(
     assert lines[-1]["event"] == "done", lines[-1]
     for line in lines:
         _validate(document, schema, line)
+
+
+def _component(document: dict[str, Any], name: str) -> dict[str, str]:
+    assert name in document["components"]["schemas"], name
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _finished(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
+        return job if job["state"] in ("succeeded", "failed") else None
+
+    job = _eventually(done, timeout=120)
+    assert job["state"] == "succeeded", job
+    return job
+
+
+def test_scanning_responses_validate_against_the_documented_schemas(
+    registry: CargoholdServer,
+    client: httpx.Client,
+    document: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """A scanned image with findings: its stored result (and each rendering), the scan
+    policy, the allowlist, the vulnerability database, the overdue report and the jobs a
+    rescan and a re-evaluation run, each against the schema its route documents."""
+    project = f"schema{int(time.time() * 1000) % 10**8}"
+    repository = f"{project}/app"
+    scan_path = "/api/v1/repositories/{name}/manifests/{reference}/scan"
+
+    def check(response: httpx.Response, path: str, method: str, status: int) -> Any:
+        assert response.status_code == status, (path, method, response.text)
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        _validate(document, _response_schema(document, path, method, str(status)), body)
+        return body
+
+    imported = check(
+        client.post(
+            "/api/v1/vulndb/import",
+            params={"name": "schema-advisories"},
+            content=_zip(OSV, None, tmp_path / "osv.zip"),
+        ),
+        "/api/v1/vulndb/import",
+        "post",
+        200,
+    )
+    status = check(client.get("/api/v1/vulndb"), "/api/v1/vulndb", "get", 200)
+    assert status["records"] > 0 and status["sources"]
+
+    _push(registry, oci_layout(tmp_path / "image", VULNERABLE), f"{repository}:1")
+    _scan(client, repository, "1")
+    url = f"/api/v1/repositories/{repository}/manifests/1/scan"
+    stored = check(client.get(url), scan_path, "get", 200)
+    # The stored form is the ScanResult itself, not one of the foreign renderings.
+    _validate(document, _component(document, "ScanResult"), stored)
+    findings = stored["platforms"][0]["findings"]
+    assert any(f["id"] == GLIBC_CVE for f in findings), "the image has findings to check"
+    assert all(f["firstSeenAt"].endswith("Z") for f in findings)
+    for form, name in (
+        ("json", "ScanReportJson"),
+        ("sarif", "SarifLog"),
+        ("cyclonedx", "CycloneDxBom"),
+        ("spdx", "SpdxDocument"),
+    ):
+        rendered = check(client.get(url, params={"format": form}), scan_path, "get", 200)
+        _validate(document, _component(document, name), rendered)
+
+    policy_path = "/api/v1/projects/{project}/scan-policy"
+    default = check(client.get(f"/api/v1/projects/{project}/scan-policy"), policy_path, "get", 200)
+    assert default["default"] is True and default["updatedAt"] is None
+    policy = {"scanOnPush": True, "preventSeverity": "CRITICAL", "preventUnscanned": False}
+    stored_policy = check(
+        client.put(f"/api/v1/projects/{project}/scan-policy", json=policy),
+        policy_path,
+        "put",
+        200,
+    )
+    assert stored_policy["updatedAt"].endswith("Z")
+    check(client.get(f"/api/v1/projects/{project}/scan-policy"), policy_path, "get", 200)
+    check(client.get("/api/v1/scan-policies"), "/api/v1/scan-policies", "get", 200)
+
+    entry = check(
+        client.post(
+            "/api/v1/cve-allowlist",
+            json={"id": "CVE-2000-0001", "project": project, "expiresAt": "2099-01-31T00:00:00Z"},
+        ),
+        "/api/v1/cve-allowlist",
+        "post",
+        201,
+    )
+    listed = check(
+        client.get("/api/v1/cve-allowlist", params={"project": project}),
+        "/api/v1/cve-allowlist",
+        "get",
+        200,
+    )
+    assert entry["id"] in {e["id"] for e in listed["entries"]}
+
+    overdue = check(
+        client.get(
+            "/api/v1/vulnerabilities/overdue",
+            params={"project": project, "at": "2099-01-01T00:00:00Z"},
+        ),
+        "/api/v1/vulnerabilities/overdue",
+        "get",
+        200,
+    )
+    assert overdue["findings"] and overdue["images"]
+
+    rescan = check(client.post(url, params={"rescan": "true"}), scan_path, "post", 202)
+    job = check(
+        client.get(f"/api/v1/jobs/{_finished(client, rescan['id'])['id']}"),
+        "/api/v1/jobs/{job_id}",
+        "get",
+        200,
+    )
+    _validate(document, _component(document, "ScanJobReport"), job["result"])
+    assert job["result"]["scanned"] == 1
+    reevaluate = client.post("/api/v1/jobs", json={"kind": "reevaluate", "args": {}})
+    check(reevaluate, "/api/v1/jobs", "post", 202)
+    result = _finished(client, reevaluate.json()["id"])["result"]
+    _validate(document, _component(document, "ReevaluationReport"), result)
+    if imported["reevaluationJob"] is not None:
+        queued = _finished(client, imported["reevaluationJob"])["result"]
+        _validate(document, _component(document, "ReevaluationReport"), queued)
+
+    assert client.delete(f"/api/v1/cve-allowlist/{entry['id']}").status_code == 204
+    assert client.delete(f"/api/v1/projects/{project}/scan-policy").status_code == 204

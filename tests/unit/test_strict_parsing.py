@@ -6,6 +6,7 @@ import pytest
 
 from cargohold.parsing.integers import INT64_MAX, parse_non_negative
 from cargohold.parsing.json_document import MAX_DEPTH, JsonInvalid, load_json
+from cargohold.parsing.times import time_from_json, time_from_query
 
 
 @pytest.mark.parametrize(
@@ -67,3 +68,42 @@ def test_non_negative_integers_and_their_bound() -> None:
     assert parse_non_negative("1000", maximum=1000) == 1000
     with pytest.raises(ValueError):
         parse_non_negative("1001", maximum=1000)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "nan",
+        "inf",
+        "1e9",
+        "-5",
+        " 12",
+        "1_000",
+        "\u0661\u0662",
+        "\u00b2",
+        "2027-01-31",
+        "2027-01-31T00:00:00",
+        "2027-02-30T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "tomorrow",
+    ],
+)
+def test_not_a_time_in_a_query(text: str) -> None:
+    with pytest.raises(ValueError):
+        time_from_query(text)
+
+
+@pytest.mark.parametrize("value", [True, None, [], {}, -1, float("inf"), 1e300, "soon", "1900"])
+def test_not_a_time_in_a_body(value: object) -> None:
+    with pytest.raises(ValueError):
+        time_from_json(value)
+
+
+def test_times_are_rfc3339_with_a_zone_or_unix_seconds() -> None:
+    moment = 1801353600.0  # 2027-01-31T00:00:00Z
+    for text in ("1801353600", "1801353600.0", "2027-01-31T00:00:00Z", "2027-01-31T01:00:00+01:00"):
+        assert time_from_query(text) == moment
+    for value in (1801353600, 1801353600.0, "2027-01-31T00:00:00Z", "2027-01-31t00:00:00z"):
+        assert time_from_json(value) == moment
+    assert time_from_query("1801353600.25") == moment + 0.25
