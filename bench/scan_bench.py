@@ -45,7 +45,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -894,18 +894,18 @@ def measure_registry(root: Path, args: argparse.Namespace) -> dict[str, Any]:
             "new_findings_expected": newly_affected,
             "findings_before": before,
             "findings_after": after,
-            **reeval1,
-            "moved_only": reeval1["reports"] - reeval1["matched_again"],
+            **asdict(reeval1),
+            "moved_only": reeval1.reports - reeval1.matched_again,
         },
         "update2": {
             "records": update2.records,
             "added": update2.added,
             "keys_touched": len(update2.keys_touched),
             "import_s": round(update2_import_s, 3),
-            **reeval2,
-            "moved_only": reeval2["reports"] - reeval2["matched_again"],
+            **asdict(reeval2),
+            "moved_only": reeval2.reports - reeval2.matched_again,
         },
-        "no_change": reeval3,
+        "no_change": asdict(reeval3),
     }
 
 
