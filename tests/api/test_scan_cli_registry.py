@@ -153,7 +153,10 @@ def test_scan_policy_allowlist_and_overdue_commands(
     assert added.returncode == 0, added.stderr
     entry_id = added.stdout.split()[2].rstrip(":")
     entries = json.loads(_cli("allowlist", "list", "--project", project, "--json", *url).stdout)
-    assert any(str(e["id"]) == entry_id and e["active"] for e in entries)
+    (entry,) = [e for e in entries if str(e["id"]) == entry_id]
+    assert entry["active"] and entry["expiresAt"] == "2099-01-01T00:00:00Z"
+    listed_table = _cli("allowlist", "list", "--project", project, *url)
+    assert "2099-01-01 00:00:00 UTC" in listed_table.stdout
     week = _cli("overdue", "--project", project, "--in-days", "8", "--json", *url)
     assert json.loads(week.stdout)["findings"] == []
     assert _cli("allowlist", "remove", entry_id, *url).returncode == 0
