@@ -32,7 +32,7 @@ _COLUMNS = (
 )
 
 
-def _current(kind: str, result: dict[str, Any]) -> dict[str, Any]:
+def _current(kind: str, result: Any) -> Any:
     """A result as this version writes it, whichever version stored it.
 
     Before the admin API's scanning documents were typed (decision 018), a re-evaluation
@@ -41,7 +41,7 @@ def _current(kind: str, result: dict[str, Any]) -> dict[str, Any]:
     older versions wrote, before or during an upgrade, are read in today's shape.
     """
     if not isinstance(result, dict):
-        return result
+        return result  # not one of ours: served as stored
     if kind == "reevaluate":
         return _reevaluation(result)
     if kind == "vulndb-update":
