@@ -19,9 +19,7 @@ from cargohold.meta.robots import RobotScope
 from cargohold.policy.permissions import Principal, Role
 from cargohold.policy.scopes import ResourceScope
 from cargohold.services.access import AccessControl
-from cargohold.services.token_keys import KeyRing
-from cargohold.services.tokens import TokenService
-from cargohold.wiring import build_access_control
+from cargohold.wiring import build_access_control, token_service
 from tests.support.server import CargoholdServer
 
 SYSTEM = Principal("user", "admin", system_admin=True)
@@ -100,12 +98,4 @@ def registry_token(
     For tests of what /v2/ and /api/v1/ do with a token, not of logging in: a client gets its
     tokens from the token endpoint, which signs them with these same keys.
     """
-    settings = server.settings()
-    tokens = TokenService(
-        KeyRing(settings.token_key_dir, clock),
-        settings.auth_token_issuer,
-        settings.auth_token_service,
-        settings.auth_token_expiry_seconds,
-        clock,
-    )
-    return tokens.issue(subject, access).token
+    return token_service(server.settings(), clock).issue(subject, access).token

@@ -29,7 +29,7 @@ CATALOG = (
 )
 LISTING = "listing"  # anyone; the handler lists only what the caller may pull
 REPOSITORY = "repository"  # a registry action (pull, push, delete) on the repository in `param`
-PROJECT = "project"  # an action in the project `param` names (see Need.project_of)
+PROJECT = "project"  # an action in the project `param` names (see Need.param)
 SYSTEM = "system"  # a system action: system admins only
 IN_HANDLER = "in-handler"  # credentials; the handler checks the action on the project its
 # body or stored object names (access_check.require), before it changes anything
