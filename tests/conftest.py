@@ -10,9 +10,18 @@ import httpx
 import pytest
 
 from tests.support.postgres import PostgresServer
-from tests.support.server import CargoholdServer
+from tests.support.server import AUTH_FILE, CargoholdServer
 
 _database_names = itertools.count()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_logins() -> Iterator[None]:
+    """`cargohold` CLI commands run by tests sign in as the admin of the server they name
+    (each test server puts its admin's entry in this auth file)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REGISTRY_AUTH_FILE", str(AUTH_FILE))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +73,9 @@ def registry_without_grace(
 @pytest.fixture(scope="session")
 def sqlite_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CargoholdServer]:
     """One SQLite-backed server for the real-client tests."""
-    server = CargoholdServer(tmp_path_factory.mktemp("clients") / "data").start()
+    # logs in once the token endpoint lands
+    off = {"CARGOHOLD_AUTH": "off"}
+    server = CargoholdServer(tmp_path_factory.mktemp("clients") / "data", extra_env=off).start()
     yield server
     server.stop()
 
@@ -79,7 +90,7 @@ def fresh_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[C
 
 @pytest.fixture
 def client(registry: CargoholdServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=registry.url, timeout=60) as http:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth, timeout=60) as http:
         yield http
 
 

@@ -90,7 +90,13 @@ class Settings:
     body_read_timeout_seconds: float = 60.0
     max_uploads_per_client: int = 64
     max_client_connections: int = 1024
-    # Access control (docs/security.md). Registry tokens: who issues them (`iss`), for which
+    # Access control (docs/security.md): "on" checks every request; "off" lets every request
+    # through as anonymous, for local experiments only: refused on a non-loopback address.
+    auth: str = "on"
+    # The token endpoint a 401 challenge names; "": <scheme>://<host>/auth/token from the
+    # request (set it behind a proxy that changes the scheme or host).
+    auth_token_realm: str = ""
+    # Registry tokens: who issues them (`iss`), for which
     # service (`aud`, the `service` of the challenge), how long they live (at least 60 s, as
     # the token spec asks), and where the ES256 signing keys are ("": data_dir/token-keys;
     # every node must see the same keys).
@@ -233,6 +239,11 @@ def _validate(settings: Settings) -> Settings:
 
 
 def _validate_auth(settings: Settings) -> None:
+    if settings.auth not in ("on", "off"):
+        raise ConfigError(f"auth must be on or off, got {settings.auth!r}")
+    realm = settings.auth_token_realm
+    if realm and (not realm.startswith(("http://", "https://")) or any(c in realm for c in '" \\')):
+        raise ConfigError(f"auth_token_realm must be an http(s) URL, got {realm!r}")
     if settings.auth_token_expiry_seconds < 60:
         # The token spec: "a token should never be returned with less than 60 seconds to live".
         raise ConfigError("auth_token_expiry_seconds must be at least 60")

@@ -1,4 +1,5 @@
-"""What `cargohold serve` refuses before it starts: a taken address, a data directory in use.
+"""What `cargohold serve` refuses before it starts: a taken address, a data directory in use,
+and access control turned off on an address other machines can reach.
 
 granian binds every worker's socket with SO_REUSEPORT and offers no way to turn that off, so
 a second server on a busy port would start without a word and the kernel would split the
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -79,3 +81,22 @@ def lock_data_dir(data_dir: Path) -> int:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     os.set_inheritable(fd, True)
     return fd
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach an address: `localhost` or a loopback IP."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other host name may resolve to a reachable address
+
+
+def refuse_open_access(auth: str, host: str, port: int) -> None:
+    """`auth = "off"` lets anyone push and delete: allowed on a loopback address only."""
+    if auth == "off" and not is_loopback(host):
+        raise StartRefused(
+            f"auth = off is for local experiments only and {_address(host, port)} is not a "
+            "loopback address: listen on 127.0.0.1 (or ::1), or turn auth on"
+        )

@@ -57,8 +57,9 @@ def refuse_to_share(settings: Settings) -> None:
     The lock is for the embedded SQLite store, which one server's processes must own; with
     PostgreSQL the data directory may be shared by several servers (e.g. on shared storage).
     """
-    from cargohold.serve_guard import ensure_address_free, lock_data_dir
+    from cargohold.serve_guard import ensure_address_free, lock_data_dir, refuse_open_access
 
+    refuse_open_access(settings.auth, settings.host, settings.port)
     if settings.metadata_url.startswith("sqlite"):
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,12 +68,32 @@ def refuse_to_share(settings: Settings) -> None:
         ensure_address_free(settings.host, settings.port)
 
 
+def _ensure_admin(settings: Settings) -> None:
+    """On first start, create the system admin `admin` (CARGOHOLD_ADMIN_PASSWORD, or a
+    generated password shown once)."""
+    from cargohold.meta.database import Database
+    from cargohold.meta.db import make_engine
+    from cargohold.wiring import build_access_control
+
+    engine = make_engine(settings.metadata_url)
+    database = Database(engine)
+    try:
+        identity = build_access_control(settings, database).identity
+        generated = identity.ensure_admin(os.environ.get("CARGOHOLD_ADMIN_PASSWORD") or None)
+    finally:
+        database.close()
+        engine.dispose()
+    if generated:
+        print(f"cargohold: created user admin with password {generated}", file=sys.stderr)
+
+
 def run_server(settings: Settings) -> None:
     from cargohold.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     refuse_to_share(settings)
     prepare(settings)
+    _ensure_admin(settings)
     env = dict(os.environ)
     env[SETTINGS_ENV] = settings.to_json()
     # Worker threads (uploads, database) would each grow a glibc malloc arena.

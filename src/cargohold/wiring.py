@@ -160,14 +160,18 @@ def build_access_control(
         settings.auth_robot_expiry_days,
         clock,
     )
-    tokens = TokenService(
+    return AccessControl(stores, identity, robots, token_service(settings, clock))
+
+
+def token_service(settings: Settings, clock: Callable[[], float] = time.time) -> TokenService:
+    """Registry tokens signed and verified with the keys in `auth_token_key_dir`."""
+    return TokenService(
         KeyRing(settings.token_key_dir, clock),
         settings.auth_token_issuer,
         settings.auth_token_service,
         settings.auth_token_expiry_seconds,
         clock,
     )
-    return AccessControl(stores, identity, robots, tokens)
 
 
 def _load_extensions(settings: Settings, core: CoreServices) -> dict[str, Extension]:

@@ -101,11 +101,11 @@ def test_pull_times_survive_a_clean_shutdown(tmp_path: Path) -> None:
         tmp_path / "data", extra_env={"CARGOHOLD_PULL_FLUSH_SECONDS": "3600"}
     ).start()
     try:
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth) as http:
             push_image(http, "team/app", "v1")
             assert http.get("/v2/team/app/manifests/v1").status_code == 200
         server.restart()
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth) as http:
             assert _tag_row(http, "team/app", "v1")["lastPulledAt"] is not None
     finally:
         server.stop()

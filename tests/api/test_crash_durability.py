@@ -32,9 +32,9 @@ def _blob(seed: str, size: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def _prepare(url: str, repo: str, data: bytes) -> str:
+def _prepare(url: str, auth: httpx.Auth, repo: str, data: bytes) -> str:
     """A chunked upload holding every byte of `data`; returns where to PUT to finish it."""
-    with httpx.Client(base_url=url, timeout=20) as http:
+    with httpx.Client(base_url=url, auth=auth, timeout=20) as http:
         location = start_upload(http, repo)
         patched = http.patch(location, content=data)
         assert patched.status_code == 202, patched.text
@@ -42,11 +42,14 @@ def _prepare(url: str, repo: str, data: bytes) -> str:
 
 
 def _finalize(
-    url: str, repo: str, data: bytes, location: str | None, go: threading.Barrier
+    url: str, auth: httpx.Auth, repo: str, data: bytes, location: str | None, go: threading.Barrier
 ) -> None:
     """Finish one upload when every thread is ready; errors from the kill are expected."""
     digest = digest_of(data)
-    with httpx.Client(base_url=url, timeout=20) as http, contextlib.suppress(httpx.HTTPError):
+    with (
+        httpx.Client(base_url=url, auth=auth, timeout=20) as http,
+        contextlib.suppress(httpx.HTTPError),
+    ):
         go.wait(10)
         if location is None:  # a whole blob in one request
             http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data)
@@ -57,7 +60,7 @@ def _finalize(
 def _assert_heads_tell_the_truth(server: CargoholdServer, repo: str, blobs: list[bytes]) -> int:
     """Every blob HEAD 200 is a full GET with the right digest; returns how many were there."""
     present = 0
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as http:
         for data in blobs:
             digest = digest_of(data)
             head = http.head(f"/v2/{repo}/blobs/{digest}")
@@ -88,11 +91,14 @@ def test_kill9_at_random_points_during_finalizes_never_leaves_a_lying_head(
         ]
         pushed.extend(blobs)
         locations = [
-            None if i % 3 == 0 else _prepare(server.url, repo, data) for i, data in enumerate(blobs)
+            None if i % 3 == 0 else _prepare(server.url, server.admin_auth, repo, data)
+            for i, data in enumerate(blobs)
         ]
         go = threading.Barrier(len(blobs) + 1)
         threads = [
-            threading.Thread(target=_finalize, args=(server.url, repo, data, location, go))
+            threading.Thread(
+                target=_finalize, args=(server.url, server.admin_auth, repo, data, location, go)
+            )
             for data, location in zip(blobs, locations, strict=True)
         ]
         for thread in threads:
@@ -106,7 +112,7 @@ def test_kill9_at_random_points_during_finalizes_never_leaves_a_lying_head(
         server.start()
         _assert_heads_tell_the_truth(server, repo, pushed)
     # Pushing everything again heals whatever the kills interrupted.
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
         for data in pushed:
             response = http.post(
                 f"/v2/{repo}/blobs/uploads/", params={"digest": digest_of(data)}, content=data
@@ -130,7 +136,7 @@ def test_gc_racing_pushes_of_the_same_digests_never_leaves_a_link_without_bytes(
         errors: list[str] = []
 
         def pusher(offset: int) -> None:
-            with httpx.Client(base_url=server.url, timeout=30) as http:
+            with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as http:
                 turn = offset
                 while not stop.is_set():
                     data = blobs[turn % len(blobs)]
@@ -144,7 +150,7 @@ def test_gc_racing_pushes_of_the_same_digests_never_leaves_a_link_without_bytes(
                         errors.append(response.text)
 
         def collector() -> None:
-            with httpx.Client(base_url=server.url, timeout=60) as http:
+            with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
                 while not stop.is_set():
                     http.post("/api/v1/gc").read()
 
@@ -173,7 +179,7 @@ def test_gc_killed_mid_sweep_leaves_no_row_claiming_deleted_bytes(tmp_path: Path
     try:
         repo = "crash/gc-kill"
         blobs = [_blob(f"sweep-{i}", 32 * KIB) for i in range(300)]
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
             for data in blobs:
                 response = http.post(
                     f"/v2/{repo}/blobs/uploads/", params={"digest": digest_of(data)}, content=data
@@ -182,7 +188,7 @@ def test_gc_killed_mid_sweep_leaves_no_row_claiming_deleted_bytes(tmp_path: Path
 
         def collect() -> None:
             with contextlib.suppress(httpx.HTTPError):
-                httpx.post(f"{server.url}/api/v1/gc", timeout=30).read()
+                httpx.post(f"{server.url}/api/v1/gc", auth=server.admin_auth, timeout=30).read()
 
         # Kill during real sweeps, at a different point each time.
         for delay in (0.02, 0.06, 0.15):

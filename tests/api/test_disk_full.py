@@ -97,7 +97,7 @@ def test_a_full_disk_refuses_pushes_and_deletes_and_gc_free_it(small_disk: Path)
     ).start()
     repo = "full/disk"
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as client:
             assert _system(client)["reserveHeld"] is True
             pushed: list[dict[str, Any]] = []
             failed: httpx.Response | None = None
@@ -178,7 +178,7 @@ def test_a_client_gone_mid_patch_gives_the_staged_space_back_at_once(
     """The unacknowledged bytes go when the request fails; acknowledged ones stay resumable."""
     server = fresh_registry
     acknowledged = deterministic_bytes(100_000, b"acknowledged")
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         location = start_upload(client, "gone/client")
         location = patch_chunk(client, location, acknowledged, 0).headers["Location"]
     staged = staged_upload_path(server.data_dir, upload_id(location))
@@ -187,6 +187,7 @@ def test_a_client_gone_mid_patch_gives_the_staged_space_back_at_once(
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
         raw.sendall(
             f"PATCH {location} HTTP/1.1\r\nHost: {server.host}\r\n"
+            f"Authorization: {server.admin_authorization}\r\n"
             f"Content-Type: application/octet-stream\r\nContent-Length: {8 * MIB}\r\n\r\n".encode()
         )
         raw.sendall(deterministic_bytes(2 * MIB, b"never acknowledged"))
@@ -199,7 +200,7 @@ def test_a_client_gone_mid_patch_gives_the_staged_space_back_at_once(
         time.sleep(0.05)
     assert staged.stat().st_size == len(acknowledged)
 
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         rest = deterministic_bytes(1000, b"rest")
         location = patch_chunk(client, location, rest, len(acknowledged)).headers["Location"]
         put = client.put(location, params={"digest": digest_of(acknowledged + rest)})

@@ -45,7 +45,7 @@ def kill9_during_patch(server: CargoholdServer, location: str, acknowledged: int
 
     def send() -> None:
         with (
-            httpx.Client(base_url=server.url, timeout=30) as other,
+            httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as other,
             contextlib.suppress(httpx.HTTPError),
         ):
             other.patch(location, content=stalled_body())
@@ -73,7 +73,7 @@ def test_kill9_during_chunked_upload_then_resume(
     repo = "faults/resume"
     data = deterministic_bytes(3 * MIB + 12345, b"resume")
     cut = 2 * MIB
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         location = start_upload(client, repo)
         for start in range(0, cut, 512 * 1024):
             response = patch_chunk(client, location, data[start : start + 512 * 1024], start)
@@ -86,7 +86,7 @@ def test_kill9_during_chunked_upload_then_resume(
             server.kill9()
 
     server.start()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         status = client.get(location)
         assert status.status_code == 204, status.text
         assert status.headers["Range"] == f"0-{cut - 1}"
@@ -121,14 +121,14 @@ def test_interrupted_request_bytes_never_reach_the_blob(fresh_registry: Cargohol
     server = fresh_registry
     repo = "faults/trim"
     acknowledged = deterministic_bytes(100_000, b"trim")
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         location = patch_chunk(client, start_upload(client, repo), acknowledged, 0).headers[
             "Location"
         ]
         kill9_during_patch(server, location, acknowledged=len(acknowledged))
 
     server.start()
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         digest = digest_of(acknowledged)
         put = client.put(location, params={"digest": digest})
         assert put.status_code == 201, put.text
@@ -145,7 +145,7 @@ def test_digest_mismatch_leaves_nothing_behind(fresh_registry: CargoholdServer) 
     data = deterministic_bytes(MIB + 7, b"mismatch")
     claimed = digest_of(b"not the uploaded bytes")
     data_dir = Path(server.data_dir)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         # Chunked, then a PUT with the wrong digest.
         location = start_upload(client, repo)
         location = patch_chunk(client, location, data[:MIB], 0).headers["Location"]
@@ -186,7 +186,9 @@ def test_concurrent_pushes_of_the_same_blob(
 
     def push(i: int) -> None:
         try:
-            with httpx.Client(base_url=registry.url, timeout=60) as client:
+            with httpx.Client(
+                base_url=registry.url, auth=registry.admin_auth, timeout=60
+            ) as client:
                 location = start_upload(client, repos[i])
                 uploads[i] = upload_id(location)
                 response = patch_chunk(client, location, data[:MIB], 0)
@@ -206,7 +208,7 @@ def test_concurrent_pushes_of_the_same_blob(
         thread.join(120)
     assert results == [201] * clients
 
-    with httpx.Client(base_url=registry.url, timeout=60) as client:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth, timeout=60) as client:
         for name in set(repos):
             get = client.get(f"/v2/{name}/blobs/{digest}")
             assert get.status_code == 200

@@ -64,7 +64,7 @@ def _orphan(server: CargoholdServer, data: bytes) -> Path:
 
 
 def test_a_clean_registry_has_nothing_to_repair(server: CargoholdServer) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as http:
         for i in range(5):
             push_blob(http, REPO, _blob(f"clean-{i}"))
     status, report = _fsck(server)
@@ -77,7 +77,7 @@ def test_records_without_bytes_are_reported_then_demoted_and_healed_by_a_push(
     server: CargoholdServer,
 ) -> None:
     lost, cut, fine = _blob("lost"), _blob("cut"), _blob("fine")
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as http:
         for data in (lost, cut, fine):
             push_blob(http, REPO, data)
         _blob_path(server, digest_of(lost)).unlink()
@@ -111,7 +111,7 @@ def test_records_without_bytes_are_reported_then_demoted_and_healed_by_a_push(
 
 def test_bytes_without_records_are_reported_then_deleted(server: CargoholdServer) -> None:
     kept = _blob("kept")
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as http:
         push_blob(http, REPO, kept)
     strays = [_orphan(server, _blob(f"stray-{i}", 10_000)) for i in range(3)]
 
@@ -130,7 +130,7 @@ def test_bytes_without_records_are_reported_then_deleted(server: CargoholdServer
 
 def test_verify_content_finds_bytes_that_changed_in_place(server: CargoholdServer) -> None:
     data = _blob("rot")
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as http:
         push_blob(http, REPO, data)
         path = _blob_path(server, digest_of(data))
         damaged = bytearray(path.read_bytes())

@@ -399,7 +399,7 @@ def _body_bytes(rng: random.Random, document: Any) -> bytes:
 
 @pytest.fixture
 def fuzz_client(registry: CargoholdServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=registry.url, timeout=60) as http:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth, timeout=60) as http:
         yield http
 
 

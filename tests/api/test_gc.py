@@ -71,7 +71,7 @@ def _referenced(http: httpx.Client) -> set[str]:
 def test_gc_frees_only_unreferenced_blobs_and_dry_run_frees_nothing(
     server: CargoholdServer,
 ) -> None:
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
         _, kept_body = push_image(http, "team/app", "v1", layers=[b"shared", b"kept"])
         doomed, _ = push_image(http, "team/app", "v2", layers=[b"shared", b"doomed"])
         orphan = push_blob(http, "team/app", b"never referenced" * 100)
@@ -97,7 +97,7 @@ def test_gc_frees_only_unreferenced_blobs_and_dry_run_frees_nothing(
 
 
 def test_recent_blobs_are_never_garbage(registry: CargoholdServer, repo: str) -> None:
-    with httpx.Client(base_url=registry.url, timeout=60) as http:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth, timeout=60) as http:
         fresh = push_blob(http, repo, os.urandom(64))
         report = _gc(http)
         assert report["graceSeconds"] == 3600
@@ -119,7 +119,7 @@ def test_gc_while_clients_push_pull_and_delete(tmp_path: Path) -> None:
     def client(number: int) -> None:
         rng = random.Random(number)
         repo = f"load/c{number}"
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
             for i in range(12):
                 config = json.dumps({"client": number, "i": i}).encode()
                 layers = [base, os.urandom(rng.randint(10, 4000))]
@@ -153,7 +153,7 @@ def test_gc_while_clients_push_pull_and_delete(tmp_path: Path) -> None:
 
     def collector() -> None:
         nonlocal gc_runs
-        with httpx.Client(base_url=server.url, timeout=120) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=120) as http:
             while not stop.is_set() and gc_runs < 200:
                 _gc(http)
                 gc_runs += 1
@@ -170,7 +170,7 @@ def test_gc_while_clients_push_pull_and_delete(tmp_path: Path) -> None:
         gc_thread.join(timeout=120)
         assert not failures, failures
         assert gc_runs >= 2
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
             for name, (body, blobs) in pushed.items():
                 repository, tag = name.split(":")
                 assert http.get(f"/v2/{repository}/manifests/{tag}").content == body, name
@@ -187,7 +187,7 @@ def test_gc_while_clients_push_pull_and_delete(tmp_path: Path) -> None:
 
 
 def test_cli_gc(server: CargoholdServer) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth) as http:
         push_blob(http, "team/app", b"orphan")
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -216,7 +216,7 @@ def test_cli_gc(server: CargoholdServer) -> None:
 
 
 def test_untagged_manifests_go_but_what_tagged_images_need_stays(server: CargoholdServer) -> None:
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
         repo = "team/app"
 
         def by_digest(document: dict[str, Any]) -> str:
@@ -289,7 +289,7 @@ def test_a_run_says_what_the_grace_period_keeps_and_until_when(
     registry: CargoholdServer, repo: str
 ) -> None:
     """Right after pushes a run frees nothing: it says how much waits, and for how long."""
-    with httpx.Client(base_url=registry.url, timeout=60) as http:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth, timeout=60) as http:
         before = time.time()
         for _ in range(3):
             push_blob(http, repo, os.urandom(1000))
@@ -312,7 +312,7 @@ def test_a_run_says_what_the_grace_period_keeps_and_until_when(
 
 def test_untagged_dry_run_counts_the_blobs_the_run_frees(server: CargoholdServer) -> None:
     """`gc --untagged --dry-run` and the run agree, and the run's progress total is right."""
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
         repo = "team/app"
         push_image(http, repo, "v1", layers=[b"base", b"old-app", b"old-data"])
         # v1 moves to a new image: the old one is untagged, its own layers only its own.

@@ -244,7 +244,7 @@ def test_unknown_job_and_filters(client: httpx.Client) -> None:
 
 def test_cli_runs_waits_lists_and_shows(registry: CargoholdServer, repo: str) -> None:
     url = ["--registry", registry.url]
-    with httpx.Client(base_url=registry.url) as client:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as client:
         for n in (1, 2):
             push_image(client, repo, f"v{n}", layers=[f"{repo} cli {n}".encode()])
         client.put(f"/api/v1/repositories/{repo}/lifecycle", json=KEEP_ONE_V)
@@ -297,7 +297,7 @@ def test_scheduled_gc_runs_once_per_minute_on_a_redis_queue(
     )
     server.start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
             deadline = time.monotonic() + 30
             scheduled: list[dict[str, Any]] = []
             while not scheduled or any(j["state"] != "succeeded" for j in scheduled):

@@ -44,6 +44,7 @@ class Race:
 
     def __init__(self, registry: CargoholdServer, repo: str) -> None:
         self.url, self.repo = registry.url, repo
+        self.admin_auth = registry.admin_auth
         self.deadline = time.monotonic() + RACE_SECONDS
         self.lock = threading.Lock()
         self.bodies: list[bytes] = []
@@ -69,7 +70,7 @@ class Race:
 
     def loop(self, step: Callable[[httpx.Client, int], None]) -> Callable[[], None]:
         def run() -> None:
-            with httpx.Client(base_url=self.url, timeout=30) as client:
+            with httpx.Client(base_url=self.url, auth=self.admin_auth, timeout=30) as client:
                 n = 0
                 while self.running():
                     try:

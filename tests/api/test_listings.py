@@ -223,24 +223,24 @@ def test_index_with_zero_manifests_is_accepted(client: httpx.Client, repo: str) 
 
 def test_tags_list_is_never_stale_on_any_worker(registry: CargoholdServer, repo: str) -> None:
     """Every worker caches tag pages; a tag change must show on the very next list."""
-    with httpx.Client(base_url=registry.url) as http:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as http:
         _, body = push_image(http, repo, "base")
     expected = ["base"]
     for round_number in range(6):
         tag = f"t{round_number}"
-        with httpx.Client(base_url=registry.url) as http:
+        with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as http:
             assert put_manifest(http, repo, tag, body, OCI_MANIFEST).status_code == 201
         expected = sorted([*expected, tag])
         for _ in range(4):  # fresh connections land on different workers
-            with httpx.Client(base_url=registry.url) as http:
+            with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as http:
                 assert http.get(f"/v2/{repo}/tags/list").json()["tags"] == expected
                 assert (
                     http.get(f"/v2/{repo}/tags/list", params={"n": 2}).json()["tags"]
                     == (expected[:2])
                 )
-        with httpx.Client(base_url=registry.url) as http:
+        with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as http:
             assert http.delete(f"/v2/{repo}/manifests/{expected[0]}").status_code == 202
         expected = expected[1:]
         for _ in range(4):
-            with httpx.Client(base_url=registry.url) as http:
+            with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as http:
                 assert http.get(f"/v2/{repo}/tags/list").json()["tags"] == expected

@@ -17,7 +17,7 @@ def test_with_json_logs_every_line_of_the_server_log_is_json(tmp_path: Path) -> 
     server = CargoholdServer(tmp_path / "data", extra_env={"CARGOHOLD_LOG_FORMAT": "json"})
     server.start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as http:
             assert http.get("/v2/").status_code == 200
             assert http.get("/v2/_catalog").status_code == 200
             assert http.get("/v2/nothing/here/tags/list").status_code == 404
@@ -50,7 +50,7 @@ def test_access_lines_reach_the_log_while_the_server_runs(tmp_path: Path) -> Non
     # Lines are written in batches off the request path, but a `tail -f` sees them soon.
     server = CargoholdServer(tmp_path / "data").start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as http:
             for i in range(3):
                 assert http.get("/v2/", headers={"X-Request-Id": f"live-{i}"}).status_code == 200
         deadline = time.monotonic() + 10
@@ -68,8 +68,8 @@ def test_a_clean_stop_loses_no_access_line(tmp_path: Path) -> None:
     try:
         # Two connections, so that both workers are likely to have lines queued.
         with (
-            httpx.Client(base_url=server.url, timeout=30) as one,
-            httpx.Client(base_url=server.url, timeout=30) as two,
+            httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as one,
+            httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as two,
         ):
             for i, request_id in enumerate(sent):
                 http = one if i % 2 else two

@@ -208,7 +208,9 @@ def test_a_client_that_hangs_up_or_sends_a_bad_chunked_body_is_a_client_error(
         (f"PUT /v2/{repo}/manifests/v1", b"MANIFEST_INVALID"),
         ("POST /api/v1/holds", b"HOLD_INVALID"),
     ):
-        head = f"{target} HTTP/1.1\r\nHost: x\r\n".encode()
+        head = (
+            f"{target} HTTP/1.1\r\nHost: x\r\nAuthorization: {registry.admin_authorization}\r\n"
+        ).encode()
         answer = _raw(registry, head + malformed)
         assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
         assert code in answer, answer

@@ -173,7 +173,9 @@ def test_a_push_refused_by_deny_latest_stops_counting(
 ) -> None:
     project = repo.replace("/", "-") + "-denied"
     base = os.urandom(700)
-    with httpx.Client(base_url=registry_without_grace.url, timeout=60) as http:
+    with httpx.Client(
+        base_url=registry_without_grace.url, auth=registry_without_grace.admin_auth, timeout=60
+    ) as http:
         _shared_base(http, project, base)
         _set(http, project, 10_000)
         rule = http.post(
@@ -216,7 +218,9 @@ def test_deleting_every_image_empties_usage_and_listings(
 ) -> None:
     project = repo.replace("/", "-") + "-emptied"
     base = os.urandom(900)
-    with httpx.Client(base_url=registry_without_grace.url, timeout=60) as http:
+    with httpx.Client(
+        base_url=registry_without_grace.url, auth=registry_without_grace.admin_auth, timeout=60
+    ) as http:
         _shared_base(http, project, base)
         _set(http, project, 10_000)
         first, _ = push_image(http, f"{project}/app", "v1", layers=[base, b"one"])

@@ -29,7 +29,7 @@ def test_deletes_through_v2_are_audited(client: httpx.Client, repo: str) -> None
     events = {(e["action"], e["target"]): e for e in _events(client, repo)}
     untag = events[("tag.delete", f"{repo}:v2")]
     assert untag["detail"]["digest"] == digest
-    assert untag["actor"] == "anonymous" and "/v2/" in untag["detail"]["reason"]
+    assert untag["actor"] == "admin" and "/v2/" in untag["detail"]["reason"]
     deleted = events[("manifest.delete", f"{repo}@{digest}")]
     assert deleted["detail"]["tags"] == ["v1", "v1-alias"]
     assert ("blob.delete", f"{repo}@{spare}") in events

@@ -51,7 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CargoholdServer
     env = {"CARGOHOLD_MAX_VULNDB_IMPORT_BYTES": str(IMPORT_LIMIT), "CARGOHOLD_JOB_WORKERS": "0"}
     registry = CargoholdServer(data_dir, workers=1, extra_env=env).start()
     # Every route once with a small body, so lazy imports are not counted as growth below.
-    with httpx.Client(base_url=registry.url, timeout=30) as client:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth, timeout=30) as client:
         for method, path, content_type in ROUTES.values():
             client.request(method, path, content=b"{}", headers={"Content-Type": content_type})
     yield registry
@@ -79,7 +79,8 @@ def test_an_oversized_chunked_body_is_refused_while_it_arrives(
     method, path, content_type = ROUTES[route]
     pids = _workers(server)
     before = resident_bytes(pids)
-    request = head(method, path, {"Content-Type": content_type, "Transfer-Encoding": "chunked"})
+    headers = {"Authorization": server.admin_authorization, "Content-Type": content_type}
+    request = head(method, path, {**headers, "Transfer-Encoding": "chunked"})
     sent, response = send_until_answered(server.port, request, OVERSIZED, chunked=True)
     grown = resident_bytes(pids) - before
     _assert_size_invalid(response, 413)
@@ -87,7 +88,7 @@ def test_an_oversized_chunked_body_is_refused_while_it_arrives(
     assert sent < OVERSIZED
     assert grown < ALLOWED_GROWTH, f"{route}: the worker grew by {grown / MIB:.0f} MiB"
     # The server still answers everyone else.
-    assert httpx.get(f"{server.url}/v2/", timeout=10).status_code == 200
+    assert httpx.get(f"{server.url}/v2/", auth=server.admin_auth, timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize("route", list(ROUTES))
@@ -98,9 +99,8 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body(
     sock = connect(server.port)
     try:
         # Headers only: an answer can come only from the declared length.
-        sock.sendall(
-            head(method, path, {"Content-Type": content_type, "Content-Length": "1073741824"})
-        )
+        headers = {"Authorization": server.admin_authorization, "Content-Type": content_type}
+        sock.sendall(head(method, path, {**headers, "Content-Length": "1073741824"}))
         response = read_response(sock, timeout=10)
     finally:
         sock.close()
@@ -109,7 +109,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body(
 
 def test_a_4_mib_manifest_is_accepted_and_one_byte_more_is_not(server: CargoholdServer) -> None:
     repo = "bodies/four-mib"
-    with httpx.Client(base_url=server.url, timeout=60) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as client:
         document = image_manifest(client, repo)
         document["annotations"] = {"padding": ""}
         padding = 4 * MIB - len(encode(document))
@@ -131,7 +131,7 @@ def test_an_admin_json_body_at_the_limit_is_parsed(server: CargoholdServer) -> N
     padding = " " * (MIB - len(b'{"pattern": "x"}'))
     body = ('{"pattern": "x"}' + padding).encode()
     assert len(body) == MIB
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         response = client.post("/api/v1/tag-rules", content=body)
         assert response.status_code != 413, response.text
         response = client.post("/api/v1/tag-rules", content=body + b" ")

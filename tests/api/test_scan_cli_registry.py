@@ -56,7 +56,7 @@ def test_vulndb_import_into_the_registry_then_scan_its_images(
 
     repository = f"{_project()}/app"
     _push(registry, vulnerable_layout, f"{repository}:1")
-    with httpx.Client(base_url=registry.url) as client:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as client:
         _scan(client, repository, "1")
 
     # HOST/REPO:TAG: the server is the host named (http on loopback).
@@ -77,7 +77,7 @@ def test_vulndb_import_into_the_registry_then_scan_its_images(
     assert ignored.returncode == 0
 
     # REPO@DIGEST on the --registry server (or CARGOHOLD_REGISTRY), SARIF to a file.
-    with httpx.Client(base_url=registry.url) as client:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as client:
         digest = client.head(
             f"/v2/{repository}/manifests/1",
             headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
@@ -111,7 +111,7 @@ def test_scan_of_an_unscanned_image_waits_for_the_server(
     assert f"{project}: scan on push off" in off.stdout
     time.sleep(2.5)  # every server process sees the policy before the push
     _push(registry, layout, f"{project}/app:2")
-    with httpx.Client(base_url=registry.url) as client:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as client:
         before = client.get(f"/api/v1/repositories/{project}/app/manifests/2/scan")
     assert before.status_code == 404, before.text
     report = _cli("scan", f"{project}/app:2", "--format", "json", *url)
@@ -126,7 +126,7 @@ def test_scan_policy_allowlist_and_overdue_commands(
     url = ["--registry", registry.url]
     repository = f"{project}/app"
     _push(registry, vulnerable_layout, f"{repository}:1")
-    with httpx.Client(base_url=registry.url) as client:
+    with httpx.Client(base_url=registry.url, auth=registry.admin_auth) as client:
         _scan(client, repository, "1")
 
     shown = _cli("scan-policy", "show", project, *url)

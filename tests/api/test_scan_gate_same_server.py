@@ -55,7 +55,7 @@ def _push_image(client: httpx.Client, repository: str, tag: str) -> None:
 
 
 def test_a_policy_set_through_the_api_governs_the_next_pull(server: CargoholdServer) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         _push_image(client, "gated/app", "1")
         _push_image(client, "open/app", "1")
         pull = "/v2/gated/app/manifests/1"

@@ -2,7 +2,8 @@
 remediation report, and re-evaluation when the vulnerability database changes.
 
 Images are built by the tests (a Debian 12 rootfs with a real dpkg status file, Python
-dist-info) and pushed with skopeo; the advisories are the real OSV records in tests/data/osv.
+dist-info) and pushed as they are over the registry API; the advisories are the real OSV
+records in tests/data/osv.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import subprocess
 import time
 import uuid
 import zipfile
@@ -27,6 +27,7 @@ from cargohold.meta.db import make_engine
 from cargohold.meta.jobs import JobRunStore
 from tests.scan.content import DATA, debian_base, dist_info
 from tests.scan.imagebuild import File, ImageSpec, OCILayout, oci_layout
+from tests.support.images import push_layout
 from tests.support.oci import error_code
 from tests.support.processes import spawn, stop_group
 from tests.support.server import CARGOHOLD, CargoholdServer
@@ -72,11 +73,11 @@ VULNERABLE = _debian()
 CLEAN = _debian(glibc="2.36-9+deb12u14", requests=None)
 
 
-def _push(server: CargoholdServer, layout: Path, target: str, all_platforms: bool = False) -> None:
-    command = ["skopeo", "copy", "-q", "--dest-tls-verify=false"]
-    command += ["--all"] if all_platforms else []
-    command += [f"oci:{layout}:latest", f"docker://{server.host}/{target}"]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
+def _push(server: CargoholdServer, layout: Path, target: str) -> None:
+    """Push the layout's `latest` (every platform of an index) as `target`, as its admin."""
+    repository, _, tag = target.rpartition(":")
+    with server.client(timeout=120) as client:
+        push_layout(client, layout, "latest", repository, tag)
 
 
 def _zip(directory: Path, names: list[str] | None, into: Path) -> bytes:
@@ -314,7 +315,7 @@ def test_an_index_is_judged_by_its_worst_platform(
 ) -> None:
     project = _project()
     repository = f"{project}/multi"
-    _push(registry, layouts["index"], f"{repository}:1", all_platforms=True)
+    _push(registry, layouts["index"], f"{repository}:1")
     result = _scan(loaded, repository, "1", platforms=2)
     assert len(result["platforms"]) == 2
     by_arch = {p["inventory"]["platform"]["architecture"]: p for p in result["platforms"]}
@@ -490,7 +491,7 @@ def test_a_new_advisory_reaches_a_stored_image_without_reading_its_layers(
 ) -> None:
     server = CargoholdServer(tmp_path / "data").start()
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as client:
             debian = ["DSA-5514-1", "DEBIAN-CVE-2023-4911", "CVE-2023-4911"]
             first = _import(client, _zip(OSV, debian, tmp_path / "debian.zip"), "debian")
             assert first["added"] == 3
@@ -577,7 +578,7 @@ def test_configured_sources_are_imported_on_schedule(tmp_path: Path) -> None:
         },
     ).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
 
             def updated() -> dict[str, Any] | None:
                 jobs = client.get("/api/v1/jobs", params={"kind": "vulndb-update"}).json()["jobs"]
@@ -605,7 +606,7 @@ def test_a_separate_worker_runs_the_jobs_of_servers_that_run_none(
     server = CargoholdServer(data, extra_env={"CARGOHOLD_JOB_WORKERS": "0"}).start()
     worker = None
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
             _import(client, osv_zip, "advisories")
             _push(server, layouts["vulnerable"], "team/app:1")
             time.sleep(1.5)

@@ -47,7 +47,10 @@ def test_tls_serves_https(tmp_path: Path) -> None:
     ).start()
     try:
         response = httpx.get(
-            f"{server.url}/v2/", verify=ssl.create_default_context(cafile=str(cert)), timeout=10
+            f"{server.url}/v2/",
+            verify=ssl.create_default_context(cafile=str(cert)),
+            auth=server.admin_auth,
+            timeout=10,
         )
         assert response.status_code == 200
         assert server.url.startswith("https://")
@@ -58,9 +61,13 @@ def test_tls_serves_https(tmp_path: Path) -> None:
 def test_access_log_lines_are_structured(tmp_path: Path) -> None:
     server = CargoholdServer(tmp_path / "data").start()
     try:
-        response = httpx.get(f"{server.url}/v2/", headers={"X-Request-Id": "trace-me-42"})
+        response = httpx.get(
+            f"{server.url}/v2/", headers={"X-Request-Id": "trace-me-42"}, auth=server.admin_auth
+        )
         assert response.headers["X-Request-Id"] == "trace-me-42"
-        generated = httpx.get(f"{server.url}/v2/nope/tags/list").headers["X-Request-Id"]
+        generated = httpx.get(f"{server.url}/v2/nope/tags/list", auth=server.admin_auth).headers[
+            "X-Request-Id"
+        ]
     finally:
         server.stop()
     entries = [
@@ -83,7 +90,7 @@ def test_access_log_counts_the_bytes_of_blobs_the_server_sends_itself(tmp_path: 
     layer = b"sent by the server itself" * 100
     server = CargoholdServer(tmp_path / "data").start()
     try:
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth) as http:
             push_image(http, "team/app", "v1", layers=[layer])
             url = f"/v2/team/app/blobs/{sha256(layer)}"
             got = http.get(url, headers={"X-Request-Id": "blob-get"})
@@ -104,10 +111,10 @@ def test_access_log_counts_the_bytes_of_blobs_the_server_sends_itself(tmp_path: 
 def test_a_restart_loses_nothing(tmp_path: Path) -> None:
     server = CargoholdServer(tmp_path / "data").start()
     try:
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth) as http:
             _, body = push_image(http, "team/app", "v1", layers=[b"persist me"])
         server.restart()
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth) as http:
             got = http.get("/v2/team/app/manifests/v1")
             assert got.content == body
             assert http.get("/v2/_catalog").json()["repositories"] == ["team/app"]
@@ -118,12 +125,12 @@ def test_a_restart_loses_nothing(tmp_path: Path) -> None:
 def test_read_only_mode_serves_pulls_and_denies_every_change(tmp_path: Path) -> None:
     server = CargoholdServer(tmp_path / "data").start()
     try:
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth) as http:
             digest, body = push_image(http, "team/app", "v1", layers=[b"frozen"])
             location = http.post("/v2/team/app/blobs/uploads/").headers["Location"]
         server.extra_env["CARGOHOLD_READ_ONLY"] = "true"
         server.restart()
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth) as http:
             assert http.get("/v2/team/app/manifests/v1").content == body
             assert http.get("/v2/team/app/tags/list").json()["tags"] == ["v1"]
             attempts = [

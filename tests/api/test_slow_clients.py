@@ -70,14 +70,19 @@ def stalling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CargoholdServ
     server.stop()
 
 
-def _slow_upload(port: int, source: str, n: int, chunked: bool = False) -> socket.socket | None:
+def _slow_upload(
+    server: CargoholdServer, source: str, n: int, chunked: bool = False
+) -> socket.socket | None:
     """Headers and the first KiB of a 10 MiB blob, then nothing; None if it could not connect."""
     try:
-        sock = connect(port, source)
+        sock = connect(server.port, source)
     except OSError:
         return None
     digest = "sha256:" + f"{n:064x}"
-    headers = {"Content-Type": "application/octet-stream"}
+    headers = {
+        "Authorization": server.admin_authorization,
+        "Content-Type": "application/octet-stream",
+    }
     if chunked:
         headers["Transfer-Encoding"] = "chunked"
         body = f"{KIB:x}\r\n".encode() + b"s" * KIB + b"\r\n"
@@ -122,7 +127,7 @@ def test_slow_bodies_from_one_address_do_not_stall_other_clients(
     socks = [
         s
         for n in range(count)
-        if (s := _slow_upload(crowded.port, "127.0.0.2", n, chunked=n % 3 == 0)) is not None
+        if (s := _slow_upload(crowded, "127.0.0.2", n, chunked=n % 3 == 0)) is not None
     ]
     try:
         assert len(socks) > 2 * SLOTS
@@ -137,7 +142,9 @@ def test_slow_bodies_from_one_address_do_not_stall_other_clients(
 
         # While the held ones stay open, everyone else is served as usual.
         started = time.monotonic()
-        with httpx.Client(base_url=crowded.url, timeout=LATENCY_BOUND) as client:
+        with httpx.Client(
+            base_url=crowded.url, auth=crowded.admin_auth, timeout=LATENCY_BOUND
+        ) as client:
             assert client.get("/v2/").status_code == 200
             push_image(client, "crowd/app", "v1", layers=[b"small layer" * 100])
             assert client.get("/v2/crowd/app/manifests/v1").status_code == 200
@@ -151,7 +158,7 @@ def test_a_stalled_chunk_is_cut_and_the_upload_keeps_its_earlier_chunks(
     stalling: CargoholdServer,
 ) -> None:
     first, rest = b"a" * (100 * KIB), b"b" * (300 * KIB)
-    with httpx.Client(base_url=stalling.url, timeout=30) as client:
+    with httpx.Client(base_url=stalling.url, auth=stalling.admin_auth, timeout=30) as client:
         location = start_upload(client, "stall/app")
         response = client.patch(location, content=first)
         assert response.status_code == 202, response.text
@@ -160,7 +167,10 @@ def test_a_stalled_chunk_is_cut_and_the_upload_keeps_its_earlier_chunks(
         for chunked in (False, True):
             sock = connect(stalling.port, "127.0.0.3")
             try:
-                headers = {"Content-Type": "application/octet-stream"}
+                headers = {
+                    "Authorization": stalling.admin_authorization,
+                    "Content-Type": "application/octet-stream",
+                }
                 if chunked:
                     headers["Transfer-Encoding"] = "chunked"
                     body = f"{len(rest) // 2:x}\r\n".encode() + rest[: len(rest) // 2] + b"\r\n"
@@ -193,7 +203,11 @@ def test_a_stalled_chunk_is_cut_and_the_upload_keeps_its_earlier_chunks(
 def test_a_stalled_admin_body_is_cut(stalling: CargoholdServer) -> None:
     sock = connect(stalling.port, "127.0.0.3")
     try:
-        headers = {"Content-Type": "application/json", "Content-Length": "100"}
+        headers = {
+            "Authorization": stalling.admin_authorization,
+            "Content-Type": "application/json",
+            "Content-Length": "100",
+        }
         sock.sendall(head("POST", "/api/v1/tag-rules", headers) + b'{"scope": ')
         response = read_response(sock, timeout=10 * STALL_TIMEOUT)
     finally:
@@ -209,7 +223,11 @@ def test_a_slow_but_steady_body_is_not_cut(stalling: CargoholdServer) -> None:
     digest = digest_of(data)
     sock = connect(stalling.port, "127.0.0.3")
     try:
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+        headers = {
+            "Authorization": stalling.admin_authorization,
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(len(data)),
+        }
         sock.sendall(head("POST", f"/v2/steady/app/blobs/uploads/?digest={digest}", headers))
         for piece in pieces:  # about 1.5 timeouts in all, never a whole one between pieces
             sock.sendall(piece)
@@ -221,11 +239,11 @@ def test_a_slow_but_steady_body_is_not_cut(stalling: CargoholdServer) -> None:
 
 
 def test_uploads_over_the_per_address_cap_get_429(stalling: CargoholdServer) -> None:
-    held = [_slow_upload(stalling.port, "127.0.0.4", n) for n in range(STALL_CAP)]
+    held = [_slow_upload(stalling, "127.0.0.4", n) for n in range(STALL_CAP)]
     try:
         assert all(held)
         time.sleep(0.5)  # let the server take them in
-        over = _slow_upload(stalling.port, "127.0.0.4", STALL_CAP)
+        over = _slow_upload(stalling, "127.0.0.4", STALL_CAP)
         assert over is not None
         try:
             response = read_response(over, timeout=10)
@@ -236,10 +254,12 @@ def test_uploads_over_the_per_address_cap_get_429(stalling: CargoholdServer) -> 
         assert b"retry-after: 2" in response.lower()
 
         # Another address is not affected, nor are requests without a body.
-        with httpx.Client(base_url=stalling.url, timeout=30) as client:
+        with httpx.Client(base_url=stalling.url, auth=stalling.admin_auth, timeout=30) as client:
             push_image(client, "cap/other", "v1")
         local = httpx.HTTPTransport(local_address="127.0.0.4")
-        with httpx.Client(base_url=stalling.url, timeout=30, transport=local) as client:
+        with httpx.Client(
+            base_url=stalling.url, auth=stalling.admin_auth, timeout=30, transport=local
+        ) as client:
             assert client.get("/v2/").status_code == 200
             assert client.post("/v2/cap/app/blobs/uploads/").status_code == 202
             response = client.post(
@@ -253,7 +273,9 @@ def test_uploads_over_the_per_address_cap_get_429(stalling: CargoholdServer) -> 
     # A place frees when a body ends (here: its client hangs up).
     deadline = time.monotonic() + 20
     local = httpx.HTTPTransport(local_address="127.0.0.4")
-    with httpx.Client(base_url=stalling.url, timeout=30, transport=local) as client:
+    with httpx.Client(
+        base_url=stalling.url, auth=stalling.admin_auth, timeout=30, transport=local
+    ) as client:
         while True:
             response = client.post(
                 "/v2/cap/app/blobs/uploads/", params={"digest": digest_of(b"x")}, content=b"x"
@@ -269,7 +291,11 @@ def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(
 ) -> None:
     path = "/v2/hangup/app/blobs/uploads/?digest=sha256:" + "e" * 64
     sock = connect(stalling.port, "127.0.0.3")
-    headers = {"Content-Type": "application/octet-stream", "Content-Length": str(1024 * KIB)}
+    headers = {
+        "Authorization": stalling.admin_authorization,
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(1024 * KIB),
+    }
     sock.sendall(head("POST", path, headers) + b"h" * (400 * KIB))
     time.sleep(0.5)
     sock.close()

@@ -37,10 +37,10 @@ def _serve(addr: str, data_dir: Path, extra_env: dict[str, str] | None = None) -
 
 def _still_serves(server: CargoholdServer, repo: str) -> None:
     """Fresh connections all reach the first server's data (none land on another process)."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
         digest = push_blob(client, repo, b"only the first server has this " + repo.encode())
     for _ in range(10):
-        with httpx.Client(base_url=server.url, timeout=30) as fresh:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as fresh:
             assert fresh.head(f"/v2/{repo}/blobs/{digest}").status_code == 200
 
 
@@ -114,3 +114,24 @@ def test_port_sharing_is_an_explicit_choice(tmp_path: Path) -> None:
     finally:
         second.stop()
         first.stop()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "registry.example"])
+def test_auth_off_is_refused_on_an_address_others_can_reach(tmp_path: Path, host: str) -> None:
+    addr = f"[{host}]:5000" if ":" in host else f"{host}:5000"
+    status, stderr = _serve(addr, tmp_path / "data", {"CARGOHOLD_AUTH": "off"})
+    assert status != 0
+    assert stderr.count("\n") == 1, stderr
+    assert "auth = off is for local experiments only" in stderr and "loopback" in stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was touched
+
+
+def test_auth_off_serves_everyone_on_loopback(tmp_path: Path) -> None:
+    server = CargoholdServer(tmp_path / "data", extra_env={"CARGOHOLD_AUTH": "off"}).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+            assert anonymous.get("/v2/").status_code == 200
+            push_blob(anonymous, "local/try", b"an experiment")
+            assert anonymous.get("/v2/_catalog").json()["repositories"] == ["local/try"]
+    finally:
+        server.stop()

@@ -34,7 +34,7 @@ def test_storage_report_agrees_with_itself_and_the_disk(tmp_path: Path) -> None:
         tmp_path / "data", extra_env={"CARGOHOLD_GC_GRACE_SECONDS": "0"}
     ).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=60) as http:
             _, m1 = push_image(http, "alpha/a", "1", config=CONFIG, layers=[BASE, A1])
             _, m2 = push_image(http, "alpha/a", "2", config=CONFIG, layers=[BASE, A2])
             push_image(http, "alpha/b", "1", config=CONFIG, layers=[BASE, B1])

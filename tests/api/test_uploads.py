@@ -337,7 +337,7 @@ def test_idle_sessions_expire(tmp_path: Path) -> None:
         tmp_path / "data", extra_env={"CARGOHOLD_UPLOAD_EXPIRY_SECONDS": "2"}
     ).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
             repo = "expiry/test"
             idle = start_upload(client, repo)
             idle = patch_chunk(client, idle, DATA[:10], 0).headers["Location"]
@@ -373,7 +373,7 @@ def test_expired_sessions_and_orphaned_staging_files_are_swept(tmp_path: Path) -
         tmp_path / "data", extra_env={"CARGOHOLD_UPLOAD_EXPIRY_SECONDS": "2"}
     ).start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, auth=server.admin_auth, timeout=30) as client:
             location = patch_chunk(client, start_upload(client, "sweep/me"), DATA, 0).headers[
                 "Location"
             ]
@@ -486,8 +486,8 @@ def test_a_second_request_on_a_busy_upload_is_refused_and_corrupts_nothing(
         yield first[1024:]
 
     with (
-        httpx.Client(base_url=registry.url, timeout=60) as a,
-        httpx.Client(base_url=registry.url, timeout=60) as b,
+        httpx.Client(base_url=registry.url, auth=registry.admin_auth, timeout=60) as a,
+        httpx.Client(base_url=registry.url, auth=registry.admin_auth, timeout=60) as b,
     ):
         location = start_upload(a, repo)
         results: dict[str, httpx.Response] = {}

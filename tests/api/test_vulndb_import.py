@@ -115,7 +115,9 @@ def low_limits_server(tmp_path: Path) -> Iterator[CargoholdServer]:
 
 
 def test_zip_bombs_are_refused(low_limits_server: CargoholdServer) -> None:
-    with httpx.Client(base_url=low_limits_server.url, timeout=60) as client:
+    with httpx.Client(
+        base_url=low_limits_server.url, auth=low_limits_server.admin_auth, timeout=60
+    ) as client:
         big = _bomb(256 << 20)
         assert len(big) < 1 << 20
         response = client.post("/api/v1/vulndb/import", params={"name": "bomb"}, content=big)

@@ -176,7 +176,9 @@ def test_buildah_dockerfile_build_and_push(
         for e in log
     ), "buildah did not pull the base image from cargohold"
 
-    with httpx.Client(base_url=sqlite_registry.url, timeout=30) as http:
+    with httpx.Client(
+        base_url=sqlite_registry.url, auth=sqlite_registry.admin_auth, timeout=30
+    ) as http:
         manifest = _manifest(http, f"{prefix}/app", "single").json()
         layers = manifest["layers"]
         assert len(layers) == 2  # the base's busybox layer and the RUN step's layer
@@ -231,7 +233,9 @@ def test_buildah_two_platform_manifest_list(
         f"docker://{host}/{repo}:multi",
     )
 
-    with httpx.Client(base_url=sqlite_registry.url, timeout=30) as http:
+    with httpx.Client(
+        base_url=sqlite_registry.url, auth=sqlite_registry.admin_auth, timeout=30
+    ) as http:
         response = _manifest(http, repo, "multi")
         media_type = response.headers["content-type"]
         assert media_type in (OCI_INDEX, DOCKER_LIST)

@@ -49,7 +49,7 @@ def test_ctr_pull_retag_push_mounts_blobs(
     source_repo, target_repo = f"ctr/{run_id}/source", f"ctr/{run_id}/copy"
     marker = f"seed {uuid.uuid4().hex}"
     seed = seed_index(marker)
-    push_seed_index(sqlite_registry.url, source_repo, "v1", seed)
+    push_seed_index(sqlite_registry.url, source_repo, "v1", seed, sqlite_registry.admin_auth)
     source, target = f"{host}/{source_repo}:v1", f"{host}/{target_repo}:v1"
 
     containerd.ctr("images", "pull", "--plain-http", "--all-platforms", source)
@@ -86,7 +86,9 @@ def test_ctr_pull_retag_push_mounts_blobs(
     assert not [e for e in to_target if e["method"] == "PATCH"], to_target
     assert all(e["status"] < 400 or e["method"] == "HEAD" for e in to_target), to_target
 
-    with httpx.Client(base_url=sqlite_registry.url, timeout=30) as http:
+    with httpx.Client(
+        base_url=sqlite_registry.url, auth=sqlite_registry.admin_auth, timeout=30
+    ) as http:
         index = http.get(f"/v2/{target_repo}/manifests/v1", headers={"Accept": ACCEPT_ALL})
         assert index.status_code == 200
         assert index.headers["docker-content-digest"] == seed.index.digest

@@ -38,9 +38,12 @@ def _digest_of(skopeo: Skopeo, reference: str) -> str:
     return sha256(raw)
 
 
-def _served(url: str, repo: str, reference: str) -> httpx.Response:
+def _served(url: str, repo: str, reference: str, auth: httpx.Auth | None = None) -> httpx.Response:
     response = httpx.get(
-        f"{url}/v2/{repo}/manifests/{reference}", headers={"Accept": ACCEPT_ALL}, timeout=30
+        f"{url}/v2/{repo}/manifests/{reference}",
+        headers={"Accept": ACCEPT_ALL},
+        auth=auth,
+        timeout=30,
     )
     assert response.status_code == 200, response.text
     return response
@@ -69,7 +72,7 @@ def test_image_from_distribution_to_cargohold_and_back(
     assert _digest_of(skopeo, ours) == digest
     peer_response = _served(distribution.url, repo, "v1")
     peer_bytes = peer_response.content
-    our_response = _served(sqlite_registry.url, repo, "v1")
+    our_response = _served(sqlite_registry.url, repo, "v1", sqlite_registry.admin_auth)
     assert our_response.content == peer_bytes
     assert our_response.headers["Docker-Content-Digest"] == digest
     assert our_response.headers["Content-Type"] == peer_response.headers["Content-Type"]
@@ -83,7 +86,9 @@ def test_image_from_distribution_to_cargohold_and_back(
     for descriptor in [document["config"], *document["layers"]]:
         theirs = httpx.get(f"{distribution.url}/v2/{repo}/blobs/{descriptor['digest']}", timeout=30)
         mine = httpx.get(
-            f"{sqlite_registry.url}/v2/{repo}/blobs/{descriptor['digest']}", timeout=30
+            f"{sqlite_registry.url}/v2/{repo}/blobs/{descriptor['digest']}",
+            auth=sqlite_registry.admin_auth,
+            timeout=30,
         )
         assert theirs.status_code == mine.status_code == 200
         assert mine.content == theirs.content
@@ -119,7 +124,10 @@ def test_multi_arch_index_from_distribution_keeps_every_digest(
     for arch in ("amd64", "arm64"):
         child = test_images.digest(arch)
         expected = blob_bytes(test_images.layout, child)
-        assert _served(sqlite_registry.url, repo, child).content == expected
+        assert (
+            _served(sqlite_registry.url, repo, child, sqlite_registry.admin_auth).content
+            == expected
+        )
         assert _served(distribution.url, f"{repo}/back", child).content == expected
 
     out = tmp_path / "pulled"

@@ -81,7 +81,9 @@ def test_docker_build_push_pull_run(
     assert base_pulls, "docker build did not fetch the base manifest from cargohold"
 
     # What cargohold holds: a tag whose manifest references blobs it serves.
-    with httpx.Client(base_url=sqlite_registry.url, timeout=30) as http:
+    with httpx.Client(
+        base_url=sqlite_registry.url, auth=sqlite_registry.admin_auth, timeout=30
+    ) as http:
         tags = http.get(f"/v2/{prefix}/multistage/tags/list").json()
         assert tags["tags"] == ["1"]
         response = http.get(

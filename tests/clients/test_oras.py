@@ -42,6 +42,7 @@ def _manifest(registry: CargoholdServer, repo: str, reference: str) -> httpx.Res
     response = httpx.get(
         f"{registry.url}/v2/{repo}/manifests/{reference}",
         headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
+        auth=registry.admin_auth,
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -52,7 +53,12 @@ def _referrers(
     registry: CargoholdServer, repo: str, digest: str, artifact_type: str | None = None
 ) -> httpx.Response:
     params = {"artifactType": artifact_type} if artifact_type else {}
-    response = httpx.get(f"{registry.url}/v2/{repo}/referrers/{digest}", params=params, timeout=30)
+    response = httpx.get(
+        f"{registry.url}/v2/{repo}/referrers/{digest}",
+        params=params,
+        auth=registry.admin_auth,
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith(OCI_INDEX)
     return response
@@ -211,6 +217,7 @@ def test_referrers_find_artifacts_that_name_a_subject(
         f"{sqlite_registry.url}/v2/{repo}/manifests/{signature_digest}",
         content=signature_bytes,
         headers={"Content-Type": OCI_MANIFEST},
+        auth=sqlite_registry.admin_auth,
         timeout=30,
     )
     assert put.status_code == 201, put.text
@@ -254,7 +261,11 @@ def test_referrers_find_artifacts_that_name_a_subject(
     assert [Path(p).read_bytes() for p in pulled] == [signature.read_bytes()]
 
     # A deleted referrer is no longer listed.
-    deleted = httpx.delete(f"{sqlite_registry.url}/v2/{repo}/manifests/{sbom_digest}", timeout=30)
+    deleted = httpx.delete(
+        f"{sqlite_registry.url}/v2/{repo}/manifests/{sbom_digest}",
+        auth=sqlite_registry.admin_auth,
+        timeout=30,
+    )
     assert deleted.status_code == 202
     remaining = _referrers(sqlite_registry, repo, subject_digest).json()["manifests"]
     assert [d["digest"] for d in remaining] == [signature_digest]

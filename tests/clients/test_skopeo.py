@@ -36,12 +36,15 @@ def _get_manifest(registry: CargoholdServer, repo: str, reference: str) -> httpx
     return httpx.get(
         f"{registry.url}/v2/{repo}/manifests/{reference}",
         headers={"Accept": ACCEPT_ALL},
+        auth=registry.admin_auth,
         timeout=30,
     )
 
 
 def _get_blob(registry: CargoholdServer, repo: str, digest: str) -> bytes:
-    response = httpx.get(f"{registry.url}/v2/{repo}/blobs/{digest}", timeout=30)
+    response = httpx.get(
+        f"{registry.url}/v2/{repo}/blobs/{digest}", auth=registry.admin_auth, timeout=30
+    )
     assert response.status_code == 200, response.text
     return response.content
 
@@ -332,7 +335,12 @@ def test_delete_removes_the_manifest_and_its_tags(
     assert skopeo.inspect(f"docker://{host}/{repo}:kept")["Digest"] == test_images.digest("arm64")
 
     # skopeo deletes by digest; the audit names the image and the tags that went with it.
-    events = httpx.get(f"{sqlite_registry.url}/api/v1/audit", params={"n": 200}, timeout=30)
+    events = httpx.get(
+        f"{sqlite_registry.url}/api/v1/audit",
+        params={"n": 200},
+        auth=sqlite_registry.admin_auth,
+        timeout=30,
+    )
     deleted = [
         e
         for e in events.json()["events"]

@@ -208,9 +208,11 @@ def seed_index(marker: str) -> SeedIndex:
     return SeedIndex(index, (amd64, arm64))
 
 
-def push_seed_index(base_url: str, repository: str, tag: str, seed: SeedIndex) -> None:
+def push_seed_index(
+    base_url: str, repository: str, tag: str, seed: SeedIndex, auth: httpx.Auth | None = None
+) -> None:
     """Push blobs (monolithic POST), child manifests by digest, then the index by tag."""
-    with httpx.Client(base_url=base_url, timeout=60) as http:
+    with httpx.Client(base_url=base_url, auth=auth, timeout=60) as http:
         for blob in seed.blobs:
             response = http.post(
                 f"/v2/{repository}/blobs/uploads/",

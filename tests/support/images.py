@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 UMOCI = shutil.which("umoci") or "/usr/bin/umoci"
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -429,3 +431,34 @@ def layer_files(data: bytes) -> dict[str, bytes]:
                 assert extracted is not None
                 files[member.name.removeprefix("./")] = extracted.read()
     return files
+
+
+def push_layout(client: httpx.Client, layout: Path, ref: str, repository: str, tag: str) -> str:
+    """Push the image (or index, with every platform) a layout tags `ref` as
+    `repository:tag`, byte for byte, over the registry API; returns its digest. What
+    `skopeo copy --all oci:LAYOUT:REF docker://HOST/REPOSITORY:TAG` does, with the client's
+    credentials."""
+    top = resolve(layout, ref)
+    _push_descriptor(client, layout, repository, top, tag)
+    return str(top["digest"])
+
+
+def _push_descriptor(
+    client: httpx.Client, layout: Path, repository: str, descriptor: dict[str, Any], tag: str
+) -> None:
+    body = blob_bytes(layout, descriptor["digest"])
+    media_type = descriptor["mediaType"]
+    for child in children(media_type, body):
+        if child["mediaType"] in INDEXES or child["mediaType"] in (OCI_MANIFEST, DOCKER_MANIFEST):
+            _push_descriptor(client, layout, repository, child, child["digest"])
+            continue
+        pushed = client.post(
+            f"/v2/{repository}/blobs/uploads/",
+            params={"digest": child["digest"]},
+            content=blob_bytes(layout, child["digest"]),
+        )
+        assert pushed.status_code == 201, pushed.text
+    put = client.put(
+        f"/v2/{repository}/manifests/{tag}", content=body, headers={"Content-Type": media_type}
+    )
+    assert put.status_code == 201, put.text

@@ -25,15 +25,21 @@ def spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess
 
 
 def wait_http_ready(
-    process: subprocess.Popen[bytes], url: str, log_path: Path, name: str, timeout: float = 30
+    process: subprocess.Popen[bytes],
+    url: str,
+    log_path: Path,
+    name: str,
+    timeout: float = 30,
+    auth: httpx.Auth | None = None,
 ) -> None:
-    """Wait until `url` answers 200; fail with the server's log if it exits or never does."""
+    """Wait until `url` answers 200 (asked with `auth`); fail with the server's log if it
+    exits or never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited early; log:\n{log_path.read_text()}")
         try:
-            if httpx.get(url, timeout=1, verify=False).status_code == 200:
+            if httpx.get(url, timeout=1, verify=False, auth=auth).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

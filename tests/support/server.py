@@ -1,17 +1,45 @@
-"""A real cargohold server process for tests."""
+"""A real cargohold server process for tests, with its system admin's credentials."""
 
 from __future__ import annotations
 
+import base64
+import itertools
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
+import httpx
+
+from cargohold.config import Settings
+from cargohold.meta.database import Database
+from cargohold.meta.db import make_engine
+from cargohold.wiring import build_access_control
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group, wait_http_ready
 
 CARGOHOLD = str(Path(sys.executable).with_name("cargohold"))
+ADMIN = "admin"
+_token_names = itertools.count()
+# One containers auth file for every server of the test run, each under its host:port: the
+# test session points REGISTRY_AUTH_FILE at it (tests/conftest.py), so a `cargohold` CLI
+# command a test runs signs in as that server's admin, as a user logged in with podman would.
+AUTH_FILE = Path(tempfile.mkdtemp(prefix="cargohold-tests-")) / "auth.json"
+_auth_file_lock = threading.Lock()
+
+
+def _remember_login(host: str, name: str, secret: str) -> None:
+    with _auth_file_lock:
+        document = json.loads(AUTH_FILE.read_text()) if AUTH_FILE.exists() else {"auths": {}}
+        entry = base64.b64encode(f"{name}:{secret}".encode()).decode()
+        document["auths"][host] = {"auth": entry}
+        AUTH_FILE.write_text(json.dumps(document))
 
 
 class CargoholdServer:
@@ -33,6 +61,12 @@ class CargoholdServer:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        # The first start creates the system admin `admin` with this password.
+        self.admin_password = secrets.token_urlsafe(18)
+        # A personal access token of the admin's, made after the first start: what tests log in
+        # with (Basic admin:chpat_...). A password costs an argon2 check (tens of milliseconds,
+        # on purpose) on every request; a token is one indexed lookup.
+        self.admin_token = ""
 
     @property
     def host(self) -> str:
@@ -43,9 +77,60 @@ class CargoholdServer:
     def url(self) -> str:
         return f"{self.scheme}://{self.host}"
 
+    @property
+    def admin_auth(self) -> httpx.BasicAuth:
+        """The system admin's Basic credentials (its personal access token)."""
+        return httpx.BasicAuth(ADMIN, self.admin_token)
+
+    @property
+    def admin_authorization(self) -> str:
+        """The admin's Authorization header value, for raw HTTP requests."""
+        encoded = base64.b64encode(f"{ADMIN}:{self.admin_token}".encode()).decode()
+        return f"Basic {encoded}"
+
+    @property
+    def admin_password_auth(self) -> httpx.BasicAuth:
+        """The system admin's name and password (each request costs an argon2 check)."""
+        return httpx.BasicAuth(ADMIN, self.admin_password)
+
+    def client(self, auth: httpx.Auth | None = None, **options: object) -> httpx.Client:
+        """An httpx client of this server, signed in as the admin unless `auth` says who."""
+        return httpx.Client(base_url=self.url, auth=auth or self.admin_auth, **options)  # type: ignore[arg-type]
+
+    @property
+    def cli_env(self) -> dict[str, str]:
+        """The environment for a `cargohold` CLI command signed in as the admin."""
+        return {**os.environ, "REGISTRY_AUTH_FILE": str(AUTH_FILE)}
+
+    def settings(self) -> Settings:
+        """The settings the server's stores are found with (for setting up accounts)."""
+        return Settings(data_dir=str(self.data_dir), database_url=self.database_url)
+
+    def _ensure_admin_token(self) -> None:
+        """Give the admin a personal access token in the server's store, once per data
+        directory (users and tokens have no admin API yet; logging in with it is the real
+        path), and put it in the auth file."""
+        if self.admin_token and self._answers(self.admin_auth):
+            return
+        engine = make_engine(self.settings().metadata_url)
+        database = Database(engine)
+        try:
+            identity = build_access_control(self.settings(), database).identity
+            name = f"tests-{os.getpid()}-{next(_token_names)}-{time.time_ns()}"
+            _, self.admin_token = identity.create_access_token(ADMIN, name, None)
+        finally:
+            # Nothing of the server's data directory may stay open here (a test may unmount it).
+            database.close()
+            engine.dispose()
+        _remember_login(self.host, ADMIN, self.admin_token)
+
+    def _answers(self, auth: httpx.Auth) -> bool:
+        return httpx.get(f"{self.url}/v2/", auth=auth, timeout=30, verify=False).status_code == 200
+
     def start(self) -> CargoholdServer:
         env = {**os.environ, **self.extra_env}
         env["CARGOHOLD_LOG_FORMAT"] = "json"
+        env["CARGOHOLD_ADMIN_PASSWORD"] = self.admin_password
         if self.database_url:
             env["CARGOHOLD_DATABASE_URL"] = self.database_url
         self.process = spawn(
@@ -63,11 +148,19 @@ class CargoholdServer:
             self.log_path,
         )
         self.wait_ready()
+        self._ensure_admin_token()
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         assert self.process is not None
-        wait_http_ready(self.process, f"{self.url}/v2/", self.log_path, "cargohold", timeout)
+        wait_http_ready(
+            self.process,
+            f"{self.url}/v2/",
+            self.log_path,
+            "cargohold",
+            timeout,
+            auth=self.admin_password_auth,
+        )
 
     def stop(self) -> None:
         """A clean shutdown (SIGTERM), as an operator would do it."""

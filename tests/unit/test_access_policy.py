@@ -162,3 +162,33 @@ def test_covers_checks_repository_and_action() -> None:
     assert not covers(access, "team/app", "push")
     assert not covers(access, "team/other", "pull")
     assert covers([ResourceScope("repository", "team/app", ("*",))], "team/app", "delete")
+
+
+def test_listings_show_public_projects_roles_and_pull_scopes() -> None:
+    from cargohold.policy.permissions import ROBOT, pull_visibility
+
+    user = Principal("user", "alice", roles={"team": Role.GUEST})
+    shown = pull_visibility(user, ["open"])
+    assert shown.repository("team/app") and shown.repository("open/x/y")
+    assert not shown.repository("other/app") and not shown.repository("teamish/app")
+    robot = Principal(ROBOT, "robot$ci", scopes={"ci": frozenset({"push"})})
+    assert not pull_visibility(robot, []).project("ci")
+    everywhere = Principal(ROBOT, "robot$all", scopes={"*": frozenset({"pull"})})
+    assert pull_visibility(everywhere, []).everything
+    assert pull_visibility(Principal("user", "root", system_admin=True), []).everything
+
+
+def test_a_filtered_page_reads_past_what_is_hidden() -> None:
+    from cargohold.services.access import visible_page
+
+    names = [f"r{i:03d}" for i in range(250)]
+    reads: list[tuple[int, str | None]] = []
+
+    def fetch(limit: int, last: str | None) -> list[str]:
+        reads.append((limit, last))
+        return [n for n in names if last is None or n > last][:limit]
+
+    shown = visible_page(fetch, str, lambda n: n.endswith("7"), 3, None)
+    assert shown == ["r007", "r017", "r027"]
+    assert visible_page(fetch, str, lambda n: n == "r249", 2, "r100") == ["r249"]
+    assert reads[-2:] == [(100, "r100"), (100, "r200")]  # a batch at a time, to the end

@@ -144,6 +144,9 @@ def test_version_and_help_list_every_command() -> None:
         ("AUTH_ROBOT_PREFIX", "robot:", "auth_robot_prefix"),
         ("AUTH_ROBOT_EXPIRY_DAYS", "0", "1 or more"),
         ("AUTH_TOKEN_ISSUER", "", "must not be empty"),
+        ("AUTH", "false", "auth must be on or off"),
+        ("AUTH_TOKEN_REALM", "registry.example/auth/token", "http"),
+        ("AUTH_TOKEN_REALM", 'https://x/"a', "http"),
     ],
 )
 def test_auth_settings_are_checked(name: str, value: str, message: str) -> None:

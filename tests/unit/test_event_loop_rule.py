@@ -26,6 +26,8 @@ FAST_READS = {
     ("api/v2/blobs.py", "blob"): {"blob_size"},
     ("api/v2/tags.py", "tags_list"): {"tags"},
     ("api/diskguard.py", "__call__"): {"held"},
+    # Not a query: a registry token's verdict from the verifier's cache (decision 023).
+    ("api/access_check.py", "identify"): {"verify"},
 }
 
 # The service methods those reads run, where a pull gate is asked only whether it applies

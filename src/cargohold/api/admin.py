@@ -14,9 +14,11 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from cargohold.api.access_check import require, visibility
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.boundary import in_pool
-from cargohold.api.context import ANONYMOUS, context
+from cargohold.api.callers import caller_of
+from cargohold.api.context import context
 from cargohold.api.encoding import encode, json_response
 from cargohold.api.models.jobs import (
     FsckDone,
@@ -66,6 +68,10 @@ from cargohold.errors import (
     TagRuleInvalid,
     TagRuleUnknown,
 )
+from cargohold.meta.listings import RepositorySummary
+from cargohold.oci.names import is_valid_name, project_of
+from cargohold.policy.permissions import POLICIES, TAG_RULES
+from cargohold.services.access import visible_page
 
 
 async def system_info(request: Request) -> Response:
@@ -79,7 +85,16 @@ async def repositories(request: Request) -> Response:
     n = page_size(request, MAX_PAGE)
     assert n is not None
     last = last_param(request)
-    rows = await in_pool(ctx.listings.repositories, n + 1, last) if n else []
+    shown = await visibility(request)
+    if not n:
+        rows = []
+    elif shown.everything:
+        rows = await in_pool(ctx.listings.repositories, n + 1, last)
+    else:
+        # Only the repositories the caller may pull.
+        rows = await in_pool(
+            visible_page, ctx.listings.repositories, _name, shown.repository, n + 1, last
+        )
     headers = {}
     if len(rows) > n:
         rows = rows[:n]
@@ -87,6 +102,17 @@ async def repositories(request: Request) -> Response:
     return json_response(
         RepositoryList(repositories=[Repository.of(r) for r in rows]), headers=headers
     )
+
+
+def _name(row: RepositorySummary) -> str:
+    return row.name
+
+
+def _target_project(document: object) -> str | None:
+    """The project a tag rule's or hold's `target` names; None when it names none (then only
+    a system admin may go on, and the service says what is wrong with the document)."""
+    target = document.get("target") if isinstance(document, dict) else None
+    return project_of(target) if isinstance(target, str) and is_valid_name(target) else None
 
 
 async def repository_tags(request: Request) -> Response:
@@ -136,16 +162,18 @@ async def lifecycle_policy(request: Request) -> Response:
         text = await in_pool(ctx.lifecycle.policy, name)
         return json_response(LifecyclePolicy(repository_name=name, lifecycle_policy_text=text))
     if request.method == "DELETE":
-        await in_pool(ctx.lifecycle.remove_policy, name, ANONYMOUS)
+        await in_pool(ctx.lifecycle.remove_policy, name, caller_of(request).actor)
         return Response(status_code=204)
     text = await _policy_body(request)
-    preview = await in_pool(ctx.lifecycle.set_policy, name, text, ANONYMOUS)
+    preview = await in_pool(ctx.lifecycle.set_policy, name, text, caller_of(request).actor)
     return json_response(LifecyclePreview.of(preview))
 
 
 async def lifecycle_apply(request: Request) -> Response:
     ctx = context(request)
-    preview = await in_pool(ctx.lifecycle.apply, request.path_params["name"], ANONYMOUS)
+    preview = await in_pool(
+        ctx.lifecycle.apply, request.path_params["name"], caller_of(request).actor
+    )
     return json_response(LifecyclePreview.of(preview))
 
 
@@ -155,20 +183,26 @@ log = logging.getLogger("cargohold.api")
 async def list_tag_rules(request: Request) -> Response:
     ctx = context(request)
     rules = await in_pool(ctx.tag_rules.list)
-    return json_response(TagRuleList(rules=[TagRule.of(rule) for rule in rules]))
+    shown = await visibility(request)
+    return json_response(
+        TagRuleList(rules=[TagRule.of(rule) for rule in rules if shown.repository(rule.target)])
+    )
 
 
 async def add_tag_rule(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, TagRuleInvalid, "the rule")
-    rule = await in_pool(ctx.tag_rules.add, document, ANONYMOUS)
+    await require(request, TAG_RULES, _target_project(document))
+    rule = await in_pool(ctx.tag_rules.add, document, caller_of(request).actor)
     return json_response(TagRule.of(rule), status_code=201)
 
 
 async def remove_tag_rule(request: Request) -> Response:
     ctx = context(request)
     rule_id = path_id(request, "rule_id", TagRuleUnknown)
-    await in_pool(ctx.tag_rules.remove, rule_id, ANONYMOUS)
+    rule = await in_pool(ctx.tag_rules.get, rule_id)
+    await require(request, TAG_RULES, None if rule is None else project_of(rule.target))
+    await in_pool(ctx.tag_rules.remove, rule_id, caller_of(request).actor)
     return Response(status_code=204)
 
 
@@ -183,20 +217,26 @@ async def audit(request: Request) -> Response:
 async def list_holds(request: Request) -> Response:
     ctx = context(request)
     holds = await in_pool(ctx.holds.list)
-    return json_response(HoldList(holds=[Hold.of(hold) for hold in holds]))
+    shown = await visibility(request)
+    return json_response(
+        HoldList(holds=[Hold.of(hold) for hold in holds if shown.repository(hold.target)])
+    )
 
 
 async def add_hold(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, HoldRequestInvalid, "the hold")
-    hold = await in_pool(ctx.holds.add, document, ANONYMOUS)
+    await require(request, POLICIES, _target_project(document))
+    hold = await in_pool(ctx.holds.add, document, caller_of(request).actor)
     return json_response(Hold.of(hold), status_code=201)
 
 
 async def release_hold(request: Request) -> Response:
     ctx = context(request)
     hold_id = path_id(request, "hold_id", HoldUnknown)
-    await in_pool(ctx.holds.release, hold_id, ANONYMOUS)
+    hold = await in_pool(ctx.holds.get, hold_id)
+    await require(request, POLICIES, None if hold is None else project_of(hold.target))
+    await in_pool(ctx.holds.release, hold_id, caller_of(request).actor)
     return Response(status_code=204)
 
 
@@ -295,10 +335,12 @@ async def project_quota(request: Request) -> Response:
     if request.method == "GET":
         return json_response(Quota.of(await in_pool(ctx.quotas.get, project)))
     if request.method == "DELETE":
-        await in_pool(ctx.quotas.remove, project, ANONYMOUS)
+        await in_pool(ctx.quotas.remove, project, caller_of(request).actor)
         return Response(status_code=204)
     document = await json_body(request, QuotaInvalid, 'the quota: {"limitBytes": N}')
-    return json_response(Quota.of(await in_pool(ctx.quotas.set, project, document, ANONYMOUS)))
+    return json_response(
+        Quota.of(await in_pool(ctx.quotas.set, project, document, caller_of(request).actor))
+    )
 
 
 async def storage_report(request: Request) -> Response:
@@ -328,7 +370,7 @@ async def submit_job(request: Request) -> Response:
     args = document.get("args", {})
     if not isinstance(args, dict):
         raise JobInvalid("args must be a JSON object")
-    run = await in_pool(ctx.jobs.submit, document["kind"], args, "api", ANONYMOUS)
+    run = await in_pool(ctx.jobs.submit, document["kind"], args, "api", caller_of(request).actor)
     return json_response(JobRun.of(run), status_code=202)
 
 

@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 
 from cargohold.api import admin
+from cargohold.api.access_check import AccessCheck, guard_routes
 from cargohold.api.accesslog import AccessLogMiddleware
 from cargohold.api.bodyguard import BodyGuardMiddleware
 from cargohold.api.boundary import close_pool, in_pool, open_pool
@@ -150,6 +151,9 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         open_pool()
+        # Read (or, on a first start, make) the token signing keys now, on the pool: a
+        # bearer token is verified on the event loop, which must never touch the disk.
+        await in_pool(ctx.access.tokens.keys.current)
         ctx.pulls.start()
         leader = NodeLeader(
             Path(ctx.settings.data_dir) / "jobs.lock",
@@ -171,11 +175,15 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
             await in_pool(ctx.pulls.close)
             close_pool()  # waits for what is still running: the process is stopping
 
+    access_check = AccessCheck(settings, ctx.access)
+    routes = [
+        *ROUTES,
+        *(r for ext in ctx.enabled_extensions() for r in EXTENSION_ROUTES[ext.name]()),
+    ]
     app = Starlette(
-        routes=[
-            *ROUTES,
-            *(r for ext in ctx.enabled_extensions() for r in EXTENSION_ROUTES[ext.name]()),
-        ],
+        # Every route checks its caller first (api/route_access.py says for what; a route it
+        # does not list stops the app here).
+        routes=guard_routes(routes, access_check),
         lifespan=lifespan,
         exception_handlers={
             RegistryError: registry_error_handler,
@@ -193,6 +201,7 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
 
         app.add_exception_handler(psycopg.Error, disk_full_handler)
     app.state.ctx = ctx
+    app.state.access_check = access_check
     guarded = BodyGuardMiddleware(
         DiskSpaceGuard(app, ctx.space),
         settings.body_read_timeout_seconds,

@@ -4,8 +4,8 @@ A handler calls a service in one of exactly two ways (docs/decisions/017-one-eve
 
 - `fast_read`: on the event loop. Only for the bounded, single-statement fast-path reads the
   benchmark proves cheap (manifest GET/HEAD where no pull gate applies, blob HEAD/GET, tags
-  list); a thread hop would cost more than the read. tests/unit/test_event_loop_rule.py
-  keeps it there.
+  list, a registry token's cached verdict); a thread hop would cost more than the read.
+  tests/unit/test_event_loop_rule.py keeps it there.
 - `in_pool`: everything else, on one bounded thread pool per server process. When every thread
   is busy the work waits its turn in order; the loop keeps serving fast reads and receiving
   other requests' bytes, and a body whose write waits is not read further (see

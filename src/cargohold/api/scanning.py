@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cargohold.api.access_check import visibility
 from cargohold.api.bodies import spool_body
 from cargohold.api.boundary import in_pool
-from cargohold.api.context import ANONYMOUS, AppContext, context
+from cargohold.api.callers import caller_of
+from cargohold.api.context import AppContext, context
 from cargohold.api.encoding import json_response
 from cargohold.api.models.jobs import JobRun
 from cargohold.api.models.scan_policy import (
@@ -90,7 +92,7 @@ async def scan_now(request: Request) -> Response:
         "scan",
         {"repository": name, "digest": digest, "rescan": rescan},
         "api",
-        ANONYMOUS,
+        caller_of(request).actor,
     )
     return json_response(JobRun.of(run), status_code=202)
 
@@ -103,19 +105,24 @@ async def scan_policy(request: Request) -> Response:
             ScanPolicy.of(await in_pool(_scanning(ctx).scan_policies.policy, project))
         )
     if request.method == "DELETE":
-        await in_pool(_scanning(ctx).scan_policies.remove_policy, project, ANONYMOUS)
+        await in_pool(_scanning(ctx).scan_policies.remove_policy, project, caller_of(request).actor)
         return Response(status_code=204)
     document = await json_body(request, ScanPolicyInvalid, "the policy")
     policies = _scanning(ctx).scan_policies
     return json_response(
-        ScanPolicy.of(await in_pool(policies.set_policy, project, document, ANONYMOUS))
+        ScanPolicy.of(
+            await in_pool(policies.set_policy, project, document, caller_of(request).actor)
+        )
     )
 
 
 async def scan_policies(request: Request) -> Response:
     ctx = context(request)
     policies = await in_pool(_scanning(ctx).scan_policies.policies)
-    return json_response(ScanPolicyList(policies=[ScanPolicy.of(p) for p in policies]))
+    shown = await visibility(request)
+    return json_response(
+        ScanPolicyList(policies=[ScanPolicy.of(p) for p in policies if shown.project(p.project)])
+    )
 
 
 async def list_allowlist(request: Request) -> Response:
@@ -128,14 +135,14 @@ async def list_allowlist(request: Request) -> Response:
 async def add_allowlist(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, AllowlistInvalid, "the entry")
-    entry = await in_pool(_scanning(ctx).scan_policies.allow, document, ANONYMOUS)
+    entry = await in_pool(_scanning(ctx).scan_policies.allow, document, caller_of(request).actor)
     return json_response(AllowlistEntry.of(entry), status_code=201)
 
 
 async def remove_allowlist(request: Request) -> Response:
     ctx = context(request)
     entry_id = path_id(request, "entry_id", AllowlistUnknown)
-    await in_pool(_scanning(ctx).scan_policies.disallow, entry_id, ANONYMOUS)
+    await in_pool(_scanning(ctx).scan_policies.disallow, entry_id, caller_of(request).actor)
     return Response(status_code=204)
 
 
@@ -191,7 +198,8 @@ async def vulndb_import(request: Request) -> Response:
             raise VulnDbImportInvalid(str(exc)) from None
     job = None
     if result.changed:
-        job = (await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", ANONYMOUS)).id
+        run = await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", caller_of(request).actor)
+        job = run.id
     return json_response(VulnDbImport.of(result, job))
 
 

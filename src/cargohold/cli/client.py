@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from cargohold.cli.credentials import CredentialsUnreadable, registry_credentials
+
 if TYPE_CHECKING:
     import httpx
 
@@ -45,7 +47,12 @@ class AdminClient:
         # Plain HTTP never does TLS (redirects are not followed), so skip loading the CA bundle:
         # a third of a short command's start-up.
         plain = self.base.startswith("http://")
-        self._http = httpx.Client(base_url=self.base, timeout=timeout, verify=not plain)
+        try:
+            found = registry_credentials(self.base)
+        except CredentialsUnreadable as exc:
+            raise ClientError(str(exc)) from None
+        auth = httpx.BasicAuth(*found) if found else None
+        self._http = httpx.Client(base_url=self.base, timeout=timeout, verify=not plain, auth=auth)
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         return self._request("GET", path, params=params)

@@ -62,6 +62,7 @@ from cargohold.errors.registry import (
     StagedGone,
     TagInvalid,
     TooManyRequests,
+    Unauthorized,
     Unknown,
     Unsupported,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "TagRuleInvalid",
     "TagRuleUnknown",
     "TooManyRequests",
+    "Unauthorized",
     "Unknown",
     "Unsupported",
     "VulnDbImportInvalid",

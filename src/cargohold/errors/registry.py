@@ -126,6 +126,15 @@ class TagInvalid(RegistryError):
     default_message = "manifest tag did not match URI"
 
 
+class Unauthorized(RegistryError):
+    """UNAUTHORIZED: no credentials, or credentials that were not accepted; the response's
+    `WWW-Authenticate` says how to authenticate."""
+
+    code = "UNAUTHORIZED"
+    status = 401
+    default_message = "authentication required"
+
+
 class Denied(RegistryError):
     """DENIED: access to the resource is denied (by policy, quota or read-only mode)."""
 

@@ -30,6 +30,14 @@ class Database:
         self._writer_lock = writer_lock_for(engine)
         self._fast = FastPath(engine, self._writer_lock)
 
+    def close(self) -> None:
+        """Close this thread's connection and the writer lock's file: for a short-lived user
+        of a server's database (a setup step), which must not keep its files open. Server
+        processes keep theirs for their lifetime."""
+        self._fast.close_thread_connection()
+        if self._writer_lock is not None:
+            self._writer_lock.close()
+
     # -- SQLAlchemy Core (snapshot reads; the vulnerability database) -----------------------
 
     def read(self) -> AbstractContextManager[sa.Connection]:

@@ -44,6 +44,12 @@ class WriterLock:
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
 
 def writer_lock_for(engine: Engine) -> WriterLock | None:
     database = engine.url.database

@@ -93,6 +93,10 @@ class FastPath:
             self._local.connection = connection
         return connection
 
+    def close_thread_connection(self) -> None:
+        """Close the calling thread's connection (the next statement opens another)."""
+        self._drop_connection()
+
     def _drop_connection(self) -> None:
         connection = self._local.__dict__.pop("connection", None)
         if connection is not None:

@@ -9,14 +9,17 @@ project is public). The actions are those of Harbor's roles:
 - project admin: all of the maintainer's, plus members, project policies (scan and pull
   policies, holds, robots of the project) and deleting the project
 - system admin: every action in every project, and the system actions (users, projects,
-  the vulnerability database and allowlist, garbage collection, storage, jobs, quotas)
+  the vulnerability database and allowlist, garbage collection, storage, jobs, quotas, the
+  audit log)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from cargohold.oci.names import project_of
 
 
 class Role(StrEnum):
@@ -50,7 +53,7 @@ PROJECT_ACTIONS: tuple[str, ...] = (
 REPOSITORY_ACTIONS: frozenset[str] = frozenset({PULL, PUSH, DELETE})
 # Actions outside any project: only a system admin has them.
 SYSTEM_ACTIONS: frozenset[str] = frozenset(
-    {"users", "projects", "vulndb", "allowlist", "gc", "storage", "jobs", "quotas"}
+    {"users", "projects", "vulndb", "allowlist", "gc", "storage", "jobs", "quotas", "audit"}
 )
 
 _GUEST = frozenset({PULL})
@@ -117,8 +120,7 @@ def project_actions(principal: Principal, project: str, public: bool) -> frozens
 def repository_actions(principal: Principal, repository: str, public: bool) -> frozenset[str]:
     """The registry actions (pull, push, delete) the principal has on a repository, whose
     project (its first path component) is public or not."""
-    project = repository.split("/", 1)[0]
-    return project_actions(principal, project, public) & REPOSITORY_ACTIONS
+    return project_actions(principal, project_of(repository), public) & REPOSITORY_ACTIONS
 
 
 def may(principal: Principal, action: str, project: str | None, public: bool = False) -> bool:
@@ -136,3 +138,37 @@ def grantable(granter: Principal, project: str, actions: frozenset[str], public:
     if project == EVERY_PROJECT:
         return granter.system_admin
     return actions <= project_actions(granter, project, public)
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What a listing shows a caller: everything, or the repositories of some projects and
+    some single repositories (a registry token names repositories, not projects)."""
+
+    everything: bool = False
+    projects: frozenset[str] = frozenset()
+    repositories: frozenset[str] = frozenset()
+
+    def project(self, name: str) -> bool:
+        return self.everything or name in self.projects
+
+    def repository(self, name: str) -> bool:
+        return self.project(project_of(name)) or name in self.repositories
+
+
+EVERYTHING = Visibility(everything=True)
+
+
+def pull_visibility(principal: Principal, public_projects: Iterable[str]) -> Visibility:
+    """The projects whose repositories the principal may pull: the public ones, those it has
+    a role in, and a robot's scoped ones (all of them for a system admin, or a robot with
+    pull on every project)."""
+    if principal.system_admin:
+        return EVERYTHING
+    projects = set(public_projects) | set(principal.roles)
+    if principal.kind == ROBOT:
+        pulled = {project for project, actions in principal.scopes.items() if PULL in actions}
+        if EVERY_PROJECT in pulled:
+            return EVERYTHING
+        projects |= pulled
+    return Visibility(projects=frozenset(projects))

@@ -14,7 +14,13 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from cargohold.policy.permissions import PULL, PUSH, REPOSITORY_ACTIONS, Principal
+from cargohold.policy.permissions import (
+    PULL,
+    PUSH,
+    REPOSITORY_ACTIONS,
+    Principal,
+    Visibility,
+)
 from cargohold.policy.permissions import repository_actions as allowed_repository_actions
 
 REPOSITORY = "repository"
@@ -112,8 +118,29 @@ def covers(access: Iterable[ResourceScope], repository: str, action: str) -> boo
     )
 
 
-def challenge_scope(repository: str, push: bool) -> str:
-    """The scope a 401 challenge names for a repository request."""
-    return (
-        f"{REPOSITORY}:{repository}:{PULL},{PUSH}" if push else f"{REPOSITORY}:{repository}:{PULL}"
+def covers_catalog(access: Iterable[ResourceScope]) -> bool:
+    """Whether a token's access allows listing the catalog (`registry:catalog:*`)."""
+    return any(s.type == REGISTRY and s.name == CATALOG and ALL in s.actions for s in access)
+
+
+def token_visibility(access: Iterable[ResourceScope]) -> Visibility:
+    """What a token's bearer may see in a listing: the repositories it may pull."""
+    return Visibility(
+        repositories=frozenset(
+            s.name
+            for s in access
+            if s.type == REPOSITORY and (PULL in s.actions or ALL in s.actions)
+        )
     )
+
+
+# The scope a 401 challenge names for the catalog.
+CATALOG_SCOPE = f"{REGISTRY}:{CATALOG}:{ALL}"
+
+
+def challenge_scope(repository: str, action: str) -> str:
+    """The scope a 401 challenge names for an action on a repository. A push asks for pull
+    too, as distribution's challenge does: a client checks which blobs exist before it
+    uploads them."""
+    actions = f"{PULL},{PUSH}" if action == PUSH else action
+    return f"{REPOSITORY}:{repository}:{actions}"

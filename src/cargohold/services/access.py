@@ -1,17 +1,25 @@
 """The access-control services of a process, built together (wiring.build_access_control).
 
-Nothing here is enforced by itself: the HTTP layer asks `identity` who a caller is, the
-policy (policy/permissions.py, policy/scopes.py) what it may do, and `tokens` to issue and
+The HTTP layer asks `identity` who a caller is, these methods what it may do (the decisions
+themselves are policy/permissions.py's and policy/scopes.py's), and `tokens` to issue and
 verify registry tokens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from cargohold.policy.permissions import PULL, Principal, Visibility, may, pull_visibility
 from cargohold.services.identity import AccessStores, IdentityService
 from cargohold.services.robots import RobotService
 from cargohold.services.tokens import TokenService
+
+T = TypeVar("T")
+
+# A filtered listing reads the store in pages of at least this many rows.
+VISIBLE_PAGE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -25,3 +33,40 @@ class AccessControl:
         """Whether anyone may pull from the project (a project without a row is private)."""
         found = self.stores.projects.get(project)
         return bool(found and found.public)
+
+    def allowed(self, principal: Principal, action: str, project: str | None) -> bool:
+        """Whether the principal may take the action in the project (None: a system action).
+        Reads the project's row only when it matters: for a pull by someone who is not a
+        system admin (a public project gives pull and nothing else)."""
+        if principal.system_admin:
+            return True
+        public = action == PULL and project is not None and self.is_public(project)
+        return may(principal, action, project, public)
+
+    def visibility(self, principal: Principal) -> Visibility:
+        """The projects whose repositories the principal may pull, for listings."""
+        if principal.system_admin:
+            return pull_visibility(principal, ())
+        return pull_visibility(principal, self.stores.projects.public_names())
+
+
+def visible_page(
+    fetch: Callable[[int, str | None], list[T]],
+    name_of: Callable[[T], str],
+    visible: Callable[[str], bool],
+    limit: int,
+    last: str | None,
+) -> list[T]:
+    """Up to `limit` rows after `last` whose names are visible, from a listing that pages by
+    name (`fetch(limit, last)`). Reads on past what is hidden, a page at a time, until the
+    page is full or the listing ends."""
+    shown: list[T] = []
+    batch = max(limit, VISIBLE_PAGE_BATCH)
+    cursor = last
+    while len(shown) < limit:
+        rows = fetch(batch, cursor)
+        shown.extend(row for row in rows if visible(name_of(row)))
+        if len(rows) < batch:
+            break
+        cursor = name_of(rows[-1])
+    return shown[:limit]

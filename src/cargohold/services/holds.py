@@ -48,6 +48,9 @@ class HoldService:
     def list(self) -> list[Hold]:
         return [_hold(row) for row in self.records.all()]
 
+    def get(self, hold_id: int) -> Hold | None:
+        return next((hold for hold in self.list() if hold.id == hold_id), None)
+
     def add(self, document: Any, actor: str) -> Hold:
         if not isinstance(document, dict):
             raise HoldRequestInvalid("a hold must be a JSON object")

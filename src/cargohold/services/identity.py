@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from cargohold.meta.access_tokens import AccessToken, AccessTokenRecords
 from cargohold.meta.login_failures import ACCOUNT, ADDRESS, LoginFailureRecords
 from cargohold.meta.projects import ProjectRecords
-from cargohold.meta.robots import RobotRecords
+from cargohold.meta.robots import Robot, RobotRecords
 from cargohold.meta.users import User, UserRecords
 from cargohold.policy.login_throttle import LoginThrottle
-from cargohold.policy.permissions import ROBOT, USER, Principal, Role
+from cargohold.policy.permissions import NOBODY, ROBOT, USER, Principal, Role
 from cargohold.services.access_errors import (
     AccessConflict,
     AccessInvalid,
@@ -53,6 +53,12 @@ class Identity:
 
     principal: Principal
     method: str  # PASSWORD, ROBOT_SECRET or ACCESS_TOKEN
+
+
+def _robot_principal(robot: Robot) -> Principal:
+    return Principal(
+        ROBOT, robot.name, scopes={s.project: frozenset(s.actions) for s in robot.scopes}
+    )
 
 
 @dataclass(frozen=True)
@@ -161,9 +167,7 @@ class IdentityService:
             raise AuthenticationFailed("robot revoked")
         if robot.expires_at is not None and now >= robot.expires_at:
             raise AuthenticationFailed("robot expired")
-        return Principal(
-            ROBOT, robot.name, scopes={s.project: frozenset(s.actions) for s in robot.scopes}
-        )
+        return _robot_principal(robot)
 
     def _access_token(self, name: str, secret: str, now: float) -> Principal:
         token = self.stores.tokens.by_hash(digest(secret))
@@ -176,6 +180,26 @@ class IdentityService:
         if user is None or user.disabled:
             raise AuthenticationFailed("disabled")
         self.stores.tokens.touch(token.id, now, TOKEN_USE_RESOLUTION_SECONDS)
+        return self.principal_of(user)
+
+    def principal_named(self, name: str) -> Principal:
+        """The principal a registry token's subject names, as it stands now (its roles or
+        scopes today); anonymous for "" and for a user or robot that can no longer sign in."""
+        if not name:
+            return NOBODY
+        if name.startswith(self.robot_prefix):
+            robot = self.stores.robots.by_name(name)
+            now = self.clock()
+            if (
+                robot is None
+                or robot.revoked
+                or (robot.expires_at is not None and now >= robot.expires_at)
+            ):
+                return NOBODY
+            return _robot_principal(robot)
+        user = self.stores.users.by_name(name)
+        if user is None or user.disabled:
+            return NOBODY
         return self.principal_of(user)
 
     def principal_of(self, user: User) -> Principal:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cargohold.errors import (
@@ -153,17 +153,26 @@ class RegistryService:
             )
         self.meta.blobs.unlink(repository, digest, actor)
 
-    def mount(self, repository: str, digest: str, source: str | None) -> int | None:
-        """Link `digest` into `repository` from a repository the caller may pull.
+    def mount(
+        self,
+        repository: str,
+        digest: str,
+        source: str | None,
+        caller_may_pull: Callable[[str], bool],
+    ) -> int | None:
+        """Link `digest` into `repository` from a repository the caller may pull (`source`, or
+        without one any repository linking it).
 
         Returns the size when mounted, None when the caller must upload instead.
         """
         check_push(self.access.push_denied(repository), repository)
         if source is not None:
-            candidates = [source] if self._can_read(source) else []
+            candidates = [source] if self._can_read(source, caller_may_pull) else []
         else:
             candidates = [
-                r for r in self.meta.blobs.repositories_linking(digest) if self._can_read(r)
+                r
+                for r in self.meta.blobs.repositories_linking(digest)
+                if self._can_read(r, caller_may_pull)
             ]
         for candidate in candidates:
             try:
@@ -174,8 +183,12 @@ class RegistryService:
                 return size
         return None
 
-    def _can_read(self, repository: str) -> bool:
-        return is_valid_name(repository) and self.access.can_pull(repository)
+    def _can_read(self, repository: str, caller_may_pull: Callable[[str], bool]) -> bool:
+        return (
+            is_valid_name(repository)
+            and self.access.can_pull(repository)
+            and caller_may_pull(repository)
+        )
 
     # -- manifests --------------------------------------------------------------------
 

@@ -34,6 +34,9 @@ class TagRuleService:
     def list(self) -> list[TagRule]:
         return [_rule(row) for row in self.records.all()]
 
+    def get(self, rule_id: int) -> TagRule | None:
+        return next((rule for rule in self.list() if rule.id == rule_id), None)
+
     def add(self, document: Any, actor: str) -> TagRule:
         if not isinstance(document, dict):
             raise TagRuleInvalid("a tag rule must be a JSON object")

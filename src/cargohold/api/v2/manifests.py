@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.boundary import fast_read, in_pool
-from cargohold.api.context import ANONYMOUS, context
+from cargohold.api.callers import caller_of
+from cargohold.api.context import context
 from cargohold.api.responses import RawResponse
 from cargohold.errors import ManifestTooLarge, RegistryError
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
@@ -62,5 +63,5 @@ async def manifest(request: Request) -> Response:
             headers["OCI-Subject"] = result.subject
         return Response(status_code=201, headers=headers)
 
-    await in_pool(ctx.registry.delete_manifest, name, reference, ANONYMOUS)
+    await in_pool(ctx.registry.delete_manifest, name, reference, caller_of(request).actor)
     return Response(status_code=202, headers={"Content-Length": "0"})

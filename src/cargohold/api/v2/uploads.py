@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cargohold.api.access_check import pull_check
 from cargohold.api.bodies import stream_body
 from cargohold.api.boundary import in_pool
 from cargohold.api.context import AppContext, context
@@ -120,7 +121,12 @@ async def start_upload(request: Request) -> Response:
     params = request.query_params
     mount = params.get("mount")
     if mount is not None and is_valid_digest(mount):
-        if await in_pool(ctx.registry.mount, name, mount, params.get("from")) is not None:
+        # Only from a repository the caller may pull; otherwise a plain upload, as
+        # distribution does.
+        mounted = await in_pool(
+            ctx.registry.mount, name, mount, params.get("from"), pull_check(request)
+        )
+        if mounted is not None:
             return _created(name, mount)
     digest = params.get("digest")
     if digest is not None:

@@ -1,0 +1,375 @@
+"""The access check: who is calling, and whether the route lets them (decision 023).
+
+Every route of the app is wrapped by `guard_routes` with the needs api/route_access.py lists
+for it. Before the handler runs, the wrapper reads the Authorization header:
+
+- none: an anonymous caller, who may pull from public projects;
+- Basic: a user's password or personal access token, or a robot's secret, checked by
+  IdentityService on the pool (an argon2 check is slow on purpose; nothing about it is cached);
+- Bearer: a registry token, verified on the event loop (TokenService keeps each verdict for
+  the token's lifetime, so a pull verifies its token once; a verified token costs a dict
+  lookup, far less than a thread hop). Its `access` claim is all it allows: no query.
+
+It stores the Caller in the ASGI scope (api/callers.py) for handlers, rate limits and the audit,
+and the Grant beside it, then decides. The answers: no credentials and not allowed, 401 with a
+challenge (on /v2/ the token flow's `Bearer realm=...,service=...,scope=...`; on the admin API
+`Basic realm="cargohold"`); credentials refused or malformed, 401; throttled or locked, 429
+with Retry-After; allowed credentials that do not allow this, 403, except a registry token on
+/v2/, which gets 401 naming the scope it lacks, so the client fetches a wider one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from cargohold.api.boundary import fast_read, in_pool
+from cargohold.api.callers import MAX_USER_AGENT_LENGTH, client_address, store_caller
+from cargohold.api.credentials import (
+    BasicCredentials,
+    BearerToken,
+    CredentialsMalformed,
+    parse_authorization,
+)
+from cargohold.api.route_access import (
+    ANYONE,
+    CATALOG,
+    IN_HANDLER,
+    LISTING,
+    PROJECT,
+    REPOSITORY,
+    SIGNED_IN,
+    SYSTEM,
+    Need,
+    needs_of,
+)
+from cargohold.config import Settings
+from cargohold.errors import Denied, RegistryError, TooManyRequests, Unauthorized
+from cargohold.oci.names import project_of
+from cargohold.policy.permissions import (
+    EVERYTHING,
+    NOBODY,
+    PULL,
+    REPOSITORY_ACTIONS,
+    ROBOT,
+    USER,
+    Principal,
+    Visibility,
+    may,
+)
+from cargohold.policy.scopes import (
+    CATALOG_SCOPE,
+    challenge_scope,
+    covers,
+    covers_catalog,
+    token_visibility,
+)
+from cargohold.services.access import AccessControl
+from cargohold.services.access_errors import AuthenticationFailed
+from cargohold.services.caller import BEARER_METHOD, Caller, anonymous_caller
+from cargohold.services.tokens import InvalidToken, VerifiedToken
+
+log = logging.getLogger("cargohold.auth")
+
+GRANT_KEY = "cargohold.grant"
+# The admin API's challenge: it takes the same credentials, but a client of it is a person or
+# a script with a password, a personal access token or a robot secret, not the token flow.
+ADMIN_CHALLENGE = 'Basic realm="cargohold"'
+# AuthenticationFailed reasons for an attempt that was not checked at all.
+_HELD_BACK = ("throttled", "locked")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a request's credentials allow: a principal's roles (Basic, or none), a registry
+    token's `access` claim (Bearer), or everything (auth off)."""
+
+    caller: Caller
+    token: VerifiedToken | None = None
+    unrestricted: bool = False
+
+    @property
+    def signed_in(self) -> bool:
+        """Credentials were given and accepted (an anonymous registry token counts)."""
+        return self.unrestricted or not self.caller.principal.anonymous or self.token is not None
+
+
+class AccessCheck:
+    def __init__(self, settings: Settings, access: AccessControl) -> None:
+        self.enabled = settings.auth == "on"
+        self.realm = settings.auth_token_realm
+        self.service = settings.auth_token_service
+        self.robot_prefix = settings.auth_robot_prefix
+        self.access = access
+
+    # -- who is calling -----------------------------------------------------------------------
+
+    async def identify(self, request: Request, need: Need) -> Grant:
+        """The request's grant, stored with its caller in the scope; raises 401 or 429 for
+        credentials that are malformed, refused or held back."""
+        address = client_address(request)
+        user_agent = request.headers.get("user-agent", "")[:MAX_USER_AGENT_LENGTH]
+        anonymous = anonymous_caller(address, user_agent)
+        store_caller(request, anonymous)
+        if not self.enabled:
+            return self._keep(request, Grant(anonymous, unrestricted=True))
+        try:
+            credentials = parse_authorization(request.headers.get("authorization"))
+        except CredentialsMalformed as exc:
+            raise self._unauthorized(request, need, str(exc), "invalid_request") from None
+        if credentials is None:
+            return self._keep(request, Grant(anonymous))
+        if isinstance(credentials, BearerToken):
+            try:
+                # Inline: a cached verdict is a dict lookup; a new token is one ES256 check,
+                # once per token lifetime (decision 023).
+                token = fast_read(self.access.tokens.verify, credentials.token)
+            except InvalidToken as exc:
+                raise self._unauthorized(request, need, str(exc), "invalid_token") from None
+            caller = Caller(
+                self._token_principal(token.subject), BEARER_METHOD, address, user_agent
+            )
+            return self._keep(request, Grant(caller, token))
+        return self._keep(request, await self._basic(request, need, credentials, anonymous))
+
+    async def _basic(
+        self, request: Request, need: Need, credentials: BasicCredentials, anonymous: Caller
+    ) -> Grant:
+        try:
+            identity = await in_pool(
+                self.access.identity.authenticate,
+                credentials.name,
+                credentials.secret,
+                anonymous.address,
+            )
+        except AuthenticationFailed as failed:
+            log.info(
+                "login refused for %r from %s: %s",
+                credentials.name[:64],
+                anonymous.address,
+                failed.reason,
+            )
+            if failed.reason in _HELD_BACK and failed.retry_after:
+                wait = str(max(1, math.ceil(failed.retry_after)))
+                raise TooManyRequests(
+                    f"too many failed logins: try again in {wait} s", headers={"Retry-After": wait}
+                ) from None
+            raise self._unauthorized(request, need, "credentials not accepted") from None
+        caller = Caller(
+            identity.principal, identity.method, anonymous.address, anonymous.user_agent
+        )
+        return Grant(caller)
+
+    def _token_principal(self, subject: str) -> Principal:
+        # Only the name: what the token allows is its access claim, nothing the principal has.
+        if not subject:
+            return NOBODY
+        return Principal(ROBOT if subject.startswith(self.robot_prefix) else USER, subject)
+
+    @staticmethod
+    def _keep(request: Request, grant: Grant) -> Grant:
+        store_caller(request, grant.caller)
+        request.scope[GRANT_KEY] = grant
+        return grant
+
+    # -- what it may do -----------------------------------------------------------------------
+
+    async def permits(
+        self, grant: Grant, action: str, project: str | None, repository: str | None = None
+    ) -> bool:
+        """Whether the grant allows the action on the repository, in the project, or (both
+        None) as a system action."""
+        if grant.unrestricted:
+            return True
+        if grant.token is not None:
+            # A token allows exactly its claim: registry actions on the repositories it names.
+            return (
+                repository is not None
+                and action in REPOSITORY_ACTIONS
+                and covers(grant.token.access, repository, action)
+            )
+        if repository is not None:
+            project = project_of(repository)
+        principal = grant.caller.principal
+        if may(principal, action, project):
+            return True
+        # Only a public project adds anything, and only pull: that is the one query.
+        return (
+            action == PULL and project is not None and await in_pool(self.access.is_public, project)
+        )
+
+    async def authorize(self, request: Request, grant: Grant, need: Need) -> None:
+        """Raise the refusal when the grant does not meet the need."""
+        if grant.unrestricted or need.kind in (ANYONE, LISTING):
+            return
+        if need.kind in (SIGNED_IN, IN_HANDLER):
+            if not grant.signed_in:
+                raise self._unauthorized(request, need)
+            return
+        if need.kind == CATALOG:
+            if grant.token is not None and not covers_catalog(grant.token.access):
+                raise self._unauthorized(
+                    request, need, "token does not allow the catalog", "insufficient_scope"
+                )
+            if not grant.signed_in:
+                raise self._unauthorized(request, need)
+            return
+        repository, project = self._target(request, need)
+        action = need.action
+        if need.kind == PROJECT and project is None:
+            action = need.system
+        if not await self.permits(grant, action, project, repository):
+            raise self.refusal(request, grant, need)
+
+    @staticmethod
+    def _target(request: Request, need: Need) -> tuple[str | None, str | None]:
+        """The repository and project a need names (None, None: a system action)."""
+        if need.kind == REPOSITORY:
+            repository = request.path_params[need.param]
+            return repository, project_of(repository)
+        if need.kind == PROJECT:
+            if need.param.startswith("?"):
+                return None, request.query_params.get(need.param[1:]) or None
+            named = request.path_params[need.param]
+            return None, project_of(named)
+        assert need.kind == SYSTEM, need
+        return None, None
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def refusal(self, request: Request, grant: Grant, need: Need) -> RegistryError:
+        """The answer to a caller whose grant does not allow what the route needs."""
+        if not grant.signed_in:
+            return self._unauthorized(request, need)
+        if grant.token is not None and _on_registry(request):
+            return self._unauthorized(
+                request, need, "token does not allow this", "insufficient_scope"
+            )
+        return Denied("requested access to the resource is denied")
+
+    def _unauthorized(
+        self, request: Request, need: Need, message: str | None = None, error: str = ""
+    ) -> Unauthorized:
+        if not _on_registry(request):
+            return Unauthorized(message, headers={"WWW-Authenticate": ADMIN_CHALLENGE})
+        challenge = f'Bearer realm="{self._realm(request)}",service="{self.service}"'
+        scope = _challenge_scope(request, need)
+        if scope:
+            challenge += f',scope="{scope}"'
+        if error:
+            challenge += f',error="{error}"'
+        return Unauthorized(message, headers={"WWW-Authenticate": challenge})
+
+    def _realm(self, request: Request) -> str:
+        if self.realm:
+            return self.realm
+        host = request.headers.get("host") or request.url.netloc
+        return f"{request.url.scheme}://{_quotable(host)}/auth/token"
+
+
+def _on_registry(request: Request) -> bool:
+    return request.url.path.startswith("/v2")
+
+
+def _quotable(text: str) -> str:
+    """Text fit for a quoted challenge parameter: a Host header is the client's to choose."""
+    return "".join(c for c in text if c.isascii() and c.isprintable() and c not in '"\\ ')[:300]
+
+
+def _challenge_scope(request: Request, need: Need) -> str:
+    if need.kind == CATALOG:
+        return CATALOG_SCOPE
+    if need.kind == REPOSITORY:
+        return challenge_scope(_quotable(request.path_params[need.param]), need.action)
+    return ""
+
+
+# -- the routes' wrapper, and the helpers handlers use ----------------------------------------
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(endpoint: Endpoint, needs: Mapping[str, Need], check: AccessCheck) -> Endpoint:
+    async def checked(request: Request) -> Response:
+        need = needs[request.method]
+        grant = await check.identify(request, need)
+        await check.authorize(request, grant, need)
+        return await endpoint(request)
+
+    checked.__name__ = getattr(endpoint, "__name__", "endpoint")
+    checked.__doc__ = endpoint.__doc__
+    return checked
+
+
+def guard_routes(routes: Sequence[BaseRoute], check: AccessCheck) -> list[BaseRoute]:
+    """The routes, each wrapped in the access check with its needs; raises RouteWithoutNeed
+    for a route or method api/route_access.py does not list (the app does not start)."""
+    guarded: list[BaseRoute] = []
+    for route in routes:
+        if not isinstance(route, Route):
+            raise TypeError(f"{route!r}: only plain routes can be given an access check")
+        needs = needs_of(route.path, set(route.methods or ()))
+        guarded.append(
+            Route(
+                route.path,
+                _guarded(route.endpoint, needs, check),
+                methods=list(route.methods or ()),
+                name=route.name,
+            )
+        )
+    return guarded
+
+
+def _check_of(request: Request) -> AccessCheck:
+    return request.app.state.access_check  # type: ignore[no-any-return]
+
+
+def grant_of(request: Request) -> Grant:
+    grant = request.scope.get(GRANT_KEY)
+    assert isinstance(grant, Grant), "the access check did not run for this request"
+    return grant
+
+
+async def require(request: Request, action: str, project: str | None) -> None:
+    """For a route the table marks IN_HANDLER: refuse unless the caller may take the action in
+    the project its body or stored object names (None: only a system admin may)."""
+    check = _check_of(request)
+    grant = grant_of(request)
+    if not await check.permits(grant, action, project):
+        raise check.refusal(request, grant, Need(PROJECT, action))
+
+
+def pull_check(request: Request) -> Callable[[str], bool]:
+    """Whether the caller may pull from a repository, as a synchronous check to run on the
+    pool (a cross-repository mount's candidate sources)."""
+    grant = grant_of(request)
+    if grant.unrestricted:
+        return lambda repository: True
+    if grant.token is not None:
+        access = grant.token.access
+        return lambda repository: covers(access, repository, PULL)
+    control = _check_of(request).access
+    principal = grant.caller.principal
+    return lambda repository: control.allowed(principal, PULL, project_of(repository))
+
+
+async def visibility(request: Request, catalog: bool = False) -> Visibility:
+    """What a listing may show the caller: the repositories it may pull. For the catalog, a
+    registry token stands for its subject, whose permissions decide (the token's claim is
+    `registry:catalog:*`, which names no repository)."""
+    grant = grant_of(request)
+    if grant.unrestricted:
+        return EVERYTHING
+    access = _check_of(request).access
+    if grant.token is None:
+        return await in_pool(access.visibility, grant.caller.principal)
+    if not catalog:
+        return token_visibility(grant.token.access)
+    subject = grant.token.subject
+    return await in_pool(lambda: access.visibility(access.identity.principal_named(subject)))

@@ -1,0 +1,164 @@
+"""What every route needs from its caller: the one table the access check enforces
+(api/access_check.py) and the authorization-matrix test reads.
+
+Each route of the app, the core's (api/app.py `ROUTES`) and each extension's, has an entry for
+each of its methods here (a HEAD that Starlette adds to a GET route follows the GET); the app
+refuses to start when one is missing (`needs_of`), so a new route cannot be forgotten. The
+actions are policy/permissions.py's; docs/security.md lists this table for users.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cargohold.policy.permissions import (
+    DELETE,
+    LIFECYCLE,
+    POLICIES,
+    PULL,
+    PUSH,
+    TAG_RULES,
+)
+
+# Kinds of need.
+ANYONE = "anyone"  # no credentials needed (the caller is still identified, and recorded)
+SIGNED_IN = "signed-in"  # any accepted credentials, whoever they name
+CATALOG = (
+    "catalog"  # credentials (a token: registry:catalog:*); the handler lists what they may pull
+)
+LISTING = "listing"  # anyone; the handler lists only what the caller may pull
+REPOSITORY = "repository"  # a registry action (pull, push, delete) on the repository in `param`
+PROJECT = "project"  # an action in the project `param` names (see Need.param)
+SYSTEM = "system"  # a system action: system admins only
+IN_HANDLER = "in-handler"  # credentials; the handler checks the action on the project its
+# body or stored object names (access_check.require), before it changes anything
+
+
+@dataclass(frozen=True)
+class Need:
+    kind: str
+    action: str = ""
+    # Where the repository or project is: a path parameter ("name": a repository, whose first
+    # component is the project; "project"), or "?project", the query parameter.
+    param: str = ""
+    # For "?project": the system action needed when no project is named.
+    system: str = ""
+
+    def __str__(self) -> str:
+        where = f" on {self.param}" if self.param else ""
+        return f"{self.kind} {self.action}{where}".strip()
+
+
+def _repository(action: str) -> Need:
+    return Need(REPOSITORY, action, "name")
+
+
+def _project(action: str, param: str = "project", system: str = "") -> Need:
+    return Need(PROJECT, action, param, system)
+
+
+def _system(action: str) -> Need:
+    return Need(SYSTEM, action)
+
+
+_PULL = _repository(PULL)
+_PUSH = _repository(PUSH)
+_DELETE = _repository(DELETE)
+_ANYONE = Need(ANYONE)
+_LISTING = Need(LISTING)
+
+# path -> method -> need. Pushes need push, and a cross-repository mount also pull on the
+# source (the upload handler falls back to a plain upload without it, as distribution does).
+ROUTE_NEEDS: Mapping[str, Mapping[str, Need]] = {
+    # -- the registry API (OCI distribution) ------------------------------------------------
+    "/v2/": {"GET": Need(SIGNED_IN)},
+    "/v2/_catalog": {"GET": Need(CATALOG)},
+    "/v2/{name:path}/manifests/{reference}": {
+        "GET": _PULL,
+        "HEAD": _PULL,
+        "PUT": _PUSH,
+        "DELETE": _DELETE,
+    },
+    "/v2/{name:path}/blobs/{digest}": {"GET": _PULL, "HEAD": _PULL, "DELETE": _DELETE},
+    "/v2/{name:path}/tags/list": {"GET": _PULL},
+    "/v2/{name:path}/referrers/{digest}": {"GET": _PULL},
+    "/v2/{name:path}/blobs/uploads/": {"POST": _PUSH},
+    "/v2/{name:path}/blobs/uploads": {"POST": _PUSH},
+    "/v2/{name:path}/blobs/uploads/{upload_id}": {
+        "GET": _PUSH,
+        "PATCH": _PUSH,
+        "PUT": _PUSH,
+        "DELETE": _PUSH,
+    },
+    # -- the admin API ----------------------------------------------------------------------
+    "/api/v1/openapi.json": {"GET": _ANYONE},
+    "/api/v1/system": {"GET": _system("storage")},
+    "/api/v1/repositories": {"GET": _LISTING},
+    "/api/v1/repositories/{name:path}/tags": {"GET": _PULL},
+    "/api/v1/tag-rules": {"GET": _LISTING, "POST": Need(IN_HANDLER, TAG_RULES)},
+    "/api/v1/tag-rules/{rule_id}": {"DELETE": Need(IN_HANDLER, TAG_RULES)},
+    "/api/v1/holds": {"GET": _LISTING, "POST": Need(IN_HANDLER, POLICIES)},
+    "/api/v1/holds/{hold_id}": {"DELETE": Need(IN_HANDLER, POLICIES)},
+    "/api/v1/repositories/{name:path}/lifecycle": {
+        "GET": _PULL,
+        "PUT": _project(LIFECYCLE, "name"),
+        "DELETE": _project(LIFECYCLE, "name"),
+    },
+    "/api/v1/repositories/{name:path}/lifecycle/apply": {"POST": _project(LIFECYCLE, "name")},
+    "/api/v1/repositories/{name:path}/lifecycle/preview": {"POST": _project(LIFECYCLE, "name")},
+    "/api/v1/projects/{project}/quota": {
+        "GET": _project(PULL),
+        "PUT": _system("quotas"),
+        "DELETE": _system("quotas"),
+    },
+    "/api/v1/audit": {"GET": _system("audit")},
+    "/api/v1/storage": {"GET": _system("storage")},
+    "/api/v1/gc": {"POST": _system("gc")},
+    "/api/v1/fsck": {"POST": _system("storage")},
+    "/api/v1/jobs": {"GET": _system("jobs"), "POST": _system("jobs")},
+    "/api/v1/jobs/{job_id}": {"GET": _system("jobs")},
+    # -- the scanning extension's admin routes (api/scanning.py) -----------------------------
+    "/api/v1/scan-policies": {"GET": _LISTING},
+    "/api/v1/projects/{project}/scan-policy": {
+        "GET": _project(PULL),
+        "PUT": _project(POLICIES),
+        "DELETE": _project(POLICIES),
+    },
+    "/api/v1/cve-allowlist": {"GET": _system("allowlist"), "POST": _system("allowlist")},
+    "/api/v1/cve-allowlist/{entry_id}": {"DELETE": _system("allowlist")},
+    "/api/v1/vulnerabilities/overdue": {"GET": _project(PULL, "?project", system="vulndb")},
+    "/api/v1/vulndb": {"GET": _system("vulndb")},
+    "/api/v1/vulndb/import": {"POST": _system("vulndb")},
+    "/api/v1/repositories/{name:path}/manifests/{reference}/scan": {
+        "GET": _PULL,
+        "POST": _PUSH,
+    },
+}
+
+
+class RouteWithoutNeed(Exception):
+    """A route (or one of its methods) the table above does not list: the app must not
+    start with it, or it would answer everyone."""
+
+
+def need_for(path: str, method: str) -> Need | None:
+    needs = ROUTE_NEEDS.get(path, {})
+    found = needs.get(method)
+    if found is None and method == "HEAD":
+        return needs.get("GET")
+    return found
+
+
+def needs_of(path: str, methods: set[str]) -> dict[str, Need]:
+    """Each method's need; raises RouteWithoutNeed naming what the table lacks."""
+    found: dict[str, Need] = {}
+    for method in sorted(methods):
+        need = need_for(path, method)
+        if need is None:
+            raise RouteWithoutNeed(
+                f"route {method} {path} is not in api/route_access.py's ROUTE_NEEDS: say what "
+                "it needs before adding it"
+            )
+        found[method] = need
+    return found

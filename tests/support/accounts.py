@@ -1,0 +1,101 @@
+"""Users, projects, roles, robots and personal access tokens in a test server's store.
+
+Accounts have no admin API yet, so tests set them up the way an operator's local command
+would: through the access services, on the server's own metadata store. Everything a test then
+does with them goes over HTTP, with the credentials a client would send.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+
+from cargohold.meta.database import Database
+from cargohold.meta.db import make_engine
+from cargohold.meta.robots import RobotScope
+from cargohold.policy.permissions import Principal, Role
+from cargohold.policy.scopes import ResourceScope
+from cargohold.services.access import AccessControl
+from cargohold.wiring import build_access_control, token_service
+from tests.support.server import CargoholdServer
+
+SYSTEM = Principal("user", "admin", system_admin=True)
+OPERATOR = "test-setup"
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Login:
+    """A name and a secret (password, personal access token or robot secret)."""
+
+    name: str
+    secret: str = field(repr=False)
+
+    @property
+    def auth(self) -> httpx.BasicAuth:
+        return httpx.BasicAuth(self.name, self.secret)
+
+
+class Accounts:
+    def __init__(self, server: CargoholdServer) -> None:
+        self.server = server
+        self.engine = make_engine(server.settings().metadata_url)
+        self.db = Database(self.engine)
+        self.access = self._control(time.time)
+
+    def _control(self, clock: Callable[[], float]) -> AccessControl:
+        return build_access_control(self.server.settings(), self.db, clock)
+
+    def close(self) -> None:
+        self.db.close()
+        self.engine.dispose()
+
+    def user(self, name: str, password: str, system_admin: bool = False) -> Login:
+        self.access.identity.create_user(name, password, system_admin, OPERATOR)
+        return Login(name, password)
+
+    def project(self, name: str, public: bool = False) -> None:
+        assert self.access.stores.projects.create(name, public, OPERATOR, time.time())
+
+    def member(self, project: str, user: str, role: Role) -> None:
+        assert self.access.stores.projects.set_member(project, user, role, OPERATOR, time.time())
+
+    def token(self, user: str, name: str = "ci") -> Login:
+        """A personal access token of the user's, with its owner's name (how it is sent)."""
+        _, text = self.access.identity.create_access_token(user, name, None)
+        return Login(user, text)
+
+    def robot(
+        self, name: str, scopes: Mapping[str, tuple[str, ...]], days_ago: float = 0.0
+    ) -> Login:
+        """A robot made `days_ago` days ago with the default 30-day expiry (so one made 31
+        days ago has expired)."""
+        made_at = time.time() - days_ago * DAY
+        robots = self._control(lambda: made_at).robots
+        robot, secret = robots.create(
+            SYSTEM, name, [RobotScope(project, actions) for project, actions in scopes.items()]
+        )
+        return Login(robot.name, secret)
+
+    def revoke(self, robot: Login) -> None:
+        self.access.robots.revoke(SYSTEM, robot.name)
+
+    def disable(self, user: str) -> None:
+        assert self.access.stores.users.set_flags(user, OPERATOR, time.time(), disabled=True)
+
+
+def registry_token(
+    server: CargoholdServer,
+    subject: str,
+    access: list[ResourceScope],
+    clock: Callable[[], float] = time.time,
+) -> str:
+    """A registry token signed with the server's own keys, read from its data directory.
+
+    For tests of what /v2/ and /api/v1/ do with a token, not of logging in: a client gets its
+    tokens from the token endpoint, which signs them with these same keys.
+    """
+    return token_service(server.settings(), clock).issue(subject, access).token
