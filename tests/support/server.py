@@ -127,7 +127,7 @@ class CargoholdServer:
 def _generated_password(messages: list[str]) -> str:
     """The password the first-start line shows: `... with the password PASSWORD (shown ...`."""
     for message in messages:
-        head, found, rest = message.partition(" with the password ")
+        _, found, rest = message.partition(" with the password ")
         if found:
             return rest.split(" ", 1)[0]
     raise AssertionError(f"no first-start password in the server's log: {messages}")
