@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cargohold.cli.common import fail
+from cargohold.cli.common import ConfigOption, DataDirOption, fail
 from cargohold.config import ConfigError, Settings, load_settings
 
 admin_app = typer.Typer(
@@ -51,12 +51,8 @@ def reset_password(
         bool,
         typer.Option("--password-stdin", help="Read the new password from standard input."),
     ] = False,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML configuration file.")
-    ] = None,
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Data directory [./data].")
-    ] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Set a user's password (generated and printed when none is given) and lift any lockout
     of the account. The user's refresh tokens stop working."""
