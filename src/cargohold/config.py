@@ -20,6 +20,8 @@ ENV_PREFIX = "CARGOHOLD_"
 SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
 # Blob store drivers (wiring.blob_store_from_settings builds them).
 STORAGE_DRIVERS = ("filesystem",)
+# Ten years: a refresh token is a standing credential, and "never" is not one of its choices.
+MAX_REFRESH_TOKEN_EXPIRY_DAYS = 3650
 
 
 class ConfigError(ValueError):
@@ -115,6 +117,9 @@ class Settings:
     # Robot accounts: the name prefix that tells them from users, and their default lifetime.
     auth_robot_prefix: str = "robot$"
     auth_robot_expiry_days: int = 30
+    # Refresh tokens (`offline_token=true`, `access_type=offline`): how long one keeps working
+    # unless its holder is disabled, deleted, revoked or has its password reset first.
+    auth_refresh_token_expiry_days: int = 30
 
     @property
     def sla_days(self) -> dict[str, int]:
@@ -264,6 +269,10 @@ def _validate_auth(settings: Settings) -> None:
         raise ConfigError(f"auth_robot_prefix must be non-empty without ':' or '/': {prefix!r}")
     if settings.auth_robot_expiry_days < 1:
         raise ConfigError("auth_robot_expiry_days must be 1 or more")
+    if not 1 <= settings.auth_refresh_token_expiry_days <= MAX_REFRESH_TOKEN_EXPIRY_DAYS:
+        raise ConfigError(
+            f"auth_refresh_token_expiry_days must be from 1 to {MAX_REFRESH_TOKEN_EXPIRY_DAYS}"
+        )
 
 
 def load_settings(

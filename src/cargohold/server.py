@@ -1,9 +1,10 @@
 """Starting the HTTP server: migrate once, then hand the app to granian workers.
 
-`cargohold serve` migrates the schema in the CLI process, then replaces itself
-(`exec`) with `python -m cargohold.launch`, a small launcher that imports only
-granian and the settings. The supervisor process that stays resident, and the
-workers it forks, so never carry the CLI's, Alembic's or the migration's memory.
+`cargohold serve` migrates the schema in the CLI process (and, on the first start, creates
+the system admin: first_start.py), then replaces itself (`exec`) with
+`python -m cargohold.launch`, a small launcher that imports only granian and the settings.
+The supervisor process that stays resident, and the workers it forks, so never carry the
+CLI's, Alembic's or the migration's memory.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 from cargohold.config import SETTINGS_ENV, Settings
+from cargohold.first_start import ADMIN_PASSWORD_ENV, ensure_first_admin
 
 
 def prepare(settings: Settings) -> None:
@@ -68,33 +70,16 @@ def refuse_to_share(settings: Settings) -> None:
         ensure_address_free(settings.host, settings.port)
 
 
-def _ensure_admin(settings: Settings) -> None:
-    """On first start, create the system admin `admin` (CARGOHOLD_ADMIN_PASSWORD, or a
-    generated password shown once)."""
-    from cargohold.meta.database import Database
-    from cargohold.meta.db import make_engine
-    from cargohold.wiring import build_access_control
-
-    engine = make_engine(settings.metadata_url)
-    database = Database(engine)
-    try:
-        identity = build_access_control(settings, database).identity
-        generated = identity.ensure_admin(os.environ.get("CARGOHOLD_ADMIN_PASSWORD") or None)
-    finally:
-        database.close()
-        engine.dispose()
-    if generated:
-        print(f"cargohold: created user admin with password {generated}", file=sys.stderr)
-
-
 def run_server(settings: Settings) -> None:
     from cargohold.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     refuse_to_share(settings)
     prepare(settings)
-    _ensure_admin(settings)
+    ensure_first_admin(settings)
     env = dict(os.environ)
+    # Read once, above: the server processes have no use for it.
+    env.pop(ADMIN_PASSWORD_ENV, None)
     env[SETTINGS_ENV] = settings.to_json()
     # Worker threads (uploads, database) would each grow a glibc malloc arena.
     env.setdefault("MALLOC_ARENA_MAX", "2")

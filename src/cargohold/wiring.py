@@ -26,6 +26,7 @@ from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
 from cargohold.meta.login_failures import LoginFailureRecords
 from cargohold.meta.projects import ProjectRecords
+from cargohold.meta.refresh_tokens import RefreshTokenRecords
 from cargohold.meta.robots import RobotRecords
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.users import UserRecords
@@ -47,6 +48,7 @@ from cargohold.services.secrets_hashing import Passwords
 from cargohold.services.staging import UploadStaging
 from cargohold.services.storage_report import StorageReportService
 from cargohold.services.tag_rules import TagRuleService
+from cargohold.services.token_grants import TokenGrantService
 from cargohold.services.token_keys import KeyRing
 from cargohold.services.tokens import TokenService
 from cargohold.services.uploads import UploadService
@@ -127,8 +129,9 @@ def access_policy(settings: Settings) -> AccessPolicy:
 def build_access_control(
     settings: Settings, db: Database, clock: Callable[[], float] = time.time
 ) -> AccessControl:
-    """Identity, robots and registry tokens over the metadata store. Building them reads
-    nothing and writes nothing: the signing keys are read (or made) on first use."""
+    """Identity, robots, registry tokens and the token endpoint's grants over the metadata
+    store. Building them reads nothing and writes nothing: the signing keys are read (or
+    made) on first use."""
     stores = AccessStores(
         users=UserRecords(db),
         projects=ProjectRecords(db),
@@ -160,7 +163,16 @@ def build_access_control(
         settings.auth_robot_expiry_days,
         clock,
     )
-    return AccessControl(stores, identity, robots, token_service(settings, clock))
+    tokens = token_service(settings, clock)
+    grants = TokenGrantService(
+        identity,
+        stores,
+        RefreshTokenRecords(db),
+        tokens,
+        settings.auth_refresh_token_expiry_days,
+        clock,
+    )
+    return AccessControl(stores, identity, robots, tokens, grants)
 
 
 def token_service(settings: Settings, clock: Callable[[], float] = time.time) -> TokenService:

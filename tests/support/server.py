@@ -26,6 +26,8 @@ from tests.support.processes import spawn, stop_group, wait_http_ready
 
 CARGOHOLD = str(Path(sys.executable).with_name("cargohold"))
 ADMIN = "admin"
+ADMIN_PASSWORD_ENV = "CARGOHOLD_ADMIN_PASSWORD"
+FIRST_START_LOGGER = "cargohold.first_start"
 _token_names = itertools.count()
 # One containers auth file for every server of the test run, each under its host:port: the
 # test session points REGISTRY_AUTH_FILE at it (tests/conftest.py), so a `cargohold` CLI
@@ -43,7 +45,13 @@ def _remember_login(host: str, name: str, secret: str) -> None:
 
 
 class CargoholdServer:
-    """`cargohold serve` on a free loopback port, with its own data directory."""
+    """`cargohold serve` on a free loopback port, with its own data directory.
+
+    Its system admin is `admin_user` / `admin_password`: a password generated here and given
+    through CARGOHOLD_ADMIN_PASSWORD, or the one passed in. `admin_password=""` lets the server
+    generate it; `start` then reads it from the server's first-start log line."""
+
+    admin_user = ADMIN
 
     def __init__(
         self,
@@ -52,6 +60,7 @@ class CargoholdServer:
         workers: int = 2,
         extra_env: dict[str, str] | None = None,
         scheme: str = "http",
+        admin_password: str | None = None,
     ) -> None:
         self.scheme = scheme
         self.data_dir = data_dir
@@ -62,7 +71,10 @@ class CargoholdServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
         # The first start creates the system admin `admin` with this password.
-        self.admin_password = secrets.token_urlsafe(18)
+        self.admin_password = (
+            secrets.token_urlsafe(18) if admin_password is None else admin_password
+        )
+        self._server_generates = admin_password == ""
         # A personal access token of the admin's, made after the first start: what tests log in
         # with (Basic admin:chpat_...). A password costs an argon2 check (tens of milliseconds,
         # on purpose) on every request; a token is one indexed lookup.
@@ -130,7 +142,9 @@ class CargoholdServer:
     def start(self) -> CargoholdServer:
         env = {**os.environ, **self.extra_env}
         env["CARGOHOLD_LOG_FORMAT"] = "json"
-        env["CARGOHOLD_ADMIN_PASSWORD"] = self.admin_password
+        env.pop(ADMIN_PASSWORD_ENV, None)
+        if not self._server_generates:
+            env[ADMIN_PASSWORD_ENV] = self.admin_password
         if self.database_url:
             env["CARGOHOLD_DATABASE_URL"] = self.database_url
         self.process = spawn(
@@ -147,9 +161,38 @@ class CargoholdServer:
             env,
             self.log_path,
         )
+        if self._server_generates and not self.admin_password:
+            self.admin_password = self._generated_password()
         self.wait_ready()
         self._ensure_admin_token()
         return self
+
+    def first_start_lines(self) -> list[str]:
+        """The messages of the `cargohold.first_start` logger in the server's log so far."""
+        if not self.log_path.exists():
+            return []
+        found = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("logger") == FIRST_START_LOGGER:
+                found.append(str(entry["message"]))
+        return found
+
+    def _generated_password(self, timeout: float = 30.0) -> str:
+        """The password the first-start line shows (`... with the password PASSWORD (shown
+        ...`), waited for: the server logs it before it serves."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            for message in self.first_start_lines():
+                _, found, rest = message.partition(" with the password ")
+                if found:
+                    return rest.split(" ", 1)[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no first-start password in the server's log: {self.log_path}")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         assert self.process is not None

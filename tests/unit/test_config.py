@@ -147,11 +147,20 @@ def test_version_and_help_list_every_command() -> None:
         ("AUTH", "false", "auth must be on or off"),
         ("AUTH_TOKEN_REALM", "registry.example/auth/token", "http"),
         ("AUTH_TOKEN_REALM", 'https://x/"a', "http"),
+        ("AUTH_REFRESH_TOKEN_EXPIRY_DAYS", "0", "from 1 to 3650"),
+        ("AUTH_REFRESH_TOKEN_EXPIRY_DAYS", "3651", "from 1 to 3650"),
+        ("AUTH_REFRESH_TOKEN_EXPIRY_DAYS", "soon", "expects int"),
     ],
 )
 def test_auth_settings_are_checked(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env={f"CARGOHOLD_{name}": value})
+
+
+def test_refresh_tokens_last_30_days_unless_configured() -> None:
+    assert load_settings(env={}).auth_refresh_token_expiry_days == 30
+    configured = load_settings(env={"CARGOHOLD_AUTH_REFRESH_TOKEN_EXPIRY_DAYS": "7"})
+    assert configured.auth_refresh_token_expiry_days == 7
 
 
 def test_token_keys_default_to_the_data_directory() -> None:

@@ -21,7 +21,6 @@ with Retry-After; allowed credentials that do not allow this, 403, except a regi
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cargohold.api.access_errors import BASIC_CHALLENGE, throttled
 from cargohold.api.boundary import fast_read, in_pool
 from cargohold.api.callers import MAX_USER_AGENT_LENGTH, client_address, store_caller
 from cargohold.api.credentials import (
@@ -42,6 +42,7 @@ from cargohold.api.route_access import (
     CATALOG,
     IN_HANDLER,
     LISTING,
+    OWN_CREDENTIALS,
     PROJECT,
     REPOSITORY,
     SIGNED_IN,
@@ -50,7 +51,7 @@ from cargohold.api.route_access import (
     needs_of,
 )
 from cargohold.config import Settings
-from cargohold.errors import Denied, RegistryError, TooManyRequests, Unauthorized
+from cargohold.errors import Denied, RegistryError, Unauthorized
 from cargohold.oci.names import project_of
 from cargohold.policy.permissions import (
     EVERYTHING,
@@ -71,7 +72,7 @@ from cargohold.policy.scopes import (
     token_visibility,
 )
 from cargohold.services.access import AccessControl
-from cargohold.services.access_errors import AuthenticationFailed
+from cargohold.services.access_errors import AuthenticationFailed, LoginThrottled
 from cargohold.services.caller import BEARER_METHOD, Caller, anonymous_caller
 from cargohold.services.tokens import InvalidToken, VerifiedToken
 
@@ -80,9 +81,7 @@ log = logging.getLogger("cargohold.auth")
 GRANT_KEY = "cargohold.grant"
 # The admin API's challenge: it takes the same credentials, but a client of it is a person or
 # a script with a password, a personal access token or a robot secret, not the token flow.
-ADMIN_CHALLENGE = 'Basic realm="cargohold"'
-# AuthenticationFailed reasons for an attempt that was not checked at all.
-_HELD_BACK = ("throttled", "locked")
+ADMIN_CHALLENGE = BASIC_CHALLENGE["WWW-Authenticate"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +118,8 @@ class AccessCheck:
         store_caller(request, anonymous)
         if not self.enabled:
             return self._keep(request, Grant(anonymous, unrestricted=True))
+        if need.kind == OWN_CREDENTIALS:
+            return self._keep(request, Grant(anonymous))
         try:
             credentials = parse_authorization(request.headers.get("authorization"))
         except CredentialsMalformed as exc:
@@ -155,11 +156,8 @@ class AccessCheck:
                 anonymous.address,
                 failed.reason,
             )
-            if failed.reason in _HELD_BACK and failed.retry_after:
-                wait = str(max(1, math.ceil(failed.retry_after)))
-                raise TooManyRequests(
-                    f"too many failed logins: try again in {wait} s", headers={"Retry-After": wait}
-                ) from None
+            if isinstance(failed, LoginThrottled):
+                raise throttled(failed) from None
             raise self._unauthorized(request, need, "credentials not accepted") from None
         caller = Caller(
             identity.principal, identity.method, anonymous.address, anonymous.user_agent
@@ -206,7 +204,7 @@ class AccessCheck:
 
     async def authorize(self, request: Request, grant: Grant, need: Need) -> None:
         """Raise the refusal when the grant does not meet the need."""
-        if grant.unrestricted or need.kind in (ANYONE, LISTING):
+        if grant.unrestricted or need.kind in (ANYONE, LISTING, OWN_CREDENTIALS):
             return
         if need.kind in (SIGNED_IN, IN_HANDLER):
             if not grant.signed_in:

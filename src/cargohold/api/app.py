@@ -19,7 +19,9 @@ from starlette.routing import BaseRoute, Route
 
 from cargohold.api import admin
 from cargohold.api.access_check import AccessCheck, guard_routes
+from cargohold.api.access_errors import access_error_handler
 from cargohold.api.accesslog import AccessLogMiddleware
+from cargohold.api.auth import ROUTES as AUTH_ROUTES
 from cargohold.api.bodyguard import BodyGuardMiddleware
 from cargohold.api.boundary import close_pool, in_pool, open_pool
 from cargohold.api.context import AppContext
@@ -41,6 +43,7 @@ from cargohold.config import SETTINGS_ENV, Settings
 from cargohold.errors import RegistryError
 from cargohold.jobs.queue import NodeLeader
 from cargohold.logs import configure_logging
+from cargohold.services.access_errors import AccessError
 from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS
 from cargohold.wiring import Services, build_services
 
@@ -105,6 +108,7 @@ ROUTES = [
         admin.lifecycle_preview,
         methods=["POST"],
     ),
+    *AUTH_ROUTES,
 ]
 
 
@@ -187,6 +191,7 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
         lifespan=lifespan,
         exception_handlers={
             RegistryError: registry_error_handler,
+            AccessError: access_error_handler,
             ClientDisconnect: client_disconnect_handler,
             HTTPException: http_error_handler,
             # A full disk surfaces as one of these; anything else they raise stays a 500.

@@ -31,6 +31,8 @@ LISTING = "listing"  # anyone; the handler lists only what the caller may pull
 REPOSITORY = "repository"  # a registry action (pull, push, delete) on the repository in `param`
 PROJECT = "project"  # an action in the project `param` names (see Need.param)
 SYSTEM = "system"  # a system action: system admins only
+OWN_CREDENTIALS = "own-credentials"  # the handler reads and checks the credentials itself
+# (the token endpoint: a refused password is its 401, not the check's)
 IN_HANDLER = "in-handler"  # credentials; the handler checks the action on the project its
 # body or stored object names (access_check.require), before it changes anything
 
@@ -91,6 +93,9 @@ ROUTE_NEEDS: Mapping[str, Mapping[str, Need]] = {
         "PUT": _PUSH,
         "DELETE": _PUSH,
     },
+    # -- the token endpoint (api/auth/) -------------------------------------------------------
+    "/auth/token": {"GET": Need(OWN_CREDENTIALS), "POST": Need(OWN_CREDENTIALS)},
+    "/auth/revoke": {"POST": Need(OWN_CREDENTIALS)},
     # -- the admin API ----------------------------------------------------------------------
     "/api/v1/openapi.json": {"GET": _ANYONE},
     "/api/v1/system": {"GET": _system("storage")},

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -27,6 +28,9 @@ RegistryOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+# The commands that run on the server's own stores (serve, worker, admin) read its settings.
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML configuration file.")]
+DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="Data directory [./data].")]
 
 
 def fail(message: str) -> typer.Exit:

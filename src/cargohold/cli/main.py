@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from cargohold import __version__
+from cargohold.cli.admin_cmd import admin_app
 from cargohold.cli.audit_cmd import audit
 from cargohold.cli.fsck_cmd import fsck
 from cargohold.cli.holds_cmd import hold_app
@@ -71,6 +72,7 @@ app.command("gc")(gc)
 app.command("audit")(audit)
 app.command("scan")(scan)
 app.command("fsck")(fsck)
+app.add_typer(admin_app, name="admin")
 
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("COLUMNS", "120")

@@ -4,25 +4,20 @@ them."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cargohold.cli.common import fail
+from cargohold.cli.common import ConfigOption, DataDirOption, fail
 from cargohold.config import ConfigError, load_settings
 
 
 def serve(
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML configuration file.")
-    ] = None,
+    config: ConfigOption = None,
     addr: Annotated[
         str | None, typer.Option("--addr", help="Listen address HOST:PORT [127.0.0.1:5000].")
     ] = None,
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Data directory [./data].")
-    ] = None,
+    data_dir: DataDirOption = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes [2].")] = None,
 ) -> None:
     """Run the registry server (flags win over CARGOHOLD_* variables, which win over the file)."""
@@ -41,12 +36,8 @@ def serve(
 
 
 def worker(
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML configuration file.")
-    ] = None,
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Data directory [./data].")
-    ] = None,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="Job threads \\[job_workers, or 2].")
     ] = None,

@@ -6,15 +6,23 @@ at the bottom of the layer stack lets services raise a `ManifestBlobUnknown`
 without knowing HTTP.
 
 The classes live in one module per family (registry.py: the OCI and Docker codes and
-cargohold's own general ones; admin.py: the admin API's resources; scanning.py: the scanning
-extension's) and are all imported from here: `from cargohold.errors import X`. A new error is
-a class in its family's module, a name in this module's imports and `__all__`, and a row in
-docs/api.md; tests/unit/test_error_catalogue.py checks all three. Codes follow the spec's
-grammar (`[A-Z_]+`); docs/api.md's tables list each code with its status.
+cargohold's own general ones; admin.py: the admin API's resources; access.py: signing in, the
+token endpoint, users and robots; scanning.py: the scanning extension's) and are all imported
+from here: `from cargohold.errors import X`. A new error is a class in its family's module, a
+name in this module's imports and `__all__`, and a row in docs/api.md;
+tests/unit/test_error_catalogue.py checks all three. Codes follow the spec's grammar
+(`[A-Z_]+`); docs/api.md's tables list each code with its status.
 """
 
 from __future__ import annotations
 
+from cargohold.errors.access import (
+    AccessExists,
+    AccessRequestInvalid,
+    AccessUnknown,
+    ScopeInvalid,
+    TokenRequestInvalid,
+)
 from cargohold.errors.admin import (
     GcBusy,
     HoldRequestInvalid,
@@ -77,6 +85,9 @@ from cargohold.errors.scanning import (
 )
 
 __all__ = [
+    "AccessExists",
+    "AccessRequestInvalid",
+    "AccessUnknown",
     "AllowlistInvalid",
     "AllowlistUnknown",
     "BlobUnknown",
@@ -113,11 +124,13 @@ __all__ = [
     "ScanPolicyInvalid",
     "ScanRequestInvalid",
     "ScanUnknown",
+    "ScopeInvalid",
     "SizeInvalid",
     "StagedGone",
     "TagInvalid",
     "TagRuleInvalid",
     "TagRuleUnknown",
+    "TokenRequestInvalid",
     "TooManyRequests",
     "Unauthorized",
     "Unknown",

@@ -86,6 +86,13 @@ class AccessTokenRecords:
 
     def delete(self, owner: str, name: str, actor: str, now: float) -> bool:
         with self.db.transaction() as tx:
+            # What the token obtained ends with it (explicit: SQLite cascades only with a pragma).
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE access_token_id IN (SELECT t.id FROM"
+                " access_tokens t JOIN users u ON u.id = t.user_id WHERE t.name = ?"
+                " AND u.name = ?)",
+                (name, owner),
+            )
             removed = tx.execute(
                 "DELETE FROM access_tokens WHERE name = ?"
                 " AND user_id IN (SELECT id FROM users WHERE name = ?)",

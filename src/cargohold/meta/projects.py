@@ -52,6 +52,11 @@ class ProjectRecords:
         row = self.db.one(f"SELECT {_COLUMNS} FROM projects WHERE name = ?", (name,))
         return _project(row) if row else None
 
+    def is_public(self, name: str) -> bool:
+        """Whether anyone may pull from the project (a project without a row is private)."""
+        row = self.db.one("SELECT public FROM projects WHERE name = ?", (name,))
+        return bool(row and row[0])
+
     def all(self) -> list[Project]:
         rows = self.db.rows(f"SELECT {_COLUMNS} FROM projects ORDER BY name")
         return [_project(row) for row in rows]

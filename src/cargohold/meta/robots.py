@@ -70,6 +70,14 @@ def _insert_scopes(tx: Transaction, robot_id: int, scopes: Iterable[RobotScope])
     )
 
 
+def _end_refresh_tokens(tx: Transaction, name: str) -> None:
+    """A new secret, or a revocation, ends what the old secret obtained."""
+    tx.execute(
+        "DELETE FROM refresh_tokens WHERE robot_id IN (SELECT id FROM robots WHERE name = ?)",
+        (name,),
+    )
+
+
 class RobotRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -132,6 +140,7 @@ class RobotRecords:
                 (secret_hash, expires_at, now, name),
             )
             if changed:
+                _end_refresh_tokens(tx, name)
                 self.db.audit(tx, now, actor, "robot.refresh", name, {"expires_at": expires_at})
         return changed > 0
 
@@ -142,6 +151,7 @@ class RobotRecords:
                 "UPDATE robots SET revoked = ? WHERE name = ? AND NOT revoked", (True, name)
             )
             if changed:
+                _end_refresh_tokens(tx, name)
                 self.db.audit(tx, now, actor, "robot.revoke", name, {})
         return changed > 0
 
@@ -150,6 +160,7 @@ class RobotRecords:
             row = tx.one("SELECT id FROM robots WHERE name = ?", (name,))
             if row is None:
                 return False
+            tx.execute("DELETE FROM refresh_tokens WHERE robot_id = ?", (row[0],))
             tx.execute("DELETE FROM robot_scopes WHERE robot_id = ?", (row[0],))
             tx.execute("DELETE FROM robots WHERE id = ?", (row[0],))
             self.db.audit(tx, now, actor, "robot.delete", name, {})

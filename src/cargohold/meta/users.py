@@ -69,14 +69,29 @@ class UserRecords:
         return int(row[0]) if row else 0
 
     def set_password_hash(self, name: str, password_hash: str, actor: str, now: float) -> bool:
-        """Replace the hash (a reset, a change, or a rehash with newer parameters)."""
+        """A new password (a reset or a change): the hash is replaced and every refresh token
+        of the user ends with the old password."""
         with self.db.transaction() as tx:
             changed = tx.execute(
                 "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?",
                 (password_hash, now, name),
             )
-            if changed and actor:
+            if changed:
+                tx.execute(
+                    "DELETE FROM refresh_tokens WHERE user_id IN"
+                    " (SELECT id FROM users WHERE name = ?)",
+                    (name,),
+                )
                 self.db.audit(tx, now, actor, "user.password", name, {})
+        return changed > 0
+
+    def rehash_password(self, name: str, password_hash: str, now: float) -> bool:
+        """The same password hashed with newer parameters: nothing else changes."""
+        with self.db.transaction() as tx:
+            changed = tx.execute(
+                "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?",
+                (password_hash, now, name),
+            )
         return changed > 0
 
     def set_flags(
@@ -104,13 +119,14 @@ class UserRecords:
         return changed > 0
 
     def delete(self, name: str, actor: str, now: float) -> bool:
-        """Remove the user with its memberships and personal access tokens."""
+        """Remove the user with its memberships, personal access tokens and refresh tokens."""
         with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM users WHERE name = ?", (name,))
             if row is None:
                 return False
             # Explicit, not only ON DELETE CASCADE: SQLite enforces it per connection pragma.
             tx.execute("DELETE FROM project_members WHERE user_id = ?", (row[0],))
+            tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?", (row[0],))
             tx.execute("DELETE FROM access_tokens WHERE user_id = ?", (row[0],))
             tx.execute("DELETE FROM users WHERE id = ?", (row[0],))
             self.db.audit(tx, now, actor, "user.delete", name, {})

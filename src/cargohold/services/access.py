@@ -1,8 +1,8 @@
 """The access-control services of a process, built together (wiring.build_access_control).
 
 The HTTP layer asks `identity` who a caller is, these methods what it may do (the decisions
-themselves are policy/permissions.py's and policy/scopes.py's), and `tokens` to issue and
-verify registry tokens.
+themselves are policy/permissions.py's and policy/scopes.py's), `tokens` to issue and verify
+registry tokens, and `grants` what the token endpoint hands out.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TypeVar
 from cargohold.policy.permissions import PULL, Principal, Visibility, may, pull_visibility
 from cargohold.services.identity import AccessStores, IdentityService
 from cargohold.services.robots import RobotService
+from cargohold.services.token_grants import TokenGrantService
 from cargohold.services.tokens import TokenService
 
 T = TypeVar("T")
@@ -28,11 +29,11 @@ class AccessControl:
     identity: IdentityService
     robots: RobotService
     tokens: TokenService
+    grants: TokenGrantService
 
     def is_public(self, project: str) -> bool:
         """Whether anyone may pull from the project (a project without a row is private)."""
-        found = self.stores.projects.get(project)
-        return bool(found and found.public)
+        return self.stores.projects.is_public(project)
 
     def allowed(self, principal: Principal, action: str, project: str | None) -> bool:
         """Whether the principal may take the action in the project (None: a system action).

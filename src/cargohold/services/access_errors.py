@@ -23,12 +23,32 @@ class AuthenticationFailed(AccessError):
         super().__init__("authentication failed")
 
 
+class LoginThrottled(AuthenticationFailed):
+    """An attempt refused unchecked: the account or the client address failed too often
+    lately (slowed down) or is locked. `retry_after` says when to try again. The same for an
+    account that does not exist, so the answer does not tell whether it does."""
+
+
+class GrantRefused(AccessError):
+    """A refresh token that is unknown, expired or revoked, or whose holder may no longer
+    sign in (disabled, deleted, revoked, expired, or given a new password or secret). The
+    reason is for the log; the client is told only that the grant is not accepted."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__("the refresh token is not accepted")
+
+
 class PermissionDenied(AccessError):
     """An authenticated principal asked for something its roles do not allow."""
 
 
 class AccessInvalid(AccessError):
     """A request that cannot be carried out as given (a bad name, role, scope or expiry)."""
+
+
+class ScopeMalformed(AccessInvalid):
+    """A requested scope that does not follow the token spec's grammar."""
 
 
 class AccessNotFound(AccessError):

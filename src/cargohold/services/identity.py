@@ -23,6 +23,7 @@ from cargohold.services.access_errors import (
     AccessInvalid,
     AccessNotFound,
     AuthenticationFailed,
+    LoginThrottled,
 )
 from cargohold.services.secrets_hashing import (
     ACCESS_TOKEN_PREFIX,
@@ -53,12 +54,6 @@ class Identity:
 
     principal: Principal
     method: str  # PASSWORD, ROBOT_SECRET or ACCESS_TOKEN
-
-
-def _robot_principal(robot: Robot) -> Principal:
-    return Principal(
-        ROBOT, robot.name, scopes={s.project: frozenset(s.actions) for s in robot.scopes}
-    )
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,7 @@ class IdentityService:
             locked = self.account_throttle.locked(
                 account_state, now
             ) or self.address_throttle.locked(address_state, now)
-            raise AuthenticationFailed("locked" if locked else "throttled", max(waits))
+            raise LoginThrottled("locked" if locked else "throttled", max(waits))
         try:
             identity = self._check(name, secret, now)
         except AuthenticationFailed as failed:
@@ -154,9 +149,7 @@ class IdentityService:
             raise AuthenticationFailed("disabled")
         if self.passwords.needs_rehash(user.password_hash):
             # Hashed with older parameters: store one with today's, now that we know it.
-            self.stores.users.set_password_hash(
-                name, self.passwords.hash(password), "", self.clock()
-            )
+            self.stores.users.rehash_password(name, self.passwords.hash(password), self.clock())
         return self.principal_of(user)
 
     def _robot(self, name: str, secret: str, now: float) -> Principal:
@@ -167,7 +160,7 @@ class IdentityService:
             raise AuthenticationFailed("robot revoked")
         if robot.expires_at is not None and now >= robot.expires_at:
             raise AuthenticationFailed("robot expired")
-        return _robot_principal(robot)
+        return self.principal_of_robot(robot)
 
     def _access_token(self, name: str, secret: str, now: float) -> Principal:
         token = self.stores.tokens.by_hash(digest(secret))
@@ -196,7 +189,7 @@ class IdentityService:
                 or (robot.expires_at is not None and now >= robot.expires_at)
             ):
                 return NOBODY
-            return _robot_principal(robot)
+            return self.principal_of_robot(robot)
         user = self.stores.users.by_name(name)
         if user is None or user.disabled:
             return NOBODY
@@ -205,6 +198,12 @@ class IdentityService:
     def principal_of(self, user: User) -> Principal:
         roles = {p: Role(r) for p, r in self.stores.projects.roles_of(user.id).items()}
         return Principal(USER, user.name, system_admin=user.system_admin, roles=roles)
+
+    @staticmethod
+    def principal_of_robot(robot: Robot) -> Principal:
+        return Principal(
+            ROBOT, robot.name, scopes={s.project: frozenset(s.actions) for s in robot.scopes}
+        )
 
     def unlock(self, name: str) -> None:
         """Forget an account's failures (an operator's reset)."""
@@ -215,9 +214,12 @@ class IdentityService:
     def ensure_admin(self, password: str | None) -> str | None:
         """On first start (no users at all), create the system admin `admin` with the given
         password (CARGOHOLD_ADMIN_PASSWORD) or a generated one. Returns the generated
-        password, for the caller to print once; None when it was given or an admin exists."""
+        password, for the caller to print once; None when it was given or an admin exists.
+        A given password shorter than the minimum is AccessInvalid."""
         if self.stores.users.count() > 0:
             return None
+        if password:
+            self._check_password(password)
         chosen = password or new_password()
         created = self.stores.users.create(
             ADMIN_NAME, self.passwords.hash(chosen), True, SYSTEM_ACTOR, self.clock()

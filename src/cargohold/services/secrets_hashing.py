@@ -1,8 +1,8 @@
 """How secrets are kept: passwords as argon2 hashes, generated secrets as SHA-256 digests.
 
 A password is chosen by a person and may be guessed, so it gets a slow, salted hash
-(argon2id through argon2-cffi). Robot secrets and personal access tokens are 256 random
-bits made here: no guessing can find them, so a fast digest is as safe and lets a personal
+(argon2id through argon2-cffi). Robot secrets, personal access tokens and refresh tokens are 256
+random bits made here: no guessing can find them, so a fast digest is as safe and lets a personal
 access token be looked up by its digest (docs/decisions/022).
 """
 
@@ -18,6 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 # What a personal access token starts with: it tells a token from a password at a glance,
 # and secret scanners can look for it.
 ACCESS_TOKEN_PREFIX = "chpat_"
+# What a refresh token (the token endpoint's offline grant) starts with, for the same reasons.
+REFRESH_TOKEN_PREFIX = "chrt_"
 
 
 def new_secret() -> str:
@@ -27,6 +29,10 @@ def new_secret() -> str:
 
 def new_access_token() -> str:
     return ACCESS_TOKEN_PREFIX + new_secret()
+
+
+def new_refresh_token() -> str:
+    return REFRESH_TOKEN_PREFIX + new_secret()
 
 
 def new_password() -> str:

@@ -1,0 +1,87 @@
+"""`cargohold admin`: an operator's commands on the server's own stores, for when no one can
+sign in through the API (a forgotten or locked-out admin password).
+
+They read the same settings as `cargohold serve` (--config, CARGOHOLD_* variables,
+--data-dir) and work on its metadata store directly, whether the server runs or not.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cargohold.cli.common import ConfigOption, DataDirOption, fail
+from cargohold.config import ConfigError, Settings, load_settings
+
+admin_app = typer.Typer(
+    help="Operator commands on the server's own stores (no server needed).",
+    no_args_is_help=True,
+)
+
+# Who the audit log names for a change made here.
+CLI_ACTOR = "cli"
+
+
+def _settings(config: Path | None, data_dir: str | None) -> Settings:
+    try:
+        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    database = Path(settings.data_dir) / "cargohold.db"
+    if not settings.database_url and not database.is_file():
+        # A mistyped --data-dir must not look like a server without that user.
+        raise fail(f"no cargohold database in {Path(settings.data_dir).resolve()}")
+    return settings
+
+
+def _password_from_stdin() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise fail("--password-stdin: nothing on standard input")
+    return line.rstrip("\r\n")
+
+
+@admin_app.command("reset-password")
+def reset_password(
+    name: Annotated[str, typer.Argument(help="The user whose password to set.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the new password from standard input."),
+    ] = False,
+    config: ConfigOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Set a user's password (generated and printed when none is given) and lift any lockout
+    of the account. The user's refresh tokens stop working."""
+    import sqlite3
+
+    import psycopg
+    import sqlalchemy as sa
+
+    from cargohold.meta.database import Database
+    from cargohold.meta.db import make_engine
+    from cargohold.services.access_errors import AccessError
+    from cargohold.wiring import build_access_control
+
+    settings = _settings(config, data_dir)
+    chosen = _password_from_stdin() if password_stdin else None
+    engine = make_engine(settings.metadata_url)
+    try:
+        identity = build_access_control(settings, Database(engine)).identity
+        password = identity.reset_password(name, chosen, CLI_ACTOR)
+    except AccessError as exc:
+        raise fail(str(exc)) from None
+    except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error, OSError) as exc:
+        raise fail(f"cannot update the metadata store: {type(exc).__name__}") from None
+    finally:
+        engine.dispose()
+    if chosen is None:
+        # Only the password on standard output, for a script to capture.
+        print(password)
+    print(
+        f"password of {name!r} reset; any lockout of the account lifted; its refresh tokens ended",
+        file=sys.stderr,
+    )

@@ -1,0 +1,187 @@
+"""The token endpoint's decisions: who is asking, what they get, and refresh tokens.
+
+A grant is the registry token for the requested scopes, holding the intersection of what was
+asked and what the caller may do (an empty grant is a token too, not an error), and, for an
+authenticated caller who asks for it, a refresh token: a random secret shown once, stored as
+its SHA-256 digest (docs/decisions/022), that gets further registry tokens for the same user
+or robot without the password until it expires, is revoked, or its holder may no longer sign
+in. Scopes are parsed before any credential is checked, so a malformed request costs no
+password check and counts as no failed login.
+
+Plain synchronous code: the HTTP layer calls it on the boundary's pool (a password check is
+argon2, slow on purpose).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from cargohold.meta.refresh_tokens import Holder, RefreshTokenRecords
+from cargohold.policy.permissions import NOBODY, Principal
+from cargohold.policy.scopes import ResourceScope, ScopeError, grant, parse_scopes
+from cargohold.services.access_errors import AuthenticationFailed, GrantRefused, ScopeMalformed
+from cargohold.services.identity import (
+    ACCESS_TOKEN,
+    PASSWORD,
+    ROBOT_SECRET,
+    AccessStores,
+    Identity,
+    IdentityService,
+)
+from cargohold.services.secrets_hashing import digest, new_refresh_token
+from cargohold.services.tokens import InvalidToken, IssuedToken, TokenService
+
+Clock = Callable[[], float]
+DAY_SECONDS = 86400.0
+# A refresh token's use is written at most this often.
+REFRESH_USE_RESOLUTION_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A registry token, the access it carries, and the refresh token made with it (if one
+    was asked for, or the one it was obtained with)."""
+
+    subject: str
+    token: IssuedToken
+    access: tuple[ResourceScope, ...]
+    refresh_token: str | None = field(default=None, repr=False)
+
+    @property
+    def granted_scope(self) -> str:
+        """The granted scopes, space-separated (resources granted nothing are left out)."""
+        return " ".join(str(scope) for scope in self.access if scope.actions)
+
+
+class TokenGrantService:
+    def __init__(
+        self,
+        identity: IdentityService,
+        stores: AccessStores,
+        refresh_tokens: RefreshTokenRecords,
+        tokens: TokenService,
+        refresh_expiry_days: int,
+        clock: Clock,
+    ) -> None:
+        self.identity = identity
+        self.stores = stores
+        self.refresh_tokens = refresh_tokens
+        self.tokens = tokens
+        self.refresh_expiry_days = refresh_expiry_days
+        self.clock = clock
+
+    @property
+    def service(self) -> str:
+        """The one service tokens are issued for (their `aud`)."""
+        return self.tokens.service
+
+    # -- grants -----------------------------------------------------------------------------
+
+    def for_anonymous(self, scopes: Iterable[str]) -> Grant:
+        """What anyone may have: pull on public projects, the catalog."""
+        return self._issue(NOBODY, _requested(scopes))
+
+    def for_credentials(
+        self,
+        name: str,
+        secret: str,
+        address: str,
+        scopes: Iterable[str],
+        offline: bool,
+        client_id: str,
+    ) -> Grant:
+        """A user's password or personal access token, or a robot's secret. Raises
+        ScopeMalformed, AuthenticationFailed (LoginThrottled when throttled or locked)."""
+        requested = _requested(scopes)
+        identity = self.identity.authenticate(name, secret, address)
+        refresh = self._new_refresh_token(identity, secret, client_id) if offline else None
+        return self._issue(identity.principal, requested, refresh)
+
+    def for_refresh_token(self, refresh_token: str, scopes: Iterable[str]) -> Grant:
+        """A new registry token for the refresh token's holder, with the holder's access as
+        it is now; the refresh token stays the same. Raises ScopeMalformed, GrantRefused."""
+        requested = _requested(scopes)
+        now = self.clock()
+        stored = self.refresh_tokens.by_hash(digest(refresh_token))
+        if stored is None:
+            raise GrantRefused("unknown refresh token")
+        if now >= stored.expires_at:
+            raise GrantRefused("refresh token expired")
+        principal = self._holder_principal(stored.holder, now)
+        self.refresh_tokens.touch(stored.id, now, REFRESH_USE_RESOLUTION_SECONDS)
+        return self._issue(principal, requested, refresh_token)
+
+    def _issue(
+        self, principal: Principal, requested: list[ResourceScope], refresh: str | None = None
+    ) -> Grant:
+        access = tuple(grant(principal, requested, self.stores.projects.is_public))
+        return Grant(principal.name, self.tokens.issue(principal.name, access), access, refresh)
+
+    # -- refresh tokens ---------------------------------------------------------------------
+
+    def _new_refresh_token(self, identity: Identity, secret: str, client_id: str) -> str:
+        now = self.clock()
+        expires_at = now + self.refresh_expiry_days * DAY_SECONDS
+        holder, credential_expires_at = self._holder_of(identity, secret)
+        if credential_expires_at is not None:
+            # A refresh token never outlives the credential that obtained it.
+            expires_at = min(expires_at, credential_expires_at)
+        text = new_refresh_token()
+        self.refresh_tokens.create(digest(text), holder, client_id, expires_at, now)
+        return text
+
+    def _holder_of(self, identity: Identity, secret: str) -> tuple[Holder, float | None]:
+        name = identity.principal.name
+        if identity.method == ROBOT_SECRET:
+            robot = self.stores.robots.by_name(name)
+            if robot is not None:
+                return Holder(name, robot_id=robot.id), robot.expires_at
+        elif identity.method == ACCESS_TOKEN:
+            token = self.stores.tokens.by_hash(digest(secret))
+            if token is not None:
+                return Holder(
+                    name, user_id=token.user_id, access_token_id=token.id
+                ), token.expires_at
+        elif identity.method == PASSWORD:
+            user = self.stores.users.by_name(name)
+            if user is not None:
+                return Holder(name, user_id=user.id), None
+        # Deleted between its authentication and now.
+        raise AuthenticationFailed("credential gone")
+
+    def _holder_principal(self, holder: Holder, now: float) -> Principal:
+        """The holder as it is now; GrantRefused when it may no longer sign in."""
+        if holder.user_id is not None:
+            user = self.stores.users.by_id(holder.user_id)
+            if user is None or user.disabled:
+                raise GrantRefused("user deleted or disabled")
+            return self.identity.principal_of(user)
+        robot = self.stores.robots.by_name(holder.subject)
+        if robot is None or robot.id != holder.robot_id:
+            raise GrantRefused("robot deleted")
+        if robot.revoked:
+            raise GrantRefused("robot revoked")
+        if robot.expires_at is not None and now >= robot.expires_at:
+            raise GrantRefused("robot expired")
+        return self.identity.principal_of_robot(robot)
+
+    def revoke(self, text: str) -> bool:
+        """Revoke a refresh token; False when it is none of ours (not an error: RFC 7009)."""
+        return self.refresh_tokens.revoke(digest(text), self.clock()) is not None
+
+    def is_registry_token(self, text: str) -> bool:
+        """Whether the text is a valid registry token of ours (those cannot be revoked: they
+        are short-lived and checked without a lookup)."""
+        try:
+            self.tokens.verify(text)
+        except InvalidToken:
+            return False
+        return True
+
+
+def _requested(scopes: Iterable[str]) -> list[ResourceScope]:
+    try:
+        return parse_scopes(scopes)
+    except ScopeError as exc:
+        raise ScopeMalformed(str(exc)) from None

@@ -1,0 +1,176 @@
+"""The first start of a server: the system admin, its password from the environment or
+generated and shown once in the log, and `cargohold admin reset-password` run beside it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import jwt
+
+from tests.api.helpers import assert_error
+from tests.support.ports import free_port
+from tests.support.server import CARGOHOLD, CargoholdServer
+
+
+def _token(server: CargoholdServer, password: str, name: str = "admin") -> httpx.Response:
+    return httpx.get(
+        f"{server.url}/auth/token",
+        params={"service": "cargohold", "scope": "repository:any/app:pull,push,delete"},
+        auth=(name, password),
+        timeout=60,
+    )
+
+
+def _admin_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARGOHOLD_")}
+    return subprocess.run(
+        [CARGOHOLD, "admin", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_a_generated_admin_password_is_shown_once_with_a_docker_login_line(
+    tmp_path: Path,
+) -> None:
+    server = CargoholdServer(tmp_path / "data", admin_password="").start()
+    try:
+        [line] = server.first_start_lines()
+        password = server.admin_password
+        assert len(password) >= 16
+        assert f"docker login {server.host} --username admin --password-stdin" in line
+        assert f"echo '{password}' |" in line
+        response = _token(server, password)
+        assert response.status_code == 200, response.text
+        claims = jwt.decode(response.json()["token"], options={"verify_signature": False})
+        # A system admin: every action anywhere.
+        assert claims["access"][0]["actions"] == ["delete", "pull", "push"]
+        server.restart()
+        assert len(server.first_start_lines()) == 1  # the second start shows nothing
+        assert _token(server, password).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_the_admin_password_from_the_environment_is_used_and_never_logged(
+    tmp_path: Path,
+) -> None:
+    server = CargoholdServer(tmp_path / "data", admin_password="chosen by the operator").start()
+    try:
+        assert server.first_start_lines() == []
+        assert _token(server, "chosen by the operator").status_code == 200
+        assert "chosen by the operator" not in server.log_path.read_text()
+    finally:
+        server.stop()
+
+
+def test_a_too_short_admin_password_refuses_to_start_with_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "CARGOHOLD_ADMIN_PASSWORD": "short"}
+    done = subprocess.run(
+        [
+            CARGOHOLD,
+            "serve",
+            "--addr",
+            f"127.0.0.1:{free_port()}",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    # The schema is migrated first (its log lines); the refusal is one line, no traceback.
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == "error: CARGOHOLD_ADMIN_PASSWORD: a password needs at least 8 characters"
+    assert "Traceback" not in done.stderr
+
+
+def test_reset_password_sets_a_new_one_and_lifts_the_lockout(tmp_path: Path) -> None:
+    server = CargoholdServer(
+        tmp_path / "data",
+        extra_env={
+            "CARGOHOLD_AUTH_LOCKOUT_THRESHOLD": "1",
+            "CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0",
+            "CARGOHOLD_AUTH_ADDRESS_LOCKOUT_THRESHOLD": "1000",
+        },
+    ).start()
+    data_dir = str(server.data_dir)
+    try:
+        old = server.admin_password
+        refresh = httpx.get(
+            f"{server.url}/auth/token",
+            params={"service": "cargohold", "offline_token": "true"},
+            auth=server.admin_auth,
+            timeout=60,
+        ).json()["refresh_token"]
+        assert_error(_token(server, "a wrong guess"), 401, "UNAUTHORIZED")
+        assert_error(_token(server, old), 429, "TOOMANYREQUESTS")  # locked out
+
+        generated = _admin_cli("reset-password", "admin", "--data-dir", data_dir)
+        assert generated.returncode == 0, generated.stderr
+        new = generated.stdout.strip()
+        assert len(new) >= 16 and new != old
+        assert "lockout" in generated.stderr and new not in generated.stderr
+        assert _token(server, new).status_code == 200  # the lock is lifted
+        assert_error(_token(server, old), 401, "UNAUTHORIZED")
+        ended = httpx.post(
+            f"{server.url}/auth/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": refresh,
+                "service": "cargohold",
+                "client_id": "tests",
+            },
+            timeout=60,
+        )
+        assert ended.status_code == 400 and ended.json()["error"] == "invalid_grant"
+
+        chosen = _admin_cli(
+            "reset-password",
+            "admin",
+            "--password-stdin",
+            "--data-dir",
+            data_dir,
+            stdin="a chosen password\n",
+        )
+        assert chosen.returncode == 0, chosen.stderr
+        assert chosen.stdout == ""
+        assert _token(server, "a chosen password").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_reset_password_refusals_are_one_line(tmp_path: Path) -> None:
+    server = CargoholdServer(tmp_path / "data").start()
+    data_dir = str(server.data_dir)
+    try:
+        cases = [
+            (("reset-password", "nobody", "--data-dir", data_dir), "", "no user 'nobody'"),
+            (
+                ("reset-password", "admin", "--password-stdin", "--data-dir", data_dir),
+                "short\n",
+                "at least 8 characters",
+            ),
+            (("reset-password", "admin", "--password-stdin", "--data-dir", data_dir), "", "stdin"),
+            (
+                ("reset-password", "admin", "--data-dir", str(tmp_path / "elsewhere")),
+                "",
+                "no cargohold database",
+            ),
+        ]
+        for args, stdin, expected in cases:
+            done = _admin_cli(*args, stdin=stdin)
+            assert done.returncode == 1, (args, done.stdout, done.stderr)
+            assert done.stderr.startswith("error: ") and expected in done.stderr, done.stderr
+            assert done.stderr.count("\n") == 1 and done.stdout == ""
+        assert _token(server, server.admin_password).status_code == 200  # unchanged
+    finally:
+        server.stop()
