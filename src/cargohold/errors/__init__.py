@@ -34,7 +34,9 @@ from cargohold.errors.base import (
 from cargohold.errors.helpers import (
     check_push,
     is_disk_full,
+    pull_limit_reached,
     quota_denied,
+    rate_limit_headers,
 )
 from cargohold.errors.registry import (
     BlobUnknown,
@@ -124,5 +126,7 @@ __all__ = [
     "VulnDbImportRefused",
     "check_push",
     "is_disk_full",
+    "pull_limit_reached",
     "quota_denied",
+    "rate_limit_headers",
 ]
