@@ -3,10 +3,16 @@ which budget each kind of caller is counted against."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from cargohold.config import load_settings
-from cargohold.meta.pull_counters import PullWindow
+from cargohold.config import Settings, load_settings
+from cargohold.errors import Denied, ManifestUnknown, TooManyRequests
+from cargohold.meta.manifests import StoredManifest
+from cargohold.meta.pull_counters import PullCounterRecords, PullWindow
+from cargohold.oci import mediatypes as mt
 from cargohold.policy.permissions import ROBOT, USER, Principal
 from cargohold.policy.pull_limits import (
     Budget,
@@ -18,9 +24,14 @@ from cargohold.policy.pull_limits import (
     peek,
     take,
 )
+from cargohold.server import prepare
 from cargohold.services.caller import PASSWORD_METHOD, ROBOT_METHOD, Caller, anonymous_caller
+from cargohold.services.extension_points import PullGate
+from cargohold.services.pull_counters import DatabasePullCounters
 from cargohold.services.pull_limits import PullRateLimiter
-from cargohold.wiring import pull_limits_of
+from cargohold.services.registry import RegistryService
+from cargohold.wiring import build_services, pull_limits_of
+from tests.unit.test_extension_points import ARTIFACT
 
 LIMIT = RateLimit(pulls=3, window_seconds=100)
 T0 = 1_800_000_000.0
@@ -134,3 +145,64 @@ def test_the_settings_give_each_class_its_count_and_window() -> None:
         anonymous=RateLimit(100, 21600), user=RateLimit(200, 21600), robot=None
     )
     assert not pull_limits_of(load_settings(env={})).any
+
+
+def _index_of(child: bytes, digest: str) -> bytes:
+    entry = {"mediaType": mt.OCI_MANIFEST, "digest": digest, "size": len(child)}
+    return json.dumps(
+        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [entry]}
+    ).encode()
+
+
+def test_only_a_served_image_pull_is_counted(tmp_path: Path) -> None:
+    """Through the limiter over the embedded store: a pull a gate refuses, a missing
+    manifest, an index GET and a HEAD count nothing; the third image GET is refused with the
+    limit's headers and Retry-After."""
+    settings = Settings(data_dir=str(tmp_path), scanning=False, job_workers=0)
+    prepare(settings)
+    services = build_services(settings)
+    old = services.registry
+
+    def deny(repository: str, stored: StoredManifest) -> None:
+        raise Denied("a scan policy refuses it")
+
+    gate = PullGate(applies=lambda r: r == "team/closed", check=deny, refresh=lambda: None)
+    registry = RegistryService(
+        old.meta, old.blobs, old.access, old.pulls, old.tag_rules, old.holds, [], [gate]
+    )
+    clock_now = [T0]
+    counters = DatabasePullCounters(PullCounterRecords(old.meta.db), 100, lambda: clock_now[0])
+    limiter = PullRateLimiter(PullLimits(anonymous=RateLimit(2, 100)), counters, registry)
+    budget = limiter.budget_of(STRANGER)
+    assert budget is not None
+    for repository in ("team/app", "team/closed"):
+        image = registry.put_manifest(repository, "v1", ARTIFACT, mt.OCI_MANIFEST)
+        registry.put_manifest(repository, "multi", _index_of(ARTIFACT, image.digest), mt.OCI_INDEX)
+
+    with pytest.raises(Denied):
+        limiter.manifest("team/closed", "v1", True, budget)
+    with pytest.raises(ManifestUnknown):
+        limiter.manifest("team/app", "missing", True, budget)
+    assert limiter.manifest("team/app", "multi", True, budget)[1] == RateStatus(
+        RateLimit(2, 100), 2, 0
+    )
+    assert limiter.manifest("team/app", "v1", False, budget)[1] == RateStatus(
+        RateLimit(2, 100), 2, 0
+    )
+    assert [limiter.manifest("team/app", "v1", True, budget)[1] for _ in range(2)] == [
+        RateStatus(RateLimit(2, 100), 1, 0),
+        RateStatus(RateLimit(2, 100), 0, 100),
+    ]
+    clock_now[0] = T0 + 30
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.manifest("team/app", "v1", True, budget)
+    assert refused.value.headers == {
+        "ratelimit-limit": "2;w=100",
+        "ratelimit-remaining": "0;w=100",
+        "Retry-After": "70",
+    }
+    # An index is still served over the limit: it is not a pull.
+    assert limiter.manifest("team/app", "multi", True, budget)[1] == RateStatus(
+        RateLimit(2, 100), 0, 70
+    )
+    services.jobs.queue.stop()

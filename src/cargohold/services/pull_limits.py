@@ -77,22 +77,23 @@ class PullRateLimiter:
         self.counters.purge()
 
     def _take(self, budget: Budget) -> RateStatus | None:
-        try:
-            return self.counters.take(budget)
-        except CountersUnavailable as exc:
-            self._unavailable(exc)
-            return None
+        return self._count(self.counters.take, budget)
 
     def _peek(self, budget: Budget) -> RateStatus | None:
-        try:
-            return self.counters.peek(budget)
-        except CountersUnavailable as exc:
-            self._unavailable(exc)
-            return None
+        return self._count(self.counters.peek, budget)
 
-    def _unavailable(self, exc: CountersUnavailable) -> None:
-        # Pulls go on while the store is down; one line a minute says so, not one per pull.
-        now = self._clock()
-        if now - self._last_unavailable_log >= UNAVAILABLE_LOG_SECONDS:
-            self._last_unavailable_log = now
-            log.warning("pull rate limits not applied: the counter store is unreachable: %s", exc)
+    def _count(
+        self, operation: Callable[[Budget], RateStatus], budget: Budget
+    ) -> RateStatus | None:
+        """The counter store's answer; None when it cannot be reached. Pulls go on while it is
+        down; one line a minute says so, not one per pull."""
+        try:
+            return operation(budget)
+        except CountersUnavailable as exc:
+            now = self._clock()
+            if now - self._last_unavailable_log >= UNAVAILABLE_LOG_SECONDS:
+                self._last_unavailable_log = now
+                log.warning(
+                    "pull rate limits not applied: the counter store is unreachable: %s", exc
+                )
+            return None
