@@ -120,6 +120,17 @@ class Settings:
     # Refresh tokens (`offline_token=true`, `access_type=offline`): how long one keeps working
     # unless its holder is disabled, deleted, revoked or has its password reset first.
     auth_refresh_token_expiry_days: int = 30
+    # Pull rate limits (docs/security.md#pull-rate-limits): pulls (GETs of an image manifest)
+    # per window, for anonymous callers (by client address), users and robots (by name); 0: no
+    # limit. Docker Hub's, as an example: 100 anonymous and 200 authenticated per 21600 s (6 h).
+    # The counters live beside the metadata ("") or in Redis ("redis://host:port/db").
+    pull_limit_anonymous: int = 0
+    pull_limit_anonymous_window_seconds: int = 21600
+    pull_limit_user: int = 0
+    pull_limit_user_window_seconds: int = 21600
+    pull_limit_robot: int = 0
+    pull_limit_robot_window_seconds: int = 21600
+    pull_limit_store: str = ""
 
     @property
     def sla_days(self) -> dict[str, int]:
@@ -235,6 +246,7 @@ def _validate(settings: Settings) -> Settings:
     if settings.max_client_connections < settings.workers:
         raise ConfigError("max_client_connections must be at least workers (one per worker)")
     _validate_auth(settings)
+    _validate_pull_limits(settings)
     for name in ("lifecycle_schedule", "gc_schedule", "vulndb_schedule"):
         try:
             parse_schedule(getattr(settings, name))
@@ -273,6 +285,21 @@ def _validate_auth(settings: Settings) -> None:
         raise ConfigError(
             f"auth_refresh_token_expiry_days must be from 1 to {MAX_REFRESH_TOKEN_EXPIRY_DAYS}"
         )
+
+
+# The classes of caller a pull rate limit is set for (pull_limit_<class>, ..._window_seconds).
+PULL_LIMIT_CLASSES = ("anonymous", "user", "robot")
+
+
+def _validate_pull_limits(settings: Settings) -> None:
+    for kind in PULL_LIMIT_CLASSES:
+        if getattr(settings, f"pull_limit_{kind}") < 0:
+            raise ConfigError(f"pull_limit_{kind} must be 0 (no limit) or a number of pulls")
+        if getattr(settings, f"pull_limit_{kind}_window_seconds") < 1:
+            raise ConfigError(f"pull_limit_{kind}_window_seconds must be 1 or more")
+    store = settings.pull_limit_store
+    if store and not store.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"pull_limit_store must be empty or a redis:// URL, got {store!r}")
 
 
 def load_settings(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from cargohold.config import STORAGE_DRIVERS, ConfigError, Settings
+from cargohold.config import PULL_LIMIT_CLASSES, STORAGE_DRIVERS, ConfigError, Settings
 from cargohold.extensions.base import CoreServices, Extension
 from cargohold.jobs.queue import JobQueue, open_huey
 from cargohold.meta.access_tokens import AccessTokenRecords
@@ -26,12 +26,14 @@ from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
 from cargohold.meta.login_failures import LoginFailureRecords
 from cargohold.meta.projects import ProjectRecords
+from cargohold.meta.pull_counters import PullCounterRecords
 from cargohold.meta.refresh_tokens import RefreshTokenRecords
 from cargohold.meta.robots import RobotRecords
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.users import UserRecords
 from cargohold.policy.access import AccessPolicy, AllowAll, ReadOnly
 from cargohold.policy.login_throttle import LoginThrottle
+from cargohold.policy.pull_limits import PullLimits, RateLimit
 from cargohold.services.access import AccessControl
 from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
@@ -40,6 +42,8 @@ from cargohold.services.identity import AccessStores, IdentityService
 from cargohold.services.jobs import JobService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.listings import RegistryListings
+from cargohold.services.pull_counters import DatabasePullCounters, PullCounters
+from cargohold.services.pull_limits import PullRateLimiter
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
 from cargohold.services.registry import RegistryService
@@ -82,6 +86,8 @@ class Services:
     extensions: dict[str, Extension]
     # Users, projects, robots, tokens (not enforced on any route yet).
     access: AccessControl
+    # Pull rate limits per class of caller (off unless a limit is set).
+    pull_limits: PullRateLimiter
 
     def enabled_extensions(self) -> list[Extension]:
         return [ext for ext in self.extensions.values() if ext.enabled]
@@ -186,6 +192,37 @@ def token_service(settings: Settings, clock: Callable[[], float] = time.time) ->
     )
 
 
+def pull_limits_of(settings: Settings) -> PullLimits:
+    """Each class's limit from the settings; a count of 0 sets none."""
+
+    def limit(kind: str) -> RateLimit | None:
+        pulls = getattr(settings, f"pull_limit_{kind}")
+        window = getattr(settings, f"pull_limit_{kind}_window_seconds")
+        return RateLimit(pulls, window) if pulls > 0 else None
+
+    anonymous, user, robot = (limit(kind) for kind in PULL_LIMIT_CLASSES)
+    return PullLimits(anonymous=anonymous, user=user, robot=robot)
+
+
+def build_pull_limits(
+    settings: Settings, db: Database, registry: RegistryService, clock: Callable[[], float]
+) -> PullRateLimiter:
+    """The limiter over the counter store `pull_limit_store` names: Redis for a redis:// URL
+    (imported only then), else the metadata store."""
+    limits = pull_limits_of(settings)
+    counters: PullCounters
+    if limits.any and settings.pull_limit_store:
+        from cargohold.services.pull_counters_redis import RedisPullCounters
+
+        counters = RedisPullCounters(settings.pull_limit_store)
+    else:
+        longest = max(
+            getattr(settings, f"pull_limit_{kind}_window_seconds") for kind in PULL_LIMIT_CLASSES
+        )
+        counters = DatabasePullCounters(PullCounterRecords(db), longest, clock)
+    return PullRateLimiter(limits, counters, registry)
+
+
 def _load_extensions(settings: Settings, core: CoreServices) -> dict[str, Extension]:
     """Each extension's enabled module, or its disabled twin, which imports nothing of it."""
     if settings.scanning:
@@ -263,4 +300,5 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         space=space,
         extensions=extensions,
         access=build_access_control(settings, meta.db),
+        pull_limits=build_pull_limits(settings, meta.db, registry, time.time),
     )

@@ -169,3 +169,26 @@ def test_token_keys_default_to_the_data_directory() -> None:
     )
     configured = load_settings(env={"CARGOHOLD_AUTH_TOKEN_KEY_DIR": "/etc/cargohold/keys"})
     assert configured.token_key_dir == Path("/etc/cargohold/keys")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PULL_LIMIT_ANONYMOUS", "-1", "pull_limit_anonymous must be 0 \\(no limit\\)"),
+        ("PULL_LIMIT_USER", "many", "setting 'pull_limit_user' expects int"),
+        ("PULL_LIMIT_ROBOT_WINDOW_SECONDS", "0", "pull_limit_robot_window_seconds must be 1"),
+        ("PULL_LIMIT_USER_WINDOW_SECONDS", "6h", "expects int"),
+        ("PULL_LIMIT_STORE", "memcached://x", "pull_limit_store must be empty or a redis://"),
+    ],
+)
+def test_pull_limit_settings_are_checked(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env={f"CARGOHOLD_{name}": value})
+
+
+def test_pull_limits_are_off_by_default_with_docker_hubs_window() -> None:
+    defaults = load_settings(env={})
+    assert (defaults.pull_limit_anonymous, defaults.pull_limit_user) == (0, 0)
+    assert defaults.pull_limit_robot == 0
+    assert defaults.pull_limit_anonymous_window_seconds == 21600
+    assert defaults.pull_limit_store == ""

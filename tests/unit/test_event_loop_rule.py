@@ -35,7 +35,13 @@ FAST_READS = {
 # refresh_pull_gates), never inside a fast read nor called directly from api/.
 FAST_READ_METHODS = {("services/registry.py", "RegistryService", "get_manifest")}
 GATE_QUERIES = {f.name for f in dataclasses.fields(PullGate)} - {"applies"}
-POOL_ONLY = GATE_QUERIES | {"pass_gates", "refresh_pull_gates", "check_pull", "reload"}
+POOL_ONLY = GATE_QUERIES | {
+    "pass_gates",
+    "check_gates",
+    "refresh_pull_gates",
+    "check_pull",
+    "reload",
+}
 
 
 def _modules(*layers: str) -> Iterator[tuple[str, ast.Module]]:

@@ -136,6 +136,20 @@ async def _refresh_pull_gates(ctx: AppContext) -> None:
         await asyncio.sleep(PULL_GATE_REFRESH_SECONDS)
 
 
+# How often a server process forgets the pull-limit windows that have ended (a DELETE on the
+# pool; a window that ended counts nothing even before it is purged).
+PULL_COUNTER_PURGE_SECONDS = 600.0
+
+
+async def _purge_pull_counters(ctx: AppContext) -> None:
+    while True:
+        await asyncio.sleep(PULL_COUNTER_PURGE_SECONDS)
+        try:
+            await in_pool(ctx.pull_limits.purge)
+        except Exception:
+            log.exception("purging pull-limit windows failed; will retry")
+
+
 def _scanning_routes() -> Sequence[BaseRoute]:
     from cargohold.api.scanning import ROUTES as SCANNING_ROUTES
 
@@ -168,6 +182,8 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
         housekeeping = [asyncio.create_task(_expire_idle_uploads(ctx))]
         if ctx.registry.pull_gates:
             housekeeping.append(asyncio.create_task(_refresh_pull_gates(ctx)))
+        if ctx.pull_limits.enabled:
+            housekeeping.append(asyncio.create_task(_purge_pull_counters(ctx)))
         try:
             yield
         finally:

@@ -42,7 +42,9 @@ from cargohold.errors.base import (
 from cargohold.errors.helpers import (
     check_push,
     is_disk_full,
+    pull_limit_reached,
     quota_denied,
+    rate_limit_headers,
 )
 from cargohold.errors.registry import (
     BlobUnknown,
@@ -139,5 +141,7 @@ __all__ = [
     "VulnDbImportRefused",
     "check_push",
     "is_disk_full",
+    "pull_limit_reached",
     "quota_denied",
+    "rate_limit_headers",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 
 from cargohold.errors.base import RegistryError
-from cargohold.errors.registry import Denied
+from cargohold.errors.registry import Denied, TooManyRequests
 
 
 def check_push(denial: str | None, repository: str) -> None:
@@ -20,6 +20,29 @@ def quota_denied(project: str, usage: int, adding: int, limit: int) -> RegistryE
         f"storage quota of project {project} exceeded: {usage} bytes used + {adding} bytes "
         f"pushed would exceed the limit of {limit} bytes",
         detail={"project": project, "usage": usage, "adding": adding, "limit": limit},
+    )
+
+
+def rate_limit_headers(limit: int, window_seconds: int, remaining: int) -> dict[str, str]:
+    """Docker Hub's pull rate-limit headers, in the IETF RateLimit draft's `limit;w=window`
+    form (`w` is the window's length, not when it ends)."""
+    return {
+        "ratelimit-limit": f"{limit};w={window_seconds}",
+        "ratelimit-remaining": f"{remaining};w={window_seconds}",
+    }
+
+
+def pull_limit_reached(limit: int, window_seconds: int, retry_after: int) -> RegistryError:
+    """TOOMANYREQUESTS for a pull over the caller's rate limit, with the limit's headers and
+    `Retry-After`: the seconds until a pull is counted again."""
+    return TooManyRequests(
+        f"pull rate limit reached: {limit} pulls per {window_seconds} seconds; "
+        f"a pull is possible again in {retry_after} s",
+        detail={"limit": limit, "windowSeconds": window_seconds, "retryAfterSeconds": retry_after},
+        headers={
+            **rate_limit_headers(limit, window_seconds, 0),
+            "Retry-After": str(retry_after),
+        },
     )
 
 

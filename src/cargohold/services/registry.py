@@ -327,11 +327,20 @@ class RegistryService:
     def pass_gates(self, repository: str, stored: StoredManifest) -> StoredManifest:
         """Finish a pull that get_manifest handed over (GatedPull): the checks of the gates
         that apply (they may query: off the event loop), in order, then the pull is counted."""
+        self.check_gates(repository, stored)
+        self.record_pull(stored)
+        return stored
+
+    def check_gates(self, repository: str, stored: StoredManifest) -> None:
+        """The checks of the pull gates that apply, in order (they may query: off the event
+        loop); one refuses by raising."""
         for gate in self.pull_gates:
             if gate.applies(repository):
                 gate.check(repository, stored)
+
+    def record_pull(self, stored: StoredManifest) -> None:
+        """Note the pull's time (buffered in memory, written in batches)."""
         self.pulls.record(stored.id)
-        return stored
 
     def refresh_pull_gates(self) -> None:
         """Reload what the pull gates answer `applies` from (queries: off the event loop)."""

@@ -10,8 +10,9 @@ from cargohold.api.boundary import fast_read, in_pool
 from cargohold.api.callers import caller_of
 from cargohold.api.context import context
 from cargohold.api.responses import RawResponse
-from cargohold.errors import ManifestTooLarge, RegistryError
+from cargohold.errors import ManifestTooLarge, RegistryError, rate_limit_headers
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
+from cargohold.policy.pull_limits import RateStatus
 from cargohold.services.registry import GatedPull
 
 
@@ -21,6 +22,14 @@ def _too_large(limit: int) -> RegistryError:
     return ManifestTooLarge(f"manifest is larger than {limit} bytes", headers=CLOSE)
 
 
+def rate_limit_header_list(status: RateStatus) -> list[tuple[bytes, bytes]]:
+    """`ratelimit-limit` and `ratelimit-remaining`, as Docker Hub sends them on manifest
+    GET and HEAD when a limit applies."""
+    limit = status.limit
+    headers = rate_limit_headers(limit.pulls, limit.window_seconds, status.remaining)
+    return [(key.encode("latin-1"), value.encode("latin-1")) for key, value in headers.items()]
+
+
 async def manifest(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["name"]
@@ -28,12 +37,22 @@ async def manifest(request: Request) -> Response:
     method = request.method
 
     if method in ("GET", "HEAD"):
-        try:
-            stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
-        except GatedPull as gated:
-            # A pull gate applies to this repository (a project with a scan policy): its check
-            # queries, so it runs on the pool; every other GET stays a fast read.
-            stored = await in_pool(ctx.registry.pass_gates, name, gated.stored)
+        # With every limit off (the default) nothing more is asked: the GET stays a fast read.
+        limits = ctx.pull_limits
+        budget = limits.budget_of(caller_of(request)) if limits.enabled else None
+        status: RateStatus | None = None
+        if budget is not None:
+            # Counting touches the database or Redis: the whole GET or HEAD runs on the pool.
+            stored, status = await in_pool(
+                limits.manifest, name, reference, method == "GET", budget
+            )
+        else:
+            try:
+                stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
+            except GatedPull as gated:
+                # A pull gate applies to this repository (a project with a scan policy): its
+                # check queries, so it runs on the pool; every other GET stays a fast read.
+                stored = await in_pool(ctx.registry.pass_gates, name, gated.stored)
         digest = stored.digest.encode("latin-1")
         headers = [
             (b"docker-content-digest", digest),
@@ -43,6 +62,8 @@ async def manifest(request: Request) -> Response:
         ]
         if stored.subject_digest:
             headers.append((b"oci-subject", stored.subject_digest.encode("latin-1")))
+        if status is not None:
+            headers.extend(rate_limit_header_list(status))
         return RawResponse(stored.content if method == "GET" else b"", headers)
 
     if method == "PUT":
