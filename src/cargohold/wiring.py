@@ -32,6 +32,7 @@ from cargohold.meta.users import UserRecords
 from cargohold.policy.access import AccessPolicy, AllowAll, ReadOnly
 from cargohold.policy.login_throttle import LoginThrottle
 from cargohold.services.access import AccessControl
+from cargohold.services.audit import AuditTrail
 from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
@@ -80,6 +81,8 @@ class Services:
     extensions: dict[str, Extension]
     # Users, projects, robots, tokens (not enforced on any route yet).
     access: AccessControl
+    # The audit log: what no stored change records (pulls, logins, denials), reads, retention.
+    audit: AuditTrail
 
     def enabled_extensions(self) -> list[Extension]:
         return [ext for ext in self.extensions.values() if ext.enabled]
@@ -125,10 +128,11 @@ def access_policy(settings: Settings) -> AccessPolicy:
 
 
 def build_access_control(
-    settings: Settings, db: Database, clock: Callable[[], float] = time.time
+    settings: Settings, db: Database, trail: AuditTrail, clock: Callable[[], float] = time.time
 ) -> AccessControl:
     """Identity, robots and registry tokens over the metadata store. Building them reads
-    nothing and writes nothing: the signing keys are read (or made) on first use."""
+    nothing and writes nothing: the signing keys are read (or made) on first use. Logins and
+    refused grants are noted in `trail`, which the process's pull recorder flushes."""
     stores = AccessStores(
         users=UserRecords(db),
         projects=ProjectRecords(db),
@@ -151,6 +155,7 @@ def build_access_control(
         account_throttle=throttle(settings.auth_lockout_threshold),
         address_throttle=throttle(settings.auth_address_lockout_threshold),
         robot_prefix=settings.auth_robot_prefix,
+        trail=trail,
         clock=clock,
     )
     robots = RobotService(
@@ -158,6 +163,7 @@ def build_access_control(
         stores.projects,
         settings.auth_robot_prefix,
         settings.auth_robot_expiry_days,
+        trail,
         clock,
     )
     tokens = TokenService(
@@ -186,7 +192,9 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
     engine = make_engine(settings.metadata_url)
     meta = MetadataStore(engine, settings.gc_grace_seconds)
     blobs = blob_store_from_settings(settings)
-    pulls = PullRecorder(meta.manifests, settings.pull_flush_seconds)
+    audit = AuditTrail(meta.audit_log, settings.audit_retention_days, time.time)
+    # Its thread also writes the audit trail's notes (pulls, logins, denials).
+    pulls = PullRecorder(meta.manifests, audit, settings.pull_flush_seconds)
     access = access_policy(settings)
     tag_rules = TagRuleService(meta.tag_rules)
     holds = HoldService(meta.holds)
@@ -208,9 +216,12 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
     queue = JobQueue(
         open_huey(settings.job_store, settings.metadata_url, settings.data_dir, lean=lean)
     )
-    jobs = JobService(meta, queue, gc, lifecycle)
+    jobs = JobService(meta, queue, gc, lifecycle, audit)
     jobs.add_schedules(
-        settings.gc_schedule, settings.gc_schedule_untagged, settings.lifecycle_schedule
+        settings.gc_schedule,
+        settings.gc_schedule_untagged,
+        settings.lifecycle_schedule,
+        settings.audit_purge_schedule,
     )
     extensions = _load_extensions(settings, CoreServices(engine, meta, blobs, jobs))
     enabled = [ext for ext in extensions.values() if ext.enabled]
@@ -224,6 +235,7 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         pulls,
         tag_rules,
         holds,
+        audit,
         on_push=[hook for ext in enabled for hook in ext.on_push],
         pull_gates=[gate for ext in enabled for gate in ext.pull_gates],
     )
@@ -246,5 +258,6 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         fsck=BlobConsistencyCheck(meta.blobs, blobs),
         space=space,
         extensions=extensions,
-        access=build_access_control(settings, meta.db),
+        access=build_access_control(settings, meta.db, audit),
+        audit=audit,
     )

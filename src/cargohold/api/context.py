@@ -10,9 +10,6 @@ from cargohold.wiring import Services
 # built by the composition root; the app only stores it.
 AppContext = Services
 
-# Until the access issue brings users, every change is made by the anonymous user.
-ANONYMOUS = "anonymous"
-
 
 def context(request: Request) -> AppContext:
     return request.app.state.ctx  # type: ignore[no-any-return]

@@ -15,7 +15,8 @@ from starlette.routing import Route
 
 from cargohold.api.bodies import spool_body
 from cargohold.api.boundary import in_pool
-from cargohold.api.context import ANONYMOUS, AppContext, context
+from cargohold.api.callers import caller_of
+from cargohold.api.context import AppContext, context
 from cargohold.api.encoding import json_response
 from cargohold.api.models.jobs import JobRun
 from cargohold.api.params import json_body, optional_query_flag, path_id, query_flag
@@ -51,7 +52,7 @@ def _project_param(request: Request, invalid: type[RegistryError]) -> str | None
 def _digest_of(ctx: AppContext, repository: str, reference: str) -> str:
     """The manifest a tag or digest names (NAME_UNKNOWN, MANIFEST_UNKNOWN otherwise); reading
     it for a scan is not a pull."""
-    return ctx.registry.get_manifest(repository, reference, count_pull=False).digest
+    return ctx.registry.get_manifest(repository, reference, puller=None).digest
 
 
 async def scan_result(request: Request) -> Response:
@@ -81,7 +82,7 @@ async def scan_now(request: Request) -> Response:
         "scan",
         {"repository": name, "digest": digest, "rescan": rescan},
         "api",
-        ANONYMOUS,
+        caller_of(request),
     )
     return json_response(JobRun.of(run), status_code=202)
 
@@ -92,11 +93,11 @@ async def scan_policy(request: Request) -> Response:
     if request.method == "GET":
         return JSONResponse(await in_pool(_scanning(ctx).scan_policies.policy, project))
     if request.method == "DELETE":
-        await in_pool(_scanning(ctx).scan_policies.remove_policy, project, ANONYMOUS)
+        await in_pool(_scanning(ctx).scan_policies.remove_policy, project, caller_of(request))
         return Response(status_code=204)
     document = await json_body(request, ScanPolicyInvalid, "the policy")
     policies = _scanning(ctx).scan_policies
-    return JSONResponse(await in_pool(policies.set_policy, project, document, ANONYMOUS))
+    return JSONResponse(await in_pool(policies.set_policy, project, document, caller_of(request)))
 
 
 async def scan_policies(request: Request) -> Response:
@@ -114,14 +115,14 @@ async def list_allowlist(request: Request) -> Response:
 async def add_allowlist(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, AllowlistInvalid, "the entry")
-    entry = await in_pool(_scanning(ctx).scan_policies.allow, document, ANONYMOUS)
+    entry = await in_pool(_scanning(ctx).scan_policies.allow, document, caller_of(request))
     return JSONResponse(entry, status_code=201)
 
 
 async def remove_allowlist(request: Request) -> Response:
     ctx = context(request)
     entry_id = path_id(request, "entry_id", AllowlistUnknown)
-    await in_pool(_scanning(ctx).scan_policies.disallow, entry_id, ANONYMOUS)
+    await in_pool(_scanning(ctx).scan_policies.disallow, entry_id, caller_of(request))
     return Response(status_code=204)
 
 
@@ -180,7 +181,7 @@ async def vulndb_import(request: Request) -> Response:
             raise VulnDbImportInvalid(str(exc)) from None
     document = import_document(result)
     if result.changed:
-        run = await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", ANONYMOUS)
+        run = await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", caller_of(request))
         document["reevaluationJob"] = run.id
     return JSONResponse(document)
 

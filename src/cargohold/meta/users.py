@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 
 _COLUMNS = "id, name, password_hash, system_admin, disabled, created_at, updated_at"
@@ -38,7 +39,7 @@ class UserRecords:
         self.db = db
 
     def create(
-        self, name: str, password_hash: str, system_admin: bool, actor: str, now: float
+        self, name: str, password_hash: str, system_admin: bool, actor: Actor, now: float
     ) -> User | None:
         """The new user, or None when the name is taken (another node may have won a race)."""
         with self.db.transaction() as tx:
@@ -68,21 +69,24 @@ class UserRecords:
         row = self.db.one("SELECT COUNT(*) FROM users")
         return int(row[0]) if row else 0
 
-    def set_password_hash(self, name: str, password_hash: str, actor: str, now: float) -> bool:
-        """Replace the hash (a reset, a change, or a rehash with newer parameters)."""
+    def set_password_hash(
+        self, name: str, password_hash: str, actor: Actor | None, now: float
+    ) -> bool:
+        """Replace the hash (a reset or a change, audited; or, with no actor, a rehash with
+        newer parameters at login, which changes nothing anyone did)."""
         with self.db.transaction() as tx:
             changed = tx.execute(
                 "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?",
                 (password_hash, now, name),
             )
-            if changed and actor:
+            if changed and actor is not None:
                 self.db.audit(tx, now, actor, "user.password", name, {})
         return changed > 0
 
     def set_flags(
         self,
         name: str,
-        actor: str,
+        actor: Actor,
         now: float,
         system_admin: bool | None = None,
         disabled: bool | None = None,
@@ -103,7 +107,7 @@ class UserRecords:
                 self.db.audit(tx, now, actor, "user.update", name, detail)
         return changed > 0
 
-    def delete(self, name: str, actor: str, now: float) -> bool:
+    def delete(self, name: str, actor: Actor, now: float) -> bool:
         """Remove the user with its memberships and personal access tokens."""
         with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM users WHERE name = ?", (name,))

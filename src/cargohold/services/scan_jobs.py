@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cargohold.services.archive_limits import ArchiveLimits
+from cargohold.services.caller import Caller, system_caller
 from cargohold.services.jobs import (
     SCHEDULE_ACTOR,
     JobArg,
@@ -54,18 +55,20 @@ class ScanJobs:
             self.jobs.queue.register_schedule(
                 "vulndb-update",
                 schedule,
-                lambda: self.jobs.submit("vulndb-update", {}, "schedule", SCHEDULE_ACTOR),
+                lambda: self.jobs.submit(
+                    "vulndb-update", {}, "schedule", system_caller(SCHEDULE_ACTOR)
+                ),
             )
 
     def scan_pushed(self, repository: str, digest: str) -> None:
         self.jobs.submit_untracked("scan", {"repository": repository, "digest": digest})
 
     def _scan(
-        self, actor: str, repository: str, digest: str, rescan: bool = False
+        self, caller: Caller, repository: str, digest: str, rescan: bool = False
     ) -> dict[str, Any]:
         return self.scans.scan(repository, digest, rescan).as_dict()
 
-    def _update(self, actor: str) -> dict[str, Any]:
+    def _update(self, caller: Caller) -> dict[str, Any]:
         from cargohold.services.vulndb import import_document, import_source
         from cargohold.services.vulndb_sources import SourceError
 
@@ -79,5 +82,5 @@ class ScanJobs:
             imports.append(import_document(result))
         return {"imports": imports, "reevaluation": self.scans.reevaluate_all()}
 
-    def _reevaluate(self, actor: str) -> dict[str, Any]:
+    def _reevaluate(self, caller: Caller) -> dict[str, Any]:
         return self.scans.reevaluate_all()

@@ -34,6 +34,7 @@ from cargohold.oci.names import is_valid_name, project_of
 from cargohold.parsing.integers import INT64_MAX
 from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
 from cargohold.scan.findings import SEVERITIES, severity_rank
+from cargohold.services.caller import Caller
 from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS, PullGate
 
 IMAGE_CONFIGS = frozenset(
@@ -204,7 +205,7 @@ class ScanPolicyService:
             "default": True,
         }
 
-    def set_policy(self, project: str, document: Any, actor: str) -> dict[str, Any]:
+    def set_policy(self, project: str, document: Any, caller: Caller) -> dict[str, Any]:
         _check_project(project)
         if not isinstance(document, dict):
             raise ScanPolicyInvalid("the body must be a JSON object")
@@ -227,21 +228,21 @@ class ScanPolicyService:
         unscanned = document.get("preventUnscanned", False)
         if not isinstance(unscanned, bool):
             raise ScanPolicyInvalid("preventUnscanned must be true or false")
-        row = ScanPolicyRow(project, on_push, severity, unscanned, time.time(), actor)
-        self.store.set_policy(row, project, actor)
+        row = ScanPolicyRow(project, on_push, severity, unscanned, time.time(), caller.actor)
+        self.store.set_policy(row, project, caller.as_actor())
         self.invalidate()
         return self.policy(project)
 
-    def remove_policy(self, project: str, actor: str) -> None:
+    def remove_policy(self, project: str, caller: Caller) -> None:
         _check_project(project)
-        self.store.set_policy(None, project, actor)
+        self.store.set_policy(None, project, caller.as_actor())
         self.invalidate()
 
     def allowlist(self, project: str | None) -> list[dict[str, Any]]:
         now = time.time()
         return [_allow_document(e, now) for e in self.store.allowlist(project)]
 
-    def allow(self, document: Any, actor: str) -> dict[str, Any]:
+    def allow(self, document: Any, caller: Caller) -> dict[str, Any]:
         if not isinstance(document, dict):
             raise AllowlistInvalid("the body must be a JSON object")
         vuln_id = document.get("id")
@@ -273,12 +274,12 @@ class ScanPolicyService:
                 "future time, or none",
                 detail={"expiresAt": expires},
             )
-        entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
+        entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, caller.as_actor())
         self.invalidate()
         return _allow_document(entry, time.time())
 
-    def disallow(self, entry_id: int, actor: str) -> None:
-        if self.store.remove_allowed(entry_id, actor) is None:
+    def disallow(self, entry_id: int, caller: Caller) -> None:
+        if self.store.remove_allowed(entry_id, caller.as_actor()) is None:
             raise AllowlistUnknown(detail={"id": entry_id})
         self.invalidate()
 

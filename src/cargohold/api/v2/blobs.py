@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from cargohold.api.boundary import fast_read, in_pool
-from cargohold.api.context import ANONYMOUS, context
+from cargohold.api.callers import caller_of
+from cargohold.api.context import context
 from cargohold.api.responses import RawResponse
 from cargohold.errors import BlobUnknown, RangeNotSatisfiable
 from cargohold.storage.base import LocalFiles
@@ -55,7 +56,7 @@ async def blob(request: Request) -> Response:
     name = request.path_params["name"]
     digest = request.path_params["digest"]
     if request.method == "DELETE":
-        await in_pool(ctx.registry.delete_blob, name, digest, ANONYMOUS)
+        await in_pool(ctx.registry.delete_blob, name, digest, caller_of(request))
         return Response(status_code=202, headers={"Content-Length": "0"})
 
     # One indexed lookup: a fast read. GET then stats the local file (one syscall, with the

@@ -7,7 +7,8 @@ from starlette.responses import Response
 
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.boundary import fast_read, in_pool
-from cargohold.api.context import ANONYMOUS, context
+from cargohold.api.callers import caller_of
+from cargohold.api.context import context
 from cargohold.api.responses import RawResponse
 from cargohold.errors import ManifestTooLarge, RegistryError
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES
@@ -27,12 +28,15 @@ async def manifest(request: Request) -> Response:
     method = request.method
 
     if method in ("GET", "HEAD"):
+        # A GET is a pull, counted and audited under its caller (batched: no write here).
+        puller = caller_of(request) if method == "GET" else None
         try:
-            stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
+            stored = fast_read(ctx.registry.get_manifest, name, reference, puller)
         except GatedPull as gated:
             # A pull gate applies to this repository (a project with a scan policy): its check
             # queries, so it runs on the pool; every other GET stays a fast read.
-            stored = await in_pool(ctx.registry.pass_gates, name, gated.stored)
+            assert puller is not None
+            stored = await in_pool(ctx.registry.pass_gates, name, reference, gated.stored, puller)
         digest = stored.digest.encode("latin-1")
         headers = [
             (b"docker-content-digest", digest),
@@ -52,6 +56,7 @@ async def manifest(request: Request) -> Response:
             reference,
             body,
             request.headers.get("content-type"),
+            caller_of(request),
         )
         headers = {
             "Location": f"/v2/{name}/manifests/{result.digest}",
@@ -62,5 +67,5 @@ async def manifest(request: Request) -> Response:
             headers["OCI-Subject"] = result.subject
         return Response(status_code=201, headers=headers)
 
-    await in_pool(ctx.registry.delete_manifest, name, reference, ANONYMOUS)
+    await in_pool(ctx.registry.delete_manifest, name, reference, caller_of(request))
     return Response(status_code=202, headers={"Content-Length": "0"})
