@@ -60,6 +60,7 @@ from cargohold.errors import (
     HoldUnknown,
     JobInvalid,
     JobUnknown,
+    PaginationNumberInvalid,
     PolicyInvalid,
     QueryInvalid,
     QuotaInvalid,
@@ -205,7 +206,7 @@ def _audit_limit(request: Request, default: int | None) -> int | None:
     except ValueError:
         value = 0
     if value < 1:
-        raise QueryInvalid(
+        raise PaginationNumberInvalid(
             f"{name} must be a whole number, 1 or more, got {raw[:40]!r}",
             detail={"parameter": name},
         )
