@@ -9,6 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from cargohold.config import load_settings
+from cargohold.meta.audit import AuditFilter
 from cargohold.meta.robots import RobotScope
 from cargohold.meta.store import MetadataStore
 from cargohold.policy.permissions import ROBOT, USER, Principal, Role, repository_actions
@@ -296,3 +297,32 @@ def test_personal_access_tokens_stand_in_for_the_password(
     assert expired.value.reason == "access token expired"
     identity.delete_access_token("alice", "ci", ALICE)
     assert access.stores.tokens.of_owner("alice") == []
+
+
+# -- the audit trail -----------------------------------------------------------------------
+
+
+def test_logins_are_noted_under_the_account_without_the_secret(
+    access: AccessControl, meta: MetadataStore, clock: Clock
+) -> None:
+    identity = access.identity
+    identity.create_user("alice", "correct horse", False, ADMIN)
+    identity.authenticate("alice", "correct horse", FROM)
+    with pytest.raises(AuthenticationFailed):
+        identity.authenticate("alice", "battery staple", FROM)
+    clock.now += 10  # past the address's slowdown
+    with pytest.raises(AuthenticationFailed):
+        identity.authenticate("robot$nobody", "robot secret text", FROM)
+    identity.trail.flush()
+    logins = identity.trail.page(AuditFilter(action="login"), None, 10).events
+    assert sorted((e.actor, e.method, e.result, e.detail.get("reason")) for e in logins) == [
+        ("alice", "password", "failed", "wrong password"),
+        ("alice", "password", "ok", None),
+        ("robot$nobody", "robot", "failed", "wrong robot secret"),
+    ]
+    assert {(e.address, e.user_agent) for e in logins} == {(ADDRESS, "docker/20.10.24")}
+    created = identity.trail.page(AuditFilter(action="user.create"), None, 10).events
+    assert [(e.actor, e.target, e.address) for e in created] == [("admin", "alice", "192.0.2.1")]
+    text = all_stored_text(meta)
+    for secret in ("correct horse", "battery staple", "robot secret text"):
+        assert secret not in text
