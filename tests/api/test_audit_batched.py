@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from cargohold.meta.db import make_engine
 from tests.support.oci import push_image, put_manifest
 from tests.support.postgres import PostgresServer
-from tests.support.server import CargoholdServer
+from tests.support.server import CARGOHOLD, CargoholdServer
 from tests.support.times import seconds
 
 _databases = itertools.count()
@@ -160,6 +161,17 @@ def test_the_retention_purge_removes_old_entries_and_records_itself(
         "retentionDays": RETENTION_DAYS,
     }
     assert (purges[0]["actor"], purges[0]["method"]) == ("anonymous", "job")
+    # From the CLI: nothing is old any more, and the run says so (and is recorded too).
+    ran = subprocess.run(
+        [CARGOHOLD, "jobs", "run", "audit-purge", "--wait", "--registry", server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "succeeded: 0 audit entries before" in ran.stdout
+    assert [e["detail"]["removed"] for e in _entries(http, action="audit.purge")] == [0, 3]
 
 
 def _wait(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:

@@ -272,6 +272,14 @@ def test_robots_get_no_more_than_their_creator_has(access: AccessControl) -> Non
     robot, _ = access.robots.create(as_caller(developer), "f", [RobotScope("team", ("push",))])
     assert access.robots.list(developer) == [robot]
     assert access.robots.list(Principal(USER, "stranger")) == []
+    # Each refused grant is noted as a denied robot.create by whoever asked.
+    access.identity.trail.flush()
+    denied = access.identity.trail.page(AuditFilter(result="denied"), None, 10).events
+    assert sorted((e.actor, e.action, e.target) for e in denied) == [
+        ("dev", "robot.create", "robot$a"),
+        ("dev", "robot.create", "robot$b"),
+        ("dev", "robot.create", "robot$c"),
+    ]
 
 
 # -- personal access tokens ----------------------------------------------------------------

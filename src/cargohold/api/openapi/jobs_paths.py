@@ -167,8 +167,9 @@ PATHS: dict[str, Any] = {
                     },
                 },
                 "400": {
-                    "description": "QUERY_INVALID: a filter, time, limit, cursor or format "
-                    "that cannot be used",
+                    "description": "QUERY_INVALID: a filter, time, cursor or format that "
+                    "cannot be used (detail.parameter names it); PAGINATION_NUMBER_INVALID: a "
+                    "limit that is not a whole number of 1 or more",
                     "content": {"application/json": {"schema": ERROR}},
                 },
             },
