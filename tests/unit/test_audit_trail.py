@@ -29,8 +29,8 @@ def _all(trail: AuditTrail) -> list[audit_module.AuditEvent]:
 def test_notes_are_written_at_the_flush_one_entry_per_distinct_event(meta: MetadataStore) -> None:
     trail = _trail(meta)
     for _ in range(5):
-        trail.pulled(FROM, "team/app", "v1", "sha256:" + "a" * 64)
-    trail.pulled(TESTER, "team/app", "v1", "sha256:" + "a" * 64)
+        trail.pulled(FROM, "team/app", "v1", "sha256:" + "a" * 64, NOW)
+    trail.pulled(TESTER, "team/app", "v1", "sha256:" + "a" * 64, NOW + 1)
     trail.denied(TESTER, "manifest.push", "tag 'v1' is immutable", repository="team/app")
     trail.login(FROM, "alice", "password", False, "wrong password")
     trail.login(FROM, "alice", "password", False, "wrong password")
@@ -70,7 +70,7 @@ def test_a_flush_the_database_refuses_keeps_its_entries_and_bounds_them(
     monkeypatch.setattr(audit_module, "MAX_UNWRITTEN", 2)
     monkeypatch.setattr(audit_module, "MAX_NOTES", 10)
     for n in range(12):  # past MAX_NOTES: the last two are dropped, and counted
-        trail.pulled(FROM, "team/app", f"v{n % 3}", "sha256:" + "b" * 64)
+        trail.pulled(FROM, "team/app", f"v{n % 3}", "sha256:" + "b" * 64, NOW)
     real_append = trail.audit_log.append
 
     def refuse(entries: list[object]) -> None:

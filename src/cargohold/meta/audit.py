@@ -18,6 +18,7 @@ from cargohold.meta.database import Database
 # lifecycle and garbage-collection deletes name their reason.
 REGISTRY_API_DELETE: dict[str, Any] = {"reason": "client delete through /v2/"}
 
+_HALF_MICROSECOND = 0.5e-6
 _COLUMNS = (
     "id, at, actor, method, address, user_agent, action, project, repository, reference,"
     " digest, result, target, detail"
@@ -70,12 +71,14 @@ class AuditFilter:
             if value is not None:
                 conditions.append(f"{column} = ?")
                 params.append(value)
+        # Stored times have more digits than the microseconds the API shows (it rounds):
+        # compare as shown, so `since` set to an entry's own `at` includes it, `until` not.
         if self.since is not None:
             conditions.append("at >= ?")
-            params.append(self.since)
+            params.append(self.since - _HALF_MICROSECOND)
         if self.until is not None:
             conditions.append("at < ?")
-            params.append(self.until)
+            params.append(self.until - _HALF_MICROSECOND)
         return " AND ".join(conditions), params
 
 

@@ -19,22 +19,6 @@ DENIED = "denied"
 FAILED = "failed"
 RESULTS = (OK, DENIED, FAILED)
 
-# The longest value each text column keeps (models.audit_events); longer values are cut,
-# never refused: an audit entry must not fail the change it records.
-_LIMITS = {
-    "actor": 255,
-    "method": 32,
-    "address": 64,
-    "user_agent": 256,
-    "action": 64,
-    "project": 255,
-    "repository": 255,
-    "reference": 255,
-    "digest": 150,
-    "result": 16,
-    "target": 512,
-}
-
 
 @dataclass(frozen=True)
 class Actor:
@@ -66,23 +50,18 @@ class AuditEntry:
     at: float = field(default_factory=time.time)
 
     def row(self) -> tuple[Any, ...]:
-        """The values of INSERT_AUDIT_EVENT, cut to the columns' lengths."""
-        project = self.project or (project_of(self.repository) if self.repository else "")
-        actor = self.actor
-        return (
+        """The values of INSERT_AUDIT_EVENT."""
+        return audit_row(
             self.at,
-            _cut(actor.name, "actor"),
-            _cut(actor.method, "method"),
-            _cut(actor.address, "address"),
-            _cut(actor.user_agent, "user_agent"),
-            _cut(self.action, "action"),
-            _cut(project, "project"),
-            _cut(self.repository, "repository"),
-            _cut(self.reference, "reference"),
-            _cut(self.digest, "digest"),
-            _cut(self.result, "result"),
-            _cut(self.target, "target"),
-            _json(self.detail),
+            self.actor,
+            self.action,
+            self.target,
+            self.detail,
+            self.project,
+            self.repository,
+            self.reference,
+            self.digest,
+            self.result,
         )
 
 
@@ -93,9 +72,38 @@ INSERT_AUDIT_EVENT = (
 )
 
 
-def _cut(value: str, column: str) -> str:
-    limit = _LIMITS[column]
-    return value if len(value) <= limit else value[:limit]
+def audit_row(
+    at: float,
+    actor: Actor,
+    action: str,
+    target: str,
+    detail: dict[str, Any],
+    project: str,
+    repository: str,
+    reference: str,
+    digest: str,
+    result: str,
+) -> tuple[Any, ...]:
+    """The values of INSERT_AUDIT_EVENT, each cut to its column's length (models.py): a value
+    too long is cut, never refused, as an entry must not fail the change it records. Built
+    directly, without an AuditEntry: it is on every push's path."""
+    if not project and repository:
+        project = project_of(repository)
+    return (
+        at,
+        actor.name[:255],
+        actor.method[:32],
+        actor.address[:64],
+        actor.user_agent[:256],
+        action[:64],
+        project[:255],
+        repository[:255],
+        reference[:255],
+        digest[:150],
+        result[:16],
+        target[:512],
+        _json(detail),
+    )
 
 
 def _json(detail: dict[str, Any]) -> str:

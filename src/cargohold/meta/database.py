@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from cargohold.meta.audit_fields import INSERT_AUDIT_EVENT, OK, Actor, AuditEntry
+from cargohold.meta.audit_fields import INSERT_AUDIT_EVENT, OK, Actor, AuditEntry, audit_row
 from cargohold.meta.db import read_transaction, write_transaction, writer_lock_for
 from cargohold.meta.fastpath import FastPath, Transaction
 
@@ -74,19 +74,10 @@ class Database:
         result: str = OK,
     ) -> None:
         """Record an event in the transaction that makes the change it describes."""
-        entry = AuditEntry(
-            actor,
-            action,
-            target,
-            detail,
-            project=project,
-            repository=repository,
-            reference=reference,
-            digest=digest,
-            result=result,
-            at=at,
+        row = audit_row(
+            at, actor, action, target, detail, project, repository, reference, digest, result
         )
-        tx.execute(INSERT_AUDIT_EVENT, entry.row())
+        tx.execute(INSERT_AUDIT_EVENT, row)
 
     @staticmethod
     def audit_entries(tx: Transaction, entries: list[AuditEntry]) -> None:

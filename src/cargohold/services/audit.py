@@ -113,13 +113,15 @@ def _target(project: str, repository: str, reference: str) -> str:
     return repository or project
 
 
-# A note as it waits in memory: (time, who, action, project, repository, reference, digest,
-# result, reason, target). `who` is the Caller as given (made an Actor at the flush, off the
-# request path) or an Actor.
-_Note = tuple[float, "Caller | Actor", str, str, str, str, str, str, str, str]
-# What a flush aggregates notes by: the actor's four fields, then the note's fields after
-# `who`; per key it keeps [count, first time, last time].
-_Key = tuple[str, str, str, str, str, str, str, str, str, str, str, str]
+# A note as it waits in memory: (id(who), action, project, repository, reference, digest,
+# result, reason, target, time, who). `who` is the Caller as given (made an Actor only at the
+# flush, once per distinct caller object: requests of one anonymous client share one, see
+# api/callers.py) or an Actor. The first nine fields group notes without touching `who`.
+_Note = tuple[int, str, str, str, str, str, str, str, str, float, "Caller | Actor"]
+_EVENT = slice(1, 9)
+# What an entry is written per: the actor's four fields, then the note's fields from `action`
+# to `target`; per key a flush keeps [count, first time, last time].
+_Key = tuple[str, ...]
 
 
 class AuditTrail:
@@ -184,14 +186,30 @@ class AuditTrail:
         if len(self._notes) >= MAX_NOTES:
             self._drop(1)
             return
-        note = (time.time(), who, action, project, repository, reference, digest, result)
-        self._notes.append((*note, reason, target))
+        note = (id(who), action, project, repository, reference, digest, result, reason, target)
+        self._notes.append((*note, time.time(), who))
 
-    def pulled(self, caller: Caller, repository: str, reference: str, digest: str) -> None:
-        """A manifest GET that was answered (noted; see `note`). On every pull: one append."""
+    def pulled(
+        self, caller: Caller, repository: str, reference: str, digest: str, at: float
+    ) -> None:
+        """A manifest GET answered at `at` (noted; see `note`). On every pull: one append."""
         notes = self._notes
         if len(notes) < MAX_NOTES:
-            notes.append((time.time(), caller, PULL, "", repository, reference, digest, OK, "", ""))
+            notes.append(
+                (
+                    id(caller),
+                    PULL,
+                    "",
+                    repository,
+                    reference,
+                    digest,
+                    OK,
+                    "",
+                    "",
+                    time.time(),
+                    caller,
+                )
+            )
         else:
             self._drop(1)
 
@@ -231,20 +249,33 @@ class AuditTrail:
             pending = self._unwritten
             self._unwritten = {}
             notes = self._notes
-            for _ in range(len(notes)):
-                at, who, *fields = notes.popleft()
+            # Taken out first, so every noted object stays alive while ids group them.
+            batch = [notes.popleft() for _ in range(len(notes))]
+            groups: dict[tuple[Any, ...], list[Any]] = {}
+            for note in batch:
+                group = groups.get(note[:9])
+                at = note[9]
+                if group is None:
+                    groups[note[:9]] = [1, at, at, note[10]]
+                else:
+                    group[0] += 1
+                    if at < group[1]:
+                        group[1] = at
+                    elif at > group[2]:
+                        group[2] = at
+            for grouped, (count, first, last, who) in groups.items():
                 actor = who.as_actor() if isinstance(who, Caller) else who
-                key = (actor.name, actor.method, actor.address, actor.user_agent, *fields)
+                key = (actor.name, actor.method, actor.address, actor.user_agent, *grouped[_EVENT])
                 counted = pending.get(key)
                 if counted is None:
                     if len(pending) >= MAX_UNWRITTEN:
-                        self._drop(1)
+                        self._drop(count)
                         continue
-                    pending[key] = [1, at, at]
+                    pending[key] = [count, first, last]
                 else:
-                    counted[0] += 1
-                    counted[1] = min(counted[1], at)
-                    counted[2] = max(counted[2], at)
+                    counted[0] += count
+                    counted[1] = min(counted[1], first)
+                    counted[2] = max(counted[2], last)
             if not pending:
                 return
             try:

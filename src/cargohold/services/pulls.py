@@ -37,8 +37,9 @@ class PullRecorder:
     ) -> None:
         # A dict assignment and a deque append are atomic under the GIL; the lock only guards
         # the swap. No write here: the flush makes one per batch.
-        self._pending[manifest_id] = time.time()
-        self._trail.pulled(caller, repository, reference, digest)
+        now = time.time()
+        self._pending[manifest_id] = now
+        self._trail.pulled(caller, repository, reference, digest, now)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="pull-recorder", daemon=True)
