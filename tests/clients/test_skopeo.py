@@ -332,7 +332,9 @@ def test_delete_removes_the_manifest_and_its_tags(
     assert skopeo.inspect(f"docker://{host}/{repo}:kept")["Digest"] == test_images.digest("arm64")
 
     # skopeo deletes by digest; the audit names the image and the tags that went with it.
-    events = httpx.get(f"{sqlite_registry.url}/api/v1/audit", params={"n": 200}, timeout=30)
+    events = httpx.get(
+        f"{sqlite_registry.url}/api/v1/audit", params={"repository": repo, "n": 200}, timeout=30
+    )
     deleted = [
         e
         for e in events.json()["events"]
