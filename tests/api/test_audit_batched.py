@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from cargohold.meta.db import make_engine
+from tests.api.helpers import wait_for_job
 from tests.support.oci import push_image, put_manifest
 from tests.support.postgres import PostgresServer
 from tests.support.server import CARGOHOLD, CargoholdServer
@@ -146,7 +147,7 @@ def test_the_retention_purge_removes_old_entries_and_records_itself(
 
     job = http.post("/api/v1/jobs", json={"kind": "audit-purge"})
     assert job.status_code == 202, job.text
-    run = _wait(http, job.json()["id"])
+    run = wait_for_job(http, job.json()["id"])
     assert run["state"] == "succeeded", run
     assert run["result"]["removed"] == 3 and run["result"]["retentionDays"] == RETENTION_DAYS
     cutoff = seconds(run["result"]["before"])
@@ -172,16 +173,6 @@ def test_the_retention_purge_removes_old_entries_and_records_itself(
     assert ran.returncode == 0, ran.stderr
     assert "succeeded: 0 audit entries before" in ran.stdout
     assert [e["detail"]["removed"] for e in _entries(http, action="audit.purge")] == [0, 3]
-
-
-def _wait(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["state"] in ("succeeded", "failed"):
-            return job  # type: ignore[no-any-return]
-        assert time.monotonic() < deadline, f"job still {job['state']} after {timeout}s"
-        time.sleep(0.1)
 
 
 # -- secrets ----------------------------------------------------------------------------------

@@ -83,22 +83,8 @@ class AuditFilter:
 
 
 def _event(row: tuple[Any, ...]) -> AuditEvent:
-    return AuditEvent(
-        id=int(row[0]),
-        at=float(row[1]),
-        actor=row[2],
-        method=row[3],
-        address=row[4],
-        user_agent=row[5],
-        action=row[6],
-        project=row[7],
-        repository=row[8],
-        reference=row[9],
-        digest=row[10],
-        result=row[11],
-        target=row[12],
-        detail=json.loads(row[13]),
-    )
+    """A row of _COLUMNS: the text columns in the dataclass's order, then the detail."""
+    return AuditEvent(int(row[0]), float(row[1]), *row[2:13], detail=json.loads(row[13]))
 
 
 class AuditLog:
