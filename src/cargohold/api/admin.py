@@ -336,6 +336,7 @@ async def garbage_collect(request: Request) -> Response:
     untagged = query_flag(request, "untagged", QueryInvalid)
     if ctx.gc.running:
         raise GcBusy()
+    caller = caller_of(request)
 
     def work(emit: Emit) -> msgspec.Struct:
         blobs, total = ctx.gc.count(untagged)
@@ -344,6 +345,7 @@ async def garbage_collect(request: Request) -> Response:
             dry_run,
             lambda done, freed: emit(GcProgress(blobs=done, bytes=freed)),
             untagged=untagged,
+            caller=caller,
         )
         return GcDone(report=GcReport.of(report))
 

@@ -270,7 +270,7 @@ class JobService:
         untagged: bool = False,
         dryRun: bool = False,
     ) -> dict[str, Any]:
-        return self.gc.run(dry_run=dryRun, untagged=untagged).as_record()
+        return self.gc.run(dry_run=dryRun, untagged=untagged, caller=caller).as_record()
 
     def _run_audit_purge(self, caller: Caller) -> dict[str, Any]:
         return self.audit.purge(caller).as_record()
