@@ -57,6 +57,7 @@ from cargohold.oci.manifests import parse_manifest
 from cargohold.scan import inventory_image
 from cargohold.scan.matching import match_inventory
 from cargohold.scan.osv import parse_record
+from cargohold.services.caller import system_caller
 from cargohold.services.scanning import ScanService
 from cargohold.services.vulndb import import_source, open_local
 from cargohold.storage.filesystem import FilesystemBlobStore
@@ -827,7 +828,15 @@ def measure_registry(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         layer_bytes += sum(len(layer) for layer in built.layers)
         digest = sha256(built.manifest)
         manifest = parse_manifest(built.manifest, OCI_MANIFEST)
-        meta.manifests.put(repository, digest, built.manifest, manifest, f"v{n}")
+        meta.manifests.put(
+            repository,
+            digest,
+            built.manifest,
+            manifest,
+            f"v{n}",
+            False,
+            system_caller("bench").as_actor(),
+        )
         pushed.append((repository, digest, image))
     push_s = time.perf_counter() - started
 

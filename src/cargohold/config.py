@@ -55,7 +55,13 @@ class Settings:
     # Blobs linked this recently are never garbage, referenced or not: a client pushes its
     # layers before the manifest that references them.
     gc_grace_seconds: float = 3600.0
+    # How often pull times and the audit log's batched entries (pulls, logins, denials) are
+    # written.
     pull_flush_seconds: float = 2.0
+    # The audit log (docs/security.md#audit-log): entries older than this many days are
+    # removed by the `audit-purge` job on its schedule (UTC cron); 0 keeps every entry.
+    audit_retention_days: int = 365
+    audit_purge_schedule: str = "15 4 * * *"
     # Background jobs (docs/operations.md): "" keeps the queue beside the metadata (a SQLite
     # file, or PostgreSQL when the metadata is there); "redis://host:port/db" puts it in Redis.
     job_store: str = ""
@@ -247,7 +253,9 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("max_client_connections must be at least workers (one per worker)")
     _validate_auth(settings)
     _validate_pull_limits(settings)
-    for name in ("lifecycle_schedule", "gc_schedule", "vulndb_schedule"):
+    if settings.audit_retention_days < 0:
+        raise ConfigError("audit_retention_days must be 0 (keep every entry) or more")
+    for name in ("lifecycle_schedule", "gc_schedule", "vulndb_schedule", "audit_purge_schedule"):
         try:
             parse_schedule(getattr(settings, name))
         except ScheduleError as exc:

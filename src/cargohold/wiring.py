@@ -22,6 +22,7 @@ from cargohold.config import PULL_LIMIT_CLASSES, STORAGE_DRIVERS, ConfigError, S
 from cargohold.extensions.base import CoreServices, Extension
 from cargohold.jobs.queue import JobQueue, open_huey
 from cargohold.meta.access_tokens import AccessTokenRecords
+from cargohold.meta.audit import AuditLog
 from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
 from cargohold.meta.login_failures import LoginFailureRecords
@@ -35,6 +36,7 @@ from cargohold.policy.access import AccessPolicy, AllowAll, ReadOnly
 from cargohold.policy.login_throttle import LoginThrottle
 from cargohold.policy.pull_limits import PullLimits, RateLimit
 from cargohold.services.access import AccessControl
+from cargohold.services.audit import AuditTrail
 from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
@@ -84,10 +86,12 @@ class Services:
     space: SpaceReserve
     # Every extension, enabled or not, by name.
     extensions: dict[str, Extension]
-    # Users, projects, robots, tokens (not enforced on any route yet).
+    # Users, projects, robots, tokens; the access check (api/access_check.py) asks them.
     access: AccessControl
     # Pull rate limits per class of caller (off unless a limit is set).
     pull_limits: PullRateLimiter
+    # The audit log: what no stored change records (pulls, logins, denials), reads, retention.
+    audit: AuditTrail
 
     def enabled_extensions(self) -> list[Extension]:
         return [ext for ext in self.extensions.values() if ext.enabled]
@@ -133,11 +137,18 @@ def access_policy(settings: Settings) -> AccessPolicy:
 
 
 def build_access_control(
-    settings: Settings, db: Database, clock: Callable[[], float] = time.time
+    settings: Settings,
+    db: Database,
+    trail: AuditTrail | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> AccessControl:
     """Identity, robots, registry tokens and the token endpoint's grants over the metadata
     store. Building them reads nothing and writes nothing: the signing keys are read (or
-    made) on first use."""
+    made) on first use. Logins and refused grants are noted in `trail`, which the server's
+    pull recorder flushes; a command outside the server (the first start, `cargohold admin`)
+    gets a trail of its own, and what it changes is audited in the change's transaction."""
+    if trail is None:
+        trail = AuditTrail(AuditLog(db), settings.audit_retention_days, clock)
     stores = AccessStores(
         users=UserRecords(db),
         projects=ProjectRecords(db),
@@ -160,6 +171,7 @@ def build_access_control(
         account_throttle=throttle(settings.auth_lockout_threshold),
         address_throttle=throttle(settings.auth_address_lockout_threshold),
         robot_prefix=settings.auth_robot_prefix,
+        trail=trail,
         clock=clock,
     )
     robots = RobotService(
@@ -167,6 +179,7 @@ def build_access_control(
         stores.projects,
         settings.auth_robot_prefix,
         settings.auth_robot_expiry_days,
+        trail,
         clock,
     )
     tokens = token_service(settings, clock)
@@ -239,7 +252,9 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
     engine = make_engine(settings.metadata_url)
     meta = MetadataStore(engine, settings.gc_grace_seconds)
     blobs = blob_store_from_settings(settings)
-    pulls = PullRecorder(meta.manifests, settings.pull_flush_seconds)
+    audit = AuditTrail(meta.audit_log, settings.audit_retention_days, time.time)
+    # Its thread also writes the audit trail's notes (pulls, logins, denials).
+    pulls = PullRecorder(meta.manifests, audit, settings.pull_flush_seconds)
     access = access_policy(settings)
     tag_rules = TagRuleService(meta.tag_rules)
     holds = HoldService(meta.holds)
@@ -261,9 +276,12 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
     queue = JobQueue(
         open_huey(settings.job_store, settings.metadata_url, settings.data_dir, lean=lean)
     )
-    jobs = JobService(meta, queue, gc, lifecycle)
+    jobs = JobService(meta, queue, gc, lifecycle, audit)
     jobs.add_schedules(
-        settings.gc_schedule, settings.gc_schedule_untagged, settings.lifecycle_schedule
+        settings.gc_schedule,
+        settings.gc_schedule_untagged,
+        settings.lifecycle_schedule,
+        settings.audit_purge_schedule,
     )
     extensions = _load_extensions(settings, CoreServices(engine, meta, blobs, jobs))
     enabled = [ext for ext in extensions.values() if ext.enabled]
@@ -277,6 +295,7 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         pulls,
         tag_rules,
         holds,
+        audit,
         on_push=[hook for ext in enabled for hook in ext.on_push],
         pull_gates=[gate for ext in enabled for gate in ext.pull_gates],
     )
@@ -299,6 +318,7 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         fsck=BlobConsistencyCheck(meta.blobs, blobs),
         space=space,
         extensions=extensions,
-        access=build_access_control(settings, meta.db),
+        access=build_access_control(settings, meta.db, audit),
         pull_limits=build_pull_limits(settings, meta.db, registry, time.time),
+        audit=audit,
     )

@@ -6,7 +6,9 @@ Digests, blob pushes and manifests come from `tests.support.oci`.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -88,3 +90,14 @@ def deterministic_bytes(size: int, seed: bytes) -> bytes:
         out += hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
         counter += 1
     return bytes(out[:size])
+
+
+def wait_for_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The job run once it succeeded or failed (bounded: fails after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in ("succeeded", "failed"):
+            return job  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"job still {job['state']} after {timeout}s"
+        time.sleep(0.1)

@@ -35,7 +35,7 @@ def _one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> No
 
 
 def _audit(client: httpx.Client, repo: str) -> set[tuple[str, str]]:
-    events = client.get("/api/v1/audit", params={"n": 200}).json()["events"]
+    events = client.get("/api/v1/audit", params={"repository": repo, "n": 200}).json()["events"]
     return {(e["action"], e["target"]) for e in events if e["target"].startswith(repo)}
 
 

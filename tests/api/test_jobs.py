@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.helpers import wait_for_job
 from tests.support.oci import error_code, push_blob, push_image
 from tests.support.redis import RedisServer
 from tests.support.server import CARGOHOLD, CargoholdServer
@@ -35,16 +36,6 @@ KEEP_ONE_V = {
 }
 
 
-def _wait(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(f"/api/v1/jobs/{job_id}").json()
-        if job["state"] in ("succeeded", "failed"):
-            return job  # type: ignore[no-any-return]
-        assert time.monotonic() < deadline, f"job still {job['state']} after {timeout}s"
-        time.sleep(0.1)
-
-
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
@@ -61,7 +52,7 @@ def test_lifecycle_job_applies_stored_policies(client: httpx.Client, repo: str) 
     queued = client.post("/api/v1/jobs", json={"kind": "lifecycle", "args": {"repository": repo}})
     assert queued.status_code == 202, queued.text
     assert queued.json()["state"] in ("queued", "running", "succeeded")
-    job = _wait(client, queued.json()["id"])
+    job = wait_for_job(client, queued.json()["id"])
     assert job["state"] == "succeeded", job
     assert job["trigger"] == "api" and job["args"] == {"repository": repo}
     assert job["result"]["repositories"][repo]["deleted"] == 2
@@ -71,7 +62,7 @@ def test_lifecycle_job_applies_stored_policies(client: httpx.Client, repo: str) 
     assert client.get(f"/v2/{repo}/manifests/{digests[0]}").status_code == 404
 
     # With no repository, every repository that has a policy is visited (this one included).
-    job = _wait(client, client.post("/api/v1/jobs", json={"kind": "lifecycle"}).json()["id"])
+    job = wait_for_job(client, client.post("/api/v1/jobs", json={"kind": "lifecycle"}).json()["id"])
     assert job["state"] == "succeeded"
     assert job["result"]["repositories"][repo] == {
         "expired": 0,
@@ -89,7 +80,7 @@ def test_a_failing_job_records_its_error(client: httpx.Client) -> None:
     queued = client.post(
         "/api/v1/jobs", json={"kind": "lifecycle", "args": {"repository": "no/such-repo"}}
     )
-    job = _wait(client, queued.json()["id"])
+    job = wait_for_job(client, queued.json()["id"])
     assert job["state"] == "failed"
     assert job["error"] == "repository name not known to registry"
     failed = client.get("/api/v1/jobs", params={"state": "failed", "n": 500}).json()["jobs"]
@@ -101,8 +92,8 @@ def test_a_failing_job_records_its_error(client: httpx.Client) -> None:
     [
         (
             b'{"kind": "compact"}',
-            "unknown job kind 'compact'; known kinds: gc, lifecycle, reevaluate, scan,"
-            " vulndb-update",
+            "unknown job kind 'compact'; known kinds: audit-purge, gc, lifecycle, reevaluate,"
+            " scan, vulndb-update",
         ),
         (b'{"kind": "gc", "args": {"force": true}}', "job 'gc' takes no argument 'force'"),
         (
@@ -201,7 +192,7 @@ def test_a_scan_job_with_its_arguments_runs(client: httpx.Client, repo: str) -> 
         "/api/v1/jobs", json={"kind": "scan", "args": {"repository": repo, "digest": digest}}
     )
     assert queued.status_code == 202, queued.text
-    assert _wait(client, queued.json()["id"])["state"] == "succeeded"
+    assert wait_for_job(client, queued.json()["id"])["state"] == "succeeded"
 
 
 @pytest.mark.parametrize(
@@ -270,8 +261,8 @@ def test_cli_runs_waits_lists_and_shows(registry: CargoholdServer, repo: str) ->
     assert unknown.returncode == 1
     [line] = unknown.stderr.strip().splitlines()
     assert line.startswith("error: ") and line.endswith(
-        "/api/v1/jobs: JOB_INVALID: unknown job kind 'compact'; known kinds: gc, lifecycle,"
-        " reevaluate, scan, vulndb-update"
+        "/api/v1/jobs: JOB_INVALID: unknown job kind 'compact'; known kinds: audit-purge, gc,"
+        " lifecycle, reevaluate, scan, vulndb-update"
     )
 
 
@@ -312,7 +303,9 @@ def test_scheduled_gc_runs_once_per_minute_on_a_redis_queue(
             # An on-demand gc through the same Redis queue frees an unreferenced blob.
             orphan = push_blob(client, "team/app", b"nobody references me" * 10)
             time.sleep(0.05)
-            job = _wait(client, client.post("/api/v1/jobs", json={"kind": "gc"}).json()["id"])
+            job = wait_for_job(
+                client, client.post("/api/v1/jobs", json={"kind": "gc"}).json()["id"]
+            )
             assert job["state"] == "succeeded", job
             assert job["result"]["blobs"] == 1 and job["result"]["bytes"] == 200
             assert client.get(f"/v2/team/app/blobs/{orphan}").status_code == 404

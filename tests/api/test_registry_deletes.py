@@ -10,7 +10,9 @@ from tests.support.oci import push_blob, push_image, put_manifest
 
 
 def _events(client: httpx.Client, target_prefix: str) -> list[dict[str, Any]]:
-    events = client.get("/api/v1/audit", params={"n": 200}).json()["events"]
+    events = client.get("/api/v1/audit", params={"repository": target_prefix, "n": 200}).json()[
+        "events"
+    ]
     return [e for e in events if e["target"].startswith(target_prefix)]
 
 

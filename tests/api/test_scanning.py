@@ -254,7 +254,7 @@ def test_pull_prevention_with_allowlists(
     assert loaded.delete(policy).status_code == 204
     _eventually(lambda: _status(loaded, repository, "1") == 200)
     assert loaded.get(policy).json()["default"] is True
-    events = loaded.get("/api/v1/audit", params={"n": 200}).json()["events"]
+    events = loaded.get("/api/v1/audit", params={"project": project, "n": 200}).json()["events"]
     actions = {(e["action"], e["target"]) for e in events}
     assert ("scan-policy.set", project) in actions and ("scan-policy.remove", project) in actions
     assert ("cve-allowlist.add", project) in actions

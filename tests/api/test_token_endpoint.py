@@ -61,7 +61,7 @@ class Stack:
         """The access services with a clock `clock_offset` seconds away from now."""
         settings = load_settings(env=self.settings_env)
         control = build_access_control(
-            settings, self.access.stores.users.db, lambda: time.time() + clock_offset
+            settings, self.access.stores.users.db, clock=lambda: time.time() + clock_offset
         )
         control.identity.passwords = self.access.identity.passwords
         return control

@@ -337,7 +337,7 @@ def test_delete_removes_the_manifest_and_its_tags(
     # skopeo deletes by digest; the audit names the image and the tags that went with it.
     events = httpx.get(
         f"{sqlite_registry.url}/api/v1/audit",
-        params={"n": 200},
+        params={"repository": repo, "n": 200},
         auth=sqlite_registry.admin_auth,
         timeout=30,
     )

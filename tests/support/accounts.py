@@ -47,7 +47,7 @@ class Accounts:
         self.access = self._control(time.time)
 
     def _control(self, clock: Callable[[], float]) -> AccessControl:
-        return build_access_control(self.server.settings(), self.db, clock)
+        return build_access_control(self.server.settings(), self.db, clock=clock)
 
     def close(self) -> None:
         self.db.close()

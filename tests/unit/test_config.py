@@ -67,6 +67,8 @@ def test_database_url_and_tls_settings(tmp_path: Path) -> None:
         ("workers = 4\nmax_client_connections = 2", {}, "max_client_connections"),
         ('storage_driver = "s4"', {}, "storage_driver must be one of filesystem, got 's4'"),
         ("", {"CARGOHOLD_SCANNING": "maybe"}, "setting 'scanning' expects bool"),
+        ("audit_retention_days = -1", {}, "audit_retention_days must be 0"),
+        ('audit_purge_schedule = "daily"', {}, "audit_purge_schedule: 'daily' is not a cron"),
     ],
 )
 def test_bad_settings_are_named(
@@ -192,3 +194,9 @@ def test_pull_limits_are_off_by_default_with_docker_hubs_window() -> None:
     assert defaults.pull_limit_robot == 0
     assert defaults.pull_limit_anonymous_window_seconds == 21600
     assert defaults.pull_limit_store == ""
+
+
+def test_audit_retention_defaults_to_a_year_and_0_keeps_everything() -> None:
+    assert load_settings(env={}).audit_retention_days == 365
+    assert load_settings(env={"CARGOHOLD_AUDIT_RETENTION_DAYS": "0"}).audit_retention_days == 0
+    assert load_settings(env={}).audit_purge_schedule == "15 4 * * *"

@@ -9,6 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from cargohold.config import load_settings
+from cargohold.meta.audit import AuditFilter
 from cargohold.meta.robots import RobotScope
 from cargohold.meta.store import MetadataStore
 from cargohold.policy.permissions import ROBOT, USER, Principal, Role, repository_actions
@@ -19,13 +20,25 @@ from cargohold.services.access_errors import (
     AuthenticationFailed,
     PermissionDenied,
 )
+from cargohold.services.audit import AuditTrail
+from cargohold.services.caller import Caller, anonymous_caller
 from cargohold.services.identity import ACCESS_TOKEN, PASSWORD, ROBOT_SECRET
 from cargohold.services.secrets_hashing import Passwords
 from cargohold.wiring import build_access_control
 
 NOW = 1_800_000_000.0
 ADDRESS = "192.0.2.7"
+# The (still anonymous) caller of a login request.
+FROM = anonymous_caller(ADDRESS, "docker/20.10.24")
 ROOT = Principal(USER, "admin", system_admin=True)
+ADMIN = Caller(ROOT, PASSWORD, "192.0.2.1", "cargohold-tests")
+
+
+ALICE = Caller(Principal(USER, "alice"), PASSWORD, "192.0.2.8", "cargohold-tests")
+
+
+def as_caller(principal: Principal) -> Caller:
+    return Caller(principal, PASSWORD, "192.0.2.1", "cargohold-tests")
 
 
 class Clock:
@@ -53,7 +66,7 @@ def access(meta: MetadataStore, tmp_path: Path, clock: Clock) -> AccessControl:
             "CARGOHOLD_AUTH_SLOWDOWN_MAX_SECONDS": "8",
         }
     )
-    control = build_access_control(settings, meta.db, clock)
+    control = build_access_control(settings, meta.db, AuditTrail(meta.audit_log, 0, clock), clock)
     # Cheap argon2 parameters: the tests hash many passwords.
     control.identity.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024))
     return control
@@ -69,31 +82,31 @@ def test_first_start_creates_an_admin_once(access: AccessControl) -> None:
     generated = access.identity.ensure_admin(None)
     assert generated is not None and len(generated) >= 16
     assert access.identity.ensure_admin(None) is None  # a second start creates nothing
-    identity = access.identity.authenticate("admin", generated, ADDRESS)
+    identity = access.identity.authenticate("admin", generated, FROM)
     assert identity.method == PASSWORD and identity.principal.system_admin
 
 
 def test_admin_password_from_the_environment_is_not_returned(access: AccessControl) -> None:
     assert access.identity.ensure_admin("from-the-env-123") is None
-    assert access.identity.authenticate("admin", "from-the-env-123", ADDRESS).principal.name == (
+    assert access.identity.authenticate("admin", "from-the-env-123", FROM).principal.name == (
         "admin"
     )
 
 
 def test_passwords_authenticate_and_carry_roles(access: AccessControl, meta: MetadataStore) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, "admin")
-    access.stores.projects.create("team", False, "admin", NOW)
-    access.stores.projects.set_member("team", "alice", Role.DEVELOPER, "admin", NOW)
-    principal = identity.authenticate("alice", "correct horse", ADDRESS).principal
+    identity.create_user("alice", "correct horse", False, ADMIN)
+    access.stores.projects.create("team", False, ADMIN.as_actor(), NOW)
+    access.stores.projects.set_member("team", "alice", Role.DEVELOPER, ADMIN.as_actor(), NOW)
+    principal = identity.authenticate("alice", "correct horse", FROM).principal
     assert principal.roles == {"team": Role.DEVELOPER}
     assert repository_actions(principal, "team/app", False) == {"pull", "push"}
     with pytest.raises(AccessConflict):
-        identity.create_user("alice", "another one", False, "admin")
+        identity.create_user("alice", "another one", False, ADMIN)
     with pytest.raises(AccessInvalid):
-        identity.create_user("robot$x", "long enough", False, "admin")
+        identity.create_user("robot$x", "long enough", False, ADMIN)
     with pytest.raises(AccessInvalid):
-        identity.create_user("bob", "short", False, "admin")
+        identity.create_user("bob", "short", False, ADMIN)
     assert "correct horse" not in all_stored_text(meta)
 
 
@@ -101,83 +114,86 @@ def test_failures_slow_down_then_lock_out_and_the_lock_expires(
     access: AccessControl, clock: Clock
 ) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, "admin")
+    identity.create_user("alice", "correct horse", False, ADMIN)
     with pytest.raises(AuthenticationFailed) as first:
-        identity.authenticate("alice", "wrong", ADDRESS)
+        identity.authenticate("alice", "wrong", FROM)
     assert first.value.retry_after == 1.0
     # Within the slowdown even the right password is not checked.
     with pytest.raises(AuthenticationFailed) as throttled:
-        identity.authenticate("alice", "correct horse", ADDRESS)
+        identity.authenticate("alice", "correct horse", FROM)
     assert throttled.value.reason == "throttled"
     clock.now += 1
     with pytest.raises(AuthenticationFailed) as second:
-        identity.authenticate("alice", "wrong", ADDRESS)
+        identity.authenticate("alice", "wrong", FROM)
     assert second.value.retry_after == 2.0
     clock.now += 2
     with pytest.raises(AuthenticationFailed) as third:
-        identity.authenticate("alice", "wrong", ADDRESS)
+        identity.authenticate("alice", "wrong", FROM)
     assert third.value.retry_after == 600.0  # the threshold (3): locked
     clock.now += 599
     with pytest.raises(AuthenticationFailed) as locked:
-        identity.authenticate("alice", "correct horse", "198.51.100.1")
+        identity.authenticate("alice", "correct horse", anonymous_caller("198.51.100.1"))
     assert locked.value.reason == "locked" and locked.value.retry_after == 1.0
     clock.now += 1
-    assert identity.authenticate("alice", "correct horse", "198.51.100.1").principal.name == (
-        "alice"
-    )
+    assert identity.authenticate(
+        "alice", "correct horse", anonymous_caller("198.51.100.1")
+    ).principal.name == ("alice")
     # Success forgot the account's failures: one more mistake costs a second again.
     with pytest.raises(AuthenticationFailed) as fresh:
-        identity.authenticate("alice", "wrong", "198.51.100.1")
+        identity.authenticate("alice", "wrong", anonymous_caller("198.51.100.1"))
     assert fresh.value.retry_after == 1.0
 
 
 def test_an_address_trying_many_accounts_is_locked(access: AccessControl, clock: Clock) -> None:
     identity = access.identity
-    identity.create_user("victim", "correct horse", False, "admin")
+    identity.create_user("victim", "correct horse", False, ADMIN)
     for n in range(5):
         with pytest.raises(AuthenticationFailed):
-            identity.authenticate(f"guess{n}", "password", ADDRESS)
+            identity.authenticate(f"guess{n}", "password", FROM)
         clock.now += 10
     with pytest.raises(AuthenticationFailed) as locked:
-        identity.authenticate("victim", "correct horse", ADDRESS)
+        identity.authenticate("victim", "correct horse", FROM)
     assert locked.value.reason == "locked"
     # The account itself is not locked: from elsewhere it signs in.
-    assert identity.authenticate("victim", "correct horse", "203.0.113.9").principal.name == (
-        "victim"
-    )
+    assert identity.authenticate(
+        "victim", "correct horse", anonymous_caller("203.0.113.9")
+    ).principal.name == ("victim")
 
 
 def test_failures_are_forgotten_after_the_lockout_period(
     access: AccessControl, clock: Clock
 ) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, "admin")
+    identity.create_user("alice", "correct horse", False, ADMIN)
     for _ in range(2):
         with pytest.raises(AuthenticationFailed):
-            identity.authenticate("alice", "wrong", ADDRESS)
+            identity.authenticate("alice", "wrong", FROM)
         clock.now += 5
     clock.now += 600
     with pytest.raises(AuthenticationFailed) as again:
-        identity.authenticate("alice", "wrong", ADDRESS)
+        identity.authenticate("alice", "wrong", FROM)
     assert again.value.retry_after == 1.0  # counted as the first, not the third
 
 
 def test_reset_password_lifts_a_lockout(access: AccessControl, clock: Clock) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, "admin")
+    identity.create_user("alice", "correct horse", False, ADMIN)
     for _ in range(3):
         with pytest.raises(AuthenticationFailed):
-            identity.authenticate("alice", "wrong", ADDRESS)
+            identity.authenticate("alice", "wrong", FROM)
         clock.now += 10
-    new = identity.reset_password("alice", None, "admin")
-    assert identity.authenticate("alice", new, "203.0.113.9").principal.name == "alice"
+    new = identity.reset_password("alice", None, ADMIN)
+    assert (
+        identity.authenticate("alice", new, anonymous_caller("203.0.113.9")).principal.name
+        == "alice"
+    )
 
 
 def test_disabled_users_cannot_sign_in(access: AccessControl) -> None:
-    access.identity.create_user("mallory", "correct horse", False, "admin")
-    access.stores.users.set_flags("mallory", "admin", NOW, disabled=True)
+    access.identity.create_user("mallory", "correct horse", False, ADMIN)
+    access.stores.users.set_flags("mallory", ADMIN.as_actor(), NOW, disabled=True)
     with pytest.raises(AuthenticationFailed) as failed:
-        access.identity.authenticate("mallory", "correct horse", ADDRESS)
+        access.identity.authenticate("mallory", "correct horse", FROM)
     assert failed.value.reason == "disabled"
 
 
@@ -187,75 +203,83 @@ def test_disabled_users_cannot_sign_in(access: AccessControl) -> None:
 def test_robot_secret_is_shown_once_and_stored_hashed(
     access: AccessControl, meta: MetadataStore, clock: Clock
 ) -> None:
-    access.stores.projects.create("team", False, "admin", NOW)
-    robot, secret = access.robots.create(ROOT, "ci", [RobotScope("team", ("pull", "push"))])
+    access.stores.projects.create("team", False, ADMIN.as_actor(), NOW)
+    robot, secret = access.robots.create(ADMIN, "ci", [RobotScope("team", ("pull", "push"))])
     assert robot.name == "robot$ci"
     assert robot.expires_at == NOW + 30 * 86400  # the default: 30 days
     assert secret not in all_stored_text(meta) and secret not in repr(robot)
-    identity = access.identity.authenticate("robot$ci", secret, ADDRESS)
+    identity = access.identity.authenticate("robot$ci", secret, FROM)
     assert identity.method == ROBOT_SECRET and identity.principal.kind == ROBOT
     assert repository_actions(identity.principal, "team/app", False) == {"pull", "push"}
     assert repository_actions(identity.principal, "other/app", False) == frozenset()
 
 
 def test_robot_expires(access: AccessControl, clock: Clock) -> None:
-    access.stores.projects.create("team", False, "admin", NOW)
-    _, secret = access.robots.create(ROOT, "ci", [RobotScope("team", ("pull",))], 1)
-    access.identity.authenticate("robot$ci", secret, ADDRESS)
+    access.stores.projects.create("team", False, ADMIN.as_actor(), NOW)
+    _, secret = access.robots.create(ADMIN, "ci", [RobotScope("team", ("pull",))], 1)
+    access.identity.authenticate("robot$ci", secret, FROM)
     clock.now = NOW + 86400
     with pytest.raises(AuthenticationFailed) as failed:
-        access.identity.authenticate("robot$ci", secret, ADDRESS)
+        access.identity.authenticate("robot$ci", secret, FROM)
     assert failed.value.reason == "robot expired"
 
 
 def test_robot_refresh_replaces_the_secret_and_revoke_is_final(
     access: AccessControl, clock: Clock
 ) -> None:
-    access.stores.projects.create("team", False, "admin", NOW)
-    _, old = access.robots.create(ROOT, "ci", [RobotScope("team", ("pull",))])
-    _, new = access.robots.refresh(ROOT, "ci", 7)
+    access.stores.projects.create("team", False, ADMIN.as_actor(), NOW)
+    _, old = access.robots.create(ADMIN, "ci", [RobotScope("team", ("pull",))])
+    _, new = access.robots.refresh(ADMIN, "ci", 7)
     clock.now += 2  # past the slowdown of the failure below
     with pytest.raises(AuthenticationFailed):
-        access.identity.authenticate("robot$ci", old, ADDRESS)
+        access.identity.authenticate("robot$ci", old, FROM)
     clock.now += 10
-    access.identity.authenticate("robot$ci", new, ADDRESS)
-    access.robots.revoke(ROOT, "robot$ci")
+    access.identity.authenticate("robot$ci", new, FROM)
+    access.robots.revoke(ADMIN, "robot$ci")
     with pytest.raises(AuthenticationFailed) as failed:
-        access.identity.authenticate("robot$ci", new, ADDRESS)
+        access.identity.authenticate("robot$ci", new, FROM)
     assert failed.value.reason == "robot revoked"
     with pytest.raises(AccessInvalid):
-        access.robots.refresh(ROOT, "ci")
+        access.robots.refresh(ADMIN, "ci")
 
 
 def test_never_expiring_robots_only_from_a_system_admin(access: AccessControl) -> None:
-    access.stores.projects.create("team", False, "admin", NOW)
+    access.stores.projects.create("team", False, ADMIN.as_actor(), NOW)
     project_admin = Principal(USER, "pa", roles={"team": Role.PROJECT_ADMIN})
     scope = [RobotScope("team", ("pull", "push"))]
     with pytest.raises(PermissionDenied):
-        access.robots.create(project_admin, "forever", scope, "never")
-    robot, _ = access.robots.create(ROOT, "forever", scope, "never")
+        access.robots.create(as_caller(project_admin), "forever", scope, "never")
+    robot, _ = access.robots.create(ADMIN, "forever", scope, "never")
     assert robot.expires_at is None
-    created, _ = access.robots.create(project_admin, "monthly", scope)
+    created, _ = access.robots.create(as_caller(project_admin), "monthly", scope)
     assert created.created_by == "pa"
 
 
 def test_robots_get_no_more_than_their_creator_has(access: AccessControl) -> None:
-    access.stores.projects.create("team", False, "admin", NOW)
-    access.stores.projects.create("other", False, "admin", NOW)
+    access.stores.projects.create("team", False, ADMIN.as_actor(), NOW)
+    access.stores.projects.create("other", False, ADMIN.as_actor(), NOW)
     developer = Principal(USER, "dev", roles={"team": Role.DEVELOPER})
     with pytest.raises(PermissionDenied):
-        access.robots.create(developer, "a", [RobotScope("team", ("delete",))])
+        access.robots.create(as_caller(developer), "a", [RobotScope("team", ("delete",))])
     with pytest.raises(PermissionDenied):
-        access.robots.create(developer, "b", [RobotScope("other", ("pull",))])
+        access.robots.create(as_caller(developer), "b", [RobotScope("other", ("pull",))])
     with pytest.raises(PermissionDenied):
-        access.robots.create(developer, "c", [RobotScope("*", ("pull",))])
+        access.robots.create(as_caller(developer), "c", [RobotScope("*", ("pull",))])
     with pytest.raises(AccessInvalid):
-        access.robots.create(ROOT, "d", [RobotScope("missing", ("pull",))])
+        access.robots.create(ADMIN, "d", [RobotScope("missing", ("pull",))])
     with pytest.raises(AccessInvalid):
-        access.robots.create(ROOT, "e", [RobotScope("team", ("fly",))])
-    robot, _ = access.robots.create(developer, "f", [RobotScope("team", ("push",))])
+        access.robots.create(ADMIN, "e", [RobotScope("team", ("fly",))])
+    robot, _ = access.robots.create(as_caller(developer), "f", [RobotScope("team", ("push",))])
     assert access.robots.list(developer) == [robot]
     assert access.robots.list(Principal(USER, "stranger")) == []
+    # Each refused grant is noted as a denied robot.create by whoever asked.
+    access.identity.trail.flush()
+    denied = access.identity.trail.page(AuditFilter(result="denied"), None, 10).events
+    assert sorted((e.actor, e.action, e.target) for e in denied) == [
+        ("dev", "robot.create", "robot$a"),
+        ("dev", "robot.create", "robot$b"),
+        ("dev", "robot.create", "robot$c"),
+    ]
 
 
 # -- personal access tokens ----------------------------------------------------------------
@@ -265,19 +289,48 @@ def test_personal_access_tokens_stand_in_for_the_password(
     access: AccessControl, meta: MetadataStore, clock: Clock
 ) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", True, "admin")
-    token, text = identity.create_access_token("alice", "ci", 10)
+    identity.create_user("alice", "correct horse", True, ADMIN)
+    token, text = identity.create_access_token("alice", "ci", 10, ALICE)
     assert text.startswith("chpat_") and text not in all_stored_text(meta)
-    signed_in = identity.authenticate("alice", text, ADDRESS)
+    signed_in = identity.authenticate("alice", text, FROM)
     assert signed_in.method == ACCESS_TOKEN and signed_in.principal.system_admin
     assert access.stores.tokens.by_hash(token.token_hash).last_used_at == NOW  # type: ignore[union-attr]
     # Presented under another name, it is not accepted.
-    identity.create_user("bob", "correct horse", False, "admin")
+    identity.create_user("bob", "correct horse", False, ADMIN)
     with pytest.raises(AuthenticationFailed):
-        identity.authenticate("bob", text, ADDRESS)
+        identity.authenticate("bob", text, FROM)
     clock.now = NOW + 10 * 86400
     with pytest.raises(AuthenticationFailed) as expired:
-        identity.authenticate("alice", text, ADDRESS)
+        identity.authenticate("alice", text, FROM)
     assert expired.value.reason == "access token expired"
-    identity.delete_access_token("alice", "ci", "alice")
+    identity.delete_access_token("alice", "ci", ALICE)
     assert access.stores.tokens.of_owner("alice") == []
+
+
+# -- the audit trail -----------------------------------------------------------------------
+
+
+def test_logins_are_noted_under_the_account_without_the_secret(
+    access: AccessControl, meta: MetadataStore, clock: Clock
+) -> None:
+    identity = access.identity
+    identity.create_user("alice", "correct horse", False, ADMIN)
+    identity.authenticate("alice", "correct horse", FROM)
+    with pytest.raises(AuthenticationFailed):
+        identity.authenticate("alice", "battery staple", FROM)
+    clock.now += 10  # past the address's slowdown
+    with pytest.raises(AuthenticationFailed):
+        identity.authenticate("robot$nobody", "robot secret text", FROM)
+    identity.trail.flush()
+    logins = identity.trail.page(AuditFilter(action="login"), None, 10).events
+    assert sorted((e.actor, e.method, e.result, e.detail.get("reason")) for e in logins) == [
+        ("alice", "password", "failed", "wrong password"),
+        ("alice", "password", "ok", None),
+        ("robot$nobody", "robot", "failed", "wrong robot secret"),
+    ]
+    assert {(e.address, e.user_agent) for e in logins} == {(ADDRESS, "docker/20.10.24")}
+    created = identity.trail.page(AuditFilter(action="user.create"), None, 10).events
+    assert [(e.actor, e.target, e.address) for e in created] == [("admin", "alice", "192.0.2.1")]
+    text = all_stored_text(meta)
+    for secret in ("correct horse", "battery staple", "robot secret text"):
+        assert secret not in text

@@ -10,12 +10,14 @@ import json
 
 import pytest
 
+from cargohold.meta.audit import AuditFilter
 from cargohold.meta.holds import HoldRow
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
 from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecyclePreview, LifecycleService
+from tests.support.callers import TESTER, TESTER_ACTOR
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, manifest_document
 
 REPO = "team/app"
@@ -46,7 +48,9 @@ def _push(meta: MetadataStore, body: bytes, tag: str | None, media_type: str = O
     meta.blobs.link(REPO, compute(config), len(config))
     meta.blobs.mark_stored(compute(config))  # the bytes themselves do not matter here
     digest = compute(body)
-    meta.manifests.put(REPO, digest, body, parse_manifest(body, media_type), tag)
+    meta.manifests.put(
+        REPO, digest, body, parse_manifest(body, media_type), tag, False, TESTER_ACTOR
+    )
     return digest
 
 
@@ -78,8 +82,10 @@ def test_a_tag_pushed_after_the_evaluation_keeps_the_image(meta: MetadataStore) 
     service, preview = _evaluate(meta)
     assert {i.digest for i in preview.expiring} == {old, other}
 
-    meta.manifests.put(REPO, old, old_body, parse_manifest(old_body, OCI_MANIFEST), "release")
-    applied = service.delete_expiring(preview, "tester")
+    meta.manifests.put(
+        REPO, old, old_body, parse_manifest(old_body, OCI_MANIFEST), "release", False, TESTER_ACTOR
+    )
+    applied = service.delete_expiring(preview, TESTER)
 
     assert _exists(meta, old)
     assert meta.tags.of_manifest(REPO, old) == ["release", "v1"]
@@ -92,8 +98,8 @@ def test_a_tag_removed_after_the_evaluation_keeps_the_image(meta: MetadataStore)
     old, _ = _image(meta, 1, "v1")
     _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
-    assert meta.tags.delete(REPO, "v1", "tester")
-    applied = service.delete_expiring(preview, "tester")
+    assert meta.tags.delete(REPO, "v1", TESTER_ACTOR)
+    applied = service.delete_expiring(preview, TESTER)
     assert _exists(meta, old)
     assert [(s.digest, s.reason) for s in applied.skipped] == [(old, "tags changed")]
 
@@ -107,8 +113,8 @@ def test_a_hold_added_after_the_evaluation_keeps_the_image(meta: MetadataStore, 
 
     target = {"image": REPO, "repository": REPO, "project": "team"}[scope]
     digest = old if scope == "image" else None
-    hold_id = meta.holds.add(HoldRow(0, scope, target, digest, "incident", None), "tester")
-    applied = service.delete_expiring(preview, "tester")
+    hold_id = meta.holds.add(HoldRow(0, scope, target, digest, "incident", None), TESTER_ACTOR)
+    applied = service.delete_expiring(preview, TESTER)
 
     assert _exists(meta, old)
     assert [(s.digest, s.reason) for s in applied.skipped] == [(old, f"held by hold {hold_id}")]
@@ -119,10 +125,10 @@ def test_holds_of_other_images_and_ended_holds_do_not_keep_it(meta: MetadataStor
     old, _ = _image(meta, 1, "v1")
     newest, _ = _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
-    meta.holds.add(HoldRow(0, "image", REPO, newest, "other image", None), "tester")
-    meta.holds.add(HoldRow(0, "repository", "team/other", None, "other repo", None), "tester")
-    meta.holds.add(HoldRow(0, "repository", REPO, None, "ended", 1.0), "tester")
-    applied = service.delete_expiring(preview, "tester")
+    meta.holds.add(HoldRow(0, "image", REPO, newest, "other image", None), TESTER_ACTOR)
+    meta.holds.add(HoldRow(0, "repository", "team/other", None, "other repo", None), TESTER_ACTOR)
+    meta.holds.add(HoldRow(0, "repository", REPO, None, "ended", 1.0), TESTER_ACTOR)
+    applied = service.delete_expiring(preview, TESTER)
     assert applied.deleted_images == [old] and applied.skipped == []
     assert not _exists(meta, old)
 
@@ -133,9 +139,11 @@ def test_an_image_pushed_again_after_the_evaluation_is_kept(meta: MetadataStore)
     service, preview = _evaluate(meta)
 
     # Deleted and pushed again under the same tag: same digest and tags, a new push time.
-    assert meta.manifests.delete(REPO, old, "tester")
-    meta.manifests.put(REPO, old, old_body, parse_manifest(old_body, OCI_MANIFEST), "v1")
-    applied = service.delete_expiring(preview, "tester")
+    assert meta.manifests.delete(REPO, old, TESTER_ACTOR)
+    meta.manifests.put(
+        REPO, old, old_body, parse_manifest(old_body, OCI_MANIFEST), "v1", False, TESTER_ACTOR
+    )
+    applied = service.delete_expiring(preview, TESTER)
 
     assert _exists(meta, old)
     assert [(s.digest, s.reason) for s in applied.skipped] == [(old, "pushed again")]
@@ -145,8 +153,8 @@ def test_an_image_deleted_after_the_evaluation_is_reported_gone(meta: MetadataSt
     old, _ = _image(meta, 1, "v1")
     _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
-    assert meta.manifests.delete(REPO, old, "tester")
-    applied = service.delete_expiring(preview, "tester")
+    assert meta.manifests.delete(REPO, old, TESTER_ACTOR)
+    applied = service.delete_expiring(preview, TESTER)
     assert [(s.digest, s.reason) for s in applied.skipped] == [(old, "already gone")]
     assert applied.deleted == 0
 
@@ -178,8 +186,16 @@ def test_what_goes_with_a_skipped_image_stays_with_it(meta: MetadataStore) -> No
     assert expiring.digest == index_digest
     assert set(expiring.dependents) == {children[0][0], children[1][0], signature_digest}
 
-    meta.manifests.put(REPO, index_digest, index_body, parse_manifest(index_body, OCI_INDEX), "x")
-    applied = service.delete_expiring(preview, "tester")
+    meta.manifests.put(
+        REPO,
+        index_digest,
+        index_body,
+        parse_manifest(index_body, OCI_INDEX),
+        "x",
+        False,
+        TESTER_ACTOR,
+    )
+    applied = service.delete_expiring(preview, TESTER)
 
     assert [(s.digest, s.reason) for s in applied.skipped] == [(index_digest, "tags changed")]
     for digest in (index_digest, signature_digest, *(d for d, _ in children)):
@@ -203,8 +219,10 @@ def test_a_child_tagged_after_the_evaluation_stays_while_its_index_goes(
     service, preview = _evaluate(meta)
     assert [i.digest for i in preview.expiring] == [index_digest]
 
-    meta.manifests.put(REPO, kept, kept_body, parse_manifest(kept_body, OCI_MANIFEST), "child")
-    applied = service.delete_expiring(preview, "tester")
+    meta.manifests.put(
+        REPO, kept, kept_body, parse_manifest(kept_body, OCI_MANIFEST), "child", False, TESTER_ACTOR
+    )
+    applied = service.delete_expiring(preview, TESTER)
 
     assert [(s.digest, s.reason) for s in applied.skipped] == [(kept, "tags changed")]
     assert applied.deleted_images == [index_digest] and applied.deleted == 2
@@ -215,10 +233,16 @@ def test_every_deletion_is_audited_with_its_rule(meta: MetadataStore) -> None:
     old, _ = _image(meta, 1, "v1")
     _image(meta, 2, "v2")
     service, preview = _evaluate(meta)
-    service.delete_expiring(preview, "tester")
-    events = [e for e in meta.audit_log.recent(20) if e.action == "manifest.delete"]
+    service.delete_expiring(preview, TESTER)
+    events = [
+        e for e in meta.audit_log.page(AuditFilter(), None, 20) if e.action == "manifest.delete"
+    ]
     assert [(e.target, e.detail) for e in events] == [
         (f"{REPO}@{old}", {"reason": "lifecycle policy", "rulePriority": 1})
+    ]
+    # Who asked, from where, and what was deleted, in fields of their own.
+    assert [(e.actor, e.method, e.address, e.repository, e.project, e.digest) for e in events] == [
+        ("tester", "password", "192.0.2.1", REPO, "team", old)
     ]
 
 
@@ -234,7 +258,7 @@ def test_an_image_an_index_pushed_after_the_evaluation_lists_is_kept(
         "manifests": [{"mediaType": OCI_MANIFEST, "digest": old, "size": len(old_body)}],
     }
     index_digest = _push(meta, _body(index), "multi", OCI_INDEX)
-    applied = service.delete_expiring(preview, "tester")
+    applied = service.delete_expiring(preview, TESTER)
     assert [(s.digest, s.reason) for s in applied.skipped] == [(old, f"listed by {index_digest}")]
     assert _exists(meta, old)
 
@@ -264,8 +288,16 @@ def test_a_referrer_of_a_child_that_stays_stays_with_it(meta: MetadataStore) -> 
     (expiring,) = preview.expiring
     assert set(expiring.dependents) == {child, other, signature_digest}
 
-    meta.manifests.put(REPO, child, child_body, parse_manifest(child_body, OCI_MANIFEST), "child")
-    applied = service.delete_expiring(preview, "tester")
+    meta.manifests.put(
+        REPO,
+        child,
+        child_body,
+        parse_manifest(child_body, OCI_MANIFEST),
+        "child",
+        False,
+        TESTER_ACTOR,
+    )
+    applied = service.delete_expiring(preview, TESTER)
 
     assert sorted((s.digest, s.reason) for s in applied.skipped) == sorted(
         [(child, "tags changed"), (signature_digest, f"kept with {child}")]

@@ -12,6 +12,7 @@ from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
 from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecycleService
+from tests.support.callers import TESTER_ACTOR
 from tests.support.oci import OCI_MANIFEST, manifest_document
 
 EXPIRE_ALL_BUT_ONE = json.dumps(
@@ -37,7 +38,9 @@ def _push(meta: MetadataStore, document: dict[str, object], tag: str | None) -> 
     meta.blobs.link("team/app", compute(config), len(config))
     meta.blobs.mark_stored(compute(config))  # the bytes themselves do not matter here
     digest = compute(body)
-    meta.manifests.put("team/app", digest, body, parse_manifest(body, OCI_MANIFEST), tag)
+    meta.manifests.put(
+        "team/app", digest, body, parse_manifest(body, OCI_MANIFEST), tag, False, TESTER_ACTOR
+    )
     return digest
 
 

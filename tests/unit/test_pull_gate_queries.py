@@ -20,10 +20,12 @@ from cargohold.oci import mediatypes as mt
 from cargohold.oci.digests import EMPTY_JSON_DIGEST
 from cargohold.server import prepare
 from cargohold.services import scan_policy
+from cargohold.services.caller import anonymous_caller
 from cargohold.services.registry import GatedPull
 from cargohold.services.scan_policy import ScanPolicyService
 from cargohold.wiring import Services, build_services
 
+TESTER = anonymous_caller("192.0.2.1", "tests")
 ARTIFACT = json.dumps(
     {
         "schemaVersion": 2,
@@ -95,13 +97,13 @@ def test_a_pull_no_gate_applies_to_makes_no_gate_query(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = services.registry
-    pushed = registry.put_manifest("open/app", "v1", ARTIFACT, mt.OCI_MANIFEST)
+    pushed = registry.put_manifest("open/app", "v1", ARTIFACT, mt.OCI_MANIFEST, TESTER)
     _policies(services).reload()
     # Every cache is stale from here on: the fast read must still not reload it.
     monkeypatch.setattr(scan_policy, "PULL_GATE_REFRESH_SECONDS", 0.0)
 
     stored, statements = _statements(
-        services, lambda: registry.get_manifest("open/app", "v1", count_pull=True)
+        services, lambda: registry.get_manifest("open/app", "v1", puller=TESTER)
     )
     assert isinstance(stored, StoredManifest) and stored.digest == pushed.digest
     assert len(statements) == 1 and "manifests" in statements[0]  # the lookup, and only it
@@ -111,18 +113,18 @@ def test_a_gated_pull_leaves_the_fast_read_before_any_gate_query(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry, policies = services.registry, _policies(services)
-    registry.put_manifest("team/app", "v1", ARTIFACT, mt.OCI_MANIFEST)
-    policies.set_policy("team", {"preventUnscanned": True}, "test")
+    registry.put_manifest("team/app", "v1", ARTIFACT, mt.OCI_MANIFEST, TESTER)
+    policies.set_policy("team", {"preventUnscanned": True}, TESTER)
     monkeypatch.setattr(scan_policy, "PULL_GATE_REFRESH_SECONDS", 0.0)
 
     gated, statements = _statements(
-        services, lambda: registry.get_manifest("team/app", "v1", count_pull=True)
+        services, lambda: registry.get_manifest("team/app", "v1", puller=TESTER)
     )
     assert isinstance(gated, GatedPull)
     assert len(statements) == 1 and "scan_" not in statements[0]
     # The check, off the loop, is where the gate queries (its stale cache, then the facts).
     passed, statements = _statements(
-        services, lambda: registry.pass_gates("team/app", gated.stored)
+        services, lambda: registry.pass_gates("team/app", "v1", gated.stored, TESTER)
     )
     assert passed == gated.stored  # an artifact is not an image to judge
     assert any("scan_policies" in s for s in statements)
@@ -136,20 +138,20 @@ def test_the_gate_answers_from_memory_and_a_change_here_applies_at_once(
     applies, statements = _statements(services, lambda: policies.pull_gated("team/app"))
     assert (applies, statements) == (True, [])
 
-    policies.set_policy("team", {"preventSeverity": "HIGH"}, "test")
+    policies.set_policy("team", {"preventSeverity": "HIGH"}, TESTER)
     answers, statements = _statements(
         services,
         lambda: [policies.pull_gated(r) for r in ("team/app", "team/a/b", "other/app", "teamx")],
     )
     assert (answers, statements) == ([True, True, False, False], [])
     # A policy that refuses nothing (scan on push only) does not gate pulls.
-    policies.set_policy("team", {"scanOnPush": True}, "test")
+    policies.set_policy("team", {"scanOnPush": True}, TESTER)
     assert not policies.pull_gated("team/app")
-    policies.set_policy("team", {"preventUnscanned": True}, "test")
+    policies.set_policy("team", {"preventUnscanned": True}, TESTER)
     assert policies.pull_gated("team/app")
     stored = StoredManifest(1, "sha256:" + "b" * 64, mt.OCI_MANIFEST, IMAGE, None)
     with pytest.raises(Denied, match="not been scanned"):
-        services.registry.pass_gates("team/app", stored)
-    policies.remove_policy("team", "test")
+        services.registry.pass_gates("team/app", "v1", stored, TESTER)
+    policies.remove_policy("team", TESTER)
     assert not policies.pull_gated("team/app")
-    services.registry.pass_gates("team/app", stored)
+    services.registry.pass_gates("team/app", "v1", stored, TESTER)

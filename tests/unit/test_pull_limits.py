@@ -168,7 +168,7 @@ def test_only_a_served_image_pull_is_counted(tmp_path: Path) -> None:
 
     gate = PullGate(applies=lambda r: r == "team/closed", check=deny, refresh=lambda: None)
     registry = RegistryService(
-        old.meta, old.blobs, old.access, old.pulls, old.tag_rules, old.holds, [], [gate]
+        old.meta, old.blobs, old.access, old.pulls, old.tag_rules, old.holds, old.trail, [], [gate]
     )
     clock_now = [T0]
     counters = DatabasePullCounters(PullCounterRecords(old.meta.db), 100, lambda: clock_now[0])
@@ -176,33 +176,35 @@ def test_only_a_served_image_pull_is_counted(tmp_path: Path) -> None:
     budget = limiter.budget_of(STRANGER)
     assert budget is not None
     for repository in ("team/app", "team/closed"):
-        image = registry.put_manifest(repository, "v1", ARTIFACT, mt.OCI_MANIFEST)
-        registry.put_manifest(repository, "multi", _index_of(ARTIFACT, image.digest), mt.OCI_INDEX)
+        image = registry.put_manifest(repository, "v1", ARTIFACT, mt.OCI_MANIFEST, STRANGER)
+        registry.put_manifest(
+            repository, "multi", _index_of(ARTIFACT, image.digest), mt.OCI_INDEX, STRANGER
+        )
 
     with pytest.raises(Denied):
-        limiter.manifest("team/closed", "v1", True, budget)
+        limiter.manifest("team/closed", "v1", STRANGER, budget)
     with pytest.raises(ManifestUnknown):
-        limiter.manifest("team/app", "missing", True, budget)
-    assert limiter.manifest("team/app", "multi", True, budget)[1] == RateStatus(
+        limiter.manifest("team/app", "missing", STRANGER, budget)
+    assert limiter.manifest("team/app", "multi", STRANGER, budget)[1] == RateStatus(
         RateLimit(2, 100), 2, 0
     )
-    assert limiter.manifest("team/app", "v1", False, budget)[1] == RateStatus(
+    assert limiter.manifest("team/app", "v1", None, budget)[1] == RateStatus(
         RateLimit(2, 100), 2, 0
     )
-    assert [limiter.manifest("team/app", "v1", True, budget)[1] for _ in range(2)] == [
+    assert [limiter.manifest("team/app", "v1", STRANGER, budget)[1] for _ in range(2)] == [
         RateStatus(RateLimit(2, 100), 1, 0),
         RateStatus(RateLimit(2, 100), 0, 100),
     ]
     clock_now[0] = T0 + 30
     with pytest.raises(TooManyRequests) as refused:
-        limiter.manifest("team/app", "v1", True, budget)
+        limiter.manifest("team/app", "v1", STRANGER, budget)
     assert refused.value.headers == {
         "ratelimit-limit": "2;w=100",
         "ratelimit-remaining": "0;w=100",
         "Retry-After": "70",
     }
     # An index is still served over the limit: it is not a pull.
-    assert limiter.manifest("team/app", "multi", True, budget)[1] == RateStatus(
+    assert limiter.manifest("team/app", "multi", STRANGER, budget)[1] == RateStatus(
         RateLimit(2, 100), 0, 70
     )
     services.jobs.queue.stop()

@@ -19,6 +19,7 @@ from cargohold.server import prepare
 from cargohold.services.scan_policy import ScanPolicyService
 from cargohold.services.scanning import ScanService
 from cargohold.wiring import build_services
+from tests.support.callers import TESTER
 
 IMAGE = json.dumps(
     {
@@ -60,13 +61,13 @@ def test_the_pull_gate_and_the_on_push_hook_are_the_policy_service(tmp_path: Pat
         manifest = parse_manifest(IMAGE, mt.OCI_MANIFEST)
         assert not policies.wants_scan_on_push("team/app", manifest)
         # A policy set through the service (as the admin API does) is what the gate enforces.
-        policies.set_policy("team", {"scanOnPush": True, "preventUnscanned": True}, "test")
+        policies.set_policy("team", {"scanOnPush": True, "preventUnscanned": True}, TESTER)
         assert policies.wants_scan_on_push("team/app", manifest)
         stored = StoredManifest(1, "sha256:" + "b" * 64, mt.OCI_MANIFEST, IMAGE, None)
         with pytest.raises(Denied, match="not been scanned"):
             policies.check_pull("team/app", stored)
         policies.check_pull("other/app", stored)  # no policy: nothing refused
-        policies.remove_policy("team", "test")
+        policies.remove_policy("team", TESTER)
         policies.check_pull("team/app", stored)
     finally:
         services.jobs.queue.stop()

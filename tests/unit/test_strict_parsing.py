@@ -82,8 +82,8 @@ def test_non_negative_integers_and_their_bound() -> None:
         "1_000",
         "\u0661\u0662",
         "\u00b2",
-        "2027-01-31",
         "2027-01-31T00:00:00",
+        "2027-02-30",
         "2027-02-30T00:00:00Z",
         "1969-12-31T23:59:59Z",
         "tomorrow",
@@ -107,3 +107,8 @@ def test_times_are_rfc3339_with_a_zone_or_unix_seconds() -> None:
     for value in (1801353600, 1801353600.0, "2027-01-31T00:00:00Z", "2027-01-31t00:00:00z"):
         assert time_from_json(value) == moment
     assert time_from_query("1801353600.25") == moment + 0.25
+    # In a query: a date is its midnight in UTC; a `+` the query string made a space is a `+`.
+    assert time_from_query("2027-01-31") == moment
+    assert time_from_query("2027-01-31T01:00:00 01:00") == moment
+    with pytest.raises(ValueError):
+        time_from_json("2027-01-31")

@@ -147,7 +147,7 @@ class AccessCheck:
                 self.access.identity.authenticate,
                 credentials.name,
                 credentials.secret,
-                anonymous.address,
+                anonymous,
             )
         except AuthenticationFailed as failed:
             log.info(

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlencode
 
 import msgspec
 from starlette.requests import Request
@@ -18,8 +19,9 @@ from cargohold.api.access_check import require, visibility
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.boundary import in_pool
 from cargohold.api.callers import caller_of
-from cargohold.api.context import context
+from cargohold.api.context import AppContext, context
 from cargohold.api.encoding import encode, json_response
+from cargohold.api.models.audit import AuditEvent, AuditList
 from cargohold.api.models.jobs import (
     FsckDone,
     FsckProgress,
@@ -41,8 +43,6 @@ from cargohold.api.models.policy import (
     TagRuleList,
 )
 from cargohold.api.models.registry import (
-    AuditEvent,
-    AuditList,
     Quota,
     Repository,
     RepositoryList,
@@ -52,7 +52,7 @@ from cargohold.api.models.registry import (
     TagList,
 )
 from cargohold.api.openapi import OPENAPI
-from cargohold.api.params import json_body, path_id, query_flag
+from cargohold.api.params import json_body, path_id, query_flag, query_text, query_time
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
 from cargohold.errors import (
     BodyTooLarge,
@@ -61,6 +61,7 @@ from cargohold.errors import (
     HoldUnknown,
     JobInvalid,
     JobUnknown,
+    PaginationNumberInvalid,
     PolicyInvalid,
     QueryInvalid,
     QuotaInvalid,
@@ -68,10 +69,17 @@ from cargohold.errors import (
     TagRuleInvalid,
     TagRuleUnknown,
 )
+from cargohold.meta.audit import AuditFilter
 from cargohold.meta.listings import RepositorySummary
 from cargohold.oci.names import is_valid_name, project_of
+from cargohold.parsing.integers import parse_non_negative
 from cargohold.policy.permissions import POLICIES, TAG_RULES
 from cargohold.services.access import visible_page
+from cargohold.services.audit import DEFAULT_PAGE as DEFAULT_AUDIT_PAGE
+from cargohold.services.audit import MAX_PAGE as MAX_AUDIT_PAGE
+
+# Entries read per query of a JSON lines export.
+AUDIT_EXPORT_BATCH = 500
 
 
 async def system_info(request: Request) -> Response:
@@ -162,18 +170,16 @@ async def lifecycle_policy(request: Request) -> Response:
         text = await in_pool(ctx.lifecycle.policy, name)
         return json_response(LifecyclePolicy(repository_name=name, lifecycle_policy_text=text))
     if request.method == "DELETE":
-        await in_pool(ctx.lifecycle.remove_policy, name, caller_of(request).actor)
+        await in_pool(ctx.lifecycle.remove_policy, name, caller_of(request))
         return Response(status_code=204)
     text = await _policy_body(request)
-    preview = await in_pool(ctx.lifecycle.set_policy, name, text, caller_of(request).actor)
+    preview = await in_pool(ctx.lifecycle.set_policy, name, text, caller_of(request))
     return json_response(LifecyclePreview.of(preview))
 
 
 async def lifecycle_apply(request: Request) -> Response:
     ctx = context(request)
-    preview = await in_pool(
-        ctx.lifecycle.apply, request.path_params["name"], caller_of(request).actor
-    )
+    preview = await in_pool(ctx.lifecycle.apply, request.path_params["name"], caller_of(request))
     return json_response(LifecyclePreview.of(preview))
 
 
@@ -193,7 +199,7 @@ async def add_tag_rule(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, TagRuleInvalid, "the rule")
     await require(request, TAG_RULES, _target_project(document))
-    rule = await in_pool(ctx.tag_rules.add, document, caller_of(request).actor)
+    rule = await in_pool(ctx.tag_rules.add, document, caller_of(request))
     return json_response(TagRule.of(rule), status_code=201)
 
 
@@ -202,16 +208,90 @@ async def remove_tag_rule(request: Request) -> Response:
     rule_id = path_id(request, "rule_id", TagRuleUnknown)
     rule = await in_pool(ctx.tag_rules.get, rule_id)
     await require(request, TAG_RULES, None if rule is None else project_of(rule.target))
-    await in_pool(ctx.tag_rules.remove, rule_id, caller_of(request).actor)
+    await in_pool(ctx.tag_rules.remove, rule_id, caller_of(request))
     return Response(status_code=204)
 
 
+def _audit_filter(request: Request) -> AuditFilter:
+    """Exact matches on actor, action, project, repository and result; a time range."""
+    text = {
+        name: query_text(request, name, QueryInvalid)
+        for name in ("actor", "action", "project", "repository", "result")
+    }
+    return AuditFilter(
+        **text,
+        since=query_time(request, "since", QueryInvalid),
+        until=query_time(request, "until", QueryInvalid),
+    )
+
+
+def _audit_limit(request: Request, default: int | None) -> int | None:
+    """`limit` (or `n`, as the other listings call it): 1 or more; a page holds at most
+    MAX_AUDIT_PAGE entries, and a larger limit asks for the largest page."""
+    name = "limit" if "limit" in request.query_params else "n"
+    raw = request.query_params.get(name)
+    if not raw:
+        return default
+    try:
+        value = parse_non_negative(raw, maximum=10**30)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise PaginationNumberInvalid(
+            f"{name} must be a whole number, 1 or more, got {raw[:40]!r}",
+            detail={"parameter": name},
+        )
+    return value
+
+
+def _next_page_link(request: Request, cursor: str) -> str:
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    return f"</api/v1/audit?{urlencode([*query, ('cursor', cursor)])}>; " + 'rel="next"'
+
+
 async def audit(request: Request) -> Response:
+    """The audit log, newest first, filtered; a page and the cursor of the next
+    (`format=json`, the default), or every matching entry as JSON lines (`format=jsonl`)."""
     ctx = context(request)
-    n = page_size(request, 100)
-    assert n is not None
-    events = await in_pool(ctx.listings.audit, n) if n else []
-    return json_response(AuditList(events=[AuditEvent.of(event) for event in events]))
+    where = _audit_filter(request)
+    cursor = query_text(request, "cursor", QueryInvalid, max_length=64)
+    form = request.query_params.get("format") or "json"
+    if form == "jsonl":
+        return await _audit_lines(ctx, where, cursor, _audit_limit(request, None))
+    if form != "json":
+        raise QueryInvalid(
+            f"format must be json or jsonl, got {form[:40]!r}", detail={"parameter": "format"}
+        )
+    limit = min(_audit_limit(request, DEFAULT_AUDIT_PAGE) or DEFAULT_AUDIT_PAGE, MAX_AUDIT_PAGE)
+    page = await in_pool(ctx.audit.page, where, cursor, limit)
+    headers = {"Link": _next_page_link(request, page.next_cursor)} if page.next_cursor else {}
+    document = AuditList(events=[AuditEvent.of(e) for e in page.events], next=page.next_cursor)
+    return json_response(document, headers=headers)
+
+
+async def _audit_lines(
+    ctx: AppContext, where: AuditFilter, cursor: str | None, limit: int | None
+) -> Response:
+    """Every matching entry (up to `limit`), one JSON document per line, read and sent
+    AUDIT_EXPORT_BATCH at a time. The first batch is read before the answer starts, so a
+    bad filter or cursor is still a plain 400."""
+    batch = min(limit or AUDIT_EXPORT_BATCH, AUDIT_EXPORT_BATCH)
+    first = await in_pool(ctx.audit.page, where, cursor, batch)
+
+    async def lines() -> AsyncIterator[bytes]:
+        page, left = first, limit
+        while True:
+            events = page.events if left is None else page.events[:left]
+            if events:
+                yield b"".join(encode(AuditEvent.of(e)) + b"\n" for e in events)
+            if left is not None:
+                left -= len(events)
+            if page.next_cursor is None or left == 0:
+                return
+            size = batch if left is None else min(batch, left)
+            page = await in_pool(ctx.audit.page, where, page.next_cursor, size)
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
 async def list_holds(request: Request) -> Response:
@@ -227,7 +307,7 @@ async def add_hold(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, HoldRequestInvalid, "the hold")
     await require(request, POLICIES, _target_project(document))
-    hold = await in_pool(ctx.holds.add, document, caller_of(request).actor)
+    hold = await in_pool(ctx.holds.add, document, caller_of(request))
     return json_response(Hold.of(hold), status_code=201)
 
 
@@ -236,7 +316,7 @@ async def release_hold(request: Request) -> Response:
     hold_id = path_id(request, "hold_id", HoldUnknown)
     hold = await in_pool(ctx.holds.get, hold_id)
     await require(request, POLICIES, None if hold is None else project_of(hold.target))
-    await in_pool(ctx.holds.release, hold_id, caller_of(request).actor)
+    await in_pool(ctx.holds.release, hold_id, caller_of(request))
     return Response(status_code=204)
 
 
@@ -293,6 +373,7 @@ async def garbage_collect(request: Request) -> Response:
     untagged = query_flag(request, "untagged", QueryInvalid)
     if ctx.gc.running:
         raise GcBusy()
+    caller = caller_of(request)
 
     def work(emit: Emit) -> msgspec.Struct:
         blobs, total = ctx.gc.count(untagged)
@@ -301,6 +382,7 @@ async def garbage_collect(request: Request) -> Response:
             dry_run,
             lambda done, freed: emit(GcProgress(blobs=done, bytes=freed)),
             untagged=untagged,
+            caller=caller,
         )
         return GcDone(report=GcReport.of(report))
 
@@ -335,11 +417,11 @@ async def project_quota(request: Request) -> Response:
     if request.method == "GET":
         return json_response(Quota.of(await in_pool(ctx.quotas.get, project)))
     if request.method == "DELETE":
-        await in_pool(ctx.quotas.remove, project, caller_of(request).actor)
+        await in_pool(ctx.quotas.remove, project, caller_of(request))
         return Response(status_code=204)
     document = await json_body(request, QuotaInvalid, 'the quota: {"limitBytes": N}')
     return json_response(
-        Quota.of(await in_pool(ctx.quotas.set, project, document, caller_of(request).actor))
+        Quota.of(await in_pool(ctx.quotas.set, project, document, caller_of(request)))
     )
 
 
@@ -370,7 +452,7 @@ async def submit_job(request: Request) -> Response:
     args = document.get("args", {})
     if not isinstance(args, dict):
         raise JobInvalid("args must be a JSON object")
-    run = await in_pool(ctx.jobs.submit, document["kind"], args, "api", caller_of(request).actor)
+    run = await in_pool(ctx.jobs.submit, document["kind"], args, "api", caller_of(request))
     return json_response(JobRun.of(run), status_code=202)
 
 

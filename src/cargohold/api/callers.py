@@ -16,14 +16,34 @@ def client_address(connection: HTTPConnection) -> str:
     return client.host if client is not None else ""
 
 
+# Anonymous callers by (address, raw User-Agent): a manifest GET asks for its caller (the pull
+# is audited under it), and building one per request cost more than the rest of the audit.
+# Callers are immutable, so requests from one client share one. Starts afresh when full.
+_ANONYMOUS: dict[tuple[str, bytes], Caller] = {}
+ANONYMOUS_CALLERS_KEPT = 4096
+
+
 def caller_of(connection: HTTPConnection) -> Caller:
     """The caller the access check stored, or an anonymous caller from the connection's
     address when no check ran (auth off)."""
-    stored = connection.scope.get(CALLER_KEY)
+    scope = connection.scope
+    stored = scope.get(CALLER_KEY)
     if isinstance(stored, Caller):
         return stored
-    user_agent = connection.headers.get("user-agent", "")[:MAX_USER_AGENT_LENGTH]
-    return anonymous_caller(client_address(connection), user_agent)
+    client = scope.get("client")
+    address = client[0] if client else ""
+    agent = b""
+    for key, value in scope["headers"]:
+        if key == b"user-agent":
+            agent = value
+            break
+    known = _ANONYMOUS.get((address, agent))
+    if known is None:
+        if len(_ANONYMOUS) >= ANONYMOUS_CALLERS_KEPT:
+            _ANONYMOUS.clear()
+        user_agent = agent.decode("latin-1")[:MAX_USER_AGENT_LENGTH]
+        known = _ANONYMOUS[address, agent] = anonymous_caller(address, user_agent)
+    return known
 
 
 def store_caller(connection: HTTPConnection, caller: Caller) -> None:

@@ -1,4 +1,5 @@
-"""Reading admin request bodies and path ids, with each resource's own error."""
+"""Reading admin request bodies, path ids and query parameters, with each resource's own
+error."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from cargohold.api.bodies import read_json_body
 from cargohold.errors import RegistryError
 from cargohold.parsing.integers import parse_non_negative
 from cargohold.parsing.json_document import JsonInvalid, load_json
+from cargohold.parsing.times import time_from_query
 
 
 async def json_body(request: Request, invalid: type[RegistryError], what: str) -> Any:
@@ -51,3 +53,31 @@ def optional_query_flag(request: Request, name: str, invalid: type[RegistryError
 def query_flag(request: Request, name: str, invalid: type[RegistryError]) -> bool:
     """A boolean query flag that is false when absent (see optional_query_flag)."""
     return optional_query_flag(request, name, invalid) is True
+
+
+def query_time(request: Request, name: str, invalid: type[RegistryError]) -> float | None:
+    """A point in time (UNIX seconds): RFC 3339, a date (midnight UTC) or UNIX seconds, or
+    None when absent or empty. Anything else is `invalid` with the parameter's name."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return time_from_query(raw)
+    except ValueError as exc:
+        raise invalid(f"{name}: {exc}", detail={"parameter": name}) from None
+
+
+def query_text(
+    request: Request, name: str, invalid: type[RegistryError], max_length: int = 255
+) -> str | None:
+    """A text parameter matched exactly (a name), or None when absent or empty. Longer than
+    any stored value, or with a NUL (which PostgreSQL cannot take), is `invalid`."""
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    if len(raw) > max_length or "\x00" in raw:
+        raise invalid(
+            f"{name} must be at most {max_length} characters, without NUL",
+            detail={"parameter": name},
+        )
+    return raw

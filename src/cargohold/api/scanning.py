@@ -61,7 +61,7 @@ def _project_param(request: Request, invalid: type[RegistryError]) -> str | None
 def _digest_of(ctx: AppContext, repository: str, reference: str) -> str:
     """The manifest a tag or digest names (NAME_UNKNOWN, MANIFEST_UNKNOWN otherwise); reading
     it for a scan is not a pull."""
-    return ctx.registry.get_manifest(repository, reference, count_pull=False).digest
+    return ctx.registry.get_manifest(repository, reference, puller=None).digest
 
 
 async def scan_result(request: Request) -> Response:
@@ -92,7 +92,7 @@ async def scan_now(request: Request) -> Response:
         "scan",
         {"repository": name, "digest": digest, "rescan": rescan},
         "api",
-        caller_of(request).actor,
+        caller_of(request),
     )
     return json_response(JobRun.of(run), status_code=202)
 
@@ -105,14 +105,12 @@ async def scan_policy(request: Request) -> Response:
             ScanPolicy.of(await in_pool(_scanning(ctx).scan_policies.policy, project))
         )
     if request.method == "DELETE":
-        await in_pool(_scanning(ctx).scan_policies.remove_policy, project, caller_of(request).actor)
+        await in_pool(_scanning(ctx).scan_policies.remove_policy, project, caller_of(request))
         return Response(status_code=204)
     document = await json_body(request, ScanPolicyInvalid, "the policy")
     policies = _scanning(ctx).scan_policies
     return json_response(
-        ScanPolicy.of(
-            await in_pool(policies.set_policy, project, document, caller_of(request).actor)
-        )
+        ScanPolicy.of(await in_pool(policies.set_policy, project, document, caller_of(request)))
     )
 
 
@@ -135,14 +133,14 @@ async def list_allowlist(request: Request) -> Response:
 async def add_allowlist(request: Request) -> Response:
     ctx = context(request)
     document = await json_body(request, AllowlistInvalid, "the entry")
-    entry = await in_pool(_scanning(ctx).scan_policies.allow, document, caller_of(request).actor)
+    entry = await in_pool(_scanning(ctx).scan_policies.allow, document, caller_of(request))
     return json_response(AllowlistEntry.of(entry), status_code=201)
 
 
 async def remove_allowlist(request: Request) -> Response:
     ctx = context(request)
     entry_id = path_id(request, "entry_id", AllowlistUnknown)
-    await in_pool(_scanning(ctx).scan_policies.disallow, entry_id, caller_of(request).actor)
+    await in_pool(_scanning(ctx).scan_policies.disallow, entry_id, caller_of(request))
     return Response(status_code=204)
 
 
@@ -198,7 +196,7 @@ async def vulndb_import(request: Request) -> Response:
             raise VulnDbImportInvalid(str(exc)) from None
     job = None
     if result.changed:
-        run = await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", caller_of(request).actor)
+        run = await in_pool(ctx.jobs.submit, "reevaluate", {}, "api", caller_of(request))
         job = run.id
     return json_response(VulnDbImport.of(result, job))
 

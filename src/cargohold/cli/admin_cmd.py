@@ -64,19 +64,22 @@ def reset_password(
     from cargohold.meta.database import Database
     from cargohold.meta.db import make_engine
     from cargohold.services.access_errors import AccessError
+    from cargohold.services.caller import system_caller
     from cargohold.wiring import build_access_control
 
     settings = _settings(config, data_dir)
     chosen = _password_from_stdin() if password_stdin else None
     engine = make_engine(settings.metadata_url)
+    database = Database(engine)
     try:
-        identity = build_access_control(settings, Database(engine)).identity
-        password = identity.reset_password(name, chosen, CLI_ACTOR)
+        identity = build_access_control(settings, database).identity
+        password = identity.reset_password(name, chosen, system_caller(CLI_ACTOR))
     except AccessError as exc:
         raise fail(str(exc)) from None
     except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error, OSError) as exc:
         raise fail(f"cannot update the metadata store: {type(exc).__name__}") from None
     finally:
+        database.close()
         engine.dispose()
     if chosen is None:
         # Only the password on standard output, for a script to capture.

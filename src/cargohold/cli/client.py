@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 # ClientError, and `cargohold --help` or a local scan should not pay for an HTTP stack.
 
 DEFAULT_REGISTRY = "http://127.0.0.1:5000"
+# The largest page of the audit log the server hands out.
+AUDIT_PAGE = 1000
 # Every manifest type the registry stores, so a HEAD answers for whatever was pushed.
 MANIFEST_ACCEPT = ", ".join(
     (
@@ -185,8 +187,37 @@ class AdminClient:
     def storage(self) -> dict[str, Any]:
         return self._get("/api/v1/storage").json()  # type: ignore[no-any-return]
 
-    def audit(self, limit: int) -> list[dict[str, Any]]:
-        return self._get("/api/v1/audit", {"n": limit}).json()["events"]  # type: ignore[no-any-return]
+    def audit(self, filters: dict[str, str], limit: int | None) -> Iterator[dict[str, Any]]:
+        """Audit entries newest first, following the pages' cursors until `limit` (None:
+        every matching entry)."""
+        cursor: str | None = None
+        left = limit
+        while left is None or left > 0:
+            size = AUDIT_PAGE if left is None else min(left, AUDIT_PAGE)
+            params = {**filters, "limit": size, **({"cursor": cursor} if cursor else {})}
+            page = self._get("/api/v1/audit", params).json()
+            yield from page["events"]
+            if left is not None:
+                left -= len(page["events"])
+            cursor = page["next"]
+            if cursor is None:
+                return
+
+    def audit_lines(self, filters: dict[str, str], limit: int | None) -> Iterator[str]:
+        """The JSON lines export, line by line as the server streams it."""
+        import httpx
+
+        params = {**filters, "format": "jsonl", **({"limit": limit} if limit else {})}
+        try:
+            with self._http.stream("GET", "/api/v1/audit", params=params, timeout=None) as got:
+                if got.status_code >= 400:
+                    got.read()
+                    self._raise_for(got, "/api/v1/audit")
+                for line in got.iter_lines():
+                    if line:
+                        yield line
+        except httpx.HTTPError as exc:
+            raise ClientError(f"cannot reach {self.base}: {exc}") from None
 
     # -- the registry API (/v2/) ---------------------------------------------------------
 

@@ -21,8 +21,8 @@ from cargohold.cli.common import (
 )
 
 jobs_app = typer.Typer(
-    help="Background jobs: gc, lifecycle, scan and vulnerability database runs, scheduled or"
-    " on demand."
+    help="Background jobs: gc, lifecycle, audit-purge, scan and vulnerability database runs,"
+    " scheduled or on demand."
 )
 
 FINISHED = ("succeeded", "failed")
@@ -49,6 +49,10 @@ def _summary(job: dict[str, Any]) -> str:
             f"{len(repositories)} repositories, {deleted} images deleted, "
             f"{size(freed)} freed{failures}"
         )
+    if job["kind"] == "audit-purge" and result:
+        if result["before"] is None:
+            return "retention off: nothing removed"
+        return f"{result['removed']} audit entries before {when(result['before'])} removed"
     return ""
 
 
@@ -98,7 +102,9 @@ def show_job(
 
 @jobs_app.command("run")
 def run_job(
-    kind: Annotated[str, typer.Argument(help="gc, lifecycle, scan, vulndb-update or reevaluate.")],
+    kind: Annotated[
+        str, typer.Argument(help="gc, lifecycle, audit-purge, scan, vulndb-update or reevaluate.")
+    ],
     repository: Annotated[
         str | None,
         typer.Option(help="lifecycle: only this repository (default: all); scan: the repository."),

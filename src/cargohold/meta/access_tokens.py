@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 
 _COLUMNS = (
@@ -47,7 +48,13 @@ class AccessTokenRecords:
         self.db = db
 
     def create(
-        self, owner: str, name: str, token_hash: str, expires_at: float | None, now: float
+        self,
+        owner: str,
+        name: str,
+        token_hash: str,
+        expires_at: float | None,
+        actor: Actor,
+        now: float,
     ) -> AccessToken | None:
         """The new token, or None when the owner has no such user or a token of that name."""
         with self.db.transaction() as tx:
@@ -60,7 +67,7 @@ class AccessTokenRecords:
             if row is None:
                 return None
             self.db.audit(
-                tx, now, owner, "token.create", owner, {"name": name, "expires_at": expires_at}
+                tx, now, actor, "token.create", owner, {"name": name, "expires_at": expires_at}
             )
             created = tx.one(f"SELECT {_COLUMNS} {_FROM} WHERE t.id = ?", (row[0],))
         assert created is not None
@@ -84,7 +91,7 @@ class AccessTokenRecords:
                 (now, token_id, now - coarser_than),
             )
 
-    def delete(self, owner: str, name: str, actor: str, now: float) -> bool:
+    def delete(self, owner: str, name: str, actor: Actor, now: float) -> bool:
         with self.db.transaction() as tx:
             # What the token obtained ends with it (explicit: SQLite cascades only with a pragma).
             tx.execute(

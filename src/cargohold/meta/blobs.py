@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from cargohold.meta.audit import REGISTRY_API_DELETE
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.quotas import QuotaRecords
@@ -113,7 +114,7 @@ class BlobRecords:
             is not None
         )
 
-    def unlink(self, repository: str, digest: str, actor: str) -> bool:
+    def unlink(self, repository: str, digest: str, actor: Actor) -> bool:
         """Unlink a blob from one repository, auditing it in the same transaction."""
         with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
@@ -125,7 +126,14 @@ class BlobRecords:
             ):
                 return False
             self.db.audit(
-                tx, time.time(), actor, "blob.delete", f"{repository}@{digest}", REGISTRY_API_DELETE
+                tx,
+                time.time(),
+                actor,
+                "blob.delete",
+                f"{repository}@{digest}",
+                REGISTRY_API_DELETE,
+                repository=repository,
+                digest=digest,
             )
             return True
 

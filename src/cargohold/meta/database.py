@@ -10,7 +10,6 @@ the vulnerability database. `audit` records an event inside a raw write transact
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cargohold.meta.audit_fields import INSERT_AUDIT_EVENT, OK, Actor, AuditEntry, audit_row
 from cargohold.meta.db import read_transaction, write_transaction, writer_lock_for
 from cargohold.meta.fastpath import FastPath, Transaction
 
@@ -68,10 +68,27 @@ class Database:
 
     @staticmethod
     def audit(
-        tx: Transaction, at: float, actor: str, action: str, target: str, detail: dict[str, Any]
+        tx: Transaction,
+        at: float,
+        actor: Actor,
+        action: str,
+        target: str,
+        detail: dict[str, Any],
+        *,
+        project: str = "",
+        repository: str = "",
+        reference: str = "",
+        digest: str = "",
+        result: str = OK,
     ) -> None:
         """Record an event in the transaction that makes the change it describes."""
-        tx.execute(
-            "INSERT INTO audit_events (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-            (at, actor, action, target, json.dumps(detail, sort_keys=True)),
+        row = audit_row(
+            at, actor, action, target, detail, project, repository, reference, digest, result
         )
+        tx.execute(INSERT_AUDIT_EVENT, row)
+
+    @staticmethod
+    def audit_entries(tx: Transaction, entries: list[AuditEntry]) -> None:
+        """Record several events in one statement (batched pulls, denials, logins)."""
+        if entries:
+            tx.executemany(INSERT_AUDIT_EVENT, [entry.row() for entry in entries])

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.holds import HoldMatcher, HoldRecords, HoldRow
@@ -69,7 +70,7 @@ class ManifestDeletions:
         self,
         repository: str,
         images: list[ExpiringImage],
-        actor: str,
+        actor: Actor,
         covering_hold: HoldMatcher,
     ) -> ExpiryOutcome:
         """Delete the images a lifecycle evaluation expired, if they are still as it saw them.
@@ -124,7 +125,14 @@ class ManifestDeletions:
                 image = doomed[digest]
                 delete_manifest_rows(tx, current[digest].id)
                 self.db.audit(
-                    tx, now, actor, "manifest.delete", f"{repository}@{digest}", image.detail
+                    tx,
+                    now,
+                    actor,
+                    "manifest.delete",
+                    f"{repository}@{digest}",
+                    image.detail,
+                    repository=repository,
+                    digest=digest,
                 )
                 outcome.deleted.append(digest)
             outcome.deleted_images = sorted(d for d in going if d in doomed)
@@ -234,7 +242,7 @@ class ManifestDeletions:
                 outcome.skipped.append(SkippedImage(digest, reason))
                 changed = True
 
-    def delete_untagged_manifests(self, repository: str, digests: list[str], actor: str) -> int:
+    def delete_untagged_manifests(self, repository: str, digests: list[str], actor: Actor) -> int:
         """Delete manifests that are still untagged and that nothing outside the set needs.
 
         Re-checked inside the transaction: a manifest tagged, or listed by a new index, since
@@ -273,6 +281,8 @@ class ManifestDeletions:
                     "manifest.delete",
                     f"{repository}@{digest}",
                     {"reason": "garbage collection: untagged"},
+                    repository=repository,
+                    digest=digest,
                 )
                 deleted += 1
         return deleted

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 
@@ -37,6 +38,12 @@ class HoldRow:
             "endsAt": self.ends_at,
         }
 
+    def audit_fields(self) -> dict[str, str]:
+        """The project, or the repository (and image digest), an entry about it names."""
+        if self.scope == "project":
+            return {"project": self.target}
+        return {"repository": self.target, "digest": self.digest or ""}
+
 
 # Which of the hold rows covers an image of a repository at a time, or None: the caller's
 # hold rules (policy/holds.py), applied to rows read inside the delete transaction.
@@ -59,22 +66,28 @@ class HoldRecords:
         """`for_repository`, read inside a write transaction (a delete that checks holds)."""
         return [HoldRow(*row) for row in tx.rows(_FOR_REPOSITORY, (repository, project))]
 
-    def add(self, hold: HoldRow, actor: str) -> int:
+    def add(self, hold: HoldRow, actor: Actor) -> int:
         now = time.time()
         with self.db.transaction() as tx:
             row = tx.one(
                 "INSERT INTO holds (scope, target, digest, reason, ends_at, created_at,"
                 " created_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at, now, actor),
+                (hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at, now, actor.name),
             )
             assert row is not None
             hold_id = int(row[0])
             self.db.audit(
-                tx, now, actor, "hold.add", hold.where(), {"id": hold_id, **hold.as_dict()}
+                tx,
+                now,
+                actor,
+                "hold.add",
+                hold.where(),
+                {"id": hold_id, **hold.as_dict()},
+                **hold.audit_fields(),
             )
         return hold_id
 
-    def remove(self, hold_id: int, actor: str) -> HoldRow | None:
+    def remove(self, hold_id: int, actor: Actor) -> HoldRow | None:
         now = time.time()
         with self.db.transaction() as tx:
             row = tx.one(f"SELECT {_COLUMNS} FROM holds WHERE id = ?", (hold_id,))
@@ -82,5 +95,13 @@ class HoldRecords:
                 return None
             removed = HoldRow(*row)
             tx.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
-            self.db.audit(tx, now, actor, "hold.release", removed.where(), removed.as_dict())
+            self.db.audit(
+                tx,
+                now,
+                actor,
+                "hold.release",
+                removed.where(),
+                removed.as_dict(),
+                **removed.audit_fields(),
+            )
         return removed

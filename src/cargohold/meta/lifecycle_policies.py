@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 
 
@@ -26,7 +27,7 @@ class LifecyclePolicyRecords:
             " JOIN repositories r ON r.id = p.repository_id ORDER BY r.name"
         )
 
-    def set(self, repository: str, policy: str | None, actor: str) -> bool:
+    def set(self, repository: str, policy: str | None, actor: Actor) -> bool:
         """Store (or with None, remove) the policy; False if the repository is unknown."""
         now = time.time()
         with self.db.transaction() as tx:
@@ -35,14 +36,24 @@ class LifecyclePolicyRecords:
                 return False
             if policy is None:
                 tx.execute("DELETE FROM lifecycle_policies WHERE repository_id = ?", (row[0],))
-                self.db.audit(tx, now, actor, "lifecycle.remove", repository, {})
+                self.db.audit(
+                    tx, now, actor, "lifecycle.remove", repository, {}, repository=repository
+                )
                 return True
             tx.execute(
                 "INSERT INTO lifecycle_policies (repository_id, policy, updated_at, updated_by)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id) DO UPDATE"
                 " SET policy = excluded.policy, updated_at = excluded.updated_at,"
                 " updated_by = excluded.updated_by",
-                (row[0], policy, now, actor),
+                (row[0], policy, now, actor.name),
             )
-            self.db.audit(tx, now, actor, "lifecycle.set", repository, {"policy": policy})
+            self.db.audit(
+                tx,
+                now,
+                actor,
+                "lifecycle.set",
+                repository,
+                {"policy": policy},
+                repository=repository,
+            )
         return True

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from cargohold.meta.audit import REGISTRY_API_DELETE
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.deletions import delete_manifest_rows
 from cargohold.meta.fastpath import Transaction
@@ -67,9 +68,11 @@ class ManifestRecords:
         content: bytes,
         manifest: Manifest,
         tag: str | None,
-        tag_is_immutable: bool = False,
+        tag_is_immutable: bool,
+        actor: Actor,
     ) -> None:
-        """Store a manifest and point `tag` at it.
+        """Store a manifest and point `tag` at it; audited (`manifest.push`, and `tag.move`
+        when the tag pointed at another manifest) in the same transaction.
 
         With `tag_is_immutable`, an existing tag that points elsewhere is left alone and
         TagMoved is raised; the whole push rolls back. The check runs inside the write
@@ -83,36 +86,69 @@ class ManifestRecords:
             manifest_id = self._claim_manifest_row(
                 tx, repository_id, digest, content, manifest, now
             )
-            if tag is None:
-                return
-            if tag_is_immutable:
-                # Never an upsert: a concurrent push of the same tag waits on the insert,
-                # then finds the winner's row instead of overwriting it.
-                created = tx.one(
-                    "INSERT INTO tags (repository_id, name, manifest_id, updated_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO NOTHING"
-                    " RETURNING manifest_id",
-                    (repository_id, tag, manifest_id, now),
+            moved_from = None
+            if tag is not None:
+                moved_from = self._point_tag(
+                    tx, repository_id, tag, manifest_id, tag_is_immutable, now
                 )
-                if created is None:
-                    current = tx.one(
-                        "SELECT m.id, m.digest FROM tags t JOIN manifests m"
-                        " ON m.id = t.manifest_id WHERE t.repository_id = ? AND t.name = ?",
-                        (repository_id, tag),
-                    )
-                    assert current is not None
-                    if int(current[0]) != manifest_id:
-                        raise TagMoved(current[1])
-                    return
-                tx.execute(BUMP_TAGS_VERSION, (repository_id,))
-                return
-            tx.execute(BUMP_TAGS_VERSION, (repository_id,))
-            tx.execute(
+            reference = digest if tag is None else tag
+            target = f"{repository}@{digest}" if tag is None else f"{repository}:{tag}"
+            fields = {"repository": repository, "reference": reference, "digest": digest}
+            detail = {"mediaType": manifest.media_type}
+            self.db.audit(tx, now, actor, "manifest.push", target, detail, **fields)
+            if moved_from is not None:
+                detail = {"previousDigest": moved_from}
+                self.db.audit(tx, now, actor, "tag.move", target, detail, **fields)
+
+    def _point_tag(
+        self,
+        tx: Transaction,
+        repository_id: int,
+        tag: str,
+        manifest_id: int,
+        immutable: bool,
+        now: float,
+    ) -> str | None:
+        """Point the tag at the manifest; the digest it pointed at before, when it moved."""
+        if immutable:
+            # Never an upsert: a concurrent push of the same tag waits on the insert,
+            # then finds the winner's row instead of overwriting it.
+            created = tx.one(
                 "INSERT INTO tags (repository_id, name, manifest_id, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO UPDATE"
-                " SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+                " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO NOTHING"
+                " RETURNING manifest_id",
                 (repository_id, tag, manifest_id, now),
             )
+            if created is None:
+                current = tx.one(
+                    "SELECT m.id, m.digest FROM tags t JOIN manifests m"
+                    " ON m.id = t.manifest_id WHERE t.repository_id = ? AND t.name = ?",
+                    (repository_id, tag),
+                )
+                assert current is not None
+                if int(current[0]) != manifest_id:
+                    raise TagMoved(current[1])
+                return None
+            tx.execute(BUMP_TAGS_VERSION, (repository_id,))
+            return None
+        # The tag's manifest before this push (locked on PostgreSQL: the upsert would lock
+        # it anyway), so a move is audited with where the tag pointed.
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        previous = tx.one(
+            f"SELECT manifest_id FROM tags WHERE repository_id = ? AND name = ?{lock}",
+            (repository_id, tag),
+        )
+        tx.execute(BUMP_TAGS_VERSION, (repository_id,))
+        tx.execute(
+            "INSERT INTO tags (repository_id, name, manifest_id, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id, name) DO UPDATE"
+            " SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at",
+            (repository_id, tag, manifest_id, now),
+        )
+        if previous is None or int(previous[0]) == manifest_id:
+            return None
+        moved_from = tx.one("SELECT digest FROM manifests WHERE id = ?", (previous[0],))
+        return None if moved_from is None else str(moved_from[0])
 
     def _claim_manifest_row(
         self,
@@ -272,7 +308,7 @@ class ManifestRecords:
         manifest_id, digest, media_type, content, subject_digest = row
         return StoredManifest(manifest_id, digest, media_type, bytes(content), subject_digest)
 
-    def delete(self, repository: str, digest: str, actor: str) -> bool:
+    def delete(self, repository: str, digest: str, actor: Actor) -> bool:
         """Delete a manifest, its tags and its references from one repository; audited with
         the tags it had, in the same transaction."""
         with self.db.transaction() as tx:
@@ -291,7 +327,15 @@ class ManifestRecords:
                 tx.execute(BUMP_TAGS_VERSION, (repository_id,))
             detail = {**REGISTRY_API_DELETE, "tags": had_tags}
             self.db.audit(
-                tx, time.time(), actor, "manifest.delete", f"{repository}@{digest}", detail
+                tx,
+                time.time(),
+                actor,
+                "manifest.delete",
+                f"{repository}@{digest}",
+                detail,
+                repository=repository,
+                reference=digest,
+                digest=digest,
             )
             return True
 

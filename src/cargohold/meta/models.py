@@ -140,17 +140,30 @@ tag_rules = sa.Table(
     sa.Index("ix_tag_rules_target", "scope", "target"),
 )
 
-# Who changed what and when, for administrative changes; detail is JSON.
+# The audit log (meta/audit.py): who did what, when, from where, to what, and how it went;
+# detail is JSON. Empty strings where a field does not apply (or an older entry lacks it).
 audit_events = sa.Table(
     "audit_events",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("method", sa.String(32), nullable=False, server_default=""),
+    sa.Column("address", sa.String(64), nullable=False, server_default=""),
+    sa.Column("user_agent", sa.String(256), nullable=False, server_default=""),
     sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("project", sa.String(255), nullable=False, server_default=""),
+    sa.Column("repository", sa.String(255), nullable=False, server_default=""),
+    sa.Column("reference", sa.String(255), nullable=False, server_default=""),
+    sa.Column("digest", sa.String(150), nullable=False, server_default=""),
+    sa.Column("result", sa.String(16), nullable=False, server_default="ok"),
     sa.Column("target", sa.String(512), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Index("ix_audit_events_at", "at"),
+    sa.Index("ix_audit_events_actor_id", "actor", "id"),
+    sa.Index("ix_audit_events_action_id", "action", "id"),
+    sa.Index("ix_audit_events_project_id", "project", "id"),
+    sa.Index("ix_audit_events_repository_id", "repository", "id"),
 )
 
 # Retention holds: scope project|repository|image; digest only for image holds.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 
 _COLUMNS = "id, name, public, created_at, created_by"
@@ -35,17 +36,17 @@ class ProjectRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, name: str, public: bool, actor: str, now: float) -> Project | None:
+    def create(self, name: str, public: bool, actor: Actor, now: float) -> Project | None:
         """The new project, or None when one of that name exists."""
         with self.db.transaction() as tx:
             row = tx.one(
                 "INSERT INTO projects (name, public, created_at, created_by) VALUES (?, ?, ?, ?)"
                 f" ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
-                (name, public, now, actor),
+                (name, public, now, actor.name),
             )
             if row is None:
                 return None
-            self.db.audit(tx, now, actor, "project.create", name, {"public": public})
+            self.db.audit(tx, now, actor, "project.create", name, {"public": public}, project=name)
         return _project(row)
 
     def get(self, name: str) -> Project | None:
@@ -64,14 +65,16 @@ class ProjectRecords:
     def public_names(self) -> set[str]:
         return set(self.db.column("SELECT name FROM projects WHERE public"))
 
-    def set_public(self, name: str, public: bool, actor: str, now: float) -> bool:
+    def set_public(self, name: str, public: bool, actor: Actor, now: float) -> bool:
         with self.db.transaction() as tx:
             changed = tx.execute("UPDATE projects SET public = ? WHERE name = ?", (public, name))
             if changed:
-                self.db.audit(tx, now, actor, "project.update", name, {"public": public})
+                self.db.audit(
+                    tx, now, actor, "project.update", name, {"public": public}, project=name
+                )
         return changed > 0
 
-    def delete(self, name: str, actor: str, now: float) -> bool:
+    def delete(self, name: str, actor: Actor, now: float) -> bool:
         """Remove the project row and its memberships (not its repositories)."""
         with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM projects WHERE name = ?", (name,))
@@ -79,12 +82,12 @@ class ProjectRecords:
                 return False
             tx.execute("DELETE FROM project_members WHERE project_id = ?", (row[0],))
             tx.execute("DELETE FROM projects WHERE id = ?", (row[0],))
-            self.db.audit(tx, now, actor, "project.delete", name, {})
+            self.db.audit(tx, now, actor, "project.delete", name, {}, project=name)
         return True
 
     # -- members ----------------------------------------------------------------------------
 
-    def set_member(self, project: str, user: str, role: str, actor: str, now: float) -> bool:
+    def set_member(self, project: str, user: str, role: str, actor: Actor, now: float) -> bool:
         """Give the user the role in the project (replacing any role it had); False when the
         project or the user does not exist."""
         with self.db.transaction() as tx:
@@ -100,10 +103,11 @@ class ProjectRecords:
                 " DO UPDATE SET role = excluded.role",
                 (ids[0], ids[1], role, now),
             )
-            self.db.audit(tx, now, actor, "member.set", project, {"user": user, "role": role})
+            detail = {"user": user, "role": role}
+            self.db.audit(tx, now, actor, "member.set", project, detail, project=project)
         return True
 
-    def remove_member(self, project: str, user: str, actor: str, now: float) -> bool:
+    def remove_member(self, project: str, user: str, actor: Actor, now: float) -> bool:
         with self.db.transaction() as tx:
             removed = tx.execute(
                 "DELETE FROM project_members WHERE project_id IN"
@@ -112,7 +116,9 @@ class ProjectRecords:
                 (project, user),
             )
             if removed:
-                self.db.audit(tx, now, actor, "member.remove", project, {"user": user})
+                self.db.audit(
+                    tx, now, actor, "member.remove", project, {"user": user}, project=project
+                )
         return removed > 0
 
     def members(self, project: str) -> list[Membership]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 
@@ -76,22 +77,24 @@ class QuotaRecords:
         )
         return int(row[0]) if row else 0
 
-    def set(self, project: str, limit: int | None, actor: str) -> None:
+    def set(self, project: str, limit: int | None, actor: Actor) -> None:
         """Store (or with None, remove) a project's limit."""
         now = time.time()
         with self.db.transaction() as tx:
             if limit is None:
                 tx.execute("DELETE FROM project_quotas WHERE project = ?", (project,))
-                self.db.audit(tx, now, actor, "quota.remove", project, {})
+                self.db.audit(tx, now, actor, "quota.remove", project, {}, project=project)
                 return
             tx.execute(
                 "INSERT INTO project_quotas (project, limit_bytes, updated_at, updated_by)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (project) DO UPDATE"
                 " SET limit_bytes = excluded.limit_bytes, updated_at = excluded.updated_at,"
                 " updated_by = excluded.updated_by",
-                (project, limit, now, actor),
+                (project, limit, now, actor.name),
             )
-            self.db.audit(tx, now, actor, "quota.set", project, {"limit_bytes": limit})
+            self.db.audit(
+                tx, now, actor, "quota.set", project, {"limit_bytes": limit}, project=project
+            )
 
     def check(self, tx: Transaction, repository: str, digest: str, size: int) -> None:
         """Raise QuotaExceeded if linking the blob would take the project past its quota.

@@ -9,8 +9,9 @@ access_tokens.py do it in the same transaction), and so does a new password or r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 
 _COLUMNS = (
@@ -68,10 +69,17 @@ class RefreshTokenRecords:
         self.db = db
 
     def create(
-        self, token_hash: str, holder: Holder, client_id: str, expires_at: float, now: float
+        self,
+        token_hash: str,
+        holder: Holder,
+        client_id: str,
+        expires_at: float,
+        now: float,
+        actor: Actor,
     ) -> RefreshToken:
-        """Store a new token (and drop the expired ones of every holder on the way: each
-        `docker login` makes one, and nothing else would ever remove them)."""
+        """Store a new token, audited under `actor` (the holder signing in), and drop the
+        expired ones of every holder on the way: each `docker login` makes one, and nothing
+        else would ever remove them."""
         if (holder.user_id is None) == (holder.robot_id is None):
             raise ValueError("a refresh token belongs to exactly one user or robot")
         with self.db.transaction() as tx:
@@ -95,7 +103,7 @@ class RefreshTokenRecords:
             self.db.audit(
                 tx,
                 now,
-                holder.subject,
+                actor,
                 "refresh_token.create",
                 holder.subject,
                 {"client_id": client_id, "expires_at": expires_at, "id": int(row[0])},
@@ -124,8 +132,10 @@ class RefreshTokenRecords:
                 (now, token_id, now - coarser_than),
             )
 
-    def revoke(self, token_hash: str, now: float) -> RefreshToken | None:
-        """Delete the token; the one deleted, or None when there was none."""
+    def revoke(self, token_hash: str, now: float, origin: Actor) -> RefreshToken | None:
+        """Delete the token; the one deleted, or None when there was none. Whoever presents
+        a token acts as its holder: the entry names the holder, with `origin`'s method,
+        address and user agent."""
         with self.db.transaction() as tx:
             row = tx.one(
                 f"DELETE FROM refresh_tokens WHERE token_hash = ? RETURNING {_COLUMNS}",
@@ -137,7 +147,7 @@ class RefreshTokenRecords:
             self.db.audit(
                 tx,
                 now,
-                revoked.holder.subject,
+                replace(origin, name=revoked.holder.subject),
                 "refresh_token.revoke",
                 revoked.holder.subject,
                 {"client_id": revoked.client_id, "id": revoked.id},

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 
@@ -89,7 +90,7 @@ class RobotRecords:
         secret_hash: str,
         scopes: Iterable[RobotScope],
         expires_at: float | None,
-        actor: str,
+        actor: Actor,
         now: float,
     ) -> Robot | None:
         """The new robot, or None when the name is taken."""
@@ -99,7 +100,7 @@ class RobotRecords:
                 "INSERT INTO robots (name, description, secret_hash, expires_at, revoked,"
                 " created_at, created_by, secret_updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 f" ON CONFLICT (name) DO NOTHING RETURNING {_COLUMNS}",
-                (name, description, secret_hash, expires_at, False, now, actor, now),
+                (name, description, secret_hash, expires_at, False, now, actor.name, now),
             )
             if row is None:
                 return None
@@ -130,7 +131,7 @@ class RobotRecords:
         return [_robot(row, _scopes(scopes.get(int(row[0]), []))) for row in rows]
 
     def replace_secret(
-        self, name: str, secret_hash: str, expires_at: float | None, actor: str, now: float
+        self, name: str, secret_hash: str, expires_at: float | None, actor: Actor, now: float
     ) -> bool:
         """A refresh: a new secret (the old one stops working) and a new expiry."""
         with self.db.transaction() as tx:
@@ -144,7 +145,7 @@ class RobotRecords:
                 self.db.audit(tx, now, actor, "robot.refresh", name, {"expires_at": expires_at})
         return changed > 0
 
-    def revoke(self, name: str, actor: str, now: float) -> bool:
+    def revoke(self, name: str, actor: Actor, now: float) -> bool:
         """Revoked for good: kept (for the audit trail), never accepted again."""
         with self.db.transaction() as tx:
             changed = tx.execute(
@@ -155,7 +156,7 @@ class RobotRecords:
                 self.db.audit(tx, now, actor, "robot.revoke", name, {})
         return changed > 0
 
-    def delete(self, name: str, actor: str, now: float) -> bool:
+    def delete(self, name: str, actor: Actor, now: float) -> bool:
         with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM robots WHERE name = ?", (name,))
             if row is None:

@@ -10,6 +10,7 @@ import json
 import time
 from typing import Any
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.scan_rows import (
     NO_FINDINGS_RANK,
@@ -253,7 +254,7 @@ class ScanStore:
             )
         ]
 
-    def set_policy(self, policy: ScanPolicyRow | None, project: str, actor: str) -> None:
+    def set_policy(self, policy: ScanPolicyRow | None, project: str, actor: Actor) -> None:
         now = time.time()
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM scan_policies WHERE project = ?", (project,))
@@ -267,7 +268,7 @@ class ScanStore:
                         policy.prevent_severity,
                         policy.prevent_unscanned,
                         now,
-                        actor,
+                        actor.name,
                     ),
                 )
             detail = (
@@ -286,6 +287,7 @@ class ScanStore:
                 "scan-policy.set" if policy else "scan-policy.remove",
                 project,
                 detail,
+                project=project,
             )
 
     # -- the allowlist ------------------------------------------------------------------
@@ -302,14 +304,14 @@ class ScanStore:
         return [AllowlistRow(*row) for row in rows]
 
     def add_allowed(
-        self, project: str, vuln_id: str, reason: str, expires_at: float | None, actor: str
+        self, project: str, vuln_id: str, reason: str, expires_at: float | None, actor: Actor
     ) -> AllowlistRow:
         now = time.time()
         with self.db.transaction() as tx:
             row = tx.one(
                 "INSERT INTO cve_allowlist (project, vuln_id, reason, expires_at, created_at,"
                 " created_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (project, vuln_id, reason, expires_at, now, actor),
+                (project, vuln_id, reason, expires_at, now, actor.name),
             )
             assert row is not None
             entry_id = int(row[0])
@@ -325,10 +327,11 @@ class ScanStore:
                     "reason": reason,
                     "expiresAt": expires_at,
                 },
+                project=project,
             )
-        return AllowlistRow(entry_id, project, vuln_id, reason, expires_at, now, actor)
+        return AllowlistRow(entry_id, project, vuln_id, reason, expires_at, now, actor.name)
 
-    def remove_allowed(self, entry_id: int, actor: str) -> AllowlistRow | None:
+    def remove_allowed(self, entry_id: int, actor: Actor) -> AllowlistRow | None:
         now = time.time()
         with self.db.transaction() as tx:
             row = tx.one(f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist WHERE id = ?", (entry_id,))
@@ -343,5 +346,6 @@ class ScanStore:
                 "cve-allowlist.remove",
                 entry.project or "(system)",
                 {"id": entry_id, "vulnerability": entry.vuln_id},
+                project=entry.project,
             )
         return entry

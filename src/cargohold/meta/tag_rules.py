@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 
 _COLUMNS = "id, kind, scope, target, pattern, pattern_kind, excludes"
@@ -34,6 +35,10 @@ class TagRuleRow:
             "excludes": list(self.excludes),
         }
 
+    def audit_fields(self) -> dict[str, str]:
+        """The project or repository an entry about the rule names."""
+        return {"project": self.target} if self.scope == "project" else {"repository": self.target}
+
 
 def _rule(row: tuple[Any, ...]) -> TagRuleRow:
     rule_id, kind, scope, target, pattern, pattern_kind, excludes = row
@@ -59,7 +64,7 @@ class TagRuleRecords:
         )
         return [_rule(row) for row in rows]
 
-    def add(self, rule: TagRuleRow, actor: str) -> int:
+    def add(self, rule: TagRuleRow, actor: Actor) -> int:
         now = time.time()
         with self.db.transaction() as tx:
             row = tx.one(
@@ -73,7 +78,7 @@ class TagRuleRecords:
                     rule.pattern_kind,
                     json.dumps(list(rule.excludes)),
                     now,
-                    actor,
+                    actor.name,
                 ),
             )
             assert row is not None
@@ -85,10 +90,11 @@ class TagRuleRecords:
                 "tag-rule.add",
                 f"{rule.scope}:{rule.target}",
                 {"id": rule_id, **rule.as_dict()},
+                **rule.audit_fields(),
             )
         return rule_id
 
-    def remove(self, rule_id: int, actor: str) -> TagRuleRow | None:
+    def remove(self, rule_id: int, actor: Actor) -> TagRuleRow | None:
         now = time.time()
         with self.db.transaction() as tx:
             row = tx.one(f"SELECT {_COLUMNS} FROM tag_rules WHERE id = ?", (rule_id,))
@@ -103,5 +109,6 @@ class TagRuleRecords:
                 "tag-rule.remove",
                 f"{removed.scope}:{removed.target}",
                 removed.as_dict(),
+                **removed.audit_fields(),
             )
         return removed

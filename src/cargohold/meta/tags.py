@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 
 from cargohold.meta.audit import REGISTRY_API_DELETE
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import NO_LIMIT
 from cargohold.meta.repositories import BUMP_TAGS_VERSION
@@ -75,7 +76,7 @@ class TagRecords:
             (repository, digest),
         )
 
-    def delete(self, repository: str, tag: str, actor: str) -> bool:
+    def delete(self, repository: str, tag: str, actor: Actor) -> bool:
         """Remove one tag (the manifest stays); audited with the digest it pointed to."""
         with self.db.transaction() as tx:
             row = tx.one(
@@ -92,5 +93,15 @@ class TagRecords:
                 return False
             tx.execute(BUMP_TAGS_VERSION, (repository_id,))
             detail = {**REGISTRY_API_DELETE, "digest": digest}
-            self.db.audit(tx, time.time(), actor, "tag.delete", f"{repository}:{tag}", detail)
+            self.db.audit(
+                tx,
+                time.time(),
+                actor,
+                "tag.delete",
+                f"{repository}:{tag}",
+                detail,
+                repository=repository,
+                reference=tag,
+                digest=digest,
+            )
             return True

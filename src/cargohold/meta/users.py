@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 
 _COLUMNS = "id, name, password_hash, system_admin, disabled, created_at, updated_at"
@@ -38,7 +39,7 @@ class UserRecords:
         self.db = db
 
     def create(
-        self, name: str, password_hash: str, system_admin: bool, actor: str, now: float
+        self, name: str, password_hash: str, system_admin: bool, actor: Actor, now: float
     ) -> User | None:
         """The new user, or None when the name is taken (another node may have won a race)."""
         with self.db.transaction() as tx:
@@ -68,9 +69,9 @@ class UserRecords:
         row = self.db.one("SELECT COUNT(*) FROM users")
         return int(row[0]) if row else 0
 
-    def set_password_hash(self, name: str, password_hash: str, actor: str, now: float) -> bool:
-        """A new password (a reset or a change): the hash is replaced and every refresh token
-        of the user ends with the old password."""
+    def set_password_hash(self, name: str, password_hash: str, actor: Actor, now: float) -> bool:
+        """A new password (a reset or a change, audited): the hash is replaced and every
+        refresh token of the user ends with the old password."""
         with self.db.transaction() as tx:
             changed = tx.execute(
                 "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?",
@@ -97,7 +98,7 @@ class UserRecords:
     def set_flags(
         self,
         name: str,
-        actor: str,
+        actor: Actor,
         now: float,
         system_admin: bool | None = None,
         disabled: bool | None = None,
@@ -118,7 +119,7 @@ class UserRecords:
                 self.db.audit(tx, now, actor, "user.update", name, detail)
         return changed > 0
 
-    def delete(self, name: str, actor: str, now: float) -> bool:
+    def delete(self, name: str, actor: Actor, now: float) -> bool:
         """Remove the user with its memberships, personal access tokens and refresh tokens."""
         with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM users WHERE name = ?", (name,))

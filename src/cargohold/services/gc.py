@@ -22,6 +22,7 @@ from cargohold.meta.deletions import ManifestDeletions
 from cargohold.meta.listings import Listings, ManifestFacts
 from cargohold.meta.repositories import RepositoryRecords
 from cargohold.policy.holds import holding
+from cargohold.services.caller import Caller
 from cargohold.services.holds import HoldService
 from cargohold.services.manifest_graph import ManifestGraph
 from cargohold.services.uploads import UploadService
@@ -190,21 +191,29 @@ class GarbageCollector:
                 if doomed:
                     yield repository, doomed
 
-    def _remove_untagged(self, cutoff: float) -> int:
-        """Remove untagged manifests that no tagged manifest needs, older than the grace."""
+    def _remove_untagged(self, cutoff: float, caller: Caller) -> int:
+        """Remove untagged manifests that no tagged manifest needs, older than the grace;
+        each removal is audited under `caller`."""
         removed = 0
+        actor = caller.as_actor()
         for repository, doomed in self._untagged_manifests(cutoff):
             digests = [f.digest for f in doomed]
-            removed += self.deletions.delete_untagged_manifests(repository, digests, "gc")
+            removed += self.deletions.delete_untagged_manifests(repository, digests, actor)
         return removed
 
     def run(
-        self, dry_run: bool = False, progress: Progress | None = None, untagged: bool = False
+        self,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        untagged: bool = False,
+        *,
+        caller: Caller,
     ) -> GcReport:
         """One pass; `progress(blobs, bytes)` is called after every batch.
 
         With `untagged`, untagged manifests nothing tagged needs go first (a dry run counts
-        them and the blobs their removal would free).
+        them and the blobs their removal would free), each removal audited under `caller`
+        (whoever asked: an admin request, or a job's submitter or the schedule).
         """
         if not self._running.acquire(blocking=False):
             raise GcBusy("garbage collection is already running on this node")
@@ -220,7 +229,7 @@ class GarbageCollector:
                     report.blobs += len(freed)
                     report.bytes += sum(freed.values())
                 else:
-                    report.untagged_manifests = self._remove_untagged(cutoff)
+                    report.untagged_manifests = self._remove_untagged(cutoff, caller)
             after = ""
             while batch := self.blob_rows.garbage(cutoff, after, BATCH):
                 after = batch[-1][0]

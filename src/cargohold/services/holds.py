@@ -11,6 +11,7 @@ from cargohold.meta.holds import HoldRecords, HoldRow
 from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.policy.holds import Hold, HoldInvalid, holding, validate_hold
+from cargohold.services.caller import Caller
 
 
 def _hold(row: HoldRow) -> Hold:
@@ -51,7 +52,7 @@ class HoldService:
     def get(self, hold_id: int) -> Hold | None:
         return next((hold for hold in self.list() if hold.id == hold_id), None)
 
-    def add(self, document: Any, actor: str) -> Hold:
+    def add(self, document: Any, caller: Caller) -> Hold:
         if not isinstance(document, dict):
             raise HoldRequestInvalid("a hold must be a JSON object")
         unknown = set(document) - {"scope", "target", "digest", "reason", "until"}
@@ -71,11 +72,11 @@ class HoldService:
         except HoldInvalid as exc:
             raise HoldRequestInvalid(str(exc)) from None
         row = HoldRow(0, hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at)
-        hold_id = self.records.add(row, actor)
+        hold_id = self.records.add(row, caller.as_actor())
         return Hold(hold_id, hold.scope, hold.target, hold.digest, hold.reason, hold.ends_at)
 
-    def release(self, hold_id: int, actor: str) -> Hold:
-        removed = self.records.remove(hold_id, actor)
+    def release(self, hold_id: int, caller: Caller) -> Hold:
+        removed = self.records.remove(hold_id, caller.as_actor())
         if removed is None:
             raise HoldUnknown(detail={"id": hold_id})
         return _hold(removed)

@@ -25,6 +25,8 @@ from cargohold.services.access_errors import (
     AuthenticationFailed,
     LoginThrottled,
 )
+from cargohold.services.audit import AuditTrail
+from cargohold.services.caller import Caller, system_caller
 from cargohold.services.secrets_hashing import (
     ACCESS_TOKEN_PREFIX,
     Passwords,
@@ -73,9 +75,11 @@ class IdentityService:
         account_throttle: LoginThrottle,
         address_throttle: LoginThrottle,
         robot_prefix: str,
+        trail: AuditTrail,
         clock: Clock,
     ) -> None:
         self.stores = stores
+        self.trail = trail
         self.passwords = passwords
         self.account_throttle = account_throttle
         self.address_throttle = address_throttle
@@ -84,11 +88,28 @@ class IdentityService:
 
     # -- authentication ---------------------------------------------------------------------
 
-    def authenticate(self, name: str, secret: str, address: str) -> Identity:
+    def authenticate(self, name: str, secret: str, origin: Caller) -> Identity:
         """The identity behind Basic credentials: a user's password or personal access token,
         or a robot's secret (told apart by the robot name prefix). Raises
         AuthenticationFailed; each failure slows down and eventually locks both the account
-        and the client address."""
+        and the client address. `origin` is the request's (still anonymous) caller: its
+        address is counted, and every attempt is noted in the audit trail under the account
+        name (`login`, ok or failed with the reason; never the secret)."""
+        try:
+            identity = self._authenticate(name, secret, origin.address)
+        except AuthenticationFailed as failed:
+            self.trail.login(origin, name, self._method_of(name, secret), False, failed.reason)
+            raise
+        self.trail.login(origin, name, identity.method, True)
+        return identity
+
+    def _method_of(self, name: str, secret: str) -> str:
+        """How an attempt tried to authenticate (told apart as _check does)."""
+        if name.startswith(self.robot_prefix):
+            return ROBOT_SECRET
+        return ACCESS_TOKEN if secret.startswith(ACCESS_TOKEN_PREFIX) else PASSWORD
+
+    def _authenticate(self, name: str, secret: str, address: str) -> Identity:
         now = self.clock()
         failures = self.stores.failures
         account_state = failures.get(ACCOUNT, name)
@@ -222,31 +243,35 @@ class IdentityService:
             self._check_password(password)
         chosen = password or new_password()
         created = self.stores.users.create(
-            ADMIN_NAME, self.passwords.hash(chosen), True, SYSTEM_ACTOR, self.clock()
+            ADMIN_NAME,
+            self.passwords.hash(chosen),
+            True,
+            system_caller(SYSTEM_ACTOR).as_actor(),
+            self.clock(),
         )
         # None: another node created it first; its password is the one that counts.
         if created is None or password:
             return None
         return chosen
 
-    def create_user(self, name: str, password: str, system_admin: bool, actor: str) -> User:
+    def create_user(self, name: str, password: str, system_admin: bool, caller: Caller) -> User:
         self._check_user_name(name)
         self._check_password(password)
         user = self.stores.users.create(
-            name, self.passwords.hash(password), system_admin, actor, self.clock()
+            name, self.passwords.hash(password), system_admin, caller.as_actor(), self.clock()
         )
         if user is None:
             raise AccessConflict(f"user {name!r} exists")
         return user
 
-    def reset_password(self, name: str, password: str | None, actor: str) -> str:
+    def reset_password(self, name: str, password: str | None, caller: Caller) -> str:
         """Set a user's password (generated when None), and lift any lockout of the account.
         Returns the new password so the caller can show it once."""
         if password is not None:
             self._check_password(password)
         chosen = password or new_password()
         if not self.stores.users.set_password_hash(
-            name, self.passwords.hash(chosen), actor, self.clock()
+            name, self.passwords.hash(chosen), caller.as_actor(), self.clock()
         ):
             raise AccessNotFound(f"no user {name!r}")
         self.unlock(name)
@@ -267,7 +292,7 @@ class IdentityService:
     # -- personal access tokens -------------------------------------------------------------
 
     def create_access_token(
-        self, owner: str, name: str, expires_in_days: int | None
+        self, owner: str, name: str, expires_in_days: int | None, caller: Caller
     ) -> tuple[AccessToken, str]:
         """A new token for the owner, and its text, which is shown this once and never
         stored. None: it does not expire."""
@@ -278,13 +303,15 @@ class IdentityService:
         now = self.clock()
         text = new_access_token()
         expires_at = None if expires_in_days is None else now + expires_in_days * 86400.0
-        token = self.stores.tokens.create(owner, name, digest(text), expires_at, now)
+        token = self.stores.tokens.create(
+            owner, name, digest(text), expires_at, caller.as_actor(), now
+        )
         if token is None:
             if self.stores.users.by_name(owner) is None:
                 raise AccessNotFound(f"no user {owner!r}")
             raise AccessConflict(f"{owner!r} has a token named {name!r}")
         return token, text
 
-    def delete_access_token(self, owner: str, name: str, actor: str) -> None:
-        if not self.stores.tokens.delete(owner, name, actor, self.clock()):
+    def delete_access_token(self, owner: str, name: str, caller: Caller) -> None:
+        if not self.stores.tokens.delete(owner, name, caller.as_actor(), self.clock()):
             raise AccessNotFound(f"{owner!r} has no token named {name!r}")

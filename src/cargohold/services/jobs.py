@@ -7,6 +7,8 @@ metadata store as `queued`, and handed to the queue; whichever consumer takes it
 - `gc`: one garbage collection pass (args: `untagged`, `dryRun`).
 - `lifecycle`: apply the stored lifecycle policy of one repository (args: `repository`),
   or of every repository that has one (no args): what the daily schedule runs.
+- `audit-purge`: remove audit entries older than `audit_retention_days` (none when it is 0),
+  itself audited; scheduled by `audit_purge_schedule` when retention is on.
 The scanning extension (extensions/scanning.py, services/scan_jobs.py) adds, when enabled:
 
 - `scan`: scan one manifest (args: `repository`, `digest`, `rescan`); pushes queue these
@@ -32,6 +34,8 @@ from cargohold.meta.jobs import STATES, JobRun, JobRunStore
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import is_valid_name
+from cargohold.services.audit import AuditTrail
+from cargohold.services.caller import Caller, job_caller, system_caller
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.lifecycle import LifecycleService
 
@@ -91,8 +95,10 @@ class JobService:
         queue: JobQueue,
         gc: GarbageCollector,
         lifecycle: LifecycleService,
+        audit: AuditTrail,
     ) -> None:
         self.meta = meta
+        self.audit = audit
         self.queue = queue
         self.runs = JobRunStore(meta.db)
         self.gc = gc
@@ -112,6 +118,7 @@ class JobService:
                 {"repository": JobArg(str, check=_repository_name)},
             )
         )
+        self.add_kind(JobKind("audit-purge", self._run_audit_purge, {}))
 
     def add_kind(self, job_kind: JobKind) -> None:
         """Register a kind of job; the composition root adds the enabled extensions' kinds."""
@@ -123,17 +130,30 @@ class JobService:
 
         self.queue.register(kind, run)
 
-    def add_schedules(self, gc_schedule: str, gc_untagged: bool, lifecycle_schedule: str) -> None:
+    def add_schedules(
+        self,
+        gc_schedule: str,
+        gc_untagged: bool,
+        lifecycle_schedule: str,
+        audit_purge_schedule: str,
+    ) -> None:
+        schedule = system_caller(SCHEDULE_ACTOR)
         self.queue.register_schedule(
             "gc",
             gc_schedule,
-            lambda: self.submit("gc", {"untagged": gc_untagged}, "schedule", SCHEDULE_ACTOR),
+            lambda: self.submit("gc", {"untagged": gc_untagged}, "schedule", schedule),
         )
         self.queue.register_schedule(
             "lifecycle",
             lifecycle_schedule,
-            lambda: self.submit("lifecycle", {}, "schedule", SCHEDULE_ACTOR),
+            lambda: self.submit("lifecycle", {}, "schedule", schedule),
         )
+        if self.audit.retention_days > 0:
+            self.queue.register_schedule(
+                "audit-purge",
+                audit_purge_schedule,
+                lambda: self.submit("audit-purge", {}, "schedule", schedule),
+            )
 
     @property
     def kinds(self) -> list[str]:
@@ -167,10 +187,10 @@ class JobService:
             names = ", ".join(repr(name) for name in missing)
             raise JobInvalid(f"job {kind!r} needs the argument(s) {names}")
 
-    def submit(self, kind: str, args: dict[str, Any], trigger: str, actor: str) -> JobRun:
+    def submit(self, kind: str, args: dict[str, Any], trigger: str, caller: Caller) -> JobRun:
         self.check_args(kind, args)
         job_id = uuid.uuid4().hex
-        run = self.runs.create(job_id, kind, args, trigger, actor)
+        run = self.runs.create(job_id, kind, args, trigger, caller.actor)
         self.queue.enqueue(kind, job_id, args)
         return run
 
@@ -223,13 +243,19 @@ class JobService:
     def _execute(self, job_id: str, kind: str, body: JobBody, kwargs: dict[str, Any]) -> None:
         if job_id.startswith(UNTRACKED):
             try:
-                body(actor=SCHEDULE_ACTOR, **kwargs)
+                body(caller=system_caller(SCHEDULE_ACTOR), **kwargs)
             except Exception:
                 log.exception("job %s (%s) failed", job_id, kind)
             return
-        actor = self.runs.started(job_id) or SCHEDULE_ACTOR
+        submitted_by = self.runs.started(job_id) or SCHEDULE_ACTOR
+        # Changes a job makes are audited under whoever submitted it (method "job"), or the
+        # schedule (method "system").
+        if submitted_by == SCHEDULE_ACTOR:
+            caller = system_caller(SCHEDULE_ACTOR)
+        else:
+            caller = job_caller(submitted_by)
         try:
-            result = body(actor=actor, **kwargs)
+            result = body(caller=caller, **kwargs)
         except RegistryError as exc:
             self.runs.finished(job_id, None, exc.message)
         except Exception as exc:
@@ -240,19 +266,22 @@ class JobService:
 
     def _run_gc(
         self,
-        actor: str,
+        caller: Caller,
         untagged: bool = False,
         dryRun: bool = False,
     ) -> dict[str, Any]:
-        return self.gc.run(dry_run=dryRun, untagged=untagged).as_record()
+        return self.gc.run(dry_run=dryRun, untagged=untagged, caller=caller).as_record()
 
-    def _run_lifecycle(self, actor: str, repository: str | None = None) -> dict[str, Any]:
+    def _run_audit_purge(self, caller: Caller) -> dict[str, Any]:
+        return self.audit.purge(caller).as_record()
+
+    def _run_lifecycle(self, caller: Caller, repository: str | None = None) -> dict[str, Any]:
         names = [repository] if repository else self.meta.lifecycle_policies.repositories()
         repositories: dict[str, Any] = {}
         failures = 0
         for name in names:
             try:
-                outcome = self.lifecycle.apply(name, actor)
+                outcome = self.lifecycle.apply(name, caller)
             except RegistryError as exc:
                 if repository:
                     raise

@@ -18,6 +18,7 @@ from cargohold.policy.lifecycle import (
     evaluate_lifecycle,
     parse_lifecycle_policy,
 )
+from cargohold.services.caller import Caller
 from cargohold.services.holds import HoldService, covering_hold
 from cargohold.services.manifest_graph import ManifestGraph
 
@@ -97,21 +98,22 @@ class LifecycleService:
             raise PolicyUnknown(f"no lifecycle policy is set for {repository}")
         return text
 
-    def set_policy(self, repository: str, policy_text: str, actor: str) -> LifecyclePreview:
+    def set_policy(self, repository: str, policy_text: str, caller: Caller) -> LifecyclePreview:
         """Validate and store a repository's policy; returns what it would do now."""
         preview = self.preview(repository, policy_text)
-        self.policies.set(repository, policy_text, actor)
+        self.policies.set(repository, policy_text, caller.as_actor())
         return preview
 
-    def remove_policy(self, repository: str, actor: str) -> None:
+    def remove_policy(self, repository: str, caller: Caller) -> None:
         self.policy(repository)
-        self.policies.set(repository, None, actor)
+        self.policies.set(repository, None, caller.as_actor())
 
-    def apply(self, repository: str, actor: str, now: float | None = None) -> LifecyclePreview:
+    def apply(self, repository: str, caller: Caller, now: float | None = None) -> LifecyclePreview:
         """Run the stored policy for real: evaluate it, then delete what it expires."""
-        return self.delete_expiring(self.preview(repository, self.policy(repository), now), actor)
+        preview = self.preview(repository, self.policy(repository), now)
+        return self.delete_expiring(preview, caller)
 
-    def delete_expiring(self, preview: LifecyclePreview, actor: str) -> LifecyclePreview:
+    def delete_expiring(self, preview: LifecyclePreview, caller: Caller) -> LifecyclePreview:
         """Delete the images `preview` expires that are still as it saw them, auditing each.
 
         The store re-checks inside its delete transaction (compare-and-delete): an image
@@ -130,7 +132,7 @@ class LifecycleService:
                 )
                 for image in preview.expiring
             ],
-            actor,
+            caller.as_actor(),
             covering_hold,
         )
         preview.deleted = len(outcome.deleted)

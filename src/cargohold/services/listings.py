@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from cargohold import __version__
 from cargohold.errors import NameUnknown
-from cargohold.meta.audit import AuditEvent
 from cargohold.meta.listings import RepositorySummary, SystemCounts, TagDetail
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
@@ -67,7 +66,3 @@ class RegistryListings:
             else row
             for row in details
         ]
-
-    def audit(self, limit: int) -> list[AuditEvent]:
-        """The newest administrative changes first: who, when, what."""
-        return self.meta.audit_log.recent(limit)

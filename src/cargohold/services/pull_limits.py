@@ -50,18 +50,19 @@ class PullRateLimiter:
         return budget_for(self.limits, caller.principal, caller.address)
 
     def manifest(
-        self, repository: str, reference: str, is_get: bool, budget: Budget
+        self, repository: str, reference: str, puller: Caller | None, budget: Budget
     ) -> tuple[StoredManifest, RateStatus | None]:
         """A manifest GET or HEAD under a limit: the manifest and the caller's status after it
         (None when the counter store is unreachable: the pull is let through uncounted).
 
         A GET of an image manifest is counted, after the pull gates let it through; over the
         limit it is refused with TOOMANYREQUESTS and neither served nor recorded. An index GET
-        and a HEAD count nothing. A manifest that is not there is not a pull either."""
-        stored = self.registry.get_manifest(repository, reference, count_pull=False)
-        if not is_get:
+        and a HEAD (`puller` None) count nothing. A manifest that is not there is not a pull
+        either."""
+        stored = self.registry.get_manifest(repository, reference, None)
+        if puller is None:
             return stored, self._peek(budget)
-        self.registry.check_gates(repository, stored)
+        self.registry.check_gates(repository, reference, stored, puller)
         if counts_as_pull(stored.media_type):
             status = self._take(budget)
             if status is not None and not status.allowed:
@@ -69,7 +70,7 @@ class PullRateLimiter:
                 raise pull_limit_reached(limit.pulls, limit.window_seconds, status.retry_after)
         else:
             status = self._peek(budget)
-        self.registry.record_pull(stored)
+        self.registry.record_pull(repository, reference, stored, puller)
         return stored, status
 
     def purge(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from cargohold.errors import QuotaInvalid, QuotaUnknown
 from cargohold.meta.quotas import QuotaRecords
 from cargohold.oci.names import is_valid_name
+from cargohold.services.caller import Caller
 
 
 def _check_project(project: str) -> str:
@@ -42,15 +43,15 @@ class QuotaService:
         limit, usage = self.records.get(_check_project(project), usage_without_quota=True)
         return ProjectQuota(project, limit, usage)
 
-    def set(self, project: str, document: Any, actor: str) -> ProjectQuota:
+    def set(self, project: str, document: Any, caller: Caller) -> ProjectQuota:
         _check_project(project)
         limit = document.get("limitBytes") if isinstance(document, dict) else None
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
             raise QuotaInvalid('the body must be {"limitBytes": <non-negative integer>}')
-        self.records.set(project, limit, actor)
+        self.records.set(project, limit, caller.as_actor())
         return self.get(project)
 
-    def remove(self, project: str, actor: str) -> None:
+    def remove(self, project: str, caller: Caller) -> None:
         if self.get(project).limit is None:
             raise QuotaUnknown(detail={"project": project})
-        self.records.set(project, None, actor)
+        self.records.set(project, None, caller.as_actor())

@@ -39,6 +39,8 @@ from cargohold.oci.manifests import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from cargohold.oci.names import check_name, check_tag, is_valid_name, project_of
 from cargohold.policy.access import AccessPolicy
 from cargohold.policy.immutability import check_tag_push, check_tags_delete
+from cargohold.services.audit import AuditTrail
+from cargohold.services.caller import Caller
 from cargohold.services.extension_points import OnPush, PullGate
 from cargohold.services.holds import HoldService
 from cargohold.services.pulls import PullRecorder
@@ -110,10 +112,13 @@ class RegistryService:
         pulls: PullRecorder,
         tag_rules: TagRuleService,
         holds: HoldService,
+        trail: AuditTrail,
         on_push: Sequence[OnPush],
         pull_gates: Sequence[PullGate],
     ) -> None:
         self.tag_rules = tag_rules
+        # Changes audit themselves in their transactions; refusals are noted here.
+        self.trail = trail
         self.holds = holds
         self.meta = meta
         self.blobs = blobs
@@ -135,12 +140,19 @@ class RegistryService:
             raise BlobUnknown(detail={"digest": digest})
         return size
 
-    def delete_blob(self, repository: str, digest: str, actor: str) -> None:
-        """Unlink a blob from one repository (audited); the bytes stay for garbage collection."""
+    def delete_blob(self, repository: str, digest: str, caller: Caller) -> None:
+        """Unlink a blob from one repository (audited, and so is a refusal); the bytes stay
+        for garbage collection."""
         check_name(repository)
         check_digest(digest)
-        check_push(self.access.push_denied(repository), repository)
-        self.holds.refuse_delete(repository, None, f"blob {digest} from {repository}")
+        try:
+            check_push(self.access.push_denied(repository), repository)
+            self.holds.refuse_delete(repository, None, f"blob {digest} from {repository}")
+        except Denied as denied:
+            self.trail.denied(
+                caller, "blob.delete", denied.message, repository=repository, digest=digest
+            )
+            raise
         if self.meta.blobs.linked_size(repository, digest) is None:
             if not self.meta.repositories.exists(repository):
                 raise NameUnknown(detail={"name": repository})
@@ -151,7 +163,7 @@ class RegistryService:
                 "first",
                 detail={"digest": digest},
             )
-        self.meta.blobs.unlink(repository, digest, actor)
+        self.meta.blobs.unlink(repository, digest, caller.as_actor())
 
     def mount(
         self,
@@ -193,12 +205,28 @@ class RegistryService:
     # -- manifests --------------------------------------------------------------------
 
     def put_manifest(
-        self, repository: str, reference: str, body: bytes, content_type: str | None
+        self,
+        repository: str,
+        reference: str,
+        body: bytes,
+        content_type: str | None,
+        caller: Caller,
     ) -> PutManifestResult:
-        """Check, then store: the checks run before, not inside, the write transaction."""
-        return self.store_manifest(
-            self.check_manifest_put(repository, reference, body, content_type)
-        )
+        """Check, then store: the checks run before, not inside, the write transaction. The
+        push is audited in its transaction; a refusal (DENIED) is noted."""
+        try:
+            return self.store_manifest(
+                self.check_manifest_put(repository, reference, body, content_type), caller
+            )
+        except Denied as denied:
+            self.trail.denied(
+                caller,
+                "manifest.push",
+                denied.message,
+                repository=repository,
+                reference=reference[:255],
+            )
+            raise
 
     def check_manifest_put(
         self, repository: str, reference: str, body: bytes, content_type: str | None
@@ -246,7 +274,7 @@ class RegistryService:
                 immutable = any(rule.protects(repository, tag) for rule in rules)
         return ManifestPut(repository, digest, body, manifest, tag, immutable)
 
-    def store_manifest(self, put: ManifestPut) -> PutManifestResult:
+    def store_manifest(self, put: ManifestPut, caller: Caller) -> PutManifestResult:
         """Write a checked push. An immutable tag that moved meanwhile is caught in the
         write transaction (`immutable`), so checking first leaves no race open."""
         repository, digest, manifest, tag = put.repository, put.digest, put.manifest, put.tag
@@ -262,7 +290,9 @@ class RegistryService:
                     self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
                 self.meta.blobs.mark_stored(EMPTY_JSON_DIGEST)
         try:
-            self.meta.manifests.put(repository, digest, put.body, manifest, tag, put.immutable)
+            self.meta.manifests.put(
+                repository, digest, put.body, manifest, tag, put.immutable, caller.as_actor()
+            )
         except ReferencesGone as gone:
             # Checked inside the write transaction, so a blob deleted meanwhile (garbage
             # collection, a blob delete, a lifecycle run) is caught here too.
@@ -303,9 +333,12 @@ class RegistryService:
             return NameUnknown(detail={"name": repository})
         return ManifestUnknown(detail={"reference": reference[:200]})
 
-    def get_manifest(self, repository: str, reference: str, count_pull: bool) -> StoredManifest:
-        """One lookup. A pull (count_pull) is counted, unless a pull gate applies to the
-        repository: then GatedPull hands the manifest over to pass_gates."""
+    def get_manifest(
+        self, repository: str, reference: str, puller: Caller | None
+    ) -> StoredManifest:
+        """One lookup. A pull (a GET: `puller` is its caller; None for a HEAD) is counted and
+        noted for the audit trail, unless a pull gate applies to the repository: then
+        GatedPull hands the manifest over to pass_gates."""
         check_name(repository)
         ref = Reference.parse_existing(reference)
         if ref is None:
@@ -315,42 +348,68 @@ class RegistryService:
             if not self.meta.repositories.exists(repository):
                 raise NameUnknown(detail={"name": repository})
             raise ManifestUnknown(detail={"reference": reference})
-        if count_pull:
+        if puller is not None:
             # Gates are only asked, from memory, whether they apply: their checks query, and
             # this is the manifest GET's fast read on the event loop (decision 017).
             for gate in self.pull_gates:
                 if gate.applies(repository):
                     raise GatedPull(stored)
-            self.pulls.record(stored.id)
+            self.record_pull(repository, reference, stored, puller)
         return stored
 
-    def pass_gates(self, repository: str, stored: StoredManifest) -> StoredManifest:
+    def pass_gates(
+        self, repository: str, reference: str, stored: StoredManifest, puller: Caller
+    ) -> StoredManifest:
         """Finish a pull that get_manifest handed over (GatedPull): the checks of the gates
-        that apply (they may query: off the event loop), in order, then the pull is counted."""
-        self.check_gates(repository, stored)
-        self.record_pull(stored)
+        that apply, then the pull is counted."""
+        self.check_gates(repository, reference, stored, puller)
+        self.record_pull(repository, reference, stored, puller)
         return stored
 
-    def check_gates(self, repository: str, stored: StoredManifest) -> None:
+    def check_gates(
+        self, repository: str, reference: str, stored: StoredManifest, puller: Caller
+    ) -> None:
         """The checks of the pull gates that apply, in order (they may query: off the event
-        loop); one refuses by raising."""
-        for gate in self.pull_gates:
-            if gate.applies(repository):
-                gate.check(repository, stored)
+        loop); one refuses by raising Denied, and the refused pull is noted as denied."""
+        try:
+            for gate in self.pull_gates:
+                if gate.applies(repository):
+                    gate.check(repository, stored)
+        except Denied as denied:
+            self.trail.denied(
+                puller,
+                "manifest.pull",
+                denied.message,
+                repository=repository,
+                reference=reference,
+                digest=stored.digest,
+            )
+            raise
 
-    def record_pull(self, stored: StoredManifest) -> None:
-        """Note the pull's time (buffered in memory, written in batches)."""
-        self.pulls.record(stored.id)
+    def record_pull(
+        self, repository: str, reference: str, stored: StoredManifest, puller: Caller
+    ) -> None:
+        """Count the pull and note it for the audit trail (buffered in memory, written in
+        batches)."""
+        self.pulls.record(stored.id, puller, repository, reference, stored.digest)
 
     def refresh_pull_gates(self) -> None:
         """Reload what the pull gates answer `applies` from (queries: off the event loop)."""
         for gate in self.pull_gates:
             gate.refresh()
 
-    def delete_manifest(self, repository: str, reference: str, actor: str) -> None:
-        """By digest: the manifest and its tags. By tag: only the tag. Both are audited."""
-        self.check_manifest_delete(repository, reference)
-        self.remove_manifest(repository, reference, actor)
+    def delete_manifest(self, repository: str, reference: str, caller: Caller) -> None:
+        """By digest: the manifest and its tags. By tag: only the tag. Both are audited, and
+        so is a refusal."""
+        try:
+            self.check_manifest_delete(repository, reference)
+        except Denied as denied:
+            action = "manifest.delete" if looks_like_digest(reference) else "tag.delete"
+            self.trail.denied(
+                caller, action, denied.message, repository=repository, reference=reference[:255]
+            )
+            raise
+        self.remove_manifest(repository, reference, caller)
 
     def check_manifest_delete(self, repository: str, reference: str) -> None:
         """Access, holds and tag rules; reads only, run before the delete's transaction."""
@@ -371,13 +430,13 @@ class RegistryService:
             if denial:
                 raise Denied(denial, detail={"reference": reference})
 
-    def remove_manifest(self, repository: str, reference: str, actor: str) -> None:
+    def remove_manifest(self, repository: str, reference: str, caller: Caller) -> None:
         """Delete what check_manifest_delete allowed."""
         ref = Reference.parse(reference)
         if ref.is_digest:
-            deleted = self.meta.manifests.delete(repository, ref.value, actor)
+            deleted = self.meta.manifests.delete(repository, ref.value, caller.as_actor())
         else:
-            deleted = self.meta.tags.delete(repository, ref.value, actor)
+            deleted = self.meta.tags.delete(repository, ref.value, caller.as_actor())
         if not deleted:
             if not self.meta.repositories.exists(repository):
                 raise NameUnknown(detail={"name": repository})

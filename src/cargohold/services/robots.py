@@ -3,13 +3,15 @@ expiring (30 days by default; never only when a system admin says so), refreshed
 secret, revoked for good.
 
 Whoever manages a robot may hand it only what they have themselves: a project admin makes
-robots for its projects, a system admin for any (or every) project.
+robots for its projects, a system admin for any (or every) project. Changes are audited with
+the robot (in their transactions); a refused grant is noted in the audit trail as denied.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from cargohold.meta.projects import ProjectRecords
 from cargohold.meta.robots import Robot, RobotRecords, RobotScope
@@ -20,6 +22,8 @@ from cargohold.services.access_errors import (
     AccessNotFound,
     PermissionDenied,
 )
+from cargohold.services.audit import AuditTrail
+from cargohold.services.caller import Caller
 from cargohold.services.secrets_hashing import digest, new_secret
 
 Clock = Callable[[], float]
@@ -37,9 +41,11 @@ class RobotService:
         projects: ProjectRecords,
         prefix: str,
         default_expiry_days: int,
+        trail: AuditTrail,
         clock: Clock,
     ) -> None:
         self.robots = robots
+        self.trail = trail
         self.projects = projects
         self.prefix = prefix
         self.default_expiry_days = default_expiry_days
@@ -51,22 +57,25 @@ class RobotService:
 
     def create(
         self,
-        granter: Principal,
+        caller: Caller,
         name: str,
         scopes: Iterable[RobotScope],
         expires_in_days: Expiry = None,
         description: str = "",
     ) -> tuple[Robot, str]:
-        """The new robot and its secret, which is shown this once and never stored."""
+        """The new robot and its secret, which is shown this once and never stored. The
+        caller's principal is the granter."""
         bare = name.removeprefix(self.prefix)
         if not _ROBOT_NAME.fullmatch(bare):
             raise AccessInvalid(
                 f"invalid robot name {bare[:80]!r}: up to 64 of a-z 0-9 . _ + -, starting with"
                 " a letter or digit"
             )
-        scopes = self._checked_scopes(granter, scopes)
+        granter = caller.principal
         now = self.clock()
-        expires_at = self._expires_at(granter, expires_in_days, now)
+        with self._denials_noted(caller, "robot.create", self.full_name(bare)):
+            scopes = self._checked_scopes(granter, scopes)
+            expires_at = self._expires_at(granter, expires_in_days, now)
         secret = new_secret()
         robot = self.robots.create(
             self.full_name(bare),
@@ -74,7 +83,7 @@ class RobotService:
             digest(secret),
             scopes,
             expires_at,
-            granter.name,
+            caller.as_actor(),
             now,
         )
         if robot is None:
@@ -92,26 +101,36 @@ class RobotService:
         return [r for r in self.robots.all() if self.may_manage(granter, r)]
 
     def refresh(
-        self, granter: Principal, name: str, expires_in_days: Expiry = None
+        self, caller: Caller, name: str, expires_in_days: Expiry = None
     ) -> tuple[Robot, str]:
         """A new secret (the old one stops working at once) and a new expiry."""
-        robot = self.get(granter, name)
+        robot = self.get(caller.principal, name)
         if robot.revoked:
             raise AccessInvalid(f"robot {robot.name!r} is revoked")
         now = self.clock()
-        expires_at = self._expires_at(granter, expires_in_days, now)
+        with self._denials_noted(caller, "robot.refresh", robot.name):
+            expires_at = self._expires_at(caller.principal, expires_in_days, now)
         secret = new_secret()
         if not self.robots.replace_secret(
-            robot.name, digest(secret), expires_at, granter.name, now
+            robot.name, digest(secret), expires_at, caller.as_actor(), now
         ):
             raise AccessInvalid(f"robot {robot.name!r} is revoked")
         refreshed = self.robots.by_name(robot.name)
         assert refreshed is not None
         return refreshed, secret
 
-    def revoke(self, granter: Principal, name: str) -> None:
-        robot = self.get(granter, name)
-        self.robots.revoke(robot.name, granter.name, self.clock())
+    def revoke(self, caller: Caller, name: str) -> None:
+        robot = self.get(caller.principal, name)
+        self.robots.revoke(robot.name, caller.as_actor(), self.clock())
+
+    @contextmanager
+    def _denials_noted(self, caller: Caller, action: str, robot: str) -> Iterator[None]:
+        """Note a PermissionDenied raised inside as a denied `action` on the robot."""
+        try:
+            yield
+        except PermissionDenied as denied:
+            self.trail.denied(caller, action, str(denied), target=robot)
+            raise
 
     def may_manage(self, granter: Principal, robot: Robot) -> bool:
         """A robot is managed by whoever could have created it."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from cargohold.services.archive_limits import ArchiveLimits
+from cargohold.services.caller import Caller, system_caller
 from cargohold.services.jobs import (
     SCHEDULE_ACTOR,
     JobArg,
@@ -54,18 +55,20 @@ class ScanJobs:
             self.jobs.queue.register_schedule(
                 "vulndb-update",
                 schedule,
-                lambda: self.jobs.submit("vulndb-update", {}, "schedule", SCHEDULE_ACTOR),
+                lambda: self.jobs.submit(
+                    "vulndb-update", {}, "schedule", system_caller(SCHEDULE_ACTOR)
+                ),
             )
 
     def scan_pushed(self, repository: str, digest: str) -> None:
         self.jobs.submit_untracked("scan", {"repository": repository, "digest": digest})
 
     def _scan(
-        self, actor: str, repository: str, digest: str, rescan: bool = False
+        self, caller: Caller, repository: str, digest: str, rescan: bool = False
     ) -> dict[str, Any]:
         return self.scans.scan(repository, digest, rescan).as_record()
 
-    def _update(self, actor: str) -> dict[str, Any]:
+    def _update(self, caller: Caller) -> dict[str, Any]:
         """The admin API's VulnDbUpdateReport document (api/models/scanning.py): the sources
         imported, those that could not be read, and the re-evaluation that followed."""
         from cargohold.services.vulndb import import_source
@@ -85,5 +88,5 @@ class ScanJobs:
             "reevaluation": self.scans.reevaluate_all().as_record(),
         }
 
-    def _reevaluate(self, actor: str) -> dict[str, Any]:
+    def _reevaluate(self, caller: Caller) -> dict[str, Any]:
         return self.scans.reevaluate_all().as_record()

@@ -35,6 +35,7 @@ from cargohold.oci.names import is_valid_name, project_of
 from cargohold.parsing.times import time_from_json
 from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, decide
 from cargohold.scan.findings import SEVERITIES, severity_rank
+from cargohold.services.caller import Caller
 from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS, PullGate
 
 IMAGE_CONFIGS = frozenset(
@@ -252,7 +253,7 @@ class ScanPolicyService:
                 return _policy(row)
         return ProjectScanPolicy(project, self.scan_on_push_default, None, False, None, None, True)
 
-    def set_policy(self, project: str, document: Any, actor: str) -> ProjectScanPolicy:
+    def set_policy(self, project: str, document: Any, caller: Caller) -> ProjectScanPolicy:
         _check_project(project)
         if not isinstance(document, dict):
             raise ScanPolicyInvalid("the body must be a JSON object")
@@ -275,21 +276,21 @@ class ScanPolicyService:
         unscanned = document.get("preventUnscanned", False)
         if not isinstance(unscanned, bool):
             raise ScanPolicyInvalid("preventUnscanned must be true or false")
-        row = ScanPolicyRow(project, on_push, severity, unscanned, time.time(), actor)
-        self.store.set_policy(row, project, actor)
+        row = ScanPolicyRow(project, on_push, severity, unscanned, time.time(), caller.actor)
+        self.store.set_policy(row, project, caller.as_actor())
         self.invalidate()
         return self.policy(project)
 
-    def remove_policy(self, project: str, actor: str) -> None:
+    def remove_policy(self, project: str, caller: Caller) -> None:
         _check_project(project)
-        self.store.set_policy(None, project, actor)
+        self.store.set_policy(None, project, caller.as_actor())
         self.invalidate()
 
     def allowlist(self, project: str | None) -> list[AllowlistEntry]:
         now = time.time()
         return [AllowlistEntry(e, e.active(now)) for e in self.store.allowlist(project)]
 
-    def allow(self, document: Any, actor: str) -> AllowlistEntry:
+    def allow(self, document: Any, caller: Caller) -> AllowlistEntry:
         if not isinstance(document, dict):
             raise AllowlistInvalid("the body must be a JSON object")
         vuln_id = document.get("id")
@@ -304,12 +305,12 @@ class ScanPolicyService:
         if not isinstance(reason, str):
             raise AllowlistInvalid("reason must be a string")
         expires = _expiry(document.get("expiresAt"))
-        entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, actor)
+        entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, caller.as_actor())
         self.invalidate()
         return AllowlistEntry(entry, entry.active(time.time()))
 
-    def disallow(self, entry_id: int, actor: str) -> None:
-        if self.store.remove_allowed(entry_id, actor) is None:
+    def disallow(self, entry_id: int, caller: Caller) -> None:
+        if self.store.remove_allowed(entry_id, caller.as_actor()) is None:
             raise AllowlistUnknown(detail={"id": entry_id})
         self.invalidate()
 

@@ -8,6 +8,7 @@ from cargohold.errors import TagRuleInvalid, TagRuleUnknown
 from cargohold.meta.tag_rules import TagRuleRecords, TagRuleRow
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.policy.immutability import RuleInvalid, TagRule, validate_rule
+from cargohold.services.caller import Caller
 
 
 def _rule(row: TagRuleRow) -> TagRule:
@@ -37,7 +38,7 @@ class TagRuleService:
     def get(self, rule_id: int) -> TagRule | None:
         return next((rule for rule in self.list() if rule.id == rule_id), None)
 
-    def add(self, document: Any, actor: str) -> TagRule:
+    def add(self, document: Any, caller: Caller) -> TagRule:
         if not isinstance(document, dict):
             raise TagRuleInvalid("a tag rule must be a JSON object")
         unknown = set(document) - {"kind", "scope", "target", "pattern", "patternKind", "excludes"}
@@ -67,7 +68,7 @@ class TagRuleService:
         row = TagRuleRow(
             0, rule.kind, rule.scope, rule.target, rule.pattern, rule.pattern_kind, rule.excludes
         )
-        rule_id = self.records.add(row, actor)
+        rule_id = self.records.add(row, caller.as_actor())
         return TagRule(
             rule_id,
             rule.kind,
@@ -78,8 +79,8 @@ class TagRuleService:
             rule.excludes,
         )
 
-    def remove(self, rule_id: int, actor: str) -> TagRule:
-        removed = self.records.remove(rule_id, actor)
+    def remove(self, rule_id: int, caller: Caller) -> TagRule:
+        removed = self.records.remove(rule_id, caller.as_actor())
         if removed is None:
             raise TagRuleUnknown(detail={"id": rule_id})
         return _rule(removed)

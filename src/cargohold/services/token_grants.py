@@ -15,12 +15,13 @@ argon2, slow on purpose).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cargohold.meta.refresh_tokens import Holder, RefreshTokenRecords
 from cargohold.policy.permissions import NOBODY, Principal
 from cargohold.policy.scopes import ResourceScope, ScopeError, grant, parse_scopes
 from cargohold.services.access_errors import AuthenticationFailed, GrantRefused, ScopeMalformed
+from cargohold.services.caller import REFRESH_TOKEN_METHOD, Caller
 from cargohold.services.identity import (
     ACCESS_TOKEN,
     PASSWORD,
@@ -86,29 +87,38 @@ class TokenGrantService:
         self,
         name: str,
         secret: str,
-        address: str,
+        origin: Caller,
         scopes: Iterable[str],
         offline: bool,
         client_id: str,
     ) -> Grant:
         """A user's password or personal access token, or a robot's secret. Raises
-        ScopeMalformed, AuthenticationFailed (LoginThrottled when throttled or locked)."""
+        ScopeMalformed, AuthenticationFailed (LoginThrottled when throttled or locked).
+        `origin` is the request's caller before sign-in (its address is counted)."""
         requested = _requested(scopes)
-        identity = self.identity.authenticate(name, secret, address)
-        refresh = self._new_refresh_token(identity, secret, client_id) if offline else None
+        identity = self.identity.authenticate(name, secret, origin)
+        refresh = self._new_refresh_token(identity, secret, client_id, origin) if offline else None
         return self._issue(identity.principal, requested, refresh)
 
-    def for_refresh_token(self, refresh_token: str, scopes: Iterable[str]) -> Grant:
+    def for_refresh_token(self, refresh_token: str, scopes: Iterable[str], origin: Caller) -> Grant:
         """A new registry token for the refresh token's holder, with the holder's access as
-        it is now; the refresh token stays the same. Raises ScopeMalformed, GrantRefused."""
+        it is now; the refresh token stays the same. Raises ScopeMalformed, GrantRefused.
+        Noted as a login of the holder, ok or failed (an unknown token names no one: it is
+        only refused)."""
         requested = _requested(scopes)
         now = self.clock()
         stored = self.refresh_tokens.by_hash(digest(refresh_token))
         if stored is None:
             raise GrantRefused("unknown refresh token")
-        if now >= stored.expires_at:
-            raise GrantRefused("refresh token expired")
-        principal = self._holder_principal(stored.holder, now)
+        subject = stored.holder.subject
+        try:
+            if now >= stored.expires_at:
+                raise GrantRefused("refresh token expired")
+            principal = self._holder_principal(stored.holder, now)
+        except GrantRefused as refused:
+            self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, False, refused.reason)
+            raise
+        self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, True)
         self.refresh_tokens.touch(stored.id, now, REFRESH_USE_RESOLUTION_SECONDS)
         return self._issue(principal, requested, refresh_token)
 
@@ -120,7 +130,9 @@ class TokenGrantService:
 
     # -- refresh tokens ---------------------------------------------------------------------
 
-    def _new_refresh_token(self, identity: Identity, secret: str, client_id: str) -> str:
+    def _new_refresh_token(
+        self, identity: Identity, secret: str, client_id: str, origin: Caller
+    ) -> str:
         now = self.clock()
         expires_at = now + self.refresh_expiry_days * DAY_SECONDS
         holder, credential_expires_at = self._holder_of(identity, secret)
@@ -128,7 +140,10 @@ class TokenGrantService:
             # A refresh token never outlives the credential that obtained it.
             expires_at = min(expires_at, credential_expires_at)
         text = new_refresh_token()
-        self.refresh_tokens.create(digest(text), holder, client_id, expires_at, now)
+        signed_in = Caller(identity.principal, identity.method, origin.address, origin.user_agent)
+        self.refresh_tokens.create(
+            digest(text), holder, client_id, expires_at, now, signed_in.as_actor()
+        )
         return text
 
     def _holder_of(self, identity: Identity, secret: str) -> tuple[Holder, float | None]:
@@ -166,9 +181,11 @@ class TokenGrantService:
             raise GrantRefused("robot expired")
         return self.identity.principal_of_robot(robot)
 
-    def revoke(self, text: str) -> bool:
-        """Revoke a refresh token; False when it is none of ours (not an error: RFC 7009)."""
-        return self.refresh_tokens.revoke(digest(text), self.clock()) is not None
+    def revoke(self, text: str, origin: Caller) -> bool:
+        """Revoke a refresh token; False when it is none of ours (not an error: RFC 7009).
+        Audited under the token's holder, from the request `origin`."""
+        actor = replace(origin.as_actor(), method=REFRESH_TOKEN_METHOD)
+        return self.refresh_tokens.revoke(digest(text), self.clock(), actor) is not None
 
     def is_registry_token(self, text: str) -> bool:
         """Whether the text is a valid registry token of ours (those cannot be revoked: they

@@ -20,7 +20,7 @@ from cargohold.api.access_errors import retry_after
 from cargohold.api.auth.params import NO_STORE, client_id_problem, service_problem
 from cargohold.api.bodies import read_body
 from cargohold.api.boundary import in_pool
-from cargohold.api.callers import client_address
+from cargohold.api.callers import caller_of
 from cargohold.api.context import context
 from cargohold.api.encoding import json_response
 from cargohold.api.models.tokens import OAuthErrorResponse, OAuthTokenResponse
@@ -118,13 +118,15 @@ async def _grant(request: Request, form: dict[str, str]) -> Grant:
             grants.for_credentials,
             _required(form, "username"),
             _required(form, "password"),
-            client_address(request),
+            caller_of(request),
             scopes,
             access_type == OFFLINE,
             client_id,
         )
     if grant_type == "refresh_token":
-        return await in_pool(grants.for_refresh_token, _required(form, "refresh_token"), scopes)
+        return await in_pool(
+            grants.for_refresh_token, _required(form, "refresh_token"), scopes, caller_of(request)
+        )
     raise OAuthError("unsupported_grant_type", "grant_type must be password or refresh_token")
 
 
@@ -159,7 +161,8 @@ async def revoke_token(request: Request) -> Response:
         token = _required(await _form(request), "token")
     except OAuthError as exc:
         return exc.response()
-    if not await in_pool(grants.revoke, token) and await in_pool(grants.is_registry_token, token):
+    revoked = await in_pool(grants.revoke, token, caller_of(request))
+    if not revoked and await in_pool(grants.is_registry_token, token):
         return OAuthError(
             "unsupported_token_type",
             "registry tokens cannot be revoked; they expire on their own",

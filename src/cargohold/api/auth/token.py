@@ -16,7 +16,7 @@ from starlette.responses import Response
 from cargohold.api.access_errors import BASIC_CHALLENGE
 from cargohold.api.auth.params import NO_STORE, client_id_problem, service_problem
 from cargohold.api.boundary import in_pool
-from cargohold.api.callers import client_address
+from cargohold.api.callers import caller_of
 from cargohold.api.context import context
 from cargohold.api.credentials import (
     BasicCredentials,
@@ -86,7 +86,7 @@ async def get_token(request: Request) -> Response:
             grants.for_credentials,
             credentials.name,
             credentials.secret,
-            client_address(request),
+            caller_of(request),
             scopes,
             offline,
             client_id,

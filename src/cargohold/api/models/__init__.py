@@ -10,13 +10,13 @@ from typing import Any
 
 import msgspec
 
-from cargohold.api.models import jobs, policy, registry, scan_policy, scanning
+from cargohold.api.models import audit, jobs, policy, registry, scan_policy, scanning
 
 RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     registry.System,
     registry.RepositoryList,
     registry.TagList,
-    registry.AuditList,
+    audit.AuditList,
     registry.StorageReport,
     registry.Quota,
     policy.TagRuleList,

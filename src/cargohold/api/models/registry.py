@@ -1,15 +1,14 @@
-"""Response models for what the registry holds: system, repositories, tags, audit, storage
-accounting and project quotas."""
+"""Response models for what the registry holds: system, repositories, tags, storage accounting
+and project quotas."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
 from cargohold.api.models.base import Model
 from cargohold.api.models.times import UtcTime, utc, utc_or_none
-from cargohold.meta.audit import AuditEvent as AuditEventRow
 from cargohold.meta.listings import RepositorySummary, TagDetail
 from cargohold.services.listings import SystemFacts
 from cargohold.services.quotas import ProjectQuota
@@ -160,33 +159,6 @@ class Tag(Model):
 class TagList(Model):
     name: str
     tags: list[Tag]
-
-
-class AuditEvent(Model):
-    id: int
-    at: UtcTime
-    actor: str
-    action: str
-    target: str
-    detail: Annotated[
-        dict[str, Any],
-        msgspec.Meta(description="What the change recorded, with the keys it was written with"),
-    ]
-
-    @classmethod
-    def of(cls, row: AuditEventRow) -> AuditEvent:
-        return cls(
-            id=row.id,
-            at=utc(row.at),
-            actor=row.actor,
-            action=row.action,
-            target=row.target,
-            detail=row.detail,
-        )
-
-
-class AuditList(Model):
-    events: list[AuditEvent]
 
 
 class RepositoryUsage(Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import ERROR, model_response
+from cargohold.api.openapi.common import ERROR, model_response, ref
 
 
 def _job(kind: str, args: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -28,6 +28,7 @@ _JOB_REQUEST = {
     "oneOf": [
         _job("gc", {"untagged": {"type": "boolean"}, "dryRun": {"type": "boolean"}}),
         _job("lifecycle", {"repository": {"type": "string"}}),
+        _job("audit-purge", {}),
         _job(
             "scan",
             {
@@ -104,11 +105,74 @@ PATHS: dict[str, Any] = {
     "/api/v1/audit": {
         "get": {
             "operationId": "listAuditEvents",
-            "summary": "Administrative changes, newest first: who, when, what",
+            "summary": "The audit log, newest first: who did what, when, from where, to what, "
+            "and how it went; filtered, a page at a time or exported as JSON lines",
             "parameters": [
-                {"name": "n", "in": "query", "schema": {"type": "integer", "minimum": 0}}
+                *(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "description": f"Only entries whose {name} is exactly this",
+                        "schema": {"type": "string", "maxLength": 255},
+                    }
+                    for name in ("actor", "action", "project", "repository")
+                ),
+                {
+                    "name": "result",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["ok", "denied", "failed"]},
+                },
+                *(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "description": description
+                        + ": RFC 3339 (2026-03-01T12:00:00Z), a date (midnight UTC) or UNIX "
+                        "seconds",
+                        "schema": {"type": "string"},
+                    }
+                    for name, description in (
+                        ("since", "Entries at or after this time"),
+                        ("until", "Entries before this time"),
+                    )
+                ),
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "description": "Entries per page (default 100, at most 1000; `n` is the "
+                    "same); with format=jsonl, the most lines to send (default: all)",
+                    "schema": {"type": "integer", "minimum": 1},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "The `next` of the previous page, unchanged",
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "format",
+                    "in": "query",
+                    "description": "json (a page) or jsonl (every matching entry, one "
+                    "AuditEvent per line, streamed)",
+                    "schema": {"type": "string", "enum": ["json", "jsonl"]},
+                },
             ],
-            "responses": {"200": model_response("The newest events first", "AuditList")},
+            "responses": {
+                "200": {
+                    "description": "A page of entries newest first, with the next page's "
+                    "cursor (a Link header too); or, with format=jsonl, one entry per line",
+                    "content": {
+                        "application/json": {"schema": ref("AuditList")},
+                        "application/x-ndjson": {"schema": ref("AuditEvent")},
+                    },
+                },
+                "400": {
+                    "description": "QUERY_INVALID: a filter, time, cursor or format that "
+                    "cannot be used (detail.parameter names it); PAGINATION_NUMBER_INVALID: a "
+                    "limit that is not a whole number of 1 or more",
+                    "content": {"application/json": {"schema": ERROR}},
+                },
+            },
         }
     },
 }

@@ -56,7 +56,7 @@ async def blob(request: Request) -> Response:
     name = request.path_params["name"]
     digest = request.path_params["digest"]
     if request.method == "DELETE":
-        await in_pool(ctx.registry.delete_blob, name, digest, caller_of(request).actor)
+        await in_pool(ctx.registry.delete_blob, name, digest, caller_of(request))
         return Response(status_code=202, headers={"Content-Length": "0"})
 
     # One indexed lookup: a fast read. GET then stats the local file (one syscall, with the

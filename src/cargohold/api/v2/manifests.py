@@ -37,22 +37,25 @@ async def manifest(request: Request) -> Response:
     method = request.method
 
     if method in ("GET", "HEAD"):
+        # A GET is a pull, counted and audited under its caller (batched: no write here).
+        puller = caller_of(request) if method == "GET" else None
         # With every limit off (the default) nothing more is asked: the GET stays a fast read.
         limits = ctx.pull_limits
         budget = limits.budget_of(caller_of(request)) if limits.enabled else None
         status: RateStatus | None = None
         if budget is not None:
             # Counting touches the database or Redis: the whole GET or HEAD runs on the pool.
-            stored, status = await in_pool(
-                limits.manifest, name, reference, method == "GET", budget
-            )
+            stored, status = await in_pool(limits.manifest, name, reference, puller, budget)
         else:
             try:
-                stored = fast_read(ctx.registry.get_manifest, name, reference, method == "GET")
+                stored = fast_read(ctx.registry.get_manifest, name, reference, puller)
             except GatedPull as gated:
                 # A pull gate applies to this repository (a project with a scan policy): its
                 # check queries, so it runs on the pool; every other GET stays a fast read.
-                stored = await in_pool(ctx.registry.pass_gates, name, gated.stored)
+                assert puller is not None
+                stored = await in_pool(
+                    ctx.registry.pass_gates, name, reference, gated.stored, puller
+                )
         digest = stored.digest.encode("latin-1")
         headers = [
             (b"docker-content-digest", digest),
@@ -74,6 +77,7 @@ async def manifest(request: Request) -> Response:
             reference,
             body,
             request.headers.get("content-type"),
+            caller_of(request),
         )
         headers = {
             "Location": f"/v2/{name}/manifests/{result.digest}",
@@ -84,5 +88,5 @@ async def manifest(request: Request) -> Response:
             headers["OCI-Subject"] = result.subject
         return Response(status_code=201, headers=headers)
 
-    await in_pool(ctx.registry.delete_manifest, name, reference, caller_of(request).actor)
+    await in_pool(ctx.registry.delete_manifest, name, reference, caller_of(request))
     return Response(status_code=202, headers={"Content-Length": "0"})

@@ -6,14 +6,14 @@ the window was counted, `pulls` how many were. Used only with the embedded count
 (`pull_limit_store` empty); windows that ended are purged.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 
 
 def upgrade() -> None:
