@@ -25,16 +25,17 @@ from cargohold.config import load_settings
 from cargohold.meta.db import make_engine
 from cargohold.meta.robots import RobotScope
 from cargohold.meta.store import MetadataStore
-from cargohold.policy.permissions import USER, Principal, Role
+from cargohold.policy.permissions import Role
 from cargohold.services.access import AccessControl
 from cargohold.services.secrets_hashing import Passwords
 from cargohold.services.token_keys import key_id
 from cargohold.wiring import build_access_control
 from tests.api.helpers import assert_error
+from tests.support.accounts import OPERATOR
+from tests.support.accounts import SYSTEM as ROOT
 from tests.support.postgres import PostgresServer
 from tests.support.server import CargoholdServer
 
-ROOT = Principal(USER, "admin", system_admin=True)
 PASSWORD = "correct horse battery"
 SERVICE = "cargohold"
 LOCKOUT_THRESHOLD = 3
@@ -68,14 +69,16 @@ class Stack:
 
     def user(self, role: Role | None = None, project: str = "team") -> str:
         name = f"user{next(_names)}"
-        self.access.identity.create_user(name, PASSWORD, False, "admin")
+        self.access.identity.create_user(name, PASSWORD, False, OPERATOR)
         if role is not None:
             self.project(project)
-            self.access.stores.projects.set_member(project, name, role, "admin", time.time())
+            self.access.stores.projects.set_member(
+                project, name, role, OPERATOR.as_actor(), time.time()
+            )
         return name
 
     def project(self, name: str, public: bool = False) -> None:
-        self.access.stores.projects.create(name, public, "admin", time.time())
+        self.access.stores.projects.create(name, public, OPERATOR.as_actor(), time.time())
 
     def robot(
         self,
@@ -503,10 +506,10 @@ def test_refresh_tokens_end_with_their_holder(stack: Stack) -> None:
     by_refreshed = _refresh(stack, (refreshed_robot, refreshed_secret))
     assert all(_refresh_works(stack, t) for t in [*tokens.values(), by_pat, by_revoked])
 
-    access.stores.users.set_flags(disabled, "admin", now, disabled=True)
-    access.identity.reset_password(reset, None, "admin")
-    access.stores.users.delete(deleted, "admin", now)
-    access.identity.delete_access_token(pat_owner, "ci", "admin")
+    access.stores.users.set_flags(disabled, OPERATOR.as_actor(), now, disabled=True)
+    access.identity.reset_password(reset, None, OPERATOR)
+    access.stores.users.delete(deleted, OPERATOR.as_actor(), now)
+    access.identity.delete_access_token(pat_owner, "ci", OPERATOR)
     access.robots.revoke(ROOT, revoked_robot)
     access.robots.refresh(ROOT, refreshed_robot)
     assert not any(
@@ -514,7 +517,7 @@ def test_refresh_tokens_end_with_their_holder(stack: Stack) -> None:
     )
     # What the deleted token obtained ended; what the password obtained did not.
     assert _refresh_works(stack, by_password)
-    access.stores.users.set_flags(disabled, "admin", now, disabled=False)
+    access.stores.users.set_flags(disabled, OPERATOR.as_actor(), now, disabled=False)
     assert _refresh_works(stack, tokens[disabled])
 
 

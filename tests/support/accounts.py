@@ -19,11 +19,13 @@ from cargohold.meta.robots import RobotScope
 from cargohold.policy.permissions import Principal, Role
 from cargohold.policy.scopes import ResourceScope
 from cargohold.services.access import AccessControl
+from cargohold.services.caller import PASSWORD_METHOD, Caller, system_caller
 from cargohold.wiring import build_access_control, token_service
 from tests.support.server import CargoholdServer
 
-SYSTEM = Principal("user", "admin", system_admin=True)
-OPERATOR = "test-setup"
+# The system admin, as robots' granter and revoker; the test setup, for direct store writes.
+SYSTEM = Caller(Principal("user", "admin", system_admin=True), PASSWORD_METHOD)
+OPERATOR = system_caller("test-setup")
 DAY = 86400.0
 
 
@@ -58,14 +60,16 @@ class Accounts:
         return Login(name, password)
 
     def project(self, name: str, public: bool = False) -> None:
-        assert self.access.stores.projects.create(name, public, OPERATOR, time.time())
+        assert self.access.stores.projects.create(name, public, OPERATOR.as_actor(), time.time())
 
     def member(self, project: str, user: str, role: Role) -> None:
-        assert self.access.stores.projects.set_member(project, user, role, OPERATOR, time.time())
+        assert self.access.stores.projects.set_member(
+            project, user, role, OPERATOR.as_actor(), time.time()
+        )
 
     def token(self, user: str, name: str = "ci") -> Login:
         """A personal access token of the user's, with its owner's name (how it is sent)."""
-        _, text = self.access.identity.create_access_token(user, name, None)
+        _, text = self.access.identity.create_access_token(user, name, None, OPERATOR)
         return Login(user, text)
 
     def robot(
@@ -84,7 +88,9 @@ class Accounts:
         self.access.robots.revoke(SYSTEM, robot.name)
 
     def disable(self, user: str) -> None:
-        assert self.access.stores.users.set_flags(user, OPERATOR, time.time(), disabled=True)
+        assert self.access.stores.users.set_flags(
+            user, OPERATOR.as_actor(), time.time(), disabled=True
+        )
 
 
 def registry_token(

@@ -20,6 +20,7 @@ import httpx
 from cargohold.config import Settings
 from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
+from cargohold.services.caller import system_caller
 from cargohold.wiring import build_access_control
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group, wait_http_ready
@@ -129,7 +130,9 @@ class CargoholdServer:
         try:
             identity = build_access_control(self.settings(), database).identity
             name = f"tests-{os.getpid()}-{next(_token_names)}-{time.time_ns()}"
-            _, self.admin_token = identity.create_access_token(ADMIN, name, None)
+            _, self.admin_token = identity.create_access_token(
+                ADMIN, name, None, system_caller("test-setup")
+            )
         finally:
             # Nothing of the server's data directory may stay open here (a test may unmount it).
             database.close()
