@@ -49,7 +49,8 @@ def test_pushes_tag_moves_and_v2_deletes_are_recorded_with_their_fields(
     entries = _entries(client, repository=repo)
     project = repo.split("/", 1)[0]
     for entry in entries:
-        assert entry["actor"] == "anonymous" and entry["method"] == "anonymous", entry
+        # The test client signs in as the admin with a personal access token.
+        assert entry["actor"] == "admin" and entry["method"] == "token", entry
         assert entry["address"] == "127.0.0.1" and entry["userAgent"] == AGENT, entry
         assert entry["project"] == project and entry["result"] == "ok", entry
         assert entry["at"].endswith("Z"), entry
@@ -112,7 +113,7 @@ def test_filters_narrow_to_exact_matches_and_a_time_range(client: httpx.Client, 
     assert _entries(client, repository=repo, action="tag.delete") == []
     assert _entries(client, repository=repo, actor="nobody-at-all") == []
     assert _entries(client, repository=repo, result="denied") == []
-    assert len(_entries(client, repository=repo, actor="anonymous", result="ok")) == len(mine)
+    assert len(_entries(client, repository=repo, actor="admin", result="ok")) == len(mine)
 
     at = seconds(pushes[0]["at"])
     # since is inclusive, until exclusive; RFC 3339 (any offset) and UNIX seconds agree.

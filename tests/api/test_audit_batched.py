@@ -21,7 +21,9 @@ import pytest
 import sqlalchemy as sa
 
 from cargohold.meta.db import make_engine
+from cargohold.policy.permissions import Role
 from tests.api.helpers import wait_for_job
+from tests.support.accounts import Accounts, Login
 from tests.support.oci import push_image, put_manifest
 from tests.support.postgres import PostgresServer
 from tests.support.server import CARGOHOLD, CargoholdServer
@@ -54,7 +56,7 @@ def server(
 
 @pytest.fixture
 def http(server: CargoholdServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60, headers={"User-Agent": AGENT}) as client:
+    with server.client(timeout=60, headers={"User-Agent": AGENT}) as client:
         yield client
 
 
@@ -98,7 +100,7 @@ def test_pulls_and_denials_are_written_in_batches_with_a_count(
     pulls = [e for e in entries if e["action"] == "manifest.pull"]
     by_reference: dict[str, int] = {}
     for pull in pulls:
-        assert (pull["digest"], pull["result"], pull["actor"]) == (digest, "ok", "anonymous")
+        assert (pull["digest"], pull["result"], pull["actor"]) == (digest, "ok", "admin")
         assert (pull["address"], pull["userAgent"], pull["project"]) == (
             "127.0.0.1",
             AGENT,
@@ -161,7 +163,7 @@ def test_the_retention_purge_removes_old_entries_and_records_itself(
         "before": run["result"]["before"],
         "retentionDays": RETENTION_DAYS,
     }
-    assert (purges[0]["actor"], purges[0]["method"]) == ("anonymous", "job")
+    assert (purges[0]["actor"], purges[0]["method"]) == ("admin", "job")
     # From the CLI: nothing is old any more, and the run says so (and is recorded too).
     ran = subprocess.run(
         [CARGOHOLD, "jobs", "run", "audit-purge", "--wait", "--registry", server.url],
@@ -178,54 +180,80 @@ def test_the_retention_purge_removes_old_entries_and_records_itself(
 # -- secrets ----------------------------------------------------------------------------------
 
 PASSWORD = "pw-Secret-7f3c9a1e"
-BEARER = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJib2IifQ.sig-Secret-4b2d8e6f"
-ROBOT_SECRET = "robot-Secret-91ac04d7"
+WRONG_PASSWORD = "pw-Wrong-Secret-0d9e"
 QUERY_TOKEN = "query-Secret-5e7f2a90"
-ACCESS_TOKEN = "chpat_pat-Secret-c0ffee11"
-SECRETS = [PASSWORD, BEARER, ROBOT_SECRET, QUERY_TOKEN, ACCESS_TOKEN]
+REPO = "secrets/app"
 
 
 def _basic(user: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
+def _bearer_for(server: CargoholdServer, login: Login) -> str:
+    """A registry token from the token endpoint, as a client gets one."""
+    answer = httpx.get(
+        f"{server.url}/auth/token",
+        params={"service": "cargohold", "scope": f"repository:{REPO}:pull,push,delete"},
+        auth=login.auth,
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["token"])
+
+
 def test_no_secret_reaches_the_audit_log_the_access_log_or_an_error(
     server: CargoholdServer, tmp_path: Path
 ) -> None:
-    repo = "secrets/app"
+    accounts = Accounts(server)
+    try:
+        accounts.project("secrets")
+        alice = accounts.user("alice", PASSWORD)
+        accounts.member("secrets", "alice", Role.MAINTAINER)
+        pat = accounts.token("alice", "secrets-test")
+        robot = accounts.robot("ci", {"secrets": ("pull", "push", "delete")})
+    finally:
+        accounts.close()
+    bearer = _bearer_for(server, alice)
+    secrets = [PASSWORD, WRONG_PASSWORD, QUERY_TOKEN, pat.secret, robot.secret, bearer]
     credentials = [
         {"Authorization": _basic("alice", PASSWORD)},
-        {"Authorization": f"Bearer {BEARER}"},
-        {"Authorization": _basic("alice", ACCESS_TOKEN)},
+        {"Authorization": f"Bearer {bearer}"},
+        {"Authorization": _basic("alice", pat.secret)},
     ]
     answers: list[str] = []
     # Credentials in the URL (httpx sends them as Basic), in headers and in the query.
-    url = server.url.replace("://", f"://robot$ci:{ROBOT_SECRET}@")
+    url = server.url.replace("://", f"://{robot.name}:{robot.secret}@")
     with httpx.Client(base_url=url, timeout=60) as client:
         query = {"token": QUERY_TOKEN, "access_token": QUERY_TOKEN}
-        for n, headers in enumerate(credentials):
+        for n, headers in enumerate([{}, *credentials]):
             client.headers.update(headers)
-            digest, body = push_image(client, repo, f"v{n}", layers=[f"secret {n}".encode()])
+            digest, body = push_image(client, REPO, f"v{n}", layers=[f"secret {n}".encode()])
             pushed = client.put(
-                f"/v2/{repo}/manifests/q{n}",
+                f"/v2/{REPO}/manifests/q{n}",
                 params=query,
                 content=body,
                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
             )
             assert pushed.status_code == 201, pushed.text
-            assert client.get(f"/v2/{repo}/manifests/v{n}", params=query).status_code == 200
-            assert client.delete(f"/v2/{repo}/manifests/q{n}", params=query).status_code == 202
+            assert client.get(f"/v2/{REPO}/manifests/v{n}", params=query).status_code == 200
+            assert client.delete(f"/v2/{REPO}/manifests/q{n}", params=query).status_code == 202
             # Errors: an unknown image, an invalid reference, a bad filter, a refused delete.
             for response in (
-                client.get(f"/v2/{repo}/manifests/missing", params=query),
-                client.put(f"/v2/{repo}/manifests/bad:tag", params=query, content=b"{}"),
+                client.get(f"/v2/{REPO}/manifests/missing", params=query),
+                client.put(f"/v2/{REPO}/manifests/bad:tag", params=query, content=b"{}"),
                 client.get("/api/v1/audit", params={**query, "since": "soon"}),
                 client.get("/api/v1/audit", params={**query, "cursor": "x"}),
-                client.delete(f"/v2/{repo}/blobs/sha256:{'0' * 64}", params=query),
+                client.delete(f"/v2/{REPO}/blobs/sha256:{'0' * 64}", params=query),
             ):
                 assert response.status_code >= 400
                 answers.append(response.text + repr(dict(response.headers)))
-            assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+            assert client.delete(f"/v2/{REPO}/manifests/{digest}").status_code == 202
+    # A refused login: noted under the account, never with what was sent.
+    refused = httpx.get(
+        f"{server.url}/v2/", headers={"Authorization": _basic("alice", WRONG_PASSWORD)}
+    )
+    assert refused.status_code == 401
+    answers.append(refused.text + repr(dict(refused.headers)))
     server.restart()  # flushes the batched entries and the access log
 
     engine = make_engine(_database_url(server))
@@ -235,12 +263,14 @@ def test_no_secret_reaches_the_audit_log_the_access_log_or_an_error(
     finally:
         engine.dispose()
     stored = "\n".join(repr(tuple(row)) for row in rows)
-    assert "secrets/app" in stored and "manifest.pull" in stored  # the entries are there
+    # The entries are there, under the names that signed in.
+    assert "secrets/app" in stored and "manifest.pull" in stored and "login" in stored
+    assert robot.name in stored and "'alice'" in stored
     log = server.log_path.read_text()
-    assert f"/v2/{repo}/manifests/v0" in log  # the access log is there
-    for secret in SECRETS:
+    assert f"/v2/{REPO}/manifests/v0" in log  # the access log is there
+    for secret in secrets:
         encoded = [
-            base64.b64encode(f"{u}:{secret}".encode()).decode() for u in ("alice", "robot$ci")
+            base64.b64encode(f"{u}:{secret}".encode()).decode() for u in ("alice", robot.name)
         ]
         for text, where in ((stored, "the audit log"), (log, "the server log")):
             assert secret not in text, f"a secret in {where}"

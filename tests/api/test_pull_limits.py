@@ -16,7 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cargohold.policy.permissions import Role
+from cargohold.policy.scopes import ResourceScope
 from tests.api.helpers import assert_error
+from tests.support.accounts import Accounts, registry_token
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, push_image, put_manifest
 from tests.support.redis import RedisServer
 from tests.support.server import CargoholdServer
@@ -28,11 +31,18 @@ _addresses = (f"127.0.{n // 250}.{n % 250 + 2}" for n in itertools.count(1))
 
 
 def _limited_server(
-    tmp: Path, request: pytest.FixtureRequest, store: str, pulls: int, window: int
+    tmp: Path,
+    request: pytest.FixtureRequest,
+    store: str,
+    pulls: int,
+    window: int,
+    kind: str = "anonymous",
 ) -> tuple[CargoholdServer, RedisServer | None]:
+    """A server limiting `kind`'s pulls; its project `test` (where `repo` names live) is
+    public, so anonymous clients may pull from it."""
     env = {
-        "CARGOHOLD_PULL_LIMIT_ANONYMOUS": str(pulls),
-        "CARGOHOLD_PULL_LIMIT_ANONYMOUS_WINDOW_SECONDS": str(window),
+        f"CARGOHOLD_PULL_LIMIT_{kind.upper()}": str(pulls),
+        f"CARGOHOLD_PULL_LIMIT_{kind.upper()}_WINDOW_SECONDS": str(window),
         "CARGOHOLD_SCAN_ON_PUSH": "false",
     }
     database_url = ""
@@ -45,6 +55,11 @@ def _limited_server(
         redis = RedisServer().start()
         env["CARGOHOLD_PULL_LIMIT_STORE"] = redis.url
     server = CargoholdServer(tmp / "data", database_url=database_url, extra_env=env).start()
+    accounts = Accounts(server)
+    try:
+        accounts.project("test", public=True)
+    finally:
+        accounts.close()
     return server, redis
 
 
@@ -61,15 +76,18 @@ def limited(
         redis.stop()
 
 
-def _client(server: CargoholdServer, address: str | None = None) -> httpx.Client:
+def _client(
+    server: CargoholdServer, address: str | None = None, auth: httpx.Auth | None = None
+) -> httpx.Client:
+    """An anonymous client (or one signed in with `auth`), from `address` if given."""
     transport = httpx.HTTPTransport(local_address=address) if address else None
-    return httpx.Client(base_url=server.url, timeout=60, transport=transport)
+    return httpx.Client(base_url=server.url, timeout=60, transport=transport, auth=auth)
 
 
 @pytest.fixture
 def image(limited: CargoholdServer, repo: str) -> str:
     """An image and an index of it in `repo`; returns the repository."""
-    with _client(limited) as client:
+    with limited.client() as client:
         digest, body = push_image(client, repo, "v1")
         index = {
             "schemaVersion": 2,
@@ -160,8 +178,9 @@ def test_after_the_window_a_pull_is_allowed_again(
 ) -> None:
     server, redis = _limited_server(tmp_path, request, store, pulls=2, window=2)
     try:
+        with server.client() as admin:
+            push_image(admin, repo, "v1")
         with _client(server) as client:
-            push_image(client, repo, "v1")
             for _ in range(2):
                 assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
             refused = client.get(f"/v2/{repo}/manifests/v1")
@@ -186,8 +205,9 @@ def test_pulls_go_on_without_headers_while_redis_is_down(
     server, redis = _limited_server(tmp_path, request, "redis", pulls=LIMIT, window=WINDOW)
     assert redis is not None
     try:
+        with server.client() as admin:
+            push_image(admin, repo, "v1")
         with _client(server) as client:
-            push_image(client, repo, "v1")
             assert "ratelimit-remaining" in client.get(f"/v2/{repo}/manifests/v1").headers
             redis.stop()
             got = client.get(f"/v2/{repo}/manifests/v1")
@@ -200,7 +220,7 @@ def test_pulls_go_on_without_headers_while_redis_is_down(
 def test_without_limits_a_pull_carries_no_rate_limit_headers(
     sqlite_registry: CargoholdServer, repo: str
 ) -> None:
-    with _client(sqlite_registry) as client:
+    with sqlite_registry.client() as client:
         push_image(client, repo, "v1")
         for response in (
             client.get(f"/v2/{repo}/manifests/v1"),
@@ -209,3 +229,51 @@ def test_without_limits_a_pull_carries_no_rate_limit_headers(
             assert response.status_code == 200
             assert "ratelimit-limit" not in response.headers
             assert "ratelimit-remaining" not in response.headers
+
+
+def test_a_signed_in_users_pulls_count_against_their_name_from_anywhere(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """pull_limit_user counts a user's pulls by name: with a personal access token and with a
+    registry token, from two addresses, against one budget. Anonymous callers and robots
+    are other classes, unlimited here (no headers)."""
+    server, _ = _limited_server(tmp_path, request, "sqlite", pulls=3, window=WINDOW, kind="user")
+    accounts = Accounts(server)
+    try:
+        accounts.project("team")
+        accounts.user("alice", "alice-password-1")
+        accounts.member("team", "alice", Role.GUEST)
+        pat = accounts.token("alice")
+        robot = accounts.robot("puller", {"team": ("pull",)})
+    finally:
+        accounts.close()
+    try:
+        with server.client() as admin:
+            push_image(admin, "team/app", "v1")
+            push_image(admin, "test/open", "v1")
+        bearer = registry_token(
+            server, "alice", [ResourceScope("repository", "team/app", ("pull",))]
+        )
+        with (
+            _client(server, next(_addresses), pat.auth) as first,
+            _client(server, next(_addresses)) as second,
+        ):
+            second.headers["Authorization"] = f"Bearer {bearer}"
+            answers = [
+                first.get("/v2/team/app/manifests/v1"),
+                second.get("/v2/team/app/manifests/v1"),
+                first.get("/v2/team/app/manifests/v1"),
+            ]
+            assert [(a.status_code, a.headers["ratelimit-remaining"]) for a in answers] == [
+                (200, "2;w=3600"),
+                (200, "1;w=3600"),
+                (200, "0;w=3600"),
+            ]
+            assert_error(second.get("/v2/team/app/manifests/v1"), 429, "TOOMANYREQUESTS")
+        for other in (_client(server), _client(server, auth=robot.auth)):
+            with other:
+                repository = "test/open" if other.auth is None else "team/app"
+                got = other.get(f"/v2/{repository}/manifests/v1")
+                assert got.status_code == 200 and "ratelimit-limit" not in got.headers
+    finally:
+        server.stop()

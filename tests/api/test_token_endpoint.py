@@ -248,7 +248,7 @@ def test_the_token_is_an_es256_jwt_with_the_spec_claims(stack: Stack) -> None:
 
 def test_a_personal_access_token_stands_in_for_the_password(stack: Stack) -> None:
     name = stack.user(Role.GUEST, "pats")
-    _, text = stack.access.identity.create_access_token(name, "ci", None)
+    _, text = stack.access.identity.create_access_token(name, "ci", None, OPERATOR)
     response = get_token(stack, "repository:pats/app:pull,push", auth=(name, text))
     assert access_of(stack, response) == [
         {"type": "repository", "name": "pats/app", "actions": ["pull"]}
@@ -497,7 +497,7 @@ def test_refresh_tokens_end_with_their_holder(stack: Stack) -> None:
     disabled, reset, deleted = stack.user(), stack.user(), stack.user()
     tokens = {name: _refresh(stack, (name, PASSWORD)) for name in (disabled, reset, deleted)}
     pat_owner = stack.user()
-    _, pat = access.identity.create_access_token(pat_owner, "ci", None)
+    _, pat = access.identity.create_access_token(pat_owner, "ci", None, OPERATOR)
     by_pat = _refresh(stack, (pat_owner, pat))
     by_password = _refresh(stack, (pat_owner, PASSWORD))
     revoked_robot, revoked_secret = stack.robot({"ends": ("pull",)})
@@ -538,7 +538,7 @@ def test_a_refresh_token_from_an_expiring_robot_expires_with_it(stack: Stack) ->
 
 def test_no_secret_reaches_the_log_or_the_audit(stack: Stack) -> None:
     name = stack.user(Role.DEVELOPER, "secrets")
-    _, pat = stack.access.identity.create_access_token(name, "leak-check", None)
+    _, pat = stack.access.identity.create_access_token(name, "leak-check", None, OPERATOR)
     robot, robot_secret = stack.robot({"secrets": ("pull",)})
     shown: list[str] = [PASSWORD, pat, robot_secret, stack.server.admin_password]
     for auth in ((name, PASSWORD), (name, pat), (robot, robot_secret)):
