@@ -10,8 +10,6 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 WRITE_OPTION = "cargohold_write"
@@ -107,7 +105,13 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision."""
+    """Bring the schema to the newest revision.
+
+    Alembic is imported here, not at the top: the CLI process migrates, and the server's
+    workers, which never do, are spared its ~11 MiB each."""
+    from alembic import command
+    from alembic.config import Config
+
     config = Config(str(Path(__file__).with_name("alembic.ini")))
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
