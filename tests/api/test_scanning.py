@@ -369,7 +369,13 @@ def test_remediation_deadlines(
         assert seconds(same.json()["at"]) == pytest.approx(now + 8 * DAY, abs=1e-3)
         assert {**same.json(), "at": None} == {**week, "at": None}
     assert seconds(week["at"]) == pytest.approx(now + 8 * DAY, abs=1e-3)
-    for bad in ("tomorrow", "nan", "1e9", "-5", "2027-01-31", "2027-01-31T00:00:00"):
+    # A date alone is its midnight in UTC, as everywhere in the admin API's queries.
+    midnight = loaded.get(
+        "/api/v1/vulnerabilities/overdue", params={"project": project, "at": "2027-01-31"}
+    )
+    assert midnight.status_code == 200, midnight.text
+    assert seconds(midnight.json()["at"]) == dt.datetime(2027, 1, 31, tzinfo=dt.UTC).timestamp()
+    for bad in ("tomorrow", "nan", "1e9", "-5", "2027-01-31T00:00:00", "2027-13-01"):
         response = loaded.get("/api/v1/vulnerabilities/overdue", params={"at": bad})
         assert (response.status_code, error_code(response)) == (400, "SCAN_INVALID"), bad
         assert "RFC 3339" in response.json()["errors"][0]["message"]
