@@ -1,4 +1,4 @@
-"""The admin JSON API under /api/v1/ (described by openapi.py).
+"""The admin JSON API under /api/v1/ (its OpenAPI document is generated: api/openapi/).
 
 Its queries can be long: every service call runs on the boundary's pool (api/boundary.py).
 """
