@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 
-from cargohold.api import admin
+from cargohold.api import admin, audit_log
 from cargohold.api.access_check import AccessCheck, guard_routes
 from cargohold.api.access_errors import access_error_handler
 from cargohold.api.accesslog import AccessLogMiddleware
@@ -78,7 +78,7 @@ ROUTES = [
     Route("/api/v1/tag-rules", admin.list_tag_rules, methods=["GET"]),
     Route("/api/v1/tag-rules", admin.add_tag_rule, methods=["POST"]),
     Route("/api/v1/tag-rules/{rule_id}", admin.remove_tag_rule, methods=["DELETE"]),
-    Route("/api/v1/audit", admin.audit, methods=["GET"]),
+    Route("/api/v1/audit", audit_log.audit, methods=["GET"]),
     Route("/api/v1/gc", admin.garbage_collect, methods=["POST"]),
     Route("/api/v1/fsck", admin.fsck, methods=["POST"]),
     Route("/api/v1/jobs", admin.list_jobs, methods=["GET"]),
