@@ -201,21 +201,7 @@ class UploadService:
         writer = self._hold(upload)
         try:
             hasher = self._running_hash(upload, writer, algorithm_of(digest))
-            actual = f"{algorithm_of(digest)}:{hasher.hexdigest()}"
-            if actual != digest:
-                self.staging.discard(upload.id, writer)
-                raise DigestInvalid(
-                    f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
-                    detail={"expected": digest, "actual": actual},
-                )
-            self._store(
-                upload.repository,
-                digest,
-                upload.offset,
-                lambda: writer.commit(digest),
-                writer.cancel,
-                session=upload.id,
-            )
+            self._complete(upload, writer, hasher, digest, upload.offset)
         finally:
             writer.close()  # kept for a retry unless committed or cancelled above
         self.staging.hashes.drop(upload.id)
@@ -245,34 +231,41 @@ class UploadService:
         _check_range(upload, range_start, len(data), range_end)
         writer = self._hold(upload)
         try:
-            algorithm = algorithm_of(digest)
-            body = BodyWriter(writer, self._running_hash(upload, writer, algorithm), len(data))
+            hasher = self._running_hash(upload, writer, algorithm_of(digest))
+            body = BodyWriter(writer, hasher, len(data))
             try:
                 body.write(data)
             except BaseException as failure:
                 if is_disk_full(failure):
                     self.staging.discard_for_space(upload.id, writer)
                 raise
-            actual = f"{algorithm}:{body.hasher.hexdigest()}"
-            if actual != digest:
-                self.staging.discard(upload.id, writer)
-                raise DigestInvalid(
-                    f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
-                    detail={"expected": digest, "actual": actual},
-                )
             size = upload.offset + body.written
-            self._store(
-                upload.repository,
-                digest,
-                size,
-                lambda: writer.commit(digest),
-                writer.cancel,
-                session=upload.id,
-            )
+            self._complete(upload, writer, body.hasher, digest, size)
         finally:
             writer.close()  # nothing once committed or cancelled
         self.staging.hashes.drop(upload.id)
         return size
+
+    def _complete(
+        self, upload: Upload, writer: BlobWriter, hasher: Hasher, digest: str, size: int
+    ) -> None:
+        """Check the held session's bytes (their hash) against `digest` and store the blob;
+        a wrong digest discards the session."""
+        actual = f"{algorithm_of(digest)}:{hasher.hexdigest()}"
+        if actual != digest:
+            self.staging.discard(upload.id, writer)
+            raise DigestInvalid(
+                f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
+                detail={"expected": digest, "actual": actual},
+            )
+        self._store(
+            upload.repository,
+            digest,
+            size,
+            lambda: writer.commit(digest),
+            writer.cancel,
+            session=upload.id,
+        )
 
     def _store(
         self,
