@@ -12,6 +12,7 @@ import pytest
 
 from tests.api.helpers import (
     assert_error,
+    deterministic_bytes,
     patch_chunk,
     staged_upload_path,
     start_upload,
@@ -148,6 +149,67 @@ def test_final_put_with_content_range(client: httpx.Client, repo: str) -> None:
     location = start_upload(client, repo)
     location = patch_chunk(client, location, DATA[:100], 0).headers["Location"]
     digest = digest_of(DATA)
+    put = client.put(
+        location,
+        params={"digest": digest},
+        content=DATA[100:],
+        headers={"Content-Range": f"100-{len(DATA) - 1}"},
+    )
+    assert put.status_code == 201, put.text
+    assert_blob(client, repo, digest, DATA)
+
+
+# A closing PUT's body up to 256 KiB is received whole and stored in one step; past that it is
+# streamed: both end the same way.
+@pytest.mark.parametrize("size", [3000, 256 * 1024, 256 * 1024 + 1, 600 * 1024])
+def test_final_put_with_a_body_after_a_patch(client: httpx.Client, repo: str, size: int) -> None:
+    data = deterministic_bytes(size, b"final put")
+    location = start_upload(client, repo)
+    location = patch_chunk(client, location, data[:1000], 0).headers["Location"]
+    digest = digest_of(data)
+    put = client.put(location, params={"digest": digest}, content=data[1000:])
+    assert put.status_code == 201, put.text
+    assert put.headers["Docker-Content-Digest"] == digest
+    assert_blob(client, repo, digest, data)
+    assert_error(client.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
+
+
+def test_final_put_with_a_body_and_a_wrong_digest_discards_the_session(
+    client: httpx.Client, registry: CargoholdServer, repo: str
+) -> None:
+    location = start_upload(client, repo)
+    location = patch_chunk(client, location, DATA[:100], 0).headers["Location"]
+    claimed = digest_of(b"not what was sent")
+
+    response = client.put(location, params={"digest": claimed}, content=DATA[100:])
+    assert_error(response, 400, "DIGEST_INVALID")
+    assert_error(client.get(location), 404, "BLOB_UPLOAD_UNKNOWN")
+    assert_no_blob(client, repo, claimed)
+    assert_no_blob(client, repo, digest_of(DATA))
+    assert not staged_upload_path(Path(registry.data_dir), upload_id(location)).exists()
+
+
+@pytest.mark.parametrize("start", [0, 50, 101])
+def test_final_put_with_a_misplaced_last_chunk_leaves_the_session_as_it_was(
+    client: httpx.Client, repo: str, start: int
+) -> None:
+    location = start_upload(client, repo)
+    location = patch_chunk(client, location, DATA[:100], 0).headers["Location"]
+    digest = digest_of(DATA)
+
+    end = start + len(DATA) - 100 - 1
+    response = client.put(
+        location,
+        params={"digest": digest},
+        content=DATA[100:],
+        headers={"Content-Range": f"{start}-{end}"},
+    )
+    assert_error(response, 416, "RANGE_INVALID")
+    assert response.headers["Range"] == "0-99"
+    assert client.get(location).headers["Range"] == "0-99"
+    assert_no_blob(client, repo, digest)
+
+    # The client sends the last chunk again, where it belongs.
     put = client.put(
         location,
         params={"digest": digest},

@@ -67,16 +67,15 @@ class BlobRecords:
             return stored
 
     def _claim_row(self, tx: Transaction, digest: str, size: int, now: float) -> bool:
-        """The blob's row, found (share-locked on PostgreSQL) or inserted; whether stored.
+        """The blob's row, inserted or found (share-locked on PostgreSQL); whether stored.
 
-        On PostgreSQL the lock waits for a collection sweeping this blob: once it commits
-        the row is gone and a fresh one is inserted. On SQLite writers are serialised.
+        The insert comes first: a pushed blob is most often new, and then this is one
+        statement. On PostgreSQL both the insert and the lock wait for a collection sweeping
+        this blob: once it commits the row is gone and a fresh one is inserted. On SQLite
+        writers are serialised.
         """
         lock = " FOR SHARE" if self.db.dialect == "postgresql" else ""
         for _ in range(5):
-            row = tx.one(f"SELECT stored FROM blobs WHERE digest = ?{lock}", (digest,))
-            if row is not None:
-                return bool(row[0])
             inserted = tx.one(
                 "INSERT INTO blobs (digest, size, created_at, stored) VALUES (?, ?, ?, FALSE)"
                 " ON CONFLICT (digest) DO NOTHING RETURNING stored",
@@ -84,6 +83,9 @@ class BlobRecords:
             )
             if inserted is not None:
                 return False
+            row = tx.one(f"SELECT stored FROM blobs WHERE digest = ?{lock}", (digest,))
+            if row is not None:
+                return bool(row[0])
         raise RuntimeError(f"blob row {digest} keeps changing under a concurrent writer")
 
     def mark_stored(self, digest: str, finished_upload: str | None = None) -> bool:

@@ -81,8 +81,8 @@ class ManifestRecords:
         now = time.time()
         with self.db.transaction() as tx:
             repository_id = ensure_repository_id(tx, repository, now)
-            self._verify_references(tx, repository_id, manifest)
-            self._verify_reference_sizes(tx, repository_id, manifest)
+            known = self._verify_references(tx, repository_id, manifest)
+            self._verify_reference_sizes(tx, repository_id, manifest, known)
             manifest_id = self._claim_manifest_row(
                 tx, repository_id, digest, content, manifest, now
             )
@@ -206,13 +206,16 @@ class ManifestRecords:
                 return int(existing[0])
         raise RuntimeError(f"manifest row {digest} keeps changing under a concurrent writer")
 
-    def _verify_references(self, tx: Transaction, repository_id: int, manifest: Manifest) -> None:
+    def _verify_references(
+        self, tx: Transaction, repository_id: int, manifest: Manifest
+    ) -> dict[tuple[str, str], int]:
         """Check, inside the write transaction, that the repository holds what the manifest needs.
 
         Raises ReferencesGone listing every missing descriptor in manifest order. On
         PostgreSQL the blob rows are share-locked, so a garbage collection deleting them
         waits for this push (and then sees the new references), or this push waits for it
-        (and then fails cleanly). On SQLite writers are serialised anyway.
+        (and then fails cleanly). On SQLite writers are serialised anyway. Returns the sizes
+        of what it found, by ("blob" or "manifest", digest), for _verify_reference_sizes.
         """
         references = [
             (kind, d) for kind, d in manifest.references() if kind == "manifest" or not d.is_foreign
@@ -220,49 +223,66 @@ class ManifestRecords:
         blob_digests = sorted({d.digest for kind, d in references if kind != "manifest"})
         child_digests = sorted({d.digest for kind, d in references if kind == "manifest"})
         lock = " FOR SHARE OF b" if self.dialect == "postgresql" else ""
-        present: set[str] = set()
+        known: dict[tuple[str, str], int] = {}
         if blob_digests:
             marks = ", ".join("?" * len(blob_digests))
-            present.update(
-                tx.column(
-                    "SELECT b.digest FROM blobs b JOIN repository_blobs rb ON rb.digest = b.digest"
-                    f" WHERE rb.repository_id = ? AND b.stored AND b.digest IN ({marks}){lock}",
-                    (repository_id, *blob_digests),
-                )
-            )
+            for digest, size in tx.rows(
+                "SELECT b.digest, b.size FROM blobs b JOIN repository_blobs rb"
+                " ON rb.digest = b.digest"
+                f" WHERE rb.repository_id = ? AND b.stored AND b.digest IN ({marks}){lock}",
+                (repository_id, *blob_digests),
+            ):
+                known["blob", digest] = int(size)
         if child_digests:
             marks = ", ".join("?" * len(child_digests))
-            present.update(
-                tx.column(
-                    f"SELECT digest FROM manifests WHERE repository_id = ? AND digest IN ({marks})",
-                    (repository_id, *child_digests),
-                )
-            )
+            for digest, size in tx.rows(
+                "SELECT digest, size FROM manifests WHERE repository_id = ?"
+                f" AND digest IN ({marks})",
+                (repository_id, *child_digests),
+            ):
+                known["manifest", digest] = int(size)
         missing = [
             MissingReference(kind, d.digest, d.media_type)
             for kind, d in references
-            if d.digest not in present
+            if ("manifest" if kind == "manifest" else "blob", d.digest) not in known
         ]
         if missing:
             raise ReferencesGone(missing)
+        return known
 
     @staticmethod
-    def _verify_reference_sizes(tx: Transaction, repository_id: int, manifest: Manifest) -> None:
+    def _verify_reference_sizes(
+        tx: Transaction,
+        repository_id: int,
+        manifest: Manifest,
+        known: dict[tuple[str, str], int],
+    ) -> None:
         """Refuse descriptors whose size is not that of the stored content they name.
 
         A digest fixes its content, so a stored blob (or a child or subject manifest of this
         repository) fixes the size too; a size that lies would break every report built on
         the references. Content not stored (foreign layers, an absent subject) is taken as
-        declared.
+        declared. `known` holds the sizes _verify_references read already; only the rest
+        (foreign layers, the subject) is looked up.
         """
         described = [(kind, d) for kind, d in manifest.references()]
         if manifest.subject is not None:
             described.append(("subject", manifest.subject))
-        blob_digests = sorted({d.digest for kind, d in described if kind in ("config", "layer")})
-        manifest_digests = sorted(
-            {d.digest for kind, d in described if kind in ("manifest", "subject")}
+        blob_digests = sorted(
+            {
+                d.digest
+                for kind, d in described
+                if kind in ("config", "layer") and ("blob", d.digest) not in known
+            }
         )
-        stored: dict[tuple[str, str], int] = {}
+        manifest_digests = sorted(
+            {
+                d.digest
+                for kind, d in described
+                if kind in ("manifest", "subject") and ("manifest", d.digest) not in known
+            }
+        )
+        stored = dict(known)
         for start in range(0, len(blob_digests), 500):
             chunk = blob_digests[start : start + 500]
             marks = ", ".join("?" * len(chunk))

@@ -151,17 +151,7 @@ class UploadService:
         failed request wrote is cut back to the acknowledged offset.
         """
         check_push(self.access.push_denied(upload.repository), upload.repository)
-        if range_start is not None and range_start != upload.offset:
-            raise RangeInvalid(
-                f"chunk starts at {range_start}, but the upload holds {upload.offset} bytes",
-                headers={"Range": range_header(upload.offset)},
-            )
-        if range_start is not None and range_end is not None:
-            if content_length is not None and range_end - range_start + 1 != content_length:
-                raise RangeInvalid(
-                    "Content-Range does not match Content-Length",
-                    headers={"Range": range_header(upload.offset)},
-                )
+        _check_range(upload, range_start, content_length, range_end)
         writer = self._hold(upload)
         try:
             hasher = self._running_hash(upload, writer, "sha256")
@@ -211,25 +201,71 @@ class UploadService:
         writer = self._hold(upload)
         try:
             hasher = self._running_hash(upload, writer, algorithm_of(digest))
-            actual = f"{algorithm_of(digest)}:{hasher.hexdigest()}"
-            if actual != digest:
-                self.staging.discard(upload.id, writer)
-                raise DigestInvalid(
-                    f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
-                    detail={"expected": digest, "actual": actual},
-                )
-            self._store(
-                upload.repository,
-                digest,
-                upload.offset,
-                lambda: writer.commit(digest),
-                writer.cancel,
-                session=upload.id,
-            )
+            self._complete(upload, writer, hasher, digest, upload.offset)
         finally:
             writer.close()  # kept for a retry unless committed or cancelled above
         self.staging.hashes.drop(upload.id)
         return upload.offset
+
+    def finish_with(
+        self,
+        repository: str,
+        upload_id: str,
+        digest: str,
+        data: bytes,
+        range_start: int | None = None,
+        range_end: int | None = None,
+    ) -> int:
+        """The closing PUT of a session with a small body received whole: append `data`,
+        verify the session's bytes against `digest`, store the blob and link it, in one step.
+
+        What begin_append, end_append and finish do for such a PUT, with the staged bytes
+        held once and no offset recorded in between: the session's row goes with the blob's
+        `mark_stored`. If the request fails before the blob is stored, the session is left
+        as it was before the request (the bytes it wrote are cut off at its next use), so
+        the client sends the PUT again, body included.
+        """
+        check_digest(digest)
+        upload = self.staging.get(repository, upload_id)
+        check_push(self.access.push_denied(upload.repository), upload.repository)
+        _check_range(upload, range_start, len(data), range_end)
+        writer = self._hold(upload)
+        try:
+            hasher = self._running_hash(upload, writer, algorithm_of(digest))
+            body = BodyWriter(writer, hasher, len(data))
+            try:
+                body.write(data)
+            except BaseException as failure:
+                if is_disk_full(failure):
+                    self.staging.discard_for_space(upload.id, writer)
+                raise
+            size = upload.offset + body.written
+            self._complete(upload, writer, body.hasher, digest, size)
+        finally:
+            writer.close()  # nothing once committed or cancelled
+        self.staging.hashes.drop(upload.id)
+        return size
+
+    def _complete(
+        self, upload: Upload, writer: BlobWriter, hasher: Hasher, digest: str, size: int
+    ) -> None:
+        """Check the held session's bytes (their hash) against `digest` and store the blob;
+        a wrong digest discards the session."""
+        actual = f"{algorithm_of(digest)}:{hasher.hexdigest()}"
+        if actual != digest:
+            self.staging.discard(upload.id, writer)
+            raise DigestInvalid(
+                f"uploaded content has digest {actual}, not {digest}; the upload was discarded",
+                detail={"expected": digest, "actual": actual},
+            )
+        self._store(
+            upload.repository,
+            digest,
+            size,
+            lambda: writer.commit(digest),
+            writer.cancel,
+            session=upload.id,
+        )
 
     def _store(
         self,
@@ -314,6 +350,24 @@ class UploadService:
             body.writer.cancel()  # nothing once committed
             raise
         return body.written
+
+
+def _check_range(
+    upload: Upload, range_start: int | None, content_length: int | None, range_end: int | None
+) -> None:
+    """Refuse a chunk that does not start at the session's offset, or whose Content-Range
+    and Content-Length disagree."""
+    if range_start is not None and range_start != upload.offset:
+        raise RangeInvalid(
+            f"chunk starts at {range_start}, but the upload holds {upload.offset} bytes",
+            headers={"Range": range_header(upload.offset)},
+        )
+    if range_start is not None and range_end is not None:
+        if content_length is not None and range_end - range_start + 1 != content_length:
+            raise RangeInvalid(
+                "Content-Range does not match Content-Length",
+                headers={"Range": range_header(upload.offset)},
+            )
 
 
 def parse_content_range(value: str | None) -> tuple[int, int] | None:

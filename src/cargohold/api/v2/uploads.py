@@ -82,9 +82,7 @@ async def _monolithic(
     ctx: AppContext, request: Request, name: str, digest: str, content_length: int | None
 ) -> None:
     if content_length is not None and content_length <= SMALL_BLOB:
-        data = b"".join([chunk async for chunk in _body(request)])
-        if len(data) != content_length:
-            raise SizeInvalid(f"received {len(data)} bytes, Content-Length said {content_length}")
+        data = await _read_small(request, content_length)
         await in_pool(ctx.uploads.put_whole, name, digest, data)
         return
     body = await in_pool(ctx.uploads.begin_monolithic, name, digest, content_length)
@@ -136,11 +134,47 @@ async def start_upload(request: Request) -> Response:
     return _session_response(name, upload)
 
 
+async def _read_small(request: Request, content_length: int) -> bytes:
+    data = b"".join([chunk async for chunk in _body(request)])
+    if len(data) != content_length:
+        raise SizeInvalid(f"received {len(data)} bytes, Content-Length said {content_length}")
+    return data
+
+
+def _small_closing_put(request: Request) -> tuple[str, int, tuple[int, int] | None] | None:
+    """A PUT that closes a session with a body of at most SMALL_BLOB bytes and a valid digest:
+    (digest, Content-Length, Content-Range). None for anything else, which takes the general
+    path (and its errors, in their order)."""
+    if request.method != "PUT" or request.headers.get("transfer-encoding"):
+        return None
+    digest = request.query_params.get("digest")
+    try:
+        content_length = _content_length(request)
+        content_range = parse_content_range(request.headers.get("content-range"))
+    except BlobUploadInvalid:
+        return None
+    if not content_length or content_length > SMALL_BLOB or not digest:
+        return None
+    if not is_valid_digest(digest):
+        return None
+    return digest, content_length, content_range
+
+
 async def upload_session(request: Request) -> Response:
     ctx = context(request)
     name = check_name(request.path_params["name"])
+    upload_id = request.path_params["upload_id"]
+    small = _small_closing_put(request)
+    if small is not None:
+        # The last chunk and the digest in one pool call: the session is read, appended to,
+        # verified and stored there (the general path takes five).
+        digest, content_length, content_range = small
+        data = await _read_small(request, content_length)
+        start, end = content_range if content_range else (None, None)
+        await in_pool(ctx.uploads.finish_with, name, upload_id, digest, data, start, end)
+        return _created(name, digest)
     # On the pool: an expired session is discarded (its row and its staged bytes) right here.
-    upload = await in_pool(ctx.uploads.get, name, request.path_params["upload_id"])
+    upload = await in_pool(ctx.uploads.get, name, upload_id)
     method = request.method
 
     if method == "GET":
