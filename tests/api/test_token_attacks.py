@@ -413,3 +413,20 @@ def test_impossible_names_are_refused_on_postgresql(
     # A clean stop writes the refused logins it noted: under names the store can hold.
     log = server.log_path.read_text()
     assert "Traceback" not in log, log[-2000:]
+
+
+def test_an_upload_session_is_reached_only_through_its_own_repository(world: World) -> None:
+    """A token (or role) with push on one repository cannot write into, finish, read or
+    cancel an upload session of another by putting its id under its own repository's path."""
+    with world.server.client() as admin:
+        started = admin.post("/v2/team/secret/blobs/uploads/")
+        assert started.status_code == 202, started.text
+    session = started.headers["Location"].rsplit("/", 1)[-1]
+    push = [{"type": "repository", "name": "team/app", "actions": ["pull", "push"]}]
+    bearer = {"Authorization": f"Bearer {world.sign(world.claims(access=push))}"}
+    path = f"/v2/team/app/blobs/uploads/{session}"
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        response = world.client.request(method, path, headers=bearer, content=b"x")
+        assert_error(response, 404, "BLOB_UPLOAD_UNKNOWN")
+    with world.server.client() as admin:
+        assert admin.get(f"/v2/team/secret/blobs/uploads/{session}").status_code == 204
