@@ -58,7 +58,7 @@ from cargohold.policy.scopes import ResourceScope
 from cargohold.services.tokens import TokenService
 from cargohold.wiring import token_service
 from tests.api.helpers import error_codes
-from tests.support.accounts import Accounts, Login
+from tests.support.accounts import Accounts, Login, server_with_accounts
 from tests.support.oci import digest_of, push_image
 from tests.support.server import CargoholdServer
 
@@ -508,22 +508,12 @@ def _problem(
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    server = CargoholdServer(
-        tmp_path_factory.mktemp("matrix") / "data",
-        extra_env={
-            # The refused callers fail a login on every request, all from 127.0.0.1: no
-            # slowdown and no lock, or the next caller's answer would be a 429.
-            "CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0",
-            "CARGOHOLD_AUTH_LOCKOUT_THRESHOLD": "1000000",
-            "CARGOHOLD_AUTH_ADDRESS_LOCKOUT_THRESHOLD": "1000000",
-        },
-    ).start()
-    accounts = Accounts(server)
-    built = World(server, accounts)
-    yield built
-    built.close()
-    accounts.close()
-    server.stop()
+    # The refused callers fail a login on every request: no account may lock either.
+    data_dir = tmp_path_factory.mktemp("matrix") / "data"
+    with server_with_accounts(data_dir, account_lockout=1000000) as (server, accounts):
+        built = World(server, accounts)
+        yield built
+        built.close()
 
 
 CASES = _cases()

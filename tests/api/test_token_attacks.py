@@ -28,7 +28,13 @@ from cargohold.policy.scopes import ResourceScope
 from cargohold.services.token_keys import SigningKey
 from cargohold.wiring import token_service
 from tests.api.helpers import assert_error
-from tests.support.accounts import Accounts, Login, registry_token
+from tests.support.accounts import (
+    Accounts,
+    Login,
+    failed_login_env,
+    registry_token,
+    server_with_accounts,
+)
 from tests.support.oci import push_image
 from tests.support.postgres import PostgresServer
 from tests.support.server import CargoholdServer
@@ -82,20 +88,11 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    server = CargoholdServer(
-        tmp_path_factory.mktemp("attacks") / "data",
-        extra_env={
-            "CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0",
-            "CARGOHOLD_AUTH_ADDRESS_LOCKOUT_THRESHOLD": "100000",
-            "CARGOHOLD_AUTH_LOCKOUT_THRESHOLD": "3",
-        },
-    ).start()
-    accounts = Accounts(server)
-    built = World(server, accounts)
-    yield built
-    built.client.close()
-    accounts.close()
-    server.stop()
+    data_dir = tmp_path_factory.mktemp("attacks") / "data"
+    with server_with_accounts(data_dir, account_lockout=3) as (server, accounts):
+        built = World(server, accounts)
+        yield built
+        built.client.close()
 
 
 def _b64(data: bytes) -> str:
@@ -404,7 +401,7 @@ def test_impossible_names_are_refused_on_postgresql(
     server = CargoholdServer(
         tmp_path / "data",
         database_url=postgres.create_database(f"attacks_{uuid.uuid4().hex[:8]}"),
-        extra_env={"CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0"},
+        extra_env=failed_login_env(account_lockout=3),
     ).start()
     try:
         _impossible_names_are_refused(server)
