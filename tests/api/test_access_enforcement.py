@@ -15,7 +15,7 @@ import pytest
 from cargohold.policy.permissions import Role
 from cargohold.policy.scopes import ResourceScope
 from tests.api.helpers import assert_error
-from tests.support.accounts import Accounts, Login, registry_token
+from tests.support.accounts import Accounts, Login, registry_token, server_with_accounts
 from tests.support.oci import digest_of, push_blob, push_image
 from tests.support.server import CargoholdServer
 
@@ -51,22 +51,12 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    server = CargoholdServer(
-        tmp_path_factory.mktemp("access") / "data",
-        extra_env={
-            # Failed logins here must not hold back the next test's (all come from 127.0.0.1):
-            # no slowdown, no address lock; an account locks at its third failure.
-            "CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0",
-            "CARGOHOLD_AUTH_ADDRESS_LOCKOUT_THRESHOLD": "100000",
-            "CARGOHOLD_AUTH_LOCKOUT_THRESHOLD": "3",
-        },
-    ).start()
-    accounts = Accounts(server)
-    built = World(server, accounts)
-    yield built
-    built.admin.close()
-    accounts.close()
-    server.stop()
+    # An account locks at its third failure.
+    data_dir = tmp_path_factory.mktemp("access") / "data"
+    with server_with_accounts(data_dir, account_lockout=3) as (server, accounts):
+        built = World(server, accounts)
+        yield built
+        built.admin.close()
 
 
 def _challenge(world: World) -> str:

@@ -8,8 +8,10 @@ does with them goes over HTTP, with the credentials a client would send.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -91,6 +93,31 @@ class Accounts:
         assert self.access.stores.users.set_flags(
             user, OPERATOR.as_actor(), time.time(), disabled=True
         )
+
+
+def failed_login_env(account_lockout: int) -> dict[str, str]:
+    """Server settings for tests that fail logins on purpose, all from 127.0.0.1: no slowdown
+    and no address lock, so one test's failures never hold back the next; an account locks at
+    its `account_lockout`th failure."""
+    return {
+        "CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0",
+        "CARGOHOLD_AUTH_ADDRESS_LOCKOUT_THRESHOLD": "1000000",
+        "CARGOHOLD_AUTH_LOCKOUT_THRESHOLD": str(account_lockout),
+    }
+
+
+@contextmanager
+def server_with_accounts(
+    data_dir: Path, account_lockout: int
+) -> Iterator[tuple[CargoholdServer, Accounts]]:
+    """A started server (failed_login_env) and the Accounts of its store, closed after."""
+    server = CargoholdServer(data_dir, extra_env=failed_login_env(account_lockout)).start()
+    accounts = Accounts(server)
+    try:
+        yield server, accounts
+    finally:
+        accounts.close()
+        server.stop()
 
 
 def registry_token(

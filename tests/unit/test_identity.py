@@ -334,3 +334,26 @@ def test_logins_are_noted_under_the_account_without_the_secret(
     text = all_stored_text(meta)
     for secret in ("correct horse", "battery staple", "robot secret text"):
         assert secret not in text
+
+
+def test_a_name_no_account_can_have_is_refused_without_a_lookup(
+    access: AccessControl, clock: Clock
+) -> None:
+    """A NUL (PostgreSQL text cannot hold one), a control character or a name past 255
+    characters: refused, counted against the address only, noted under a printable name."""
+    identity = access.identity
+    for name in ("a\x00b", "robot$ci\x00", "alice\n", "x" * 300):
+        with pytest.raises(AuthenticationFailed) as refused:
+            identity.authenticate(name, "password", FROM)
+        assert refused.value.reason == "impossible name"
+        clock.now += 10  # past the address's slowdown
+    identity.trail.flush()
+    logins = identity.trail.page(AuditFilter(action="login"), None, 10).events
+    assert sorted(e.actor for e in logins) == sorted(["a?b", "robot$ci?", "alice?", "x" * 255])
+    # The fifth failure from the address locks it, whatever the names.
+    with pytest.raises(AuthenticationFailed):
+        identity.authenticate("nobody", "password", FROM)
+    identity.create_user("alice", "correct horse", False, ADMIN)
+    with pytest.raises(AuthenticationFailed) as locked:
+        identity.authenticate("alice", "correct horse", FROM)
+    assert locked.value.reason == "locked"

@@ -185,19 +185,43 @@ async def list_tag_rules(request: Request) -> Response:
     )
 
 
+async def _document(request: Request, invalid: type[RegistryError], what: str) -> object:
+    """The body's JSON document, or the error saying why it is not JSON. The handler checks
+    the caller first: a body that is no document names no project, so only a system admin
+    learns what is wrong with it (docs/security.md). A body over the size limit is refused
+    (413, closing the connection) before anyone looks at it."""
+    try:
+        return await json_body(request, invalid, what)
+    except invalid as problem:
+        return problem
+
+
+def _stored_id(request: Request, key: str, unknown: type[RegistryError]) -> int | RegistryError:
+    """The numeric id in the path, or the `unknown` error for one that cannot exist, raised
+    after the caller is checked (an unknown object names no project)."""
+    try:
+        return path_id(request, key, unknown)
+    except unknown as problem:
+        return problem
+
+
 async def add_tag_rule(request: Request) -> Response:
     ctx = context(request)
-    document = await json_body(request, TagRuleInvalid, "the rule")
+    document = await _document(request, TagRuleInvalid, "the rule")
     await require(request, TAG_RULES, _target_project(document))
+    if isinstance(document, RegistryError):
+        raise document
     rule = await in_pool(ctx.tag_rules.add, document, caller_of(request))
     return json_response(TagRule.of(rule), status_code=201)
 
 
 async def remove_tag_rule(request: Request) -> Response:
     ctx = context(request)
-    rule_id = path_id(request, "rule_id", TagRuleUnknown)
-    rule = await in_pool(ctx.tag_rules.get, rule_id)
+    rule_id = _stored_id(request, "rule_id", TagRuleUnknown)
+    rule = None if isinstance(rule_id, RegistryError) else await in_pool(ctx.tag_rules.get, rule_id)
     await require(request, TAG_RULES, None if rule is None else project_of(rule.target))
+    if isinstance(rule_id, RegistryError):
+        raise rule_id
     await in_pool(ctx.tag_rules.remove, rule_id, caller_of(request))
     return Response(status_code=204)
 
@@ -213,17 +237,21 @@ async def list_holds(request: Request) -> Response:
 
 async def add_hold(request: Request) -> Response:
     ctx = context(request)
-    document = await json_body(request, HoldRequestInvalid, "the hold")
+    document = await _document(request, HoldRequestInvalid, "the hold")
     await require(request, POLICIES, _target_project(document))
+    if isinstance(document, RegistryError):
+        raise document
     hold = await in_pool(ctx.holds.add, document, caller_of(request))
     return json_response(Hold.of(hold), status_code=201)
 
 
 async def release_hold(request: Request) -> Response:
     ctx = context(request)
-    hold_id = path_id(request, "hold_id", HoldUnknown)
-    hold = await in_pool(ctx.holds.get, hold_id)
+    hold_id = _stored_id(request, "hold_id", HoldUnknown)
+    hold = None if isinstance(hold_id, RegistryError) else await in_pool(ctx.holds.get, hold_id)
     await require(request, POLICIES, None if hold is None else project_of(hold.target))
+    if isinstance(hold_id, RegistryError):
+        raise hold_id
     await in_pool(ctx.holds.release, hold_id, caller_of(request))
     return Response(status_code=204)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
+from cargohold.oci.names import is_valid_name
 
 _COLUMNS = "id, name, public, created_at, created_by"
 
@@ -54,7 +55,12 @@ class ProjectRecords:
         return _project(row) if row else None
 
     def is_public(self, name: str) -> bool:
-        """Whether anyone may pull from the project (a project without a row is private)."""
+        """Whether anyone may pull from the project (a project without a row is private).
+        The access check asks this of a request's path or a token request's scope before
+        anything validates them: a name no project can have is not looked up (PostgreSQL text
+        cannot even hold a NUL)."""
+        if not is_valid_name(name):
+            return False
         row = self.db.one("SELECT public FROM projects WHERE name = ?", (name,))
         return bool(row and row[0])
 

@@ -44,6 +44,21 @@ MIN_PASSWORD_LENGTH = 8
 # A use of a personal access token is written at most this often.
 TOKEN_USE_RESOLUTION_SECONDS = 60.0
 _USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# No user or robot name is longer, or holds a control character (PostgreSQL text cannot even
+# hold a NUL): a login under such a name is refused without a lookup.
+MAX_ACCOUNT_NAME_LENGTH = 255
+
+
+def _possible_account_name(name: str) -> bool:
+    return len(name) <= MAX_ACCOUNT_NAME_LENGTH and name.isprintable()
+
+
+def _shown_name(name: str) -> str:
+    """The name as the audit trail records a login under it: printable, bounded."""
+    if _possible_account_name(name):
+        return name
+    return "".join(c if c.isprintable() else "?" for c in name[:MAX_ACCOUNT_NAME_LENGTH])
+
 
 PASSWORD = "password"
 ROBOT_SECRET = "robot"
@@ -98,7 +113,8 @@ class IdentityService:
         try:
             identity = self._authenticate(name, secret, origin.address)
         except AuthenticationFailed as failed:
-            self.trail.login(origin, name, self._method_of(name, secret), False, failed.reason)
+            method = self._method_of(name, secret)
+            self.trail.login(origin, _shown_name(name), method, False, failed.reason)
             raise
         self.trail.login(origin, name, identity.method, True)
         return identity
@@ -112,7 +128,8 @@ class IdentityService:
     def _authenticate(self, name: str, secret: str, address: str) -> Identity:
         now = self.clock()
         failures = self.stores.failures
-        account_state = failures.get(ACCOUNT, name)
+        possible = _possible_account_name(name)
+        account_state = failures.get(ACCOUNT, name) if possible else None
         address_state = failures.get(ADDRESS, address) if address else None
         waits = [
             wait
@@ -128,20 +145,26 @@ class IdentityService:
             ) or self.address_throttle.locked(address_state, now)
             raise LoginThrottled("locked" if locked else "throttled", max(waits))
         try:
+            if not possible:
+                raise AuthenticationFailed("impossible name")
             identity = self._check(name, secret, now)
         except AuthenticationFailed as failed:
-            failed.retry_after = self._count_failure(name, address, now)
+            failed.retry_after = self._count_failure(name if possible else None, address, now)
             raise
         if account_state is not None:
             failures.clear(ACCOUNT, name)
         return identity
 
-    def _count_failure(self, name: str, address: str, now: float) -> float | None:
+    def _count_failure(self, name: str | None, address: str, now: float) -> float | None:
+        """Count a failure on the account (None: a name no account can have) and on the
+        address; the longest wait they now impose."""
         failures = self.stores.failures
-        account = failures.record(
-            ACCOUNT, name, lambda s: self.account_throttle.after_failure(ACCOUNT, name, s, now)
-        )
-        waits = [self.account_throttle.retry_after(account, now)]
+        waits = []
+        if name is not None:
+            account = failures.record(
+                ACCOUNT, name, lambda s: self.account_throttle.after_failure(ACCOUNT, name, s, now)
+            )
+            waits.append(self.account_throttle.retry_after(account, now))
         if address:
             by_address = failures.record(
                 ADDRESS,

@@ -11,6 +11,7 @@ signature is verified, and refused, afresh): a pull verifies its token once.
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -64,6 +65,16 @@ def _access_of(claim: object) -> tuple[ResourceScope, ...]:
             raise InvalidToken("access actions are not strings")
         scopes.append(ResourceScope(kind, name, tuple(actions)))
     return tuple(scopes)
+
+
+def _seconds(claims: dict[str, object], name: str) -> float:
+    """A time claim: a finite JSON number (RFC 7519 NumericDate). A string, a boolean, or the
+    NaN and Infinity Python's JSON parser takes would otherwise make a token that never
+    expires, or one whose `nbf` every comparison lets through."""
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidToken("exp, nbf and iat must be numbers of seconds")
+    return float(value)
 
 
 class TokenService:
@@ -151,10 +162,7 @@ class TokenService:
             raise InvalidToken("bad signature") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"invalid token: {type(exc).__name__}") from None
-        try:
-            exp, nbf, iat = float(claims["exp"]), float(claims["nbf"]), float(claims["iat"])
-        except (TypeError, ValueError):
-            raise InvalidToken("exp, nbf and iat must be numbers") from None
+        exp, nbf, iat = _seconds(claims, "exp"), _seconds(claims, "nbf"), _seconds(claims, "iat")
         if now >= exp:
             raise InvalidToken("token expired")
         if nbf > now + CLOCK_SKEW_SECONDS or iat > now + CLOCK_SKEW_SECONDS:
