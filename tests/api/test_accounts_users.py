@@ -199,3 +199,16 @@ def test_a_deleted_users_credentials_stop_working(world: World) -> None:
     with world.as_(httpx.BasicAuth(user.name, PASSWORD)) as client:
         assert_error(client.get("/api/v1/users/me"), 401, "UNAUTHORIZED")
     assert world.admin.get(f"/api/v1/projects/{project}/members").json()["members"] == []
+
+
+def test_names_in_paths_that_no_account_can_have_are_unknown(world: World) -> None:
+    """Not a 500 from the database (PostgreSQL takes no NUL), whatever the path holds."""
+    for value in ("a%00b", "%ED%A0%80", "x" * 300, "%E2%80%AE"):
+        for path in (
+            f"/api/v1/users/{value}",
+            f"/api/v1/users/{value}/tokens",
+            f"/api/v1/projects/{value}",
+            f"/api/v1/projects/{value}/members",
+            f"/api/v1/robots/{value}",
+        ):
+            assert_error(world.admin.get(path), 404, "ACCESS_UNKNOWN")

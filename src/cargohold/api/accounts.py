@@ -47,7 +47,7 @@ from cargohold.api.models.accounts import (
     UserList,
 )
 from cargohold.api.params import json_body
-from cargohold.errors import AccessRequestInvalid, Denied
+from cargohold.errors import AccessRequestInvalid, AccessUnknown, Denied
 from cargohold.meta.robots import RobotScope
 from cargohold.policy.permissions import USER
 from cargohold.services.secrets_hashing import new_password
@@ -63,6 +63,19 @@ async def _body(request: Request, model: type[Body], what: str) -> Body:
         return msgspec.convert(document, model)
     except msgspec.ValidationError as exc:
         raise AccessRequestInvalid(f"{what}: {exc}") from None
+
+
+# Longer than any stored name: a path parameter past it names nothing.
+MAX_NAME = 255
+
+
+def _named(request: Request, key: str) -> str:
+    """A name from the path. One no account can have (over MAX_NAME, a NUL or another
+    character that is not printable, which PostgreSQL may not even take) is unknown."""
+    value: str = request.path_params[key]
+    if len(value) > MAX_NAME or not value.isprintable():
+        raise AccessUnknown(f"no {key} of that name")
+    return value
 
 
 def _no_content() -> Response:
@@ -106,7 +119,7 @@ async def me(request: Request) -> Response:
 
 async def user(request: Request) -> Response:
     identity = context(request).access.identity
-    name = request.path_params["name"]
+    name = _named(request, "name")
     if request.method == "DELETE":
         await in_pool(identity.delete_user, name, caller_of(request))
         return _no_content()
@@ -131,7 +144,7 @@ async def set_password(request: Request) -> Response:
     body = await _body(request, SetPassword, "the password change")
     await in_pool(
         identity.change_password,
-        request.path_params["name"],
+        _named(request, "name"),
         body.old_password,
         body.password,
         caller_of(request),
@@ -145,7 +158,7 @@ async def set_password(request: Request) -> Response:
 async def user_tokens(request: Request) -> Response:
     """GET: the user's tokens, without their secrets; POST: a new one, shown this once."""
     identity = context(request).access.identity
-    owner = request.path_params["name"]
+    owner = _named(request, "name")
     if request.method == "GET":
         tokens = await in_pool(identity.access_tokens, owner)
         now = identity.clock()
@@ -164,7 +177,7 @@ async def user_tokens(request: Request) -> Response:
 
 async def delete_user_token(request: Request) -> Response:
     identity = context(request).access.identity
-    owner, name = request.path_params["name"], request.path_params["token"]
+    owner, name = _named(request, "name"), _named(request, "token")
     await in_pool(identity.delete_access_token, owner, name, caller_of(request))
     return _no_content()
 
@@ -189,7 +202,7 @@ async def projects(request: Request) -> Response:
 
 async def project(request: Request) -> Response:
     service = context(request).access.projects
-    name = request.path_params["project"]
+    name = _named(request, "project")
     if request.method == "DELETE":
         await in_pool(service.delete, name, caller_of(request))
         return _no_content()
@@ -202,7 +215,7 @@ async def project(request: Request) -> Response:
 
 async def members(request: Request) -> Response:
     service = context(request).access.projects
-    name = request.path_params["project"]
+    name = _named(request, "project")
     if request.method == "POST":
         body = await _body(request, AddMember, "the member")
         added = await in_pool(service.add_member, name, body.user, body.role, caller_of(request))
@@ -213,7 +226,7 @@ async def members(request: Request) -> Response:
 
 async def member(request: Request) -> Response:
     service = context(request).access.projects
-    name, user_name = request.path_params["project"], request.path_params["user"]
+    name, user_name = _named(request, "project"), _named(request, "user")
     if request.method == "DELETE":
         await in_pool(service.remove_member, name, user_name, caller_of(request))
         return _no_content()
@@ -244,7 +257,7 @@ async def robots(request: Request) -> Response:
 async def robot(request: Request) -> Response:
     service = context(request).access.robots
     caller = caller_of(request)
-    name = request.path_params["name"]
+    name = _named(request, "name")
     if request.method == "DELETE":
         await in_pool(service.delete, caller, name)
         return _no_content()
@@ -258,7 +271,7 @@ async def refresh_robot(request: Request) -> Response:
     body = await _body(request, RefreshRobot, "the refresh") if _has_body(request) else None
     expiry = body.expires_in_days if body is not None else None
     refreshed, secret = await in_pool(
-        service.refresh, caller_of(request), request.path_params["name"], expiry
+        service.refresh, caller_of(request), _named(request, "name"), expiry
     )
     return json_response(RobotSecret(robot=Robot.of(refreshed, service.clock()), secret=secret))
 
@@ -266,7 +279,7 @@ async def refresh_robot(request: Request) -> Response:
 async def revoke_robot(request: Request) -> Response:
     service = context(request).access.robots
     caller = caller_of(request)
-    name = request.path_params["name"]
+    name = _named(request, "name")
     await in_pool(service.revoke, caller, name)
     revoked = await in_pool(service.get, caller.principal, name)
     return json_response(Robot.of(revoked, service.clock()))
