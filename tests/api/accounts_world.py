@@ -1,6 +1,6 @@
 """A server for the accounts tests (the fixture `world`: import `world_fixture` into a test
-module), and the helpers they share: everything goes through the
-admin API (users, projects, members, robots and tokens are made over HTTP, as a client would).
+module), and the helpers they share: everything goes through the admin API (users, projects,
+members, robots and tokens are made over HTTP, as a client would).
 
 Refused logins are part of these tests (a deleted user's token, a revoked robot), so the
 server is one of their own with the login slowdown off: all requests come from 127.0.0.1,
@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import _start as start_server
 from tests.support.accounts import Login
-from tests.support.postgres import PostgresServer
 from tests.support.server import CargoholdServer
 
 PASSWORD = "correct horse battery"
@@ -75,18 +75,15 @@ class World:
 def world_fixture(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    database_url = ""
-    if request.param == "postgres":
-        pg: PostgresServer = request.getfixturevalue("postgres")
-        database_url = pg.create_database(unique("cargohold_accounts_"))
-    server = CargoholdServer(
-        tmp_path_factory.mktemp(f"accounts-{request.param}") / "data",
-        database_url=database_url,
-        extra_env={
+    server = start_server(
+        tmp_path_factory.mktemp(f"accounts-{request.param}"),
+        request,
+        request.param,
+        {
             "CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0",
             "CARGOHOLD_AUTH_ADDRESS_LOCKOUT_THRESHOLD": "100000",
         },
-    ).start()
+    )
     built = World(server)
     yield built
     built.admin.close()
