@@ -44,6 +44,7 @@ from cargohold.services.identity import AccessStores, IdentityService
 from cargohold.services.jobs import JobService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.listings import RegistryListings
+from cargohold.services.projects import ProjectService
 from cargohold.services.pull_counters import DatabasePullCounters, PullCounters
 from cargohold.services.pull_limits import PullRateLimiter
 from cargohold.services.pulls import PullRecorder
@@ -191,7 +192,8 @@ def build_access_control(
         settings.auth_refresh_token_expiry_days,
         clock,
     )
-    return AccessControl(stores, identity, robots, tokens, grants)
+    projects = ProjectService(stores.projects, clock)
+    return AccessControl(stores, identity, robots, tokens, grants, projects)
 
 
 def token_service(settings: Settings, clock: Callable[[], float] = time.time) -> TokenService:

@@ -269,8 +269,13 @@ def test_robots_get_no_more_than_their_creator_has(access: AccessControl) -> Non
         access.robots.create(ADMIN, "d", [RobotScope("missing", ("pull",))])
     with pytest.raises(AccessInvalid):
         access.robots.create(ADMIN, "e", [RobotScope("team", ("fly",))])
-    robot, _ = access.robots.create(as_caller(developer), "f", [RobotScope("team", ("push",))])
-    assert access.robots.list(developer) == [robot]
+    # Making robots is a project admin's (policies), even with actions the developer has.
+    with pytest.raises(PermissionDenied):
+        access.robots.create(as_caller(developer), "f", [RobotScope("team", ("push",))])
+    project_admin = Principal(USER, "pa", roles={"team": Role.PROJECT_ADMIN})
+    robot, _ = access.robots.create(as_caller(project_admin), "g", [RobotScope("team", ("push",))])
+    assert access.robots.list(project_admin) == [robot]
+    assert access.robots.list(developer) == []
     assert access.robots.list(Principal(USER, "stranger")) == []
     # Each refused grant is noted as a denied robot.create by whoever asked.
     access.identity.trail.flush()
@@ -279,6 +284,7 @@ def test_robots_get_no_more_than_their_creator_has(access: AccessControl) -> Non
         ("dev", "robot.create", "robot$a"),
         ("dev", "robot.create", "robot$b"),
         ("dev", "robot.create", "robot$c"),
+        ("dev", "robot.create", "robot$f"),
     ]
 
 

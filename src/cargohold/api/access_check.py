@@ -45,6 +45,7 @@ from cargohold.api.route_access import (
     OWN_CREDENTIALS,
     PROJECT,
     REPOSITORY,
+    SELF,
     SIGNED_IN,
     SYSTEM,
     Need,
@@ -218,12 +219,25 @@ class AccessCheck:
             if not grant.signed_in:
                 raise self._unauthorized(request, need)
             return
+        if need.kind == SELF:
+            if not self._is_self(grant, request.path_params[need.param]) and not (
+                await self.permits(grant, need.system, None)
+            ):
+                raise self.refusal(request, grant, need)
+            return
         repository, project = self._target(request, need)
         action = need.action
         if need.kind == PROJECT and project is None:
             action = need.system
         if not await self.permits(grant, action, project, repository):
             raise self.refusal(request, grant, need)
+
+    @staticmethod
+    def _is_self(grant: Grant, name: str) -> bool:
+        """The grant is the named user's own credentials (a registry token allows repository
+        actions only, so it is nobody's self)."""
+        principal = grant.caller.principal
+        return grant.token is None and principal.kind == USER and principal.name == name
 
     @staticmethod
     def _target(request: Request, need: Need) -> tuple[str | None, str | None]:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 
-from cargohold.api import admin, audit_log
+from cargohold.api import accounts, admin, audit_log
 from cargohold.api.access_check import AccessCheck, guard_routes
 from cargohold.api.access_errors import access_error_handler
 from cargohold.api.accesslog import AccessLogMiddleware
@@ -108,6 +108,22 @@ ROUTES = [
         admin.lifecycle_preview,
         methods=["POST"],
     ),
+    # Accounts (api/accounts.py). /users/me before /users/{name}: the same path for a GET.
+    Route("/api/v1/users", accounts.list_users, methods=["GET"]),
+    Route("/api/v1/users", accounts.create_user, methods=["POST"]),
+    Route("/api/v1/users/me", accounts.me, methods=["GET"]),
+    Route("/api/v1/users/{name}", accounts.user, methods=["GET", "PATCH", "DELETE"]),
+    Route("/api/v1/users/{name}/password", accounts.set_password, methods=["PUT"]),
+    Route("/api/v1/users/{name}/tokens", accounts.user_tokens, methods=["GET", "POST"]),
+    Route("/api/v1/users/{name}/tokens/{token}", accounts.delete_user_token, methods=["DELETE"]),
+    Route("/api/v1/projects", accounts.projects, methods=["GET", "POST"]),
+    Route("/api/v1/projects/{project}", accounts.project, methods=["GET", "PATCH", "DELETE"]),
+    Route("/api/v1/projects/{project}/members", accounts.members, methods=["GET", "POST"]),
+    Route("/api/v1/projects/{project}/members/{user}", accounts.member, methods=["PUT", "DELETE"]),
+    Route("/api/v1/robots", accounts.robots, methods=["GET", "POST"]),
+    Route("/api/v1/robots/{name}", accounts.robot, methods=["GET", "DELETE"]),
+    Route("/api/v1/robots/{name}/refresh", accounts.refresh_robot, methods=["POST"]),
+    Route("/api/v1/robots/{name}/revoke", accounts.revoke_robot, methods=["POST"]),
     *AUTH_ROUTES,
 ]
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from cargohold.policy.permissions import (
     DELETE,
+    DELETE_PROJECT,
     LIFECYCLE,
+    MEMBERS,
     POLICIES,
     PULL,
     PUSH,
@@ -33,6 +35,8 @@ PROJECT = "project"  # an action in the project `param` names (see Need.param)
 SYSTEM = "system"  # a system action: system admins only
 OWN_CREDENTIALS = "own-credentials"  # the handler reads and checks the credentials itself
 # (the token endpoint: a refused password is its 401, not the check's)
+SELF = "self"  # the user the path parameter `param` names (not through a registry token),
+# or whoever has the system action `system` (a system admin)
 IN_HANDLER = "in-handler"  # credentials; the handler checks the action on the project its
 # body or stored object names (access_check.require), before it changes anything
 
@@ -64,6 +68,12 @@ def _system(action: str) -> Need:
     return Need(SYSTEM, action)
 
 
+def _self(param: str = "name") -> Need:
+    return Need(SELF, param=param, system=USERS)
+
+
+USERS = "users"
+PROJECTS = "projects"
 _PULL = _repository(PULL)
 _PUSH = _repository(PUSH)
 _DELETE = _repository(DELETE)
@@ -123,6 +133,35 @@ ROUTE_NEEDS: Mapping[str, Mapping[str, Need]] = {
     "/api/v1/fsck": {"POST": _system("storage")},
     "/api/v1/jobs": {"GET": _system("jobs"), "POST": _system("jobs")},
     "/api/v1/jobs/{job_id}": {"GET": _system("jobs")},
+    # -- accounts (api/accounts.py): who may do what to whom is the services' to check too:
+    # a robot gets only what its granter has (services/robots.py) --------------------------
+    "/api/v1/users": {"GET": _system(USERS), "POST": _system(USERS)},
+    "/api/v1/users/me": {"GET": Need(SIGNED_IN)},
+    "/api/v1/users/{name}": {
+        "GET": _self(),
+        "PATCH": _system(USERS),
+        "DELETE": _system(USERS),
+    },
+    "/api/v1/users/{name}/password": {"PUT": _self()},
+    "/api/v1/users/{name}/tokens": {"GET": _self(), "POST": _self()},
+    "/api/v1/users/{name}/tokens/{token}": {"DELETE": _self()},
+    "/api/v1/projects": {"GET": _LISTING, "POST": _system(PROJECTS)},
+    "/api/v1/projects/{project}": {
+        "GET": _project(PULL),
+        "PATCH": _project(POLICIES),
+        "DELETE": _project(DELETE_PROJECT),
+    },
+    "/api/v1/projects/{project}/members": {"GET": _project(MEMBERS), "POST": _project(MEMBERS)},
+    "/api/v1/projects/{project}/members/{user}": {
+        "PUT": _project(MEMBERS),
+        "DELETE": _project(MEMBERS),
+    },
+    # Signed in; the robot service shows and changes only the robots the caller could have
+    # made (scopes within its own rights), and refuses grants beyond them.
+    "/api/v1/robots": {"GET": Need(SIGNED_IN), "POST": Need(SIGNED_IN)},
+    "/api/v1/robots/{name}": {"GET": Need(SIGNED_IN), "DELETE": Need(SIGNED_IN)},
+    "/api/v1/robots/{name}/refresh": {"POST": Need(SIGNED_IN)},
+    "/api/v1/robots/{name}/revoke": {"POST": Need(SIGNED_IN)},
     # -- the scanning extension's admin routes (api/scanning.py) -----------------------------
     "/api/v1/scan-policies": {"GET": _LISTING},
     "/api/v1/projects/{project}/scan-policy": {

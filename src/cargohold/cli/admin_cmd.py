@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cargohold.cli.common import ConfigOption, DataDirOption, fail
+from cargohold.cli.common import ConfigOption, DataDirOption, fail, line_from_stdin
 from cargohold.config import ConfigError, Settings, load_settings
 
 admin_app = typer.Typer(
@@ -35,13 +35,6 @@ def _settings(config: Path | None, data_dir: str | None) -> Settings:
         # A mistyped --data-dir must not look like a server without that user.
         raise fail(f"no cargohold database in {Path(settings.data_dir).resolve()}")
     return settings
-
-
-def _password_from_stdin() -> str:
-    line = sys.stdin.readline()
-    if not line:
-        raise fail("--password-stdin: nothing on standard input")
-    return line.rstrip("\r\n")
 
 
 @admin_app.command("reset-password")
@@ -68,7 +61,7 @@ def reset_password(
     from cargohold.wiring import build_access_control
 
     settings = _settings(config, data_dir)
-    chosen = _password_from_stdin() if password_stdin else None
+    chosen = line_from_stdin("--password-stdin") if password_stdin else None
     engine = make_engine(settings.metadata_url)
     database = Database(engine)
     try:

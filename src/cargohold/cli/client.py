@@ -95,6 +95,19 @@ class AdminClient:
                 message = f"HTTP {response.status_code}"
             raise ClientError(f"{self.base}{path}: {message}", code)
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """One admin API call with a JSON body (or none); its JSON answer, None for a 204."""
+        content = None if body is None else json.dumps(body).encode()
+        headers = None if body is None else {"Content-Type": "application/json"}
+        response = self._request(method, path, params=params, content=content, headers=headers)
+        return None if response.status_code == 204 else response.json()
+
     def system(self) -> dict[str, Any]:
         return self._get("/api/v1/system").json()  # type: ignore[no-any-return]
 

@@ -42,6 +42,28 @@ def client(registry: str) -> AdminClient:
     return AdminClient(registry or DEFAULT_REGISTRY)
 
 
+def remote(
+    registry: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
+    """One admin API call (AdminClient.call); a failure is a one-line error and exit 1."""
+    try:
+        return client(registry).call(method, path, body, params)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+
+
+def line_from_stdin(option: str) -> str:
+    """One line of standard input without its line ending (a password, for scripts)."""
+    line = sys.stdin.readline()
+    if not line:
+        raise fail(f"{option}: nothing on standard input")
+    return line.rstrip("\r\n")
+
+
 def seconds(stamp: str | float) -> float:
     """UNIX seconds of a time the admin API sent: RFC 3339 for its own resources (docs/api.md),
     UNIX seconds where a document keeps another system's shape (ECR's lifecycle preview)."""

@@ -17,13 +17,16 @@ from cargohold.cli.holds_cmd import hold_app
 from cargohold.cli.jobs_cmd import jobs_app
 from cargohold.cli.lifecycle_cmd import lifecycle_app
 from cargohold.cli.policy_cmd import policy_app
+from cargohold.cli.projects_cmd import projects_app
 from cargohold.cli.quota_cmd import quota_app
 from cargohold.cli.repos_cmd import info, repos, tags
 from cargohold.cli.rm_cmd import rm
+from cargohold.cli.robots_cmd import robots_app
 from cargohold.cli.scan_cmd import scan
 from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
 from cargohold.cli.serve_cmd import serve, worker
 from cargohold.cli.storage_cmd import gc, storage
+from cargohold.cli.users_cmd import tokens_app, users_app
 from cargohold.cli.vulndb_cmd import vulndb_app
 
 app = typer.Typer(
@@ -72,6 +75,10 @@ app.command("gc")(gc)
 app.command("audit")(audit)
 app.command("scan")(scan)
 app.command("fsck")(fsck)
+app.add_typer(users_app, name="users")
+app.add_typer(projects_app, name="projects")
+app.add_typer(robots_app, name="robots")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(admin_app, name="admin")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,7 @@ from cargohold.errors.access import (
     AccessExists,
     AccessRequestInvalid,
     AccessUnknown,
+    ProjectNotEmpty,
     ScopeInvalid,
     TokenRequestInvalid,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "PaginationNumberInvalid",
     "PolicyInvalid",
     "PolicyUnknown",
+    "ProjectNotEmpty",
     "QueryInvalid",
     "QuotaInvalid",
     "QuotaUnknown",

@@ -49,3 +49,12 @@ class AccessExists(RegistryError):
     code = "ACCESS_EXISTS"
     status = 409
     default_message = "it exists already"
+
+
+class ProjectNotEmpty(RegistryError):
+    """PROJECT_NOT_EMPTY: a project is deleted only when none of its repositories holds an
+    image any more."""
+
+    code = "PROJECT_NOT_EMPTY"
+    status = 409
+    default_message = "the project still holds images"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
+from cargohold.meta.fastpath import Transaction
 from cargohold.oci.names import is_valid_name
 
 _COLUMNS = "id, name, public, created_at, created_by"
@@ -81,15 +82,45 @@ class ProjectRecords:
         return changed > 0
 
     def delete(self, name: str, actor: Actor, now: float) -> bool:
-        """Remove the project row and its memberships (not its repositories)."""
+        """Remove the project row, its memberships and robots' scopes on it (not its
+        repositories)."""
         with self.db.transaction() as tx:
             row = tx.one("SELECT id FROM projects WHERE name = ?", (name,))
             if row is None:
                 return False
-            tx.execute("DELETE FROM project_members WHERE project_id = ?", (row[0],))
-            tx.execute("DELETE FROM projects WHERE id = ?", (row[0],))
-            self.db.audit(tx, now, actor, "project.delete", name, {}, project=name)
+            self._delete(tx, int(row[0]), name, actor, now)
         return True
+
+    def delete_empty(self, name: str, actor: Actor, now: float) -> tuple[bool, list[str]]:
+        """Remove the project as `delete` does, only when none of its repositories holds a
+        manifest, checked in the same transaction (a push cannot slip in between). Returns
+        whether it was removed, and the repositories that still hold images (up to 10)."""
+        with self.db.transaction() as tx:
+            row = tx.one("SELECT id FROM projects WHERE name = ?", (name,))
+            if row is None:
+                return False, []
+            # The project's repositories: `name` itself and every `name/...` ('0' follows '/'
+            # in byte order, and repository names compare bytewise: decision 003).
+            holding = tx.rows(
+                "SELECT r.name FROM repositories r WHERE (r.name = ? OR (r.name > ?"
+                " AND r.name < ?)) AND EXISTS (SELECT 1 FROM manifests m"
+                " WHERE m.repository_id = r.id) ORDER BY r.name LIMIT 10",
+                (name, name + "/", name + "0"),
+            )
+            if holding:
+                return False, [str(r[0]) for r in holding]
+            self._delete(tx, int(row[0]), name, actor, now)
+        return True, []
+
+    def _delete(
+        self, tx: Transaction, project_id: int, name: str, actor: Actor, now: float
+    ) -> None:
+        tx.execute("DELETE FROM project_members WHERE project_id = ?", (project_id,))
+        # A robot's scope names the project: it must not come back with a new project of the
+        # same name.
+        tx.execute("DELETE FROM robot_scopes WHERE project = ?", (name,))
+        tx.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+        self.db.audit(tx, now, actor, "project.delete", name, {}, project=name)
 
     # -- members ----------------------------------------------------------------------------
 
@@ -126,6 +157,15 @@ class ProjectRecords:
                     tx, now, actor, "member.remove", project, {"user": user}, project=project
                 )
         return removed > 0
+
+    def member(self, project: str, user: str) -> Membership | None:
+        row = self.db.one(
+            "SELECT p.name, u.name, m.role FROM project_members m"
+            " JOIN projects p ON p.id = m.project_id JOIN users u ON u.id = m.user_id"
+            " WHERE p.name = ? AND u.name = ?",
+            (project, user),
+        )
+        return Membership(str(row[0]), str(row[1]), str(row[2])) if row else None
 
     def members(self, project: str) -> list[Membership]:
         rows = self.db.rows(

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from cargohold.policy.permissions import PULL, Principal, Visibility, may, pull_visibility
 from cargohold.services.identity import AccessStores, IdentityService
+from cargohold.services.projects import ProjectService
 from cargohold.services.robots import RobotService
 from cargohold.services.token_grants import TokenGrantService
 from cargohold.services.tokens import TokenService
@@ -30,6 +31,7 @@ class AccessControl:
     robots: RobotService
     tokens: TokenService
     grants: TokenGrantService
+    projects: ProjectService
 
     def is_public(self, project: str) -> bool:
         """Whether anyone may pull from the project (a project without a row is private)."""

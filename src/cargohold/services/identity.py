@@ -24,6 +24,7 @@ from cargohold.services.access_errors import (
     AccessNotFound,
     AuthenticationFailed,
     LoginThrottled,
+    PermissionDenied,
 )
 from cargohold.services.audit import AuditTrail
 from cargohold.services.caller import Caller, system_caller
@@ -39,6 +40,8 @@ from cargohold.services.secrets_hashing import (
 Clock = Callable[[], float]
 
 ADMIN_NAME = "admin"
+# GET /api/v1/users/me answers for whoever asks, so no user may be called that.
+RESERVED_USER_NAME = "me"
 SYSTEM_ACTOR = "system"
 MIN_PASSWORD_LENGTH = 8
 # A use of a personal access token is written at most this often.
@@ -125,7 +128,14 @@ class IdentityService:
             return ROBOT_SECRET
         return ACCESS_TOKEN if secret.startswith(ACCESS_TOKEN_PREFIX) else PASSWORD
 
-    def _authenticate(self, name: str, secret: str, address: str) -> Identity:
+    def _authenticate(
+        self,
+        name: str,
+        secret: str,
+        address: str,
+        check: Callable[[str, str, float], Identity] | None = None,
+    ) -> Identity:
+        check = check or self._check
         now = self.clock()
         failures = self.stores.failures
         possible = _possible_account_name(name)
@@ -147,7 +157,7 @@ class IdentityService:
         try:
             if not possible:
                 raise AuthenticationFailed("impossible name")
-            identity = self._check(name, secret, now)
+            identity = check(name, secret, now)
         except AuthenticationFailed as failed:
             failed.retry_after = self._count_failure(name if possible else None, address, now)
             raise
@@ -300,12 +310,89 @@ class IdentityService:
         self.unlock(name)
         return chosen
 
+    def users(self) -> list[User]:
+        return self.stores.users.all()
+
+    def user(self, name: str) -> User:
+        user = self.stores.users.by_name(name)
+        if user is None:
+            raise AccessNotFound(f"no user {name[:80]!r}")
+        return user
+
+    def update_user(
+        self,
+        name: str,
+        caller: Caller,
+        system_admin: bool | None = None,
+        disabled: bool | None = None,
+    ) -> User:
+        """Change a user's system-admin or disabled flag (None leaves it). Nobody removes
+        their own system-admin flag or disables themselves, so there is always a system admin
+        left to undo a change."""
+        if name == caller.principal.name and (system_admin is False or disabled is True):
+            raise AccessInvalid(
+                "you cannot remove your own system-admin flag or disable yourself: another"
+                " system admin can"
+            )
+        if not self.stores.users.set_flags(
+            name, caller.as_actor(), self.clock(), system_admin=system_admin, disabled=disabled
+        ):
+            raise AccessNotFound(f"no user {name[:80]!r}")
+        return self.user(name)
+
+    def delete_user(self, name: str, caller: Caller) -> None:
+        """Remove a user with its memberships, personal access tokens and refresh tokens:
+        none of them is accepted again."""
+        if name == caller.principal.name:
+            raise AccessInvalid("you cannot delete yourself: another system admin can")
+        if not self.stores.users.delete(name, caller.as_actor(), self.clock()):
+            raise AccessNotFound(f"no user {name[:80]!r}")
+
+    def change_password(
+        self, name: str, old_password: str | None, new_password: str, caller: Caller
+    ) -> None:
+        """Set a user's password: the user itself, who must give the old one (checked, and
+        counted, as a login), or a system admin for another user. The user's refresh tokens
+        end."""
+        self._check_password(new_password)
+        principal = caller.principal
+        if name != principal.name or principal.kind != USER:
+            if not principal.system_admin:
+                raise PermissionDenied("only a system admin sets another user's password")
+        elif old_password is None:
+            raise AccessInvalid("changing your own password needs the old one (oldPassword)")
+        if old_password is not None and name == principal.name:
+            self._check_old_password(name, old_password, caller)
+        if not self.stores.users.set_password_hash(
+            name, self.passwords.hash(new_password), caller.as_actor(), self.clock()
+        ):
+            raise AccessNotFound(f"no user {name[:80]!r}")
+
+    def _check_old_password(self, name: str, password: str, origin: Caller) -> None:
+        """The old password, checked as a password login is (slowed down and locked after
+        failures, noted in the audit trail), but refused as a 403: the request's own
+        credentials were fine."""
+
+        def password_only(user: str, secret: str, now: float) -> Identity:
+            return Identity(self._password(user, secret), PASSWORD)
+
+        try:
+            self._authenticate(name, password, origin.address, password_only)
+        except LoginThrottled as throttled:
+            self.trail.login(origin, name, PASSWORD, False, throttled.reason)
+            raise
+        except AuthenticationFailed as failed:
+            self.trail.login(origin, name, PASSWORD, False, failed.reason)
+            raise PermissionDenied("the old password is not correct") from None
+
     def _check_user_name(self, name: str) -> None:
         if name.startswith(self.robot_prefix) or not _USER_NAME.fullmatch(name):
             raise AccessInvalid(
                 f"invalid user name {name[:80]!r}: up to 64 of a-z 0-9 . _ -, starting with a"
                 " letter or digit"
             )
+        if name == RESERVED_USER_NAME:
+            raise AccessInvalid(f"{name!r} is reserved: /api/v1/users/me is whoever asks")
 
     @staticmethod
     def _check_password(password: str) -> None:
@@ -334,6 +421,13 @@ class IdentityService:
                 raise AccessNotFound(f"no user {owner!r}")
             raise AccessConflict(f"{owner!r} has a token named {name!r}")
         return token, text
+
+    def access_tokens(self, owner: str) -> list[AccessToken]:
+        """The owner's personal access tokens (their digests stay in the store)."""
+        tokens = self.stores.tokens.of_owner(owner)
+        if not tokens:
+            self.user(owner)
+        return tokens
 
     def delete_access_token(self, owner: str, name: str, caller: Caller) -> None:
         if not self.stores.tokens.delete(owner, name, caller.as_actor(), self.clock()):

@@ -2,9 +2,10 @@
 expiring (30 days by default; never only when a system admin says so), refreshed with a new
 secret, revoked for good.
 
-Whoever manages a robot may hand it only what they have themselves: a project admin makes
-robots for its projects, a system admin for any (or every) project. Changes are audited with
-the robot (in their transactions); a refused grant is noted in the audit trail as denied.
+Whoever manages a robot may hand it only what they have themselves: a project admin (the
+`policies` action) makes robots for its projects, a system admin for any (or every) project.
+Changes are audited with the robot (in their transactions); a refused grant is noted in the
+audit trail as denied.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from contextlib import contextmanager
 
 from cargohold.meta.projects import ProjectRecords
 from cargohold.meta.robots import Robot, RobotRecords, RobotScope
-from cargohold.policy.permissions import EVERY_PROJECT, PROJECT_ACTIONS, Principal, grantable
+from cargohold.policy.permissions import (
+    EVERY_PROJECT,
+    POLICIES,
+    PROJECT_ACTIONS,
+    Principal,
+    grantable,
+    may,
+)
 from cargohold.services.access_errors import (
     AccessConflict,
     AccessInvalid,
@@ -123,6 +131,13 @@ class RobotService:
         robot = self.get(caller.principal, name)
         self.robots.revoke(robot.name, caller.as_actor(), self.clock())
 
+    def delete(self, caller: Caller, name: str) -> None:
+        """Remove a robot and what its secret obtained (a revoked one too: revoking keeps it
+        for the record, deleting does not)."""
+        robot = self.get(caller.principal, name)
+        if not self.robots.delete(robot.name, caller.as_actor(), self.clock()):
+            raise AccessNotFound(f"no robot {robot.name!r}")
+
     @contextmanager
     def _denials_noted(self, caller: Caller, action: str, robot: str) -> Iterator[None]:
         """Note a PermissionDenied raised inside as a denied `action` on the robot."""
@@ -133,11 +148,15 @@ class RobotService:
             raise
 
     def may_manage(self, granter: Principal, robot: Robot) -> bool:
-        """A robot is managed by whoever could have created it."""
-        return all(
-            grantable(granter, s.project, frozenset(s.actions), self._public(s.project))
+        """A robot is managed by whoever could have created it: a system admin, or who has
+        `policies` (a project admin) in each of its projects and every action it holds."""
+        if granter.system_admin:
+            return True
+        return bool(robot.scopes) and all(
+            may(granter, POLICIES, s.project)
+            and grantable(granter, s.project, frozenset(s.actions), self._public(s.project))
             for s in robot.scopes
-        ) and (granter.system_admin or bool(robot.scopes))
+        )
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -160,6 +179,11 @@ class RobotService:
         if not checked:
             raise AccessInvalid("a robot needs at least one project scope")
         for project, actions in checked.items():
+            if project != EVERY_PROJECT and not may(granter, POLICIES, project):
+                raise PermissionDenied(
+                    f"{granter.name or 'anonymous'} may not make robots for {project!r}: that"
+                    " takes a project admin (policies) there"
+                )
             if not grantable(granter, project, frozenset(actions), self._public(project)):
                 raise PermissionDenied(
                     f"{granter.name or 'anonymous'} may not grant {','.join(sorted(actions))}"

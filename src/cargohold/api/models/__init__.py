@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from cargohold.api.models import audit, jobs, policy, registry, scan_policy, scanning
+from cargohold.api.models import accounts, audit, jobs, policy, registry, scan_policy, scanning
 
 RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     registry.System,
@@ -36,6 +36,9 @@ RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     scan_policy.AllowlistEntry,
     scan_policy.Allowlist,
     scan_policy.OverdueReport,
+    *accounts.RESPONSE_MODELS,
 ]
+# Request bodies read with msgspec (the accounts routes'): their schemas are generated too.
+REQUEST_MODELS: list[type[msgspec.Struct]] = [*accounts.REQUEST_MODELS]
 # Unions documented as components of their own: one NDJSON line of a streamed report.
 NAMED_UNIONS: dict[str, Any] = {"GcEvent": jobs.GcEvent, "FsckEvent": jobs.FsckEvent}

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from cargohold import __version__
-from cargohold.api.openapi import jobs_paths, policy_paths, registry_paths, scanning_paths
+from cargohold.api.openapi import (
+    accounts_paths,
+    jobs_paths,
+    policy_paths,
+    registry_paths,
+    scanning_paths,
+)
 from cargohold.api.openapi.common import error_response
 from cargohold.api.openapi.components import COMPONENTS
 
@@ -14,6 +20,7 @@ _PATHS: dict[str, Any] = {
     **policy_paths.PATHS,
     **scanning_paths.PATHS,
     **jobs_paths.PATHS,
+    **accounts_paths.PATHS,
 }
 # The order the paths are listed in the served document.
 _ORDER = [
@@ -42,6 +49,20 @@ _ORDER = [
     "/api/v1/repositories/{name}/lifecycle",
     "/api/v1/repositories/{name}/lifecycle/apply",
     "/api/v1/repositories/{name}/lifecycle/preview",
+    "/api/v1/users",
+    "/api/v1/users/me",
+    "/api/v1/users/{name}",
+    "/api/v1/users/{name}/password",
+    "/api/v1/users/{name}/tokens",
+    "/api/v1/users/{name}/tokens/{token}",
+    "/api/v1/projects",
+    "/api/v1/projects/{project}",
+    "/api/v1/projects/{project}/members",
+    "/api/v1/projects/{project}/members/{user}",
+    "/api/v1/robots",
+    "/api/v1/robots/{name}",
+    "/api/v1/robots/{name}/refresh",
+    "/api/v1/robots/{name}/revoke",
 ]
 assert sorted(_ORDER) == sorted(_PATHS), "every path module's paths are listed in _ORDER"
 

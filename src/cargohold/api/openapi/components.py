@@ -6,14 +6,14 @@ from typing import Any
 
 import msgspec
 
-from cargohold.api.models import NAMED_UNIONS, RESPONSE_MODELS
+from cargohold.api.models import NAMED_UNIONS, REQUEST_MODELS, RESPONSE_MODELS
 
 # Component schemas generated from the response models the server encodes with.
 _UNION_SCHEMAS, GENERATED = msgspec.json.schema_components(
     list(NAMED_UNIONS.values()), ref_template="#/components/schemas/{name}"
 )
 _, _MODEL_SCHEMAS = msgspec.json.schema_components(
-    RESPONSE_MODELS, ref_template="#/components/schemas/{name}"
+    [*RESPONSE_MODELS, *REQUEST_MODELS], ref_template="#/components/schemas/{name}"
 )
 GENERATED.update(_MODEL_SCHEMAS)
 GENERATED.update(zip(NAMED_UNIONS, _UNION_SCHEMAS, strict=True))
