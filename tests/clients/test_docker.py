@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.clients.conftest import CI, OTHER, TEAM, People
+from tests.clients.conftest import CI, OTHER, PUBLIC, TEAM, People
 from tests.support.accesslog import access_log
 from tests.support.busybox import write_rootfs_context
 from tests.support.dockerd import DockerDaemon
@@ -205,3 +205,21 @@ def test_an_expired_robot_cannot_log_in(
     assert "unauthorized: the credentials were not accepted" in refused
     assert "Login Succeeded" not in refused
     assert dockerd.config == before  # nothing kept for it
+
+
+def test_a_push_without_login_is_told_to_sign_in(
+    dockerd: DockerDaemon, sqlite_registry: CargoholdServer, tmp_path: Path
+) -> None:
+    """docker shows the words of the challenge's error_description (its blob HEAD's 401 has
+    no body): an anonymous push is told that it needs to sign in."""
+    host = sqlite_registry.host
+    image = f"{host}/{PUBLIC}/{uuid.uuid4().hex[:8]}/app:1"
+    _busybox_image(dockerd, image, tmp_path / "context")
+    dockerd.docker("logout", host)
+
+    refused = dockerd.attempt("push", image, timeout=300)
+    assert refused.returncode != 0
+    assert (
+        "denied: authentication required: anonymous access allows only pulls from public projects"
+        in refused.stderr
+    )

@@ -144,8 +144,6 @@ def test_anonymous_pulls_from_a_public_project_and_cannot_push(
     start = len(access_log(sqlite_registry))
     assert anonymous_skopeo.inspect(published)["Digest"] == test_images.digest("amd64")
     anonymous_skopeo.copy(published, f"oci:{tmp_path / 'pulled'}:v1")
-    # Anonymous callers get a token too: one with pull on the public repository.
-    assert ("GET", 200) in _token_requests(sqlite_registry, start)
 
     pushed = anonymous_skopeo.copy(
         test_images.ref("arm64"), f"docker://{host}/{repository}:anonymous", check=False
