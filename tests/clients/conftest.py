@@ -118,11 +118,12 @@ class Skopeo:
         """The containers auth file `skopeo login` writes and every command reads."""
         return self.home / "auth.json"
 
-    def login(self, host: str, login: Login) -> str:
+    def login(self, host: str, login: Login, *options: str) -> str:
         """`skopeo login` with the secret on standard input, as a script would; its output."""
         done = self.run(
             "login",
             "--tls-verify=false",
+            *options,
             "--username",
             login.name,
             "--password-stdin",

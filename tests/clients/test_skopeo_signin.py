@@ -108,18 +108,7 @@ def test_an_auth_file_named_with_authfile(
     """A CI job keeps its own auth file: login with the developer's personal access token."""
     host = sqlite_registry.host
     authfile = tmp_path / "ci-auth.json"
-    token = people.developer_token
-    anonymous_skopeo.run(
-        "login",
-        "--tls-verify=false",
-        "--authfile",
-        str(authfile),
-        "--username",
-        token.name,
-        "--password-stdin",
-        host,
-        stdin=token.secret.encode(),
-    )
+    anonymous_skopeo.login(host, people.developer_token, "--authfile", str(authfile))
     assert host in json.loads(authfile.read_text())["auths"]
 
     target = f"docker://{host}/{repo}:from-authfile"
