@@ -15,7 +15,8 @@ and the Grant beside it, then decides. The answers: no credentials and not allow
 challenge (on /v2/ the token flow's `Bearer realm=...,service=...,scope=...`; on the admin API
 `Basic realm="cargohold"`); credentials refused or malformed, 401; throttled or locked, 429
 with Retry-After; allowed credentials that do not allow this, 403, except a registry token on
-/v2/, which gets 401 naming the scope it lacks, so the client fetches a wider one.
+/v2/, which gets 401 naming the scope it lacks, so the client fetches a wider one (with an
+error_description the client shows if the wider one allows no more).
 """
 
 from __future__ import annotations
