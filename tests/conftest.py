@@ -72,10 +72,17 @@ def registry_without_grace(
 
 @pytest.fixture(scope="session")
 def sqlite_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CargoholdServer]:
-    """One SQLite-backed server for the real-client tests."""
-    # logs in once the token endpoint lands
-    off = {"CARGOHOLD_AUTH": "off"}
-    server = CargoholdServer(tmp_path_factory.mktemp("clients") / "data", extra_env=off).start()
+    """One SQLite-backed server for the real-client tests, which sign in as their users do
+    (tests/clients/conftest.py sets up the accounts)."""
+    # Some of those tests fail a login on purpose, and every client comes from 127.0.0.1:
+    # a failure must not hold back the next test's logins (no slowdown, no address lock).
+    settings = {
+        "CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0",
+        "CARGOHOLD_AUTH_ADDRESS_LOCKOUT_THRESHOLD": "100000",
+    }
+    server = CargoholdServer(
+        tmp_path_factory.mktemp("clients") / "data", extra_env=settings
+    ).start()
     yield server
     server.stop()
 

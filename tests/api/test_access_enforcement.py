@@ -380,6 +380,7 @@ def test_a_token_allows_exactly_its_access_claim(world: World) -> None:
         assert_error(push, 401, "UNAUTHORIZED")
         assert push.headers["WWW-Authenticate"] == (
             _challenge(world) + ',scope="repository:team/app:pull,push",error="insufficient_scope"'
+            ',error_description="requested access to the resource is denied"'
         )
         other = client.get("/v2/open/app/manifests/v1", headers=headers)
         assert other.status_code == 401
@@ -388,6 +389,29 @@ def test_a_token_allows_exactly_its_access_claim(world: World) -> None:
         listed = client.get("/api/v1/repositories", headers=headers).json()["repositories"]
         assert [r["name"] for r in listed] == ["team/app"]
         assert_error(client.post("/api/v1/gc", headers=headers), 403, "DENIED")
+
+
+def test_a_refused_token_says_why_in_its_challenge(world: World) -> None:
+    """A HEAD's 401 has no body: docker, skopeo and containerd show the challenge's
+    error_description (as `denied: ...`). An anonymous token is told to sign in."""
+    # What the token endpoint gives anyone: pull on a public project.
+    anonymous = registry_token(
+        world.server, "", [ResourceScope("repository", "open/app", ("pull",))]
+    )
+    with world.as_(None) as client:
+        head = client.head("/v2/open/app/manifests/v1", headers=_bearer(anonymous))
+        assert head.status_code == 200
+        for response in (
+            client.post("/v2/open/app/blobs/uploads/", headers=_bearer(anonymous)),
+            client.head("/v2/team/app/manifests/v1", headers=_bearer(anonymous)),
+        ):
+            assert response.status_code == 401
+            assert response.headers["WWW-Authenticate"].endswith(
+                ',error="insufficient_scope",error_description="authentication required:'
+                ' anonymous access allows only pulls from public projects"'
+            )
+        push = client.post("/v2/open/app/blobs/uploads/", headers=_bearer(anonymous))
+        assert push.json()["errors"][0]["message"].startswith("authentication required")
 
 
 def test_the_catalog_needs_its_scope_and_shows_what_the_subject_may_pull(world: World) -> None:

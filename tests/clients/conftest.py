@@ -1,8 +1,13 @@
-"""Fixtures for the real-client tests: skopeo, umoci-built images and a distribution peer.
+"""Fixtures for the real-client tests: who signs in, skopeo, umoci-built images and a
+distribution peer.
+
+The clients' server checks access as any other: each client signs in the way its users do
+(`docker login`, `skopeo login`, `--creds`, `ctr --user`, ...) with the accounts `People`
+sets up, and gets its registry tokens from the server's token endpoint.
 
 Everything stays on 127.0.0.1: skopeo gets its own policy, registries.conf, registries.d
-and an empty auth file, so nothing on the host (mirrors, credential helpers, signature
-lookaside stores) can send it elsewhere.
+and auth file, so nothing on the host (mirrors, credential helpers, signature lookaside
+stores) can send it elsewhere.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from cargohold.policy.permissions import Role
+from tests.support.accounts import Accounts, Login
 from tests.support.images import BuiltImages, build_test_images
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group, wait_http_ready
+from tests.support.server import CargoholdServer
 
 SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
 DOCKER_REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
@@ -32,6 +40,42 @@ SKOPEO_TIMEOUT = 120
 def _require(binary: str, package: str) -> None:
     if not os.access(binary, os.X_OK):
         pytest.skip(f"{binary} is missing: apt-get install {package}")
+
+
+# Projects of the clients' server. The `repo` fixture's names are in TEAM.
+TEAM, CI, PUBLIC, OTHER = "test", "ci", "public", "other"
+PASSWORD = "a long developer password"
+
+
+@dataclass(frozen=True)
+class People:
+    """The accounts the clients sign in with, on the clients' server:
+
+    - `developer` (a password) is a maintainer of the private project `test` (which the
+      `repo` fixture's names are in) and a developer of the public project `public`;
+      `developer_token` is a personal access token of theirs;
+    - `ci` is the robot `robot$ci`, with pull and push on the private project `ci`, for
+      CI-style pushes;
+    - nobody but the admin may do anything in the private project `other`.
+    """
+
+    accounts: Accounts
+    developer: Login
+    developer_token: Login
+    ci: Login
+
+
+@pytest.fixture(scope="session")
+def people(sqlite_registry: CargoholdServer) -> Iterator[People]:
+    accounts = Accounts(sqlite_registry)
+    for project, public in ((TEAM, False), (CI, False), (PUBLIC, True), (OTHER, False)):
+        accounts.project(project, public)
+    developer = accounts.user("developer", PASSWORD)
+    accounts.member(TEAM, developer.name, Role.MAINTAINER)
+    accounts.member(PUBLIC, developer.name, Role.DEVELOPER)
+    ci = accounts.robot("robot$ci", {CI: ("pull", "push")})
+    yield People(accounts, developer, accounts.token(developer.name, "clients"), ci)
+    accounts.close()
 
 
 @dataclass
@@ -49,7 +93,7 @@ class Skopeo:
         self.policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
         (self.home / "registries.d").mkdir(exist_ok=True)
         (self.home / "registries.conf").write_text("unqualified-search-registries = []\n")
-        (self.home / "auth.json").write_text(json.dumps({"auths": {}}))
+        self.authfile.write_text(json.dumps({"auths": {}}))
         return self
 
     def env(self) -> dict[str, str]:
@@ -63,14 +107,37 @@ class Skopeo:
             XDG_RUNTIME_DIR=str(self.home),
             XDG_CONFIG_HOME=str(self.home / "config"),
             REGISTRIES_CONFIG_PATH=str(self.home / "registries.conf"),
-            REGISTRY_AUTH_FILE=str(self.home / "auth.json"),
+            REGISTRY_AUTH_FILE=str(self.authfile),
             TMPDIR=str(self.home),
             NO_PROXY="127.0.0.1",
         )
         return env
 
+    @property
+    def authfile(self) -> Path:
+        """The containers auth file `skopeo login` writes and every command reads."""
+        return self.home / "auth.json"
+
+    def login(self, host: str, login: Login, *options: str) -> str:
+        """`skopeo login` with the secret on standard input, as a script would; its output."""
+        done = self.run(
+            "login",
+            "--tls-verify=false",
+            *options,
+            "--username",
+            login.name,
+            "--password-stdin",
+            host,
+            stdin=login.secret.encode(),
+        )
+        return done.stdout.decode()
+
     def run(
-        self, *args: str, check: bool = True, timeout: float = SKOPEO_TIMEOUT
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = SKOPEO_TIMEOUT,
+        stdin: bytes | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         """`skopeo <args>`. Fails the test (with stderr) when skopeo fails and `check`."""
         command = [
@@ -89,7 +156,7 @@ class Skopeo:
                 env=self.env(),
                 capture_output=True,
                 timeout=timeout + 10,
-                stdin=subprocess.DEVNULL,
+                input=stdin if stdin is not None else b"",
             )
         except subprocess.TimeoutExpired as exc:
             pytest.fail(f"skopeo timed out after {timeout}s: {' '.join(command)}\n{exc.stderr!r}")
@@ -101,9 +168,11 @@ class Skopeo:
             )
         return done
 
-    def copy(self, source: str, dest: str, *options: str) -> None:
+    def copy(
+        self, source: str, dest: str, *options: str, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
         """`skopeo copy` with TLS verification off on both sides (plain HTTP on loopback)."""
-        self.run(
+        return self.run(
             "copy",
             "--src-tls-verify=false",
             "--dest-tls-verify=false",
@@ -112,19 +181,33 @@ class Skopeo:
             *options,
             source,
             dest,
+            check=check,
         )
 
-    def inspect_raw(self, image: str) -> bytes:
-        return self.run("inspect", "--tls-verify=false", "--raw", image).stdout
+    def inspect_raw(self, image: str, *options: str) -> bytes:
+        return self.run("inspect", "--tls-verify=false", "--raw", *options, image).stdout
 
     def inspect(self, image: str, *options: str) -> dict[str, object]:
         return json.loads(self.run("inspect", "--tls-verify=false", *options, image).stdout)
 
 
 @pytest.fixture(scope="session")
-def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+def skopeo(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_registry: CargoholdServer, people: People
+) -> Skopeo:
+    """skopeo signed in to the clients' server as the developer (`skopeo login`, which keeps
+    the name and password in its auth file)."""
     _require(SKOPEO, "skopeo")
-    return Skopeo(tmp_path_factory.mktemp("skopeo-home")).setup()
+    tool = Skopeo(tmp_path_factory.mktemp("skopeo-home")).setup()
+    tool.login(sqlite_registry.host, people.developer)
+    return tool
+
+
+@pytest.fixture(scope="session")
+def anonymous_skopeo(tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+    """skopeo with an empty auth file: anonymous unless a command is given credentials."""
+    _require(SKOPEO, "skopeo")
+    return Skopeo(tmp_path_factory.mktemp("skopeo-anonymous")).setup()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,11 @@
 """buildah (Debian) against cargohold: Dockerfile builds, pushes and a two-platform list.
 
 buildah runs as root with vfs storage and chroot isolation, in storage and config
-directories of its own (HOME, registries.conf, storage.conf and the signature policy
-all point into a temporary directory), so nothing on the host is read or changed.
+directories of its own (HOME, registries.conf, storage.conf, the signature policy and the
+auth file all point into a temporary directory), so nothing on the host is read or changed.
+
+buildah signs in as its users do: `buildah login --password-stdin` (the developer, kept in
+the containers auth file) or `--creds` on each command (a CI robot).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.clients.conftest import CI, TEAM, People
 from tests.support.accesslog import access_log
 from tests.support.busybox import write_rootfs_context
 from tests.support.dockerd import (
@@ -87,8 +91,13 @@ class Buildah:
             "vfs",
         ]
 
-    def __call__(self, *args: str, timeout: float = 300) -> str:
-        return run([*self.base, *args], timeout=timeout, env=self.env).stdout
+    def __call__(self, *args: str, timeout: float = 300, stdin: str = "") -> str:
+        return run([*self.base, *args], timeout=timeout, env=self.env, stdin=stdin).stdout
+
+    @property
+    def auths(self) -> dict[str, object]:
+        """The hosts the auth file holds credentials for."""
+        return json.loads((self.root / "auth.json").read_text())["auths"]  # type: ignore[no-any-return]
 
     def bud(self, context: Path, tag: str, *extra: str) -> str:
         return self(
@@ -144,11 +153,23 @@ def _manifest(http: httpx.Client, repo: str, reference: str) -> httpx.Response:
     return response
 
 
-def test_buildah_dockerfile_build_and_push(
-    buildah: Buildah, sqlite_registry: CargoholdServer, tmp_path: Path
+def test_buildah_login_then_dockerfile_build_and_push(
+    buildah: Buildah, sqlite_registry: CargoholdServer, people: People, tmp_path: Path
 ) -> None:
     host = sqlite_registry.host
-    prefix = f"buildah/{uuid.uuid4().hex[:8]}"
+    prefix = f"{TEAM}/buildah-{uuid.uuid4().hex[:8]}"
+    developer = people.developer
+    login = buildah(
+        "login",
+        "--tls-verify=false",
+        "--username",
+        developer.name,
+        "--password-stdin",
+        host,
+        stdin=developer.secret,
+    )
+    assert "Login Succeeded" in login
+    assert host in buildah.auths
     base = f"{host}/{prefix}/busybox-base:1"
     app = f"{host}/{prefix}/app:single"
 
@@ -187,18 +208,20 @@ def test_buildah_dockerfile_build_and_push(
         assert config["config"]["Cmd"] == ["/bin/cat", "/etc/message"]
 
 
-def test_buildah_two_platform_manifest_list(
-    buildah: Buildah, sqlite_registry: CargoholdServer, tmp_path: Path
+def test_buildah_two_platform_manifest_list_pushed_by_a_ci_robot(
+    buildah: Buildah, sqlite_registry: CargoholdServer, people: People, tmp_path: Path
 ) -> None:
     host = sqlite_registry.host
-    repo = f"buildah/{uuid.uuid4().hex[:8]}/multiarch"
+    repo = f"{CI}/buildah-{uuid.uuid4().hex[:8]}/multiarch"
     base = f"{host}/{repo}-base:1"
+    creds = ("--creds", people.ci.creds)
+    assert buildah.auths == {}  # nothing but --creds signs in here
 
     # The amd64 image starts from a base pulled from cargohold and runs a step.
     base_context = write_rootfs_context(tmp_path / "base")
     (base_context / "Dockerfile").write_text("FROM scratch\nCOPY bin/ /bin/\nENV PATH=/bin\n")
     buildah.bud(base_context, base)
-    buildah("push", "--tls-verify=false", base)
+    buildah("push", "--tls-verify=false", *creds, base)
     buildah("rmi", base)
     amd64_context = tmp_path / "amd64"
     amd64_context.mkdir()
@@ -207,7 +230,7 @@ def test_buildah_two_platform_manifest_list(
         'RUN echo "amd64 built on $(uname -m)" > /message\n'
         'CMD ["/bin/cat", "/message"]\n'
     )
-    buildah.bud(amd64_context, f"{host}/{repo}:amd64", "--platform", "linux/amd64")
+    buildah.bud(amd64_context, f"{host}/{repo}:amd64", "--platform", "linux/amd64", *creds)
 
     # The arm64 image runs nothing (no emulation here): FROM scratch and a COPY.
     arm64_context = tmp_path / "arm64"
@@ -229,6 +252,7 @@ def test_buildah_two_platform_manifest_list(
         "push",
         "--all",
         "--tls-verify=false",
+        *creds,
         "cargohold-multiarch",
         f"docker://{host}/{repo}:multi",
     )

@@ -4,6 +4,9 @@ A private containerd pulls a two-platform index from cargohold, tags it into ano
 repository of the same registry and pushes it: containerd remembers where each blob
 came from (distribution-source labels) and mounts them across repositories
 (`POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>`) instead of uploading.
+
+ctr signs in with `--user name:password`: containerd asks the token endpoint with the OAuth2
+POST (`grant_type=password`) for each scope it needs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.clients.conftest import TEAM, People
 from tests.support.accesslog import Entry, access_log, wait_for_entries
 from tests.support.busybox import push_seed_index, seed_index
 from tests.support.dockerd import ContainerdDaemon
@@ -42,22 +46,30 @@ def containerd() -> Iterator[ContainerdDaemon]:
 
 
 def test_ctr_pull_retag_push_mounts_blobs(
-    containerd: ContainerdDaemon, sqlite_registry: CargoholdServer
+    containerd: ContainerdDaemon, sqlite_registry: CargoholdServer, people: People
 ) -> None:
     host = sqlite_registry.host
     run_id = uuid.uuid4().hex[:8]
-    source_repo, target_repo = f"ctr/{run_id}/source", f"ctr/{run_id}/copy"
+    source_repo, target_repo = f"{TEAM}/ctr-{run_id}/source", f"{TEAM}/ctr-{run_id}/copy"
     marker = f"seed {uuid.uuid4().hex}"
     seed = seed_index(marker)
-    push_seed_index(sqlite_registry.url, source_repo, "v1", seed, sqlite_registry.admin_auth)
+    user = ("--user", people.developer.creds)
+    push_seed_index(sqlite_registry.url, source_repo, "v1", seed, people.developer_token.auth)
     source, target = f"{host}/{source_repo}:v1", f"{host}/{target_repo}:v1"
 
-    containerd.ctr("images", "pull", "--plain-http", "--all-platforms", source)
+    log_start = len(access_log(sqlite_registry))
+    containerd.ctr("images", "pull", "--plain-http", "--all-platforms", *user, source)
     listed = containerd.ctr("images", "ls", "-q")
     assert source in listed.split()
+    token_requests = {
+        (e["method"], e["status"])
+        for e in access_log(sqlite_registry)[log_start:]
+        if e["path"] == "/auth/token"
+    }
+    assert token_requests == {("POST", 200)}, token_requests
     containerd.ctr("images", "tag", source, target)
     log_start = len(access_log(sqlite_registry))
-    containerd.ctr("images", "push", "--plain-http", target)
+    containerd.ctr("images", "push", "--plain-http", *user, target)
 
     # Every blob went across by mount; nothing was uploaded.
     blob_count = len({b.digest for b in seed.blobs})
@@ -108,7 +120,7 @@ def test_ctr_pull_retag_push_mounts_blobs(
     # A second namespace has no content yet: it pulls the copy from the target
     # repository and runs the amd64 image (network namespace with loopback only).
     log_start = len(access_log(sqlite_registry))
-    containerd.ctr("images", "pull", "--plain-http", target, namespace="verify")
+    containerd.ctr("images", "pull", "--plain-http", *user, target, namespace="verify")
 
     amd64 = next(i for i in seed.images if i.platform["architecture"] == "amd64")
     wanted = {amd64.config.digest, amd64.layer.digest}

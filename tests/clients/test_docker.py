@@ -1,20 +1,29 @@
-"""Docker Engine (Debian docker.io) against cargohold: build, push, pull and run.
+"""Docker Engine (Debian docker.io) against cargohold: login, build, push, pull and run.
 
 A private dockerd (vfs, no bridge, no iptables) uses cargohold as an insecure
 registry on loopback. The base image is made here from the static busybox and pushed
 first; a multi-stage build then pulls it from cargohold through BuildKit.
+
+docker signs in as its users do: `docker login --password-stdin` gets a refresh token from
+the token endpoint (`offline_token=true`) and keeps it in config.json as `identitytoken`
+instead of the password; later pushes and pulls trade it for registry tokens with the OAuth2
+POST (`grant_type=refresh_token`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.clients.conftest import CI, OTHER, PUBLIC, TEAM, People
 from tests.support.accesslog import access_log
 from tests.support.busybox import write_rootfs_context
 from tests.support.dockerd import DockerDaemon
@@ -33,11 +42,41 @@ def dockerd(sqlite_registry: CargoholdServer) -> Iterator[DockerDaemon]:
         daemon.stop()
 
 
-def test_docker_build_push_pull_run(
-    dockerd: DockerDaemon, sqlite_registry: CargoholdServer, tmp_path: Path
+def _audited_logins(server: CargoholdServer, actor: str, since: str) -> list[dict[str, Any]]:
+    """The actor's `login` entries since a time, once the server has written them (pulls and
+    logins are written in batches, every `pull_flush_seconds`)."""
+    deadline = time.monotonic() + 30
+    with server.client(timeout=30) as admin:
+        while True:
+            events = admin.get(
+                "/api/v1/audit", params={"actor": actor, "action": "login", "since": since}
+            ).json()["events"]
+            if events or time.monotonic() > deadline:
+                return events  # type: ignore[no-any-return]
+            time.sleep(0.5)
+
+
+def _busybox_image(dockerd: DockerDaemon, tag: str, context: Path) -> None:
+    write_rootfs_context(context)
+    (context / "Dockerfile").write_text('FROM scratch\nCOPY bin/ /bin/\nCMD ["/bin/sh"]\n')
+    dockerd.docker("build", "--network", "none", "-t", tag, str(context), timeout=300)
+
+
+def test_docker_login_keeps_a_refresh_token_and_builds_pushes_pulls_runs(
+    dockerd: DockerDaemon, sqlite_registry: CargoholdServer, people: People, tmp_path: Path
 ) -> None:
     host = sqlite_registry.host
-    prefix = f"docker/{uuid.uuid4().hex[:8]}"
+    prefix = f"{TEAM}/docker-{uuid.uuid4().hex[:8]}"
+
+    # 0. Sign in as the developer with the password; docker keeps a refresh token instead.
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+    developer = people.developer
+    log_start = len(access_log(sqlite_registry))
+    assert "Login Succeeded" in dockerd.login(host, developer.name, developer.secret)
+    entry = dockerd.config["auths"][host]
+    assert entry["identitytoken"].startswith("chrt_")
+    assert base64.b64decode(entry["auth"]).decode() == f"{developer.name}:"
+    assert developer.secret not in json.dumps(dockerd.config)
     base = f"{host}/{prefix}/busybox-base:1"
     app = f"{host}/{prefix}/multistage:1"
 
@@ -109,3 +148,78 @@ def test_docker_build_push_pull_run(
     assert f"{host}/{prefix}/multistage@{pushed_digest}" in json.loads(repo_digests)
     output = dockerd.docker("run", "--rm", "--network", "none", app, timeout=120)
     assert output == "built on Linux\nhello from cargohold\n"
+
+    # The password went to the token endpoint once, for `docker login` (a GET with
+    # offline_token=true). Every push and pull after it got its registry tokens with the
+    # refresh token: the OAuth2 POST, audited as logins of the developer by refresh token.
+    # (BuildKit first tries a GET with the refresh token as a nameless Basic password, which
+    # is refused as malformed without counting as a failed login, then POSTs.)
+    token_requests = [
+        (e["method"], e["status"])
+        for e in access_log(sqlite_registry)[log_start:]
+        if e["path"] == "/auth/token"
+    ]
+    assert token_requests.count(("GET", 200)) == 1, token_requests
+    assert ("POST", 200) in token_requests
+    assert set(token_requests) <= {("GET", 200), ("POST", 200), ("GET", 401)}, token_requests
+    methods = {
+        (e["method"], e["result"]) for e in _audited_logins(sqlite_registry, developer.name, since)
+    }
+    assert ("refresh", "ok") in methods
+    assert ("password", "ok") in methods  # docker login itself
+
+
+def test_a_ci_robot_logs_in_and_pushes_to_its_project_only(
+    dockerd: DockerDaemon, sqlite_registry: CargoholdServer, people: People, tmp_path: Path
+) -> None:
+    """The CI step `echo $SECRET | docker login -u 'robot$ci' --password-stdin` then `docker
+    push`: the robot's refresh token gets tokens for its project, and none for another's."""
+    host = sqlite_registry.host
+    run_id = uuid.uuid4().hex[:8]
+    ours, theirs = f"{host}/{CI}/{run_id}/app:1", f"{host}/{OTHER}/{run_id}/app:1"
+    _busybox_image(dockerd, ours, tmp_path / "context")
+    dockerd.docker("tag", ours, theirs)
+
+    assert "Login Succeeded" in dockerd.login(host, people.ci.name, people.ci.secret)
+    assert dockerd.config["auths"][host]["identitytoken"].startswith("chrt_")
+    assert people.ci.secret not in json.dumps(dockerd.config)
+    dockerd.docker("push", ours, timeout=300)
+    with sqlite_registry.client(timeout=30) as admin:
+        assert admin.get(f"/v2/{CI}/{run_id}/app/tags/list").json()["tags"] == ["1"]
+
+    refused = dockerd.attempt("push", theirs, timeout=300)
+    assert refused.returncode != 0
+    assert "denied: requested access to the resource is denied" in refused.stderr
+    with sqlite_registry.client(timeout=30) as admin:
+        assert admin.get(f"/v2/{OTHER}/{run_id}/app/tags/list").status_code == 404
+
+
+def test_an_expired_robot_cannot_log_in(
+    dockerd: DockerDaemon, sqlite_registry: CargoholdServer, people: People
+) -> None:
+    name = f"robot$expired-{uuid.uuid4().hex[:8]}"
+    expired = people.accounts.robot(name, {CI: ("pull", "push")}, days_ago=31)
+    before = dockerd.config
+
+    refused = dockerd.login(sqlite_registry.host, expired.name, expired.secret, check=False)
+    assert "unauthorized: the credentials were not accepted" in refused
+    assert "Login Succeeded" not in refused
+    assert dockerd.config == before  # nothing kept for it
+
+
+def test_a_push_without_login_is_told_to_sign_in(
+    dockerd: DockerDaemon, sqlite_registry: CargoholdServer, tmp_path: Path
+) -> None:
+    """docker shows the words of the challenge's error_description (its blob HEAD's 401 has
+    no body): an anonymous push is told that it needs to sign in."""
+    host = sqlite_registry.host
+    image = f"{host}/{PUBLIC}/{uuid.uuid4().hex[:8]}/app:1"
+    _busybox_image(dockerd, image, tmp_path / "context")
+    dockerd.docker("logout", host)
+
+    refused = dockerd.attempt("push", image, timeout=300)
+    assert refused.returncode != 0
+    assert (
+        "denied: authentication required: anonymous access allows only pulls from public projects"
+        in refused.stderr
+    )

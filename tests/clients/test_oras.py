@@ -3,11 +3,18 @@
 Artifacts (SBOMs, signatures, Helm charts...) are pushed as OCI image manifests whose
 layers are arbitrary files; a referrer names the manifest it is about in `subject`, and
 `GET /v2/<name>/referrers/<digest>` is how a verifier finds it.
+
+The SDK signs in as the developer, with a personal access token (`Registry.auth.set_basic_auth`).
+Its `basic` backend answers each 401 with those Basic credentials, which /v2/ accepts; its
+`token` backend follows the challenge to /auth/token and sends the registry token as Bearer,
+but keeps its first token for every later scope (it asks again only after a 403), so it can
+pull with tokens but not push after a pull-scoped request: pushes here use `basic`.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +23,8 @@ import oras.oci
 import oras.provider
 import pytest
 
+from tests.clients.conftest import PUBLIC, TEAM, People
+from tests.support.accesslog import access_log, wait_for_entries
 from tests.support.images import OCI_INDEX, OCI_MANIFEST, sha256
 from tests.support.server import CargoholdServer
 
@@ -31,11 +40,21 @@ PAYLOAD = b"cargohold artifact\r\n\x00\x01\xfe\xff" + bytes(range(256)) * 8 + b"
 
 
 @pytest.fixture
-def oras_registry(sqlite_registry: CargoholdServer) -> Iterator[oras.provider.Registry]:
-    registry = oras.provider.Registry(hostname=sqlite_registry.host, insecure=True)
-    registry.session.trust_env = False  # loopback only, whatever proxies the host sets
+def oras_registry(
+    sqlite_registry: CargoholdServer, people: People
+) -> Iterator[oras.provider.Registry]:
+    """The SDK with Basic credentials: the developer's personal access token."""
+    registry = _sdk(sqlite_registry, "basic")
+    token = people.developer_token
+    registry.auth.set_basic_auth(token.name, token.secret)
     yield registry
     registry.session.close()
+
+
+def _sdk(server: CargoholdServer, backend: str) -> oras.provider.Registry:
+    registry = oras.provider.Registry(hostname=server.host, insecure=True, auth_backend=backend)
+    registry.session.trust_env = False  # loopback only, whatever proxies the host sets
+    return registry
 
 
 def _manifest(registry: CargoholdServer, repo: str, reference: str) -> httpx.Response:
@@ -116,6 +135,53 @@ def test_push_and_pull_an_artifact_with_annotations(
         assert (out / "notes.txt").read_bytes() == notes.read_bytes()
 
 
+def test_the_token_backend_pulls_with_registry_tokens(
+    oras_registry: oras.provider.Registry,
+    sqlite_registry: CargoholdServer,
+    people: People,
+    tmp_path: Path,
+) -> None:
+    """Signed in (a personal access token for the token endpoint) from a private project, and
+    anonymously from a public one."""
+    host = sqlite_registry.host
+    artifact = tmp_path / "payload.bin"
+    artifact.write_bytes(PAYLOAD)
+    private, public = f"{TEAM}/oras-{uuid.uuid4().hex[:8]}", f"{PUBLIC}/oras-{uuid.uuid4().hex[:8]}"
+    for repository in (private, public):
+        oras_registry.push(
+            target=f"{host}/{repository}:v1",
+            files=[str(artifact)],
+            disable_path_validation=True,
+            quiet=True,
+        )
+
+    # Signed in: the challenge, a token from /auth/token, then Bearer.
+    signed_in = _sdk(sqlite_registry, "token")
+    token = people.developer_token
+    signed_in.auth.set_basic_auth(token.name, token.secret)
+    log_start = len(access_log(sqlite_registry))
+    files = signed_in.pull(target=f"{host}/{private}:v1", outdir=str(tmp_path / "private"))
+    assert [Path(f).read_bytes() for f in files] == [PAYLOAD]
+    entries = wait_for_entries(
+        sqlite_registry,
+        lambda entries: any(e["path"] == "/auth/token" for e in entries),
+        since=log_start,
+    )
+    assert [(e["method"], e["status"]) for e in entries if e["path"] == "/auth/token"] == [
+        ("GET", 200)
+    ]
+    signed_in.session.close()
+
+    # Anonymous: a public project answers without any challenge.
+    anonymous = _sdk(sqlite_registry, "token")
+    files = anonymous.pull(target=f"{host}/{public}:v1", outdir=str(tmp_path / "public"))
+    assert [Path(f).read_bytes() for f in files] == [PAYLOAD]
+    # Without credentials the private one is refused.
+    with pytest.raises(ValueError, match="Unauthorized"):
+        anonymous.pull(target=f"{host}/{private}:v1", outdir=str(tmp_path / "refused"))
+    anonymous.session.close()
+
+
 def test_push_and_pull_a_directory_artifact(
     oras_registry: oras.provider.Registry,
     sqlite_registry: CargoholdServer,
@@ -141,6 +207,7 @@ def test_push_and_pull_a_directory_artifact(
 def test_referrers_find_artifacts_that_name_a_subject(
     oras_registry: oras.provider.Registry,
     sqlite_registry: CargoholdServer,
+    people: People,
     repo: str,
     tmp_path: Path,
 ) -> None:
@@ -217,7 +284,7 @@ def test_referrers_find_artifacts_that_name_a_subject(
         f"{sqlite_registry.url}/v2/{repo}/manifests/{signature_digest}",
         content=signature_bytes,
         headers={"Content-Type": OCI_MANIFEST},
-        auth=sqlite_registry.admin_auth,
+        auth=people.developer_token.auth,
         timeout=30,
     )
     assert put.status_code == 201, put.text
@@ -263,7 +330,7 @@ def test_referrers_find_artifacts_that_name_a_subject(
     # A deleted referrer is no longer listed.
     deleted = httpx.delete(
         f"{sqlite_registry.url}/v2/{repo}/manifests/{sbom_digest}",
-        auth=sqlite_registry.admin_auth,
+        auth=people.developer_token.auth,
         timeout=30,
     )
     assert deleted.status_code == 202

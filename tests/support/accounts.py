@@ -42,6 +42,12 @@ class Login:
     def auth(self) -> httpx.BasicAuth:
         return httpx.BasicAuth(self.name, self.secret)
 
+    @property
+    def creds(self) -> str:
+        """`name:secret`, as clients take it on their command line (skopeo --creds, buildah
+        --creds, ctr --user)."""
+        return f"{self.name}:{self.secret}"
+
 
 class Accounts:
     def __init__(self, server: CargoholdServer) -> None:

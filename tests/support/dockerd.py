@@ -13,6 +13,7 @@ first on PATH.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tests.support.processes import children_by_parent
 
@@ -54,10 +56,12 @@ def run(
     cwd: Path | None = None,
     check: bool = True,
     log: Path | None = None,
+    stdin: str = "",
 ) -> subprocess.CompletedProcess[str]:
     """Run a client command with a timeout; on failure the error shows its output.
 
-    `log` is a daemon's log file whose tail joins the error message.
+    `log` is a daemon's log file whose tail joins the error message; `stdin` is what the
+    command reads (a password for `--password-stdin`), nothing by default.
     """
     try:
         result = subprocess.run(
@@ -67,7 +71,7 @@ def run(
             timeout=timeout,
             env=dict(env) if env is not None else None,
             cwd=cwd,
-            stdin=subprocess.DEVNULL,
+            input=stdin,
         )
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(
@@ -339,6 +343,27 @@ class DockerDaemon(_Daemon):
         return run(
             [DOCKER, *args], timeout=timeout, env=self.env, cwd=cwd, log=self.log_path
         ).stdout
+
+    def attempt(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """`docker <args>` that may fail: its exit status and output, for the test to judge."""
+        return run([DOCKER, *args], timeout=timeout, env=self.env, check=False)
+
+    def login(self, host: str, name: str, secret: str, check: bool = True) -> str:
+        """`docker login` with the secret on standard input, as a CI step does; its output."""
+        done = run(
+            [DOCKER, "login", "--username", name, "--password-stdin", host],
+            timeout=120,
+            env=self.env,
+            log=self.log_path,
+            check=check,
+            stdin=secret,
+        )
+        return done.stdout + done.stderr
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The docker CLI's config.json (where `docker login` keeps what it signs in with)."""
+        return json.loads((self.client_config / "config.json").read_text())  # type: ignore[no-any-return]
 
     def _before_stop(self) -> None:
         running = run([DOCKER, "ps", "-aq"], timeout=15, env=self.env, check=False)

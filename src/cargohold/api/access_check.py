@@ -15,7 +15,8 @@ and the Grant beside it, then decides. The answers: no credentials and not allow
 challenge (on /v2/ the token flow's `Bearer realm=...,service=...,scope=...`; on the admin API
 `Basic realm="cargohold"`); credentials refused or malformed, 401; throttled or locked, 429
 with Retry-After; allowed credentials that do not allow this, 403, except a registry token on
-/v2/, which gets 401 naming the scope it lacks, so the client fetches a wider one.
+/v2/, which gets 401 naming the scope it lacks, so the client fetches a wider one (with an
+error_description the client shows if the wider one allows no more).
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ GRANT_KEY = "cargohold.grant"
 # The admin API's challenge: it takes the same credentials, but a client of it is a person or
 # a script with a password, a personal access token or a robot secret, not the token flow.
 ADMIN_CHALLENGE = BASIC_CHALLENGE["WWW-Authenticate"]
+# A refusal's words (fixed: a challenge's error_description is a quoted string, RFC 6750 3).
+DENIED = "requested access to the resource is denied"
+SIGN_IN_FIRST = "authentication required: anonymous access allows only pulls from public projects"
 
 
 @dataclass(frozen=True)
@@ -260,13 +264,19 @@ class AccessCheck:
         if not grant.signed_in:
             return self._unauthorized(request, need)
         if grant.token is not None and _on_registry(request):
-            return self._unauthorized(
-                request, need, "token does not allow this", "insufficient_scope"
-            )
-        return Denied("requested access to the resource is denied")
+            # The challenge's error_description is what docker, skopeo and containerd show
+            # (as `denied: ...`): the only words a client gets with a HEAD's bodiless 401.
+            described = DENIED if grant.token.subject else SIGN_IN_FIRST
+            return self._unauthorized(request, need, described, "insufficient_scope", described)
+        return Denied(DENIED)
 
     def _unauthorized(
-        self, request: Request, need: Need, message: str | None = None, error: str = ""
+        self,
+        request: Request,
+        need: Need,
+        message: str | None = None,
+        error: str = "",
+        description: str = "",
     ) -> Unauthorized:
         if not _on_registry(request):
             return Unauthorized(message, headers={"WWW-Authenticate": ADMIN_CHALLENGE})
@@ -276,6 +286,8 @@ class AccessCheck:
             challenge += f',scope="{scope}"'
         if error:
             challenge += f',error="{error}"'
+        if description:
+            challenge += f',error_description="{description}"'
         return Unauthorized(message, headers={"WWW-Authenticate": challenge})
 
     def _realm(self, request: Request) -> str:
