@@ -110,7 +110,9 @@ class AdminClient:
         except (ValueError, KeyError, IndexError, TypeError):
             code, message = "", ""
         credential = self._auth.credential
-        if response.status_code == 401:
+        # A registry token that lacks the action is a 401 naming the scope it needed.
+        lacking = 'error="insufficient_scope"' in response.headers.get("www-authenticate", "")
+        if response.status_code == 401 and not lacking:
             if credential is None:
                 said = "not signed in"
             else:
@@ -118,7 +120,7 @@ class AdminClient:
             raise ClientError(
                 f"{self.base}{path}: {said}; {login_hint(self.base)}", code or "UNAUTHORIZED"
             )
-        if code and message != ACCESS_DENIED:
+        if code and message != ACCESS_DENIED and not lacking:
             return
         who = f"the account {credential.name!r}" if credential and credential.name else "you"
         said = f"{self.base}{path}: DENIED: {who} may not do this"
