@@ -140,12 +140,28 @@ def test_login_saves_a_refresh_token_that_later_commands_use(
 def test_a_refresh_token_does_not_reach_the_admin_only_routes(
     server: CargoholdServer, accounts: Accounts, home: dict[str, str]
 ) -> None:
-    """The server takes registry tokens for registry actions only: an admin signed in with a
-    refresh token is told how to run the admin commands."""
+    """The admin API takes registry tokens for repository actions only: an admin signed in
+    with a refresh token is told how to run the admin commands, and can."""
     accounts.user("operator", PASSWORD, system_admin=True)
     assert _login(server, home, "operator").returncode == 0
     info = _run(home, "info", "--registry", server.url)
-    _one_line_error(info, "DENIED", "refresh token", "CARGOHOLD_USERNAME")
+    _one_line_error(info, "DENIED", f"cargohold login --save-password {server.host}")
+
+    saved = _run(
+        home,
+        "login",
+        "--save-password",
+        server.host,
+        "-u",
+        "operator",
+        "--password-stdin",
+        stdin=PASSWORD,
+    )
+    assert saved.returncode == 0, saved.stderr
+    assert "Your password will be stored unencrypted" in saved.stderr
+    entry = json.loads(_auth_file(home).read_text())["auths"][server.host]
+    assert entry == {"auth": base64.b64encode(f"operator:{PASSWORD}".encode()).decode()}
+    assert _run(home, "info", "--registry", server.url).returncode == 0
 
 
 def test_logout_removes_the_login_and_revokes_its_refresh_token(

@@ -102,6 +102,7 @@ class AdminClient:
     def _raise_refused(self, response: httpx.Response, path: str) -> None:
         """A 401 or a 403 of the access check, told as what to do about it (a 403 of a
         policy, such as an immutable tag, keeps the server's words)."""
+        from cargohold.cli.auth_files import server_host
         from cargohold.cli.server_auth import login_hint
 
         try:
@@ -126,8 +127,9 @@ class AdminClient:
         said = f"{self.base}{path}: DENIED: {who} may not do this"
         if credential is not None and credential.identity_token and path.startswith("/api/"):
             said += (
-                " (signed in with a refresh token, which this server accepts for registry "
-                "actions only; for admin commands set CARGOHOLD_USERNAME and CARGOHOLD_PASSWORD)"
+                " (signed in with a refresh token, which the admin API takes for repository "
+                f"actions only: run `cargohold login --save-password {server_host(self.base)}`, "
+                "or set CARGOHOLD_USERNAME and CARGOHOLD_PASSWORD)"
             )
         raise ClientError(said, "DENIED")
 

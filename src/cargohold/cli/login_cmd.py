@@ -146,6 +146,14 @@ def login(
     force: Annotated[
         bool, typer.Option("--force", help="Accept a password given with --password.")
     ] = False,
+    save_password: Annotated[
+        bool,
+        typer.Option(
+            "--save-password",
+            help="Save the password (better: a personal access token or robot secret) instead "
+            "of a refresh token: the admin commands need it.",
+        ),
+    ] = False,
     authfile: AuthFileOption = None,
 ) -> None:
     """Sign in to a server and save the credentials for later commands (and podman, skopeo,
@@ -154,6 +162,8 @@ def login(
     host = server_host(base)
     username, secret = _password(username, password, password_stdin, force)
     refresh_token = _sign_in(base, username, secret, verify=not base.startswith("http://"))
+    if save_password:
+        refresh_token = None
     path = authfile or login_file()
     entry = encode_entry(username, refresh_token or secret, identity_token=bool(refresh_token))
     try:
@@ -171,16 +181,18 @@ def login(
 
 
 def _revoke(base: str, refresh_token: str) -> str | None:
-    """Revoke the refresh token at the server; a reason when that did not happen."""
+    """Revoke the refresh token at the server (`/auth/revoke` beside its token endpoint); a
+    reason when that did not happen."""
     import httpx
 
+    from cargohold.cli.server_auth import CLIENT_ID, discover
+
     try:
-        response = httpx.post(
-            f"{base}/auth/revoke",
-            data={"token": refresh_token, "client_id": "cargohold"},
-            timeout=TIMEOUT_SECONDS,
-            verify=not base.startswith("http://"),
-        )
+        with httpx.Client(verify=not base.startswith("http://"), timeout=TIMEOUT_SECONDS) as http:
+            challenge = discover(http, base)
+            realm = challenge.realm if challenge else f"{base}/auth/token"
+            endpoint = realm.rsplit("/", 1)[0] + "/revoke"
+            response = http.post(endpoint, data={"token": refresh_token, "client_id": CLIENT_ID})
     except httpx.HTTPError as exc:
         return f"cannot reach {base}: {type(exc).__name__}"
     return None if response.status_code == 200 else f"HTTP {response.status_code}"
