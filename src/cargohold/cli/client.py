@@ -41,13 +41,16 @@ class ClientError(Exception):
         self.code = code
 
 
+def base_url(registry: str) -> str:
+    """The server's URL without a trailing slash; a bare HOST:PORT is plain HTTP."""
+    return (registry if "://" in registry else f"http://{registry}").rstrip("/")
+
+
 class AdminClient:
     def __init__(self, registry: str, timeout: float = 30.0) -> None:
         import httpx
 
-        if "://" not in registry:
-            registry = f"http://{registry}"
-        self.base = registry.rstrip("/")
+        self.base = base_url(registry)
         # Plain HTTP never does TLS (redirects are not followed), so skip loading the CA bundle:
         # a third of a short command's start-up.
         plain = self.base.startswith("http://")

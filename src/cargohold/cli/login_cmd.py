@@ -24,7 +24,7 @@ from cargohold.cli.auth_files import (
     server_host,
     store_entry,
 )
-from cargohold.cli.client import DEFAULT_REGISTRY
+from cargohold.cli.client import DEFAULT_REGISTRY, base_url
 from cargohold.cli.common import fail
 from cargohold.cli.credentials import auth_files, login_file
 
@@ -53,10 +53,6 @@ PASSWORD_WARNING = "WARNING! Using --password via the CLI is insecure. Use --pas
 TIMEOUT_SECONDS = 30.0
 
 
-def _base(server: str) -> str:
-    return (server if "://" in server else f"http://{server}").rstrip("/")
-
-
 def _password(
     username: str | None, password: str | None, password_stdin: bool, force: bool
 ) -> tuple[str, str]:
@@ -73,10 +69,14 @@ def _password(
         if not username:
             raise fail("--password-stdin needs --username")
         password = sys.stdin.readline().rstrip("\r\n")
-    if not username:
-        username = typer.prompt("Username", err=True).strip()
-    if password is None:
-        password = typer.prompt("Password", hide_input=True, err=True)
+    try:
+        if not username:
+            username = typer.prompt("Username", err=True).strip()
+        if password is None:
+            password = typer.prompt("Password", hide_input=True, err=True)
+    except typer.Abort:  # standard input closed, or ^C
+        typer.echo(err=True)  # end the prompt's line
+        raise fail("no user name and password given (-u NAME --password-stdin)") from None
     if not username or not password:
         raise fail("a user name and a password are needed")
     return username, password
@@ -158,7 +158,7 @@ def login(
 ) -> None:
     """Sign in to a server and save the credentials for later commands (and podman, skopeo,
     docker)."""
-    base = _base(server)
+    base = base_url(server)
     host = server_host(base)
     username, secret = _password(username, password, password_stdin, force)
     refresh_token = _sign_in(base, username, secret, verify=not base.startswith("http://"))
@@ -200,7 +200,7 @@ def _revoke(base: str, refresh_token: str) -> str | None:
 
 def logout(server: ServerArgument = DEFAULT_REGISTRY, authfile: AuthFileOption = None) -> None:
     """Remove a server's saved credentials (its refresh token is revoked at the server)."""
-    base = _base(server)
+    base = base_url(server)
     host = server_host(base)
     path = authfile or login_file()
     try:

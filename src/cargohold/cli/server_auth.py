@@ -108,8 +108,10 @@ class ServerAuth(httpx.Auth):
         self._timeout = timeout
         self._looked_up = False
         self.credential: Credential | None = None
+        self._discovered = False
         self._challenge: Challenge | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._pullable: str | None = None
 
     def _lookup(self) -> Credential | None:
         if not self._looked_up:
@@ -150,7 +152,9 @@ class ServerAuth(httpx.Auth):
 
     def _pullable_scope(self, credential: Credential) -> str:
         """Pull on every repository the catalog lists for the caller (what a listing of the
-        admin API shows someone signed in with a password)."""
+        admin API shows someone signed in with a password), listed once per command."""
+        if self._pullable is not None:
+            return self._pullable
         token = self._token(credential, CATALOG_SCOPE)
         names: list[str] = []
         url: str | None = f"{self.base}/v2/_catalog?n={CATALOG_PAGE}"
@@ -167,7 +171,8 @@ class ServerAuth(httpx.Auth):
                     raise ClientError(f"{self.base}/v2/_catalog: {exc}") from None
                 following = response.links.get("next", {}).get("url")
                 url = str(response.url.join(following)) if following else None
-        return " ".join(f"repository:{name}:pull" for name in names)
+        self._pullable = " ".join(f"repository:{name}:pull" for name in names)
+        return self._pullable
 
     def _token(self, credential: Credential, scope: str) -> str:
         """A registry token for the scope (from the cache while it lasts); empty when the
@@ -177,8 +182,9 @@ class ServerAuth(httpx.Auth):
             return cached[0]
         with httpx.Client(verify=self._verify, timeout=self._timeout) as http:
             try:
-                if self._challenge is None:
+                if not self._discovered:
                     self._challenge = discover(http, self.base)
+                    self._discovered = True
                 if self._challenge is None:
                     return ""
                 form = {
