@@ -56,7 +56,7 @@ def _loaded(*args: str) -> set[str]:
     return set(json.loads(done.stderr.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("args", [(), ("--help",), ("hold", "list", "--help")])
+@pytest.mark.parametrize("args", [(), ("--help",), ("hold", "list", "--help"), ("login", "--help")])
 def test_the_cli_does_not_load_heavy_modules(args: tuple[str, ...]) -> None:
     loaded = _loaded(*args)
     assert not {name.split(".")[0] for name in loaded} & HEAVY

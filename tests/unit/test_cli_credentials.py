@@ -1,38 +1,269 @@
-"""The CLI signs in with the entry for its server in a containers auth file."""
+"""Where the CLI finds credentials for a server: the environment, then podman's and docker's
+auth files in the order podman and skopeo read them (containers-auth.json(5)), with docker's
+credential helpers; and how `cargohold login` writes an entry."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from cargohold.cli.credentials import CredentialsUnreadable, registry_credentials
+from cargohold.cli.auth_files import encode_entry, remove_entry, store_entry
+from cargohold.cli.credentials import (
+    Credential,
+    CredentialsUnreadable,
+    login_file,
+    registry_credentials,
+)
 
-
-def _file(tmp_path: Path, auths: object) -> dict[str, str]:
-    path = tmp_path / "auth.json"
-    path.write_text(json.dumps({"auths": auths}))
-    return {"REGISTRY_AUTH_FILE": str(path)}
+SERVER = "http://127.0.0.1:5000"
+HOST = "127.0.0.1:5000"
 
 
 def _auth(text: str) -> dict[str, str]:
     return {"auth": base64.b64encode(text.encode()).decode()}
 
 
-def test_the_entry_for_the_servers_host_and_port(tmp_path: Path) -> None:
-    env = _file(tmp_path, {"127.0.0.1:5000": _auth("alice:s3:cret"), "other:1": _auth("b:c")})
-    assert registry_credentials("http://127.0.0.1:5000", env) == ("alice", "s3:cret")
+def _write(path: Path, document: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A user's environment with a home and a runtime directory of the test's own, and no
+    credentials anywhere yet."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "run").mkdir()
+    return {
+        "HOME": str(tmp_path / "home"),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+    }
+
+
+def _files(env: dict[str, str]) -> dict[str, Path]:
+    home, run = Path(env["HOME"]), Path(env["XDG_RUNTIME_DIR"])
+    return {
+        "runtime": run / "containers" / "auth.json",
+        "config": home / ".config" / "containers" / "auth.json",
+        "docker": home / ".docker" / "config.json",
+    }
+
+
+def _name(env: dict[str, str]) -> str | None:
+    found = registry_credentials(SERVER, env)
+    return None if found is None else found.name
+
+
+def test_the_lookup_order_is_podmans_then_dockers(env: dict[str, str], tmp_path: Path) -> None:
+    files = _files(env)
+    for label, path in files.items():
+        _write(path, {"auths": {HOST: _auth(f"{label}:secret-{label}")}})
+    auth_file = _write(tmp_path / "chosen.json", {"auths": {HOST: _auth("chosen:secret")}})
+
+    assert registry_credentials(SERVER, env) == Credential(
+        "runtime", "secret-runtime", source=str(files["runtime"])
+    )
+    # REGISTRY_AUTH_FILE takes the runtime file's place, as it does for podman.
+    assert _name({**env, "REGISTRY_AUTH_FILE": str(auth_file)}) == "chosen"
+    assert _name({**env, "REGISTRY_AUTH_FILE": str(tmp_path / "missing.json")}) == "config"
+    # The environment's credentials come before every file.
+    ci = {**env, "CARGOHOLD_USERNAME": "robot$ci", "CARGOHOLD_PASSWORD": "s3cret"}
+    assert registry_credentials(SERVER, ci) == Credential(
+        "robot$ci", "s3cret", source="$CARGOHOLD_USERNAME and $CARGOHOLD_PASSWORD"
+    )
+
+    files["runtime"].unlink()
+    assert _name(env) == "config"
+    files["config"].unlink()
+    assert _name(env) == "docker"
+    # DOCKER_CONFIG names docker's directory instead of ~/.docker.
+    other = _write(tmp_path / "dockercfg" / "config.json", {"auths": {HOST: _auth("dc:x")}})
+    assert _name({**env, "DOCKER_CONFIG": str(other.parent)}) == "dc"
+    files["docker"].unlink()
+    assert _name(env) is None
+    # XDG_CONFIG_HOME moves ~/.config.
+    moved = _write(tmp_path / "xdg" / "containers" / "auth.json", {"auths": {HOST: _auth("x:y")}})
+    assert _name({**env, "XDG_CONFIG_HOME": str(moved.parent.parent)}) == "x"
+
+
+def test_a_file_without_the_servers_entry_passes_to_the_next(env: dict[str, str]) -> None:
+    files = _files(env)
+    _write(files["runtime"], {"auths": {"127.0.0.1:5001": _auth("other:port")}})
+    _write(files["config"], {"auths": {"registry.example": _auth("other:host")}})
+    _write(files["docker"], {"auths": {HOST: _auth("docker:s")}})
+    assert _name(env) == "docker"
+
+
+@pytest.mark.parametrize(
+    "key", [HOST, f"http://{HOST}", f"https://{HOST}", f"https://{HOST}/v1/", f"{HOST}/v2/"]
+)
+def test_keys_with_or_without_scheme_as_docker_writes_them(env: dict[str, str], key: str) -> None:
+    _write(_files(env)["docker"], {"auths": {key: _auth("alice:pw")}})
+    assert _name(env) == "alice"
+    assert registry_credentials(f"https://{HOST}", env) is not None
+    assert registry_credentials(HOST, env) is not None
     assert registry_credentials("http://127.0.0.1:5001", env) is None
-    assert registry_credentials("http://127.0.0.1:5000", {}) is None
-    missing = {"REGISTRY_AUTH_FILE": str(tmp_path / "none.json")}
-    assert registry_credentials("http://127.0.0.1:5000", missing) is None
+
+
+def test_a_namespaced_entry_is_not_the_servers(env: dict[str, str]) -> None:
+    _write(_files(env)["runtime"], {"auths": {f"{HOST}/team": _auth("alice:pw")}})
+    assert _name(env) is None
+
+
+def test_an_identity_token_entry_as_docker_writes_it(env: dict[str, str]) -> None:
+    entry = {**_auth("alice:"), "identitytoken": "chrt_abc"}
+    _write(_files(env)["docker"], {"auths": {HOST: entry}})
+    assert registry_credentials(SERVER, env) == Credential(
+        "alice", "chrt_abc", identity_token=True, source=str(_files(env)["docker"])
+    )
+
+
+def test_only_one_of_the_environment_variables_is_an_error(env: dict[str, str]) -> None:
+    with pytest.raises(CredentialsUnreadable, match="both CARGOHOLD_USERNAME and"):
+        registry_credentials(SERVER, {**env, "CARGOHOLD_USERNAME": "alice"})
 
 
 @pytest.mark.parametrize("entry", [{"auth": "!!"}, _auth("no-colon"), _auth(":secret")])
-def test_an_unreadable_entry_is_an_error_without_its_secret(tmp_path: Path, entry: object) -> None:
-    env = _file(tmp_path, {"h:1": entry})
-    with pytest.raises(CredentialsUnreadable, match="h:1") as raised:
-        registry_credentials("http://h:1", env)
+def test_an_unreadable_entry_is_an_error_without_its_secret(
+    env: dict[str, str], entry: object
+) -> None:
+    _write(_files(env)["runtime"], {"auths": {HOST: entry}})
+    with pytest.raises(CredentialsUnreadable, match=HOST) as raised:
+        registry_credentials(SERVER, env)
     assert "secret" not in str(raised.value).replace("name:secret", "")
+
+
+def test_a_file_that_is_not_json_is_named(env: dict[str, str]) -> None:
+    path = _files(env)["config"]
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(CredentialsUnreadable, match=f"{path}: not a readable auth file"):
+        registry_credentials(SERVER, env)
+
+
+# -- docker credential helpers -------------------------------------------------------------
+
+
+def _helper(env: dict[str, str], name: str, username: str, secret: str) -> Path:
+    """A `docker-credential-NAME` on PATH that knows one server, HOST, and writes what it was
+    asked to `asked-NAME` beside it."""
+    bin_dir = Path(env["PATH"].split(":", 1)[0])
+    bin_dir.mkdir(exist_ok=True)
+    answer = json.dumps({"ServerURL": HOST, "Username": username, "Secret": secret})
+    script = bin_dir / f"docker-credential-{name}"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = get ] || exit 2\n'
+        f'asked=$(cat); printf "%s" "$asked" > "{bin_dir}/asked-{name}"\n'
+        f"if [ \"$asked\" = \"{HOST}\" ]; then printf '%s\\n' '{answer}'; exit 0; fi\n"
+        "echo 'credentials not found in native keychain'; exit 1\n"
+    )
+    script.chmod(0o755)
+    return bin_dir / f"asked-{name}"
+
+
+def test_creds_store_and_cred_helpers_are_run_with_the_server_on_stdin(
+    env: dict[str, str],
+) -> None:
+    docker = _files(env)["docker"]
+    asked = _helper(env, "secretservice", "alice", "from-store")
+    _write(docker, {"auths": {HOST: {}}, "credsStore": "secretservice"})
+    assert registry_credentials(SERVER, env) == Credential(
+        "alice", "from-store", source="docker-credential-secretservice"
+    )
+    assert asked.read_text() == HOST
+
+    # A credHelpers entry for the server comes before the credsStore.
+    _helper(env, "pass", "bob", "from-helper")
+    _write(docker, {"credsStore": "secretservice", "credHelpers": {HOST: "pass"}})
+    assert _name(env) == "bob"
+
+    # A helper's identity token: docker's "<token>" user name.
+    _helper(env, "pass", "<token>", "chrt_xyz")
+    found = registry_credentials(SERVER, env)
+    assert found is not None and (found.secret, found.identity_token) == ("chrt_xyz", True)
+
+
+def test_a_helper_that_knows_nothing_passes_to_the_auths_entry_and_next_file(
+    env: dict[str, str],
+) -> None:
+    _helper(env, "pass", "alice", "pw")
+    _write(
+        _files(env)["config"],
+        {"credHelpers": {"127.0.0.1:5001": "pass"}, "auths": {"127.0.0.1:5001": _auth("x:y")}},
+    )
+    _write(_files(env)["docker"], {"credsStore": "pass", "auths": {HOST: _auth("carol:pw")}})
+    assert registry_credentials("http://127.0.0.1:5001", env) is not None
+    assert _name(env) == "alice"
+    assert registry_credentials("http://127.0.0.1:5002", env) is None
+
+
+def test_a_missing_helper_is_a_one_line_error_naming_it(env: dict[str, str]) -> None:
+    docker = _write(_files(env)["docker"], {"credsStore": "desktop"})
+    with pytest.raises(CredentialsUnreadable) as raised:
+        registry_credentials(SERVER, env)
+    assert str(raised.value) == f"docker-credential-desktop not found on PATH (named in {docker})"
+
+
+def test_a_failing_helper_is_a_one_line_error(env: dict[str, str]) -> None:
+    bin_dir = Path(env["PATH"].split(":", 1)[0])
+    bin_dir.mkdir()
+    script = bin_dir / "docker-credential-broken"
+    script.write_text("#!/bin/sh\necho 'the keyring is locked' >&2\nexit 3\n")
+    script.chmod(0o755)
+    _write(_files(env)["docker"], {"credHelpers": {HOST: "broken"}})
+    with pytest.raises(CredentialsUnreadable) as raised:
+        registry_credentials(SERVER, env)
+    assert str(raised.value) == "docker-credential-broken get failed: the keyring is locked"
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def test_login_writes_the_runtime_file_or_registry_auth_file(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert login_file(env) == _files(env)["runtime"]
+    assert login_file({**env, "REGISTRY_AUTH_FILE": "/x/a.json"}) == Path("/x/a.json")
+    without_runtime = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
+    assert login_file(without_runtime) == _files(env)["config"]
+
+
+def test_storing_keeps_other_entries_and_is_owner_only(env: dict[str, str]) -> None:
+    path = _files(env)["runtime"]
+    _write(
+        path,
+        {
+            "auths": {"other:1": _auth("o:p"), f"https://{HOST}": _auth("old:pw")},
+            "credHelpers": {"gcr.io": "gcloud"},
+        },
+    )
+    path.chmod(0o644)
+    store_entry(path, HOST, encode_entry("alice", "chrt_new", identity_token=True))
+    document = json.loads(path.read_text())
+    assert document == {
+        "auths": {"other:1": _auth("o:p"), HOST: {**_auth("alice:"), "identitytoken": "chrt_new"}},
+        "credHelpers": {"gcr.io": "gcloud"},
+    }
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert os.listdir(path.parent) == ["auth.json"]  # no temporary file left behind
+
+    removed = remove_entry(path, HOST)
+    assert removed is not None and removed["identitytoken"] == "chrt_new"
+    assert json.loads(path.read_text())["auths"] == {"other:1": _auth("o:p")}
+    assert remove_entry(path, HOST) is None
+
+
+def test_storing_creates_the_file_and_its_directory(env: dict[str, str]) -> None:
+    path = _files(env)["runtime"]
+    store_entry(path, HOST, encode_entry("alice", "pw", identity_token=False))
+    assert json.loads(path.read_text()) == {"auths": {HOST: _auth("alice:pw")}}
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert registry_credentials(SERVER, env) == Credential("alice", "pw", source=str(path))

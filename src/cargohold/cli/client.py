@@ -8,15 +8,17 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from cargohold.cli.credentials import CredentialsUnreadable, registry_credentials
-
 if TYPE_CHECKING:
     import httpx
+
+    from cargohold.cli.server_auth import ServerAuth
 
 # httpx is imported when a client is made, not with this module: every command module imports
 # ClientError, and `cargohold --help` or a local scan should not pay for an HTTP stack.
 
 DEFAULT_REGISTRY = "http://127.0.0.1:5000"
+# The message of the access check's 403 (a policy's 403 says why instead).
+ACCESS_DENIED = "requested access to the resource is denied"
 # The largest page of the audit log the server hands out.
 AUDIT_PAGE = 1000
 # Every manifest type the registry stores, so a HEAD answers for whatever was pushed.
@@ -39,22 +41,25 @@ class ClientError(Exception):
         self.code = code
 
 
+def base_url(registry: str) -> str:
+    """The server's URL without a trailing slash; a bare HOST:PORT is plain HTTP."""
+    return (registry if "://" in registry else f"http://{registry}").rstrip("/")
+
+
 class AdminClient:
     def __init__(self, registry: str, timeout: float = 30.0) -> None:
         import httpx
 
-        if "://" not in registry:
-            registry = f"http://{registry}"
-        self.base = registry.rstrip("/")
+        self.base = base_url(registry)
         # Plain HTTP never does TLS (redirects are not followed), so skip loading the CA bundle:
         # a third of a short command's start-up.
         plain = self.base.startswith("http://")
-        try:
-            found = registry_credentials(self.base)
-        except CredentialsUnreadable as exc:
-            raise ClientError(str(exc)) from None
-        auth = httpx.BasicAuth(*found) if found else None
-        self._http = httpx.Client(base_url=self.base, timeout=timeout, verify=not plain, auth=auth)
+        from cargohold.cli.server_auth import ServerAuth
+
+        self._auth: ServerAuth = ServerAuth(self.base, verify=not plain, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.base, timeout=timeout, verify=not plain, auth=self._auth
+        )
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         return self._request("GET", path, params=params)
@@ -82,6 +87,8 @@ class AdminClient:
             raise ClientError(f"cannot reach {self.base}: {exc}") from None
 
     def _raise_for(self, response: httpx.Response, path: str) -> None:
+        if response.status_code in (401, 403):
+            self._raise_refused(response, path)
         if response.status_code >= 400:
             code = None
             try:
@@ -107,6 +114,40 @@ class AdminClient:
         headers = None if body is None else {"Content-Type": "application/json"}
         response = self._request(method, path, params=params, content=content, headers=headers)
         return None if response.status_code == 204 else response.json()
+
+    def _raise_refused(self, response: httpx.Response, path: str) -> None:
+        """A 401 or a 403 of the access check, told as what to do about it (a 403 of a
+        policy, such as an immutable tag, keeps the server's words)."""
+        from cargohold.cli.auth_files import server_host
+        from cargohold.cli.server_auth import login_hint
+
+        try:
+            error = response.json()["errors"][0]
+            code, message = str(error["code"]), str(error["message"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            code, message = "", ""
+        credential = self._auth.credential
+        # A registry token that lacks the action is a 401 naming the scope it needed.
+        lacking = 'error="insufficient_scope"' in response.headers.get("www-authenticate", "")
+        if response.status_code == 401 and not lacking:
+            if credential is None:
+                said = "not signed in"
+            else:
+                said = f"the credentials from {credential.source} were not accepted"
+            raise ClientError(
+                f"{self.base}{path}: {said}; {login_hint(self.base)}", code or "UNAUTHORIZED"
+            )
+        if code and message != ACCESS_DENIED and not lacking:
+            return
+        who = f"the account {credential.name!r}" if credential and credential.name else "you"
+        said = f"{self.base}{path}: DENIED: {who} may not do this"
+        if credential is not None and credential.identity_token and path.startswith("/api/"):
+            said += (
+                " (signed in with a refresh token, which the admin API takes for repository "
+                f"actions only: run `cargohold login --save-password {server_host(self.base)}`, "
+                "or set CARGOHOLD_USERNAME and CARGOHOLD_PASSWORD)"
+            )
+        raise ClientError(said, "DENIED")
 
     def system(self) -> dict[str, Any]:
         return self._get("/api/v1/system").json()  # type: ignore[no-any-return]

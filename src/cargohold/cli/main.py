@@ -16,6 +16,7 @@ from cargohold.cli.fsck_cmd import fsck
 from cargohold.cli.holds_cmd import hold_app
 from cargohold.cli.jobs_cmd import jobs_app
 from cargohold.cli.lifecycle_cmd import lifecycle_app
+from cargohold.cli.login_cmd import login, logout
 from cargohold.cli.policy_cmd import policy_app
 from cargohold.cli.projects_cmd import projects_app
 from cargohold.cli.quota_cmd import quota_app
@@ -57,6 +58,8 @@ def main(
 # in theirs (typer keeps both orders): keep it when adding one.
 app.command("serve")(serve)
 app.command("worker")(worker)
+app.command("login")(login)
+app.command("logout")(logout)
 app.command("info")(info)
 app.command("repos")(repos)
 app.command("tags")(tags)

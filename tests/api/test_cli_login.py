@@ -1,0 +1,255 @@
+"""`cargohold login` and `logout` against a real server, and the commands that follow: a login
+saves a refresh token (docker's `identitytoken`) in the containers auth file, never the
+password; later commands (and skopeo) sign in with it; logout removes and revokes it; a wrong
+password, a revoked refresh token or missing rights are one-line errors with exit status 1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cargohold.policy.permissions import Role
+from tests.support.accounts import OPERATOR, Accounts
+from tests.support.oci import push_image
+from tests.support.server import CARGOHOLD, CargoholdServer
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CargoholdServer]:
+    """A server of this module's; failed logins do not slow the next ones down, so one test's
+    wrong password does not hold back another's login from the same address."""
+    data = tmp_path_factory.mktemp("cli-login") / "data"
+    slowdown = {"CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0"}
+    started = CargoholdServer(data, extra_env=slowdown).start()
+    with started.client() as admin:
+        push_image(admin, "team/app", "v1")
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def accounts(server: CargoholdServer) -> Iterator[Accounts]:
+    made = Accounts(server)
+    made.project("team")
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def member(accounts: Accounts, request: pytest.FixtureRequest) -> str:
+    """A user of the test's own, maintainer of `team`, with the password PASSWORD."""
+    name = "".join(c for c in request.node.name.lower() if c.isalnum())[-40:]
+    accounts.user(name, PASSWORD)
+    accounts.member("team", name, Role.MAINTAINER)
+    return name
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> dict[str, str]:
+    """A user's environment with nothing signed in: a home and a runtime directory of the
+    test's own (the test session's REGISTRY_AUTH_FILE left out)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRY_AUTH", "CARGOHOLD"))}
+    for name in ("home", "run"):
+        (tmp_path / name).mkdir()
+    return {**env, "HOME": str(tmp_path / "home"), "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+
+
+def _auth_file(env: dict[str, str]) -> Path:
+    return Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json"
+
+
+def _run(
+    env: dict[str, str], *args: str, stdin: str = "", program: str = CARGOHOLD
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [program, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**env, "COLUMNS": "200"},
+    )
+
+
+def _login(
+    server: CargoholdServer, env: dict[str, str], name: str, password: str = PASSWORD
+) -> subprocess.CompletedProcess[str]:
+    return _run(env, "login", server.host, "-u", name, "--password-stdin", stdin=f"{password}\n")
+
+
+def _one_line_error(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    for needle in needles:
+        assert needle in done.stderr, done.stderr
+
+
+def _refresh(server: CargoholdServer, refresh_token: str) -> httpx.Response:
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "service": "cargohold",
+        "client_id": "test",
+    }
+    return httpx.post(f"{server.url}/auth/token", data=form, timeout=30)
+
+
+def test_login_saves_a_refresh_token_that_later_commands_use(
+    server: CargoholdServer, member: str, home: dict[str, str]
+) -> None:
+    done = _login(server, home, member)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Login Succeeded!\n"
+
+    path = _auth_file(home)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    entry = json.loads(path.read_text())["auths"][server.host]
+    assert entry["auth"] == base64.b64encode(f"{member}:".encode()).decode()
+    assert entry["identitytoken"].startswith("chrt_")
+    assert PASSWORD not in path.read_text()
+
+    tags = _run(home, "tags", "team/app", "--registry", server.url, "--json")
+    assert tags.returncode == 0, tags.stderr
+    assert [row["tag"] for row in json.loads(tags.stdout)] == ["v1"]
+    repos = _run(home, "repos", "--registry", server.url, "--json")
+    assert repos.returncode == 0, repos.stderr
+    assert [row["name"] for row in json.loads(repos.stdout)] == ["team/app"]
+    # podman's tools read the same file, and the same refresh token.
+    listed = _run(
+        home,
+        "list-tags",
+        "--tls-verify=false",
+        f"docker://{server.host}/team/app",
+        program="skopeo",
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["Tags"] == ["v1"]
+
+
+def test_a_refresh_token_does_not_reach_the_admin_only_routes(
+    server: CargoholdServer, accounts: Accounts, home: dict[str, str]
+) -> None:
+    """The admin API takes registry tokens for repository actions only: an admin signed in
+    with a refresh token is told how to run the admin commands, and can."""
+    accounts.user("operator", PASSWORD, system_admin=True)
+    assert _login(server, home, "operator").returncode == 0
+    info = _run(home, "info", "--registry", server.url)
+    _one_line_error(info, "DENIED", f"cargohold login --save-password {server.host}")
+
+    saved = _run(
+        home,
+        "login",
+        "--save-password",
+        server.host,
+        "-u",
+        "operator",
+        "--password-stdin",
+        stdin=PASSWORD,
+    )
+    assert saved.returncode == 0, saved.stderr
+    assert "Your password will be stored unencrypted" in saved.stderr
+    entry = json.loads(_auth_file(home).read_text())["auths"][server.host]
+    assert entry == {"auth": base64.b64encode(f"operator:{PASSWORD}".encode()).decode()}
+    assert _run(home, "info", "--registry", server.url).returncode == 0
+
+
+def test_logout_removes_the_login_and_revokes_its_refresh_token(
+    server: CargoholdServer, member: str, home: dict[str, str]
+) -> None:
+    path = _auth_file(home)
+    path.parent.mkdir()
+    path.write_text(json.dumps({"auths": {"elsewhere:1": {"auth": "eDp5"}}}))
+    assert _login(server, home, member).returncode == 0
+    refresh_token = json.loads(path.read_text())["auths"][server.host]["identitytoken"]
+    assert _refresh(server, refresh_token).status_code == 200
+
+    done = _run(home, "logout", server.host)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Removed login credentials for {server.host}\n"
+    assert json.loads(path.read_text()) == {"auths": {"elsewhere:1": {"auth": "eDp5"}}}
+    assert _refresh(server, refresh_token).json()["error"] == "invalid_grant"
+
+    hint = f"run `cargohold login {server.host}`"
+    _one_line_error(_run(home, "tags", "team/app", "--registry", server.url), "not signed in", hint)
+    _one_line_error(_run(home, "logout", server.host), f"not logged in to {server.host}")
+
+
+def test_a_wrong_password_fails_with_one_line_and_saves_nothing(
+    server: CargoholdServer, member: str, home: dict[str, str]
+) -> None:
+    done = _login(server, home, member, password="not the password")
+    _one_line_error(done, f"login to {server.host} failed", "not accepted")
+    assert "not the password" not in done.stderr
+    assert not _auth_file(home).exists()
+
+
+def test_a_revoked_refresh_token_asks_to_log_in_again(
+    server: CargoholdServer, accounts: Accounts, member: str, home: dict[str, str]
+) -> None:
+    assert _login(server, home, member).returncode == 0
+    # A password reset ends the user's refresh tokens.
+    accounts.access.identity.reset_password(member, "another password", OPERATOR)
+    done = _run(home, "tags", "team/app", "--registry", server.url)
+    _one_line_error(done, "expired or was revoked", f"run `cargohold login {server.host}`")
+
+
+def test_a_password_on_the_command_line_needs_force(
+    server: CargoholdServer, member: str, home: dict[str, str]
+) -> None:
+    refused = _run(home, "login", server.host, "-u", member, "-p", PASSWORD)
+    _one_line_error(refused, "--password-stdin")
+    assert not _auth_file(home).exists()
+    forced = _run(home, "login", server.host, "-u", member, "-p", PASSWORD, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "WARNING! Using --password via the CLI is insecure" in forced.stderr
+
+
+def test_credentials_from_the_environment_and_a_docker_credential_helper(
+    server: CargoholdServer, accounts: Accounts, member: str, home: dict[str, str]
+) -> None:
+    token = accounts.token(member, "ci")
+    ci = {**home, "CARGOHOLD_USERNAME": member, "CARGOHOLD_PASSWORD": token.secret}
+    assert _run(ci, "tags", "team/app", "--registry", server.url).returncode == 0
+    wrong = {**ci, "CARGOHOLD_PASSWORD": "chpat_wrong"}
+    _one_line_error(
+        _run(wrong, "tags", "team/app", "--registry", server.url),
+        "$CARGOHOLD_USERNAME and $CARGOHOLD_PASSWORD were not accepted",
+    )
+
+    # docker's config naming a credential helper, which answers with the token.
+    bin_dir = Path(home["HOME"]) / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-test"
+    answer = json.dumps({"ServerURL": server.host, "Username": member, "Secret": token.secret})
+    helper.write_text(f"#!/bin/sh\ncat > /dev/null\necho '{answer}'\n")
+    helper.chmod(0o755)
+    docker = Path(home["HOME"]) / ".docker" / "config.json"
+    docker.parent.mkdir()
+    docker.write_text(json.dumps({"credsStore": "test"}))
+    helped = {**home, "PATH": f"{bin_dir}:{home['PATH']}"}
+    assert _run(helped, "tags", "team/app", "--registry", server.url).returncode == 0
+    _one_line_error(
+        _run(home, "tags", "team/app", "--registry", server.url),
+        "docker-credential-test not found on PATH",
+    )
+
+
+def test_an_account_without_the_right_is_told_so(
+    server: CargoholdServer, accounts: Accounts, home: dict[str, str]
+) -> None:
+    accounts.user("guest", PASSWORD)
+    accounts.member("team", "guest", Role.GUEST)
+    assert _login(server, home, "guest").returncode == 0
+    done = _run(home, "rm", "team/app:v1", "--yes", "--registry", server.url)
+    _one_line_error(done, "DENIED", "the account 'guest' may not do this")
