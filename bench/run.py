@@ -227,6 +227,9 @@ class Bench:
         for name in names:
             server = self.srv.pop(name, None)
             if server is not None:
+                rss = procs.peak_rss_per_process(server.pid)
+                per = " + ".join(f"{m:.0f}" for m in rss)
+                self.log(f"  stopping {name}: peak RSS {sum(rss):.0f} MiB ({per})")
                 server.stop()
 
     def settle(self, name: str) -> None:
