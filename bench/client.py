@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from access_setup import Login
+from access_setup import ANONYMOUS, Login
 
 IO_TIMEOUT = 120.0
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -424,7 +424,7 @@ def make_small_image(repo: str, tag: str, seed: str, layer_size: int = 2048) -> 
     return SmallImage(repo, tag, config, config_digest, layer, layer_digest, manifest)
 
 
-async def push_small_image(conn: AsyncConn, image: SmallImage, login: Login) -> None:
+async def push_small_image(conn: AsyncConn, image: SmallImage, login: Login = ANONYMOUS) -> None:
     """What a registry client does: sign in for the repository (the token flow: one token
     request per image pushed, as each `docker push` gets its own), HEAD each blob, upload the
     missing ones, PUT the manifest."""
