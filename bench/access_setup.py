@@ -41,6 +41,9 @@ class Login:
 
 
 ANONYMOUS = Login("none")
+# What docker and skopeo do without credentials: the 401 of `GET /v2/` sends them to the
+# token endpoint, which gives anyone a token for what anyone may do (pull on public projects).
+ANONYMOUS_TOKEN = Login("token")
 
 
 @dataclass(frozen=True)

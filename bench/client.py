@@ -221,8 +221,9 @@ def expect(resp: Response, status: int, what: str) -> Response:
 # --- signing in --------------------------------------------------------------------------
 
 CATALOG_SCOPE = "registry:catalog:*"
-# A token is fetched again this long before it expires (docker renews it on a 401 instead).
-TOKEN_MARGIN_SECONDS = 60.0
+# A token is fetched again this long before it expires (docker renews it on a 401 instead):
+# a token of the default 300 s is reused for at most 180 s, so no single use outlives it.
+TOKEN_MARGIN_SECONDS = 120.0
 
 
 def repo_scope(repo: str, actions: str = "pull") -> str:

@@ -37,7 +37,7 @@ import client
 import procs
 import servers
 import tools
-from access_setup import ANONYMOUS, Login
+from access_setup import ANONYMOUS, ANONYMOUS_TOKEN, Login
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -515,7 +515,8 @@ def manifest_script(
     paths = [f"/v2/{im.repo}/manifests/{im.tag}" for im in images]
     scopes = [client.repo_scope(im.repo) for im in images]
     auth = b.credentials(name, login).headers_many(scopes)
-    who = (login or b.login(name)).kind
+    login = login or b.login(name)
+    who = login.kind if login.name or login.kind == "none" else "anonymous-token"
     suffix = f"-delay{delay_ms}" if delay_ms else ""
     return tools.write_wrk_script(
         b.scratch / f"manifest-{name}-{who}{suffix}.lua", paths, delay_ms, auth
@@ -626,9 +627,9 @@ def target_orders(b: Bench, targets: list[str]) -> list[tuple[int, list[str]]]:
 
 
 def wl_manifest_get_anonymous(b: Bench) -> None:
-    """Manifest GETs of the round-0 images (a public project): cargohold with registry tokens
-    and anonymous, distribution with htpasswd and open (a second distribution over the same
-    data, no auth)."""
+    """Manifest GETs of the round-0 images (a public project): cargohold with registry tokens,
+    anonymous with no credentials and anonymous with a token (docker's way), distribution with
+    htpasswd and open (a second distribution over the same data, no auth)."""
     s = b.sizes
     for name in SERVERS:
         b.ensure_small_images(name)
@@ -636,6 +637,7 @@ def wl_manifest_get_anonymous(b: Bench) -> None:
     targets: dict[str, tuple[str, Login]] = {
         "cargohold": ("cargohold", b.login("cargohold")),
         "cargohold anonymous": ("cargohold", ANONYMOUS),
+        "cargohold anonymous token": ("cargohold", ANONYMOUS_TOKEN),
         "distribution": ("distribution", b.login("distribution")),
         "distribution anonymous": ("distribution-open", ANONYMOUS),
     }
@@ -661,7 +663,7 @@ def wl_manifest_get_anonymous(b: Bench) -> None:
         return median([x.p99_ms for x in b.raw[key][target]])
 
     what = f"manifest GET by tag (wrk -c64, {s.small_images} tags, public project)"
-    c_tok, c_anon, d_basic, d_anon = (rps(t) for t in targets)
+    c_tok, c_anon, c_anon_tok, d_basic, d_anon = (rps(t) for t in targets)
     b.rows += [
         Row(
             f"{what}: cargohold signed in (a registry token per repository) vs anonymous",
@@ -678,6 +680,13 @@ def wl_manifest_get_anonymous(b: Bench) -> None:
             p99("cargohold"),
             "cargohold anonymous",
             p99("cargohold anonymous"),
+        ),
+        Row(
+            f"{what}: cargohold anonymous, with a registry token (docker's way) vs none",
+            "req/s",
+            c_anon_tok,
+            "cargohold anonymous",
+            c_anon,
         ),
         Row(
             f"{what}: anonymous on both",
