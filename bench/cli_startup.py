@@ -97,7 +97,8 @@ def main() -> int:
     cli = cargohold_bin()
     scratch = Path(tempfile.mkdtemp(prefix="cargohold-cli-bench-"))
     try:
-        server = start_cargohold(scratch, workers=1)
+        # Auth off: the timed commands do not sign in (as before access control existed).
+        server = start_cargohold(scratch, workers=1, auth=False)
         with httpx.Client(base_url=server.base, timeout=30) as client:
             for i in range(20):
                 push_image(client, f"bench/app-{i}", "v1", layers=[f"layer {i}".encode()])

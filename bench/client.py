@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -19,7 +20,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
+
+from access_setup import ANONYMOUS, Login
 
 IO_TIMEOUT = 120.0
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -215,6 +218,73 @@ def expect(resp: Response, status: int, what: str) -> Response:
     return resp
 
 
+# --- signing in --------------------------------------------------------------------------
+
+CATALOG_SCOPE = "registry:catalog:*"
+# A token is fetched again this long before it expires (docker renews it on a 401 instead):
+# a token of the default 300 s is reused for at most 180 s, so no single use outlives it.
+TOKEN_MARGIN_SECONDS = 120.0
+
+
+def repo_scope(repo: str, actions: str = "pull") -> str:
+    return f"repository:{repo}:{actions}"
+
+
+def basic_header(name: str, secret: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{name}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def _token_request(login: Login, scope: str) -> tuple[str, dict[str, str]]:
+    """The token endpoint's path and headers for a scope (no name: an anonymous token)."""
+    path = "/auth/token?" + urlencode({"service": login.service, "scope": scope})
+    return path, basic_header(login.name, login.secret) if login.name else {}
+
+
+def _bearer(resp: Response) -> tuple[dict[str, str], float]:
+    doc = json.loads(expect(resp, 200, "token request").body)
+    return {"Authorization": f"Bearer {doc['token']}"}, float(doc.get("expires_in", 60))
+
+
+async def sign_in_async(conn: AsyncConn, login: Login, scope: str) -> dict[str, str]:
+    """The headers that sign a request in: for the token flow, one GET /auth/token on `conn`."""
+    if login.kind == "none":
+        return {}
+    if login.kind == "basic":
+        return basic_header(login.name, login.secret)
+    path, headers = _token_request(login, scope)
+    return _bearer(await conn.request("GET", path, headers))[0]
+
+
+class Credentials:
+    """What a synchronous client sends to one server for a scope: registry tokens are kept and
+    reused until shortly before they expire, as docker reuses one for a whole pull or push."""
+
+    def __init__(self, port: int, login: Login) -> None:
+        self.port, self.login = port, login
+        self._tokens: dict[str, tuple[dict[str, str], float]] = {}
+
+    def headers(self, scope: str) -> dict[str, str]:
+        return self.headers_many([scope])[0]
+
+    def headers_many(self, scopes: list[str]) -> list[dict[str, str]]:
+        """One set of headers per scope; missing or stale tokens are fetched on one connection."""
+        if self.login.kind == "none":
+            return [{} for _ in scopes]
+        if self.login.kind == "basic":
+            return [basic_header(self.login.name, self.login.secret) for _ in scopes]
+        now = time.monotonic()
+        stale = [s for s in dict.fromkeys(scopes) if self._tokens.get(s, ({}, 0.0))[1] <= now]
+        if stale:
+            with SyncConn("127.0.0.1", self.port) as conn:
+                for scope in stale:
+                    path, headers = _token_request(self.login, scope)
+                    bearer, lifetime = _bearer(conn.request("GET", path, headers))
+                    expires = time.monotonic() + lifetime - TOKEN_MARGIN_SECONDS
+                    self._tokens[scope] = (bearer, expires)
+        return [self._tokens[s][0] for s in scopes]
+
+
 # --- blob pushes -------------------------------------------------------------------------
 
 
@@ -226,15 +296,21 @@ def file_digest(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def start_upload(conn: SyncConn, repo: str) -> str:
-    resp = expect(conn.request("POST", f"/v2/{repo}/blobs/uploads/"), 202, "start upload")
+def start_upload(conn: SyncConn, repo: str, auth: dict[str, str] | None = None) -> str:
+    resp = expect(conn.request("POST", f"/v2/{repo}/blobs/uploads/", auth), 202, "start upload")
     return resp.headers["location"]
 
 
-def push_monolithic_curl(port: int, repo: str, path: Path, digest: str) -> None:
+def curl_headers(auth: dict[str, str] | None) -> list[str]:
+    return [arg for key, value in (auth or {}).items() for arg in ("-H", f"{key}: {value}")]
+
+
+def push_monolithic_curl(
+    port: int, repo: str, path: Path, digest: str, auth: dict[str, str] | None = None
+) -> None:
     """POST for a session, then one `curl -T` PUT ?digest= with the whole file."""
     with SyncConn("127.0.0.1", port) as conn:
-        location = start_upload(conn, repo)
+        location = start_upload(conn, repo, auth)
     url = f"http://127.0.0.1:{port}{with_digest(location, digest)}"
     out = subprocess.run(
         [
@@ -242,6 +318,7 @@ def push_monolithic_curl(port: int, repo: str, path: Path, digest: str) -> None:
             "-sS",
             "--max-time",
             "300",
+            *curl_headers(auth),
             "-H",
             "Expect:",  # no 100-continue round trip: registry clients do not send it
             "-H",
@@ -262,36 +339,46 @@ def push_monolithic_curl(port: int, repo: str, path: Path, digest: str) -> None:
         raise BenchHTTPError(f"curl -T push: HTTP {out.stdout.strip()} {out.stderr.strip()}")
 
 
-def push_monolithic_sendfile(port: int, repo: str, path: Path, digest: str) -> None:
+def push_monolithic_sendfile(
+    port: int, repo: str, path: Path, digest: str, auth: dict[str, str] | None = None
+) -> None:
     """POST for a session, then one PUT ?digest= whose body goes out with sendfile."""
     size = path.stat().st_size
     with SyncConn("127.0.0.1", port) as conn:
-        location = start_upload(conn, repo)
-        headers = {"Content-Type": "application/octet-stream"}
+        location = start_upload(conn, repo, auth)
+        headers = {"Content-Type": "application/octet-stream", **(auth or {})}
         resp = conn.request(
             "PUT", with_digest(location, digest), headers, file=path, offset=0, count=size
         )
         expect(resp, 201, "monolithic PUT")
 
 
-def push_chunked(port: int, repo: str, path: Path, digest: str, chunk: int) -> None:
+def push_chunked(
+    port: int,
+    repo: str,
+    path: Path,
+    digest: str,
+    chunk: int,
+    auth: dict[str, str] | None = None,
+) -> None:
     """POST, PATCH `chunk`-sized pieces (Content-Range start-end), then PUT ?digest=."""
     size = path.stat().st_size
     with SyncConn("127.0.0.1", port) as conn:
-        location = start_upload(conn, repo)
+        location = start_upload(conn, repo, auth)
         offset = 0
         while offset < size:
             count = min(chunk, size - offset)
             headers = {
                 "Content-Type": "application/octet-stream",
                 "Content-Range": f"{offset}-{offset + count - 1}",
+                **(auth or {}),
             }
             resp = conn.request(
                 "PATCH", path_of(location), headers, file=path, offset=offset, count=count
             )
             location = expect(resp, 202, "PATCH chunk").headers["location"]
             offset += count
-        expect(conn.request("PUT", with_digest(location, digest)), 201, "closing PUT")
+        expect(conn.request("PUT", with_digest(location, digest), auth), 201, "closing PUT")
 
 
 # --- small images ------------------------------------------------------------------------
@@ -338,35 +425,34 @@ def make_small_image(repo: str, tag: str, seed: str, layer_size: int = 2048) -> 
     return SmallImage(repo, tag, config, config_digest, layer, layer_digest, manifest)
 
 
-async def push_small_image(conn: AsyncConn, image: SmallImage) -> None:
-    """What a registry client does: HEAD each blob, upload the missing ones, PUT the manifest."""
+async def push_small_image(conn: AsyncConn, image: SmallImage, login: Login = ANONYMOUS) -> None:
+    """What a registry client does: sign in for the repository (the token flow: one token
+    request per image pushed, as each `docker push` gets its own), HEAD each blob, upload the
+    missing ones, PUT the manifest."""
+    auth = await sign_in_async(conn, login, repo_scope(image.repo, "pull,push"))
     for data, digest in ((image.config, image.config_digest), (image.layer, image.layer_digest)):
-        head = await conn.request("HEAD", f"/v2/{image.repo}/blobs/{digest}")
+        head = await conn.request("HEAD", f"/v2/{image.repo}/blobs/{digest}", auth)
         if head.status == 200:
             continue
         if head.status != 404:
             raise BenchHTTPError(f"blob HEAD: HTTP {head.status}")
-        start = await conn.request("POST", f"/v2/{image.repo}/blobs/uploads/")
+        start = await conn.request("POST", f"/v2/{image.repo}/blobs/uploads/", auth)
         expect(start, 202, "start upload")
         put = await conn.request(
             "PUT",
             with_digest(start.headers["location"], digest),
-            {"Content-Type": "application/octet-stream"},
+            {"Content-Type": "application/octet-stream", **auth},
             data,
         )
         expect(put, 201, "blob PUT")
-    put = await conn.request(
-        "PUT",
-        f"/v2/{image.repo}/manifests/{image.tag}",
-        {"Content-Type": OCI_MANIFEST},
-        image.manifest,
-    )
-    expect(put, 201, "manifest PUT")
+    await put_manifest(conn, image.repo, image.tag, image.manifest, auth)
 
 
-async def put_manifest(conn: AsyncConn, repo: str, tag: str, manifest: bytes) -> None:
+async def put_manifest(
+    conn: AsyncConn, repo: str, tag: str, manifest: bytes, auth: dict[str, str]
+) -> None:
     put = await conn.request(
-        "PUT", f"/v2/{repo}/manifests/{tag}", {"Content-Type": OCI_MANIFEST}, manifest
+        "PUT", f"/v2/{repo}/manifests/{tag}", {"Content-Type": OCI_MANIFEST, **auth}, manifest
     )
     expect(put, 201, "manifest PUT")
 

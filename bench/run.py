@@ -32,10 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import access_setup
 import client
 import procs
 import servers
 import tools
+from access_setup import ANONYMOUS, ANONYMOUS_TOKEN, Login
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -46,8 +48,10 @@ WORKLOADS = (
     "push",
     "pull",
     "small_push",
+    "small_push_auth",
     "manifest_get",
     "blob_head",
+    "manifest_get_anonymous",
     "tags_list",
     "catalog",
     "concurrent_push",
@@ -122,12 +126,37 @@ class Row:
     note: str = ""
 
 
+def bench_projects(sizes: Sizes) -> list[str]:
+    """Every project the workloads push to: the robot gets pull and push on each."""
+    rounds = range(sizes.rounds)
+    return [
+        "big",
+        "tags",
+        "conc",
+        *(f"small{r}" for r in rounds),
+        *(f"small{r + 100}" for r in rounds),
+        *(f"authpush{r}" for r in rounds),
+    ]
+
+
+# The round-0 small images (manifest GET, blob HEAD, catalog) are in a public project, so
+# the same manifests are read signed in and anonymously. A registry token's check never reads
+# the project's visibility (its access claim is all it allows): signed-in reads cost the same
+# in a private project.
+PUBLIC_PROJECTS = ("small0",)
+
+
 @dataclass
 class Bench:
     sizes: Sizes
     scratch: Path
     srv: dict[str, procs.ServerProc]
     log: Callable[[str], None]
+    # How each server's clients sign in: cargohold through the token flow with a robot,
+    # distribution with htpasswd Basic credentials; extra servers of one workload anonymous.
+    logins: dict[str, Login] = field(default_factory=dict)
+    admin_auth: dict[str, str] = field(default_factory=dict)  # cargohold's /api/v1/system
+    htpasswd: Path | None = None
     rows: list[Row] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
     small_ready: set[str] = field(default_factory=set)
@@ -136,6 +165,7 @@ class Bench:
     order_flip: int = 0
     workers: int = 2
     shipped: bool = False
+    _credentials: dict[tuple[str, int, Login], client.Credentials] = field(default_factory=dict)
 
     def use_access_logs(self, shipped: bool) -> None:
         """Restart both servers over the same data, with access logs off (the main rows) or
@@ -145,7 +175,7 @@ class Bench:
         for server in self.srv.values():
             server.stop()
         self.srv["cargohold"] = servers.start_cargohold(self.scratch, self.workers, shipped)
-        self.srv["distribution"] = servers.start_distribution(self.scratch, shipped)
+        self.srv["distribution"] = servers.start_distribution(self.scratch, shipped, self.htpasswd)
         self.shipped = shipped
         self.log(f"  restarted both servers with access logs {'on' if shipped else 'off'}")
 
@@ -164,15 +194,55 @@ class Bench:
     def port(self, name: str) -> int:
         return self.srv[name].port
 
+    def login(self, name: str) -> Login:
+        return self.logins.get(name, ANONYMOUS)
+
+    def credentials(self, name: str, login: Login | None = None) -> client.Credentials:
+        """The headers a synchronous client of `name` sends (its tokens kept per server
+        process and login, for their lifetime)."""
+        login = login or self.login(name)
+        key = (name, self.port(name), login)
+        if key not in self._credentials:
+            self._credentials[key] = client.Credentials(self.port(name), login)
+        return self._credentials[key]
+
+    def auth(self, name: str, scope: str) -> dict[str, str]:
+        return self.credentials(name).headers(scope)
+
+    def start_extra(self, name: str) -> procs.ServerProc:
+        """A server only some workloads use, next to the two main ones: `distribution-open`
+        (no auth, over distribution's data) or `cargohold-authoff` (auth off, its own data:
+        one data directory serves one server). Stopped by stop_extra()."""
+        if name == "distribution-open":
+            server = servers.start_distribution(self.scratch, label=name)
+        elif name == "cargohold-authoff":
+            server = servers.start_cargohold(self.scratch, self.workers, auth=False, label=name)
+        else:
+            raise ValueError(name)
+        self.srv[name] = server
+        self.log(f"  started {name} on {server.base} (pid {server.pid})")
+        return server
+
+    def stop_extra(self, *names: str) -> None:
+        for name in names:
+            server = self.srv.pop(name, None)
+            if server is not None:
+                rss = procs.peak_rss_per_process(server.pid)
+                per = " + ".join(f"{m:.0f}" for m in rss)
+                self.log(f"  stopping {name}: peak RSS {sum(rss):.0f} MiB ({per})")
+                server.stop()
+
     def settle(self, name: str) -> None:
         """Untimed: wait until cargohold's job queue is empty (scans of pushed images), so a
         scan backlog never runs into the next measurement, ours or distribution's."""
-        if name != "cargohold":
+        if not name.startswith("cargohold"):
             return
         started = time.monotonic()
+        headers = self.admin_auth if name == "cargohold" else {}
         while time.monotonic() - started < 600:
             url = f"{self.srv[name].base}/api/v1/system"
-            with urllib.request.urlopen(url, timeout=10) as response:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=10) as response:
                 if json.loads(response.read())["jobs"]["pending"] == 0:
                     break
             time.sleep(0.2)
@@ -193,22 +263,31 @@ class Bench:
         if name in self.small_ready:
             return
         images = self.small_set(0)
-        elapsed = run_small_push(self.port(name), images, self.sizes.small_concurrency)
+        elapsed = run_small_push(
+            self.port(name), images, self.sizes.small_concurrency, self.login(name)
+        )
         self.log(f"  setup: {len(images)} small images into {name} in {elapsed:.1f}s")
         self.settle(name)
         self.small_ready.add(name)
 
-    def small_set(self, round_no: int) -> list[client.SmallImage]:
+    def small_set(
+        self, round_no: int, project: str = "small", seed: str = ""
+    ) -> list[client.SmallImage]:
+        """The small images of a round: in project `<project><round>`, their content new for
+        each (round, seed)."""
         s = self.sizes
-        if round_no == 0 and self.small_images:
+        first = round_no == 0 and project == "small" and not seed
+        if first and self.small_images:
             return self.small_images
         images = [
             client.make_small_image(
-                f"small{round_no}/app-{i % s.small_repos:04d}", f"v{i}", f"r{round_no}-{i}"
+                f"{project}{round_no}/app-{i % s.small_repos:04d}",
+                f"v{i}",
+                f"{seed}r{round_no}-{i}",
             )
             for i in range(s.small_images)
         ]
-        if round_no == 0:
+        if first:
             self.small_images = images
         return images
 
@@ -236,11 +315,16 @@ def median(values: list[float]) -> float | None:
     return statistics.median(clean) if clean else None
 
 
-def run_small_push(port: int, images: list[client.SmallImage], concurrency: int) -> float:
+def run_small_push(
+    port: int, images: list[client.SmallImage], concurrency: int, login: Login
+) -> float:
+    async def push(conn: client.AsyncConn, image: client.SmallImage) -> None:
+        await client.push_small_image(conn, image, login)
+
     loop = client.new_event_loop()
     try:
         return loop.run_until_complete(
-            client.run_pool(port, images, concurrency, client.push_small_image, timeout=600)
+            client.run_pool(port, images, concurrency, push, timeout=600)
         )
     finally:
         loop.close()
@@ -261,16 +345,20 @@ def wl_push(b: Bench) -> None:
                 for _ in range(s.push_reps):
                     stamp += 1
                     digest = restamp(path, f"push-{stamp}")
+                    repo = "big/chunked" if kind == "chunked" else "big/mono"
+                    # Signed in before the clock starts: one token request is nothing next to
+                    # a big push (the small-image push times it).
+                    auth = b.auth(name, client.repo_scope(repo, "pull,push"))
                     # Start each timed push with no dirty pages: distribution does not fsync,
                     # and its writeback would otherwise land in the next push's time.
                     os.sync()
                     started = time.perf_counter()
                     if kind == "monolithic":
-                        client.push_monolithic_curl(b.port(name), "big/mono", path, digest)
+                        client.push_monolithic_curl(b.port(name), repo, path, digest, auth)
                     elif kind == "sendfile":
-                        client.push_monolithic_sendfile(b.port(name), "big/mono", path, digest)
+                        client.push_monolithic_sendfile(b.port(name), repo, path, digest, auth)
                     else:
-                        client.push_chunked(b.port(name), "big/chunked", path, digest, chunk)
+                        client.push_chunked(b.port(name), repo, path, digest, chunk, auth)
                     rate = size / MIB / (time.perf_counter() - started)
                     b.record(f"push_{kind}", name, rate)
                     b.log(f"  round {r} {name} {kind}: {rate:.0f} MiB/s")
@@ -305,7 +393,8 @@ def wl_pull(b: Bench) -> None:
         restamp(path, "pull")
     digest = client.file_digest(path)
     for name in SERVERS:
-        client.push_monolithic_sendfile(b.port(name), "big/pull", path, digest)
+        auth = b.auth(name, client.repo_scope("big/pull", "pull,push"))
+        client.push_monolithic_sendfile(b.port(name), "big/pull", path, digest, auth)
     os.chmod(b.scratch, 0o755)
     os.chmod(files, 0o755)
     os.chmod(path, 0o644)
@@ -317,8 +406,12 @@ def wl_pull(b: Bench) -> None:
             "nginx": (nginx, "/files/pull.bin"),
         }
         names = list(targets)
+
+        def auth(name: str) -> dict[str, str]:
+            return {} if name == "nginx" else b.auth(name, client.repo_scope("big/pull"))
+
         for name, (server, url) in targets.items():  # warm-up, also checks the size
-            got, _ = tools.curl_get(server.base + url)
+            got, _ = tools.curl_get(server.base + url, headers=auth(name))
             if got != path.stat().st_size:
                 raise RuntimeError(f"{name} sent {got} bytes, expected {path.stat().st_size}")
         for run in range(s.pull_runs):
@@ -327,8 +420,9 @@ def wl_pull(b: Bench) -> None:
                 order.reverse()
             for name in order:
                 server, url = targets[name]
+                headers = auth(name)
                 cpu0 = server.cpu_seconds()
-                got, seconds = tools.curl_get(server.base + url)
+                got, seconds = tools.curl_get(server.base + url, headers=headers)
                 cpu = server.cpu_seconds() - cpu0
                 b.record("pull_mibs", name, got / MIB / seconds)
                 b.record("pull_cpu_per_gib", name, cpu / (got / GIB))
@@ -383,7 +477,7 @@ def wl_small_push(b: Bench) -> None:
             fresh = r == 0 and name in b.small_ready
             images = b.small_set(r + 100 if fresh else r)
             cpu0, srv0 = time.process_time(), b.srv[name].cpu_seconds()
-            elapsed = run_small_push(b.port(name), images, s.small_concurrency)
+            elapsed = run_small_push(b.port(name), images, s.small_concurrency, b.login(name))
             client_cpu = (time.process_time() - cpu0) / elapsed
             server_cpu = (b.srv[name].cpu_seconds() - srv0) / elapsed
             if r == 0:
@@ -410,36 +504,60 @@ def wl_small_push(b: Bench) -> None:
     )
 
 
-def manifest_script(b: Bench, name: str = "manifest.lua", delay_ms: int | None = None) -> Path:
-    paths = [f"/v2/{im.repo}/manifests/{im.tag}" for im in b.small_set(0)]
-    return tools.write_wrk_script(b.scratch / name, paths, delay_ms)
+def manifest_script(
+    b: Bench, name: str, delay_ms: int | None = None, login: Login | None = None
+) -> Path:
+    """A wrk script of manifest GETs over the round-0 small images for server `name`, signed in
+    as its clients are (or as `login`): with the token flow, one registry token per repository,
+    each reused for every request to it, as one docker client per repository would. Written
+    again before every wrk run, so that no token in it expires during the run."""
+    images = b.small_set(0)
+    paths = [f"/v2/{im.repo}/manifests/{im.tag}" for im in images]
+    scopes = [client.repo_scope(im.repo) for im in images]
+    auth = b.credentials(name, login).headers_many(scopes)
+    login = login or b.login(name)
+    who = login.kind if login.name or login.kind == "none" else "anonymous-token"
+    suffix = f"-delay{delay_ms}" if delay_ms else ""
+    return tools.write_wrk_script(
+        b.scratch / f"manifest-{name}-{who}{suffix}.lua", paths, delay_ms, auth
+    )
 
 
-def _load_rows(b: Bench, key: str, title: str, goal_rps: float, goal_p99: float) -> None:
-    c_rps = median([x.rps for x in b.raw[key]["cargohold"]])
-    d_rps = median([x.rps for x in b.raw[key]["distribution"]])
-    c_p99 = median([x.p99_ms for x in b.raw[key]["cargohold"]])
-    d_p99 = median([x.p99_ms for x in b.raw[key]["distribution"]])
+def _load_rows(
+    b: Bench,
+    key: str,
+    title: str,
+    goal_rps: float | None,
+    goal_p99: float | None,
+    value: str = "cargohold",
+    ref: str = "distribution",
+) -> None:
+    """A req/s row and a p99 row: the medians of `value` against those of `ref` (targets under
+    `key`), each with its goal as a ratio when given."""
+    v_rps = median([x.rps for x in b.raw[key][value]])
+    r_rps = median([x.rps for x in b.raw[key][ref]])
+    v_p99 = median([x.p99_ms for x in b.raw[key][value]])
+    r_p99 = median([x.p99_ms for x in b.raw[key][ref]])
     b.rows.append(
         Row(
             title,
             "req/s",
-            c_rps,
-            "distribution",
-            d_rps,
-            goal=f">= {goal_rps:g}x",
-            met=ratio_ok(c_rps, d_rps, goal_rps),
+            v_rps,
+            ref,
+            r_rps,
+            goal=f">= {goal_rps:g}x" if goal_rps else "",
+            met=ratio_ok(v_rps, r_rps, goal_rps) if goal_rps else None,
         )
     )
     b.rows.append(
         Row(
             title,
             "p99 ms",
-            c_p99,
-            "distribution",
-            d_p99,
-            goal=f"<= {goal_p99:g}x",
-            met=ratio_ok(c_p99, d_p99, goal_p99, lower_is_better=True),
+            v_p99,
+            ref,
+            r_p99,
+            goal=f"<= {goal_p99:g}x" if goal_p99 else "",
+            met=ratio_ok(v_p99, r_p99, goal_p99, lower_is_better=True) if goal_p99 else None,
         )
     )
 
@@ -453,9 +571,9 @@ def wl_manifest_get(b: Bench, key: str = "manifest_get", title: str = "") -> Non
     s = b.sizes
     for name in SERVERS:
         b.ensure_small_images(name)
-    script = manifest_script(b)
     for r, order in b.orders():
         for name in order:
+            script = manifest_script(b, name)
             tools.run_wrk(b.srv[name].base, script, s.warmup_seconds, 64)
             res = tools.run_wrk(b.srv[name].base, script, s.load_seconds, 64)
             _check_load(name, "manifest GET", res)
@@ -489,12 +607,153 @@ def wl_blob_head(b: Bench, key: str = "blob_head", title: str = "") -> None:
     for r, order in b.orders():
         for name in order:
             url = b.srv[name].base + path
-            tools.run_ab_head(url, s.warmup_seconds, 64)
-            res = tools.run_ab_head(url, s.load_seconds, 64)
+            auth = b.auth(name, client.repo_scope(image.repo))
+            tools.run_ab_head(url, s.warmup_seconds, 64, auth)
+            res = tools.run_ab_head(url, s.load_seconds, 64, auth)
             _check_load(name, "blob HEAD", res)
             b.record(key, name, res)
             b.log(f"  round {r} {name}: {res.rps:.0f} req/s, p99 {res.p99_ms:.0f} ms")
     _load_rows(b, key, title or "blob HEAD (ab -i -k -c64, 1 URL)", 10, 0.1)
+
+
+# --- the cost of access control --------------------------------------------------------------
+#
+# Each of these measures, within one run and alternating, the same requests signed in and not:
+# cargohold signed in (the token flow, as shipped) against cargohold answering anonymous
+# clients (a public project) or with auth off, and distribution with htpasswd against
+# distribution open to anyone. The extra servers run only during the workload.
+
+
+def target_orders(b: Bench, targets: list[str]) -> list[tuple[int, list[str]]]:
+    """(round, order) pairs over several targets: rotated by one each round (and from one
+    workload to the next), reversed every other round."""
+    out = []
+    for r in range(b.sizes.rounds):
+        shift = (r + b.order_flip) % len(targets)
+        order = targets[shift:] + targets[:shift]
+        out.append((r, order[::-1] if (r + b.order_flip) % 2 else order))
+    b.order_flip += 1
+    return out
+
+
+def wl_manifest_get_anonymous(b: Bench) -> None:
+    """Manifest GETs of the round-0 images (a public project): cargohold with registry tokens,
+    anonymous with no credentials and anonymous with a token (docker's way), distribution with
+    htpasswd and open (a second distribution over the same data, no auth)."""
+    s = b.sizes
+    for name in SERVERS:
+        b.ensure_small_images(name)
+    # target: (server, login)
+    targets: dict[str, tuple[str, Login]] = {
+        "cargohold": ("cargohold", b.login("cargohold")),
+        "cargohold anonymous": ("cargohold", ANONYMOUS),
+        "cargohold anonymous token": ("cargohold", ANONYMOUS_TOKEN),
+        "distribution": ("distribution", b.login("distribution")),
+        "distribution anonymous": ("distribution-open", ANONYMOUS),
+    }
+    key = "manifest_get_signed_in_vs_anonymous"
+    b.start_extra("distribution-open")
+    try:
+        for r, order in target_orders(b, list(targets)):
+            for target in order:
+                name, login = targets[target]
+                script = manifest_script(b, name, login=login)
+                tools.run_wrk(b.srv[name].base, script, s.warmup_seconds, 64)
+                res = tools.run_wrk(b.srv[name].base, script, s.load_seconds, 64)
+                _check_load(target, "manifest GET", res)
+                b.record(key, target, res)
+                b.log(f"  round {r} {target}: {res.rps:.0f} req/s, p99 {res.p99_ms:.2f} ms")
+    finally:
+        b.stop_extra("distribution-open")
+
+    what = f"manifest GET by tag (wrk -c64, {s.small_images} tags, public project)"
+    for title, goals, value, ref in (
+        (
+            "cargohold signed in (a registry token per repository) vs anonymous",
+            (0.85, None),
+            "cargohold",
+            "cargohold anonymous",
+        ),
+        (
+            "cargohold anonymous, with a registry token (docker's way) vs none",
+            (None, None),
+            "cargohold anonymous token",
+            "cargohold anonymous",
+        ),
+        ("anonymous on both", (10.0, 0.1), "cargohold anonymous", "distribution anonymous"),
+    ):
+        _load_rows(b, key, f"{what}: {title}", *goals, value, ref)
+    _load_rows(
+        b,
+        key,
+        f"distribution: {what}, with htpasswd (Basic, bcrypt) vs anonymous",
+        None,
+        None,
+        "distribution",
+        "distribution anonymous",
+    )
+
+
+def wl_small_push_auth(b: Bench) -> None:
+    """The small-image push signed in (cargohold: a robot through the token flow, one token
+    per image; distribution: htpasswd) against the same push with no credentials, into a
+    second cargohold with auth off (its own, new data directory) and an open distribution."""
+    s = b.sizes
+    targets: dict[str, str] = {  # target: server
+        "cargohold": "cargohold",
+        "cargohold auth off": "cargohold-authoff",
+        "distribution": "distribution",
+        "distribution anonymous": "distribution-open",
+    }
+    key = "small_push_signed_in_vs_off"
+    b.start_extra("cargohold-authoff")
+    b.start_extra("distribution-open")
+    try:
+        for r, order in target_orders(b, list(targets)):
+            for target in order:
+                name = targets[target]
+                # New content for every push; the two distributions share one storage, so
+                # their repositories differ too.
+                project = "openpush" if name == "distribution-open" else "authpush"
+                images = b.small_set(r, project, seed=f"{name}-")
+                srv0 = b.srv[name].cpu_seconds()
+                elapsed = run_small_push(b.port(name), images, s.small_concurrency, b.login(name))
+                server_cpu = (b.srv[name].cpu_seconds() - srv0) / len(images) * 1000
+                b.settle(name)
+                rate = len(images) / elapsed
+                b.record(key, target, rate)
+                b.record(key + "_server_cpu_ms", target, server_cpu)
+                b.log(
+                    f"  round {r} {target}: {len(images)} images in {elapsed:.1f}s = "
+                    f"{rate:.0f}/s (server CPU {server_cpu:.1f} ms per image)"
+                )
+    finally:
+        b.stop_extra("cargohold-authoff", "distribution-open")
+    rate = {t: median(b.raw[key][t]) for t in targets}
+    cpu = {t: median(b.raw[key + "_server_cpu_ms"][t]) for t in targets}
+    what = f"push {s.small_images} small images, {s.small_concurrency} clients"
+    b.rows += [
+        Row(
+            f"{what}: cargohold signed in (robot, a registry token per image) vs auth off",
+            "images/s",
+            rate["cargohold"],
+            "cargohold auth off",
+            rate["cargohold auth off"],
+            goal=">= 0.9x",
+            met=ratio_ok(rate["cargohold"], rate["cargohold auth off"], 0.9),
+            note=f"server CPU ms per image: {fmt(cpu['cargohold'])} vs "
+            f"{fmt(cpu['cargohold auth off'])}",
+        ),
+        Row(
+            f"distribution: {what}, with htpasswd (Basic, bcrypt) vs anonymous",
+            "images/s",
+            rate["distribution"],
+            "distribution anonymous",
+            rate["distribution anonymous"],
+            note=f"server CPU ms per image: {fmt(cpu['distribution'])} vs "
+            f"{fmt(cpu['distribution anonymous'])}",
+        ),
+    ]
 
 
 def wl_tags_list(b: Bench) -> None:
@@ -503,12 +762,14 @@ def wl_tags_list(b: Bench) -> None:
     image = client.make_small_image(repo, "base", "tags-base")
     tags = [f"t{i:05d}" for i in range(s.tags)]
 
-    async def put_tag(conn: client.AsyncConn, tag: str) -> None:
-        await client.put_manifest(conn, repo, tag, image.manifest)
-
     for name in SERVERS:
         port = b.port(name)
-        run_small_push(port, [image], 1)
+        run_small_push(port, [image], 1, b.login(name))
+        auth = b.auth(name, client.repo_scope(repo, "pull,push"))
+
+        async def put_tag(conn: client.AsyncConn, tag: str, auth: dict[str, str] = auth) -> None:
+            await client.put_manifest(conn, repo, tag, image.manifest, auth)
+
         loop = client.new_event_loop()
         try:
             elapsed = loop.run_until_complete(
@@ -521,11 +782,12 @@ def wl_tags_list(b: Bench) -> None:
     for r, order in b.orders():
         for name in order:
             times = []
+            auth = b.auth(name, client.repo_scope(repo))
             with client.SyncConn("127.0.0.1", b.port(name)) as conn:
                 deadline = time.perf_counter() + s.tags_seconds
                 while len(times) < 3 or (time.perf_counter() < deadline and len(times) < 500):
                     started = time.perf_counter()
-                    got = full_tag_list(conn, repo)
+                    got = full_tag_list(conn, repo, auth)
                     times.append(time.perf_counter() - started)
                     if len(got) != s.tags + 1:
                         raise RuntimeError(f"{name}: tags list has {len(got)} tags")
@@ -548,12 +810,12 @@ def wl_tags_list(b: Bench) -> None:
     )
 
 
-def full_tag_list(conn: client.SyncConn, repo: str) -> list[str]:
+def full_tag_list(conn: client.SyncConn, repo: str, auth: dict[str, str]) -> list[str]:
     """GET the tags list, following `Link: <...>; rel="next"` pages if the server sends any."""
     url: str | None = f"/v2/{repo}/tags/list"
     tags: list[str] = []
     while url:
-        resp = client.expect(conn.request("GET", url), 200, "tags list")
+        resp = client.expect(conn.request("GET", url, auth), 200, "tags list")
         tags.extend(json.loads(resp.body)["tags"])
         link = resp.headers.get("link", "")
         url = client.path_of(link[link.index("<") + 1 : link.index(">")]) if link else None
@@ -564,14 +826,17 @@ def wl_catalog(b: Bench) -> None:
     s = b.sizes
     for name in SERVERS:
         b.ensure_small_images(name)
-    script = tools.write_wrk_script(b.scratch / "catalog.lua", ["/v2/_catalog?n=1000"])
+    path = "/v2/_catalog?n=1000"
     counts = {}
     for name in SERVERS:
         with client.SyncConn("127.0.0.1", b.port(name)) as conn:
-            resp = client.expect(conn.request("GET", "/v2/_catalog?n=1000"), 200, "catalog")
+            auth = b.auth(name, client.CATALOG_SCOPE)
+            resp = client.expect(conn.request("GET", path, auth), 200, "catalog")
             counts[name] = len(json.loads(resp.body)["repositories"])
     for r, order in b.orders():
         for name in order:
+            auth = b.auth(name, client.CATALOG_SCOPE)
+            script = tools.write_wrk_script(b.scratch / f"catalog-{name}.lua", [path], auth=[auth])
             tools.run_wrk(b.srv[name].base, script, s.warmup_seconds, 8)
             res = tools.run_wrk(b.srv[name].base, script, s.load_seconds, 8)
             _check_load(name, "catalog", res)
@@ -606,16 +871,19 @@ def wl_concurrent_push(b: Bench) -> None:
             stamp += 1
             digests = [restamp(p, f"conc-{stamp}-{i}") for i, p in enumerate(paths)]
             errors: list[BaseException] = []
+            scopes = [client.repo_scope(f"conc/p{i}", "pull,push") for i in range(len(paths))]
+            auths = b.credentials(name).headers_many(scopes)
 
             def push(
                 i: int,
                 name: str = name,
                 digests: list[str] = digests,
                 errors: list[BaseException] = errors,
+                auths: list[dict[str, str]] = auths,
             ) -> None:
                 try:
                     client.push_monolithic_sendfile(
-                        b.port(name), f"conc/p{i}", paths[i], digests[i]
+                        b.port(name), f"conc/p{i}", paths[i], digests[i], auths[i]
                     )
                 except BaseException as exc:
                     errors.append(exc)
@@ -660,8 +928,8 @@ def rate_limited_plan(target_rps: float) -> tuple[int, int]:
 class BackgroundPusher:
     """Back-to-back monolithic pushes of the big file until stopped."""
 
-    def __init__(self, port: int, path: Path, digest: str) -> None:
-        self.port, self.path, self.digest = port, path, digest
+    def __init__(self, port: int, path: Path, digest: str, auth: dict[str, str]) -> None:
+        self.port, self.path, self.digest, self.auth = port, path, digest, auth
         self.stop = threading.Event()
         self.done = 0
         self.error: BaseException | None = None
@@ -670,7 +938,9 @@ class BackgroundPusher:
     def _run(self) -> None:
         try:
             while not self.stop.is_set():
-                client.push_monolithic_sendfile(self.port, "big/background", self.path, self.digest)
+                client.push_monolithic_sendfile(
+                    self.port, "big/background", self.path, self.digest, self.auth
+                )
                 self.done += 1
         except BaseException as exc:
             self.error = exc
@@ -689,7 +959,7 @@ def wl_push_latency(b: Bench) -> None:
     for name in SERVERS:
         b.ensure_small_images(name)
         if name not in b.manifest_rps:
-            script = manifest_script(b)
+            script = manifest_script(b, name)
             tools.run_wrk(b.srv[name].base, script, s.warmup_seconds, 64)
             b.manifest_rps[name] = tools.run_wrk(b.srv[name].base, script, s.load_seconds, 64).rps
     path = b.scratch / "background.bin"
@@ -700,28 +970,30 @@ def wl_push_latency(b: Bench) -> None:
     for name in SERVERS:
         target = b.manifest_rps[name] / 2
         conns, delay = rate_limited_plan(target)
-        script = manifest_script(b, f"manifest-{name}-delay.lua", delay)
+        script = manifest_script(b, name, delay)
         # Each connection's cycle is delay + response time, so the first guess offers less
         # than planned: measure once and scale the connection count to hit the target.
         probe = tools.run_wrk(b.srv[name].base, script, max(2, s.warmup_seconds), conns)
         conns = max(2, min(512, round(conns * target / max(probe.rps, 1))))
-        plans[name] = (conns, script)
+        plans[name] = (conns, delay)
         b.log(
             f"  {name}: max {b.manifest_rps[name]:.0f} req/s, target {target:.0f}: "
             f"{delay} ms delay per request; probe {probe.rps:.0f} req/s -> {conns} connections"
         )
     for r, order in b.orders():
         for name in order:
-            conns, script = plans[name]
+            conns, delay = plans[name]
             base = b.srv[name].base
             phases = ("idle", "push") if r % 2 == 0 else ("push", "idle")
             for phase in phases:
+                script = manifest_script(b, name, delay)
                 tools.run_wrk(base, script, s.warmup_seconds, conns)
                 if phase == "idle":
                     res = tools.run_wrk(base, script, s.load_seconds, conns)
                     pushed = 0
                 else:
-                    with BackgroundPusher(b.port(name), path, digest) as pusher:
+                    auth = b.auth(name, client.repo_scope("big/background", "pull,push"))
+                    with BackgroundPusher(b.port(name), path, digest, auth) as pusher:
                         time.sleep(0.3)  # the first push is under way
                         res = tools.run_wrk(base, script, s.load_seconds, conns)
                         pushed = pusher.done
@@ -764,8 +1036,10 @@ WORKLOAD_FUNCS: dict[str, Callable[[Bench], None]] = {
     "push": wl_push,
     "pull": wl_pull,
     "small_push": wl_small_push,
+    "small_push_auth": wl_small_push_auth,
     "manifest_get": wl_manifest_get,
     "blob_head": wl_blob_head,
+    "manifest_get_anonymous": wl_manifest_get_anonymous,
     "tags_list": wl_tags_list,
     "catalog": wl_catalog,
     "concurrent_push": wl_concurrent_push,
@@ -990,12 +1264,31 @@ def main(argv: list[str] | None = None) -> int:
     dist_peak: tuple[float, int] | None = None
     try:
         log(f"scratch folder {scratch}")
+        htpasswd = scratch / "htpasswd"
+        distribution_login = access_setup.write_htpasswd(htpasswd)
         srv = {
             "cargohold": servers.start_cargohold(scratch, args.workers),
-            "distribution": servers.start_distribution(scratch),
+            "distribution": servers.start_distribution(scratch, htpasswd=htpasswd),
         }
         log(", ".join(f"{n} on {s.base} (pid {s.pid})" for n, s in srv.items()))
-        bench = Bench(sizes, scratch, srv, log, workers=args.workers)
+        accounts = access_setup.setup_cargohold(
+            scratch / "cargohold-data", bench_projects(sizes), PUBLIC_PROJECTS
+        )
+        log(
+            f"cargohold: projects {', '.join(bench_projects(sizes))} "
+            f"(public: {', '.join(PUBLIC_PROJECTS)}), robot {accounts.robot.name}; "
+            f"distribution: htpasswd user {distribution_login.name}"
+        )
+        bench = Bench(
+            sizes,
+            scratch,
+            srv,
+            log,
+            logins={"cargohold": accounts.robot, "distribution": distribution_login},
+            admin_auth=client.basic_header(accounts.admin_token.name, accounts.admin_token.secret),
+            htpasswd=htpasswd,
+            workers=args.workers,
+        )
         for name in selected:
             log(f"== {name}")
             bench.use_access_logs(name.endswith("_shipped"))
@@ -1054,8 +1347,13 @@ def main(argv: list[str] | None = None) -> int:
         f"- date: {started_at:%Y-%m-%d %H:%M} UTC; duration {elapsed:.0f} s",
         f"- command: `{command}`",
         f"- machine: {notes}",
-        f"- cargohold: {args.workers} granian workers, access log off; "
-        "distribution: filesystem storage, delete enabled, access log off; "
+        f"- cargohold: {args.workers} granian workers, access control on (as shipped), access "
+        "log off; its clients sign in through the token flow with a robot (pull and push on "
+        "the bench's projects): one registry token per repository for reads, one per image "
+        "pushed; distribution: filesystem storage, delete enabled, access log off, htpasswd "
+        f"authentication (bcrypt cost {access_setup.BCRYPT_COST}), Basic credentials on "
+        "every request; the `signed in vs` rows add an anonymous or auth-off server of each "
+        "kind for the length of that workload; "
         "`_shipped` rows: both restarted over the same data with their default logging "
         "(cargohold: access log on, level info; distribution: level info, access log on), "
         "written to a file",

@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from access_setup import BENCH_ADMIN_PASSWORD
 from procs import ServerProc, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,6 +28,13 @@ storage:
       enabled: false
 http:
   addr: 127.0.0.1:{port}
+{auth}"""
+# distribution's htpasswd authentication: Basic credentials checked (bcrypt) on every request.
+DISTRIBUTION_HTPASSWD = """\
+auth:
+  htpasswd:
+    realm: cargohold-bench
+    path: {path}
 """
 # Logs off for the main rows; "as shipped" (the `_shipped` rows) is distribution's default:
 # level info, and every request logged to stderr (an access line and a "response completed"
@@ -68,17 +76,33 @@ def cargohold_bin() -> str:
     return str(REPO / ".venv" / "bin" / "cargohold")
 
 
-def start_cargohold(scratch: Path, workers: int = 2, shipped: bool = False) -> ServerProc:
+def start_cargohold(
+    scratch: Path,
+    workers: int = 2,
+    shipped: bool = False,
+    auth: bool = True,
+    label: str = "cargohold",
+) -> ServerProc:
     """Access log off, or `shipped`: the defaults (access log on, level info), its lines
-    written to the server's log file in the scratch folder as `make run` would to a file."""
+    written to the server's log file in the scratch folder as `make run` would to a file.
+    Access control is on, as shipped, unless `auth` is false (`auth = off`: the baseline the
+    auth rows compare with). Its data is in scratch/<label>-data; the first start makes the
+    system admin with the bench's password."""
     port = free_port()
-    data = scratch / "cargohold-data"
+    data = scratch / f"{label}-data"
     data.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    for key in ("CARGOHOLD_ACCESS_LOG", "CARGOHOLD_LOG_LEVEL", "CARGOHOLD_LOG_FORMAT"):
+    for key in (
+        "CARGOHOLD_ACCESS_LOG",
+        "CARGOHOLD_LOG_LEVEL",
+        "CARGOHOLD_LOG_FORMAT",
+        "CARGOHOLD_AUTH",
+        "CARGOHOLD_ADMIN_PASSWORD",
+    ):
         env.pop(key, None)
-    # Loopback only: the workloads do not sign in yet (the access issue's benchmark rows will).
-    env["CARGOHOLD_AUTH"] = "off"
+    env["CARGOHOLD_ADMIN_PASSWORD"] = BENCH_ADMIN_PASSWORD
+    if not auth:
+        env["CARGOHOLD_AUTH"] = "off"
     if not shipped:
         env["CARGOHOLD_ACCESS_LOG"] = "false"
         env["CARGOHOLD_LOG_LEVEL"] = "warning"
@@ -92,22 +116,31 @@ def start_cargohold(scratch: Path, workers: int = 2, shipped: bool = False) -> S
         "--workers",
         str(workers),
     ]
-    log = scratch / ("cargohold-shipped.log" if shipped else "cargohold.log")
-    server = ServerProc("cargohold", argv, port, log, env=env)
+    log = scratch / (f"{label}-shipped.log" if shipped else f"{label}.log")
+    server = ServerProc(label, argv, port, log, env=env)
     server.wait_ready()
     return server
 
 
-def start_distribution(scratch: Path, shipped: bool = False) -> ServerProc:
+def start_distribution(
+    scratch: Path,
+    shipped: bool = False,
+    htpasswd: Path | None = None,
+    label: str = "distribution",
+) -> ServerProc:
+    """distribution over scratch/distribution-data (every instance shares it: its storage is
+    the filesystem and nothing else), with htpasswd authentication when `htpasswd` is given
+    (the main rows) or open to anonymous clients."""
     port = free_port()
     root = scratch / "distribution-data"
     root.mkdir(parents=True, exist_ok=True)
-    config = scratch / ("distribution-shipped.yml" if shipped else "distribution.yml")
+    config = scratch / (f"{label}-shipped.yml" if shipped else f"{label}.yml")
     log = DISTRIBUTION_LOG_SHIPPED if shipped else DISTRIBUTION_LOG_OFF
-    config.write_text(DISTRIBUTION_CONFIG.format(root=root, port=port, log=log))
+    auth = DISTRIBUTION_HTPASSWD.format(path=htpasswd) if htpasswd else ""
+    config.write_text(DISTRIBUTION_CONFIG.format(root=root, port=port, log=log, auth=auth))
     argv = [DISTRIBUTION_BIN, "serve", str(config)]
-    output = scratch / ("distribution-shipped.log" if shipped else "distribution.log")
-    server = ServerProc("distribution", argv, port, output)
+    output = scratch / (f"{label}-shipped.log" if shipped else f"{label}.log")
+    server = ServerProc(label, argv, port, output)
     server.wait_ready()
     return server
 

@@ -22,11 +22,20 @@ WRK_LUA = """\
 local paths = {{
 {paths}
 }}
+-- Per path, the Authorization header to send with it ("": none).
+local auths = {{
+{auths}
+}}
 local npaths = #paths
-local hdrs = {{ ["Accept"] = "{accept}" }}
+local hdrs = {{}}
+for i = 1, npaths do
+  hdrs[i] = {{ ["Accept"] = "{accept}" }}
+  if auths[i] ~= "" then hdrs[i]["Authorization"] = auths[i] end
+end
 
 request = function()
-  return wrk.format("GET", paths[math.random(npaths)], hdrs)
+  local i = math.random(npaths)
+  return wrk.format("GET", paths[i], hdrs[i])
 end
 {delay}
 done = function(summary, latency, requests)
@@ -49,10 +58,19 @@ ACCEPT = ", ".join(
 )
 
 
-def write_wrk_script(path: Path, paths: list[str], delay_ms: int | None = None) -> Path:
+def write_wrk_script(
+    path: Path,
+    paths: list[str],
+    delay_ms: int | None = None,
+    auth: list[dict[str, str]] | None = None,
+) -> Path:
+    """A wrk script GETting a random one of `paths`, each with its headers out of `auth` (the
+    same index; absent or empty: no Authorization header)."""
     body = ",\n".join(f'  "{p}"' for p in paths)
+    values = [(auth[i] if auth else {}).get("Authorization", "") for i in range(len(paths))]
+    auths = ",\n".join(f'  "{v}"' for v in values)
     delay = f"\ndelay = function()\n  return {delay_ms}\nend\n" if delay_ms else ""
-    path.write_text(WRK_LUA.format(paths=body, accept=ACCEPT, delay=delay))
+    path.write_text(WRK_LUA.format(paths=body, auths=auths, accept=ACCEPT, delay=delay))
     return path
 
 
@@ -87,10 +105,17 @@ def run_wrk(
     )
 
 
-def run_ab_head(url: str, seconds: float, connections: int) -> LoadResult:
+def header_args(flag: str, headers: dict[str, str] | None) -> list[str]:
+    return [arg for key, value in (headers or {}).items() for arg in (flag, f"{key}: {value}")]
+
+
+def run_ab_head(
+    url: str, seconds: float, connections: int, headers: dict[str, str] | None = None
+) -> LoadResult:
     """`ab -i -k`: HEAD with keep-alive on one URL (wrk cannot do HEAD). ms are whole numbers."""
     argv = [
         "ab",
+        *header_args("-H", headers),
         "-q",
         "-i",
         "-k",
@@ -123,10 +148,13 @@ def run_ab_head(url: str, seconds: float, connections: int) -> LoadResult:
     )
 
 
-def curl_get(url: str, timeout: float = 300) -> tuple[int, float]:
+def curl_get(
+    url: str, timeout: float = 300, headers: dict[str, str] | None = None
+) -> tuple[int, float]:
     """GET into /dev/null with curl: (bytes received, seconds)."""
     argv = [
         "curl",
+        *header_args("-H", headers),
         "-sS",
         "--max-time",
         str(int(timeout)),
