@@ -156,6 +156,7 @@ def build_access_control(
         robots=RobotRecords(db),
         tokens=AccessTokenRecords(db),
         failures=LoginFailureRecords(db),
+        refresh_tokens=RefreshTokenRecords(db),
     )
 
     def throttle(threshold: int) -> LoginThrottle:
@@ -187,7 +188,6 @@ def build_access_control(
     grants = TokenGrantService(
         identity,
         stores,
-        RefreshTokenRecords(db),
         tokens,
         settings.auth_refresh_token_expiry_days,
         clock,

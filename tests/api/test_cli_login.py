@@ -137,15 +137,19 @@ def test_login_saves_a_refresh_token_that_later_commands_use(
     assert json.loads(listed.stdout)["Tags"] == ["v1"]
 
 
-def test_a_refresh_token_does_not_reach_the_admin_only_routes(
+def test_a_saved_sign_in_runs_the_admin_commands_its_account_may(
     server: CargoholdServer, accounts: Accounts, home: dict[str, str]
 ) -> None:
-    """The admin API takes registry tokens for repository actions only: an admin signed in
-    with a refresh token is told how to run the admin commands, and can."""
+    """The refresh token saved by a login stands for its account on the admin API too: a
+    system admin signed in once runs the system commands, and `--save-password` still saves
+    the password itself for whoever wants that."""
     accounts.user("operator", PASSWORD, system_admin=True)
     assert _login(server, home, "operator").returncode == 0
     info = _run(home, "info", "--registry", server.url)
-    _one_line_error(info, "DENIED", f"cargohold login --save-password {server.host}")
+    assert info.returncode == 0, info.stderr
+    assert f"at {server.url}" in info.stdout
+    audited = _run(home, "audit", "--action", "login", "--registry", server.url)
+    assert audited.returncode == 0, audited.stderr
 
     saved = _run(
         home,

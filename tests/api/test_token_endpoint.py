@@ -533,6 +533,37 @@ def test_a_refresh_token_from_an_expiring_robot_expires_with_it(stack: Stack) ->
     assert _refresh_works(stack, refresh)
 
 
+def test_a_refresh_token_signs_requests_as_its_holder_everywhere(stack: Stack) -> None:
+    """What `docker login` keeps (its identitytoken) is a credential of its own: sent as Basic
+    (with the holder's name, or none as BuildKit sends it) or as Bearer, it stands for its
+    holder with the holder's roles as they are now, on the admin API as on /v2/."""
+    name = stack.user(Role.MAINTAINER, "holders")
+    refresh = _refresh(stack, (name, PASSWORD))
+    for auth in ({"auth": (name, refresh)}, {"auth": ("", refresh)}):
+        me = stack.client.get("/api/v1/users/me", **auth)  # type: ignore[arg-type]
+        assert me.status_code == 200, me.text
+        assert (me.json()["name"], me.json()["method"]) == (name, "refresh")
+        assert me.json()["projects"][0]["role"] == "maintainer"
+    bearer = {"Authorization": f"Bearer {refresh}"}
+    assert stack.client.get("/api/v1/users/me", headers=bearer).json()["name"] == name
+    tags = stack.client.get("/v2/holders/app/tags/list", headers=bearer)
+    assert_error(tags, 404, "NAME_UNKNOWN")  # allowed to pull; nothing pushed
+    # Another account's name with it, an unknown one, or a registry-token endpoint that would
+    # mint a second refresh token: refused, or the same one handed back.
+    other = stack.user()
+    assert stack.client.get("/api/v1/users/me", auth=(other, refresh)).status_code == 401
+    unknown = ("", "chrt_" + "A" * 43)
+    assert stack.client.get("/api/v1/users/me", auth=unknown).status_code == 401
+    again = get_token(stack, auth=(name, refresh), offline_token="true")
+    assert again.status_code == 200, again.text
+    assert again.json()["refresh_token"] == refresh
+    # It ends as it does at the token endpoint: revoked, it is refused.
+    assert stack.client.post("/auth/revoke", data={"token": refresh}).status_code == 200
+    refused = stack.client.get("/api/v1/users/me", headers=bearer)
+    assert refused.status_code == 401, refused.text
+    assert refresh not in refused.text
+
+
 # -- secrets stay secret ----------------------------------------------------------------------
 
 

@@ -28,6 +28,13 @@ def test_basic_splits_at_the_first_colon() -> None:
     assert parse_authorization(_basic("robot$ci:s3cret")) == BasicCredentials("robot$ci", "s3cret")
 
 
+def test_only_a_refresh_token_may_come_without_a_name() -> None:
+    # BuildKit sends docker's identitytoken so; the token names its holder.
+    assert parse_authorization(_basic(":chrt_abc")) == BasicCredentials("", "chrt_abc")
+    with pytest.raises(CredentialsMalformed):
+        parse_authorization(_basic(":chpat_abc"))
+
+
 def test_schemes_are_case_insensitive() -> None:
     assert parse_authorization("bearer abc.def.ghi") == BearerToken("abc.def.ghi")
     assert parse_authorization(_basic("a:b").replace("Basic", "BASIC")) == BasicCredentials(

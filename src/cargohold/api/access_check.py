@@ -6,6 +6,8 @@ for it. Before the handler runs, the wrapper reads the Authorization header:
 - none: an anonymous caller, who may pull from public projects;
 - Basic: a user's password or personal access token, or a robot's secret, checked by
   IdentityService on the pool (an argon2 check is slow on purpose; nothing about it is cached);
+- Basic or Bearer with a refresh token of the token endpoint (what `docker login` keeps as its
+  identitytoken): its holder, with the holder's roles as they are now, checked on the pool;
 - Bearer: a registry token, verified on the event loop (TokenService keeps each verdict for
   the token's lifetime, so a pull verifies its token once; a verified token costs a dict
   lookup, far less than a thread hop). Its `access` claim is all it allows: no query.
@@ -76,6 +78,7 @@ from cargohold.policy.scopes import (
 from cargohold.services.access import AccessControl
 from cargohold.services.access_errors import AuthenticationFailed, LoginThrottled
 from cargohold.services.caller import BEARER_METHOD, Caller, anonymous_caller
+from cargohold.services.secrets_hashing import is_refresh_token
 from cargohold.services.tokens import InvalidToken, VerifiedToken
 
 log = logging.getLogger("cargohold.auth")
@@ -131,6 +134,9 @@ class AccessCheck:
             raise self._unauthorized(request, need, str(exc), "invalid_request") from None
         if credentials is None:
             return self._keep(request, Grant(anonymous))
+        if isinstance(credentials, BearerToken) and is_refresh_token(credentials.token):
+            # A refresh token stands for its holder, as when sent as Basic credentials.
+            credentials = BasicCredentials("", credentials.token)
         if isinstance(credentials, BearerToken):
             try:
                 # Inline: a cached verdict is a dict lookup; a new token is one ES256 check,

@@ -8,6 +8,8 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from cargohold.services.secrets_hashing import is_refresh_token
+
 # A header longer than this is refused before decoding (a JWT of a wide grant is a few KiB).
 MAX_AUTHORIZATION_LENGTH = 16 * 1024
 
@@ -64,6 +66,7 @@ def _basic(value: str) -> BasicCredentials:
     except (binascii.Error, ValueError):
         raise CredentialsMalformed("basic credentials are not base64 of UTF-8 text") from None
     name, colon, secret = decoded.partition(":")
-    if not colon or not name:
+    # A refresh token names its holder, so it may come without a name (as BuildKit sends it).
+    if not colon or not (name or is_refresh_token(secret)):
         raise CredentialsMalformed("basic credentials must be name:secret")
     return BasicCredentials(name, secret)

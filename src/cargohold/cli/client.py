@@ -56,7 +56,7 @@ class AdminClient:
         plain = self.base.startswith("http://")
         from cargohold.cli.server_auth import ServerAuth
 
-        self._auth: ServerAuth = ServerAuth(self.base, verify=not plain, timeout=timeout)
+        self._auth: ServerAuth = ServerAuth(self.base)
         self._http = httpx.Client(
             base_url=self.base, timeout=timeout, verify=not plain, auth=self._auth
         )
@@ -118,7 +118,6 @@ class AdminClient:
     def _raise_refused(self, response: httpx.Response, path: str) -> None:
         """A 401 or a 403 of the access check, told as what to do about it (a 403 of a
         policy, such as an immutable tag, keeps the server's words)."""
-        from cargohold.cli.auth_files import server_host
         from cargohold.cli.server_auth import login_hint
 
         try:
@@ -127,27 +126,20 @@ class AdminClient:
         except (ValueError, KeyError, IndexError, TypeError):
             code, message = "", ""
         credential = self._auth.credential
-        # A registry token that lacks the action is a 401 naming the scope it needed.
-        lacking = 'error="insufficient_scope"' in response.headers.get("www-authenticate", "")
-        if response.status_code == 401 and not lacking:
+        hint = login_hint(self.base)
+        if response.status_code == 401:
             if credential is None:
                 said = "not signed in"
+            elif credential.identity_token:
+                # A saved sign-in ends when its refresh token expires or is revoked.
+                said = f"the saved sign-in ({credential.source}) has expired or was revoked"
             else:
                 said = f"the credentials from {credential.source} were not accepted"
-            raise ClientError(
-                f"{self.base}{path}: {said}; {login_hint(self.base)}", code or "UNAUTHORIZED"
-            )
-        if code and message != ACCESS_DENIED and not lacking:
+            raise ClientError(f"{self.base}{path}: {said}; {hint}", code or "UNAUTHORIZED")
+        if code and message != ACCESS_DENIED:
             return
         who = f"the account {credential.name!r}" if credential and credential.name else "you"
-        said = f"{self.base}{path}: DENIED: {who} may not do this"
-        if credential is not None and credential.identity_token and path.startswith("/api/"):
-            said += (
-                " (signed in with a refresh token, which the admin API takes for repository "
-                f"actions only: run `cargohold login --save-password {server_host(self.base)}`, "
-                "or set CARGOHOLD_USERNAME and CARGOHOLD_PASSWORD)"
-            )
-        raise ClientError(said, "DENIED")
+        raise ClientError(f"{self.base}{path}: DENIED: {who} may not do this", "DENIED")
 
     def system(self) -> dict[str, Any]:
         return self._get("/api/v1/system").json()  # type: ignore[no-any-return]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cargohold.meta.access_tokens import AccessToken, AccessTokenRecords
 from cargohold.meta.login_failures import ACCOUNT, ADDRESS, LoginFailureRecords
 from cargohold.meta.projects import ProjectRecords
+from cargohold.meta.refresh_tokens import Holder, RefreshTokenRecords
 from cargohold.meta.robots import Robot, RobotRecords
 from cargohold.meta.users import User, UserRecords
 from cargohold.policy.login_throttle import LoginThrottle
@@ -27,12 +28,13 @@ from cargohold.services.access_errors import (
     PermissionDenied,
 )
 from cargohold.services.audit import AuditTrail
-from cargohold.services.caller import Caller, system_caller
+from cargohold.services.caller import REFRESH_TOKEN_METHOD, Caller, system_caller
 from cargohold.services.secrets_hashing import (
     ACCESS_TOKEN_PREFIX,
     Passwords,
     digest,
     digest_matches,
+    is_refresh_token,
     new_access_token,
     new_password,
 )
@@ -44,7 +46,7 @@ ADMIN_NAME = "admin"
 RESERVED_USER_NAME = "me"
 SYSTEM_ACTOR = "system"
 MIN_PASSWORD_LENGTH = 8
-# A use of a personal access token is written at most this often.
+# A use of a personal access token or a refresh token is written at most this often.
 TOKEN_USE_RESOLUTION_SECONDS = 60.0
 _USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # No user or robot name is longer, or holds a control character (PostgreSQL text cannot even
@@ -73,7 +75,7 @@ class Identity:
     """An authenticated principal and how it proved who it is."""
 
     principal: Principal
-    method: str  # PASSWORD, ROBOT_SECRET or ACCESS_TOKEN
+    method: str  # PASSWORD, ROBOT_SECRET, ACCESS_TOKEN or REFRESH_TOKEN_METHOD
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class AccessStores:
     robots: RobotRecords
     tokens: AccessTokenRecords
     failures: LoginFailureRecords
+    refresh_tokens: RefreshTokenRecords
 
 
 class IdentityService:
@@ -108,7 +111,9 @@ class IdentityService:
 
     def authenticate(self, name: str, secret: str, origin: Caller) -> Identity:
         """The identity behind Basic credentials: a user's password or personal access token,
-        or a robot's secret (told apart by the robot name prefix). Raises
+        a robot's secret (told apart by the robot name prefix), or a refresh token of the token
+        endpoint (what `docker login` keeps as its identitytoken; its name may be empty, as
+        BuildKit sends it, or its holder's). Raises
         AuthenticationFailed; each failure slows down and eventually locks both the account
         and the client address. `origin` is the request's (still anonymous) caller: its
         address is counted, and every attempt is noted in the audit trail under the account
@@ -119,11 +124,13 @@ class IdentityService:
             method = self._method_of(name, secret)
             self.trail.login(origin, _shown_name(name), method, False, failed.reason)
             raise
-        self.trail.login(origin, name, identity.method, True)
+        self.trail.login(origin, identity.principal.name, identity.method, True)
         return identity
 
     def _method_of(self, name: str, secret: str) -> str:
         """How an attempt tried to authenticate (told apart as _check does)."""
+        if is_refresh_token(secret):
+            return REFRESH_TOKEN_METHOD
         if name.startswith(self.robot_prefix):
             return ROBOT_SECRET
         return ACCESS_TOKEN if secret.startswith(ACCESS_TOKEN_PREFIX) else PASSWORD
@@ -139,7 +146,9 @@ class IdentityService:
         now = self.clock()
         failures = self.stores.failures
         possible = _possible_account_name(name)
-        account_state = failures.get(ACCOUNT, name) if possible else None
+        # A nameless refresh token names no account to slow down: only its address counts.
+        counted = name if possible and name else None
+        account_state = failures.get(ACCOUNT, counted) if counted is not None else None
         address_state = failures.get(ADDRESS, address) if address else None
         waits = [
             wait
@@ -159,10 +168,10 @@ class IdentityService:
                 raise AuthenticationFailed("impossible name")
             identity = check(name, secret, now)
         except AuthenticationFailed as failed:
-            failed.retry_after = self._count_failure(name if possible else None, address, now)
+            failed.retry_after = self._count_failure(counted, address, now)
             raise
-        if account_state is not None:
-            failures.clear(ACCOUNT, name)
+        if account_state is not None and counted is not None:
+            failures.clear(ACCOUNT, counted)
         return identity
 
     def _count_failure(self, name: str | None, address: str, now: float) -> float | None:
@@ -186,6 +195,8 @@ class IdentityService:
         return max(known) if known else None
 
     def _check(self, name: str, secret: str, now: float) -> Identity:
+        if is_refresh_token(secret):
+            return Identity(self._refresh_token(name, secret, now), REFRESH_TOKEN_METHOD)
         if name.startswith(self.robot_prefix):
             return Identity(self._robot(name, secret, now), ROBOT_SECRET)
         if secret.startswith(ACCESS_TOKEN_PREFIX):
@@ -228,6 +239,34 @@ class IdentityService:
             raise AuthenticationFailed("disabled")
         self.stores.tokens.touch(token.id, now, TOKEN_USE_RESOLUTION_SECONDS)
         return self.principal_of(user)
+
+    def _refresh_token(self, name: str, secret: str, now: float) -> Principal:
+        stored = self.stores.refresh_tokens.by_hash(digest(secret))
+        if stored is None or name not in ("", stored.holder.subject):
+            raise AuthenticationFailed("unknown refresh token")
+        if now >= stored.expires_at:
+            raise AuthenticationFailed("refresh token expired")
+        principal = self.holder_principal(stored.holder, now)
+        self.stores.refresh_tokens.touch(stored.id, now, TOKEN_USE_RESOLUTION_SECONDS)
+        return principal
+
+    def holder_principal(self, holder: Holder, now: float) -> Principal:
+        """A refresh token's holder as it is now; AuthenticationFailed when it may no
+        longer sign in (the user deleted or disabled, the robot deleted, revoked or
+        expired)."""
+        if holder.user_id is not None:
+            user = self.stores.users.by_id(holder.user_id)
+            if user is None or user.disabled:
+                raise AuthenticationFailed("user deleted or disabled")
+            return self.principal_of(user)
+        robot = self.stores.robots.by_name(holder.subject)
+        if robot is None or robot.id != holder.robot_id:
+            raise AuthenticationFailed("robot deleted")
+        if robot.revoked:
+            raise AuthenticationFailed("robot revoked")
+        if robot.expires_at is not None and now >= robot.expires_at:
+            raise AuthenticationFailed("robot expired")
+        return self.principal_of_robot(robot)
 
     def principal_named(self, name: str) -> Principal:
         """The principal a registry token's subject names, as it stands now (its roles or

@@ -35,6 +35,11 @@ def new_refresh_token() -> str:
     return REFRESH_TOKEN_PREFIX + new_secret()
 
 
+def is_refresh_token(text: str) -> bool:
+    """Whether a secret is shaped as a refresh token (which one, if any, a lookup says)."""
+    return text.startswith(REFRESH_TOKEN_PREFIX)
+
+
 def new_password() -> str:
     """A generated password (the first admin's, a reset's): 144 random bits."""
     return secrets.token_urlsafe(18)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from cargohold.meta.refresh_tokens import Holder, RefreshTokenRecords
+from cargohold.meta.refresh_tokens import Holder
 from cargohold.policy.permissions import NOBODY, Principal
 from cargohold.policy.scopes import ResourceScope, ScopeError, grant, parse_scopes
 from cargohold.services.access_errors import AuthenticationFailed, GrantRefused, ScopeMalformed
@@ -60,14 +60,13 @@ class TokenGrantService:
         self,
         identity: IdentityService,
         stores: AccessStores,
-        refresh_tokens: RefreshTokenRecords,
         tokens: TokenService,
         refresh_expiry_days: int,
         clock: Clock,
     ) -> None:
         self.identity = identity
         self.stores = stores
-        self.refresh_tokens = refresh_tokens
+        self.refresh_tokens = stores.refresh_tokens
         self.tokens = tokens
         self.refresh_expiry_days = refresh_expiry_days
         self.clock = clock
@@ -92,12 +91,17 @@ class TokenGrantService:
         offline: bool,
         client_id: str,
     ) -> Grant:
-        """A user's password or personal access token, or a robot's secret. Raises
-        ScopeMalformed, AuthenticationFailed (LoginThrottled when throttled or locked).
+        """A user's password or personal access token, a robot's secret, or a refresh token
+        sent as Basic credentials (which is handed back as it is: it is already offline).
+        Raises ScopeMalformed, AuthenticationFailed (LoginThrottled when throttled or locked).
         `origin` is the request's caller before sign-in (its address is counted)."""
         requested = _requested(scopes)
         identity = self.identity.authenticate(name, secret, origin)
-        refresh = self._new_refresh_token(identity, secret, client_id, origin) if offline else None
+        refresh = None
+        if identity.method == REFRESH_TOKEN_METHOD:
+            refresh = secret if offline else None
+        elif offline:
+            refresh = self._new_refresh_token(identity, secret, client_id, origin)
         return self._issue(identity.principal, requested, refresh)
 
     def for_refresh_token(self, refresh_token: str, scopes: Iterable[str], origin: Caller) -> Grant:
@@ -113,11 +117,11 @@ class TokenGrantService:
         subject = stored.holder.subject
         try:
             if now >= stored.expires_at:
-                raise GrantRefused("refresh token expired")
-            principal = self._holder_principal(stored.holder, now)
-        except GrantRefused as refused:
-            self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, False, refused.reason)
-            raise
+                raise AuthenticationFailed("refresh token expired")
+            principal = self.identity.holder_principal(stored.holder, now)
+        except AuthenticationFailed as failed:
+            self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, False, failed.reason)
+            raise GrantRefused(failed.reason) from None
         self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, True)
         self.refresh_tokens.touch(stored.id, now, REFRESH_USE_RESOLUTION_SECONDS)
         return self._issue(principal, requested, refresh_token)
@@ -164,22 +168,6 @@ class TokenGrantService:
                 return Holder(name, user_id=user.id), None
         # Deleted between its authentication and now.
         raise AuthenticationFailed("credential gone")
-
-    def _holder_principal(self, holder: Holder, now: float) -> Principal:
-        """The holder as it is now; GrantRefused when it may no longer sign in."""
-        if holder.user_id is not None:
-            user = self.stores.users.by_id(holder.user_id)
-            if user is None or user.disabled:
-                raise GrantRefused("user deleted or disabled")
-            return self.identity.principal_of(user)
-        robot = self.stores.robots.by_name(holder.subject)
-        if robot is None or robot.id != holder.robot_id:
-            raise GrantRefused("robot deleted")
-        if robot.revoked:
-            raise GrantRefused("robot revoked")
-        if robot.expires_at is not None and now >= robot.expires_at:
-            raise GrantRefused("robot expired")
-        return self.identity.principal_of_robot(robot)
 
     def revoke(self, text: str, origin: Caller) -> bool:
         """Revoke a refresh token; False when it is none of ours (not an error: RFC 7009).
