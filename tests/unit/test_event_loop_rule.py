@@ -28,6 +28,8 @@ FAST_READS = {
     ("api/diskguard.py", "__call__"): {"held"},
     # Not a query: a registry token's verdict from the verifier's cache (decision 023).
     ("api/access_check.py", "identify"): {"verify"},
+    # An anonymous pull's one question: is the project public (one row by its key).
+    ("api/access_check.py", "permits"): {"is_public"},
 }
 
 # The service methods those reads run, where a pull gate is asked only whether it applies

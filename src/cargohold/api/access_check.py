@@ -208,10 +208,9 @@ class AccessCheck:
         principal = grant.caller.principal
         if may(principal, action, project):
             return True
-        # Only a public project adds anything, and only pull: that is the one query.
-        return (
-            action == PULL and project is not None and await in_pool(self.access.is_public, project)
-        )
+        # Only a public project adds anything, and only pull: that is the one query, an
+        # indexed single-row read run inline as the manifest read it precedes (decision 017).
+        return action == PULL and project is not None and fast_read(self.access.is_public, project)
 
     async def authorize(self, request: Request, grant: Grant, need: Need) -> None:
         """Raise the refusal when the grant does not meet the need."""
