@@ -13,6 +13,7 @@ from typing import Any
 
 from cargohold.jobs.schedule import ScheduleError, parse_schedule
 from cargohold.parsing.integers import parse_non_negative
+from cargohold.parsing.networks import Network, parse_networks
 
 ENV_PREFIX = "CARGOHOLD_"
 # How `cargohold serve` hands the settings to the server processes it starts (launch.py and
@@ -36,6 +37,9 @@ class Settings:
     storage_driver: str = "filesystem"
     # Default: SQLite file inside data_dir.
     database_url: str = ""
+    # Reverse proxies and load balancers (comma-separated addresses or networks) whose
+    # X-Forwarded-For names the client; empty: every client is its connection's peer.
+    trusted_proxies: str = ""
     tls_cert: str = ""
     tls_key: str = ""
     log_level: str = "info"
@@ -153,6 +157,10 @@ class Settings:
         return [s.strip() for s in self.vulndb_sources.split(",") if s.strip()]
 
     @property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
+
+    @property
     def host(self) -> str:
         return self.addr.rsplit(":", 1)[0].strip("[]")
 
@@ -251,6 +259,10 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError("max_uploads_per_client must be 0 (no cap) or more")
     if settings.max_client_connections < settings.workers:
         raise ConfigError("max_client_connections must be at least workers (one per worker)")
+    try:
+        parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"trusted_proxies: {exc}") from None
     _validate_auth(settings)
     _validate_pull_limits(settings)
     if settings.audit_retention_days < 0:

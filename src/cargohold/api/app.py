@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from cargohold.api import accounts, admin, audit_log
 from cargohold.api.access_check import AccessCheck, guard_routes
@@ -32,6 +33,7 @@ from cargohold.api.errors import (
     registry_error_handler,
     unexpected_error_handler,
 )
+from cargohold.api.forwarded import ForwardedFor
 from cargohold.api.v2.base import version_check
 from cargohold.api.v2.blobs import blob
 from cargohold.api.v2.catalog import catalog
@@ -177,7 +179,7 @@ def _scanning_routes() -> Sequence[BaseRoute]:
 EXTENSION_ROUTES: dict[str, Callable[[], Sequence[BaseRoute]]] = {"scanning": _scanning_routes}
 
 
-def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
+def create_app(settings: Settings, services: Services) -> ASGIApp:
     """The ASGI app over services built by the composition root (wiring.build_services),
     with the routes of every enabled extension after the core's."""
     ctx = services
@@ -244,10 +246,12 @@ def create_app(settings: Settings, services: Services) -> AccessLogMiddleware:
         settings.body_read_timeout_seconds,
         settings.max_uploads_per_client,
     )
-    return AccessLogMiddleware(guarded, enabled=settings.access_log)
+    logged = AccessLogMiddleware(guarded, enabled=settings.access_log)
+    trusted = settings.trusted_proxy_networks
+    return ForwardedFor(logged, trusted) if trusted else logged
 
 
-def app_from_env() -> AccessLogMiddleware:
+def app_from_env() -> ASGIApp:
     """Factory for server workers: settings arrive serialised in the environment."""
     settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)
