@@ -124,6 +124,46 @@ def test_pulls_and_denials_are_written_in_batches_with_a_count(
     assert _entries(http, repository=repo, result="denied") == denied
 
 
+def test_refusals_of_the_access_check_are_denials_and_anonymous_challenges_are_not(
+    server: CargoholdServer, http: httpx.Client
+) -> None:
+    """A signed-in caller refused by the access check is a denial in the audit log, with
+    what it lacked (`access.<action>`) and where; an anonymous request answered with a
+    challenge is every client's first step, not a denial."""
+    accounts = Accounts(server)
+    try:
+        accounts.project("guarded")
+        guest = accounts.user("guest-of-guarded", "guest password 1")
+        accounts.member("guarded", guest.name, Role.GUEST)
+    finally:
+        accounts.close()
+    repo = "guarded/app"
+    digest, _ = push_image(http, repo, "v1", layers=[b"guarded"])
+    with httpx.Client(base_url=server.url, auth=guest.auth, timeout=60) as as_guest:
+        assert as_guest.get(f"/v2/{repo}/manifests/v1").status_code == 200
+        for _ in range(3):
+            assert as_guest.delete(f"/v2/{repo}/manifests/{digest}").status_code == 403
+        assert as_guest.post("/api/v1/gc").status_code == 403
+    with httpx.Client(base_url=server.url, timeout=60) as anonymous:
+        assert anonymous.delete(f"/v2/{repo}/manifests/{digest}").status_code == 401
+
+    server.restart()  # flushes the batched entries
+    denied = _entries(http, actor=guest.name, result="denied")
+    by_action = {e["action"]: e for e in denied}
+    assert set(by_action) == {"access.delete", "access.gc"}, denied
+    delete = by_action["access.delete"]
+    assert (delete["repository"], delete["project"], delete["detail"]["count"]) == (
+        repo,
+        "guarded",
+        3,
+    )
+    assert delete["method"] == "password" and delete["address"] == "127.0.0.1"
+    assert delete["detail"]["reason"] == f"no permission: DELETE /v2/{repo}/manifests/{digest}"
+    assert "guest password 1" not in str(denied)
+    anonymous_denials = _entries(http, actor="anonymous", result="denied")
+    assert [e for e in anonymous_denials if e["repository"] == repo] == []
+
+
 def test_the_retention_purge_removes_old_entries_and_records_itself(
     server: CargoholdServer, http: httpx.Client
 ) -> None:

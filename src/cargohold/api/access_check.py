@@ -87,6 +87,8 @@ GRANT_KEY = "cargohold.grant"
 # The admin API's challenge: it takes the same credentials, but a client of it is a person or
 # a script with a password, a personal access token or a robot secret, not the token flow.
 ADMIN_CHALLENGE = BASIC_CHALLENGE["WWW-Authenticate"]
+# A denial's audit reason names the request; paths are bounded, but not this short.
+MAX_DENIAL_REASON = 512
 # A refusal's words (fixed: a challenge's error_description is a quoted string, RFC 6750 3).
 DENIED = "requested access to the resource is denied"
 SIGN_IN_FIRST = "authentication required: anonymous access allows only pulls from public projects"
@@ -229,17 +231,18 @@ class AccessCheck:
                 raise self._unauthorized(request, need)
             return
         if need.kind == SELF:
-            if not self._is_self(grant, request.path_params[need.param]) and not (
+            named = request.path_params[need.param]
+            if not self._is_self(grant, named) and not (
                 await self.permits(grant, need.system, None)
             ):
-                raise self.refusal(request, grant, need)
+                raise self.refusal(request, grant, need, need.system, target=named)
             return
         repository, project = self._target(request, need)
         action = need.action
         if need.kind == PROJECT and project is None:
             action = need.system
         if not await self.permits(grant, action, project, repository):
-            raise self.refusal(request, grant, need)
+            raise self.refusal(request, grant, need, action, project, repository)
 
     @staticmethod
     def _is_self(grant: Grant, name: str) -> bool:
@@ -264,10 +267,32 @@ class AccessCheck:
 
     # -- answers ------------------------------------------------------------------------------
 
-    def refusal(self, request: Request, grant: Grant, need: Need) -> RegistryError:
-        """The answer to a caller whose grant does not allow what the route needs."""
+    def refusal(
+        self,
+        request: Request,
+        grant: Grant,
+        need: Need,
+        action: str,
+        project: str | None = None,
+        repository: str | None = None,
+        target: str = "",
+    ) -> RegistryError:
+        """The answer to a caller whose grant does not allow what the route needs. A caller
+        who signed in is denied, and that is noted in the audit log (`access.<action>`, result
+        denied; batched, so a client retrying in a loop costs one entry per flush); an
+        anonymous caller is asked to sign in, the first step of every client's token flow,
+        which is not a denial."""
         if not grant.signed_in:
             return self._unauthorized(request, need)
+        reason = "token does not allow it" if grant.token is not None else "no permission"
+        self.access.identity.trail.denied(
+            grant.caller,
+            f"access.{action}",
+            f"{reason}: {request.method} {request.url.path}"[:MAX_DENIAL_REASON],
+            project=project or "",
+            repository=repository or "",
+            target=target,
+        )
         if grant.token is not None and _on_registry(request):
             # The challenge's error_description is what docker, skopeo and containerd show
             # (as `denied: ...`): the only words a client gets with a HEAD's bodiless 401.
@@ -371,7 +396,7 @@ async def require(request: Request, action: str, project: str | None) -> None:
     check = _check_of(request)
     grant = grant_of(request)
     if not await check.permits(grant, action, project):
-        raise check.refusal(request, grant, Need(PROJECT, action))
+        raise check.refusal(request, grant, Need(PROJECT, action), action, project)
 
 
 def pull_check(request: Request) -> Callable[[str], bool]:
