@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -172,5 +173,47 @@ def test_reset_password_refusals_are_one_line(tmp_path: Path) -> None:
             assert done.stderr.startswith("error: ") and expected in done.stderr, done.stderr
             assert done.stderr.count("\n") == 1 and done.stdout == ""
         assert _token(server, server.admin_password).status_code == 200  # unchanged
+    finally:
+        server.stop()
+
+
+def test_rotating_the_signing_key_beside_a_running_server(tmp_path: Path) -> None:
+    """`cargohold admin rotate-token-key` adds a key: the running server signs with it within
+    seconds, tokens signed before stay valid, and the rotation is audited."""
+    server = CargoholdServer(tmp_path / "data").start()
+    try:
+        before = _token(server, server.admin_password).json()["token"]
+        old_kid = jwt.get_unverified_header(before)["kid"]
+        rotated = _admin_cli("rotate-token-key", "--data-dir", str(server.data_dir))
+        assert rotated.returncode == 0, rotated.stderr
+        new_kid = rotated.stdout.strip()
+        assert new_kid != old_kid and "key-0002.pem signs" in rotated.stderr
+        assert sorted(p.name for p in (server.data_dir / "token-keys").iterdir()) == [
+            "key-0001.pem",
+            "key-0002.pem",
+        ]
+        deadline = time.monotonic() + 30
+        kid = old_kid
+        while kid != new_kid and time.monotonic() < deadline:
+            time.sleep(0.5)
+            kid = jwt.get_unverified_header(_token(server, server.admin_password).json()["token"])[
+                "kid"
+            ]
+        assert kid == new_kid
+        # The token signed with the older key still works (allowed in, nothing pushed there).
+        listed = httpx.get(
+            f"{server.url}/v2/any/app/tags/list",
+            headers={"Authorization": f"Bearer {before}"},
+            timeout=60,
+        )
+        assert_error(listed, 404, "NAME_UNKNOWN")
+        with server.client() as admin:
+            events = admin.get("/api/v1/audit", params={"action": "token-key.rotate"}).json()
+        (entry,) = events["events"]
+        assert (entry["actor"], entry["target"]) == ("cli", new_kid)
+        assert entry["detail"]["previousKid"] == old_kid
+        missing = _admin_cli("rotate-token-key", "--data-dir", str(tmp_path / "elsewhere"))
+        assert missing.returncode == 1 and "no cargohold database" in missing.stderr
+        assert "Traceback" not in missing.stderr
     finally:
         server.stop()

@@ -202,6 +202,18 @@ def test_a_node_finds_a_key_another_node_rotated_in(tmp_path: Path, clock: Clock
     assert reader.verify(token).subject == "bob"
 
 
+def test_a_node_signs_with_a_key_rotated_in_elsewhere(tmp_path: Path, clock: Clock) -> None:
+    """`cargohold admin rotate-token-key` adds a key beside running servers: each signs with
+    it once it reads the directory again, which it does at most every few seconds."""
+    server = TokenService(KeyRing(tmp_path, clock), "cargohold", "registry", 300, clock)
+    first = server.issue("bob", []).token
+    added = KeyRing(tmp_path, clock).rotate()
+    assert jwt.get_unverified_header(server.issue("bob", []).token)["kid"] != added.kid
+    clock.now += 10  # past the reload interval
+    assert jwt.get_unverified_header(server.issue("bob", []).token)["kid"] == added.kid
+    assert server.verify(first).subject == "bob"
+
+
 def test_a_verdict_is_cached_for_the_token_lifetime(
     tokens: TokenService, tmp_path: Path, clock: Clock
 ) -> None:

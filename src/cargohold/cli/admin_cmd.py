@@ -81,3 +81,42 @@ def reset_password(
         f"password of {name!r} reset; any lockout of the account lifted; its refresh tokens ended",
         file=sys.stderr,
     )
+
+
+@admin_app.command("rotate-token-key")
+def rotate_token_key(config: ConfigOption = None, data_dir: DataDirOption = None) -> None:
+    """Add a signing key for registry tokens: running servers sign with it within seconds;
+    tokens signed with the older keys stay valid until they expire."""
+    import time
+
+    from cargohold.meta.audit import AuditLog
+    from cargohold.meta.database import Database
+    from cargohold.meta.db import make_engine
+    from cargohold.services.audit import AuditTrail
+    from cargohold.services.caller import system_caller
+    from cargohold.services.token_keys import RELOAD_INTERVAL_SECONDS, KeyRing, TokenKeyError
+
+    settings = _settings(config, data_dir)
+    ring = KeyRing(settings.token_key_dir, time.time)
+    try:
+        older = ring.current()
+        added = ring.rotate()
+    except (TokenKeyError, OSError) as exc:
+        raise fail(f"cannot rotate the signing key in {settings.token_key_dir}: {exc}") from None
+    engine = make_engine(settings.metadata_url)
+    database = Database(engine)
+    try:
+        trail = AuditTrail(AuditLog(database), settings.audit_retention_days, time.time)
+        detail = {"file": f"key-{added.number:04d}.pem", "previousKid": older.kid}
+        trail.record(system_caller(CLI_ACTOR), "token-key.rotate", target=added.kid, detail=detail)
+    finally:
+        database.close()
+        engine.dispose()
+    print(added.kid)
+    within = f"{RELOAD_INTERVAL_SECONDS:.0f} s"
+    print(
+        f"key-{added.number:04d}.pem signs registry tokens from now on (servers read it within "
+        f"{within}); key-{older.number:04d}.pem and older keep verifying: remove them after "
+        f"auth_token_expiry_seconds ({settings.auth_token_expiry_seconds} s)",
+        file=sys.stderr,
+    )

@@ -24,8 +24,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 _KEY_FILE = re.compile(r"key-(\d{4,})\.pem")
-# An unknown kid makes the ring read the directory again, at most this often: a key another
-# node rotated in is found, and forged kids cannot make every request read the disk.
+# The ring reads the directory again at most this often: when a token names an unknown kid (a
+# key another node rotated in is found; forged kids cannot make every request read the disk)
+# and when it signs (a key added by a rotation elsewhere signs here too).
 RELOAD_INTERVAL_SECONDS = 5.0
 
 
@@ -116,8 +117,14 @@ class KeyRing:
             os.unlink(temporary)
 
     def current(self) -> SigningKey:
-        """The key that signs: the highest number."""
-        return max(self._ensure().values(), key=lambda k: k.number)
+        """The key that signs: the highest number in the directory as read at most
+        RELOAD_INTERVAL_SECONDS ago, so a key `cargohold admin rotate-token-key` (or another
+        node) added signs here too within that time."""
+        keys = self._ensure()
+        if self.clock() - self._loaded_at >= RELOAD_INTERVAL_SECONDS:
+            with self._lock:
+                self._keys = keys = self._read() or keys
+        return max(keys.values(), key=lambda k: k.number)
 
     def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
         """The public key of that kid, or None when no key of the directory has it."""
