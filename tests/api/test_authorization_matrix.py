@@ -28,6 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
+from cargohold.api.access_check import DENIED as SCOPE_REFUSED
+from cargohold.api.access_check import SIGN_IN_FIRST as ANONYMOUS_REFUSED
 from cargohold.api.route_access import (
     ANYONE,
     CATALOG,
@@ -456,7 +458,9 @@ def _on_registry(case: Case) -> bool:
     return case.path.startswith("/v2")
 
 
-def _challenge(world: World, case: Case, target: Target, error: str = "") -> str:
+def _challenge(
+    world: World, case: Case, target: Target, error: str = "", description: str = ""
+) -> str:
     if not _on_registry(case):
         return BASIC_CHALLENGE
     challenge = f'Bearer realm="{world.server.url}/auth/token",service="cargohold"'
@@ -468,11 +472,19 @@ def _challenge(world: World, case: Case, target: Target, error: str = "") -> str
         challenge += f',scope="repository:{target.repository}:{actions}"'
     if error:
         challenge += f',error="{error}"'
+    if description:
+        # What docker, skopeo and containerd show of a refusal (a HEAD's 401 has no body).
+        challenge += f',error_description="{description}"'
     return challenge
 
 
 def _problem(
-    world: World, case: Case, target: Target, answer: Answer, response: httpx.Response
+    world: World,
+    case: Case,
+    target: Target,
+    caller: Caller,
+    answer: Answer,
+    response: httpx.Response,
 ) -> str | None:
     """What is wrong with the response, or None."""
     status = response.status_code
@@ -496,8 +508,11 @@ def _problem(
         if status != 403 or not code_is("DENIED") or challenge is not None:
             return f"{status} (challenge {challenge!r}) {response.text[:200]}"
         return None
-    error = "insufficient_scope" if answer is Answer.INSUFFICIENT_SCOPE else ""
-    wanted = _challenge(world, case, target, error)
+    error, description = "", ""
+    if answer is Answer.INSUFFICIENT_SCOPE:
+        error = "insufficient_scope"
+        description = SCOPE_REFUSED if caller.subject else ANONYMOUS_REFUSED
+    wanted = _challenge(world, case, target, error, description)
     if status != 401 or not code_is("UNAUTHORIZED") or challenge != wanted:
         return f"{status} with challenge {challenge!r}, wanted {wanted!r}: {response.text[:200]}"
     return None
@@ -544,7 +559,7 @@ def test_each_caller_gets_what_the_role_table_says(
         response = client.request(
             request.method, request.url, headers=headers, auth=auth, **request.options
         )
-        problem = _problem(world, case, target, answer, response)
+        problem = _problem(world, case, target, caller, answer, response)
         if problem:
             problems.append(f"{caller.label}: expected {answer.value}, got {problem}")
     assert problems == [], f"{case} on {target.repository}:\n" + "\n".join(problems)
