@@ -228,7 +228,8 @@ def test_a_token_for_another_repository_asks_for_the_right_scope(world: World) -
     registry = world.get(MANIFEST, f"Bearer {token}")
     assert_error(registry, 401, "UNAUTHORIZED")
     assert registry.headers["WWW-Authenticate"].endswith(
-        ',scope="repository:team/app:pull",error="insufficient_scope"'
+        ',scope="repository:team/app:pull",error="insufficient_scope",'
+        'error_description="requested access to the resource is denied"'
     )
     assert_error(world.get(ADMIN_API, f"Bearer {token}"), 403, "DENIED")
     # A registry-type entry under the repository's name is not a repository grant.
