@@ -37,6 +37,7 @@ from cargohold.policy.login_throttle import LoginThrottle
 from cargohold.policy.pull_limits import PullLimits, RateLimit
 from cargohold.services.access import AccessControl
 from cargohold.services.audit import AuditTrail
+from cargohold.services.blob_links import BlobLinkService
 from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
@@ -72,6 +73,8 @@ class Services:
     meta: MetadataStore
     blobs: BlobDriver
     registry: RegistryService
+    # Blob HEAD, GET, mount and delete in a repository.
+    blob_links: BlobLinkService
     uploads: UploadService
     pulls: PullRecorder
     listings: RegistryListings
@@ -307,6 +310,7 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         meta=meta,
         blobs=blobs,
         registry=registry,
+        blob_links=BlobLinkService(meta, access, holds, audit),
         uploads=uploads,
         pulls=pulls,
         listings=RegistryListings(meta, blobs, space),

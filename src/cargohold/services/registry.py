@@ -1,14 +1,13 @@
-"""Registry use cases: blobs, manifests, tags, catalog and referrers."""
+"""Registry use cases: manifests, tags, catalog and referrers (blobs: services/blob_links.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cargohold.errors import (
-    BlobUnknown,
     Denied,
     DigestInvalid,
     ManifestBlobUnknown,
@@ -18,7 +17,6 @@ from cargohold.errors import (
     NameUnknown,
     RegistryError,
     TagInvalid,
-    Unsupported,
     check_push,
     quota_denied,
 )
@@ -36,7 +34,7 @@ from cargohold.oci.digests import (
     looks_like_digest,
 )
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES, Manifest, parse_manifest
-from cargohold.oci.names import check_name, check_tag, is_valid_name, project_of
+from cargohold.oci.names import check_name, check_tag, project_of
 from cargohold.policy.access import AccessPolicy
 from cargohold.policy.immutability import check_tag_push, check_tags_delete
 from cargohold.services.audit import AuditTrail
@@ -128,79 +126,6 @@ class RegistryService:
         # called in order: after a manifest is stored, and before a pull is answered.
         self.on_push = tuple(on_push)
         self.pull_gates = tuple(pull_gates)
-
-    # -- blobs ------------------------------------------------------------------------
-
-    def blob_size(self, repository: str, digest: str) -> int:
-        """Size of a blob `repository` links; BLOB_UNKNOWN otherwise, whatever the store holds."""
-        check_name(repository)
-        check_digest(digest)
-        size = self.meta.blobs.linked_size(repository, digest)
-        if size is None:
-            raise BlobUnknown(detail={"digest": digest})
-        return size
-
-    def delete_blob(self, repository: str, digest: str, caller: Caller) -> None:
-        """Unlink a blob from one repository (audited, and so is a refusal); the bytes stay
-        for garbage collection."""
-        check_name(repository)
-        check_digest(digest)
-        try:
-            check_push(self.access.push_denied(repository), repository)
-            self.holds.refuse_delete(repository, None, f"blob {digest} from {repository}")
-        except Denied as denied:
-            self.trail.denied(
-                caller, "blob.delete", denied.message, repository=repository, digest=digest
-            )
-            raise
-        if self.meta.blobs.linked_size(repository, digest) is None:
-            if not self.meta.repositories.exists(repository):
-                raise NameUnknown(detail={"name": repository})
-            raise BlobUnknown(detail={"digest": digest})
-        if self.meta.blobs.referenced_in(repository, digest):
-            raise Unsupported(
-                f"blob {digest} is referenced by a manifest in {repository}: delete the manifest "
-                "first",
-                detail={"digest": digest},
-            )
-        self.meta.blobs.unlink(repository, digest, caller.as_actor())
-
-    def mount(
-        self,
-        repository: str,
-        digest: str,
-        source: str | None,
-        caller_may_pull: Callable[[str], bool],
-    ) -> int | None:
-        """Link `digest` into `repository` from a repository the caller may pull (`source`, or
-        without one any repository linking it).
-
-        Returns the size when mounted, None when the caller must upload instead.
-        """
-        check_push(self.access.push_denied(repository), repository)
-        if source is not None:
-            candidates = [source] if self._can_read(source, caller_may_pull) else []
-        else:
-            candidates = [
-                r
-                for r in self.meta.blobs.repositories_linking(digest)
-                if self._can_read(r, caller_may_pull)
-            ]
-        for candidate in candidates:
-            try:
-                size = self.meta.blobs.mount(candidate, repository, digest)
-            except QuotaExceeded as over:
-                raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
-            if size is not None:
-                return size
-        return None
-
-    def _can_read(self, repository: str, caller_may_pull: Callable[[str], bool]) -> bool:
-        return (
-            is_valid_name(repository)
-            and self.access.can_pull(repository)
-            and caller_may_pull(repository)
-        )
 
     # -- manifests --------------------------------------------------------------------
 

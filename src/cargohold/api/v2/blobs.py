@@ -56,12 +56,12 @@ async def blob(request: Request) -> Response:
     name = request.path_params["name"]
     digest = request.path_params["digest"]
     if request.method == "DELETE":
-        await in_pool(ctx.registry.delete_blob, name, digest, caller_of(request))
+        await in_pool(ctx.blob_links.delete_blob, name, digest, caller_of(request))
         return Response(status_code=202, headers={"Content-Length": "0"})
 
     # One indexed lookup: a fast read. GET then stats the local file (one syscall, with the
     # size already known) and the server sends it.
-    size = fast_read(ctx.registry.blob_size, name, digest)
+    size = fast_read(ctx.blob_links.blob_size, name, digest)
     # RFC 9110 section 14.2: Range is defined for GET only; HEAD ignores it.
     range_value = request.headers.get("range") if request.method == "GET" else None
     byte_range = _check_range(range_value, size) if range_value else None

@@ -122,7 +122,7 @@ async def start_upload(request: Request) -> Response:
         # Only from a repository the caller may pull; otherwise a plain upload, as
         # distribution does.
         mounted = await in_pool(
-            ctx.registry.mount, name, mount, params.get("from"), pull_check(request)
+            ctx.blob_links.mount, name, mount, params.get("from"), pull_check(request)
         )
         if mounted is not None:
             return _created(name, mount)
