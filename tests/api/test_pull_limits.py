@@ -277,3 +277,46 @@ def test_a_signed_in_users_pulls_count_against_their_name_from_anywhere(
                 assert got.status_code == 200 and "ratelimit-limit" not in got.headers
     finally:
         server.stop()
+
+
+def test_each_robot_has_its_own_budget_whatever_its_credentials(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """pull_limit_robot counts a robot's pulls by its name, with its secret (Basic) and with a
+    registry token from the token endpoint, against one budget; another robot has its own,
+    and users are another class (unlimited here)."""
+    server, _ = _limited_server(tmp_path, request, "sqlite", pulls=2, window=WINDOW, kind="robot")
+    accounts = Accounts(server)
+    try:
+        accounts.project("team")
+        accounts.user("bob", "bob-password-12")
+        accounts.member("team", "bob", Role.GUEST)
+        first = accounts.robot("first", {"team": ("pull",)})
+        second = accounts.robot("second", {"team": ("pull",)})
+    finally:
+        accounts.close()
+    try:
+        with server.client() as admin:
+            push_image(admin, "team/app", "v1")
+        granted = httpx.get(
+            f"{server.url}/auth/token",
+            params={"service": "cargohold", "scope": "repository:team/app:pull"},
+            auth=first.auth,
+            timeout=60,
+        )
+        assert granted.status_code == 200, granted.text
+        with _client(server, auth=first.auth) as basic, _client(server) as bearer:
+            bearer.headers["Authorization"] = f"Bearer {granted.json()['token']}"
+            assert basic.get("/v2/team/app/manifests/v1").status_code == 200
+            assert bearer.get("/v2/team/app/manifests/v1").status_code == 200
+            refused = basic.get("/v2/team/app/manifests/v1")
+            assert_error(refused, 429, "TOOMANYREQUESTS")
+            assert int(refused.headers["Retry-After"]) > 0
+        with _client(server, auth=second.auth) as other:
+            got = other.get("/v2/team/app/manifests/v1")
+            assert got.status_code == 200 and got.headers["ratelimit-remaining"] == "1;w=3600"
+        with _client(server, auth=httpx.BasicAuth("bob", "bob-password-12")) as user:
+            got = user.get("/v2/team/app/manifests/v1")
+            assert got.status_code == 200 and "ratelimit-limit" not in got.headers
+    finally:
+        server.stop()
