@@ -2,17 +2,24 @@
 Starlette adds to a GET), against every kind of caller, over HTTP, on a private and a public
 project.
 
-The cases come from the table, so a new route is covered without touching this file; what each
-caller should get comes from the role table (policy/permissions.py `may`) and from a registry
-token's claim, never from a per-route list. A request is either let through (the handler runs
-on a real repository or project and answers anything but 401 or 403, and never a 5xx), or
-refused with exactly the answer docs/security.md gives: 401 and the token flow's challenge on
-/v2/ (`Bearer realm=...,service=...,scope=...`), 401 and `Basic realm="cargohold"` on the
-admin API, 403 `DENIED` for credentials that do not allow the request, and 401
-`error="insufficient_scope"` for a registry token whose claim lacks the action on /v2/.
+What each caller should get is this test's own statement, in two tables written out below and
+read from nothing in src: EXPECTED, what each route needs (a registry action on the repository,
+an action in the project, a system admin, the named user themself...), and ROLE_ACTIONS, what
+each project role may do. A route of ROUTE_NEEDS without a row in EXPECTED fails
+(`test_the_table_states_every_route`), so a new route cannot go unchecked, and a wrong entry in
+the production table or role policy fails a cell rather than passing silently.
+
+A request is either let through (the handler runs on a real repository, project, user or robot
+and answers anything but 401 or 403, and never a 5xx), or refused with exactly the answer
+docs/security.md gives: 401 and the token flow's challenge on /v2/
+(`Bearer realm=...,service=...,scope=...`), 401 and `Basic realm="cargohold"` on the admin API,
+403 `DENIED` for credentials that do not allow the request, 401 `error="insufficient_scope"`
+for a registry token whose claim lacks the action on /v2/, and 404 for a robot the caller may
+not manage (decision 025: it is not shown to exist).
 
 Users sign in with personal access tokens (a password costs an argon2 check per request, on
-purpose): one more caller signs in with a password, on one route per kind of need.
+purpose): one more caller signs in with a password, on one route per kind of need. Refresh
+tokens of the token endpoint stand for their holder, as Bearer or as Basic.
 """
 
 from __future__ import annotations
@@ -20,9 +27,9 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 import httpx
@@ -30,32 +37,8 @@ import pytest
 
 from cargohold.api.access_check import DENIED as SCOPE_REFUSED
 from cargohold.api.access_check import SIGN_IN_FIRST as ANONYMOUS_REFUSED
-from cargohold.api.route_access import (
-    ANYONE,
-    CATALOG,
-    IN_HANDLER,
-    LISTING,
-    OWN_CREDENTIALS,
-    PROJECT,
-    REPOSITORY,
-    ROUTE_NEEDS,
-    SIGNED_IN,
-    SYSTEM,
-    Need,
-    need_for,
-)
-from cargohold.policy.permissions import (
-    NOBODY,
-    PROJECT_ACTIONS,
-    PULL,
-    PUSH,
-    REPOSITORY_ACTIONS,
-    ROBOT,
-    USER,
-    Principal,
-    Role,
-    may,
-)
+from cargohold.api.route_access import ROUTE_NEEDS
+from cargohold.policy.permissions import Role
 from cargohold.policy.scopes import ResourceScope
 from cargohold.services.tokens import TokenService
 from cargohold.wiring import token_service
@@ -65,12 +48,194 @@ from tests.support.oci import digest_of, push_image
 from tests.support.server import CargoholdServer
 
 PASSWORD = "correct horse battery"
-ROLES = (Role.GUEST, Role.DEVELOPER, Role.MAINTAINER, Role.PROJECT_ADMIN)
 OTHER = "other"  # a private project the callers' targets are not in
+BYSTANDER = "bystander"  # a user no caller is: the "someone else" of the user routes
+NO_SUCH_USER = "nosuchuser"  # what a system admin's DELETE of another user names
 BASIC_CHALLENGE = 'Basic realm="cargohold"'
 # What a monolithic push of this test stores (a push the check lets through completes at once,
 # leaving no open upload session behind).
 PUSHED = b"pushed by the authorization matrix"
+
+
+# -- the expectations: what each role may do, and what each route needs ------------------------
+
+# Every action in a project, and each project role's (docs/security.md, Harbor's roles).
+ACTIONS = (
+    "pull",
+    "push",
+    "delete",
+    "tag-rules",
+    "lifecycle",
+    "members",
+    "policies",
+    "delete-project",
+)
+_GUEST = frozenset({"pull"})
+_DEVELOPER = _GUEST | {"push"}
+_MAINTAINER = _DEVELOPER | {"delete", "tag-rules", "lifecycle"}
+_PROJECT_ADMIN = _MAINTAINER | {"members", "policies", "delete-project"}
+ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
+    "guest": _GUEST,
+    "developer": _DEVELOPER,
+    "maintainer": _MAINTAINER,
+    "project-admin": _PROJECT_ADMIN,
+}
+EVERY_ACTION = frozenset(ACTIONS)  # a system admin's, in every project
+REGISTRY_ACTIONS = frozenset({"pull", "push", "delete"})  # what a registry token can name
+# What the robot a robot route names holds (in the target project).
+MANAGED_ROBOT_ACTIONS = ("pull",)
+
+
+class Who(StrEnum):
+    """Who a route lets through."""
+
+    ANYONE = "anyone"  # listings too: the handler shows only what the caller may pull
+    SIGNED_IN = "signed in"  # any accepted credentials
+    CATALOG = "catalog"  # signed in; a registry token needs registry:catalog:*
+    REPOSITORY = "repository"  # the registry action on the path's repository
+    PROJECT = "project"  # the action in the project the path (or ?project) names
+    NAMED_PROJECT = "named project"  # the action in the project the body or a stored object
+    # names (a system admin when it names none)
+    SYSTEM = "system"  # system admins
+    SELF = "self"  # the user the path names, signed in as themself, or a system admin
+    OWNER = "owner"  # the user the path names, signed in as themself (not even a system admin)
+    ROBOT_MANAGER = "robot manager"  # a system admin, or who has `action` in the named robot's
+    # project and every action it holds; 404 to anyone else signed in (decision 025)
+    TOKEN_ENDPOINT = "token endpoint"  # the handler reads and judges the credentials itself
+
+
+@dataclass(frozen=True)
+class Expect:
+    who: Who
+    action: str = ""
+    where: str = ""  # "?project": the query names the project (the path does otherwise)
+
+    def __str__(self) -> str:
+        return f"{self.who} {self.action}".strip()
+
+
+def _repository(action: str) -> Expect:
+    return Expect(Who.REPOSITORY, action)
+
+
+def _project(action: str, where: str = "") -> Expect:
+    return Expect(Who.PROJECT, action, where)
+
+
+def _named_project(action: str) -> Expect:
+    return Expect(Who.NAMED_PROJECT, action)
+
+
+ANYONE = Expect(Who.ANYONE)
+SIGNED_IN = Expect(Who.SIGNED_IN)
+SYSTEM = Expect(Who.SYSTEM)
+SELF = Expect(Who.SELF)
+PULL = _repository("pull")
+PUSH = _repository("push")
+DELETE = _repository("delete")
+ROBOT_MANAGER = Expect(Who.ROBOT_MANAGER, "policies")
+TOKEN_ENDPOINT = Expect(Who.TOKEN_ENDPOINT)
+
+# path -> method -> what it needs. A HEAD Starlette adds to a GET route follows the GET.
+EXPECTED: Mapping[str, Mapping[str, Expect]] = {
+    # -- the registry API -------------------------------------------------------------------
+    "/v2/": {"GET": SIGNED_IN},
+    "/v2/_catalog": {"GET": Expect(Who.CATALOG)},
+    "/v2/{name:path}/manifests/{reference}": {
+        "GET": PULL,
+        "HEAD": PULL,
+        "PUT": PUSH,
+        "DELETE": DELETE,
+    },
+    "/v2/{name:path}/blobs/{digest}": {"GET": PULL, "HEAD": PULL, "DELETE": DELETE},
+    "/v2/{name:path}/tags/list": {"GET": PULL},
+    "/v2/{name:path}/referrers/{digest}": {"GET": PULL},
+    "/v2/{name:path}/blobs/uploads/": {"POST": PUSH},
+    "/v2/{name:path}/blobs/uploads": {"POST": PUSH},
+    "/v2/{name:path}/blobs/uploads/{upload_id}": {
+        "GET": PUSH,
+        "PATCH": PUSH,
+        "PUT": PUSH,
+        "DELETE": PUSH,
+    },
+    # -- the token endpoint -----------------------------------------------------------------
+    "/auth/token": {"GET": TOKEN_ENDPOINT, "POST": TOKEN_ENDPOINT},
+    "/auth/revoke": {"POST": TOKEN_ENDPOINT},
+    # -- the admin API ----------------------------------------------------------------------
+    "/api/v1/openapi.json": {"GET": ANYONE},
+    "/api/v1/system": {"GET": SYSTEM},
+    "/api/v1/repositories": {"GET": ANYONE},
+    "/api/v1/repositories/{name:path}/tags": {"GET": PULL},
+    "/api/v1/tag-rules": {"GET": ANYONE, "POST": _named_project("tag-rules")},
+    "/api/v1/tag-rules/{rule_id}": {"DELETE": _named_project("tag-rules")},
+    "/api/v1/holds": {"GET": ANYONE, "POST": _named_project("policies")},
+    "/api/v1/holds/{hold_id}": {"DELETE": _named_project("policies")},
+    "/api/v1/repositories/{name:path}/lifecycle": {
+        "GET": PULL,
+        "PUT": _project("lifecycle"),
+        "DELETE": _project("lifecycle"),
+    },
+    "/api/v1/repositories/{name:path}/lifecycle/apply": {"POST": _project("lifecycle")},
+    "/api/v1/repositories/{name:path}/lifecycle/preview": {"POST": _project("lifecycle")},
+    "/api/v1/projects/{project}/quota": {"GET": _project("pull"), "PUT": SYSTEM, "DELETE": SYSTEM},
+    "/api/v1/audit": {"GET": SYSTEM},
+    "/api/v1/storage": {"GET": SYSTEM},
+    "/api/v1/gc": {"POST": SYSTEM},
+    "/api/v1/fsck": {"POST": SYSTEM},
+    "/api/v1/jobs": {"GET": SYSTEM, "POST": SYSTEM},
+    "/api/v1/jobs/{job_id}": {"GET": SYSTEM},
+    # -- accounts -----------------------------------------------------------------------------
+    "/api/v1/users": {"GET": SYSTEM, "POST": SYSTEM},
+    "/api/v1/users/me": {"GET": SIGNED_IN},
+    "/api/v1/users/{name}": {"GET": SELF, "PATCH": SYSTEM, "DELETE": SYSTEM},
+    "/api/v1/users/{name}/password": {"PUT": SELF},
+    # A token stands in for its owner's password: only the owner makes one (decision 025).
+    "/api/v1/users/{name}/tokens": {"GET": SELF, "POST": Expect(Who.OWNER)},
+    "/api/v1/users/{name}/tokens/{token}": {"DELETE": SELF},
+    "/api/v1/projects": {"GET": ANYONE, "POST": SYSTEM},
+    "/api/v1/projects/{project}": {
+        "GET": _project("pull"),
+        "PATCH": _project("policies"),
+        "DELETE": _project("delete-project"),
+    },
+    "/api/v1/projects/{project}/members": {
+        "GET": _project("members"),
+        "POST": _project("members"),
+    },
+    "/api/v1/projects/{project}/members/{user}": {
+        "PUT": _project("members"),
+        "DELETE": _project("members"),
+    },
+    # Listing and creating: signed in (the robot service lists what the caller may manage, and
+    # refuses grants beyond its rights: tests/api/test_accounts_robots.py).
+    "/api/v1/robots": {"GET": SIGNED_IN, "POST": SIGNED_IN},
+    "/api/v1/robots/{name}": {"GET": ROBOT_MANAGER, "DELETE": ROBOT_MANAGER},
+    "/api/v1/robots/{name}/refresh": {"POST": ROBOT_MANAGER},
+    "/api/v1/robots/{name}/revoke": {"POST": ROBOT_MANAGER},
+    # -- the scanning extension -------------------------------------------------------------
+    "/api/v1/scan-policies": {"GET": ANYONE},
+    "/api/v1/projects/{project}/scan-policy": {
+        "GET": _project("pull"),
+        "PUT": _project("policies"),
+        "DELETE": _project("policies"),
+    },
+    "/api/v1/cve-allowlist": {"GET": SYSTEM, "POST": SYSTEM},
+    "/api/v1/cve-allowlist/{entry_id}": {"DELETE": SYSTEM},
+    "/api/v1/vulnerabilities/overdue": {"GET": _project("pull", "?project")},
+    "/api/v1/vulndb": {"GET": SYSTEM},
+    "/api/v1/vulndb/import": {"POST": SYSTEM},
+    "/api/v1/repositories/{name:path}/manifests/{reference}/scan": {"GET": PULL, "POST": PUSH},
+}
+
+
+def expectation(path: str, method: str) -> Expect | None:
+    found = EXPECTED.get(path, {})
+    return found.get(method) or (found.get("GET") if method == "HEAD" else None)
+
+
+# -- the cases: every route and method of ROUTE_NEEDS ---------------------------------------------
+
+USER_PATH = "/api/v1/users/{name}"  # and the routes under it: their {name} is a user's
 
 
 @dataclass(frozen=True)
@@ -88,9 +253,6 @@ class Target:
 TARGETS = (Target("team", public=False), Target("open", public=True))
 
 
-# -- the cases: every route and method of the table ---------------------------------------------
-
-
 @dataclass(frozen=True)
 class Case:
     path: str
@@ -98,15 +260,19 @@ class Case:
     # For a route whose handler finds the project in the body or a stored object: whether
     # the request names the target's project (a recipe below) or none (the default request).
     names_project: bool = False
+    # For a user route: whether the path names the caller itself (or BYSTANDER).
+    names_caller: bool = False
 
     @property
-    def need(self) -> Need:
-        need = need_for(self.path, self.method)
-        assert need is not None
-        return need
+    def expect(self) -> Expect:
+        found = expectation(self.path, self.method)
+        assert found is not None, f"{self.method} {self.path}: add a row to EXPECTED"
+        return found
 
     def __str__(self) -> str:
-        return f"{self.method} {self.path}" + (" (names the project)" if self.names_project else "")
+        variant = " (names the project)" if self.names_project else ""
+        variant += " (names the caller)" if self.names_caller else ""
+        return f"{self.method} {self.path}{variant}"
 
 
 def _cases() -> list[Case]:
@@ -117,8 +283,12 @@ def _cases() -> list[Case]:
             methods.add("HEAD")  # Starlette serves HEAD for every GET route
         for method in sorted(methods):
             cases.append(Case(path, method))
-            if needs.get(method, Need("")).kind == IN_HANDLER and _can_name_project(path, method):
+            expect = expectation(path, method)
+            named = expect is not None and expect.who is Who.NAMED_PROJECT
+            if named and _can_name_project(path, method):
                 cases.append(Case(path, method, names_project=True))
+            if path.startswith(USER_PATH):
+                cases.append(Case(path, method, names_caller=True))
     return cases
 
 
@@ -166,7 +336,8 @@ NAMED_OBJECTS = {"rule_id": "/api/v1/tag-rules", "hold_id": "/api/v1/holds"}
 
 class World:
     """One server: projects `team` (private), `open` (public) and `other` (private), each with
-    the image `app:v1`; a user per role in `team` and `open`; the callers."""
+    the image `app:v1`; a user per role in `team` and `open`; a robot each of those projects'
+    admins manage; the callers."""
 
     def __init__(self, server: CargoholdServer, accounts: Accounts) -> None:
         self.server = server
@@ -176,6 +347,8 @@ class World:
         for project, public in (("team", False), ("open", True), (OTHER, False)):
             accounts.project(project, public)
             self.digests[project] = push_image(self.admin, f"{project}/app", "v1")[0]
+        accounts.user(BYSTANDER, PASSWORD)
+        self.managed = {t.project: self._managed_robot(t) for t in TARGETS}
         self.uploads: dict[str, str] = {}
         self.tokens: TokenService = token_service(server.settings())
         self._signed: dict[tuple[str, tuple[ResourceScope, ...]], str] = {}
@@ -195,17 +368,16 @@ class World:
     def _callers(self) -> Iterator[Caller]:
         accounts = self.accounts
         targets = [t.project for t in TARGETS]
-        yield Caller("anonymous", principal=NOBODY)
-        for role in ROLES:
+        yield Caller("anonymous", rights=ANONYMOUS)
+        members: dict[str, Rights] = {}
+        for role in (Role.GUEST, Role.DEVELOPER, Role.MAINTAINER, Role.PROJECT_ADMIN):
             name = role.value.replace("-", "")
             accounts.user(name, PASSWORD)
             for project in targets:
                 accounts.member(project, name, role)
-            roles = dict.fromkeys(targets, role)
+            members[name] = Rights(name, roles=dict.fromkeys(targets, role.value))
             yield Caller(
-                f"{name} (personal access token)",
-                login=accounts.token(name),
-                principal=Principal(USER, name, roles=roles),
+                f"{name} (personal access token)", login=accounts.token(name), rights=members[name]
             )
         accounts.user("developer-pw", PASSWORD)
         for project in targets:
@@ -213,42 +385,46 @@ class World:
         yield Caller(
             "developer (password)",
             login=Login("developer-pw", PASSWORD),
-            principal=Principal(USER, "developer-pw", roles=dict.fromkeys(targets, Role.DEVELOPER)),
+            rights=Rights("developer-pw", roles=dict.fromkeys(targets, "developer")),
             sampled=True,
+        )
+        # A refresh token stands for its holder, with the holder's roles: as Bearer, or as
+        # Basic with no name (as BuildKit sends it).
+        yield Caller(
+            "developer (refresh token as Bearer)",
+            bearer=self._refresh_token("developer"),
+            rights=members["developer"],
+        )
+        yield Caller(
+            "maintainer (refresh token as Basic without a name)",
+            login=Login("", self._refresh_token("maintainer")),
+            rights=members["maintainer"],
         )
         accounts.user("outsider", PASSWORD)
         accounts.member(OTHER, "outsider", Role.PROJECT_ADMIN)
         yield Caller(
             "user with a role in another project only",
             login=accounts.token("outsider"),
-            principal=Principal(USER, "outsider", roles={OTHER: Role.PROJECT_ADMIN}),
+            rights=Rights("outsider", roles={OTHER: "project-admin"}),
         )
         yield Caller(
             "system admin",
             login=Login(self.server.admin_user, self.server.admin_token),
-            principal=Principal(USER, self.server.admin_user, system_admin=True),
+            rights=Rights(self.server.admin_user, system_admin=True),
         )
         # A robot per project and action: the callers below pick the one the need asks for.
         robots: dict[tuple[str, str], Login] = {}
-        for project, action in itertools.product(targets, PROJECT_ACTIONS):
+        for project, action in itertools.product(targets, ACTIONS):
             robots[project, action] = accounts.robot(f"{project}-{action}", {project: (action,)})
-        yield Caller(
-            "robot with the needed scope",
-            robots=lambda need, target: robots[target.project, _needed_action(need)],
-            robot_scope=lambda need: _needed_action(need),
-        )
-        yield Caller(
-            "robot with another action's scope",
-            robots=lambda need, target: robots[target.project, _other_action(need)],
-            robot_scope=lambda need: _other_action(need),
-        )
-        elsewhere = accounts.robot("elsewhere", {OTHER: PROJECT_ACTIONS})
+        yield Caller("robot with the needed scope", robots=robots, robot_action=_needed_action)
+        yield Caller("robot with another action's scope", robots=robots, robot_action=_other_action)
+        elsewhere = accounts.robot("elsewhere", {OTHER: ACTIONS})
         yield Caller(
             "robot scoped to another project",
             login=elsewhere,
-            principal=Principal(ROBOT, elsewhere.name, scopes={OTHER: frozenset(PROJECT_ACTIONS)}),
+            rights=Rights(elsewhere.name, robot=True, scopes={OTHER: EVERY_ACTION}),
         )
-        everything = dict.fromkeys(targets, PROJECT_ACTIONS)
+        everything = dict.fromkeys(targets, ACTIONS)
         yield Caller("expired robot", login=accounts.robot("expired", everything, days_ago=31))
         revoked = accounts.robot("revoked", everything)
         accounts.revoke(revoked)
@@ -257,14 +433,28 @@ class World:
         for project in targets:
             accounts.member(project, "leaver", Role.PROJECT_ADMIN)
         leaver = accounts.token("leaver")
+        leaver_refresh = self._refresh_token("leaver")
         accounts.disable("leaver")
         yield Caller("disabled user", login=leaver)
+        yield Caller("disabled user's refresh token", bearer=leaver_refresh)
         yield Caller("registry token with the needed access", claim=_needed_claim)
         yield Caller(
             "anonymous registry token with the needed access", claim=_needed_claim, subject=""
         )
         yield Caller("registry token without the needed access", claim=_other_claim)
         yield Caller("registry token for another repository", claim=_elsewhere_claim)
+
+    def _refresh_token(self, user: str) -> str:
+        """A refresh token of the user's, as `docker login` gets one."""
+        response = httpx.get(
+            f"{self.server.url}/auth/token",
+            params={"service": "cargohold", "offline_token": "true"},
+            auth=(user, PASSWORD),
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["refresh_token"]
+        return token
 
     def bearer(self, subject: str, claim: tuple[ResourceScope, ...]) -> str:
         key = (subject, claim)
@@ -274,16 +464,15 @@ class World:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def request(self, case: Case, target: Target) -> Request:
+    def request(self, case: Case, target: Target, caller: Caller) -> Request:
         method, path = case.method, case.path
 
         def value(match: re.Match[str]) -> str:
-            return self._param(match.group(1), case, target)
+            return self._param(match.group(1), case, target, caller)
 
         request = Request(method, _PARAM.sub(value, path))
-        need = case.need
-        if need.param.startswith("?"):
-            request.options["params"] = {need.param[1:]: target.project}
+        if case.expect.where == "?project":
+            request.options["params"] = {"project": target.project}
         if case.names_project and (path, method) in NAMED_BODIES:
             request.options["json"] = NAMED_BODIES[path, method](target)
         elif path.startswith("/v2/") and path.rstrip("/").endswith("/blobs/uploads"):
@@ -294,9 +483,21 @@ class World:
             request.options["params"] = {"dryRun": "true"}
         return request
 
-    def _param(self, name: str, case: Case, target: Target) -> str:
+    def _param(self, name: str, case: Case, target: Target, caller: Caller) -> str:
         deleting = case.method == "DELETE"
         match name:
+            case "name" if case.path.startswith(USER_PATH):
+                if case.names_caller:
+                    return caller.name_for(case.expect, target)
+                # A system admin's DELETE goes through: it must not remove a user of the world.
+                return (
+                    NO_SUCH_USER if (case.path, case.method) == (USER_PATH, "DELETE") else BYSTANDER
+                )
+            case "name" if case.path.startswith("/api/v1/robots/"):
+                # A manager's DELETE, refresh or revoke goes through: on a robot of its own.
+                if case.method in ("GET", "HEAD"):
+                    return self.managed[target.project]
+                return self._managed_robot(target)
             case "name":
                 return target.repository
             case "project":
@@ -311,6 +512,11 @@ class World:
                 return self._stored_id(NAMED_OBJECTS[name], target)
             case _:
                 return "999999"
+
+    def _managed_robot(self, target: Target) -> str:
+        """A new robot of the target's project, holding MANAGED_ROBOT_ACTIONS."""
+        name = f"{target.project}-managed-{next(_counter)}"
+        return self.accounts.robot(name, {target.project: MANAGED_ROBOT_ACTIONS}).name
 
     def _upload(self, target: Target, fresh: bool) -> str:
         if fresh or target.project not in self.uploads:
@@ -334,56 +540,112 @@ class World:
 # -- the callers, and what each should get -------------------------------------------------------
 
 
-def _needed_action(need: Need) -> str:
+@dataclass(frozen=True)
+class Rights:
+    """What a caller whose credentials are accepted may do, as the tables above say."""
+
+    name: str = ""
+    anonymous: bool = False
+    robot: bool = False
+    system_admin: bool = False
+    roles: Mapping[str, str] = field(default_factory=dict)  # project -> role
+    scopes: Mapping[str, frozenset[str]] = field(default_factory=dict)  # a robot's
+
+    def actions(self, project: str, public: bool) -> frozenset[str]:
+        """Its actions in the project: everyone pulls from a public one."""
+        if self.system_admin:
+            return EVERY_ACTION
+        found = ROLE_ACTIONS.get(self.roles.get(project, ""), frozenset())
+        found |= self.scopes.get(project, frozenset())
+        return (found | {"pull"}) if public else found
+
+
+ANONYMOUS = Rights(anonymous=True)
+
+
+def _needed_action(expect: Expect) -> str:
     """The project action a need asks for (pull for one that asks none)."""
-    return need.action if need.action in PROJECT_ACTIONS else PULL
+    return expect.action if expect.action in EVERY_ACTION else "pull"
 
 
-def _other_action(need: Need) -> str:
-    actions = list(PROJECT_ACTIONS)
-    return actions[(actions.index(_needed_action(need)) + 1) % len(actions)]
+def _other_action(expect: Expect) -> str:
+    return ACTIONS[(ACTIONS.index(_needed_action(expect)) + 1) % len(ACTIONS)]
 
 
-def _repository_actions(need: Need) -> tuple[str, ...]:
-    action = _needed_action(need)
-    return (action,) if action in REPOSITORY_ACTIONS else ("*",)
+def _repository_actions(expect: Expect) -> tuple[str, ...]:
+    action = _needed_action(expect)
+    return (action,) if action in REGISTRY_ACTIONS else ("*",)
 
 
-def _needed_claim(need: Need, target: Target) -> tuple[ResourceScope, ...]:
-    if need.kind == CATALOG:
+def _needed_claim(expect: Expect, target: Target) -> tuple[ResourceScope, ...]:
+    if expect.who is Who.CATALOG:
         return (ResourceScope("registry", "catalog", ("*",)),)
-    return (ResourceScope("repository", target.repository, _repository_actions(need)),)
+    return (ResourceScope("repository", target.repository, _repository_actions(expect)),)
 
 
-def _other_claim(need: Need, target: Target) -> tuple[ResourceScope, ...]:
+def _other_claim(expect: Expect, target: Target) -> tuple[ResourceScope, ...]:
     """The target's repository, with the registry actions the need does not ask for."""
-    if need.kind == CATALOG:
+    if expect.who is Who.CATALOG:
         return (ResourceScope("repository", target.repository, ("*",)),)
-    others = tuple(sorted(REPOSITORY_ACTIONS - set(_repository_actions(need))))
+    others = tuple(sorted(REGISTRY_ACTIONS - set(_repository_actions(expect))))
     return (ResourceScope("repository", target.repository, others),)
 
 
-def _elsewhere_claim(need: Need, target: Target) -> tuple[ResourceScope, ...]:
+def _elsewhere_claim(expect: Expect, target: Target) -> tuple[ResourceScope, ...]:
     return (ResourceScope("repository", f"{target.project}/elsewhere", ("*",)),)
+
+
+class _Bearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
 
 
 @dataclass(frozen=True)
 class Caller:
-    """A kind of caller: Basic credentials (a principal the role table decides for, or refused
-    credentials), none, or a registry token whose claim follows the need."""
+    """A kind of caller: credentials (Basic, or a refresh token as Bearer) with the rights the
+    tables give them, or refused (no rights); none; a robot chosen by the need; or a registry
+    token whose claim follows the need."""
 
     label: str
+    rights: Rights | None = None  # None: credentials that are refused
     login: Login | None = None
-    principal: Principal | None = None  # None with a login: credentials that are refused
-    robots: Callable[[Need, Target], Login] | None = None  # a robot chosen by the need
-    robot_scope: Callable[[Need], str] | None = None
-    claim: Callable[[Need, Target], tuple[ResourceScope, ...]] | None = None
-    subject: str = "developer"
+    bearer: str = ""  # a refresh token, sent as Bearer
+    robots: Mapping[tuple[str, str], Login] | None = None  # by project and action
+    robot_action: Callable[[Expect], str] | None = None  # the action of the robot it picks
+    claim: Callable[[Expect, Target], tuple[ResourceScope, ...]] | None = None
+    subject: str = "developer"  # the registry token's
     sampled: bool = False  # asked on one route per kind of need only
 
     @property
     def auth(self) -> httpx.Auth | None:
+        if self.bearer:
+            return _Bearer(self.bearer)
         return self.login.auth if self.login else None
+
+    def robot(self, expect: Expect, target: Target) -> Login:
+        assert self.robots is not None and self.robot_action is not None
+        return self.robots[target.project, self.robot_action(expect)]
+
+    def rights_for(self, expect: Expect, target: Target) -> Rights | None:
+        if self.robots is None:
+            return self.rights
+        assert self.robot_action is not None
+        scopes = {target.project: frozenset({self.robot_action(expect)})}
+        return Rights(self.robot(expect, target).name, robot=True, scopes=scopes)
+
+    def name_for(self, expect: Expect, target: Target) -> str:
+        """The name the caller goes by: what a user route names for `names_caller`."""
+        if self.robots is not None:
+            return self.robot(expect, target).name
+        if self.rights is not None and self.rights.name:
+            return self.rights.name
+        if self.login is not None and self.login.name:
+            return self.login.name
+        return self.subject if self.claim is not None and self.subject else "anonymous"
 
 
 class Answer(Enum):
@@ -392,63 +654,75 @@ class Answer(Enum):
     NOT_ACCEPTED = "401: credentials not accepted"
     DENIED = "403 DENIED"
     INSUFFICIENT_SCOPE = "401 insufficient_scope"
+    HIDDEN = "404: not shown to exist"
     OWN_CHECK = "the token endpoint's own answer"
 
 
-def _principal_allows(principal: Principal, case: Case, target: Target) -> bool:
-    need = case.need
-    if need.kind in (ANYONE, LISTING):
-        return True
-    if need.kind in (SIGNED_IN, CATALOG):
-        return not principal.anonymous
-    if need.kind in (REPOSITORY, PROJECT):
-        return may(principal, need.action, target.project, target.public)
-    if need.kind == SYSTEM:
-        return may(principal, need.action, None)
-    assert need.kind == IN_HANDLER, f"a kind of need this test does not know: {need}"
-    if principal.anonymous:
-        return False
-    project = target.project if case.names_project else None
-    return may(principal, need.action, project, target.public)
+def _allows(rights: Rights, case: Case, target: Target) -> bool:
+    expect = case.expect
+    actions = rights.actions(target.project, target.public)
+    signed_in = not rights.anonymous
+    itself = case.names_caller and signed_in and not rights.robot
+    match expect.who:
+        case Who.ANYONE:
+            return True
+        case Who.SIGNED_IN | Who.CATALOG:
+            return signed_in
+        case Who.REPOSITORY | Who.PROJECT:
+            return expect.action in actions
+        case Who.NAMED_PROJECT:
+            named = expect.action in actions if case.names_project else rights.system_admin
+            return signed_in and named
+        case Who.SYSTEM:
+            return rights.system_admin
+        case Who.SELF:
+            return itself or rights.system_admin
+        case Who.OWNER:
+            return itself
+        case Who.ROBOT_MANAGER:
+            # The action where it is not given by a public project, and what the robot holds.
+            private = rights.actions(target.project, public=False)
+            holds = set(MANAGED_ROBOT_ACTIONS) <= actions
+            return rights.system_admin or (expect.action in private and holds)
+    raise AssertionError(f"a kind of need this test does not know: {expect}")
 
 
-def _claim_allows(claim: tuple[ResourceScope, ...], need: Need, target: Target) -> bool:
-    if need.kind in (ANYONE, LISTING, SIGNED_IN):
+def _claim_allows(claim: tuple[ResourceScope, ...], expect: Expect, target: Target) -> bool:
+    if expect.who in (Who.ANYONE, Who.SIGNED_IN):
         return True
-    if need.kind == CATALOG:
+    if expect.who is Who.CATALOG:
         return any(s.type == "registry" and s.name == "catalog" and "*" in s.actions for s in claim)
-    if need.kind == REPOSITORY:
+    if expect.who is Who.REPOSITORY:
         return any(
             s.type == "repository"
             and s.name == target.repository
-            and (need.action in s.actions or "*" in s.actions)
+            and (expect.action in s.actions or "*" in s.actions)
             for s in claim
         )
-    # Project, system and in-handler actions: a token carries repository actions only.
-    assert need.kind in (PROJECT, SYSTEM, IN_HANDLER), need
+    # A registry token carries repository actions only: nobody's self, no project action.
     return False
 
 
 def expected(caller: Caller, case: Case, target: Target) -> Answer:
-    need = case.need
-    if need.kind == OWN_CREDENTIALS:
-        valid = caller.login is None or caller.principal is not None or caller.robots
-        return Answer.LET_THROUGH if valid and caller.claim is None else Answer.OWN_CHECK
+    expect = case.expect
+    rights = caller.rights_for(expect, target)
+    if expect.who is Who.TOKEN_ENDPOINT:
+        # It takes Basic credentials or none; what it refuses is its own answer.
+        takes = rights is not None and caller.claim is None and not caller.bearer
+        return Answer.LET_THROUGH if takes else Answer.OWN_CHECK
     if caller.claim is not None:
-        if _claim_allows(caller.claim(need, target), need, target):
+        if expect.who is Who.ROBOT_MANAGER:
+            return Answer.HIDDEN  # signed in, as a subject that manages no robot
+        if _claim_allows(caller.claim(expect, target), expect, target):
             return Answer.LET_THROUGH
         return Answer.INSUFFICIENT_SCOPE if _on_registry(case) else Answer.DENIED
-    principal = caller.principal
-    if caller.robots is not None:
-        assert caller.robot_scope is not None
-        robot = caller.robots(need, target)
-        scopes = {target.project: frozenset({caller.robot_scope(need)})}
-        principal = Principal(ROBOT, robot.name, scopes=scopes)
-    if principal is None:
+    if rights is None:
         return Answer.NOT_ACCEPTED
-    if _principal_allows(principal, case, target):
+    if _allows(rights, case, target):
         return Answer.LET_THROUGH
-    return Answer.CHALLENGE if principal.anonymous else Answer.DENIED
+    if rights.anonymous:
+        return Answer.CHALLENGE
+    return Answer.HIDDEN if expect.who is Who.ROBOT_MANAGER else Answer.DENIED
 
 
 # -- checking an answer ----------------------------------------------------------------------------
@@ -464,11 +738,11 @@ def _challenge(
     if not _on_registry(case):
         return BASIC_CHALLENGE
     challenge = f'Bearer realm="{world.server.url}/auth/token",service="cargohold"'
-    need = case.need
-    if need.kind == CATALOG:
+    expect = case.expect
+    if expect.who is Who.CATALOG:
         challenge += ',scope="registry:catalog:*"'
-    elif need.kind == REPOSITORY:
-        actions = f"{PULL},{PUSH}" if need.action == PUSH else need.action
+    elif expect.who is Who.REPOSITORY:
+        actions = "pull,push" if expect.action == "push" else expect.action
         challenge += f',scope="repository:{target.repository}:{actions}"'
     if error:
         challenge += f',error="{error}"'
@@ -497,7 +771,9 @@ def _problem(
     if status >= 500:
         return f"{status}: {response.text[:200]}"
     if answer is Answer.LET_THROUGH:
-        if status in (401, 403):
+        # A robot route answers 404 for a robot the caller may not manage.
+        hidden = status == 404 and case.expect.who is Who.ROBOT_MANAGER
+        if status in (401, 403) or hidden:
             return f"refused ({status}) {response.text[:200]}"
         return None
     if answer is Answer.OWN_CHECK:
@@ -506,6 +782,10 @@ def _problem(
         return None
     if answer is Answer.DENIED:
         if status != 403 or not code_is("DENIED") or challenge is not None:
+            return f"{status} (challenge {challenge!r}) {response.text[:200]}"
+        return None
+    if answer is Answer.HIDDEN:
+        if status != 404 or challenge is not None:
             return f"{status} (challenge {challenge!r}) {response.text[:200]}"
         return None
     error, description = "", ""
@@ -531,31 +811,46 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         built.close()
 
 
+def test_the_table_states_every_route() -> None:
+    """EXPECTED has a row for each route and method of ROUTE_NEEDS, and no other."""
+    routes = {(path, method) for path, needs in ROUTE_NEEDS.items() for method in needs}
+    stated = {(path, method) for path, rows in EXPECTED.items() for method in rows}
+    missing = sorted(routes - stated)
+    assert not missing, f"add a row to EXPECTED saying what each of these needs: {missing}"
+    gone = sorted(stated - routes)
+    assert not gone, f"EXPECTED has rows for routes ROUTE_NEEDS no longer lists: {gone}"
+
+
 CASES = _cases()
 # The password caller asks one route of each kind of need (an argon2 check per request).
+_KINDS = {(expectation(c.path, c.method), c.names_project, c.names_caller) for c in CASES}
 SAMPLED = {
-    next(c for c in CASES if c.need == need and c.method != "HEAD")
-    for need in {c.need for c in CASES}
+    next(
+        c
+        for c in CASES
+        if (expectation(c.path, c.method), c.names_project, c.names_caller) == kind
+        and c.method != "HEAD"
+    )
+    for kind in _KINDS
 }
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.project)
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_each_caller_gets_what_the_role_table_says(
-    world: World, case: Case, target: Target
-) -> None:
+def test_each_caller_gets_what_the_tables_say(world: World, case: Case, target: Target) -> None:
+    expect = case.expect
     problems = []
     for caller in world.callers:
         if caller.sampled and case not in SAMPLED:
             continue
         answer = expected(caller, case, target)
-        request = world.request(case, target)
+        request = world.request(case, target, caller)
         headers = {}
         if caller.claim is not None:
-            token = world.bearer(caller.subject, caller.claim(case.need, target))
+            token = world.bearer(caller.subject, caller.claim(expect, target))
             headers["Authorization"] = f"Bearer {token}"
         client = world.clients[caller.label]
-        auth = caller.robots(case.need, target).auth if caller.robots else httpx.USE_CLIENT_DEFAULT
+        auth = caller.robot(expect, target).auth if caller.robots else httpx.USE_CLIENT_DEFAULT
         response = client.request(
             request.method, request.url, headers=headers, auth=auth, **request.options
         )
@@ -579,6 +874,43 @@ def test_an_unreadable_document_or_id_names_no_project(world: World, collection:
         assert "DENIED" in error_codes(refused)
         told = world.admin.request(method, path, **options)
         assert told.status_code in (400, 404), told.text
+
+
+def test_a_head_changes_nothing(world: World) -> None:
+    """A HEAD is let through on its GET's need, so it must not do what PUT or POST need more
+    for. The handlers of a project's quota, a repository's lifecycle policy and a project's
+    scan policy take anything but GET and DELETE for a PUT: an anonymous HEAD with a body sets
+    them on a public project (a pull is all it needs)."""
+    world.accounts.project("headcheck", public=True)
+    push_image(world.admin, "headcheck/app", "v1")
+    policy = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": 1,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    anonymous = world.clients["anonymous"]
+    for path, body in (
+        ("/api/v1/projects/headcheck/quota", {"limitBytes": 1}),
+        ("/api/v1/repositories/headcheck/app/lifecycle", policy),
+        ("/api/v1/projects/headcheck/scan-policy", {"preventUnscanned": True}),
+    ):
+        anonymous.request("HEAD", path, json=body)
+    changed = []
+    if world.admin.get("/api/v1/projects/headcheck/quota").json()["limitBytes"] is not None:
+        changed.append("quota")
+    if world.admin.get("/api/v1/repositories/headcheck/app/lifecycle").status_code != 404:
+        changed.append("lifecycle policy")
+    if not world.admin.get("/api/v1/projects/headcheck/scan-policy").json()["default"]:
+        changed.append("scan policy")
+    assert changed == [], f"an anonymous HEAD set the {', '.join(changed)} of a public project"
 
 
 def test_the_matrix_left_the_images_in_place(world: World) -> None:

@@ -224,8 +224,13 @@ class AccessCheck:
             return
         if need.kind == CATALOG:
             if grant.token is not None and not covers_catalog(grant.token.access):
+                described = DENIED if grant.token.subject else SIGN_IN_FIRST
                 raise self._unauthorized(
-                    request, need, "token does not allow the catalog", "insufficient_scope"
+                    request,
+                    need,
+                    "token does not allow the catalog",
+                    "insufficient_scope",
+                    described,
                 )
             if not grant.signed_in:
                 raise self._unauthorized(request, need)

@@ -46,7 +46,7 @@ from cargohold.api.models.accounts import (
     User,
     UserList,
 )
-from cargohold.api.params import json_body
+from cargohold.api.params import is_read, json_body
 from cargohold.errors import AccessRequestInvalid, AccessUnknown, Denied
 from cargohold.meta.robots import RobotScope
 from cargohold.policy.permissions import USER
@@ -159,7 +159,7 @@ async def user_tokens(request: Request) -> Response:
     """GET: the user's tokens, without their secrets; POST: a new one, shown this once."""
     identity = context(request).access.identity
     owner = _named(request, "name")
-    if request.method == "GET":
+    if is_read(request):
         tokens = await in_pool(identity.access_tokens, owner)
         now = identity.clock()
         return json_response(AccessTokenList(tokens=[AccessToken.of(t, now) for t in tokens]))
@@ -243,7 +243,7 @@ async def robots(request: Request) -> Response:
     service = context(request).access.robots
     caller = caller_of(request)
     now = service.clock()
-    if request.method == "GET":
+    if is_read(request):
         found = await in_pool(service.list, caller.principal)
         return json_response(RobotList(robots=[Robot.of(r, now) for r in found]))
     body = await _body(request, CreateRobot, "the robot")

@@ -50,7 +50,7 @@ from cargohold.api.models.registry import (
     TagList,
 )
 from cargohold.api.openapi import OPENAPI
-from cargohold.api.params import json_body, path_id, query_flag
+from cargohold.api.params import is_read, json_body, path_id, query_flag
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
 from cargohold.errors import (
     BodyTooLarge,
@@ -156,7 +156,7 @@ async def lifecycle_preview(request: Request) -> Response:
 async def lifecycle_policy(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["name"]
-    if request.method == "GET":
+    if is_read(request):
         text = await in_pool(ctx.lifecycle.policy, name)
         return json_response(LifecyclePolicy(repository_name=name, lifecycle_policy_text=text))
     if request.method == "DELETE":
@@ -350,7 +350,7 @@ async def fsck(request: Request) -> Response:
 async def project_quota(request: Request) -> Response:
     ctx = context(request)
     project = request.path_params["project"]
-    if request.method == "GET":
+    if is_read(request):
         return json_response(Quota.of(await in_pool(ctx.quotas.get, project)))
     if request.method == "DELETE":
         await in_pool(ctx.quotas.remove, project, caller_of(request))

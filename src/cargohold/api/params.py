@@ -13,6 +13,15 @@ from cargohold.parsing.integers import parse_non_negative
 from cargohold.parsing.json_document import JsonInvalid, load_json
 from cargohold.parsing.times import time_from_query
 
+# Methods that only read. Starlette answers HEAD on every GET route with the GET's handler, and
+# the access check asks HEAD for what GET needs: a handler serving several methods tells reads
+# from writes with is_read, never by comparing with "GET" (a HEAD would run its write).
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def is_read(request: Request) -> bool:
+    return request.method in READ_METHODS
+
 
 async def json_body(request: Request, invalid: type[RegistryError], what: str) -> Any:
     """The request's JSON document; `invalid` (the resource's own 400) when it is not JSON."""

@@ -27,7 +27,7 @@ from cargohold.api.models.scan_policy import (
     ScanPolicyList,
 )
 from cargohold.api.models.scanning import ScanResult, VulnDbImport, VulnDbStatus
-from cargohold.api.params import json_body, optional_query_flag, path_id, query_flag
+from cargohold.api.params import is_read, json_body, optional_query_flag, path_id, query_flag
 from cargohold.errors import (
     AllowlistInvalid,
     AllowlistUnknown,
@@ -100,7 +100,7 @@ async def scan_now(request: Request) -> Response:
 async def scan_policy(request: Request) -> Response:
     ctx = context(request)
     project = request.path_params["project"]
-    if request.method == "GET":
+    if is_read(request):
         return json_response(
             ScanPolicy.of(await in_pool(_scanning(ctx).scan_policies.policy, project))
         )

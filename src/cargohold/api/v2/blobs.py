@@ -63,7 +63,7 @@ async def blob(request: Request) -> Response:
     # size already known) and the server sends it.
     size = fast_read(ctx.blob_links.blob_size, name, digest)
     # RFC 9110 section 14.2: Range is defined for GET only; HEAD ignores it.
-    range_value = request.headers.get("range") if request.method == "GET" else None
+    range_value = request.headers.get("range") if request.method != "HEAD" else None
     byte_range = _check_range(range_value, size) if range_value else None
     if request.method == "HEAD":
         encoded = digest.encode("latin-1")

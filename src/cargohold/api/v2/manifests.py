@@ -38,7 +38,7 @@ async def manifest(request: Request) -> Response:
 
     if method in ("GET", "HEAD"):
         # A GET is a pull, counted and audited under its caller (batched: no write here).
-        puller = caller_of(request) if method == "GET" else None
+        puller = caller_of(request) if method != "HEAD" else None
         # With every limit off (the default) nothing more is asked: the GET stays a fast read.
         limits = ctx.pull_limits
         budget = limits.budget_of(caller_of(request)) if limits.enabled else None
@@ -67,7 +67,7 @@ async def manifest(request: Request) -> Response:
             headers.append((b"oci-subject", stored.subject_digest.encode("latin-1")))
         if status is not None:
             headers.extend(rate_limit_header_list(status))
-        return RawResponse(stored.content if method == "GET" else b"", headers)
+        return RawResponse(stored.content if method != "HEAD" else b"", headers)
 
     if method == "PUT":
         body = await read_body(request, MAX_MANIFEST_BYTES, _too_large)

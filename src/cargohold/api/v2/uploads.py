@@ -17,6 +17,7 @@ from cargohold.api.access_check import pull_check
 from cargohold.api.bodies import stream_body
 from cargohold.api.boundary import in_pool
 from cargohold.api.context import AppContext, context
+from cargohold.api.params import is_read
 from cargohold.errors import BlobUploadInvalid, DigestInvalid, SizeInvalid
 from cargohold.oci.digests import check_digest, is_valid_digest
 from cargohold.oci.names import check_name
@@ -177,7 +178,7 @@ async def upload_session(request: Request) -> Response:
     upload = await in_pool(ctx.uploads.get, name, upload_id)
     method = request.method
 
-    if method == "GET":
+    if is_read(request):
         response = _session_response(name, upload, status=204)
         return response
     if method == "DELETE":
