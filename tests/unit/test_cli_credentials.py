@@ -1,6 +1,7 @@
 """Where the CLI finds credentials for a server: the environment, then podman's and docker's
 auth files in the order podman and skopeo read them (containers-auth.json(5)), with docker's
-credential helpers; and how `cargohold login` writes an entry."""
+credential helpers and podman's namespace entries; and how `cargohold login` writes an entry:
+in docker's config.json, through its credential helper when it names one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import base64
 import json
 import os
 import stat
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +19,13 @@ from cargohold.cli.auth_files import encode_entry, remove_entry, store_entry
 from cargohold.cli.credentials import (
     Credential,
     CredentialsUnreadable,
+    auth_files,
+    forget_login,
     login_file,
     registry_credentials,
+    repository_of,
+    save_login,
+    use_auth_file,
 )
 
 SERVER = "http://127.0.0.1:5000"
@@ -115,6 +123,53 @@ def test_keys_with_or_without_scheme_as_docker_writes_them(env: dict[str, str], 
 def test_a_namespaced_entry_is_not_the_servers(env: dict[str, str]) -> None:
     _write(_files(env)["runtime"], {"auths": {f"{HOST}/team": _auth("alice:pw")}})
     assert _name(env) is None
+    assert registry_credentials(SERVER, env, repository="other/app") is None
+    assert registry_credentials(SERVER, env, repository="teamx/app") is None
+
+
+def test_for_a_repository_its_longest_namespace_entry_wins_as_podman_matches(
+    env: dict[str, str],
+) -> None:
+    def name_for(repository: str) -> str | None:
+        found = registry_credentials(SERVER, env, repository=repository)
+        return None if found is None else found.name
+
+    auths = {
+        HOST: _auth("server:pw"),
+        f"{HOST}/team": _auth("team:pw"),
+        f"{HOST}/team/app": _auth("app:pw"),
+        f"{HOST}/team/app/sub": _auth("sub:pw"),
+    }
+    _write(_files(env)["runtime"], {"auths": auths})
+    assert name_for("team/app") == "app"
+    assert name_for("team/app/sub/deeper") == "sub"
+    assert name_for("team/web") == "team"
+    assert name_for("other/app") == "server"
+    assert _name(env) == "server"  # a command about no repository
+    # Within one file only: an earlier file's server entry comes before a later namespace's.
+    _write(_files(env)["config"], {"auths": {HOST: _auth("config:pw")}})
+    _files(env)["runtime"].unlink()
+    _write(_files(env)["docker"], {"auths": {f"{HOST}/team": _auth("docker:pw")}})
+    assert name_for("team/app") == "config"
+    # A namespace's empty placeholder passes to the server's entry.
+    _write(_files(env)["config"], {"auths": {f"{HOST}/team": {}, HOST: _auth("config:pw")}})
+    assert name_for("team/app") == "config"
+
+
+@pytest.mark.parametrize(
+    ("text", "repository"),
+    [
+        ("team/app", "team/app"),
+        ("team/app:v1", "team/app"),
+        ("team/app@sha256:" + "a" * 64, "team/app"),
+        (f"{HOST}/team/app:v1", "team/app"),
+        ("other.example/team/app:v1", None),
+        ("oci:/tmp/layout", None),
+        ("Team/App", None),
+    ],
+)
+def test_the_repository_a_command_argument_names(text: str, repository: str | None) -> None:
+    assert repository_of(text, HOST) == repository
 
 
 def test_an_identity_token_entry_as_docker_writes_it(env: dict[str, str]) -> None:
@@ -227,13 +282,36 @@ def test_a_failing_helper_is_a_one_line_error(env: dict[str, str]) -> None:
 # -- writing ------------------------------------------------------------------------------
 
 
-def test_login_writes_the_runtime_file_or_registry_auth_file(
-    env: dict[str, str], tmp_path: Path
-) -> None:
-    assert login_file(env) == _files(env)["runtime"]
+def test_login_writes_dockers_file_unless_told_another(env: dict[str, str], tmp_path: Path) -> None:
+    assert login_file(env) == _files(env)["docker"]
+    assert login_file({**env, "DOCKER_CONFIG": "/d"}) == Path("/d/config.json")
+    # REGISTRY_AUTH_FILE, as for podman login.
     assert login_file({**env, "REGISTRY_AUTH_FILE": "/x/a.json"}) == Path("/x/a.json")
-    without_runtime = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
-    assert login_file(without_runtime) == _files(env)["config"]
+
+
+@pytest.fixture
+def chosen(tmp_path: Path) -> Iterator[Path]:
+    """The global --authfile, set for the test only."""
+    path = tmp_path / "chosen.json"
+    use_auth_file(path)
+    yield path
+    use_auth_file(None)
+
+
+def test_the_global_authfile_takes_registry_auth_files_place(
+    env: dict[str, str], chosen: Path
+) -> None:
+    files = _files(env)
+    with_variable = {**env, "REGISTRY_AUTH_FILE": "/x/a.json"}
+    assert login_file(with_variable) == chosen
+    assert auth_files(with_variable) == [chosen, files["config"], files["docker"]]
+    _write(files["runtime"], {"auths": {HOST: _auth("runtime:pw")}})
+    _write(chosen, {"auths": {HOST: _auth("chosen:pw")}})
+    assert _name(env) == "chosen"
+    chosen.unlink()
+    assert _name(env) is None  # the runtime file is not read: the chosen one is in its place
+    _write(files["docker"], {"auths": {HOST: _auth("docker:pw")}})
+    assert _name(env) == "docker"
 
 
 def test_storing_keeps_other_entries_and_is_owner_only(env: dict[str, str]) -> None:
@@ -267,3 +345,103 @@ def test_storing_creates_the_file_and_its_directory(env: dict[str, str]) -> None
     assert json.loads(path.read_text()) == {"auths": {HOST: _auth("alice:pw")}}
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert registry_credentials(SERVER, env) == Credential("alice", "pw", source=str(path))
+
+
+# -- writing as docker does, through its credential helpers --------------------------------
+
+
+def _store_helper(env: dict[str, str], name: str) -> Path:
+    """A `docker-credential-NAME` on PATH that keeps what it is given (`store`, `get`, `erase`,
+    `list`) in `store-NAME.json` beside it, as a keychain would; returns that file."""
+    bin_dir = Path(env["PATH"].split(":", 1)[0])
+    bin_dir.mkdir(exist_ok=True)
+    kept = bin_dir / f"store-{name}.json"
+    script = bin_dir / f"docker-credential-{name}"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, pathlib, sys\n"
+        f"kept = pathlib.Path({str(kept)!r})\n"
+        "creds = json.loads(kept.read_text()) if kept.exists() else {}\n"
+        "action, given = sys.argv[1], sys.stdin.read()\n"
+        "if action == 'store':\n"
+        "    entry = json.loads(given)\n"
+        "    creds[entry['ServerURL']] = entry\n"
+        "elif action == 'list':\n"
+        "    print(json.dumps({k: v['Username'] for k, v in creds.items()}))\n"
+        "elif given.strip() not in creds:\n"
+        "    print('credentials not found in native keychain')\n"
+        "    sys.exit(1)\n"
+        "elif action == 'get':\n"
+        "    print(json.dumps(creds[given.strip()]))\n"
+        "elif action == 'erase':\n"
+        "    del creds[given.strip()]\n"
+        "kept.write_text(json.dumps(creds))\n"
+    )
+    script.chmod(0o755)
+    return kept
+
+
+def test_a_login_goes_through_the_helper_docker_names_for_the_server(env: dict[str, str]) -> None:
+    docker = _files(env)["docker"]
+    kept = _store_helper(env, "keys")
+    other = _store_helper(env, "other")
+    settings = {"credsStore": "keys", "credHelpers": {"gcr.io": "other"}, "psFormat": "{{.ID}}"}
+    _write(docker, settings)
+    token = Credential("alice", "chrt_abc", identity_token=True)
+    assert save_login(docker, HOST, token, env) == "docker-credential-keys"
+    # docker's way: a refresh token as the user `<token>`, an empty entry in the file.
+    assert json.loads(kept.read_text()) == {
+        HOST: {"ServerURL": HOST, "Username": "<token>", "Secret": "chrt_abc"}
+    }
+    assert json.loads(docker.read_text()) == {**settings, "auths": {HOST: {}}}
+    assert stat.S_IMODE(docker.stat().st_mode) == 0o600
+    assert not other.exists()
+    # Read back as docker reads it: the name is not kept, the token is.
+    assert registry_credentials(SERVER, env) == Credential(
+        "", "chrt_abc", identity_token=True, source="docker-credential-keys"
+    )
+
+    # A credHelpers entry for the server wins over the credsStore; a password is kept as is.
+    _write(docker, {**settings, "credHelpers": {HOST: "other"}})
+    save_login(docker, HOST, Credential("bob", "chpat_x"), env)
+    assert json.loads(other.read_text())[HOST]["Username"] == "bob"
+    assert registry_credentials(SERVER, env) == Credential(
+        "bob", "chpat_x", source="docker-credential-other"
+    )
+
+    removed, found = forget_login(docker, HOST, env)
+    assert found and removed == Credential("bob", "chpat_x", source="docker-credential-other")
+    assert json.loads(other.read_text()) == {}
+    assert json.loads(docker.read_text()) == {
+        **settings,
+        "credHelpers": {HOST: "other"},
+        "auths": {},
+    }
+    assert forget_login(docker, HOST, env) == (None, False)
+
+
+def test_a_login_without_a_helper_goes_in_auths_as_docker_writes_it(env: dict[str, str]) -> None:
+    docker = _files(env)["docker"]
+    _write(docker, {"auths": {"other:1": _auth("o:p")}, "HttpHeaders": {"X-Meta": "1"}})
+    saved = save_login(docker, HOST, Credential("alice", "chrt_abc", identity_token=True), env)
+    assert saved == str(docker)
+    assert json.loads(docker.read_text()) == {
+        "auths": {"other:1": _auth("o:p"), HOST: {**_auth("alice:"), "identitytoken": "chrt_abc"}},
+        "HttpHeaders": {"X-Meta": "1"},
+    }
+    removed, found = forget_login(docker, HOST, env)
+    assert found and removed == Credential("alice", "chrt_abc", True, source=str(docker))
+    assert json.loads(docker.read_text())["auths"] == {"other:1": _auth("o:p")}
+
+
+def test_a_helper_that_cannot_store_is_an_error_naming_it(env: dict[str, str]) -> None:
+    bin_dir = Path(env["PATH"].split(":", 1)[0])
+    bin_dir.mkdir()
+    script = bin_dir / "docker-credential-locked"
+    script.write_text("#!/bin/sh\necho 'the keyring is locked' >&2\nexit 3\n")
+    script.chmod(0o755)
+    docker = _write(_files(env)["docker"], {"credsStore": "locked"})
+    with pytest.raises(CredentialsUnreadable) as raised:
+        save_login(docker, HOST, Credential("alice", "pw"), env)
+    assert str(raised.value) == "docker-credential-locked store failed: the keyring is locked"
+    assert json.loads(docker.read_text()) == {"credsStore": "locked"}

@@ -7,7 +7,10 @@ One format serves both (containers-auth.json(5), docker's config.json):
 
 An entry with an `identitytoken` holds a refresh token instead of a password (its `auth` is
 `name:`, as docker writes it). Keys are a host and port; docker and older tools also write
-them with a scheme or a `/v1/` path, which are ignored when matching.
+them with a scheme or a `/v1/` path, which are ignored when matching. podman also keys an
+entry by a namespace or repository (`HOST[:PORT]/team`, `HOST[:PORT]/team/app`): for a
+repository, the longest such key that is the repository or one of its namespaces wins over
+the server's own entry (containers-auth.json(5)).
 """
 
 from __future__ import annotations
@@ -84,12 +87,23 @@ def helper_for(document: dict[str, Any], host: str) -> str | None:
     return store if isinstance(store, str) and store else None
 
 
-def auth_entry(document: dict[str, Any], host: str, path: Path) -> tuple[str, str, bool] | None:
-    """(name, secret, is_identity_token) from the file's `auths` entry for the server, or
-    None when it has none (or only an empty placeholder, as docker writes next to a
-    `credsStore`)."""
+def repository_keys(host: str, repository: str | None) -> list[str]:
+    """The keys that name the repository on the server or one of its namespaces, longest
+    first: `h/team/app`, `h/team` for `team/app` (none without a repository)."""
+    parts = repository.strip("/").split("/") if repository else []
+    return [f"{host}/{'/'.join(parts[:n])}" for n in range(len(parts), 0, -1)]
+
+
+def auth_entry(
+    document: dict[str, Any], host: str, path: Path, repository: str | None = None
+) -> tuple[str, str, bool] | None:
+    """(name, secret, is_identity_token) from the file's `auths` entry for the repository on
+    the server (its own key or its longest namespace's, as podman matches them), else the
+    server's entry; None when it has none (or only an empty placeholder, as docker writes
+    next to a `credsStore`)."""
     auths = _section(document, "auths")
-    for key in keys_for(document, "auths", host):
+    namespaced = [key for key in repository_keys(host, repository) if key in auths]
+    for key in [*namespaced, *keys_for(document, "auths", host)]:
         entry = auths[key]
         if not isinstance(entry, dict):
             continue

@@ -14,9 +14,18 @@ import typer
 from rich.console import Console
 
 from cargohold.cli.client import DEFAULT_REGISTRY, AdminClient, ClientError
+from cargohold.cli.credentials import use_command_parameters
 
 out = Console()
 err_console = Console(stderr=True)
+
+
+def _registry_given(context: typer.Context, value: str) -> str:
+    """Keep the command's parameters for the credential lookup, which puts an auth file entry
+    for the repository the command names (`HOST/team/app`, `HOST/team`) before the server's."""
+    use_command_parameters(context.params)
+    return value
+
 
 RegistryOption = Annotated[
     str,
@@ -25,6 +34,7 @@ RegistryOption = Annotated[
         envvar="CARGOHOLD_REGISTRY",
         help="URL of the cargohold server.",
         show_default=True,
+        callback=_registry_given,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

@@ -1,9 +1,13 @@
-"""Docker credential helpers: `docker-credential-<name> get`, as docker runs them.
+"""Docker credential helpers: `docker-credential-<name> get|store|erase`, as docker runs them.
 
-The helper reads the server (`HOST[:PORT]`) on standard input and prints
-`{"ServerURL": ..., "Username": ..., "Secret": ...}`; a `Username` of `<token>` means the
-secret is an identity token (a refresh token) rather than a password. A helper that knows
-no credentials for the server says `credentials not found in native keychain` and fails.
+- `get`: the server (`HOST[:PORT]`) on standard input; the helper prints
+  `{"ServerURL": ..., "Username": ..., "Secret": ...}`;
+- `store`: that JSON on standard input;
+- `erase`: the server on standard input.
+
+A `Username` of `<token>` means the secret is an identity token (a refresh token) rather than
+a password: docker stores a refresh token that way, without the account's name. A helper that
+knows no credentials for the server says `credentials not found in native keychain` and fails.
 """
 
 from __future__ import annotations
@@ -21,19 +25,19 @@ IDENTITY_TOKEN_USERNAME = "<token>"
 HELPER_TIMEOUT_SECONDS = 60.0
 
 
-def helper_get(
-    name: str, host: str, named_in: str, env: Mapping[str, str]
-) -> tuple[str, str, bool] | None:
-    """(name, secret, is_identity_token) from the helper, or None when it has nothing for the
-    server. `named_in` says which file names the helper, for the error messages."""
+def _run(
+    name: str, action: str, given: str, named_in: str, env: Mapping[str, str]
+) -> tuple[str, bool]:
+    """The helper's standard output, and False when it said it has no such credentials; any
+    other failure raises, naming the helper (never a secret)."""
     program = f"{HELPER_PREFIX}{name}"
     found = shutil.which(program, path=env.get("PATH"))
     if found is None:
         raise CredentialsUnreadable(f"{program} not found on PATH (named in {named_in})")
     try:
         done = subprocess.run(
-            [found, "get"],
-            input=host,
+            [found, action],
+            input=given,
             capture_output=True,
             text=True,
             timeout=HELPER_TIMEOUT_SECONDS,
@@ -41,15 +45,28 @@ def helper_get(
             env=dict(env),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CredentialsUnreadable(f"{program} get failed: {type(exc).__name__}") from None
+        raise CredentialsUnreadable(f"{program} {action} failed: {type(exc).__name__}") from None
     if done.returncode != 0:
         said = (done.stdout.strip() or done.stderr.strip()).splitlines()
         if said and NOT_FOUND in said[0]:
-            return None
+            return "", False
         first = said[0][:200] if said else f"exit status {done.returncode}"
-        raise CredentialsUnreadable(f"{program} get failed: {first}")
+        raise CredentialsUnreadable(f"{program} {action} failed: {first}")
+    return done.stdout, True
+
+
+def helper_get(
+    name: str, host: str, named_in: str, env: Mapping[str, str]
+) -> tuple[str, str, bool] | None:
+    """(name, secret, is_identity_token) from the helper, or None when it has nothing for the
+    server. `named_in` says which file names the helper, for the error messages. The name of
+    an identity token is "" (the helper does not keep it)."""
+    program = f"{HELPER_PREFIX}{name}"
+    said, found = _run(name, "get", host, named_in, env)
+    if not found:
+        return None
     try:
-        answer = json.loads(done.stdout)
+        answer = json.loads(said)
         username, secret = answer["Username"], answer["Secret"]
     except (ValueError, KeyError, TypeError):
         raise CredentialsUnreadable(
@@ -62,3 +79,24 @@ def helper_get(
     if username == IDENTITY_TOKEN_USERNAME:
         return "", secret, True
     return username, secret, False
+
+
+def helper_store(
+    name: str,
+    host: str,
+    credential: tuple[str, str, bool],
+    named_in: str,
+    env: Mapping[str, str],
+) -> None:
+    """Give the helper the server's credentials (name, secret, is_identity_token) as docker
+    does: an identity token under the user name `<token>`."""
+    username, secret, identity_token = credential
+    if identity_token:
+        username = IDENTITY_TOKEN_USERNAME
+    given = json.dumps({"ServerURL": host, "Username": username, "Secret": secret})
+    _run(name, "store", given, named_in, env)
+
+
+def helper_erase(name: str, host: str, named_in: str, env: Mapping[str, str]) -> bool:
+    """Have the helper forget the server's credentials; False when it had none."""
+    return _run(name, "erase", host, named_in, env)[1]

@@ -1,10 +1,12 @@
 """`cargohold login` and `logout`: sign in to a server as `podman login` and `docker login` do.
 
 `login` checks the credentials at the server's token endpoint (`GET /auth/token` with
-`offline_token=true`) and saves what it gets in the containers auth file: the refresh token,
-as docker's `identitytoken`, so the password is never stored; the password only when the
-server gives no refresh token. Every `cargohold` command, and podman, skopeo and docker, then
-find it there (credentials.py has the lookup).
+`offline_token=true`) and saves what it gets where `docker login` does: the refresh token, as
+docker's `identitytoken`, so the password is never stored; the password only when the server
+gives no refresh token or `--save-password` asks for it. The place is docker's config.json,
+through the credential helper it names for the server if any (`--authfile` or
+`$REGISTRY_AUTH_FILE`: that file instead, as for `podman login`). Every `cargohold` command,
+and docker, podman and skopeo, then find it there (credentials.py has the lookup).
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ import typer
 from cargohold.cli.auth_files import (
     CredentialsUnreadable,
     auth_entry,
-    encode_entry,
+    keys_for,
     read_document,
-    remove_entry,
     server_host,
-    store_entry,
 )
 from cargohold.cli.client import DEFAULT_REGISTRY, base_url
 from cargohold.cli.common import fail
-from cargohold.cli.credentials import auth_files, login_file
+from cargohold.cli.credentials import (
+    Credential,
+    auth_files,
+    forget_login,
+    login_file,
+    save_login,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -44,8 +50,8 @@ AuthFileOption = Annotated[
     Path | None,
     typer.Option(
         "--authfile",
-        help="The auth file to write; default $REGISTRY_AUTH_FILE, else "
-        "$XDG_RUNTIME_DIR/containers/auth.json.",
+        help="The auth file to write; default: the global --authfile, else "
+        "$REGISTRY_AUTH_FILE, else docker's config.json ($DOCKER_CONFIG or ~/.docker).",
         show_default=False,
     ),
 ]
@@ -151,7 +157,7 @@ def login(
         typer.Option(
             "--save-password",
             help="Save the password (better: a personal access token or robot secret) instead "
-            "of a refresh token: the admin commands need it.",
+            "of a refresh token, as podman login does.",
         ),
     ] = False,
     authfile: AuthFileOption = None,
@@ -162,21 +168,36 @@ def login(
     host = server_host(base)
     username, secret = _password(username, password, password_stdin, force)
     refresh_token = _sign_in(base, username, secret, verify=not base.startswith("http://"))
-    if save_password:
+    if save_password and refresh_token:
+        _revoke(base, refresh_token)  # not kept: end it
         refresh_token = None
     path = authfile or login_file()
-    entry = encode_entry(username, refresh_token or secret, identity_token=bool(refresh_token))
+    credential = Credential(username, refresh_token or secret, identity_token=bool(refresh_token))
     try:
-        store_entry(path, host, entry)
+        saved_in = save_login(path, host, credential)
     except (OSError, CredentialsUnreadable) as exc:
+        if refresh_token:  # kept nowhere: end it
+            _revoke(base, refresh_token)
         raise fail(f"cannot save the login in {path}: {exc}") from None
     if refresh_token:
         print(
-            f"signed in to {host} as {username}; a refresh token is saved in {path}",
+            f"signed in to {host} as {username}; a refresh token is saved in {saved_in}",
             file=sys.stderr,
         )
-    else:
+    elif saved_in == str(path):
         print(f"WARNING! Your password will be stored unencrypted in {path}.", file=sys.stderr)
+    else:
+        print(
+            f"signed in to {host} as {username}; the password is saved in {saved_in}",
+            file=sys.stderr,
+        )
+    shadow = _elsewhere(host, path, before=True)
+    if shadow:
+        print(
+            f"warning: {shadow[0]} {shadow[1]} too, and is read first "
+            f"(`cargohold logout --authfile {shadow[0]} {host}` removes them)",
+            file=sys.stderr,
+        )
     print("Login Succeeded!")
 
 
@@ -204,28 +225,37 @@ def logout(server: ServerArgument = DEFAULT_REGISTRY, authfile: AuthFileOption =
     host = server_host(base)
     path = authfile or login_file()
     try:
-        removed = remove_entry(path, host)
+        saved, removed = forget_login(path, host)
     except (OSError, CredentialsUnreadable) as exc:
         raise fail(f"cannot edit {path}: {exc}") from None
-    if removed is None:
-        raise fail(f"not logged in to {host} in {path}" + _elsewhere(host, path))
-    token = removed.get("identitytoken")
-    if isinstance(token, str) and token:
-        reason = _revoke(base, token)
+    if not removed:
+        other = _elsewhere(host, path)
+        hint = f"; {other[0]} {other[1]} (--authfile {other[0]})" if other else ""
+        raise fail(f"not logged in to {host} in {path}{hint}")
+    if saved is not None and saved.identity_token:
+        reason = _revoke(base, saved.secret)
         if reason:
             print(f"warning: the refresh token was not revoked ({reason})", file=sys.stderr)
     print(f"Removed login credentials for {host}")
 
 
-def _elsewhere(host: str, edited: Path) -> str:
-    """Where else the lookup would find credentials for the server, said as a hint."""
+def _elsewhere(host: str, edited: Path, before: bool = False) -> tuple[Path, str] | None:
+    """Another file of the lookup that has credentials for the server (an `auths` entry, or a
+    `credHelpers` entry for it), and what it has; with `before`, only the files read before
+    `edited`."""
     for path in auth_files():
         if path == edited:
+            if before:
+                return None
             continue
         try:
             document = read_document(path)
-            if document is not None and auth_entry(document, host, path) is not None:
-                return f"; {path} has credentials for it (--authfile {path})"
+            if document is None:
+                continue
+            if auth_entry(document, host, path) is not None:
+                return path, f"has credentials for {host}"
+            if keys_for(document, "credHelpers", host):
+                return path, f"names a credential helper for {host}"
         except CredentialsUnreadable:
             continue
-    return ""
+    return None

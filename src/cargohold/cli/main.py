@@ -5,6 +5,7 @@ The commands live in the `*_cmd` modules; this one builds the app from them."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ import typer
 from cargohold import __version__
 from cargohold.cli.admin_cmd import admin_app
 from cargohold.cli.audit_cmd import audit
+from cargohold.cli.credentials import use_auth_file
 from cargohold.cli.fsck_cmd import fsck
 from cargohold.cli.holds_cmd import hold_app
 from cargohold.cli.jobs_cmd import jobs_app
@@ -50,8 +52,18 @@ def main(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    authfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--authfile",
+            help="The auth file read first for credentials, and written by login and logout, "
+            "in the place of $REGISTRY_AUTH_FILE.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """cargohold: a self-hosted container registry."""
+    use_auth_file(authfile)
 
 
 # `cargohold --help` lists the commands in the order they are registered here, then the groups
