@@ -14,7 +14,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pytest
 
 from cargohold.policy.permissions import Role
 from tests.support.accounts import OPERATOR, Accounts
+from tests.support.credential_helpers import store_helper
 from tests.support.oci import push_image
 from tests.support.server import CARGOHOLD, CargoholdServer
 
@@ -302,36 +302,6 @@ def _docker_reads_the_login(server: CargoholdServer, env: dict[str, str]) -> Non
     assert json.loads(inspected.stdout)["schemaVersion"] == 2
 
 
-def _store_helper(env: dict[str, str], name: str) -> Path:
-    """A `docker-credential-NAME` on PATH that keeps what it is given (`store`, `get`, `erase`,
-    `list`) in `store-NAME.json` beside it, as a keychain would; returns that file."""
-    bin_dir = Path(env["PATH"].split(":", 1)[0])
-    kept = bin_dir / f"store-{name}.json"
-    script = bin_dir / f"docker-credential-{name}"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        "import json, pathlib, sys\n"
-        f"kept = pathlib.Path({str(kept)!r})\n"
-        "creds = json.loads(kept.read_text()) if kept.exists() else {}\n"
-        "action, given = sys.argv[1], sys.stdin.read()\n"
-        "if action == 'store':\n"
-        "    entry = json.loads(given)\n"
-        "    creds[entry['ServerURL']] = entry\n"
-        "elif action == 'list':\n"
-        "    print(json.dumps({k: v['Username'] for k, v in creds.items()}))\n"
-        "elif given.strip() not in creds:\n"
-        "    print('credentials not found in native keychain')\n"
-        "    sys.exit(1)\n"
-        "elif action == 'get':\n"
-        "    print(json.dumps(creds[given.strip()]))\n"
-        "elif action == 'erase':\n"
-        "    del creds[given.strip()]\n"
-        "kept.write_text(json.dumps(creds))\n"
-    )
-    script.chmod(0o755)
-    return kept
-
-
 def _basic(name: str, secret: str) -> dict[str, str]:
     return {"auth": base64.b64encode(f"{name}:{secret}".encode()).decode()}
 
@@ -339,7 +309,7 @@ def _basic(name: str, secret: str) -> dict[str, str]:
 def test_a_login_through_dockers_credential_helper_is_dockers_too(
     server: CargoholdServer, member: str, home: dict[str, str]
 ) -> None:
-    kept = _store_helper(home, "keys")
+    kept = store_helper(home, "keys")
     config = _auth_file(home)
     config.parent.mkdir()
     config.write_text(json.dumps({"credsStore": "keys", "psFormat": "{{.ID}}"}))
@@ -385,7 +355,7 @@ def test_a_docker_login_is_used_by_cargohold(
 ) -> None:
     config = _auth_file(home)
     if helper:
-        kept = _store_helper(home, helper)
+        kept = store_helper(home, helper)
         config.parent.mkdir()
         config.write_text(json.dumps({"credsStore": helper}))
     done = _docker(home, "login", server.host, "-u", member, "--password-stdin", stdin=PASSWORD)

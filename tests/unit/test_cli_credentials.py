@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import stat
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from cargohold.cli.credentials import (
     save_login,
     use_auth_file,
 )
+from tests.support.credential_helpers import store_helper
 
 SERVER = "http://127.0.0.1:5000"
 HOST = "127.0.0.1:5000"
@@ -350,41 +350,10 @@ def test_storing_creates_the_file_and_its_directory(env: dict[str, str]) -> None
 # -- writing as docker does, through its credential helpers --------------------------------
 
 
-def _store_helper(env: dict[str, str], name: str) -> Path:
-    """A `docker-credential-NAME` on PATH that keeps what it is given (`store`, `get`, `erase`,
-    `list`) in `store-NAME.json` beside it, as a keychain would; returns that file."""
-    bin_dir = Path(env["PATH"].split(":", 1)[0])
-    bin_dir.mkdir(exist_ok=True)
-    kept = bin_dir / f"store-{name}.json"
-    script = bin_dir / f"docker-credential-{name}"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        "import json, pathlib, sys\n"
-        f"kept = pathlib.Path({str(kept)!r})\n"
-        "creds = json.loads(kept.read_text()) if kept.exists() else {}\n"
-        "action, given = sys.argv[1], sys.stdin.read()\n"
-        "if action == 'store':\n"
-        "    entry = json.loads(given)\n"
-        "    creds[entry['ServerURL']] = entry\n"
-        "elif action == 'list':\n"
-        "    print(json.dumps({k: v['Username'] for k, v in creds.items()}))\n"
-        "elif given.strip() not in creds:\n"
-        "    print('credentials not found in native keychain')\n"
-        "    sys.exit(1)\n"
-        "elif action == 'get':\n"
-        "    print(json.dumps(creds[given.strip()]))\n"
-        "elif action == 'erase':\n"
-        "    del creds[given.strip()]\n"
-        "kept.write_text(json.dumps(creds))\n"
-    )
-    script.chmod(0o755)
-    return kept
-
-
 def test_a_login_goes_through_the_helper_docker_names_for_the_server(env: dict[str, str]) -> None:
     docker = _files(env)["docker"]
-    kept = _store_helper(env, "keys")
-    other = _store_helper(env, "other")
+    kept = store_helper(env, "keys")
+    other = store_helper(env, "other")
     settings = {"credsStore": "keys", "credHelpers": {"gcr.io": "other"}, "psFormat": "{{.ID}}"}
     _write(docker, settings)
     token = Credential("alice", "chrt_abc", identity_token=True)
