@@ -318,5 +318,14 @@ def test_each_robot_has_its_own_budget_whatever_its_credentials(
         with _client(server, auth=httpx.BasicAuth("bob", "bob-password-12")) as user:
             got = user.get("/v2/team/app/manifests/v1")
             assert got.status_code == 200 and "ratelimit-limit" not in got.headers
+        # The refusal is in the audit log, as a denied pull of the robot.
+        server.restart()  # writes the batched entries
+        with server.client() as admin:
+            params = {"actor": first.name, "result": "denied"}
+            denied = admin.get("/api/v1/audit", params=params).json()["events"]
+        assert [(e["action"], e["repository"], e["reference"]) for e in denied] == [
+            ("manifest.pull", "team/app", "v1")
+        ]
+        assert denied[0]["detail"]["reason"] == f"pull rate limit: 2 pulls per {WINDOW} s"
     finally:
         server.stop()

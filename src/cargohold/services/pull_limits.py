@@ -56,7 +56,8 @@ class PullRateLimiter:
         (None when the counter store is unreachable: the pull is let through uncounted).
 
         A GET of an image manifest is counted, after the pull gates let it through; over the
-        limit it is refused with TOOMANYREQUESTS and neither served nor recorded. An index GET
+        limit it is refused with TOOMANYREQUESTS, not served and not counted as a pull; the
+        refusal is noted in the audit trail as a denied `manifest.pull`. An index GET
         and a HEAD (`puller` None) count nothing. A manifest that is not there is not a pull
         either."""
         stored = self.registry.get_manifest(repository, reference, None)
@@ -67,7 +68,18 @@ class PullRateLimiter:
             status = self._take(budget)
             if status is not None and not status.allowed:
                 limit = status.limit
-                raise pull_limit_reached(limit.pulls, limit.window_seconds, status.retry_after)
+                refused = pull_limit_reached(limit.pulls, limit.window_seconds, status.retry_after)
+                # Noted like every refusal, in words that stay the same while the client
+                # retries (batched: a client in a retry loop is one entry per flush).
+                self.registry.trail.denied(
+                    puller,
+                    "manifest.pull",
+                    f"pull rate limit: {limit.pulls} pulls per {limit.window_seconds} s",
+                    repository=repository,
+                    reference=reference,
+                    digest=stored.digest,
+                )
+                raise refused
         else:
             status = self._peek(budget)
         self.registry.record_pull(repository, reference, stored, puller)
