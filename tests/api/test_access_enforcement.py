@@ -483,3 +483,35 @@ def test_no_secret_reaches_the_server_log(world: World) -> None:
         world.server.admin_token,
     ]
     assert [secret for secret in secrets if secret in log] == []
+
+
+def test_a_configured_robot_prefix_names_robots_end_to_end(tmp_path: Path) -> None:
+    """With `auth_robot_prefix` set, robots are made under it, sign in under it (Basic and
+    the token endpoint) and their registry tokens stand for a robot; the default `robot$`
+    prefix is then an ordinary (and impossible) user name."""
+    server = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_AUTH_ROBOT_PREFIX": "bot-"}
+    ).start()
+    accounts = Accounts(server)
+    try:
+        accounts.project("ci")
+        robot = accounts.robot("bot-builder", {"ci": ("pull", "push")})
+        assert robot.name == "bot-builder"
+        with httpx.Client(base_url=server.url, auth=robot.auth, timeout=60) as as_robot:
+            push_image(as_robot, "ci/app", "v1")
+            me = as_robot.get("/api/v1/users/me").json()
+            assert (me["name"], me["kind"], me["method"]) == ("bot-builder", "robot", "robot")
+        granted = httpx.get(
+            f"{server.url}/auth/token",
+            params={"service": "cargohold", "scope": "repository:ci/app:pull"},
+            auth=robot.auth,
+            timeout=60,
+        )
+        assert granted.status_code == 200, granted.text
+        bearer = {"Authorization": f"Bearer {granted.json()['token']}"}
+        assert httpx.get(f"{server.url}/v2/ci/app/manifests/v1", headers=bearer).status_code == 200
+        wrong = httpx.get(f"{server.url}/v2/", auth=("robot$builder", robot.secret), timeout=60)
+        assert_error(wrong, 401, "UNAUTHORIZED")
+    finally:
+        accounts.close()
+        server.stop()

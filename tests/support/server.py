@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from cargohold.config import Settings
+from cargohold.config import Settings, load_settings
 from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
 from cargohold.services.caller import system_caller
@@ -116,13 +116,16 @@ class CargoholdServer:
         return {**os.environ, "REGISTRY_AUTH_FILE": str(AUTH_FILE)}
 
     def settings(self) -> Settings:
-        """The settings the server's stores are found with (for setting up accounts)."""
-        return Settings(data_dir=str(self.data_dir), database_url=self.database_url)
+        """The server's settings as its own variables give them (for setting up accounts in
+        its stores, with its robot prefix, expiries and the rest)."""
+        env = {k: v for k, v in self.extra_env.items() if k.startswith("CARGOHOLD_")}
+        overrides = {"data_dir": str(self.data_dir), "database_url": self.database_url}
+        return load_settings(env=env, overrides=overrides)
 
     def _ensure_admin_token(self) -> None:
         """Give the admin a personal access token in the server's store, once per data
-        directory (users and tokens have no admin API yet; logging in with it is the real
-        path), and put it in the auth file."""
+        directory (made in its store, before anyone can sign in to make one through the API),
+        and put it in the auth file."""
         if self.admin_token and self._answers(self.admin_auth):
             return
         engine = make_engine(self.settings().metadata_url)
