@@ -2,8 +2,8 @@
 token spec), POST /auth/token (OAuth2) and POST /auth/revoke answer, and the tokens they sign.
 
 Users, projects, robots and personal access tokens are made through the access services on
-the server's own metadata store (no route manages them yet); everything asserted is what a
-client sees over HTTP, checked with PyJWT against the server's public key.
+the server's own metadata store (tests/support/accounts.py says why); everything asserted is
+what a client sees over HTTP, checked with PyJWT against the server's public key.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Users, projects, roles, robots and personal access tokens in a test server's store.
 
-Accounts have no admin API yet, so tests set them up the way an operator's local command
-would: through the access services, on the server's own metadata store. Everything a test then
-does with them goes over HTTP, with the credentials a client would send.
+Tests that are not about managing accounts set them up the way an operator's local command
+would, through the access services on the server's own metadata store (quicker than the
+accounts API, which test_accounts_*.py exercise, and free to backdate a robot). Everything a
+test then does with them goes over HTTP, with the credentials a client would send.
 """
 
 from __future__ import annotations
