@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cargohold.meta.access_tokens import AccessToken, AccessTokenRecords
 from cargohold.meta.login_failures import ACCOUNT, ADDRESS, LoginFailureRecords
 from cargohold.meta.projects import ProjectRecords
-from cargohold.meta.refresh_tokens import Holder, RefreshTokenRecords
+from cargohold.meta.refresh_tokens import Holder, RefreshToken, RefreshTokenRecords
 from cargohold.meta.robots import Robot, RobotRecords
 from cargohold.meta.users import User, UserRecords
 from cargohold.policy.login_throttle import LoginThrottle
@@ -241,16 +241,26 @@ class IdentityService:
         return self.principal_of(user)
 
     def _refresh_token(self, name: str, secret: str, now: float) -> Principal:
-        stored = self.stores.refresh_tokens.by_hash(digest(secret))
+        stored = self.stored_refresh_token(secret)
         if stored is None or name not in ("", stored.holder.subject):
             raise AuthenticationFailed("unknown refresh token")
+        return self.refresh_token_holder(stored, now)
+
+    def stored_refresh_token(self, secret: str) -> RefreshToken | None:
+        """The refresh token with this text, by its digest; None when it is none of ours."""
+        return self.stores.refresh_tokens.by_hash(digest(secret))
+
+    def refresh_token_holder(self, stored: RefreshToken, now: float) -> Principal:
+        """The holder of a stored refresh token as it is now, its use noted (at most once a
+        minute); AuthenticationFailed when the token has expired or its holder may no longer
+        sign in."""
         if now >= stored.expires_at:
             raise AuthenticationFailed("refresh token expired")
-        principal = self.holder_principal(stored.holder, now)
+        principal = self._holder_principal(stored.holder, now)
         self.stores.refresh_tokens.touch(stored.id, now, TOKEN_USE_RESOLUTION_SECONDS)
         return principal
 
-    def holder_principal(self, holder: Holder, now: float) -> Principal:
+    def _holder_principal(self, holder: Holder, now: float) -> Principal:
         """A refresh token's holder as it is now; AuthenticationFailed when it may no
         longer sign in (the user deleted or disabled, the robot deleted, revoked or
         expired)."""

@@ -35,8 +35,6 @@ from cargohold.services.tokens import InvalidToken, IssuedToken, TokenService
 
 Clock = Callable[[], float]
 DAY_SECONDS = 86400.0
-# A refresh token's use is written at most this often.
-REFRESH_USE_RESOLUTION_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -111,19 +109,16 @@ class TokenGrantService:
         only refused)."""
         requested = _requested(scopes)
         now = self.clock()
-        stored = self.refresh_tokens.by_hash(digest(refresh_token))
+        stored = self.identity.stored_refresh_token(refresh_token)
         if stored is None:
             raise GrantRefused("unknown refresh token")
         subject = stored.holder.subject
         try:
-            if now >= stored.expires_at:
-                raise AuthenticationFailed("refresh token expired")
-            principal = self.identity.holder_principal(stored.holder, now)
+            principal = self.identity.refresh_token_holder(stored, now)
         except AuthenticationFailed as failed:
             self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, False, failed.reason)
             raise GrantRefused(failed.reason) from None
         self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, True)
-        self.refresh_tokens.touch(stored.id, now, REFRESH_USE_RESOLUTION_SECONDS)
         return self._issue(principal, requested, refresh_token)
 
     def _issue(
