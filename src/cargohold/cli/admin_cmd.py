@@ -8,13 +8,18 @@ They read the same settings as `cargohold serve` (--config, CARGOHOLD_* variable
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cargohold.cli.common import ConfigOption, DataDirOption, fail, line_from_stdin
 from cargohold.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from cargohold.meta.database import Database
 
 admin_app = typer.Typer(
     help="Operator commands on the server's own stores (no server needed).",
@@ -37,6 +42,29 @@ def _settings(config: Path | None, data_dir: str | None) -> Settings:
     return settings
 
 
+@contextmanager
+def _metadata_store(settings: Settings) -> Iterator[Database]:
+    """The server's metadata store for one command, closed after it; a store that cannot be
+    read or written is the command's one-line error."""
+    import sqlite3
+
+    import psycopg
+    import sqlalchemy as sa
+
+    from cargohold.meta.database import Database
+    from cargohold.meta.db import make_engine
+
+    engine = make_engine(settings.metadata_url)
+    database = Database(engine)
+    try:
+        yield database
+    except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error, OSError) as exc:
+        raise fail(f"cannot update the metadata store: {type(exc).__name__}") from None
+    finally:
+        database.close()
+        engine.dispose()
+
+
 @admin_app.command("reset-password")
 def reset_password(
     name: Annotated[str, typer.Argument(help="The user whose password to set.")],
@@ -49,31 +77,18 @@ def reset_password(
 ) -> None:
     """Set a user's password (generated and printed when none is given) and lift any lockout
     of the account. The user's refresh tokens stop working."""
-    import sqlite3
-
-    import psycopg
-    import sqlalchemy as sa
-
-    from cargohold.meta.database import Database
-    from cargohold.meta.db import make_engine
     from cargohold.services.access_errors import AccessError
     from cargohold.services.caller import system_caller
     from cargohold.wiring import build_access_control
 
     settings = _settings(config, data_dir)
     chosen = line_from_stdin("--password-stdin") if password_stdin else None
-    engine = make_engine(settings.metadata_url)
-    database = Database(engine)
-    try:
+    with _metadata_store(settings) as database:
         identity = build_access_control(settings, database).identity
-        password = identity.reset_password(name, chosen, system_caller(CLI_ACTOR))
-    except AccessError as exc:
-        raise fail(str(exc)) from None
-    except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error, OSError) as exc:
-        raise fail(f"cannot update the metadata store: {type(exc).__name__}") from None
-    finally:
-        database.close()
-        engine.dispose()
+        try:
+            password = identity.reset_password(name, chosen, system_caller(CLI_ACTOR))
+        except AccessError as exc:
+            raise fail(str(exc)) from None
     if chosen is None:
         # Only the password on standard output, for a script to capture.
         print(password)
@@ -90,8 +105,6 @@ def rotate_token_key(config: ConfigOption = None, data_dir: DataDirOption = None
     import time
 
     from cargohold.meta.audit import AuditLog
-    from cargohold.meta.database import Database
-    from cargohold.meta.db import make_engine
     from cargohold.services.audit import AuditTrail
     from cargohold.services.caller import system_caller
     from cargohold.services.token_keys import RELOAD_INTERVAL_SECONDS, KeyRing, TokenKeyError
@@ -103,15 +116,10 @@ def rotate_token_key(config: ConfigOption = None, data_dir: DataDirOption = None
         added = ring.rotate()
     except (TokenKeyError, OSError) as exc:
         raise fail(f"cannot rotate the signing key in {settings.token_key_dir}: {exc}") from None
-    engine = make_engine(settings.metadata_url)
-    database = Database(engine)
-    try:
+    with _metadata_store(settings) as database:
         trail = AuditTrail(AuditLog(database), settings.audit_retention_days, time.time)
         detail = {"file": f"key-{added.number:04d}.pem", "previousKid": older.kid}
         trail.record(system_caller(CLI_ACTOR), "token-key.rotate", target=added.kid, detail=detail)
-    finally:
-        database.close()
-        engine.dispose()
     print(added.kid)
     within = f"{RELOAD_INTERVAL_SECONDS:.0f} s"
     print(
