@@ -2,10 +2,11 @@
 Starlette adds to a GET), against every kind of caller, over HTTP, on a private and a public
 project.
 
-What each caller should get is this test's own statement, in two tables written out below and
-read from nothing in src: EXPECTED, what each route needs (a registry action on the repository,
-an action in the project, a system admin, the named user themself...), and ROLE_ACTIONS, what
-each project role may do. A route of ROUTE_NEEDS without a row in EXPECTED fails
+What each caller should get is the tests' own statement, in two tables read from nothing in
+src: EXPECTED, below, what each route needs (a registry action on the repository, an action in
+the project, a system admin, the named user themself...), and ROLE_ACTIONS
+(tests/support/role_table.py, which the access policy's unit tests read too), what each project
+role may do. A route of ROUTE_NEEDS without a row in EXPECTED fails
 (`test_the_table_states_every_route`), so a new route cannot go unchecked, and a wrong entry in
 the production table or role policy fails a cell rather than passing silently.
 
@@ -45,6 +46,7 @@ from cargohold.wiring import token_service
 from tests.api.helpers import error_codes
 from tests.support.accounts import Accounts, Login, server_with_accounts
 from tests.support.oci import digest_of, push_image
+from tests.support.role_table import ACTIONS, ROLE_ACTIONS
 from tests.support.server import CargoholdServer
 
 PASSWORD = "correct horse battery"
@@ -59,27 +61,6 @@ PUSHED = b"pushed by the authorization matrix"
 
 # -- the expectations: what each role may do, and what each route needs ------------------------
 
-# Every action in a project, and each project role's (docs/security.md, Harbor's roles).
-ACTIONS = (
-    "pull",
-    "push",
-    "delete",
-    "tag-rules",
-    "lifecycle",
-    "members",
-    "policies",
-    "delete-project",
-)
-_GUEST = frozenset({"pull"})
-_DEVELOPER = _GUEST | {"push"}
-_MAINTAINER = _DEVELOPER | {"delete", "tag-rules", "lifecycle"}
-_PROJECT_ADMIN = _MAINTAINER | {"members", "policies", "delete-project"}
-ROLE_ACTIONS: Mapping[str, frozenset[str]] = {
-    "guest": _GUEST,
-    "developer": _DEVELOPER,
-    "maintainer": _MAINTAINER,
-    "project-admin": _PROJECT_ADMIN,
-}
 EVERY_ACTION = frozenset(ACTIONS)  # a system admin's, in every project
 REGISTRY_ACTIONS = frozenset({"pull", "push", "delete"})  # what a registry token can name
 # What the robot a robot route names holds (in the target project).

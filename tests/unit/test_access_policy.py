@@ -26,23 +26,11 @@ from cargohold.policy.scopes import (
     parse_resource_scope,
     parse_scopes,
 )
+from tests.support.role_table import ROLE_ACTIONS
 
-# The one table of who may do what in a project they are a member of (private project).
-MATRIX: dict[Role, set[str]] = {
-    Role.GUEST: {"pull"},
-    Role.DEVELOPER: {"pull", "push"},
-    Role.MAINTAINER: {"pull", "push", "delete", "tag-rules", "lifecycle"},
-    Role.PROJECT_ADMIN: {
-        "pull",
-        "push",
-        "delete",
-        "tag-rules",
-        "lifecycle",
-        "members",
-        "policies",
-        "delete-project",
-    },
-}
+# Who may do what in a project they are a member of (private project): the tests' one
+# statement of the role table.
+MATRIX: dict[Role, frozenset[str]] = {Role(name): actions for name, actions in ROLE_ACTIONS.items()}
 
 
 def member(role: Role, project: str = "team") -> Principal:
