@@ -50,8 +50,6 @@ MAX_UNWRITTEN = 50_000
 
 LOGIN = "login"
 PULL = "manifest.pull"
-# The actor name of a caller without credentials (Caller.actor).
-ANONYMOUS = "anonymous"
 PURGE = "audit.purge"
 
 _CURSOR_PREFIX = b"audit:"
@@ -202,8 +200,8 @@ class AuditTrail:
         noted: one dict update per pull, keyed by who pulled what, and a flush handles one
         item per distinct pull instead of one per request (with thousands of pulls a second,
         grouping the notes at flush time held the GIL long enough to show in pull latency)."""
-        key = (caller.principal.name or ANONYMOUS, caller.method, caller.address,
-               caller.user_agent, repository, reference, digest)  # fmt: skip
+        key = (caller.actor, caller.method, caller.address, caller.user_agent, repository,
+               reference, digest)  # fmt: skip
         with self._pulls_lock:
             counted = self._pulls.get(key)
             if counted is not None:
