@@ -224,7 +224,7 @@ class AccessCheck:
             return
         if need.kind == CATALOG:
             if grant.token is not None and not covers_catalog(grant.token.access):
-                described = DENIED if grant.token.subject else SIGN_IN_FIRST
+                described = _scope_refusal_words(grant.token)
                 raise self._unauthorized(
                     request,
                     need,
@@ -301,7 +301,7 @@ class AccessCheck:
         if grant.token is not None and _on_registry(request):
             # The challenge's error_description is what docker, skopeo and containerd show
             # (as `denied: ...`): the only words a client gets with a HEAD's bodiless 401.
-            described = DENIED if grant.token.subject else SIGN_IN_FIRST
+            described = _scope_refusal_words(grant.token)
             return self._unauthorized(request, need, described, "insufficient_scope", described)
         return Denied(DENIED)
 
@@ -432,3 +432,9 @@ async def visibility(request: Request, catalog: bool = False) -> Visibility:
         return token_visibility(grant.token.access)
     subject = grant.token.subject
     return await in_pool(lambda: access.visibility(access.identity.principal_named(subject)))
+
+
+def _scope_refusal_words(token: VerifiedToken) -> str:
+    """What a 401 insufficient_scope tells a registry token's holder: denied, or (an anonymous
+    token) to sign in first."""
+    return DENIED if token.subject else SIGN_IN_FIRST
