@@ -22,8 +22,9 @@ import sqlalchemy as sa
 
 from cargohold.meta.db import make_engine
 from cargohold.policy.permissions import Role
+from cargohold.policy.scopes import ResourceScope
 from tests.api.helpers import wait_for_job
-from tests.support.accounts import Accounts, Login
+from tests.support.accounts import Accounts, Login, registry_token
 from tests.support.oci import push_image, put_manifest
 from tests.support.postgres import PostgresServer
 from tests.support.server import CARGOHOLD, CargoholdServer
@@ -162,6 +163,32 @@ def test_refusals_of_the_access_check_are_denials_and_anonymous_challenges_are_n
     assert "guest password 1" not in str(denied)
     anonymous_denials = _entries(http, actor="anonymous", result="denied")
     assert [e for e in anonymous_denials if e["repository"] == repo] == []
+
+
+def test_one_registry_token_sent_by_two_clients_is_audited_under_each(
+    server: CargoholdServer, http: httpx.Client
+) -> None:
+    """A token's grant is kept for the next request that sends it (a signed-in pull builds
+    nothing): kept per client, so each pull is audited with the address and user agent that
+    sent it, under the token's subject."""
+    repo = "shared-token/app"
+    digest, _ = push_image(http, repo, "v1", layers=[b"shared token"])
+    token = registry_token(server, "admin", [ResourceScope("repository", repo, ("pull",))])
+    for agent, pulls in (("first-client/1.0", 3), ("second-client/2.0", 2)):
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": agent}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
+            for _ in range(pulls):
+                assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
+            # The grant is the token's only: nothing beyond its pull of this repository.
+            assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 401
+
+    server.restart()  # flushes the batched entries
+    pulls = _entries(http, repository=repo, action="manifest.pull")
+    counted: dict[str, int] = {}
+    for pull in pulls:
+        assert (pull["actor"], pull["method"]) == ("admin", "bearer"), pull
+        counted[pull["userAgent"]] = counted.get(pull["userAgent"], 0) + pull["detail"]["count"]
+    assert counted == {"first-client/1.0": 3, "second-client/2.0": 2}
 
 
 def test_the_retention_purge_removes_old_entries_and_records_itself(

@@ -51,6 +51,7 @@ def test_schemes_are_case_insensitive() -> None:
         "Basic " + base64.b64encode(b"\xff\xfe:hunter2").decode(),
         "Bearer ",
         "Bearer hunter2 hunter2",
+        "Bearer hunter2\thunter2",
         "Digest username=hunter2",
         "Bearer hunter2" + "a" * 20000,
     ],

@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute, Route
 
 from cargohold.api.access_errors import BASIC_CHALLENGE, throttled
 from cargohold.api.boundary import fast_read, in_pool
-from cargohold.api.callers import MAX_USER_AGENT_LENGTH, client_address, store_caller
+from cargohold.api.callers import caller_of, store_caller
 from cargohold.api.credentials import (
     BasicCredentials,
     BearerToken,
@@ -109,6 +109,12 @@ class Grant:
         return self.unrestricted or not self.caller.principal.anonymous or self.token is not None
 
 
+# Auth off: every request's grant (its caller, where asked, is the connection's anonymous one).
+UNRESTRICTED = Grant(anonymous_caller(), unrestricted=True)
+# Grants of registry tokens kept for reuse (per token and client); starts afresh when full.
+BEARER_GRANTS_KEPT = 4096
+
+
 class AccessCheck:
     def __init__(self, settings: Settings, access: AccessControl) -> None:
         self.enabled = settings.auth == "on"
@@ -116,41 +122,58 @@ class AccessCheck:
         self.service = settings.auth_token_service
         self.robot_prefix = settings.auth_robot_prefix
         self.access = access
+        self._bearer_grants: dict[tuple[str, str, str], Grant] = {}
 
     # -- who is calling -----------------------------------------------------------------------
 
     async def identify(self, request: Request, need: Need) -> Grant:
         """The request's grant, stored with its caller in the scope; raises 401 or 429 for
         credentials that are malformed, refused or held back."""
-        address = client_address(request)
-        user_agent = request.headers.get("user-agent", "")[:MAX_USER_AGENT_LENGTH]
-        anonymous = anonymous_caller(address, user_agent)
-        store_caller(request, anonymous)
         if not self.enabled:
-            return self._keep(request, Grant(anonymous, unrestricted=True))
-        if need.kind == OWN_CREDENTIALS:
-            return self._keep(request, Grant(anonymous))
+            # Everything is allowed; handlers that ask get the anonymous caller of the
+            # connection (caller_of keeps one per client), nothing is built per request.
+            request.scope[GRANT_KEY] = UNRESTRICTED
+            return UNRESTRICTED
+        header = request.headers.get("authorization")
+        if header is None or need.kind == OWN_CREDENTIALS:
+            return self._keep(request, Grant(caller_of(request)))
         try:
-            credentials = parse_authorization(request.headers.get("authorization"))
+            credentials = parse_authorization(header)
         except CredentialsMalformed as exc:
             raise self._unauthorized(request, need, str(exc), "invalid_request") from None
         if credentials is None:
-            return self._keep(request, Grant(anonymous))
+            return self._keep(request, Grant(caller_of(request)))
         if isinstance(credentials, BearerToken) and is_refresh_token(credentials.token):
             # A refresh token stands for its holder, as when sent as Basic credentials.
             credentials = BasicCredentials("", credentials.token)
         if isinstance(credentials, BearerToken):
-            try:
-                # Inline: a cached verdict is a dict lookup; a new token is one ES256 check,
-                # once per token lifetime (decision 023).
-                token = fast_read(self.access.tokens.verify, credentials.token)
-            except InvalidToken as exc:
-                raise self._unauthorized(request, need, str(exc), "invalid_token") from None
-            caller = Caller(
-                self._token_principal(token.subject), BEARER_METHOD, address, user_agent
-            )
-            return self._keep(request, Grant(caller, token))
+            return self._keep(request, self._bearer(request, need, credentials.token))
+        anonymous = caller_of(request)
         return self._keep(request, await self._basic(request, need, credentials, anonymous))
+
+    def _bearer(self, request: Request, need: Need, token: str) -> Grant:
+        try:
+            # Inline: a cached verdict is a dict lookup; a new token is one ES256 check,
+            # once per token lifetime (decision 023).
+            verified = fast_read(self.access.tokens.verify, token)
+        except InvalidToken as exc:
+            raise self._unauthorized(request, need, str(exc), "invalid_token") from None
+        # A client sends one token many times: its grant is kept with the verdict it holds
+        # (grants are immutable), so a signed-in pull builds nothing.
+        anonymous = caller_of(request)
+        key = (token, anonymous.address, anonymous.user_agent)
+        grant = self._bearer_grants.get(key)
+        if grant is None or grant.token is not verified:
+            if len(self._bearer_grants) >= BEARER_GRANTS_KEPT:
+                self._bearer_grants.clear()
+            caller = Caller(
+                self._token_principal(verified.subject),
+                BEARER_METHOD,
+                anonymous.address,
+                anonymous.user_agent,
+            )
+            grant = self._bearer_grants[key] = Grant(caller, verified)
+        return grant
 
     async def _basic(
         self, request: Request, need: Need, credentials: BasicCredentials, anonymous: Caller
