@@ -114,6 +114,10 @@ class TokenService:
         token = jwt.encode(
             claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"}
         )
+        # The client's next requests bring this token back, mostly to this process (a client
+        # keeps its connection): its verdict is known, so they need no signature check.
+        verdict = VerifiedToken(subject, _access_of(claims["access"]), float(claims["exp"]), jti)
+        self._remember(token.rpartition(".")[2], token, verdict, now)
         issued_at = datetime.fromtimestamp(int(now), UTC).isoformat().replace("+00:00", "Z")
         return IssuedToken(token, self.expiry_seconds, issued_at, jti)
 
