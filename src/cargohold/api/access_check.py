@@ -112,7 +112,7 @@ class Grant:
 # Auth off: every request's grant (its caller, where asked, is the connection's anonymous one).
 UNRESTRICTED = Grant(anonymous_caller(), unrestricted=True)
 # Grants of registry tokens kept for reuse (per token and client); starts afresh when full.
-BEARER_GRANTS_KEPT = 4096
+BEARER_GRANTS_KEPT = 1024
 
 
 class AccessCheck:
