@@ -42,17 +42,20 @@ def dockerd(sqlite_registry: CargoholdServer) -> Iterator[DockerDaemon]:
         daemon.stop()
 
 
-def _audited_logins(server: CargoholdServer, actor: str, since: str) -> list[dict[str, Any]]:
-    """The actor's `login` entries since a time, once the server has written them (pulls and
-    logins are written in batches, every `pull_flush_seconds`)."""
+def _audited_logins(
+    server: CargoholdServer, actor: str, since: str, methods: set[str]
+) -> list[dict[str, Any]]:
+    """The actor's `login` entries since a time, once entries of each of `methods` are
+    written (logins are written in batches, every `pull_flush_seconds`, by each server
+    process on its own: one batch may be written before another)."""
     deadline = time.monotonic() + 30
     with server.client(timeout=30) as admin:
         while True:
-            events = admin.get(
+            events: list[dict[str, Any]] = admin.get(
                 "/api/v1/audit", params={"actor": actor, "action": "login", "since": since}
             ).json()["events"]
-            if events or time.monotonic() > deadline:
-                return events  # type: ignore[no-any-return]
+            if methods <= {e["method"] for e in events} or time.monotonic() > deadline:
+                return events
             time.sleep(0.5)
 
 
@@ -161,7 +164,7 @@ def test_docker_login_keeps_a_refresh_token_and_builds_pushes_pulls_runs(
     ]
     assert ("POST", 200) in token_requests
     assert set(token_requests) <= {("GET", 200), ("POST", 200)}, token_requests
-    logins = _audited_logins(sqlite_registry, developer.name, since)
+    logins = _audited_logins(sqlite_registry, developer.name, since, {"password", "refresh"})
     methods = {(e["method"], e["result"]) for e in logins}
     assert ("refresh", "ok") in methods
     passwords = [e for e in logins if e["method"] == "password"]
