@@ -167,6 +167,8 @@ class UploadService:
         assert upload is not None, "end_append is for a session's body"
         try:
             body.check_length()
+            # The bytes must be where any node finds them before the offset says they exist.
+            body.writer.flush()
             new_offset = upload.offset + body.written
             # Record the offset while still holding the upload, then release it. The final
             # digest check catches the rare write that fails after this point.
