@@ -212,6 +212,7 @@ class RegistryService:
                     raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
                 # Link, write, mark stored: the order every blob is placed in (UploadService).
                 if not stored:
+                    self.meta.blobs.await_sweep(EMPTY_JSON_DIGEST)
                     self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
                 self.meta.blobs.mark_stored(EMPTY_JSON_DIGEST)
         try:

@@ -294,7 +294,11 @@ class UploadService:
             if session is not None:
                 self.staging.discard(session)
             raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
-        (drop if stored else write)()
+        if stored:
+            drop()
+        else:
+            self.meta.blobs.await_sweep(digest)  # a collection deleting these bytes goes first
+            write()
         if not self.meta.blobs.mark_stored(digest, session):
             raise BlobUploadInvalid(
                 f"blob {digest} was garbage-collected while it was being stored; push it again",
