@@ -24,6 +24,7 @@ from cargohold.errors import (
     is_disk_full,
     quota_denied,
 )
+from cargohold.meta.blobs import Claim
 from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.uploads import Upload
@@ -288,16 +289,18 @@ class UploadService:
         with the last step.
         """
         try:
-            stored = self.meta.blobs.link(repository, digest, size)
+            claim = self.meta.blobs.link(repository, digest, size)
         except QuotaExceeded as over:
             drop()
             if session is not None:
                 self.staging.discard(session)
             raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
-        if stored:
+        if claim is Claim.STORED:
             drop()
         else:
-            self.meta.blobs.await_sweep(digest)  # a collection deleting these bytes goes first
+            if claim is Claim.UNSTORED:
+                # A collection deleting these bytes goes first (a new row has none).
+                self.meta.blobs.await_sweep(digest)
             write()
         if not self.meta.blobs.mark_stored(digest, session):
             raise BlobUploadInvalid(
