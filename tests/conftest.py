@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.postgres import PostgresServer
+from tests.support.seaweedfs import SeaweedServer
 from tests.support.server import AUTH_FILE, CargoholdServer
 
 _database_names = itertools.count()
@@ -27,6 +28,14 @@ def cli_logins() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweedfs() -> Iterator[SeaweedServer]:
+    """One SeaweedFS S3 gateway for the session; each user takes its own key prefix."""
+    server = SeaweedServer().start()
     yield server
     server.stop()
 

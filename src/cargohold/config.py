@@ -20,7 +20,9 @@ ENV_PREFIX = "CARGOHOLD_"
 # the app factory read it back): here, below both, so neither imports the other for it.
 SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
 # Blob store drivers (wiring.blob_store_from_settings builds them).
-STORAGE_DRIVERS = ("filesystem",)
+STORAGE_DRIVERS = ("filesystem", "s3")
+# The longest a SigV4 presigned URL may be valid (seven days).
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 # Ten years: a refresh token is a standing credential, and "never" is not one of its choices.
 MAX_REFRESH_TOKEN_EXPIRY_DAYS = 3650
 
@@ -33,8 +35,22 @@ class ConfigError(ValueError):
 class Settings:
     addr: str = "127.0.0.1:5000"
     data_dir: str = "./data"
-    # Where blobs are kept: "filesystem" (under data_dir/blobs) is the only driver so far.
+    # Where blobs are kept: "filesystem" (under data_dir/blobs) or "s3" (the s3_* settings).
     storage_driver: str = "filesystem"
+    # The S3 driver (docs/configuration.md#s3-blob-storage): any S3-compatible store. An empty
+    # endpoint is AWS S3; empty keys use boto3's own chain (AWS_* variables, instance roles).
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = dataclasses.field(default="", repr=False)
+    s3_prefix: str = ""
+    # Path-style URLs (endpoint/bucket/key), as MinIO, Ceph RGW and SeaweedFS usually need.
+    s3_path_style: bool = False
+    # Blob GETs answered with a 307 to a presigned URL of the object (valid this long)
+    # instead of streaming the bytes through the server.
+    s3_redirect: bool = False
+    s3_redirect_expiry_seconds: int = 1200
     # Default: SQLite file inside data_dir.
     database_url: str = ""
     # Reverse proxies and load balancers (comma-separated addresses or networks) whose
@@ -235,6 +251,8 @@ def _validate(settings: Settings) -> Settings:
             f"storage_driver must be one of {', '.join(STORAGE_DRIVERS)}, "
             f"got {settings.storage_driver!r}"
         )
+    if settings.storage_driver == "s3":
+        _validate_s3(settings)
     if settings.workers < 1:
         raise ConfigError("workers must be at least 1")
     if settings.disk_reserve_bytes < 0:
@@ -273,6 +291,18 @@ def _validate(settings: Settings) -> Settings:
         except ScheduleError as exc:
             raise ConfigError(f"{name}: {exc}") from None
     return settings
+
+
+def _validate_s3(settings: Settings) -> None:
+    if not settings.s3_bucket:
+        raise ConfigError("storage_driver s3 needs s3_bucket")
+    if bool(settings.s3_access_key_id) != bool(settings.s3_secret_access_key):
+        raise ConfigError("s3_access_key_id and s3_secret_access_key must be given together")
+    endpoint = settings.s3_endpoint_url
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"s3_endpoint_url must be an http(s) URL, got {endpoint!r}")
+    if not 1 <= settings.s3_redirect_expiry_seconds <= MAX_PRESIGN_SECONDS:
+        raise ConfigError(f"s3_redirect_expiry_seconds must be from 1 to {MAX_PRESIGN_SECONDS}")
 
 
 def _validate_auth(settings: Settings) -> None:

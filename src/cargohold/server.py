@@ -18,10 +18,13 @@ from cargohold.first_start import ADMIN_PASSWORD_ENV, ensure_first_admin
 
 
 def prepare(settings: Settings) -> None:
-    """Create the data directory and bring the metadata schema up to date."""
+    """Check the blob store, create the data directory and bring the metadata schema up to
+    date."""
     from cargohold.jobs.queue import open_huey
     from cargohold.meta.db import make_engine, migrate
+    from cargohold.wiring import check_blob_store
 
+    check_blob_store(settings)
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.metadata_url)
     try:

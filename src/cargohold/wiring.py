@@ -111,10 +111,41 @@ def blob_store_from_settings(settings: Settings) -> BlobDriver:
         from cargohold.storage.filesystem import FilesystemBlobStore
 
         return FilesystemBlobStore(settings.blob_dir)
+    if settings.storage_driver == "s3":
+        from cargohold.storage.s3 import S3BlobStore, S3Options
+
+        return S3BlobStore(
+            S3Options(
+                bucket=settings.s3_bucket,
+                endpoint_url=settings.s3_endpoint_url,
+                region=settings.s3_region,
+                access_key_id=settings.s3_access_key_id,
+                secret_access_key=settings.s3_secret_access_key,
+                prefix=settings.s3_prefix,
+                path_style=settings.s3_path_style,
+                redirect=settings.s3_redirect,
+                redirect_expiry_seconds=settings.s3_redirect_expiry_seconds,
+            )
+        )
     raise ConfigError(
         f"storage_driver must be one of {', '.join(STORAGE_DRIVERS)}, "
         f"got {settings.storage_driver!r}"
     )
+
+
+def check_blob_store(settings: Settings) -> None:
+    """At start-up: a ConfigError (one line) unless the blob store can be used. Only the
+    object store has something to check: the bucket must answer to the credentials."""
+    if settings.storage_driver != "s3":
+        return
+    from cargohold.storage.s3 import S3BlobStore, S3Unavailable
+
+    store = blob_store_from_settings(settings)
+    assert isinstance(store, S3BlobStore)
+    try:
+        store.check()
+    except S3Unavailable as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build_uploads(

@@ -24,6 +24,8 @@ from tests.api.helpers import deterministic_bytes
 
 # Over a megabyte and not a multiple of any power of two: reads cross chunk boundaries.
 LARGE = 2 * 1024 * 1024 + 12345
+# Past S3's 5 MiB minimum part size (and the S3 driver's 8 MiB chunks), not a multiple of it.
+PAST_A_PART = 8 * 1024 * 1024 * 2 + 3 * 1024 * 1024 + 777
 
 ESCAPING_DIGESTS = [
     "sha256:../../../../etc/passwd",
@@ -45,7 +47,9 @@ def content(driver: BlobDriver, digest: str, start: int = 0, end: int | None = N
 
 
 class DriverSuite:
-    """Subclass as `Test<Name>Driver` and define a `driver` fixture."""
+    """Subclass as `Test<Name>Driver` and define two fixtures: `driver`, and `other_node`, a
+    second instance of the driver over the same store (what another server node would
+    build from the same settings)."""
 
     # -- whole objects ----------------------------------------------------------------
 
@@ -103,6 +107,18 @@ class DriverSuite:
         assert sorted(driver.list()) == sorted(set(objects) - {gone})
         assert all(content(driver, d) == objects[d] for d in objects if d != gone)
 
+    def test_delete_many(self, driver: BlobDriver) -> None:
+        objects = {digest_of(b"many %d" % i): b"many %d" % i for i in range(7)}
+        for digest, data in objects.items():
+            driver.put(digest, data)
+        doomed = sorted(objects)[:5]
+        never_stored = digest_of(b"never stored")
+        assert driver.delete_many([*doomed, never_stored]) == []
+        assert sorted(driver.list()) == sorted(set(objects) - set(doomed))
+        assert driver.delete_many([]) == []
+        with pytest.raises(ValueError):
+            driver.delete_many(["sha256:../../etc/passwd"])
+
     @pytest.mark.parametrize("digest", ESCAPING_DIGESTS)
     def test_digests_cannot_escape(self, driver: BlobDriver, digest: str) -> None:
         with pytest.raises(ValueError):
@@ -158,6 +174,75 @@ class DriverSuite:
         digest = digest_of(first + second)
         last.commit(digest)
         assert content(driver, digest) == first + second
+
+    def test_large_upload_in_parts_across_writers(self, driver: BlobDriver) -> None:
+        """Bytes past several of S3's parts, written in uneven pieces by three writers in
+        turn, read back across part boundaries, trimmed inside a part, then committed."""
+        data = deterministic_bytes(PAST_A_PART, b"parts")
+        written = 0
+        for piece in (3_000_001, 7_000_000, PAST_A_PART):
+            writer = driver.writer("big", append=written > 0)
+            assert writer.size == written
+            writer.write(data[written : written + piece])
+            written = min(written + piece, PAST_A_PART)
+            writer.flush()
+            writer.close()
+        writer = driver.writer("big", append=True)
+        assert writer.size == PAST_A_PART
+        boundary = 8 * 1024 * 1024
+        assert (
+            b"".join(writer.read(boundary - 10, boundary + 10))
+            == data[boundary - 10 : boundary + 10]
+        )
+        assert digest_of(b"".join(writer.read())) == digest_of(data)
+        cut = boundary + 1234  # inside the second part: its first bytes are kept
+        writer.truncate(cut)
+        assert writer.size == cut
+        writer.write(data[cut:])
+        writer.commit(digest_of(data))
+        assert driver.stat(digest_of(data)) == PAST_A_PART
+        assert content(driver, digest_of(data)) == data
+        assert (
+            content(driver, digest_of(data), boundary - 3, boundary + 3)
+            == data[boundary - 3 : boundary + 3]
+        )
+        assert [name for name, _ in driver.staged()] == []
+
+    def test_writer_continued_on_another_node(
+        self, driver: BlobDriver, other_node: BlobDriver
+    ) -> None:
+        first = deterministic_bytes(300_000, b"node one")
+        writer = driver.writer("travelling")
+        writer.write(first)
+        writer.flush()
+        with pytest.raises(WriterBusy):  # held on this node: refused on the other too
+            other_node.writer("travelling", append=True)
+        writer.close()
+        assert [name for name, _ in other_node.staged()] == ["travelling"]
+        again = other_node.writer("travelling", append=True)
+        assert again.size == len(first)
+        assert b"".join(again.read()) == first
+        with pytest.raises(WriterBusy):
+            driver.writer("travelling", append=True)
+        again.write(b"and the rest")
+        again.commit(digest_of(first + b"and the rest"))
+        assert content(driver, digest_of(first + b"and the rest")) == first + b"and the rest"
+        assert list(driver.staged()) == []
+
+    def test_many_small_appends(self, driver: BlobDriver) -> None:
+        """Chunked uploads of tiny PATCHes: every one kept, in order, whichever writer."""
+        pieces = [b"piece %03d;" % i for i in range(40)]
+        for i, piece in enumerate(pieces):
+            writer = driver.writer("tiny", append=i > 0)
+            writer.write(piece)
+            writer.flush()
+            writer.close()
+        whole = b"".join(pieces)
+        writer = driver.writer("tiny", append=True)
+        assert writer.size == len(whole)
+        assert b"".join(writer.read()) == whole
+        writer.commit(digest_of(whole))
+        assert content(driver, digest_of(whole)) == whole
 
     def test_append_to_unknown_name_starts_empty(self, driver: BlobDriver) -> None:
         writer = driver.writer("fresh", append=True)

@@ -19,6 +19,10 @@ class TestFilesystemDriver(DriverSuite):
     def driver(self, tmp_path: Path) -> FilesystemBlobStore:
         return FilesystemBlobStore(tmp_path / "blobs")
 
+    @pytest.fixture
+    def other_node(self, tmp_path: Path) -> FilesystemBlobStore:
+        return FilesystemBlobStore(tmp_path / "blobs")
+
 
 def test_layout_on_disk_is_unchanged(tmp_path: Path) -> None:
     """Existing data directories keep working: `blobs/<alg>/<2 hex>/<hex>`, `uploads/<id>`."""

@@ -65,7 +65,23 @@ def test_database_url_and_tls_settings(tmp_path: Path) -> None:
         ("max_vulndb_import_bytes = -1", {}, "max_vulndb_import_bytes"),
         ("max_uploads_per_client = -1", {}, "max_uploads_per_client"),
         ("workers = 4\nmax_client_connections = 2", {}, "max_client_connections"),
-        ('storage_driver = "s4"', {}, "storage_driver must be one of filesystem, got 's4'"),
+        ('storage_driver = "s4"', {}, "storage_driver must be one of filesystem, s3, got 's4'"),
+        ('storage_driver = "s3"', {}, "storage_driver s3 needs s3_bucket"),
+        (
+            'storage_driver = "s3"\ns3_bucket = "b"\ns3_access_key_id = "k"',
+            {},
+            "s3_access_key_id and s3_secret_access_key must be given together",
+        ),
+        (
+            'storage_driver = "s3"\ns3_bucket = "b"\ns3_endpoint_url = "127.0.0.1:9000"',
+            {},
+            "s3_endpoint_url must be an http",
+        ),
+        (
+            'storage_driver = "s3"\ns3_bucket = "b"',
+            {"CARGOHOLD_S3_REDIRECT_EXPIRY_SECONDS": "0"},
+            "s3_redirect_expiry_seconds must be from 1 to 604800",
+        ),
         ("", {"CARGOHOLD_SCANNING": "maybe"}, "setting 'scanning' expects bool"),
         ("audit_retention_days = -1", {}, "audit_retention_days must be 0"),
         ('audit_purge_schedule = "daily"', {}, "audit_purge_schedule: 'daily' is not a cron"),
@@ -86,10 +102,23 @@ def test_extension_and_driver_settings() -> None:
     assert load_settings(env={"CARGOHOLD_SCANNING": "false"}).scanning is False
 
 
+def test_the_s3_secret_is_not_in_the_settings_repr() -> None:
+    settings = load_settings(
+        env={
+            "CARGOHOLD_STORAGE_DRIVER": "s3",
+            "CARGOHOLD_S3_BUCKET": "registry",
+            "CARGOHOLD_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
+            "CARGOHOLD_S3_SECRET_ACCESS_KEY": "very-secret-value",
+        }
+    )
+    assert settings.s3_secret_access_key == "very-secret-value"
+    assert "very-secret-value" not in repr(settings)
+
+
 def test_an_unknown_blob_driver_is_a_config_error_in_the_factory_too(tmp_path: Path) -> None:
     """Settings read back from a server's environment skip validation; the factory checks."""
     assert blob_store_from_settings(Settings(data_dir=str(tmp_path))).name == "filesystem"
-    with pytest.raises(ConfigError, match="storage_driver must be one of filesystem"):
+    with pytest.raises(ConfigError, match="storage_driver must be one of filesystem, s3"):
         blob_store_from_settings(Settings(data_dir=str(tmp_path), storage_driver="s4"))
 
 

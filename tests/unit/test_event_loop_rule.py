@@ -15,9 +15,8 @@ from cargohold.services.extension_points import PullGate
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "cargohold"
 BOUNDARY = "api/boundary.py"
-# Executors a module may build for itself: the boundary's pool, and garbage collection's
-# deleters, internal to a synchronous service (its callers never see them).
-OWN_EXECUTORS = {BOUNDARY, "services/gc.py"}
+# Executors a module may build for itself: the boundary's pool only.
+OWN_EXECUTORS = {BOUNDARY}
 LEAVING_THE_LOOP = {"run_in_executor", "to_thread", "set_default_executor"}
 EXECUTORS = {"ThreadPoolExecutor", "ProcessPoolExecutor", "Executor"}
 # (module, function) -> the service reads it may run inline with fast_read.

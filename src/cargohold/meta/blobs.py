@@ -7,6 +7,7 @@ promotes it, a garbage collection demotes it before deleting the bytes.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,22 @@ from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.quotas import QuotaRecords
 from cargohold.meta.repositories import ensure_repository_id
+
+# A collection's mark (`swept_at`) counts for this long: a sweep whose deletion takes longer
+# is treated as dead by pushes (and demotes what it keeps, see sweep). Far above the blob
+# store's bounded request timeouts and retries.
+SWEEP_LEASE_SECONDS = 600.0
+# How long a push waits for a sweep of its digest, and how often it looks.
+SWEEP_WAIT_SECONDS = 30.0
+SWEEP_POLL_SECONDS = 0.05
+
+
+class Claim(enum.Enum):
+    """What linking found of a blob's row (BlobRecords.link)."""
+
+    STORED = "stored"  # bytes durable: nothing to write
+    NEW = "new"  # a row made by this link: write the bytes
+    UNSTORED = "unstored"  # a row without durable bytes, maybe being swept: wait, then write
 
 
 class BlobRecords:
@@ -43,14 +60,17 @@ class BlobRecords:
             (digest, limit),
         )
 
-    def link(self, repository: str, digest: str, size: int) -> bool:
-        """Link a pushed blob to a repository, within the project's quota; True if stored.
+    def link(self, repository: str, digest: str, size: int) -> Claim:
+        """Link a pushed blob to a repository, within the project's quota; whether its bytes
+        are stored, or whose they are to write.
 
         The first step of placing a blob (docs/decisions/005-blob-durability.md): the fresh
         link shields the digest from garbage collection for its grace period, and a row that
         is new (or that a collection demoted) stays `stored = FALSE`, invisible to pulls
-        and manifests, until `mark_stored` says its bytes are durable. True means the
-        bytes are already durable and the caller need not write them.
+        and manifests, until `mark_stored` says its bytes are durable. STORED means the
+        bytes are already durable and the caller need not write them; NEW, a row made now,
+        which no collection can be sweeping; UNSTORED, a row found without durable bytes,
+        which a collection may be deleting right now (`await_sweep` before writing).
         """
         now = time.time()
         with self.db.transaction() as tx:
@@ -66,8 +86,8 @@ class BlobRecords:
             )
             return stored
 
-    def _claim_row(self, tx: Transaction, digest: str, size: int, now: float) -> bool:
-        """The blob's row, inserted or found (share-locked on PostgreSQL); whether stored.
+    def _claim_row(self, tx: Transaction, digest: str, size: int, now: float) -> Claim:
+        """The blob's row, inserted or found (share-locked on PostgreSQL); its state.
 
         The insert comes first: a pushed blob is most often new, and then this is one
         statement. On PostgreSQL both the insert and the lock wait for a collection sweeping
@@ -82,23 +102,26 @@ class BlobRecords:
                 (digest, size, now),
             )
             if inserted is not None:
-                return False
+                return Claim.NEW
             row = tx.one(f"SELECT stored FROM blobs WHERE digest = ?{lock}", (digest,))
             if row is not None:
-                return bool(row[0])
+                return Claim.STORED if row[0] else Claim.UNSTORED
         raise RuntimeError(f"blob row {digest} keeps changing under a concurrent writer")
 
     def mark_stored(self, digest: str, finished_upload: str | None = None) -> bool:
         """The blob's bytes are durable: pulls and manifests may now rely on it.
 
-        False if the row is gone (a collection swept it after all): the caller places the
-        blob again. `finished_upload`, the session whose bytes these were, is dropped in
-        the same transaction.
+        False if the row is gone (a collection swept it after all) or a collection is
+        deleting its bytes right now: the caller places the blob again. `finished_upload`,
+        the session whose bytes these were, is dropped in the same transaction.
         """
         with self.db.transaction() as tx:
-            # One statement: no row back means the row is gone.
+            # One statement: no row back means the row is gone, or a collection is deleting
+            # the bytes (unless it died: its mark is stale).
             row = tx.one(
-                "UPDATE blobs SET stored = TRUE WHERE digest = ? RETURNING stored", (digest,)
+                "UPDATE blobs SET stored = TRUE, swept_at = NULL"
+                " WHERE digest = ? AND (swept_at IS NULL OR swept_at < ?) RETURNING stored",
+                (digest, time.time() - SWEEP_LEASE_SECONDS),
             )
             if finished_upload is not None:
                 tx.execute("DELETE FROM uploads WHERE id = ?", (finished_upload,))
@@ -223,62 +246,103 @@ class BlobRecords:
         self,
         digests: list[str],
         cutoff: float,
-        delete_bytes: Callable[[list[str]], None],
+        delete_bytes: Callable[[list[str]], list[str]],
     ) -> list[tuple[str, int]]:
         """Delete those blobs that are still garbage, rows and bytes; what was deleted.
 
-        Two transactions (docs/decisions/005-blob-durability.md). The first demotes the rows
-        to `stored = FALSE`, so that from then on no row claims the bytes: a crash while they
-        are deleted leaves rows that pulls and manifests ignore, and the next run removes.
-        The second re-checks, deletes the bytes before it commits and then the rows: a push
-        that links one of these blobs meanwhile either refreshed its link first (the blob is
-        no longer garbage and is kept) or waits for the commit, finds no row, inserts a
-        fresh one and writes its own bytes.
+        No lock is held while the bytes are deleted: the blob store may be an object store, a
+        network away (docs/decisions/005-blob-durability.md). The first transaction demotes
+        the rows (`stored = FALSE`: no row claims the bytes from then on) and marks them
+        `swept_at`; then the bytes go (`delete_bytes` returns the digests it could not
+        delete); the second transaction re-checks and deletes the rows still garbage whose
+        bytes went, and clears the mark of the others. A push of one of these blobs meanwhile
+        refreshes its link (so the row is kept), waits for the mark to clear before writing
+        (`await_sweep`), and cannot mark the row stored while the mark is set. A crash between
+        the two leaves marked, demoted rows that the next run collects.
         """
         if not digests:
             return []
-        doomed = self._sweep_step(digests, cutoff, None)
-        if doomed:
-            doomed = self._sweep_step([d for d, _ in doomed], cutoff, delete_bytes)
+        marked_at = time.time()
+        doomed = self._mark(digests, cutoff, marked_at)
+        if not doomed:
+            return []
+        failed = set(delete_bytes([digest for digest, _ in doomed]))
+        slow = time.time() - marked_at >= SWEEP_LEASE_SECONDS
+        return self._finish_sweep(doomed, failed, cutoff, slow)
+
+    def _locked_garbage(
+        self, tx: Transaction, digests: list[str], cutoff: float, extra: str
+    ) -> list[tuple[str, int]]:
+        """The blobs among `digests` still garbage (and matching `extra`), rows locked."""
+        marks = ", ".join("?" * len(digests))
+        if self.db.dialect == "postgresql":
+            tx.column(
+                f"SELECT digest FROM blobs WHERE digest IN ({marks}) ORDER BY digest FOR UPDATE",
+                digests,
+            )
+        return [
+            (row[0], int(row[1]))
+            for row in tx.rows(
+                f"SELECT b.digest, b.size FROM blobs b WHERE b.digest IN ({marks})"
+                f" AND {self._UNREFERENCED}{extra}",
+                (*digests, cutoff, cutoff),
+            )
+        ]
+
+    def _mark(self, digests: list[str], cutoff: float, now: float) -> list[tuple[str, int]]:
+        """Demote and mark the blobs among `digests` still garbage; those blobs."""
+        with self.db.transaction() as tx:
+            doomed = self._locked_garbage(tx, digests, cutoff, "")
+            if doomed:
+                names = [digest for digest, _ in doomed]
+                tx.execute(
+                    "UPDATE blobs SET stored = FALSE, swept_at = ?"
+                    f" WHERE digest IN ({', '.join('?' * len(names))})",
+                    (now, *names),
+                )
         return doomed
 
-    def _sweep_step(
-        self,
-        digests: list[str],
-        cutoff: float,
-        delete_bytes: Callable[[list[str]], None] | None,
+    def _finish_sweep(
+        self, doomed: list[tuple[str, int]], failed: set[str], cutoff: float, slow: bool
     ) -> list[tuple[str, int]]:
-        """Demote (`delete_bytes` None) or delete the blobs among `digests` still garbage."""
-        marks = ", ".join("?" * len(digests))
+        names = [digest for digest, _ in doomed]
         with self.db.transaction() as tx:
-            if self.db.dialect == "postgresql":
-                tx.column(
-                    f"SELECT digest FROM blobs WHERE digest IN ({marks})"
-                    " ORDER BY digest FOR UPDATE",
-                    digests,
-                )
-            demoted = "" if delete_bytes is None else " AND NOT b.stored"
-            doomed = [
-                (row[0], int(row[1]))
-                for row in tx.rows(
-                    f"SELECT b.digest, b.size FROM blobs b WHERE b.digest IN ({marks})"
-                    f" AND {self._UNREFERENCED}{demoted}",
-                    (*digests, cutoff, cutoff),
-                )
+            gone = [
+                (digest, size)
+                for digest, size in self._locked_garbage(tx, names, cutoff, " AND NOT b.stored")
+                if digest not in failed
             ]
-            if not doomed:
-                return []
-            doomed_marks = ", ".join("?" * len(doomed))
-            names = [digest for digest, _ in doomed]
-            if delete_bytes is None:
+            kept = sorted(set(names) - {digest for digest, _ in gone})
+            if kept:
+                # Pushed meanwhile, or bytes that could not be deleted (the next run tries
+                # again). A sweep slower than the lease may have deleted bytes a push wrote
+                # after it stopped waiting: those rows are demoted, so the next push writes
+                # them again rather than trusting them.
+                demote = ", stored = FALSE" if slow else ""
                 tx.execute(
-                    f"UPDATE blobs SET stored = FALSE WHERE digest IN ({doomed_marks})", names
+                    f"UPDATE blobs SET swept_at = NULL{demote}"
+                    f" WHERE digest IN ({', '.join('?' * len(kept))})",
+                    kept,
                 )
-                return doomed
-            delete_bytes(names)
-            tx.execute(f"DELETE FROM repository_blobs WHERE digest IN ({doomed_marks})", names)
-            tx.execute(f"DELETE FROM blobs WHERE digest IN ({doomed_marks})", names)
-        return doomed
+            if gone:
+                gone_names = [digest for digest, _ in gone]
+                marks = ", ".join("?" * len(gone_names))
+                tx.execute(f"DELETE FROM repository_blobs WHERE digest IN ({marks})", gone_names)
+                tx.execute(f"DELETE FROM blobs WHERE digest IN ({marks})", gone_names)
+        return gone
+
+    def await_sweep(self, digest: str, timeout: float = SWEEP_WAIT_SECONDS) -> None:
+        """Before writing a blob's bytes: wait (a bounded while) until no collection is
+        deleting them. A mark older than the lease is a collection that died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            row = self.db.one("SELECT swept_at FROM blobs WHERE digest = ?", (digest,))
+            swept_at = row[0] if row else None
+            if swept_at is None or swept_at < time.time() - SWEEP_LEASE_SECONDS:
+                return
+            if time.monotonic() >= deadline:
+                return  # mark_stored still refuses while the mark holds
+            time.sleep(SWEEP_POLL_SECONDS)
 
     # -- consistency checks (services/fsck.py) --------------------------------------------
 

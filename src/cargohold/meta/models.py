@@ -34,6 +34,8 @@ blobs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     # True only while the bytes are durable in the blob store (see BlobRecords.link).
     sa.Column("stored", sa.Boolean, nullable=False, server_default=sa.true()),
+    # When a garbage collection began deleting the bytes (BlobRecords.sweep); NULL otherwise.
+    sa.Column("swept_at", sa.Float, nullable=True),
 )
 
 # A repository may read a blob only through a link: knowing a digest is not enough.

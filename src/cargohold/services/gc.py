@@ -1,10 +1,11 @@
 """Online garbage collection: a database question, answered while the registry serves.
 
 The set of unreferenced blobs is a query (no manifest references them, nobody linked
-them within the grace period); it is swept in batches, each batch re-checked and
-deleted in one short transaction together with its bytes, deleted in parallel. Pushes,
-pulls and deletes go on meanwhile: see BlobRecords.sweep for why a blob being
-pushed while it is swept is never lost.
+them within the grace period); it is swept in batches: each batch is re-checked and marked
+in one short transaction, its bytes deleted in one batch request to the blob driver with no
+lock held, and its rows deleted in a second short transaction. Pushes, pulls and deletes go
+on meanwhile: see BlobRecords.sweep for why a blob being pushed while it is swept is never
+lost.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cargohold.errors import GcBusy
@@ -29,11 +29,10 @@ from cargohold.services.uploads import UploadService
 from cargohold.storage.base import BlobDriver
 
 BATCH = 200
-# On SQLite a sweep batch holds the single writer lock while its files are deleted; after
-# each batch the collector steps aside for as long as the batch held it, so pushes waiting
-# for the lock get through (measured in bench/gc_under_load.py).
+# On SQLite every sweep transaction takes the single writer lock; after each batch the
+# collector steps aside for as long as the batch took, so pushes waiting for the lock get
+# through (measured in bench/gc_under_load.py).
 YIELD_FACTOR = 1.0
-PARALLEL_DELETES = 8
 
 
 @dataclass
@@ -100,7 +99,6 @@ class GarbageCollector:
         self.uploads = uploads
         self.grace_seconds = grace_seconds
         self._running = threading.Lock()
-        self._deleters = ThreadPoolExecutor(max_workers=PARALLEL_DELETES, thread_name_prefix="gc")
 
     def count(self, untagged: bool = False) -> tuple[int, int]:
         """How many blobs (and bytes) a run would free right now.
@@ -156,9 +154,10 @@ class GarbageCollector:
             self.blob_rows.sweep(digests, time.time() - self.grace_seconds, self._delete_bytes)
         )
 
-    def _delete_bytes(self, digests: list[str]) -> None:
-        for _ in self._deleters.map(self.blobs.delete, digests):
-            pass
+    def _delete_bytes(self, digests: list[str]) -> list[str]:
+        """Called by the sweep between its two transactions, no lock held: the digests whose
+        bytes could not be deleted (their rows stay for the next run)."""
+        return self.blobs.delete_many(digests)
 
     @property
     def running(self) -> bool:

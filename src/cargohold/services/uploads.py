@@ -24,6 +24,7 @@ from cargohold.errors import (
     is_disk_full,
     quota_denied,
 )
+from cargohold.meta.blobs import Claim
 from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.uploads import Upload
@@ -167,6 +168,8 @@ class UploadService:
         assert upload is not None, "end_append is for a session's body"
         try:
             body.check_length()
+            # The bytes must be where any node finds them before the offset says they exist.
+            body.writer.flush()
             new_offset = upload.offset + body.written
             # Record the offset while still holding the upload, then release it. The final
             # digest check catches the rare write that fails after this point.
@@ -286,13 +289,19 @@ class UploadService:
         with the last step.
         """
         try:
-            stored = self.meta.blobs.link(repository, digest, size)
+            claim = self.meta.blobs.link(repository, digest, size)
         except QuotaExceeded as over:
             drop()
             if session is not None:
                 self.staging.discard(session)
             raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
-        (drop if stored else write)()
+        if claim is Claim.STORED:
+            drop()
+        else:
+            if claim is Claim.UNSTORED:
+                # A collection deleting these bytes goes first (a new row has none).
+                self.meta.blobs.await_sweep(digest)
+            write()
         if not self.meta.blobs.mark_stored(digest, session):
             raise BlobUploadInvalid(
                 f"blob {digest} was garbage-collected while it was being stored; push it again",

@@ -12,7 +12,7 @@ The model is distribution's `StorageDriver.Writer(path, append)` / `FileWriter`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
 
@@ -42,6 +42,12 @@ class BlobWriter(Protocol):
 
     def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Staged bytes [start, end) in chunks, e.g. to rebuild a running hash."""
+        ...
+
+    def flush(self) -> None:
+        """Make every byte written so far readable by a later writer of this name, on any
+        node, even if this process dies next: the staging calls it before it acknowledges
+        an offset. (A file's bytes are in the file already; S3 writes its buffered tail.)"""
         ...
 
     def close(self) -> None:
@@ -81,6 +87,11 @@ class BlobDriver(Protocol):
         """Remove the object; nothing happens if there is none."""
         ...
 
+    def delete_many(self, digests: Iterable[str]) -> list[str]:
+        """Remove these objects (as `delete`, in as few requests as the store allows); the
+        digests that could not be removed, which the caller keeps for a later try."""
+        ...
+
     def list(self) -> Iterator[str]:
         """The digest of every stored object."""
         ...
@@ -105,4 +116,15 @@ class LocalFiles(Protocol):
 
     def path_of(self, digest: str) -> str:
         """Where the object `digest` is, or would be, on the local filesystem."""
+        ...
+
+
+@runtime_checkable
+class RedirectURLs(Protocol):
+    """Optional: a driver that can send clients to fetch an object from the store directly
+    (distribution's `redirect`). Checked with isinstance."""
+
+    def redirect_url(self, digest: str) -> str | None:
+        """A URL that serves the object's bytes (ranges too) for a while, signed without a
+        request to the store; None when redirects are turned off."""
         ...

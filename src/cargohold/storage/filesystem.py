@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from cargohold.oci.digests import is_valid_digest
 from cargohold.storage.base import WriterBusy
 from cargohold.storage.writeback import start_writeback
+
+log = logging.getLogger("cargohold.storage")
 
 CHUNK = 1024 * 1024
 # Writes at least this large start their writeback at once (see writeback.py).
@@ -97,6 +100,9 @@ class FileWriter:
 
     def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         return _read_range(self._fd, start, self._size if end is None else end)
+
+    def flush(self) -> None:
+        """Nothing to do: written bytes are in the file, for any later writer to find."""
 
     def close(self) -> None:
         if not self._done:
@@ -185,6 +191,16 @@ class FilesystemBlobStore:
     def delete(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._blob_path(digest).unlink()
+
+    def delete_many(self, digests: Iterable[str]) -> list[str]:
+        failed = []
+        for digest in digests:
+            try:
+                self.delete(digest)
+            except OSError as exc:
+                log.warning("could not delete blob %s: %s", digest, exc)
+                failed.append(digest)
+        return failed
 
     def list(self) -> Iterator[str]:
         for algorithm_dir in sorted(self._blobs.iterdir()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import AsyncIterator, Iterator
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
@@ -13,7 +14,7 @@ from cargohold.api.callers import caller_of
 from cargohold.api.context import context
 from cargohold.api.responses import RawResponse
 from cargohold.errors import BlobUnknown, RangeNotSatisfiable
-from cargohold.storage.base import LocalFiles
+from cargohold.storage.base import LocalFiles, RedirectURLs
 
 # ASCII digits, at most 19 (2^63-1 has 19): `\d` alone would take any Unicode digit.
 _RANGE_RE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
@@ -94,20 +95,42 @@ async def blob(request: Request) -> Response:
         return FileResponse(
             path, headers=headers, media_type="application/octet-stream", stat_result=stat
         )
-    # Drivers without local files stream through Python.
+    if isinstance(blobs, RedirectURLs) and (url := blobs.redirect_url(digest)) is not None:
+        # The client fetches the bytes from the object store (its Range header goes along).
+        return Response(
+            status_code=307,
+            headers={"Location": url, "Docker-Content-Digest": digest, "Content-Length": "0"},
+        )
+    # Drivers without local files stream through Python; each read of the store may block,
+    # so it runs on the pool, the first before the answer starts (a missing object is a 404).
     start, end = byte_range or (0, size)
+    chunks = blobs.get(digest, start, end)
+    try:
+        first = await in_pool(next, chunks, None)
+    except FileNotFoundError:
+        raise BlobUnknown(
+            "blob metadata exists but its bytes are missing", detail={"digest": digest}
+        ) from None
     status = 206 if byte_range else 200
     headers["Content-Length"] = str(end - start)
     if byte_range:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     return StreamingResponse(
-        _iterate(blobs.get(digest, start, end)),
+        _iterate(first, chunks),
         status_code=status,
         headers=headers,
         media_type="application/octet-stream",
     )
 
 
-async def _iterate(chunks):  # type: ignore[no-untyped-def]
-    for chunk in chunks:
-        yield chunk
+async def _iterate(first: bytes | None, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        chunk = first
+        while chunk is not None:
+            yield chunk
+            chunk = await in_pool(next, chunks, None)
+    finally:
+        # A client that went away leaves the store's answer half read: let it go now.
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,314 @@
+"""A staged upload in the bucket: readable chunk objects, a tail object, a lease.
+
+An S3 multipart upload's parts cannot be read back until it is completed, but a session's
+bytes must be (to rebuild the running hash on another node, decision 002), and a PATCH is
+often smaller than the 5 MiB a part must hold. So a staged name is kept as plain objects
+under `<prefix>uploads/<name>/` (keys.py): whole chunks of at least PART_SIZE bytes
+(`chunk-<offset>`), and the bytes after them (`tail-<offset>`), which `flush` writes before
+the staging records a new offset, so no acknowledged byte lives in one node's memory only.
+`commit` builds the object at its digest's key from them on the server side: one
+UploadPartCopy per chunk and the tail as the last part of a multipart upload (a tail alone
+is put whole). docs/decisions/027-s3-upload-staging.md tells why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from cargohold.storage.s3.keys import CHUNK, LEASE, TAIL, KeyLayout
+from cargohold.storage.s3.lease import Lease, LeaseLost
+
+# S3's limits: parts of 5 MiB at least (the last excepted), 5 GiB at most, 10,000 per upload.
+PART_SIZE = 8 * 1024 * 1024
+# Chunks double in size every 1,000, so 10,000 parts reach far past any image layer
+# (8 MiB x 1,000 x (1 + 2 + ... + 512) = 8 TiB) while no chunk passes 4 GiB.
+PARTS_PER_SIZE = 1000
+MAX_PARTS = 10_000
+READ_PIECE = 1024 * 1024
+
+
+def part_size(index: int) -> int:
+    """The size of chunk number `index` (from 0)."""
+    return PART_SIZE << (index // PARTS_PER_SIZE)
+
+
+class UploadTooLarge(OSError):
+    """The upload would need more parts than S3 allows."""
+
+
+class S3Writer:
+    """The `BlobWriter` of the S3 driver (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: BaseClient,
+        bucket: str,
+        layout: KeyLayout,
+        name: str,
+        append: bool,
+        delete_keys: Callable[[list[str]], list[str]],
+    ) -> None:
+        self.name = name
+        self._client = client
+        self._bucket = bucket
+        self._layout = layout
+        self._session = layout.session(name)
+        self._delete_keys = delete_keys
+        # (start, size) of each chunk, contiguous from 0; then the tail's bytes, in memory.
+        self._chunks: list[tuple[int, int]] = []
+        self._tail = bytearray()
+        # The tail object in the bucket (its key) and keys no longer part of the upload.
+        self._stored_tail: str | None = None
+        self._stale: set[str] = set()
+        self._dirty = False
+        self._done = False
+        self._lease = Lease(client, bucket, self._session + LEASE, name)
+        self._lease.acquire()
+        try:
+            self._load(append)
+        except BaseException:
+            self._lease.release()
+            raise
+
+    # -- reading what earlier writers left ---------------------------------------------
+
+    def _listing(self) -> dict[str, int]:
+        """Leaf name -> size of every object of the session but its lease."""
+        found: dict[str, int] = {}
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=self._session
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                leaf = item["Key"][len(self._session) :]
+                if leaf != LEASE:
+                    found[leaf] = int(item["Size"])
+        return found
+
+    def _load(self, append: bool) -> None:
+        found = self._listing()
+        if not append:
+            self._delete_keys([self._session + leaf for leaf in found])
+            return
+        # Chunks count from offset 0 while they follow each other; the tail is the one that
+        # starts where they end. Anything else a crash left behind goes at the next flush.
+        chunks = {
+            offset: size
+            for leaf, size in found.items()
+            if (offset := KeyLayout.offset_of(leaf, CHUNK)) is not None
+        }
+        end = 0
+        while end in chunks and chunks[end] > 0:
+            self._chunks.append((end, chunks[end]))
+            end += chunks[end]
+        tail_leaf = KeyLayout.at(TAIL, end)
+        if tail_leaf in found:
+            answer = self._client.get_object(Bucket=self._bucket, Key=self._session + tail_leaf)
+            with contextlib.closing(answer["Body"]) as body:
+                self._tail = bytearray(body.read())
+            self._stored_tail = self._session + tail_leaf
+        live = {KeyLayout.at(CHUNK, start) for start, _ in self._chunks} | {tail_leaf}
+        self._stale = {self._session + leaf for leaf in found if leaf not in live}
+
+    # -- the BlobWriter interface ------------------------------------------------------
+
+    @property
+    def _chunk_end(self) -> int:
+        if not self._chunks:
+            return 0
+        start, size = self._chunks[-1]
+        return start + size
+
+    @property
+    def size(self) -> int:
+        return self._chunk_end + len(self._tail)
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise ValueError(f"the writer of {self.name!r} is finished")
+
+    def write(self, data: bytes) -> None:
+        self._check_open()
+        self._renew()
+        self._tail += data
+        self._dirty = True
+        while len(self._tail) >= part_size(len(self._chunks)):
+            size = part_size(len(self._chunks))
+            if len(self._chunks) + 1 >= MAX_PARTS:
+                raise UploadTooLarge(f"upload {self.name!r} exceeds S3's {MAX_PARTS} parts")
+            key = self._session + KeyLayout.at(CHUNK, self._chunk_end)
+            self._client.put_object(
+                Bucket=self._bucket, Key=key, Body=bytes(memoryview(self._tail)[:size])
+            )
+            self._stale.discard(key)
+            self._chunks.append((self._chunk_end, size))
+            del self._tail[:size]
+
+    def truncate(self, size: int) -> None:
+        self._check_open()
+        if not 0 <= size <= self.size:
+            raise ValueError(f"cannot truncate {self.size} staged bytes to {size}")
+        if size == self.size:
+            return
+        self._dirty = True
+        if size >= self._chunk_end:
+            del self._tail[size - self._chunk_end :]
+            return
+        # Cut inside a chunk: its first bytes become the tail; it and later chunks go.
+        index = next(i for i, (start, length) in enumerate(self._chunks) if size < start + length)
+        start = self._chunks[index][0]
+        kept = b"".join(self._read_chunk(start, 0, size - start)) if size > start else b""
+        self._stale |= {self._session + KeyLayout.at(CHUNK, s) for s, _ in self._chunks[index:]}
+        del self._chunks[index:]
+        self._tail = bytearray(kept)
+
+    def _read_chunk(self, start: int, first: int, last: int) -> Iterator[bytes]:
+        """Bytes [first, last) of the chunk at `start`."""
+        if last <= first:
+            return
+        answer = self._client.get_object(
+            Bucket=self._bucket,
+            Key=self._session + KeyLayout.at(CHUNK, start),
+            Range=f"bytes={first}-{last - 1}",
+        )
+        with contextlib.closing(answer["Body"]) as body:
+            yield from body.iter_chunks(READ_PIECE)
+
+    def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        self._check_open()
+        end = self.size if end is None else min(end, self.size)
+        return self._read(start, end, list(self._chunks), bytes(self._tail))
+
+    def _read(
+        self, start: int, end: int, chunks: list[tuple[int, int]], tail: bytes
+    ) -> Iterator[bytes]:
+        for chunk_start, length in chunks:
+            first, last = max(start, chunk_start), min(end, chunk_start + length)
+            if first < last:
+                yield from self._read_chunk(chunk_start, first - chunk_start, last - chunk_start)
+        tail_start = chunks[-1][0] + chunks[-1][1] if chunks else 0
+        first, last = max(start, tail_start), end
+        for piece in range(first, last, READ_PIECE):
+            yield tail[piece - tail_start : min(piece + READ_PIECE, last) - tail_start]
+
+    def flush(self) -> None:
+        """Write the tail, so a writer on any node finds every byte written so far."""
+        self._check_open()
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self._dirty:
+            return
+        self._renew()
+        key = self._session + KeyLayout.at(TAIL, self._chunk_end)
+        if self._tail:
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=bytes(self._tail))
+            self._stale.discard(key)
+            if self._stored_tail not in (None, key):
+                self._stale.add(self._stored_tail)
+            self._stored_tail = key
+        elif self._stored_tail is not None:
+            self._stale.add(self._stored_tail)
+            self._stored_tail = None
+        if self._stale:
+            self._delete_keys(sorted(self._stale))
+            self._stale.clear()
+        self._dirty = False
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            if self._lease.held:
+                self._flush()
+        finally:
+            self._lease.release()
+
+    def commit(self, digest: str) -> None:
+        self._check_open()
+        target = self._layout.blob(digest)  # a bad digest changes nothing
+        self._renew(now=True)
+        if not self._chunks:
+            self._client.put_object(Bucket=self._bucket, Key=target, Body=bytes(self._tail))
+        elif len(self._chunks) == 1 and not self._tail:
+            source = self._session + KeyLayout.at(CHUNK, 0)
+            self._client.copy_object(
+                Bucket=self._bucket, Key=target, CopySource={"Bucket": self._bucket, "Key": source}
+            )
+        else:
+            self._complete_multipart(target)
+        self._done = True
+        try:
+            self._drop_all()
+        finally:
+            self._lease.release()
+
+    def _complete_multipart(self, target: str) -> None:
+        upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=target)
+        upload_id = upload["UploadId"]
+        parts = []
+        try:
+            for number, (start, _) in enumerate(self._chunks, start=1):
+                copied = self._client.upload_part_copy(
+                    Bucket=self._bucket,
+                    Key=target,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource={
+                        "Bucket": self._bucket,
+                        "Key": self._session + KeyLayout.at(CHUNK, start),
+                    },
+                )
+                parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
+                self._renew()
+            if self._tail:
+                number = len(parts) + 1
+                sent = self._client.upload_part(
+                    Bucket=self._bucket,
+                    Key=target,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=bytes(self._tail),
+                )
+                parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=target,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            with contextlib.suppress(ClientError):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=target, UploadId=upload_id
+                )
+            raise
+
+    def cancel(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            if self._lease.held:
+                self._drop_all()
+        finally:
+            self._lease.release()
+
+    def _drop_all(self) -> None:
+        """Delete every object of the session but the lease (released last, by the caller)."""
+        self._delete_keys([self._session + leaf for leaf in self._listing()])
+
+    def _renew(self, now: bool = False) -> None:
+        try:
+            if now:
+                self._lease.renew()
+            else:
+                self._lease.renew_if_due()
+        except LeaseLost:
+            self._done = True  # another writer has the name: touch nothing more
+            raise

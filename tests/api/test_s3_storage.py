@@ -1,0 +1,218 @@
+"""cargohold servers whose blobs live in a real S3 store (SeaweedFS), over plain HTTP: pushes
+whole and chunked, streamed and ranged pulls, redirected pulls that fetch the bytes from the
+store, an upload begun on one node and finished on another, and GC emptying the bucket."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cargohold.storage.s3.keys import KeyLayout
+from tests.api.helpers import deterministic_bytes, digest_of, patch_chunk, start_upload
+from tests.support.ports import free_port
+from tests.support.postgres import PostgresServer
+from tests.support.seaweedfs import SeaweedServer
+from tests.support.server import CARGOHOLD, CargoholdServer
+
+MIB = 1024 * 1024
+
+
+def s3_server(
+    tmp: Path, seaweedfs: SeaweedServer, prefix: str, database_url: str = "", **env: str
+) -> CargoholdServer:
+    extra = {**seaweedfs.settings_env(prefix), "CARGOHOLD_GC_GRACE_SECONDS": "0", **env}
+    tmp.mkdir(parents=True, exist_ok=True)
+    return CargoholdServer(tmp / "data", database_url=database_url, extra_env=extra).start()
+
+
+def object_bytes(seaweedfs: SeaweedServer, prefix: str, digest: str) -> bytes | None:
+    client = seaweedfs.client()
+    key = KeyLayout(prefix).blob(digest)
+    try:
+        return bytes(client.get_object(Bucket=seaweedfs.bucket, Key=key)["Body"].read())
+    except client.exceptions.NoSuchKey:
+        return None
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"api-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, seaweedfs: SeaweedServer, prefix: str
+) -> Iterator[CargoholdServer]:
+    started = s3_server(tmp_path_factory.mktemp("s3-streamed"), seaweedfs, prefix)
+    yield started
+    started.stop()
+
+
+def push_whole(http: httpx.Client, repo: str, data: bytes) -> str:
+    digest = digest_of(data)
+    response = http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data)
+    assert response.status_code == 201, response.text
+    return digest
+
+
+def test_monolithic_push_lands_under_its_digest_and_pulls_back(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    data = deterministic_bytes(3 * MIB + 17, b"monolithic")
+    with server.client(timeout=60) as http:
+        digest = push_whole(http, "s3/app", data)
+        assert object_bytes(seaweedfs, prefix, digest) == data
+        head = http.head(f"/v2/s3/app/blobs/{digest}")
+        assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
+        pulled = http.get(f"/v2/s3/app/blobs/{digest}")
+        assert pulled.status_code == 200 and pulled.content == data
+        ranged = http.get(f"/v2/s3/app/blobs/{digest}", headers={"Range": "bytes=1048570-1048589"})
+        assert ranged.status_code == 206
+        assert ranged.content == data[1048570:1048590]
+        assert ranged.headers["content-range"] == f"bytes 1048570-1048589/{len(data)}"
+
+
+def test_chunked_push_past_a_part(server: CargoholdServer) -> None:
+    """PATCHes of 6 MiB, 5 MiB and a few bytes: one 8 MiB chunk and a tail, committed by
+    copies on the store's side."""
+    pieces = [deterministic_bytes(6 * MIB, b"one"), deterministic_bytes(5 * MIB, b"two"), b"end"]
+    data = b"".join(pieces)
+    with server.client(timeout=60) as http:
+        location = start_upload(http, "s3/chunked")
+        offset = 0
+        for piece in pieces:
+            response = patch_chunk(http, location, piece, offset)
+            assert response.status_code == 202, response.text
+            location = response.headers["location"]
+            offset += len(piece)
+        done = http.put(location, params={"digest": digest_of(data)})
+        assert done.status_code == 201, done.text
+        assert http.get(f"/v2/s3/chunked/blobs/{digest_of(data)}").content == data
+
+
+def test_a_blob_whose_object_is_gone_is_a_404_not_a_500(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    with server.client(timeout=60) as http:
+        digest = push_whole(http, "s3/lost", b"lost in the store")
+        seaweedfs.client().delete_object(
+            Bucket=seaweedfs.bucket, Key=KeyLayout(prefix).blob(digest)
+        )
+        response = http.get(f"/v2/s3/lost/blobs/{digest}")
+        assert response.status_code == 404
+        assert response.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+
+
+def test_gc_removes_unreferenced_blobs_from_the_bucket(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    with server.client(timeout=60) as http:
+        digests = [push_whole(http, "s3/garbage", b"garbage %d" % i) for i in range(5)]
+        assert all(object_bytes(seaweedfs, prefix, d) is not None for d in digests)
+        response = http.post("/api/v1/gc", timeout=120)
+        assert response.status_code == 200, response.text
+        report = json.loads(response.text.splitlines()[-1])["report"]
+        assert report["blobs"] >= 5
+        assert all(object_bytes(seaweedfs, prefix, d) is None for d in digests)
+        assert http.head(f"/v2/s3/garbage/blobs/{digests[0]}").status_code == 404
+
+
+def test_redirect_mode_sends_clients_to_the_store(tmp_path: Path, seaweedfs: SeaweedServer) -> None:
+    prefix = f"redirect-{uuid.uuid4().hex[:12]}"
+    redirecting = s3_server(
+        tmp_path,
+        seaweedfs,
+        prefix,
+        CARGOHOLD_S3_REDIRECT="true",
+        CARGOHOLD_S3_REDIRECT_EXPIRY_SECONDS="300",
+    )
+    try:
+        data = deterministic_bytes(2 * MIB + 5, b"redirected")
+        with redirecting.client(timeout=60) as http:
+            digest = push_whole(http, "s3/redirect", data)
+            answer = http.get(f"/v2/s3/redirect/blobs/{digest}")
+            assert answer.status_code == 307
+            location = answer.headers["location"]
+            assert location.startswith(seaweedfs.endpoint) and "X-Amz-Signature=" in location
+            assert http.head(f"/v2/s3/redirect/blobs/{digest}").status_code == 200  # no redirect
+            followed = http.get(f"/v2/s3/redirect/blobs/{digest}", follow_redirects=True)
+            assert followed.status_code == 200 and followed.content == data
+            ranged = http.get(
+                f"/v2/s3/redirect/blobs/{digest}",
+                headers={"Range": "bytes=100-199"},
+                follow_redirects=True,
+            )
+            assert ranged.status_code == 206 and ranged.content == data[100:200]
+            unknown = http.get(f"/v2/s3/redirect/blobs/{digest_of(b'never pushed')}")
+            assert unknown.status_code == 404  # existence comes from the metadata, first
+    finally:
+        redirecting.stop()
+
+
+def test_an_upload_begun_on_one_node_is_finished_on_another(
+    tmp_path: Path, seaweedfs: SeaweedServer, postgres: PostgresServer
+) -> None:
+    prefix = f"nodes-{uuid.uuid4().hex[:12]}"
+    database_url = postgres.create_database(f"cargohold_s3_{uuid.uuid4().hex[:8]}")
+    one = s3_server(tmp_path / "one", seaweedfs, prefix, database_url)
+    (tmp_path / "two").mkdir()
+    two = CargoholdServer(
+        tmp_path / "two" / "data",
+        database_url=database_url,
+        extra_env=one.extra_env,
+        admin_password=one.admin_password,
+    )
+    try:
+        two.start()
+        first, second = deterministic_bytes(9 * MIB, b"node one"), b"finished on node two"
+        data = first + second
+        with one.client(timeout=60) as http_one, two.client(timeout=60) as http_two:
+            location = start_upload(http_one, "s3/nodes")
+            response = patch_chunk(http_one, location, first, 0)
+            assert response.status_code == 202, response.text
+            path = response.headers["location"]
+            status = http_two.get(path)
+            assert status.status_code == 204 and status.headers["range"] == f"0-{len(first) - 1}"
+            response = patch_chunk(http_two, path, second, len(first))
+            assert response.status_code == 202, response.text
+            done = http_two.put(response.headers["location"], params={"digest": digest_of(data)})
+            assert done.status_code == 201, done.text
+            assert http_one.get(f"/v2/s3/nodes/blobs/{digest_of(data)}").content == data
+        assert object_bytes(seaweedfs, prefix, digest_of(data)) == data
+    finally:
+        two.stop()
+        one.stop()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CARGOHOLD_S3_SECRET_ACCESS_KEY": "not-the-secret"}, "access denied"),
+        ({"CARGOHOLD_S3_BUCKET": "no-such-bucket-here"}, "no such bucket"),
+        ({"CARGOHOLD_S3_ENDPOINT_URL": "http://127.0.0.1:9"}, "Could not connect"),
+        ({"CARGOHOLD_S3_BUCKET": ""}, "storage_driver s3 needs s3_bucket"),
+    ],
+)
+def test_serve_refuses_to_start_on_a_store_it_cannot_use(
+    tmp_path: Path, seaweedfs: SeaweedServer, env: dict[str, str], message: str
+) -> None:
+    environment = {**os.environ, **seaweedfs.settings_env("refused"), **env}
+    environment.pop("CARGOHOLD_ADMIN_PASSWORD", None)
+    finished = subprocess.run(
+        [CARGOHOLD, "serve", "--addr", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 1
+    lines = finished.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert seaweedfs.secret_key not in finished.stderr and "not-the-secret" not in finished.stderr

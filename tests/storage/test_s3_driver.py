@@ -1,0 +1,175 @@
+"""The S3 driver against a real S3 server (SeaweedFS): the shared driver suite, plus what
+only an object store has: signatures really checked, start-up checks, leases across nodes,
+presigned redirects, batched deletes."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from cargohold.storage.base import RedirectURLs, WriterBusy
+from cargohold.storage.s3 import S3BlobStore, S3Options, S3Unavailable
+from cargohold.storage.s3 import lease as lease_module
+from tests.storage.driver_suite import DriverSuite, digest_of
+from tests.support.seaweedfs import SeaweedServer
+
+
+def options(seaweedfs: SeaweedServer, prefix: str, **changes: object) -> S3Options:
+    values: dict[str, object] = {
+        "bucket": seaweedfs.bucket,
+        "endpoint_url": seaweedfs.endpoint,
+        "region": seaweedfs.region,
+        "access_key_id": seaweedfs.access_key,
+        "secret_access_key": seaweedfs.secret_key,
+        "prefix": prefix,
+        "path_style": True,
+    }
+    values.update(changes)
+    return S3Options(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix of its own per test: every test starts with an empty store."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+class TestS3Driver(DriverSuite):
+    @pytest.fixture
+    def driver(self, seaweedfs: SeaweedServer, prefix: str) -> S3BlobStore:
+        return S3BlobStore(options(seaweedfs, prefix))
+
+    @pytest.fixture
+    def other_node(self, seaweedfs: SeaweedServer, prefix: str) -> S3BlobStore:
+        return S3BlobStore(options(seaweedfs, prefix))
+
+
+def test_a_wrong_secret_is_refused(seaweedfs: SeaweedServer) -> None:
+    """The store really checks request signatures, so the tests exercise signing."""
+    with pytest.raises(ClientError) as refused:
+        seaweedfs.client(secret_key="not-the-secret").list_objects_v2(Bucket=seaweedfs.bucket)
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"secret_access_key": "not-the-secret"}, "access denied"),
+        ({"bucket": "no-such-bucket-here"}, "no such bucket"),
+        ({"endpoint_url": "http://127.0.0.1:9"}, "Could not connect"),
+    ],
+)
+def test_start_up_check_names_the_problem(
+    seaweedfs: SeaweedServer, prefix: str, changes: dict[str, object], reason: str
+) -> None:
+    S3BlobStore(options(seaweedfs, prefix)).check()  # the right settings pass
+    store = S3BlobStore(options(seaweedfs, prefix, **changes))
+    with pytest.raises(S3Unavailable) as failed:
+        store.check()
+    message = str(failed.value)
+    assert reason in message and "\n" not in message
+    assert "not-the-secret" not in message and seaweedfs.secret_key not in message
+
+
+def test_objects_live_under_their_digest(seaweedfs: SeaweedServer, prefix: str) -> None:
+    store = S3BlobStore(options(seaweedfs, f"/{prefix}/"))
+    data = b"layout"
+    digest = digest_of(data)
+    store.put(digest, data)
+    hexpart = digest.split(":", 1)[1]
+    key = f"{prefix}/blobs/sha256/{hexpart[:2]}/{hexpart}"
+    assert seaweedfs.client().get_object(Bucket=seaweedfs.bucket, Key=key)["Body"].read() == data
+    # Other objects under the prefix are not blobs.
+    seaweedfs.client().put_object(Bucket=seaweedfs.bucket, Key=f"{prefix}/blobs/README", Body=b"")
+    assert list(store.list()) == [digest]
+
+
+def test_a_stale_lease_is_taken_over(
+    seaweedfs: SeaweedServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node that died holding a staged name (its lease never released) blocks the name
+    only until the lease lapses; the bytes it flushed are kept."""
+    crashed = S3BlobStore(options(seaweedfs, prefix)).writer("orphaned")
+    crashed.write(b"flushed before the crash")
+    crashed.flush()  # ... and the process dies: no close, the lease stays
+    survivor = S3BlobStore(options(seaweedfs, prefix))
+    with pytest.raises(WriterBusy):
+        survivor.writer("orphaned", append=True)
+    monkeypatch.setattr(lease_module, "LEASE_SECONDS", -1.0)  # as if it had lapsed
+    taken = survivor.writer("orphaned", append=True)
+    assert b"".join(taken.read()) == b"flushed before the crash"
+    # The dead holder, had it only stalled, finds out at its next renewal and stops.
+    monkeypatch.setattr(lease_module, "RENEW_AFTER", 0.0)
+    with pytest.raises(WriterBusy):
+        crashed.write(b"too late")
+    crashed.close()  # touches nothing
+    assert b"".join(taken.read()) == b"flushed before the crash"
+    taken.cancel()
+    assert list(survivor.staged()) == []
+
+
+def test_redirect_urls_serve_the_object_and_ranges(seaweedfs: SeaweedServer, prefix: str) -> None:
+    data = bytes(range(256)) * 100
+    digest = digest_of(data)
+    plain = S3BlobStore(options(seaweedfs, prefix))
+    assert isinstance(plain, RedirectURLs)
+    assert plain.redirect_url(digest) is None  # redirects are off by default
+    store = S3BlobStore(options(seaweedfs, prefix, redirect=True, redirect_expiry_seconds=60))
+    store.put(digest, data)
+    url = store.redirect_url(digest)
+    assert url is not None and "X-Amz-Signature=" in url and "X-Amz-Expires=60" in url
+    assert seaweedfs.secret_key not in url
+    assert httpx.get(url).content == data
+    ranged = httpx.get(url, headers={"Range": "bytes=100-199"})
+    assert ranged.status_code == 206 and ranged.content == data[100:200]
+    tampered = url.replace(digest.split(":", 1)[1][:8], "00000000")
+    assert httpx.get(tampered).status_code == 403
+
+
+def test_delete_many_in_batches_of_a_thousand(seaweedfs: SeaweedServer, prefix: str) -> None:
+    store = S3BlobStore(options(seaweedfs, prefix))
+    digests = [digest_of(b"%d" % i) for i in range(1003)]
+    keys = [store.layout.blob(d) for d in digests]
+    client = seaweedfs.client()
+    for key in keys[:5] + keys[-5:]:
+        client.put_object(Bucket=seaweedfs.bucket, Key=key, Body=b"x")
+    requests: list[int] = []
+
+    def count(params: dict[str, object], **_: object) -> None:
+        requests.append(len(params["Delete"]["Objects"]))  # type: ignore[index]
+
+    store.client.meta.events.register("provide-client-params.s3.DeleteObjects", count)
+    assert store.delete_many(digests) == []
+    assert requests == [1000, 3]
+    assert list(store.list()) == []
+
+
+def test_pieces_of_a_delete_that_fail_are_reported(
+    seaweedfs: SeaweedServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DeleteObjects answers 200 with errors per key; those are asked again, and what still
+    fails is returned (GC then keeps those rows for its next run)."""
+    store = S3BlobStore(options(seaweedfs, prefix))
+    stuck, fine = digest_of(b"stuck"), digest_of(b"fine")
+    for digest in (stuck, fine):
+        store.put(digest, b"x")
+    real = store.client.delete_objects
+    asked: list[list[str]] = []
+
+    def flaky(**request: object) -> dict[str, object]:
+        keys = [o["Key"] for o in request["Delete"]["Objects"]]  # type: ignore[index]
+        asked.append(keys)
+        kept = [k for k in keys if k == store.layout.blob(stuck)]
+        request["Delete"] = {"Objects": [{"Key": k} for k in keys if k not in kept]}  # type: ignore[index]
+        answer = real(**request) if request["Delete"]["Objects"] else {}  # type: ignore[index]
+        errors = [{"Key": k, "Code": "InternalError", "Message": "try again"} for k in kept]
+        return {**answer, "Errors": errors}
+
+    monkeypatch.setattr("cargohold.storage.s3.driver.wait_exponential", lambda **_: lambda _: 0)
+    monkeypatch.setattr(store.client, "delete_objects", flaky)
+    assert store.delete_many([stuck, fine]) == [stuck]
+    assert len(asked) == 4 and asked[1:] == [[store.layout.blob(stuck)]] * 3
+    assert store.stat(fine) is None and store.stat(stuck) == 1
