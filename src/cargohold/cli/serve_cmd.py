@@ -21,6 +21,8 @@ def serve(
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes [2].")] = None,
 ) -> None:
     """Run the registry server (flags win over CARGOHOLD_* variables, which win over the file)."""
+    from sqlalchemy.exc import OperationalError
+
     from cargohold.server import run_server
 
     try:
@@ -33,6 +35,8 @@ def serve(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot start: {exc}") from None
+    except OperationalError as exc:
+        raise fail(_unreachable(exc)) from None
 
 
 def worker(
@@ -43,6 +47,8 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs (scans, gc, lifecycle) without serving HTTP."""
+    from sqlalchemy.exc import OperationalError
+
     from cargohold.server import run_worker
 
     try:
@@ -52,3 +58,12 @@ def worker(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot start: {exc}") from None
+    except OperationalError as exc:
+        raise fail(_unreachable(exc)) from None
+
+
+def _unreachable(exc: Exception) -> str:
+    """One line for a metadata database that cannot be reached or opened at start (the
+    driver's own first line says why: refused, unknown host, wrong password, ...)."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"cannot start: the metadata database cannot be used: {reason[0] if reason else exc}"
