@@ -38,6 +38,10 @@ CA_BUNDLE = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.c
 MAX_IMAGE_BYTES = 300 * 1024 * 1024
 BUILD_TOOLS = ("gcc", "cc", "c++", "make", "ld", "pip", "pip3", "git")
 UID = "10001"
+# docs/deployment.md#backups: the one-node backup, in the container's working directory.
+SQLITE_BACKUP = (
+    "import sqlite3; sqlite3.connect('cargohold.db').backup(sqlite3.connect('backup.db'))"
+)
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,19 @@ def test_the_image_serves_a_registry_that_keeps_its_data_in_the_volume(
         assert "cargohold.db" in data
         mounts = json.loads(dockerd.docker("inspect", "--format", "{{json .Mounts}}", name))
         assert [m["Destination"] for m in mounts] == ["/var/lib/cargohold"]
+
+        # The online backup docs/deployment.md gives for one node, run as written there.
+        assert SQLITE_BACKUP in (REPOSITORY_ROOT / "docs" / "deployment.md").read_text()
+        dockerd.docker("exec", name, "python3", "-c", SQLITE_BACKUP)
+        admins = dockerd.docker(
+            "exec",
+            name,
+            "python3",
+            "-c",
+            "import sqlite3; print(sqlite3.connect('backup.db')"
+            '.execute("SELECT name FROM users").fetchall())',
+        )
+        assert admins.strip() == "[('admin',)]"
 
         # The health check says what /healthz says.
         healthz = httpx.get(f"{url}/healthz", timeout=10).status_code
