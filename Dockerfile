@@ -2,8 +2,9 @@
 #
 # Two stages on one Debian base. The build stage makes a virtualenv in /opt/cargohold with
 # cargohold and its dependencies (all of them ship as wheels: no compiler is needed, none is
-# installed); the final stage gets Debian's python3, that virtualenv and nothing else: no pip,
-# no setuptools, no compiler, no apt lists. It runs as the unprivileged user 10001.
+# installed; binutils only strips debug sections); the final stage gets Debian's python3, that
+# virtualenv and nothing else: no pip, no setuptools, no compiler, no apt lists. It runs as the
+# unprivileged user 10001.
 #
 # BASE pins the base image by digest. It is debian:bookworm-slim (Debian 12, the python3 3.11
 # both stages use); bump the digest (and only with the tag it was read from) when Debian
@@ -18,7 +19,7 @@ ARG BASE=docker.io/library/debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5a
 FROM ${BASE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 python3-venv \
+ && apt-get install -y --no-install-recommends python3 python3-venv binutils \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/cargohold
 ARG PIP_INDEX_URL
@@ -40,6 +41,9 @@ RUN --mount=type=secret,id=ca-bundle \
  && /opt/cargohold/bin/pip install --no-deps /src \
  && /opt/cargohold/bin/pip uninstall -y pip setuptools \
  && /opt/cargohold/bin/cargohold --version
+# Several wheels ship their extension modules with debug sections (uvloop, zstandard: tens of
+# MB); the bundled libraries in *.libs/ are left as auditwheel made them.
+RUN find /opt/cargohold -name '*.so' -not -path '*.libs/*' -exec strip --strip-debug {} +
 
 FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive
