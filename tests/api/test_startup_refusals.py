@@ -11,8 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from cargohold.meta.db import make_engine, migrate
 from tests.support.oci import push_blob
+from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group
 from tests.support.server import CARGOHOLD, CargoholdServer
 
@@ -135,3 +138,45 @@ def test_auth_off_serves_everyone_on_loopback(tmp_path: Path) -> None:
             assert anonymous.get("/v2/_catalog").json()["repositories"] == ["local/try"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_an_unreachable_postgresql_stops_the_start_with_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    """A node started while its database is down (a container restarted before PostgreSQL
+    came up) says so in one line and exits non-zero, for its supervisor to start it again."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there once the socket is closed
+    env = {**os.environ, "CARGOHOLD_DATABASE_URL": f"postgresql://cargohold@127.0.0.1:{port}/x"}
+    argv = [CARGOHOLD, command, "--data-dir", str(tmp_path / "data")]
+    if command == "serve":
+        argv += ["--addr", f"127.0.0.1:{free_port()}"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: cannot start: the metadata database cannot be used: ")
+    assert f"port {port} failed: Connection refused" in done.stderr
+
+
+def test_a_schema_migrated_by_a_newer_release_stops_an_older_one_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """Going back a release after its migrations ran: the old release cannot know the newer
+    schema; it says so and what to do, and changes nothing."""
+    data = tmp_path / "data"
+    engine = make_engine(f"sqlite:///{data.resolve() / 'cargohold.db'}")
+    data.mkdir()
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+    finally:
+        engine.dispose()
+    status, stderr = _serve(f"127.0.0.1:{free_port()}", data)
+    assert status == 1
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot start: the metadata schema is not one this cargohold")
+    assert "'9999_from_the_future'" in last and "restore the backup" in last

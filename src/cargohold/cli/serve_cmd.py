@@ -21,6 +21,9 @@ def serve(
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes [2].")] = None,
 ) -> None:
     """Run the registry server (flags win over CARGOHOLD_* variables, which win over the file)."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import OperationalError
+
     from cargohold.server import run_server
 
     try:
@@ -33,6 +36,10 @@ def serve(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot start: {exc}") from None
+    except OperationalError as exc:
+        raise fail(_unreachable(exc)) from None
+    except CommandError as exc:
+        raise fail(_schema_unknown(exc)) from None
 
 
 def worker(
@@ -43,6 +50,9 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs (scans, gc, lifecycle) without serving HTTP."""
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import OperationalError
+
     from cargohold.server import run_worker
 
     try:
@@ -52,3 +62,24 @@ def worker(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot start: {exc}") from None
+    except OperationalError as exc:
+        raise fail(_unreachable(exc)) from None
+    except CommandError as exc:
+        raise fail(_schema_unknown(exc)) from None
+
+
+def _unreachable(exc: Exception) -> str:
+    """One line for a metadata database that cannot be reached or opened at start (the
+    driver's own first line says why: refused, unknown host, wrong password, ...)."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"cannot start: the metadata database cannot be used: {reason[0] if reason else exc}"
+
+
+def _schema_unknown(exc: Exception) -> str:
+    """One line for a schema this release cannot migrate: one that a newer release migrated
+    (Alembic cannot find its revision here)."""
+    return (
+        f"cannot start: the metadata schema is not one this cargohold knows ({exc}); it was"
+        " migrated by a newer release: run that release, or restore the backup taken before"
+        " the upgrade"
+    )
