@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -23,6 +23,7 @@ from cargohold.meta.listings import Listings, ManifestFacts
 from cargohold.meta.repositories import RepositoryRecords
 from cargohold.policy.holds import holding
 from cargohold.services.caller import Caller
+from cargohold.services.events import EventSink, GcFinished, notify
 from cargohold.services.holds import HoldService
 from cargohold.services.manifest_graph import ManifestGraph
 from cargohold.services.uploads import UploadService
@@ -86,6 +87,8 @@ class GarbageCollector:
         uploads: UploadService,
         grace_seconds: float,
         holds: HoldService,
+        *,
+        events: Sequence[EventSink] = (),
     ) -> None:
         # The blob rows (what is garbage) and the driver (the bytes); the repositories, their
         # manifests and the untagged delete for a run with `untagged`.
@@ -99,6 +102,8 @@ class GarbageCollector:
         self._single_writer = blob_rows.db.dialect == "sqlite"
         self.uploads = uploads
         self.grace_seconds = grace_seconds
+        # Told of every finished pass (services/events.py); none by default.
+        self.events = tuple(events)
         self._running = threading.Lock()
         self._deleters = ThreadPoolExecutor(max_workers=PARALLEL_DELETES, thread_name_prefix="gc")
 
@@ -246,6 +251,16 @@ class GarbageCollector:
                     progress(report.blobs, report.bytes)
             self._waiting(report, cutoff)
             report.seconds = round(time.monotonic() - started, 3)
+            notify(
+                self.events,
+                GcFinished(
+                    dry_run,
+                    report.blobs,
+                    report.bytes,
+                    report.untagged_manifests,
+                    time.monotonic() - started,
+                ),
+            )
             return report
         finally:
             self._running.release()
