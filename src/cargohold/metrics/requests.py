@@ -45,8 +45,14 @@ from cargohold.metrics.families import (
 log = logging.getLogger("cargohold.metrics")
 
 PUBLISH_SECONDS = 1.0
-# How often the names of the projects that exist are read again (labels of refused requests).
+# How often the names of the projects that exist are read again (labels of refused requests),
+# and sooner when a refused request named a project not known here (at most once a
+# publication).
 PROJECTS_REFRESH_SECONDS = 60.0
+# Distinct (project, method, status) of refused requests naming a project not known when they
+# came; past it they count under OTHER at once (a client naming random projects must not grow
+# memory).
+MAX_PENDING_PROJECTS = 1000
 _BOUNDS = DURATION_BUCKETS
 # An entry: count, seconds, bytes received, bytes sent, then one count per bucket (+Inf last).
 _COUNT, _SECONDS, _RECEIVED, _SENT, _BUCKETS = 0, 1, 2, 3, 4
@@ -116,9 +122,17 @@ class RequestStats:
         self._project_names = project_names
         # (endpoint, method, status) -> entry (see _EMPTY); written by the event loop only.
         self._entries: dict[tuple[object, str, int], list[Any]] = {}
-        # (project, method, status) -> count, for manifest GETs and PUTs.
+        # (project, method, status) -> count, for manifest GETs and PUTs whose project is
+        # known to exist (a success's always is).
         self._manifests: dict[tuple[str, str, int], int] = {}
-        self._known_projects: frozenset[str] = frozenset()
+        # The same for refused ones whose project was not known when they came: the publisher
+        # decides once per name whether it exists (its label) or not (OTHER), so that no
+        # count ever moves from one label to another.
+        self._pending: dict[tuple[str, str, int], int] = {}
+        self._label_of: dict[str, str] = {}
+        # Written by the event loop (a success's project) and the publisher (the store's):
+        # set.add and set.update are atomic.
+        self._known_projects: set[str] = set()
         self._projects_read_at = -PROJECTS_REFRESH_SECONDS
         self.in_flight = 0
         self._lock = threading.Lock()
@@ -156,11 +170,17 @@ class RequestStats:
         entry[_BUCKETS + bisect_left(_BOUNDS, seconds)] += 1
         if endpoint is self._manifest_endpoint and (method == "GET" or method == "PUT"):
             project = scope["path_params"]["name"].partition("/")[0]
-            # A refused request may name anything: only a project that exists is a label.
-            if status >= 400 and project not in self._known_projects:
-                project = OTHER
+            counts = self._manifests
             counted = (project, method, status)
-            self._manifests[counted] = self._manifests.get(counted, 0) + 1
+            if status < 400:
+                self._known_projects.add(project)
+            elif project not in self._known_projects:
+                # A refused request may name anything: only a project that exists is a label.
+                if counted in self._pending or len(self._pending) < MAX_PENDING_PROJECTS:
+                    counts = self._pending
+                else:
+                    counted = (OTHER, method, status)
+            counts[counted] = counts.get(counted, 0) + 1
 
     # -- publishing (the publisher thread, or a scrape on the pool) ---------------------------
 
@@ -171,12 +191,23 @@ class RequestStats:
 
     def _publish(self, now: float | None) -> None:
         now = time.monotonic() if now is None else now
-        if now - self._projects_read_at >= PROJECTS_REFRESH_SECONDS:
+        pending = self._pending.copy()
+        unresolved = any(project not in self._label_of for project, _, _ in pending)
+        if unresolved or now - self._projects_read_at >= PROJECTS_REFRESH_SECONDS:
             self._projects_read_at = now
             try:
-                self._known_projects = frozenset(self._project_names())
+                self._known_projects.update(self._project_names())
             except Exception:
                 log.exception("reading the project names for metric labels failed; will retry")
+        known = self._known_projects
+        label_of = self._label_of
+        manifests = self._manifests.copy()
+        for (project, method, status), count in pending.items():
+            label = label_of.get(project)
+            if label is None:
+                label = label_of[project] = project if project in known else OTHER
+            counted = (label, method, status)
+            manifests[counted] = manifests.get(counted, 0) + count
         entries = [(key, list(entry)) for key, entry in self._entries.copy().items()]
         by_route: dict[tuple[str, str], list[Any]] = {}
         for (endpoint, method, status), entry in entries:
@@ -196,7 +227,7 @@ class RequestStats:
                 # Each bucket holds only its own observations: the collector accumulates them.
                 self._buckets.set((route, method, le), count, self._bucket_names)
         results: dict[tuple[str, str, str], int] = {}
-        for (project, method, status), count in self._manifests.copy().items():
+        for (project, method, status), count in manifests.items():
             counted = (method, project, result_of(status))
             results[counted] = results.get(counted, 0) + count
         for (method, project, result), count in results.items():
