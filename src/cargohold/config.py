@@ -23,6 +23,8 @@ SETTINGS_ENV = "CARGOHOLD_SETTINGS_JSON"
 STORAGE_DRIVERS = ("filesystem", "s3")
 # The longest a SigV4 presigned URL may be valid (seven days).
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+# Who may read /metrics (api/route_access.py's METRICS need; decision 028).
+METRICS_ACCESS = ("admin", "anonymous")
 # Ten years: a refresh token is a standing credential, and "never" is not one of its choices.
 MAX_REFRESH_TOKEN_EXPIRY_DAYS = 3650
 
@@ -157,6 +159,13 @@ class Settings:
     pull_limit_robot: int = 0
     pull_limit_robot_window_seconds: int = 21600
     pull_limit_store: str = ""
+    # Monitoring (docs/monitoring.md): Prometheus metrics at /metrics, and who may read them:
+    # "admin" (system admins' credentials) or "anonymous" (anyone who reaches the port).
+    metrics: bool = True
+    metrics_access: str = "admin"
+    # How long /readyz waits for each of its checks (metadata, blobs, jobs) before it calls
+    # that one failed.
+    readiness_timeout_seconds: float = 1.0
 
     @property
     def sla_days(self) -> dict[str, int]:
@@ -283,6 +292,15 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(f"trusted_proxies: {exc}") from None
     _validate_auth(settings)
     _validate_pull_limits(settings)
+    if settings.metrics_access not in METRICS_ACCESS:
+        raise ConfigError(
+            f"metrics_access must be {' or '.join(METRICS_ACCESS)}, got {settings.metrics_access!r}"
+        )
+    probe = settings.readiness_timeout_seconds
+    if not (0 < probe <= 60 and math.isfinite(probe)):
+        raise ConfigError(
+            "readiness_timeout_seconds must be a number of seconds above 0, at most 60"
+        )
     if settings.audit_retention_days < 0:
         raise ConfigError("audit_retention_days must be 0 (keep every entry) or more")
     for name in ("lifecycle_schedule", "gc_schedule", "vulndb_schedule", "audit_purge_schedule"):

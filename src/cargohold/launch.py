@@ -15,6 +15,7 @@ from granian.constants import HTTPModes, Interfaces, SSLProtocols
 
 from cargohold.config import SETTINGS_ENV, Settings
 from cargohold.logs import configure_logging, granian_log_config
+from cargohold.metrics.multiproc import create_server_dir, remove_server_dir
 
 log = logging.getLogger("cargohold.server")
 
@@ -43,6 +44,18 @@ def main() -> None:
     log.info(
         "cargohold listening on %s://%s (data in %s)", scheme, settings.addr, settings.data_dir
     )
+    # The workers inherit the directory of this server's metrics (metrics/multiproc.py).
+    metrics_dir = create_server_dir() if settings.metrics else None
+    if metrics_dir is not None:
+        log.info("metrics of this server's processes in %s", metrics_dir)
+    try:
+        _serve(settings, limits)
+    finally:
+        if metrics_dir is not None:
+            remove_server_dir(metrics_dir)
+
+
+def _serve(settings: Settings, limits: ConnectionLimits) -> None:
     Granian(
         "cargohold.api.app:app_from_env",
         address=settings.host,

@@ -2,7 +2,8 @@
 
 `cargohold serve` migrates the schema in the CLI process (and, on the first start, creates
 the system admin: first_start.py), then replaces itself (`exec`) with
-`python -m cargohold.launch`, a small launcher that imports only granian and the settings.
+`python -m cargohold.launch`, a small launcher that imports only granian, the settings and
+the standard library (it makes the server's metrics directory: metrics/multiproc.py).
 The supervisor process that stays resident, and the workers it forks, so never carry the
 CLI's, Alembic's or the migration's memory.
 """

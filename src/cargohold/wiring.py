@@ -38,6 +38,7 @@ from cargohold.policy.pull_limits import PullLimits, RateLimit
 from cargohold.services.access import AccessControl
 from cargohold.services.audit import AuditTrail
 from cargohold.services.blob_links import BlobLinkService
+from cargohold.services.events import EventSink
 from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
@@ -50,6 +51,7 @@ from cargohold.services.pull_counters import DatabasePullCounters, PullCounters
 from cargohold.services.pull_limits import PullRateLimiter
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
+from cargohold.services.readiness import StoreChecks
 from cargohold.services.registry import RegistryService
 from cargohold.services.robots import RobotService
 from cargohold.services.secrets_hashing import Passwords
@@ -96,6 +98,8 @@ class Services:
     pull_limits: PullRateLimiter
     # The audit log: what no stored change records (pulls, logins, denials), reads, retention.
     audit: AuditTrail
+    # One round trip to each store, for /readyz.
+    health: StoreChecks
 
     def enabled_extensions(self) -> list[Extension]:
         return [ext for ext in self.extensions.values() if ext.enabled]
@@ -282,9 +286,21 @@ def _load_extensions(settings: Settings, core: CoreServices) -> dict[str, Extens
     return {ext.name: ext for ext in extensions}
 
 
-def build_services(settings: Settings, lean: bool = False) -> Services:
+def event_sinks(settings: Settings, observed: bool) -> list[EventSink]:
+    """Who hears the services' events (services/events.py): the metrics of a server process
+    when `metrics` is on (imported only then), else nobody."""
+    if not (observed and settings.metrics):
+        return []
+    from cargohold.metrics.events import MetricsSink
+
+    return [MetricsSink()]
+
+
+def build_services(settings: Settings, lean: bool = False, observed: bool = False) -> Services:
     """Every service of a process. `lean`: a server or worker process, whose stores are fixed
-    for its lifetime (see jobs.queue.open_huey)."""
+    for its lifetime (see jobs.queue.open_huey). `observed`: a server process, whose
+    services' events its /metrics counts (event_sinks)."""
+    events = event_sinks(settings, observed)
     engine = make_engine(settings.metadata_url)
     meta = MetadataStore(engine, settings.gc_grace_seconds)
     blobs = blob_store_from_settings(settings)
@@ -305,21 +321,27 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         uploads,
         settings.gc_grace_seconds,
         holds,
+        events=events,
     )
     lifecycle = LifecycleService(
-        meta.lifecycle_policies, meta.repositories, meta.listings, meta.deletions, holds
+        meta.lifecycle_policies,
+        meta.repositories,
+        meta.listings,
+        meta.deletions,
+        holds,
+        events=events,
     )
     queue = JobQueue(
         open_huey(settings.job_store, settings.metadata_url, settings.data_dir, lean=lean)
     )
-    jobs = JobService(meta, queue, gc, lifecycle, audit)
+    jobs = JobService(meta, queue, gc, lifecycle, audit, events=events)
     jobs.add_schedules(
         settings.gc_schedule,
         settings.gc_schedule_untagged,
         settings.lifecycle_schedule,
         settings.audit_purge_schedule,
     )
-    extensions = _load_extensions(settings, CoreServices(engine, meta, blobs, jobs))
+    extensions = _load_extensions(settings, CoreServices(engine, meta, blobs, jobs, events))
     enabled = [ext for ext in extensions.values() if ext.enabled]
     for ext in enabled:
         for kind in ext.job_kinds:
@@ -358,4 +380,5 @@ def build_services(settings: Settings, lean: bool = False) -> Services:
         access=build_access_control(settings, meta.db, audit),
         pull_limits=build_pull_limits(settings, meta.db, registry, time.time),
         audit=audit,
+        health=StoreChecks(meta, blobs, queue),
     )

@@ -140,6 +140,9 @@ EXPECTED: Mapping[str, Mapping[str, Expect]] = {
         "DELETE": PUSH,
     },
     # -- the token endpoint -----------------------------------------------------------------
+    "/healthz": {"GET": ANYONE},
+    "/readyz": {"GET": ANYONE},
+    "/metrics": {"GET": SYSTEM},  # metrics_access = "admin", the default
     "/auth/token": {"GET": TOKEN_ENDPOINT, "POST": TOKEN_ENDPOINT},
     "/auth/revoke": {"POST": TOKEN_ENDPOINT},
     # -- the admin API ----------------------------------------------------------------------

@@ -229,3 +229,23 @@ def test_audit_retention_defaults_to_a_year_and_0_keeps_everything() -> None:
     assert load_settings(env={}).audit_retention_days == 365
     assert load_settings(env={"CARGOHOLD_AUDIT_RETENTION_DAYS": "0"}).audit_retention_days == 0
     assert load_settings(env={}).audit_purge_schedule == "15 4 * * *"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("METRICS_ACCESS", "everyone", "metrics_access must be admin or anonymous"),
+        ("READINESS_TIMEOUT_SECONDS", "0", "readiness_timeout_seconds must be"),
+        ("READINESS_TIMEOUT_SECONDS", "nan", "readiness_timeout_seconds must be"),
+        ("METRICS", "maybe", "setting 'metrics' expects bool"),
+    ],
+)
+def test_monitoring_settings_are_checked(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env={f"CARGOHOLD_{name}": value})
+
+
+def test_metrics_are_on_and_for_admins_by_default() -> None:
+    settings = load_settings(env={})
+    assert settings.metrics and settings.metrics_access == "admin"
+    assert settings.readiness_timeout_seconds == 1.0

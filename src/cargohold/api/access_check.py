@@ -45,6 +45,8 @@ from cargohold.api.route_access import (
     CATALOG,
     IN_HANDLER,
     LISTING,
+    METRICS,
+    METRICS_ACTION,
     OWN_CREDENTIALS,
     PROJECT,
     REPOSITORY,
@@ -118,6 +120,8 @@ BEARER_GRANTS_KEPT = 1024
 class AccessCheck:
     def __init__(self, settings: Settings, access: AccessControl) -> None:
         self.enabled = settings.auth == "on"
+        # /metrics without credentials (metrics_access = "anonymous"), or system admins only.
+        self.metrics_open = settings.metrics_access == "anonymous"
         self.realm = settings.auth_token_realm
         self.service = settings.auth_token_service
         self.robot_prefix = settings.auth_robot_prefix
@@ -241,6 +245,10 @@ class AccessCheck:
         """Raise the refusal when the grant does not meet the need."""
         if grant.unrestricted or need.kind in (ANYONE, LISTING, OWN_CREDENTIALS):
             return
+        if need.kind == METRICS:
+            if self.metrics_open:
+                return
+            need = Need(SYSTEM, METRICS_ACTION)
         if need.kind in (SIGNED_IN, IN_HANDLER):
             if not grant.signed_in:
                 raise self._unauthorized(request, need)

@@ -1,8 +1,11 @@
-"""Structured access log and request ids, as a plain ASGI middleware.
+"""Structured access log, request ids and request metrics, as a plain ASGI middleware.
 
 A request only queues its line's fields; `accesslog_writer` formats and writes them in
 batches on a thread of its own (see there), and writes what is left on the lifespan's
-shutdown, before the worker exits.
+shutdown, before the worker exits. With metrics on, the same end of the request is counted
+in this process's RequestStats (metrics/requests.py: a few additions in plain dicts; a thread
+publishes them), and request bodies' bytes are counted as they are received: one place
+measures each request once, for the log and the metrics alike.
 """
 
 from __future__ import annotations
@@ -10,14 +13,21 @@ from __future__ import annotations
 import logging
 import random
 import time
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cargohold.accesslog_writer import AccessLogWriter, access_writer
 
+if TYPE_CHECKING:
+    from cargohold.metrics.requests import RequestStats
+
 log = logging.getLogger("cargohold.access")
 _API_VERSION = ((b"docker-distribution-api-version", b"registry/2.0"),)
 _NO_CLIENT = ("", 0)
+# The methods whose request bodies are counted (the registry's GETs, HEADs and DELETEs have
+# none).
+_BODY_METHODS = frozenset({"PUT", "POST", "PATCH"})
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int:
@@ -35,11 +45,17 @@ def new_request_id() -> str:
 
 class AccessLogMiddleware:
     def __init__(
-        self, app: ASGIApp, enabled: bool = True, writer: AccessLogWriter | None = None
+        self,
+        app: ASGIApp,
+        enabled: bool = True,
+        writer: AccessLogWriter | None = None,
+        stats: RequestStats | None = None,
     ) -> None:
         self.app = app
         self.enabled = enabled
         self._writer = writer
+        # This process's request metrics (None: metrics off).
+        self.stats = stats
 
     @property
     def writer(self) -> AccessLogWriter:
@@ -82,9 +98,26 @@ class AccessLogMiddleware:
                 sent += _content_length(response_headers)
             await send(message)
 
+        stats = self.stats
+        received = 0
+        if stats is not None:
+            stats.in_flight += 1
+            if scope["method"] in _BODY_METHODS:
+                inner_receive = receive
+
+                async def counting_receive() -> Message:
+                    nonlocal received
+                    message = await inner_receive()
+                    received += len(message.get("body", b""))
+                    return message
+
+                receive = counting_receive
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            if stats is not None:
+                stats.in_flight -= 1
+                stats.observe(scope, status, time.perf_counter() - started, received, sent)
             if self.enabled and log.isEnabledFor(logging.INFO):
                 # Raw values only (an AccessEntry's fields, as a plain tuple): the writer's
                 # thread does the arithmetic and the formatting.

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from cargohold.api import accounts, admin, audit_log
+from cargohold.api import accounts, admin, audit_log, health
 from cargohold.api.access_check import AccessCheck, guard_routes
 from cargohold.api.access_errors import access_error_handler
 from cargohold.api.accesslog import AccessLogMiddleware
@@ -34,6 +34,7 @@ from cargohold.api.errors import (
     unexpected_error_handler,
 )
 from cargohold.api.forwarded import ForwardedFor
+from cargohold.api.readiness import Readiness
 from cargohold.api.v2.base import version_check
 from cargohold.api.v2.blobs import blob
 from cargohold.api.v2.catalog import catalog
@@ -45,6 +46,7 @@ from cargohold.config import SETTINGS_ENV, Settings
 from cargohold.errors import RegistryError
 from cargohold.jobs.queue import NodeLeader
 from cargohold.logs import configure_logging
+from cargohold.metrics.multiproc import ensure_server_dir, forget_this_process
 from cargohold.services.access_errors import AccessError
 from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS
 from cargohold.wiring import Services, build_services
@@ -57,7 +59,7 @@ log = logging.getLogger("cargohold.api")
 # blob digest named "uploads"), the methods differ.
 ROUTES = [
     Route(
-        "/v2/{name:path}/manifests/{reference}",
+        "/v2/{name:path}/manifests/{reference}",  # MANIFESTS_ROUTE
         manifest,
         methods=["GET", "HEAD", "PUT", "DELETE"],
     ),
@@ -127,7 +129,12 @@ ROUTES = [
     Route("/api/v1/robots/{name}/refresh", accounts.refresh_robot, methods=["POST"]),
     Route("/api/v1/robots/{name}/revoke", accounts.revoke_robot, methods=["POST"]),
     *AUTH_ROUTES,
+    # Probes and metrics (api/health.py).
+    Route("/healthz", health.healthz, methods=["GET"]),
+    Route("/readyz", health.readyz, methods=["GET"]),
+    Route("/metrics", health.metrics, methods=["GET"]),
 ]
+MANIFESTS_ROUTE = "/v2/{name:path}/manifests/{reference}"
 
 
 async def _expire_idle_uploads(ctx: AppContext) -> None:
@@ -202,6 +209,8 @@ def create_app(settings: Settings, services: Services) -> ASGIApp:
             housekeeping.append(asyncio.create_task(_refresh_pull_gates(ctx)))
         if ctx.pull_limits.enabled:
             housekeeping.append(asyncio.create_task(_purge_pull_counters(ctx)))
+        if metrics is not None:
+            metrics.stats.start()
         try:
             yield
         finally:
@@ -211,6 +220,10 @@ def create_app(settings: Settings, services: Services) -> ASGIApp:
             await in_pool(ctx.jobs.queue.stop)
             await in_pool(leader.stop)
             await in_pool(ctx.pulls.close)
+            if metrics is not None:
+                # The last counts, then this worker's live gauges go (its counters stay).
+                await in_pool(metrics.stats.close)
+                forget_this_process(metrics.path)
             close_pool()  # waits for what is still running: the process is stopping
 
     access_check = AccessCheck(settings, ctx.access)
@@ -218,10 +231,12 @@ def create_app(settings: Settings, services: Services) -> ASGIApp:
         *ROUTES,
         *(r for ext in ctx.enabled_extensions() for r in EXTENSION_ROUTES[ext.name]()),
     ]
+    # Every route checks its caller first (api/route_access.py says for what; a route it
+    # does not list stops the app here).
+    guarded = guard_routes(routes, access_check)
+    metrics = _metrics_endpoint(settings, ctx, guarded)
     app = Starlette(
-        # Every route checks its caller first (api/route_access.py says for what; a route it
-        # does not list stops the app here).
-        routes=guard_routes(routes, access_check),
+        routes=guarded,
         lifespan=lifespan,
         exception_handlers={
             RegistryError: registry_error_handler,
@@ -241,18 +256,43 @@ def create_app(settings: Settings, services: Services) -> ASGIApp:
         app.add_exception_handler(psycopg.Error, disk_full_handler)
     app.state.ctx = ctx
     app.state.access_check = access_check
-    guarded = BodyGuardMiddleware(
+    app.state.readiness = Readiness(ctx.health.checks(), settings.readiness_timeout_seconds)
+    app.state.metrics = metrics
+    bounded = BodyGuardMiddleware(
         DiskSpaceGuard(app, ctx.space),
         settings.body_read_timeout_seconds,
         settings.max_uploads_per_client,
     )
-    logged = AccessLogMiddleware(guarded, enabled=settings.access_log)
+    logged = AccessLogMiddleware(
+        bounded,
+        enabled=settings.access_log,
+        stats=metrics.stats if metrics is not None else None,
+    )
     trusted = settings.trusted_proxy_networks
     return ForwardedFor(logged, trusted) if trusted else logged
+
+
+def _metrics_endpoint(
+    settings: Settings, ctx: Services, routes: Sequence[BaseRoute]
+) -> health.MetricsEndpoint | None:
+    """This process's request metrics over the app's routes (None: `metrics = false`)."""
+    if not settings.metrics:
+        return None
+    path = ensure_server_dir()  # before prometheus-client is imported (metrics/multiproc.py)
+    from cargohold.metrics.requests import RequestStats
+
+    templates = {route.endpoint: route.path for route in routes if isinstance(route, Route)}
+    manifests = next(endpoint for endpoint, path in templates.items() if path == MANIFESTS_ROUTE)
+    stats = RequestStats(
+        templates, manifests, lambda: [project.name for project in ctx.access.projects.all()]
+    )
+    return health.MetricsEndpoint(path, stats)
 
 
 def app_from_env() -> ASGIApp:
     """Factory for server workers: settings arrive serialised in the environment."""
     settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings, build_services(settings, lean=True))
+    if settings.metrics:
+        ensure_server_dir()  # the services' event sink imports prometheus-client
+    return create_app(settings, build_services(settings, lean=True, observed=True))

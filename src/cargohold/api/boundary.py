@@ -11,6 +11,11 @@ A handler calls a service in one of exactly two ways (docs/decisions/017-one-eve
   other requests' bytes, and a body whose write waits is not read further (see
   api/bodies.stream_body), so the client is slowed by TCP, not buffered in memory.
 
+One more pool, for one purpose: readiness checks (`start_probe`, api/readiness.py) run on a
+pool of PROBE_THREADS threads of their own, so that a store that hangs cannot take the request
+pool's threads one probe at a time, and a request pool busy with pushes cannot make a node look
+down to its load balancer.
+
 Nothing else in api/ or services/ starts threads or touches the loop's executor.
 """
 
@@ -31,6 +36,10 @@ P = ParamSpec("P")
 POOL_THREADS = 16
 
 _pool: ThreadPoolExecutor | None = None
+# Readiness checks: each has at most one run in flight, so a store that hangs holds at most
+# one thread per check.
+PROBE_THREADS = 3
+_probe_pool: ThreadPoolExecutor | None = None
 
 
 def open_pool(threads: int = POOL_THREADS) -> ThreadPoolExecutor:
@@ -42,11 +51,15 @@ def open_pool(threads: int = POOL_THREADS) -> ThreadPoolExecutor:
 
 
 def close_pool() -> None:
-    """Let queued work finish and stop the threads (the app's lifespan, at shutdown)."""
-    global _pool
+    """Let queued work finish and stop the threads (the app's lifespan, at shutdown); a probe
+    still waiting on a hung store is not waited for."""
+    global _pool, _probe_pool
     pool, _pool = _pool, None
     if pool is not None:
         pool.shutdown(wait=True)
+    probes, _probe_pool = _probe_pool, None
+    if probes is not None:
+        probes.shutdown(wait=False, cancel_futures=True)
 
 
 def fast_read(read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -60,3 +73,11 @@ async def in_pool(work: Callable[..., T], *args: object) -> T:
     Work already running finishes even if the waiting request goes away: a thread cannot be
     stopped, and a half-done write must be allowed to end so its cleanup can follow it."""
     return await asyncio.get_running_loop().run_in_executor(open_pool(), work, *args)
+
+
+def start_probe(check: Callable[[], T]) -> asyncio.Future[T]:
+    """Start a readiness check on the probe pool; the caller awaits it with its timeout."""
+    global _probe_pool
+    if _probe_pool is None:
+        _probe_pool = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
+    return asyncio.get_running_loop().run_in_executor(_probe_pool, check)

@@ -39,6 +39,9 @@ SELF = "self"  # the user the path parameter `param` names (not through a regist
 # or whoever has the system action `system` (a system admin)
 IN_HANDLER = "in-handler"  # credentials; the handler checks the action on the project its
 # body or stored object names (access_check.require), before it changes anything
+METRICS = "metrics"  # as the `metrics_access` setting says: anyone ("anonymous"), or the
+# system action METRICS_ACTION, system admins only ("admin", the default; decision 028)
+METRICS_ACTION = "metrics"
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ ROUTE_NEEDS: Mapping[str, Mapping[str, Need]] = {
         "PUT": _PUSH,
         "DELETE": _PUSH,
     },
+    # -- probes and metrics (api/health.py): a load balancer or Kubernetes asks without
+    # credentials; Prometheus as metrics_access says --------------------------------------
+    "/healthz": {"GET": _ANYONE},
+    "/readyz": {"GET": _ANYONE},
+    "/metrics": {"GET": Need(METRICS)},
     # -- the token endpoint (api/auth/) -------------------------------------------------------
     "/auth/token": {"GET": Need(OWN_CREDENTIALS), "POST": Need(OWN_CREDENTIALS)},
     "/auth/revoke": {"POST": Need(OWN_CREDENTIALS)},

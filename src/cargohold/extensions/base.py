@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from cargohold.meta.store import MetadataStore
+from cargohold.services.events import EventSink
 from cargohold.services.extension_points import OnPush, PullGate
 from cargohold.services.jobs import JobKind, JobService
 from cargohold.storage.base import BlobDriver
@@ -23,6 +24,9 @@ class CoreServices:
     meta: MetadataStore
     blobs: BlobDriver
     jobs: JobService
+    # The event sinks the core's services tell (services/events.py): an extension's services
+    # with events of their own tell the same ones.
+    events: Sequence[EventSink]
 
 
 @dataclass(frozen=True)

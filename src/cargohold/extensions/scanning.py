@@ -45,7 +45,7 @@ def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
     vulndb = VulnStore(core.meta.db, _parse_osv)
     # One store of scan results, read by the scanner and the policies alike.
     store = ScanStore(core.meta.db)
-    scans = ScanService(core.meta, core.blobs, store, vulndb)
+    scans = ScanService(core.meta, core.blobs, store, vulndb, events=core.events)
     scan_policies = ScanPolicyService(store, settings.scan_on_push, settings.sla_days)
     archive_limits = ArchiveLimits(
         settings.vulndb_zip_member_max_bytes, settings.vulndb_zip_max_ratio

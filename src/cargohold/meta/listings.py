@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from cargohold.meta.database import Database
 from cargohold.meta.models import blobs, manifest_references, manifests, repositories, tags
 from cargohold.meta.repositories import LISTED, repository_id_of
+from cargohold.meta.sums import joined, split_sum_sql
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,19 @@ class SystemCounts:
     tags: int
     blobs: int
     blob_bytes: int
+
+
+@dataclass(frozen=True)
+class StoreTotals:
+    """What the metrics show of the store: counts and bytes, and the open upload sessions."""
+
+    repositories: int
+    manifests: int
+    manifest_bytes: int
+    tags: int
+    blobs: int
+    blob_bytes: int
+    upload_sessions: int
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,29 @@ class Listings:
                     ).scalar_one()
                 ),
             )
+
+    def store_totals(self) -> StoreTotals:
+        """One statement (a scrape of /metrics reads it; metrics/store.py caches it)."""
+        row = self.db.one(
+            "SELECT * FROM"
+            f" (SELECT COUNT(*) FROM repositories r WHERE {LISTED}) listed,"
+            " (SELECT COUNT(*), COALESCE(SUM(size), 0) FROM manifests) stored_manifests,"
+            " (SELECT COUNT(*) FROM tags) all_tags,"
+            f" (SELECT COUNT(*), {split_sum_sql('size')} FROM blobs) stored_blobs,"
+            " (SELECT COUNT(*) FROM uploads) open_uploads",
+            (time.time() - self.link_grace_seconds,),
+        )
+        assert row is not None
+        repos, manifest_count, manifest_bytes, tag_count, blob_count, high, low, uploads = row
+        return StoreTotals(
+            repositories=int(repos),
+            manifests=int(manifest_count),
+            manifest_bytes=int(manifest_bytes),
+            tags=int(tag_count),
+            blobs=int(blob_count),
+            blob_bytes=joined(high, low),
+            upload_sessions=int(uploads),
+        )
 
     def repository_summaries(self, limit: int, last: str | None) -> list[RepositorySummary]:
         """Name, counts and size of each listed repository (see catalog).

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from cargohold.meta.login_failures import FailureState
 
+MAX_DOUBLINGS = 64
+
 
 @dataclass(frozen=True)
 class LoginThrottle:
@@ -38,9 +40,10 @@ class LoginThrottle:
             return None
         if state.locked_until is not None:
             return state.locked_until - now
-        delay = min(
-            self.slowdown_base_seconds * 2 ** (state.failures - 1), self.slowdown_max_seconds
-        )
+        # The exponent is capped: past a thousand failures (a high lockout threshold) 2**n no
+        # longer fits a float, and any delay that long is the max anyway.
+        doublings = min(state.failures - 1, MAX_DOUBLINGS)
+        delay = min(self.slowdown_base_seconds * 2.0**doublings, self.slowdown_max_seconds)
         wait = state.last_failure_at + delay - now
         return wait if wait > 0 else None
 

@@ -10,7 +10,7 @@ project is public). The actions are those of Harbor's roles:
   policies, holds, robots of the project) and deleting the project
 - system admin: every action in every project, and the system actions (users, projects,
   the vulnerability database and allowlist, garbage collection, storage, jobs, quotas, the
-  audit log)
+  audit log, the metrics unless they are open to anyone)
 """
 
 from __future__ import annotations
@@ -53,7 +53,18 @@ PROJECT_ACTIONS: tuple[str, ...] = (
 REPOSITORY_ACTIONS: frozenset[str] = frozenset({PULL, PUSH, DELETE})
 # Actions outside any project: only a system admin has them.
 SYSTEM_ACTIONS: frozenset[str] = frozenset(
-    {"users", "projects", "vulndb", "allowlist", "gc", "storage", "jobs", "quotas", "audit"}
+    {
+        "users",
+        "projects",
+        "vulndb",
+        "allowlist",
+        "gc",
+        "storage",
+        "jobs",
+        "quotas",
+        "audit",
+        "metrics",
+    }
 )
 
 _GUEST = frozenset({PULL})

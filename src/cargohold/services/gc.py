@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cargohold.errors import GcBusy
@@ -23,6 +23,7 @@ from cargohold.meta.listings import Listings, ManifestFacts
 from cargohold.meta.repositories import RepositoryRecords
 from cargohold.policy.holds import holding
 from cargohold.services.caller import Caller
+from cargohold.services.events import EventSink, GcFinished, notify
 from cargohold.services.holds import HoldService
 from cargohold.services.manifest_graph import ManifestGraph
 from cargohold.services.uploads import UploadService
@@ -85,6 +86,8 @@ class GarbageCollector:
         uploads: UploadService,
         grace_seconds: float,
         holds: HoldService,
+        *,
+        events: Sequence[EventSink] = (),
     ) -> None:
         # The blob rows (what is garbage) and the driver (the bytes); the repositories, their
         # manifests and the untagged delete for a run with `untagged`.
@@ -98,6 +101,8 @@ class GarbageCollector:
         self._single_writer = blob_rows.db.dialect == "sqlite"
         self.uploads = uploads
         self.grace_seconds = grace_seconds
+        # Told of every finished pass (services/events.py); none by default.
+        self.events = tuple(events)
         self._running = threading.Lock()
 
     def count(self, untagged: bool = False) -> tuple[int, int]:
@@ -245,6 +250,16 @@ class GarbageCollector:
                     progress(report.blobs, report.bytes)
             self._waiting(report, cutoff)
             report.seconds = round(time.monotonic() - started, 3)
+            notify(
+                self.events,
+                GcFinished(
+                    dry_run,
+                    report.blobs,
+                    report.bytes,
+                    report.untagged_manifests,
+                    time.monotonic() - started,
+                ),
+            )
             return report
         finally:
             self._running.release()

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Any
@@ -36,6 +36,7 @@ from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import is_valid_name
 from cargohold.services.audit import AuditTrail
 from cargohold.services.caller import Caller, job_caller, system_caller
+from cargohold.services.events import EventSink, JobFinished, notify
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.lifecycle import LifecycleService
 
@@ -96,6 +97,8 @@ class JobService:
         gc: GarbageCollector,
         lifecycle: LifecycleService,
         audit: AuditTrail,
+        *,
+        events: Sequence[EventSink] = (),
     ) -> None:
         self.meta = meta
         self.audit = audit
@@ -103,6 +106,8 @@ class JobService:
         self.runs = JobRunStore(meta.db)
         self.gc = gc
         self.lifecycle = lifecycle
+        # Told of every run's end (services/events.py); none by default.
+        self.events = tuple(events)
         self._outbox: SimpleQueue[tuple[str, str, dict[str, Any]]] = SimpleQueue()
         self._sender_lock = threading.Lock()
         self._sender = threading.Thread(target=self._send, name="job-outbox", daemon=True)
@@ -241,12 +246,19 @@ class JobService:
             time.sleep(0.01)
 
     def _execute(self, job_id: str, kind: str, body: JobBody, kwargs: dict[str, Any]) -> None:
+        started = time.monotonic()
+        succeeded = self._run(job_id, kind, body, kwargs)
+        notify(self.events, JobFinished(kind, succeeded, time.monotonic() - started))
+
+    def _run(self, job_id: str, kind: str, body: JobBody, kwargs: dict[str, Any]) -> bool:
+        """Run one job and record its end; whether it succeeded."""
         if job_id.startswith(UNTRACKED):
             try:
                 body(caller=system_caller(SCHEDULE_ACTOR), **kwargs)
             except Exception:
                 log.exception("job %s (%s) failed", job_id, kind)
-            return
+                return False
+            return True
         submitted_by = self.runs.started(job_id) or SCHEDULE_ACTOR
         # Changes a job makes are audited under whoever submitted it (method "job"), or the
         # schedule (method "system").
@@ -258,11 +270,13 @@ class JobService:
             result = body(caller=caller, **kwargs)
         except RegistryError as exc:
             self.runs.finished(job_id, None, exc.message)
+            return False
         except Exception as exc:
             log.exception("job %s (%s) failed", job_id, kind)
             self.runs.finished(job_id, None, f"{type(exc).__name__}: {exc}")
-        else:
-            self.runs.finished(job_id, result)
+            return False
+        self.runs.finished(job_id, result)
+        return True
 
     def _run_gc(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cargohold.errors import NameUnknown, PolicyInvalid, PolicyUnknown
@@ -19,6 +20,7 @@ from cargohold.policy.lifecycle import (
     parse_lifecycle_policy,
 )
 from cargohold.services.caller import Caller
+from cargohold.services.events import EventSink, LifecycleApplied, notify
 from cargohold.services.holds import HoldService, covering_hold
 from cargohold.services.manifest_graph import ManifestGraph
 
@@ -80,6 +82,8 @@ class LifecycleService:
         deletions: ManifestDeletions,
         holds: HoldService,
         orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS,
+        *,
+        events: Sequence[EventSink] = (),
     ) -> None:
         self.policies = policies
         self.repositories = repositories
@@ -88,6 +92,8 @@ class LifecycleService:
         self.deletions = deletions
         self.holds = holds
         self.orphan_grace_seconds = orphan_grace_seconds
+        # Told of every application (services/events.py); none by default.
+        self.events = tuple(events)
 
     def policy(self, repository: str) -> str:
         check_name(repository)
@@ -138,6 +144,7 @@ class LifecycleService:
         preview.deleted = len(outcome.deleted)
         preview.deleted_images = outcome.deleted_images
         preview.skipped = outcome.skipped
+        notify(self.events, LifecycleApplied(preview.deleted, preview.bytes_freed))
         return preview
 
     def preview(

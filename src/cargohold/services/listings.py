@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cargohold import __version__
 from cargohold.errors import NameUnknown
-from cargohold.meta.listings import RepositorySummary, SystemCounts, TagDetail
+from cargohold.meta.listings import RepositorySummary, StoreTotals, SystemCounts, TagDetail
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
 from cargohold.services.manifest_graph import ManifestGraph
@@ -46,6 +46,10 @@ class RegistryListings:
             counts=self.meta.listings.system_counts(),
             disk=self.space.usage(),
         )
+
+    def store_totals(self) -> StoreTotals:
+        """Counts and bytes of what is stored, and the open upload sessions (for /metrics)."""
+        return self.meta.listings.store_totals()
 
     def repositories(self, limit: int, last: str | None) -> list[RepositorySummary]:
         return self.meta.listings.repository_summaries(limit, last)

@@ -18,7 +18,8 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ from cargohold.scan.storedform import (
     inventory_from_json,
     inventory_to_json,
 )
+from cargohold.services.events import EventSink, ScanFinished, notify
 from cargohold.services.scan_policy import is_scannable
 from cargohold.storage.base import BlobDriver, LocalFiles
 
@@ -155,11 +157,15 @@ class ScanService:
         blobs: BlobDriver,
         store: ScanStore,
         vulndb: VulnStore[OsvRecord],
+        *,
+        events: Sequence[EventSink] = (),
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.store = store
         self.vulndb = vulndb
+        # Told of every image scanned (services/events.py); none by default.
+        self.events = tuple(events)
 
     # -- reading images from the store --------------------------------------------------
 
@@ -234,6 +240,7 @@ class ScanService:
                     target_digest, report.inventory, report.db_version, current, {}
                 )
                 outcome.findings += found
+                notify(self.events, ScanFinished("reused", {}))
                 continue
             try:
                 from cargohold.scan.inventory import inventory_source
@@ -250,17 +257,19 @@ class ScanService:
                     error=message,
                 )
                 outcome.error = message
+                notify(self.events, ScanFinished("failed", {}))
                 continue
             outcome.scanned += 1
-            outcome.findings += self._store_matches(
-                target_digest, inventory, current, rescanned=True
-            )
+            levels = self._store_matches(target_digest, inventory, current, rescanned=True)
+            outcome.findings += sum(levels.values())
+            notify(self.events, ScanFinished("scanned", levels))
         return outcome
 
     def _store_matches(
         self, digest: str, inventory: Inventory, version: str, rescanned: bool
-    ) -> int:
-        """Match and store; `version` is the database version read before matching."""
+    ) -> Counter[str]:
+        """Match and store; `version` is the database version read before matching. The
+        findings stored, by severity level."""
         from cargohold.scan.matching import coverage_problems, match_inventory
 
         findings = match_inventory(inventory, self.vulndb)
@@ -284,7 +293,7 @@ class ScanService:
             blocking_problem=blocking,
             rescanned=rescanned,
         )
-        return len(findings)
+        return Counter(f.severity.level for f in findings)
 
     def _evaluate(
         self,
@@ -316,7 +325,8 @@ class ScanService:
             if not mine & keys:
                 self.store.mark_evaluated(digest, current)
                 return self.store.finding_count(digest), False
-        return self._store_matches(digest, inventory, current, rescanned=False), True
+        levels = self._store_matches(digest, inventory, current, rescanned=False)
+        return sum(levels.values()), True
 
     def reevaluate_all(self) -> Reevaluation:
         """After a database change: every stored report brought to the current version."""
