@@ -26,7 +26,7 @@ FAST_READS = {
     ("api/v2/tags.py", "tags_list"): {"tags"},
     ("api/diskguard.py", "__call__"): {"held"},
     # Not a query: a registry token's verdict from the verifier's cache (decision 023).
-    ("api/access_check.py", "identify"): {"verify"},
+    ("api/access_check.py", "_bearer"): {"verify"},
     # An anonymous pull's one question: is the project public (one row by its key).
     ("api/access_check.py", "permits"): {"is_public"},
 }
