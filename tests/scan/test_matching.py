@@ -389,9 +389,10 @@ def test_targets() -> None:
         Target("Alpine:v3.20", "zlib", "1.3.1-r0")
     ]
     rpm = package("rpm", "openssl-libs", "1:3.0.7-27.el9", "openssl", "3.0.7-27.el9")
+    # ALSA and RLSA records name the binary RPMs they fix, never the source package.
     assert targets_for(rpm, OSInfo("almalinux", "9.4")) == [
-        Target("AlmaLinux:9", "openssl", "1:3.0.7-27.el9")
+        Target("AlmaLinux:9", "openssl-libs", "1:3.0.7-27.el9")
     ]
     assert targets_for(rpm, OSInfo("rocky", "9.3")) == [
-        Target("Rocky Linux:9", "openssl", "1:3.0.7-27.el9")
+        Target("Rocky Linux:9", "openssl-libs", "1:3.0.7-27.el9")
     ]

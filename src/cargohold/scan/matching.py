@@ -26,7 +26,7 @@ from packageurl import PackageURL
 
 from cargohold.scan.findings import Finding, Severity, severity_rank
 from cargohold.scan.model import NO_ADVISORY_SOURCE, Inventory, OSInfo, Package, Problem
-from cargohold.scan.osv import AffectedPackage, OsvRecord, normalize_name
+from cargohold.scan.osv import AffectedPackage, OsvRecord, ecosystem_base, normalize_name
 from cargohold.scan.severity import UNKNOWN, own_severity, severity_for
 from cargohold.scan.versions import evaluate, highest
 
@@ -75,6 +75,8 @@ _LANGUAGE_ECOSYSTEMS = {
 }
 
 
+_LANGUAGE_ECOSYSTEM_NAMES = frozenset(_LANGUAGE_ECOSYSTEMS.values())
+
 OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
 
 
@@ -102,8 +104,12 @@ def coverage_problems(inventory: Inventory) -> list[Problem]:
 def targets_for(package: Package, os: OSInfo | None) -> list[Target]:
     """The (ecosystem, name, version) keys under which advisories for `package` are filed.
 
-    Empty when the package's distribution or type has no OSV ecosystem this knows.
+    Empty when the package's distribution or type has no OSV ecosystem this knows, and for
+    a language package the distribution installed (`owner`): that OS package's advisories
+    judge it, and the OS package is matched under its own name.
     """
+    if package.owner is not None:
+        return []
     if package.type in _LANGUAGE_ECOSYSTEMS:
         ecosystem = _LANGUAGE_ECOSYSTEMS[package.type]
         name = _maven_name(package) if ecosystem == "Maven" else package.name
@@ -120,13 +126,28 @@ def targets_for(package: Package, os: OSInfo | None) -> list[Target]:
     if package.type == "rpm":
         # The binary's epoch:version-release: source and binary RPMs share it, and the
         # source name in the rpmdb (from SOURCERPM) carries no epoch.
-        names = [source] if package.name == source else [source, package.name]
         return [
             Target(e, name, package.version)
             for e in _rpm_ecosystems(os)
-            for name in (names if e.startswith("Red Hat:") else [source])
+            for name in _rpm_names(e, package.name, source)
         ]
     return []
+
+
+# Which rpm names each family's advisories use: Red Hat's name source and binary packages;
+# AlmaLinux's and Rocky Linux's only the binary packages they ship (krb5-libs, not krb5);
+# the others name source packages.
+_RPM_BINARY_NAMES = frozenset({"AlmaLinux", "Rocky Linux"})
+_RPM_BOTH_NAMES = frozenset({"Red Hat"})
+
+
+def _rpm_names(ecosystem: str, binary: str, source: str) -> list[str]:
+    base = ecosystem_base(ecosystem)
+    if base in _RPM_BINARY_NAMES:
+        return [binary]
+    if base in _RPM_BOTH_NAMES:
+        return [source] if binary == source else [source, binary]
+    return [source]
 
 
 def _deb_ecosystems(os: OSInfo) -> list[str]:
@@ -257,6 +278,10 @@ def _hits(target: Target, records: list[OsvRecord]) -> list[_Hit]:
     return hits
 
 
+def _is_distribution(target: Target) -> bool:
+    return ecosystem_base(target.ecosystem) not in _LANGUAGE_ECOSYSTEM_NAMES
+
+
 def _is_cve(identifier: str) -> bool:
     return identifier.startswith("CVE-")
 
@@ -267,7 +292,10 @@ def _split(
     own = frozenset({record.id, *record.aliases})
     if any(_is_cve(i) for i in own):
         return [_Hit(record, affected, target, fixed, own)]
-    upstream_cves = list(dict.fromkeys(i for i in record.upstream if _is_cve(i)))
+    # A distribution's advisory names the CVEs it fixes in `upstream` (Debian, Rocky Linux)
+    # or in `related` (AlmaLinux); elsewhere `related` is another vulnerability.
+    named = [*record.upstream, *(record.related if _is_distribution(target) else ())]
+    upstream_cves = list(dict.fromkeys(i for i in named if _is_cve(i)))
     if not upstream_cves:
         return [_Hit(record, affected, target, fixed, own)]
     return [
