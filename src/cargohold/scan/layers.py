@@ -107,10 +107,11 @@ class _Counting(io.RawIOBase):
 class _MemberStream(io.RawIOBase):
     """The content of one tar member; a broken layer stream raises LayerError."""
 
-    def __init__(self, handle: IO[bytes], reader: LayerReader) -> None:
+    def __init__(self, handle: IO[bytes], reader: LayerReader, member: tarfile.TarInfo) -> None:
         super().__init__()
         self._handle = handle
         self._reader = reader
+        self._member = member
 
     def readable(self) -> bool:
         return True
@@ -118,6 +119,8 @@ class _MemberStream(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         try:
             data = self._handle.read(len(buffer))
+        except tarfile.ReadError as exc:  # the stream ended inside this member's data
+            raise self._reader.cut_short(self._member, exc) from None
         except _STREAM_ERRORS as exc:
             raise self._reader.failure(exc) from None
         buffer[: len(data)] = data
@@ -196,16 +199,29 @@ class LayerReader:
         if last is not None:
             self._check_end(last, cut)
 
+    def cut_short(self, member: tarfile.TarInfo, exc: tarfile.ReadError) -> LayerError:
+        """The error for a stream that ends inside `member`'s data."""
+        with contextlib.suppress(*_STREAM_ERRORS):
+            self._counting.drain()
+            mismatch = self._mismatch()
+            if mismatch is not None:
+                return mismatch
+            total = self._counting.count
+            data_end = member.offset_data + member.size
+            if total < data_end:
+                return LayerError(
+                    f"{self._name()} is cut short: the data of {member.name} ends at byte "
+                    f"{data_end} of the tar stream, which ends at byte {total}"
+                )
+        return self.failure(exc)
+
     def _check_end(self, last: tarfile.TarInfo, cut: tarfile.ReadError | None) -> None:
         """After the last member: the end-of-archive blocks, or a warning, or a LayerError."""
         total = self._counting.count
         data_end = last.offset_data + (last.size if last.isreg() else 0)
         padded_end = data_end + -data_end % _BLOCK
         if total < data_end:
-            raise LayerError(
-                f"{self._name()} is cut short: the data of {last.name} ends at byte "
-                f"{data_end} of the tar stream, which ends at byte {total}"
-            )
+            raise self.cut_short(last, cut or tarfile.ReadError("unexpected end of data"))
         if total >= padded_end + _END_OF_ARCHIVE:
             if cut is not None:  # not an early end after all: something else is wrong
                 raise self.failure(cut)
@@ -230,7 +246,7 @@ class LayerReader:
             handle = self._tar.extractfile(member)
         except _STREAM_ERRORS as exc:
             raise self.failure(exc) from None
-        return io.BufferedReader(_MemberStream(handle or io.BytesIO(), self), _CHUNK)
+        return io.BufferedReader(_MemberStream(handle or io.BytesIO(), self, member), _CHUNK)
 
     def read(self, member: tarfile.TarInfo) -> bytes:
         """The content of `member`, which must be the member just yielded."""
