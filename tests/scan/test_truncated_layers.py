@@ -71,10 +71,12 @@ def test_umoci_insert_really_leaves_the_tar_stream_unclosed(umoci_image: Path) -
     tar = _layer_tar(umoci_image)
     assert len(tar) % tarfile.BLOCKSIZE != 0  # the last member's padding is missing
     assert not tar.endswith(b"\0" * 2 * tarfile.BLOCKSIZE)  # and the end-of-archive blocks
-    with pytest.raises(tarfile.ReadError, match="unexpected end of data"):
-        with tarfile.open(fileobj=io.BytesIO(tar), mode="r|") as stream:
-            for _ in stream:
-                pass
+    with (
+        pytest.raises(tarfile.ReadError, match="unexpected end of data"),
+        tarfile.open(fileobj=io.BytesIO(tar), mode="r|") as stream,
+    ):
+        for _ in stream:
+            pass
 
 
 def test_every_member_is_read_and_the_layer_carries_a_warning(umoci_image: Path) -> None:
