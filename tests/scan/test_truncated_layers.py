@@ -12,8 +12,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import shutil
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -24,32 +22,11 @@ from cargohold.cli.main import app
 from cargohold.scan import LayerError, inventory_image
 from cargohold.scan.model import TRUNCATED_LAYER
 from cargohold.scan.storedform import inventory_from_json, inventory_to_json
-from tests.scan.content import DATA, DEBIAN_12_OS_RELEASE
+from tests.scan.content import DATA, DEBIAN_12_OS_RELEASE, UMOCI, umoci_insert_image
 from tests.scan.imagebuild import File, ImageSpec, OCILayout, layer_tar
 
-UMOCI = shutil.which("umoci")
 STATUS = DATA / "dpkg" / "status-base"
 STATUS_PACKAGES = 12  # the packages of status-base that dpkg lists as installed
-
-
-def umoci_insert_image(work: Path) -> Path:
-    """An OCI layout `image:latest` whose only layer `umoci insert` wrote: os-release and
-    a real dpkg status file."""
-    assert UMOCI is not None
-    rootfs = work / "rootfs"
-    (rootfs / "var/lib/dpkg").mkdir(parents=True)
-    (rootfs / "etc").mkdir()
-    shutil.copy(STATUS, rootfs / "var/lib/dpkg/status")
-    (rootfs / "etc/os-release").write_bytes(DEBIAN_12_OS_RELEASE)
-    layout = work / "image"
-    for args in (
-        ["init", "--layout", str(layout)],
-        ["new", "--image", f"{layout}:latest"],
-        ["insert", "--image", f"{layout}:latest", str(rootfs), "/"],
-    ):
-        done = subprocess.run([UMOCI, *args], capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-    return layout
 
 
 def _layer_tar(layout: Path) -> bytes:
