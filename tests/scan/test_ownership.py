@@ -212,3 +212,49 @@ def test_merged_usr_paths_are_the_same_file(tmp_path: Path, usr_first: bool) -> 
     inventory = _scan(tmp_path, [debian_base(), layer])
     (x,) = [p for p in inventory.packages if p.type == "maven"]
     assert x.owner == "pkg:deb/debian/libx-java@1.0-1?arch=all&distro=debian-12"
+
+
+def test_sboms_put_owned_packages_under_their_os_package(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    from cargohold.scan.findings import PlatformResult, ScanResult
+    from cargohold.scan.report import WRITERS
+
+    inventory = _scan(tmp_path, [debian_base(), _apt_install()])
+    result = ScanResult("debian-apt", [PlatformResult(inventory, [])])
+
+    def render(kind: str) -> str:
+        stream = io.StringIO()
+        WRITERS[kind](result, stream)
+        return stream.getvalue()
+
+    # CycloneDX: the dependency graph goes OS package -> the package it installed.
+    text = render("cyclonedx")
+    assert JsonStrictValidator(SchemaVersion.V1_5).validate_str(text) is None
+    graph = {d["ref"]: set(d.get("dependsOn", [])) for d in json.loads(text)["dependencies"]}
+    assert graph[URLLIB3_DEB] == {"pkg:pypi/urllib3@1.26.12"}
+    assert graph[LANG3_DEB] == {"pkg:maven/org.apache.commons/commons-lang3@3.12.0"}
+    assert "pkg:pypi/urllib3@1.26.12" not in graph["debian-apt"]
+
+    # SPDX: the OS package CONTAINS it.
+    text = render("spdx")
+    (tmp_path / "image.spdx.json").write_text(text)
+    assert validate_full_spdx_document(parse_file(str(tmp_path / "image.spdx.json"))) == []
+    document = json.loads(text)
+    ids = {p["name"]: p["SPDXID"] for p in document["packages"]}
+    relationships = {
+        (r["spdxElementId"], r["relationshipType"], r["relatedSpdxElement"])
+        for r in document["relationships"]
+    }
+    assert (ids["python3-urllib3"], "CONTAINS", ids["urllib3"]) in relationships
+    assert (
+        ids["libcommons-lang3-java"],
+        "CONTAINS",
+        ids["org.apache.commons:commons-lang3"],
+    ) in relationships
