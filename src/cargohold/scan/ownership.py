@@ -50,7 +50,17 @@ def assign_owners(
     overlay: Overlay, packages: list[Package], catalogers: Iterable[Cataloger]
 ) -> list[Package]:
     """`packages`, each language package owned by an OS package naming that owner."""
-    owners = _owners(overlay, packages, catalogers)
+    # Only the locations of language packages are looked up: the file lists of a large
+    # image name tens of thousands of paths, none of which is kept otherwise.
+    wanted = {
+        alias
+        for package in packages
+        if package.type not in OS_PACKAGE_TYPES
+        for alias in _aliases(package.location)
+    }
+    if not wanted:
+        return packages
+    owners = _owners(overlay, packages, catalogers, wanted)
     if not owners:
         return packages
     result = []
@@ -64,20 +74,25 @@ def assign_owners(
     return result
 
 
-def _owner_of(owners: dict[str, _Owner], location: str) -> _Owner | None:
-    found = owners.get(location)
-    if found is not None:
-        return found
+def _aliases(location: str) -> tuple[str, ...]:
+    """The path, and the same file's other name on a merged-/usr system."""
     head, _, rest = location.partition("/")
     if head == "usr" and rest.partition("/")[0] in _MERGED:
-        return owners.get(rest)
+        return (location, rest)
     if head in _MERGED:
-        return owners.get(f"usr/{location}")
+        return (location, f"usr/{location}")
+    return (location,)
+
+
+def _owner_of(owners: dict[str, _Owner], location: str) -> _Owner | None:
+    for alias in _aliases(location):
+        if alias in owners:
+            return owners[alias]
     return None
 
 
 def _owners(
-    overlay: Overlay, packages: list[Package], catalogers: Iterable[Cataloger]
+    overlay: Overlay, packages: list[Package], catalogers: Iterable[Cataloger], wanted: set[str]
 ) -> dict[str, _Owner]:
     installed: dict[tuple[str, str], list[Package]] = {}
     for package in packages:
@@ -108,7 +123,9 @@ def _owners(
                 continue
             entry = _Owner(owner, owner.layer.index if layer is None else layer)
             for owned in file_list.paths:
-                owners.setdefault(posixpath.normpath(owned), entry)
+                path = posixpath.normpath(owned)
+                if path in wanted:
+                    owners.setdefault(path, entry)
     return owners
 
 
