@@ -207,7 +207,7 @@ class LayerReader:
             if mismatch is not None:
                 return mismatch
             total = self._counting.count
-            data_end = member.offset_data + member.size
+            data_end = min(member.offset_data + member.size, self._tar.offset)
             if total < data_end:
                 return LayerError(
                     f"{self._name()} is cut short: the data of {member.name} ends at byte "
@@ -218,8 +218,10 @@ class LayerReader:
     def _check_end(self, last: tarfile.TarInfo, cut: tarfile.ReadError | None) -> None:
         """After the last member: the end-of-archive blocks, or a warning, or a LayerError."""
         total = self._counting.count
-        data_end = last.offset_data + (last.size if last.isreg() else 0)
-        padded_end = data_end + -data_end % _BLOCK
+        # Where tarfile expects the next header: after the last member's data as stored
+        # (a sparse member stores less than its size says), padded to a block.
+        padded_end = self._tar.offset
+        data_end = min(last.offset_data + (last.size if last.isreg() else 0), padded_end)
         if total < data_end:
             raise self.cut_short(last, cut or tarfile.ReadError("unexpected end of data"))
         if total >= padded_end + _END_OF_ARCHIVE:
