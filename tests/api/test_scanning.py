@@ -25,7 +25,7 @@ import pytest
 from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
 from cargohold.meta.jobs import JobRunStore
-from tests.scan.content import DATA, debian_base, dist_info
+from tests.scan.content import DATA, UMOCI, debian_base, dist_info, umoci_insert_image
 from tests.scan.imagebuild import File, ImageSpec, OCILayout, oci_layout
 from tests.support.images import push_layout
 from tests.support.oci import error_code
@@ -568,6 +568,23 @@ def test_an_image_whose_os_packages_could_not_be_read_is_refused(
         )
     )
     assert "could not be fully scanned" in denied.json()["errors"][0]["message"]
+
+
+@pytest.mark.skipif(UMOCI is None, reason="umoci is missing: apt-get install umoci")
+def test_a_layer_umoci_insert_left_unclosed_is_scanned_with_a_warning(
+    registry: CargoholdServer, loaded: httpx.Client, tmp_path: Path
+) -> None:
+    """umoci 0.4.7's `insert` writes layers without their end-of-archive blocks: every file
+    is read, and the stored scan says so on that layer."""
+    repository = f"{_project()}/umoci"
+    _push(registry, umoci_insert_image(tmp_path), f"{repository}:1")
+    inventory = _scan(loaded, repository, "1")["platforms"][0]["inventory"]
+    assert len(inventory["packages"]) == 12
+    (problem,) = inventory["problems"]
+    assert problem["code"] == "truncated-layer"
+    assert problem["layer"] == inventory["layers"][0]
+    assert "ends without the end-of-archive blocks" in problem["message"]
+    assert _status(loaded, repository, "1") == 200
 
 
 def test_configured_sources_are_imported_on_schedule(tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
 from tests.scan.imagebuild import Entry, File, Symlink
 
 DATA = Path(__file__).parents[1] / "data" / "scan"
+UMOCI = shutil.which("umoci")
 
 DEBIAN_12_OS_RELEASE = b"""PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -96,3 +99,23 @@ def java_archive(
             # Spring Boot stores nested jars uncompressed; wars usually deflate them.
             archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
     return buffer.getvalue()
+
+
+def umoci_insert_image(work: Path) -> Path:
+    """An OCI layout `image:latest` whose only layer `umoci insert` wrote: os-release and
+    a real dpkg status file."""
+    assert UMOCI is not None
+    rootfs = work / "rootfs"
+    (rootfs / "var/lib/dpkg").mkdir(parents=True)
+    (rootfs / "etc").mkdir()
+    shutil.copy(DATA / "dpkg" / "status-base", rootfs / "var/lib/dpkg/status")
+    (rootfs / "etc/os-release").write_bytes(DEBIAN_12_OS_RELEASE)
+    layout = work / "image"
+    for args in (
+        ["init", "--layout", str(layout)],
+        ["new", "--image", f"{layout}:latest"],
+        ["insert", "--image", f"{layout}:latest", str(rootfs), "/"],
+    ):
+        done = subprocess.run([UMOCI, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    return layout

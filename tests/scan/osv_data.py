@@ -24,8 +24,8 @@ def record(record_id: str) -> OsvRecord:
     return parse_record(raw(record_id))
 
 
-def all_records() -> list[OsvRecord]:
-    return [parse_record(json.loads(p.read_text())) for p in sorted(OSV_DATA.glob("*.json"))]
+def all_records(folder: Path = OSV_DATA) -> list[OsvRecord]:
+    return [parse_record(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
 
 
 class MemorySource:

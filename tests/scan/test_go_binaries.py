@@ -8,15 +8,18 @@ import shutil
 import struct
 import subprocess
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from cargohold.scan import Inventory, Package, inventory_image
 from cargohold.scan.gobinary import INFO_END, INFO_START, stdlib_version
+from cargohold.scan.matching import match_inventory
+from cargohold.scan.osv import parse_record
 from cargohold.scan.overlay import MAX_FILE_SIZE
 from tests.scan.imagebuild import File, ImageSpec, oci_layout, whiteout
+from tests.scan.osv_data import MemorySource
 
 GO = shutil.which("go")
 pytestmark = pytest.mark.skipif(GO is None, reason="go is missing: apt-get install golang-go")
@@ -323,3 +326,31 @@ def test_toolchain_versions_in_the_go_vulnerability_database_form(
     tag: str, version: str | None
 ) -> None:
     assert stdlib_version(tag) == version
+
+
+def test_a_versions_list_matches_the_module_version_go_embedded(
+    go_builds: GoBuilds, tmp_path: Path
+) -> None:
+    # The Go vulnerability database lists versions without the "v" Go writes: "0.4.1"
+    # stands for the v0.4.1 the binary was built with (a record with only a `versions`
+    # list, made here in the shape of the Go database's).
+    inventory = _inventory(tmp_path, [[File("opt/tools/bin/tool", go_builds.tool, 0o755)]])
+    record = parse_record(
+        {
+            "id": "GO-2099-0001",
+            "modified": "2024-01-01T00:00:00Z",
+            "aliases": ["CVE-2099-0001"],
+            "affected": [
+                {
+                    "package": {"ecosystem": "Go", "name": "example.com/lib"},
+                    "versions": ["0.4.0", "0.4.1"],
+                }
+            ],
+        }
+    )
+    findings = match_inventory(inventory, MemorySource([record]))
+    assert [(f.package.name, f.installed_version, f.id) for f in findings] == [
+        ("example.com/lib", "v0.4.1", "CVE-2099-0001")
+    ]
+    unlisted = replace(record, affected=(replace(record.affected[0], versions=("0.4.2",)),))
+    assert match_inventory(inventory, MemorySource([unlisted])) == []

@@ -104,3 +104,33 @@ def test_damaged_metadata_is_a_problem_not_a_crash(tmp_path: Path) -> None:
         ("unreadable-file", "app/node_modules/broken/package.json")
     ]
     assert not inventory.problems[0].blocking
+
+
+def test_a_versions_list_matches_by_pep_440_equality(tmp_path: Path) -> None:
+    # certifi released "2020.12.05"; the wheel's METADATA (and pip) says 2020.12.5. A record
+    # listing the release string (a `versions`-only record in the shape of PyPI's, made here)
+    # must match the installed package, and only that release.
+    from cargohold.scan.matching import match_inventory
+    from cargohold.scan.osv import parse_record
+    from tests.scan.osv_data import MemorySource
+
+    record = parse_record(
+        {
+            "id": "PYSEC-2099-1",
+            "modified": "2024-01-01T00:00:00Z",
+            "aliases": ["CVE-2099-1"],
+            "affected": [
+                {
+                    "package": {"ecosystem": "PyPI", "name": "certifi"},
+                    "versions": ["2020.11.08", "2020.12.05"],
+                }
+            ],
+        }
+    )
+    installed = _inventory(tmp_path, ImageSpec([dist_info(SYSTEM_SITE, "certifi", "2020.12.5")]))
+    findings = match_inventory(installed, MemorySource([record]))
+    assert [(f.package.version, f.id) for f in findings] == [("2020.12.5", "CVE-2099-1")]
+    newer = _inventory(
+        tmp_path / "newer", ImageSpec([dist_info(SYSTEM_SITE, "certifi", "2021.5.30")])
+    )
+    assert match_inventory(newer, MemorySource([record])) == []

@@ -389,9 +389,22 @@ def test_targets() -> None:
         Target("Alpine:v3.20", "zlib", "1.3.1-r0")
     ]
     rpm = package("rpm", "openssl-libs", "1:3.0.7-27.el9", "openssl", "3.0.7-27.el9")
+    # ALSA and RLSA records name the binary RPMs they fix, never the source package.
     assert targets_for(rpm, OSInfo("almalinux", "9.4")) == [
-        Target("AlmaLinux:9", "openssl", "1:3.0.7-27.el9")
+        Target("AlmaLinux:9", "openssl-libs", "1:3.0.7-27.el9")
     ]
     assert targets_for(rpm, OSInfo("rocky", "9.3")) == [
-        Target("Rocky Linux:9", "openssl", "1:3.0.7-27.el9")
+        Target("Rocky Linux:9", "openssl-libs", "1:3.0.7-27.el9")
     ]
+
+
+def test_related_cves_name_a_language_finding_never() -> None:
+    # In a language advisory `related` points at another vulnerability (here: the CVE of a
+    # different product); the finding keeps the record's own id. Distribution advisories
+    # (AlmaLinux) put the CVEs they fix there: tests/scan/test_redhat_family.py.
+    data = raw("GHSA-j8r2-6x86-5jq8")
+    data["aliases"] = []
+    data["related"] = ["CVE-2099-9999"]
+    db = MemorySource([parse_record(data)])
+    (finding,) = match_inventory(inventory(None, package("pypi", "requests", "2.28.1")), db)
+    assert (finding.id, finding.aliases) == ("GHSA-j8r2-6x86-5jq8", ())

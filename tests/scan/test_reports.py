@@ -278,6 +278,7 @@ def test_json_round_trips_every_finding() -> None:
             "code": UNREADABLE_FILE,
             "message": "python: METADATA is not valid",
             "location": "app/broken.dist-info/METADATA",
+            "layer": None,
             "blocking": False,
         }
     ]

@@ -2,11 +2,12 @@
 
 The format is blocks of `K:value` lines separated by blank lines; `P` is the
 package, `V` its version, `A` the architecture and `o` the origin (source) package.
+Its files are `R:` lines, each in the directory of the `F:` line before it.
 """
 
 from __future__ import annotations
 
-from cargohold.scan.catalog import Cataloger, PackageRecord, UnreadableFile
+from cargohold.scan.catalog import Cataloger, FileList, PackageRecord, UnreadableFile
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import os_purl
 
@@ -18,11 +19,15 @@ def wants(path: str) -> bool:
     return path in PATHS
 
 
-def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
+def _text(path: str, data: bytes) -> str:
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UnreadableFile(f"{path} is not an apk database: {exc}") from None
+
+
+def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
+    text = _text(path, data)
     records = []
     for block in text.split("\n\n"):
         fields: dict[str, str] = {}
@@ -49,4 +54,27 @@ def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
     return records
 
 
-CATALOGER = Cataloger("apk", wants, parse, os_packages=True)
+def file_lists(path: str, data: bytes) -> list[FileList]:
+    lists = []
+    for block in _text(path, data).split("\n\n"):
+        name = arch = None
+        directory = ""
+        paths: list[str] = []
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if not sep:
+                continue
+            if key == "P" and name is None:
+                name = value
+            elif key == "A" and arch is None:
+                arch = value or None
+            elif key == "F":
+                directory = value.strip("/")
+            elif key == "R" and value:
+                paths.append(f"{directory}/{value}" if directory else value)
+        if name:
+            lists.append(FileList(name, arch, tuple(paths)))
+    return lists
+
+
+CATALOGER = Cataloger("apk", wants, parse, os_packages=True, file_lists=file_lists)

@@ -39,6 +39,15 @@ class PackageRecord:
         return (self.type, self.name, self.version, self.arch)
 
 
+@dataclass(frozen=True)
+class FileList:
+    """The files one OS package installed, as its package manager lists them."""
+
+    name: str
+    arch: str | None
+    paths: tuple[str, ...]  # from the image root, without a leading slash
+
+
 class NotInventoried(Exception):
     """The file holds packages in a format the scanner cannot read (e.g. BerkeleyDB rpmdb)."""
 
@@ -73,3 +82,6 @@ class Cataloger:
     extract: Extractor | None = None
     # With extract: also choose regular files by (path, mode) from their tar header.
     wants_file: Callable[[str, int], bool] | None = None
+    # An OS package database that also lists each package's files (rpm, apk): those files
+    # belong to the package (see ownership.py).
+    file_lists: Callable[[str, bytes], list[FileList]] | None = None

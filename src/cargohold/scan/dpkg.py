@@ -1,4 +1,9 @@
-"""Debian and Ubuntu packages: /var/lib/dpkg/status and distroless /var/lib/dpkg/status.d/*."""
+"""Debian and Ubuntu packages: /var/lib/dpkg/status and distroless /var/lib/dpkg/status.d/*.
+
+The files each package installed (for ownership, see ownership.py) are listed in
+/var/lib/dpkg/info/NAME[:ARCH].list, one absolute path a line (directories too);
+distroless images have /var/lib/dpkg/status.d/NAME.md5sums instead ("MD5  PATH").
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,13 @@ import posixpath
 
 from debian.deb822 import Deb822
 
-from cargohold.scan.catalog import Cataloger, PackageRecord, UnreadableFile
+from cargohold.scan.catalog import Cataloger, FileList, PackageRecord, UnreadableFile
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import os_purl
 
 STATUS = "var/lib/dpkg/status"
 STATUS_DIR = "var/lib/dpkg/status.d"
+INFO_DIR = "var/lib/dpkg/info"
 # dpkg states in which a package's files are on disk ("config-files" and
 # "not-installed" leave only configuration, or nothing, behind).
 ON_DISK_STATES = frozenset(
@@ -63,6 +69,28 @@ def _record(stanza: Deb822, os: OSInfo | None) -> PackageRecord | None:
         source_version=source_version,
         arch=arch,
     )
+
+
+def wants_file_list(path: str) -> bool:
+    parent, base = posixpath.split(path)
+    if parent == INFO_DIR:
+        return base.endswith(".list")
+    return parent == STATUS_DIR and base.endswith(".md5sums")
+
+
+def file_list(path: str, data: bytes) -> FileList:
+    """The package a file list is named for, and the paths it lists."""
+    base = posixpath.basename(path)
+    lines = data.decode("utf-8", "surrogateescape").splitlines()
+    if base.endswith(".md5sums"):
+        name, arch = base.removesuffix(".md5sums"), None
+        listed = [line.partition("  ")[2] for line in lines]
+    else:
+        name, _, qualifier = base.removesuffix(".list").partition(":")
+        arch = qualifier or None
+        listed = lines
+    paths = tuple(p for line in listed if (p := line.lstrip("/")) not in ("", "."))
+    return FileList(name, arch, paths)
 
 
 CATALOGER = Cataloger("dpkg", wants, parse, os_packages=True)

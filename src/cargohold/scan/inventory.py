@@ -8,11 +8,24 @@ A record that only says where a package should be installed (a package-lock.json
 entry) gives way to a package of the same type and name found at that place
 (its node_modules/.../package.json): each installed package is reported once,
 with the version actually installed.
+
+A language package whose file an OS package installed is marked as owned by it
+(see ownership.py): the OS package's advisories judge it, not the language's.
 """
 
 from __future__ import annotations
 
-from cargohold.scan import apk, dpkg, gobinary, java, npm, os_release, python_pkgs, rpm
+from cargohold.scan import (
+    apk,
+    dpkg,
+    gobinary,
+    java,
+    npm,
+    os_release,
+    ownership,
+    python_pkgs,
+    rpm,
+)
 from cargohold.scan.catalog import Cataloger, NotInventoried, PackageRecord, UnreadableFile
 from cargohold.scan.layers import LayerReader
 from cargohold.scan.layout import ImageToScan, open_images
@@ -33,6 +46,7 @@ CATALOGERS: tuple[Cataloger, ...] = (
     apk.CATALOGER,
     rpm.CATALOGER,
     python_pkgs.CATALOGER,
+    python_pkgs.EGG_CATALOGER,
     npm.CATALOGER,
     npm.LOCKFILE_CATALOGER,
     java.CATALOGER,
@@ -52,7 +66,9 @@ def inventory_source(
     """Inventory one single-platform image whose layers can be opened."""
     whole = [c for c in catalogers if c.extract is None]
     overlay = Overlay(
-        lambda path: os_release.wants(path) or any(c.wants(path) for c in whole),
+        lambda path: (
+            os_release.wants(path) or ownership.wants(path) or any(c.wants(path) for c in whole)
+        ),
         extractors=[c for c in catalogers if c.extract is not None],
     )
     for layer in image.layers:
@@ -76,7 +92,8 @@ def inventory_source(
         if (record.type, record.name, record.superseded_by) not in installed
     )
     # One file can state a package twice (a lockfile with two copies of it): once is enough.
-    inventory.packages.extend(dict.fromkeys(kept))
+    packages = list(dict.fromkeys(kept))
+    inventory.packages.extend(ownership.assign_owners(overlay, packages, catalogers))
     inventory.packages.sort(key=lambda p: (p.type, p.name, p.version, p.location))
     return inventory
 

@@ -17,16 +17,21 @@ entry for one CVE does not hide the others (the record's own id still matches al
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from packageurl import PackageURL
 
+from cargohold.scan.distributions import (
+    apk_ecosystems,
+    deb_ecosystems,
+    rpm_ecosystems,
+    rpm_names,
+)
 from cargohold.scan.findings import Finding, Severity, severity_rank
 from cargohold.scan.model import NO_ADVISORY_SOURCE, Inventory, OSInfo, Package, Problem
-from cargohold.scan.osv import AffectedPackage, OsvRecord, normalize_name
+from cargohold.scan.osv import AffectedPackage, OsvRecord, ecosystem_base, normalize_name
 from cargohold.scan.severity import UNKNOWN, own_severity, severity_for
 from cargohold.scan.versions import evaluate, highest
 
@@ -52,16 +57,6 @@ class Target:
     version: str
 
 
-# Debian releases without a VERSION_ID in os-release (testing) are named by codename.
-_DEBIAN_CODENAMES = {
-    "stretch": "9",
-    "buster": "10",
-    "bullseye": "11",
-    "bookworm": "12",
-    "trixie": "13",
-    "forky": "14",
-}
-
 # Language package purl types -> OSV ecosystem.
 _LANGUAGE_ECOSYSTEMS = {
     "pypi": "PyPI",
@@ -74,6 +69,8 @@ _LANGUAGE_ECOSYSTEMS = {
     "composer": "Packagist",
 }
 
+
+_LANGUAGE_ECOSYSTEM_NAMES = frozenset(_LANGUAGE_ECOSYSTEMS.values())
 
 OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
 
@@ -102,8 +99,12 @@ def coverage_problems(inventory: Inventory) -> list[Problem]:
 def targets_for(package: Package, os: OSInfo | None) -> list[Target]:
     """The (ecosystem, name, version) keys under which advisories for `package` are filed.
 
-    Empty when the package's distribution or type has no OSV ecosystem this knows.
+    Empty when the package's distribution or type has no OSV ecosystem this knows, and for
+    a language package the distribution installed (`owner`): that OS package's advisories
+    judge it, and the OS package is matched under its own name.
     """
+    if package.owner is not None:
+        return []
     if package.type in _LANGUAGE_ECOSYSTEMS:
         ecosystem = _LANGUAGE_ECOSYSTEMS[package.type]
         name = _maven_name(package) if ecosystem == "Maven" else package.name
@@ -113,65 +114,18 @@ def targets_for(package: Package, os: OSInfo | None) -> list[Target]:
     source = package.source_name or package.name
     if package.type == "deb":
         version = package.source_version or package.version
-        return [Target(e, source, version) for e in _deb_ecosystems(os)]
+        return [Target(e, source, version) for e in deb_ecosystems(os)]
     if package.type == "apk":
         version = package.source_version or package.version
-        return [Target(e, source, version) for e in _apk_ecosystems(os)]
+        return [Target(e, source, version) for e in apk_ecosystems(os)]
     if package.type == "rpm":
         # The binary's epoch:version-release: source and binary RPMs share it, and the
         # source name in the rpmdb (from SOURCERPM) carries no epoch.
-        names = [source] if package.name == source else [source, package.name]
         return [
             Target(e, name, package.version)
-            for e in _rpm_ecosystems(os)
-            for name in (names if e.startswith("Red Hat:") else [source])
+            for e in rpm_ecosystems(os)
+            for name in rpm_names(e, package.name, source)
         ]
-    return []
-
-
-def _deb_ecosystems(os: OSInfo) -> list[str]:
-    if os.id == "debian":
-        release = (os.version_id or "").partition(".")[0] or _DEBIAN_CODENAMES.get(
-            os.version_codename or ""
-        )
-        return [f"Debian:{release}"] if release else []
-    if os.id == "ubuntu" and os.version_id:
-        year, _, month = os.version_id.partition(".")
-        # ASCII digits only: VERSION_ID comes from the image, and int("²") raises.
-        lts = re.fullmatch(r"[0-9]+", year) is not None and int(year) % 2 == 0 and month == "04"
-        return [f"Ubuntu:{os.version_id}:LTS" if lts else f"Ubuntu:{os.version_id}"]
-    return []
-
-
-def _apk_ecosystems(os: OSInfo) -> list[str]:
-    if os.id == "alpine" and os.version_id:
-        major, minor = [*os.version_id.split("."), ""][:2]
-        return [f"Alpine:v{major}.{minor.partition('_')[0]}"] if minor else []
-    if os.id == "wolfi":
-        return ["Wolfi"]
-    if os.id == "chainguard":
-        return ["Chainguard"]
-    return []
-
-
-def _rpm_ecosystems(os: OSInfo) -> list[str]:
-    major = (os.version_id or "").partition(".")[0]
-    pretty = os.pretty_name or ""
-    if os.id == "almalinux" and major:
-        return [f"AlmaLinux:{major}"]
-    if os.id == "rocky" and major:
-        return [f"Rocky Linux:{major}"]
-    if os.id == "rhel" and major:
-        # Red Hat scopes records by CPE product stream; these are the RHEL base streams.
-        return [f"Red Hat:enterprise_linux:{major}::{s}" for s in ("baseos", "appstream")]
-    if os.id.startswith("opensuse") and pretty:
-        return [f"openSUSE:{pretty.removeprefix('openSUSE ')}"]
-    if os.id in {"sles", "sled", "sle-micro"} and pretty:
-        return [f"SUSE:{pretty.removeprefix('SUSE ')}"]
-    if os.id == "photon" and os.version_id:
-        return [f"Photon OS:{os.version_id}"]
-    if os.id == "mageia" and major:
-        return [f"Mageia:{major}"]
     return []
 
 
@@ -257,6 +211,10 @@ def _hits(target: Target, records: list[OsvRecord]) -> list[_Hit]:
     return hits
 
 
+def _is_distribution(target: Target) -> bool:
+    return ecosystem_base(target.ecosystem) not in _LANGUAGE_ECOSYSTEM_NAMES
+
+
 def _is_cve(identifier: str) -> bool:
     return identifier.startswith("CVE-")
 
@@ -267,7 +225,10 @@ def _split(
     own = frozenset({record.id, *record.aliases})
     if any(_is_cve(i) for i in own):
         return [_Hit(record, affected, target, fixed, own)]
-    upstream_cves = list(dict.fromkeys(i for i in record.upstream if _is_cve(i)))
+    # A distribution's advisory names the CVEs it fixes in `upstream` (Debian, Rocky Linux)
+    # or in `related` (AlmaLinux); elsewhere `related` is another vulnerability.
+    named = [*record.upstream, *(record.related if _is_distribution(target) else ())]
+    upstream_cves = list(dict.fromkeys(i for i in named if _is_cve(i)))
     if not upstream_cves:
         return [_Hit(record, affected, target, fixed, own)]
     return [

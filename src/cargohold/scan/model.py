@@ -50,11 +50,17 @@ class Package:
     source_name: str | None = None
     source_version: str | None = None
     arch: str | None = None
+    # The purl of the OS package (deb, rpm, apk) whose file list names `location`: a
+    # language package the distribution installed, judged by that OS package's advisories.
+    owner: str | None = None
 
 
 # Problem codes. A gate must treat BLOCKING ones as a failure, never as a clean image.
 OS_PACKAGES_NOT_INVENTORIED = "os-packages-not-inventoried"
 UNREADABLE_FILE = "unreadable-file"
+# A layer's tar stream ends early but every member's data is there (no end-of-archive
+# blocks, no padding after the last member): read whole, with this warning on the layer.
+TRUNCATED_LAYER = "truncated-layer"
 # OS packages of a distribution no advisory ecosystem covers: listed, but never checked.
 NO_ADVISORY_SOURCE = "no-advisory-source"
 BLOCKING_PROBLEMS = frozenset({OS_PACKAGES_NOT_INVENTORIED})
@@ -65,6 +71,7 @@ class Problem:
     code: str
     message: str
     location: str | None = None
+    layer: LayerRef | None = None  # the layer the problem is about, when it is about one
 
     @property
     def blocking(self) -> bool:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from cargohold.scan.catalog import Cataloger, PartlyUnreadable, UnreadableFile
 from cargohold.scan.layers import LayerReader
-from cargohold.scan.model import UNREADABLE_FILE, LayerRef, Problem
+from cargohold.scan.model import TRUNCATED_LAYER, UNREADABLE_FILE, LayerRef, Problem
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -100,6 +100,7 @@ class Overlay:
                     self._problem(path, f"{path} is larger than {MAX_FILE_SIZE} bytes; skipped")
                     continue
                 added[path] = FileVersion(layer, data=reader.read(member))
+        self.problems.extend(Problem(TRUNCATED_LAYER, w, layer=layer) for w in reader.warnings)
         # A path the layer writes anew is replaced, not deleted: its history runs on.
         self._hide(layer, hidden_trees, hidden_files, opaque_dirs, added.keys())
         for path, version in added.items():

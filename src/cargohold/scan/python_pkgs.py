@@ -1,12 +1,21 @@
-"""Python distributions: `*.dist-info/METADATA` and `*.egg-info/PKG-INFO` anywhere.
+"""Python distributions: `*.dist-info/METADATA`, `*.egg-info/PKG-INFO`, eggs, anywhere.
 
 Old distutils installs write the egg-info as a single file rather than a
-directory; that file holds the same PKG-INFO headers.
+directory; that file holds the same PKG-INFO headers. An egg installed as a
+directory keeps them in `NAME.egg/EGG-INFO/PKG-INFO`; a zipped egg (a `.egg`
+file, as easy_install and `setup.py bdist_egg` leave them) in the
+`EGG-INFO/PKG-INFO` member of the zip, which is read from the stream through a
+spool (memory up to SPOOL_MEMORY, a temporary file beyond), as jars are.
 """
 
 from __future__ import annotations
 
 import posixpath
+import shutil
+import tempfile
+import zipfile
+import zlib
+from typing import IO
 
 from packaging.metadata import parse_email
 
@@ -14,13 +23,19 @@ from cargohold.scan.catalog import Cataloger, PackageRecord, UnreadableFile
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import pypi_purl
 
+EGG_METADATA = "EGG-INFO/PKG-INFO"
+SPOOL_MEMORY = 8 * 1024 * 1024
+MAX_METADATA = 1024 * 1024
+_CHUNK = 1024 * 1024
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
+
 
 def wants(path: str) -> bool:
     parent, base = posixpath.split(path)
     if base == "METADATA":
         return parent.endswith(".dist-info")
     if base == "PKG-INFO":
-        return parent.endswith(".egg-info")
+        return parent.endswith((".egg-info", ".egg/EGG-INFO"))
     return base.endswith(".egg-info")
 
 
@@ -35,4 +50,30 @@ def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
     return [PackageRecord(type="pypi", name=name, version=version, purl=pypi_purl(name, version))]
 
 
+def wants_egg(path: str) -> bool:
+    return path.endswith(".egg")
+
+
+def extract_egg(path: str, stream: IO[bytes], size: int) -> bytes | None:
+    """The PKG-INFO of a zipped egg; None for a zip without one."""
+    with tempfile.SpooledTemporaryFile(SPOOL_MEMORY) as spool:
+        shutil.copyfileobj(stream, spool, _CHUNK)
+        spool.seek(0)
+        try:
+            with zipfile.ZipFile(spool) as egg:  # type: ignore[arg-type]
+                try:
+                    info = egg.getinfo(EGG_METADATA)
+                except KeyError:
+                    return None
+                if info.file_size > MAX_METADATA:
+                    raise UnreadableFile(f"{path}: {EGG_METADATA} is larger than {MAX_METADATA}")
+                with egg.open(info) as member:
+                    return member.read(MAX_METADATA)
+        except _ZIP_ERRORS as exc:
+            raise UnreadableFile(
+                f"{path} is not a readable zip archive ({type(exc).__name__}: {exc})"
+            ) from None
+
+
 CATALOGER = Cataloger("python", wants, parse)
+EGG_CATALOGER = Cataloger("python-egg", wants_egg, parse, extract=extract_egg)

@@ -13,6 +13,9 @@ empty).
 The version is `[EPOCH:]VERSION-RELEASE`, with the epoch when the header has
 one (even 0), as `rpm -q --qf '%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}'`
 prints it; the purl carries the epoch as a qualifier.
+
+The files each package installed (for ownership, see ownership.py) are the
+BASENAMES, DIRNAMES and DIRINDEXES arrays of its header.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ import posixpath
 import sqlite3
 import struct
 
-from cargohold.scan.catalog import Cataloger, NotInventoried, PackageRecord, UnreadableFile
+from cargohold.scan.catalog import (
+    Cataloger,
+    FileList,
+    NotInventoried,
+    PackageRecord,
+    UnreadableFile,
+)
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import os_purl
 
@@ -33,7 +42,8 @@ OTHER_FORMATS = {"Packages": "BerkeleyDB", "Packages.db": "ndb"}
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM = (
     1000, 1001, 1002, 1003, 1022, 1044,
 )  # fmt: skip
-TYPE_INT32, TYPE_STRING = 4, 6
+TAG_DIRINDEXES, TAG_BASENAMES, TAG_DIRNAMES = 1116, 1117, 1118
+TYPE_INT32, TYPE_STRING, TYPE_STRING_ARRAY = 4, 6, 8
 _WANTED_TAGS = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM}
 
 
@@ -43,6 +53,17 @@ def wants(path: str) -> bool:
 
 
 def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
+    records = []
+    for blob in _headers(path, data):
+        tags = parse_header(blob, path)
+        record = _record(tags, os)
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _headers(path: str, data: bytes) -> list[bytes]:
+    """The header blob of every package in the database."""
     base = posixpath.basename(path)
     if base in OTHER_FORMATS:
         raise NotInventoried(
@@ -57,13 +78,55 @@ def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
         raise NotInventoried(f"OS packages not inventoried: {path} is unreadable ({exc})") from None
     finally:
         connection.close()
-    records = []
-    for (blob,) in rows:
-        tags = parse_header(bytes(blob), path)
-        record = _record(tags, os)
-        if record is not None:
-            records.append(record)
-    return records
+    return [bytes(blob) for (blob,) in rows]
+
+
+def file_lists(path: str, data: bytes) -> list[FileList]:
+    """The files each package installed: DIRNAMES[DIRINDEXES[i]] + BASENAMES[i]."""
+    lists = []
+    for blob in _headers(path, data):
+        tags = parse_header(blob, path)
+        name, arch = tags.get(TAG_NAME), tags.get(TAG_ARCH)
+        if not isinstance(name, str) or name == "gpg-pubkey":
+            continue
+        try:
+            arrays = _arrays(blob, (TAG_BASENAMES, TAG_DIRNAMES, TAG_DIRINDEXES))
+        except (struct.error, ValueError) as exc:
+            raise UnreadableFile(f"{path} holds a damaged RPM header: {exc}") from None
+        basenames = arrays.get(TAG_BASENAMES, [])
+        dirnames = arrays.get(TAG_DIRNAMES, [])
+        indexes = arrays.get(TAG_DIRINDEXES, [])
+        paths = tuple(
+            (str(dirnames[i]) + str(base)).lstrip("/")
+            for base, i in zip(basenames, indexes, strict=False)
+            if isinstance(i, int) and 0 <= i < len(dirnames)
+        )
+        lists.append(FileList(name, arch if isinstance(arch, str) else None, paths))
+    return lists
+
+
+def _arrays(blob: bytes, wanted: tuple[int, ...]) -> dict[int, list[str | int]]:
+    """String-array and int32-array tags of one header blob."""
+    count, size = struct.unpack_from(">ii", blob, 0)
+    store = 8 + 16 * count
+    if count < 0 or size < 0 or store + size > len(blob):
+        raise ValueError("header sizes exceed the blob")
+    arrays: dict[int, list[str | int]] = {}
+    for i in range(count):
+        tag, kind, offset, items = struct.unpack_from(">iiii", blob, 8 + 16 * i)
+        if tag not in wanted or not 0 <= offset < size or items < 0:
+            continue
+        if kind == TYPE_STRING_ARRAY:
+            values: list[str | int] = []
+            at = store + offset
+            for _ in range(items):
+                end = blob.index(b"\0", at, store + size)
+                values.append(blob[at:end].decode("utf-8", "replace"))
+                at = end + 1
+            arrays[tag] = values
+        elif kind == TYPE_INT32:
+            arrays[tag] = list(struct.unpack_from(f">{items}i", blob, store + offset))
+    return arrays
 
 
 def _without_wal(data: bytes) -> bytes:
@@ -122,4 +185,4 @@ def _record(tags: dict[int, str | int], os: OSInfo | None) -> PackageRecord | No
     )
 
 
-CATALOGER = Cataloger("rpm", wants, parse, os_packages=True)
+CATALOGER = Cataloger("rpm", wants, parse, os_packages=True, file_lists=file_lists)

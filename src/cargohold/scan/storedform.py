@@ -30,6 +30,7 @@ def package_to_json(package: Package) -> dict[str, Any]:
         "sourceName": package.source_name,
         "sourceVersion": package.source_version,
         "arch": package.arch,
+        "owner": package.owner,
     }
 
 
@@ -44,6 +45,7 @@ def package_from_json(data: dict[str, Any]) -> Package:
         source_name=data.get("sourceName"),
         source_version=data.get("sourceVersion"),
         arch=data.get("arch"),
+        owner=data.get("owner"),
     )
 
 
@@ -73,7 +75,14 @@ def inventory_to_json(inventory: Inventory) -> dict[str, Any]:
         "layers": [{"index": layer.index, "digest": layer.digest} for layer in inventory.layers],
         "packages": [package_to_json(p) for p in inventory.packages],
         "problems": [
-            {"code": p.code, "message": p.message, "location": p.location}
+            {
+                "code": p.code,
+                "message": p.message,
+                "location": p.location,
+                "layer": None
+                if p.layer is None
+                else {"index": p.layer.index, "digest": p.layer.digest},
+            }
             for p in inventory.problems
         ],
     }
@@ -100,7 +109,13 @@ def inventory_from_json(data: dict[str, Any]) -> Inventory:
         layers=[_layer(layer) for layer in data.get("layers", [])],
         packages=[package_from_json(p) for p in data.get("packages", [])],
         problems=[
-            Problem(p["code"], p["message"], p.get("location")) for p in data.get("problems", [])
+            Problem(
+                p["code"],
+                p["message"],
+                p.get("location"),
+                _layer(p["layer"]) if p.get("layer") else None,
+            )
+            for p in data.get("problems", [])
         ],
     )
 

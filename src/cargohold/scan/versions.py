@@ -190,10 +190,31 @@ def evaluate(affected: AffectedPackage, version: str) -> RangeMatch | None:
         for range_ in affected.ranges
         if (match := evaluate_range(range_, version, affected.ecosystem)) is not None
     ]
-    if not matches and version not in affected.versions:
+    if not matches and not listed(affected.ecosystem, version, affected.versions):
         return None
     fixes = [m.fixed for m in matches if m.fixed is not None]
     return RangeMatch(fixed=lowest(affected.ecosystem, fixes))
+
+
+def listed(ecosystem: str, version: str, versions: tuple[str, ...]) -> bool:
+    """Whether `version` is in a record's `versions` list, by the ecosystem's equality
+    (PyPI 2020.12.05 is 2020.12.5, Go 1.3.0 is v1.3.0); an exact string where the ecosystem
+    has no ordering, or the version or an entry cannot be read."""
+    if version in versions:
+        return True
+    if not versions or not supported(ecosystem):
+        return False
+    try:
+        installed = version_key(ecosystem, version)
+    except VersionError:
+        return False
+    for entry in versions:
+        try:
+            if version_key(ecosystem, entry) == installed:
+                return True
+        except (VersionError, TypeError):
+            continue
+    return False
 
 
 def lowest(ecosystem: str, versions: list[str]) -> str | None:

@@ -67,6 +67,13 @@ class Package(Model):
     source_name: str | None
     source_version: str | None
     arch: str | None
+    owner: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="The purl of the OS package whose file list names the location: a "
+            "language package the distribution installed, judged by that OS package's advisories"
+        ),
+    ] = None
 
     @classmethod
     def of(cls, package: scan_model.Package) -> Package:
@@ -80,6 +87,7 @@ class Package(Model):
             source_name=package.source_name,
             source_version=package.source_version,
             arch=package.arch,
+            owner=package.owner,
         )
 
 
@@ -88,11 +96,14 @@ class InventoryProblem(Model):
         str,
         msgspec.Meta(
             description="os-packages-not-inventoried (blocking: a gate refuses the image), "
-            "unreadable-file, no-advisory-source"
+            "unreadable-file, no-advisory-source, truncated-layer"
         ),
     ]
     message: str
     location: str | None
+    layer: Annotated[
+        ImageLayer | None, msgspec.Meta(description="The layer the problem is about, if one")
+    ] = None
 
 
 class Inventory(Model):
@@ -128,7 +139,12 @@ class Inventory(Model):
             layers=[ImageLayer.of(layer) for layer in inventory.layers],
             packages=[Package.of(package) for package in inventory.packages],
             problems=[
-                InventoryProblem(code=p.code, message=p.message, location=p.location)
+                InventoryProblem(
+                    code=p.code,
+                    message=p.message,
+                    location=p.location,
+                    layer=None if p.layer is None else ImageLayer.of(p.layer),
+                )
                 for p in inventory.problems
             ],
         )

@@ -4,7 +4,9 @@ Built with cyclonedx-python-lib, which serializes the spec's shape (and validate
 dependency graph). The image is `metadata.component` (type container); each OS is an
 `operating-system` component; each package a `library` whose bom-ref is its purl
 (one component per purl: a package found in several places lists each location as a
-property). Vulnerabilities are grouped by ID, `affects` names the packages' bom-refs.
+property). The dependency graph goes image -> operating system -> OS packages -> the
+language packages each OS package installed (see ownership.py); other packages hang from
+the image. Vulnerabilities are grouped by ID, `affects` names the packages' bom-refs.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def bom(result: ScanResult) -> Bom:
     libraries: dict[str, Component] = {}
     systems: dict[str, Component] = {}
     os_packages: dict[str, list[Component]] = {}
+    owned: dict[str, list[Component]] = {}  # an OS package's bom-ref -> what it installed
     for platform in result.platforms:
         os_ref = None
         if platform.inventory.os is not None:
@@ -66,17 +69,23 @@ def bom(result: ScanResult) -> Bom:
                 component = libraries[package.purl] = _library(package)
                 if os_ref is not None and is_os_package(package):
                     os_packages.setdefault(os_ref, []).append(component)
+                elif package.owner is not None:
+                    owned.setdefault(_canonical(package.owner), []).append(component)
             component.properties.update(
                 _package_properties(package, platform_label(platform.inventory))
             )
     for component in [*systems.values(), *libraries.values()]:
         document.components.add(component)
-    in_os = {id(c) for group in os_packages.values() for c in group}
+    owned = {ref: group for ref, group in owned.items() if ref in libraries}
+    inside = {id(c) for group in [*os_packages.values(), *owned.values()] for c in group}
     document.register_dependency(
-        image, [*systems.values(), *(c for c in libraries.values() if id(c) not in in_os)]
+        image, [*systems.values(), *(c for c in libraries.values() if id(c) not in inside)]
     )
     for ref, system in systems.items():
         document.register_dependency(system, os_packages.get(ref, []))
+    # A language package the distribution installed hangs under the OS package that owns it.
+    for ref, group in owned.items():
+        document.register_dependency(libraries[ref], group)
     findings = [f for p in result.platforms for f in worst_first(p.findings)]
     for vulnerability in _vulnerabilities(findings, libraries):
         document.vulnerabilities.add(vulnerability)
@@ -111,6 +120,13 @@ def _operating_system(os: OSInfo) -> Component:
         bom_ref=f"operating-system:{os.distro}",
         description=os.pretty_name,
     )
+
+
+def _canonical(purl: str) -> str:
+    try:
+        return PackageURL.from_string(purl).to_string()
+    except ValueError:
+        return purl
 
 
 def _library(package: Package) -> Component:

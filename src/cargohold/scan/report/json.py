@@ -83,5 +83,8 @@ def _problem(problem: Problem) -> dict[str, Any]:
         "code": problem.code,
         "message": problem.message,
         "location": problem.location,
+        "layer": None
+        if problem.layer is None
+        else {"index": problem.layer.index, "digest": problem.layer.digest},
         "blocking": problem.blocking,
     }

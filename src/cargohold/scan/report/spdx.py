@@ -2,7 +2,8 @@
 
 The document DESCRIBES the image package (purpose CONTAINER), which CONTAINS each
 operating system (OPERATING-SYSTEM) and the language packages; an operating system
-CONTAINS its OS packages. Every package has its purl as a PACKAGE-MANAGER external
+CONTAINS its OS packages, and an OS package the language packages it installed (see
+ownership.py). Every package has its purl as a PACKAGE-MANAGER external
 reference; one SPDX package per purl.
 """
 
@@ -60,6 +61,8 @@ def document(result: ScanResult, now: dt.datetime | None = None) -> dict[str, An
             seen.add(spdx_id)
             packages.append(_library(spdx_id, package))
             parent = os_id if os_id is not None and is_os_package(package) else IMAGE_ID
+            if package.owner is not None:
+                parent = _id_of_purl(package.owner)
             relationships.append(_relationship(parent, "CONTAINS", spdx_id))
     return {
         "spdxVersion": SPDX_VERSION,
@@ -88,6 +91,12 @@ def _package_id(package: Package) -> str:
     """Stable per purl; SPDX IDs allow letters, digits, '.' and '-'."""
     digest = hashlib.sha256(package.purl.encode()).hexdigest()[:16]
     return f"SPDXRef-Package-{package.type}-{digest}"
+
+
+def _id_of_purl(purl: str) -> str:
+    """The SPDX ID of the package with this purl (an owning OS package's)."""
+    kind = purl.removeprefix("pkg:").partition("/")[0]
+    return f"SPDXRef-Package-{kind}-{hashlib.sha256(purl.encode()).hexdigest()[:16]}"
 
 
 def _package(spdx_id: str, name: str, version: str | None, purpose: str) -> dict[str, Any]:

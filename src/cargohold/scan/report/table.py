@@ -65,6 +65,8 @@ def _platform(console: Console, target: str, platform: PlatformResult, shown: li
         console.print(_table(platform.findings))
     for problem in inventory.problems:
         where = f" ({problem.location})" if problem.location else ""
+        if problem.layer is not None:
+            where += f" (layer {problem.layer.index}, {problem.layer.digest})"
         console.print(
             Text(f"WARNING: {problem.code}: {problem.message}{where}", style="bold yellow")
         )
