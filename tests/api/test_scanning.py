@@ -546,7 +546,7 @@ def test_a_new_advisory_reaches_a_stored_image_without_reading_its_layers(
 def test_an_image_whose_os_packages_could_not_be_read_is_refused(
     registry: CargoholdServer, loaded: httpx.Client, tmp_path: Path
 ) -> None:
-    """A BerkeleyDB rpmdb is not read: never a clean pass under a severity gate."""
+    """A damaged BerkeleyDB rpmdb cannot be read: never a clean pass under a severity gate."""
     project = _project()
     repository = f"{project}/legacy"
     os_release = b'ID=centos\nVERSION_ID="7"\nNAME="CentOS Linux"\n'

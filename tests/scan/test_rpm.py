@@ -84,10 +84,8 @@ def test_sqlite_rpmdb_packages(tmp_path: Path, directory: str) -> None:
     ("name", "kind"),
     [("var/lib/rpm/Packages", "BerkeleyDB"), ("usr/lib/sysimage/rpm/Packages.db", "ndb")],
 )
-def test_unreadable_rpmdb_formats_are_a_blocking_problem(
-    tmp_path: Path, name: str, kind: str
-) -> None:
-    # A BerkeleyDB hash file starts with its metadata page; the content does not matter here.
+def test_damaged_legacy_rpmdbs_are_a_blocking_problem(tmp_path: Path, name: str, kind: str) -> None:
+    # A Berkeley DB hash magic with nothing behind it, and no ndb header: damaged rpmdbs.
     inventory = _inventory(tmp_path, [File(name, b"\0" * 12 + b"\x61\x15\x06\x00" + b"\0" * 4080)])
     assert inventory.packages == []
     (problem,) = inventory.problems

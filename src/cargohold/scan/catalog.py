@@ -49,7 +49,7 @@ class FileList:
 
 
 class NotInventoried(Exception):
-    """The file holds packages in a format the scanner cannot read (e.g. BerkeleyDB rpmdb)."""
+    """The file holds OS packages the scanner cannot read (e.g. a damaged rpmdb)."""
 
 
 class UnreadableFile(Exception):

@@ -1,14 +1,8 @@
-"""RPM packages from the SQLite rpmdb; other rpmdb formats are reported, never ignored.
+"""RPM packages from the rpmdb, in any of its formats (see rpmdb_formats.py).
 
-Each row of the `Packages` table is an RPM header blob: two big-endian int32
-counts (index entries, data bytes), the index entries (tag, type, offset,
-count; 16 bytes each), then the data store.
-
-rpm keeps its SQLite database in WAL mode, which an in-memory (deserialized)
-database cannot open; the copy read here is switched to rollback-journal mode
-in its header first. rpm checkpoints the WAL when it closes the database, so
-`rpmdb.sqlite` holds every installed package (the `-wal` file of an image is
-empty).
+Each package is an RPM header blob: two big-endian int32 counts (index entries,
+data bytes), the index entries (tag, type, offset, count; 16 bytes each), then
+the data store. The blob is the same in every database format.
 
 The version is `[EPOCH:]VERSION-RELEASE`, with the epoch when the header has
 one (even 0), as `rpm -q --qf '%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}'`
@@ -21,23 +15,19 @@ BASENAMES, DIRNAMES and DIRINDEXES arrays of its header.
 from __future__ import annotations
 
 import posixpath
-import sqlite3
 import struct
 
 from cargohold.scan.catalog import (
     Cataloger,
     FileList,
-    NotInventoried,
     PackageRecord,
     UnreadableFile,
 )
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import os_purl
+from cargohold.scan.rpmdb_formats import FORMATS, header_blobs
 
 RPM_DIRS = ("var/lib/rpm", "usr/lib/sysimage/rpm")
-SQLITE_NAME = "rpmdb.sqlite"
-# BerkeleyDB (RHEL <= 8, CentOS, Amazon Linux 2) and ndb (SUSE) databases.
-OTHER_FORMATS = {"Packages": "BerkeleyDB", "Packages.db": "ndb"}
 
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM = (
     1000, 1001, 1002, 1003, 1022, 1044,
@@ -49,12 +39,12 @@ _WANTED_TAGS = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOU
 
 def wants(path: str) -> bool:
     parent, base = posixpath.split(path)
-    return parent in RPM_DIRS and (base == SQLITE_NAME or base in OTHER_FORMATS)
+    return parent in RPM_DIRS and base in FORMATS
 
 
 def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
     records = []
-    for blob in _headers(path, data):
+    for blob in header_blobs(path, data):
         tags = parse_header(blob, path)
         record = _record(tags, os)
         if record is not None:
@@ -62,29 +52,10 @@ def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
     return records
 
 
-def _headers(path: str, data: bytes) -> list[bytes]:
-    """The header blob of every package in the database."""
-    base = posixpath.basename(path)
-    if base in OTHER_FORMATS:
-        raise NotInventoried(
-            f"OS packages not inventoried: {path} is an rpmdb in {OTHER_FORMATS[base]} format, "
-            "which this scanner cannot read"
-        )
-    connection = sqlite3.connect(":memory:")
-    try:
-        connection.deserialize(_without_wal(data))
-        rows = connection.execute("SELECT blob FROM Packages").fetchall()
-    except sqlite3.Error as exc:
-        raise NotInventoried(f"OS packages not inventoried: {path} is unreadable ({exc})") from None
-    finally:
-        connection.close()
-    return [bytes(blob) for (blob,) in rows]
-
-
 def file_lists(path: str, data: bytes) -> list[FileList]:
     """The files each package installed: DIRNAMES[DIRINDEXES[i]] + BASENAMES[i]."""
     lists = []
-    for blob in _headers(path, data):
+    for blob in header_blobs(path, data):
         tags = parse_header(blob, path)
         name, arch = tags.get(TAG_NAME), tags.get(TAG_ARCH)
         if not isinstance(name, str) or name == "gpg-pubkey":
@@ -127,13 +98,6 @@ def _arrays(blob: bytes, wanted: tuple[int, ...]) -> dict[int, list[str | int]]:
         elif kind == TYPE_INT32:
             arrays[tag] = list(struct.unpack_from(f">{items}i", blob, store + offset))
     return arrays
-
-
-def _without_wal(data: bytes) -> bytes:
-    """The database with its header's WAL mode (read/write versions 2) set to rollback (1)."""
-    if data.startswith(b"SQLite format 3\0") and len(data) >= 100 and data[18:20] == b"\2\2":
-        return data[:18] + b"\1\1" + data[20:]
-    return data
 
 
 def parse_header(blob: bytes, path: str) -> dict[int, str | int]:
