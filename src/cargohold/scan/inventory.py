@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from cargohold.scan import (
     apk,
+    composer,
+    conda,
+    dotnet,
     dpkg,
     gobinary,
     java,
@@ -25,6 +28,8 @@ from cargohold.scan import (
     ownership,
     python_pkgs,
     rpm,
+    ruby_gems,
+    rust_crates,
 )
 from cargohold.scan.catalog import Cataloger, NotInventoried, PackageRecord, UnreadableFile
 from cargohold.scan.layers import LayerReader
@@ -51,6 +56,11 @@ CATALOGERS: tuple[Cataloger, ...] = (
     npm.LOCKFILE_CATALOGER,
     java.CATALOGER,
     gobinary.CATALOGER,
+    ruby_gems.CATALOGER,
+    composer.CATALOGER,
+    dotnet.CATALOGER,
+    rust_crates.CATALOGER,
+    conda.CATALOGER,
 )
 
 

@@ -56,3 +56,27 @@ def golang_purl(module: str, version: str) -> str:
 
 def maven_purl(group: str, artifact: str, version: str) -> str:
     return PackageURL(type="maven", namespace=group, name=artifact, version=version).to_string()
+
+
+def gem_purl(name: str, version: str) -> str:
+    return PackageURL(type="gem", name=name, version=version).to_string()
+
+
+def composer_purl(name: str, version: str) -> str:
+    """pkg:composer/monolog/monolog@2.9.1: Packagist names are `vendor/project`."""
+    namespace, _, bare = name.rpartition("/")
+    return PackageURL(
+        type="composer", namespace=namespace or None, name=bare, version=version
+    ).to_string()
+
+
+def cargo_purl(name: str, version: str) -> str:
+    return PackageURL(type="cargo", name=name, version=version).to_string()
+
+
+def nuget_purl(name: str, version: str) -> str:
+    return PackageURL(type="nuget", name=name, version=version).to_string()
+
+
+def conda_purl(name: str, version: str) -> str:
+    return PackageURL(type="conda", name=name, version=version).to_string()
