@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cargohold.scan import Inventory, inventory_image
-from cargohold.scan.matching import match_inventory
+from cargohold.scan.matching import coverage_problems, match_inventory
 from cargohold.scan.osv import parse_record
 from tests.scan.imagebuild import File, ImageSpec, oci_layout
 from tests.scan.osv_data import MemorySource
@@ -219,6 +219,9 @@ def test_berkeley_db_inventory_equals_what_rpm_lists(
     urllib3 = next(p for p in inventory.packages if p.type == "pypi")
     assert (urllib3.name, urllib3.version) == ("urllib3", "1.10.2")
     assert urllib3.owner == by_name["python2-urllib3"].purl
+    # OSV has no CentOS ecosystem: the packages are listed, and said to be unchecked.
+    (unchecked,) = coverage_problems(inventory)
+    assert "CentOS Linux 7 (Core)" in unchecked.message and not unchecked.blocking
 
 
 def _alsa(fixed: str) -> Any:
