@@ -235,3 +235,11 @@ def overdue(
         )
     out.print(table)
     print(f"{len(report['findings'])} overdue findings in {len(report['images'])} images")
+    failed = report.get("failedScans") or []
+    if failed:
+        print(
+            f"{len(failed)} images could not be scanned (their findings are unknown; rescan them):"
+        )
+        for f in failed:
+            tags = ", ".join(f["tags"]) or "-"
+            print(f"  scan failed: {f['repository']} ({tags}) {f['digest'][:19]}: {f['reason']}")
