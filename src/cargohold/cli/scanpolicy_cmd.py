@@ -91,7 +91,8 @@ def policy_set(
         bool,
         typer.Option(
             "--prevent-unscanned/--allow-unscanned",
-            help="Refuse pulls of images that have not been scanned yet.",
+            help="Refuse pulls of images that have not been scanned yet. Images whose scan "
+            "failed are refused under any policy that refuses something (fail closed).",
         ),
     ] = False,
     registry: RegistryOption = DEFAULT_REGISTRY,

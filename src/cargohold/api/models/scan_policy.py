@@ -27,7 +27,13 @@ class ScanPolicy(Model):
         Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"] | None,
         msgspec.Meta(description="Pulls of images with a finding at or above it are refused"),
     ]
-    prevent_unscanned: bool
+    prevent_unscanned: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Pulls of images not scanned yet are refused. An image whose scan failed"
+            " is refused under any policy that refuses something (fail closed)"
+        ),
+    ]
     updated_at: Annotated[UtcTime | None, msgspec.Meta(description="null for the defaults")]
     updated_by: str | None
     default: Annotated[bool, msgspec.Meta(description="No policy set: the defaults")]
