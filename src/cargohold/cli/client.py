@@ -36,9 +36,10 @@ MANIFEST_ACCEPT = ", ".join(
 class ClientError(Exception):
     """A one-line, human-readable failure of a remote call; `code` is the API's error code."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, detail: Any = None) -> None:
         super().__init__(message)
         self.code = code
+        self.detail = detail
 
 
 def base_url(registry: str) -> str:
@@ -90,17 +91,18 @@ class AdminClient:
         if response.status_code in (401, 403):
             self._raise_refused(response, path)
         if response.status_code >= 400:
-            code = None
+            code = detail = None
             try:
                 error = response.json()["errors"][0]
                 code = str(error["code"])
+                detail = error.get("detail")
                 message = f"{error['code']}: {error['message']}"
                 problems = (error.get("detail") or {}).get("problems")
                 if isinstance(problems, list) and len(problems) > 1:
                     message = f"{error['code']}: " + "; ".join(map(str, problems))
             except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 message = f"HTTP {response.status_code}"
-            raise ClientError(f"{self.base}{path}: {message}", code)
+            raise ClientError(f"{self.base}{path}: {message}", code, detail)
 
     def call(
         self,

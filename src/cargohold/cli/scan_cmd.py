@@ -9,10 +9,10 @@ usage exits 2.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import sys
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
@@ -21,8 +21,7 @@ import typer
 
 from cargohold.cli.client import AdminClient, ClientError
 from cargohold.cli.common import fail
-from cargohold.oci.digests import is_valid_digest
-from cargohold.oci.names import TAG_RE, is_valid_name
+from cargohold.cli.scan_sources import RegistryImage, fetched, one_line, resolve_image
 from cargohold.scan.findings import SEVERITIES
 
 # The engines (inventory, matching, report writers, the vulnerability database and SQLAlchemy)
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from cargohold.scan.reference import ImageReference
 
 DEFAULT_IGNOREFILE = Path(".trivyignore")
-_ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
 
 
 class ReportFormat(StrEnum):
@@ -61,8 +59,9 @@ def scan(
         str,
         typer.Argument(
             metavar="IMAGE",
-            help="oci:PATH[:TAG], oci-archive:PATH, docker-archive:PATH, or a path to an OCI "
-            "layout directory or an image tarball.",
+            help="oci:PATH[:TAG], oci-archive:PATH, docker-archive:PATH, a path to an OCI "
+            "layout directory or an image tarball, docker://HOST/REPO:TAG or HOST/REPO:TAG "
+            "(any registry), or docker-daemon:NAME[:TAG].",
             show_default=False,
         ),
     ],
@@ -125,6 +124,14 @@ def scan(
         float,
         typer.Option(help="Registry images: how long to wait for a scan the server runs now."),
     ] = 600,
+    rescan: Annotated[
+        bool,
+        typer.Option(
+            "--rescan",
+            help="Images on a cargohold server: have the server read the layers again "
+            "(after a failed scan, or to refresh an inventory) and wait for it.",
+        ),
+    ] = False,
 ) -> None:
     """Scan an image for vulnerable packages, or write its SBOM.
 
@@ -134,6 +141,7 @@ def scan(
     from cargohold.scan.errors import ScanError
     from cargohold.scan.filters import ScanFilter, apply_filter, exit_status, parse_severities
     from cargohold.scan.findings import PlatformResult, ScanResult
+    from cargohold.scan.reference import ImageReference
     from cargohold.scan.report import SBOM_FORMATS, VULNERABILITY_FORMATS
 
     severities = parse_severities(severity)
@@ -141,12 +149,18 @@ def scan(
     wants_vulnerabilities = output_format in VULNERABILITY_FORMATS
     reference = resolve_image(image, registry)
     if isinstance(reference, RegistryImage):
-        result = registry_result(reference, timeout)
+        result = registry_result(reference, timeout, rescan)
     else:
         try:
-            inventories = _inventory(reference)
+            with contextlib.ExitStack() as stack:
+                local = (
+                    reference
+                    if isinstance(reference, ImageReference)
+                    else stack.enter_context(fetched(reference))
+                )
+                inventories = _inventory(local)
         except ScanError as exc:
-            raise fail(_one_line(str(exc))) from None
+            raise fail(one_line(str(exc))) from None
         if wants_vulnerabilities:
             result = _match(image, inventories, db_dir)
         else:
@@ -170,77 +184,20 @@ def scan(
     raise typer.Exit(code=status)
 
 
-def resolve_image(text: str, registry: str | None = None) -> ImageReference | RegistryImage:
-    """The local image, or the image on a cargohold server, IMAGE names; one-line errors."""
-    from cargohold.scan.errors import ScanError
-    from cargohold.scan.reference import TRANSPORTS, ImageReference, parse_reference
-
-    transport, sep, _ = text.partition(":")
-    if sep and transport in TRANSPORTS:
-        try:
-            return parse_reference(text)
-        except ScanError as exc:
-            raise fail(_one_line(str(exc))) from None
-    path = Path(text)
-    if path.is_dir():
-        return ImageReference("oci", path)
-    if path.is_file():
-        return ImageReference(_archive_transport(path), path)
-    if text.startswith(("/", "./", "../", "~")) or text.endswith(_ARCHIVE_SUFFIXES):
-        raise fail(f"{text}: no such file or directory")
-    return registry_image(text, registry)
-
-
-@dataclass(frozen=True)
-class RegistryImage:
-    base: str  # the server's URL
-    repository: str
-    reference: str  # a tag or a digest
-
-
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
-
-
-def registry_image(text: str, registry: str | None) -> RegistryImage:
-    """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the `--registry` server."""
-    name, at, digest = text.partition("@")
-    reference = digest
-    if not at:
-        slash, colon = name.rfind("/"), name.rfind(":")
-        name, reference = (name[:colon], name[colon + 1 :]) if colon > slash else (name, "latest")
-    first, sep, rest = name.partition("/")
-    host = first if sep and ("." in first or ":" in first or first == "localhost") else None
-    repository = rest if host else name
-    if registry:
-        base = registry if "://" in registry else f"http://{registry}"
-    elif host:
-        scheme = "http" if host.rsplit(":", 1)[0] in _LOOPBACK else "https"
-        base = f"{scheme}://{host}"
-    else:
-        raise fail(
-            f"{text}: not a local image and no registry named: give HOST/REPO:TAG, "
-            "--registry URL (or CARGOHOLD_REGISTRY), or a local oci:PATH, oci-archive:PATH "
-            "or docker-archive:PATH"
-        )
-    if not is_valid_name(repository):
-        raise fail(f"{text}: {repository!r} is not a repository name")
-    if at and not is_valid_digest(reference):
-        raise fail(f"{text}: {reference!r} is not a digest")
-    if not at and not TAG_RE.fullmatch(reference):
-        raise fail(f"{text}: {reference!r} is not a tag")
-    return RegistryImage(base.rstrip("/"), repository, reference)
-
-
-def registry_result(image: RegistryImage, timeout: float) -> ScanResult:
-    """The server's stored scan of the image; when there is none yet, a scan waited for."""
+def registry_result(image: RegistryImage, timeout: float, rescan: bool = False) -> ScanResult:
+    """The server's stored scan of the image; when there is none yet (or `rescan`), a scan
+    waited for. A failed scan is an error that says why, and how to scan again."""
     api = AdminClient(image.base, timeout=60)
     try:
-        try:
-            return _stored(api.scan_result(image.repository, image.reference))
-        except ClientError as exc:
-            if exc.code != "SCAN_UNKNOWN":
-                raise
-        job = api.wait_for_job(api.scan_now(image.repository, image.reference), timeout)
+        if not rescan:
+            try:
+                return _stored(api.scan_result(image.repository, image.reference))
+            except ClientError as exc:
+                if exc.code == "SCAN_FAILED":
+                    raise fail(_failed_scan(image, exc, "--rescan")) from None
+                if exc.code != "SCAN_UNKNOWN":
+                    raise
+        job = api.wait_for_job(api.scan_now(image.repository, image.reference, rescan), timeout)
         if job["state"] not in ("succeeded", "failed"):
             raise fail(
                 f"the scan of {image.repository}:{image.reference} is still "
@@ -250,9 +207,26 @@ def registry_result(image: RegistryImage, timeout: float) -> ScanResult:
             raise fail(f"the registry could not scan {image.repository}: {job['error']}")
         if job["result"].get("skipped"):
             raise fail(f"{image.repository}:{image.reference}: {job['result']['skipped']}")
-        return _stored(api.scan_result(image.repository, image.reference))
+        try:
+            return _stored(api.scan_result(image.repository, image.reference))
+        except ClientError as exc:
+            if exc.code == "SCAN_FAILED":
+                raise fail(_failed_scan(image, exc, "--rescan (once the cause is fixed)")) from None
+            raise
     except ClientError as exc:
         raise fail(str(exc)) from None
+
+
+def _failed_scan(image: RegistryImage, error: ClientError, again: str) -> str:
+    """The one line for a scan the server ran and that failed: what, why, what to do."""
+    detail = error.detail if isinstance(error.detail, dict) else {}
+    reason = detail.get("reason") or str(error)
+    where = f"{image.repository}{'@' if image.reference.startswith('sha') else ':'}"
+    return (
+        f"scan failed: the registry could not scan {where}{image.reference} "
+        f"({detail.get('digest', '')}): {reason}; run the same command with {again} "
+        "to scan it again"
+    )
 
 
 def _stored(document: dict[str, Any]) -> ScanResult:
@@ -262,23 +236,6 @@ def _stored(document: dict[str, Any]) -> ScanResult:
     if (result.db_version or "0-").startswith("0-"):
         result.db_version = None  # the server's database holds no records
     return result
-
-
-def _archive_transport(path: Path) -> str:
-    """`oci-archive` for a tarball holding an OCI layout, `docker-archive` for `docker save`."""
-    import tarfile
-
-    try:
-        with tarfile.open(path, "r:*") as archive:
-            names = {name.removeprefix("./").lstrip("/") for name in archive.getnames()}
-    except (tarfile.TarError, OSError, EOFError):
-        raise fail(f"{path}: not a readable tar archive") from None
-    # Docker 25+ writes both: an OCI layout and a manifest.json; the OCI side is complete.
-    if "index.json" in names or "oci-layout" in names:
-        return "oci-archive"
-    if "manifest.json" in names:
-        return "docker-archive"
-    raise fail(f"{path}: not an image archive (neither index.json nor manifest.json inside)")
 
 
 def _inventory(reference: ImageReference) -> list[Inventory]:
@@ -327,7 +284,7 @@ def _match(target: str, inventories: list[Inventory], db_dir: Path | None) -> Sc
             platform.findings = match_inventory(platform.inventory, store)
             platform.inventory.problems.extend(coverage_problems(platform.inventory))
     except SQLAlchemyError as exc:
-        message = _one_line(str(exc.orig) if getattr(exc, "orig", None) else str(exc))
+        message = one_line(str(exc.orig) if getattr(exc, "orig", None) else str(exc))
         raise fail(f"cannot read the vulnerability database in {directory}: {message}") from None
     return ScanResult(target, platforms, version)
 
@@ -353,11 +310,6 @@ def _write_report(
         output.write_text(buffer.getvalue(), encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-
-
-def _one_line(message: str) -> str:
-    """Some library messages (tarfile's) span lines; an error here is one line."""
-    return "; ".join(line.strip(" -") for line in message.splitlines() if line.strip())
 
 
 def _warn(message: str) -> None:

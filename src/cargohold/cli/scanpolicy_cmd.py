@@ -91,7 +91,8 @@ def policy_set(
         bool,
         typer.Option(
             "--prevent-unscanned/--allow-unscanned",
-            help="Refuse pulls of images that have not been scanned yet.",
+            help="Refuse pulls of images that have not been scanned yet. Images whose scan "
+            "failed are refused under any policy that refuses something (fail closed).",
         ),
     ] = False,
     registry: RegistryOption = DEFAULT_REGISTRY,
@@ -235,3 +236,11 @@ def overdue(
         )
     out.print(table)
     print(f"{len(report['findings'])} overdue findings in {len(report['images'])} images")
+    failed = report.get("failedScans") or []
+    if failed:
+        print(
+            f"{len(failed)} images could not be scanned (their findings are unknown; rescan them):"
+        )
+        for f in failed:
+            tags = ", ".join(f["tags"]) or "-"
+            print(f"  scan failed: {f['repository']} ({tags}) {f['digest'][:19]}: {f['reason']}")

@@ -80,6 +80,7 @@ from cargohold.errors.registry import (
 from cargohold.errors.scanning import (
     AllowlistInvalid,
     AllowlistUnknown,
+    ScanFailed,
     ScanPolicyInvalid,
     ScanRequestInvalid,
     ScanUnknown,
@@ -125,6 +126,7 @@ __all__ = [
     "RangeInvalid",
     "RangeNotSatisfiable",
     "RegistryError",
+    "ScanFailed",
     "ScanPolicyInvalid",
     "ScanRequestInvalid",
     "ScanUnknown",

@@ -22,6 +22,15 @@ class ScanUnknown(RegistryError):
     default_message = "this image has not been scanned yet"
 
 
+class ScanFailed(RegistryError):
+    """SCAN_FAILED: the image's scan failed; the detail says why (`reason`) and the message
+    how to scan it again."""
+
+    code = "SCAN_FAILED"
+    status = 409
+    default_message = "the scan of this image failed"
+
+
 class ScanPolicyInvalid(RegistryError):
     """SCAN_POLICY_INVALID: a scan gate policy that fails validation."""
 

@@ -32,7 +32,7 @@ class StoredFinding:
 @dataclass(frozen=True)
 class ScanReportRow:
     digest: str
-    status: str
+    status: str  # ok | error (the scan failed: `error` says why) | running
     error: str | None
     scanned_at: float
     evaluated_at: float
@@ -73,6 +73,19 @@ class GateFinding:
     ids: tuple[str, ...]
     severity_rank: int
     package: str  # "name version"
+
+
+@dataclass(frozen=True)
+class FailedScan:
+    """An image, as stored in a repository, whose scan failed: what the remediation report
+    lists beside the findings, since nothing about it was checked."""
+
+    repository: str
+    digest: str  # the manifest as stored (an index when a platform's scan failed)
+    scanned_digest: str  # the image manifest whose scan failed
+    tags: tuple[str, ...]
+    error: str
+    failed_at: float
 
 
 @dataclass(frozen=True)

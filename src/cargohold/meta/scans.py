@@ -15,6 +15,7 @@ from cargohold.meta.database import Database
 from cargohold.meta.scan_rows import (
     NO_FINDINGS_RANK,
     AllowlistRow,
+    FailedScan,
     GateFinding,
     OpenFinding,
     ScanPolicyRow,
@@ -154,6 +155,22 @@ class ScanStore:
                     ],
                 )
 
+    def mark_running(self, digest: str) -> None:
+        """A scan of `digest` started: shown as `running` until its report is saved. A stored
+        result (status `ok`) stays as it is while the image is scanned again."""
+        now = time.time()
+        with self.db.transaction() as tx:
+            if self.db.dialect == "postgresql":
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (digest,))
+            existing = tx.one("SELECT status FROM scan_reports WHERE digest = ?", (digest,))
+            if existing is not None and existing[0] == "ok":
+                return
+            tx.execute("DELETE FROM scan_reports WHERE digest = ?", (digest,))
+            tx.execute(
+                f"INSERT INTO scan_reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (digest, "running", None, now, now, None, None, NO_FINDINGS_RANK, None),
+            )
+
     def mark_evaluated(self, digest: str, db_version: str) -> None:
         """Nothing in the database change concerns this image: only its version moves."""
         with self.db.transaction() as tx:
@@ -218,16 +235,7 @@ class ScanStore:
             " ORDER BY r.name, m.digest, f.severity_rank, f.vuln_id",
             tuple(params),
         )
-        ids = sorted({row[8] for row in rows})
-        tags: dict[int, list[str]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            for manifest_id, tag in self.db.rows(
-                f"SELECT manifest_id, name FROM tags WHERE manifest_id IN ({marks}) ORDER BY name",
-                tuple(chunk),
-            ):
-                tags.setdefault(manifest_id, []).append(tag)
+        tags = self._tags({row[8] for row in rows})
         return [
             OpenFinding(
                 repository=row[0],
@@ -242,6 +250,46 @@ class ScanStore:
             )
             for row in rows
         ]
+
+    def failed_scans(self, project: str | None) -> list[FailedScan]:
+        """Stored manifests (by repository) whose scan, or a platform's, failed."""
+        where, params = "s.status = 'error'", list[str]()
+        if project:
+            where += " AND (r.name = ? OR r.name LIKE ?)"
+            params = [project, f"{project}/%"]
+        select = (
+            "SELECT r.name, m.digest, s.digest, s.error, s.scanned_at, m.id FROM scan_reports s"
+        )
+        joins = (
+            " JOIN manifests m ON m.digest = s.digest",
+            " JOIN manifest_references mr ON mr.digest = s.digest AND mr.kind = 'manifest'"
+            " JOIN manifests m ON m.id = mr.manifest_id",
+        )
+        rows = [
+            row
+            for join in joins
+            for row in self.db.rows(
+                f"{select}{join} JOIN repositories r ON r.id = m.repository_id WHERE {where}",
+                tuple(params),
+            )
+        ]
+        tags = self._tags({row[5] for row in rows})
+        return sorted(
+            FailedScan(r[0], r[1], r[2], tuple(tags.get(r[5], ())), r[3] or "", r[4]) for r in rows
+        )
+
+    def _tags(self, manifest_ids: set[int]) -> dict[int, list[str]]:
+        ids = sorted(manifest_ids)
+        tags: dict[int, list[str]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for manifest_id, tag in self.db.rows(
+                f"SELECT manifest_id, name FROM tags WHERE manifest_id IN ({marks}) ORDER BY name",
+                tuple(chunk),
+            ):
+                tags.setdefault(manifest_id, []).append(tag)
+        return tags
 
     # -- policies -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cargohold.errors import (
@@ -27,7 +27,7 @@ from cargohold.errors import (
     ScanPolicyInvalid,
 )
 from cargohold.meta.manifests import StoredManifest
-from cargohold.meta.scan_rows import OpenFinding
+from cargohold.meta.scan_rows import FailedScan, OpenFinding
 from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanStore
 from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import Manifest, parse_manifest
@@ -114,6 +114,8 @@ class OverdueReport:
     sla_days: dict[str, int]
     findings: list[OverdueFinding]
     images: list[OverdueImage]
+    # Images whose scan failed: nothing about them is known, so nothing is counted overdue.
+    failed_scans: list[FailedScan] = field(default_factory=list)
 
 
 class ScanPolicyService:
@@ -218,9 +220,10 @@ class ScanPolicyService:
         images = [
             ImageScan(
                 d,
-                scanned=d in reports,
-                failed=d in reports and reports[d].status != "ok",
+                scanned=d in reports and reports[d].status != "running",
+                failed=d in reports and reports[d].status == "error",
                 blocking_problem=reports[d].blocking_problem if d in reports else None,
+                error=reports[d].error if d in reports else None,
             )
             for d in digests
         ]
@@ -230,7 +233,7 @@ class ScanPolicyService:
             for entry in cache.allowlist
             if entry.project in ("", project) and entry.active(now)
         }
-        message = decide(
+        refusal = decide(
             policy,
             images,
             [
@@ -239,8 +242,11 @@ class ScanPolicyService:
             ],
             allowed,
         )
-        if message:
-            raise Denied(message, detail={"digest": stored.digest, "project": project})
+        if refusal:
+            raise Denied(
+                refusal.message,
+                detail={"digest": stored.digest, "project": project, **refusal.detail()},
+            )
 
     # -- policies and the allowlist -----------------------------------------------------
 
@@ -319,7 +325,7 @@ class ScanPolicyService:
     def overdue(self, project: str | None, now: float | None = None) -> OverdueReport:
         """Findings past their remediation deadline (first seen + SLA days), allowlist aside."""
         now = time.time() if now is None else now
-        report = OverdueReport(now, dict(self.sla_days), [], [])
+        report = OverdueReport(now, dict(self.sla_days), [], [], self.store.failed_scans(project))
         deadlines = {severity_rank(level): days * 86400.0 for level, days in self.sla_days.items()}
         if not deadlines:
             return report

@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from cargohold.errors import (
     ManifestUnknown,
+    ScanFailed,
     ScanUnknown,
 )
 from cargohold.meta.scans import ScanStore
@@ -171,7 +172,11 @@ class ScanService:
 
     def _open_blob(self, digest: str) -> IO[bytes]:
         if isinstance(self.blobs, LocalFiles):
-            return open(self.blobs.path_of(digest), "rb")
+            try:
+                return open(self.blobs.path_of(digest), "rb")
+            except FileNotFoundError:
+                # Said without the server's paths: the reason reaches API clients.
+                raise FileNotFoundError(f"blob {digest} is missing from the blob store") from None
         return io.BufferedReader(_BlobReader(self.blobs.get(digest)), 1 << 20)
 
     def _platform(self, manifest: Manifest) -> Platform | None:
@@ -242,6 +247,7 @@ class ScanService:
                 outcome.findings += found
                 notify(self.events, ScanFinished("reused", {}))
                 continue
+            self.store.mark_running(target_digest)
             try:
                 from cargohold.scan.inventory import inventory_source
 
@@ -361,11 +367,18 @@ class ScanService:
         platforms: list[PlatformResult] = []
         records: list[PlatformRecord] = []
         version: str | None = None
+        running = False
         for target in digests:
             report = self.store.report(target)
-            if report is None or report.inventory is None:
-                if report is not None and report.error:
-                    raise ScanUnknown(f"the scan of {target} failed: {report.error}")
+            if report is not None and report.status == "error":
+                raise ScanFailed(
+                    f"the scan of {repository}@{target} failed: {report.error}; scan it again "
+                    "once the cause is fixed (POST .../scan?rescan=true, or `cargohold scan "
+                    "--rescan`)",
+                    detail={"status": "failed", "digest": target, "reason": report.error},
+                )
+            if report is None or report.status != "ok" or report.inventory is None:
+                running = running or (report is not None and report.status == "running")
                 continue
             version = report.db_version
             inventory = inventory_from_json(report.inventory[0])
@@ -380,5 +393,10 @@ class ScanService:
                 )
             )
         if not platforms:
-            raise ScanUnknown(f"{repository}@{digest} has not been scanned yet")
+            state = "running" if running else "pending"
+            raise ScanUnknown(
+                f"{repository}@{digest} has not been scanned yet"
+                + (" (its scan is running)" if running else ""),
+                detail={"status": state, "digest": digest},
+            )
         return StoredScan(ScanResult(f"{repository}@{digest}", platforms, version), records)

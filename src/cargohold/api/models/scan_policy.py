@@ -10,6 +10,7 @@ import msgspec
 from cargohold.api.models.base import Model
 from cargohold.api.models.scanning import Level
 from cargohold.api.models.times import UtcTime, utc, utc_or_none
+from cargohold.oci.names import project_of
 
 if TYPE_CHECKING:  # as in api/models/scanning.py: a server with scanning off never loads it
     from cargohold.services import scan_policy as facts
@@ -26,7 +27,13 @@ class ScanPolicy(Model):
         Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"] | None,
         msgspec.Meta(description="Pulls of images with a finding at or above it are refused"),
     ]
-    prevent_unscanned: bool
+    prevent_unscanned: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Pulls of images not scanned yet are refused. An image whose scan failed"
+            " is refused under any policy that refuses something (fail closed)"
+        ),
+    ]
     updated_at: Annotated[UtcTime | None, msgspec.Meta(description="null for the defaults")]
     updated_by: str | None
     default: Annotated[bool, msgspec.Meta(description="No policy set: the defaults")]
@@ -116,6 +123,21 @@ class OverdueImage(Model):
     overdue: Annotated[dict[str, int], msgspec.Meta(description="Overdue findings per severity")]
 
 
+class FailedScan(Model):
+    """An image whose scan failed: none of its vulnerabilities are known or counted."""
+
+    project: str
+    repository: str
+    digest: Annotated[str, msgspec.Meta(description="The manifest stored in the repository")]
+    scanned_digest: Annotated[
+        str, msgspec.Meta(description="The image manifest whose scan failed (a platform's)")
+    ]
+    tags: list[str]
+    status: Annotated[Literal["failed"], msgspec.Meta(description="Always `failed`")]
+    reason: Annotated[str, msgspec.Meta(description="Why the scan failed, one line")]
+    failed_at: UtcTime
+
+
 class OverdueReport(Model):
     """Findings past their remediation deadline, allowlisted ones aside."""
 
@@ -123,6 +145,10 @@ class OverdueReport(Model):
     sla_days: Annotated[dict[str, int], msgspec.Meta(description="Days to remediate, per severity")]
     findings: list[OverdueFinding]
     images: list[OverdueImage]
+    failed_scans: Annotated[
+        list[FailedScan],
+        msgspec.Meta(description="Images whose scan failed: rescan them to know their findings"),
+    ]
 
     @classmethod
     def of(cls, report: facts.OverdueReport) -> OverdueReport:
@@ -139,5 +165,18 @@ class OverdueReport(Model):
                     overdue=dict(i.overdue),
                 )
                 for i in report.images
+            ],
+            failed_scans=[
+                FailedScan(
+                    project=project_of(f.repository),
+                    repository=f.repository,
+                    digest=f.digest,
+                    scanned_digest=f.scanned_digest,
+                    tags=list(f.tags),
+                    status="failed",
+                    reason=f.error,
+                    failed_at=utc(f.failed_at),
+                )
+                for f in report.failed_scans
             ],
         )

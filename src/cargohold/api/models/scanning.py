@@ -212,6 +212,14 @@ class ScanResult(Model):
     """The stored scan of an image: one entry per platform (an index: every platform)."""
 
     target: Annotated[str, msgspec.Meta(description="REPOSITORY@DIGEST")]
+    status: Annotated[
+        Literal["done"],
+        msgspec.Meta(
+            description="Always `done` here: a scan pending or running answers 404 SCAN_UNKNOWN"
+            " (detail.status `pending` or `running`), a failed one 409 SCAN_FAILED"
+            " (detail.status `failed`, detail.reason)"
+        ),
+    ]
     db_version: Annotated[
         str | None, msgspec.Meta(description="The vulnerability database matched against")
     ]
@@ -222,6 +230,7 @@ class ScanResult(Model):
         result = stored.result
         return cls(
             target=result.target,
+            status="done",
             db_version=result.db_version,
             platforms=[
                 PlatformScan(

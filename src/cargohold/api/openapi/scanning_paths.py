@@ -6,7 +6,11 @@ from typing import Any
 
 from cargohold.api.openapi.common import error_response, model_response, ref
 
-ERR_SCAN_UNKNOWN = error_response("SCAN_UNKNOWN (not scanned yet), NAME_UNKNOWN, MANIFEST_UNKNOWN")
+ERR_SCAN_UNKNOWN = error_response(
+    "SCAN_UNKNOWN (not scanned yet: detail.status pending or running), NAME_UNKNOWN,"
+    " MANIFEST_UNKNOWN"
+)
+ERR_SCAN_FAILED = error_response("SCAN_FAILED: the scan failed; detail.reason says why")
 ERR_MANIFEST_UNKNOWN = error_response("NAME_UNKNOWN or MANIFEST_UNKNOWN")
 ERR_SCAN_POLICY = error_response("SCAN_POLICY_INVALID")
 ERR_ALLOWLIST = error_response("ALLOWLIST_INVALID")
@@ -63,6 +67,7 @@ PATHS: dict[str, Any] = {
                 },
                 "400": error_response("SCAN_INVALID: an unknown format"),
                 "404": ERR_SCAN_UNKNOWN,
+                "409": ERR_SCAN_FAILED,
             },
         },
         "post": {
