@@ -227,11 +227,11 @@ def generate_key_pair(password: bytes) -> KeyPair:
     return KeyPair(seal_private_key(key, password), public_key_pem(key.public_key()))
 
 
-def _ecdsa_hash(curve: ec.EllipticCurve) -> hashes.HashAlgorithm:
-    # cosign (sigstore/sigstore's signature package) hashes by curve size.
-    return {"secp384r1": hashes.SHA384(), "secp521r1": hashes.SHA512()}.get(
-        curve.name, hashes.SHA256()
-    )
+def _ecdsa_hashes(curve: ec.EllipticCurve) -> list[hashes.HashAlgorithm]:
+    # cosign verifies with SHA-256 whatever the curve; other sigstore clients hash P-384 and
+    # P-521 signatures with SHA-384 and SHA-512: both are accepted.
+    larger = {"secp384r1": hashes.SHA384(), "secp521r1": hashes.SHA512()}.get(curve.name)
+    return [hashes.SHA256(), *([larger] if larger else [])]
 
 
 def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
@@ -239,12 +239,22 @@ def sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     return key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
+def _ecdsa_verifies(
+    key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm
+) -> bool:
+    try:
+        key.verify(signature, data, ec.ECDSA(algorithm))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 def verifies(key: PublicKey, signature: bytes, data: bytes) -> bool:
     """Whether `signature` is `key`'s over `data` (ECDSA DER, RSA PKCS#1 v1.5, Ed25519)."""
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, data, ec.ECDSA(_ecdsa_hash(key.curve)))
-        elif isinstance(key, rsa.RSAPublicKey):
+            return any(_ecdsa_verifies(key, signature, data, h) for h in _ecdsa_hashes(key.curve))
+        if isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
         else:
             key.verify(signature, data)
