@@ -29,6 +29,7 @@ from cargohold.cli.scan_cmd import scan
 from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
 from cargohold.cli.serve_cmd import serve, worker
 from cargohold.cli.storage_cmd import gc, storage
+from cargohold.cli.trust_cmd import generate_key_pair, sign, verify
 from cargohold.cli.users_cmd import tokens_app, users_app
 from cargohold.cli.vulndb_cmd import vulndb_app
 
@@ -89,6 +90,9 @@ app.command("storage")(storage)
 app.command("gc")(gc)
 app.command("audit")(audit)
 app.command("scan")(scan)
+app.command("generate-key-pair")(generate_key_pair)
+app.command("sign")(sign)
+app.command("verify")(verify)
 app.command("fsck")(fsck)
 app.add_typer(users_app, name="users")
 app.add_typer(projects_app, name="projects")
