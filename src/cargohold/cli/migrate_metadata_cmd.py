@@ -174,7 +174,7 @@ def _print_summary(report: TransferReport, source_url: str, destination_url: str
         f"{report.seconds:.1f} s; every table's row count checked"
     )
     width = max(len(t.name) for t in report.tables)
-    for table in report.tables:
+    for table in sorted(report.tables, key=lambda t: t.name):
         print(f"  {table.name:<{width}}  {table.destination_rows:>9}")
     if report.uploads_dropped:
         print(

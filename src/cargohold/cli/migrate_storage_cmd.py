@@ -84,7 +84,8 @@ def migrate_storage(
 def _settings(config: Path | None, data_dir: str | None) -> Settings:
     path = str(config) if config else None
     try:
-        load_settings(path, overrides={"data_dir": data_dir})
+        # Every other setting first, as the server would read them.
+        load_settings(path, overrides={"data_dir": data_dir, "storage_driver": "filesystem"})
     except ConfigError as exc:
         raise fail(str(exc)) from None
     try:
@@ -151,7 +152,9 @@ def _run(
             if outcome == "copied":
                 counts["bytes"] += nbytes
             if reason is not None and not quiet:
-                progress.console.print(f"failed {digest}: {reason}", markup=False, highlight=False)
+                progress.console.print(
+                    f"failed {digest}: {reason}", markup=False, highlight=False, soft_wrap=True
+                )
             progress.update(task, advance=1, tally=tally())
             plain = not interactive and not quiet
             if plain and time.monotonic() - last_line >= PLAIN_PROGRESS_SECONDS:

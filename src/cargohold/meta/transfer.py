@@ -107,6 +107,10 @@ def _count(conn: sa.Connection, table: sa.Table) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -168,7 +172,7 @@ class MetadataTransfer:
         if not held:
             return
         if not replace:
-            shown = ", ".join(f"{name} ({rows} rows)" for name, rows in held[:4])
+            shown = ", ".join(f"{name} ({_rows(n)})" for name, n in held[:4])
             more = f" and {len(held) - 4} more tables" if len(held) > 4 else ""
             raise TransferRefused(
                 f"the destination already holds data: {shown}{more}; give it an empty database,"
@@ -217,7 +221,7 @@ class MetadataTransfer:
         differ = [t for t in report.tables if t.destination_rows != t.source_rows]
         if differ:
             shown = ", ".join(
-                f"{t.name} ({t.source_rows} at the source, {t.destination_rows} copied)"
+                f"{t.name} ({_rows(t.source_rows)} at the source, {t.destination_rows} copied)"
                 for t in differ
             )
             raise TransferFailed(f"row counts differ after the copy: {shown}")
