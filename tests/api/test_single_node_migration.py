@@ -282,7 +282,7 @@ def test_both_commands_succeed_and_say_what_they_did(moved: Moved) -> None:
     assert metadata.returncode == 0, metadata.stderr
     first = metadata.stdout.splitlines()[0]
     assert first.startswith("copied ") and "every table's row count checked" in first
-    assert "1 job runs that were queued or running are carried as failed" in metadata.stdout
+    assert "carried as failed: 1 job run(s) still queued or running" in metadata.stdout
 
 
 def test_running_either_twice_is_safe(moved: Moved) -> None:

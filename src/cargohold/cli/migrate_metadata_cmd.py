@@ -178,13 +178,13 @@ def _print_summary(report: TransferReport, source_url: str, destination_url: str
         print(f"  {table.name:<{width}}  {table.destination_rows:>9}")
     if report.uploads_dropped:
         print(
-            f"not carried: {report.uploads_dropped} upload sessions in flight (their bytes stay"
-            " in the old blob store; those clients push again)"
+            f"not carried: {report.uploads_dropped} upload session(s) in flight (their bytes"
+            " stay in the old blob store; those clients push again)"
         )
     if report.jobs_marked_failed:
         print(
-            f"{report.jobs_marked_failed} job runs that were queued or running are carried as "
-            "failed (the queue is not in the metadata): queue them again"
+            f"carried as failed: {report.jobs_marked_failed} job run(s) still queued or running"
+            " (the queue is not in the metadata): queue them again"
         )
     print(
         "next: set database_url to the destination (and the s3_* settings, once "

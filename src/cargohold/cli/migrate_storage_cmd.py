@@ -74,9 +74,8 @@ def migrate_storage(
     else:
         _print_summary(report)
     if report.failed:
-        objects = "object" if report.failed == 1 else "objects"
         raise fail(
-            f"{report.failed} {objects} could not be copied (named above); the others are in "
+            f"{_objects(report.failed)} could not be copied (named above); the others are in "
             "place: fix or remove what failed, then run again"
         )
 
@@ -167,15 +166,19 @@ def _run(
 
 def _print_summary(report: BlobMigrationReport) -> None:
     print(
-        f"copied {report.copied} objects ({size(report.copied_bytes)}), skipped "
+        f"copied {_objects(report.copied)} ({size(report.copied_bytes)}), skipped "
         f"{report.skipped} already there ({size(report.skipped_bytes)}), failed "
-        f"{report.failed}; {report.objects} objects in {report.seconds:.1f} s"
+        f"{report.failed}; {_objects(report.objects)} in {report.seconds:.1f} s"
     )
     if report.gone:
         print(
-            f"{report.gone} objects were deleted from the source while the copy ran (a garbage "
+            f"{_objects(report.gone)} deleted from the source while the copy ran (a garbage "
             "collection): nothing to copy"
         )
+
+
+def _objects(count: int) -> str:
+    return f"{count} object" if count == 1 else f"{count} objects"
 
 
 def _as_json(report: BlobMigrationReport) -> dict[str, object]:
