@@ -21,7 +21,7 @@ from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.transfer import head_revision
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
-from tests.support.server import CARGOHOLD
+from tests.support.server import CARGOHOLD, CargoholdServer
 
 _databases = itertools.count()
 
@@ -163,3 +163,18 @@ def test_into_another_sqlite_file(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert report["tables"]["audit_events"] == 2500 and report["rows"] == 2500
     assert report["revision"] == head_revision()
+
+
+def test_a_server_still_running_on_the_source_is_refused(tmp_path: Path, destination: str) -> None:
+    server = CargoholdServer(tmp_path / "data").start()
+    try:
+        message = one_line_error(run(tmp_path / "data", "--to", destination))
+    finally:
+        server.stop()
+    assert message == (
+        f"error: a cargohold server still serves {tmp_path / 'data'}: stop it first (the copy "
+        "is one snapshot: what the server wrote after it would be lost)"
+    )
+    done = run(tmp_path / "data", "--to", destination, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tables"]["users"] == 1

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from cargohold.meta.transfer import TransferReport
 
 URL_SCHEMES = ("postgresql://", "sqlite:///")
+# A destination that does not answer (a host that drops packets) is an error after this long,
+# not a wait of minutes; a connect_timeout in the URL wins.
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 def migrate_metadata(
@@ -54,11 +57,13 @@ def migrate_metadata(
     policies, the audit log, scan results) into another database, in one transaction, and
     check every table's row count. Stop the server first; then point database_url at the
     destination."""
-    source_url = _source_url(config, data_dir)
+    source_url, data_dir_in_use = _source(config, data_dir)
     if not to.startswith(URL_SCHEMES):
         raise fail(f"--to must be a postgresql:// or sqlite:/// URL, got {_hidden(to)!r}")
     if _same_database(source_url, to):
         raise fail("--to names the database the settings already use: nothing to copy")
+    if data_dir_in_use is not None:
+        _hold_data_dir(data_dir_in_use)
     report = _transfer(source_url, to, replace, batch_size, as_json)
     if as_json:
         print(json.dumps(_as_json(report, to), indent=2))
@@ -66,7 +71,8 @@ def migrate_metadata(
         _print_summary(report, source_url, to)
 
 
-def _source_url(config: Path | None, data_dir: str | None) -> str:
+def _source(config: Path | None, data_dir: str | None) -> tuple[str, Path | None]:
+    """The source's URL, and the data directory a server on it would lock (SQLite only)."""
     try:
         settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
     except ConfigError as exc:
@@ -75,7 +81,22 @@ def _source_url(config: Path | None, data_dir: str | None) -> str:
     if not settings.database_url and not database.is_file():
         # A mistyped --data-dir must not look like an empty registry.
         raise fail(f"no cargohold database in {Path(settings.data_dir).resolve()}")
-    return settings.metadata_url
+    return settings.metadata_url, None if settings.database_url else Path(settings.data_dir)
+
+
+def _hold_data_dir(data_dir: Path) -> None:
+    """Take the lock `cargohold serve` holds on a SQLite data directory, for the rest of this
+    command: the copy is one snapshot, so a server still writing there would lose what it
+    writes after it, and none can start on it meanwhile."""
+    from cargohold.serve_guard import StartRefused, lock_data_dir
+
+    try:
+        lock_data_dir(data_dir)
+    except StartRefused:
+        raise fail(
+            f"a cargohold server still serves {data_dir.resolve()}: stop it first (the copy is"
+            " one snapshot: what the server wrote after it would be lost)"
+        ) from None
 
 
 def _hidden(url: str) -> str:
@@ -116,7 +137,7 @@ def _transfer(
 
     shown = _hidden(destination_url)
     try:
-        destination = make_engine(destination_url)
+        destination = make_engine(_with_connect_timeout(destination_url))
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise fail(f"--to {shown}: {exc}") from None
     source = make_engine(source_url)
@@ -151,6 +172,18 @@ def _transfer(
     finally:
         source.dispose()
         destination.dispose()
+
+
+def _with_connect_timeout(url: str) -> str:
+    import sqlalchemy as sa
+
+    if not url.startswith("postgresql://"):
+        return url
+    parsed = sa.engine.make_url(url)
+    if "connect_timeout" in parsed.query:
+        return url
+    parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_SECONDS)})
+    return parsed.render_as_string(hide_password=False)
 
 
 def _check_reachable(destination: Engine, shown: str) -> None:

@@ -105,7 +105,8 @@ class BlobMigration:
             if progress is not None:
                 progress(digest, outcome, size, reason)
 
-        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="migrate") as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="migrate")
+        try:
             pending: set[Future[tuple[str, Outcome, int, str | None]]] = set()
             for digest in self._listing():
                 # A bounded window of work: listing millions of objects holds no more memory.
@@ -116,6 +117,10 @@ class BlobMigration:
                 pending.add(pool.submit(self._migrate_one, digest, verify_existing))
             for future in pending:
                 settle(future)
+        finally:
+            # On an interruption (Ctrl-C), the copies under way finish; the queued ones are
+            # dropped, to be done by the next run.
+            pool.shutdown(wait=True, cancel_futures=True)
         report.seconds = time.monotonic() - started
         return report
 
