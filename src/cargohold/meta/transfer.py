@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ class MetadataTransfer:
         report.seconds = time.monotonic() - started
         return report
 
-    def _snapshot(self) -> Any:
+    def _snapshot(self) -> AbstractContextManager[sa.Connection]:
         """A read transaction on the source: every table read from one snapshot."""
         if self.source.dialect.name == "postgresql":
             return self.source.execution_options(isolation_level="REPEATABLE READ").begin()
