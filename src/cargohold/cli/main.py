@@ -19,6 +19,8 @@ from cargohold.cli.holds_cmd import hold_app
 from cargohold.cli.jobs_cmd import jobs_app
 from cargohold.cli.lifecycle_cmd import lifecycle_app
 from cargohold.cli.login_cmd import login, logout
+from cargohold.cli.migrate_metadata_cmd import migrate_metadata
+from cargohold.cli.migrate_storage_cmd import migrate_storage
 from cargohold.cli.policy_cmd import policy_app
 from cargohold.cli.projects_cmd import projects_app
 from cargohold.cli.quota_cmd import quota_app
@@ -94,6 +96,8 @@ app.command("generate-key-pair")(generate_key_pair)
 app.command("sign")(sign)
 app.command("verify")(verify)
 app.command("fsck")(fsck)
+app.command("migrate-storage")(migrate_storage)
+app.command("migrate-metadata")(migrate_metadata)
 app.add_typer(users_app, name="users")
 app.add_typer(projects_app, name="projects")
 app.add_typer(robots_app, name="robots")
