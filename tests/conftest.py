@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.postgres import PostgresServer
+from tests.support.redis import RedisServer
 from tests.support.seaweedfs import SeaweedServer
 from tests.support.server import AUTH_FILE, CargoholdServer
 
@@ -36,6 +37,15 @@ def postgres() -> Iterator[PostgresServer]:
 def seaweedfs() -> Iterator[SeaweedServer]:
     """One SeaweedFS S3 gateway for the session; each user takes its own key prefix."""
     server = SeaweedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[RedisServer]:
+    """One redis-server for the session (job queues and pull-limit counters of the servers on
+    the production stores)."""
+    server = RedisServer().start()
     yield server
     server.stop()
 

@@ -1,0 +1,127 @@
+"""Images as a registry client pushes and pulls them over plain HTTP (httpx), checked byte for
+byte: every blob a pulled manifest names must come back with the digest it is named by."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from tests.support.oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, encode, sha256
+
+# How often a client tries a push (or a pull) before giving up: a few tries ride out a node
+# that died under it, nginx sending the next request to the other node.
+ATTEMPTS = 8
+RETRY_PAUSE_SECONDS = 0.5
+
+
+class RegistryFailure(Exception):
+    """A request a client needed was not answered as the protocol says it must be."""
+
+
+@dataclass(frozen=True)
+class Image:
+    config: bytes
+    layers: tuple[bytes, ...]
+
+    @property
+    def manifest(self) -> bytes:
+        return encode(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {
+                    "mediaType": OCI_CONFIG,
+                    "digest": sha256(self.config),
+                    "size": len(self.config),
+                },
+                "layers": [
+                    {"mediaType": OCI_LAYER, "digest": sha256(layer), "size": len(layer)}
+                    for layer in self.layers
+                ],
+            }
+        )
+
+    @property
+    def digest(self) -> str:
+        return sha256(self.manifest)
+
+    @property
+    def blobs(self) -> list[bytes]:
+        return [self.config, *self.layers]
+
+
+def random_image(label: str, layers: int = 2, layer_size: int = 64 * 1024) -> Image:
+    """An image of random layers (nothing else has them) and a config naming `label`."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "label": label}).encode()
+    return Image(config, tuple(os.urandom(layer_size) for _ in range(layers)))
+
+
+def _expect(response: httpx.Response, *statuses: int) -> httpx.Response:
+    if response.status_code not in statuses:
+        raise RegistryFailure(
+            f"{response.request.method} {response.request.url.path}: {response.status_code}"
+            f" {response.text[:300]}"
+        )
+    return response
+
+
+def push(client: httpx.Client, repository: str, tag: str, image: Image) -> None:
+    """What docker does: HEAD each blob, upload the missing ones whole, then the manifest."""
+    for blob in image.blobs:
+        digest = sha256(blob)
+        if client.head(f"/v2/{repository}/blobs/{digest}").status_code == 200:
+            continue
+        _expect(
+            client.post(
+                f"/v2/{repository}/blobs/uploads/", params={"digest": digest}, content=blob
+            ),
+            201,
+        )
+    _expect(
+        client.put(
+            f"/v2/{repository}/manifests/{tag}",
+            content=image.manifest,
+            headers={"Content-Type": OCI_MANIFEST},
+        ),
+        201,
+    )
+
+
+def pull(client: httpx.Client, repository: str, reference: str) -> Image:
+    """The image `reference` names, each byte checked against its digest."""
+    response = _expect(
+        client.get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}),
+        200,
+    )
+    digest = sha256(response.content)
+    if response.headers.get("docker-content-digest") != digest:
+        raise RegistryFailure(f"{repository}:{reference}: manifest digest header is wrong")
+    if reference.startswith("sha256:") and reference != digest:
+        raise RegistryFailure(f"{repository}@{reference}: another manifest came back")
+    document = json.loads(response.content)
+    blobs = []
+    for descriptor in [document["config"], *document["layers"]]:
+        blob = _expect(client.get(f"/v2/{repository}/blobs/{descriptor['digest']}"), 200).content
+        if sha256(blob) != descriptor["digest"] or len(blob) != descriptor["size"]:
+            raise RegistryFailure(f"{repository}: blob {descriptor['digest']} came back wrong")
+        blobs.append(blob)
+    return Image(blobs[0], tuple(blobs[1:]))
+
+
+def with_retries(action: Callable[[], None], attempts: int = ATTEMPTS) -> int:
+    """Run `action` until it succeeds, as a client that retries does; how many tries it took.
+    A failure it cannot ride out (after `attempts`) is raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            action()
+            return attempt
+        except (httpx.TransportError, RegistryFailure):
+            if attempt == attempts:
+                raise
+            time.sleep(RETRY_PAUSE_SECONDS)
+    raise AssertionError("unreachable")

@@ -1,0 +1,76 @@
+"""The Docker token flow, as registry clients sign in: a 401 with a `Bearer realm=...` challenge
+sends the client to the token endpoint with its name and secret, and it sends the request again
+with the token it got. Tokens are kept per scope, as docker keeps them, so a client signs in
+once per repository and action set, not per request."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Generator
+
+import httpx
+
+from tests.support.accounts import Login
+
+_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def challenge_params(header: str) -> dict[str, str]:
+    """The parameters of a `Bearer realm="...",service="...",scope="..."` challenge."""
+    scheme, _, rest = header.partition(" ")
+    assert scheme.lower() == "bearer", header
+    return dict(_PARAM.findall(rest))
+
+
+class TokenFlow(httpx.Auth):
+    """httpx auth that answers Bearer challenges with tokens from the challenge's realm."""
+
+    requires_response_body = True
+
+    def __init__(self, login: Login) -> None:
+        self.login = login
+        self._tokens: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+        # How many tokens the token endpoint handed out (a client that signs in once per
+        # scope asks for few).
+        self.issued = 0
+
+    def _token(self, realm: str, service: str, scope: str) -> str:
+        response = httpx.get(
+            realm,
+            params={"service": service, "scope": scope} if scope else {"service": service},
+            auth=self.login.auth,
+            timeout=60,
+        )
+        response.raise_for_status()
+        with self._lock:
+            self.issued += 1
+        return str(response.json()["token"])
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        key = (request.url.host + ":" + str(request.url.port), _scope_hint(request))
+        token = self._tokens.get(key)
+        if token is not None:
+            request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenge = response.headers.get("www-authenticate", "")
+        if not challenge.lower().startswith("bearer "):
+            return
+        params = challenge_params(challenge)
+        token = self._token(params["realm"], params.get("service", ""), params.get("scope", ""))
+        self._tokens[key] = token
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+def _scope_hint(request: httpx.Request) -> str:
+    """What the kept token is for: the repository and whether the request changes it (a
+    pull-only token then is not sent for a push, which would cost a round trip)."""
+    path = request.url.path
+    name = path.removeprefix("/v2/").split("/blobs/")[0].split("/manifests/")[0]
+    name = name.split("/tags/")[0].split("/referrers/")[0]
+    writes = request.method not in ("GET", "HEAD")
+    return f"{name}:{'push' if writes else 'pull'}"
