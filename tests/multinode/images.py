@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -17,6 +17,7 @@ from tests.support.oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, encode, sha25
 # that died under it, nginx sending the next request to the other node.
 ATTEMPTS = 8
 RETRY_PAUSE_SECONDS = 0.5
+PIECE = 64 * 1024
 
 
 class RegistryFailure(Exception):
@@ -70,15 +71,25 @@ def _expect(response: httpx.Response, *statuses: int) -> httpx.Response:
     return response
 
 
-def push(client: httpx.Client, repository: str, tag: str, image: Image) -> None:
-    """What docker does: HEAD each blob, upload the missing ones whole, then the manifest."""
+def _paced(blob: bytes, pause: float) -> Iterator[bytes]:
+    """The blob in 64 KiB pieces, `pause` seconds apart: a client on a slow link."""
+    for start in range(0, len(blob), PIECE):
+        if start:
+            time.sleep(pause)
+        yield blob[start : start + PIECE]
+
+
+def push(client: httpx.Client, repository: str, tag: str, image: Image, pause: float = 0.0) -> None:
+    """What docker does: HEAD each blob, upload the missing ones whole, then the manifest.
+    With `pause`, each blob's body is sent in pieces that far apart (chunked encoding)."""
     for blob in image.blobs:
         digest = sha256(blob)
         if client.head(f"/v2/{repository}/blobs/{digest}").status_code == 200:
             continue
+        body = _paced(blob, pause) if pause else blob
         _expect(
             client.post(
-                f"/v2/{repository}/blobs/uploads/", params={"digest": digest}, content=blob
+                f"/v2/{repository}/blobs/uploads/", params={"digest": digest}, content=body
             ),
             201,
         )
@@ -120,7 +131,7 @@ def with_retries(action: Callable[[], None], attempts: int = ATTEMPTS) -> int:
         try:
             action()
             return attempt
-        except (httpx.TransportError, RegistryFailure):
+        except (httpx.HTTPError, RegistryFailure):
             if attempt == attempts:
                 raise
             time.sleep(RETRY_PAUSE_SECONDS)

@@ -31,6 +31,8 @@ class TokenFlow(httpx.Auth):
     def __init__(self, login: Login) -> None:
         self.login = login
         self._tokens: dict[tuple[str, str], str] = {}
+        # host -> (realm, service) of the last challenge it sent.
+        self._challenges: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         # How many tokens the token endpoint handed out (a client that signs in once per
         # scope asks for few).
@@ -49,8 +51,16 @@ class TokenFlow(httpx.Auth):
         return str(response.json()["token"])
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        key = (request.url.host + ":" + str(request.url.port), _scope_hint(request))
+        host = f"{request.url.host}:{request.url.port}"
+        name, action = _scope_hint(request)
+        key = (host, f"{name}:{action}")
         token = self._tokens.get(key)
+        known = self._challenges.get(host)
+        if token is None and action == "push" and known is not None:
+            # As docker does before a push: ask for pull and push up front, so a body that
+            # can be sent only once (a stream) is never answered with a challenge.
+            token = self._token(known[0], known[1], f"repository:{name}:pull,push")
+            self._tokens[key] = token
         if token is not None:
             request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
@@ -60,17 +70,17 @@ class TokenFlow(httpx.Auth):
         if not challenge.lower().startswith("bearer "):
             return
         params = challenge_params(challenge)
+        self._challenges[host] = (params["realm"], params.get("service", ""))
         token = self._token(params["realm"], params.get("service", ""), params.get("scope", ""))
         self._tokens[key] = token
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
 
-def _scope_hint(request: httpx.Request) -> str:
-    """What the kept token is for: the repository and whether the request changes it (a
-    pull-only token then is not sent for a push, which would cost a round trip)."""
+def _scope_hint(request: httpx.Request) -> tuple[str, str]:
+    """What the kept token is for: the repository, and `push` when the request changes it
+    (a pull-only token then is not sent for a push, which would cost a round trip)."""
     path = request.url.path
     name = path.removeprefix("/v2/").split("/blobs/")[0].split("/manifests/")[0]
     name = name.split("/tags/")[0].split("/referrers/")[0]
-    writes = request.method not in ("GET", "HEAD")
-    return f"{name}:{'push' if writes else 'pull'}"
+    return name, "pull" if request.method in ("GET", "HEAD") else "push"
