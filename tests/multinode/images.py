@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 import httpx
 
-from tests.support.oci import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, encode, sha256
+from tests.support.oci import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    encode,
+    sha256,
+)
 
 # How often a client tries a push (or a pull) before giving up: a few tries ride out a node
 # that died under it, nginx sending the next request to the other node.
@@ -103,10 +112,13 @@ def push(client: httpx.Client, repository: str, tag: str, image: Image, pause: f
     )
 
 
+ACCEPT = ", ".join([OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST])
+
+
 def pull(client: httpx.Client, repository: str, reference: str) -> Image:
     """The image `reference` names, each byte checked against its digest."""
     response = _expect(
-        client.get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}),
+        client.get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": ACCEPT}),
         200,
     )
     digest = sha256(response.content)
@@ -115,6 +127,8 @@ def pull(client: httpx.Client, repository: str, reference: str) -> Image:
     if reference.startswith("sha256:") and reference != digest:
         raise RegistryFailure(f"{repository}@{reference}: another manifest came back")
     document = json.loads(response.content)
+    if "manifests" in document:
+        raise RegistryFailure(f"{repository}:{reference} is an index, not an image")
     blobs = []
     for descriptor in [document["config"], *document["layers"]]:
         blob = _expect(client.get(f"/v2/{repository}/blobs/{descriptor['digest']}"), 200).content
@@ -122,6 +136,24 @@ def pull(client: httpx.Client, repository: str, reference: str) -> Image:
             raise RegistryFailure(f"{repository}: blob {descriptor['digest']} came back wrong")
         blobs.append(blob)
     return Image(blobs[0], tuple(blobs[1:]))
+
+
+def pull_everything(client: httpx.Client, repository: str, reference: str) -> int:
+    """Pull what `reference` names, an image or an index with every image it lists, each
+    byte checked; how many images that was."""
+    response = _expect(
+        client.get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": ACCEPT}),
+        200,
+    )
+    document = json.loads(response.content)
+    if "manifests" not in document:
+        pull(client, repository, reference)
+        return 1
+    if sha256(response.content) != response.headers.get("docker-content-digest"):
+        raise RegistryFailure(f"{repository}:{reference}: index digest header is wrong")
+    return sum(
+        pull_everything(client, repository, child["digest"]) for child in document["manifests"]
+    )
 
 
 def with_retries(action: Callable[[], None], attempts: int = ATTEMPTS) -> int:

@@ -27,6 +27,7 @@ from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.seaweedfs import SeaweedServer
 from tests.support.server import ADMIN, CargoholdServer
+from tests.support.tokenflow import TokenFlow
 from tests.support.worker import CargoholdWorker
 
 # The project the tests push into, and its maintainer, who signs in with a password.
@@ -80,9 +81,9 @@ class ProductionStack:
         return {"node-a": self.nodes[0].url, "node-b": self.nodes[1].url, "nginx": self.url}
 
     def admin_client(self, base_url: str) -> httpx.Client:
-        """The system admin, signed in with their password (Basic), as `cargohold` CLI
-        commands and scripts of the admin API do."""
-        return httpx.Client(base_url=base_url, auth=self.admin.auth, timeout=60)
+        """The system admin, signed in with their password: registry tokens from the token
+        endpoint on /v2/, the password itself on the admin API."""
+        return httpx.Client(base_url=base_url, auth=TokenFlow(self.admin), timeout=60)
 
     def stop(self) -> None:
         self.nginx.stop()

@@ -24,7 +24,8 @@ def challenge_params(header: str) -> dict[str, str]:
 
 
 class TokenFlow(httpx.Auth):
-    """httpx auth that answers Bearer challenges with tokens from the challenge's realm."""
+    """httpx auth that answers Bearer challenges with tokens from the challenge's realm (and
+    a Basic challenge, the admin API's, with the name and secret)."""
 
     requires_response_body = True
 
@@ -67,6 +68,10 @@ class TokenFlow(httpx.Auth):
         if response.status_code != 401:
             return
         challenge = response.headers.get("www-authenticate", "")
+        if challenge.lower().startswith("basic "):
+            # The admin API takes the name and secret themselves.
+            yield next(self.login.auth.auth_flow(request))
+            return
         if not challenge.lower().startswith("bearer "):
             return
         params = challenge_params(challenge)
