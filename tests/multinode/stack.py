@@ -39,10 +39,13 @@ EVERY_MINUTE = "* * * * *"
 # The two workers start together early enough in a minute for both to claim its schedules
 # (each checks them as it starts, then every 60 s): that minute has two contenders.
 LATEST_START_SECOND = 40
+# The stack's Redis database: its queue, schedule claims and counters are its own (a
+# session's other servers on the same redis-server use others).
+STACK_REDIS_DB = 2
 
 
 def production_env(
-    seaweedfs: SeaweedServer, prefix: str, redis: RedisServer, database_url: str
+    seaweedfs: SeaweedServer, prefix: str, redis_url: str, database_url: str
 ) -> dict[str, str]:
     """CARGOHOLD_* settings of a node on the production stores: PostgreSQL metadata, S3
     blobs, the job queue and pull-limit counters in Redis (a user limit high enough never to
@@ -50,8 +53,8 @@ def production_env(
     return {
         **seaweedfs.settings_env(prefix),
         "CARGOHOLD_DATABASE_URL": database_url,
-        "CARGOHOLD_JOB_STORE": redis.url,
-        "CARGOHOLD_PULL_LIMIT_STORE": redis.url,
+        "CARGOHOLD_JOB_STORE": redis_url,
+        "CARGOHOLD_PULL_LIMIT_STORE": redis_url,
         "CARGOHOLD_PULL_LIMIT_USER": "1000000",
     }
 
@@ -62,7 +65,7 @@ class ProductionStack:
     workers: tuple[CargoholdWorker, CargoholdWorker]
     nginx: NginxBalancer
     seaweedfs: SeaweedServer
-    redis: RedisServer
+    redis_url: str
     prefix: str
     database_url: str
     admin: Login
@@ -107,7 +110,7 @@ def start_stack(
     database_url = postgres.create_database(f"multinode_{uuid.uuid4().hex[:8]}")
     prefix = f"multinode-{uuid.uuid4().hex[:12]}"
     settings = {
-        **production_env(seaweedfs, prefix, redis, database_url),
+        **production_env(seaweedfs, prefix, redis.db_url(STACK_REDIS_DB), database_url),
         "CARGOHOLD_JOB_WORKERS": "0",
         "CARGOHOLD_AUTH_TOKEN_KEY_DIR": str(root / "token-keys"),
         "CARGOHOLD_TRUSTED_PROXIES": "127.0.0.1",
@@ -153,7 +156,7 @@ def start_stack(
         workers=(workers[0], workers[1]),
         nginx=nginx,
         seaweedfs=seaweedfs,
-        redis=redis,
+        redis_url=redis.db_url(STACK_REDIS_DB),
         prefix=prefix,
         database_url=database_url,
         admin=Login(ADMIN, password),

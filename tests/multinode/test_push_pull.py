@@ -12,7 +12,7 @@ import pytest
 from tests.multinode.images import pull, push, random_image
 from tests.multinode.stack import PROJECT, ProductionStack
 from tests.support.images import BuiltImages, compare_layouts
-from tests.support.skopeo import SKOPEO, Skopeo
+from tests.support.skopeo import Skopeo
 from tests.support.tokenflow import TokenFlow
 
 pytestmark = pytest.mark.peer
@@ -39,17 +39,6 @@ def test_an_image_pushed_through_one_node_pulls_through_the_other_and_nginx(
             assert pull(client, repository, image.digest) == image
             tags = client.get(f"/v2/{repository}/tags/list")
             assert tags.status_code == 200 and tags.json()["tags"] == ["v1"]
-
-
-@pytest.fixture(scope="module")
-def skopeo(tmp_path_factory: pytest.TempPathFactory, stack: ProductionStack) -> Skopeo:
-    """skopeo signed in (`skopeo login`) as the developer to both nodes and to nginx."""
-    if not Path(SKOPEO).exists():
-        pytest.skip(f"{SKOPEO} is missing: apt-get install skopeo")
-    tool = Skopeo(tmp_path_factory.mktemp("multinode-skopeo")).setup()
-    for host in (stack.nodes[0].host, stack.nodes[1].host, stack.nginx.host):
-        tool.login(host, stack.developer)
-    return tool
 
 
 def test_skopeo_copies_an_index_in_through_node_a_and_out_through_node_b_and_nginx(

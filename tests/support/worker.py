@@ -3,13 +3,13 @@ its settings name, with a JSON log the tests can read."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from tests.support.jsonlog import json_log
 from tests.support.processes import spawn, stop_group
 from tests.support.server import CARGOHOLD
 
@@ -60,15 +60,8 @@ class CargoholdWorker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def log_entries(self) -> list[dict[str, Any]]:
-        """The JSON lines of its log so far (a line being written is skipped)."""
-        entries = []
-        for line in self._text().splitlines():
-            if line.startswith("{"):
-                try:
-                    entries.append(json.loads(line))
-                except ValueError:
-                    continue
-        return entries
+        """The JSON lines of its log so far."""
+        return json_log(self.log_path)
 
     def stop(self) -> None:
         stop_group(self.process)
