@@ -24,8 +24,8 @@ def challenge_params(header: str) -> dict[str, str]:
 
 
 class TokenFlow(httpx.Auth):
-    """httpx auth that answers Bearer challenges with tokens from the challenge's realm (and
-    a Basic challenge, the admin API's, with the name and secret)."""
+    """httpx auth that answers /v2/'s Bearer challenges with tokens from the challenge's
+    realm, and sends the name and secret to the admin API (as the `cargohold` CLI does)."""
 
     requires_response_body = True
 
@@ -52,6 +52,10 @@ class TokenFlow(httpx.Auth):
         return str(response.json()["token"])
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not request.url.path.startswith("/v2/"):
+            # The admin API and the token endpoint take the name and secret themselves.
+            yield next(self.login.auth.auth_flow(request))
+            return
         host = f"{request.url.host}:{request.url.port}"
         name, action = _scope_hint(request)
         key = (host, f"{name}:{action}")
@@ -68,10 +72,6 @@ class TokenFlow(httpx.Auth):
         if response.status_code != 401:
             return
         challenge = response.headers.get("www-authenticate", "")
-        if challenge.lower().startswith("basic "):
-            # The admin API takes the name and secret themselves.
-            yield next(self.login.auth.auth_flow(request))
-            return
         if not challenge.lower().startswith("bearer "):
             return
         params = challenge_params(challenge)
