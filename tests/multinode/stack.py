@@ -24,6 +24,7 @@ from cargohold.policy.permissions import Role
 from tests.support.accounts import Accounts, Login
 from tests.support.nginx import NginxBalancer
 from tests.support.postgres import PostgresServer
+from tests.support.production import production_env
 from tests.support.redis import RedisServer
 from tests.support.seaweedfs import SeaweedServer
 from tests.support.server import ADMIN, CargoholdServer
@@ -42,21 +43,6 @@ LATEST_START_SECOND = 40
 # The stack's Redis database: its queue, schedule claims and counters are its own (a
 # session's other servers on the same redis-server use others).
 STACK_REDIS_DB = 2
-
-
-def production_env(
-    seaweedfs: SeaweedServer, prefix: str, redis_url: str, database_url: str
-) -> dict[str, str]:
-    """CARGOHOLD_* settings of a node on the production stores: PostgreSQL metadata, S3
-    blobs, the job queue and pull-limit counters in Redis (a user limit high enough never to
-    bite, so the counters are really kept there)."""
-    return {
-        **seaweedfs.settings_env(prefix),
-        "CARGOHOLD_DATABASE_URL": database_url,
-        "CARGOHOLD_JOB_STORE": redis_url,
-        "CARGOHOLD_PULL_LIMIT_STORE": redis_url,
-        "CARGOHOLD_PULL_LIMIT_USER": "1000000",
-    }
 
 
 @dataclass
@@ -115,6 +101,8 @@ def start_stack(
         "CARGOHOLD_AUTH_TOKEN_KEY_DIR": str(root / "token-keys"),
         "CARGOHOLD_TRUSTED_PROXIES": "127.0.0.1",
         "CARGOHOLD_AUDIT_PURGE_SCHEDULE": EVERY_MINUTE,
+        # A user limit high enough never to bite: the counters are kept in Redis.
+        "CARGOHOLD_PULL_LIMIT_USER": "1000000",
         # Every client comes from 127.0.0.1: a refused login of one test (a disabled user's)
         # must not slow down or lock out the others' logins from that address.
         "CARGOHOLD_AUTH_SLOWDOWN_BASE_SECONDS": "0",
