@@ -6,7 +6,6 @@ once per repository and action set, not per request."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Generator
 
 import httpx
@@ -34,10 +33,6 @@ class TokenFlow(httpx.Auth):
         self._tokens: dict[tuple[str, str], str] = {}
         # host -> (realm, service) of the last challenge it sent.
         self._challenges: dict[str, tuple[str, str]] = {}
-        self._lock = threading.Lock()
-        # How many tokens the token endpoint handed out (a client that signs in once per
-        # scope asks for few).
-        self.issued = 0
 
     def _token(self, realm: str, service: str, scope: str) -> str:
         response = httpx.get(
@@ -47,8 +42,6 @@ class TokenFlow(httpx.Auth):
             timeout=60,
         )
         response.raise_for_status()
-        with self._lock:
-            self.issued += 1
         return str(response.json()["token"])
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
