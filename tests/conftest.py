@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import httpx
 import pytest
 
 from tests.support.postgres import PostgresServer
+from tests.support.production import production_env
+from tests.support.redis import RedisServer
 from tests.support.seaweedfs import SeaweedServer
 from tests.support.server import AUTH_FILE, CargoholdServer
 
@@ -40,24 +43,47 @@ def seaweedfs() -> Iterator[SeaweedServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def redis() -> Iterator[RedisServer]:
+    """One redis-server for the session (job queues and pull-limit counters of the servers on
+    the production stores)."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+# Each production server's Redis database (0 and 2 are other users').
+PRODUCTION_REDIS_DB = 1
+
+
 def _start(
     tmp: Path,
     request: pytest.FixtureRequest,
     backend: str,
     extra_env: dict[str, str] | None = None,
 ) -> CargoholdServer:
+    """A server on SQLite, on PostgreSQL, or on the production stores (PostgreSQL metadata,
+    blobs in SeaweedFS's S3, the job queue in Redis)."""
     database_url = ""
-    if backend == "postgres":
+    env = dict(extra_env or {})
+    if backend in ("postgres", "production"):
         pg: PostgresServer = request.getfixturevalue("postgres")
         database_url = pg.create_database(f"cargohold_{next(_database_names)}")
-    return CargoholdServer(tmp / "data", database_url=database_url, extra_env=extra_env).start()
+    if backend == "production":
+        seaweedfs: SeaweedServer = request.getfixturevalue("seaweedfs")
+        redis_server: RedisServer = request.getfixturevalue("redis")
+        prefix = f"registry-{next(_database_names)}-{uuid.uuid4().hex[:8]}"
+        redis_url = redis_server.db_url(PRODUCTION_REDIS_DB)
+        env = {**production_env(seaweedfs, prefix, redis_url, database_url), **env}
+    return CargoholdServer(tmp / "data", database_url=database_url, extra_env=env).start()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+@pytest.fixture(scope="session", params=["sqlite", "postgres", "production"])
 def registry(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CargoholdServer]:
-    """A cargohold server shared by a session, once per metadata backend."""
+    """A cargohold server shared by a session, once per metadata backend, and once on the
+    production stores."""
     server = _start(tmp_path_factory.mktemp(f"registry-{request.param}"), request, request.param)
     yield server
     server.stop()

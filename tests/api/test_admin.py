@@ -36,11 +36,11 @@ def test_openapi_document_describes_the_admin_api(client: httpx.Client) -> None:
     } <= set(document["paths"])
 
 
-def test_system_info_counts(client: httpx.Client, repo: str) -> None:
+def test_system_info_counts(registry: CargoholdServer, client: httpx.Client, repo: str) -> None:
     push_image(client, repo, "v1")
     info = client.get("/api/v1/system").json()
     assert info["version"]
-    assert info["storage"]["driver"] == "filesystem"
+    assert info["storage"]["driver"] == registry.settings().storage_driver
     assert info["metadata"]["dialect"] in ("sqlite", "postgresql")
     assert info["counts"]["repositories"] >= 1
     assert info["counts"]["blobBytes"] > 0

@@ -22,6 +22,7 @@ from tests.api.helpers import (
     upload_id,
 )
 from tests.support.oci import digest_of, manifest_document, push_blob, put_manifest
+from tests.support.production import staged_objects, stored_object
 from tests.support.server import CargoholdServer
 
 MIB = 1024 * 1024
@@ -213,6 +214,12 @@ def test_concurrent_pushes_of_the_same_blob(
             get = client.get(f"/v2/{name}/blobs/{digest}")
             assert get.status_code == 200
             assert get.content == data
+    settings = registry.settings()
+    if settings.storage_driver == "s3":
+        # One object under the digest, and nothing left of the sessions.
+        assert stored_object(settings, digest) == data
+        assert [key for u in uploads for key in staged_objects(settings, u)] == []
+        return
     data_dir = Path(registry.data_dir)
     stored = stored_blob_paths(data_dir, digest)
     assert len(stored) == 1

@@ -11,44 +11,22 @@ nodes record shows whether the forwarded one was taken.
 from __future__ import annotations
 
 import os
-import re
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.deploy.files import NGINX_CONF
 from tests.support.accesslog import access_log, wait_for_entries
+from tests.support.nginx import NginxBalancer
 from tests.support.oci import OCI_LAYER, encode, manifest_document, push_blob, sha256
-from tests.support.ports import free_port, wait_for_port
 from tests.support.postgres import PostgresServer
-from tests.support.processes import spawn, stop_group
 from tests.support.server import CargoholdServer
 
-NGINX = "/usr/sbin/nginx"
 CLIENT_ADDRESS = "127.0.0.3"
 CHUNK = 1024 * 1024
-MAIN_CONFIG = """\
-worker_processes 1;
-daemon off;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log {root}/access.log;
-  client_body_temp_path {root}/client_body;
-  proxy_temp_path {root}/proxy;
-  fastcgi_temp_path {root}/fastcgi;
-  uwsgi_temp_path {root}/uwsgi;
-  scgi_temp_path {root}/scgi;
-  include {site};
-}}
-"""
 
 
 @dataclass
@@ -58,27 +36,8 @@ class Stack:
     admin_password: str
 
 
-def _site(root: Path, port: int, nodes: tuple[CargoholdServer, CargoholdServer]) -> Path:
-    """The shipped file with the listen port and the upstream addresses replaced (each must
-    occur exactly once, or the file changed shape and this test must follow)."""
-    text = NGINX_CONF.read_text()
-    replacements = {
-        r"^(\s*)listen 5000;": rf"\1listen 127.0.0.1:{port};",
-        r"^(\s*)server cargohold-1:5000 ": rf"\1server {nodes[0].host} ",
-        r"^(\s*)server cargohold-2:5000 ": rf"\1server {nodes[1].host} ",
-    }
-    for pattern, replacement in replacements.items():
-        text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
-        assert count == 1, pattern
-    site = root / "cargohold.conf"
-    site.write_text(text)
-    return site
-
-
 @pytest.fixture(scope="module")
 def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if not os.access(NGINX, os.X_OK):
-        raise RuntimeError(f"{NGINX} is missing: install the Debian package nginx")
     root = tmp_path_factory.mktemp("nginx-stack")
     database_url = postgres.create_database("nginx_stack")
     shared_blobs = root / "blobs"
@@ -103,19 +62,11 @@ def stack(postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         for node in nodes:
             node.start()
-        port = free_port()
-        main = root / "nginx.conf"
-        site = _site(root, port, (nodes[0], nodes[1]))
-        main.write_text(MAIN_CONFIG.format(root=root, site=site))
-        checked = subprocess.run(
-            [NGINX, "-t", "-c", str(main)], capture_output=True, text=True, timeout=30
-        )
-        assert checked.returncode == 0, checked.stderr
-        nginx = spawn([NGINX, "-c", str(main)], dict(os.environ), root / "nginx.out")
-        wait_for_port(port)
-        yield Stack(f"http://127.0.0.1:{port}", (nodes[0], nodes[1]), password)
+        nginx = NginxBalancer(root / "nginx", (nodes[0].host, nodes[1].host)).start()
+        yield Stack(nginx.url, (nodes[0], nodes[1]), password)
     finally:
-        stop_group(nginx)
+        if nginx is not None:
+            nginx.stop()
         for node in nodes:
             node.stop()
 

@@ -19,7 +19,11 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.db_url(0)
+
+    def db_url(self, db: int) -> str:
+        """The URL of one of its numbered databases: users sharing the server keep apart."""
+        return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")

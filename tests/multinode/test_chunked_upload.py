@@ -1,0 +1,89 @@
+"""A chunked upload begun on one node and finished on the other, directly against the nodes'
+ports, with one registry token from node A's token endpoint that both nodes accept (they share
+the signing keys). The pieces cross the S3 driver's 8 MiB chunk boundary on the other node, so
+each node continues what the other staged in the bucket."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+
+from cargohold.storage.s3.keys import KeyLayout
+from tests.multinode.stack import PROJECT, ProductionStack
+from tests.support.oci import sha256
+
+MIB = 1024 * 1024
+
+
+def _token(stack: ProductionStack, repository: str) -> str:
+    response = httpx.get(
+        f"{stack.nodes[0].url}/auth/token",
+        params={"service": "cargohold", "scope": f"repository:{repository}:pull,push"},
+        auth=stack.developer.auth,
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["token"])
+
+
+def _patch(client: httpx.Client, location: str, piece: bytes, start: int) -> str:
+    response = client.patch(
+        location,
+        content=piece,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{start}-{start + len(piece) - 1}",
+        },
+    )
+    assert response.status_code == 202, response.text
+    assert response.headers["Range"] == f"0-{start + len(piece) - 1}"
+    return response.headers["Location"]
+
+
+def test_a_chunked_upload_moves_between_the_nodes_and_finishes_on_the_other(
+    stack: ProductionStack,
+) -> None:
+    repository = f"{PROJECT}/chunked"
+    data = os.urandom(11 * MIB + 321)
+    pieces = [data[: 5 * MIB], data[5 * MIB : 10 * MIB], data[10 * MIB : 11 * MIB]]
+    headers = {"Authorization": f"Bearer {_token(stack, repository)}"}
+    node_a, node_b = (
+        httpx.Client(base_url=node.url, headers=headers, timeout=60) for node in stack.nodes
+    )
+    with node_a, node_b:
+        started = node_a.post(f"/v2/{repository}/blobs/uploads/")
+        assert started.status_code == 202, started.text
+        location = started.headers["Location"]
+        upload = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+        location = _patch(node_a, location, pieces[0], 0)
+        # Node B takes the session node A began: 5 MiB staged by A, its 5 MiB crossing
+        # the first 8 MiB chunk.
+        location = _patch(node_b, location, pieces[1], 5 * MIB)
+        status = node_a.get(location)
+        assert status.status_code == 204 and status.headers["Range"] == f"0-{10 * MIB - 1}"
+        location = _patch(node_a, location, pieces[2], 10 * MIB)
+        # Node B closes it with the last bytes in the PUT's body.
+        done = node_b.put(location, params={"digest": sha256(data)}, content=data[11 * MIB :])
+        assert done.status_code == 201, done.text
+        assert done.headers["Docker-Content-Digest"] == sha256(data)
+
+        for client in (node_a, node_b):
+            pulled = client.get(f"/v2/{repository}/blobs/{sha256(data)}")
+            assert pulled.status_code == 200 and pulled.content == data
+            ranged = client.get(
+                f"/v2/{repository}/blobs/{sha256(data)}",
+                headers={"Range": f"bytes={8 * MIB - 10}-{8 * MIB + 9}"},
+            )
+            assert ranged.status_code == 206 and ranged.content == data[8 * MIB - 10 : 8 * MIB + 10]
+            # The finished session is gone on both nodes.
+            assert client.get(f"/v2/{repository}/blobs/uploads/{upload}").status_code == 404
+
+    # Nothing of the session is left in the bucket: the blob is one object under its digest.
+    layout = KeyLayout(stack.prefix)
+    bucket = stack.seaweedfs.client()
+    staged = bucket.list_objects_v2(Bucket=stack.seaweedfs.bucket, Prefix=layout.session(upload))
+    assert staged.get("KeyCount", 0) == 0, staged.get("Contents")
+    stored = bucket.head_object(Bucket=stack.seaweedfs.bucket, Key=layout.blob(sha256(data)))
+    assert stored["ContentLength"] == len(data)
