@@ -11,18 +11,22 @@ not the tag; key changes take effect; every change is audited with who made it.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from cargohold.policy.permissions import Role
-from tests.support.accounts import Accounts
+from tests.support.accounts import Accounts, Login
 from tests.support.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -34,7 +38,7 @@ from tests.support.oci import (
     put_manifest,
     sha256,
 )
-from tests.support.server import CargoholdServer
+from tests.support.server import CARGOHOLD, CargoholdServer
 from tests.support.signing import SigningKey, sign
 
 PASSWORD = "correct horse battery"
@@ -51,6 +55,7 @@ class World:
     guest: httpx.Client
     trusted: SigningKey
     other: SigningKey
+    logins: dict[Role, Login]
 
     def repo(self, name: str) -> str:
         return f"{self.project}/{name}"
@@ -123,6 +128,7 @@ def world(registry: CargoholdServer) -> Iterator[World]:
         clients[Role.GUEST],
         SigningKey.generate(),
         SigningKey.generate(),
+        logins,
     )
     for client in clients.values():
         client.close()
@@ -382,3 +388,74 @@ def test_bad_input_and_who_may_change_it(world: World) -> None:
     assert world.developer.post(keys, json={"pem": world.trusted.pem}).status_code == 403
     assert world.developer.put(trust, json={"enforce": True}).status_code == 403
     assert world.admin.get(trust).json()["enforce"] is False
+
+
+def _cli(world: World, tmp_path: Path, role: Role, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI, signed in as the role's user (an auth file, as `cargohold login` writes it)."""
+    login = world.logins[role]
+    entry = base64.b64encode(login.creds.encode()).decode()
+    auth_file = tmp_path / f"{role.value}-auth.json"
+    auth_file.write_text(json.dumps({"auths": {world.server.host: {"auth": entry}}}))
+    return subprocess.run(
+        [CARGOHOLD, *args, "--registry", world.server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200", "REGISTRY_AUTH_FILE": str(auth_file)},
+    )
+
+
+def _ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    return done.stdout
+
+
+def _one_line_error(done: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert needle in done.stderr, done.stderr
+
+
+def test_trust_commands(world: World, tmp_path: Path) -> None:
+    project, admin = world.project, Role.PROJECT_ADMIN
+    (tmp_path / "cosign.pub").write_text(world.trusted.pem)
+    added = _ok(_cli(world, tmp_path, admin, "trust", "keys", "add", project, "cosign.pub"))
+    assert f"{project} trusts {world.trusted.fingerprint} (ECDSA secp256r1)" in added
+    listed = _ok(_cli(world, tmp_path, admin, "trust", "keys", "list", project))
+    assert world.trusted.fingerprint in listed and f"{project}-project-admin" in listed
+    assert "enforces signatures (1 trusted key(s))" in _ok(
+        _cli(world, tmp_path, admin, "trust", "enforce", project)
+    )
+    shown = json.loads(_ok(_cli(world, tmp_path, admin, "trust", "show", project, "--json")))
+    assert shown["enforce"] is True
+    assert [k["fingerprint"] for k in shown["keys"]] == [world.trusted.fingerprint]
+    repo = world.repo("cli")
+    digest, _ = push_image(world.developer, repo, "v1", layers=[b"cli"])
+    assert world.trusted.fingerprint in _refused_soon(world, repo, "v1")
+    world.sign(repo, digest, world.trusted)
+    assert world.get(repo, "v1").status_code == 200
+
+    _one_line_error(
+        _cli(world, tmp_path, Role.DEVELOPER, "trust", "keys", "add", project, "cosign.pub"),
+        "DENIED: the account",
+    )
+    _one_line_error(
+        _cli(world, tmp_path, admin, "trust", "keys", "add", project, "missing.pub"),
+        "cannot read missing.pub",
+    )
+    (tmp_path / "bad.pub").write_text("not a key")
+    _one_line_error(
+        _cli(world, tmp_path, admin, "trust", "keys", "add", project, "bad.pub"), "KEY_INVALID"
+    )
+    fingerprint = world.trusted.fingerprint
+    removed = _cli(world, tmp_path, admin, "trust", "keys", "remove", project, fingerprint)
+    assert f"{project} no longer trusts {fingerprint}" in _ok(removed)
+    _one_line_error(
+        _cli(world, tmp_path, admin, "trust", "keys", "remove", project, fingerprint),
+        "KEY_UNKNOWN",
+    )
+    assert "does not enforce" in _ok(
+        _cli(world, tmp_path, admin, "trust", "enforce", project, "--off")
+    )
