@@ -36,6 +36,7 @@ import access_setup
 import client
 import procs
 import servers
+import signature_bench
 import tools
 from access_setup import ANONYMOUS, ANONYMOUS_TOKEN, Login
 
@@ -58,6 +59,7 @@ WORKLOADS = (
     "push_latency",
     "manifest_get_shipped",
     "blob_head_shipped",
+    "manifest_get_signed",
 )
 
 
@@ -586,6 +588,33 @@ def wl_manifest_get(b: Bench, key: str = "manifest_get", title: str = "") -> Non
     _load_rows(b, key, title, 10, 0.1)
 
 
+def wl_manifest_get_signed(b: Bench) -> None:
+    """Manifest GET on cargohold alone: the small images' project enforcing signatures (every
+    image signed by its trusted key) against the same project not enforcing, alternating."""
+    s, name, key = b.sizes, "cargohold", "manifest_get_signed"
+    b.ensure_small_images(name)
+    images = b.small_set(0)
+    project = images[0].repo.split("/", 1)[0]
+    base = b.srv[name].base
+    took = signature_bench.enforce_signed(base, b.admin_auth, project, images)
+    b.log(f"  setup: {len(images)} images signed, enforcement on, in {took:.1f}s")
+    for r in range(s.rounds):
+        for on in (r % 2 == 0, r % 2 != 0):
+            signature_bench.enforcement(base, b.admin_auth, project, on)
+            b.settle(name)  # a recomputation job (large projects); then every worker's gate
+            time.sleep(2.5)  # refresh (PULL_GATE_REFRESH_SECONDS) has seen the switch
+            script = manifest_script(b, name)
+            tools.run_wrk(base, script, s.warmup_seconds, 64)
+            res = tools.run_wrk(base, script, s.load_seconds, 64)
+            _check_load(name, "manifest GET", res)
+            label = "enforcing" if on else "not enforcing"
+            b.record(key, label, res)
+            b.log(f"  round {r} {label}: {res.rps:.0f} req/s, p99 {res.p99_ms:.2f} ms")
+    signature_bench.enforcement(base, b.admin_auth, project, False)
+    title = f"manifest GET by tag, signatures enforced vs not (wrk -c64, {len(images)} tags)"
+    _load_rows(b, key, title, 0.9, None, value="enforcing", ref="not enforcing")
+
+
 def wl_manifest_get_shipped(b: Bench) -> None:
     # main() restarted both servers with their default access logs (Bench.use_access_logs).
     title = (
@@ -1038,6 +1067,7 @@ WORKLOAD_FUNCS: dict[str, Callable[[Bench], None]] = {
     "small_push": wl_small_push,
     "small_push_auth": wl_small_push_auth,
     "manifest_get": wl_manifest_get,
+    "manifest_get_signed": wl_manifest_get_signed,
     "blob_head": wl_blob_head,
     "manifest_get_anonymous": wl_manifest_get_anonymous,
     "tags_list": wl_tags_list,

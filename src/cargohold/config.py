@@ -97,6 +97,9 @@ class Settings:
     # The scanning extension (docs/configuration.md#extensions): off, the server has no
     # scanning routes or job kinds and never imports the scanner.
     scanning: bool = True
+    # The signatures extension (docs/trust.md#enforcing-signatures-on-pull): projects' trusted
+    # keys and the signature gate on pull. Off, no trust routes and no gate.
+    signatures: bool = True
     # Scanning (docs/scanning.md): scan image manifests when they are pushed (a project's
     # scan policy can override), vulnerability sources imported on a schedule, remediation
     # deadlines in days per severity (0: none).

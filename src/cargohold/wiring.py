@@ -282,7 +282,11 @@ def _load_extensions(settings: Settings, core: CoreServices) -> dict[str, Extens
         from cargohold.extensions.scanning import enable as scanning
     else:
         from cargohold.extensions.scanning_disabled import enable as scanning
-    extensions = [scanning(settings, core)]
+    if settings.signatures:
+        from cargohold.extensions.signatures import enable as signatures
+    else:
+        from cargohold.extensions.signatures_disabled import enable as signatures
+    extensions = [scanning(settings, core), signatures(settings, core)]
     return {ext.name: ext for ext in extensions}
 
 

@@ -209,6 +209,13 @@ EXPECTED: Mapping[str, Mapping[str, Expect]] = {
     "/api/v1/vulndb": {"GET": SYSTEM},
     "/api/v1/vulndb/import": {"POST": SYSTEM},
     "/api/v1/repositories/{name:path}/manifests/{reference}/scan": {"GET": PULL, "POST": PUSH},
+    # -- the signatures extension: project admins manage keys and the switch ---------------
+    "/api/v1/projects/{project}/trust": {"GET": _project("pull"), "PUT": _project("policies")},
+    "/api/v1/projects/{project}/trust/keys": {
+        "GET": _project("pull"),
+        "POST": _project("policies"),
+    },
+    "/api/v1/projects/{project}/trust/keys/{fingerprint}": {"DELETE": _project("policies")},
 }
 
 

@@ -99,7 +99,8 @@ def test_scanning_kinds_of_job_are_unknown(client: httpx.Client, repo: str) -> N
         response = client.post("/api/v1/jobs", json={"kind": kind, "args": args})
         assert (response.status_code, error_code(response)) == (400, "JOB_INVALID")
         message = response.json()["errors"][0]["message"]
-        assert message == f"unknown job kind {kind!r}; known kinds: audit-purge, gc, lifecycle"
+        known = "audit-purge, gc, lifecycle, signature-verdicts"
+        assert message == f"unknown job kind {kind!r}; known kinds: {known}"
     gc = client.post("/api/v1/jobs", json={"kind": "gc", "args": {"dryRun": True}})
     assert gc.status_code == 202, gc.text
 

@@ -32,17 +32,17 @@ ARTIFACT = json.dumps(
 
 
 def test_hooks_and_gates_run_in_order_and_a_failing_hook_fails_nothing(tmp_path: Path) -> None:
-    settings = Settings(data_dir=str(tmp_path), scanning=False, job_workers=0)
+    settings = Settings(data_dir=str(tmp_path), scanning=False, signatures=False, job_workers=0)
     prepare(settings)
     services = build_services(settings)
     assert services.registry.on_push == () and services.registry.pull_gates == ()
     calls: list[str] = []
 
-    def broken(repository: str, digest: str, manifest: Manifest) -> None:
+    def broken(repository: str, digest: str, manifest: Manifest, tag: str | None) -> None:
         calls.append("broken")
         raise RuntimeError("a queue that cannot take the job")
 
-    def recording(repository: str, digest: str, manifest: Manifest) -> None:
+    def recording(repository: str, digest: str, manifest: Manifest, tag: str | None) -> None:
         calls.append(f"pushed {repository}@{digest}")
 
     def allow(repository: str, stored: StoredManifest) -> None:

@@ -98,7 +98,8 @@ def test_a_pull_no_gate_applies_to_makes_no_gate_query(
 ) -> None:
     registry = services.registry
     pushed = registry.put_manifest("open/app", "v1", ARTIFACT, mt.OCI_MANIFEST, TESTER)
-    _policies(services).reload()
+    # Every gate loaded (the scan policies' and the signature gate's): none applies to `open`.
+    registry.refresh_pull_gates()
     # Every cache is stale from here on: the fast read must still not reload it.
     monkeypatch.setattr(scan_policy, "PULL_GATE_REFRESH_SECONDS", 0.0)
 

@@ -13,8 +13,9 @@ from cargohold.api.access_check import guard_routes
 from cargohold.api.app import ROUTES
 from cargohold.api.route_access import IN_HANDLER, ROUTE_NEEDS, RouteWithoutNeed, need_for
 from cargohold.api.scanning import ROUTES as SCANNING_ROUTES
+from cargohold.api.trust import ROUTES as TRUST_ROUTES
 
-ALL_ROUTES = [r for r in [*ROUTES, *SCANNING_ROUTES] if isinstance(r, Route)]
+ALL_ROUTES = [r for r in [*ROUTES, *SCANNING_ROUTES, *TRUST_ROUTES] if isinstance(r, Route)]
 
 
 def _methods(route: Route) -> set[str]:

@@ -181,9 +181,18 @@ def _scanning_routes() -> Sequence[BaseRoute]:
     return SCANNING_ROUTES
 
 
+def _signatures_routes() -> Sequence[BaseRoute]:
+    from cargohold.api.trust import ROUTES as SIGNATURES_ROUTES
+
+    return SIGNATURES_ROUTES
+
+
 # The admin routes of each extension, imported only when it is enabled, so a server with an
 # extension off never loads its handlers (and the extension never reaches up into the API).
-EXTENSION_ROUTES: dict[str, Callable[[], Sequence[BaseRoute]]] = {"scanning": _scanning_routes}
+EXTENSION_ROUTES: dict[str, Callable[[], Sequence[BaseRoute]]] = {
+    "scanning": _scanning_routes,
+    "signatures": _signatures_routes,
+}
 
 
 def create_app(settings: Settings, services: Services) -> ASGIApp:

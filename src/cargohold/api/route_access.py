@@ -186,6 +186,11 @@ ROUTE_NEEDS: Mapping[str, Mapping[str, Need]] = {
         "GET": _PULL,
         "POST": _PUSH,
     },
+    # -- the signatures extension's admin routes (api/trust.py): project admins manage keys
+    # and the switch; whoever may pull sees them ---------------------------------------------
+    "/api/v1/projects/{project}/trust": {"GET": _project(PULL), "PUT": _project(POLICIES)},
+    "/api/v1/projects/{project}/trust/keys": {"GET": _project(PULL), "POST": _project(POLICIES)},
+    "/api/v1/projects/{project}/trust/keys/{fingerprint}": {"DELETE": _project(POLICIES)},
 }
 
 

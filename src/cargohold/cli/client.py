@@ -388,3 +388,22 @@ class AdminClient:
         if at is not None:
             params["at"] = at
         return self._get("/api/v1/vulnerabilities/overdue", params).json()  # type: ignore[no-any-return]
+
+    # -- signature enforcement (cli/trust_keys_cmd.py) ------------------------------------
+
+    def trust_policy(self, project: str) -> dict[str, Any]:
+        return self._get(f"/api/v1/projects/{quote(project, safe='')}/trust").json()  # type: ignore[no-any-return]
+
+    def set_trust_enforcement(self, project: str, enforce: bool) -> dict[str, Any]:
+        path = f"/api/v1/projects/{quote(project, safe='')}/trust"
+        body = json.dumps({"enforce": enforce}).encode()
+        return self._request("PUT", path, content=body).json()  # type: ignore[no-any-return]
+
+    def add_trusted_key(self, project: str, pem: str) -> dict[str, Any]:
+        path = f"/api/v1/projects/{quote(project, safe='')}/trust/keys"
+        body = json.dumps({"pem": pem}).encode()
+        return self._request("POST", path, content=body).json()  # type: ignore[no-any-return]
+
+    def remove_trusted_key(self, project: str, fingerprint: str) -> None:
+        path = f"/api/v1/projects/{quote(project, safe='')}/trust/keys/{quote(fingerprint)}"
+        self._request("DELETE", path)

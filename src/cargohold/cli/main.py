@@ -32,6 +32,7 @@ from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
 from cargohold.cli.serve_cmd import serve, worker
 from cargohold.cli.storage_cmd import gc, storage
 from cargohold.cli.trust_cmd import generate_key_pair, sign, verify
+from cargohold.cli.trust_keys_cmd import trust_app
 from cargohold.cli.users_cmd import tokens_app, users_app
 from cargohold.cli.vulndb_cmd import vulndb_app
 
@@ -95,6 +96,7 @@ app.command("scan")(scan)
 app.command("generate-key-pair")(generate_key_pair)
 app.command("sign")(sign)
 app.command("verify")(verify)
+app.add_typer(trust_app, name="trust")
 app.command("fsck")(fsck)
 app.command("migrate-storage")(migrate_storage)
 app.command("migrate-metadata")(migrate_metadata)

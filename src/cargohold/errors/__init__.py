@@ -36,6 +36,9 @@ from cargohold.errors.admin import (
     QuotaUnknown,
     TagRuleInvalid,
     TagRuleUnknown,
+    TrustKeyExists,
+    TrustKeyInvalid,
+    TrustKeyUnknown,
 )
 from cargohold.errors.base import (
     RegistryError,
@@ -138,6 +141,9 @@ __all__ = [
     "TagRuleUnknown",
     "TokenRequestInvalid",
     "TooManyRequests",
+    "TrustKeyExists",
+    "TrustKeyInvalid",
+    "TrustKeyUnknown",
     "Unauthorized",
     "Unknown",
     "Unsupported",

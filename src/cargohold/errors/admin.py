@@ -91,3 +91,27 @@ class GcBusy(RegistryError):
     code = "GC_RUNNING"
     status = 409
     default_message = "garbage collection is already running"
+
+
+class TrustKeyInvalid(RegistryError):
+    """KEY_INVALID: a trusted key or enforcement setting that fails validation."""
+
+    code = "KEY_INVALID"
+    status = 400
+    default_message = "invalid trusted key"
+
+
+class TrustKeyUnknown(RegistryError):
+    """KEY_UNKNOWN: the project trusts no key with this fingerprint."""
+
+    code = "KEY_UNKNOWN"
+    status = 404
+    default_message = "no such trusted key"
+
+
+class TrustKeyExists(RegistryError):
+    """KEY_EXISTS: the project trusts this key already."""
+
+    code = "KEY_EXISTS"
+    status = 409
+    default_message = "the key is trusted already"

@@ -53,7 +53,7 @@ def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
     scan_jobs = ScanJobs(core.jobs, scans, settings.vulndb_source_list, archive_limits)
     scan_jobs.add_schedule(settings.vulndb_schedule)
 
-    def scan_on_push(repository: str, digest: str, manifest: Manifest) -> None:
+    def scan_on_push(repository: str, digest: str, manifest: Manifest, tag: str | None) -> None:
         if scan_policies.wants_scan_on_push(repository, manifest):
             scan_jobs.scan_pushed(repository, digest)
 

@@ -228,3 +228,47 @@ job_runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Index("ix_job_runs_created_at", "created_at"),
 )
+
+# Signature enforcement (meta/signatures.py): the public keys a project trusts, whether it
+# refuses pulls of images none of them signed, and each image's stored verdict.
+trusted_keys = sa.Table(
+    "trusted_keys",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(80), primary_key=True),
+    sa.Column("algorithm", sa.String(64), nullable=False),
+    sa.Column("pem", sa.Text, nullable=False),
+    sa.Column("added_at", sa.Float, nullable=False),
+    sa.Column("added_by", sa.String(255), nullable=False),
+)
+
+signature_enforcement = sa.Table(
+    "signature_enforcement",
+    metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("enforce", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+)
+
+# signed | index-signed | accessory | unsigned | untrusted (policy/signature_gate.py).
+signature_verdicts = sa.Table(
+    "signature_verdicts",
+    metadata,
+    sa.Column("repository", sa.String(255), primary_key=True),
+    sa.Column("digest", sa.String(150), primary_key=True),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("key_fingerprint", sa.String(80), nullable=True),
+    sa.Column("computed_at", sa.Float, nullable=False),
+    sa.Index("ix_signature_verdicts_project", "project"),
+)
+
+# One row: bumped by every change of the three tables above, so a server process reloads its
+# in-memory view of them (the signature gate's) only when something changed.
+signature_generation = sa.Table(
+    "signature_generation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+)

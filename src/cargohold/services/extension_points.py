@@ -15,10 +15,13 @@ from cargohold.oci.manifests import Manifest
 
 
 class OnPush(Protocol):
-    """Called after a manifest is stored (e.g. queue a scan). It must not block for long: the
-    push waits for it. What it raises is logged and does not fail the push, which is stored."""
+    """Called after a manifest is stored (e.g. queue a scan), with the tag it was pushed under
+    (None: by digest). It must not block for long: the push waits for it. What it raises is
+    logged and does not fail the push, which is stored."""
 
-    def __call__(self, repository: str, digest: str, manifest: Manifest) -> None: ...
+    def __call__(
+        self, repository: str, digest: str, manifest: Manifest, tag: str | None
+    ) -> None: ...
 
 
 # How often a server process refreshes its pull gates (PullGate.refresh, on its pool): the
@@ -41,8 +44,18 @@ class PullGate:
     - `refresh()`: reload what `applies` answers from (it may query). The server calls it on its
       pool every PULL_GATE_REFRESH_SECONDS; a change made through this process should refresh
       the gate at once, itself.
+    - `passes(repository, stored)` (optional): from memory only, like `applies`, whether this
+      pull surely passes `check`; True keeps the GET a fast read on the event loop (the
+      signature gate: an image whose stored verdict passes). False or absent: `check` runs.
     """
 
     applies: Callable[[str], bool]
     check: Callable[[str, StoredManifest], None]
     refresh: Callable[[], None]
+    passes: Callable[[str, StoredManifest], bool] | None = None
+
+    def needs_check(self, repository: str, stored: StoredManifest) -> bool:
+        """Whether a pull must go to `check` (memory only: on the event loop)."""
+        if not self.applies(repository):
+            return False
+        return self.passes is None or not self.passes(repository, stored)

@@ -249,7 +249,7 @@ class RegistryService:
             ) from None
         for hook in self.on_push:
             try:
-                hook(repository, digest, manifest)
+                hook(repository, digest, manifest, tag)
             except Exception:
                 # The manifest is stored; a hook that fails (a queue that cannot take a scan)
                 # must not fail the push, nor keep the next hook from running.
@@ -280,7 +280,7 @@ class RegistryService:
             # Gates are only asked, from memory, whether they apply: their checks query, and
             # this is the manifest GET's fast read on the event loop (decision 017).
             for gate in self.pull_gates:
-                if gate.applies(repository):
+                if gate.needs_check(repository, stored):
                     raise GatedPull(stored)
             self.record_pull(repository, reference, stored, puller)
         return stored
@@ -301,7 +301,7 @@ class RegistryService:
         loop); one refuses by raising Denied, and the refused pull is noted as denied."""
         try:
             for gate in self.pull_gates:
-                if gate.applies(repository):
+                if gate.needs_check(repository, stored):
                     gate.check(repository, stored)
         except Denied as denied:
             self.trail.denied(
