@@ -255,7 +255,7 @@ def _store_signature(
     return f"{target.docker_reference}@{pushed.digest} (OCI referrer)"
 
 
-def _trusted_keys(paths: list[Path]) -> list[TrustedKey]:
+def trusted_keys(paths: list[Path]) -> list[TrustedKey]:
     from cargohold.trust.keys import KeyFileError, load_public_key
     from cargohold.trust.verification import TrustedKey
 
@@ -288,7 +288,7 @@ def verify(
 
     target = remote_image(image, registry, plain_http)
     required = annotations_of(annotation)
-    keys = _trusted_keys(key)
+    keys = trusted_keys(key)
     try:
         with _client(target, push=False) as client:
             subject = client.resolve(target.reference)

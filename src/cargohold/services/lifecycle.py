@@ -40,6 +40,8 @@ class PreviewImage:
     held_by: str | None = None
     # For an expiring image: the manifests that go with it (index children, referrers).
     dependents: tuple[str, ...] = ()
+    # Its accessory tags (`.sig` and the like): kept or expired with it.
+    accessory_tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -228,6 +230,9 @@ class LifecycleService:
                     dependents=tuple(sorted(members & going - {decision.image.digest}))
                     if decision.image.digest in expiring_roots
                     else (),
+                    accessory_tags=tuple(
+                        sorted(t for a in graph.accessories(decision.image.digest) for t in a.tags)
+                    ),
                 )
             )
         return preview
