@@ -14,13 +14,17 @@ from cargohold.api.models.scanning import (
     VulnDbUpdateReport,
 )
 from cargohold.meta.listings import TagDetail
+from cargohold.services.accessories import ImageTrust
 from cargohold.services.gc import GcReport as GcFacts
 from cargohold.services.scanning import Reevaluation, ScanOutcome
 from cargohold.services.vulndb import ImportResult
 
 
 def test_times_are_rfc3339_utc_with_a_fraction_only_when_there_is_one() -> None:
-    tag = Tag.of(TagDetail("v1", "sha256:" + "a" * 64, "x", 7, 1796842676.0, 1796842676.25, None))
+    tag = Tag.of(
+        TagDetail("v1", "sha256:" + "a" * 64, "x", 7, 1796842676.0, 1796842676.25, None),
+        ImageTrust(0, ()),
+    )
     document = msgspec.json.decode(encode(tag))
     assert document == {
         "tag": "v1",
@@ -30,6 +34,10 @@ def test_times_are_rfc3339_utc_with_a_fraction_only_when_there_is_one() -> None:
         "pushedAt": "2026-12-09T18:57:56Z",
         "taggedAt": "2026-12-09T18:57:56.250000Z",
         "lastPulledAt": None,
+        "signed": False,
+        "signatures": 0,
+        "accessories": [],
+        "verifiedKeys": None,
     }
 
 

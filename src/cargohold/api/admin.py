@@ -117,7 +117,7 @@ async def repository_tags(request: Request) -> Response:
     ctx = context(request)
     name = request.path_params["name"]
     rows = await in_pool(ctx.listings.tags, name)
-    return json_response(TagList(name=name, tags=[Tag.of(row) for row in rows]))
+    return json_response(TagList(name=name, tags=[Tag.of(row, trust) for row, trust in rows]))
 
 
 _OPENAPI_BODY = encode(OPENAPI)

@@ -28,15 +28,14 @@ from typing import Any
 import httpx
 
 from cargohold.cli.credentials import Credential, CredentialsUnreadable, registry_credentials
+from cargohold.cli.references import ReferenceError, parse_registry_reference, registry_base
 from cargohold.oci import mediatypes
 from cargohold.oci.digests import is_valid_digest
-from cargohold.oci.names import TAG_RE, is_valid_name
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 # The keys docker's config.json uses for Docker Hub.
 DOCKER_HUB_KEYS = ("index.docker.io", "docker.io", "registry-1.docker.io")
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 MANIFEST_ACCEPT = ", ".join(
     (
@@ -66,9 +65,7 @@ class RemoteImage:
 
     @property
     def base(self) -> str:
-        name = self.api_host.rsplit(":", 1)[0] if not self.api_host.endswith("]") else ""
-        plain = name in _LOOPBACK or self.api_host.startswith("[::1]")
-        return f"{'http' if plain else 'https'}://{self.api_host}"
+        return registry_base(self.api_host)
 
     def __str__(self) -> str:
         sep = "@" if is_valid_digest(self.reference) else ":"
@@ -77,29 +74,19 @@ class RemoteImage:
 
 def parse_remote(text: str) -> RemoteImage:
     """`[docker://]HOST/REPO[:TAG|@DIGEST]`; no HOST is Docker Hub (`library/` for one
-    component), as docker reads names."""
-    name = text.removeprefix("docker://").removeprefix("//")
-    name, at, digest = name.partition("@")
-    reference = digest
-    if not at:
-        slash, colon = name.rfind("/"), name.rfind(":")
-        name, reference = (name[:colon], name[colon + 1 :]) if colon > slash else (name, "latest")
-    first, sep, rest = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        host, repository = first, rest
-    else:
-        host, repository = DOCKER_HUB, name
+    component), as docker reads names (cli/references.py parses)."""
+    try:
+        parsed = parse_registry_reference(text.removeprefix("docker://").removeprefix("//"))
+    except ReferenceError as exc:
+        raise PullError(
+            str(exc).replace(text.removeprefix("docker://").removeprefix("//"), text, 1)
+        ) from None
+    host, repository = parsed.host or DOCKER_HUB, parsed.repository
     if host in ("index.docker.io", DOCKER_HUB_API):
         host = DOCKER_HUB
     if host == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
-    if not is_valid_name(repository):
-        raise PullError(f"{text}: {repository!r} is not a repository name")
-    if at and not is_valid_digest(reference):
-        raise PullError(f"{text}: {reference!r} is not a digest")
-    if not at and not TAG_RE.fullmatch(reference):
-        raise PullError(f"{text}: {reference!r} is not a tag")
-    return RemoteImage(host, repository, reference)
+    return RemoteImage(host, repository, parsed.reference)
 
 
 def _credential(image: RemoteImage) -> Credential | None:

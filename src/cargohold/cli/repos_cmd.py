@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -71,24 +72,74 @@ def repos(registry: RegistryOption = DEFAULT_REGISTRY, as_json: JsonOption = Fal
 
 def tags(
     repository: Annotated[str, typer.Argument(help="Repository name, e.g. team/app.")],
+    key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--key",
+            help="Verify each signed image's signatures with this public key (cosign.pub); "
+            "repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
     registry: RegistryOption = DEFAULT_REGISTRY,
     as_json: JsonOption = False,
 ) -> None:
-    """List a repository's tags with digest, size, push time and last pull time."""
+    """List a repository's tags with digest, size, signatures, push time and last pull time.
+
+    Signatures and other accessories (sha256-<hex>.sig tags, referrers) are shown with their
+    image, not as tags. With --key, each signed image is verified and the keys that signed it
+    are shown."""
     try:
         rows = _client(registry).tags(repository)
     except ClientError as exc:
         raise fail(str(exc)) from None
+    verified = _verified_keys(registry, repository, rows, key) if key else {}
     if as_json:
+        if key:
+            for row in rows:
+                row["keysVerified"] = verified.get(row["digest"], [])
         _print_json(rows)
         return
-    table = Table("tag", "digest", "size", "pushed", "last pull")
+    table = Table("tag", "digest", "size", "signed", "pushed", "last pull")
     for row in sorted(rows, key=lambda row: tag_sort_key(row["tag"])):
         table.add_row(
             row["tag"],
             row["digest"][:19],
             _size(row["sizeBytes"]),
+            _signed(row, verified.get(row["digest"]) if key else None),
             _when(row["pushedAt"]),
             _when(row["lastPulledAt"]),
         )
     out.print(table)
+
+
+def _signed(row: dict[str, Any], keys: list[str] | None) -> str:
+    count = row.get("signatures", 0)
+    if not count:
+        return "unsigned"
+    text = f"signed ({count})"
+    if keys is not None:
+        text += f" by {', '.join(keys)}" if keys else ", none by the key"
+    return text
+
+
+def _verified_keys(
+    registry: str, repository: str, rows: list[dict[str, Any]], paths: list[Path]
+) -> dict[str, list[str]]:
+    """Per signed image digest, the names of the --key files a valid signature is by."""
+    from cargohold.cli.registry_client import RegistryClient
+    from cargohold.cli.trust_cmd import trusted_keys
+    from cargohold.trust.discovery import SourceError
+    from cargohold.trust.verification import verify_image
+
+    keys = trusted_keys(paths)
+    digests = sorted({row["digest"] for row in rows if row.get("signatures")})
+    found: dict[str, list[str]] = {}
+    try:
+        with RegistryClient(registry.rstrip("/"), repository, push=False) as client:
+            for digest in digests:
+                report = verify_image(client, digest, keys, {})
+                found[digest] = sorted({c.key.name for c in report.valid if c.key})
+    except SourceError as exc:
+        raise fail(str(exc)) from None
+    return found

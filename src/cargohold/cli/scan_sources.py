@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cargohold.cli.common import fail
-from cargohold.oci.digests import is_valid_digest
-from cargohold.oci.names import TAG_RE, is_valid_name
 
 if TYPE_CHECKING:
     from cargohold.cli.image_pull import RemoteImage
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.zst")
 DOCKER_TRANSPORT = "docker://"
 DAEMON_TRANSPORT = "docker-daemon:"
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 PROBE_TIMEOUT = 10.0
 
 
@@ -116,20 +113,22 @@ def is_cargohold(base: str) -> bool:
 
 
 def registry_image(text: str, registry: str | None) -> RegistryImage:
-    """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the `--registry` server."""
-    name, at, digest = text.partition("@")
-    reference = digest
-    if not at:
-        slash, colon = name.rfind("/"), name.rfind(":")
-        name, reference = (name[:colon], name[colon + 1 :]) if colon > slash else (name, "latest")
-    first, sep, rest = name.partition("/")
-    host = first if sep and ("." in first or ":" in first or first == "localhost") else None
-    repository = rest if host else name
+    """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the `--registry` server (which
+    wins over a HOST in the name); parsed by cli/references.py."""
+    from cargohold.cli.references import (
+        ReferenceError,
+        parse_registry_reference,
+        registry_base,
+    )
+
+    try:
+        parsed = parse_registry_reference(text)
+    except ReferenceError as exc:
+        raise fail(str(exc)) from None
     if registry:
         base = registry if "://" in registry else f"http://{registry}"
-    elif host:
-        scheme = "http" if host.rsplit(":", 1)[0] in _LOOPBACK else "https"
-        base = f"{scheme}://{host}"
+    elif parsed.host:
+        base = registry_base(parsed.host)
     else:
         raise fail(
             f"{text}: not a local image and no registry named: give HOST/REPO:TAG "
@@ -137,13 +136,7 @@ def registry_image(text: str, registry: str | None) -> RegistryImage:
             "CARGOHOLD_REGISTRY) for a cargohold server, docker-daemon:NAME, or a local "
             "oci:PATH, oci-archive:PATH or docker-archive:PATH"
         )
-    if not is_valid_name(repository):
-        raise fail(f"{text}: {repository!r} is not a repository name")
-    if at and not is_valid_digest(reference):
-        raise fail(f"{text}: {reference!r} is not a digest")
-    if not at and not TAG_RE.fullmatch(reference):
-        raise fail(f"{text}: {reference!r} is not a tag")
-    return RegistryImage(base.rstrip("/"), repository, reference)
+    return RegistryImage(base.rstrip("/"), parsed.repository, parsed.reference)
 
 
 @contextlib.contextmanager

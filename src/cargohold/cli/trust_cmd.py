@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cargohold.cli.common import JsonOption, fail, print_json
-from cargohold.oci.digests import is_valid_digest
-from cargohold.oci.names import TAG_RE, is_valid_name
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
     from cargohold.trust.verification import SignatureCheck, TrustedKey, VerificationReport
 
 PASSWORD_ENV = "COSIGN_PASSWORD"
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 ImageArgument = Annotated[
     str,
@@ -77,28 +74,25 @@ class RemoteImage:
 
 def remote_image(text: str, registry: str | None, plain_http: bool = False) -> RemoteImage:
     """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the --registry server; the tag
-    defaults to `latest`, as for docker and cosign."""
-    name, at, reference = text.partition("@")
-    if not at:
-        slash, colon = name.rfind("/"), name.rfind(":")
-        name, reference = (name[:colon], name[colon + 1 :]) if colon > slash else (name, "latest")
-    first, sep, rest = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        host, repository = first, rest
-        local = host.rsplit(":", 1)[0] in _LOOPBACK
-        base = f"{'http' if plain_http or local else 'https'}://{host}"
+    defaults to `latest`, as for docker and cosign (cli/references.py parses)."""
+    from cargohold.cli.references import (
+        ReferenceError,
+        parse_registry_reference,
+        registry_base,
+    )
+
+    try:
+        parsed = parse_registry_reference(text)
+    except ReferenceError as exc:
+        raise fail(str(exc)) from None
+    if parsed.host:
+        host, base = parsed.host, registry_base(parsed.host, plain_http)
     elif registry:
         base = (registry if "://" in registry else f"http://{registry}").rstrip("/")
-        host, repository = base.split("://", 1)[1].split("/", 1)[0], name
+        host = base.split("://", 1)[1].split("/", 1)[0]
     else:
         raise fail(f"{text}: name the registry (HOST/REPOSITORY:TAG), or give --registry URL")
-    if not is_valid_name(repository):
-        raise fail(f"{text}: {repository!r} is not a repository name")
-    if at and not is_valid_digest(reference):
-        raise fail(f"{text}: {reference!r} is not a digest (sha256:<64 hex>)")
-    if not at and not TAG_RE.fullmatch(reference):
-        raise fail(f"{text}: {reference!r} is not a tag")
-    return RemoteImage(base, host, repository, reference)
+    return RemoteImage(base, host, parsed.repository, parsed.reference)
 
 
 def annotations_of(pairs: list[str] | None) -> dict[str, str]:
@@ -255,7 +249,7 @@ def _store_signature(
     return f"{target.docker_reference}@{pushed.digest} (OCI referrer)"
 
 
-def _trusted_keys(paths: list[Path]) -> list[TrustedKey]:
+def trusted_keys(paths: list[Path]) -> list[TrustedKey]:
     from cargohold.trust.keys import KeyFileError, load_public_key
     from cargohold.trust.verification import TrustedKey
 
@@ -288,7 +282,7 @@ def verify(
 
     target = remote_image(image, registry, plain_http)
     required = annotations_of(annotation)
-    keys = _trusted_keys(key)
+    keys = trusted_keys(key)
     try:
         with _client(target, push=False) as client:
             subject = client.resolve(target.reference)

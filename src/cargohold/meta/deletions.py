@@ -7,11 +7,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cargohold.meta.audit import REGISTRY_API_DELETE
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.holds import HoldMatcher, HoldRecords, HoldRow
 from cargohold.meta.repositories import BUMP_TAGS_VERSION
+from cargohold.oci.accessories import accessory_subject, subjects_of
 from cargohold.oci.names import project_of
 
 
@@ -58,6 +60,41 @@ def delete_manifest_rows(tx: Transaction, manifest_id: int) -> int:
     tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (manifest_id,))
     tx.execute("DELETE FROM manifests WHERE id = ?", (manifest_id,))
     return untagged
+
+
+def delete_accessories(
+    db: Database,
+    tx: Transaction,
+    repository: str,
+    repository_id: int,
+    subject: str,
+    accessory_tags: tuple[str, ...],
+    actor: Actor,
+    now: float,
+) -> None:
+    """Delete the manifests under an image's accessory tags (ManifestRecords.delete)."""
+    marks = ", ".join("?" * len(accessory_tags))
+    rows = tx.rows(
+        "SELECT DISTINCT m.id, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id"
+        f" WHERE t.repository_id = ? AND t.name IN ({marks}) ORDER BY m.digest",
+        (repository_id, *accessory_tags),
+    )
+    for manifest_id, accessory in rows:
+        names = sorted(tx.column("SELECT name FROM tags WHERE manifest_id = ?", (manifest_id,)))
+        detail = {**REGISTRY_API_DELETE, "reason": f"accessory of {subject}"}
+        if set(names) <= set(accessory_tags):
+            delete_manifest_rows(tx, int(manifest_id))
+            action, target = "manifest.delete", f"{repository}@{accessory}"
+            detail["tags"] = names
+        else:
+            tx.execute(
+                f"DELETE FROM tags WHERE manifest_id = ? AND name IN ({marks})",
+                (manifest_id, *accessory_tags),
+            )
+            action, target = "tag.delete", f"{repository}@{accessory}"
+            detail["tags"] = sorted(set(names) & set(accessory_tags))
+        tx.execute(BUMP_TAGS_VERSION, (repository_id,))
+        db.audit(tx, now, actor, action, target, detail, repository=repository, digest=accessory)
 
 
 class ManifestDeletions:
@@ -117,7 +154,12 @@ class ManifestDeletions:
             }
             for image in going.values():
                 for dependent in image.dependents:
-                    if dependent in doomed and current[dependent].tags:
+                    # An accessory (`.sig` tag) goes with its image; any other tag keeps it.
+                    if (
+                        dependent in doomed
+                        and current[dependent].tags
+                        and subjects_of(current[dependent].tags, dependent, doomed) is None
+                    ):
                         del doomed[dependent]
                         outcome.skipped.append(SkippedImage(dependent, "tags changed"))
             self._keep_what_others_need(tx, repository_id, current, doomed, outcome)
@@ -206,7 +248,8 @@ class ManifestDeletions:
         """Take out of `doomed` what a manifest that stays now needs, transitively.
 
         An index pushed since the evaluation may list an expiring manifest; a child or a
-        referrer kept that way keeps what it lists, and a kept manifest keeps its referrers.
+        referrer kept that way keeps what it lists, and a kept manifest keeps its referrers
+        and its accessories (`.sig` tags).
         """
         if not doomed:
             return
@@ -228,8 +271,18 @@ class ManifestDeletions:
             for digest in sorted(doomed):
                 outside = sorted(p for p in listed_by.get(digest, ()) if p not in doomed)
                 subject = current[digest].subject_digest
+                kept_image = next(
+                    (
+                        named
+                        for tag in current[digest].tags
+                        if (named := accessory_subject(tag)) in current and named not in doomed
+                    ),
+                    None,
+                )
                 if outside:
                     reason = f"listed by {outside[0]}"
+                elif kept_image is not None:
+                    reason = f"kept with {kept_image}"
                 elif (
                     digest != doomed[digest].digest
                     and subject in current
@@ -246,7 +299,8 @@ class ManifestDeletions:
         """Delete manifests that are still untagged and that nothing outside the set needs.
 
         Re-checked inside the transaction: a manifest tagged, or listed by a new index, since
-        the caller looked is kept.
+        the caller looked is kept. An accessory (tagged only with `.sig`-style tags of images
+        in the set) goes after its images, and only when they went.
         """
         doomed = set(digests)
         now = time.time()
@@ -256,15 +310,26 @@ class ManifestDeletions:
             if row is None:
                 return 0
             repository_id = row[0]
+            gone: set[str] = set()
+            found_rows: dict[str, tuple[int, list[str]]] = {}
             for digest in digests:
                 found = tx.one(
                     "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?",
                     (repository_id, digest),
                 )
-                if found is None:
-                    continue
-                if tx.one("SELECT 1 FROM tags WHERE manifest_id = ?", (found[0],)):
-                    continue
+                if found is not None:
+                    names = tx.column("SELECT name FROM tags WHERE manifest_id = ?", (found[0],))
+                    found_rows[digest] = (int(found[0]), list(names))
+            # Untagged manifests first, then the accessories of those that went.
+            order = sorted(found_rows, key=lambda d: bool(found_rows[d][1]))
+            for digest in order:
+                manifest_id, names = found_rows[digest]
+                reason = "garbage collection: untagged"
+                if names:
+                    subjects = subjects_of(names, digest, gone)
+                    if subjects is None:
+                        continue
+                    reason = f"garbage collection: accessory of {min(subjects)}"
                 parents = tx.column(
                     "SELECT m.digest FROM manifest_references r JOIN manifests m"
                     " ON m.id = r.manifest_id WHERE m.repository_id = ? AND r.kind = 'manifest'"
@@ -273,14 +338,16 @@ class ManifestDeletions:
                 )
                 if any(parent not in doomed for parent in parents):
                     continue
-                delete_manifest_rows(tx, found[0])
+                if delete_manifest_rows(tx, manifest_id):
+                    tx.execute(BUMP_TAGS_VERSION, (repository_id,))
+                gone.add(digest)
                 self.db.audit(
                     tx,
                     now,
                     actor,
                     "manifest.delete",
                     f"{repository}@{digest}",
-                    {"reason": "garbage collection: untagged"},
+                    {"reason": reason, **({"tags": sorted(names)} if names else {})},
                     repository=repository,
                     digest=digest,
                 )

@@ -77,6 +77,7 @@ class ManifestFacts:
     tags: tuple[str, ...]
     # (kind, digest, size): kind is "config", "layer" or "manifest" (an index child).
     references: tuple[tuple[str, str, int], ...]
+    artifact_type: str | None = None
 
 
 class Listings:
@@ -216,6 +217,7 @@ class Listings:
                     manifests.c.subject_digest,
                     manifests.c.pushed_at,
                     manifests.c.last_pulled_at,
+                    manifests.c.artifact_type,
                 ).where(manifests.c.repository_id == repository_id)
             ).all()
             tag_rows = conn.execute(
@@ -254,6 +256,7 @@ class Listings:
                 last_pulled_at=row.last_pulled_at,
                 tags=tuple(tags_by_id.get(row.id, ())),
                 references=tuple(refs_by_id.get(row.id, ())),
+                artifact_type=row.artifact_type,
             )
             for row in rows
         ]

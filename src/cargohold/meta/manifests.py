@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from cargohold.meta.audit import REGISTRY_API_DELETE
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
-from cargohold.meta.deletions import delete_manifest_rows
+from cargohold.meta.deletions import delete_accessories, delete_manifest_rows
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.repositories import BUMP_TAGS_VERSION, ensure_repository_id
 from cargohold.meta.tags import TagMoved
@@ -328,9 +328,13 @@ class ManifestRecords:
         manifest_id, digest, media_type, content, subject_digest = row
         return StoredManifest(manifest_id, digest, media_type, bytes(content), subject_digest)
 
-    def delete(self, repository: str, digest: str, actor: Actor) -> bool:
+    def delete(
+        self, repository: str, digest: str, actor: Actor, accessory_tags: tuple[str, ...] = ()
+    ) -> bool:
         """Delete a manifest, its tags and its references from one repository; audited with
-        the tags it had, in the same transaction."""
+        the tags it had, in the same transaction. The manifests under `accessory_tags` (its
+        `.sig`-style tags) go with it when those are all their tags; a manifest that also has
+        another tag only loses the accessory tags. Each removal is audited."""
         with self.db.transaction() as tx:
             row = tx.one(
                 "SELECT m.id, r.id FROM manifests m JOIN repositories r ON r.id = m.repository_id"
@@ -346,9 +350,10 @@ class ManifestRecords:
             if delete_manifest_rows(tx, manifest_id):
                 tx.execute(BUMP_TAGS_VERSION, (repository_id,))
             detail = {**REGISTRY_API_DELETE, "tags": had_tags}
+            now = time.time()
             self.db.audit(
                 tx,
-                time.time(),
+                now,
                 actor,
                 "manifest.delete",
                 f"{repository}@{digest}",
@@ -357,6 +362,10 @@ class ManifestRecords:
                 reference=digest,
                 digest=digest,
             )
+            if accessory_tags:
+                delete_accessories(
+                    self.db, tx, repository, repository_id, digest, accessory_tags, actor, now
+                )
             return True
 
     def referrers(

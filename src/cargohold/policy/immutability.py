@@ -11,15 +11,23 @@ second kind of rule refuses the tag `latest` in a project or repository.
 Immutability guards against overwrites and manual deletes only: re-pushing the
 same digest under an immutable tag succeeds, and lifecycle policies may still
 expire an immutable tag, as in ECR (a retention hold keeps something for good).
+
+Accessory tags are exempt: a tag that is exactly `sha256-<64 hex>.sig`, `.att`,
+`.sbom` or `sha256-<64 hex>` (cosign's and the referrers tag schema's tags) and
+names an image in the same repository belongs to that image, is re-pushed each
+time the image is signed again, and goes when the image goes. The caller says
+which digests are in the repository (`images_here`); a tag of that form naming a
+digest the repository does not hold is an ordinary tag.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from cargohold.oci.accessories import accessory_subject
 from cargohold.oci.names import project_of
 from cargohold.policy.patterns import (
     PatternInvalid,
@@ -119,10 +127,19 @@ def validate_rule(rule: TagRule) -> TagRule:
     return rule
 
 
-def _protecting(rules: Iterable[TagRule], repository: str, tags: Iterable[str]) -> list[str]:
+def is_accessory_tag(tag: str, images_here: Container[str]) -> bool:
+    """Whether `tag` is exactly an accessory tag naming an image in the repository."""
+    subject = accessory_subject(tag)
+    return subject is not None and subject in images_here
+
+
+def _protecting(
+    rules: Iterable[TagRule], repository: str, tags: Iterable[str], images_here: Container[str]
+) -> list[str]:
     return [
         f"tag {tag!r} is immutable ({rule.describe()})"
         for tag in tags
+        if not is_accessory_tag(tag, images_here)
         for rule in rules
         if rule.protects(repository, tag)
     ]
@@ -134,23 +151,30 @@ def check_tag_push(
     tag: str,
     current_digest: str | None,
     new_digest: str,
+    images_here: Container[str] = (),
 ) -> str | None:
-    """Why pushing `new_digest` as `tag` is refused, or None when it is allowed."""
+    """Why pushing `new_digest` as `tag` is refused, or None when it is allowed.
+    `images_here`: the digests in the repository an accessory tag may name (see above)."""
     if tag == "latest":
         for rule in rules:
             if rule.kind == "deny-latest" and rule.applies_to(repository):
                 return f"the tag 'latest' is not allowed in {repository} ({rule.describe()})"
     if current_digest is None or current_digest == new_digest:
         return None
-    reasons = _protecting(rules, repository, [tag])
+    reasons = _protecting(rules, repository, [tag], images_here)
     if reasons:
         return f"{reasons[0]}: it already points to {current_digest}; push a new tag instead"
     return None
 
 
-def check_tags_delete(rules: Sequence[TagRule], repository: str, tags: Iterable[str]) -> str | None:
+def check_tags_delete(
+    rules: Sequence[TagRule],
+    repository: str,
+    tags: Iterable[str],
+    images_here: Container[str] = (),
+) -> str | None:
     """Why deleting these tags (or a manifest carrying them) is refused, or None."""
-    reasons = _protecting(rules, repository, tags)
+    reasons = _protecting(rules, repository, tags, images_here)
     if reasons:
         return f"{reasons[0]} and cannot be deleted"
     return None

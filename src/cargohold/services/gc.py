@@ -171,8 +171,10 @@ class GarbageCollector:
     def _untagged_manifests(self, cutoff: float) -> Iterator[tuple[str, list[ManifestFacts]]]:
         """Per repository, the untagged manifests that no tagged manifest needs.
 
-        Kept: tagged manifests and everything they reach (index children, referrers), held
-        images, recent pushes, and referrers whose subject is absent (lifecycle reports those).
+        Kept: tagged manifests and everything they reach (index children, referrers,
+        accessories such as `.sig` tags), held images, recent pushes, and referrers whose
+        subject is absent (lifecycle reports those). An accessory is not kept by its own tag:
+        it goes with its image.
         """
         now = time.time()
         last: str | None = None
@@ -185,7 +187,7 @@ class GarbageCollector:
                 roots = {
                     f.digest
                     for f in facts
-                    if f.tags
+                    if (f.tags and f.digest not in graph.accessory_of)
                     or f.pushed_at >= cutoff
                     or (f.subject_digest is not None and f.subject_digest not in graph.by_digest)
                     or holding(held, repository, f.digest, now) is not None

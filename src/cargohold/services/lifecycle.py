@@ -40,6 +40,8 @@ class PreviewImage:
     held_by: str | None = None
     # For an expiring image: the manifests that go with it (index children, referrers).
     dependents: tuple[str, ...] = ()
+    # Its accessory tags (`.sig` and the like): kept or expired with it.
+    accessory_tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -164,7 +166,8 @@ class LifecycleService:
             raise NameUnknown(detail={"name": repository})
         now = time.time() if now is None else now
         graph = ManifestGraph(facts)
-        # A tagged manifest is an image of its own even when an index also lists it.
+        # A tagged manifest is an image of its own even when an index also lists it (unless
+        # its tags are accessory tags of an image in the repository).
         candidates = [
             ImageFacts(
                 f.digest,
@@ -172,9 +175,9 @@ class LifecycleService:
                 f.pushed_at,
                 f.last_pulled_at,
                 # Referrers whose subject is absent are never selected either: they are kept
-                # and reported (orphan_referrers), not silently deleted.
-                has_parent=not f.tags
-                and (f.digest in graph.has_parent or f.subject_digest is not None),
+                # and reported (orphan_referrers), not silently deleted. Accessories (a `.sig`
+                # tag of an image here) go with their image, never on their own.
+                has_parent=graph.goes_with_another(f.digest),
             )
             for f in facts
         ]
@@ -227,6 +230,9 @@ class LifecycleService:
                     dependents=tuple(sorted(members & going - {decision.image.digest}))
                     if decision.image.digest in expiring_roots
                     else (),
+                    accessory_tags=tuple(
+                        sorted(t for a in graph.accessories(decision.image.digest) for t in a.tags)
+                    ),
                 )
             )
         return preview

@@ -11,6 +11,7 @@ from cargohold.errors import NameUnknown
 from cargohold.meta.listings import RepositorySummary, StoreTotals, SystemCounts, TagDetail
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.names import check_name
+from cargohold.services.accessories import ImageTrust, image_trust
 from cargohold.services.manifest_graph import ManifestGraph
 from cargohold.storage.base import BlobDriver
 from cargohold.storage.space import DiskUsage, SpaceReserve
@@ -54,19 +55,23 @@ class RegistryListings:
     def repositories(self, limit: int, last: str | None) -> list[RepositorySummary]:
         return self.meta.listings.repository_summaries(limit, last)
 
-    def tags(self, repository: str) -> list[TagDetail]:
-        """Each tag with its image's size: the manifest, what goes with it and the distinct
-        blobs all of them reference (ManifestGraph.image_size)."""
+    def tags(self, repository: str) -> list[tuple[TagDetail, ImageTrust]]:
+        """Each tag with its image's size (the manifest, what goes with it and the distinct
+        blobs all of them reference: ManifestGraph.image_size) and the signatures and other
+        accessories stored with it. Accessory tags (`sha256-<hex>.sig` and the like) of an
+        image in the repository are not listed as tags of their own."""
         check_name(repository)
         details = self.meta.listings.tag_details(repository)
         facts = self.meta.listings.repository_manifests(repository)
         if details is None or facts is None:
             raise NameUnknown(detail={"name": repository})
         graph = ManifestGraph(facts)
-        return [
-            # A manifest deleted between the two reads keeps its own size.
-            dataclasses.replace(row, size=graph.image_size(row.digest))
-            if row.digest in graph.by_digest
-            else row
-            for row in details
-        ]
+        rows = []
+        for row in details:
+            if row.digest not in graph.by_digest:
+                # A manifest deleted between the two reads keeps its own size.
+                rows.append((row, ImageTrust(0, ())))
+            elif row.digest not in graph.accessory_of:
+                size = graph.image_size(row.digest)
+                rows.append((dataclasses.replace(row, size=size), image_trust(graph, row.digest)))
+        return rows

@@ -26,6 +26,7 @@ from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.tags import TagMoved
 from cargohold.oci import mediatypes as mt
+from cargohold.oci.accessories import accessory_subject, accessory_tags
 from cargohold.oci.digests import (
     EMPTY_JSON,
     EMPTY_JSON_DIGEST,
@@ -192,12 +193,15 @@ class RegistryService:
         if tag is not None:
             rules = self.tag_rules.rules_for(repository)
             if rules:
+                # An accessory tag (`sha256-<hex>.sig`) of an image here is re-pushed on every
+                # signature: no immutability rule applies to it (policy/immutability.py).
+                here = self._images_named_by(repository, [tag])
                 denial = check_tag_push(
-                    rules, repository, tag, self.meta.tags.digest(repository, tag), digest
+                    rules, repository, tag, self.meta.tags.digest(repository, tag), digest, here
                 )
                 if denial:
                     raise Denied(denial, detail={"tag": tag})
-                immutable = any(rule.protects(repository, tag) for rule in rules)
+                immutable = not here and any(rule.protects(repository, tag) for rule in rules)
         return ManifestPut(repository, digest, body, manifest, tag, immutable)
 
     def store_manifest(self, put: ManifestPut, caller: Caller) -> PutManifestResult:
@@ -327,8 +331,8 @@ class RegistryService:
             gate.refresh()
 
     def delete_manifest(self, repository: str, reference: str, caller: Caller) -> None:
-        """By digest: the manifest and its tags. By tag: only the tag. Both are audited, and
-        so is a refusal."""
+        """By digest: the manifest, its tags and its accessories (`.sig`-style tags). By tag:
+        only the tag. Both are audited, and so is a refusal."""
         try:
             self.check_manifest_delete(repository, reference)
         except Denied as denied:
@@ -347,22 +351,47 @@ class RegistryService:
         if ref is None:
             raise self._manifest_unknown(repository, reference)
         digest = ref.value if ref.is_digest else self.meta.tags.digest(repository, ref.value)
+        tags = self.meta.tags.of_manifest(repository, ref.value) if ref.is_digest else [ref.value]
+        here = self._images_named_by(repository, tags)
+        what = f"{repository}:{reference}"
         if digest is not None:
-            self.holds.refuse_delete(repository, digest, f"{repository}:{reference}")
+            self.holds.refuse_delete(repository, digest, what)
+            # A hold on an image covers its accessories, and the other way round.
+            for subject in sorted(here):
+                self.holds.refuse_delete(repository, subject, what)
+            if ref.is_digest:
+                for accessory in self._accessories(repository, digest):
+                    self.holds.refuse_delete(repository, accessory, what)
         rules = self.tag_rules.rules_for(repository)
         if rules:
-            tags = (
-                self.meta.tags.of_manifest(repository, ref.value) if ref.is_digest else [ref.value]
-            )
-            denial = check_tags_delete(rules, repository, tags)
+            denial = check_tags_delete(rules, repository, tags, here)
             if denial:
                 raise Denied(denial, detail={"reference": reference})
+
+    def _images_named_by(self, repository: str, tags: list[str]) -> set[str]:
+        """The images in the repository these tags name as accessory tags (`.sig` etc.)."""
+        subjects = {s for tag in tags if (s := accessory_subject(tag)) is not None}
+        return {s for s in subjects if self.meta.manifests.find(repository, s, True) is not None}
+
+    def _accessories(self, repository: str, digest: str) -> list[str]:
+        """The digests of the manifests under the image's accessory tags."""
+        return sorted(
+            {
+                found
+                for tag in accessory_tags(digest)
+                if (found := self.meta.tags.digest(repository, tag)) is not None
+            }
+        )
 
     def remove_manifest(self, repository: str, reference: str, caller: Caller) -> None:
         """Delete what check_manifest_delete allowed."""
         ref = Reference.parse(reference)
         if ref.is_digest:
-            deleted = self.meta.manifests.delete(repository, ref.value, caller.as_actor())
+            # Its accessories (`.sig`, `.att`, `.sbom`, the referrers tag schema's index) go
+            # with it; referrers (by `subject`) stay, reported as orphans by lifecycle.
+            deleted = self.meta.manifests.delete(
+                repository, ref.value, caller.as_actor(), accessory_tags(ref.value)
+            )
         else:
             deleted = self.meta.tags.delete(repository, ref.value, caller.as_actor())
         if not deleted:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import re
+from cargohold.oci.accessories import ACCESSORY_TAG_RE, accessory_subject
+
+__all__ = ["ACCESSORY_TAG_RE", "accessory_subject"]
 
 # A simple-signing payload layer, and the annotations cosign puts on it.
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -34,10 +36,6 @@ SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 
 OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
 
-# `sha256-<hex>.sig` (signatures), `.att` (attestations), `.sbom`, and the OCI referrers tag
-# schema `sha256-<hex>` (an index of the referrers, for registries without the API).
-ACCESSORY_TAG_RE = re.compile(r"(sha256)-([a-f0-9]{64})(\.sig|\.att|\.sbom)?")
-
 
 def signature_tag(digest: str) -> str:
     """The tag cosign stores an image's signatures under: `sha256:abc` -> `sha256-abc.sig`."""
@@ -47,10 +45,3 @@ def signature_tag(digest: str) -> str:
 def referrers_tag(digest: str) -> str:
     """The OCI referrers tag schema's tag for a subject: `sha256:abc` -> `sha256-abc`."""
     return digest.replace(":", "-", 1)
-
-
-def accessory_subject(tag: str) -> str | None:
-    """The digest of the image a tag of cosign's or of the referrers tag schema is about
-    (`sha256-<hex>.sig`, `.att`, `.sbom`, `sha256-<hex>`), or None for any other tag."""
-    match = ACCESSORY_TAG_RE.fullmatch(tag)
-    return f"{match.group(1)}:{match.group(2)}" if match else None

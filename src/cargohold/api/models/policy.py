@@ -117,6 +117,13 @@ class PreviewImageResult(Model):
     held_by: Annotated[
         str | None, msgspec.Meta(description="The active hold that keeps an expiring image")
     ]
+    accessory_tags: Annotated[
+        list[str],
+        msgspec.Meta(
+            description="The image's accessory tags (sha256-<hex>.sig, .att, .sbom, the "
+            "referrers-index tag): kept and expired with the image, never on their own"
+        ),
+    ]
 
 
 class SkippedImage(Model):
@@ -199,4 +206,5 @@ def _image(image: PreviewImage) -> PreviewImageResult:
         action="EXPIRE" if image.expire else "KEEP",
         applied_rule_priority=image.rule_priority,
         held_by=image.held_by,
+        accessory_tags=list(image.accessory_tags),
     )

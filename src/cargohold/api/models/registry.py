@@ -10,6 +10,7 @@ import msgspec
 from cargohold.api.models.base import Model
 from cargohold.api.models.times import UtcTime, utc, utc_or_none
 from cargohold.meta.listings import RepositorySummary, TagDetail
+from cargohold.services.accessories import Accessory, ImageTrust
 from cargohold.services.listings import SystemFacts
 from cargohold.services.quotas import ProjectQuota
 from cargohold.services.storage_report import ProjectStorage, RepositoryStorage
@@ -142,9 +143,31 @@ class Tag(Model):
     pushed_at: UtcTime
     tagged_at: UtcTime
     last_pulled_at: UtcTime | None
+    signed: Annotated[
+        bool,
+        msgspec.Meta(
+            description="At least one signature is stored with the image (a sha256-<hex>.sig "
+            "tag, a cosign signature referrer or a sigstore bundle); not a verification"
+        ),
+    ]
+    signatures: Annotated[int, msgspec.Meta(description="How many signatures are stored")]
+    accessories: Annotated[
+        list[TagAccessory],
+        msgspec.Meta(
+            description="Manifests stored with the image: signatures, attestations, SBOMs "
+            "and referrers-index tags, and referrers; listed here, not as tags"
+        ),
+    ]
+    verified_keys: Annotated[
+        list[str] | None,
+        msgspec.Meta(
+            description="Fingerprints of the project's trusted keys with a valid signature; "
+            "null while the registry has no trusted keys to check with"
+        ),
+    ] = None
 
     @classmethod
-    def of(cls, row: TagDetail) -> Tag:
+    def of(cls, row: TagDetail, trust: ImageTrust) -> Tag:
         return cls(
             tag=row.tag,
             digest=row.digest,
@@ -153,6 +176,30 @@ class Tag(Model):
             pushed_at=utc(row.pushed_at),
             tagged_at=utc(row.tagged_at),
             last_pulled_at=utc_or_none(row.last_pulled_at),
+            signed=trust.signed,
+            signatures=trust.signatures,
+            accessories=[TagAccessory.of(a) for a in trust.accessories],
+        )
+
+
+class TagAccessory(Model):
+    kind: Annotated[
+        str,
+        msgspec.Meta(
+            description="signature, attestation, sbom, referrers-index (by tag) or referrer"
+        ),
+    ]
+    digest: str
+    tag: str | None
+    artifact_type: str | None
+
+    @classmethod
+    def of(cls, accessory: Accessory) -> TagAccessory:
+        return cls(
+            kind=accessory.kind,
+            digest=accessory.digest,
+            tag=accessory.tag,
+            artifact_type=accessory.artifact_type,
         )
 
 
