@@ -15,8 +15,9 @@ from cargohold.services.extension_points import PullGate
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "cargohold"
 BOUNDARY = "api/boundary.py"
-# Executors a module may build for itself: the boundary's pool only.
-OWN_EXECUTORS = {BOUNDARY}
+# Executors a module may build for itself: the boundary's pool, and the copy workers of
+# `cargohold migrate-storage` (a CLI batch job: it runs in no server, on no event loop).
+OWN_EXECUTORS = {BOUNDARY, "services/blob_migration.py"}
 LEAVING_THE_LOOP = {"run_in_executor", "to_thread", "set_default_executor"}
 EXECUTORS = {"ThreadPoolExecutor", "ProcessPoolExecutor", "Executor"}
 # (module, function) -> the service reads it may run inline with fast_read.
