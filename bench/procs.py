@@ -65,6 +65,14 @@ def cpu_seconds(root: int) -> float:
     return total / CLK_TCK
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """cutime + cstime of `pid`: the CPU seconds of its children that exited and were waited
+    for (a PostgreSQL postmaster's closed backends)."""
+    fields = _stat_fields(pid)
+    # After the state field: cutime and cstime are fields 16 and 17 of the full line.
+    return (int(fields[13]) + int(fields[14])) / CLK_TCK if fields is not None else 0.0
+
+
 def peak_rss_per_process(root: int) -> list[float]:
     """VmHWM (MiB) of each live process in the tree of `root`, the root first."""
     out = []

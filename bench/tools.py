@@ -149,11 +149,14 @@ def run_ab_head(
 
 
 def curl_get(
-    url: str, timeout: float = 300, headers: dict[str, str] | None = None
+    url: str, timeout: float = 300, headers: dict[str, str] | None = None, follow: bool = False
 ) -> tuple[int, float]:
-    """GET into /dev/null with curl: (bytes received, seconds)."""
+    """GET into /dev/null with curl: (bytes received, seconds). `follow`: follow a redirect
+    (curl drops `headers`' Authorization when it leads to another host or port, as a presigned
+    URL of an object store needs), the time being that of both requests."""
     argv = [
         "curl",
+        *(["-L"] if follow else []),
         *header_args("-H", headers),
         "-sS",
         "--max-time",
