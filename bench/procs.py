@@ -88,6 +88,22 @@ def peak_rss_per_process(root: int) -> list[float]:
     return out
 
 
+def pss_mib(root: int) -> float:
+    """Sum of Pss (MiB, now) over the process tree: shared pages (PostgreSQL's shared buffers)
+    are split among the processes that map them instead of counted in each."""
+    total = 0
+    for pid in process_tree(root):
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+                break
+    return total / 1024
+
+
 def peak_rss_mib(root: int) -> tuple[float, int]:
     """Sum of VmHWM over the process tree (MiB) and the number of processes counted."""
     per = peak_rss_per_process(root)

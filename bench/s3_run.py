@@ -49,8 +49,8 @@ S3_FULL = run.Sizes(
     chunk_mib=16,
     push_reps=2,
     pull_runs=5,
-    small_images=1000,
-    small_repos=500,
+    small_images=600,
+    small_repos=300,
     small_concurrency=32,
     tags=0,
     concurrent_pushes=0,
@@ -80,6 +80,45 @@ S3_QUICK = run.Sizes(
 
 class S3Bench(Bench):
     stores: Stores
+    # Peak RSS per process (MiB, VmHWM) of each server, read before it stops.
+    memory: dict[str, list[float]]
+
+    def stop_servers(self, *names: str) -> None:
+        for name in names:
+            if name in self.srv:
+                self.memory[name] = procs.peak_rss_per_process(self.srv[name].pid)
+        self.stop_extra(*names)
+
+
+# --- pushes: against each other and against the store's own rate ----------------------------
+
+
+def wl_push(b: S3Bench) -> None:
+    """bench/run.py's push (monolithic with curl -T and sendfile, chunked) on both, then the
+    same file PUT straight into SeaweedFS with `curl -T` to a presigned URL: the ceiling."""
+    run.wl_push(b)
+    s = b.sizes
+    path = b.big_file()
+    size = path.stat().st_size
+    for r in range(s.rounds):
+        for i in range(s.push_reps):
+            run.restamp(path, f"ceiling-{r}-{i}")
+            url = b.stores.presigned_put_url(f"ceiling/{r}-{i}")
+            os.sync()
+            rate = size / MIB / tools.curl_put(url, path)
+            b.record("push_monolithic", "SeaweedFS presigned PUT", rate)
+            b.log(f"  round {r} SeaweedFS presigned PUT (curl -T): {rate:.0f} MiB/s")
+    ceiling = median(b.raw["push_monolithic"]["SeaweedFS presigned PUT"])
+    for name in ("cargohold", "distribution"):
+        b.rows.append(
+            Row(
+                f"blob push {s.big_mib} MiB monolithic (curl -T): {name} vs the store itself",
+                "MiB/s",
+                median(b.raw["push_monolithic"][name]),
+                "SeaweedFS presigned PUT",
+                ceiling,
+            )
+        )
 
 
 def projects(sizes: run.Sizes) -> list[str]:
@@ -163,7 +202,7 @@ def wl_pull(b: S3Bench) -> None:
             latest = {t: v[-1] for t, v in b.raw["pull_mibs"].items()}
             b.log(f"  run {r}: " + ", ".join(f"{t} {v:.0f}" for t, v in latest.items()) + " MiB/s")
     finally:
-        b.stop_extra("cargohold redirect", "distribution streamed")
+        b.stop_servers("cargohold redirect", "distribution streamed")
     rate = {t: median(v) for t, v in b.raw["pull_mibs"].items()}
     what = f"blob pull {s.big_mib} MiB (curl)"
     ceiling = "SeaweedFS presigned GET"
@@ -262,8 +301,8 @@ def pg_note(b: S3Bench, key: str, target: str, unit: str) -> str:
         return fmt(median(b.raw[f"{key}_pg_{what}"][target]))
 
     return (
-        f"PostgreSQL: {m('cpu')} CPU s per 1,000 {unit}s, {m('xact')} commits, "
-        f"{m('blks')} blocks hit or read, {m('tup')} rows returned or fetched per {unit}"
+        f"PostgreSQL: {m('cpu')} CPU s per 1,000 {unit}s, {m('xact')} commits and "
+        f"{m('blks')} blocks hit or read per {unit}"
     )
 
 
@@ -319,7 +358,7 @@ def wl_nodes(b: S3Bench) -> None:
                     f"PostgreSQL {pg:.2f} CPU s per 1,000"
                 )
     finally:
-        b.stop_extra("cargohold-b")
+        b.stop_servers("cargohold-b")
     get_what = f"manifest GET by tag (wrk, 64 connections, {s.small_images} tags)"
     push_what = f"push {s.small_images} small images, {s.small_concurrency} clients"
     for key, what, unit in (
@@ -346,13 +385,28 @@ def wl_nodes(b: S3Bench) -> None:
             )
 
 
+def memory_lines(memory: dict[str, list[float]], stores: Stores) -> list[str]:
+    """Peak RSS of every server the run started (sum of VmHWM over its processes, as bench/
+    run.py reports it), SeaweedFS's, and PostgreSQL's (VmHWM counts its shared buffers once per
+    backend: its Pss, now, splits them)."""
+    out = ["| server | peak RSS, MiB (sum of VmHWM) | per process |", "|---|---:|---|"]
+    for name, per in memory.items():
+        out.append(f"| {name} | {sum(per):.0f} | {' + '.join(f'{m:.0f}' for m in per)} |")
+    out.append(
+        f"| SeaweedFS (`weed server -s3`, one process) | {stores.seaweed_peak_rss_mib():.0f} | |"
+    )
+    hwm, pss = stores.postgres_memory_mib()
+    out.append(f"| PostgreSQL | {hwm:.0f} | Pss of all its processes at the end: {pss:.0f} MiB |")
+    return out
+
+
 def wl_manifest_get(b: S3Bench) -> None:
     # The issue's goal for the object-store stack: 2x distribution (no p99 goal).
     run.wl_manifest_get(b, goals=(2.0, None))
 
 
 WORKLOAD_FUNCS: dict[str, Callable[[S3Bench], None]] = {
-    "push": run.wl_push,
+    "push": wl_push,
     "pull": wl_pull,
     "small_push": run.wl_small_push,
     "manifest_get": wl_manifest_get,
@@ -399,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="cargohold-s3bench-"))
     stores: Stores | None = None
     failures: list[str] = []
-    memory: list[Row] = []
+    memory: list[str] = []
     bench: S3Bench | None = None
     try:
         log(f"scratch folder {scratch}")
@@ -430,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
         )
         bench.stores = stores
+        bench.memory = {}
         for name in selected:
             log(f"== {name}")
             profiler = None
@@ -448,32 +503,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 if profiler is not None:
                     profiler.stop()
-        cargo = procs.peak_rss_per_process(srv["cargohold"].pid)
-        dist = srv["distribution"].peak_rss_mib()[0]
-        memory = [
-            Row(
-                f"peak RSS (sum of VmHWM): cargohold, {len(cargo)} processes",
-                "MiB",
-                sum(cargo),
-                "distribution",
-                dist,
-                note="per process: " + " + ".join(f"{m:.0f}" for m in cargo),
-            ),
-            Row(
-                "peak RSS: SeaweedFS (weed server -s3)",
-                "MiB",
-                None,
-                "SeaweedFS",
-                stores.seaweed_peak_rss_mib(),
-            ),
-            Row(
-                "peak RSS: PostgreSQL (all processes)",
-                "MiB",
-                None,
-                "PostgreSQL",
-                stores.postgres_peak_rss_mib(),
-            ),
-        ]
+        bench.stop_servers("cargohold", "distribution")
+        memory = memory_lines(bench.memory, stores)
     finally:
         procs.stop_all()
         if stores is not None:
@@ -484,7 +515,6 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
 
     assert bench is not None
-    bench.rows += memory
     table = run.render(bench.rows)
     command = "PYTHONPATH=src .venv/bin/python bench/s3_run.py" + (" --quick" if args.quick else "")
     command += f" --only {args.only}" if args.only else ""
@@ -502,6 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         "- ratio = cargohold / reference (higher is better for rates)",
         "",
         table,
+        "",
+        "## Memory",
+        "",
+        *memory,
         "",
     ]
     if failures:

@@ -14,7 +14,7 @@ from tests.support.postgres import PostgresServer
 from tests.support.seaweedfs import SeaweedServer
 
 import servers
-from procs import cpu_seconds, peak_rss_mib, reaped_cpu_seconds
+from procs import cpu_seconds, peak_rss_mib, pss_mib, reaped_cpu_seconds
 
 CARGOHOLD_PREFIX = "cargohold"
 DISTRIBUTION_BUCKET = "distribution"
@@ -95,6 +95,14 @@ class Stores:
             )
         )
 
+    def presigned_put_url(self, key: str) -> str:
+        """A presigned PUT of `key` in the bucket (the store's own write rate)."""
+        return str(
+            self.seaweed.client().generate_presigned_url(
+                "put_object", Params={"Bucket": self.seaweed.bucket, "Key": key}, ExpiresIn=3600
+            )
+        )
+
     def boto3_get_seconds(self, digest: str) -> tuple[int, float]:
         """boto3's get_object of cargohold's object, read in 1 MiB pieces: (bytes, seconds)."""
         from cargohold.storage.s3.keys import KeyLayout
@@ -112,8 +120,10 @@ class Stores:
     def seaweed_peak_rss_mib(self) -> float:
         return peak_rss_mib(self.seaweed_pid)[0]
 
-    def postgres_peak_rss_mib(self) -> float:
-        return peak_rss_mib(self.postgres_pid)[0]
+    def postgres_memory_mib(self) -> tuple[float, float]:
+        """(sum of VmHWM, sum of Pss now) over PostgreSQL's processes: the first counts the
+        shared buffers once per backend."""
+        return peak_rss_mib(self.postgres_pid)[0], pss_mib(self.postgres_pid)
 
     def pg_cost(self, wait: bool = True) -> PgCost:
         """A reading of PostgreSQL's cost so far; `wait`: first give its backends the time to
