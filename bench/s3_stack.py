@@ -13,8 +13,10 @@ import psycopg
 from tests.support.postgres import PostgresServer
 from tests.support.seaweedfs import SeaweedServer
 
+import procs
 import servers
 from procs import cpu_seconds, peak_rss_mib, pss_mib, reaped_cpu_seconds
+from run import Bench
 
 CARGOHOLD_PREFIX = "cargohold"
 DISTRIBUTION_BUCKET = "distribution"
@@ -146,3 +148,17 @@ class Stores:
             self.seaweed.stop()
         finally:
             self.postgres.stop()
+
+
+class S3Bench(Bench):
+    """bench/run.py's Bench (its workloads run unchanged on it) with the shared stores."""
+
+    stores: Stores
+    # Peak RSS per process (MiB, VmHWM) of each server, read before it stops.
+    memory: dict[str, list[float]]
+
+    def stop_servers(self, *names: str) -> None:
+        for name in names:
+            if name in self.srv:
+                self.memory[name] = procs.peak_rss_per_process(self.srv[name].pid)
+        self.stop_extra(*names)
