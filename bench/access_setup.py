@@ -53,10 +53,11 @@ class CargoholdAccounts:
 
 
 def setup_cargohold(
-    data_dir: Path, projects: Iterable[str], public: Iterable[str]
+    data_dir: Path, projects: Iterable[str], public: Iterable[str], database_url: str = ""
 ) -> CargoholdAccounts:
     """Projects (those in `public` public, the others private), a robot with pull and push on
-    each, and a personal access token of the first-start admin's."""
+    each, and a personal access token of the first-start admin's, in the server's metadata
+    store: the SQLite file in `data_dir`, or `database_url`."""
     from cargohold.config import Settings
     from cargohold.meta.database import Database
     from cargohold.meta.db import make_engine
@@ -65,7 +66,7 @@ def setup_cargohold(
     from cargohold.services.caller import PASSWORD_METHOD, Caller, system_caller
     from cargohold.wiring import build_access_control
 
-    settings = Settings(data_dir=str(data_dir))
+    settings = Settings(data_dir=str(data_dir), database_url=database_url)
     engine = make_engine(settings.metadata_url)
     db = Database(engine)
     try:

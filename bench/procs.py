@@ -65,6 +65,14 @@ def cpu_seconds(root: int) -> float:
     return total / CLK_TCK
 
 
+def reaped_cpu_seconds(pid: int) -> float:
+    """cutime + cstime of `pid`: the CPU seconds of its children that exited and were waited
+    for (a PostgreSQL postmaster's closed backends)."""
+    fields = _stat_fields(pid)
+    # After the state field: cutime and cstime are fields 16 and 17 of the full line.
+    return (int(fields[13]) + int(fields[14])) / CLK_TCK if fields is not None else 0.0
+
+
 def peak_rss_per_process(root: int) -> list[float]:
     """VmHWM (MiB) of each live process in the tree of `root`, the root first."""
     out = []
@@ -78,6 +86,22 @@ def peak_rss_per_process(root: int) -> list[float]:
                 out.append(int(line.split()[1]) / 1024)
                 break
     return out
+
+
+def pss_mib(root: int) -> float:
+    """Sum of Pss (MiB, now) over the process tree: shared pages (PostgreSQL's shared buffers)
+    are split among the processes that map them instead of counted in each."""
+    total = 0
+    for pid in process_tree(root):
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        for line in text.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+                break
+    return total / 1024
 
 
 def peak_rss_mib(root: int) -> tuple[float, int]:

@@ -569,7 +569,12 @@ def _check_load(name: str, what: str, res: tools.LoadResult) -> None:
         raise RuntimeError(f"{what} on {name}: {res.errors} errors of {res.requests} requests")
 
 
-def wl_manifest_get(b: Bench, key: str = "manifest_get", title: str = "") -> None:
+def wl_manifest_get(
+    b: Bench,
+    key: str = "manifest_get",
+    title: str = "",
+    goals: tuple[float | None, float | None] = (10, 0.1),
+) -> None:
     s = b.sizes
     for name in SERVERS:
         b.ensure_small_images(name)
@@ -585,7 +590,7 @@ def wl_manifest_get(b: Bench, key: str = "manifest_get", title: str = "") -> Non
         for name in SERVERS:
             b.manifest_rps[name] = median([x.rps for x in b.raw[key][name]])
     title = title or f"manifest GET by tag (wrk -c64, {s.small_images} tags)"
-    _load_rows(b, key, title, 10, 0.1)
+    _load_rows(b, key, title, *goals)
 
 
 def wl_manifest_get_signed(b: Bench) -> None:

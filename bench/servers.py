@@ -19,8 +19,7 @@ version: 0.1
 log:
 {log}
 storage:
-  filesystem:
-    rootdirectory: {root}
+{storage}
   delete:
     enabled: true
   maintenance:
@@ -39,6 +38,22 @@ auth:
 # Logs off for the main rows; "as shipped" (the `_shipped` rows) is distribution's default:
 # level info, and every request logged to stderr (an access line and a "response completed"
 # line per request).
+DISTRIBUTION_FILESYSTEM = "  filesystem:\n    rootdirectory: {root}"
+# distribution's own S3 driver (s3-aws). With `regionendpoint` set, distribution 2.8 uses
+# path-style URLs (its `forcepathstyle` option came with 3.0). `redirect` (distribution's
+# default) answers blob GETs with a 307 to a presigned URL; `disable: true` streams them.
+DISTRIBUTION_S3 = """\
+  s3:
+    regionendpoint: {endpoint}
+    region: {region}
+    bucket: {bucket}
+    rootdirectory: {rootdirectory}
+    accesskey: {access_key}
+    secretkey: {secret_key}
+    secure: false
+    v4auth: true
+  redirect:
+    disable: {disable}"""
 DISTRIBUTION_LOG_OFF = "  level: error\n  accesslog:\n    disabled: true"
 DISTRIBUTION_LOG_SHIPPED = "  level: info"
 
@@ -82,12 +97,14 @@ def start_cargohold(
     shipped: bool = False,
     auth: bool = True,
     label: str = "cargohold",
+    extra_env: dict[str, str] | None = None,
 ) -> ServerProc:
     """Access log off, or `shipped`: the defaults (access log on, level info), its lines
     written to the server's log file in the scratch folder as `make run` would to a file.
     Access control is on, as shipped, unless `auth` is false (`auth = off`: the baseline the
     auth rows compare with). Its data is in scratch/<label>-data; the first start makes the
-    system admin with the bench's password."""
+    system admin with the bench's password. `extra_env` adds CARGOHOLD_* settings (another
+    metadata or blob store: bench/s3_run.py)."""
     port = free_port()
     data = scratch / f"{label}-data"
     data.mkdir(parents=True, exist_ok=True)
@@ -106,6 +123,7 @@ def start_cargohold(
     if not shipped:
         env["CARGOHOLD_ACCESS_LOG"] = "false"
         env["CARGOHOLD_LOG_LEVEL"] = "warning"
+    env.update(extra_env or {})
     argv = [
         cargohold_bin(),
         "serve",
@@ -127,22 +145,50 @@ def start_distribution(
     shipped: bool = False,
     htpasswd: Path | None = None,
     label: str = "distribution",
+    storage: str = "",
 ) -> ServerProc:
     """distribution over scratch/distribution-data (every instance shares it: its storage is
-    the filesystem and nothing else), with htpasswd authentication when `htpasswd` is given
+    the filesystem and nothing else), or over `storage` (a YAML block such as
+    distribution_s3_storage() gives), with htpasswd authentication when `htpasswd` is given
     (the main rows) or open to anonymous clients."""
     port = free_port()
     root = scratch / "distribution-data"
     root.mkdir(parents=True, exist_ok=True)
+    storage = storage or DISTRIBUTION_FILESYSTEM.format(root=root)
     config = scratch / (f"{label}-shipped.yml" if shipped else f"{label}.yml")
     log = DISTRIBUTION_LOG_SHIPPED if shipped else DISTRIBUTION_LOG_OFF
     auth = DISTRIBUTION_HTPASSWD.format(path=htpasswd) if htpasswd else ""
-    config.write_text(DISTRIBUTION_CONFIG.format(root=root, port=port, log=log, auth=auth))
+    config.write_text(DISTRIBUTION_CONFIG.format(storage=storage, port=port, log=log, auth=auth))
     argv = [DISTRIBUTION_BIN, "serve", str(config)]
     output = scratch / (f"{label}-shipped.log" if shipped else f"{label}.log")
-    server = ServerProc(label, argv, port, output)
+    # No AWS_* variables from the caller's environment: with AWS_CA_BUNDLE set (as on machines
+    # behind a TLS-inspecting proxy), distribution's S3 driver panics at start ("unable to load
+    # custom CA bundle, HTTPClient's transport unsupported type"); the bench's store is http.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    server = ServerProc(label, argv, port, output, env=env)
     server.wait_ready()
     return server
+
+
+def distribution_s3_storage(
+    endpoint: str,
+    region: str,
+    bucket: str,
+    access_key: str,
+    secret_key: str,
+    redirect: bool,
+    rootdirectory: str = "/distribution",
+) -> str:
+    """The `storage:` block of a distribution on an S3 store (its bucket must exist)."""
+    return DISTRIBUTION_S3.format(
+        endpoint=endpoint,
+        region=region,
+        bucket=bucket,
+        rootdirectory=rootdirectory,
+        access_key=access_key,
+        secret_key=secret_key,
+        disable="false" if redirect else "true",
+    )
 
 
 def start_nginx(scratch: Path, files: Path) -> ServerProc:

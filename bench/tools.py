@@ -149,11 +149,14 @@ def run_ab_head(
 
 
 def curl_get(
-    url: str, timeout: float = 300, headers: dict[str, str] | None = None
+    url: str, timeout: float = 300, headers: dict[str, str] | None = None, follow: bool = False
 ) -> tuple[int, float]:
-    """GET into /dev/null with curl: (bytes received, seconds)."""
+    """GET into /dev/null with curl: (bytes received, seconds). `follow`: follow a redirect
+    (curl drops `headers`' Authorization when it leads to another host or port, as a presigned
+    URL of an object store needs), the time being that of both requests."""
     argv = [
         "curl",
+        *(["-L"] if follow else []),
         *header_args("-H", headers),
         "-sS",
         "--max-time",
@@ -169,3 +172,14 @@ def curl_get(
     if code != "200":
         raise RuntimeError(f"curl GET {url}: HTTP {code} {out.stderr.strip()}")
     return int(size), float(seconds)
+
+
+def curl_put(url: str, path: Path, timeout: float = 300) -> float:
+    """PUT a file with `curl -T` (no `Expect: 100-continue`), answered 200: seconds."""
+    argv = ["curl", "-sS", "--max-time", str(int(timeout)), "-H", "Expect:", "-T", str(path)]
+    argv += ["-o", "/dev/null", "-w", "%{http_code} %{time_total}", url]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
+    code, seconds = out.stdout.split()
+    if code != "200":
+        raise RuntimeError(f"curl PUT: HTTP {code} {out.stderr.strip()}")
+    return float(seconds)
