@@ -93,7 +93,7 @@ def test_a_failing_job_records_its_error(client: httpx.Client) -> None:
         (
             b'{"kind": "compact"}',
             "unknown job kind 'compact'; known kinds: audit-purge, gc, lifecycle, reevaluate,"
-            " scan, vulndb-update",
+            " scan, signature-verdicts, vulndb-update",
         ),
         (b'{"kind": "gc", "args": {"force": true}}', "job 'gc' takes no argument 'force'"),
         (
@@ -262,7 +262,7 @@ def test_cli_runs_waits_lists_and_shows(registry: CargoholdServer, repo: str) ->
     [line] = unknown.stderr.strip().splitlines()
     assert line.startswith("error: ") and line.endswith(
         "/api/v1/jobs: JOB_INVALID: unknown job kind 'compact'; known kinds: audit-purge, gc,"
-        " lifecycle, reevaluate, scan, vulndb-update"
+        " lifecycle, reevaluate, scan, signature-verdicts, vulndb-update"
     )
 
 

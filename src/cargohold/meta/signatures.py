@@ -14,7 +14,12 @@ from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 
 _KEY_COLUMNS = "project, fingerprint, algorithm, pem, added_at, added_by"
-_BUMP = "UPDATE signature_generation SET generation = generation + 1 WHERE id = 1"
+# The one row is written by the first change: a freshly migrated database holds no rows at
+# all (what `cargohold migrate-metadata` takes an empty destination to be), and reads see 0.
+_BUMP = (
+    "INSERT INTO signature_generation (id, generation) VALUES (1, 1)"
+    " ON CONFLICT (id) DO UPDATE SET generation = signature_generation.generation + 1"
+)
 # The repositories of a project: its own name, or names under `project/`.
 _IN_PROJECT = "(r.name = ? OR substr(r.name, 1, ?) = ?)"
 

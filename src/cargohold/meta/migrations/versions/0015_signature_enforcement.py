@@ -39,12 +39,13 @@ def upgrade() -> None:
         sa.Column("computed_at", sa.Float, nullable=False),
     )
     op.create_index("ix_signature_verdicts_project", "signature_verdicts", ["project"])
-    generation = op.create_table(
+    # No seed row: the first change inserts it (meta/signatures.py), so that a migrated,
+    # unused database holds no rows.
+    op.create_table(
         "signature_generation",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("generation", sa.BigInteger, nullable=False),
     )
-    op.bulk_insert(generation, [{"id": 1, "generation": 0}])
 
 
 def downgrade() -> None:
