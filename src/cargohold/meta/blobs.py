@@ -7,7 +7,6 @@ promotes it, a garbage collection demotes it before deleting the bytes.
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable
 
@@ -25,14 +24,6 @@ SWEEP_LEASE_SECONDS = 600.0
 # How long a push waits for a sweep of its digest, and how often it looks.
 SWEEP_WAIT_SECONDS = 30.0
 SWEEP_POLL_SECONDS = 0.05
-
-
-class Claim(enum.Enum):
-    """What linking found of a blob's row (BlobRecords.link)."""
-
-    STORED = "stored"  # bytes durable: nothing to write
-    NEW = "new"  # a row made by this link: write the bytes
-    UNSTORED = "unstored"  # a row without durable bytes, maybe being swept: wait, then write
 
 
 class BlobRecords:
@@ -60,17 +51,17 @@ class BlobRecords:
             (digest, limit),
         )
 
-    def link(self, repository: str, digest: str, size: int) -> Claim:
-        """Link a pushed blob to a repository, within the project's quota; whether its bytes
-        are stored, or whose they are to write.
+    def link(self, repository: str, digest: str, size: int) -> bool:
+        """Link a pushed blob to a repository, within the project's quota; True if stored.
 
         The first step of placing a blob (docs/decisions/005-blob-durability.md): the fresh
         link shields the digest from garbage collection for its grace period, and a row that
         is new (or that a collection demoted) stays `stored = FALSE`, invisible to pulls
-        and manifests, until `mark_stored` says its bytes are durable. STORED means the
-        bytes are already durable and the caller need not write them; NEW, a row made now,
-        which no collection can be sweeping; UNSTORED, a row found without durable bytes,
-        which a collection may be deleting right now (`await_sweep` before writing).
+        and manifests, until `mark_stored` says its bytes are durable. True means the
+        bytes are already durable and the caller need not write them. False means the
+        caller writes them: a row found without durable bytes may be one a collection is
+        deleting right now, so linking first waits for that (`await_sweep`); a row made
+        now has no bytes to delete, and then there is nothing to wait for.
         """
         now = time.time()
         with self.db.transaction() as tx:
@@ -84,10 +75,14 @@ class BlobRecords:
                 " ON CONFLICT (repository_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
                 (repository_id, digest, now),
             )
-            return stored
+        if stored is False:
+            # After the commit: the sweep's second transaction locks this row to clear its mark.
+            self.await_sweep(digest)
+        return bool(stored)
 
-    def _claim_row(self, tx: Transaction, digest: str, size: int, now: float) -> Claim:
-        """The blob's row, inserted or found (share-locked on PostgreSQL); its state.
+    def _claim_row(self, tx: Transaction, digest: str, size: int, now: float) -> bool | None:
+        """The blob's row, inserted or found (share-locked on PostgreSQL); whether stored,
+        None if inserted now.
 
         The insert comes first: a pushed blob is most often new, and then this is one
         statement. On PostgreSQL both the insert and the lock wait for a collection sweeping
@@ -102,10 +97,10 @@ class BlobRecords:
                 (digest, size, now),
             )
             if inserted is not None:
-                return Claim.NEW
+                return None
             row = tx.one(f"SELECT stored FROM blobs WHERE digest = ?{lock}", (digest,))
             if row is not None:
-                return Claim.STORED if row[0] else Claim.UNSTORED
+                return bool(row[0])
         raise RuntimeError(f"blob row {digest} keeps changing under a concurrent writer")
 
     def mark_stored(self, digest: str, finished_upload: str | None = None) -> bool:

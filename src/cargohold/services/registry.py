@@ -20,7 +20,6 @@ from cargohold.errors import (
     check_push,
     quota_denied,
 )
-from cargohold.meta.blobs import Claim
 from cargohold.meta.manifests import ReferencesGone, SizesDiffer, StoredManifest
 from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import MetadataStore
@@ -212,13 +211,11 @@ class RegistryService:
             # The OCI empty descriptor is well-known content: hold it even if never pushed.
             if self.meta.blobs.linked_size(repository, EMPTY_JSON_DIGEST) is None:
                 try:
-                    claim = self.meta.blobs.link(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
+                    stored = self.meta.blobs.link(repository, EMPTY_JSON_DIGEST, len(EMPTY_JSON))
                 except QuotaExceeded as over:
                     raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
                 # Link, write, mark stored: the order every blob is placed in (UploadService).
-                if claim is not Claim.STORED:
-                    if claim is Claim.UNSTORED:
-                        self.meta.blobs.await_sweep(EMPTY_JSON_DIGEST)
+                if not stored:
                     self.blobs.put(EMPTY_JSON_DIGEST, EMPTY_JSON)
                 self.meta.blobs.mark_stored(EMPTY_JSON_DIGEST)
         try:

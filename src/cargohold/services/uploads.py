@@ -24,7 +24,6 @@ from cargohold.errors import (
     is_disk_full,
     quota_denied,
 )
-from cargohold.meta.blobs import Claim
 from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.uploads import Upload
@@ -289,18 +288,15 @@ class UploadService:
         with the last step.
         """
         try:
-            claim = self.meta.blobs.link(repository, digest, size)
+            stored = self.meta.blobs.link(repository, digest, size)
         except QuotaExceeded as over:
             drop()
             if session is not None:
                 self.staging.discard(session)
             raise quota_denied(over.project, over.usage, over.adding, over.limit) from None
-        if claim is Claim.STORED:
+        if stored:
             drop()
         else:
-            if claim is Claim.UNSTORED:
-                # A collection deleting these bytes goes first (a new row has none).
-                self.meta.blobs.await_sweep(digest)
             write()
         if not self.meta.blobs.mark_stored(digest, session):
             raise BlobUploadInvalid(
