@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from cargohold.cli.common import ConfigOption, DataDirOption, err_console, fail
 from cargohold.config import ConfigError, load_settings
+from cargohold.errors.exception_text import first_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -167,8 +168,7 @@ def _transfer(
             " migrated it; give an empty database"
         ) from None
     except (sa.exc.SQLAlchemyError, sqlite3.Error, psycopg.Error, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        raise fail(f"the copy failed: {reason[0] if reason else type(exc).__name__}") from None
+        raise fail(f"the copy failed: {first_line(exc)}") from None
     finally:
         source.dispose()
         destination.dispose()
@@ -194,10 +194,7 @@ def _check_reachable(destination: Engine, shown: str) -> None:
         with destination.connect():
             pass
     except sa.exc.DBAPIError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()
-        raise fail(
-            f"cannot reach the destination database {shown}: {reason[0] if reason else exc}"
-        ) from None
+        raise fail(f"cannot reach the destination database {shown}: {first_line(exc)}") from None
 
 
 def _print_summary(report: TransferReport, source_url: str, destination_url: str) -> None:

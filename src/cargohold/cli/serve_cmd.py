@@ -10,6 +10,7 @@ import typer
 
 from cargohold.cli.common import ConfigOption, DataDirOption, fail
 from cargohold.config import ConfigError, load_settings
+from cargohold.errors.exception_text import first_line
 
 
 def serve(
@@ -71,8 +72,7 @@ def worker(
 def _unreachable(exc: Exception) -> str:
     """One line for a metadata database that cannot be reached or opened at start (the
     driver's own first line says why: refused, unknown host, wrong password, ...)."""
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"cannot start: the metadata database cannot be used: {reason[0] if reason else exc}"
+    return f"cannot start: the metadata database cannot be used: {first_line(exc)}"
 
 
 def _schema_unknown(exc: Exception) -> str:

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cargohold.cli.client import AdminClient, ClientError
 from cargohold.cli.common import JsonOption, err_console, fail, out, print_json, when
+from cargohold.errors.exception_text import first_line
 
 if TYPE_CHECKING:
     from cargohold.services.vulndb import ImportResult
@@ -181,7 +182,7 @@ def import_command(
     except OSError as exc:
         raise fail(f"cannot open the database in {directory}: {exc.strerror or exc}") from None
     except sa.exc.SQLAlchemyError as exc:
-        raise fail(f"database error in {directory}: {_first_line(exc)}") from None
+        raise fail(f"database error in {directory}: {first_line(exc)}") from None
     if as_json:
         from cargohold.api.models.scanning import VulnDbImport
 
@@ -201,11 +202,6 @@ def _api_document(model: object) -> Any:
     import msgspec
 
     return msgspec.to_builtins(model)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _print_import(result: ImportResult) -> None:
@@ -278,7 +274,7 @@ def status_command(
     except OSError as exc:
         raise fail(f"cannot open the database in {directory}: {exc.strerror or exc}") from None
     except sa.exc.SQLAlchemyError as exc:
-        raise fail(f"database error in {directory}: {_first_line(exc)}") from None
+        raise fail(f"database error in {directory}: {first_line(exc)}") from None
     if as_json:
         from cargohold.api.models.scanning import VulnDbStatus
 

@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cargohold.errors.exception_text import first_line
 from cargohold.meta.db import migrate
 
 VERSION_TABLE = "alembic_version"
@@ -110,11 +111,6 @@ def _count(conn: sa.Connection, table: sa.Table) -> int:
 
 def _rows(count: int) -> str:
     return f"{count} row" if count == 1 else f"{count} rows"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 class MetadataTransfer:
@@ -209,7 +205,7 @@ class MetadataTransfer:
                 writing.execute(table.insert(), rows)
             except sa.exc.DBAPIError as exc:
                 raise TransferFailed(
-                    f"cannot copy table {table.name}: {_first_line(exc)}; nothing was committed"
+                    f"cannot copy table {table.name}: {first_line(exc)}; nothing was committed"
                 ) from None
             copied += len(rows)
             if progress is not None:

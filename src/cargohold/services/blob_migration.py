@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cargohold.errors.exception_text import first_line
 from cargohold.oci.digests import algorithm_of, new_hasher
 from cargohold.storage.base import BlobDriver
 
@@ -73,12 +74,6 @@ class BlobMigrationReport:
 
 # Called after each object: (digest, outcome, size, failure reason or None).
 Progress = Callable[[str, Outcome, int, str | None], None]
-
-
-def _reason(exc: BaseException) -> str:
-    """One line: the exception's type and the first line of its message."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 class BlobMigration:
@@ -145,7 +140,7 @@ class BlobMigration:
         except DigestMismatch as exc:
             return digest, "failed", size, str(exc)
         except Exception as exc:  # any driver's error fails this object only
-            return digest, "failed", size, _reason(exc)
+            return digest, "failed", size, first_line(exc, typed=True)
 
     def _already_there(self, digest: str, size: int, verify_existing: bool) -> bool:
         if self.destination.stat(digest) != size:
