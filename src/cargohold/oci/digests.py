@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from typing import Protocol
 
 from cargohold.errors import DigestInvalid
@@ -52,3 +53,12 @@ def new_hasher(algorithm: str = "sha256") -> Hasher:
 
 def compute(data: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def hashes_to(digest: str, chunks: Iterable[bytes]) -> bool:
+    """Whether the bytes, chunk by chunk, hash to `digest` (by its own algorithm)."""
+    algorithm = algorithm_of(digest)
+    hasher = new_hasher(algorithm)
+    for chunk in chunks:
+        hasher.update(chunk)
+    return f"{algorithm}:{hasher.hexdigest()}" == digest

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cargohold.errors.exception_text import first_line
-from cargohold.oci.digests import algorithm_of, new_hasher
+from cargohold.oci.digests import algorithm_of, hashes_to, new_hasher
 from cargohold.storage.base import BlobDriver
 
 # Objects up to this size are read whole and stored in one `put` (one request on S3); larger
@@ -145,7 +145,7 @@ class BlobMigration:
     def _already_there(self, digest: str, size: int, verify_existing: bool) -> bool:
         if self.destination.stat(digest) != size:
             return False
-        return not verify_existing or _hashes_to(digest, self.destination.get(digest))
+        return not verify_existing or hashes_to(digest, self.destination.get(digest))
 
     def _copy(self, digest: str, size: int) -> None:
         hasher = new_hasher(algorithm_of(digest))
@@ -186,10 +186,3 @@ def _check(digest: str, hexdigest: str, copied: int, size: int) -> None:
         )
     if copied != size:
         raise DigestMismatch(f"the source gave {copied} bytes of {size}; not copied")
-
-
-def _hashes_to(digest: str, chunks: Iterator[bytes]) -> bool:
-    hasher = new_hasher(algorithm_of(digest))
-    for chunk in chunks:
-        hasher.update(chunk)
-    return f"{algorithm_of(digest)}:{hasher.hexdigest()}" == digest

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cargohold.meta.blobs import BlobRecords
-from cargohold.oci.digests import algorithm_of, new_hasher
+from cargohold.oci.digests import hashes_to
 from cargohold.storage.base import BlobDriver
 
 BATCH = 500
@@ -62,10 +62,7 @@ class BlobConsistencyCheck:
         self.blobs = blobs
 
     def _content_matches(self, digest: str) -> bool:
-        hasher = new_hasher(algorithm_of(digest))
-        for chunk in self.blobs.get(digest):
-            hasher.update(chunk)
-        return f"{algorithm_of(digest)}:{hasher.hexdigest()}" == digest
+        return hashes_to(digest, self.blobs.get(digest))
 
     def _problem(self, digest: str, size: int, verify_content: bool) -> str | None:
         stored = self.blobs.stat(digest)
