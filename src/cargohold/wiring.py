@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -64,6 +65,9 @@ from cargohold.services.tokens import TokenService
 from cargohold.services.uploads import UploadService
 from cargohold.storage.base import BlobDriver
 from cargohold.storage.space import SpaceReserve
+
+if TYPE_CHECKING:
+    from cargohold.storage.s3 import S3BlobStore
 
 
 @dataclass
@@ -137,11 +141,12 @@ def blob_store_from_settings(settings: Settings) -> BlobDriver:
     )
 
 
-def check_blob_store(settings: Settings) -> None:
+def check_blob_store(settings: Settings) -> S3BlobStore | None:
     """At start-up: a ConfigError (one line) unless the blob store can be used. Only the
-    object store has something to check: the bucket must answer to the credentials."""
+    object store has something to check: the bucket must answer to the credentials. The
+    object store checked, or None (the filesystem store, with nothing to check)."""
     if settings.storage_driver != "s3":
-        return
+        return None
     from cargohold.storage.s3 import S3BlobStore, S3Unavailable
 
     store = blob_store_from_settings(settings)
@@ -150,6 +155,7 @@ def check_blob_store(settings: Settings) -> None:
         store.check()
     except S3Unavailable as exc:
         raise ConfigError(str(exc)) from None
+    return store
 
 
 def build_uploads(

@@ -108,15 +108,13 @@ def _source(settings: Settings) -> BlobDriver:
 
 
 def _destination(settings: Settings) -> S3BlobStore:
-    from cargohold.storage.s3 import S3BlobStore, S3Unavailable
-    from cargohold.wiring import blob_store_from_settings
+    from cargohold.wiring import check_blob_store
 
-    store = blob_store_from_settings(settings)
-    assert isinstance(store, S3BlobStore)
     try:
-        store.check()
-    except S3Unavailable as exc:
+        store = check_blob_store(settings)
+    except ConfigError as exc:
         raise fail(f"cannot use the destination: {exc}") from None
+    assert store is not None  # storage_driver is "s3" (_settings)
     return store
 
 
