@@ -65,7 +65,8 @@ def migrate_storage(
     if not as_json:
         print(f"copying blobs from {settings.blob_dir.resolve()} to {where_to}", file=sys.stderr)
     try:
-        total = sum(1 for _ in source.list())
+        # Listing the whole store only sizes the progress bar: not when none is shown.
+        total = None if as_json else sum(1 for _ in source.list())
         report = _run(migration, total, jobs, verify_existing, as_json)
     except OSError as exc:
         raise fail(f"cannot list the blobs in {settings.blob_dir.resolve()}: {exc}") from None
@@ -119,8 +120,10 @@ def _destination(settings: Settings) -> S3BlobStore:
 
 
 def _run(
-    migration: BlobMigration, total: int, jobs: int, verify_existing: bool, quiet: bool
+    migration: BlobMigration, total: int | None, jobs: int, verify_existing: bool, quiet: bool
 ) -> BlobMigrationReport:
+    from cargohold.services.blob_migration import BlobMigrationReport
+
     interactive = err_console.is_terminal and not quiet
     progress = Progress(
         TextColumn("{task.description}"),
@@ -131,13 +134,13 @@ def _run(
         console=err_console,
         disable=not interactive,
     )
-    counts = {"copied": 0, "skipped": 0, "gone": 0, "failed": 0, "bytes": 0}
+    report = BlobMigrationReport()  # filled by the run as each object settles
     last_line = time.monotonic()
 
     def tally() -> str:
         return (
-            f"copied {counts['copied']} ({size(counts['bytes'])}), skipped {counts['skipped']}, "
-            f"failed {counts['failed']}"
+            f"copied {report.copied} ({size(report.copied_bytes)}), skipped {report.skipped}, "
+            f"failed {report.failed}"
         )
 
     with progress:
@@ -145,9 +148,6 @@ def _run(
 
         def show(digest: str, outcome: Outcome, nbytes: int, reason: str | None) -> None:
             nonlocal last_line
-            counts[outcome] += 1
-            if outcome == "copied":
-                counts["bytes"] += nbytes
             if reason is not None and not quiet:
                 progress.console.print(
                     f"failed {digest}: {reason}", markup=False, highlight=False, soft_wrap=True
@@ -156,10 +156,9 @@ def _run(
             plain = not interactive and not quiet
             if plain and time.monotonic() - last_line >= PLAIN_PROGRESS_SECONDS:
                 last_line = time.monotonic()
-                done = sum(counts[k] for k in ("copied", "skipped", "gone", "failed"))
-                print(f"{done}/{total} objects: {tally()}", file=sys.stderr, flush=True)
+                print(f"{report.objects}/{total} objects: {tally()}", file=sys.stderr, flush=True)
 
-        return migration.run(jobs, verify_existing, show)
+        return migration.run(jobs, verify_existing, show, report)
 
 
 def _print_summary(report: BlobMigrationReport) -> None:

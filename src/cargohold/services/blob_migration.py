@@ -12,10 +12,9 @@ removes). docs/decisions/032-moving-a-single-node.md tells why.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Literal
@@ -84,26 +83,30 @@ class BlobMigration:
         self.destination = destination
 
     def run(
-        self, jobs: int = 4, verify_existing: bool = False, progress: Progress | None = None
+        self,
+        jobs: int = 4,
+        verify_existing: bool = False,
+        progress: Progress | None = None,
+        report: BlobMigrationReport | None = None,
     ) -> BlobMigrationReport:
         """Every object the source lists, `jobs` at a time. Only a listing failure raises;
-        an object that cannot be copied is counted and named in the report."""
-        report = BlobMigrationReport()
+        an object that cannot be copied is counted and named in the report. `report`, if
+        given, is the one filled (a `progress` may read its counts); else a new one."""
+        report = report if report is not None else BlobMigrationReport()
         started = time.monotonic()
-        lock = threading.Lock()
 
         def settle(future: Future[tuple[str, Outcome, int, str | None]]) -> None:
+            # On this thread only: the copies' threads return their outcomes.
             digest, outcome, size, reason = future.result()
             failure = CopyFailure(digest, reason) if reason is not None else None
-            with lock:
-                report.add(outcome, size, failure)
+            report.add(outcome, size, failure)
             if progress is not None:
                 progress(digest, outcome, size, reason)
 
         pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="migrate")
         try:
             pending: set[Future[tuple[str, Outcome, int, str | None]]] = set()
-            for digest in self._listing():
+            for digest in self.source.list():
                 # A bounded window of work: listing millions of objects holds no more memory.
                 if len(pending) >= jobs * 4:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -118,9 +121,6 @@ class BlobMigration:
             pool.shutdown(wait=True, cancel_futures=True)
         report.seconds = time.monotonic() - started
         return report
-
-    def _listing(self) -> Iterator[str]:
-        return iter(self.source.list())
 
     def _migrate_one(
         self, digest: str, verify_existing: bool
