@@ -7,6 +7,8 @@ request, and so no lease (lease.py), waits forever on a store that went away.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,8 @@ READ_TIMEOUT = 60
 MAX_ATTEMPTS = 5
 # The server's request threads (api/boundary.POOL_THREADS) and the job threads share it.
 MAX_CONNECTIONS = 32
+# Objects are read back in pieces of this size.
+READ_PIECE = 1024 * 1024
 
 _MISSING = {"NoSuchKey", "NotFound", "404", "NoSuchUpload"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
@@ -76,6 +80,29 @@ def make_client(options: S3Options) -> BaseClient:
         ),
         **credentials,
     )
+
+
+def list_objects(client: BaseClient, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """Every object under `prefix`, as ListObjectsV2 describes it (Key, Size,
+    LastModified, ...), page after page."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        yield from page.get("Contents", [])
+
+
+def read_object(
+    client: BaseClient, bucket: str, key: str, start: int = 0, end: int | None = None
+) -> Iterator[bytes]:
+    """Bytes [start, end) of an object (to its end if `end` is None), in pieces: one GET,
+    ranged unless the whole object is asked for, sent at the first piece."""
+    if end is not None and end <= start:
+        return
+    request = {"Bucket": bucket, "Key": key}
+    if start or end is not None:
+        request["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+    answer = client.get_object(**request)
+    with contextlib.closing(answer["Body"]) as body:
+        yield from body.iter_chunks(READ_PIECE)
 
 
 def error_code(exc: ClientError) -> str:

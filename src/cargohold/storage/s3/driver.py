@@ -15,9 +15,17 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
-from cargohold.storage.s3.client import S3Options, check_store, is_missing, make_client
+from cargohold.storage.s3.client import (
+    S3Options,
+    check_store,
+    error_code,
+    is_missing,
+    list_objects,
+    make_client,
+    read_object,
+)
 from cargohold.storage.s3.keys import STAGED_NAME_RE, KeyLayout
-from cargohold.storage.s3.writer import READ_PIECE, S3Writer
+from cargohold.storage.s3.writer import S3Writer
 
 log = logging.getLogger("cargohold.storage.s3")
 
@@ -50,21 +58,15 @@ class S3BlobStore:
         return self._chunks(key, start, end)
 
     def _chunks(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
-        if end is not None and end <= start:
-            return
-        request = {"Bucket": self.bucket, "Key": key}
-        if start or end is not None:
-            request["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
         try:
-            answer = self.client.get_object(**request)
+            # A ClientError comes from the GET itself, before the first piece.
+            yield from read_object(self.client, self.bucket, key, start, end)
         except ClientError as exc:
             if is_missing(exc):
                 raise FileNotFoundError(f"no object {key!r} in bucket {self.bucket!r}") from None
-            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+            if error_code(exc) == "InvalidRange":
                 return  # starts past the end: no bytes
             raise
-        with contextlib.closing(answer["Body"]) as body:
-            yield from body.iter_chunks(READ_PIECE)
 
     def stat(self, digest: str) -> int | None:
         try:
@@ -125,14 +127,10 @@ class S3BlobStore:
         return remaining
 
     def list(self) -> Iterator[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.layout.blobs
-        )
-        for page in pages:
-            for item in page.get("Contents", []):
-                digest = self.layout.digest_of(item["Key"])
-                if digest is not None:
-                    yield digest
+        for item in list_objects(self.client, self.bucket, self.layout.blobs):
+            digest = self.layout.digest_of(item["Key"])
+            if digest is not None:
+                yield digest
 
     # -- staging -------------------------------------------------------------------------
 
@@ -141,15 +139,11 @@ class S3BlobStore:
 
     def staged(self) -> Iterator[tuple[str, float]]:
         latest: dict[str, float] = {}
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.layout.uploads
-        )
-        for page in pages:
-            for item in page.get("Contents", []):
-                name = item["Key"][len(self.layout.uploads) :].split("/", 1)[0]
-                if STAGED_NAME_RE.fullmatch(name):
-                    written = item["LastModified"].timestamp()
-                    latest[name] = max(written, latest.get(name, 0.0))
+        for item in list_objects(self.client, self.bucket, self.layout.uploads):
+            name = item["Key"][len(self.layout.uploads) :].split("/", 1)[0]
+            if STAGED_NAME_RE.fullmatch(name):
+                written = item["LastModified"].timestamp()
+                latest[name] = max(written, latest.get(name, 0.0))
         yield from latest.items()
 
     # -- redirects -------------------------------------------------------------------------

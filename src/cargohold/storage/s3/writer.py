@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from cargohold.storage.s3.client import READ_PIECE, list_objects, read_object
 from cargohold.storage.s3.keys import CHUNK, LEASE, TAIL, KeyLayout
 from cargohold.storage.s3.lease import Lease, LeaseLost
 
@@ -28,7 +29,6 @@ PART_SIZE = 8 * 1024 * 1024
 # (8 MiB x 1,000 x (1 + 2 + ... + 512) = 8 TiB) while no chunk passes 4 GiB.
 PARTS_PER_SIZE = 1000
 MAX_PARTS = 10_000
-READ_PIECE = 1024 * 1024
 
 
 def part_size(index: int) -> int:
@@ -79,14 +79,10 @@ class S3Writer:
     def _listing(self) -> dict[str, int]:
         """Leaf name -> size of every object of the session but its lease."""
         found: dict[str, int] = {}
-        pages = self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self._bucket, Prefix=self._session
-        )
-        for page in pages:
-            for item in page.get("Contents", []):
-                leaf = item["Key"][len(self._session) :]
-                if leaf != LEASE:
-                    found[leaf] = int(item["Size"])
+        for item in list_objects(self._client, self._bucket, self._session):
+            leaf = item["Key"][len(self._session) :]
+            if leaf != LEASE:
+                found[leaf] = int(item["Size"])
         return found
 
     def _load(self, append: bool) -> None:
@@ -168,15 +164,8 @@ class S3Writer:
 
     def _read_chunk(self, start: int, first: int, last: int) -> Iterator[bytes]:
         """Bytes [first, last) of the chunk at `start`."""
-        if last <= first:
-            return
-        answer = self._client.get_object(
-            Bucket=self._bucket,
-            Key=self._session + KeyLayout.at(CHUNK, start),
-            Range=f"bytes={first}-{last - 1}",
-        )
-        with contextlib.closing(answer["Body"]) as body:
-            yield from body.iter_chunks(READ_PIECE)
+        key = self._session + KeyLayout.at(CHUNK, start)
+        return read_object(self._client, self._bucket, key, first, last)
 
     def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         self._check_open()
