@@ -155,14 +155,8 @@ class GarbageCollector:
 
     def sweep_now(self, digests: list[str]) -> int:
         """Delete these blobs if they are garbage, the way a run does; how many were deleted."""
-        return len(
-            self.blob_rows.sweep(digests, time.time() - self.grace_seconds, self._delete_bytes)
-        )
-
-    def _delete_bytes(self, digests: list[str]) -> list[str]:
-        """Called by the sweep between its two transactions, no lock held: the digests whose
-        bytes could not be deleted (their rows stay for the next run)."""
-        return self.blobs.delete_many(digests)
+        cutoff = time.time() - self.grace_seconds
+        return len(self.blob_rows.sweep(digests, cutoff, self.blobs.delete_many))
 
     @property
     def running(self) -> bool:
@@ -243,7 +237,11 @@ class GarbageCollector:
                     swept = batch
                 else:
                     held = time.monotonic()
-                    swept = self.blob_rows.sweep([d for d, _ in batch], cutoff, self._delete_bytes)
+                    # The bytes go between the sweep's two transactions, no lock held; those
+                    # that could not be deleted keep their rows for the next run.
+                    swept = self.blob_rows.sweep(
+                        [d for d, _ in batch], cutoff, self.blobs.delete_many
+                    )
                     if self._single_writer:
                         time.sleep((time.monotonic() - held) * YIELD_FACTOR)
                 report.blobs += len(swept)
@@ -259,7 +257,7 @@ class GarbageCollector:
                     report.blobs,
                     report.bytes,
                     report.untagged_manifests,
-                    time.monotonic() - started,
+                    report.seconds,
                 ),
             )
             return report
