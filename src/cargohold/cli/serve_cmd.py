@@ -4,6 +4,8 @@ them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -22,25 +24,14 @@ def serve(
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes [2].")] = None,
 ) -> None:
     """Run the registry server (flags win over CARGOHOLD_* variables, which win over the file)."""
-    from alembic.util.exc import CommandError
-    from sqlalchemy.exc import OperationalError
-
     from cargohold.server import run_server
 
-    try:
+    with _refusals():
         settings = load_settings(
             str(config) if config else None,
             overrides={"addr": addr, "data_dir": data_dir, "workers": workers},
         )
         run_server(settings)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    except OSError as exc:
-        raise fail(f"cannot start: {exc}") from None
-    except OperationalError as exc:
-        raise fail(_unreachable(exc)) from None
-    except CommandError as exc:
-        raise fail(_schema_unknown(exc)) from None
 
 
 def worker(
@@ -51,14 +42,22 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs (scans, gc, lifecycle) without serving HTTP."""
+    from cargohold.server import run_worker
+
+    with _refusals():
+        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
+        run_worker(settings, threads or settings.job_workers or 2)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """What stops `serve` or `worker` from starting, as one line and exit status 1: the
+    settings, the operating system, the metadata database or its schema."""
     from alembic.util.exc import CommandError
     from sqlalchemy.exc import OperationalError
 
-    from cargohold.server import run_worker
-
     try:
-        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
-        run_worker(settings, threads or settings.job_workers or 2)
+        yield
     except ConfigError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
