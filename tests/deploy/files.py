@@ -11,12 +11,12 @@ from dataclasses import fields
 from pathlib import Path
 
 from cargohold.config import ENV_PREFIX, Settings, load_settings
+from tests.support.nginx import NGINX_CONF as NGINX_CONF  # the shipped site, for test_compose
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPOSITORY_ROOT / "deploy"
 COMPOSE = DEPLOY / "compose"
 KUBERNETES = DEPLOY / "kubernetes"
-NGINX_CONF = DEPLOY / "nginx" / "cargohold.conf"
 
 # Read by cargohold, though not settings: the first admin's password and the settings file.
 NOT_SETTINGS = {"CARGOHOLD_ADMIN_PASSWORD", "CARGOHOLD_CONFIG"}
