@@ -298,6 +298,4 @@ def app_from_env() -> ASGIApp:
     """Factory for server workers: settings arrive serialised in the environment."""
     settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)
-    if settings.metrics:
-        ensure_server_dir()  # the services' event sink imports prometheus-client
     return create_app(settings, build_services(settings, lean=True, observed=True))
