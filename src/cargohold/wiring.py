@@ -301,6 +301,9 @@ def event_sinks(settings: Settings, observed: bool) -> list[EventSink]:
     when `metrics` is on (imported only then), else nobody."""
     if not (observed and settings.metrics):
         return []
+    from cargohold.metrics.multiproc import ensure_server_dir
+
+    ensure_server_dir()  # before prometheus-client is imported (metrics/multiproc.py)
     from cargohold.metrics.events import MetricsSink
 
     return [MetricsSink()]

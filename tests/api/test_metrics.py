@@ -19,6 +19,7 @@ import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.jsonlog import json_log
 from tests.support.oci import digest_of, push_blob, push_image
 from tests.support.processes import children_by_parent
 from tests.support.server import CargoholdServer
@@ -68,11 +69,8 @@ def promtool_check(text: str) -> None:
 
 def metrics_dir(server: CargoholdServer) -> Path:
     """The directory the server's launcher logged for its processes' metric files."""
-    for line in server.log_path.read_text().splitlines():
-        try:
-            message = str(json.loads(line).get("message", ""))
-        except (ValueError, AttributeError):
-            continue
+    for entry in json_log(server.log_path):
+        message = str(entry.get("message", ""))
         found = re.fullmatch(r"metrics of this server's processes in (\S+)", message)
         if found:
             return Path(found.group(1))

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.deploy.files import REPOSITORY_ROOT
 from tests.support.accounts import Accounts, Login
 from tests.support.debian_base import base_tarball
 from tests.support.dockerd import DockerDaemon
@@ -32,7 +33,6 @@ from tests.support.server import CargoholdServer
 
 pytestmark = [pytest.mark.image_build, pytest.mark.peer, pytest.mark.timeout(1200)]
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 CA_BUNDLE = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
 # What "small" means here: the final image stays under this many bytes unpacked.
 MAX_IMAGE_BYTES = 280 * 1024 * 1024

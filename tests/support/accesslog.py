@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
+from tests.support.jsonlog import json_log
 from tests.support.server import CargoholdServer
 
 Entry = dict[str, Any]
@@ -14,17 +14,7 @@ Entry = dict[str, Any]
 
 def access_log(server: CargoholdServer) -> list[Entry]:
     """The access-log entries (method, path, status, ...) the server wrote so far."""
-    entries = []
-    for line in server.log_path.read_text(errors="replace").splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # a line being written right now
-        if "method" in entry and "path" in entry:
-            entries.append(entry)
-    return entries
+    return [entry for entry in json_log(server.log_path) if "method" in entry and "path" in entry]
 
 
 def wait_for_entries(

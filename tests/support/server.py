@@ -22,6 +22,7 @@ from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
 from cargohold.services.caller import system_caller
 from cargohold.wiring import build_access_control
+from tests.support.jsonlog import json_log
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group, wait_http_ready
 
@@ -175,17 +176,11 @@ class CargoholdServer:
 
     def first_start_lines(self) -> list[str]:
         """The messages of the `cargohold.first_start` logger in the server's log so far."""
-        if not self.log_path.exists():
-            return []
-        found = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and entry.get("logger") == FIRST_START_LOGGER:
-                found.append(str(entry["message"]))
-        return found
+        return [
+            str(entry["message"])
+            for entry in json_log(self.log_path)
+            if entry.get("logger") == FIRST_START_LOGGER
+        ]
 
     def _generated_password(self, timeout: float = 30.0) -> str:
         """The password the first-start line shows (`... with the password PASSWORD (shown

@@ -241,14 +241,17 @@ class AccessCheck:
         # indexed single-row read run inline as the manifest read it precedes (decision 017).
         return action == PULL and project is not None and fast_read(self.access.is_public, project)
 
+    def enforced(self, need: Need) -> Need:
+        """The need the check enforces for a route's listed need: METRICS is anyone's or the
+        system action METRICS_ACTION, as metrics_access says (fixed at start)."""
+        if need.kind != METRICS:
+            return need
+        return Need(ANYONE) if self.metrics_open else Need(SYSTEM, METRICS_ACTION)
+
     async def authorize(self, request: Request, grant: Grant, need: Need) -> None:
         """Raise the refusal when the grant does not meet the need."""
         if grant.unrestricted or need.kind in (ANYONE, LISTING, OWN_CREDENTIALS):
             return
-        if need.kind == METRICS:
-            if self.metrics_open:
-                return
-            need = Need(SYSTEM, METRICS_ACTION)
         if need.kind in (SIGNED_IN, IN_HANDLER):
             if not grant.signed_in:
                 raise self._unauthorized(request, need)
@@ -404,7 +407,8 @@ def guard_routes(routes: Sequence[BaseRoute], check: AccessCheck) -> list[BaseRo
     for route in routes:
         if not isinstance(route, Route):
             raise TypeError(f"{route!r}: only plain routes can be given an access check")
-        needs = needs_of(route.path, set(route.methods or ()))
+        listed = needs_of(route.path, set(route.methods or ()))
+        needs = {method: check.enforced(need) for method, need in listed.items()}
         guarded.append(
             Route(
                 route.path,

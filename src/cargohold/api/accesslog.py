@@ -115,9 +115,10 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
             if stats is not None:
                 stats.in_flight -= 1
-                stats.observe(scope, status, time.perf_counter() - started, received, sent)
+                stats.observe(scope, status, elapsed, received, sent)
             if self.enabled and log.isEnabledFor(logging.INFO):
                 # Raw values only (an AccessEntry's fields, as a plain tuple): the writer's
                 # thread does the arithmetic and the formatting.
@@ -128,7 +129,7 @@ class AccessLogMiddleware:
                         scope["path"],
                         status,
                         sent,
-                        time.perf_counter() - started,
+                        elapsed,
                         request_id,
                         (scope.get("client") or _NO_CLIENT)[0],
                     )

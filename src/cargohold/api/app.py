@@ -57,12 +57,9 @@ log = logging.getLogger("cargohold.api")
 # first (a blob HEAD used to try seven others before its own). No two routes match the same
 # path and method, so the order changes nothing else: where a path fits two patterns (a
 # blob digest named "uploads"), the methods differ.
+MANIFESTS_ROUTE = "/v2/{name:path}/manifests/{reference}"
 ROUTES = [
-    Route(
-        "/v2/{name:path}/manifests/{reference}",  # MANIFESTS_ROUTE
-        manifest,
-        methods=["GET", "HEAD", "PUT", "DELETE"],
-    ),
+    Route(MANIFESTS_ROUTE, manifest, methods=["GET", "HEAD", "PUT", "DELETE"]),
     Route("/v2/{name:path}/blobs/{digest}", blob, methods=["GET", "HEAD", "DELETE"]),
     Route("/v2/", version_check, methods=["GET"]),
     Route("/v2/_catalog", catalog, methods=["GET"]),
@@ -134,7 +131,6 @@ ROUTES = [
     Route("/readyz", health.readyz, methods=["GET"]),
     Route("/metrics", health.metrics, methods=["GET"]),
 ]
-MANIFESTS_ROUTE = "/v2/{name:path}/manifests/{reference}"
 
 
 async def _expire_idle_uploads(ctx: AppContext) -> None:
@@ -302,6 +298,4 @@ def app_from_env() -> ASGIApp:
     """Factory for server workers: settings arrive serialised in the environment."""
     settings = Settings.from_json(os.environ[SETTINGS_ENV])
     configure_logging(settings.log_level, settings.log_format)
-    if settings.metrics:
-        ensure_server_dir()  # the services' event sink imports prometheus-client
     return create_app(settings, build_services(settings, lean=True, observed=True))

@@ -16,15 +16,18 @@ pool of PROBE_THREADS threads of their own, so that a store that hangs cannot ta
 pool's threads one probe at a time, and a request pool busy with pushes cannot make a node look
 down to its load balancer.
 
+`SingleFlight` keeps one run of such work in flight (each readiness check, and /metrics' read
+of the stores' figures): callers that come meanwhile wait for that run, with a timeout.
+
 Nothing else in api/ or services/ starts threads or touches the loop's executor.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Generic, ParamSpec, TypeVar
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -81,3 +84,21 @@ def start_probe(check: Callable[[], T]) -> asyncio.Future[T]:
     if _probe_pool is None:
         _probe_pool = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="probe")
     return asyncio.get_running_loop().run_in_executor(_probe_pool, check)
+
+
+class SingleFlight(Generic[T]):
+    """At most one run in flight: a caller that comes while a run is going waits for that run
+    instead of starting another, so work that hangs holds one thread, not one per caller."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[T] | None = None
+
+    async def wait(self, start: Callable[[], Awaitable[T]], timeout: float) -> T:
+        """The outcome of the run in flight, or of `start()` when none is; TimeoutError after
+        `timeout` seconds (the run goes on, and the next caller waits for it)."""
+        running = self._running
+        if running is None or running.done():
+            running = self._running = asyncio.ensure_future(start())
+            # Read the outcome even when no caller waits for it any more (no "never retrieved").
+            running.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return await asyncio.wait_for(asyncio.shield(running), timeout)

@@ -12,7 +12,6 @@ cargohold.metrics is imported only by the app factory, once the multiprocess dir
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.api.boundary import in_pool
+from cargohold.api.boundary import SingleFlight, in_pool
 from cargohold.api.context import AppContext, context
 from cargohold.api.encoding import json_response
 from cargohold.api.models.health import Health, Readiness
@@ -58,7 +57,7 @@ class MetricsEndpoint:
         self.path = path
         self.stats = stats
         self._figures: StoreFigures | None = None
-        self._reading: asyncio.Future[StoreFigures] | None = None
+        self._reading: SingleFlight[StoreFigures] = SingleFlight()
 
     async def figures(self, ctx: AppContext) -> StoreFigures | None:
         """The stores' figures, or None when they could not be read in time."""
@@ -76,12 +75,9 @@ class MetricsEndpoint:
             totals = ctx.listings.store_totals()
             return StoreFigures(totals, ctx.jobs.queue.pending(), time.monotonic())
 
-        if self._reading is None or self._reading.done():
-            self._reading = asyncio.ensure_future(in_pool(read))
-            self._reading.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
-            self._figures = await asyncio.wait_for(
-                asyncio.shield(self._reading), STORE_READ_TIMEOUT_SECONDS
+            self._figures = await self._reading.wait(
+                lambda: in_pool(read), STORE_READ_TIMEOUT_SECONDS
             )
         except Exception:
             return None

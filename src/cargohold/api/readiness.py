@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
-from cargohold.api.boundary import start_probe
+from cargohold.api.boundary import SingleFlight, start_probe
 
 log = logging.getLogger("cargohold.readiness")
 
@@ -26,7 +26,9 @@ class Readiness:
     def __init__(self, checks: Mapping[str, Callable[[], object]], timeout: float) -> None:
         self.checks = dict(checks)
         self.timeout = timeout
-        self._running: dict[str, asyncio.Future[object]] = {}
+        self._flights: dict[str, SingleFlight[object]] = {
+            name: SingleFlight() for name in self.checks
+        }
         self._last: dict[str, str] = {}
 
     async def probe(self) -> dict[str, str]:
@@ -36,13 +38,8 @@ class Readiness:
         return dict(zip(names, states, strict=True))
 
     async def _one(self, name: str) -> str:
-        running = self._running.get(name)
-        if running is None or running.done():
-            running = self._running[name] = start_probe(self.checks[name])
-            # Read the outcome even when no probe waits for it any more (no "never retrieved").
-            running.add_done_callback(lambda done: done.cancelled() or done.exception())
         try:
-            await asyncio.wait_for(asyncio.shield(running), self.timeout)
+            await self._flights[name].wait(lambda: start_probe(self.checks[name]), self.timeout)
         except TimeoutError:
             return self._note(name, TIMED_OUT, f"no answer within {self.timeout:g} s")
         except Exception as exc:

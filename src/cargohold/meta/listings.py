@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from cargohold.meta.database import Database
-from cargohold.meta.models import blobs, manifest_references, manifests, repositories, tags
+from cargohold.meta.models import manifest_references, manifests, repositories, tags
 from cargohold.meta.repositories import LISTED, repository_id_of
 from cargohold.meta.sums import joined, split_sum_sql
 
@@ -87,25 +87,15 @@ class Listings:
         self.link_grace_seconds = link_grace_seconds
 
     def system_counts(self) -> SystemCounts:
-        listed = self.db.one(
-            f"SELECT COUNT(*) FROM repositories r WHERE {LISTED}",
-            (time.time() - self.link_grace_seconds,),
+        """The store totals /api/v1/system shows (one statement: store_totals)."""
+        totals = self.store_totals()
+        return SystemCounts(
+            repositories=totals.repositories,
+            manifests=totals.manifests,
+            tags=totals.tags,
+            blobs=totals.blobs,
+            blob_bytes=totals.blob_bytes,
         )
-        assert listed is not None
-        with self.db.read() as conn:
-            return SystemCounts(
-                repositories=int(listed[0]),
-                manifests=conn.execute(
-                    sa.select(sa.func.count()).select_from(manifests)
-                ).scalar_one(),
-                tags=conn.execute(sa.select(sa.func.count()).select_from(tags)).scalar_one(),
-                blobs=conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar_one(),
-                blob_bytes=int(
-                    conn.execute(
-                        sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
-                    ).scalar_one()
-                ),
-            )
 
     def store_totals(self) -> StoreTotals:
         """One statement (a scrape of /metrics reads it; metrics/store.py caches it)."""
