@@ -197,3 +197,21 @@ def test_a_rescan_that_loses_a_layer_blob_fails_and_says_why(
         error = _failed(client, repository, "1")
     assert error["detail"]["status"] == "failed"
     assert "missing from the blob store" in error["detail"]["reason"]
+
+
+def test_the_overdue_report_lists_every_failed_scan_in_order(registry: CargoholdServer) -> None:
+    project = _project()
+    first, second = f"{project}/b-broken", f"{project}/a-broken"
+    with registry.client(timeout=60) as client:
+        digests = {
+            repository: _push_not_a_tar(client, repository, "1") for repository in (first, second)
+        }
+        for repository in digests:
+            _failed(client, repository, "1")
+        report = client.get("/api/v1/vulnerabilities/overdue", params={"project": project})
+        assert report.status_code == 200, report.text
+        failed = report.json()["failedScans"]
+    assert [(f["repository"], f["digest"], f["status"]) for f in failed] == [
+        (second, digests[second], "failed"),
+        (first, digests[first], "failed"),
+    ]

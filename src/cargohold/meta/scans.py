@@ -275,7 +275,11 @@ class ScanStore:
         ]
         tags = self._tags({row[5] for row in rows})
         return sorted(
-            FailedScan(r[0], r[1], r[2], tuple(tags.get(r[5], ())), r[3] or "", r[4]) for r in rows
+            (
+                FailedScan(r[0], r[1], r[2], tuple(tags.get(r[5], ())), r[3] or "", r[4])
+                for r in rows
+            ),
+            key=lambda failed: (failed.repository, failed.digest, failed.scanned_digest),
         )
 
     def _tags(self, manifest_ids: set[int]) -> dict[int, list[str]]:
