@@ -171,12 +171,11 @@ class ScanService:
     # -- reading images from the store --------------------------------------------------
 
     def _open_blob(self, digest: str) -> IO[bytes]:
+        if self.blobs.stat(digest) is None:
+            # Said without the server's paths or bucket: the reason reaches API clients.
+            raise FileNotFoundError(f"blob {digest} is missing from the blob store")
         if isinstance(self.blobs, LocalFiles):
-            try:
-                return open(self.blobs.path_of(digest), "rb")
-            except FileNotFoundError:
-                # Said without the server's paths: the reason reaches API clients.
-                raise FileNotFoundError(f"blob {digest} is missing from the blob store") from None
+            return open(self.blobs.path_of(digest), "rb")
         return io.BufferedReader(_BlobReader(self.blobs.get(digest)), 1 << 20)
 
     def _platform(self, manifest: Manifest) -> Platform | None:
