@@ -20,9 +20,8 @@ from cargohold.scan import Inventory, inventory_image
 from cargohold.scan.filters import IgnoreRules, ScanFilter, apply_filter, load_ignorefile
 from cargohold.scan.findings import PlatformResult, ScanResult
 from cargohold.scan.matching import match_inventory
-from cargohold.scan.osv import parse_record
 from tests.scan.imagebuild import File, ImageSpec, oci_layout
-from tests.scan.osv_data import OSV_DATA, MemorySource, all_records
+from tests.scan.osv_data import OSV_DATA, MemorySource, advisory, all_records
 from tests.scan.rpmdb_files import RPM, RPMBUILD, build_rpm_root
 
 pytestmark = pytest.mark.skipif(
@@ -100,28 +99,16 @@ PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"
 """
 
 
-def _record(record_id: str, ecosystem: str, fixed: str, cves: dict[str, list[str]]) -> Any:
-    return parse_record(
-        {
-            "id": record_id,
-            "modified": "2024-08-15T00:00:00Z",
-            "summary": "Moderate: krb5 security update",
-            **cves,
-            "affected": [
-                {
-                    "package": {"ecosystem": ecosystem, "name": name},
-                    "ranges": [
-                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
-                    ],
-                }
-                for name in ("krb5-libs", "krb5-devel", "krb5-workstation")
-            ],
-        }
-    )
-
-
-ALSA = _record("ALSA-2024:5312", "AlmaLinux:9", "1.21.1-2.el9_4", {"related": [CVE]})
-RLSA = _record("RLSA-2024:5312", "Rocky Linux:9", "0:1.21.1-2.el9_4", {"upstream": [CVE]})
+KRB5 = ("krb5-libs", "krb5-devel", "krb5-workstation")
+SUMMARY = "Moderate: krb5 security update"
+ALSA = advisory(
+    "ALSA-2024:5312", "AlmaLinux:9", KRB5, "0", "1.21.1-2.el9_4",
+    modified="2024-08-15T00:00:00Z", summary=SUMMARY, related=[CVE],
+)  # fmt: skip
+RLSA = advisory(
+    "RLSA-2024:5312", "Rocky Linux:9", KRB5, "0", "0:1.21.1-2.el9_4",
+    modified="2024-08-15T00:00:00Z", summary=SUMMARY, upstream=[CVE],
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,8 @@ import pytest
 
 from cargohold.scan import Inventory, inventory_image
 from cargohold.scan.matching import coverage_problems, match_inventory
-from cargohold.scan.osv import parse_record
 from tests.scan.imagebuild import File, ImageSpec, oci_layout
-from tests.scan.osv_data import MemorySource
+from tests.scan.osv_data import MemorySource, advisory
 from tests.scan.rpmdb_files import (
     DB_LOAD,
     RPM,
@@ -217,21 +216,10 @@ def test_berkeley_db_inventory_equals_what_rpm_lists(
 
 
 def _alsa(fixed: str) -> Any:
-    return parse_record(
-        {
-            "id": "ALSA-2024:0001",
-            "modified": "2024-01-10T00:00:00Z",
-            "related": ["CVE-2023-5678"],
-            "affected": [
-                {
-                    "package": {"ecosystem": "AlmaLinux:8", "name": "openssl-libs"},
-                    "ranges": [
-                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
-                    ],
-                }
-            ],
-        }
-    )
+    return advisory(
+        "ALSA-2024:0001", "AlmaLinux:8", ["openssl-libs"], "0", fixed,
+        modified="2024-01-10T00:00:00Z", related=["CVE-2023-5678"],
+    )  # fmt: skip
 
 
 def test_berkeley_db_packages_are_matched(berkeley_db: Path, tmp_path: Path) -> None:
