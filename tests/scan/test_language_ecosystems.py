@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from cargohold.scan.findings import PlatformResult, ScanResult
 from cargohold.scan.matching import coverage_problems, match_inventory
 from cargohold.scan.report import WRITERS
 from tests.scan.content import DATA, debian_base
-from tests.scan.imagebuild import Entry, File, ImageSpec, oci_layout
+from tests.scan.imagebuild import Entry, File, ImageSpec, image_inventory
 from tests.scan.osv_data import MemorySource, advisory
 
 GEM, COMPOSER, CARGO = shutil.which("gem"), shutil.which("composer"), shutil.which("cargo")
@@ -42,8 +42,7 @@ def _run(args: list[str], cwd: Path, **env: str) -> None:
 
 
 def _inventory(tmp_path: Path, layers: list[list[Entry]]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec(layers))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec(layers))
 
 
 def _tree(root: Path, prefix: str) -> list[Entry]:

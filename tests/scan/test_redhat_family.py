@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from cargohold.scan.filters import IgnoreRules, ScanFilter, apply_filter, load_ignorefile
 from cargohold.scan.findings import PlatformResult, ScanResult
 from cargohold.scan.matching import match_inventory
-from tests.scan.imagebuild import File, ImageSpec, oci_layout
+from tests.scan.imagebuild import File, ImageSpec, image_inventory
 from tests.scan.osv_data import OSV_DATA, MemorySource, advisory, all_records
 from tests.scan.rpmdb_files import RPM, RPMBUILD, build_rpm_root
 
@@ -125,8 +125,7 @@ def _inventory(tmp_path: Path, rootfs: Path, os_release: bytes) -> Inventory:
     for path in sorted(rootfs.rglob("*")):
         if path.is_file():
             files.append(File(str(path.relative_to(rootfs)), path.read_bytes()))
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec([files]))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec([files]))
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from cargohold.scan.matching import coverage_problems, match_inventory
-from tests.scan.imagebuild import File, ImageSpec, oci_layout
+from tests.scan.imagebuild import File, ImageSpec, image_inventory
 from tests.scan.osv_data import MemorySource, advisory
 from tests.scan.rpmdb_files import (
     DB_LOAD,
@@ -168,8 +168,7 @@ def _installed_files(root: Path) -> list[File]:
 
 
 def _inventory(tmp_path: Path, files: list[File]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec([files]))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec([files]))
 
 
 def _rows(inventory: Inventory) -> set[tuple[str, ...]]:

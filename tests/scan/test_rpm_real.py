@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
-from tests.scan.imagebuild import File, ImageSpec, oci_layout
+from cargohold.scan import Inventory
+from tests.scan.imagebuild import File, ImageSpec, image_inventory
 from tests.scan.rpmdb_files import RPM, RPM_DEFINES, RPMBUILD, build_rpm_root
 from tests.scan.test_rpm import FEDORA_OS_RELEASE
 
@@ -99,8 +99,7 @@ def _image(tmp_path: Path, rootfs: Path) -> Inventory:
     for path in sorted(rootfs.rglob("*")):
         if path.is_file():  # rpmdb.sqlite and its (empty) -wal and -shm files, as rpm left them
             files.append(File(str(path.relative_to(rootfs)), path.read_bytes()))
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec([files]))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec([files]))
 
 
 def test_inventory_equals_what_rpm_lists(rpm_root: Path, tmp_path: Path) -> None:
