@@ -7,7 +7,6 @@ server's storage before a rescan.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -21,50 +20,17 @@ from cargohold.storage.s3.keys import KeyLayout
 from tests.api.test_scan_cli_registry import _cli
 from tests.api.test_scanning import ACCEPT, CLEAN, _eventually, _project, _push, _scan
 from tests.scan.imagebuild import File, ImageSpec, oci_layout
-from tests.support.oci import error_code
+from tests.support.oci import error_code, push_image
 from tests.support.seaweedfs import SeaweedServer
 from tests.support.server import CargoholdServer
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def _digest(data: bytes) -> str:
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-def _push_blob(client: httpx.Client, repository: str, data: bytes) -> dict[str, Any]:
-    digest = _digest(data)
-    pushed = client.post(
-        f"/v2/{repository}/blobs/uploads/", params={"digest": digest}, content=data
-    )
-    assert pushed.status_code == 201, pushed.text
-    return {"digest": digest, "size": len(data)}
 
 
 def _push_not_a_tar(client: httpx.Client, repository: str, tag: str) -> str:
     """An image whose one layer is text, not a tar stream: its scan fails."""
     config = json.dumps({"os": "linux", "architecture": "amd64", "rootfs": {}}).encode()
     layer = b"this layer is not a tar stream\n" * 40
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            **_push_blob(client, repository, config),
-        },
-        "layers": [
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                **_push_blob(client, repository, layer),
-            }
-        ],
-    }
-    body = json.dumps(manifest).encode()
-    put = client.put(
-        f"/v2/{repository}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST}
-    )
-    assert put.status_code == 201, put.text
-    return _digest(body)
+    digest, _ = push_image(client, repository, tag, layers=[layer], config=config)
+    return digest
 
 
 def _policy(client: httpx.Client, project: str, **policy: Any) -> None:
