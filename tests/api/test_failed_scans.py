@@ -7,7 +7,6 @@ server's storage before a rescan.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -17,52 +16,21 @@ from typing import Any
 import httpx
 import pytest
 
+from cargohold.storage.s3.keys import KeyLayout
 from tests.api.test_scan_cli_registry import _cli
 from tests.api.test_scanning import ACCEPT, CLEAN, _eventually, _project, _push, _scan
 from tests.scan.imagebuild import File, ImageSpec, oci_layout
-from tests.support.oci import error_code
+from tests.support.oci import error_code, push_image
+from tests.support.seaweedfs import SeaweedServer
 from tests.support.server import CargoholdServer
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def _digest(data: bytes) -> str:
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
-
-def _push_blob(client: httpx.Client, repository: str, data: bytes) -> dict[str, Any]:
-    digest = _digest(data)
-    pushed = client.post(
-        f"/v2/{repository}/blobs/uploads/", params={"digest": digest}, content=data
-    )
-    assert pushed.status_code == 201, pushed.text
-    return {"digest": digest, "size": len(data)}
 
 
 def _push_not_a_tar(client: httpx.Client, repository: str, tag: str) -> str:
     """An image whose one layer is text, not a tar stream: its scan fails."""
     config = json.dumps({"os": "linux", "architecture": "amd64", "rootfs": {}}).encode()
     layer = b"this layer is not a tar stream\n" * 40
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            **_push_blob(client, repository, config),
-        },
-        "layers": [
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                **_push_blob(client, repository, layer),
-            }
-        ],
-    }
-    body = json.dumps(manifest).encode()
-    put = client.put(
-        f"/v2/{repository}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST}
-    )
-    assert put.status_code == 201, put.text
-    return _digest(body)
+    digest, _ = push_image(client, repository, tag, layers=[layer], config=config)
+    return digest
 
 
 def _policy(client: httpx.Client, project: str, **policy: Any) -> None:
@@ -168,8 +136,22 @@ def test_a_failed_scan_is_refused_with_its_reason_and_told_apart_from_a_pending_
     assert f"scan failed: {broken} (1)" in overdue.stdout
 
 
+def _lose_blob(registry: CargoholdServer, request: pytest.FixtureRequest, digest: str) -> None:
+    """Remove a blob from the server's storage behind its back (a file, or an S3 object)."""
+    settings = registry.settings()
+    if settings.storage_driver == "s3":
+        seaweedfs: SeaweedServer = request.getfixturevalue("seaweedfs")
+        key = KeyLayout(settings.s3_prefix).blob(digest)
+        seaweedfs.client().delete_object(Bucket=settings.s3_bucket, Key=key)
+        return
+    stored = [p for p in registry.data_dir.rglob(f"*{digest.split(':', 1)[1]}*") if p.is_file()]
+    assert stored, "the blob is a file under the server's data directory"
+    for path in stored:
+        path.unlink()
+
+
 def test_a_rescan_that_loses_a_layer_blob_fails_and_says_why(
-    registry: CargoholdServer, tmp_path: Path
+    registry: CargoholdServer, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     # A layer of its own (blobs are stored once: another test's image must keep its layers).
     unique = [File("etc/build-id", uuid.uuid4().hex.encode())]
@@ -180,12 +162,7 @@ def test_a_rescan_that_loses_a_layer_blob_fails_and_says_why(
         result = _scan(client, repository, "1")
         assert result["status"] == "done"
         manifest = client.get(f"/v2/{repository}/manifests/1", headers=ACCEPT).json()
-    layer = manifest["layers"][-1]["digest"].split(":", 1)[1]
-    stored = [p for p in registry.data_dir.rglob(f"*{layer}*") if p.is_file()]
-    if not stored:
-        pytest.skip("this server's blobs are not files under its data directory")
-    for path in stored:
-        path.unlink()
+    _lose_blob(registry, request, manifest["layers"][-1]["digest"])
 
     rescanned = _cli("scan", "--rescan", f"{registry.host}/{repository}:1", env=registry.cli_env)
     assert rescanned.returncode == 1
@@ -193,7 +170,26 @@ def test_a_rescan_that_loses_a_layer_blob_fails_and_says_why(
     [line] = rescanned.stderr.strip().splitlines()
     assert "scan failed:" in line and "--rescan" in line, line
     assert "missing from the blob store" in line and "/tmp" not in line, line
+    assert "bucket" not in line, line
     with registry.client(timeout=60) as client:
         error = _failed(client, repository, "1")
     assert error["detail"]["status"] == "failed"
     assert "missing from the blob store" in error["detail"]["reason"]
+
+
+def test_the_overdue_report_lists_every_failed_scan_in_order(registry: CargoholdServer) -> None:
+    project = _project()
+    first, second = f"{project}/b-broken", f"{project}/a-broken"
+    with registry.client(timeout=60) as client:
+        digests = {
+            repository: _push_not_a_tar(client, repository, "1") for repository in (first, second)
+        }
+        for repository in digests:
+            _failed(client, repository, "1")
+        report = client.get("/api/v1/vulnerabilities/overdue", params={"project": project})
+        assert report.status_code == 200, report.text
+        failed = report.json()["failedScans"]
+    assert [(f["repository"], f["digest"], f["status"]) for f in failed] == [
+        (second, digests[second], "failed"),
+        (first, digests[first], "failed"),
+    ]

@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from cargohold.policy.permissions import Role
 from tests.support.accounts import Accounts, Login
+from tests.support.distribution import DOCKER_REGISTRY
+from tests.support.distribution import Distribution as DistributionRegistry
 from tests.support.images import BuiltImages, build_test_images
-from tests.support.ports import free_port
-from tests.support.processes import spawn, stop_group, wait_http_ready
 from tests.support.server import CargoholdServer
 from tests.support.skopeo import SKOPEO, Skopeo
 
-DOCKER_REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 UMOCI = shutil.which("umoci") or "/usr/bin/umoci"
 
 
@@ -98,54 +95,6 @@ def test_images(tmp_path_factory: pytest.TempPathFactory) -> BuiltImages:
     """The umoci-built layout (amd64, arm64 and the two-platform index `multi`). Read-only."""
     _require(UMOCI, "umoci")
     return build_test_images(tmp_path_factory.mktemp("images"))
-
-
-class DistributionRegistry:
-    """Debian's `docker-registry` (distribution 2.x) on a free loopback port."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = root / "registry.log"
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
-
-    def start(self) -> DistributionRegistry:
-        storage = self.root / "storage"
-        storage.mkdir(parents=True, exist_ok=True)
-        config = self.root / "config.yml"
-        config.write_text(
-            "version: 0.1\n"
-            "log:\n"
-            "  level: info\n"
-            "  accesslog:\n"
-            "    disabled: false\n"
-            "storage:\n"
-            "  filesystem:\n"
-            f"    rootdirectory: {storage}\n"
-            "  delete:\n"
-            "    enabled: true\n"
-            "  maintenance:\n"
-            "    uploadpurging:\n"
-            "      enabled: false\n"
-            "http:\n"
-            f"  addr: {self.host}\n"
-            "  secret: cargohold-tests-only\n"
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-        self.process = spawn([DOCKER_REGISTRY, "serve", str(config)], env, self.log_path)
-        wait_http_ready(self.process, f"{self.url}/v2/", self.log_path, "docker-registry")
-        return self
-
-    def stop(self) -> None:
-        stop_group(self.process)
 
 
 @pytest.fixture(scope="session")

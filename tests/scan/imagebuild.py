@@ -18,6 +18,8 @@ from typing import Any
 
 import zstandard
 
+from cargohold.scan import Inventory, inventory_image
+
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -187,6 +189,12 @@ def oci_layout(root: Path, spec: ImageSpec, tag: str | None = "latest") -> Path:
     layout = OCILayout(root)
     layout.tag(layout.image(spec), tag)
     return root
+
+
+def image_inventory(tmp_path: Path, spec: ImageSpec) -> Inventory:
+    """The inventory of the one-platform image `spec`, laid out under `tmp_path`/img."""
+    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
+    return inventory
 
 
 def tar_directory(directory: Path, archive: Path) -> Path:

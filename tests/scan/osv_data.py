@@ -24,6 +24,34 @@ def record(record_id: str) -> OsvRecord:
     return parse_record(raw(record_id))
 
 
+def advisory(
+    record_id: str,
+    ecosystem: str,
+    names: Iterable[str],
+    introduced: str,
+    fixed: str,
+    modified: str = "2024-01-01T00:00:00Z",
+    **fields: Any,
+) -> OsvRecord:
+    """A record made up for a test: each of `names` in `ecosystem` is affected from
+    `introduced` until `fixed`; `fields` are further keys (summary, related, upstream)."""
+    events = [{"introduced": introduced}, {"fixed": fixed}]
+    return parse_record(
+        {
+            "id": record_id,
+            "modified": modified,
+            **fields,
+            "affected": [
+                {
+                    "package": {"ecosystem": ecosystem, "name": name},
+                    "ranges": [{"type": "ECOSYSTEM", "events": events}],
+                }
+                for name in names
+            ],
+        }
+    )
+
+
 def all_records(folder: Path = OSV_DATA) -> list[OsvRecord]:
     return [parse_record(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
 

@@ -1,4 +1,5 @@
-"""rpmdb files in the formats rpm used before SQLite, from header blobs the real rpm wrote.
+"""rpmdbs the real rpm wrote (build_rpm_root), and the formats rpm used before SQLite, from
+header blobs the real rpm wrote.
 
 - BerkeleyDB: Berkeley DB's own `db_load` (db5.3-util, the library rpm linked until 4.16)
   writes the hash database, keyed by header number in host byte order, with rpm's record
@@ -19,7 +20,43 @@ import zlib
 from pathlib import Path
 
 DB_LOAD = shutil.which("db5.3_load") or shutil.which("db_load")
+RPM, RPMBUILD = shutil.which("rpm"), shutil.which("rpmbuild")
+RPM_DEFINES = ["--define", "_db_backend sqlite"]
 NDB_PAGE, NDB_BLOCK = 4096, 16
+
+
+def _run(args: list[str]) -> None:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+def build_rpm_root(work: Path, specs: dict[str, str], justdb: bool = False) -> list[str]:
+    """rpmbuild builds the packages of `specs` under `work`, and the real rpm installs them
+    into `work/rootfs`, its database in var/lib/rpm/rpmdb.sqlite (`justdb`: the database
+    alone, no files, no scripts either way). Returns the package files rpmbuild wrote."""
+    assert RPM is not None and RPMBUILD is not None
+    top, root = work / "rpmbuild", work / "rootfs"
+    for name, spec in specs.items():
+        (work / f"{name}.spec").write_text(spec)
+        _run(
+            [
+                RPMBUILD, "-bb",
+                "--define", f"_topdir {top}",
+                "--define", "_build_id_links none",
+                "--define", "__os_install_post %{nil}",
+                str(work / f"{name}.spec"),
+            ]
+        )  # fmt: skip
+    packages = sorted(str(p) for p in (top / "RPMS").rglob("*.rpm"))
+    dbpath = root / "var" / "lib" / "rpm"
+    dbpath.mkdir(parents=True)
+    if justdb:
+        _run([RPM, *RPM_DEFINES, "--dbpath", str(dbpath), "-i", "--justdb", "--nodeps", *packages])
+    else:
+        # Debian's rpm keeps its database in ~/.rpmdb unless told: /var/lib/rpm, as on EL.
+        install = [RPM, *RPM_DEFINES, "--root", str(root), "--dbpath", "/var/lib/rpm"]
+        _run([*install, "-i", "--nodeps", "--noscripts", *packages])
+    return packages
 
 
 def sqlite_blobs(rpmdb_sqlite: Path) -> list[tuple[int, bytes]]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cargohold.scan import inventory_image
 from tests.scan.content import DATA, alpine_base
-from tests.scan.imagebuild import File, ImageSpec, oci_layout
+from tests.scan.imagebuild import File, ImageSpec, image_inventory
 
 # What /lib/apk/db/installed (tests/data/scan/apk/installed) lists: P, V, A and o of each block.
 ALPINE_3_19 = {
@@ -30,7 +29,7 @@ ALPINE_3_19 = {
 
 def test_alpine_packages_equal_the_installed_database(tmp_path: Path) -> None:
     spec = ImageSpec(layers=[alpine_base()], compression=["zstd"])
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
+    inventory = image_inventory(tmp_path, spec)
     found = {(p.name, p.version, p.source_name) for p in inventory.packages}
     assert found == ALPINE_3_19
     assert {p.arch for p in inventory.packages} == {"x86_64"}
@@ -55,7 +54,7 @@ def test_apk_del_in_a_later_layer_removes_the_package(tmp_path: Path) -> None:
             ],
         ]
     )
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
+    inventory = image_inventory(tmp_path, spec)
     assert {(p.name, p.version, p.source_name) for p in inventory.packages} == ALPINE_3_19 - {
         ("libssl3", "3.1.4-r5", "openssl")
     }
@@ -65,7 +64,7 @@ def test_apk_del_in_a_later_layer_removes_the_package(tmp_path: Path) -> None:
 
 def test_alpine_release_identifies_the_os_without_os_release(tmp_path: Path) -> None:
     spec = ImageSpec(layers=[alpine_base()[1:]])
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
+    inventory = image_inventory(tmp_path, spec)
     assert inventory.os is not None
     assert (inventory.os.id, inventory.os.version_id) == ("alpine", "3.19.1")
     assert len(inventory.packages) == len(ALPINE_3_19)

@@ -10,7 +10,7 @@ import pytest
 
 from cargohold.scan import Inventory, inventory_image
 from tests.scan.content import DATA, debian_base, dist_info
-from tests.scan.imagebuild import File, ImageSpec, oci_layout, whiteout
+from tests.scan.imagebuild import File, ImageSpec, image_inventory, oci_layout, whiteout
 
 SITE = "usr/lib/python3/dist-packages"
 
@@ -125,7 +125,7 @@ def test_packages_removed_by_dpkg_but_keeping_config_files_are_not_reported(
         b"Conffiles:\n /etc/nanorc 2b7a7a9d6d3b5f2e3c1b9e0f6a4d8c2e\n"
     )
     spec = ImageSpec(layers=[[*debian_base()[:3], File("var/lib/dpkg/status", status)]])
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
+    inventory = image_inventory(tmp_path, spec)
     assert "nano" not in {p.name for p in inventory.packages}
     assert len(inventory.packages) == 12
 
@@ -148,7 +148,7 @@ def test_distroless_status_d_files_are_each_one_package(tmp_path: Path) -> None:
             [File("var/lib/dpkg/status.d/libssl3", stanza)],
         ],
     )
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
+    inventory = image_inventory(tmp_path, spec)
     found = {(p.name, p.version, p.arch, p.source_name, p.layer.index) for p in inventory.packages}
     assert found == {
         ("base-files", "12.4", None, "base-files", 0),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from cargohold.scan.matching import match_inventory
 from cargohold.scan.model import UNREADABLE_FILE
-from tests.scan.imagebuild import Entry, File, ImageSpec, oci_layout
+from tests.scan.imagebuild import Entry, File, ImageSpec, image_inventory
 from tests.scan.osv_data import MemorySource, all_records
 
 SITE = "usr/local/lib/python3.11/site-packages"
@@ -59,8 +59,7 @@ def _unzipped(egg: Path) -> list[Entry]:
 
 
 def _scan(tmp_path: Path, entries: list[Entry]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec([entries]))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec([entries]))
 
 
 def test_zipped_and_unzipped_eggs_are_inventoried_and_matched(

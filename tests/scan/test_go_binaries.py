@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.scan import Inventory, Package, inventory_image
+from cargohold.scan import Inventory, Package
 from cargohold.scan.gobinary import INFO_END, INFO_START, stdlib_version
 from cargohold.scan.matching import match_inventory
 from cargohold.scan.osv import parse_record
 from cargohold.scan.overlay import MAX_FILE_SIZE
-from tests.scan.imagebuild import File, ImageSpec, oci_layout, whiteout
+from tests.scan.imagebuild import File, ImageSpec, image_inventory, whiteout
 from tests.scan.osv_data import MemorySource
 
 GO = shutil.which("go")
@@ -135,8 +135,7 @@ def go_builds(tmp_path_factory: pytest.TempPathFactory) -> GoBuilds:
 
 
 def _inventory(tmp_path: Path, layers: list[list[File]]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec(layers=layers))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec(layers=layers))
 
 
 def _golang(inventory: Inventory, location: str) -> dict[str, Package]:
@@ -208,7 +207,7 @@ def test_a_binary_is_read_whatever_its_size(go_builds: GoBuilds, tmp_path: Path)
     # Zeros after the ELF content: bigger than any file the scanner keeps whole.
     padded = go_builds.app + bytes(MAX_FILE_SIZE + 1 - len(go_builds.app))
     spec = ImageSpec(layers=[[File("app", padded, 0o755)]], compression=["none"])
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
+    inventory = image_inventory(tmp_path, spec)
     assert "example.com/dep" in _golang(inventory, "app")
     assert inventory.problems == []
 

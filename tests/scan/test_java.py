@@ -5,9 +5,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from tests.scan.content import java_archive
-from tests.scan.imagebuild import File, ImageSpec, oci_layout, whiteout
+from tests.scan.imagebuild import File, ImageSpec, image_inventory, whiteout
 
 LOG4J = ("org.apache.logging.log4j", "log4j-core", "2.14.1")
 LOG4J_API = ("org.apache.logging.log4j", "log4j-api", "2.14.1")
@@ -17,8 +17,7 @@ SHOP = ("com.example", "shop", "1.4.0")
 
 
 def _inventory(tmp_path: Path, layers: list[list[File]]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec(layers=layers))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec(layers=layers))
 
 
 def _coordinates(inventory: Inventory) -> set[tuple[str, str, str]]:

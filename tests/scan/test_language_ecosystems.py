@@ -20,14 +20,13 @@ from typing import Any
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from cargohold.scan.findings import PlatformResult, ScanResult
 from cargohold.scan.matching import coverage_problems, match_inventory
-from cargohold.scan.osv import parse_record
 from cargohold.scan.report import WRITERS
 from tests.scan.content import DATA, debian_base
-from tests.scan.imagebuild import Entry, File, ImageSpec, oci_layout
-from tests.scan.osv_data import MemorySource
+from tests.scan.imagebuild import Entry, File, ImageSpec, image_inventory
+from tests.scan.osv_data import MemorySource, advisory
 
 GEM, COMPOSER, CARGO = shutil.which("gem"), shutil.which("composer"), shutil.which("cargo")
 OWNED = DATA / "dpkg-owned"
@@ -43,28 +42,7 @@ def _run(args: list[str], cwd: Path, **env: str) -> None:
 
 
 def _inventory(tmp_path: Path, layers: list[list[Entry]]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec(layers))}")
-    return inventory
-
-
-def _record(record_id: str, ecosystem: str, name: str, introduced: str, fixed: str) -> Any:
-    return parse_record(
-        {
-            "id": record_id,
-            "modified": "2024-01-01T00:00:00Z",
-            "affected": [
-                {
-                    "package": {"ecosystem": ecosystem, "name": name},
-                    "ranges": [
-                        {
-                            "type": "ECOSYSTEM",
-                            "events": [{"introduced": introduced}, {"fixed": fixed}],
-                        }
-                    ],
-                }
-            ],
-        }
-    )
+    return image_inventory(tmp_path, ImageSpec(layers))
 
 
 def _tree(root: Path, prefix: str) -> list[Entry]:
@@ -77,7 +55,7 @@ def _tree(root: Path, prefix: str) -> list[Entry]:
 
 # ---- Ruby gems -------------------------------------------------------------------------
 
-RACK_CVE = _record("GHSA-wq4h-7r42-5hrr", "RubyGems", "rack", "2.2.0", "2.2.3.1")
+RACK_CVE = advisory("GHSA-wq4h-7r42-5hrr", "RubyGems", ["rack"], "2.2.0", "2.2.3.1")
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +84,7 @@ def test_installed_gems_are_inventoried_and_matched(gem_home: Path, tmp_path: Pa
     (rack,) = [p for p in inventory.packages if p.type == "gem"]
     assert (rack.name, rack.version, rack.purl) == ("rack", "2.2.3", "pkg:gem/rack@2.2.3")
     assert rack.location == f"{GEM_HOME}/specifications/rack-2.2.3.gemspec"
-    fixed_before = _record("GHSA-fixed-earlier", "RubyGems", "rack", "2.2.0", "2.2.3")
+    fixed_before = advisory("GHSA-fixed-earlier", "RubyGems", ["rack"], "2.2.0", "2.2.3")
     findings = match_inventory(inventory, MemorySource([RACK_CVE, fixed_before]))
     assert [(f.package.name, f.record_id, f.fixed_version) for f in findings] == [
         ("rack", "GHSA-wq4h-7r42-5hrr", "2.2.3.1")
@@ -128,9 +106,9 @@ def test_a_gem_the_distribution_installed_is_owned(tmp_path: Path) -> None:
     assert (rake.name, rake.version, rake.location) == ("rake", "13.0.6", spec)
     assert rake.owner == "pkg:deb/debian/rake@13.0.6-3?arch=all&distro=debian-12"
     # Debian's rake package is judged by Debian's advisories, not RubyGems'.
-    record = _record("GHSA-rake-test", "RubyGems", "rake", "0", "13.0.7")
+    record = advisory("GHSA-rake-test", "RubyGems", ["rake"], "0", "13.0.7")
     assert match_inventory(inventory, MemorySource([record])) == []
-    unowned = _record("GHSA-rake-test", "RubyGems", "rake", "0", "13.0.7")
+    unowned = advisory("GHSA-rake-test", "RubyGems", ["rake"], "0", "13.0.7")
     layer_without_list = [e for e in layer if not e.path.endswith("rake.list")]
     alone = _inventory(tmp_path / "alone", [debian_base(), layer_without_list])
     assert [f.package.name for f in match_inventory(alone, MemorySource([unowned]))] == ["rake"]
@@ -144,8 +122,8 @@ def test_a_file_that_is_not_a_gemspec_is_reported(tmp_path: Path) -> None:
 
 # ---- PHP Composer ----------------------------------------------------------------------
 
-HTTP_KERNEL_CVE = _record(
-    "GHSA-h7vf-5wrv-9fhv", "Packagist", "symfony/http-kernel", "5.0.0", "5.4.20"
+HTTP_KERNEL_CVE = advisory(
+    "GHSA-h7vf-5wrv-9fhv", "Packagist", ["symfony/http-kernel"], "5.0.0", "5.4.20"
 )
 
 
@@ -195,7 +173,7 @@ def test_composer_packages_are_inventoried_and_matched(composer_app: Path, tmp_p
 
 # ---- Rust ------------------------------------------------------------------------------
 
-SMALLVEC_CVE = _record("RUSTSEC-2021-0003", "crates.io", "smallvec", "1.0.0", "1.6.1")
+SMALLVEC_CVE = advisory("RUSTSEC-2021-0003", "crates.io", ["smallvec"], "1.0.0", "1.6.1")
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +252,7 @@ DEPS_JSON = {
         },
     },
 }
-NEWTONSOFT_CVE = _record("GHSA-5crp-9r3c-p9vr", "NuGet", "Newtonsoft.Json", "0", "13.0.1")
+NEWTONSOFT_CVE = advisory("GHSA-5crp-9r3c-p9vr", "NuGet", ["Newtonsoft.Json"], "0", "13.0.1")
 
 
 def test_deps_json_packages_are_inventoried_and_matched(tmp_path: Path) -> None:
@@ -319,7 +297,7 @@ def test_conda_packages_are_listed_but_not_matched(tmp_path: Path) -> None:
     (pip,) = [p for p in inventory.packages if p.type == "conda"]
     assert (pip.name, pip.version, pip.purl) == ("pip", "23.3.1", "pkg:conda/pip@23.3.1")
     assert inventory.problems == [] and coverage_problems(inventory) == []
-    anything = _record("PYSEC-any", "PyPI", "pip", "0", "99")
+    anything = advisory("PYSEC-any", "PyPI", ["pip"], "0", "99")
     assert match_inventory(inventory, MemorySource([anything])) == []
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from tests.scan.content import dist_info, npm_package
-from tests.scan.imagebuild import Dir, Entry, File, ImageSpec, oci_layout, opaque
+from tests.scan.imagebuild import Dir, Entry, File, ImageSpec, image_inventory, opaque
 
 VENV_SITE = "app/.venv/lib/python3.11/site-packages"
 SYSTEM_SITE = "usr/local/lib/python3.11/site-packages"
@@ -36,8 +36,7 @@ def _write(entries: list[Entry], root: Path) -> None:
 
 
 def _inventory(tmp_path: Path, spec: ImageSpec) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
-    return inventory
+    return image_inventory(tmp_path, spec)
 
 
 def test_python_packages_equal_what_importlib_metadata_finds(tmp_path: Path) -> None:

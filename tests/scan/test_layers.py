@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from tests.scan.content import dist_info, npm_package
-from tests.scan.imagebuild import Dir, File, Hardlink, ImageSpec, oci_layout, opaque, whiteout
+from tests.scan.imagebuild import (
+    Dir,
+    File,
+    Hardlink,
+    ImageSpec,
+    image_inventory,
+    opaque,
+    whiteout,
+)
 
 SITE = "usr/lib/python3/site-packages"
 
 
 def _inventory(tmp_path: Path, spec: ImageSpec) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
-    return inventory
+    return image_inventory(tmp_path, spec)
 
 
 def _names(inventory: Inventory) -> set[tuple[str, str, int]]:

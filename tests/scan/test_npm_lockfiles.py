@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from tests.scan.content import npm_package
-from tests.scan.imagebuild import Entry, File, ImageSpec, oci_layout
+from tests.scan.imagebuild import Entry, File, ImageSpec, image_inventory
 
 APP = "usr/src/app"
 LOCK = f"{APP}/package-lock.json"
@@ -71,8 +71,7 @@ def lockfile(version: int) -> bytes:
 
 
 def _inventory(tmp_path: Path, entries: list[Entry]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec([entries]))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec([entries]))
 
 
 def _found(inventory: Inventory) -> set[tuple[str, str, str]]:

@@ -14,10 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.scan import Inventory, Package, inventory_image
+from cargohold.scan import Inventory, Package
 from cargohold.scan.matching import match_inventory
 from tests.scan.content import DATA, debian_base, dist_info, java_archive
-from tests.scan.imagebuild import Entry, File, ImageSpec, Symlink, oci_layout, whiteout
+from tests.scan.imagebuild import (
+    Entry,
+    File,
+    ImageSpec,
+    Symlink,
+    image_inventory,
+    whiteout,
+)
 from tests.scan.osv_data import OSV_DATA, MemorySource, all_records
 
 OWNED = DATA / "dpkg-owned"
@@ -54,8 +61,7 @@ def _apt_install(**status: object) -> list[Entry]:
 
 
 def _scan(tmp_path: Path, layers: list[list[Entry]]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec(layers))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec(layers))
 
 
 def _found(inventory: Inventory) -> set[tuple[str, str, str]]:

@@ -11,22 +11,19 @@ CVE-2024-37371); the expected answer is one finding per image, under the CVE, on
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from cargohold.scan.filters import IgnoreRules, ScanFilter, apply_filter, load_ignorefile
 from cargohold.scan.findings import PlatformResult, ScanResult
 from cargohold.scan.matching import match_inventory
-from cargohold.scan.osv import parse_record
-from tests.scan.imagebuild import File, ImageSpec, oci_layout
-from tests.scan.osv_data import OSV_DATA, MemorySource, all_records
+from tests.scan.imagebuild import File, ImageSpec, image_inventory
+from tests.scan.osv_data import OSV_DATA, MemorySource, advisory, all_records
+from tests.scan.rpmdb_files import RPM, RPMBUILD, build_rpm_root
 
-RPM, RPMBUILD = shutil.which("rpm"), shutil.which("rpmbuild")
 pytestmark = pytest.mark.skipif(
     RPM is None or RPMBUILD is None, reason="rpm is missing: apt-get install rpm"
 )
@@ -83,7 +80,6 @@ printf '{PKG_INFO}' > %{{buildroot}}/{EGG_INFO}/PKG-INFO
 /{EGG_INFO}
 """,
 }
-RPM_DEFINES = ["--define", "_db_backend sqlite"]
 
 ALMA_OS_RELEASE = b"""NAME="AlmaLinux"
 VERSION="9.4 (Seafoam Ocelot)"
@@ -103,59 +99,25 @@ PRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"
 """
 
 
-def _record(record_id: str, ecosystem: str, fixed: str, cves: dict[str, list[str]]) -> Any:
-    return parse_record(
-        {
-            "id": record_id,
-            "modified": "2024-08-15T00:00:00Z",
-            "summary": "Moderate: krb5 security update",
-            **cves,
-            "affected": [
-                {
-                    "package": {"ecosystem": ecosystem, "name": name},
-                    "ranges": [
-                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
-                    ],
-                }
-                for name in ("krb5-libs", "krb5-devel", "krb5-workstation")
-            ],
-        }
-    )
-
-
-ALSA = _record("ALSA-2024:5312", "AlmaLinux:9", "1.21.1-2.el9_4", {"related": [CVE]})
-RLSA = _record("RLSA-2024:5312", "Rocky Linux:9", "0:1.21.1-2.el9_4", {"upstream": [CVE]})
-
-
-def _run(args: list[str]) -> None:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+KRB5 = ("krb5-libs", "krb5-devel", "krb5-workstation")
+SUMMARY = "Moderate: krb5 security update"
+ALSA = advisory(
+    "ALSA-2024:5312", "AlmaLinux:9", KRB5, "0", "1.21.1-2.el9_4",
+    modified="2024-08-15T00:00:00Z", summary=SUMMARY, related=[CVE],
+)  # fmt: skip
+RLSA = advisory(
+    "RLSA-2024:5312", "Rocky Linux:9", KRB5, "0", "0:1.21.1-2.el9_4",
+    modified="2024-08-15T00:00:00Z", summary=SUMMARY, upstream=[CVE],
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A root filesystem into which rpm installed packages that rpmbuild built."""
-    assert RPM is not None and RPMBUILD is not None
     work = tmp_path_factory.mktemp("rpm")
-    top, root = work / "rpmbuild", work / "rootfs"
-    for name, spec in SPECS.items():
-        (work / f"{name}.spec").write_text(spec)
-        _run(
-            [
-                RPMBUILD, "-bb",
-                "--define", f"_topdir {top}",
-                "--define", "_build_id_links none",
-                "--define", "__os_install_post %{nil}",
-                str(work / f"{name}.spec"),
-            ]
-        )  # fmt: skip
-    packages = sorted(str(p) for p in (top / "RPMS").rglob("*.rpm"))
+    packages = build_rpm_root(work, SPECS)
     assert [Path(p).name.split("-1.")[0] for p in packages] == ["krb5-libs", "python3-urllib3"]
-    (root / "var" / "lib" / "rpm").mkdir(parents=True)
-    # Debian's rpm keeps its database in ~/.rpmdb unless told: /var/lib/rpm, as on EL.
-    install = [RPM, *RPM_DEFINES, "--root", str(root), "--dbpath", "/var/lib/rpm"]
-    _run([*install, "-i", "--nodeps", "--noscripts", *packages])
-    return root
+    return work / "rootfs"
 
 
 def _inventory(tmp_path: Path, rootfs: Path, os_release: bytes) -> Inventory:
@@ -163,8 +125,7 @@ def _inventory(tmp_path: Path, rootfs: Path, os_release: bytes) -> Inventory:
     for path in sorted(rootfs.rglob("*")):
         if path.is_file():
             files.append(File(str(path.relative_to(rootfs)), path.read_bytes()))
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec([files]))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec([files]))
 
 
 @pytest.mark.parametrize(

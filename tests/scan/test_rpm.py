@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
-from tests.scan.imagebuild import File, ImageSpec, oci_layout
+from cargohold.scan import Inventory
+from tests.scan.imagebuild import File, ImageSpec, image_inventory
 
 FEDORA_OS_RELEASE = (
     b'NAME="Fedora Linux"\nVERSION="39 (Container Image)"\nID=fedora\nVERSION_ID=39\n'
@@ -56,8 +56,7 @@ FEDORA_PACKAGES: list[dict[int, str | int]] = [
 
 def _inventory(tmp_path: Path, files: list[File]) -> Inventory:
     spec = ImageSpec(layers=[[File("etc/os-release", FEDORA_OS_RELEASE), *files]])
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
-    return inventory
+    return image_inventory(tmp_path, spec)
 
 
 @pytest.mark.parametrize("directory", ["var/lib/rpm", "usr/lib/sysimage/rpm"])

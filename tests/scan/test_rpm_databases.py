@@ -13,13 +13,20 @@ from typing import Any
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
+from cargohold.scan import Inventory
 from cargohold.scan.matching import coverage_problems, match_inventory
-from cargohold.scan.osv import parse_record
-from tests.scan.imagebuild import File, ImageSpec, oci_layout
-from tests.scan.osv_data import MemorySource
-from tests.scan.rpmdb_files import DB_LOAD, berkeley_packages, ndb_packages, sqlite_blobs
-from tests.scan.test_rpm_real import QUERY_FORMAT, RPM, RPMBUILD
+from tests.scan.imagebuild import File, ImageSpec, image_inventory
+from tests.scan.osv_data import MemorySource, advisory
+from tests.scan.rpmdb_files import (
+    DB_LOAD,
+    RPM,
+    RPMBUILD,
+    berkeley_packages,
+    build_rpm_root,
+    ndb_packages,
+    sqlite_blobs,
+)
+from tests.scan.test_rpm_real import QUERY_FORMAT
 
 pytestmark = pytest.mark.skipif(
     RPM is None or RPMBUILD is None or DB_LOAD is None,
@@ -139,25 +146,9 @@ def _run(args: list[str]) -> str:
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A root filesystem whose var/lib/rpm/rpmdb.sqlite the real rpm filled."""
-    assert RPM is not None and RPMBUILD is not None
     work = tmp_path_factory.mktemp("rpmdbs")
-    top, root = work / "rpmbuild", work / "root"
-    for name, spec in SPECS.items():
-        (work / f"{name}.spec").write_text(spec)
-        _run(
-            [
-                RPMBUILD, "-bb",
-                "--define", f"_topdir {top}",
-                "--define", "_build_id_links none",
-                "--define", "__os_install_post %{nil}",
-                str(work / f"{name}.spec"),
-            ]
-        )  # fmt: skip
-    packages = sorted(str(p) for p in (top / "RPMS").rglob("*.rpm"))
-    (root / "var" / "lib" / "rpm").mkdir(parents=True)
-    install = [RPM, "--define", "_db_backend sqlite", "--root", str(root), "--dbpath"]
-    _run([*install, "/var/lib/rpm", "-i", "--nodeps", "--noscripts", *packages])
-    return root
+    build_rpm_root(work, SPECS)
+    return work / "rootfs"
 
 
 def _rpm_qa(backend: str, dbpath: Path) -> set[tuple[str, ...]]:
@@ -177,8 +168,7 @@ def _installed_files(root: Path) -> list[File]:
 
 
 def _inventory(tmp_path: Path, files: list[File]) -> Inventory:
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec([files]))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec([files]))
 
 
 def _rows(inventory: Inventory) -> set[tuple[str, ...]]:
@@ -225,21 +215,10 @@ def test_berkeley_db_inventory_equals_what_rpm_lists(
 
 
 def _alsa(fixed: str) -> Any:
-    return parse_record(
-        {
-            "id": "ALSA-2024:0001",
-            "modified": "2024-01-10T00:00:00Z",
-            "related": ["CVE-2023-5678"],
-            "affected": [
-                {
-                    "package": {"ecosystem": "AlmaLinux:8", "name": "openssl-libs"},
-                    "ranges": [
-                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
-                    ],
-                }
-            ],
-        }
-    )
+    return advisory(
+        "ALSA-2024:0001", "AlmaLinux:8", ["openssl-libs"], "0", fixed,
+        modified="2024-01-10T00:00:00Z", related=["CVE-2023-5678"],
+    )  # fmt: skip
 
 
 def test_berkeley_db_packages_are_matched(berkeley_db: Path, tmp_path: Path) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from cargohold.scan import Inventory, inventory_image
-from tests.scan.imagebuild import File, ImageSpec, oci_layout
+from cargohold.scan import Inventory
+from tests.scan.imagebuild import File, ImageSpec, image_inventory
+from tests.scan.rpmdb_files import RPM, RPM_DEFINES, RPMBUILD, build_rpm_root
 from tests.scan.test_rpm import FEDORA_OS_RELEASE
 
-RPM, RPMBUILD = shutil.which("rpm"), shutil.which("rpmbuild")
 pytestmark = pytest.mark.skipif(
     RPM is None or RPMBUILD is None, reason="rpm is missing: apt-get install rpm"
 )
@@ -72,7 +71,6 @@ Test package.
 """,
 }
 QUERY_FORMAT = "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n"
-RPM_DEFINES = ["--define", "_db_backend sqlite"]
 
 
 def _run(args: list[str]) -> str:
@@ -84,27 +82,10 @@ def _run(args: list[str]) -> str:
 @pytest.fixture(scope="module")
 def rpm_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A root filesystem whose /var/lib/rpm rpm itself filled, from packages rpmbuild built."""
-    assert RPM is not None and RPMBUILD is not None
     work = tmp_path_factory.mktemp("rpm")
-    top, rootfs = work / "rpmbuild", work / "rootfs"
-    for name, spec in SPECS.items():
-        (work / f"{name}.spec").write_text(spec)
-        _run(
-            [
-                RPMBUILD,
-                "-bb",
-                "--define", f"_topdir {top}",
-                "--define", "_build_id_links none",
-                "--define", "__os_install_post %{nil}",
-                str(work / f"{name}.spec"),
-            ]
-        )  # fmt: skip
-    packages = sorted(str(p) for p in (top / "RPMS").rglob("*.rpm"))
+    packages = build_rpm_root(work, SPECS, justdb=True)
     assert len(packages) == 4
-    dbpath = rootfs / "var" / "lib" / "rpm"
-    dbpath.mkdir(parents=True)
-    _run([RPM, *RPM_DEFINES, "--dbpath", str(dbpath), "-i", "--justdb", "--nodeps", *packages])
-    return rootfs
+    return work / "rootfs"
 
 
 def _rpm_qa(dbpath: Path) -> set[tuple[str, ...]]:
@@ -118,8 +99,7 @@ def _image(tmp_path: Path, rootfs: Path) -> Inventory:
     for path in sorted(rootfs.rglob("*")):
         if path.is_file():  # rpmdb.sqlite and its (empty) -wal and -shm files, as rpm left them
             files.append(File(str(path.relative_to(rootfs)), path.read_bytes()))
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', ImageSpec([files]))}")
-    return inventory
+    return image_inventory(tmp_path, ImageSpec([files]))
 
 
 def test_inventory_equals_what_rpm_lists(rpm_root: Path, tmp_path: Path) -> None:

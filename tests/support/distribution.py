@@ -20,7 +20,8 @@ HTPASSWD = shutil.which("htpasswd") or "/usr/bin/htpasswd"
 
 
 class Distribution:
-    """One distribution on a free loopback port, its storage under `root`."""
+    """One distribution on a free loopback port, its storage under `root` (deletes enabled),
+    anonymous or, with `user`, behind htpasswd."""
 
     def __init__(self, root: Path, user: tuple[str, str] | None = None) -> None:
         self.root = root
@@ -53,9 +54,21 @@ class Distribution:
         config = self.root / "config.yml"
         config.write_text(
             "version: 0.1\n"
-            "log:\n  level: info\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {storage}\n"
-            f"http:\n  addr: {self.host}\n  secret: cargohold-tests-only\n" + auth_config
+            "log:\n"
+            "  level: info\n"
+            "  accesslog:\n"
+            "    disabled: false\n"
+            "storage:\n"
+            "  filesystem:\n"
+            f"    rootdirectory: {storage}\n"
+            "  delete:\n"
+            "    enabled: true\n"
+            "  maintenance:\n"
+            "    uploadpurging:\n"
+            "      enabled: false\n"
+            "http:\n"
+            f"  addr: {self.host}\n"
+            "  secret: cargohold-tests-only\n" + auth_config
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
         self.process = spawn([DOCKER_REGISTRY, "serve", str(config)], env, self.log_path)

@@ -152,12 +152,11 @@ def scan(
         result = registry_result(reference, timeout, rescan)
     else:
         try:
-            with contextlib.ExitStack() as stack:
-                local = (
-                    reference
-                    if isinstance(reference, ImageReference)
-                    else stack.enter_context(fetched(reference))
-                )
+            with (
+                contextlib.nullcontext(reference)
+                if isinstance(reference, ImageReference)
+                else fetched(reference)
+            ) as local:
                 inventories = _inventory(local)
         except ScanError as exc:
             raise fail(one_line(str(exc))) from None
@@ -191,10 +190,8 @@ def registry_result(image: RegistryImage, timeout: float, rescan: bool = False) 
     try:
         if not rescan:
             try:
-                return _stored(api.scan_result(image.repository, image.reference))
+                return _stored_scan(api, image, "--rescan")
             except ClientError as exc:
-                if exc.code == "SCAN_FAILED":
-                    raise fail(_failed_scan(image, exc, "--rescan")) from None
                 if exc.code != "SCAN_UNKNOWN":
                     raise
         job = api.wait_for_job(api.scan_now(image.repository, image.reference, rescan), timeout)
@@ -207,26 +204,27 @@ def registry_result(image: RegistryImage, timeout: float, rescan: bool = False) 
             raise fail(f"the registry could not scan {image.repository}: {job['error']}")
         if job["result"].get("skipped"):
             raise fail(f"{image.repository}:{image.reference}: {job['result']['skipped']}")
-        try:
-            return _stored(api.scan_result(image.repository, image.reference))
-        except ClientError as exc:
-            if exc.code == "SCAN_FAILED":
-                raise fail(_failed_scan(image, exc, "--rescan (once the cause is fixed)")) from None
-            raise
+        return _stored_scan(api, image, "--rescan (once the cause is fixed)")
     except ClientError as exc:
         raise fail(str(exc)) from None
 
 
-def _failed_scan(image: RegistryImage, error: ClientError, again: str) -> str:
-    """The one line for a scan the server ran and that failed: what, why, what to do."""
-    detail = error.detail if isinstance(error.detail, dict) else {}
-    reason = detail.get("reason") or str(error)
-    where = f"{image.repository}{'@' if image.reference.startswith('sha') else ':'}"
-    return (
-        f"scan failed: the registry could not scan {where}{image.reference} "
-        f"({detail.get('digest', '')}): {reason}; run the same command with {again} "
-        "to scan it again"
-    )
+def _stored_scan(api: AdminClient, image: RegistryImage, again: str) -> ScanResult:
+    """The server's stored scan of the image. A scan the server ran and that failed is the
+    one line that says what, why, and what to do (run the same command with `again`)."""
+    try:
+        return _stored(api.scan_result(image.repository, image.reference))
+    except ClientError as exc:
+        if exc.code != "SCAN_FAILED":
+            raise
+        detail = exc.detail if isinstance(exc.detail, dict) else {}
+        reason = detail.get("reason") or str(exc)
+        where = f"{image.repository}{'@' if image.reference.startswith('sha') else ':'}"
+        raise fail(
+            f"scan failed: the registry could not scan {where}{image.reference} "
+            f"({detail.get('digest', '')}): {reason}; run the same command with {again} "
+            "to scan it again"
+        ) from None
 
 
 def _stored(document: dict[str, Any]) -> ScanResult:

@@ -12,6 +12,7 @@ from typing import Any
 
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
+from cargohold.meta.fastpath import Transaction
 from cargohold.meta.scan_rows import (
     NO_FINDINGS_RANK,
     AllowlistRow,
@@ -99,11 +100,7 @@ class ScanStore:
         now = time.time()
         worst = min((f[2] for f in findings), default=NO_FINDINGS_RANK)
         with self.db.transaction() as tx:
-            if self.db.dialect == "postgresql":
-                # Two scans of one image (scan on push and one asked for) may finish together:
-                # the second waits for the first instead of colliding on the new report row.
-                # (SQLite serialises writers anyway.)
-                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (digest,))
+            self._lock(tx, digest)
             first_seen = {
                 (row[0], row[1]): row[2]
                 for row in tx.rows(
@@ -120,9 +117,8 @@ class ScanStore:
                 if inventory is not None
                 else (existing[1] if existing else None)
             )
-            tx.execute("DELETE FROM scan_reports WHERE digest = ?", (digest,))
-            tx.execute(
-                f"INSERT INTO scan_reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._replace_report(
+                tx,
                 (
                     digest,
                     "error" if error else "ok",
@@ -160,16 +156,27 @@ class ScanStore:
         result (status `ok`) stays as it is while the image is scanned again."""
         now = time.time()
         with self.db.transaction() as tx:
-            if self.db.dialect == "postgresql":
-                tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (digest,))
+            self._lock(tx, digest)
             existing = tx.one("SELECT status FROM scan_reports WHERE digest = ?", (digest,))
             if existing is not None and existing[0] == "ok":
                 return
-            tx.execute("DELETE FROM scan_reports WHERE digest = ?", (digest,))
-            tx.execute(
-                f"INSERT INTO scan_reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (digest, "running", None, now, now, None, None, NO_FINDINGS_RANK, None),
+            self._replace_report(
+                tx, (digest, "running", None, now, now, None, None, NO_FINDINGS_RANK, None)
             )
+
+    def _lock(self, tx: Transaction, digest: str) -> None:
+        """Two writers of one image's report (scan on push and one asked for) may meet: the
+        second waits for the first instead of colliding on the new report row. (SQLite
+        serialises writers anyway.)"""
+        if self.db.dialect == "postgresql":
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (digest,))
+
+    @staticmethod
+    def _replace_report(tx: Transaction, row: tuple[Any, ...]) -> None:
+        tx.execute("DELETE FROM scan_reports WHERE digest = ?", (row[0],))
+        tx.execute(
+            f"INSERT INTO scan_reports ({_REPORT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+        )
 
     def mark_evaluated(self, digest: str, db_version: str) -> None:
         """Nothing in the database change concerns this image: only its version moves."""
@@ -275,7 +282,11 @@ class ScanStore:
         ]
         tags = self._tags({row[5] for row in rows})
         return sorted(
-            FailedScan(r[0], r[1], r[2], tuple(tags.get(r[5], ())), r[3] or "", r[4]) for r in rows
+            (
+                FailedScan(r[0], r[1], r[2], tuple(tags.get(r[5], ())), r[3] or "", r[4])
+                for r in rows
+            ),
+            key=lambda failed: (failed.repository, failed.digest, failed.scanned_digest),
         )
 
     def _tags(self, manifest_ids: set[int]) -> dict[int, list[str]]:

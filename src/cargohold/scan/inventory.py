@@ -87,23 +87,24 @@ def inventory_source(
     os = os_release.detect_os(lambda path: _content(overlay.resolve(path)))
     inventory = Inventory(image.digest, image.platform, os, [layer.ref for layer in image.layers])
     inventory.problems.extend(overlay.problems)
-    found: list[tuple[PackageRecord, Package]] = []
-    for path in sorted(overlay.files):
-        extracted_by = overlay.files[path].extracted_by
-        for cataloger in catalogers:
-            if extracted_by == cataloger.name or (
-                extracted_by is None and cataloger.extract is None and cataloger.wants(path)
-            ):
-                found.extend(_catalog(cataloger, path, overlay, os, inventory))
-    installed = {(p.type, p.name, p.location) for _, p in found}
-    kept = (
-        package
-        for record, package in found
-        if (record.type, record.name, record.superseded_by) not in installed
-    )
-    # One file can state a package twice (a lockfile with two copies of it): once is enough.
-    packages = list(dict.fromkeys(kept))
-    inventory.packages.extend(ownership.assign_owners(overlay, packages, catalogers))
+    with rpm.decoded_once():  # the packages, then their file lists (ownership)
+        found: list[tuple[PackageRecord, Package]] = []
+        for path in sorted(overlay.files):
+            extracted_by = overlay.files[path].extracted_by
+            for cataloger in catalogers:
+                if extracted_by == cataloger.name or (
+                    extracted_by is None and cataloger.extract is None and cataloger.wants(path)
+                ):
+                    found.extend(_catalog(cataloger, path, overlay, os, inventory))
+        installed = {(p.type, p.name, p.location) for _, p in found}
+        kept = (
+            package
+            for record, package in found
+            if (record.type, record.name, record.superseded_by) not in installed
+        )
+        # One file can state a package twice (a lockfile with two copies of it): once is enough.
+        packages = list(dict.fromkeys(kept))
+        inventory.packages.extend(ownership.assign_owners(overlay, packages, catalogers))
     inventory.packages.sort(key=lambda p: (p.type, p.name, p.version, p.location))
     return inventory
 

@@ -1,10 +1,8 @@
 """Java archives: `META-INF/maven/**/pom.properties` inside `.jar`, `.war` and `.ear` files.
 
 Which files are read: regular files named `*.jar`, `*.war`, `*.ear` (and
-Jenkins' `*.jpi`, `*.hpi`), any case, anywhere in the image. A zip needs random
-access and a tar stream has none, so each archive is copied, in chunks, into a
-spool that stays in memory up to SPOOL_MEMORY bytes and goes to a temporary
-file beyond, then opened with zipfile. Inside, every
+Jenkins' `*.jpi`, `*.hpi`), any case, anywhere in the image, each through a spool
+(see zips.py). Inside, every
 `META-INF/maven/<groupId>/<artifactId>/pom.properties` is read (Maven writes
 one per artifact; a shaded jar carries one for each artifact shaded into it)
 and every archive nested in it (`WEB-INF/lib/*.jar` of a war, `BOOT-INF/lib/*.jar`
@@ -21,25 +19,19 @@ from __future__ import annotations
 
 import json
 import posixpath
-import shutil
-import tempfile
 import zipfile
-import zlib
 from typing import IO, Any
 
 from cargohold.scan.catalog import Cataloger, PackageRecord, PartlyUnreadable, UnreadableFile
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import maven_purl
+from cargohold.scan.zips import ZIP_ERRORS, spooled, unreadable
 
 ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".jpi", ".hpi")
-SPOOL_MEMORY = 8 * 1024 * 1024
 MAX_DEPTH = 3
 MAX_PROPERTIES = 64 * 1024
 # A nested archive claiming more than this uncompressed is skipped (a zip bomb guard).
 MAX_NESTED = 512 * 1024 * 1024
-_CHUNK = 1024 * 1024
-# What a damaged zip raises from zipfile and the decompressors it drives.
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
 
 
 def wants(path: str) -> bool:
@@ -95,30 +87,19 @@ def _scan(archive: IO[bytes], inside: str, depth: int, found: _Found) -> None:
             elif wants(info.filename) and depth < MAX_DEPTH and info.file_size <= MAX_NESTED:
                 name = f"{inside}!{info.filename}" if inside else info.filename
                 try:
-                    with (
-                        zipped.open(info) as member,
-                        tempfile.SpooledTemporaryFile(SPOOL_MEMORY) as spool,
-                    ):
-                        shutil.copyfileobj(member, spool, _CHUNK)
-                        spool.seek(0)
-                        _scan(spool, name, depth + 1, found)  # type: ignore[arg-type]
-                except _ZIP_ERRORS as exc:
-                    found.damaged.append(f"{name} is {_reason(exc)}")
-
-
-def _reason(exc: BaseException) -> str:
-    return f"not a readable zip archive ({type(exc).__name__}: {exc})"
+                    with zipped.open(info) as member, spooled(member) as spool:
+                        _scan(spool, name, depth + 1, found)
+                except ZIP_ERRORS as exc:
+                    found.damaged.append(f"{name} is {unreadable(exc)}")
 
 
 def extract(path: str, stream: IO[bytes], size: int) -> bytes | None:
     found = _Found()
-    with tempfile.SpooledTemporaryFile(SPOOL_MEMORY) as spool:
-        shutil.copyfileobj(stream, spool, _CHUNK)
-        spool.seek(0)
+    with spooled(stream) as spool:
         try:
-            _scan(spool, "", 0, found)  # type: ignore[arg-type]
-        except _ZIP_ERRORS as exc:
-            raise UnreadableFile(f"{path} is {_reason(exc)}") from None
+            _scan(spool, "", 0, found)
+        except ZIP_ERRORS as exc:
+            raise UnreadableFile(f"{path} is {unreadable(exc)}") from None
     data = json.dumps(found.artifacts).encode() if found.artifacts else None
     if found.damaged:
         # What the readable part holds is still reported, beside the problem.

@@ -30,7 +30,14 @@ from cargohold.scan.distributions import (
     rpm_names,
 )
 from cargohold.scan.findings import Finding, Severity, severity_rank
-from cargohold.scan.model import NO_ADVISORY_SOURCE, Inventory, OSInfo, Package, Problem
+from cargohold.scan.model import (
+    NO_ADVISORY_SOURCE,
+    OS_PACKAGE_TYPES,
+    Inventory,
+    OSInfo,
+    Package,
+    Problem,
+)
 from cargohold.scan.osv import AffectedPackage, OsvRecord, ecosystem_base, normalize_name
 from cargohold.scan.severity import UNKNOWN, own_severity, severity_for
 from cargohold.scan.versions import evaluate, highest
@@ -71,8 +78,6 @@ _LANGUAGE_ECOSYSTEMS = {
 
 
 _LANGUAGE_ECOSYSTEM_NAMES = frozenset(_LANGUAGE_ECOSYSTEMS.values())
-
-OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
 
 
 def coverage_problems(inventory: Inventory) -> list[Problem]:

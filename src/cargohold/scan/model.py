@@ -55,6 +55,10 @@ class Package:
     owner: str | None = None
 
 
+# Package types of OS package managers (their catalogers are named the same, dpkg's aside).
+OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
+
+
 # Problem codes. A gate must treat BLOCKING ones as a failure, never as a clean image.
 OS_PACKAGES_NOT_INVENTORIED = "os-packages-not-inventoried"
 UNREADABLE_FILE = "unreadable-file"

@@ -27,10 +27,9 @@ from dataclasses import dataclass, replace
 
 from cargohold.scan import dpkg
 from cargohold.scan.catalog import Cataloger, FileList, NotInventoried, UnreadableFile
-from cargohold.scan.model import Package
+from cargohold.scan.model import OS_PACKAGE_TYPES, Package
 from cargohold.scan.overlay import Overlay
 
-OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
 # Top-level directories merged-/usr systems link into /usr.
 _MERGED = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32"})
 
@@ -109,13 +108,14 @@ def _owners(
             layer: int | None = version.layer.index
         else:
             cataloger = next((c for c in listing if c.wants(path)), None)
-            if cataloger is None or cataloger.file_lists is None:
+            if cataloger is None:
                 continue
             try:
                 found = cataloger.file_lists(path, version.data)
             except (NotInventoried, UnreadableFile):
                 continue  # already a problem of the inventory
-            lists = [(file_list, _TYPES[cataloger.name], path) for file_list in found]
+            # rpm, apk: a cataloger with file lists is named after its package type.
+            lists = [(file_list, cataloger.name, path) for file_list in found]
             layer = None
         for file_list, kind, database in lists:
             owner = _installed(installed, kind, file_list, database)
@@ -127,9 +127,6 @@ def _owners(
                 if path in wanted:
                     owners.setdefault(path, entry)
     return owners
-
-
-_TYPES = {"rpm": "rpm", "apk": "apk", "dpkg": "deb"}
 
 
 def _installed(

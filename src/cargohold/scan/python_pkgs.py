@@ -5,16 +5,13 @@ directory; that file holds the same PKG-INFO headers. An egg installed as a
 directory keeps them in `NAME.egg/EGG-INFO/PKG-INFO`; a zipped egg (a `.egg`
 file, as easy_install and `setup.py bdist_egg` leave them) in the
 `EGG-INFO/PKG-INFO` member of the zip, which is read from the stream through a
-spool (memory up to SPOOL_MEMORY, a temporary file beyond), as jars are.
+spool (see zips.py), as jars are.
 """
 
 from __future__ import annotations
 
 import posixpath
-import shutil
-import tempfile
 import zipfile
-import zlib
 from typing import IO
 
 from packaging.metadata import parse_email
@@ -22,12 +19,10 @@ from packaging.metadata import parse_email
 from cargohold.scan.catalog import Cataloger, PackageRecord, UnreadableFile
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import pypi_purl
+from cargohold.scan.zips import ZIP_ERRORS, spooled, unreadable
 
 EGG_METADATA = "EGG-INFO/PKG-INFO"
-SPOOL_MEMORY = 8 * 1024 * 1024
 MAX_METADATA = 1024 * 1024
-_CHUNK = 1024 * 1024
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError)
 
 
 def wants(path: str) -> bool:
@@ -56,11 +51,9 @@ def wants_egg(path: str) -> bool:
 
 def extract_egg(path: str, stream: IO[bytes], size: int) -> bytes | None:
     """The PKG-INFO of a zipped egg; None for a zip without one."""
-    with tempfile.SpooledTemporaryFile(SPOOL_MEMORY) as spool:
-        shutil.copyfileobj(stream, spool, _CHUNK)
-        spool.seek(0)
+    with spooled(stream) as spool:
         try:
-            with zipfile.ZipFile(spool) as egg:  # type: ignore[arg-type]
+            with zipfile.ZipFile(spool) as egg:
                 try:
                     info = egg.getinfo(EGG_METADATA)
                 except KeyError:
@@ -69,10 +62,8 @@ def extract_egg(path: str, stream: IO[bytes], size: int) -> bytes | None:
                     raise UnreadableFile(f"{path}: {EGG_METADATA} is larger than {MAX_METADATA}")
                 with egg.open(info) as member:
                     return member.read(MAX_METADATA)
-        except _ZIP_ERRORS as exc:
-            raise UnreadableFile(
-                f"{path} is not a readable zip archive ({type(exc).__name__}: {exc})"
-            ) from None
+        except ZIP_ERRORS as exc:
+            raise UnreadableFile(f"{path} is {unreadable(exc)}") from None
 
 
 CATALOGER = Cataloger("python", wants, parse)

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import posixpath
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from cargohold.scan.catalog import (
     Cataloger,
@@ -34,7 +37,9 @@ TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM = (
 )  # fmt: skip
 TAG_DIRINDEXES, TAG_BASENAMES, TAG_DIRNAMES = 1116, 1117, 1118
 TYPE_INT32, TYPE_STRING, TYPE_STRING_ARRAY = 4, 6, 8
-_WANTED_TAGS = {TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM}
+_PACKAGE_TAGS = frozenset({TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH, TAG_ARCH, TAG_SOURCERPM})
+_ARRAY_TAGS = frozenset({TAG_DIRINDEXES, TAG_BASENAMES, TAG_DIRNAMES})
+_FILE_TAGS = frozenset({TAG_NAME, TAG_ARCH, *_ARRAY_TAGS})
 
 
 def wants(path: str) -> bool:
@@ -44,9 +49,8 @@ def wants(path: str) -> bool:
 
 def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
     records = []
-    for blob in header_blobs(path, data):
-        tags = parse_header(blob, path)
-        record = _record(tags, os)
+    for blob in _headers(path, data):
+        record = _record(_tags(blob, path, _PACKAGE_TAGS), os)
         if record is not None:
             records.append(record)
     return records
@@ -55,18 +59,14 @@ def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
 def file_lists(path: str, data: bytes) -> list[FileList]:
     """The files each package installed: DIRNAMES[DIRINDEXES[i]] + BASENAMES[i]."""
     lists = []
-    for blob in header_blobs(path, data):
-        tags = parse_header(blob, path)
+    for blob in _headers(path, data):
+        tags = _tags(blob, path, _FILE_TAGS)
         name, arch = tags.get(TAG_NAME), tags.get(TAG_ARCH)
         if not isinstance(name, str) or name == "gpg-pubkey":
             continue
-        try:
-            arrays = _arrays(blob, (TAG_BASENAMES, TAG_DIRNAMES, TAG_DIRINDEXES))
-        except (struct.error, ValueError) as exc:
-            raise UnreadableFile(f"{path} holds a damaged RPM header: {exc}") from None
-        basenames = arrays.get(TAG_BASENAMES, [])
-        dirnames = arrays.get(TAG_DIRNAMES, [])
-        indexes = arrays.get(TAG_DIRINDEXES, [])
+        basenames, dirnames, indexes = (
+            _list(tags.get(tag)) for tag in (TAG_BASENAMES, TAG_DIRNAMES, TAG_DIRINDEXES)
+        )
         paths = tuple(
             (str(dirnames[i]) + str(base)).lstrip("/")
             for base, i in zip(basenames, indexes, strict=False)
@@ -76,53 +76,77 @@ def file_lists(path: str, data: bytes) -> list[FileList]:
     return lists
 
 
-def _arrays(blob: bytes, wanted: tuple[int, ...]) -> dict[int, list[str | int]]:
-    """String-array and int32-array tags of one header blob."""
-    count, size = struct.unpack_from(">ii", blob, 0)
-    store = 8 + 16 * count
-    if count < 0 or size < 0 or store + size > len(blob):
-        raise ValueError("header sizes exceed the blob")
-    arrays: dict[int, list[str | int]] = {}
-    for i in range(count):
-        tag, kind, offset, items = struct.unpack_from(">iiii", blob, 8 + 16 * i)
-        if tag not in wanted or not 0 <= offset < size or items < 0:
-            continue
-        if kind == TYPE_STRING_ARRAY:
-            values: list[str | int] = []
-            at = store + offset
-            for _ in range(items):
-                end = blob.index(b"\0", at, store + size)
-                values.append(blob[at:end].decode("utf-8", "replace"))
-                at = end + 1
-            arrays[tag] = values
-        elif kind == TYPE_INT32:
-            arrays[tag] = list(struct.unpack_from(f">{items}i", blob, store + offset))
-    return arrays
+# The header blobs of each rpmdb read in one inventory, by path, with the bytes they were
+# decoded from: the inventory reads the final content of a database first (then its
+# earlier versions, not kept), and ownership reads that final content again.
+_decoded: ContextVar[dict[str, tuple[bytes, list[bytes]]] | None] = ContextVar(
+    "rpm_headers", default=None
+)
 
 
-def parse_header(blob: bytes, path: str) -> dict[int, str | int]:
-    """The string and int32 tags this scanner needs from one header blob."""
+@contextmanager
+def decoded_once() -> Iterator[None]:
+    """Within: an rpmdb's final content is decoded to header blobs once (one inventory)."""
+    token = _decoded.set({})
+    try:
+        yield
+    finally:
+        _decoded.reset(token)
+
+
+def _headers(path: str, data: bytes) -> list[bytes]:
+    memo = _decoded.get()
+    known = memo.get(path) if memo is not None else None
+    if known is not None and known[0] is data:
+        return known[1]
+    blobs = header_blobs(path, data)
+    if memo is not None and known is None:
+        memo[path] = (data, blobs)
+    return blobs
+
+
+def _list(value: str | int | list[str | int] | None) -> list[str | int]:
+    return value if isinstance(value, list) else []
+
+
+def _tags(blob: bytes, path: str, wanted: frozenset[int]) -> dict[int, str | int | list[str | int]]:
+    """The `wanted` tags of one header blob: a string or int32 for a scalar tag, a list of
+    strings or int32s for the array tags (_ARRAY_TAGS)."""
     try:
         count, size = struct.unpack_from(">ii", blob, 0)
         store = 8 + 16 * count
         if count < 0 or size < 0 or store + size > len(blob):
             raise struct.error("header sizes exceed the blob")
-        tags: dict[int, str | int] = {}
+        tags: dict[int, str | int | list[str | int]] = {}
         for i in range(count):
-            tag, kind, offset, _ = struct.unpack_from(">iiii", blob, 8 + 16 * i)
-            if tag not in _WANTED_TAGS or not 0 <= offset < size:
+            tag, kind, offset, items = struct.unpack_from(">iiii", blob, 8 + 16 * i)
+            if tag not in wanted or not 0 <= offset < size:
                 continue
-            if kind == TYPE_STRING:
-                end = blob.index(b"\0", store + offset)
-                tags[tag] = blob[store + offset : end].decode("utf-8", "replace")
+            at = store + offset
+            if tag not in _ARRAY_TAGS:
+                if kind == TYPE_STRING:
+                    tags[tag] = blob[at : blob.index(b"\0", at)].decode("utf-8", "replace")
+                elif kind == TYPE_INT32:
+                    tags[tag] = struct.unpack_from(">i", blob, at)[0]
+            elif items < 0:
+                continue
+            elif kind == TYPE_STRING_ARRAY:
+                values: list[str | int] = []
+                for _ in range(items):
+                    end = blob.index(b"\0", at, store + size)
+                    values.append(blob[at:end].decode("utf-8", "replace"))
+                    at = end + 1
+                tags[tag] = values
             elif kind == TYPE_INT32:
-                tags[tag] = struct.unpack_from(">i", blob, store + offset)[0]
+                tags[tag] = list(struct.unpack_from(f">{items}i", blob, at))
     except (struct.error, ValueError) as exc:
         raise UnreadableFile(f"{path} holds a damaged RPM header: {exc}") from None
     return tags
 
 
-def _record(tags: dict[int, str | int], os: OSInfo | None) -> PackageRecord | None:
+def _record(
+    tags: dict[int, str | int | list[str | int]], os: OSInfo | None
+) -> PackageRecord | None:
     name, version, release = tags.get(TAG_NAME), tags.get(TAG_VERSION), tags.get(TAG_RELEASE)
     # gpg-pubkey "packages" are the imported signing keys, not software.
     if not isinstance(name, str) or not isinstance(version, str) or name == "gpg-pubkey":

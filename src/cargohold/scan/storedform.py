@@ -19,13 +19,17 @@ def _layer(data: dict[str, Any]) -> LayerRef:
     return LayerRef(int(data["index"]), str(data["digest"]))
 
 
+def layer_to_json(layer: LayerRef) -> dict[str, Any]:
+    return {"index": layer.index, "digest": layer.digest}
+
+
 def package_to_json(package: Package) -> dict[str, Any]:
     return {
         "type": package.type,
         "name": package.name,
         "version": package.version,
         "purl": package.purl,
-        "layer": {"index": package.layer.index, "digest": package.layer.digest},
+        "layer": layer_to_json(package.layer),
         "location": package.location,
         "sourceName": package.source_name,
         "sourceVersion": package.source_version,
@@ -72,16 +76,14 @@ def inventory_to_json(inventory: Inventory) -> dict[str, Any]:
             "versionCodename": os.version_codename,
             "idLike": list(os.id_like),
         },
-        "layers": [{"index": layer.index, "digest": layer.digest} for layer in inventory.layers],
+        "layers": [layer_to_json(layer) for layer in inventory.layers],
         "packages": [package_to_json(p) for p in inventory.packages],
         "problems": [
             {
                 "code": p.code,
                 "message": p.message,
                 "location": p.location,
-                "layer": None
-                if p.layer is None
-                else {"index": p.layer.index, "digest": p.layer.digest},
+                "layer": None if p.layer is None else layer_to_json(p.layer),
             }
             for p in inventory.problems
         ],

@@ -33,6 +33,7 @@ from cargohold.meta.store import MetadataStore
 from cargohold.meta.vulndb import PackageKey, VulnStore
 from cargohold.oci.manifests import Manifest, parse_manifest
 from cargohold.oci.names import check_name
+from cargohold.policy.scan_gate import RESCAN_HINT
 from cargohold.scan.errors import ScanError
 from cargohold.scan.findings import Finding, PlatformResult, ScanResult, severity_rank
 from cargohold.scan.model import Inventory, LayerRef, Platform
@@ -171,12 +172,11 @@ class ScanService:
     # -- reading images from the store --------------------------------------------------
 
     def _open_blob(self, digest: str) -> IO[bytes]:
+        if self.blobs.stat(digest) is None:
+            # Said without the server's paths or bucket: the reason reaches API clients.
+            raise FileNotFoundError(f"blob {digest} is missing from the blob store")
         if isinstance(self.blobs, LocalFiles):
-            try:
-                return open(self.blobs.path_of(digest), "rb")
-            except FileNotFoundError:
-                # Said without the server's paths: the reason reaches API clients.
-                raise FileNotFoundError(f"blob {digest} is missing from the blob store") from None
+            return open(self.blobs.path_of(digest), "rb")
         return io.BufferedReader(_BlobReader(self.blobs.get(digest)), 1 << 20)
 
     def _platform(self, manifest: Manifest) -> Platform | None:
@@ -372,9 +372,7 @@ class ScanService:
             report = self.store.report(target)
             if report is not None and report.status == "error":
                 raise ScanFailed(
-                    f"the scan of {repository}@{target} failed: {report.error}; scan it again "
-                    "once the cause is fixed (POST .../scan?rescan=true, or `cargohold scan "
-                    "--rescan`)",
+                    f"the scan of {repository}@{target} failed: {report.error}; {RESCAN_HINT}",
                     detail={"status": "failed", "digest": target, "reason": report.error},
                 )
             if report is None or report.status != "ok" or report.inventory is None:

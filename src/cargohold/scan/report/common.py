@@ -6,9 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from cargohold.scan.findings import SEVERITIES, Finding, severity_rank
-from cargohold.scan.model import Inventory, OSInfo, Package
-
-OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
+from cargohold.scan.model import OS_PACKAGE_TYPES, Inventory, OSInfo, Package
 
 # GitHub code scanning reads `security-severity` as a CVSS-like score: >= 9.0 critical,
 # 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low. A level without a score gets a representative

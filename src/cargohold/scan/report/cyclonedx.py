@@ -70,7 +70,7 @@ def bom(result: ScanResult) -> Bom:
                 if os_ref is not None and is_os_package(package):
                     os_packages.setdefault(os_ref, []).append(component)
                 elif package.owner is not None:
-                    owned.setdefault(_canonical(package.owner), []).append(component)
+                    owned.setdefault(package.owner, []).append(component)
             component.properties.update(
                 _package_properties(package, platform_label(platform.inventory))
             )
@@ -120,13 +120,6 @@ def _operating_system(os: OSInfo) -> Component:
         bom_ref=f"operating-system:{os.distro}",
         description=os.pretty_name,
     )
-
-
-def _canonical(purl: str) -> str:
-    try:
-        return PackageURL.from_string(purl).to_string()
-    except ValueError:
-        return purl
 
 
 def _library(package: Package) -> Component:

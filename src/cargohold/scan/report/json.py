@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from cargohold.scan.findings import Finding, PlatformResult, ScanResult
 from cargohold.scan.model import OSInfo, Problem
 from cargohold.scan.report.common import count_by_severity, worst_first
+from cargohold.scan.storedform import layer_to_json
 
 SCHEMA_VERSION = 1
 
@@ -74,7 +75,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "references": list(finding.references),
         "ecosystem": finding.ecosystem or None,
         "location": package.location,
-        "layer": {"index": package.layer.index, "digest": package.layer.digest},
+        "layer": layer_to_json(package.layer),
     }
 
 
@@ -83,8 +84,6 @@ def _problem(problem: Problem) -> dict[str, Any]:
         "code": problem.code,
         "message": problem.message,
         "location": problem.location,
-        "layer": None
-        if problem.layer is None
-        else {"index": problem.layer.index, "digest": problem.layer.digest},
+        "layer": None if problem.layer is None else layer_to_json(problem.layer),
         "blocking": problem.blocking,
     }

@@ -55,14 +55,14 @@ def document(result: ScanResult, now: dt.datetime | None = None) -> dict[str, An
                 packages.append(_package(os_id, os.id, os.version_id, "OPERATING-SYSTEM"))
                 relationships.append(_relationship(IMAGE_ID, "CONTAINS", os_id))
         for package in platform.inventory.packages:
-            spdx_id = _package_id(package)
+            spdx_id = _package_id(package.purl)
             if spdx_id in seen:
                 continue
             seen.add(spdx_id)
             packages.append(_library(spdx_id, package))
             parent = os_id if os_id is not None and is_os_package(package) else IMAGE_ID
             if package.owner is not None:
-                parent = _id_of_purl(package.owner)
+                parent = _package_id(package.owner)
             relationships.append(_relationship(parent, "CONTAINS", spdx_id))
     return {
         "spdxVersion": SPDX_VERSION,
@@ -87,14 +87,9 @@ def _os_id(os: OSInfo) -> str:
     return f"SPDXRef-OperatingSystem-{_slug(os.distro)}"
 
 
-def _package_id(package: Package) -> str:
-    """Stable per purl; SPDX IDs allow letters, digits, '.' and '-'."""
-    digest = hashlib.sha256(package.purl.encode()).hexdigest()[:16]
-    return f"SPDXRef-Package-{package.type}-{digest}"
-
-
-def _id_of_purl(purl: str) -> str:
-    """The SPDX ID of the package with this purl (an owning OS package's)."""
+def _package_id(purl: str) -> str:
+    """Stable per purl, so an owned package names its owner's ID by the owner's purl; SPDX
+    IDs allow letters, digits, '.' and '-' (the purl type is the package type)."""
     kind = purl.removeprefix("pkg:").partition("/")[0]
     return f"SPDXRef-Package-{kind}-{hashlib.sha256(purl.encode()).hexdigest()[:16]}"
 
