@@ -9,9 +9,9 @@ import os
 
 import httpx
 
-from cargohold.storage.s3.keys import KeyLayout
 from tests.multinode.stack import PROJECT, ProductionStack
 from tests.support.oci import sha256
+from tests.support.seaweedfs import session_keys
 
 MIB = 1024 * 1024
 
@@ -81,9 +81,7 @@ def test_a_chunked_upload_moves_between_the_nodes_and_finishes_on_the_other(
             assert client.get(f"/v2/{repository}/blobs/uploads/{upload}").status_code == 404
 
     # Nothing of the session is left in the bucket: the blob is one object under its digest.
-    layout = KeyLayout(stack.prefix)
-    bucket = stack.seaweedfs.client()
-    staged = bucket.list_objects_v2(Bucket=stack.seaweedfs.bucket, Prefix=layout.session(upload))
-    assert staged.get("KeyCount", 0) == 0, staged.get("Contents")
-    stored = bucket.head_object(Bucket=stack.seaweedfs.bucket, Key=layout.blob(sha256(data)))
+    bucket = stack.seaweedfs.store(stack.prefix)
+    assert session_keys(bucket, upload) == []
+    stored = bucket.client.head_object(Bucket=bucket.bucket, Key=bucket.layout.blob(sha256(data)))
     assert stored["ContentLength"] == len(data)
