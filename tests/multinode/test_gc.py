@@ -33,7 +33,7 @@ from tests.multinode.images import (
     with_retries,
 )
 from tests.multinode.stack import PROJECT, ProductionStack
-from tests.support.oci import sha256
+from tests.support.oci import push_blob, sha256
 from tests.support.seaweedfs import object_bytes
 from tests.support.tokenflow import TokenFlow
 
@@ -82,10 +82,7 @@ def test_gc_through_one_node_while_both_serve_loses_nothing_referenced(
         for tag, image in {**kept, **doomed}.items():
             push(http, REPOSITORY, tag, image)
         for blob in loose:
-            response = http.post(
-                f"/v2/{REPOSITORY}/blobs/uploads/", params={"digest": sha256(blob)}, content=blob
-            )
-            assert response.status_code == 201, response.text
+            push_blob(http, REPOSITORY, blob)
         for image in doomed.values():
             deleted = http.delete(f"/v2/{REPOSITORY}/manifests/{image.digest}")
             assert deleted.status_code == 202, deleted.text
