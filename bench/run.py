@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -658,14 +658,18 @@ def wl_blob_head(b: Bench, key: str = "blob_head", title: str = "") -> None:
 # distribution open to anyone. The extra servers run only during the workload.
 
 
-def target_orders(b: Bench, targets: list[str]) -> list[tuple[int, list[str]]]:
-    """(round, order) pairs over several targets: rotated by one each round (and from one
-    workload to the next), reversed every other round."""
+def target_orders(
+    b: Bench, targets: list[str], runs: int | None = None
+) -> list[tuple[int, list[str]]]:
+    """(run, order) pairs over several targets, for `runs` runs (default: the rounds):
+    rotated by one each run (and from one workload to the next), reversed every other run.
+    Two targets are only rotated: reversing the rotated pair would put it back in order."""
     out = []
-    for r in range(b.sizes.rounds):
+    for r in range(b.sizes.rounds if runs is None else runs):
         shift = (r + b.order_flip) % len(targets)
         order = targets[shift:] + targets[:shift]
-        out.append((r, order[::-1] if (r + b.order_flip) % 2 else order))
+        reverse = (r + b.order_flip) % 2 and len(targets) > 2
+        out.append((r, order[::-1] if reverse else order))
     b.order_flip += 1
     return out
 
@@ -1252,46 +1256,157 @@ def jsonable(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: {n: [conv(v) for v in vs] for n, vs in d.items()} for k, d in raw.items()}
 
 
+# --- the parts of a run (bench/s3_run.py runs its workloads with them too) -----------------
+
+
+@dataclass
+class Session:
+    """One run of a bench script: its arguments, the workloads chosen, its clock, the
+    machine it runs on and its scratch folder."""
+
+    args: argparse.Namespace
+    selected: list[str]
+    started_at: dt.datetime
+    t0: float
+    notes: str
+    scratch: Path
+
+    def log(self, msg: str) -> None:
+        print(f"[{time.perf_counter() - self.t0:6.1f}s] {msg}", flush=True)
+
+    def keep_or_clean(self) -> None:
+        """Keep the scratch folder (--keep) or have cleanup() remove it after the report."""
+        if self.args.keep:
+            self.log(f"kept the scratch folder {self.scratch}")
+        else:
+            _CLEANUP.append(self.scratch)
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def start_session(
+    doc: str,
+    workloads: tuple[str, ...],
+    out: Path,
+    needed: tuple[str, ...],
+    scratch_prefix: str,
+    argv: list[str] | None,
+) -> Session:
+    """Parse the common options (a usage error for unknown workloads or missing tools),
+    then start the clock, turn SIGTERM into KeyboardInterrupt and make the scratch folder."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, short runs")
+    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(workloads))
+    parser.add_argument("--out", default=str(out))
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--workers", type=int, default=2, help="granian workers per cargohold")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy record cargohold during each workload (profile-*.txt beside --out)",
+    )
+    args = parser.parse_args(argv)
+    selected = [w.strip() for w in args.only.split(",") if w.strip()] or list(workloads)
+    unknown = [w for w in selected if w not in workloads]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; choose from {', '.join(workloads)}")
+    for tool in needed:
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} not found: `make bench` installs the Debian packages")
+    started_at = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    signal.signal(signal.SIGTERM, _on_signal)
+    notes = machine_notes()
+    scratch = Path(tempfile.mkdtemp(prefix=scratch_prefix))
+    return Session(args, selected, started_at, t0, notes, scratch)
+
+
+B = TypeVar("B", bound=Bench)
+
+
+def run_workloads(
+    b: B, session: Session, funcs: dict[str, Callable[[B], None]], profile_prefix: str
+) -> list[str]:
+    """Run each chosen workload (the `_shipped` ones with both servers logging as shipped),
+    under py-spy with --profile; a workload that fails is reported and the others go on.
+    The failures, one line each."""
+    failures: list[str] = []
+    for name in session.selected:
+        session.log(f"== {name}")
+        b.use_access_logs(name.endswith("_shipped"))
+        profiler = None
+        if session.args.profile:
+            out_dir = Path(session.args.out).parent
+            out_dir.mkdir(parents=True, exist_ok=True)
+            profiler = Profiler(b.srv["cargohold"].pid, out_dir / f"{profile_prefix}{name}.txt")
+        try:
+            funcs[name](b)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            traceback.print_exc()
+            failures.append(f"{name}: {exc!r}")
+            session.log(f"!! {name} failed: {exc!r}")
+        finally:
+            if profiler is not None:
+                profiler.stop()
+        rss = procs.peak_rss_per_process(b.srv["cargohold"].pid)
+        per = " + ".join(f"{m:.0f}" for m in rss)
+        session.log(f"   cargohold peak RSS so far: {sum(rss):.0f} MiB ({per})")
+    return failures
+
+
+def write_report(
+    session: Session,
+    b: Bench,
+    failures: list[str],
+    title: str,
+    command: str,
+    about: list[str],
+    sections: list[str] | None = None,
+) -> int:
+    """Write the table, `sections`, the failures and the per-run values to --out (and the
+    values as JSON beside it), print the table; the exit status (1: a workload failed)."""
+    args = session.args
+    table = render(b.rows)
+    command += (" --quick" if args.quick else "") + (f" --only {args.only}" if args.only else "")
+    doc = [
+        f"# {title} ({'quick' if args.quick else 'full'} run)",
+        "",
+        f"- date: {session.started_at:%Y-%m-%d %H:%M} UTC; "
+        f"duration {time.perf_counter() - session.t0:.0f} s",
+        f"- command: `{command}`",
+        *about,
+        "",
+        table,
+        "",
+        *(sections or []),
+    ]
+    if failures:
+        doc += ["## Failed workloads", "", *[f"- {f}" for f in failures], ""]
+    doc += ["## Per-run values (medians above)", "", *raw_lines(b.raw), ""]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(doc))
+    out.with_suffix(".json").write_text(json.dumps(jsonable(b.raw), indent=1))
+    print()
+    print(table)
+    print(f"\nwritten to {out}")
+    return 1 if failures else 0
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    needed = ("curl", "wrk", "ab", servers.NGINX_BIN, servers.DISTRIBUTION_BIN)
+    session = start_session(
+        __doc__ or "", WORKLOADS, HERE / "results" / "latest.md", needed, "cargohold-bench-", argv
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes, short runs (~2 min)")
-    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(WORKLOADS))
-    parser.add_argument("--out", default=str(HERE / "results" / "latest.md"))
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
-    parser.add_argument("--workers", type=int, default=2, help="cargohold workers")
-    parser.add_argument(
-        "--profile",
-        action="store_true",
-        help="py-spy record cargohold during each workload (bench/results/profile-*.txt)",
-    )
-    args = parser.parse_args(argv)
-
-    selected = [w.strip() for w in args.only.split(",") if w.strip()] or list(WORKLOADS)
-    unknown = [w for w in selected if w not in WORKLOADS]
-    if unknown:
-        parser.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
-    for tool in ("curl", "wrk", "ab", servers.NGINX_BIN, servers.DISTRIBUTION_BIN):
-        if shutil.which(tool) is None:
-            parser.error(f"{tool} not found: `make bench` installs the Debian packages")
-
+    args, scratch, log = session.args, session.scratch, session.log
     sizes = QUICK if args.quick else FULL
-    started_at = dt.datetime.now(dt.UTC)
-    t0 = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
-
-    def on_signal(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    notes = machine_notes()
-    scratch = Path(tempfile.mkdtemp(prefix="cargohold-bench-"))
     bench: Bench | None = None
     failures: list[str] = []
     peak: tuple[float, int] | None = None
@@ -1324,37 +1439,13 @@ def main(argv: list[str] | None = None) -> int:
             htpasswd=htpasswd,
             workers=args.workers,
         )
-        for name in selected:
-            log(f"== {name}")
-            bench.use_access_logs(name.endswith("_shipped"))
-            profiler = None
-            if args.profile:
-                out_dir = Path(args.out).parent
-                out_dir.mkdir(parents=True, exist_ok=True)
-                profiler = Profiler(srv["cargohold"].pid, out_dir / f"profile-{name}.txt")
-            try:
-                WORKLOAD_FUNCS[name](bench)
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                traceback.print_exc()
-                failures.append(f"{name}: {exc!r}")
-                log(f"!! {name} failed: {exc!r}")
-            finally:
-                if profiler is not None:
-                    profiler.stop()
-            rss = procs.peak_rss_per_process(srv["cargohold"].pid)
-            per = " + ".join(f"{m:.0f}" for m in rss)
-            log(f"   cargohold peak RSS so far: {sum(rss):.0f} MiB ({per})")
-        peak = srv["cargohold"].peak_rss_mib()
-        per_process = procs.peak_rss_per_process(srv["cargohold"].pid)
-        dist_peak = srv["distribution"].peak_rss_mib()
+        failures = run_workloads(bench, session, WORKLOAD_FUNCS, "profile-")
+        peak = bench.srv["cargohold"].peak_rss_mib()
+        per_process = procs.peak_rss_per_process(bench.srv["cargohold"].pid)
+        dist_peak = bench.srv["distribution"].peak_rss_mib()
     finally:
         procs.stop_all()
-        if args.keep:
-            log(f"kept the scratch folder {scratch}")
-        else:
-            _CLEANUP.append(scratch)  # removed after the report is written
+        session.keep_or_clean()
 
     assert bench is not None
     if peak is not None:
@@ -1372,16 +1463,8 @@ def main(argv: list[str] | None = None) -> int:
                 + (f"; distribution: {dist_peak[0]:.0f} MiB" if dist_peak else ""),
             )
         )
-    table = render(bench.rows)
-    elapsed = time.perf_counter() - t0
-    command = "python bench/run.py" + (" --quick" if args.quick else "")
-    command += f" --only {args.only}" if args.only else ""
-    doc = [
-        f"# cargohold benchmark ({'quick' if args.quick else 'full'} run)",
-        "",
-        f"- date: {started_at:%Y-%m-%d %H:%M} UTC; duration {elapsed:.0f} s",
-        f"- command: `{command}`",
-        f"- machine: {notes}",
+    about = [
+        f"- machine: {session.notes}",
         f"- cargohold: {args.workers} granian workers, access control on (as shipped), access "
         "log off; its clients sign in through the token flow with a robot (pull and push on "
         "the bench's projects): one registry token per repository for reads, one per image "
@@ -1393,21 +1476,10 @@ def main(argv: list[str] | None = None) -> int:
         "(cargohold: access log on, level info; distribution: level info, access log on), "
         "written to a file",
         "- ratio = cargohold / reference (higher is better for rates, lower for ms and CPU)",
-        "",
-        table,
-        "",
     ]
-    if failures:
-        doc += ["## Failed workloads", "", *[f"- {f}" for f in failures], ""]
-    doc += ["## Per-run values (medians above)", "", *raw_lines(bench.raw), ""]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(doc))
-    out.with_suffix(".json").write_text(json.dumps(jsonable(bench.raw), indent=1))
-    print()
-    print(table)
-    print(f"\nwritten to {out}")
-    return 1 if failures else 0
+    return write_report(
+        session, bench, failures, "cargohold benchmark", "python bench/run.py", about
+    )
 
 
 def cleanup() -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import client
@@ -94,6 +96,51 @@ def pg_note(b: S3Bench, key: str, target: str, unit: str) -> str:
     )
 
 
+def nodes_cpu(b: S3Bench) -> float:
+    """CPU seconds of both cargohold nodes so far."""
+    return sum(b.srv[n].cpu_seconds() for n in ("cargohold", "cargohold-b"))
+
+
+def measure(
+    b: S3Bench,
+    key: str,
+    target: str,
+    since: PgCost,
+    action: Callable[[], tuple[float | tools.LoadResult, int, str]],
+) -> PgCost:
+    """Run the timed `action` (giving the value to record, how many requests it made and what
+    to log) and record the value, the nodes' CPU per request and what the requests cost
+    PostgreSQL since `since`; PostgreSQL's counters after it."""
+    cpu0 = nodes_cpu(b)
+    value, count, said = action()
+    node_cpu = nodes_cpu(b) - cpu0
+    now = b.stores.pg_cost()
+    b.record(key, target, value)
+    b.record(key + "_node_cpu", target, node_cpu * 1000 / count)
+    record_pg(b, key, target, now - since, count)
+    pg = b.raw[key + "_pg_cpu"][target][-1]
+    b.log(f"  {said}, PostgreSQL {pg:.3f} CPU s per 1,000")
+    return now
+
+
+def manifest_gets(
+    b: S3Bench, r: int, target: str, nodes: int, script: Path
+) -> tuple[tools.LoadResult, int, str]:
+    res = split_wrk(b, script, nodes, b.sizes.load_seconds)
+    run._check_load(target, "manifest GET", res)
+    said = f"round {r} {target} manifest GET: {res.rps:.0f} req/s, p99 {res.p99_ms:.1f} ms"
+    return res, res.requests, said
+
+
+def small_pushes(
+    b: S3Bench, r: int, target: str, nodes: int, images: list[client.SmallImage]
+) -> tuple[float, int, str]:
+    """The small-image push, the scan jobs of the pushed images drained inside the window."""
+    rate = len(images) / split_small_push(b, images, nodes)
+    b.settle("cargohold")
+    return rate, len(images), f"round {r} {target} small push: {rate:.0f} images/s"
+
+
 def wl_nodes(b: S3Bench) -> None:
     """Manifest GETs and small-image pushes on one node, then split across two nodes sharing
     PostgreSQL and SeaweedFS; PostgreSQL's CPU and counters per request for each."""
@@ -108,45 +155,16 @@ def wl_nodes(b: S3Bench) -> None:
         script = run.manifest_script(b, "cargohold")
         split_wrk(b, script, 2, s.warmup_seconds)  # warms both nodes
         last = stores.pg_cost()
-        for r in range(s.rounds):
-            # One node first in even rounds, two nodes first in odd ones (run.target_orders
-            # rotates and reverses, which for two targets gives the same order every round).
-            for target in list(targets)[:: -1 if r % 2 else 1]:
+        for r, order in run.target_orders(b, list(targets)):
+            for target in order:
                 nodes = targets[target]
-                # manifest GET
+                # The wrk script (its tokens) and the images are made outside the window.
                 script = run.manifest_script(b, "cargohold")
-                cpu0 = sum(b.srv[n].cpu_seconds() for n in ("cargohold", "cargohold-b"))
-                res = split_wrk(b, script, nodes, s.load_seconds)
-                node_cpu = sum(b.srv[n].cpu_seconds() for n in ("cargohold", "cargohold-b")) - cpu0
-                run._check_load(target, "manifest GET", res)
-                now = stores.pg_cost()
-                b.record("nodes_manifest_get", target, res)
-                b.record("nodes_manifest_get_node_cpu", target, node_cpu * 1000 / res.requests)
-                record_pg(b, "nodes_manifest_get", target, now - last, res.requests)
-                last = now
-                pg = b.raw["nodes_manifest_get_pg_cpu"][target][-1]
-                b.log(
-                    f"  round {r} {target} manifest GET: {res.rps:.0f} req/s, "
-                    f"p99 {res.p99_ms:.1f} ms, PostgreSQL {pg:.3f} CPU s per 1,000"
-                )
-                # small-image push (scan jobs of the pushed images drained inside the window)
-                project = NODE_PROJECTS[nodes - 1]
-                images = b.small_set(r, project, seed=f"{target}-")
-                cpu0 = sum(b.srv[n].cpu_seconds() for n in ("cargohold", "cargohold-b"))
-                elapsed = split_small_push(b, images, nodes)
-                b.settle("cargohold")
-                node_cpu = sum(b.srv[n].cpu_seconds() for n in ("cargohold", "cargohold-b")) - cpu0
-                now = stores.pg_cost()
-                rate = len(images) / elapsed
-                b.record("nodes_small_push", target, rate)
-                b.record("nodes_small_push_node_cpu", target, node_cpu * 1000 / len(images))
-                record_pg(b, "nodes_small_push", target, now - last, len(images))
-                last = now
-                pg = b.raw["nodes_small_push_pg_cpu"][target][-1]
-                b.log(
-                    f"  round {r} {target} small push: {rate:.0f} images/s, "
-                    f"PostgreSQL {pg:.2f} CPU s per 1,000"
-                )
+                get = partial(manifest_gets, b, r, target, nodes, script)
+                last = measure(b, "nodes_manifest_get", target, last, get)
+                images = b.small_set(r, NODE_PROJECTS[nodes - 1], seed=f"{target}-")
+                push = partial(small_pushes, b, r, target, nodes, images)
+                last = measure(b, "nodes_small_push", target, last, push)
     finally:
         b.stop_servers("cargohold-b")
     get_what = f"manifest GET by tag (wrk, 64 connections, {s.small_images} tags)"

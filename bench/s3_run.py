@@ -11,17 +11,10 @@ unchanged against that pair; the pull and the two-node rows are here. See bench/
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
 import os
 import shutil
-import signal
 import statistics
 import sys
-import tempfile
-import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -168,10 +161,8 @@ def wl_pull(b: S3Bench) -> None:
             got, _ = get(target)
             if got != size:
                 raise RuntimeError(f"{target} sent {got} bytes, expected {size}")
-        names = list(targets)
-        for r in range(s.pull_runs):
-            order = names[r % len(names) :] + names[: r % len(names)]
-            for target in order[::-1] if r % 2 else order:
+        for r, order in run.target_orders(b, list(targets), runs=s.pull_runs):
+            for target in order:
                 name = targets[target][0]
                 server = b.srv[name] if name else None
                 cpu0 = server.cpu_seconds() if server else 0.0
@@ -252,39 +243,16 @@ WORKLOAD_FUNCS: dict[str, Callable[[S3Bench], None]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    session = run.start_session(
+        __doc__ or "",
+        WORKLOADS,
+        HERE / "results" / "s3-latest.md",
+        ("curl", "wrk", servers.DISTRIBUTION_BIN),
+        "cargohold-s3bench-",
+        argv,
     )
-    parser.add_argument("--quick", action="store_true", help="small sizes, short runs")
-    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(WORKLOADS))
-    parser.add_argument("--out", default=str(HERE / "results" / "s3-latest.md"))
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
-    parser.add_argument("--workers", type=int, default=2, help="granian workers per node")
-    parser.add_argument(
-        "--profile", action="store_true", help="py-spy record cargohold during each workload"
-    )
-    args = parser.parse_args(argv)
-    selected = [w.strip() for w in args.only.split(",") if w.strip()] or list(WORKLOADS)
-    unknown = [w for w in selected if w not in WORKLOADS]
-    if unknown:
-        parser.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
-    for tool in ("curl", "wrk", servers.DISTRIBUTION_BIN):
-        if shutil.which(tool) is None:
-            parser.error(f"{tool} not found: `make bench` installs the Debian packages")
-
+    args, scratch, log = session.args, session.scratch, session.log
     sizes = S3_QUICK if args.quick else S3_FULL
-    started_at = dt.datetime.now(dt.UTC)
-    t0 = time.perf_counter()
-
-    def log(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
-
-    def on_signal(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    notes = run.machine_notes()
-    scratch = Path(tempfile.mkdtemp(prefix="cargohold-s3bench-"))
     stores: Stores | None = None
     failures: list[str] = []
     memory: list[str] = []
@@ -319,74 +287,38 @@ def main(argv: list[str] | None = None) -> int:
         )
         bench.stores = stores
         bench.memory = {}
-        for name in selected:
-            log(f"== {name}")
-            profiler = None
-            if args.profile:
-                out_dir = Path(args.out).parent
-                out_dir.mkdir(parents=True, exist_ok=True)
-                profiler = run.Profiler(srv["cargohold"].pid, out_dir / f"profile-s3-{name}.txt")
-            try:
-                WORKLOAD_FUNCS[name](bench)
-            except KeyboardInterrupt:
-                raise
-            except Exception as exc:
-                traceback.print_exc()
-                failures.append(f"{name}: {exc!r}")
-                log(f"!! {name} failed: {exc!r}")
-            finally:
-                if profiler is not None:
-                    profiler.stop()
+        failures = run.run_workloads(bench, session, WORKLOAD_FUNCS, "profile-s3-")
         bench.stop_servers("cargohold", "distribution")
         memory = memory_lines(bench.memory, stores)
     finally:
         procs.stop_all()
         if stores is not None:
             stores.stop()
-        if args.keep:
-            log(f"kept the scratch folder {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
+        session.keep_or_clean()
 
     assert bench is not None
-    table = run.render(bench.rows)
-    command = "PYTHONPATH=src .venv/bin/python bench/s3_run.py" + (" --quick" if args.quick else "")
-    command += f" --only {args.only}" if args.only else ""
-    doc = [
-        f"# cargohold on SeaweedFS ({'quick' if args.quick else 'full'} run)",
-        "",
-        f"- date: {started_at:%Y-%m-%d %H:%M} UTC; duration {time.perf_counter() - t0:.0f} s",
-        f"- command: `{command}`",
-        f"- machine: {notes}; load average at the end: "
+    about = [
+        f"- machine: {session.notes}; load average at the end: "
         + " ".join(f"{x:.2f}" for x in os.getloadavg()),
         f"- cargohold: {args.workers} granian workers per node, PostgreSQL metadata, blobs in "
         "SeaweedFS (S3, path style, prefix `cargohold`), access control on, access log off, "
         "scan on push on (as shipped); distribution: its S3 driver on the same SeaweedFS (own "
         "bucket), redirect on (its default) unless a row says streamed, htpasswd",
         "- ratio = cargohold / reference (higher is better for rates)",
-        "",
-        table,
-        "",
-        "## Memory",
-        "",
-        *memory,
-        "",
     ]
-    if failures:
-        doc += ["## Failed workloads", "", *[f"- {f}" for f in failures], ""]
-    doc += ["## Per-run values (medians above)", "", *run.raw_lines(bench.raw), ""]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(doc))
-    out.with_suffix(".json").write_text(json.dumps(run.jsonable(bench.raw), indent=1))
-    print()
-    print(table)
-    print(f"\nwritten to {out}")
-    return 1 if failures else 0
+    return run.write_report(
+        session,
+        bench,
+        failures,
+        "cargohold on SeaweedFS",
+        "PYTHONPATH=src .venv/bin/python bench/s3_run.py",
+        about,
+        sections=["## Memory", "", *memory, ""],
+    )
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main())
     finally:
-        procs.stop_all()
+        run.cleanup()

@@ -18,7 +18,7 @@ from cargohold.storage.s3.keys import KeyLayout
 from tests.api.helpers import deterministic_bytes, digest_of, patch_chunk, start_upload
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
-from tests.support.seaweedfs import SeaweedServer
+from tests.support.seaweedfs import SeaweedServer, object_bytes
 from tests.support.server import CARGOHOLD, CargoholdServer
 
 MIB = 1024 * 1024
@@ -30,15 +30,6 @@ def s3_server(
     extra = {**seaweedfs.settings_env(prefix), "CARGOHOLD_GC_GRACE_SECONDS": "0", **env}
     tmp.mkdir(parents=True, exist_ok=True)
     return CargoholdServer(tmp / "data", database_url=database_url, extra_env=extra).start()
-
-
-def object_bytes(seaweedfs: SeaweedServer, prefix: str, digest: str) -> bytes | None:
-    client = seaweedfs.client()
-    key = KeyLayout(prefix).blob(digest)
-    try:
-        return bytes(client.get_object(Bucket=seaweedfs.bucket, Key=key)["Body"].read())
-    except client.exceptions.NoSuchKey:
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +59,7 @@ def test_monolithic_push_lands_under_its_digest_and_pulls_back(
     data = deterministic_bytes(3 * MIB + 17, b"monolithic")
     with server.client(timeout=60) as http:
         digest = push_whole(http, "s3/app", data)
-        assert object_bytes(seaweedfs, prefix, digest) == data
+        assert object_bytes(seaweedfs.store(prefix), digest) == data
         head = http.head(f"/v2/s3/app/blobs/{digest}")
         assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
         pulled = http.get(f"/v2/s3/app/blobs/{digest}")
@@ -113,14 +104,15 @@ def test_a_blob_whose_object_is_gone_is_a_404_not_a_500(
 def test_gc_removes_unreferenced_blobs_from_the_bucket(
     server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
 ) -> None:
+    bucket = seaweedfs.store(prefix)
     with server.client(timeout=60) as http:
         digests = [push_whole(http, "s3/garbage", b"garbage %d" % i) for i in range(5)]
-        assert all(object_bytes(seaweedfs, prefix, d) is not None for d in digests)
+        assert all(object_bytes(bucket, d) is not None for d in digests)
         response = http.post("/api/v1/gc", timeout=120)
         assert response.status_code == 200, response.text
         report = json.loads(response.text.splitlines()[-1])["report"]
         assert report["blobs"] >= 5
-        assert all(object_bytes(seaweedfs, prefix, d) is None for d in digests)
+        assert all(object_bytes(bucket, d) is None for d in digests)
         assert http.head(f"/v2/s3/garbage/blobs/{digests[0]}").status_code == 404
 
 
@@ -185,7 +177,7 @@ def test_an_upload_begun_on_one_node_is_finished_on_another(
             done = http_two.put(response.headers["location"], params={"digest": digest_of(data)})
             assert done.status_code == 201, done.text
             assert http_one.get(f"/v2/s3/nodes/blobs/{digest_of(data)}").content == data
-        assert object_bytes(seaweedfs, prefix, digest_of(data)) == data
+        assert object_bytes(seaweedfs.store(prefix), digest_of(data)) == data
     finally:
         two.stop()
         one.stop()

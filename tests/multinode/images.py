@@ -14,11 +14,10 @@ import httpx
 from tests.support.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
-    OCI_CONFIG,
     OCI_INDEX,
-    OCI_LAYER,
     OCI_MANIFEST,
     encode,
+    manifest_document,
     sha256,
 )
 
@@ -40,21 +39,7 @@ class Image:
 
     @property
     def manifest(self) -> bytes:
-        return encode(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {
-                    "mediaType": OCI_CONFIG,
-                    "digest": sha256(self.config),
-                    "size": len(self.config),
-                },
-                "layers": [
-                    {"mediaType": OCI_LAYER, "digest": sha256(layer), "size": len(layer)}
-                    for layer in self.layers
-                ],
-            }
-        )
+        return encode(manifest_document(self.config, list(self.layers)))
 
     @property
     def digest(self) -> str:

@@ -75,12 +75,23 @@ class ProductionStack:
         return httpx.Client(base_url=base_url, auth=TokenFlow(self.admin), timeout=60)
 
     def stop(self) -> None:
-        self.nginx.stop()
-        for worker in self.workers:
-            worker.stop()
-        for node in self.nodes:
-            node.stop()
-        self.accounts.close()
+        _stop(self.nginx, self.workers, self.nodes, self.accounts)
+
+
+def _stop(
+    nginx: NginxBalancer,
+    workers: tuple[CargoholdWorker, ...],
+    nodes: tuple[CargoholdServer, ...],
+    accounts: Accounts | None,
+) -> None:
+    """Stop what a stack started (or, when its start failed, what it had started so far)."""
+    nginx.stop()
+    for worker in workers:
+        worker.stop()
+    for node in nodes:
+        node.stop()
+    if accounts is not None:
+        accounts.close()
 
 
 def _wait_for_early_minute() -> None:
@@ -135,13 +146,7 @@ def start_stack(
         developer = accounts.user(DEVELOPER, secrets.token_urlsafe(18))
         accounts.member(PROJECT, DEVELOPER, Role.MAINTAINER)
     except BaseException:
-        nginx.stop()
-        for worker in workers:
-            worker.stop()
-        for node in nodes:
-            node.stop()
-        if accounts is not None:
-            accounts.close()
+        _stop(nginx, workers, nodes, accounts)
         raise
     return ProductionStack(
         nodes=(nodes[0], nodes[1]),

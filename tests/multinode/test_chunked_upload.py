@@ -9,9 +9,10 @@ import os
 
 import httpx
 
-from cargohold.storage.s3.keys import KeyLayout
+from tests.api.helpers import patch_chunk, start_upload, upload_id
 from tests.multinode.stack import PROJECT, ProductionStack
 from tests.support.oci import sha256
+from tests.support.seaweedfs import session_keys
 
 MIB = 1024 * 1024
 
@@ -28,14 +29,7 @@ def _token(stack: ProductionStack, repository: str) -> str:
 
 
 def _patch(client: httpx.Client, location: str, piece: bytes, start: int) -> str:
-    response = client.patch(
-        location,
-        content=piece,
-        headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Range": f"{start}-{start + len(piece) - 1}",
-        },
-    )
+    response = patch_chunk(client, location, piece, start)
     assert response.status_code == 202, response.text
     assert response.headers["Range"] == f"0-{start + len(piece) - 1}"
     return response.headers["Location"]
@@ -52,10 +46,8 @@ def test_a_chunked_upload_moves_between_the_nodes_and_finishes_on_the_other(
         httpx.Client(base_url=node.url, headers=headers, timeout=60) for node in stack.nodes
     )
     with node_a, node_b:
-        started = node_a.post(f"/v2/{repository}/blobs/uploads/")
-        assert started.status_code == 202, started.text
-        location = started.headers["Location"]
-        upload = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        location = start_upload(node_a, repository)
+        upload = upload_id(location)
 
         location = _patch(node_a, location, pieces[0], 0)
         # Node B takes the session node A began: 5 MiB staged by A, its 5 MiB crossing
@@ -81,9 +73,7 @@ def test_a_chunked_upload_moves_between_the_nodes_and_finishes_on_the_other(
             assert client.get(f"/v2/{repository}/blobs/uploads/{upload}").status_code == 404
 
     # Nothing of the session is left in the bucket: the blob is one object under its digest.
-    layout = KeyLayout(stack.prefix)
-    bucket = stack.seaweedfs.client()
-    staged = bucket.list_objects_v2(Bucket=stack.seaweedfs.bucket, Prefix=layout.session(upload))
-    assert staged.get("KeyCount", 0) == 0, staged.get("Contents")
-    stored = bucket.head_object(Bucket=stack.seaweedfs.bucket, Key=layout.blob(sha256(data)))
+    bucket = stack.seaweedfs.store(stack.prefix)
+    assert session_keys(bucket, upload) == []
+    stored = bucket.client.head_object(Bucket=bucket.bucket, Key=bucket.layout.blob(sha256(data)))
     assert stored["ContentLength"] == len(data)

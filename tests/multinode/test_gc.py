@@ -23,7 +23,6 @@ import httpx
 import sqlalchemy as sa
 
 from cargohold.meta.db import make_engine
-from cargohold.storage.s3.keys import KeyLayout
 from tests.multinode.images import (
     Image,
     RegistryFailure,
@@ -34,7 +33,8 @@ from tests.multinode.images import (
     with_retries,
 )
 from tests.multinode.stack import PROJECT, ProductionStack
-from tests.support.oci import sha256
+from tests.support.oci import push_blob, sha256
+from tests.support.seaweedfs import object_bytes
 from tests.support.tokenflow import TokenFlow
 
 REPOSITORY = f"{PROJECT}/gc"
@@ -57,17 +57,6 @@ def _age(database_url: str, digests: list[str]) -> None:
                 )
     finally:
         engine.dispose()
-
-
-def _in_bucket(stack: ProductionStack, digest: str) -> bool:
-    client = stack.seaweedfs.client()
-    try:
-        client.head_object(Bucket=stack.seaweedfs.bucket, Key=KeyLayout(stack.prefix).blob(digest))
-    except client.exceptions.ClientError as exc:
-        if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
 
 
 def _gc(stack: ProductionStack) -> dict[str, Any]:
@@ -93,10 +82,7 @@ def test_gc_through_one_node_while_both_serve_loses_nothing_referenced(
         for tag, image in {**kept, **doomed}.items():
             push(http, REPOSITORY, tag, image)
         for blob in loose:
-            response = http.post(
-                f"/v2/{REPOSITORY}/blobs/uploads/", params={"digest": sha256(blob)}, content=blob
-            )
-            assert response.status_code == 201, response.text
+            push_blob(http, REPOSITORY, blob)
         for image in doomed.values():
             deleted = http.delete(f"/v2/{REPOSITORY}/manifests/{image.digest}")
             assert deleted.status_code == 202, deleted.text
@@ -151,8 +137,9 @@ def test_gc_through_one_node_while_both_serve_loses_nothing_referenced(
     # a revived layer the collection swept before its push came back was pushed again.
     freed = garbage - pushed_again
     assert len(freed) <= report["blobs"] <= len(garbage), report
-    assert [d for d in sorted(freed) if _in_bucket(stack, d)] == []
-    assert all(_in_bucket(stack, d) for d in pushed_again)
+    bucket = stack.seaweedfs.store(stack.prefix)
+    assert [d for d in sorted(freed) if object_bytes(bucket, d) is not None] == []
+    assert all(object_bytes(bucket, d) is not None for d in pushed_again)
     with httpx.Client(base_url=node_a.url, auth=flow, timeout=60) as http:
         assert http.head(f"/v2/{REPOSITORY}/blobs/{sha256(loose[0])}").status_code == 404
         for tag in doomed.keys() - revived.keys():

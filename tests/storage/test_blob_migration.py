@@ -17,10 +17,11 @@ import pytest
 
 from cargohold.services.blob_migration import WHOLE_OBJECT_MAX, BlobMigration
 from cargohold.storage.filesystem import FilesystemBlobStore
+from cargohold.storage.s3 import S3BlobStore
 from cargohold.storage.s3.keys import KeyLayout
 from tests.api.helpers import deterministic_bytes
 from tests.support.oci import digest_of
-from tests.support.seaweedfs import SeaweedServer
+from tests.support.seaweedfs import SeaweedServer, keys_under, read_object
 from tests.support.server import CARGOHOLD
 
 
@@ -48,25 +49,14 @@ def migrate(
     )
 
 
-def stored(seaweedfs: SeaweedServer, prefix: str) -> dict[str, bytes]:
+def stored(seaweedfs: SeaweedServer, prefix: str) -> dict[str, bytes | None]:
     """Every object under the prefix: key -> bytes."""
-    client = seaweedfs.client()
-    found = {}
-    for page in client.get_paginator("list_objects_v2").paginate(
-        Bucket=seaweedfs.bucket, Prefix=f"{prefix}/"
-    ):
-        for item in page.get("Contents", []):
-            body = client.get_object(Bucket=seaweedfs.bucket, Key=item["Key"])["Body"]
-            found[item["Key"]] = bytes(body.read())
-    return found
+    bucket = seaweedfs.store(prefix)
+    return {key: read_object(bucket, key) for key in keys_under(bucket, f"{prefix}/")}
 
 
-def object_count(seaweedfs: SeaweedServer, prefix: str) -> int:
-    client = seaweedfs.client()
-    pages = client.get_paginator("list_objects_v2").paginate(
-        Bucket=seaweedfs.bucket, Prefix=f"{prefix}/blobs/"
-    )
-    return sum(len(page.get("Contents", [])) for page in pages)
+def object_count(bucket: S3BlobStore) -> int:
+    return len(keys_under(bucket, bucket.layout.blobs))
 
 
 @pytest.fixture
@@ -117,13 +107,14 @@ def test_an_interrupted_run_is_continued_by_the_next(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    bucket = seaweedfs.store(prefix)
     deadline = time.monotonic() + 60
-    while object_count(seaweedfs, prefix) < 5 and time.monotonic() < deadline:
+    while object_count(bucket) < 5 and time.monotonic() < deadline:
         assert process.poll() is None, "the run ended before it could be interrupted"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    landed = object_count(seaweedfs, prefix)
+    landed = object_count(bucket)
     assert 5 <= landed < len(blobs)
 
     resumed = migrate(tmp_path / "data", seaweedfs, prefix, "--json")

@@ -11,24 +11,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cargohold.storage.base import RedirectURLs, WriterBusy
-from cargohold.storage.s3 import S3BlobStore, S3Options, S3Unavailable
+from cargohold.storage.s3 import S3BlobStore, S3Unavailable
 from cargohold.storage.s3 import lease as lease_module
 from tests.storage.driver_suite import DriverSuite, digest_of
 from tests.support.seaweedfs import SeaweedServer
-
-
-def options(seaweedfs: SeaweedServer, prefix: str, **changes: object) -> S3Options:
-    values: dict[str, object] = {
-        "bucket": seaweedfs.bucket,
-        "endpoint_url": seaweedfs.endpoint,
-        "region": seaweedfs.region,
-        "access_key_id": seaweedfs.access_key,
-        "secret_access_key": seaweedfs.secret_key,
-        "prefix": prefix,
-        "path_style": True,
-    }
-    values.update(changes)
-    return S3Options(**values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -40,11 +26,11 @@ def prefix() -> str:
 class TestS3Driver(DriverSuite):
     @pytest.fixture
     def driver(self, seaweedfs: SeaweedServer, prefix: str) -> S3BlobStore:
-        return S3BlobStore(options(seaweedfs, prefix))
+        return seaweedfs.store(prefix)
 
     @pytest.fixture
     def other_node(self, seaweedfs: SeaweedServer, prefix: str) -> S3BlobStore:
-        return S3BlobStore(options(seaweedfs, prefix))
+        return seaweedfs.store(prefix)
 
 
 def test_a_wrong_secret_is_refused(seaweedfs: SeaweedServer) -> None:
@@ -65,8 +51,8 @@ def test_a_wrong_secret_is_refused(seaweedfs: SeaweedServer) -> None:
 def test_start_up_check_names_the_problem(
     seaweedfs: SeaweedServer, prefix: str, changes: dict[str, object], reason: str
 ) -> None:
-    S3BlobStore(options(seaweedfs, prefix)).check()  # the right settings pass
-    store = S3BlobStore(options(seaweedfs, prefix, **changes))
+    seaweedfs.store(prefix).check()  # the right settings pass
+    store = S3BlobStore(seaweedfs.s3_options(prefix, **changes))
     with pytest.raises(S3Unavailable) as failed:
         store.check()
     message = str(failed.value)
@@ -75,7 +61,7 @@ def test_start_up_check_names_the_problem(
 
 
 def test_objects_live_under_their_digest(seaweedfs: SeaweedServer, prefix: str) -> None:
-    store = S3BlobStore(options(seaweedfs, f"/{prefix}/"))
+    store = seaweedfs.store(f"/{prefix}/")
     data = b"layout"
     digest = digest_of(data)
     store.put(digest, data)
@@ -92,10 +78,10 @@ def test_a_stale_lease_is_taken_over(
 ) -> None:
     """A node that died holding a staged name (its lease never released) blocks the name
     only until the lease lapses; the bytes it flushed are kept."""
-    crashed = S3BlobStore(options(seaweedfs, prefix)).writer("orphaned")
+    crashed = seaweedfs.store(prefix).writer("orphaned")
     crashed.write(b"flushed before the crash")
     crashed.flush()  # ... and the process dies: no close, the lease stays
-    survivor = S3BlobStore(options(seaweedfs, prefix))
+    survivor = seaweedfs.store(prefix)
     with pytest.raises(WriterBusy):
         survivor.writer("orphaned", append=True)
     monkeypatch.setattr(lease_module, "LEASE_SECONDS", -1.0)  # as if it had lapsed
@@ -114,10 +100,10 @@ def test_a_stale_lease_is_taken_over(
 def test_redirect_urls_serve_the_object_and_ranges(seaweedfs: SeaweedServer, prefix: str) -> None:
     data = bytes(range(256)) * 100
     digest = digest_of(data)
-    plain = S3BlobStore(options(seaweedfs, prefix))
+    plain = seaweedfs.store(prefix)
     assert isinstance(plain, RedirectURLs)
     assert plain.redirect_url(digest) is None  # redirects are off by default
-    store = S3BlobStore(options(seaweedfs, prefix, redirect=True, redirect_expiry_seconds=60))
+    store = S3BlobStore(seaweedfs.s3_options(prefix, redirect=True, redirect_expiry_seconds=60))
     store.put(digest, data)
     url = store.redirect_url(digest)
     assert url is not None and "X-Amz-Signature=" in url and "X-Amz-Expires=60" in url
@@ -130,7 +116,7 @@ def test_redirect_urls_serve_the_object_and_ranges(seaweedfs: SeaweedServer, pre
 
 
 def test_delete_many_in_batches_of_a_thousand(seaweedfs: SeaweedServer, prefix: str) -> None:
-    store = S3BlobStore(options(seaweedfs, prefix))
+    store = seaweedfs.store(prefix)
     digests = [digest_of(b"%d" % i) for i in range(1003)]
     keys = [store.layout.blob(d) for d in digests]
     client = seaweedfs.client()
@@ -152,7 +138,7 @@ def test_pieces_of_a_delete_that_fail_are_reported(
 ) -> None:
     """DeleteObjects answers 200 with errors per key; those are asked again, and what still
     fails is returned (GC then keeps those rows for its next run)."""
-    store = S3BlobStore(options(seaweedfs, prefix))
+    store = seaweedfs.store(prefix)
     stuck, fine = digest_of(b"stuck"), digest_of(b"fine")
     for digest in (stuck, fine):
         store.put(digest, b"x")

@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import boto3
-from botocore.client import BaseClient
-from botocore.config import Config
-
 from cargohold.config import Settings
-from cargohold.storage.s3.keys import KeyLayout
-from tests.support.seaweedfs import SeaweedServer
+from cargohold.storage.s3 import S3BlobStore
+from cargohold.wiring import blob_store_from_settings
+from tests.support.seaweedfs import SeaweedServer, object_bytes, session_keys
 
 
 def production_env(
@@ -25,30 +22,17 @@ def production_env(
     }
 
 
-def _bucket_client(settings: Settings) -> BaseClient:
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        region_name=settings.s3_region,
-        aws_access_key_id=settings.s3_access_key_id,
-        aws_secret_access_key=settings.s3_secret_access_key,
-        config=Config(s3={"addressing_style": "path"}),
-    )
+def _store(settings: Settings) -> S3BlobStore:
+    store = blob_store_from_settings(settings)
+    assert isinstance(store, S3BlobStore), settings.storage_driver
+    return store
 
 
 def stored_object(settings: Settings, digest: str) -> bytes | None:
     """The bytes of a blob in the bucket a server on S3 uses (None: no object)."""
-    client = _bucket_client(settings)
-    key = KeyLayout(settings.s3_prefix).blob(digest)
-    try:
-        return bytes(client.get_object(Bucket=settings.s3_bucket, Key=key)["Body"].read())
-    except client.exceptions.NoSuchKey:
-        return None
+    return object_bytes(_store(settings), digest)
 
 
 def staged_objects(settings: Settings, upload: str) -> list[str]:
     """The keys an upload session still has in the bucket."""
-    client = _bucket_client(settings)
-    prefix = KeyLayout(settings.s3_prefix).session(upload)
-    listed = client.list_objects_v2(Bucket=settings.s3_bucket, Prefix=prefix)
-    return [item["Key"] for item in listed.get("Contents", [])]
+    return session_keys(_store(settings), upload)

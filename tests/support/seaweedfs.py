@@ -14,13 +14,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cargohold.storage.s3 import S3BlobStore, S3Options
+from cargohold.storage.s3.client import is_missing
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group
 
@@ -85,6 +89,24 @@ class SeaweedServer:
             "CARGOHOLD_S3_PREFIX": prefix,
             "CARGOHOLD_S3_PATH_STYLE": "true",
         }
+
+    def s3_options(self, prefix: str = "", **changes: Any) -> S3Options:
+        """The S3 driver's options for this store under `prefix` (with `changes`)."""
+        options = S3Options(
+            bucket=self.bucket,
+            endpoint_url=self.endpoint,
+            region=self.region,
+            access_key_id=self.access_key,
+            secret_access_key=self.secret_key,
+            prefix=prefix,
+            path_style=True,
+        )
+        return replace(options, **changes)
+
+    def store(self, prefix: str = "") -> S3BlobStore:
+        """The S3 driver on this store under `prefix`: with the functions below, a way to look
+        into the bucket."""
+        return S3BlobStore(self.s3_options(prefix))
 
     def _write_identity(self) -> Path:
         config = {
@@ -167,3 +189,36 @@ class SeaweedServer:
         stop_group(self._process, timeout=1)
         self._process = None
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+# What a store holds in the bucket, read past the driver's own methods (its client and key
+# layout only): the objects the tests expect, and no others.
+
+
+def read_object(store: S3BlobStore, key: str) -> bytes | None:
+    """The bytes of the object at `key` (None: no such object)."""
+    try:
+        body = store.client.get_object(Bucket=store.bucket, Key=key)["Body"]
+    except ClientError as exc:
+        if is_missing(exc):
+            return None
+        raise
+    return bytes(body.read())
+
+
+def object_bytes(store: S3BlobStore, digest: str) -> bytes | None:
+    """The bytes of a blob's object (None: no object)."""
+    return read_object(store, store.layout.blob(digest))
+
+
+def keys_under(store: S3BlobStore, start: str) -> list[str]:
+    """Every key that begins with `start`, over all pages of the listing."""
+    pages = store.client.get_paginator("list_objects_v2").paginate(
+        Bucket=store.bucket, Prefix=start
+    )
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def session_keys(store: S3BlobStore, upload: str) -> list[str]:
+    """The keys an upload session still has in the bucket."""
+    return keys_under(store, store.layout.session(upload))
