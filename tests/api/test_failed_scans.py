@@ -64,7 +64,12 @@ def _refusal(client: httpx.Client, repository: str, reference: str) -> dict[str,
 
 @pytest.fixture(scope="module")
 def clean_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return oci_layout(tmp_path_factory.mktemp("failed-scans") / "layout", CLEAN)
+    """CLEAN with a layer of its own: an image no other test pushes, so none has scanned it
+    (a scan is kept per digest: CLEAN itself is scanned by test_scanning.py on the same
+    servers, and would not be pending here when that module runs first)."""
+    unique = [File("etc/build-id", uuid.uuid4().hex.encode())]
+    spec = ImageSpec(layers=[*CLEAN.layers, unique])
+    return oci_layout(tmp_path_factory.mktemp("failed-scans") / "layout", spec)
 
 
 def test_a_failed_scan_is_refused_with_its_reason_and_told_apart_from_a_pending_one(
