@@ -218,6 +218,15 @@ class SignatureRecords:
         )
         return [(repository, digest) for repository, digest in rows]
 
+    def count_manifests_of_project(self, project: str) -> int:
+        """How many manifests the project's repositories hold."""
+        row = self.db.one(
+            "SELECT COUNT(*) FROM manifests m JOIN repositories r"
+            f" ON r.id = m.repository_id WHERE {_IN_PROJECT}",
+            _project_params(project),
+        )
+        return int(row[0]) if row is not None else 0
+
     def parent_indexes(self, repository: str, digest: str) -> list[str]:
         """The digests of the indexes of the repository that list the manifest `digest`."""
         return list(

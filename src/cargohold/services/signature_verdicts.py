@@ -87,11 +87,9 @@ class SignatureVerdicts:
         if self.records.verdict(repository, digest) is not None:
             self.compute(repository, digest)
         subject = is_signature(manifest, tag)
-        if subject is None:
-            return
-        if self.meta.manifests.find(repository, subject, True) is None:
-            return  # a signature pushed before its image: the pull computes the verdict
-        self.compute(repository, subject)
+        if subject is not None:
+            # A signature pushed before its image computes nothing: the pull computes it.
+            self.compute(repository, subject)
 
     def recompute_project(self, project: str) -> int:
         """Every manifest of the project's repositories; how many verdicts were stored."""
@@ -102,7 +100,7 @@ class SignatureVerdicts:
         return len(run.done)
 
     def project_size(self, project: str) -> int:
-        return len(self.records.manifests_of_project(project))
+        return self.records.count_manifests_of_project(project)
 
     # -- deciding ------------------------------------------------------------------------------
 
