@@ -15,7 +15,6 @@ one-line message.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Generator
 from typing import Any
@@ -25,6 +24,7 @@ import httpx
 
 from cargohold.cli.auth_files import server_host
 from cargohold.cli.credentials import Credential, CredentialsUnreadable, registry_credentials
+from cargohold.oci.digests import compute
 from cargohold.oci.mediatypes import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -167,10 +167,6 @@ class RegistryAuth(httpx.Auth):
         return f"Bearer {token}"
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _error_text(response: httpx.Response) -> str:
     try:
         error = response.json()["errors"][0]
@@ -247,7 +243,7 @@ class RegistryClient:
         if response.status_code != 200:
             raise self._fail(response, f"manifest {reference}")
         content = self._read(response, MAX_MANIFEST_BYTES, f"manifest {reference}")
-        digest = _sha256(content)
+        digest = compute(content)
         if ":" in reference and reference != digest:
             raise RegistryError(
                 f"{self.host}/{self.repository}@{reference}: the registry sent a manifest "
