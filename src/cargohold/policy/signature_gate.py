@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from enum import StrEnum
 
-from cargohold.oci.accessories import subjects_of
+from cargohold.oci.accessories import accessory_subject, subjects_of
 from cargohold.oci.manifests import Manifest
 from cargohold.trust.formats import (
     COSIGN_SIGNATURE_ARTIFACT,
     SIGSTORE_BUNDLE_TYPES,
     SIMPLE_SIGNING,
-    accessory_subject,
 )
 
 
