@@ -24,6 +24,7 @@ import httpx
 
 from cargohold.cli.auth_files import server_host
 from cargohold.cli.credentials import Credential, CredentialsUnreadable, registry_credentials
+from cargohold.cli.server_auth import CLIENT_ID
 from cargohold.oci.digests import compute
 from cargohold.oci.mediatypes import (
     DOCKER_MANIFEST,
@@ -34,7 +35,6 @@ from cargohold.oci.mediatypes import (
 from cargohold.trust.discovery import FetchedManifest, SourceError
 from cargohold.trust.signing import Blob
 
-CLIENT_ID = "cargohold"
 MANIFEST_ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
 # Signature manifests, payloads and bundles are small; anything larger is refused unread.
 MAX_MANIFEST_BYTES = 4 << 20
