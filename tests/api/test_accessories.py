@@ -151,6 +151,13 @@ def test_the_tags_listing_shows_signed_images_not_sig_tags(
         )  # fmt: skip
         assert verified.returncode == 0, verified.stderr
         assert expected in _row(verified.stdout, "v1")
+    # A bare HOST:PORT is the server over plain HTTP, for the verification too.
+    bare = _cli(
+        registry_without_grace, keys, "tags", repo, "--registry", registry_without_grace.host,
+        "--key", "cosign.pub",
+    )  # fmt: skip
+    assert bare.returncode == 0, bare.stderr
+    assert "by cosign.pub" in _row(bare.stdout, "v1")
     as_json = _cli(
         registry_without_grace, keys, "tags", repo, "--registry", client_url(client),
         "--key", "cosign.pub", "--json",

@@ -226,6 +226,52 @@ def test_key_changes_take_effect_and_are_audited(world: World) -> None:
     ]
 
 
+def test_an_accessory_tag_does_not_let_an_image_through(world: World) -> None:
+    """Only a manifest whose every tag is an accessory tag naming an image of the repository is
+    an accessory: an unsigned image also tagged `latest`, or tagged `.sig` for a digest the
+    repository does not hold, is refused; a real signature still passes."""
+    repo = world.repo("sneaky")
+    signed, _ = push_image(world.developer, repo, "signed", layers=[b"signed image"])
+    world.sign(repo, signed, world.trusted)
+    _enforcing(world)
+    absent = "sha256-" + "ab" * 32 + ".sig"
+    unsigned, body = push_image(world.developer, repo, "latest", layers=[b"unsigned image"])
+    assert put_manifest(world.developer, repo, absent, body, OCI_MANIFEST).status_code == 201
+    assert f"image {unsigned} is not signed" in _refused_soon(world, repo, "latest")
+    _refused(world.get(repo, absent))
+    _refused(world.get(repo, unsigned))
+    # A tag naming an image that is here, beside an ordinary tag: an image of its own.
+    other, body = push_image(world.developer, repo, "other", layers=[b"another unsigned"])
+    alias = signed.replace(":", "-") + ".att"
+    assert put_manifest(world.developer, repo, alias, body, OCI_MANIFEST).status_code == 201
+    assert f"image {other} is not signed" in _refused_soon(world, repo, "other")
+    _refused(world.get(repo, alias))
+    # The real signature passes, by tag and by digest.
+    sig = world.get(repo, signed.replace(":", "-") + ".sig")
+    assert sig.status_code == 200
+    assert world.get(repo, sha256(sig.content)).status_code == 200
+    assert world.get(repo, "signed").status_code == 200
+
+
+def test_an_accessory_that_gains_an_ordinary_tag_is_an_image_again(world: World) -> None:
+    """A verdict stored while a manifest was an accessory does not outlive its tags: tagged
+    `latest` afterwards, it is an image and refused unless signed."""
+    repo = world.repo("retagged")
+    signed, _ = push_image(world.developer, repo, "signed", layers=[b"the signed one"])
+    world.sign(repo, signed, world.trusted)
+    _enforcing(world)
+    # An unsigned image pushed only under an `.att` tag of the signed image: an accessory.
+    document = image_manifest(world.developer, repo, layers=[b"unsigned, hidden"])
+    body = encode(document)
+    alias = signed.replace(":", "-") + ".att"
+    assert put_manifest(world.developer, repo, alias, body, OCI_MANIFEST).status_code == 201
+    assert world.get(repo, alias).status_code == 200
+    assert world.get(repo, sha256(body)).status_code == 200
+    assert put_manifest(world.developer, repo, "latest", body, OCI_MANIFEST).status_code == 201
+    assert f"image {sha256(body)} is not signed" in _refused_soon(world, repo, "latest")
+    _refused(world.get(repo, alias))
+
+
 def test_the_signature_binds_the_digest_not_the_tag(world: World) -> None:
     repo = world.repo("retag")
     digest, body = push_image(world.developer, repo, "release", layers=[b"release build"])

@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cargohold.oci.accessories import accessory_subject
 from cargohold.trust.bundles import (
     BundleInvalid,
     certificate_identity,
@@ -23,7 +24,7 @@ from cargohold.trust.bundles import (
     parse_bundle,
     parse_statement,
 )
-from cargohold.trust.formats import accessory_subject, referrers_tag, signature_tag
+from cargohold.trust.formats import referrers_tag, signature_tag
 from cargohold.trust.payload import PayloadInvalid, build_payload, parse_payload
 
 DIGEST = "sha256:" + "ab" * 32

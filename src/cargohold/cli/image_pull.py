@@ -30,7 +30,7 @@ import httpx
 from cargohold.cli.credentials import Credential, CredentialsUnreadable, registry_credentials
 from cargohold.cli.references import ReferenceError, parse_registry_reference, registry_base
 from cargohold.oci import mediatypes
-from cargohold.oci.digests import is_valid_digest
+from cargohold.oci.digests import compute, is_valid_digest
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -242,7 +242,7 @@ class RegistryReader:
         body = response.content
         if len(body) > MAX_MANIFEST_BYTES:
             raise PullError(f"{self.image}: manifest {reference} is larger than 4 MiB")
-        digest = f"sha256:{hashlib.sha256(body).hexdigest()}"
+        digest = compute(body)
         if is_valid_digest(reference) and reference.startswith("sha256:") and digest != reference:
             raise PullError(f"{self.image}: manifest {reference} arrived with digest {digest}")
         try:

@@ -15,7 +15,6 @@ one-line message.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Generator
 from typing import Any
@@ -25,6 +24,8 @@ import httpx
 
 from cargohold.cli.auth_files import server_host
 from cargohold.cli.credentials import Credential, CredentialsUnreadable, registry_credentials
+from cargohold.cli.server_auth import CLIENT_ID
+from cargohold.oci.digests import compute
 from cargohold.oci.mediatypes import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
@@ -34,7 +35,6 @@ from cargohold.oci.mediatypes import (
 from cargohold.trust.discovery import FetchedManifest, SourceError
 from cargohold.trust.signing import Blob
 
-CLIENT_ID = "cargohold"
 MANIFEST_ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
 # Signature manifests, payloads and bundles are small; anything larger is refused unread.
 MAX_MANIFEST_BYTES = 4 << 20
@@ -167,10 +167,6 @@ class RegistryAuth(httpx.Auth):
         return f"Bearer {token}"
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def _error_text(response: httpx.Response) -> str:
     try:
         error = response.json()["errors"][0]
@@ -247,7 +243,7 @@ class RegistryClient:
         if response.status_code != 200:
             raise self._fail(response, f"manifest {reference}")
         content = self._read(response, MAX_MANIFEST_BYTES, f"manifest {reference}")
-        digest = _sha256(content)
+        digest = compute(content)
         if ":" in reference and reference != digest:
             raise RegistryError(
                 f"{self.host}/{self.repository}@{reference}: the registry sent a manifest "

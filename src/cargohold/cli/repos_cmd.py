@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cargohold.cli.client import DEFAULT_REGISTRY, ClientError
+from cargohold.cli.client import DEFAULT_REGISTRY, ClientError, base_url
 from cargohold.cli.common import JsonOption, RegistryOption, fail, out
 from cargohold.cli.common import client as _client
 from cargohold.cli.common import print_json as _print_json
@@ -136,7 +136,7 @@ def _verified_keys(
     digests = sorted({row["digest"] for row in rows if row.get("signatures")})
     found: dict[str, list[str]] = {}
     try:
-        with RegistryClient(registry.rstrip("/"), repository, push=False) as client:
+        with RegistryClient(base_url(registry), repository, push=False) as client:
             for digest in digests:
                 report = verify_image(client, digest, keys, {})
                 found[digest] = sorted({c.key.name for c in report.valid if c.key})

@@ -115,6 +115,7 @@ def is_cargohold(base: str) -> bool:
 def registry_image(text: str, registry: str | None) -> RegistryImage:
     """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the `--registry` server (which
     wins over a HOST in the name); parsed by cli/references.py."""
+    from cargohold.cli.client import base_url
     from cargohold.cli.references import (
         ReferenceError,
         parse_registry_reference,
@@ -126,7 +127,7 @@ def registry_image(text: str, registry: str | None) -> RegistryImage:
     except ReferenceError as exc:
         raise fail(str(exc)) from None
     if registry:
-        base = registry if "://" in registry else f"http://{registry}"
+        base = base_url(registry)
     elif parsed.host:
         base = registry_base(parsed.host)
     else:

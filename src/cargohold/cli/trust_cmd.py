@@ -75,6 +75,7 @@ class RemoteImage:
 def remote_image(text: str, registry: str | None, plain_http: bool = False) -> RemoteImage:
     """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the --registry server; the tag
     defaults to `latest`, as for docker and cosign (cli/references.py parses)."""
+    from cargohold.cli.client import base_url
     from cargohold.cli.references import (
         ReferenceError,
         parse_registry_reference,
@@ -88,7 +89,7 @@ def remote_image(text: str, registry: str | None, plain_http: bool = False) -> R
     if parsed.host:
         host, base = parsed.host, registry_base(parsed.host, plain_http)
     elif registry:
-        base = (registry if "://" in registry else f"http://{registry}").rstrip("/")
+        base = base_url(registry)
         host = base.split("://", 1)[1].split("/", 1)[0]
     else:
         raise fail(f"{text}: name the registry (HOST/REPOSITORY:TAG), or give --registry URL")

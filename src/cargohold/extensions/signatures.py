@@ -1,7 +1,8 @@
 """The signatures extension: signature enforcement on pull. Its pull gate is the "signature
 gate" (services/signature_gate.py), its on-push hook recomputes the verdict of an image whose
-signature arrives, its job recomputes a large project's verdicts; its admin routes are
-api/trust.py, which the HTTP layer adds when the extension is enabled.
+signature arrives (and of a manifest pushed again), its job recomputes a large project's
+verdicts; its admin routes are api/trust.py, which the HTTP layer adds when the extension is
+enabled.
 
 Imported only when `signatures = true`; signatures_disabled.py is its twin.
 """
@@ -58,13 +59,13 @@ def enable(settings: Settings, core: CoreServices) -> SignaturesExtension:
         gate.invalidate()
         return {"project": project, "verdicts": stored}
 
-    def signature_pushed(repository: str, digest: str, manifest: Manifest, tag: str | None) -> None:
-        verdicts.signature_pushed(repository, tag, manifest)
+    def pushed(repository: str, digest: str, manifest: Manifest, tag: str | None) -> None:
+        verdicts.pushed(repository, digest, tag, manifest)
 
     return SignaturesExtension(
         name=NAME,
         enabled=True,
-        on_push=(signature_pushed,),
+        on_push=(pushed,),
         pull_gates=(gate.pull_gate(),),
         job_kinds=(
             JobKind(

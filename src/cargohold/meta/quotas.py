@@ -8,21 +8,19 @@ from collections.abc import Iterable
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
-
-# The repositories of a project: the project itself and everything below it.
-_IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
+from cargohold.meta.repositories import IN_PROJECT, project_params
 
 # What a project's quota counts: the distinct blobs its manifests reference, plus those
 # linked within the grace period (pushes whose manifest has not arrived yet). A link
 # nothing references any more (a refused push, deleted images) stops counting once it is
 # older than the grace period, like the blob stops being kept by garbage collection.
-# Parameters: the project twice (see _project_params), then the link cutoff.
+# Parameters: the project twice (see project_params), then the link cutoff.
 _COUNTED = (
     "SELECT mr.digest FROM manifest_references mr"
     " JOIN manifests m ON m.id = mr.manifest_id JOIN repositories r ON r.id = m.repository_id"
-    f" WHERE mr.kind <> 'manifest' AND {_IN_PROJECT}"
+    f" WHERE mr.kind <> 'manifest' AND {IN_PROJECT}"
     " UNION SELECT rb.digest FROM repository_blobs rb"
-    f" JOIN repositories r ON r.id = rb.repository_id WHERE {_IN_PROJECT}"
+    f" JOIN repositories r ON r.id = rb.repository_id WHERE {IN_PROJECT}"
     " AND rb.linked_at >= ?"
 )
 _USAGE = f"SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN ({_COUNTED})"
@@ -36,11 +34,6 @@ class QuotaExceeded(Exception):
         super().__init__(project)
 
 
-def _project_params(project: str) -> tuple[str, str]:
-    escaped = project.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-    return project, escaped + "/%"
-
-
 class QuotaRecords:
     def __init__(self, db: Database, link_grace_seconds: float) -> None:
         self.db = db
@@ -48,7 +41,7 @@ class QuotaRecords:
         self.link_grace_seconds = link_grace_seconds
 
     def _usage_params(self, project: str) -> tuple[str, str, str, str, float]:
-        in_project = _project_params(project)
+        in_project = project_params(project)
         return (*in_project, *in_project, time.time() - self.link_grace_seconds)
 
     def get(self, project: str, usage_without_quota: bool = False) -> tuple[int | None, int]:

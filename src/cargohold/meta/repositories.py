@@ -14,6 +14,16 @@ from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.models import repositories
 
+# The repositories of a project, as a condition on `repositories r`: the project itself and
+# everything below it. Its parameters: project_params(project).
+IN_PROJECT = "(r.name = ? OR r.name LIKE ? ESCAPE '!')"
+
+
+def project_params(project: str) -> tuple[str, str]:
+    """IN_PROJECT's parameters: the name, and `<project>/%` with LIKE's wildcards escaped."""
+    escaped = project.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+    return project, escaped + "/%"
+
 
 def ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
     """The repository's id, its row created on first use (a push into a new name)."""

@@ -12,6 +12,7 @@ from typing import Any
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
+from cargohold.meta.repositories import IN_PROJECT, project_params
 
 _KEY_COLUMNS = "project, fingerprint, algorithm, pem, added_at, added_by"
 # The one row is written by the first change: a freshly migrated database holds no rows at
@@ -20,12 +21,6 @@ _BUMP = (
     "INSERT INTO signature_generation (id, generation) VALUES (1, 1)"
     " ON CONFLICT (id) DO UPDATE SET generation = signature_generation.generation + 1"
 )
-# The repositories of a project: its own name, or names under `project/`.
-_IN_PROJECT = "(r.name = ? OR substr(r.name, 1, ?) = ?)"
-
-
-def _project_params(project: str) -> tuple[str, int, str]:
-    return (project, len(project) + 1, project + "/")
 
 
 @dataclass(frozen=True)
@@ -213,10 +208,19 @@ class SignatureRecords:
         """(repository, digest) of every manifest in the project's repositories."""
         rows = self.db.rows(
             "SELECT r.name, m.digest FROM manifests m JOIN repositories r"
-            f" ON r.id = m.repository_id WHERE {_IN_PROJECT} ORDER BY r.name, m.id",
-            _project_params(project),
+            f" ON r.id = m.repository_id WHERE {IN_PROJECT} ORDER BY r.name, m.id",
+            project_params(project),
         )
         return [(repository, digest) for repository, digest in rows]
+
+    def count_manifests_of_project(self, project: str) -> int:
+        """How many manifests the project's repositories hold."""
+        row = self.db.one(
+            "SELECT COUNT(*) FROM manifests m JOIN repositories r"
+            f" ON r.id = m.repository_id WHERE {IN_PROJECT}",
+            project_params(project),
+        )
+        return int(row[0]) if row is not None else 0
 
     def parent_indexes(self, repository: str, digest: str) -> list[str]:
         """The digests of the indexes of the repository that list the manifest `digest`."""

@@ -24,10 +24,15 @@ def accessory_subject(tag: str) -> str | None:
     return f"{match.group(1)}:{match.group(2)}" if match else None
 
 
+def accessory_tag(digest: str, suffix: str = "") -> str:
+    """The accessory tag of the image `digest` with this suffix: `sha256:abc` ->
+    `sha256-abc.sig` for ".sig", `sha256-abc` (the referrers tag schema's) for none."""
+    return digest.replace(":", "-", 1) + suffix
+
+
 def accessory_tags(digest: str) -> tuple[str, ...]:
     """Every accessory tag an image with this digest can have."""
-    base = digest.replace(":", "-", 1)
-    return tuple(base + suffix for suffix in ACCESSORY_SUFFIXES)
+    return tuple(accessory_tag(digest, suffix) for suffix in ACCESSORY_SUFFIXES)
 
 
 def subjects_of(tags: Iterable[str], digest: str, present: Collection[str]) -> set[str] | None:

@@ -6,15 +6,15 @@ Pure functions over facts the services gather (the manifest, its tags, the verif
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from enum import StrEnum
 
+from cargohold.oci.accessories import accessory_subject, subjects_of
 from cargohold.oci.manifests import Manifest
 from cargohold.trust.formats import (
     COSIGN_SIGNATURE_ARTIFACT,
     SIGSTORE_BUNDLE_TYPES,
     SIMPLE_SIGNING,
-    accessory_subject,
 )
 
 
@@ -57,13 +57,17 @@ def passes(verdict: str) -> bool:
     return verdict in PASSING
 
 
-def is_accessory(manifest: Manifest, tags: Iterable[str]) -> bool:
-    """A manifest about another one: a referrer (it has a subject), one under a tag of cosign's
-    or of the referrers tag schema (`sha256-<hex>.sig|.att|.sbom`, `sha256-<hex>`), or one
-    whose artifact type or layers are signatures, attestations or SBOMs."""
+def is_accessory(
+    manifest: Manifest, digest: str, tags: Iterable[str], present: Collection[str]
+) -> bool:
+    """A manifest about another one: a referrer (it has a subject), an accessory by its tags
+    (every tag is one of cosign's or of the referrers tag schema, `sha256-<hex>.sig|.att|.sbom`
+    or `sha256-<hex>`, naming another manifest in `present`, the repository's: the rule of
+    oci/accessories.py subjects_of), or one whose artifact type or layers are signatures,
+    attestations or SBOMs."""
     if manifest.subject is not None:
         return True
-    if any(accessory_subject(tag) is not None for tag in tags):
+    if subjects_of(tags, digest, present) is not None:
         return True
     if manifest.referrer_artifact_type in ACCESSORY_TYPES:
         return True

@@ -37,9 +37,10 @@ class ImageTrust:
 
 
 def image_trust(graph: ManifestGraph, digest: str) -> ImageTrust:
-    """Signatures: one per layer of the `.sig` manifest (cosign appends a layer per
-    signature), per layer of a cosign OCI 1.1 signature referrer, and one per sigstore bundle
-    referrer (a bundle may also hold an attestation: `cargohold verify` tells them apart)."""
+    """The accessories and referrers of an image of the graph. Signatures: one per layer of
+    the `.sig` manifest (cosign appends a layer per signature), per layer of a cosign OCI 1.1
+    signature referrer, and one per sigstore bundle referrer (a bundle may also hold an
+    attestation: `cargohold verify` tells them apart)."""
     found: list[Accessory] = []
     count = 0
     for accessory in graph.accessories(digest):
@@ -49,7 +50,8 @@ def image_trust(graph: ManifestGraph, digest: str) -> ImageTrust:
             found.append(Accessory(kind, accessory.digest, tag, accessory.artifact_type))
             if kind == "signature":
                 count += sum(1 for k, _, _ in accessory.references if k == "layer")
-    for fact in sorted(graph.by_digest.values(), key=lambda f: f.digest):
+    for dependent in sorted(graph.dependents.get(digest, ())):
+        fact = graph.by_digest[dependent]
         if fact.subject_digest != digest:
             continue
         found.append(Accessory("referrer", fact.digest, None, fact.artifact_type))

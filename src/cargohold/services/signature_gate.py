@@ -83,13 +83,10 @@ class SignatureGate:
     # -- on the pool ---------------------------------------------------------------------------
 
     def check(self, repository: str, stored: StoredManifest) -> None:
+        """Called only when `needs_check` said so (RegistryService.check_gates): the project
+        enforces and the pull does not surely pass. Without a view, the switch is read."""
         project = project_of(repository)
-        view = self._view
-        if view is None and not self.records.enforcement(project).enforce:
-            return
-        if view is not None and project not in view.enforcing:
-            return
-        if stored.subject_digest is not None:
+        if self._view is None and not self.records.enforcement(project).enforce:
             return
         found = self.records.verdict(repository, stored.digest)
         if found is None:

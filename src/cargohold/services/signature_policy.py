@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from cargohold.errors import TrustKeyExists, TrustKeyInvalid, TrustKeyUnknown
@@ -26,14 +25,6 @@ RECOMPUTE_JOB = "signature-verdicts"
 
 # Queue a recomputation job for a project: (project, caller).
 QueueRecompute = Callable[[str, Caller], None]
-
-
-@dataclass(frozen=True)
-class Recomputed:
-    """What a change did to the project's verdicts: recomputed now, or queued as a job."""
-
-    inline: bool
-    manifests: int
 
 
 def check_project(project: str) -> None:
@@ -110,16 +101,13 @@ class SignaturePolicyService:
             self.gate.invalidate()
         return result
 
-    def changed(self, project: str, caller: Caller) -> Recomputed:
+    def changed(self, project: str, caller: Caller) -> None:
         """Recompute the project's verdicts (they were dropped with the change, so a pull
         meanwhile computes its own), then refresh the gate."""
-        size = self.verdicts.project_size(project)
-        inline = size <= RECOMPUTE_INLINE
         try:
-            if inline:
+            if self.verdicts.project_size(project) <= RECOMPUTE_INLINE:
                 self.verdicts.recompute_project(project)
             else:
                 self.queue_recompute(project, caller)
         finally:
             self.gate.invalidate()
-        return Recomputed(inline, size)

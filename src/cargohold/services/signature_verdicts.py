@@ -1,6 +1,7 @@
 """Computing and storing each image's signature verdict (policy/signature_gate.py).
 
 A verdict is computed
+- when a manifest that has one is pushed again (a tag it gains may make an accessory an image);
 - when a signature arrives (a `sha256-<hex>.sig` tag, or a referrer holding a cosign signature
   or a sigstore bundle, whose subject is in the repository): the subject's, and for an index
   its platform manifests';
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from cargohold.errors import RegistryError
 from cargohold.meta.signatures import SignatureRecords, VerdictRow
 from cargohold.meta.store import MetadataStore
+from cargohold.oci.accessories import accessory_subject
 from cargohold.oci.manifests import Manifest, parse_manifest
 from cargohold.oci.names import project_of
 from cargohold.policy.signature_gate import Verdict, is_accessory, is_signature, passes
@@ -78,14 +80,16 @@ class SignatureVerdicts:
         self.records.put_verdicts(run.project, run.done.values())
         return found
 
-    def signature_pushed(self, repository: str, tag: str | None, manifest: Manifest) -> None:
-        """The on-push hook: a pushed signature recomputes its subject's verdict."""
+    def pushed(self, repository: str, digest: str, tag: str | None, manifest: Manifest) -> None:
+        """The on-push hook. A manifest pushed again (under another tag, say) whose verdict is
+        stored is recomputed: whether it is an accessory depends on its tags. A pushed
+        signature recomputes its subject's verdict."""
+        if self.records.verdict(repository, digest) is not None:
+            self.compute(repository, digest)
         subject = is_signature(manifest, tag)
-        if subject is None:
-            return
-        if self.meta.manifests.find(repository, subject, True) is None:
-            return  # a signature pushed before its image: the pull computes the verdict
-        self.compute(repository, subject)
+        if subject is not None:
+            # A signature pushed before its image computes nothing: the pull computes it.
+            self.compute(repository, subject)
 
     def recompute_project(self, project: str) -> int:
         """Every manifest of the project's repositories; how many verdicts were stored."""
@@ -96,7 +100,7 @@ class SignatureVerdicts:
         return len(run.done)
 
     def project_size(self, project: str) -> int:
-        return len(self.records.manifests_of_project(project))
+        return self.records.count_manifests_of_project(project)
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -113,8 +117,9 @@ class SignatureVerdicts:
             manifest = parse_manifest(stored.content, stored.media_type)
         except RegistryError:
             manifest = None
+        tags = self.meta.tags.of_manifest(repository, digest)
         if manifest is not None and is_accessory(
-            manifest, self.meta.tags.of_manifest(repository, digest)
+            manifest, digest, tags, self._images_named_by(repository, tags)
         ):
             row = self._row(repository, digest, Verdict.ACCESSORY, None)
             run.done[repository, digest] = row
@@ -138,6 +143,11 @@ class SignatureVerdicts:
                     run.done[repository, digest] = row
                     break
         return row
+
+    def _images_named_by(self, repository: str, tags: list[str]) -> set[str]:
+        """The images in the repository these tags name as accessory tags (`.sig` etc.)."""
+        subjects = {s for tag in tags if (s := accessory_subject(tag)) is not None}
+        return {s for s in subjects if self.meta.manifests.find(repository, s, True) is not None}
 
     def _verify(self, run: _Pass, repository: str, digest: str) -> VerdictRow:
         source = StoreSignatureSource(self.meta, self.blobs, repository)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from cargohold.oci.accessories import ACCESSORY_TAG_RE, accessory_subject
-
-__all__ = ["ACCESSORY_TAG_RE", "accessory_subject"]
+from cargohold.oci.accessories import accessory_tag
 
 # A simple-signing payload layer, and the annotations cosign puts on it.
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -39,9 +37,9 @@ OCI_IMAGE_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 def signature_tag(digest: str) -> str:
     """The tag cosign stores an image's signatures under: `sha256:abc` -> `sha256-abc.sig`."""
-    return digest.replace(":", "-", 1) + ".sig"
+    return accessory_tag(digest, ".sig")
 
 
 def referrers_tag(digest: str) -> str:
     """The OCI referrers tag schema's tag for a subject: `sha256:abc` -> `sha256-abc`."""
-    return digest.replace(":", "-", 1)
+    return accessory_tag(digest)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cargohold.oci.digests import EMPTY_JSON, EMPTY_JSON_DIGEST
+from cargohold.oci.digests import EMPTY_JSON, EMPTY_JSON_DIGEST, compute
 from cargohold.oci.mediatypes import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST
 from cargohold.trust.formats import (
     COSIGN_SIGNATURE_ARTIFACT,
@@ -31,10 +30,6 @@ from cargohold.trust.formats import (
 from cargohold.trust.keys import sign
 
 CREATED_ANNOTATION = "org.opencontainers.image.created"
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _json(document: Any) -> bytes:
@@ -48,7 +43,7 @@ class Blob:
 
     @property
     def digest(self) -> str:
-        return _digest(self.data)
+        return compute(self.data)
 
     def descriptor(self) -> dict[str, Any]:
         return {"mediaType": self.media_type, "size": len(self.data), "digest": self.digest}
@@ -83,7 +78,7 @@ class ManifestToPush:
 
     @property
     def digest(self) -> str:
-        return _digest(self.content)
+        return compute(self.content)
 
 
 def _signature_config(layers: list[dict[str, Any]]) -> bytes:

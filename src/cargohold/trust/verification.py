@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cargohold.oci.digests import is_valid_digest
+from cargohold.oci.digests import compute, is_valid_digest
 from cargohold.trust.bundles import (
     BundleInvalid,
     certificate_identity,
@@ -136,7 +135,7 @@ def _payload_bytes(source: SignatureSource, layer: dict[str, Any], limit: int) -
     data = source.blob(digest)
     if len(data) > limit:
         raise _Refused(Status.INVALID, f"the layer is more than {limit} bytes")
-    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+    if compute(data) != digest:
         raise _Refused(Status.INVALID, "the payload does not match its digest (tampered)")
     return data
 
