@@ -10,13 +10,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cargohold.cli.common import ConfigOption, DataDirOption, fail, line_from_stdin
-from cargohold.config import ConfigError, Settings, load_settings
+from cargohold.cli.common import (
+    ConfigOption,
+    DataDirOption,
+    fail,
+    line_from_stdin,
+    server_settings,
+)
+from cargohold.config import Settings
 
 if TYPE_CHECKING:
     from cargohold.meta.database import Database
@@ -28,18 +33,6 @@ admin_app = typer.Typer(
 
 # Who the audit log names for a change made here.
 CLI_ACTOR = "cli"
-
-
-def _settings(config: Path | None, data_dir: str | None) -> Settings:
-    try:
-        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    database = Path(settings.data_dir) / "cargohold.db"
-    if not settings.database_url and not database.is_file():
-        # A mistyped --data-dir must not look like a server without that user.
-        raise fail(f"no cargohold database in {Path(settings.data_dir).resolve()}")
-    return settings
 
 
 @contextmanager
@@ -81,7 +74,7 @@ def reset_password(
     from cargohold.services.caller import system_caller
     from cargohold.wiring import build_access_control
 
-    settings = _settings(config, data_dir)
+    settings = server_settings(config, data_dir)
     chosen = line_from_stdin("--password-stdin") if password_stdin else None
     with _metadata_store(settings) as database:
         identity = build_access_control(settings, database).identity
@@ -109,7 +102,7 @@ def rotate_token_key(config: ConfigOption = None, data_dir: DataDirOption = None
     from cargohold.services.caller import system_caller
     from cargohold.services.token_keys import RELOAD_INTERVAL_SECONDS, KeyRing, TokenKeyError
 
-    settings = _settings(config, data_dir)
+    settings = server_settings(config, data_dir)
     ring = KeyRing(settings.token_key_dir, time.time)
     try:
         older = ring.current()

@@ -8,13 +8,16 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from cargohold.cli.client import DEFAULT_REGISTRY, AdminClient, ClientError
 from cargohold.cli.credentials import use_command_parameters
+
+if TYPE_CHECKING:
+    from cargohold.config import Settings
 
 out = Console()
 err_console = Console(stderr=True)
@@ -46,6 +49,22 @@ DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="Data dire
 def fail(message: str) -> typer.Exit:
     print(f"error: {message}", file=sys.stderr)
     return typer.Exit(code=1)
+
+
+def server_settings(config: Path | None, data_dir: str | None) -> Settings:
+    """The settings of the server whose stores a command works on directly (`--config`,
+    CARGOHOLD_* variables, `--data-dir`); fails when there is no database to work on."""
+    from cargohold.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    database = Path(settings.data_dir) / "cargohold.db"
+    if not settings.database_url and not database.is_file():
+        # A mistyped --data-dir must not look like an empty registry.
+        raise fail(f"no cargohold database in {Path(settings.data_dir).resolve()}")
+    return settings
 
 
 def client(registry: str) -> AdminClient:

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from cargohold.cli.common import ConfigOption, DataDirOption, err_console, fail
-from cargohold.config import ConfigError, load_settings
+from cargohold.cli.common import ConfigOption, DataDirOption, err_console, fail, server_settings
 from cargohold.errors.exception_text import first_line
 
 if TYPE_CHECKING:
@@ -74,14 +73,7 @@ def migrate_metadata(
 
 def _source(config: Path | None, data_dir: str | None) -> tuple[str, Path | None]:
     """The source's URL, and the data directory a server on it would lock (SQLite only)."""
-    try:
-        settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    database = Path(settings.data_dir) / "cargohold.db"
-    if not settings.database_url and not database.is_file():
-        # A mistyped --data-dir must not look like an empty registry.
-        raise fail(f"no cargohold database in {Path(settings.data_dir).resolve()}")
+    settings = server_settings(config, data_dir)
     return settings.metadata_url, None if settings.database_url else Path(settings.data_dir)
 
 
