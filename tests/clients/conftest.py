@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from cargohold.policy.permissions import Role
@@ -95,6 +96,15 @@ def test_images(tmp_path_factory: pytest.TempPathFactory) -> BuiltImages:
     """The umoci-built layout (amd64, arm64 and the two-platform index `multi`). Read-only."""
     _require(UMOCI, "umoci")
     return build_test_images(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture
+def developer(sqlite_registry: CargoholdServer, people: People) -> Iterator[httpx.Client]:
+    """An HTTP client signed in to the SQLite server as the developer."""
+    with httpx.Client(
+        base_url=sqlite_registry.url, auth=people.developer.auth, timeout=60
+    ) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -50,14 +49,6 @@ def cli(tmp_path_factory: pytest.TempPathFactory, attaching_skopeo: Skopeo) -> T
     tool.key_pair("cosign")
     tool.key_pair("other")
     return tool
-
-
-@pytest.fixture
-def developer(sqlite_registry: CargoholdServer, people: People) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=sqlite_registry.url, auth=people.developer.auth, timeout=60
-    ) as client:
-        yield client
 
 
 def test_skopeo_copies_the_signature_and_it_verifies_on_the_other_registry(

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.clients.conftest import People, Skopeo
+from tests.clients.conftest import Skopeo
 from tests.clients.trust_cli import PASSWORD, TrustCli
 from tests.support.cosign_shapes import (
     certificate_for,
@@ -38,14 +37,6 @@ def cli(tmp_path_factory: pytest.TempPathFactory, skopeo: Skopeo) -> TrustCli:
     tool.key_pair("cosign")
     tool.key_pair("other")
     return tool
-
-
-@pytest.fixture
-def developer(sqlite_registry: CargoholdServer, people: People) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=sqlite_registry.url, auth=people.developer.auth, timeout=60
-    ) as client:
-        yield client
 
 
 def _private_key(cli: TrustCli, name: str) -> ec.EllipticCurvePrivateKey:
