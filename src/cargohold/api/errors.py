@@ -16,9 +16,12 @@ from cargohold.errors import (
     ManifestInvalid,
     NotFound,
     RegistryError,
+    StoreUnavailable,
     Unknown,
     Unsupported,
+    is_store_unavailable,
 )
+from cargohold.errors.exception_text import first_line
 
 log = logging.getLogger("cargohold.api")
 
@@ -73,7 +76,24 @@ async def client_disconnect_handler(request: Request, exc: Exception) -> Respons
     return error_response(error, head=request.method == "HEAD")
 
 
+# Seconds a client is asked to wait when the metadata store cannot be reached.
+STORE_RETRY_AFTER_SECONDS = 5
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    error = Unknown()
+    """Every error no other handler took: 503 UNAVAILABLE when the metadata store cannot be
+    reached (a database restart or failover is the operator's condition, and clients retry a
+    503), else 500 UNKNOWN with the traceback in the log."""
+    error: RegistryError
+    if is_store_unavailable(exc):
+        log.warning(
+            "metadata store unavailable during %s %s: %s",
+            request.method,
+            request.url.path[:200],
+            first_line(exc),
+        )
+        error = StoreUnavailable(headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        error = Unknown()
     return error_response(error, head=request.method == "HEAD")

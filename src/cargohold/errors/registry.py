@@ -244,3 +244,15 @@ class DiskFull(RegistryError):
     default_message = (
         "the registry's disk is full: delete images and run garbage collection to free space"
     )
+
+
+# The distribution spec's error catalogue has no code for a server that cannot serve now;
+# Docker's errcode package (which clients print) has UNAVAILABLE with 503, and clients retry it.
+class StoreUnavailable(RegistryError):
+    """UNAVAILABLE: the metadata store cannot be reached now; retry shortly."""
+
+    code = "UNAVAILABLE"
+    status = 503
+    default_message = (
+        "the registry's metadata store cannot be reached right now; retry in a few seconds"
+    )
