@@ -373,6 +373,43 @@ def _validate_pull_limits(settings: Settings) -> None:
         raise ConfigError(f"pull_limit_store must be empty or a redis:// URL, got {store!r}")
 
 
+# CARGOHOLD_* variables that are not settings: read by the CLI's commands (the registry a
+# client command talks to, its credentials, the scanner's database), the first start, and the
+# launcher of server workers.
+NON_SETTING_ENV = frozenset(
+    {
+        "CONFIG",
+        "SETTINGS_JSON",
+        "ADMIN_PASSWORD",
+        "REGISTRY",
+        "USERNAME",
+        "PASSWORD",
+        "DB_DIR",
+    }
+)
+
+
+def unknown_environment(env: dict[str, str] | None = None) -> list[str]:
+    """One line per CARGOHOLD_* variable that is neither a setting nor read by a command
+    (a typo, or a setting that was renamed), with the closest setting's name when one is
+    close: the variable is ignored, and the server says so at start."""
+    import difflib
+
+    env = dict(os.environ) if env is None else env
+    known = {f.name for f in fields(Settings)}
+    lines = []
+    for key in sorted(env):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key[len(ENV_PREFIX) :]
+        if name.lower() in known or name in NON_SETTING_ENV:
+            continue
+        close = difflib.get_close_matches(name.lower(), known, n=1)
+        hint = f" (did you mean {ENV_PREFIX}{close[0].upper()}?)" if close else ""
+        lines.append(f"ignoring {key}: not a setting{hint}")
+    return lines
+
+
 def load_settings(
     config_file: str | None = None,
     env: dict[str, str] | None = None,

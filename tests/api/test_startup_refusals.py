@@ -180,3 +180,19 @@ def test_a_schema_migrated_by_a_newer_release_stops_an_older_one_with_one_line(
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot start: the metadata schema is not one this cargohold")
     assert "'9999_from_the_future'" in last and "restore the backup" in last
+
+
+def test_serve_warns_about_a_cargohold_variable_that_is_not_a_setting(tmp_path: Path) -> None:
+    first = CargoholdServer(tmp_path / "first").start()
+    try:
+        # Refused (the port is busy) after reading its settings: the warning comes first.
+        status, stderr = _serve(first.host, tmp_path / "second", {"CARGOHOLD_READ_ONLEY": "true"})
+        assert status != 0
+        lines = stderr.splitlines()
+        assert lines[0] == (
+            "warning: ignoring CARGOHOLD_READ_ONLEY: not a setting "
+            "(did you mean CARGOHOLD_READ_ONLY?)"
+        ), stderr
+        assert "already in use" in lines[-1]
+    finally:
+        first.stop()

@@ -249,3 +249,21 @@ def test_metrics_are_on_and_for_admins_by_default() -> None:
     settings = load_settings(env={})
     assert settings.metrics and settings.metrics_access == "admin"
     assert settings.readiness_timeout_seconds == 1.0
+
+
+def test_unknown_cargohold_variables_are_named_with_the_closest_setting() -> None:
+    from cargohold.config import unknown_environment
+
+    env = {
+        "CARGOHOLD_SCANING": "false",  # a typo of CARGOHOLD_SCANNING
+        "CARGOHOLD_DATA_DIR": "/srv",  # a setting
+        "CARGOHOLD_REGISTRY": "localhost:5000",  # read by client commands
+        "CARGOHOLD_ADMIN_PASSWORD": "x",  # read by the first start
+        "CARGOHOLD_NOTHING_LIKE_IT": "1",
+        "OTHER_SCANING": "1",  # not ours
+    }
+    assert unknown_environment(env) == [
+        "ignoring CARGOHOLD_NOTHING_LIKE_IT: not a setting",
+        "ignoring CARGOHOLD_SCANING: not a setting (did you mean CARGOHOLD_SCANNING?)",
+    ]
+    assert load_settings(env=env).scanning is True  # the typo changed nothing

@@ -31,6 +31,7 @@ def serve(
             str(config) if config else None,
             overrides={"addr": addr, "data_dir": data_dir, "workers": workers},
         )
+        _warn_unknown_environment()
         run_server(settings)
 
 
@@ -46,7 +47,17 @@ def worker(
 
     with _refusals():
         settings = load_settings(str(config) if config else None, overrides={"data_dir": data_dir})
+        _warn_unknown_environment()
         run_worker(settings, threads or settings.job_workers or 2)
+
+
+def _warn_unknown_environment() -> None:
+    """A CARGOHOLD_* variable that nothing reads is most likely a typo: say so on stderr
+    before starting, rather than run with the default the operator meant to change."""
+    from cargohold.config import unknown_environment
+
+    for line in unknown_environment():
+        typer.echo(f"warning: {line}", err=True)
 
 
 @contextmanager
