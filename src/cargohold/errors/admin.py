@@ -85,6 +85,14 @@ class JobUnknown(RegistryError):
     default_message = "no such job"
 
 
+class JobQueueUnavailable(RegistryError):
+    """UNAVAILABLE: the job queue (Redis, or the queue's database) could not take a job."""
+
+    code = "UNAVAILABLE"
+    status = 503
+    default_message = "the job queue cannot be reached; retry in a few seconds"
+
+
 class GcBusy(RegistryError):
     """GC_RUNNING: a garbage collection is already running."""
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Any
 
-from cargohold.errors import JobInvalid, JobUnknown, RegistryError
+from cargohold.errors import JobInvalid, JobQueueUnavailable, JobUnknown, RegistryError
+from cargohold.errors.exception_text import first_line
 from cargohold.jobs.queue import JobQueue
 from cargohold.meta.jobs import STATES, JobRun, JobRunStore
 from cargohold.meta.store import MetadataStore
@@ -196,7 +197,19 @@ class JobService:
         self.check_args(kind, args)
         job_id = uuid.uuid4().hex
         run = self.runs.create(job_id, kind, args, trigger, caller.actor)
-        self.queue.enqueue(kind, job_id, args)
+        try:
+            self.queue.enqueue(kind, job_id, args)
+        except Exception as exc:
+            # The run is recorded: it must not stay `queued` for a job no consumer will see.
+            reason = f"could not be queued: {first_line(exc)}"
+            log.warning("%s job %s %s", kind, job_id, reason)
+            self.runs.finished(job_id, None, reason)
+            raise JobQueueUnavailable(
+                f"the job queue cannot be reached ({first_line(exc)}); job {job_id} is "
+                "recorded as failed; submit it again once the queue is back",
+                detail={"id": job_id},
+                headers={"Retry-After": "5"},
+            ) from None
         return run
 
     def get(self, job_id: str) -> JobRun:
