@@ -198,3 +198,19 @@ def test_the_overdue_report_lists_every_failed_scan_in_order(registry: Cargohold
         (second, digests[second], "failed"),
         (first, digests[first], "failed"),
     ]
+
+
+def test_the_overdue_report_of_a_project_shows_no_other_project(
+    registry: CargoholdServer,
+) -> None:
+    # `_` is a LIKE wildcard: "<base>_q" must not select the repositories of "<base>zq".
+    base = _project()
+    mine, other = f"{base}_q", f"{base}zq"
+    with registry.client(timeout=60) as client:
+        _push_not_a_tar(client, f"{other}/app", "1")
+        _failed(client, f"{other}/app", "1")
+        report = client.get("/api/v1/vulnerabilities/overdue", params={"project": mine})
+        assert report.status_code == 200, report.text
+        assert report.json()["failedScans"] == []
+        listed = client.get("/api/v1/vulnerabilities/overdue", params={"project": other})
+        assert [f["repository"] for f in listed.json()["failedScans"]] == [f"{other}/app"]

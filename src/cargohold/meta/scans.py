@@ -13,6 +13,7 @@ from typing import Any
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
+from cargohold.meta.repositories import IN_PROJECT, project_params
 from cargohold.meta.scan_rows import (
     NO_FINDINGS_RANK,
     AllowlistRow,
@@ -233,8 +234,8 @@ class ScanStore:
         where = "f.severity_rank <= ?"
         params: list[Any] = [max_rank]
         if project:
-            where += " AND (r.name = ? OR r.name LIKE ?)"
-            params += [project, f"{project}/%"]
+            where += f" AND {IN_PROJECT}"
+            params += project_params(project)
         rows = self.db.rows(
             "SELECT r.name, m.digest, f.vuln_id, f.ids, f.severity_rank, f.package_key, f.fixed,"
             " f.first_seen, m.id FROM scan_findings f JOIN manifests m ON m.digest = f.digest"
@@ -262,8 +263,8 @@ class ScanStore:
         """Stored manifests (by repository) whose scan, or a platform's, failed."""
         where, params = "s.status = 'error'", list[str]()
         if project:
-            where += " AND (r.name = ? OR r.name LIKE ?)"
-            params = [project, f"{project}/%"]
+            where += f" AND {IN_PROJECT}"
+            params = list(project_params(project))
         select = (
             "SELECT r.name, m.digest, s.digest, s.error, s.scanned_at, m.id FROM scan_reports s"
         )
