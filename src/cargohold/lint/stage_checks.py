@@ -99,6 +99,8 @@ def check_build_tools(dockerfile: Dockerfile, options: LintOptions) -> Iterator[
     ):
         return  # nothing built, or a node build whose devDependencies are pruned after it
     instruction, command = build
+    if any(c.subcommand() in _REMOVERS.get(c.program, ()) for c in commands(instruction)):
+        return  # the RUN that builds removes its build packages again
     yield Finding(
         catalog.BUILD_TOOLS,
         instruction.line,
