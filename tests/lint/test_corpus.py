@@ -78,7 +78,8 @@ def test_cargohold_goes_beyond_hadolint_on_the_seed(comparison: dict) -> None:
 
 
 def test_docs_carry_the_current_comparison(comparison: dict) -> None:
-    assert tables(comparison) in DOCS.read_text(), (
+    docs = DOCS.read_text()
+    assert all(table in docs for table in tables(comparison)), (
         "docs/lint.md is out of date: paste the output of "
         "`PYTHONPATH=src python -m tests.lint.hadolint_compare`"
     )
