@@ -344,3 +344,5 @@ def test_not_a_dockerfile() -> None:
         parse("RUN echo hi\n")
     with pytest.raises(DockerfileError, match="no FROM"):
         parse("")
+    with pytest.raises(DockerfileError, match="FROM without an image"):
+        parse("FROM\n")

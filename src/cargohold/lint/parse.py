@@ -117,6 +117,8 @@ def parse(
     stages: list[Stage] = []
     for instruction in instructions:
         if instruction.keyword == "FROM":
+            if not instruction.args:
+                raise DockerfileError(f"{path}:{instruction.line}: FROM without an image")
             stages.append(_stage(len(stages), instruction, bases, stages))
         elif stages:
             stages[-1].instructions.append(instruction)

@@ -185,7 +185,7 @@ def check_user(dockerfile: Dockerfile, options: LintOptions) -> Iterator[Finding
             catalog.RUNS_AS_ROOT, last.line, f"the final stage switches to `USER {user}` last"
         )
         return
-    if not re.fullmatch(r"\d+(:\d+)?", user) and "$" not in user:
+    if user and not re.fullmatch(r"\d+(:\d+)?", user) and "$" not in user:
         yield Finding(
             catalog.NAMED_USER,
             last.line,
