@@ -17,6 +17,7 @@ HEAVY = {
     "cvss",
     "cyclonedx",
     "debian",
+    "dockerfile_parse",
     "granian",
     "httpcore",
     "httpx",
@@ -30,7 +31,13 @@ HEAVY = {
     "yaml",
     "zstandard",
 }
-HEAVY_OWN = ("cargohold.api", "cargohold.meta", "cargohold.services", "cargohold.scan.report")
+HEAVY_OWN = (
+    "cargohold.api",
+    "cargohold.meta",
+    "cargohold.services",
+    "cargohold.scan.report",
+    "cargohold.lint",
+)
 
 _PROBE = """
 import json, sys
@@ -56,7 +63,9 @@ def _loaded(*args: str) -> set[str]:
     return set(json.loads(done.stderr.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("args", [(), ("--help",), ("hold", "list", "--help"), ("login", "--help")])
+@pytest.mark.parametrize(
+    "args", [(), ("--help",), ("hold", "list", "--help"), ("login", "--help"), ("lint", "--help")]
+)
 def test_the_cli_does_not_load_heavy_modules(args: tuple[str, ...]) -> None:
     loaded = _loaded(*args)
     assert not {name.split(".")[0] for name in loaded} & HEAVY

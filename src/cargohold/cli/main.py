@@ -18,6 +18,7 @@ from cargohold.cli.fsck_cmd import fsck
 from cargohold.cli.holds_cmd import hold_app
 from cargohold.cli.jobs_cmd import jobs_app
 from cargohold.cli.lifecycle_cmd import lifecycle_app
+from cargohold.cli.lint_cmd import lint
 from cargohold.cli.login_cmd import login, logout
 from cargohold.cli.migrate_metadata_cmd import migrate_metadata
 from cargohold.cli.migrate_storage_cmd import migrate_storage
@@ -93,6 +94,7 @@ app.command("storage")(storage)
 app.command("gc")(gc)
 app.command("audit")(audit)
 app.command("scan")(scan)
+app.command("lint")(lint)
 app.command("generate-key-pair")(generate_key_pair)
 app.command("sign")(sign)
 app.command("verify")(verify)
