@@ -25,6 +25,7 @@ from cargohold.errors.access import (
     TokenRequestInvalid,
 )
 from cargohold.errors.admin import (
+    AnalysisFailed,
     GcBusy,
     HoldRequestInvalid,
     HoldUnknown,
@@ -97,6 +98,7 @@ __all__ = [
     "AccessUnknown",
     "AllowlistInvalid",
     "AllowlistUnknown",
+    "AnalysisFailed",
     "BlobUnknown",
     "BlobUploadInvalid",
     "BlobUploadUnknown",
