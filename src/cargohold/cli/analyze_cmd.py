@@ -63,7 +63,7 @@ def analyze(
         str | None,
         typer.Option(
             "--platform",
-            help="Of a multi-platform image, only this one (os/arch[/variant]).",
+            help="Of a multi-platform image, only this one: os/arch or os/arch/variant.",
             show_default=False,
         ),
     ] = None,
