@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ import msgspec
 import pytest
 
 from tests.api.test_openapi_responses import _response_schema, _validate
+from tests.api.test_scan_remote_sources import _skopeo_push
 from tests.scan.imagebuild import ImageSpec, OCILayout, oci_layout
 from tests.scan.test_analysis import FINAL, SPEC, WASTED, _analysis
+from tests.support.distribution import Distribution
 from tests.support.images import push_layout
 from tests.support.oci import (
     OCI_EMPTY,
@@ -142,3 +145,44 @@ def test_the_cli_reads_the_servers_analysis(
     refused = _cli(f"{repo}:nope", "--registry", registry.url)
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1
     assert "MANIFEST_UNKNOWN" in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def distribution(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribution]:
+    registry = Distribution(tmp_path_factory.mktemp("analysis-distribution")).start()
+    yield registry
+    registry.stop()
+
+
+def test_an_image_in_another_registry_is_read_and_analyzed_here(
+    distribution: Distribution, layout: Path, tmp_path: Path
+) -> None:
+    """CNCF distribution is not a cargohold server: the CLI copies the image and reads it."""
+    digest = _skopeo_push(layout, f"{distribution.host}/team/app:1.0", tmp_path)
+    done = _cli(f"docker://{distribution.host}/team/app@{digest}", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    (platform,) = json.loads(done.stdout)["platforms"]
+    assert platform == msgspec.to_builtins(_analysis(f"oci:{layout}"))
+    missing = _cli(f"{distribution.host}/team/app:2.0")
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert "no such image" in missing.stderr
+
+
+def test_platform_picks_one_of_an_index(tmp_path: Path) -> None:
+    layout = OCILayout(tmp_path / "multi")
+    specs = [SPEC, ImageSpec(layers=SPEC.layers[:1], architecture="arm64", variant="v8")]
+    layout.tag(layout.index(specs), "latest")
+    done = _cli(f"oci:{tmp_path / 'multi'}", "--platform", "linux/arm64/v8", "-f", "json")
+    assert done.returncode == 0, done.stderr
+    assert [p["platform"] for p in json.loads(done.stdout)["platforms"]] == ["linux/arm64/v8"]
+    # Two indexes compare platform by platform.
+    compared = _cli(
+        "--compare", f"oci:{tmp_path / 'multi'}", f"oci:{tmp_path / 'multi'}", "-f", "json"
+    )
+    assert compared.returncode == 0, compared.stderr
+    assert len(json.loads(compared.stdout)["comparisons"]) == 2
+    absent = _cli(f"oci:{tmp_path / 'multi'}", "--platform", "linux/s390x")
+    assert (absent.returncode, absent.stderr) == (
+        1,
+        f"error: oci:{tmp_path / 'multi'}: no linux/s390x image in it\n",
+    )
