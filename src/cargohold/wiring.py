@@ -44,6 +44,7 @@ from cargohold.services.fsck import BlobConsistencyCheck
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.identity import AccessStores, IdentityService
+from cargohold.services.image_analysis import ImageAnalysisService
 from cargohold.services.jobs import JobService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.listings import RegistryListings
@@ -90,6 +91,8 @@ class Services:
     gc: GarbageCollector
     quotas: QuotaService
     storage_report: StorageReportService
+    # Image analyses (layer sizes, waste), computed once per manifest and stored.
+    analysis: ImageAnalysisService
     jobs: JobService
     fsck: BlobConsistencyCheck
     # The data directory's free space and the reserve that keeps deletes working when full.
@@ -386,6 +389,7 @@ def build_services(settings: Settings, lean: bool = False, observed: bool = Fals
         gc=gc,
         quotas=QuotaService(meta.quotas),
         storage_report=StorageReportService(meta.accounting, gc),
+        analysis=ImageAnalysisService(meta.manifests, blobs, meta.analyses),
         jobs=jobs,
         fsck=BlobConsistencyCheck(meta.blobs, blobs),
         space=space,

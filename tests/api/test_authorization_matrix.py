@@ -150,6 +150,7 @@ EXPECTED: Mapping[str, Mapping[str, Expect]] = {
     "/api/v1/system": {"GET": SYSTEM},
     "/api/v1/repositories": {"GET": ANYONE},
     "/api/v1/repositories/{name:path}/tags": {"GET": PULL},
+    "/api/v1/repositories/{name:path}/manifests/{reference}/analysis": {"GET": PULL},
     "/api/v1/tag-rules": {"GET": ANYONE, "POST": _named_project("tag-rules")},
     "/api/v1/tag-rules/{rule_id}": {"DELETE": _named_project("tag-rules")},
     "/api/v1/holds": {"GET": ANYONE, "POST": _named_project("policies")},

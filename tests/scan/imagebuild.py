@@ -123,6 +123,9 @@ class ImageSpec:
     os: str = "linux"
     architecture: str = "amd64"
     variant: str | None = None
+    # The config's history (docker's shape: created_by, empty_layer) and User, when given.
+    history: list[dict[str, Any]] | None = None
+    user: str | None = None
 
     def platform(self) -> dict[str, str]:
         platform = {"architecture": self.architecture, "os": self.os}
@@ -130,9 +133,11 @@ class ImageSpec:
 
     def config(self, diff_ids: list[str]) -> bytes:
         document = self.platform() | {
-            "config": {},
+            "config": {"User": self.user} if self.user is not None else {},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }
+        if self.history is not None:
+            document["history"] = self.history
         return json.dumps(document, sort_keys=True).encode()
 
 

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from cargohold.api import accounts, admin, audit_log, health
+from cargohold.api import accounts, admin, analysis, audit_log, health
 from cargohold.api.access_check import AccessCheck, guard_routes
 from cargohold.api.access_errors import access_error_handler
 from cargohold.api.accesslog import AccessLogMiddleware
@@ -86,6 +86,11 @@ ROUTES = [
     Route("/api/v1/jobs", admin.submit_job, methods=["POST"]),
     Route("/api/v1/jobs/{job_id}", admin.job, methods=["GET"]),
     Route("/api/v1/storage", admin.storage_report, methods=["GET"]),
+    Route(
+        "/api/v1/repositories/{name:path}/manifests/{reference}/analysis",
+        analysis.image_analysis,
+        methods=["GET"],
+    ),
     Route(
         "/api/v1/projects/{project}/quota",
         admin.project_quota,

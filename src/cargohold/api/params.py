@@ -3,7 +3,7 @@ error."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
 
@@ -12,6 +12,9 @@ from cargohold.errors import RegistryError
 from cargohold.parsing.integers import parse_non_negative
 from cargohold.parsing.json_document import JsonInvalid, load_json
 from cargohold.parsing.times import time_from_query
+
+if TYPE_CHECKING:
+    from cargohold.api.context import AppContext
 
 # Methods that only read. Starlette answers HEAD on every GET route with the GET's handler, and
 # the access check asks HEAD for what GET needs: a handler serving several methods tells reads
@@ -90,3 +93,9 @@ def query_text(
             detail={"parameter": name},
         )
     return raw
+
+
+def manifest_digest(ctx: AppContext, repository: str, reference: str) -> str:
+    """The manifest a tag or digest names (NAME_UNKNOWN, MANIFEST_UNKNOWN otherwise), for the
+    admin routes about one image (its scan, its analysis): reading it there is not a pull."""
+    return ctx.registry.get_manifest(repository, reference, puller=None).digest

@@ -119,6 +119,8 @@ ROUTE_NEEDS: Mapping[str, Mapping[str, Need]] = {
     "/api/v1/system": {"GET": _system("storage")},
     "/api/v1/repositories": {"GET": _LISTING},
     "/api/v1/repositories/{name:path}/tags": {"GET": _PULL},
+    # The analysis of an image (api/analysis.py): whoever may pull it; computed once, stored.
+    "/api/v1/repositories/{name:path}/manifests/{reference}/analysis": {"GET": _PULL},
     "/api/v1/tag-rules": {"GET": _LISTING, "POST": Need(IN_HANDLER, TAG_RULES)},
     "/api/v1/tag-rules/{rule_id}": {"DELETE": Need(IN_HANDLER, TAG_RULES)},
     "/api/v1/holds": {"GET": _LISTING, "POST": Need(IN_HANDLER, POLICIES)},

@@ -27,7 +27,14 @@ from cargohold.api.models.scan_policy import (
     ScanPolicyList,
 )
 from cargohold.api.models.scanning import ScanResult, VulnDbImport, VulnDbStatus
-from cargohold.api.params import is_read, json_body, optional_query_flag, path_id, query_flag
+from cargohold.api.params import (
+    is_read,
+    json_body,
+    manifest_digest,
+    optional_query_flag,
+    path_id,
+    query_flag,
+)
 from cargohold.errors import (
     AllowlistInvalid,
     AllowlistUnknown,
@@ -58,19 +65,13 @@ def _project_param(request: Request, invalid: type[RegistryError]) -> str | None
     return project
 
 
-def _digest_of(ctx: AppContext, repository: str, reference: str) -> str:
-    """The manifest a tag or digest names (NAME_UNKNOWN, MANIFEST_UNKNOWN otherwise); reading
-    it for a scan is not a pull."""
-    return ctx.registry.get_manifest(repository, reference, puller=None).digest
-
-
 async def scan_result(request: Request) -> Response:
     ctx = context(request)
     name, reference = request.path_params["name"], request.path_params["reference"]
     form = request.query_params.get("format", "stored")
     if form not in FORMATS:
         raise ScanRequestInvalid(f"format must be one of {', '.join(FORMATS)}")
-    digest = await in_pool(_digest_of, ctx, name, reference)
+    digest = await in_pool(manifest_digest, ctx, name, reference)
     if form == "stored":
         stored = await in_pool(_scanning(ctx).scans.stored_result, name, digest)
         return json_response(ScanResult.of(stored))
@@ -86,7 +87,7 @@ async def scan_now(request: Request) -> Response:
     ctx = context(request)
     name, reference = request.path_params["name"], request.path_params["reference"]
     rescan = query_flag(request, "rescan", ScanRequestInvalid)
-    digest = await in_pool(_digest_of, ctx, name, reference)
+    digest = await in_pool(manifest_digest, ctx, name, reference)
     run = await in_pool(
         ctx.jobs.submit,
         "scan",

@@ -315,11 +315,18 @@ class AdminClient:
 
     # -- scanning -------------------------------------------------------------------------
 
-    def _scan_path(self, repository: str, reference: str) -> str:
+    def _image_path(self, repository: str, reference: str, what: str) -> str:
         return (
             f"/api/v1/repositories/{quote(repository, safe='/')}/manifests/"
-            f"{quote(reference, safe=':')}/scan"
+            f"{quote(reference, safe=':')}/{what}"
         )
+
+    def _scan_path(self, repository: str, reference: str) -> str:
+        return self._image_path(repository, reference, "scan")
+
+    def image_analysis(self, repository: str, reference: str) -> bytes:
+        """The server's analysis of an image (api/analysis.py), as the JSON it sent."""
+        return self._get(self._image_path(repository, reference, "analysis")).content
 
     def scan_result(self, repository: str, reference: str) -> dict[str, Any]:
         return self._get(self._scan_path(repository, reference)).json()  # type: ignore[no-any-return]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -49,6 +50,20 @@ DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="Data dire
 def fail(message: str) -> typer.Exit:
     print(f"error: {message}", file=sys.stderr)
     return typer.Exit(code=1)
+
+
+def write_output(render: Callable[[TextIO], None], output: Path | None) -> None:
+    """A report to stdout, or to `output` once it is whole (an error leaves no half file)."""
+    if output is None:
+        render(sys.stdout)
+        sys.stdout.flush()
+        return
+    buffer = io.StringIO()
+    render(buffer)
+    try:
+        output.write_text(buffer.getvalue(), encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def server_settings(config: Path | None, data_dir: str | None) -> Settings:

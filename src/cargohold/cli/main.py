@@ -12,6 +12,7 @@ import typer
 
 from cargohold import __version__
 from cargohold.cli.admin_cmd import admin_app
+from cargohold.cli.analyze_cmd import analyze
 from cargohold.cli.audit_cmd import audit
 from cargohold.cli.credentials import use_auth_file
 from cargohold.cli.fsck_cmd import fsck
@@ -95,6 +96,7 @@ app.command("gc")(gc)
 app.command("audit")(audit)
 app.command("scan")(scan)
 app.command("lint")(lint)
+app.command("analyze")(analyze)
 app.command("generate-key-pair")(generate_key_pair)
 app.command("sign")(sign)
 app.command("verify")(verify)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from cargohold.cli.client import AdminClient, ClientError
-from cargohold.cli.common import fail
+from cargohold.cli.common import fail, write_output
 from cargohold.cli.scan_sources import RegistryImage, fetched, one_line, resolve_image
 from cargohold.scan.findings import SEVERITIES
 
@@ -298,16 +297,7 @@ def _write_report(
         else:
             WRITERS[output_format.value](result, stream)
 
-    if output is None:
-        render(sys.stdout)
-        sys.stdout.flush()
-        return
-    buffer = io.StringIO()
-    render(buffer)
-    try:
-        output.write_text(buffer.getvalue(), encoding="utf-8")
-    except OSError as exc:
-        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
+    write_output(render, output)
 
 
 def _warn(message: str) -> None:

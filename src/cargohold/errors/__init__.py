@@ -25,6 +25,7 @@ from cargohold.errors.access import (
     TokenRequestInvalid,
 )
 from cargohold.errors.admin import (
+    AnalysisFailed,
     GcBusy,
     HoldRequestInvalid,
     HoldUnknown,
@@ -100,6 +101,7 @@ __all__ = [
     "AccessUnknown",
     "AllowlistInvalid",
     "AllowlistUnknown",
+    "AnalysisFailed",
     "BlobUnknown",
     "BlobUploadInvalid",
     "BlobUploadUnknown",

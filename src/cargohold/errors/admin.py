@@ -123,3 +123,12 @@ class TrustKeyExists(RegistryError):
     code = "KEY_EXISTS"
     status = 409
     default_message = "the key is trusted already"
+
+
+class AnalysisFailed(RegistryError):
+    """ANALYSIS_FAILED: the image could not be analyzed (not an image, or a layer that cannot
+    be read); the detail says why (`reason`). Nothing is stored: asking again tries again."""
+
+    code = "ANALYSIS_FAILED"
+    status = 409
+    default_message = "the image could not be analyzed"

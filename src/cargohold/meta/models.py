@@ -272,3 +272,14 @@ signature_generation = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("generation", sa.BigInteger, nullable=False),
 )
+
+# Image analyses (meta/analyses.py): the analyzer's document (analysis/model.py) per
+# image manifest, in the analyzer's format version; an older version is computed again.
+image_analyses = sa.Table(
+    "image_analyses",
+    metadata,
+    sa.Column("digest", sa.String(150), primary_key=True),
+    sa.Column("format_version", sa.Integer, nullable=False),
+    sa.Column("analyzed_at", sa.Float, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+)

@@ -178,6 +178,12 @@ class LayerReader:
             f"{self._hashing.hash.name}:{actual}; the blob is damaged or was replaced"
         )
 
+    @property
+    def uncompressed_bytes(self) -> int:
+        """The bytes of the uncompressed tar stream read so far (all of it, once `members()`
+        has been iterated to its end)."""
+        return self._counting.count
+
     def members(self) -> Iterator[tarfile.TarInfo]:
         last: tarfile.TarInfo | None = None
         cut: tarfile.ReadError | None = None

@@ -38,6 +38,8 @@ class Layer:
     # What ref.digest is the digest of, for the check while streaming: the blob as
     # stored (OCI descriptors), the uncompressed tar (docker save diff IDs), or "none".
     verify: Verify = "blob"
+    # The blob's size as stored (compressed), when known: the descriptor's, or the archive's.
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class ImageToScan:
     digest: str
     platform: Platform | None
     layers: list[Layer]
+    # The image configuration (history, user...), when it could be read; the scanner needs
+    # only the platform, the analyzer (analysis/) the rest.
+    config: dict[str, Any] | None = None
 
 
 @contextlib.contextmanager
@@ -80,6 +85,9 @@ class _DirectoryFiles:
     def open(self, name: str) -> IO[bytes]:
         return (self.root / name).open("rb")
 
+    def size(self, name: str) -> int:
+        return (self.root / name).stat().st_size
+
 
 class _ArchiveFiles:
     def __init__(self, archive: tarfile.TarFile, reference: ImageReference) -> None:
@@ -98,6 +106,9 @@ class _ArchiveFiles:
         stream = self.archive.extractfile(self.members[_clean(name)])
         assert stream is not None  # regular files always have a stream
         return stream
+
+    def size(self, name: str) -> int:
+        return self.members[_clean(name)].size
 
 
 def _clean(name: str) -> str:
@@ -165,7 +176,8 @@ def _oci_images(reference: ImageReference, files: Files) -> list[ImageToScan]:
     return images
 
 
-def _platform(value: Any) -> Platform | None:
+def platform_of(value: Any) -> Platform | None:
+    """The platform an index entry or an image config names (os and architecture at least)."""
     if not isinstance(value, dict) or not value.get("os") or not value.get("architecture"):
         return None
     return Platform(str(value["os"]), str(value["architecture"]), value.get("variant") or None)
@@ -191,21 +203,33 @@ def _walk(
             if not isinstance(child, dict) or _is_attestation(child):
                 continue
             images.extend(
-                _walk(child, _platform(child.get("platform")), files, reference, depth + 1)
+                _walk(child, platform_of(child.get("platform")), files, reference, depth + 1)
             )
         return images
     if not isinstance(document.get("layers"), list):
         raise ImageSourceError(f"{reference}: manifest {digest} has no layers list")
-    config = document.get("config") or {}
-    if platform is None and isinstance(config, dict) and config.get("digest"):
-        platform = _platform(_read_json(files, _blob_name(config["digest"], reference), reference))
+    descriptor_of_config = document.get("config") or {}
+    config = None
+    if isinstance(descriptor_of_config, dict) and descriptor_of_config.get("digest"):
+        name = _blob_name(descriptor_of_config["digest"], reference)
+        config = _read_json(files, name, reference)
+        if platform is None:
+            platform = platform_of(config)
     layers = []
     for position, layer in enumerate(document["layers"]):
         name = _blob_name(layer.get("digest") if isinstance(layer, dict) else None, reference)
         if not files.exists(name):
             raise ImageSourceError(f"{reference}: layer blob {layer['digest']} is missing")
-        layers.append(Layer(LayerRef(position, layer["digest"]), _opener(files, name)))
-    return [ImageToScan(str(digest), platform, layers)]
+        size = layer.get("size")
+        layers.append(
+            Layer(
+                LayerRef(position, layer["digest"]),
+                _opener(files, name),
+                size=size if isinstance(size, int) and size >= 0 else files.size(name),
+            )
+        )
+    document = config if isinstance(config, dict) else None
+    return [ImageToScan(str(digest), platform, layers, document)]
 
 
 def _is_attestation(descriptor: dict[str, Any]) -> bool:
@@ -258,8 +282,16 @@ def _docker_archive_images(reference: ImageReference, files: Files) -> list[Imag
             # Without a diff ID per layer, the layer is named by its path and not checked.
             verify: Verify = "diff_id" if len(diff_ids) == len(layer_names) else "none"
             digest = diff_ids[position] if verify == "diff_id" else name
-            layers.append(Layer(LayerRef(position, str(digest)), _opener(files, name), verify))
-        images.append(ImageToScan(image_id, _platform(config), layers))
+            layers.append(
+                Layer(
+                    LayerRef(position, str(digest)),
+                    _opener(files, name),
+                    verify,
+                    files.size(name),
+                )
+            )
+        document = config if isinstance(config, dict) else None
+        images.append(ImageToScan(image_id, platform_of(config), layers, document))
     return images
 
 

@@ -29,7 +29,6 @@ from cargohold.errors import (
 from cargohold.meta.manifests import StoredManifest
 from cargohold.meta.scan_rows import FailedScan, OpenFinding
 from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanStore
-from cargohold.oci import mediatypes as mt
 from cargohold.oci.manifests import Manifest, parse_manifest
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.parsing.times import time_from_json
@@ -37,10 +36,7 @@ from cargohold.policy.scan_gate import BlockingFinding, GatePolicy, ImageScan, d
 from cargohold.scan.findings import SEVERITIES, severity_rank
 from cargohold.services.caller import Caller
 from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS, PullGate
-
-IMAGE_CONFIGS = frozenset(
-    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
-)
+from cargohold.services.image_manifests import is_scannable
 
 
 @dataclass(frozen=True)
@@ -51,16 +47,6 @@ class _PolicyCache:
     allowlist: tuple[AllowlistRow, ...]
     gated: frozenset[str]  # projects whose policy refuses some pulls
     loaded_at: float  # time.monotonic()
-
-
-def is_scannable(manifest: Manifest) -> bool:
-    """An image manifest whose config is an image config (not a signature, SBOM, chart...)."""
-    return (
-        not manifest.is_index
-        and manifest.media_type in mt.IMAGE_MANIFESTS
-        and manifest.config is not None
-        and manifest.config.media_type in IMAGE_CONFIGS
-    )
 
 
 @dataclass(frozen=True)

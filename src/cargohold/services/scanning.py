@@ -14,24 +14,21 @@
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from cargohold.errors import (
-    ManifestUnknown,
     ScanFailed,
     ScanUnknown,
 )
 from cargohold.meta.scans import ScanStore
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.vulndb import PackageKey, VulnStore
-from cargohold.oci.manifests import Manifest, parse_manifest
+from cargohold.oci.manifests import Manifest
 from cargohold.oci.names import check_name
 from cargohold.policy.scan_gate import RESCAN_HINT
 from cargohold.scan.errors import ScanError
@@ -43,9 +40,10 @@ from cargohold.scan.storedform import (
     inventory_from_json,
     inventory_to_json,
 )
+from cargohold.services.blob_streams import open_blob, read_config
 from cargohold.services.events import EventSink, ScanFinished, notify
-from cargohold.services.scan_policy import is_scannable
-from cargohold.storage.base import BlobDriver, LocalFiles
+from cargohold.services.image_manifests import image_targets, stored_manifest
+from cargohold.storage.base import BlobDriver
 
 if TYPE_CHECKING:
     from cargohold.scan.layout import ImageToScan
@@ -56,34 +54,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cargohold.scanning")
 
-MAX_CONFIG_BYTES = 4 << 20
-
 
 def package_key(finding: Finding) -> str:
     p = finding.package
     return f"{p.type}:{p.name}@{p.version} {p.location}"
-
-
-class _BlobReader(io.RawIOBase):
-    """A blob read through the store's iterator, as a file object for the layer reader."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
 
 
 @dataclass
@@ -171,23 +145,9 @@ class ScanService:
 
     # -- reading images from the store --------------------------------------------------
 
-    def _open_blob(self, digest: str) -> IO[bytes]:
-        if self.blobs.stat(digest) is None:
-            # Said without the server's paths or bucket: the reason reaches API clients.
-            raise FileNotFoundError(f"blob {digest} is missing from the blob store")
-        if isinstance(self.blobs, LocalFiles):
-            return open(self.blobs.path_of(digest), "rb")
-        return io.BufferedReader(_BlobReader(self.blobs.get(digest)), 1 << 20)
-
     def _platform(self, manifest: Manifest) -> Platform | None:
-        assert manifest.config is not None
-        if manifest.config.size > MAX_CONFIG_BYTES:
-            return None
-        try:
-            config = json.loads(b"".join(self.blobs.get(manifest.config.digest)))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(config, dict) or not config.get("os"):
+        config = read_config(self.blobs, manifest)
+        if config is None or not config.get("os"):
             return None
         return Platform(
             str(config["os"]), str(config.get("architecture", "")), config.get("variant") or None
@@ -197,16 +157,13 @@ class ScanService:
         from cargohold.scan.layout import ImageToScan, Layer
 
         layers = [
-            Layer(LayerRef(position, d.digest), lambda d=d.digest: self._open_blob(d))
+            Layer(LayerRef(position, d.digest), lambda d=d.digest: open_blob(self.blobs, d))
             for position, d in enumerate(manifest.layers)
         ]
         return ImageToScan(digest, self._platform(manifest), layers)
 
     def _manifest(self, repository: str, digest: str) -> Manifest:
-        stored = self.meta.manifests.find(repository, digest, True)
-        if stored is None:
-            raise ManifestUnknown(f"no manifest {digest} in {repository}")
-        return parse_manifest(stored.content, stored.media_type)
+        return stored_manifest(self.meta.manifests, repository, digest)
 
     # -- scanning -------------------------------------------------------------------------
 
@@ -214,19 +171,8 @@ class ScanService:
         """Scan a manifest (an index through its platform manifests) and store the results."""
         check_name(repository)
         outcome = ScanOutcome(digest)
-        manifest = self._manifest(repository, digest)
-        if manifest.is_index:
-            targets = []
-            for child in manifest.children:
-                try:
-                    child_manifest = self._manifest(repository, child.digest)
-                except ManifestUnknown:
-                    continue
-                if is_scannable(child_manifest):
-                    targets.append((child.digest, child_manifest))
-        elif is_scannable(manifest):
-            targets = [(digest, manifest)]
-        else:
+        manifest, targets = image_targets(self.meta.manifests, repository, digest)
+        if not manifest.is_index and not targets:
             outcome.skipped = (
                 "not an image: an artifact, or an image config this scanner does not read"
             )

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from cargohold.analysis.model import AnalysisReport
 from cargohold.api.models import accounts, audit, jobs, policy, registry, scan_policy, scanning
 
 RESPONSE_MODELS: list[type[msgspec.Struct]] = [
@@ -36,6 +37,8 @@ RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     scan_policy.AllowlistEntry,
     scan_policy.Allowlist,
     scan_policy.OverdueReport,
+    # The analyzer's own document (analysis/model.py, decision 049).
+    AnalysisReport,
     *accounts.RESPONSE_MODELS,
 ]
 # Request bodies read with msgspec (the accounts routes'): their schemas are generated too.

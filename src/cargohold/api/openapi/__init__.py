@@ -7,6 +7,7 @@ from typing import Any
 from cargohold import __version__
 from cargohold.api.openapi import (
     accounts_paths,
+    analysis_paths,
     jobs_paths,
     policy_paths,
     registry_paths,
@@ -19,6 +20,7 @@ _PATHS: dict[str, Any] = {
     **registry_paths.PATHS,
     **policy_paths.PATHS,
     **scanning_paths.PATHS,
+    **analysis_paths.PATHS,
     **jobs_paths.PATHS,
     **accounts_paths.PATHS,
 }
@@ -36,6 +38,7 @@ _ORDER = [
     "/api/v1/projects/{project}/quota",
     "/api/v1/storage",
     "/api/v1/repositories/{name}/manifests/{reference}/scan",
+    "/api/v1/repositories/{name}/manifests/{reference}/analysis",
     "/api/v1/scan-policies",
     "/api/v1/projects/{project}/scan-policy",
     "/api/v1/cve-allowlist",

@@ -35,7 +35,7 @@ def write(result: ScanResult, stream: TextIO, severities: Iterable[str] = SEVERI
     shown = [level for level in SEVERITIES if level in selected]
     console = Console(
         file=stream,
-        width=None if _isatty(stream) else FILE_WIDTH,
+        width=None if is_terminal(stream) else FILE_WIDTH,
         highlight=False,
         soft_wrap=False,
     )
@@ -45,7 +45,7 @@ def write(result: ScanResult, stream: TextIO, severities: Iterable[str] = SEVERI
         _platform(console, result.target, platform, shown)
 
 
-def _isatty(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
