@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from cargohold.scan.layers import LayerReader
-from cargohold.scan.overlay import OPAQUE_MARKER, WHITEOUT_PREFIX, normalise
+from cargohold.scan.overlay import DIRECTORY, OPAQUE_DIR, WHITEOUT, layer_entries
 
 DIR, FILE, LINK = "d", "f", "l"
 PASSWD = "etc/passwd"
@@ -74,18 +74,14 @@ class FileTree:
         entries: list[tuple[str, str, int]] = []
         opaque: list[str] = []
         whiteouts: list[str] = []
-        for member in reader.members():
-            path = normalise(member.name)
-            if path is None:
+        for kind, path, member in layer_entries(reader):
+            if kind == OPAQUE_DIR:
+                opaque.append(path)
                 continue
-            parent, base = posixpath.split(path)
-            if base == OPAQUE_MARKER:
-                opaque.append(parent)
+            if kind == WHITEOUT:
+                whiteouts.append(path)
                 continue
-            if base.startswith(WHITEOUT_PREFIX):
-                whiteouts.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
-                continue
-            if member.isdir():
+            if kind == DIRECTORY:
                 entries.append((path, DIR, 0))
                 continue
             size = member.size if member.isreg() else 0

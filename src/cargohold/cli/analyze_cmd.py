@@ -12,13 +12,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
 from cargohold.cli.client import AdminClient, ClientError
-from cargohold.cli.common import fail, write_output
+from cargohold.cli.common import OutputOption, fail, write_output
 from cargohold.cli.scan_sources import RegistryImage, fetched, one_line, resolve_image
 
 if TYPE_CHECKING:
@@ -55,10 +54,7 @@ def analyze(
     output_format: Annotated[
         AnalyzeFormat, typer.Option("--format", "-f", help="Report format.")
     ] = AnalyzeFormat.table,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the report to FILE instead of stdout."),
-    ] = None,
+    output: OutputOption = None,
     platform: Annotated[
         str | None,
         typer.Option(

@@ -45,6 +45,20 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 # The commands that run on the server's own stores (serve, worker, admin) read its settings.
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML configuration file.")]
 DataDirOption = Annotated[str | None, typer.Option("--data-dir", help="Data directory [./data].")]
+# The report commands (scan, lint, analyze): where the report goes, and the CI gate's status.
+OutputOption = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the report to FILE instead of stdout."),
+]
+ExitCodeOption = Annotated[
+    int,
+    typer.Option(
+        "--exit-code",
+        min=0,
+        max=255,
+        help="Exit status when any finding survives the filters (0: report only).",
+    ),
+]
 
 
 def fail(message: str) -> typer.Exit:

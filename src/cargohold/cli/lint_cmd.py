@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cargohold.cli.common import fail
+from cargohold.cli.common import ExitCodeOption, OutputOption, fail
 
 # The linter (dockerfile-parse, the rules, YAML for the config) is imported in the command:
 # every `cargohold` command builds this module's signature.
@@ -53,10 +53,7 @@ def lint(
     output_format: Annotated[
         LintFormat, typer.Option("--format", "-f", help="Report format.")
     ] = LintFormat.text,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the report to FILE instead of stdout."),
-    ] = None,
+    output: OutputOption = None,
     severity: Annotated[
         str,
         typer.Option(
@@ -66,15 +63,7 @@ def lint(
             help="Comma-separated severities to show and count.",
         ),
     ] = ",".join(SEVERITY_NAMES),
-    exit_code: Annotated[
-        int,
-        typer.Option(
-            "--exit-code",
-            min=0,
-            max=255,
-            help="Exit status when any finding survives the filters (0: report only).",
-        ),
-    ] = 0,
+    exit_code: ExitCodeOption = 0,
     config: Annotated[
         Path | None,
         typer.Option(

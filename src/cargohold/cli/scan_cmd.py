@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 from cargohold.cli.client import AdminClient, ClientError
-from cargohold.cli.common import fail, write_output
+from cargohold.cli.common import ExitCodeOption, OutputOption, fail, write_output
 from cargohold.cli.scan_sources import RegistryImage, fetched, one_line, resolve_image
 from cargohold.scan.findings import SEVERITIES
 
@@ -67,10 +67,7 @@ def scan(
     output_format: Annotated[
         ReportFormat, typer.Option("--format", "-f", help="Report format.")
     ] = ReportFormat.table,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Write the report to FILE instead of stdout."),
-    ] = None,
+    output: OutputOption = None,
     severity: Annotated[
         str,
         typer.Option(
@@ -80,15 +77,7 @@ def scan(
             help="Comma-separated severities to show and count.",
         ),
     ] = ",".join(SEVERITIES),
-    exit_code: Annotated[
-        int,
-        typer.Option(
-            "--exit-code",
-            min=0,
-            max=255,
-            help="Exit status when any finding survives the filters (0: report only).",
-        ),
-    ] = 0,
+    exit_code: ExitCodeOption = 0,
     ignore_unfixed: Annotated[
         bool, typer.Option("--ignore-unfixed", help="Hide findings that have no fixed version.")
     ] = False,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from cargohold.scan.catalog import Cataloger, PartlyUnreadable, UnreadableFile
@@ -49,6 +49,30 @@ def normalise(name: str) -> str | None:
     return path or None
 
 
+# What a layer's tar member does to the layers below it (layer_entries).
+OPAQUE_DIR, WHITEOUT, DIRECTORY, ENTRY = "opaque", "whiteout", "directory", "entry"
+
+
+def layer_entries(reader: LayerReader) -> Iterator[tuple[str, str, tarfile.TarInfo]]:
+    """Each member of one layer (its stream, once) as an overlay applies it: (OPAQUE_DIR, the
+    directory whose lower contents it hides, marker), (WHITEOUT, the path it deletes below,
+    marker), (DIRECTORY, path, member), or (ENTRY, path, member) for a file, link or device.
+    The root and names that normalise to nothing are skipped."""
+    for member in reader.members():
+        path = normalise(member.name)
+        if path is None:
+            continue
+        parent, base = posixpath.split(path)
+        if base == OPAQUE_MARKER:
+            yield OPAQUE_DIR, parent, member
+        elif base.startswith(WHITEOUT_PREFIX):
+            yield WHITEOUT, posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]), member
+        elif member.isdir():
+            yield DIRECTORY, path, member
+        else:
+            yield ENTRY, path, member
+
+
 def _ancestors(path: str) -> list[str]:
     """ "" (the root) and every parent directory of `path`."""
     parts = path.split("/")
@@ -69,18 +93,14 @@ class Overlay:
         hidden_trees: set[str] = set()  # whiteouts and non-directories: path and below
         hidden_files: set[str] = set()  # directories replace a lower non-directory only
         opaque_dirs: set[str] = set()  # below the directory, not the directory itself
-        for member in reader.members():
-            path = normalise(member.name)
-            if path is None:
+        for kind, path, member in layer_entries(reader):
+            if kind == OPAQUE_DIR:
+                opaque_dirs.add(path)
                 continue
-            parent, base = posixpath.split(path)
-            if base == OPAQUE_MARKER:
-                opaque_dirs.add(parent)
+            if kind == WHITEOUT:
+                hidden_trees.add(path)
                 continue
-            if base.startswith(WHITEOUT_PREFIX):
-                hidden_trees.add(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
-                continue
-            if member.isdir():
+            if kind == DIRECTORY:
                 hidden_files.add(path)
                 continue
             hidden_trees.add(path)
