@@ -345,7 +345,7 @@ ANSI_COLOR="0;31"
     ("os_release", "ecosystem", "names", "matched"),
     [
         # openSUSE's records name binary rpms, as SUSE's do.
-        (OPENSUSE_LEAP_OS_RELEASE, "openSUSE:Leap 15.5", ["openssl-libs"], "openssl-libs"),
+        (OPENSUSE_LEAP_OS_RELEASE, "openSUSE:Leap 15.5", ["python2-urllib3"], "python2-urllib3"),
         (OPENSUSE_LEAP_OS_RELEASE, "openSUSE:Leap 15.5", ["python-urllib3"], None),
         # openEuler's name the source package, in the release's LTS stream.
         (OPENEULER_OS_RELEASE, "openEuler:22.03-LTS-SP1", ["python-urllib3"], "python2-urllib3"),
