@@ -235,6 +235,8 @@ class ScanResult(Model):
 
     @classmethod
     def of(cls, stored: StoredScan) -> ScanResult:
+        from cargohold.scan.model import INVENTORY_VERSION  # only where scanning is on
+
         result = stored.result
         return cls(
             target=result.target,
@@ -247,7 +249,7 @@ class ScanResult(Model):
                     scanned_at=utc(record.scanned_at),
                     evaluated_at=utc(record.evaluated_at),
                     db_version=record.db_version,
-                    stale=platform.inventory.version < scan_model.INVENTORY_VERSION,
+                    stale=platform.inventory.version < INVENTORY_VERSION,
                 )
                 for i, (platform, record) in enumerate(
                     zip(result.platforms, stored.records, strict=True)
