@@ -543,6 +543,76 @@ def test_a_new_advisory_reaches_a_stored_image_without_reading_its_layers(
         server.stop()
 
 
+def _as_an_older_scanner_stored_it(registry: CargoholdServer, digest: str) -> None:
+    """The stored inventory of `digest` rewritten as a version before inventory versions
+    would have left it: no version recorded, and without the Python package (as if that
+    version had no reader for it)."""
+    url = registry.database_url or f"sqlite:///{registry.data_dir.resolve() / 'cargohold.db'}"
+    engine = make_engine(url)
+    try:
+        db = Database(engine)
+        row = db.one("SELECT inventory FROM scan_reports WHERE digest = ?", (digest,))
+        assert row is not None
+        stored = json.loads(row[0])
+        for key in ("inventoryVersion", "matchingVersion"):
+            stored[0].pop(key)
+        stored[0]["packages"] = [p for p in stored[0]["packages"] if p["type"] != "pypi"]
+        with db.transaction() as tx:
+            tx.execute(
+                "UPDATE scan_reports SET inventory = ? WHERE digest = ?",
+                (json.dumps(stored), digest),
+            )
+    finally:
+        engine.dispose()
+
+
+def _pypi(result: dict[str, Any]) -> list[str]:
+    return [
+        p["name"] for p in result["platforms"][0]["inventory"]["packages"] if p["type"] == "pypi"
+    ]
+
+
+def test_inventories_an_older_scanner_stored_are_read_again(
+    registry: CargoholdServer, loaded: httpx.Client, layouts: dict[str, Path]
+) -> None:
+    """A stored inventory records the version of the readers that made it: one made before a
+    reader was added or fixed is flagged `stale`, and read from its layers again by the next
+    reevaluate job or by a scan asked for, so its old result does not stand."""
+    repository = f"{_project()}/app"
+    _push(registry, layouts["vulnerable"], f"{repository}:1")
+    fresh = _scan(loaded, repository, "1")
+    assert fresh["platforms"][0]["stale"] is False and _pypi(fresh) == ["requests"]
+    digest = fresh["platforms"][0]["inventory"]["digest"]
+
+    _as_an_older_scanner_stored_it(registry, digest)
+    old = _scan(loaded, repository, "1")
+    assert old["platforms"][0]["stale"] is True and _pypi(old) == []
+    job = loaded.post("/api/v1/jobs", json={"kind": "reevaluate", "args": {}})
+    assert job.status_code in (200, 201, 202), job.text
+
+    def rescanned() -> dict[str, Any] | None:
+        result = _scan(loaded, repository, "1")
+        return None if result["platforms"][0]["stale"] else result
+
+    after = _eventually(rescanned)
+    assert _pypi(after) == ["requests"] and (REQUESTS_CVE, "requests") in _findings(after)
+    assert seconds(after["platforms"][0]["scannedAt"]) > seconds(old["platforms"][0]["scannedAt"])
+    done = _eventually(
+        lambda: (
+            (j := loaded.get(f"/api/v1/jobs/{job.json()['id']}").json())["state"] == "succeeded"
+            and j
+        )
+    )
+    assert done["result"]["rescanned"] in (0, 1)  # 0: another job got to it first
+
+    # A scan asked for (what `cargohold scan` does on a stale result) reads it again too.
+    _as_an_older_scanner_stored_it(registry, digest)
+    asked = loaded.post(f"/api/v1/repositories/{repository}/manifests/1/scan")
+    assert asked.status_code in (200, 202), asked.text
+    again = _eventually(rescanned)
+    assert _pypi(again) == ["requests"]
+
+
 def test_an_image_whose_os_packages_could_not_be_read_is_refused(
     registry: CargoholdServer, loaded: httpx.Client, tmp_path: Path
 ) -> None:

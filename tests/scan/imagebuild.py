@@ -196,9 +196,18 @@ def oci_layout(root: Path, spec: ImageSpec, tag: str | None = "latest") -> Path:
     return root
 
 
-def image_inventory(tmp_path: Path, spec: ImageSpec) -> Inventory:
-    """The inventory of the one-platform image `spec`, laid out under `tmp_path`/img."""
-    (inventory,) = inventory_image(f"oci:{oci_layout(tmp_path / 'img', spec)}")
+def image_inventory(tmp_path: Path, spec: ImageSpec, *, trivy: bool = True) -> Inventory:
+    """The inventory of the one-platform image `spec`, laid out under `tmp_path`/img.
+
+    Each image is also scanned by Trivy, offline, and the two inventories must agree
+    (trivy_compare.py); `trivy=False` only for images Trivy cannot read at all.
+    """
+    from tests.scan import trivy_compare
+
+    layout = oci_layout(tmp_path / "img", spec)
+    (inventory,) = inventory_image(f"oci:{layout}")
+    if trivy and trivy_compare.ENABLED:
+        trivy_compare.check(layout, inventory)
     return inventory
 
 

@@ -11,6 +11,7 @@ import pytest
 from cargohold.scan import Inventory, inventory_image
 from tests.scan.content import DATA, debian_base, dist_info
 from tests.scan.imagebuild import File, ImageSpec, image_inventory, oci_layout, whiteout
+from tests.scan.trivy_compare import differences
 
 SITE = "usr/lib/python3/dist-packages"
 
@@ -148,7 +149,12 @@ def test_distroless_status_d_files_are_each_one_package(tmp_path: Path) -> None:
             [File("var/lib/dpkg/status.d/libssl3", stanza)],
         ],
     )
-    inventory = image_inventory(tmp_path, spec)
+    with differences(
+        "Trivy lists no package of these status.d stanzas, which (like distroless's) carry no"
+        " Status: line",
+        only_cargohold=[("deb", "base-files", "12.4"), ("deb", "libssl3", "3.0.11-1~deb12u2")],
+    ):
+        inventory = image_inventory(tmp_path, spec)
     found = {(p.name, p.version, p.arch, p.source_name, p.layer.index) for p in inventory.packages}
     assert found == {
         ("base-files", "12.4", None, "base-files", 0),

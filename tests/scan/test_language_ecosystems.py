@@ -264,6 +264,29 @@ def test_deps_json_packages_are_inventoried_and_matched(tmp_path: Path) -> None:
     assert [(f.package.name, f.fixed_version) for f in findings] == [("Newtonsoft.Json", "13.0.1")]
 
 
+def test_nuget_and_packagist_names_match_whatever_their_case(
+    composer_app: Path, tmp_path: Path
+) -> None:
+    # nuget.org and Packagist treat names case-insensitively: an advisory spelling the name
+    # differently from the installed metadata is about the same package.
+    installed = composer_app / "vendor" / "composer" / "installed.json"
+    deps = json.dumps(DEPS_JSON).replace("Newtonsoft.Json/", "newtonsoft.json/")
+    layer = [
+        File(f"{APP}/Shop.Api.deps.json", deps.encode()),
+        File(f"{APP}/vendor/composer/installed.json", installed.read_bytes()),
+    ]
+    inventory = _inventory(tmp_path, [debian_base(), layer])
+    records = [
+        advisory("GHSA-5crp-9r3c-p9vr", "NuGet", ["Newtonsoft.Json"], "0", "13.0.1"),
+        advisory("GHSA-h7vf-5wrv-9fhv", "Packagist", ["Symfony/Http-Kernel"], "5.0.0", "5.4.20"),
+    ]
+    findings = match_inventory(inventory, MemorySource(records))
+    assert sorted((f.package.name, f.record_id) for f in findings) == [
+        ("newtonsoft.json", "GHSA-5crp-9r3c-p9vr"),
+        ("symfony/http-kernel", "GHSA-h7vf-5wrv-9fhv"),
+    ]
+
+
 # ---- conda -----------------------------------------------------------------------------
 
 # A conda-meta record as conda writes it on install (trimmed `files`/`paths_data`).

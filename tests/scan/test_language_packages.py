@@ -8,6 +8,7 @@ from pathlib import Path
 from cargohold.scan import Inventory
 from tests.scan.content import dist_info, npm_package
 from tests.scan.imagebuild import Dir, Entry, File, ImageSpec, image_inventory, opaque
+from tests.scan.trivy_compare import differences
 
 VENV_SITE = "app/.venv/lib/python3.11/site-packages"
 SYSTEM_SITE = "usr/local/lib/python3.11/site-packages"
@@ -66,7 +67,12 @@ def test_npm_packages_under_node_modules_including_scoped_and_nested(tmp_path: P
         File(f"{app}/node_modules/express/lib/package.json", b'{"name": "x", "version": "9"}'),
         File(f"{app}/node_modules/.package-lock.json", b"{}"),
     ]
-    inventory = _inventory(tmp_path, ImageSpec(layers=[entries]))
+    with differences(
+        "Trivy takes every package.json for a package: the project's own, outside"
+        " node_modules, and a file inside a package (lib/package.json)",
+        only_trivy=[("npm", "my-app", "1.0.0"), ("npm", "x", "9")],
+    ):
+        inventory = _inventory(tmp_path, ImageSpec(layers=[entries]))
     found = {(p.name, p.version, p.purl) for p in inventory.packages}
     assert found == {
         ("express", "4.18.2", "pkg:npm/express@4.18.2"),

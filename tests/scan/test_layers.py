@@ -15,6 +15,7 @@ from tests.scan.imagebuild import (
     opaque,
     whiteout,
 )
+from tests.scan.trivy_compare import differences
 
 SITE = "usr/lib/python3/site-packages"
 
@@ -73,7 +74,12 @@ def test_a_directory_replaced_by_a_file_loses_its_packages(tmp_path: Path) -> No
             [File("srv/node_modules", b"not a directory any more")],
         ]
     )
-    assert _names(_inventory(tmp_path, spec)) == set()
+    with differences(
+        "Trivy keeps what a lower layer put below a directory that a later layer replaced by"
+        " a file; no runtime shows those files",
+        only_trivy=[("npm", "ms", "2.1.3")],
+    ):
+        assert _names(_inventory(tmp_path, spec)) == set()
 
 
 def test_hard_linked_metadata_is_read(tmp_path: Path) -> None:

@@ -187,6 +187,10 @@ def test_ecosystem_base(ecosystem: str, base: str) -> None:
         ("Maven", "org.apache.logging.log4j:log4j-core", "org.apache.logging.log4j:log4j-core"),
         ("Debian:12", "glibc", "glibc"),
         ("Alpine:v3.19", "py3-Pip", "py3-Pip"),
+        ("NuGet", "Newtonsoft.Json", "newtonsoft.json"),
+        ("Packagist", "Symfony/Http-Kernel", "symfony/http-kernel"),
+        ("npm", "JSONStream", "JSONStream"),
+        ("crates.io", "Inflector", "Inflector"),
     ],
 )
 def test_normalize_name(ecosystem: str, name: str, normal: str) -> None:

@@ -27,6 +27,7 @@ from tests.scan.rpmdb_files import (
     sqlite_blobs,
 )
 from tests.scan.test_rpm_real import QUERY_FORMAT
+from tests.scan.trivy_compare import differences
 
 pytestmark = pytest.mark.skipif(
     RPM is None or RPMBUILD is None or DB_LOAD is None,
@@ -171,6 +172,12 @@ def _inventory(tmp_path: Path, files: list[File]) -> Inventory:
     return image_inventory(tmp_path, ImageSpec([files]))
 
 
+def _keys(rootfs: Path) -> set[tuple[str, str, str]]:
+    """(rpm, name, [epoch:]version-release) of every package rpm installed in `rootfs`."""
+    rows = _rpm_qa("sqlite", rootfs / "var" / "lib" / "rpm")
+    return {("rpm", row[0], row[1]) for row in rows}
+
+
 def _rows(inventory: Inventory) -> set[tuple[str, ...]]:
     return {
         (p.name, p.version, p.arch or "", f"{p.source_name}-{p.source_version}.src.rpm")
@@ -270,7 +277,12 @@ def test_a_damaged_ndb_is_a_blocking_problem(rootfs: Path, tmp_path: Path, damag
     data = ndb_packages(blobs)
     data = data[: len(data) - 100] if damage == "truncated" else data[:-4] + b"XXXX"
     files = [File("etc/os-release", SLES_OS_RELEASE), File("var/lib/rpm/Packages.db", data)]
-    inventory = _inventory(tmp_path, files)
+    with differences(
+        "Trivy lists what it can read of a damaged ndb; cargohold lists nothing from it and"
+        " says the OS packages were not inventoried (a blocking problem)",
+        only_trivy={k for k in _keys(rootfs) if k[1] != "gpg-pubkey"},
+    ):
+        inventory = _inventory(tmp_path, files)
     assert inventory.packages == []
     (problem,) = inventory.problems
     assert problem.blocking and "ndb format" in problem.message
@@ -287,3 +299,91 @@ def test_a_truncated_berkeley_db_is_a_blocking_problem(berkeley_db: Path, tmp_pa
     assert inventory.packages == []
     (problem,) = inventory.problems
     assert problem.blocking and "BerkeleyDB format" in problem.message
+
+
+def test_sles_packages_are_matched_by_binary_name_in_every_product_of_their_release(
+    rootfs: Path, tmp_path: Path
+) -> None:
+    # SUSE's OSV records name the binary rpms each product ships, and on SLE 15 the base
+    # system is a module: its advisories are filed under "Module for Basesystem 15 SP5".
+    blobs = sqlite_blobs(rootfs / "var" / "lib" / "rpm" / "rpmdb.sqlite")
+    files = [
+        File("etc/os-release", SLES_OS_RELEASE),
+        File("usr/lib/sysimage/rpm/Packages.db", ndb_packages(blobs)),
+    ]
+    inventory = _inventory(tmp_path, files)
+    basesystem = "SUSE:Linux Enterprise Module for Basesystem 15 SP5"
+    fixed = "1:1.0.2k-27.el7_9"
+    records = [
+        advisory(
+            "SUSE-SU-2024:0001-1", basesystem, ["openssl-libs"], "0", fixed,
+            upstream=["CVE-2023-5678"],
+        ),
+        advisory(
+            "SUSE-SU-2024:0002-1", "SUSE:Linux Enterprise Server 15 SP5-LTSS", ["bash"], "0",
+            "4.2.46-36.el7_9",
+        ),
+        # Another release of the same products: never this image's.
+        advisory("SUSE-SU-2024:0003-1", "SUSE:Linux Enterprise Module for Basesystem 15 SP4",
+                 ["filler-1"], "0", "99"),
+        # A source package name: SUSE's advisories never use one, so it matches nothing.
+        advisory("SUSE-SU-2024:0004-1", basesystem, ["python-urllib3"], "0", "99"),
+    ]  # fmt: skip
+    findings = match_inventory(inventory, MemorySource(records))
+    assert sorted((f.package.name, f.id, f.fixed_version) for f in findings) == [
+        ("bash", "SUSE-SU-2024:0002-1", "4.2.46-36.el7_9"),
+        ("openssl-libs", "CVE-2023-5678", fixed),
+    ]
+    assert coverage_problems(inventory) == []
+
+
+OPENSUSE_LEAP_OS_RELEASE = b"""NAME="openSUSE Leap"
+VERSION="15.5"
+ID="opensuse-leap"
+ID_LIKE="suse opensuse"
+VERSION_ID="15.5"
+PRETTY_NAME="openSUSE Leap 15.5"
+"""
+OPENEULER_OS_RELEASE = b"""NAME="openEuler"
+VERSION="22.03 (LTS-SP1)"
+ID="openEuler"
+VERSION_ID="22.03"
+PRETTY_NAME="openEuler 22.03 (LTS-SP1)"
+ANSI_COLOR="0;31"
+"""
+
+
+@pytest.mark.parametrize(
+    ("os_release", "ecosystem", "names", "matched"),
+    [
+        # openSUSE's records name binary rpms, as SUSE's do.
+        (OPENSUSE_LEAP_OS_RELEASE, "openSUSE:Leap 15.5", ["python2-urllib3"], "python2-urllib3"),
+        (OPENSUSE_LEAP_OS_RELEASE, "openSUSE:Leap 15.5", ["python-urllib3"], None),
+        # openEuler's name the source package, in the release's LTS stream.
+        (OPENEULER_OS_RELEASE, "openEuler:22.03-LTS-SP1", ["python-urllib3"], "python2-urllib3"),
+        (OPENEULER_OS_RELEASE, "openEuler:22.03-LTS-SP1", ["python2-urllib3"], None),
+        (OPENEULER_OS_RELEASE, "openEuler:22.03-LTS", ["python-urllib3"], None),
+    ],
+)
+def test_other_rpm_distributions_are_matched_by_the_names_their_advisories_use(
+    rootfs: Path,
+    tmp_path: Path,
+    os_release: bytes,
+    ecosystem: str,
+    names: list[str],
+    matched: str | None,
+) -> None:
+    files = [
+        File("etc/os-release", os_release),
+        File("var/lib/rpm/rpmdb.sqlite", (rootfs / "var/lib/rpm/rpmdb.sqlite").read_bytes()),
+    ]
+    unknown_to_trivy = differences(
+        "Trivy does not know openEuler and lists none of its rpms",
+        only_cargohold=_keys(rootfs) if os_release is OPENEULER_OS_RELEASE else (),
+    )
+    with unknown_to_trivy:
+        inventory = _inventory(tmp_path, files)
+    record = advisory("SA-2024-0001", ecosystem, names, "0", "99")
+    findings = match_inventory(inventory, MemorySource([record]))
+    assert [f.package.name for f in findings] == ([matched] if matched else [])
+    assert coverage_problems(inventory) == []

@@ -235,3 +235,37 @@ def test_parsed_records_are_reused_until_their_text_changes(engine: Engine) -> N
     store.apply([incoming("A", "2024-09-01T00:00:00Z")], "s")
     assert store.records_for("PyPI", "example")[0]["modified"] == "2024-09-01T00:00:00Z"
     assert parsed == ["A", "A"]
+
+
+def test_nuget_and_packagist_names_stored_in_their_spelling_are_brought_to_lower_case(
+    store: Store,
+) -> None:
+    # A database filled before NuGet and Packagist names were compared case-insensitively
+    # keyed them as the records spell them; opening it brings them to the normal form.
+    store.apply(
+        [
+            incoming("GHSA-nuget", packages=(("NuGet", "Newtonsoft.Json"),)),
+            incoming("GHSA-both", packages=(("NuGet", "System.Text.Json"),)),
+            incoming("GHSA-php", packages=(("Packagist", "Symfony/HTTP-Kernel"),)),
+            incoming("GHSA-npm", packages=(("npm", "JSONStream"),)),
+        ],
+        "test",
+    )
+    store.apply(
+        [
+            incoming(
+                "GHSA-both",
+                modified="2024-02-01T00:00:00Z",
+                packages=(("NuGet", "System.Text.Json"), ("NuGet", "system.text.json")),
+            )
+        ],
+        "test",
+    )
+    store.create_schema()
+    assert _ids(store.records_for("NuGet", "newtonsoft.json")) == ["GHSA-nuget"]
+    assert _ids(store.records_for("NuGet", "system.text.json")) == ["GHSA-both"]
+    assert _ids(store.records_for("Packagist", "symfony/http-kernel")) == ["GHSA-php"]
+    assert store.records_for("NuGet", "Newtonsoft.Json") == []
+    # Only there: npm names are case-sensitive.
+    assert _ids(store.records_for("npm", "JSONStream")) == ["GHSA-npm"]
+    assert store.records_for("npm", "jsonstream") == []

@@ -178,10 +178,15 @@ def registry_result(image: RegistryImage, timeout: float, rescan: bool = False) 
     try:
         if not rescan:
             try:
-                return _stored_scan(api, image, "--rescan")
+                stored = _stored_scan(api, image, "--rescan")
             except ClientError as exc:
                 if exc.code != "SCAN_UNKNOWN":
                     raise
+            else:
+                if stored is not None:
+                    return stored
+        # Not scanned yet, or by an older version of the server's package readers: the
+        # server reads such a platform's layers again.
         job = api.wait_for_job(api.scan_now(image.repository, image.reference, rescan), timeout)
         if job["state"] not in ("succeeded", "failed"):
             raise fail(
@@ -192,16 +197,25 @@ def registry_result(image: RegistryImage, timeout: float, rescan: bool = False) 
             raise fail(f"the registry could not scan {image.repository}: {job['error']}")
         if job["result"].get("skipped"):
             raise fail(f"{image.repository}:{image.reference}: {job['result']['skipped']}")
-        return _stored_scan(api, image, "--rescan (once the cause is fixed)")
+        result = _stored_scan(api, image, "--rescan (once the cause is fixed)", stale_ok=True)
+        assert result is not None
+        return result
     except ClientError as exc:
         raise fail(str(exc)) from None
 
 
-def _stored_scan(api: AdminClient, image: RegistryImage, again: str) -> ScanResult:
-    """The server's stored scan of the image. A scan the server ran and that failed is the
-    one line that says what, why, and what to do (run the same command with `again`)."""
+def _stored_scan(
+    api: AdminClient, image: RegistryImage, again: str, stale_ok: bool = False
+) -> ScanResult | None:
+    """The server's stored scan of the image; None when a platform's inventory is stale (an
+    older version of the server's readers made it) unless `stale_ok`. A scan the server ran
+    and that failed is the one line that says what, why, and what to do (run the same
+    command with `again`)."""
     try:
-        return _stored(api.scan_result(image.repository, image.reference))
+        document = api.scan_result(image.repository, image.reference)
+        if not stale_ok and any(p.get("stale") for p in document.get("platforms", [])):
+            return None
+        return _stored(document)
     except ClientError as exc:
         if exc.code != "SCAN_FAILED":
             raise

@@ -65,6 +65,15 @@ class ScanStore:
         )
         return [_report(row) for row in rows]
 
+    def repository_of(self, digest: str) -> str | None:
+        """A repository that stores the manifest `digest`, or None."""
+        row = self.db.one(
+            "SELECT r.name FROM manifests m JOIN repositories r ON r.id = m.repository_id"
+            " WHERE m.digest = ? ORDER BY r.name LIMIT 1",
+            (digest,),
+        )
+        return str(row[0]) if row else None
+
     def findings(self, digest: str) -> list[StoredFinding]:
         rows = self.db.rows(
             "SELECT vuln_id, package_key, severity_rank, ids, fixed, first_seen, data"

@@ -35,6 +35,7 @@ from cargohold.meta.vulndb_tables import (
     insert_many,
     keys_of,
     keys_of_related,
+    lowercase_name_statements,
     metadata,
     other_ids,
     pairs,
@@ -125,6 +126,8 @@ class VulnStore(Generic[R]):
         metadata.create_all(self.db.engine)
         with self.db.write() as conn:
             self._state(conn)
+            for statement in lowercase_name_statements():
+                conn.execute(sa.text(statement))
 
     # -- plumbing -----------------------------------------------------------------------
 

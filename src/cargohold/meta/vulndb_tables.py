@@ -83,6 +83,27 @@ vuln_changes = sa.Table(
     sa.Column("name", sa.Text, primary_key=True),
 )
 
+# Ecosystems whose names are stored in lower case (scan/osv.py normalize_name); databases
+# filled before that stored them as the records spell them.
+_CASE_INSENSITIVE = "('NuGet', 'Packagist')"
+
+
+def lowercase_name_statements() -> list[str]:
+    """SQL (SQLite and PostgreSQL) that brings stored NuGet and Packagist names to lower
+    case, dropping a row that would then duplicate another. Migration 0019 runs the same."""
+    statements = []
+    for table, key in (("vuln_affected", "record_id"), ("vuln_changes", "serial")):
+        statements += [
+            f"DELETE FROM {table} WHERE ecosystem IN {_CASE_INSENSITIVE}"
+            f" AND name <> lower(name) AND EXISTS (SELECT 1 FROM {table} other"
+            f" WHERE other.{key} = {table}.{key} AND other.ecosystem = {table}.ecosystem"
+            f" AND other.name = lower({table}.name))",
+            f"UPDATE {table} SET name = lower(name)"
+            f" WHERE ecosystem IN {_CASE_INSENSITIVE} AND name <> lower(name)",
+        ]
+    return statements
+
+
 PackageKey = tuple[str, str]  # (full ecosystem, normalised name), e.g. ("Debian:12", "openssl")
 
 # Bound parameters per IN list: well below SQLite's 32766 and PostgreSQL's 65535.

@@ -23,10 +23,39 @@ _DEBIAN_CODENAMES = {
 
 
 # Which rpm names each family's advisories use: Red Hat's name source and binary packages;
-# AlmaLinux's and Rocky Linux's only the binary packages they ship (krb5-libs, not krb5);
-# the others name source packages.
-_RPM_BINARY_NAMES = frozenset({"AlmaLinux", "Rocky Linux"})
+# AlmaLinux's, Rocky Linux's, SUSE's and openSUSE's only the binary packages they ship
+# (krb5-libs, libopenssl3; never krb5 or openssl-3); the others (Photon OS, Mageia,
+# openEuler) name source packages.
+_RPM_BINARY_NAMES = frozenset({"AlmaLinux", "Rocky Linux", "SUSE", "openSUSE"})
 _RPM_BOTH_NAMES = frozenset({"Red Hat"})
+
+# SUSE files an advisory under each product that ships the package, and on SLE 15 the base
+# packages ship in modules: gzip on SLES 15 SP5 is under "SUSE:Linux Enterprise Module for
+# Basesystem 15 SP5", never under "SUSE:Linux Enterprise Server 15 SP5". os-release does not
+# say which module a package came from, so every product of the image's release is asked.
+_SLE_PRODUCTS = (
+    "Linux Enterprise Server",
+    "Linux Enterprise Server for SAP Applications",
+    "Linux Enterprise Desktop",
+    "Linux Enterprise High Performance Computing",
+    "Linux Enterprise Real Time",
+)
+_SLE_PRODUCT_STREAMS = ("", "-LTSS", "-ESPOS")
+_SLE_MODULES = (
+    "Basesystem",
+    "Server Applications",
+    "Desktop Applications",
+    "Development Tools",
+    "Web and Scripting",
+    "Legacy",
+    "Public Cloud",
+    "Containers",
+    "Python 3",
+    "Package Hub",
+    "HPC",
+    "SAP Applications",
+    "Live Patching",
+)
 
 
 def rpm_names(ecosystem: str, binary: str, source: str) -> list[str]:
@@ -75,10 +104,28 @@ def rpm_ecosystems(os: OSInfo) -> list[str]:
         return [f"Red Hat:enterprise_linux:{major}::{s}" for s in ("baseos", "appstream")]
     if os.id.startswith("opensuse") and pretty:
         return [f"openSUSE:{pretty.removeprefix('openSUSE ')}"]
-    if os.id in {"sles", "sled", "sle-micro"} and pretty:
+    if os.id in {"sles", "sled", "sles_sap"}:
+        return _sle_ecosystems(os)
+    if os.id == "sle-micro" and pretty:
         return [f"SUSE:{pretty.removeprefix('SUSE ')}"]
     if os.id == "photon" and os.version_id:
         return [f"Photon OS:{os.version_id}"]
     if os.id == "mageia" and major:
         return [f"Mageia:{major}"]
+    if os.id == "openeuler" and os.version_id:
+        # "openEuler 22.03 (LTS-SP1)" -> "openEuler:22.03-LTS-SP1"
+        stream = re.search(r"\(([A-Za-z0-9-]+)\)", pretty)
+        return [f"openEuler:{os.version_id}" + (f"-{stream.group(1)}" if stream else "")]
     return []
+
+
+def _sle_ecosystems(os: OSInfo) -> list[str]:
+    """Every SUSE product and SLE 15 module of the image's release ("15 SP5")."""
+    major, _, minor = (os.version_id or "").partition(".")
+    if not major.isdigit():
+        return []
+    release = f"{major} SP{minor}" if minor.isdigit() and int(minor) else major
+    products = [f"SUSE:{p} {release}{s}" for p in _SLE_PRODUCTS for s in _SLE_PRODUCT_STREAMS]
+    if int(major) >= 15:
+        products += [f"SUSE:Linux Enterprise Module for {m} {release}" for m in _SLE_MODULES]
+    return products

@@ -3,10 +3,11 @@
 Which files are read: a Go binary can be called anything and live anywhere
 (/app/server, /usr/local/bin/x, /ko-app/...), so it cannot be chosen by name.
 Every regular file with an executable mode bit (owner, group or other) in its
-tar header is a candidate, as in Trivy; every other file is skipped unread.
-A candidate whose first four bytes are not the ELF magic is left after those
-bytes. A Go binary stored without any executable bit cannot run as a program
-and is not reported. Windows (PE) and macOS (Mach-O) binaries are out of scope.
+tar header is a candidate, as in Trivy (executables.py, which reads each one
+once for Go build info and cargo-auditable data alike). A candidate whose first
+four bytes are not the ELF magic is left after those bytes. A Go binary stored
+without any executable bit cannot run as a program and is not reported.
+Windows (PE) and macOS (Mach-O) binaries are out of scope.
 
 How an ELF file is read: once, front to back, in bounded memory (a window of
 about a megabyte, plus at most MAX_STRING for a string being captured), never
@@ -42,7 +43,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import IO
 
-from cargohold.scan.catalog import Cataloger, PackageRecord, UnreadableFile
+from cargohold.scan.catalog import PackageRecord, UnreadableFile
 from cargohold.scan.elf_stream import CHUNK, ElfLayout, ForwardWindow, parse_elf_head
 from cargohold.scan.model import OSInfo
 from cargohold.scan.purl import golang_purl
@@ -60,14 +61,6 @@ MAX_MODINFO_CANDIDATES = 8
 _VERSION_CANDIDATE = b"go1."
 _VERSION_CAPTURE = 64
 _GO_VERSION = re.compile(r"^go(\d+)\.(\d+)(?:\.(\d+))?(?:(beta|rc)(\d+))?$")
-
-
-def wants(path: str) -> bool:
-    return False  # chosen by mode, never by name
-
-
-def wants_file(path: str, mode: int) -> bool:
-    return bool(mode & 0o111)
 
 
 @dataclass
@@ -246,13 +239,6 @@ def read_build_info(stream: IO[bytes]) -> tuple[str, str] | None:
     return scan.version, modinfo[16:-16] if framed else ""
 
 
-def extract(path: str, stream: IO[bytes], size: int) -> bytes | None:
-    info = read_build_info(stream)
-    if info is None:
-        return None
-    return json.dumps({"go": info[0], "modinfo": info[1]}).encode()
-
-
 def stdlib_version(go_version: str) -> str | None:
     """`go1.19.8` -> `1.19.8`, `go1.20` -> `1.20.0`, `go1.21rc2` -> `1.21.0-rc.2`."""
     words = go_version.split()
@@ -320,6 +306,3 @@ def parse(path: str, data: bytes, os: OSInfo | None) -> list[PackageRecord]:
             )
         )
     return records
-
-
-CATALOGER = Cataloger("go-binary", wants, parse, extract=extract, wants_file=wants_file)

@@ -82,6 +82,18 @@ class Problem:
         return self.code in BLOCKING_PROBLEMS
 
 
+# What the inventory readers know: raised whenever a reader is added or fixed, so that an
+# inventory stored by an older version is read from the layers again (services/scanning.py)
+# instead of standing without the packages that version could not see.
+# 1: before versions were recorded. 2: Rust binaries built with cargo-auditable.
+INVENTORY_VERSION = 2
+# How inventories are matched (matching.py): raised whenever matching changes what it finds,
+# so stored scans are matched again even when the vulnerability database has not changed.
+# 1: before versions were recorded. 2: NuGet and Packagist names case-insensitive; SUSE,
+# openSUSE and openEuler names and ecosystems.
+MATCHING_VERSION = 2
+
+
 @dataclass
 class Inventory:
     """What one platform's image contains."""
@@ -92,3 +104,4 @@ class Inventory:
     layers: list[LayerRef]
     packages: list[Package] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    version: int = INVENTORY_VERSION  # the INVENTORY_VERSION of the readers that made it

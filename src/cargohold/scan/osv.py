@@ -67,6 +67,10 @@ class OsvRecord:
     database_specific: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
+# Ecosystems whose package names are compared in lower case (see normalize_name).
+CASE_INSENSITIVE_ECOSYSTEMS = ("NuGet", "Packagist")
+
+
 def ecosystem_base(ecosystem: str) -> str:
     """The ecosystem without its release suffix: "Debian:12" -> "Debian"."""
     return ecosystem.partition(":")[0]
@@ -76,11 +80,17 @@ def normalize_name(ecosystem: str, name: str) -> str:
     """A package name as records and inventories are matched on.
 
     PyPI names are compared in their PEP 503 normal form (the schema says records
-    carry it; installed metadata may not). Every other ecosystem's names are exact:
-    Maven coordinates, Go module paths and distro source packages are case-sensitive.
+    carry it; installed metadata may not). NuGet package IDs and Packagist names are
+    case-insensitive in their registries (nuget.org serves `Newtonsoft.Json` as
+    `newtonsoft.json`; Composer lowercases what it resolves): compared in lower case.
+    Every other ecosystem's names are exact: Maven coordinates, Go module paths, npm,
+    crates.io and distro package names are case-sensitive.
     """
-    if ecosystem_base(ecosystem) == "PyPI":
+    base = ecosystem_base(ecosystem)
+    if base == "PyPI":
         return canonicalize_name(name)
+    if base in CASE_INSENSITIVE_ECOSYSTEMS:
+        return name.lower()
     return name
 
 

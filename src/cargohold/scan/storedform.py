@@ -58,6 +58,7 @@ def inventory_to_json(inventory: Inventory) -> dict[str, Any]:
     os = inventory.os
     return {
         "v": FORMAT_VERSION,
+        "inventoryVersion": inventory.version,
         "digest": inventory.digest,
         "platform": None
         if platform is None
@@ -119,6 +120,8 @@ def inventory_from_json(data: dict[str, Any]) -> Inventory:
             )
             for p in data.get("problems", [])
         ],
+        # Stored before versions were recorded: the first version.
+        version=int(data.get("inventoryVersion", 1)),
     )
 
 

@@ -25,6 +25,7 @@ from cargohold.errors import (
     ScanFailed,
     ScanUnknown,
 )
+from cargohold.meta.scan_rows import ScanReportRow
 from cargohold.meta.scans import ScanStore
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.vulndb import PackageKey, VulnStore
@@ -33,7 +34,13 @@ from cargohold.oci.names import check_name
 from cargohold.policy.scan_gate import RESCAN_HINT
 from cargohold.scan.errors import ScanError
 from cargohold.scan.findings import Finding, PlatformResult, ScanResult, severity_rank
-from cargohold.scan.model import Inventory, LayerRef, Platform
+from cargohold.scan.model import (
+    INVENTORY_VERSION,
+    MATCHING_VERSION,
+    Inventory,
+    LayerRef,
+    Platform,
+)
 from cargohold.scan.storedform import (
     finding_from_json,
     finding_to_json,
@@ -91,6 +98,7 @@ class Reevaluation:
     reports: int  # stored reports looked at
     matched_again: int  # reports whose inventory a change touched: matched again
     seconds: float
+    rescanned: int = 0  # reports an older scanner version made: read from the layers again
 
     def as_record(self) -> dict[str, Any]:
         """The result a `reevaluate` job stores (and a `vulndb-update` job's `reevaluation`):
@@ -99,8 +107,16 @@ class Reevaluation:
         return {
             "reports": self.reports,
             "matchedAgain": self.matched_again,
+            "rescanned": self.rescanned,
             "seconds": self.seconds,
         }
+
+
+def _current_inventory(report: ScanReportRow) -> bool:
+    """Whether the stored inventory was made by the current version of the readers."""
+    if not report.inventory:
+        return False
+    return int(report.inventory[0].get("inventoryVersion", 1)) >= INVENTORY_VERSION
 
 
 @dataclass(frozen=True)
@@ -185,7 +201,8 @@ class ScanService:
         for target_digest, target in targets:
             outcome.platforms += 1
             report = None if rescan else self.store.report(target_digest)
-            if report is not None and report.status == "ok" and report.inventory is not None:
+            if report is not None and report.status == "ok" and _current_inventory(report):
+                assert report.inventory is not None
                 outcome.reused += 1
                 found, _ = self._evaluate(
                     target_digest, report.inventory, report.db_version, current, {}
@@ -193,29 +210,35 @@ class ScanService:
                 outcome.findings += found
                 notify(self.events, ScanFinished("reused", {}))
                 continue
-            self.store.mark_running(target_digest)
-            try:
-                from cargohold.scan.inventory import inventory_source
-
-                inventory = inventory_source(self._image(target_digest, target))
-            except (ScanError, OSError) as exc:
-                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self.store.save_report(
-                    target_digest,
-                    inventory=None,
-                    db_version=None,
-                    findings=[],
-                    blocking_problem=None,
-                    error=message,
-                )
-                outcome.error = message
-                notify(self.events, ScanFinished("failed", {}))
-                continue
-            outcome.scanned += 1
-            levels = self._store_matches(target_digest, inventory, current, rescanned=True)
-            outcome.findings += sum(levels.values())
-            notify(self.events, ScanFinished("scanned", levels))
+            self._scan_platform(target_digest, target, current, outcome)
         return outcome
+
+    def _scan_platform(
+        self, digest: str, manifest: Manifest, current: str, outcome: ScanOutcome
+    ) -> None:
+        """Read one image manifest's layers, match and store the result (or the failure)."""
+        self.store.mark_running(digest)
+        try:
+            from cargohold.scan.inventory import inventory_source
+
+            inventory = inventory_source(self._image(digest, manifest))
+        except (ScanError, OSError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.store.save_report(
+                digest,
+                inventory=None,
+                db_version=None,
+                findings=[],
+                blocking_problem=None,
+                error=message,
+            )
+            outcome.error = message
+            notify(self.events, ScanFinished("failed", {}))
+            return
+        outcome.scanned += 1
+        levels = self._store_matches(digest, inventory, current, rescanned=True)
+        outcome.findings += sum(levels.values())
+        notify(self.events, ScanFinished("scanned", levels))
 
     def _store_matches(
         self, digest: str, inventory: Inventory, version: str, rescanned: bool
@@ -229,7 +252,8 @@ class ScanService:
         blocking = next((p.message for p in inventory.problems if p.blocking), None)
         self.store.save_report(
             digest,
-            inventory=[inventory_to_json(inventory)],
+            # The matching version beside the inventory: a newer matcher matches it again.
+            inventory=[{**inventory_to_json(inventory), "matchingVersion": MATCHING_VERSION}],
             db_version=version,
             findings=[
                 (
@@ -260,13 +284,14 @@ class ScanService:
         `changes` memoises the changed keys per stored version over many reports; they are
         read after `current`, so they cover every change up to it.
         """
-        if db_version == current:
+        matched_alike = stored[0].get("matchingVersion", 1) == MATCHING_VERSION
+        if db_version == current and matched_alike:
             return self.store.finding_count(digest), False
         inventory = inventory_from_json(stored[0])
         if db_version not in changes:
             changes[db_version] = self.vulndb.affected_keys_changed_since(db_version)
         keys = changes[db_version]
-        if keys is not None:
+        if keys is not None and matched_alike:
             from cargohold.scan.matching import targets_for
 
             mine = {
@@ -281,9 +306,15 @@ class ScanService:
         return sum(levels.values()), True
 
     def reevaluate_all(self) -> Reevaluation:
-        """After a database change: every stored report brought to the current version."""
+        """After a database change: every stored report brought to the current version.
+
+        A report whose inventory an older version of the readers made (see
+        INVENTORY_VERSION) is scanned again from its layers, so that packages a reader added
+        or fixed since are not missing from it; one whose image is no longer stored in any
+        repository is only matched again.
+        """
         started = time.perf_counter()
-        checked = rematched = 0
+        checked = rematched = rescanned = 0
         after = ""
         current = self.vulndb.version()
         changes: dict[str | None, frozenset[PackageKey] | None] = {}
@@ -291,13 +322,29 @@ class ScanService:
             after = batch[-1].digest
             for report in batch:
                 checked += 1
-                if report.db_version == current or report.inventory is None:
+                if report.inventory is None:
+                    continue
+                if not _current_inventory(report) and self._rescan_stale(report.digest, current):
+                    rescanned += 1
                     continue
                 _, matched = self._evaluate(
                     report.digest, report.inventory, report.db_version, current, changes
                 )
                 rematched += matched
-        return Reevaluation(checked, rematched, round(time.perf_counter() - started, 3))
+        seconds = round(time.perf_counter() - started, 3)
+        return Reevaluation(checked, rematched, seconds, rescanned)
+
+    def _rescan_stale(self, digest: str, current: str) -> bool:
+        """Scan a platform again from its layers; False when no repository holds it now."""
+        repository = self.store.repository_of(digest)
+        if repository is None:
+            return False
+        try:
+            manifest = self._manifest(repository, digest)
+        except ManifestUnknown:
+            return False
+        self._scan_platform(digest, manifest, current, ScanOutcome(digest))
+        return True
 
     # -- results --------------------------------------------------------------------------
 

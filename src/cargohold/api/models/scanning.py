@@ -206,6 +206,14 @@ class PlatformScan(Model):
         UtcTime, msgspec.Meta(description="When it was last matched against the database")
     ]
     db_version: str | None
+    stale: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Its inventory was made by an older version of the package readers: "
+            "the next `reevaluate` job, or a scan asked for (POST .../scan), reads its layers "
+            "again"
+        ),
+    ] = False
 
 
 class ScanResult(Model):
@@ -227,6 +235,8 @@ class ScanResult(Model):
 
     @classmethod
     def of(cls, stored: StoredScan) -> ScanResult:
+        from cargohold.scan.model import INVENTORY_VERSION  # only where scanning is on
+
         result = stored.result
         return cls(
             target=result.target,
@@ -239,6 +249,7 @@ class ScanResult(Model):
                     scanned_at=utc(record.scanned_at),
                     evaluated_at=utc(record.evaluated_at),
                     db_version=record.db_version,
+                    stale=platform.inventory.version < INVENTORY_VERSION,
                 )
                 for i, (platform, record) in enumerate(
                     zip(result.platforms, stored.records, strict=True)
@@ -282,10 +293,22 @@ class ReevaluationReport(Model):
         int, msgspec.Meta(description="Reports with a package the change touched")
     ]
     seconds: float
+    rescanned: Annotated[
+        int,
+        msgspec.Meta(
+            description="Reports made by an older version of the scanner's package readers, "
+            "scanned again from their layers (absent from results of older versions)"
+        ),
+    ] = 0
 
     @classmethod
     def of(cls, facts: Reevaluation) -> ReevaluationReport:
-        return cls(reports=facts.reports, matched_again=facts.matched_again, seconds=facts.seconds)
+        return cls(
+            reports=facts.reports,
+            matched_again=facts.matched_again,
+            seconds=facts.seconds,
+            rescanned=facts.rescanned,
+        )
 
 
 # -- the vulnerability database -----------------------------------------------------------
