@@ -1,7 +1,8 @@
 """Projects' signature enforcement as project admins manage it: the trusted keys (cosign PEM
 public keys) and the switch. Each change is audited with who made it (in its transaction,
-meta/signatures.py), recomputes the project's verdicts (inline up to RECOMPUTE_INLINE manifests,
-else as a job) and refreshes this process's signature gate at once."""
+meta/signatures.py), recomputes the verdicts of a project that enforces (inline up to
+RECOMPUTE_INLINE manifests, else as a job) and refreshes this process's signature gate at
+once."""
 
 from __future__ import annotations
 
@@ -102,9 +103,12 @@ class SignaturePolicyService:
         return result
 
     def changed(self, project: str, caller: Caller) -> None:
-        """Recompute the project's verdicts (they were dropped with the change, so a pull
-        meanwhile computes its own), then refresh the gate."""
+        """Recompute the project's verdicts when it enforces (they were dropped with the
+        change, so a pull meanwhile computes its own; a project that does not enforce keeps
+        none: nothing reads them), then refresh the gate."""
         try:
+            if not self.verdicts.enforces(project):
+                return
             if self.verdicts.project_size(project) <= RECOMPUTE_INLINE:
                 self.verdicts.recompute_project(project)
             else:
