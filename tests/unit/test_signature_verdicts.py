@@ -241,23 +241,23 @@ def test_a_project_that_does_not_enforce_computes_no_verdict(services: Services)
     extension = _extension(services)
     records, policy = extension.policy.records, extension.policy
     key = ec.generate_private_key(ec.SECP256R1())
-    policy.add_key("open", {"pem": public_key_pem(key.public_key()).decode()}, TESTER)
+    policy.add_key("open", public_key_pem(key.public_key()).decode(), TESTER)
     digest = _push_image(services, "open/app")
     _sign(services, "open/app", digest, key)
     # Nothing reads a verdict of a project that does not enforce: none was computed.
     assert records.verdict("open/app", digest) is None
 
     # The same in a project that enforces: the signature's arrival stores the verdict.
-    policy.add_key("closed", {"pem": public_key_pem(key.public_key()).decode()}, TESTER)
-    policy.set_enforcement("closed", {"enforce": True}, TESTER)
+    policy.add_key("closed", public_key_pem(key.public_key()).decode(), TESTER)
+    policy.set_enforcement("closed", True, TESTER)
     digest = _push_image(services, "closed/app")
     assert records.verdict("closed/app", digest) is None  # an ordinary push computes nothing
     _sign(services, "closed/app", digest, key)
     stored = records.verdict("closed/app", digest)
     assert stored is not None and stored.verdict == "signed"
     # Turning enforcement off drops them; a key change there recomputes nothing.
-    policy.set_enforcement("closed", {"enforce": False}, TESTER)
+    policy.set_enforcement("closed", False, TESTER)
     assert records.verdict("closed/app", digest) is None
     other = ec.generate_private_key(ec.SECP256R1())
-    policy.add_key("closed", {"pem": public_key_pem(other.public_key()).decode()}, TESTER)
+    policy.add_key("closed", public_key_pem(other.public_key()).decode(), TESTER)
     assert records.verdict("closed/app", digest) is None

@@ -3,8 +3,9 @@ signatures extension's routes; the HTTP layer adds them when it is enabled)."""
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TypeVar, cast
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,11 +14,28 @@ from cargohold.api.boundary import in_pool
 from cargohold.api.callers import caller_of
 from cargohold.api.context import AppContext, context
 from cargohold.api.encoding import json_response
-from cargohold.api.models.trust import TrustedKey, TrustedKeyList, TrustPolicy
+from cargohold.api.models.trust import (
+    AddTrustedKey,
+    SetEnforcement,
+    TrustedKey,
+    TrustedKeyList,
+    TrustPolicy,
+)
 from cargohold.api.params import is_read, json_body
 from cargohold.errors import TrustKeyInvalid
 from cargohold.extensions.signatures import SignaturesExtension
 from cargohold.services.signature_policy import SignaturePolicyService
+
+Body = TypeVar("Body", AddTrustedKey, SetEnforcement)
+
+
+async def _body(request: Request, model: type[Body], what: str) -> Body:
+    """The request's JSON body as `model`; 400 KEY_INVALID saying what is wrong with it."""
+    document = await json_body(request, TrustKeyInvalid, what)
+    try:
+        return msgspec.convert(document, model)
+    except msgspec.ValidationError as exc:
+        raise TrustKeyInvalid(f"{what}: {exc}") from None
 
 
 def _policy(ctx: AppContext) -> SignaturePolicyService:
@@ -33,8 +51,8 @@ async def trust(request: Request) -> Response:
     project = request.path_params["project"]
     if is_read(request):
         return json_response(await in_pool(_trust_policy, policy, project))
-    document = await json_body(request, TrustKeyInvalid, "the enforcement setting")
-    await in_pool(policy.set_enforcement, project, document, caller_of(request))
+    body = await _body(request, SetEnforcement, "the enforcement setting")
+    await in_pool(policy.set_enforcement, project, body.enforce, caller_of(request))
     return json_response(await in_pool(_trust_policy, policy, project))
 
 
@@ -44,8 +62,8 @@ async def keys(request: Request) -> Response:
     if is_read(request):
         rows = await in_pool(policy.keys, project)
         return json_response(TrustedKeyList(keys=[TrustedKey.of(row) for row in rows]))
-    document = await json_body(request, TrustKeyInvalid, "the key")
-    row = await in_pool(policy.add_key, project, document, caller_of(request))
+    body = await _body(request, AddTrustedKey, "the key")
+    row = await in_pool(policy.add_key, project, body.pem, caller_of(request))
     return json_response(TrustedKey.of(row), status_code=201)
 
 

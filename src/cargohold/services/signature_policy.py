@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from cargohold.errors import TrustKeyExists, TrustKeyInvalid, TrustKeyUnknown
 from cargohold.meta.signatures import Enforcement, SignatureRecords, TrustedKeyRow
@@ -54,12 +53,9 @@ class SignaturePolicyService:
         check_project(project)
         return self.records.enforcement(project)
 
-    def add_key(self, project: str, document: Any, caller: Caller) -> TrustedKeyRow:
+    def add_key(self, project: str, pem: str, caller: Caller) -> TrustedKeyRow:
         check_project(project)
-        if not isinstance(document, dict) or set(document) - {"pem"}:
-            raise TrustKeyInvalid('the body must be {"pem": "<PEM public key>"}')
-        pem = document.get("pem")
-        if not isinstance(pem, str) or not pem.strip():
+        if not pem.strip():
             raise TrustKeyInvalid("pem must be the public key (cosign.pub) as a PEM string")
         if len(pem.encode()) > MAX_PEM_BYTES:
             raise TrustKeyInvalid(f"pem is longer than {MAX_PEM_BYTES} bytes")
@@ -88,13 +84,8 @@ class SignaturePolicyService:
         self.changed(project, caller)
         return removed
 
-    def set_enforcement(self, project: str, document: Any, caller: Caller) -> Enforcement:
+    def set_enforcement(self, project: str, enforce: bool, caller: Caller) -> Enforcement:
         check_project(project)
-        if not isinstance(document, dict) or set(document) != {"enforce"}:
-            raise TrustKeyInvalid('the body must be {"enforce": true} or {"enforce": false}')
-        enforce = document["enforce"]
-        if not isinstance(enforce, bool):
-            raise TrustKeyInvalid("enforce must be true or false")
         result = self.records.set_enforcement(project, enforce, caller.as_actor())
         if enforce:
             self.changed(project, caller)

@@ -10,7 +10,16 @@ from typing import Any
 
 import msgspec
 
-from cargohold.api.models import accounts, audit, jobs, policy, registry, scan_policy, scanning
+from cargohold.api.models import (
+    accounts,
+    audit,
+    jobs,
+    policy,
+    registry,
+    scan_policy,
+    scanning,
+    trust,
+)
 
 RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     registry.System,
@@ -37,8 +46,10 @@ RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     scan_policy.Allowlist,
     scan_policy.OverdueReport,
     *accounts.RESPONSE_MODELS,
+    *trust.RESPONSE_MODELS,
 ]
-# Request bodies read with msgspec (the accounts routes'): their schemas are generated too.
-REQUEST_MODELS: list[type[msgspec.Struct]] = [*accounts.REQUEST_MODELS]
+# Request bodies read with msgspec (the accounts and trust routes'): their schemas are
+# generated too.
+REQUEST_MODELS: list[type[msgspec.Struct]] = [*accounts.REQUEST_MODELS, *trust.REQUEST_MODELS]
 # Unions documented as components of their own: one NDJSON line of a streamed report.
 NAMED_UNIONS: dict[str, Any] = {"GcEvent": jobs.GcEvent, "FsckEvent": jobs.FsckEvent}
