@@ -74,20 +74,18 @@ class RemoteImage:
 
 def remote_image(text: str, registry: str | None, plain_http: bool = False) -> RemoteImage:
     """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the --registry server; the tag
-    defaults to `latest`, as for docker and cosign (cli/references.py parses)."""
+    defaults to `latest`, as for docker and cosign (cli/references.py parses); `docker.io` is
+    Docker Hub's API host."""
     from cargohold.cli.client import base_url
-    from cargohold.cli.references import (
-        ReferenceError,
-        parse_registry_reference,
-        registry_base,
-    )
+    from cargohold.cli.references import ReferenceError, parse_registry_reference
+    from cargohold.cli.registry_auth import api_base
 
     try:
         parsed = parse_registry_reference(text)
     except ReferenceError as exc:
         raise fail(str(exc)) from None
     if parsed.host:
-        host, base = parsed.host, registry_base(parsed.host, plain_http)
+        host, base = parsed.host, api_base(parsed.host, plain_http)
     elif registry:
         base = base_url(registry)
         host = base.split("://", 1)[1].split("/", 1)[0]
