@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from cargohold.policy.permissions import Role
+from cargohold.trust.keys import generate_key_pair
 from tests.support.accounts import Accounts, Login
 from tests.support.cosign_shapes import push_bundle_referrer, sign_bundle
 from tests.support.oci import (
@@ -562,3 +563,26 @@ def test_trust_commands(world: World, tmp_path: Path) -> None:
     assert "does not enforce" in _ok(
         _cli(world, tmp_path, admin, "trust", "enforce", project, "--off")
     )
+
+
+def test_the_cli_signs_and_verifies_in_a_project_that_enforces(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI job pushes, then signs: the image is refused on pull until then, and `cargohold
+    sign` and `verify` resolve it with HEAD, which enforcement never refuses."""
+    pair = generate_key_pair(b"ci password")
+    (tmp_path / "cosign.key").write_bytes(pair.private_pem)
+    (tmp_path / "cosign.pub").write_bytes(pair.public_pem)
+    keys = f"/api/v1/projects/{world.project}/trust/keys"
+    assert world.admin.post(keys, json={"pem": pair.public_pem.decode()}).status_code == 201
+    assert world.enforce(True).status_code == 200
+    repo = world.repo("ci")
+    digest, _ = push_image(world.developer, repo, "v1", layers=[b"built by ci"])
+    _refused_soon(world, repo, "v1")
+    monkeypatch.setenv("COSIGN_PASSWORD", "ci password")
+    verify = ("verify", f"{repo}:v1", "--key", "cosign.pub")
+    _one_line_error(_cli(world, tmp_path, Role.DEVELOPER, *verify), "no signatures found")
+    signed = _ok(_cli(world, tmp_path, Role.DEVELOPER, "sign", f"{repo}:v1", "--key", "cosign.key"))
+    assert f"@{digest}" in signed
+    assert "1 valid signature(s) by cosign.pub" in _ok(_cli(world, tmp_path, Role.GUEST, *verify))
+    _passes_soon(world, repo, "v1")

@@ -106,6 +106,27 @@ class RegistryClient:
             )
         return self._fetched(response, reference)
 
+    def descriptor(self, reference: str) -> dict[str, Any]:
+        """The descriptor (mediaType, digest, size) of the manifest a tag or digest names,
+        read with HEAD: a registry that enforces signatures refuses the GET of an image that
+        is not signed yet, never its HEAD (clients resolve digests with it). A registry whose
+        HEAD does not tell all three is asked with GET."""
+        response = self._send("HEAD", self._url("manifests", reference), headers=_ACCEPT)
+        if response.status_code == 404:
+            raise RegistryError(f"{self._where(reference)}: no such image")
+        digest = response.headers.get("docker-content-digest", "")
+        length = response.headers.get("content-length", "")
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        told = is_valid_digest(digest) and length.isdigit() and media_type
+        if response.status_code == 200 and told:
+            if is_valid_digest(reference) and digest != reference:
+                raise RegistryError(
+                    f"{self._where(reference)}: the registry named it by digest {digest}"
+                )
+            return {"mediaType": media_type, "digest": digest, "size": int(length)}
+        fetched = self.resolve(reference)
+        return {"mediaType": fetched.media_type, "digest": fetched.digest, "size": fetched.size}
+
     def manifest(self, reference: str) -> FetchedManifest | None:
         response = self._manifest_response(reference)
         if response.status_code == 404:
