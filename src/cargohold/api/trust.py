@@ -3,9 +3,8 @@ signatures extension's routes; the HTTP layer adds them when it is enabled)."""
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from typing import cast
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -21,21 +20,10 @@ from cargohold.api.models.trust import (
     TrustedKeyList,
     TrustPolicy,
 )
-from cargohold.api.params import is_read, json_body
+from cargohold.api.params import is_read, model_body
 from cargohold.errors import TrustKeyInvalid
 from cargohold.extensions.signatures import SignaturesExtension
 from cargohold.services.signature_policy import SignaturePolicyService
-
-Body = TypeVar("Body", AddTrustedKey, SetEnforcement)
-
-
-async def _body(request: Request, model: type[Body], what: str) -> Body:
-    """The request's JSON body as `model`; 400 KEY_INVALID saying what is wrong with it."""
-    document = await json_body(request, TrustKeyInvalid, what)
-    try:
-        return msgspec.convert(document, model)
-    except msgspec.ValidationError as exc:
-        raise TrustKeyInvalid(f"{what}: {exc}") from None
 
 
 def _policy(ctx: AppContext) -> SignaturePolicyService:
@@ -51,7 +39,7 @@ async def trust(request: Request) -> Response:
     project = request.path_params["project"]
     if is_read(request):
         return json_response(await in_pool(_trust_policy, policy, project))
-    body = await _body(request, SetEnforcement, "the enforcement setting")
+    body = await model_body(request, SetEnforcement, TrustKeyInvalid, "the enforcement setting")
     await in_pool(policy.set_enforcement, project, body.enforce, caller_of(request))
     return json_response(await in_pool(_trust_policy, policy, project))
 
@@ -62,7 +50,7 @@ async def keys(request: Request) -> Response:
     if is_read(request):
         rows = await in_pool(policy.keys, project)
         return json_response(TrustedKeyList(keys=[TrustedKey.of(row) for row in rows]))
-    body = await _body(request, AddTrustedKey, "the key")
+    body = await model_body(request, AddTrustedKey, TrustKeyInvalid, "the key")
     row = await in_pool(policy.add_key, project, body.pem, caller_of(request))
     return json_response(TrustedKey.of(row), status_code=201)
 
