@@ -437,3 +437,16 @@ def test_docker_hub_is_found_under_each_of_its_names(
     assert found is not None and (found.name, found.secret) == ("hub", "pw")
     other = find_credential("https://ghcr.io", "org/app")
     assert other is None
+
+
+def test_a_challenge_keeps_the_commas_of_a_quoted_scope() -> None:
+    """The one challenge parser (registry clients and `cargohold login`)."""
+    from cargohold.cli.registry_auth import parse_challenge
+
+    header = 'Bearer realm="https://r.example/auth",service="r",scope="repository:a/b:pull,push"'
+    assert parse_challenge(header) == (
+        "bearer",
+        {"realm": "https://r.example/auth", "service": "r", "scope": "repository:a/b:pull,push"},
+    )
+    assert parse_challenge('Basic realm="registry"') == ("basic", {"realm": "registry"})
+    assert parse_challenge("") == ("", {})
