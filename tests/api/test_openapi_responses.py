@@ -20,6 +20,7 @@ from tests.api.test_scanning import GLIBC_CVE, OSV, VULNERABLE, _eventually, _pu
 from tests.scan.imagebuild import oci_layout
 from tests.support.oci import push_image
 from tests.support.server import CargoholdServer
+from tests.support.signing import SigningKey
 
 # Concrete URLs for the documented paths whose JSON responses are checked; `{repo}` and
 # `{project}` are filled in with what the test pushed.
@@ -35,6 +36,8 @@ GETS = {
     "/api/v1/repositories/{name}/lifecycle": "/api/v1/repositories/{repo}/lifecycle",
     "/api/v1/jobs": "/api/v1/jobs",
 }
+TRUST = "/api/v1/projects/{project}/trust"
+TRUST_KEYS = "/api/v1/projects/{project}/trust/keys"
 # Keeps the newest `v` image: pushing two expires one.
 POLICY = {
     "rules": [
@@ -116,6 +119,15 @@ def test_responses_validate_against_the_documented_schemas(
     for created, kind in ((rule, "tag-rules"), (hold, "holds")):
         assert client.delete(f"/api/v1/{kind}/{created.json()['id']}").status_code == 204
     assert client.delete(f"/api/v1/projects/{project}/quota").status_code == 204
+
+    # Signature enforcement's routes (the signatures extension's), described by their models.
+    trust, keys = f"/api/v1/projects/{project}/trust", f"/api/v1/projects/{project}/trust/keys"
+    key = SigningKey.generate()
+    check(client.post(keys, json={"pem": key.pem}), TRUST_KEYS, "post", 201)
+    check(client.get(keys), TRUST_KEYS, "get", 200)
+    check(client.put(trust, json={"enforce": False}), TRUST, "put", 200)
+    check(client.get(trust), TRUST, "get", 200)
+    assert client.delete(f"{keys}/{key.fingerprint}").status_code == 204
 
 
 def test_a_response_with_an_undocumented_key_fails_validation(

@@ -5,8 +5,9 @@ signs (the trust engine, as `cargohold sign` does), a guest pulls.
 What a release process relies on: in an enforcing project a manifest GET of an image no
 trusted key signed is refused with 403 DENIED naming the keys expected, and everything a
 client needs around a signed image still passes (HEAD, the platform manifests of a signed
-index, signatures, attestations, SBOMs and other referrers); the signature binds the digest,
-not the tag; key changes take effect; every change is audited with who made it.
+index, signatures, attestations, SBOMs and referrers indexes, judged by what they carry, not by
+a `subject` or a tag); the signature binds the digest, not the tag; key changes and deleted
+signatures take effect; every change is audited with who made it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import httpx
 import pytest
 
 from cargohold.policy.permissions import Role
+from cargohold.trust.keys import generate_key_pair
 from tests.support.accounts import Accounts, Login
+from tests.support.cosign_shapes import push_bundle_referrer, sign_bundle
 from tests.support.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -253,23 +256,71 @@ def test_an_accessory_tag_does_not_let_an_image_through(world: World) -> None:
     assert world.get(repo, "signed").status_code == 200
 
 
-def test_an_accessory_that_gains_an_ordinary_tag_is_an_image_again(world: World) -> None:
-    """A verdict stored while a manifest was an accessory does not outlive its tags: tagged
-    `latest` afterwards, it is an image and refused unless signed."""
-    repo = world.repo("retagged")
-    signed, _ = push_image(world.developer, repo, "signed", layers=[b"the signed one"])
+def test_an_image_cannot_pass_as_an_accessory(world: World) -> None:
+    """What a manifest carries makes it an accessory, not its shape: an unsigned image pushed
+    only under an `.att` tag of a signed image, as a referrer of it (a `subject`), or as a
+    referrer calling itself an SBOM, is refused; the real signature still passes."""
+    repo = world.repo("disguised")
+    signed, signed_body = push_image(world.developer, repo, "signed", layers=[b"the signed one"])
     world.sign(repo, signed, world.trusted)
     _enforcing(world)
-    # An unsigned image pushed only under an `.att` tag of the signed image: an accessory.
-    document = image_manifest(world.developer, repo, layers=[b"unsigned, hidden"])
-    body = encode(document)
+    subject = {"mediaType": OCI_MANIFEST, "digest": signed, "size": len(signed_body)}
+    # Only under an accessory tag of the signed image.
+    body = encode(image_manifest(world.developer, repo, layers=[b"hidden under .att"]))
     alias = signed.replace(":", "-") + ".att"
     assert put_manifest(world.developer, repo, alias, body, OCI_MANIFEST).status_code == 201
-    assert world.get(repo, alias).status_code == 200
-    assert world.get(repo, sha256(body)).status_code == 200
-    assert put_manifest(world.developer, repo, "latest", body, OCI_MANIFEST).status_code == 201
-    assert f"image {sha256(body)} is not signed" in _refused_soon(world, repo, "latest")
-    _refused(world.get(repo, alias))
+    assert f"image {sha256(body)} is not signed" in _refused_soon(world, repo, alias)
+    _refused(world.get(repo, sha256(body)))
+    # A referrer of the signed image, by digest and under its `.sbom` tag, with and without
+    # an SBOM's artifactType: the referrers API lists them, the gate refuses them.
+    disguises = []
+    for n, fields in enumerate(({}, {"artifactType": "application/spdx+json"})):
+        document = image_manifest(world.developer, repo, layers=[b"runs %d" % n], **fields)
+        document["subject"] = subject
+        body = encode(document)
+        assert put_manifest(world.developer, repo, sha256(body), body).status_code == 201
+        disguises.append(sha256(body))
+    sbom_tag = signed.replace(":", "-") + ".sbom"
+    assert put_manifest(world.developer, repo, sbom_tag, body).status_code == 201
+    listed = world.guest.get(f"/v2/{repo}/referrers/{signed}").json()["manifests"]
+    assert set(disguises) <= {entry["digest"] for entry in listed}
+    for digest in disguises:
+        assert f"image {digest} is not signed" in _refused(world.get(repo, digest))
+    _refused(world.get(repo, sbom_tag))
+    # The real signature passes, by tag and by digest, and so does its image.
+    sig = world.get(repo, signed.replace(":", "-") + ".sig")
+    assert sig.status_code == 200
+    assert world.get(repo, sha256(sig.content)).status_code == 200
+    assert world.get(repo, "signed").status_code == 200
+
+
+def test_a_deleted_signature_no_longer_signs_its_image(world: World) -> None:
+    """Deleting a signature (its `.sig` tag, the `.sig` manifest, or a signature referrer)
+    refuses its image again in a project that enforces; signing again lets it through."""
+    repo = world.repo("unsigned-again")
+    by_tag, _ = push_image(world.developer, repo, "by-tag", layers=[b"signed under .sig"])
+    by_ref, body = push_image(world.developer, repo, "by-referrer", layers=[b"by a referrer"])
+    world.sign(repo, by_tag, world.trusted)
+    subject = {"mediaType": OCI_MANIFEST, "digest": by_ref, "size": len(body)}
+    referrer = world.sign(repo, by_ref, world.trusted, referrer=True, subject=subject)
+    _enforcing(world)
+    _passes_soon(world, repo, "by-tag")
+    _passes_soon(world, repo, "by-referrer")
+
+    sig_tag = by_tag.replace(":", "-") + ".sig"
+    sig_digest = sha256(world.get(repo, sig_tag).content)
+    assert world.admin.delete(f"/v2/{repo}/manifests/{sig_tag}").status_code == 202
+    assert f"image {by_tag} is not signed" in _refused_soon(world, repo, "by-tag")
+    assert world.admin.delete(f"/v2/{repo}/manifests/{referrer}").status_code == 202
+    assert f"image {by_ref} is not signed" in _refused_soon(world, repo, "by-referrer")
+
+    # Signed again; then the `.sig` manifest itself deleted by digest.
+    world.sign(repo, by_tag, world.trusted)
+    _passes_soon(world, repo, "by-tag")
+    new_sig = sha256(world.get(repo, sig_tag).content)
+    assert new_sig != sig_digest  # a signature of its own, not the deleted one's manifest
+    assert world.admin.delete(f"/v2/{repo}/manifests/{new_sig}").status_code == 202
+    assert f"image {by_tag} is not signed" in _refused_soon(world, repo, "by-tag")
 
 
 def test_the_signature_binds_the_digest_not_the_tag(world: World) -> None:
@@ -396,6 +447,13 @@ def test_accessories_and_referrers_pass(world: World) -> None:
     referrer = world.sign(repo, digest, world.trusted, referrer=True, subject=subject)
     assert world.get(repo, "v1").status_code == 200
     assert world.get(repo, referrer).status_code == 200
+    # A cosign v3 signature (a sigstore bundle referrer), even by a key the project does not
+    # trust: a signature, so it is served for verifiers to judge.
+    bundle = sign_bundle(world.other.private, digest)
+    assert (
+        world.get(repo, push_bundle_referrer(world.developer, repo, subject, bundle)).status_code
+        == 200
+    )
 
 
 def test_a_project_that_does_not_enforce_is_unaffected(
@@ -505,3 +563,26 @@ def test_trust_commands(world: World, tmp_path: Path) -> None:
     assert "does not enforce" in _ok(
         _cli(world, tmp_path, admin, "trust", "enforce", project, "--off")
     )
+
+
+def test_the_cli_signs_and_verifies_in_a_project_that_enforces(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI job pushes, then signs: the image is refused on pull until then, and `cargohold
+    sign` and `verify` resolve it with HEAD, which enforcement never refuses."""
+    pair = generate_key_pair(b"ci password")
+    (tmp_path / "cosign.key").write_bytes(pair.private_pem)
+    (tmp_path / "cosign.pub").write_bytes(pair.public_pem)
+    keys = f"/api/v1/projects/{world.project}/trust/keys"
+    assert world.admin.post(keys, json={"pem": pair.public_pem.decode()}).status_code == 201
+    assert world.enforce(True).status_code == 200
+    repo = world.repo("ci")
+    digest, _ = push_image(world.developer, repo, "v1", layers=[b"built by ci"])
+    _refused_soon(world, repo, "v1")
+    monkeypatch.setenv("COSIGN_PASSWORD", "ci password")
+    verify = ("verify", f"{repo}:v1", "--key", "cosign.pub")
+    _one_line_error(_cli(world, tmp_path, Role.DEVELOPER, *verify), "no signatures found")
+    signed = _ok(_cli(world, tmp_path, Role.DEVELOPER, "sign", f"{repo}:v1", "--key", "cosign.key"))
+    assert f"@{digest}" in signed
+    assert "1 valid signature(s) by cosign.pub" in _ok(_cli(world, tmp_path, Role.GUEST, *verify))
+    _passes_soon(world, repo, "v1")

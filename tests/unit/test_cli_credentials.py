@@ -414,3 +414,39 @@ def test_a_helper_that_cannot_store_is_an_error_naming_it(env: dict[str, str]) -
         save_login(docker, HOST, Credential("alice", "pw"), env)
     assert str(raised.value) == "docker-credential-locked store failed: the keyring is locked"
     assert json.loads(docker.read_text()) == {"credsStore": "locked"}
+
+
+def test_docker_hub_is_found_under_each_of_its_names(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker login keys Docker Hub as https://index.docker.io/v1/; the one registry client
+    (sign, verify, scans of remote images) talks to registry-1.docker.io and finds it."""
+    from cargohold.cli.registry_auth import api_base, find_credential
+    from cargohold.cli.registry_client import RegistryClient
+
+    _write(_files(env)["docker"], {"auths": {"https://index.docker.io/v1/": _auth("hub:pw")}})
+    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("CARGOHOLD_USERNAME", "CARGOHOLD_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert api_base("docker.io") == "https://registry-1.docker.io"
+    with RegistryClient(api_base("docker.io"), "library/debian") as client:
+        found = client.auth.credential
+    assert found is not None and (found.name, found.secret) == ("hub", "pw")
+    other = find_credential("https://ghcr.io", "org/app")
+    assert other is None
+
+
+def test_a_challenge_keeps_the_commas_of_a_quoted_scope() -> None:
+    """The one challenge parser (registry clients and `cargohold login`)."""
+    from cargohold.cli.registry_auth import parse_challenge
+
+    header = 'Bearer realm="https://r.example/auth",service="r",scope="repository:a/b:pull,push"'
+    assert parse_challenge(header) == (
+        "bearer",
+        {"realm": "https://r.example/auth", "service": "r", "scope": "repository:a/b:pull,push"},
+    )
+    assert parse_challenge('Basic realm="registry"') == ("basic", {"realm": "registry"})
+    assert parse_challenge("") == ("", {})

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cargohold.cli.image_pull import PullError, parse_remote
+from cargohold.cli.image_pull import parse_remote
 from cargohold.cli.references import ReferenceError, parse_registry_reference, registry_base
+from cargohold.cli.registry_auth import RegistryError
 from cargohold.cli.scan_sources import registry_image
 from cargohold.cli.trust_cmd import remote_image
 
@@ -44,7 +45,7 @@ def test_names_split_as_docker_splits_them(
 def test_bad_references_are_one_line_errors(text: str, why: str) -> None:
     with pytest.raises(ReferenceError, match=why):
         parse_registry_reference(text)
-    with pytest.raises(PullError, match=why):
+    with pytest.raises(RegistryError, match=why):
         parse_remote(f"docker://{text}")
 
 
@@ -64,6 +65,8 @@ def test_each_command_keeps_its_reading_of_a_name() -> None:
         "team/app",
     )
     assert remote_image("team/app", "127.0.0.1:5000").base == "http://127.0.0.1:5000"
+    # Docker Hub is reached at its API host by every command that reads any registry.
+    assert remote_image("docker.io/library/debian:12", None).base == "https://registry-1.docker.io"
     # scan: --registry wins; without it, a named host.
     assert registry_image("team/app:v1", "http://127.0.0.1:5000").base == "http://127.0.0.1:5000"
     assert registry_image("ghcr.io/org/app:1", None).base == "https://ghcr.io"

@@ -46,7 +46,7 @@ from cargohold.api.models.accounts import (
     User,
     UserList,
 )
-from cargohold.api.params import is_read, json_body
+from cargohold.api.params import is_read, model_body
 from cargohold.errors import AccessRequestInvalid, AccessUnknown, Denied
 from cargohold.meta.robots import RobotScope
 from cargohold.policy.permissions import USER
@@ -58,11 +58,7 @@ NO_CONTENT = 204
 
 async def _body(request: Request, model: type[Body], what: str) -> Body:
     """The request's JSON body as `model`; 400 ACCESS_INVALID saying what is wrong with it."""
-    document = await json_body(request, AccessRequestInvalid, what)
-    try:
-        return msgspec.convert(document, model)
-    except msgspec.ValidationError as exc:
-        raise AccessRequestInvalid(f"{what}: {exc}") from None
+    return await model_body(request, model, AccessRequestInvalid, what)
 
 
 # Longer than any stored name: a path parameter past it names nothing.

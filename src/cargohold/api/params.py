@@ -3,8 +3,9 @@ error."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 from starlette.requests import ClientDisconnect, Request
 
 from cargohold.api.bodies import read_json_body
@@ -39,6 +40,21 @@ async def json_body(request: Request, invalid: type[RegistryError], what: str) -
         return load_json(body)
     except JsonInvalid as exc:
         raise invalid(f"the body must be a JSON object describing {what}: {exc}") from None
+
+
+Body = TypeVar("Body", bound=msgspec.Struct)
+
+
+async def model_body(
+    request: Request, model: type[Body], invalid: type[RegistryError], what: str
+) -> Body:
+    """The request's JSON body as the typed `model` (api/models/, documented in OpenAPI from
+    it); `invalid` (the resource's own 400) saying what is wrong with it."""
+    document = await json_body(request, invalid, what)
+    try:
+        return msgspec.convert(document, model)
+    except msgspec.ValidationError as exc:
+        raise invalid(f"{what}: {exc}") from None
 
 
 def path_id(request: Request, key: str, unknown: type[RegistryError]) -> int:

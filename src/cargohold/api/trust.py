@@ -13,8 +13,14 @@ from cargohold.api.boundary import in_pool
 from cargohold.api.callers import caller_of
 from cargohold.api.context import AppContext, context
 from cargohold.api.encoding import json_response
-from cargohold.api.models.trust import TrustedKey, TrustedKeyList, TrustPolicy
-from cargohold.api.params import is_read, json_body
+from cargohold.api.models.trust import (
+    AddTrustedKey,
+    SetEnforcement,
+    TrustedKey,
+    TrustedKeyList,
+    TrustPolicy,
+)
+from cargohold.api.params import is_read, model_body
 from cargohold.errors import TrustKeyInvalid
 from cargohold.extensions.signatures import SignaturesExtension
 from cargohold.services.signature_policy import SignaturePolicyService
@@ -33,8 +39,8 @@ async def trust(request: Request) -> Response:
     project = request.path_params["project"]
     if is_read(request):
         return json_response(await in_pool(_trust_policy, policy, project))
-    document = await json_body(request, TrustKeyInvalid, "the enforcement setting")
-    await in_pool(policy.set_enforcement, project, document, caller_of(request))
+    body = await model_body(request, SetEnforcement, TrustKeyInvalid, "the enforcement setting")
+    await in_pool(policy.set_enforcement, project, body.enforce, caller_of(request))
     return json_response(await in_pool(_trust_policy, policy, project))
 
 
@@ -44,8 +50,8 @@ async def keys(request: Request) -> Response:
     if is_read(request):
         rows = await in_pool(policy.keys, project)
         return json_response(TrustedKeyList(keys=[TrustedKey.of(row) for row in rows]))
-    document = await json_body(request, TrustKeyInvalid, "the key")
-    row = await in_pool(policy.add_key, project, document, caller_of(request))
+    body = await model_body(request, AddTrustedKey, TrustKeyInvalid, "the key")
+    row = await in_pool(policy.add_key, project, body.pem, caller_of(request))
     return json_response(TrustedKey.of(row), status_code=201)
 
 

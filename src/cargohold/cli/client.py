@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from cargohold.oci.mediatypes import MANIFEST_ACCEPT
+
 if TYPE_CHECKING:
     import httpx
 
@@ -21,16 +23,6 @@ DEFAULT_REGISTRY = "http://127.0.0.1:5000"
 ACCESS_DENIED = "requested access to the resource is denied"
 # The largest page of the audit log the server hands out.
 AUDIT_PAGE = 1000
-# Every manifest type the registry stores, so a HEAD answers for whatever was pushed.
-MANIFEST_ACCEPT = ", ".join(
-    (
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "*/*",
-    )
-)
 
 
 class ClientError(Exception):

@@ -100,7 +100,8 @@ def _sign_in(base: str, username: str, password: str, verify: bool) -> str | Non
     """Check the credentials at the server; its refresh token, or None when it gives none."""
     import httpx
 
-    from cargohold.cli.server_auth import CLIENT_ID, discover
+    from cargohold.cli.registry_auth import CLIENT_ID
+    from cargohold.cli.server_auth import discover
 
     host = server_host(base)
     try:
@@ -206,7 +207,8 @@ def _revoke(base: str, refresh_token: str) -> str | None:
     reason when that did not happen."""
     import httpx
 
-    from cargohold.cli.server_auth import CLIENT_ID, discover
+    from cargohold.cli.registry_auth import CLIENT_ID
+    from cargohold.cli.server_auth import discover
 
     try:
         with httpx.Client(verify=not base.startswith("http://"), timeout=TIMEOUT_SECONDS) as http:

@@ -1,12 +1,6 @@
-"""A small OCI distribution client for any registry: what signing and verifying read and write.
-
-Sign-in as docker and podman do it: the request goes out anonymously (or with Basic
-credentials after a `Basic` challenge); on a `Bearer realm=...,service=...` challenge a
-registry token for the repository's scope is fetched from the realm, with the credentials the
-CLI's lookup finds for the server (credentials.py: `CARGOHOLD_USERNAME`/`_PASSWORD`, the
-containers auth files, docker's config.json and its credential helpers). A refresh token (an
-`identitytoken`) is exchanged with `grant_type=refresh_token`, a password by GET with Basic
-credentials (distribution's token and OAuth specs).
+"""The CLI's one OCI distribution client, for any registry: what signing and verifying read
+and write (sign, verify, `tags --key`) and what a scan of a remote image copies
+(image_pull.py). Sign-in is registry_auth.py's token flow.
 
 It implements trust.discovery.SignatureSource; every failure is a RegistryError with a
 one-line message.
@@ -14,157 +8,26 @@ one-line message.
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
-from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
 import httpx
 
 from cargohold.cli.auth_files import server_host
-from cargohold.cli.credentials import Credential, CredentialsUnreadable, registry_credentials
-from cargohold.cli.server_auth import CLIENT_ID
-from cargohold.oci.digests import compute
-from cargohold.oci.mediatypes import (
-    DOCKER_MANIFEST,
-    DOCKER_MANIFEST_LIST,
-    OCI_INDEX,
-    OCI_MANIFEST,
-)
-from cargohold.trust.discovery import FetchedManifest, SourceError
+from cargohold.cli.registry_auth import RegistryAuth, RegistryError, refusal
+from cargohold.oci.digests import algorithm_of, compute, is_valid_digest
+from cargohold.oci.mediatypes import MANIFEST_ACCEPT, OCI_INDEX
+from cargohold.trust.discovery import FetchedManifest
 from cargohold.trust.signing import Blob
 
-MANIFEST_ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
-# Signature manifests, payloads and bundles are small; anything larger is refused unread.
 MAX_MANIFEST_BYTES = 4 << 20
+# Signature payloads and bundles are small; anything larger is refused unread.
 MAX_BLOB_BYTES = 8 << 20
 MAX_REFERRER_PAGES = 20
-
-
-class RegistryError(SourceError):
-    """A registry call that failed; the message says which and why, in one line."""
-
-
-def _challenge(response: httpx.Response) -> tuple[str, dict[str, str]]:
-    """(scheme, params) of a 401's WWW-Authenticate, the scheme lower-cased."""
-    header = response.headers.get("www-authenticate", "")
-    scheme, _, rest = header.partition(" ")
-    params: dict[str, str] = {}
-    for part in _split_params(rest):
-        name, _, value = part.partition("=")
-        params[name.strip().lower()] = value.strip().strip('"')
-    return scheme.lower(), params
-
-
-def _split_params(text: str) -> list[str]:
-    """Comma-separated params, where a quoted value may hold commas (`scope="a:b:pull,push"`)."""
-    parts, current, quoted = [], "", False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    if current.strip():
-        parts.append(current)
-    return parts
-
-
-class RegistryAuth(httpx.Auth):
-    """Docker's token flow for one repository (module docstring)."""
-
-    requires_response_body = True
-
-    def __init__(self, base: str, repository: str, actions: str) -> None:
-        self.base = base
-        self.scope = f"repository:{repository}:{actions}"
-        self.repository = repository
-        self._looked_up = False
-        self._credential: Credential | None = None
-        self._authorization: str | None = None
-
-    @property
-    def credential(self) -> Credential | None:
-        if not self._looked_up:
-            try:
-                self._credential = registry_credentials(self.base, repository=self.repository)
-            except CredentialsUnreadable as exc:
-                raise RegistryError(str(exc)) from None
-            self._looked_up = True
-        return self._credential
-
-    def _basic(self) -> str | None:
-        credential = self.credential
-        if credential is None:
-            return None
-        pair = f"{credential.name}:{credential.secret}".encode()
-        return f"Basic {base64.b64encode(pair).decode()}"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._authorization:
-            request.headers["Authorization"] = self._authorization
-        response = yield request
-        if response.status_code != 401:
-            return
-        scheme, params = _challenge(response)
-        if scheme == "basic":
-            authorization = self._basic()
-        elif scheme == "bearer" and params.get("realm"):
-            token_request = self._token_request(params)
-            token_response = yield token_request
-            authorization = self._bearer(token_response)
-        else:
-            return
-        if authorization is None or authorization == self._authorization:
-            return
-        self._authorization = authorization
-        request.headers["Authorization"] = authorization
-        yield request
-
-    def _token_request(self, params: dict[str, str]) -> httpx.Request:
-        realm, service = params["realm"], params.get("service", "")
-        scopes = [self.scope] + ([params["scope"]] if params.get("scope") else [])
-        credential = self.credential
-        if credential is not None and credential.identity_token:
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": credential.secret,
-                "service": service,
-                "scope": " ".join(dict.fromkeys(scopes)),
-                "client_id": CLIENT_ID,
-            }
-            return httpx.Request("POST", realm, data=form)
-        query: list[tuple[str, str]] = [("service", service)] if service else []
-        query += [("scope", scope) for scope in dict.fromkeys(scopes)]
-        headers = {}
-        if credential is not None:
-            query.append(("account", credential.name))
-            headers["Authorization"] = self._basic() or ""
-        return httpx.Request("GET", realm, params=query, headers=headers)
-
-    def _bearer(self, response: httpx.Response) -> str:
-        host = server_host(self.base)
-        if response.status_code in (401, 403):
-            credential = self.credential
-            said = (
-                "not signed in"
-                if credential is None
-                else f"the credentials from {credential.source} were not accepted"
-            )
-            raise RegistryError(f"{host}: {said}; run `cargohold login {host}`")
-        if response.status_code != 200:
-            raise RegistryError(f"{host}: the token endpoint answered HTTP {response.status_code}")
-        try:
-            answer = response.json()
-            token = answer.get("token") or answer.get("access_token")
-        except (ValueError, AttributeError):
-            token = None
-        if not isinstance(token, str) or not token:
-            raise RegistryError(f"{host}: the token endpoint gave no token")
-        return f"Bearer {token}"
+CHUNK = 1 << 20
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -207,57 +70,91 @@ class RegistryClient:
         except httpx.HTTPError as exc:
             raise RegistryError(f"cannot reach {self.base}: {exc}") from None
 
+    def _where(self, reference: str = "") -> str:
+        if not reference:
+            return f"{self.host}/{self.repository}"
+        sep = "@" if ":" in reference else ":"  # a tag has no colon, a digest has one
+        return f"{self.host}/{self.repository}{sep}{reference}"
+
     def _fail(self, response: httpx.Response, what: str) -> RegistryError:
+        where = self._where()
         if response.status_code == 401:
-            return RegistryError(
-                f"{self.host}/{self.repository}: {what}: not signed in; "
-                f"run `cargohold login {self.host}`"
-            )
+            said = refusal(self.host, self.auth.credential, 401)
+            return RegistryError(f"{where}: {what}: {said}")
         if response.status_code == 403:
-            return RegistryError(
-                f"{self.host}/{self.repository}: {what}: denied ({_error_text(response)})"
-            )
-        return RegistryError(f"{self.host}/{self.repository}: {what}: {_error_text(response)}")
+            return RegistryError(f"{where}: {what}: denied ({_error_text(response)})")
+        return RegistryError(f"{where}: {what}: {_error_text(response)}")
 
     def _read(self, response: httpx.Response, limit: int, what: str) -> bytes:
         length = response.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
-            raise RegistryError(f"{self.host}/{self.repository}: {what} is over {limit} bytes")
+            raise RegistryError(f"{self._where()}: {what} is over {limit} bytes")
         data = response.content
         if len(data) > limit:
-            raise RegistryError(f"{self.host}/{self.repository}: {what} is over {limit} bytes")
+            raise RegistryError(f"{self._where()}: {what} is over {limit} bytes")
         return data
+
+    def _manifest_response(self, reference: str) -> httpx.Response:
+        return self._send("GET", self._url("manifests", reference), headers=_ACCEPT)
 
     def resolve(self, reference: str) -> FetchedManifest:
         """The manifest a tag or digest names; an image that is not there is an error."""
-        found = self.manifest(reference)
-        if found is None:
-            sep = "@" if ":" in reference else ":"
-            raise RegistryError(f"{self.host}/{self.repository}{sep}{reference}: no such image")
-        return found
+        response = self._manifest_response(reference)
+        if response.status_code == 404:
+            raise RegistryError(
+                f"{self._where(reference)}: no such image ({_error_text(response)})"
+            )
+        return self._fetched(response, reference)
+
+    def descriptor(self, reference: str) -> dict[str, Any]:
+        """The descriptor (mediaType, digest, size) of the manifest a tag or digest names,
+        read with HEAD: a registry that enforces signatures refuses the GET of an image that
+        is not signed yet, never its HEAD (clients resolve digests with it). A registry whose
+        HEAD does not tell all three is asked with GET."""
+        response = self._send("HEAD", self._url("manifests", reference), headers=_ACCEPT)
+        if response.status_code == 404:
+            raise RegistryError(f"{self._where(reference)}: no such image")
+        digest = response.headers.get("docker-content-digest", "")
+        length = response.headers.get("content-length", "")
+        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        told = is_valid_digest(digest) and length.isdigit() and media_type
+        if response.status_code == 200 and told:
+            if is_valid_digest(reference) and digest != reference:
+                raise RegistryError(
+                    f"{self._where(reference)}: the registry named it by digest {digest}"
+                )
+            return {"mediaType": media_type, "digest": digest, "size": int(length)}
+        fetched = self.resolve(reference)
+        return {"mediaType": fetched.media_type, "digest": fetched.digest, "size": fetched.size}
 
     def manifest(self, reference: str) -> FetchedManifest | None:
-        response = self._send("GET", self._url("manifests", reference), headers=_ACCEPT)
+        response = self._manifest_response(reference)
         if response.status_code == 404:
             return None
+        return self._fetched(response, reference)
+
+    def _fetched(self, response: httpx.Response, reference: str) -> FetchedManifest:
+        """The manifest of a GET's answer, its digest checked when asked for by digest."""
         if response.status_code != 200:
             raise self._fail(response, f"manifest {reference}")
         content = self._read(response, MAX_MANIFEST_BYTES, f"manifest {reference}")
         digest = compute(content)
-        if ":" in reference and reference != digest:
-            raise RegistryError(
-                f"{self.host}/{self.repository}@{reference}: the registry sent a manifest "
-                f"whose digest is {digest}"
-            )
+        if is_valid_digest(reference):
+            digest = compute(content, algorithm_of(reference))
+            if digest != reference:
+                raise RegistryError(
+                    f"{self._where(reference)}: the registry sent a manifest whose digest is "
+                    f"{digest}"
+                )
         try:
             document = json.loads(content)
         except ValueError:
             document = None
         if not isinstance(document, dict):
-            raise RegistryError(f"{self.host}/{self.repository}: manifest {reference} is not JSON")
+            raise RegistryError(f"{self._where()}: manifest {reference} is not JSON")
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         return FetchedManifest(
-            digest, str(document.get("mediaType") or media_type), document, len(content)
+            digest, str(document.get("mediaType") or media_type), document, len(content), content
         )
 
     def blob(self, digest: str) -> bytes:
@@ -288,6 +185,28 @@ class RegistryClient:
             found.extend(entry for entry in manifests or [] if isinstance(entry, dict))
             url = _next_link(response, url)
         return found
+
+    def download_blob(self, digest: str, target: Path) -> None:
+        """Stream a blob of any size into `target` (through `target.part`), checking its
+        digest as it arrives; registries often redirect blobs to object storage."""
+        if not is_valid_digest(digest):
+            raise RegistryError(f"{self._where()}: unsupported blob digest {digest!r}")
+        hasher = hashlib.new(algorithm_of(digest))
+        partial = target.with_suffix(".part")
+        try:
+            with self._http.stream("GET", self._url("blobs", digest), follow_redirects=True) as got:
+                if got.status_code != 200:
+                    got.read()
+                    raise self._fail(got, f"blob {digest}")
+                with open(partial, "wb") as file:
+                    for chunk in got.iter_bytes(CHUNK):
+                        hasher.update(chunk)
+                        file.write(chunk)
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"{self._where()}: reading blob {digest} failed: {exc}") from None
+        if f"{algorithm_of(digest)}:{hasher.hexdigest()}" != digest:
+            raise RegistryError(f"{self._where()}: blob {digest} arrived with another digest")
+        partial.rename(target)
 
     def has_blob(self, digest: str) -> bool:
         response = self._send("HEAD", self._url("blobs", digest))

@@ -57,14 +57,15 @@ def resolve_image(
     text: str, registry: str | None = None
 ) -> ImageReference | RegistryImage | RemoteImage | DaemonImage:
     """The image IMAGE names, and where it is; one-line errors."""
-    from cargohold.cli.image_pull import PullError, parse_remote
+    from cargohold.cli.image_pull import parse_remote
+    from cargohold.cli.registry_auth import RegistryError
     from cargohold.scan.errors import ScanError
     from cargohold.scan.reference import TRANSPORTS, ImageReference, parse_reference
 
     if text.startswith(DOCKER_TRANSPORT):
         try:
             return parse_remote(text)
-        except PullError as exc:
+        except RegistryError as exc:
             raise fail(str(exc)) from None
     if text.startswith(DAEMON_TRANSPORT):
         name = text.removeprefix(DAEMON_TRANSPORT)
@@ -89,7 +90,7 @@ def resolve_image(
         return image
     try:
         return parse_remote(text)
-    except PullError as exc:
+    except RegistryError as exc:
         raise fail(str(exc)) from None
 
 
@@ -144,7 +145,8 @@ def registry_image(text: str, registry: str | None) -> RegistryImage:
 def fetched(source: RemoteImage | DaemonImage) -> Iterator[ImageReference]:
     """The image copied to a temporary place the local reader reads; removed afterwards."""
     from cargohold.cli.docker_daemon import DaemonError, save_image
-    from cargohold.cli.image_pull import PullError, RemoteImage, pull_into
+    from cargohold.cli.image_pull import RemoteImage, pull_into
+    from cargohold.cli.registry_auth import RegistryError
     from cargohold.scan.reference import ImageReference
 
     with tempfile.TemporaryDirectory(prefix="cargohold-scan-") as tmp:
@@ -152,7 +154,7 @@ def fetched(source: RemoteImage | DaemonImage) -> Iterator[ImageReference]:
             layout = Path(tmp) / "layout"
             try:
                 pull_into(source, layout)
-            except PullError as exc:
+            except RegistryError as exc:
                 raise fail(one_line(str(exc))) from None
             yield ImageReference("oci", layout, "scan")
             return

@@ -16,7 +16,6 @@ here (`discover`).
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -25,9 +24,7 @@ import httpx
 from cargohold.cli.auth_files import server_host
 from cargohold.cli.client import ClientError
 from cargohold.cli.credentials import Credential, CredentialsUnreadable, registry_credentials
-
-CLIENT_ID = "cargohold"
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+from cargohold.cli.registry_auth import parse_challenge
 
 
 def login_hint(server: str) -> str:
@@ -43,12 +40,8 @@ class Challenge:
 
 
 def bearer_challenge(response: httpx.Response) -> Challenge | None:
-    header = response.headers.get("www-authenticate", "")
-    scheme, _, params = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    values = dict(_CHALLENGE_PARAM.findall(params))
-    if not values.get("realm"):
+    scheme, values = parse_challenge(response.headers.get("www-authenticate", ""))
+    if scheme != "bearer" or not values.get("realm"):
         return None
     return Challenge(values["realm"], values.get("service", ""))
 

@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from cargohold.cli.registry_client import RegistryClient
-    from cargohold.trust.discovery import FetchedManifest
     from cargohold.trust.verification import SignatureCheck, TrustedKey, VerificationReport
 
 PASSWORD_ENV = "COSIGN_PASSWORD"
@@ -74,20 +73,18 @@ class RemoteImage:
 
 def remote_image(text: str, registry: str | None, plain_http: bool = False) -> RemoteImage:
     """HOST[:PORT]/REPO[:TAG|@DIGEST], or REPO[:TAG|@DIGEST] on the --registry server; the tag
-    defaults to `latest`, as for docker and cosign (cli/references.py parses)."""
+    defaults to `latest`, as for docker and cosign (cli/references.py parses); `docker.io` is
+    Docker Hub's API host."""
     from cargohold.cli.client import base_url
-    from cargohold.cli.references import (
-        ReferenceError,
-        parse_registry_reference,
-        registry_base,
-    )
+    from cargohold.cli.references import ReferenceError, parse_registry_reference
+    from cargohold.cli.registry_auth import api_base
 
     try:
         parsed = parse_registry_reference(text)
     except ReferenceError as exc:
         raise fail(str(exc)) from None
     if parsed.host:
-        host, base = parsed.host, registry_base(parsed.host, plain_http)
+        host, base = parsed.host, api_base(parsed.host, plain_http)
     elif registry:
         base = base_url(registry)
         host = base.split("://", 1)[1].split("/", 1)[0]
@@ -197,23 +194,23 @@ def sign(
         raise fail(f"{key}: {exc}") from None
     try:
         with _client(target, push=True) as client:
-            subject = client.resolve(target.reference)
+            subject = client.descriptor(target.reference)
             stored = _store_signature(client, target, subject, private_key, annotations, referrer)
     except SourceError as exc:
         raise fail(str(exc)) from None
-    print(f"Signed {target.at(subject.digest)}")
+    print(f"Signed {target.at(subject['digest'])}")
     print(f"Signature stored as {stored}")
 
 
 def _store_signature(
     client: RegistryClient,
     target: RemoteImage,
-    subject: FetchedManifest,
+    subject: dict[str, Any],
     private_key: ec.EllipticCurvePrivateKey,
     annotations: dict[str, str],
     referrer: bool,
 ) -> str:
-    """Sign the image `subject` and store the signature; where it went."""
+    """Sign the image `subject` (its descriptor) and store the signature; where it went."""
     from cargohold.trust.formats import referrers_tag, signature_tag
     from cargohold.trust.payload import build_payload
     from cargohold.trust.signing import (
@@ -223,11 +220,10 @@ def _store_signature(
         signature_tag_manifest,
     )
 
-    layer = sign_payload(
-        private_key, build_payload(target.docker_reference, subject.digest, annotations)
-    )
+    digest = subject["digest"]
+    layer = sign_payload(private_key, build_payload(target.docker_reference, digest, annotations))
     if not referrer:
-        tag = signature_tag(subject.digest)
+        tag = signature_tag(digest)
         existing = client.manifest(tag)
         manifest = signature_tag_manifest(layer, existing.document if existing else None)
         if manifest is not None:  # None: this very signature is there already
@@ -235,14 +231,13 @@ def _store_signature(
                 client.push_blob(blob)
             client.put_manifest(tag, manifest.content, manifest.media_type)
         return f"{target.docker_reference}:{tag}"
-    descriptor = {"mediaType": subject.media_type, "size": subject.size, "digest": subject.digest}
-    pushed = referrer_manifest(layer, descriptor)
+    pushed = referrer_manifest(layer, subject)
     for blob in pushed.blobs:
         client.push_blob(blob)
     headers = client.put_manifest(pushed.digest, pushed.content, pushed.media_type)
     if "oci-subject" not in headers:
         # No referrers API (the registry did not confirm the subject): the tag schema's index.
-        tag = referrers_tag(subject.digest)
+        tag = referrers_tag(digest)
         existing = client.manifest(tag)
         index = referrers_tag_index(pushed, existing.document if existing else None)
         if index is not None:
@@ -286,12 +281,12 @@ def verify(
     keys = trusted_keys(key)
     try:
         with _client(target, push=False) as client:
-            subject = client.resolve(target.reference)
-            report = verify_image(client, subject.digest, keys, required)
+            digest = client.descriptor(target.reference)["digest"]
+            report = verify_image(client, digest, keys, required)
     except SourceError as exc:
         raise fail(str(exc)) from None
     if as_json:
-        print_json({"image": target.at(subject.digest), **report.as_json()})
+        print_json({"image": target.at(digest), **report.as_json()})
     else:
         _print_report(target, report)
     if not report.passed:

@@ -13,6 +13,7 @@ from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.holds import HoldMatcher, HoldRecords, HoldRow
 from cargohold.meta.repositories import BUMP_TAGS_VERSION
+from cargohold.meta.signatures import drop_verdicts
 from cargohold.oci.accessories import accessory_subject, subjects_of
 from cargohold.oci.names import project_of
 
@@ -55,11 +56,31 @@ class _CurrentManifest:
 
 
 def delete_manifest_rows(tx: Transaction, manifest_id: int) -> int:
-    """Delete a manifest with its tags and references; returns how many tags it had."""
-    untagged = tx.execute("DELETE FROM tags WHERE manifest_id = ?", (manifest_id,))
-    tx.execute("DELETE FROM manifest_references WHERE manifest_id = ?", (manifest_id,))
-    tx.execute("DELETE FROM manifests WHERE id = ?", (manifest_id,))
-    return untagged
+    """Delete a manifest with its tags and references; returns how many tags it had.
+
+    The signature verdicts it may have decided go with it (meta/signatures.py drop_verdicts):
+    its own, its subject's and those of the images its accessory tags name (it may be their
+    signature), and its children's (it may be the signed index that passed them)."""
+    tags = tx.column("DELETE FROM tags WHERE manifest_id = ? RETURNING name", (manifest_id,))
+    children = tx.column(
+        "DELETE FROM manifest_references WHERE manifest_id = ? RETURNING"
+        " CASE WHEN kind = 'manifest' THEN digest END",
+        (manifest_id,),
+    )
+    row = tx.one(
+        "DELETE FROM manifests WHERE id = ? RETURNING repository_id, digest, subject_digest",
+        (manifest_id,),
+    )
+    if row is not None:
+        repository_id, digest, subject = row
+        named = [accessory_subject(tag) for tag in tags]
+        drop_verdicts(tx, _repository_name(tx, repository_id), [digest, subject, *named, *children])
+    return len(tags)
+
+
+def _repository_name(tx: Transaction, repository_id: int) -> str:
+    row = tx.one("SELECT name FROM repositories WHERE id = ?", (repository_id,))
+    return str(row[0]) if row is not None else ""
 
 
 def delete_accessories(

@@ -23,6 +23,23 @@ _BUMP = (
 )
 
 
+def drop_verdicts(tx: Transaction, repository: str, digests: Iterable[str | None]) -> None:
+    """Forget the stored verdicts of these manifests of `repository`, in the transaction that
+    deleted what decided them (a signature, a signed index, the manifest itself): the next
+    pull computes them again. The generation moves only when one was stored, so deletions in
+    projects that do not enforce (which store none) reload no signature gate."""
+    wanted = sorted({digest for digest in digests if digest})
+    if not wanted:
+        return
+    marks = ", ".join("?" for _ in wanted)
+    dropped = tx.execute(
+        f"DELETE FROM signature_verdicts WHERE repository = ? AND digest IN ({marks})",
+        (repository, *wanted),
+    )
+    if dropped:
+        tx.execute(_BUMP)
+
+
 @dataclass(frozen=True)
 class TrustedKeyRow:
     project: str
@@ -132,8 +149,12 @@ class SignatureRecords:
         return Enforcement(project, bool(row[0]), float(row[1]), row[2])
 
     def set_enforcement(self, project: str, enforce: bool, actor: Actor) -> Enforcement:
+        """Turn enforcement on or off. The project's verdicts are dropped in the same
+        transaction either way: a project that does not enforce keeps none (nothing reads
+        them), and one that starts enforcing computes them afresh."""
         now = time.time()
         with self.db.transaction() as tx:
+            tx.execute("DELETE FROM signature_verdicts WHERE project = ?", (project,))
             tx.execute(
                 "INSERT INTO signature_enforcement (project, enforce, updated_at, updated_by)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (project) DO UPDATE SET"

@@ -15,6 +15,8 @@ from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import NO_LIMIT
 from cargohold.meta.repositories import BUMP_TAGS_VERSION
+from cargohold.meta.signatures import drop_verdicts
+from cargohold.oci.accessories import accessory_subject
 
 TAG_PAGE_CACHE_SIZE = 256
 
@@ -92,6 +94,8 @@ class TagRecords:
             ):
                 return False
             tx.execute(BUMP_TAGS_VERSION, (repository_id,))
+            # A `.sig` tag gone: the image it named may no longer be signed.
+            drop_verdicts(tx, repository, [accessory_subject(tag)])
             detail = {**REGISTRY_API_DELETE, "digest": digest}
             self.db.audit(
                 tx,

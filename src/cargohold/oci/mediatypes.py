@@ -21,3 +21,10 @@ INDEXES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 SCHEMA1 = frozenset({DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED})
 # Content types that say nothing about the manifest; the body's mediaType decides.
 GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "application/octet-stream"})
+
+# What a client asks a registry for when it GETs or HEADs a manifest (decision 042): the four
+# types the CLI reads, then anything, as containerd asks. A registry that picks the
+# representation by Accept (distribution converts for clients that do not list schema 2)
+# serves one of the four; for any other type it answers with the manifest instead of a 404
+# that would read "no such image", and the client says what it cannot read.
+MANIFEST_ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, "*/*"))

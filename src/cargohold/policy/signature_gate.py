@@ -1,16 +1,16 @@
 """What signature enforcement decides: the verdicts an image can have, which of them may be
 pulled from a project that enforces, what an accessory is, and the refusal's message.
 
-Pure functions over facts the services gather (the manifest, its tags, the verification).
+Pure functions over facts the services gather (the manifest, the verification).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
 from enum import StrEnum
 
-from cargohold.oci.accessories import accessory_subject, subjects_of
+from cargohold.oci.accessories import accessory_subject
 from cargohold.oci.manifests import Manifest
+from cargohold.oci.mediatypes import OCI_EMPTY
 from cargohold.trust.formats import (
     COSIGN_SIGNATURE_ARTIFACT,
     SIGSTORE_BUNDLE_TYPES,
@@ -24,7 +24,7 @@ class Verdict(StrEnum):
     # An index of the repository that lists this manifest is signed (`cosign sign` signs an
     # index only, unless --recursive): its platform manifests pass with it.
     INDEX_SIGNED = "index-signed"
-    # A signature, attestation, SBOM, referrers index or referrer: never refused.
+    # A signature, attestation, SBOM or referrers index, by its content: never refused.
     ACCESSORY = "accessory"
     # No signature at all.
     UNSIGNED = "unsigned"
@@ -34,45 +34,61 @@ class Verdict(StrEnum):
 
 PASSING: tuple[str, ...] = (Verdict.SIGNED, Verdict.INDEX_SIGNED, Verdict.ACCESSORY)
 
-# What attestations, SBOMs and signatures carry, as layers or as the artifact type.
-DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
-IN_TOTO = "application/vnd.in-toto+json"
-ACCESSORY_TYPES = frozenset(
+# The layer media types of documents about an image, as cosign, Notation, oras users, syft
+# and BuildKit store them. None is a filesystem: containerd and dockerd refuse to unpack a
+# layer of any of these types, so a manifest whose every layer is one of them cannot run.
+SIGNATURE_LAYERS = frozenset(
     {
-        SIMPLE_SIGNING,
-        COSIGN_SIGNATURE_ARTIFACT,
-        DSSE_ENVELOPE,
-        IN_TOTO,
-        "application/spdx+json",
+        SIMPLE_SIGNING,  # cosign's `.sig` tag and OCI 1.1 signatures
+        *SIGSTORE_BUNDLE_TYPES,  # cosign v3's signatures and attestations
+        "application/jose+json",  # Notation, JWS envelope
+        "application/cose",  # Notation, COSE envelope
+    }
+)
+ATTESTATION_LAYERS = frozenset(
+    {
+        "application/vnd.dsse.envelope.v1+json",  # cosign's `.att` tag
+        "application/vnd.in-toto+json",  # BuildKit's attestation manifests
+    }
+)
+SBOM_LAYERS = frozenset(
+    {
+        # cosign attach sbom (pkg/types), and the registered types oras users push.
         "text/spdx",
+        "text/spdx+json",
+        "text/spdx+xml",
+        "application/spdx+json",
+        "application/vnd.cyclonedx",
         "application/vnd.cyclonedx+json",
         "application/vnd.cyclonedx+xml",
         "application/vnd.syft+json",
-        *SIGSTORE_BUNDLE_TYPES,
     }
 )
+# The empty descriptor: what an artifact without a file carries as its one layer.
+ACCESSORY_LAYERS = SIGNATURE_LAYERS | ATTESTATION_LAYERS | SBOM_LAYERS | {OCI_EMPTY}
 
 
 def passes(verdict: str) -> bool:
     return verdict in PASSING
 
 
-def is_accessory(
-    manifest: Manifest, digest: str, tags: Iterable[str], present: Collection[str]
-) -> bool:
-    """A manifest about another one: a referrer (it has a subject), an accessory by its tags
-    (every tag is one of cosign's or of the referrers tag schema, `sha256-<hex>.sig|.att|.sbom`
-    or `sha256-<hex>`, naming another manifest in `present`, the repository's: the rule of
-    oci/accessories.py subjects_of), or one whose artifact type or layers are signatures,
-    attestations or SBOMs."""
-    if manifest.subject is not None:
-        return True
-    if subjects_of(tags, digest, present) is not None:
-        return True
-    if manifest.referrer_artifact_type in ACCESSORY_TYPES:
-        return True
+def is_accessory(manifest: Manifest) -> bool:
+    """Whether a manifest is a signature, an attestation, an SBOM or a referrers index by
+    what it carries (decision 043), so a project that enforces signatures serves it unsigned.
+
+    - an image manifest: at least one layer, and every layer one of ACCESSORY_LAYERS. Its
+      config and `artifactType` do not count (a runtime ignores `artifactType`, and cosign's
+      `.sig` manifests have an ordinary image config);
+    - an index: every entry names its `artifactType`, as the referrers tag schema's index
+      must. Passing it lets nothing run: each manifest it lists is judged by itself.
+
+    Its shape (a `subject`, a `sha256-<hex>.sig` tag) says which image it belongs to, never
+    that it may pass: a runnable image with a `subject` or an accessory tag is an image.
+    """
+    if manifest.is_index:
+        return all(child.artifact_type for child in manifest.children)
     return bool(manifest.layers) and all(
-        layer.media_type in ACCESSORY_TYPES for layer in manifest.layers
+        layer.media_type in ACCESSORY_LAYERS for layer in manifest.layers
     )
 
 

@@ -3,8 +3,9 @@ manifest GET of an image no trusted key signed (docs/trust.md, decision 036).
 
 It keeps the manifest GET a fast read on the event loop:
 - a project that does not enforce: `applies` says no, from memory (one set lookup);
-- an image of an enforcing project whose stored verdict passes: `passes` says so, from memory
-  (the view holds the passing (repository, digest) pairs of enforcing projects);
+- a manifest of an enforcing project whose stored verdict passes (a signed image, or an
+  accessory by its content): `passes` says so, from memory (the view holds the passing
+  (repository, digest) pairs of enforcing projects);
 - anything else goes to the pool: `check` looks the verdict up (one indexed query), computes
   it when none is stored, and refuses with DENIED naming the keys expected.
 
@@ -73,10 +74,8 @@ class SignatureGate:
         return view is None or project_of(repository) in view.enforcing
 
     def passes(self, repository: str, stored: StoredManifest) -> bool:
-        """Whether the pull surely passes: a referrer (an accessory), or an image whose stored
-        verdict passes."""
-        if stored.subject_digest is not None:
-            return True
+        """Whether the pull surely passes: its stored verdict passes (an accessory's too:
+        having a `subject` lets nothing through, decision 043)."""
         view = self._view
         return view is not None and (repository, stored.digest) in view.passing
 

@@ -1,14 +1,14 @@
 """Projects' signature enforcement as project admins manage it: the trusted keys (cosign PEM
 public keys) and the switch. Each change is audited with who made it (in its transaction,
-meta/signatures.py), recomputes the project's verdicts (inline up to RECOMPUTE_INLINE manifests,
-else as a job) and refreshes this process's signature gate at once."""
+meta/signatures.py), recomputes the verdicts of a project that enforces (inline up to
+RECOMPUTE_INLINE manifests, else as a job) and refreshes this process's signature gate at
+once."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from cargohold.errors import TrustKeyExists, TrustKeyInvalid, TrustKeyUnknown
 from cargohold.meta.signatures import Enforcement, SignatureRecords, TrustedKeyRow
@@ -53,12 +53,9 @@ class SignaturePolicyService:
         check_project(project)
         return self.records.enforcement(project)
 
-    def add_key(self, project: str, document: Any, caller: Caller) -> TrustedKeyRow:
+    def add_key(self, project: str, pem: str, caller: Caller) -> TrustedKeyRow:
         check_project(project)
-        if not isinstance(document, dict) or set(document) - {"pem"}:
-            raise TrustKeyInvalid('the body must be {"pem": "<PEM public key>"}')
-        pem = document.get("pem")
-        if not isinstance(pem, str) or not pem.strip():
+        if not pem.strip():
             raise TrustKeyInvalid("pem must be the public key (cosign.pub) as a PEM string")
         if len(pem.encode()) > MAX_PEM_BYTES:
             raise TrustKeyInvalid(f"pem is longer than {MAX_PEM_BYTES} bytes")
@@ -87,13 +84,8 @@ class SignaturePolicyService:
         self.changed(project, caller)
         return removed
 
-    def set_enforcement(self, project: str, document: Any, caller: Caller) -> Enforcement:
+    def set_enforcement(self, project: str, enforce: bool, caller: Caller) -> Enforcement:
         check_project(project)
-        if not isinstance(document, dict) or set(document) != {"enforce"}:
-            raise TrustKeyInvalid('the body must be {"enforce": true} or {"enforce": false}')
-        enforce = document["enforce"]
-        if not isinstance(enforce, bool):
-            raise TrustKeyInvalid("enforce must be true or false")
         result = self.records.set_enforcement(project, enforce, caller.as_actor())
         if enforce:
             self.changed(project, caller)
@@ -102,9 +94,12 @@ class SignaturePolicyService:
         return result
 
     def changed(self, project: str, caller: Caller) -> None:
-        """Recompute the project's verdicts (they were dropped with the change, so a pull
-        meanwhile computes its own), then refresh the gate."""
+        """Recompute the project's verdicts when it enforces (they were dropped with the
+        change, so a pull meanwhile computes its own; a project that does not enforce keeps
+        none: nothing reads them), then refresh the gate."""
         try:
+            if not self.verdicts.enforces(project):
+                return
             if self.verdicts.project_size(project) <= RECOMPUTE_INLINE:
                 self.verdicts.recompute_project(project)
             else:

@@ -1,14 +1,17 @@
-"""Computing and storing each image's signature verdict (policy/signature_gate.py).
+"""Computing and storing each image's signature verdict (policy/signature_gate.py), for the
+projects that enforce signatures: the gate is the verdicts' one reader, so a project that
+does not enforce stores none and its pushes compute nothing (decision 043).
 
 A verdict is computed
-- when a manifest that has one is pushed again (a tag it gains may make an accessory an image);
 - when a signature arrives (a `sha256-<hex>.sig` tag, or a referrer holding a cosign signature
   or a sigstore bundle, whose subject is in the repository): the subject's, and for an index
   its platform manifests';
 - when a project's keys change or it starts enforcing: every image of the project (inline up
-  to RECOMPUTE_INLINE manifests, else as a `signature-verdicts` job). Changing the keys drops
-  the project's verdicts in the same transaction, so none is ever stale;
-- on a pull that finds none stored (a manifest pushed after the last recomputation): that one.
+  to RECOMPUTE_INLINE manifests, else as a `signature-verdicts` job). Changing the keys or the
+  switch drops the project's verdicts in the same transaction, so none is ever stale;
+- on a pull that finds none stored: that one. Deleting a manifest or a tag drops the verdicts
+  it may have decided (its own, its subject's, its children's: meta/deletions.py), so the next
+  pull of an image whose signature was deleted computes it again.
 
 The trust engine verifies, reading the registry's own store (services/signature_source.py).
 """
@@ -23,7 +26,6 @@ from dataclasses import dataclass, field
 from cargohold.errors import RegistryError
 from cargohold.meta.signatures import SignatureRecords, VerdictRow
 from cargohold.meta.store import MetadataStore
-from cargohold.oci.accessories import accessory_subject
 from cargohold.oci.manifests import Manifest, parse_manifest
 from cargohold.oci.names import project_of
 from cargohold.policy.signature_gate import Verdict, is_accessory, is_signature, passes
@@ -81,18 +83,21 @@ class SignatureVerdicts:
         return found
 
     def pushed(self, repository: str, digest: str, tag: str | None, manifest: Manifest) -> None:
-        """The on-push hook. A manifest pushed again (under another tag, say) whose verdict is
-        stored is recomputed: whether it is an accessory depends on its tags. A pushed
-        signature recomputes its subject's verdict."""
-        if self.records.verdict(repository, digest) is not None:
-            self.compute(repository, digest)
+        """The on-push hook: a pushed signature recomputes its subject's verdict, in a project
+        that enforces (one query tells; anything else pushed costs nothing). A signature
+        pushed before its image computes nothing: the pull computes it."""
         subject = is_signature(manifest, tag)
-        if subject is not None:
-            # A signature pushed before its image computes nothing: the pull computes it.
+        if subject is not None and self.enforces(project_of(repository)):
             self.compute(repository, subject)
 
+    def enforces(self, project: str) -> bool:
+        return self.records.enforcement(project).enforce
+
     def recompute_project(self, project: str) -> int:
-        """Every manifest of the project's repositories; how many verdicts were stored."""
+        """Every manifest of the project's repositories, when it enforces (a job queued before
+        enforcement was turned off finds nothing to do); how many verdicts were stored."""
+        if not self.enforces(project):
+            return 0
         run = _Pass(project, self.trusted_keys(project))
         for repository, digest in self.records.manifests_of_project(project):
             self._evaluate(run, repository, digest)
@@ -117,10 +122,7 @@ class SignatureVerdicts:
             manifest = parse_manifest(stored.content, stored.media_type)
         except RegistryError:
             manifest = None
-        tags = self.meta.tags.of_manifest(repository, digest)
-        if manifest is not None and is_accessory(
-            manifest, digest, tags, self._images_named_by(repository, tags)
-        ):
+        if manifest is not None and is_accessory(manifest):
             row = self._row(repository, digest, Verdict.ACCESSORY, None)
             run.done[repository, digest] = row
             return row
@@ -143,11 +145,6 @@ class SignatureVerdicts:
                     run.done[repository, digest] = row
                     break
         return row
-
-    def _images_named_by(self, repository: str, tags: list[str]) -> set[str]:
-        """The images in the repository these tags name as accessory tags (`.sig` etc.)."""
-        subjects = {s for tag in tags if (s := accessory_subject(tag)) is not None}
-        return {s for s in subjects if self.meta.manifests.find(repository, s, True) is not None}
 
     def _verify(self, run: _Pass, repository: str, digest: str) -> VerdictRow:
         source = StoreSignatureSource(self.meta, self.blobs, repository)

@@ -39,6 +39,8 @@ class FetchedManifest:
     media_type: str
     document: dict[str, Any]
     size: int = 0
+    # The bytes as the registry sent them (a source that has them may give them).
+    content: bytes = b""
 
 
 class SignatureSource(Protocol):

@@ -11,7 +11,16 @@ from typing import Any
 import msgspec
 
 from cargohold.analysis.model import AnalysisReport
-from cargohold.api.models import accounts, audit, jobs, policy, registry, scan_policy, scanning
+from cargohold.api.models import (
+    accounts,
+    audit,
+    jobs,
+    policy,
+    registry,
+    scan_policy,
+    scanning,
+    trust,
+)
 
 RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     registry.System,
@@ -40,8 +49,10 @@ RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     # The analyzer's own document (analysis/model.py, decision 049).
     AnalysisReport,
     *accounts.RESPONSE_MODELS,
+    *trust.RESPONSE_MODELS,
 ]
-# Request bodies read with msgspec (the accounts routes'): their schemas are generated too.
-REQUEST_MODELS: list[type[msgspec.Struct]] = [*accounts.REQUEST_MODELS]
+# Request bodies read with msgspec (the accounts and trust routes'): their schemas are
+# generated too.
+REQUEST_MODELS: list[type[msgspec.Struct]] = [*accounts.REQUEST_MODELS, *trust.REQUEST_MODELS]
 # Unions documented as components of their own: one NDJSON line of a streamed report.
 NAMED_UNIONS: dict[str, Any] = {"GcEvent": jobs.GcEvent, "FsckEvent": jobs.FsckEvent}

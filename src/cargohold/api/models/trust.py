@@ -1,4 +1,5 @@
-"""Response models for signature enforcement: a project's trusted keys and its switch."""
+"""Models for signature enforcement: a project's trusted keys and its switch (responses), and
+the bodies that change them (requests)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,30 @@ class TrustPolicy(Model):
             updated_by=enforcement.updated_by,
             keys=[TrustedKey.of(row) for row in keys],
         )
+
+
+# -- request bodies ------------------------------------------------------------------------
+
+
+class AddTrustedKey(Model):
+    """The body of POST .../trust/keys."""
+
+    pem: Annotated[
+        str,
+        msgspec.Meta(
+            description="A PKIX PEM public key (cosign.pub): ECDSA P-256/P-384/P-521, RSA or "
+            "Ed25519; at most 16 KiB"
+        ),
+    ]
+
+
+class SetEnforcement(Model):
+    """The body of PUT .../trust."""
+
+    enforce: Annotated[
+        bool, msgspec.Meta(description="true: refuse pulls of images no trusted key signed")
+    ]
+
+
+RESPONSE_MODELS: list[type[msgspec.Struct]] = [TrustedKey, TrustedKeyList, TrustPolicy]
+REQUEST_MODELS: list[type[msgspec.Struct]] = [AddTrustedKey, SetEnforcement]

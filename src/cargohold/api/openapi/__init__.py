@@ -12,6 +12,7 @@ from cargohold.api.openapi import (
     policy_paths,
     registry_paths,
     scanning_paths,
+    trust_paths,
 )
 from cargohold.api.openapi.common import error_response
 from cargohold.api.openapi.components import COMPONENTS
@@ -23,6 +24,7 @@ _PATHS: dict[str, Any] = {
     **analysis_paths.PATHS,
     **jobs_paths.PATHS,
     **accounts_paths.PATHS,
+    **trust_paths.PATHS,
 }
 # The order the paths are listed in the served document.
 _ORDER = [
@@ -62,6 +64,9 @@ _ORDER = [
     "/api/v1/projects/{project}",
     "/api/v1/projects/{project}/members",
     "/api/v1/projects/{project}/members/{user}",
+    "/api/v1/projects/{project}/trust",
+    "/api/v1/projects/{project}/trust/keys",
+    "/api/v1/projects/{project}/trust/keys/{fingerprint}",
     "/api/v1/robots",
     "/api/v1/robots/{name}",
     "/api/v1/robots/{name}/refresh",

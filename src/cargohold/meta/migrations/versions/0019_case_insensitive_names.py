@@ -3,13 +3,13 @@ their records by the lower-case name (scan/osv.py normalize_name). Rows written 
 brought to lower case; a row that would then duplicate another is dropped.
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0018
 """
 
 from alembic import op
 
 revision = "0019"
-down_revision = "0015"
+down_revision = "0018"
 
 _CASE_INSENSITIVE = "('NuGet', 'Packagist')"
 

@@ -2,7 +2,7 @@
 manifest, computed the first time it is asked for.
 
 Revision ID: 0020
-Revises: 0015
+Revises: 0019
 """
 
 import sqlalchemy as sa
