@@ -257,7 +257,7 @@ class RegistryClient:
             raise RegistryError(f"{self.host}/{self.repository}: manifest {reference} is not JSON")
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         return FetchedManifest(
-            digest, str(document.get("mediaType") or media_type), document, len(content)
+            digest, str(document.get("mediaType") or media_type), document, len(content), content
         )
 
     def blob(self, digest: str) -> bytes:
