@@ -136,6 +136,7 @@ def tag(
     names = _image_names(images or [])
     if output_format == TagFormat.args and not names and not push:
         raise fail("--format args needs --image (or --push) to name the image")
+    outputs_file = _github_output_file() if output_format == TagFormat.github else None
     target = _push_target(push, registry, plain_http) if push else None
     if target is not None and not names:
         names = [target.docker_reference]
@@ -161,8 +162,8 @@ def tag(
     elif output_format == TagFormat.args:
         print(_args(refs))
     else:
-        if output_format == TagFormat.github:
-            _github_outputs(report, refs)
+        if outputs_file is not None:
+            _github_outputs(outputs_file, report, refs)
         print("\n".join(refs))
 
 
@@ -196,12 +197,16 @@ def _report(
     return report
 
 
-def _github_outputs(report: dict[str, Any], refs: list[str]) -> None:
-    """Append the step's outputs to $GITHUB_OUTPUT, as GitHub Actions reads them: NAME=VALUE,
-    or NAME<<DELIMITER lines for a multi-line value (a delimiter no value can contain)."""
+def _github_output_file() -> str:
     path = os.environ.get("GITHUB_OUTPUT")
     if not path:
         raise fail("--format github: $GITHUB_OUTPUT is not set (it is, in a GitHub Actions step)")
+    return path
+
+
+def _github_outputs(path: str, report: dict[str, Any], refs: list[str]) -> None:
+    """Append the step's outputs to $GITHUB_OUTPUT, as GitHub Actions reads them: NAME=VALUE,
+    or NAME<<DELIMITER lines for a multi-line value (a delimiter no value can contain)."""
     outputs = {
         "tags": "\n".join(refs),
         "args": _args(refs),
@@ -229,6 +234,9 @@ def _github_outputs(report: dict[str, Any], refs: list[str]) -> None:
 def _push_target(text: str, registry: str | None, plain_http: bool) -> RemoteImage:
     from cargohold.cli.trust_cmd import remote_image
 
+    if "@" not in text and ":" not in text.rsplit("/", 1)[-1]:
+        # No default `latest`: the tags would go to whatever it names at that moment.
+        raise fail(f"--push {text}: name the image by tag or digest (REPOSITORY:TAG, @DIGEST)")
     return remote_image(text, registry, plain_http)
 
 
