@@ -56,7 +56,13 @@ def _loaded(*args: str) -> set[str]:
     return set(json.loads(done.stderr.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("args", [(), ("--help",), ("hold", "list", "--help"), ("login", "--help")])
+# `tag` prints a build's tags without a server: it must stay as quick as `--help`.
+TAG = ("tag", "--commit", "4f2a9c1d7e0b3a5c", "--version", "1.2.3", "--time", "@0")
+
+
+@pytest.mark.parametrize(
+    "args", [(), ("--help",), ("hold", "list", "--help"), ("login", "--help"), TAG]
+)
 def test_the_cli_does_not_load_heavy_modules(args: tuple[str, ...]) -> None:
     loaded = _loaded(*args)
     assert not {name.split(".")[0] for name in loaded} & HEAVY
