@@ -15,8 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from cargohold.cli.build_facts import CI_SYSTEMS
 from cargohold.cli.main import app

@@ -183,6 +183,39 @@ def test_an_immutable_tag_elsewhere_stops_the_job_before_anything_moves(
     assert sorted(listed) == ["build-8", "v1.2.3"]
 
 
+def test_a_refusal_after_some_tags_names_the_tags_applied(
+    tmp_path: Path,
+    sqlite_registry: CargoholdServer,
+    people: People,
+    robot_client: httpx.Client,
+    repo: str,
+) -> None:
+    name = f"{CI}/{repo}"
+    body = _spaced(image_manifest(robot_client, name, layers=[b"no latest here"]))
+    assert put_manifest(robot_client, name, "build-9", body, OCI_MANIFEST).status_code == 201
+    with sqlite_registry.client() as admin:
+        rule = admin.post(
+            "/api/v1/tag-rules", json={"kind": "deny-latest", "scope": "repository", "target": name}
+        )
+        assert rule.status_code == 201, rule.text
+        try:
+            done = cargohold(
+                tmp_path,
+                *RELEASE,
+                "--latest",
+                "--push",
+                f"{sqlite_registry.host}/{name}:build-9",
+                CARGOHOLD_USERNAME=people.ci.name,
+                CARGOHOLD_PASSWORD=people.ci.secret,
+            )
+        finally:
+            admin.delete(f"/api/v1/tag-rules/{rule.json()['id']}")
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    assert done.stderr.count("\n") == 1 and "manifest push latest: denied" in done.stderr
+    assert done.stderr.endswith(f"(applied before it: {', '.join(TAGS)})\n")
+    _assert_tagged(sqlite_registry.url, name, body, people.ci.auth)
+
+
 def test_distribution_docker_manifest_and_manifest_list(
     tmp_path: Path, distribution: DistributionRegistry, repo: str
 ) -> None:
