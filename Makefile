@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 # `make run ADDR=0.0.0.0:5000` listens there (otherwise CARGOHOLD_ADDR, or 127.0.0.1:5000).
 ADDR ?=
 # Debian packages the test suite drives as real peers.
-TEST_DEBS := skopeo umoci docker-registry postgresql redis-server docker.io buildah containerd busybox-static openssl rpm db5.3-util golang-go ruby composer \
+TEST_DEBS := git skopeo umoci docker-registry postgresql redis-server docker.io buildah containerd busybox-static openssl rpm db5.3-util golang-go ruby composer \
   debootstrap docker-compose nginx prometheus
 BENCH_DEBS := docker-registry nginx wrk apache2-utils
 

@@ -33,6 +33,7 @@ from cargohold.cli.scan_cmd import scan
 from cargohold.cli.scanpolicy_cmd import allowlist_app, overdue, scan_policy_app
 from cargohold.cli.serve_cmd import serve, worker
 from cargohold.cli.storage_cmd import gc, storage
+from cargohold.cli.tag_cmd import tag
 from cargohold.cli.trust_cmd import generate_key_pair, sign, verify
 from cargohold.cli.trust_keys_cmd import trust_app
 from cargohold.cli.users_cmd import tokens_app, users_app
@@ -97,6 +98,7 @@ app.command("audit")(audit)
 app.command("scan")(scan)
 app.command("lint")(lint)
 app.command("analyze")(analyze)
+app.command("tag")(tag)
 app.command("generate-key-pair")(generate_key_pair)
 app.command("sign")(sign)
 app.command("verify")(verify)

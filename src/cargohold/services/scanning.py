@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cargohold.errors import (
+    ManifestUnknown,
     ScanFailed,
     ScanUnknown,
 )

@@ -39,8 +39,9 @@ class FetchedManifest:
     media_type: str
     document: dict[str, Any]
     size: int = 0
-    # The bytes as the registry sent them (a source that has them may give them).
-    content: bytes = b""
+    # The bytes as the registry sent them (its digest is `digest`), for a caller that writes
+    # the very same manifest again (`cargohold tag --push`); empty where a source keeps none.
+    content: bytes = field(default=b"", repr=False)
 
 
 class SignatureSource(Protocol):
