@@ -25,6 +25,7 @@ from cargohold.errors.access import (
     TokenRequestInvalid,
 )
 from cargohold.errors.admin import (
+    AdmissionReviewInvalid,
     GcBusy,
     HoldRequestInvalid,
     HoldUnknown,
@@ -95,6 +96,7 @@ __all__ = [
     "AccessExists",
     "AccessRequestInvalid",
     "AccessUnknown",
+    "AdmissionReviewInvalid",
     "AllowlistInvalid",
     "AllowlistUnknown",
     "BlobUnknown",
