@@ -77,7 +77,7 @@ class Webhook:
     ) -> httpx.Response:
         path = "/api/v1/admission" + (f"/clusters/{cluster}" if cluster else "")
         path += "/mutate" if mutate else ""
-        token = kw.pop("token", self.tokens[cluster or "default"])
+        token = kw["token"] if "token" in kw else self.tokens[cluster or "default"]
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         content = document if isinstance(document, bytes) else json.dumps(document).encode()
         return httpx.post(
@@ -224,13 +224,12 @@ def test_every_refusal_names_the_container_and_the_reason(project: Project) -> N
     )
     refused = project.hook.admit(review(workload("CronJob", "nightly", "batch", spec)))
     assert refused["allowed"] is False
-    reasons = refused["status"]["message"].split("; expected")[0]
     message = refused["status"]["message"]
     fingerprint = project.trusted.fingerprint
-    assert reasons.startswith(
+    assert (
         f'container "c1" (containers[1]): image {project.image(repo, "unsigned")}: '
         f"image {unsigned} is not signed; project {project.name} requires signed images"
-    )
+    ) in message
     assert f"expected a signature by one of: {fingerprint}" in message
     assert (
         f'container "c2" (containers[2]): image {project.image(repo, "other-key")}: '
@@ -240,10 +239,10 @@ def test_every_refusal_names_the_container_and_the_reason(project: Project) -> N
         f'container "c3" (containers[3]): image {project.image(repo, "missing")} is not in this '
         "registry"
     ) in message
-    assert (
+    assert message.startswith(  # init containers first, as they run
         'container "init0" (initContainers[0]): image docker.io/library/busybox:1.36 is from '
         "docker.io, not this registry, and images of other registries are refused"
-    ) in message
+    )
     assert 'container "c0"' not in message
     # Nothing of a refused workload is recorded.
     assert project.where(repo, "good")["admissions"] == []
@@ -333,20 +332,20 @@ def test_only_the_clusters_token_opens_its_webhook(project: Project) -> None:
     for other in ("staging", None):
         wrong = hook.call(pod, cluster=other, token=hook.tokens["prod"])
         assert (wrong.status_code, error_code(wrong)) == (403, "DENIED")
-    # Nobody else's credentials open it, a system admin's included.
+    # Nobody else's credentials open it, a system admin's included: they are not a token.
     basic = httpx.post(
         f"{hook.server.url}/api/v1/admission/clusters/prod",
         json=pod,
         auth=hook.server.admin_auth,
         timeout=30,
     )
-    assert (basic.status_code, error_code(basic)) == (403, "DENIED")
+    assert (basic.status_code, error_code(basic)) == (401, "UNAUTHORIZED")
 
 
 @pytest.mark.parametrize(
     ("body", "words"),
     [
-        (b"{not json", "the body"),
+        (b"{not json", "not valid JSON"),
         ({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}, "apiVersion"),
         ({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}, "request must be"),
     ],

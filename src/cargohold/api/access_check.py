@@ -306,9 +306,8 @@ class AccessCheck:
             cluster = request.path_params.get("cluster", DEFAULT_CLUSTER)
             caller = grant.caller
             if caller.method != ADMISSION_METHOD:
-                if not grant.signed_in:
-                    raise self._unauthorized(request, need)
-                raise self.refusal(request, grant, need, ADMISSION)
+                # No cluster's token: whoever else signs in is nobody here (_admission).
+                raise self._unauthorized(request, need)
             if caller.principal.name != f"{CLUSTER_PREFIX}{cluster}":
                 raise self.refusal(request, grant, need, ADMISSION, target=str(cluster)[:63])
             return

@@ -9,6 +9,8 @@ treats as a failed call (failurePolicy decides).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,7 +22,13 @@ from cargohold.api.encoding import json_response
 from cargohold.api.models.admission import Admission, AdmissionList
 from cargohold.errors import AdmissionReviewInvalid
 from cargohold.parsing.json_document import JsonInvalid, load_json
-from cargohold.policy.admission import ReviewInvalid, ReviewRequest, parse_review, response
+from cargohold.policy.admission import (
+    ReviewInvalid,
+    ReviewRequest,
+    ReviewVerdict,
+    parse_review,
+    response,
+)
 from cargohold.services.admission import DEFAULT_CLUSTER
 
 # An AdmissionReview carries the object and, on an update, the old one: each may be as large
@@ -44,17 +52,22 @@ async def _review(request: Request) -> ReviewRequest:
         raise AdmissionReviewInvalid(str(exc)) from None
 
 
-async def validate(request: Request) -> Response:
+async def _judged(request: Request, judge: Callable[[ReviewRequest], ReviewVerdict]) -> Response:
     review = await _review(request)
-    admission = context(request).admission
-    verdict = await in_pool(admission.validate, cluster_of(request), review)
+    try:
+        verdict = await in_pool(judge, review)
+    except ReviewInvalid as exc:  # a pod spec that is not one (found while judging it)
+        raise AdmissionReviewInvalid(str(exc)) from None
     return JSONResponse(response(review.uid, verdict))
+
+
+async def validate(request: Request) -> Response:
+    admission, cluster = context(request).admission, cluster_of(request)
+    return await _judged(request, lambda review: admission.validate(cluster, review))
 
 
 async def mutate(request: Request) -> Response:
-    review = await _review(request)
-    verdict = await in_pool(context(request).admission.mutate, review)
-    return JSONResponse(response(review.uid, verdict))
+    return await _judged(request, context(request).admission.mutate)
 
 
 async def where(request: Request) -> Response:
