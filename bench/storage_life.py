@@ -31,6 +31,7 @@ from cargohold.services.caller import system_caller
 from cargohold.services.gc import GarbageCollector
 from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecycleService
+from cargohold.services.running_images import RunningImages
 from cargohold.services.staging import UploadStaging
 from cargohold.services.uploads import UploadService
 from cargohold.storage.filesystem import FilesystemBlobStore
@@ -116,6 +117,7 @@ def lifecycle(root: Path, images: int) -> dict[str, float]:
         meta.listings,
         meta.deletions,
         HoldService(meta.holds),
+        running=RunningImages.of_days(meta.admissions, 30),
     )
     started = time.perf_counter()
     preview = service.preview("big/repo", POLICY, now=time.time() + 30 * 86400)
@@ -165,6 +167,7 @@ def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
         uploads,
         0,
         HoldService(meta.holds),
+        running=RunningImages.of_days(meta.admissions, 30),
     )
     started = time.perf_counter()
     populate_gc(meta, store, blobs, manifests)

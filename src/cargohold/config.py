@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -169,6 +170,18 @@ class Settings:
     # How long /readyz waits for each of its checks (metadata, blobs, jobs) before it calls
     # that one failed.
     readiness_timeout_seconds: float = 1.0
+    # The Kubernetes admission webhook (docs/trust.md#the-kubernetes-admission-webhook): the
+    # hosts (HOST[:PORT], comma-separated) workloads name this registry by ("": addr); what
+    # becomes of an image of another registry (allow, warn, deny); whether a reference must
+    # carry a digest; whether an image of this registry needs a valid signature by a trusted
+    # key of its project; how long an admitted image is kept from lifecycle and GC (days; 0:
+    # not at all); and each cluster's bearer token, as CLUSTER=sha256:<hex of its SHA-256>.
+    admission_registry_hosts: str = ""
+    admission_foreign_images: str = "deny"
+    admission_require_digest: bool = False
+    admission_require_signature: bool = True
+    admission_keep_days: int = 30
+    admission_tokens: str = dataclasses.field(default="", repr=False)
 
     @property
     def sla_days(self) -> dict[str, int]:
@@ -179,6 +192,22 @@ class Settings:
             "LOW": self.sla_low_days,
         }
         return {level: n for level, n in days.items() if n > 0}
+
+    @property
+    def admission_hosts(self) -> frozenset[str]:
+        """The hosts images of this registry are named by, lower-case."""
+        listed = [h.strip().lower() for h in self.admission_registry_hosts.split(",")]
+        return frozenset(h for h in listed if h) or frozenset({self.addr.lower()})
+
+    @property
+    def admission_token_digests(self) -> dict[str, str]:
+        """Each admission token's SHA-256 (hex) -> the cluster it is for."""
+        found: dict[str, str] = {}
+        for item in self.admission_tokens.split(","):
+            if item.strip():
+                cluster, _, digest = item.strip().partition("=")
+                found[digest.strip().removeprefix("sha256:").lower()] = cluster.strip()
+        return found
 
     @property
     def vulndb_source_list(self) -> list[str]:
@@ -304,6 +333,7 @@ def _validate(settings: Settings) -> Settings:
         raise ConfigError(
             "readiness_timeout_seconds must be a number of seconds above 0, at most 60"
         )
+    _validate_admission(settings)
     if settings.audit_retention_days < 0:
         raise ConfigError("audit_retention_days must be 0 (keep every entry) or more")
     for name in ("lifecycle_schedule", "gc_schedule", "vulndb_schedule", "audit_purge_schedule"):
@@ -356,6 +386,37 @@ def _validate_auth(settings: Settings) -> None:
         raise ConfigError(
             f"auth_refresh_token_expiry_days must be from 1 to {MAX_REFRESH_TOKEN_EXPIRY_DAYS}"
         )
+
+
+# What the admission webhook does with an image of another registry.
+FOREIGN_IMAGE_CHOICES = ("allow", "warn", "deny")
+# A cluster's name: a path segment of the webhook's URL (a DNS label, as Kubernetes names).
+CLUSTER_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _validate_admission(settings: Settings) -> None:
+    if settings.admission_foreign_images not in FOREIGN_IMAGE_CHOICES:
+        raise ConfigError(
+            "admission_foreign_images must be allow, warn or deny, got "
+            f"{settings.admission_foreign_images!r}"
+        )
+    if settings.admission_keep_days < 0:
+        raise ConfigError("admission_keep_days must be 0 (keep nothing) or a number of days")
+    for item in settings.admission_tokens.split(","):
+        if not item.strip():
+            continue
+        cluster, equals, digest = item.strip().partition("=")
+        hexdigits = digest.strip().removeprefix("sha256:")
+        if (
+            not equals
+            or not CLUSTER_NAME.fullmatch(cluster.strip())
+            or not re.fullmatch(r"[0-9a-fA-F]{64}", hexdigits)
+        ):
+            # Never the value itself: it is a digest, but the operator may have pasted a token.
+            raise ConfigError(
+                "admission_tokens must be comma-separated CLUSTER=sha256:<64 hex digits> (the "
+                "SHA-256 of each cluster's token; CLUSTER a DNS label)"
+            )
 
 
 # The classes of caller a pull rate limit is set for (pull_limit_<class>, ..._window_seconds).

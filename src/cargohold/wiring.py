@@ -37,6 +37,7 @@ from cargohold.policy.access import AccessPolicy, AllowAll, ReadOnly
 from cargohold.policy.login_throttle import LoginThrottle
 from cargohold.policy.pull_limits import PullLimits, RateLimit
 from cargohold.services.access import AccessControl
+from cargohold.services.admission import AdmissionRules, AdmissionService
 from cargohold.services.audit import AuditTrail
 from cargohold.services.blob_links import BlobLinkService
 from cargohold.services.events import EventSink
@@ -56,6 +57,7 @@ from cargohold.services.quotas import QuotaService
 from cargohold.services.readiness import StoreChecks
 from cargohold.services.registry import RegistryService
 from cargohold.services.robots import RobotService
+from cargohold.services.running_images import RunningImages
 from cargohold.services.secrets_hashing import Passwords
 from cargohold.services.staging import UploadStaging
 from cargohold.services.storage_report import StorageReportService
@@ -107,6 +109,8 @@ class Services:
     audit: AuditTrail
     # One round trip to each store, for /readyz.
     health: StoreChecks
+    # The Kubernetes admission webhook: what may run, and what was admitted where.
+    admission: AdmissionService
 
     def enabled_extensions(self) -> list[Extension]:
         return [ext for ext in self.extensions.values() if ext.enabled]
@@ -299,6 +303,20 @@ def _load_extensions(settings: Settings, core: CoreServices) -> dict[str, Extens
     return {ext.name: ext for ext in extensions}
 
 
+def build_admission(
+    settings: Settings, meta: MetadataStore, enabled: list[Extension]
+) -> AdmissionService:
+    """The admission webhook over the enabled extensions' admission checks."""
+    signature = next((e.image_checks.signature for e in enabled if e.image_checks.signature), None)
+    return AdmissionService(
+        AdmissionRules.of(settings),
+        meta.manifests,
+        meta.admissions,
+        signature,
+        [check for e in enabled for check in e.image_checks.other],
+    )
+
+
 def event_sinks(settings: Settings, observed: bool) -> list[EventSink]:
     """Who hears the services' events (services/events.py): the metrics of a server process
     when `metrics` is on (imported only then), else nobody."""
@@ -328,6 +346,7 @@ def build_services(settings: Settings, lean: bool = False, observed: bool = Fals
     holds = HoldService(meta.holds)
     uploads = build_uploads(settings, meta, blobs, access)
     space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
+    running = RunningImages.of_days(meta.admissions, settings.admission_keep_days)
     gc = GarbageCollector(
         meta.blobs,
         meta.repositories,
@@ -337,6 +356,7 @@ def build_services(settings: Settings, lean: bool = False, observed: bool = Fals
         uploads,
         settings.gc_grace_seconds,
         holds,
+        running=running,
         events=events,
     )
     lifecycle = LifecycleService(
@@ -345,6 +365,7 @@ def build_services(settings: Settings, lean: bool = False, observed: bool = Fals
         meta.listings,
         meta.deletions,
         holds,
+        running=running,
         events=events,
     )
     queue = JobQueue(
@@ -375,6 +396,7 @@ def build_services(settings: Settings, lean: bool = False, observed: bool = Fals
     )
     return Services(
         settings=settings,
+        admission=build_admission(settings, meta, enabled),
         engine=engine,
         meta=meta,
         blobs=blobs,

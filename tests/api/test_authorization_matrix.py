@@ -83,6 +83,8 @@ class Who(StrEnum):
     ROBOT_MANAGER = "robot manager"  # a system admin, or who has `action` in the named robot's
     # project and every action it holds; 404 to anyone else signed in (decision 025)
     TOKEN_ENDPOINT = "token endpoint"  # the handler reads and judges the credentials itself
+    CLUSTER = "cluster"  # the admission webhook: only a cluster's admission token, which no
+    # caller here holds (tests/api/test_admission.py calls it with one)
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,12 @@ EXPECTED: Mapping[str, Mapping[str, Expect]] = {
         "POST": _project("policies"),
     },
     "/api/v1/projects/{project}/trust/keys/{fingerprint}": {"DELETE": _project("policies")},
+    # -- the admission webhook: a cluster's token only; its records, whoever may pull ------
+    "/api/v1/admission": {"POST": Expect(Who.CLUSTER)},
+    "/api/v1/admission/mutate": {"POST": Expect(Who.CLUSTER)},
+    "/api/v1/admission/clusters/{cluster}": {"POST": Expect(Who.CLUSTER)},
+    "/api/v1/admission/clusters/{cluster}/mutate": {"POST": Expect(Who.CLUSTER)},
+    "/api/v1/repositories/{name:path}/admissions": {"GET": PULL},
 }
 
 
@@ -698,6 +706,9 @@ def _claim_allows(claim: tuple[ResourceScope, ...], expect: Expect, target: Targ
 def expected(caller: Caller, case: Case, target: Target) -> Answer:
     expect = case.expect
     rights = caller.rights_for(expect, target)
+    if expect.who is Who.CLUSTER:
+        # Users, robots and registry tokens are no cluster: asked for its token.
+        return Answer.CHALLENGE
     if expect.who is Who.TOKEN_ENDPOINT:
         # It takes Basic credentials or none; what it refuses is its own answer.
         takes = rights is not None and caller.claim is None and not caller.bearer

@@ -17,6 +17,7 @@ from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
 from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecyclePreview, LifecycleService
+from cargohold.services.running_images import RunningImages
 from tests.support.callers import TESTER, TESTER_ACTOR
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, manifest_document
 
@@ -66,6 +67,7 @@ def _evaluate(meta: MetadataStore) -> tuple[LifecycleService, LifecyclePreview]:
         meta.listings,
         meta.deletions,
         HoldService(meta.holds),
+        running=RunningImages.of_days(meta.admissions, 30),
     )
     preview = service.preview(REPO, KEEP_ONE)
     return service, preview

@@ -12,6 +12,7 @@ from cargohold.oci.digests import compute
 from cargohold.oci.manifests import parse_manifest
 from cargohold.services.holds import HoldService
 from cargohold.services.lifecycle import LifecycleService
+from cargohold.services.running_images import RunningImages
 from tests.support.callers import TESTER_ACTOR
 from tests.support.oci import OCI_MANIFEST, manifest_document
 
@@ -66,6 +67,7 @@ def test_orphan_referrers_are_kept_and_reported_after_the_grace_period(tmp_path:
         meta.deletions,
         HoldService(meta.holds),
         orphan_grace_seconds=3600,
+        running=RunningImages.of_days(meta.admissions, 30),
     )
     now = time.time()
     fresh = service.preview("team/app", EXPIRE_ALL_BUT_ONE, now)

@@ -37,10 +37,12 @@ from cargohold.api.callers import caller_of, store_caller
 from cargohold.api.credentials import (
     BasicCredentials,
     BearerToken,
+    Credentials,
     CredentialsMalformed,
     parse_authorization,
 )
 from cargohold.api.route_access import (
+    ADMISSION,
     ANYONE,
     CATALOG,
     IN_HANDLER,
@@ -79,8 +81,15 @@ from cargohold.policy.scopes import (
 )
 from cargohold.services.access import AccessControl
 from cargohold.services.access_errors import AuthenticationFailed, LoginThrottled
-from cargohold.services.caller import BEARER_METHOD, Caller, anonymous_caller
-from cargohold.services.secrets_hashing import is_refresh_token
+from cargohold.services.admission import DEFAULT_CLUSTER
+from cargohold.services.caller import (
+    ADMISSION_METHOD,
+    BEARER_METHOD,
+    SYSTEM_KIND,
+    Caller,
+    anonymous_caller,
+)
+from cargohold.services.secrets_hashing import digest, is_refresh_token
 from cargohold.services.tokens import InvalidToken, VerifiedToken
 
 log = logging.getLogger("cargohold.auth")
@@ -94,6 +103,8 @@ MAX_DENIAL_REASON = 512
 # A refusal's words (fixed: a challenge's error_description is a quoted string, RFC 6750 3).
 DENIED = "requested access to the resource is denied"
 SIGN_IN_FIRST = "authentication required: anonymous access allows only pulls from public projects"
+# The admission webhook's callers are named after their cluster (`cluster:prod`).
+CLUSTER_PREFIX = "cluster:"
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,8 @@ class AccessCheck:
         self.service = settings.auth_token_service
         self.robot_prefix = settings.auth_robot_prefix
         self.access = access
+        # Each admission token's SHA-256 -> its cluster (api/admission.py's callers).
+        self.admission_tokens = settings.admission_token_digests
         self._bearer_grants: dict[tuple[str, str, str], Grant] = {}
 
     # -- who is calling -----------------------------------------------------------------------
@@ -147,6 +160,8 @@ class AccessCheck:
             raise self._unauthorized(request, need, str(exc), "invalid_request") from None
         if credentials is None:
             return self._keep(request, Grant(caller_of(request)))
+        if need.kind == ADMISSION:
+            return self._keep(request, self._admission(request, need, credentials))
         if isinstance(credentials, BearerToken) and is_refresh_token(credentials.token):
             # A refresh token stands for its holder, as when sent as Basic credentials.
             credentials = BasicCredentials("", credentials.token)
@@ -178,6 +193,24 @@ class AccessCheck:
             )
             grant = self._bearer_grants[key] = Grant(caller, verified)
         return grant
+
+    def _admission(self, request: Request, need: Need, credentials: Credentials) -> Grant:
+        """A cluster's API server calling the admission webhook with its bearer token (a
+        configured token's SHA-256 names its cluster); any other credentials are nobody's
+        there, and authorize refuses them."""
+        anonymous = caller_of(request)
+        if not isinstance(credentials, BearerToken):
+            return Grant(anonymous)
+        cluster = self.admission_tokens.get(digest(credentials.token))
+        if cluster is None:
+            raise self._unauthorized(request, need, "admission token not accepted")
+        caller = Caller(
+            Principal(SYSTEM_KIND, f"{CLUSTER_PREFIX}{cluster}"),
+            ADMISSION_METHOD,
+            anonymous.address,
+            anonymous.user_agent,
+        )
+        return Grant(caller)
 
     async def _basic(
         self, request: Request, need: Need, credentials: BasicCredentials, anonymous: Caller
@@ -268,6 +301,15 @@ class AccessCheck:
                 )
             if not grant.signed_in:
                 raise self._unauthorized(request, need)
+            return
+        if need.kind == ADMISSION:
+            cluster = request.path_params.get("cluster", DEFAULT_CLUSTER)
+            caller = grant.caller
+            if caller.method != ADMISSION_METHOD:
+                # No cluster's token: whoever else signs in is nobody here (_admission).
+                raise self._unauthorized(request, need)
+            if caller.principal.name != f"{CLUSTER_PREFIX}{cluster}":
+                raise self.refusal(request, grant, need, ADMISSION, target=str(cluster)[:63])
             return
         if need.kind == SELF:
             named = request.path_params[need.param]

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
-from cargohold.api import accounts, admin, analysis, audit_log, health
+from cargohold.api import accounts, admin, admission, analysis, audit_log, health
 from cargohold.api.access_check import AccessCheck, guard_routes
 from cargohold.api.access_errors import access_error_handler
 from cargohold.api.accesslog import AccessLogMiddleware
@@ -131,6 +131,8 @@ ROUTES = [
     Route("/api/v1/robots/{name}/refresh", accounts.refresh_robot, methods=["POST"]),
     Route("/api/v1/robots/{name}/revoke", accounts.revoke_robot, methods=["POST"]),
     *AUTH_ROUTES,
+    # The Kubernetes admission webhook (api/admission.py).
+    *admission.ROUTES,
     # Probes and metrics (api/health.py).
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/readyz", health.readyz, methods=["GET"]),

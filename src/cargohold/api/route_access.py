@@ -42,6 +42,8 @@ IN_HANDLER = "in-handler"  # credentials; the handler checks the action on the p
 METRICS = "metrics"  # as the `metrics_access` setting says: anyone ("anonymous"), or the
 # system action METRICS_ACTION, system admins only ("admin", the default; decision 028)
 METRICS_ACTION = "metrics"
+ADMISSION = "admission"  # a cluster's admission token (the admission_tokens setting), on the
+# webhook URL of that cluster: the path parameter `cluster`, or "default" without one
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,14 @@ ROUTE_NEEDS: Mapping[str, Mapping[str, Need]] = {
         "GET": _PULL,
         "POST": _PUSH,
     },
+    # -- the Kubernetes admission webhook (api/admission.py): the API server of the cluster
+    # the URL names, with that cluster's token; where an image was admitted, whoever may
+    # pull it -------------------------------------------------------------------------------
+    "/api/v1/admission": {"POST": Need(ADMISSION)},
+    "/api/v1/admission/mutate": {"POST": Need(ADMISSION)},
+    "/api/v1/admission/clusters/{cluster}": {"POST": Need(ADMISSION)},
+    "/api/v1/admission/clusters/{cluster}/mutate": {"POST": Need(ADMISSION)},
+    "/api/v1/repositories/{name:path}/admissions": {"GET": _PULL},
     # -- the signatures extension's admin routes (api/trust.py): project admins manage keys
     # and the switch; whoever may pull sees them ---------------------------------------------
     "/api/v1/projects/{project}/trust": {"GET": _project(PULL), "PUT": _project(POLICIES)},

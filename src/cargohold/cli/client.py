@@ -406,3 +406,9 @@ class AdminClient:
     def remove_trusted_key(self, project: str, fingerprint: str) -> None:
         path = f"/api/v1/projects/{quote(project, safe='')}/trust/keys/{quote(fingerprint)}"
         self._request("DELETE", path)
+
+    # -- the admission webhook's records (cli/where_cmd.py) -------------------------------
+
+    def admissions(self, repository: str, reference: str) -> dict[str, Any]:
+        path = f"/api/v1/repositories/{repository}/admissions"
+        return self._get(path, {"reference": reference}).json()  # type: ignore[no-any-return]

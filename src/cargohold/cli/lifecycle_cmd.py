@@ -139,7 +139,8 @@ def _preview_rows(preview: dict[str, Any]) -> list[dict[str, Any]]:
             "pushed": _when(image["imagePushedAt"]),
             "last_pull": _when(image["lastRecordedPullTime"]),
             "size_bytes": image["imageSizeInBytes"],
-            "action": image["action"],
+            "action": image["action"]
+            + (f" ({image['keptReason']})" if image.get("keptReason") else ""),
             "rule": "" if image["appliedRulePriority"] is None else image["appliedRulePriority"],
         }
         for image in preview["images"]

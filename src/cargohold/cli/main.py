@@ -38,6 +38,7 @@ from cargohold.cli.trust_cmd import generate_key_pair, sign, verify
 from cargohold.cli.trust_keys_cmd import trust_app
 from cargohold.cli.users_cmd import tokens_app, users_app
 from cargohold.cli.vulndb_cmd import vulndb_app
+from cargohold.cli.where_cmd import where
 
 app = typer.Typer(
     help="cargohold: a self-hosted container registry.",
@@ -103,6 +104,7 @@ app.command("generate-key-pair")(generate_key_pair)
 app.command("sign")(sign)
 app.command("verify")(verify)
 app.add_typer(trust_app, name="trust")
+app.command("where")(where)
 app.command("fsck")(fsck)
 app.command("migrate-storage")(migrate_storage)
 app.command("migrate-metadata")(migrate_metadata)

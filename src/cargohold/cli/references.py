@@ -7,10 +7,21 @@ from dataclasses import dataclass
 
 from cargohold.oci.digests import is_valid_digest
 from cargohold.oci.names import TAG_RE, is_valid_name
+from cargohold.oci.references import (
+    ReferenceError,
+    RegistryReference,
+    parse_registry_reference,
+)
 
-
-class ReferenceError(ValueError):
-    """TEXT is not REPOSITORY:TAG or REPOSITORY@DIGEST; the message says why."""
+__all__ = [
+    "ImageRef",
+    "ReferenceError",
+    "RegistryReference",
+    "is_loopback",
+    "parse_image",
+    "parse_registry_reference",
+    "registry_base",
+]
 
 
 @dataclass(frozen=True)
@@ -52,39 +63,6 @@ def parse_image(text: str) -> ImageRef:
 
 # Hosts spoken to in plain HTTP, as docker does for loopback registries.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
-
-
-@dataclass(frozen=True)
-class RegistryReference:
-    """An image as docker names it: `[HOST[:PORT]/]REPOSITORY[:TAG|@DIGEST]`."""
-
-    host: str | None  # HOST[:PORT] when the first component names a registry, else None
-    repository: str
-    reference: str  # the tag (`latest` when none is given) or the digest
-
-    @property
-    def is_digest(self) -> bool:
-        return is_valid_digest(self.reference)
-
-
-def parse_registry_reference(text: str) -> RegistryReference:
-    """`[HOST[:PORT]/]REPOSITORY[:TAG|@DIGEST]`, split as docker does: the first component is
-    a registry host when it has a `.` or a `:`, or is `localhost`; the tag defaults to
-    `latest`. The repository, tag and digest are checked (ReferenceError, one line)."""
-    name, at, reference = text.partition("@")
-    if not at:
-        slash, colon = name.rfind("/"), name.rfind(":")
-        name, reference = (name[:colon], name[colon + 1 :]) if colon > slash else (name, "latest")
-    first, sep, rest = name.partition("/")
-    host = first if sep and ("." in first or ":" in first or first == "localhost") else None
-    repository = rest if host else name
-    if not is_valid_name(repository):
-        raise ReferenceError(f"{text}: {repository!r} is not a repository name")
-    if at and not is_valid_digest(reference):
-        raise ReferenceError(f"{text}: {reference!r} is not a digest (sha256:<64 hex>)")
-    if not at and not TAG_RE.fullmatch(reference):
-        raise ReferenceError(f"{text}: {reference!r} is not a tag")
-    return RegistryReference(host, repository, reference)
 
 
 def is_loopback(host: str) -> bool:

@@ -26,6 +26,7 @@ from cargohold.errors.access import (
 )
 from cargohold.errors.admin import (
     AnalysisFailed,
+    AdmissionReviewInvalid,
     GcBusy,
     HoldRequestInvalid,
     HoldUnknown,
@@ -99,6 +100,7 @@ __all__ = [
     "AccessExists",
     "AccessRequestInvalid",
     "AccessUnknown",
+    "AdmissionReviewInvalid",
     "AllowlistInvalid",
     "AllowlistUnknown",
     "AnalysisFailed",

@@ -132,3 +132,12 @@ class AnalysisFailed(RegistryError):
     code = "ANALYSIS_FAILED"
     status = 409
     default_message = "the image could not be analyzed"
+
+
+class AdmissionReviewInvalid(RegistryError):
+    """ADMISSION_REVIEW_INVALID: a body that is not an AdmissionReview v1 request, or a cluster
+    name that is not one."""
+
+    code = "ADMISSION_REVIEW_INVALID"
+    status = 400
+    default_message = "not an AdmissionReview (admission.k8s.io/v1) request"

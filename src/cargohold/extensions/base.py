@@ -1,5 +1,6 @@
-"""What an extension gives the core: hooks and kinds of job. Its admin routes belong to the
-HTTP layer (api/app.py EXTENSION_ROUTES), which adds them for the extensions enabled."""
+"""What an extension gives the core: hooks, admission checks and kinds of job. Its admin
+routes belong to the HTTP layer (api/app.py EXTENSION_ROUTES), which adds them for the
+extensions enabled."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from cargohold.meta.store import MetadataStore
 from cargohold.services.events import EventSink
-from cargohold.services.extension_points import OnPush, PullGate
+from cargohold.services.extension_points import ImageChecks, OnPush, PullGate
 from cargohold.services.jobs import JobKind, JobService
 from cargohold.storage.base import BlobDriver
 
@@ -38,3 +39,5 @@ class Extension:
     on_push: Sequence[OnPush]
     pull_gates: Sequence[PullGate]
     job_kinds: Sequence[JobKind]
+    # What the admission webhook asks of an image of this registry before it may run.
+    image_checks: ImageChecks

@@ -16,6 +16,7 @@ from cargohold.meta.scans import ScanStore
 from cargohold.meta.vulndb import VulnStore
 from cargohold.oci.manifests import Manifest
 from cargohold.services.archive_limits import ArchiveLimits
+from cargohold.services.extension_points import ImageChecks
 from cargohold.services.scan_jobs import ScanJobs
 from cargohold.services.scan_policy import ScanPolicyService
 from cargohold.services.scanning import ScanService
@@ -62,6 +63,8 @@ def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
         enabled=True,
         on_push=(scan_on_push,),
         pull_gates=(scan_policies.pull_gate(),),
+        # A cluster runs what the project's scan policy would let be pulled.
+        image_checks=ImageChecks(other=(scan_policies.check_pull,)),
         job_kinds=tuple(scan_jobs.kinds()),
         scans=scans,
         scan_policies=scan_policies,

@@ -14,9 +14,11 @@ from typing import Any
 
 from cargohold.config import Settings
 from cargohold.extensions.base import CoreServices, Extension
+from cargohold.meta.manifests import StoredManifest
 from cargohold.meta.signatures import SignatureRecords
 from cargohold.oci.manifests import Manifest
 from cargohold.services.caller import Caller
+from cargohold.services.extension_points import ImageChecks
 from cargohold.services.jobs import JobArg, JobKind
 from cargohold.services.signature_gate import SignatureGate
 from cargohold.services.signature_policy import (
@@ -59,6 +61,11 @@ def enable(settings: Settings, core: CoreServices) -> SignaturesExtension:
         gate.invalidate()
         return {"project": project, "verdicts": stored}
 
+    def signed(repository: str, stored: StoredManifest) -> None:
+        refused = gate.refusal_of(repository, stored.digest)
+        if refused is not None:
+            raise refused
+
     def pushed(repository: str, digest: str, manifest: Manifest, tag: str | None) -> None:
         verdicts.pushed(repository, digest, tag, manifest)
 
@@ -67,6 +74,7 @@ def enable(settings: Settings, core: CoreServices) -> SignaturesExtension:
         enabled=True,
         on_push=(pushed,),
         pull_gates=(gate.pull_gate(),),
+        image_checks=ImageChecks(signature=signed),
         job_kinds=(
             JobKind(
                 RECOMPUTE_JOB,

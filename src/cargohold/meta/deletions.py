@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cargohold.meta.admissions import AdmissionRecords
 from cargohold.meta.audit import REGISTRY_API_DELETE
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
@@ -130,6 +131,7 @@ class ManifestDeletions:
         images: list[ExpiringImage],
         actor: Actor,
         covering_hold: HoldMatcher,
+        running_since: float | None = None,
     ) -> ExpiryOutcome:
         """Delete the images a lifecycle evaluation expired, if they are still as it saw them.
 
@@ -137,11 +139,13 @@ class ManifestDeletions:
         changed since the evaluation, that an active hold now covers (`covering_hold`
         applies the hold rules to the hold rows read here), that a manifest outside the
         deletion now lists, or that is gone, is skipped with the reason; so are the
-        manifests that would only have gone with it. On PostgreSQL the manifest rows are
-        locked first, so a push that tags one of them waits for this transaction (and then
-        finds it gone and pushes it again) or this one waits for the push (and then sees
-        the tag); the holds table is share-locked, so adding a hold waits the same way.
-        On SQLite writers are serialised anyway. Each deletion is audited with its detail.
+        manifests that would only have gone with it. An image the admission webhook admitted
+        at or after `running_since` (None: no such window) is skipped as `running`. On
+        PostgreSQL the manifest rows are locked first, so a push that tags one of them waits
+        for this transaction (and then finds it gone and pushes it again) or this one waits
+        for the push (and then sees the tag); the holds table is share-locked, so adding a
+        hold waits the same way. On SQLite writers are serialised anyway. Each deletion is
+        audited with its detail.
         """
         outcome = ExpiryOutcome()
         with self.db.transaction() as tx:
@@ -154,11 +158,18 @@ class ManifestDeletions:
             current = self._lock_manifests(tx, repository_id, wanted)
             now = time.time()
             hold_rows = self.holds.for_repository_in(tx, repository, project_of(repository))
+            running = (
+                set()
+                if running_since is None
+                else AdmissionRecords.digests_since_in(tx, repository, running_since)
+            )
             going: dict[str, ExpiringImage] = {}
             for image in images:
                 reason = self._changed_since_evaluation(
                     image, current.get(image.digest), hold_rows, repository, now, covering_hold
                 )
+                if reason is None and image.digest in running:
+                    reason = "running"
                 if reason is None:
                     going[image.digest] = image
                 else:
@@ -316,12 +327,19 @@ class ManifestDeletions:
                 outcome.skipped.append(SkippedImage(digest, reason))
                 changed = True
 
-    def delete_untagged_manifests(self, repository: str, digests: list[str], actor: Actor) -> int:
+    def delete_untagged_manifests(
+        self,
+        repository: str,
+        digests: list[str],
+        actor: Actor,
+        running_since: float | None = None,
+    ) -> int:
         """Delete manifests that are still untagged and that nothing outside the set needs.
 
-        Re-checked inside the transaction: a manifest tagged, or listed by a new index, since
-        the caller looked is kept. An accessory (tagged only with `.sig`-style tags of images
-        in the set) goes after its images, and only when they went.
+        Re-checked inside the transaction: a manifest tagged, listed by a new index, or
+        admitted to a cluster at or after `running_since`, since the caller looked is kept.
+        An accessory (tagged only with `.sig`-style tags of images in the set) goes after its
+        images, and only when they went.
         """
         doomed = set(digests)
         now = time.time()
@@ -331,9 +349,11 @@ class ManifestDeletions:
             if row is None:
                 return 0
             repository_id = row[0]
+            if running_since is not None:
+                doomed -= AdmissionRecords.digests_since_in(tx, repository, running_since)
             gone: set[str] = set()
             found_rows: dict[str, tuple[int, list[str]]] = {}
-            for digest in digests:
+            for digest in sorted(doomed):
                 found = tx.one(
                     "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?",
                     (repository_id, digest),

@@ -282,4 +282,25 @@ image_analyses = sa.Table(
     sa.Column("format_version", sa.Integer, nullable=False),
     sa.Column("analyzed_at", sa.Float, nullable=False),
     sa.Column("document", sa.Text, nullable=False),
+# What the Kubernetes admission webhook admitted (meta/admissions.py): one row per cluster,
+# namespace, workload, repository and digest; lifecycle and GC keep an image admitted within
+# the admission_keep_days window.
+admissions = sa.Table(
+    "admissions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("cluster", sa.String(63), nullable=False),
+    sa.Column("namespace", sa.String(253), nullable=False),
+    sa.Column("kind", sa.String(63), nullable=False),
+    sa.Column("name", sa.String(253), nullable=False),
+    sa.Column("repository", sa.String(255), nullable=False),
+    sa.Column("digest", sa.String(150), nullable=False),
+    sa.Column("image", sa.String(1024), nullable=False),
+    sa.Column("first_admitted_at", sa.Float, nullable=False),
+    sa.Column("last_admitted_at", sa.Float, nullable=False),
+    sa.UniqueConstraint(
+        "cluster", "namespace", "kind", "name", "repository", "digest", name="uq_admissions"
+    ),
+    sa.Index("ix_admissions_repository_digest", "repository", "digest", "last_admitted_at"),
+    sa.Index("ix_admissions_last", "last_admitted_at"),
 )

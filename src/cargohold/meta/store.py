@@ -3,10 +3,10 @@
 `MetadataStore` builds one `Database` (database.py) and one module per concern over it, and
 exposes them as attributes: `meta.repositories`, `meta.manifests`, `meta.tags`, `meta.blobs`,
 `meta.uploads`, `meta.tag_rules`, `meta.holds`, `meta.quotas`, `meta.lifecycle_policies`,
-`meta.audit_log`, `meta.listings`, `meta.accounting`, `meta.deletions`, `meta.analyses`. It
-keeps no methods of its own: callers write `meta.manifests.put(...)`, and the composition root
-(wiring.py) hands a service the modules it uses rather than the whole store where that is clearer
-(docs/decisions/016-metadata-modules.md).
+`meta.audit_log`, `meta.listings`, `meta.accounting`, `meta.deletions`, `meta.analyses`,
+`meta.admissions`. It keeps no methods of its own: callers write `meta.manifests.put(...)`,
+and the composition root (wiring.py) hands a service the modules it uses rather than the whole
+store where that is clearer (docs/decisions/016-metadata-modules.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from cargohold.meta.accounting import StorageAccounting
 from cargohold.meta.analyses import AnalysisRecords
+from cargohold.meta.admissions import AdmissionRecords
 from cargohold.meta.audit import AuditLog
 from cargohold.meta.blobs import BlobRecords
 from cargohold.meta.database import Database
@@ -51,5 +52,6 @@ class MetadataStore:
         self.blobs = BlobRecords(self.db, self.quotas)
         self.listings = Listings(self.db, link_grace_seconds)
         self.accounting = StorageAccounting(self.db, link_grace_seconds)
+        self.admissions = AdmissionRecords(self.db)
         self.deletions = ManifestDeletions(self.db, self.holds)
         self.analyses = AnalysisRecords(self.db)

@@ -22,6 +22,8 @@ REFRESH_TOKEN_METHOD = "refresh"
 SYSTEM_METHOD = "system"
 # A background job, run on behalf of whoever submitted it.
 JOB_METHOD = "job"
+# A cluster's API server calling the admission webhook with its configured token.
+ADMISSION_METHOD = "admission-token"
 # The principal kind of the two above: it holds no role, so no permission check passes it.
 SYSTEM_KIND = "system"
 

@@ -59,3 +59,22 @@ class PullGate:
         if not self.applies(repository):
             return False
         return self.passes is None or not self.passes(repository, stored)
+
+
+class ImageCheck(Protocol):
+    """Asked by the admission webhook whether an image of the registry may run in a cluster:
+    raises a RegistryError (DENIED) whose message says why not, returns when it may. It may
+    query (it runs on the pool). The signatures extension's asks for a valid signature by a
+    trusted key of the project whether or not the project enforces signatures on pull; the
+    scanning extension's is its pull gate's check (the project's scan policy)."""
+
+    def __call__(self, repository: str, stored: StoredManifest) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImageChecks:
+    """An enabled extension's admission checks, by what they check (`signature`: whether an
+    image is signed; `other`: the rest)."""
+
+    signature: ImageCheck | None = None
+    other: tuple[ImageCheck, ...] = ()

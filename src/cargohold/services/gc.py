@@ -26,6 +26,7 @@ from cargohold.services.caller import Caller
 from cargohold.services.events import EventSink, GcFinished, notify
 from cargohold.services.holds import HoldService
 from cargohold.services.manifest_graph import ManifestGraph
+from cargohold.services.running_images import RunningImages
 from cargohold.services.uploads import UploadService
 from cargohold.storage.base import BlobDriver
 
@@ -87,6 +88,7 @@ class GarbageCollector:
         grace_seconds: float,
         holds: HoldService,
         *,
+        running: RunningImages,
         events: Sequence[EventSink] = (),
     ) -> None:
         # The blob rows (what is garbage) and the driver (the bytes); the repositories, their
@@ -97,6 +99,8 @@ class GarbageCollector:
         self.deletions = deletions
         self.blobs = blobs
         self.holds = holds
+        # What clusters run (the admission webhook's records): never removed as untagged.
+        self.running_images = running
         # SQLite has one writer: a sweep batch steps aside after holding it (YIELD_FACTOR).
         self._single_writer = blob_rows.db.dialect == "sqlite"
         self.uploads = uploads
@@ -166,8 +170,9 @@ class GarbageCollector:
         """Per repository, the untagged manifests that no tagged manifest needs.
 
         Kept: tagged manifests and everything they reach (index children, referrers,
-        accessories such as `.sig` tags), held images, recent pushes, and referrers whose
-        subject is absent (lifecycle reports those). An accessory is not kept by its own tag:
+        accessories such as `.sig` tags), held images, images a cluster runs (admitted within
+        admission_keep_days), recent pushes, and referrers whose subject is absent (lifecycle
+        reports those). An accessory is not kept by its own tag:
         it goes with its image.
         """
         now = time.time()
@@ -178,6 +183,7 @@ class GarbageCollector:
                 facts = self.listings.repository_manifests(repository) or []
                 graph = ManifestGraph(facts)
                 held = self.holds.active_for(repository)
+                running = self.running_images.in_repository(repository, now)
                 roots = {
                     f.digest
                     for f in facts
@@ -185,6 +191,7 @@ class GarbageCollector:
                     or f.pushed_at >= cutoff
                     or (f.subject_digest is not None and f.subject_digest not in graph.by_digest)
                     or holding(held, repository, f.digest, now) is not None
+                    or f.digest in running
                 }
                 keep = graph.closure(roots)
                 doomed = [f for f in facts if f.digest not in keep]
@@ -198,7 +205,9 @@ class GarbageCollector:
         actor = caller.as_actor()
         for repository, doomed in self._untagged_manifests(cutoff):
             digests = [f.digest for f in doomed]
-            removed += self.deletions.delete_untagged_manifests(repository, digests, actor)
+            removed += self.deletions.delete_untagged_manifests(
+                repository, digests, actor, self.running_images.since(time.time())
+            )
         return removed
 
     def run(

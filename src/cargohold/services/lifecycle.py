@@ -23,6 +23,7 @@ from cargohold.services.caller import Caller
 from cargohold.services.events import EventSink, LifecycleApplied, notify
 from cargohold.services.holds import HoldService, covering_hold
 from cargohold.services.manifest_graph import ManifestGraph
+from cargohold.services.running_images import RUNNING, RunningImages, describe
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class PreviewImage:
     dependents: tuple[str, ...] = ()
     # Its accessory tags (`.sig` and the like): kept or expired with it.
     accessory_tags: tuple[str, ...] = ()
+    # Why an image the policy would expire is kept: "held" (a retention hold) or "running"
+    # (the admission webhook admitted it within admission_keep_days); None otherwise.
+    kept_reason: str | None = None
+    # For a running image: where and when it was last admitted.
+    running_in: str | None = None
 
 
 @dataclass
@@ -85,6 +91,7 @@ class LifecycleService:
         holds: HoldService,
         orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS,
         *,
+        running: RunningImages,
         events: Sequence[EventSink] = (),
     ) -> None:
         self.policies = policies
@@ -94,6 +101,8 @@ class LifecycleService:
         self.deletions = deletions
         self.holds = holds
         self.orphan_grace_seconds = orphan_grace_seconds
+        # What clusters run (the admission webhook's records): never expired.
+        self.running = running
         # Told of every application (services/events.py); none by default.
         self.events = tuple(events)
 
@@ -142,6 +151,7 @@ class LifecycleService:
             ],
             caller.as_actor(),
             covering_hold,
+            running_since=self.running.since(time.time()),
         )
         preview.deleted = len(outcome.deleted)
         preview.deleted_images = outcome.deleted_images
@@ -189,7 +199,14 @@ class LifecycleService:
             for d in result.expired
             if (found := holding(active_holds, repository, d.image.digest, now)) is not None
         }
-        expiring_roots = {d.image.digest for d in result.expired} - set(held_by)
+        # So does an image a cluster runs (admitted within the window).
+        admitted = self.running.in_repository(repository, now)
+        running_in = {
+            d.image.digest: describe(admitted[d.image.digest])
+            for d in result.expired
+            if d.image.digest in admitted and d.image.digest not in held_by
+        }
+        expiring_roots = {d.image.digest for d in result.expired} - set(held_by) - set(running_in)
         kept_roots = {d.image.digest for d in result.decisions} - expiring_roots
         kept = graph.closure(kept_roots)
         going = graph.closure(expiring_roots) - kept
@@ -227,6 +244,8 @@ class LifecycleService:
                     expire=decision.image.digest in expiring_roots,
                     rule_priority=decision.rule_priority,
                     held_by=held_by.get(decision.image.digest),
+                    kept_reason=_kept_reason(decision.image.digest, held_by, running_in),
+                    running_in=running_in.get(decision.image.digest),
                     dependents=tuple(sorted(members & going - {decision.image.digest}))
                     if decision.image.digest in expiring_roots
                     else (),
@@ -236,3 +255,11 @@ class LifecycleService:
                 )
             )
         return preview
+
+
+def _kept_reason(digest: str, held_by: dict[str, str], running_in: dict[str, str]) -> str | None:
+    if digest in held_by:
+        return "held"
+    if digest in running_in:
+        return RUNNING
+    return None

@@ -87,13 +87,22 @@ class SignatureGate:
         project = project_of(repository)
         if self._view is None and not self.records.enforcement(project).enforce:
             return
-        found = self.records.verdict(repository, stored.digest)
+        refused = self.refusal_of(repository, stored.digest)
+        if refused is not None:
+            raise refused
+
+    def refusal_of(self, repository: str, digest: str) -> Denied | None:
+        """The DENIED a pull of this image would get from an enforcing project (its stored
+        verdict, computed when missing), or None when it passes, whatever the project's switch
+        says: the admission webhook asks this of every image it admits. May query."""
+        found = self.records.verdict(repository, digest)
         if found is None:
-            found = self.verdicts.compute(repository, stored.digest)
+            found = self.verdicts.compute(repository, digest)
         if found is None or passes(found.verdict):
-            return  # None: deleted meanwhile; the pull answers what it read
+            return None  # None: deleted meanwhile; the caller answers what it read
+        project = project_of(repository)
         fingerprints = [key.fingerprint for key in self.records.keys(project)]
-        raise Denied(
-            refusal(project, stored.digest, found.verdict, fingerprints),
+        return Denied(
+            refusal(project, digest, found.verdict, fingerprints),
             detail={"project": project, "verdict": found.verdict, "expectedKeys": fingerprints},
         )

@@ -117,6 +117,17 @@ class PreviewImageResult(Model):
     held_by: Annotated[
         str | None, msgspec.Meta(description="The active hold that keeps an expiring image")
     ]
+    kept_reason: Annotated[
+        Literal["held", "running"] | None,
+        msgspec.Meta(
+            description="Why an image the policy would expire is kept: a retention hold, or "
+            "the admission webhook admitted it to a cluster within admission_keep_days"
+        ),
+    ]
+    running_in: Annotated[
+        str | None,
+        msgspec.Meta(description="For a running image: where and when it was last admitted"),
+    ]
     accessory_tags: Annotated[
         list[str],
         msgspec.Meta(
@@ -206,5 +217,7 @@ def _image(image: PreviewImage) -> PreviewImageResult:
         action="EXPIRE" if image.expire else "KEEP",
         applied_rule_priority=image.rule_priority,
         held_by=image.held_by,
+        kept_reason=image.kept_reason,  # type: ignore[arg-type]
+        running_in=image.running_in,
         accessory_tags=list(image.accessory_tags),
     )

@@ -4,13 +4,13 @@ only carried a `subject` or an accessory tag, and were kept for projects that do
 (which nothing reads). Projects that enforce recompute each image on its next pull.
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 """
 
 from alembic import op
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0017"
 
 
 def upgrade() -> None:
