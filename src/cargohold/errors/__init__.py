@@ -25,8 +25,8 @@ from cargohold.errors.access import (
     TokenRequestInvalid,
 )
 from cargohold.errors.admin import (
-    AnalysisFailed,
     AdmissionReviewInvalid,
+    AnalysisFailed,
     GcBusy,
     HoldRequestInvalid,
     HoldUnknown,

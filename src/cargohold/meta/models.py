@@ -282,6 +282,8 @@ image_analyses = sa.Table(
     sa.Column("format_version", sa.Integer, nullable=False),
     sa.Column("analyzed_at", sa.Float, nullable=False),
     sa.Column("document", sa.Text, nullable=False),
+)
+
 # What the Kubernetes admission webhook admitted (meta/admissions.py): one row per cluster,
 # namespace, workload, repository and digest; lifecycle and GC keep an image admitted within
 # the admission_keep_days window.

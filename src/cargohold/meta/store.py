@@ -14,8 +14,8 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from cargohold.meta.accounting import StorageAccounting
-from cargohold.meta.analyses import AnalysisRecords
 from cargohold.meta.admissions import AdmissionRecords
+from cargohold.meta.analyses import AnalysisRecords
 from cargohold.meta.audit import AuditLog
 from cargohold.meta.blobs import BlobRecords
 from cargohold.meta.database import Database
