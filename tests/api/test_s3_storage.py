@@ -15,21 +15,27 @@ import httpx
 import pytest
 
 from cargohold.storage.s3.keys import KeyLayout
-from tests.api.helpers import deterministic_bytes, digest_of, patch_chunk, start_upload
+from tests.api.helpers import (
+    assert_error,
+    deterministic_bytes,
+    digest_of,
+    patch_chunk,
+    start_upload,
+    upload_id,
+)
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
-from tests.support.seaweedfs import SeaweedServer, object_bytes
+from tests.support.seaweedfs import (
+    SeaweedServer,
+    keys_under,
+    multipart_keys,
+    object_bytes,
+    s3_server,
+    session_keys,
+)
 from tests.support.server import CARGOHOLD, CargoholdServer
 
 MIB = 1024 * 1024
-
-
-def s3_server(
-    tmp: Path, seaweedfs: SeaweedServer, prefix: str, database_url: str = "", **env: str
-) -> CargoholdServer:
-    extra = {**seaweedfs.settings_env(prefix), "CARGOHOLD_GC_GRACE_SECONDS": "0", **env}
-    tmp.mkdir(parents=True, exist_ok=True)
-    return CargoholdServer(tmp / "data", database_url=database_url, extra_env=extra).start()
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +74,69 @@ def test_monolithic_push_lands_under_its_digest_and_pulls_back(
         assert ranged.status_code == 206
         assert ranged.content == data[1048570:1048590]
         assert ranged.headers["content-range"] == f"bytes 1048570-1048589/{len(data)}"
+
+
+def test_a_small_blob_push_stages_nothing(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    """POST then `PUT ?digest=` with the whole blob (docker's and crane's small blobs): the
+    session is a row only, and the blob is one object written once at its digest's key."""
+    store = seaweedfs.store(prefix)
+    data = deterministic_bytes(2048, b"config")
+    with server.client(timeout=60) as http:
+        location = start_upload(http, "s3/small")
+        assert session_keys(store, upload_id(location)) == []
+        done = http.put(location, params={"digest": digest_of(data)}, content=data)
+        assert done.status_code == 201, done.text
+        assert http.get(location).status_code == 404  # the session ended with the blob
+        assert http.get(f"/v2/s3/small/blobs/{digest_of(data)}").content == data
+    assert object_bytes(store, digest_of(data)) == data
+    assert session_keys(store, upload_id(location)) == []
+
+
+@pytest.mark.parametrize("how", ["POST", "PUT"])
+def test_a_big_monolithic_push_goes_straight_to_its_key(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str, how: str
+) -> None:
+    """A body of several parts whose digest the client gave (`POST ?digest=`, or the one
+    `PUT ?digest=` of an empty session) lands at its key with no staged object and no
+    multipart upload left over."""
+    store = seaweedfs.store(prefix)
+    data = deterministic_bytes(19 * MIB + 5, how.encode())
+    digest = digest_of(data)
+    repository = f"s3/big-{how.lower()}"
+    with server.client(timeout=120) as http:
+        if how == "POST":
+            done = http.post(
+                f"/v2/{repository}/blobs/uploads/", params={"digest": digest}, content=data
+            )
+        else:
+            location = start_upload(http, repository)
+            done = http.put(location, params={"digest": digest}, content=data)
+        assert done.status_code == 201, done.text
+        assert done.headers["docker-content-digest"] == digest
+        assert http.get(f"/v2/{repository}/blobs/{digest}").content == data
+    assert object_bytes(store, digest) == data
+    assert keys_under(store, store.layout.uploads) == []
+    assert multipart_keys(store) == []
+
+
+def test_a_big_push_with_the_wrong_digest_leaves_nothing(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    store = seaweedfs.store(prefix)
+    data = deterministic_bytes(17 * MIB, b"wrong")
+    claimed = digest_of(b"something else")
+    with server.client(timeout=120) as http:
+        location = start_upload(http, "s3/wrong")
+        refused = http.put(location, params={"digest": claimed}, content=data)
+        assert_error(refused, 400, "DIGEST_INVALID")
+        assert http.get(location).status_code == 404  # discarded, as any failed closing PUT
+        refused = http.post("/v2/s3/wrong/blobs/uploads/", params={"digest": claimed}, content=data)
+        assert_error(refused, 400, "DIGEST_INVALID")
+        assert http.head(f"/v2/s3/wrong/blobs/{claimed}").status_code == 404
+    assert object_bytes(store, claimed) is None
+    assert multipart_keys(store) == []
 
 
 def test_chunked_push_past_a_part(server: CargoholdServer) -> None:

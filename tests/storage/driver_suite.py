@@ -133,6 +133,8 @@ class DriverSuite:
         with pytest.raises(ValueError):
             writer.commit(digest)
         writer.cancel()
+        with pytest.raises(ValueError):
+            driver.direct_writer(digest)
         assert list(driver.list()) == []
 
     # -- writers ----------------------------------------------------------------------
@@ -321,7 +323,49 @@ class DriverSuite:
         assert all(before <= written <= time.time() + 5 for written in staged.values())
         assert list(driver.list()) == []  # staged bytes are not objects
 
+    # -- direct writes (a whole blob whose digest is known) ------------------------------
+
+    @pytest.mark.parametrize("size", [0, 3000, PAST_A_PART])
+    def test_a_direct_write_appears_whole_at_commit(self, driver: BlobDriver, size: int) -> None:
+        data = deterministic_bytes(size, b"direct")
+        digest = digest_of(data)
+        writer = driver.direct_writer(digest)
+        for start in range(0, size, 1_000_000):
+            writer.write(data[start : start + 1_000_000])
+            assert driver.stat(digest) is None  # nothing visible before the commit
+        writer.commit()
+        assert driver.stat(digest) == size
+        assert content(driver, digest) == data
+        assert list(driver.list()) == [digest]
+        assert list(driver.staged()) == []
+        writer.cancel()  # after a commit: nothing to do, the object stays
+        assert content(driver, digest) == data
+
+    def test_a_cancelled_direct_write_changes_nothing(self, driver: BlobDriver) -> None:
+        data = deterministic_bytes(PAST_A_PART, b"cancelled")
+        digest = digest_of(data)
+        driver.put(digest, b"what was there")
+        writer = driver.direct_writer(digest)
+        writer.write(data)
+        writer.cancel()
+        assert content(driver, digest) == b"what was there"
+        assert list(driver.staged()) == []
+        other = digest_of(b"never committed")
+        driver.direct_writer(other).cancel()
+        assert driver.stat(other) is None
+
     # -- upload staging on this driver -------------------------------------------------
+
+    def test_opening_a_session_stages_nothing(
+        self, driver: BlobDriver, staging: UploadStaging
+    ) -> None:
+        upload = staging.start("repo/app")
+        assert list(driver.staged()) == []
+        writer = staging.hold(upload)  # the first writer of the session starts it empty
+        assert writer.size == 0
+        writer.write(b"first bytes")
+        writer.close()
+        assert [name for name, _ in driver.staged()] == [upload.id]
 
     @pytest.fixture
     def staging(self, driver: BlobDriver, tmp_path: Path) -> UploadStaging:

@@ -13,8 +13,9 @@ from botocore.exceptions import ClientError
 from cargohold.storage.base import RedirectURLs, WriterBusy
 from cargohold.storage.s3 import S3BlobStore, S3Unavailable
 from cargohold.storage.s3 import lease as lease_module
-from tests.storage.driver_suite import DriverSuite, digest_of
-from tests.support.seaweedfs import SeaweedServer
+from tests.api.helpers import deterministic_bytes
+from tests.storage.driver_suite import PAST_A_PART, DriverSuite, content, digest_of
+from tests.support.seaweedfs import SeaweedServer, keys_under, multipart_keys
 
 
 @pytest.fixture
@@ -159,3 +160,70 @@ def test_pieces_of_a_delete_that_fail_are_reported(
     assert store.delete_many([stuck, fine]) == [stuck]
     assert len(asked) == 4 and asked[1:] == [[store.layout.blob(stuck)]] * 3
     assert store.stat(fine) is None and store.stat(stuck) == 1
+
+
+def test_a_direct_write_streams_into_a_multipart_upload_at_the_digest_key(
+    seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    """No staging objects, no copy: the parts go to the digest's own key as they arrive,
+    and only the commit makes the object appear; a body of one part is one PUT."""
+    store = seaweedfs.store(prefix)
+    data = deterministic_bytes(PAST_A_PART, b"streamed")
+    digest = digest_of(data)
+    writer = store.direct_writer(digest)
+    writer.write(data[: 9 * 1024 * 1024])  # past the first 8 MiB part
+    assert multipart_keys(store) == [store.layout.blob(digest)]
+    assert keys_under(store, store.layout.prefix) == []  # nothing visible, nothing staged
+    writer.write(data[9 * 1024 * 1024 :])
+    writer.commit()
+    assert content(store, digest) == data
+    assert multipart_keys(store) == []
+    assert keys_under(store, store.layout.prefix) == [store.layout.blob(digest)]
+
+    one_part = deterministic_bytes(8 * 1024 * 1024, b"one part")
+    writer = store.direct_writer(digest_of(one_part))
+    writer.write(one_part)
+    assert multipart_keys(store) == []  # kept in memory until the commit
+    writer.commit()
+    assert content(store, digest_of(one_part)) == one_part
+
+
+def test_a_cancelled_direct_write_aborts_its_multipart_upload(
+    seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    store = seaweedfs.store(prefix)
+    data = deterministic_bytes(PAST_A_PART, b"aborted")
+    writer = store.direct_writer(digest_of(data))
+    writer.write(data)
+    assert multipart_keys(store) == [store.layout.blob(digest_of(data))]
+    writer.cancel()
+    assert multipart_keys(store) == []
+    assert keys_under(store, store.layout.prefix) == []
+
+
+def test_a_chunk_that_failed_in_the_background_is_kept_in_memory(
+    seaweedfs: SeaweedServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A staged chunk goes out while the next bytes arrive; if its PUT fails, the error comes
+    from the next call that needs it (the flush before an offset is recorded), and its bytes
+    are still the writer's, so nothing acknowledged can be lost."""
+    store = seaweedfs.store(prefix)
+    data = deterministic_bytes(9 * 1024 * 1024, b"chunk")
+    writer = store.writer("failing")
+
+    def refused(key: str, chunk: bytes) -> None:
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "PutObject")
+
+    monkeypatch.setattr(writer, "_put_chunk", refused)
+    writer.write(data)  # returns before the chunk's PUT ends
+    with pytest.raises(ClientError):
+        writer.flush()
+    assert writer.size == len(data)
+    assert b"".join(writer.read()) == data
+    monkeypatch.undo()
+    writer.flush()
+    writer.close()
+    resumed = seaweedfs.store(prefix).writer("failing", append=True)
+    assert resumed.size == len(data)
+    assert b"".join(resumed.read()) == data
+    resumed.cancel()

@@ -27,6 +27,7 @@ from cargohold.storage.s3 import S3BlobStore, S3Options
 from cargohold.storage.s3.client import is_missing
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group
+from tests.support.server import CargoholdServer
 
 ACCESS_KEY = "cargohold-test-access"
 SECRET_KEY = "cargohold-test-secret-0123456789"
@@ -222,3 +223,20 @@ def keys_under(store: S3BlobStore, start: str) -> list[str]:
 def session_keys(store: S3BlobStore, upload: str) -> list[str]:
     """The keys an upload session still has in the bucket."""
     return keys_under(store, store.layout.session(upload))
+
+
+def multipart_keys(store: S3BlobStore) -> list[str]:
+    """The keys of the multipart uploads begun and neither completed nor aborted under the
+    store's prefix (invisible to GET and listings)."""
+    answer = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=store.layout.prefix)
+    return sorted(upload["Key"] for upload in answer.get("Uploads", []))
+
+
+def s3_server(
+    tmp: Path, seaweedfs: SeaweedServer, prefix: str, database_url: str = "", **env: str
+) -> CargoholdServer:
+    """A started cargohold whose blobs are in `seaweedfs` under `prefix` (data under `tmp`;
+    garbage collection with no grace period)."""
+    extra = {**seaweedfs.settings_env(prefix), "CARGOHOLD_GC_GRACE_SECONDS": "0", **env}
+    tmp.mkdir(parents=True, exist_ok=True)
+    return CargoholdServer(tmp / "data", database_url=database_url, extra_env=extra).start()

@@ -73,7 +73,9 @@ class MetricsEndpoint:
 
         def read() -> StoreFigures:
             totals = ctx.listings.store_totals()
-            return StoreFigures(totals, ctx.jobs.queue.pending(), time.monotonic())
+            return StoreFigures(
+                totals, ctx.jobs.queue.pending(), ctx.jobs.end_counts(), time.monotonic()
+            )
 
         try:
             self._figures = await self._reading.wait(

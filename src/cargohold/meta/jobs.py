@@ -124,6 +124,21 @@ class JobRunStore:
                 ),
             )
 
+    def count_end(self, kind: str, succeeded: bool) -> None:
+        """Add one to the runs of `kind` that ended so (job_run_counts)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO job_run_counts (kind, result, runs) VALUES (?, ?, 1)"
+                " ON CONFLICT (kind, result) DO UPDATE SET runs = job_run_counts.runs + 1",
+                (kind, "succeeded" if succeeded else "failed"),
+            )
+
+    def end_counts(self) -> dict[tuple[str, str], int]:
+        """(kind, result) -> jobs that ended so, over every process that ran any (bounded:
+        one row per kind and result)."""
+        rows = self.db.rows("SELECT kind, result, runs FROM job_run_counts", ())
+        return {(kind, result): int(runs) for kind, result, runs in rows}
+
     def get(self, job_id: str) -> JobRun | None:
         row = self.db.one(f"SELECT {_COLUMNS} FROM job_runs WHERE id = ?", (job_id,))
         return _run(row) if row else None

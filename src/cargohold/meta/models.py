@@ -229,6 +229,16 @@ job_runs = sa.Table(
     sa.Index("ix_job_runs_created_at", "created_at"),
 )
 
+# Jobs that ended, by kind and result (succeeded, failed), tracked or not: what /metrics shows
+# as `cargohold_job_runs_total`, whichever process or machine ran them.
+job_run_counts = sa.Table(
+    "job_run_counts",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("result", sa.String(16), primary_key=True),
+    sa.Column("runs", sa.BigInteger, nullable=False),
+)
+
 # Signature enforcement (meta/signatures.py): the public keys a project trusts, whether it
 # refuses pulls of images none of them signed, and each image's stored verdict.
 trusted_keys = sa.Table(

@@ -20,7 +20,6 @@ from cargohold.metrics.families import (
     GC_UNTAGGED,
     JOB_BUCKETS,
     JOB_DURATION,
-    JOB_RUNS,
     LIFECYCLE_DELETED,
     LIFECYCLE_FREED,
     LIFECYCLE_RUNS,
@@ -48,7 +47,6 @@ class MetricsSink:
     """An event sink (services/events.EventSink) that counts."""
 
     def __init__(self) -> None:
-        self.job_runs = _counter(JOB_RUNS)
         self.job_seconds = Histogram(
             JOB_DURATION.name,
             JOB_DURATION.help,
@@ -78,8 +76,8 @@ class MetricsSink:
 
     def __call__(self, event: Event) -> None:
         match event:
-            case JobFinished(kind, succeeded, seconds):
-                self.job_runs.labels(kind, "succeeded" if succeeded else "failed").inc()
+            case JobFinished(kind, _, seconds):
+                # Runs and failures are counted in the metadata store (metrics/store.py).
                 self.job_seconds.labels(kind).observe(seconds)
             case GcFinished(dry_run, blobs, freed, untagged, _):
                 self.gc_runs.labels("dry_run" if dry_run else "run").inc()

@@ -86,14 +86,10 @@ RESULTS = ("success", "denied", "not_found", "throttled", "invalid", "error")
 
 # -- the services' events (metrics/events.py) ------------------------------------------------
 
-JOB_RUNS = Family(
-    "cargohold_job_runs",
-    "Background jobs run to their end in this server's processes, by kind and result "
-    "(succeeded, failed).",
-    ("kind", "result"),
-)
 JOB_DURATION = Family(
-    "cargohold_job_duration_seconds", "How long background jobs ran, by kind.", ("kind",)
+    "cargohold_job_duration_seconds",
+    "How long background jobs run by this server's processes ran, by kind.",
+    ("kind",),
 )
 JOB_BUCKETS: tuple[float, ...] = (0.1, 1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 GC_RUNS = Family(
@@ -149,6 +145,13 @@ STORED_BYTES = Family(
 )
 UPLOAD_SESSIONS = Family("cargohold_upload_sessions", "Upload sessions open.")
 JOB_QUEUE_DEPTH = Family("cargohold_job_queue_depth", "Jobs queued and not yet taken.")
+JOB_RUNS = Family(
+    "cargohold_job_runs",
+    "Background jobs run to their end, by kind and result (succeeded, failed), by any process "
+    "(servers and workers alike, on every machine): read from the metadata store, the same on "
+    "every node.",
+    ("kind", "result"),
+)
 STORE_UP = Family(
     "cargohold_store_totals_up",
     "1 when the figures above were read from the stores for this scrape (or within the last "

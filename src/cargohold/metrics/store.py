@@ -1,5 +1,7 @@
-"""What the stores hold, as gauges read when /metrics is scraped: counts and bytes from the
-metadata store (one statement), the job queue's depth.
+"""What the stores hold, read when /metrics is scraped: counts and bytes from the metadata
+store (one statement), the job queue's depth, and the jobs that ended by kind and result (a
+counter every process that runs jobs adds to in the metadata store, `cargohold worker`s on
+other machines included, which share no multiprocess directory with the server).
 
 They are the same for every process of every node, so they are not per-process values: the
 process answering the scrape reads them (api/health.py: on the pool, with a timeout, at most
@@ -13,13 +15,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from cargohold.meta.listings import StoreTotals
 from cargohold.metrics.families import (
     BLOBS,
     JOB_QUEUE_DEPTH,
+    JOB_RUNS,
     MANIFESTS,
     REPOSITORIES,
     STORE_AGE,
@@ -39,6 +42,7 @@ STORE_READ_TIMEOUT_SECONDS = 5.0
 class StoreFigures:
     totals: StoreTotals
     queue_depth: int
+    job_runs: dict[tuple[str, str], int]  # (kind, result) -> runs
     read_at: float  # time.monotonic()
 
 
@@ -52,7 +56,7 @@ class StoreCollector(Collector):
     def __init__(self, figures: StoreFigures | None) -> None:
         self.figures = figures
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         figures = self.figures
         yield _gauge(STORE_UP, 0 if figures is None else 1)
         if figures is None:
@@ -69,3 +73,7 @@ class StoreCollector(Collector):
         yield stored
         yield _gauge(UPLOAD_SESSIONS, totals.upload_sessions)
         yield _gauge(JOB_QUEUE_DEPTH, figures.queue_depth)
+        runs = CounterMetricFamily(JOB_RUNS.name, JOB_RUNS.help, labels=JOB_RUNS.labels)
+        for (kind, result), count in sorted(figures.job_runs.items()):
+            runs.add_metric([kind, result], count)
+        yield runs

@@ -261,7 +261,21 @@ class JobService:
     def _execute(self, job_id: str, kind: str, body: JobBody, kwargs: dict[str, Any]) -> None:
         started = time.monotonic()
         succeeded = self._run(job_id, kind, body, kwargs)
+        try:
+            # In the metadata store, not this process's metrics: /metrics on any node shows
+            # the runs of every process, `cargohold worker`s on other machines included.
+            self.runs.count_end(kind, succeeded)
+        except Exception:
+            log.exception("could not count the end of job %s (%s)", job_id, kind)
         notify(self.events, JobFinished(kind, succeeded, time.monotonic() - started))
+
+    def end_counts(self) -> dict[tuple[str, str], int]:
+        """(kind, result) -> runs that ended so, every kind shown (at zero if none ran)."""
+        counts = dict.fromkeys(
+            ((kind, result) for kind in self.kinds for result in ("succeeded", "failed")), 0
+        )
+        counts.update(self.runs.end_counts())
+        return counts
 
     def _run(self, job_id: str, kind: str, body: JobBody, kwargs: dict[str, Any]) -> bool:
         """Run one job and record its end; whether it succeeded."""

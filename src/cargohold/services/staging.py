@@ -70,13 +70,11 @@ class UploadStaging:
     # -- sessions ---------------------------------------------------------------------
 
     def start(self, repository: str) -> Upload:
+        """A new session: its row only. Nothing is staged until bytes arrive (a driver's
+        writer of an unknown name starts empty), so opening a session costs the blob store
+        nothing; on S3 that is three requests saved per blob (decision 038)."""
         upload_id = uuid.uuid4().hex
-        self.blobs.writer(upload_id).close()
-        try:
-            self.meta.uploads.create(upload_id, repository)
-        except BaseException:
-            self._drop_staged(upload_id)  # no session owns it
-            raise
+        self.meta.uploads.create(upload_id, repository)
         now = time.time()
         return Upload(upload_id, repository, 0, now, now)
 

@@ -11,9 +11,9 @@ body and hands it, a batch at a time, to the `BodyWriter` one of the `begin_*` m
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from cargohold.errors import (
     BlobUploadInvalid,
@@ -28,17 +28,12 @@ from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.uploads import Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
-from cargohold.parsing.integers import parse_non_negative
 from cargohold.policy.access import AccessPolicy
 from cargohold.services.staging import UploadMoved, UploadStaging
-from cargohold.storage.base import BlobDriver, BlobWriter, WriterBusy
+from cargohold.services.upload_ranges import check_range, parse_content_range, range_header
+from cargohold.storage.base import BlobDriver, BlobWriter, DirectWriter, WriterBusy
 
 __all__ = ["BodyWriter", "Upload", "UploadService", "parse_content_range", "range_header"]
-
-
-def range_header(size: int) -> str:
-    """Distribution's `Range` for an upload holding `size` bytes."""
-    return f"0-{max(size - 1, 0)}"
 
 
 def _nothing() -> None:
@@ -50,18 +45,20 @@ class BodyWriter:
     """Where one request body goes: staged bytes held exclusively, and their running hash.
 
     `write` is called with the body's bytes in order, one call at a time, from any thread.
-    `upload` is the session being appended to; None for a monolithic upload, staged under a
-    name no session owns (a crash leaves an orphan that expiry removes) and checked against
-    `digest` at the end.
+    `upload` is the session being appended to (`writer` is its staged bytes); None for a
+    whole blob whose digest is known, written straight to its place by a `DirectWriter` and
+    checked against `digest` at the end. `session` is the empty session such a body closes
+    (a `PUT ?digest=`), whose row goes with the blob.
     """
 
-    writer: BlobWriter
+    writer: BlobWriter | DirectWriter
     hasher: Hasher
     content_length: int | None
     upload: Upload | None = None
     repository: str = ""
     digest: str = ""
     written: int = 0
+    session: str | None = None
 
     def write(self, data: bytes) -> None:
         self.hasher.update(data)
@@ -151,7 +148,7 @@ class UploadService:
         failed request wrote is cut back to the acknowledged offset.
         """
         check_push(self.access.push_denied(upload.repository), upload.repository)
-        _check_range(upload, range_start, content_length, range_end)
+        check_range(upload, range_start, content_length, range_end)
         writer = self._hold(upload)
         try:
             hasher = self._running_hash(upload, writer, "sha256")
@@ -184,7 +181,9 @@ class UploadService:
     def abandon(self, body: BodyWriter, failure: BaseException) -> None:
         """The body failed (`failure`): give up what it wrote and let go of the staged bytes."""
         if body.upload is None:
-            body.writer.cancel()  # a monolithic upload's bytes belong to no session
+            # A whole blob's bytes belong to no session; a session it was to close stays
+            # as it was (empty), so the client can send the PUT again.
+            body.writer.cancel()
         elif is_disk_full(failure):
             # The client must push again anyway: give the space back at once.
             self.staging.discard_for_space(body.upload.id, body.writer)
@@ -230,7 +229,12 @@ class UploadService:
         check_digest(digest)
         upload = self.staging.get(repository, upload_id)
         check_push(self.access.push_denied(upload.repository), upload.repository)
-        _check_range(upload, range_start, len(data), range_end)
+        check_range(upload, range_start, len(data), range_end)
+        if upload.offset == 0:
+            # Nothing acknowledged: `data` is the whole blob. Whatever a failed request may
+            # have staged is past the offset, not part of it (expiry removes it).
+            self.staging.hashes.drop(upload.id)
+            return self._put_whole(upload.repository, digest, data, session=upload.id)
         writer = self._hold(upload)
         try:
             hasher = self._running_hash(upload, writer, algorithm_of(digest))
@@ -307,86 +311,89 @@ class UploadService:
     # -- a whole blob in one request (`POST ?digest=`) -----------------------------------
 
     def put_whole(self, repository: str, digest: str, data: bytes) -> int:
-        """A small blob received whole: verified and stored in one step, no staging."""
+        """A small blob received whole: verified in memory and stored in one step, no
+        staging (on S3: one PUT at the digest's key)."""
         check_digest(digest)
         check_push(self.access.push_denied(repository), repository)
-        actual = compute(data, algorithm_of(digest))
-        if actual != digest:
-            raise DigestInvalid(
-                f"uploaded content has digest {actual}, not {digest}",
-                detail={"expected": digest, "actual": actual},
-            )
-        self._store(repository, digest, len(data), lambda: self.blobs.put(digest, data))
+        return self._put_whole(repository, digest, data)
+
+    def _put_whole(
+        self, repository: str, digest: str, data: bytes, session: str | None = None
+    ) -> int:
+        self._verify(digest, compute(data, algorithm_of(digest)), session)
+        self._store(
+            repository, digest, len(data), lambda: self.blobs.put(digest, data), session=session
+        )
         return len(data)
+
+    def _verify(self, expected: str, actual: str, session: str | None) -> None:
+        """DIGEST_INVALID unless the bytes hash to `expected`; a session they were to close
+        is discarded with them, as any closing PUT's."""
+        if actual == expected:
+            return
+        message = f"uploaded content has digest {actual}, not {expected}"
+        if session is not None:
+            self.staging.discard(session)
+            message += "; the upload was discarded"
+        raise DigestInvalid(message, detail={"expected": expected, "actual": actual})
 
     def begin_monolithic(
         self, repository: str, digest: str, content_length: int | None
     ) -> BodyWriter:
-        """Start staging a whole blob's body; end_monolithic verifies and commits it."""
+        """Start writing a whole blob's body straight to its place; end_monolithic verifies
+        and commits it."""
         check_digest(digest)
         check_push(self.access.push_denied(repository), repository)
-        writer = self.blobs.writer(uuid.uuid4().hex)
+        return self._direct(repository, digest, content_length)
+
+    def _direct(
+        self, repository: str, digest: str, content_length: int | None, session: str | None = None
+    ) -> BodyWriter:
         return BodyWriter(
-            writer,
+            self.blobs.direct_writer(digest),
             new_hasher(algorithm_of(digest)),
             content_length,
             repository=repository,
             digest=digest,
+            session=session,
         )
 
+    def begin_closing(
+        self,
+        upload: Upload,
+        digest: str,
+        range_start: int | None,
+        content_length: int | None,
+        range_end: int | None = None,
+    ) -> BodyWriter | None:
+        """The body of a `PUT ?digest=` that closes `upload`: when nothing was acknowledged
+        yet, the body is the whole blob and is written straight to its place like a
+        monolithic upload (end_monolithic ends the session with it). None when the session
+        holds bytes: the body is appended (begin_append) and the session finished."""
+        if upload.offset != 0:
+            return None
+        check_digest(digest)
+        check_push(self.access.push_denied(upload.repository), upload.repository)
+        check_range(upload, range_start, content_length, range_end)
+        self.staging.hashes.drop(upload.id)
+        return self._direct(upload.repository, digest, content_length, session=upload.id)
+
     def end_monolithic(self, body: BodyWriter) -> int:
-        """Verify the staged body against its digest and store it: the blob's size."""
+        """Verify the body against its digest and store it: the blob's size."""
+        writer = cast(DirectWriter, body.writer)
         try:
             body.check_length()
             actual = f"{algorithm_of(body.digest)}:{body.hasher.hexdigest()}"
-            if actual != body.digest:
-                raise DigestInvalid(
-                    f"uploaded content has digest {actual}, not {body.digest}",
-                    detail={"expected": body.digest, "actual": actual},
-                )
+            self._verify(body.digest, actual, body.session)
             self._store(
                 body.repository,
                 body.digest,
                 body.written,
-                lambda: body.writer.commit(body.digest),
-                body.writer.cancel,
+                writer.commit,
+                writer.cancel,
+                session=body.session,
             )
         except BaseException:
-            body.writer.cancel()  # nothing once committed
+            writer.cancel()  # nothing once committed
             raise
         return body.written
-
-
-def _check_range(
-    upload: Upload, range_start: int | None, content_length: int | None, range_end: int | None
-) -> None:
-    """Refuse a chunk that does not start at the session's offset, or whose Content-Range
-    and Content-Length disagree."""
-    if range_start is not None and range_start != upload.offset:
-        raise RangeInvalid(
-            f"chunk starts at {range_start}, but the upload holds {upload.offset} bytes",
-            headers={"Range": range_header(upload.offset)},
-        )
-    if range_start is not None and range_end is not None:
-        if content_length is not None and range_end - range_start + 1 != content_length:
-            raise RangeInvalid(
-                "Content-Range does not match Content-Length",
-                headers={"Range": range_header(upload.offset)},
-            )
-
-
-def parse_content_range(value: str | None) -> tuple[int, int] | None:
-    """`start-end` (distribution's form) or `bytes start-end/total`."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.startswith("bytes "):
-        text = text[len("bytes ") :].split("/", 1)[0]
-    start_text, sep, end_text = text.partition("-")
-    try:
-        start, end = parse_non_negative(start_text), parse_non_negative(end_text)
-    except ValueError:
-        start = end = -1
-    if not sep or start < 0 or end < start:
-        raise BlobUploadInvalid(f"invalid Content-Range {value[:100]!r}")
-    return start, end

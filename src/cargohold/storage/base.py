@@ -64,6 +64,44 @@ class BlobWriter(Protocol):
         ...
 
 
+class DirectWriter(Protocol):
+    """One object written straight to its digest's place while its bytes arrive (a
+    monolithic upload whose digest the client gave): invisible until `commit`, which the
+    caller calls only after it verified the bytes against the digest; `cancel` otherwise.
+    No staged name, no exclusivity: two writers of one digest write the same bytes."""
+
+    digest: str
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self) -> None:
+        """Make the bytes durable and visible, whole, as the object `digest`, replacing
+        whatever is stored there."""
+        ...
+
+    def cancel(self) -> None:
+        """Drop what was written; nothing becomes visible. Does nothing after commit."""
+        ...
+
+
+class StagedDirectWriter:
+    """A `DirectWriter` for a driver whose staging already costs nothing more than a direct
+    write would (a file renamed into place): a staged name of its own, committed at the end."""
+
+    def __init__(self, writer: BlobWriter, digest: str) -> None:
+        self.digest = digest
+        self._writer = writer
+
+    def write(self, data: bytes) -> None:
+        self._writer.write(data)
+
+    def commit(self) -> None:
+        self._writer.commit(self.digest)
+
+    def cancel(self) -> None:
+        self._writer.cancel()
+
+
 class BlobDriver(Protocol):
     name: str
 
@@ -106,6 +144,12 @@ class BlobDriver(Protocol):
 
     def staged(self) -> Iterator[tuple[str, float]]:
         """Every staged name with the time (UNIX seconds) it was last written."""
+        ...
+
+    def direct_writer(self, digest: str) -> DirectWriter:
+        """Write the object `digest` as its bytes arrive (ValueError for an invalid digest);
+        see DirectWriter. A crash before `commit` leaves at most what `staged` lists, or what
+        the store itself expires (an S3 multipart upload: the bucket's abort rule)."""
         ...
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from cargohold.oci.digests import is_valid_digest
-from cargohold.storage.base import WriterBusy
+from cargohold.storage.base import StagedDirectWriter, WriterBusy
 from cargohold.storage.writeback import start_writeback
 
 log = logging.getLogger("cargohold.storage")
@@ -210,6 +210,12 @@ class FilesystemBlobStore:
 
     def writer(self, name: str, append: bool = False) -> FileWriter:
         return FileWriter(name, self._staged_path(name), self._blob_path, append)
+
+    def direct_writer(self, digest: str) -> StagedDirectWriter:
+        """A staged file of its own, renamed into place at commit: on a filesystem that is
+        what a direct write costs anyway."""
+        self._blob_path(digest)  # an invalid digest is refused before anything is written
+        return StagedDirectWriter(self.writer(f"direct-{uuid.uuid4().hex}"), digest)
 
     def staged(self) -> Iterator[tuple[str, float]]:
         with os.scandir(self._uploads) as entries:

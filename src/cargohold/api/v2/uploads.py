@@ -198,6 +198,19 @@ async def upload_session(request: Request) -> Response:
     # Refuse a malformed digest before the body is appended, so the client can retry the PUT.
     check_digest(digest)
     if content_length or content_range or request.headers.get("transfer-encoding"):
+        whole = await in_pool(
+            ctx.uploads.begin_closing,
+            upload,
+            digest,
+            content_range[0] if content_range else None,
+            content_length,
+            content_range[1] if content_range else None,
+        )
+        if whole is not None:
+            # An empty session: the body is the whole blob, written straight to its place.
+            await _write_body(ctx, request, whole)
+            await in_pool(ctx.uploads.end_monolithic, whole)
+            return _created(name, digest)
         upload = await _append(ctx, upload, request, content_range, content_length)
     await in_pool(ctx.uploads.finish, upload, digest)
     return _created(name, digest)

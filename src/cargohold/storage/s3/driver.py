@@ -1,7 +1,8 @@
 """The S3 `BlobDriver`: objects under their digest's key, never modified once written.
 
-Whole objects are single requests (put, ranged get, head, delete, listing). Uploads are
-staged by writer.py; `delete_many` is garbage collection's batch delete (DeleteObjects).
+Whole objects are single requests (put, ranged get, head, delete, listing). A monolithic
+upload goes straight to its digest's key (direct.py); sessions are staged by writer.py.
+`delete_many` is garbage collection's batch delete (DeleteObjects).
 With `redirect`, blob GETs are answered with a presigned URL (`RedirectURLs`).
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from cargohold.storage.s3.client import (
+    MAX_CONNECTIONS,
     S3Options,
     check_store,
     error_code,
@@ -24,6 +27,7 @@ from cargohold.storage.s3.client import (
     make_client,
     read_object,
 )
+from cargohold.storage.s3.direct import S3DirectWriter
 from cargohold.storage.s3.keys import STAGED_NAME_RE, KeyLayout
 from cargohold.storage.s3.writer import S3Writer
 
@@ -43,6 +47,9 @@ class S3BlobStore:
         self.bucket = options.bucket
         self.layout = KeyLayout(options.prefix)
         self.client = client or make_client(options)
+        # The parts writers send while their next bytes arrive (inflight.py): one per writer
+        # at a time, so as many as the client has connections.
+        self._parts = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="s3-parts")
 
     def check(self) -> None:
         """S3Unavailable unless the bucket answers (the servers call it at start-up)."""
@@ -135,7 +142,13 @@ class S3BlobStore:
     # -- staging -------------------------------------------------------------------------
 
     def writer(self, name: str, append: bool = False) -> S3Writer:
-        return S3Writer(self.client, self.bucket, self.layout, name, append, self.delete_keys)
+        return S3Writer(
+            self.client, self.bucket, self.layout, name, append, self.delete_keys, self._parts
+        )
+
+    def direct_writer(self, digest: str) -> S3DirectWriter:
+        key = self.layout.blob(digest)  # validated before anything is written
+        return S3DirectWriter(self.client, self.bucket, key, digest, self._parts)
 
     def staged(self) -> Iterator[tuple[str, float]]:
         latest: dict[str, float] = {}

@@ -8,18 +8,22 @@ under `<prefix>uploads/<name>/` (keys.py): whole chunks of at least PART_SIZE by
 the staging records a new offset, so no acknowledged byte lives in one node's memory only.
 `commit` builds the object at its digest's key from them on the server side: one
 UploadPartCopy per chunk and the tail as the last part of a multipart upload (a tail alone
-is put whole). docs/decisions/027-s3-upload-staging.md tells why.
+is put whole). A chunk is PUT by the driver's threads while the next bytes arrive (one in
+flight, inflight.py); every other operation waits for it first. docs/decisions/027 and 038
+tell why.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from cargohold.storage.s3.client import READ_PIECE, list_objects, read_object
+from cargohold.storage.s3.inflight import InFlight
 from cargohold.storage.s3.keys import CHUNK, LEASE, TAIL, KeyLayout
 from cargohold.storage.s3.lease import Lease, LeaseLost
 
@@ -51,6 +55,7 @@ class S3Writer:
         name: str,
         append: bool,
         delete_keys: Callable[[list[str]], list[str]],
+        executor: ThreadPoolExecutor,
     ) -> None:
         self.name = name
         self._client = client
@@ -66,6 +71,9 @@ class S3Writer:
         self._stale: set[str] = set()
         self._dirty = False
         self._done = False
+        # The chunk being PUT in the background: (start, bytes, key), kept until it is stored.
+        self._inflight = InFlight(executor)
+        self._sending: tuple[int, bytes, str] | None = None
         self._lease = Lease(client, bucket, self._session + LEASE, name)
         self._lease.acquire()
         try:
@@ -133,19 +141,44 @@ class S3Writer:
         self._tail += data
         self._dirty = True
         while len(self._tail) >= part_size(len(self._chunks)):
+            self._await_chunk()
             size = part_size(len(self._chunks))
             if len(self._chunks) + 1 >= MAX_PARTS:
                 raise UploadTooLarge(f"upload {self.name!r} exceeds S3's {MAX_PARTS} parts")
-            key = self._session + KeyLayout.at(CHUNK, self._chunk_end)
-            self._client.put_object(
-                Bucket=self._bucket, Key=key, Body=bytes(memoryview(self._tail)[:size])
-            )
+            start = self._chunk_end
+            key = self._session + KeyLayout.at(CHUNK, start)
+            chunk = bytes(memoryview(self._tail)[:size])
+            self._sending = (start, chunk, key)
+            self._inflight.start(self._put_chunk, key, chunk)
             self._stale.discard(key)
-            self._chunks.append((self._chunk_end, size))
+            self._chunks.append((start, size))
             del self._tail[:size]
+
+    def _put_chunk(self, key: str, chunk: bytes) -> None:
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=chunk)
+
+    def _await_chunk(self, raise_error: bool = True) -> None:
+        """Wait for the chunk in flight. If it failed, its bytes go back to the tail (the
+        writer is as if it was never cut) and the error is raised unless `raise_error` is
+        False (the caller is cutting back or giving up, which needs no stored chunk)."""
+        if self._sending is None:
+            return
+        start, chunk, key = self._sending
+        self._sending = None
+        try:
+            self._inflight.wait()
+        except Exception:
+            # It is the last chunk: the next one is cut only after this wait.
+            assert self._chunks and self._chunks[-1][0] == start
+            self._chunks.pop()
+            self._tail[0:0] = chunk
+            self._stale.add(key)  # it may have reached the store all the same
+            if raise_error:
+                raise
 
     def truncate(self, size: int) -> None:
         self._check_open()
+        self._await_chunk(raise_error=False)
         if not 0 <= size <= self.size:
             raise ValueError(f"cannot truncate {self.size} staged bytes to {size}")
         if size == self.size:
@@ -169,6 +202,7 @@ class S3Writer:
 
     def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         self._check_open()
+        self._await_chunk(raise_error=False)
         end = self.size if end is None else min(end, self.size)
         return self._read(start, end, list(self._chunks), bytes(self._tail))
 
@@ -190,6 +224,7 @@ class S3Writer:
         self._flush()
 
     def _flush(self) -> None:
+        self._await_chunk()
         if not self._dirty:
             return
         self._renew()
@@ -221,6 +256,7 @@ class S3Writer:
     def commit(self, digest: str) -> None:
         self._check_open()
         target = self._layout.blob(digest)  # a bad digest changes nothing
+        self._await_chunk()
         self._renew(now=True)
         if not self._chunks:
             self._client.put_object(Bucket=self._bucket, Key=target, Body=bytes(self._tail))
@@ -282,6 +318,7 @@ class S3Writer:
         if self._done:
             return
         self._done = True
+        self._await_chunk(raise_error=False)
         try:
             if self._lease.held:
                 self._drop_all()

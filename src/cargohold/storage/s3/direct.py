@@ -1,0 +1,114 @@
+"""A monolithic upload written straight to its digest's key (the driver's `DirectWriter`).
+
+The client named the digest, so the bytes need no staging: a body of at most one part is
+kept in memory and PUT once at `commit`; a larger one goes into a multipart upload at the
+digest's key as it arrives, one part in flight while the next is received (inflight.py), and
+is completed only at `commit`, after the caller verified the digest; `cancel` aborts it. An
+incomplete multipart upload is invisible (no GET, HEAD or listing sees it); one a crash left
+behind is removed by the bucket's abort rule (docs/configuration.md).
+docs/decisions/038-s3-direct-pushes.md tells why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.client import BaseClient
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cargohold.storage.s3.inflight import InFlight
+from cargohold.storage.s3.writer import MAX_PARTS, UploadTooLarge, part_size
+
+
+class S3DirectWriter:
+    def __init__(
+        self,
+        client: BaseClient,
+        bucket: str,
+        key: str,
+        digest: str,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        self.digest = digest
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._sent = 0  # parts handed to the store (the last may still be in flight)
+        self._parts: list[dict[str, Any]] = []  # parts the store acknowledged
+        self._inflight = InFlight(executor)
+        self._done = False
+
+    def write(self, data: bytes) -> None:
+        if self._done:
+            raise ValueError(f"the direct writer of {self.digest} is finished")
+        self._buffer += data
+        # Strictly more than a part: a body of exactly one part stays a single PUT.
+        while len(self._buffer) > part_size(self._sent):
+            if self._sent + 1 >= MAX_PARTS:
+                raise UploadTooLarge(f"{self.digest} exceeds S3's {MAX_PARTS} parts")
+            if self._upload_id is None:
+                upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
+                self._upload_id = str(upload["UploadId"])
+            # The previous part first: then at most two parts are held (this one, the next).
+            self._record(self._inflight.wait())
+            size = part_size(self._sent)
+            part = bytes(memoryview(self._buffer)[:size])
+            del self._buffer[:size]
+            self._sent += 1
+            self._inflight.start(self._upload_part, self._sent, part)
+
+    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+        sent = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        return {"PartNumber": number, "ETag": sent["ETag"]}
+
+    def _record(self, part: dict[str, Any] | None) -> None:
+        if part is not None:
+            self._parts.append(part)
+
+    def commit(self) -> None:
+        if self._done:
+            raise ValueError(f"the direct writer of {self.digest} is finished")
+        self._done = True
+        if self._upload_id is None:
+            self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
+            self._buffer = bytearray()
+            return
+        try:
+            self._record(self._inflight.wait())
+            if self._buffer:
+                self._record(self._upload_part(self._sent + 1, bytes(self._buffer)))
+            self._buffer = bytearray()
+            self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        except BaseException:
+            self._abort()
+            raise
+
+    def cancel(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._buffer = bytearray()
+        self._abort()
+
+    def _abort(self) -> None:
+        self._inflight.settle()
+        if self._upload_id is not None:
+            with contextlib.suppress(ClientError, BotoCoreError):
+                self._client.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )
