@@ -2,14 +2,14 @@
 cluster, namespace, workload, repository and digest; admitting it again moves its last time).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 
 
 def upgrade() -> None:
