@@ -31,6 +31,7 @@ import httpx
 import pytest
 
 from cargohold.policy.permissions import Role
+from tests.api.test_openapi_responses import _response_schema, _validate
 from tests.api.test_scanning import GLIBC_CVE, OSV, VULNERABLE
 from tests.scan.imagebuild import oci_layout
 from tests.support.accounts import Accounts, Login
@@ -185,6 +186,10 @@ def test_a_signed_image_is_admitted_recorded_and_pinned(project: Project) -> Non
         "web",
     )
     assert (row["repository"], row["digest"], row["image"]) == (repo, digest, tagged)
+    # The listing is the document the OpenAPI description promises.
+    document = project.admin.get("/api/v1/openapi.json").json()
+    path = "/api/v1/repositories/{name}/admissions"
+    _validate(document, _response_schema(document, path, "get", "200"), found)
 
     # The mutating webhook pins the tag to the digest it verified, and records nothing.
     mutated = project.hook.admit(review(deployment), mutate=True)

@@ -272,7 +272,7 @@ def test_distribution_behind_htpasswd_with_the_auth_file(tmp_path: Path, repo: s
         image = f"{private.host}/{repo}:build-1"
         anonymous = cargohold(tmp_path, *RELEASE, "--push", image)
         assert anonymous.returncode == 1
-        assert "not signed in; run `cargohold login" in anonymous.stderr, anonymous.stderr
+        assert "not signed in; log in first: `cargohold login" in anonymous.stderr, anonymous.stderr
         authfile = private.auth_file(tmp_path / "auth.json")
         done = cargohold(tmp_path, *RELEASE, "--push", image, REGISTRY_AUTH_FILE=str(authfile))
         assert done.returncode == 0, done.stderr

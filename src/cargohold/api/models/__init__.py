@@ -13,6 +13,7 @@ import msgspec
 from cargohold.analysis.model import AnalysisReport
 from cargohold.api.models import (
     accounts,
+    admission,
     audit,
     jobs,
     policy,
@@ -48,6 +49,7 @@ RESPONSE_MODELS: list[type[msgspec.Struct]] = [
     scan_policy.OverdueReport,
     # The analyzer's own document (analysis/model.py, decision 049).
     AnalysisReport,
+    admission.AdmissionList,
     *accounts.RESPONSE_MODELS,
     *trust.RESPONSE_MODELS,
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from cargohold import __version__
 from cargohold.api.openapi import (
     accounts_paths,
+    admission_paths,
     analysis_paths,
     jobs_paths,
     policy_paths,
@@ -25,6 +26,7 @@ _PATHS: dict[str, Any] = {
     **jobs_paths.PATHS,
     **accounts_paths.PATHS,
     **trust_paths.PATHS,
+    **admission_paths.PATHS,
 }
 # The order the paths are listed in the served document.
 _ORDER = [
@@ -67,6 +69,11 @@ _ORDER = [
     "/api/v1/projects/{project}/trust",
     "/api/v1/projects/{project}/trust/keys",
     "/api/v1/projects/{project}/trust/keys/{fingerprint}",
+    "/api/v1/admission",
+    "/api/v1/admission/mutate",
+    "/api/v1/admission/clusters/{cluster}",
+    "/api/v1/admission/clusters/{cluster}/mutate",
+    "/api/v1/repositories/{name}/admissions",
     "/api/v1/robots",
     "/api/v1/robots/{name}",
     "/api/v1/robots/{name}/refresh",
