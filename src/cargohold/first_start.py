@@ -35,15 +35,15 @@ def ensure_first_admin(settings: Settings, environ: Mapping[str, str] = os.envir
     from cargohold.meta.database import Database
     from cargohold.meta.db import make_engine
     from cargohold.services.access_errors import AccessInvalid
-    from cargohold.services.identity import ADMIN_NAME
+    from cargohold.services.users import ADMIN_NAME
     from cargohold.wiring import build_access_control
 
     engine = make_engine(settings.metadata_url)
     database = Database(engine)
     try:
-        identity = build_access_control(settings, database).identity
+        users = build_access_control(settings, database).users
         try:
-            generated = identity.ensure_admin(environ.get(ADMIN_PASSWORD_ENV) or None)
+            generated = users.ensure_admin(environ.get(ADMIN_PASSWORD_ENV) or None)
         except AccessInvalid as exc:
             raise ConfigError(f"{ADMIN_PASSWORD_ENV}: {exc}") from None
     finally:

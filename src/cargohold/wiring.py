@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
-from cargohold.config import PULL_LIMIT_CLASSES, STORAGE_DRIVERS, ConfigError, Settings
+from cargohold.config import Settings
+from cargohold.config_validation import PULL_LIMIT_CLASSES, STORAGE_DRIVERS, ConfigError
 from cargohold.extensions.base import CoreServices, Extension
 from cargohold.jobs.queue import JobQueue, open_huey
 from cargohold.meta.access_tokens import AccessTokenRecords
@@ -66,6 +67,7 @@ from cargohold.services.token_grants import TokenGrantService
 from cargohold.services.token_keys import KeyRing
 from cargohold.services.tokens import TokenService
 from cargohold.services.uploads import UploadService
+from cargohold.services.users import UserService
 from cargohold.storage.base import BlobDriver
 from cargohold.storage.space import SpaceReserve
 
@@ -218,15 +220,17 @@ def build_access_control(
             settings.auth_slowdown_max_seconds,
         )
 
+    passwords = Passwords()
     identity = IdentityService(
         stores,
-        Passwords(),
+        passwords,
         account_throttle=throttle(settings.auth_lockout_threshold),
         address_throttle=throttle(settings.auth_address_lockout_threshold),
         robot_prefix=settings.auth_robot_prefix,
         trail=trail,
         clock=clock,
     )
+    users = UserService(stores, passwords, identity, settings.auth_robot_prefix, clock)
     robots = RobotService(
         stores.robots,
         stores.projects,
@@ -244,7 +248,7 @@ def build_access_control(
         clock,
     )
     projects = ProjectService(stores.projects, clock)
-    return AccessControl(stores, identity, robots, tokens, grants, projects)
+    return AccessControl(stores, identity, users, robots, tokens, grants, projects)
 
 
 def token_service(settings: Settings, clock: Callable[[], float] = time.time) -> TokenService:

@@ -36,8 +36,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cargohold.api.access_check import DENIED as SCOPE_REFUSED
-from cargohold.api.access_check import SIGN_IN_FIRST as ANONYMOUS_REFUSED
+from cargohold.api.challenges import DENIED as SCOPE_REFUSED
+from cargohold.api.challenges import SIGN_IN_FIRST as ANONYMOUS_REFUSED
 from cargohold.api.route_access import ROUTE_NEEDS
 from cargohold.policy.permissions import Role
 from cargohold.policy.scopes import ResourceScope

@@ -228,7 +228,7 @@ def test_a_revoked_refresh_token_asks_to_log_in_again(
 ) -> None:
     assert _login(server, home, member).returncode == 0
     # A password reset ends the user's refresh tokens.
-    accounts.access.identity.reset_password(member, "another password", OPERATOR)
+    accounts.access.users.reset_password(member, "another password", OPERATOR)
     done = _run(home, "tags", "team/app", "--registry", server.url)
     _one_line_error(done, "expired or was revoked", f"run `cargohold login {server.host}`")
 

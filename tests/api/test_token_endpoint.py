@@ -64,12 +64,12 @@ class Stack:
         control = build_access_control(
             settings, self.access.stores.users.db, clock=lambda: time.time() + clock_offset
         )
-        control.identity.passwords = self.access.identity.passwords
+        control.identity.passwords = control.users.passwords = self.access.identity.passwords
         return control
 
     def user(self, role: Role | None = None, project: str = "team") -> str:
         name = f"user{next(_names)}"
-        self.access.identity.create_user(name, PASSWORD, False, OPERATOR)
+        self.access.users.create_user(name, PASSWORD, False, OPERATOR)
         if role is not None:
             self.project(project)
             self.access.stores.projects.set_member(
@@ -119,7 +119,8 @@ def stack(
     engine = make_engine(settings.metadata_url)
     access = build_access_control(settings, MetadataStore(engine).db)
     # Cheap hashes for the users the tests make (the server verifies any argon2 hash).
-    access.identity.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024))
+    cheap = Passwords(PasswordHasher(time_cost=1, memory_cost=1024))
+    access.identity.passwords = access.users.passwords = cheap
     with httpx.Client(base_url=server.url, timeout=60) as client:
         yield Stack(server, client, access, settings_env)
     engine.dispose()
@@ -248,7 +249,7 @@ def test_the_token_is_an_es256_jwt_with_the_spec_claims(stack: Stack) -> None:
 
 def test_a_personal_access_token_stands_in_for_the_password(stack: Stack) -> None:
     name = stack.user(Role.GUEST, "pats")
-    _, text = stack.access.identity.create_access_token(name, "ci", None, OPERATOR)
+    _, text = stack.access.users.create_access_token(name, "ci", None, OPERATOR)
     response = get_token(stack, "repository:pats/app:pull,push", auth=(name, text))
     assert access_of(stack, response) == [
         {"type": "repository", "name": "pats/app", "actions": ["pull"]}
@@ -497,7 +498,7 @@ def test_refresh_tokens_end_with_their_holder(stack: Stack) -> None:
     disabled, reset, deleted = stack.user(), stack.user(), stack.user()
     tokens = {name: _refresh(stack, (name, PASSWORD)) for name in (disabled, reset, deleted)}
     pat_owner = stack.user()
-    _, pat = access.identity.create_access_token(pat_owner, "ci", None, OPERATOR)
+    _, pat = access.users.create_access_token(pat_owner, "ci", None, OPERATOR)
     by_pat = _refresh(stack, (pat_owner, pat))
     by_password = _refresh(stack, (pat_owner, PASSWORD))
     revoked_robot, revoked_secret = stack.robot({"ends": ("pull",)})
@@ -507,9 +508,9 @@ def test_refresh_tokens_end_with_their_holder(stack: Stack) -> None:
     assert all(_refresh_works(stack, t) for t in [*tokens.values(), by_pat, by_revoked])
 
     access.stores.users.set_flags(disabled, OPERATOR.as_actor(), now, disabled=True)
-    access.identity.reset_password(reset, None, OPERATOR)
+    access.users.reset_password(reset, None, OPERATOR)
     access.stores.users.delete(deleted, OPERATOR.as_actor(), now)
-    access.identity.delete_access_token(pat_owner, "ci", OPERATOR)
+    access.users.delete_access_token(pat_owner, "ci", OPERATOR)
     access.robots.revoke(ROOT, revoked_robot)
     access.robots.refresh(ROOT, refreshed_robot)
     assert not any(
@@ -569,7 +570,7 @@ def test_a_refresh_token_signs_requests_as_its_holder_everywhere(stack: Stack) -
 
 def test_no_secret_reaches_the_log_or_the_audit(stack: Stack) -> None:
     name = stack.user(Role.DEVELOPER, "secrets")
-    _, pat = stack.access.identity.create_access_token(name, "leak-check", None, OPERATOR)
+    _, pat = stack.access.users.create_access_token(name, "leak-check", None, OPERATOR)
     robot, robot_secret = stack.robot({"secrets": ("pull",)})
     shown: list[str] = [PASSWORD, pat, robot_secret, stack.server.admin_password]
     for auth in ((name, PASSWORD), (name, pat), (robot, robot_secret)):

@@ -65,7 +65,7 @@ class Accounts:
         self.engine.dispose()
 
     def user(self, name: str, password: str, system_admin: bool = False) -> Login:
-        self.access.identity.create_user(name, password, system_admin, OPERATOR)
+        self.access.users.create_user(name, password, system_admin, OPERATOR)
         return Login(name, password)
 
     def project(self, name: str, public: bool = False) -> None:
@@ -78,7 +78,7 @@ class Accounts:
 
     def token(self, user: str, name: str = "ci") -> Login:
         """A personal access token of the user's, with its owner's name (how it is sent)."""
-        _, text = self.access.identity.create_access_token(user, name, None, OPERATOR)
+        _, text = self.access.users.create_access_token(user, name, None, OPERATOR)
         return Login(user, text)
 
     def robot(

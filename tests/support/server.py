@@ -132,9 +132,9 @@ class CargoholdServer:
         engine = make_engine(self.settings().metadata_url)
         database = Database(engine)
         try:
-            identity = build_access_control(self.settings(), database).identity
+            users = build_access_control(self.settings(), database).users
             name = f"tests-{os.getpid()}-{next(_token_names)}-{time.time_ns()}"
-            _, self.admin_token = identity.create_access_token(
+            _, self.admin_token = users.create_access_token(
                 ADMIN, name, None, system_caller("test-setup")
             )
         finally:

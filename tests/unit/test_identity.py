@@ -68,7 +68,9 @@ def access(meta: MetadataStore, tmp_path: Path, clock: Clock) -> AccessControl:
     )
     control = build_access_control(settings, meta.db, AuditTrail(meta.audit_log, 0, clock), clock)
     # Cheap argon2 parameters: the tests hash many passwords.
-    control.identity.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024))
+    control.identity.passwords = control.users.passwords = Passwords(
+        PasswordHasher(time_cost=1, memory_cost=1024)
+    )
     return control
 
 
@@ -79,15 +81,15 @@ def all_stored_text(meta: MetadataStore) -> str:
 
 
 def test_first_start_creates_an_admin_once(access: AccessControl) -> None:
-    generated = access.identity.ensure_admin(None)
+    generated = access.users.ensure_admin(None)
     assert generated is not None and len(generated) >= 16
-    assert access.identity.ensure_admin(None) is None  # a second start creates nothing
+    assert access.users.ensure_admin(None) is None  # a second start creates nothing
     identity = access.identity.authenticate("admin", generated, FROM)
     assert identity.method == PASSWORD and identity.principal.system_admin
 
 
 def test_admin_password_from_the_environment_is_not_returned(access: AccessControl) -> None:
-    assert access.identity.ensure_admin("from-the-env-123") is None
+    assert access.users.ensure_admin("from-the-env-123") is None
     assert access.identity.authenticate("admin", "from-the-env-123", FROM).principal.name == (
         "admin"
     )
@@ -95,18 +97,18 @@ def test_admin_password_from_the_environment_is_not_returned(access: AccessContr
 
 def test_passwords_authenticate_and_carry_roles(access: AccessControl, meta: MetadataStore) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, ADMIN)
+    access.users.create_user("alice", "correct horse", False, ADMIN)
     access.stores.projects.create("team", False, ADMIN.as_actor(), NOW)
     access.stores.projects.set_member("team", "alice", Role.DEVELOPER, ADMIN.as_actor(), NOW)
     principal = identity.authenticate("alice", "correct horse", FROM).principal
     assert principal.roles == {"team": Role.DEVELOPER}
     assert repository_actions(principal, "team/app", False) == {"pull", "push"}
     with pytest.raises(AccessConflict):
-        identity.create_user("alice", "another one", False, ADMIN)
+        access.users.create_user("alice", "another one", False, ADMIN)
     with pytest.raises(AccessInvalid):
-        identity.create_user("robot$x", "long enough", False, ADMIN)
+        access.users.create_user("robot$x", "long enough", False, ADMIN)
     with pytest.raises(AccessInvalid):
-        identity.create_user("bob", "short", False, ADMIN)
+        access.users.create_user("bob", "short", False, ADMIN)
     assert "correct horse" not in all_stored_text(meta)
 
 
@@ -114,7 +116,7 @@ def test_failures_slow_down_then_lock_out_and_the_lock_expires(
     access: AccessControl, clock: Clock
 ) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, ADMIN)
+    access.users.create_user("alice", "correct horse", False, ADMIN)
     with pytest.raises(AuthenticationFailed) as first:
         identity.authenticate("alice", "wrong", FROM)
     assert first.value.retry_after == 1.0
@@ -146,7 +148,7 @@ def test_failures_slow_down_then_lock_out_and_the_lock_expires(
 
 def test_an_address_trying_many_accounts_is_locked(access: AccessControl, clock: Clock) -> None:
     identity = access.identity
-    identity.create_user("victim", "correct horse", False, ADMIN)
+    access.users.create_user("victim", "correct horse", False, ADMIN)
     for n in range(5):
         with pytest.raises(AuthenticationFailed):
             identity.authenticate(f"guess{n}", "password", FROM)
@@ -164,7 +166,7 @@ def test_failures_are_forgotten_after_the_lockout_period(
     access: AccessControl, clock: Clock
 ) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, ADMIN)
+    access.users.create_user("alice", "correct horse", False, ADMIN)
     for _ in range(2):
         with pytest.raises(AuthenticationFailed):
             identity.authenticate("alice", "wrong", FROM)
@@ -177,12 +179,12 @@ def test_failures_are_forgotten_after_the_lockout_period(
 
 def test_reset_password_lifts_a_lockout(access: AccessControl, clock: Clock) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, ADMIN)
+    access.users.create_user("alice", "correct horse", False, ADMIN)
     for _ in range(3):
         with pytest.raises(AuthenticationFailed):
             identity.authenticate("alice", "wrong", FROM)
         clock.now += 10
-    new = identity.reset_password("alice", None, ADMIN)
+    new = access.users.reset_password("alice", None, ADMIN)
     assert (
         identity.authenticate("alice", new, anonymous_caller("203.0.113.9")).principal.name
         == "alice"
@@ -190,7 +192,7 @@ def test_reset_password_lifts_a_lockout(access: AccessControl, clock: Clock) -> 
 
 
 def test_disabled_users_cannot_sign_in(access: AccessControl) -> None:
-    access.identity.create_user("mallory", "correct horse", False, ADMIN)
+    access.users.create_user("mallory", "correct horse", False, ADMIN)
     access.stores.users.set_flags("mallory", ADMIN.as_actor(), NOW, disabled=True)
     with pytest.raises(AuthenticationFailed) as failed:
         access.identity.authenticate("mallory", "correct horse", FROM)
@@ -295,21 +297,21 @@ def test_personal_access_tokens_stand_in_for_the_password(
     access: AccessControl, meta: MetadataStore, clock: Clock
 ) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", True, ADMIN)
-    token, text = identity.create_access_token("alice", "ci", 10, ALICE)
+    access.users.create_user("alice", "correct horse", True, ADMIN)
+    token, text = access.users.create_access_token("alice", "ci", 10, ALICE)
     assert text.startswith("chpat_") and text not in all_stored_text(meta)
     signed_in = identity.authenticate("alice", text, FROM)
     assert signed_in.method == ACCESS_TOKEN and signed_in.principal.system_admin
     assert access.stores.tokens.by_hash(token.token_hash).last_used_at == NOW  # type: ignore[union-attr]
     # Presented under another name, it is not accepted.
-    identity.create_user("bob", "correct horse", False, ADMIN)
+    access.users.create_user("bob", "correct horse", False, ADMIN)
     with pytest.raises(AuthenticationFailed):
         identity.authenticate("bob", text, FROM)
     clock.now = NOW + 10 * 86400
     with pytest.raises(AuthenticationFailed) as expired:
         identity.authenticate("alice", text, FROM)
     assert expired.value.reason == "access token expired"
-    identity.delete_access_token("alice", "ci", ALICE)
+    access.users.delete_access_token("alice", "ci", ALICE)
     assert access.stores.tokens.of_owner("alice") == []
 
 
@@ -320,7 +322,7 @@ def test_logins_are_noted_under_the_account_without_the_secret(
     access: AccessControl, meta: MetadataStore, clock: Clock
 ) -> None:
     identity = access.identity
-    identity.create_user("alice", "correct horse", False, ADMIN)
+    access.users.create_user("alice", "correct horse", False, ADMIN)
     identity.authenticate("alice", "correct horse", FROM)
     with pytest.raises(AuthenticationFailed):
         identity.authenticate("alice", "battery staple", FROM)
@@ -359,7 +361,7 @@ def test_a_name_no_account_can_have_is_refused_without_a_lookup(
     # The fifth failure from the address locks it, whatever the names.
     with pytest.raises(AuthenticationFailed):
         identity.authenticate("nobody", "password", FROM)
-    identity.create_user("alice", "correct horse", False, ADMIN)
+    access.users.create_user("alice", "correct horse", False, ADMIN)
     with pytest.raises(AuthenticationFailed) as locked:
         identity.authenticate("alice", "correct horse", FROM)
     assert locked.value.reason == "locked"

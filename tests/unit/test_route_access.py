@@ -9,9 +9,9 @@ import inspect
 import pytest
 from starlette.routing import Route
 
-from cargohold.api.access_check import guard_routes
 from cargohold.api.app import ROUTES
 from cargohold.api.route_access import IN_HANDLER, ROUTE_NEEDS, RouteWithoutNeed, need_for
+from cargohold.api.route_guard import guard_routes
 from cargohold.api.scanning import ROUTES as SCANNING_ROUTES
 from cargohold.api.trust import ROUTES as TRUST_ROUTES
 
@@ -54,7 +54,7 @@ def test_a_route_without_a_need_stops_the_app() -> None:
 
 def test_handlers_the_table_leaves_the_check_to_make_it() -> None:
     """A route marked IN_HANDLER names its project in the body or a stored object: its handler
-    must call access_check.require before it changes anything."""
+    must call route_guard.require before it changes anything."""
     unchecked = []
     for route in ALL_ROUTES:
         for method in _methods(route):

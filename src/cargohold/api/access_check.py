@@ -1,6 +1,6 @@
 """The access check: who is calling, and whether the route lets them (decision 023).
 
-Every route of the app is wrapped by `guard_routes` with the needs api/route_access.py lists
+Every route of the app is wrapped (api/route_guard.py) with the needs api/route_access.py lists
 for it. Before the handler runs, the wrapper reads the Authorization header:
 
 - none: an anonymous caller, who may pull from public projects;
@@ -24,16 +24,22 @@ error_description the client shows if the wider one allows no more).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
-from cargohold.api.access_errors import BASIC_CHALLENGE, throttled
+from cargohold.api.access_errors import throttled
 from cargohold.api.boundary import fast_read, in_pool
 from cargohold.api.callers import caller_of, store_caller
+from cargohold.api.challenges import (
+    ADMIN_CHALLENGE,
+    DENIED,
+    bearer_challenge,
+    default_realm,
+    on_registry,
+    scope_of,
+    scope_refusal_words,
+)
 from cargohold.api.credentials import (
     BasicCredentials,
     BearerToken,
@@ -56,28 +62,22 @@ from cargohold.api.route_access import (
     SIGNED_IN,
     SYSTEM,
     Need,
-    needs_of,
 )
 from cargohold.config import Settings
 from cargohold.errors import Denied, RegistryError, Unauthorized
 from cargohold.oci.names import project_of
 from cargohold.policy.permissions import (
-    EVERYTHING,
     NOBODY,
     PULL,
     REPOSITORY_ACTIONS,
     ROBOT,
     USER,
     Principal,
-    Visibility,
     may,
 )
 from cargohold.policy.scopes import (
-    CATALOG_SCOPE,
-    challenge_scope,
     covers,
     covers_catalog,
-    token_visibility,
 )
 from cargohold.services.access import AccessControl
 from cargohold.services.access_errors import AuthenticationFailed, LoginThrottled
@@ -95,14 +95,8 @@ from cargohold.services.tokens import InvalidToken, VerifiedToken
 log = logging.getLogger("cargohold.auth")
 
 GRANT_KEY = "cargohold.grant"
-# The admin API's challenge: it takes the same credentials, but a client of it is a person or
-# a script with a password, a personal access token or a robot secret, not the token flow.
-ADMIN_CHALLENGE = BASIC_CHALLENGE["WWW-Authenticate"]
 # A denial's audit reason names the request; paths are bounded, but not this short.
 MAX_DENIAL_REASON = 512
-# A refusal's words (fixed: a challenge's error_description is a quoted string, RFC 6750 3).
-DENIED = "requested access to the resource is denied"
-SIGN_IN_FIRST = "authentication required: anonymous access allows only pulls from public projects"
 # The admission webhook's callers are named after their cluster (`cluster:prod`).
 CLUSTER_PREFIX = "cluster:"
 
@@ -291,7 +285,7 @@ class AccessCheck:
             return
         if need.kind == CATALOG:
             if grant.token is not None and not covers_catalog(grant.token.access):
-                described = _scope_refusal_words(grant.token)
+                described = scope_refusal_words(grant.token)
                 raise self._unauthorized(
                     request,
                     need,
@@ -374,10 +368,10 @@ class AccessCheck:
             repository=repository or "",
             target=target,
         )
-        if grant.token is not None and _on_registry(request):
+        if grant.token is not None and on_registry(request):
             # The challenge's error_description is what docker, skopeo and containerd show
             # (as `denied: ...`): the only words a client gets with a HEAD's bodiless 401.
-            described = _scope_refusal_words(grant.token)
+            described = scope_refusal_words(grant.token)
             return self._unauthorized(request, need, described, "insufficient_scope", described)
         return Denied(DENIED)
 
@@ -389,129 +383,10 @@ class AccessCheck:
         error: str = "",
         description: str = "",
     ) -> Unauthorized:
-        if not _on_registry(request):
+        if not on_registry(request):
             return Unauthorized(message, headers={"WWW-Authenticate": ADMIN_CHALLENGE})
-        challenge = f'Bearer realm="{self._realm(request)}",service="{self.service}"'
-        scope = _challenge_scope(request, need)
-        if scope:
-            challenge += f',scope="{scope}"'
-        if error:
-            challenge += f',error="{error}"'
-        if description:
-            challenge += f',error_description="{description}"'
-        return Unauthorized(message, headers={"WWW-Authenticate": challenge})
-
-    def _realm(self, request: Request) -> str:
-        if self.realm:
-            return self.realm
-        host = request.headers.get("host") or request.url.netloc
-        return f"{request.url.scheme}://{_quotable(host)}/auth/token"
-
-
-def _on_registry(request: Request) -> bool:
-    return request.url.path.startswith("/v2")
-
-
-def _quotable(text: str) -> str:
-    """Text fit for a quoted challenge parameter: a Host header is the client's to choose."""
-    return "".join(c for c in text if c.isascii() and c.isprintable() and c not in '"\\ ')[:300]
-
-
-def _challenge_scope(request: Request, need: Need) -> str:
-    if need.kind == CATALOG:
-        return CATALOG_SCOPE
-    if need.kind == REPOSITORY:
-        return challenge_scope(_quotable(request.path_params[need.param]), need.action)
-    return ""
-
-
-# -- the routes' wrapper, and the helpers handlers use ----------------------------------------
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
-def _guarded(endpoint: Endpoint, needs: Mapping[str, Need], check: AccessCheck) -> Endpoint:
-    async def checked(request: Request) -> Response:
-        need = needs[request.method]
-        grant = await check.identify(request, need)
-        await check.authorize(request, grant, need)
-        return await endpoint(request)
-
-    checked.__name__ = getattr(endpoint, "__name__", "endpoint")
-    checked.__doc__ = endpoint.__doc__
-    return checked
-
-
-def guard_routes(routes: Sequence[BaseRoute], check: AccessCheck) -> list[BaseRoute]:
-    """The routes, each wrapped in the access check with its needs; raises RouteWithoutNeed
-    for a route or method api/route_access.py does not list (the app does not start)."""
-    guarded: list[BaseRoute] = []
-    for route in routes:
-        if not isinstance(route, Route):
-            raise TypeError(f"{route!r}: only plain routes can be given an access check")
-        listed = needs_of(route.path, set(route.methods or ()))
-        needs = {method: check.enforced(need) for method, need in listed.items()}
-        guarded.append(
-            Route(
-                route.path,
-                _guarded(route.endpoint, needs, check),
-                methods=list(route.methods or ()),
-                name=route.name,
-            )
+        realm = self.realm or default_realm(request)
+        challenge = bearer_challenge(
+            realm, self.service, scope_of(request, need), error, description
         )
-    return guarded
-
-
-def _check_of(request: Request) -> AccessCheck:
-    return request.app.state.access_check  # type: ignore[no-any-return]
-
-
-def grant_of(request: Request) -> Grant:
-    grant = request.scope.get(GRANT_KEY)
-    assert isinstance(grant, Grant), "the access check did not run for this request"
-    return grant
-
-
-async def require(request: Request, action: str, project: str | None) -> None:
-    """For a route the table marks IN_HANDLER: refuse unless the caller may take the action in
-    the project its body or stored object names (None: only a system admin may)."""
-    check = _check_of(request)
-    grant = grant_of(request)
-    if not await check.permits(grant, action, project):
-        raise check.refusal(request, grant, Need(PROJECT, action), action, project)
-
-
-def pull_check(request: Request) -> Callable[[str], bool]:
-    """Whether the caller may pull from a repository, as a synchronous check to run on the
-    pool (a cross-repository mount's candidate sources)."""
-    grant = grant_of(request)
-    if grant.unrestricted:
-        return lambda repository: True
-    if grant.token is not None:
-        access = grant.token.access
-        return lambda repository: covers(access, repository, PULL)
-    control = _check_of(request).access
-    principal = grant.caller.principal
-    return lambda repository: control.allowed(principal, PULL, project_of(repository))
-
-
-async def visibility(request: Request, catalog: bool = False) -> Visibility:
-    """What a listing may show the caller: the repositories it may pull. For the catalog, a
-    registry token stands for its subject, whose permissions decide (the token's claim is
-    `registry:catalog:*`, which names no repository)."""
-    grant = grant_of(request)
-    if grant.unrestricted:
-        return EVERYTHING
-    access = _check_of(request).access
-    if grant.token is None:
-        return await in_pool(access.visibility, grant.caller.principal)
-    if not catalog:
-        return token_visibility(grant.token.access)
-    subject = grant.token.subject
-    return await in_pool(lambda: access.visibility(access.identity.principal_named(subject)))
-
-
-def _scope_refusal_words(token: VerifiedToken) -> str:
-    """What a 401 insufficient_scope tells a registry token's holder: denied, or (an anonymous
-    token) to sign in first."""
-    return DENIED if token.subject else SIGN_IN_FIRST
+        return Unauthorized(message, headers={"WWW-Authenticate": challenge})

@@ -15,7 +15,6 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.api.access_check import grant_of, visibility
 from cargohold.api.boundary import in_pool
 from cargohold.api.callers import caller_of
 from cargohold.api.context import context
@@ -47,6 +46,7 @@ from cargohold.api.models.accounts import (
     UserList,
 )
 from cargohold.api.params import is_read, model_body
+from cargohold.api.route_guard import grant_of, visibility
 from cargohold.errors import AccessRequestInvalid, AccessUnknown, Denied
 from cargohold.meta.robots import RobotScope
 from cargohold.policy.permissions import USER
@@ -82,18 +82,18 @@ def _no_content() -> Response:
 
 
 async def list_users(request: Request) -> Response:
-    identity = context(request).access.identity
-    found = await in_pool(identity.users)
+    users = context(request).access.users
+    found = await in_pool(users.users)
     return json_response(UserList(users=[User.of(user) for user in found]))
 
 
 async def create_user(request: Request) -> Response:
     """A new user; without a `password` in the body, one is generated and answered once."""
-    identity = context(request).access.identity
+    users = context(request).access.users
     body = await _body(request, CreateUser, "the user")
     generated = new_password() if body.password is None else None
     user = await in_pool(
-        identity.create_user,
+        users.create_user,
         body.name,
         body.password if body.password is not None else generated,
         body.system_admin,
@@ -114,32 +114,32 @@ async def me(request: Request) -> Response:
 
 
 async def user(request: Request) -> Response:
-    identity = context(request).access.identity
+    users = context(request).access.users
     name = _named(request, "name")
     if request.method == "DELETE":
-        await in_pool(identity.delete_user, name, caller_of(request))
+        await in_pool(users.delete_user, name, caller_of(request))
         return _no_content()
     if request.method == "PATCH":
         body = await _body(request, UpdateUser, "the change")
         if body.system_admin is None and body.disabled is None:
             raise AccessRequestInvalid("the change: give systemAdmin, disabled or both")
         changed = await in_pool(
-            identity.update_user,
+            users.update_user,
             name,
             caller_of(request),
             body.system_admin,
             body.disabled,
         )
         return json_response(User.of(changed))
-    return json_response(User.of(await in_pool(identity.user, name)))
+    return json_response(User.of(await in_pool(users.user, name)))
 
 
 async def set_password(request: Request) -> Response:
     """Your own password (with the old one), or another user's as a system admin."""
-    identity = context(request).access.identity
+    users = context(request).access.users
     body = await _body(request, SetPassword, "the password change")
     await in_pool(
-        identity.change_password,
+        users.change_password,
         _named(request, "name"),
         body.old_password,
         body.password,
@@ -153,11 +153,11 @@ async def set_password(request: Request) -> Response:
 
 async def user_tokens(request: Request) -> Response:
     """GET: the user's tokens, without their secrets; POST: a new one, shown this once."""
-    identity = context(request).access.identity
+    users = context(request).access.users
     owner = _named(request, "name")
     if is_read(request):
-        tokens = await in_pool(identity.access_tokens, owner)
-        now = identity.clock()
+        tokens = await in_pool(users.access_tokens, owner)
+        now = users.clock()
         return json_response(AccessTokenList(tokens=[AccessToken.of(t, now) for t in tokens]))
     caller = caller_of(request)
     if caller.principal.kind != USER or caller.principal.name != owner:
@@ -165,16 +165,16 @@ async def user_tokens(request: Request) -> Response:
         raise Denied("a personal access token is made by its owner, signed in as themselves")
     body = await _body(request, CreateAccessToken, "the token")
     token, secret = await in_pool(
-        identity.create_access_token, owner, body.name, body.expires_in_days, caller
+        users.create_access_token, owner, body.name, body.expires_in_days, caller
     )
-    document = NewAccessToken(token=AccessToken.of(token, identity.clock()), secret=secret)
+    document = NewAccessToken(token=AccessToken.of(token, users.clock()), secret=secret)
     return json_response(document, status_code=201)
 
 
 async def delete_user_token(request: Request) -> Response:
-    identity = context(request).access.identity
+    users = context(request).access.users
     owner, name = _named(request, "name"), _named(request, "token")
-    await in_pool(identity.delete_access_token, owner, name, caller_of(request))
+    await in_pool(users.delete_access_token, owner, name, caller_of(request))
     return _no_content()
 
 

@@ -14,7 +14,6 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from cargohold.api.access_check import require, visibility
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.boundary import in_pool
 from cargohold.api.callers import caller_of
@@ -51,6 +50,7 @@ from cargohold.api.models.registry import (
 )
 from cargohold.api.openapi import OPENAPI
 from cargohold.api.params import is_read, json_body, path_id, query_flag
+from cargohold.api.route_guard import require, visibility
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
 from cargohold.errors import (
     BodyTooLarge,

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from cargohold.api import accounts, admin, admission, analysis, audit_log, health
-from cargohold.api.access_check import AccessCheck, guard_routes
+from cargohold.api.access_check import AccessCheck
 from cargohold.api.access_errors import access_error_handler
 from cargohold.api.accesslog import AccessLogMiddleware
 from cargohold.api.auth import ROUTES as AUTH_ROUTES
@@ -35,6 +35,7 @@ from cargohold.api.errors import (
 )
 from cargohold.api.forwarded import ForwardedFor
 from cargohold.api.readiness import Readiness
+from cargohold.api.route_guard import guard_routes
 from cargohold.api.v2.base import version_check
 from cargohold.api.v2.blobs import blob
 from cargohold.api.v2.catalog import catalog

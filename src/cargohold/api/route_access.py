@@ -38,7 +38,7 @@ OWN_CREDENTIALS = "own-credentials"  # the handler reads and checks the credenti
 SELF = "self"  # the user the path parameter `param` names (not through a registry token),
 # or whoever has the system action `system` (a system admin)
 IN_HANDLER = "in-handler"  # credentials; the handler checks the action on the project its
-# body or stored object names (access_check.require), before it changes anything
+# body or stored object names (route_guard.require), before it changes anything
 METRICS = "metrics"  # as the `metrics_access` setting says: anyone ("anonymous"), or the
 # system action METRICS_ACTION, system admins only ("admin", the default; decision 028)
 METRICS_ACTION = "metrics"

@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cargohold.api.access_check import visibility
 from cargohold.api.bodies import spool_body
 from cargohold.api.boundary import in_pool
 from cargohold.api.callers import caller_of
@@ -35,6 +34,7 @@ from cargohold.api.params import (
     path_id,
     query_flag,
 )
+from cargohold.api.route_guard import visibility
 from cargohold.errors import (
     AllowlistInvalid,
     AllowlistUnknown,

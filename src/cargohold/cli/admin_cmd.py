@@ -77,9 +77,9 @@ def reset_password(
     settings = server_settings(config, data_dir)
     chosen = line_from_stdin("--password-stdin") if password_stdin else None
     with _metadata_store(settings) as database:
-        identity = build_access_control(settings, database).identity
+        users = build_access_control(settings, database).users
         try:
-            password = identity.reset_password(name, chosen, system_caller(CLI_ACTOR))
+            password = users.reset_password(name, chosen, system_caller(CLI_ACTOR))
         except AccessError as exc:
             raise fail(str(exc)) from None
     if chosen is None:

@@ -1,8 +1,9 @@
 """The access-control services of a process, built together (wiring.build_access_control).
 
 The HTTP layer asks `identity` who a caller is, these methods what it may do (the decisions
-themselves are policy/permissions.py's and policy/scopes.py's), `tokens` to issue and verify
-registry tokens, and `grants` what the token endpoint hands out.
+themselves are policy/permissions.py's and policy/scopes.py's), `users` to manage users and
+their personal access tokens, `tokens` to issue and verify registry tokens, and `grants` what
+the token endpoint hands out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cargohold.services.projects import ProjectService
 from cargohold.services.robots import RobotService
 from cargohold.services.token_grants import TokenGrantService
 from cargohold.services.tokens import TokenService
+from cargohold.services.users import UserService
 
 T = TypeVar("T")
 
@@ -28,6 +30,7 @@ VISIBLE_PAGE_BATCH = 100
 class AccessControl:
     stores: AccessStores
     identity: IdentityService
+    users: UserService
     robots: RobotService
     tokens: TokenService
     grants: TokenGrantService

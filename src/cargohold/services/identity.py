@@ -1,5 +1,6 @@
-"""Who is asking: users, their passwords and personal access tokens, robot secrets, and the
-slowdown and lockout after failed logins.
+"""Who is asking: a user's password or personal access token, a robot's secret or a refresh
+token checked, and the slowdown and lockout after failed logins. Managing users and their
+tokens is UserService's (services/users.py).
 
 Plain synchronous code (the HTTP layer runs it off the event loop: an argon2 check takes
 tens of milliseconds on purpose). Times come from an injected clock.
@@ -7,11 +8,10 @@ tens of milliseconds on purpose). Times come from an injected clock.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cargohold.meta.access_tokens import AccessToken, AccessTokenRecords
+from cargohold.meta.access_tokens import AccessTokenRecords
 from cargohold.meta.login_failures import ACCOUNT, ADDRESS, LoginFailureRecords
 from cargohold.meta.projects import ProjectRecords
 from cargohold.meta.refresh_tokens import Holder, RefreshToken, RefreshTokenRecords
@@ -20,35 +20,24 @@ from cargohold.meta.users import User, UserRecords
 from cargohold.policy.login_throttle import LoginThrottle
 from cargohold.policy.permissions import NOBODY, ROBOT, USER, Principal, Role
 from cargohold.services.access_errors import (
-    AccessConflict,
-    AccessInvalid,
-    AccessNotFound,
     AuthenticationFailed,
     LoginThrottled,
     PermissionDenied,
 )
 from cargohold.services.audit import AuditTrail
-from cargohold.services.caller import REFRESH_TOKEN_METHOD, Caller, system_caller
+from cargohold.services.caller import REFRESH_TOKEN_METHOD, Caller
 from cargohold.services.secrets_hashing import (
     ACCESS_TOKEN_PREFIX,
     Passwords,
     digest,
     digest_matches,
     is_refresh_token,
-    new_access_token,
-    new_password,
 )
 
 Clock = Callable[[], float]
 
-ADMIN_NAME = "admin"
-# GET /api/v1/users/me answers for whoever asks, so no user may be called that.
-RESERVED_USER_NAME = "me"
-SYSTEM_ACTOR = "system"
-MIN_PASSWORD_LENGTH = 8
 # A use of a personal access token or a refresh token is written at most this often.
 TOKEN_USE_RESOLUTION_SECONDS = 60.0
-_USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # No user or robot name is longer, or holds a control character (PostgreSQL text cannot even
 # hold a NUL): a login under such a name is refused without a lookup.
 MAX_ACCOUNT_NAME_LENGTH = 255
@@ -312,115 +301,10 @@ class IdentityService:
         """Forget an account's failures (an operator's reset)."""
         self.stores.failures.clear(ACCOUNT, name)
 
-    # -- users ------------------------------------------------------------------------------
-
-    def ensure_admin(self, password: str | None) -> str | None:
-        """On first start (no users at all), create the system admin `admin` with the given
-        password (CARGOHOLD_ADMIN_PASSWORD) or a generated one. Returns the generated
-        password, for the caller to print once; None when it was given or an admin exists.
-        A given password shorter than the minimum is AccessInvalid."""
-        if self.stores.users.count() > 0:
-            return None
-        if password:
-            self._check_password(password)
-        chosen = password or new_password()
-        created = self.stores.users.create(
-            ADMIN_NAME,
-            self.passwords.hash(chosen),
-            True,
-            system_caller(SYSTEM_ACTOR).as_actor(),
-            self.clock(),
-        )
-        # None: another node created it first; its password is the one that counts.
-        if created is None or password:
-            return None
-        return chosen
-
-    def create_user(self, name: str, password: str, system_admin: bool, caller: Caller) -> User:
-        self._check_user_name(name)
-        self._check_password(password)
-        user = self.stores.users.create(
-            name, self.passwords.hash(password), system_admin, caller.as_actor(), self.clock()
-        )
-        if user is None:
-            raise AccessConflict(f"user {name!r} exists")
-        return user
-
-    def reset_password(self, name: str, password: str | None, caller: Caller) -> str:
-        """Set a user's password (generated when None), and lift any lockout of the account.
-        Returns the new password so the caller can show it once."""
-        if password is not None:
-            self._check_password(password)
-        chosen = password or new_password()
-        if not self.stores.users.set_password_hash(
-            name, self.passwords.hash(chosen), caller.as_actor(), self.clock()
-        ):
-            raise AccessNotFound(f"no user {name!r}")
-        self.unlock(name)
-        return chosen
-
-    def users(self) -> list[User]:
-        return self.stores.users.all()
-
-    def user(self, name: str) -> User:
-        user = self.stores.users.by_name(name)
-        if user is None:
-            raise AccessNotFound(f"no user {name[:80]!r}")
-        return user
-
-    def update_user(
-        self,
-        name: str,
-        caller: Caller,
-        system_admin: bool | None = None,
-        disabled: bool | None = None,
-    ) -> User:
-        """Change a user's system-admin or disabled flag (None leaves it). Nobody removes
-        their own system-admin flag or disables themselves, so there is always a system admin
-        left to undo a change."""
-        if name == caller.principal.name and (system_admin is False or disabled is True):
-            raise AccessInvalid(
-                "you cannot remove your own system-admin flag or disable yourself: another"
-                " system admin can"
-            )
-        if not self.stores.users.set_flags(
-            name, caller.as_actor(), self.clock(), system_admin=system_admin, disabled=disabled
-        ):
-            raise AccessNotFound(f"no user {name[:80]!r}")
-        return self.user(name)
-
-    def delete_user(self, name: str, caller: Caller) -> None:
-        """Remove a user with its memberships, personal access tokens and refresh tokens:
-        none of them is accepted again."""
-        if name == caller.principal.name:
-            raise AccessInvalid("you cannot delete yourself: another system admin can")
-        if not self.stores.users.delete(name, caller.as_actor(), self.clock()):
-            raise AccessNotFound(f"no user {name[:80]!r}")
-
-    def change_password(
-        self, name: str, old_password: str | None, new_password: str, caller: Caller
-    ) -> None:
-        """Set a user's password: the user itself, who must give the old one (checked, and
-        counted, as a login), or a system admin for another user. The user's refresh tokens
-        end."""
-        self._check_password(new_password)
-        principal = caller.principal
-        if name != principal.name or principal.kind != USER:
-            if not principal.system_admin:
-                raise PermissionDenied("only a system admin sets another user's password")
-        elif old_password is None:
-            raise AccessInvalid("changing your own password needs the old one (oldPassword)")
-        if old_password is not None and name == principal.name:
-            self._check_old_password(name, old_password, caller)
-        if not self.stores.users.set_password_hash(
-            name, self.passwords.hash(new_password), caller.as_actor(), self.clock()
-        ):
-            raise AccessNotFound(f"no user {name[:80]!r}")
-
-    def _check_old_password(self, name: str, password: str, origin: Caller) -> None:
-        """The old password, checked as a password login is (slowed down and locked after
-        failures, noted in the audit trail), but refused as a 403: the request's own
-        credentials were fine."""
+    def check_old_password(self, name: str, password: str, origin: Caller) -> None:
+        """A user's old password (to change it), checked as a password login is (slowed down
+        and locked after failures, noted in the audit trail), but refused as a 403: the
+        request's own credentials were fine."""
 
         def password_only(user: str, secret: str, now: float) -> Identity:
             return Identity(self._password(user, secret), PASSWORD)
@@ -433,51 +317,3 @@ class IdentityService:
         except AuthenticationFailed as failed:
             self.trail.login(origin, name, PASSWORD, False, failed.reason)
             raise PermissionDenied("the old password is not correct") from None
-
-    def _check_user_name(self, name: str) -> None:
-        if name.startswith(self.robot_prefix) or not _USER_NAME.fullmatch(name):
-            raise AccessInvalid(
-                f"invalid user name {name[:80]!r}: up to 64 of a-z 0-9 . _ -, starting with a"
-                " letter or digit"
-            )
-        if name == RESERVED_USER_NAME:
-            raise AccessInvalid(f"{name!r} is reserved: /api/v1/users/me is whoever asks")
-
-    @staticmethod
-    def _check_password(password: str) -> None:
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise AccessInvalid(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
-
-    # -- personal access tokens -------------------------------------------------------------
-
-    def create_access_token(
-        self, owner: str, name: str, expires_in_days: int | None, caller: Caller
-    ) -> tuple[AccessToken, str]:
-        """A new token for the owner, and its text, which is shown this once and never
-        stored. None: it does not expire."""
-        if not name or len(name) > 100:
-            raise AccessInvalid("a token name needs 1 to 100 characters")
-        if expires_in_days is not None and expires_in_days < 1:
-            raise AccessInvalid("expires_in_days must be 1 or more (or none: never)")
-        now = self.clock()
-        text = new_access_token()
-        expires_at = None if expires_in_days is None else now + expires_in_days * 86400.0
-        token = self.stores.tokens.create(
-            owner, name, digest(text), expires_at, caller.as_actor(), now
-        )
-        if token is None:
-            if self.stores.users.by_name(owner) is None:
-                raise AccessNotFound(f"no user {owner!r}")
-            raise AccessConflict(f"{owner!r} has a token named {name!r}")
-        return token, text
-
-    def access_tokens(self, owner: str) -> list[AccessToken]:
-        """The owner's personal access tokens (their digests stay in the store)."""
-        tokens = self.stores.tokens.of_owner(owner)
-        if not tokens:
-            self.user(owner)
-        return tokens
-
-    def delete_access_token(self, owner: str, name: str, caller: Caller) -> None:
-        if not self.stores.tokens.delete(owner, name, caller.as_actor(), self.clock()):
-            raise AccessNotFound(f"{owner!r} has no token named {name!r}")

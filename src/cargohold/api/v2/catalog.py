@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cargohold.api.access_check import visibility
 from cargohold.api.boundary import in_pool
 from cargohold.api.context import context
+from cargohold.api.route_guard import visibility
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
 from cargohold.services.access import visible_page
 

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.api.access_check import pull_check
 from cargohold.api.bodies import stream_body
 from cargohold.api.boundary import in_pool
 from cargohold.api.context import AppContext, context
 from cargohold.api.params import is_read
+from cargohold.api.route_guard import pull_check
 from cargohold.errors import BlobUploadInvalid, DigestInvalid, SizeInvalid
 from cargohold.oci.digests import check_digest, is_valid_digest
 from cargohold.oci.names import check_name
