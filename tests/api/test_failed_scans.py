@@ -26,9 +26,10 @@ from tests.support.server import CargoholdServer
 
 
 def _push_not_a_tar(client: httpx.Client, repository: str, tag: str) -> str:
-    """An image whose one layer is text, not a tar stream: its scan fails."""
+    """An image whose one layer is text, not a tar stream: its scan fails. Its own digest:
+    a digest another test pushed may be being scanned again (its report running, not failed)."""
     config = json.dumps({"os": "linux", "architecture": "amd64", "rootfs": {}}).encode()
-    layer = b"this layer is not a tar stream\n" * 40
+    layer = f"{repository}:{tag}: this layer is not a tar stream\n".encode() * 40
     digest, _ = push_image(client, repository, tag, layers=[layer], config=config)
     return digest
 

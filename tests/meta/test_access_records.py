@@ -127,6 +127,19 @@ def test_login_failures_count_atomically_per_kind(database: Database) -> None:
     assert last == FailureState(ACCOUNT, "eve", 3, NOW + 3, NOW + 900)
     assert failures.get(ACCOUNT, "eve") == last
     assert failures.get(ADDRESS, "eve") is None
+    # A login reads the account's and the address's counts at once; a subject not asked
+    # about, or with no failures, is None.
+    assert failures.get_both("eve", "192.0.2.9") == (last, None)
+    assert failures.get_both(None, "192.0.2.9") == (None, None)
+    failures.record(
+        ADDRESS, "192.0.2.9", lambda s: FailureState(ADDRESS, "192.0.2.9", 1, NOW, None)
+    )
+    by_address = failures.get(ADDRESS, "192.0.2.9")
+    assert by_address is not None
+    assert failures.get_both("eve", "192.0.2.9") == (last, by_address)
+    assert failures.get_both(None, "192.0.2.9") == (None, by_address)
+    assert failures.get_both("192.0.2.9", None) == (None, None)  # kinds are apart
+    failures.clear(ADDRESS, "192.0.2.9")
     failures.clear(ACCOUNT, "eve")
     assert failures.get(ACCOUNT, "eve") is None
     failures.record(

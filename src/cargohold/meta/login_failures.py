@@ -38,6 +38,27 @@ class LoginFailureRecords:
             return None
         return FailureState(kind, subject, int(row[0]), float(row[1]), row[2])
 
+    def get_both(
+        self, account: str | None, address: str | None
+    ) -> tuple[FailureState | None, FailureState | None]:
+        """The account's and the address's states (None for a subject not asked about) in one
+        query: every login reads both."""
+        pairs = ((ACCOUNT, account), (ADDRESS, address))
+        asked = [(kind, subject) for kind, subject in pairs if subject is not None]
+        if not asked:
+            return None, None
+        where = " OR ".join(["(kind = ? AND subject = ?)"] * len(asked))
+        rows = self.db.rows(
+            "SELECT kind, subject, failures, last_failure_at, locked_until FROM login_failures"
+            f" WHERE {where}",
+            [value for pair in asked for value in pair],
+        )
+        found = {
+            (row[0], row[1]): FailureState(row[0], row[1], int(row[2]), float(row[3]), row[4])
+            for row in rows
+        }
+        return found.get((ACCOUNT, account or "")), found.get((ADDRESS, address or ""))
+
     def record(
         self,
         kind: str,

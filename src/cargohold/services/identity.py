@@ -137,8 +137,7 @@ class IdentityService:
         possible = _possible_account_name(name)
         # A nameless refresh token names no account to slow down: only its address counts.
         counted = name if possible and name else None
-        account_state = failures.get(ACCOUNT, counted) if counted is not None else None
-        address_state = failures.get(ADDRESS, address) if address else None
+        account_state, address_state = failures.get_both(counted, address or None)
         waits = [
             wait
             for wait in (
