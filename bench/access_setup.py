@@ -81,7 +81,7 @@ def setup_cargohold(
             )
         scopes = [RobotScope(project, ("pull", "push")) for project in names]
         robot, secret = access.robots.create(admin, ROBOT, scopes)
-        _, pat = access.identity.create_access_token("admin", "bench", None, operator)
+        _, pat = access.users.create_access_token("admin", "bench", None, operator)
         return CargoholdAccounts(Login("token", robot.name, secret), Login("basic", "admin", pat))
     finally:
         db.close()
