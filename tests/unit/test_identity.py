@@ -18,6 +18,7 @@ from cargohold.services.access_errors import (
     AccessConflict,
     AccessInvalid,
     AuthenticationFailed,
+    LoginThrottled,
     PermissionDenied,
 )
 from cargohold.services.audit import AuditTrail
@@ -175,6 +176,38 @@ def test_failures_are_forgotten_after_the_lockout_period(
     with pytest.raises(AuthenticationFailed) as again:
         identity.authenticate("alice", "wrong", FROM)
     assert again.value.retry_after == 1.0  # counted as the first, not the third
+
+
+def test_counts_that_slow_down_or_lock_nothing_are_purged(
+    access: AccessControl, meta: MetadataStore, clock: Clock
+) -> None:
+    """Guesses under made-up names from ever new addresses leave one count each; once a
+    count slows down or locks nothing, the servers' housekeeping deletes it, so the table
+    does not grow without end. A lock is kept until it has ended."""
+    identity = access.identity
+    access.users.create_user("alice", "correct horse", False, ADMIN)
+    for n in range(20):
+        with pytest.raises(AuthenticationFailed):
+            identity.authenticate(f"made-up-{n}", "guess", anonymous_caller(f"198.51.100.{n}"))
+    for _ in range(3):  # alice's account is locked for 600 s
+        with pytest.raises(AuthenticationFailed):
+            identity.authenticate("alice", "wrong", anonymous_caller("203.0.113.5"))
+        clock.now += 10
+
+    def counted() -> int:
+        return int(meta.db.one("SELECT COUNT(*) FROM login_failures")[0])  # type: ignore[index]
+
+    assert counted() == 42  # each name and each address (alice's address once)
+    assert identity.forget_old_failures() == 0  # every count still slows something down
+    clock.now += 575  # the made-up names' counts are 605 s old, alice's lock ends in 15 s
+    assert identity.forget_old_failures() == 40
+    assert counted() == 2  # alice's lock, and her address's count (585 s old)
+    with pytest.raises(LoginThrottled):
+        identity.authenticate("alice", "correct horse", anonymous_caller("203.0.113.9"))
+    clock.now += 1200
+    assert identity.forget_old_failures() == 2
+    assert counted() == 0
+    identity.authenticate("alice", "correct horse", anonymous_caller("203.0.113.9"))
 
 
 def test_reset_password_lifts_a_lockout(access: AccessControl, clock: Clock) -> None:

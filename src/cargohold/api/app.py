@@ -165,18 +165,22 @@ async def _refresh_pull_gates(ctx: AppContext) -> None:
         await asyncio.sleep(PULL_GATE_REFRESH_SECONDS)
 
 
-# How often a server process forgets the pull-limit windows that have ended (a DELETE on the
-# pool; a window that ended counts nothing even before it is purged).
-PULL_COUNTER_PURGE_SECONDS = 600.0
+# How often a server process forgets counters that no longer count: pull-limit windows that
+# have ended and failed-login counts that slow down or lock nothing (DELETEs on the pool; such
+# a counter counts nothing even before it is purged). Without it, logins under made-up names
+# from ever new addresses would grow the failed-login table without end.
+ENDED_COUNTER_PURGE_SECONDS = 600.0
 
 
-async def _purge_pull_counters(ctx: AppContext) -> None:
+async def _purge_ended_counters(ctx: AppContext) -> None:
     while True:
-        await asyncio.sleep(PULL_COUNTER_PURGE_SECONDS)
+        await asyncio.sleep(ENDED_COUNTER_PURGE_SECONDS)
         try:
-            await in_pool(ctx.pull_limits.purge)
+            if ctx.pull_limits.enabled:
+                await in_pool(ctx.pull_limits.purge)
+            await in_pool(ctx.access.identity.forget_old_failures)
         except Exception:
-            log.exception("purging pull-limit windows failed; will retry")
+            log.exception("purging ended counters failed; will retry")
 
 
 def _scanning_routes() -> Sequence[BaseRoute]:
@@ -220,8 +224,7 @@ def create_app(settings: Settings, services: Services) -> ASGIApp:
         housekeeping = [asyncio.create_task(_expire_idle_uploads(ctx))]
         if ctx.registry.pull_gates:
             housekeeping.append(asyncio.create_task(_refresh_pull_gates(ctx)))
-        if ctx.pull_limits.enabled:
-            housekeeping.append(asyncio.create_task(_purge_pull_counters(ctx)))
+        housekeeping.append(asyncio.create_task(_purge_ended_counters(ctx)))
         if metrics is not None:
             metrics.stats.start()
         try:

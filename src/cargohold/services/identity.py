@@ -296,6 +296,12 @@ class IdentityService:
             ROBOT, robot.name, scopes={s.project: frozenset(s.actions) for s in robot.scopes}
         )
 
+    def forget_old_failures(self) -> int:
+        """Delete the failed-login counts that no longer slow down or lock anything (their
+        last failure, and any lock, older than the lockout period); how many."""
+        period = max(self.account_throttle.lockout_seconds, self.address_throttle.lockout_seconds)
+        return self.stores.failures.purge(self.clock() - period)
+
     def unlock(self, name: str) -> None:
         """Forget an account's failures (an operator's reset)."""
         self.stores.failures.clear(ACCOUNT, name)
