@@ -2,10 +2,10 @@
 
 The client named the digest, so the bytes need no staging: a body of at most one part is
 kept in memory and PUT once at `commit`; a larger one goes into a multipart upload at the
-digest's key as it arrives, one part in flight while the next is received (inflight.py), and
-is completed only at `commit`, after the caller verified the digest; `cancel` aborts it. An
-incomplete multipart upload is invisible (no GET, HEAD or listing sees it); one a crash left
-behind is removed by the bucket's abort rule (docs/configuration.md).
+digest's key as it arrives, PARTS_IN_FLIGHT parts in flight while the next is received
+(inflight.py), and is completed only at `commit`, after the caller verified the digest;
+`cancel` aborts it. An incomplete multipart upload is invisible (no GET, HEAD or listing sees
+it); one a crash left behind is removed by the bucket's abort rule (docs/configuration.md).
 docs/decisions/038-s3-direct-pushes.md tells why.
 """
 
@@ -20,6 +20,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cargohold.storage.s3.inflight import InFlight
 from cargohold.storage.s3.writer import MAX_PARTS, UploadTooLarge, part_size
+
+# Parts of one upload sent at once: while one part waits for the store's answer, the next is
+# on the wire. A writer holds these and the part being filled.
+PARTS_IN_FLIGHT = 2
 
 
 class S3DirectWriter:
@@ -39,7 +43,7 @@ class S3DirectWriter:
         self._upload_id: str | None = None
         self._sent = 0  # parts handed to the store (the last may still be in flight)
         self._parts: list[dict[str, Any]] = []  # parts the store acknowledged
-        self._inflight = InFlight(executor)
+        self._inflight = InFlight(executor, PARTS_IN_FLIGHT)
         self._done = False
 
     def write(self, data: bytes) -> None:
@@ -53,8 +57,9 @@ class S3DirectWriter:
             if self._upload_id is None:
                 upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
                 self._upload_id = str(upload["UploadId"])
-            # The previous part first: then at most two parts are held (this one, the next).
-            self._record(self._inflight.wait())
+            # The oldest part first when enough are in flight: the memory held stays bounded.
+            if self._inflight.full:
+                self._record(self._inflight.wait())
             size = part_size(self._sent)
             part = bytes(memoryview(self._buffer)[:size])
             del self._buffer[:size]
@@ -84,7 +89,8 @@ class S3DirectWriter:
             self._buffer = bytearray()
             return
         try:
-            self._record(self._inflight.wait())
+            for part in self._inflight.wait_all():
+                self._record(part)
             if self._buffer:
                 self._record(self._upload_part(self._sent + 1, bytes(self._buffer)))
             self._buffer = bytearray()
