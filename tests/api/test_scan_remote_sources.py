@@ -161,6 +161,23 @@ def test_cargohold_is_read_through_the_token_flow(
     assert "HTTP 401" in refused or "refused anonymous access" in refused
 
 
+def test_a_cargohold_server_with_scanning_off_is_read_and_scanned_here(
+    layout: Path, db_dir: Path, tmp_path: Path
+) -> None:
+    """Its OpenAPI document lists no scan route: the image is read from it and scanned by the
+    CLI, as from any other registry (asking it to scan would only get a 404)."""
+    server = CargoholdServer(tmp_path / "data", extra_env={"CARGOHOLD_SCANNING": "false"})
+    server.start()
+    try:
+        repository = f"{_project()}/app"
+        with server.client(timeout=120) as client:
+            push_layout(client, layout, "latest", repository, "1")
+        env = {"REGISTRY_AUTH_FILE": server.cli_env["REGISTRY_AUTH_FILE"], "HOME": str(tmp_path)}
+        assert _scan_json(f"{server.host}/{repository}:1", db_dir, env=env) >= EXPECTED
+    finally:
+        server.stop()
+
+
 def test_bad_references_are_one_line_errors(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path)}
     unknown = _one_line_error(_cli("scan", "docker://no-such-host.invalid/app:1", env=env))

@@ -89,6 +89,21 @@ def test_the_scanning_routes_do_not_exist(client: httpx.Client, repo: str) -> No
         assert (response.status_code, error_code(response)) == (404, "NOT_FOUND"), path
 
 
+def test_the_openapi_document_describes_only_what_is_served(client: httpx.Client) -> None:
+    document = client.get("/api/v1/openapi.json")
+    assert document.status_code == 200, document.text
+    paths = document.json()["paths"]
+    assert "/api/v1/repositories" in paths and "/api/v1/gc" in paths
+    scanning = [
+        "/api/v1/scan-policies",
+        "/api/v1/vulndb",
+        "/api/v1/vulndb/import",
+        "/api/v1/vulnerabilities/overdue",
+        "/api/v1/repositories/{name}/manifests/{reference}/scan",
+    ]
+    assert [path for path in scanning if path in paths] == []
+
+
 def test_scanning_kinds_of_job_are_unknown(client: httpx.Client, repo: str) -> None:
     digest, _ = push_image(client, repo, "v1")
     for kind, args in (

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from cargohold.api.bodies import CLOSE, read_body
 from cargohold.api.boundary import in_pool
@@ -48,7 +49,7 @@ from cargohold.api.models.registry import (
     Tag,
     TagList,
 )
-from cargohold.api.openapi import OPENAPI
+from cargohold.api.openapi import served_document
 from cargohold.api.params import is_read, json_body, path_id, query_flag
 from cargohold.api.route_guard import require, visibility
 from cargohold.api.v2.pagination import MAX_PAGE, last_param, next_link, page_size
@@ -120,11 +121,14 @@ async def repository_tags(request: Request) -> Response:
     return json_response(TagList(name=name, tags=[Tag.of(row, trust) for row, trust in rows]))
 
 
-_OPENAPI_BODY = encode(OPENAPI)
-
-
 async def openapi(request: Request) -> Response:
-    return Response(_OPENAPI_BODY, media_type="application/json")
+    """The admin API's description, of the routes this server serves (encoded once)."""
+    state = request.app.state
+    body = getattr(state, "openapi_body", None)
+    if body is None:
+        served = {route.path for route in request.app.routes if isinstance(route, Route)}
+        body = state.openapi_body = encode(served_document(served))
+    return Response(body, media_type="application/json")
 
 
 MAX_POLICY_BYTES = 64 * 1024

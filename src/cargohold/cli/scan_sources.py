@@ -86,7 +86,7 @@ def resolve_image(
     if text.startswith(("/", "./", "../", "~")) or text.endswith(ARCHIVE_SUFFIXES):
         raise fail(f"{text}: no such file or directory")
     image = registry_image(text, registry)
-    if registry or is_cargohold(image.base):
+    if registry or scans_images(image.base):
         return image
     try:
         return parse_remote(text)
@@ -94,9 +94,14 @@ def resolve_image(
         raise fail(str(exc)) from None
 
 
-def is_cargohold(base: str) -> bool:
-    """Whether the server at `base` is a cargohold server (its open OpenAPI document says so);
-    anything else, or nothing answering, is a registry to read the image from."""
+# The route of a cargohold server that scans (absent from its OpenAPI document with scanning off).
+SCAN_PATH = "/api/v1/repositories/{name}/manifests/{reference}/scan"
+
+
+def scans_images(base: str) -> bool:
+    """Whether the server at `base` is a cargohold server that scans (its open OpenAPI document
+    says so, and lists the scan route); anything else, or nothing answering, is a registry to
+    read the image from and scan here."""
     import httpx
 
     try:
@@ -107,10 +112,12 @@ def is_cargohold(base: str) -> bool:
         )
         if response.status_code != 200:
             return False
-        title = response.json().get("info", {}).get("title", "")
+        document = response.json()
+        title = document.get("info", {}).get("title", "")
+        paths = document.get("paths", {})
     except (httpx.HTTPError, ValueError, AttributeError):
         return False
-    return isinstance(title, str) and title.startswith("cargohold")
+    return isinstance(title, str) and title.startswith("cargohold") and SCAN_PATH in paths
 
 
 def registry_image(text: str, registry: str | None) -> RegistryImage:

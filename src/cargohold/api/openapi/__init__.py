@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cargohold import __version__
@@ -80,6 +81,20 @@ _ORDER = [
     "/api/v1/robots/{name}/revoke",
 ]
 assert sorted(_ORDER) == sorted(_PATHS), "every path module's paths are listed in _ORDER"
+
+
+def path_shape(path: str) -> str:
+    """A route's path with its parameters blanked: `/a/{name:path}/b` and `/a/{name}/b` match."""
+    return re.sub(r"\{\w+(:\w+)?\}", "{}", path)
+
+
+def served_document(served_paths: set[str]) -> dict[str, Any]:
+    """The document with only the paths a server serves (an extension that is off, such as
+    scanning, has no routes and no paths); `served_paths` are its routes' paths."""
+    served = {path_shape(path) for path in served_paths}
+    paths = {path: ops for path, ops in OPENAPI["paths"].items() if path_shape(path) in served}
+    return {**OPENAPI, "paths": paths}
+
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
