@@ -74,6 +74,8 @@ manifests = sa.Table(
     sa.Column("last_pulled_at", sa.Float, nullable=True),
     sa.UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
     sa.Index("ix_manifests_subject", "repository_id", "subject_digest"),
+    # Lookups by digest across repositories (scan reports, analyses; migration 0021).
+    sa.Index("ix_manifests_digest", "digest"),
 )
 
 # What each manifest points at: config and layer blobs, and index children.
