@@ -220,17 +220,16 @@ def build_access_control(
             settings.auth_slowdown_max_seconds,
         )
 
-    passwords = Passwords()
     identity = IdentityService(
         stores,
-        passwords,
+        Passwords(),
         account_throttle=throttle(settings.auth_lockout_threshold),
         address_throttle=throttle(settings.auth_address_lockout_threshold),
         robot_prefix=settings.auth_robot_prefix,
         trail=trail,
         clock=clock,
     )
-    users = UserService(stores, passwords, identity, settings.auth_robot_prefix, clock)
+    users = UserService(identity)
     robots = RobotService(
         stores.robots,
         stores.projects,

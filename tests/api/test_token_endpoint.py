@@ -64,7 +64,7 @@ class Stack:
         control = build_access_control(
             settings, self.access.stores.users.db, clock=lambda: time.time() + clock_offset
         )
-        control.identity.passwords = control.users.passwords = self.access.identity.passwords
+        control.identity.passwords = self.access.identity.passwords
         return control
 
     def user(self, role: Role | None = None, project: str = "team") -> str:
@@ -119,8 +119,7 @@ def stack(
     engine = make_engine(settings.metadata_url)
     access = build_access_control(settings, MetadataStore(engine).db)
     # Cheap hashes for the users the tests make (the server verifies any argon2 hash).
-    cheap = Passwords(PasswordHasher(time_cost=1, memory_cost=1024))
-    access.identity.passwords = access.users.passwords = cheap
+    access.identity.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024))
     with httpx.Client(base_url=server.url, timeout=60) as client:
         yield Stack(server, client, access, settings_env)
     engine.dispose()

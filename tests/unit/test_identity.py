@@ -69,9 +69,7 @@ def access(meta: MetadataStore, tmp_path: Path, clock: Clock) -> AccessControl:
     )
     control = build_access_control(settings, meta.db, AuditTrail(meta.audit_log, 0, clock), clock)
     # Cheap argon2 parameters: the tests hash many passwords.
-    control.identity.passwords = control.users.passwords = Passwords(
-        PasswordHasher(time_cost=1, memory_cost=1024)
-    )
+    control.identity.passwords = Passwords(PasswordHasher(time_cost=1, memory_cost=1024))
     return control
 
 

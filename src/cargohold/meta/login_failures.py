@@ -53,11 +53,11 @@ class LoginFailureRecords:
             f" WHERE {where}",
             [value for pair in asked for value in pair],
         )
-        found = {
+        found: dict[tuple[str, str | None], FailureState] = {
             (row[0], row[1]): FailureState(row[0], row[1], int(row[2]), float(row[3]), row[4])
             for row in rows
         }
-        return found.get((ACCOUNT, account or "")), found.get((ADDRESS, address or ""))
+        return found.get(pairs[0]), found.get(pairs[1])
 
     def record(
         self,

@@ -31,19 +31,27 @@ _USER_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 class UserService:
-    def __init__(
-        self,
-        stores: AccessStores,
-        passwords: Passwords,
-        identity: IdentityService,
-        robot_prefix: str,
-        clock: Clock,
-    ) -> None:
-        self.stores = stores
-        self.passwords = passwords
+    """Over the IdentityService that checks these users' credentials: its stores, password
+    hasher, robot name prefix and clock are the ones used here."""
+
+    def __init__(self, identity: IdentityService) -> None:
         self.identity = identity
-        self.robot_prefix = robot_prefix
-        self.clock = clock
+
+    @property
+    def stores(self) -> AccessStores:
+        return self.identity.stores
+
+    @property
+    def passwords(self) -> Passwords:
+        return self.identity.passwords
+
+    @property
+    def robot_prefix(self) -> str:
+        return self.identity.robot_prefix
+
+    @property
+    def clock(self) -> Clock:
+        return self.identity.clock
 
     # -- users ------------------------------------------------------------------------------
 
