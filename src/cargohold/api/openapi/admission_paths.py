@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import error_response, model_response
+from cargohold.api.openapi.common import REPOSITORY_NAME, error_response, model_response
 
 # An AdmissionReview (admission.k8s.io/v1) is Kubernetes' document, described by Kubernetes;
 # only the fields the webhook reads and writes are named here.
@@ -85,13 +85,7 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/repositories/{name}/admissions": {
         "parameters": [
-            {
-                "name": "name",
-                "in": "path",
-                "required": True,
-                "description": "Repository name; may contain slashes",
-                "schema": {"type": "string"},
-            },
+            REPOSITORY_NAME,
             {
                 "name": "reference",
                 "in": "query",

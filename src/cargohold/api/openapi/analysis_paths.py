@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import error_response, model_response
+from cargohold.api.openapi.common import REPOSITORY_NAME, error_response, model_response
 
 PATHS: dict[str, Any] = {
     "/api/v1/repositories/{name}/manifests/{reference}/analysis": {
         "parameters": [
-            {
-                "name": "name",
-                "in": "path",
-                "required": True,
-                "description": "Repository name; may contain slashes",
-                "schema": {"type": "string"},
-            },
+            REPOSITORY_NAME,
             {
                 "name": "reference",
                 "in": "path",

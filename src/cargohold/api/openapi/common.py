@@ -21,6 +21,16 @@ ERROR = {
 }
 
 
+# The `{name}` path parameter of every /api/v1/repositories/{name}/... path.
+REPOSITORY_NAME: dict[str, object] = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "Repository name; may contain slashes",
+    "schema": {"type": "string"},
+}
+
+
 def error_response(description: str) -> dict[str, object]:
     return {"description": description, "content": {"application/json": {"schema": ERROR}}}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cargohold.api.openapi.common import ERROR, model_response, ref
+from cargohold.api.openapi.common import ERROR, REPOSITORY_NAME, model_response, ref
 
 PATHS: dict[str, Any] = {
     "/api/v1/system": {
@@ -37,15 +37,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listRepositoryTags",
             "summary": "Tags of a repository with digest, size, push and last pull time",
-            "parameters": [
-                {
-                    "name": "name",
-                    "in": "path",
-                    "required": True,
-                    "description": "Repository name; may contain slashes",
-                    "schema": {"type": "string"},
-                }
-            ],
+            "parameters": [REPOSITORY_NAME],
             "responses": {
                 "200": model_response("The repository's tags", "TagList"),
                 "400": {
