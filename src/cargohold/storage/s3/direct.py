@@ -59,7 +59,7 @@ class S3DirectWriter:
                 self._upload_id = str(upload["UploadId"])
             # The oldest part first when enough are in flight: the memory held stays bounded.
             if self._inflight.full:
-                self._record(self._inflight.wait())
+                self._parts.append(self._inflight.wait())
             size = part_size(self._sent)
             part = bytes(memoryview(self._buffer)[:size])
             del self._buffer[:size]
@@ -76,10 +76,6 @@ class S3DirectWriter:
         )
         return {"PartNumber": number, "ETag": sent["ETag"]}
 
-    def _record(self, part: dict[str, Any] | None) -> None:
-        if part is not None:
-            self._parts.append(part)
-
     def commit(self) -> None:
         if self._done:
             raise ValueError(f"the direct writer of {self.digest} is finished")
@@ -89,10 +85,9 @@ class S3DirectWriter:
             self._buffer = bytearray()
             return
         try:
-            for part in self._inflight.wait_all():
-                self._record(part)
+            self._parts.extend(self._inflight.wait_all())
             if self._buffer:
-                self._record(self._upload_part(self._sent + 1, bytes(self._buffer)))
+                self._parts.append(self._upload_part(self._sent + 1, bytes(self._buffer)))
             self._buffer = bytearray()
             self._client.complete_multipart_upload(
                 Bucket=self._bucket,
