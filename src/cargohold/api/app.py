@@ -55,7 +55,9 @@ from cargohold.wiring import Services, build_services
 log = logging.getLogger("cargohold.api")
 
 # The router tries routes in order, one regular expression each: the pull path's two come
-# first (a blob HEAD used to try seven others before its own). No two routes match the same
+# first (a blob HEAD used to try seven others before its own), then the rest of /v2/ and the
+# token endpoint, which every docker push and pull asks first (it used to try some sixty admin
+# routes before its own, about 5 % of a token request's CPU). No two routes match the same
 # path and method, so the order changes nothing else: where a path fits two patterns (a
 # blob digest named "uploads"), the methods differ.
 MANIFESTS_ROUTE = "/v2/{name:path}/manifests/{reference}"
@@ -73,6 +75,7 @@ ROUTES = [
         methods=["GET", "PATCH", "PUT", "DELETE"],
     ),
     Route("/v2/{name:path}/referrers/{digest}", referrers, methods=["GET"]),
+    *AUTH_ROUTES,
     Route("/api/v1/openapi.json", admin.openapi, methods=["GET"]),
     Route("/api/v1/system", admin.system_info, methods=["GET"]),
     Route("/api/v1/repositories", admin.repositories, methods=["GET"]),
@@ -131,7 +134,6 @@ ROUTES = [
     Route("/api/v1/robots/{name}", accounts.robot, methods=["GET", "DELETE"]),
     Route("/api/v1/robots/{name}/refresh", accounts.refresh_robot, methods=["POST"]),
     Route("/api/v1/robots/{name}/revoke", accounts.revoke_robot, methods=["POST"]),
-    *AUTH_ROUTES,
     # The Kubernetes admission webhook (api/admission.py).
     *admission.ROUTES,
     # Probes and metrics (api/health.py).
