@@ -5,6 +5,7 @@ The secret is kept only as its SHA-256 digest (services/robots.py makes and chec
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ _COLUMNS = (
     "id, name, description, secret_hash, expires_at, revoked, created_at, created_by,"
     " secret_updated_at"
 )
+_JOINED_COLUMNS = ", ".join(f"r.{column.strip()}" for column in _COLUMNS.split(","))
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,15 @@ class Robot:
 
 
 def _scopes(rows: Iterable[tuple[object, ...]]) -> tuple[RobotScope, ...]:
+    return _parsed_scopes(tuple(sorted((str(project), str(actions)) for project, actions in rows)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_scopes(rows: tuple[tuple[str, str], ...]) -> tuple[RobotScope, ...]:
+    """The scopes of (project, comma-separated actions) rows, parsed once per distinct set: a
+    robot's every token request reads them."""
     return tuple(
-        RobotScope(str(project), tuple(a for a in str(actions).split(",") if a))
-        for project, actions in sorted(rows, key=lambda r: str(r[0]))
+        RobotScope(project, tuple(a for a in actions.split(",") if a)) for project, actions in rows
     )
 
 
@@ -113,13 +121,17 @@ class RobotRecords:
         return _robot(row, _scopes((s.project, ",".join(sorted(set(s.actions)))) for s in scopes))
 
     def by_name(self, name: str) -> Robot | None:
-        row = self.db.one(f"SELECT {_COLUMNS} FROM robots WHERE name = ?", (name,))
-        if row is None:
-            return None
-        scopes = self.db.rows(
-            "SELECT project, actions FROM robot_scopes WHERE robot_id = ?", (row[0],)
+        """The robot and its scopes in one query (every token request of a robot reads it):
+        a row per scope, or one with no scope (NULL project) for a robot that has none."""
+        rows = self.db.rows(
+            f"SELECT {_JOINED_COLUMNS}, s.project, s.actions FROM robots r"
+            " LEFT JOIN robot_scopes s ON s.robot_id = r.id WHERE r.name = ?",
+            (name,),
         )
-        return _robot(row, _scopes(scopes))
+        if not rows:
+            return None
+        scopes = [row[-2:] for row in rows if row[-2] is not None]
+        return _robot(rows[0], _scopes(scopes))
 
     def all(self) -> list[Robot]:
         scopes: dict[int, list[tuple[object, ...]]] = {}
