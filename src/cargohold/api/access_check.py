@@ -24,6 +24,7 @@ error_description the client shows if the wider one allows no more).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -122,6 +123,20 @@ UNRESTRICTED = Grant(anonymous_caller(), unrestricted=True)
 BEARER_GRANTS_KEPT = 1024
 
 
+def _authorization_and_agent(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes]:
+    """The first Authorization header's raw value (None: none) and the User-Agent's, in one
+    pass over the ASGI headers (whose names the server gives in lower case)."""
+    authorization: bytes | None = None
+    agent = b""
+    for key, value in headers:
+        if key == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif key == b"user-agent" and not agent:
+            agent = value
+    return authorization, agent
+
+
 class AccessCheck:
     def __init__(self, settings: Settings, access: AccessControl) -> None:
         self.enabled = settings.auth == "on"
@@ -133,7 +148,7 @@ class AccessCheck:
         self.access = access
         # Each admission token's SHA-256 -> its cluster (api/admission.py's callers).
         self.admission_tokens = settings.admission_token_digests
-        self._bearer_grants: dict[tuple[str, str, str], Grant] = {}
+        self._bearer_grants: dict[tuple[bytes, str, bytes], Grant] = {}
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -145,9 +160,24 @@ class AccessCheck:
             # connection (caller_of keeps one per client), nothing is built per request.
             request.scope[GRANT_KEY] = UNRESTRICTED
             return UNRESTRICTED
-        header = request.headers.get("authorization")
-        if header is None or need.kind == OWN_CREDENTIALS:
+        if need.kind == OWN_CREDENTIALS:
             return self._keep(request, Grant(caller_of(request)))
+        raw, agent = _authorization_and_agent(request.scope["headers"])
+        if raw is None:
+            return self._keep(request, Grant(caller_of(request)))
+        client = request.scope.get("client")
+        kept_as = (raw, client[0] if client else "", agent)
+        kept = self._bearer_grants.get(kept_as)
+        if (
+            kept is not None
+            and kept.token is not None
+            and need.kind != ADMISSION
+            and self.access.tokens.clock() < kept.token.expires_at
+        ):
+            # The same registry token from the same client again: its verdict and grant are
+            # known (a signed-in request then costs a dict lookup, not a parse and a check).
+            return self._keep(request, kept)
+        header = raw.decode("latin-1")
         try:
             credentials = parse_authorization(header)
         except CredentialsMalformed as exc:
@@ -160,11 +190,15 @@ class AccessCheck:
             # A refresh token stands for its holder, as when sent as Basic credentials.
             credentials = BasicCredentials("", credentials.token)
         if isinstance(credentials, BearerToken):
-            return self._keep(request, self._bearer(request, need, credentials.token))
+            return self._keep(request, self._bearer(request, need, credentials.token, kept_as))
         anonymous = caller_of(request)
         return self._keep(request, await self._basic(request, need, credentials, anonymous))
 
-    def _bearer(self, request: Request, need: Need, token: str) -> Grant:
+    def _bearer(
+        self, request: Request, need: Need, token: str, kept_as: tuple[bytes, str, bytes]
+    ) -> Grant:
+        """The grant of a registry token, kept under `kept_as` (the raw Authorization header
+        and the client's address and User-Agent) for the token's next requests."""
         try:
             # Inline: a cached verdict is a dict lookup; a new token is one ES256 check,
             # once per token lifetime (decision 023).
@@ -174,18 +208,15 @@ class AccessCheck:
         # A client sends one token many times: its grant is kept with the verdict it holds
         # (grants are immutable), so a signed-in pull builds nothing.
         anonymous = caller_of(request)
-        key = (token, anonymous.address, anonymous.user_agent)
-        grant = self._bearer_grants.get(key)
-        if grant is None or grant.token is not verified:
-            if len(self._bearer_grants) >= BEARER_GRANTS_KEPT:
-                self._bearer_grants.clear()
-            caller = Caller(
-                self._token_principal(verified.subject),
-                BEARER_METHOD,
-                anonymous.address,
-                anonymous.user_agent,
-            )
-            grant = self._bearer_grants[key] = Grant(caller, verified)
+        if len(self._bearer_grants) >= BEARER_GRANTS_KEPT:
+            self._bearer_grants.clear()
+        caller = Caller(
+            self._token_principal(verified.subject),
+            BEARER_METHOD,
+            anonymous.address,
+            anonymous.user_agent,
+        )
+        grant = self._bearer_grants[kept_as] = Grant(caller, verified)
         return grant
 
     def _admission(self, request: Request, need: Need, credentials: Credentials) -> Grant:
