@@ -189,6 +189,17 @@ def test_a_token_expired_by_the_servers_own_clock_is_refused(world: World) -> No
     _assert_invalid_token(world, token)
 
 
+def test_a_token_already_accepted_is_refused_once_it_expires(world: World) -> None:
+    """A token sent again by the same client is recognised without a second check, but
+    only while it lives."""
+    expires = int(time.time()) + 2
+    token = world.sign(world.claims(exp=expires))
+    for _ in range(3):
+        assert world.get(MANIFEST, f"Bearer {token}").status_code == 200
+    time.sleep(max(0.0, expires - time.time()) + 0.3)
+    _assert_invalid_token(world, token)
+
+
 def test_an_unknown_kid_or_another_key_is_refused(world: World) -> None:
     stranger = ec.generate_private_key(ec.SECP256R1())
     claims = world.claims()
