@@ -9,6 +9,7 @@ what a client sees over HTTP, checked with PyJWT against the server's public key
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -270,6 +271,39 @@ def test_a_robot_gets_its_scopes_and_an_expired_or_revoked_one_nothing(stack: St
     assert_error(get_token(stack, auth=(expired, expired_secret)), 401, "UNAUTHORIZED")
     stack.access.robots.revoke(ROOT, name)
     assert_error(get_token(stack, auth=(name, secret)), 401, "UNAUTHORIZED")
+
+
+def test_a_robots_failures_lock_it_and_a_success_clears_them(stack: Stack) -> None:
+    """A robot's token is answered without the thread hop only when nothing needs writing: a
+    locked robot is still refused with the right secret, and a success still clears the
+    failures counted before it."""
+    name, secret = stack.robot({"lockbots": ("pull",)})
+    scope = "repository:lockbots/app:pull"
+    for _ in range(2):
+        for _ in range(LOCKOUT_THRESHOLD - 1):
+            assert_error(get_token(stack, scope, auth=(name, "wrong")), 401, "UNAUTHORIZED")
+        # Cleared here; without that, the next round's first failure would lock the robot.
+        assert get_token(stack, scope, auth=(name, secret)).status_code == 200
+    for _ in range(LOCKOUT_THRESHOLD):
+        assert_error(get_token(stack, scope, auth=(name, "wrong")), 401, "UNAUTHORIZED")
+    assert_error(get_token(stack, scope, auth=(name, secret)), 429, "TOOMANYREQUESTS")
+
+
+def test_each_robot_login_is_audited_once(stack: Stack) -> None:
+    name, secret = stack.robot({"auditbots": ("pull",)})
+    scope = "repository:auditbots/app:pull"
+    for _ in range(3):
+        assert get_token(stack, scope, auth=(name, secret)).status_code == 200
+    assert_error(get_token(stack, scope, auth=(name, "wrong")), 401, "UNAUTHORIZED")
+    assert get_token(stack, scope, auth=(name, secret)).status_code == 200  # clears it
+    stack.server.stop()  # flushes the batched entries
+    stack.server.start()
+    counts: dict[str, int] = {}
+    for result, detail in stack.access.stores.users.db.rows(
+        "SELECT result, detail FROM audit_events WHERE action = 'login' AND actor = ?", (name,)
+    ):
+        counts[str(result)] = counts.get(str(result), 0) + json.loads(str(detail))["count"]
+    assert counts == {"ok": 4, "failed": 1}
 
 
 def test_a_wrong_password_is_401_with_a_basic_challenge_and_no_hint(stack: Stack) -> None:

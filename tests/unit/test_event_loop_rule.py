@@ -30,6 +30,8 @@ FAST_READS = {
     ("api/access_check.py", "_bearer"): {"verify"},
     # An anonymous pull's one question: is the project public (one row by its key).
     ("api/access_check.py", "permits"): {"is_public"},
+    # A robot's token: its failed-login counters and its row, a digest and a signature.
+    ("api/auth/token.py", "get_token"): {"for_robot_by_reads"},
 }
 
 # The service methods those reads run, where a pull gate is asked only whether it applies

@@ -102,6 +102,18 @@ class TokenGrantService:
             refresh = self._new_refresh_token(identity, secret, client_id, origin)
         return self._issue(identity.principal, requested, refresh)
 
+    def for_robot_by_reads(
+        self, name: str, secret: str, origin: Caller, scopes: Iterable[str]
+    ) -> Grant | None:
+        """A robot's grant when its secret checks out with reads alone (no refresh token asked
+        for, no failure to count or clear): the token endpoint answers it on the event loop.
+        None: ask for_credentials, which decides the rest. Raises ScopeMalformed."""
+        requested = _requested(scopes)
+        identity = self.identity.robot_by_reads(name, secret, origin)
+        if identity is None:
+            return None
+        return self._issue(identity.principal, requested)
+
     def for_refresh_token(self, refresh_token: str, scopes: Iterable[str], origin: Caller) -> Grant:
         """A new registry token for the refresh token's holder, with the holder's access as
         it is now; the refresh token stays the same. Raises ScopeMalformed, GrantRefused.

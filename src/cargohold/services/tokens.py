@@ -102,6 +102,7 @@ class TokenService:
         now = self.clock()
         key = self.keys.current()
         jti = uuid.uuid4().hex
+        access = tuple(access)
         claims = {
             "iss": self.issuer,
             "sub": subject,
@@ -117,7 +118,7 @@ class TokenService:
         )
         # The client's next requests bring this token back, mostly to this process (a client
         # keeps its connection): its verdict is known, so they need no signature check.
-        verdict = VerifiedToken(subject, _access_of(claims["access"]), float(claims["exp"]), jti)
+        verdict = VerifiedToken(subject, access, float(claims["exp"]), jti)
         self._remember(token.rpartition(".")[2], token, verdict, now)
         issued_at = datetime.fromtimestamp(int(now), UTC).isoformat().replace("+00:00", "Z")
         return IssuedToken(token, self.expiry_seconds, issued_at, jti)
