@@ -1,10 +1,13 @@
 """The S3 driver against a real S3 server (SeaweedFS): the shared driver suite, plus what
 only an object store has: signatures really checked, start-up checks, leases across nodes,
-presigned redirects, batched deletes."""
+presigned redirects, batched deletes, commits copying chunks several at a time."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +16,9 @@ from botocore.exceptions import ClientError
 from cargohold.storage.base import RedirectURLs, WriterBusy
 from cargohold.storage.s3 import S3BlobStore, S3Unavailable
 from cargohold.storage.s3 import lease as lease_module
+from cargohold.storage.s3 import writer as writer_module
+from cargohold.storage.s3.assemble import COPIES_IN_FLIGHT
+from cargohold.storage.s3.writer import S3Writer
 from tests.api.helpers import deterministic_bytes
 from tests.storage.driver_suite import PAST_A_PART, DriverSuite, content, digest_of
 from tests.support.seaweedfs import SeaweedServer, keys_under, multipart_keys
@@ -227,3 +233,108 @@ def test_a_chunk_that_failed_in_the_background_is_kept_in_memory(
     assert resumed.size == len(data)
     assert b"".join(resumed.read()) == data
     resumed.cancel()
+
+
+class CopyWatch:
+    """Wraps a store client's UploadPartCopy: counts the copies running at once, delays each
+    (so they overlap), and fails the part numbered `failing`, if any."""
+
+    def __init__(self, store: S3BlobStore, failing: int | None = None) -> None:
+        self._real = store.client.upload_part_copy
+        self._lock = threading.Lock()
+        self.failing = failing
+        self.running = 0
+        self.peak = 0
+        self.numbers: list[int] = []
+
+    def __call__(self, **request: Any) -> dict[str, Any]:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.numbers.append(request["PartNumber"])
+        try:
+            time.sleep(0.1)
+            if request["PartNumber"] == self.failing:
+                raise ClientError(
+                    {"Error": {"Code": "InternalError", "Message": "injected"}}, "UploadPartCopy"
+                )
+            return dict(self._real(**request))
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def staged_chunks(store: S3BlobStore, name: str, data: bytes) -> S3Writer:
+    writer = store.writer(name)
+    for start in range(0, len(data), 3 * 1024 * 1024):
+        writer.write(data[start : start + 3 * 1024 * 1024])
+    writer.flush()
+    return writer
+
+
+def test_a_commit_copies_its_chunks_several_at_a_time_in_part_order(
+    seaweedfs: SeaweedServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More chunks than copies in flight, and a tail: the copies overlap (never more than
+    COPIES_IN_FLIGHT), the parts are completed in order, the lease is renewed after each."""
+    monkeypatch.setattr(writer_module, "PART_SIZE", 5 * 1024 * 1024)  # S3's minimum
+    chunks = COPIES_IN_FLIGHT + 2
+    data = deterministic_bytes(chunks * 5 * 1024 * 1024 + 123_457, b"many chunks")
+    digest = digest_of(data)
+    store = seaweedfs.store(prefix)
+    writer = staged_chunks(store, "many", data)
+    watch = CopyWatch(store)
+    monkeypatch.setattr(store.client, "upload_part_copy", watch)
+    completed: list[list[int]] = []
+    real_complete = store.client.complete_multipart_upload
+
+    def complete(**request: Any) -> Any:
+        completed.append([p["PartNumber"] for p in request["MultipartUpload"]["Parts"]])
+        return real_complete(**request)
+
+    monkeypatch.setattr(store.client, "complete_multipart_upload", complete)
+    renewals: list[bool] = []
+    real_renew = writer._renew
+    monkeypatch.setattr(writer, "_renew", lambda now=False: renewals.append(now) or real_renew(now))
+    writer.commit(digest)
+    assert sorted(watch.numbers) == list(range(1, chunks + 1))
+    assert watch.peak == COPIES_IN_FLIGHT
+    assert completed == [list(range(1, chunks + 2))]  # the tail is the last part
+    assert renewals.count(False) == chunks + 1  # after each part's answer
+    assert content(store, digest) == data
+    assert store.stat(digest) == len(data)
+    assert multipart_keys(store) == []
+    assert keys_under(store, store.layout.prefix) == [store.layout.blob(digest)]
+
+
+def test_a_failed_part_copy_aborts_the_commit_and_keeps_the_staging(
+    seaweedfs: SeaweedServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One copy fails while others are in flight: the commit waits for them all, aborts the
+    multipart upload (no object at the digest's key, no upload left), raises, and the staged
+    bytes are still there to commit again."""
+    monkeypatch.setattr(writer_module, "PART_SIZE", 5 * 1024 * 1024)
+    chunks = COPIES_IN_FLIGHT + 2
+    data = deterministic_bytes(chunks * 5 * 1024 * 1024 + 999, b"failed copy")
+    digest = digest_of(data)
+    store = seaweedfs.store(prefix)
+    writer = staged_chunks(store, "failing-copy", data)
+    watch = CopyWatch(store, failing=3)
+    monkeypatch.setattr(store.client, "upload_part_copy", watch)
+    real_abort = store.client.abort_multipart_upload
+    running_at_abort: list[int] = []
+
+    def abort(**request: Any) -> Any:
+        running_at_abort.append(watch.running)
+        return real_abort(**request)
+
+    monkeypatch.setattr(store.client, "abort_multipart_upload", abort)
+    with pytest.raises(ClientError, match="injected"):
+        writer.commit(digest)
+    assert watch.running == 0 and running_at_abort == [0]  # no copy outlives the commit
+    assert store.stat(digest) is None
+    assert multipart_keys(store) == []
+    monkeypatch.setattr(store.client, "upload_part_copy", watch._real)
+    writer.commit(digest)  # the writer and its staged bytes are as they were
+    assert content(store, digest) == data
+    assert keys_under(store, store.layout.prefix) == [store.layout.blob(digest)]

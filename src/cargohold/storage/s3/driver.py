@@ -47,8 +47,9 @@ class S3BlobStore:
         self.bucket = options.bucket
         self.layout = KeyLayout(options.prefix)
         self.client = client or make_client(options)
-        # The parts writers send while their next bytes arrive (inflight.py): one per writer
-        # at a time, so as many as the client has connections.
+        # The parts writers send while their next bytes arrive (inflight.py) and the part
+        # copies of a staged upload's commit (assemble.py): as many as the client has
+        # connections.
         self._parts = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="s3-parts")
 
     def check(self) -> None:

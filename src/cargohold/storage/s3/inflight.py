@@ -4,7 +4,8 @@ A writer that PUTs a part from the thread that hands it the body makes the clien
 wait for every part. Here the part goes to the driver's own threads and the caller returns at
 once. At most `depth` requests of one writer are in flight; the caller waits for the oldest
 before it starts another, so a writer holds at most `depth` parts in flight and the part being
-filled, and it learns of each request's end in the order they were started.
+filled, and it learns of each request's end in the order they were started. A staged
+upload's commit sends its part copies the same way (assemble.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class InFlight:
         self._executor = executor
         self._depth = depth
         self._pending: deque[Future[Any]] = deque()
+
+    @property
+    def pending(self) -> int:
+        """Requests started and not yet waited for."""
+        return len(self._pending)
 
     @property
     def full(self) -> bool:

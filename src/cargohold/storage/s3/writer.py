@@ -7,10 +7,10 @@ under `<prefix>uploads/<name>/` (keys.py): whole chunks of at least PART_SIZE by
 (`chunk-<offset>`), and the bytes after them (`tail-<offset>`), which `flush` writes before
 the staging records a new offset, so no acknowledged byte lives in one node's memory only.
 `commit` builds the object at its digest's key from them on the server side: one
-UploadPartCopy per chunk and the tail as the last part of a multipart upload (a tail alone
-is put whole). A chunk is PUT by the driver's threads while the next bytes arrive (one in
-flight, inflight.py); every other operation waits for it first. docs/decisions/027 and 038
-tell why.
+UploadPartCopy per chunk, several in flight at once, and the tail as the last part of a
+multipart upload (assemble.py; a tail alone is put whole). A chunk is PUT by the driver's
+threads while the next bytes arrive (one in flight, inflight.py); every other operation waits
+for it first. docs/decisions/027 and 038 tell why.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
+from cargohold.storage.s3.assemble import assemble
 from cargohold.storage.s3.client import READ_PIECE, list_objects, read_object
 from cargohold.storage.s3.inflight import InFlight
 from cargohold.storage.s3.keys import CHUNK, LEASE, TAIL, KeyLayout
@@ -71,6 +71,8 @@ class S3Writer:
         self._stale: set[str] = set()
         self._dirty = False
         self._done = False
+        # The driver's threads: they PUT this writer's chunks and copy them at its commit.
+        self._executor = executor
         # The chunk being PUT in the background: (start, bytes, key), kept until it is stored.
         self._inflight = InFlight(executor)
         self._sending: tuple[int, bytes, str] | None = None
@@ -266,53 +268,21 @@ class S3Writer:
                 Bucket=self._bucket, Key=target, CopySource={"Bucket": self._bucket, "Key": source}
             )
         else:
-            self._complete_multipart(target)
+            chunk_keys = [self._session + KeyLayout.at(CHUNK, start) for start, _ in self._chunks]
+            assemble(
+                self._client,
+                self._bucket,
+                target,
+                chunk_keys,
+                bytes(self._tail),
+                self._executor,
+                self._renew,
+            )
         self._done = True
         try:
             self._drop_all()
         finally:
             self._lease.release()
-
-    def _complete_multipart(self, target: str) -> None:
-        upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=target)
-        upload_id = upload["UploadId"]
-        parts = []
-        try:
-            for number, (start, _) in enumerate(self._chunks, start=1):
-                copied = self._client.upload_part_copy(
-                    Bucket=self._bucket,
-                    Key=target,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    CopySource={
-                        "Bucket": self._bucket,
-                        "Key": self._session + KeyLayout.at(CHUNK, start),
-                    },
-                )
-                parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
-                self._renew()
-            if self._tail:
-                number = len(parts) + 1
-                sent = self._client.upload_part(
-                    Bucket=self._bucket,
-                    Key=target,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=bytes(self._tail),
-                )
-                parts.append({"PartNumber": number, "ETag": sent["ETag"]})
-            self._client.complete_multipart_upload(
-                Bucket=self._bucket,
-                Key=target,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-        except BaseException:
-            with contextlib.suppress(ClientError):
-                self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=target, UploadId=upload_id
-                )
-            raise
 
     def cancel(self) -> None:
         if self._done:
