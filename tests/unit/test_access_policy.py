@@ -138,6 +138,23 @@ def test_grant_is_the_intersection_and_may_be_empty() -> None:
     ]
 
 
+def test_a_projects_visibility_is_asked_only_when_it_could_add_pull() -> None:
+    asked: list[str] = []
+
+    def public(project: str) -> bool:
+        asked.append(project)
+        return project == "open"
+
+    # May pull anyway, or asks for no pull: nothing to ask.
+    grant(member(Role.DEVELOPER), parse_scopes(["repository:team/app:pull,push"]), public)
+    grant(NOBODY, parse_scopes(["repository:open/lib:push"]), public)
+    assert asked == []
+    # Pull (or everything) asked by one who may not pull otherwise: asked, and it counts.
+    assert grant(NOBODY, parse_scopes(["repository:open/lib:pull"]), public)[0].actions == ("pull",)
+    assert grant(NOBODY, parse_scopes(["repository:open/lib:*"]), public)[0].actions == ()
+    assert asked == ["open", "open"]
+
+
 def test_star_is_granted_only_with_every_repository_action() -> None:
     requested = parse_scopes(["repository:team/app:*"])
     assert grant(member(Role.MAINTAINER), requested, lambda _: False)[0].actions == ("*",)

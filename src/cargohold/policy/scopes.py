@@ -92,8 +92,12 @@ def granted_actions(
         return ()
     if scope.type != REPOSITORY:
         return ()
-    project = scope.name.split("/", 1)[0]
-    allowed = allowed_repository_actions(principal, scope.name, is_public(project))
+    allowed = allowed_repository_actions(principal, scope.name, False)
+    if PULL not in allowed and not {PULL, ALL}.isdisjoint(scope.actions):
+        # A public project adds pull and nothing else: asked only when that could matter (a
+        # robot or member that may pull anyway costs its token no query).
+        project = scope.name.split("/", 1)[0]
+        allowed = allowed_repository_actions(principal, scope.name, is_public(project))
     granted = set(scope.actions) & allowed
     if ALL in scope.actions and allowed >= REPOSITORY_ACTIONS:
         granted.add(ALL)
