@@ -6,14 +6,14 @@ destination: a damaged source object is reported by digest and left out. The cop
 resumable because it is idempotent: an object the destination already holds at the right
 size is skipped (with `verify_existing`, only once its bytes hash to its digest), and
 objects are only ever committed whole, so an interrupted run leaves nothing half-written
-under a digest (a large object's staged bytes are an orphan the server's upload expiry
-removes). docs/decisions/032-moving-a-single-node.md tells why.
+under a digest (what a crash leaves of a large object is staging the server's upload expiry
+removes, or, on S3, a multipart upload the bucket's abort rule ends).
+docs/decisions/032-moving-a-single-node.md tells why.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -24,7 +24,8 @@ from cargohold.oci.digests import algorithm_of, hashes_to, new_hasher
 from cargohold.storage.base import BlobDriver
 
 # Objects up to this size are read whole and stored in one `put` (one request on S3); larger
-# ones stream through a staged writer, so a run holds at most jobs x this much in memory.
+# ones stream through a direct writer to their digest (on S3 a multipart upload with a few
+# parts in flight), so a run holds at most a few times jobs x this much in memory.
 WHOLE_OBJECT_MAX = 8 * 1024 * 1024
 # Failures listed in a report; the counts are always complete.
 EXAMPLES = 20
@@ -157,21 +158,20 @@ class BlobMigration:
             _check(digest, hasher.hexdigest(), len(data), size)
             self.destination.put(digest, bytes(data))
         else:
-            writer = self.destination.writer(f"migrate-{uuid.uuid4().hex}")
+            # The digest is known: straight to its place (on S3 each byte is written once, no
+            # staged chunks copied again at the end), made visible only once it checks out.
+            writer = self.destination.direct_writer(digest)
             try:
                 copied = 0
                 for chunk in self.source.get(digest):
                     hasher.update(chunk)
                     writer.write(chunk)
                     copied += len(chunk)
-                try:
-                    _check(digest, hasher.hexdigest(), copied, size)
-                except DigestMismatch:
-                    writer.cancel()
-                    raise
-                writer.commit(digest)
-            finally:
-                writer.close()
+                _check(digest, hasher.hexdigest(), copied, size)
+                writer.commit()
+            except BaseException:
+                writer.cancel()
+                raise
         landed = self.destination.stat(digest)
         if landed != size:
             raise OSError(f"the destination holds {landed} bytes after the copy, not {size}")
