@@ -10,7 +10,9 @@ for it. Before the handler runs, the wrapper reads the Authorization header:
   identitytoken): its holder, with the holder's roles as they are now, checked on the pool;
 - Bearer: a registry token, verified on the event loop (TokenService keeps each verdict for
   the token's lifetime, so a pull verifies its token once; a verified token costs a dict
-  lookup, far less than a thread hop). Its `access` claim is all it allows: no query.
+  lookup, far less than a thread hop). Its `access` claim is all it allows: no query. The
+  grant is kept per token and client (api/grants.py): the token's next requests find it by
+  their raw Authorization header.
 
 It stores the Caller in the ASGI scope (api/callers.py) for handlers, rate limits and the audit,
 and the Grant beside it, then decides. The answers: no credentials and not allowed, 401 with a
@@ -24,8 +26,6 @@ error_description the client shows if the wider one allows no more).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
 
 from starlette.requests import Request
 
@@ -48,6 +48,13 @@ from cargohold.api.credentials import (
     CredentialsMalformed,
     parse_authorization,
 )
+from cargohold.api.grants import (
+    UNRESTRICTED,
+    BearerGrants,
+    Grant,
+    KeptAs,
+    authorization_and_agent,
+)
 from cargohold.api.route_access import (
     ADMISSION,
     ANYONE,
@@ -68,10 +75,8 @@ from cargohold.config import Settings
 from cargohold.errors import Denied, RegistryError, Unauthorized
 from cargohold.oci.names import project_of
 from cargohold.policy.permissions import (
-    NOBODY,
     PULL,
     REPOSITORY_ACTIONS,
-    ROBOT,
     USER,
     Principal,
     may,
@@ -85,13 +90,11 @@ from cargohold.services.access_errors import AuthenticationFailed, LoginThrottle
 from cargohold.services.admission import DEFAULT_CLUSTER
 from cargohold.services.caller import (
     ADMISSION_METHOD,
-    BEARER_METHOD,
     SYSTEM_KIND,
     Caller,
-    anonymous_caller,
 )
 from cargohold.services.secrets_hashing import digest, is_refresh_token
-from cargohold.services.tokens import InvalidToken, VerifiedToken
+from cargohold.services.tokens import InvalidToken
 
 log = logging.getLogger("cargohold.auth")
 
@@ -100,41 +103,6 @@ GRANT_KEY = "cargohold.grant"
 MAX_DENIAL_REASON = 512
 # The admission webhook's callers are named after their cluster (`cluster:prod`).
 CLUSTER_PREFIX = "cluster:"
-
-
-@dataclass(frozen=True)
-class Grant:
-    """What a request's credentials allow: a principal's roles (Basic, or none), a registry
-    token's `access` claim (Bearer), or everything (auth off)."""
-
-    caller: Caller
-    token: VerifiedToken | None = None
-    unrestricted: bool = False
-
-    @property
-    def signed_in(self) -> bool:
-        """Credentials were given and accepted (an anonymous registry token counts)."""
-        return self.unrestricted or not self.caller.principal.anonymous or self.token is not None
-
-
-# Auth off: every request's grant (its caller, where asked, is the connection's anonymous one).
-UNRESTRICTED = Grant(anonymous_caller(), unrestricted=True)
-# Grants of registry tokens kept for reuse (per token and client); starts afresh when full.
-BEARER_GRANTS_KEPT = 1024
-
-
-def _authorization_and_agent(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes]:
-    """The first Authorization header's raw value (None: none) and the User-Agent's, in one
-    pass over the ASGI headers (whose names the server gives in lower case)."""
-    authorization: bytes | None = None
-    agent = b""
-    for key, value in headers:
-        if key == b"authorization":
-            if authorization is None:
-                authorization = value
-        elif key == b"user-agent" and not agent:
-            agent = value
-    return authorization, agent
 
 
 class AccessCheck:
@@ -148,7 +116,7 @@ class AccessCheck:
         self.access = access
         # Each admission token's SHA-256 -> its cluster (api/admission.py's callers).
         self.admission_tokens = settings.admission_token_digests
-        self._bearer_grants: dict[tuple[bytes, str, bytes], Grant] = {}
+        self.bearer_grants = BearerGrants(self.robot_prefix, access.tokens.clock)
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -162,18 +130,12 @@ class AccessCheck:
             return UNRESTRICTED
         if need.kind == OWN_CREDENTIALS:
             return self._keep(request, Grant(caller_of(request)))
-        raw, agent = _authorization_and_agent(request.scope["headers"])
+        raw, agent = authorization_and_agent(request.scope["headers"])
         if raw is None:
             return self._keep(request, Grant(caller_of(request)))
         client = request.scope.get("client")
         kept_as = (raw, client[0] if client else "", agent)
-        kept = self._bearer_grants.get(kept_as)
-        if (
-            kept is not None
-            and kept.token is not None
-            and need.kind != ADMISSION
-            and self.access.tokens.clock() < kept.token.expires_at
-        ):
+        if need.kind != ADMISSION and (kept := self.bearer_grants.kept(kept_as)) is not None:
             # The same registry token from the same client again: its verdict and grant are
             # known (a signed-in request then costs a dict lookup, not a parse and a check).
             return self._keep(request, kept)
@@ -194,9 +156,7 @@ class AccessCheck:
         anonymous = caller_of(request)
         return self._keep(request, await self._basic(request, need, credentials, anonymous))
 
-    def _bearer(
-        self, request: Request, need: Need, token: str, kept_as: tuple[bytes, str, bytes]
-    ) -> Grant:
+    def _bearer(self, request: Request, need: Need, token: str, kept_as: KeptAs) -> Grant:
         """The grant of a registry token, kept under `kept_as` (the raw Authorization header
         and the client's address and User-Agent) for the token's next requests."""
         try:
@@ -205,19 +165,7 @@ class AccessCheck:
             verified = fast_read(self.access.tokens.verify, token)
         except InvalidToken as exc:
             raise self._unauthorized(request, need, str(exc), "invalid_token") from None
-        # A client sends one token many times: its grant is kept with the verdict it holds
-        # (grants are immutable), so a signed-in pull builds nothing.
-        anonymous = caller_of(request)
-        if len(self._bearer_grants) >= BEARER_GRANTS_KEPT:
-            self._bearer_grants.clear()
-        caller = Caller(
-            self._token_principal(verified.subject),
-            BEARER_METHOD,
-            anonymous.address,
-            anonymous.user_agent,
-        )
-        grant = self._bearer_grants[kept_as] = Grant(caller, verified)
-        return grant
+        return self.bearer_grants.keep(kept_as, verified, caller_of(request))
 
     def _admission(self, request: Request, need: Need, credentials: Credentials) -> Grant:
         """A cluster's API server calling the admission webhook with its bearer token (a
@@ -261,12 +209,6 @@ class AccessCheck:
             identity.principal, identity.method, anonymous.address, anonymous.user_agent
         )
         return Grant(caller)
-
-    def _token_principal(self, subject: str) -> Principal:
-        # Only the name: what the token allows is its access claim, nothing the principal has.
-        if not subject:
-            return NOBODY
-        return Principal(ROBOT if subject.startswith(self.robot_prefix) else USER, subject)
 
     @staticmethod
     def _keep(request: Request, grant: Grant) -> Grant:

@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cargohold.api.access_check import GRANT_KEY, AccessCheck, Grant
+from cargohold.api.access_check import GRANT_KEY, AccessCheck
 from cargohold.api.boundary import in_pool
+from cargohold.api.grants import Grant
 from cargohold.api.route_access import PROJECT, Need, needs_of
 from cargohold.oci.names import project_of
 from cargohold.policy.permissions import EVERYTHING, PULL, Visibility

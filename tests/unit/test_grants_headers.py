@@ -3,7 +3,7 @@ scope: the first of each counts, as Starlette's headers would give it."""
 
 from __future__ import annotations
 
-from cargohold.api.access_check import _authorization_and_agent
+from cargohold.api.grants import authorization_and_agent
 
 
 def test_the_first_authorization_and_user_agent_count() -> None:
@@ -14,8 +14,8 @@ def test_the_first_authorization_and_user_agent_count() -> None:
         (b"authorization", b"Bearer second"),
         (b"user-agent", b"other"),
     ]
-    assert _authorization_and_agent(headers) == (b"Bearer first", b"docker/27")
+    assert authorization_and_agent(headers) == (b"Bearer first", b"docker/27")
 
 
 def test_no_authorization_is_none_and_no_agent_is_empty() -> None:
-    assert _authorization_and_agent([(b"host", b"registry")]) == (None, b"")
+    assert authorization_and_agent([(b"host", b"registry")]) == (None, b"")
