@@ -11,15 +11,14 @@ nothing is left running, and no object appears at the key. docs/decisions/027 an
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 from cargohold.storage.s3.inflight import InFlight
+from cargohold.storage.s3.multipart import MultipartUpload
 
 # UploadPartCopy requests of one commit in flight at once. One at a time, the commit waits for
 # each round trip and the store copies one chunk at a time. SeaweedFS spends about 0.9 CPU
@@ -41,25 +40,10 @@ def assemble(
 ) -> None:
     """Complete the object at `target` from the objects `chunk_keys` (in order, each at least
     a part's minimum size) followed by `tail` (may be empty)."""
-    upload_id = str(client.create_multipart_upload(Bucket=bucket, Key=target)["UploadId"])
+    upload = MultipartUpload(client, bucket, target)
+    upload.create()
     requests = InFlight(executor, COPIES_IN_FLIGHT)
     parts: list[dict[str, Any]] = []
-
-    def copy_part(number: int, source: str) -> dict[str, Any]:
-        copied = client.upload_part_copy(
-            Bucket=bucket,
-            Key=target,
-            UploadId=upload_id,
-            PartNumber=number,
-            CopySource={"Bucket": bucket, "Key": source},
-        )
-        return {"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]}
-
-    def upload_part(number: int, body: bytes) -> dict[str, Any]:
-        sent = client.upload_part(
-            Bucket=bucket, Key=target, UploadId=upload_id, PartNumber=number, Body=body
-        )
-        return {"PartNumber": number, "ETag": sent["ETag"]}
 
     def take_oldest() -> None:
         parts.append(requests.wait())
@@ -69,18 +53,15 @@ def assemble(
         for number, source in enumerate(chunk_keys, start=1):
             if requests.full:
                 take_oldest()
-            requests.start(copy_part, number, source)
+            requests.start(upload.copy_part, number, source)
         if tail:
             if requests.full:
                 take_oldest()
-            requests.start(upload_part, len(chunk_keys) + 1, tail)
+            requests.start(upload.upload_part, len(chunk_keys) + 1, tail)
         while requests.pending:
             take_oldest()
-        client.complete_multipart_upload(
-            Bucket=bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts}
-        )
+        upload.complete(parts)
     except BaseException:
         requests.settle()
-        with contextlib.suppress(ClientError):
-            client.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
+        upload.abort()
         raise

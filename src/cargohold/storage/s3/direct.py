@@ -11,14 +11,13 @@ docs/decisions/038-s3-direct-pushes.md tells why.
 
 from __future__ import annotations
 
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.client import BaseClient
-from botocore.exceptions import BotoCoreError, ClientError
 
 from cargohold.storage.s3.inflight import InFlight
+from cargohold.storage.s3.multipart import MultipartUpload
 from cargohold.storage.s3.writer import MAX_PARTS, UploadTooLarge, part_size
 
 # Parts of one upload sent at once: while one part waits for the store's answer, the next is
@@ -40,7 +39,7 @@ class S3DirectWriter:
         self._bucket = bucket
         self._key = key
         self._buffer = bytearray()
-        self._upload_id: str | None = None
+        self._upload = MultipartUpload(client, bucket, key)
         self._sent = 0  # parts handed to the store (the last may still be in flight)
         self._parts: list[dict[str, Any]] = []  # parts the store acknowledged
         self._inflight = InFlight(executor, PARTS_IN_FLIGHT)
@@ -54,9 +53,8 @@ class S3DirectWriter:
         while len(self._buffer) > part_size(self._sent):
             if self._sent + 1 >= MAX_PARTS:
                 raise UploadTooLarge(f"{self.digest} exceeds S3's {MAX_PARTS} parts")
-            if self._upload_id is None:
-                upload = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key)
-                self._upload_id = str(upload["UploadId"])
+            if not self._upload.started:
+                self._upload.create()
             # The oldest part first when enough are in flight: the memory held stays bounded.
             if self._inflight.full:
                 self._parts.append(self._inflight.wait())
@@ -64,37 +62,22 @@ class S3DirectWriter:
             part = bytes(memoryview(self._buffer)[:size])
             del self._buffer[:size]
             self._sent += 1
-            self._inflight.start(self._upload_part, self._sent, part)
-
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
-        sent = self._client.upload_part(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=body,
-        )
-        return {"PartNumber": number, "ETag": sent["ETag"]}
+            self._inflight.start(self._upload.upload_part, self._sent, part)
 
     def commit(self) -> None:
         if self._done:
             raise ValueError(f"the direct writer of {self.digest} is finished")
         self._done = True
-        if self._upload_id is None:
+        if not self._upload.started:
             self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
             self._buffer = bytearray()
             return
         try:
             self._parts.extend(self._inflight.wait_all())
             if self._buffer:
-                self._parts.append(self._upload_part(self._sent + 1, bytes(self._buffer)))
+                self._parts.append(self._upload.upload_part(self._sent + 1, bytes(self._buffer)))
             self._buffer = bytearray()
-            self._client.complete_multipart_upload(
-                Bucket=self._bucket,
-                Key=self._key,
-                UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts},
-            )
+            self._upload.complete(self._parts)
         except BaseException:
             self._abort()
             raise
@@ -108,8 +91,4 @@ class S3DirectWriter:
 
     def _abort(self) -> None:
         self._inflight.settle()
-        if self._upload_id is not None:
-            with contextlib.suppress(ClientError, BotoCoreError):
-                self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
-                )
+        self._upload.abort()
