@@ -131,11 +131,7 @@ class IdentityService:
         answer is not that simple (not a robot's secret, a wrong one, a failure counted on
         the account to clear, a throttled address), for `authenticate` to decide, count and
         note. Cheap enough to run on the event loop: two indexed reads and a digest."""
-        if (
-            not name.startswith(self.robot_prefix)
-            or is_refresh_token(secret)
-            or not _possible_account_name(name)
-        ):
+        if not self.is_robot_secret(name, secret):
             return None
         now = self.clock()
         account_state, address_state = self.stores.failures.get_both(name, origin.address or None)
@@ -150,6 +146,15 @@ class IdentityService:
             return None
         self.trail.login(origin, principal.name, ROBOT_SECRET, True)
         return Identity(principal, ROBOT_SECRET)
+
+    def is_robot_secret(self, name: str, secret: str) -> bool:
+        """Whether credentials are a robot's name and secret by their form alone (the name
+        prefix, a name an account could have, not a refresh token); nothing is read."""
+        return (
+            name.startswith(self.robot_prefix)
+            and not is_refresh_token(secret)
+            and _possible_account_name(name)
+        )
 
     def _method_of(self, name: str, secret: str) -> str:
         """How an attempt tried to authenticate (told apart as _check does)."""

@@ -107,7 +107,10 @@ class TokenGrantService:
     ) -> Grant | None:
         """A robot's grant when its secret checks out with reads alone (no refresh token asked
         for, no failure to count or clear): the token endpoint answers it on the event loop.
-        None: ask for_credentials, which decides the rest. Raises ScopeMalformed."""
+        None: ask for_credentials, which decides the rest (credentials that are not a
+        robot's are told apart before the scopes are parsed). Raises ScopeMalformed."""
+        if not self.identity.is_robot_secret(name, secret):
+            return None
         requested = _requested(scopes)
         identity = self.identity.robot_by_reads(name, secret, origin)
         if identity is None:
