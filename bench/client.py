@@ -425,10 +425,14 @@ def make_small_image(repo: str, tag: str, seed: str, layer_size: int = 2048) -> 
     return SmallImage(repo, tag, config, config_digest, layer, layer_digest, manifest)
 
 
-async def push_small_image(conn: AsyncConn, image: SmallImage, login: Login = ANONYMOUS) -> None:
+async def push_small_image(
+    conn: AsyncConn, image: SmallImage, login: Login = ANONYMOUS, patch: bool = False
+) -> None:
     """What a registry client does: sign in for the repository (the token flow: one token
     request per image pushed, as each `docker push` gets its own), HEAD each blob, upload the
-    missing ones, PUT the manifest."""
+    missing ones, PUT the manifest. A blob goes as POST then PUT with the body (the OCI
+    spec's monolithic upload, what containerd and crane send) or, with `patch`, as docker,
+    podman and skopeo send it: POST, one PATCH with the body, then a PUT without one."""
     auth = await sign_in_async(conn, login, repo_scope(image.repo, "pull,push"))
     for data, digest in ((image.config, image.config_digest), (image.layer, image.layer_digest)):
         head = await conn.request("HEAD", f"/v2/{image.repo}/blobs/{digest}", auth)
@@ -438,11 +442,20 @@ async def push_small_image(conn: AsyncConn, image: SmallImage, login: Login = AN
             raise BenchHTTPError(f"blob HEAD: HTTP {head.status}")
         start = await conn.request("POST", f"/v2/{image.repo}/blobs/uploads/", auth)
         expect(start, 202, "start upload")
+        location, body = start.headers["location"], data
+        if patch:
+            sent = await conn.request(
+                "PATCH",
+                path_of(location),
+                {"Content-Type": "application/octet-stream", **auth},
+                data,
+            )
+            location, body = expect(sent, 202, "blob PATCH").headers["location"], b""
         put = await conn.request(
             "PUT",
-            with_digest(start.headers["location"], digest),
+            with_digest(location, digest),
             {"Content-Type": "application/octet-stream", **auth},
-            data,
+            body,
         )
         expect(put, 201, "blob PUT")
     await put_manifest(conn, image.repo, image.tag, image.manifest, auth)

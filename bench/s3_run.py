@@ -32,7 +32,7 @@ from run import GIB, MIB, Row, fmt, median, ratio_ok  # noqa: E402
 from s3_nodes import NODE_PROJECTS, wl_nodes  # noqa: E402
 from s3_stack import S3Bench, Stores  # noqa: E402
 
-WORKLOADS = ("push", "pull", "small_push", "manifest_get", "nodes")
+WORKLOADS = ("push", "pull", "small_push", "small_push_patch", "manifest_get", "nodes")
 
 S3_FULL = run.Sizes(
     big_mib=128,
@@ -234,6 +234,7 @@ WORKLOAD_FUNCS: dict[str, Callable[[S3Bench], None]] = {
     "push": wl_push,
     "pull": wl_pull,
     "small_push": run.wl_small_push,
+    "small_push_patch": run.wl_small_push_patch,
     "manifest_get": wl_manifest_get,
     "nodes": wl_nodes,
 }
