@@ -40,6 +40,9 @@ class Settings:
     # instead of streaming the bytes through the server.
     s3_redirect: bool = False
     s3_redirect_expiry_seconds: int = 1200
+    # Upload sessions (PATCH) of at most this many bytes keep them in the metadata store, not
+    # in the bucket (docs/decisions/051): one row write per PATCH. 0: every byte in the bucket.
+    s3_inline_upload_bytes: int = 1024 * 1024
     # Default: SQLite file inside data_dir.
     database_url: str = ""
     # Reverse proxies and load balancers (comma-separated addresses or networks) whose

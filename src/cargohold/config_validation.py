@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 STORAGE_DRIVERS = ("filesystem", "s3")
 # The longest a SigV4 presigned URL may be valid (seven days).
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+# The most bytes an upload session keeps in its metadata row (each is also held in memory by
+# the request that appends them): an S3 part's minimum size.
+MAX_INLINE_UPLOAD_BYTES = 5 * 1024 * 1024
 # Who may read /metrics (api/route_access.py's METRICS need; decision 028).
 METRICS_ACCESS = ("admin", "anonymous")
 # Ten years: a refresh token is a standing credential, and "never" is not one of its choices.
@@ -112,6 +115,11 @@ def _validate_s3(settings: Settings) -> None:
         raise ConfigError(f"s3_endpoint_url must be an http(s) URL, got {endpoint!r}")
     if not 1 <= settings.s3_redirect_expiry_seconds <= MAX_PRESIGN_SECONDS:
         raise ConfigError(f"s3_redirect_expiry_seconds must be from 1 to {MAX_PRESIGN_SECONDS}")
+    if not 0 <= settings.s3_inline_upload_bytes <= MAX_INLINE_UPLOAD_BYTES:
+        raise ConfigError(
+            f"s3_inline_upload_bytes must be from 0 to {MAX_INLINE_UPLOAD_BYTES}, "
+            f"got {settings.s3_inline_upload_bytes}"
+        )
 
 
 def _validate_auth(settings: Settings) -> None:

@@ -177,7 +177,12 @@ def build_uploads(
     return UploadService(
         meta,
         blobs,
-        UploadStaging(meta, blobs, settings.upload_expiry_seconds),
+        UploadStaging(
+            meta,
+            blobs,
+            settings.upload_expiry_seconds,
+            settings.s3_inline_upload_bytes if settings.storage_driver == "s3" else 0,
+        ),
         access=access,
     )
 

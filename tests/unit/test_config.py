@@ -82,6 +82,16 @@ def test_database_url_and_tls_settings(tmp_path: Path) -> None:
             {"CARGOHOLD_S3_REDIRECT_EXPIRY_SECONDS": "0"},
             "s3_redirect_expiry_seconds must be from 1 to 604800",
         ),
+        (
+            'storage_driver = "s3"\ns3_bucket = "b"',
+            {"CARGOHOLD_S3_INLINE_UPLOAD_BYTES": str(5 * 1024 * 1024 + 1)},
+            "s3_inline_upload_bytes must be from 0 to 5242880, got 5242881",
+        ),
+        (
+            'storage_driver = "s3"\ns3_bucket = "b"\ns3_inline_upload_bytes = -1',
+            {},
+            "s3_inline_upload_bytes must be from 0 to 5242880",
+        ),
         ("", {"CARGOHOLD_SCANNING": "maybe"}, "setting 'scanning' expects bool"),
         ("audit_retention_days = -1", {}, "audit_retention_days must be 0"),
         ('audit_purge_schedule = "daily"', {}, "audit_purge_schedule: 'daily' is not a cron"),

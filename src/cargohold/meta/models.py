@@ -124,6 +124,11 @@ uploads = sa.Table(
     sa.Column("offset", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # The session's bytes while they are few enough to live here (services/inline_staging.py);
+    # NULL: staged in the blob store.
+    sa.Column("staged", sa.LargeBinary, nullable=True),
+    # Until when a request appending to such a session holds it (NULL: nobody).
+    sa.Column("held_until", sa.Float, nullable=True),
     sa.Index("ix_uploads_updated_at", "updated_at"),
 )
 

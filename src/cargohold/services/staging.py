@@ -4,7 +4,8 @@ A session is a row in the metadata store (its acknowledged offset moves only by
 compare-and-set) plus a staged name in the blob driver holding its bytes. Everything here goes
 through the `BlobDriver` interface, so any driver gets resumable uploads: a request takes the
 staged bytes exclusively through `driver.writer(id, append=True)`, which also works from another
-process or node after a restart. Bytes past the acknowledged offset (a request that failed
+process or node after a restart; on S3, a small session's bytes are kept in its row instead
+(InlineWriter, decision 051). Bytes past the acknowledged offset (a request that failed
 mid-body) are cut off before anything else happens. The running hash is cached per process and
 rebuilt from the staged bytes where this process has none (docs/decisions/002-upload-sessions.md).
 """
@@ -20,6 +21,7 @@ from cargohold.errors import BlobUploadUnknown, StagedGone
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.uploads import Upload
 from cargohold.oci.digests import Hasher, new_hasher
+from cargohold.services.inline_staging import InlineWriter
 from cargohold.storage.base import BlobDriver, BlobWriter, WriterBusy
 
 log = logging.getLogger("cargohold.uploads")
@@ -61,10 +63,18 @@ class HashCache:
 class UploadStaging:
     """Upload sessions and their staged bytes. Blocking: callers run it off the event loop."""
 
-    def __init__(self, meta: MetadataStore, blobs: BlobDriver, expiry_seconds: int) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobDriver,
+        expiry_seconds: int,
+        inline_max_bytes: int = 0,
+    ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.expiry_seconds = expiry_seconds
+        # Sessions of at most this many bytes keep them in their row (inline_staging.py).
+        self.inline_max_bytes = inline_max_bytes
         self.hashes = HashCache()
 
     # -- sessions ---------------------------------------------------------------------
@@ -141,8 +151,20 @@ class UploadStaging:
         """The session's staged bytes, held exclusively and cut back to its acknowledged offset.
 
         WriterBusy if another request holds them; UploadMoved if the offset changed since
-        `upload` was read; StagedGone if the bytes are shorter than the offset.
+        `upload` was read; StagedGone if the bytes are shorter than the offset. A session
+        whose bytes are kept in its row (or that has none yet, when sessions may keep them
+        there) gets an InlineWriter, held through the row (inline_staging.py).
         """
+        if upload.inline or (self.inline_max_bytes and upload.offset == 0):
+            inline = InlineWriter.hold(
+                self.meta.uploads, self.blobs, upload.id, upload.offset, self.inline_max_bytes
+            )
+            if inline is not None:
+                return inline
+            current = self.meta.uploads.get(upload.id)
+            if current is None or current.offset != upload.offset:
+                raise UploadMoved(current.offset if current else 0)
+            raise WriterBusy(upload.id)
         writer = self.blobs.writer(upload.id, append=True)
         try:
             current = self.meta.uploads.get(upload.id)
@@ -161,6 +183,13 @@ class UploadStaging:
                 writer.close()
             raise
         return writer
+
+    def advance(self, upload: Upload, new_offset: int, writer: BlobWriter) -> bool:
+        """Record the held session's new offset, unless another request moved it first; an
+        inline session's bytes are recorded with it."""
+        if isinstance(writer, InlineWriter):
+            return writer.advance(new_offset)
+        return self.meta.uploads.advance(upload.id, upload.offset, new_offset)
 
     def cached_hash(self, upload: Upload, algorithm: str) -> Hasher | None:
         """This process's running hash of the acknowledged bytes, if it has one."""

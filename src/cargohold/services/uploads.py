@@ -29,6 +29,7 @@ from cargohold.meta.store import MetadataStore
 from cargohold.meta.uploads import Upload
 from cargohold.oci.digests import Hasher, algorithm_of, check_digest, compute, new_hasher
 from cargohold.policy.access import AccessPolicy
+from cargohold.services.inline_staging import InlineWriter
 from cargohold.services.staging import UploadMoved, UploadStaging
 from cargohold.services.upload_ranges import check_range, parse_content_range, range_header
 from cargohold.storage.base import BlobDriver, BlobWriter, DirectWriter, WriterBusy
@@ -169,14 +170,17 @@ class UploadService:
             new_offset = upload.offset + body.written
             # Record the offset while still holding the upload, then release it. The final
             # digest check catches the rare write that fails after this point.
-            if body.written and not self.meta.uploads.advance(upload.id, upload.offset, new_offset):
+            if body.written and not self.staging.advance(upload, new_offset, body.writer):
                 raise self._busy(upload.id)
         except BaseException as failure:
             self.abandon(body, failure)
             raise
         body.writer.close()
         self.staging.hashes.put(upload.id, new_offset, body.hasher)
-        return Upload(upload.id, upload.repository, new_offset, upload.created_at, time.time())
+        inline = isinstance(body.writer, InlineWriter) and not body.writer.spilled
+        return Upload(
+            upload.id, upload.repository, new_offset, upload.created_at, time.time(), inline
+        )
 
     def abandon(self, body: BodyWriter, failure: BaseException) -> None:
         """The body failed (`failure`): give up what it wrote and let go of the staged bytes."""
