@@ -29,6 +29,7 @@ from tests.support.seaweedfs import (
     object_bytes,
     s3_server,
     session_keys,
+    two_s3_nodes,
 )
 from tests.support.server import CargoholdServer
 
@@ -154,16 +155,9 @@ def test_nodes_continue_each_others_inline_sessions_whatever_their_setting(
     prefix = f"inline-nodes-{uuid.uuid4().hex[:12]}"
     store = seaweedfs.store(prefix)
     database_url = postgres.create_database(f"cargohold_inline_{uuid.uuid4().hex[:8]}")
-    one = s3_server(tmp_path / "one", seaweedfs, prefix, database_url)
-    (tmp_path / "two").mkdir()
-    two = CargoholdServer(
-        tmp_path / "two" / "data",
-        database_url=database_url,
-        extra_env={**one.extra_env, "CARGOHOLD_S3_INLINE_UPLOAD_BYTES": "0"},
-        admin_password=one.admin_password,
-    )
-    try:
-        two.start()
+    with two_s3_nodes(
+        tmp_path, seaweedfs, prefix, database_url, CARGOHOLD_S3_INLINE_UPLOAD_BYTES="0"
+    ) as (one, two):
         with one.client(timeout=60) as http_one, two.client(timeout=60) as http_two:
             # Begun inline on one, closed by an empty PUT on two.
             small = deterministic_bytes(2 * KIB, b"config")
@@ -188,9 +182,6 @@ def test_nodes_continue_each_others_inline_sessions_whatever_their_setting(
             assert http_two.get(f"/v2/nodes/app/blobs/{digest_of(data)}").content == data
         assert object_bytes(store, digest_of(data)) == data
         assert keys_under(store, store.layout.uploads) == []
-    finally:
-        two.stop()
-        one.stop()
 
 
 def test_a_patch_cut_off_midway_leaves_the_inline_session_as_it_was(

@@ -32,6 +32,7 @@ from tests.support.seaweedfs import (
     object_bytes,
     s3_server,
     session_keys,
+    two_s3_nodes,
 )
 from tests.support.server import CARGOHOLD, CargoholdServer
 
@@ -222,16 +223,7 @@ def test_an_upload_begun_on_one_node_is_finished_on_another(
 ) -> None:
     prefix = f"nodes-{uuid.uuid4().hex[:12]}"
     database_url = postgres.create_database(f"cargohold_s3_{uuid.uuid4().hex[:8]}")
-    one = s3_server(tmp_path / "one", seaweedfs, prefix, database_url)
-    (tmp_path / "two").mkdir()
-    two = CargoholdServer(
-        tmp_path / "two" / "data",
-        database_url=database_url,
-        extra_env=one.extra_env,
-        admin_password=one.admin_password,
-    )
-    try:
-        two.start()
+    with two_s3_nodes(tmp_path, seaweedfs, prefix, database_url) as (one, two):
         first, second = deterministic_bytes(9 * MIB, b"node one"), b"finished on node two"
         data = first + second
         with one.client(timeout=60) as http_one, two.client(timeout=60) as http_two:
@@ -247,9 +239,6 @@ def test_an_upload_begun_on_one_node_is_finished_on_another(
             assert done.status_code == 201, done.text
             assert http_one.get(f"/v2/s3/nodes/blobs/{digest_of(data)}").content == data
         assert object_bytes(seaweedfs.store(prefix), digest_of(data)) == data
-    finally:
-        two.stop()
-        one.stop()
 
 
 @pytest.mark.parametrize(

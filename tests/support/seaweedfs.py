@@ -8,12 +8,14 @@ request signatures: a wrong secret is refused (tests/storage/test_s3_driver.py c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -240,3 +242,25 @@ def s3_server(
     extra = {**seaweedfs.settings_env(prefix), "CARGOHOLD_GC_GRACE_SECONDS": "0", **env}
     tmp.mkdir(parents=True, exist_ok=True)
     return CargoholdServer(tmp / "data", database_url=database_url, extra_env=extra).start()
+
+
+@contextlib.contextmanager
+def two_s3_nodes(
+    tmp: Path, seaweedfs: SeaweedServer, prefix: str, database_url: str, **second_env: str
+) -> Iterator[tuple[CargoholdServer, CargoholdServer]]:
+    """Two started cargohold nodes sharing `database_url` (PostgreSQL) and the blobs under
+    `prefix`; the second's settings differ by `second_env`. Both stop on leaving."""
+    one = s3_server(tmp / "one", seaweedfs, prefix, database_url)
+    (tmp / "two").mkdir()
+    two = CargoholdServer(
+        tmp / "two" / "data",
+        database_url=database_url,
+        extra_env={**one.extra_env, **second_env},
+        admin_password=one.admin_password,
+    )
+    try:
+        two.start()
+        yield one, two
+    finally:
+        two.stop()
+        one.stop()
