@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from cargohold.policy.scopes import ResourceScope, covers
+from cargohold.services import token_keys
 from cargohold.services.token_keys import KeyRing, key_id
 from cargohold.services.tokens import InvalidToken, TokenService
 
@@ -212,6 +213,34 @@ def test_a_node_signs_with_a_key_rotated_in_elsewhere(tmp_path: Path, clock: Clo
     clock.now += 10  # past the reload interval
     assert jwt.get_unverified_header(server.issue("bob", []).token)["kid"] == added.kid
     assert server.verify(first).subject == "bob"
+
+
+def test_a_re_read_parses_only_new_key_files_and_forgets_removed_ones(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ring reads the directory every few seconds, on the signing path too: a key it
+    parsed before is not parsed again; a key removed from the directory stops verifying."""
+    ring = KeyRing(tmp_path, clock)
+    first = ring.current()
+    KeyRing(tmp_path, clock).rotate()
+    parsed: list[str] = []
+    real_load = token_keys._load
+
+    def counting_load(path: Path, number: int) -> token_keys.SigningKey:
+        parsed.append(path.name)
+        return real_load(path, number)
+
+    monkeypatch.setattr(token_keys, "_load", counting_load)
+    clock.now += 10
+    assert ring.current().number == 2
+    assert parsed == ["key-0002.pem"]
+    clock.now += 10
+    ring.current()
+    assert parsed == ["key-0002.pem"]  # nothing new: a listing only
+    (tmp_path / "key-0001.pem").unlink()
+    clock.now += 10
+    assert ring.current().number == 2
+    assert ring.public_key(first.kid) is None
 
 
 def test_a_verdict_is_cached_for_the_token_lifetime(

@@ -74,15 +74,26 @@ class KeyRing:
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKey] | None = None
         self._loaded_at = 0.0
+        # Each key file parsed so far, by what identifies its content (name, inode, mtime):
+        # a re-read lists the directory and parses only files it has not seen, so the
+        # periodic re-read (which may run on the event loop) costs a listing, not a PEM parse
+        # of every key.
+        self._parsed: dict[tuple[str, int, int], SigningKey] = {}
 
     def _read(self) -> dict[str, SigningKey]:
         keys: dict[str, SigningKey] = {}
+        parsed: dict[tuple[str, int, int], SigningKey] = {}
         if self.directory.is_dir():
-            for path in self.directory.iterdir():
-                match = _KEY_FILE.fullmatch(path.name)
-                if match:
-                    key = _load(path, int(match.group(1)))
-                    keys[key.kid] = key
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    match = _KEY_FILE.fullmatch(entry.name)
+                    if not match:
+                        continue
+                    stat = entry.stat()
+                    seen = (entry.name, stat.st_ino, stat.st_mtime_ns)
+                    key = self._parsed.get(seen) or _load(Path(entry.path), int(match.group(1)))
+                    parsed[seen] = keys[key.kid] = key
+        self._parsed = parsed
         self._loaded_at = self.clock()
         return keys
 
