@@ -83,11 +83,14 @@ def test_a_blob_sent_as_patch_then_put_stages_nothing_in_the_bucket(
     assert keys_under(store, store.layout.uploads) == []
 
 
-def test_several_small_patches_add_up_in_the_row(server: CargoholdServer) -> None:
+def test_several_small_patches_add_up_in_the_row(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
+) -> None:
     pieces = [b"first ", b"", b"second ", deterministic_bytes(3 * KIB, b"third")]
     data = b"".join(pieces)
     with server.client(timeout=60) as http:
         location = start_upload(http, "inline/pieces")
+        session = upload_id(location)
         offset = 0
         for piece in pieces:
             response = patch_chunk(http, location, piece, offset if piece else None)
@@ -95,6 +98,7 @@ def test_several_small_patches_add_up_in_the_row(server: CargoholdServer) -> Non
             location = response.headers["location"]
             offset += len(piece)
             assert response.headers["range"] == f"0-{max(offset - 1, 0)}"
+        assert session_keys(seaweedfs.store(prefix), session) == []
         # A PATCH that does not start at the session's end is refused and changes nothing.
         refused = patch_chunk(http, location, b"again", 0)
         assert_error(refused, 416, "RANGE_INVALID")
@@ -131,6 +135,33 @@ def test_a_session_that_grows_past_the_limit_moves_to_the_bucket(
         assert done.status_code == 201, done.text
         assert http.get(f"/v2/inline/grows/blobs/{digest_of(data)}").content == data
     assert object_bytes(store, digest_of(data)) == data
+    assert session_keys(store, session) == []
+
+
+def test_a_patch_that_adds_little_to_much_moves_the_session_to_the_bucket(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    """Each append rewrites the whole row: a PATCH adding under a quarter of what the row
+    would hold (a stream of tiny PATCHes) moves the session to the bucket instead."""
+    store = seaweedfs.store(prefix)
+    first = deterministic_bytes(8 * KIB, b"kept in the row")
+    tiny = [b"a", b"b", b"c"]
+    data = first + b"".join(tiny)
+    with server.client(timeout=60) as http:
+        location = start_upload(http, "inline/tiny")
+        session = upload_id(location)
+        response = patch_chunk(http, location, first, 0)
+        assert response.status_code == 202, response.text
+        assert session_keys(store, session) == []
+        offset = len(first)
+        for piece in tiny:
+            response = patch_chunk(http, response.headers["location"], piece, offset)
+            assert response.status_code == 202, response.text
+            offset += len(piece)
+            assert session_keys(store, session) != []
+        done = http.put(response.headers["location"], params={"digest": digest_of(data)})
+        assert done.status_code == 201, done.text
+        assert http.get(f"/v2/inline/tiny/blobs/{digest_of(data)}").content == data
     assert session_keys(store, session) == []
 
 

@@ -9,14 +9,15 @@ new offset, in the same compare-and-set) and the PUT one PUT of the blob at its 
 `InlineWriter` is the `BlobWriter` of such a session (UploadStaging.hold gives it out while the
 session's bytes are in its row, or it has none yet). It holds the session through the row
 (`held_until`, CLAIM_SECONDS at most, as the bucket's lease does for the bytes staged there),
-so a second request on a busy session is refused; the offset's compare-and-set still decides
-if a hold ran out. It keeps what a request appends in memory;
-once the session would hold more than `limit` bytes, it spills: it takes the session's staged
-name in the blob driver, writes the bytes kept so far there, and passes everything on to that
-writer from then on. `staged()` is what the row keeps when the new offset is recorded: the
+so a second request on a busy session is refused; the offset's compare-and-set still decides if
+a hold ran out. It keeps what a request appends in memory; once the session would hold more
+than `limit` bytes, it spills: it takes the session's staged name in the blob driver, writes
+the bytes kept so far there, and passes everything on to that writer from then on; so does a
+request that adds less than a quarter of what the row would then hold, since each append
+rewrites the whole row. `staged()` is what the row keeps when the new offset is recorded: the
 bytes, or None once they have spilled (the blob store holds them then). Nothing is written to
-the row before that, so a request that fails leaves the session as it was; one that spilled
-and failed leaves bytes in the staged name that the next spill cuts off (or expiry removes).
+the row before that, so a request that fails leaves the session as it was; one that spilled and
+failed leaves bytes in the staged name that the next spill cuts off (or expiry removes).
 docs/decisions/051-small-uploads-staged-in-the-metadata-store.md tells why.
 """
 
@@ -33,6 +34,9 @@ from cargohold.storage.base import BlobDriver, BlobWriter, WriterBusy
 # How long a request holds an inline session at most (the bucket's lease goes stale after as
 # long): longer than a body may stall.
 CLAIM_SECONDS = 120.0
+# A request keeps a session in its row only while the row's rewrite is at most this many times
+# what the request added.
+REWRITE_FACTOR = 4
 
 
 class InlineWriter:
@@ -150,7 +154,12 @@ class InlineWriter:
         return self._acknowledged() + bytes(self._added)
 
     def flush(self) -> None:
-        # Inline bytes reach the row with the offset that acknowledges them (staged()).
+        # Inline bytes reach the row with the offset that acknowledges them (staged()), all of
+        # them each time: a request that adds little to much would make the database rewrite
+        # far more than it received (a stream of tiny PATCHes), so such a session moves to
+        # the blob store instead.
+        if self._spilled is None and self._added and self.size > REWRITE_FACTOR * len(self._added):
+            self._spill()
         if self._spilled is not None:
             self._spilled.flush()
 
