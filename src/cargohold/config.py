@@ -111,6 +111,9 @@ class Settings:
     max_json_body_bytes: int = 1024 * 1024
     max_vulndb_import_bytes: int = 2 * 1024 * 1024 * 1024
     body_read_timeout_seconds: float = 60.0
+    # How long a client may take to send a request's headers (the HTTP server closes the
+    # connection after that): a connection sending half a header holds its place until then.
+    header_read_timeout_seconds: float = 20.0
     max_uploads_per_client: int = 64
     max_client_connections: int = 1024
     # Access control (docs/security.md): "on" checks every request; "off" lets every request

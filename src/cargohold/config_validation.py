@@ -21,6 +21,8 @@ MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 # The most bytes an upload session keeps in its metadata row (each is also held in memory by
 # the request that appends them): an S3 part's minimum size.
 MAX_INLINE_UPLOAD_BYTES = 5 * 1024 * 1024
+# The longest header read timeout the HTTP server (granian) accepts: 60 s.
+MAX_HEADER_READ_SECONDS = 60.0
 # Who may read /metrics (api/route_access.py's METRICS need; decision 028).
 METRICS_ACCESS = ("admin", "anonymous")
 # Ten years: a refresh token is a standing credential, and "never" is not one of its choices.
@@ -75,6 +77,10 @@ def validate(settings: Settings) -> Settings:
     timeout = settings.body_read_timeout_seconds
     if not (timeout > 0 and math.isfinite(timeout)):
         raise ConfigError("body_read_timeout_seconds must be a number of seconds above 0")
+    if not 0.001 <= settings.header_read_timeout_seconds <= MAX_HEADER_READ_SECONDS:
+        raise ConfigError(
+            f"header_read_timeout_seconds must be from 0.001 to {MAX_HEADER_READ_SECONDS:g}"
+        )
     if settings.max_uploads_per_client < 0:
         raise ConfigError("max_uploads_per_client must be 0 (no cap) or more")
     if settings.max_client_connections < settings.workers:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from granian import Granian
 from granian.constants import HTTPModes, Interfaces, SSLProtocols
+from granian.http import HTTP1Settings
 
 from cargohold.config import SETTINGS_ENV, Settings
 from cargohold.logs import configure_logging, granian_log_config
@@ -30,7 +31,8 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
 
     A connection holds its place under the cap from accept until it closes, requests with a
     slow body included; past the cap, new connections wait in the listen backlog. The app keeps
-    slow bodies from holding places for long (api/bodyguard.py).
+    slow bodies from holding places for long (api/bodyguard.py); granian closes connections
+    whose headers take longer than header_read_timeout_seconds.
     """
     total = settings.max_client_connections
     return ConnectionLimits(backlog=max(1024, total), per_worker=max(1, total // settings.workers))
@@ -64,6 +66,9 @@ def _serve(settings: Settings, limits: ConnectionLimits) -> None:
         workers=settings.workers,
         factory=True,
         http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=max(1, round(settings.header_read_timeout_seconds * 1000))
+        ),
         backlog=limits.backlog,
         backpressure=limits.per_worker,
         websockets=False,

@@ -1,6 +1,7 @@
-"""Slow clients: bodies that stall are cut after `body_read_timeout_seconds`, one address cannot
-hold more than `max_uploads_per_client` bodies in flight, and while hundreds of slow connections
-are open other clients keep being served.
+"""Slow clients: headers that stall are cut after `header_read_timeout_seconds`, bodies that
+stall after `body_read_timeout_seconds`, one address cannot hold more than
+`max_uploads_per_client` bodies in flight, and while hundreds of slow connections are open
+other clients keep being served.
 
 Slow clients connect from other loopback addresses (127.0.0.2, 127.0.0.3) than the well-behaved
 client (127.0.0.1): the cap is per client address.
@@ -65,6 +66,7 @@ def stalling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CargoholdServ
         "stalling",
         max_uploads_per_client=STALL_CAP,
         body_read_timeout_seconds=STALL_TIMEOUT,
+        header_read_timeout_seconds=STALL_TIMEOUT,
     )
     yield server
     server.stop()
@@ -214,6 +216,25 @@ def test_a_stalled_admin_body_is_cut(stalling: CargoholdServer) -> None:
         sock.close()
     assert status_of(response) == 408, response[:300]
     assert _error_code(response) == "SIZE_INVALID"
+
+
+def test_a_connection_that_stalls_in_its_headers_is_closed(stalling: CargoholdServer) -> None:
+    """Half a request header, then nothing: the server closes the connection once
+    `header_read_timeout_seconds` pass (here 2 s; 20 by default), freeing its place."""
+    sock = connect(stalling.port, "127.0.0.3")
+    try:
+        started = time.monotonic()
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: sl")
+        sock.settimeout(10 * STALL_TIMEOUT)
+        try:
+            while sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+        elapsed = time.monotonic() - started
+    finally:
+        sock.close()
+    assert STALL_TIMEOUT * 0.75 <= elapsed < 5 * STALL_TIMEOUT, elapsed
 
 
 def test_a_slow_but_steady_body_is_not_cut(stalling: CargoholdServer) -> None:
