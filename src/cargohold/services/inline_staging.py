@@ -90,6 +90,10 @@ class InlineWriter:
             self._kept = kept[: self._offset]
         return self._kept
 
+    def _held(self) -> bytes:
+        """The session's bytes as this request leaves them: the row's and what it added."""
+        return self._acknowledged() + bytes(self._added)
+
     @property
     def spilled(self) -> bool:
         return self._spilled is not None
@@ -111,7 +115,7 @@ class InlineWriter:
     def _spill(self) -> None:
         """Move the bytes to the session's staged name in the blob driver (RANGE_INVALID if
         another request holds it)."""
-        held = self._acknowledged() + bytes(self._added)
+        held = self._held()
         try:
             writer = self._blobs.writer(self.name, append=True)
         except WriterBusy:
@@ -144,14 +148,12 @@ class InlineWriter:
             return
         end = self.size if end is None else end
         if start < end:
-            yield (self._acknowledged() + bytes(self._added))[start:end]
+            yield self._held()[start:end]
 
     def staged(self) -> bytes | None:
         """What the session's row keeps with the new offset: its bytes, or None once they
         spilled to the blob store."""
-        if self._spilled is not None:
-            return None
-        return self._acknowledged() + bytes(self._added)
+        return None if self._spilled is not None else self._held()
 
     def flush(self) -> None:
         # Inline bytes reach the row with the offset that acknowledges them (staged()), all of
@@ -179,7 +181,7 @@ class InlineWriter:
         if self._spilled is not None:
             self._spilled.commit(digest)
             return
-        self._blobs.put(digest, self._acknowledged() + bytes(self._added))
+        self._blobs.put(digest, self._held())
         self._added = bytearray()
 
     def cancel(self) -> None:
