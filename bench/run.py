@@ -476,61 +476,48 @@ def wl_pull(b: Bench) -> None:
 
 
 def wl_small_push(b: Bench) -> None:
-    s = b.sizes
-    for r, order in b.orders():
-        for name in order:
-            # Round 0 pushes the set that manifest GET, blob HEAD and catalog use later; if
-            # an earlier workload already pushed it, time a fresh set of the same shape.
-            fresh = r == 0 and name in b.small_ready
-            images = b.small_set(r + 100 if fresh else r)
-            cpu0, srv0 = time.process_time(), b.srv[name].cpu_seconds()
-            elapsed = run_small_push(b.port(name), images, s.small_concurrency, b.login(name))
-            client_cpu = (time.process_time() - cpu0) / elapsed
-            server_cpu = (b.srv[name].cpu_seconds() - srv0) / elapsed
-            if r == 0:
-                b.small_ready.add(name)
-            b.settle(name)
-            rate = len(images) / elapsed
-            b.record("small_push", name, rate)
-            b.log(
-                f"  round {r} {name}: {len(images)} images in {elapsed:.1f}s = {rate:.0f}/s "
-                f"(CPU cores busy: client {client_cpu:.2f}, server {server_cpu:.2f})"
-            )
-    c = median(b.raw["small_push"].get("cargohold", []))
-    d = median(b.raw["small_push"].get("distribution", []))
-    b.rows.append(
-        Row(
-            f"push {s.small_images} small images, {s.small_concurrency} clients",
-            "images/s",
-            c,
-            "distribution",
-            d,
-            goal=">= 2x",
-            met=ratio_ok(c, d, 2.0),
-        )
-    )
+    _small_push(b, "small_push", "", patch=False)
 
 
 def wl_small_push_patch(b: Bench) -> None:
     """The small-image push with each blob sent as docker, podman and skopeo send it (POST,
     PATCH with the body, PUT without one): on cargohold the staged way, not the direct one."""
+    _small_push(
+        b, "small_push_patch", ", blobs as PATCH then an empty PUT (docker, podman, skopeo)", True
+    )
+
+
+def _small_push(b: Bench, key: str, what: str, patch: bool) -> None:
     s = b.sizes
     for r, order in b.orders():
         for name in order:
-            images = b.small_set(r, seed="patch")
+            if patch:
+                images = b.small_set(r, seed="patch")
+            else:
+                # Round 0 pushes the set that manifest GET, blob HEAD and catalog use later;
+                # if an earlier workload already pushed it, time a fresh set of the same shape.
+                fresh = r == 0 and name in b.small_ready
+                images = b.small_set(r + 100 if fresh else r)
+            cpu0, srv0 = time.process_time(), b.srv[name].cpu_seconds()
             elapsed = run_small_push(
-                b.port(name), images, s.small_concurrency, b.login(name), patch=True
+                b.port(name), images, s.small_concurrency, b.login(name), patch
             )
+            client_cpu = (time.process_time() - cpu0) / elapsed
+            server_cpu = (b.srv[name].cpu_seconds() - srv0) / elapsed
+            if r == 0 and not patch:
+                b.small_ready.add(name)
             b.settle(name)
             rate = len(images) / elapsed
-            b.record("small_push_patch", name, rate)
-            b.log(f"  round {r} {name}: {len(images)} images (PATCH) = {rate:.0f}/s")
-    c = median(b.raw["small_push_patch"].get("cargohold", []))
-    d = median(b.raw["small_push_patch"].get("distribution", []))
+            b.record(key, name, rate)
+            b.log(
+                f"  round {r} {name}: {len(images)} images in {elapsed:.1f}s = {rate:.0f}/s "
+                f"(CPU cores busy: client {client_cpu:.2f}, server {server_cpu:.2f})"
+            )
+    c = median(b.raw[key].get("cargohold", []))
+    d = median(b.raw[key].get("distribution", []))
     b.rows.append(
         Row(
-            f"push {s.small_images} small images, {s.small_concurrency} clients, blobs as "
-            "PATCH then an empty PUT (docker, podman, skopeo)",
+            f"push {s.small_images} small images, {s.small_concurrency} clients{what}",
             "images/s",
             c,
             "distribution",
