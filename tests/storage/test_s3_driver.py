@@ -338,3 +338,70 @@ def test_a_failed_part_copy_aborts_the_commit_and_keeps_the_staging(
     writer.commit(digest)  # the writer and its staged bytes are as they were
     assert content(store, digest) == data
     assert keys_under(store, store.layout.prefix) == [store.layout.blob(digest)]
+
+
+class PutWatch:
+    """Wraps a store client's PutObject: the bytes each PUT under the staging carried."""
+
+    def __init__(self, store: S3BlobStore) -> None:
+        self._real = store.client.put_object
+        self.sizes: list[int] = []
+
+    def __call__(self, **request: Any) -> dict[str, Any]:
+        if "/uploads/" in request["Key"]:
+            self.sizes.append(len(request["Body"]))
+        return dict(self._real(**request))
+
+
+def test_tiny_flushes_rewrite_each_byte_a_bounded_number_of_times(
+    seaweedfs: SeaweedServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session fed 1,000 tiny PATCHes (a write and a flush each): the store receives a
+    small multiple of the bytes, not the whole tail again per flush, the tail stays a
+    handful of pieces, and another node's writer reads every byte back in order."""
+    store = seaweedfs.store(prefix)
+    watch = PutWatch(store)
+    monkeypatch.setattr(store.client, "put_object", watch)
+    writer = store.writer("tiny")
+    data = deterministic_bytes(1000 * 997, b"tiny patches")
+    for start in range(0, len(data), 997):
+        writer.write(data[start : start + 997])
+        writer.flush()
+    writer.close()
+    # Rewriting the tail per flush would send about 500 times the bytes.
+    assert sum(watch.sizes) <= 12 * len(data)
+    assert len(watch.sizes) <= 2 * 1000
+    pieces = [k for k in keys_under(store, store.layout.uploads) if "/tail-" in k]
+    assert 1 <= len(pieces) <= 10
+    resumed = seaweedfs.store(prefix).writer("tiny", append=True)
+    assert resumed.size == len(data)
+    assert b"".join(resumed.read()) == data
+    resumed.write(b"and the end")
+    resumed.commit(digest_of(data + b"and the end"))
+    assert content(store, digest_of(data + b"and the end")) == data + b"and the end"
+    assert keys_under(store, store.layout.uploads) == []
+
+
+@pytest.mark.parametrize("cut", [0, 1, 5000, 5001, 9999, 12_345])
+def test_a_tail_of_pieces_truncates_and_resumes(
+    seaweedfs: SeaweedServer, prefix: str, cut: int
+) -> None:
+    """A cut anywhere in a tail of several pieces (between pieces, inside one) leaves exactly
+    the bytes before it, for this writer and for the next one, which finds no piece past it."""
+    store = seaweedfs.store(prefix)
+    data = deterministic_bytes(12_345, b"pieces")
+    writer = store.writer("cut")
+    for start, end in ((0, 5000), (5000, 9999), (9999, 10_000), (10_000, 12_345)):
+        writer.write(data[start:end])
+        writer.flush()
+    writer.close()
+    cutter = store.writer("cut", append=True)
+    cutter.truncate(cut)
+    assert b"".join(cutter.read()) == data[:cut]
+    cutter.write(b"after the cut")
+    cutter.flush()
+    cutter.close()
+    resumed = seaweedfs.store(prefix).writer("cut", append=True)
+    assert b"".join(resumed.read()) == data[:cut] + b"after the cut"
+    resumed.cancel()
+    assert keys_under(store, store.layout.uploads) == []

@@ -2,7 +2,8 @@
 
 - objects: `<prefix>blobs/<algorithm>/<first two hex>/<hex>` (the filesystem's layout);
 - a staged name's objects under `<prefix>uploads/<name>/`: `chunk-<offset>` (whole parts of
-  the upload, readable), `tail-<offset>` (the bytes after the last chunk), `lease`.
+  the upload, readable), `tail-<offset>` (pieces of the bytes after the last chunk, writer.py),
+  `lease`.
 
 Offsets are zero-padded so that listing a session returns its chunks in order.
 """

@@ -1,11 +1,17 @@
-"""A staged upload in the bucket: readable chunk objects, a tail object, a lease.
+"""A staged upload in the bucket: readable chunk objects, tail pieces, a lease.
 
 An S3 multipart upload's parts cannot be read back until it is completed, but a session's
 bytes must be (to rebuild the running hash on another node, decision 002), and a PATCH is
 often smaller than the 5 MiB a part must hold. So a staged name is kept as plain objects
 under `<prefix>uploads/<name>/` (keys.py): whole chunks of at least PART_SIZE bytes
-(`chunk-<offset>`), and the bytes after them (`tail-<offset>`), which `flush` writes before
-the staging records a new offset, so no acknowledged byte lives in one node's memory only.
+(`chunk-<offset>`), and the bytes after them as tail pieces (`tail-<offset>`), which `flush`
+writes before the staging records a new offset, so no acknowledged byte lives in one node's
+memory only. A flush writes the bytes that arrived since the last one as a new piece, merged
+with the pieces before it that are no larger than what follows them: each piece stays larger
+than all later ones together, so a tail has at most about log2(PART_SIZE) pieces, and a byte
+is written again only into a piece at least twice as large. A stream of tiny PATCHes thus
+costs the store about 23 rewrites of each byte at most, not the whole tail (up to 8 MiB)
+per request.
 `commit` builds the object at its digest's key from them on the server side: one
 UploadPartCopy per chunk, several in flight at once, and the tail as the last part of a
 multipart upload (assemble.py; a tail alone is put whole). A chunk is PUT by the driver's
@@ -66,10 +72,10 @@ class S3Writer:
         # (start, size) of each chunk, contiguous from 0; then the tail's bytes, in memory.
         self._chunks: list[tuple[int, int]] = []
         self._tail = bytearray()
-        # The tail object in the bucket (its key) and keys no longer part of the upload.
-        self._stored_tail: str | None = None
+        # (start, size) of the tail pieces in the bucket, contiguous from the last chunk's
+        # end: they hold the tail's first bytes. Then keys no longer part of the upload.
+        self._pieces: list[tuple[int, int]] = []
         self._stale: set[str] = set()
-        self._dirty = False
         self._done = False
         # The driver's threads: they PUT this writer's chunks and copy them at its commit.
         self._executor = executor
@@ -111,13 +117,18 @@ class S3Writer:
         while end in chunks and chunks[end] > 0:
             self._chunks.append((end, chunks[end]))
             end += chunks[end]
-        tail_leaf = KeyLayout.at(TAIL, end)
-        if tail_leaf in found:
-            answer = self._client.get_object(Bucket=self._bucket, Key=self._session + tail_leaf)
+        # The tail's pieces follow each other from there the same way.
+        while found.get(leaf := KeyLayout.at(TAIL, end), 0) > 0:
+            answer = self._client.get_object(Bucket=self._bucket, Key=self._session + leaf)
             with contextlib.closing(answer["Body"]) as body:
-                self._tail = bytearray(body.read())
-            self._stored_tail = self._session + tail_leaf
-        live = {KeyLayout.at(CHUNK, start) for start, _ in self._chunks} | {tail_leaf}
+                piece = body.read()
+            if not piece:
+                break
+            self._tail += piece
+            self._pieces.append((end, len(piece)))
+            end += len(piece)
+        live = {KeyLayout.at(CHUNK, start) for start, _ in self._chunks}
+        live |= {KeyLayout.at(TAIL, start) for start, _ in self._pieces}
         self._stale = {self._session + leaf for leaf in found if leaf not in live}
 
     # -- the BlobWriter interface ------------------------------------------------------
@@ -141,7 +152,6 @@ class S3Writer:
         self._check_open()
         self._renew()
         self._tail += data
-        self._dirty = True
         while len(self._tail) >= part_size(len(self._chunks)):
             self._await_chunk()
             size = part_size(len(self._chunks))
@@ -155,6 +165,7 @@ class S3Writer:
             self._stale.discard(key)
             self._chunks.append((start, size))
             del self._tail[:size]
+            self._drop_pieces(0)
 
     def _put_chunk(self, key: str, chunk: bytes) -> None:
         self._client.put_object(Bucket=self._bucket, Key=key, Body=chunk)
@@ -185,9 +196,14 @@ class S3Writer:
             raise ValueError(f"cannot truncate {self.size} staged bytes to {size}")
         if size == self.size:
             return
-        self._dirty = True
         if size >= self._chunk_end:
             del self._tail[size - self._chunk_end :]
+            # Pieces wholly before the cut stay; the next flush writes the rest again.
+            kept, length = 0, 0
+            while kept < len(self._pieces) and length + self._pieces[kept][1] <= len(self._tail):
+                length += self._pieces[kept][1]
+                kept += 1
+            self._drop_pieces(kept)
             return
         # Cut inside a chunk: its first bytes become the tail; it and later chunks go.
         index = next(i for i, (start, length) in enumerate(self._chunks) if size < start + length)
@@ -196,6 +212,12 @@ class S3Writer:
         self._stale |= {self._session + KeyLayout.at(CHUNK, s) for s, _ in self._chunks[index:]}
         del self._chunks[index:]
         self._tail = bytearray(kept)
+        self._drop_pieces(0)
+
+    def _drop_pieces(self, first: int) -> None:
+        """The tail pieces from number `first` on no longer hold the tail's bytes."""
+        self._stale |= {self._session + KeyLayout.at(TAIL, s) for s, _ in self._pieces[first:]}
+        del self._pieces[first:]
 
     def _read_chunk(self, start: int, first: int, last: int) -> Iterator[bytes]:
         """Bytes [first, last) of the chunk at `start`."""
@@ -227,23 +249,26 @@ class S3Writer:
 
     def _flush(self) -> None:
         self._await_chunk()
-        if not self._dirty:
+        stored = sum(size for _, size in self._pieces)
+        if stored == len(self._tail) and not self._stale:
             return
         self._renew()
-        key = self._session + KeyLayout.at(TAIL, self._chunk_end)
-        if self._tail:
-            self._client.put_object(Bucket=self._bucket, Key=key, Body=bytes(self._tail))
-            self._stale.discard(key)
-            if self._stored_tail not in (None, key):
-                self._stale.add(self._stored_tail)
-            self._stored_tail = key
-        elif self._stored_tail is not None:
-            self._stale.add(self._stored_tail)
-            self._stored_tail = None
+        if stored < len(self._tail):
+            # The new bytes take along every piece no larger than what follows it.
+            first, following = len(self._pieces), len(self._tail) - stored
+            while first > 0 and self._pieces[first - 1][1] <= following:
+                first -= 1
+                following += self._pieces[first][1]
+            start = len(self._tail) - following  # in the tail
+            key = self._session + KeyLayout.at(TAIL, self._chunk_end + start)
+            body = bytes(memoryview(self._tail)[start:])
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=body)
+            self._drop_pieces(first)
+            self._stale.discard(key)  # the first piece taken along was at this key
+            self._pieces.append((self._chunk_end + start, following))
         if self._stale:
             self._delete_keys(sorted(self._stale))
             self._stale.clear()
-        self._dirty = False
 
     def close(self) -> None:
         if self._done:
