@@ -173,6 +173,8 @@ class Settings:
     admission_require_digest: bool = False
     admission_require_signature: bool = True
     admission_keep_days: int = 30
+    # Admission records older than this are deleted by garbage collection; 0 keeps them all.
+    admission_history_days: int = 365
     admission_tokens: str = dataclasses.field(default="", repr=False)
 
     @property

@@ -174,6 +174,12 @@ def _validate_admission(settings: Settings) -> None:
         )
     if settings.admission_keep_days < 0:
         raise ConfigError("admission_keep_days must be 0 (keep nothing) or a number of days")
+    history, keep = settings.admission_history_days, settings.admission_keep_days
+    if history < 0 or 0 < history < keep:
+        raise ConfigError(
+            "admission_history_days must be 0 (keep every record) or at least "
+            f"admission_keep_days ({keep}), got {history}"
+        )
     for item in settings.admission_tokens.split(","):
         if not item.strip():
             continue

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cargohold.meta.admissions import AdmissionRecords, AdmissionRow
 from cargohold.policy.permissions import Role
 from tests.api.test_openapi_responses import _response_schema, _validate
 from tests.api.test_scanning import GLIBC_CVE, OSV, VULNERABLE
@@ -424,6 +425,33 @@ def test_lifecycle_and_gc_keep_what_clusters_run(project: Project) -> None:
     assert kept.status_code == 200
     gone = project.admin.head(f"/v2/{loose}/manifests/{sha256(other)}", headers=accept)
     assert gone.status_code == 404
+
+
+def test_gc_deletes_admission_records_past_the_history_window(project: Project) -> None:
+    """Records older than admission_history_days (365 by default) are deleted by a garbage
+    collection (not by a dry run); recent ones stay."""
+    repo = project.repo("history")
+    digest = project.push(repo, "v1", signed_by=project.trusted)
+    pod = workload("Pod", "recent", "shop", pod_spec(project.image(repo, "v1")))
+    assert project.hook.admit(review(pod))["allowed"] is True
+    two_years_ago = time.time() - 2 * 365 * 86400
+    old = AdmissionRow(
+        "prod", "shop", "Pod", "ancient", repo, digest, repo, two_years_ago, two_years_ago
+    )
+    with project.hook.server.database() as database:
+        AdmissionRecords(database).record([old])
+    assert {row["name"] for row in project.where(repo, "v1")["admissions"]} == {
+        "recent",
+        "ancient",
+    }
+    with project.hook.server.client(timeout=120) as system_admin:
+        for dry_run, purged in (("true", 0), ("false", 1)):
+            response = system_admin.post("/api/v1/gc", params={"dryRun": dry_run})
+            assert response.status_code == 200, response.text
+            done = json.loads(response.text.splitlines()[-1])
+            assert done["event"] == "done", done
+            assert done["report"]["admissionsPurged"] == purged
+    assert [row["name"] for row in project.where(repo, "v1")["admissions"]] == ["recent"]
 
 
 def test_cargohold_where_tells_where_and_when(project: Project) -> None:

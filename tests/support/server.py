@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -129,19 +131,26 @@ class CargoholdServer:
         and put it in the auth file."""
         if self.admin_token and self._answers(self.admin_auth):
             return
-        engine = make_engine(self.settings().metadata_url)
-        database = Database(engine)
-        try:
+        with self.database() as database:
             users = build_access_control(self.settings(), database).users
             name = f"tests-{os.getpid()}-{next(_token_names)}-{time.time_ns()}"
             _, self.admin_token = users.create_access_token(
                 ADMIN, name, None, system_caller("test-setup")
             )
+        _remember_login(self.host, ADMIN, self.admin_token)
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[Database]:
+        """The server's metadata store, opened from the test (for setting up what no request
+        can make, such as records from long ago); closed on leaving."""
+        engine = make_engine(self.settings().metadata_url)
+        database = Database(engine)
+        try:
+            yield database
         finally:
             # Nothing of the server's data directory may stay open here (a test may unmount it).
             database.close()
             engine.dispose()
-        _remember_login(self.host, ADMIN, self.admin_token)
 
     def _answers(self, auth: httpx.Auth) -> bool:
         return httpx.get(f"{self.url}/v2/", auth=auth, timeout=30, verify=False).status_code == 200

@@ -51,6 +51,7 @@ def test_a_gc_jobs_stored_result_is_the_gc_report_document() -> None:
             bytes=300,
             untagged_manifests=1,
             uploads_expired=0,
+            admissions_purged=3,
             waiting_blobs=1,
             waiting_bytes=10,
             next_collectable_at=collectable,

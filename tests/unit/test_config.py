@@ -97,6 +97,13 @@ def test_database_url_and_tls_settings(tmp_path: Path) -> None:
         ),
         ("", {"CARGOHOLD_SCANNING": "maybe"}, "setting 'scanning' expects bool"),
         ("audit_retention_days = -1", {}, "audit_retention_days must be 0"),
+        (
+            "admission_history_days = 10",
+            {},
+            "admission_history_days must be 0 \\(keep every record\\) or at least "
+            "admission_keep_days \\(30\\), got 10",
+        ),
+        ("admission_history_days = -1", {}, "admission_history_days must be 0"),
         ('audit_purge_schedule = "daily"', {}, "audit_purge_schedule: 'daily' is not a cron"),
     ],
 )

@@ -98,6 +98,11 @@ def gc(
         f"({_size(report['bytes'])}); expired {report['uploadsExpired']} upload sessions; "
         f"{report['seconds']:.1f} s"
     )
+    if report["admissionsPurged"]:
+        print(
+            f"deleted {report['admissionsPurged']} admission records older than "
+            "admission_history_days"
+        )
     if report["waitingBlobs"]:
         print(
             f"kept {report['waitingBlobs']} unreferenced blobs ({_size(report['waitingBytes'])})"

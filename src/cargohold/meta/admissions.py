@@ -102,6 +102,11 @@ class AdmissionRecords:
             found.setdefault(row.digest, row)
         return found
 
+    def purge_before(self, before: float) -> int:
+        """Delete the records last admitted before `before`; how many went."""
+        with self.db.transaction() as tx:
+            return tx.execute("DELETE FROM admissions WHERE last_admitted_at < ?", (before,))
+
     @staticmethod
     def digests_since_in(tx: Transaction, repository: str, since: float) -> set[str]:
         """The same digests, read inside a delete's transaction (the compare-and-delete)."""

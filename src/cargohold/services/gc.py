@@ -46,6 +46,8 @@ class GcReport:
     # With untagged=True: untagged manifests nothing tagged needs (or that would be removed).
     untagged_manifests: int = 0
     uploads_expired: int = 0
+    # Admission records past admission_history_days, deleted (never in a dry run).
+    admissions_purged: int = 0
     # Unreferenced blobs kept because they were pushed within the grace period, and when
     # the first of them becomes collectable (UNIX seconds; None when there are none).
     waiting_blobs: int = 0
@@ -64,6 +66,7 @@ class GcReport:
             "bytes": self.bytes,
             "untaggedManifests": self.untagged_manifests,
             "uploadsExpired": self.uploads_expired,
+            "admissionsPurged": self.admissions_purged,
             "waitingBlobs": self.waiting_blobs,
             "waitingBytes": self.waiting_bytes,
             "nextCollectableAt": None
@@ -231,6 +234,7 @@ class GarbageCollector:
             report = GcReport(dry_run=dry_run, grace_seconds=self.grace_seconds)
             if not dry_run:
                 report.uploads_expired = self.uploads.expire_idle()
+                report.admissions_purged = self.running_images.purge_history(time.time())
             cutoff = time.time() - self.grace_seconds
             if untagged:
                 if dry_run:

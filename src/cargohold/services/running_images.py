@@ -1,5 +1,6 @@
 """Images a cluster runs: those the admission webhook admitted within admission_keep_days.
-Lifecycle policies and garbage collection never expire them (docs/trust.md)."""
+Lifecycle policies and garbage collection never expire them (docs/trust.md). Records older
+than admission_history_days are history no one keeps: garbage collection deletes them."""
 
 from __future__ import annotations
 
@@ -17,10 +18,18 @@ RUNNING = "running"
 class RunningImages:
     records: AdmissionRecords
     keep_seconds: float  # 0: admissions keep nothing
+    history_seconds: float = 0.0  # 0: records are kept for ever
 
     @classmethod
-    def of_days(cls, records: AdmissionRecords, days: int) -> RunningImages:
-        return cls(records, days * DAY)
+    def of_days(cls, records: AdmissionRecords, days: int, history_days: int = 0) -> RunningImages:
+        return cls(records, days * DAY, history_days * DAY)
+
+    def purge_history(self, now: float) -> int:
+        """Delete the records older than the history window; how many went."""
+        if self.history_seconds <= 0:
+            return 0
+        # Never one that still keeps its image (validation keeps history >= keep already).
+        return self.records.purge_before(now - max(self.history_seconds, self.keep_seconds))
 
     def since(self, now: float) -> float | None:
         """The earliest admission that still keeps its image (None: none does)."""

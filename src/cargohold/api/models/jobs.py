@@ -66,6 +66,9 @@ class GcReport(Model):
         int, msgspec.Meta(description="With untagged=true: untagged manifests removed")
     ]
     uploads_expired: int
+    admissions_purged: Annotated[
+        int, msgspec.Meta(description="Admission records older than admission_history_days")
+    ]
     waiting_blobs: Annotated[
         int, msgspec.Meta(description="Unreferenced blobs kept: pushed within the grace period")
     ]
@@ -84,6 +87,7 @@ class GcReport(Model):
             bytes=report.bytes,
             untagged_manifests=report.untagged_manifests,
             uploads_expired=report.uploads_expired,
+            admissions_purged=report.admissions_purged,
             waiting_blobs=report.waiting_blobs,
             waiting_bytes=report.waiting_bytes,
             next_collectable_at=utc_or_none(report.next_collectable_at),
