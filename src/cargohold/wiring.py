@@ -51,7 +51,11 @@ from cargohold.services.jobs import JobService
 from cargohold.services.lifecycle import LifecycleService
 from cargohold.services.listings import RegistryListings
 from cargohold.services.projects import ProjectService
-from cargohold.services.pull_counters import DatabasePullCounters, PullCounters
+from cargohold.services.pull_counters import (
+    DatabasePullCounters,
+    FallbackPullCounters,
+    PullCounters,
+)
 from cargohold.services.pull_limits import PullRateLimiter
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.quotas import QuotaService
@@ -282,18 +286,17 @@ def build_pull_limits(
     settings: Settings, db: Database, registry: RegistryService, clock: Callable[[], float]
 ) -> PullRateLimiter:
     """The limiter over the counter store `pull_limit_store` names: Redis for a redis:// URL
-    (imported only then), else the metadata store."""
+    (imported only then), with the metadata store behind it while Redis is unreachable; else
+    the metadata store."""
     limits = pull_limits_of(settings)
-    counters: PullCounters
+    longest = max(
+        getattr(settings, f"pull_limit_{kind}_window_seconds") for kind in PULL_LIMIT_CLASSES
+    )
+    counters: PullCounters = DatabasePullCounters(PullCounterRecords(db), longest, clock)
     if limits.any and settings.pull_limit_store:
         from cargohold.services.pull_counters_redis import RedisPullCounters
 
-        counters = RedisPullCounters(settings.pull_limit_store)
-    else:
-        longest = max(
-            getattr(settings, f"pull_limit_{kind}_window_seconds") for kind in PULL_LIMIT_CLASSES
-        )
-        counters = DatabasePullCounters(PullCounterRecords(db), longest, clock)
+        counters = FallbackPullCounters(RedisPullCounters(settings.pull_limit_store), counters)
     return PullRateLimiter(limits, counters, registry)
 
 
@@ -354,7 +357,9 @@ def build_services(settings: Settings, lean: bool = False, observed: bool = Fals
     holds = HoldService(meta.holds)
     uploads = build_uploads(settings, meta, blobs, access)
     space = SpaceReserve(settings.data_dir, settings.disk_reserve_bytes)
-    running = RunningImages.of_days(meta.admissions, settings.admission_keep_days)
+    running = RunningImages.of_days(
+        meta.admissions, settings.admission_keep_days, settings.admission_history_days
+    )
     gc = GarbageCollector(
         meta.blobs,
         meta.repositories,

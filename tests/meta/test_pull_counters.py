@@ -11,8 +11,10 @@ from cargohold.meta.database import Database
 from cargohold.meta.pull_counters import PullCounterRecords, PullWindow
 from cargohold.policy.pull_limits import Budget, RateLimit
 from cargohold.services.pull_counters import (
+    RETRY_SECONDS,
     CountersUnavailable,
     DatabasePullCounters,
+    FallbackPullCounters,
     PullCounters,
 )
 from cargohold.services.pull_counters_redis import RedisPullCounters
@@ -105,3 +107,28 @@ def test_an_unreachable_redis_is_reported_as_unavailable() -> None:
         counters.take(budget)
     with pytest.raises(CountersUnavailable):
         counters.peek(budget)
+
+
+def test_while_redis_is_unreachable_the_metadata_store_counts_then_redis_again(
+    database: Database,
+) -> None:
+    """Redis down: the embedded store counts, exactly under concurrency (limits still hold);
+    Redis is not asked again until RETRY_SECONDS have passed, then counts again once back."""
+    redis_server = RedisServer()  # its port is known; started only later
+    clock = Clock()
+    fallback = DatabasePullCounters(PullCounterRecords(database), 3600, clock)
+    counters = FallbackPullCounters(RedisPullCounters(redis_server.url), fallback, clock)
+    budget = Budget("anonymous:192.0.2.77", RateLimit(10, 3600))
+    allowed = _all_at_once(counters, budget)
+    assert (allowed.count(True), allowed.count(False)) == (10, CLIENTS - 10)
+    assert fallback.peek(budget).remaining == 0
+    redis_server.start()
+    try:
+        clock.now = T0 + RETRY_SECONDS - 1
+        assert counters.take(budget).allowed is False  # still the embedded store's window
+        clock.now = T0 + RETRY_SECONDS
+        assert counters.take(budget).remaining == 9  # Redis's own window
+        assert RedisPullCounters(redis_server.url).peek(budget).remaining == 9
+        counters.purge()
+    finally:
+        redis_server.stop()

@@ -7,20 +7,32 @@ caller (policy/pull_limits.py):
 - `DatabasePullCounters` (the default): a row per caller in the metadata store, changed in
   one transaction (meta/pull_counters.py); windows that ended are purged now and then.
 - `RedisPullCounters` (services/pull_counters_redis.py, `pull_limit_store = "redis://..."`):
-  a key per caller that expires with its window.
+  a key per caller that expires with its window; `FallbackPullCounters` puts the embedded
+  store behind it for when Redis cannot be reached.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
 from cargohold.meta.pull_counters import PullCounterRecords, PullWindow
 from cargohold.policy.pull_limits import Budget, RateStatus, peek, take
 
+log = logging.getLogger("cargohold.pull_limits")
+
+# After Redis failed, the embedded store counts for this long before Redis is tried again:
+# a Redis that hangs costs a process one timeout per period, not one per pull.
+RETRY_SECONDS = 10.0
+# How often the switch to the embedded store is logged, at most (per process).
+LOG_SECONDS = 60.0
+
 
 class CountersUnavailable(Exception):
-    """The counter store cannot be reached (Redis down): the limiter lets the pull through."""
+    """The counter store cannot be reached: the limiter lets the pull through."""
 
 
 class PullCounters(Protocol):
@@ -67,3 +79,50 @@ class DatabasePullCounters:
 
     def purge(self) -> None:
         self.records.purge(self.clock() - self.longest_window)
+
+
+class FallbackPullCounters:
+    """`primary` (Redis), and `fallback` (the metadata store) while the primary cannot be
+    reached: limits still hold, across nodes, when Redis is down. The two stores keep separate
+    windows, so a window that spans the switch starts afresh in the other store: a caller may
+    get up to twice its limit in it. After a failure the primary is tried again RETRY_SECONDS
+    later (by the first pull after that)."""
+
+    def __init__(
+        self,
+        primary: PullCounters,
+        fallback: PullCounters,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.clock = clock
+        self._primary_from = float("-inf")  # when to try the primary again
+        self._logged_at = float("-inf")
+
+    def peek(self, budget: Budget) -> RateStatus:
+        return self._store(lambda store: store.peek(budget))
+
+    def take(self, budget: Budget) -> RateStatus:
+        return self._store(lambda store: store.take(budget))
+
+    def purge(self) -> None:
+        self.fallback.purge()
+        with contextlib.suppress(CountersUnavailable):  # Redis's keys expire by themselves
+            self.primary.purge()
+
+    def _store(self, operation: Callable[[PullCounters], RateStatus]) -> RateStatus:
+        now = self.clock()
+        if now >= self._primary_from:
+            try:
+                return operation(self.primary)
+            except CountersUnavailable as exc:
+                self._primary_from = now + RETRY_SECONDS
+                if now - self._logged_at >= LOG_SECONDS:
+                    self._logged_at = now
+                    log.warning(
+                        "pull counters in Redis unreachable (%s): counting pulls in the "
+                        "metadata store meanwhile",
+                        exc,
+                    )
+        return operation(self.fallback)
