@@ -4,7 +4,10 @@ and access control turned off on an address other machines can reach.
 granian binds every worker's socket with SO_REUSEPORT and offers no way to turn that off, so
 a second server on a busy port would start without a word and the kernel would split the
 connections between the two, and a port held by another program makes granian fail with a
-long native traceback. Both are checked here, in the CLI process, before `exec`.
+long native traceback. Both are checked here, in the CLI process, before `exec`. A probe bind
+alone leaves a window (migrations and the first admin run before granian binds) in which two
+servers started at once both find the port free: a lock per address, held for the server's
+life, closes it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import socket
 from pathlib import Path
 
 LOCK_NAME = "serve.lock"
+# Where the per-address locks live: the same directory for every user of the machine.
+ADDRESS_LOCK_DIR = Path("/tmp")
 
 
 class StartRefused(OSError):
@@ -52,6 +57,34 @@ def ensure_address_free(host: str, port: int) -> None:
                     "servers that share their stores share the port"
                 ) from None
             raise StartRefused(f"cannot listen on {address}: {exc.strerror}") from None
+
+
+def lock_address(host: str, port: int) -> int:
+    """Hold an exclusive lock named after the address for the rest of this process's life
+    (inherited through the `exec`, like the data directory's): a cargohold server starting on
+    the same address meanwhile is refused, however close together the two start. Returns the
+    descriptor."""
+    name = _address(host, port).replace("[", "").replace("]", "").replace(":", "_")
+    path = ADDRESS_LOCK_DIR / f"cargohold-serve-{name}.lock"
+    try:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            # Only when missing: fs.protected_regular refuses O_CREAT on another user's file.
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StartRefused(f"cannot create the address lock {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StartRefused(
+            f"{_address(host, port)} is already in use by another cargohold server (starting or "
+            "running); choose another --addr, or set reuse_port = true to let cargohold servers "
+            "that share their stores share the port"
+        ) from None
+    os.set_inheritable(fd, True)
+    return fd
 
 
 def lock_data_dir(data_dir: Path) -> int:

@@ -63,7 +63,12 @@ def refuse_to_share(settings: Settings) -> None:
     The lock is for the embedded SQLite store, which one server's processes must own; with
     PostgreSQL the data directory may be shared by several servers (e.g. on shared storage).
     """
-    from cargohold.serve_guard import ensure_address_free, lock_data_dir, refuse_open_access
+    from cargohold.serve_guard import (
+        ensure_address_free,
+        lock_address,
+        lock_data_dir,
+        refuse_open_access,
+    )
 
     refuse_open_access(settings.auth, settings.host, settings.port)
     if settings.metadata_url.startswith("sqlite"):
@@ -71,6 +76,7 @@ def refuse_to_share(settings: Settings) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         lock_data_dir(data_dir)
     if not settings.reuse_port:
+        lock_address(settings.host, settings.port)
         ensure_address_free(settings.host, settings.port)
 
 

@@ -47,6 +47,41 @@ def _still_serves(server: CargoholdServer, repo: str) -> None:
             assert fresh.head(f"/v2/{repo}/blobs/{digest}").status_code == 200
 
 
+def test_of_two_servers_started_at_once_on_one_port_one_serves_and_one_refuses(
+    tmp_path: Path,
+) -> None:
+    """Both start in the same instant, each with its own data directory: both would find the
+    port free while they prepare their stores, and the kernel would split connections
+    between them. One serves; the other says in one line that the address is taken."""
+    addr = f"127.0.0.1:{free_port()}"
+    processes = [
+        subprocess.Popen(
+            [CARGOHOLD, "serve", "--addr", addr, "--data-dir", str(tmp_path / name)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for name in ("one", "two")
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while all(p.poll() is None for p in processes) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        refused = [p for p in processes if p.poll() is not None]
+        assert len(refused) == 1, "neither server refused to share the port"
+        (serving,) = [p for p in processes if p not in refused]
+        stderr = refused[0].communicate(timeout=10)[1].decode()
+        assert refused[0].returncode != 0
+        assert stderr.count("\n") == 1, stderr
+        assert addr in stderr and "already in use by another cargohold server" in stderr
+        time.sleep(1)
+        assert serving.poll() is None
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                stop_group(process)
+
+
 def test_a_second_server_on_a_busy_port_refuses_with_one_line(tmp_path: Path) -> None:
     first = CargoholdServer(tmp_path / "first").start()
     try:
