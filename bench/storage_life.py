@@ -118,6 +118,7 @@ def lifecycle(root: Path, images: int) -> dict[str, float]:
         meta.deletions,
         HoldService(meta.holds),
         running=RunningImages.of_days(meta.admissions, 30),
+        unstored=meta.unstored_images,
     )
     started = time.perf_counter()
     preview = service.preview("big/repo", POLICY, now=time.time() + 30 * 86400)
@@ -168,6 +169,7 @@ def gc(root: Path, blobs: int, manifests: int) -> dict[str, float]:
         0,
         HoldService(meta.holds),
         running=RunningImages.of_days(meta.admissions, 30),
+        unstored=meta.unstored_images,
     )
     started = time.perf_counter()
     populate_gc(meta, store, blobs, manifests)

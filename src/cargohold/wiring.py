@@ -370,6 +370,7 @@ def build_services(settings: Settings, lean: bool = False, observed: bool = Fals
         settings.gc_grace_seconds,
         holds,
         running=running,
+        unstored=meta.unstored_images,
         events=events,
     )
     lifecycle = LifecycleService(

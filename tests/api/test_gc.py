@@ -15,6 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from cargohold.meta.scans import ScanStore
+from tests.scan.content import debian_base
+from tests.scan.imagebuild import ImageSpec, oci_layout
+from tests.support.images import push_layout
 from tests.support.oci import (
     OCI_MANIFEST,
     digest_of,
@@ -184,6 +188,42 @@ def test_gc_while_clients_push_pull_and_delete(tmp_path: Path) -> None:
     finally:
         stop.set()
         server.stop()
+
+
+def test_gc_deletes_the_scan_report_and_analysis_of_an_image_no_repository_stores(
+    server: CargoholdServer, tmp_path: Path
+) -> None:
+    """Scan reports and analyses are kept by digest; once the last manifest with that digest
+    is deleted, a garbage collection (not a dry run) deletes them, and `cargohold gc` says so."""
+    layout = oci_layout(tmp_path / "image", ImageSpec(layers=[debian_base()]))
+    with server.client(timeout=120) as http:
+        digest = push_layout(http, layout, "latest", "team/scanned", "v1")
+        base = f"/api/v1/repositories/team/scanned/manifests/{digest}"
+
+        def scanned() -> bool:
+            response = http.get(f"{base}/scan")
+            return response.status_code == 200 and len(response.json()["platforms"]) == 1
+
+        deadline = time.monotonic() + 60
+        while not scanned():
+            assert time.monotonic() < deadline, "the scan on push did not finish"
+            time.sleep(0.2)
+        assert http.get(f"{base}/analysis").status_code == 200
+        assert http.delete(f"/v2/team/scanned/manifests/{digest}").status_code == 202
+        assert _gc(http, dry_run=True)["scanReportsPurged"] == 0
+    with server.database() as database:
+        assert ScanStore(database).report(digest) is not None
+    gc = subprocess.run(
+        [CARGOHOLD, "gc", "--registry", server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert gc.returncode == 0, gc.stderr
+    assert "deleted 1 scan reports and 1 analyses of images no repository stores" in gc.stdout
+    with server.database() as database:
+        assert ScanStore(database).report(digest) is None
 
 
 def test_cli_gc(server: CargoholdServer) -> None:

@@ -52,6 +52,8 @@ def test_a_gc_jobs_stored_result_is_the_gc_report_document() -> None:
             untagged_manifests=1,
             uploads_expired=0,
             admissions_purged=3,
+            scan_reports_purged=2,
+            analyses_purged=1,
             waiting_blobs=1,
             waiting_bytes=10,
             next_collectable_at=collectable,

@@ -103,6 +103,11 @@ def gc(
             f"deleted {report['admissionsPurged']} admission records older than "
             "admission_history_days"
         )
+    if report["scanReportsPurged"] or report["analysesPurged"]:
+        print(
+            f"deleted {report['scanReportsPurged']} scan reports and "
+            f"{report['analysesPurged']} analyses of images no repository stores"
+        )
     if report["waitingBlobs"]:
         print(
             f"kept {report['waitingBlobs']} unreferenced blobs ({_size(report['waitingBytes'])})"

@@ -21,6 +21,7 @@ from cargohold.meta.blobs import BlobRecords
 from cargohold.meta.deletions import ManifestDeletions
 from cargohold.meta.listings import Listings, ManifestFacts
 from cargohold.meta.repositories import RepositoryRecords
+from cargohold.meta.unstored_images import UnstoredImageRecords
 from cargohold.policy.holds import holding
 from cargohold.services.caller import Caller
 from cargohold.services.events import EventSink, GcFinished, notify
@@ -48,6 +49,10 @@ class GcReport:
     uploads_expired: int = 0
     # Admission records past admission_history_days, deleted (never in a dry run).
     admissions_purged: int = 0
+    # Scan reports (with their findings) and image analyses of images no repository stores,
+    # made before the grace period, deleted (never in a dry run).
+    scan_reports_purged: int = 0
+    analyses_purged: int = 0
     # Unreferenced blobs kept because they were pushed within the grace period, and when
     # the first of them becomes collectable (UNIX seconds; None when there are none).
     waiting_blobs: int = 0
@@ -67,6 +72,8 @@ class GcReport:
             "untaggedManifests": self.untagged_manifests,
             "uploadsExpired": self.uploads_expired,
             "admissionsPurged": self.admissions_purged,
+            "scanReportsPurged": self.scan_reports_purged,
+            "analysesPurged": self.analyses_purged,
             "waitingBlobs": self.waiting_blobs,
             "waitingBytes": self.waiting_bytes,
             "nextCollectableAt": None
@@ -92,6 +99,7 @@ class GarbageCollector:
         holds: HoldService,
         *,
         running: RunningImages,
+        unstored: UnstoredImageRecords,
         events: Sequence[EventSink] = (),
     ) -> None:
         # The blob rows (what is garbage) and the driver (the bytes); the repositories, their
@@ -104,6 +112,8 @@ class GarbageCollector:
         self.holds = holds
         # What clusters run (the admission webhook's records): never removed as untagged.
         self.running_images = running
+        # Scan reports and analyses keyed by a digest no repository stores any more.
+        self.unstored = unstored
         # SQLite has one writer: a sweep batch steps aside after holding it (YIELD_FACTOR).
         self._single_writer = blob_rows.db.dialect == "sqlite"
         self.uploads = uploads
@@ -243,6 +253,11 @@ class GarbageCollector:
                     report.bytes += sum(freed.values())
                 else:
                     report.untagged_manifests = self._remove_untagged(cutoff, caller)
+            if not dry_run:
+                # After the untagged removal, so what it deleted goes in the same run.
+                purged = self.unstored.purge(cutoff)
+                report.scan_reports_purged = purged.reports
+                report.analyses_purged = purged.analyses
             after = ""
             while batch := self.blob_rows.garbage(cutoff, after, BATCH):
                 after = batch[-1][0]

@@ -69,6 +69,15 @@ class GcReport(Model):
     admissions_purged: Annotated[
         int, msgspec.Meta(description="Admission records older than admission_history_days")
     ]
+    scan_reports_purged: Annotated[
+        int,
+        msgspec.Meta(
+            description="Scan reports (with their findings) of images no repository stores"
+        ),
+    ]
+    analyses_purged: Annotated[
+        int, msgspec.Meta(description="Image analyses of images no repository stores")
+    ]
     waiting_blobs: Annotated[
         int, msgspec.Meta(description="Unreferenced blobs kept: pushed within the grace period")
     ]
@@ -88,6 +97,8 @@ class GcReport(Model):
             untagged_manifests=report.untagged_manifests,
             uploads_expired=report.uploads_expired,
             admissions_purged=report.admissions_purged,
+            scan_reports_purged=report.scan_reports_purged,
+            analyses_purged=report.analyses_purged,
             waiting_blobs=report.waiting_blobs,
             waiting_bytes=report.waiting_bytes,
             next_collectable_at=utc_or_none(report.next_collectable_at),
