@@ -1,9 +1,10 @@
 """Signatures are accessories of their image: `cargohold sign` (the real CLI) against a real
 server, then what a user sees and relies on: the tags listing shows signed/unsigned instead of
 `.sig` tags, lifecycle keeps and expires a `.sig` with its image and never counts it as an
-image, untagged GC and a DELETE by digest take it with its image, a hold on the image covers
-it, an immutable `*` rule still lets an image be signed again, and the image's size includes
-it. OCI 1.1 signatures (`--referrer`) behave the same.
+image, untagged GC and a DELETE by digest take it with its image (a DELETE by digest also every
+referrer of it, transitively), a hold on the image covers it, an immutable `*` rule still lets
+an image be signed again, and the image's size includes it. OCI 1.1 signatures
+(`--referrer`) behave the same.
 """
 
 from __future__ import annotations
@@ -93,9 +94,12 @@ def _tags(client: httpx.Client, repo: str) -> dict[str, dict[str, Any]]:
     return {row["tag"]: row for row in response.json()["tags"]}
 
 
+def _head(client: httpx.Client, repo: str, reference: str) -> httpx.Response:
+    return client.head(f"/v2/{repo}/manifests/{reference}", headers={"Accept": OCI_MANIFEST})
+
+
 def _exists(client: httpx.Client, repo: str, reference: str) -> bool:
-    response = client.head(f"/v2/{repo}/manifests/{reference}", headers={"Accept": OCI_MANIFEST})
-    return response.status_code == 200
+    return _head(client, repo, reference).status_code == 200
 
 
 def _gc_untagged(client: httpx.Client) -> None:
@@ -242,6 +246,82 @@ def test_deleting_an_image_by_digest_deletes_its_sig_tag_audited(
     deleted = [e for e in events if e["action"] == "manifest.delete"]
     accessory = next(e for e in deleted if e["digest"] == sig_digest)
     assert accessory["detail"]["reason"] == f"accessory of {digest}"
+
+
+def _referrer(client: httpx.Client, repo: str, subject: str, note: str, tag: str = "") -> str:
+    """Push an artifact whose `subject` is `subject` (by digest, or under `tag`)."""
+    size = int(_head(client, repo, subject).headers["content-length"])
+    body = encode(
+        image_manifest(
+            client,
+            repo,
+            layers=[note.encode() * 20],
+            artifactType="application/vnd.example.note",
+            subject={"mediaType": OCI_MANIFEST, "digest": subject, "size": size},
+        )
+    )
+    assert put_manifest(client, repo, tag or sha256(body), body, OCI_MANIFEST).status_code == 201
+    return sha256(body)
+
+
+@pytest.mark.parametrize("shape", ["cosign", "artifacts"])
+def test_deleting_an_image_by_digest_deletes_its_referrers_audited(
+    registry_without_grace: CargoholdServer,
+    client: httpx.Client,
+    repo: str,
+    keys: Path,
+    shape: str,
+) -> None:
+    """What refers to an image (by `subject`), and what refers to those, goes with it; a
+    tagged referrer is an image of its own and stays, and so do other images' referrers."""
+    digest, _ = push_image(client, repo, "v1", layers=[b"goes" * 30])
+    other, _ = push_image(client, repo, "v2", layers=[b"stays" * 30])
+    if shape == "cosign":
+        _sign(registry_without_grace, keys, f"{repo}:v1", "--referrer")
+        _sign(registry_without_grace, keys, f"{repo}:v2", "--referrer")
+        going = [
+            m["digest"] for m in client.get(f"/v2/{repo}/referrers/{digest}").json()["manifests"]
+        ]
+        staying = [
+            m["digest"] for m in client.get(f"/v2/{repo}/referrers/{other}").json()["manifests"]
+        ]
+        assert len(going) == 1 and len(staying) == 1
+    else:
+        sbom = _referrer(client, repo, digest, "sbom")
+        going = [sbom, _referrer(client, repo, sbom, "signature of the sbom")]
+        staying = [
+            _referrer(client, repo, digest, "tagged", tag="release-notes"),
+            _referrer(client, repo, other, "of another image"),
+        ]
+    assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+    assert not any(_exists(client, repo, gone) for gone in [digest, *going])
+    assert all(_exists(client, repo, kept) for kept in [other, *staying])
+    events = client.get("/api/v1/audit", params={"repository": repo}).json()["events"]
+    reasons = {
+        e["digest"]: e["detail"].get("reason") for e in events if e["action"] == "manifest.delete"
+    }
+    assert reasons[going[0]] == f"referrer of {digest}"
+    assert all(reasons[gone] == f"referrer of {digest}" for gone in going)
+    assert not set(staying) & set(reasons)
+
+
+def test_a_hold_on_a_referrer_refuses_deleting_its_image(client: httpx.Client, repo: str) -> None:
+    digest, _ = push_image(client, repo, "v1", layers=[b"subject" * 30])
+    sbom = _referrer(client, repo, digest, "sbom")
+    signature = _referrer(client, repo, sbom, "signature of the sbom")
+    hold = client.post(
+        "/api/v1/holds",
+        json={"scope": "image", "target": repo, "digest": signature, "reason": "evidence"},
+    ).json()
+    try:
+        refused = client.delete(f"/v2/{repo}/manifests/{digest}")
+        assert (refused.status_code, error_code(refused)) == (403, "DENIED")
+        assert f"hold {hold['id']}" in refused.json()["errors"][0]["message"]
+        assert all(_exists(client, repo, kept) for kept in (digest, sbom, signature))
+    finally:
+        assert client.delete(f"/api/v1/holds/{hold['id']}").status_code == 204
+    assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+    assert not any(_exists(client, repo, gone) for gone in (digest, sbom, signature))
 
 
 def test_a_hold_on_the_image_covers_its_signature(

@@ -17,6 +17,7 @@ from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.deletions import delete_accessories, delete_manifest_rows
 from cargohold.meta.fastpath import Transaction
+from cargohold.meta.referrer_cascade import delete_referrers
 from cargohold.meta.repositories import BUMP_TAGS_VERSION, ensure_repository_id
 from cargohold.meta.tags import TagMoved
 from cargohold.oci.manifests import Manifest
@@ -334,7 +335,8 @@ class ManifestRecords:
         """Delete a manifest, its tags and its references from one repository; audited with
         the tags it had, in the same transaction. The manifests under `accessory_tags` (its
         `.sig`-style tags) go with it when those are all their tags; a manifest that also has
-        another tag only loses the accessory tags. Each removal is audited."""
+        another tag only loses the accessory tags. Then its referrers (by `subject`) go, as
+        referrer_cascade.py says. Each removal is audited."""
         with self.db.transaction() as tx:
             row = tx.one(
                 "SELECT m.id, r.id FROM manifests m JOIN repositories r ON r.id = m.repository_id"
@@ -366,6 +368,7 @@ class ManifestRecords:
                 delete_accessories(
                     self.db, tx, repository, repository_id, digest, accessory_tags, actor, now
                 )
+            delete_referrers(self.db, tx, repository, repository_id, digest, actor, now)
             return True
 
     def referrers(

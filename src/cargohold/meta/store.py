@@ -4,9 +4,10 @@
 exposes them as attributes: `meta.repositories`, `meta.manifests`, `meta.tags`, `meta.blobs`,
 `meta.uploads`, `meta.tag_rules`, `meta.holds`, `meta.quotas`, `meta.lifecycle_policies`,
 `meta.audit_log`, `meta.listings`, `meta.accounting`, `meta.deletions`, `meta.analyses`,
-`meta.admissions`, `meta.unstored_images`. It keeps no methods of its own: callers write
-`meta.manifests.put(...)`, and the composition root (wiring.py) hands a service the modules it
-uses rather than the whole store where that is clearer (docs/decisions/016-metadata-modules.md).
+`meta.admissions`, `meta.unstored_images`, `meta.referrer_cascade`. It keeps no methods of its
+own: callers write `meta.manifests.put(...)`, and the composition root (wiring.py) hands a
+service the modules it uses rather than the whole store where that is clearer
+(docs/decisions/016-metadata-modules.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cargohold.meta.lifecycle_policies import LifecyclePolicyRecords
 from cargohold.meta.listings import Listings
 from cargohold.meta.manifests import ManifestRecords
 from cargohold.meta.quotas import QuotaRecords
+from cargohold.meta.referrer_cascade import ReferrerCascade
 from cargohold.meta.repositories import RepositoryRecords
 from cargohold.meta.tag_rules import TagRuleRecords
 from cargohold.meta.tags import TagRecords
@@ -57,3 +59,4 @@ class MetadataStore:
         self.deletions = ManifestDeletions(self.db, self.holds)
         self.analyses = AnalysisRecords(self.db)
         self.unstored_images = UnstoredImageRecords(self.db)
+        self.referrer_cascade = ReferrerCascade(self.db)

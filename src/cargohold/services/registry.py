@@ -328,8 +328,9 @@ class RegistryService:
             gate.refresh()
 
     def delete_manifest(self, repository: str, reference: str, caller: Caller) -> None:
-        """By digest: the manifest, its tags and its accessories (`.sig`-style tags). By tag:
-        only the tag. Both are audited, and so is a refusal."""
+        """By digest: the manifest, its tags, its accessories (`.sig`-style tags) and its
+        referrers (meta/referrer_cascade.py). By tag: only the tag. Both are audited, and so
+        is a refusal."""
         try:
             self.check_manifest_delete(repository, reference)
         except Denied as denied:
@@ -357,7 +358,9 @@ class RegistryService:
             for subject in sorted(here):
                 self.holds.refuse_delete(repository, subject, what)
             if ref.is_digest:
-                for accessory in self._accessories(repository, digest):
+                going = self._accessories(repository, digest)
+                going += self.meta.referrer_cascade.going_with(repository, digest)
+                for accessory in going:
                     self.holds.refuse_delete(repository, accessory, what)
         rules = self.tag_rules.rules_for(repository)
         if rules:
@@ -384,8 +387,8 @@ class RegistryService:
         """Delete what check_manifest_delete allowed."""
         ref = Reference.parse(reference)
         if ref.is_digest:
-            # Its accessories (`.sig`, `.att`, `.sbom`, the referrers tag schema's index) go
-            # with it; referrers (by `subject`) stay, reported as orphans by lifecycle.
+            # Its accessories (`.sig`, `.att`, `.sbom`, the referrers tag schema's index) and
+            # its referrers (by `subject`) go with it.
             deleted = self.meta.manifests.delete(
                 repository, ref.value, caller.as_actor(), accessory_tags(ref.value)
             )
