@@ -305,21 +305,24 @@ def test_deleting_an_image_by_digest_deletes_its_referrers_audited(
     assert not set(staying) & set(reasons)
 
 
-def test_a_hold_on_a_referrer_refuses_deleting_its_image(client: httpx.Client, repo: str) -> None:
+def test_a_hold_on_a_referrer_or_its_image_covers_the_other(
+    client: httpx.Client, repo: str
+) -> None:
     digest, _ = push_image(client, repo, "v1", layers=[b"subject" * 30])
     sbom = _referrer(client, repo, digest, "sbom")
     signature = _referrer(client, repo, sbom, "signature of the sbom")
-    hold = client.post(
-        "/api/v1/holds",
-        json={"scope": "image", "target": repo, "digest": signature, "reason": "evidence"},
-    ).json()
-    try:
-        refused = client.delete(f"/v2/{repo}/manifests/{digest}")
-        assert (refused.status_code, error_code(refused)) == (403, "DENIED")
-        assert f"hold {hold['id']}" in refused.json()["errors"][0]["message"]
-        assert all(_exists(client, repo, kept) for kept in (digest, sbom, signature))
-    finally:
-        assert client.delete(f"/api/v1/holds/{hold['id']}").status_code == 204
+    for held, deleted in ((signature, digest), (digest, sbom)):
+        hold = client.post(
+            "/api/v1/holds",
+            json={"scope": "image", "target": repo, "digest": held, "reason": "evidence"},
+        ).json()
+        try:
+            refused = client.delete(f"/v2/{repo}/manifests/{deleted}")
+            assert (refused.status_code, error_code(refused)) == (403, "DENIED")
+            assert f"hold {hold['id']}" in refused.json()["errors"][0]["message"]
+            assert all(_exists(client, repo, kept) for kept in (digest, sbom, signature))
+        finally:
+            assert client.delete(f"/api/v1/holds/{hold['id']}").status_code == 204
     assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
     assert not any(_exists(client, repo, gone) for gone in (digest, sbom, signature))
 

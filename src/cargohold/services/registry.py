@@ -358,6 +358,10 @@ class RegistryService:
             for subject in sorted(here):
                 self.holds.refuse_delete(repository, subject, what)
             if ref.is_digest:
+                # A hold on an image covers its referrers too.
+                found = self.meta.manifests.find(repository, digest, True)
+                if found is not None and found.subject_digest is not None:
+                    self.holds.refuse_delete(repository, found.subject_digest, what)
                 going = self._accessories(repository, digest)
                 going += self.meta.referrer_cascade.going_with(repository, digest)
                 for accessory in going:
