@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.installed-test
 ADDR ?=
 # Debian packages the test suite drives as real peers.
 TEST_DEBS := git skopeo umoci docker-registry postgresql redis-server docker.io buildah containerd busybox-static openssl rpm db5.3-util golang-go ruby composer \
-  debootstrap docker-compose nginx prometheus
+  debootstrap docker-compose nginx prometheus apache2-utils
 BENCH_DEBS := docker-registry nginx wrk apache2-utils
 
 .PHONY: run test lint format bench deps test-deps
