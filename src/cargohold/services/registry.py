@@ -1,4 +1,5 @@
-"""Registry use cases: manifests, tags, catalog and referrers (blobs: services/blob_links.py)."""
+"""Registry use cases: manifests, tags, catalog and referrers (blobs: services/blob_links.py;
+deletes: services/manifest_deletes.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from cargohold.errors import (
     ManifestTooLarge,
     ManifestUnknown,
     NameUnknown,
-    RegistryError,
-    TagInvalid,
     check_push,
     quota_denied,
 )
@@ -25,23 +24,27 @@ from cargohold.meta.quotas import QuotaExceeded
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.tags import TagMoved
 from cargohold.oci import mediatypes as mt
-from cargohold.oci.accessories import accessory_subject, accessory_tags
 from cargohold.oci.digests import (
     EMPTY_JSON,
     EMPTY_JSON_DIGEST,
     algorithm_of,
     check_digest,
     compute,
-    looks_like_digest,
 )
 from cargohold.oci.manifests import MAX_MANIFEST_BYTES, Manifest, parse_manifest
-from cargohold.oci.names import check_name, check_tag, project_of
+from cargohold.oci.names import check_name, project_of
 from cargohold.policy.access import AccessPolicy
-from cargohold.policy.immutability import check_tag_push, check_tags_delete
+from cargohold.policy.immutability import check_tag_push
 from cargohold.services.audit import AuditTrail
 from cargohold.services.caller import Caller
 from cargohold.services.extension_points import OnPush, PullGate
 from cargohold.services.holds import HoldService
+from cargohold.services.manifest_deletes import ManifestDeletes
+from cargohold.services.manifest_references import (
+    Reference,
+    images_named_by,
+    manifest_unknown,
+)
 from cargohold.services.pulls import PullRecorder
 from cargohold.services.tag_rules import TagRuleService
 from cargohold.storage.base import BlobDriver
@@ -65,31 +68,6 @@ class ManifestPut:
     manifest: Manifest
     tag: str | None
     immutable: bool
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A manifest reference: a tag or a digest."""
-
-    value: str
-    is_digest: bool
-
-    @classmethod
-    def parse(cls, reference: str) -> Reference:
-        if looks_like_digest(reference):
-            return cls(check_digest(reference), True)
-        return cls(check_tag(reference), False)
-
-    @classmethod
-    def parse_existing(cls, reference: str) -> Reference | None:
-        """A reference to look up (GET, HEAD, DELETE): None when it is neither a valid tag nor
-        a supported digest, so nothing can be stored under it. Such a manifest is unknown (404),
-        as distribution's router and the OCI conformance suite have it; only a PUT, which
-        would create it, is told the reference is invalid."""
-        try:
-            return cls.parse(reference)
-        except (TagInvalid, DigestInvalid):
-            return None
 
 
 class GatedPull(Exception):
@@ -127,6 +105,7 @@ class RegistryService:
         # called in order: after a manifest is stored, and before a pull is answered.
         self.on_push = tuple(on_push)
         self.pull_gates = tuple(pull_gates)
+        self.deletes = ManifestDeletes(meta, access, tag_rules, holds, trail)
 
     # -- manifests --------------------------------------------------------------------
 
@@ -194,7 +173,7 @@ class RegistryService:
             if rules:
                 # An accessory tag (`sha256-<hex>.sig`) of an image here is re-pushed on every
                 # signature: no immutability rule applies to it (policy/immutability.py).
-                here = self._images_named_by(repository, [tag])
+                here = images_named_by(self.meta, repository, [tag])
                 denial = check_tag_push(
                     rules, repository, tag, self.meta.tags.digest(repository, tag), digest, here
                 )
@@ -257,11 +236,6 @@ class RegistryService:
                 log.exception("on-push hook %r failed for %s@%s", hook, repository, digest)
         return PutManifestResult(digest, manifest.subject.digest if manifest.subject else None)
 
-    def _manifest_unknown(self, repository: str, reference: str) -> RegistryError:
-        if not self.meta.repositories.exists(repository):
-            return NameUnknown(detail={"name": repository})
-        return ManifestUnknown(detail={"reference": reference[:200]})
-
     def get_manifest(
         self, repository: str, reference: str, puller: Caller | None
     ) -> StoredManifest:
@@ -271,7 +245,7 @@ class RegistryService:
         check_name(repository)
         ref = Reference.parse_existing(reference)
         if ref is None:
-            raise self._manifest_unknown(repository, reference)
+            raise manifest_unknown(self.meta, repository, reference)
         stored = self.meta.manifests.find(repository, ref.value, ref.is_digest)
         if stored is None:
             if not self.meta.repositories.exists(repository):
@@ -328,80 +302,8 @@ class RegistryService:
             gate.refresh()
 
     def delete_manifest(self, repository: str, reference: str, caller: Caller) -> None:
-        """By digest: the manifest, its tags, its accessories (`.sig`-style tags) and its
-        referrers (meta/referrer_cascade.py). By tag: only the tag. Both are audited, and so
-        is a refusal."""
-        try:
-            self.check_manifest_delete(repository, reference)
-        except Denied as denied:
-            action = "manifest.delete" if looks_like_digest(reference) else "tag.delete"
-            self.trail.denied(
-                caller, action, denied.message, repository=repository, reference=reference[:255]
-            )
-            raise
-        self.remove_manifest(repository, reference, caller)
-
-    def check_manifest_delete(self, repository: str, reference: str) -> None:
-        """Access, holds and tag rules; reads only, run before the delete's transaction."""
-        check_name(repository)
-        check_push(self.access.push_denied(repository), repository)
-        ref = Reference.parse_existing(reference)
-        if ref is None:
-            raise self._manifest_unknown(repository, reference)
-        digest = ref.value if ref.is_digest else self.meta.tags.digest(repository, ref.value)
-        tags = self.meta.tags.of_manifest(repository, ref.value) if ref.is_digest else [ref.value]
-        here = self._images_named_by(repository, tags)
-        what = f"{repository}:{reference}"
-        if digest is not None:
-            self.holds.refuse_delete(repository, digest, what)
-            # A hold on an image covers its accessories, and the other way round.
-            for subject in sorted(here):
-                self.holds.refuse_delete(repository, subject, what)
-            if ref.is_digest:
-                # A hold on an image covers its referrers too.
-                found = self.meta.manifests.find(repository, digest, True)
-                if found is not None and found.subject_digest is not None:
-                    self.holds.refuse_delete(repository, found.subject_digest, what)
-                going = self._accessories(repository, digest)
-                going += self.meta.referrer_cascade.going_with(repository, digest)
-                for accessory in going:
-                    self.holds.refuse_delete(repository, accessory, what)
-        rules = self.tag_rules.rules_for(repository)
-        if rules:
-            denial = check_tags_delete(rules, repository, tags, here)
-            if denial:
-                raise Denied(denial, detail={"reference": reference})
-
-    def _images_named_by(self, repository: str, tags: list[str]) -> set[str]:
-        """The images in the repository these tags name as accessory tags (`.sig` etc.)."""
-        subjects = {s for tag in tags if (s := accessory_subject(tag)) is not None}
-        return {s for s in subjects if self.meta.manifests.find(repository, s, True) is not None}
-
-    def _accessories(self, repository: str, digest: str) -> list[str]:
-        """The digests of the manifests under the image's accessory tags."""
-        return sorted(
-            {
-                found
-                for tag in accessory_tags(digest)
-                if (found := self.meta.tags.digest(repository, tag)) is not None
-            }
-        )
-
-    def remove_manifest(self, repository: str, reference: str, caller: Caller) -> None:
-        """Delete what check_manifest_delete allowed."""
-        ref = Reference.parse(reference)
-        if ref.is_digest:
-            # Its accessories (`.sig`, `.att`, `.sbom`, the referrers tag schema's index) and
-            # its referrers (by `subject`) go with it.
-            deleted = self.meta.manifests.delete(
-                repository, ref.value, caller.as_actor(), accessory_tags(ref.value)
-            )
-        else:
-            deleted = self.meta.tags.delete(repository, ref.value, caller.as_actor())
-        if not deleted:
-            if not self.meta.repositories.exists(repository):
-                raise NameUnknown(detail={"name": repository})
-            raise ManifestUnknown(detail={"reference": reference})
+        """services/manifest_deletes.py."""
+        self.deletes.delete_manifest(repository, reference, caller)
 
     # -- listings ---------------------------------------------------------------------
 
