@@ -13,10 +13,34 @@ from typing import Any
 
 from cargohold.meta.audit_fields import Actor, AuditEntry
 from cargohold.meta.database import Database
+from cargohold.meta.fastpath import Transaction
 
 # The audit detail of deletes a client asks for through the registry API (the OCI routes), as
 # lifecycle and garbage-collection deletes name their reason.
 REGISTRY_API_DELETE: dict[str, Any] = {"reason": "client delete through /v2/"}
+
+
+def audit_manifest_delete(
+    tx: Transaction,
+    at: float,
+    actor: Actor,
+    repository: str,
+    digest: str,
+    detail: dict[str, Any],
+) -> None:
+    """The `manifest.delete` entry of a manifest deleted by digest, in the delete's transaction."""
+    Database.audit(
+        tx,
+        at,
+        actor,
+        "manifest.delete",
+        f"{repository}@{digest}",
+        detail,
+        repository=repository,
+        reference=digest,
+        digest=digest,
+    )
+
 
 _HALF_MICROSECOND = 0.5e-6
 _COLUMNS = (

@@ -12,7 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from cargohold.meta.audit import REGISTRY_API_DELETE
+from cargohold.meta.audit import REGISTRY_API_DELETE, audit_manifest_delete
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.deletions import delete_accessories, delete_manifest_rows
@@ -353,22 +353,12 @@ class ManifestRecords:
                 tx.execute(BUMP_TAGS_VERSION, (repository_id,))
             detail = {**REGISTRY_API_DELETE, "tags": had_tags}
             now = time.time()
-            self.db.audit(
-                tx,
-                now,
-                actor,
-                "manifest.delete",
-                f"{repository}@{digest}",
-                detail,
-                repository=repository,
-                reference=digest,
-                digest=digest,
-            )
+            audit_manifest_delete(tx, now, actor, repository, digest, detail)
             if accessory_tags:
                 delete_accessories(
                     self.db, tx, repository, repository_id, digest, accessory_tags, actor, now
                 )
-            delete_referrers(self.db, tx, repository, repository_id, digest, actor, now)
+            delete_referrers(tx, repository, repository_id, digest, actor, now)
             return True
 
     def referrers(

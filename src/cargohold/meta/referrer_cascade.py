@@ -10,7 +10,7 @@ as a child). Raw statements on the Database's fast path (decision 019).
 
 from __future__ import annotations
 
-from cargohold.meta.audit import REGISTRY_API_DELETE
+from cargohold.meta.audit import REGISTRY_API_DELETE, audit_manifest_delete
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.deletions import delete_manifest_rows
@@ -45,7 +45,6 @@ def going_referrers(
 
 
 def delete_referrers(
-    db: Database,
     tx: Transaction,
     repository: str,
     repository_id: int,
@@ -59,17 +58,7 @@ def delete_referrers(
     for digest, manifest_id in going.items():
         delete_manifest_rows(tx, manifest_id)  # untagged: no tag listing changes
         detail = {**REGISTRY_API_DELETE, "tags": [], "reason": f"referrer of {subject}"}
-        db.audit(
-            tx,
-            now,
-            actor,
-            "manifest.delete",
-            f"{repository}@{digest}",
-            detail,
-            repository=repository,
-            reference=digest,
-            digest=digest,
-        )
+        audit_manifest_delete(tx, now, actor, repository, digest, detail)
     return list(going)
 
 
