@@ -36,7 +36,7 @@ def ensure_first_admin(settings: Settings, environ: Mapping[str, str] = os.envir
     from cargohold.meta.db import make_engine
     from cargohold.services.access_errors import AccessInvalid
     from cargohold.services.users import ADMIN_NAME
-    from cargohold.wiring import build_access_control
+    from cargohold.wiring_access import build_access_control
 
     engine = make_engine(settings.metadata_url)
     database = Database(engine)

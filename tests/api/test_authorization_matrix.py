@@ -42,7 +42,7 @@ from cargohold.api.route_access import ROUTE_NEEDS
 from cargohold.policy.permissions import Role
 from cargohold.policy.scopes import ResourceScope
 from cargohold.services.tokens import TokenService
-from cargohold.wiring import token_service
+from cargohold.wiring_access import token_service
 from tests.api.helpers import error_codes
 from tests.support.accounts import Accounts, Login, server_with_accounts
 from tests.support.oci import digest_of, push_image

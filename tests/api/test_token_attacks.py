@@ -26,7 +26,7 @@ from cargohold.api.credentials import MAX_AUTHORIZATION_LENGTH
 from cargohold.policy.permissions import Role
 from cargohold.policy.scopes import ResourceScope
 from cargohold.services.token_keys import SigningKey
-from cargohold.wiring import token_service
+from cargohold.wiring_access import token_service
 from tests.api.helpers import assert_error
 from tests.support.accounts import (
     Accounts,

@@ -30,7 +30,7 @@ from cargohold.policy.permissions import Role
 from cargohold.services.access import AccessControl
 from cargohold.services.secrets_hashing import Passwords
 from cargohold.services.token_keys import key_id
-from cargohold.wiring import build_access_control
+from cargohold.wiring_access import build_access_control
 from tests.api.helpers import assert_error
 from tests.support.accounts import OPERATOR
 from tests.support.accounts import SYSTEM as ROOT

@@ -23,7 +23,7 @@ from cargohold.policy.permissions import Principal, Role
 from cargohold.policy.scopes import ResourceScope
 from cargohold.services.access import AccessControl
 from cargohold.services.caller import PASSWORD_METHOD, Caller, system_caller
-from cargohold.wiring import build_access_control, token_service
+from cargohold.wiring_access import build_access_control, token_service
 from tests.support.server import CargoholdServer
 
 # The system admin, as robots' granter and revoker; the test setup, for direct store writes.

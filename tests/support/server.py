@@ -23,7 +23,7 @@ from cargohold.config import Settings, load_settings
 from cargohold.meta.database import Database
 from cargohold.meta.db import make_engine
 from cargohold.services.caller import system_caller
-from cargohold.wiring import build_access_control
+from cargohold.wiring_access import build_access_control
 from tests.support.jsonlog import json_log
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group, wait_http_ready

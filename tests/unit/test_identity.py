@@ -25,7 +25,7 @@ from cargohold.services.audit import AuditTrail
 from cargohold.services.caller import Caller, anonymous_caller
 from cargohold.services.identity import ACCESS_TOKEN, PASSWORD, ROBOT_SECRET
 from cargohold.services.secrets_hashing import Passwords
-from cargohold.wiring import build_access_control
+from cargohold.wiring_access import build_access_control
 
 NOW = 1_800_000_000.0
 ADDRESS = "192.0.2.7"

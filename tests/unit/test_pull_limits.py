@@ -30,7 +30,8 @@ from cargohold.services.extension_points import PullGate
 from cargohold.services.pull_counters import DatabasePullCounters
 from cargohold.services.pull_limits import PullRateLimiter
 from cargohold.services.registry import RegistryService
-from cargohold.wiring import build_services, pull_limits_of
+from cargohold.wiring import build_services
+from cargohold.wiring_access import pull_limits_of
 from tests.unit.test_extension_points import ARTIFACT
 
 LIMIT = RateLimit(pulls=3, window_seconds=100)

@@ -72,7 +72,7 @@ def reset_password(
     of the account. The user's refresh tokens stop working."""
     from cargohold.services.access_errors import AccessError
     from cargohold.services.caller import system_caller
-    from cargohold.wiring import build_access_control
+    from cargohold.wiring_access import build_access_control
 
     settings = server_settings(config, data_dir)
     chosen = line_from_stdin("--password-stdin") if password_stdin else None

@@ -1,4 +1,4 @@
-"""The access-control services of a process, built together (wiring.build_access_control).
+"""The access-control services of a process, built together (wiring_access.build_access_control).
 
 The HTTP layer asks `identity` who a caller is, these methods what it may do (the decisions
 themselves are policy/permissions.py's and policy/scopes.py's), `users` to manage users and
