@@ -12,6 +12,7 @@ from typing import Any
 
 from cargohold.config import Settings
 from cargohold.extensions.base import CoreServices, Extension
+from cargohold.meta.scan_policies import ScanPolicyRecords
 from cargohold.meta.scans import ScanStore
 from cargohold.meta.vulndb import VulnStore
 from cargohold.oci.manifests import Manifest
@@ -47,7 +48,9 @@ def enable(settings: Settings, core: CoreServices) -> ScanningExtension:
     # One store of scan results, read by the scanner and the policies alike.
     store = ScanStore(core.meta.db)
     scans = ScanService(core.meta, core.blobs, store, vulndb, events=core.events)
-    scan_policies = ScanPolicyService(store, settings.scan_on_push, settings.sla_days)
+    scan_policies = ScanPolicyService(
+        store, ScanPolicyRecords(core.meta.db), settings.scan_on_push, settings.sla_days
+    )
     archive_limits = ArchiveLimits(
         settings.vulndb_zip_member_max_bytes, settings.vulndb_zip_max_ratio
     )

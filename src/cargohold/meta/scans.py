@@ -1,4 +1,5 @@
-"""Stored scan reports and findings, project scan policies and the CVE allowlist.
+"""Stored scan reports and findings (projects' scan policies and the CVE allowlist:
+scan_policies.py).
 
 The row types these methods return live in scan_rows.py. Every statement is raw on the
 Database's fast path (docs/decisions/019-one-sql-style.md).
@@ -10,17 +11,14 @@ import json
 import time
 from typing import Any
 
-from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.repositories import IN_PROJECT, project_params
 from cargohold.meta.scan_rows import (
     NO_FINDINGS_RANK,
-    AllowlistRow,
     FailedScan,
     GateFinding,
     OpenFinding,
-    ScanPolicyRow,
     ScanReportRow,
     StoredFinding,
     package_label,
@@ -30,7 +28,6 @@ _REPORT_COLUMNS = (
     "digest, status, error, scanned_at, evaluated_at, db_version, inventory, worst_rank,"
     " blocking_problem"
 )
-_ALLOW_COLUMNS = "id, project, vuln_id, reason, expires_at, created_at, created_by"
 
 
 def _report(row: tuple[Any, ...]) -> ScanReportRow:
@@ -311,110 +308,3 @@ class ScanStore:
             ):
                 tags.setdefault(manifest_id, []).append(tag)
         return tags
-
-    # -- policies -------------------------------------------------------------------------
-
-    def policies(self) -> list[ScanPolicyRow]:
-        return [
-            ScanPolicyRow(r[0], None if r[1] is None else bool(r[1]), r[2], bool(r[3]), r[4], r[5])
-            for r in self.db.rows(
-                "SELECT project, scan_on_push, prevent_severity, prevent_unscanned, updated_at,"
-                " updated_by FROM scan_policies ORDER BY project"
-            )
-        ]
-
-    def set_policy(self, policy: ScanPolicyRow | None, project: str, actor: Actor) -> None:
-        now = time.time()
-        with self.db.transaction() as tx:
-            tx.execute("DELETE FROM scan_policies WHERE project = ?", (project,))
-            if policy is not None:
-                tx.execute(
-                    "INSERT INTO scan_policies (project, scan_on_push, prevent_severity,"
-                    " prevent_unscanned, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        project,
-                        policy.scan_on_push,
-                        policy.prevent_severity,
-                        policy.prevent_unscanned,
-                        now,
-                        actor.name,
-                    ),
-                )
-            detail = (
-                {}
-                if policy is None
-                else {
-                    "scanOnPush": policy.scan_on_push,
-                    "preventSeverity": policy.prevent_severity,
-                    "preventUnscanned": policy.prevent_unscanned,
-                }
-            )
-            self.db.audit(
-                tx,
-                now,
-                actor,
-                "scan-policy.set" if policy else "scan-policy.remove",
-                project,
-                detail,
-                project=project,
-            )
-
-    # -- the allowlist ------------------------------------------------------------------
-
-    def allowlist(self, project: str | None = None) -> list[AllowlistRow]:
-        if project is None:
-            rows = self.db.rows(f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist ORDER BY id")
-        else:
-            rows = self.db.rows(
-                f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist WHERE project = ? OR project = ''"
-                " ORDER BY id",
-                (project,),
-            )
-        return [AllowlistRow(*row) for row in rows]
-
-    def add_allowed(
-        self, project: str, vuln_id: str, reason: str, expires_at: float | None, actor: Actor
-    ) -> AllowlistRow:
-        now = time.time()
-        with self.db.transaction() as tx:
-            row = tx.one(
-                "INSERT INTO cve_allowlist (project, vuln_id, reason, expires_at, created_at,"
-                " created_by) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (project, vuln_id, reason, expires_at, now, actor.name),
-            )
-            assert row is not None
-            entry_id = int(row[0])
-            self.db.audit(
-                tx,
-                now,
-                actor,
-                "cve-allowlist.add",
-                project or "(system)",
-                {
-                    "id": entry_id,
-                    "vulnerability": vuln_id,
-                    "reason": reason,
-                    "expiresAt": expires_at,
-                },
-                project=project,
-            )
-        return AllowlistRow(entry_id, project, vuln_id, reason, expires_at, now, actor.name)
-
-    def remove_allowed(self, entry_id: int, actor: Actor) -> AllowlistRow | None:
-        now = time.time()
-        with self.db.transaction() as tx:
-            row = tx.one(f"SELECT {_ALLOW_COLUMNS} FROM cve_allowlist WHERE id = ?", (entry_id,))
-            if row is None:
-                return None
-            entry = AllowlistRow(*row)
-            tx.execute("DELETE FROM cve_allowlist WHERE id = ?", (entry_id,))
-            self.db.audit(
-                tx,
-                now,
-                actor,
-                "cve-allowlist.remove",
-                entry.project or "(system)",
-                {"id": entry_id, "vulnerability": entry.vuln_id},
-                project=entry.project,
-            )
-        return entry

@@ -27,8 +27,9 @@ from cargohold.errors import (
     ScanPolicyInvalid,
 )
 from cargohold.meta.manifests import StoredManifest
-from cargohold.meta.scan_rows import FailedScan, OpenFinding
-from cargohold.meta.scans import AllowlistRow, ScanPolicyRow, ScanStore
+from cargohold.meta.scan_policies import ScanPolicyRecords
+from cargohold.meta.scan_rows import AllowlistRow, FailedScan, OpenFinding, ScanPolicyRow
+from cargohold.meta.scans import ScanStore
 from cargohold.oci.manifests import Manifest, parse_manifest
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.parsing.times import time_from_json
@@ -109,9 +110,16 @@ class ScanPolicyService:
     scan results."""
 
     def __init__(
-        self, store: ScanStore, scan_on_push_default: bool, sla_days: dict[str, int]
+        self,
+        store: ScanStore,
+        records: ScanPolicyRecords,
+        scan_on_push_default: bool,
+        sla_days: dict[str, int],
     ) -> None:
+        # The stored scan results (the gate's and the report's questions); the policies and
+        # the allowlist themselves.
         self.store = store
+        self.records = records
         # Whether a project without a policy of its own has its pushes scanned.
         self.scan_on_push_default = scan_on_push_default
         self.sla_days = dict(sla_days)
@@ -131,8 +139,8 @@ class ScanPolicyService:
             self._reload_locked()
 
     def _reload_locked(self) -> None:
-        policies = {p.project: p for p in self.store.policies()}
-        allowlist = tuple(self.store.allowlist())
+        policies = {p.project: p for p in self.records.policies()}
+        allowlist = tuple(self.records.allowlist())
         gated = frozenset(
             project
             for project, row in policies.items()
@@ -237,10 +245,10 @@ class ScanPolicyService:
     # -- policies and the allowlist -----------------------------------------------------
 
     def policies(self) -> list[ProjectScanPolicy]:
-        return [_policy(row) for row in self.store.policies()]
+        return [_policy(row) for row in self.records.policies()]
 
     def policy(self, project: str) -> ProjectScanPolicy:
-        for row in self.store.policies():
+        for row in self.records.policies():
             if row.project == project:
                 return _policy(row)
         return ProjectScanPolicy(project, self.scan_on_push_default, None, False, None, None, True)
@@ -269,18 +277,18 @@ class ScanPolicyService:
         if not isinstance(unscanned, bool):
             raise ScanPolicyInvalid("preventUnscanned must be true or false")
         row = ScanPolicyRow(project, on_push, severity, unscanned, time.time(), caller.actor)
-        self.store.set_policy(row, project, caller.as_actor())
+        self.records.set_policy(row, project, caller.as_actor())
         self.invalidate()
         return self.policy(project)
 
     def remove_policy(self, project: str, caller: Caller) -> None:
         _check_project(project)
-        self.store.set_policy(None, project, caller.as_actor())
+        self.records.set_policy(None, project, caller.as_actor())
         self.invalidate()
 
     def allowlist(self, project: str | None) -> list[AllowlistEntry]:
         now = time.time()
-        return [AllowlistEntry(e, e.active(now)) for e in self.store.allowlist(project)]
+        return [AllowlistEntry(e, e.active(now)) for e in self.records.allowlist(project)]
 
     def allow(self, document: Any, caller: Caller) -> AllowlistEntry:
         if not isinstance(document, dict):
@@ -297,12 +305,14 @@ class ScanPolicyService:
         if not isinstance(reason, str):
             raise AllowlistInvalid("reason must be a string")
         expires = _expiry(document.get("expiresAt"))
-        entry = self.store.add_allowed(project, vuln_id.strip(), reason, expires, caller.as_actor())
+        entry = self.records.add_allowed(
+            project, vuln_id.strip(), reason, expires, caller.as_actor()
+        )
         self.invalidate()
         return AllowlistEntry(entry, entry.active(time.time()))
 
     def disallow(self, entry_id: int, caller: Caller) -> None:
-        if self.store.remove_allowed(entry_id, caller.as_actor()) is None:
+        if self.records.remove_allowed(entry_id, caller.as_actor()) is None:
             raise AllowlistUnknown(detail={"id": entry_id})
         self.invalidate()
 
@@ -315,7 +325,7 @@ class ScanPolicyService:
         deadlines = {severity_rank(level): days * 86400.0 for level, days in self.sla_days.items()}
         if not deadlines:
             return report
-        allowed = self.store.allowlist(project)
+        allowed = self.records.allowlist(project)
         images: dict[tuple[str, str], OverdueImage] = {}
         for f in self.store.open_findings(project, max(deadlines)):
             limit = deadlines.get(f.severity_rank)
