@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.oci import (
+    OCI_INDEX,
     OCI_MANIFEST,
     encode,
     error_code,
@@ -305,13 +306,47 @@ def test_deleting_an_image_by_digest_deletes_its_referrers_audited(
     assert not set(staying) & set(reasons)
 
 
+def _index(client: httpx.Client, repo: str, tag: str, children: list[str]) -> str:
+    """Push an index listing `children` (manifests of the repository) under `tag`."""
+    listed = [
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": child,
+            "size": int(_head(client, repo, child).headers["content-length"]),
+        }
+        for child in children
+    ]
+    body = encode({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": listed})
+    assert put_manifest(client, repo, tag, body, OCI_INDEX).status_code == 201
+    return sha256(body)
+
+
+def test_a_referrers_own_signature_goes_and_one_a_staying_index_lists_stays(
+    client: httpx.Client, repo: str
+) -> None:
+    digest, _ = push_image(client, repo, "v1", layers=[b"image" * 30])
+    sbom = _referrer(client, repo, digest, "sbom")
+    # cosign's tag scheme on the SBOM itself: an accessory of the referrer.
+    sbom_sig, _ = push_image(client, repo, _sig(sbom), layers=[b"cosign signature" * 20])
+    bundled = _referrer(client, repo, digest, "kept in a bundle")
+    bundle = _index(client, repo, "bundle", [bundled])
+    assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
+    assert not any(_exists(client, repo, gone) for gone in (digest, sbom, sbom_sig))
+    assert _sig(sbom) not in (client.get(f"/v2/{repo}/tags/list").json()["tags"] or [])
+    assert _exists(client, repo, bundled) and _exists(client, repo, bundle)
+
+
 def test_a_hold_on_a_referrer_or_its_image_covers_the_other(
     client: httpx.Client, repo: str
 ) -> None:
     digest, _ = push_image(client, repo, "v1", layers=[b"subject" * 30])
     sbom = _referrer(client, repo, digest, "sbom")
     signature = _referrer(client, repo, sbom, "signature of the sbom")
-    for held, deleted in ((signature, digest), (digest, sbom)):
+    # The referrers tag schema's index (what cosign v3 writes where there is no referrers
+    # API): an accessory of the image that lists its referrers; it goes with the image.
+    _index(client, repo, digest.replace(":", "-"), [sbom])
+    cases = ((signature, digest), (sbom, digest), (digest, sbom), (digest, signature))
+    for held, deleted in cases:
         hold = client.post(
             "/api/v1/holds",
             json={"scope": "image", "target": repo, "digest": held, "reason": "evidence"},

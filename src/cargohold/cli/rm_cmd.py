@@ -39,7 +39,7 @@ def rm(
         typer.Argument(
             metavar="IMAGE",
             help="REPOSITORY:TAG removes the tag (the image stays); REPOSITORY@DIGEST deletes "
-            "the image and every tag on it.",
+            "the image, every tag on it, and its signatures, SBOMs and other referrers.",
             show_default=False,
         ),
     ],
@@ -64,7 +64,10 @@ def rm(
         tags = _tags_of(api, ref, digest)
         if not yes:
             named = f" and its tags {', '.join(tags)}" if tags else " (it has no tags)"
-            _confirm(f"Delete {ref}{named}? This cannot be undone")
+            _confirm(
+                f"Delete {ref}{named}, with its signatures, SBOMs and other referrers? "
+                "This cannot be undone"
+            )
         api.delete_manifest(ref.repository, digest)
     except ClientError as exc:
         raise fail(str(exc)) from None

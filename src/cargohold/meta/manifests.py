@@ -358,7 +358,7 @@ class ManifestRecords:
                 delete_accessories(
                     self.db, tx, repository, repository_id, digest, accessory_tags, actor, now
                 )
-            delete_referrers(tx, repository, repository_id, digest, actor, now)
+            delete_referrers(self.db, tx, repository, repository_id, digest, actor, now)
             return True
 
     def referrers(

@@ -69,12 +69,15 @@ class ManifestDeletes:
             for subject in sorted(here):
                 self.holds.refuse_delete(repository, subject, what)
             if ref.is_digest:
-                # A hold on an image covers its referrers too.
-                found = self.meta.manifests.find(repository, digest, True)
-                if found is not None and found.subject_digest is not None:
-                    self.holds.refuse_delete(repository, found.subject_digest, what)
-                going = self._accessories(repository, digest)
-                going += self.meta.referrer_cascade.going_with(repository, digest)
+                cascade = self.meta.referrer_cascade
+                # A hold on an image covers its referrers, theirs in turn, and the other way
+                # round: what the delete takes along (meta/referrer_cascade.py).
+                for subject in cascade.subjects_above(repository, digest):
+                    self.holds.refuse_delete(repository, subject, what)
+                accessories = self._accessories(repository, digest)
+                going = list(accessories)
+                for referrer in cascade.going_with(repository, digest, accessories):
+                    going += [referrer, *self._accessories(repository, referrer)]
                 for accessory in going:
                     self.holds.refuse_delete(repository, accessory, what)
         rules = self.tag_rules.rules_for(repository)

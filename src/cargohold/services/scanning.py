@@ -204,13 +204,16 @@ class ScanService:
             report = None if rescan else self.store.report(target_digest)
             if report is not None and report.status == "ok" and _current_inventory(report):
                 assert report.inventory is not None
-                outcome.reused += 1
                 found, _ = self._evaluate(
                     target_digest, report.inventory, report.db_version, current, {}
                 )
-                outcome.findings += found
-                notify(self.events, ScanFinished("reused", {}))
-                continue
+                # Garbage collection deletes the report of an image no repository stores
+                # (meta/unstored_images.py): one pushed again at that moment is scanned anew.
+                if self.store.report(target_digest) is not None:
+                    outcome.reused += 1
+                    outcome.findings += found
+                    notify(self.events, ScanFinished("reused", {}))
+                    continue
             self._scan_platform(target_digest, target, current, outcome)
         return outcome
 
