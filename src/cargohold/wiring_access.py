@@ -20,6 +20,7 @@ from cargohold.meta.projects import ProjectRecords
 from cargohold.meta.pull_counters import PullCounterRecords
 from cargohold.meta.refresh_tokens import RefreshTokenRecords
 from cargohold.meta.robots import RobotRecords
+from cargohold.meta.token_revocations import TokenRevocationRecords
 from cargohold.meta.users import UserRecords
 from cargohold.policy.access import AccessPolicy, AllowAll, ReadOnly
 from cargohold.policy.login_throttle import LoginThrottle
@@ -39,6 +40,7 @@ from cargohold.services.robots import RobotService
 from cargohold.services.secrets_hashing import Passwords
 from cargohold.services.token_grants import TokenGrantService
 from cargohold.services.token_keys import KeyRing
+from cargohold.services.token_revocations import TokenRevocations
 from cargohold.services.tokens import TokenService
 from cargohold.services.users import UserService
 
@@ -96,7 +98,7 @@ def build_access_control(
         trail,
         clock,
     )
-    tokens = token_service(settings, clock)
+    tokens = token_service(settings, clock, db)
     grants = TokenGrantService(
         identity,
         stores,
@@ -108,14 +110,23 @@ def build_access_control(
     return AccessControl(stores, identity, users, robots, tokens, grants, projects)
 
 
-def token_service(settings: Settings, clock: Callable[[], float] = time.time) -> TokenService:
-    """Registry tokens signed and verified with the keys in `auth_token_key_dir`."""
+def token_service(
+    settings: Settings, clock: Callable[[], float] = time.time, db: Database | None = None
+) -> TokenService:
+    """Registry tokens signed and verified with the keys in `auth_token_key_dir`; with `db`,
+    the tokens of subjects whose credentials or rights changed stop counting (a server's)."""
+    revocations = TokenRevocations(
+        TokenRevocationRecords(db) if db is not None else None,
+        settings.auth_token_expiry_seconds,
+        clock,
+    )
     return TokenService(
         KeyRing(settings.token_key_dir, clock),
         settings.auth_token_issuer,
         settings.auth_token_service,
         settings.auth_token_expiry_seconds,
         clock,
+        revocations=revocations,
     )
 
 

@@ -250,37 +250,48 @@ def test_a_token_for_another_repository_asks_for_the_right_scope(world: World) -
     assert "insufficient_scope" in refused.headers["WWW-Authenticate"]
 
 
-# -- tokens of accounts shut out since -------------------------------------------------------
+# -- tokens of accounts shut out since ------------------------------------------------------
 
 
-def test_a_token_outlives_its_subject_being_shut_out_until_it_expires(world: World) -> None:
-    """Registry tokens are checked without a lookup (docs/security.md): one issued before its
-    user was disabled or its robot revoked keeps its claim until it expires (at most
-    `auth_token_expiry_seconds`). The token endpoint gives them no new one, and the catalog,
-    which lists what the subject may pull now, shows them nothing private."""
+def _refused_within(world: World, token: str, seconds: float = 15.0) -> None:
+    """The token stops counting: every server process reads revocations every 2 s."""
+    deadline = time.monotonic() + seconds
+    while world.get(MANIFEST, f"Bearer {token}").status_code != 401:
+        assert time.monotonic() < deadline, "the token still counts"
+        time.sleep(0.2)
+    refused = world.get(MANIFEST, f"Bearer {token}")
+    assert_error(refused, 401, "UNAUTHORIZED")
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+
+
+def _pull_token(world: World, login: Login) -> str:
+    issued = world.client.get(
+        "/auth/token",
+        params={"service": "cargohold", "scope": "repository:team/app:pull"},
+        auth=login.auth,
+    )
+    assert issued.status_code == 200, issued.text
+    token = str(issued.json()["token"])
+    assert world.get(MANIFEST, f"Bearer {token}").status_code == 200
+    return token
+
+
+def test_a_token_stops_counting_once_its_subject_is_shut_out(world: World) -> None:
+    """A registry token issued before its user was disabled or its robot revoked is refused
+    within seconds on every server process, as are new logins; the catalog, which lists what
+    the subject may pull now, shows them nothing private."""
     accounts = world.accounts
     accounts.user("leaver", PASSWORD)
     accounts.member("team", "leaver", Role.DEVELOPER)
     leaver = accounts.token("leaver")
     robot = accounts.robot("gone", {"team": ("pull",)})
-    catalog = [{"type": "registry", "name": "catalog", "actions": ["*"]}]
-    tokens = {}
-    for login in (leaver, robot):
-        issued = world.client.get(
-            "/auth/token",
-            params={"service": "cargohold", "scope": "repository:team/app:pull"},
-            auth=login.auth,
-        )
-        assert issued.status_code == 200, issued.text
-        tokens[login.name] = issued.json()["token"]
-        listed = world.get(
-            "/v2/_catalog", f"Bearer {world.sign(world.claims(sub=login.name, access=catalog))}"
-        )
-        assert listed.json()["repositories"] == ["team/app"]
+    tokens = {login.name: _pull_token(world, login) for login in (leaver, robot)}
     accounts.disable("leaver")
     accounts.revoke(robot)
+    time.sleep(1.1)  # a token signed below must come after the change's second
+    catalog = [{"type": "registry", "name": "catalog", "actions": ["*"]}]
     for login in (leaver, robot):
-        assert world.get(MANIFEST, f"Bearer {tokens[login.name]}").status_code == 200
+        _refused_within(world, tokens[login.name])
         assert world.client.get(MANIFEST, auth=login.auth).status_code == 401
         refused = world.client.get("/auth/token", params={"service": "cargohold"}, auth=login.auth)
         assert_error(refused, 401, "UNAUTHORIZED")
@@ -288,6 +299,28 @@ def test_a_token_outlives_its_subject_being_shut_out_until_it_expires(world: Wor
             "/v2/_catalog", f"Bearer {world.sign(world.claims(sub=login.name, access=catalog))}"
         )
         assert listed.json()["repositories"] == []
+
+
+def test_a_token_stops_counting_when_its_subject_loses_rights_and_a_new_one_counts(
+    world: World,
+) -> None:
+    """Removed from the project, or a robot given a new secret: the tokens issued before stop
+    counting; one issued after the change counts (what it allows is worked out anew)."""
+    accounts = world.accounts
+    accounts.user("mover", PASSWORD)
+    accounts.member("team", "mover", Role.DEVELOPER)
+    mover = accounts.token("mover", name="moving")
+    before = _pull_token(world, mover)
+    accounts.remove_member("team", "mover")
+    _refused_within(world, before)
+    accounts.member("team", "mover", Role.GUEST)
+    robot = accounts.robot("rotated", {"team": ("pull",)})
+    old = _pull_token(world, robot)
+    rotated = accounts.refresh(robot)
+    _refused_within(world, old)
+    time.sleep(1.1)  # tokens carry whole seconds: one from the change's second stays refused
+    _pull_token(world, mover)
+    _pull_token(world, rotated)
 
 
 # -- garbage and oversized headers -----------------------------------------------------------

@@ -96,6 +96,16 @@ class Accounts:
     def revoke(self, robot: Login) -> None:
         self.access.robots.revoke(SYSTEM, robot.name)
 
+    def refresh(self, robot: Login) -> Login:
+        """A new secret for the robot (the old one stops working)."""
+        _, secret = self.access.robots.refresh(SYSTEM, robot.name)
+        return Login(robot.name, secret)
+
+    def remove_member(self, project: str, user: str) -> None:
+        assert self.access.stores.projects.remove_member(
+            project, user, OPERATOR.as_actor(), time.time()
+        )
+
     def disable(self, user: str) -> None:
         assert self.access.stores.users.set_flags(
             user, OPERATOR.as_actor(), time.time(), disabled=True

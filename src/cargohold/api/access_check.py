@@ -116,7 +116,9 @@ class AccessCheck:
         self.access = access
         # Each admission token's SHA-256 -> its cluster (api/admission.py's callers).
         self.admission_tokens = settings.admission_token_digests
-        self.bearer_grants = BearerGrants(self.robot_prefix, access.tokens.clock)
+        self.bearer_grants = BearerGrants(
+            self.robot_prefix, access.tokens.clock, access.tokens.revocations
+        )
 
     # -- who is calling -----------------------------------------------------------------------
 

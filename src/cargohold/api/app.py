@@ -50,6 +50,7 @@ from cargohold.logs import configure_logging
 from cargohold.metrics.multiproc import ensure_server_dir, forget_this_process
 from cargohold.services.access_errors import AccessError
 from cargohold.services.extension_points import PULL_GATE_REFRESH_SECONDS
+from cargohold.services.token_revocations import REFRESH_SECONDS as TOKEN_REVOCATION_REFRESH_SECONDS
 from cargohold.wiring import Services, build_services
 
 log = logging.getLogger("cargohold.api")
@@ -167,6 +168,18 @@ async def _refresh_pull_gates(ctx: AppContext) -> None:
         await asyncio.sleep(PULL_GATE_REFRESH_SECONDS)
 
 
+async def _refresh_token_revocations(ctx: AppContext) -> None:
+    """Read again whose registry tokens stopped counting (services/token_revocations.py), on
+    the pool: a request looks them up in memory."""
+    revocations = ctx.access.tokens.revocations
+    while True:
+        try:
+            await in_pool(revocations.refresh)
+        except Exception:
+            log.exception("reading token revocations failed; will retry")
+        await asyncio.sleep(TOKEN_REVOCATION_REFRESH_SECONDS)
+
+
 # How often a server process forgets counters that no longer count: pull-limit windows that
 # have ended and failed-login counts that slow down or lock nothing (DELETEs on the pool; such
 # a counter counts nothing even before it is purged). Without it, logins under made-up names
@@ -227,6 +240,8 @@ def create_app(settings: Settings, services: Services) -> ASGIApp:
         if ctx.registry.pull_gates:
             housekeeping.append(asyncio.create_task(_refresh_pull_gates(ctx)))
         housekeeping.append(asyncio.create_task(_purge_ended_counters(ctx)))
+        if ctx.settings.auth == "on":
+            housekeeping.append(asyncio.create_task(_refresh_token_revocations(ctx)))
         if metrics is not None:
             metrics.stats.start()
         try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from cargohold.policy.permissions import NOBODY, ROBOT, USER, Principal
 from cargohold.services.caller import BEARER_METHOD, Caller, anonymous_caller
+from cargohold.services.token_revocations import TokenRevocations
 from cargohold.services.tokens import VerifiedToken
 
 # Grants of registry tokens kept for reuse (per token and client); starts afresh when full.
@@ -58,9 +59,12 @@ def authorization_and_agent(headers: Iterable[tuple[bytes, bytes]]) -> tuple[byt
 
 
 class BearerGrants:
-    def __init__(self, robot_prefix: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, robot_prefix: str, clock: Callable[[], float], revocations: TokenRevocations
+    ) -> None:
         self.robot_prefix = robot_prefix
         self.clock = clock
+        self.revocations = revocations
         self._kept: dict[KeptAs, Grant] = {}
 
     def kept(self, kept_as: KeptAs) -> Grant | None:
@@ -68,6 +72,8 @@ class BearerGrants:
         grant = self._kept.get(kept_as)
         if grant is None or grant.token is None or self.clock() >= grant.token.expires_at:
             return None
+        if self.revocations.refused(grant.token.subject, grant.token.issued_at):
+            return None  # TokenService.verify refuses it
         return grant
 
     def keep(self, kept_as: KeptAs, verified: VerifiedToken, anonymous: Caller) -> Grant:

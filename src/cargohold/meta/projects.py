@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
+from cargohold.meta.token_revocations import revoke_tokens
 from cargohold.oci.names import is_valid_name
 
 _COLUMNS = "id, name, public, created_at, created_by"
@@ -134,6 +135,11 @@ class ProjectRecords:
             )
             if ids is None:
                 return False
+            had = tx.one(
+                "SELECT role FROM project_members WHERE project_id = ? AND user_id = ?", ids
+            )
+            if had is not None and had[0] != role:
+                revoke_tokens(tx, user, now)  # tokens granted under the old role stop counting
             tx.execute(
                 "INSERT INTO project_members (project_id, user_id, role, created_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (project_id, user_id)"
@@ -153,6 +159,7 @@ class ProjectRecords:
                 (project, user),
             )
             if removed:
+                revoke_tokens(tx, user, now)
                 self.db.audit(
                     tx, now, actor, "member.remove", project, {"user": user}, project=project
                 )

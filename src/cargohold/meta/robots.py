@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
+from cargohold.meta.token_revocations import revoke_tokens
 
 _COLUMNS = (
     "id, name, description, secret_hash, expires_at, revoked, created_at, created_by,"
@@ -79,12 +80,14 @@ def _insert_scopes(tx: Transaction, robot_id: int, scopes: Iterable[RobotScope])
     )
 
 
-def _end_refresh_tokens(tx: Transaction, name: str) -> None:
-    """A new secret, or a revocation, ends what the old secret obtained."""
+def _end_refresh_tokens(tx: Transaction, name: str, now: float) -> None:
+    """A new secret, or a revocation, ends what the old secret obtained: its refresh tokens
+    and its registry tokens."""
     tx.execute(
         "DELETE FROM refresh_tokens WHERE robot_id IN (SELECT id FROM robots WHERE name = ?)",
         (name,),
     )
+    revoke_tokens(tx, name, now)
 
 
 class RobotRecords:
@@ -153,7 +156,7 @@ class RobotRecords:
                 (secret_hash, expires_at, now, name),
             )
             if changed:
-                _end_refresh_tokens(tx, name)
+                _end_refresh_tokens(tx, name, now)
                 self.db.audit(tx, now, actor, "robot.refresh", name, {"expires_at": expires_at})
         return changed > 0
 
@@ -164,7 +167,7 @@ class RobotRecords:
                 "UPDATE robots SET revoked = ? WHERE name = ? AND NOT revoked", (True, name)
             )
             if changed:
-                _end_refresh_tokens(tx, name)
+                _end_refresh_tokens(tx, name, now)
                 self.db.audit(tx, now, actor, "robot.revoke", name, {})
         return changed > 0
 
@@ -174,6 +177,7 @@ class RobotRecords:
             if row is None:
                 return False
             tx.execute("DELETE FROM refresh_tokens WHERE robot_id = ?", (row[0],))
+            revoke_tokens(tx, name, now)
             tx.execute("DELETE FROM robot_scopes WHERE robot_id = ?", (row[0],))
             tx.execute("DELETE FROM robots WHERE id = ?", (row[0],))
             self.db.audit(tx, now, actor, "robot.delete", name, {})

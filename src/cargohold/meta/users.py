@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
+from cargohold.meta.token_revocations import revoke_tokens
 
 _COLUMNS = "id, name, password_hash, system_admin, disabled, created_at, updated_at"
 
@@ -83,6 +84,7 @@ class UserRecords:
                     " (SELECT id FROM users WHERE name = ?)",
                     (name,),
                 )
+                revoke_tokens(tx, name, now)
                 self.db.audit(tx, now, actor, "user.password", name, {})
         return changed > 0
 
@@ -110,6 +112,8 @@ class UserRecords:
                 " disabled = COALESCE(?, disabled), updated_at = ? WHERE name = ?",
                 (system_admin, disabled, now, name),
             )
+            if changed and (disabled is True or system_admin is False):
+                revoke_tokens(tx, name, now)
             if changed:
                 detail = {
                     key: value
@@ -128,6 +132,7 @@ class UserRecords:
             # Explicit, not only ON DELETE CASCADE: SQLite enforces it per connection pragma.
             tx.execute("DELETE FROM project_members WHERE user_id = ?", (row[0],))
             tx.execute("DELETE FROM refresh_tokens WHERE user_id = ?", (row[0],))
+            revoke_tokens(tx, name, now)
             tx.execute("DELETE FROM access_tokens WHERE user_id = ?", (row[0],))
             tx.execute("DELETE FROM users WHERE id = ?", (row[0],))
             self.db.audit(tx, now, actor, "user.delete", name, {})

@@ -22,6 +22,7 @@ import jwt
 
 from cargohold.policy.scopes import ResourceScope
 from cargohold.services.token_keys import KeyRing
+from cargohold.services.token_revocations import TokenRevocations
 
 Clock = Callable[[], float]
 ALGORITHM = "ES256"
@@ -49,6 +50,7 @@ class VerifiedToken:
     access: tuple[ResourceScope, ...]
     expires_at: float
     jti: str
+    issued_at: float = 0.0
 
 
 def _access_of(claim: object) -> tuple[ResourceScope, ...]:
@@ -86,8 +88,12 @@ class TokenService:
         expiry_seconds: int,
         clock: Clock,
         cache_size: int = 2048,
+        revocations: TokenRevocations | None = None,
     ) -> None:
         self.keys = keys
+        # Subjects whose tokens stopped counting before they expire (none: a token lives
+        # until it expires).
+        self.revocations = revocations or TokenRevocations(None, expiry_seconds, clock)
         self.issuer = issuer
         self.service = service
         self.expiry_seconds = max(60, expiry_seconds)
@@ -118,7 +124,7 @@ class TokenService:
         )
         # The client's next requests bring this token back, mostly to this process (a client
         # keeps its connection): its verdict is known, so they need no signature check.
-        verdict = VerifiedToken(subject, access, float(claims["exp"]), jti)
+        verdict = VerifiedToken(subject, access, float(claims["exp"]), jti, float(claims["iat"]))
         self._remember(token.rpartition(".")[2], token, verdict, now)
         issued_at = datetime.fromtimestamp(int(now), UTC).isoformat().replace("+00:00", "Z")
         return IssuedToken(token, self.expiry_seconds, issued_at, jti)
@@ -129,9 +135,12 @@ class TokenService:
         signature = token.rpartition(".")[2]
         cached = self._verdicts.get(signature)
         if cached is not None and cached[0] == token and now < cached[1].expires_at:
-            return cached[1]
-        verdict = self._verify(token, now)
-        self._remember(signature, token, verdict, now)
+            verdict = cached[1]
+        else:
+            verdict = self._verify(token, now)
+            self._remember(signature, token, verdict, now)
+        if self.revocations.refused(verdict.subject, verdict.issued_at):
+            raise InvalidToken("token revoked: its holder's credentials or rights changed")
         return verdict
 
     def _verify(self, token: str, now: float) -> VerifiedToken:
@@ -176,7 +185,7 @@ class TokenService:
         subject, jti = claims["sub"], claims["jti"]
         if not isinstance(subject, str) or not isinstance(jti, str):
             raise InvalidToken("sub and jti must be strings")
-        return VerifiedToken(subject, _access_of(claims["access"]), exp, jti)
+        return VerifiedToken(subject, _access_of(claims["access"]), exp, jti, iat)
 
     def _remember(self, signature: str, token: str, verdict: VerifiedToken, now: float) -> None:
         with self._cache_lock:

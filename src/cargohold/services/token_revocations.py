@@ -1,0 +1,57 @@
+"""Registry tokens that stop counting before they expire.
+
+A registry token carries what it allows and is checked by its signature alone, so by itself it
+would keep working until it expires (`auth_token_expiry_seconds`) after its holder was
+disabled or deleted, its robot revoked or given a new secret, its password changed, or its
+project role taken away. Those changes write a revocation in their transaction
+(meta/token_revocations.py); every server process reads the recent ones again every
+REFRESH_SECONDS off the event loop, and from then on refuses a token of that subject issued
+at or before the change. So a change reaches every node within a few seconds, and a request
+pays a dict lookup for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cargohold.meta.token_revocations import TokenRevocationRecords
+
+# How often each server process reads the revocations again.
+REFRESH_SECONDS = 2.0
+# Rows older than any token can live are deleted; this much later, for clocks that differ.
+PURGE_MARGIN_SECONDS = 300.0
+# How often each process deletes them (a write: not at every refresh).
+PURGE_EVERY_SECONDS = 600.0
+
+
+class TokenRevocations:
+    def __init__(
+        self,
+        records: TokenRevocationRecords | None,
+        token_lifetime_seconds: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.records = records
+        self.lifetime = token_lifetime_seconds
+        self.clock = clock
+        # Subject -> when its tokens stopped counting; replaced whole by each refresh.
+        self.revoked: dict[str, float] = {}
+        self._purged_at = 0.0
+
+    def refresh(self) -> None:
+        """Read the revocations of tokens that may still live; delete older ones. Blocking:
+        on the pool."""
+        if self.records is None:
+            return
+        now = self.clock()
+        cutoff = now - self.lifetime - PURGE_MARGIN_SECONDS
+        self.revoked = self.records.since(cutoff)
+        if now - self._purged_at >= PURGE_EVERY_SECONDS:
+            self._purged_at = now
+            self.records.purge_before(cutoff)
+
+    def refused(self, subject: str, issued_at: float) -> bool:
+        """Whether a token of `subject` issued at `issued_at` (its `iat`, whole seconds) stopped
+        counting: issued in the second of the change or before it."""
+        revoked_at = self.revoked.get(subject)
+        return revoked_at is not None and issued_at <= revoked_at
