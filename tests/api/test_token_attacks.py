@@ -288,7 +288,7 @@ def test_a_token_stops_counting_once_its_subject_is_shut_out(world: World) -> No
     tokens = {login.name: _pull_token(world, login) for login in (leaver, robot)}
     accounts.disable("leaver")
     accounts.revoke(robot)
-    time.sleep(1.1)  # a token signed below must come after the change's second
+    time.sleep(2.1)  # a token signed below must come after the change and its grace
     catalog = [{"type": "registry", "name": "catalog", "actions": ["*"]}]
     for login in (leaver, robot):
         _refused_within(world, tokens[login.name])
@@ -318,9 +318,25 @@ def test_a_token_stops_counting_when_its_subject_loses_rights_and_a_new_one_coun
     old = _pull_token(world, robot)
     rotated = accounts.refresh(robot)
     _refused_within(world, old)
-    time.sleep(1.1)  # tokens carry whole seconds: one from the change's second stays refused
+    time.sleep(2.1)  # tokens carry whole seconds, and one within a second after is refused
     _pull_token(world, mover)
     _pull_token(world, rotated)
+
+
+def test_a_token_stops_counting_when_its_role_or_access_token_goes(world: World) -> None:
+    """A role changed in a project, or the personal access token that obtained a registry token
+    deleted: the subject's tokens issued before stop counting."""
+    accounts = world.accounts
+    accounts.user("changer", PASSWORD)
+    accounts.member("team", "changer", Role.DEVELOPER)
+    token = _pull_token(world, accounts.token("changer", name="first"))
+    accounts.member("team", "changer", Role.GUEST)
+    _refused_within(world, token)
+    time.sleep(2.1)
+    second = accounts.token("changer", name="second")
+    token = _pull_token(world, second)
+    accounts.delete_token("changer", "second")
+    _refused_within(world, token)
 
 
 # -- garbage and oversized headers -----------------------------------------------------------

@@ -101,6 +101,9 @@ class Accounts:
         _, secret = self.access.robots.refresh(SYSTEM, robot.name)
         return Login(robot.name, secret)
 
+    def delete_token(self, user: str, name: str) -> None:
+        self.access.users.delete_access_token(user, name, OPERATOR)
+
     def remove_member(self, project: str, user: str) -> None:
         assert self.access.stores.projects.remove_member(
             project, user, OPERATOR.as_actor(), time.time()

@@ -20,7 +20,8 @@ def test_tokens_issued_until_the_change_are_refused(meta: MetadataStore) -> None
     revocations.refresh()
     assert revocations.refused("robot$ci", 9_000)
     assert revocations.refused("robot$ci", 10_000)  # `iat` is whole seconds
-    assert not revocations.refused("robot$ci", 10_001)
+    assert revocations.refused("robot$ci", 10_001)  # within the grace after the change
+    assert not revocations.refused("robot$ci", 10_002)
     assert not revocations.refused("someone-else", 9_000)
     # Older than any token can live: not read, and deleted.
     assert not revocations.refused("old", 0)
@@ -30,4 +31,9 @@ def test_tokens_issued_until_the_change_are_refused(meta: MetadataStore) -> None
     with meta.db.transaction() as tx:
         revoke_tokens(tx, "robot$ci", now[0])
     revocations.refresh()
-    assert revocations.refused("robot$ci", 10_001)
+    assert revocations.refused("robot$ci", 10_002)
+    # An older revocation committed later does not move the time back.
+    with meta.db.transaction() as tx:
+        revoke_tokens(tx, "robot$ci", 10_000.5)
+    revocations.refresh()
+    assert revocations.refused("robot$ci", 10_002)

@@ -241,6 +241,10 @@ def create_app(settings: Settings, services: Services) -> ASGIApp:
             housekeeping.append(asyncio.create_task(_refresh_pull_gates(ctx)))
         housekeeping.append(asyncio.create_task(_purge_ended_counters(ctx)))
         if ctx.settings.auth == "on":
+            try:  # read before the first request, not 2 s into serving
+                await in_pool(ctx.access.tokens.revocations.refresh)
+            except Exception:
+                log.exception("reading token revocations failed; will retry")
             housekeeping.append(asyncio.create_task(_refresh_token_revocations(ctx)))
         if metrics is not None:
             metrics.stats.start()

@@ -86,7 +86,8 @@ def reset_password(
         # Only the password on standard output, for a script to capture.
         print(password)
     print(
-        f"password of {name!r} reset; any lockout of the account lifted; its refresh tokens ended",
+        f"password of {name!r} reset; any lockout of the account lifted; its refresh tokens"
+        " ended, and its registry tokens within seconds",
         file=sys.stderr,
     )
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
+from cargohold.meta.token_revocations import revoke_tokens
 
 _COLUMNS = (
     "t.id, t.user_id, u.name, t.name, t.token_hash, t.expires_at, t.last_used_at, t.created_at"
@@ -106,5 +107,7 @@ class AccessTokenRecords:
                 (name, owner),
             )
             if removed:
+                # And the registry tokens it obtained: the owner's stop counting.
+                revoke_tokens(tx, owner, now)
                 self.db.audit(tx, now, actor, "token.delete", owner, {"name": name})
         return removed > 0

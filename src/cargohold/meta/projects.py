@@ -116,7 +116,16 @@ class ProjectRecords:
     def _delete(
         self, tx: Transaction, project_id: int, name: str, actor: Actor, now: float
     ) -> None:
+        # Whoever had rights in it loses them: their registry tokens stop counting.
+        losing = tx.column(
+            "SELECT u.name FROM project_members m JOIN users u ON u.id = m.user_id"
+            " WHERE m.project_id = ? UNION SELECT r.name FROM robot_scopes s"
+            " JOIN robots r ON r.id = s.robot_id WHERE s.project = ?",
+            (project_id, name),
+        )
         tx.execute("DELETE FROM project_members WHERE project_id = ?", (project_id,))
+        for subject in sorted(losing):
+            revoke_tokens(tx, str(subject), now)
         # A robot's scope names the project: it must not come back with a new project of the
         # same name.
         tx.execute("DELETE FROM robot_scopes WHERE project = ?", (name,))
@@ -138,14 +147,16 @@ class ProjectRecords:
             had = tx.one(
                 "SELECT role FROM project_members WHERE project_id = ? AND user_id = ?", ids
             )
-            if had is not None and had[0] != role:
-                revoke_tokens(tx, user, now)  # tokens granted under the old role stop counting
             tx.execute(
                 "INSERT INTO project_members (project_id, user_id, role, created_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (project_id, user_id)"
                 " DO UPDATE SET role = excluded.role",
                 (ids[0], ids[1], role, now),
             )
+            if had is not None and had[0] != role:
+                # Tokens granted under the old role stop counting (after the membership row,
+                # the order every membership change takes its locks in).
+                revoke_tokens(tx, user, now)
             detail = {"user": user, "role": role}
             self.db.audit(tx, now, actor, "member.set", project, detail, project=project)
         return True

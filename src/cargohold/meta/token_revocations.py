@@ -13,7 +13,9 @@ def revoke_tokens(tx: Transaction, subject: str, now: float) -> None:
     """Tokens of `subject` issued until now stop counting."""
     tx.execute(
         "INSERT INTO token_revocations (subject, revoked_at) VALUES (?, ?)"
-        " ON CONFLICT (subject) DO UPDATE SET revoked_at = excluded.revoked_at",
+        " ON CONFLICT (subject) DO UPDATE SET revoked_at = CASE"
+        " WHEN excluded.revoked_at > token_revocations.revoked_at THEN excluded.revoked_at"
+        " ELSE token_revocations.revoked_at END",
         (subject, now),
     )
 

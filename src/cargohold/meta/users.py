@@ -107,13 +107,16 @@ class UserRecords:
     ) -> bool:
         """Change the system-admin or disabled flag (None leaves one as it is)."""
         with self.db.transaction() as tx:
+            before = tx.one("SELECT system_admin, disabled FROM users WHERE name = ?", (name,))
             changed = tx.execute(
                 "UPDATE users SET system_admin = COALESCE(?, system_admin),"
                 " disabled = COALESCE(?, disabled), updated_at = ? WHERE name = ?",
                 (system_admin, disabled, now, name),
             )
-            if changed and (disabled is True or system_admin is False):
-                revoke_tokens(tx, name, now)
+            if before is not None and (
+                (disabled is True and not before[1]) or (system_admin is False and before[0])
+            ):
+                revoke_tokens(tx, name, now)  # disabled, or no longer a system admin
             if changed:
                 detail = {
                     key: value

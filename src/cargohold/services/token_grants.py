@@ -31,7 +31,7 @@ from cargohold.services.identity import (
     IdentityService,
 )
 from cargohold.services.secrets_hashing import digest, new_refresh_token
-from cargohold.services.tokens import InvalidToken, IssuedToken, TokenService
+from cargohold.services.tokens import InvalidToken, IssuedToken, TokenRevoked, TokenService
 
 Clock = Callable[[], float]
 DAY_SECONDS = 86400.0
@@ -94,13 +94,14 @@ class TokenGrantService:
         Raises ScopeMalformed, AuthenticationFailed (LoginThrottled when throttled or locked).
         `origin` is the request's caller before sign-in (its address is counted)."""
         requested = _requested(scopes)
+        checked_at = self.clock()
         identity = self.identity.authenticate(name, secret, origin)
         refresh = None
         if identity.method == REFRESH_TOKEN_METHOD:
             refresh = secret if offline else None
         elif offline:
             refresh = self._new_refresh_token(identity, secret, client_id, origin)
-        return self._issue(identity.principal, requested, refresh)
+        return self._issue(identity.principal, requested, refresh, checked_at)
 
     def for_robot_by_reads(
         self, name: str, secret: str, origin: Caller, scopes: Iterable[str]
@@ -112,10 +113,11 @@ class TokenGrantService:
         if not self.identity.is_robot_secret(name, secret):
             return None
         requested = _requested(scopes)
+        checked_at = self.clock()
         identity = self.identity.robot_by_reads(name, secret, origin)
         if identity is None:
             return None
-        return self._issue(identity.principal, requested)
+        return self._issue(identity.principal, requested, checked_at=checked_at)
 
     def for_refresh_token(self, refresh_token: str, scopes: Iterable[str], origin: Caller) -> Grant:
         """A new registry token for the refresh token's holder, with the holder's access as
@@ -134,13 +136,19 @@ class TokenGrantService:
             self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, False, failed.reason)
             raise GrantRefused(failed.reason) from None
         self.identity.trail.login(origin, subject, REFRESH_TOKEN_METHOD, True)
-        return self._issue(principal, requested, refresh_token)
+        return self._issue(principal, requested, refresh_token, now)
 
     def _issue(
-        self, principal: Principal, requested: list[ResourceScope], refresh: str | None = None
+        self,
+        principal: Principal,
+        requested: list[ResourceScope],
+        refresh: str | None = None,
+        checked_at: float | None = None,
     ) -> Grant:
+        """`checked_at`: when the credentials were checked from (the token's `iat`)."""
         access = tuple(grant(principal, requested, self.stores.projects.is_public))
-        return Grant(principal.name, self.tokens.issue(principal.name, access), access, refresh)
+        issued = self.tokens.issue(principal.name, access, checked_at)
+        return Grant(principal.name, issued, access, refresh)
 
     # -- refresh tokens ---------------------------------------------------------------------
 
@@ -190,6 +198,8 @@ class TokenGrantService:
         are short-lived and checked without a lookup)."""
         try:
             self.tokens.verify(text)
+        except TokenRevoked:
+            return True
         except InvalidToken:
             return False
         return True

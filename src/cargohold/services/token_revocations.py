@@ -22,6 +22,9 @@ REFRESH_SECONDS = 2.0
 PURGE_MARGIN_SECONDS = 300.0
 # How often each process deletes them (a write: not at every refresh).
 PURGE_EVERY_SECONDS = 600.0
+# A token issued this long after a revocation is refused too: the revoking transaction took
+# its time before it committed, and a sign-in that read the account meanwhile saw it as it was.
+GRACE_SECONDS = 1.0
 
 
 class TokenRevocations:
@@ -51,7 +54,8 @@ class TokenRevocations:
             self.records.purge_before(cutoff)
 
     def refused(self, subject: str, issued_at: float) -> bool:
-        """Whether a token of `subject` issued at `issued_at` (its `iat`, whole seconds) stopped
-        counting: issued in the second of the change or before it."""
+        """Whether a token of `subject` issued at `issued_at` (its `iat`: whole seconds, from
+        when its credentials were checked) stopped counting: issued before the change, or
+        within GRACE_SECONDS after it."""
         revoked_at = self.revoked.get(subject)
-        return revoked_at is not None and issued_at <= revoked_at
+        return revoked_at is not None and issued_at <= revoked_at + GRACE_SECONDS

@@ -36,6 +36,10 @@ class InvalidToken(Exception):
     failed, never the token."""
 
 
+class TokenRevoked(InvalidToken):
+    """A valid token of ours whose subject's tokens were revoked since it was issued."""
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
@@ -104,8 +108,14 @@ class TokenService:
         self._verdicts: dict[str, tuple[str, VerifiedToken]] = {}
         self._cache_lock = threading.Lock()
 
-    def issue(self, subject: str, access: Iterable[ResourceScope]) -> IssuedToken:
+    def issue(
+        self, subject: str, access: Iterable[ResourceScope], checked_at: float | None = None
+    ) -> IssuedToken:
+        """A token for `subject`; `checked_at`, when its credentials were checked from (before
+        the account was read), is its `iat`: a revocation committed while the check ran then
+        comes after it (services/token_revocations.py)."""
         now = self.clock()
+        issued = int(now if checked_at is None else min(checked_at, now))
         key = self.keys.current()
         jti = uuid.uuid4().hex
         access = tuple(access)
@@ -114,8 +124,8 @@ class TokenService:
             "sub": subject,
             "aud": self.service,
             "exp": int(now) + self.expiry_seconds,
-            "nbf": int(now),
-            "iat": int(now),
+            "nbf": issued,
+            "iat": issued,
             "jti": jti,
             "access": [scope.as_claim() for scope in access],
         }
@@ -140,7 +150,7 @@ class TokenService:
             verdict = self._verify(token, now)
             self._remember(signature, token, verdict, now)
         if self.revocations.refused(verdict.subject, verdict.issued_at):
-            raise InvalidToken("token revoked: its holder's credentials or rights changed")
+            raise TokenRevoked("token revoked: its holder's credentials or rights changed")
         return verdict
 
     def _verify(self, token: str, now: float) -> VerifiedToken:
