@@ -157,27 +157,21 @@ async def _expire_idle_uploads(ctx: AppContext) -> None:
             log.exception("expiring idle uploads failed; will retry")
 
 
-async def _refresh_pull_gates(ctx: AppContext) -> None:
-    """Reload what the pull gates answer from (a scan policy set through another process), on
-    the pool: a manifest GET asks the gates only from memory (decision 017)."""
+async def _refresh_every(
+    seconds: float, refresh: Callable[[], None], what: str, read_already: bool = False
+) -> None:
+    """Read again, on the pool, what requests answer from memory: what the pull gates answer
+    from (a scan policy set through another process; decision 017), whose registry tokens
+    stopped counting (services/token_revocations.py). `read_already`: the first read was made
+    before serving, so the loop starts with a wait."""
+    if read_already:
+        await asyncio.sleep(seconds)
     while True:
         try:
-            await in_pool(ctx.registry.refresh_pull_gates)
+            await in_pool(refresh)
         except Exception:
-            log.exception("refreshing the pull gates failed; will retry")
-        await asyncio.sleep(PULL_GATE_REFRESH_SECONDS)
-
-
-async def _refresh_token_revocations(ctx: AppContext) -> None:
-    """Read again whose registry tokens stopped counting (services/token_revocations.py), on
-    the pool: a request looks them up in memory."""
-    revocations = ctx.access.tokens.revocations
-    while True:
-        try:
-            await in_pool(revocations.refresh)
-        except Exception:
-            log.exception("reading token revocations failed; will retry")
-        await asyncio.sleep(TOKEN_REVOCATION_REFRESH_SECONDS)
+            log.exception("refreshing %s failed; will retry", what)
+        await asyncio.sleep(seconds)
 
 
 # How often a server process forgets counters that no longer count: pull-limit windows that
@@ -238,14 +232,23 @@ def create_app(settings: Settings, services: Services) -> ASGIApp:
             leader.start()
         housekeeping = [asyncio.create_task(_expire_idle_uploads(ctx))]
         if ctx.registry.pull_gates:
-            housekeeping.append(asyncio.create_task(_refresh_pull_gates(ctx)))
+            gates = _refresh_every(
+                PULL_GATE_REFRESH_SECONDS, ctx.registry.refresh_pull_gates, "the pull gates"
+            )
+            housekeeping.append(asyncio.create_task(gates))
         housekeeping.append(asyncio.create_task(_purge_ended_counters(ctx)))
         if ctx.settings.auth == "on":
             try:  # read before the first request, not 2 s into serving
                 await in_pool(ctx.access.tokens.revocations.refresh)
             except Exception:
                 log.exception("reading token revocations failed; will retry")
-            housekeeping.append(asyncio.create_task(_refresh_token_revocations(ctx)))
+            revocations = _refresh_every(
+                TOKEN_REVOCATION_REFRESH_SECONDS,
+                ctx.access.tokens.revocations.refresh,
+                "token revocations",
+                read_already=True,
+            )
+            housekeeping.append(asyncio.create_task(revocations))
         if metrics is not None:
             metrics.stats.start()
         try:
