@@ -5,7 +5,7 @@ transaction in the metadata store. Both the delete and a refusal are audited."""
 
 from __future__ import annotations
 
-from cargohold.errors import Denied, ManifestUnknown, NameUnknown, check_push
+from cargohold.errors import Denied, check_push
 from cargohold.meta.store import MetadataStore
 from cargohold.oci.accessories import accessory_tags
 from cargohold.oci.digests import looks_like_digest
@@ -108,6 +108,4 @@ class ManifestDeletes:
         else:
             deleted = self.meta.tags.delete(repository, ref.value, caller.as_actor())
         if not deleted:
-            if not self.meta.repositories.exists(repository):
-                raise NameUnknown(detail={"name": repository})
-            raise ManifestUnknown(detail={"reference": reference})
+            raise manifest_unknown(self.meta, repository, reference)
