@@ -33,11 +33,15 @@ class UnstoredImageRecords:
         that finished after its image was deleted, or an image pushed again) waits for a
         later run."""
         return Purged(
-            reports=self._purge("scan_reports", "scanned_at", made_before, batch),
+            reports=self._purge("scan_reports", "scanned_at", made_before, batch, "scan_findings"),
             analyses=self._purge("image_analyses", "analyzed_at", made_before, batch),
         )
 
-    def _purge(self, table: str, made_at: str, before: float, batch: int) -> int:
+    def _purge(
+        self, table: str, made_at: str, before: float, batch: int, details: str | None = None
+    ) -> int:
+        """Delete the rows of `table` made before `before` whose digest no repository stores,
+        with the rows of `details` (keyed by the same digest)."""
         unstored = _UNSTORED.format(table=table)
         purged = 0
         after = ""
@@ -58,9 +62,9 @@ class UnstoredImageRecords:
                     f" AND {unstored} RETURNING digest",
                     (*digests, before),
                 )
-                if gone and table == "scan_reports":
+                if gone and details is not None:
                     tx.execute(
-                        f"DELETE FROM scan_findings WHERE digest IN ({', '.join('?' * len(gone))})",
+                        f"DELETE FROM {details} WHERE digest IN ({', '.join('?' * len(gone))})",
                         gone,
                     )
             purged += len(gone)
