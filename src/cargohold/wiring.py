@@ -106,8 +106,10 @@ class Services:
 # Kept together and small: how blobs are stored and staged is the blob driver's business.
 
 
-def blob_store_from_settings(settings: Settings) -> BlobDriver:
-    """The blob store `storage_driver` names; an unknown driver is a configuration error."""
+def blob_store_from_settings(settings: Settings, meta: MetadataStore | None = None) -> BlobDriver:
+    """The blob store `storage_driver` names; an unknown driver is a configuration error.
+    With `meta`, the object store keeps chunked uploads where their parts went (decision
+    055); without it (a start-up check, a tool) it copies them to their digest's key."""
     if settings.storage_driver == "filesystem":
         from cargohold.storage.filesystem import FilesystemBlobStore
 
@@ -126,7 +128,8 @@ def blob_store_from_settings(settings: Settings) -> BlobDriver:
                 path_style=settings.s3_path_style,
                 redirect=settings.s3_redirect,
                 redirect_expiry_seconds=settings.s3_redirect_expiry_seconds,
-            )
+            ),
+            locations=meta.blob_locations if meta is not None else None,
         )
     raise ConfigError(
         f"storage_driver must be one of {', '.join(STORAGE_DRIVERS)}, "
@@ -222,7 +225,7 @@ def build_services(settings: Settings, lean: bool = False, observed: bool = Fals
     events = event_sinks(settings, observed)
     engine = make_engine(settings.metadata_url)
     meta = MetadataStore(engine, settings.gc_grace_seconds)
-    blobs = blob_store_from_settings(settings)
+    blobs = blob_store_from_settings(settings, meta)
     audit = AuditTrail(meta.audit_log, settings.audit_retention_days, time.time)
     # Its thread also writes the audit trail's notes (pulls, logins, denials).
     pulls = PullRecorder(meta.manifests, audit, settings.pull_flush_seconds)

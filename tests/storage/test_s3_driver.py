@@ -7,12 +7,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from cargohold.meta.db import make_engine, migrate
+from cargohold.meta.store import MetadataStore
 from cargohold.storage.base import RedirectURLs, WriterBusy
 from cargohold.storage.s3 import S3BlobStore, S3Unavailable
 from cargohold.storage.s3 import lease as lease_module
@@ -25,12 +28,23 @@ from tests.support.seaweedfs import SeaweedServer, keys_under, multipart_keys
 
 
 @pytest.fixture
+def locations(tmp_path: Path) -> MetadataStore:
+    """A metadata store of its own (SQLite) for the blob locations of a test's driver."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'locations.db'}")
+    migrate(engine)
+    return MetadataStore(engine)
+
+
+@pytest.fixture
 def prefix() -> str:
     """A key prefix of its own per test: every test starts with an empty store."""
     return f"test-{uuid.uuid4().hex[:12]}"
 
 
 class TestS3Driver(DriverSuite):
+    """Without blob locations (a tool with no metadata store): chunked uploads are copied
+    to their digest's key at commit."""
+
     @pytest.fixture
     def driver(self, seaweedfs: SeaweedServer, prefix: str) -> S3BlobStore:
         return seaweedfs.store(prefix)
@@ -38,6 +52,23 @@ class TestS3Driver(DriverSuite):
     @pytest.fixture
     def other_node(self, seaweedfs: SeaweedServer, prefix: str) -> S3BlobStore:
         return seaweedfs.store(prefix)
+
+
+class TestS3LocatedDriver(DriverSuite):
+    """With the metadata store's blob locations, as a server runs it: chunked uploads stay
+    where their parts went (located.py)."""
+
+    @pytest.fixture
+    def driver(
+        self, seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore
+    ) -> S3BlobStore:
+        return seaweedfs.store(prefix, locations.blob_locations)
+
+    @pytest.fixture
+    def other_node(
+        self, seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore
+    ) -> S3BlobStore:
+        return seaweedfs.store(prefix, locations.blob_locations)
 
 
 def test_a_wrong_secret_is_refused(seaweedfs: SeaweedServer) -> None:
@@ -217,10 +248,10 @@ def test_a_chunk_that_failed_in_the_background_is_kept_in_memory(
     data = deterministic_bytes(9 * 1024 * 1024, b"chunk")
     writer = store.writer("failing")
 
-    def refused(key: str, chunk: bytes) -> None:
+    def refused(index: int, key: str, chunk: bytes) -> None:
         raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "PutObject")
 
-    monkeypatch.setattr(writer, "_put_chunk", refused)
+    monkeypatch.setattr(writer, "_send_chunk", refused)
     writer.write(data)  # returns before the chunk's PUT ends
     with pytest.raises(ClientError):
         writer.flush()

@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cargohold.storage.s3 import S3BlobStore, S3Options
 from cargohold.storage.s3.client import is_missing
+from cargohold.storage.s3.located import BlobLocations
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group
 from tests.support.server import CargoholdServer
@@ -106,10 +107,11 @@ class SeaweedServer:
         )
         return replace(options, **changes)
 
-    def store(self, prefix: str = "") -> S3BlobStore:
-        """The S3 driver on this store under `prefix`: with the functions below, a way to look
-        into the bucket."""
-        return S3BlobStore(self.s3_options(prefix))
+    def store(self, prefix: str = "", locations: BlobLocations | None = None) -> S3BlobStore:
+        """The S3 driver on this store under `prefix` (keeping blob locations in
+        `locations`, as a server does): with the functions below, a way to look into the
+        bucket."""
+        return S3BlobStore(self.s3_options(prefix), locations=locations)
 
     def _write_identity(self) -> Path:
         config = {
@@ -210,8 +212,10 @@ def read_object(store: S3BlobStore, key: str) -> bytes | None:
 
 
 def object_bytes(store: S3BlobStore, digest: str) -> bytes | None:
-    """The bytes of a blob's object (None: no object)."""
-    return read_object(store, store.layout.blob(digest))
+    """The bytes of a blob's object, at the key its location row names if it has one, else
+    at its digest's key (None: no object)."""
+    located = store.locations.key_of(digest) if store.locations is not None else None
+    return read_object(store, located or store.layout.blob(digest))
 
 
 def keys_under(store: S3BlobStore, start: str) -> list[str]:

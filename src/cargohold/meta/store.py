@@ -18,6 +18,7 @@ from cargohold.meta.accounting import StorageAccounting
 from cargohold.meta.admissions import AdmissionRecords
 from cargohold.meta.analyses import AnalysisRecords
 from cargohold.meta.audit import AuditLog
+from cargohold.meta.blob_locations import BlobLocationRecords
 from cargohold.meta.blobs import BlobRecords
 from cargohold.meta.database import Database
 from cargohold.meta.deletions import ManifestDeletions
@@ -59,4 +60,6 @@ class MetadataStore:
         self.deletions = ManifestDeletions(self.db, self.holds)
         self.analyses = AnalysisRecords(self.db)
         self.unstored_images = UnstoredImageRecords(self.db)
+        # Where the S3 driver's located uploads put a blob (storage/s3/located.py).
+        self.blob_locations = BlobLocationRecords(self.db)
         self.referrer_cascade = ReferrerCascade(self.db)

@@ -11,6 +11,7 @@ docs/decisions/038-s3-direct-pushes.md tells why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,8 +34,11 @@ class S3DirectWriter:
         key: str,
         digest: str,
         executor: ThreadPoolExecutor,
+        committed: Callable[[], None] | None = None,
     ) -> None:
         self.digest = digest
+        # Called once the object is at its key (the driver forgets a location row then).
+        self._committed = committed
         self._client = client
         self._bucket = bucket
         self._key = key
@@ -71,7 +75,12 @@ class S3DirectWriter:
         if not self._upload.started:
             self._client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
             self._buffer = bytearray()
-            return
+        else:
+            self._complete()
+        if self._committed is not None:
+            self._committed()
+
+    def _complete(self) -> None:
         try:
             self._parts.extend(self._inflight.wait_all())
             if self._buffer:

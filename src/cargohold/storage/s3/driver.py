@@ -4,6 +4,11 @@ Whole objects are single requests (put, ranged get, head, delete, listing). A mo
 upload goes straight to its digest's key (direct.py); sessions are staged by writer.py.
 `delete_many` is garbage collection's batch delete (DeleteObjects).
 With `redirect`, blob GETs are answered with a presigned URL (`RedirectURLs`).
+
+Given the metadata store's blob locations, sessions are staged by located.py instead: a
+chunked upload is completed where its parts went, and a `blob_locations` row points the
+digest there (decision 055). Every read, delete and listing of an object then asks the rows
+first; a blob written at its digest's key (put, direct writer) drops a row it had.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from cargohold.storage.s3.client import (
 )
 from cargohold.storage.s3.direct import S3DirectWriter
 from cargohold.storage.s3.keys import STAGED_NAME_RE, KeyLayout
+from cargohold.storage.s3.located import BlobLocations, LegacySession, LocatedWriter
 from cargohold.storage.s3.writer import S3Writer
 
 log = logging.getLogger("cargohold.storage.s3")
@@ -42,8 +48,15 @@ DELETE_ATTEMPTS = 4
 class S3BlobStore:
     name = "s3"
 
-    def __init__(self, options: S3Options, client: BaseClient | None = None) -> None:
+    def __init__(
+        self,
+        options: S3Options,
+        client: BaseClient | None = None,
+        locations: BlobLocations | None = None,
+    ) -> None:
         self.options = options
+        # Without them (a tool with no metadata store) sessions are staged and copied.
+        self.locations = locations
         self.bucket = options.bucket
         self.layout = KeyLayout(options.prefix)
         self.client = client or make_client(options)
@@ -60,10 +73,37 @@ class S3BlobStore:
 
     def put(self, digest: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.layout.blob(digest), Body=data)
+        self._unlocate(digest)
+
+    def _unlocate(self, digest: str) -> None:
+        """The object is at its digest's key now: a row pointing elsewhere goes, then the
+        object it pointed at."""
+        if self.locations is not None and (key := self.locations.key_of(digest)) is not None:
+            self.locations.forget([(digest, key)])
+            self.delete_keys([key])
+
+    def _keys(self, digest: str) -> list[str]:
+        """Where the object `digest` may be, in the order to look: its located key (when a
+        row names one), then its digest's key."""
+        key = self.layout.blob(digest)  # validated first
+        located = self.locations.key_of(digest) if self.locations is not None else None
+        return [located, key] if located else [key]
 
     def get(self, digest: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        key = self.layout.blob(digest)  # validated now, not at the first chunk
-        return self._chunks(key, start, end)
+        return self._first_found(self._keys(digest), start, end)
+
+    def _first_found(self, keys: list[str], start: int, end: int | None) -> Iterator[bytes]:
+        for key in keys[:-1]:
+            try:
+                chunks = self._chunks(key, start, end)
+                first = next(chunks, None)
+            except FileNotFoundError:
+                continue  # a row left by a crash: the object may be at its digest's key
+            if first is not None:
+                yield first
+                yield from chunks
+            return
+        yield from self._chunks(keys[-1], start, end)
 
     def _chunks(self, key: str, start: int, end: int | None) -> Iterator[bytes]:
         try:
@@ -77,8 +117,14 @@ class S3BlobStore:
             raise
 
     def stat(self, digest: str) -> int | None:
+        for key in self._keys(digest):
+            if (size := self._size(key)) is not None:
+                return size
+        return None
+
+    def _size(self, key: str) -> int | None:
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self.layout.blob(digest))
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if is_missing(exc):
                 return None
@@ -86,13 +132,24 @@ class S3BlobStore:
         return int(head["ContentLength"])
 
     def delete(self, digest: str) -> None:
-        # S3 answers 204 for a key that is not there too.
-        self.client.delete_object(Bucket=self.bucket, Key=self.layout.blob(digest))
+        if self.delete_many([digest]):
+            raise OSError(f"could not delete {digest} from bucket {self.bucket}")
 
     def delete_many(self, digests: Iterable[str]) -> list[str]:
-        """Delete these objects; the digests whose deletion still failed after retries."""
+        """Delete these objects; the digests whose deletion still failed after retries. A
+        located object's row goes after the object (a crash between leaves a row the next
+        delete finds again)."""
         keys = {self.layout.blob(digest): digest for digest in digests}
-        return [keys[key] for key in self.delete_keys(list(keys))]
+        located: dict[str, str] = {}
+        if self.locations is not None and keys:
+            located = self.locations.keys_of(list(keys.values()))
+            keys.update((key, digest) for digest, key in located.items())
+        failed = {keys[key] for key in self.delete_keys(list(keys))}
+        if located:
+            gone = [(d, key) for d, key in located.items() if d not in failed]
+            assert self.locations is not None
+            self.locations.forget(gone)
+        return sorted(failed)
 
     def delete_keys(self, keys: list[str]) -> list[str]:
         """DeleteObjects in batches of at most 1,000 keys; a 200 answer may still report
@@ -135,21 +192,52 @@ class S3BlobStore:
         return remaining
 
     def list(self) -> Iterator[str]:
+        """Objects at their digest's key, then located ones not among them (by their rows;
+        a row whose object is gone is listed too, and `stat` tells)."""
+        listed: set[str] = set()
         for item in list_objects(self.client, self.bucket, self.layout.blobs):
             digest = self.layout.digest_of(item["Key"])
             if digest is not None:
+                listed.add(digest)
                 yield digest
+        if self.locations is not None:
+            for digest, _ in self.locations.all():
+                if digest not in listed:
+                    yield digest
 
     # -- staging -------------------------------------------------------------------------
 
     def writer(self, name: str, append: bool = False) -> S3Writer:
+        if self.locations is not None:
+            try:
+                return LocatedWriter(
+                    self.client,
+                    self.bucket,
+                    self.layout,
+                    name,
+                    append,
+                    self.delete_keys,
+                    self._parts,
+                    self.locations,
+                    lambda key: self._size(key) is not None,
+                    self._unlocate,
+                )
+            except LegacySession:
+                pass  # staged before locations were kept: finished the copying way
         return S3Writer(
             self.client, self.bucket, self.layout, name, append, self.delete_keys, self._parts
         )
 
     def direct_writer(self, digest: str) -> S3DirectWriter:
         key = self.layout.blob(digest)  # validated before anything is written
-        return S3DirectWriter(self.client, self.bucket, key, digest, self._parts)
+        return S3DirectWriter(
+            self.client,
+            self.bucket,
+            key,
+            digest,
+            self._parts,
+            lambda: self._unlocate(digest),
+        )
 
     def staged(self) -> Iterator[tuple[str, float]]:
         latest: dict[str, float] = {}
@@ -170,7 +258,7 @@ class S3BlobStore:
         return str(
             self.client.generate_presigned_url(
                 "get_object",
-                Params={"Bucket": self.bucket, "Key": self.layout.blob(digest)},
+                Params={"Bucket": self.bucket, "Key": self._keys(digest)[0]},
                 ExpiresIn=self.options.redirect_expiry_seconds,
             )
         )

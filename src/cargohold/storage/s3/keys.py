@@ -3,7 +3,9 @@
 - objects: `<prefix>blobs/<algorithm>/<first two hex>/<hex>` (the filesystem's layout);
 - a staged name's objects under `<prefix>uploads/<name>/`: `chunk-<offset>` (whole parts of
   the upload, readable), `tail-<offset>` (pieces of the bytes after the last chunk, writer.py),
-  `lease`.
+  `lease`, and `state` (the parts of a located upload, located.py);
+- a located upload's objects: `<prefix>located/<name>/<random>`, its multipart upload while
+  parts arrive, then the completed blob that a `blob_locations` row points at (decision 055).
 
 Offsets are zero-padded so that listing a session returns its chunks in order.
 """
@@ -18,6 +20,7 @@ from cargohold.oci.digests import is_valid_digest
 STAGED_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 OFFSET_DIGITS = 16
 LEASE = "lease"
+STATE = "state"
 CHUNK = "chunk-"
 TAIL = "tail-"
 
@@ -33,6 +36,7 @@ class KeyLayout:
         self.prefix = normalize_prefix(prefix)
         self.blobs = f"{self.prefix}blobs/"
         self.uploads = f"{self.prefix}uploads/"
+        self.located = f"{self.prefix}located/"
 
     def blob(self, digest: str) -> str:
         if not is_valid_digest(digest):
@@ -53,6 +57,12 @@ class KeyLayout:
         if not STAGED_NAME_RE.fullmatch(name):
             raise ValueError(f"invalid staged name {name!r}")
         return f"{self.uploads}{name}/"
+
+    def located_under(self, name: str) -> str:
+        """The prefix of a staged name's located objects."""
+        if not STAGED_NAME_RE.fullmatch(name):
+            raise ValueError(f"invalid staged name {name!r}")
+        return f"{self.located}{name}/"
 
     @staticmethod
     def at(kind: str, offset: int) -> str:

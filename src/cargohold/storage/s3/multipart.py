@@ -22,6 +22,21 @@ class MultipartUpload:
         self._key = key
         self._upload_id: str | None = None
 
+    @classmethod
+    def resume(cls, client: BaseClient, bucket: str, key: str, upload_id: str) -> MultipartUpload:
+        """The upload `upload_id` at `key`, created earlier (by any process)."""
+        upload = cls(client, bucket, key)
+        upload._upload_id = upload_id
+        return upload
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def upload_id(self) -> str | None:
+        return self._upload_id
+
     @property
     def started(self) -> bool:
         return self._upload_id is not None
@@ -48,6 +63,18 @@ class MultipartUpload:
             UploadId=self._upload_id,
             PartNumber=number,
             CopySource={"Bucket": self._bucket, "Key": source},
+        )
+        return {"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]}
+
+    def copy_range(self, number: int, source: str, first: int, last: int) -> dict[str, Any]:
+        """Bytes [first, last) of the object `source` (same bucket) as part `number`."""
+        copied = self._client.upload_part_copy(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            CopySource={"Bucket": self._bucket, "Key": source},
+            CopySourceRange=f"bytes={first}-{last - 1}",
         )
         return {"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]}
 

@@ -117,7 +117,12 @@ class S3Writer:
         while end in chunks and chunks[end] > 0:
             self._chunks.append((end, chunks[end]))
             end += chunks[end]
-        # The tail's pieces follow each other from there the same way.
+        live = {KeyLayout.at(CHUNK, start) for start, _ in self._chunks}
+        self._load_tail(found, end, live)
+
+    def _load_tail(self, found: dict[str, int], end: int, live: set[str]) -> None:
+        """Read the tail pieces that follow each other from `end` (where the parts end); the
+        session's objects neither in `live` nor such a piece are stale."""
         while found.get(leaf := KeyLayout.at(TAIL, end), 0) > 0:
             answer = self._client.get_object(Bucket=self._bucket, Key=self._session + leaf)
             with contextlib.closing(answer["Body"]) as body:
@@ -127,7 +132,6 @@ class S3Writer:
             self._tail += piece
             self._pieces.append((end, len(piece)))
             end += len(piece)
-        live = {KeyLayout.at(CHUNK, start) for start, _ in self._chunks}
         live |= {KeyLayout.at(TAIL, start) for start, _ in self._pieces}
         self._stale = {self._session + leaf for leaf in found if leaf not in live}
 
@@ -161,14 +165,20 @@ class S3Writer:
             key = self._session + KeyLayout.at(CHUNK, start)
             chunk = bytes(memoryview(self._tail)[:size])
             self._sending = (start, chunk, key)
-            self._inflight.start(self._put_chunk, key, chunk)
+            self._inflight.start(self._send_chunk, len(self._chunks), key, chunk)
             self._stale.discard(key)
             self._chunks.append((start, size))
             del self._tail[:size]
             self._drop_pieces(0)
 
-    def _put_chunk(self, key: str, chunk: bytes) -> None:
+    def _send_chunk(self, index: int, key: str, chunk: bytes) -> object:
+        """Store chunk number `index` (in one of the driver's threads); what `_chunk_sent`
+        gets."""
         self._client.put_object(Bucket=self._bucket, Key=key, Body=chunk)
+        return None
+
+    def _chunk_sent(self, index: int, answer: object) -> None:
+        """Chunk number `index` is stored; `answer` is what `_send_chunk` returned."""
 
     def _await_chunk(self, raise_error: bool = True) -> None:
         """Wait for the chunk in flight. If it failed, its bytes go back to the tail (the
@@ -179,7 +189,7 @@ class S3Writer:
         start, chunk, key = self._sending
         self._sending = None
         try:
-            self._inflight.wait()
+            answer = self._inflight.wait()
         except Exception:
             # It is the last chunk: the next one is cut only after this wait.
             assert self._chunks and self._chunks[-1][0] == start
@@ -188,6 +198,8 @@ class S3Writer:
             self._stale.add(key)  # it may have reached the store all the same
             if raise_error:
                 raise
+        else:
+            self._chunk_sent(len(self._chunks) - 1, answer)
 
     def truncate(self, size: int) -> None:
         self._check_open()
@@ -250,7 +262,7 @@ class S3Writer:
     def _flush(self) -> None:
         self._await_chunk()
         stored = sum(size for _, size in self._pieces)
-        if stored == len(self._tail) and not self._stale:
+        if stored == len(self._tail) and not self._stale and not self._unsaved():
             return
         self._renew()
         if stored < len(self._tail):
@@ -266,9 +278,17 @@ class S3Writer:
             self._drop_pieces(first)
             self._stale.discard(key)  # the first piece taken along was at this key
             self._pieces.append((self._chunk_end + start, following))
+        self._save()
         if self._stale:
             self._delete_keys(sorted(self._stale))
             self._stale.clear()
+
+    def _unsaved(self) -> bool:
+        """Whether the session has state to record besides its tail (a subclass's)."""
+        return False
+
+    def _save(self) -> None:
+        """Record that state: after the tail's new piece, before stale objects go."""
 
     def close(self) -> None:
         if self._done:

@@ -1,0 +1,81 @@
+"""Digest -> object key, for blobs stored where their upload's parts were sent rather than at
+their digest's key (the S3 driver's located uploads, decision 055). The driver reads these
+through the `BlobLocations` protocol (storage/base.py); nothing else needs them. Raw
+statements on the Database's fast path (decision 019)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from cargohold.meta.database import Database
+
+
+class BlobLocationRecords:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def key_of(self, digest: str) -> str | None:
+        row = self.db.one("SELECT object_key FROM blob_locations WHERE digest = ?", (digest,))
+        return str(row[0]) if row else None
+
+    def record(self, digest: str, key: str, replace: bool = False) -> str | None:
+        """Point `digest` at `key`: None when it does, or the key another row already gave
+        it, which stays unless `replace`."""
+        with self.db.transaction() as tx:
+            if replace:
+                tx.execute(
+                    "INSERT INTO blob_locations (digest, object_key, recorded_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (digest) DO UPDATE SET object_key = excluded.object_key,"
+                    " recorded_at = excluded.recorded_at",
+                    (digest, key, time.time()),
+                )
+                return None
+            tx.execute(
+                "INSERT INTO blob_locations (digest, object_key, recorded_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (digest) DO NOTHING",
+                (digest, key, time.time()),
+            )
+            row = tx.one("SELECT object_key FROM blob_locations WHERE digest = ?", (digest,))
+        return None if row is None or row[0] == key else str(row[0])
+
+    def forget(self, pairs: list[tuple[str, str]]) -> None:
+        """Drop the rows of these (digest, key) pairs; a row that points elsewhere by now
+        stays."""
+        if pairs:
+            with self.db.transaction() as tx:
+                tx.executemany(
+                    "DELETE FROM blob_locations WHERE digest = ? AND object_key = ?", pairs
+                )
+
+    def keys_of(self, digests: list[str]) -> dict[str, str]:
+        """Digest -> key of those of `digests` that have a row."""
+        found: dict[str, str] = {}
+        for first in range(0, len(digests), 500):
+            batch = digests[first : first + 500]
+            marks = ", ".join("?" * len(batch))
+            rows = self.db.rows(
+                f"SELECT digest, object_key FROM blob_locations WHERE digest IN ({marks})", batch
+            )
+            found.update((str(digest), str(key)) for digest, key in rows)
+        return found
+
+    def referenced(self, keys: list[str]) -> set[str]:
+        """Those of `keys` that a row points at."""
+        found: set[str] = set()
+        for first in range(0, len(keys), 500):
+            batch = keys[first : first + 500]
+            marks = ", ".join("?" * len(batch))
+            found |= set(
+                self.db.column(
+                    f"SELECT object_key FROM blob_locations WHERE object_key IN ({marks})", batch
+                )
+            )
+        return found
+
+    def all(self) -> Iterator[tuple[str, str]]:
+        """Every (digest, key), in digest order."""
+        for digest, key in self.db.rows(
+            "SELECT digest, object_key FROM blob_locations ORDER BY digest"
+        ):
+            yield str(digest), str(key)

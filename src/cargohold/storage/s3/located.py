@@ -1,0 +1,380 @@
+"""A staged upload whose parts go where the blob will stay: no copy at commit (decision 055).
+
+The staged writer (writer.py) keeps a session's chunks as readable objects and copies them to
+the digest's key at commit, because a PATCH does not know the digest. That copy costs the
+store as much as the upload itself. A located writer sends each chunk as a part of one
+multipart upload at a key of its own, `<prefix>located/<name>/<random>` (keys.py), completes
+it there at commit and records the digest -> key row (`BlobLocations`); the driver reads the
+blob through that row from then on. The bytes after the last part are tail pieces exactly as
+in writer.py, and the parts (number, size, ETag) are recorded in the session's `state`
+object at each flush, after the tail's new piece and before stale objects go, so a writer on
+any node finds every acknowledged byte.
+
+A multipart upload's parts cannot be read back. When the staged bytes must be read (another
+process rebuilding the running hash) or cut inside a part (a request that failed after a part
+went out), the upload is first completed where it is: it becomes the session's `base`, an
+object whose first `used` bytes begin the staged bytes. Writing more after that starts a new
+multipart upload whose first parts are ranged copies of the base (the only copy this writer
+ever makes, and only after such a read). A request that fails in this process is cut back
+from what the writer read when it took the name, without a copy.
+
+Every located object is named by the session's state or by a `blob_locations` row at every
+moment: whatever the state named and no row names goes when the session ends (`cancel`, the
+commit's cleanup), listed under the name's prefix so a crashed writer's leftovers go too.
+A multipart upload never completed is aborted then, or left to the bucket's abort rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from cargohold.storage.s3.assemble import COPIES_IN_FLIGHT
+from cargohold.storage.s3.client import READ_PIECE, is_missing, list_objects, read_object
+from cargohold.storage.s3.inflight import InFlight
+from cargohold.storage.s3.keys import CHUNK, STATE, KeyLayout
+from cargohold.storage.s3.multipart import MultipartUpload
+from cargohold.storage.s3.writer import S3Writer, part_size
+
+# S3's smallest part but the last.
+MIN_PART_SIZE = 5 * 1024 * 1024
+
+
+class BlobLocations(Protocol):
+    """Digest -> object key for blobs stored away from their digest's key (in the metadata
+    store: meta/blob_locations.py)."""
+
+    def key_of(self, digest: str) -> str | None: ...
+
+    def keys_of(self, digests: list[str]) -> dict[str, str]: ...
+
+    def record(self, digest: str, key: str, replace: bool = False) -> str | None:
+        """Point `digest` at `key`: None when it does, else the key a row already gave it,
+        which stays unless `replace`."""
+        ...
+
+    def forget(self, pairs: list[tuple[str, str]]) -> None: ...
+
+    def referenced(self, keys: list[str]) -> set[str]: ...
+
+    def all(self) -> Iterator[tuple[str, str]]: ...
+
+
+class LegacySession(Exception):
+    """The session was staged by the copying writer (chunk objects, no state): writer.py
+    continues it."""
+
+
+class LocatedWriter(S3Writer):
+    """The `BlobWriter` of the S3 driver when a metadata store keeps blob locations."""
+
+    def __init__(
+        self,
+        client: BaseClient,
+        bucket: str,
+        layout: KeyLayout,
+        name: str,
+        append: bool,
+        delete_keys: Callable[[list[str]], list[str]],
+        executor: ThreadPoolExecutor,
+        locations: BlobLocations,
+        exists: Callable[[str], bool],
+        unlocate: Callable[[str], None],
+    ) -> None:
+        self._locations = locations
+        # Whether an object is at a key; forget a digest's row and what it names.
+        self._exists = exists
+        self._unlocate = unlocate
+        self._located = layout.located_under(name)
+        self._upload: MultipartUpload | None = None
+        self._etags: dict[int, str] = {}
+        # A completed object whose first `used` bytes begin the staged bytes:
+        # (key, used, its size).
+        self._base: tuple[str, int, int] | None = None
+        self._saved = ""
+        # The parts and tail this writer found when it took the name, as far as they still
+        # hold the staged bytes, to cut back to without a copy; None after a base.
+        self._found: tuple[tuple[tuple[int, int], ...], bytes] | None = ((), b"")
+        super().__init__(client, bucket, layout, name, append, delete_keys, executor)
+
+    # -- the session's state ---------------------------------------------------------------
+
+    def _state(self) -> str:
+        upload = self._upload
+        return json.dumps(
+            {
+                "upload": None
+                if upload is None
+                else {
+                    "key": upload.key,
+                    "id": upload.upload_id,
+                    "parts": [
+                        [start, size, self._etags[index]]
+                        for index, (start, size) in enumerate(self._chunks)
+                    ],
+                },
+                "base": None if self._base is None else list(self._base),
+            },
+            separators=(",", ":"),
+        )
+
+    def _unsaved(self) -> bool:
+        return self._state() != self._saved
+
+    def _save(self) -> None:
+        state = self._state()
+        if state != self._saved:
+            self._client.put_object(
+                Bucket=self._bucket, Key=self._session + STATE, Body=state.encode()
+            )
+            self._saved = state
+
+    def _load(self, append: bool) -> None:
+        found = self._listing()
+        if not append:
+            self._drop_located(keep=None)
+            self._delete_keys([self._session + leaf for leaf in found])
+            return
+        state: dict[str, Any] = {}
+        if STATE in found:
+            answer = self._client.get_object(Bucket=self._bucket, Key=self._session + STATE)
+            with contextlib.closing(answer["Body"]) as body:
+                self._saved = body.read().decode()
+            state = json.loads(self._saved)
+        elif any(KeyLayout.offset_of(leaf, CHUNK) is not None for leaf in found):
+            raise LegacySession(self.name)
+        if upload := state.get("upload"):
+            self._upload = MultipartUpload.resume(
+                self._client, self._bucket, upload["key"], upload["id"]
+            )
+            for index, (start, size, etag) in enumerate(upload["parts"]):
+                self._chunks.append((int(start), int(size)))
+                self._etags[index] = str(etag)
+        if base := state.get("base"):
+            self._base = (str(base[0]), int(base[1]), int(base[2]))
+        self._load_tail(found, self._chunk_end, {STATE})
+        self._found = None if self._base else (tuple(self._chunks), bytes(self._tail))
+
+    # -- where the parts go -------------------------------------------------------------
+
+    @property
+    def _chunk_end(self) -> int:
+        if self._base is not None:
+            return self._base[1]
+        return super()._chunk_end
+
+    def _new_upload(self) -> MultipartUpload:
+        upload = MultipartUpload(self._client, self._bucket, self._located + uuid.uuid4().hex[:16])
+        upload.create()
+        self._upload = upload
+        self._etags = {}
+        return upload
+
+    def write(self, data: bytes) -> None:
+        self._check_open()
+        if data and self._base is not None:
+            self._rebase()
+        if self._upload is None and len(self._tail) + len(data) >= part_size(0):
+            self._new_upload()
+        super().write(data)
+
+    def _send_chunk(self, index: int, key: str, chunk: bytes) -> object:
+        assert self._upload is not None
+        return self._upload.upload_part(index + 1, chunk)["ETag"]
+
+    def _chunk_sent(self, index: int, answer: object) -> None:
+        self._etags[index] = str(answer)
+
+    def _rebase(self) -> None:
+        """Continue after a base: its used bytes become the parts of a new multipart upload,
+        copied by the store in part-sized ranges; a last piece too small to be a part is read
+        into the tail."""
+        assert self._base is not None
+        source, used, _ = self._base
+        ranges: list[tuple[int, int]] = []
+        start = 0
+        while used - start >= part_size(len(ranges)):
+            ranges.append((start, part_size(len(ranges))))
+            start += ranges[-1][1]
+        if used - start >= MIN_PART_SIZE:
+            ranges.append((start, used - start))
+            start = used
+        front = b"".join(read_object(self._client, self._bucket, source, start, used))
+        self._upload = None
+        if ranges:
+            upload = self._new_upload()
+            copies = InFlight(self._executor, COPIES_IN_FLIGHT)
+            answers: list[dict[str, Any]] = []
+            try:
+                for number, (first, size) in enumerate(ranges, start=1):
+                    if copies.full:
+                        answers.append(copies.wait())
+                        self._renew()
+                    copies.start(upload.copy_range, number, source, first, first + size)
+                answers += copies.wait_all()
+            except BaseException:
+                copies.settle()
+                upload.abort()
+                self._upload = None
+                raise
+            self._etags = {index: str(answer["ETag"]) for index, answer in enumerate(answers)}
+        self._base = None
+        self._chunks = ranges
+        self._tail[0:0] = front
+        self._drop_pieces(0)  # the tail starts elsewhere now: the next flush writes it whole
+        self._stale.add(source)
+
+    def _seal(self) -> None:
+        """Complete the multipart upload where it is, with the tail as its last part: it
+        becomes the base, recorded at once."""
+        assert self._upload is not None
+        parts = [
+            {"PartNumber": index + 1, "ETag": self._etags[index]}
+            for index in range(len(self._chunks))
+        ]
+        size = self.size
+        if self._tail:
+            parts.append(self._upload.upload_part(len(parts) + 1, bytes(self._tail)))
+        self._upload.complete(parts)
+        self._base = (self._upload.key, size, size)
+        self._found = None
+        self._upload = None
+        self._chunks, self._etags = [], {}
+        self._tail = bytearray()
+        self._drop_pieces(0)
+        self._save()
+
+    # -- reading and cutting back -----------------------------------------------------------
+
+    def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        self._check_open()
+        self._await_chunk(raise_error=False)
+        if self._chunks:
+            self._seal()
+        end = self.size if end is None else min(end, self.size)
+        return self._read_base(start, end, self._base, bytes(self._tail))
+
+    def _read_base(
+        self, start: int, end: int, base: tuple[str, int, int] | None, tail: bytes
+    ) -> Iterator[bytes]:
+        used = 0 if base is None else base[1]
+        if base is not None and start < min(end, used):
+            yield from read_object(self._client, self._bucket, base[0], start, min(end, used))
+        for piece in range(max(start, used), end, READ_PIECE):
+            yield tail[piece - used : min(piece + READ_PIECE, end) - used]
+
+    def truncate(self, size: int) -> None:
+        self._check_open()
+        self._await_chunk(raise_error=False)
+        if not 0 <= size <= self.size:
+            raise ValueError(f"cannot truncate {self.size} staged bytes to {size}")
+        found = self._found
+        if found is not None:
+            parts, tail = found
+            found_end = parts[-1][0] + parts[-1][1] if parts else 0
+            # Bytes past the cut may be written again: the found tail holds only those before.
+            self._found = (parts, tail[: max(0, size - found_end)]) if size >= found_end else None
+        if size >= self._chunk_end:
+            super().truncate(size)
+            return
+        if (
+            found is not None
+            and self._base is None
+            and tuple(self._chunks[: len(parts)]) == parts
+            and found_end <= size <= found_end + len(tail)
+        ):
+            # Back to what this writer found: its parts, and its tail from memory.
+            del self._chunks[len(parts) :]
+            self._etags = {i: self._etags[i] for i in range(len(parts))}
+            self._tail = bytearray(tail[: size - found_end])
+            self._drop_pieces(0)
+            return
+        if self._chunks:
+            self._seal()
+        assert self._base is not None
+        self._base = (self._base[0], size, self._base[2])
+        self._tail = bytearray()
+        self._drop_pieces(0)
+
+    # -- the end ------------------------------------------------------------------------
+
+    def commit(self, digest: str) -> None:
+        self._check_open()
+        target = self._layout.blob(digest)  # a bad digest changes nothing
+        self._await_chunk()
+        self._renew(now=True)
+        if self._base is not None and (self._tail or self._base[1] != self._base[2]):
+            self._rebase()  # the base is not the blob as it is
+        keep: str | None = None
+        if self._base is None and not self._chunks:
+            # Too small for a part: the whole blob at its digest's key.
+            self._client.put_object(Bucket=self._bucket, Key=target, Body=bytes(self._tail))
+            self._unlocate(digest)
+        else:
+            if self._base is None:
+                self._seal()  # complete it where it is
+            assert self._base is not None
+            keep = self._base[0]
+            other = self._locations.record(digest, keep)
+            if other is not None:
+                # Stored located already (pushed twice at once): that copy stays when it is
+                # there, and this one goes with the session.
+                if self._exists(other):
+                    keep = None
+                else:
+                    self._locations.record(digest, keep, replace=True)
+        self._done = True
+        try:
+            # Located objects first: the state names them until it goes.
+            self._drop_located(keep)
+            self._drop_all()
+        finally:
+            self._lease.release()
+
+    def cancel(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._await_chunk(raise_error=False)
+        try:
+            if self._lease.held:
+                self._drop_located(keep=None)
+                self._drop_all()
+        finally:
+            self._lease.release()
+
+    def _drop_located(self, keep: str | None) -> None:
+        """Abort the name's multipart uploads and delete its located objects that no row
+        names (but `keep`)."""
+        for upload in _multipart_uploads(self._client, self._bucket, self._located):
+            if upload["Key"] != keep:
+                MultipartUpload.resume(
+                    self._client, self._bucket, upload["Key"], upload["UploadId"]
+                ).abort()
+        keys = [
+            item["Key"]
+            for item in list_objects(self._client, self._bucket, self._located)
+            if item["Key"] != keep
+        ]
+        if keys:
+            named = self._locations.referenced(keys)
+            self._delete_keys([key for key in keys if key not in named])
+
+
+def _multipart_uploads(client: BaseClient, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    """The multipart uploads begun under `prefix` and neither completed nor aborted."""
+    try:
+        for page in client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
+            yield from page.get("Uploads", [])
+    except ClientError as exc:
+        if not is_missing(exc):
+            raise
