@@ -25,6 +25,7 @@ from tests.api.helpers import (
 )
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
+from tests.support.production import located_store
 from tests.support.seaweedfs import (
     SeaweedServer,
     keys_under,
@@ -186,6 +187,40 @@ def test_gc_removes_unreferenced_blobs_from_the_bucket(
         assert http.head(f"/v2/s3/garbage/blobs/{digests[0]}").status_code == 404
 
 
+def test_a_chunked_blob_stays_where_its_parts_went_until_gc_takes_it(
+    server: CargoholdServer, seaweedfs: SeaweedServer, prefix: str
+) -> None:
+    """A blob pushed in PATCHes past a part's size is completed where its parts went (no
+    copy to its digest's key): pulled whole and in ranges from there, and GC deletes the
+    object and then its location row."""
+    bucket = located_store(seaweedfs, prefix, server.settings().metadata_url)
+    assert bucket.locations is not None
+    data = deterministic_bytes(9 * MIB + 123, b"located blob")
+    digest = digest_of(data)
+    with server.client(timeout=60) as http:
+        location = start_upload(http, "s3/located")
+        for start in range(0, len(data), 4 * MIB):
+            response = patch_chunk(http, location, data[start : start + 4 * MIB], start)
+            assert response.status_code == 202, response.text
+            location = response.headers["location"]
+        done = http.put(location, params={"digest": digest})
+        assert done.status_code == 201, done.text
+        key = bucket.locations.key_of(digest)
+        assert key is not None and key.startswith(bucket.layout.located)
+        assert object_bytes(seaweedfs.store(prefix), digest) is None  # not at the digest key
+        assert http.get(f"/v2/s3/located/blobs/{digest}").content == data
+        ranged = http.get(
+            f"/v2/s3/located/blobs/{digest}",
+            headers={"Range": f"bytes={8 * MIB - 3}-{8 * MIB + 2}"},
+        )
+        assert ranged.status_code == 206 and ranged.content == data[8 * MIB - 3 : 8 * MIB + 3]
+        response = http.post("/api/v1/gc", timeout=120)
+        assert response.status_code == 200, response.text
+        assert http.head(f"/v2/s3/located/blobs/{digest}").status_code == 404
+    assert bucket.locations.key_of(digest) is None
+    assert keys_under(bucket, key) == []
+
+
 def test_redirect_mode_sends_clients_to_the_store(tmp_path: Path, seaweedfs: SeaweedServer) -> None:
     prefix = f"redirect-{uuid.uuid4().hex[:12]}"
     redirecting = s3_server(
@@ -212,6 +247,19 @@ def test_redirect_mode_sends_clients_to_the_store(tmp_path: Path, seaweedfs: Sea
                 follow_redirects=True,
             )
             assert ranged.status_code == 206 and ranged.content == data[100:200]
+            # A blob pushed in chunks is sent from where its parts went.
+            chunked = deterministic_bytes(8 * MIB + 7, b"redirected chunks")
+            location = start_upload(http, "s3/redirect")
+            response = patch_chunk(http, location, chunked, 0)
+            assert response.status_code == 202, response.text
+            done = http.put(response.headers["location"], params={"digest": digest_of(chunked)})
+            assert done.status_code == 201, done.text
+            answer = http.get(f"/v2/s3/redirect/blobs/{digest_of(chunked)}")
+            assert answer.status_code == 307 and "/located/" in answer.headers["location"]
+            followed = http.get(
+                f"/v2/s3/redirect/blobs/{digest_of(chunked)}", follow_redirects=True
+            )
+            assert followed.status_code == 200 and followed.content == chunked
             unknown = http.get(f"/v2/s3/redirect/blobs/{digest_of(b'never pushed')}")
             assert unknown.status_code == 404  # existence comes from the metadata, first
     finally:
@@ -238,7 +286,8 @@ def test_an_upload_begun_on_one_node_is_finished_on_another(
             done = http_two.put(response.headers["location"], params={"digest": digest_of(data)})
             assert done.status_code == 201, done.text
             assert http_one.get(f"/v2/s3/nodes/blobs/{digest_of(data)}").content == data
-        assert object_bytes(seaweedfs.store(prefix), digest_of(data)) == data
+        # Chunked: completed where its parts went, found through its location row.
+        assert object_bytes(located_store(seaweedfs, prefix, database_url), digest_of(data)) == data
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ import httpx
 from tests.api.helpers import patch_chunk, start_upload, upload_id
 from tests.multinode.stack import PROJECT, ProductionStack
 from tests.support.oci import sha256
-from tests.support.seaweedfs import session_keys
+from tests.support.production import located_store
+from tests.support.seaweedfs import keys_under, object_bytes, session_keys
 
 MIB = 1024 * 1024
 
@@ -72,8 +73,11 @@ def test_a_chunked_upload_moves_between_the_nodes_and_finishes_on_the_other(
             # The finished session is gone on both nodes.
             assert client.get(f"/v2/{repository}/blobs/uploads/{upload}").status_code == 404
 
-    # Nothing of the session is left in the bucket: the blob is one object under its digest.
-    bucket = stack.seaweedfs.store(stack.prefix)
+    # Nothing of the session is left in the bucket: the blob is one object, where its parts
+    # went, which its location row names.
+    bucket = located_store(stack.seaweedfs, stack.prefix, stack.database_url)
     assert session_keys(bucket, upload) == []
-    stored = bucket.client.head_object(Bucket=bucket.bucket, Key=bucket.layout.blob(sha256(data)))
-    assert stored["ContentLength"] == len(data)
+    assert keys_under(bucket, bucket.layout.located) == [
+        bucket.locations.key_of(sha256(data)) if bucket.locations else None
+    ]
+    assert object_bytes(bucket, sha256(data)) == data

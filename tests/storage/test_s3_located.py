@@ -273,3 +273,44 @@ def test_a_session_staged_by_the_copying_writer_is_finished_by_it(
     assert meta.blob_locations.key_of(digest_of(data)) is None
     assert content(store, digest_of(data)) == data
     assert leftovers(store, "old") == ([], [])
+
+
+def test_an_upload_completed_before_its_state_said_so_is_the_base(
+    store: S3BlobStore, other_node: S3BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that dies between completing the parts (to read them) and recording that
+    in the session's state: the next writer finds the completed object and goes on from it."""
+    data = deterministic_bytes(2 * PART_SIZE + MiB, b"sealed, then died")
+    staged(store, "died", data)
+    dying = store.writer("died", append=True)
+    monkeypatch.setattr(dying, "_save", lambda: None)
+    dying._seal()  # the multipart upload is complete; the state still names it open
+    dying._lease.release()  # the process is gone
+    writer = other_node.writer("died", append=True)
+    assert writer.size == len(data)
+    assert b"".join(writer.read()) == data
+    writer.write(b"and more")
+    writer.commit(digest_of(data + b"and more"))
+    assert content(store, digest_of(data + b"and more")) == data + b"and more"
+    assert len(located_keys(store)) == 1 and leftovers(store, "died") == ([], [])
+
+
+def test_a_session_never_deletes_an_object_a_row_names(
+    store: S3BlobStore, meta: MetadataStore
+) -> None:
+    """A session whose completed parts became a stored blob through another path (its commit
+    recorded the row, then failed) leaves that object alone when it goes on or goes."""
+    data = deterministic_bytes(PART_SIZE + MiB, b"named")
+    staged(store, "named", data)
+    reader = store.writer("named", append=True)
+    b"".join(reader.read())
+    reader.close()
+    [key] = located_keys(store)
+    assert meta.blob_locations.record(digest_of(data), key) is None
+    writer = store.writer("named", append=True)
+    writer.write(b"more")  # the base is copied into a new upload and is stale for the session
+    writer.flush()
+    writer.close()
+    store.writer("named", append=True).cancel()
+    assert located_keys(store) == [key]
+    assert content(store, digest_of(data)) == data

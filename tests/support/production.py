@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from cargohold.config import Settings
+from cargohold.meta.db import make_engine
+from cargohold.meta.store import MetadataStore
 from cargohold.storage.s3 import S3BlobStore
 from cargohold.wiring import blob_store_from_settings
 from tests.support.seaweedfs import SeaweedServer, object_bytes, session_keys
@@ -23,9 +25,16 @@ def production_env(
 
 
 def _store(settings: Settings) -> S3BlobStore:
-    store = blob_store_from_settings(settings)
+    meta = MetadataStore(make_engine(settings.metadata_url))
+    store = blob_store_from_settings(settings, meta)
     assert isinstance(store, S3BlobStore), settings.storage_driver
     return store
+
+
+def located_store(seaweedfs: SeaweedServer, prefix: str, database_url: str) -> S3BlobStore:
+    """The S3 driver as the servers on `database_url` run it: it finds a chunked upload's
+    blob where its parts went, through the metadata store's blob locations."""
+    return seaweedfs.store(prefix, MetadataStore(make_engine(database_url)).blob_locations)
 
 
 def stored_object(settings: Settings, digest: str) -> bytes | None:

@@ -76,11 +76,12 @@ class S3BlobStore:
         self._unlocate(digest)
 
     def _unlocate(self, digest: str) -> None:
-        """The object is at its digest's key now: a row pointing elsewhere goes, then the
-        object it pointed at."""
+        """The object is at its digest's key now: the object a row names goes, then the
+        row."""
         if self.locations is not None and (key := self.locations.key_of(digest)) is not None:
-            self.locations.forget([(digest, key)])
-            self.delete_keys([key])
+            # The object first: until the row goes, reads still find it there.
+            if not self.delete_keys([key]):
+                self.locations.forget([(digest, key)])
 
     def _keys(self, digest: str) -> list[str]:
         """Where the object `digest` may be, in the order to look: its located key (when a
@@ -219,7 +220,7 @@ class S3BlobStore:
                     self.delete_keys,
                     self._parts,
                     self.locations,
-                    lambda key: self._size(key) is not None,
+                    self._size,
                     self._unlocate,
                 )
             except LegacySession:

@@ -41,7 +41,7 @@ from cargohold.storage.s3.client import READ_PIECE, is_missing, list_objects, re
 from cargohold.storage.s3.inflight import InFlight
 from cargohold.storage.s3.keys import CHUNK, STATE, KeyLayout
 from cargohold.storage.s3.multipart import MultipartUpload
-from cargohold.storage.s3.writer import S3Writer, part_size
+from cargohold.storage.s3.writer import MAX_PARTS, S3Writer, UploadTooLarge, part_size
 
 # S3's smallest part but the last.
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -85,12 +85,13 @@ class LocatedWriter(S3Writer):
         delete_keys: Callable[[list[str]], list[str]],
         executor: ThreadPoolExecutor,
         locations: BlobLocations,
-        exists: Callable[[str], bool],
+        size_of: Callable[[str], int | None],
         unlocate: Callable[[str], None],
     ) -> None:
         self._locations = locations
-        # Whether an object is at a key; forget a digest's row and what it names.
-        self._exists = exists
+        # The size of the object at a key (None: none); forget a digest's row and what it
+        # names.
+        self._size_of = size_of
         self._unlocate = unlocate
         self._located = layout.located_under(name)
         self._upload: MultipartUpload | None = None
@@ -102,7 +103,15 @@ class LocatedWriter(S3Writer):
         # The parts and tail this writer found when it took the name, as far as they still
         # hold the staged bytes, to cut back to without a copy; None after a base.
         self._found: tuple[tuple[tuple[int, int], ...], bytes] | None = ((), b"")
-        super().__init__(client, bucket, layout, name, append, delete_keys, executor)
+        self._delete_any = delete_keys
+        super().__init__(client, bucket, layout, name, append, self._delete_unnamed, executor)
+
+    def _delete_unnamed(self, keys: list[str]) -> list[str]:
+        """Delete these keys but the located ones a row names (a blob another session of
+        the same digest stored may be one this session once had): what failed."""
+        located = [key for key in keys if key.startswith(self._located)]
+        named = self._locations.referenced(located) if located else set()
+        return self._delete_any([key for key in keys if key not in named])
 
     # -- the session's state ---------------------------------------------------------------
 
@@ -139,7 +148,8 @@ class LocatedWriter(S3Writer):
     def _load(self, append: bool) -> None:
         found = self._listing()
         if not append:
-            self._drop_located(keep=None)
+            if not self._drop_located(keep=None):
+                raise OSError(f"could not delete what {self.name!r} staged before")
             self._delete_keys([self._session + leaf for leaf in found])
             return
         state: dict[str, Any] = {}
@@ -150,7 +160,11 @@ class LocatedWriter(S3Writer):
             state = json.loads(self._saved)
         elif any(KeyLayout.offset_of(leaf, CHUNK) is not None for leaf in found):
             raise LegacySession(self.name)
-        if upload := state.get("upload"):
+        upload = state.get("upload")
+        if upload and upload["parts"] and (size := self._size_of(upload["key"])) is not None:
+            # Completed (a seal or commit that died before the state said so): the base.
+            state = {"upload": None, "base": [upload["key"], size, size]}
+        elif upload:
             self._upload = MultipartUpload.resume(
                 self._client, self._bucket, upload["key"], upload["id"]
             )
@@ -206,6 +220,8 @@ class LocatedWriter(S3Writer):
         if used - start >= MIN_PART_SIZE:
             ranges.append((start, used - start))
             start = used
+        if len(ranges) + 1 >= MAX_PARTS:
+            raise UploadTooLarge(f"upload {self.name!r} exceeds S3's {MAX_PARTS} parts")
         front = b"".join(read_object(self._client, self._bucket, source, start, used))
         self._upload = None
         if ranges:
@@ -296,6 +312,14 @@ class LocatedWriter(S3Writer):
             self._tail = bytearray(tail[: size - found_end])
             self._drop_pieces(0)
             return
+        if size == 0:
+            # Nothing kept: no need to complete anything (the parts are sent again).
+            if self._base is not None:
+                self._stale.add(self._base[0])
+            self._base, self._found = None, None
+            self._chunks, self._etags, self._tail = [], {}, bytearray()
+            self._drop_pieces(0)
+            return
         if self._chunks:
             self._seal()
         assert self._base is not None
@@ -322,19 +346,26 @@ class LocatedWriter(S3Writer):
                 self._seal()  # complete it where it is
             assert self._base is not None
             keep = self._base[0]
+            self._renew(now=True)  # still the holder: nobody else may drop what is recorded
             other = self._locations.record(digest, keep)
             if other is not None:
                 # Stored located already (pushed twice at once): that copy stays when it is
                 # there, and this one goes with the session.
-                if self._exists(other):
+                if self._size_of(other) is not None:
                     keep = None
+                    # The state stops naming this copy before it goes: a retry finds nothing
+                    # staged rather than a missing object.
+                    self._base, self._upload, self._tail = None, None, bytearray()
+                    self._drop_pieces(0)
+                    self._save()
                 else:
                     self._locations.record(digest, keep, replace=True)
         self._done = True
         try:
-            # Located objects first: the state names them until it goes.
-            self._drop_located(keep)
-            self._drop_all()
+            # Located objects first: the state names them until it goes (and names them
+            # still, for expiry to try again, if some could not be deleted).
+            if self._drop_located(keep):
+                self._drop_all()
         finally:
             self._lease.release()
 
@@ -344,15 +375,14 @@ class LocatedWriter(S3Writer):
         self._done = True
         self._await_chunk(raise_error=False)
         try:
-            if self._lease.held:
-                self._drop_located(keep=None)
+            if self._lease.held and self._drop_located(keep=None):
                 self._drop_all()
         finally:
             self._lease.release()
 
-    def _drop_located(self, keep: str | None) -> None:
+    def _drop_located(self, keep: str | None) -> bool:
         """Abort the name's multipart uploads and delete its located objects that no row
-        names (but `keep`)."""
+        names (but `keep`): whether all of them went."""
         for upload in _multipart_uploads(self._client, self._bucket, self._located):
             if upload["Key"] != keep:
                 MultipartUpload.resume(
@@ -363,9 +393,7 @@ class LocatedWriter(S3Writer):
             for item in list_objects(self._client, self._bucket, self._located)
             if item["Key"] != keep
         ]
-        if keys:
-            named = self._locations.referenced(keys)
-            self._delete_keys([key for key in keys if key not in named])
+        return not self._delete_keys(keys)
 
 
 def _multipart_uploads(client: BaseClient, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
