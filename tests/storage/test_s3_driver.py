@@ -21,7 +21,7 @@ from cargohold.storage.s3 import S3BlobStore, S3Unavailable
 from cargohold.storage.s3 import lease as lease_module
 from cargohold.storage.s3 import writer as writer_module
 from cargohold.storage.s3.assemble import COPIES_IN_FLIGHT
-from cargohold.storage.s3.writer import S3Writer
+from cargohold.storage.s3.writer import PART_SIZE, S3Writer
 from tests.api.helpers import deterministic_bytes
 from tests.storage.driver_suite import PAST_A_PART, DriverSuite, content, digest_of
 from tests.support.seaweedfs import SeaweedServer, keys_under, multipart_keys
@@ -238,32 +238,46 @@ def test_a_cancelled_direct_write_aborts_its_multipart_upload(
     assert keys_under(store, store.layout.prefix) == []
 
 
+@pytest.mark.parametrize("located", [False, True], ids=["copying", "located"])
 def test_a_chunk_that_failed_in_the_background_is_kept_in_memory(
-    seaweedfs: SeaweedServer, prefix: str, monkeypatch: pytest.MonkeyPatch
+    seaweedfs: SeaweedServer,
+    prefix: str,
+    locations: MetadataStore,
+    monkeypatch: pytest.MonkeyPatch,
+    located: bool,
 ) -> None:
-    """A staged chunk goes out while the next bytes arrive; if its PUT fails, the error comes
-    from the next call that needs it (the flush before an offset is recorded), and its bytes
-    are still the writer's, so nothing acknowledged can be lost."""
-    store = seaweedfs.store(prefix)
-    data = deterministic_bytes(9 * 1024 * 1024, b"chunk")
+    """Staged chunks go out while the next bytes arrive, two at a time; if the first one's
+    request fails, the error comes from the next call that needs it (the flush before an
+    offset is recorded), and its bytes and the second's are still the writer's, so nothing
+    acknowledged can be lost."""
+    store = seaweedfs.store(prefix, locations.blob_locations if located else None)
+    data = deterministic_bytes(2 * PART_SIZE + 1024 * 1024, b"chunk")
     writer = store.writer("failing")
+    send = writer._send_chunk
+    sent: list[int] = []
 
-    def refused(index: int, key: str, chunk: bytes) -> None:
-        raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "PutObject")
+    def first_refused(index: int, key: str, chunk: bytes) -> object:
+        sent.append(index)
+        if index == 0:
+            time.sleep(0.2)  # the second one is in flight meanwhile, and stored
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "Put")
+        return send(index, key, chunk)
 
-    monkeypatch.setattr(writer, "_send_chunk", refused)
-    writer.write(data)  # returns before the chunk's PUT ends
+    monkeypatch.setattr(writer, "_send_chunk", first_refused)
+    writer.write(data)  # returns before the chunks' requests end
     with pytest.raises(ClientError):
         writer.flush()
+    assert sorted(sent) == [0, 1]
     assert writer.size == len(data)
     assert b"".join(writer.read()) == data
     monkeypatch.undo()
     writer.flush()
     writer.close()
-    resumed = seaweedfs.store(prefix).writer("failing", append=True)
+    resumed = store.writer("failing", append=True)
     assert resumed.size == len(data)
     assert b"".join(resumed.read()) == data
-    resumed.cancel()
+    resumed.commit(digest_of(data))
+    assert content(store, digest_of(data)) == data
 
 
 class CopyWatch:

@@ -283,8 +283,10 @@ def test_an_upload_completed_before_its_state_said_so_is_the_base(
     data = deterministic_bytes(2 * PART_SIZE + MiB, b"sealed, then died")
     staged(store, "died", data)
     dying = store.writer("died", append=True)
-    monkeypatch.setattr(dying, "_save", lambda: None)
-    dying._seal()  # the multipart upload is complete; the state still names it open
+    save = dying._save
+    # The state says it is being completed, then the process dies before saying it is.
+    monkeypatch.setattr(dying, "_save", lambda: save() if dying._sealing else None)
+    dying._seal()
     dying._lease.release()  # the process is gone
     writer = other_node.writer("died", append=True)
     assert writer.size == len(data)

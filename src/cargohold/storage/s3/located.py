@@ -100,6 +100,9 @@ class LocatedWriter(S3Writer):
         # (key, used, its size).
         self._base: tuple[str, int, int] | None = None
         self._saved = ""
+        # Set while the upload is being completed: a writer that finds it set looks for the
+        # completed object (the completing process may have died before saying so).
+        self._sealing = False
         # The parts and tail this writer found when it took the name, as far as they still
         # hold the staged bytes, to cut back to without a copy; None after a base.
         self._found: tuple[tuple[tuple[int, int], ...], bytes] | None = ((), b"")
@@ -130,6 +133,7 @@ class LocatedWriter(S3Writer):
                     ],
                 },
                 "base": None if self._base is None else list(self._base),
+                **({"sealing": True} if self._sealing else {}),
             },
             separators=(",", ":"),
         )
@@ -161,8 +165,8 @@ class LocatedWriter(S3Writer):
         elif any(KeyLayout.offset_of(leaf, CHUNK) is not None for leaf in found):
             raise LegacySession(self.name)
         upload = state.get("upload")
-        if upload and upload["parts"] and (size := self._size_of(upload["key"])) is not None:
-            # Completed (a seal or commit that died before the state said so): the base.
+        if upload and state.get("sealing") and (size := self._size_of(upload["key"])) is not None:
+            # Completed by a process that died before the state said so: the base.
             state = {"upload": None, "base": [upload["key"], size, size]}
         elif upload:
             self._upload = MultipartUpload.resume(
@@ -258,7 +262,10 @@ class LocatedWriter(S3Writer):
         size = self.size
         if self._tail:
             parts.append(self._upload.upload_part(len(parts) + 1, bytes(self._tail)))
+        self._sealing = True
+        self._save()
         self._upload.complete(parts)
+        self._sealing = False
         self._base = (self._upload.key, size, size)
         self._found = None
         self._upload = None

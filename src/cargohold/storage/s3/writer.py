@@ -15,13 +15,14 @@ per request.
 `commit` builds the object at its digest's key from them on the server side: one
 UploadPartCopy per chunk, several in flight at once, and the tail as the last part of a
 multipart upload (assemble.py; a tail alone is put whole). A chunk is PUT by the driver's
-threads while the next bytes arrive (one in flight, inflight.py); every other operation waits
+threads while the next bytes arrive (two in flight, inflight.py); every other operation waits
 for it first. docs/decisions/027 and 038 tell why.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,6 +40,9 @@ PART_SIZE = 8 * 1024 * 1024
 # (8 MiB x 1,000 x (1 + 2 + ... + 512) = 8 TiB) while no chunk passes 4 GiB.
 PARTS_PER_SIZE = 1000
 MAX_PARTS = 10_000
+# Chunks sent while the next bytes arrive. One at a time, a store that takes parts at the rate
+# one connection sends them waits for each; the direct writer measured two (decision 038).
+CHUNKS_IN_FLIGHT = 2
 
 
 def part_size(index: int) -> int:
@@ -80,8 +84,8 @@ class S3Writer:
         # The driver's threads: they PUT this writer's chunks and copy them at its commit.
         self._executor = executor
         # The chunk being PUT in the background: (start, bytes, key), kept until it is stored.
-        self._inflight = InFlight(executor)
-        self._sending: tuple[int, bytes, str] | None = None
+        self._inflight = InFlight(executor, CHUNKS_IN_FLIGHT)
+        self._sending: deque[tuple[bytes, str]] = deque()
         self._lease = Lease(client, bucket, self._session + LEASE, name)
         self._lease.acquire()
         try:
@@ -157,14 +161,15 @@ class S3Writer:
         self._renew()
         self._tail += data
         while len(self._tail) >= part_size(len(self._chunks)):
-            self._await_chunk()
+            if self._inflight.full:
+                self._await_oldest()
             size = part_size(len(self._chunks))
             if len(self._chunks) + 1 >= MAX_PARTS:
                 raise UploadTooLarge(f"upload {self.name!r} exceeds S3's {MAX_PARTS} parts")
             start = self._chunk_end
             key = self._session + KeyLayout.at(CHUNK, start)
             chunk = bytes(memoryview(self._tail)[:size])
-            self._sending = (start, chunk, key)
+            self._sending.append((chunk, key))
             self._inflight.start(self._send_chunk, len(self._chunks), key, chunk)
             self._stale.discard(key)
             self._chunks.append((start, size))
@@ -181,25 +186,32 @@ class S3Writer:
         """Chunk number `index` is stored; `answer` is what `_send_chunk` returned."""
 
     def _await_chunk(self, raise_error: bool = True) -> None:
-        """Wait for the chunk in flight. If it failed, its bytes go back to the tail (the
-        writer is as if it was never cut) and the error is raised unless `raise_error` is
-        False (the caller is cutting back or giving up, which needs no stored chunk)."""
-        if self._sending is None:
-            return
-        start, chunk, key = self._sending
-        self._sending = None
+        """Wait for the chunks in flight. If one failed, its bytes and those of the chunks
+        after it go back to the tail (the writer is as if they were never cut) and the error
+        is raised unless `raise_error` is False (the caller is cutting back or giving up,
+        which needs no stored chunk)."""
+        while self._sending:
+            try:
+                self._await_oldest()
+            except Exception:
+                if raise_error:
+                    raise
+                return
+
+    def _await_oldest(self) -> None:
+        """Wait for the oldest chunk in flight (see _await_chunk)."""
         try:
             answer = self._inflight.wait()
         except Exception:
-            # It is the last chunk: the next one is cut only after this wait.
-            assert self._chunks and self._chunks[-1][0] == start
-            self._chunks.pop()
-            self._tail[0:0] = chunk
-            self._stale.add(key)  # it may have reached the store all the same
-            if raise_error:
-                raise
-        else:
-            self._chunk_sent(len(self._chunks) - 1, answer)
+            self._inflight.settle()  # whatever the later ones did, they are cut back too
+            # The chunks in flight are the last ones cut.
+            del self._chunks[len(self._chunks) - len(self._sending) :]
+            self._tail[0:0] = b"".join(chunk for chunk, _ in self._sending)
+            self._stale |= {key for _, key in self._sending}  # they may be stored all the same
+            self._sending.clear()
+            raise
+        self._sending.popleft()
+        self._chunk_sent(len(self._chunks) - len(self._sending) - 1, answer)
 
     def truncate(self, size: int) -> None:
         self._check_open()
