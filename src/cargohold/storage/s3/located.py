@@ -251,9 +251,10 @@ class LocatedWriter(S3Writer):
         self._drop_pieces(0)  # the tail starts elsewhere now: the next flush writes it whole
         self._stale.add(source)
 
-    def _seal(self) -> None:
+    def _seal(self, save: bool = True) -> None:
         """Complete the multipart upload where it is, with the tail as its last part: it
-        becomes the base, recorded at once."""
+        becomes the base, recorded at once unless not `save` (a commit: a state that still
+        says the upload is being completed leads a retry to the object all the same)."""
         assert self._upload is not None
         parts = [
             {"PartNumber": index + 1, "ETag": self._etags[index]}
@@ -272,7 +273,8 @@ class LocatedWriter(S3Writer):
         self._chunks, self._etags = [], {}
         self._tail = bytearray()
         self._drop_pieces(0)
-        self._save()
+        if save:
+            self._save()
 
     # -- reading and cutting back -----------------------------------------------------------
 
@@ -350,7 +352,7 @@ class LocatedWriter(S3Writer):
             self._unlocate(digest)
         else:
             if self._base is None:
-                self._seal()  # complete it where it is
+                self._seal(save=False)  # complete it where it is
             assert self._base is not None
             keep = self._base[0]
             self._renew(now=True)  # still the holder: nobody else may drop what is recorded
