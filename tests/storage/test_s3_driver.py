@@ -7,14 +7,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.store import MetadataStore
 from cargohold.storage.base import RedirectURLs, WriterBusy
 from cargohold.storage.s3 import S3BlobStore, S3Unavailable
@@ -25,14 +23,6 @@ from cargohold.storage.s3.writer import PART_SIZE, S3Writer
 from tests.api.helpers import deterministic_bytes
 from tests.storage.driver_suite import PAST_A_PART, DriverSuite, content, digest_of
 from tests.support.seaweedfs import SeaweedServer, keys_under, multipart_keys
-
-
-@pytest.fixture
-def locations(tmp_path: Path) -> MetadataStore:
-    """A metadata store of its own (SQLite) for the blob locations of a test's driver."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'locations.db'}")
-    migrate(engine)
-    return MetadataStore(engine)
 
 
 @pytest.fixture

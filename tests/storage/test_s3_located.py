@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.store import MetadataStore
 from cargohold.storage.s3 import S3BlobStore
 from cargohold.storage.s3.writer import PART_SIZE
@@ -25,25 +23,18 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
-def meta(tmp_path: Path) -> MetadataStore:
-    engine = make_engine(f"sqlite:///{tmp_path / 'locations.db'}")
-    migrate(engine)
-    return MetadataStore(engine)
-
-
-@pytest.fixture
 def prefix() -> str:
     return f"located-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
-def store(seaweedfs: SeaweedServer, prefix: str, meta: MetadataStore) -> S3BlobStore:
-    return seaweedfs.store(prefix, meta.blob_locations)
+def store(seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore) -> S3BlobStore:
+    return seaweedfs.store(prefix, locations.blob_locations)
 
 
 @pytest.fixture
-def other_node(seaweedfs: SeaweedServer, prefix: str, meta: MetadataStore) -> S3BlobStore:
-    return seaweedfs.store(prefix, meta.blob_locations)
+def other_node(seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore) -> S3BlobStore:
+    return seaweedfs.store(prefix, locations.blob_locations)
 
 
 class Calls:
@@ -86,7 +77,7 @@ def staged(store: S3BlobStore, name: str, data: bytes, piece: int = 3 * MiB) -> 
 
 
 def test_a_chunked_commit_copies_nothing(
-    store: S3BlobStore, meta: MetadataStore, monkeypatch: pytest.MonkeyPatch
+    store: S3BlobStore, locations: MetadataStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = deterministic_bytes(3 * PART_SIZE + 2 * MiB, b"located")
     digest = digest_of(data)
@@ -96,7 +87,7 @@ def test_a_chunked_commit_copies_nothing(
     writer.commit(digest)
     assert calls["upload_part_copy"] == calls["copy_object"] == 0
     assert calls["upload_part"] == 4  # three parts as they filled, the tail at commit
-    key = meta.blob_locations.key_of(digest)
+    key = locations.blob_locations.key_of(digest)
     assert key is not None and key.startswith(store.layout.located + "session/")
     assert located_keys(store) == [key]
     assert keys_under(store, store.layout.blobs) == []  # nothing at the digest's key
@@ -110,12 +101,12 @@ def test_a_chunked_commit_copies_nothing(
 
 
 def test_a_blob_smaller_than_a_part_goes_to_its_digest_key(
-    store: S3BlobStore, meta: MetadataStore
+    store: S3BlobStore, locations: MetadataStore
 ) -> None:
     data = deterministic_bytes(2 * MiB, b"small")
     staged(store, "small", data, piece=MiB)
     store.writer("small", append=True).commit(digest_of(data))
-    assert meta.blob_locations.key_of(digest_of(data)) is None
+    assert locations.blob_locations.key_of(digest_of(data)) is None
     assert keys_under(store, store.layout.blobs) == [store.layout.blob(digest_of(data))]
     assert located_keys(store) == [] and leftovers(store, "small") == ([], [])
 
@@ -186,19 +177,19 @@ def test_a_cut_inside_the_parts_of_an_earlier_writer(
 
 
 def test_deleting_a_located_blob_removes_the_object_then_its_row(
-    store: S3BlobStore, meta: MetadataStore
+    store: S3BlobStore, locations: MetadataStore
 ) -> None:
     data = deterministic_bytes(PART_SIZE + MiB, b"doomed")
     staged(store, "doomed", data)
     store.writer("doomed", append=True).commit(digest_of(data))
     assert store.delete_many([digest_of(data)]) == []
     assert located_keys(store) == []
-    assert meta.blob_locations.key_of(digest_of(data)) is None
+    assert locations.blob_locations.key_of(digest_of(data)) is None
     assert store.stat(digest_of(data)) is None and list(store.list()) == []
 
 
 def test_a_row_whose_object_is_gone_falls_back_to_the_digest_key(
-    store: S3BlobStore, meta: MetadataStore
+    store: S3BlobStore, locations: MetadataStore
 ) -> None:
     """A crash between deleting a located object and its row leaves the row: reads look at
     the digest's key then, and the next delete takes the row."""
@@ -211,30 +202,30 @@ def test_a_row_whose_object_is_gone_falls_back_to_the_digest_key(
     store.client.put_object(Bucket=store.bucket, Key=store.layout.blob(digest), Body=data)
     assert content(store, digest) == data and store.stat(digest) == len(data)
     assert store.delete_many([digest]) == []
-    assert meta.blob_locations.key_of(digest) is None
+    assert locations.blob_locations.key_of(digest) is None
 
 
 def test_a_put_at_the_digest_key_drops_the_location(
-    store: S3BlobStore, meta: MetadataStore
+    store: S3BlobStore, locations: MetadataStore
 ) -> None:
     data = deterministic_bytes(PART_SIZE + MiB, b"twice")
     staged(store, "first", data)
     store.writer("first", append=True).commit(digest_of(data))
     store.put(digest_of(data), data)
-    assert meta.blob_locations.key_of(digest_of(data)) is None
+    assert locations.blob_locations.key_of(digest_of(data)) is None
     assert located_keys(store) == []
     assert content(store, digest_of(data)) == data
 
 
 def test_two_sessions_of_one_blob_keep_one_object(
-    store: S3BlobStore, other_node: S3BlobStore, meta: MetadataStore
+    store: S3BlobStore, other_node: S3BlobStore, locations: MetadataStore
 ) -> None:
     data = deterministic_bytes(PART_SIZE + MiB, b"same blob")
     staged(store, "one", data)
     staged(other_node, "two", data)
     store.writer("one", append=True).commit(digest_of(data))
     other_node.writer("two", append=True).commit(digest_of(data))
-    assert located_keys(store) == [meta.blob_locations.key_of(digest_of(data))]
+    assert located_keys(store) == [locations.blob_locations.key_of(digest_of(data))]
     assert content(other_node, digest_of(data)) == data
 
 
@@ -261,7 +252,7 @@ def test_cancel_removes_every_located_object_and_open_upload(
 
 
 def test_a_session_staged_by_the_copying_writer_is_finished_by_it(
-    seaweedfs: SeaweedServer, prefix: str, store: S3BlobStore, meta: MetadataStore
+    seaweedfs: SeaweedServer, prefix: str, store: S3BlobStore, locations: MetadataStore
 ) -> None:
     """Sessions staged before locations were kept (chunk objects, no state) finish the
     copying way, so an upgrade loses no upload in flight."""
@@ -270,7 +261,7 @@ def test_a_session_staged_by_the_copying_writer_is_finished_by_it(
     writer = store.writer("old", append=True)
     assert writer.size == len(data)
     writer.commit(digest_of(data))
-    assert meta.blob_locations.key_of(digest_of(data)) is None
+    assert locations.blob_locations.key_of(digest_of(data)) is None
     assert content(store, digest_of(data)) == data
     assert leftovers(store, "old") == ([], [])
 
@@ -298,7 +289,7 @@ def test_an_upload_completed_before_its_state_said_so_is_the_base(
 
 
 def test_a_session_never_deletes_an_object_a_row_names(
-    store: S3BlobStore, meta: MetadataStore
+    store: S3BlobStore, locations: MetadataStore
 ) -> None:
     """A session whose completed parts became a stored blob through another path (its commit
     recorded the row, then failed) leaves that object alone when it goes on or goes."""
@@ -308,7 +299,7 @@ def test_a_session_never_deletes_an_object_a_row_names(
     b"".join(reader.read())
     reader.close()
     [key] = located_keys(store)
-    assert meta.blob_locations.record(digest_of(data), key) is None
+    assert locations.blob_locations.record(digest_of(data), key) is None
     writer = store.writer("named", append=True)
     writer.write(b"more")  # the base is copied into a new upload and is stale for the session
     writer.flush()

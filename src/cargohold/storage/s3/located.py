@@ -237,7 +237,7 @@ class LocatedWriter(S3Writer):
                     if copies.full:
                         answers.append(copies.wait())
                         self._renew()
-                    copies.start(upload.copy_range, number, source, first, first + size)
+                    copies.start(upload.copy_part, number, source, (first, first + size))
                 answers += copies.wait_all()
             except BaseException:
                 copies.settle()
@@ -369,25 +369,13 @@ class LocatedWriter(S3Writer):
                     self._save()
                 else:
                     self._locations.record(digest, keep, replace=True)
-        self._done = True
-        try:
-            # Located objects first: the state names them until it goes (and names them
-            # still, for expiry to try again, if some could not be deleted).
-            if self._drop_located(keep):
-                self._drop_all()
-        finally:
-            self._lease.release()
+        self._end(keep)
 
-    def cancel(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        self._await_chunk(raise_error=False)
-        try:
-            if self._lease.held and self._drop_located(keep=None):
-                self._drop_all()
-        finally:
-            self._lease.release()
+    def _drop_session(self, keep: str | None) -> None:
+        # Located objects first: the state names them until it goes (and names them still,
+        # for expiry to try again, if some could not be deleted).
+        if self._drop_located(keep):
+            self._drop_all()
 
     def _drop_located(self, keep: str | None) -> bool:
         """Abort the name's multipart uploads and delete its located objects that no row

@@ -55,26 +55,19 @@ class MultipartUpload:
         )
         return {"PartNumber": number, "ETag": sent["ETag"]}
 
-    def copy_part(self, number: int, source: str) -> dict[str, Any]:
-        """The whole object `source` (same bucket) as part `number`, copied by the store."""
+    def copy_part(
+        self, number: int, source: str, span: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        """The object `source` (same bucket), or its bytes [first, last) given as `span`, as
+        part `number`, copied by the store."""
+        ranged = {"CopySourceRange": f"bytes={span[0]}-{span[1] - 1}"} if span else {}
         copied = self._client.upload_part_copy(
             Bucket=self._bucket,
             Key=self._key,
             UploadId=self._upload_id,
             PartNumber=number,
             CopySource={"Bucket": self._bucket, "Key": source},
-        )
-        return {"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]}
-
-    def copy_range(self, number: int, source: str, first: int, last: int) -> dict[str, Any]:
-        """Bytes [first, last) of the object `source` (same bucket) as part `number`."""
-        copied = self._client.upload_part_copy(
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            CopySource={"Bucket": self._bucket, "Key": source},
-            CopySourceRange=f"bytes={first}-{last - 1}",
+            **ranged,
         )
         return {"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]}
 

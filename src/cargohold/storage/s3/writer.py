@@ -335,22 +335,26 @@ class S3Writer:
                 self._executor,
                 self._renew,
             )
-        self._done = True
-        try:
-            self._drop_all()
-        finally:
-            self._lease.release()
+        self._end()
 
     def cancel(self) -> None:
         if self._done:
             return
         self._done = True
         self._await_chunk(raise_error=False)
+        self._end()
+
+    def _end(self, keep: str | None = None) -> None:
+        """The writer is finished: the session's objects go (but `keep`), then the name."""
+        self._done = True
         try:
             if self._lease.held:
-                self._drop_all()
+                self._drop_session(keep)
         finally:
             self._lease.release()
+
+    def _drop_session(self, keep: str | None) -> None:
+        self._drop_all()
 
     def _drop_all(self) -> None:
         """Delete every object of the session but the lease (released last, by the caller)."""
