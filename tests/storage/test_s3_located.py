@@ -307,3 +307,42 @@ def test_a_session_never_deletes_an_object_a_row_names(
     store.writer("named", append=True).cancel()
     assert located_keys(store) == [key]
     assert content(store, digest_of(data)) == data
+
+
+def test_a_failed_request_after_a_read_back_is_cut_back_without_completing_again(
+    store: S3BlobStore, other_node: S3BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a read-back's base is copied into a new upload, a request that fails after that
+    is cut back to it from memory: the upload is not completed again, nothing more copied."""
+    data = deterministic_bytes(2 * PART_SIZE + 3 * MiB, b"read back")
+    staged(store, "again", data)
+    reader = other_node.writer("again", append=True)
+    assert b"".join(reader.read()) == data
+    reader.close()
+    writer = store.writer("again", append=True)
+    calls = Calls(monkeypatch, store, "upload_part_copy", "complete_multipart_upload")
+    writer.write(deterministic_bytes(PART_SIZE + 3 * MiB, b"lost"))  # the base copied in
+    assert calls["upload_part_copy"] == 2
+    writer.truncate(len(data))  # the request failed
+    assert calls["complete_multipart_upload"] == 0 and calls["upload_part_copy"] == 2
+    writer.write(b"retried")
+    writer.commit(digest_of(data + b"retried"))
+    assert calls["complete_multipart_upload"] == 1 and calls["upload_part_copy"] == 2
+    assert content(store, digest_of(data + b"retried")) == data + b"retried"
+
+
+def test_a_row_naming_a_gone_object_is_taken_over_by_one_commit_only(
+    locations: MetadataStore,
+) -> None:
+    """Two commits that both found the row naming a gone object: the first takes it over,
+    the second is told the first one's key (and its copy goes with its session)."""
+    rows = locations.blob_locations
+    digest = digest_of(b"contended")
+    assert rows.record(digest, "located/s0/gone") is None
+    assert rows.record(digest, "located/s1/one") == "located/s0/gone"
+    assert rows.record(digest, "located/s2/two") == "located/s0/gone"
+    assert rows.record(digest, "located/s1/one", instead_of="located/s0/gone") is None
+    assert rows.record(digest, "located/s2/two", instead_of="located/s0/gone") == "located/s1/one"
+    assert rows.key_of(digest) == "located/s1/one"
+    rows.forget([(digest, "located/s2/two")])  # names another key: stays
+    assert rows.key_of(digest) == "located/s1/one"

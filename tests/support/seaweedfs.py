@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from cargohold.storage.s3 import S3BlobStore, S3Options
 from cargohold.storage.s3.client import is_missing
-from cargohold.storage.s3.located import BlobLocations
+from cargohold.storage.s3.locations import BlobLocations
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group
 from tests.support.server import CargoholdServer

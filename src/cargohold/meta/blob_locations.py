@@ -19,22 +19,22 @@ class BlobLocationRecords:
         row = self.db.one("SELECT object_key FROM blob_locations WHERE digest = ?", (digest,))
         return str(row[0]) if row else None
 
-    def record(self, digest: str, key: str, replace: bool = False) -> str | None:
-        """Point `digest` at `key`: None when it does, or the key another row already gave
-        it, which stays unless `replace`."""
+    def record(self, digest: str, key: str, instead_of: str | None = None) -> str | None:
+        """Point `digest` at `key`, unless a row points it elsewhere (other than at
+        `instead_of`, which `key` replaces): None when it points at `key` now, else the key
+        it points at."""
+        now = time.time()
         with self.db.transaction() as tx:
-            if replace:
+            if instead_of is not None:
                 tx.execute(
-                    "INSERT INTO blob_locations (digest, object_key, recorded_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT (digest) DO UPDATE SET object_key = excluded.object_key,"
-                    " recorded_at = excluded.recorded_at",
-                    (digest, key, time.time()),
+                    "UPDATE blob_locations SET object_key = ?, recorded_at = ?"
+                    " WHERE digest = ? AND object_key = ?",
+                    (key, now, digest, instead_of),
                 )
-                return None
             tx.execute(
                 "INSERT INTO blob_locations (digest, object_key, recorded_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (digest) DO NOTHING",
-                (digest, key, time.time()),
+                (digest, key, now),
             )
             row = tx.one("SELECT object_key FROM blob_locations WHERE digest = ?", (digest,))
         return None if row is None or row[0] == key else str(row[0])

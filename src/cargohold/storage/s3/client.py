@@ -90,6 +90,20 @@ def list_objects(client: BaseClient, bucket: str, prefix: str) -> Iterator[dict[
         yield from page.get("Contents", [])
 
 
+def open_multipart_uploads(
+    client: BaseClient, bucket: str, prefix: str
+) -> Iterator[dict[str, Any]]:
+    """The multipart uploads begun under `prefix` and neither completed nor aborted."""
+    try:
+        for page in client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
+            yield from page.get("Uploads", [])
+    except ClientError as exc:
+        if not is_missing(exc):
+            raise
+
+
 def read_object(
     client: BaseClient, bucket: str, key: str, start: int = 0, end: int | None = None
 ) -> Iterator[bytes]:

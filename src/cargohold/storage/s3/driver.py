@@ -34,7 +34,8 @@ from cargohold.storage.s3.client import (
 )
 from cargohold.storage.s3.direct import S3DirectWriter
 from cargohold.storage.s3.keys import STAGED_NAME_RE, KeyLayout
-from cargohold.storage.s3.located import BlobLocations, LegacySession, LocatedWriter
+from cargohold.storage.s3.located import LegacySession, LocatedWriter
+from cargohold.storage.s3.locations import BlobLocations
 from cargohold.storage.s3.writer import S3Writer
 
 log = logging.getLogger("cargohold.storage.s3")

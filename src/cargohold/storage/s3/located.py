@@ -31,40 +31,27 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 from cargohold.storage.s3.assemble import COPIES_IN_FLIGHT
-from cargohold.storage.s3.client import READ_PIECE, is_missing, list_objects, read_object
+from cargohold.storage.s3.client import (
+    READ_PIECE,
+    list_objects,
+    open_multipart_uploads,
+    read_object,
+)
 from cargohold.storage.s3.inflight import InFlight
 from cargohold.storage.s3.keys import CHUNK, STATE, KeyLayout
+from cargohold.storage.s3.locations import BlobLocations
 from cargohold.storage.s3.multipart import MultipartUpload
 from cargohold.storage.s3.writer import MAX_PARTS, S3Writer, UploadTooLarge, part_size
 
 # S3's smallest part but the last.
 MIN_PART_SIZE = 5 * 1024 * 1024
-
-
-class BlobLocations(Protocol):
-    """Digest -> object key for blobs stored away from their digest's key (in the metadata
-    store: meta/blob_locations.py)."""
-
-    def key_of(self, digest: str) -> str | None: ...
-
-    def keys_of(self, digests: list[str]) -> dict[str, str]: ...
-
-    def record(self, digest: str, key: str, replace: bool = False) -> str | None:
-        """Point `digest` at `key`: None when it does, else the key a row already gave it,
-        which stays unless `replace`."""
-        ...
-
-    def forget(self, pairs: list[tuple[str, str]]) -> None: ...
-
-    def referenced(self, keys: list[str]) -> set[str]: ...
-
-    def all(self) -> Iterator[tuple[str, str]]: ...
+# A commit's tries to point a digest at its object while other commits change the row.
+RECORD_ATTEMPTS = 5
 
 
 class LegacySession(Exception):
@@ -74,6 +61,8 @@ class LegacySession(Exception):
 
 class LocatedWriter(S3Writer):
     """The `BlobWriter` of the S3 driver when a metadata store keeps blob locations."""
+
+    chunk_objects = False  # they are parts of the multipart upload
 
     def __init__(
         self,
@@ -250,6 +239,8 @@ class LocatedWriter(S3Writer):
         self._tail[0:0] = front
         self._drop_pieces(0)  # the tail starts elsewhere now: the next flush writes it whole
         self._stale.add(source)
+        # What a request that fails from here on is cut back to, without a copy.
+        self._found = (tuple(self._chunks), bytes(self._tail))
 
     def _seal(self, save: bool = True) -> None:
         """Complete the multipart upload where it is, with the tail as its last part: it
@@ -356,20 +347,27 @@ class LocatedWriter(S3Writer):
             assert self._base is not None
             keep = self._base[0]
             self._renew(now=True)  # still the holder: nobody else may drop what is recorded
-            other = self._locations.record(digest, keep)
-            if other is not None:
-                # Stored located already (pushed twice at once): that copy stays when it is
-                # there, and this one goes with the session.
-                if self._size_of(other) is not None:
-                    keep = None
-                    # The state stops naming this copy before it goes: a retry finds nothing
-                    # staged rather than a missing object.
-                    self._base, self._upload, self._tail = None, None, bytearray()
-                    self._drop_pieces(0)
-                    self._save()
-                else:
-                    self._locations.record(digest, keep, replace=True)
+            if not self._record(digest, keep):
+                keep = None
+                # The state stops naming this copy before it goes: a retry finds nothing
+                # staged rather than a missing object.
+                self._base, self._upload, self._tail = None, None, bytearray()
+                self._drop_pieces(0)
+                self._save()
         self._end(keep)
+
+    def _record(self, digest: str, key: str) -> bool:
+        """Point `digest` at `key`; False if it is stored located already (pushed twice at
+        once), whose copy then stays, this one going with the session. A row naming a gone
+        object is taken over, only if it still names that one (another commit may too)."""
+        other = self._locations.record(digest, key)
+        for _ in range(RECORD_ATTEMPTS):
+            if other is None:
+                return True
+            if self._size_of(other) is not None:
+                return False
+            other = self._locations.record(digest, key, instead_of=other)
+        raise OSError(f"the location of {digest} keeps changing; push it again")
 
     def _drop_session(self, keep: str | None) -> None:
         # Located objects first: the state names them until it goes (and names them still,
@@ -380,7 +378,7 @@ class LocatedWriter(S3Writer):
     def _drop_located(self, keep: str | None) -> bool:
         """Abort the name's multipart uploads and delete its located objects that no row
         names (but `keep`): whether all of them went."""
-        for upload in _multipart_uploads(self._client, self._bucket, self._located):
+        for upload in open_multipart_uploads(self._client, self._bucket, self._located):
             if upload["Key"] != keep:
                 MultipartUpload.resume(
                     self._client, self._bucket, upload["Key"], upload["UploadId"]
@@ -391,15 +389,3 @@ class LocatedWriter(S3Writer):
             if item["Key"] != keep
         ]
         return not self._delete_keys(keys)
-
-
-def _multipart_uploads(client: BaseClient, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-    """The multipart uploads begun under `prefix` and neither completed nor aborted."""
-    try:
-        for page in client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=bucket, Prefix=prefix
-        ):
-            yield from page.get("Uploads", [])
-    except ClientError as exc:
-        if not is_missing(exc):
-            raise

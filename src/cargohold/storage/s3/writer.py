@@ -57,6 +57,9 @@ class UploadTooLarge(OSError):
 class S3Writer:
     """The `BlobWriter` of the S3 driver (see the module docstring)."""
 
+    # Whether chunks are objects of the session (`chunk-<offset>`), deleted when stale.
+    chunk_objects = True
+
     def __init__(
         self,
         client: BaseClient,
@@ -169,8 +172,8 @@ class S3Writer:
             start = self._chunk_end
             key = self._session + KeyLayout.at(CHUNK, start)
             chunk = bytes(memoryview(self._tail)[:size])
-            self._sending.append((chunk, key))
             self._inflight.start(self._send_chunk, len(self._chunks), key, chunk)
+            self._sending.append((chunk, key))
             self._stale.discard(key)
             self._chunks.append((start, size))
             del self._tail[:size]
@@ -207,7 +210,8 @@ class S3Writer:
             # The chunks in flight are the last ones cut.
             del self._chunks[len(self._chunks) - len(self._sending) :]
             self._tail[0:0] = b"".join(chunk for chunk, _ in self._sending)
-            self._stale |= {key for _, key in self._sending}  # they may be stored all the same
+            if self.chunk_objects:  # they may be stored all the same
+                self._stale |= {key for _, key in self._sending}
             self._sending.clear()
             raise
         self._sending.popleft()
