@@ -37,7 +37,6 @@ from botocore.client import BaseClient
 
 from cargohold.storage.s3.assemble import COPIES_IN_FLIGHT
 from cargohold.storage.s3.client import (
-    READ_PIECE,
     list_objects,
     open_multipart_uploads,
     read_object,
@@ -46,7 +45,13 @@ from cargohold.storage.s3.inflight import InFlight
 from cargohold.storage.s3.keys import CHUNK, STATE, KeyLayout
 from cargohold.storage.s3.locations import BlobLocations
 from cargohold.storage.s3.multipart import MultipartUpload
-from cargohold.storage.s3.writer import MAX_PARTS, S3Writer, UploadTooLarge, part_size
+from cargohold.storage.s3.writer import (
+    MAX_PARTS,
+    S3Writer,
+    UploadTooLarge,
+    part_size,
+    tail_bytes,
+)
 
 # S3's smallest part but the last.
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -283,8 +288,7 @@ class LocatedWriter(S3Writer):
         used = 0 if base is None else base[1]
         if base is not None and start < min(end, used):
             yield from read_object(self._client, self._bucket, base[0], start, min(end, used))
-        for piece in range(max(start, used), end, READ_PIECE):
-            yield tail[piece - used : min(piece + READ_PIECE, end) - used]
+        yield from tail_bytes(tail, used, start, end)
 
     def truncate(self, size: int) -> None:
         self._check_open()

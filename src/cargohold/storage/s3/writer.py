@@ -50,6 +50,13 @@ def part_size(index: int) -> int:
     return PART_SIZE << (index // PARTS_PER_SIZE)
 
 
+def tail_bytes(tail: bytes, tail_start: int, start: int, end: int) -> Iterator[bytes]:
+    """Bytes [start, end) of the staged bytes that lie in `tail` (which begins at offset
+    `tail_start`), in pieces of at most READ_PIECE."""
+    for piece in range(max(start, tail_start), end, READ_PIECE):
+        yield tail[piece - tail_start : min(piece + READ_PIECE, end) - tail_start]
+
+
 class UploadTooLarge(OSError):
     """The upload would need more parts than S3 allows."""
 
@@ -86,7 +93,8 @@ class S3Writer:
         self._done = False
         # The driver's threads: they PUT this writer's chunks and copy them at its commit.
         self._executor = executor
-        # The chunk being PUT in the background: (start, bytes, key), kept until it is stored.
+        # The chunks being sent in the background, oldest first: (bytes, key), each kept
+        # until it is stored.
         self._inflight = InFlight(executor, CHUNKS_IN_FLIGHT)
         self._sending: deque[tuple[bytes, str]] = deque()
         self._lease = Lease(client, bucket, self._session + LEASE, name)
@@ -265,10 +273,7 @@ class S3Writer:
             first, last = max(start, chunk_start), min(end, chunk_start + length)
             if first < last:
                 yield from self._read_chunk(chunk_start, first - chunk_start, last - chunk_start)
-        tail_start = chunks[-1][0] + chunks[-1][1] if chunks else 0
-        first, last = max(start, tail_start), end
-        for piece in range(first, last, READ_PIECE):
-            yield tail[piece - tail_start : min(piece + READ_PIECE, last) - tail_start]
+        yield from tail_bytes(tail, chunks[-1][0] + chunks[-1][1] if chunks else 0, start, end)
 
     def flush(self) -> None:
         """Write the tail, so a writer on any node finds every byte written so far."""
