@@ -50,28 +50,22 @@ class BlobLocationRecords:
 
     def keys_of(self, digests: list[str]) -> dict[str, str]:
         """Digest -> key of those of `digests` that have a row."""
-        found: dict[str, str] = {}
-        for first in range(0, len(digests), 500):
-            batch = digests[first : first + 500]
-            marks = ", ".join("?" * len(batch))
-            rows = self.db.rows(
-                f"SELECT digest, object_key FROM blob_locations WHERE digest IN ({marks})", batch
-            )
-            found.update((str(digest), str(key)) for digest, key in rows)
-        return found
+        return dict(self._rows_where("digest", digests))
 
     def referenced(self, keys: list[str]) -> set[str]:
         """Those of `keys` that a row points at."""
-        found: set[str] = set()
-        for first in range(0, len(keys), 500):
-            batch = keys[first : first + 500]
+        return {key for _, key in self._rows_where("object_key", keys)}
+
+    def _rows_where(self, column: str, values: list[str]) -> Iterator[tuple[str, str]]:
+        """(digest, key) of the rows whose `column` is one of `values`, 500 at a time."""
+        for first in range(0, len(values), 500):
+            batch = values[first : first + 500]
             marks = ", ".join("?" * len(batch))
-            found |= set(
-                self.db.column(
-                    f"SELECT object_key FROM blob_locations WHERE object_key IN ({marks})", batch
-                )
-            )
-        return found
+            for digest, key in self.db.rows(
+                f"SELECT digest, object_key FROM blob_locations WHERE {column} IN ({marks})",
+                batch,
+            ):
+                yield str(digest), str(key)
 
     def all(self) -> Iterator[tuple[str, str]]:
         """Every (digest, key), in digest order."""
