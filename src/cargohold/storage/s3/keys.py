@@ -25,6 +25,12 @@ CHUNK = "chunk-"
 TAIL = "tail-"
 
 
+def _staged_name(name: str) -> str:
+    if not STAGED_NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid staged name {name!r}")
+    return name
+
+
 def normalize_prefix(prefix: str) -> str:
     """`registry`, `/registry/` -> `registry/`; empty stays empty."""
     cleaned = prefix.strip("/")
@@ -54,15 +60,11 @@ class KeyLayout:
 
     def session(self, name: str) -> str:
         """The prefix of a staged name's objects."""
-        if not STAGED_NAME_RE.fullmatch(name):
-            raise ValueError(f"invalid staged name {name!r}")
-        return f"{self.uploads}{name}/"
+        return f"{self.uploads}{_staged_name(name)}/"
 
     def located_under(self, name: str) -> str:
         """The prefix of a staged name's located objects."""
-        if not STAGED_NAME_RE.fullmatch(name):
-            raise ValueError(f"invalid staged name {name!r}")
-        return f"{self.located}{name}/"
+        return f"{self.located}{_staged_name(name)}/"
 
     @staticmethod
     def at(kind: str, offset: int) -> str:
