@@ -7,8 +7,6 @@ and that every located object is named by the session or a row until it goes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -17,6 +15,7 @@ from cargohold.storage.s3 import S3BlobStore
 from cargohold.storage.s3.writer import PART_SIZE
 from tests.api.helpers import deterministic_bytes
 from tests.storage.driver_suite import content, digest_of
+from tests.storage.store_calls import Calls
 from tests.support.seaweedfs import SeaweedServer, keys_under, multipart_keys
 
 MiB = 1024 * 1024
@@ -27,35 +26,18 @@ def prefix() -> str:
     return f"located-{uuid.uuid4().hex[:12]}"
 
 
+# These tests are about what a writer finds in the bucket, so each writer here loads its
+# session from there: no writer stays parked past its close (test_s3_parked.py has those).
+
+
 @pytest.fixture
 def store(seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore) -> S3BlobStore:
-    return seaweedfs.store(prefix, locations.blob_locations)
+    return seaweedfs.store(prefix, locations.blob_locations, linger=0)
 
 
 @pytest.fixture
 def other_node(seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore) -> S3BlobStore:
-    return seaweedfs.store(prefix, locations.blob_locations)
-
-
-class Calls:
-    """Counts the calls of some of a store client's requests (the requests still go)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: S3BlobStore, *names: str) -> None:
-        self.counts = dict.fromkeys(names, 0)
-        for name in names:
-            monkeypatch.setattr(
-                store.client, name, self._counting(name, getattr(store.client, name))
-            )
-
-    def _counting(self, name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-        def call(**request: Any) -> Any:
-            self.counts[name] += 1
-            return real(**request)
-
-        return call
-
-    def __getitem__(self, name: str) -> int:
-        return self.counts[name]
+    return seaweedfs.store(prefix, locations.blob_locations, linger=0)
 
 
 def located_keys(store: S3BlobStore) -> list[str]:

@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cargohold.storage.s3 import S3BlobStore, S3Options
 from cargohold.storage.s3.client import is_missing
 from cargohold.storage.s3.locations import BlobLocations
+from cargohold.storage.s3.parked import LINGER_SECONDS
 from tests.support.ports import free_port
 from tests.support.processes import spawn, stop_group
 from tests.support.server import CargoholdServer
@@ -107,11 +108,16 @@ class SeaweedServer:
         )
         return replace(options, **changes)
 
-    def store(self, prefix: str = "", locations: BlobLocations | None = None) -> S3BlobStore:
+    def store(
+        self,
+        prefix: str = "",
+        locations: BlobLocations | None = None,
+        linger: float = LINGER_SECONDS,
+    ) -> S3BlobStore:
         """The S3 driver on this store under `prefix` (keeping blob locations in
-        `locations`, as a server does): with the functions below, a way to look into the
-        bucket."""
-        return S3BlobStore(self.s3_options(prefix), locations=locations)
+        `locations`, as a server does; a closed writer parked for `linger` seconds): with the
+        functions below, a way to look into the bucket."""
+        return S3BlobStore(self.s3_options(prefix), locations=locations, linger=linger)
 
     def _write_identity(self) -> Path:
         config = {

@@ -8,7 +8,9 @@ With `redirect`, blob GETs are answered with a presigned URL (`RedirectURLs`).
 Given the metadata store's blob locations, sessions are staged by located.py instead: a
 chunked upload is completed where its parts went, and a `blob_locations` row points the
 digest there (decision 055). Every read, delete and listing of an object then asks the rows
-first; a blob written at its digest's key (put, direct writer) drops a row it had.
+first; a blob written at its digest's key (put, direct writer) drops a row it had. A closed
+located writer stays parked a moment with its lease, and `writer` hands it to the session's
+next request in this process (parked.py, decision 056).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from cargohold.storage.s3.direct import S3DirectWriter
 from cargohold.storage.s3.keys import STAGED_NAME_RE, KeyLayout
 from cargohold.storage.s3.located import LegacySession, LocatedWriter
 from cargohold.storage.s3.locations import BlobLocations
+from cargohold.storage.s3.parked import LINGER_SECONDS, ParkedWriters
 from cargohold.storage.s3.writer import S3Writer
 
 log = logging.getLogger("cargohold.storage.s3")
@@ -54,6 +57,7 @@ class S3BlobStore:
         options: S3Options,
         client: BaseClient | None = None,
         locations: BlobLocations | None = None,
+        linger: float = LINGER_SECONDS,
     ) -> None:
         self.options = options
         # Without them (a tool with no metadata store) sessions are staged and copied.
@@ -65,6 +69,8 @@ class S3BlobStore:
         # copies of a staged upload's commit (assemble.py): as many as the client has
         # connections.
         self._parts = ThreadPoolExecutor(MAX_CONNECTIONS, thread_name_prefix="s3-parts")
+        # Located writers closed a moment ago, their leases held for the next request.
+        self.parked: ParkedWriters[LocatedWriter] = ParkedWriters(linger)
 
     def check(self) -> None:
         """S3Unavailable unless the bucket answers (the servers call it at start-up)."""
@@ -211,6 +217,11 @@ class S3BlobStore:
 
     def writer(self, name: str, append: bool = False) -> S3Writer:
         if self.locations is not None:
+            parked = self.parked.take(name)
+            if parked is not None:
+                if append and parked.resume():
+                    return parked
+                parked.let_go()
             try:
                 return LocatedWriter(
                     self.client,
@@ -223,6 +234,7 @@ class S3BlobStore:
                     self.locations,
                     self._size,
                     self._unlocate,
+                    self.parked,
                 )
             except LegacySession:
                 pass  # staged before locations were kept: finished the copying way

@@ -8,6 +8,8 @@ renewal; a taker finds it stale by the store's own clock (its `Last-Modified` ag
 `Date` of the answer, so node clocks never matter) and replaces it only if it is still that
 same object (If-Match on its ETag), so two takers of a stale lease cannot both win.
 A holder renews while it works (`renew_if_due`, called as bytes are written).
+A writer parked past its request (parked.py) keeps its lease for a moment, so a taker that
+finds a live lease waits up to `ACQUIRE_WAIT_SECONDS` for it to go before it gives up.
 """
 
 from __future__ import annotations
@@ -18,15 +20,21 @@ from email.utils import parsedate_to_datetime
 
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from cargohold.storage.base import WriterBusy
 from cargohold.storage.s3.client import is_missing, is_precondition
+from cargohold.storage.s3.parked import LINGER_SECONDS
 
 # Longer than a client may stall between two pieces of a body (body_read_timeout_seconds,
 # 60 s by default), so a slow but live upload keeps its lease; a crashed holder's name is
 # free again after this long.
 LEASE_SECONDS = 120.0
 RENEW_AFTER = LEASE_SECONDS / 4
+# How long a taker waits for a live lease to be released, and how often it looks: past a
+# parked writer's linger and the request that releases it.
+ACQUIRE_WAIT_SECONDS = 4 * LINGER_SECONDS
+ACQUIRE_POLL_SECONDS = 0.05
 
 
 class LeaseLost(WriterBusy):
@@ -49,14 +57,25 @@ class Lease:
         return str(answer["ETag"])
 
     def acquire(self) -> None:
-        """Hold the name, or WriterBusy if a live lease of another writer holds it."""
+        """Hold the name, or WriterBusy if a live lease of another writer holds it still
+        after `ACQUIRE_WAIT_SECONDS`."""
+        for attempt in Retrying(
+            retry=retry_if_exception_type(WriterBusy),
+            stop=stop_after_delay(ACQUIRE_WAIT_SECONDS),
+            wait=wait_fixed(ACQUIRE_POLL_SECONDS),
+            reraise=True,
+        ):
+            with attempt:
+                self._acquire_once()
+        self._renewed = time.monotonic()
+
+    def _acquire_once(self) -> None:
         try:
             self._etag = self._put(IfNoneMatch="*")
         except ClientError as exc:
             if not is_precondition(exc):
                 raise
             self._take_over_stale()
-        self._renewed = time.monotonic()
 
     def _take_over_stale(self) -> None:
         try:

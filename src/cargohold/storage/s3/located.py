@@ -22,12 +22,16 @@ Every located object is named by the session's state or by a `blob_locations` ro
 moment: whatever the state named and no row names goes when the session ends (`cancel`, the
 commit's cleanup), listed under the name's prefix so a crashed writer's leftovers go too.
 A multipart upload never completed is aborted then, or left to the bucket's abort rule.
+
+A closed writer stays parked with its lease for a moment (parked.py, decision 056): the
+session's next request in this process takes it as it was, without asking the store.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,8 +47,10 @@ from cargohold.storage.s3.client import (
 )
 from cargohold.storage.s3.inflight import InFlight
 from cargohold.storage.s3.keys import CHUNK, STATE, KeyLayout
+from cargohold.storage.s3.lease import LeaseLost
 from cargohold.storage.s3.locations import BlobLocations
 from cargohold.storage.s3.multipart import MultipartUpload
+from cargohold.storage.s3.parked import ParkedWriters
 from cargohold.storage.s3.writer import (
     MAX_PARTS,
     S3Writer,
@@ -52,6 +58,8 @@ from cargohold.storage.s3.writer import (
     part_size,
     tail_bytes,
 )
+
+log = logging.getLogger("cargohold.storage.s3")
 
 # S3's smallest part but the last.
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -81,8 +89,10 @@ class LocatedWriter(S3Writer):
         locations: BlobLocations,
         size_of: Callable[[str], int | None],
         unlocate: Callable[[str], None],
+        parked: ParkedWriters[LocatedWriter],
     ) -> None:
         self._locations = locations
+        self._parked = parked
         # The size of the object at a key (None: none); forget a digest's row and what it
         # names.
         self._size_of = size_of
@@ -330,6 +340,34 @@ class LocatedWriter(S3Writer):
         self._base = (self._base[0], size, self._base[2])
         self._tail = bytearray()
         self._drop_pieces(0)
+
+    # -- parked between requests (parked.py) --------------------------------------------
+
+    def _linger(self) -> bool:
+        return self._parked.park(self)
+
+    def resume(self) -> bool:
+        """Take the parked writer up again for a new request; False if its lease lapsed
+        meanwhile (the name is another writer's: the caller starts anew)."""
+        self._done = False
+        try:
+            self._renew()
+        except LeaseLost:
+            return False
+        except BaseException:
+            self.let_go()
+            raise
+        # As a writer taking the name now would find it: every byte was flushed at close.
+        self._found = None if self._base else (tuple(self._chunks), bytes(self._tail))
+        return True
+
+    def let_go(self) -> None:
+        """Release the parked writer's name; a failure leaves the lease to lapse."""
+        self._done = True
+        try:
+            self._lease.release()
+        except Exception as exc:
+            log.warning("could not release the lease on %r (it lapses): %s", self.name, exc)
 
     # -- the end ------------------------------------------------------------------------
 

@@ -315,11 +315,19 @@ class S3Writer:
         if self._done:
             return
         self._done = True
+        kept = False
         try:
             if self._lease.held:
                 self._flush()
+                kept = self._linger()
         finally:
-            self._lease.release()
+            if not kept:
+                self._lease.release()
+
+    def _linger(self) -> bool:
+        """Whether the closed writer keeps its lease a while, for the name's next writer in
+        this process (a subclass's; it releases the lease later)."""
+        return False
 
     def commit(self, digest: str) -> None:
         self._check_open()
