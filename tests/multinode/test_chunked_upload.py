@@ -1,7 +1,8 @@
 """A chunked upload begun on one node and finished on the other, directly against the nodes'
 ports, with one registry token from node A's token endpoint that both nodes accept (they share
 the signing keys). The pieces cross the S3 driver's 8 MiB chunk boundary on the other node, so
-each node continues what the other staged in the bucket."""
+each node continues what the other staged in the bucket. Through nginx, by contrast, every
+request of one session goes to one node."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import httpx
 
 from tests.api.helpers import patch_chunk, start_upload, upload_id
 from tests.multinode.stack import PROJECT, ProductionStack
+from tests.support.accesslog import wait_for_entries
 from tests.support.oci import sha256
 from tests.support.production import located_store
 from tests.support.seaweedfs import keys_under, object_bytes, session_keys
+from tests.support.server import CargoholdServer
 
 MIB = 1024 * 1024
 
@@ -81,3 +84,34 @@ def test_a_chunked_upload_moves_between_the_nodes_and_finishes_on_the_other(
         bucket.locations.key_of(sha256(data)) if bucket.locations else None
     ]
     assert object_bytes(bucket, sha256(data)) == data
+
+
+def _served(node: CargoholdServer, fragment: str, count: int) -> list[str]:
+    """The methods of the requests whose path holds `fragment` that `node` logged, once it
+    logged `count` such in all (or after the wait)."""
+    entries = wait_for_entries(
+        node, lambda entries: sum(fragment in e["path"] for e in entries) >= count, timeout=3
+    )
+    return [entry["method"] for entry in entries if fragment in entry["path"]]
+
+
+def test_through_nginx_an_upload_session_stays_on_one_node(stack: ProductionStack) -> None:
+    """The shipped nginx site sends every request of one upload session to one node (which
+    has its running hash and keeps its staged bytes held between requests), and spreads the
+    other requests over both nodes."""
+    repository = f"{PROJECT}/affinity"
+    data = os.urandom(4 * 5 * MIB)
+    headers = {"Authorization": f"Bearer {_token(stack, repository)}"}
+    with httpx.Client(base_url=stack.url, headers=headers, timeout=60) as client:
+        for _ in range(3):  # a session each
+            location = start_upload(client, repository)
+            upload = upload_id(location)
+            for start in range(0, len(data), 5 * MIB):
+                location = _patch(client, location, data[start : start + 5 * MIB], start)
+            done = client.put(location, params={"digest": sha256(data)})
+            assert done.status_code == 201, done.text
+            served = [_served(node, upload, 5) for node in stack.nodes]
+            assert sorted(served, key=len) == [[], ["PATCH"] * 4 + ["PUT"]], served
+        for _ in range(24):
+            assert client.get("/v2/").status_code == 200
+    assert all(_served(node, "/v2/", 1) for node in stack.nodes)
