@@ -5,16 +5,22 @@ linger, and a writer elsewhere waits for that instead of being refused."""
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 import time
 import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cargohold.meta.db import make_engine, migrate
 from cargohold.meta.store import MetadataStore
 from cargohold.storage.base import WriterBusy
 from cargohold.storage.s3 import S3BlobStore
 from cargohold.storage.s3 import lease as lease_module
 from cargohold.storage.s3.keys import LEASE
+from cargohold.storage.s3.multipart import MultipartUpload
 from cargohold.storage.s3.writer import PART_SIZE
 from tests.api.helpers import deterministic_bytes
 from tests.storage.driver_suite import content, digest_of
@@ -76,32 +82,48 @@ def test_the_next_request_asks_the_store_nothing_to_take_the_session(
     assert len(store.parked) == 0 and not lease_held(store, "session")  # ended, not parked
 
 
-def test_the_name_is_released_when_the_linger_ends(
+def released(store: S3BlobStore, name: str) -> bool:
+    """Whether the name's lease went (waiting for it a while)."""
+    deadline = time.monotonic() + 30
+    while lease_held(store, name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not lease_held(store, name)
+
+
+def test_the_name_is_released_when_the_linger_ends_and_not_parked_again(
     seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore
 ) -> None:
+    """A session whose linger ran out untaken (its requests go to another process, or come
+    slowly) is not parked by this process again: a session moving between processes waits
+    for a linger at most once per process."""
     store = node(seaweedfs, prefix, locations, linger=0.2)
     data = deterministic_bytes(PART_SIZE + MiB, b"lingering")
     patched(store, "session", data)
-    deadline = time.monotonic() + 10
-    while lease_held(store, "session") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not lease_held(store, "session") and len(store.parked) == 0
+    assert released(store, "session") and len(store.parked) == 0
+    patched(store, "session", b"more", len(data))  # loaded from the bucket, then let go
+    assert len(store.parked) == 0 and not lease_held(store, "session")
+    patched(store, "other", b"another session")  # others still park
+    assert len(store.parked) == 1
     again = node(seaweedfs, prefix, locations).writer("session", append=True)
-    assert b"".join(again.read()) == data
+    assert b"".join(again.read()) == data + b"more"
 
 
 def test_another_node_waits_for_the_linger_and_finds_every_byte(
-    seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore
+    seaweedfs: SeaweedServer,
+    prefix: str,
+    locations: MetadataStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A session moving to another node (a load balancer without affinity) is delayed by the
     linger, never refused, and that node reads what this one acknowledged."""
-    here = node(seaweedfs, prefix, locations, linger=0.5)
+    monkeypatch.setattr(lease_module, "ACQUIRE_WAIT_SECONDS", 30.0)  # a loaded machine too
+    here = node(seaweedfs, prefix, locations, linger=0.3)
     there = node(seaweedfs, prefix, locations)
     first = deterministic_bytes(PART_SIZE + 2 * MiB, b"moving")
     patched(here, "session", first)
-    started = time.monotonic()
-    writer = there.writer("session", append=True)
-    assert time.monotonic() - started < lease_module.ACQUIRE_WAIT_SECONDS + 5
+    assert len(here.parked) == 1
+    writer = there.writer("session", append=True)  # waits for here's linger
+    assert len(here.parked) == 0
     assert writer.size == len(first)
     writer.write(b"the end")
     writer.commit(digest_of(first + b"the end"))
@@ -187,3 +209,71 @@ def test_a_parked_writer_whose_lease_was_taken_is_not_used(
     assert len(store.parked) == 0
     answer = store.client.get_object(Bucket=store.bucket, Key=lease_key)
     assert answer["Body"].read() == b"another writer's"  # left as the other writer has it
+
+
+def test_a_writer_whose_completion_failed_is_not_parked(
+    seaweedfs: SeaweedServer,
+    prefix: str,
+    locations: MetadataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading back completes the parts where they are; if that failed midway, the writer does
+    not know what the store did: it lets go, and the next writer finds out from the bucket."""
+    store = node(seaweedfs, prefix, locations)
+    data = deterministic_bytes(PART_SIZE + 2 * MiB, b"completing")
+    patched(store, "session", data)
+    real = MultipartUpload.complete
+
+    def failing(self: MultipartUpload, parts: list[dict[str, Any]]) -> None:
+        raise OSError("the store did not answer")
+
+    monkeypatch.setattr(MultipartUpload, "complete", failing)
+    writer = store.writer("session", append=True)
+    with pytest.raises(OSError, match="did not answer"):
+        b"".join(writer.read())
+    writer.close()
+    assert len(store.parked) == 0 and not lease_held(store, "session")
+    monkeypatch.setattr(MultipartUpload, "complete", real)
+    assert b"".join(store.writer("session", append=True).read()) == data
+
+
+def test_a_writer_is_not_parked_when_its_timer_cannot_start(
+    seaweedfs: SeaweedServer,
+    prefix: str,
+    locations: MetadataStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = node(seaweedfs, prefix, locations)
+
+    def no_thread(self: threading.Timer) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Timer, "start", no_thread)
+    patched(store, "session", b"bytes")
+    assert len(store.parked) == 0 and not lease_held(store, "session")
+
+
+def _park_and_exit(seaweedfs: SeaweedServer, prefix: str, database: str) -> None:
+    """A worker process's life: a request parks its writer, then the process stops."""
+    meta = MetadataStore(make_engine(database))
+    store = seaweedfs.store(prefix, meta.blob_locations, linger=LONG_LINGER)
+    patched(store, "session", b"the worker's bytes")
+    assert len(store.parked) == 1
+
+
+def test_a_stopping_worker_process_releases_what_it_parked(
+    seaweedfs: SeaweedServer, prefix: str, tmp_path: Path
+) -> None:
+    """granian's workers are forked multiprocessing children, which skip atexit: their exit
+    finalizers release the parked leases, so another node need not wait for them to lapse."""
+    database = f"sqlite:///{tmp_path / 'worker.db'}"
+    migrate(make_engine(database))
+    worker = multiprocessing.get_context("fork").Process(
+        target=_park_and_exit, args=(seaweedfs, prefix, database)
+    )
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == 0
+    store = seaweedfs.store(prefix)
+    assert keys_under(store, store.layout.session("session")) != []  # the bytes stay
+    assert not lease_held(store, "session")

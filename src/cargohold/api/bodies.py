@@ -103,7 +103,9 @@ async def stream_body(
             await pending
             pending = None
         if batch:
-            await in_pool(write, b"".join(batch))
+            pending = asyncio.ensure_future(in_pool(write, b"".join(batch)))
+            await pending
+            pending = None
     finally:
         if pending is not None:
             # Shielded: the write ends before the caller's cleanup runs, even when the

@@ -344,7 +344,9 @@ class LocatedWriter(S3Writer):
     # -- parked between requests (parked.py) --------------------------------------------
 
     def _linger(self) -> bool:
-        return self._parked.park(self)
+        # Not while a completion failed midway: a loader finds out what it did, this writer
+        # does not know.
+        return not self._sealing and self._parked.park(self)
 
     def resume(self) -> bool:
         """Take the parked writer up again for a new request; False if its lease lapsed

@@ -8,22 +8,30 @@ to the same process. So a closed writer is parked here, its lease still held, fo
 `LINGER_SECONDS`: the next writer of that name in this process is that writer, as it was left
 (every byte flushed, every part recorded: what a new writer would have read). After the
 linger the lease is released. A writer in another process or node that finds the lease held
-waits for that (lease.py's `ACQUIRE_WAIT_SECONDS`), so a session moving between nodes is
-delayed by at most the linger, never refused.
+waits for that (lease.py's `ACQUIRE_WAIT_SECONDS`), so a session moving between processes is
+delayed by at most the linger, never refused; and a session whose linger ran out untaken (its
+requests go elsewhere, or come slowly) is not parked again by this process, so such a session
+waits at most once per process.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
+import os
 import threading
+from collections import OrderedDict
 from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger("cargohold.storage.s3")
 
 # Long enough for a client's next request on the session (it is sent as soon as the answer
-# to the last arrives), short against what a request moving to another node then waits.
+# to the last arrives), short against what a request moving to another process then waits.
 LINGER_SECONDS = 0.25
+# Names whose linger ran out untaken, remembered (the most recent ones) so as not to park
+# them again.
+UNTAKEN_REMEMBERED = 4096
 
 
 class Parkable(Protocol):
@@ -44,20 +52,28 @@ class ParkedWriters(Generic[W]):
         self._linger = linger
         self._lock = threading.Lock()
         self._parked: dict[str, tuple[W, threading.Timer]] = {}
-        atexit.register(self.let_go_all)  # a stopping process leaves no lease to lapse
+        self._untaken: OrderedDict[str, None] = OrderedDict()
+        self._hooks_pid = 0
 
     def park(self, writer: W) -> bool:
-        """Keep `writer` (its lease held) for the linger; False if the name has one parked
-        already or nothing lingers (the caller releases its own lease)."""
+        """Keep `writer` (its lease held) for the linger; False if nothing lingers, the name
+        has a writer parked already, or its last linger ran out untaken (the caller releases
+        its own lease then)."""
         if self._linger <= 0:
             return False
+        self._release_at_exit()
         timer = threading.Timer(self._linger, self._linger_over, args=(writer,))
         timer.daemon = True
         with self._lock:
-            if writer.name in self._parked:
+            if writer.name in self._parked or writer.name in self._untaken:
                 return False
             self._parked[writer.name] = (writer, timer)
-        timer.start()
+        try:
+            timer.start()
+        except BaseException:
+            with self._lock:
+                self._parked.pop(writer.name, None)
+            return False
         return True
 
     def take(self, name: str) -> W | None:
@@ -75,6 +91,9 @@ class ParkedWriters(Generic[W]):
             if item is None or item[0] is not writer:
                 return  # taken meanwhile
             del self._parked[writer.name]
+            self._untaken[writer.name] = None
+            while len(self._untaken) > UNTAKEN_REMEMBERED:
+                self._untaken.popitem(last=False)
         writer.let_go()
 
     def let_go_all(self) -> None:
@@ -85,6 +104,16 @@ class ParkedWriters(Generic[W]):
         for writer, timer in items:
             timer.cancel()
             writer.let_go()
+
+    def _release_at_exit(self) -> None:
+        """A stopping process leaves no lease to lapse: interpreter exit runs atexit, a
+        multiprocessing child (granian's forked workers) leaves through os._exit after
+        multiprocessing's exit finalizers. Registered in the process that parks."""
+        if self._hooks_pid == os.getpid():
+            return
+        self._hooks_pid = os.getpid()
+        atexit.register(self.let_go_all)
+        multiprocessing.util.Finalize(self, self.let_go_all, exitpriority=100)
 
     def __len__(self) -> int:
         with self._lock:
