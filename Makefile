@@ -12,12 +12,18 @@ ADDR ?=
 TEST_DEBS := git skopeo umoci docker-registry postgresql redis-server docker.io buildah containerd busybox-static openssl rpm db5.3-util golang-go ruby composer \
   debootstrap docker-compose nginx prometheus apache2-utils
 BENCH_DEBS := docker-registry nginx wrk apache2-utils
+# apt-get waiting (up to 10 minutes) for another package manager's run instead of failing at once:
+# install waits for dpkg's lock by itself; update does not wait for the package lists' lock, so it
+# is tried again every 10 s, 30 times.
+APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
+APT_UPDATE := for try in $$(seq 30); do $(APT_GET) update -qq && break; \
+  [ $$try -lt 30 ] || exit 1; echo "apt-get update failed (another package manager running?); again in 10 s"; sleep 10; done
 
 .PHONY: run test lint format bench deps test-deps
 
 $(RUN_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) 2>/dev/null || { \
-	  rm -rf $(VENV); apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null \
+	  rm -rf $(VENV); { $(APT_UPDATE); } && $(APT_GET) install -y -qq python3-venv >/dev/null \
 	  && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
@@ -37,7 +43,7 @@ define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  { $(APT_UPDATE); } && $(APT_GET) install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 endef
 
