@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from cargohold.meta.database import Database
+from cargohold.meta.database import Database, in_batches
 
 
 class BlobLocationRecords:
@@ -58,9 +58,7 @@ class BlobLocationRecords:
 
     def _rows_where(self, column: str, values: list[str]) -> Iterator[tuple[str, str]]:
         """(digest, key) of the rows whose `column` is one of `values`, 500 at a time."""
-        for first in range(0, len(values), 500):
-            batch = values[first : first + 500]
-            marks = ", ".join("?" * len(batch))
+        for batch, marks in in_batches(values):
             for digest, key in self.db.rows(
                 f"SELECT digest, object_key FROM blob_locations WHERE {column} IN ({marks})",
                 batch,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from cargohold.meta.audit import REGISTRY_API_DELETE
 from cargohold.meta.audit_fields import Actor
-from cargohold.meta.database import Database
+from cargohold.meta.database import Database, in_batches
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.quotas import QuotaRecords
 from cargohold.meta.repositories import ensure_repository_id
@@ -221,9 +221,7 @@ class BlobRecords:
         those manifests would make garbage.
         """
         found: list[tuple[str, int, int]] = []
-        for start in range(0, len(digests), 500):
-            batch = digests[start : start + 500]
-            marks = ", ".join("?" * len(batch))
+        for batch, marks in in_batches(digests):
             found.extend(
                 (row[0], int(row[1]), int(row[2]))
                 for row in self.db.rows(

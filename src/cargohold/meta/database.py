@@ -10,9 +10,9 @@ the vulnerability database. `audit` records an event inside a raw write transact
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -20,6 +20,17 @@ from sqlalchemy.engine import Engine
 from cargohold.meta.audit_fields import INSERT_AUDIT_EVENT, OK, Actor, AuditEntry, audit_row
 from cargohold.meta.db import read_transaction, write_transaction, writer_lock_for
 from cargohold.meta.fastpath import FastPath, Transaction
+
+T = TypeVar("T")
+# Values in one `IN (...)` list: under SQLite's 999 bound parameters, with room for others.
+IN_BATCH = 500
+
+
+def in_batches(values: Sequence[T], size: int = IN_BATCH) -> Iterator[tuple[Sequence[T], str]]:
+    """`values` in slices of at most `size`, each with its `?, ?, ...` for an `IN (...)`."""
+    for start in range(0, len(values), size):
+        batch = values[start : start + size]
+        yield batch, ", ".join("?" * len(batch))
 
 
 class Database:

@@ -10,7 +10,7 @@ from typing import Any
 from cargohold.meta.admissions import AdmissionRecords
 from cargohold.meta.audit import REGISTRY_API_DELETE
 from cargohold.meta.audit_fields import Actor
-from cargohold.meta.database import Database
+from cargohold.meta.database import Database, in_batches
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.holds import HoldMatcher, HoldRecords, HoldRow
 from cargohold.meta.repositories import BUMP_TAGS_VERSION
@@ -223,9 +223,7 @@ class ManifestDeletions:
             # Holds first, then manifests in digest order: every apply takes them the same way.
             tx.execute("LOCK TABLE holds IN SHARE MODE")
         lock = " ORDER BY digest FOR UPDATE" if self.dialect == "postgresql" else ""
-        for start in range(0, len(digests), 500):
-            chunk = digests[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in in_batches(digests):
             rows = tx.rows(
                 "SELECT id, digest, pushed_at, subject_digest FROM manifests"
                 f" WHERE repository_id = ? AND digest IN ({marks}){lock}",
@@ -287,9 +285,7 @@ class ManifestDeletions:
             return
         listed_by: dict[str, set[str]] = {}
         wanted = sorted(doomed)
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in in_batches(wanted):
             for parent, child in tx.rows(
                 "SELECT m.digest, r.digest FROM manifest_references r JOIN manifests m"
                 " ON m.id = r.manifest_id WHERE m.repository_id = ? AND r.kind = 'manifest'"

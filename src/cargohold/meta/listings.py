@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from cargohold.meta.database import Database
+from cargohold.meta.database import Database, in_batches
 from cargohold.meta.models import manifest_references, manifests, repositories, tags
 from cargohold.meta.repositories import LISTED, repository_id_of
 from cargohold.meta.sums import joined, split_sum_sql
@@ -256,8 +256,7 @@ class Listings:
         wanted = sorted(set(digests))
         found: set[str] = set()
         with self.db.read() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for chunk, _ in in_batches(wanted):
                 found.update(
                     conn.execute(
                         sa.select(manifest_references.c.digest)

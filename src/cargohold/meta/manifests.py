@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from cargohold.meta.audit import REGISTRY_API_DELETE, audit_manifest_delete
 from cargohold.meta.audit_fields import Actor
-from cargohold.meta.database import Database
+from cargohold.meta.database import Database, in_batches
 from cargohold.meta.deletions import delete_accessories, delete_manifest_rows
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.referrer_cascade import delete_referrers
@@ -284,16 +284,12 @@ class ManifestRecords:
             }
         )
         stored = dict(known)
-        for start in range(0, len(blob_digests), 500):
-            chunk = blob_digests[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in in_batches(blob_digests):
             for digest, size in tx.rows(
                 f"SELECT digest, size FROM blobs WHERE digest IN ({marks})", chunk
             ):
                 stored["blob", digest] = int(size)
-        for start in range(0, len(manifest_digests), 500):
-            chunk = manifest_digests[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in in_batches(manifest_digests):
             for digest, size in tx.rows(
                 "SELECT digest, size FROM manifests WHERE repository_id = ?"
                 f" AND digest IN ({marks})",

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from cargohold.meta.database import Database
+from cargohold.meta.database import Database, in_batches
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.repositories import IN_PROJECT, project_params
 from cargohold.meta.scan_rows import (
@@ -299,9 +299,7 @@ class ScanStore:
     def _tags(self, manifest_ids: set[int]) -> dict[int, list[str]]:
         ids = sorted(manifest_ids)
         tags: dict[int, list[str]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
+        for chunk, marks in in_batches(ids):
             for manifest_id, tag in self.db.rows(
                 f"SELECT manifest_id, name FROM tags WHERE manifest_id IN ({marks}) ORDER BY name",
                 tuple(chunk),
