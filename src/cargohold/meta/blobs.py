@@ -15,7 +15,7 @@ from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database, in_batches
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.quotas import QuotaRecords
-from cargohold.meta.repositories import ensure_repository_id
+from cargohold.meta.repositories import ensure_repository_id, find_repository_id
 
 # A collection's mark (`swept_at`) counts for this long: a sweep whose deletion takes longer
 # is treated as dead by pushes (and demotes what it keeps, see sweep). Far above the blob
@@ -137,12 +137,12 @@ class BlobRecords:
     def unlink(self, repository: str, digest: str, actor: Actor) -> bool:
         """Unlink a blob from one repository, auditing it in the same transaction."""
         with self.db.transaction() as tx:
-            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-            if row is None:
+            repository_id = find_repository_id(tx, repository)
+            if repository_id is None:
                 return False
             if not tx.execute(
                 "DELETE FROM repository_blobs WHERE repository_id = ? AND digest = ?",
-                (row[0], digest),
+                (repository_id, digest),
             ):
                 return False
             self.db.audit(

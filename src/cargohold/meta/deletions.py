@@ -13,7 +13,7 @@ from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database, in_batches
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.holds import HoldMatcher, HoldRecords, HoldRow
-from cargohold.meta.repositories import BUMP_TAGS_VERSION
+from cargohold.meta.repositories import BUMP_TAGS_VERSION, find_repository_id
 from cargohold.meta.signatures import drop_verdicts
 from cargohold.oci.accessories import accessory_subject, subjects_of
 from cargohold.oci.names import project_of
@@ -149,11 +149,10 @@ class ManifestDeletions:
         """
         outcome = ExpiryOutcome()
         with self.db.transaction() as tx:
-            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-            if row is None:
+            repository_id = find_repository_id(tx, repository)
+            if repository_id is None:
                 outcome.skipped = [SkippedImage(i.digest, "already gone") for i in images]
                 return outcome
-            repository_id = row[0]
             wanted = sorted({d for i in images for d in (i.digest, *i.dependents)})
             current = self._lock_manifests(tx, repository_id, wanted)
             now = time.time()
@@ -341,10 +340,9 @@ class ManifestDeletions:
         now = time.time()
         deleted = 0
         with self.db.transaction() as tx:
-            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-            if row is None:
+            repository_id = find_repository_id(tx, repository)
+            if repository_id is None:
                 return 0
-            repository_id = row[0]
             if running_since is not None:
                 doomed -= AdmissionRecords.digests_since_in(tx, repository, running_since)
             gone: set[str] = set()

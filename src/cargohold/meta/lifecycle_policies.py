@@ -6,6 +6,7 @@ import time
 
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
+from cargohold.meta.repositories import find_repository_id
 
 
 class LifecyclePolicyRecords:
@@ -31,11 +32,13 @@ class LifecyclePolicyRecords:
         """Store (or with None, remove) the policy; False if the repository is unknown."""
         now = time.time()
         with self.db.transaction() as tx:
-            row = tx.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-            if row is None:
+            repository_id = find_repository_id(tx, repository)
+            if repository_id is None:
                 return False
             if policy is None:
-                tx.execute("DELETE FROM lifecycle_policies WHERE repository_id = ?", (row[0],))
+                tx.execute(
+                    "DELETE FROM lifecycle_policies WHERE repository_id = ?", (repository_id,)
+                )
                 self.db.audit(
                     tx, now, actor, "lifecycle.remove", repository, {}, repository=repository
                 )
@@ -45,7 +48,7 @@ class LifecyclePolicyRecords:
                 " VALUES (?, ?, ?, ?) ON CONFLICT (repository_id) DO UPDATE"
                 " SET policy = excluded.policy, updated_at = excluded.updated_at,"
                 " updated_by = excluded.updated_by",
-                (row[0], policy, now, actor.name),
+                (repository_id, policy, now, actor.name),
             )
             self.db.audit(
                 tx,

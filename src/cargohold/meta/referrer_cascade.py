@@ -19,7 +19,7 @@ from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.deletions import delete_accessories, delete_manifest_rows
 from cargohold.meta.fastpath import Transaction
-from cargohold.meta.repositories import BUMP_TAGS_VERSION
+from cargohold.meta.repositories import BUMP_TAGS_VERSION, find_repository_id
 from cargohold.oci.accessories import accessory_tags
 
 _UNTAGGED_REFERRERS = (
@@ -104,19 +104,15 @@ class ReferrerCascade:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _repository_id(self, repository: str) -> int | None:
-        row = self.db.one("SELECT id FROM repositories WHERE name = ?", (repository,))
-        return None if row is None else int(row[0])
-
     def going_with(self, repository: str, digest: str, leaving: Iterable[str] = ()) -> list[str]:
-        repository_id = self._repository_id(repository)
+        repository_id = find_repository_id(self.db, repository)
         if repository_id is None:
             return []
         return list(going_referrers(self.db, repository_id, digest, leaving))
 
     def subjects_above(self, repository: str, digest: str) -> list[str]:
         """The manifest's subject, that one's subject, and so on, while they are stored here."""
-        repository_id = self._repository_id(repository)
+        repository_id = find_repository_id(self.db, repository)
         chain: list[str] = []
         current = digest
         while repository_id is not None and len(chain) < MAX_DEPTH:

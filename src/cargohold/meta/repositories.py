@@ -25,15 +25,24 @@ def project_params(project: str) -> tuple[str, str]:
     return project, escaped + "/%"
 
 
+SELECT_REPOSITORY_ID = "SELECT id FROM repositories WHERE name = ?"
+
+
+def find_repository_id(source: Transaction | Database, name: str) -> int | None:
+    """The repository's id (read in a transaction or on its own); None if it has no row."""
+    row = source.one(SELECT_REPOSITORY_ID, (name,))
+    return None if row is None else int(row[0])
+
+
 def ensure_repository_id(tx: Transaction, name: str, now: float) -> int:
     """The repository's id, its row created on first use (a push into a new name)."""
-    row = tx.one("SELECT id FROM repositories WHERE name = ?", (name,))
+    row = tx.one(SELECT_REPOSITORY_ID, (name,))
     if row is None:
         row = tx.one(
             "INSERT INTO repositories (name, created_at) VALUES (?, ?)"
             " ON CONFLICT (name) DO NOTHING RETURNING id",
             (name, now),
-        ) or tx.one("SELECT id FROM repositories WHERE name = ?", (name,))
+        ) or tx.one(SELECT_REPOSITORY_ID, (name,))
     assert row is not None
     return int(row[0])
 
