@@ -45,6 +45,12 @@ def node(
     return seaweedfs.store(prefix, locations.blob_locations, linger=linger)
 
 
+@pytest.fixture
+def store(seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore) -> S3BlobStore:
+    """The driver as a server runs it, its parked writers lingering long."""
+    return node(seaweedfs, prefix, locations)
+
+
 def lease_held(store: S3BlobStore, name: str) -> bool:
     return store.layout.session(name) + LEASE in keys_under(store, store.layout.session(name))
 
@@ -59,12 +65,9 @@ def patched(store: S3BlobStore, name: str, data: bytes, offset: int = 0) -> None
 
 
 def test_the_next_request_asks_the_store_nothing_to_take_the_session(
-    seaweedfs: SeaweedServer,
-    prefix: str,
-    locations: MetadataStore,
+    store: S3BlobStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = node(seaweedfs, prefix, locations)
     first = deterministic_bytes(2 * PART_SIZE, b"first patch")
     more = deterministic_bytes(PART_SIZE + 3 * MiB, b"second patch")
     patched(store, "session", first)
@@ -151,14 +154,11 @@ def test_a_request_still_writing_is_refused_after_the_wait(
 
 
 def test_a_failed_request_is_cut_back_and_parked_as_acknowledged(
-    seaweedfs: SeaweedServer,
-    prefix: str,
-    locations: MetadataStore,
+    store: S3BlobStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A PATCH whose body broke is cut back to the acknowledged bytes before its writer is
     parked; the next request finds those, with no part completed or copied."""
-    store = node(seaweedfs, prefix, locations)
     first = deterministic_bytes(PART_SIZE + 2 * MiB, b"acknowledged")
     patched(store, "session", first)
     calls = Calls(
@@ -178,9 +178,8 @@ def test_a_failed_request_is_cut_back_and_parked_as_acknowledged(
 
 
 def test_starting_a_parked_name_over_drops_what_it_staged(
-    seaweedfs: SeaweedServer, prefix: str, locations: MetadataStore
+    store: S3BlobStore,
 ) -> None:
-    store = node(seaweedfs, prefix, locations)
     patched(store, "session", deterministic_bytes(PART_SIZE + MiB, b"old"))
     fresh = store.writer("session")  # append=False: a new session under the name
     assert fresh.size == 0
@@ -191,14 +190,11 @@ def test_starting_a_parked_name_over_drops_what_it_staged(
 
 
 def test_a_parked_writer_whose_lease_was_taken_is_not_used(
-    seaweedfs: SeaweedServer,
-    prefix: str,
-    locations: MetadataStore,
+    store: S3BlobStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """If the lease lapsed while parked and another writer took the name, the parked writer
     touches nothing more; this process's next request waits for that writer like any."""
-    store = node(seaweedfs, prefix, locations)
     patched(store, "session", deterministic_bytes(PART_SIZE + MiB, b"parked"))
     lease_key = store.layout.session("session") + LEASE
     store.client.put_object(Bucket=store.bucket, Key=lease_key, Body=b"another writer's")
@@ -212,14 +208,11 @@ def test_a_parked_writer_whose_lease_was_taken_is_not_used(
 
 
 def test_a_writer_whose_completion_failed_is_not_parked(
-    seaweedfs: SeaweedServer,
-    prefix: str,
-    locations: MetadataStore,
+    store: S3BlobStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Reading back completes the parts where they are; if that failed midway, the writer does
     not know what the store did: it lets go, and the next writer finds out from the bucket."""
-    store = node(seaweedfs, prefix, locations)
     data = deterministic_bytes(PART_SIZE + 2 * MiB, b"completing")
     patched(store, "session", data)
     real = MultipartUpload.complete
@@ -238,12 +231,9 @@ def test_a_writer_whose_completion_failed_is_not_parked(
 
 
 def test_a_writer_is_not_parked_when_its_timer_cannot_start(
-    seaweedfs: SeaweedServer,
-    prefix: str,
-    locations: MetadataStore,
+    store: S3BlobStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store = node(seaweedfs, prefix, locations)
 
     def no_thread(self: threading.Timer) -> None:
         raise RuntimeError("can't start new thread")
