@@ -78,7 +78,9 @@ async def stream_body(
     one batch in flight while the next is received; returns the bytes handed over.
 
     `write` is called once at a time and in order. When this raises (a refused or broken-off
-    body, a failed write), no write is running any more: the caller can clean up after them.
+    body, a failed write, the request cancelled), no write is running any more: the caller
+    can clean up after them. A write is never cancelled (a thread cannot be stopped): the
+    request waits for it shielded.
     """
     pending: asyncio.Future[None] | None = None
     batch: list[bytes] = []
@@ -97,19 +99,19 @@ async def stream_body(
                 data = b"".join(batch)
                 batch, batched = [], 0
                 if pending is not None:
-                    await pending
+                    await asyncio.shield(pending)
                 pending = asyncio.ensure_future(in_pool(write, data))
         if pending is not None:
-            await pending
+            await asyncio.shield(pending)
             pending = None
         if batch:
             pending = asyncio.ensure_future(in_pool(write, b"".join(batch)))
-            await pending
+            await asyncio.shield(pending)
             pending = None
     finally:
         if pending is not None:
-            # Shielded: the write ends before the caller's cleanup runs, even when the
-            # request is being cancelled.
+            # The write ends before the caller's cleanup runs, even when the request is
+            # being cancelled.
             await asyncio.shield(asyncio.gather(pending, return_exceptions=True))
     return size
 
