@@ -6,7 +6,8 @@ A handler calls a service in one of exactly two ways (docs/decisions/017-one-eve
   benchmark proves cheap (manifest GET/HEAD where no pull gate applies, blob HEAD/GET, tags
   list, a registry token's cached verdict); a thread hop would cost more than the read.
   tests/unit/test_event_loop_rule.py keeps it there.
-- `in_pool`: everything else, on one bounded thread pool per server process. When every thread
+- `in_pool`: everything else, on one bounded thread pool per server process (`in_pool_held`
+  for work that takes something the caller must give back). When every thread
   is busy the work waits its turn in order; the loop keeps serving fast reads and receiving
   other requests' bytes, and a body whose write waits is not read further (see
   api/bodies.stream_body), so the client is slowed by TCP, not buffered in memory.
@@ -25,6 +26,7 @@ Nothing else in api/ or services/ starts threads or touches the loop's executor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, ParamSpec, TypeVar
@@ -76,6 +78,33 @@ async def in_pool(work: Callable[..., T], *args: object) -> T:
     Work already running finishes even if the waiting request goes away: a thread cannot be
     stopped, and a half-done write must be allowed to end so its cleanup can follow it."""
     return await asyncio.get_running_loop().run_in_executor(open_pool(), work, *args)
+
+
+async def in_pool_held(
+    take: Callable[..., T], give_back: Callable[[T, BaseException], None], *args: object
+) -> T:
+    """`in_pool` for work that takes something only its caller gives back (a held upload;
+    None: nothing taken).
+
+    If the caller is cancelled while `take` runs, the thread goes on and takes it all the same;
+    `give_back(taken, cancellation)` then runs on the pool once it has, so nothing stays held
+    by a request that went away (on S3 that is the session's lease, which would hold the
+    client's retries off for two minutes)."""
+    running = asyncio.get_running_loop().run_in_executor(open_pool(), take, *args)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError as cancelled:
+        failure = cancelled  # the name `cancelled` goes at the end of this block
+
+        def taken(done: asyncio.Future[T]) -> None:
+            if done.cancelled() or done.exception() is not None or done.result() is None:
+                return
+            # A pool stopping with the process refuses it: the hold ends with the process.
+            with contextlib.suppress(RuntimeError):
+                open_pool().submit(give_back, done.result(), failure)
+
+        running.add_done_callback(taken)
+        raise
 
 
 def start_probe(check: Callable[[], T]) -> asyncio.Future[T]:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cargohold.api.bodies import stream_body
-from cargohold.api.boundary import in_pool
+from cargohold.api.boundary import in_pool, in_pool_held
 from cargohold.api.context import AppContext, context
 from cargohold.api.params import is_read
 from cargohold.api.route_guard import pull_check
@@ -68,8 +68,9 @@ async def _append(
     content_range: tuple[int, int] | None,
     content_length: int | None,
 ) -> Upload:
-    body = await in_pool(
+    body = await in_pool_held(
         ctx.uploads.begin_append,
+        ctx.uploads.abandon,
         upload,
         content_range[0] if content_range else None,
         content_length,
@@ -86,7 +87,9 @@ async def _monolithic(
         data = await _read_small(request, content_length)
         await in_pool(ctx.uploads.put_whole, name, digest, data)
         return
-    body = await in_pool(ctx.uploads.begin_monolithic, name, digest, content_length)
+    body = await in_pool_held(
+        ctx.uploads.begin_monolithic, ctx.uploads.abandon, name, digest, content_length
+    )
     await _write_body(ctx, request, body)
     await in_pool(ctx.uploads.end_monolithic, body)
 
@@ -198,8 +201,9 @@ async def upload_session(request: Request) -> Response:
     # Refuse a malformed digest before the body is appended, so the client can retry the PUT.
     check_digest(digest)
     if content_length or content_range or request.headers.get("transfer-encoding"):
-        whole = await in_pool(
+        whole = await in_pool_held(
             ctx.uploads.begin_closing,
+            ctx.uploads.abandon,
             upload,
             digest,
             content_range[0] if content_range else None,
