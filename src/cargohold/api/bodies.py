@@ -18,7 +18,7 @@ from pathlib import Path
 
 from starlette.requests import Request
 
-from cargohold.api.boundary import in_pool
+from cargohold.api.boundary import in_pool, wait_out
 from cargohold.api.context import context
 from cargohold.errors import BodyTooLarge, RegistryError
 from cargohold.parsing.integers import parse_non_negative
@@ -110,9 +110,9 @@ async def stream_body(
             pending = None
     finally:
         if pending is not None:
-            # The write ends before the caller's cleanup runs, even when the request is
-            # being cancelled.
-            await asyncio.shield(asyncio.gather(pending, return_exceptions=True))
+            # The write ends before the caller's cleanup runs, however often the request is
+            # cancelled meanwhile.
+            await wait_out(pending)
     return size
 
 

@@ -26,10 +26,13 @@ Nothing else in api/ or services/ starts threads or touches the loop's executor.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
+
+log = logging.getLogger("cargohold.api")
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -80,6 +83,22 @@ async def in_pool(work: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(open_pool(), work, *args)
 
 
+async def wait_out(work: asyncio.Future[Any]) -> None:
+    """Wait until `work` (pool work already running) has ended, whatever cancels the waiting
+    meanwhile, and raise such a cancellation only then. Its own outcome is not raised: whoever
+    awaited it has it."""
+    cancelled: asyncio.CancelledError | None = None
+    while not work.done():
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError as again:
+            cancelled = cancelled or again
+        except Exception:
+            break
+    if cancelled is not None:
+        raise cancelled
+
+
 async def in_pool_held(
     take: Callable[..., T], give_back: Callable[[T, BaseException], None], *args: object
 ) -> T:
@@ -87,24 +106,44 @@ async def in_pool_held(
     None: nothing taken).
 
     If the caller is cancelled while `take` runs, the thread goes on and takes it all the same;
-    `give_back(taken, cancellation)` then runs on the pool once it has, so nothing stays held
-    by a request that went away (on S3 that is the session's lease, which would hold the
-    client's retries off for two minutes)."""
-    running = asyncio.get_running_loop().run_in_executor(open_pool(), take, *args)
+    then `give_back(taken, cancellation)` runs on the pool thread right after, so nothing stays
+    held by a request that went away (on S3 that is the session's lease, which would hold the
+    client's retries off for two minutes). Which of the two gives it back is settled under a
+    lock, without the event loop, which may be closing."""
+    pool = open_pool()
+    lock = threading.Lock()
+    gone: list[BaseException] = []  # the caller's cancellation, once it left
+    handed: list[T] = []  # what the take returned to a caller still there
+
+    def run() -> T:
+        taken = take(*args)
+        with lock:
+            if not gone:
+                handed.append(taken)
+        if gone and taken is not None:
+            _give_back(give_back, taken, gone[0])
+        return taken
+
+    running = asyncio.get_running_loop().run_in_executor(pool, run)
     try:
         return await asyncio.shield(running)
     except asyncio.CancelledError as cancelled:
-        failure = cancelled  # the name `cancelled` goes at the end of this block
-
-        def taken(done: asyncio.Future[T]) -> None:
-            if done.cancelled() or done.exception() is not None or done.result() is None:
-                return
-            # A pool stopping with the process refuses it: the hold ends with the process.
-            with contextlib.suppress(RuntimeError):
-                open_pool().submit(give_back, done.result(), failure)
-
-        running.add_done_callback(taken)
+        with lock:
+            gone.append(cancelled)
+            taken = handed[0] if handed else None
+        if taken is not None:  # the take ended just before the caller left
+            try:
+                pool.submit(_give_back, give_back, taken, cancelled)
+            except RuntimeError:  # the pool is stopping
+                _give_back(give_back, taken, cancelled)
         raise
+
+
+def _give_back(give_back: Callable[[T, BaseException], None], taken: T, why: BaseException) -> None:
+    try:
+        give_back(taken, why)
+    except Exception:
+        log.exception("giving back what a cancelled request held failed")
 
 
 def start_probe(check: Callable[[], T]) -> asyncio.Future[T]:
