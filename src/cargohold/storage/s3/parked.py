@@ -17,14 +17,11 @@ waits at most once per process.
 from __future__ import annotations
 
 import atexit
-import logging
 import multiprocessing.util
 import os
 import threading
 from collections import OrderedDict
 from typing import Generic, Protocol, TypeVar
-
-log = logging.getLogger("cargohold.storage.s3")
 
 # Long enough for a client's next request on the session (it is sent as soon as the answer
 # to the last arrives), short against what a request moving to another process then waits.
