@@ -182,6 +182,11 @@ class LocatedWriter(S3Writer):
         if base := state.get("base"):
             self._base = (str(base[0]), int(base[1]), int(base[2]))
         self._load_tail(found, self._chunk_end, {STATE})
+        self._remember_found()
+
+    def _remember_found(self) -> None:
+        """What a request that fails from here on is cut back to, without a copy: the parts
+        and tail as they are stored now (nothing while there is a base)."""
         self._found = None if self._base else (tuple(self._chunks), bytes(self._tail))
 
     # -- where the parts go -------------------------------------------------------------
@@ -254,8 +259,7 @@ class LocatedWriter(S3Writer):
         self._tail[0:0] = front
         self._drop_pieces(0)  # the tail starts elsewhere now: the next flush writes it whole
         self._stale.add(source)
-        # What a request that fails from here on is cut back to, without a copy.
-        self._found = (tuple(self._chunks), bytes(self._tail))
+        self._remember_found()
 
     def _seal(self, save: bool = True) -> None:
         """Complete the multipart upload where it is, with the tail as its last part: it
@@ -359,8 +363,7 @@ class LocatedWriter(S3Writer):
         except BaseException:
             self.let_go()
             raise
-        # As a writer taking the name now would find it: every byte was flushed at close.
-        self._found = None if self._base else (tuple(self._chunks), bytes(self._tail))
+        self._remember_found()  # every byte was flushed at close
         return True
 
     def let_go(self) -> None:
