@@ -145,6 +145,44 @@ def test_failures_slow_down_then_lock_out_and_the_lock_expires(
     assert fresh.value.retry_after == 1.0
 
 
+def test_only_wrong_passwords_count_on_the_account(access: AccessControl, clock: Clock) -> None:
+    """Robot secrets and personal access tokens are random: there is nothing to guess, and a
+    robot's name sits in CI files. Their failures count on the address alone, so nobody can
+    lock a pipeline out by sending wrong secrets under its name; a user whose password is
+    being guessed (locked) still signs in with a token."""
+    identity = access.identity
+    access.stores.projects.create("team", False, ADMIN.as_actor(), NOW)
+    access.users.create_user("alice", "correct horse", False, ADMIN)
+    _, pat = access.users.create_access_token("alice", "ci", None, ADMIN)
+    _, secret = access.robots.create(ADMIN, "ci", [RobotScope("team", ("pull",))])
+    for n in range(9):  # three times the threshold, each from an address of its own
+        for block, name, wrong in (
+            (100, "robot$ci", "not-the-secret"),
+            (101, "alice", pat[:-4] + "xxxx"),
+        ):
+            with pytest.raises(AuthenticationFailed) as failed:
+                identity.authenticate(name, wrong, anonymous_caller(f"198.51.{block}.{n}"))
+            assert not isinstance(failed.value, LoginThrottled)
+    for n in range(3):  # and the password is guessed: alice's account is locked
+        with pytest.raises(AuthenticationFailed):
+            identity.authenticate("alice", "wrong", anonymous_caller(f"203.0.113.{n}"))
+        clock.now += 10
+    with pytest.raises(LoginThrottled):
+        identity.authenticate("alice", "correct horse", anonymous_caller("203.0.113.99"))
+    here = anonymous_caller("203.0.113.100")
+    assert identity.authenticate("robot$ci", secret, here).method == ROBOT_SECRET
+    assert identity.authenticate("alice", pat, here).method == ACCESS_TOKEN
+    failures = access.stores.failures
+    robot_account, first_address = failures.get_both("robot$ci", "198.51.100.0")
+    assert robot_account is None and failures.get_both("alice", None)[0] is not None
+    assert first_address is not None and first_address.failures == 1
+    # An address that keeps sending wrong robot secrets is slowed down all the same.
+    with pytest.raises(AuthenticationFailed):
+        identity.authenticate("robot$ci", "not-the-secret", here)
+    with pytest.raises(LoginThrottled):
+        identity.authenticate("robot$ci", secret, here)
+
+
 def test_an_address_trying_many_accounts_is_locked(access: AccessControl, clock: Clock) -> None:
     identity = access.identity
     access.users.create_user("victim", "correct horse", False, ADMIN)

@@ -111,11 +111,11 @@ class IdentityService:
         """The identity behind Basic credentials: a user's password or personal access token,
         a robot's secret (told apart by the robot name prefix), or a refresh token of the token
         endpoint (what `docker login` keeps as its identitytoken; its name may be empty, as
-        BuildKit sends it, or its holder's). Raises
-        AuthenticationFailed; each failure slows down and eventually locks both the account
-        and the client address. `origin` is the request's (still anonymous) caller: its
-        address is counted, and every attempt is noted in the audit trail under the account
-        name (`login`, ok or failed with the reason; never the secret)."""
+        BuildKit sends it, or its holder's). Raises AuthenticationFailed; each failure slows
+        down and eventually locks the client address, and a wrong password the account too.
+        `origin` is the request's (still anonymous) caller: its address is counted, and every
+        attempt is noted in the audit trail under the account name (`login`, ok or failed
+        with the reason; never the secret)."""
         try:
             identity = self._authenticate(name, secret, origin.address)
         except AuthenticationFailed as failed:
@@ -126,19 +126,17 @@ class IdentityService:
         return identity
 
     def robot_by_reads(self, name: str, secret: str, origin: Caller) -> Identity | None:
-        """A robot's secret checked with reads alone (the failed-login counters, the robot):
-        the robot's identity, noted as a login, when nothing needs writing; None when the
-        answer is not that simple (not a robot's secret, a wrong one, a failure counted on
-        the account to clear, a throttled address), for `authenticate` to decide, count and
-        note. Cheap enough to run on the event loop: two indexed reads and a digest."""
+        """A robot's secret checked with reads alone (the address's failed-login count, the
+        robot): the robot's identity, noted as a login, when nothing needs writing; None when
+        the answer is not that simple (not a robot's secret, a wrong one, a throttled
+        address), for `authenticate` to decide, count and note. Cheap enough to run on the
+        event loop: two indexed reads and a digest."""
         if not self.is_robot_secret(name, secret):
             return None
         now = self.clock()
-        account_state, address_state = self.stores.failures.get_both(name, origin.address or None)
-        if (
-            account_state is not None
-            or self.address_throttle.retry_after(address_state, now) is not None
-        ):
+        # A robot's failures count on the address alone (see _authenticate).
+        _, address_state = self.stores.failures.get_both(None, origin.address or None)
+        if self.address_throttle.retry_after(address_state, now) is not None:
             return None
         try:
             principal = self._robot(name, secret, now)
@@ -170,13 +168,21 @@ class IdentityService:
         secret: str,
         address: str,
         check: Callable[[str, str, float], Identity] | None = None,
+        guessable: bool | None = None,
     ) -> Identity:
+        """`guessable`: whether the secret is a password (by default, told apart as _check
+        does). Only a password's failures count on the account: robot secrets, personal
+        access tokens and refresh tokens are random (256 bits), nothing to guess, and
+        counting their failures on the account would let anyone who knows a robot's name (it
+        sits in CI files) lock the pipeline out. Every failure counts on the address."""
         check = check or self._check
+        if guessable is None:
+            guessable = self._method_of(name, secret) == PASSWORD
         now = self.clock()
         failures = self.stores.failures
         possible = _possible_account_name(name)
         # A nameless refresh token names no account to slow down: only its address counts.
-        counted = name if possible and name else None
+        counted = name if possible and name and guessable else None
         account_state, address_state = failures.get_both(counted, address or None)
         waits = [
             wait
@@ -353,7 +359,7 @@ class IdentityService:
             return Identity(self._password(user, secret), PASSWORD)
 
         try:
-            self._authenticate(name, password, origin.address, password_only)
+            self._authenticate(name, password, origin.address, password_only, guessable=True)
         except LoginThrottled as throttled:
             self.trail.login(origin, name, PASSWORD, False, throttled.reason)
             raise
