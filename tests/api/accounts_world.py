@@ -70,6 +70,16 @@ class World:
         assert response.status_code == 200, response.text
         return [e for e in response.json()["events"] if e["target"] == target]
 
+    def denials(self, action: str, target: str) -> list[dict[str, Any]]:
+        """The denied `action` entries on `target`; refusals are written in batches, every
+        pull_flush_seconds (2 s), so this waits a bounded while for the first."""
+        deadline = time.monotonic() + 30
+        while True:
+            found = [e for e in self.audit(action, target) if e["result"] == "denied"]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
 
 @pytest.fixture(name="world", scope="module", params=["sqlite", "postgres"])
 def world_fixture(

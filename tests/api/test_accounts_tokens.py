@@ -61,6 +61,8 @@ def test_tokens_are_made_by_their_owner_only(world: World) -> None:
     # Not even a system admin makes a token that stands in for someone else's password.
     refused = world.admin.post(f"/api/v1/users/{user.name}/tokens", json=body)
     assert_error(refused, 403, "DENIED")
+    [denied] = world.denials("token.create", user.name)
+    assert denied["actor"] == "admin" and "its owner" in denied["detail"]["reason"]
 
 
 def test_a_system_admin_lists_and_deletes_anyones_tokens(world: World) -> None:

@@ -162,7 +162,9 @@ async def user_tokens(request: Request) -> Response:
     caller = caller_of(request)
     if caller.principal.kind != USER or caller.principal.name != owner:
         # A token stands in for its owner's password: only the owner makes one.
-        raise Denied("a personal access token is made by its owner, signed in as themselves")
+        reason = "a personal access token is made by its owner, signed in as themselves"
+        context(request).access.identity.trail.denied(caller, "token.create", reason, target=owner)
+        raise Denied(reason)
     body = await _body(request, CreateAccessToken, "the token")
     token, secret = await in_pool(
         users.create_access_token, owner, body.name, body.expires_in_days, caller
@@ -257,7 +259,7 @@ async def robot(request: Request) -> Response:
     if request.method == "DELETE":
         await in_pool(service.delete, caller, name)
         return _no_content()
-    found = await in_pool(service.get, caller.principal, name)
+    found = await in_pool(service.show, caller, name)
     return json_response(Robot.of(found, service.clock()))
 
 

@@ -105,6 +105,20 @@ class RobotService:
             raise AccessNotFound(f"no robot {self.full_name(name)!r}")
         return robot
 
+    def show(self, caller: Caller, name: str) -> Robot:
+        """The robot, for a caller who may manage it (see _managed)."""
+        return self._managed(caller, name, "robot.get")
+
+    def _managed(self, caller: Caller, name: str, action: str) -> Robot:
+        """`get` for a caller about to do `action` on the robot: one that exists but is not
+        theirs to manage is answered as missing all the same, and noted as a denial."""
+        robot = self.robots.by_name(self.full_name(name))
+        if robot is not None and not self.may_manage(caller.principal, robot):
+            who = caller.principal.name or "anonymous"
+            reason = f"{who} may not manage robot {robot.name!r}"
+            self.trail.denied(caller, action, reason, target=robot.name)
+        return self.get(caller.principal, name)
+
     def list(self, granter: Principal) -> list[Robot]:
         return [r for r in self.robots.all() if self.may_manage(granter, r)]
 
@@ -112,7 +126,7 @@ class RobotService:
         self, caller: Caller, name: str, expires_in_days: Expiry = None
     ) -> tuple[Robot, str]:
         """A new secret (the old one stops working at once) and a new expiry."""
-        robot = self.get(caller.principal, name)
+        robot = self._managed(caller, name, "robot.refresh")
         if robot.revoked:
             raise AccessInvalid(f"robot {robot.name!r} is revoked")
         now = self.clock()
@@ -128,13 +142,13 @@ class RobotService:
         return refreshed, secret
 
     def revoke(self, caller: Caller, name: str) -> None:
-        robot = self.get(caller.principal, name)
+        robot = self._managed(caller, name, "robot.revoke")
         self.robots.revoke(robot.name, caller.as_actor(), self.clock())
 
     def delete(self, caller: Caller, name: str) -> None:
         """Remove a robot and what its secret obtained (a revoked one too: revoking keeps it
         for the record, deleting does not)."""
-        robot = self.get(caller.principal, name)
+        robot = self._managed(caller, name, "robot.delete")
         if not self.robots.delete(robot.name, caller.as_actor(), self.clock()):
             raise AccessNotFound(f"no robot {robot.name!r}")
 
