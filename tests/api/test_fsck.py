@@ -126,6 +126,15 @@ def test_bytes_without_records_are_reported_then_deleted(server: CargoholdServer
     assert _blob_path(server, digest_of(kept)).exists()
     status, report = _fsck(server)
     assert status == 0 and report["orphans"] == 0
+    # Each deleted object is in the audit log, under the admin who asked for the repair.
+    with server.client() as admin:
+        events = admin.get("/api/v1/audit", params={"action": "blob.delete"}).json()["events"]
+    deleted = {e["digest"]: e for e in events}
+    assert set(deleted) == {digest_of(_blob(f"stray-{i}", 10_000)) for i in range(3)}
+    for entry in deleted.values():
+        assert entry["actor"] == "admin" and entry["result"] == "ok"
+        assert entry["detail"]["size"] == 10_000
+        assert entry["detail"]["reason"].startswith("fsck --repair")
 
 
 def test_verify_content_finds_bytes_that_changed_in_place(server: CargoholdServer) -> None:

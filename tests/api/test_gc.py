@@ -93,6 +93,14 @@ def test_gc_frees_only_unreferenced_blobs_and_dry_run_frees_nothing(
         assert http.get(f"/v2/team/app/blobs/{orphan}").status_code == 404
         assert digest_of(b"doomed") not in _stored_digests(server)
         assert _stored_digests(server) == _referenced(http)
+        # Each collected blob is in the audit log, under the admin who ran the collection.
+        events = http.get("/api/v1/audit", params={"action": "blob.delete"}).json()["events"]
+        collected = {e["digest"]: e for e in events}
+        assert set(collected) == {orphan, digest_of(b"doomed")}
+        assert collected[orphan]["detail"]["size"] == len(b"never referenced" * 100)
+        for entry in collected.values():
+            assert entry["actor"] == "admin" and entry["target"] == entry["digest"]
+            assert entry["detail"]["reason"].startswith("garbage collection")
         got = http.get("/v2/team/app/manifests/v1")
         assert got.content == kept_body
         for layer in got.json()["layers"]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from cargohold.meta.audit import REGISTRY_API_DELETE
-from cargohold.meta.audit_fields import Actor
+from cargohold.meta.audit_fields import Actor, AuditEntry
 from cargohold.meta.database import Database, in_batches
 from cargohold.meta.fastpath import Transaction
 from cargohold.meta.quotas import QuotaRecords
@@ -240,8 +241,13 @@ class BlobRecords:
         digests: list[str],
         cutoff: float,
         delete_bytes: Callable[[list[str]], list[str]],
+        *,
+        actor: Actor,
+        reason: str,
     ) -> list[tuple[str, int]]:
-        """Delete those blobs that are still garbage, rows and bytes; what was deleted.
+        """Delete those blobs that are still garbage, rows and bytes; what was deleted, each
+        a `blob.delete` audited under `actor` (detail: `reason`, the size) in the transaction
+        that deletes its row.
 
         No lock is held while the bytes are deleted: the blob store may be an object store, a
         network away (docs/decisions/005-blob-durability.md). The first transaction demotes
@@ -261,7 +267,8 @@ class BlobRecords:
             return []
         failed = set(delete_bytes([digest for digest, _ in doomed]))
         slow = time.time() - marked_at >= SWEEP_LEASE_SECONDS
-        return self._finish_sweep(doomed, failed, cutoff, slow)
+        deleted = AuditEntry(actor, "blob.delete", detail={"reason": reason})
+        return self._finish_sweep(doomed, failed, cutoff, slow, deleted)
 
     def _locked_garbage(
         self, tx: Transaction, digests: list[str], cutoff: float, extra: str
@@ -296,7 +303,12 @@ class BlobRecords:
         return doomed
 
     def _finish_sweep(
-        self, doomed: list[tuple[str, int]], failed: set[str], cutoff: float, slow: bool
+        self,
+        doomed: list[tuple[str, int]],
+        failed: set[str],
+        cutoff: float,
+        slow: bool,
+        deleted: AuditEntry,
     ) -> list[tuple[str, int]]:
         names = [digest for digest, _ in doomed]
         with self.db.transaction() as tx:
@@ -322,6 +334,20 @@ class BlobRecords:
                 marks = ", ".join("?" * len(gone_names))
                 tx.execute(f"DELETE FROM repository_blobs WHERE digest IN ({marks})", gone_names)
                 tx.execute(f"DELETE FROM blobs WHERE digest IN ({marks})", gone_names)
+                now = time.time()
+                self.db.audit_entries(
+                    tx,
+                    [
+                        replace(
+                            deleted,
+                            target=digest,
+                            digest=digest,
+                            detail={**deleted.detail, "size": size},
+                            at=now,
+                        )
+                        for digest, size in gone
+                    ],
+                )
         return gone
 
     def await_sweep(self, digest: str, timeout: float = SWEEP_WAIT_SECONDS) -> None:

@@ -32,6 +32,9 @@ from cargohold.services.uploads import UploadService
 from cargohold.storage.base import BlobDriver
 
 BATCH = 200
+# The reason a collected blob's `blob.delete` entry gives, and fsck's for an orphan it removes.
+GC_REASON = "garbage collection: no manifest references it"
+FSCK_ORPHAN_REASON = "fsck --repair: stored bytes no row recorded"
 # On SQLite every sweep transaction takes the single writer lock; after each batch the
 # collector steps aside for as long as the batch took, so pushes waiting for the lock get
 # through (measured in bench/gc_under_load.py).
@@ -170,10 +173,14 @@ class GarbageCollector:
                 min(pushed for _, pushed in waiting) + self.grace_seconds, 3
             )
 
-    def sweep_now(self, digests: list[str]) -> int:
-        """Delete these blobs if they are garbage, the way a run does; how many were deleted."""
+    def sweep_now(self, digests: list[str], caller: Caller, reason: str) -> int:
+        """Delete these blobs if they are garbage, the way a run does, each audited under
+        `caller` with `reason`; how many were deleted."""
         cutoff = time.time() - self.grace_seconds
-        return len(self.blob_rows.sweep(digests, cutoff, self.blobs.delete_many))
+        deleted = self.blob_rows.sweep(
+            digests, cutoff, self.blobs.delete_many, actor=caller.as_actor(), reason=reason
+        )
+        return len(deleted)
 
     @property
     def running(self) -> bool:
@@ -241,6 +248,7 @@ class GarbageCollector:
             raise GcBusy("garbage collection is already running on this node")
         try:
             started = time.monotonic()
+            actor = caller.as_actor()
             report = GcReport(dry_run=dry_run, grace_seconds=self.grace_seconds)
             if not dry_run:
                 report.uploads_expired = self.uploads.expire_idle()
@@ -268,7 +276,11 @@ class GarbageCollector:
                     # The bytes go between the sweep's two transactions, no lock held; those
                     # that could not be deleted keep their rows for the next run.
                     swept = self.blob_rows.sweep(
-                        [d for d, _ in batch], cutoff, self.blobs.delete_many
+                        [d for d, _ in batch],
+                        cutoff,
+                        self.blobs.delete_many,
+                        actor=actor,
+                        reason=GC_REASON,
                     )
                     if self._single_writer:
                         time.sleep((time.monotonic() - held) * YIELD_FACTOR)
