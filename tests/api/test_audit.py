@@ -13,7 +13,9 @@ import subprocess
 from typing import Any
 
 import httpx
+import pytest
 
+from cargohold.cli import client as cli_client
 from tests.api.helpers import assert_error
 from tests.support.oci import push_blob, push_image, put_manifest
 from tests.support.server import CARGOHOLD, CargoholdServer
@@ -213,7 +215,6 @@ def test_cargohold_audit_filters_pages_and_exports(
     shown = _cli("audit", "--repository", repo, "--json", *url)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == listed
-    # More entries than one page of the server's: the CLI follows the cursor.
     few = _cli("audit", "--repository", repo, "--limit", "3", "--json", *url)
     assert json.loads(few.stdout) == listed[:3]
     exported = _cli("audit", "--repository", repo, "--action", "manifest.push", "--jsonl", *url)
@@ -228,3 +229,20 @@ def test_cargohold_audit_filters_pages_and_exports(
         bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in (bad.stderr)
     )
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_cli_follows_the_cursor_from_page_to_page(
+    registry: CargoholdServer, client: httpx.Client, repo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cargohold audit` reads the log a page at a time (the server's largest, 1,000 entries)
+    and follows each page's cursor: with pages of two, five pushes take several."""
+    for n in range(5):
+        push_image(client, repo, f"p{n}", layers=[f"page {n}".encode()])
+    listed = _entries(client, repository=repo)
+    assert len(listed) == 5  # one manifest.push each
+    monkeypatch.setattr(cli_client, "AUDIT_PAGE", 2)
+    api = cli_client.AdminClient(registry.url)
+    assert list(api.audit({"repository": repo}, None)) == listed
+    assert list(api.audit({"repository": repo}, 3)) == listed[:3]
+    pushes = list(api.audit({"repository": repo, "action": "manifest.push"}, None))
+    assert [e["reference"] for e in pushes] == [f"p{n}" for n in reversed(range(5))]
