@@ -308,7 +308,12 @@ def test_the_global_authfile_takes_registry_auth_files_place(
     _write(files["runtime"], {"auths": {HOST: _auth("runtime:pw")}})
     _write(chosen, {"auths": {HOST: _auth("chosen:pw")}})
     assert _name(env) == "chosen"
+    # Asked for on the command line, the file comes before the variables as well; one that
+    # holds nothing for the server passes on to them, then to the other files.
+    ci = {**env, "CARGOHOLD_USERNAME": "robot$ci", "CARGOHOLD_PASSWORD": "s3cret"}
+    assert _name(ci) == "chosen"
     chosen.unlink()
+    assert _name(ci) == "robot$ci"
     assert _name(env) is None  # the runtime file is not read: the chosen one is in its place
     _write(files["docker"], {"auths": {HOST: _auth("docker:pw")}})
     assert _name(env) == "docker"

@@ -3,10 +3,11 @@ and where `cargohold login` saves them.
 
 The lookup, first match wins (containers-auth.json(5), then docker's files):
 
+0. the file the global `--authfile FILE` names: asked for on the command line, it comes first;
 1. `CARGOHOLD_USERNAME` and `CARGOHOLD_PASSWORD`: for CI, a robot's secret or a personal
    access token;
-2. the global `--authfile FILE`, else `$REGISTRY_AUTH_FILE`, else
-   `$XDG_RUNTIME_DIR/containers/auth.json` (where `podman login` writes);
+2. `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json` (where `podman login`
+   writes);
 3. `$XDG_CONFIG_HOME/containers/auth.json` (`$HOME/.config/...` by default);
 4. `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json` (where `docker login` and
    `cargohold login` write).
@@ -171,27 +172,43 @@ def registry_credentials(
     its namespaces comes before the server's in each file. Raises CredentialsUnreadable for a
     file, entry or helper that cannot be read, or only one of the two variables."""
     env = os.environ if env is None else env
+    host = server_host(registry_url)
+    if repository is None:
+        repository = _command_repository(host)
+    files = auth_files(env)
+    if _chosen_auth_file is not None:
+        # Asked for on the command line: before the variables, which may be set for others.
+        chosen, files = files[0], files[1:]
+        found = _from_file(chosen, host, repository, env)
+        if found is not None:
+            return found
     name, secret = env.get(USERNAME_ENV, ""), env.get(PASSWORD_ENV, "")
     if name or secret:
         if not (name and secret):
             raise CredentialsUnreadable(f"set both {USERNAME_ENV} and {PASSWORD_ENV}, or neither")
         return Credential(name, secret, source=f"${USERNAME_ENV} and ${PASSWORD_ENV}")
-    host = server_host(registry_url)
-    if repository is None:
-        repository = _command_repository(host)
-    for path in auth_files(env):
-        document = read_document(path)
-        if document is None:
-            continue
-        helper = helper_for(document, host)
-        if helper is not None:
-            found = helper_get(helper, host, str(path), env)
-            if found is not None:
-                return Credential(*found, source=f"{HELPER_PREFIX}{helper}")
-        found = auth_entry(document, host, path, repository)
+    for path in files:
+        found = _from_file(path, host, repository, env)
         if found is not None:
-            return Credential(*found, source=str(path))
+            return found
     return None
+
+
+def _from_file(
+    path: Path, host: str, repository: str | None, env: Mapping[str, str]
+) -> Credential | None:
+    """The server's credentials in one auth file (its helper's, then its entries); None when
+    the file is missing or holds none."""
+    document = read_document(path)
+    if document is None:
+        return None
+    helper = helper_for(document, host)
+    if helper is not None:
+        found = helper_get(helper, host, str(path), env)
+        if found is not None:
+            return Credential(*found, source=f"{HELPER_PREFIX}{helper}")
+    entry = auth_entry(document, host, path, repository)
+    return Credential(*entry, source=str(path)) if entry is not None else None
 
 
 def save_login(
