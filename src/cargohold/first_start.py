@@ -3,7 +3,8 @@
 `cargohold serve` calls `ensure_first_admin` after migrating, before the server processes
 start. With no user at all, it creates `admin` with the password in CARGOHOLD_ADMIN_PASSWORD,
 or with a generated one that is logged once, through the `cargohold.first_start` logger,
-with a `docker login` line ready to paste. Nodes racing to create it make one admin (the
+with a `docker login` line ready to paste; every later start logs the `docker login` line
+alone (`cargohold.sign_in`, at info). Nodes racing to create it make one admin (the
 insert is conditional); only the node whose insert won logs a password.
 """
 
@@ -22,6 +23,8 @@ _ANY_HOST = {"0.0.0.0", "::", "[::]", ""}
 log = logging.getLogger("cargohold.first_start")
 # The generated password is shown this once: whatever log_level says, the line is written.
 log.setLevel(logging.WARNING)
+# Every later start (access control on) says how to sign in, without any password.
+sign_in = logging.getLogger("cargohold.sign_in")
 
 
 def login_host(settings: Settings) -> str:
@@ -49,7 +52,17 @@ def ensure_first_admin(settings: Settings, environ: Mapping[str, str] = os.envir
     finally:
         database.close()
         engine.dispose()
-    if generated is not None:
+    if generated is None:
+        if settings.auth == "on":
+            sign_in.info(
+                "sign in with: docker login %s --username %s (the password from the first"
+                " start; forgotten, `cargohold admin reset-password %s` on this machine sets"
+                " another)",
+                login_host(settings),
+                ADMIN_NAME,
+                ADMIN_NAME,
+            )
+    else:
         log.warning(
             "first start: created the system admin %r with the password %s (shown only this"
             " once; set %s before the first start to choose it, or reset it with `cargohold"

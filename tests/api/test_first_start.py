@@ -12,6 +12,7 @@ import httpx
 import jwt
 
 from tests.api.helpers import assert_error
+from tests.support.jsonlog import json_log
 from tests.support.ports import free_port
 from tests.support.server import CARGOHOLD, CargoholdServer
 
@@ -53,7 +54,15 @@ def test_a_generated_admin_password_is_shown_once_with_a_docker_login_line(
         # A system admin: every action anywhere.
         assert claims["access"][0]["actions"] == ["delete", "pull", "push"]
         server.restart()
-        assert len(server.first_start_lines()) == 1  # the second start shows nothing
+        assert len(server.first_start_lines()) == 1  # the second start shows no password
+        hints = [
+            str(entry["message"])
+            for entry in json_log(server.log_path)
+            if entry.get("logger") == "cargohold.sign_in"
+        ]
+        assert len(hints) == 1  # only the second start: the first showed the whole line
+        assert f"docker login {server.host} --username admin " in hints[0]
+        assert password not in hints[0]
         assert _token(server, password).status_code == 200
     finally:
         server.stop()
