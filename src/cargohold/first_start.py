@@ -44,16 +44,19 @@ def ensure_first_admin(settings: Settings, environ: Mapping[str, str] = os.envir
     engine = make_engine(settings.metadata_url)
     database = Database(engine)
     try:
-        users = build_access_control(settings, database).users
+        access = build_access_control(settings, database)
         try:
-            generated = users.ensure_admin(environ.get(ADMIN_PASSWORD_ENV) or None)
+            generated = access.users.ensure_admin(environ.get(ADMIN_PASSWORD_ENV) or None)
         except AccessInvalid as exc:
             raise ConfigError(f"{ADMIN_PASSWORD_ENV}: {exc}") from None
+        admin = access.stores.users.by_name(ADMIN_NAME)
+        # The line names `admin`: not once it is gone, disabled or no longer a system admin.
+        signs_in = admin is not None and admin.system_admin and not admin.disabled
     finally:
         database.close()
         engine.dispose()
     if generated is None:
-        if settings.auth == "on":
+        if settings.auth == "on" and signs_in:
             sign_in.info(
                 "sign in with: docker login %s --username %s (the password from the first"
                 " start; forgotten, `cargohold admin reset-password %s` on this machine sets"

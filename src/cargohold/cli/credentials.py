@@ -7,7 +7,7 @@ The lookup, first match wins (containers-auth.json(5), then docker's files):
 1. `CARGOHOLD_USERNAME` and `CARGOHOLD_PASSWORD`: for CI, a robot's secret or a personal
    access token;
 2. `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json` (where `podman login`
-   writes);
+   writes); neither with `--authfile`, whose file takes their place;
 3. `$XDG_CONFIG_HOME/containers/auth.json` (`$HOME/.config/...` by default);
 4. `$DOCKER_CONFIG/config.json`, else `$HOME/.docker/config.json` (where `docker login` and
    `cargohold login` write).

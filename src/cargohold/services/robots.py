@@ -113,11 +113,13 @@ class RobotService:
         """`get` for a caller about to do `action` on the robot: one that exists but is not
         theirs to manage is answered as missing all the same, and noted as a denial."""
         robot = self.robots.by_name(self.full_name(name))
-        if robot is not None and not self.may_manage(caller.principal, robot):
+        if robot is not None and self.may_manage(caller.principal, robot):
+            return robot
+        if robot is not None:
             who = caller.principal.name or "anonymous"
             reason = f"{who} may not manage robot {robot.name!r}"
             self.trail.denied(caller, action, reason, target=robot.name)
-        return self.get(caller.principal, name)
+        raise AccessNotFound(f"no robot {self.full_name(name)!r}")
 
     def list(self, granter: Principal) -> list[Robot]:
         return [r for r in self.robots.all() if self.may_manage(granter, r)]
