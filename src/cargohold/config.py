@@ -125,11 +125,13 @@ class Settings:
     # Registry tokens: who issues them (`iss`), for which
     # service (`aud`, the `service` of the challenge), how long they live (at least 60 s, as
     # the token spec asks), and where the ES256 signing keys are ("": data_dir/token-keys;
-    # every node must see the same keys).
+    # every node must see the same keys), or the keys themselves: PEM private keys one after
+    # the other, the last signing (then no directory is read or written).
     auth_token_issuer: str = "cargohold"
     auth_token_service: str = "cargohold"
     auth_token_expiry_seconds: int = 300
     auth_token_key_dir: str = ""
+    auth_token_keys: str = dataclasses.field(default="", repr=False)
     # Failed logins: each failure slows the next attempt on that account and from that
     # address (doubling from the base up to the max), and this many lock it for
     # auth_lockout_seconds; a count is forgotten auth_lockout_seconds after its last failure.

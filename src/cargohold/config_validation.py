@@ -139,6 +139,13 @@ def _validate_auth(settings: Settings) -> None:
         raise ConfigError("auth_token_expiry_seconds must be at least 60")
     if not settings.auth_token_issuer or not settings.auth_token_service:
         raise ConfigError("auth_token_issuer and auth_token_service must not be empty")
+    if settings.auth_token_keys:
+        from cargohold.services.token_keys import TokenKeyError, configured_keys
+
+        try:
+            configured_keys(settings.auth_token_keys)
+        except TokenKeyError as exc:
+            raise ConfigError(str(exc)) from None
     if settings.auth_lockout_threshold < 1 or settings.auth_address_lockout_threshold < 1:
         raise ConfigError(
             "auth_lockout_threshold and auth_address_lockout_threshold must be 1 or more"

@@ -39,7 +39,12 @@ from cargohold.services.registry import RegistryService
 from cargohold.services.robots import RobotService
 from cargohold.services.secrets_hashing import Passwords
 from cargohold.services.token_grants import TokenGrantService
-from cargohold.services.token_keys import KeyRing
+from cargohold.services.token_keys import (
+    ConfiguredKeys,
+    KeyRing,
+    SigningKeys,
+    configured_keys,
+)
 from cargohold.services.token_revocations import TokenRevocations
 from cargohold.services.tokens import TokenService
 from cargohold.services.users import UserService
@@ -110,18 +115,26 @@ def build_access_control(
     return AccessControl(stores, identity, users, robots, tokens, grants, projects)
 
 
+def signing_keys(settings: Settings, clock: Callable[[], float] = time.time) -> SigningKeys:
+    """The keys of the configuration (`auth_token_keys`), else of the key directory."""
+    if settings.auth_token_keys:
+        return ConfiguredKeys(configured_keys(settings.auth_token_keys))
+    return KeyRing(settings.token_key_dir, clock)
+
+
 def token_service(
     settings: Settings, clock: Callable[[], float] = time.time, db: Database | None = None
 ) -> TokenService:
-    """Registry tokens signed and verified with the keys in `auth_token_key_dir`; with `db`,
-    the tokens of subjects whose credentials or rights changed stop counting (a server's)."""
+    """Registry tokens signed and verified with the keys of `auth_token_keys` or of
+    `auth_token_key_dir`; with `db`, the tokens of subjects whose credentials or rights
+    changed stop counting (a server's)."""
     revocations = TokenRevocations(
         TokenRevocationRecords(db) if db is not None else None,
         settings.auth_token_expiry_seconds,
         clock,
     )
     return TokenService(
-        KeyRing(settings.token_key_dir, clock),
+        signing_keys(settings, clock),
         settings.auth_token_issuer,
         settings.auth_token_service,
         settings.auth_token_expiry_seconds,

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from cargohold.services.token_keys import key_id
 from tests.api.helpers import assert_error
 from tests.support.jsonlog import json_log
 from tests.support.ports import free_port
@@ -224,5 +227,40 @@ def test_rotating_the_signing_key_beside_a_running_server(tmp_path: Path) -> Non
         missing = _admin_cli("rotate-token-key", "--data-dir", str(tmp_path / "elsewhere"))
         assert missing.returncode == 1 and "no cargohold database" in missing.stderr
         assert "Traceback" not in missing.stderr
+    finally:
+        server.stop()
+
+
+def test_signing_keys_given_in_the_configuration(tmp_path: Path) -> None:
+    """`auth_token_keys` (here from the environment, as a deployment's secret sets it): the
+    server signs with the last key, writes no key directory, and `rotate-token-key` says to
+    change the configuration instead, in one line."""
+    old, new = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
+    pems = "".join(
+        k.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        for k in (old, new)
+    )
+    server = CargoholdServer(
+        tmp_path / "data", extra_env={"CARGOHOLD_AUTH_TOKEN_KEYS": pems}
+    ).start()
+    try:
+        token = _token(server, server.admin_password).json()["token"]
+        assert jwt.get_unverified_header(token)["kid"] == key_id(new.public_key())
+        assert not (server.data_dir / "token-keys").exists()
+        refused = subprocess.run(
+            [CARGOHOLD, "admin", "rotate-token-key", "--data-dir", str(server.data_dir)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "CARGOHOLD_AUTH_TOKEN_KEYS": pems},
+            timeout=120,
+        )
+        assert refused.returncode == 1, refused.stderr
+        assert "auth_token_keys" in refused.stderr and "Traceback" not in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert "PRIVATE KEY" not in server.log_path.read_text()
     finally:
         server.stop()

@@ -101,14 +101,17 @@ def rotate_token_key(config: ConfigOption = None, data_dir: DataDirOption = None
     from cargohold.meta.audit import AuditLog
     from cargohold.services.audit import AuditTrail
     from cargohold.services.caller import system_caller
-    from cargohold.services.token_keys import RELOAD_INTERVAL_SECONDS, KeyRing, TokenKeyError
+    from cargohold.services.token_keys import RELOAD_INTERVAL_SECONDS, TokenKeyError
+    from cargohold.wiring_access import signing_keys
 
     settings = server_settings(config, data_dir)
-    ring = KeyRing(settings.token_key_dir, time.time)
+    ring = signing_keys(settings, time.time)
     try:
         older = ring.current()
         added = ring.rotate()
     except (TokenKeyError, OSError) as exc:
+        if settings.auth_token_keys:
+            raise fail(str(exc)) from None  # nothing to write: it says what to do instead
         raise fail(f"cannot rotate the signing key in {settings.token_key_dir}: {exc}") from None
     with _metadata_store(settings) as database:
         trail = AuditTrail(AuditLog(database), settings.audit_retention_days, time.time)

@@ -1,4 +1,5 @@
-"""The ES256 keys that sign registry tokens: PEM files in one directory, shared by every node.
+"""The ES256 keys that sign registry tokens: PEM files in one directory, shared by every node,
+or PEM blocks given in the configuration (`auth_token_keys`, ConfiguredKeys).
 
 Each file `key-NNNN.pem` holds a P-256 private key (PKCS#8, mode 0600). The highest number
 signs; every key in the directory verifies, so a rotation adds a key, tokens signed with the
@@ -24,6 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 _KEY_FILE = re.compile(r"key-(\d{4,})\.pem")
+# One PEM block of a private key (PKCS#8 `PRIVATE KEY` or SEC 1 `EC PRIVATE KEY`).
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN (?:EC )?PRIVATE KEY-----.+?-----END (?:EC )?PRIVATE KEY-----", re.S
+)
 # The ring reads the directory again at most this often: when a token names an unknown kid (a
 # key another node rotated in is found; forged kids cannot make every request read the disk)
 # and when it signs (a key added by a rotation elsewhere signs here too).
@@ -56,13 +61,60 @@ class TokenKeyError(Exception):
 
 
 def _load(path: Path, number: int) -> SigningKey:
+    return _parse(path.read_bytes(), number, str(path))
+
+
+def _parse(pem: bytes, number: int, where: str) -> SigningKey:
+    """A P-256 private key from PEM; TokenKeyError names `where`, never the key's text."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
-        raise TokenKeyError(f"{path}: not a PEM private key ({exc})") from None
+        raise TokenKeyError(f"{where}: not a PEM private key ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise TokenKeyError(f"{path}: not a P-256 (ES256) key")
+        raise TokenKeyError(f"{where}: not a P-256 (ES256) key")
     return SigningKey(number, key_id(key.public_key()), key)
+
+
+def configured_keys(text: str) -> list[SigningKey]:
+    """The keys of `auth_token_keys`: one or more PEM private keys one after the other, the
+    last one signing. Raises TokenKeyError (naming a key by its place, never its text)."""
+    blocks = _PEM_BLOCK.findall(text)
+    if not blocks or _PEM_BLOCK.sub("", text).strip():
+        raise TokenKeyError(
+            "auth_token_keys: expected PEM private keys (-----BEGIN PRIVATE KEY----- ...),"
+            " one after the other, and nothing else"
+        )
+    keys = [
+        _parse(block.encode(), number, f"auth_token_keys, key {number}")
+        for number, block in enumerate(blocks, start=1)
+    ]
+    if len({key.kid for key in keys}) != len(keys):
+        raise TokenKeyError("auth_token_keys: the same key is given twice")
+    return keys
+
+
+class ConfiguredKeys:
+    """The keys given in the configuration: every node that has the same settings signs and
+    verifies with the same keys, and nothing is written. The last one signs; a rotation adds
+    a key after the others there (and restarts the servers)."""
+
+    def __init__(self, keys: list[SigningKey]) -> None:
+        self._keys = {key.kid: key for key in keys}
+        self._current = keys[-1]
+
+    def current(self) -> SigningKey:
+        return self._current
+
+    def public_key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
+        found = self._keys.get(kid)
+        return found.public_key if found else None
+
+    def rotate(self) -> SigningKey:
+        raise TokenKeyError(
+            "the signing keys are given in the configuration (auth_token_keys): add a new key"
+            " after the others there and restart the servers; remove the old one after"
+            " auth_token_expiry_seconds"
+        )
 
 
 class KeyRing:
@@ -159,3 +211,7 @@ class KeyRing:
         with self._lock:
             self._keys = self._read()
         return self.current()
+
+
+# What signs and verifies registry tokens: a directory's keys, or the configuration's.
+SigningKeys = KeyRing | ConfiguredKeys

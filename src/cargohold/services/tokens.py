@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import jwt
 
 from cargohold.policy.scopes import ResourceScope
-from cargohold.services.token_keys import KeyRing
+from cargohold.services.token_keys import SigningKeys
 from cargohold.services.token_revocations import TokenRevocations
 
 Clock = Callable[[], float]
@@ -86,7 +86,7 @@ def _seconds(claims: dict[str, object], name: str) -> float:
 class TokenService:
     def __init__(
         self,
-        keys: KeyRing,
+        keys: SigningKeys,
         issuer: str,
         service: str,
         expiry_seconds: int,
