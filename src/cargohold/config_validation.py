@@ -142,6 +142,12 @@ def _validate_auth(settings: Settings) -> None:
     if settings.auth_token_keys:
         from cargohold.services.token_keys import TokenKeyError, configured_keys
 
+        if settings.auth_token_key_dir:
+            raise ConfigError(
+                "set auth_token_keys or auth_token_key_dir, not both (moving to auth_token_keys:"
+                " put the directory's keys in it, the highest-numbered last)"
+            )
+
         try:
             configured_keys(settings.auth_token_keys)
         except TokenKeyError as exc:

@@ -25,10 +25,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 _KEY_FILE = re.compile(r"key-(\d{4,})\.pem")
-# One PEM block of a private key (PKCS#8 `PRIVATE KEY` or SEC 1 `EC PRIVATE KEY`).
-_PEM_BLOCK = re.compile(
-    r"-----BEGIN (?:EC )?PRIVATE KEY-----.+?-----END (?:EC )?PRIVATE KEY-----", re.S
-)
+# One PEM block, its label the group: a private key is PKCS#8 `PRIVATE KEY` or SEC 1
+# `EC PRIVATE KEY`; `EC PARAMETERS` (what `openssl ecparam -genkey` prints first) is skipped.
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----", re.S)
+_PRIVATE_KEY_LABELS = ("PRIVATE KEY", "EC PRIVATE KEY")
+_SKIPPED_LABELS = ("EC PARAMETERS",)
 # The ring reads the directory again at most this often: when a token names an unknown kid (a
 # key another node rotated in is found; forged kids cannot make every request read the disk)
 # and when it signs (a key added by a rotation elsewhere signs here too).
@@ -78,16 +79,26 @@ def _parse(pem: bytes, number: int, where: str) -> SigningKey:
 def configured_keys(text: str) -> list[SigningKey]:
     """The keys of `auth_token_keys`: one or more PEM private keys one after the other, the
     last one signing. Raises TokenKeyError (naming a key by its place, never its text)."""
-    blocks = _PEM_BLOCK.findall(text)
+    blocks = [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(text)]
     if not blocks or _PEM_BLOCK.sub("", text).strip():
+        escaped = "\\n" in text and "\n" not in text.strip()
+        hint = " (the text holds \\n escapes where line breaks belong)" if escaped else ""
         raise TokenKeyError(
             "auth_token_keys: expected PEM private keys (-----BEGIN PRIVATE KEY----- ...),"
-            " one after the other, and nothing else"
+            f" one after the other, and nothing else{hint}"
         )
-    keys = [
-        _parse(block.encode(), number, f"auth_token_keys, key {number}")
-        for number, block in enumerate(blocks, start=1)
-    ]
+    keys: list[SigningKey] = []
+    for place, (label, block) in enumerate(blocks, start=1):
+        if label in _SKIPPED_LABELS:
+            continue
+        if label not in _PRIVATE_KEY_LABELS:
+            raise TokenKeyError(
+                f"auth_token_keys, block {place}: {label} is not an unencrypted private key"
+            )
+        number = len(keys) + 1
+        keys.append(_parse(block.encode(), number, f"auth_token_keys, key {number}"))
+    if not keys:
+        raise TokenKeyError("auth_token_keys: no private key among the PEM blocks")
     if len({key.kid for key in keys}) != len(keys):
         raise TokenKeyError("auth_token_keys: the same key is given twice")
     return keys
@@ -95,8 +106,10 @@ def configured_keys(text: str) -> list[SigningKey]:
 
 class ConfiguredKeys:
     """The keys given in the configuration: every node that has the same settings signs and
-    verifies with the same keys, and nothing is written. The last one signs; a rotation adds
-    a key after the others there (and restarts the servers)."""
+    verifies with the same keys, and nothing is written. The last one signs. A rotation takes
+    two restarts of every node: first the new key goes before the last one (every node then
+    verifies it, none signs with it), then it moves last (nodes restarted sooner sign with it,
+    the others already verify it)."""
 
     def __init__(self, keys: list[SigningKey]) -> None:
         self._keys = {key.kid: key for key in keys}
@@ -111,9 +124,9 @@ class ConfiguredKeys:
 
     def rotate(self) -> SigningKey:
         raise TokenKeyError(
-            "the signing keys are given in the configuration (auth_token_keys): add a new key"
-            " after the others there and restart the servers; remove the old one after"
-            " auth_token_expiry_seconds"
+            "the signing keys are given in the configuration (auth_token_keys): rotate there,"
+            " in two restarts of every server (add the new key before the last one, then move"
+            " it last) and remove the old key after auth_token_expiry_seconds"
         )
 
 
