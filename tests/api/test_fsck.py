@@ -99,6 +99,13 @@ def test_records_without_bytes_are_reported_then_demoted_and_healed_by_a_push(
         for data in (lost, cut):
             assert http.head(f"/v2/{REPO}/blobs/{digest_of(data)}").status_code == 404
         assert http.head(f"/v2/{REPO}/blobs/{digest_of(fine)}").status_code == 200
+        # Each repair is in the audit log, under the admin who asked for it, with why.
+        events = http.get("/api/v1/audit", params={"action": "blob.demote"}).json()["events"]
+        reasons = {e["digest"]: e["detail"]["reason"] for e in events if e["actor"] == "admin"}
+        assert reasons == {
+            digest_of(lost): "fsck --repair: bytes missing",
+            digest_of(cut): "fsck --repair: bytes damaged",
+        }
 
         # A client pushes the blobs again (the HEAD told it to): the bytes are written anew.
         for data in (lost, cut):

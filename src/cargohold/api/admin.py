@@ -351,6 +351,7 @@ async def fsck(request: Request) -> Response:
             sweep,
             verify_content,
             lambda phase, checked: emit(FsckProgress(phase=phase, checked=checked)),  # type: ignore[arg-type]
+            caller=caller,
         )
         return FsckDone(report=FsckReport.of(report))
 

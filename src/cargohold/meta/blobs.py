@@ -383,13 +383,34 @@ class BlobRecords:
         marks = ", ".join("?" * len(digests))
         return set(self.db.column(f"SELECT digest FROM blobs WHERE digest IN ({marks})", digests))
 
-    def demote(self, digests: list[str]) -> int:
-        """Stop calling these blobs stored (their bytes are gone); how many were demoted."""
+    def demote(self, problems: dict[str, str], actor: Actor) -> int:
+        """Stop calling these blobs stored (their bytes are gone or damaged: `problems` says
+        which, by digest); how many were demoted, each a `blob.demote` audited under `actor`
+        in the same transaction."""
+        digests = list(problems)
         marks = ", ".join("?" * len(digests))
         with self.db.transaction() as tx:
-            return tx.execute(
-                f"UPDATE blobs SET stored = FALSE WHERE stored AND digest IN ({marks})", digests
+            demoted = tx.column(
+                f"UPDATE blobs SET stored = FALSE WHERE stored AND digest IN ({marks})"
+                " RETURNING digest",
+                digests,
             )
+            now = time.time()
+            self.db.audit_entries(
+                tx,
+                [
+                    AuditEntry(
+                        actor,
+                        "blob.demote",
+                        target=digest,
+                        digest=digest,
+                        detail={"reason": f"fsck --repair: bytes {problems[digest]}"},
+                        at=now,
+                    )
+                    for digest in demoted
+                ],
+            )
+        return len(demoted)
 
     def adopt_orphans(self, blobs_found: list[tuple[str, int]]) -> None:
         """Record objects no row describes as old, unlinked, unstored blobs: garbage to sweep."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from cargohold.meta.blobs import BlobRecords
 from cargohold.oci.digests import hashes_to
+from cargohold.services.caller import Caller
 from cargohold.storage.base import BlobDriver
 
 BATCH = 500
@@ -72,16 +73,16 @@ class BlobConsistencyCheck:
             return "damaged"
         return None
 
-    def _check_rows(self, report: FsckReport, progress: Progress | None) -> None:
+    def _check_rows(self, report: FsckReport, progress: Progress | None, caller: Caller) -> None:
         after = ""
         while batch := self.blob_rows.stored(after, BATCH):
             after = batch[-1][0]
-            broken: list[str] = []
+            broken: dict[str, str] = {}
             for digest, size in batch:
                 problem = self._problem(digest, size, report.verify_content)
                 if problem is None:
                     continue
-                broken.append(digest)
+                broken[digest] = problem
                 report.note(problem, digest, size)
                 if problem == "missing":
                     report.missing += 1
@@ -90,7 +91,7 @@ class BlobConsistencyCheck:
                     report.damaged += 1
             report.checked_rows += len(batch)
             if broken and report.repair:
-                report.repaired += self.blob_rows.demote(broken)
+                report.repaired += self.blob_rows.demote(broken, caller.as_actor())
             if progress is not None:
                 progress("rows", report.checked_rows)
 
@@ -128,15 +129,18 @@ class BlobConsistencyCheck:
         sweep: Callable[[list[str]], int],
         verify_content: bool = False,
         progress: Progress | None = None,
+        *,
+        caller: Caller,
     ) -> FsckReport:
-        """Check every stored row, then every object; with `repair`, fix what is found.
+        """Check every stored row, then every object; with `repair`, fix what is found, each
+        repair audited under `caller`.
 
         `sweep(digests)` deletes recorded garbage safely (GarbageCollector.sweep_now) and
         returns how many it deleted.
         """
         started = time.monotonic()
         report = FsckReport(repair=repair, verify_content=verify_content)
-        self._check_rows(report, progress)
+        self._check_rows(report, progress, caller)
         self._check_objects(report, progress, sweep)
         report.seconds = round(time.monotonic() - started, 3)
         return report
