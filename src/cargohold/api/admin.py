@@ -71,7 +71,6 @@ from cargohold.meta.listings import RepositorySummary
 from cargohold.oci.names import is_valid_name, project_of
 from cargohold.policy.permissions import POLICIES, TAG_RULES
 from cargohold.services.access import visible_page
-from cargohold.services.gc import FSCK_ORPHAN_REASON
 
 
 async def system_info(request: Request) -> Response:
@@ -342,13 +341,10 @@ async def fsck(request: Request) -> Response:
 
     caller = caller_of(request)
 
-    def sweep(digests: list[str]) -> int:
-        return ctx.gc.sweep_now(digests, caller, FSCK_ORPHAN_REASON)
-
     def work(emit: Emit) -> msgspec.Struct:
         report = ctx.fsck.run(
             repair,
-            sweep,
+            ctx.gc.sweep_now,
             verify_content,
             lambda phase, checked: emit(FsckProgress(phase=phase, checked=checked)),  # type: ignore[arg-type]
             caller=caller,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from cargohold.meta.audit import REGISTRY_API_DELETE
 from cargohold.meta.audit_fields import Actor, AuditEntry
@@ -267,8 +266,7 @@ class BlobRecords:
             return []
         failed = set(delete_bytes([digest for digest, _ in doomed]))
         slow = time.time() - marked_at >= SWEEP_LEASE_SECONDS
-        deleted = AuditEntry(actor, "blob.delete", detail={"reason": reason})
-        return self._finish_sweep(doomed, failed, cutoff, slow, deleted)
+        return self._finish_sweep(doomed, failed, cutoff, slow, actor, reason)
 
     def _locked_garbage(
         self, tx: Transaction, digests: list[str], cutoff: float, extra: str
@@ -308,7 +306,8 @@ class BlobRecords:
         failed: set[str],
         cutoff: float,
         slow: bool,
-        deleted: AuditEntry,
+        actor: Actor,
+        reason: str,
     ) -> list[tuple[str, int]]:
         names = [digest for digest, _ in doomed]
         with self.db.transaction() as tx:
@@ -334,19 +333,11 @@ class BlobRecords:
                 marks = ", ".join("?" * len(gone_names))
                 tx.execute(f"DELETE FROM repository_blobs WHERE digest IN ({marks})", gone_names)
                 tx.execute(f"DELETE FROM blobs WHERE digest IN ({marks})", gone_names)
-                now = time.time()
-                self.db.audit_entries(
+                _audit_each(
                     tx,
-                    [
-                        replace(
-                            deleted,
-                            target=digest,
-                            digest=digest,
-                            detail={**deleted.detail, "size": size},
-                            at=now,
-                        )
-                        for digest, size in gone
-                    ],
+                    actor,
+                    "blob.delete",
+                    {digest: {"reason": reason, "size": size} for digest, size in gone},
                 )
         return gone
 
@@ -395,20 +386,11 @@ class BlobRecords:
                 " RETURNING digest",
                 digests,
             )
-            now = time.time()
-            self.db.audit_entries(
+            _audit_each(
                 tx,
-                [
-                    AuditEntry(
-                        actor,
-                        "blob.demote",
-                        target=digest,
-                        digest=digest,
-                        detail={"reason": f"fsck --repair: bytes {problems[digest]}"},
-                        at=now,
-                    )
-                    for digest in demoted
-                ],
+                actor,
+                "blob.demote",
+                {d: {"reason": f"fsck --repair: bytes {problems[d]}"} for d in demoted},
             )
         return len(demoted)
 
@@ -420,3 +402,16 @@ class BlobRecords:
                 " ON CONFLICT (digest) DO NOTHING",
                 list(blobs_found),
             )
+
+
+def _audit_each(
+    tx: Transaction, actor: Actor, action: str, details: dict[str, dict[str, object]]
+) -> None:
+    """One `action` entry per blob (`details`: digest -> its detail), in the transaction that
+    made the change."""
+    now = time.time()
+    entries = [
+        AuditEntry(actor, action, target=digest, digest=digest, detail=detail, at=now)
+        for digest, detail in details.items()
+    ]
+    Database.audit_entries(tx, entries)

@@ -22,6 +22,11 @@ from cargohold.services.caller import Caller
 from cargohold.storage.base import BlobDriver
 
 BATCH = 500
+# The reason of the `blob.delete` entry of an orphan a repair deletes.
+ORPHAN_REASON = "fsck --repair: stored bytes no row recorded"
+# GarbageCollector.sweep_now: deletes recorded garbage safely, each audited under the caller
+# with the reason; how many it deleted.
+Sweep = Callable[[list[str], Caller, str], int]
 # Examples listed in a report; the counts are always complete.
 EXAMPLES = 20
 
@@ -96,7 +101,7 @@ class BlobConsistencyCheck:
                 progress("rows", report.checked_rows)
 
     def _check_objects(
-        self, report: FsckReport, progress: Progress | None, sweep: Callable[[list[str]], int]
+        self, report: FsckReport, progress: Progress | None, sweep: Sweep, caller: Caller
     ) -> None:
         batch: list[str] = []
 
@@ -110,7 +115,7 @@ class BlobConsistencyCheck:
             report.orphan_bytes += sum(size for _, size in found)
             if found and report.repair:
                 self.blob_rows.adopt_orphans(found)
-                report.repaired += sweep([d for d, _ in found])
+                report.repaired += sweep([d for d, _ in found], caller, ORPHAN_REASON)
             report.checked_objects += len(batch)
             batch.clear()
             if progress is not None:
@@ -126,7 +131,7 @@ class BlobConsistencyCheck:
     def run(
         self,
         repair: bool,
-        sweep: Callable[[list[str]], int],
+        sweep: Sweep,
         verify_content: bool = False,
         progress: Progress | None = None,
         *,
@@ -135,12 +140,12 @@ class BlobConsistencyCheck:
         """Check every stored row, then every object; with `repair`, fix what is found, each
         repair audited under `caller`.
 
-        `sweep(digests)` deletes recorded garbage safely (GarbageCollector.sweep_now) and
-        returns how many it deleted.
+        `sweep` deletes recorded garbage safely (GarbageCollector.sweep_now) and returns how
+        many it deleted.
         """
         started = time.monotonic()
         report = FsckReport(repair=repair, verify_content=verify_content)
         self._check_rows(report, progress, caller)
-        self._check_objects(report, progress, sweep)
+        self._check_objects(report, progress, sweep, caller)
         report.seconds = round(time.monotonic() - started, 3)
         return report

@@ -32,9 +32,8 @@ from cargohold.services.uploads import UploadService
 from cargohold.storage.base import BlobDriver
 
 BATCH = 200
-# The reason a collected blob's `blob.delete` entry gives, and fsck's for an orphan it removes.
+# The reason a collected blob's `blob.delete` entry gives.
 GC_REASON = "garbage collection: no manifest references it"
-FSCK_ORPHAN_REASON = "fsck --repair: stored bytes no row recorded"
 # On SQLite every sweep transaction takes the single writer lock; after each batch the
 # collector steps aside for as long as the batch took, so pushes waiting for the lock get
 # through (measured in bench/gc_under_load.py).
