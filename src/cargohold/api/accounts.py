@@ -276,10 +276,7 @@ async def refresh_robot(request: Request) -> Response:
 
 async def revoke_robot(request: Request) -> Response:
     service = context(request).access.robots
-    caller = caller_of(request)
-    name = _named(request, "name")
-    await in_pool(service.revoke, caller, name)
-    revoked = await in_pool(service.get, caller.principal, name)
+    revoked = await in_pool(service.revoke, caller_of(request), _named(request, "name"))
     return json_response(Robot.of(revoked, service.clock()))
 
 

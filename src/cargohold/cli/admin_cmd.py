@@ -101,7 +101,11 @@ def rotate_token_key(config: ConfigOption = None, data_dir: DataDirOption = None
     from cargohold.meta.audit import AuditLog
     from cargohold.services.audit import AuditTrail
     from cargohold.services.caller import system_caller
-    from cargohold.services.token_keys import RELOAD_INTERVAL_SECONDS, TokenKeyError
+    from cargohold.services.token_keys import (
+        RELOAD_INTERVAL_SECONDS,
+        KeysInConfiguration,
+        TokenKeyError,
+    )
     from cargohold.wiring_access import signing_keys
 
     settings = server_settings(config, data_dir)
@@ -109,9 +113,9 @@ def rotate_token_key(config: ConfigOption = None, data_dir: DataDirOption = None
     try:
         older = ring.current()
         added = ring.rotate()
+    except KeysInConfiguration as exc:
+        raise fail(str(exc)) from None  # nothing to write: it says what to do instead
     except (TokenKeyError, OSError) as exc:
-        if settings.auth_token_keys:
-            raise fail(str(exc)) from None  # nothing to write: it says what to do instead
         raise fail(f"cannot rotate the signing key in {settings.token_key_dir}: {exc}") from None
     with _metadata_store(settings) as database:
         trail = AuditTrail(AuditLog(database), settings.audit_retention_days, time.time)

@@ -98,20 +98,14 @@ class RobotService:
             raise AccessConflict(f"robot {self.full_name(bare)!r} exists")
         return robot, secret
 
-    def get(self, granter: Principal, name: str) -> Robot:
-        robot = self.robots.by_name(self.full_name(name))
-        if robot is None or not self.may_manage(granter, robot):
-            # The same answer either way: a robot one may not manage is not shown to exist.
-            raise AccessNotFound(f"no robot {self.full_name(name)!r}")
-        return robot
-
     def show(self, caller: Caller, name: str) -> Robot:
         """The robot, for a caller who may manage it (see _managed)."""
         return self._managed(caller, name, "robot.get")
 
     def _managed(self, caller: Caller, name: str, action: str) -> Robot:
-        """`get` for a caller about to do `action` on the robot: one that exists but is not
-        theirs to manage is answered as missing all the same, and noted as a denial."""
+        """The robot, for a caller about to do `action` on it: one that exists but is not
+        theirs to manage is answered as missing all the same (not shown to exist), and noted
+        as a denial."""
         robot = self.robots.by_name(self.full_name(name))
         if robot is not None and self.may_manage(caller.principal, robot):
             return robot
@@ -143,9 +137,15 @@ class RobotService:
         assert refreshed is not None
         return refreshed, secret
 
-    def revoke(self, caller: Caller, name: str) -> None:
+    def revoke(self, caller: Caller, name: str) -> Robot:
+        """Revoke the robot (its secret, and what it obtained, stop working); the robot as it
+        is now."""
         robot = self._managed(caller, name, "robot.revoke")
         self.robots.revoke(robot.name, caller.as_actor(), self.clock())
+        revoked = self.robots.by_name(robot.name)
+        if revoked is None:  # deleted meanwhile
+            raise AccessNotFound(f"no robot {robot.name!r}")
+        return revoked
 
     def delete(self, caller: Caller, name: str) -> None:
         """Remove a robot and what its secret obtained (a revoked one too: revoking keeps it

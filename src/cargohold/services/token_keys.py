@@ -12,12 +12,13 @@ starting (or rotating) at once never overwrite each other's key.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,11 @@ class TokenKeyError(Exception):
     """A key file that cannot be read as a P-256 private key."""
 
 
+class KeysInConfiguration(TokenKeyError):
+    """A rotation asked of keys given in the configuration: the message says how to rotate
+    them there."""
+
+
 def _load(path: Path, number: int) -> SigningKey:
     return _parse(path.read_bytes(), number, str(path))
 
@@ -76,9 +82,11 @@ def _parse(pem: bytes, number: int, where: str) -> SigningKey:
     return SigningKey(number, key_id(key.public_key()), key)
 
 
-def configured_keys(text: str) -> list[SigningKey]:
+@functools.lru_cache(maxsize=2)
+def configured_keys(text: str) -> tuple[SigningKey, ...]:
     """The keys of `auth_token_keys`: one or more PEM private keys one after the other, the
-    last one signing. Raises TokenKeyError (naming a key by its place, never its text)."""
+    last one signing. Raises TokenKeyError (naming a key by its place, never its text).
+    Parsed once per process: the settings' validation and the wiring ask for the same text."""
     blocks = [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(text)]
     if not blocks or _PEM_BLOCK.sub("", text).strip():
         escaped = "\\n" in text and "\n" not in text.strip()
@@ -101,7 +109,7 @@ def configured_keys(text: str) -> list[SigningKey]:
         raise TokenKeyError("auth_token_keys: no private key among the PEM blocks")
     if len({key.kid for key in keys}) != len(keys):
         raise TokenKeyError("auth_token_keys: the same key is given twice")
-    return keys
+    return tuple(keys)
 
 
 class ConfiguredKeys:
@@ -111,7 +119,7 @@ class ConfiguredKeys:
     verifies it, none signs with it), then it moves last (nodes restarted sooner sign with it,
     the others already verify it)."""
 
-    def __init__(self, keys: list[SigningKey]) -> None:
+    def __init__(self, keys: Sequence[SigningKey]) -> None:
         self._keys = {key.kid: key for key in keys}
         self._current = keys[-1]
 
@@ -123,7 +131,7 @@ class ConfiguredKeys:
         return found.public_key if found else None
 
     def rotate(self) -> SigningKey:
-        raise TokenKeyError(
+        raise KeysInConfiguration(
             "the signing keys are given in the configuration (auth_token_keys): rotate there,"
             " in two restarts of every server (add the new key before the last one, then move"
             " it last) and remove the old key after auth_token_expiry_seconds"
