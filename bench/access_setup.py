@@ -1,20 +1,23 @@
 """Who the benchmark signs in as: accounts in cargohold's store, an htpasswd file for
 distribution, and the credentials each bench client sends.
 
-cargohold has no admin API for projects and robots yet, so the bench sets them up the way the
-test support does (tests/support/accounts.py): through cargohold's access services on the
-server's own metadata store, while the server runs. Everything the workloads then do goes over
-HTTP with the credentials a client would send.
+cargohold's accounts are made as an operator would make them: through its admin API, signed
+in as the first-start admin. Everything the workloads then do goes over HTTP with the
+credentials a client would send.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import subprocess
-import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BENCH_ADMIN_PASSWORD = "bench-admin-password"
 ROBOT = "bench-ci"  # robot$bench-ci
@@ -52,40 +55,43 @@ class CargoholdAccounts:
     admin_token: Login  # the system admin's personal access token (for /api/v1/system)
 
 
-def setup_cargohold(
-    data_dir: Path, projects: Iterable[str], public: Iterable[str], database_url: str = ""
-) -> CargoholdAccounts:
+def setup_cargohold(base: str, projects: Iterable[str], public: Iterable[str]) -> CargoholdAccounts:
     """Projects (those in `public` public, the others private), a robot with pull and push on
-    each, and a personal access token of the first-start admin's, in the server's metadata
-    store: the SQLite file in `data_dir`, or `database_url`."""
-    from cargohold.config import Settings
-    from cargohold.meta.database import Database
-    from cargohold.meta.db import make_engine
-    from cargohold.meta.robots import RobotScope
-    from cargohold.policy.permissions import Principal
-    from cargohold.services.caller import PASSWORD_METHOD, Caller, system_caller
-    from cargohold.wiring import build_access_control
+    each, and a personal access token of the first-start admin's: made through the admin API
+    of the server at `base`, signed in as that admin with the bench's password."""
+    admin = basic_header("admin", BENCH_ADMIN_PASSWORD)
+    names = list(dict.fromkeys(projects))
+    public_names = set(public)
+    for project in names:
+        _post(base, "/api/v1/projects", admin, {"name": project, "public": project in public_names})
+    scopes = [{"project": project, "actions": ["pull", "push"]} for project in names]
+    robot = _post(base, "/api/v1/robots", admin, {"name": ROBOT, "scopes": scopes})
+    pat = _post(base, "/api/v1/users/admin/tokens", admin, {"name": "bench"})
+    return CargoholdAccounts(
+        Login("token", robot["robot"]["name"], robot["secret"]),
+        Login("basic", "admin", pat["secret"]),
+    )
 
-    settings = Settings(data_dir=str(data_dir), database_url=database_url)
-    engine = make_engine(settings.metadata_url)
-    db = Database(engine)
+
+def basic_header(name: str, secret: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{name}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def _post(base: str, path: str, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    """POST a JSON body to the admin API; its JSON answer (an error names the request)."""
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        headers={**headers, "Content-Type": "application/json"},
+        method="POST",
+    )
     try:
-        access = build_access_control(settings, db)
-        operator = system_caller("bench-setup")
-        admin = Caller(Principal("user", "admin", system_admin=True), PASSWORD_METHOD)
-        names = list(dict.fromkeys(projects))
-        public_names = set(public)
-        for project in names:
-            access.stores.projects.create(
-                project, project in public_names, operator.as_actor(), time.time()
-            )
-        scopes = [RobotScope(project, ("pull", "push")) for project in names]
-        robot, secret = access.robots.create(admin, ROBOT, scopes)
-        _, pat = access.users.create_access_token("admin", "bench", None, operator)
-        return CargoholdAccounts(Login("token", robot.name, secret), Login("basic", "admin", pat))
-    finally:
-        db.close()
-        engine.dispose()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"POST {path}: HTTP {exc.code} {exc.read()[:300]!r}") from None
 
 
 def write_htpasswd(

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import json
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from access_setup import ANONYMOUS, Login
+from access_setup import ANONYMOUS, Login, basic_header
 
 IO_TIMEOUT = 120.0
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -228,11 +227,6 @@ TOKEN_MARGIN_SECONDS = 120.0
 
 def repo_scope(repo: str, actions: str = "pull") -> str:
     return f"repository:{repo}:{actions}"
-
-
-def basic_header(name: str, secret: str) -> dict[str, str]:
-    raw = base64.b64encode(f"{name}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
 
 
 def _token_request(login: Login, scope: str) -> tuple[str, dict[str, str]]:

@@ -1445,7 +1445,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         log(", ".join(f"{n} on {s.base} (pid {s.pid})" for n, s in srv.items()))
         accounts = access_setup.setup_cargohold(
-            scratch / "cargohold-data", bench_projects(sizes), PUBLIC_PROJECTS
+            srv["cargohold"].base, bench_projects(sizes), PUBLIC_PROJECTS
         )
         log(
             f"cargohold: projects {', '.join(bench_projects(sizes))} "

@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         log(", ".join(f"{n} on {s.base} (pid {s.pid})" for n, s in srv.items()))
         accounts = access_setup.setup_cargohold(
-            scratch / "cargohold-data", projects(sizes), run.PUBLIC_PROJECTS, stores.database_url
+            srv["cargohold"].base, projects(sizes), run.PUBLIC_PROJECTS
         )
         bench = S3Bench(
             sizes,
