@@ -339,6 +339,60 @@ def test_a_token_stops_counting_when_its_role_or_access_token_goes(world: World)
     _refused_within(world, token)
 
 
+def _anonymous_pull_token(world: World, repository: str) -> str:
+    issued = world.client.get(
+        "/auth/token", params={"service": "cargohold", "scope": f"repository:{repository}:pull"}
+    )
+    assert issued.status_code == 200, issued.text
+    return str(issued.json()["token"])
+
+
+def test_anonymous_tokens_stop_pulling_from_a_project_made_private(world: World) -> None:
+    """A project made private through the admin API: the anonymous tokens issued while it was
+    public stop pulling from it within seconds on every server process (401 asking for a
+    token that allows it, which an anonymous caller no longer gets), while they keep pulling
+    from the other public projects; saying private again, or public, takes nothing away."""
+    world.accounts.project("shop", public=True)
+    world.accounts.project("fair", public=True)
+    admin = world.server.client()
+    try:
+        for repository in ("shop/app", "fair/app"):
+            push_image(admin, repository, "v1")
+        shop, fair = "/v2/shop/app/manifests/v1", "/v2/fair/app/manifests/v1"
+        shop_token = _anonymous_pull_token(world, "shop/app")
+        fair_token = _anonymous_pull_token(world, "fair/app")
+        unchanged = admin.patch("/api/v1/projects/shop", json={"public": True})
+        assert unchanged.status_code == 200, unchanged.text
+        made_private = admin.patch("/api/v1/projects/shop", json={"public": False})
+        assert made_private.status_code == 200, made_private.text
+        assert made_private.json()["public"] is False
+        deadline = time.monotonic() + 15
+        while world.get(shop, f"Bearer {shop_token}").status_code == 200:
+            assert time.monotonic() < deadline, "the anonymous token still pulls"
+            time.sleep(0.2)
+        refused = world.get(shop, f"Bearer {shop_token}")
+        assert_error(refused, 401, "UNAUTHORIZED")
+        assert refused.headers["WWW-Authenticate"].endswith(
+            ',scope="repository:shop/app:pull",error="insufficient_scope",'
+            'error_description="authentication required: anonymous access allows only pulls'
+            ' from public projects"'
+        )
+        anew = _anonymous_pull_token(world, "shop/app")
+        assert world.get(shop, f"Bearer {anew}").status_code == 401
+        assert world.get(fair, f"Bearer {fair_token}").status_code == 200
+        # A member's token is not an anonymous one: the team's developer pulls on.
+        assert world.get(MANIFEST, f"Bearer {world.sign(world.claims())}").status_code == 200
+        again = admin.patch("/api/v1/projects/shop", json={"public": False})
+        assert again.status_code == 200, again.text
+        reopened = admin.patch("/api/v1/projects/shop", json={"public": True})
+        assert reopened.status_code == 200, reopened.text
+        time.sleep(2.1)  # a token signed below must come after the change and its grace
+        after = _anonymous_pull_token(world, "shop/app")
+        assert world.get(shop, f"Bearer {after}").status_code == 200
+    finally:
+        admin.close()
+
+
 # -- garbage and oversized headers -----------------------------------------------------------
 
 

@@ -81,7 +81,9 @@ from cargohold.policy.permissions import (
     Principal,
     may,
 )
+from cargohold.policy.scopes import REPOSITORY as REPOSITORY_SCOPE
 from cargohold.policy.scopes import (
+    ResourceScope,
     covers,
     covers_catalog,
 )
@@ -94,7 +96,7 @@ from cargohold.services.caller import (
     Caller,
 )
 from cargohold.services.secrets_hashing import digest, is_refresh_token
-from cargohold.services.tokens import InvalidToken
+from cargohold.services.tokens import InvalidToken, VerifiedToken
 
 log = logging.getLogger("cargohold.auth")
 
@@ -232,7 +234,7 @@ class AccessCheck:
             return (
                 repository is not None
                 and action in REPOSITORY_ACTIONS
-                and covers(grant.token.access, repository, action)
+                and covers(self.token_access(grant.token), repository, action)
             )
         if repository is not None:
             project = project_of(repository)
@@ -242,6 +244,19 @@ class AccessCheck:
         # Only a public project adds anything, and only pull: that is the one query, an
         # indexed single-row read run inline as the manifest read it precedes (decision 017).
         return action == PULL and project is not None and fast_read(self.access.is_public, project)
+
+    def token_access(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
+        """What a registry token allows now: its claim, less an anonymous token's pulls in a
+        project made private since it was issued (they came from the project being public)."""
+        if token.subject:
+            return token.access
+        withdrawn = self.access.tokens.revocations.refused_anonymous_in
+        return tuple(
+            scope
+            for scope in token.access
+            if scope.type != REPOSITORY_SCOPE
+            or not withdrawn(project_of(scope.name), token.issued_at)
+        )
 
     def enforced(self, need: Need) -> Need:
         """The need the check enforces for a route's listed need: METRICS is anyone's or the

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cargohold.meta.audit_fields import Actor
 from cargohold.meta.database import Database
 from cargohold.meta.fastpath import Transaction
-from cargohold.meta.token_revocations import revoke_tokens
+from cargohold.meta.token_revocations import anonymous_in, revoke_tokens
 from cargohold.oci.names import is_valid_name
 
 _COLUMNS = "id, name, public, created_at, created_by"
@@ -74,13 +74,18 @@ class ProjectRecords:
         return set(self.db.column("SELECT name FROM projects WHERE public"))
 
     def set_public(self, name: str, public: bool, actor: Actor, now: float) -> bool:
+        """Make the project public or private; False when it does not exist. Made private,
+        the anonymous registry tokens issued until now stop pulling from it (whatever pull
+        an anonymous token has there came from the project being public)."""
         with self.db.transaction() as tx:
-            changed = tx.execute("UPDATE projects SET public = ? WHERE name = ?", (public, name))
-            if changed:
-                self.db.audit(
-                    tx, now, actor, "project.update", name, {"public": public}, project=name
-                )
-        return changed > 0
+            was = tx.one("SELECT public FROM projects WHERE name = ?", (name,))
+            if was is None:
+                return False
+            tx.execute("UPDATE projects SET public = ? WHERE name = ?", (public, name))
+            if was[0] and not public:
+                revoke_tokens(tx, anonymous_in(name), now)
+            self.db.audit(tx, now, actor, "project.update", name, {"public": public}, project=name)
+        return True
 
     def delete(self, name: str, actor: Actor, now: float) -> bool:
         """Remove the project row, its memberships and robots' scopes on it (not its

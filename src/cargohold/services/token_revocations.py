@@ -3,7 +3,8 @@
 A registry token carries what it allows and is checked by its signature alone, so by itself it
 would keep working until it expires (`auth_token_expiry_seconds`) after its holder was
 disabled or deleted, its robot revoked or given a new secret, its password changed, or its
-project role taken away. Those changes write a revocation in their transaction
+project role taken away, and an anonymous token would keep pulling from a project made
+private. Those changes write a revocation in their transaction
 (meta/token_revocations.py); every server process reads the recent ones again every
 REFRESH_SECONDS off the event loop, and from then on refuses a token of that subject issued
 at or before the change. So a change reaches every node within a few seconds, and a request
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cargohold.meta.token_revocations import TokenRevocationRecords
+from cargohold.meta.token_revocations import TokenRevocationRecords, anonymous_in
 
 # How often each server process reads the revocations again.
 REFRESH_SECONDS = 2.0
@@ -59,3 +60,8 @@ class TokenRevocations:
         within GRACE_SECONDS after it."""
         revoked_at = self.revoked.get(subject)
         return revoked_at is not None and issued_at <= revoked_at + GRACE_SECONDS
+
+    def refused_anonymous_in(self, project: str, issued_at: float) -> bool:
+        """Whether an anonymous token issued at `issued_at` stopped counting in `project`
+        (made private since: its pull there came from the project being public)."""
+        return self.refused(anonymous_in(project), issued_at)
