@@ -133,19 +133,21 @@ class RobotService:
             robot.name, digest(secret), expires_at, caller.as_actor(), now
         ):
             raise AccessInvalid(f"robot {robot.name!r} is revoked")
-        refreshed = self.robots.by_name(robot.name)
-        assert refreshed is not None
-        return refreshed, secret
+        return self._as_stored(robot.name), secret
 
     def revoke(self, caller: Caller, name: str) -> Robot:
         """Revoke the robot (its secret, and what it obtained, stop working); the robot as it
         is now."""
         robot = self._managed(caller, name, "robot.revoke")
         self.robots.revoke(robot.name, caller.as_actor(), self.clock())
-        revoked = self.robots.by_name(robot.name)
-        if revoked is None:  # deleted meanwhile
-            raise AccessNotFound(f"no robot {robot.name!r}")
-        return revoked
+        return self._as_stored(robot.name)
+
+    def _as_stored(self, name: str) -> Robot:
+        """The robot as it is stored after a change (AccessNotFound: deleted meanwhile)."""
+        robot = self.robots.by_name(name)
+        if robot is None:
+            raise AccessNotFound(f"no robot {name!r}")
+        return robot
 
     def delete(self, caller: Caller, name: str) -> None:
         """Remove a robot and what its secret obtained (a revoked one too: revoking keeps it
