@@ -130,6 +130,9 @@ class Settings:
     auth_token_issuer: str = "cargohold"
     auth_token_service: str = "cargohold"
     auth_token_expiry_seconds: int = 300
+    # The same subject granted the same access again within this many seconds gets the token
+    # signed for the first request back (0: a new token every time; at most the expiry - 60).
+    auth_token_reuse_seconds: float = 10.0
     auth_token_key_dir: str = ""
     auth_token_keys: str = dataclasses.field(default="", repr=False)
     # Failed logins: each failure slows the next attempt on that account and from that

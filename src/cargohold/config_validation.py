@@ -156,7 +156,12 @@ def _validate_auth(settings: Settings) -> None:
         raise ConfigError(
             "auth_lockout_threshold and auth_address_lockout_threshold must be 1 or more"
         )
-    for name in ("auth_lockout_seconds", "auth_slowdown_base_seconds", "auth_slowdown_max_seconds"):
+    for name in (
+        "auth_lockout_seconds",
+        "auth_slowdown_base_seconds",
+        "auth_slowdown_max_seconds",
+        "auth_token_reuse_seconds",
+    ):
         value = getattr(settings, name)
         if not (value >= 0 and math.isfinite(value)):
             raise ConfigError(f"{name} must be a number of seconds, 0 or more")

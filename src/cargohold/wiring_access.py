@@ -140,6 +140,7 @@ def token_service(
         settings.auth_token_expiry_seconds,
         clock,
         revocations=revocations,
+        reuse_seconds=settings.auth_token_reuse_seconds,
     )
 
 

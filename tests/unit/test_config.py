@@ -192,6 +192,8 @@ def test_version_and_help_list_every_command() -> None:
         ("AUTH_TOKEN_EXPIRY_SECONDS", "59", "at least 60"),
         ("AUTH_LOCKOUT_THRESHOLD", "0", "1 or more"),
         ("AUTH_LOCKOUT_SECONDS", "-1", "0 or more"),
+        ("AUTH_TOKEN_REUSE_SECONDS", "-1", "auth_token_reuse_seconds must be a number of seconds"),
+        ("AUTH_TOKEN_REUSE_SECONDS", "nan", "auth_token_reuse_seconds must be a number of seconds"),
         ("AUTH_ROBOT_PREFIX", "robot:", "auth_robot_prefix"),
         ("AUTH_ROBOT_EXPIRY_DAYS", "0", "1 or more"),
         ("AUTH_TOKEN_ISSUER", "", "must not be empty"),

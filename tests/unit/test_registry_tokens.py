@@ -17,9 +17,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cargohold.meta.store import MetadataStore
+from cargohold.meta.token_revocations import TokenRevocationRecords, anonymous_in, revoke_tokens
 from cargohold.policy.scopes import ResourceScope, covers
 from cargohold.services import token_keys
 from cargohold.services.token_keys import KeyRing, key_id
+from cargohold.services.token_revocations import TokenRevocations
 from cargohold.services.tokens import InvalidToken, TokenService
 
 NOW = 1_800_000_000.0
@@ -271,3 +274,111 @@ def test_the_issuing_process_knows_its_tokens_verdict_without_a_signature_check(
     clock.now = NOW + 300
     with pytest.raises(InvalidToken):
         tokens.verify(issued.token)
+
+
+# -- the same grant again: the token signed for it ---------------------------------------------
+
+
+def reusing(
+    tmp_path: Path, clock: Clock, revocations: TokenRevocations | None = None
+) -> TokenService:
+    return TokenService(
+        KeyRing(tmp_path / "keys", clock),
+        "cargohold",
+        "registry",
+        300,
+        clock,
+        revocations=revocations,
+        reuse_seconds=10,
+    )
+
+
+def test_the_same_grant_within_the_reuse_window_gets_the_same_token(
+    tmp_path: Path, clock: Clock
+) -> None:
+    tokens = reusing(tmp_path, clock)
+    first = tokens.issue("alice", ACCESS)
+    clock.now += 9.5
+    again = tokens.issue("alice", ACCESS, checked_at=clock.now)
+    # As it was: the client reckons its expiry from the first answer's issued_at.
+    assert again == first
+    assert tokens.verify(again.token).expires_at == NOW + 300
+    # Another subject, another grant, another key: each its own token.
+    assert tokens.issue("bob", ACCESS).token != first.token
+    narrower = [ResourceScope("repository", "team/app", ("pull",))]
+    assert tokens.issue("alice", narrower).token != first.token
+    clock.now += 0.5  # the window is over: a new token, kept from now on
+    later = tokens.issue("alice", ACCESS)
+    assert later.token != first.token and later.issued_at == "2027-01-15T08:00:10Z"
+    assert tokens.issue("alice", ACCESS) == later
+
+
+def test_no_reuse_window_signs_a_new_token_every_time(tokens: TokenService) -> None:
+    first, second = tokens.issue("alice", ACCESS), tokens.issue("alice", ACCESS)
+    jtis = [
+        jwt.decode(t.token, options={"verify_signature": False})["jti"] for t in (first, second)
+    ]
+    assert jtis[0] != jtis[1]
+
+
+def test_a_reused_token_always_has_sixty_seconds_to_live(tmp_path: Path, clock: Clock) -> None:
+    short = TokenService(
+        KeyRing(tmp_path, clock), "cargohold", "registry", 65, clock, reuse_seconds=30
+    )
+    assert short.reuse_seconds == 5
+    first = short.issue("alice", ACCESS)
+    clock.now += 5
+    assert short.issue("alice", ACCESS) != first
+
+
+def test_a_rotated_key_signs_a_new_token(tmp_path: Path, clock: Clock) -> None:
+    tokens = reusing(tmp_path, clock)
+    first = tokens.issue("alice", ACCESS)
+    tokens.keys.rotate()
+    again = tokens.issue("alice", ACCESS)
+    assert again != first
+    assert jwt.get_unverified_header(again.token)["kid"] == tokens.keys.current().kid
+
+
+def test_a_token_whose_subject_was_revoked_is_not_handed_out_again(
+    tmp_path: Path, clock: Clock, meta: MetadataStore
+) -> None:
+    revocations = TokenRevocations(TokenRevocationRecords(meta.db), 300, clock)
+    tokens = reusing(tmp_path, clock, revocations)
+    first = tokens.issue("alice", ACCESS)
+    clock.now += 3
+    with meta.db.transaction() as tx:
+        revoke_tokens(tx, "alice", clock.now - 1.5)
+    revocations.refresh()
+    with pytest.raises(InvalidToken):
+        tokens.verify(first.token)
+    again = tokens.issue("alice", ACCESS)
+    assert again != first
+    assert tokens.verify(again.token).subject == "alice"
+
+
+def test_an_anonymous_token_for_a_project_made_private_is_not_handed_out_again(
+    tmp_path: Path, clock: Clock, meta: MetadataStore
+) -> None:
+    revocations = TokenRevocations(TokenRevocationRecords(meta.db), 300, clock)
+    tokens = reusing(tmp_path, clock, revocations)
+    pulls = [
+        ResourceScope("repository", "open/app", ("pull",)),
+        ResourceScope("repository", "other/app", ("pull",)),
+    ]
+    first = tokens.issue("", pulls)
+    with meta.db.transaction() as tx:
+        revoke_tokens(tx, anonymous_in("elsewhere"), clock.now)
+    revocations.refresh()
+    clock.now += 2
+    assert tokens.issue("", pulls) == first  # another project's change leaves it whole
+    with meta.db.transaction() as tx:
+        revoke_tokens(tx, anonymous_in("other"), clock.now)
+    revocations.refresh()
+    # Public again with the same grant asked for: a token issued after the change.
+    clock.now += 2
+    again = tokens.issue("", pulls)
+    assert again != first
+    assert revocations.anonymous_access(tokens.verify(again.token).access, clock.now) == tuple(
+        pulls
+    )

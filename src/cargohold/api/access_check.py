@@ -81,7 +81,6 @@ from cargohold.policy.permissions import (
     Principal,
     may,
 )
-from cargohold.policy.scopes import REPOSITORY as REPOSITORY_SCOPE
 from cargohold.policy.scopes import (
     ResourceScope,
     covers,
@@ -250,13 +249,7 @@ class AccessCheck:
         project made private since it was issued (they came from the project being public)."""
         if token.subject:
             return token.access
-        withdrawn = self.access.tokens.revocations.refused_anonymous_in
-        return tuple(
-            scope
-            for scope in token.access
-            if scope.type != REPOSITORY_SCOPE
-            or not withdrawn(project_of(scope.name), token.issued_at)
-        )
+        return self.access.tokens.revocations.anonymous_access(token.access, token.issued_at)
 
     def enforced(self, need: Need) -> Need:
         """The need the check enforces for a route's listed need: METRICS is anyone's or the

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cargohold.meta.token_revocations import TokenRevocationRecords, anonymous_in
+from cargohold.oci.names import project_of
+from cargohold.policy.scopes import REPOSITORY, ResourceScope
 
 # How often each server process reads the revocations again.
 REFRESH_SECONDS = 2.0
@@ -65,3 +67,15 @@ class TokenRevocations:
         """Whether an anonymous token issued at `issued_at` stopped counting in `project`
         (made private since: its pull there came from the project being public)."""
         return self.refused(anonymous_in(project), issued_at)
+
+    def anonymous_access(
+        self, access: tuple[ResourceScope, ...], issued_at: float
+    ) -> tuple[ResourceScope, ...]:
+        """What an anonymous token issued at `issued_at` with this `access` claim allows now:
+        its repository scopes in projects made private since dropped."""
+        return tuple(
+            scope
+            for scope in access
+            if scope.type != REPOSITORY
+            or not self.refused_anonymous_in(project_of(scope.name), issued_at)
+        )

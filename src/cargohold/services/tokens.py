@@ -7,6 +7,12 @@ accepts nothing but ES256 with a key of the ring (so neither `alg: none` nor an 
 times against the injected clock. A verdict is cached for the token's lifetime, keyed by its
 signature (and checked against the whole token, so a payload changed under a cached
 signature is verified, and refused, afresh): a pull verifies its token once.
+
+A token signed for a subject and grant is handed out again, as it was, when the same subject
+is granted the same access within `reuse_seconds` (decision 059): its `issued_at` and
+`expires_in` are the first answer's, so a client knows when it expires. The credentials are
+checked and the grant worked out afresh for every request; only the signature is saved, and
+every process that has seen the token already knows its verdict.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from cargohold.services.token_keys import SigningKeys
 from cargohold.services.token_revocations import TokenRevocations
 
 Clock = Callable[[], float]
+# What a signed token is kept under for reuse: the signing key's kid, the subject, the access.
+TokenKey = tuple[str, str, tuple[ResourceScope, ...]]
 ALGORITHM = "ES256"
 # Nodes' clocks differ a little: `nbf` and `iat` may be this far in the future.
 CLOCK_SKEW_SECONDS = 30.0
@@ -93,6 +101,7 @@ class TokenService:
         clock: Clock,
         cache_size: int = 2048,
         revocations: TokenRevocations | None = None,
+        reuse_seconds: float = 0.0,
     ) -> None:
         self.keys = keys
         # Subjects whose tokens stopped counting before they expire (none: a token lives
@@ -107,18 +116,29 @@ class TokenService:
         # about 2.5 MiB per process; a token that falls out is checked once more (~0.13 ms).
         self._verdicts: dict[str, tuple[str, VerifiedToken]] = {}
         self._cache_lock = threading.Lock()
+        # A token handed out again has at least the spec's 60 s to live.
+        self.reuse_seconds = max(0.0, min(reuse_seconds, self.expiry_seconds - 60))
+        # (kid, subject, access) -> the token signed for them, its verdict, when it was signed.
+        self._signed: dict[TokenKey, tuple[IssuedToken, VerifiedToken, float]] = {}
 
     def issue(
         self, subject: str, access: Iterable[ResourceScope], checked_at: float | None = None
     ) -> IssuedToken:
         """A token for `subject`; `checked_at`, when its credentials were checked from (before
         the account was read), is its `iat`: a revocation committed while the check ran then
-        comes after it (services/token_revocations.py)."""
+        comes after it (services/token_revocations.py). The token signed for the same key,
+        subject and access within reuse_seconds, when nothing revoked it since, is handed back
+        as it was."""
         now = self.clock()
-        issued = int(now if checked_at is None else min(checked_at, now))
         key = self.keys.current()
-        jti = uuid.uuid4().hex
         access = tuple(access)
+        token_key = (key.kid, subject, access)
+        if self.reuse_seconds and (signed := self._signed.get(token_key)) is not None:
+            issued_token, verdict, signed_at = signed
+            if 0 <= now - signed_at < self.reuse_seconds and self._unrevoked(verdict):
+                return issued_token
+        issued = int(now if checked_at is None else min(checked_at, now))
+        jti = uuid.uuid4().hex
         claims = {
             "iss": self.issuer,
             "sub": subject,
@@ -137,7 +157,33 @@ class TokenService:
         verdict = VerifiedToken(subject, access, float(claims["exp"]), jti, float(claims["iat"]))
         self._remember(token.rpartition(".")[2], token, verdict, now)
         issued_at = datetime.fromtimestamp(int(now), UTC).isoformat().replace("+00:00", "Z")
-        return IssuedToken(token, self.expiry_seconds, issued_at, jti)
+        issued_token = IssuedToken(token, self.expiry_seconds, issued_at, jti)
+        if self.reuse_seconds:
+            self._keep_signed(token_key, issued_token, verdict, now)
+        return issued_token
+
+    def _unrevoked(self, verdict: VerifiedToken) -> bool:
+        """Whether all of a token still counts: its subject's tokens not revoked since it was
+        issued, and (anonymous) none of its projects made private since."""
+        if self.revocations.refused(verdict.subject, verdict.issued_at):
+            return False
+        if verdict.subject:
+            return True
+        kept = self.revocations.anonymous_access(verdict.access, verdict.issued_at)
+        return kept == verdict.access
+
+    def _keep_signed(
+        self, token_key: TokenKey, issued: IssuedToken, verdict: VerifiedToken, now: float
+    ) -> None:
+        with self._cache_lock:
+            if len(self._signed) >= self.cache_size:
+                for stale in [
+                    k for k, v in self._signed.items() if now - v[2] >= self.reuse_seconds
+                ]:
+                    del self._signed[stale]
+                if len(self._signed) >= self.cache_size:
+                    self._signed.clear()
+            self._signed[token_key] = (issued, verdict, now)
 
     def verify(self, token: str) -> VerifiedToken:
         """The token's subject and access; raises InvalidToken."""
