@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         argv,
     )
     args, scratch, log = session.args, session.scratch, session.log
-    sizes = S3_QUICK if args.quick else S3_FULL
+    sizes = run.with_rounds(S3_QUICK if args.quick else S3_FULL, args.rounds)
     stores: Stores | None = None
     failures: list[str] = []
     memory: list[str] = []
