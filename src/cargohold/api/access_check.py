@@ -82,7 +82,6 @@ from cargohold.policy.permissions import (
     may,
 )
 from cargohold.policy.scopes import (
-    ResourceScope,
     covers,
     covers_catalog,
 )
@@ -95,7 +94,7 @@ from cargohold.services.caller import (
     Caller,
 )
 from cargohold.services.secrets_hashing import digest, is_refresh_token
-from cargohold.services.tokens import InvalidToken, VerifiedToken
+from cargohold.services.tokens import InvalidToken
 
 log = logging.getLogger("cargohold.auth")
 
@@ -233,7 +232,7 @@ class AccessCheck:
             return (
                 repository is not None
                 and action in REPOSITORY_ACTIONS
-                and covers(self.token_access(grant.token), repository, action)
+                and covers(self.access.tokens.access_now(grant.token), repository, action)
             )
         if repository is not None:
             project = project_of(repository)
@@ -243,13 +242,6 @@ class AccessCheck:
         # Only a public project adds anything, and only pull: that is the one query, an
         # indexed single-row read run inline as the manifest read it precedes (decision 017).
         return action == PULL and project is not None and fast_read(self.access.is_public, project)
-
-    def token_access(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
-        """What a registry token allows now: its claim, less an anonymous token's pulls in a
-        project made private since it was issued (they came from the project being public)."""
-        if token.subject:
-            return token.access
-        return self.access.tokens.revocations.anonymous_access(token.access, token.issued_at)
 
     def enforced(self, need: Need) -> Need:
         """The need the check enforces for a route's listed need: METRICS is anyone's or the

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import jwt
 
@@ -31,6 +32,8 @@ from cargohold.services.token_keys import SigningKeys
 from cargohold.services.token_revocations import TokenRevocations
 
 Clock = Callable[[], float]
+K = TypeVar("K")
+V = TypeVar("V")
 # What a signed token is kept under for reuse: the signing key's kid, the subject, the access.
 TokenKey = tuple[str, str, tuple[ResourceScope, ...]]
 ALGORITHM = "ES256"
@@ -162,27 +165,26 @@ class TokenService:
             self._keep_signed(token_key, issued_token, verdict, now)
         return issued_token
 
+    def access_now(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
+        """What a registry token allows now: its claim, less an anonymous token's pulls in a
+        project made private since it was issued (they came from the project being public)."""
+        if token.subject:
+            return token.access
+        return self.revocations.anonymous_access(token.access, token.issued_at)
+
     def _unrevoked(self, verdict: VerifiedToken) -> bool:
         """Whether all of a token still counts: its subject's tokens not revoked since it was
         issued, and (anonymous) none of its projects made private since."""
-        if self.revocations.refused(verdict.subject, verdict.issued_at):
-            return False
-        if verdict.subject:
-            return True
-        kept = self.revocations.anonymous_access(verdict.access, verdict.issued_at)
-        return kept == verdict.access
+        return (
+            not self.revocations.refused(verdict.subject, verdict.issued_at)
+            and self.access_now(verdict) == verdict.access
+        )
 
     def _keep_signed(
         self, token_key: TokenKey, issued: IssuedToken, verdict: VerifiedToken, now: float
     ) -> None:
         with self._cache_lock:
-            if len(self._signed) >= self.cache_size:
-                for stale in [
-                    k for k, v in self._signed.items() if now - v[2] >= self.reuse_seconds
-                ]:
-                    del self._signed[stale]
-                if len(self._signed) >= self.cache_size:
-                    self._signed.clear()
+            _make_room(self._signed, self.cache_size, lambda v: now - v[2] >= self.reuse_seconds)
             self._signed[token_key] = (issued, verdict, now)
 
     def verify(self, token: str) -> VerifiedToken:
@@ -245,11 +247,17 @@ class TokenService:
 
     def _remember(self, signature: str, token: str, verdict: VerifiedToken, now: float) -> None:
         with self._cache_lock:
-            if len(self._verdicts) >= self.cache_size:
-                for key in [k for k, (_, v) in self._verdicts.items() if v.expires_at <= now]:
-                    del self._verdicts[key]
-                if len(self._verdicts) >= self.cache_size:
-                    # Still full of live tokens: drop the older half (dicts keep insertion order).
-                    for key in list(self._verdicts)[: self.cache_size // 2]:
-                        del self._verdicts[key]
+            _make_room(self._verdicts, self.cache_size, lambda v: v[1].expires_at <= now)
             self._verdicts[signature] = (token, verdict)
+
+
+def _make_room(cache: dict[K, V], size: int, stale: Callable[[V], bool]) -> None:
+    """Room for one more entry in a cache of at most `size`: when full, its stale entries go,
+    and if it is still full of live ones, the older half (dicts keep insertion order)."""
+    if len(cache) < size:
+        return
+    for key in [k for k, v in cache.items() if stale(v)]:
+        del cache[key]
+    if len(cache) >= size:
+        for key in list(cache)[: size // 2]:
+            del cache[key]
