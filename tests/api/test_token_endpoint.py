@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +30,11 @@ from cargohold.meta.robots import RobotScope
 from cargohold.meta.store import MetadataStore
 from cargohold.policy.permissions import Role
 from cargohold.services.access import AccessControl
-from cargohold.services.secrets_hashing import Passwords
+from cargohold.services.secrets_hashing import (
+    PASSWORD_CHECKS_AT_ONCE,
+    PASSWORD_CHECKS_WAITING,
+    Passwords,
+)
 from cargohold.services.token_keys import key_id
 from cargohold.wiring_access import build_access_control
 from tests.api.helpers import assert_error
@@ -317,6 +323,44 @@ def test_a_wrong_password_is_401_with_a_basic_challenge_and_no_hint(stack: Stack
         assert_error(response, 401, "UNAUTHORIZED")
         assert response.headers["WWW-Authenticate"] == 'Basic realm="cargohold"'
     assert wrong.json() == unknown.json()
+
+
+def test_a_burst_of_password_sign_ins_past_what_may_wait_gets_429_and_counts_no_failure(
+    stack: Stack,
+) -> None:
+    """Each password check (argon2) holds a thread of the server's request pool while it
+    runs or waits for its turn. A burst of sign-ins larger than a process lets wait is
+    refused at once, GET and POST alike: 429 with Retry-After and words of its own, not a
+    failed login (the account signs in right after, though three failures lock it)."""
+    identity = stack.access.identity
+    cheap, identity.passwords = identity.passwords, Passwords()  # argon2's shipped cost
+    try:
+        name = stack.user()
+    finally:
+        identity.passwords = cheap
+    burst = 6 * (PASSWORD_CHECKS_AT_ONCE + PASSWORD_CHECKS_WAITING)
+    start = threading.Barrier(burst)
+
+    def sign_in(n: int) -> httpx.Response:
+        with httpx.Client(base_url=stack.server.url, timeout=120) as client:
+            start.wait(60)
+            if n % 2:
+                form = {"grant_type": "password", "username": name, "password": PASSWORD}
+                form["client_id"] = "tests"
+                return client.post("/auth/token", data={"service": SERVICE, **form})
+            return client.get("/auth/token", params={"service": SERVICE}, auth=(name, PASSWORD))
+
+    with ThreadPoolExecutor(burst) as pool:
+        answers = list(pool.map(sign_in, range(burst)))
+    statuses = [answer.status_code for answer in answers]
+    assert set(statuses) <= {200, 429}, statuses
+    assert statuses.count(200) >= PASSWORD_CHECKS_AT_ONCE and 429 in statuses, statuses
+    for n, answer in enumerate(answers):
+        if answer.status_code == 429:
+            assert answer.headers["Retry-After"] == "1"
+            words = answer.json()["error_description" if n % 2 else "errors"]
+            assert "too many password checks at once" in json.dumps(words), answer.text
+    assert get_token(stack, auth=(name, PASSWORD)).status_code == 200
 
 
 def test_repeated_failures_lock_the_account_429_with_retry_after(stack: Stack) -> None:

@@ -19,6 +19,7 @@ from cargohold.services.access_errors import (
     AccessInvalid,
     AuthenticationFailed,
     LoginThrottled,
+    PasswordChecksBusy,
     PermissionDenied,
 )
 from cargohold.services.audit import AuditTrail
@@ -181,6 +182,31 @@ def test_only_wrong_passwords_count_on_the_account(access: AccessControl, clock:
         identity.authenticate("robot$ci", "not-the-secret", here)
     with pytest.raises(LoginThrottled):
         identity.authenticate("robot$ci", secret, here)
+
+
+def test_a_login_refused_because_password_checks_are_busy_counts_as_no_failure(
+    access: AccessControl, meta: MetadataStore
+) -> None:
+    """Nothing was checked: neither the account nor the address is slowed down by it (or the
+    burst that made the checks busy would lock its victims out), and the refusal is noted
+    in the audit log with its reason, under the name that was tried."""
+    identity = access.identity
+    access.users.create_user("alice", "correct horse", False, ADMIN)
+    busy = Passwords(PasswordHasher(time_cost=1, memory_cost=1024), at_once=1, waiting=0)
+    identity.passwords = busy
+    with busy._turn():  # another request's check is running: the only place is taken
+        for name in ("alice", "nobody"):
+            for _ in range(10):  # past both lockout thresholds, had they counted
+                with pytest.raises(PasswordChecksBusy):
+                    identity.authenticate(name, "correct horse", FROM)
+    assert access.stores.failures.get_both("alice", ADDRESS) == (None, None)
+    assert identity.authenticate("alice", "correct horse", FROM).principal.name == "alice"
+    identity.trail.flush()
+    refused = identity.trail.page(AuditFilter(action="login", result="failed"), None, 10).events
+    assert sorted((e.actor, e.detail["reason"], e.detail["count"]) for e in refused) == [
+        ("alice", "password checks busy", 10),
+        ("nobody", "password checks busy", 10),
+    ]
 
 
 def test_an_address_trying_many_accounts_is_locked(access: AccessControl, clock: Clock) -> None:

@@ -31,6 +31,7 @@ from cargohold.services.access_errors import (
     AuthenticationFailed,
     GrantRefused,
     LoginThrottled,
+    PasswordChecksBusy,
     ScopeMalformed,
 )
 
@@ -45,11 +46,16 @@ def retry_after(seconds: float | None) -> str:
 
 
 def throttled(exc: LoginThrottled) -> TooManyRequests:
-    # The same words whether the account, the address, or an unknown name is held back.
     wait = retry_after(exc.retry_after)
-    return TooManyRequests(
-        f"too many failed sign-ins: try again in {wait} s", headers={"Retry-After": wait}
-    )
+    return TooManyRequests(throttled_words(exc, wait), headers={"Retry-After": wait})
+
+
+def throttled_words(exc: LoginThrottled, wait: str) -> str:
+    """What a held-back attempt is told: the same words whether the account, the address or
+    an unknown name is held back."""
+    if isinstance(exc, PasswordChecksBusy):
+        return f"too many password checks at once: try again in {wait} s"
+    return f"too many failed sign-ins: try again in {wait} s"
 
 
 def registry_error_of(exc: AccessError) -> RegistryError:

@@ -29,6 +29,16 @@ class LoginThrottled(AuthenticationFailed):
     account that does not exist, so the answer does not tell whether it does."""
 
 
+class PasswordChecksBusy(LoginThrottled):
+    """A password check refused before it started: the process already has as many password
+    checks running and waiting for their turn as it allows (services/secrets_hashing.py).
+    Nothing was checked, so nothing counts as a failed login; the client tries again after
+    `retry_after`. The same for every account, known or not."""
+
+    def __init__(self) -> None:
+        super().__init__("password checks busy", retry_after=1.0)
+
+
 class GrantRefused(AccessError):
     """A refresh token that is unknown, expired or revoked, or whose holder may no longer
     sign in (disabled, deleted, revoked, expired, or given a new password or secret). The

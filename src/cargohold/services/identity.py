@@ -8,6 +8,7 @@ tens of milliseconds on purpose). Times come from an injected clock.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from cargohold.policy.permissions import NOBODY, ROBOT, USER, Principal, Role
 from cargohold.services.access_errors import (
     AuthenticationFailed,
     LoginThrottled,
+    PasswordChecksBusy,
     PermissionDenied,
 )
 from cargohold.services.audit import AuditTrail
@@ -201,6 +203,8 @@ class IdentityService:
             if not possible:
                 raise AuthenticationFailed("impossible name")
             identity = check(name, secret, now)
+        except PasswordChecksBusy:
+            raise  # refused before anything was checked: no failure to count
         except AuthenticationFailed as failed:
             failed.retry_after = self._count_failure(counted, address, now)
             raise
@@ -247,8 +251,11 @@ class IdentityService:
         if user.disabled:
             raise AuthenticationFailed("disabled")
         if self.passwords.needs_rehash(user.password_hash):
-            # Hashed with older parameters: store one with today's, now that we know it.
-            self.stores.users.rehash_password(name, self.passwords.hash(password), self.clock())
+            # Hashed with older parameters: store one with today's, now that we know it (or at
+            # a later sign-in, when password checks are too busy for another hash now).
+            with contextlib.suppress(PasswordChecksBusy):
+                rehashed = self.passwords.hash(password)
+                self.stores.users.rehash_password(name, rehashed, self.clock())
         return self.principal_of(user)
 
     def _robot(self, name: str, secret: str, now: float) -> Principal:

@@ -12,9 +12,13 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from cargohold.services.access_errors import PasswordChecksBusy
 
 # What a personal access token starts with: it tells a token from a password at a glance,
 # and secret scanners can look for it.
@@ -26,6 +30,11 @@ REFRESH_TOKEN_PREFIX = "chrt_"
 # passwords at once (any burst of Basic requests, wrong passwords and unknown names included)
 # took a process to 1 GiB. The others wait their turn (a check is about 0.1 s of CPU).
 PASSWORD_CHECKS_AT_ONCE = 2
+# Password checks that may wait for a turn. A waiting check holds a thread of the request
+# pool as a running one does: unbounded, a burst of password requests held all 16 and every
+# upload and manifest write queued behind it. Past this many, a check is refused at once
+# (PasswordChecksBusy: 429 with Retry-After), so at most 8 of the 16 threads check passwords.
+PASSWORD_CHECKS_WAITING = 6
 
 
 def new_secret() -> str:
@@ -63,23 +72,41 @@ class Passwords:
     """argon2id hashing of passwords, with a dummy check for unknown accounts."""
 
     def __init__(
-        self, hasher: PasswordHasher | None = None, at_once: int = PASSWORD_CHECKS_AT_ONCE
+        self,
+        hasher: PasswordHasher | None = None,
+        at_once: int = PASSWORD_CHECKS_AT_ONCE,
+        waiting: int = PASSWORD_CHECKS_WAITING,
     ) -> None:
         # argon2-cffi's defaults follow RFC 9106's second recommendation; tests pass cheaper ones.
         self.hasher = hasher or PasswordHasher()
         self._turns = threading.BoundedSemaphore(at_once)
+        # Checks running or waiting for a turn.
+        self._places = threading.BoundedSemaphore(at_once + waiting)
         # Checked against when the account does not exist, so that an unknown name takes as
         # long as a wrong password and the timing does not tell which names exist. Made on
         # first need: building the service (every process does) costs no hashing.
         self._dummy: str | None = None
 
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """A turn to run argon2, waited for; PasswordChecksBusy when too many wait already."""
+        if not self._places.acquire(blocking=False):
+            raise PasswordChecksBusy()
+        try:
+            with self._turns:
+                yield
+        finally:
+            self._places.release()
+
     def hash(self, password: str) -> str:
-        with self._turns:
+        """Raises PasswordChecksBusy (see _turn)."""
+        with self._turn():
             return self.hasher.hash(password)
 
     def verify(self, stored_hash: str, password: str) -> bool:
+        """Raises PasswordChecksBusy (see _turn)."""
         try:
-            with self._turns:
+            with self._turn():
                 return self.hasher.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):
             return False

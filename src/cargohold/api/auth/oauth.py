@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cargohold.api.access_errors import retry_after
+from cargohold.api.access_errors import retry_after, throttled_words
 from cargohold.api.auth.params import NO_STORE, client_id_problem, service_problem
 from cargohold.api.bodies import read_body
 from cargohold.api.boundary import in_pool
@@ -141,7 +141,7 @@ async def post_token(request: Request) -> Response:
         wait = retry_after(exc.retry_after)
         return OAuthError(
             "invalid_grant",
-            f"too many failed sign-ins: try again in {wait} s",
+            throttled_words(exc, wait),
             status=429,
             headers={"Retry-After": wait},
         ).response()
