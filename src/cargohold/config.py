@@ -143,6 +143,11 @@ class Settings:
     auth_lockout_seconds: float = 900.0
     auth_slowdown_base_seconds: float = 1.0
     auth_slowdown_max_seconds: float = 30.0
+    # Password checks (argon2id, 64 MiB each while it runs) a server process runs at once, and
+    # how many more may wait for a turn, each holding one of the process's request threads;
+    # past those, a password sign-in is answered 429 at once (docs/security.md#users).
+    auth_password_checks_at_once: int = 2
+    auth_password_checks_waiting: int = 6
     # Robot accounts: the name prefix that tells them from users, and their default lifetime.
     auth_robot_prefix: str = "robot$"
     auth_robot_expiry_days: int = 30

@@ -27,6 +27,9 @@ MAX_HEADER_READ_SECONDS = 60.0
 METRICS_ACCESS = ("admin", "anonymous")
 # Ten years: a refresh token is a standing credential, and "never" is not one of its choices.
 MAX_REFRESH_TOKEN_EXPIRY_DAYS = 3650
+# Password checks running or waiting hold request threads: of a process's 16
+# (api/boundary.POOL_THREADS), at least 4 stay for uploads, manifests and pulls.
+MAX_PASSWORD_CHECK_PLACES = 12
 
 
 class ConfigError(ValueError):
@@ -152,6 +155,7 @@ def _validate_auth(settings: Settings) -> None:
             configured_keys(settings.auth_token_keys)
         except TokenKeyError as exc:
             raise ConfigError(str(exc)) from None
+    _check_password_checks(settings)
     if settings.auth_lockout_threshold < 1 or settings.auth_address_lockout_threshold < 1:
         raise ConfigError(
             "auth_lockout_threshold and auth_address_lockout_threshold must be 1 or more"
@@ -182,6 +186,21 @@ def _validate_auth(settings: Settings) -> None:
 FOREIGN_IMAGE_CHOICES = ("allow", "warn", "deny")
 # A cluster's name: a path segment of the webhook's URL (a DNS label, as Kubernetes names).
 CLUSTER_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _check_password_checks(settings: Settings) -> None:
+    at_once, waiting = settings.auth_password_checks_at_once, settings.auth_password_checks_waiting
+    if at_once < 1 or waiting < 0:
+        raise ConfigError(
+            "auth_password_checks_at_once must be 1 or more and auth_password_checks_waiting"
+            " 0 or more"
+        )
+    if at_once + waiting > MAX_PASSWORD_CHECK_PLACES:
+        raise ConfigError(
+            f"auth_password_checks_at_once + auth_password_checks_waiting must be at most"
+            f" {MAX_PASSWORD_CHECK_PLACES} (each holds one of a server process's 16 request"
+            f" threads), got {at_once + waiting}"
+        )
 
 
 def _validate_admission(settings: Settings) -> None:

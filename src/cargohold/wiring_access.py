@@ -87,7 +87,10 @@ def build_access_control(
 
     identity = IdentityService(
         stores,
-        Passwords(),
+        Passwords(
+            at_once=settings.auth_password_checks_at_once,
+            waiting=settings.auth_password_checks_waiting,
+        ),
         account_throttle=throttle(settings.auth_lockout_threshold),
         address_throttle=throttle(settings.auth_address_lockout_threshold),
         robot_prefix=settings.auth_robot_prefix,

@@ -191,6 +191,10 @@ def test_version_and_help_list_every_command() -> None:
     [
         ("AUTH_TOKEN_EXPIRY_SECONDS", "59", "at least 60"),
         ("AUTH_LOCKOUT_THRESHOLD", "0", "1 or more"),
+        ("AUTH_PASSWORD_CHECKS_AT_ONCE", "0", "auth_password_checks_at_once must be 1 or more"),
+        ("AUTH_PASSWORD_CHECKS_WAITING", "-1", "auth_password_checks_waiting 0 or more"),
+        ("AUTH_PASSWORD_CHECKS_WAITING", "11", "must be at most 12"),
+        ("AUTH_PASSWORD_CHECKS_AT_ONCE", "x", "auth_password_checks_at_once"),
         ("AUTH_LOCKOUT_SECONDS", "-1", "0 or more"),
         ("AUTH_TOKEN_REUSE_SECONDS", "-1", "auth_token_reuse_seconds must be a number of seconds"),
         ("AUTH_TOKEN_REUSE_SECONDS", "nan", "auth_token_reuse_seconds must be a number of seconds"),

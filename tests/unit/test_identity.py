@@ -209,6 +209,22 @@ def test_a_login_refused_because_password_checks_are_busy_counts_as_no_failure(
     ]
 
 
+def test_how_many_password_checks_run_and_wait_comes_from_the_settings(
+    meta: MetadataStore, tmp_path: Path
+) -> None:
+    env = {"CARGOHOLD_DATA_DIR": str(tmp_path)}
+    shipped = build_access_control(load_settings(env=env), meta.db).identity.passwords
+    assert (shipped.at_once, shipped.waiting) == (2, 6)
+    env |= {"CARGOHOLD_AUTH_PASSWORD_CHECKS_AT_ONCE": "1"}
+    env |= {"CARGOHOLD_AUTH_PASSWORD_CHECKS_WAITING": "0"}
+    control = build_access_control(load_settings(env=env), meta.db)
+    passwords = control.identity.passwords
+    assert (passwords.at_once, passwords.waiting) == (1, 0)
+    # One check running, none may wait.
+    with passwords._turn(), pytest.raises(PasswordChecksBusy):
+        control.identity.authenticate("admin", "any password", FROM)
+
+
 def test_an_address_trying_many_accounts_is_locked(access: AccessControl, clock: Clock) -> None:
     identity = access.identity
     access.users.create_user("victim", "correct horse", False, ADMIN)
