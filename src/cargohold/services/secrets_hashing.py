@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from cargohold.config import Settings
 from cargohold.services.access_errors import PasswordChecksBusy
 
 # What a personal access token starts with: it tells a token from a password at a glance,
@@ -25,18 +26,18 @@ from cargohold.services.access_errors import PasswordChecksBusy
 ACCESS_TOKEN_PREFIX = "chpat_"
 # What a refresh token (the token endpoint's offline grant) starts with, for the same reasons.
 REFRESH_TOKEN_PREFIX = "chrt_"
-# Password hashes made or checked at once in one process (the default of
-# auth_password_checks_at_once). Each holds argon2's memory cost (64 MiB with the defaults)
-# while it runs: unbounded, the request pool's 16 threads checking passwords at once (any
-# burst of Basic requests, wrong passwords and unknown names included) took a process to 1
-# GiB. The others wait their turn (a check is about 0.1 s of CPU).
-PASSWORD_CHECKS_AT_ONCE = 2
+# Password hashes made or checked at once in one process (auth_password_checks_at_once). Each
+# holds argon2's memory cost (64 MiB with the defaults) while it runs: unbounded, the request
+# pool's 16 threads checking passwords at once (any burst of Basic requests, wrong passwords and
+# unknown names included) took a process to 1 GiB. The others wait their turn (a check is about
+# 0.1 s of CPU).
+PASSWORD_CHECKS_AT_ONCE: int = Settings.auth_password_checks_at_once
 # Password checks that may wait for a turn (auth_password_checks_waiting). A waiting check
 # holds a thread of the request pool as a running one does: unbounded, a burst of password
 # requests held all 16 and every upload and manifest write queued behind it. Past this many, a
-# check is refused at once (PasswordChecksBusy: 429 with Retry-After), so at most 8 of the 16
-# threads check passwords.
-PASSWORD_CHECKS_WAITING = 6
+# check is refused at once (PasswordChecksBusy: 429 with Retry-After), so by default at most 8
+# of the 16 threads check passwords.
+PASSWORD_CHECKS_WAITING: int = Settings.auth_password_checks_waiting
 
 
 def new_secret() -> str:
