@@ -346,8 +346,9 @@ def test_a_burst_of_password_sign_ins_past_what_may_wait_gets_429_and_counts_no_
             start.wait(60)
             if n % 2:
                 form = {"grant_type": "password", "username": name, "password": PASSWORD}
-                form["client_id"] = "tests"
-                return client.post("/auth/token", data={"service": SERVICE, **form})
+                return client.post(
+                    "/auth/token", data={"service": SERVICE, "client_id": "tests", **form}
+                )
             return client.get("/auth/token", params={"service": SERVICE}, auth=(name, PASSWORD))
 
     with ThreadPoolExecutor(burst) as pool:
