@@ -448,6 +448,8 @@ class World:
             digest, manifest = push_image(self.admin, f"{project}/app", "v1")
             self.digests[project] = digest
             self.layers[project] = json.loads(manifest)["layers"][0]["digest"]
+        for project in self.digests:
+            self._wait_for_failed_scan(f"{project}/app")
         accounts.user(BYSTANDER, PASSWORD)
         self.managed = {t.project: self._managed_robot(t) for t in TARGETS}
         self.uploads: dict[str, str] = {}
@@ -458,6 +460,16 @@ class World:
             caller.label: httpx.Client(base_url=server.url, auth=caller.auth, timeout=60)
             for caller in self.callers
         }
+
+    def _wait_for_failed_scan(self, repository: str) -> None:
+        """The scan on push of the image (whose layer is no tar) has failed, so a scan GET
+        let through answers the same, 409, whenever the matrix asks."""
+        deadline = time.monotonic() + 60
+        while (
+            answer := self.admin.get(f"/api/v1/repositories/{repository}/manifests/v1/scan")
+        ).status_code != 409:
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.1)
 
     def close(self) -> None:
         for client in self.clients.values():
