@@ -264,15 +264,20 @@ def _refused_within(world: World, token: str, seconds: float = 15.0) -> None:
     assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
 
 
-def _pull_token(world: World, login: Login) -> str:
+def _pull_token(
+    world: World, login: Login, repository: str = "team/app", pulls: bool = True
+) -> str:
+    """A registry token for pulling the repository, from the token endpoint; it pulls the
+    repository's `v1` (or, not `pulls`, gets 401)."""
     issued = world.client.get(
         "/auth/token",
-        params={"service": "cargohold", "scope": "repository:team/app:pull"},
+        params={"service": "cargohold", "scope": f"repository:{repository}:pull"},
         auth=login.auth,
     )
     assert issued.status_code == 200, issued.text
     token = str(issued.json()["token"])
-    assert world.get(MANIFEST, f"Bearer {token}").status_code == 200
+    answer = world.get(f"/v2/{repository}/manifests/v1", f"Bearer {token}")
+    assert answer.status_code == (200 if pulls else 401), answer.text
     return token
 
 
@@ -389,6 +394,63 @@ def test_anonymous_tokens_stop_pulling_from_a_project_made_private(world: World)
         time.sleep(2.1)  # a token signed below must come after the change and its grace
         after = _anonymous_pull_token(world, "shop/app")
         assert world.get(shop, f"Bearer {after}").status_code == 200
+    finally:
+        admin.close()
+
+
+def test_signed_in_non_members_stop_pulling_from_a_project_made_private(world: World) -> None:
+    """A project made private: the tokens of signed-in callers who had pull there only because
+    it was public (no role, no robot scope) stop pulling from it within seconds, as an
+    anonymous token does; a member's token, a scoped robot's and a system admin's pull on,
+    and a new token for the outsider carries no pull there."""
+    world.accounts.project("bazaar", public=True)
+    admin = world.server.client()
+    try:
+        layer = json.loads(push_image(admin, "bazaar/app", "v1")[1])["layers"][0]["digest"]
+        world.accounts.project("stall", public=False)
+        world.accounts.user("visitor", PASSWORD)
+        world.accounts.member("stall", "visitor", Role.DEVELOPER)
+        world.accounts.user("keeper", PASSWORD)
+        world.accounts.member("bazaar", "keeper", Role.GUEST)
+        robot = world.accounts.robot("robot$bazaar-reader", {"bazaar": ("pull",)})
+        manifest, tags = "/v2/bazaar/app/manifests/v1", "/v2/bazaar/app/tags/list"
+        visitor = _pull_token(world, Login("visitor", PASSWORD), "bazaar/app")
+        keeper = _pull_token(world, Login("keeper", PASSWORD), "bazaar/app")
+        reader = _pull_token(world, robot, "bazaar/app")
+        server = world.server
+        system = _pull_token(world, Login(server.admin_user, server.admin_token), "bazaar/app")
+        # The visitor's push into its own project, able to mount from the public one.
+        mounting = world.client.get(
+            "/auth/token",
+            params=[
+                ("service", "cargohold"),
+                ("scope", "repository:stall/app:pull,push"),
+                ("scope", "repository:bazaar/app:pull"),
+            ],
+            auth=Login("visitor", PASSWORD).auth,
+        ).json()["token"]
+        mount = f"/v2/stall/app/blobs/uploads/?mount={layer}&from=bazaar/app"
+        made_private = admin.patch("/api/v1/projects/bazaar", json={"public": False})
+        assert made_private.status_code == 200, made_private.text
+        deadline = time.monotonic() + 15
+        while world.get(manifest, f"Bearer {visitor}").status_code == 200:
+            assert time.monotonic() < deadline, "the outsider's token still pulls"
+            time.sleep(0.2)
+        for path in (manifest, tags):
+            refused = world.get(path, f"Bearer {visitor}")
+            assert_error(refused, 401, "UNAUTHORIZED")
+            assert refused.headers["WWW-Authenticate"].endswith(
+                ',scope="repository:bazaar/app:pull",error="insufficient_scope",'
+                'error_description="requested access to the resource is denied"'
+            )
+        # A mount from there is a source it may no longer pull from: an upload starts instead.
+        refused_mount = world.client.post(mount, headers={"Authorization": f"Bearer {mounting}"})
+        assert refused_mount.status_code == 202, refused_mount.text
+        for token in (keeper, reader, system):
+            assert world.get(manifest, f"Bearer {token}").status_code == 200
+            assert world.get(tags, f"Bearer {token}").json()["tags"] == ["v1"]
+        _pull_token(world, Login("visitor", PASSWORD), "bazaar/app", pulls=False)
+        assert admin.get(manifest).status_code == 200
     finally:
         admin.close()
 

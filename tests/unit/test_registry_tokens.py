@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from cargohold.meta.store import MetadataStore
 from cargohold.meta.token_revocations import TokenRevocationRecords, anonymous_in, revoke_tokens
-from cargohold.policy.scopes import ResourceScope, covers
+from cargohold.policy.scopes import ResourceScope, covers, pulled_projects, without_pull
 from cargohold.services import token_keys
 from cargohold.services.token_keys import KeyRing, key_id
 from cargohold.services.token_revocations import TokenRevocations
@@ -382,3 +382,50 @@ def test_an_anonymous_token_for_a_project_made_private_is_not_handed_out_again(
     assert revocations.anonymous_access(tokens.verify(again.token).access, clock.now) == tuple(
         pulls
     )
+
+
+def test_a_signed_in_token_s_pulls_in_a_project_made_private_since_are_to_be_confirmed(
+    tmp_path: Path, clock: Clock, meta: MetadataStore
+) -> None:
+    """Its pull there may have come from the project being public: the access check asks
+    whether the subject still pulls (api/access_check.py). Not for a token issued after the
+    change (and its grace), nor for an anonymous one (access_now drops those), nor for a
+    project whose repositories it may not pull from."""
+    revocations = TokenRevocations(TokenRevocationRecords(meta.db), 300, clock)
+    tokens = reusing(tmp_path, clock, revocations)
+    access = [
+        ResourceScope("repository", "open/app", ("pull",)),
+        ResourceScope("repository", "open/lib", ("*",)),
+        ResourceScope("repository", "other/app", ("pull", "push")),
+        ResourceScope("repository", "pushed/app", ("push",)),
+    ]
+    before = tokens.verify(tokens.issue("visitor", access).token)
+    assert tokens.pulls_to_confirm(before) == set()
+    with meta.db.transaction() as tx:
+        for project in ("open", "pushed"):
+            revoke_tokens(tx, anonymous_in(project), clock.now)
+    revocations.refresh()
+    assert tokens.pulls_to_confirm(before) == {"open"}
+    assert tokens.pulls_to_confirm(tokens.verify(tokens.issue("", access).token)) == set()
+    clock.now += 2
+    after = tokens.verify(tokens.issue("visitor", access).token)
+    assert after.jti != before.jti  # signed anew, not handed out again
+    assert tokens.pulls_to_confirm(after) == set()
+
+
+def test_without_pull_takes_pull_and_star_away_in_those_projects_alone() -> None:
+    access = (
+        ResourceScope("repository", "open/app", ("pull",)),
+        ResourceScope("repository", "open/lib", ("*",)),
+        ResourceScope("repository", "open/tool", ("pull", "push")),
+        ResourceScope("repository", "other/app", ("pull",)),
+        ResourceScope("registry", "catalog", ("*",)),
+    )
+    assert without_pull(access, {"open"}) == (
+        ResourceScope("repository", "open/app", ()),
+        ResourceScope("repository", "open/lib", ("delete", "push")),
+        ResourceScope("repository", "open/tool", ("push",)),
+        ResourceScope("repository", "other/app", ("pull",)),
+        ResourceScope("registry", "catalog", ("*",)),
+    )
+    assert pulled_projects(access) == {"open", "other"}

@@ -82,8 +82,10 @@ from cargohold.policy.permissions import (
     may,
 )
 from cargohold.policy.scopes import (
+    ResourceScope,
     covers,
     covers_catalog,
+    without_pull,
 )
 from cargohold.services.access import AccessControl
 from cargohold.services.access_errors import AuthenticationFailed, LoginThrottled
@@ -94,7 +96,7 @@ from cargohold.services.caller import (
     Caller,
 )
 from cargohold.services.secrets_hashing import digest, is_refresh_token
-from cargohold.services.tokens import InvalidToken
+from cargohold.services.tokens import InvalidToken, VerifiedToken
 
 log = logging.getLogger("cargohold.auth")
 
@@ -103,6 +105,9 @@ GRANT_KEY = "cargohold.grant"
 MAX_DENIAL_REASON = 512
 # The admission webhook's callers are named after their cluster (`cluster:prod`).
 CLUSTER_PREFIX = "cluster:"
+# Answers kept of whether a token's subject still pulls from a project made private since the
+# token was issued (AccessCheck.token_access): a few bytes each; a full store starts over.
+PULLS_CONFIRMED_KEPT = 4096
 
 
 class AccessCheck:
@@ -119,6 +124,9 @@ class AccessCheck:
         self.bearer_grants = BearerGrants(
             self.robot_prefix, access.tokens.clock, access.tokens.revocations
         )
+        # (subject, project, when the project was made private) -> whether the subject may
+        # still pull there (token_access): asked of the store once, then known.
+        self._pulls_confirmed: dict[tuple[str, str, float], bool] = {}
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -220,6 +228,59 @@ class AccessCheck:
 
     # -- what it may do -----------------------------------------------------------------------
 
+    async def token_access(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
+        """What a registry token allows now: TokenService.access_now, less the pull of a
+        signed-in subject in a project made private since the token was issued where the
+        subject may no longer pull (decision 058); that question goes to the pool, once per
+        subject and project."""
+        tokens = self.access.tokens
+        access = tokens.access_now(token)
+        projects = tokens.pulls_to_confirm(token)
+        if not projects:
+            return access
+        known = self._known_pulls(token.subject, projects)
+        if known is None:
+            known = await in_pool(self._confirm_pulls, token.subject, projects)
+        lost = {project for project, pulls in known.items() if not pulls}
+        return without_pull(access, lost) if lost else access
+
+    def token_access_blocking(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
+        """token_access, for code already on the pool."""
+        access = self.access.tokens.access_now(token)
+        projects = self.access.tokens.pulls_to_confirm(token)
+        if not projects:
+            return access
+        known = self._confirm_pulls(token.subject, projects)
+        lost = {project for project, pulls in known.items() if not pulls}
+        return without_pull(access, lost) if lost else access
+
+    def _pull_key(self, subject: str, project: str) -> tuple[str, str, float]:
+        return subject, project, self.access.tokens.revocations.made_private_at(project)
+
+    def _known_pulls(self, subject: str, projects: set[str]) -> dict[str, bool] | None:
+        """Whether the subject still pulls from each project, if all are known."""
+        known = {}
+        for project in projects:
+            pulls = self._pulls_confirmed.get(self._pull_key(subject, project))
+            if pulls is None:
+                return None
+            known[project] = pulls
+        return known
+
+    def _confirm_pulls(self, subject: str, projects: set[str]) -> dict[str, bool]:
+        """Blocking (a read of the subject's rights): on the pool."""
+        known = {}
+        for project in projects:
+            key = self._pull_key(subject, project)
+            pulls = self._pulls_confirmed.get(key)
+            if pulls is None:
+                pulls = self.access.still_pulls(subject, project)
+                if len(self._pulls_confirmed) >= PULLS_CONFIRMED_KEPT:
+                    self._pulls_confirmed.clear()
+                self._pulls_confirmed[key] = pulls
+            known[project] = pulls
+        return known
+
     async def permits(
         self, grant: Grant, action: str, project: str | None, repository: str | None = None
     ) -> bool:
@@ -232,7 +293,7 @@ class AccessCheck:
             return (
                 repository is not None
                 and action in REPOSITORY_ACTIONS
-                and covers(self.access.tokens.access_now(grant.token), repository, action)
+                and covers(await self.token_access(grant.token), repository, action)
             )
         if repository is not None:
             project = project_of(repository)

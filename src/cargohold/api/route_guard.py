@@ -83,8 +83,8 @@ def pull_check(request: Request) -> Callable[[str], bool]:
     if grant.unrestricted:
         return lambda repository: True
     if grant.token is not None:
-        access = _check_of(request).access.tokens.access_now(grant.token)
-        return lambda repository: covers(access, repository, PULL)
+        token, check = grant.token, _check_of(request)
+        return lambda repository: covers(check.token_access_blocking(token), repository, PULL)
     control = _check_of(request).access
     principal = grant.caller.principal
     return lambda repository: control.allowed(principal, PULL, project_of(repository))
@@ -101,6 +101,6 @@ async def visibility(request: Request, catalog: bool = False) -> Visibility:
     if grant.token is None:
         return await in_pool(access.visibility, grant.caller.principal)
     if not catalog:
-        return token_visibility(_check_of(request).access.tokens.access_now(grant.token))
+        return token_visibility(await _check_of(request).token_access(grant.token))
     subject = grant.token.subject
     return await in_pool(lambda: access.visibility(access.identity.principal_named(subject)))

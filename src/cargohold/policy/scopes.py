@@ -122,6 +122,27 @@ def covers(access: Iterable[ResourceScope], repository: str, action: str) -> boo
     )
 
 
+def pulled_projects(access: Iterable[ResourceScope]) -> set[str]:
+    """The projects of the repositories a token's access may pull from."""
+    return {
+        s.name.split("/", 1)[0]
+        for s in access
+        if s.type == REPOSITORY and (PULL in s.actions or ALL in s.actions)
+    }
+
+
+def without_pull(access: Iterable[ResourceScope], projects: set[str]) -> tuple[ResourceScope, ...]:
+    """The access less pull (and `*`, which holds it) on the repositories of these projects;
+    their other actions stay."""
+    kept = []
+    for s in access:
+        if s.type == REPOSITORY and s.name.split("/", 1)[0] in projects:
+            actions = REPOSITORY_ACTIONS - {PULL} if ALL in s.actions else set(s.actions)
+            s = ResourceScope(s.type, s.name, _ordered(actions - {PULL, ALL}))
+        kept.append(s)
+    return tuple(kept)
+
+
 def covers_catalog(access: Iterable[ResourceScope]) -> bool:
     """Whether a token's access allows listing the catalog (`registry:catalog:*`)."""
     return any(s.type == REGISTRY and s.name == CATALOG and ALL in s.actions for s in access)

@@ -49,6 +49,12 @@ class AccessControl:
         public = action == PULL and project is not None and self.is_public(project)
         return may(principal, action, project, public)
 
+    def still_pulls(self, subject: str, project: str) -> bool:
+        """Whether a registry token's subject may pull from the project as things stand now
+        (its roles or scopes today, or the project public again): asked of a signed-in token
+        issued before the project was made private (TokenService.pulls_to_confirm)."""
+        return self.allowed(self.identity.principal_named(subject), PULL, project)
+
     def visibility(self, principal: Principal) -> Visibility:
         """The projects whose repositories the principal may pull, for listings."""
         if principal.system_admin:

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cargohold.meta.token_revocations import TokenRevocationRecords, anonymous_in
+from cargohold.meta.token_revocations import (
+    ANONYMOUS_IN,
+    TokenRevocationRecords,
+    anonymous_in,
+)
 from cargohold.oci.names import project_of
 from cargohold.policy.scopes import REPOSITORY, ResourceScope
 
@@ -42,6 +46,9 @@ class TokenRevocations:
         self.clock = clock
         # Subject -> when its tokens stopped counting; replaced whole by each refresh.
         self.revoked: dict[str, float] = {}
+        # Whether any project was made private within a token's lifetime (most of the time,
+        # none was: a token's pulls then need no further look).
+        self.projects_made_private = False
         self._purged_at = 0.0
 
     def refresh(self) -> None:
@@ -51,7 +58,9 @@ class TokenRevocations:
             return
         now = self.clock()
         cutoff = now - self.lifetime - PURGE_MARGIN_SECONDS
-        self.revoked = self.records.since(cutoff)
+        revoked = self.records.since(cutoff)
+        self.revoked = revoked
+        self.projects_made_private = any(subject.startswith(ANONYMOUS_IN) for subject in revoked)
         if now - self._purged_at >= PURGE_EVERY_SECONDS:
             self._purged_at = now
             self.records.purge_before(cutoff)
@@ -67,6 +76,10 @@ class TokenRevocations:
         """Whether an anonymous token issued at `issued_at` stopped counting in `project`
         (made private since: its pull there came from the project being public)."""
         return self.refused(anonymous_in(project), issued_at)
+
+    def made_private_at(self, project: str) -> float:
+        """When the project was last made private within a token's lifetime (0: not)."""
+        return self.revoked.get(anonymous_in(project), 0.0)
 
     def anonymous_access(
         self, access: tuple[ResourceScope, ...], issued_at: float

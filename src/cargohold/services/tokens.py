@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import jwt
 
-from cargohold.policy.scopes import ResourceScope
+from cargohold.policy.scopes import ResourceScope, pulled_projects
 from cargohold.services.token_keys import SigningKeys
 from cargohold.services.token_revocations import TokenRevocations
 
@@ -172,12 +172,28 @@ class TokenService:
             return token.access
         return self.revocations.anonymous_access(token.access, token.issued_at)
 
+    def pulls_to_confirm(self, token: VerifiedToken) -> set[str]:
+        """The projects where a signed-in token's pull holds only if its subject may pull there
+        now: made private after the token was issued, its pull may have come from the project
+        being public (decision 058). Empty for an anonymous token (access_now takes those pulls
+        away) and whenever no project was made private within a token's lifetime."""
+        if not token.subject or not self.revocations.projects_made_private:
+            return set()
+        return {
+            project
+            for project in pulled_projects(token.access)
+            if self.revocations.refused_anonymous_in(project, token.issued_at)
+        }
+
     def _unrevoked(self, verdict: VerifiedToken) -> bool:
-        """Whether all of a token still counts: its subject's tokens not revoked since it was
-        issued, and (anonymous) none of its projects made private since."""
+        """Whether all of a token still counts, with nothing to confirm: its subject's tokens
+        not revoked since it was issued, and none of the projects it pulls from made private
+        since (an anonymous token's pulls there are gone, a signed-in one's to be confirmed: a
+        token signed now needs neither)."""
         return (
             not self.revocations.refused(verdict.subject, verdict.issued_at)
             and self.access_now(verdict) == verdict.access
+            and not self.pulls_to_confirm(verdict)
         )
 
     def _keep_signed(
