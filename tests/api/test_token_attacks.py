@@ -401,8 +401,9 @@ def test_anonymous_tokens_stop_pulling_from_a_project_made_private(world: World)
 def test_signed_in_non_members_stop_pulling_from_a_project_made_private(world: World) -> None:
     """A project made private: the tokens of signed-in callers who had pull there only because
     it was public (no role, no robot scope) stop pulling from it within seconds, as an
-    anonymous token does; a member's token, a scoped robot's and a system admin's pull on,
-    and a new token for the outsider carries no pull there."""
+    anonymous token does, mounts from it included; a member's token, a scoped robot's and a
+    system admin's pull on, and a new token for the outsider carries no pull there. The
+    outsider's old token pulls again once it may: made a member, or the project public."""
     world.accounts.project("bazaar", public=True)
     admin = world.server.client()
     try:
@@ -451,6 +452,23 @@ def test_signed_in_non_members_stop_pulling_from_a_project_made_private(world: W
             assert world.get(tags, f"Bearer {token}").json()["tags"] == ["v1"]
         _pull_token(world, Login("visitor", PASSWORD), "bazaar/app", pulls=False)
         assert admin.get(manifest).status_code == 200
+        # A refusal is not kept: made a member, the outsider's old token pulls again.
+        world.accounts.member("bazaar", "visitor", Role.GUEST)
+        assert world.get(manifest, f"Bearer {visitor}").status_code == 200
+        # And any old token pulls again from the project made public again.
+        world.accounts.project("arcade", public=True)
+        push_image(admin, "arcade/app", "v1")
+        passer = _pull_token(world, Login("visitor", PASSWORD), "arcade/app")
+        made_private = admin.patch("/api/v1/projects/arcade", json={"public": False})
+        assert made_private.status_code == 200, made_private.text
+        deadline = time.monotonic() + 15
+        arcade = "/v2/arcade/app/manifests/v1"
+        while world.get(arcade, f"Bearer {passer}").status_code == 200:
+            assert time.monotonic() < deadline, "the outsider's token still pulls"
+            time.sleep(0.2)
+        reopened = admin.patch("/api/v1/projects/arcade", json={"public": True})
+        assert reopened.status_code == 200, reopened.text
+        assert world.get(arcade, f"Bearer {passer}").status_code == 200
     finally:
         admin.close()
 

@@ -105,8 +105,8 @@ GRANT_KEY = "cargohold.grant"
 MAX_DENIAL_REASON = 512
 # The admission webhook's callers are named after their cluster (`cluster:prod`).
 CLUSTER_PREFIX = "cluster:"
-# Answers kept of whether a token's subject still pulls from a project made private since the
-# token was issued (AccessCheck.token_access): a few bytes each; a full store starts over.
+# Subjects confirmed to pull still from a project made private since their token was issued
+# (AccessCheck.token_access): a few bytes each; a full set starts over.
 PULLS_CONFIRMED_KEPT = 4096
 
 
@@ -124,9 +124,10 @@ class AccessCheck:
         self.bearer_grants = BearerGrants(
             self.robot_prefix, access.tokens.clock, access.tokens.revocations
         )
-        # (subject, project, when the project was made private) -> whether the subject may
-        # still pull there (token_access): asked of the store once, then known.
-        self._pulls_confirmed: dict[tuple[str, str, float], bool] = {}
+        # (subject, project, when the project was made private) for a subject that may still
+        # pull there (token_access): asked of the store once, then known. A no is not kept:
+        # the subject may become a member, or the project public again, without a revocation.
+        self._pulls_confirmed: set[tuple[str, str, float]] = set()
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -258,26 +259,22 @@ class AccessCheck:
         return subject, project, self.access.tokens.revocations.made_private_at(project)
 
     def _known_pulls(self, subject: str, projects: set[str]) -> dict[str, bool] | None:
-        """Whether the subject still pulls from each project, if all are known."""
-        known = {}
-        for project in projects:
-            pulls = self._pulls_confirmed.get(self._pull_key(subject, project))
-            if pulls is None:
-                return None
-            known[project] = pulls
-        return known
+        """The subject pulls still from every project, if that is known (None: ask)."""
+        confirmed = self._pulls_confirmed
+        if all(self._pull_key(subject, project) in confirmed for project in projects):
+            return dict.fromkeys(projects, True)
+        return None
 
     def _confirm_pulls(self, subject: str, projects: set[str]) -> dict[str, bool]:
         """Blocking (a read of the subject's rights): on the pool."""
         known = {}
         for project in projects:
             key = self._pull_key(subject, project)
-            pulls = self._pulls_confirmed.get(key)
-            if pulls is None:
-                pulls = self.access.still_pulls(subject, project)
+            pulls = key in self._pulls_confirmed or self.access.still_pulls(subject, project)
+            if pulls and key not in self._pulls_confirmed:
                 if len(self._pulls_confirmed) >= PULLS_CONFIRMED_KEPT:
                     self._pulls_confirmed.clear()
-                self._pulls_confirmed[key] = pulls
+                self._pulls_confirmed.add(key)
             known[project] = pulls
         return known
 

@@ -46,8 +46,9 @@ class TokenRevocations:
         self.clock = clock
         # Subject -> when its tokens stopped counting; replaced whole by each refresh.
         self.revoked: dict[str, float] = {}
-        # Whether any project was made private within a token's lifetime (most of the time,
-        # none was: a token's pulls then need no further look).
+        # Whether any project was made private within the revocations kept (a token's lifetime
+        # and PURGE_MARGIN_SECONDS; most of the time none was: a token's pulls then need no
+        # further look).
         self.projects_made_private = False
         self._purged_at = 0.0
 
