@@ -473,6 +473,37 @@ def test_signed_in_non_members_stop_pulling_from_a_project_made_private(world: W
         admin.close()
 
 
+def test_tokens_of_a_deleted_public_project_do_not_pull_from_its_successor(
+    world: World,
+) -> None:
+    """A public project deleted and made again, private, under the same name: the tokens that
+    pulled from the old one because it was public, anonymous or signed in, do not pull the
+    new one's images."""
+    world.accounts.project("kiosk", public=True)
+    world.accounts.user("walker", PASSWORD)
+    admin = world.server.client()
+    try:
+        digest = push_image(admin, "kiosk/app", "v1")[0]
+        anonymous = _anonymous_pull_token(world, "kiosk/app")
+        walker = _pull_token(world, Login("walker", PASSWORD), "kiosk/app")
+        removed = admin.delete(f"/v2/kiosk/app/manifests/{digest}")
+        assert removed.status_code == 202, removed.text
+        deleted = admin.delete("/api/v1/projects/kiosk")
+        assert deleted.status_code == 204, deleted.text
+        world.accounts.project("kiosk", public=False)
+        push_image(admin, "kiosk/app", "v1")
+        manifest = "/v2/kiosk/app/manifests/v1"
+        deadline = time.monotonic() + 15
+        for token in (anonymous, walker):
+            while world.get(manifest, f"Bearer {token}").status_code == 200:
+                assert time.monotonic() < deadline, "an old token pulls from the new project"
+                time.sleep(0.2)
+            assert_error(world.get(manifest, f"Bearer {token}"), 401, "UNAUTHORIZED")
+        assert admin.get(manifest).status_code == 200
+    finally:
+        admin.close()
+
+
 # -- garbage and oversized headers -----------------------------------------------------------
 
 

@@ -131,6 +131,9 @@ class ProjectRecords:
         tx.execute("DELETE FROM project_members WHERE project_id = ?", (project_id,))
         for subject in sorted(losing):
             revoke_tokens(tx, str(subject), now)
+        # Nor does the pull it gave while public last: a project of the same name made later
+        # may be private (a project without a row is).
+        revoke_tokens(tx, anonymous_in(name), now)
         # A robot's scope names the project: it must not come back with a new project of the
         # same name.
         tx.execute("DELETE FROM robot_scopes WHERE project = ?", (name,))
