@@ -232,51 +232,41 @@ class AccessCheck:
     async def token_access(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
         """What a registry token allows now: TokenService.access_now, less the pull of a
         signed-in subject in a project made private since the token was issued where the
-        subject may no longer pull (decision 058); that question goes to the pool, once per
-        subject and project."""
-        tokens = self.access.tokens
-        access = tokens.access_now(token)
-        projects = tokens.pulls_to_confirm(token)
-        if not projects:
-            return access
-        known = self._known_pulls(token.subject, projects)
-        if known is None:
-            known = await in_pool(self._confirm_pulls, token.subject, projects)
-        lost = {project for project, pulls in known.items() if not pulls}
-        return without_pull(access, lost) if lost else access
+        subject may no longer pull (decisions 058 and 060). A subject not yet confirmed to pull
+        there is asked about on the pool."""
+        projects = self.access.tokens.pulls_to_confirm(token)
+        if projects and not all(self._confirmed(token.subject, p) for p in projects):
+            return await in_pool(self._less_lost_pulls, token, projects)
+        return self.access.tokens.access_now(token)
 
     def token_access_blocking(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
         """token_access, for code already on the pool."""
+        return self._less_lost_pulls(token, self.access.tokens.pulls_to_confirm(token))
+
+    def _less_lost_pulls(
+        self, token: VerifiedToken, projects: set[str]
+    ) -> tuple[ResourceScope, ...]:
+        """Blocking (a read of the subject's rights per project not yet confirmed)."""
         access = self.access.tokens.access_now(token)
-        projects = self.access.tokens.pulls_to_confirm(token)
-        if not projects:
-            return access
-        known = self._confirm_pulls(token.subject, projects)
-        lost = {project for project, pulls in known.items() if not pulls}
+        lost = {p for p in projects if not self._still_pulls(token.subject, p)}
         return without_pull(access, lost) if lost else access
 
     def _pull_key(self, subject: str, project: str) -> tuple[str, str, float]:
         return subject, project, self.access.tokens.revocations.made_private_at(project)
 
-    def _known_pulls(self, subject: str, projects: set[str]) -> dict[str, bool] | None:
-        """The subject pulls still from every project, if that is known (None: ask)."""
-        confirmed = self._pulls_confirmed
-        if all(self._pull_key(subject, project) in confirmed for project in projects):
-            return dict.fromkeys(projects, True)
-        return None
+    def _confirmed(self, subject: str, project: str) -> bool:
+        return self._pull_key(subject, project) in self._pulls_confirmed
 
-    def _confirm_pulls(self, subject: str, projects: set[str]) -> dict[str, bool]:
-        """Blocking (a read of the subject's rights): on the pool."""
-        known = {}
-        for project in projects:
-            key = self._pull_key(subject, project)
-            pulls = key in self._pulls_confirmed or self.access.still_pulls(subject, project)
-            if pulls and key not in self._pulls_confirmed:
-                if len(self._pulls_confirmed) >= PULLS_CONFIRMED_KEPT:
-                    self._pulls_confirmed.clear()
-                self._pulls_confirmed.add(key)
-            known[project] = pulls
-        return known
+    def _still_pulls(self, subject: str, project: str) -> bool:
+        """Blocking: whether the subject may still pull from the project, a yes kept."""
+        if self._confirmed(subject, project):
+            return True
+        if not self.access.still_pulls(subject, project):
+            return False
+        if len(self._pulls_confirmed) >= PULLS_CONFIRMED_KEPT:
+            self._pulls_confirmed.clear()
+        self._pulls_confirmed.add(self._pull_key(subject, project))
+        return True
 
     async def permits(
         self, grant: Grant, action: str, project: str | None, repository: str | None = None

@@ -8,6 +8,7 @@ ask `visibility`; a cross-repository mount asks `pull_check`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from starlette.requests import Request
@@ -84,7 +85,9 @@ def pull_check(request: Request) -> Callable[[str], bool]:
         return lambda repository: True
     if grant.token is not None:
         token, check = grant.token, _check_of(request)
-        return lambda repository: covers(check.token_access_blocking(token), repository, PULL)
+        # Worked out on the pool at the first candidate, once for them all.
+        access = functools.cache(lambda: check.token_access_blocking(token))
+        return lambda repository: covers(access(), repository, PULL)
     control = _check_of(request).access
     principal = grant.caller.principal
     return lambda repository: control.allowed(principal, PULL, project_of(repository))

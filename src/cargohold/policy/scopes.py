@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from cargohold.oci.names import project_of
 from cargohold.policy.permissions import (
     PULL,
     PUSH,
@@ -125,7 +126,7 @@ def covers(access: Iterable[ResourceScope], repository: str, action: str) -> boo
 def pulled_projects(access: Iterable[ResourceScope]) -> set[str]:
     """The projects of the repositories a token's access may pull from."""
     return {
-        s.name.split("/", 1)[0]
+        project_of(s.name)
         for s in access
         if s.type == REPOSITORY and (PULL in s.actions or ALL in s.actions)
     }
@@ -136,7 +137,7 @@ def without_pull(access: Iterable[ResourceScope], projects: set[str]) -> tuple[R
     their other actions stay."""
     kept = []
     for s in access:
-        if s.type == REPOSITORY and s.name.split("/", 1)[0] in projects:
+        if s.type == REPOSITORY and project_of(s.name) in projects:
             actions = REPOSITORY_ACTIONS - {PULL} if ALL in s.actions else set(s.actions)
             s = ResourceScope(s.type, s.name, _ordered(actions - {PULL, ALL}))
         kept.append(s)
