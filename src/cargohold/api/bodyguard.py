@@ -9,6 +9,13 @@ client would wait in the kernel's listen queue. Here a body that stalls for
 more than `max_uploads_per_client` bodies in flight in a process (429 `TOOMANYREQUESTS` with
 `Retry-After`, answered before the body is read, connection closed).
 
+An answer given before the body was read (a refusal: 401, 403, 404) must not leave the
+connection in doubt. The HTTP server drops a connection whose request body was not read to its
+end, after the answer and without saying so, and a client that sends its next request on it
+gets no answer at all. So before such an answer starts, a small rest of the body (at most
+DRAIN_BYTES, within DRAIN_SECONDS) is read and dropped, and the connection serves the next
+request; a larger or slower one is not waited for, and the answer says `Connection: close`.
+
 Waiting for a body never holds a thread or a lock other requests need: it is an await on the
 event loop, and the count lives in this process (a per-process cap, see docs/configuration.md).
 """
@@ -25,6 +32,10 @@ from cargohold.errors import BodyStalled, TooManyRequests
 
 # Seconds a client over its cap is asked to wait: a place frees when one of its bodies ends.
 RETRY_AFTER_SECONDS = 2
+# The most of an unread body read and dropped before an answer, so the connection stays open:
+# JSON documents and manifests fit; a blob's rest is not worth the wait (the answer closes).
+DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 5.0
 
 
 def _has_body(scope: Scope) -> bool:
@@ -34,6 +45,13 @@ def _has_body(scope: Scope) -> bool:
         if key == b"transfer-encoding":
             return True
     return False
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            return int(value) if value.strip().isdigit() else None
+    return None
 
 
 class BodyGuardMiddleware:
@@ -59,8 +77,9 @@ class BodyGuardMiddleware:
             await error_response(error)(scope, receive, send)
             return
         self._in_flight[address] = current + 1
+        body = _Body(receive, self.timeout_seconds, _declared_length(scope))
         try:
-            await self.app(scope, self._guarded(receive), send)
+            await self.app(scope, body.receive, body.answering(send))
         finally:
             left = self._in_flight[address] - 1
             if left:
@@ -68,31 +87,71 @@ class BodyGuardMiddleware:
             else:
                 del self._in_flight[address]
 
-    def _guarded(self, receive: Receive) -> Receive:
-        """`receive`, with a deadline on each wait for the next piece of the body.
 
-        The deadline counts only time spent waiting for the client (the app's own work between
-        two pieces is not counted), and ends with the body: after the last piece the app may
-        wait on `receive` for a disconnect as long as it likes.
-        """
-        timeout = self.timeout_seconds
-        complete = False
+class _Body:
+    """One request's body as the app reads it: a deadline on each wait for its next piece, and
+    what is left of it settled before the answer starts (read and dropped, or the connection
+    closed)."""
 
-        async def guarded() -> Message:
-            nonlocal complete
-            if complete:
-                return await receive()
-            try:
-                async with asyncio.timeout(timeout):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyStalled(
-                    f"no part of the body arrived for {timeout:g} seconds; the request was "
-                    "abandoned (an upload keeps only the chunks received before this request)",
-                    headers=CLOSE,
-                ) from None
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                complete = True
-            return message
+    def __init__(self, receive: Receive, timeout_seconds: float, declared: int | None) -> None:
+        self._receive = receive
+        self._timeout = timeout_seconds
+        self._declared = declared
+        self._complete = False
 
-        return guarded
+    async def receive(self) -> Message:
+        """The next message. The deadline counts only time spent waiting for the client (the
+        app's own work between two pieces is not counted), and ends with the body: after the
+        last piece the app may wait for a disconnect as long as it likes."""
+        if self._complete:
+            return await self._receive()
+        try:
+            async with asyncio.timeout(self._timeout):
+                message = await self._receive()
+        except TimeoutError:
+            raise BodyStalled(
+                f"no part of the body arrived for {self._timeout:g} seconds; the request was "
+                "abandoned (an upload keeps only the chunks received before this request)",
+                headers=CLOSE,
+            ) from None
+        self._note(message)
+        return message
+
+    def _note(self, message: Message) -> None:
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._complete = True
+
+    def answering(self, send: Send) -> Send:
+        """`send`, settling the unread rest of the body before the answer's first message."""
+
+        async def answer(message: Message) -> None:
+            if message["type"] == "http.response.start" and not self._complete:
+                headers = message.get("headers", [])
+                if not _closes(headers) and not await self._drained():
+                    message = {**message, "headers": [*headers, _CLOSE]}
+            await send(message)
+
+        return answer
+
+    async def _drained(self) -> bool:
+        """Whether the rest of the body was read to its end (and dropped)."""
+        if self._declared is not None and self._declared > DRAIN_BYTES:
+            return False
+        dropped = 0
+        try:
+            async with asyncio.timeout(min(self._timeout, DRAIN_SECONDS)):
+                while not self._complete and dropped <= DRAIN_BYTES:
+                    message = await self._receive()
+                    dropped += len(message.get("body", b""))
+                    self._note(message)
+        except TimeoutError:
+            return False
+        return self._complete and dropped <= DRAIN_BYTES
+
+
+_CLOSE = (b"connection", b"close")
+
+
+def _closes(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether an answer already ends its connection (a refused body says so itself)."""
+    return any(k.lower() == b"connection" and v.lower() == b"close" for k, v in headers)
