@@ -253,13 +253,19 @@ def test_a_token_for_another_repository_asks_for_the_right_scope(world: World) -
 # -- tokens of accounts shut out since ------------------------------------------------------
 
 
-def _refused_within(world: World, token: str, seconds: float = 15.0) -> None:
-    """The token stops counting: every server process reads revocations every 2 s."""
+def _stops_pulling(world: World, path: str, token: str, seconds: float = 15.0) -> httpx.Response:
+    """The answer to the token's GET of `path` once it no longer pulls it: every server
+    process reads revocations every 2 s."""
     deadline = time.monotonic() + seconds
-    while world.get(MANIFEST, f"Bearer {token}").status_code != 401:
-        assert time.monotonic() < deadline, "the token still counts"
+    while (answer := world.get(path, f"Bearer {token}")).status_code == 200:
+        assert time.monotonic() < deadline, f"the token still pulls {path}"
         time.sleep(0.2)
-    refused = world.get(MANIFEST, f"Bearer {token}")
+    return answer
+
+
+def _refused_within(world: World, token: str) -> None:
+    """The token stops counting at all: its next request is refused as an invalid token."""
+    refused = _stops_pulling(world, MANIFEST, token)
     assert_error(refused, 401, "UNAUTHORIZED")
     assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
 
@@ -371,11 +377,7 @@ def test_anonymous_tokens_stop_pulling_from_a_project_made_private(world: World)
         made_private = admin.patch("/api/v1/projects/shop", json={"public": False})
         assert made_private.status_code == 200, made_private.text
         assert made_private.json()["public"] is False
-        deadline = time.monotonic() + 15
-        while world.get(shop, f"Bearer {shop_token}").status_code == 200:
-            assert time.monotonic() < deadline, "the anonymous token still pulls"
-            time.sleep(0.2)
-        refused = world.get(shop, f"Bearer {shop_token}")
+        refused = _stops_pulling(world, shop, shop_token)
         assert_error(refused, 401, "UNAUTHORIZED")
         assert refused.headers["WWW-Authenticate"].endswith(
             ',scope="repository:shop/app:pull",error="insufficient_scope",'
@@ -433,10 +435,7 @@ def test_signed_in_non_members_stop_pulling_from_a_project_made_private(world: W
         mount = f"/v2/stall/app/blobs/uploads/?mount={layer}&from=bazaar/app"
         made_private = admin.patch("/api/v1/projects/bazaar", json={"public": False})
         assert made_private.status_code == 200, made_private.text
-        deadline = time.monotonic() + 15
-        while world.get(manifest, f"Bearer {visitor}").status_code == 200:
-            assert time.monotonic() < deadline, "the outsider's token still pulls"
-            time.sleep(0.2)
+        _stops_pulling(world, manifest, visitor)
         for path in (manifest, tags):
             refused = world.get(path, f"Bearer {visitor}")
             assert_error(refused, 401, "UNAUTHORIZED")
@@ -461,11 +460,8 @@ def test_signed_in_non_members_stop_pulling_from_a_project_made_private(world: W
         passer = _pull_token(world, Login("visitor", PASSWORD), "arcade/app")
         made_private = admin.patch("/api/v1/projects/arcade", json={"public": False})
         assert made_private.status_code == 200, made_private.text
-        deadline = time.monotonic() + 15
         arcade = "/v2/arcade/app/manifests/v1"
-        while world.get(arcade, f"Bearer {passer}").status_code == 200:
-            assert time.monotonic() < deadline, "the outsider's token still pulls"
-            time.sleep(0.2)
+        assert_error(_stops_pulling(world, arcade, passer), 401, "UNAUTHORIZED")
         reopened = admin.patch("/api/v1/projects/arcade", json={"public": True})
         assert reopened.status_code == 200, reopened.text
         assert world.get(arcade, f"Bearer {passer}").status_code == 200
@@ -493,12 +489,8 @@ def test_tokens_of_a_deleted_public_project_do_not_pull_from_its_successor(
         world.accounts.project("kiosk", public=False)
         push_image(admin, "kiosk/app", "v1")
         manifest = "/v2/kiosk/app/manifests/v1"
-        deadline = time.monotonic() + 15
         for token in (anonymous, walker):
-            while world.get(manifest, f"Bearer {token}").status_code == 200:
-                assert time.monotonic() < deadline, "an old token pulls from the new project"
-                time.sleep(0.2)
-            assert_error(world.get(manifest, f"Bearer {token}"), 401, "UNAUTHORIZED")
+            assert_error(_stops_pulling(world, manifest, token), 401, "UNAUTHORIZED")
         assert admin.get(manifest).status_code == 200
     finally:
         admin.close()
