@@ -85,7 +85,6 @@ from cargohold.policy.scopes import (
     ResourceScope,
     covers,
     covers_catalog,
-    without_pull,
 )
 from cargohold.services.access import AccessControl
 from cargohold.services.access_errors import AuthenticationFailed, LoginThrottled
@@ -95,6 +94,7 @@ from cargohold.services.caller import (
     SYSTEM_KIND,
     Caller,
 )
+from cargohold.services.pull_confirmations import PullConfirmations
 from cargohold.services.secrets_hashing import digest, is_refresh_token
 from cargohold.services.tokens import InvalidToken, VerifiedToken
 
@@ -105,9 +105,6 @@ GRANT_KEY = "cargohold.grant"
 MAX_DENIAL_REASON = 512
 # The admission webhook's callers are named after their cluster (`cluster:prod`).
 CLUSTER_PREFIX = "cluster:"
-# Subjects confirmed to pull still from a project made private since their token was issued
-# (AccessCheck.token_access): a few bytes each; a full set starts over.
-PULLS_CONFIRMED_KEPT = 4096
 
 
 class AccessCheck:
@@ -124,10 +121,7 @@ class AccessCheck:
         self.bearer_grants = BearerGrants(
             self.robot_prefix, access.tokens.clock, access.tokens.revocations
         )
-        # (subject, project, when the project was made private) for a subject that may still
-        # pull there (token_access): asked of the store once, then known. A no is not kept:
-        # the subject may become a member, or the project public again, without a revocation.
-        self._pulls_confirmed: set[tuple[str, str, float]] = set()
+        self.pulls = PullConfirmations(access)
 
     # -- who is calling -----------------------------------------------------------------------
 
@@ -230,43 +224,15 @@ class AccessCheck:
     # -- what it may do -----------------------------------------------------------------------
 
     async def token_access(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
-        """What a registry token allows now: TokenService.access_now, less the pull of a
-        signed-in subject in a project made private since the token was issued where the
-        subject may no longer pull (decisions 058 and 060). A subject not yet confirmed to pull
-        there is asked about on the pool."""
-        projects = self.access.tokens.pulls_to_confirm(token)
-        if projects and not all(self._confirmed(token.subject, p) for p in projects):
-            return await in_pool(self._less_lost_pulls, token, projects)
-        return self.access.tokens.access_now(token)
+        """What a registry token allows now (services/pull_confirmations.py): known at once,
+        or, when a signed-in subject's pull in a project made private since is not yet
+        confirmed, asked on the pool."""
+        known = self.pulls.known(token)
+        return known if known is not None else await in_pool(self.pulls.access, token)
 
     def token_access_blocking(self, token: VerifiedToken) -> tuple[ResourceScope, ...]:
         """token_access, for code already on the pool."""
-        return self._less_lost_pulls(token, self.access.tokens.pulls_to_confirm(token))
-
-    def _less_lost_pulls(
-        self, token: VerifiedToken, projects: set[str]
-    ) -> tuple[ResourceScope, ...]:
-        """Blocking (a read of the subject's rights per project not yet confirmed)."""
-        access = self.access.tokens.access_now(token)
-        lost = {p for p in projects if not self._still_pulls(token.subject, p)}
-        return without_pull(access, lost) if lost else access
-
-    def _pull_key(self, subject: str, project: str) -> tuple[str, str, float]:
-        return subject, project, self.access.tokens.revocations.made_private_at(project)
-
-    def _confirmed(self, subject: str, project: str) -> bool:
-        return self._pull_key(subject, project) in self._pulls_confirmed
-
-    def _still_pulls(self, subject: str, project: str) -> bool:
-        """Blocking: whether the subject may still pull from the project, a yes kept."""
-        if self._confirmed(subject, project):
-            return True
-        if not self.access.still_pulls(subject, project):
-            return False
-        if len(self._pulls_confirmed) >= PULLS_CONFIRMED_KEPT:
-            self._pulls_confirmed.clear()
-        self._pulls_confirmed.add(self._pull_key(subject, project))
-        return True
+        return self.pulls.access(token)
 
     async def permits(
         self, grant: Grant, action: str, project: str | None, repository: str | None = None
