@@ -7,7 +7,8 @@ connections between the two, and a port held by another program makes granian fa
 long native traceback. Both are checked here, in the CLI process, before `exec`. A probe bind
 alone leaves a window (migrations and the first admin run before granian binds) in which two
 servers started at once both find the port free: a lock per address, held for the server's
-life, closes it.
+life, closes it. The kernel lets sockets share a port with SO_REUSEPORT only within one user,
+so the lock keeps one user's servers apart and lives where no other user can take it.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import fcntl
 import ipaddress
 import os
 import socket
+import stat
 from pathlib import Path
 
 LOCK_NAME = "serve.lock"
-# Where the per-address locks live: the same directory for every user of the machine.
-ADDRESS_LOCK_DIR = Path("/tmp")
+# Where the per-address locks' directories live (address_lock_dir): fixed, not taken from the
+# environment, so that every server of a user finds the same one.
+RUN_DIR = Path("/run")
+TMP_DIR = Path("/tmp")
 
 
 class StartRefused(OSError):
@@ -59,21 +63,49 @@ def ensure_address_free(host: str, port: int) -> None:
             raise StartRefused(f"cannot listen on {address}: {exc.strerror}") from None
 
 
+def address_lock_dir() -> Path:
+    """The directory of this user's per-address locks, one no other user may write: for root
+    `/run/cargohold` (where /run is missing or read-only, as in some containers,
+    `/tmp/cargohold-0`), for any other user `/tmp/cargohold-<uid>`. Made when missing (mode
+    0700); refused when it is not a directory of this user's that only they may write
+    (someone made it first)."""
+    uid = os.geteuid()
+    if uid == 0:
+        try:
+            return _private_dir(RUN_DIR / "cargohold", uid)
+        except StartRefused:
+            raise
+        except OSError:
+            pass  # no /run to write to: every server of this machine finds the same
+    return _private_dir(TMP_DIR / f"cargohold-{uid}", uid)
+
+
+def _private_dir(path: Path, uid: int) -> Path:
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    found = os.lstat(path)
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != uid or found.st_mode & 0o022:
+        raise StartRefused(
+            f"{path} is not a directory of this user's that only they may write (it holds the "
+            "locks of the addresses cargohold serves on): remove it and start again"
+        )
+    return path
+
+
 def lock_address(host: str, port: int) -> int:
     """Hold an exclusive lock named after the address for the rest of this process's life
     (inherited through the `exec`, like the data directory's): a cargohold server starting on
     the same address meanwhile is refused, however close together the two start. Returns the
     descriptor."""
     name = _address(host, port).replace("[", "").replace("]", "").replace(":", "_")
-    path = ADDRESS_LOCK_DIR / f"cargohold-serve-{name}.lock"
     try:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            # Only when missing: fs.protected_regular refuses O_CREAT on another user's file.
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        path = address_lock_dir() / f"serve-{name}.lock"
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except StartRefused:
+        raise
     except OSError as exc:
-        raise StartRefused(f"cannot create the address lock {path}: {exc.strerror}") from None
+        where = exc.filename or "the address lock"
+        raise StartRefused(f"cannot create {where}: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
