@@ -98,13 +98,22 @@ class _Body:
         self._timeout = timeout_seconds
         self._declared = declared
         self._complete = False
+        # The app's receives waiting now (a streaming answer listens for the client to go
+        # while it streams), and what wakes a drain that leaves the rest to them.
+        self._receiving = 0
+        self._progress: asyncio.Event | None = None
+        # The client went away: every later receive gets this again.
+        self._gone: Message | None = None
 
     async def receive(self) -> Message:
         """The next message. The deadline counts only time spent waiting for the client (the
         app's own work between two pieces is not counted), and ends with the body: after the
         last piece the app may wait for a disconnect as long as it likes."""
+        if self._gone is not None:
+            return self._gone
         if self._complete:
             return await self._receive()
+        self._receiving += 1
         try:
             async with asyncio.timeout(self._timeout):
                 message = await self._receive()
@@ -114,12 +123,18 @@ class _Body:
                 "abandoned (an upload keeps only the chunks received before this request)",
                 headers=CLOSE,
             ) from None
+        finally:
+            self._receiving -= 1
         self._note(message)
         return message
 
     def _note(self, message: Message) -> None:
         if message["type"] != "http.request" or not message.get("more_body", False):
             self._complete = True
+        if message["type"] == "http.disconnect":
+            self._gone = message
+        if self._progress is not None:
+            self._progress.set()
 
     def answering(self, send: Send) -> Send:
         """`send`, settling the unread rest of the body before the answer's first message."""
@@ -134,19 +149,26 @@ class _Body:
         return answer
 
     async def _drained(self) -> bool:
-        """Whether the rest of the body was read to its end (and dropped)."""
+        """Whether the rest of the body was read to its end (and dropped), by this or by a
+        receive of the app's already waiting (two receives must not wait at once: the one
+        that does not get the body's end would wait for the client to go)."""
         if self._declared is not None and self._declared > DRAIN_BYTES:
             return False
         dropped = 0
         try:
             async with asyncio.timeout(min(self._timeout, DRAIN_SECONDS)):
                 while not self._complete and dropped <= DRAIN_BYTES:
+                    if self._receiving:
+                        self._progress = self._progress or asyncio.Event()
+                        self._progress.clear()
+                        await self._progress.wait()
+                        continue
                     message = await self._receive()
                     dropped += len(message.get("body", b""))
                     self._note(message)
         except TimeoutError:
             return False
-        return self._complete and dropped <= DRAIN_BYTES
+        return self._complete and self._gone is None and dropped <= DRAIN_BYTES
 
 
 _CLOSE = (b"connection", b"close")
