@@ -64,19 +64,23 @@ def ensure_address_free(host: str, port: int) -> None:
 
 
 def address_lock_dir() -> Path:
-    """The directory of this user's per-address locks, one no other user may write: for root
-    `/run/cargohold` (where /run is missing or read-only, as in some containers,
-    `/tmp/cargohold-0`), for any other user `/tmp/cargohold-<uid>`. Made when missing (mode
-    0700); refused when it is not a directory of this user's that only they may write
-    (someone made it first)."""
+    """The directory of this user's per-address locks, on this machine (not a home directory
+    another machine may share) and one no other user may write: `/run/cargohold` for root,
+    `/run/user/<uid>/cargohold` for a user with a runtime directory (a login session's, made
+    by systemd-logind); else (a read-only /run, a service account without a session, a
+    container's user) `/tmp/cargohold-<uid>`. Made when missing (mode 0700); refused when it
+    is not a directory of this user's that only they may write (in /tmp, another user may
+    have made it first)."""
     uid = os.geteuid()
-    if uid == 0:
-        try:
-            return _private_dir(RUN_DIR / "cargohold", uid)
-        except StartRefused:
-            raise
-        except OSError:
-            pass  # no /run to write to: every server of this machine finds the same
+    runtime = RUN_DIR if uid == 0 else RUN_DIR / "user" / str(uid)
+    try:
+        found: Path | None = _private_dir(runtime / "cargohold", uid)
+    except StartRefused:
+        raise
+    except OSError:
+        found = None  # no such directory, or not writable: every server of this user falls back
+    if found is not None and os.access(found, os.W_OK):
+        return found
     return _private_dir(TMP_DIR / f"cargohold-{uid}", uid)
 
 

@@ -6,13 +6,12 @@ other users may traverse, as /run and /tmp are."""
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ def scratch_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (base / "tmp").chmod(0o1777)
     monkeypatch.setattr(serve_guard, "RUN_DIR", base / "run")
     monkeypatch.setattr(serve_guard, "TMP_DIR", base / "tmp")
+    (base / "run" / "user").mkdir(mode=0o755)
     yield base
     shutil.rmtree(base)
 
@@ -63,22 +63,31 @@ def test_the_lock_is_made_private_and_keeps_a_second_server_out(root: Path) -> N
     os.close(lock_address("127.0.0.1", 5999))  # free once its holder is gone
 
 
-def _errno_as_nobody(path: Path, flags: int) -> int:
-    """Open `path` and lock it as the user nobody, in a child process: the errno it fails
-    with, or 0 when it holds the lock."""
+def _as_nobody(act: Callable[[], object]) -> str:
+    """What `act` returns, or the error it raises, run as the user nobody in a child process
+    (which only makes system calls and leaves)."""
+    reading, writing = os.pipe()
     child = os.fork()
-    if child == 0:  # the child only makes system calls, then leaves
-        code = 0
+    if child == 0:
+        os.close(reading)
         try:
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            fcntl.flock(os.open(path, flags, 0o644), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            code = exc.errno or 1
-        os._exit(code)
-    _, status = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(status)
+            said = str(act())
+        except Exception as exc:  # the child reports any failure and leaves
+            said = f"{type(exc).__name__}: {exc}"
+        os.write(writing, said.encode())
+        os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading, "rb") as answer:
+        said = answer.read().decode()
+    os.waitpid(child, 0)
+    return said
+
+
+def _hold(path: Path, flags: int) -> Callable[[], object]:
+    return lambda: fcntl.flock(os.open(path, flags, 0o644), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 @as_root
@@ -86,16 +95,56 @@ def test_another_user_can_neither_hold_the_lock_nor_make_one(root: Path) -> None
     fd = lock_address("127.0.0.1", 5999)
     try:
         (lock,) = address_lock_dir().iterdir()
-        assert _errno_as_nobody(lock, os.O_RDONLY) == errno.EACCES
+        assert _as_nobody(_hold(lock, os.O_RDONLY)).startswith("PermissionError")
         other = lock.with_name("serve-127.0.0.1_6000.lock")
-        assert _errno_as_nobody(other, os.O_RDONLY | os.O_CREAT) == errno.EACCES
+        assert _as_nobody(_hold(other, os.O_RDONLY | os.O_CREAT)).startswith("PermissionError")
         assert not other.exists()
     finally:
         os.close(fd)
     # In the shared directory of before, anyone could hold it.
     shared = root / "tmp" / "cargohold-serve-127.0.0.1_5999.lock"
     shared.touch(mode=0o644)
-    assert _errno_as_nobody(shared, os.O_RDONLY) == 0
+    assert _as_nobody(_hold(shared, os.O_RDONLY)) == "None"
+
+
+@as_root
+def test_a_user_with_a_runtime_directory_is_not_stopped_by_a_directory_planted_in_tmp(
+    root: Path,
+) -> None:
+    planted = root / "tmp" / f"cargohold-{NOBODY}"
+    planted.mkdir(mode=0o700)  # root's, made before nobody's first server
+    runtime = root / "run" / "user" / str(NOBODY)  # what systemd-logind makes for a session
+    runtime.mkdir(mode=0o700)
+    os.chown(runtime, NOBODY, NOBODY)
+
+    def start() -> str:
+        os.close(lock_address("127.0.0.1", 5999))
+        return str(address_lock_dir())
+
+    assert _as_nobody(start) == str(runtime / "cargohold")
+    assert _mode(runtime / "cargohold") == 0o700
+    # Without one (a service account with no session), the planted directory is refused, in
+    # words an administrator can act on.
+    shutil.rmtree(runtime)
+    said = _as_nobody(start)
+    assert said.startswith(f"StartRefused: {planted} is not a directory of this user's"), said
+    assert said.endswith("remove it and start again")
+
+
+@as_root
+def test_root_falls_back_to_tmp_when_run_cannot_be_written(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "run" / "cargohold").mkdir(mode=0o700)  # there, on a file system now read-only
+    real_access = os.access
+
+    def read_only_run(path: object, mode: int, **kwargs: object) -> bool:
+        if mode == os.W_OK and str(path).startswith(str(root / "run")):
+            return False
+        return real_access(path, mode, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", read_only_run)
+    assert address_lock_dir() == root / "tmp" / "cargohold-0"
 
 
 def test_a_lock_directory_others_may_write_is_refused(root: Path) -> None:
@@ -124,7 +173,7 @@ def test_a_link_in_place_of_the_lock_directory_is_refused(root: Path) -> None:
     assert list(elsewhere.iterdir()) == []
 
 
-def test_without_run_root_s_locks_go_to_a_private_directory_in_tmp(
+def test_without_run_locks_go_to_a_private_directory_in_tmp(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(serve_guard, "RUN_DIR", root / "no-run")
