@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cargohold.api.bodies import CLOSE
 from cargohold.api.errors import error_response
 from cargohold.errors import BodyStalled, TooManyRequests
+from cargohold.parsing.integers import parse_non_negative
 
 # Seconds a client over its cap is asked to wait: a place frees when one of its bodies ends.
 RETRY_AFTER_SECONDS = 2
@@ -38,20 +39,18 @@ DRAIN_BYTES = 64 * 1024
 DRAIN_SECONDS = 5.0
 
 
-def _has_body(scope: Scope) -> bool:
+def _body_length(scope: Scope) -> int | None:
+    """The length the request declares for its body: 0 without one, None when it has one of
+    no declared length (chunked, or a length that is no number: the app refuses that)."""
     for key, value in scope["headers"]:
         if key == b"content-length":
-            return value.strip() != b"0"
+            try:
+                return parse_non_negative(value.decode("latin-1").strip())
+            except ValueError:
+                return None
         if key == b"transfer-encoding":
-            return True
-    return False
-
-
-def _declared_length(scope: Scope) -> int | None:
-    for key, value in scope["headers"]:
-        if key == b"content-length":
-            return int(value) if value.strip().isdigit() else None
-    return None
+            return None
+    return 0
 
 
 class BodyGuardMiddleware:
@@ -62,7 +61,8 @@ class BodyGuardMiddleware:
         self._in_flight: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope):
+        declared = _body_length(scope) if scope["type"] == "http" else 0
+        if declared == 0:
             await self.app(scope, receive, send)
             return
         address = (scope.get("client") or ("", 0))[0]
@@ -77,7 +77,7 @@ class BodyGuardMiddleware:
             await error_response(error)(scope, receive, send)
             return
         self._in_flight[address] = current + 1
-        body = _Body(receive, self.timeout_seconds, _declared_length(scope))
+        body = _Body(receive, self.timeout_seconds, declared)
         try:
             await self.app(scope, body.receive, body.answering(send))
         finally:
